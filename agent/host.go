@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// host is one machine the agent serves: its own (name "") or a namespace
+// host of the lab.
+type host struct {
+	name string
+	nl   *netlink.Handle
+	// ns is the host's network namespace, -1 for the agent's own.
+	ns netns.NsHandle
+	// work runs functions on the host's thread; nil for the agent's own
+	// host, whose functions run on any thread.
+	work chan func()
+
+	mu     sync.Mutex // guards jobs, nextID; serialises device changes
+	jobs   map[int64]*job
+	nextID int64
+}
+
+func newRootHost() (*host, error) {
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("open netlink: %w", err)
+	}
+	return &host{nl: h, ns: -1, jobs: map[int64]*job{}}, nil
+}
+
+// newNamespaceHost makes a host in a new network and mount namespace. A
+// goroutine locked to its OS thread unshares both namespaces, mounts a
+// sysfs of the new network namespace on /sys (visible to that thread and
+// the jobs it forks only) and then runs the host's work until close. The
+// thread is never unlocked, so the Go runtime ends it with the goroutine.
+func newNamespaceHost(name string) (*host, error) {
+	h := &host{name: name, ns: -1, work: make(chan func()), jobs: map[int64]*job{}}
+	ready := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := enterNewNamespaces(); err != nil {
+			ready <- err
+			return
+		}
+		ns, err := netns.Get()
+		if err != nil {
+			ready <- fmt.Errorf("get namespace handle: %w", err)
+			return
+		}
+		h.ns = ns
+		ready <- nil
+		for f := range h.work {
+			f()
+		}
+	}()
+	if err := <-ready; err != nil {
+		return nil, fmt.Errorf("create namespace host %q: %w", name, err)
+	}
+	nl, err := netlink.NewHandleAt(h.ns)
+	if err == nil {
+		h.nl = nl
+		err = h.setLoUp()
+	}
+	if err != nil {
+		h.close()
+		return nil, fmt.Errorf("create namespace host %q: %w", name, err)
+	}
+	return h, nil
+}
+
+func (h *host) setLoUp() error {
+	lo, err := h.nl.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("find lo: %w", err)
+	}
+	return h.nl.LinkSetUp(lo)
+}
+
+// enterNewNamespaces moves the calling (locked) thread into new network and
+// mount namespaces and mounts the new network namespace's sysfs on /sys.
+func enterNewNamespaces() error {
+	if err := unix.Unshare(unix.CLONE_NEWNET | unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	if err := unix.Unmount("/sys", unix.MNT_DETACH); err != nil && err != unix.EINVAL {
+		return fmt.Errorf("unmount /sys: %w", err)
+	}
+	if err := unix.Mount("sysfs", "/sys", "sysfs", 0, ""); err != nil {
+		return fmt.Errorf("mount sysfs: %w", err)
+	}
+	return nil
+}
+
+// do runs f on the host's thread and returns its error.
+func (h *host) do(f func() error) error {
+	if h.work == nil {
+		return f()
+	}
+	errc := make(chan error, 1)
+	h.work <- func() { errc <- f() }
+	return <-errc
+}
+
+// close releases the host. Its jobs must already be gone.
+func (h *host) close() {
+	if h.nl != nil {
+		h.nl.Close()
+	}
+	if h.work != nil {
+		close(h.work)
+	}
+	if h.ns >= 0 {
+		h.ns.Close()
+	}
+}
+
+// label names the host in messages.
+func (h *host) label() string {
+	if h.name == "" {
+		return "agent host"
+	}
+	return "host " + h.name
+}

@@ -1,0 +1,341 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// maxOutput bounds what the agent keeps of one stream of one job.
+const maxOutput = 64 << 20
+
+// strayGrace is how long the agent waits for a job's output pipes to close
+// after it killed what was left of the job's process group.
+const strayGrace = 2 * time.Second
+
+// job is one command run by the agent in its own process group.
+type job struct {
+	id    int64
+	host  *host
+	argv  []string
+	desc  string
+	group string
+	start time.Time
+	pgid  int
+
+	out output
+
+	mu       sync.Mutex
+	killed   bool
+	timedOut bool
+	done     chan struct{}
+	result   *pb.JobResult
+}
+
+// output keeps a job's stdout and stderr in order, so that streams can be
+// replayed from the start to any number of followers.
+type output struct {
+	mu      sync.Mutex
+	chunks  []*pb.JobOutput
+	size    [2]int
+	changed chan struct{}
+	closed  bool
+}
+
+func (o *output) write(stream pb.JobOutput_Stream, p []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.size[stream]+len(p) > maxOutput {
+		p = p[:max(0, maxOutput-o.size[stream])]
+	}
+	if len(p) == 0 {
+		return
+	}
+	o.size[stream] += len(p)
+	o.chunks = append(o.chunks, &pb.JobOutput{Stream: stream, Data: append([]byte(nil), p...)})
+	o.notify()
+}
+
+func (o *output) notify() {
+	if o.changed != nil {
+		close(o.changed)
+		o.changed = nil
+	}
+}
+
+func (o *output) close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed = true
+	o.notify()
+}
+
+// from returns the chunks from index i on, whether the output is complete,
+// and a channel closed when more arrives.
+func (o *output) from(i int) ([]*pb.JobOutput, bool, <-chan struct{}) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.changed == nil {
+		o.changed = make(chan struct{})
+	}
+	return o.chunks[i:], o.closed, o.changed
+}
+
+func (o *output) bytes(stream pb.JobOutput_Stream) []byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var b []byte
+	for _, c := range o.chunks {
+		if c.Stream == stream {
+			b = append(b, c.Data...)
+		}
+	}
+	return b
+}
+
+// startJob starts req's command on host h.
+func (h *host) startJob(req *pb.StartJobRequest) (*job, error) {
+	if len(req.Argv) == 0 || req.Argv[0] == "" {
+		return nil, errors.New("argv is empty")
+	}
+	for _, e := range req.Env {
+		if !strings.Contains(e, "=") {
+			return nil, fmt.Errorf("env entry %q is not KEY=VALUE", e)
+		}
+	}
+	h.mu.Lock()
+	h.nextID++
+	j := &job{id: h.nextID, host: h, argv: req.Argv, desc: req.Desc, group: req.Group, done: make(chan struct{})}
+	h.jobs[j.id] = j
+	h.mu.Unlock()
+
+	path, err := exec.LookPath(req.Argv[0])
+	if err != nil {
+		// As a shell does: 127 for a command that is not there.
+		j.fail(127, fmt.Sprintf("start %q: %v", req.Argv[0], err))
+		return j, nil
+	}
+	if err := j.run(path, req); err != nil {
+		j.fail(126, err.Error())
+	}
+	return j, nil
+}
+
+func (j *job) run(path string, req *pb.StartJobRequest) error {
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		stdoutR.Close()
+		stdoutW.Close()
+		return err
+	}
+	cmd := &exec.Cmd{
+		Path:   path,
+		Args:   req.Argv,
+		Dir:    req.Dir,
+		Env:    append(jobEnv(), req.Env...),
+		Stdout: stdoutW,
+		Stderr: stderrW,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:   true,
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	// Fork on the host's thread so that the job starts in its namespaces.
+	err = j.host.do(func() error {
+		j.start = time.Now()
+		return cmd.Start()
+	})
+	stdoutW.Close()
+	stderrW.Close()
+	if err != nil {
+		stdoutR.Close()
+		stderrR.Close()
+		return fmt.Errorf("start %q: %w", req.Argv[0], err)
+	}
+	j.pgid = cmd.Process.Pid
+	var timer *time.Timer
+	if d := req.Timeout.AsDuration(); req.Timeout != nil && d > 0 {
+		timer = time.AfterFunc(d, func() {
+			j.mu.Lock()
+			j.timedOut = true
+			j.mu.Unlock()
+			syscall.Kill(-j.pgid, syscall.SIGKILL)
+		})
+	}
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go j.copy(&readers, pb.JobOutput_STDOUT, stdoutR)
+	go j.copy(&readers, pb.JobOutput_STDERR, stderrR)
+	go func() {
+		err := cmd.Wait()
+		if timer != nil {
+			timer.Stop()
+		}
+		// Nothing of a job outlives it: kill what is left of its group.
+		syscall.Kill(-j.pgid, syscall.SIGKILL)
+		waitTimeout(&readers, strayGrace, stdoutR, stderrR)
+		j.out.close()
+		code, sig := exitStatus(cmd.ProcessState, err)
+		j.finish(code, sig, "")
+	}()
+	return nil
+}
+
+func (j *job) copy(wg *sync.WaitGroup, stream pb.JobOutput_Stream, r io.ReadCloser) {
+	defer wg.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			j.out.write(stream, buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// waitTimeout waits for wg, and closes files to unblock it after d (a
+// process that left the job's group may still hold its pipes).
+func waitTimeout(wg *sync.WaitGroup, d time.Duration, files ...*os.File) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		for _, f := range files {
+			f.Close()
+		}
+		<-done
+	}
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+func exitStatus(ps *os.ProcessState, err error) (code, sig int) {
+	if ps == nil {
+		return -1, 0
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -1, int(ws.Signal())
+	}
+	return ps.ExitCode(), 0
+}
+
+// fail ends a job that could not start, with code as a shell would give.
+func (j *job) fail(code int, msg string) {
+	j.start = time.Now()
+	j.out.write(pb.JobOutput_STDERR, []byte(msg+"\n"))
+	j.out.close()
+	j.finish(code, 0, msg)
+}
+
+func (j *job) finish(code, sig int, errMsg string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.result = &pb.JobResult{
+		Id:       j.id,
+		ExitCode: int32(code),
+		Signal:   int32(sig),
+		Start:    timestamppb.New(j.start),
+		Duration: durationpb.New(time.Since(j.start)),
+		Killed:   j.killed,
+		TimedOut: j.timedOut,
+		Error:    errMsg,
+	}
+	close(j.done)
+}
+
+// wait blocks until the job ends or ctx is done.
+func (j *job) wait(ctx context.Context) (*pb.JobResult, error) {
+	select {
+	case <-j.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	j.mu.Lock()
+	r := proto.Clone(j.result).(*pb.JobResult)
+	j.mu.Unlock()
+	r.Stdout = j.out.bytes(pb.JobOutput_STDOUT)
+	r.Stderr = j.out.bytes(pb.JobOutput_STDERR)
+	return r, nil
+}
+
+// kill sends sig to the job's process group. A job that has ended is left
+// alone.
+func (j *job) kill(sig syscall.Signal) error {
+	select {
+	case <-j.done:
+		return nil
+	default:
+	}
+	j.mu.Lock()
+	j.killed = true
+	j.mu.Unlock()
+	if j.pgid <= 0 {
+		return nil
+	}
+	if err := syscall.Kill(-j.pgid, sig); err != nil && err != syscall.ESRCH {
+		return fmt.Errorf("kill job %d: %w", j.id, err)
+	}
+	return nil
+}
+
+// stop kills the job if it still runs and waits until it is reaped.
+func (j *job) stop() {
+	if j.kill(syscall.SIGKILL) == nil {
+		<-j.done
+	}
+}
+
+// jobEnv is the environment jobs start with: the agent's, without the
+// variables that made this process an agent.
+func jobEnv() []string {
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, agentEnvPrefix) {
+			env = append(env, e)
+		}
+	}
+	return env
+}
+
+func (h *host) job(id int64) (*job, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	j, ok := h.jobs[id]
+	if !ok {
+		return nil, fmt.Errorf("%s has no job %d", h.label(), id)
+	}
+	return j, nil
+}
+
+// stopJobs kills and reaps every job of the host.
+func (h *host) stopJobs() {
+	h.mu.Lock()
+	var jobs []*job
+	for _, j := range h.jobs {
+		jobs = append(jobs, j)
+	}
+	h.mu.Unlock()
+	for _, j := range jobs {
+		j.stop()
+	}
+}

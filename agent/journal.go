@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// undo is one journal entry: what to do to take a change back. It is plain
+// data, so that it can be written down and replayed by another process.
+type undo struct {
+	Seq   uint64
+	Group string
+	Host  string
+	// Op is one of the op* constants.
+	Op string
+	// Link is the device the entry is about.
+	Link string
+	// Kind and Peer recreate a deleted device.
+	Kind, Peer string
+	// Up, MTU and Master are a device's previous settings; a nil pointer
+	// leaves the setting alone.
+	Up     *bool
+	MTU    *int
+	Master *string
+	// CIDR is the address to add or remove.
+	CIDR string
+	// ValueKind, Key and Value are a sysctl or sysfs value to write back.
+	ValueKind, Key, Value string
+	// Job is a job to kill and reap.
+	Job int64
+	// Network is a lab network to remove.
+	Network string
+}
+
+// The operations an undo entry can do.
+const (
+	opDeleteLink     = "delete-link"
+	opCreateLink     = "create-link"
+	opSetLink        = "set-link"
+	opAddAddr        = "add-addr"
+	opDelAddr        = "del-addr"
+	opWriteValue     = "write-value"
+	opStopJob        = "stop-job"
+	opDestroyHost    = "destroy-host"
+	opDestroyNetwork = "destroy-network"
+)
+
+func (u undo) String() string {
+	switch u.Op {
+	case opDeleteLink:
+		return fmt.Sprintf("delete link %s on host %q", u.Link, u.Host)
+	case opCreateLink:
+		return fmt.Sprintf("recreate %s link %s on host %q", u.Kind, u.Link, u.Host)
+	case opSetLink:
+		return fmt.Sprintf("restore settings of link %s on host %q", u.Link, u.Host)
+	case opAddAddr:
+		return fmt.Sprintf("add address %s back to %s on host %q", u.CIDR, u.Link, u.Host)
+	case opDelAddr:
+		return fmt.Sprintf("remove address %s from %s on host %q", u.CIDR, u.Link, u.Host)
+	case opWriteValue:
+		return fmt.Sprintf("write %s %s = %q back on host %q", u.ValueKind, u.Key, u.Value, u.Host)
+	case opStopJob:
+		return fmt.Sprintf("stop job %d on host %q", u.Job, u.Host)
+	case opDestroyHost:
+		return fmt.Sprintf("destroy host %q", u.Host)
+	case opDestroyNetwork:
+		return fmt.Sprintf("destroy network %q", u.Network)
+	}
+	return "unknown undo " + u.Op
+}
+
+// journal holds the undo entries of every group, in the order the changes
+// were made.
+type journal struct {
+	mu      sync.Mutex
+	seq     uint64
+	entries []undo
+}
+
+// add records u and returns its sequence number.
+func (j *journal) add(u undo) uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.seq++
+	u.Seq = j.seq
+	j.entries = append(j.entries, u)
+	return u.Seq
+}
+
+// take removes and returns the entries of group with Seq >= since, newest
+// first. An empty group matches every entry.
+func (j *journal) take(group string, since uint64, all bool) []undo {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var taken, kept []undo
+	for _, u := range j.entries {
+		if (all || u.Group == group) && u.Seq >= since {
+			taken = append(taken, u)
+		} else {
+			kept = append(kept, u)
+		}
+	}
+	j.entries = kept
+	sort.Slice(taken, func(a, b int) bool { return taken[a].Seq > taken[b].Seq })
+	return taken
+}

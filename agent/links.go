@@ -1,0 +1,396 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// dadTimeout bounds how long AddAddr waits for IPv6 duplicate address
+// detection.
+const dadTimeout = 10 * time.Second
+
+// checkLinkName reports whether name can name a Linux network device.
+func checkLinkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("device name is empty")
+	case len(name) > unix.IFNAMSIZ-1:
+		return fmt.Errorf("device name %q is longer than %d bytes", name, unix.IFNAMSIZ-1)
+	case name == "." || name == "..":
+		return fmt.Errorf("device name %q is not allowed", name)
+	case strings.ContainsAny(name, "/: \t\n\x00"):
+		return fmt.Errorf("device name %q has a character not allowed in device names ('/', ':' or white space)", name)
+	}
+	return nil
+}
+
+func (h *host) link(name string) (netlink.Link, error) {
+	if err := checkLinkName(name); err != nil {
+		return nil, err
+	}
+	l, err := h.nl.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s has no device %q: %w", h.label(), name, err)
+	}
+	return l, nil
+}
+
+// createLink creates the device req describes.
+func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
+	var l netlink.Link
+	u := undo{Op: opDeleteLink}
+	switch s := req.Spec.(type) {
+	case *pb.CreateLinkRequest_Veth:
+		if err := checkLinkName(s.Veth.Name); err != nil {
+			return u, err
+		}
+		if err := checkLinkName(s.Veth.PeerName); err != nil {
+			return u, fmt.Errorf("peer: %w", err)
+		}
+		l = &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: s.Veth.Name}, PeerName: s.Veth.PeerName}
+		u.Link = s.Veth.Name
+	case *pb.CreateLinkRequest_Bridge:
+		if err := checkLinkName(s.Bridge.Name); err != nil {
+			return u, err
+		}
+		vf := s.Bridge.VlanFiltering
+		l = &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: s.Bridge.Name}, VlanFiltering: &vf}
+		u.Link = s.Bridge.Name
+	default:
+		return u, errors.New("no device spec given")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.nl.LinkAdd(l); err != nil {
+		return u, fmt.Errorf("create %s %q on %s: %w", l.Type(), u.Link, h.label(), err)
+	}
+	if b, ok := req.Spec.(*pb.CreateLinkRequest_Bridge); ok && b.Bridge.Stp {
+		path := "/sys/class/net/" + b.Bridge.Name + "/bridge/stp_state"
+		if err := h.writeFile(path, "1"); err != nil {
+			h.nl.LinkDel(l)
+			return u, fmt.Errorf("enable STP on bridge %q: %w", b.Bridge.Name, err)
+		}
+	}
+	return u, nil
+}
+
+// deleteLink deletes a device and returns the undo that recreates it.
+func (h *host) deleteLink(name string) (undo, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l, err := h.link(name)
+	if err != nil {
+		return undo{}, err
+	}
+	u := undo{Op: opCreateLink, Link: name, Kind: l.Type()}
+	if v, ok := l.(*netlink.Veth); ok {
+		peer, err := netlink.VethPeerIndex(v)
+		if err == nil {
+			if p, err := h.nl.LinkByIndex(peer); err == nil {
+				u.Peer = p.Attrs().Name
+			}
+		}
+	}
+	if u.Kind != "veth" && u.Kind != "bridge" {
+		return undo{}, fmt.Errorf("delete %q on %s: only devices of kind veth or bridge can be deleted, it is %s", name, h.label(), u.Kind)
+	}
+	if err := h.nl.LinkDel(l); err != nil {
+		return undo{}, fmt.Errorf("delete %q on %s: %w", name, h.label(), err)
+	}
+	return u, nil
+}
+
+// setLink applies req and returns the undo that restores what it changed.
+func (h *host) setLink(req *pb.SetLinkRequest) (undo, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l, err := h.link(req.Name)
+	if err != nil {
+		return undo{}, err
+	}
+	a := l.Attrs()
+	u := undo{Op: opSetLink, Link: req.Name}
+	if req.Mtu != nil {
+		if *req.Mtu < 68 || *req.Mtu > 65535 {
+			return undo{}, fmt.Errorf("MTU %d of %q is out of range (68 to 65535)", *req.Mtu, req.Name)
+		}
+		old := a.MTU
+		if err := h.nl.LinkSetMTU(l, int(*req.Mtu)); err != nil {
+			return undo{}, fmt.Errorf("set MTU of %q to %d on %s: %w", req.Name, *req.Mtu, h.label(), err)
+		}
+		u.MTU = &old
+	}
+	if req.Master != nil {
+		old, err := h.masterName(a)
+		if err != nil {
+			return u, err
+		}
+		if err := h.setMaster(l, *req.Master); err != nil {
+			return u, err
+		}
+		u.Master = &old
+	}
+	if req.Up != nil {
+		old := a.Flags&unix.IFF_UP != 0
+		if err := h.setUp(l, *req.Up); err != nil {
+			return u, err
+		}
+		u.Up = &old
+	}
+	return u, nil
+}
+
+func (h *host) setUp(l netlink.Link, up bool) error {
+	var err error
+	if up {
+		err = h.nl.LinkSetUp(l)
+	} else {
+		err = h.nl.LinkSetDown(l)
+	}
+	if err != nil {
+		return fmt.Errorf("set %q %s on %s: %w", l.Attrs().Name, map[bool]string{true: "up", false: "down"}[up], h.label(), err)
+	}
+	return nil
+}
+
+func (h *host) setMaster(l netlink.Link, master string) error {
+	if master == "" {
+		if err := h.nl.LinkSetNoMaster(l); err != nil {
+			return fmt.Errorf("release %q from its master on %s: %w", l.Attrs().Name, h.label(), err)
+		}
+		return nil
+	}
+	m, err := h.link(master)
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	if err := h.nl.LinkSetMaster(l, m); err != nil {
+		return fmt.Errorf("set master of %q to %q on %s: %w", l.Attrs().Name, master, h.label(), err)
+	}
+	return nil
+}
+
+func (h *host) masterName(a *netlink.LinkAttrs) (string, error) {
+	if a.MasterIndex == 0 {
+		return "", nil
+	}
+	m, err := h.nl.LinkByIndex(a.MasterIndex)
+	if err != nil {
+		return "", fmt.Errorf("find master of %q: %w", a.Name, err)
+	}
+	return m.Attrs().Name, nil
+}
+
+// parseCIDR parses an address with its prefix length, as "198.18.1.1/24".
+func parseCIDR(cidr string) (*netlink.Addr, netip.Prefix, error) {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return nil, p, fmt.Errorf("address %q is not an address with a prefix length (like 198.18.1.1/24 or 2001:db8::1/64): %w", cidr, err)
+	}
+	a, err := netlink.ParseAddr(p.String())
+	if err != nil {
+		return nil, p, fmt.Errorf("address %q: %w", cidr, err)
+	}
+	return a, p, nil
+}
+
+// addAddr adds an address and waits until it is usable: an IPv6 address on
+// a device that is up has finished duplicate address detection.
+func (h *host) addAddr(name, cidr string) error {
+	addr, p, err := parseCIDR(cidr)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	l, err := h.link(name)
+	if err == nil {
+		err = h.nl.AddrAdd(l, addr)
+		if err != nil {
+			err = fmt.Errorf("add address %s to %q on %s: %w", cidr, name, h.label(), err)
+		}
+	}
+	h.mu.Unlock()
+	if err != nil || !p.Addr().Is6() || l.Attrs().Flags&unix.IFF_UP == 0 {
+		return err
+	}
+	return h.waitDAD(l, p)
+}
+
+func (h *host) waitDAD(l netlink.Link, p netip.Prefix) error {
+	deadline := time.Now().Add(dadTimeout)
+	for {
+		addrs, err := h.nl.AddrList(l, unix.AF_INET6)
+		if err != nil {
+			return fmt.Errorf("list addresses of %q: %w", l.Attrs().Name, err)
+		}
+		tentative := false
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip == p.Addr() {
+				if a.Flags&unix.IFA_F_DADFAILED != 0 {
+					return fmt.Errorf("address %s on %q: duplicate address detection failed", p, l.Attrs().Name)
+				}
+				tentative = a.Flags&unix.IFA_F_TENTATIVE != 0
+			}
+		}
+		if !tentative {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("address %s on %q: still tentative after %v of duplicate address detection (is the link down?)", p, l.Attrs().Name, dadTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *host) delAddr(name, cidr string) error {
+	addr, _, err := parseCIDR(cidr)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l, err := h.link(name)
+	if err != nil {
+		return err
+	}
+	if err := h.nl.AddrDel(l, addr); err != nil {
+		return fmt.Errorf("remove address %s from %q on %s: %w", cidr, name, h.label(), err)
+	}
+	return nil
+}
+
+// linkInfo reads a device.
+func (h *host) linkInfo(name string) (*pb.LinkInfoReply, error) {
+	l, err := h.link(name)
+	if err != nil {
+		return nil, err
+	}
+	a := l.Attrs()
+	master, err := h.masterName(a)
+	if err != nil {
+		return nil, err
+	}
+	addrs, err := h.nl.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("list addresses of %q on %s: %w", name, h.label(), err)
+	}
+	r := &pb.LinkInfoReply{
+		Index:  int32(a.Index),
+		Type:   l.Type(),
+		Name:   a.Name,
+		Hwaddr: a.HardwareAddr,
+		State:  "down",
+		Mtu:    int32(a.MTU),
+		Master: master,
+	}
+	if a.Flags&unix.IFF_UP != 0 {
+		r.State = "up"
+	}
+	for _, ad := range addrs {
+		r.Ips = append(r.Ips, ad.IPNet.String())
+	}
+	if s := a.Statistics; s != nil {
+		r.Stats = &pb.LinkStats{
+			RxPackets: s.RxPackets, TxPackets: s.TxPackets,
+			RxBytes: s.RxBytes, TxBytes: s.TxBytes,
+			RxErrors: s.RxErrors, TxErrors: s.TxErrors,
+			RxDropped: s.RxDropped, TxDropped: s.TxDropped,
+		}
+	}
+	r.Driver, err = h.driver(name)
+	if err != nil {
+		r.Driver = l.Type()
+	}
+	return r, nil
+}
+
+// driver asks the device's driver for its name (ethtool GDRVINFO).
+func (h *host) driver(name string) (string, error) {
+	var drv string
+	err := h.do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		info, err := unix.IoctlGetEthtoolDrvinfo(fd, name)
+		if err != nil {
+			return err
+		}
+		drv = unix.ByteSliceToString(info.Driver[:])
+		return nil
+	})
+	return drv, err
+}
+
+// applyUndoLink takes back a device change. A device that is already gone
+// is not an error: there is nothing left to take back.
+func (h *host) applyUndoLink(u undo) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if u.Op == opCreateLink {
+		return h.recreate(u)
+	}
+	l, err := h.nl.LinkByName(u.Link)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("find %q: %w", u.Link, err)
+	}
+	switch u.Op {
+	case opDeleteLink:
+		return h.nl.LinkDel(l)
+	case opSetLink:
+		var errs []error
+		if u.Master != nil {
+			errs = append(errs, h.setMaster(l, *u.Master))
+		}
+		if u.MTU != nil {
+			errs = append(errs, h.nl.LinkSetMTU(l, *u.MTU))
+		}
+		if u.Up != nil {
+			errs = append(errs, h.setUp(l, *u.Up))
+		}
+		return errors.Join(errs...)
+	case opAddAddr, opDelAddr:
+		addr, _, err := parseCIDR(u.CIDR)
+		if err != nil {
+			return err
+		}
+		if u.Op == opAddAddr {
+			err = h.nl.AddrAdd(l, addr)
+			if errors.Is(err, unix.EEXIST) {
+				err = nil
+			}
+		} else {
+			err = h.nl.AddrDel(l, addr)
+			if errors.Is(err, unix.EADDRNOTAVAIL) {
+				err = nil
+			}
+		}
+		return err
+	}
+	return fmt.Errorf("unknown device undo %q", u.Op)
+}
+
+func (h *host) recreate(u undo) error {
+	var l netlink.Link
+	switch u.Kind {
+	case "veth":
+		l = &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: u.Link}, PeerName: u.Peer}
+	case "bridge":
+		l = &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: u.Link}}
+	default:
+		return fmt.Errorf("cannot recreate a device of kind %s", u.Kind)
+	}
+	return h.nl.LinkAdd(l)
+}

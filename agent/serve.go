@@ -1,0 +1,97 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+)
+
+// agentEnvPrefix starts the variables that make a process an agent; jobs do
+// not inherit them.
+const agentEnvPrefix = "LNST_AGENT_"
+
+// LabSocketEnv names the variable that turns a re-executed test binary into
+// the lab agent; its value is the abstract unix socket to listen on.
+const LabSocketEnv = agentEnvPrefix + "SOCKET"
+
+// LabLogEnv names the variable holding the lab agent's log level.
+const LabLogEnv = agentEnvPrefix + "LOG"
+
+// ReadyLine is what the lab agent writes to its stdout once it serves.
+const ReadyLine = "lnst-agent ready"
+
+// IsLabAgent reports whether this process was started to be the lab agent.
+func IsLabAgent() bool { return os.Getenv(LabSocketEnv) != "" }
+
+// ServeLab runs this process as the local lab's agent and returns its exit
+// code. It listens on the abstract unix socket named by LabSocketEnv and
+// serves until its stdin closes (the controller exited, however it died) or
+// SIGTERM arrives; then it undoes every change it journaled and removes its
+// namespace hosts. SIGINT is ignored: a Ctrl-C reaches the controller, and
+// the controller's exit closes the agent's stdin.
+func ServeLab() int {
+	log := hclog.New(&hclog.LoggerOptions{
+		Name:   fmt.Sprintf("lnst-agent[%d]", os.Getpid()),
+		Level:  hclog.LevelFromString(os.Getenv(LabLogEnv)),
+		Output: os.Stderr,
+	})
+	signal.Ignore(syscall.SIGINT)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM, syscall.SIGHUP)
+
+	srv, err := NewServer(Options{Lab: true, Logger: log})
+	if err != nil {
+		log.Error("start", "error", err)
+		return 1
+	}
+	lis, err := net.Listen("unix", "@"+os.Getenv(LabSocketEnv))
+	if err != nil {
+		log.Error("listen", "error", err)
+		return 1
+	}
+	g := grpc.NewServer()
+	srv.Register(g)
+	go g.Serve(lis)
+	fmt.Println(ReadyLine)
+
+	eof := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+		close(eof)
+	}()
+	select {
+	case <-eof:
+		log.Debug("controller gone: restoring")
+	case sig := <-term:
+		log.Debug("signal: restoring", "signal", sig)
+	}
+	return srv.close(g)
+}
+
+// close stops serving, undoes everything and reports failures on stderr.
+func (s *Server) close(g *grpc.Server) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		g.GracefulStop()
+		cancel()
+	}()
+	errs := s.Shutdown()
+	g.Stop()
+	<-ctx.Done()
+	if len(errs) > 0 {
+		for _, err := range errs {
+			s.log.Error("restore failed", "error", err)
+		}
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,541 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Version is the agent's version, reported by Hello.
+const Version = "0.1.0"
+
+// Options configure a Server.
+type Options struct {
+	// Lab lets the server create namespace hosts and lab networks.
+	Lab bool
+	// Logger receives the agent's log; nil discards it.
+	Logger hclog.Logger
+}
+
+// Server implements the Agent gRPC service.
+type Server struct {
+	pb.UnimplementedAgentServer
+
+	log     hclog.Logger
+	lab     bool
+	journal journal
+
+	mu       sync.Mutex
+	hosts    map[string]*host
+	sw       *host // the lab's switch: a namespace holding the network bridges
+	networks map[string]string
+	ports    int
+	closed   bool
+}
+
+// NewServer makes a server for this machine.
+func NewServer(opts Options) (*Server, error) {
+	root, err := newRootHost()
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Server{log: log, lab: opts.Lab, hosts: map[string]*host{"": root}, networks: map[string]string{}}, nil
+}
+
+// Register adds the service to a gRPC server.
+func (s *Server) Register(g *grpc.Server) { pb.RegisterAgentServer(g, s) }
+
+func invalid(err error) error { return status.Error(codes.InvalidArgument, err.Error()) }
+
+func failed(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(codes.Aborted, err.Error())
+}
+
+func (s *Server) host(name string) (*host, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, status.Error(codes.Unavailable, "agent is shutting down")
+	}
+	h, ok := s.hosts[name]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "agent serves no host %q", name)
+	}
+	return h, nil
+}
+
+// Hello reports the agent's version and machine.
+func (s *Server) Hello(context.Context, *pb.HelloRequest) (*pb.HelloReply, error) {
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	return &pb.HelloReply{
+		Version: Version,
+		Kernel:  unix.ByteSliceToString(u.Release[:]),
+		Arch:    unix.ByteSliceToString(u.Machine[:]),
+		Pid:     int32(syscall.Getpid()),
+		Lab:     s.lab,
+	}, nil
+}
+
+// CreateHost makes a namespace host.
+func (s *Server) CreateHost(_ context.Context, req *pb.CreateHostRequest) (*pb.CreateHostReply, error) {
+	if !s.lab {
+		return nil, status.Error(codes.FailedPrecondition, "this agent is not a lab agent: it serves only its own machine")
+	}
+	if req.Name == "" {
+		return nil, invalid(errors.New("host name is empty"))
+	}
+	s.mu.Lock()
+	_, dup := s.hosts[req.Name]
+	s.mu.Unlock()
+	if dup {
+		return nil, status.Errorf(codes.AlreadyExists, "host %q exists", req.Name)
+	}
+	h, err := newNamespaceHost(req.Name)
+	if err != nil {
+		return nil, failed(err)
+	}
+	s.mu.Lock()
+	s.hosts[req.Name] = h
+	s.mu.Unlock()
+	s.journal.add(undo{Group: req.Group, Op: opDestroyHost, Host: req.Name})
+	s.log.Debug("created namespace host", "host", req.Name)
+	return &pb.CreateHostReply{Host: req.Name}, nil
+}
+
+// DestroyHost kills the host's jobs and removes it.
+func (s *Server) DestroyHost(_ context.Context, req *pb.HostRef) (*pb.Empty, error) {
+	if req.Host == "" {
+		return nil, invalid(errors.New("the agent's own host cannot be destroyed"))
+	}
+	if _, err := s.host(req.Host); err != nil {
+		return nil, err
+	}
+	s.destroyHost(req.Host)
+	return &pb.Empty{}, nil
+}
+
+func (s *Server) destroyHost(name string) {
+	s.mu.Lock()
+	h, ok := s.hosts[name]
+	delete(s.hosts, name)
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	h.stopJobs()
+	h.close()
+	s.log.Debug("destroyed namespace host", "host", name)
+}
+
+// Connect gives a namespace host an interface on a lab network.
+func (s *Server) Connect(_ context.Context, req *pb.ConnectRequest) (*pb.Empty, error) {
+	if !s.lab {
+		return nil, status.Error(codes.FailedPrecondition, "this agent is not a lab agent")
+	}
+	if err := checkLinkName(req.Ifname); err != nil {
+		return nil, invalid(err)
+	}
+	if req.Network == "" {
+		return nil, invalid(errors.New("network name is empty"))
+	}
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	br, port, err := s.bridge(req.Network, req.Group)
+	if err != nil {
+		return nil, failed(err)
+	}
+	if err := s.sw.connect(h, req.Ifname, br, port); err != nil {
+		return nil, failed(fmt.Errorf("connect %s of host %q to network %q: %w", req.Ifname, req.Host, req.Network, err))
+	}
+	s.journal.add(undo{Group: req.Group, Op: opDeleteLink, Host: switchHost, Link: port})
+	return &pb.Empty{}, nil
+}
+
+// switchHost is the journal's name for the lab's switch namespace.
+const switchHost = "\x00switch"
+
+// bridge returns the bridge of a lab network, creating it (and the switch)
+// on first use, and a fresh port name.
+func (s *Server) bridge(network, group string) (br, port string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sw == nil {
+		sw, err := newNamespaceHost("switch")
+		if err != nil {
+			return "", "", err
+		}
+		s.sw = sw
+	}
+	s.ports++
+	port = fmt.Sprintf("p%d", s.ports)
+	br, ok := s.networks[network]
+	if ok {
+		return br, port, nil
+	}
+	br = fmt.Sprintf("br%d", len(s.networks)+s.ports)
+	if err := s.sw.createBridge(br); err != nil {
+		return "", "", fmt.Errorf("create bridge for network %q: %w", network, err)
+	}
+	s.networks[network] = br
+	s.journal.add(undo{Group: group, Op: opDestroyNetwork, Network: network})
+	return br, port, nil
+}
+
+// DestroyNetwork removes a lab network's bridge.
+func (s *Server) DestroyNetwork(_ context.Context, req *pb.DestroyNetworkRequest) (*pb.Empty, error) {
+	if err := s.destroyNetwork(req.Network); err != nil {
+		return nil, failed(err)
+	}
+	return &pb.Empty{}, nil
+}
+
+func (s *Server) destroyNetwork(network string) error {
+	s.mu.Lock()
+	br, ok := s.networks[network]
+	delete(s.networks, network)
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return s.sw.applyUndoLink(undo{Op: opDeleteLink, Link: br})
+}
+
+// StartJob starts a job.
+func (s *Server) StartJob(_ context.Context, req *pb.StartJobRequest) (*pb.StartJobReply, error) {
+	j, err := s.startJob(req)
+	if err != nil {
+		return nil, err
+	}
+	seq := s.journal.add(undo{Group: req.Group, Op: opStopJob, Host: req.Host, Job: j.id})
+	return &pb.StartJobReply{Id: j.id, Seq: seq}, nil
+}
+
+func (s *Server) startJob(req *pb.StartJobRequest) (*job, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	j, err := h.startJob(req)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	s.log.Debug("job started", "host", req.Host, "id", j.id, "argv", req.Argv)
+	return j, nil
+}
+
+// RunJob runs a job to its end.
+func (s *Server) RunJob(ctx context.Context, req *pb.StartJobRequest) (*pb.JobResult, error) {
+	j, err := s.startJob(req)
+	if err != nil {
+		return nil, err
+	}
+	r, err := j.wait(ctx)
+	if err != nil {
+		j.stop()
+		return nil, status.FromContextError(err).Err()
+	}
+	return r, nil
+}
+
+func (s *Server) job(ref *pb.JobRef) (*job, error) {
+	h, err := s.host(ref.Host)
+	if err != nil {
+		return nil, err
+	}
+	j, err := h.job(ref.Id)
+	if err != nil {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	return j, nil
+}
+
+// WaitJob waits for a job's end.
+func (s *Server) WaitJob(ctx context.Context, ref *pb.JobRef) (*pb.JobResult, error) {
+	j, err := s.job(ref)
+	if err != nil {
+		return nil, err
+	}
+	r, err := j.wait(ctx)
+	if err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
+	return r, nil
+}
+
+// KillJob signals a job's process group.
+func (s *Server) KillJob(_ context.Context, req *pb.KillJobRequest) (*pb.Empty, error) {
+	if req.Signal <= 0 || req.Signal >= 65 {
+		return nil, invalid(fmt.Errorf("signal %d is not a signal number", req.Signal))
+	}
+	j, err := s.job(&pb.JobRef{Host: req.Host, Id: req.Id})
+	if err != nil {
+		return nil, err
+	}
+	if err := j.kill(syscall.Signal(req.Signal)); err != nil {
+		return nil, failed(err)
+	}
+	return &pb.Empty{}, nil
+}
+
+// StreamJob streams a job's output from its start.
+func (s *Server) StreamJob(ref *pb.JobRef, stream grpc.ServerStreamingServer[pb.JobOutput]) error {
+	j, err := s.job(ref)
+	if err != nil {
+		return err
+	}
+	next := 0
+	for {
+		chunks, closed, changed := j.out.from(next)
+		for _, c := range chunks {
+			if err := stream.Send(c); err != nil {
+				return err
+			}
+		}
+		next += len(chunks)
+		if closed && len(chunks) == 0 {
+			return nil
+		}
+		if len(chunks) > 0 {
+			continue
+		}
+		select {
+		case <-changed:
+		case <-stream.Context().Done():
+			return stream.Context().Err()
+		}
+	}
+}
+
+func (s *Server) change(group string, u undo, err error) (*pb.ChangeReply, error) {
+	if err != nil {
+		return nil, failed(err)
+	}
+	u.Group = group
+	return &pb.ChangeReply{Seq: s.journal.add(u)}, nil
+}
+
+// CreateLink creates a device.
+func (s *Server) CreateLink(_ context.Context, req *pb.CreateLinkRequest) (*pb.ChangeReply, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	u, err := h.createLink(req)
+	u.Host = req.Host
+	return s.change(req.Group, u, err)
+}
+
+// DeleteLink deletes a device.
+func (s *Server) DeleteLink(_ context.Context, req *pb.LinkRef) (*pb.ChangeReply, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	u, err := h.deleteLink(req.Name)
+	u.Host = req.Host
+	return s.change(req.Group, u, err)
+}
+
+// SetLink changes a device's settings.
+func (s *Server) SetLink(_ context.Context, req *pb.SetLinkRequest) (*pb.ChangeReply, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	u, err := h.setLink(req)
+	u.Host = req.Host
+	if err != nil && (u.MTU != nil || u.Master != nil || u.Up != nil) {
+		// Part of the change was made: its undo is kept.
+		u.Group = req.Group
+		s.journal.add(u)
+	}
+	return s.change(req.Group, u, err)
+}
+
+// AddAddr adds an address.
+func (s *Server) AddAddr(_ context.Context, req *pb.AddrRequest) (*pb.ChangeReply, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := parseCIDR(req.Cidr); err != nil {
+		return nil, invalid(err)
+	}
+	err = h.addAddr(req.Name, req.Cidr)
+	u := undo{Op: opDelAddr, Host: req.Host, Link: req.Name, CIDR: req.Cidr}
+	if err != nil && status.Code(err) != codes.InvalidArgument {
+		// The address may be there, still tentative: take it back too.
+		s.journal.add(undo{Group: req.Group, Op: opDelAddr, Host: req.Host, Link: req.Name, CIDR: req.Cidr})
+	}
+	return s.change(req.Group, u, err)
+}
+
+// DelAddr removes an address.
+func (s *Server) DelAddr(_ context.Context, req *pb.AddrRequest) (*pb.ChangeReply, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := parseCIDR(req.Cidr); err != nil {
+		return nil, invalid(err)
+	}
+	err = h.delAddr(req.Name, req.Cidr)
+	return s.change(req.Group, undo{Op: opAddAddr, Host: req.Host, Link: req.Name, CIDR: req.Cidr}, err)
+}
+
+// LinkInfo reads a device.
+func (s *Server) LinkInfo(_ context.Context, req *pb.LinkRef) (*pb.LinkInfoReply, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	r, err := h.linkInfo(req.Name)
+	if err != nil {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	return r, nil
+}
+
+// ReadValue reads a sysctl or sysfs value.
+func (s *Server) ReadValue(_ context.Context, req *pb.ValueRef) (*pb.ValueReply, error) {
+	if _, err := valuePath(req.Kind, req.Key); err != nil {
+		return nil, invalid(err)
+	}
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	v, err := h.readValue(req.Kind, req.Key)
+	if err != nil {
+		return nil, failed(err)
+	}
+	return &pb.ValueReply{Value: v}, nil
+}
+
+// WriteValue writes a sysctl or sysfs value.
+func (s *Server) WriteValue(_ context.Context, req *pb.WriteValueRequest) (*pb.ChangeReply, error) {
+	if _, err := valuePath(req.Kind, req.Key); err != nil {
+		return nil, invalid(err)
+	}
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	old, err := h.writeValue(req.Kind, req.Key, req.Value)
+	r, err := s.change(req.Group, undo{Op: opWriteValue, Host: req.Host, ValueKind: req.Kind, Key: req.Key, Value: old}, err)
+	if r != nil {
+		r.Old = old
+	}
+	return r, err
+}
+
+// Restore undoes a group's changes, newest first.
+func (s *Server) Restore(_ context.Context, req *pb.RestoreRequest) (*pb.RestoreReply, error) {
+	if req.Group == "" {
+		return nil, invalid(errors.New("group is empty"))
+	}
+	undone, errs := s.restore(s.journal.take(req.Group, req.Since, false))
+	r := &pb.RestoreReply{Undone: int32(undone)}
+	for _, err := range errs {
+		r.Errors = append(r.Errors, err.Error())
+	}
+	return r, nil
+}
+
+// restore applies undo entries in the order given. A failed entry does not
+// stop the rest; every failure is returned.
+func (s *Server) restore(entries []undo) (int, []error) {
+	var errs []error
+	for _, u := range entries {
+		if err := s.apply(u); err != nil {
+			s.log.Error("undo failed", "undo", u.String(), "error", err)
+			errs = append(errs, fmt.Errorf("%s: %w", u, err))
+			continue
+		}
+		s.log.Trace("undone", "undo", u.String())
+	}
+	return len(entries), errs
+}
+
+func (s *Server) apply(u undo) error {
+	switch u.Op {
+	case opDestroyHost:
+		s.destroyHost(u.Host)
+		return nil
+	case opDestroyNetwork:
+		return s.destroyNetwork(u.Network)
+	}
+	var h *host
+	s.mu.Lock()
+	if u.Host == switchHost {
+		h = s.sw
+	} else {
+		h = s.hosts[u.Host]
+	}
+	s.mu.Unlock()
+	if h == nil {
+		// The host is gone, and every change on it with it.
+		return nil
+	}
+	switch u.Op {
+	case opStopJob:
+		j, err := h.job(u.Job)
+		if err != nil {
+			return nil
+		}
+		j.stop()
+		h.mu.Lock()
+		delete(h.jobs, u.Job)
+		h.mu.Unlock()
+		return nil
+	case opWriteValue:
+		p, err := valuePath(u.ValueKind, u.Key)
+		if err != nil {
+			return err
+		}
+		return h.writeFile(p, u.Value)
+	}
+	return h.applyUndoLink(u)
+}
+
+// Shutdown undoes every change the agent journaled, newest first, kills
+// every job and removes every namespace host. It returns the undo failures.
+func (s *Server) Shutdown() []error {
+	_, errs := s.restore(s.journal.take("", 0, true))
+	s.mu.Lock()
+	s.closed = true
+	hosts := s.hosts
+	s.hosts = map[string]*host{}
+	sw := s.sw
+	s.sw = nil
+	s.mu.Unlock()
+	for _, h := range hosts {
+		h.stopJobs()
+		h.close()
+	}
+	if sw != nil {
+		sw.close()
+	}
+	runtime.GC()
+	return errs
+}

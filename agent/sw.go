@@ -1,0 +1,46 @@
+package agent
+
+import (
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+)
+
+// createBridge makes a lab network's bridge on the switch host: up, without
+// STP (ports forward at once) and without multicast snooping (IPv6
+// neighbour discovery is flooded, as on a plain hub).
+func (h *host) createBridge(name string) error {
+	off := false
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}, MulticastSnooping: &off}
+	if err := h.nl.LinkAdd(br); err != nil {
+		return err
+	}
+	return h.nl.LinkSetUp(br)
+}
+
+// connect links host t to bridge br of the switch host h with a veth pair:
+// port on the bridge, ifname in t. Both ends are up.
+func (h *host) connect(t *host, ifname, br, port string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	bridge, err := h.nl.LinkByName(br)
+	if err != nil {
+		return fmt.Errorf("find bridge %s: %w", br, err)
+	}
+	veth := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: port, MasterIndex: bridge.Attrs().Index},
+		PeerName:      ifname,
+		PeerNamespace: netlink.NsFd(t.ns),
+	}
+	if err := h.nl.LinkAdd(veth); err != nil {
+		return fmt.Errorf("create veth %s/%s: %w", port, ifname, err)
+	}
+	if err := h.nl.LinkSetUp(veth); err != nil {
+		return err
+	}
+	l, err := t.nl.LinkByName(ifname)
+	if err != nil {
+		return fmt.Errorf("find %s in host: %w", ifname, err)
+	}
+	return t.nl.LinkSetUp(l)
+}

@@ -1,0 +1,88 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Value kinds: a sysctl key or a sysfs path.
+const (
+	kindSysctl = "sysctl"
+	kindSysfs  = "sysfs"
+)
+
+// valuePath turns a sysctl key or sysfs path into the file that holds it,
+// refusing anything outside /proc/sys and /sys.
+func valuePath(kind, key string) (string, error) {
+	switch kind {
+	case kindSysctl:
+		if key == "" {
+			return "", errors.New("sysctl key is empty")
+		}
+		rel := key
+		if !strings.Contains(key, "/") {
+			rel = strings.ReplaceAll(key, ".", "/")
+		}
+		p := filepath.Join("/proc/sys", rel)
+		if !strings.HasPrefix(p, "/proc/sys/") || strings.Contains(key, "..") || strings.ContainsRune(key, 0) {
+			return "", fmt.Errorf("sysctl key %q does not name a value under /proc/sys", key)
+		}
+		return p, nil
+	case kindSysfs:
+		p := filepath.Clean(key)
+		if !filepath.IsAbs(key) || p != key || !strings.HasPrefix(p, "/sys/") || strings.ContainsRune(key, 0) {
+			return "", fmt.Errorf("sysfs path %q is not a clean absolute path under /sys", key)
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("value kind %q is neither %q nor %q", kind, kindSysctl, kindSysfs)
+}
+
+// readValue reads a value on the host's thread, so that /proc/sys/net and
+// /sys show the host's network namespace.
+func (h *host) readValue(kind, key string) (string, error) {
+	p, err := valuePath(kind, key)
+	if err != nil {
+		return "", err
+	}
+	var v string
+	err = h.do(func() error {
+		b, err := os.ReadFile(p)
+		v = strings.TrimRight(string(b), "\n")
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("read %s %s on %s: %w", kind, key, h.label(), err)
+	}
+	return v, nil
+}
+
+// writeValue writes a value and returns the one it replaced.
+func (h *host) writeValue(kind, key, value string) (string, error) {
+	old, err := h.readValue(kind, key)
+	if err != nil {
+		return "", err
+	}
+	p, _ := valuePath(kind, key)
+	if err := h.writeFile(p, value); err != nil {
+		return "", fmt.Errorf("write %s %s = %q on %s: %w", kind, key, value, h.label(), err)
+	}
+	return old, nil
+}
+
+func (h *host) writeFile(path, value string) error {
+	return h.do(func() error {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteString(value)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+}

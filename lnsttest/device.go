@@ -1,0 +1,154 @@
+package lnsttest
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/lnst-go/lnst/devices"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+)
+
+// Device is a network device on a host: one the recipe required (Iface)
+// or created (Create).
+type Device struct {
+	host *Host
+	name string
+}
+
+// Name is the device's real name on its host.
+func (d *Device) Name() string { return d.name }
+
+// Create makes a soft device on the host and destroys it when the test
+// ends. For a Veth, the returned device is the first end; the peer is
+// h.Iface(PeerName).
+func (h *Host) Create(t testing.TB, spec devices.Spec) *Device {
+	t.Helper()
+	if spec == nil {
+		t.Fatalf("%s: Create: no device spec", h.name)
+	}
+	if err := spec.Validate(); err != nil {
+		t.Fatalf("%s: Create: %v", h.name, err)
+	}
+	st := h.s.state(t)
+	req := &pb.CreateLinkRequest{Host: h.id, Group: st.group}
+	switch s := spec.(type) {
+	case devices.Veth:
+		req.Spec = &pb.CreateLinkRequest_Veth{Veth: &pb.VethSpec{Name: s.Name, PeerName: s.PeerName}}
+	case devices.Bridge:
+		req.Spec = &pb.CreateLinkRequest_Bridge{Bridge: &pb.BridgeSpec{Name: s.Name, Stp: s.STP, VlanFiltering: s.VlanFiltering}}
+	default:
+		t.Fatalf("%s: Create: devices of kind %s (%T) cannot be created yet", h.name, spec.Kind(), spec)
+	}
+	r, err := h.client.CreateLink(context.Background(), req)
+	if err != nil {
+		t.Fatalf("%s: create %s %s: %v", h.name, spec.Kind(), spec.LinkName(), err)
+	}
+	st.logger().Info("created", "host", h.name, "kind", spec.Kind(), "name", spec.LinkName())
+	st.undoAt(t, h.client, fmt.Sprintf("%s %s on %s", spec.Kind(), spec.LinkName(), h.name), r.Seq)
+	return &Device{host: h, name: spec.LinkName()}
+}
+
+func (d *Device) set(t testing.TB, what string, req *pb.SetLinkRequest) {
+	t.Helper()
+	st := d.host.s.state(t)
+	req.Host, req.Group, req.Name = d.host.id, st.group, d.name
+	r, err := d.host.client.SetLink(context.Background(), req)
+	if err != nil {
+		st.use(d.host.client) // part of the change may have been made
+		t.Fatalf("%s: %s %s: %v", d.host.name, what, d.name, err)
+	}
+	st.logger().Debug(what, "host", d.host.name, "dev", d.name)
+	st.undoAt(t, d.host.client, what+" "+d.name+" on "+d.host.name, r.Seq)
+}
+
+// Up sets the device administratively up.
+func (d *Device) Up(t testing.TB) {
+	t.Helper()
+	up := true
+	d.set(t, "set up", &pb.SetLinkRequest{Up: &up})
+}
+
+// Down sets the device administratively down.
+func (d *Device) Down(t testing.TB) {
+	t.Helper()
+	down := false
+	d.set(t, "set down", &pb.SetLinkRequest{Up: &down})
+}
+
+// SetMTU sets the device's MTU.
+func (d *Device) SetMTU(t testing.TB, mtu int) {
+	t.Helper()
+	m := int32(mtu)
+	d.set(t, fmt.Sprintf("set MTU %d of", mtu), &pb.SetLinkRequest{Mtu: &m})
+}
+
+// SetMaster enslaves the device to master (a bridge, a bond); nil releases
+// it from its master.
+func (d *Device) SetMaster(t testing.TB, master *Device) {
+	t.Helper()
+	name := ""
+	if master != nil {
+		name = master.name
+	}
+	d.set(t, fmt.Sprintf("set master %q of", name), &pb.SetLinkRequest{Master: &name})
+}
+
+// AddIP adds an address with its prefix length ("198.18.1.1/24",
+// "2001:db8:1::1/64") and returns once it is usable (IPv6 duplicate
+// address detection done).
+func (d *Device) AddIP(t testing.TB, cidr string) {
+	t.Helper()
+	d.addr(t, "add", cidr)
+}
+
+// DelIP removes an address; it is added back when the test ends.
+func (d *Device) DelIP(t testing.TB, cidr string) {
+	t.Helper()
+	d.addr(t, "remove", cidr)
+}
+
+func (d *Device) addr(t testing.TB, op, cidr string) {
+	t.Helper()
+	st := d.host.s.state(t)
+	req := &pb.AddrRequest{Host: d.host.id, Group: st.group, Name: d.name, Cidr: cidr}
+	call := d.host.client.AddAddr
+	if op == "remove" {
+		call = d.host.client.DelAddr
+	}
+	r, err := call(context.Background(), req)
+	if err != nil {
+		st.use(d.host.client)
+		t.Fatalf("%s: %s address %s on %s: %v", d.host.name, op, cidr, d.name, err)
+	}
+	st.logger().Debug(op+" address", "host", d.host.name, "dev", d.name, "addr", cidr)
+	st.undoAt(t, d.host.client, op+" address "+cidr+" on "+d.name, r.Seq)
+}
+
+// Info reads the device.
+func (d *Device) Info(t testing.TB) devices.Info {
+	t.Helper()
+	r, err := d.host.client.LinkInfo(context.Background(), &pb.LinkRef{Host: d.host.id, Name: d.name})
+	if err != nil {
+		t.Fatalf("%s: read device %s: %v", d.host.name, d.name, err)
+	}
+	info := devices.Info{
+		Index: int(r.Index), Type: r.Type, Name: r.Name, HWAddr: r.Hwaddr, State: r.State,
+		Driver: r.Driver, MTU: int(r.Mtu), Master: r.Master,
+	}
+	for _, s := range r.Ips {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			t.Fatalf("%s: device %s: agent reported address %q: %v", d.host.name, d.name, s, err)
+		}
+		info.IPs = append(info.IPs, p)
+	}
+	if s := r.Stats; s != nil {
+		info.Stats = devices.LinkStats{
+			RxPackets: s.RxPackets, TxPackets: s.TxPackets, RxBytes: s.RxBytes, TxBytes: s.TxBytes,
+			RxErrors: s.RxErrors, TxErrors: s.TxErrors, RxDropped: s.RxDropped, TxDropped: s.TxDropped,
+		}
+	}
+	return info
+}

@@ -1,0 +1,84 @@
+package lnsttest
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// config holds the -lnst.* flags, read once in Main.
+type config struct {
+	strict   bool
+	lab      string
+	pool     string
+	logLevel string
+	agentLog string
+	summary  bool
+}
+
+// lnstFlags is every -lnst.* flag with its environment variable.
+var lnstFlags = map[string]string{}
+
+var cfg config
+
+func init() {
+	boolFlag(&cfg.strict, "strict", false, "fail, instead of skip, a recipe whose requirements cannot be met")
+	stringFlag(&cfg.lab, "lab", "netns", "the local lab to use when no pool is given: netns")
+	stringFlag(&cfg.pool, "pool", "", "pool file of real machines (not supported yet: recipes run on the local lab)")
+	stringFlag(&cfg.logLevel, "log-level", "info", "recipe log level (trace, debug, info, warn, error), logged with t.Log")
+	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
+	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
+}
+
+func envName(name string) string {
+	return "LNST_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+func boolFlag(p *bool, name string, def bool, usage string) {
+	lnstFlags["lnst."+name] = envName(name)
+	flag.BoolVar(p, "lnst."+name, def, usage+" (env "+envName(name)+")")
+}
+
+func stringFlag(p *string, name, def, usage string) {
+	lnstFlags["lnst."+name] = envName(name)
+	flag.StringVar(p, "lnst."+name, def, usage+" (env "+envName(name)+")")
+}
+
+// loadConfig applies LNST_* variables to the flags not given on the command
+// line and checks every value.
+func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fromEnv := map[string]bool{}
+	for name, env := range lnstFlags {
+		v := getenv(env)
+		if set[name] || v == "" {
+			continue
+		}
+		if err := fs.Set(name, v); err != nil {
+			return fmt.Errorf("environment variable %s=%q: %v", env, v, err)
+		}
+		fromEnv[name] = true
+	}
+	// source names where a flag's value came from: the flag or its variable.
+	source := func(name string) string {
+		if fromEnv[name] {
+			return "environment variable " + lnstFlags[name]
+		}
+		return "-" + name
+	}
+	for _, c := range []struct{ flag, value string }{{"lnst.log-level", cfg.logLevel}, {"lnst.agent-log", cfg.agentLog}} {
+		if hclog.LevelFromString(c.value) == hclog.NoLevel {
+			return fmt.Errorf("%s: unknown log level %q (want trace, debug, info, warn or error)", source(c.flag), c.value)
+		}
+	}
+	if cfg.lab != "netns" {
+		return fmt.Errorf("%s: unknown lab %q (want netns)", source("lnst.lab"), cfg.lab)
+	}
+	if cfg.pool != "" {
+		return fmt.Errorf("%s=%q: pool files are not supported by this version of lnst-go yet; leave it empty to run on the local lab", source("lnst.pool"), cfg.pool)
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+package lnsttest
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"testing"
+
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// Host is a host a recipe got from Require, driven through its agent.
+type Host struct {
+	s      *session
+	client pb.AgentClient
+	name   string            // as the recipe calls it
+	id     string            // as its agent calls it
+	ifaces map[string]string // required interface name -> real name
+}
+
+// Name is the host's name in the recipe ("h1").
+func (h *Host) Name() string { return h.name }
+
+// Iface returns the host's device the recipe called name in its IfaceReq.
+// Any other name is taken as the name of a device on the host ("lo").
+func (h *Host) Iface(name string) *Device {
+	if real, ok := h.ifaces[name]; ok {
+		return &Device{host: h, name: real}
+	}
+	return &Device{host: h, name: name}
+}
+
+// Run runs cmd under /bin/sh -c on the host and waits for it. The test
+// fails (and stops) when the job's exit code is not 0, or not 0 under
+// ExpectFail, or when it outlives its Timeout.
+func (h *Host) Run(t testing.TB, cmd string, opts ...RunOpt) *Job {
+	t.Helper()
+	return h.run(t, []string{"/bin/sh", "-c", cmd}, cmd, opts)
+}
+
+// RunArgv runs argv on the host, with no shell, and waits for it; it
+// fails the test as Run does.
+func (h *Host) RunArgv(t testing.TB, argv []string, opts ...RunOpt) *Job {
+	t.Helper()
+	return h.run(t, argv, strings.Join(argv, " "), opts)
+}
+
+// Start starts cmd under /bin/sh -c on the host in the background. A job
+// still running when the test ends is killed, reaped and reported.
+func (h *Host) Start(t testing.TB, cmd string, opts ...RunOpt) *Job {
+	t.Helper()
+	return h.start(t, []string{"/bin/sh", "-c", cmd}, cmd, opts)
+}
+
+// StartArgv starts argv on the host, with no shell, in the background.
+func (h *Host) StartArgv(t testing.TB, argv []string, opts ...RunOpt) *Job {
+	t.Helper()
+	return h.start(t, argv, strings.Join(argv, " "), opts)
+}
+
+func (h *Host) newJob(t testing.TB, argv []string, display string, opts []RunOpt) (*Job, *pb.StartJobRequest) {
+	j := &Job{host: h, argv: argv, cmd: display, done: make(chan struct{})}
+	for _, o := range opts {
+		o(&j.opts)
+	}
+	st := h.s.state(t)
+	req := &pb.StartJobRequest{Host: h.id, Group: st.group, Argv: argv, Dir: j.opts.dir, Env: j.opts.env, Desc: j.opts.desc}
+	if j.opts.timeout > 0 {
+		req.Timeout = durationpb.New(j.opts.timeout)
+	}
+	return j, req
+}
+
+func (h *Host) run(t testing.TB, argv []string, display string, opts []RunOpt) *Job {
+	t.Helper()
+	j, req := h.newJob(t, argv, display, opts)
+	st := h.s.state(t)
+	st.logger().Info("run", "host", h.name, "cmd", j.what())
+	r, err := h.client.RunJob(context.Background(), req)
+	if r != nil {
+		j.id = r.Id
+	}
+	j.set(r, err)
+	close(j.done)
+	st.addJob(j)
+	if p := j.problem(); p != "" {
+		t.Fatal(j.failure(p))
+	}
+	return j
+}
+
+func (h *Host) start(t testing.TB, argv []string, display string, opts []RunOpt) *Job {
+	t.Helper()
+	j, req := h.newJob(t, argv, display, opts)
+	st := h.s.state(t)
+	r, err := h.client.StartJob(context.Background(), req)
+	if err != nil {
+		t.Fatalf("%s: start %q: %v", h.name, display, err)
+	}
+	j.id, j.seq = r.Id, r.Seq
+	st.addJob(j)
+	st.logger().Info("started", "host", h.name, "job", j.id, "cmd", j.what())
+	go func() {
+		r, err := h.client.WaitJob(context.Background(), &pb.JobRef{Host: h.id, Id: j.id})
+		j.set(r, err)
+		close(j.done)
+	}()
+	st.use(h.client)
+	t.Cleanup(func() {
+		select {
+		case <-j.done:
+			return
+		default:
+		}
+		st.logger().Info("job still running at the end of the test: killing it", "host", h.name, "job", j.id, "cmd", j.what())
+		j.mu.Lock()
+		j.cleanup = true
+		j.mu.Unlock()
+		st.restoreOn(t, h.client, j.seq, "job")
+		<-j.done
+	})
+	return j
+}
+
+// Wait waits for the job to end and returns its result. It fails the test
+// if the job failed (exit code, timeout) unless the job was killed.
+func (j *Job) Wait(t testing.TB) Result {
+	t.Helper()
+	<-j.done
+	if p := j.problem(); p != "" {
+		t.Fatal(j.failure(p))
+	}
+	return j.Result()
+}
+
+// Kill sends sig to the job's whole process group.
+func (j *Job) Kill(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	_, err := j.host.client.KillJob(context.Background(), &pb.KillJobRequest{Host: j.host.id, Id: j.id, Signal: int32(sig)})
+	if err != nil {
+		t.Fatalf("%s: kill job %d (%s) with %v: %v", j.host.name, j.id, j.cmd, sig, err)
+	}
+}
+
+// Sysctl sets a sysctl ("net.ipv4.ip_forward") on the host and restores
+// its old value when the test ends.
+func (h *Host) Sysctl(t testing.TB, key, value string) {
+	t.Helper()
+	h.writeValue(t, "sysctl", key, value)
+}
+
+// WriteSysfs writes a sysfs attribute (a path under /sys) on the host and
+// restores its old value when the test ends.
+func (h *Host) WriteSysfs(t testing.TB, path, value string) {
+	t.Helper()
+	h.writeValue(t, "sysfs", path, value)
+}
+
+// ReadSysctl reads a sysctl on the host.
+func (h *Host) ReadSysctl(t testing.TB, key string) string {
+	t.Helper()
+	return h.readValue(t, "sysctl", key)
+}
+
+// ReadSysfs reads a sysfs attribute on the host.
+func (h *Host) ReadSysfs(t testing.TB, path string) string {
+	t.Helper()
+	return h.readValue(t, "sysfs", path)
+}
+
+func (h *Host) readValue(t testing.TB, kind, key string) string {
+	t.Helper()
+	r, err := h.client.ReadValue(context.Background(), &pb.ValueRef{Host: h.id, Kind: kind, Key: key})
+	if err != nil {
+		t.Fatalf("%s: read %s %s: %v", h.name, kind, key, err)
+	}
+	return r.Value
+}
+
+func (h *Host) writeValue(t testing.TB, kind, key, value string) {
+	t.Helper()
+	st := h.s.state(t)
+	r, err := h.client.WriteValue(context.Background(), &pb.WriteValueRequest{Host: h.id, Group: st.group, Kind: kind, Key: key, Value: value})
+	if err != nil {
+		t.Fatalf("%s: set %s %s = %q: %v", h.name, kind, key, value, err)
+	}
+	st.logger().Debug("set", "host", h.name, kind, key, "value", value, "old", r.Old)
+	st.undoAt(t, h.client, kind+" "+key+" on "+h.name, r.Seq)
+}

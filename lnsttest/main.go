@@ -1,0 +1,124 @@
+package lnsttest
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/lnst-go/lnst/agent"
+	"github.com/lnst-go/lnst/pool"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+)
+
+// session is the state of one test binary run, made by Main.
+type session struct {
+	mu     sync.Mutex
+	lab    *pool.Lab
+	labErr error
+	states map[testing.TB]*testState
+	groups int
+}
+
+var (
+	sessMu sync.Mutex
+	sess   *session
+)
+
+func current() *session {
+	sessMu.Lock()
+	defer sessMu.Unlock()
+	return sess
+}
+
+// Main runs the tests of a recipe package; call it from TestMain. It reads
+// the -lnst.* flags (and LNST_* variables), runs the tests, and tears the
+// local lab down, also when the run is interrupted with SIGINT or SIGTERM.
+// In a test binary re-executed as the lab's agent, it serves as the agent
+// instead and never runs tests.
+func Main(m *testing.M) {
+	if agent.IsLabAgent() {
+		os.Exit(agent.ServeLab())
+	}
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	if err := loadConfig(flag.CommandLine, os.Getenv); err != nil {
+		fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
+		os.Exit(2)
+	}
+	s := &session{states: map[testing.TB]*testState{}}
+	sessMu.Lock()
+	sess = s
+	sessMu.Unlock()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		fmt.Fprintf(os.Stderr, "lnsttest: %v: restoring every host and removing the lab\n", sig)
+		if err := s.close(); err != nil {
+			fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
+		}
+		signal.Reset(sig)
+		syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+	}()
+
+	code := m.Run()
+	if err := s.close(); err != nil {
+		fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// labNow returns the local lab, starting it on first use.
+func (s *session) labNow() (*pool.Lab, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lab == nil && s.labErr == nil {
+		s.lab, s.labErr = pool.StartLab(pool.LabOptions{AgentLogLevel: cfg.agentLog})
+	}
+	return s.lab, s.labErr
+}
+
+// close tears the lab down; it is safe to call more than once.
+func (s *session) close() error {
+	s.mu.Lock()
+	lab := s.lab
+	s.lab = nil
+	if s.labErr == nil {
+		s.labErr = fmt.Errorf("the lab is closed")
+	}
+	s.mu.Unlock()
+	if lab == nil {
+		return nil
+	}
+	return lab.Close()
+}
+
+// state returns the per-test state of t, making it (and registering its
+// restore and summary with t.Cleanup) on first use.
+func (s *session) state(t testing.TB) *testState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.states[t]; ok {
+		return st
+	}
+	s.groups++
+	st := &testState{t: t, group: fmt.Sprintf("%s#%d", t.Name(), s.groups), clients: map[pb.AgentClient]bool{}}
+	s.states[t] = st
+	t.Cleanup(func() {
+		st.restore()
+		st.printSummary()
+		s.mu.Lock()
+		delete(s.states, t)
+		s.mu.Unlock()
+	})
+	return st
+}

@@ -1,0 +1,279 @@
+package lnsttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/lnst-go/lnst/devices"
+	"github.com/lnst-go/lnst/pool"
+)
+
+// Requirement is one host a recipe needs, made by HostReq.
+type Requirement struct {
+	host hostReq
+}
+
+type hostReq struct {
+	name   string
+	arch   string
+	params map[string]string
+	ifaces []ifaceReq
+}
+
+type ifaceReq struct {
+	name   string
+	net    string
+	driver string
+	params map[string]string
+}
+
+// HostOpt is an option of HostReq: Arch, Param, IfaceReq.
+type HostOpt interface{ applyHost(*hostReq) }
+
+// IfaceOpt is an option of IfaceReq: Net, Driver, Param.
+type IfaceOpt interface{ applyIface(*ifaceReq) }
+
+type hostOptFunc func(*hostReq)
+
+func (f hostOptFunc) applyHost(h *hostReq) { f(h) }
+
+type ifaceOptFunc func(*ifaceReq)
+
+func (f ifaceOptFunc) applyIface(i *ifaceReq) { f(i) }
+
+// Opt is an option usable both as a HostOpt and as an IfaceOpt.
+type Opt struct{ key, value string }
+
+func (o Opt) applyHost(h *hostReq) {
+	if h.params == nil {
+		h.params = map[string]string{}
+	}
+	h.params[o.key] = o.value
+}
+
+func (o Opt) applyIface(i *ifaceReq) {
+	if i.params == nil {
+		i.params = map[string]string{}
+	}
+	i.params[o.key] = o.value
+}
+
+// HostReq requires a host, called name in the recipe.
+func HostReq(name string, opts ...HostOpt) Requirement {
+	r := Requirement{host: hostReq{name: name}}
+	for _, o := range opts {
+		o.applyHost(&r.host)
+	}
+	return r
+}
+
+// IfaceReq requires an interface on the host, called name in the recipe.
+// Every interface needs a network label (Net).
+func IfaceReq(name string, opts ...IfaceOpt) HostOpt {
+	i := ifaceReq{name: name}
+	for _, o := range opts {
+		o.applyIface(&i)
+	}
+	return hostOptFunc(func(h *hostReq) { h.ifaces = append(h.ifaces, i) })
+}
+
+// Net puts the interface on the network with this label: interfaces with
+// one label reach each other.
+func Net(label string) IfaceOpt {
+	return ifaceOptFunc(func(i *ifaceReq) { i.net = label })
+}
+
+// Driver requires the interface's driver ("veth", "ixgbe", ...).
+func Driver(name string) IfaceOpt {
+	return ifaceOptFunc(func(i *ifaceReq) { i.driver = name })
+}
+
+// Arch requires the host's machine architecture, as uname -m prints it
+// ("x86_64", "aarch64").
+func Arch(arch string) HostOpt {
+	return hostOptFunc(func(h *hostReq) { h.arch = arch })
+}
+
+// Param requires a host or interface parameter to have a value.
+func Param(key, value string) Opt { return Opt{key: key, value: value} }
+
+// validate reports requirements that are wrong in themselves, whatever the
+// pool: these are bugs in the recipe.
+func validate(reqs []Requirement) error {
+	if len(reqs) == 0 {
+		return errors.New("no host required")
+	}
+	hosts := map[string]bool{}
+	for i, r := range reqs {
+		h := r.host
+		if h.name == "" {
+			return fmt.Errorf("HostReq #%d has no name", i+1)
+		}
+		if hosts[h.name] {
+			return fmt.Errorf("host %q is required twice: host names must be unique", h.name)
+		}
+		hosts[h.name] = true
+		ifaces := map[string]bool{}
+		for _, ifc := range h.ifaces {
+			if err := devices.CheckName(ifc.name); err != nil {
+				return fmt.Errorf("host %q: IfaceReq: %w", h.name, err)
+			}
+			if ifaces[ifc.name] {
+				return fmt.Errorf("host %q: interface %q is required twice", h.name, ifc.name)
+			}
+			ifaces[ifc.name] = true
+			if ifc.net == "" {
+				return fmt.Errorf("host %q: interface %q has no network: give it lnsttest.Net(label)", h.name, ifc.name)
+			}
+		}
+	}
+	return nil
+}
+
+// labArch is the architecture of lab hosts, as uname -m prints it.
+func labArch() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	case "386":
+		return "i686"
+	}
+	return runtime.GOARCH
+}
+
+// labUnmet says which requirement the local lab cannot meet, "" if none.
+func labUnmet(reqs []Requirement) string {
+	for _, r := range reqs {
+		h := r.host
+		if h.arch != "" && h.arch != labArch() {
+			return fmt.Sprintf("host %q needs arch %s; local lab hosts are %s", h.name, h.arch, labArch())
+		}
+		if k := sortedKeys(h.params); len(k) > 0 {
+			return fmt.Sprintf("host %q needs param %s=%q; local lab hosts have no params (use a pool)", h.name, k[0], h.params[k[0]])
+		}
+		for _, i := range h.ifaces {
+			if i.driver != "" && i.driver != "veth" {
+				return fmt.Sprintf("host %q interface %q needs driver %s; local lab interfaces are veth", h.name, i.name, i.driver)
+			}
+			if k := sortedKeys(i.params); len(k) > 0 {
+				return fmt.Sprintf("host %q interface %q needs param %s=%q; local lab interfaces have no params (use a pool)", h.name, i.name, k[0], i.params[k[0]])
+			}
+		}
+	}
+	return ""
+}
+
+func sortedKeys(m map[string]string) []string {
+	var k []string
+	for key := range m {
+		k = append(k, key)
+	}
+	sort.Strings(k)
+	return k
+}
+
+func topology(reqs []Requirement) pool.Topology {
+	var t pool.Topology
+	for _, r := range reqs {
+		h := pool.TopoHost{Name: r.host.name}
+		for _, i := range r.host.ifaces {
+			h.Ifaces = append(h.Ifaces, pool.TopoIface{Name: i.name, Net: i.net})
+		}
+		t.Hosts = append(t.Hosts, h)
+	}
+	return t
+}
+
+// Match is the hosts a recipe got for its requirements.
+type Match struct {
+	hosts map[string]*Host
+	desc  string
+}
+
+// Host returns the host the recipe called name in its HostReq. It panics
+// for a name that was not required: that is a bug in the recipe.
+func (m *Match) Host(name string) *Host {
+	h, ok := m.hosts[name]
+	if !ok {
+		panic(fmt.Sprintf("lnsttest: Match.Host(%q): no such host was required (have %s)", name, strings.Join(m.names(), ", ")))
+	}
+	return h
+}
+
+func (m *Match) names() []string {
+	var n []string
+	for k := range m.hosts {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// String describes the match: which pool host each required host got.
+func (m *Match) String() string { return m.desc }
+
+// Require maps the requirements onto the pool (or builds them in the local
+// lab) and returns the hosts. Requirements that are wrong in themselves
+// (a host without a name, two hosts with one name, an interface without a
+// network) fail the test; requirements this pool cannot meet skip it with
+// the reason, or fail it under -lnst.strict. The hosts are the recipe's
+// until it ends; everything it changed on them is restored then.
+func Require(t *testing.T, reqs ...Requirement) *Match {
+	t.Helper()
+	s := current()
+	if s == nil {
+		t.Fatal("lnsttest.Require: the test binary was not started by lnsttest.Main: add func TestMain(m *testing.M) { lnsttest.Main(m) }")
+	}
+	if err := validate(reqs); err != nil {
+		t.Fatalf("lnsttest.Require: %v", err)
+	}
+	if reason := labUnmet(reqs); reason != "" {
+		if cfg.strict {
+			t.Fatalf("lnsttest.Require: requirements cannot be met (-lnst.strict): %s", reason)
+		}
+		t.Skipf("lnsttest.Require: requirements cannot be met: %s", reason)
+	}
+	lab, err := s.labNow()
+	if err != nil {
+		t.Fatalf("lnsttest.Require: %v", err)
+	}
+	in, err := lab.Acquire(context.Background(), topology(reqs))
+	if err != nil {
+		t.Fatalf("lnsttest.Require: %v", err)
+	}
+	st := s.state(t)
+	t.Cleanup(func() {
+		st.restore()
+		lab.Release(in)
+	})
+	m := &Match{hosts: map[string]*Host{}}
+	var desc []string
+	for _, r := range reqs {
+		h := &Host{s: s, client: lab.Client(), name: r.host.name, id: in.Hosts[r.host.name], ifaces: map[string]string{}}
+		for _, i := range r.host.ifaces {
+			h.ifaces[i.name] = i.name
+		}
+		m.hosts[h.name] = h
+		desc = append(desc, fmt.Sprintf("%s=lab:%s", h.name, h.id))
+	}
+	m.desc = strings.Join(desc, " ")
+	st.logger().Info("hosts ready", "match", m.desc)
+	return m
+}
+
+// ForEachMatch runs f in a subtest for each distinct match of reqs, as LNST
+// runs a recipe once per mapping. The local lab has one match: the
+// topology itself.
+func ForEachMatch(t *testing.T, reqs []Requirement, f func(t *testing.T, m *Match)) {
+	t.Helper()
+	t.Run("lab", func(t *testing.T) {
+		f(t, Require(t, reqs...))
+	})
+}

@@ -1,0 +1,119 @@
+package lnsttest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"text/tabwriter"
+
+	"github.com/hashicorp/go-hclog"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+)
+
+// testState is what lnsttest keeps per test: its journal group on the
+// agents, its logger and the jobs for its RESULTS SUMMARY.
+type testState struct {
+	t     testing.TB
+	group string
+
+	mu      sync.Mutex
+	clients map[pb.AgentClient]bool
+	jobs    []*Job
+	log     hclog.Logger
+}
+
+// logger returns the test's logger, which writes with t.Log.
+func (st *testState) logger() hclog.Logger {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.log == nil {
+		st.log = hclog.New(&hclog.LoggerOptions{
+			Name:        "lnst",
+			Level:       hclog.LevelFromString(cfg.logLevel),
+			Output:      tLogWriter{st.t},
+			DisableTime: true,
+		})
+	}
+	return st.log
+}
+
+// tLogWriter writes each line with t.Log.
+type tLogWriter struct{ t testing.TB }
+
+func (w tLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// use records that the test changes state through client.
+func (st *testState) use(c pb.AgentClient) {
+	st.mu.Lock()
+	st.clients[c] = true
+	st.mu.Unlock()
+}
+
+// undoAt registers, with t.Cleanup, the undo of the change journaled at seq
+// (and of anything the test journaled after it that is still there).
+func (st *testState) undoAt(t testing.TB, c pb.AgentClient, what string, seq uint64) {
+	st.use(c)
+	t.Cleanup(func() {
+		t.Helper()
+		st.restoreOn(t, c, seq, what)
+	})
+}
+
+func (st *testState) restoreOn(t testing.TB, c pb.AgentClient, since uint64, what string) {
+	r, err := c.Restore(context.Background(), &pb.RestoreRequest{Group: st.group, Since: since})
+	if err != nil {
+		t.Errorf("restore %s: %v", what, err)
+		return
+	}
+	for _, e := range r.Errors {
+		t.Errorf("restore %s: %s", what, e)
+	}
+}
+
+// restore undoes everything the test changed on every agent it used.
+func (st *testState) restore() {
+	st.mu.Lock()
+	var cs []pb.AgentClient
+	for c := range st.clients {
+		cs = append(cs, c)
+	}
+	st.mu.Unlock()
+	for _, c := range cs {
+		st.restoreOn(st.t, c, 0, "test "+st.t.Name())
+	}
+}
+
+func (st *testState) addJob(j *Job) {
+	st.mu.Lock()
+	st.jobs = append(st.jobs, j)
+	st.mu.Unlock()
+}
+
+// printSummary logs the RESULTS SUMMARY of the test's jobs.
+func (st *testState) printSummary() {
+	st.mu.Lock()
+	jobs := st.jobs
+	st.mu.Unlock()
+	if !cfg.summary || len(jobs) == 0 {
+		return
+	}
+	st.t.Log(summary(st.t.Name(), jobs))
+}
+
+func summary(name string, jobs []*Job) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nRESULTS SUMMARY: %s\n", name)
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  HOST\tJOB\tVERDICT\tWHAT\tRESULT")
+	for _, j := range jobs {
+		verdict, result := j.verdict()
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", j.host.name, j.id, verdict, j.what(), result)
+	}
+	tw.Flush()
+	return b.String()
+}

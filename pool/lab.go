@@ -1,0 +1,284 @@
+package pool
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lnst-go/lnst/agent"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Timeouts of the lab's agent process.
+const (
+	agentStartTimeout = 15 * time.Second
+	agentStopTimeout  = 60 * time.Second
+)
+
+// Topology is what a recipe asks the lab for: hosts with interfaces, each
+// on a network named by its label.
+type Topology struct {
+	Hosts []TopoHost
+}
+
+// TopoHost is one host of a Topology.
+type TopoHost struct {
+	Name   string
+	Ifaces []TopoIface
+}
+
+// TopoIface is one interface of a TopoHost: its name in the host and the
+// label of its network.
+type TopoIface struct {
+	Name, Net string
+}
+
+// key is the topology's canonical form: two topologies with one key can use
+// the same lab hosts.
+func (t Topology) key() string {
+	var hosts []string
+	for _, h := range t.Hosts {
+		var ifs []string
+		for _, i := range h.Ifaces {
+			ifs = append(ifs, i.Name+"@"+i.Net)
+		}
+		sort.Strings(ifs)
+		hosts = append(hosts, h.Name+"("+strings.Join(ifs, ",")+")")
+	}
+	sort.Strings(hosts)
+	return strings.Join(hosts, " ")
+}
+
+// LabOptions configure StartLab.
+type LabOptions struct {
+	// AgentLogLevel is the agent's log level (hclog names); its log goes to
+	// this process's stderr.
+	AgentLogLevel string
+}
+
+// Lab is the local lab: an agent process serving namespace hosts, and the
+// topologies built on it. Hosts live until Close and are reused by later
+// recipes that ask for the same topology; the caller restores them between
+// recipes.
+type Lab struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	conn   *grpc.ClientConn
+	client pb.AgentClient
+	hello  *pb.HelloReply
+	exited chan struct{}
+
+	mu        sync.Mutex
+	instances map[string][]*Instance
+	nextID    int
+	closed    bool
+}
+
+// Instance is one built topology, leased to one recipe at a time.
+type Instance struct {
+	id    int
+	key   string
+	group string
+	busy  bool
+	// Hosts maps a topology host name to its name on the agent.
+	Hosts map[string]string
+}
+
+// StartLab starts the lab's agent: this executable, re-executed with
+// agent.LabSocketEnv set. The agent lives in its own process group, so a
+// Ctrl-C reaches only this process; it restores everything when this
+// process exits, however that happens, because its stdin closes then.
+func StartLab(opts LabOptions) (*Lab, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("start lab agent: find this executable: %w", err)
+	}
+	var r [8]byte
+	rand.Read(r[:])
+	socket := fmt.Sprintf("lnst-lab-%d-%s", os.Getpid(), hex.EncodeToString(r[:]))
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), agent.LabSocketEnv+"="+socket, agent.LabLogEnv+"="+opts.AgentLogLevel)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start lab agent %s: %w", exe, err)
+	}
+	l := &Lab{cmd: cmd, stdin: stdin, exited: make(chan struct{}), instances: map[string][]*Instance{}}
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err == nil && strings.TrimSpace(line) != agent.ReadyLine {
+			err = fmt.Errorf("unexpected first line %q", line)
+		}
+		ready <- err
+		io.Copy(os.Stdout, stdout)
+	}()
+	go func() {
+		cmd.Wait()
+		close(l.exited)
+	}()
+	select {
+	case err = <-ready:
+	case <-time.After(agentStartTimeout):
+		err = fmt.Errorf("not ready after %v", agentStartTimeout)
+	case <-l.exited:
+		err = fmt.Errorf("exited: %v", cmd.ProcessState)
+	}
+	if err == nil {
+		err = l.dial(socket)
+	}
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("start lab agent: %w (does this process run as root? the local lab needs CAP_NET_ADMIN and CAP_SYS_ADMIN)", err)
+	}
+	return l, nil
+}
+
+func (l *Lab) dial(socket string) error {
+	conn, err := grpc.NewClient("unix-abstract:"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	l.conn = conn
+	l.client = pb.NewAgentClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), agentStartTimeout)
+	defer cancel()
+	l.hello, err = l.client.Hello(ctx, &pb.HelloRequest{})
+	return err
+}
+
+// Client is the lab agent's client.
+func (l *Lab) Client() pb.AgentClient { return l.client }
+
+// Hello is what the lab agent said of itself.
+func (l *Lab) Hello() *pb.HelloReply { return l.hello }
+
+// Acquire leases hosts with topology t: a free instance built earlier for
+// the same topology, or a new one.
+func (l *Lab) Acquire(ctx context.Context, t Topology) (*Instance, error) {
+	key := t.key()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, errors.New("the lab is closed")
+	}
+	for _, in := range l.instances[key] {
+		if !in.busy {
+			in.busy = true
+			l.mu.Unlock()
+			return in, nil
+		}
+	}
+	l.nextID++
+	in := &Instance{id: l.nextID, key: key, busy: true, Hosts: map[string]string{}}
+	in.group = fmt.Sprintf("lab/%d", in.id)
+	l.mu.Unlock()
+
+	if err := l.build(ctx, in, t); err != nil {
+		l.destroy(in)
+		return nil, err
+	}
+	l.mu.Lock()
+	l.instances[key] = append(l.instances[key], in)
+	l.mu.Unlock()
+	return in, nil
+}
+
+func (l *Lab) build(ctx context.Context, in *Instance, t Topology) error {
+	for _, h := range t.Hosts {
+		name := fmt.Sprintf("%s.%d", h.Name, in.id)
+		if _, err := l.client.CreateHost(ctx, &pb.CreateHostRequest{Name: name, Group: in.group}); err != nil {
+			return fmt.Errorf("lab: create host %s: %w", h.Name, err)
+		}
+		in.Hosts[h.Name] = name
+		for _, i := range h.Ifaces {
+			req := &pb.ConnectRequest{Host: name, Ifname: i.Name, Network: fmt.Sprintf("%d/%s", in.id, i.Net), Group: in.group}
+			if _, err := l.client.Connect(ctx, req); err != nil {
+				return fmt.Errorf("lab: give host %s interface %s on network %s: %w", h.Name, i.Name, i.Net, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Release returns an instance to the lab for later recipes. The caller has
+// restored everything it changed on it.
+func (l *Lab) Release(in *Instance) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	in.busy = false
+}
+
+// Destroy removes an instance's hosts and networks.
+func (l *Lab) Destroy(in *Instance) error {
+	l.mu.Lock()
+	list := l.instances[in.key]
+	for i, x := range list {
+		if x == in {
+			l.instances[in.key] = append(list[:i:i], list[i+1:]...)
+		}
+	}
+	l.mu.Unlock()
+	return l.destroy(in)
+}
+
+func (l *Lab) destroy(in *Instance) error {
+	r, err := l.client.Restore(context.Background(), &pb.RestoreRequest{Group: in.group})
+	if err != nil {
+		return fmt.Errorf("lab: destroy hosts: %w", err)
+	}
+	if len(r.Errors) > 0 {
+		return fmt.Errorf("lab: destroy hosts: %s", strings.Join(r.Errors, "; "))
+	}
+	return nil
+}
+
+// Close ends the lab: the agent undoes everything it journaled, removes
+// every host and exits. Close waits for that and reports an agent that
+// failed to restore.
+func (l *Lab) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	if l.conn != nil {
+		l.conn.Close()
+	}
+	l.stdin.Close()
+	select {
+	case <-l.exited:
+	case <-time.After(agentStopTimeout):
+		l.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-l.exited:
+		case <-time.After(5 * time.Second):
+			l.cmd.Process.Kill()
+			<-l.exited
+			return fmt.Errorf("lab agent did not stop within %v; killed it", agentStopTimeout)
+		}
+	}
+	if !l.cmd.ProcessState.Success() {
+		return fmt.Errorf("lab agent ended with %v while restoring (its log is above)", l.cmd.ProcessState)
+	}
+	return nil
+}
