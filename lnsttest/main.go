@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/lnst-go/lnst/agent"
-	"github.com/lnst-go/lnst/pool"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/pool"
 )
 
 // session is the state of one test binary run, made by Main.
