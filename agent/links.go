@@ -60,8 +60,14 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 		if err := checkLinkName(s.Bridge.Name); err != nil {
 			return u, err
 		}
-		vf := s.Bridge.VlanFiltering
-		l = &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: s.Bridge.Name}, VlanFiltering: &vf}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: s.Bridge.Name}}
+		if s.Bridge.VlanFiltering {
+			// Only sent when asked for: kernels without
+			// CONFIG_BRIDGE_VLAN_FILTERING refuse the attribute.
+			vf := true
+			br.VlanFiltering = &vf
+		}
+		l = br
 		u.Link = s.Bridge.Name
 	default:
 		return u, errors.New("no device spec given")
@@ -108,7 +114,16 @@ func (h *host) deleteLink(name string) (undo, error) {
 }
 
 // setLink applies req and returns the undo that restores what it changed.
+// A device set up is usable when it returns (see waitUsable).
 func (h *host) setLink(req *pb.SetLinkRequest) (undo, error) {
+	u, err := h.setLinkLocked(req)
+	if err == nil && req.Up != nil && *req.Up {
+		h.waitUsable(req.Name)
+	}
+	return u, err
+}
+
+func (h *host) setLinkLocked(req *pb.SetLinkRequest) (undo, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	l, err := h.link(req.Name)
@@ -186,6 +201,41 @@ func (h *host) masterName(a *netlink.LinkAttrs) (string, error) {
 		return "", fmt.Errorf("find master of %q: %w", a.Name, err)
 	}
 	return m.Attrs().Name, nil
+}
+
+// waitUsable waits, within dadTimeout, until a device that was just set
+// up is usable as it was before it went down: when it has carrier and IPv6
+// on, the kernel gives it a link-local address once its operational state
+// is up (linkwatch may take a second) and that address must finish
+// duplicate address detection. A device without carrier is not waited for.
+func (h *host) waitUsable(name string) {
+	deadline := time.Now().Add(dadTimeout)
+	for time.Now().Before(deadline) {
+		l, err := h.nl.LinkByName(name)
+		if err != nil || l.Attrs().RawFlags&unix.IFF_LOWER_UP == 0 || !h.ipv6On(name) {
+			return
+		}
+		addrs, err := h.nl.AddrList(l, unix.AF_INET6)
+		if err != nil {
+			return
+		}
+		for _, a := range addrs {
+			if a.IP.IsLinkLocalUnicast() && a.Flags&unix.IFA_F_TENTATIVE == 0 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ipv6On reports whether the kernel makes a link-local address for the
+// device.
+func (h *host) ipv6On(name string) bool {
+	if v, err := h.readValue(kindSysctl, "net/ipv6/conf/"+name+"/disable_ipv6"); err != nil || v != "0" {
+		return false
+	}
+	v, err := h.readValue(kindSysctl, "net/ipv6/conf/"+name+"/addr_gen_mode")
+	return err == nil && v != "1"
 }
 
 // parseCIDR parses an address with its prefix length, as "198.18.1.1/24".
@@ -333,6 +383,14 @@ func (h *host) driver(name string) (string, error) {
 // applyUndoLink takes back a device change. A device that is already gone
 // is not an error: there is nothing left to take back.
 func (h *host) applyUndoLink(u undo) error {
+	err := h.applyUndoLinkLocked(u)
+	if err == nil && u.Up != nil && *u.Up {
+		h.waitUsable(u.Link)
+	}
+	return err
+}
+
+func (h *host) applyUndoLinkLocked(u undo) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if u.Op == opCreateLink {

@@ -1,0 +1,71 @@
+# lnst-go. `make recipes` runs the recipe suite on the local lab; `make test`
+# runs every test (CI). Both install what a fresh Debian machine lacks.
+
+SHELL := /bin/bash
+GO    ?= go
+BIN   := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH):/usr/local/go/bin
+
+# Pinned tool versions: `make deps` installs exactly these into ./bin.
+GOTESTSUM_VERSION          := v1.13.0
+STATICCHECK_VERSION        := v0.7.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+
+# Debian packages: the commands recipes run, and protoc for `make generate`.
+APT_PACKAGES := iproute2 iputils-ping iperf3 ethtool tcpdump protobuf-compiler
+APT_COMMANDS := ip ping iperf3 ethtool tcpdump protoc
+
+TEST_FLAGS  ?= -count=1 -timeout 20m
+JUNIT       ?= report.xml
+
+.PHONY: all deps apt-deps go-tools recipes test bench generate lint clean
+
+all: lint test
+
+deps: apt-deps go-tools
+
+apt-deps:
+	@missing=""; for c in $(APT_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: missing$$missing: installing $(APT_PACKAGES)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
+go-tools: $(BIN)/gotestsum-$(GOTESTSUM_VERSION) $(BIN)/staticcheck-$(STATICCHECK_VERSION) \
+	$(BIN)/protoc-gen-go-$(PROTOC_GEN_GO_VERSION) $(BIN)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)
+
+$(BIN)/gotestsum-%:
+	GOBIN=$(BIN) $(GO) install gotest.tools/gotestsum@$* && touch $@
+$(BIN)/staticcheck-%:
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$* && touch $@
+$(BIN)/protoc-gen-go-%:
+	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$* && touch $@
+$(BIN)/protoc-gen-go-grpc-%:
+	GOBIN=$(BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$* && touch $@
+
+# The recipe suite on the local lab (needs root).
+recipes: apt-deps
+	$(GO) test ./recipes/... -v $(TEST_FLAGS)
+
+# Every test, through gotestsum, with a JUnit report.
+test: deps
+	gotestsum --format testname --junitfile $(JUNIT) -- $(TEST_FLAGS) ./...
+
+# Benchmarks; the RATIO lines compare lnst-go with its floor.
+bench: apt-deps
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee bench.out
+	@echo; echo "== ratios"; grep '^RATIO' bench.out || true
+
+generate: go-tools apt-deps
+	$(GO) generate ./internal/...
+
+lint: go-tools
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+
+clean:
+	rm -rf $(BIN) $(JUNIT) bench.out

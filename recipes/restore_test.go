@@ -1,0 +1,83 @@
+package recipes
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/lnst-go/lnst/devices"
+	"github.com/lnst-go/lnst/lnsttest"
+	"github.com/stretchr/testify/require"
+)
+
+func devicesBridge(name string) devices.Bridge   { return devices.Bridge{Name: name} }
+func devicesVeth(name, peer string) devices.Veth { return devices.Veth{Name: name, PeerName: peer} }
+
+// restoreSysctls are the sysctls TestSysctlRestored changes.
+var restoreSysctls = map[string]string{
+	"net.ipv4.ip_forward":             "1",
+	"net.ipv6.conf.all.forwarding":    "1",
+	"net.ipv4.conf.all.rp_filter":     "2",
+	"net.ipv4.tcp_congestion_control": "reno",
+}
+
+// snapshot is a host's state as the recipe sees it: links, addresses,
+// routes and the sysctls it changes.
+func snapshot(t *testing.T, h *lnsttest.Host) string {
+	t.Helper()
+	var b strings.Builder
+	for _, cmd := range []string{
+		"ip -br link",
+		"ip -br addr",
+		"ip route show table all",
+		"ip -6 route show table all",
+	} {
+		b.WriteString("$ " + cmd + "\n" + h.Run(t, cmd, lnsttest.Desc("snapshot: "+cmd)).Result().Stdout)
+	}
+	for _, k := range sortedKeys(restoreSysctls) {
+		b.WriteString(k + " = " + h.ReadSysctl(t, k) + "\n")
+	}
+	b.WriteString("sysfs eth0 mtu = " + h.ReadSysfs(t, "/sys/class/net/eth0/mtu") + "\n")
+	return b.String()
+}
+
+func sortedKeys(m map[string]string) []string {
+	var k []string
+	for key := range m {
+		k = append(k, key)
+	}
+	sortStrings(k)
+	return k
+}
+
+// TestSysctlRestored changes sysctls, sysfs, MTU, addresses, link state and
+// devices in a subtest, and checks that once the subtest's cleanup ran the
+// hosts are exactly as before.
+func TestSysctlRestored(t *testing.T) {
+	m := twoHosts(t)
+	h1, h2 := m.Host("h1"), m.Host("h2")
+	before1, before2 := snapshot(t, h1), snapshot(t, h2)
+
+	t.Run("change", func(t *testing.T) {
+		for k, v := range restoreSysctls {
+			h1.Sysctl(t, k, v)
+			require.Equal(t, v, h1.ReadSysctl(t, k))
+		}
+		h2.WriteSysfs(t, "/sys/class/net/eth0/mtu", "1280")
+		eth0 := h1.Iface("eth0")
+		eth0.SetMTU(t, 9000)
+		eth0.AddIP(t, "198.18.4.1/24")
+		eth0.AddIP(t, "2001:db8:4::1/64")
+		h2.Iface("eth0").AddIP(t, "198.18.4.2/24")
+		h1.Run(t, "ip route add 198.18.40.0/24 via 198.18.4.2")
+		h2.Iface("eth0").Down(t)
+		br := h1.Create(t, devices.Bridge{Name: "br9"})
+		h1.Create(t, devices.Veth{Name: "v9a", PeerName: "v9b"}).SetMaster(t, br)
+		h1.Iface("lo").DelIP(t, "127.0.0.1/8")
+
+		require.NotEqual(t, before1, snapshot(t, h1))
+		require.NotEqual(t, before2, snapshot(t, h2))
+	})
+
+	require.Equal(t, before1, snapshot(t, h1), "h1 after restore")
+	require.Equal(t, before2, snapshot(t, h2), "h2 after restore")
+}

@@ -1,0 +1,5 @@
+package recipes
+
+import "sort"
+
+func sortStrings(s []string) { sort.Strings(s) }
