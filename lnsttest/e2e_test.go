@@ -1,0 +1,304 @@
+package lnsttest_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lnst-go/lnst/lnsttest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The end-to-end tests run this test binary again as a child whose
+// TestFixture plays a recipe (case named by LNST_E2E_CASE), and check how
+// the child ended and that the machine is exactly as before.
+
+const (
+	caseEnv   = "LNST_E2E_CASE"
+	markerEnv = "LNST_E2E_MARKER"
+	// globalSysctl is changed by the fixture through a lab host. It is not
+	// per network namespace, so only a restore takes it back.
+	globalSysctl = "kernel.msgmax"
+	readyLine    = "E2E-FIXTURE-READY"
+)
+
+func TestFixture(t *testing.T) {
+	c := os.Getenv(caseEnv)
+	if c == "" {
+		t.Skip("fixture: runs only as a child of the e2e tests (requires " + caseEnv + ")")
+	}
+	m := lnsttest.Require(t,
+		lnsttest.HostReq("h1", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))),
+		lnsttest.HostReq("h2", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))),
+	)
+	h1 := m.Host("h1")
+	old, err := strconv.Atoi(h1.ReadSysctl(t, globalSysctl))
+	require.NoError(t, err)
+	h1.Sysctl(t, globalSysctl, strconv.Itoa(old+1))
+	h1.Iface("eth0").AddIP(t, "198.18.9.1/24")
+	h1.Iface("eth0").SetMTU(t, 1400)
+	h1.Start(t, "sleep 600", lnsttest.Desc("background sleeper"))
+	switch c {
+	case "pass":
+	case "fail":
+		t.Fatal("fails on purpose")
+	case "panic":
+		panic("panics on purpose")
+	case "missing":
+		h1.Run(t, "no-such-command-lnst")
+	case "timeout":
+		h1.Run(t, "sleep 30", lnsttest.Timeout(300*time.Millisecond))
+	case "expectfail":
+		h1.Run(t, "true", lnsttest.ExpectFail())
+	case "wait":
+		// Until the parent interrupts or -test.timeout fires.
+		fmt.Println(readyLine)
+		time.Sleep(5 * time.Minute)
+	default:
+		t.Fatalf("unknown fixture case %q", c)
+	}
+}
+
+// machine is what must not change: namespaces, root links, the global
+// sysctl, and processes the fixture started.
+func machine(t *testing.T, marker string) string {
+	t.Helper()
+	netns, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	require.NoError(t, err, string(netns))
+	links, err := exec.Command("ip", "-o", "link", "show").CombinedOutput()
+	require.NoError(t, err, string(links))
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(string(links)), "\n") {
+		if f := strings.SplitN(l, ": ", 3); len(f) > 1 {
+			names = append(names, f[1])
+		}
+	}
+	msgmax, err := os.ReadFile("/proc/sys/kernel/msgmax")
+	require.NoError(t, err)
+	return fmt.Sprintf("netns: %q\nlinks: %v\n%s: %s\nprocesses: %v\n",
+		netns, names, globalSysctl, bytes.TrimSpace(msgmax), processesWith(marker))
+}
+
+// processesWith lists the pids whose environment holds marker.
+func processesWith(marker string) []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		env, err := os.ReadFile(d + "/environ")
+		if err == nil && bytes.Contains(env, []byte(markerEnv+"="+marker)) {
+			pid, _ := strconv.Atoi(filepath.Base(d))
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// requireClean waits (bounded: the lab agent restores after its
+// controller is gone) until the machine is as before.
+func requireClean(t *testing.T, before, marker string) {
+	t.Helper()
+	var after string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if after = machine(t, marker); after == before {
+			return
+		}
+	}
+	require.Equal(t, before, after, "the machine changed")
+}
+
+type child struct {
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+	marker string
+}
+
+// fixture prepares a child running case c of TestFixture with extra
+// command-line arguments.
+func fixture(t *testing.T, c string, args ...string) *child {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the local lab requires root")
+	}
+	var r [8]byte
+	rand.Read(r[:])
+	marker := hex.EncodeToString(r[:])
+	argv := append([]string{"-test.run=^TestFixture$", "-test.v"}, args...)
+	cmd := exec.Command(os.Args[0], argv...)
+	cmd.Env = append(os.Environ(), caseEnv+"="+c, markerEnv+"="+marker)
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return &child{cmd: cmd, out: out, marker: marker}
+}
+
+// run runs the child to its end, bounded, and returns its exit code.
+func (c *child) run(t *testing.T) int {
+	t.Helper()
+	require.NoError(t, c.cmd.Start())
+	return c.wait(t)
+}
+
+func (c *child) wait(t *testing.T) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		t.Fatalf("fixture did not end within 2m; output:\n%s", c.out)
+	}
+	return c.cmd.ProcessState.ExitCode()
+}
+
+func TestE2EPassLeavesNothing(t *testing.T) {
+	c := fixture(t, "pass")
+	before := machine(t, c.marker)
+	require.Zero(t, c.run(t), c.out.String())
+	out := c.out.String()
+	assert.Contains(t, out, "RESULTS SUMMARY: TestFixture")
+	assert.Regexp(t, `h1\s+1\s+PASS\s+background sleeper\s+killed at cleanup`, out)
+	requireClean(t, before, c.marker)
+}
+
+func TestE2EFailingRecipeLeavesNothing(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"fail", "fails on purpose"},
+		{"panic", "panics on purpose"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fixture(t, tc.name)
+			before := machine(t, c.marker)
+			require.NotZero(t, c.run(t), c.out.String())
+			assert.Contains(t, c.out.String(), tc.want)
+			requireClean(t, before, c.marker)
+		})
+	}
+}
+
+func TestE2EJobErrors(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"missing", `h1: job 2 (no-such-command-lnst): exit code 127, want 0`},
+		{"timeout", `h1: job 2 (sleep 30): timed out after 300ms and was killed`},
+		{"expectfail", `h1: job 2 (true): exit code 0, want a failure (ExpectFail)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fixture(t, tc.name)
+			before := machine(t, c.marker)
+			require.NotZero(t, c.run(t), c.out.String())
+			out := c.out.String()
+			assert.Contains(t, out, tc.want)
+			assert.Regexp(t, `h1\s+2\s+FAIL`, out, "RESULTS SUMMARY lists the failed job")
+			if tc.name == "missing" {
+				assert.Contains(t, out, "not found", "stderr of the shell is in the message")
+			}
+			requireClean(t, before, c.marker)
+		})
+	}
+}
+
+func TestE2EBadFlagValue(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"-lnst.lab=qemu"}, "", `lnsttest: -lnst.lab: unknown lab "qemu" (want netns)`},
+		{[]string{"-lnst.log-level=chatty"}, "", `lnsttest: -lnst.log-level: unknown log level "chatty"`},
+		{nil, "LNST_STRICT=perhaps", `lnsttest: environment variable LNST_STRICT="perhaps"`},
+	} {
+		c := fixture(t, "pass", tc.args...)
+		if tc.env != "" {
+			c.cmd.Env = append(c.cmd.Env, tc.env)
+		}
+		assert.Equal(t, 2, c.run(t), c.out.String())
+		assert.Contains(t, c.out.String(), tc.want)
+	}
+}
+
+// TestE2ESignals interrupts a child mid-recipe, as Ctrl-C does (SIGINT to
+// the process group) and as a job scheduler does (SIGTERM to the process).
+func TestE2ESignals(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sig   syscall.Signal
+		group bool
+	}{
+		{"SIGINT to the process group", syscall.SIGINT, true},
+		{"SIGTERM", syscall.SIGTERM, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fixture(t, "wait")
+			before := machine(t, c.marker)
+			require.NoError(t, c.cmd.Start())
+			waitFor(t, c, readyLine)
+			pid := c.cmd.Process.Pid
+			if tc.group {
+				pid = -pid
+			}
+			require.NoError(t, syscall.Kill(pid, tc.sig))
+			c.wait(t)
+			ws := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+			assert.True(t, ws.Signaled() && ws.Signal() == tc.sig, "child ended by %v: %v", tc.sig, c.cmd.ProcessState)
+			assert.Contains(t, c.out.String(), "restoring every host and removing the lab")
+			requireClean(t, before, c.marker)
+		})
+	}
+}
+
+// TestE2ETestTimeout lets go test's -timeout fire mid-recipe: the test
+// binary dies of a panic without running any cleanup, and the lab agent
+// restores on its own.
+func TestE2ETestTimeout(t *testing.T) {
+	c := fixture(t, "wait", "-test.timeout=4s")
+	before := machine(t, c.marker)
+	require.NotZero(t, c.run(t))
+	assert.Contains(t, c.out.String(), "test timed out after 4s")
+	requireClean(t, before, c.marker)
+}
+
+// TestE2EGoTestInterrupted sends SIGINT, as Ctrl-C does, to a `go test`
+// running a recipe.
+func TestE2EGoTestInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a test binary with go test; skipped with -short")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go test SIGINT case requires the go command in PATH")
+	}
+	c := fixture(t, "wait")
+	c.cmd = exec.CommandContext(context.Background(), gobin, "test", "-count=1", "-v", "-run=^TestFixture$", ".")
+	c.cmd.Env = append(os.Environ(), caseEnv+"=wait", markerEnv+"="+c.marker)
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	before := machine(t, c.marker)
+	require.NoError(t, c.cmd.Start())
+	waitFor(t, c, readyLine)
+	require.NoError(t, syscall.Kill(-c.cmd.Process.Pid, syscall.SIGINT))
+	assert.NotZero(t, c.wait(t))
+	requireClean(t, before, c.marker)
+}
+
+func waitFor(t *testing.T, c *child, line string) {
+	t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(c.out.String(), line) {
+			return
+		}
+	}
+	syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+	t.Fatalf("child never printed %q; output:\n%s", line, c.out)
+}

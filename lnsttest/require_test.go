@@ -1,0 +1,106 @@
+package lnsttest
+
+import (
+	"flag"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidate(t *testing.T) {
+	eth0 := IfaceReq("eth0", Net("n1"))
+	cases := []struct {
+		name string
+		reqs []Requirement
+		err  string
+	}{
+		{"ok", []Requirement{HostReq("h1", eth0), HostReq("h2", eth0)}, ""},
+		{"none", nil, "no host required"},
+		{"duplicate host", []Requirement{HostReq("h1", eth0), HostReq("h1", eth0)}, `host "h1" is required twice: host names must be unique`},
+		{"no name", []Requirement{HostReq("h1"), HostReq("")}, "HostReq #2 has no name"},
+		{"no network", []Requirement{HostReq("h1", IfaceReq("eth0"))}, `host "h1": interface "eth0" has no network: give it lnsttest.Net(label)`},
+		{"duplicate iface", []Requirement{HostReq("h1", eth0, eth0)}, `host "h1": interface "eth0" is required twice`},
+		{"bad iface name", []Requirement{HostReq("h1", IfaceReq("eth/0", Net("n")))}, `host "h1": IfaceReq: device name "eth/0" has a character`},
+		{"empty iface name", []Requirement{HostReq("h1", IfaceReq("", Net("n")))}, `host "h1": IfaceReq: device name is empty`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := validate(c.reqs)
+			if c.err == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.err)
+		})
+	}
+}
+
+func TestLabUnmet(t *testing.T) {
+	assert.Empty(t, labUnmet([]Requirement{HostReq("h1", Arch(labArch()), IfaceReq("eth0", Net("n"), Driver("veth")))}))
+	assert.Equal(t, `host "h1" needs arch sparc64; local lab hosts are `+labArch(),
+		labUnmet([]Requirement{HostReq("h1", Arch("sparc64"))}))
+	assert.Equal(t, `host "h2" interface "eth0" needs driver ixgbe; local lab interfaces are veth`,
+		labUnmet([]Requirement{HostReq("h1"), HostReq("h2", IfaceReq("eth0", Net("n"), Driver("ixgbe")))}))
+	assert.Equal(t, `host "h1" needs param rack="a"; local lab hosts have no params (use a pool)`,
+		labUnmet([]Requirement{HostReq("h1", Param("rack", "a"))}))
+	assert.Equal(t, `host "h1" interface "eth0" needs param speed="10000"; local lab interfaces have no params (use a pool)`,
+		labUnmet([]Requirement{HostReq("h1", IfaceReq("eth0", Net("n"), Param("speed", "10000")))}))
+}
+
+func TestTopologyFromRequirements(t *testing.T) {
+	topo := topology([]Requirement{
+		HostReq("h1", IfaceReq("eth0", Net("a")), IfaceReq("eth1", Net("b"))),
+		HostReq("h2", IfaceReq("eth0", Net("b"))),
+	})
+	require.Len(t, topo.Hosts, 2)
+	assert.Equal(t, "h1", topo.Hosts[0].Name)
+	assert.Equal(t, "eth1", topo.Hosts[0].Ifaces[1].Name)
+	assert.Equal(t, "b", topo.Hosts[0].Ifaces[1].Net)
+	assert.Equal(t, "b", topo.Hosts[1].Ifaces[0].Net)
+}
+
+func TestLoadConfig(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		err  string
+	}{
+		{"defaults", nil, nil, ""},
+		{"env strict", nil, map[string]string{"LNST_STRICT": "true"}, ""},
+		{"bad env bool", nil, map[string]string{"LNST_STRICT": "maybe"}, `environment variable LNST_STRICT="maybe": parse error`},
+		{"bad log level flag", []string{"-lnst.log-level=loud"}, nil, `-lnst.log-level: unknown log level "loud" (want trace, debug, info, warn or error)`},
+		{"bad log level env", nil, map[string]string{"LNST_LOG_LEVEL": "loud"}, `environment variable LNST_LOG_LEVEL: unknown log level "loud"`},
+		{"flag beats env", []string{"-lnst.log-level=debug"}, map[string]string{"LNST_LOG_LEVEL": "loud"}, ""},
+		{"bad lab", []string{"-lnst.lab=vm"}, nil, `-lnst.lab: unknown lab "vm" (want netns)`},
+		{"pool", []string{"-lnst.pool=lab.yaml"}, nil, `-lnst.pool="lab.yaml": pool files are not supported by this version of lnst-go yet`},
+		{"bad agent log", nil, map[string]string{"LNST_AGENT_LOG": "x"}, `environment variable LNST_AGENT_LOG: unknown log level "x"`},
+	}
+	saved := cfg
+	defer func() { cfg = saved }()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg = config{}
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.BoolVar(&cfg.strict, "lnst.strict", false, "")
+			fs.StringVar(&cfg.lab, "lnst.lab", "netns", "")
+			fs.StringVar(&cfg.pool, "lnst.pool", "", "")
+			fs.StringVar(&cfg.logLevel, "lnst.log-level", "info", "")
+			fs.StringVar(&cfg.agentLog, "lnst.agent-log", "warn", "")
+			fs.BoolVar(&cfg.summary, "lnst.summary", true, "")
+			require.NoError(t, fs.Parse(c.args))
+			err := loadConfig(fs, func(k string) string { return c.env[k] })
+			if c.err == "" {
+				require.NoError(t, err)
+				if c.env["LNST_STRICT"] == "true" {
+					assert.True(t, cfg.strict)
+				}
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.err)
+		})
+	}
+}
