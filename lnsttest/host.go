@@ -76,15 +76,20 @@ func (h *Host) run(t testing.TB, argv []string, display string, opts []RunOpt) *
 	t.Helper()
 	j, req := h.newJob(t, argv, display, opts)
 	st := h.s.state(t)
-	st.logger().Info("run", "host", h.name, "cmd", j.what())
+	if !j.opts.quiet {
+		st.logger().Info("run", "host", h.name, "cmd", j.what())
+	}
 	r, err := h.client.RunJob(context.Background(), req)
 	if r != nil {
 		j.id = r.Id
 	}
 	j.set(r, err)
 	close(j.done)
-	st.addJob(j)
-	if p := j.problem(); p != "" {
+	p := j.problem()
+	if p != "" || !j.opts.quiet {
+		st.addJob(j)
+	}
+	if p != "" {
 		t.Fatal(j.failure(p))
 	}
 	return j

@@ -21,6 +21,7 @@ type runOpts struct {
 	dir        string
 	env        []string
 	desc       string
+	quiet      bool
 }
 
 // Timeout kills the job (its whole process group) when it runs longer than
@@ -43,6 +44,10 @@ func Env(kv ...string) RunOpt { return func(o *runOpts) { o.env = append(o.env, 
 // Desc describes the job in logs and the RESULTS SUMMARY instead of its
 // command.
 func Desc(desc string) RunOpt { return func(o *runOpts) { o.desc = desc } }
+
+// Quiet keeps the job out of the RESULTS SUMMARY unless it fails: for
+// helper jobs such as readiness polls.
+func Quiet() RunOpt { return func(o *runOpts) { o.quiet = true } }
 
 // Result is how a job ended.
 type Result struct {

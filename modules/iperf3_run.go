@@ -37,7 +37,7 @@ func (s Iperf3Server) Start(t testing.TB, h *lnsttest.Host) *Iperf3ServerJob {
 	}
 	// A listener already there would hide a server that fails to bind.
 	ssArgv := s.listenArgv()
-	busy := h.RunArgv(t, ssArgv, lnsttest.Desc("check iperf3 port is free"), lnsttest.Timeout(5*time.Second))
+	busy := h.RunArgv(t, ssArgv, lnsttest.Desc("check iperf3 port is free"), lnsttest.Timeout(5*time.Second), lnsttest.Quiet())
 	if out := strings.TrimSpace(busy.Result().Stdout); out != "" {
 		t.Fatalf("host %s: cannot start %s: port %d already has a listener:\n%s",
 			h.Name(), strings.Join(argv, " "), s.port(), out)
@@ -61,7 +61,7 @@ func (sj *Iperf3ServerJob) waitListening(t testing.TB, ssArgv []string) {
 	tick := time.NewTicker(iperf3ListenPoll)
 	defer tick.Stop()
 	for {
-		ss := sj.host.RunArgv(t, ssArgv, lnsttest.Desc("wait for iperf3 server to listen"), lnsttest.Timeout(5*time.Second))
+		ss := sj.host.RunArgv(t, ssArgv, lnsttest.Desc("wait for iperf3 server to listen"), lnsttest.Timeout(5*time.Second), lnsttest.Quiet())
 		if strings.TrimSpace(ss.Result().Stdout) != "" {
 			return
 		}
