@@ -10,6 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// init keeps the main thread for the main goroutine. A namespace host's
+// goroutine that got the main thread would wedge it (the runtime cannot end
+// the main thread) in the host's namespaces for the life of the process.
+func init() { runtime.LockOSThread() }
+
 // host is one machine the agent serves: its own (name "") or a namespace
 // host of the lab.
 type host struct {
@@ -24,6 +29,9 @@ type host struct {
 	mu     sync.Mutex // guards jobs, nextID; serialises device changes
 	jobs   map[int64]*job
 	nextID int64
+
+	workMu sync.RWMutex // guards closed against do
+	closed bool
 }
 
 func newRootHost() (*host, error) {
@@ -34,17 +42,18 @@ func newRootHost() (*host, error) {
 	return &host{nl: h, ns: -1, jobs: map[int64]*job{}}, nil
 }
 
-// newNamespaceHost makes a host in a new network and mount namespace. A
-// goroutine locked to its OS thread unshares both namespaces, mounts a
-// sysfs of the new network namespace on /sys (visible to that thread and
-// the jobs it forks only) and then runs the host's work until close. The
-// thread is never unlocked, so the Go runtime ends it with the goroutine.
-func newNamespaceHost(name string) (*host, error) {
+// newNamespaceHost makes a host in a new network namespace and, with
+// mounts, a new mount namespace. A goroutine locked to its OS thread
+// unshares them, mounts a sysfs of the new network namespace on /sys
+// (visible to that thread and the jobs it forks only) and then runs the
+// host's work until close. The thread is never unlocked, so the Go runtime
+// ends it with the goroutine. A lab network's switch needs no mounts.
+func newNamespaceHost(name string, mounts bool) (*host, error) {
 	h := &host{name: name, ns: -1, work: make(chan func()), jobs: map[int64]*job{}}
 	ready := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		if err := enterNewNamespaces(); err != nil {
+		if err := enterNewNamespaces(mounts); err != nil {
 			ready <- err
 			return
 		}
@@ -82,9 +91,16 @@ func (h *host) setLoUp() error {
 	return h.nl.LinkSetUp(lo)
 }
 
-// enterNewNamespaces moves the calling (locked) thread into new network and
-// mount namespaces and mounts the new network namespace's sysfs on /sys.
-func enterNewNamespaces() error {
+// enterNewNamespaces moves the calling (locked) thread into a new network
+// namespace and, with mounts, into a new mount namespace where /sys is the
+// new network namespace's sysfs.
+func enterNewNamespaces(mounts bool) error {
+	if !mounts {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("unshare: %w", err)
+		}
+		return nil
+	}
 	if err := unix.Unshare(unix.CLONE_NEWNET | unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("unshare: %w", err)
 	}
@@ -105,6 +121,11 @@ func (h *host) do(f func() error) error {
 	if h.work == nil {
 		return f()
 	}
+	h.workMu.RLock()
+	defer h.workMu.RUnlock()
+	if h.closed {
+		return fmt.Errorf("%s is gone", h.label())
+	}
 	errc := make(chan error, 1)
 	h.work <- func() { errc <- f() }
 	return <-errc
@@ -115,6 +136,12 @@ func (h *host) close() {
 	if h.nl != nil {
 		h.nl.Close()
 	}
+	h.workMu.Lock()
+	defer h.workMu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
 	if h.work != nil {
 		close(h.work)
 	}

@@ -118,9 +118,21 @@ func (h *host) startJob(req *pb.StartJobRequest) (*job, error) {
 	h.mu.Lock()
 	h.nextID++
 	j := &job{id: h.nextID, host: h, argv: req.Argv, desc: req.Desc, group: req.Group, done: make(chan struct{})}
-	h.jobs[j.id] = j
 	h.mu.Unlock()
+	// The job is findable only once started, so that a kill cannot come
+	// before its process group exists.
+	defer func() {
+		h.mu.Lock()
+		h.jobs[j.id] = j
+		h.mu.Unlock()
+	}()
 
+	if req.Dir != "" {
+		if err := h.do(func() error { _, err := os.Stat(req.Dir); return err }); err != nil {
+			j.fail(126, fmt.Sprintf("directory %q: %v", req.Dir, err))
+			return j, nil
+		}
+	}
 	path, err := exec.LookPath(req.Argv[0])
 	if err != nil {
 		// As a shell does: 127 for a command that is not there.
@@ -199,7 +211,7 @@ func (j *job) run(path string, req *pb.StartJobRequest) error {
 
 func (j *job) copy(wg *sync.WaitGroup, stream pb.JobOutput_Stream, r io.ReadCloser) {
 	defer wg.Done()
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, 8<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {

@@ -88,8 +88,8 @@ func (j *journal) add(u undo) uint64 {
 	return u.Seq
 }
 
-// take removes and returns the entries of group with Seq >= since, newest
-// first. An empty group matches every entry.
+// take removes and returns the entries of group (of every group with all)
+// with Seq >= since, newest first.
 func (j *journal) take(group string, since uint64, all bool) []undo {
 	j.mu.Lock()
 	defer j.mu.Unlock()

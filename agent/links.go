@@ -33,7 +33,7 @@ func checkLinkName(name string) error {
 
 func (h *host) link(name string) (netlink.Link, error) {
 	if err := checkLinkName(name); err != nil {
-		return nil, err
+		return nil, badArg(err)
 	}
 	l, err := h.nl.LinkByName(name)
 	if err != nil {
@@ -49,16 +49,16 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 	switch s := req.Spec.(type) {
 	case *pb.CreateLinkRequest_Veth:
 		if err := checkLinkName(s.Veth.Name); err != nil {
-			return u, err
+			return u, badArg(err)
 		}
 		if err := checkLinkName(s.Veth.PeerName); err != nil {
-			return u, fmt.Errorf("peer: %w", err)
+			return u, badArg(fmt.Errorf("peer: %w", err))
 		}
 		l = &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: s.Veth.Name}, PeerName: s.Veth.PeerName}
 		u.Link = s.Veth.Name
 	case *pb.CreateLinkRequest_Bridge:
 		if err := checkLinkName(s.Bridge.Name); err != nil {
-			return u, err
+			return u, badArg(err)
 		}
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: s.Bridge.Name}}
 		if s.Bridge.VlanFiltering {
@@ -70,12 +70,20 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 		l = br
 		u.Link = s.Bridge.Name
 	default:
-		return u, errors.New("no device spec given")
+		return u, badArg(errors.New("no device spec given"))
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.nl.LinkAdd(l); err != nil {
 		return u, fmt.Errorf("create %s %q on %s: %w", l.Type(), u.Link, h.label(), err)
+	}
+	if _, ok := l.(*netlink.Bridge); ok {
+		// Fix the bridge's random address: otherwise the kernel gives it the
+		// lowest address of its ports, and it changes as ports come and go.
+		if err := h.pinAddress(u.Link); err != nil {
+			h.nl.LinkDel(l)
+			return u, fmt.Errorf("set address of bridge %q: %w", u.Link, err)
+		}
 	}
 	if b, ok := req.Spec.(*pb.CreateLinkRequest_Bridge); ok && b.Bridge.Stp {
 		path := "/sys/class/net/" + b.Bridge.Name + "/bridge/stp_state"
@@ -87,6 +95,16 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 	return u, nil
 }
 
+// pinAddress sets a device's address to the one it has, so that the
+// kernel treats it as set by the user.
+func (h *host) pinAddress(name string) error {
+	l, err := h.nl.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	return h.nl.LinkSetHardwareAddr(l, l.Attrs().HardwareAddr)
+}
+
 // deleteLink deletes a device and returns the undo that recreates it.
 func (h *host) deleteLink(name string) (undo, error) {
 	h.mu.Lock()
@@ -96,12 +114,10 @@ func (h *host) deleteLink(name string) (undo, error) {
 		return undo{}, err
 	}
 	u := undo{Op: opCreateLink, Link: name, Kind: l.Type()}
-	if v, ok := l.(*netlink.Veth); ok {
-		peer, err := netlink.VethPeerIndex(v)
-		if err == nil {
-			if p, err := h.nl.LinkByIndex(peer); err == nil {
-				u.Peer = p.Attrs().Name
-			}
+	if _, ok := l.(*netlink.Veth); ok && l.Attrs().ParentIndex != 0 {
+		// IFLA_LINK of a veth is its peer's index.
+		if p, err := h.nl.LinkByIndex(l.Attrs().ParentIndex); err == nil {
+			u.Peer = p.Attrs().Name
 		}
 	}
 	if u.Kind != "veth" && u.Kind != "bridge" {
@@ -134,7 +150,7 @@ func (h *host) setLinkLocked(req *pb.SetLinkRequest) (undo, error) {
 	u := undo{Op: opSetLink, Link: req.Name}
 	if req.Mtu != nil {
 		if *req.Mtu < 68 || *req.Mtu > 65535 {
-			return undo{}, fmt.Errorf("MTU %d of %q is out of range (68 to 65535)", *req.Mtu, req.Name)
+			return undo{}, badArg(fmt.Errorf("MTU %d of %q is out of range (68 to 65535)", *req.Mtu, req.Name))
 		}
 		old := a.MTU
 		if err := h.nl.LinkSetMTU(l, int(*req.Mtu)); err != nil {
@@ -184,7 +200,7 @@ func (h *host) setMaster(l netlink.Link, master string) error {
 	}
 	m, err := h.link(master)
 	if err != nil {
-		return fmt.Errorf("master: %w", err)
+		return fmt.Errorf("master %w", err)
 	}
 	if err := h.nl.LinkSetMaster(l, m); err != nil {
 		return fmt.Errorf("set master of %q to %q on %s: %w", l.Attrs().Name, master, h.label(), err)

@@ -37,8 +37,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	hosts    map[string]*host
-	sw       *host // the lab's switch: a namespace holding the network bridges
-	networks map[string]string
+	networks map[string]*host // lab network -> the namespace of its bridge
 	ports    int
 	closed   bool
 }
@@ -53,7 +52,7 @@ func NewServer(opts Options) (*Server, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Server{log: log, lab: opts.Lab, hosts: map[string]*host{"": root}, networks: map[string]string{}}, nil
+	return &Server{log: log, lab: opts.Lab, hosts: map[string]*host{"": root}, networks: map[string]*host{}}, nil
 }
 
 // Register adds the service to a gRPC server.
@@ -61,9 +60,23 @@ func (s *Server) Register(g *grpc.Server) { pb.RegisterAgentServer(g, s) }
 
 func invalid(err error) error { return status.Error(codes.InvalidArgument, err.Error()) }
 
+// argError is an error in a request's arguments.
+type argError struct{ error }
+
+func (e argError) Unwrap() error { return e.error }
+
+// badArg marks err as an error in a request's arguments.
+func badArg(err error) error { return argError{err} }
+
+// failed turns err into a gRPC status: InvalidArgument for bad arguments,
+// Aborted for an operation that failed.
 func failed(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
+	}
+	var ae argError
+	if errors.As(err, &ae) {
+		return invalid(err)
 	}
 	return status.Error(codes.Aborted, err.Error())
 }
@@ -102,17 +115,26 @@ func (s *Server) CreateHost(_ context.Context, req *pb.CreateHostRequest) (*pb.C
 	if req.Name == "" {
 		return nil, invalid(errors.New("host name is empty"))
 	}
-	s.mu.Lock()
-	_, dup := s.hosts[req.Name]
-	s.mu.Unlock()
-	if dup {
+	if _, err := s.host(req.Name); err == nil {
 		return nil, status.Errorf(codes.AlreadyExists, "host %q exists", req.Name)
+	} else if status.Code(err) == codes.Unavailable {
+		return nil, err
 	}
-	h, err := newNamespaceHost(req.Name)
+	h, err := newNamespaceHost(req.Name, true)
 	if err != nil {
 		return nil, failed(err)
 	}
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		h.close()
+		return nil, status.Error(codes.Unavailable, "agent is shutting down")
+	}
+	if _, dup := s.hosts[req.Name]; dup {
+		s.mu.Unlock()
+		h.close()
+		return nil, status.Errorf(codes.AlreadyExists, "host %q exists", req.Name)
+	}
 	s.hosts[req.Name] = h
 	s.mu.Unlock()
 	s.journal.add(undo{Group: req.Group, Op: opDestroyHost, Host: req.Name})
@@ -160,64 +182,64 @@ func (s *Server) Connect(_ context.Context, req *pb.ConnectRequest) (*pb.Empty, 
 	if err != nil {
 		return nil, err
 	}
-	br, port, err := s.bridge(req.Network, req.Group)
+	sw, port, err := s.network(req.Network, req.Group)
 	if err != nil {
 		return nil, failed(err)
 	}
-	if err := s.sw.connect(h, req.Ifname, br, port); err != nil {
+	// The port is not journaled: it goes with the host's namespace or the
+	// network's, whichever is removed first.
+	if err := sw.connect(h, req.Ifname, labBridge, port); err != nil {
 		return nil, failed(fmt.Errorf("connect %s of host %q to network %q: %w", req.Ifname, req.Host, req.Network, err))
 	}
-	s.journal.add(undo{Group: req.Group, Op: opDeleteLink, Host: switchHost, Link: port})
 	return &pb.Empty{}, nil
 }
 
-// switchHost is the journal's name for the lab's switch namespace.
-const switchHost = "\x00switch"
+// labBridge is the name of the bridge in a lab network's namespace.
+const labBridge = "br0"
 
-// bridge returns the bridge of a lab network, creating it (and the switch)
-// on first use, and a fresh port name.
-func (s *Server) bridge(network, group string) (br, port string, err error) {
+// network returns the switch of a lab network, a namespace holding its
+// bridge, creating it on first use, and a fresh port name. Each network has
+// its own namespace so that removing it is one namespace release, which
+// the kernel batches, rather than one device deletion (and RCU barrier) per
+// port.
+func (s *Server) network(network, group string) (sw *host, port string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sw == nil {
-		sw, err := newNamespaceHost("switch")
-		if err != nil {
-			return "", "", err
-		}
-		s.sw = sw
+	if s.closed {
+		return nil, "", status.Error(codes.Unavailable, "agent is shutting down")
 	}
 	s.ports++
 	port = fmt.Sprintf("p%d", s.ports)
-	br, ok := s.networks[network]
-	if ok {
-		return br, port, nil
+	if sw, ok := s.networks[network]; ok {
+		return sw, port, nil
 	}
-	br = fmt.Sprintf("br%d", len(s.networks)+s.ports)
-	if err := s.sw.createBridge(br); err != nil {
-		return "", "", fmt.Errorf("create bridge for network %q: %w", network, err)
+	sw, err = newNamespaceHost("network "+network, false)
+	if err != nil {
+		return nil, "", err
 	}
-	s.networks[network] = br
+	if err := sw.createBridge(labBridge); err != nil {
+		sw.close()
+		return nil, "", fmt.Errorf("create bridge for network %q: %w", network, err)
+	}
+	s.networks[network] = sw
 	s.journal.add(undo{Group: group, Op: opDestroyNetwork, Network: network})
-	return br, port, nil
+	return sw, port, nil
 }
 
-// DestroyNetwork removes a lab network's bridge.
+// DestroyNetwork removes a lab network: its namespace, bridge and ports.
 func (s *Server) DestroyNetwork(_ context.Context, req *pb.DestroyNetworkRequest) (*pb.Empty, error) {
-	if err := s.destroyNetwork(req.Network); err != nil {
-		return nil, failed(err)
-	}
+	s.destroyNetwork(req.Network)
 	return &pb.Empty{}, nil
 }
 
-func (s *Server) destroyNetwork(network string) error {
+func (s *Server) destroyNetwork(network string) {
 	s.mu.Lock()
-	br, ok := s.networks[network]
+	sw, ok := s.networks[network]
 	delete(s.networks, network)
 	s.mu.Unlock()
-	if !ok {
-		return nil
+	if ok {
+		sw.close()
 	}
-	return s.sw.applyUndoLink(undo{Op: opDeleteLink, Link: br})
 }
 
 // StartJob starts a job.
@@ -383,7 +405,7 @@ func (s *Server) AddAddr(_ context.Context, req *pb.AddrRequest) (*pb.ChangeRepl
 	}
 	err = h.addAddr(req.Name, req.Cidr)
 	u := undo{Op: opDelAddr, Host: req.Host, Link: req.Name, CIDR: req.Cidr}
-	if err != nil && status.Code(err) != codes.InvalidArgument {
+	if err != nil && status.Code(err) != codes.InvalidArgument && !errors.Is(err, unix.EEXIST) {
 		// The address may be there, still tentative: take it back too.
 		s.journal.add(undo{Group: req.Group, Op: opDelAddr, Host: req.Host, Link: req.Name, CIDR: req.Cidr})
 	}
@@ -410,6 +432,10 @@ func (s *Server) LinkInfo(_ context.Context, req *pb.LinkRef) (*pb.LinkInfoReply
 		return nil, err
 	}
 	r, err := h.linkInfo(req.Name)
+	var ae argError
+	if errors.As(err, &ae) {
+		return nil, invalid(err)
+	}
 	if err != nil {
 		return nil, status.Error(codes.NotFound, err.Error())
 	}
@@ -483,15 +509,11 @@ func (s *Server) apply(u undo) error {
 		s.destroyHost(u.Host)
 		return nil
 	case opDestroyNetwork:
-		return s.destroyNetwork(u.Network)
+		s.destroyNetwork(u.Network)
+		return nil
 	}
-	var h *host
 	s.mu.Lock()
-	if u.Host == switchHost {
-		h = s.sw
-	} else {
-		h = s.hosts[u.Host]
-	}
+	h := s.hosts[u.Host]
 	s.mu.Unlock()
 	if h == nil {
 		// The host is gone, and every change on it with it.
@@ -526,14 +548,14 @@ func (s *Server) Shutdown() []error {
 	s.closed = true
 	hosts := s.hosts
 	s.hosts = map[string]*host{}
-	sw := s.sw
-	s.sw = nil
+	networks := s.networks
+	s.networks = map[string]*host{}
 	s.mu.Unlock()
 	for _, h := range hosts {
 		h.stopJobs()
 		h.close()
 	}
-	if sw != nil {
+	for _, sw := range networks {
 		sw.close()
 	}
 	runtime.GC()

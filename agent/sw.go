@@ -18,7 +18,7 @@ func (h *host) createBridge(name string) error {
 	return h.nl.LinkSetUp(br)
 }
 
-// connect links host t to bridge br of the switch host h with a veth pair:
+// connect links host t to bridge br of the network's switch host h with a veth pair:
 // port on the bridge, ifname in t. Both ends are up.
 func (h *host) connect(t *host, ifname, br, port string) error {
 	h.mu.Lock()

@@ -1,0 +1,97 @@
+package agent
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// testSeqs lists the sequence numbers of entries, in their order.
+func testSeqs(entries []undo) []uint64 {
+	var seqs []uint64
+	for _, u := range entries {
+		seqs = append(seqs, u.Seq)
+	}
+	return seqs
+}
+
+func TestJournalAddNumbersEntriesInOrder(t *testing.T) {
+	var j journal
+	for want := uint64(1); want <= 3; want++ {
+		got := j.add(undo{Group: "g", Op: opDeleteLink, Link: "x", Seq: 99})
+		assert.Equal(t, want, got, "add ignores a Seq set by the caller")
+	}
+	assert.Equal(t, []uint64{1, 2, 3}, testSeqs(j.entries))
+}
+
+func TestJournalTakeGroupNewestFirst(t *testing.T) {
+	var j journal
+	j.add(undo{Group: "a", Link: "a1"}) // 1
+	j.add(undo{Group: "b", Link: "b1"}) // 2
+	j.add(undo{Group: "a", Link: "a2"}) // 3
+	j.add(undo{Group: "b", Link: "b2"}) // 4
+	j.add(undo{Group: "a", Link: "a3"}) // 5
+
+	taken := j.take("a", 0, false)
+	assert.Equal(t, []uint64{5, 3, 1}, testSeqs(taken), "group a, newest first")
+	for _, u := range taken {
+		assert.Equal(t, "a", u.Group)
+	}
+	assert.Equal(t, []uint64{2, 4}, testSeqs(j.entries), "group b is kept, in order")
+	assert.Empty(t, j.take("a", 0, false), "a group is taken only once")
+	assert.Empty(t, j.take("c", 0, false), "an unknown group has nothing")
+
+	// Sequence numbers keep growing after a take.
+	assert.Equal(t, uint64(6), j.add(undo{Group: "a"}))
+}
+
+func TestJournalTakeSince(t *testing.T) {
+	var j journal
+	for i := 0; i < 6; i++ {
+		group := "a"
+		if i%2 == 1 {
+			group = "b"
+		}
+		j.add(undo{Group: group}) // a:1,3,5 b:2,4,6
+	}
+	assert.Equal(t, []uint64{5, 3}, testSeqs(j.take("a", 3, false)), "since is inclusive")
+	assert.Equal(t, []uint64{1}, testSeqs(j.take("a", 0, false)), "the older entry was kept")
+	assert.Empty(t, j.take("b", 7, false), "nothing at or after since")
+	assert.Equal(t, []uint64{2, 4, 6}, testSeqs(j.entries))
+}
+
+func TestJournalTakeAll(t *testing.T) {
+	var j journal
+	j.add(undo{Group: "a"})
+	j.add(undo{Group: "b"})
+	j.add(undo{Group: ""})
+	j.add(undo{Group: "c"})
+	assert.Equal(t, []uint64{4, 3}, testSeqs(j.take("ignored", 3, true)), "all ignores the group, not since")
+	assert.Equal(t, []uint64{2, 1}, testSeqs(j.take("", 0, true)))
+	assert.Empty(t, j.entries)
+}
+
+func TestUndoString(t *testing.T) {
+	up, mtu, master := true, 1400, "br0"
+	cases := []struct {
+		u    undo
+		want string
+	}{
+		{undo{Op: opDeleteLink, Link: "v0", Host: "h1"}, `delete link v0 on host "h1"`},
+		{undo{Op: opCreateLink, Kind: "veth", Link: "v0", Peer: "v1", Host: "h1"}, `recreate veth link v0 on host "h1"`},
+		{undo{Op: opSetLink, Link: "v0", Host: "h1", Up: &up, MTU: &mtu, Master: &master}, `restore settings of link v0 on host "h1"`},
+		{undo{Op: opAddAddr, CIDR: "198.18.0.1/24", Link: "eth0", Host: "h1"}, `add address 198.18.0.1/24 back to eth0 on host "h1"`},
+		{undo{Op: opDelAddr, CIDR: "2001:db8::1/64", Link: "eth0", Host: "h1"}, `remove address 2001:db8::1/64 from eth0 on host "h1"`},
+		{undo{Op: opWriteValue, ValueKind: kindSysctl, Key: "net.ipv4.ip_forward", Value: "0", Host: ""}, `write sysctl net.ipv4.ip_forward = "0" back on host ""`},
+		{undo{Op: opWriteValue, ValueKind: kindSysfs, Key: "/sys/class/net/lo/mtu", Value: "65536\n", Host: "h2"}, `write sysfs /sys/class/net/lo/mtu = "65536\n" back on host "h2"`},
+		{undo{Op: opStopJob, Job: 42, Host: "h1"}, `stop job 42 on host "h1"`},
+		{undo{Op: opDestroyHost, Host: "h1"}, `destroy host "h1"`},
+		{undo{Op: opDestroyNetwork, Network: "n1"}, `destroy network "n1"`},
+		{undo{Op: "frobnicate"}, "unknown undo frobnicate"},
+		{undo{}, "unknown undo "},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.want, c.u.String(), "op %q", c.u.Op)
+	}
+}
