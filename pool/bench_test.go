@@ -143,8 +143,6 @@ func (t *benchTimes) add(build, teardown time.Duration) {
 	t.teardown += teardown
 }
 
-func (t *benchTimes) total() time.Duration { return t.build + t.teardown }
-
 // benchNewNetns makes a network namespace and returns its handle, leaving
 // the calling goroutine's thread in the namespace it was in.
 func benchNewNetns() (netns.NsHandle, error) {
