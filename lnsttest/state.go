@@ -21,7 +21,14 @@ type testState struct {
 	mu      sync.Mutex
 	clients map[pb.AgentClient]bool
 	jobs    []*Job
+	records []record
 	log     hclog.Logger
+}
+
+// record is a named value a recipe or module recorded with Record.
+type record struct {
+	name  string
+	value any
 }
 
 // logger returns the test's logger, which writes with t.Log.
@@ -94,26 +101,53 @@ func (st *testState) addJob(j *Job) {
 	st.mu.Unlock()
 }
 
-// printSummary logs the RESULTS SUMMARY of the test's jobs.
-func (st *testState) printSummary() {
+func (st *testState) addRecord(name string, value any) {
 	st.mu.Lock()
-	jobs := st.jobs
+	st.records = append(st.records, record{name, value})
 	st.mu.Unlock()
-	if !cfg.summary || len(jobs) == 0 {
-		return
-	}
-	st.t.Log(summary(st.t.Name(), jobs))
 }
 
-func summary(name string, jobs []*Job) string {
+// printSummary logs the RESULTS SUMMARY of the test's jobs and records.
+func (st *testState) printSummary() {
+	st.mu.Lock()
+	jobs, records := st.jobs, st.records
+	st.mu.Unlock()
+	if !cfg.summary || len(jobs)+len(records) == 0 {
+		return
+	}
+	st.t.Log(summary(st.t.Name(), jobs, records))
+}
+
+func summary(name string, jobs []*Job, records []record) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nRESULTS SUMMARY: %s\n", name)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  HOST\tJOB\tVERDICT\tWHAT\tRESULT")
-	for _, j := range jobs {
-		verdict, result := j.verdict()
-		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", j.host.name, j.id, verdict, j.what(), result)
+	if len(jobs) > 0 {
+		fmt.Fprintln(tw, "  HOST\tJOB\tVERDICT\tWHAT\tRESULT")
+		for _, j := range jobs {
+			verdict, result := j.verdict()
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", j.host.name, j.id, verdict, j.what(), result)
+		}
+	}
+	if len(records) > 0 {
+		fmt.Fprintln(tw, "  RECORD\tVALUE")
+		for _, r := range records {
+			fmt.Fprintf(tw, "  %s\t%v\n", r.name, r.value)
+		}
 	}
 	tw.Flush()
 	return b.String()
+}
+
+// Record adds a named value to the test's results: it is printed in the
+// RESULTS SUMMARY (with %v; a value with a String method formats itself)
+// and written to results.json (as JSON). Modules record their
+// measurements with it.
+func Record(t testing.TB, name string, value any) {
+	t.Helper()
+	s := current()
+	if s == nil {
+		t.Fatal("lnsttest.Record: the test binary was not started by lnsttest.Main")
+	}
+	s.state(t).addRecord(name, value)
 }
