@@ -19,7 +19,7 @@ APT_COMMANDS := ip ping iperf3 ethtool tcpdump protoc
 TEST_FLAGS  ?= -count=1 -timeout 20m
 JUNIT       ?= report.xml
 
-.PHONY: all deps apt-deps go-tools recipes test bench generate lint clean
+.PHONY: all deps apt-deps go-tools recipes recipes-rootless test bench generate lint clean
 
 all: lint test
 
@@ -48,6 +48,15 @@ $(BIN)/protoc-gen-go-grpc-%:
 # The recipe suite on the local lab (needs root).
 recipes: apt-deps
 	$(GO) test ./recipes/... -v $(TEST_FLAGS)
+
+# The recipe suite as user nobody: the rootless lab (a user namespace).
+ROOTLESS_USER ?= nobody
+recipes-rootless: apt-deps
+	@dir=$$(mktemp -d /tmp/lnst-rootless-XXXXXX) && chmod 755 $$dir && \
+	$(GO) test -c -o $$dir/recipes.test ./recipes && chown -R $(ROOTLESS_USER) $$dir && \
+	cd recipes && runuser -u $(ROOTLESS_USER) -- env HOME=$$dir XDG_CACHE_HOME=$$dir/cache \
+		$$dir/recipes.test -test.v -test.count=1 -test.timeout=20m; \
+	rc=$$?; rm -rf $$dir; exit $$rc
 
 # Every test, through gotestsum, with a JUnit report.
 test: deps

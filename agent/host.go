@@ -107,9 +107,9 @@ func enterNewNamespaces(mounts bool) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
-	if err := unix.Unmount("/sys", unix.MNT_DETACH); err != nil && err != unix.EINVAL {
-		return fmt.Errorf("unmount /sys: %w", err)
-	}
+	// In a user namespace the inherited /sys is locked and cannot be
+	// unmounted; mounting over it serves as well.
+	_ = unix.Unmount("/sys", unix.MNT_DETACH)
 	if err := unix.Mount("sysfs", "/sys", "sysfs", 0, ""); err != nil {
 		return fmt.Errorf("mount sysfs: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"runtime"
 	"sync"
 	"syscall"
@@ -468,6 +469,9 @@ func (s *Server) WriteValue(_ context.Context, req *pb.WriteValueRequest) (*pb.C
 		return nil, err
 	}
 	old, err := h.writeValue(req.Kind, req.Key, req.Value)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, status.Error(codes.PermissionDenied, err.Error())
+	}
 	r, err := s.change(req.Group, undo{Op: opWriteValue, Host: req.Host, ValueKind: req.Kind, Key: req.Key, Value: old}, err)
 	if r != nil {
 		r.Old = old

@@ -26,7 +26,7 @@
 // IDE can run one recipe with no flags):
 //
 //	-lnst.strict      [LNST_STRICT]     fail, instead of skip, a recipe whose requirements cannot be met
-//	-lnst.lab         [LNST_LAB]        which local lab to use: netns (the default)
+//	-lnst.lab         [LNST_LAB]        which local lab to use: netns (the default; rootless when not root) or rootless
 //	-lnst.pool        [LNST_POOL]       a pool file of real machines (not supported yet)
 //	-lnst.log-level   [LNST_LOG_LEVEL]  trace, debug, info (default), warn, error: what recipes log via t.Log
 //	-lnst.agent-log   [LNST_AGENT_LOG]  log level of the lab agent (stderr), default warn

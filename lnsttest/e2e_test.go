@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -43,9 +44,12 @@ func TestFixture(t *testing.T) {
 		lnsttest.HostReq("h2", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))),
 	)
 	h1 := m.Host("h1")
-	old, err := strconv.Atoi(h1.ReadSysctl(t, globalSysctl))
-	require.NoError(t, err)
-	h1.Sysctl(t, globalSysctl, strconv.Itoa(old+1))
+	if os.Geteuid() == 0 {
+		// The rootless lab cannot change a host-wide value.
+		old, err := strconv.Atoi(h1.ReadSysctl(t, globalSysctl))
+		require.NoError(t, err)
+		h1.Sysctl(t, globalSysctl, strconv.Itoa(old+1))
+	}
 	h1.Iface("eth0").AddIP(t, "198.18.9.1/24")
 	h1.Iface("eth0").SetMTU(t, 1400)
 	h1.Start(t, "sleep 600", lnsttest.Desc("background sleeper"))
@@ -142,6 +146,29 @@ func fixture(t *testing.T, c string, args ...string) *child {
 	return &child{cmd: cmd, out: out, marker: marker}
 }
 
+// asNobody makes the child run as user nobody, from a copy of this test
+// binary that nobody can execute: the rootless lab.
+func (c *child) asNobody(t *testing.T) {
+	t.Helper()
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("the rootless case requires a user nobody: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	// Not t.TempDir: its parent is private to root.
+	dir, err := os.MkdirTemp("", "lnst-rootless-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "lnsttest.test")
+	data, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, data, 0o755))
+	c.cmd.Path, c.cmd.Args[0], c.cmd.Dir = bin, bin, dir
+	c.cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+}
+
 // run runs the child to its end, bounded, and returns its exit code.
 func (c *child) run(t *testing.T) int {
 	t.Helper()
@@ -215,7 +242,7 @@ func TestE2EBadFlagValue(t *testing.T) {
 		env  string
 		want string
 	}{
-		{[]string{"-lnst.lab=qemu"}, "", `lnsttest: -lnst.lab: unknown lab "qemu" (want netns)`},
+		{[]string{"-lnst.lab=qemu"}, "", `lnsttest: -lnst.lab: unknown lab "qemu" (want netns or rootless)`},
 		{[]string{"-lnst.log-level=chatty"}, "", `lnsttest: -lnst.log-level: unknown log level "chatty"`},
 		{nil, "LNST_STRICT=perhaps", `lnsttest: environment variable LNST_STRICT="perhaps"`},
 	} {
@@ -301,4 +328,31 @@ func waitFor(t *testing.T, c *child, line string) {
 	}
 	syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
 	t.Fatalf("child never printed %q; output:\n%s", line, c.out)
+}
+
+// TestE2ERootless runs the fixture as user nobody: the lab runs in a user
+// namespace, and leaves nothing behind after a pass, a failure and SIGINT.
+func TestE2ERootless(t *testing.T) {
+	for _, tc := range []string{"pass", "fail", "wait"} {
+		t.Run(tc, func(t *testing.T) {
+			c := fixture(t, tc)
+			c.asNobody(t)
+			before := machine(t, c.marker)
+			require.NoError(t, c.cmd.Start())
+			switch tc {
+			case "pass":
+				assert.Zero(t, c.wait(t), c.out.String())
+				assert.Contains(t, c.out.String(), "RESULTS SUMMARY: TestFixture")
+			case "fail":
+				assert.NotZero(t, c.wait(t))
+				assert.Contains(t, c.out.String(), "fails on purpose")
+			case "wait":
+				waitFor(t, c, readyLine)
+				require.NoError(t, syscall.Kill(-c.cmd.Process.Pid, syscall.SIGINT))
+				c.wait(t)
+				assert.Contains(t, c.out.String(), "restoring every host and removing the lab")
+			}
+			requireClean(t, before, c.marker)
+		})
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -187,6 +189,9 @@ func (h *Host) writeValue(t testing.TB, kind, key, value string) {
 	t.Helper()
 	st := h.s.state(t)
 	r, err := h.client.WriteValue(context.Background(), &pb.WriteValueRequest{Host: h.id, Group: st.group, Kind: kind, Key: key, Value: value})
+	if status.Code(err) == codes.PermissionDenied && rootless() {
+		t.Skipf("%s: %s %s cannot be set in the rootless lab (it is not owned by the lab's user namespace; run as root): %v", h.name, kind, key, err)
+	}
 	if err != nil {
 		t.Fatalf("%s: set %s %s = %q: %v", h.name, kind, key, value, err)
 	}

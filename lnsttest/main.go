@@ -82,10 +82,14 @@ func (s *session) labNow() (*pool.Lab, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lab == nil && s.labErr == nil {
-		s.lab, s.labErr = pool.StartLab(pool.LabOptions{AgentLogLevel: cfg.agentLog})
+		s.lab, s.labErr = pool.StartLab(pool.LabOptions{AgentLogLevel: cfg.agentLog, UserNS: rootless()})
 	}
 	return s.lab, s.labErr
 }
+
+// rootless reports whether the lab runs in a user namespace: asked for
+// with -lnst.lab=rootless, or because this process is not root.
+func rootless() bool { return cfg.lab == "rootless" || os.Geteuid() != 0 }
 
 // close tears the lab down; it is safe to call more than once.
 func (s *session) close() error {

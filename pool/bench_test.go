@@ -21,10 +21,12 @@ var benchTopo = Topology{Hosts: []TopoHost{
 }}
 
 // BenchmarkLabTwoHosts builds and tears down benchTopo through the lab
-// agent (Acquire, then Destroy so that the next Acquire builds again), and
-// the same topology with raw netlink calls in this process, and prints
+// agent (Acquire, then Destroy so that the next Acquire builds again), the
+// same topology with raw netlink calls in this process, and through the
+// rootless lab's agent (in a user namespace), and prints
 //
 //	RATIO lab2/netlink2 <x>
+//	RATIO rootless2/lab2 <x>
 //
 // The lab side runs first, then the raw side, each back to back: the
 // kernel destroys a namespace, and the devices in it, after the call that
@@ -35,8 +37,7 @@ var benchTopo = Topology{Hosts: []TopoHost{
 // bridge without multicast snooping, per host a veth pair with its port on
 // the bridge and eth0 in the host, both up. It makes namespaces with
 // netns.New, without the mount namespace and sysfs mount the lab gives
-// each host, and tears down by closing the namespaces, where the lab
-// deletes each port and the bridge and keeps its one switch namespace.
+// each host, and tears down by closing the namespaces, as the lab does.
 func BenchmarkLabTwoHosts(b *testing.B) {
 	lab, err := StartLab(LabOptions{AgentLogLevel: "warn"})
 	if err != nil {
@@ -47,11 +48,21 @@ func BenchmarkLabTwoHosts(b *testing.B) {
 			b.Errorf("close lab: %v", err)
 		}
 	}()
+	// The rootless lab: the same agent in a user namespace (-lnst.lab=rootless).
+	rootless, err := StartLab(LabOptions{AgentLogLevel: "warn", UserNS: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if err := rootless.Close(); err != nil {
+			b.Errorf("close rootless lab: %v", err)
+		}
+	}()
 	ctx := context.Background()
 
 	// labOnce and rawOnce build and tear down the topology once, adding
 	// the time each part took to t; check also checks what was built.
-	labOnce := func(t *benchTimes, check bool) error {
+	labOnceOn := func(lab *Lab, t *benchTimes, check bool) error {
 		t0 := time.Now()
 		in, err := lab.Acquire(ctx, benchTopo)
 		if err != nil {
@@ -74,6 +85,8 @@ func BenchmarkLabTwoHosts(b *testing.B) {
 		t.add(t1.Sub(t0), time.Since(t2))
 		return err
 	}
+	labOnce := func(t *benchTimes, check bool) error { return labOnceOn(lab, t, check) }
+	rootlessOnce := func(t *benchTimes, check bool) error { return labOnceOn(rootless, t, check) }
 	rawOnce := func(t *benchTimes, check bool) error {
 		t0 := time.Now()
 		r, err := benchBuildRaw()
@@ -95,6 +108,9 @@ func BenchmarkLabTwoHosts(b *testing.B) {
 	if err := rawOnce(&benchTimes{}, true); err != nil {
 		b.Fatalf("netlink: %v", err)
 	}
+	if err := rootlessOnce(&benchTimes{}, true); err != nil {
+		b.Fatalf("rootless: %v", err)
+	}
 
 	// Each side runs back to back in its own sub-benchmark, so that each
 	// pays for the deferred destruction of the namespaces it dropped, as
@@ -104,11 +120,11 @@ func BenchmarkLabTwoHosts(b *testing.B) {
 	// lab goes first: its teardown deletes devices itself and leaves the
 	// kernel little to do after it, while the raw side's leftover at its
 	// end would fall on the lab's first, few, iterations.
-	var perOp [2]time.Duration // lab, netlink
+	var perOp [3]time.Duration // lab, netlink, rootless
 	for i, side := range []struct {
 		name string
 		once func(*benchTimes, bool) error
-	}{{"lab", labOnce}, {"netlink", rawOnce}} {
+	}{{"lab", labOnce}, {"netlink", rawOnce}, {"rootless", rootlessOnce}} {
 		b.Run(side.name, func(b *testing.B) {
 			b.ReportAllocs()
 			var t benchTimes
@@ -127,6 +143,9 @@ func BenchmarkLabTwoHosts(b *testing.B) {
 	}
 	if perOp[0] > 0 && perOp[1] > 0 {
 		fmt.Printf("RATIO lab2/netlink2 %.2f\n", float64(perOp[0])/float64(perOp[1]))
+	}
+	if perOp[0] > 0 && perOp[2] > 0 {
+		fmt.Printf("RATIO rootless2/lab2 %.2f\n", float64(perOp[2])/float64(perOp[0]))
 	}
 }
 

@@ -67,6 +67,11 @@ type LabOptions struct {
 	// AgentLogLevel is the agent's log level (hclog names); its log goes to
 	// this process's stderr.
 	AgentLogLevel string
+	// UserNS starts the agent in a new user namespace where it is root,
+	// with this process's uid and gid mapped to 0: the rootless lab. Its
+	// namespace hosts are owned by that user namespace and need no
+	// privilege on the machine.
+	UserNS bool
 }
 
 // Lab is the local lab: an agent process serving namespace hosts, and the
@@ -113,6 +118,9 @@ func StartLab(opts LabOptions) (*Lab, error) {
 	cmd.Env = append(os.Environ(), agent.LabSocketEnv+"="+socket, agent.LabLogEnv+"="+opts.AgentLogLevel)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if opts.UserNS {
+		userNS(cmd.SysProcAttr)
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -122,6 +130,9 @@ func StartLab(opts LabOptions) (*Lab, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		if opts.UserNS {
+			return nil, fmt.Errorf("start rootless lab agent: %w", userNSError(err))
+		}
 		return nil, fmt.Errorf("start lab agent %s: %w", exe, err)
 	}
 	l := &Lab{cmd: cmd, stdin: stdin, exited: make(chan struct{}), instances: map[string][]*Instance{}}
@@ -150,7 +161,10 @@ func StartLab(opts LabOptions) (*Lab, error) {
 	}
 	if err != nil {
 		l.Close()
-		return nil, fmt.Errorf("start lab agent: %w (does this process run as root? the local lab needs CAP_NET_ADMIN and CAP_SYS_ADMIN)", err)
+		if opts.UserNS {
+			return nil, fmt.Errorf("start rootless lab agent: %w", err)
+		}
+		return nil, fmt.Errorf("start lab agent: %w (does this process run as root? the local lab needs CAP_NET_ADMIN and CAP_SYS_ADMIN; without root, use -lnst.lab=rootless)", err)
 	}
 	return l, nil
 }
