@@ -31,6 +31,12 @@ type undo struct {
 	Job int64
 	// Network is a lab network to remove.
 	Network string
+	// Route is a route to add or remove.
+	Route route
+	// HWAddr is a device's previous hardware address.
+	HWAddr []byte
+	// Features are a device's previous ethtool features.
+	Features map[string]bool
 }
 
 // The operations an undo entry can do.
@@ -44,6 +50,9 @@ const (
 	opStopJob        = "stop-job"
 	opDestroyHost    = "destroy-host"
 	opDestroyNetwork = "destroy-network"
+	opAddRoute       = "add-route"
+	opDelRoute       = "del-route"
+	opSetFeatures    = "set-features"
 )
 
 func (u undo) String() string {
@@ -66,6 +75,12 @@ func (u undo) String() string {
 		return fmt.Sprintf("destroy host %q", u.Host)
 	case opDestroyNetwork:
 		return fmt.Sprintf("destroy network %q", u.Network)
+	case opAddRoute:
+		return fmt.Sprintf("add route %s back on host %q", u.Route, u.Host)
+	case opDelRoute:
+		return fmt.Sprintf("remove route %s on host %q", u.Route, u.Host)
+	case opSetFeatures:
+		return fmt.Sprintf("restore features of %s on host %q", u.Link, u.Host)
 	}
 	return "unknown undo " + u.Op
 }

@@ -158,6 +158,16 @@ func (h *host) setLinkLocked(req *pb.SetLinkRequest) (undo, error) {
 		}
 		u.MTU = &old
 	}
+	if req.Hwaddr != nil {
+		if len(req.Hwaddr) != 6 {
+			return u, badArg(fmt.Errorf("hardware address of %q must be 6 bytes, got %d", req.Name, len(req.Hwaddr)))
+		}
+		old := append([]byte(nil), a.HardwareAddr...)
+		if err := h.nl.LinkSetHardwareAddr(l, req.Hwaddr); err != nil {
+			return u, fmt.Errorf("set hardware address of %q on %s: %w", req.Name, h.label(), err)
+		}
+		u.HWAddr = old
+	}
 	if req.Master != nil {
 		old, err := h.masterName(a)
 		if err != nil {
@@ -427,6 +437,9 @@ func (h *host) applyUndoLinkLocked(u undo) error {
 		var errs []error
 		if u.Master != nil {
 			errs = append(errs, h.setMaster(l, *u.Master))
+		}
+		if u.HWAddr != nil {
+			errs = append(errs, h.nl.LinkSetHardwareAddr(l, u.HWAddr))
 		}
 		if u.MTU != nil {
 			errs = append(errs, h.nl.LinkSetMTU(l, *u.MTU))

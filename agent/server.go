@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -41,6 +42,12 @@ type Server struct {
 	networks map[string]*host // lab network -> the namespace of its bridge
 	ports    int
 	closed   bool
+
+	probeOnce sync.Once
+	probe     struct {
+		kinds, qdiscs map[string]bool
+		err           error
+	}
 }
 
 // NewServer makes a server for this machine.
@@ -387,7 +394,7 @@ func (s *Server) SetLink(_ context.Context, req *pb.SetLinkRequest) (*pb.ChangeR
 	}
 	u, err := h.setLink(req)
 	u.Host = req.Host
-	if err != nil && (u.MTU != nil || u.Master != nil || u.Up != nil) {
+	if err != nil && (u.MTU != nil || u.Master != nil || u.Up != nil || u.HWAddr != nil) {
 		// Part of the change was made: its undo is kept.
 		u.Group = req.Group
 		s.journal.add(u)
@@ -479,6 +486,73 @@ func (s *Server) WriteValue(_ context.Context, req *pb.WriteValueRequest) (*pb.C
 	return r, err
 }
 
+// CreateNetns makes a namespace host inside a host.
+func (s *Server) CreateNetns(_ context.Context, req *pb.CreateNetnsRequest) (*pb.CreateHostReply, error) {
+	if req.Name == "" || strings.ContainsAny(req.Name, "/\x00") {
+		return nil, invalid(fmt.Errorf("namespace name %q is empty or has '/'", req.Name))
+	}
+	if _, err := s.host(req.Host); err != nil {
+		return nil, err
+	}
+	id := req.Name
+	if req.Host != "" {
+		id = req.Host + "/" + req.Name
+	}
+	h, err := newNamespaceHost(id, true)
+	if err != nil {
+		return nil, failed(err)
+	}
+	s.mu.Lock()
+	_, dup := s.hosts[id]
+	if dup || s.closed {
+		s.mu.Unlock()
+		h.close()
+		if dup {
+			return nil, status.Errorf(codes.AlreadyExists, "host %q already has a namespace %q", req.Host, req.Name)
+		}
+		return nil, status.Error(codes.Unavailable, "agent is shutting down")
+	}
+	s.hosts[id] = h
+	s.mu.Unlock()
+	s.journal.add(undo{Group: req.Group, Op: opDestroyHost, Host: id})
+	return &pb.CreateHostReply{Host: id}, nil
+}
+
+// AddRoute adds a route.
+func (s *Server) AddRoute(_ context.Context, req *pb.RouteRequest) (*pb.ChangeReply, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	r := routeOf(req)
+	return s.change(req.Group, undo{Op: opDelRoute, Host: req.Host, Route: r}, h.addRoute(r))
+}
+
+// DelRoute removes a route.
+func (s *Server) DelRoute(_ context.Context, req *pb.RouteRequest) (*pb.ChangeReply, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	r := routeOf(req)
+	return s.change(req.Group, undo{Op: opAddRoute, Host: req.Host, Route: r}, h.delRoute(r, false))
+}
+
+// Probe reports the kernel's link kinds and qdiscs; the answer is found
+// once per agent.
+func (s *Server) Probe(_ context.Context, req *pb.ProbeRequest) (*pb.ProbeReply, error) {
+	if _, err := s.host(req.Host); err != nil {
+		return nil, err
+	}
+	s.probeOnce.Do(func() {
+		s.probe.kinds, s.probe.qdiscs, s.probe.err = probeKernel()
+	})
+	if s.probe.err != nil {
+		return nil, failed(fmt.Errorf("probe the kernel: %w", s.probe.err))
+	}
+	return &pb.ProbeReply{LinkKinds: s.probe.kinds, Qdiscs: s.probe.qdiscs}, nil
+}
+
 // Restore undoes a group's changes, newest first.
 func (s *Server) Restore(_ context.Context, req *pb.RestoreRequest) (*pb.RestoreReply, error) {
 	if req.Group == "" {
@@ -540,6 +614,10 @@ func (s *Server) apply(u undo) error {
 			return err
 		}
 		return h.writeFile(p, u.Value)
+	case opDelRoute:
+		return h.delRoute(u.Route, true)
+	case opAddRoute:
+		return h.addRoute(u.Route)
 	}
 	return h.applyUndoLink(u)
 }

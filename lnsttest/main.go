@@ -21,6 +21,7 @@ type session struct {
 	labErr error
 	states map[testing.TB]*testState
 	groups int
+	probed *pb.ProbeReply
 }
 
 var (

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/lnst-go/lnst/agent"
 	"github.com/lnst-go/lnst/devices"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
 )
 
@@ -23,6 +26,7 @@ type hostReq struct {
 	arch   string
 	params map[string]string
 	ifaces []ifaceReq
+	kernel []string
 }
 
 type ifaceReq struct {
@@ -99,6 +103,13 @@ func Arch(arch string) HostOpt {
 	return hostOptFunc(func(h *hostReq) { h.arch = arch })
 }
 
+// Kernel requires the host's kernel to have these link kinds or qdiscs
+// ("bond", "vlan", "vrf", "netem"; see agent.KernelFeatures). Require
+// skips a recipe whose hosts lack one, naming what is missing.
+func Kernel(features ...string) HostOpt {
+	return hostOptFunc(func(h *hostReq) { h.kernel = append(h.kernel, features...) })
+}
+
 // Param requires a host or interface parameter to have a value.
 func Param(key, value string) Opt { return Opt{key: key, value: value} }
 
@@ -118,6 +129,11 @@ func validate(reqs []Requirement) error {
 			return fmt.Errorf("host %q is required twice: host names must be unique", h.name)
 		}
 		hosts[h.name] = true
+		for _, k := range h.kernel {
+			if !slices.Contains(agent.KernelFeatures(), k) {
+				return fmt.Errorf("host %q: Kernel(%q): unknown kernel feature (known: %s)", h.name, k, strings.Join(agent.KernelFeatures(), ", "))
+			}
+		}
 		ifaces := map[string]bool{}
 		for _, ifc := range h.ifaces {
 			if err := devices.CheckName(ifc.name); err != nil {
@@ -244,6 +260,14 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 	if err != nil {
 		t.Fatalf("lnsttest.Require: %v", err)
 	}
+	if reason, err := s.kernelUnmet(reqs); err != nil {
+		t.Fatalf("lnsttest.Require: %v", err)
+	} else if reason != "" {
+		if cfg.strict {
+			t.Fatalf("lnsttest.Require: requirements cannot be met (-lnst.strict): %s", reason)
+		}
+		t.Skipf("lnsttest.Require: requirements cannot be met: %s", reason)
+	}
 	in, err := lab.Acquire(context.Background(), topology(reqs))
 	if err != nil {
 		t.Fatalf("lnsttest.Require: %v", err)
@@ -276,4 +300,46 @@ func ForEachMatch(t *testing.T, reqs []Requirement, f func(t *testing.T, m *Matc
 	t.Run("lab", func(t *testing.T) {
 		f(t, Require(t, reqs...))
 	})
+}
+
+// kernelUnmet says which required kernel feature the lab's kernel lacks,
+// "" if none. The lab agent probes its kernel once.
+func (s *session) kernelUnmet(reqs []Requirement) (string, error) {
+	var need []string
+	for _, r := range reqs {
+		need = append(need, r.host.kernel...)
+	}
+	if len(need) == 0 {
+		return "", nil
+	}
+	p, err := s.probe()
+	if err != nil {
+		return "", err
+	}
+	for _, r := range reqs {
+		var missing []string
+		for _, k := range r.host.kernel {
+			if !p.LinkKinds[k] && !p.Qdiscs[k] && !slices.Contains(missing, k) {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Sprintf("host %q needs kernel support for %s, which the local lab's kernel (%s) lacks", r.host.name, strings.Join(missing, ", "), s.lab.Hello().Kernel), nil
+		}
+	}
+	return "", nil
+}
+
+// probe asks the lab agent what its kernel supports, once.
+func (s *session) probe() (*pb.ProbeReply, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.probed == nil {
+		r, err := s.lab.Client().Probe(context.Background(), &pb.ProbeRequest{})
+		if err != nil {
+			return nil, fmt.Errorf("probe the lab's kernel: %w", err)
+		}
+		s.probed = r
+	}
+	return s.probed, nil
 }

@@ -1022,6 +1022,60 @@ func (x *BridgeSpec) GetVlanFiltering() bool {
 	return false
 }
 
+// GenericSpec is any devices.Spec: its kind and its JSON encoding
+// (devices.Marshal).
+type GenericSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Json          []byte                 `protobuf:"bytes,2,opt,name=json,proto3" json:"json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GenericSpec) Reset() {
+	*x = GenericSpec{}
+	mi := &file_agent_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GenericSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GenericSpec) ProtoMessage() {}
+
+func (x *GenericSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GenericSpec.ProtoReflect.Descriptor instead.
+func (*GenericSpec) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GenericSpec) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *GenericSpec) GetJson() []byte {
+	if x != nil {
+		return x.Json
+	}
+	return nil
+}
+
 type CreateLinkRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
@@ -1030,6 +1084,7 @@ type CreateLinkRequest struct {
 	//
 	//	*CreateLinkRequest_Veth
 	//	*CreateLinkRequest_Bridge
+	//	*CreateLinkRequest_Generic
 	Spec          isCreateLinkRequest_Spec `protobuf_oneof:"spec"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1037,7 +1092,7 @@ type CreateLinkRequest struct {
 
 func (x *CreateLinkRequest) Reset() {
 	*x = CreateLinkRequest{}
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1104,7 @@ func (x *CreateLinkRequest) String() string {
 func (*CreateLinkRequest) ProtoMessage() {}
 
 func (x *CreateLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1117,7 @@ func (x *CreateLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLinkRequest.ProtoReflect.Descriptor instead.
 func (*CreateLinkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{16}
+	return file_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateLinkRequest) GetHost() string {
@@ -1104,6 +1159,15 @@ func (x *CreateLinkRequest) GetBridge() *BridgeSpec {
 	return nil
 }
 
+func (x *CreateLinkRequest) GetGeneric() *GenericSpec {
+	if x != nil {
+		if x, ok := x.Spec.(*CreateLinkRequest_Generic); ok {
+			return x.Generic
+		}
+	}
+	return nil
+}
+
 type isCreateLinkRequest_Spec interface {
 	isCreateLinkRequest_Spec()
 }
@@ -1116,9 +1180,15 @@ type CreateLinkRequest_Bridge struct {
 	Bridge *BridgeSpec `protobuf:"bytes,4,opt,name=bridge,proto3,oneof"`
 }
 
+type CreateLinkRequest_Generic struct {
+	Generic *GenericSpec `protobuf:"bytes,5,opt,name=generic,proto3,oneof"`
+}
+
 func (*CreateLinkRequest_Veth) isCreateLinkRequest_Spec() {}
 
 func (*CreateLinkRequest_Bridge) isCreateLinkRequest_Spec() {}
+
+func (*CreateLinkRequest_Generic) isCreateLinkRequest_Spec() {}
 
 type LinkRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1131,7 +1201,7 @@ type LinkRef struct {
 
 func (x *LinkRef) Reset() {
 	*x = LinkRef{}
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1213,7 @@ func (x *LinkRef) String() string {
 func (*LinkRef) ProtoMessage() {}
 
 func (x *LinkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1226,7 @@ func (x *LinkRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRef.ProtoReflect.Descriptor instead.
 func (*LinkRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{17}
+	return file_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LinkRef) GetHost() string {
@@ -1188,14 +1258,16 @@ type SetLinkRequest struct {
 	Up    *bool                  `protobuf:"varint,4,opt,name=up,proto3,oneof" json:"up,omitempty"`
 	Mtu   *int32                 `protobuf:"varint,5,opt,name=mtu,proto3,oneof" json:"mtu,omitempty"`
 	// master names the new master device; "" releases the device.
-	Master        *string `protobuf:"bytes,6,opt,name=master,proto3,oneof" json:"master,omitempty"`
+	Master *string `protobuf:"bytes,6,opt,name=master,proto3,oneof" json:"master,omitempty"`
+	// hwaddr is the new hardware address.
+	Hwaddr        []byte `protobuf:"bytes,7,opt,name=hwaddr,proto3,oneof" json:"hwaddr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetLinkRequest) Reset() {
 	*x = SetLinkRequest{}
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1279,7 @@ func (x *SetLinkRequest) String() string {
 func (*SetLinkRequest) ProtoMessage() {}
 
 func (x *SetLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1292,7 @@ func (x *SetLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLinkRequest.ProtoReflect.Descriptor instead.
 func (*SetLinkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{18}
+	return file_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetLinkRequest) GetHost() string {
@@ -1265,6 +1337,392 @@ func (x *SetLinkRequest) GetMaster() string {
 	return ""
 }
 
+func (x *SetLinkRequest) GetHwaddr() []byte {
+	if x != nil {
+		return x.Hwaddr
+	}
+	return nil
+}
+
+type CreateNetnsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Group         string                 `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNetnsRequest) Reset() {
+	*x = CreateNetnsRequest{}
+	mi := &file_agent_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNetnsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNetnsRequest) ProtoMessage() {}
+
+func (x *CreateNetnsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNetnsRequest.ProtoReflect.Descriptor instead.
+func (*CreateNetnsRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CreateNetnsRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *CreateNetnsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateNetnsRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+type RouteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// dst is a prefix ("198.18.20.0/24", "2001:db8:2::/64") or "default"
+	// (with family 6 for the IPv6 default route).
+	Dst           string `protobuf:"bytes,3,opt,name=dst,proto3" json:"dst,omitempty"`
+	Via           string `protobuf:"bytes,4,opt,name=via,proto3" json:"via,omitempty"`
+	Dev           string `protobuf:"bytes,5,opt,name=dev,proto3" json:"dev,omitempty"`
+	Table         int32  `protobuf:"varint,6,opt,name=table,proto3" json:"table,omitempty"`
+	Metric        int32  `protobuf:"varint,7,opt,name=metric,proto3" json:"metric,omitempty"`
+	Family        int32  `protobuf:"varint,8,opt,name=family,proto3" json:"family,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteRequest) Reset() {
+	*x = RouteRequest{}
+	mi := &file_agent_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteRequest) ProtoMessage() {}
+
+func (x *RouteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteRequest.ProtoReflect.Descriptor instead.
+func (*RouteRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RouteRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *RouteRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *RouteRequest) GetDst() string {
+	if x != nil {
+		return x.Dst
+	}
+	return ""
+}
+
+func (x *RouteRequest) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
+func (x *RouteRequest) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+func (x *RouteRequest) GetTable() int32 {
+	if x != nil {
+		return x.Table
+	}
+	return 0
+}
+
+func (x *RouteRequest) GetMetric() int32 {
+	if x != nil {
+		return x.Metric
+	}
+	return 0
+}
+
+func (x *RouteRequest) GetFamily() int32 {
+	if x != nil {
+		return x.Family
+	}
+	return 0
+}
+
+type SetFeaturesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Features      map[string]bool        `protobuf:"bytes,4,rep,name=features,proto3" json:"features,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetFeaturesRequest) Reset() {
+	*x = SetFeaturesRequest{}
+	mi := &file_agent_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetFeaturesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetFeaturesRequest) ProtoMessage() {}
+
+func (x *SetFeaturesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetFeaturesRequest.ProtoReflect.Descriptor instead.
+func (*SetFeaturesRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SetFeaturesRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *SetFeaturesRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *SetFeaturesRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetFeaturesRequest) GetFeatures() map[string]bool {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+type FeaturesReply struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Active map[string]bool        `protobuf:"bytes,1,rep,name=active,proto3" json:"active,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// fixed lists features the driver does not let change.
+	Fixed         []string `protobuf:"bytes,2,rep,name=fixed,proto3" json:"fixed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeaturesReply) Reset() {
+	*x = FeaturesReply{}
+	mi := &file_agent_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeaturesReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeaturesReply) ProtoMessage() {}
+
+func (x *FeaturesReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeaturesReply.ProtoReflect.Descriptor instead.
+func (*FeaturesReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *FeaturesReply) GetActive() map[string]bool {
+	if x != nil {
+		return x.Active
+	}
+	return nil
+}
+
+func (x *FeaturesReply) GetFixed() []string {
+	if x != nil {
+		return x.Fixed
+	}
+	return nil
+}
+
+type ProbeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeRequest) Reset() {
+	*x = ProbeRequest{}
+	mi := &file_agent_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeRequest) ProtoMessage() {}
+
+func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
+func (*ProbeRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ProbeRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+type ProbeReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LinkKinds     map[string]bool        `protobuf:"bytes,1,rep,name=link_kinds,json=linkKinds,proto3" json:"link_kinds,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Qdiscs        map[string]bool        `protobuf:"bytes,2,rep,name=qdiscs,proto3" json:"qdiscs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeReply) Reset() {
+	*x = ProbeReply{}
+	mi := &file_agent_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeReply) ProtoMessage() {}
+
+func (x *ProbeReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeReply.ProtoReflect.Descriptor instead.
+func (*ProbeReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ProbeReply) GetLinkKinds() map[string]bool {
+	if x != nil {
+		return x.LinkKinds
+	}
+	return nil
+}
+
+func (x *ProbeReply) GetQdiscs() map[string]bool {
+	if x != nil {
+		return x.Qdiscs
+	}
+	return nil
+}
+
 type AddrRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
@@ -1277,7 +1735,7 @@ type AddrRequest struct {
 
 func (x *AddrRequest) Reset() {
 	*x = AddrRequest{}
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1747,7 @@ func (x *AddrRequest) String() string {
 func (*AddrRequest) ProtoMessage() {}
 
 func (x *AddrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1760,7 @@ func (x *AddrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddrRequest.ProtoReflect.Descriptor instead.
 func (*AddrRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{19}
+	return file_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AddrRequest) GetHost() string {
@@ -1349,7 +1807,7 @@ type LinkStats struct {
 
 func (x *LinkStats) Reset() {
 	*x = LinkStats{}
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1819,7 @@ func (x *LinkStats) String() string {
 func (*LinkStats) ProtoMessage() {}
 
 func (x *LinkStats) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1832,7 @@ func (x *LinkStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkStats.ProtoReflect.Descriptor instead.
 func (*LinkStats) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{20}
+	return file_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LinkStats) GetRxPackets() uint64 {
@@ -1451,7 +1909,7 @@ type LinkInfoReply struct {
 
 func (x *LinkInfoReply) Reset() {
 	*x = LinkInfoReply{}
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1921,7 @@ func (x *LinkInfoReply) String() string {
 func (*LinkInfoReply) ProtoMessage() {}
 
 func (x *LinkInfoReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1934,7 @@ func (x *LinkInfoReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkInfoReply.ProtoReflect.Descriptor instead.
 func (*LinkInfoReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{21}
+	return file_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LinkInfoReply) GetIndex() int32 {
@@ -1562,7 +2020,7 @@ type ValueRef struct {
 
 func (x *ValueRef) Reset() {
 	*x = ValueRef{}
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +2032,7 @@ func (x *ValueRef) String() string {
 func (*ValueRef) ProtoMessage() {}
 
 func (x *ValueRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +2045,7 @@ func (x *ValueRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueRef.ProtoReflect.Descriptor instead.
 func (*ValueRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{22}
+	return file_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ValueRef) GetHost() string {
@@ -1620,7 +2078,7 @@ type ValueReply struct {
 
 func (x *ValueReply) Reset() {
 	*x = ValueReply{}
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +2090,7 @@ func (x *ValueReply) String() string {
 func (*ValueReply) ProtoMessage() {}
 
 func (x *ValueReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +2103,7 @@ func (x *ValueReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueReply.ProtoReflect.Descriptor instead.
 func (*ValueReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{23}
+	return file_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ValueReply) GetValue() string {
@@ -1668,7 +2126,7 @@ type WriteValueRequest struct {
 
 func (x *WriteValueRequest) Reset() {
 	*x = WriteValueRequest{}
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +2138,7 @@ func (x *WriteValueRequest) String() string {
 func (*WriteValueRequest) ProtoMessage() {}
 
 func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +2151,7 @@ func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteValueRequest.ProtoReflect.Descriptor instead.
 func (*WriteValueRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{24}
+	return file_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WriteValueRequest) GetHost() string {
@@ -1744,7 +2202,7 @@ type ChangeReply struct {
 
 func (x *ChangeReply) Reset() {
 	*x = ChangeReply{}
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +2214,7 @@ func (x *ChangeReply) String() string {
 func (*ChangeReply) ProtoMessage() {}
 
 func (x *ChangeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +2227,7 @@ func (x *ChangeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReply.ProtoReflect.Descriptor instead.
 func (*ChangeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{25}
+	return file_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ChangeReply) GetSeq() uint64 {
@@ -1796,7 +2254,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +2266,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +2279,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{26}
+	return file_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RestoreRequest) GetGroup() string {
@@ -1849,7 +2307,7 @@ type RestoreReply struct {
 
 func (x *RestoreReply) Reset() {
 	*x = RestoreReply{}
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1861,7 +2319,7 @@ func (x *RestoreReply) String() string {
 func (*RestoreReply) ProtoMessage() {}
 
 func (x *RestoreReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1874,7 +2332,7 @@ func (x *RestoreReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreReply.ProtoReflect.Descriptor instead.
 func (*RestoreReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{27}
+	return file_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RestoreReply) GetUndone() int32 {
@@ -1965,27 +2423,73 @@ const file_agent_proto_rawDesc = "" +
 	"BridgeSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03stp\x18\x02 \x01(\bR\x03stp\x12%\n" +
-	"\x0evlan_filtering\x18\x03 \x01(\bR\rvlanFiltering\"\xa9\x01\n" +
+	"\x0evlan_filtering\x18\x03 \x01(\bR\rvlanFiltering\"5\n" +
+	"\vGenericSpec\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04json\x18\x02 \x01(\fR\x04json\"\xe1\x01\n" +
 	"\x11CreateLinkRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12-\n" +
 	"\x04veth\x18\x03 \x01(\v2\x17.lnst.agent.v1.VethSpecH\x00R\x04veth\x123\n" +
-	"\x06bridge\x18\x04 \x01(\v2\x19.lnst.agent.v1.BridgeSpecH\x00R\x06bridgeB\x06\n" +
+	"\x06bridge\x18\x04 \x01(\v2\x19.lnst.agent.v1.BridgeSpecH\x00R\x06bridge\x126\n" +
+	"\ageneric\x18\x05 \x01(\v2\x1a.lnst.agent.v1.GenericSpecH\x00R\agenericB\x06\n" +
 	"\x04spec\"G\n" +
 	"\aLinkRef\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xb1\x01\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\xd9\x01\n" +
 	"\x0eSetLinkRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x13\n" +
 	"\x02up\x18\x04 \x01(\bH\x00R\x02up\x88\x01\x01\x12\x15\n" +
 	"\x03mtu\x18\x05 \x01(\x05H\x01R\x03mtu\x88\x01\x01\x12\x1b\n" +
-	"\x06master\x18\x06 \x01(\tH\x02R\x06master\x88\x01\x01B\x05\n" +
+	"\x06master\x18\x06 \x01(\tH\x02R\x06master\x88\x01\x01\x12\x1b\n" +
+	"\x06hwaddr\x18\a \x01(\fH\x03R\x06hwaddr\x88\x01\x01B\x05\n" +
 	"\x03_upB\x06\n" +
 	"\x04_mtuB\t\n" +
-	"\a_master\"_\n" +
+	"\a_masterB\t\n" +
+	"\a_hwaddr\"R\n" +
+	"\x12CreateNetnsRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\"\xb4\x01\n" +
+	"\fRouteRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x10\n" +
+	"\x03dst\x18\x03 \x01(\tR\x03dst\x12\x10\n" +
+	"\x03via\x18\x04 \x01(\tR\x03via\x12\x10\n" +
+	"\x03dev\x18\x05 \x01(\tR\x03dev\x12\x14\n" +
+	"\x05table\x18\x06 \x01(\x05R\x05table\x12\x16\n" +
+	"\x06metric\x18\a \x01(\x05R\x06metric\x12\x16\n" +
+	"\x06family\x18\b \x01(\x05R\x06family\"\xdc\x01\n" +
+	"\x12SetFeaturesRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12K\n" +
+	"\bfeatures\x18\x04 \x03(\v2/.lnst.agent.v1.SetFeaturesRequest.FeaturesEntryR\bfeatures\x1a;\n" +
+	"\rFeaturesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\xa2\x01\n" +
+	"\rFeaturesReply\x12@\n" +
+	"\x06active\x18\x01 \x03(\v2(.lnst.agent.v1.FeaturesReply.ActiveEntryR\x06active\x12\x14\n" +
+	"\x05fixed\x18\x02 \x03(\tR\x05fixed\x1a9\n" +
+	"\vActiveEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\"\n" +
+	"\fProbeRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\x8d\x02\n" +
+	"\n" +
+	"ProbeReply\x12G\n" +
+	"\n" +
+	"link_kinds\x18\x01 \x03(\v2(.lnst.agent.v1.ProbeReply.LinkKindsEntryR\tlinkKinds\x12=\n" +
+	"\x06qdiscs\x18\x02 \x03(\v2%.lnst.agent.v1.ProbeReply.QdiscsEntryR\x06qdiscs\x1a<\n" +
+	"\x0eLinkKindsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\x1a9\n" +
+	"\vQdiscsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"_\n" +
 	"\vAddrRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
@@ -2037,8 +2541,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x05since\x18\x02 \x01(\x04R\x05since\">\n" +
 	"\fRestoreReply\x12\x16\n" +
 	"\x06undone\x18\x01 \x01(\x05R\x06undone\x12\x16\n" +
-	"\x06errors\x18\x02 \x03(\tR\x06errors2\x9d\n" +
-	"\n" +
+	"\x06errors\x18\x02 \x03(\tR\x06errors2\xca\r\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -2061,7 +2564,13 @@ const file_agent_proto_rawDesc = "" +
 	"\bLinkInfo\x12\x16.lnst.agent.v1.LinkRef\x1a\x1c.lnst.agent.v1.LinkInfoReply\x12?\n" +
 	"\tReadValue\x12\x17.lnst.agent.v1.ValueRef\x1a\x19.lnst.agent.v1.ValueReply\x12J\n" +
 	"\n" +
-	"WriteValue\x12 .lnst.agent.v1.WriteValueRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12E\n" +
+	"WriteValue\x12 .lnst.agent.v1.WriteValueRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12P\n" +
+	"\vCreateNetns\x12!.lnst.agent.v1.CreateNetnsRequest\x1a\x1e.lnst.agent.v1.CreateHostReply\x12C\n" +
+	"\bAddRoute\x12\x1b.lnst.agent.v1.RouteRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12C\n" +
+	"\bDelRoute\x12\x1b.lnst.agent.v1.RouteRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12L\n" +
+	"\vSetFeatures\x12!.lnst.agent.v1.SetFeaturesRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12@\n" +
+	"\bFeatures\x12\x16.lnst.agent.v1.LinkRef\x1a\x1c.lnst.agent.v1.FeaturesReply\x12?\n" +
+	"\x05Probe\x12\x1b.lnst.agent.v1.ProbeRequest\x1a\x19.lnst.agent.v1.ProbeReply\x12E\n" +
 	"\aRestore\x12\x1d.lnst.agent.v1.RestoreRequest\x1a\x1b.lnst.agent.v1.RestoreReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
@@ -2077,7 +2586,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
 	(*Empty)(nil),                 // 1: lnst.agent.v1.Empty
@@ -2096,73 +2605,101 @@ var file_agent_proto_goTypes = []any{
 	(*JobOutput)(nil),             // 14: lnst.agent.v1.JobOutput
 	(*VethSpec)(nil),              // 15: lnst.agent.v1.VethSpec
 	(*BridgeSpec)(nil),            // 16: lnst.agent.v1.BridgeSpec
-	(*CreateLinkRequest)(nil),     // 17: lnst.agent.v1.CreateLinkRequest
-	(*LinkRef)(nil),               // 18: lnst.agent.v1.LinkRef
-	(*SetLinkRequest)(nil),        // 19: lnst.agent.v1.SetLinkRequest
-	(*AddrRequest)(nil),           // 20: lnst.agent.v1.AddrRequest
-	(*LinkStats)(nil),             // 21: lnst.agent.v1.LinkStats
-	(*LinkInfoReply)(nil),         // 22: lnst.agent.v1.LinkInfoReply
-	(*ValueRef)(nil),              // 23: lnst.agent.v1.ValueRef
-	(*ValueReply)(nil),            // 24: lnst.agent.v1.ValueReply
-	(*WriteValueRequest)(nil),     // 25: lnst.agent.v1.WriteValueRequest
-	(*ChangeReply)(nil),           // 26: lnst.agent.v1.ChangeReply
-	(*RestoreRequest)(nil),        // 27: lnst.agent.v1.RestoreRequest
-	(*RestoreReply)(nil),          // 28: lnst.agent.v1.RestoreReply
-	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(*GenericSpec)(nil),           // 17: lnst.agent.v1.GenericSpec
+	(*CreateLinkRequest)(nil),     // 18: lnst.agent.v1.CreateLinkRequest
+	(*LinkRef)(nil),               // 19: lnst.agent.v1.LinkRef
+	(*SetLinkRequest)(nil),        // 20: lnst.agent.v1.SetLinkRequest
+	(*CreateNetnsRequest)(nil),    // 21: lnst.agent.v1.CreateNetnsRequest
+	(*RouteRequest)(nil),          // 22: lnst.agent.v1.RouteRequest
+	(*SetFeaturesRequest)(nil),    // 23: lnst.agent.v1.SetFeaturesRequest
+	(*FeaturesReply)(nil),         // 24: lnst.agent.v1.FeaturesReply
+	(*ProbeRequest)(nil),          // 25: lnst.agent.v1.ProbeRequest
+	(*ProbeReply)(nil),            // 26: lnst.agent.v1.ProbeReply
+	(*AddrRequest)(nil),           // 27: lnst.agent.v1.AddrRequest
+	(*LinkStats)(nil),             // 28: lnst.agent.v1.LinkStats
+	(*LinkInfoReply)(nil),         // 29: lnst.agent.v1.LinkInfoReply
+	(*ValueRef)(nil),              // 30: lnst.agent.v1.ValueRef
+	(*ValueReply)(nil),            // 31: lnst.agent.v1.ValueReply
+	(*WriteValueRequest)(nil),     // 32: lnst.agent.v1.WriteValueRequest
+	(*ChangeReply)(nil),           // 33: lnst.agent.v1.ChangeReply
+	(*RestoreRequest)(nil),        // 34: lnst.agent.v1.RestoreRequest
+	(*RestoreReply)(nil),          // 35: lnst.agent.v1.RestoreReply
+	nil,                           // 36: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 37: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 38: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 39: lnst.agent.v1.ProbeReply.QdiscsEntry
+	(*durationpb.Duration)(nil),   // 40: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	29, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	30, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	30, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	29, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	40, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	41, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	41, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	40, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	0,  // 4: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
 	15, // 5: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
 	16, // 6: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
-	21, // 7: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
-	2,  // 8: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	5,  // 9: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	4,  // 10: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	7,  // 11: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	8,  // 12: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	9,  // 13: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	11, // 14: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	9,  // 15: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 16: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	11, // 17: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	17, // 18: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	18, // 19: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	19, // 20: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	20, // 21: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	20, // 22: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	18, // 23: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	23, // 24: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	25, // 25: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	27, // 26: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	3,  // 27: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	6,  // 28: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	1,  // 29: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	1,  // 30: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	1,  // 31: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	10, // 32: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	13, // 33: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	13, // 34: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	1,  // 35: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	14, // 36: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	26, // 37: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	26, // 38: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	26, // 39: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	26, // 40: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	26, // 41: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	22, // 42: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	24, // 43: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	26, // 44: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	28, // 45: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	27, // [27:46] is the sub-list for method output_type
-	8,  // [8:27] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	17, // 7: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
+	36, // 8: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	37, // 9: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	38, // 10: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	39, // 11: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	28, // 12: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
+	2,  // 13: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	5,  // 14: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	4,  // 15: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	7,  // 16: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	8,  // 17: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	9,  // 18: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	11, // 19: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	9,  // 20: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 21: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	11, // 22: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	18, // 23: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	19, // 24: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	20, // 25: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	27, // 26: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	27, // 27: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	19, // 28: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	30, // 29: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	32, // 30: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	21, // 31: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	22, // 32: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	22, // 33: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	23, // 34: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	19, // 35: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	25, // 36: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	34, // 37: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	3,  // 38: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	6,  // 39: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	1,  // 40: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	1,  // 41: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	1,  // 42: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	10, // 43: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	13, // 44: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	13, // 45: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	1,  // 46: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	14, // 47: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	33, // 48: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	33, // 49: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	33, // 50: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	33, // 51: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	33, // 52: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	29, // 53: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	31, // 54: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	33, // 55: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	6,  // 56: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	33, // 57: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	33, // 58: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	33, // 59: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	24, // 60: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	26, // 61: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	35, // 62: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	38, // [38:63] is the sub-list for method output_type
+	13, // [13:38] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -2170,18 +2707,19 @@ func file_agent_proto_init() {
 	if File_agent_proto != nil {
 		return
 	}
-	file_agent_proto_msgTypes[16].OneofWrappers = []any{
+	file_agent_proto_msgTypes[17].OneofWrappers = []any{
 		(*CreateLinkRequest_Veth)(nil),
 		(*CreateLinkRequest_Bridge)(nil),
+		(*CreateLinkRequest_Generic)(nil),
 	}
-	file_agent_proto_msgTypes[18].OneofWrappers = []any{}
+	file_agent_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -43,6 +43,12 @@ const (
 	Agent_LinkInfo_FullMethodName       = "/lnst.agent.v1.Agent/LinkInfo"
 	Agent_ReadValue_FullMethodName      = "/lnst.agent.v1.Agent/ReadValue"
 	Agent_WriteValue_FullMethodName     = "/lnst.agent.v1.Agent/WriteValue"
+	Agent_CreateNetns_FullMethodName    = "/lnst.agent.v1.Agent/CreateNetns"
+	Agent_AddRoute_FullMethodName       = "/lnst.agent.v1.Agent/AddRoute"
+	Agent_DelRoute_FullMethodName       = "/lnst.agent.v1.Agent/DelRoute"
+	Agent_SetFeatures_FullMethodName    = "/lnst.agent.v1.Agent/SetFeatures"
+	Agent_Features_FullMethodName       = "/lnst.agent.v1.Agent/Features"
+	Agent_Probe_FullMethodName          = "/lnst.agent.v1.Agent/Probe"
 	Agent_Restore_FullMethodName        = "/lnst.agent.v1.Agent/Restore"
 )
 
@@ -91,6 +97,21 @@ type AgentClient interface {
 	// WriteValue writes a sysctl or a sysfs attribute; its undo writes the
 	// old value back.
 	WriteValue(ctx context.Context, in *WriteValueRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// CreateNetns makes a namespace host inside a host: a new network
+	// namespace whose jobs and devices are reached as host "<host>/<name>".
+	CreateNetns(ctx context.Context, in *CreateNetnsRequest, opts ...grpc.CallOption) (*CreateHostReply, error)
+	// AddRoute adds a route; its undo removes it.
+	AddRoute(ctx context.Context, in *RouteRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// DelRoute removes a route; its undo adds it back.
+	DelRoute(ctx context.Context, in *RouteRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// SetFeatures switches ethtool features (offloads) of a device; its
+	// undo switches them back.
+	SetFeatures(ctx context.Context, in *SetFeaturesRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// Features reads a device's ethtool features.
+	Features(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*FeaturesReply, error)
+	// Probe reports which link kinds and qdiscs the host's kernel supports,
+	// found by trying them in a throwaway namespace.
+	Probe(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*ProbeReply, error)
 	// Restore undoes, in reverse order, every change of a group with a
 	// sequence number at or above since (0: the whole group).
 	Restore(ctx context.Context, in *RestoreRequest, opts ...grpc.CallOption) (*RestoreReply, error)
@@ -293,6 +314,66 @@ func (c *agentClient) WriteValue(ctx context.Context, in *WriteValueRequest, opt
 	return out, nil
 }
 
+func (c *agentClient) CreateNetns(ctx context.Context, in *CreateNetnsRequest, opts ...grpc.CallOption) (*CreateHostReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateHostReply)
+	err := c.cc.Invoke(ctx, Agent_CreateNetns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) AddRoute(ctx context.Context, in *RouteRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_AddRoute_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) DelRoute(ctx context.Context, in *RouteRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_DelRoute_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetFeatures(ctx context.Context, in *SetFeaturesRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetFeatures_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Features(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*FeaturesReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FeaturesReply)
+	err := c.cc.Invoke(ctx, Agent_Features_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Probe(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*ProbeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProbeReply)
+	err := c.cc.Invoke(ctx, Agent_Probe_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *agentClient) Restore(ctx context.Context, in *RestoreRequest, opts ...grpc.CallOption) (*RestoreReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RestoreReply)
@@ -348,6 +429,21 @@ type AgentServer interface {
 	// WriteValue writes a sysctl or a sysfs attribute; its undo writes the
 	// old value back.
 	WriteValue(context.Context, *WriteValueRequest) (*ChangeReply, error)
+	// CreateNetns makes a namespace host inside a host: a new network
+	// namespace whose jobs and devices are reached as host "<host>/<name>".
+	CreateNetns(context.Context, *CreateNetnsRequest) (*CreateHostReply, error)
+	// AddRoute adds a route; its undo removes it.
+	AddRoute(context.Context, *RouteRequest) (*ChangeReply, error)
+	// DelRoute removes a route; its undo adds it back.
+	DelRoute(context.Context, *RouteRequest) (*ChangeReply, error)
+	// SetFeatures switches ethtool features (offloads) of a device; its
+	// undo switches them back.
+	SetFeatures(context.Context, *SetFeaturesRequest) (*ChangeReply, error)
+	// Features reads a device's ethtool features.
+	Features(context.Context, *LinkRef) (*FeaturesReply, error)
+	// Probe reports which link kinds and qdiscs the host's kernel supports,
+	// found by trying them in a throwaway namespace.
+	Probe(context.Context, *ProbeRequest) (*ProbeReply, error)
 	// Restore undoes, in reverse order, every change of a group with a
 	// sequence number at or above since (0: the whole group).
 	Restore(context.Context, *RestoreRequest) (*RestoreReply, error)
@@ -414,6 +510,24 @@ func (UnimplementedAgentServer) ReadValue(context.Context, *ValueRef) (*ValueRep
 }
 func (UnimplementedAgentServer) WriteValue(context.Context, *WriteValueRequest) (*ChangeReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method WriteValue not implemented")
+}
+func (UnimplementedAgentServer) CreateNetns(context.Context, *CreateNetnsRequest) (*CreateHostReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateNetns not implemented")
+}
+func (UnimplementedAgentServer) AddRoute(context.Context, *RouteRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddRoute not implemented")
+}
+func (UnimplementedAgentServer) DelRoute(context.Context, *RouteRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DelRoute not implemented")
+}
+func (UnimplementedAgentServer) SetFeatures(context.Context, *SetFeaturesRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetFeatures not implemented")
+}
+func (UnimplementedAgentServer) Features(context.Context, *LinkRef) (*FeaturesReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Features not implemented")
+}
+func (UnimplementedAgentServer) Probe(context.Context, *ProbeRequest) (*ProbeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Probe not implemented")
 }
 func (UnimplementedAgentServer) Restore(context.Context, *RestoreRequest) (*RestoreReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Restore not implemented")
@@ -756,6 +870,114 @@ func _Agent_WriteValue_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_CreateNetns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateNetnsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).CreateNetns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_CreateNetns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).CreateNetns(ctx, req.(*CreateNetnsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_AddRoute_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RouteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).AddRoute(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_AddRoute_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).AddRoute(ctx, req.(*RouteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_DelRoute_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RouteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).DelRoute(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_DelRoute_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).DelRoute(ctx, req.(*RouteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetFeatures_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetFeaturesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetFeatures(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetFeatures_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetFeatures(ctx, req.(*SetFeaturesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Features_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Features(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Features_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Features(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Probe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProbeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Probe(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Probe_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Probe(ctx, req.(*ProbeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Agent_Restore_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RestoreRequest)
 	if err := dec(in); err != nil {
@@ -848,6 +1070,30 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "WriteValue",
 			Handler:    _Agent_WriteValue_Handler,
+		},
+		{
+			MethodName: "CreateNetns",
+			Handler:    _Agent_CreateNetns_Handler,
+		},
+		{
+			MethodName: "AddRoute",
+			Handler:    _Agent_AddRoute_Handler,
+		},
+		{
+			MethodName: "DelRoute",
+			Handler:    _Agent_DelRoute_Handler,
+		},
+		{
+			MethodName: "SetFeatures",
+			Handler:    _Agent_SetFeatures_Handler,
+		},
+		{
+			MethodName: "Features",
+			Handler:    _Agent_Features_Handler,
+		},
+		{
+			MethodName: "Probe",
+			Handler:    _Agent_Probe_Handler,
 		},
 		{
 			MethodName: "Restore",

@@ -1,0 +1,142 @@
+package agent
+
+import (
+	"net"
+	"sort"
+
+	"github.com/vishvananda/netlink"
+)
+
+// probeLinks makes, for each link kind the agent can probe, a minimal
+// device of that kind; parent is the index of a veth to stack on.
+var probeLinks = map[string]func(parent int) netlink.Link{
+	"veth":   func(int) netlink.Link { return &netlink.Veth{LinkAttrs: probeAttrs(), PeerName: "probe1"} },
+	"bridge": func(int) netlink.Link { return &netlink.Bridge{LinkAttrs: probeAttrs()} },
+	"bond":   func(int) netlink.Link { return netlink.NewLinkBond(probeAttrs()) },
+	"team":   func(int) netlink.Link { return &netlink.GenericLink{LinkAttrs: probeAttrs(), LinkType: "team"} },
+	"dummy":  func(int) netlink.Link { return &netlink.Dummy{LinkAttrs: probeAttrs()} },
+	"ifb":    func(int) netlink.Link { return &netlink.Ifb{LinkAttrs: probeAttrs()} },
+	"vlan": func(p int) netlink.Link {
+		return &netlink.Vlan{LinkAttrs: probeChild(p), VlanId: 10}
+	},
+	"vxlan": func(int) netlink.Link { return &netlink.Vxlan{LinkAttrs: probeAttrs(), VxlanId: 42, Port: 4789} },
+	"macvlan": func(p int) netlink.Link {
+		return &netlink.Macvlan{LinkAttrs: probeChild(p), Mode: netlink.MACVLAN_MODE_BRIDGE}
+	},
+	"macvtap": func(p int) netlink.Link {
+		return &netlink.Macvtap{Macvlan: netlink.Macvlan{LinkAttrs: probeChild(p), Mode: netlink.MACVLAN_MODE_BRIDGE}}
+	},
+	"ipvlan": func(p int) netlink.Link {
+		return &netlink.IPVlan{LinkAttrs: probeChild(p), Mode: netlink.IPVLAN_MODE_L2}
+	},
+	"gre": func(int) netlink.Link {
+		return &netlink.Gretun{LinkAttrs: probeAttrs(), Local: net.ParseIP("198.18.0.1"), Remote: net.ParseIP("198.18.0.2")}
+	},
+	"gretap": func(int) netlink.Link {
+		return &netlink.Gretap{LinkAttrs: probeAttrs(), Local: net.ParseIP("198.18.0.1"), Remote: net.ParseIP("198.18.0.2")}
+	},
+	"ip6gre": func(int) netlink.Link {
+		return &netlink.Gretun{LinkAttrs: probeAttrs(), Local: net.ParseIP("2001:db8::1"), Remote: net.ParseIP("2001:db8::2")}
+	},
+	"ip6gretap": func(int) netlink.Link {
+		return &netlink.Gretap{LinkAttrs: probeAttrs(), Local: net.ParseIP("2001:db8::1"), Remote: net.ParseIP("2001:db8::2")}
+	},
+	"ipip": func(int) netlink.Link {
+		return &netlink.Iptun{LinkAttrs: probeAttrs(), Local: net.ParseIP("198.18.0.1"), Remote: net.ParseIP("198.18.0.2")}
+	},
+	"sit": func(int) netlink.Link {
+		return &netlink.Sittun{LinkAttrs: probeAttrs(), Local: net.ParseIP("198.18.0.1"), Remote: net.ParseIP("198.18.0.2")}
+	},
+	"ip6tnl": func(int) netlink.Link {
+		return &netlink.Ip6tnl{LinkAttrs: probeAttrs(), Local: net.ParseIP("2001:db8::1"), Remote: net.ParseIP("2001:db8::2")}
+	},
+	"vti": func(int) netlink.Link {
+		return &netlink.Vti{LinkAttrs: probeAttrs(), Local: net.ParseIP("198.18.0.1"), Remote: net.ParseIP("198.18.0.2")}
+	},
+	"geneve": func(int) netlink.Link {
+		return &netlink.Geneve{LinkAttrs: probeAttrs(), ID: 42, Remote: net.ParseIP("198.18.0.2")}
+	},
+	"vrf":       func(int) netlink.Link { return &netlink.Vrf{LinkAttrs: probeAttrs(), Table: 100} },
+	"wireguard": func(int) netlink.Link { return &netlink.Wireguard{LinkAttrs: probeAttrs()} },
+	"tuntap": func(int) netlink.Link {
+		return &netlink.Tuntap{LinkAttrs: probeAttrs(), Mode: netlink.TUNTAP_MODE_TAP}
+	},
+}
+
+func probeAttrs() netlink.LinkAttrs { return netlink.LinkAttrs{Name: "probe0"} }
+
+func probeChild(parent int) netlink.LinkAttrs {
+	return netlink.LinkAttrs{Name: "probe0", ParentIndex: parent}
+}
+
+// probeQdiscs makes, for each qdisc kind the agent can probe, a root
+// qdisc of that kind on the device with index ifindex.
+var probeQdiscs = map[string]func(ifindex int) netlink.Qdisc{
+	"netem": func(i int) netlink.Qdisc {
+		return netlink.NewNetem(probeQdiscAttrs(i), netlink.NetemQdiscAttrs{Latency: 1000})
+	},
+	"htb":      func(i int) netlink.Qdisc { return netlink.NewHtb(probeQdiscAttrs(i)) },
+	"prio":     func(i int) netlink.Qdisc { return netlink.NewPrio(probeQdiscAttrs(i)) },
+	"fq_codel": func(i int) netlink.Qdisc { return netlink.NewFqCodel(probeQdiscAttrs(i)) },
+	"tbf": func(i int) netlink.Qdisc {
+		return &netlink.Tbf{QdiscAttrs: probeQdiscAttrs(i), Rate: 1 << 20, Limit: 1 << 16, Buffer: 1 << 14}
+	},
+	"ingress": func(i int) netlink.Qdisc {
+		return &netlink.Ingress{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: i, Parent: netlink.HANDLE_INGRESS, Handle: netlink.MakeHandle(0xffff, 0)}}
+	},
+}
+
+func probeQdiscAttrs(ifindex int) netlink.QdiscAttrs {
+	return netlink.QdiscAttrs{LinkIndex: ifindex, Parent: netlink.HANDLE_ROOT, Handle: netlink.MakeHandle(1, 0)}
+}
+
+// probeKernel tries every link kind and qdisc in a throwaway namespace.
+func probeKernel() (kinds, qdiscs map[string]bool, err error) {
+	h, err := newNamespaceHost("probe", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer h.close()
+	parent := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "parent0"}, PeerName: "parent1"}
+	parentIndex := 0
+	if h.nl.LinkAdd(parent) == nil {
+		if l, err := h.nl.LinkByName("parent0"); err == nil {
+			parentIndex = l.Attrs().Index
+		}
+	}
+	kinds = map[string]bool{}
+	for _, kind := range sortedKeys(probeLinks) {
+		l := probeLinks[kind](parentIndex)
+		kinds[kind] = h.nl.LinkAdd(l) == nil
+		if kinds[kind] {
+			h.nl.LinkDel(l)
+		}
+	}
+	qdiscs = map[string]bool{}
+	if parentIndex != 0 {
+		for _, kind := range sortedKeys(probeQdiscs) {
+			q := probeQdiscs[kind](parentIndex)
+			qdiscs[kind] = h.nl.QdiscAdd(q) == nil
+			if qdiscs[kind] {
+				h.nl.QdiscDel(q)
+			}
+		}
+	}
+	return kinds, qdiscs, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	var k []string
+	for key := range m {
+		k = append(k, key)
+	}
+	sort.Strings(k)
+	return k
+}
+
+// KernelFeatures lists every link kind and qdisc Probe reports on.
+func KernelFeatures() []string {
+	f := append(sortedKeys(probeLinks), sortedKeys(probeQdiscs)...)
+	sort.Strings(f)
+	return f
+}

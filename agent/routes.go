@@ -1,0 +1,134 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// route is a route as requests and undo entries carry it.
+type route struct {
+	Dst, Via, Dev         string
+	Table, Metric, Family int
+}
+
+func routeOf(r *pb.RouteRequest) route {
+	return route{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Table: int(r.Table), Metric: int(r.Metric), Family: int(r.Family)}
+}
+
+func (r route) String() string {
+	s := r.Dst
+	if r.Via != "" {
+		s += " via " + r.Via
+	}
+	if r.Dev != "" {
+		s += " dev " + r.Dev
+	}
+	if r.Table != 0 {
+		s += fmt.Sprintf(" table %d", r.Table)
+	}
+	if r.Metric != 0 {
+		s += fmt.Sprintf(" metric %d", r.Metric)
+	}
+	return s
+}
+
+// netlinkRoute checks r and turns it into a netlink route on host h.
+func (h *host) netlinkRoute(r route) (*netlink.Route, error) {
+	nr := &netlink.Route{Table: r.Table, Priority: r.Metric}
+	family := 0
+	switch r.Family {
+	case 0:
+	case 4:
+		family = netlink.FAMILY_V4
+	case 6:
+		family = netlink.FAMILY_V6
+	default:
+		return nil, badArg(fmt.Errorf("route %s: family %d is neither 4 nor 6", r, r.Family))
+	}
+	if r.Dst != "default" {
+		p, err := netip.ParsePrefix(r.Dst)
+		if err != nil {
+			return nil, badArg(fmt.Errorf("route destination %q is neither a prefix (198.18.20.0/24, 2001:db8:2::/64) nor \"default\"", r.Dst))
+		}
+		if p.Masked() != p {
+			return nil, badArg(fmt.Errorf("route destination %q has host bits set (did you mean %s?)", r.Dst, p.Masked()))
+		}
+		nr.Dst = &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+		family = familyOf(p.Addr())
+	}
+	if r.Via != "" {
+		gw, err := netip.ParseAddr(r.Via)
+		if err != nil {
+			return nil, badArg(fmt.Errorf("route %s: gateway %q is not an address", r, r.Via))
+		}
+		if family != 0 && familyOf(gw) != family {
+			return nil, badArg(fmt.Errorf("route %s: gateway %s is not of the destination's address family", r, r.Via))
+		}
+		nr.Gw = gw.AsSlice()
+		family = familyOf(gw)
+	}
+	if r.Dev != "" {
+		l, err := h.link(r.Dev)
+		if err != nil {
+			return nil, err
+		}
+		nr.LinkIndex = l.Attrs().Index
+	}
+	if r.Via == "" && r.Dev == "" {
+		return nil, badArg(fmt.Errorf("route %s: give a gateway (Via) or a device (Dev)", r))
+	}
+	if family == 0 {
+		family = netlink.FAMILY_V4
+	}
+	nr.Family = family
+	if r.Table < 0 || r.Metric < 0 {
+		return nil, badArg(fmt.Errorf("route %s: table and metric must not be negative", r))
+	}
+	return nr, nil
+}
+
+func familyOf(a netip.Addr) int {
+	if a.Is4() || a.Is4In6() {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
+}
+
+// addRoute adds a route.
+func (h *host) addRoute(r route) error {
+	nr, err := h.netlinkRoute(r)
+	if err != nil {
+		return err
+	}
+	if err := h.nl.RouteAdd(nr); err != nil {
+		return fmt.Errorf("add route %s on %s: %w", r, h.label(), err)
+	}
+	return nil
+}
+
+// delRoute removes a route; a route already gone is not an error when
+// missingOK.
+func (h *host) delRoute(r route, missingOK bool) error {
+	nr, err := h.netlinkRoute(r)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if missingOK && errors.As(err, &nf) {
+			return nil
+		}
+		return err
+	}
+	err = h.nl.RouteDel(nr)
+	if missingOK && errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove route %s on %s: %w", r, h.label(), err)
+	}
+	return nil
+}

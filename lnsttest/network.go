@@ -1,0 +1,121 @@
+package lnsttest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"testing"
+
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+)
+
+// Netns gives a host-like handle inside a new network namespace of h,
+// removed when the test ends. Its jobs, devices and sysctls are the
+// namespace's own.
+func (h *Host) Netns(t testing.TB, name string) *Host {
+	t.Helper()
+	st := h.s.state(t)
+	r, err := h.client.CreateNetns(context.Background(), &pb.CreateNetnsRequest{Host: h.id, Name: name, Group: st.group})
+	if err != nil {
+		t.Fatalf("%s: create namespace %q: %v", h.name, name, err)
+	}
+	st.use(h.client)
+	st.logger().Info("created namespace", "host", h.name, "netns", name)
+	return &Host{s: h.s, client: h.client, name: h.name + "/" + name, id: r.Host, ifaces: map[string]string{}}
+}
+
+// RouteOpt is an option of Host.AddRoute.
+type RouteOpt func(*pb.RouteRequest)
+
+// Via routes through a gateway.
+func Via(gateway string) RouteOpt { return func(r *pb.RouteRequest) { r.Via = gateway } }
+
+// Dev routes out of a device.
+func Dev(d *Device) RouteOpt { return func(r *pb.RouteRequest) { r.Dev = d.name } }
+
+// Table puts the route in a routing table (default: main).
+func Table(id int) RouteOpt { return func(r *pb.RouteRequest) { r.Table = int32(id) } }
+
+// Metric sets the route's metric (priority).
+func Metric(m int) RouteOpt { return func(r *pb.RouteRequest) { r.Metric = int32(m) } }
+
+// AddRoute adds a route to dst ("198.18.20.0/24", "2001:db8:2::/64",
+// "default" for IPv4 or "::/0" for IPv6) and removes it when the test
+// ends.
+func (h *Host) AddRoute(t testing.TB, dst string, opts ...RouteOpt) {
+	t.Helper()
+	st := h.s.state(t)
+	req := &pb.RouteRequest{Host: h.id, Group: st.group, Dst: dst}
+	for _, o := range opts {
+		o(req)
+	}
+	r, err := h.client.AddRoute(context.Background(), req)
+	if err != nil {
+		t.Fatalf("%s: add route %s: %v", h.name, routeString(req), err)
+	}
+	st.logger().Debug("added route", "host", h.name, "route", routeString(req))
+	st.undoAt(t, h.client, "route "+routeString(req)+" on "+h.name, r.Seq)
+}
+
+func routeString(r *pb.RouteRequest) string {
+	s := r.Dst
+	if r.Via != "" {
+		s += " via " + r.Via
+	}
+	if r.Dev != "" {
+		s += " dev " + r.Dev
+	}
+	if r.Table != 0 {
+		s += fmt.Sprintf(" table %d", r.Table)
+	}
+	if r.Metric != 0 {
+		s += fmt.Sprintf(" metric %d", r.Metric)
+	}
+	return s
+}
+
+// SetHWAddr sets the device's hardware address ("02:00:00:00:00:01").
+func (d *Device) SetHWAddr(t testing.TB, mac string) {
+	t.Helper()
+	hw, err := net.ParseMAC(mac)
+	if err != nil || len(hw) != 6 {
+		t.Fatalf("%s: SetHWAddr of %s: %q is not an Ethernet address like 02:00:00:00:00:01", d.host.name, d.name, mac)
+	}
+	d.set(t, "set hardware address "+mac+" of", &pb.SetLinkRequest{Hwaddr: hw})
+}
+
+// SetFeatures switches ethtool features (offloads) of the device, by the
+// names ethtool -K takes ("tso", "gro", "tx", "rx", "sg", "gso", ...) or
+// the kernel's ("generic-receive-offload" is "rx-gro"). They are switched
+// back when the test ends.
+func (d *Device) SetFeatures(t testing.TB, features map[string]bool) {
+	t.Helper()
+	st := d.host.s.state(t)
+	r, err := d.host.client.SetFeatures(context.Background(), &pb.SetFeaturesRequest{Host: d.host.id, Group: st.group, Name: d.name, Features: features})
+	if err != nil {
+		t.Fatalf("%s: set features %s of %s: %v", d.host.name, featureString(features), d.name, err)
+	}
+	st.logger().Debug("set features", "host", d.host.name, "dev", d.name, "features", featureString(features))
+	st.undoAt(t, d.host.client, "features of "+d.name+" on "+d.host.name, r.Seq)
+}
+
+// Features reads the device's ethtool features: kernel name -> on.
+func (d *Device) Features(t testing.TB) map[string]bool {
+	t.Helper()
+	r, err := d.host.client.Features(context.Background(), &pb.LinkRef{Host: d.host.id, Name: d.name})
+	if err != nil {
+		t.Fatalf("%s: read features of %s: %v", d.host.name, d.name, err)
+	}
+	return r.Active
+}
+
+func featureString(f map[string]bool) string {
+	var parts []string
+	for k, v := range f {
+		parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,75 @@
+package recipes
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lnst-go/lnst/lnsttest"
+	"github.com/lnst-go/lnst/modules"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRoutes routes h1 to a network behind h2, over IPv4 and IPv6, and
+// puts a route in another table with a metric.
+func TestRoutes(t *testing.T) {
+	m := twoHosts(t)
+	h1, h2 := m.Host("h1"), m.Host("h2")
+	h1.Iface("eth0").AddIP(t, "198.18.10.1/24")
+	h2.Iface("eth0").AddIP(t, "198.18.10.2/24")
+	h1.Iface("eth0").AddIP(t, "2001:db8:10::1/64")
+	h2.Iface("eth0").AddIP(t, "2001:db8:10::2/64")
+	h2.Iface("lo").AddIP(t, "198.18.20.1/32")
+	h2.Iface("lo").AddIP(t, "2001:db8:20::1/128")
+
+	h1.AddRoute(t, "198.18.20.0/24", lnsttest.Via("198.18.10.2"))
+	h1.AddRoute(t, "2001:db8:20::/64", lnsttest.Via("2001:db8:10::2"), lnsttest.Dev(h1.Iface("eth0")))
+	for _, dst := range []string{"198.18.20.1", "2001:db8:20::1"} {
+		res := modules.Ping{Dst: dst, Count: 3, Interval: 50 * time.Millisecond}.Run(t, h1)
+		require.Zero(t, res.Lost, "to %s", dst)
+	}
+
+	h1.AddRoute(t, "198.18.30.0/24", lnsttest.Dev(h1.Iface("eth0")), lnsttest.Table(100), lnsttest.Metric(10))
+	out := h1.Run(t, "ip route show table 100").Result().Stdout
+	require.Contains(t, out, "198.18.30.0/24 dev eth0")
+	require.Contains(t, out, "metric 10")
+}
+
+// TestRoutesRestored adds routes in a subtest and checks they are gone
+// after it.
+func TestRoutesRestored(t *testing.T) {
+	m := twoHosts(t)
+	h1 := m.Host("h1")
+	before := h1.Run(t, "ip route show table all").Result().Stdout
+	t.Run("add", func(t *testing.T) {
+		h1.Iface("eth0").AddIP(t, "198.18.11.1/24")
+		h1.AddRoute(t, "198.18.21.0/24", lnsttest.Via("198.18.11.2"))
+		h1.AddRoute(t, "default", lnsttest.Via("198.18.11.254"), lnsttest.Table(7))
+		require.NotEqual(t, before, h1.Run(t, "ip route show table all").Result().Stdout)
+	})
+	require.Equal(t, before, h1.Run(t, "ip route show table all").Result().Stdout)
+}
+
+// TestNetns runs jobs in a namespace made inside a host.
+func TestNetns(t *testing.T) {
+	m := twoHosts(t)
+	inner := m.Host("h1").Netns(t, "inner")
+	out := inner.Run(t, "ip -o link show").Result().Stdout
+	require.Equal(t, 1, strings.Count(out, "\n"), "only lo in a new namespace:\n%s", out)
+	require.Contains(t, out, "lo:")
+	inner.Sysctl(t, "net.ipv4.ip_forward", "1")
+	require.Equal(t, "1", inner.ReadSysctl(t, "net.ipv4.ip_forward"))
+	require.Equal(t, "0", m.Host("h1").ReadSysctl(t, "net.ipv4.ip_forward"), "the host's own value is untouched")
+}
+
+// TestHWAddr changes a MAC address, restored after the subtest.
+func TestHWAddr(t *testing.T) {
+	m := twoHosts(t)
+	eth0 := m.Host("h1").Iface("eth0")
+	old := eth0.Info(t).HWAddr.String()
+	t.Run("set", func(t *testing.T) {
+		eth0.SetHWAddr(t, "02:00:00:00:00:01")
+		require.Equal(t, "02:00:00:00:00:01", eth0.Info(t).HWAddr.String())
+	})
+	require.Equal(t, old, eth0.Info(t).HWAddr.String())
+}
