@@ -1,89 +1,264 @@
-// Command lnst-agent serves the lnst-go agent on this machine.
+// Command lnst-agent serves the lnst-go agent on this machine, and makes
+// the certificates agents and controllers use across machines.
 //
 //	lnst-agent serve --listen unix:///run/lnst-agent.sock
+//	lnst-agent serve --listen 198.18.0.5:7000 --ca ca.pem --cert 198.18.0.5.pem --key 198.18.0.5-key.pem
+//	lnst-agent certs --dir certs --host 198.18.0.5,198.18.0.6 --client ctl
+//	lnst-agent version
 //
-// On SIGINT or SIGTERM it undoes every change it journaled, kills its jobs
-// and exits.
+// Over TCP the agent requires mutual TLS unless --insecure is given. On
+// SIGINT or SIGTERM it undoes every change it journaled, kills its jobs
+// and exits, non-zero if something could not be undone.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"net"
+	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/lnst-go/lnst/agent"
+	"github.com/lnst-go/lnst/internal/agentconn"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
+const usage = `usage:
+  lnst-agent serve --listen unix:///PATH | HOST:PORT [--ca F --cert F --key F] [--insecure] [--log-level L]
+  lnst-agent certs --dir DIR --host NAME[,NAME...] [--client NAME[,NAME...]] [--days N]
+  lnst-agent version`
+
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintf(os.Stderr, "lnst-agent: %v\n", err)
-		os.Exit(2)
-	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
 }
 
-func run(args []string) error {
-	if len(args) == 0 || args[0] != "serve" {
-		return errors.New("usage: lnst-agent serve --listen unix:///PATH [--log-level LEVEL]")
+// usageError is a mistake in the command line; it exits with status 2.
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exitCode reports err on stderr and returns the exit status for it.
+func exitCode(err error, stderr io.Writer) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "lnst-agent: %v\n%s\n", err, usage)
+		return 2
 	}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	listen := fs.String("listen", "", "where to listen: unix:///PATH")
+	fmt.Fprintf(stderr, "lnst-agent: %v\n", err)
+	return 1
+}
+
+// run runs the command line args; serve runs until ctx ends.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("no command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "certs":
+		return certs(args[1:], stdout, stderr)
+	case "version":
+		if len(args) > 1 {
+			return usagef("version takes no arguments")
+		}
+		fmt.Fprintf(stdout, "lnst-agent %s\n", agent.Version)
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return usagef("unknown command %q", args[0])
+}
+
+// newFlags makes the flag set of a command. It prints nothing itself:
+// parse errors are reported once, by exitCode.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("lnst-agent "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parse parses args, turning errors into usage errors; -h prints the
+// command's flags on stderr.
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "usage of %s:\n", fs.Name())
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// serveConfig is what serve's flags ask for.
+type serveConfig struct {
+	listen, ca, cert, key string
+	insecure              bool
+	level                 hclog.Level
+}
+
+// parseServe checks serve's flags.
+func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	var c serveConfig
+	fs := newFlags("serve")
+	fs.StringVar(&c.listen, "listen", "", "where to listen: unix:///PATH or HOST:PORT")
+	fs.StringVar(&c.ca, "ca", "", "CA certificate that signed the controllers' certificates (TCP)")
+	fs.StringVar(&c.cert, "cert", "", "this agent's certificate (TCP)")
+	fs.StringVar(&c.key, "key", "", "this agent's private key (TCP)")
+	fs.BoolVar(&c.insecure, "insecure", false, "serve TCP without TLS: anyone who reaches the port runs commands as this user")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	if err := parse(fs, args, stderr); err != nil {
+		return c, err
 	}
-	path, err := listenPath(*listen)
+	if c.level = hclog.LevelFromString(*level); c.level == hclog.NoLevel {
+		return c, usagef("--log-level: unknown level %q (want trace, debug, info, warn or error)", *level)
+	}
+	if c.listen == "" {
+		return c, usagef("--listen is required (unix:///PATH or HOST:PORT)")
+	}
+	network, _, err := agentconn.ParseAddr(c.listen)
+	if err != nil {
+		return c, usagef("--listen: %w", err)
+	}
+	tlsFlags := c.ca != "" || c.cert != "" || c.key != ""
+	switch {
+	case network == "unix" && (tlsFlags || c.insecure):
+		return c, usagef("--listen %s is a unix socket: its file permissions guard it; --ca, --cert, --key and --insecure are for TCP", c.listen)
+	case network == "unix":
+		return c, nil
+	case c.insecure && tlsFlags:
+		return c, usagef("--insecure turns TLS off: give it without --ca, --cert and --key")
+	case c.insecure:
+		return c, nil
+	}
+	var missing []string
+	for _, f := range []struct{ name, value string }{{"--ca", c.ca}, {"--cert", c.cert}, {"--key", c.key}} {
+		if f.value == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return c, usagef("--listen %s is TCP: it needs mutual TLS (--ca, --cert and --key; missing %s) or --insecure", c.listen, strings.Join(missing, ", "))
+	}
+	return c, nil
+}
+
+// serve serves the agent until ctx ends, then undoes every change.
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	c, err := parseServe(args, stderr)
 	if err != nil {
 		return err
 	}
-	if hclog.LevelFromString(*level) == hclog.NoLevel {
-		return fmt.Errorf("--log-level: unknown level %q (want trace, debug, info, warn or error)", *level)
+	log := hclog.New(&hclog.LoggerOptions{Name: "lnst-agent", Level: c.level, Output: stderr})
+	var opts []grpc.ServerOption
+	if c.ca != "" {
+		cfg, err := agentconn.ServerTLS(c.ca, c.cert, c.key)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "lnst-agent", Level: hclog.LevelFromString(*level)})
 	srv, err := agent.NewServer(agent.Options{Logger: log})
 	if err != nil {
 		return err
 	}
-	lis, err := net.Listen("unix", path)
+	lis, err := agentconn.Listen(c.listen)
 	if err != nil {
-		return fmt.Errorf("--listen %s: %w", *listen, err)
+		srv.Shutdown()
+		return err
 	}
-	defer os.Remove(path)
-	g := grpc.NewServer()
+	g := grpc.NewServer(opts...)
 	srv.Register(g)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(lis) }()
+	if c.insecure {
+		log.Warn("serving TCP without TLS (--insecure): anyone who reaches the port runs commands here")
+	}
+	log.Info("serving", "listen", c.listen, "tls", c.ca != "", "version", agent.Version)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: restoring every change")
+	case serveErr = <-served:
+		log.Error("serving failed: restoring every change", "error", serveErr)
+	}
+	return stop(g, srv, serveErr)
+}
+
+// stop stops serving and undoes everything: running RPCs end as Shutdown
+// kills their jobs, and whatever still runs after it is cut.
+func stop(g *grpc.Server, srv *agent.Server, serveErr error) error {
+	graceful := make(chan struct{})
 	go func() {
-		sig := <-sigs
-		log.Info("stopping: restoring every change", "signal", sig)
-		g.Stop()
+		g.GracefulStop()
+		close(graceful)
 	}()
-	log.Info("serving", "listen", *listen, "version", agent.Version)
-	serveErr := g.Serve(lis)
-	if errs := srv.Shutdown(); len(errs) > 0 {
+	errs := srv.Shutdown()
+	g.Stop()
+	<-graceful
+	if len(errs) > 0 {
 		return fmt.Errorf("restore: %w", errors.Join(errs...))
 	}
 	return serveErr
 }
 
-// listenPath checks a --listen value; only unix sockets are served until
-// mutual TLS exists.
-func listenPath(listen string) (string, error) {
-	switch {
-	case listen == "":
-		return "", errors.New("--listen is required (unix:///PATH)")
-	case strings.HasPrefix(listen, "unix://"):
-		p := strings.TrimPrefix(listen, "unix://")
-		if !strings.HasPrefix(p, "/") {
-			return "", fmt.Errorf("--listen %q: the socket path must be absolute (unix:///PATH)", listen)
-		}
-		return p, nil
+// certs generates certificates for a pool of machines.
+func certs(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("certs")
+	dir := fs.String("dir", "", "directory to write ca.pem and the certificates in; a CA already there is reused")
+	hosts := fs.String("host", "", "comma-separated agent names: IP addresses or DNS names, as controllers dial them")
+	clients := fs.String("client", "", "comma-separated controller names")
+	days := fs.Int("days", 365, "days the certificates are valid")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
 	}
-	return "", fmt.Errorf("--listen %q: only unix:///PATH is supported; TCP needs mutual TLS, which this version does not have yet", listen)
+	switch {
+	case *dir == "":
+		return usagef("--dir is required")
+	case *hosts == "" && *clients == "":
+		return usagef("--host or --client is required: there is nothing to generate")
+	case *days <= 0:
+		return usagef("--days %d: must be positive", *days)
+	}
+	h, cl := splitList(*hosts), splitList(*clients)
+	if err := agentconn.GenerateCerts(*dir, h, cl, time.Duration(*days)*24*time.Hour); err != nil {
+		return err
+	}
+	for _, name := range append(h, cl...) {
+		fmt.Fprintf(stdout, "%s %s\n", filepath.Join(*dir, name+".pem"), filepath.Join(*dir, name+"-key.pem"))
+	}
+	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -1,33 +1,188 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/lnst-go/lnst/agent"
+	"github.com/lnst-go/lnst/internal/agentconn"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func TestListenPath(t *testing.T) {
-	p, err := listenPath("unix:///run/lnst.sock")
-	require.NoError(t, err)
-	assert.Equal(t, "/run/lnst.sock", p)
-	for in, want := range map[string]string{
-		"":                  "--listen is required",
-		"unix://rel.sock":   "the socket path must be absolute",
-		"0.0.0.0:5000":      "TCP needs mutual TLS",
-		"tcp://[::1]:50051": "only unix:///PATH is supported",
+// runMainEnv makes the test binary run main instead of the tests, so a
+// test can start the command as a process of its own.
+const runMainEnv = "LNST_TEST_RUN_LNST_AGENT"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// runCmd runs the command line in this process and returns its exit
+// status, stdout and stderr.
+func runCmd(ctx context.Context, args ...string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, args, &stdout, &stderr)
+	return exitCode(err, &stderr), stdout.String(), stderr.String()
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "no command"},
+		{[]string{"frob"}, `unknown command "frob"`},
+		{[]string{"serve"}, "--listen is required"},
+		{[]string{"serve", "--listen", "unix://rel.sock"}, "--listen: address \"unix://rel.sock\": the socket path must be absolute"},
+		{[]string{"serve", "--listen", "tcp://[::1]:7000"}, "--listen: address \"tcp://[::1]:7000\": unknown scheme"},
+		{[]string{"serve", "--listen", "127.0.0.1:7000"}, "--listen 127.0.0.1:7000 is TCP: it needs mutual TLS (--ca, --cert and --key; missing --ca, --cert, --key) or --insecure"},
+		{[]string{"serve", "--listen", "127.0.0.1:7000", "--cert", "a.pem"}, "--listen 127.0.0.1:7000 is TCP: it needs mutual TLS (--ca, --cert and --key; missing --ca, --key) or --insecure"},
+		{[]string{"serve", "--listen", "127.0.0.1:7000", "--insecure", "--ca", "ca.pem"}, "--insecure turns TLS off"},
+		{[]string{"serve", "--listen", "unix:///tmp/a.sock", "--insecure"}, "--listen unix:///tmp/a.sock is a unix socket"},
+		{[]string{"serve", "--listen", "unix:///tmp/a.sock", "--cert", "a.pem"}, "--listen unix:///tmp/a.sock is a unix socket"},
+		{[]string{"serve", "--listen", "unix:///tmp/a.sock", "--log-level", "loud"}, `--log-level: unknown level "loud"`},
+		{[]string{"serve", "--listne", "unix:///tmp/a.sock"}, "flag provided but not defined: -listne"},
+		{[]string{"serve", "--listen", "unix:///tmp/a.sock", "extra"}, `unexpected argument "extra"`},
+		{[]string{"certs", "--host", "a"}, "--dir is required"},
+		{[]string{"certs", "--dir", "d"}, "--host or --client is required"},
+		{[]string{"certs", "--dir", "d", "--host", "a", "--days", "0"}, "--days 0: must be positive"},
+		{[]string{"certs", "--days", "many"}, `invalid value "many" for flag -days`},
+		{[]string{"version", "now"}, "version takes no arguments"},
 	} {
-		_, err := listenPath(in)
-		require.Error(t, err, in)
-		assert.Contains(t, err.Error(), want, in)
+		code, stdout, stderr := runCmd(t.Context(), tc.args...)
+		assert.Equal(t, 2, code, "exit status of %q", tc.args)
+		assert.Empty(t, stdout, "stdout of %q", tc.args)
+		assert.Contains(t, stderr, "lnst-agent: "+tc.want, "stderr of %q", tc.args)
+		assert.Contains(t, stderr, "usage:", "stderr of %q", tc.args)
 	}
 }
 
-func TestRunUsage(t *testing.T) {
-	err := run(nil)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "usage: lnst-agent serve")
-	err = run([]string{"serve", "--listen", "unix:///tmp/x.sock", "--log-level", "loud"})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), `--log-level: unknown level "loud"`)
+func TestVersionAndHelp(t *testing.T) {
+	code, stdout, _ := runCmd(t.Context(), "version")
+	assert.Zero(t, code)
+	assert.Equal(t, "lnst-agent "+agent.Version+"\n", stdout)
+
+	code, stdout, _ = runCmd(t.Context(), "help")
+	assert.Zero(t, code)
+	assert.Contains(t, stdout, "lnst-agent serve --listen")
+
+	code, _, stderr := runCmd(t.Context(), "serve", "-h")
+	assert.Zero(t, code)
+	assert.Contains(t, stderr, "-insecure")
+}
+
+func TestCerts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	code, stdout, stderr := runCmd(t.Context(), "certs", "--dir", dir, "--host", "127.0.0.1, agent1.lab", "--client", "ctl", "--days", "2")
+	require.Zero(t, code, "stderr: %s", stderr)
+	assert.Contains(t, stdout, filepath.Join(dir, "agent1.lab.pem"))
+	for _, f := range []string{"ca.pem", "ca-key.pem", "127.0.0.1.pem", "127.0.0.1-key.pem", "agent1.lab.pem", "agent1.lab-key.pem", "ctl.pem", "ctl-key.pem"} {
+		assert.FileExists(t, filepath.Join(dir, f))
+	}
+	_, err := agentconn.ServerTLS(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "127.0.0.1.pem"), filepath.Join(dir, "127.0.0.1-key.pem"))
+	assert.NoError(t, err, "server TLS from the generated files")
+}
+
+// TestServeTLS serves mutual TLS on loopback in this process: a controller
+// with a client certificate gets answers, and the agent stops when its
+// context ends.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, agentconn.GenerateCerts(dir, []string{"127.0.0.1"}, []string{"ctl"}, time.Hour))
+	f := func(name string) string { return filepath.Join(dir, name) }
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := lis.Addr().String()
+	require.NoError(t, lis.Close()) // a port nothing uses, for the agent
+
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		err := run(ctx, []string{"serve", "--listen", addr, "--ca", f("ca.pem"), "--cert", f("127.0.0.1.pem"), "--key", f("127.0.0.1-key.pem")}, &bytes.Buffer{}, &stderr)
+		done <- exitCode(err, &stderr)
+	}()
+
+	cfg, err := agentconn.ClientTLS(f("ca.pem"), f("ctl.pem"), f("ctl-key.pem"))
+	require.NoError(t, err)
+	conn, err := agentconn.Dial(testCtx(t), addr, agentconn.DialOptions{TLS: cfg})
+	require.NoError(t, err, "dial the agent")
+	defer conn.Close()
+	r, err := pb.NewAgentClient(conn).RunJob(testCtx(t), &pb.StartJobRequest{Argv: []string{"/bin/true"}})
+	require.NoError(t, err, "run /bin/true")
+	assert.Zero(t, r.ExitCode)
+
+	_, err = agentconn.Dial(testCtx(t), addr, agentconn.DialOptions{Insecure: true, Timeout: time.Second})
+	assert.ErrorContains(t, err, "not reachable within 1s", "plain TCP to the TLS agent")
+
+	stop()
+	select {
+	case code := <-done:
+		assert.Zero(t, code, "exit status; stderr: %s", stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not return within 30s of its context ending")
+	}
+}
+
+func TestServeBadCertFile(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := runCmd(t.Context(), "serve", "--listen", "127.0.0.1:0",
+		"--ca", filepath.Join(dir, "ca.pem"), "--cert", filepath.Join(dir, "a.pem"), "--key", filepath.Join(dir, "a-key.pem"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "CA file "+filepath.Join(dir, "ca.pem")+": missing")
+}
+
+// TestServeUnixSIGTERM runs the agent as a process on a unix socket: it
+// answers, and SIGTERM makes it exit 0 and remove its socket.
+func TestServeUnixSIGTERM(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	var stderr bytes.Buffer
+	cmd := exec.Command(os.Args[0], "serve", "--listen", "unix://"+sock, "--log-level", "debug")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	conn, err := agentconn.Dial(testCtx(t), "unix://"+sock, agentconn.DialOptions{})
+	require.NoError(t, err, "dial the agent; its stderr: %s", &stderr)
+	defer conn.Close()
+	hello, err := pb.NewAgentClient(conn).Hello(testCtx(t), &pb.HelloRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(cmd.Process.Pid), hello.Pid, "the agent is the process started")
+	assert.False(t, hello.Lab)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		assert.NoError(t, err, "exit of the agent; its stderr: %s", &stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the agent did not exit within 30s of SIGTERM; its stderr: %s", &stderr)
+	}
+	assert.NoFileExists(t, sock, "socket after exit")
+	assert.Contains(t, stderr.String(), "stopping: restoring every change")
 }
