@@ -1,6 +1,3 @@
-// Package devices is the lnst-go device model: one Spec type per link kind
-// that a recipe can create on a host (Host.Create), and Info, what a host
-// reports about a device.
 package devices
 
 import (
@@ -22,53 +19,34 @@ type Spec interface {
 	Validate() error
 }
 
-// Veth is a pair of virtual Ethernet devices connected to each other.
-type Veth struct {
-	Name, PeerName string
+// ValidationError is the error a Spec's Validate returns: what is wrong,
+// with the kind, the device and the field it concerns. Its message reads
+// "bond bond0 Mode: ...".
+type ValidationError struct {
+	Kind  string // link kind, "bond"
+	Name  string // device name; "" when the name itself is wrong
+	Field string // spec field, "Mode"; "" when the problem spans fields
+	Err   error  // what is wrong
 }
 
-// LinkName returns the name of the first device of the pair.
-func (v Veth) LinkName() string { return v.Name }
-
-// Kind returns "veth".
-func (Veth) Kind() string { return "veth" }
-
-// Validate checks both names.
-func (v Veth) Validate() error {
-	if err := CheckName(v.Name); err != nil {
-		return fmt.Errorf("veth Name: %w", err)
+// Error returns "kind name Field: what is wrong", leaving out the parts
+// that are empty.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Kind)
+	if e.Name != "" {
+		b.WriteString(" " + e.Name)
 	}
-	if err := CheckName(v.PeerName); err != nil {
-		return fmt.Errorf("veth %s PeerName: %w", v.Name, err)
+	if e.Field != "" {
+		b.WriteString(" " + e.Field)
 	}
-	if v.Name == v.PeerName {
-		return fmt.Errorf("veth %s: PeerName is the same as Name", v.Name)
-	}
-	return nil
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
 }
 
-// Bridge is a software Ethernet bridge.
-type Bridge struct {
-	Name string
-	// STP turns on the spanning tree protocol.
-	STP bool
-	// VlanFiltering turns on 802.1Q VLAN filtering on the bridge's ports.
-	VlanFiltering bool
-}
-
-// LinkName returns the bridge's name.
-func (b Bridge) LinkName() string { return b.Name }
-
-// Kind returns "bridge".
-func (Bridge) Kind() string { return "bridge" }
-
-// Validate checks the name.
-func (b Bridge) Validate() error {
-	if err := CheckName(b.Name); err != nil {
-		return fmt.Errorf("bridge Name: %w", err)
-	}
-	return nil
-}
+// Unwrap returns what is wrong.
+func (e *ValidationError) Unwrap() error { return e.Err }
 
 // CheckName reports whether name can name a Linux network device: 1 to 15
 // bytes, no '/', ':' or white space, not "." or "..".

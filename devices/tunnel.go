@@ -1,0 +1,516 @@
+package devices
+
+import (
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Vxlan is a VXLAN tunnel endpoint: Ethernet over UDP. Give Remote for a
+// point-to-point tunnel or a multicast Group (usually with Parent), not
+// both.
+type Vxlan struct {
+	// Parent, if set, is the device the tunnel's packets leave through.
+	Name, Parent string
+	// ID is the VXLAN network identifier (VNI), 0..16777215.
+	ID int
+	// Remote is the unicast address of the other end, Local the source
+	// address, Group a multicast group; all of one IP family.
+	Remote, Local, Group string
+	// Port is the UDP destination port, 0..65535; 0 means 4789 (IANA).
+	Port int
+	// Learning of remote MAC addresses; nil means on (as "ip link").
+	Learning *bool
+	// TTL and Tos of the outer header, 0..255; 0 leaves the kernel's
+	// choice (TTL 1 with a multicast group, inherited Tos).
+	TTL, Tos int
+	// L2miss and L3miss turn on netlink notifications of fdb and neighbour
+	// misses.
+	L2miss, L3miss bool
+}
+
+// LinkName returns the device's name.
+func (v Vxlan) LinkName() string { return v.Name }
+
+// Kind returns "vxlan".
+func (Vxlan) Kind() string { return "vxlan" }
+
+// Validate checks the name, Parent, ID, the addresses and their families,
+// Port, TTL and Tos.
+func (v Vxlan) Validate() error {
+	c, err := newCheck(v.Kind(), v.Name)
+	if err != nil {
+		return err
+	}
+	if err := c.device("Parent", v.Parent, false); err != nil {
+		return err
+	}
+	if err := c.intRange("ID", v.ID, 0, 1<<24-1); err != nil {
+		return err
+	}
+	local, remote, err := c.endpoints(v.Local, v.Remote, anyFamily, "")
+	if err != nil {
+		return err
+	}
+	if remote.IsMulticast() {
+		return c.fail("Remote", "%s is a multicast address; give it as Group", remote)
+	}
+	group, err := c.addr("Group", v.Group, anyFamily, "")
+	if err != nil {
+		return err
+	}
+	if group.IsValid() {
+		switch {
+		case !group.IsMulticast():
+			return c.fail("Group", "%s is not a multicast address", group)
+		case remote.IsValid():
+			return c.fail("Group", "set with Remote %s; give one of them", remote)
+		case local.IsValid() && familyOf(local) != familyOf(group):
+			return c.fail("Group", "%s is an %s address but Local %s is %s", group, familyOf(group), local, familyOf(local))
+		}
+	}
+	if err := c.intRange("Port", v.Port, 0, 65535); err != nil {
+		return err
+	}
+	if err := c.intRange("TTL", v.TTL, 0, 255); err != nil {
+		return err
+	}
+	return c.intRange("Tos", v.Tos, 0, 255)
+}
+
+func (v Vxlan) netlinkLink(r resolver) (netlink.Link, error) {
+	parent, err := r.ifindex("Parent", v.Parent)
+	if err != nil {
+		return nil, err
+	}
+	l := &netlink.Vxlan{
+		LinkAttrs:    netlink.LinkAttrs{Name: v.Name},
+		VxlanId:      v.ID,
+		VtepDevIndex: parent,
+		SrcAddr:      ip(v.Local, false),
+		Group:        ip(v.Remote, false), // IFLA_VXLAN_GROUP carries a unicast remote too
+		TTL:          v.TTL,
+		TOS:          v.Tos,
+		Learning:     v.Learning == nil || *v.Learning,
+		L2miss:       v.L2miss,
+		L3miss:       v.L3miss,
+		Port:         v.Port,
+	}
+	if v.Group != "" {
+		l.Group = ip(v.Group, false)
+	}
+	if l.Port == 0 {
+		l.Port = 4789
+	}
+	return l, nil
+}
+
+// Geneve is a Geneve tunnel endpoint: Ethernet over UDP to Remote.
+type Geneve struct {
+	Name string
+	// ID is the virtual network identifier (VNI), 0..16777215.
+	ID int
+	// Remote is the address of the other end, required.
+	Remote string
+	// Port is the UDP destination port, 0..65535; 0 means 6081 (IANA).
+	Port int
+	// TTL of the outer header, 0..255; 0 leaves the kernel's choice.
+	TTL int
+}
+
+// LinkName returns the device's name.
+func (g Geneve) LinkName() string { return g.Name }
+
+// Kind returns "geneve".
+func (Geneve) Kind() string { return "geneve" }
+
+// Validate checks the name, ID, Remote, Port and TTL.
+func (g Geneve) Validate() error {
+	c, err := newCheck(g.Kind(), g.Name)
+	if err != nil {
+		return err
+	}
+	if err := c.intRange("ID", g.ID, 0, 1<<24-1); err != nil {
+		return err
+	}
+	if g.Remote == "" {
+		return c.fail("Remote", "is required")
+	}
+	if _, err := c.addr("Remote", g.Remote, anyFamily, ""); err != nil {
+		return err
+	}
+	if err := c.intRange("Port", g.Port, 0, 65535); err != nil {
+		return err
+	}
+	return c.intRange("TTL", g.TTL, 0, 255)
+}
+
+func (g Geneve) netlinkLink(resolver) (netlink.Link, error) {
+	l := &netlink.Geneve{
+		LinkAttrs: netlink.LinkAttrs{Name: g.Name},
+		ID:        uint32(g.ID),
+		Remote:    ip(g.Remote, false),
+		Ttl:       uint8(g.TTL),
+		Dport:     uint16(g.Port),
+	}
+	if l.Dport == 0 {
+		l.Dport = 6081
+	}
+	return l, nil
+}
+
+// checkTunnel checks the fields point-to-point IP tunnels share: Local and
+// Remote of family f (other tells which kind to use instead), Parent, TTL.
+func checkTunnel(kind, name, local, remote, parent string, ttl int, f family, other string) error {
+	c, err := newCheck(kind, name)
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.endpoints(local, remote, f, "use "+other); err != nil {
+		return err
+	}
+	if err := c.device("Parent", parent, false); err != nil {
+		return err
+	}
+	return c.intRange("TTL", ttl, 0, 255)
+}
+
+// Gre is an IPv4 GRE tunnel carrying IP packets (for Ethernet frames see
+// Gretap, over IPv6 see Ip6gre).
+type Gre struct {
+	// Local and Remote are IPv4 addresses; Parent, if set, is the device
+	// the tunnel's packets leave through.
+	Name, Local, Remote, Parent string
+	// IKey and OKey are the GRE keys of received and sent packets; 0: none.
+	IKey, OKey uint32
+	// TTL of the outer header, 0..255; 0 inherits the inner one.
+	TTL int
+}
+
+// LinkName returns the device's name.
+func (g Gre) LinkName() string { return g.Name }
+
+// Kind returns "gre".
+func (Gre) Kind() string { return "gre" }
+
+// Validate checks the name, the addresses (IPv4), Parent and TTL.
+func (g Gre) Validate() error {
+	return checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv4, "Ip6gre")
+}
+
+func (g Gre) netlinkLink(r resolver) (netlink.Link, error) {
+	parent, err := r.ifindex("Parent", g.Parent)
+	if err != nil {
+		return nil, err
+	}
+	return &netlink.Gretun{
+		LinkAttrs: netlink.LinkAttrs{Name: g.Name},
+		Link:      uint32(parent),
+		IKey:      g.IKey,
+		OKey:      g.OKey,
+		Local:     ip(g.Local, true),
+		Remote:    ip(g.Remote, false),
+		Ttl:       uint8(g.TTL),
+		PMtuDisc:  1,
+	}, nil
+}
+
+// Ip6gre is an IPv6 GRE tunnel carrying IP packets.
+type Ip6gre struct {
+	// Local and Remote are IPv6 addresses; Parent as for Gre.
+	Name, Local, Remote, Parent string
+	// IKey and OKey are as for Gre.
+	IKey, OKey uint32
+	// TTL is the outer hop limit, 0..255.
+	TTL int
+}
+
+// LinkName returns the device's name.
+func (g Ip6gre) LinkName() string { return g.Name }
+
+// Kind returns "ip6gre".
+func (Ip6gre) Kind() string { return "ip6gre" }
+
+// Validate checks the name, the addresses (IPv6), Parent and TTL.
+func (g Ip6gre) Validate() error {
+	return checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv6, "Gre")
+}
+
+func (g Ip6gre) netlinkLink(r resolver) (netlink.Link, error) {
+	parent, err := r.ifindex("Parent", g.Parent)
+	if err != nil {
+		return nil, err
+	}
+	return &netlink.Gretun{
+		LinkAttrs: netlink.LinkAttrs{Name: g.Name},
+		Link:      uint32(parent),
+		IKey:      g.IKey,
+		OKey:      g.OKey,
+		Local:     ip(g.Local, false),
+		Remote:    ip(g.Remote, false),
+		Ttl:       uint8(g.TTL),
+	}, nil
+}
+
+// Gretap is an IPv4 GRE tunnel carrying Ethernet frames.
+type Gretap struct {
+	// Local, Remote and Parent are as for Gre.
+	Name, Local, Remote, Parent string
+	// IKey and OKey are as for Gre.
+	IKey, OKey uint32
+	// TTL is as for Gre.
+	TTL int
+}
+
+// LinkName returns the device's name.
+func (g Gretap) LinkName() string { return g.Name }
+
+// Kind returns "gretap".
+func (Gretap) Kind() string { return "gretap" }
+
+// Validate checks the name, the addresses (IPv4), Parent and TTL.
+func (g Gretap) Validate() error {
+	return checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv4, "Ip6gretap")
+}
+
+func (g Gretap) netlinkLink(r resolver) (netlink.Link, error) {
+	parent, err := r.ifindex("Parent", g.Parent)
+	if err != nil {
+		return nil, err
+	}
+	return &netlink.Gretap{
+		LinkAttrs: netlink.LinkAttrs{Name: g.Name},
+		Link:      uint32(parent),
+		IKey:      g.IKey,
+		OKey:      g.OKey,
+		Local:     ip(g.Local, true),
+		Remote:    ip(g.Remote, false),
+		Ttl:       uint8(g.TTL),
+		PMtuDisc:  1,
+	}, nil
+}
+
+// Ip6gretap is an IPv6 GRE tunnel carrying Ethernet frames.
+type Ip6gretap struct {
+	// Local, Remote and Parent are as for Ip6gre.
+	Name, Local, Remote, Parent string
+	// IKey and OKey are as for Gre.
+	IKey, OKey uint32
+	// TTL is the outer hop limit, 0..255.
+	TTL int
+}
+
+// LinkName returns the device's name.
+func (g Ip6gretap) LinkName() string { return g.Name }
+
+// Kind returns "ip6gretap".
+func (Ip6gretap) Kind() string { return "ip6gretap" }
+
+// Validate checks the name, the addresses (IPv6), Parent and TTL.
+func (g Ip6gretap) Validate() error {
+	return checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv6, "Gretap")
+}
+
+func (g Ip6gretap) netlinkLink(r resolver) (netlink.Link, error) {
+	parent, err := r.ifindex("Parent", g.Parent)
+	if err != nil {
+		return nil, err
+	}
+	return &netlink.Gretap{
+		LinkAttrs: netlink.LinkAttrs{Name: g.Name},
+		Link:      uint32(parent),
+		IKey:      g.IKey,
+		OKey:      g.OKey,
+		Local:     ip(g.Local, false),
+		Remote:    ip(g.Remote, false),
+		Ttl:       uint8(g.TTL),
+	}, nil
+}
+
+// IpIp is an IPv4-in-IPv4 tunnel.
+type IpIp struct {
+	// Local and Remote are IPv4 addresses; Parent as for Gre.
+	Name, Local, Remote, Parent string
+	// TTL is as for Gre.
+	TTL int
+}
+
+// LinkName returns the device's name.
+func (t IpIp) LinkName() string { return t.Name }
+
+// Kind returns "ipip".
+func (IpIp) Kind() string { return "ipip" }
+
+// Validate checks the name, the addresses (IPv4), Parent and TTL.
+func (t IpIp) Validate() error {
+	return checkTunnel(t.Kind(), t.Name, t.Local, t.Remote, t.Parent, t.TTL, ipv4, "Ip6Tnl")
+}
+
+func (t IpIp) netlinkLink(r resolver) (netlink.Link, error) {
+	parent, err := r.ifindex("Parent", t.Parent)
+	if err != nil {
+		return nil, err
+	}
+	return &netlink.Iptun{
+		LinkAttrs: netlink.LinkAttrs{Name: t.Name},
+		Link:      uint32(parent),
+		Local:     ip(t.Local, false),
+		Remote:    ip(t.Remote, false),
+		Ttl:       uint8(t.TTL),
+		PMtuDisc:  1,
+		Proto:     unix.IPPROTO_IPIP,
+	}, nil
+}
+
+// Sit is an IPv6-in-IPv4 tunnel (mode ip6ip, as "ip link add type sit").
+type Sit struct {
+	// Local and Remote are IPv4 addresses; Parent as for Gre.
+	Name, Local, Remote, Parent string
+	// TTL is as for Gre.
+	TTL int
+}
+
+// LinkName returns the device's name.
+func (t Sit) LinkName() string { return t.Name }
+
+// Kind returns "sit".
+func (Sit) Kind() string { return "sit" }
+
+// Validate checks the name, the addresses (IPv4), Parent and TTL.
+func (t Sit) Validate() error {
+	return checkTunnel(t.Kind(), t.Name, t.Local, t.Remote, t.Parent, t.TTL, ipv4, "Ip6Tnl")
+}
+
+func (t Sit) netlinkLink(r resolver) (netlink.Link, error) {
+	parent, err := r.ifindex("Parent", t.Parent)
+	if err != nil {
+		return nil, err
+	}
+	return &netlink.Sittun{
+		LinkAttrs: netlink.LinkAttrs{Name: t.Name},
+		Link:      uint32(parent),
+		Local:     ip(t.Local, false),
+		Remote:    ip(t.Remote, false),
+		Ttl:       uint8(t.TTL),
+		PMtuDisc:  1,
+		Proto:     unix.IPPROTO_IPV6,
+	}, nil
+}
+
+// Ip6Tnl is an IPv4- or IPv6-in-IPv6 tunnel.
+type Ip6Tnl struct {
+	// Local and Remote are IPv6 addresses; Parent as for Gre.
+	Name, Local, Remote, Parent string
+	// Proto is the inner protocol: "ip6ip6", "ipip6" or "any" (the
+	// default).
+	Proto string
+	// TTL is the outer hop limit, 0..255; 0 inherits the inner one.
+	TTL int
+}
+
+// LinkName returns the device's name.
+func (t Ip6Tnl) LinkName() string { return t.Name }
+
+// Kind returns "ip6tnl".
+func (Ip6Tnl) Kind() string { return "ip6tnl" }
+
+// Validate checks the name, the addresses (IPv6), Parent, TTL and Proto.
+func (t Ip6Tnl) Validate() error {
+	if err := checkTunnel(t.Kind(), t.Name, t.Local, t.Remote, t.Parent, t.TTL, ipv6, "IpIp or Sit"); err != nil {
+		return err
+	}
+	return check{t.Kind(), t.Name}.oneOf("Proto", t.Proto, "", "ip6ip6", "ipip6", "any")
+}
+
+// ip6tnlEncapLimit is iproute2's default tunnel encapsulation limit.
+const ip6tnlEncapLimit = 4
+
+func (t Ip6Tnl) netlinkLink(r resolver) (netlink.Link, error) {
+	parent, err := r.ifindex("Parent", t.Parent)
+	if err != nil {
+		return nil, err
+	}
+	l := &netlink.Ip6tnl{
+		LinkAttrs:  netlink.LinkAttrs{Name: t.Name},
+		Link:       uint32(parent),
+		Local:      ip(t.Local, false),
+		Remote:     ip(t.Remote, false),
+		Ttl:        uint8(t.TTL),
+		EncapLimit: ip6tnlEncapLimit,
+	}
+	switch t.Proto {
+	case "ip6ip6":
+		l.Proto = unix.IPPROTO_IPV6
+	case "ipip6":
+		l.Proto = unix.IPPROTO_IPIP
+	}
+	return l, nil
+}
+
+// Vti is an IPv4 virtual tunnel interface for IPsec: traffic routed to it
+// is matched by the xfrm policies with its keys as marks.
+type Vti struct {
+	// Local and Remote are IPv4 addresses; Parent as for Gre.
+	Name, Local, Remote, Parent string
+	// IKey and OKey mark received and sent packets for xfrm policies.
+	IKey, OKey uint32
+}
+
+// LinkName returns the device's name.
+func (v Vti) LinkName() string { return v.Name }
+
+// Kind returns "vti".
+func (Vti) Kind() string { return "vti" }
+
+// Validate checks the name, the addresses (IPv4) and Parent.
+func (v Vti) Validate() error {
+	return checkTunnel(v.Kind(), v.Name, v.Local, v.Remote, v.Parent, 0, ipv4, "Vti6")
+}
+
+func (v Vti) netlinkLink(r resolver) (netlink.Link, error) {
+	parent, err := r.ifindex("Parent", v.Parent)
+	if err != nil {
+		return nil, err
+	}
+	return &netlink.Vti{
+		LinkAttrs: netlink.LinkAttrs{Name: v.Name},
+		Link:      uint32(parent),
+		IKey:      v.IKey,
+		OKey:      v.OKey,
+		Local:     ip(v.Local, true),
+		Remote:    ip(v.Remote, false),
+	}, nil
+}
+
+// Vti6 is the IPv6 variant of Vti.
+type Vti6 struct {
+	// Local and Remote are IPv6 addresses; Parent as for Gre.
+	Name, Local, Remote, Parent string
+	// IKey and OKey are as for Vti.
+	IKey, OKey uint32
+}
+
+// LinkName returns the device's name.
+func (v Vti6) LinkName() string { return v.Name }
+
+// Kind returns "vti6".
+func (Vti6) Kind() string { return "vti6" }
+
+// Validate checks the name, the addresses (IPv6) and Parent.
+func (v Vti6) Validate() error {
+	return checkTunnel(v.Kind(), v.Name, v.Local, v.Remote, v.Parent, 0, ipv6, "Vti")
+}
+
+func (v Vti6) netlinkLink(r resolver) (netlink.Link, error) {
+	parent, err := r.ifindex("Parent", v.Parent)
+	if err != nil {
+		return nil, err
+	}
+	return &netlink.Vti{
+		LinkAttrs: netlink.LinkAttrs{Name: v.Name},
+		Link:      uint32(parent),
+		IKey:      v.IKey,
+		OKey:      v.OKey,
+		Local:     ip(v.Local, false),
+		Remote:    ip(v.Remote, false),
+	}, nil
+}
