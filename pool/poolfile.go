@@ -1,0 +1,714 @@
+package pool
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/lnst-go/lnst/devices"
+	"go.yaml.in/yaml/v3"
+)
+
+// Pool is a pool file: the machines that run lnst-agent, how to reach
+// them, and what they offer.
+//
+//	hosts:
+//	  - name: m1
+//	    agent: m1.lab.example:7777
+//	    tls: {ca: ca.pem, cert: client.pem, key: client-key.pem}
+//	    arch: x86_64
+//	    params: {rack: r1}
+//	    interfaces:
+//	      - {name: enp3s0f0, hwaddr: "52:54:00:00:01:01", network: lan1, driver: ixgbe, speed: 10000}
+type Pool struct {
+	// Path is the file the pool came from, as given to LoadPool or ParsePool.
+	Path  string
+	Hosts []PoolHost
+}
+
+// PoolHost is one machine of a Pool.
+type PoolHost struct {
+	Name string // unique in the pool
+	// Agent is the agent's address: "unix:///abs/path" or "host:port".
+	Agent string
+	// TLS holds the files of a TLS connection to the agent, relative paths
+	// resolved against the pool file's directory.
+	TLS TLSFiles
+	// Insecure allows plain TCP to the agent, without TLS.
+	Insecure bool
+	Arch     string // as uname -m prints it ("x86_64")
+	// Params are free labels a recipe can require (Param, Pattern).
+	Params map[string]string
+	Ifaces []PoolIface
+	Line   int // line of the host in the pool file
+}
+
+// TLSFiles are the PEM files of a TLS connection to an agent: the CA that
+// signed the agent's certificate, and this client's certificate and key.
+type TLSFiles struct{ CA, Cert, Key string }
+
+// PoolIface is one interface of a PoolHost. Name or HWAddr identifies it
+// on the host.
+type PoolIface struct {
+	Name   string
+	HWAddr string // canonical form ("52:54:00:00:01:01"), "" if not given
+	Net    string // label of the pool network the interface is cabled to, "" if none
+	Driver string
+	Speed  int // Mbit/s, 0 if unknown
+	Params map[string]string
+	Line   int // line of the interface in the pool file
+}
+
+// FileError is a problem in a pool file, at a line (0 if unknown).
+type FileError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// LoadPool reads and checks the pool file at path.
+func LoadPool(path string) (*Pool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load pool: %w", err)
+	}
+	return ParsePool(path, data)
+}
+
+// ParsePool parses and checks a pool file. name is the file's path: it
+// names the file in errors, and relative TLS paths are resolved against its
+// directory. Every error is a *FileError naming the line and the field.
+func ParsePool(name string, data []byte) (*Pool, error) {
+	ps := &poolParser{file: name, dir: filepath.Dir(name)}
+	p, err := ps.parse(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := strictDecode(name, data); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Host field names, in the order the pool file documents them.
+var (
+	poolFields  = []string{"hosts"}
+	hostFields  = []string{"name", "agent", "tls", "insecure", "arch", "params", "interfaces"}
+	tlsFields   = []string{"ca", "cert", "key"}
+	ifaceFields = []string{"name", "hwaddr", "network", "driver", "speed", "params"}
+)
+
+// strictSchema mirrors the pool file's schema for strictDecode.
+type strictSchema struct {
+	Hosts []struct {
+		Name     string            `yaml:"name"`
+		Agent    string            `yaml:"agent"`
+		TLS      map[string]string `yaml:"tls"`
+		Insecure bool              `yaml:"insecure"`
+		Arch     string            `yaml:"arch"`
+		Params   map[string]string `yaml:"params"`
+		Ifaces   []struct {
+			Name   string            `yaml:"name"`
+			HWAddr string            `yaml:"hwaddr"`
+			Net    string            `yaml:"network"`
+			Driver string            `yaml:"driver"`
+			Speed  int               `yaml:"speed"`
+			Params map[string]string `yaml:"params"`
+		} `yaml:"interfaces"`
+	} `yaml:"hosts"`
+}
+
+// strictDecode decodes the file with yaml's own strict decoder
+// (KnownFields), after the node walk of poolParser has checked it with
+// precise messages: the two must agree, and this catches what the walk
+// would miss.
+func strictDecode(name string, data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var s strictSchema
+	if err := dec.Decode(&s); err != nil {
+		return yamlError(name, data, err)
+	}
+	return nil
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+): (.*)`)
+
+// yamlError turns an error of the yaml package into a *FileError.
+func yamlError(name string, data []byte, err error) *FileError {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &FileError{File: name, Line: line, Msg: "yaml: " + m[2]}
+	}
+	return &FileError{File: name, Line: badCharLine(data), Msg: "yaml: " + msg}
+}
+
+// badCharLine is the line of the first byte YAML does not allow, 0 if none.
+func badCharLine(data []byte) int {
+	line := 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line
+		case r == '\n':
+			line++
+		case r == '\t' || r == '\r':
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0 && r != 0x85) || r == 0xfffe || r == 0xffff:
+			return line
+		}
+		data = data[size:]
+	}
+	return 0
+}
+
+// poolParser walks the YAML nodes of a pool file.
+type poolParser struct {
+	file, dir string
+}
+
+func (ps *poolParser) errorf(line int, format string, args ...any) *FileError {
+	return &FileError{File: ps.file, Line: line, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (ps *poolParser) parse(data []byte) (*Pool, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, ps.errorf(1, "empty pool file: it needs a list of hosts")
+		}
+		return nil, yamlError(ps.file, data, err)
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); err == nil {
+		return nil, ps.errorf(more.Line, "a second YAML document: a pool file holds one")
+	} else if !errors.Is(err, io.EOF) {
+		return nil, yamlError(ps.file, data, err)
+	}
+	root := resolve(&doc)
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = resolve(root.Content[0])
+	}
+	if isNull(root) {
+		return nil, ps.errorf(max(root.Line, 1), "empty pool file: it needs a list of hosts")
+	}
+	top, err := ps.mapping(root, "pool file", poolFields)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pool{Path: ps.file}
+	hosts, ok := top["hosts"]
+	if !ok {
+		return nil, ps.errorf(root.Line, "no hosts: the pool file needs a list of hosts")
+	}
+	hv := resolve(hosts.value)
+	if isNull(hv) {
+		return nil, ps.errorf(hosts.key.Line, "no hosts: the list of hosts is empty")
+	}
+	if hv.Kind != yaml.SequenceNode {
+		return nil, ps.errorf(hv.Line, "hosts: want a list of hosts, not %s", kindName(hv))
+	}
+	if len(hv.Content) == 0 {
+		return nil, ps.errorf(hv.Line, "no hosts: the list of hosts is empty")
+	}
+	for i, n := range hv.Content {
+		h, err := ps.host(i, resolve(n))
+		if err != nil {
+			return nil, err
+		}
+		p.Hosts = append(p.Hosts, h)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// field is one key and value of a mapping.
+type field struct{ key, value *yaml.Node }
+
+// mapping checks that n is a mapping with only known, distinct scalar keys.
+func (ps *poolParser) mapping(n *yaml.Node, what string, known []string) (map[string]field, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, ps.errorf(n.Line, "%s: want a mapping, not %s", what, kindName(n))
+	}
+	fields := map[string]field{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return nil, ps.errorf(k.Line, "%s: a key is %s, want a field name", what, kindName(k))
+		}
+		if !contains(known, k.Value) {
+			return nil, ps.errorf(k.Line, "%s: unknown field %q (known: %s)", what, k.Value, strings.Join(known, ", "))
+		}
+		if f, dup := fields[k.Value]; dup {
+			return nil, ps.errorf(k.Line, "%s: field %q given twice (first at line %d)", what, k.Value, f.key.Line)
+		}
+		fields[k.Value] = field{key: k, value: v}
+	}
+	return fields, nil
+}
+
+// str is the string value of a scalar field, "" for null.
+func (ps *poolParser) str(f field, what string) (string, error) {
+	v := resolve(f.value)
+	if isNull(v) {
+		return "", nil
+	}
+	if v.Kind != yaml.ScalarNode {
+		return "", ps.errorf(v.Line, "%s: %s: want a string, not %s", what, f.key.Value, kindName(v))
+	}
+	return v.Value, nil
+}
+
+func (ps *poolParser) params(f field, what string) (map[string]string, error) {
+	v := resolve(f.value)
+	if isNull(v) {
+		return nil, nil
+	}
+	if v.Kind != yaml.MappingNode {
+		return nil, ps.errorf(v.Line, "%s: params: want a mapping of names to values, not %s", what, kindName(v))
+	}
+	m := map[string]string{}
+	lines := map[string]int{}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := resolve(v.Content[i]), resolve(v.Content[i+1])
+		if k.Kind != yaml.ScalarNode || k.Value == "" {
+			return nil, ps.errorf(k.Line, "%s: params: a param name must be a non-empty string", what)
+		}
+		if first, dup := lines[k.Value]; dup {
+			return nil, ps.errorf(k.Line, "%s: params: %q given twice (first at line %d)", what, k.Value, first)
+		}
+		if val.Kind != yaml.ScalarNode {
+			return nil, ps.errorf(val.Line, "%s: params: %s: want a string, not %s", what, k.Value, kindName(val))
+		}
+		lines[k.Value] = k.Line
+		m[k.Value] = val.Value
+		if isNull(val) {
+			m[k.Value] = ""
+		}
+	}
+	return m, nil
+}
+
+func (ps *poolParser) host(i int, n *yaml.Node) (PoolHost, error) {
+	h := PoolHost{Line: n.Line}
+	what := fmt.Sprintf("host %d", i+1)
+	if n.Kind == yaml.MappingNode {
+		// Name the host by its name in every message, when it has one.
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if k, v := resolve(n.Content[j]), resolve(n.Content[j+1]); k.Value == "name" && v.Kind == yaml.ScalarNode && !isNull(v) {
+				what = fmt.Sprintf("host %q", v.Value)
+				break
+			}
+		}
+	}
+	fs, err := ps.mapping(n, what, hostFields)
+	if err != nil {
+		return h, err
+	}
+	strs := map[string]*string{"name": &h.Name, "agent": &h.Agent, "arch": &h.Arch}
+	for _, name := range []string{"name", "agent", "arch"} {
+		if f, ok := fs[name]; ok {
+			if *strs[name], err = ps.str(f, what); err != nil {
+				return h, err
+			}
+		}
+	}
+	if f, ok := fs["insecure"]; ok {
+		if h.Insecure, err = ps.boolean(f, what); err != nil {
+			return h, err
+		}
+	}
+	if f, ok := fs["tls"]; ok {
+		if h.TLS, err = ps.tls(f, what); err != nil {
+			return h, err
+		}
+	}
+	if f, ok := fs["params"]; ok {
+		if h.Params, err = ps.params(f, what); err != nil {
+			return h, err
+		}
+	}
+	if f, ok := fs["interfaces"]; ok {
+		v := resolve(f.value)
+		if !isNull(v) && v.Kind != yaml.SequenceNode {
+			return h, ps.errorf(v.Line, "%s: interfaces: want a list, not %s", what, kindName(v))
+		}
+		for j, in := range v.Content {
+			ifc, err := ps.iface(j, resolve(in), what)
+			if err != nil {
+				return h, err
+			}
+			h.Ifaces = append(h.Ifaces, ifc)
+		}
+	}
+	// Check the fields with the lines of their values.
+	check := map[string]func() error{
+		"name":   func() error { return checkHostName(h.Name) },
+		"agent":  func() error { return checkAgent(h.Agent) },
+		"tls":    func() error { return checkTLS(h) },
+		"arch":   func() error { return checkArch(h.Arch) },
+		"params": func() error { return checkHostParams(h.Params) },
+	}
+	for _, name := range []string{"name", "agent", "tls", "arch", "params"} {
+		f, ok := fs[name]
+		if _, tls := fs["tls"]; name == "tls" && !tls {
+			f, ok = fs["agent"] // a TCP agent without tls
+		}
+		if ok {
+			if err := check[name](); err != nil {
+				return h, ps.errorf(resolve(f.value).Line, "%s: %v", what, err)
+			}
+		}
+	}
+	return h, nil
+}
+
+func (ps *poolParser) boolean(f field, what string) (bool, error) {
+	v := resolve(f.value)
+	var b bool
+	if v.Kind != yaml.ScalarNode || v.Decode(&b) != nil {
+		return false, ps.errorf(v.Line, "%s: %s: want true or false, not %s", what, f.key.Value, valueName(v))
+	}
+	return b, nil
+}
+
+func (ps *poolParser) tls(f field, what string) (TLSFiles, error) {
+	var t TLSFiles
+	v := resolve(f.value)
+	if isNull(v) {
+		return t, nil
+	}
+	fs, err := ps.mapping(v, what+": tls", tlsFields)
+	if err != nil {
+		return t, err
+	}
+	for _, name := range tlsFields {
+		dst := map[string]*string{"ca": &t.CA, "cert": &t.Cert, "key": &t.Key}[name]
+		if f, ok := fs[name]; ok {
+			s, err := ps.str(f, what+": tls")
+			if err != nil {
+				return t, err
+			}
+			if s != "" && !filepath.IsAbs(s) {
+				s = filepath.Join(ps.dir, s)
+			}
+			*dst = s
+		}
+	}
+	return t, nil
+}
+
+func (ps *poolParser) iface(j int, n *yaml.Node, host string) (PoolIface, error) {
+	ifc := PoolIface{Line: n.Line}
+	what := fmt.Sprintf("%s: interface %d", host, j+1)
+	fs, err := ps.mapping(n, what, ifaceFields)
+	if err != nil {
+		return ifc, err
+	}
+	if f, ok := fs["name"]; ok {
+		if ifc.Name, err = ps.str(f, what); err != nil {
+			return ifc, err
+		}
+		if ifc.Name != "" {
+			what = fmt.Sprintf("%s: interface %q", host, ifc.Name)
+		}
+	}
+	for _, name := range []string{"hwaddr", "network", "driver"} {
+		dst := map[string]*string{"hwaddr": &ifc.HWAddr, "network": &ifc.Net, "driver": &ifc.Driver}[name]
+		if f, ok := fs[name]; ok {
+			if *dst, err = ps.str(f, what); err != nil {
+				return ifc, err
+			}
+		}
+	}
+	if f, ok := fs["speed"]; ok {
+		v := resolve(f.value)
+		if v.Kind != yaml.ScalarNode || v.Decode(&ifc.Speed) != nil {
+			return ifc, ps.errorf(v.Line, "%s: speed: want a number of Mbit/s, not %s", what, valueName(v))
+		}
+	}
+	if f, ok := fs["params"]; ok {
+		if ifc.Params, err = ps.params(f, what); err != nil {
+			return ifc, err
+		}
+	}
+	for _, name := range ifaceFields {
+		f, ok := fs[name]
+		if !ok {
+			continue
+		}
+		if err := checkIfaceField(&ifc, name); err != nil {
+			return ifc, ps.errorf(resolve(f.value).Line, "%s: %v", what, err)
+		}
+	}
+	if ifc.HWAddr != "" {
+		mac, _ := net.ParseMAC(ifc.HWAddr)
+		ifc.HWAddr = mac.String()
+	}
+	return ifc, nil
+}
+
+// resolve follows an alias to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 8; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return "null"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	case yaml.DocumentNode:
+		return "a document"
+	}
+	return "nothing"
+}
+
+func valueName(n *yaml.Node) string { return kindName(n) }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks the pool as ParsePool does: unique host names, agent
+// addresses, TLS files, interfaces. Errors are *FileError at the line of
+// the host or interface.
+func (p *Pool) Validate() error {
+	errf := func(line int, format string, args ...any) error {
+		return &FileError{File: p.Path, Line: line, Msg: fmt.Sprintf(format, args...)}
+	}
+	if len(p.Hosts) == 0 {
+		return errf(1, "no hosts: the pool file needs a list of hosts")
+	}
+	first := map[string]int{}
+	for i := range p.Hosts {
+		h := &p.Hosts[i]
+		if l, dup := first[h.Name]; dup && h.Name != "" {
+			return errf(h.Line, "host name %q used twice (first at line %d)", h.Name, l)
+		}
+		first[h.Name] = h.Line
+		if line, err := h.check(i); err != nil {
+			return errf(line, "%v", err)
+		}
+	}
+	return nil
+}
+
+// check checks one host: its fields, then its interfaces. It returns the
+// line of the host or interface at fault.
+func (h *PoolHost) check(i int) (int, error) {
+	line, err := h.checkFields(i)
+	if line == 0 {
+		line = h.Line
+	}
+	return line, err
+}
+
+func (h *PoolHost) checkFields(i int) (int, error) {
+	what := fmt.Sprintf("host %q", h.Name)
+	if h.Name == "" {
+		what = fmt.Sprintf("host %d", i+1)
+	}
+	for _, check := range []func() error{
+		func() error { return checkHostName(h.Name) },
+		func() error { return checkAgent(h.Agent) },
+		func() error { return checkTLS(*h) },
+		func() error { return checkArch(h.Arch) },
+		func() error { return checkHostParams(h.Params) },
+	} {
+		if err := check(); err != nil {
+			return h.Line, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	names := map[string]int{}
+	macs := map[string]int{}
+	for j := range h.Ifaces {
+		ifc := &h.Ifaces[j]
+		iw := fmt.Sprintf("%s: interface %d", what, j+1)
+		if ifc.Name != "" {
+			iw = fmt.Sprintf("%s: interface %q", what, ifc.Name)
+		}
+		if ifc.Name == "" && ifc.HWAddr == "" {
+			return ifc.Line, fmt.Errorf("%s: give it a name or an hwaddr", iw)
+		}
+		for _, f := range ifaceFields {
+			if err := checkIfaceField(ifc, f); err != nil {
+				return ifc.Line, fmt.Errorf("%s: %w", iw, err)
+			}
+		}
+		if l, dup := names[ifc.Name]; dup && ifc.Name != "" {
+			return ifc.Line, fmt.Errorf("%s: name used twice on the host (first at line %d)", iw, l)
+		}
+		names[ifc.Name] = ifc.Line
+		if ifc.HWAddr == "" {
+			continue
+		}
+		mac, _ := net.ParseMAC(ifc.HWAddr)
+		if l, dup := macs[mac.String()]; dup {
+			return ifc.Line, fmt.Errorf("%s: hwaddr %s used twice on the host (first at line %d)", iw, mac, l)
+		}
+		macs[mac.String()] = ifc.Line
+	}
+	return 0, nil
+}
+
+func checkHostName(name string) error {
+	if name == "" {
+		return errors.New("missing name")
+	}
+	if strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f || r == utf8.RuneError }) {
+		return fmt.Errorf("name %q: has white space or control characters", name)
+	}
+	return nil
+}
+
+func checkArch(arch string) error {
+	if strings.ContainsFunc(arch, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("arch %q: has white space or control characters", arch)
+	}
+	return nil
+}
+
+func checkParams(params map[string]string) error {
+	for k := range params {
+		if k == "" {
+			return errors.New("params: a param name is empty")
+		}
+	}
+	return nil
+}
+
+// checkAgent checks an agent address: "unix:///abs/path" or "host:port".
+func checkHostParams(params map[string]string) error {
+	if err := checkParams(params); err != nil {
+		return err
+	}
+	if _, ok := params["arch"]; ok {
+		return errors.New(`params: "arch" is the arch field: give it as arch`)
+	}
+	return nil
+}
+
+func checkAgent(addr string) error {
+	if addr == "" {
+		return errors.New("missing agent: give its address, unix:///path or host:port")
+	}
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		if !strings.HasPrefix(path, "/") || path == "/" || strings.ContainsRune(path, 0) {
+			return fmt.Errorf("agent %q: want unix:///absolute/path", addr)
+		}
+		return nil
+	}
+	if strings.Contains(addr, "://") {
+		return fmt.Errorf("agent %q: want unix:///path or host:port", addr)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("agent %q: want unix:///path or host:port", addr)
+	}
+	if host == "" || strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '/' }) {
+		return fmt.Errorf("agent %q: bad host %q", addr, host)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '+' {
+		return fmt.Errorf("agent %q: bad port %q: want 1 to 65535", addr, port)
+	}
+	return nil
+}
+
+func checkTLS(h PoolHost) error {
+	t := h.TLS
+	given := t.CA != "" || t.Cert != "" || t.Key != ""
+	tcp := !strings.HasPrefix(h.Agent, "unix://")
+	switch {
+	case given && t.CA == "":
+		return errors.New("tls: missing ca: the CA that signed the agent's certificate")
+	case (t.Cert == "") != (t.Key == ""):
+		return errors.New("tls: give cert and key together")
+	case given && h.Insecure:
+		return errors.New("tls and insecure: true contradict each other: choose one")
+	case tcp && !given && !h.Insecure:
+		return fmt.Errorf("agent %q is TCP without tls: give tls {ca, cert, key}, or insecure: true for plain TCP", h.Agent)
+	}
+	return nil
+}
+
+// checkIfaceField checks one field of an interface, by its YAML name.
+func checkIfaceField(ifc *PoolIface, field string) error {
+	switch field {
+	case "name":
+		if ifc.Name == "" {
+			return nil
+		}
+		if err := devices.CheckName(ifc.Name); err != nil {
+			return fmt.Errorf("name: %w", err)
+		}
+	case "hwaddr":
+		if ifc.HWAddr == "" {
+			return nil
+		}
+		if _, err := net.ParseMAC(ifc.HWAddr); err != nil {
+			return fmt.Errorf("hwaddr %q: not a MAC address", ifc.HWAddr)
+		}
+	case "network":
+		if strings.ContainsFunc(ifc.Net, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return fmt.Errorf("network %q: has control characters", ifc.Net)
+		}
+	case "driver":
+		if strings.ContainsFunc(ifc.Driver, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return fmt.Errorf("driver %q: has white space or control characters", ifc.Driver)
+		}
+	case "speed":
+		if ifc.Speed < 0 {
+			return fmt.Errorf("speed %d: must not be negative", ifc.Speed)
+		}
+	case "params":
+		if err := checkParams(ifc.Params); err != nil {
+			return err
+		}
+		if _, ok := ifc.Params["speed"]; ok {
+			return errors.New(`params: "speed" is the speed field: give it as speed`)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package pool
+
+import (
+	"reflect"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FuzzParsePool checks that ParsePool does not panic, that a pool it
+// accepts passes Validate, and that writing the pool back as YAML and
+// parsing it again gives the same pool.
+func FuzzParsePool(f *testing.F) {
+	f.Add([]byte(hostsYAML))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParsePool("/lab.yaml", data)
+		if err != nil {
+			if _, ok := err.(*FileError); !ok {
+				t.Fatalf("error %T is not a *FileError: %v", err, err)
+			}
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("parsed pool does not validate: %v", err)
+		}
+		out, err := yaml.Marshal(encodePool(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := ParsePool("/lab.yaml", out)
+		if err != nil {
+			t.Fatalf("written pool does not parse: %v\n%s", err, out)
+		}
+		if a, b := withoutLines(p), withoutLines(q); !reflect.DeepEqual(a, b) {
+			t.Fatalf("round trip changed the pool:\n%+v\n%+v\n%s", a, b, out)
+		}
+	})
+}
+
+func withoutLines(p *Pool) *Pool {
+	c := *p
+	c.Hosts = append([]PoolHost(nil), p.Hosts...)
+	for i := range c.Hosts {
+		h := &c.Hosts[i]
+		h.Line = 0
+		if len(h.Params) == 0 {
+			h.Params = nil
+		}
+		h.Ifaces = append([]PoolIface(nil), h.Ifaces...)
+		for j := range h.Ifaces {
+			h.Ifaces[j].Line = 0
+			if len(h.Ifaces[j].Params) == 0 {
+				h.Ifaces[j].Params = nil
+			}
+		}
+	}
+	return &c
+}
+
+// encodePool is p in the pool file's schema.
+func encodePool(p *Pool) any {
+	type tls struct {
+		CA   string `yaml:"ca,omitempty"`
+		Cert string `yaml:"cert,omitempty"`
+		Key  string `yaml:"key,omitempty"`
+	}
+	type iface struct {
+		Name   string            `yaml:"name,omitempty"`
+		HWAddr string            `yaml:"hwaddr,omitempty"`
+		Net    string            `yaml:"network,omitempty"`
+		Driver string            `yaml:"driver,omitempty"`
+		Speed  int               `yaml:"speed,omitempty"`
+		Params map[string]string `yaml:"params,omitempty"`
+	}
+	type host struct {
+		Name     string            `yaml:"name"`
+		Agent    string            `yaml:"agent"`
+		TLS      *tls              `yaml:"tls,omitempty"`
+		Insecure bool              `yaml:"insecure,omitempty"`
+		Arch     string            `yaml:"arch,omitempty"`
+		Params   map[string]string `yaml:"params,omitempty"`
+		Ifaces   []iface           `yaml:"interfaces,omitempty"`
+	}
+	var hosts []host
+	for _, h := range p.Hosts {
+		e := host{Name: h.Name, Agent: h.Agent, Insecure: h.Insecure, Arch: h.Arch, Params: h.Params}
+		if h.TLS != (TLSFiles{}) {
+			e.TLS = &tls{h.TLS.CA, h.TLS.Cert, h.TLS.Key}
+		}
+		for _, i := range h.Ifaces {
+			e.Ifaces = append(e.Ifaces, iface{i.Name, i.HWAddr, i.Net, i.Driver, i.Speed, i.Params})
+		}
+		hosts = append(hosts, e)
+	}
+	return map[string]any{"hosts": hosts}
+}
