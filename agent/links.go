@@ -7,9 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lnst-go/lnst/devices"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // dadTimeout bounds how long AddAddr waits for IPv6 duplicate address
@@ -44,38 +47,28 @@ func (h *host) link(name string) (netlink.Link, error) {
 
 // createLink creates the device req describes.
 func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
-	var l netlink.Link
-	u := undo{Op: opDeleteLink}
-	switch s := req.Spec.(type) {
-	case *pb.CreateLinkRequest_Veth:
-		if err := checkLinkName(s.Veth.Name); err != nil {
-			return u, badArg(err)
-		}
-		if err := checkLinkName(s.Veth.PeerName); err != nil {
-			return u, badArg(fmt.Errorf("peer: %w", err))
-		}
-		l = &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: s.Veth.Name}, PeerName: s.Veth.PeerName}
-		u.Link = s.Veth.Name
-	case *pb.CreateLinkRequest_Bridge:
-		if err := checkLinkName(s.Bridge.Name); err != nil {
-			return u, badArg(err)
-		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: s.Bridge.Name}}
-		if s.Bridge.VlanFiltering {
-			// Only sent when asked for: kernels without
-			// CONFIG_BRIDGE_VLAN_FILTERING refuse the attribute.
-			vf := true
-			br.VlanFiltering = &vf
-		}
-		l = br
-		u.Link = s.Bridge.Name
-	default:
-		return u, badArg(errors.New("no device spec given"))
+	spec, err := specOf(req)
+	if err != nil {
+		return undo{}, badArg(err)
 	}
+	u := undo{Op: opDeleteLink, Link: spec.LinkName()}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.nl.LinkAdd(l); err != nil {
-		return u, fmt.Errorf("create %s %q on %s: %w", l.Type(), u.Link, h.label(), err)
+	l, err := devices.NetlinkLink(spec, func(name string) (int, error) {
+		l, err := h.link(name)
+		if err != nil {
+			return 0, err
+		}
+		return l.Attrs().Index, nil
+	})
+	if errors.Is(err, devices.ErrNotNetlink) {
+		return u, status.Errorf(codes.Unimplemented, "create %s %q on %s: %v; this agent cannot create it yet", spec.Kind(), spec.LinkName(), h.label(), err)
+	}
+	if err != nil {
+		return u, badArg(err)
+	}
+	if err := h.linkAdd(l); err != nil {
+		return u, fmt.Errorf("create %s %q on %s: %w", spec.Kind(), spec.LinkName(), h.label(), err)
 	}
 	if _, ok := l.(*netlink.Bridge); ok {
 		// Fix the bridge's random address: otherwise the kernel gives it the
@@ -85,14 +78,47 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 			return u, fmt.Errorf("set address of bridge %q: %w", u.Link, err)
 		}
 	}
-	if b, ok := req.Spec.(*pb.CreateLinkRequest_Bridge); ok && b.Bridge.Stp {
-		path := "/sys/class/net/" + b.Bridge.Name + "/bridge/stp_state"
-		if err := h.writeFile(path, "1"); err != nil {
+	for _, set := range devices.SysfsSettings(spec) {
+		if err := h.writeFile("/sys/class/net/"+u.Link+"/"+set.Path, set.Value); err != nil {
 			h.nl.LinkDel(l)
-			return u, fmt.Errorf("enable STP on bridge %q: %w", b.Bridge.Name, err)
+			return u, fmt.Errorf("create %s %q: write %s = %s: %w", spec.Kind(), u.Link, set.Path, set.Value, err)
 		}
 	}
 	return u, nil
+}
+
+// linkAdd adds a link. A tun/tap device is made with an ioctl on
+// /dev/net/tun in the calling thread's namespace, so it is made on the
+// host's thread, and the file descriptors netlink keeps open are closed
+// (the device is persistent).
+func (h *host) linkAdd(l netlink.Link) error {
+	t, ok := l.(*netlink.Tuntap)
+	if !ok {
+		return h.nl.LinkAdd(l)
+	}
+	return h.do(func() error {
+		err := netlink.LinkAdd(t)
+		for _, f := range t.Fds {
+			f.Close()
+		}
+		return err
+	})
+}
+
+// specOf decodes the device spec of a request.
+func specOf(req *pb.CreateLinkRequest) (devices.Spec, error) {
+	var spec devices.Spec
+	switch s := req.Spec.(type) {
+	case *pb.CreateLinkRequest_Veth:
+		spec = devices.Veth{Name: s.Veth.Name, PeerName: s.Veth.PeerName}
+	case *pb.CreateLinkRequest_Bridge:
+		spec = devices.Bridge{Name: s.Bridge.Name, STP: s.Bridge.Stp, VlanFiltering: s.Bridge.VlanFiltering}
+	case *pb.CreateLinkRequest_Generic:
+		return devices.Unmarshal(s.Generic.Kind, s.Generic.Json)
+	default:
+		return nil, errors.New("no device spec given")
+	}
+	return spec, spec.Validate()
 }
 
 // pinAddress sets a device's address to the one it has, so that the

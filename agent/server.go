@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/ethtool"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -614,6 +615,14 @@ func (s *Server) apply(u undo) error {
 			return err
 		}
 		return h.writeFile(p, u.Value)
+	case opSetFeatures:
+		if _, err := h.nl.LinkByName(u.Link); err != nil {
+			return nil // the device is gone
+		}
+		return h.ethtoolDo(func(fd int) error {
+			_, err := ethtool.Set(fd, u.Link, u.Features)
+			return err
+		})
 	case opDelRoute:
 		return h.delRoute(u.Route, true)
 	case opAddRoute:

@@ -32,15 +32,11 @@ func (h *Host) Create(t testing.TB, spec devices.Spec) *Device {
 		t.Fatalf("%s: Create: %v", h.name, err)
 	}
 	st := h.s.state(t)
-	req := &pb.CreateLinkRequest{Host: h.id, Group: st.group}
-	switch s := spec.(type) {
-	case devices.Veth:
-		req.Spec = &pb.CreateLinkRequest_Veth{Veth: &pb.VethSpec{Name: s.Name, PeerName: s.PeerName}}
-	case devices.Bridge:
-		req.Spec = &pb.CreateLinkRequest_Bridge{Bridge: &pb.BridgeSpec{Name: s.Name, Stp: s.STP, VlanFiltering: s.VlanFiltering}}
-	default:
-		t.Fatalf("%s: Create: devices of kind %s (%T) cannot be created yet", h.name, spec.Kind(), spec)
+	kind, data, err := devices.Marshal(spec)
+	if err != nil {
+		t.Fatalf("%s: Create: %v", h.name, err)
 	}
+	req := &pb.CreateLinkRequest{Host: h.id, Group: st.group, Spec: &pb.CreateLinkRequest_Generic{Generic: &pb.GenericSpec{Kind: kind, Json: data}}}
 	r, err := h.client.CreateLink(context.Background(), req)
 	if err != nil {
 		t.Fatalf("%s: create %s %s: %v", h.name, spec.Kind(), spec.LinkName(), err)

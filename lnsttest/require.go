@@ -269,6 +269,11 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		t.Skipf("lnsttest.Require: requirements cannot be met: %s", reason)
 	}
 	in, err := lab.Acquire(context.Background(), topology(reqs))
+	if err == nil && in.Fresh {
+		if err = lab.WaitUsable(context.Background(), in); err != nil {
+			lab.Release(in)
+		}
+	}
 	if err != nil {
 		t.Fatalf("lnsttest.Require: %v", err)
 	}

@@ -38,6 +38,9 @@ var benchTopo = Topology{Hosts: []TopoHost{
 // the bridge and eth0 in the host, both up. It makes namespaces with
 // netns.New, without the mount namespace and sysfs mount the lab gives
 // each host, and tears down by closing the namespaces, as the lab does.
+// Neither side waits for IPv6 duplicate address detection of the new
+// link-local addresses (Require does, with Lab.WaitUsable, on a fresh
+// topology): that is a kernel timer of about a second, not work.
 func BenchmarkLabTwoHosts(b *testing.B) {
 	lab, err := StartLab(LabOptions{AgentLogLevel: "warn"})
 	if err != nil {

@@ -100,6 +100,35 @@ type Instance struct {
 	busy  bool
 	// Hosts maps a topology host name to its name on the agent.
 	Hosts map[string]string
+	// Fresh is set when Acquire built the instance rather than reused it.
+	Fresh bool
+	topo  Topology
+}
+
+// WaitUsable waits until every interface of a freshly built instance is
+// usable as on a machine that has been up a while: the kernel has given it
+// an IPv6 link-local address and that address has finished duplicate
+// address detection (about a second after the link came up). The waits
+// run in parallel.
+func (l *Lab) WaitUsable(ctx context.Context, in *Instance) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	up := true
+	for _, h := range in.topo.Hosts {
+		for _, i := range h.Ifaces {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := l.client.SetLink(ctx, &pb.SetLinkRequest{Host: in.Hosts[h.Name], Group: in.group, Name: i.Name, Up: &up})
+				if err != nil {
+					errs <- fmt.Errorf("lab: host %s interface %s: %w", h.Name, i.Name, err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 // StartLab starts the lab's agent: this executable, re-executed with
@@ -199,13 +228,13 @@ func (l *Lab) Acquire(ctx context.Context, t Topology) (*Instance, error) {
 	}
 	for _, in := range l.instances[key] {
 		if !in.busy {
-			in.busy = true
+			in.busy, in.Fresh = true, false
 			l.mu.Unlock()
 			return in, nil
 		}
 	}
 	l.nextID++
-	in := &Instance{id: l.nextID, key: key, busy: true, Hosts: map[string]string{}}
+	in := &Instance{id: l.nextID, key: key, busy: true, Fresh: true, Hosts: map[string]string{}, topo: t}
 	in.group = fmt.Sprintf("lab/%d", in.id)
 	l.mu.Unlock()
 
