@@ -1,0 +1,44 @@
+// Command lnst works with lnst-go runs from outside the test binary.
+//
+//	lnst results FILE...                  summary of each run: recipes, verdicts, measurements
+//	lnst results compare A B              measurement by measurement, B against A
+//	lnst results html FILE... -o OUT      an HTML report with throughput charts
+//
+// A FILE is a results.json, or a directory holding one (the
+// -lnst.results=DIR of a run).
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  lnst results FILE...              summarize runs (results.json files or their directories)
+  lnst results compare A B          compare the measurements of run B with run A
+  lnst results html FILE... -o OUT  write an HTML report with throughput charts
+`
+
+// run runs the command with args and returns its exit code: 0, 1 when it
+// failed, 2 when it was used wrongly.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	switch args[0] {
+	case "results":
+		return resultsCmd(args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "lnst: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}

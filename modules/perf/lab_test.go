@@ -1,0 +1,144 @@
+package perf
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lnst-go/lnst/lnsttest"
+	"github.com/lnst-go/lnst/results"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// labPair gives hosts h1 and h2 of the local lab with eth0 addressed
+// 198.18.<net>.1 and .2.
+func labPair(t *testing.T, net int) (h1, h2 *lnsttest.Host, addr2 string) {
+	t.Helper()
+	m := lnsttest.Require(t,
+		lnsttest.HostReq("h1", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))),
+		lnsttest.HostReq("h2", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))),
+	)
+	h1, h2 = m.Host("h1"), m.Host("h2")
+	h1.Iface("eth0").AddIP(t, fmt.Sprintf("198.18.%d.1/24", net))
+	h2.Iface("eth0").AddIP(t, fmt.Sprintf("198.18.%d.2/24", net))
+	return h1, h2, fmt.Sprintf("198.18.%d.2", net)
+}
+
+// TestMeasureLab measures a short TCP flow between two lab hosts.
+func TestMeasureLab(t *testing.T) {
+	h1, h2, addr := labPair(t, 4)
+	m := Measure(t, Flow{Name: "tcp", Client: h1, Server: h2, ServerAddr: addr, Duration: time.Second, Streams: 2},
+		Options{Iterations: 2, Warmup: -1, Progress: 300 * time.Millisecond})
+	assert.Len(t, m.Iterations, 2)
+	assert.Empty(t, m.Warmup)
+	assert.Equal(t, "TCP", m.Protocol)
+	assert.Equal(t, 2, m.Streams)
+	assert.Positive(t, m.Mean)
+	assert.LessOrEqual(t, m.CILow, m.Mean)
+	assert.GreaterOrEqual(t, m.CIHigh, m.Mean)
+	require.Contains(t, m.CPU, "h1")
+	require.Contains(t, m.CPU, "h2")
+	for h, c := range m.CPU {
+		assert.Len(t, c.Iterations, 2, h)
+		assert.Positive(t, c.Mean, "%s: iperf3 loads the CPU", h)
+	}
+	ZeroThroughput(t, m)
+
+	// The record is valid results.json material.
+	rec := results.NewRecord("perf tcp", m)
+	assert.Equal(t, results.KindMeasurement, rec.Kind)
+	run := &results.Run{Schema: results.SchemaVersion, Recipes: []results.Recipe{{Name: t.Name(), Verdict: results.Pass, Records: []results.Record{rec}}}}
+	require.NoError(t, results.Write(t.TempDir(), run))
+}
+
+// TestPerfModuleVsRaw compares Measure with iperf3 run by hand between the
+// same two lab hosts, each block 1 warm-up and 3 runs of a 2s TCP flow,
+// in the order module, raw, raw, module so that a drift in the machine's
+// load (the lab shares it) weighs on both alike. It prints the ratio of
+// their mean throughputs (the module must not change what is measured:
+// ~1) and of their wall times (what the module's per-run server,
+// readiness poll and CPU sampling cost), as
+//
+//	RATIO perf_module/raw_iperf3_throughput <x>
+//	RATIO perf_module/raw_iperf3_wall <x>
+//
+// It is a test rather than a benchmark because the lab needs a
+// *testing.T (lnsttest.Require); it runs only with LNST_BENCH_PERF=1.
+func TestPerfModuleVsRaw(t *testing.T) {
+	if os.Getenv("LNST_BENCH_PERF") != "1" {
+		t.Skip("a benchmark of about 35s: set LNST_BENCH_PERF=1 to run it")
+	}
+	const runs, warmup = 3, 1
+	const dur = 2 * time.Second
+	h1, h2, addr := labPair(t, 5)
+
+	var module, raw []float64
+	var moduleWall, rawWall time.Duration
+	measureModule := func(name string) {
+		start := time.Now()
+		m := Measure(t, Flow{Name: name, Client: h1, Server: h2, ServerAddr: addr, Duration: dur},
+			Options{Iterations: runs, Warmup: warmup})
+		moduleWall += time.Since(start)
+		module = append(module, m.Iterations...)
+	}
+	measureRaw := func() {
+		start := time.Now()
+		raw = append(raw, rawIperf3(t, h1, h2, addr, dur, warmup+runs)[warmup:]...)
+		rawWall += time.Since(start)
+	}
+	measureModule("tcp-a")
+	measureRaw()
+	measureRaw()
+	measureModule("tcp-b")
+
+	ms, err := Compute(module, 0.95)
+	require.NoError(t, err)
+	rs, err := Compute(raw, 0.95)
+	require.NoError(t, err)
+	unit := results.UnitBitsPerSecond
+	t.Logf("module: %s ± %s over %d runs in %v", results.FormatValue(ms.Mean, unit),
+		results.FormatValue(ms.StdDev, unit), ms.N, moduleWall.Round(time.Millisecond))
+	t.Logf("raw:    %s ± %s over %d runs in %v", results.FormatValue(rs.Mean, unit),
+		results.FormatValue(rs.StdDev, unit), rs.N, rawWall.Round(time.Millisecond))
+	fmt.Printf("RATIO perf_module/raw_iperf3_throughput %.3f\n", ms.Mean/rs.Mean)
+	fmt.Printf("RATIO perf_module/raw_iperf3_wall %.3f\n", moduleWall.Seconds()/rawWall.Seconds())
+}
+
+// rawIperf3 runs one iperf3 server on srv and n iperf3 clients on cli one
+// after the other, and returns what each received, from the JSON output.
+func rawIperf3(t *testing.T, cli, srv *lnsttest.Host, addr string, dur time.Duration, n int) []float64 {
+	t.Helper()
+	const port = "5299"
+	server := srv.StartArgv(t, []string{"iperf3", "-s", "-p", port, "-B", addr}, lnsttest.Desc("raw iperf3 server"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ss := srv.RunArgv(t, []string{"ss", "-Hltn", "sport", "=", ":" + port}, lnsttest.Quiet())
+		if strings.TrimSpace(ss.Result().Stdout) != "" {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "raw iperf3 server does not listen")
+		time.Sleep(20 * time.Millisecond)
+	}
+	var bps []float64
+	for range n {
+		j := cli.RunArgv(t, []string{"iperf3", "-c", addr, "-p", port, "-t", fmt.Sprint(int(dur.Seconds())), "--json"},
+			lnsttest.Desc("raw iperf3 client"), lnsttest.Timeout(dur+30*time.Second))
+		var out struct {
+			End struct {
+				SumReceived struct {
+					BitsPerSecond float64 `json:"bits_per_second"`
+				} `json:"sum_received"`
+			} `json:"end"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(j.Result().Stdout), &out))
+		bps = append(bps, out.End.SumReceived.BitsPerSecond)
+	}
+	server.Kill(t, syscall.SIGTERM)
+	<-server.Done()
+	return bps
+}

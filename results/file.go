@@ -1,0 +1,138 @@
+package results
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// SchemaJSON is the JSON Schema (draft 2020-12) of results.json.
+//
+//go:embed schema.json
+var SchemaJSON []byte
+
+// schemaURL is the $id of schema.json.
+const schemaURL = "https://lnst-go.github.io/schema/results/v1.json"
+
+var compiled = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(SchemaJSON))
+	if err != nil {
+		return nil, fmt.Errorf("read the results schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource(schemaURL, doc); err != nil {
+		return nil, fmt.Errorf("load the results schema: %w", err)
+	}
+	s, err := c.Compile(schemaURL)
+	if err != nil {
+		return nil, fmt.Errorf("compile the results schema: %w", err)
+	}
+	return s, nil
+})
+
+// Validate checks that data is a results.json document valid against
+// SchemaJSON. Its error names each field at fault by its JSON pointer
+// ("at '/recipes/0': missing property 'verdict'").
+func Validate(data []byte) error {
+	s, err := compiled()
+	if err != nil {
+		return err
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("not JSON: %w", err)
+	}
+	if err := s.Validate(inst); err != nil {
+		return fmt.Errorf("does not match the results schema %s: %w", SchemaVersion, err)
+	}
+	return nil
+}
+
+// Write writes r as dir/results.json, making dir if needed. The file is
+// replaced atomically: a reader sees the old file or the new one, never a
+// part of it. r is validated first, so Write never leaves a file Read
+// would refuse.
+func Write(dir string, r *Run) error {
+	data, err := json.MarshalIndent(normalized(r), "", "  ")
+	if err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	data = append(data, '\n')
+	if err := Validate(data); err != nil {
+		return fmt.Errorf("write results to %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".results-*.json")
+	if err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, FileName))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write results: %w", err)
+	}
+	return nil
+}
+
+// Read reads and validates a results.json file. A directory is taken as
+// the directory holding one.
+func Read(path string) (*Run, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = filepath.Join(path, FileName)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
+	}
+	if err := Validate(data); err != nil {
+		return nil, fmt.Errorf("read results %s: %w", path, err)
+	}
+	var r Run
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("read results %s: %w", path, err)
+	}
+	return &r, nil
+}
+
+// normalized returns a copy of r with empty lists where r has nil ones,
+// as the schema wants lists, never null.
+func normalized(r *Run) *Run {
+	n := *r
+	n.Args = orEmpty(n.Args)
+	n.Hosts = orEmpty(n.Hosts)
+	n.Recipes = make([]Recipe, len(r.Recipes))
+	for i, rc := range r.Recipes {
+		rc.Jobs = orEmpty(rc.Jobs)
+		rc.Records = slices.Clone(orEmpty(rc.Records))
+		for j, rec := range rc.Records {
+			if rec.Value == nil {
+				rc.Records[j].Value = json.RawMessage("null")
+			}
+		}
+		n.Recipes[i] = rc
+	}
+	return &n
+}
