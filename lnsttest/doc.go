@@ -31,4 +31,5 @@
 //	-lnst.log-level   [LNST_LOG_LEVEL]  trace, debug, info (default), warn, error: what recipes log via t.Log
 //	-lnst.agent-log   [LNST_AGENT_LOG]  log level of the lab agent (stderr), default warn
 //	-lnst.summary     [LNST_SUMMARY]    print the RESULTS SUMMARY of each recipe (default true)
+//	-lnst.results     [LNST_RESULTS]    write results.json and job outputs into this directory
 package lnsttest

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lnst-go/lnst/lnsttest"
+	"github.com/lnst-go/lnst/results"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -353,6 +354,38 @@ func TestE2ERootless(t *testing.T) {
 				assert.Contains(t, c.out.String(), "restoring every host and removing the lab")
 			}
 			requireClean(t, before, c.marker)
+		})
+	}
+}
+
+// TestE2EResultsJSON writes results.json for a passing and a failing
+// recipe and checks it against the schema (results.Read validates).
+func TestE2EResultsJSON(t *testing.T) {
+	for _, tc := range []struct{ name, verdict string }{{"pass", results.Pass}, {"missing", results.Fail}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			c := fixture(t, tc.name, "-lnst.results="+dir)
+			c.run(t)
+			run, err := results.Read(filepath.Join(dir, results.FileName))
+			require.NoError(t, err, c.out.String())
+			require.Len(t, run.Recipes, 1)
+			r := run.Recipes[0]
+			assert.Equal(t, "TestFixture", r.Name)
+			assert.Equal(t, tc.verdict, r.Verdict)
+			assert.Contains(t, r.Match, "h1=lab:")
+			require.NotEmpty(t, r.Jobs)
+			assert.Equal(t, "background sleeper", r.Jobs[0].Desc)
+			assert.True(t, r.Jobs[0].Killed)
+			assert.Len(t, run.Hosts, 2)
+			if tc.name == "missing" {
+				j := r.Jobs[len(r.Jobs)-1]
+				assert.Equal(t, 127, j.ExitCode)
+				assert.Equal(t, results.Fail, j.Verdict)
+				require.NotEmpty(t, j.StderrFile)
+				b, err := os.ReadFile(filepath.Join(dir, j.StderrFile))
+				require.NoError(t, err)
+				assert.Contains(t, string(b), "no-such-command-lnst: not found")
+			}
 		})
 	}
 }

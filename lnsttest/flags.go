@@ -16,6 +16,7 @@ type config struct {
 	logLevel string
 	agentLog string
 	summary  bool
+	results  string
 }
 
 // lnstFlags is every -lnst.* flag with its environment variable.
@@ -30,6 +31,7 @@ func init() {
 	stringFlag(&cfg.logLevel, "log-level", "info", "recipe log level (trace, debug, info, warn, error), logged with t.Log")
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
 	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
+	stringFlag(&cfg.results, "results", "", "write results.json (and job outputs) into this directory")
 }
 
 func envName(name string) string {

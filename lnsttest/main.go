@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lnst-go/lnst/agent"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
@@ -16,12 +17,13 @@ import (
 
 // session is the state of one test binary run, made by Main.
 type session struct {
-	mu     sync.Mutex
-	lab    *pool.Lab
-	labErr error
-	states map[testing.TB]*testState
-	groups int
-	probed *pb.ProbeReply
+	mu      sync.Mutex
+	lab     *pool.Lab
+	labErr  error
+	states  map[testing.TB]*testState
+	groups  int
+	probed  *pb.ProbeReply
+	results *runResults
 }
 
 var (
@@ -51,7 +53,7 @@ func Main(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
 		os.Exit(2)
 	}
-	s := &session{states: map[testing.TB]*testState{}}
+	s := &session{states: map[testing.TB]*testState{}, results: newRunResults()}
 	sessMu.Lock()
 	sess = s
 	sessMu.Unlock()
@@ -64,15 +66,20 @@ func Main(m *testing.M) {
 		if err := s.close(); err != nil {
 			fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
 		}
+		if err := s.writeResults(); err != nil {
+			fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
+		}
 		signal.Reset(sig)
 		syscall.Kill(os.Getpid(), sig.(syscall.Signal))
 	}()
 
 	code := m.Run()
-	if err := s.close(); err != nil {
-		fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
-		if code == 0 {
-			code = 1
+	for _, err := range []error{s.close(), s.writeResults()} {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
 		}
 	}
 	os.Exit(code)
@@ -116,11 +123,12 @@ func (s *session) state(t testing.TB) *testState {
 		return st
 	}
 	s.groups++
-	st := &testState{t: t, group: fmt.Sprintf("%s#%d", t.Name(), s.groups), clients: map[pb.AgentClient]bool{}}
+	st := &testState{t: t, group: fmt.Sprintf("%s#%d", t.Name(), s.groups), clients: map[pb.AgentClient]bool{}, start: time.Now()}
 	s.states[t] = st
 	t.Cleanup(func() {
 		st.restore()
 		st.printSummary()
+		s.addRecipe(st)
 		s.mu.Lock()
 		delete(s.states, t)
 		s.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 	"github.com/lnst-go/lnst/devices"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
+	"github.com/lnst-go/lnst/results"
 )
 
 // Requirement is one host a recipe needs, made by HostReq.
@@ -293,6 +294,13 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		desc = append(desc, fmt.Sprintf("%s=lab:%s", h.name, h.id))
 	}
 	m.desc = strings.Join(desc, " ")
+	st.mu.Lock()
+	st.match = m.desc
+	st.mu.Unlock()
+	hello := lab.Hello()
+	for _, h := range m.hosts {
+		s.addHost(results.HostInfo{Name: h.id, Kernel: hello.Kernel, Arch: hello.Arch, AgentVersion: hello.Version})
+	}
 	st.logger().Info("hosts ready", "match", m.desc)
 	return m
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"text/tabwriter"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
@@ -17,6 +18,8 @@ import (
 type testState struct {
 	t     testing.TB
 	group string
+	start time.Time
+	match string // what Require gave, for results.json
 
 	mu      sync.Mutex
 	clients map[pb.AgentClient]bool

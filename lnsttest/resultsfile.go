@@ -1,0 +1,131 @@
+package lnsttest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lnst-go/lnst/results"
+)
+
+// runResults collects what -lnst.results writes: the run, its hosts and
+// every recipe that used lnsttest.
+type runResults struct {
+	run   results.Run
+	hosts map[string]bool
+}
+
+func newRunResults() *runResults {
+	return &runResults{
+		run: results.Run{
+			Schema: results.SchemaVersion,
+			Start:  time.Now(),
+			Args:   os.Args[1:],
+			Pool:   "lab:" + cfg.lab,
+		},
+		hosts: map[string]bool{},
+	}
+}
+
+// addHost records a host of the run once.
+func (s *session) addHost(h results.HostInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.results.hosts[h.Name] {
+		return
+	}
+	s.results.hosts[h.Name] = true
+	s.results.run.Hosts = append(s.results.run.Hosts, h)
+}
+
+// addRecipe records how a test that used lnsttest went.
+func (s *session) addRecipe(st *testState) {
+	r := results.Recipe{
+		Name:     st.t.Name(),
+		Match:    st.match,
+		Verdict:  results.Pass,
+		Start:    st.start,
+		Duration: results.Duration(time.Since(st.start)),
+		Jobs:     []results.Job{},
+		Records:  []results.Record{},
+	}
+	switch {
+	case st.t.Skipped():
+		r.Verdict = results.Skip
+	case st.t.Failed():
+		r.Verdict = results.Fail
+	}
+	st.mu.Lock()
+	jobs, records := st.jobs, st.records
+	st.mu.Unlock()
+	for _, j := range jobs {
+		r.Jobs = append(r.Jobs, s.resultJob(st, j))
+	}
+	for _, rec := range records {
+		r.Records = append(r.Records, results.NewRecord(rec.name, rec.value))
+	}
+	s.mu.Lock()
+	s.results.run.Recipes = append(s.results.run.Recipes, r)
+	s.mu.Unlock()
+}
+
+func (s *session) resultJob(st *testState, j *Job) results.Job {
+	verdict, summary := j.verdict()
+	res := j.Result()
+	j.mu.Lock()
+	killed := res.Killed || j.cleanup
+	j.mu.Unlock()
+	rj := results.Job{
+		Host: j.host.name, ID: int(j.id), Command: j.cmd, Desc: j.opts.desc,
+		Start: res.Start, Duration: results.Duration(res.Duration),
+		ExitCode: res.ExitCode, Signal: int(res.Signal), Killed: killed, TimedOut: res.TimedOut,
+		Verdict: strings.ToLower(verdict), Summary: summary,
+	}
+	if rj.Verdict != results.Pass {
+		rj.Verdict = results.Fail
+	}
+	if rj.Start.IsZero() {
+		rj.Start = st.start
+	}
+	rj.StdoutFile = s.writeOutput(st, j, "stdout", res.Stdout)
+	rj.StderrFile = s.writeOutput(st, j, "stderr", res.Stderr)
+	return rj
+}
+
+// writeOutput writes a job's output next to results.json and returns its
+// path relative to the results directory, "" for no output.
+func (s *session) writeOutput(st *testState, j *Job, stream, out string) string {
+	if cfg.results == "" || out == "" {
+		return ""
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(st.t.Name())
+	host := strings.ReplaceAll(j.host.name, "/", "_")
+	rel := filepath.Join(name, fmt.Sprintf("%s-%d.%s", host, j.id, stream))
+	path := filepath.Join(cfg.results, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		st.t.Errorf("lnsttest: -lnst.results: %v", err)
+		return ""
+	}
+	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+		st.t.Errorf("lnsttest: -lnst.results: %v", err)
+		return ""
+	}
+	return rel
+}
+
+// writeResults writes results.json into the -lnst.results directory.
+func (s *session) writeResults() error {
+	if cfg.results == "" {
+		return nil
+	}
+	s.mu.Lock()
+	run := s.results.run
+	s.mu.Unlock()
+	run.End = time.Now()
+	if err := results.Write(cfg.results, &run); err != nil {
+		return fmt.Errorf("-lnst.results %s: %w", cfg.results, err)
+	}
+	return nil
+}
