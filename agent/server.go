@@ -451,6 +451,27 @@ func (s *Server) LinkInfo(_ context.Context, req *pb.LinkRef) (*pb.LinkInfoReply
 	return r, nil
 }
 
+// Links reads every device of a host.
+func (s *Server) Links(_ context.Context, req *pb.HostRef) (*pb.LinksReply, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	links, err := h.nl.LinkList()
+	if err != nil {
+		return nil, failed(fmt.Errorf("list devices of %s: %w", h.label(), err))
+	}
+	r := &pb.LinksReply{}
+	for _, l := range links {
+		info, err := h.linkInfo(l.Attrs().Name)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		r.Links = append(r.Links, info)
+	}
+	return r, nil
+}
+
 // ReadValue reads a sysctl or sysfs value.
 func (s *Server) ReadValue(_ context.Context, req *pb.ValueRef) (*pb.ValueReply, error) {
 	if _, err := valuePath(req.Kind, req.Key); err != nil {

@@ -27,7 +27,7 @@ var cfg config
 func init() {
 	boolFlag(&cfg.strict, "strict", false, "fail, instead of skip, a recipe whose requirements cannot be met")
 	stringFlag(&cfg.lab, "lab", "netns", "the local lab to use when no pool is given: netns (rootless when not run as root) or rootless")
-	stringFlag(&cfg.pool, "pool", "", "pool file of real machines (not supported yet: recipes run on the local lab)")
+	stringFlag(&cfg.pool, "pool", "", "pool file of machines running lnst-agent (default: the local lab)")
 	stringFlag(&cfg.logLevel, "log-level", "info", "recipe log level (trace, debug, info, warn, error), logged with t.Log")
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
 	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
@@ -78,9 +78,6 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 	}
 	if cfg.lab != "netns" && cfg.lab != "rootless" {
 		return fmt.Errorf("%s: unknown lab %q (want netns or rootless)", source("lnst.lab"), cfg.lab)
-	}
-	if cfg.pool != "" {
-		return fmt.Errorf("%s=%q: pool files are not supported by this version of lnst-go yet; leave it empty to run on the local lab", source("lnst.pool"), cfg.pool)
 	}
 	return nil
 }

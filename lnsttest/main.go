@@ -1,6 +1,7 @@
 package lnsttest
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -24,6 +25,7 @@ type session struct {
 	groups  int
 	probed  *pb.ProbeReply
 	results *runResults
+	pool    *staticPool // nil: the local lab
 }
 
 var (
@@ -54,6 +56,14 @@ func Main(m *testing.M) {
 		os.Exit(2)
 	}
 	s := &session{states: map[testing.TB]*testState{}, results: newRunResults()}
+	if cfg.pool != "" {
+		p, err := pool.LoadPool(cfg.pool)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "lnsttest: -lnst.pool: %v\n", err)
+			os.Exit(2)
+		}
+		s.pool = newStaticPool(p)
+	}
 	sessMu.Lock()
 	sess = s
 	sessMu.Unlock()
@@ -99,8 +109,24 @@ func (s *session) labNow() (*pool.Lab, error) {
 // with -lnst.lab=rootless, or because this process is not root.
 func rootless() bool { return cfg.lab == "rootless" || os.Geteuid() != 0 }
 
-// close tears the lab down; it is safe to call more than once.
+// close tears the lab down, or with a pool restores what running tests
+// changed on its machines (for an interrupted run); it is safe to call
+// more than once.
 func (s *session) close() error {
+	if s.pool != nil {
+		s.mu.Lock()
+		var live []*testState
+		for _, st := range s.states {
+			live = append(live, st)
+		}
+		s.mu.Unlock()
+		var errs []error
+		for _, st := range live {
+			errs = append(errs, st.restoreQuiet()...)
+		}
+		s.pool.close()
+		return errors.Join(errs...)
+	}
 	s.mu.Lock()
 	lab := s.lab
 	s.lab = nil

@@ -14,7 +14,6 @@ import (
 	"github.com/lnst-go/lnst/devices"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
-	"github.com/lnst-go/lnst/results"
 )
 
 // Requirement is one host a recipe needs, made by HostReq.
@@ -23,18 +22,20 @@ type Requirement struct {
 }
 
 type hostReq struct {
-	name   string
-	arch   string
-	params map[string]string
-	ifaces []ifaceReq
-	kernel []string
+	name    string
+	arch    string
+	params  map[string]string
+	regexps map[string]bool // params whose value is a regexp
+	ifaces  []ifaceReq
+	kernel  []string
 }
 
 type ifaceReq struct {
-	name   string
-	net    string
-	driver string
-	params map[string]string
+	name    string
+	net     string
+	driver  string
+	params  map[string]string
+	regexps map[string]bool
 }
 
 // HostOpt is an option of HostReq: Arch, Param, IfaceReq.
@@ -52,20 +53,21 @@ type ifaceOptFunc func(*ifaceReq)
 func (f ifaceOptFunc) applyIface(i *ifaceReq) { f(i) }
 
 // Opt is an option usable both as a HostOpt and as an IfaceOpt.
-type Opt struct{ key, value string }
-
-func (o Opt) applyHost(h *hostReq) {
-	if h.params == nil {
-		h.params = map[string]string{}
-	}
-	h.params[o.key] = o.value
+type Opt struct {
+	key, value string
+	regexp     bool
 }
 
-func (o Opt) applyIface(i *ifaceReq) {
-	if i.params == nil {
-		i.params = map[string]string{}
+func (o Opt) applyHost(h *hostReq) { setParam(&h.params, &h.regexps, o) }
+
+func (o Opt) applyIface(i *ifaceReq) { setParam(&i.params, &i.regexps, o) }
+
+func setParam(params *map[string]string, regexps *map[string]bool, o Opt) {
+	if *params == nil {
+		*params, *regexps = map[string]string{}, map[string]bool{}
 	}
-	i.params[o.key] = o.value
+	(*params)[o.key] = o.value
+	(*regexps)[o.key] = o.regexp
 }
 
 // HostReq requires a host, called name in the recipe.
@@ -113,6 +115,10 @@ func Kernel(features ...string) HostOpt {
 
 // Param requires a host or interface parameter to have a value.
 func Param(key, value string) Opt { return Opt{key: key, value: value} }
+
+// ParamRegexp requires a host or interface parameter to match a regular
+// expression, as a whole ("^(ixgbe|i40e)$" is implied).
+func ParamRegexp(key, re string) Opt { return Opt{key: key, value: re, regexp: true} }
 
 // validate reports requirements that are wrong in themselves, whatever the
 // pool: these are bugs in the recipe.
@@ -251,6 +257,9 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 	if err := validate(reqs); err != nil {
 		t.Fatalf("lnsttest.Require: %v", err)
 	}
+	if s.pool != nil {
+		return s.matchPool(t, reqs, nil)
+	}
 	if reason := labUnmet(reqs); reason != "" {
 		if cfg.strict {
 			t.Fatalf("lnsttest.Require: requirements cannot be met (-lnst.strict): %s", reason)
@@ -297,22 +306,47 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 	st.mu.Lock()
 	st.match = m.desc
 	st.mu.Unlock()
-	hello := lab.Hello()
 	for _, h := range m.hosts {
-		s.addHost(results.HostInfo{Name: h.id, Kernel: hello.Kernel, Arch: hello.Arch, AgentVersion: hello.Version})
+		s.addHostInfo(h.id, lab.Hello())
 	}
 	st.logger().Info("hosts ready", "match", m.desc)
 	return m
 }
 
 // ForEachMatch runs f in a subtest for each distinct match of reqs, as LNST
-// runs a recipe once per mapping. The local lab has one match: the
-// topology itself.
+// runs a recipe once per mapping; each subtest is named after its match
+// ("h1=m1,h2=m2"). The local lab has one match: the topology itself.
 func ForEachMatch(t *testing.T, reqs []Requirement, f func(t *testing.T, m *Match)) {
 	t.Helper()
-	t.Run("lab", func(t *testing.T) {
-		f(t, Require(t, reqs...))
-	})
+	s := current()
+	if s == nil || s.pool == nil {
+		t.Run("lab", func(t *testing.T) { f(t, Require(t, reqs...)) })
+		return
+	}
+	if err := validate(reqs); err != nil {
+		t.Fatalf("lnsttest.ForEachMatch: %v", err)
+	}
+	all, err := pool.AllMatches(s.pool.p, poolReqs(reqs), 0)
+	if err != nil {
+		if cfg.strict {
+			t.Fatalf("lnsttest.ForEachMatch: requirements cannot be met by pool %s (-lnst.strict): %v", s.pool.p.Path, err)
+		}
+		t.Skipf("lnsttest.ForEachMatch: requirements cannot be met by pool %s: %v", s.pool.p.Path, err)
+	}
+	for _, mapping := range all {
+		t.Run(mappingName(mapping), func(t *testing.T) {
+			f(t, s.matchPool(t, reqs, &mapping))
+		})
+	}
+}
+
+func mappingName(m pool.Mapping) string {
+	var parts []string
+	for req, hm := range m.Hosts {
+		parts = append(parts, req+"="+hm.Pool)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
 }
 
 // kernelUnmet says which required kernel feature the lab's kernel lacks,

@@ -75,7 +75,6 @@ func TestLoadConfig(t *testing.T) {
 		{"bad log level env", nil, map[string]string{"LNST_LOG_LEVEL": "loud"}, `environment variable LNST_LOG_LEVEL: unknown log level "loud"`},
 		{"flag beats env", []string{"-lnst.log-level=debug"}, map[string]string{"LNST_LOG_LEVEL": "loud"}, ""},
 		{"bad lab", []string{"-lnst.lab=vm"}, nil, `-lnst.lab: unknown lab "vm" (want netns or rootless)`},
-		{"pool", []string{"-lnst.pool=lab.yaml"}, nil, `-lnst.pool="lab.yaml": pool files are not supported by this version of lnst-go yet`},
 		{"bad agent log", nil, map[string]string{"LNST_AGENT_LOG": "x"}, `environment variable LNST_AGENT_LOG: unknown log level "x"`},
 	}
 	saved := cfg

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/results"
 )
 
@@ -18,26 +19,30 @@ type runResults struct {
 }
 
 func newRunResults() *runResults {
+	where := "lab:" + cfg.lab
+	if cfg.pool != "" {
+		where = cfg.pool
+	}
 	return &runResults{
 		run: results.Run{
 			Schema: results.SchemaVersion,
 			Start:  time.Now(),
 			Args:   os.Args[1:],
-			Pool:   "lab:" + cfg.lab,
+			Pool:   where,
 		},
 		hosts: map[string]bool{},
 	}
 }
 
-// addHost records a host of the run once.
-func (s *session) addHost(h results.HostInfo) {
+// addHostInfo records a host of the run, once, as its agent described it.
+func (s *session) addHostInfo(name string, hello *pb.HelloReply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.results.hosts[h.Name] {
+	if s.results.hosts[name] {
 		return
 	}
-	s.results.hosts[h.Name] = true
-	s.results.run.Hosts = append(s.results.run.Hosts, h)
+	s.results.hosts[name] = true
+	s.results.run.Hosts = append(s.results.run.Hosts, results.HostInfo{Name: name, Kernel: hello.Kernel, Arch: hello.Arch, AgentVersion: hello.Version})
 }
 
 // addRecipe records how a test that used lnsttest went.

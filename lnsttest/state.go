@@ -98,6 +98,30 @@ func (st *testState) restore() {
 	}
 }
 
+// restoreQuiet undoes everything the test changed, without touching the
+// test itself (which may be running on another goroutine): for an
+// interrupted run. It returns the failures.
+func (st *testState) restoreQuiet() []error {
+	st.mu.Lock()
+	var cs []pb.AgentClient
+	for c := range st.clients {
+		cs = append(cs, c)
+	}
+	st.mu.Unlock()
+	var errs []error
+	for _, c := range cs {
+		r, err := c.Restore(context.Background(), &pb.RestoreRequest{Group: st.group})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("restore %s: %w", st.group, err))
+			continue
+		}
+		for _, e := range r.Errors {
+			errs = append(errs, fmt.Errorf("restore %s: %s", st.group, e))
+		}
+	}
+	return errs
+}
+
 func (st *testState) addJob(j *Job) {
 	st.mu.Lock()
 	st.jobs = append(st.jobs, j)

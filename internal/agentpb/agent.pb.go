@@ -2007,6 +2007,50 @@ func (x *LinkInfoReply) GetStats() *LinkStats {
 	return nil
 }
 
+type LinksReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Links         []*LinkInfoReply       `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinksReply) Reset() {
+	*x = LinksReply{}
+	mi := &file_agent_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinksReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinksReply) ProtoMessage() {}
+
+func (x *LinksReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinksReply.ProtoReflect.Descriptor instead.
+func (*LinksReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *LinksReply) GetLinks() []*LinkInfoReply {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
 type ValueRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
@@ -2020,7 +2064,7 @@ type ValueRef struct {
 
 func (x *ValueRef) Reset() {
 	*x = ValueRef{}
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2032,7 +2076,7 @@ func (x *ValueRef) String() string {
 func (*ValueRef) ProtoMessage() {}
 
 func (x *ValueRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2045,7 +2089,7 @@ func (x *ValueRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueRef.ProtoReflect.Descriptor instead.
 func (*ValueRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{29}
+	return file_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ValueRef) GetHost() string {
@@ -2078,7 +2122,7 @@ type ValueReply struct {
 
 func (x *ValueReply) Reset() {
 	*x = ValueReply{}
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2134,7 @@ func (x *ValueReply) String() string {
 func (*ValueReply) ProtoMessage() {}
 
 func (x *ValueReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2147,7 @@ func (x *ValueReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueReply.ProtoReflect.Descriptor instead.
 func (*ValueReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{30}
+	return file_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ValueReply) GetValue() string {
@@ -2126,7 +2170,7 @@ type WriteValueRequest struct {
 
 func (x *WriteValueRequest) Reset() {
 	*x = WriteValueRequest{}
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2138,7 +2182,7 @@ func (x *WriteValueRequest) String() string {
 func (*WriteValueRequest) ProtoMessage() {}
 
 func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2151,7 +2195,7 @@ func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteValueRequest.ProtoReflect.Descriptor instead.
 func (*WriteValueRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{31}
+	return file_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WriteValueRequest) GetHost() string {
@@ -2202,7 +2246,7 @@ type ChangeReply struct {
 
 func (x *ChangeReply) Reset() {
 	*x = ChangeReply{}
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2214,7 +2258,7 @@ func (x *ChangeReply) String() string {
 func (*ChangeReply) ProtoMessage() {}
 
 func (x *ChangeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2227,7 +2271,7 @@ func (x *ChangeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReply.ProtoReflect.Descriptor instead.
 func (*ChangeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{32}
+	return file_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ChangeReply) GetSeq() uint64 {
@@ -2254,7 +2298,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2266,7 +2310,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2279,7 +2323,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{33}
+	return file_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RestoreRequest) GetGroup() string {
@@ -2307,7 +2351,7 @@ type RestoreReply struct {
 
 func (x *RestoreReply) Reset() {
 	*x = RestoreReply{}
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2363,7 @@ func (x *RestoreReply) String() string {
 func (*RestoreReply) ProtoMessage() {}
 
 func (x *RestoreReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2376,7 @@ func (x *RestoreReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreReply.ProtoReflect.Descriptor instead.
 func (*RestoreReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{34}
+	return file_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RestoreReply) GetUndone() int32 {
@@ -2519,7 +2563,10 @@ const file_agent_proto_rawDesc = "" +
 	"\x03ips\x18\b \x03(\tR\x03ips\x12\x16\n" +
 	"\x06master\x18\t \x01(\tR\x06master\x12.\n" +
 	"\x05stats\x18\n" +
-	" \x01(\v2\x18.lnst.agent.v1.LinkStatsR\x05stats\"D\n" +
+	" \x01(\v2\x18.lnst.agent.v1.LinkStatsR\x05stats\"@\n" +
+	"\n" +
+	"LinksReply\x122\n" +
+	"\x05links\x18\x01 \x03(\v2\x1c.lnst.agent.v1.LinkInfoReplyR\x05links\"D\n" +
 	"\bValueRef\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x10\n" +
@@ -2541,7 +2588,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x05since\x18\x02 \x01(\x04R\x05since\">\n" +
 	"\fRestoreReply\x12\x16\n" +
 	"\x06undone\x18\x01 \x01(\x05R\x06undone\x12\x16\n" +
-	"\x06errors\x18\x02 \x03(\tR\x06errors2\xca\r\n" +
+	"\x06errors\x18\x02 \x03(\tR\x06errors2\x86\x0e\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -2561,7 +2608,8 @@ const file_agent_proto_rawDesc = "" +
 	"\aSetLink\x12\x1d.lnst.agent.v1.SetLinkRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12A\n" +
 	"\aAddAddr\x12\x1a.lnst.agent.v1.AddrRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12A\n" +
 	"\aDelAddr\x12\x1a.lnst.agent.v1.AddrRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12@\n" +
-	"\bLinkInfo\x12\x16.lnst.agent.v1.LinkRef\x1a\x1c.lnst.agent.v1.LinkInfoReply\x12?\n" +
+	"\bLinkInfo\x12\x16.lnst.agent.v1.LinkRef\x1a\x1c.lnst.agent.v1.LinkInfoReply\x12:\n" +
+	"\x05Links\x12\x16.lnst.agent.v1.HostRef\x1a\x19.lnst.agent.v1.LinksReply\x12?\n" +
 	"\tReadValue\x12\x17.lnst.agent.v1.ValueRef\x1a\x19.lnst.agent.v1.ValueReply\x12J\n" +
 	"\n" +
 	"WriteValue\x12 .lnst.agent.v1.WriteValueRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12P\n" +
@@ -2586,7 +2634,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
 	(*Empty)(nil),                 // 1: lnst.agent.v1.Empty
@@ -2618,88 +2666,92 @@ var file_agent_proto_goTypes = []any{
 	(*AddrRequest)(nil),           // 27: lnst.agent.v1.AddrRequest
 	(*LinkStats)(nil),             // 28: lnst.agent.v1.LinkStats
 	(*LinkInfoReply)(nil),         // 29: lnst.agent.v1.LinkInfoReply
-	(*ValueRef)(nil),              // 30: lnst.agent.v1.ValueRef
-	(*ValueReply)(nil),            // 31: lnst.agent.v1.ValueReply
-	(*WriteValueRequest)(nil),     // 32: lnst.agent.v1.WriteValueRequest
-	(*ChangeReply)(nil),           // 33: lnst.agent.v1.ChangeReply
-	(*RestoreRequest)(nil),        // 34: lnst.agent.v1.RestoreRequest
-	(*RestoreReply)(nil),          // 35: lnst.agent.v1.RestoreReply
-	nil,                           // 36: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 37: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 38: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 39: lnst.agent.v1.ProbeReply.QdiscsEntry
-	(*durationpb.Duration)(nil),   // 40: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
+	(*LinksReply)(nil),            // 30: lnst.agent.v1.LinksReply
+	(*ValueRef)(nil),              // 31: lnst.agent.v1.ValueRef
+	(*ValueReply)(nil),            // 32: lnst.agent.v1.ValueReply
+	(*WriteValueRequest)(nil),     // 33: lnst.agent.v1.WriteValueRequest
+	(*ChangeReply)(nil),           // 34: lnst.agent.v1.ChangeReply
+	(*RestoreRequest)(nil),        // 35: lnst.agent.v1.RestoreRequest
+	(*RestoreReply)(nil),          // 36: lnst.agent.v1.RestoreReply
+	nil,                           // 37: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 38: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 39: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 40: lnst.agent.v1.ProbeReply.QdiscsEntry
+	(*durationpb.Duration)(nil),   // 41: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 42: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	40, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	41, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	41, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	40, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	41, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	42, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	42, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	41, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	0,  // 4: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
 	15, // 5: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
 	16, // 6: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
 	17, // 7: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
-	36, // 8: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	37, // 9: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	38, // 10: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	39, // 11: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	37, // 8: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	38, // 9: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	39, // 10: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	40, // 11: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
 	28, // 12: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
-	2,  // 13: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	5,  // 14: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	4,  // 15: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	7,  // 16: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	8,  // 17: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	9,  // 18: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	11, // 19: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	9,  // 20: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 21: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	11, // 22: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	18, // 23: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	19, // 24: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	20, // 25: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	27, // 26: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	27, // 27: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	19, // 28: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	30, // 29: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	32, // 30: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	21, // 31: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	22, // 32: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	22, // 33: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	23, // 34: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	19, // 35: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	25, // 36: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	34, // 37: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	3,  // 38: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	6,  // 39: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	1,  // 40: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	1,  // 41: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	1,  // 42: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	10, // 43: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	13, // 44: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	13, // 45: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	1,  // 46: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	14, // 47: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	33, // 48: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	33, // 49: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	33, // 50: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	33, // 51: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	33, // 52: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	29, // 53: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	31, // 54: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	33, // 55: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	6,  // 56: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	33, // 57: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	33, // 58: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	33, // 59: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	24, // 60: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	26, // 61: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	35, // 62: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	38, // [38:63] is the sub-list for method output_type
-	13, // [13:38] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	29, // 13: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
+	2,  // 14: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	5,  // 15: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	4,  // 16: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	7,  // 17: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	8,  // 18: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	9,  // 19: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	11, // 20: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	9,  // 21: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 22: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	11, // 23: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	18, // 24: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	19, // 25: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	20, // 26: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	27, // 27: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	27, // 28: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	19, // 29: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	4,  // 30: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	31, // 31: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	33, // 32: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	21, // 33: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	22, // 34: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	22, // 35: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	23, // 36: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	19, // 37: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	25, // 38: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	35, // 39: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	3,  // 40: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	6,  // 41: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	1,  // 42: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	1,  // 43: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	1,  // 44: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	10, // 45: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	13, // 46: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	13, // 47: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	1,  // 48: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	14, // 49: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	34, // 50: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	34, // 51: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	34, // 52: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	34, // 53: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	34, // 54: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	29, // 55: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	30, // 56: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	32, // 57: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	34, // 58: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	6,  // 59: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	34, // 60: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	34, // 61: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	34, // 62: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	24, // 63: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	26, // 64: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	36, // 65: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	40, // [40:66] is the sub-list for method output_type
+	14, // [14:40] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -2719,7 +2771,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,7 @@ const (
 	Agent_AddAddr_FullMethodName        = "/lnst.agent.v1.Agent/AddAddr"
 	Agent_DelAddr_FullMethodName        = "/lnst.agent.v1.Agent/DelAddr"
 	Agent_LinkInfo_FullMethodName       = "/lnst.agent.v1.Agent/LinkInfo"
+	Agent_Links_FullMethodName          = "/lnst.agent.v1.Agent/Links"
 	Agent_ReadValue_FullMethodName      = "/lnst.agent.v1.Agent/ReadValue"
 	Agent_WriteValue_FullMethodName     = "/lnst.agent.v1.Agent/WriteValue"
 	Agent_CreateNetns_FullMethodName    = "/lnst.agent.v1.Agent/CreateNetns"
@@ -92,6 +93,8 @@ type AgentClient interface {
 	DelAddr(ctx context.Context, in *AddrRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 	// LinkInfo reads a device.
 	LinkInfo(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*LinkInfoReply, error)
+	// Links reads every device of a host.
+	Links(ctx context.Context, in *HostRef, opts ...grpc.CallOption) (*LinksReply, error)
 	// ReadValue reads a sysctl or a sysfs attribute.
 	ReadValue(ctx context.Context, in *ValueRef, opts ...grpc.CallOption) (*ValueReply, error)
 	// WriteValue writes a sysctl or a sysfs attribute; its undo writes the
@@ -294,6 +297,16 @@ func (c *agentClient) LinkInfo(ctx context.Context, in *LinkRef, opts ...grpc.Ca
 	return out, nil
 }
 
+func (c *agentClient) Links(ctx context.Context, in *HostRef, opts ...grpc.CallOption) (*LinksReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LinksReply)
+	err := c.cc.Invoke(ctx, Agent_Links_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *agentClient) ReadValue(ctx context.Context, in *ValueRef, opts ...grpc.CallOption) (*ValueReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ValueReply)
@@ -424,6 +437,8 @@ type AgentServer interface {
 	DelAddr(context.Context, *AddrRequest) (*ChangeReply, error)
 	// LinkInfo reads a device.
 	LinkInfo(context.Context, *LinkRef) (*LinkInfoReply, error)
+	// Links reads every device of a host.
+	Links(context.Context, *HostRef) (*LinksReply, error)
 	// ReadValue reads a sysctl or a sysfs attribute.
 	ReadValue(context.Context, *ValueRef) (*ValueReply, error)
 	// WriteValue writes a sysctl or a sysfs attribute; its undo writes the
@@ -504,6 +519,9 @@ func (UnimplementedAgentServer) DelAddr(context.Context, *AddrRequest) (*ChangeR
 }
 func (UnimplementedAgentServer) LinkInfo(context.Context, *LinkRef) (*LinkInfoReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method LinkInfo not implemented")
+}
+func (UnimplementedAgentServer) Links(context.Context, *HostRef) (*LinksReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Links not implemented")
 }
 func (UnimplementedAgentServer) ReadValue(context.Context, *ValueRef) (*ValueReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ReadValue not implemented")
@@ -834,6 +852,24 @@ func _Agent_LinkInfo_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_Links_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HostRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Links(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Links_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Links(ctx, req.(*HostRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Agent_ReadValue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ValueRef)
 	if err := dec(in); err != nil {
@@ -1062,6 +1098,10 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LinkInfo",
 			Handler:    _Agent_LinkInfo_Handler,
+		},
+		{
+			MethodName: "Links",
+			Handler:    _Agent_Links_Handler,
 		},
 		{
 			MethodName: "ReadValue",
