@@ -3,6 +3,7 @@
 //	lnst results FILE...                  summary of each run: recipes, verdicts, measurements
 //	lnst results compare A B              measurement by measurement, B against A
 //	lnst results html FILE... -o OUT      an HTML report with throughput charts
+//	lnst pool check FILE                  connect to every agent of a pool file and check its interfaces
 //
 // A FILE is a results.json, or a directory holding one (the
 // -lnst.results=DIR of a run).
@@ -22,6 +23,7 @@ const usage = `usage:
   lnst results FILE...              summarize runs (results.json files or their directories)
   lnst results compare A B          compare the measurements of run B with run A
   lnst results html FILE... -o OUT  write an HTML report with throughput charts
+  lnst pool check FILE              connect to every agent of a pool file, check its interfaces
 `
 
 // run runs the command with args and returns its exit code: 0, 1 when it
@@ -37,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "results":
 		return resultsCmd(args[1:], stdout, stderr)
+	case "pool":
+		return poolCmd(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "lnst: unknown command %q\n%s", args[0], usage)
 		return 2
