@@ -17,7 +17,20 @@ type config struct {
 	agentLog string
 	summary  bool
 	results  string
+	// baselines and baselineRecord are read by modules/perf through
+	// BaselinesFile and RecordBaselines.
+	baselines      string
+	baselineRecord bool
 }
+
+// BaselinesFile is the perf baseline file given with -lnst.baselines
+// (LNST_BASELINES), "" for the default.
+func BaselinesFile() string { return cfg.baselines }
+
+// RecordBaselines reports whether -lnst.baseline-record
+// (LNST_BASELINE_RECORD) asks perf checks to record new baselines instead
+// of comparing with the stored ones.
+func RecordBaselines() bool { return cfg.baselineRecord }
 
 // lnstFlags is every -lnst.* flag with its environment variable.
 var lnstFlags = map[string]string{}
@@ -32,6 +45,8 @@ func init() {
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
 	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
 	stringFlag(&cfg.results, "results", "", "write results.json (and job outputs) into this directory")
+	stringFlag(&cfg.baselines, "baselines", "", "perf baseline file (default: lnst-go/baselines.json in the user cache directory)")
+	boolFlag(&cfg.baselineRecord, "baseline-record", false, "record perf measurements as the new baselines instead of checking against them")
 }
 
 func envName(name string) string {

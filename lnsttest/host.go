@@ -5,6 +5,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"google.golang.org/grpc/codes"
@@ -134,11 +135,32 @@ func (h *Host) start(t testing.TB, argv []string, display string, opts []RunOpt)
 // if the job failed (exit code, timeout) unless the job was killed.
 func (j *Job) Wait(t testing.TB) Result {
 	t.Helper()
-	<-j.done
+	j.waitProgress(t)
 	if p := j.problem(); p != "" {
 		t.Fatal(j.failure(p))
 	}
 	return j.Result()
+}
+
+// progressEvery is how often a long wait says, in -v output, that it is
+// still waiting.
+const progressEvery = 5 * time.Second
+
+// waitProgress waits for the job to end, logging every progressEvery
+// how long it has run so far.
+func (j *Job) waitProgress(t testing.TB) {
+	t.Helper()
+	start := time.Now()
+	tick := time.NewTicker(progressEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-j.done:
+			return
+		case <-tick.C:
+			t.Logf("%s: waiting for job %d (%s): %v so far", j.host.name, j.id, j.what(), time.Since(start).Round(time.Second))
+		}
+	}
 }
 
 // Kill sends sig to the job's whole process group.

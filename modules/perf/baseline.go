@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lnst-go/lnst/lnsttest"
 	"github.com/lnst-go/lnst/results"
 )
 
@@ -86,17 +87,22 @@ func BaselineKey(recipe, match, flow string) string {
 // DefaultTolerance is the drop below the baseline CheckBaseline accepts.
 const DefaultTolerance = 0.1
 
-// EnvBaselines names the baseline file when BaselineOptions.File is "";
-// EnvBaselineRecord=1 makes CheckBaseline record instead of check.
+// EnvBaselines names the baseline file when BaselineOptions.File is ""
+// (as the flag -lnst.baselines does); EnvBaselineRecord=1 (or the flag
+// -lnst.baseline-record) makes CheckBaseline record instead of check.
 const (
 	EnvBaselines      = "LNST_BASELINES"
 	EnvBaselineRecord = "LNST_BASELINE_RECORD"
 )
 
-// DefaultBaselineFile is $LNST_BASELINES, or else baselines.json in the
-// user's cache directory (~/.cache/lnst-go/baselines.json): baselines
-// belong to a machine, not to the repository.
+// DefaultBaselineFile is -lnst.baselines ($LNST_BASELINES), or else
+// baselines.json in the user's cache directory
+// (~/.cache/lnst-go/baselines.json): baselines belong to a machine, not to
+// the repository.
 func DefaultBaselineFile() string {
+	if f := lnsttest.BaselinesFile(); f != "" {
+		return f
+	}
 	if f := os.Getenv(EnvBaselines); f != "" {
 		return f
 	}
@@ -148,7 +154,7 @@ func CheckBaseline(t testing.TB, m *results.Measurement, opts BaselineOptions) {
 	if opts.Key == "" {
 		opts.Key = BaselineKey(t.Name(), opts.Match, m.Flow)
 	}
-	if os.Getenv(EnvBaselineRecord) == "1" {
+	if lnsttest.RecordBaselines() || os.Getenv(EnvBaselineRecord) == "1" {
 		opts.Record = true
 	}
 	if opts.Tolerance < 0 || opts.Tolerance >= 1 {
