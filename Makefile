@@ -19,7 +19,7 @@ APT_COMMANDS := ip ping iperf3 ethtool tcpdump protoc
 TEST_FLAGS  ?= -count=1 -timeout 20m
 JUNIT       ?= report.xml
 
-.PHONY: all deps apt-deps go-tools recipes recipes-rootless test bench generate lint clean
+.PHONY: all deps apt-deps go-tools recipes recipes-rootless test bench screenshot generate lint clean
 
 all: lint test
 
@@ -67,6 +67,14 @@ bench: apt-deps
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee bench.out
 	LNST_BENCH_PERF=1 $(GO) test ./modules/perf -run '^TestPerfModuleVsRaw$$' -v -count=1 | tee -a bench.out
 	@echo; echo "== ratios"; grep '^RATIO' bench.out || true
+
+# Renders an HTML report (lnst results html) in headless chromium and checks
+# the charts are drawn; the PNG goes to $(SCREENSHOT), never into git.
+SCREENSHOT ?= /tmp/lnst-report.png
+screenshot:
+	@command -v chromium >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null)
+	LNST_SCREENSHOT=$(SCREENSHOT) $(GO) test ./cmd/lnst -run '^TestHTMLScreenshot$$' -v -count=1
 
 generate: go-tools apt-deps
 	$(GO) generate ./internal/...

@@ -210,11 +210,11 @@ func TestNiceAxis(t *testing.T) {
 func TestHTMLScreenshot(t *testing.T) {
 	shot := os.Getenv("LNST_SCREENSHOT")
 	if shot == "" {
-		t.Skip("set LNST_SCREENSHOT=/tmp/report.png to render the report with headless chromium")
+		t.Skip("renders the report in headless chromium: requires LNST_SCREENSHOT=/tmp/report.png (make screenshot)")
 	}
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Skip("chromium is not installed: apt-get install chromium")
+		t.Skip("requires chromium (apt-get install chromium, or make screenshot)")
 	}
 	report, err := filepath.Abs(filepath.Join(t.TempDir(), "report.html"))
 	require.NoError(t, err)
@@ -239,5 +239,15 @@ func TestHTMLScreenshot(t *testing.T) {
 		}
 	}
 	assert.Greater(t, len(colors), 20, "the page is not blank")
+	// The bars of the throughput charts are drawn in #3b73b9.
+	bars := 0
+	for x := 0; x < img.Bounds().Dx(); x++ {
+		for y := 0; y < img.Bounds().Dy(); y++ {
+			if r, g, b, _ := img.At(x, y).RGBA(); r>>8 == 0x3b && g>>8 == 0x73 && b>>8 == 0xb9 {
+				bars++
+			}
+		}
+	}
+	assert.Greater(t, bars, 500, "the charts' bars are drawn")
 	t.Logf("screenshot: %s", shot)
 }
