@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -86,25 +87,99 @@ func (u undo) String() string {
 }
 
 // journal holds the undo entries of every group, in the order the changes
-// were made.
+// were made. With a file, entries that outlive the agent process (see
+// durable) are also written to disk, so that a crashed agent's successor
+// can take them back.
 type journal struct {
 	mu      sync.Mutex
 	seq     uint64
 	entries []undo
+	// file is the on-disk journal; nil keeps the journal in memory only.
+	file *journalFile
 }
 
-// add records u and returns its sequence number.
-func (j *journal) add(u undo) uint64 {
+// durable reports whether u means something to the next agent process:
+// namespace hosts, lab networks and jobs end with the process that made
+// them, and every change inside a namespace host with it.
+func durable(u undo) bool {
+	return u.Host == "" && u.Op != opStopJob && u.Op != opDestroyNetwork && u.Op != opDestroyHost
+}
+
+// add records u and returns its sequence number. The entry is kept in
+// memory even when writing it to disk fails; the error says it would not
+// survive a crash.
+func (j *journal) add(u undo) (uint64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.seq++
 	u.Seq = j.seq
 	j.entries = append(j.entries, u)
-	return u.Seq
+	return u.Seq, j.write(u)
+}
+
+func (j *journal) write(u undo) error {
+	if j.file == nil || !durable(u) {
+		return nil
+	}
+	return j.file.add(u)
+}
+
+// writesAhead reports whether u would go to disk: only then is it worth
+// journaling it ahead of its change.
+func (j *journal) writesAhead(u undo) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.file != nil && durable(u)
+}
+
+// reserve numbers u and writes it to disk before the change it takes back
+// is made, but does not yet let take have it: commit does, once the change
+// is made, and abandon drops it when the change failed. On error nothing
+// is journaled.
+func (j *journal) reserve(u undo) (undo, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.seq++
+	u.Seq = j.seq
+	return u, j.write(u)
+}
+
+// commit makes a reserved entry one that take returns.
+func (j *journal) commit(u undo) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.entries = append(j.entries, u)
+}
+
+// abandon drops a reserved entry whose change was not made.
+func (j *journal) abandon(u undo) error { return j.done(u.Seq) }
+
+// done marks on disk that the entry seq was taken back (or tried), so that
+// it is not taken back again after a crash. With nothing left, the file is
+// compacted.
+func (j *journal) done(seq uint64) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.file == nil {
+		return nil
+	}
+	return j.file.done(seq)
+}
+
+// close closes the on-disk journal; the journal goes on in memory.
+func (j *journal) close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.file == nil {
+		return nil
+	}
+	err := j.file.close()
+	j.file = nil
+	return err
 }
 
 // take removes and returns the entries of group (of every group with all)
-// with Seq >= since, newest first.
+// with Seq >= since, newest first. They stay on disk until done.
 func (j *journal) take(group string, since uint64, all bool) []undo {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -119,4 +194,14 @@ func (j *journal) take(group string, since uint64, all bool) []undo {
 	j.entries = kept
 	sort.Slice(taken, func(a, b int) bool { return taken[a].Seq > taken[b].Seq })
 	return taken
+}
+
+// errNothingToUndo marks an undo that found nothing to do: its object is
+// already gone (a device deleted by hand, and its addresses, routes and
+// per-device sysctls with it) or already as the undo would leave it.
+var errNothingToUndo = errors.New("nothing to undo")
+
+// nothingToUndo returns an error that wraps errNothingToUndo.
+func nothingToUndo(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errNothingToUndo)
 }

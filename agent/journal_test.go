@@ -19,7 +19,8 @@ func testSeqs(entries []undo) []uint64 {
 func TestJournalAddNumbersEntriesInOrder(t *testing.T) {
 	var j journal
 	for want := uint64(1); want <= 3; want++ {
-		got := j.add(undo{Group: "g", Op: opDeleteLink, Link: "x", Seq: 99})
+		got, err := j.add(undo{Group: "g", Op: opDeleteLink, Link: "x", Seq: 99})
+		require.NoError(t, err)
 		assert.Equal(t, want, got, "add ignores a Seq set by the caller")
 	}
 	assert.Equal(t, []uint64{1, 2, 3}, testSeqs(j.entries))
@@ -43,7 +44,9 @@ func TestJournalTakeGroupNewestFirst(t *testing.T) {
 	assert.Empty(t, j.take("c", 0, false), "an unknown group has nothing")
 
 	// Sequence numbers keep growing after a take.
-	assert.Equal(t, uint64(6), j.add(undo{Group: "a"}))
+	seq, err := j.add(undo{Group: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(6), seq)
 }
 
 func TestJournalTakeSince(t *testing.T) {

@@ -28,7 +28,8 @@ func checkLinkName(name string) error {
 		return fmt.Errorf("device name %q is longer than %d bytes", name, unix.IFNAMSIZ-1)
 	case name == "." || name == "..":
 		return fmt.Errorf("device name %q is not allowed", name)
-	case strings.ContainsAny(name, "/: \t\n\x00"):
+	case strings.ContainsAny(name, "/: \t\n\v\f\r\x00") || strings.IndexByte(name, 0xa0) >= 0:
+		// The kernel's isspace (lib/ctype.c) also holds for byte 0xa0.
 		return fmt.Errorf("device name %q has a character not allowed in device names ('/', ':' or white space)", name)
 	}
 	return nil
@@ -296,6 +297,10 @@ func parseCIDR(cidr string) (*netlink.Addr, netip.Prefix, error) {
 	if err != nil {
 		return nil, p, fmt.Errorf("address %q is not an address with a prefix length (like 198.18.1.1/24 or 2001:db8::1/64): %w", cidr, err)
 	}
+	if p.Addr().Is4In6() {
+		// netlink would send it as IPv4 with an IPv6 prefix length.
+		return nil, p, fmt.Errorf("address %q is an IPv4-mapped IPv6 address: give it as IPv4 (like 198.18.1.1/24)", cidr)
+	}
 	a, err := netlink.ParseAddr(p.String())
 	if err != nil {
 		return nil, p, fmt.Errorf("address %q: %w", cidr, err)
@@ -432,8 +437,9 @@ func (h *host) driver(name string) (string, error) {
 	return drv, err
 }
 
-// applyUndoLink takes back a device change. A device that is already gone
-// is not an error: there is nothing left to take back.
+// applyUndoLink takes back a device change. A device that is already gone,
+// an address already removed or a device already recreated is not an
+// error: it returns errNothingToUndo.
 func (h *host) applyUndoLink(u undo) error {
 	err := h.applyUndoLinkLocked(u)
 	if err == nil && u.Up != nil && *u.Up {
@@ -452,13 +458,17 @@ func (h *host) applyUndoLinkLocked(u undo) error {
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
-			return nil
+			return nothingToUndo("%s has no device %q", h.label(), u.Link)
 		}
 		return fmt.Errorf("find %q: %w", u.Link, err)
 	}
 	switch u.Op {
 	case opDeleteLink:
-		return h.nl.LinkDel(l)
+		err := h.nl.LinkDel(l)
+		if errors.Is(err, unix.ENODEV) {
+			return nothingToUndo("%s has no device %q", h.label(), u.Link)
+		}
+		return err
 	case opSetLink:
 		var errs []error
 		if u.Master != nil {
@@ -482,12 +492,12 @@ func (h *host) applyUndoLinkLocked(u undo) error {
 		if u.Op == opAddAddr {
 			err = h.nl.AddrAdd(l, addr)
 			if errors.Is(err, unix.EEXIST) {
-				err = nil
+				return nothingToUndo("%q on %s has address %s already", u.Link, h.label(), u.CIDR)
 			}
 		} else {
 			err = h.nl.AddrDel(l, addr)
 			if errors.Is(err, unix.EADDRNOTAVAIL) {
-				err = nil
+				return nothingToUndo("%q on %s has no address %s", u.Link, h.label(), u.CIDR)
 			}
 		}
 		return err
@@ -505,5 +515,9 @@ func (h *host) recreate(u undo) error {
 	default:
 		return fmt.Errorf("cannot recreate a device of kind %s", u.Kind)
 	}
-	return h.nl.LinkAdd(l)
+	err := h.nl.LinkAdd(l)
+	if errors.Is(err, unix.EEXIST) {
+		return nothingToUndo("%s has a device %q already", h.label(), u.Link)
+	}
+	return err
 }

@@ -58,7 +58,7 @@ var probeLinks = map[string]func(parent int) netlink.Link{
 	},
 	"vrf":       func(int) netlink.Link { return &netlink.Vrf{LinkAttrs: probeAttrs(), Table: 100} },
 	"wireguard": func(int) netlink.Link { return &netlink.Wireguard{LinkAttrs: probeAttrs()} },
-	"tuntap": func(int) netlink.Link {
+	"tun": func(int) netlink.Link {
 		return &netlink.Tuntap{LinkAttrs: probeAttrs(), Mode: netlink.TUNTAP_MODE_TAP}
 	},
 }
@@ -107,7 +107,9 @@ func probeKernel() (kinds, qdiscs map[string]bool, err error) {
 	kinds = map[string]bool{}
 	for _, kind := range sortedKeys(probeLinks) {
 		l := probeLinks[kind](parentIndex)
-		kinds[kind] = h.nl.LinkAdd(l) == nil
+		// linkAdd makes a tun/tap on the probe namespace's thread: netlink
+		// makes those by ioctl in the calling thread's namespace.
+		kinds[kind] = h.linkAdd(l) == nil
 		if kinds[kind] {
 			h.nl.LinkDel(l)
 		}

@@ -59,6 +59,12 @@ func (h *host) netlinkRoute(r route) (*netlink.Route, error) {
 		if p.Masked() != p {
 			return nil, badArg(fmt.Errorf("route destination %q has host bits set (did you mean %s?)", r.Dst, p.Masked()))
 		}
+		if p.Addr().Is4In6() {
+			return nil, badArg(fmt.Errorf("route destination %q is an IPv4-mapped IPv6 prefix: give it as IPv4 (198.18.20.0/24)", r.Dst))
+		}
+		if family != 0 && familyOf(p.Addr()) != family {
+			return nil, badArg(fmt.Errorf("route %s: destination is not of family %d", r, r.Family))
+		}
 		nr.Dst = &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 		family = familyOf(p.Addr())
 	}
@@ -112,20 +118,34 @@ func (h *host) addRoute(r route) error {
 	return nil
 }
 
-// delRoute removes a route; a route already gone is not an error when
-// missingOK.
+// undoAddRoute adds a route back; a route already there, or whose device
+// is gone, is errNothingToUndo.
+func (h *host) undoAddRoute(r route) error {
+	err := h.addRoute(r)
+	var nf netlink.LinkNotFoundError
+	switch {
+	case errors.Is(err, unix.EEXIST):
+		return nothingToUndo("%s has route %s already", h.label(), r)
+	case errors.As(err, &nf):
+		return nothingToUndo("route %s on %s: its device is gone", r, h.label())
+	}
+	return err
+}
+
+// delRoute removes a route; with missingOK, a route already gone (or its
+// device) is errNothingToUndo.
 func (h *host) delRoute(r route, missingOK bool) error {
 	nr, err := h.netlinkRoute(r)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if missingOK && errors.As(err, &nf) {
-			return nil
+			return nothingToUndo("route %s on %s: its device is gone", r, h.label())
 		}
 		return err
 	}
 	err = h.nl.RouteDel(nr)
 	if missingOK && errors.Is(err, unix.ESRCH) {
-		return nil
+		return nothingToUndo("%s has no route %s", h.label(), r)
 	}
 	if err != nil {
 		return fmt.Errorf("remove route %s on %s: %w", r, h.label(), err)

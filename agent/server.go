@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
@@ -28,6 +29,16 @@ type Options struct {
 	Lab bool
 	// Logger receives the agent's log; nil discards it.
 	Logger hclog.Logger
+	// JournalPath is the file the undo journal is kept in, so that an agent
+	// started after a crash takes back what the crashed one left (see
+	// NewServer); "" keeps the journal in memory only.
+	JournalPath string
+	// JournalSkipCorrupt makes NewServer skip corrupt records in the middle
+	// of the journal file (their changes stay) rather than fail.
+	JournalSkipCorrupt bool
+	// LeaseTTL is how long a controller's session lives without a
+	// heartbeat (0: DefaultLeaseTTL).
+	LeaseTTL time.Duration
 }
 
 // Server implements the Agent gRPC service.
@@ -44,6 +55,9 @@ type Server struct {
 	ports    int
 	closed   bool
 
+	leases     leases
+	stopLeases sync.Once
+
 	probeOnce sync.Once
 	probe     struct {
 		kinds, qdiscs map[string]bool
@@ -51,7 +65,11 @@ type Server struct {
 	}
 }
 
-// NewServer makes a server for this machine.
+// NewServer makes a server for this machine. With opts.JournalPath it
+// first takes back, newest first, the changes on this machine's own host
+// that a previous agent with that journal left (it crashed); it fails if
+// another agent holds the journal, or if the journal is corrupt in the
+// middle and opts.JournalSkipCorrupt is not set.
 func NewServer(opts Options) (*Server, error) {
 	root, err := newRootHost()
 	if err != nil {
@@ -61,7 +79,20 @@ func NewServer(opts Options) (*Server, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Server{log: log, lab: opts.Lab, hosts: map[string]*host{"": root}, networks: map[string]*host{}}, nil
+	ttl := opts.LeaseTTL
+	if ttl <= 0 {
+		ttl = DefaultLeaseTTL
+	}
+	s := &Server{log: log, lab: opts.Lab, hosts: map[string]*host{"": root}, networks: map[string]*host{}}
+	if opts.JournalPath != "" {
+		if err := s.openJournal(opts); err != nil {
+			root.close()
+			return nil, err
+		}
+	}
+	s.leases.ttl, s.leases.stop = ttl, make(chan struct{})
+	go s.watchLeases()
+	return s, nil
 }
 
 // Register adds the service to a gRPC server.
@@ -257,7 +288,7 @@ func (s *Server) StartJob(_ context.Context, req *pb.StartJobRequest) (*pb.Start
 	if err != nil {
 		return nil, err
 	}
-	seq := s.journal.add(undo{Group: req.Group, Op: opStopJob, Host: req.Host, Job: j.id})
+	seq, _ := s.journal.add(undo{Group: req.Group, Op: opStopJob, Host: req.Host, Job: j.id}) // never on disk
 	return &pb.StartJobReply{Id: j.id, Seq: seq}, nil
 }
 
@@ -362,7 +393,11 @@ func (s *Server) change(group string, u undo, err error) (*pb.ChangeReply, error
 		return nil, failed(err)
 	}
 	u.Group = group
-	return &pb.ChangeReply{Seq: s.journal.add(u)}, nil
+	seq, err := s.journal.add(u)
+	if err != nil {
+		return nil, status.Error(codes.Internal, fmt.Sprintf("the change is made and Restore of group %q takes it back, but its undo is not on disk (a crash of the agent would leave it): %v", group, err))
+	}
+	return &pb.ChangeReply{Seq: seq}, nil
 }
 
 // CreateLink creates a device.
@@ -370,6 +405,9 @@ func (s *Server) CreateLink(_ context.Context, req *pb.CreateLinkRequest) (*pb.C
 	h, err := s.host(req.Host)
 	if err != nil {
 		return nil, err
+	}
+	if r, ok, err := s.createLinkAhead(h, req); ok {
+		return r, err
 	}
 	u, err := h.createLink(req)
 	u.Host = req.Host
@@ -497,6 +535,9 @@ func (s *Server) WriteValue(_ context.Context, req *pb.WriteValueRequest) (*pb.C
 	if err != nil {
 		return nil, err
 	}
+	if r, ok, err := s.writeValueAhead(h, req); ok {
+		return r, err
+	}
 	old, err := h.writeValue(req.Kind, req.Key, req.Value)
 	if errors.Is(err, fs.ErrPermission) {
 		return nil, status.Error(codes.PermissionDenied, err.Error())
@@ -593,12 +634,9 @@ func (s *Server) Restore(_ context.Context, req *pb.RestoreRequest) (*pb.Restore
 func (s *Server) restore(entries []undo) (int, []error) {
 	var errs []error
 	for _, u := range entries {
-		if err := s.apply(u); err != nil {
-			s.log.Error("undo failed", "undo", u.String(), "error", err)
-			errs = append(errs, fmt.Errorf("%s: %w", u, err))
-			continue
+		if err := s.undoOne(u, hclog.Trace); err != nil {
+			errs = append(errs, err)
 		}
-		s.log.Trace("undone", "undo", u.String())
 	}
 	return len(entries), errs
 }
@@ -617,7 +655,7 @@ func (s *Server) apply(u undo) error {
 	s.mu.Unlock()
 	if h == nil {
 		// The host is gone, and every change on it with it.
-		return nil
+		return nothingToUndo("host %q is gone", u.Host)
 	}
 	switch u.Op {
 	case opStopJob:
@@ -635,10 +673,10 @@ func (s *Server) apply(u undo) error {
 		if err != nil {
 			return err
 		}
-		return h.writeFile(p, u.Value)
+		return goneIfMissing(h.writeFile(p, u.Value))
 	case opSetFeatures:
 		if _, err := h.nl.LinkByName(u.Link); err != nil {
-			return nil // the device is gone
+			return nothingToUndo("%s has no device %q", h.label(), u.Link)
 		}
 		return h.ethtoolDo(func(fd int) error {
 			_, err := ethtool.Set(fd, u.Link, u.Features)
@@ -647,7 +685,7 @@ func (s *Server) apply(u undo) error {
 	case opDelRoute:
 		return h.delRoute(u.Route, true)
 	case opAddRoute:
-		return h.addRoute(u.Route)
+		return h.undoAddRoute(u.Route)
 	}
 	return h.applyUndoLink(u)
 }
@@ -655,6 +693,7 @@ func (s *Server) apply(u undo) error {
 // Shutdown undoes every change the agent journaled, newest first, kills
 // every job and removes every namespace host. It returns the undo failures.
 func (s *Server) Shutdown() []error {
+	s.stopLeases.Do(func() { close(s.leases.stop) })
 	_, errs := s.restore(s.journal.take("", 0, true))
 	s.mu.Lock()
 	s.closed = true
@@ -669,6 +708,9 @@ func (s *Server) Shutdown() []error {
 	}
 	for _, sw := range networks {
 		sw.close()
+	}
+	if err := s.journal.close(); err != nil {
+		s.log.Error("close journal", "error", err)
 	}
 	runtime.GC()
 	return errs

@@ -836,7 +836,7 @@ func TestRestoreGoesOnAfterFailure(t *testing.T) {
 	testHost(t, c, "h1")
 	_, err := c.WriteValue(ctx, &pb.WriteValueRequest{Host: "h1", Group: "g", Kind: kindSysctl, Key: "net.ipv4.ip_forward", Value: "1"})
 	require.NoError(t, err)
-	srv.journal.add(undo{Group: "g", Op: opWriteValue, Host: "h1", ValueKind: kindSysfs, Key: "/sys/class/net/nosuch0/mtu", Value: "1500"})
+	srv.journal.add(undo{Group: "g", Op: opWriteValue, Host: "h1", ValueKind: kindSysfs, Key: "/sys/class/net/lo/mtu", Value: "not-a-number"})
 	_, err = c.CreateLink(ctx, &pb.CreateLinkRequest{Host: "h1", Group: "g", Spec: &pb.CreateLinkRequest_Bridge{Bridge: &pb.BridgeSpec{Name: "br0"}}})
 	require.NoError(t, err)
 
@@ -844,7 +844,7 @@ func TestRestoreGoesOnAfterFailure(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int32(3), r.Undone)
 	require.Len(t, r.Errors, 1)
-	assert.Contains(t, r.Errors[0], "/sys/class/net/nosuch0/mtu", "the error names the entry")
+	assert.Contains(t, r.Errors[0], "/sys/class/net/lo/mtu", "the error names the entry")
 	assert.Equal(t, []string{"lo"}, testLinkNames(t, c, "h1"), "the newer entry was undone")
 	v, err := c.ReadValue(ctx, &pb.ValueRef{Host: "h1", Kind: kindSysctl, Key: "net.ipv4.ip_forward"})
 	require.NoError(t, err)
@@ -859,7 +859,7 @@ func TestShutdownGoesOnAfterFailure(t *testing.T) {
 	testHost(t, c, "h1")
 	_, err := c.CreateLink(ctx, &pb.CreateLinkRequest{Host: "h1", Group: "g", Spec: &pb.CreateLinkRequest_Veth{Veth: &pb.VethSpec{Name: "v0", PeerName: "v1"}}})
 	require.NoError(t, err)
-	srv.journal.add(undo{Group: "g2", Op: opWriteValue, Host: "h1", ValueKind: kindSysfs, Key: "/sys/class/net/nosuch0/mtu", Value: "1500"})
+	srv.journal.add(undo{Group: "g2", Op: opWriteValue, Host: "h1", ValueKind: kindSysfs, Key: "/sys/class/net/lo/mtu", Value: "not-a-number"})
 
 	srv.mu.Lock()
 	fd, err := unix.Dup(int(srv.hosts["h1"].ns))
@@ -875,7 +875,7 @@ func TestShutdownGoesOnAfterFailure(t *testing.T) {
 
 	errs := srv.Shutdown()
 	require.Len(t, errs, 1)
-	assert.Contains(t, errs[0].Error(), "/sys/class/net/nosuch0/mtu")
+	assert.Contains(t, errs[0].Error(), "/sys/class/net/lo/mtu")
 	_, err = nl.LinkByName("v0")
 	assert.Error(t, err, "v0 was not deleted")
 	assert.Empty(t, srv.Shutdown(), "a second Shutdown has nothing to do")

@@ -66,11 +66,22 @@ func (h *host) writeValue(kind, key, value string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p, _ := valuePath(kind, key)
-	if err := h.writeFile(p, value); err != nil {
-		return "", fmt.Errorf("write %s %s = %q on %s: %w", kind, key, value, h.label(), err)
+	if err := h.replaceValue(kind, key, value); err != nil {
+		return "", err
 	}
 	return old, nil
+}
+
+// replaceValue writes a value.
+func (h *host) replaceValue(kind, key, value string) error {
+	p, err := valuePath(kind, key)
+	if err != nil {
+		return err
+	}
+	if err := h.writeFile(p, value); err != nil {
+		return fmt.Errorf("write %s %s = %q on %s: %w", kind, key, value, h.label(), err)
+	}
+	return nil
 }
 
 func (h *host) writeFile(path, value string) error {

@@ -2,6 +2,7 @@
 // the certificates agents and controllers use across machines.
 //
 //	lnst-agent serve --listen unix:///run/lnst-agent.sock
+//	lnst-agent serve --listen unix:///run/lnst-agent.sock --journal /var/lib/lnst-agent/journal
 //	lnst-agent serve --listen 198.18.0.5:7000 --ca ca.pem --cert 198.18.0.5.pem --key 198.18.0.5-key.pem
 //	lnst-agent certs --dir certs --host 198.18.0.5,198.18.0.6 --client ctl
 //	lnst-agent version
@@ -9,6 +10,15 @@
 // Over TCP the agent requires mutual TLS unless --insecure is given. On
 // SIGINT or SIGTERM it undoes every change it journaled, kills its jobs
 // and exits, non-zero if something could not be undone.
+//
+// The journal of changes to undo is also kept on disk, in --journal
+// (default $STATE_DIRECTORY/journal when systemd sets STATE_DIRECTORY,
+// else /var/lib/lnst-agent/journal; --journal "" keeps it in memory only).
+// An agent killed before it could undo its changes leaves them there, and
+// the next agent started with that journal undoes them before it serves.
+// Two agents cannot share a journal: the second refuses to start. A
+// journal corrupt in its middle (not merely torn by a crash) stops the
+// agent from starting unless --journal-skip-corrupt is given.
 package main
 
 import (
@@ -32,7 +42,8 @@ import (
 )
 
 const usage = `usage:
-  lnst-agent serve --listen unix:///PATH | HOST:PORT [--ca F --cert F --key F] [--insecure] [--log-level L]
+  lnst-agent serve --listen unix:///PATH | HOST:PORT [--ca F --cert F --key F] [--insecure] [--log-level L] [--lease-ttl D]
+                   [--journal PATH | --journal ""] [--journal-skip-corrupt]
   lnst-agent certs --dir DIR --host NAME[,NAME...] [--client NAME[,NAME...]] [--days N]
   lnst-agent version`
 
@@ -116,6 +127,19 @@ type serveConfig struct {
 	listen, ca, cert, key string
 	insecure              bool
 	level                 hclog.Level
+	leaseTTL              time.Duration
+	journal               string
+	skipCorrupt           bool
+}
+
+// defaultJournal is where the agent keeps its journal unless told: the
+// state directory systemd gives the service (StateDirectory=), or
+// /var/lib/lnst-agent.
+func defaultJournal() string {
+	if d, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":"); d != "" {
+		return filepath.Join(d, "journal")
+	}
+	return "/var/lib/lnst-agent/journal"
 }
 
 // parseServe checks serve's flags.
@@ -128,8 +152,14 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.key, "key", "", "this agent's private key (TCP)")
 	fs.BoolVar(&c.insecure, "insecure", false, "serve TCP without TLS: anyone who reaches the port runs commands as this user")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
+	fs.StringVar(&c.journal, "journal", defaultJournal(), "file of the undo journal, taken back at start if a previous agent left changes in it; \"\" keeps it in memory only")
+	fs.BoolVar(&c.skipCorrupt, "journal-skip-corrupt", false, "start even if the journal is corrupt in its middle, skipping the bad records (their changes stay)")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", agent.DefaultLeaseTTL, "how long a controller's session lives without a heartbeat; then the agent kills its jobs and undoes its changes")
 	if err := parse(fs, args, stderr); err != nil {
 		return c, err
+	}
+	if c.leaseTTL <= 0 {
+		return c, usagef("--lease-ttl %v: must be positive", c.leaseTTL)
 	}
 	if c.level = hclog.LevelFromString(*level); c.level == hclog.NoLevel {
 		return c, usagef("--log-level: unknown level %q (want trace, debug, info, warn or error)", *level)
@@ -179,7 +209,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
 	}
-	srv, err := agent.NewServer(agent.Options{Logger: log})
+	srv, err := agent.NewServer(agent.Options{Logger: log, LeaseTTL: c.leaseTTL, JournalPath: c.journal, JournalSkipCorrupt: c.skipCorrupt})
 	if err != nil {
 		return err
 	}

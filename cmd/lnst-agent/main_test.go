@@ -117,7 +117,7 @@ func TestServeTLS(t *testing.T) {
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
 	go func() {
-		err := run(ctx, []string{"serve", "--listen", addr, "--ca", f("ca.pem"), "--cert", f("127.0.0.1.pem"), "--key", f("127.0.0.1-key.pem")}, &bytes.Buffer{}, &stderr)
+		err := run(ctx, []string{"serve", "--listen", addr, "--ca", f("ca.pem"), "--cert", f("127.0.0.1.pem"), "--key", f("127.0.0.1-key.pem"), "--journal", ""}, &bytes.Buffer{}, &stderr)
 		done <- exitCode(err, &stderr)
 	}()
 
@@ -155,7 +155,8 @@ func TestServeBadCertFile(t *testing.T) {
 func TestServeUnixSIGTERM(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "agent.sock")
 	var stderr bytes.Buffer
-	cmd := exec.Command(os.Args[0], "serve", "--listen", "unix://"+sock, "--log-level", "debug")
+	journal := filepath.Join(filepath.Dir(sock), "journal")
+	cmd := exec.Command(os.Args[0], "serve", "--listen", "unix://"+sock, "--log-level", "debug", "--journal", journal)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
@@ -184,5 +185,8 @@ func TestServeUnixSIGTERM(t *testing.T) {
 		t.Fatalf("the agent did not exit within 30s of SIGTERM; its stderr: %s", &stderr)
 	}
 	assert.NoFileExists(t, sock, "socket after exit")
+	b, err := os.ReadFile(journal)
+	require.NoError(t, err)
+	assert.Equal(t, "LNSTJRNL\x01\x00\x00\x00", string(b), "the journal, compacted to its header")
 	assert.Contains(t, stderr.String(), "stopping: restoring every change")
 }

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lnst-go/lnst/internal/agentconn"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+)
+
+// testNetns is a network namespace, and a mount namespace with that
+// network namespace's sysfs on /sys, held by a sleeping process: agents
+// started in it change nothing of this machine's own namespace.
+type testNetns struct{ pid int }
+
+func newTestNetns(t *testing.T) *testNetns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make namespaces")
+	}
+	cmd := exec.Command("unshare", "--net", "--mount", "sh", "-c", "mount -t sysfs sysfs /sys && ip link set lo up && echo ready && exec sleep 600")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Skipf("unshare: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err, "the namespace holder did not start; its stderr: %s", &stderr)
+	require.Equal(t, "ready\n", line)
+	return &testNetns{pid: cmd.Process.Pid}
+}
+
+// command makes a command that runs argv in the namespaces.
+func (n *testNetns) command(argv ...string) *exec.Cmd {
+	return exec.Command("nsenter", append([]string{
+		fmt.Sprintf("--net=/proc/%d/ns/net", n.pid),
+		fmt.Sprintf("--mount=/proc/%d/ns/mnt", n.pid),
+	}, argv...)...)
+}
+
+// sh runs a shell command line in the namespaces and returns its stdout.
+func (n *testNetns) sh(t *testing.T, line string) string {
+	t.Helper()
+	out, err := n.command("sh", "-c", line).Output()
+	require.NoError(t, err, "run %q in the namespace", line)
+	return string(out)
+}
+
+// syncBuffer is a buffer a process writes while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// testAgent is an agent process in a testNetns.
+type testAgent struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan error
+	client pb.AgentClient
+}
+
+// startAgent starts this test binary as the agent, serving on sock with
+// journal, in the namespaces, and dials it. Cleanup kills it if it runs.
+func (n *testNetns) startAgent(t *testing.T, sock, journal string) *testAgent {
+	t.Helper()
+	a := &testAgent{stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	a.cmd = n.command(os.Args[0], "serve", "--listen", "unix://"+sock, "--journal", journal, "--log-level", "info")
+	a.cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	a.cmd.Stderr = a.stderr
+	require.NoError(t, a.cmd.Start())
+	go func() { a.exited <- a.cmd.Wait() }()
+	t.Cleanup(func() {
+		if a.cmd.ProcessState == nil {
+			a.cmd.Process.Kill()
+			<-a.exited
+		}
+	})
+	conn, err := agentconn.Dial(testCtx(t), "unix://"+sock, agentconn.DialOptions{})
+	require.NoError(t, err, "dial the agent; its stderr: %s", a.stderr)
+	t.Cleanup(func() { conn.Close() })
+	a.client = pb.NewAgentClient(conn)
+	hello, err := a.client.Hello(testCtx(t), &pb.HelloRequest{})
+	require.NoError(t, err, "the agent's stderr: %s", a.stderr)
+	require.Equal(t, int32(a.cmd.Process.Pid), hello.Pid, "nsenter execs the agent")
+	return a
+}
+
+// stop signals the agent and waits for its exit.
+func (a *testAgent) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	require.NoError(t, a.cmd.Process.Signal(sig))
+	select {
+	case err := <-a.exited:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the agent did not exit within 30s of %v; its stderr: %s", sig, a.stderr)
+		return nil
+	}
+}
+
+// testPoll polls cond until it holds or timeout passes.
+func testPoll(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// journalHeader is an empty journal: its header alone.
+const journalHeader = "LNSTJRNL\x01\x00\x00\x00"
+
+// TestCrashRecovery kills an agent that made changes (SIGKILL: it undoes
+// nothing) and starts another on the same journal, which takes the changes
+// back before it serves. With a torn journal (the file cut within its last
+// record), the whole records are taken back and the torn one is dropped.
+func TestCrashRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		torn bool
+	}{{"whole journal", false}, {"torn journal", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := newTestNetns(t)
+			dir := t.TempDir()
+			sock, journal := filepath.Join(dir, "a.sock"), filepath.Join(dir, "journal")
+			fwd := func() string { return strings.TrimSpace(ns.sh(t, "cat /proc/sys/net/ipv4/ip_forward")) }
+			links := func() string { return ns.sh(t, "ip -o link") }
+			require.Equal(t, "0", fwd())
+
+			a := ns.startAgent(t, sock, journal)
+			ctx := testCtx(t)
+			c := a.client
+			_, err := c.CreateLink(ctx, &pb.CreateLinkRequest{Group: "g", Spec: &pb.CreateLinkRequest_Veth{Veth: &pb.VethSpec{Name: "v0", PeerName: "v1"}}})
+			require.NoError(t, err)
+			_, err = c.SetLink(ctx, &pb.SetLinkRequest{Group: "g", Name: "v0", Mtu: proto.Int32(1400)})
+			require.NoError(t, err)
+			_, err = c.AddAddr(ctx, &pb.AddrRequest{Group: "g", Name: "v0", Cidr: "198.18.30.1/24"})
+			require.NoError(t, err)
+			_, err = c.WriteValue(ctx, &pb.WriteValueRequest{Group: "g", Kind: "sysctl", Key: "net.ipv4.ip_forward", Value: "1"})
+			require.NoError(t, err)
+
+			err = a.stop(t, syscall.SIGKILL)
+			require.ErrorContains(t, err, "killed")
+			assert.Contains(t, links(), "v0@v1: ", "the veth outlives the killed agent")
+			assert.Contains(t, links(), "mtu 1400 ", "the MTU too")
+			assert.Contains(t, ns.sh(t, "ip -o addr show dev v0"), "198.18.30.1/24")
+			assert.Equal(t, "1", fwd())
+			st, err := os.Stat(journal)
+			require.NoError(t, err)
+			require.Greater(t, st.Size(), int64(len(journalHeader)), "the journal holds the changes")
+			if tc.torn {
+				// Cut the last record (the ip_forward write) in its middle.
+				require.NoError(t, os.Truncate(journal, st.Size()-10))
+			}
+
+			b := ns.startAgent(t, sock, journal)
+			testPoll(t, "the veth to go", 5*time.Second, func() bool { return !strings.Contains(links(), "v0") })
+			assert.NotContains(t, links(), "v1")
+			if tc.torn {
+				assert.Equal(t, "1", fwd(), "the torn record's change is not known, so stays")
+			} else {
+				testPoll(t, "ip_forward back to 0", 5*time.Second, func() bool { return fwd() == "0" })
+			}
+			got, err := os.ReadFile(journal)
+			require.NoError(t, err)
+			assert.Equal(t, journalHeader, string(got), "the journal is compacted")
+			// The new agent serves: its own changes are journaled afresh.
+			r, err := b.client.WriteValue(testCtx(t), &pb.WriteValueRequest{Group: "g2", Kind: "sysctl", Key: "net.ipv4.ip_default_ttl", Value: "33"})
+			require.NoError(t, err)
+			assert.NotZero(t, r.Seq)
+
+			require.NoError(t, b.stop(t, syscall.SIGTERM), "its stderr: %s", b.stderr)
+			assert.Equal(t, "64", strings.TrimSpace(ns.sh(t, "cat /proc/sys/net/ipv4/ip_default_ttl")), "the new agent undid its own change on exit")
+			log := b.stderr.String()
+			entries := 4
+			if tc.torn {
+				entries = 3
+				assert.Contains(t, log, "cut away the torn tail a crash left")
+				assert.NotContains(t, log, "ip_forward")
+			} else {
+				assert.Contains(t, log, `undone: undo="write sysctl net.ipv4.ip_forward = \"0\" back on host \"\""`)
+			}
+			assert.Contains(t, log, fmt.Sprintf("a previous agent left changes: taking them back: journal=%s entries=%d", journal, entries))
+			assert.Contains(t, log, `undone: undo="delete link v0 on host \"\""`)
+			assert.Contains(t, log, `undone: undo="remove address 198.18.30.1/24 from v0`)
+			assert.Contains(t, log, `undone: undo="restore settings of link v0`)
+			assert.Less(t, strings.Index(log, "remove address"), strings.Index(log, "delete link v0"), "newest first")
+			got, err = os.ReadFile(journal)
+			require.NoError(t, err)
+			assert.Equal(t, journalHeader, string(got), "the journal is empty after a clean exit")
+		})
+	}
+}
