@@ -1,11 +1,14 @@
 package lnsttest
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -26,6 +29,9 @@ type session struct {
 	probed  *pb.ProbeReply
 	results *runResults
 	pool    *staticPool // nil: the local lab
+	// id names this test process's session on agents: its journal groups
+	// are "<id>/<test>#<n>", and its leases are held under it.
+	id string
 }
 
 var (
@@ -55,14 +61,14 @@ func Main(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
 		os.Exit(2)
 	}
-	s := &session{states: map[testing.TB]*testState{}, results: newRunResults()}
+	s := &session{states: map[testing.TB]*testState{}, results: newRunResults(), id: sessionID()}
 	if cfg.pool != "" {
 		p, err := pool.LoadPool(cfg.pool)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "lnsttest: -lnst.pool: %v\n", err)
 			os.Exit(2)
 		}
-		s.pool = newStaticPool(p)
+		s.pool = newStaticPool(p, s.id)
 	}
 	sessMu.Lock()
 	sess = s
@@ -93,6 +99,14 @@ func Main(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// sessionID is a new id for this test process's session on agents.
+func sessionID() string {
+	host, _ := os.Hostname()
+	var r [6]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("%s-%d-%s", strings.ReplaceAll(host, "/", "_"), os.Getpid(), hex.EncodeToString(r[:]))
 }
 
 // labNow returns the local lab, starting it on first use.
@@ -149,7 +163,7 @@ func (s *session) state(t testing.TB) *testState {
 		return st
 	}
 	s.groups++
-	st := &testState{t: t, group: fmt.Sprintf("%s#%d", t.Name(), s.groups), clients: map[pb.AgentClient]bool{}, start: time.Now()}
+	st := &testState{t: t, group: agent.SessionGroup(s.id, fmt.Sprintf("%s#%d", t.Name(), s.groups)), clients: map[pb.AgentClient]bool{}, start: time.Now()}
 	s.states[t] = st
 	t.Cleanup(func() {
 		st.restore()

@@ -28,7 +28,10 @@ const leaseRetry = 200 * time.Millisecond
 // which hosts are leased. Hosts are leased to one recipe at a time, in
 // this process (leased) and across test processes (an flock per host).
 type staticPool struct {
-	p *pool.Pool
+	p       *pool.Pool
+	session string
+	stop    chan struct{} // closed by close: heartbeats end
+	beats   sync.WaitGroup
 
 	mu      sync.Mutex
 	freed   chan struct{} // closed and replaced when a host is released
@@ -39,9 +42,9 @@ type staticPool struct {
 	hellos  map[string]*pb.HelloReply
 }
 
-func newStaticPool(p *pool.Pool) *staticPool {
+func newStaticPool(p *pool.Pool, session string) *staticPool {
 	return &staticPool{
-		p: p, freed: make(chan struct{}), leased: map[string]bool{}, locks: map[string]*os.File{},
+		p: p, session: session, stop: make(chan struct{}), freed: make(chan struct{}), leased: map[string]bool{}, locks: map[string]*os.File{},
 		conns: map[string]*grpc.ClientConn{}, clients: map[string]pb.AgentClient{}, hellos: map[string]*pb.HelloReply{},
 	}
 }
@@ -77,12 +80,48 @@ func (sp *staticPool) client(name string) (pb.AgentClient, *pb.HelloReply, error
 	}
 	c := pb.NewAgentClient(conn)
 	hello, err := c.Hello(context.Background(), &pb.HelloRequest{})
+	if err == nil {
+		err = sp.heartbeat(c)
+	}
 	if err != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("pool host %s: agent %s: %w", name, h.Agent, err)
 	}
 	sp.conns[name], sp.clients[name], sp.hellos[name] = conn, c, hello
 	return c, hello, nil
+}
+
+// heartbeat takes this session's lease on an agent and keeps it, sending a
+// heartbeat every third of the agent's lease TTL until close. Should this
+// process die, the agent restores the session's changes itself once the
+// lease expires.
+func (sp *staticPool) heartbeat(c pb.AgentClient) error {
+	req := &pb.HeartbeatRequest{Session: sp.session}
+	r, err := c.Heartbeat(context.Background(), req)
+	if err != nil {
+		return fmt.Errorf("take a lease: %w", err)
+	}
+	every := max(r.Ttl.AsDuration()/3, 50*time.Millisecond)
+	sp.beats.Add(1)
+	go func() {
+		defer sp.beats.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sp.stop:
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				c.Release(ctx, req)
+				cancel()
+				return
+			case <-tick.C:
+				ctx, cancel := context.WithTimeout(context.Background(), every)
+				c.Heartbeat(ctx, req)
+				cancel()
+			}
+		}
+	}()
+	return nil
 }
 
 // lockHost takes a pool host's lease file, shared by every test process on
@@ -216,6 +255,12 @@ func (sp *staticPool) release(m pool.Mapping) {
 func (sp *staticPool) close() {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	select {
+	case <-sp.stop:
+	default:
+		close(sp.stop)
+	}
+	sp.beats.Wait()
 	for _, c := range sp.conns {
 		c.Close()
 	}

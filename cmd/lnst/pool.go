@@ -13,8 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/internal/agentconn"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
 )
 

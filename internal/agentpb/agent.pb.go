@@ -2288,6 +2288,95 @@ func (x *ChangeReply) GetOld() string {
 	return ""
 }
 
+type HeartbeatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatRequest) Reset() {
+	*x = HeartbeatRequest{}
+	mi := &file_agent_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatRequest) ProtoMessage() {}
+
+func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *HeartbeatRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+type HeartbeatReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ttl is how long the agent keeps the lease without a heartbeat.
+	Ttl           *durationpb.Duration `protobuf:"bytes,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatReply) Reset() {
+	*x = HeartbeatReply{}
+	mi := &file_agent_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatReply) ProtoMessage() {}
+
+func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatReply.ProtoReflect.Descriptor instead.
+func (*HeartbeatReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *HeartbeatReply) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
 type RestoreRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
@@ -2298,7 +2387,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2310,7 +2399,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2323,7 +2412,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{34}
+	return file_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RestoreRequest) GetGroup() string {
@@ -2351,7 +2440,7 @@ type RestoreReply struct {
 
 func (x *RestoreReply) Reset() {
 	*x = RestoreReply{}
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2363,7 +2452,7 @@ func (x *RestoreReply) String() string {
 func (*RestoreReply) ProtoMessage() {}
 
 func (x *RestoreReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2376,7 +2465,7 @@ func (x *RestoreReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreReply.ProtoReflect.Descriptor instead.
 func (*RestoreReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{35}
+	return file_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RestoreReply) GetUndone() int32 {
@@ -2582,13 +2671,17 @@ const file_agent_proto_rawDesc = "" +
 	"\x05value\x18\x05 \x01(\tR\x05value\"1\n" +
 	"\vChangeReply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
-	"\x03old\x18\x02 \x01(\tR\x03old\"<\n" +
+	"\x03old\x18\x02 \x01(\tR\x03old\",\n" +
+	"\x10HeartbeatRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\"=\n" +
+	"\x0eHeartbeatReply\x12+\n" +
+	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"<\n" +
 	"\x0eRestoreRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
 	"\x05since\x18\x02 \x01(\x04R\x05since\">\n" +
 	"\fRestoreReply\x12\x16\n" +
 	"\x06undone\x18\x01 \x01(\x05R\x06undone\x12\x16\n" +
-	"\x06errors\x18\x02 \x03(\tR\x06errors2\x86\x0e\n" +
+	"\x06errors\x18\x02 \x03(\tR\x06errors2\x95\x0f\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -2618,7 +2711,9 @@ const file_agent_proto_rawDesc = "" +
 	"\bDelRoute\x12\x1b.lnst.agent.v1.RouteRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12L\n" +
 	"\vSetFeatures\x12!.lnst.agent.v1.SetFeaturesRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12@\n" +
 	"\bFeatures\x12\x16.lnst.agent.v1.LinkRef\x1a\x1c.lnst.agent.v1.FeaturesReply\x12?\n" +
-	"\x05Probe\x12\x1b.lnst.agent.v1.ProbeRequest\x1a\x19.lnst.agent.v1.ProbeReply\x12E\n" +
+	"\x05Probe\x12\x1b.lnst.agent.v1.ProbeRequest\x1a\x19.lnst.agent.v1.ProbeReply\x12K\n" +
+	"\tHeartbeat\x12\x1f.lnst.agent.v1.HeartbeatRequest\x1a\x1d.lnst.agent.v1.HeartbeatReply\x12@\n" +
+	"\aRelease\x12\x1f.lnst.agent.v1.HeartbeatRequest\x1a\x14.lnst.agent.v1.Empty\x12E\n" +
 	"\aRestore\x12\x1d.lnst.agent.v1.RestoreRequest\x1a\x1b.lnst.agent.v1.RestoreReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
@@ -2634,7 +2729,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
 	(*Empty)(nil),                 // 1: lnst.agent.v1.Empty
@@ -2671,87 +2766,94 @@ var file_agent_proto_goTypes = []any{
 	(*ValueReply)(nil),            // 32: lnst.agent.v1.ValueReply
 	(*WriteValueRequest)(nil),     // 33: lnst.agent.v1.WriteValueRequest
 	(*ChangeReply)(nil),           // 34: lnst.agent.v1.ChangeReply
-	(*RestoreRequest)(nil),        // 35: lnst.agent.v1.RestoreRequest
-	(*RestoreReply)(nil),          // 36: lnst.agent.v1.RestoreReply
-	nil,                           // 37: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 38: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 39: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 40: lnst.agent.v1.ProbeReply.QdiscsEntry
-	(*durationpb.Duration)(nil),   // 41: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 42: google.protobuf.Timestamp
+	(*HeartbeatRequest)(nil),      // 35: lnst.agent.v1.HeartbeatRequest
+	(*HeartbeatReply)(nil),        // 36: lnst.agent.v1.HeartbeatReply
+	(*RestoreRequest)(nil),        // 37: lnst.agent.v1.RestoreRequest
+	(*RestoreReply)(nil),          // 38: lnst.agent.v1.RestoreReply
+	nil,                           // 39: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 40: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 41: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 42: lnst.agent.v1.ProbeReply.QdiscsEntry
+	(*durationpb.Duration)(nil),   // 43: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 44: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	41, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	42, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	42, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	41, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	43, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	44, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	44, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	43, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	0,  // 4: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
 	15, // 5: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
 	16, // 6: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
 	17, // 7: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
-	37, // 8: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	38, // 9: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	39, // 10: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	40, // 11: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	39, // 8: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	40, // 9: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	41, // 10: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	42, // 11: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
 	28, // 12: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	29, // 13: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	2,  // 14: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	5,  // 15: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	4,  // 16: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	7,  // 17: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	8,  // 18: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	9,  // 19: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	11, // 20: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	9,  // 21: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 22: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	11, // 23: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	18, // 24: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	19, // 25: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	20, // 26: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	27, // 27: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	27, // 28: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	19, // 29: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	4,  // 30: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	31, // 31: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	33, // 32: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	21, // 33: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	22, // 34: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	22, // 35: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	23, // 36: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	19, // 37: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	25, // 38: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	35, // 39: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	3,  // 40: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	6,  // 41: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	1,  // 42: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	1,  // 43: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	1,  // 44: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	10, // 45: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	13, // 46: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	13, // 47: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	1,  // 48: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	14, // 49: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	34, // 50: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	34, // 51: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	34, // 52: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	34, // 53: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	34, // 54: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	29, // 55: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	30, // 56: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	32, // 57: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	34, // 58: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	6,  // 59: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	34, // 60: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	34, // 61: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	34, // 62: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	24, // 63: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	26, // 64: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	36, // 65: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	40, // [40:66] is the sub-list for method output_type
-	14, // [14:40] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	43, // 14: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	2,  // 15: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	5,  // 16: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	4,  // 17: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	7,  // 18: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	8,  // 19: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	9,  // 20: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	11, // 21: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	9,  // 22: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 23: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	11, // 24: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	18, // 25: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	19, // 26: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	20, // 27: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	27, // 28: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	27, // 29: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	19, // 30: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	4,  // 31: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	31, // 32: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	33, // 33: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	21, // 34: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	22, // 35: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	22, // 36: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	23, // 37: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	19, // 38: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	25, // 39: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	35, // 40: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	35, // 41: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	37, // 42: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	3,  // 43: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	6,  // 44: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	1,  // 45: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	1,  // 46: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	1,  // 47: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	10, // 48: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	13, // 49: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	13, // 50: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	1,  // 51: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	14, // 52: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	34, // 53: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	34, // 54: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	34, // 55: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	34, // 56: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	34, // 57: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	29, // 58: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	30, // 59: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	32, // 60: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	34, // 61: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	6,  // 62: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	34, // 63: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	34, // 64: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	34, // 65: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	24, // 66: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	26, // 67: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	36, // 68: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	1,  // 69: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	38, // 70: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	43, // [43:71] is the sub-list for method output_type
+	15, // [15:43] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -2771,7 +2873,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

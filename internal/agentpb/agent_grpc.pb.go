@@ -50,6 +50,8 @@ const (
 	Agent_SetFeatures_FullMethodName    = "/lnst.agent.v1.Agent/SetFeatures"
 	Agent_Features_FullMethodName       = "/lnst.agent.v1.Agent/Features"
 	Agent_Probe_FullMethodName          = "/lnst.agent.v1.Agent/Probe"
+	Agent_Heartbeat_FullMethodName      = "/lnst.agent.v1.Agent/Heartbeat"
+	Agent_Release_FullMethodName        = "/lnst.agent.v1.Agent/Release"
 	Agent_Restore_FullMethodName        = "/lnst.agent.v1.Agent/Restore"
 )
 
@@ -115,6 +117,14 @@ type AgentClient interface {
 	// Probe reports which link kinds and qdiscs the host's kernel supports,
 	// found by trying them in a throwaway namespace.
 	Probe(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*ProbeReply, error)
+	// Heartbeat holds (or takes) a controller's lease on the agent. The
+	// journal groups of a session are named "<session>/...". When no
+	// heartbeat of a session arrives for the agent's lease TTL (the
+	// controller died or lost the network), the agent kills the session's
+	// jobs and undoes its groups on its own.
+	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatReply, error)
+	// Release ends a session's lease; the controller has restored its groups.
+	Release(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*Empty, error)
 	// Restore undoes, in reverse order, every change of a group with a
 	// sequence number at or above since (0: the whole group).
 	Restore(ctx context.Context, in *RestoreRequest, opts ...grpc.CallOption) (*RestoreReply, error)
@@ -387,6 +397,26 @@ func (c *agentClient) Probe(ctx context.Context, in *ProbeRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *agentClient) Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HeartbeatReply)
+	err := c.cc.Invoke(ctx, Agent_Heartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Release(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Agent_Release_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *agentClient) Restore(ctx context.Context, in *RestoreRequest, opts ...grpc.CallOption) (*RestoreReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RestoreReply)
@@ -459,6 +489,14 @@ type AgentServer interface {
 	// Probe reports which link kinds and qdiscs the host's kernel supports,
 	// found by trying them in a throwaway namespace.
 	Probe(context.Context, *ProbeRequest) (*ProbeReply, error)
+	// Heartbeat holds (or takes) a controller's lease on the agent. The
+	// journal groups of a session are named "<session>/...". When no
+	// heartbeat of a session arrives for the agent's lease TTL (the
+	// controller died or lost the network), the agent kills the session's
+	// jobs and undoes its groups on its own.
+	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatReply, error)
+	// Release ends a session's lease; the controller has restored its groups.
+	Release(context.Context, *HeartbeatRequest) (*Empty, error)
 	// Restore undoes, in reverse order, every change of a group with a
 	// sequence number at or above since (0: the whole group).
 	Restore(context.Context, *RestoreRequest) (*RestoreReply, error)
@@ -546,6 +584,12 @@ func (UnimplementedAgentServer) Features(context.Context, *LinkRef) (*FeaturesRe
 }
 func (UnimplementedAgentServer) Probe(context.Context, *ProbeRequest) (*ProbeReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Probe not implemented")
+}
+func (UnimplementedAgentServer) Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Heartbeat not implemented")
+}
+func (UnimplementedAgentServer) Release(context.Context, *HeartbeatRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Release not implemented")
 }
 func (UnimplementedAgentServer) Restore(context.Context, *RestoreRequest) (*RestoreReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Restore not implemented")
@@ -1014,6 +1058,42 @@ func _Agent_Probe_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_Heartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Heartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Heartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Heartbeat(ctx, req.(*HeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Release_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Release(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Release_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Release(ctx, req.(*HeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Agent_Restore_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RestoreRequest)
 	if err := dec(in); err != nil {
@@ -1134,6 +1214,14 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Probe",
 			Handler:    _Agent_Probe_Handler,
+		},
+		{
+			MethodName: "Heartbeat",
+			Handler:    _Agent_Heartbeat_Handler,
+		},
+		{
+			MethodName: "Release",
+			Handler:    _Agent_Release_Handler,
 		},
 		{
 			MethodName: "Restore",

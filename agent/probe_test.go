@@ -1,0 +1,28 @@
+package agent
+
+import (
+	"testing"
+
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+)
+
+// TestProbe probes the kernel in a throwaway namespace: the kinds this
+// kernel has are found, and nothing is made in the agent's own namespace
+// (a tun/tap is made by ioctl in the calling thread's namespace).
+func TestProbe(t *testing.T) {
+	_, c := testServer(t)
+	r, err := c.Probe(testCtx(t), &pb.ProbeRequest{})
+	require.NoError(t, err)
+	for _, kind := range []string{"veth", "bridge", "vxlan", "macvlan", "tun"} {
+		assert.True(t, r.LinkKinds[kind], "this kernel has %s", kind)
+	}
+	assert.Len(t, r.LinkKinds, len(probeLinks))
+	assert.Len(t, r.Qdiscs, len(probeQdiscs))
+	for _, name := range []string{"probe0", "probe1", "parent0", "parent1"} {
+		_, err := netlink.LinkByName(name)
+		assert.Error(t, err, "%s was left in the agent's namespace", name)
+	}
+}
