@@ -1,0 +1,58 @@
+package recipes
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lnst-go/lnst/devices"
+	"github.com/lnst-go/lnst/lnsttest"
+	"github.com/lnst-go/lnst/modules"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDummy gives a dummy device on h2 an address of each family, routes
+// h1 to them through h2, and pings and runs flows to them.
+func TestDummy(t *testing.T) {
+	m := enrtTwoHosts(t, "dummy")
+	h1, h2 := m.Host("h1"), m.Host("h2")
+	link := enrtAddrs(t, 140, [2]*lnsttest.Device{h1.Iface("eth0"), h2.Iface("eth0")})
+	d := h2.Create(t, devices.Dummy{Name: "dummy0"})
+	d.Up(t)
+	require.Equal(t, "dummy", d.Info(t).Type)
+	targets := map[string]string{"ipv4": "198.18.141.1", "ipv6": "2001:db8:8d::1"}
+	d.AddIP(t, targets["ipv4"]+"/32")
+	d.AddIP(t, targets["ipv6"]+"/128")
+	h1.AddRoute(t, targets["ipv4"]+"/32", lnsttest.Via(enrtAddr(link["ipv4"][1])))
+	h1.AddRoute(t, targets["ipv6"]+"/128", lnsttest.Via(enrtAddr(link["ipv6"][1])))
+	for _, f := range enrtFamilies {
+		t.Run(f.name, func(t *testing.T) {
+			enrtPing(t, h1, targets[f.name])
+			enrtIperf(t, h1, h2, targets[f.name], false)
+		})
+	}
+}
+
+// TestVrf enslaves h1's eth0 to a VRF (table 10), routes in the VRF's
+// table to addresses behind h2, and pings them from inside the VRF; the
+// main table does not reach them.
+func TestVrf(t *testing.T) {
+	m := enrtTwoHosts(t, "vrf")
+	h1, h2 := m.Host("h1"), m.Host("h2")
+	vrf := h1.Create(t, devices.Vrf{Name: "red", Table: 10})
+	vrf.Up(t)
+	h1.Iface("eth0").SetMaster(t, vrf)
+	require.Equal(t, "red", h1.Iface("eth0").Info(t).Master)
+	link := enrtAddrs(t, 142, [2]*lnsttest.Device{h1.Iface("eth0"), h2.Iface("eth0")})
+	targets := map[string]string{"ipv4": "198.18.143.1", "ipv6": "2001:db8:8f::1"}
+	h2.Iface("lo").AddIP(t, targets["ipv4"]+"/32")
+	h2.Iface("lo").AddIP(t, targets["ipv6"]+"/128")
+	for _, f := range enrtFamilies {
+		t.Run(f.name, func(t *testing.T) {
+			h1.AddRoute(t, targets[f.name]+"/"+map[string]string{"ipv4": "32", "ipv6": "128"}[f.name],
+				lnsttest.Via(enrtAddr(link[f.name][1])), lnsttest.Dev(h1.Iface("eth0")), lnsttest.Table(10))
+			res := modules.Ping{Dst: targets[f.name], Count: 3, Interval: 50 * time.Millisecond, Iface: "red"}.Run(t, h1)
+			require.Zero(t, res.Lost, "in VRF red: %v", res)
+			h1.Run(t, "ping -c 1 -W 1 "+targets[f.name], lnsttest.ExpectFail(), lnsttest.Desc("no route outside the VRF"))
+		})
+	}
+}

@@ -1,0 +1,178 @@
+package recipes
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lnst-go/lnst/lnsttest"
+	"github.com/lnst-go/lnst/modules"
+	"github.com/stretchr/testify/require"
+)
+
+// The helpers of the ENRT-like recipes (vxlan, macvlan, MTU, bond, vlan,
+// tunnels...). Their names start with enrt so that they stay apart from
+// the helpers of other recipe files.
+
+// enrtFamily is one IP family of a recipe: its name for subtests and the
+// addresses of the ends.
+type enrtFamily struct {
+	name string
+	// net formats an address of the family in network n with host part i,
+	// with its prefix length.
+	net func(n, i int) string
+}
+
+// enrtFamilies are IPv4 (198.18.N.I/24) and IPv6 (2001:db8:N::I/64).
+var enrtFamilies = []enrtFamily{
+	{"ipv4", func(n, i int) string { return fmt.Sprintf("198.18.%d.%d/24", n, i) }},
+	{"ipv6", func(n, i int) string { return fmt.Sprintf("2001:db8:%x::%x/64", n, i) }},
+}
+
+// enrtAddr is the address of a prefix string, without the length.
+func enrtAddr(cidr string) string {
+	return netip.MustParsePrefix(cidr).Addr().String()
+}
+
+// enrtTwoHosts requires hosts h1 and h2 whose kernels have kinds, each with
+// eth0 on network n1.
+func enrtTwoHosts(t *testing.T, kinds ...string) *lnsttest.Match {
+	t.Helper()
+	m := lnsttest.Require(t,
+		lnsttest.HostReq("h1", lnsttest.Kernel(kinds...), lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))),
+		lnsttest.HostReq("h2", lnsttest.Kernel(kinds...), lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))),
+	)
+	enrtNoDAD(t, m.Host("h1"), "eth0")
+	enrtNoDAD(t, m.Host("h2"), "eth0")
+	return m
+}
+
+// enrtTwoHostsTwoNets requires hosts h1 and h2 whose kernels have kinds,
+// each with eth0 on network n1 and eth1 on network n2: the topology of the
+// bonding recipes.
+func enrtTwoHostsTwoNets(t *testing.T, kinds ...string) *lnsttest.Match {
+	t.Helper()
+	m := lnsttest.Require(t,
+		lnsttest.HostReq("h1", lnsttest.Kernel(kinds...),
+			lnsttest.IfaceReq("eth0", lnsttest.Net("n1")), lnsttest.IfaceReq("eth1", lnsttest.Net("n2"))),
+		lnsttest.HostReq("h2", lnsttest.Kernel(kinds...),
+			lnsttest.IfaceReq("eth0", lnsttest.Net("n1")), lnsttest.IfaceReq("eth1", lnsttest.Net("n2"))),
+	)
+	enrtNoDAD(t, m.Host("h1"), "eth0", "eth1")
+	enrtNoDAD(t, m.Host("h2"), "eth0", "eth1")
+	return m
+}
+
+// enrtPing pings dst from h and requires every reply.
+func enrtPing(t *testing.T, h *lnsttest.Host, dst string) modules.PingResult {
+	t.Helper()
+	res := modules.Ping{Dst: dst, Count: 3, Interval: 50 * time.Millisecond}.Run(t, h)
+	require.Equal(t, 3, res.Sent, "%s -> %s", h.Name(), dst)
+	require.Zero(t, res.Lost, "%s -> %s: %v", h.Name(), dst, res)
+	return res
+}
+
+// enrtIperf runs a 1s iperf3 flow (TCP, or UDP at 100 Mbit/s) from client
+// to the server at dst on server and requires that it carried data.
+func enrtIperf(t *testing.T, client, server *lnsttest.Host, dst string, udp bool) modules.Iperf3Result {
+	t.Helper()
+	srv := modules.Iperf3Server{Bind: dst}.Start(t, server)
+	c := modules.Iperf3Client{Server: dst, Duration: time.Second, UDP: udp}
+	if udp {
+		c.Bitrate = "100M"
+	}
+	res := c.Run(t, client)
+	srv.Stop(t)
+	require.Positive(t, res.BitsPerSecond, "%s -> %s: %v", client.Name(), dst, res)
+	if udp {
+		require.Less(t, res.LostPercent, 50.0, "%s -> %s: %v", client.Name(), dst, res)
+	}
+	t.Logf("%s -> %s: %v", client.Name(), dst, res)
+	return res
+}
+
+// enrtOverlay pings between two addressed ends both ways, in each family,
+// and runs a TCP flow over IPv4 and IPv6 (and a UDP one over IPv4 when
+// udp). ends
+// holds, per family name, the addresses of h1 and h2.
+func enrtOverlay(t *testing.T, h1, h2 *lnsttest.Host, ends map[string][2]string, udp bool) {
+	t.Helper()
+	for _, f := range enrtFamilies {
+		a := ends[f.name]
+		if a[0] == "" {
+			continue
+		}
+		t.Run(f.name, func(t *testing.T) {
+			enrtPing(t, h1, enrtAddr(a[1]))
+			enrtPing(t, h2, enrtAddr(a[0]))
+			enrtIperf(t, h1, h2, enrtAddr(a[1]), false)
+			if udp && f.name == "ipv4" {
+				enrtIperf(t, h1, h2, enrtAddr(a[1]), true)
+			}
+		})
+	}
+}
+
+// enrtAddrs gives dev on each host an address of each family in network n
+// (host part 1 on h1, 2 on h2) and returns them as enrtOverlay wants.
+func enrtAddrs(t *testing.T, n int, devs [2]*lnsttest.Device) map[string][2]string {
+	t.Helper()
+	ends := map[string][2]string{}
+	for _, f := range enrtFamilies {
+		a := [2]string{f.net(n, 1), f.net(n, 2)}
+		devs[0].AddIP(t, a[0])
+		devs[1].AddIP(t, a[1])
+		ends[f.name] = a
+	}
+	return ends
+}
+
+// enrtMoveTo moves device dev of host from into the namespace host to (made
+// with from.Netns). lnsttest has no call for it: a process of to is found
+// by its network namespace and named to "ip link set netns". The device
+// goes with the namespace when the test ends; the undo of its creation
+// finds it gone, which is not an error.
+func enrtMoveTo(t *testing.T, from *lnsttest.Host, dev string, to *lnsttest.Host) *lnsttest.Device {
+	t.Helper()
+	holder := to.Start(t, "exec sleep 60", lnsttest.Desc("hold the namespace for ip link set netns"))
+	ns := strings.TrimSpace(to.Run(t, "readlink /proc/self/ns/net", lnsttest.Quiet()).Result().Stdout)
+	find := fmt.Sprintf(`for p in /proc/[0-9]*; do [ "$(readlink $p/ns/net 2>/dev/null)" = %q ] && [ "$(cat $p/comm 2>/dev/null)" = sleep ] && { echo ${p#/proc/}; exit 0; }; done; exit 1`, ns)
+	pid := strings.TrimSpace(from.Run(t, find, lnsttest.Desc("find a process in "+to.Name())).Result().Stdout)
+	from.Run(t, fmt.Sprintf("ip link set %s netns %s", dev, pid))
+	holder.Kill(t, syscall.SIGKILL)
+	holder.Wait(t)
+	return to.Iface(dev)
+}
+
+// enrtNoDAD turns IPv6 duplicate address detection off on h (for devices
+// made from now on, and for ifaces), so that addresses and devices are
+// usable at once instead of after a second or two: the recipes' addresses
+// are unique by construction. Restored at cleanup.
+func enrtNoDAD(t *testing.T, h *lnsttest.Host, ifaces ...string) {
+	t.Helper()
+	for _, k := range append([]string{"all", "default"}, ifaces...) {
+		h.Sysctl(t, "net.ipv6.conf."+k+".accept_dad", "0")
+	}
+}
+
+// enrtWaitFor polls cond every 50ms until it holds, and fails the test
+// naming what it waited for if it does not within timeout.
+func enrtWaitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// enrtHasTool reports whether h has the command name on its PATH.
+func enrtHasTool(t *testing.T, h *lnsttest.Host, name string) bool {
+	t.Helper()
+	return h.Run(t, "command -v "+name, lnsttest.ExitCodes(0, 1, 127), lnsttest.Quiet()).Result().ExitCode == 0
+}

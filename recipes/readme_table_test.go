@@ -1,0 +1,317 @@
+package recipes
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/lnst-go/lnst/agent"
+	"github.com/lnst-go/lnst/devices"
+	"github.com/lnst-go/lnst/lnsttest"
+	"github.com/stretchr/testify/require"
+)
+
+// The README's table of device kinds and recipes sits between these
+// markers; TestREADMEDeviceTable checks it and, with LNST_UPDATE_README=1,
+// rewrites it.
+const (
+	tableStart  = "<!-- device-table -->"
+	tableEnd    = "<!-- /device-table -->"
+	tableReadme = "../README.md"
+)
+
+// tableSpecs is one zero value of every devices Spec type, to name the Go
+// type of each kind. The test fails when devices.Kinds() and this list
+// differ.
+var tableSpecs = []devices.Spec{
+	devices.Veth{}, devices.Bridge{}, devices.Dummy{}, devices.Vrf{}, devices.Tuntap{},
+	devices.Bond{}, devices.Team{},
+	devices.Vlan{}, devices.Macvlan{}, devices.Macvtap{}, devices.Ipvlan{},
+	devices.Vxlan{}, devices.Geneve{}, devices.Gre{}, devices.Ip6gre{}, devices.Gretap{}, devices.Ip6gretap{},
+	devices.IpIp{}, devices.Sit{}, devices.Ip6Tnl{}, devices.Vti{}, devices.Vti6{},
+	devices.Wireguard{}, devices.OvsBridge{},
+}
+
+// tableProbeName maps a devices kind to the name the agent's kernel probe
+// (lnsttest.Kernel) knows it by, when they differ.
+var tableProbeName = map[string]string{"tun": "tuntap"}
+
+// tableRecipe is a recipe as read from its source.
+type tableRecipe struct {
+	name, file string
+	kernel     []string // kinds it requires with lnsttest.Kernel
+	types      []string // devices types it creates
+}
+
+// tableFunc is what one function of the package's source uses.
+type tableFunc struct {
+	file   string
+	kernel []string // string literals given to lnsttest.Kernel
+	types  []string // devices.T{...} literals
+	calls  []*ast.CallExpr
+	// forwards is set when the function passes a parameter to
+	// lnsttest.Kernel: the string literals its callers give it are kinds.
+	forwards bool
+}
+
+// tableParse reads every _test.go file of the package and returns its
+// recipes (func TestX(t *testing.T), but TestMain and this test) with what
+// they need, following calls to the package's helpers.
+func tableParse(t *testing.T) []tableRecipe {
+	t.Helper()
+	files, err := filepath.Glob("*_test.go")
+	require.NoError(t, err)
+	fset := token.NewFileSet()
+	funcs := map[string]*tableFunc{}
+	var tests []string
+	for _, file := range files {
+		f, err := parser.ParseFile(fset, file, nil, 0)
+		require.NoError(t, err, "parse %s", file)
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || fd.Recv != nil || fd.Body == nil {
+				continue
+			}
+			funcs[fd.Name.Name] = tableInspect(file, fd)
+			if tableIsRecipe(fd) {
+				tests = append(tests, fd.Name.Name)
+			}
+		}
+	}
+	var out []tableRecipe
+	for _, name := range tests {
+		r := tableRecipe{name: name, file: funcs[name].file}
+		seen := map[string]bool{}
+		var walk func(fn string)
+		walk = func(fn string) {
+			f := funcs[fn]
+			if f == nil || seen[fn] {
+				return
+			}
+			seen[fn] = true
+			r.kernel = append(r.kernel, f.kernel...)
+			r.types = append(r.types, f.types...)
+			for _, c := range f.calls {
+				id, ok := c.Fun.(*ast.Ident)
+				if !ok {
+					continue
+				}
+				if g := funcs[id.Name]; g != nil && g.forwards {
+					r.kernel = append(r.kernel, tableStrings(c.Args)...)
+				}
+				walk(id.Name)
+			}
+		}
+		walk(name)
+		slices.Sort(r.kernel)
+		r.kernel = slices.Compact(r.kernel)
+		slices.Sort(r.types)
+		r.types = slices.Compact(r.types)
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b tableRecipe) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// tableIsRecipe reports whether fd is a recipe: func TestX(t *testing.T),
+// not TestMain nor TestREADMEDeviceTable.
+func tableIsRecipe(fd *ast.FuncDecl) bool {
+	n := fd.Name.Name
+	if !strings.HasPrefix(n, "Test") || n == "TestMain" || n == "TestREADMEDeviceTable" {
+		return false
+	}
+	p := fd.Type.Params.List
+	if len(p) != 1 {
+		return false
+	}
+	star, ok := p[0].Type.(*ast.StarExpr)
+	if !ok {
+		return false
+	}
+	sel, ok := star.X.(*ast.SelectorExpr)
+	return ok && sel.Sel.Name == "T"
+}
+
+// tableInspect collects what fd uses.
+func tableInspect(file string, fd *ast.FuncDecl) *tableFunc {
+	f := &tableFunc{file: file}
+	ast.Inspect(fd.Body, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.CallExpr:
+			if tableIsSel(x.Fun, "lnsttest", "Kernel") {
+				f.kernel = append(f.kernel, tableStrings(x.Args)...)
+				if x.Ellipsis.IsValid() {
+					f.forwards = true
+				}
+			} else {
+				f.calls = append(f.calls, x)
+			}
+		case *ast.CompositeLit:
+			if sel, ok := x.Type.(*ast.SelectorExpr); ok && tableIsSel(sel, "devices", sel.Sel.Name) {
+				f.types = append(f.types, sel.Sel.Name)
+			}
+		}
+		return true
+	})
+	return f
+}
+
+func tableIsSel(e ast.Expr, pkg, name string) bool {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok || sel.Sel.Name != name {
+		return false
+	}
+	id, ok := sel.X.(*ast.Ident)
+	return ok && id.Name == pkg
+}
+
+// tableStrings returns the string literals among args.
+func tableStrings(args []ast.Expr) []string {
+	var out []string
+	for _, a := range args {
+		if lit, ok := a.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+			if s, err := strconv.Unquote(lit.Value); err == nil {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// tableProbe finds which of the kernel features the lab's kernel has, the
+// way recipes find out: a subtest per feature that Requires it, which
+// skips when the kernel lacks it. It also returns the kernel's release.
+func tableProbe(t *testing.T, features []string) (have map[string]bool, kernel string) {
+	t.Helper()
+	have = map[string]bool{}
+	for _, k := range features {
+		t.Run("probe="+k, func(t *testing.T) {
+			m := lnsttest.Require(t, lnsttest.HostReq("h1", lnsttest.Kernel(k), lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))))
+			have[k] = true
+			if kernel == "" {
+				kernel = strings.TrimSpace(m.Host("h1").Run(t, "uname -r", lnsttest.Quiet()).Result().Stdout)
+			}
+		})
+	}
+	if kernel == "" {
+		m := lnsttest.Require(t, lnsttest.HostReq("h1", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))))
+		kernel = strings.TrimSpace(m.Host("h1").Run(t, "uname -r", lnsttest.Quiet()).Result().Stdout)
+	}
+	return have, kernel
+}
+
+// tableKernelLine starts the line of the generated section that names the
+// kernel probed.
+const tableKernelLine = "Probed on the namespace lab of Linux "
+
+// tableMarkdown renders the section between the markers.
+func tableMarkdown(kernel string, have map[string]bool, recipes []tableRecipe) string {
+	typeOf := map[string]string{}
+	for _, s := range tableSpecs {
+		typeOf[s.Kind()] = reflect.TypeOf(s).Name()
+	}
+	probed := agent.KernelFeatures()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s%s. Generated by `TestREADMEDeviceTable` in `recipes/readme_table_test.go`:\n", tableKernelLine, kernel)
+	b.WriteString("run `LNST_UPDATE_README=1 go test ./recipes/ -run TestREADMEDeviceTable` to update it.\n\n")
+	b.WriteString("| kind | `devices` type | kernel here | recipes |\n| --- | --- | --- | --- |\n")
+	for _, kind := range devices.Kinds() {
+		typ := typeOf[kind]
+		var users []string
+		for _, r := range recipes {
+			if slices.Contains(r.types, typ) || slices.Contains(r.kernel, kind) {
+				users = append(users, "`"+r.name+"`")
+			}
+		}
+		probe := kind
+		if p, ok := tableProbeName[kind]; ok {
+			probe = p
+		}
+		state := "not probed"
+		if slices.Contains(probed, probe) {
+			state = map[bool]string{true: "yes", false: "no"}[have[probe]]
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", kind, typ, state, strings.Join(users, ", "))
+	}
+	b.WriteString("\n| recipe | file | needs kernel | on the namespace lab |\n| --- | --- | --- | --- |\n")
+	for _, r := range recipes {
+		var lacks []string
+		for _, k := range r.kernel {
+			if !have[k] {
+				lacks = append(lacks, k)
+			}
+		}
+		verdict := "passes on the namespace lab"
+		if len(lacks) > 0 {
+			verdict = "skips: kernel lacks " + strings.Join(lacks, ", ")
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", r.name, r.file, strings.Join(r.kernel, ", "), verdict)
+	}
+	return b.String()
+}
+
+// TestREADMEDeviceTable builds the README's table of every device kind
+// (devices.Kinds) and every recipe of this package, with what the lab's
+// kernel has and which recipes pass or skip, and checks that the README
+// holds it between its markers. With LNST_UPDATE_README=1 it writes it
+// there instead.
+func TestREADMEDeviceTable(t *testing.T) {
+	var kinds []string
+	for _, s := range tableSpecs {
+		kinds = append(kinds, s.Kind())
+	}
+	slices.Sort(kinds)
+	require.Equal(t, devices.Kinds(), kinds, "tableSpecs must list one value of every devices type")
+
+	recipes := tableParse(t)
+	require.NotEmpty(t, recipes)
+	var features []string
+	for _, k := range agent.KernelFeatures() {
+		if slices.Contains(devices.Kinds(), k) || slices.ContainsFunc(recipes, func(r tableRecipe) bool { return slices.Contains(r.kernel, k) }) ||
+			slices.Contains([]string{"tuntap"}, k) {
+			features = append(features, k)
+		}
+	}
+	for _, r := range recipes {
+		for _, k := range r.kernel {
+			require.Contains(t, agent.KernelFeatures(), k, "%s requires unknown kernel feature %q", r.name, k)
+		}
+	}
+	have, kernel := tableProbe(t, features)
+	want := tableMarkdown(kernel, have, recipes)
+
+	raw, err := os.ReadFile(tableReadme)
+	require.NoError(t, err)
+	readme := string(raw)
+	start, end := strings.Index(readme, tableStart), strings.Index(readme, tableEnd)
+	if os.Getenv("LNST_UPDATE_README") == "1" {
+		section := tableStart + "\n" + want + tableEnd
+		if start < 0 || end < start {
+			readme = strings.TrimRight(readme, "\n") + "\n\n## Devices and recipes\n\n" + section + "\n"
+		} else {
+			readme = readme[:start] + section + readme[end+len(tableEnd):]
+		}
+		require.NoError(t, os.WriteFile(tableReadme, []byte(readme), 0o644))
+		t.Logf("wrote the device table to %s", tableReadme)
+		return
+	}
+	if start < 0 || end < start {
+		t.Fatalf("%s has no %s ... %s section: run LNST_UPDATE_README=1 go test ./recipes/ -run TestREADMEDeviceTable", tableReadme, tableStart, tableEnd)
+	}
+	got := strings.TrimPrefix(readme[start+len(tableStart):end], "\n")
+	if got == want {
+		return
+	}
+	if !strings.Contains(got, tableKernelLine+kernel+".") {
+		t.Skipf("the README's device table was probed on another kernel than this one (%s); run LNST_UPDATE_README=1 go test ./recipes/ -run TestREADMEDeviceTable to regenerate it here", kernel)
+	}
+	require.Equal(t, want, got, "the README's device table is out of date: run LNST_UPDATE_README=1 go test ./recipes/ -run TestREADMEDeviceTable")
+}

@@ -1,0 +1,60 @@
+package recipes
+
+import (
+	"testing"
+
+	"github.com/lnst-go/lnst/devices"
+	"github.com/lnst-go/lnst/lnsttest"
+	"github.com/stretchr/testify/require"
+)
+
+// TestVxlanUnicast builds a point-to-point VXLAN (VNI 42) between h1 and h2
+// over an IPv4 underlay and over an IPv6 one, and pings and runs TCP and
+// UDP flows over the overlay in both families.
+func TestVxlanUnicast(t *testing.T) {
+	m := enrtTwoHosts(t, "vxlan")
+	h1, h2 := m.Host("h1"), m.Host("h2")
+	for i, under := range enrtFamilies {
+		t.Run("underlay="+under.name, func(t *testing.T) {
+			u1, u2 := under.net(60+i, 1), under.net(60+i, 2)
+			h1.Iface("eth0").AddIP(t, u1)
+			h2.Iface("eth0").AddIP(t, u2)
+			v1 := h1.Create(t, devices.Vxlan{Name: "vxlan0", Parent: "eth0", ID: 42, Local: enrtAddr(u1), Remote: enrtAddr(u2)})
+			v2 := h2.Create(t, devices.Vxlan{Name: "vxlan0", Parent: "eth0", ID: 42, Local: enrtAddr(u2), Remote: enrtAddr(u1)})
+			v1.Up(t)
+			v2.Up(t)
+			info := v1.Info(t)
+			require.Equal(t, "vxlan", info.Type)
+			// The kernel leaves room for the outer headers: 50 bytes
+			// over IPv4, 70 over IPv6.
+			require.Equal(t, map[string]int{"ipv4": 1450, "ipv6": 1430}[under.name], info.MTU)
+			ends := enrtAddrs(t, 62+i, [2]*lnsttest.Device{v1, v2})
+			enrtOverlay(t, h1, h2, ends, under.name == "ipv4")
+		})
+	}
+}
+
+// TestVxlanMulticast builds a VXLAN (VNI 42) whose ends find each other
+// through a multicast group on eth0, IPv4 (239.1.1.1) and IPv6 (ff05::42),
+// and pings over it.
+func TestVxlanMulticast(t *testing.T) {
+	m := enrtTwoHosts(t, "vxlan")
+	h1, h2 := m.Host("h1"), m.Host("h2")
+	groups := map[string]string{"ipv4": "239.1.1.1", "ipv6": "ff05::42"}
+	for i, under := range enrtFamilies {
+		t.Run("underlay="+under.name, func(t *testing.T) {
+			h1.Iface("eth0").AddIP(t, under.net(64+i, 1))
+			h2.Iface("eth0").AddIP(t, under.net(64+i, 2))
+			spec := devices.Vxlan{Name: "vxlan0", Parent: "eth0", ID: 42, Group: groups[under.name]}
+			v1, v2 := h1.Create(t, spec), h2.Create(t, spec)
+			v1.Up(t)
+			v2.Up(t)
+			ends := enrtAddrs(t, 66+i, [2]*lnsttest.Device{v1, v2})
+			for _, f := range enrtFamilies {
+				enrtPing(t, h1, enrtAddr(ends[f.name][1]))
+				enrtPing(t, h2, enrtAddr(ends[f.name][0]))
+			}
+			enrtIperf(t, h1, h2, enrtAddr(ends["ipv4"][1]), false)
+		})
+	}
+}
