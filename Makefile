@@ -62,6 +62,17 @@ recipes-rootless: apt-deps
 test: deps
 	gotestsum --format testname --junitfile $(JUNIT) -- $(TEST_FLAGS) ./...
 
+# Every fuzz target for FUZZTIME each (needs root: some start an agent).
+# A crasher is kept in the package's testdata/fuzz/<target>/.
+FUZZTIME     ?= 30s
+FUZZ_TARGETS := agent:FuzzValuePath agent:FuzzCheckLinkName agent:FuzzParseCIDR agent:FuzzRouteArgs \
+	agent:FuzzStartJobArgv devices:FuzzUnmarshal pool:FuzzMap pool:FuzzParsePool
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $${t%%:*} $${t#*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) ./$${t%%:*}; \
+	done
+
 # Benchmarks; the RATIO lines compare lnst-go with its floor.
 bench: apt-deps
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee bench.out

@@ -339,6 +339,13 @@ func (h *host) job(id int64) (*job, error) {
 	return j, nil
 }
 
+// forget drops a job the agent no longer needs to answer for.
+func (h *host) forget(id int64) {
+	h.mu.Lock()
+	delete(h.jobs, id)
+	h.mu.Unlock()
+}
+
 // stopJobs kills and reaps every job of the host.
 func (h *host) stopJobs() {
 	h.mu.Lock()

@@ -314,6 +314,11 @@ func (s *Server) RunJob(ctx context.Context, req *pb.StartJobRequest) (*pb.JobRe
 	r, err := j.wait(ctx)
 	if err != nil {
 		j.stop()
+	}
+	// Its result is returned (or nobody waits any more): forget the job,
+	// and its output with it.
+	j.host.forget(j.id)
+	if err != nil {
 		return nil, status.FromContextError(err).Err()
 	}
 	return r, nil
@@ -622,11 +627,38 @@ func (s *Server) Restore(_ context.Context, req *pb.RestoreRequest) (*pb.Restore
 		return nil, invalid(errors.New("group is empty"))
 	}
 	undone, errs := s.restore(s.journal.take(req.Group, req.Since, false))
+	if req.Since == 0 {
+		// The group is over: forget its jobs, all ended by now.
+		s.forgetJobs(req.Group)
+	}
 	r := &pb.RestoreReply{Undone: int32(undone)}
 	for _, err := range errs {
 		r.Errors = append(r.Errors, err.Error())
 	}
 	return r, nil
+}
+
+// forgetJobs forgets the ended jobs of a group on every host.
+func (s *Server) forgetJobs(group string) {
+	s.mu.Lock()
+	hosts := make([]*host, 0, len(s.hosts))
+	for _, h := range s.hosts {
+		hosts = append(hosts, h)
+	}
+	s.mu.Unlock()
+	for _, h := range hosts {
+		h.mu.Lock()
+		for id, j := range h.jobs {
+			select {
+			case <-j.done:
+				if j.group == group {
+					delete(h.jobs, id)
+				}
+			default:
+			}
+		}
+		h.mu.Unlock()
+	}
 }
 
 // restore applies undo entries in the order given. A failed entry does not
@@ -663,10 +695,9 @@ func (s *Server) apply(u undo) error {
 		if err != nil {
 			return nil
 		}
+		// The job stays findable: its controller may still be waiting
+		// for its result. Restore of the whole group forgets it.
 		j.stop()
-		h.mu.Lock()
-		delete(h.jobs, u.Job)
-		h.mu.Unlock()
 		return nil
 	case opWriteValue:
 		p, err := valuePath(u.ValueKind, u.Key)

@@ -58,7 +58,8 @@ func CheckName(name string) error {
 		return fmt.Errorf("device name %q is longer than 15 bytes", name)
 	case name == "." || name == "..":
 		return fmt.Errorf("device name %q is not allowed", name)
-	case strings.ContainsAny(name, "/: \t\n\x00"):
+	case strings.ContainsAny(name, "/: \t\n\v\f\r\x00") || strings.IndexByte(name, 0xa0) >= 0:
+		// The kernel's isspace (lib/ctype.c) also holds for byte 0xa0.
 		return fmt.Errorf("device name %q has a character not allowed in device names ('/', ':' or white space)", name)
 	}
 	return nil

@@ -166,6 +166,11 @@ func (j *Job) waitProgress(t testing.TB) {
 // Kill sends sig to the job's whole process group.
 func (j *Job) Kill(t testing.TB, sig syscall.Signal) {
 	t.Helper()
+	select {
+	case <-j.done:
+		return // nothing left to signal
+	default:
+	}
 	_, err := j.host.client.KillJob(context.Background(), &pb.KillJobRequest{Host: j.host.id, Id: j.id, Signal: int32(sig)})
 	if err != nil {
 		t.Fatalf("%s: kill job %d (%s) with %v: %v", j.host.name, j.id, j.cmd, sig, err)
