@@ -23,6 +23,9 @@ type Iperf3Server struct {
 	Bind string
 	// Port is the port to listen on; 0 means DefaultIperf3Port.
 	Port int
+	// Affinity pins the server to a CPU (iperf3 -A); -1 or "" leaves it
+	// free. It is a string so that 0 (CPU 0) and unset differ: "0", "3".
+	Affinity string
 }
 
 func (s Iperf3Server) port() int {
@@ -40,9 +43,15 @@ func (s Iperf3Server) argv() ([]string, error) {
 	if strings.ContainsAny(s.Bind, " \t\n") {
 		return nil, fmt.Errorf("iperf3 server: Bind %q contains white space", s.Bind)
 	}
+	if !validAffinity(s.Affinity) {
+		return nil, fmt.Errorf("iperf3 server: Affinity %q is not a CPU number (\"3\")", s.Affinity)
+	}
 	argv := []string{"iperf3", "-s", "-1", "-p", strconv.Itoa(s.port())}
 	if s.Bind != "" {
 		argv = append(argv, "-B", s.Bind)
+	}
+	if s.Affinity != "" {
+		argv = append(argv, "-A", s.Affinity)
 	}
 	return argv, nil
 }
@@ -74,6 +83,9 @@ type Iperf3Client struct {
 	Reverse bool
 	// Bind is the local address to send from (iperf3 -B); "" means any.
 	Bind string
+	// Affinity pins the client to a CPU, or the client and the server to
+	// two ("2,3"), as iperf3 -A takes it; "" leaves them free.
+	Affinity string
 }
 
 func (c Iperf3Client) duration() time.Duration {
@@ -99,6 +111,9 @@ func (c Iperf3Client) argv() ([]string, error) {
 	case strings.ContainsAny(c.Bind, " \t\n"):
 		return nil, fmt.Errorf("iperf3 client: Bind %q contains white space", c.Bind)
 	}
+	if !validAffinity(c.Affinity) {
+		return nil, fmt.Errorf("iperf3 client: Affinity %q is not a CPU number or two (\"3\", \"2,3\")", c.Affinity)
+	}
 	port := c.Port
 	if port == 0 {
 		port = DefaultIperf3Port
@@ -118,7 +133,28 @@ func (c Iperf3Client) argv() ([]string, error) {
 	if c.Bind != "" {
 		argv = append(argv, "-B", c.Bind)
 	}
+	if c.Affinity != "" {
+		argv = append(argv, "-A", c.Affinity)
+	}
 	return append(argv, "--json"), nil
+}
+
+// validAffinity reports whether a is "" or an iperf3 -A value: "N" or
+// "N,M", CPU numbers.
+func validAffinity(a string) bool {
+	if a == "" {
+		return true
+	}
+	parts := strings.Split(a, ",")
+	if len(parts) > 2 {
+		return false
+	}
+	for _, p := range parts {
+		if n, err := strconv.Atoi(p); err != nil || n < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // validBitrate reports whether s reads as an iperf3 -b value:

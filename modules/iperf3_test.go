@@ -143,3 +143,18 @@ func TestFormatBitrate(t *testing.T) {
 	assert.Equal(t, "1.20 Tbit/s", FormatBitrate(1.2e12))
 	assert.Equal(t, "1200.00 Tbit/s", FormatBitrate(1.2e15))
 }
+
+func TestIperf3Affinity(t *testing.T) {
+	got, err := Iperf3Server{Affinity: "0"}.argv()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"iperf3", "-s", "-1", "-p", "5201", "-A", "0"}, got)
+	got, err = Iperf3Client{Server: "198.18.1.2", Affinity: "1,0"}.argv()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"iperf3", "-c", "198.18.1.2", "-p", "5201", "-t", "10", "-P", "1", "-A", "1,0", "--json"}, got)
+	for _, bad := range []string{"x", "-1", "1,2,3", "1,"} {
+		_, err := Iperf3Client{Server: "198.18.1.2", Affinity: bad}.argv()
+		assert.ErrorContains(t, err, "Affinity", bad)
+		_, err = Iperf3Server{Affinity: bad}.argv()
+		assert.ErrorContains(t, err, "Affinity", bad)
+	}
+}

@@ -34,6 +34,9 @@ type Flow struct {
 	Bitrate string
 	// Reverse makes the server send and the client receive.
 	Reverse bool
+	// ClientCPU and ServerCPU pin the client and the server to a CPU
+	// (iperf3 -A, "3"); "" leaves them free.
+	ClientCPU, ServerCPU string
 }
 
 func (f Flow) duration() time.Duration {
@@ -158,12 +161,12 @@ func Measure(t testing.TB, f Flow, opts Options) *results.Measurement {
 // each host's CPU utilisation during the run.
 func runOnce(t testing.TB, f Flow, hosts []*lnsttest.Host, every time.Duration, label string, sofar []float64) (float64, map[string]float64) {
 	t.Helper()
-	srv := modules.Iperf3Server{Bind: f.ServerAddr, Port: f.Port}.Start(t, f.Server)
+	srv := modules.Iperf3Server{Bind: f.ServerAddr, Port: f.Port, Affinity: f.ServerCPU}.Start(t, f.Server)
 	before := sampleCPU(t, hosts)
 	stop := logProgress(t, every, f, label, sofar)
 	res := modules.Iperf3Client{
 		Server: f.ServerAddr, Port: f.Port, Duration: f.Duration, Parallel: f.Streams,
-		UDP: f.UDP, Bitrate: f.Bitrate, Reverse: f.Reverse,
+		UDP: f.UDP, Bitrate: f.Bitrate, Reverse: f.Reverse, Affinity: f.ClientCPU,
 	}.Run(t, f.Client)
 	stop()
 	after := sampleCPU(t, hosts)
