@@ -38,6 +38,10 @@ type undo struct {
 	HWAddr []byte
 	// Features are a device's previous ethtool features.
 	Features map[string]bool
+	// Path is a file, symlink or directory to remove; with Backup, the
+	// file or symlink the agent saved there (see files.go) is put back.
+	Path   string `json:",omitempty"`
+	Backup string `json:",omitempty"`
 }
 
 // The operations an undo entry can do.
@@ -54,6 +58,7 @@ const (
 	opAddRoute       = "add-route"
 	opDelRoute       = "del-route"
 	opSetFeatures    = "set-features"
+	opRemovePath     = "remove-path"
 )
 
 func (u undo) String() string {
@@ -82,6 +87,11 @@ func (u undo) String() string {
 		return fmt.Sprintf("remove route %s on host %q", u.Route, u.Host)
 	case opSetFeatures:
 		return fmt.Sprintf("restore features of %s on host %q", u.Link, u.Host)
+	case opRemovePath:
+		if u.Backup != "" {
+			return fmt.Sprintf("put %s back from backup %s on host %q", u.Path, u.Backup, u.Host)
+		}
+		return fmt.Sprintf("remove %s on host %q", u.Path, u.Host)
 	}
 	return "unknown undo " + u.Op
 }

@@ -58,6 +58,9 @@ type Server struct {
 	leases     leases
 	stopLeases sync.Once
 
+	// files holds PutFile's backups and Reboot's command (files.go).
+	files fileState
+
 	probeOnce sync.Once
 	probe     struct {
 		kinds, qdiscs map[string]bool
@@ -144,6 +147,7 @@ func (s *Server) Hello(context.Context, *pb.HelloRequest) (*pb.HelloReply, error
 		Arch:    unix.ByteSliceToString(u.Machine[:]),
 		Pid:     int32(syscall.Getpid()),
 		Lab:     s.lab,
+		BootId:  bootID(),
 	}, nil
 }
 
@@ -681,6 +685,8 @@ func (s *Server) apply(u undo) error {
 	case opDestroyNetwork:
 		s.destroyNetwork(u.Network)
 		return nil
+	case opRemovePath:
+		return s.undoPath(u)
 	}
 	s.mu.Lock()
 	h := s.hosts[u.Host]

@@ -75,6 +75,55 @@ func (JobOutput_Stream) EnumDescriptor() ([]byte, []int) {
 	return file_agent_proto_rawDescGZIP(), []int{13, 0}
 }
 
+type FileEntry_Type int32
+
+const (
+	FileEntry_FILE    FileEntry_Type = 0
+	FileEntry_DIR     FileEntry_Type = 1
+	FileEntry_SYMLINK FileEntry_Type = 2
+)
+
+// Enum value maps for FileEntry_Type.
+var (
+	FileEntry_Type_name = map[int32]string{
+		0: "FILE",
+		1: "DIR",
+		2: "SYMLINK",
+	}
+	FileEntry_Type_value = map[string]int32{
+		"FILE":    0,
+		"DIR":     1,
+		"SYMLINK": 2,
+	}
+)
+
+func (x FileEntry_Type) Enum() *FileEntry_Type {
+	p := new(FileEntry_Type)
+	*p = x
+	return p
+}
+
+func (x FileEntry_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FileEntry_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_agent_proto_enumTypes[1].Descriptor()
+}
+
+func (FileEntry_Type) Type() protoreflect.EnumType {
+	return &file_agent_proto_enumTypes[1]
+}
+
+func (x FileEntry_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FileEntry_Type.Descriptor instead.
+func (FileEntry_Type) EnumDescriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{38, 0}
+}
+
 type Empty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -148,12 +197,14 @@ func (*HelloRequest) Descriptor() ([]byte, []int) {
 }
 
 type HelloReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
-	Kernel        string                 `protobuf:"bytes,2,opt,name=kernel,proto3" json:"kernel,omitempty"`
-	Arch          string                 `protobuf:"bytes,3,opt,name=arch,proto3" json:"arch,omitempty"`
-	Pid           int32                  `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
-	Lab           bool                   `protobuf:"varint,5,opt,name=lab,proto3" json:"lab,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Kernel  string                 `protobuf:"bytes,2,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Arch    string                 `protobuf:"bytes,3,opt,name=arch,proto3" json:"arch,omitempty"`
+	Pid     int32                  `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
+	Lab     bool                   `protobuf:"varint,5,opt,name=lab,proto3" json:"lab,omitempty"`
+	// boot_id is the kernel's boot id: it changes when the machine reboots.
+	BootId        string `protobuf:"bytes,6,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -221,6 +272,13 @@ func (x *HelloReply) GetLab() bool {
 		return x.Lab
 	}
 	return false
+}
+
+func (x *HelloReply) GetBootId() string {
+	if x != nil {
+		return x.BootId
+	}
+	return ""
 }
 
 type HostRef struct {
@@ -2482,20 +2540,734 @@ func (x *RestoreReply) GetErrors() []string {
 	return nil
 }
 
+// FileEntry starts one file, directory or symlink of a copied file or
+// tree. Entries come parents first.
+type FileEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rel is the entry's path relative to the root of the copy, with '/'
+	// separators; "" is the root itself, the first entry.
+	Rel  string         `protobuf:"bytes,1,opt,name=rel,proto3" json:"rel,omitempty"`
+	Type FileEntry_Type `protobuf:"varint,2,opt,name=type,proto3,enum=lnst.agent.v1.FileEntry_Type" json:"type,omitempty"`
+	// mode holds the permission bits, setuid, setgid and sticky (07777).
+	Mode uint32 `protobuf:"varint,3,opt,name=mode,proto3" json:"mode,omitempty"`
+	// target is a symlink's target, as it is (not resolved).
+	Target        string `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileEntry) Reset() {
+	*x = FileEntry{}
+	mi := &file_agent_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileEntry) ProtoMessage() {}
+
+func (x *FileEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileEntry.ProtoReflect.Descriptor instead.
+func (*FileEntry) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *FileEntry) GetRel() string {
+	if x != nil {
+		return x.Rel
+	}
+	return ""
+}
+
+func (x *FileEntry) GetType() FileEntry_Type {
+	if x != nil {
+		return x.Type
+	}
+	return FileEntry_FILE
+}
+
+func (x *FileEntry) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+func (x *FileEntry) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+// FileChunk is one message of a copy: an entry starts with the chunk that
+// has it; a file's data follows in that chunk and the next ones (at most
+// 64 KiB of data each) until the next entry or the end.
+type FileChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entry         *FileEntry             `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileChunk) Reset() {
+	*x = FileChunk{}
+	mi := &file_agent_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileChunk) ProtoMessage() {}
+
+func (x *FileChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
+func (*FileChunk) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *FileChunk) GetEntry() *FileEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *FileChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type PutFileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// host, group, path and name are read from the first message only.
+	Host  string `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// path is where the root goes: an absolute, clean path. When it is an
+	// existing directory, the root goes into it, under name.
+	Path          string     `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Name          string     `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Chunk         *FileChunk `protobuf:"bytes,5,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutFileRequest) Reset() {
+	*x = PutFileRequest{}
+	mi := &file_agent_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutFileRequest) ProtoMessage() {}
+
+func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutFileRequest.ProtoReflect.Descriptor instead.
+func (*PutFileRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *PutFileRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *PutFileRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *PutFileRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *PutFileRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PutFileRequest) GetChunk() *FileChunk {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+type PutFileReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is where the root went.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// seq is the sequence number of the put's first undo entry (0 if it
+	// journaled nothing: it only merged into existing directories).
+	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Files         int32  `protobuf:"varint,3,opt,name=files,proto3" json:"files,omitempty"`
+	Bytes         int64  `protobuf:"varint,4,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutFileReply) Reset() {
+	*x = PutFileReply{}
+	mi := &file_agent_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutFileReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutFileReply) ProtoMessage() {}
+
+func (x *PutFileReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutFileReply.ProtoReflect.Descriptor instead.
+func (*PutFileReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *PutFileReply) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *PutFileReply) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PutFileReply) GetFiles() int32 {
+	if x != nil {
+		return x.Files
+	}
+	return 0
+}
+
+func (x *PutFileReply) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+type GetFileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	// path is an absolute, clean path.
+	Path          string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFileRequest) Reset() {
+	*x = GetFileRequest{}
+	mi := &file_agent_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFileRequest) ProtoMessage() {}
+
+func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFileRequest.ProtoReflect.Descriptor instead.
+func (*GetFileRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetFileRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *GetFileRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type TempDirRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TempDirRequest) Reset() {
+	*x = TempDirRequest{}
+	mi := &file_agent_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TempDirRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TempDirRequest) ProtoMessage() {}
+
+func (x *TempDirRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TempDirRequest.ProtoReflect.Descriptor instead.
+func (*TempDirRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *TempDirRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *TempDirRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+type TempDirReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TempDirReply) Reset() {
+	*x = TempDirReply{}
+	mi := &file_agent_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TempDirReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TempDirReply) ProtoMessage() {}
+
+func (x *TempDirReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TempDirReply.ProtoReflect.Descriptor instead.
+func (*TempDirReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *TempDirReply) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *TempDirReply) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+type FactsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FactsRequest) Reset() {
+	*x = FactsRequest{}
+	mi := &file_agent_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FactsRequest) ProtoMessage() {}
+
+func (x *FactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FactsRequest.ProtoReflect.Descriptor instead.
+func (*FactsRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *FactsRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+type Nic struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Driver string                 `protobuf:"bytes,2,opt,name=driver,proto3" json:"driver,omitempty"`
+	// firmware_version is ethtool's fw_version ("" if the driver has none).
+	FirmwareVersion string `protobuf:"bytes,3,opt,name=firmware_version,json=firmwareVersion,proto3" json:"firmware_version,omitempty"`
+	// speed_mbps is the link speed from sysfs, 0 when unknown (no link).
+	SpeedMbps     int64  `protobuf:"varint,4,opt,name=speed_mbps,json=speedMbps,proto3" json:"speed_mbps,omitempty"`
+	Hwaddr        []byte `protobuf:"bytes,5,opt,name=hwaddr,proto3" json:"hwaddr,omitempty"`
+	BusInfo       string `protobuf:"bytes,6,opt,name=bus_info,json=busInfo,proto3" json:"bus_info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Nic) Reset() {
+	*x = Nic{}
+	mi := &file_agent_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Nic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Nic) ProtoMessage() {}
+
+func (x *Nic) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Nic.ProtoReflect.Descriptor instead.
+func (*Nic) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *Nic) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Nic) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
+}
+
+func (x *Nic) GetFirmwareVersion() string {
+	if x != nil {
+		return x.FirmwareVersion
+	}
+	return ""
+}
+
+func (x *Nic) GetSpeedMbps() int64 {
+	if x != nil {
+		return x.SpeedMbps
+	}
+	return 0
+}
+
+func (x *Nic) GetHwaddr() []byte {
+	if x != nil {
+		return x.Hwaddr
+	}
+	return nil
+}
+
+func (x *Nic) GetBusInfo() string {
+	if x != nil {
+		return x.BusInfo
+	}
+	return ""
+}
+
+type FactsReply struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Kernel string                 `protobuf:"bytes,1,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Arch   string                 `protobuf:"bytes,2,opt,name=arch,proto3" json:"arch,omitempty"`
+	// distribution is PRETTY_NAME of /etc/os-release.
+	Distribution string `protobuf:"bytes,3,opt,name=distribution,proto3" json:"distribution,omitempty"`
+	// os_id and os_version_id are ID and VERSION_ID of /etc/os-release.
+	OsId        string `protobuf:"bytes,4,opt,name=os_id,json=osId,proto3" json:"os_id,omitempty"`
+	OsVersionId string `protobuf:"bytes,5,opt,name=os_version_id,json=osVersionId,proto3" json:"os_version_id,omitempty"`
+	NumCpu      int32  `protobuf:"varint,6,opt,name=num_cpu,json=numCpu,proto3" json:"num_cpu,omitempty"`
+	Hostname    string `protobuf:"bytes,7,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	// nics are the host's network devices but loopback.
+	Nics          []*Nic `protobuf:"bytes,8,rep,name=nics,proto3" json:"nics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FactsReply) Reset() {
+	*x = FactsReply{}
+	mi := &file_agent_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FactsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FactsReply) ProtoMessage() {}
+
+func (x *FactsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FactsReply.ProtoReflect.Descriptor instead.
+func (*FactsReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *FactsReply) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *FactsReply) GetArch() string {
+	if x != nil {
+		return x.Arch
+	}
+	return ""
+}
+
+func (x *FactsReply) GetDistribution() string {
+	if x != nil {
+		return x.Distribution
+	}
+	return ""
+}
+
+func (x *FactsReply) GetOsId() string {
+	if x != nil {
+		return x.OsId
+	}
+	return ""
+}
+
+func (x *FactsReply) GetOsVersionId() string {
+	if x != nil {
+		return x.OsVersionId
+	}
+	return ""
+}
+
+func (x *FactsReply) GetNumCpu() int32 {
+	if x != nil {
+		return x.NumCpu
+	}
+	return 0
+}
+
+func (x *FactsReply) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *FactsReply) GetNics() []*Nic {
+	if x != nil {
+		return x.Nics
+	}
+	return nil
+}
+
+type RebootRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebootRequest) Reset() {
+	*x = RebootRequest{}
+	mi := &file_agent_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebootRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebootRequest) ProtoMessage() {}
+
+func (x *RebootRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
+func (*RebootRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RebootRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
 	"\n" +
 	"\vagent.proto\x12\rlnst.agent.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\a\n" +
 	"\x05Empty\"\x0e\n" +
-	"\fHelloRequest\"v\n" +
+	"\fHelloRequest\"\x8f\x01\n" +
 	"\n" +
 	"HelloReply\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
 	"\x06kernel\x18\x02 \x01(\tR\x06kernel\x12\x12\n" +
 	"\x04arch\x18\x03 \x01(\tR\x04arch\x12\x10\n" +
 	"\x03pid\x18\x04 \x01(\x05R\x03pid\x12\x10\n" +
-	"\x03lab\x18\x05 \x01(\bR\x03lab\"\x1d\n" +
+	"\x03lab\x18\x05 \x01(\bR\x03lab\x12\x17\n" +
+	"\aboot_id\x18\x06 \x01(\tR\x06bootId\"\x1d\n" +
 	"\aHostRef\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\"=\n" +
 	"\x11CreateHostRequest\x12\x12\n" +
@@ -2681,7 +3453,61 @@ const file_agent_proto_rawDesc = "" +
 	"\x05since\x18\x02 \x01(\x04R\x05since\">\n" +
 	"\fRestoreReply\x12\x16\n" +
 	"\x06undone\x18\x01 \x01(\x05R\x06undone\x12\x16\n" +
-	"\x06errors\x18\x02 \x03(\tR\x06errors2\x95\x0f\n" +
+	"\x06errors\x18\x02 \x03(\tR\x06errors\"\xa4\x01\n" +
+	"\tFileEntry\x12\x10\n" +
+	"\x03rel\x18\x01 \x01(\tR\x03rel\x121\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x1d.lnst.agent.v1.FileEntry.TypeR\x04type\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\rR\x04mode\x12\x16\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\"&\n" +
+	"\x04Type\x12\b\n" +
+	"\x04FILE\x10\x00\x12\a\n" +
+	"\x03DIR\x10\x01\x12\v\n" +
+	"\aSYMLINK\x10\x02\"O\n" +
+	"\tFileChunk\x12.\n" +
+	"\x05entry\x18\x01 \x01(\v2\x18.lnst.agent.v1.FileEntryR\x05entry\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x92\x01\n" +
+	"\x0ePutFileRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12.\n" +
+	"\x05chunk\x18\x05 \x01(\v2\x18.lnst.agent.v1.FileChunkR\x05chunk\"`\n" +
+	"\fPutFileReply\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05files\x18\x03 \x01(\x05R\x05files\x12\x14\n" +
+	"\x05bytes\x18\x04 \x01(\x03R\x05bytes\"8\n" +
+	"\x0eGetFileRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\":\n" +
+	"\x0eTempDirRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\"4\n" +
+	"\fTempDirReply\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\"\n" +
+	"\fFactsRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\xae\x01\n" +
+	"\x03Nic\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06driver\x18\x02 \x01(\tR\x06driver\x12)\n" +
+	"\x10firmware_version\x18\x03 \x01(\tR\x0ffirmwareVersion\x12\x1d\n" +
+	"\n" +
+	"speed_mbps\x18\x04 \x01(\x03R\tspeedMbps\x12\x16\n" +
+	"\x06hwaddr\x18\x05 \x01(\fR\x06hwaddr\x12\x19\n" +
+	"\bbus_info\x18\x06 \x01(\tR\abusInfo\"\xf2\x01\n" +
+	"\n" +
+	"FactsReply\x12\x16\n" +
+	"\x06kernel\x18\x01 \x01(\tR\x06kernel\x12\x12\n" +
+	"\x04arch\x18\x02 \x01(\tR\x04arch\x12\"\n" +
+	"\fdistribution\x18\x03 \x01(\tR\fdistribution\x12\x13\n" +
+	"\x05os_id\x18\x04 \x01(\tR\x04osId\x12\"\n" +
+	"\ros_version_id\x18\x05 \x01(\tR\vosVersionId\x12\x17\n" +
+	"\anum_cpu\x18\x06 \x01(\x05R\x06numCpu\x12\x1a\n" +
+	"\bhostname\x18\a \x01(\tR\bhostname\x12&\n" +
+	"\x04nics\x18\b \x03(\v2\x12.lnst.agent.v1.NicR\x04nics\"#\n" +
+	"\rRebootRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host2\xea\x11\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -2714,7 +3540,12 @@ const file_agent_proto_rawDesc = "" +
 	"\x05Probe\x12\x1b.lnst.agent.v1.ProbeRequest\x1a\x19.lnst.agent.v1.ProbeReply\x12K\n" +
 	"\tHeartbeat\x12\x1f.lnst.agent.v1.HeartbeatRequest\x1a\x1d.lnst.agent.v1.HeartbeatReply\x12@\n" +
 	"\aRelease\x12\x1f.lnst.agent.v1.HeartbeatRequest\x1a\x14.lnst.agent.v1.Empty\x12E\n" +
-	"\aRestore\x12\x1d.lnst.agent.v1.RestoreRequest\x1a\x1b.lnst.agent.v1.RestoreReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"\aRestore\x12\x1d.lnst.agent.v1.RestoreRequest\x1a\x1b.lnst.agent.v1.RestoreReply\x12G\n" +
+	"\aPutFile\x12\x1d.lnst.agent.v1.PutFileRequest\x1a\x1b.lnst.agent.v1.PutFileReply(\x01\x12D\n" +
+	"\aGetFile\x12\x1d.lnst.agent.v1.GetFileRequest\x1a\x18.lnst.agent.v1.FileChunk0\x01\x12E\n" +
+	"\aTempDir\x12\x1d.lnst.agent.v1.TempDirRequest\x1a\x1b.lnst.agent.v1.TempDirReply\x12?\n" +
+	"\x05Facts\x12\x1b.lnst.agent.v1.FactsRequest\x1a\x19.lnst.agent.v1.FactsReply\x12<\n" +
+	"\x06Reboot\x12\x1c.lnst.agent.v1.RebootRequest\x1a\x14.lnst.agent.v1.EmptyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -2728,132 +3559,158 @@ func file_agent_proto_rawDescGZIP() []byte {
 	return file_agent_proto_rawDescData
 }
 
-var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
-	(*Empty)(nil),                 // 1: lnst.agent.v1.Empty
-	(*HelloRequest)(nil),          // 2: lnst.agent.v1.HelloRequest
-	(*HelloReply)(nil),            // 3: lnst.agent.v1.HelloReply
-	(*HostRef)(nil),               // 4: lnst.agent.v1.HostRef
-	(*CreateHostRequest)(nil),     // 5: lnst.agent.v1.CreateHostRequest
-	(*CreateHostReply)(nil),       // 6: lnst.agent.v1.CreateHostReply
-	(*ConnectRequest)(nil),        // 7: lnst.agent.v1.ConnectRequest
-	(*DestroyNetworkRequest)(nil), // 8: lnst.agent.v1.DestroyNetworkRequest
-	(*StartJobRequest)(nil),       // 9: lnst.agent.v1.StartJobRequest
-	(*StartJobReply)(nil),         // 10: lnst.agent.v1.StartJobReply
-	(*JobRef)(nil),                // 11: lnst.agent.v1.JobRef
-	(*KillJobRequest)(nil),        // 12: lnst.agent.v1.KillJobRequest
-	(*JobResult)(nil),             // 13: lnst.agent.v1.JobResult
-	(*JobOutput)(nil),             // 14: lnst.agent.v1.JobOutput
-	(*VethSpec)(nil),              // 15: lnst.agent.v1.VethSpec
-	(*BridgeSpec)(nil),            // 16: lnst.agent.v1.BridgeSpec
-	(*GenericSpec)(nil),           // 17: lnst.agent.v1.GenericSpec
-	(*CreateLinkRequest)(nil),     // 18: lnst.agent.v1.CreateLinkRequest
-	(*LinkRef)(nil),               // 19: lnst.agent.v1.LinkRef
-	(*SetLinkRequest)(nil),        // 20: lnst.agent.v1.SetLinkRequest
-	(*CreateNetnsRequest)(nil),    // 21: lnst.agent.v1.CreateNetnsRequest
-	(*RouteRequest)(nil),          // 22: lnst.agent.v1.RouteRequest
-	(*SetFeaturesRequest)(nil),    // 23: lnst.agent.v1.SetFeaturesRequest
-	(*FeaturesReply)(nil),         // 24: lnst.agent.v1.FeaturesReply
-	(*ProbeRequest)(nil),          // 25: lnst.agent.v1.ProbeRequest
-	(*ProbeReply)(nil),            // 26: lnst.agent.v1.ProbeReply
-	(*AddrRequest)(nil),           // 27: lnst.agent.v1.AddrRequest
-	(*LinkStats)(nil),             // 28: lnst.agent.v1.LinkStats
-	(*LinkInfoReply)(nil),         // 29: lnst.agent.v1.LinkInfoReply
-	(*LinksReply)(nil),            // 30: lnst.agent.v1.LinksReply
-	(*ValueRef)(nil),              // 31: lnst.agent.v1.ValueRef
-	(*ValueReply)(nil),            // 32: lnst.agent.v1.ValueReply
-	(*WriteValueRequest)(nil),     // 33: lnst.agent.v1.WriteValueRequest
-	(*ChangeReply)(nil),           // 34: lnst.agent.v1.ChangeReply
-	(*HeartbeatRequest)(nil),      // 35: lnst.agent.v1.HeartbeatRequest
-	(*HeartbeatReply)(nil),        // 36: lnst.agent.v1.HeartbeatReply
-	(*RestoreRequest)(nil),        // 37: lnst.agent.v1.RestoreRequest
-	(*RestoreReply)(nil),          // 38: lnst.agent.v1.RestoreReply
-	nil,                           // 39: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 40: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 41: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 42: lnst.agent.v1.ProbeReply.QdiscsEntry
-	(*durationpb.Duration)(nil),   // 43: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 44: google.protobuf.Timestamp
+	(FileEntry_Type)(0),           // 1: lnst.agent.v1.FileEntry.Type
+	(*Empty)(nil),                 // 2: lnst.agent.v1.Empty
+	(*HelloRequest)(nil),          // 3: lnst.agent.v1.HelloRequest
+	(*HelloReply)(nil),            // 4: lnst.agent.v1.HelloReply
+	(*HostRef)(nil),               // 5: lnst.agent.v1.HostRef
+	(*CreateHostRequest)(nil),     // 6: lnst.agent.v1.CreateHostRequest
+	(*CreateHostReply)(nil),       // 7: lnst.agent.v1.CreateHostReply
+	(*ConnectRequest)(nil),        // 8: lnst.agent.v1.ConnectRequest
+	(*DestroyNetworkRequest)(nil), // 9: lnst.agent.v1.DestroyNetworkRequest
+	(*StartJobRequest)(nil),       // 10: lnst.agent.v1.StartJobRequest
+	(*StartJobReply)(nil),         // 11: lnst.agent.v1.StartJobReply
+	(*JobRef)(nil),                // 12: lnst.agent.v1.JobRef
+	(*KillJobRequest)(nil),        // 13: lnst.agent.v1.KillJobRequest
+	(*JobResult)(nil),             // 14: lnst.agent.v1.JobResult
+	(*JobOutput)(nil),             // 15: lnst.agent.v1.JobOutput
+	(*VethSpec)(nil),              // 16: lnst.agent.v1.VethSpec
+	(*BridgeSpec)(nil),            // 17: lnst.agent.v1.BridgeSpec
+	(*GenericSpec)(nil),           // 18: lnst.agent.v1.GenericSpec
+	(*CreateLinkRequest)(nil),     // 19: lnst.agent.v1.CreateLinkRequest
+	(*LinkRef)(nil),               // 20: lnst.agent.v1.LinkRef
+	(*SetLinkRequest)(nil),        // 21: lnst.agent.v1.SetLinkRequest
+	(*CreateNetnsRequest)(nil),    // 22: lnst.agent.v1.CreateNetnsRequest
+	(*RouteRequest)(nil),          // 23: lnst.agent.v1.RouteRequest
+	(*SetFeaturesRequest)(nil),    // 24: lnst.agent.v1.SetFeaturesRequest
+	(*FeaturesReply)(nil),         // 25: lnst.agent.v1.FeaturesReply
+	(*ProbeRequest)(nil),          // 26: lnst.agent.v1.ProbeRequest
+	(*ProbeReply)(nil),            // 27: lnst.agent.v1.ProbeReply
+	(*AddrRequest)(nil),           // 28: lnst.agent.v1.AddrRequest
+	(*LinkStats)(nil),             // 29: lnst.agent.v1.LinkStats
+	(*LinkInfoReply)(nil),         // 30: lnst.agent.v1.LinkInfoReply
+	(*LinksReply)(nil),            // 31: lnst.agent.v1.LinksReply
+	(*ValueRef)(nil),              // 32: lnst.agent.v1.ValueRef
+	(*ValueReply)(nil),            // 33: lnst.agent.v1.ValueReply
+	(*WriteValueRequest)(nil),     // 34: lnst.agent.v1.WriteValueRequest
+	(*ChangeReply)(nil),           // 35: lnst.agent.v1.ChangeReply
+	(*HeartbeatRequest)(nil),      // 36: lnst.agent.v1.HeartbeatRequest
+	(*HeartbeatReply)(nil),        // 37: lnst.agent.v1.HeartbeatReply
+	(*RestoreRequest)(nil),        // 38: lnst.agent.v1.RestoreRequest
+	(*RestoreReply)(nil),          // 39: lnst.agent.v1.RestoreReply
+	(*FileEntry)(nil),             // 40: lnst.agent.v1.FileEntry
+	(*FileChunk)(nil),             // 41: lnst.agent.v1.FileChunk
+	(*PutFileRequest)(nil),        // 42: lnst.agent.v1.PutFileRequest
+	(*PutFileReply)(nil),          // 43: lnst.agent.v1.PutFileReply
+	(*GetFileRequest)(nil),        // 44: lnst.agent.v1.GetFileRequest
+	(*TempDirRequest)(nil),        // 45: lnst.agent.v1.TempDirRequest
+	(*TempDirReply)(nil),          // 46: lnst.agent.v1.TempDirReply
+	(*FactsRequest)(nil),          // 47: lnst.agent.v1.FactsRequest
+	(*Nic)(nil),                   // 48: lnst.agent.v1.Nic
+	(*FactsReply)(nil),            // 49: lnst.agent.v1.FactsReply
+	(*RebootRequest)(nil),         // 50: lnst.agent.v1.RebootRequest
+	nil,                           // 51: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 52: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 53: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 54: lnst.agent.v1.ProbeReply.QdiscsEntry
+	(*durationpb.Duration)(nil),   // 55: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 56: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	43, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	44, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	44, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	43, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	55, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	56, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	56, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	55, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	0,  // 4: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
-	15, // 5: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
-	16, // 6: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
-	17, // 7: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
-	39, // 8: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	40, // 9: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	41, // 10: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	42, // 11: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	28, // 12: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
-	29, // 13: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	43, // 14: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
-	2,  // 15: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	5,  // 16: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	4,  // 17: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	7,  // 18: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	8,  // 19: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	9,  // 20: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	11, // 21: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	9,  // 22: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 23: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	11, // 24: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	18, // 25: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	19, // 26: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	20, // 27: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	27, // 28: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	27, // 29: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	19, // 30: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	4,  // 31: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	31, // 32: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	33, // 33: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	21, // 34: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	22, // 35: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	22, // 36: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	23, // 37: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	19, // 38: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	25, // 39: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	35, // 40: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	35, // 41: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	37, // 42: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	3,  // 43: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	6,  // 44: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	1,  // 45: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	1,  // 46: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	1,  // 47: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	10, // 48: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	13, // 49: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	13, // 50: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	1,  // 51: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	14, // 52: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	34, // 53: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	34, // 54: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	34, // 55: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	34, // 56: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	34, // 57: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	29, // 58: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	30, // 59: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	32, // 60: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	34, // 61: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	6,  // 62: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	34, // 63: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	34, // 64: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	34, // 65: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	24, // 66: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	26, // 67: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	36, // 68: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	1,  // 69: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	38, // 70: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	43, // [43:71] is the sub-list for method output_type
-	15, // [15:43] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	16, // 5: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
+	17, // 6: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
+	18, // 7: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
+	51, // 8: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	52, // 9: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	53, // 10: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	54, // 11: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	29, // 12: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
+	30, // 13: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
+	55, // 14: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	1,  // 15: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
+	40, // 16: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
+	41, // 17: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
+	48, // 18: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
+	3,  // 19: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,  // 20: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,  // 21: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,  // 22: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,  // 23: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10, // 24: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 25: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10, // 26: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	13, // 27: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12, // 28: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	19, // 29: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	20, // 30: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	21, // 31: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	28, // 32: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	28, // 33: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	20, // 34: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,  // 35: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	32, // 36: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	34, // 37: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	22, // 38: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	23, // 39: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	23, // 40: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	24, // 41: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	20, // 42: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	26, // 43: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	36, // 44: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	36, // 45: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	38, // 46: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	42, // 47: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	44, // 48: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	45, // 49: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	47, // 50: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	50, // 51: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	4,  // 52: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 53: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 54: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 55: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 56: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 57: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 58: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 59: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	2,  // 60: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	15, // 61: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	35, // 62: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	35, // 63: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	35, // 64: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	35, // 65: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	35, // 66: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	30, // 67: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	31, // 68: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	33, // 69: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	35, // 70: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 71: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	35, // 72: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	35, // 73: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	35, // 74: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	25, // 75: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	27, // 76: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	37, // 77: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 78: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	39, // 79: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	43, // 80: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	41, // 81: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	46, // 82: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	49, // 83: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 84: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	52, // [52:85] is the sub-list for method output_type
+	19, // [19:52] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -2872,8 +3729,8 @@ func file_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   42,
+			NumEnums:      2,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

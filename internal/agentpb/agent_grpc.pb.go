@@ -53,6 +53,11 @@ const (
 	Agent_Heartbeat_FullMethodName      = "/lnst.agent.v1.Agent/Heartbeat"
 	Agent_Release_FullMethodName        = "/lnst.agent.v1.Agent/Release"
 	Agent_Restore_FullMethodName        = "/lnst.agent.v1.Agent/Restore"
+	Agent_PutFile_FullMethodName        = "/lnst.agent.v1.Agent/PutFile"
+	Agent_GetFile_FullMethodName        = "/lnst.agent.v1.Agent/GetFile"
+	Agent_TempDir_FullMethodName        = "/lnst.agent.v1.Agent/TempDir"
+	Agent_Facts_FullMethodName          = "/lnst.agent.v1.Agent/Facts"
+	Agent_Reboot_FullMethodName         = "/lnst.agent.v1.Agent/Reboot"
 )
 
 // AgentClient is the client API for Agent service.
@@ -128,6 +133,23 @@ type AgentClient interface {
 	// Restore undoes, in reverse order, every change of a group with a
 	// sequence number at or above since (0: the whole group).
 	Restore(ctx context.Context, in *RestoreRequest, opts ...grpc.CallOption) (*RestoreReply, error)
+	// PutFile writes a file or a tree on the host, each file atomically
+	// (a temporary file renamed into place). The first message names the
+	// host, group and destination; every message may carry a chunk. Its
+	// undo removes what the put created and puts back, from a backup the
+	// agent made, every file or symlink it replaced.
+	PutFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutFileRequest, PutFileReply], error)
+	// GetFile reads a file or a tree of the host, as chunks.
+	GetFile(ctx context.Context, in *GetFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FileChunk], error)
+	// TempDir makes a new directory under the agent's temporary directory
+	// ($TMPDIR); its undo removes it with everything in it.
+	TempDir(ctx context.Context, in *TempDirRequest, opts ...grpc.CallOption) (*TempDirReply, error)
+	// Facts describes the host: kernel, distribution, CPUs, NICs.
+	Facts(ctx context.Context, in *FactsRequest, opts ...grpc.CallOption) (*FactsReply, error)
+	// Reboot reboots the agent's machine (agents of real machines only):
+	// it replies, then runs `systemctl reboot` (or `reboot`) a second
+	// later. It journals nothing.
+	Reboot(ctx context.Context, in *RebootRequest, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type agentClient struct {
@@ -427,6 +449,68 @@ func (c *agentClient) Restore(ctx context.Context, in *RestoreRequest, opts ...g
 	return out, nil
 }
 
+func (c *agentClient) PutFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutFileRequest, PutFileReply], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[1], Agent_PutFile_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PutFileRequest, PutFileReply]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_PutFileClient = grpc.ClientStreamingClient[PutFileRequest, PutFileReply]
+
+func (c *agentClient) GetFile(ctx context.Context, in *GetFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FileChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[2], Agent_GetFile_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetFileRequest, FileChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_GetFileClient = grpc.ServerStreamingClient[FileChunk]
+
+func (c *agentClient) TempDir(ctx context.Context, in *TempDirRequest, opts ...grpc.CallOption) (*TempDirReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TempDirReply)
+	err := c.cc.Invoke(ctx, Agent_TempDir_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Facts(ctx context.Context, in *FactsRequest, opts ...grpc.CallOption) (*FactsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FactsReply)
+	err := c.cc.Invoke(ctx, Agent_Facts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Reboot(ctx context.Context, in *RebootRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Agent_Reboot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -500,6 +584,23 @@ type AgentServer interface {
 	// Restore undoes, in reverse order, every change of a group with a
 	// sequence number at or above since (0: the whole group).
 	Restore(context.Context, *RestoreRequest) (*RestoreReply, error)
+	// PutFile writes a file or a tree on the host, each file atomically
+	// (a temporary file renamed into place). The first message names the
+	// host, group and destination; every message may carry a chunk. Its
+	// undo removes what the put created and puts back, from a backup the
+	// agent made, every file or symlink it replaced.
+	PutFile(grpc.ClientStreamingServer[PutFileRequest, PutFileReply]) error
+	// GetFile reads a file or a tree of the host, as chunks.
+	GetFile(*GetFileRequest, grpc.ServerStreamingServer[FileChunk]) error
+	// TempDir makes a new directory under the agent's temporary directory
+	// ($TMPDIR); its undo removes it with everything in it.
+	TempDir(context.Context, *TempDirRequest) (*TempDirReply, error)
+	// Facts describes the host: kernel, distribution, CPUs, NICs.
+	Facts(context.Context, *FactsRequest) (*FactsReply, error)
+	// Reboot reboots the agent's machine (agents of real machines only):
+	// it replies, then runs `systemctl reboot` (or `reboot`) a second
+	// later. It journals nothing.
+	Reboot(context.Context, *RebootRequest) (*Empty, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -593,6 +694,21 @@ func (UnimplementedAgentServer) Release(context.Context, *HeartbeatRequest) (*Em
 }
 func (UnimplementedAgentServer) Restore(context.Context, *RestoreRequest) (*RestoreReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Restore not implemented")
+}
+func (UnimplementedAgentServer) PutFile(grpc.ClientStreamingServer[PutFileRequest, PutFileReply]) error {
+	return status.Errorf(codes.Unimplemented, "method PutFile not implemented")
+}
+func (UnimplementedAgentServer) GetFile(*GetFileRequest, grpc.ServerStreamingServer[FileChunk]) error {
+	return status.Errorf(codes.Unimplemented, "method GetFile not implemented")
+}
+func (UnimplementedAgentServer) TempDir(context.Context, *TempDirRequest) (*TempDirReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TempDir not implemented")
+}
+func (UnimplementedAgentServer) Facts(context.Context, *FactsRequest) (*FactsReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Facts not implemented")
+}
+func (UnimplementedAgentServer) Reboot(context.Context, *RebootRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Reboot not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -1112,6 +1228,78 @@ func _Agent_Restore_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_PutFile_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AgentServer).PutFile(&grpc.GenericServerStream[PutFileRequest, PutFileReply]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_PutFileServer = grpc.ClientStreamingServer[PutFileRequest, PutFileReply]
+
+func _Agent_GetFile_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetFileRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AgentServer).GetFile(m, &grpc.GenericServerStream[GetFileRequest, FileChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_GetFileServer = grpc.ServerStreamingServer[FileChunk]
+
+func _Agent_TempDir_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TempDirRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TempDir(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TempDir_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TempDir(ctx, req.(*TempDirRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Facts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FactsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Facts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Facts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Facts(ctx, req.(*FactsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Reboot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RebootRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Reboot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Reboot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Reboot(ctx, req.(*RebootRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1227,11 +1415,33 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Restore",
 			Handler:    _Agent_Restore_Handler,
 		},
+		{
+			MethodName: "TempDir",
+			Handler:    _Agent_TempDir_Handler,
+		},
+		{
+			MethodName: "Facts",
+			Handler:    _Agent_Facts_Handler,
+		},
+		{
+			MethodName: "Reboot",
+			Handler:    _Agent_Reboot_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "StreamJob",
 			Handler:       _Agent_StreamJob_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "PutFile",
+			Handler:       _Agent_PutFile_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "GetFile",
+			Handler:       _Agent_GetFile_Handler,
 			ServerStreams: true,
 		},
 	},

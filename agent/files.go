@@ -1,0 +1,389 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/filetree"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Files on hosts: PutFile, GetFile and TempDir.
+//
+// A namespace host of the lab shares the machine's filesystem: only its
+// /sys differs (it shows the host's network namespace). Files put on one
+// lab host are seen by every lab host and by the machine. Every path
+// syscall still runs on the host's thread (host.do), so that /sys and
+// /proc read as the host sees them.
+//
+// What a put creates is journaled as remove-path undo entries: one for the
+// top of each new subtree (removing it removes everything under it) and
+// one per file or symlink replaced, whose old self the agent saved first
+// as a backup (a hard link in its backup directory, or a copy when that is
+// on another filesystem) and puts back. Each entry is reserved, and so on
+// disk for the agent's own host, before its change is made.
+
+// fileState is the Server's state for files and reboots.
+type fileState struct {
+	// backupMu serialises making backups with removing the emptied backup
+	// directory.
+	backupMu sync.Mutex
+	// reboot reboots the machine; nil runs systemctl reboot or reboot.
+	// Tests replace it.
+	reboot func() error
+}
+
+// checkHostPath checks that p is an absolute, clean path.
+func checkHostPath(p string) error {
+	if p == "" || !filepath.IsAbs(p) || filepath.Clean(p) != p || strings.ContainsRune(p, 0) {
+		return fmt.Errorf("path %q is not an absolute, clean path", p)
+	}
+	return nil
+}
+
+// checkPutPath checks the destination of a put: an absolute, clean path
+// outside the kernel's /proc and /sys (Sysctl and WriteSysfs change those).
+func checkPutPath(p string) error {
+	if err := checkHostPath(p); err != nil {
+		return err
+	}
+	for _, k := range []string{"/proc", "/sys"} {
+		if p == k || strings.HasPrefix(p, k+"/") {
+			return fmt.Errorf("path %q is under %s, a kernel filesystem: files cannot be put there (set values with Sysctl or WriteSysfs)", p, k)
+		}
+	}
+	return nil
+}
+
+// PutFile writes a file or tree on a host.
+func (s *Server) PutFile(stream grpc.ClientStreamingServer[pb.PutFileRequest, pb.PutFileReply]) error {
+	first, err := stream.Recv()
+	if err == io.EOF {
+		return invalid(errors.New("put file: the stream is empty"))
+	}
+	if err != nil {
+		return err
+	}
+	if err := checkPutPath(first.Path); err != nil {
+		return invalid(fmt.Errorf("put file on host %q: %w", first.Host, err))
+	}
+	if n := first.Name; n != "" && (strings.ContainsAny(n, "/\x00") || n == "." || n == "..") {
+		return invalid(fmt.Errorf("put %s on host %q: name %q is not a file name", first.Path, first.Host, n))
+	}
+	h, err := s.host(first.Host)
+	if err != nil {
+		return err
+	}
+	dest := first.Path
+	var fi fs.FileInfo
+	if h.do(func() (err error) { fi, err = os.Stat(dest); return err }) == nil && fi.IsDir() {
+		if first.Name == "" {
+			return invalid(fmt.Errorf("put %s on host %q: it is a directory and the request has no name to put into it", dest, first.Host))
+		}
+		dest = filepath.Join(dest, first.Name)
+	}
+	var seq uint64
+	r := &filetree.Receiver{Dest: dest, Do: h.do, Change: s.pathChange(h, first.Host, first.Group, &seq)}
+	err = receive(stream, r, first.Chunk)
+	if err == nil {
+		err = r.Finish()
+	}
+	if err != nil {
+		r.Abort()
+		err = fmt.Errorf("put %s on host %q: %w", dest, first.Host, err)
+		if errors.Is(err, filetree.ErrBadStream) {
+			return invalid(err)
+		}
+		if _, ok := status.FromError(err); ok {
+			return err
+		}
+		return failed(err)
+	}
+	s.log.Debug("put file", "host", first.Host, "path", dest, "files", r.Files, "bytes", r.Bytes)
+	return stream.SendAndClose(&pb.PutFileReply{Path: dest, Seq: seq, Files: int32(r.Files), Bytes: r.Bytes})
+}
+
+// receive feeds the stream's chunks to r, starting with first's.
+func receive(stream grpc.ClientStreamingServer[pb.PutFileRequest, pb.PutFileReply], r *filetree.Receiver, first *pb.FileChunk) error {
+	c := first
+	for {
+		if c != nil {
+			if err := r.Receive(c); err != nil {
+				return err
+			}
+		}
+		req, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c = req.Chunk
+	}
+}
+
+// pathChange returns the Change function of a put or TempDir on host h:
+// it backs up what a change replaces, journals the change's undo ahead,
+// makes the change, and sets *seq to the first entry's sequence number.
+func (s *Server) pathChange(h *host, hostName, group string, seq *uint64) func(string, bool, func() error) error {
+	return func(path string, existed bool, apply func() error) error {
+		u := undo{Group: group, Op: opRemovePath, Host: hostName, Path: path}
+		if existed {
+			b, err := s.backup(h, path)
+			if err != nil {
+				return fmt.Errorf("back up %s before replacing it: %w", path, err)
+			}
+			u.Backup = b
+		}
+		u, err := s.journal.reserve(u)
+		if err != nil {
+			s.dropBackup(h, u.Backup)
+			return unjournaled(err)
+		}
+		if err := apply(); err != nil {
+			s.abandon(u)
+			s.dropBackup(h, u.Backup)
+			return err
+		}
+		s.journal.commit(u)
+		if *seq == 0 {
+			*seq = u.Seq
+		}
+		return nil
+	}
+}
+
+// backupDir is where the agent keeps the files a put replaced: next to
+// its on-disk journal, so that they outlive the agent with it, or in its
+// temporary directory.
+func (s *Server) backupDir() string {
+	s.journal.mu.Lock()
+	f := s.journal.file
+	s.journal.mu.Unlock()
+	if f != nil {
+		return filepath.Join(filepath.Dir(f.path), "lnst-backups")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("lnst-agent-%d-backups", os.Getpid()))
+}
+
+// randomName is a fresh name with a prefix.
+func randomName(prefix string) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return prefix + hex.EncodeToString(b[:]), nil
+}
+
+// backup saves the file or symlink at path in the backup directory and
+// returns the backup's path.
+func (s *Server) backup(h *host, path string) (string, error) {
+	s.files.backupMu.Lock()
+	defer s.files.backupMu.Unlock()
+	dir := s.backupDir()
+	name, err := randomName("")
+	if err != nil {
+		return "", err
+	}
+	b := filepath.Join(dir, name+"-"+filepath.Base(path))
+	err = h.do(func() error {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		if err := os.Link(path, b); err == nil || !errors.Is(err, syscall.EXDEV) {
+			return err
+		}
+		return copyPath(path, b)
+	})
+	if err != nil {
+		return "", err
+	}
+	return b, nil
+}
+
+// dropBackup removes a backup that is not needed.
+func (s *Server) dropBackup(h *host, b string) {
+	if b == "" {
+		return
+	}
+	s.files.backupMu.Lock()
+	defer s.files.backupMu.Unlock()
+	h.do(func() error {
+		os.Remove(b)
+		os.Remove(filepath.Dir(b)) // only when empty
+		return nil
+	})
+}
+
+// copyPath copies a file or symlink to dst (which must not exist), with
+// its mode, owner and times.
+func copyPath(src, dst string) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, dst)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is a %v: only files and symlinks are backed up", src, fi.Mode().Type())
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && err == nil {
+		err = out.Chown(int(st.Uid), int(st.Gid))
+	}
+	if err == nil {
+		err = out.Chmod(fi.Mode())
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chtimes(dst, fi.ModTime(), fi.ModTime())
+	}
+	if err != nil {
+		os.Remove(dst)
+	}
+	return err
+}
+
+// undoPath takes back a put or TempDir: it removes what is at u.Path and,
+// with a backup, puts the backup back. A namespace host that is gone left
+// its files on the machine's filesystem: they are removed all the same.
+func (s *Server) undoPath(u undo) error {
+	s.mu.Lock()
+	h := s.hosts[u.Host]
+	if h == nil {
+		h = s.hosts[""]
+	}
+	s.mu.Unlock()
+	do := func(f func() error) error { return f() }
+	if h != nil {
+		do = h.do
+	}
+	if u.Backup == "" {
+		return do(func() error {
+			if _, err := os.Lstat(u.Path); errors.Is(err, fs.ErrNotExist) {
+				return nothingToUndo("%s is gone", u.Path)
+			}
+			return os.RemoveAll(u.Path)
+		})
+	}
+	s.files.backupMu.Lock()
+	defer s.files.backupMu.Unlock()
+	return do(func() error {
+		if _, err := os.Lstat(u.Backup); err != nil {
+			return fmt.Errorf("the backup of %s is lost: %w", u.Path, err)
+		}
+		if fi, err := os.Lstat(u.Path); err == nil && fi.IsDir() {
+			if err := os.RemoveAll(u.Path); err != nil {
+				return err
+			}
+		}
+		err := os.Rename(u.Backup, u.Path)
+		if errors.Is(err, syscall.EXDEV) {
+			err = copyBack(u.Backup, u.Path)
+		}
+		if err != nil {
+			return err
+		}
+		os.Remove(filepath.Dir(u.Backup)) // only when empty
+		return nil
+	})
+}
+
+// copyBack copies a backup on another filesystem back to path,
+// atomically, and removes it.
+func copyBack(backup, path string) error {
+	tmp, err := randomName(filepath.Join(filepath.Dir(path), ".lnst-restore-"))
+	if err != nil {
+		return err
+	}
+	if err := copyPath(backup, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Remove(backup)
+}
+
+// GetFile reads a file or tree of a host.
+func (s *Server) GetFile(req *pb.GetFileRequest, stream grpc.ServerStreamingServer[pb.FileChunk]) error {
+	if err := checkHostPath(req.Path); err != nil {
+		return invalid(fmt.Errorf("get file from host %q: %w", req.Host, err))
+	}
+	h, err := s.host(req.Host)
+	if err != nil {
+		return err
+	}
+	err = filetree.Send(req.Path, h.do, stream.Send)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return status.Errorf(codes.NotFound, "get %s from host %q: %v", req.Path, req.Host, err)
+	case stream.Context().Err() != nil:
+		return status.FromContextError(stream.Context().Err()).Err()
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return failed(fmt.Errorf("get %s from host %q: %w", req.Path, req.Host, err))
+}
+
+// TempDir makes a new directory under the agent's temporary directory.
+func (s *Server) TempDir(_ context.Context, req *pb.TempDirRequest) (*pb.TempDirReply, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	var seq uint64
+	change := s.pathChange(h, req.Host, req.Group, &seq)
+	for range 10 {
+		p, err := randomName(filepath.Join(os.TempDir(), "lnst-tmp-"))
+		if err != nil {
+			return nil, failed(err)
+		}
+		err = change(p, false, func() error { return h.do(func() error { return os.Mkdir(p, 0o700) }) })
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			if _, ok := status.FromError(err); ok {
+				return nil, err
+			}
+			return nil, failed(fmt.Errorf("make a temporary directory on host %q: %w", req.Host, err))
+		}
+		return &pb.TempDirReply{Path: p, Seq: seq}, nil
+	}
+	return nil, status.Errorf(codes.Aborted, "make a temporary directory on host %q: every name tried exists", req.Host)
+}

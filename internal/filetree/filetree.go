@@ -1,0 +1,413 @@
+// Package filetree copies a file or a whole tree as a stream of
+// agentpb.FileChunk messages: Send reads one, a Receiver writes one. Modes
+// (permission bits, setuid, setgid, sticky) are kept and symlinks are
+// copied as symlinks; each file and symlink is written to a temporary name
+// and renamed into place, so a reader never sees half of it. The agent
+// uses it for PutFile and GetFile on its hosts, the controller (lnsttest)
+// for the other end.
+package filetree
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+)
+
+// ChunkSize is the most data one chunk carries.
+const ChunkSize = 64 << 10
+
+// Do runs a function that resolves paths: the agent runs them on a host's
+// thread, where the host's mounts are. nil runs them directly.
+type Do func(f func() error) error
+
+func (d Do) run(f func() error) error {
+	if d == nil {
+		return f()
+	}
+	return d(f)
+}
+
+// ErrBadStream marks a stream that breaks the protocol: an entry out of
+// order, a path that leaves the root, data without a file.
+var ErrBadStream = errors.New("bad file stream")
+
+func badStream(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadStream, fmt.Sprintf(format, args...))
+}
+
+// modeBits keeps what a copy keeps of a mode: the permission bits, setuid,
+// setgid and sticky, as the kernel numbers them.
+func modeBits(m fs.FileMode) uint32 {
+	b := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		b |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		b |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		b |= 0o1000
+	}
+	return b
+}
+
+// fileMode turns modeBits back into an fs.FileMode for os.Chmod.
+func fileMode(b uint32) fs.FileMode {
+	m := fs.FileMode(b & 0o777)
+	if b&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if b&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if b&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}
+
+// Send reads the file, symlink or tree at root and sends it, parents
+// first and directory entries in lexical order. Anything else (a device,
+// a fifo, a socket) is an error naming it.
+func Send(root string, do Do, send func(*pb.FileChunk) error) error {
+	s := sender{do: do, send: send}
+	return s.entry(root, "")
+}
+
+type sender struct {
+	do   Do
+	send func(*pb.FileChunk) error
+}
+
+func (s *sender) entry(p, rel string) error {
+	var fi fs.FileInfo
+	if err := s.do.run(func() (err error) { fi, err = os.Lstat(p); return err }); err != nil {
+		return err
+	}
+	e := &pb.FileEntry{Rel: rel, Mode: modeBits(fi.Mode())}
+	switch {
+	case fi.Mode().IsRegular():
+		return s.file(p, e)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		e.Type = pb.FileEntry_SYMLINK
+		if err := s.do.run(func() (err error) { e.Target, err = os.Readlink(p); return err }); err != nil {
+			return err
+		}
+		return s.send(&pb.FileChunk{Entry: e})
+	case fi.IsDir():
+		e.Type = pb.FileEntry_DIR
+		if err := s.send(&pb.FileChunk{Entry: e}); err != nil {
+			return err
+		}
+		var ents []fs.DirEntry
+		if err := s.do.run(func() (err error) { ents, err = os.ReadDir(p); return err }); err != nil {
+			return err
+		}
+		for _, d := range ents {
+			if err := s.entry(filepath.Join(p, d.Name()), path.Join(rel, d.Name())); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%s is a %v: only files, directories and symlinks are copied", p, fi.Mode().Type())
+}
+
+func (s *sender) file(p string, e *pb.FileEntry) error {
+	var f *os.File
+	if err := s.do.run(func() (err error) { f, err = os.Open(p); return err }); err != nil {
+		return err
+	}
+	defer f.Close()
+	first := true
+	for {
+		// A fresh buffer each time: gRPC may keep a message it sent.
+		buf := make([]byte, ChunkSize)
+		n, err := io.ReadFull(f, buf)
+		if n > 0 || first {
+			c := &pb.FileChunk{Data: buf[:n]}
+			if first {
+				c.Entry, first = e, false
+			}
+			if serr := s.send(c); serr != nil {
+				return serr
+			}
+		}
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			return nil
+		case err != nil:
+			return fmt.Errorf("read %s: %w", p, err)
+		}
+	}
+}
+
+// Receiver writes a stream of chunks at Dest. Entries must come parents
+// first, each inside a directory of the stream. A directory that exists
+// is merged into (its mode is left alone); a file or symlink that exists
+// is replaced; a directory is never replaced by a file, nor a file by a
+// directory. Missing parents of Dest are made (mode 0755).
+type Receiver struct {
+	// Dest is where the root goes.
+	Dest string
+	// Do runs the functions that resolve paths (nil: directly).
+	Do Do
+	// Change, when set, makes each change of what was at Dest: apply
+	// creates path, where nothing was (existed false) or replacing the
+	// file or symlink there (existed true). Only the top of each new
+	// subtree is a change: what goes inside a directory the Receiver made
+	// is not. The agent journals the changes with it.
+	Change func(path string, existed bool, apply func() error) error
+
+	// Files and Bytes count the files written and their data.
+	Files int
+	Bytes int64
+
+	started bool
+	dirs    map[string]bool // rel of each directory received -> made by us
+	cur     *pending
+	chmods  []chmod
+}
+
+type pending struct {
+	f                  *os.File
+	tmp, path          string
+	mode               uint32
+	existed, inCreated bool
+}
+
+type chmod struct {
+	path string
+	mode uint32
+}
+
+// Receive writes one chunk.
+func (r *Receiver) Receive(c *pb.FileChunk) error {
+	if c.Entry != nil {
+		if err := r.finishFile(); err != nil {
+			return err
+		}
+		if err := r.start(c.Entry); err != nil {
+			return err
+		}
+	}
+	if len(c.Data) == 0 {
+		return nil
+	}
+	if r.cur == nil {
+		return badStream("data without a file entry")
+	}
+	if _, err := r.cur.f.Write(c.Data); err != nil {
+		return fmt.Errorf("write %s: %w", r.cur.path, err)
+	}
+	r.Bytes += int64(len(c.Data))
+	return nil
+}
+
+// Finish puts the last file in place and sets the modes of the
+// directories made. It fails if nothing was received.
+func (r *Receiver) Finish() error {
+	if err := r.finishFile(); err != nil {
+		return err
+	}
+	if !r.started {
+		return badStream("no entry received")
+	}
+	for i := len(r.chmods) - 1; i >= 0; i-- {
+		c := r.chmods[i]
+		if err := r.Do.run(func() error { return os.Chmod(c.path, fileMode(c.mode)) }); err != nil {
+			return fmt.Errorf("set mode %04o of %s: %w", c.mode, c.path, err)
+		}
+	}
+	return nil
+}
+
+// Abort removes the temporary file of a file cut short. What was put in
+// place stays (the agent's journal takes it back).
+func (r *Receiver) Abort() {
+	if r.cur == nil {
+		return
+	}
+	r.cur.f.Close()
+	r.Do.run(func() error { return os.Remove(r.cur.tmp) })
+	r.cur = nil
+}
+
+// checkRel checks an entry's relative path and returns its parent's.
+func (r *Receiver) checkRel(rel string) (string, error) {
+	if !r.started {
+		if rel != "" {
+			return "", badStream("the first entry is %q, not the root", rel)
+		}
+		return "", nil
+	}
+	if rel == "" || path.Clean(rel) != rel || !filepath.IsLocal(rel) {
+		return "", badStream("entry %q is not a clean relative path inside the root", rel)
+	}
+	parent := path.Dir(rel)
+	if parent == "." {
+		parent = ""
+	}
+	if _, ok := r.dirs[parent]; !ok {
+		return "", badStream("entry %q comes before its directory", rel)
+	}
+	if _, dup := r.dirs[rel]; dup {
+		return "", badStream("entry %q comes twice", rel)
+	}
+	return parent, nil
+}
+
+func (r *Receiver) start(e *pb.FileEntry) error {
+	parent, err := r.checkRel(e.Rel)
+	if err != nil {
+		return err
+	}
+	first := !r.started
+	r.started = true
+	if r.dirs == nil {
+		r.dirs = map[string]bool{}
+	}
+	p := filepath.Join(r.Dest, filepath.FromSlash(e.Rel))
+	inCreated := !first && r.dirs[parent]
+	if first {
+		if inCreated, err = r.makeParents(); err != nil {
+			return err
+		}
+	}
+	var fi fs.FileInfo
+	err = r.Do.run(func() (err error) { fi, err = os.Lstat(p); return err })
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	existed := err == nil
+	if existed && (fi.IsDir() != (e.Type == pb.FileEntry_DIR)) {
+		if fi.IsDir() {
+			return fmt.Errorf("%s is a directory: a %s cannot replace it", p, typeName(e.Type))
+		}
+		return fmt.Errorf("%s exists and is not a directory", p)
+	}
+	switch e.Type {
+	case pb.FileEntry_DIR:
+		r.dirs[e.Rel] = !existed
+		if existed {
+			return nil
+		}
+		r.chmods = append(r.chmods, chmod{p, e.Mode})
+		return r.change(p, false, inCreated, func() error { return os.Mkdir(p, 0o700) })
+	case pb.FileEntry_SYMLINK:
+		tmp, err := r.tmpName(p)
+		if err != nil {
+			return err
+		}
+		if err := r.Do.run(func() error { return os.Symlink(e.Target, tmp) }); err != nil {
+			return fmt.Errorf("make symlink %s: %w", p, err)
+		}
+		return r.place(tmp, p, existed, inCreated)
+	case pb.FileEntry_FILE:
+		var f *os.File
+		err := r.Do.run(func() (err error) {
+			f, err = os.CreateTemp(filepath.Dir(p), tmpPrefix(p))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		r.cur = &pending{f: f, tmp: f.Name(), path: p, mode: e.Mode, existed: existed, inCreated: inCreated}
+		return nil
+	}
+	return badStream("entry %q has unknown type %v", e.Rel, e.Type)
+}
+
+func typeName(t pb.FileEntry_Type) string {
+	switch t {
+	case pb.FileEntry_SYMLINK:
+		return "symlink"
+	case pb.FileEntry_DIR:
+		return "directory"
+	}
+	return "file"
+}
+
+// makeParents makes the missing parents of Dest, if any (made is true);
+// the topmost one made is a change.
+func (r *Receiver) makeParents() (made bool, err error) {
+	parent := filepath.Dir(r.Dest)
+	top := ""
+	for d := parent; ; d = filepath.Dir(d) {
+		err := r.Do.run(func() error { _, err := os.Lstat(d); return err })
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return false, err
+		}
+		top = d
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	if top == "" {
+		return false, nil
+	}
+	return true, r.change(top, false, false, func() error { return os.MkdirAll(parent, 0o755) })
+}
+
+func tmpPrefix(p string) string { return ".lnst-put-" + filepath.Base(p) + "-" }
+
+// tmpName is a free temporary name next to p.
+func (r *Receiver) tmpName(p string) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(p), tmpPrefix(p)+hex.EncodeToString(b[:])), nil
+}
+
+// change makes a change through r.Change unless it is inside a directory
+// the Receiver made.
+func (r *Receiver) change(p string, existed, inCreated bool, apply func() error) error {
+	do := func() error { return r.Do.run(apply) }
+	if r.Change == nil || inCreated {
+		return do()
+	}
+	return r.Change(p, existed, do)
+}
+
+// place renames tmp to p.
+func (r *Receiver) place(tmp, p string, existed, inCreated bool) error {
+	err := r.change(p, existed, inCreated, func() error { return os.Rename(tmp, p) })
+	if err != nil {
+		r.Do.run(func() error { return os.Remove(tmp) })
+		return fmt.Errorf("put %s in place: %w", p, err)
+	}
+	return nil
+}
+
+func (r *Receiver) finishFile() error {
+	c := r.cur
+	if c == nil {
+		return nil
+	}
+	r.cur = nil
+	err := c.f.Chmod(fileMode(c.mode))
+	if cerr := c.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Do.run(func() error { return os.Remove(c.tmp) })
+		return fmt.Errorf("write %s: %w", c.path, err)
+	}
+	if err := r.place(c.tmp, c.path, c.existed, c.inCreated); err != nil {
+		return err
+	}
+	r.Files++
+	return nil
+}

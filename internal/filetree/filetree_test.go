@@ -1,0 +1,92 @@
+package filetree
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// copyTree sends src into a Receiver writing dst, chunk by chunk.
+func copyTree(t *testing.T, src string, r *Receiver) error {
+	t.Helper()
+	var chunks []*pb.FileChunk
+	err := Send(src, nil, func(c *pb.FileChunk) error {
+		if len(c.Data) > ChunkSize {
+			t.Errorf("chunk of %d bytes", len(c.Data))
+		}
+		chunks = append(chunks, c)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range chunks {
+		if err := r.Receive(c); err != nil {
+			r.Abort()
+			return err
+		}
+	}
+	return r.Finish()
+}
+
+func TestModeBits(t *testing.T) {
+	for _, b := range []uint32{0, 0o644, 0o755, 0o4755, 0o2750, 0o1777, 0o7777} {
+		assert.Equal(t, b, modeBits(fileMode(b)), "%04o", b)
+	}
+}
+
+func TestMergeAndChanges(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "old", "new"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "old", "f"), []byte("new"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "old", "new", "g"), []byte("g"), 0o644))
+	require.NoError(t, os.Chmod(filepath.Join(src, "old"), 0o700))
+
+	dst := filepath.Join(t.TempDir(), "dst")
+	require.NoError(t, os.MkdirAll(filepath.Join(dst, "old"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dst, "old", "f"), []byte("old"), 0o600))
+	type change struct {
+		path    string
+		existed bool
+	}
+	var changes []change
+	r := &Receiver{Dest: dst, Change: func(p string, existed bool, apply func() error) error {
+		changes = append(changes, change{p, existed})
+		return apply()
+	}}
+	require.NoError(t, copyTree(t, src, r))
+	assert.Equal(t, []change{{filepath.Join(dst, "old", "f"), true}, {filepath.Join(dst, "old", "new"), false}}, changes,
+		"a replaced file and the top of a new subtree; nothing inside it")
+	fi, err := os.Stat(filepath.Join(dst, "old"))
+	require.NoError(t, err)
+	assert.Equal(t, fs.FileMode(0o755), fi.Mode().Perm(), "a merged directory keeps its mode")
+	b, err := os.ReadFile(filepath.Join(dst, "old", "new", "g"))
+	require.NoError(t, err)
+	assert.Equal(t, "g", string(b))
+	assert.Equal(t, 2, r.Files)
+}
+
+func TestSendRefusesSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600))
+	err := Send(dir, nil, func(*pb.FileChunk) error { return nil })
+	assert.ErrorContains(t, err, "only files, directories and symlinks are copied")
+}
+
+func TestReceiverTypeConflicts(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "d"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "f"), nil, 0o644))
+	r := &Receiver{Dest: filepath.Join(dir, "d")}
+	assert.ErrorContains(t, r.Receive(&pb.FileChunk{Entry: &pb.FileEntry{Type: pb.FileEntry_SYMLINK, Target: "x"}}), "is a directory: a symlink cannot replace it")
+	r = &Receiver{Dest: filepath.Join(dir, "f")}
+	assert.ErrorContains(t, r.Receive(&pb.FileChunk{Entry: &pb.FileEntry{Type: pb.FileEntry_DIR}}), "exists and is not a directory")
+	r = &Receiver{Dest: filepath.Join(dir, "f")}
+	assert.ErrorIs(t, r.Finish(), ErrBadStream, "nothing received")
+}
