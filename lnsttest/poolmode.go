@@ -34,7 +34,12 @@ type staticPool struct {
 	beats   sync.WaitGroup
 
 	mu      sync.Mutex
-	freed   chan struct{} // closed and replaced when a host is released
+	waiters []*leaseWaiter  // recipes waiting in lease, in the order of dispatch
+	seq     uint64          // waiters so far
+	busy    map[string]bool // hosts another process held, as last seen
+	retry   *time.Timer     // dispatches again once busy hosts may be free
+	gather  *time.Timer     // dispatches to the waiters that came together
+	starve  time.Duration   // leaseStarve
 	leased  map[string]bool
 	locks   map[string]*os.File
 	conns   map[string]*grpc.ClientConn
@@ -44,7 +49,7 @@ type staticPool struct {
 
 func newStaticPool(p *pool.Pool, session string) *staticPool {
 	return &staticPool{
-		p: p, session: session, stop: make(chan struct{}), freed: make(chan struct{}), leased: map[string]bool{}, locks: map[string]*os.File{},
+		p: p, session: session, stop: make(chan struct{}), busy: map[string]bool{}, starve: leaseStarve, leased: map[string]bool{}, locks: map[string]*os.File{},
 		conns: map[string]*grpc.ClientConn{}, clients: map[string]pb.AgentClient{}, hellos: map[string]*pb.HelloReply{},
 	}
 }
@@ -150,56 +155,203 @@ func (sp *staticPool) lockHost(name string) (bool, error) {
 // lease waits until a mapping of reqs (or want, when given) is on free
 // hosts and leases them. It returns an *pool.UnsatError at once if no
 // mapping exists even on an idle pool.
+//
+// Waiting recipes queue, and whenever hosts free up they are offered them
+// in turn (see dispatch): a recipe takes machines as soon as it fits.
 func (sp *staticPool) lease(t testing.TB, reqs []pool.HostReq, want *pool.Mapping) (pool.Mapping, error) {
 	if want == nil {
 		if _, err := pool.Map(sp.p, reqs, nil); err != nil {
 			return pool.Mapping{}, err
 		}
 	}
-	busy := map[string]bool{} // held by other processes, as last seen
-	logged := time.Now()
-	for {
-		sp.mu.Lock()
-		m, err := sp.tryLease(reqs, want, busy)
-		freed := sp.freed
-		sp.mu.Unlock()
-		if err == nil {
-			return m, nil
-		}
-		var unsat *pool.UnsatError
-		if !errors.As(err, &unsat) && !errors.Is(err, errBusy) {
-			return pool.Mapping{}, err
-		}
-		if time.Since(logged) > 10*time.Second {
-			t.Logf("lnsttest: waiting for pool hosts to free up (%v)", err)
-			logged = time.Now()
-		}
-		select {
-		case <-freed:
-		case <-time.After(leaseRetry):
-		}
-		clear(busy)
+	w := &leaseWaiter{reqs: reqs, want: want, width: len(reqs), since: time.Now(), done: make(chan struct{})}
+	if want != nil {
+		w.width = len(want.Hosts)
 	}
+	sp.mu.Lock()
+	sp.seq++
+	w.seq = sp.seq
+	sp.waiters = append(sp.waiters, w)
+	if sp.gather == nil {
+		sp.gather = time.AfterFunc(leaseGather, func() {
+			sp.mu.Lock()
+			defer sp.mu.Unlock()
+			sp.gather = nil
+			sp.dispatch()
+		})
+	}
+	sp.mu.Unlock()
+	tick := time.NewTicker(leaseLog)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.done:
+			return w.m, w.err
+		case <-tick.C:
+			sp.mu.Lock()
+			why, ahead := w.why, sp.ahead(w)
+			sp.mu.Unlock()
+			t.Logf("lnsttest: waiting %v for pool hosts to free up, %d recipes first in line (%v)", time.Since(w.since).Round(time.Second), ahead, why)
+		}
+	}
+}
+
+// leaseGather is how long a recipe that asks for hosts waits for the
+// recipes that ask with it (t.Parallel recipes start together), so that
+// hosts go to the widest of them first, not to whichever asked first.
+const leaseGather = 2 * time.Millisecond
+
+// leaseLog is how often a waiting recipe logs that it waits.
+const leaseLog = 10 * time.Second
+
+// leaseStarve is how long a recipe waits before the hosts it needs are
+// kept for it: until then narrower recipes may take hosts it waits for.
+const leaseStarve = time.Minute
+
+// leaseWaiter is a recipe waiting in lease; its result is set and done
+// closed once it has its hosts, or an error.
+type leaseWaiter struct {
+	reqs  []pool.HostReq
+	want  *pool.Mapping
+	width int    // hosts it needs
+	seq   uint64 // order of arrival
+	since time.Time
+	why   error // why it waits, as last seen
+	done  chan struct{}
+	m     pool.Mapping
+	err   error
+}
+
+// before orders waiters: one starving since longer first, then the widest
+// (a narrow recipe fits in what is left beside a wide one, not the
+// reverse, so wide recipes started first pack the pool best when the
+// recipes' durations are unknown), then first come.
+func (w *leaseWaiter) before(o *leaseWaiter, now time.Time, starve time.Duration) bool {
+	wstarve, ostarve := now.Sub(w.since) >= starve, now.Sub(o.since) >= starve
+	switch {
+	case wstarve != ostarve:
+		return wstarve
+	case wstarve:
+		return w.seq < o.seq
+	case w.width != o.width:
+		return w.width > o.width
+	}
+	return w.seq < o.seq
+}
+
+// ahead counts the waiters w would let go first.
+func (sp *staticPool) ahead(w *leaseWaiter) int {
+	n, now := 0, time.Now()
+	for _, o := range sp.waiters {
+		if o != w && o.before(w, now, sp.starve) {
+			n++
+		}
+	}
+	return n
 }
 
 var errBusy = errors.New("the hosts are busy")
 
-// tryLease maps reqs onto hosts free in this process, then takes their
-// lease files; a host another process holds is marked busy and the
-// mapping tried again.
-func (sp *staticPool) tryLease(reqs []pool.HostReq, want *pool.Mapping, busy map[string]bool) (pool.Mapping, error) {
+// dispatch offers the free hosts to the waiting recipes, in the order of
+// before, and leases them to every one that fits. A recipe waiting longer
+// than leaseStarve keeps the hosts it waits for from those after it.
+// Hosts held by other test processes free up without telling us: while a
+// recipe waits and some are, dispatch runs again every leaseRetry.
+// Called with sp.mu held.
+func (sp *staticPool) dispatch() {
+	now := time.Now()
+	sort.SliceStable(sp.waiters, func(i, j int) bool { return sp.waiters[i].before(sp.waiters[j], now, sp.starve) })
+	kept := map[string]bool{} // for a starving waiter
+	free := sp.freeHosts(kept)
+	waiting := sp.waiters[:0]
+	for _, w := range sp.waiters {
+		m, err := pool.Mapping{}, error(errBusy)
+		tried := w.width <= free // a mapping takes distinct hosts
+		if tried {
+			m, err = sp.tryLease(w, kept)
+		}
+		if err == nil {
+			free -= len(m.Hosts)
+			w.m = m
+			close(w.done)
+			continue
+		}
+		var unsat *pool.UnsatError
+		if !errors.As(err, &unsat) && !errors.Is(err, errBusy) {
+			w.err = err
+			close(w.done)
+			continue
+		}
+		w.why = err
+		waiting = append(waiting, w)
+		starving := now.Sub(w.since) >= sp.starve
+		if starving {
+			sp.keep(w, kept)
+		}
+		if tried || starving { // hosts may have turned busy or kept
+			free = sp.freeHosts(kept)
+		}
+	}
+	clear(sp.waiters[len(waiting):])
+	sp.waiters = waiting
+	if len(sp.waiters) == 0 {
+		clear(sp.busy) // the next recipe to come looks afresh
+	}
+	if len(sp.waiters) > 0 && len(sp.busy) > 0 && sp.retry == nil {
+		sp.retry = time.AfterFunc(leaseRetry, func() {
+			sp.mu.Lock()
+			defer sp.mu.Unlock()
+			sp.retry = nil
+			clear(sp.busy)
+			sp.dispatch()
+		})
+	}
+}
+
+// freeHosts counts the hosts neither leased, nor busy, nor kept.
+func (sp *staticPool) freeHosts(kept map[string]bool) int {
+	n := 0
+	for i := range sp.p.Hosts {
+		if h := sp.p.Hosts[i].Name; !sp.leased[h] && !sp.busy[h] && !kept[h] {
+			n++
+		}
+	}
+	return n
+}
+
+// keep adds to kept the hosts a starving waiter waits for: those of the
+// mapping it would have if this process released every host.
+func (sp *staticPool) keep(w *leaseWaiter, kept map[string]bool) {
+	m := w.want
+	if m == nil {
+		mm, err := pool.Map(sp.p, w.reqs, func(h string) bool { return !sp.busy[h] && !kept[h] })
+		if err != nil {
+			return
+		}
+		m = &mm
+	}
+	for _, hm := range m.Hosts {
+		kept[hm.Pool] = true
+	}
+}
+
+// tryLease maps a waiter's requirements onto hosts free in this process
+// and not kept, then takes their lease files; a host another process
+// holds is marked busy and the mapping tried again.
+func (sp *staticPool) tryLease(w *leaseWaiter, kept map[string]bool) (pool.Mapping, error) {
+	free := func(h string) bool { return !sp.leased[h] && !sp.busy[h] && !kept[h] }
 	for {
 		var m pool.Mapping
-		if want != nil {
-			m = *want
+		if w.want != nil {
+			m = *w.want
 			for _, hm := range m.Hosts {
-				if sp.leased[hm.Pool] || busy[hm.Pool] {
+				if !free(hm.Pool) {
 					return m, errBusy
 				}
 			}
 		} else {
 			var err error
-			m, err = pool.Map(sp.p, reqs, func(h string) bool { return !sp.leased[h] && !busy[h] })
+			m, err = pool.Map(sp.p, w.reqs, free)
 			if err != nil {
 				return m, err
 			}
@@ -213,7 +365,7 @@ func (sp *staticPool) tryLease(reqs []pool.HostReq, want *pool.Mapping, busy map
 				return m, fmt.Errorf("lease pool host %s: %w", hm.Pool, err)
 			}
 			if !locked {
-				busy[hm.Pool] = true
+				sp.busy[hm.Pool] = true
 				ok = false
 				break
 			}
@@ -238,7 +390,8 @@ func (sp *staticPool) unlock(hosts []string) {
 	}
 }
 
-// release returns a mapping's hosts to the pool.
+// release returns a mapping's hosts to the pool and offers them to the
+// waiting recipes.
 func (sp *staticPool) release(m pool.Mapping) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
@@ -248,8 +401,7 @@ func (sp *staticPool) release(m pool.Mapping) {
 		hosts = append(hosts, hm.Pool)
 	}
 	sp.unlock(hosts)
-	close(sp.freed)
-	sp.freed = make(chan struct{})
+	sp.dispatch()
 }
 
 func (sp *staticPool) close() {
