@@ -57,7 +57,7 @@ func ServeLab() int {
 		log.Error("listen", "error", err)
 		return 1
 	}
-	g := grpc.NewServer()
+	g := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(g)
 	go g.Serve(lis)
 	fmt.Println(ReadyLine)

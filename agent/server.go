@@ -55,8 +55,12 @@ type Server struct {
 	ports    int
 	closed   bool
 
-	leases     leases
-	stopLeases sync.Once
+	leases leases
+	// inflight is held (read) by each state-changing call, and taken by
+	// Shutdown to wait for them (see guard.go).
+	inflight     sync.RWMutex
+	shuttingDown bool
+	stopLeases   sync.Once
 
 	// files holds PutFile's backups and Reboot's command (files.go).
 	files fileState
@@ -730,6 +734,7 @@ func (s *Server) apply(u undo) error {
 // Shutdown undoes every change the agent journaled, newest first, kills
 // every job and removes every namespace host. It returns the undo failures.
 func (s *Server) Shutdown() []error {
+	s.quiesce()
 	s.stopLeases.Do(func() { close(s.leases.stop) })
 	_, errs := s.restore(s.journal.take("", 0, true))
 	s.mu.Lock()

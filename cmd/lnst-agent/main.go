@@ -218,7 +218,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		srv.Shutdown()
 		return err
 	}
-	g := grpc.NewServer(opts...)
+	g := grpc.NewServer(append(opts, srv.ServerOptions()...)...)
 	srv.Register(g)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()

@@ -1,0 +1,66 @@
+package agent
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// unguarded are the methods that change nothing (or only wait): they run
+// also while Shutdown restores, and Shutdown does not wait for them (a
+// RunJob or WaitJob ends when Shutdown kills its job).
+var unguarded = map[string]bool{
+	"Hello": true, "WaitJob": true, "RunJob": true, "StreamJob": true, "KillJob": true,
+	"LinkInfo": true, "Links": true, "ReadValue": true, "Features": true, "Probe": true,
+	"Heartbeat": true, "Release": true, "GetFile": true, "Facts": true,
+}
+
+// ServerOptions are the gRPC server options the agent needs: interceptors
+// that let Shutdown wait for every call that changes state, so that no
+// change is journaled after Shutdown took the journal (it would never be
+// undone), and refuse such calls once Shutdown has begun.
+func (s *Server) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			done, err := s.enter(info.FullMethod)
+			if err != nil {
+				return nil, err
+			}
+			defer done()
+			return h(ctx, req)
+		}),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			done, err := s.enter(info.FullMethod)
+			if err != nil {
+				return err
+			}
+			defer done()
+			return h(srv, ss)
+		}),
+	}
+}
+
+// enter admits a call: a state-changing one holds the in-flight lock
+// until done, and is refused once Shutdown has begun.
+func (s *Server) enter(fullMethod string) (done func(), err error) {
+	if unguarded[fullMethod[strings.LastIndex(fullMethod, "/")+1:]] {
+		return func() {}, nil
+	}
+	s.inflight.RLock()
+	if s.shuttingDown {
+		s.inflight.RUnlock()
+		return nil, status.Error(codes.Unavailable, "agent is shutting down")
+	}
+	return s.inflight.RUnlock, nil
+}
+
+// quiesce makes every later state-changing call fail and waits for those
+// in flight to end.
+func (s *Server) quiesce() {
+	s.inflight.Lock()
+	s.shuttingDown = true
+	s.inflight.Unlock()
+}
