@@ -1,9 +1,10 @@
 package agent
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 )
 
@@ -42,6 +43,14 @@ type undo struct {
 	// file or symlink the agent saved there (see files.go) is put back.
 	Path   string `json:",omitempty"`
 	Backup string `json:",omitempty"`
+	// Neigh is a neighbour entry to add or remove on device Link.
+	Neigh *neighEntry `json:",omitempty"`
+	// Rule is a policy routing rule to add or remove.
+	Rule *ruleEntry `json:",omitempty"`
+	// Netns is the host to move device Link back to (from Host); Rename
+	// is the name to give device Link back.
+	Netns  string `json:",omitempty"`
+	Rename string `json:",omitempty"`
 }
 
 // The operations an undo entry can do.
@@ -59,6 +68,12 @@ const (
 	opDelRoute       = "del-route"
 	opSetFeatures    = "set-features"
 	opRemovePath     = "remove-path"
+	opAddNeigh       = "add-neigh"
+	opDelNeigh       = "del-neigh"
+	opAddRule        = "add-rule"
+	opDelRule        = "del-rule"
+	opMoveLink       = "move-link"
+	opRenameLink     = "rename-link"
 )
 
 func (u undo) String() string {
@@ -87,6 +102,18 @@ func (u undo) String() string {
 		return fmt.Sprintf("remove route %s on host %q", u.Route, u.Host)
 	case opSetFeatures:
 		return fmt.Sprintf("restore features of %s on host %q", u.Link, u.Host)
+	case opAddNeigh:
+		return fmt.Sprintf("add neighbour %s back on %s on host %q", u.Neigh, u.Link, u.Host)
+	case opDelNeigh:
+		return fmt.Sprintf("remove neighbour %s on %s on host %q", u.Neigh, u.Link, u.Host)
+	case opAddRule:
+		return fmt.Sprintf("add rule %s back on host %q", u.Rule, u.Host)
+	case opDelRule:
+		return fmt.Sprintf("remove rule %s on host %q", u.Rule, u.Host)
+	case opMoveLink:
+		return fmt.Sprintf("move link %s from host %q back to host %q", u.Link, u.Host, u.Netns)
+	case opRenameLink:
+		return fmt.Sprintf("rename link %s back to %s on host %q", u.Link, u.Rename, u.Host)
 	case opRemovePath:
 		if u.Backup != "" {
 			return fmt.Sprintf("put %s back from backup %s on host %q", u.Path, u.Backup, u.Host)
@@ -193,7 +220,8 @@ func (j *journal) close() error {
 func (j *journal) take(group string, since uint64, all bool) []undo {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	var taken, kept []undo
+	var taken []undo
+	kept := j.entries[:0]
 	for _, u := range j.entries {
 		if (all || u.Group == group) && u.Seq >= since {
 			taken = append(taken, u)
@@ -201,8 +229,12 @@ func (j *journal) take(group string, since uint64, all bool) []undo {
 			kept = append(kept, u)
 		}
 	}
+	clear(j.entries[len(kept):])
 	j.entries = kept
-	sort.Slice(taken, func(a, b int) bool { return taken[a].Seq > taken[b].Seq })
+	// Mostly in Seq order already (a reserved entry may be committed
+	// late): pdqsort finds the reversed run.
+	slices.Reverse(taken)
+	slices.SortFunc(taken, func(a, b undo) int { return cmp.Compare(b.Seq, a.Seq) })
 	return taken
 }
 

@@ -327,33 +327,7 @@ func (h *host) addAddr(name, cidr string) error {
 	if err != nil || !p.Addr().Is6() || l.Attrs().Flags&unix.IFF_UP == 0 {
 		return err
 	}
-	return h.waitDAD(l, p)
-}
-
-func (h *host) waitDAD(l netlink.Link, p netip.Prefix) error {
-	deadline := time.Now().Add(dadTimeout)
-	for {
-		addrs, err := h.nl.AddrList(l, unix.AF_INET6)
-		if err != nil {
-			return fmt.Errorf("list addresses of %q: %w", l.Attrs().Name, err)
-		}
-		tentative := false
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip == p.Addr() {
-				if a.Flags&unix.IFA_F_DADFAILED != 0 {
-					return fmt.Errorf("address %s on %q: duplicate address detection failed", p, l.Attrs().Name)
-				}
-				tentative = a.Flags&unix.IFA_F_TENTATIVE != 0
-			}
-		}
-		if !tentative {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("address %s on %q: still tentative after %v of duplicate address detection (is the link down?)", p, l.Attrs().Name, dadTimeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return h.waitDAD(l, p) // events.go
 }
 
 func (h *host) delAddr(name, cidr string) error {

@@ -15,10 +15,22 @@ import (
 type route struct {
 	Dst, Via, Dev         string
 	Table, Metric, Family int
+	// Nexthops make a multipath route (Via and Dev are then empty).
+	Nexthops []nexthop `json:",omitempty"`
+}
+
+// nexthop is one path of a multipath route.
+type nexthop struct {
+	Via, Dev string `json:",omitempty"`
+	Weight   int    `json:",omitempty"`
 }
 
 func routeOf(r *pb.RouteRequest) route {
-	return route{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Table: int(r.Table), Metric: int(r.Metric), Family: int(r.Family)}
+	rt := route{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Table: int(r.Table), Metric: int(r.Metric), Family: int(r.Family)}
+	for _, nh := range r.Nexthops {
+		rt.Nexthops = append(rt.Nexthops, nexthop{Via: nh.Via, Dev: nh.Dev, Weight: int(nh.Weight)})
+	}
+	return rt
 }
 
 func (r route) String() string {
@@ -35,11 +47,38 @@ func (r route) String() string {
 	if r.Metric != 0 {
 		s += fmt.Sprintf(" metric %d", r.Metric)
 	}
+	for _, nh := range r.Nexthops {
+		s += " nexthop"
+		if nh.Via != "" {
+			s += " via " + nh.Via
+		}
+		if nh.Dev != "" {
+			s += " dev " + nh.Dev
+		}
+		if nh.Weight != 0 {
+			s += fmt.Sprintf(" weight %d", nh.Weight)
+		}
+	}
 	return s
+}
+
+// linkIndex returns the index of device name on h.
+func (h *host) linkIndex(name string) (int, error) {
+	l, err := h.link(name)
+	if err != nil {
+		return 0, err
+	}
+	return l.Attrs().Index, nil
 }
 
 // netlinkRoute checks r and turns it into a netlink route on host h.
 func (h *host) netlinkRoute(r route) (*netlink.Route, error) {
+	return h.netlinkRouteWith(r, h.linkIndex)
+}
+
+// netlinkRouteWith is netlinkRoute with devices found by index (a batch
+// looks each device up once).
+func (h *host) netlinkRouteWith(r route, index func(string) (int, error)) (*netlink.Route, error) {
 	nr := &netlink.Route{Table: r.Table, Priority: r.Metric}
 	family := 0
 	switch r.Family {
@@ -80,13 +119,22 @@ func (h *host) netlinkRoute(r route) (*netlink.Route, error) {
 		family = familyOf(gw)
 	}
 	if r.Dev != "" {
-		l, err := h.link(r.Dev)
+		i, err := index(r.Dev)
 		if err != nil {
 			return nil, err
 		}
-		nr.LinkIndex = l.Attrs().Index
+		nr.LinkIndex = i
 	}
-	if r.Via == "" && r.Dev == "" {
+	if len(r.Nexthops) > 0 {
+		if r.Via != "" || r.Dev != "" {
+			return nil, badArg(fmt.Errorf("route %s: a multipath route has its gateways and devices in its nexthops only", r))
+		}
+		mp, err := multipath(r, &family, index)
+		if err != nil {
+			return nil, err
+		}
+		nr.MultiPath = mp
+	} else if r.Via == "" && r.Dev == "" {
 		return nil, badArg(fmt.Errorf("route %s: give a gateway (Via) or a device (Dev)", r))
 	}
 	if family == 0 {
@@ -97,6 +145,44 @@ func (h *host) netlinkRoute(r route) (*netlink.Route, error) {
 		return nil, badArg(fmt.Errorf("route %s: table and metric must not be negative", r))
 	}
 	return nr, nil
+}
+
+// multipath checks the nexthops of r and turns them into netlink's; a
+// gateway sets *family when it is still 0.
+func multipath(r route, family *int, index func(string) (int, error)) ([]*netlink.NexthopInfo, error) {
+	var mp []*netlink.NexthopInfo
+	for i, nh := range r.Nexthops {
+		if nh.Via == "" && nh.Dev == "" {
+			return nil, badArg(fmt.Errorf("route %s: nexthop %d has neither a gateway nor a device", r, i+1))
+		}
+		if nh.Weight < 0 || nh.Weight > 256 {
+			return nil, badArg(fmt.Errorf("route %s: nexthop %d has weight %d, not 1 to 256", r, i+1, nh.Weight))
+		}
+		info := &netlink.NexthopInfo{}
+		if nh.Weight > 0 {
+			info.Hops = nh.Weight - 1
+		}
+		if nh.Via != "" {
+			gw, err := netip.ParseAddr(nh.Via)
+			if err != nil {
+				return nil, badArg(fmt.Errorf("route %s: nexthop %d: gateway %q is not an address", r, i+1, nh.Via))
+			}
+			if *family != 0 && familyOf(gw) != *family {
+				return nil, badArg(fmt.Errorf("route %s: nexthop %d: gateway %s is not of the route's address family", r, i+1, nh.Via))
+			}
+			info.Gw = gw.AsSlice()
+			*family = familyOf(gw)
+		}
+		if nh.Dev != "" {
+			idx, err := index(nh.Dev)
+			if err != nil {
+				return nil, fmt.Errorf("route %s: nexthop %d: %w", r, i+1, err)
+			}
+			info.LinkIndex = idx
+		}
+		mp = append(mp, info)
+	}
+	return mp, nil
 }
 
 func familyOf(a netip.Addr) int {

@@ -727,6 +727,14 @@ func (s *Server) apply(u undo) error {
 		return h.delRoute(u.Route, true)
 	case opAddRoute:
 		return h.undoAddRoute(u.Route)
+	case opAddNeigh, opDelNeigh:
+		return h.undoNeigh(u)
+	case opAddRule, opDelRule:
+		return h.undoRule(u)
+	case opMoveLink:
+		return s.undoMoveLink(h, u)
+	case opRenameLink:
+		return h.undoRename(u)
 	}
 	return h.applyUndoLink(u)
 }

@@ -121,7 +121,7 @@ func (x FileEntry_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileEntry_Type.Descriptor instead.
 func (FileEntry_Type) EnumDescriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{38, 0}
+	return file_agent_proto_rawDescGZIP(), []int{45, 0}
 }
 
 type Empty struct {
@@ -1468,12 +1468,14 @@ type RouteRequest struct {
 	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
 	// dst is a prefix ("198.18.20.0/24", "2001:db8:2::/64") or "default"
 	// (with family 6 for the IPv6 default route).
-	Dst           string `protobuf:"bytes,3,opt,name=dst,proto3" json:"dst,omitempty"`
-	Via           string `protobuf:"bytes,4,opt,name=via,proto3" json:"via,omitempty"`
-	Dev           string `protobuf:"bytes,5,opt,name=dev,proto3" json:"dev,omitempty"`
-	Table         int32  `protobuf:"varint,6,opt,name=table,proto3" json:"table,omitempty"`
-	Metric        int32  `protobuf:"varint,7,opt,name=metric,proto3" json:"metric,omitempty"`
-	Family        int32  `protobuf:"varint,8,opt,name=family,proto3" json:"family,omitempty"`
+	Dst    string `protobuf:"bytes,3,opt,name=dst,proto3" json:"dst,omitempty"`
+	Via    string `protobuf:"bytes,4,opt,name=via,proto3" json:"via,omitempty"`
+	Dev    string `protobuf:"bytes,5,opt,name=dev,proto3" json:"dev,omitempty"`
+	Table  int32  `protobuf:"varint,6,opt,name=table,proto3" json:"table,omitempty"`
+	Metric int32  `protobuf:"varint,7,opt,name=metric,proto3" json:"metric,omitempty"`
+	Family int32  `protobuf:"varint,8,opt,name=family,proto3" json:"family,omitempty"`
+	// nexthops make a multipath route; via and dev are then empty.
+	Nexthops      []*Nexthop `protobuf:"bytes,9,rep,name=nexthops,proto3" json:"nexthops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1564,6 +1566,583 @@ func (x *RouteRequest) GetFamily() int32 {
 	return 0
 }
 
+func (x *RouteRequest) GetNexthops() []*Nexthop {
+	if x != nil {
+		return x.Nexthops
+	}
+	return nil
+}
+
+// Nexthop is one path of a multipath route.
+type Nexthop struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Via   string                 `protobuf:"bytes,1,opt,name=via,proto3" json:"via,omitempty"`
+	Dev   string                 `protobuf:"bytes,2,opt,name=dev,proto3" json:"dev,omitempty"`
+	// weight is 1 to 256; 0 means 1.
+	Weight        int32 `protobuf:"varint,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Nexthop) Reset() {
+	*x = Nexthop{}
+	mi := &file_agent_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Nexthop) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Nexthop) ProtoMessage() {}
+
+func (x *Nexthop) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Nexthop.ProtoReflect.Descriptor instead.
+func (*Nexthop) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Nexthop) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
+func (x *Nexthop) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+func (x *Nexthop) GetWeight() int32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+type RoutesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// routes' own host and group are ignored.
+	Routes        []*RouteRequest `protobuf:"bytes,3,rep,name=routes,proto3" json:"routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoutesRequest) Reset() {
+	*x = RoutesRequest{}
+	mi := &file_agent_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoutesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoutesRequest) ProtoMessage() {}
+
+func (x *RoutesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoutesRequest.ProtoReflect.Descriptor instead.
+func (*RoutesRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RoutesRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *RoutesRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *RoutesRequest) GetRoutes() []*RouteRequest {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+type NeighRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// dev is the device the entry is on.
+	Dev string `protobuf:"bytes,3,opt,name=dev,proto3" json:"dev,omitempty"`
+	// ip is an IPv4 or IPv6 address ("198.18.1.9", "2001:db8::9").
+	Ip string `protobuf:"bytes,4,opt,name=ip,proto3" json:"ip,omitempty"`
+	// lladdr is the hardware address ("02:00:00:00:00:09"); DelNeigh
+	// ignores it.
+	Lladdr        string `protobuf:"bytes,5,opt,name=lladdr,proto3" json:"lladdr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NeighRequest) Reset() {
+	*x = NeighRequest{}
+	mi := &file_agent_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NeighRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NeighRequest) ProtoMessage() {}
+
+func (x *NeighRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NeighRequest.ProtoReflect.Descriptor instead.
+func (*NeighRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *NeighRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NeighRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NeighRequest) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+func (x *NeighRequest) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *NeighRequest) GetLladdr() string {
+	if x != nil {
+		return x.Lladdr
+	}
+	return ""
+}
+
+type RuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// src and dst are prefixes ("198.18.1.0/24"); "" matches any.
+	Src string `protobuf:"bytes,3,opt,name=src,proto3" json:"src,omitempty"`
+	Dst string `protobuf:"bytes,4,opt,name=dst,proto3" json:"dst,omitempty"`
+	// table is the routing table the rule looks up (required).
+	Table int32 `protobuf:"varint,5,opt,name=table,proto3" json:"table,omitempty"`
+	// priority is the rule's preference; 0 lets the kernel choose.
+	Priority int32  `protobuf:"varint,6,opt,name=priority,proto3" json:"priority,omitempty"`
+	Fwmark   uint32 `protobuf:"varint,7,opt,name=fwmark,proto3" json:"fwmark,omitempty"`
+	Iif      string `protobuf:"bytes,8,opt,name=iif,proto3" json:"iif,omitempty"`
+	Oif      string `protobuf:"bytes,9,opt,name=oif,proto3" json:"oif,omitempty"`
+	// family is 4 or 6; 0 takes it from src or dst (4 without them).
+	Family        int32 `protobuf:"varint,10,opt,name=family,proto3" json:"family,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleRequest) Reset() {
+	*x = RuleRequest{}
+	mi := &file_agent_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleRequest) ProtoMessage() {}
+
+func (x *RuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleRequest.ProtoReflect.Descriptor instead.
+func (*RuleRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RuleRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *RuleRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *RuleRequest) GetSrc() string {
+	if x != nil {
+		return x.Src
+	}
+	return ""
+}
+
+func (x *RuleRequest) GetDst() string {
+	if x != nil {
+		return x.Dst
+	}
+	return ""
+}
+
+func (x *RuleRequest) GetTable() int32 {
+	if x != nil {
+		return x.Table
+	}
+	return 0
+}
+
+func (x *RuleRequest) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *RuleRequest) GetFwmark() uint32 {
+	if x != nil {
+		return x.Fwmark
+	}
+	return 0
+}
+
+func (x *RuleRequest) GetIif() string {
+	if x != nil {
+		return x.Iif
+	}
+	return ""
+}
+
+func (x *RuleRequest) GetOif() string {
+	if x != nil {
+		return x.Oif
+	}
+	return ""
+}
+
+func (x *RuleRequest) GetFamily() int32 {
+	if x != nil {
+		return x.Family
+	}
+	return 0
+}
+
+type SetLinkNetnsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name  string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// target is the host to move the device into, served by this agent.
+	Target        string `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetLinkNetnsRequest) Reset() {
+	*x = SetLinkNetnsRequest{}
+	mi := &file_agent_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLinkNetnsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLinkNetnsRequest) ProtoMessage() {}
+
+func (x *SetLinkNetnsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLinkNetnsRequest.ProtoReflect.Descriptor instead.
+func (*SetLinkNetnsRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetLinkNetnsRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *SetLinkNetnsRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *SetLinkNetnsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetLinkNetnsRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+type RenameLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	NewName       string                 `protobuf:"bytes,4,opt,name=new_name,json=newName,proto3" json:"new_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenameLinkRequest) Reset() {
+	*x = RenameLinkRequest{}
+	mi := &file_agent_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenameLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenameLinkRequest) ProtoMessage() {}
+
+func (x *RenameLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenameLinkRequest.ProtoReflect.Descriptor instead.
+func (*RenameLinkRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RenameLinkRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *RenameLinkRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *RenameLinkRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RenameLinkRequest) GetNewName() string {
+	if x != nil {
+		return x.NewName
+	}
+	return ""
+}
+
+type WaitLinkRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Types that are valid to be assigned to Want:
+	//
+	//	*WaitLinkRequest_OperState
+	//	*WaitLinkRequest_Carrier
+	Want isWaitLinkRequest_Want `protobuf_oneof:"want"`
+	// timeout bounds the wait (0: 10 seconds); the call's deadline too.
+	Timeout       *durationpb.Duration `protobuf:"bytes,5,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitLinkRequest) Reset() {
+	*x = WaitLinkRequest{}
+	mi := &file_agent_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitLinkRequest) ProtoMessage() {}
+
+func (x *WaitLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitLinkRequest.ProtoReflect.Descriptor instead.
+func (*WaitLinkRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *WaitLinkRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *WaitLinkRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WaitLinkRequest) GetWant() isWaitLinkRequest_Want {
+	if x != nil {
+		return x.Want
+	}
+	return nil
+}
+
+func (x *WaitLinkRequest) GetOperState() string {
+	if x != nil {
+		if x, ok := x.Want.(*WaitLinkRequest_OperState); ok {
+			return x.OperState
+		}
+	}
+	return ""
+}
+
+func (x *WaitLinkRequest) GetCarrier() bool {
+	if x != nil {
+		if x, ok := x.Want.(*WaitLinkRequest_Carrier); ok {
+			return x.Carrier
+		}
+	}
+	return false
+}
+
+func (x *WaitLinkRequest) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+type isWaitLinkRequest_Want interface {
+	isWaitLinkRequest_Want()
+}
+
+type WaitLinkRequest_OperState struct {
+	// oper_state is "up" (the kernel reports the device running: RFC 2863
+	// up or unknown) or "down".
+	OperState string `protobuf:"bytes,3,opt,name=oper_state,json=operState,proto3,oneof"`
+}
+
+type WaitLinkRequest_Carrier struct {
+	// carrier is the lower layer's state (IFF_LOWER_UP).
+	Carrier bool `protobuf:"varint,4,opt,name=carrier,proto3,oneof"`
+}
+
+func (*WaitLinkRequest_OperState) isWaitLinkRequest_Want() {}
+
+func (*WaitLinkRequest_Carrier) isWaitLinkRequest_Want() {}
+
 type SetFeaturesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
@@ -1576,7 +2155,7 @@ type SetFeaturesRequest struct {
 
 func (x *SetFeaturesRequest) Reset() {
 	*x = SetFeaturesRequest{}
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +2167,7 @@ func (x *SetFeaturesRequest) String() string {
 func (*SetFeaturesRequest) ProtoMessage() {}
 
 func (x *SetFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +2180,7 @@ func (x *SetFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*SetFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{22}
+	return file_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetFeaturesRequest) GetHost() string {
@@ -1643,7 +2222,7 @@ type FeaturesReply struct {
 
 func (x *FeaturesReply) Reset() {
 	*x = FeaturesReply{}
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +2234,7 @@ func (x *FeaturesReply) String() string {
 func (*FeaturesReply) ProtoMessage() {}
 
 func (x *FeaturesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +2247,7 @@ func (x *FeaturesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeaturesReply.ProtoReflect.Descriptor instead.
 func (*FeaturesReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{23}
+	return file_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *FeaturesReply) GetActive() map[string]bool {
@@ -1694,7 +2273,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1706,7 +2285,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1719,7 +2298,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{24}
+	return file_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ProbeRequest) GetHost() string {
@@ -1739,7 +2318,7 @@ type ProbeReply struct {
 
 func (x *ProbeReply) Reset() {
 	*x = ProbeReply{}
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +2330,7 @@ func (x *ProbeReply) String() string {
 func (*ProbeReply) ProtoMessage() {}
 
 func (x *ProbeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +2343,7 @@ func (x *ProbeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeReply.ProtoReflect.Descriptor instead.
 func (*ProbeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{25}
+	return file_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ProbeReply) GetLinkKinds() map[string]bool {
@@ -1793,7 +2372,7 @@ type AddrRequest struct {
 
 func (x *AddrRequest) Reset() {
 	*x = AddrRequest{}
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +2384,7 @@ func (x *AddrRequest) String() string {
 func (*AddrRequest) ProtoMessage() {}
 
 func (x *AddrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +2397,7 @@ func (x *AddrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddrRequest.ProtoReflect.Descriptor instead.
 func (*AddrRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{26}
+	return file_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AddrRequest) GetHost() string {
@@ -1865,7 +2444,7 @@ type LinkStats struct {
 
 func (x *LinkStats) Reset() {
 	*x = LinkStats{}
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2456,7 @@ func (x *LinkStats) String() string {
 func (*LinkStats) ProtoMessage() {}
 
 func (x *LinkStats) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2469,7 @@ func (x *LinkStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkStats.ProtoReflect.Descriptor instead.
 func (*LinkStats) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{27}
+	return file_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *LinkStats) GetRxPackets() uint64 {
@@ -1967,7 +2546,7 @@ type LinkInfoReply struct {
 
 func (x *LinkInfoReply) Reset() {
 	*x = LinkInfoReply{}
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2558,7 @@ func (x *LinkInfoReply) String() string {
 func (*LinkInfoReply) ProtoMessage() {}
 
 func (x *LinkInfoReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2571,7 @@ func (x *LinkInfoReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkInfoReply.ProtoReflect.Descriptor instead.
 func (*LinkInfoReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{28}
+	return file_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *LinkInfoReply) GetIndex() int32 {
@@ -2074,7 +2653,7 @@ type LinksReply struct {
 
 func (x *LinksReply) Reset() {
 	*x = LinksReply{}
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2665,7 @@ func (x *LinksReply) String() string {
 func (*LinksReply) ProtoMessage() {}
 
 func (x *LinksReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2678,7 @@ func (x *LinksReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinksReply.ProtoReflect.Descriptor instead.
 func (*LinksReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{29}
+	return file_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *LinksReply) GetLinks() []*LinkInfoReply {
@@ -2122,7 +2701,7 @@ type ValueRef struct {
 
 func (x *ValueRef) Reset() {
 	*x = ValueRef{}
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2134,7 +2713,7 @@ func (x *ValueRef) String() string {
 func (*ValueRef) ProtoMessage() {}
 
 func (x *ValueRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2147,7 +2726,7 @@ func (x *ValueRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueRef.ProtoReflect.Descriptor instead.
 func (*ValueRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{30}
+	return file_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ValueRef) GetHost() string {
@@ -2180,7 +2759,7 @@ type ValueReply struct {
 
 func (x *ValueReply) Reset() {
 	*x = ValueReply{}
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2192,7 +2771,7 @@ func (x *ValueReply) String() string {
 func (*ValueReply) ProtoMessage() {}
 
 func (x *ValueReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2205,7 +2784,7 @@ func (x *ValueReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueReply.ProtoReflect.Descriptor instead.
 func (*ValueReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{31}
+	return file_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ValueReply) GetValue() string {
@@ -2228,7 +2807,7 @@ type WriteValueRequest struct {
 
 func (x *WriteValueRequest) Reset() {
 	*x = WriteValueRequest{}
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2240,7 +2819,7 @@ func (x *WriteValueRequest) String() string {
 func (*WriteValueRequest) ProtoMessage() {}
 
 func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2253,7 +2832,7 @@ func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteValueRequest.ProtoReflect.Descriptor instead.
 func (*WriteValueRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{32}
+	return file_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WriteValueRequest) GetHost() string {
@@ -2304,7 +2883,7 @@ type ChangeReply struct {
 
 func (x *ChangeReply) Reset() {
 	*x = ChangeReply{}
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2316,7 +2895,7 @@ func (x *ChangeReply) String() string {
 func (*ChangeReply) ProtoMessage() {}
 
 func (x *ChangeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2329,7 +2908,7 @@ func (x *ChangeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReply.ProtoReflect.Descriptor instead.
 func (*ChangeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{33}
+	return file_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ChangeReply) GetSeq() uint64 {
@@ -2355,7 +2934,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2367,7 +2946,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2380,7 +2959,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{34}
+	return file_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *HeartbeatRequest) GetSession() string {
@@ -2400,7 +2979,7 @@ type HeartbeatReply struct {
 
 func (x *HeartbeatReply) Reset() {
 	*x = HeartbeatReply{}
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2991,7 @@ func (x *HeartbeatReply) String() string {
 func (*HeartbeatReply) ProtoMessage() {}
 
 func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +3004,7 @@ func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatReply.ProtoReflect.Descriptor instead.
 func (*HeartbeatReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{35}
+	return file_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *HeartbeatReply) GetTtl() *durationpb.Duration {
@@ -2445,7 +3024,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +3036,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +3049,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{36}
+	return file_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RestoreRequest) GetGroup() string {
@@ -2498,7 +3077,7 @@ type RestoreReply struct {
 
 func (x *RestoreReply) Reset() {
 	*x = RestoreReply{}
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2510,7 +3089,7 @@ func (x *RestoreReply) String() string {
 func (*RestoreReply) ProtoMessage() {}
 
 func (x *RestoreReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2523,7 +3102,7 @@ func (x *RestoreReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreReply.ProtoReflect.Descriptor instead.
 func (*RestoreReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{37}
+	return file_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RestoreReply) GetUndone() int32 {
@@ -2558,7 +3137,7 @@ type FileEntry struct {
 
 func (x *FileEntry) Reset() {
 	*x = FileEntry{}
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +3149,7 @@ func (x *FileEntry) String() string {
 func (*FileEntry) ProtoMessage() {}
 
 func (x *FileEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +3162,7 @@ func (x *FileEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileEntry.ProtoReflect.Descriptor instead.
 func (*FileEntry) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{38}
+	return file_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FileEntry) GetRel() string {
@@ -2627,7 +3206,7 @@ type FileChunk struct {
 
 func (x *FileChunk) Reset() {
 	*x = FileChunk{}
-	mi := &file_agent_proto_msgTypes[39]
+	mi := &file_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2639,7 +3218,7 @@ func (x *FileChunk) String() string {
 func (*FileChunk) ProtoMessage() {}
 
 func (x *FileChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[39]
+	mi := &file_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2652,7 +3231,7 @@ func (x *FileChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
 func (*FileChunk) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{39}
+	return file_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *FileChunk) GetEntry() *FileEntry {
@@ -2685,7 +3264,7 @@ type PutFileRequest struct {
 
 func (x *PutFileRequest) Reset() {
 	*x = PutFileRequest{}
-	mi := &file_agent_proto_msgTypes[40]
+	mi := &file_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2697,7 +3276,7 @@ func (x *PutFileRequest) String() string {
 func (*PutFileRequest) ProtoMessage() {}
 
 func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[40]
+	mi := &file_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2710,7 +3289,7 @@ func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFileRequest.ProtoReflect.Descriptor instead.
 func (*PutFileRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{40}
+	return file_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PutFileRequest) GetHost() string {
@@ -2763,7 +3342,7 @@ type PutFileReply struct {
 
 func (x *PutFileReply) Reset() {
 	*x = PutFileReply{}
-	mi := &file_agent_proto_msgTypes[41]
+	mi := &file_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +3354,7 @@ func (x *PutFileReply) String() string {
 func (*PutFileReply) ProtoMessage() {}
 
 func (x *PutFileReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[41]
+	mi := &file_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +3367,7 @@ func (x *PutFileReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFileReply.ProtoReflect.Descriptor instead.
 func (*PutFileReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{41}
+	return file_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PutFileReply) GetPath() string {
@@ -2830,7 +3409,7 @@ type GetFileRequest struct {
 
 func (x *GetFileRequest) Reset() {
 	*x = GetFileRequest{}
-	mi := &file_agent_proto_msgTypes[42]
+	mi := &file_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2842,7 +3421,7 @@ func (x *GetFileRequest) String() string {
 func (*GetFileRequest) ProtoMessage() {}
 
 func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[42]
+	mi := &file_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2855,7 +3434,7 @@ func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileRequest.ProtoReflect.Descriptor instead.
 func (*GetFileRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{42}
+	return file_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetFileRequest) GetHost() string {
@@ -2882,7 +3461,7 @@ type TempDirRequest struct {
 
 func (x *TempDirRequest) Reset() {
 	*x = TempDirRequest{}
-	mi := &file_agent_proto_msgTypes[43]
+	mi := &file_agent_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +3473,7 @@ func (x *TempDirRequest) String() string {
 func (*TempDirRequest) ProtoMessage() {}
 
 func (x *TempDirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[43]
+	mi := &file_agent_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3486,7 @@ func (x *TempDirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TempDirRequest.ProtoReflect.Descriptor instead.
 func (*TempDirRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{43}
+	return file_agent_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *TempDirRequest) GetHost() string {
@@ -2934,7 +3513,7 @@ type TempDirReply struct {
 
 func (x *TempDirReply) Reset() {
 	*x = TempDirReply{}
-	mi := &file_agent_proto_msgTypes[44]
+	mi := &file_agent_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2946,7 +3525,7 @@ func (x *TempDirReply) String() string {
 func (*TempDirReply) ProtoMessage() {}
 
 func (x *TempDirReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[44]
+	mi := &file_agent_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2959,7 +3538,7 @@ func (x *TempDirReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TempDirReply.ProtoReflect.Descriptor instead.
 func (*TempDirReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{44}
+	return file_agent_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *TempDirReply) GetPath() string {
@@ -2985,7 +3564,7 @@ type FactsRequest struct {
 
 func (x *FactsRequest) Reset() {
 	*x = FactsRequest{}
-	mi := &file_agent_proto_msgTypes[45]
+	mi := &file_agent_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2997,7 +3576,7 @@ func (x *FactsRequest) String() string {
 func (*FactsRequest) ProtoMessage() {}
 
 func (x *FactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[45]
+	mi := &file_agent_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3010,7 +3589,7 @@ func (x *FactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactsRequest.ProtoReflect.Descriptor instead.
 func (*FactsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{45}
+	return file_agent_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *FactsRequest) GetHost() string {
@@ -3036,7 +3615,7 @@ type Nic struct {
 
 func (x *Nic) Reset() {
 	*x = Nic{}
-	mi := &file_agent_proto_msgTypes[46]
+	mi := &file_agent_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3048,7 +3627,7 @@ func (x *Nic) String() string {
 func (*Nic) ProtoMessage() {}
 
 func (x *Nic) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[46]
+	mi := &file_agent_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3061,7 +3640,7 @@ func (x *Nic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nic.ProtoReflect.Descriptor instead.
 func (*Nic) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{46}
+	return file_agent_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Nic) GetName() string {
@@ -3125,7 +3704,7 @@ type FactsReply struct {
 
 func (x *FactsReply) Reset() {
 	*x = FactsReply{}
-	mi := &file_agent_proto_msgTypes[47]
+	mi := &file_agent_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3137,7 +3716,7 @@ func (x *FactsReply) String() string {
 func (*FactsReply) ProtoMessage() {}
 
 func (x *FactsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[47]
+	mi := &file_agent_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3150,7 +3729,7 @@ func (x *FactsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactsReply.ProtoReflect.Descriptor instead.
 func (*FactsReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{47}
+	return file_agent_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *FactsReply) GetKernel() string {
@@ -3218,7 +3797,7 @@ type RebootRequest struct {
 
 func (x *RebootRequest) Reset() {
 	*x = RebootRequest{}
-	mi := &file_agent_proto_msgTypes[48]
+	mi := &file_agent_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3230,7 +3809,7 @@ func (x *RebootRequest) String() string {
 func (*RebootRequest) ProtoMessage() {}
 
 func (x *RebootRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[48]
+	mi := &file_agent_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3243,7 +3822,7 @@ func (x *RebootRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
 func (*RebootRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{48}
+	return file_agent_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RebootRequest) GetHost() string {
@@ -3358,7 +3937,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x12CreateNetnsRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
-	"\x05group\x18\x03 \x01(\tR\x05group\"\xb4\x01\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\"\xe8\x01\n" +
 	"\fRouteRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x10\n" +
@@ -3367,7 +3946,52 @@ const file_agent_proto_rawDesc = "" +
 	"\x03dev\x18\x05 \x01(\tR\x03dev\x12\x14\n" +
 	"\x05table\x18\x06 \x01(\x05R\x05table\x12\x16\n" +
 	"\x06metric\x18\a \x01(\x05R\x06metric\x12\x16\n" +
-	"\x06family\x18\b \x01(\x05R\x06family\"\xdc\x01\n" +
+	"\x06family\x18\b \x01(\x05R\x06family\x122\n" +
+	"\bnexthops\x18\t \x03(\v2\x16.lnst.agent.v1.NexthopR\bnexthops\"E\n" +
+	"\aNexthop\x12\x10\n" +
+	"\x03via\x18\x01 \x01(\tR\x03via\x12\x10\n" +
+	"\x03dev\x18\x02 \x01(\tR\x03dev\x12\x16\n" +
+	"\x06weight\x18\x03 \x01(\x05R\x06weight\"n\n" +
+	"\rRoutesRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x123\n" +
+	"\x06routes\x18\x03 \x03(\v2\x1b.lnst.agent.v1.RouteRequestR\x06routes\"r\n" +
+	"\fNeighRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x10\n" +
+	"\x03dev\x18\x03 \x01(\tR\x03dev\x12\x0e\n" +
+	"\x02ip\x18\x04 \x01(\tR\x02ip\x12\x16\n" +
+	"\x06lladdr\x18\x05 \x01(\tR\x06lladdr\"\xe1\x01\n" +
+	"\vRuleRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x10\n" +
+	"\x03src\x18\x03 \x01(\tR\x03src\x12\x10\n" +
+	"\x03dst\x18\x04 \x01(\tR\x03dst\x12\x14\n" +
+	"\x05table\x18\x05 \x01(\x05R\x05table\x12\x1a\n" +
+	"\bpriority\x18\x06 \x01(\x05R\bpriority\x12\x16\n" +
+	"\x06fwmark\x18\a \x01(\rR\x06fwmark\x12\x10\n" +
+	"\x03iif\x18\b \x01(\tR\x03iif\x12\x10\n" +
+	"\x03oif\x18\t \x01(\tR\x03oif\x12\x16\n" +
+	"\x06family\x18\n" +
+	" \x01(\x05R\x06family\"k\n" +
+	"\x13SetLinkNetnsRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\"l\n" +
+	"\x11RenameLinkRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x19\n" +
+	"\bnew_name\x18\x04 \x01(\tR\anewName\"\xb3\x01\n" +
+	"\x0fWaitLinkRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
+	"\n" +
+	"oper_state\x18\x03 \x01(\tH\x00R\toperState\x12\x1a\n" +
+	"\acarrier\x18\x04 \x01(\bH\x00R\acarrier\x123\n" +
+	"\atimeout\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\atimeoutB\x06\n" +
+	"\x04want\"\xdc\x01\n" +
 	"\x12SetFeaturesRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
@@ -3507,7 +4131,7 @@ const file_agent_proto_rawDesc = "" +
 	"\bhostname\x18\a \x01(\tR\bhostname\x12&\n" +
 	"\x04nics\x18\b \x03(\v2\x12.lnst.agent.v1.NicR\x04nics\"#\n" +
 	"\rRebootRequest\x12\x12\n" +
-	"\x04host\x18\x01 \x01(\tR\x04host2\xea\x11\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host2\x9f\x16\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -3534,7 +4158,16 @@ const file_agent_proto_rawDesc = "" +
 	"WriteValue\x12 .lnst.agent.v1.WriteValueRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12P\n" +
 	"\vCreateNetns\x12!.lnst.agent.v1.CreateNetnsRequest\x1a\x1e.lnst.agent.v1.CreateHostReply\x12C\n" +
 	"\bAddRoute\x12\x1b.lnst.agent.v1.RouteRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12C\n" +
-	"\bDelRoute\x12\x1b.lnst.agent.v1.RouteRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12L\n" +
+	"\bDelRoute\x12\x1b.lnst.agent.v1.RouteRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12E\n" +
+	"\tAddRoutes\x12\x1c.lnst.agent.v1.RoutesRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12C\n" +
+	"\bAddNeigh\x12\x1b.lnst.agent.v1.NeighRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12C\n" +
+	"\bDelNeigh\x12\x1b.lnst.agent.v1.NeighRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12A\n" +
+	"\aAddRule\x12\x1a.lnst.agent.v1.RuleRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12A\n" +
+	"\aDelRule\x12\x1a.lnst.agent.v1.RuleRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12N\n" +
+	"\fSetLinkNetns\x12\".lnst.agent.v1.SetLinkNetnsRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12J\n" +
+	"\n" +
+	"RenameLink\x12 .lnst.agent.v1.RenameLinkRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12@\n" +
+	"\bWaitLink\x12\x1e.lnst.agent.v1.WaitLinkRequest\x1a\x14.lnst.agent.v1.Empty\x12L\n" +
 	"\vSetFeatures\x12!.lnst.agent.v1.SetFeaturesRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12@\n" +
 	"\bFeatures\x12\x16.lnst.agent.v1.LinkRef\x1a\x1c.lnst.agent.v1.FeaturesReply\x12?\n" +
 	"\x05Probe\x12\x1b.lnst.agent.v1.ProbeRequest\x1a\x19.lnst.agent.v1.ProbeReply\x12K\n" +
@@ -3560,7 +4193,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),           // 1: lnst.agent.v1.FileEntry.Type
@@ -3586,131 +4219,157 @@ var file_agent_proto_goTypes = []any{
 	(*SetLinkRequest)(nil),        // 21: lnst.agent.v1.SetLinkRequest
 	(*CreateNetnsRequest)(nil),    // 22: lnst.agent.v1.CreateNetnsRequest
 	(*RouteRequest)(nil),          // 23: lnst.agent.v1.RouteRequest
-	(*SetFeaturesRequest)(nil),    // 24: lnst.agent.v1.SetFeaturesRequest
-	(*FeaturesReply)(nil),         // 25: lnst.agent.v1.FeaturesReply
-	(*ProbeRequest)(nil),          // 26: lnst.agent.v1.ProbeRequest
-	(*ProbeReply)(nil),            // 27: lnst.agent.v1.ProbeReply
-	(*AddrRequest)(nil),           // 28: lnst.agent.v1.AddrRequest
-	(*LinkStats)(nil),             // 29: lnst.agent.v1.LinkStats
-	(*LinkInfoReply)(nil),         // 30: lnst.agent.v1.LinkInfoReply
-	(*LinksReply)(nil),            // 31: lnst.agent.v1.LinksReply
-	(*ValueRef)(nil),              // 32: lnst.agent.v1.ValueRef
-	(*ValueReply)(nil),            // 33: lnst.agent.v1.ValueReply
-	(*WriteValueRequest)(nil),     // 34: lnst.agent.v1.WriteValueRequest
-	(*ChangeReply)(nil),           // 35: lnst.agent.v1.ChangeReply
-	(*HeartbeatRequest)(nil),      // 36: lnst.agent.v1.HeartbeatRequest
-	(*HeartbeatReply)(nil),        // 37: lnst.agent.v1.HeartbeatReply
-	(*RestoreRequest)(nil),        // 38: lnst.agent.v1.RestoreRequest
-	(*RestoreReply)(nil),          // 39: lnst.agent.v1.RestoreReply
-	(*FileEntry)(nil),             // 40: lnst.agent.v1.FileEntry
-	(*FileChunk)(nil),             // 41: lnst.agent.v1.FileChunk
-	(*PutFileRequest)(nil),        // 42: lnst.agent.v1.PutFileRequest
-	(*PutFileReply)(nil),          // 43: lnst.agent.v1.PutFileReply
-	(*GetFileRequest)(nil),        // 44: lnst.agent.v1.GetFileRequest
-	(*TempDirRequest)(nil),        // 45: lnst.agent.v1.TempDirRequest
-	(*TempDirReply)(nil),          // 46: lnst.agent.v1.TempDirReply
-	(*FactsRequest)(nil),          // 47: lnst.agent.v1.FactsRequest
-	(*Nic)(nil),                   // 48: lnst.agent.v1.Nic
-	(*FactsReply)(nil),            // 49: lnst.agent.v1.FactsReply
-	(*RebootRequest)(nil),         // 50: lnst.agent.v1.RebootRequest
-	nil,                           // 51: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 52: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 53: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 54: lnst.agent.v1.ProbeReply.QdiscsEntry
-	(*durationpb.Duration)(nil),   // 55: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 56: google.protobuf.Timestamp
+	(*Nexthop)(nil),               // 24: lnst.agent.v1.Nexthop
+	(*RoutesRequest)(nil),         // 25: lnst.agent.v1.RoutesRequest
+	(*NeighRequest)(nil),          // 26: lnst.agent.v1.NeighRequest
+	(*RuleRequest)(nil),           // 27: lnst.agent.v1.RuleRequest
+	(*SetLinkNetnsRequest)(nil),   // 28: lnst.agent.v1.SetLinkNetnsRequest
+	(*RenameLinkRequest)(nil),     // 29: lnst.agent.v1.RenameLinkRequest
+	(*WaitLinkRequest)(nil),       // 30: lnst.agent.v1.WaitLinkRequest
+	(*SetFeaturesRequest)(nil),    // 31: lnst.agent.v1.SetFeaturesRequest
+	(*FeaturesReply)(nil),         // 32: lnst.agent.v1.FeaturesReply
+	(*ProbeRequest)(nil),          // 33: lnst.agent.v1.ProbeRequest
+	(*ProbeReply)(nil),            // 34: lnst.agent.v1.ProbeReply
+	(*AddrRequest)(nil),           // 35: lnst.agent.v1.AddrRequest
+	(*LinkStats)(nil),             // 36: lnst.agent.v1.LinkStats
+	(*LinkInfoReply)(nil),         // 37: lnst.agent.v1.LinkInfoReply
+	(*LinksReply)(nil),            // 38: lnst.agent.v1.LinksReply
+	(*ValueRef)(nil),              // 39: lnst.agent.v1.ValueRef
+	(*ValueReply)(nil),            // 40: lnst.agent.v1.ValueReply
+	(*WriteValueRequest)(nil),     // 41: lnst.agent.v1.WriteValueRequest
+	(*ChangeReply)(nil),           // 42: lnst.agent.v1.ChangeReply
+	(*HeartbeatRequest)(nil),      // 43: lnst.agent.v1.HeartbeatRequest
+	(*HeartbeatReply)(nil),        // 44: lnst.agent.v1.HeartbeatReply
+	(*RestoreRequest)(nil),        // 45: lnst.agent.v1.RestoreRequest
+	(*RestoreReply)(nil),          // 46: lnst.agent.v1.RestoreReply
+	(*FileEntry)(nil),             // 47: lnst.agent.v1.FileEntry
+	(*FileChunk)(nil),             // 48: lnst.agent.v1.FileChunk
+	(*PutFileRequest)(nil),        // 49: lnst.agent.v1.PutFileRequest
+	(*PutFileReply)(nil),          // 50: lnst.agent.v1.PutFileReply
+	(*GetFileRequest)(nil),        // 51: lnst.agent.v1.GetFileRequest
+	(*TempDirRequest)(nil),        // 52: lnst.agent.v1.TempDirRequest
+	(*TempDirReply)(nil),          // 53: lnst.agent.v1.TempDirReply
+	(*FactsRequest)(nil),          // 54: lnst.agent.v1.FactsRequest
+	(*Nic)(nil),                   // 55: lnst.agent.v1.Nic
+	(*FactsReply)(nil),            // 56: lnst.agent.v1.FactsReply
+	(*RebootRequest)(nil),         // 57: lnst.agent.v1.RebootRequest
+	nil,                           // 58: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 59: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 60: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 61: lnst.agent.v1.ProbeReply.QdiscsEntry
+	(*durationpb.Duration)(nil),   // 62: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 63: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	55, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	56, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	56, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	55, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	62, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	63, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	63, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	62, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	0,  // 4: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
 	16, // 5: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
 	17, // 6: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
 	18, // 7: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
-	51, // 8: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	52, // 9: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	53, // 10: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	54, // 11: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	29, // 12: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
-	30, // 13: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	55, // 14: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
-	1,  // 15: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
-	40, // 16: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
-	41, // 17: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
-	48, // 18: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
-	3,  // 19: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,  // 20: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,  // 21: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,  // 22: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,  // 23: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10, // 24: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 25: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10, // 26: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	13, // 27: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12, // 28: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	19, // 29: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	20, // 30: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	21, // 31: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	28, // 32: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	28, // 33: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	20, // 34: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,  // 35: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	32, // 36: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	34, // 37: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	22, // 38: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	23, // 39: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	23, // 40: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	24, // 41: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	20, // 42: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	26, // 43: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	36, // 44: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	36, // 45: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	38, // 46: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	42, // 47: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	44, // 48: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	45, // 49: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	47, // 50: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	50, // 51: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	4,  // 52: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 53: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 54: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 55: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 56: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 57: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 58: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 59: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	2,  // 60: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	15, // 61: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	35, // 62: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	35, // 63: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	35, // 64: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	35, // 65: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	35, // 66: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	30, // 67: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	31, // 68: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	33, // 69: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	35, // 70: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 71: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	35, // 72: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	35, // 73: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	35, // 74: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	25, // 75: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	27, // 76: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	37, // 77: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 78: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	39, // 79: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	43, // 80: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	41, // 81: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	46, // 82: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	49, // 83: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 84: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	52, // [52:85] is the sub-list for method output_type
-	19, // [19:52] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	24, // 8: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
+	23, // 9: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
+	62, // 10: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	58, // 11: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	59, // 12: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	60, // 13: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	61, // 14: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	36, // 15: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
+	37, // 16: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
+	62, // 17: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	1,  // 18: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
+	47, // 19: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
+	48, // 20: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
+	55, // 21: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
+	3,  // 22: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,  // 23: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,  // 24: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,  // 25: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,  // 26: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10, // 27: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 28: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10, // 29: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	13, // 30: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12, // 31: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	19, // 32: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	20, // 33: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	21, // 34: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	35, // 35: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	35, // 36: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	20, // 37: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,  // 38: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	39, // 39: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	41, // 40: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	22, // 41: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	23, // 42: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	23, // 43: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	25, // 44: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	26, // 45: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	26, // 46: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27, // 47: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	27, // 48: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	28, // 49: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	29, // 50: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	30, // 51: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	31, // 52: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	20, // 53: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33, // 54: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	43, // 55: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	43, // 56: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	45, // 57: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	49, // 58: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	51, // 59: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	52, // 60: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	54, // 61: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	57, // 62: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	4,  // 63: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 64: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 65: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 66: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 67: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 68: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 69: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 70: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	2,  // 71: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	15, // 72: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	42, // 73: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	42, // 74: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	42, // 75: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	42, // 76: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	42, // 77: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	37, // 78: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	38, // 79: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	40, // 80: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	42, // 81: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 82: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	42, // 83: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	42, // 84: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	42, // 85: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	42, // 86: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	42, // 87: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	42, // 88: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	42, // 89: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	42, // 90: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	42, // 91: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 92: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	42, // 93: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	32, // 94: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	34, // 95: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	44, // 96: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 97: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	46, // 98: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	50, // 99: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	48, // 100: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	53, // 101: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	56, // 102: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 103: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	63, // [63:104] is the sub-list for method output_type
+	22, // [22:63] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -3724,13 +4383,17 @@ func file_agent_proto_init() {
 		(*CreateLinkRequest_Generic)(nil),
 	}
 	file_agent_proto_msgTypes[19].OneofWrappers = []any{}
+	file_agent_proto_msgTypes[28].OneofWrappers = []any{
+		(*WaitLinkRequest_OperState)(nil),
+		(*WaitLinkRequest_Carrier)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   53,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

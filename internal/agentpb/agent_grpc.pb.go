@@ -47,6 +47,14 @@ const (
 	Agent_CreateNetns_FullMethodName    = "/lnst.agent.v1.Agent/CreateNetns"
 	Agent_AddRoute_FullMethodName       = "/lnst.agent.v1.Agent/AddRoute"
 	Agent_DelRoute_FullMethodName       = "/lnst.agent.v1.Agent/DelRoute"
+	Agent_AddRoutes_FullMethodName      = "/lnst.agent.v1.Agent/AddRoutes"
+	Agent_AddNeigh_FullMethodName       = "/lnst.agent.v1.Agent/AddNeigh"
+	Agent_DelNeigh_FullMethodName       = "/lnst.agent.v1.Agent/DelNeigh"
+	Agent_AddRule_FullMethodName        = "/lnst.agent.v1.Agent/AddRule"
+	Agent_DelRule_FullMethodName        = "/lnst.agent.v1.Agent/DelRule"
+	Agent_SetLinkNetns_FullMethodName   = "/lnst.agent.v1.Agent/SetLinkNetns"
+	Agent_RenameLink_FullMethodName     = "/lnst.agent.v1.Agent/RenameLink"
+	Agent_WaitLink_FullMethodName       = "/lnst.agent.v1.Agent/WaitLink"
 	Agent_SetFeatures_FullMethodName    = "/lnst.agent.v1.Agent/SetFeatures"
 	Agent_Features_FullMethodName       = "/lnst.agent.v1.Agent/Features"
 	Agent_Probe_FullMethodName          = "/lnst.agent.v1.Agent/Probe"
@@ -114,6 +122,28 @@ type AgentClient interface {
 	AddRoute(ctx context.Context, in *RouteRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 	// DelRoute removes a route; its undo adds it back.
 	DelRoute(ctx context.Context, in *RouteRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// AddRoutes adds many routes in one call, in order, each journaled as
+	// its own entry (the reply's seq is the first one's). A route that
+	// fails stops the batch: the routes before it stay, journaled.
+	AddRoutes(ctx context.Context, in *RoutesRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// AddNeigh adds a permanent neighbour entry; its undo removes it.
+	AddNeigh(ctx context.Context, in *NeighRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// DelNeigh removes a neighbour entry; its undo adds it back, permanent.
+	DelNeigh(ctx context.Context, in *NeighRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// AddRule adds a policy routing rule; its undo removes it.
+	AddRule(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// DelRule removes a policy routing rule; its undo adds it back.
+	DelRule(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// SetLinkNetns moves a device into another host of the same agent (a
+	// namespace host); its undo moves it back, found by name.
+	SetLinkNetns(ctx context.Context, in *SetLinkNetnsRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// RenameLink renames a device, taking it down and back up if it is up;
+	// its undo renames it back.
+	RenameLink(ctx context.Context, in *RenameLinkRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// WaitLink waits, from netlink notifications, until a device's
+	// operational state or carrier is as asked, or the timeout passes
+	// (DEADLINE_EXCEEDED). It returns at once when it already is.
+	WaitLink(ctx context.Context, in *WaitLinkRequest, opts ...grpc.CallOption) (*Empty, error)
 	// SetFeatures switches ethtool features (offloads) of a device; its
 	// undo switches them back.
 	SetFeatures(ctx context.Context, in *SetFeaturesRequest, opts ...grpc.CallOption) (*ChangeReply, error)
@@ -389,6 +419,86 @@ func (c *agentClient) DelRoute(ctx context.Context, in *RouteRequest, opts ...gr
 	return out, nil
 }
 
+func (c *agentClient) AddRoutes(ctx context.Context, in *RoutesRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_AddRoutes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) AddNeigh(ctx context.Context, in *NeighRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_AddNeigh_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) DelNeigh(ctx context.Context, in *NeighRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_DelNeigh_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) AddRule(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_AddRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) DelRule(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_DelRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetLinkNetns(ctx context.Context, in *SetLinkNetnsRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetLinkNetns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) RenameLink(ctx context.Context, in *RenameLinkRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_RenameLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) WaitLink(ctx context.Context, in *WaitLinkRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Agent_WaitLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *agentClient) SetFeatures(ctx context.Context, in *SetFeaturesRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ChangeReply)
@@ -565,6 +675,28 @@ type AgentServer interface {
 	AddRoute(context.Context, *RouteRequest) (*ChangeReply, error)
 	// DelRoute removes a route; its undo adds it back.
 	DelRoute(context.Context, *RouteRequest) (*ChangeReply, error)
+	// AddRoutes adds many routes in one call, in order, each journaled as
+	// its own entry (the reply's seq is the first one's). A route that
+	// fails stops the batch: the routes before it stay, journaled.
+	AddRoutes(context.Context, *RoutesRequest) (*ChangeReply, error)
+	// AddNeigh adds a permanent neighbour entry; its undo removes it.
+	AddNeigh(context.Context, *NeighRequest) (*ChangeReply, error)
+	// DelNeigh removes a neighbour entry; its undo adds it back, permanent.
+	DelNeigh(context.Context, *NeighRequest) (*ChangeReply, error)
+	// AddRule adds a policy routing rule; its undo removes it.
+	AddRule(context.Context, *RuleRequest) (*ChangeReply, error)
+	// DelRule removes a policy routing rule; its undo adds it back.
+	DelRule(context.Context, *RuleRequest) (*ChangeReply, error)
+	// SetLinkNetns moves a device into another host of the same agent (a
+	// namespace host); its undo moves it back, found by name.
+	SetLinkNetns(context.Context, *SetLinkNetnsRequest) (*ChangeReply, error)
+	// RenameLink renames a device, taking it down and back up if it is up;
+	// its undo renames it back.
+	RenameLink(context.Context, *RenameLinkRequest) (*ChangeReply, error)
+	// WaitLink waits, from netlink notifications, until a device's
+	// operational state or carrier is as asked, or the timeout passes
+	// (DEADLINE_EXCEEDED). It returns at once when it already is.
+	WaitLink(context.Context, *WaitLinkRequest) (*Empty, error)
 	// SetFeatures switches ethtool features (offloads) of a device; its
 	// undo switches them back.
 	SetFeatures(context.Context, *SetFeaturesRequest) (*ChangeReply, error)
@@ -676,6 +808,30 @@ func (UnimplementedAgentServer) AddRoute(context.Context, *RouteRequest) (*Chang
 }
 func (UnimplementedAgentServer) DelRoute(context.Context, *RouteRequest) (*ChangeReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method DelRoute not implemented")
+}
+func (UnimplementedAgentServer) AddRoutes(context.Context, *RoutesRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddRoutes not implemented")
+}
+func (UnimplementedAgentServer) AddNeigh(context.Context, *NeighRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddNeigh not implemented")
+}
+func (UnimplementedAgentServer) DelNeigh(context.Context, *NeighRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DelNeigh not implemented")
+}
+func (UnimplementedAgentServer) AddRule(context.Context, *RuleRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddRule not implemented")
+}
+func (UnimplementedAgentServer) DelRule(context.Context, *RuleRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DelRule not implemented")
+}
+func (UnimplementedAgentServer) SetLinkNetns(context.Context, *SetLinkNetnsRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetLinkNetns not implemented")
+}
+func (UnimplementedAgentServer) RenameLink(context.Context, *RenameLinkRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RenameLink not implemented")
+}
+func (UnimplementedAgentServer) WaitLink(context.Context, *WaitLinkRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method WaitLink not implemented")
 }
 func (UnimplementedAgentServer) SetFeatures(context.Context, *SetFeaturesRequest) (*ChangeReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SetFeatures not implemented")
@@ -1120,6 +1276,150 @@ func _Agent_DelRoute_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_AddRoutes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RoutesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).AddRoutes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_AddRoutes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).AddRoutes(ctx, req.(*RoutesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_AddNeigh_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NeighRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).AddNeigh(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_AddNeigh_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).AddNeigh(ctx, req.(*NeighRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_DelNeigh_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NeighRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).DelNeigh(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_DelNeigh_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).DelNeigh(ctx, req.(*NeighRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_AddRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).AddRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_AddRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).AddRule(ctx, req.(*RuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_DelRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).DelRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_DelRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).DelRule(ctx, req.(*RuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetLinkNetns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetLinkNetnsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetLinkNetns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetLinkNetns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetLinkNetns(ctx, req.(*SetLinkNetnsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_RenameLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenameLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).RenameLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_RenameLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).RenameLink(ctx, req.(*RenameLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_WaitLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WaitLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).WaitLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_WaitLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).WaitLink(ctx, req.(*WaitLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Agent_SetFeatures_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SetFeaturesRequest)
 	if err := dec(in); err != nil {
@@ -1390,6 +1690,38 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DelRoute",
 			Handler:    _Agent_DelRoute_Handler,
+		},
+		{
+			MethodName: "AddRoutes",
+			Handler:    _Agent_AddRoutes_Handler,
+		},
+		{
+			MethodName: "AddNeigh",
+			Handler:    _Agent_AddNeigh_Handler,
+		},
+		{
+			MethodName: "DelNeigh",
+			Handler:    _Agent_DelNeigh_Handler,
+		},
+		{
+			MethodName: "AddRule",
+			Handler:    _Agent_AddRule_Handler,
+		},
+		{
+			MethodName: "DelRule",
+			Handler:    _Agent_DelRule_Handler,
+		},
+		{
+			MethodName: "SetLinkNetns",
+			Handler:    _Agent_SetLinkNetns_Handler,
+		},
+		{
+			MethodName: "RenameLink",
+			Handler:    _Agent_RenameLink_Handler,
+		},
+		{
+			MethodName: "WaitLink",
+			Handler:    _Agent_WaitLink_Handler,
 		},
 		{
 			MethodName: "SetFeatures",
