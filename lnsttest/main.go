@@ -32,6 +32,8 @@ type session struct {
 	// id names this test process's session on agents: its journal groups
 	// are "<id>/<test>#<n>", and its leases are held under it.
 	id string
+	// shipped are the test binaries shipped to pool hosts for modules.
+	shipped shippedBinaries
 }
 
 var (
@@ -49,10 +51,14 @@ func current() *session {
 // the -lnst.* flags (and LNST_* variables), runs the tests, and tears the
 // local lab down, also when the run is interrupted with SIGINT or SIGTERM.
 // In a test binary re-executed as the lab's agent, it serves as the agent
-// instead and never runs tests.
+// instead and never runs tests; started by Host.RunModule, it runs the
+// module and exits.
 func Main(m *testing.M) {
 	if agent.IsLabAgent() {
 		os.Exit(agent.ServeLab())
+	}
+	if name, ok := moduleMode(); ok {
+		os.Exit(serveModule(name)) // a module started by Host.RunModule
 	}
 	if !flag.Parsed() {
 		flag.Parse()
@@ -138,6 +144,7 @@ func (s *session) close() error {
 		for _, st := range live {
 			errs = append(errs, st.restoreQuiet()...)
 		}
+		errs = append(errs, s.shipped.remove(s.id)...)
 		s.pool.close()
 		return errors.Join(errs...)
 	}
