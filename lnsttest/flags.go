@@ -21,6 +21,7 @@ type config struct {
 	// BaselinesFile and RecordBaselines.
 	baselines      string
 	baselineRecord bool
+	history        string
 }
 
 // BaselinesFile is the perf baseline file given with -lnst.baselines
@@ -45,6 +46,7 @@ func init() {
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
 	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
 	stringFlag(&cfg.results, "results", "", "write results.json (and job outputs) into this directory")
+	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, recipes with the most host-time then get hosts first (default: the one in -lnst.results)")
 	stringFlag(&cfg.baselines, "baselines", "", "perf baseline file (default: lnst-go/baselines.json in the user cache directory)")
 	boolFlag(&cfg.baselineRecord, "baseline-record", false, "record perf measurements as the new baselines instead of checking against them")
 }

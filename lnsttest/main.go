@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/lnst-go/lnst/agent"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
+	"github.com/lnst-go/lnst/results"
 )
 
 // session is the state of one test binary run, made by Main.
@@ -75,6 +77,7 @@ func Main(m *testing.M) {
 			os.Exit(2)
 		}
 		s.pool = newStaticPool(p, s.id)
+		s.pool.expect = history()
 	}
 	sessMu.Lock()
 	sess = s
@@ -105,6 +108,32 @@ func Main(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// history reads how long each recipe ran in an earlier run, for the
+// pool's scheduling: -lnst.history, else the results.json a previous run
+// left in -lnst.results. An unreadable history only loses the ordering.
+func history() map[string]time.Duration {
+	path := cfg.history
+	if path == "" && cfg.results != "" {
+		path = filepath.Join(cfg.results, results.FileName)
+		if _, err := os.Stat(path); err != nil {
+			return nil
+		}
+	}
+	if path == "" {
+		return nil
+	}
+	run, err := results.Read(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "lnsttest: -lnst.history: %v (scheduling without it)\n", err)
+		return nil
+	}
+	expect := map[string]time.Duration{}
+	for _, r := range run.Recipes {
+		expect[r.Name] = time.Duration(r.Duration)
+	}
+	return expect
 }
 
 // sessionID is a new id for this test process's session on agents.

@@ -28,7 +28,10 @@ const leaseRetry = 200 * time.Millisecond
 // which hosts are leased. Hosts are leased to one recipe at a time, in
 // this process (leased) and across test processes (an flock per host).
 type staticPool struct {
-	p       *pool.Pool
+	p *pool.Pool
+	// expect maps a recipe's name to how long it ran in a previous run
+	// (-lnst.history), for scheduling.
+	expect  map[string]time.Duration
 	session string
 	stop    chan struct{} // closed by close: heartbeats end
 	beats   sync.WaitGroup
@@ -164,7 +167,7 @@ func (sp *staticPool) lease(t testing.TB, reqs []pool.HostReq, want *pool.Mappin
 			return pool.Mapping{}, err
 		}
 	}
-	w := &leaseWaiter{reqs: reqs, want: want, width: len(reqs), since: time.Now(), done: make(chan struct{})}
+	w := &leaseWaiter{reqs: reqs, want: want, width: len(reqs), since: time.Now(), done: make(chan struct{}), expect: sp.expect[t.Name()]}
 	if want != nil {
 		w.width = len(want.Hosts)
 	}
@@ -211,28 +214,37 @@ const leaseStarve = time.Minute
 // leaseWaiter is a recipe waiting in lease; its result is set and done
 // closed once it has its hosts, or an error.
 type leaseWaiter struct {
-	reqs  []pool.HostReq
-	want  *pool.Mapping
-	width int    // hosts it needs
-	seq   uint64 // order of arrival
-	since time.Time
-	why   error // why it waits, as last seen
-	done  chan struct{}
-	m     pool.Mapping
-	err   error
+	// expect is how long the recipe ran last time (0: unknown), from
+	// -lnst.history.
+	expect time.Duration
+	reqs   []pool.HostReq
+	want   *pool.Mapping
+	width  int    // hosts it needs
+	seq    uint64 // order of arrival
+	since  time.Time
+	why    error // why it waits, as last seen
+	done   chan struct{}
+	m      pool.Mapping
+	err    error
 }
 
-// before orders waiters: one starving since longer first, then the widest
-// (a narrow recipe fits in what is left beside a wide one, not the
-// reverse, so wide recipes started first pack the pool best when the
-// recipes' durations are unknown), then first come.
+// before orders waiters: one starving since longer first; then, when
+// their durations are known from a previous run, the one with more
+// host-time (hosts x duration: the longest and widest work started first
+// leaves the short and narrow to fill the gaps); then the widest (a narrow
+// recipe fits in what is left beside a wide one, not the reverse, so wide
+// recipes started first pack the pool best when durations are unknown);
+// then first come.
 func (w *leaseWaiter) before(o *leaseWaiter, now time.Time, starve time.Duration) bool {
 	wstarve, ostarve := now.Sub(w.since) >= starve, now.Sub(o.since) >= starve
+	wwork, owork := time.Duration(w.width)*w.expect, time.Duration(o.width)*o.expect
 	switch {
 	case wstarve != ostarve:
 		return wstarve
 	case wstarve:
 		return w.seq < o.seq
+	case wwork != owork:
+		return wwork > owork
 	case w.width != o.width:
 		return w.width > o.width
 	}
