@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lnst-go/lnst/devices"
 	"github.com/lnst-go/lnst/lnsttest"
 	"github.com/lnst-go/lnst/results"
 	"github.com/stretchr/testify/assert"
@@ -29,6 +30,8 @@ import (
 const (
 	caseEnv   = "LNST_E2E_CASE"
 	markerEnv = "LNST_E2E_MARKER"
+	// pokeEnv names the file whose creation ends the "poke" case's wait.
+	pokeEnv = "LNST_E2E_POKE"
 	// globalSysctl is changed by the fixture through a lab host. It is not
 	// per network namespace, so only a restore takes it back.
 	globalSysctl = "kernel.msgmax"
@@ -44,7 +47,7 @@ func TestFixture(t *testing.T) {
 		lnsttest.HostReq("h1", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))),
 		lnsttest.HostReq("h2", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))),
 	)
-	h1 := m.Host("h1")
+	h1, h2 := m.Host("h1"), m.Host("h2")
 	if os.Geteuid() == 0 {
 		// The rootless lab cannot change a host-wide value.
 		old, err := strconv.Atoi(h1.ReadSysctl(t, globalSysctl))
@@ -53,7 +56,12 @@ func TestFixture(t *testing.T) {
 	}
 	h1.Iface("eth0").AddIP(t, "198.18.9.1/24")
 	h1.Iface("eth0").SetMTU(t, 1400)
-	h1.Start(t, "sleep 600", lnsttest.Desc("background sleeper"))
+	h1.Sysctl(t, "net.ipv4.ip_forward", "1")
+	h1.AddRoute(t, "198.18.10.0/24", lnsttest.Via("198.18.9.254"), lnsttest.Table(100))
+	br := h2.Create(t, devices.Bridge{Name: "e2ebr"})
+	h2.Create(t, devices.Veth{Name: "e2ev0", PeerName: "e2ev1"}).SetMaster(t, br)
+	// Its jobs are marked too: on a pool they do not inherit the marker.
+	h1.Start(t, "sleep 600", lnsttest.Desc("background sleeper"), lnsttest.Env(markerEnv+"="+os.Getenv(markerEnv)+"-job"))
 	switch c {
 	case "pass":
 	case "fail":
@@ -70,29 +78,27 @@ func TestFixture(t *testing.T) {
 		// Until the parent interrupts or -test.timeout fires.
 		fmt.Println(readyLine)
 		time.Sleep(5 * time.Minute)
+	case "poke":
+		// Until the parent creates the file named by pokeEnv; then the
+		// recipe changes h1 again.
+		fmt.Println(readyLine)
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if _, err := os.Stat(os.Getenv(pokeEnv)); err == nil {
+				break
+			}
+		}
+		h1.Iface("eth0").SetMTU(t, 1300)
+		h1.Run(t, "true")
 	default:
 		t.Fatalf("unknown fixture case %q", c)
 	}
 }
 
-// machine is what must not change: namespaces, root links, the global
-// sysctl, and processes the fixture started.
+// machine is what must not change: the snapshot of this machine's root
+// namespace and of the processes the fixture started (faults_e2e_test.go).
 func machine(t *testing.T, marker string) string {
 	t.Helper()
-	netns, err := exec.Command("ip", "netns", "list").CombinedOutput()
-	require.NoError(t, err, string(netns))
-	links, err := exec.Command("ip", "-o", "link", "show").CombinedOutput()
-	require.NoError(t, err, string(links))
-	var names []string
-	for _, l := range strings.Split(strings.TrimSpace(string(links)), "\n") {
-		if f := strings.SplitN(l, ": ", 3); len(f) > 1 {
-			names = append(names, f[1])
-		}
-	}
-	msgmax, err := os.ReadFile("/proc/sys/kernel/msgmax")
-	require.NoError(t, err)
-	return fmt.Sprintf("netns: %q\nlinks: %v\n%s: %s\nprocesses: %v\n",
-		netns, names, globalSysctl, bytes.TrimSpace(msgmax), processesWith(marker))
+	return snapshot(t, marker)
 }
 
 // processesWith lists the pids whose environment holds marker.
@@ -113,13 +119,9 @@ func processesWith(marker string) []int {
 // controller is gone) until the machine is as before.
 func requireClean(t *testing.T, before, marker string) {
 	t.Helper()
-	var after string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if after = machine(t, marker); after == before {
-			return
-		}
+	if _, ok := waitSame(t, "the machine", before, 20*time.Second, func() string { return machine(t, marker) }); !ok {
+		t.FailNow()
 	}
-	require.Equal(t, before, after, "the machine changed")
 }
 
 type child struct {

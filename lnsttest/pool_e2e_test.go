@@ -59,14 +59,15 @@ func TestE2EPoolOverMutualTLS(t *testing.T) {
 	poolFile.WriteString("hosts:\n")
 	ctl := lab.Host("ctl")
 	ctl.Iface("ctl0").AddIP(t, "198.18.100.1/24")
+	p := &poolLab{lab: lab, machines: machines, addrs: hosts, dir: dir, agents: map[string]*lnsttest.Job{}, agentArgv: map[string][]string{}}
 	for i, name := range machines {
 		h := lab.Host(name)
 		h.Iface("ctl0").AddIP(t, hosts[i]+"/24")
-		agentJob := h.StartArgv(t, []string{filepath.Join(dir, "lnst-agent"), "serve", "--listen", hosts[i] + ":7000", "--lease-ttl", leaseTTL.String(),
+		p.agentArgv[name] = []string{filepath.Join(dir, "lnst-agent"), "serve", "--listen", hosts[i] + ":7000", "--lease-ttl", leaseTTL.String(),
 			"--journal", filepath.Join(dir, name+".journal"),
-			"--ca", filepath.Join(dir, "ca.pem"), "--cert", filepath.Join(dir, hosts[i]+".pem"), "--key", filepath.Join(dir, hosts[i]+"-key.pem")},
-			lnsttest.Desc("lnst-agent on "+name), lnsttest.ExitCodes(0, 1))
-		waitListening(t, h, "7000", agentJob)
+			"--ca", filepath.Join(dir, "ca.pem"), "--cert", filepath.Join(dir, hosts[i]+".pem"), "--key", filepath.Join(dir, hosts[i]+"-key.pem")}
+		p.agents[name] = h.StartArgv(t, p.agentArgv[name], lnsttest.Desc("lnst-agent on "+name), lnsttest.ExitCodes(0, 1))
+		waitListening(t, h, "7000", p.agents[name])
 		fmt.Fprintf(&poolFile, "  - name: %s\n    agent: %s:7000\n    tls: {ca: ca.pem, cert: ctl.pem, key: ctl-key.pem}\n    interfaces:\n      - {name: eth0, network: n1, driver: veth}\n", name, hosts[i])
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "pool.yaml"), []byte(poolFile.String()), 0o644))
@@ -82,64 +83,11 @@ func TestE2EPoolOverMutualTLS(t *testing.T) {
 	}
 	assert.Regexp(t, `match="h1=m\d h2=m\d"`, out, "recipes ran on pool hosts")
 
-	t.Run("controller killed", func(t *testing.T) {
-		controllerKilled(t, lab, machines, dir)
-	})
+	poolFaults(t, p) // faults_e2e_test.go
 }
 
 // leaseTTL is the pool agents' lease TTL in TestE2EPoolOverMutualTLS.
 const leaseTTL = 2 * time.Second
-
-// controllerKilled runs the e2e fixture on the pool from the controller
-// host, SIGKILLs it mid-recipe, and checks that the agents restore the
-// machines on their own once its lease expires: addresses, MTU, the
-// host-wide sysctl, and the job it left running.
-func controllerKilled(t *testing.T, lab *lnsttest.Match, machines []string, dir string) {
-	marker := fmt.Sprintf("pool-kill-%d", time.Now().UnixNano())
-	state := func() string {
-		var b strings.Builder
-		for _, name := range machines {
-			h := lab.Host(name)
-			b.WriteString(name + ": " + h.Run(t, "ip -o addr show dev eth0 | grep -c 198.18.9.1 || true; cat /sys/class/net/eth0/mtu", lnsttest.Quiet()).Result().Stdout)
-		}
-		msgmax, err := os.ReadFile("/proc/sys/kernel/msgmax")
-		require.NoError(t, err)
-		return b.String() + "msgmax " + string(msgmax) + fmt.Sprintf("fixture processes %v, sleepers %d\n", processesWith(marker), sleepers())
-	}
-	before := state()
-	ctl := lab.Host("ctl")
-	job := ctl.StartArgv(t, []string{filepath.Join(dir, "lnsttest.test"), "-test.run=^TestFixture$", "-test.v",
-		"-lnst.pool=" + filepath.Join(dir, "pool.yaml")},
-		lnsttest.Env(caseEnv+"=wait", markerEnv+"="+marker), lnsttest.Dir(dir), lnsttest.Desc("fixture on the pool"))
-	// The fixture's last step before it waits is its background sleeper.
-	for deadline := time.Now().Add(60 * time.Second); sleepers() == 0; time.Sleep(50 * time.Millisecond) {
-		require.False(t, time.Now().After(deadline), "the fixture never started its sleeper on the pool")
-	}
-	require.NotEqual(t, before, state())
-	killed := time.Now()
-	job.Kill(t, 9)
-	var after string
-	for deadline := killed.Add(leaseTTL + 5*time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if after = state(); after == before {
-			t.Logf("the agents restored the pool hosts %v after the controller was killed (lease TTL %v)", time.Since(killed).Round(100*time.Millisecond), leaseTTL)
-			return
-		}
-	}
-	require.Equal(t, before, after, "the pool hosts are not restored within TTL + 5s")
-}
-
-// sleepers counts the processes running "sleep 600", the fixture's
-// background job.
-func sleepers() int {
-	n := 0
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		if b, err := os.ReadFile(d + "/cmdline"); err == nil && string(b) == "/bin/sh\x00-c\x00sleep 600\x00" {
-			n++
-		}
-	}
-	return n
-}
 
 func moduleRoot(t *testing.T, gobin string) string {
 	t.Helper()
