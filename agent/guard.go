@@ -30,6 +30,11 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 				return nil, err
 			}
 			defer done()
+			if g, ok := req.(interface{ GetGroup() string }); ok {
+				if err := s.checkGroup(g.GetGroup()); err != nil {
+					return nil, err
+				}
+			}
 			return h(ctx, req)
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {

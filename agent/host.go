@@ -30,6 +30,9 @@ type host struct {
 	jobs   map[int64]*job
 	nextID int64
 
+	// owner marks the processes of the host's jobs (see jobOwnerEnv).
+	owner string
+
 	workMu sync.RWMutex // guards closed against do
 	closed bool
 }

@@ -160,7 +160,7 @@ func (j *job) run(path string, req *pb.StartJobRequest) error {
 		Path:   path,
 		Args:   req.Argv,
 		Dir:    req.Dir,
-		Env:    append(jobEnv(), req.Env...),
+		Env:    append(append(jobEnv(), req.Env...), jobOwnerEnv+"="+j.host.owner),
 		Stdout: stdoutW,
 		Stderr: stderrW,
 		SysProcAttr: &syscall.SysProcAttr{

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"sort"
 	"strings"
@@ -9,6 +11,8 @@ import (
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -21,7 +25,34 @@ type leases struct {
 	mu   sync.Mutex
 	ttl  time.Duration
 	seen map[string]time.Time
+	// gone are the sessions whose lease expired, and when: they may not
+	// come back, since their changes were undone under them.
+	gone map[string]time.Time
 	stop chan struct{}
+	// instance identifies this agent process.
+	instance string
+}
+
+// expiredErr is the error for a call or heartbeat of an expired session.
+func (l *leases) expiredErr(session string, at time.Time) error {
+	return status.Errorf(codes.FailedPrecondition,
+		"the lease of session %s expired at %s (no heartbeat for %v): this agent undid the session's changes and killed its jobs",
+		session, at.Format(time.RFC3339), l.ttl)
+}
+
+// checkGroup refuses a change in a group of an expired session.
+func (s *Server) checkGroup(group string) error {
+	session, _, ok := strings.Cut(group, "/")
+	if !ok {
+		return nil
+	}
+	l := &s.leases
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if at, gone := l.gone[session]; gone {
+		return l.expiredErr(session, at)
+	}
+	return nil
 }
 
 // SessionGroup is the journal group name a controller uses for a group of
@@ -36,6 +67,9 @@ func (s *Server) Heartbeat(_ context.Context, req *pb.HeartbeatRequest) (*pb.Hea
 	l := &s.leases
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if at, gone := l.gone[req.Session]; gone {
+		return nil, l.expiredErr(req.Session, at)
+	}
 	if l.seen == nil {
 		l.seen = map[string]time.Time{}
 	}
@@ -43,7 +77,7 @@ func (s *Server) Heartbeat(_ context.Context, req *pb.HeartbeatRequest) (*pb.Hea
 		s.log.Info("lease taken", "session", req.Session, "ttl", l.ttl)
 	}
 	l.seen[req.Session] = time.Now()
-	return &pb.HeartbeatReply{Ttl: durationpb.New(l.ttl)}, nil
+	return &pb.HeartbeatReply{Ttl: durationpb.New(l.ttl), Instance: l.instance}, nil
 }
 
 // Release ends a session's lease.
@@ -88,6 +122,10 @@ func (s *Server) expired(now time.Time) []string {
 		if now.Sub(seen) > l.ttl {
 			out = append(out, session)
 			delete(l.seen, session)
+			if l.gone == nil {
+				l.gone = map[string]time.Time{}
+			}
+			l.gone[session] = now
 		}
 	}
 	return out
@@ -116,4 +154,11 @@ func (j *journal) takePrefix(prefix string) []undo {
 
 func sortNewestFirst(u []undo) {
 	sort.Slice(u, func(a, b int) bool { return u[a].Seq > u[b].Seq })
+}
+
+// newInstanceID is a random id of this agent process.
+func newInstanceID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -73,3 +73,25 @@ func TestLeaseRelease(t *testing.T) {
 		testCode(t, err, codes.InvalidArgument, "session id")
 	}
 }
+
+// TestLeaseExpiredStaysGone: after its lease expired, a session may not
+// come back: its heartbeats and its changes are refused, naming why,
+// while other sessions go on.
+func TestLeaseExpiredStaysGone(t *testing.T) {
+	_, c := testServerOpts(t, Options{Lab: true, LeaseTTL: 200 * time.Millisecond})
+	ctx := testCtx(t)
+	testHost(t, c, "h1")
+	r, err := c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "s"})
+	require.NoError(t, err)
+	require.NotEmpty(t, r.Instance)
+	time.Sleep(700 * time.Millisecond) // no heartbeat for more than the TTL
+	_, err = c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "s"})
+	testCode(t, err, codes.FailedPrecondition, "lease of session s expired", "undid the session's changes")
+	_, err = c.WriteValue(ctx, &pb.WriteValueRequest{Host: "h1", Group: SessionGroup("s", "T#2"), Kind: kindSysctl, Key: "net.ipv4.ip_forward", Value: "1"})
+	testCode(t, err, codes.FailedPrecondition, "lease of session s expired")
+	_, err = c.WriteValue(ctx, &pb.WriteValueRequest{Host: "h1", Group: SessionGroup("other", "T#1"), Kind: kindSysctl, Key: "net.ipv4.ip_forward", Value: "1"})
+	require.NoError(t, err, "another session is not affected")
+	r2, err := c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "other"})
+	require.NoError(t, err)
+	assert.Equal(t, r.Instance, r2.Instance, "one agent process, one instance")
+}

@@ -56,6 +56,8 @@ type Server struct {
 	closed   bool
 
 	leases leases
+	// owner marks the processes of this agent's jobs (see jobOwnerEnv).
+	owner string
 	// inflight is held (read) by each state-changing call, and taken by
 	// Shutdown to wait for them (see guard.go).
 	inflight     sync.RWMutex
@@ -91,15 +93,27 @@ func NewServer(opts Options) (*Server, error) {
 		ttl = DefaultLeaseTTL
 	}
 	s := &Server{log: log, lab: opts.Lab, hosts: map[string]*host{"": root}, networks: map[string]*host{}}
+	s.owner = jobOwner(opts.JournalPath)
+	root.owner = s.owner
 	if opts.JournalPath != "" {
 		if err := s.openJournal(opts); err != nil {
 			root.close()
 			return nil, err
 		}
+		killOrphans(root.owner, log)
 	}
-	s.leases.ttl, s.leases.stop = ttl, make(chan struct{})
+	s.leases.ttl, s.leases.stop, s.leases.instance = ttl, make(chan struct{}), newInstanceID()
 	go s.watchLeases()
 	return s, nil
+}
+
+// newHost makes a namespace host whose jobs carry this agent's mark.
+func (s *Server) newHost(name string, mounts bool) (*host, error) {
+	h, err := newNamespaceHost(name, mounts)
+	if err == nil {
+		h.owner = s.owner
+	}
+	return h, err
 }
 
 // Register adds the service to a gRPC server.
@@ -168,7 +182,7 @@ func (s *Server) CreateHost(_ context.Context, req *pb.CreateHostRequest) (*pb.C
 	} else if status.Code(err) == codes.Unavailable {
 		return nil, err
 	}
-	h, err := newNamespaceHost(req.Name, true)
+	h, err := s.newHost(req.Name, true)
 	if err != nil {
 		return nil, failed(err)
 	}
@@ -574,7 +588,7 @@ func (s *Server) CreateNetns(_ context.Context, req *pb.CreateNetnsRequest) (*pb
 	if req.Host != "" {
 		id = req.Host + "/" + req.Name
 	}
-	h, err := newNamespaceHost(id, true)
+	h, err := s.newHost(id, true)
 	if err != nil {
 		return nil, failed(err)
 	}

@@ -42,7 +42,7 @@ func testServerOpts(t *testing.T, opts Options) (*Server, pb.AgentClient) {
 	name := fmt.Sprintf("lnst-test-%d-%016x", os.Getpid(), rand.Uint64())
 	lis, err := net.Listen("unix", "@"+name)
 	require.NoError(t, err, "listen on @%s", name)
-	g := grpc.NewServer()
+	g := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(g)
 	go g.Serve(lis)
 	conn, err := grpc.NewClient("unix-abstract:"+name, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -367,8 +367,10 @@ func (h *Host) retakeLease() error {
 	sp := h.s.pool
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := h.client.Heartbeat(ctx, &pb.HeartbeatRequest{Session: sp.session}); err != nil {
+	r, err := h.client.Heartbeat(ctx, &pb.HeartbeatRequest{Session: sp.session})
+	if err != nil {
 		return fmt.Errorf("its lease cannot be taken again: %w", err)
 	}
+	sp.setInstance(h.client, r.Instance) // a reboot restarts the agent on purpose
 	return nil
 }

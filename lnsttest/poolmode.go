@@ -18,6 +18,8 @@ import (
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // leaseRetry is how often a recipe waiting for busy pool hosts looks again
@@ -34,7 +36,11 @@ type staticPool struct {
 	expect  map[string]time.Duration
 	session string
 	stop    chan struct{} // closed by close: heartbeats end
-	beats   sync.WaitGroup
+
+	leaseMu   sync.Mutex // guards instances and lost
+	instances map[pb.AgentClient]string
+	lost      map[pb.AgentClient]lostLease
+	beats     sync.WaitGroup
 
 	mu      sync.Mutex
 	waiters []*leaseWaiter  // recipes waiting in lease, in the order of dispatch
@@ -109,6 +115,7 @@ func (sp *staticPool) heartbeat(c pb.AgentClient) error {
 	if err != nil {
 		return fmt.Errorf("take a lease: %w", err)
 	}
+	sp.setInstance(c, r.Instance)
 	every := max(r.Ttl.AsDuration()/3, 50*time.Millisecond)
 	sp.beats.Add(1)
 	go func() {
@@ -124,11 +131,64 @@ func (sp *staticPool) heartbeat(c pb.AgentClient) error {
 				return
 			case <-tick.C:
 				ctx, cancel := context.WithTimeout(context.Background(), every)
-				c.Heartbeat(ctx, req)
+				r, err := c.Heartbeat(ctx, req)
 				cancel()
+				sp.checkLease(c, r, err)
 			}
 		}
 	}()
+	return nil
+}
+
+// lostLease is when and why a lease on an agent was lost: it expired (the
+// controller was cut off for longer than the TTL) or the agent restarted.
+// Either way the agent undid this run's changes.
+type lostLease struct {
+	at  time.Time
+	err error
+}
+
+func (sp *staticPool) setInstance(c pb.AgentClient, instance string) {
+	sp.leaseMu.Lock()
+	defer sp.leaseMu.Unlock()
+	if sp.instances == nil {
+		sp.instances, sp.lost = map[pb.AgentClient]string{}, map[pb.AgentClient]lostLease{}
+	}
+	sp.instances[c] = instance
+	delete(sp.lost, c)
+}
+
+// checkLease notes a lost lease from a heartbeat's answer.
+func (sp *staticPool) checkLease(c pb.AgentClient, r *pb.HeartbeatReply, err error) {
+	sp.leaseMu.Lock()
+	defer sp.leaseMu.Unlock()
+	if _, lost := sp.lost[c]; lost {
+		return
+	}
+	switch {
+	case status.Code(err) == codes.FailedPrecondition:
+		sp.lost[c] = lostLease{time.Now(), err}
+	case err == nil && r.Instance != "" && r.Instance != sp.instances[c]:
+		sp.lost[c] = lostLease{time.Now(), errors.New("the agent restarted and undid this run's changes from its journal")}
+	}
+}
+
+// verifyLease sends a heartbeat now, so that an agent restarted or a lease
+// expired since the last one is noticed before a recipe is judged.
+func (sp *staticPool) verifyLease(c pb.AgentClient) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: sp.session})
+	sp.checkLease(c, r, err)
+}
+
+// lostSince says why the lease on c was lost after t, nil if it was not.
+func (sp *staticPool) lostSince(c pb.AgentClient, t time.Time) error {
+	sp.leaseMu.Lock()
+	defer sp.leaseMu.Unlock()
+	if l, ok := sp.lost[c]; ok && l.at.After(t) {
+		return l.err
+	}
 	return nil
 }
 
@@ -476,9 +536,19 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 		t.Fatalf("lnsttest.Require: %v", err)
 	}
 	st := s.state(t)
+	leased := time.Now()
 	t.Cleanup(func() {
 		st.restore()
 		sp.release(mapping)
+		for _, hm := range mapping.Hosts {
+			sp.mu.Lock()
+			c := sp.clients[hm.Pool]
+			sp.mu.Unlock()
+			sp.verifyLease(c)
+			if err := sp.lostSince(c, leased); err != nil {
+				t.Errorf("pool host %s: this recipe's lease was lost: %v; its changes there were undone under it, so its results are not valid", hm.Pool, err)
+			}
+		}
 	})
 	m := &Match{hosts: map[string]*Host{}}
 	var desc []string

@@ -2972,7 +2972,10 @@ func (x *HeartbeatRequest) GetSession() string {
 type HeartbeatReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// ttl is how long the agent keeps the lease without a heartbeat.
-	Ttl           *durationpb.Duration `protobuf:"bytes,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	Ttl *durationpb.Duration `protobuf:"bytes,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// instance identifies this agent process: a controller that sees it
+	// change knows the agent restarted (and undid its changes).
+	Instance      string `protobuf:"bytes,2,opt,name=instance,proto3" json:"instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3012,6 +3015,13 @@ func (x *HeartbeatReply) GetTtl() *durationpb.Duration {
 		return x.Ttl
 	}
 	return nil
+}
+
+func (x *HeartbeatReply) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
 }
 
 type RestoreRequest struct {
@@ -4069,9 +4079,10 @@ const file_agent_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03old\x18\x02 \x01(\tR\x03old\",\n" +
 	"\x10HeartbeatRequest\x12\x18\n" +
-	"\asession\x18\x01 \x01(\tR\asession\"=\n" +
+	"\asession\x18\x01 \x01(\tR\asession\"Y\n" +
 	"\x0eHeartbeatReply\x12+\n" +
-	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"<\n" +
+	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12\x1a\n" +
+	"\binstance\x18\x02 \x01(\tR\binstance\"<\n" +
 	"\x0eRestoreRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
 	"\x05since\x18\x02 \x01(\x04R\x05since\">\n" +
