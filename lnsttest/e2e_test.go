@@ -300,8 +300,8 @@ func TestE2ETestTimeout(t *testing.T) {
 	requireClean(t, before, c.marker)
 }
 
-// TestE2EGoTestInterrupted sends SIGINT, as Ctrl-C does, to a `go test`
-// running a recipe.
+// TestE2EGoTestInterrupted sends SIGINT (as Ctrl-C does) and SIGTERM to a
+// `go test` running a recipe.
 func TestE2EGoTestInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a test binary with go test; skipped with -short")
@@ -310,17 +310,23 @@ func TestE2EGoTestInterrupted(t *testing.T) {
 	if err != nil {
 		t.Skip("go test SIGINT case requires the go command in PATH")
 	}
-	c := fixture(t, "wait")
-	c.cmd = exec.CommandContext(context.Background(), gobin, "test", "-count=1", "-v", "-run=^TestFixture$", ".")
-	c.cmd.Env = append(os.Environ(), caseEnv+"=wait", markerEnv+"="+c.marker)
-	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	before := machine(t, c.marker)
-	require.NoError(t, c.cmd.Start())
-	waitFor(t, c, readyLine)
-	require.NoError(t, syscall.Kill(-c.cmd.Process.Pid, syscall.SIGINT))
-	assert.NotZero(t, c.wait(t))
-	requireClean(t, before, c.marker)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			c := fixture(t, "wait")
+			c.cmd = exec.CommandContext(context.Background(), gobin, "test", "-count=1", "-v", "-run=^TestFixture$", ".")
+			c.cmd.Env = append(os.Environ(), caseEnv+"=wait", markerEnv+"="+c.marker)
+			c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+			c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			before := machine(t, c.marker)
+			require.NoError(t, c.cmd.Start())
+			waitFor(t, c, readyLine)
+			// To go test's process group, as a terminal's Ctrl-C or a job
+			// scheduler's stop does.
+			require.NoError(t, syscall.Kill(-c.cmd.Process.Pid, sig))
+			assert.NotZero(t, c.wait(t))
+			requireClean(t, before, c.marker)
+		})
+	}
 }
 
 func waitFor(t *testing.T, c *child, line string) {
