@@ -136,11 +136,11 @@ func TestTeam(t *testing.T) {
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	for _, h := range []*lnsttest.Host{h1, h2} {
 		if !enrtHasTool(t, h, "teamd") {
-			t.Skipf("%s has no teamd: team devices need it (Debian: apt-get install libteam-utils)", h.Name())
+			t.Skipf("%s has no teamd: team devices require it (Debian: apt-get install libteam-utils)", h.Name())
 		}
 	}
 	if !enrtAgentCreatesTeam {
-		t.Skip("the agent cannot create team devices yet: CreateLink returns Unimplemented for kind team (it must start teamd with Team.TeamdConfig)")
+		t.Skip("team devices are unavailable: the agent cannot create them yet (CreateLink returns Unimplemented for kind team; it must start teamd with Team.TeamdConfig)")
 	}
 	var teams [2]*lnsttest.Device
 	for i, h := range []*lnsttest.Host{h1, h2} {

@@ -36,7 +36,7 @@ func newTestNetns(t *testing.T) *testNetns {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		t.Skipf("unshare: %v", err)
+		t.Skipf("requires unshare (util-linux) to make a private namespace: %v", err)
 	}
 	t.Cleanup(func() {
 		cmd.Process.Kill()

@@ -111,11 +111,11 @@ func (l *vethLab) cliFeatures(t *testing.T, ifname string) Features {
 	t.Helper()
 	bin, err := exec.LookPath("ethtool")
 	if err != nil {
-		t.Skip("ethtool CLI not installed")
+		t.Skip("the cross-check requires the ethtool CLI (apt-get install ethtool)")
 	}
 	nsenter, err := exec.LookPath("nsenter")
 	if err != nil {
-		t.Skip("nsenter not installed")
+		t.Skip("the cross-check requires nsenter (util-linux)")
 	}
 	dup, err := unix.Dup(int(l.ns))
 	require.NoError(t, err)
