@@ -66,7 +66,7 @@ test: deps
 # A crasher is kept in the package's testdata/fuzz/<target>/.
 FUZZTIME     ?= 30s
 FUZZ_TARGETS := agent:FuzzValuePath agent:FuzzCheckLinkName agent:FuzzParseCIDR agent:FuzzRouteArgs \
-	agent:FuzzStartJobArgv devices:FuzzUnmarshal pool:FuzzMap pool:FuzzParsePool
+	agent:FuzzStartJobArgv agent:FuzzDecodeJournal devices:FuzzUnmarshal pool:FuzzMap pool:FuzzParsePool
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== fuzz $${t%%:*} $${t#*:} for $(FUZZTIME)"; \
