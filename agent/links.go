@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/lnst-go/lnst/devices"
@@ -19,21 +18,9 @@ import (
 // detection.
 const dadTimeout = 10 * time.Second
 
-// checkLinkName reports whether name can name a Linux network device.
-func checkLinkName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("device name is empty")
-	case len(name) > unix.IFNAMSIZ-1:
-		return fmt.Errorf("device name %q is longer than %d bytes", name, unix.IFNAMSIZ-1)
-	case name == "." || name == "..":
-		return fmt.Errorf("device name %q is not allowed", name)
-	case strings.ContainsAny(name, "/: \t\n\v\f\r\x00") || strings.IndexByte(name, 0xa0) >= 0:
-		// The kernel's isspace (lib/ctype.c) also holds for byte 0xa0.
-		return fmt.Errorf("device name %q has a character not allowed in device names ('/', ':' or white space)", name)
-	}
-	return nil
-}
+// checkLinkName reports whether name can name a Linux network device; it
+// is devices.CheckName, kept as one rule for the controller and the agent.
+func checkLinkName(name string) error { return devices.CheckName(name) }
 
 func (h *host) link(name string) (netlink.Link, error) {
 	if err := checkLinkName(name); err != nil {

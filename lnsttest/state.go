@@ -2,6 +2,7 @@ package lnsttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -75,25 +76,39 @@ func (st *testState) undoAt(t testing.TB, c pb.AgentClient, what string, seq uin
 }
 
 func (st *testState) restoreOn(t testing.TB, c pb.AgentClient, since uint64, what string) {
-	r, err := c.Restore(context.Background(), &pb.RestoreRequest{Group: st.group, Since: since})
-	if err != nil {
+	for _, err := range st.restoreErrs(c, since) {
 		t.Errorf("restore %s: %v", what, err)
-		return
-	}
-	for _, e := range r.Errors {
-		t.Errorf("restore %s: %s", what, e)
 	}
 }
 
-// restore undoes everything the test changed on every agent it used.
-func (st *testState) restore() {
+// restoreErrs asks c to undo the test's changes from since on and returns
+// every failure.
+func (st *testState) restoreErrs(c pb.AgentClient, since uint64) []error {
+	r, err := c.Restore(context.Background(), &pb.RestoreRequest{Group: st.group, Since: since})
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	for _, e := range r.Errors {
+		errs = append(errs, errors.New(e))
+	}
+	return errs
+}
+
+// usedClients are the agents the test changed state through.
+func (st *testState) usedClients() []pb.AgentClient {
 	st.mu.Lock()
+	defer st.mu.Unlock()
 	var cs []pb.AgentClient
 	for c := range st.clients {
 		cs = append(cs, c)
 	}
-	st.mu.Unlock()
-	for _, c := range cs {
+	return cs
+}
+
+// restore undoes everything the test changed on every agent it used.
+func (st *testState) restore() {
+	for _, c := range st.usedClients() {
 		st.restoreOn(st.t, c, 0, "test "+st.t.Name())
 	}
 }
@@ -102,21 +117,10 @@ func (st *testState) restore() {
 // test itself (which may be running on another goroutine): for an
 // interrupted run. It returns the failures.
 func (st *testState) restoreQuiet() []error {
-	st.mu.Lock()
-	var cs []pb.AgentClient
-	for c := range st.clients {
-		cs = append(cs, c)
-	}
-	st.mu.Unlock()
 	var errs []error
-	for _, c := range cs {
-		r, err := c.Restore(context.Background(), &pb.RestoreRequest{Group: st.group})
-		if err != nil {
+	for _, c := range st.usedClients() {
+		for _, err := range st.restoreErrs(c, 0) {
 			errs = append(errs, fmt.Errorf("restore %s: %w", st.group, err))
-			continue
-		}
-		for _, e := range r.Errors {
-			errs = append(errs, fmt.Errorf("restore %s: %s", st.group, e))
 		}
 	}
 	return errs
