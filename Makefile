@@ -19,7 +19,7 @@ APT_COMMANDS := ip ping iperf3 ethtool tcpdump protoc
 TEST_FLAGS  ?= -count=1 -timeout 20m
 JUNIT       ?= report.xml
 
-.PHONY: all deps apt-deps go-tools recipes recipes-rootless test bench screenshot generate lint clean
+.PHONY: all deps apt-deps go-tools recipes recipes-rootless test bench screenshot generate lint clean vm-image
 
 all: lint test
 
@@ -86,6 +86,11 @@ screenshot:
 	@command -v chromium >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null)
 	LNST_SCREENSHOT=$(SCREENSHOT) $(GO) test ./cmd/lnst -run '^TestHTMLScreenshot$$' -v -count=1
+
+# The VM lab's kernel and base initramfs, from Debian packages, cached in
+# ~/.cache/lnst/vm (needs qemu-system-x86, apt, dpkg).
+vm-image:
+	$(GO) run ./cmd/lnst vm-image
 
 generate: go-tools apt-deps
 	$(GO) generate ./internal/...

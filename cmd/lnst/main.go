@@ -4,6 +4,7 @@
 //	lnst results compare A B              measurement by measurement, B against A
 //	lnst results html FILE... -o OUT      an HTML report with throughput charts
 //	lnst pool check FILE                  connect to every agent of a pool file and check its interfaces
+//	lnst vm-image [-cache DIR] [-kernel PATH [-modules DIR]]  build the VM lab's kernel and initramfs
 //
 // A FILE is a results.json, or a directory holding one (the
 // -lnst.results=DIR of a run).
@@ -24,6 +25,8 @@ const usage = `usage:
   lnst results compare A B          compare the measurements of run B with run A
   lnst results html FILE... -o OUT  write an HTML report with throughput charts
   lnst pool check FILE              connect to every agent of a pool file, check its interfaces
+  lnst vm-image [-cache DIR] [-kernel PATH [-modules DIR]]
+                                    build the VM lab's kernel and initramfs, print their paths
 `
 
 // run runs the command with args and returns its exit code: 0, 1 when it
@@ -41,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return resultsCmd(args[1:], stdout, stderr)
 	case "pool":
 		return poolCmd(args[1:], stdout, stderr)
+	case "vm-image":
+		return vmImageCmd(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "lnst: unknown command %q\n%s", args[0], usage)
 		return 2

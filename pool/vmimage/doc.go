@@ -1,0 +1,21 @@
+// Package vmimage builds the VM image of the VM lab: a stock Debian
+// kernel and a base initramfs holding busybox, the tools recipes run
+// (iproute2, ping, iperf3, ethtool, tcpdump, teamd) with their shared
+// libraries, the network kernel modules, and an /init that boots, runs
+// /lnst/run if present and powers off.
+//
+// Everything comes from Debian packages, fetched with apt-get download and
+// unpacked with dpkg-deb -x; Build caches the result under
+// DefaultCache(), keyed by the package versions. A run appends its own
+// files (the agent, /lnst/run) as a second cpio archive, written with
+// WriteArchive, after the base initramfs:
+//
+//	img, err := vmimage.Build(ctx, vmimage.Options{Log: os.Stderr})
+//	...
+//	f, _ := os.Create(initrd) // copy of img.Initrd, then:
+//	vmimage.WriteArchive(f, []vmimage.File{
+//		{Path: "/lnst/agent", Mode: 0o755, Src: agentBinary},
+//		{Path: "/lnst/run", Mode: 0o755, Data: []byte("#!/bin/sh\nexec /lnst/agent\n")},
+//	})
+//	// qemu-system-x86_64 -kernel img.Kernel -initrd initrd ...
+package vmimage

@@ -1,0 +1,147 @@
+package vmimage
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseModinfoData(t *testing.T) {
+	data := []byte("license=GPL\x00alias=rtnl-link-bond\x00depends=tls,foo-bar\x00softdep=pre: crc32c post: x\x00alias=net-pf-1\x00")
+	got := parseModinfoData(data)
+	want := modInfo{Depends: []string{"tls", "foo_bar"}, SoftPre: []string{"crc32c"}, Aliases: []string{"rtnl-link-bond", "net-pf-1"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+// fakeTree: a -> b -> c, a -> c, d soft-depends on e, f is built in.
+func fakeTree() (*moduleTree, modinfoReader) {
+	info := map[string]modInfo{
+		"k/a.ko": {Depends: []string{"b", "c", "f"}, Aliases: []string{"rtnl-link-a"}},
+		"k/b.ko": {Depends: []string{"c"}},
+		"k/c.ko": {},
+		"k/d.ko": {SoftPre: []string{"e", "nothere"}},
+		"k/e.ko": {},
+		"k/x.ko": {},
+	}
+	mt := &moduleTree{Mods: map[string]modInfo{}, Builtin: map[string]bool{"f": true, "builtin_one": true}}
+	for p := range info {
+		mt.Mods[strings.TrimSuffix(filepath.Base(p), ".ko")] = modInfo{Path: p}
+	}
+	return mt, func(rel string) (modInfo, error) { return info[rel], nil }
+}
+
+func TestClosureAndDepFiles(t *testing.T) {
+	mt, read := fakeTree()
+	sel, missing, err := mt.closure([]string{"a", "d", "builtin-one", "gone"}, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(missing, []string{"gone"}) {
+		t.Errorf("missing = %v, want [gone]", missing)
+	}
+	var names []string
+	for n := range sel {
+		names = append(names, n)
+	}
+	if len(sel) != 5 || sel["x"].Path != "" {
+		t.Errorf("selected %v, want a b c d e", names)
+	}
+	dir := t.TempDir()
+	if err := writeDepFiles(dir, sel); err != nil {
+		t.Fatal(err)
+	}
+	dep, _ := os.ReadFile(filepath.Join(dir, "modules.dep"))
+	// Loading each line's dependencies from last to first loads c before b.
+	wantDep := "k/a.ko: k/b.ko k/c.ko\nk/b.ko: k/c.ko\nk/c.ko:\nk/d.ko: k/e.ko\nk/e.ko:\n"
+	if string(dep) != wantDep {
+		t.Errorf("modules.dep:\n%s\nwant:\n%s", dep, wantDep)
+	}
+	alias, _ := os.ReadFile(filepath.Join(dir, "modules.alias"))
+	if string(alias) != "alias rtnl-link-a a\n" {
+		t.Errorf("modules.alias: %q", alias)
+	}
+}
+
+func TestClosureUnknownDependency(t *testing.T) {
+	mt := &moduleTree{Mods: map[string]modInfo{"a": {Path: "a.ko"}}, Builtin: map[string]bool{}}
+	_, _, err := mt.closure([]string{"a"}, func(string) (modInfo, error) { return modInfo{Depends: []string{"zz"}}, nil })
+	if err == nil || !strings.Contains(err.Error(), "zz") {
+		t.Errorf("err = %v, want one naming zz", err)
+	}
+}
+
+// TestParseModinfoRealModules reads real Debian modules when unpacked at
+// /tmp/vmx/k (see the package's manual experiment) or installed on the host.
+func TestParseModinfoRealModules(t *testing.T) {
+	dirs, _ := filepath.Glob("/tmp/vmx/k/lib/modules/*")
+	if len(dirs) == 0 {
+		t.Skip("requires an unpacked Debian kernel package under /tmp/vmx/k")
+	}
+	mt, err := scanModules(dirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, missing, err := mt.closure([]string{"bonding", "vxlan", "ipv6"}, func(rel string) (modInfo, error) {
+		return parseModinfo(filepath.Join(dirs[0], rel))
+	})
+	if err != nil || len(missing) != 0 {
+		t.Fatalf("closure: %v, missing %v", err, missing)
+	}
+	if _, ok := sel["udp_tunnel"]; !ok {
+		t.Errorf("vxlan's closure lacks udp_tunnel: %v", sel)
+	}
+	if !contains(sel["bonding"].Aliases, "rtnl-link-bond") {
+		t.Errorf("bonding aliases %v lack rtnl-link-bond", sel["bonding"].Aliases)
+	}
+}
+
+func TestFilterLibraries(t *testing.T) {
+	out := "iproute2\n  Depends: libc6\nlibc6\n  Depends: libgcc-s1\n<debconf-2.0>\nlibperl5.36\nlibfile-find-rule-perl\nzlib1g\nlibelogind0\nperl\nlibmnl0\n"
+	got := filterLibraries(out)
+	if want := []string{"libc6", "libmnl0", "zlib1g"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestParsePrintURIs(t *testing.T) {
+	out := "'http://x/busybox.deb' busybox-static_1%3a1.35.0-4_amd64.deb 928188 SHA256:3d3f\n"
+	debs, err := parsePrintURIs(out, []string{"busybox-static"})
+	if err != nil || debs["busybox-static"].File != "busybox-static_1%3a1.35.0-4_amd64.deb" || debs["busybox-static"].SHA256 != "3d3f" {
+		t.Errorf("got %+v, %v", debs, err)
+	}
+	if _, err := parsePrintURIs(out, []string{"busybox-static", "ip"}); err == nil {
+		t.Error("no error for a package without a file")
+	}
+}
+
+func TestBzImageRelease(t *testing.T) {
+	img := make([]byte, 0x400)
+	copy(img[0x202:], "HdrS")
+	img[0x20E], img[0x20F] = 0x00, 0x01 // version at 0x100+0x200
+	copy(img[0x300:], "6.9.0-test (me@host) #1 SMP\x00")
+	p := filepath.Join(t.TempDir(), "bzImage")
+	if err := os.WriteFile(p, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rel, err := bzImageRelease(p); err != nil || rel != "6.9.0-test" {
+		t.Errorf("got %q, %v", rel, err)
+	}
+	if vm, _ := filepath.Glob("/tmp/vmx/k/boot/vmlinuz-*"); len(vm) > 0 {
+		rel, err := bzImageRelease(vm[0])
+		if want := strings.TrimPrefix(filepath.Base(vm[0]), "vmlinuz-"); err != nil || rel != want {
+			t.Errorf("%s: got %q, %v, want %q", vm[0], rel, err, want)
+		}
+	}
+}
+
+func TestCanon(t *testing.T) {
+	for in, want := range map[string]string{"/bin/ip": "/usr/bin/ip", "/lib64/ld.so": "/usr/lib64/ld.so", "sbin": "/usr/sbin", "/usr/bin/x": "/usr/bin/x", "/libexec": "/libexec"} {
+		if got := canon(in); got != want {
+			t.Errorf("canon(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
