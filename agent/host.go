@@ -37,8 +37,12 @@ type host struct {
 	closed bool
 }
 
+// newRootHost is the machine's own namespace. Its netlink handle, like a
+// namespace host's, speaks rtnetlink only: a handle of every family would
+// also open XFRM and netfilter sockets, which fails on a kernel whose
+// xfrm_user or nfnetlink is a module not loaded (a VM lab guest).
 func newRootHost() (*host, error) {
-	h, err := netlink.NewHandle()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("open netlink: %w", err)
 	}
@@ -74,7 +78,7 @@ func newNamespaceHost(name string, mounts bool) (*host, error) {
 	if err := <-ready; err != nil {
 		return nil, fmt.Errorf("create namespace host %q: %w", name, err)
 	}
-	nl, err := netlink.NewHandleAt(h.ns)
+	nl, err := netlink.NewHandleAt(h.ns, unix.NETLINK_ROUTE)
 	if err == nil {
 		h.nl = nl
 		err = h.setLoUp()
