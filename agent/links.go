@@ -247,12 +247,14 @@ func (h *host) masterName(a *netlink.LinkAttrs) (string, error) {
 // up is usable as it was before it went down: when it has carrier and IPv6
 // on, the kernel gives it a link-local address once its operational state
 // is up (linkwatch may take a second) and that address must finish
-// duplicate address detection. A device without carrier is not waited for.
+// duplicate address detection. A device without carrier is not waited
+// for, nor a port of a bond or team, which the kernel gives no IPv6
+// address.
 func (h *host) waitUsable(name string) {
 	deadline := time.Now().Add(dadTimeout)
 	for time.Now().Before(deadline) {
 		l, err := h.nl.LinkByName(name)
-		if err != nil || l.Attrs().RawFlags&unix.IFF_LOWER_UP == 0 || !h.ipv6On(name) {
+		if err != nil || l.Attrs().RawFlags&unix.IFF_LOWER_UP == 0 || h.aggregated(l) || !h.ipv6On(name) {
 			return
 		}
 		addrs, err := h.nl.AddrList(l, unix.AF_INET6)
@@ -266,6 +268,20 @@ func (h *host) waitUsable(name string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// aggregated reports whether a device is a port of a bond (IFF_SLAVE) or
+// of a team.
+func (h *host) aggregated(l netlink.Link) bool {
+	a := l.Attrs()
+	if a.RawFlags&unix.IFF_SLAVE != 0 {
+		return true
+	}
+	if a.MasterIndex == 0 {
+		return false
+	}
+	m, err := h.nl.LinkByIndex(a.MasterIndex)
+	return err == nil && m.Type() == "team"
 }
 
 // ipv6On reports whether the kernel makes a link-local address for the
