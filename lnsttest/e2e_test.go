@@ -245,7 +245,7 @@ func TestE2EBadFlagValue(t *testing.T) {
 		env  string
 		want string
 	}{
-		{[]string{"-lnst.lab=qemu"}, "", `lnsttest: -lnst.lab: unknown lab "qemu" (want netns or rootless)`},
+		{[]string{"-lnst.lab=qemu"}, "", `lnsttest: -lnst.lab: unknown lab "qemu" (want netns, rootless, vm or auto)`},
 		{[]string{"-lnst.log-level=chatty"}, "", `lnsttest: -lnst.log-level: unknown log level "chatty"`},
 		{nil, "LNST_STRICT=perhaps", `lnsttest: environment variable LNST_STRICT="perhaps"`},
 		{[]string{"-lnst.pool=/nonexistent/pool.yaml"}, "", `lnsttest: -lnst.pool: `},

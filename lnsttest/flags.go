@@ -3,6 +3,8 @@ package lnsttest
 import (
 	"flag"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -22,6 +24,10 @@ type config struct {
 	baselines      string
 	baselineRecord bool
 	history        string
+	vmCache        string
+	vmKernel       string
+	vmModules      string
+	vmMemory       string
 }
 
 // BaselinesFile is the perf baseline file given with -lnst.baselines
@@ -40,7 +46,11 @@ var cfg config
 
 func init() {
 	boolFlag(&cfg.strict, "strict", false, "fail, instead of skip, a recipe whose requirements cannot be met")
-	stringFlag(&cfg.lab, "lab", "netns", "the local lab to use when no pool is given: netns (rootless when not run as root) or rootless")
+	stringFlag(&cfg.lab, "lab", "netns", "the local lab to use when no pool is given: netns (rootless when not run as root), rootless, vm (QEMU guests booting a Debian kernel) or auto (netns, and VMs for recipes needing kernel kinds this kernel lacks)")
+	stringFlag(&cfg.vmCache, "vm.cache", "", "directory the VM lab's image is built and cached in (default: lnst/vm in the user cache directory)")
+	stringFlag(&cfg.vmKernel, "vm.kernel", "", "bzImage the VM lab boots instead of Debian's cloud kernel: a kernel under test")
+	stringFlag(&cfg.vmModules, "vm.modules", "", "modules tree of -lnst.vm.kernel (its /lib/modules/RELEASE directory)")
+	stringFlag(&cfg.vmMemory, "vm.memory", "512", "memory of each VM lab guest, in MiB")
 	stringFlag(&cfg.pool, "pool", "", "pool file of machines running lnst-agent (default: the local lab)")
 	stringFlag(&cfg.logLevel, "log-level", "info", "recipe log level (trace, debug, info, warn, error), logged with t.Log")
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
@@ -52,7 +62,7 @@ func init() {
 }
 
 func envName(name string) string {
-	return "LNST_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	return "LNST_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(name))
 }
 
 func boolFlag(p *bool, name string, def bool, usage string) {
@@ -93,8 +103,24 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 			return fmt.Errorf("%s: unknown log level %q (want trace, debug, info, warn or error)", source(c.flag), c.value)
 		}
 	}
-	if cfg.lab != "netns" && cfg.lab != "rootless" {
-		return fmt.Errorf("%s: unknown lab %q (want netns or rootless)", source("lnst.lab"), cfg.lab)
+	switch cfg.lab {
+	case "netns", "rootless", "vm", "auto":
+	default:
+		return fmt.Errorf("%s: unknown lab %q (want netns, rootless, vm or auto)", source("lnst.lab"), cfg.lab)
+	}
+	if m, err := strconv.Atoi(cfg.vmMemory); err != nil || m < 128 || m > 65536 {
+		return fmt.Errorf("%s: %q is not a memory size in MiB from 128 to 65536", source("lnst.vm.memory"), cfg.vmMemory)
+	}
+	if cfg.vmModules != "" && cfg.vmKernel == "" {
+		return fmt.Errorf("%s: a modules tree needs its kernel: give -lnst.vm.kernel too", source("lnst.vm.modules"))
+	}
+	for _, c := range []struct{ flag, path string }{{"lnst.vm.kernel", cfg.vmKernel}, {"lnst.vm.modules", cfg.vmModules}} {
+		if c.path == "" {
+			continue
+		}
+		if _, err := os.Stat(c.path); err != nil {
+			return fmt.Errorf("%s: %v", source(c.flag), err)
+		}
 	}
 	return nil
 }

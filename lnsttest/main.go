@@ -1,6 +1,7 @@
 package lnsttest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +20,7 @@ import (
 	"github.com/lnst-go/lnst/agent"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
+	"github.com/lnst-go/lnst/pool/vmimage"
 	"github.com/lnst-go/lnst/results"
 )
 
@@ -26,6 +29,8 @@ type session struct {
 	mu      sync.Mutex
 	lab     *pool.Lab
 	labErr  error
+	vmLab   *pool.Lab
+	vmErr   error
 	states  map[testing.TB]*testState
 	groups  int
 	probed  *pb.ProbeReply
@@ -58,6 +63,9 @@ func current() *session {
 func Main(m *testing.M) {
 	if agent.IsLabAgent() {
 		os.Exit(agent.ServeLab())
+	}
+	if agent.IsVMAgent() {
+		os.Exit(agent.ServeVM())
 	}
 	if name, ok := moduleMode(); ok {
 		os.Exit(serveModule(name)) // a module started by Host.RunModule
@@ -154,6 +162,27 @@ func (s *session) labNow() (*pool.Lab, error) {
 	return s.lab, s.labErr
 }
 
+// vmLabNow returns the VM lab, building its image and starting it on
+// first use.
+func (s *session) vmLabNow() (*pool.Lab, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.vmLab == nil && s.vmErr == nil {
+		s.vmLab, s.vmErr = startVMLab()
+	}
+	return s.vmLab, s.vmErr
+}
+
+func startVMLab() (*pool.Lab, error) {
+	img, err := vmimage.Build(context.Background(), vmimage.Options{Cache: cfg.vmCache, Kernel: cfg.vmKernel, Modules: cfg.vmModules, Log: os.Stderr})
+	if err != nil {
+		return nil, fmt.Errorf("VM lab image: %w", err)
+	}
+	mem, _ := strconv.Atoi(cfg.vmMemory) // checked by loadConfig
+	return pool.StartVMLab(pool.LabOptions{AgentLogLevel: cfg.agentLog, UserNS: rootless()},
+		pool.VMOptions{Image: img, MemoryMiB: mem, AgentLogLevel: cfg.agentLog, Log: os.Stderr})
+}
+
 // rootless reports whether the lab runs in a user namespace: asked for
 // with -lnst.lab=rootless, or because this process is not root.
 func rootless() bool { return cfg.lab == "rootless" || os.Geteuid() != 0 }
@@ -178,16 +207,22 @@ func (s *session) close() error {
 		return errors.Join(errs...)
 	}
 	s.mu.Lock()
-	lab := s.lab
-	s.lab = nil
+	lab, vmLab := s.lab, s.vmLab
+	s.lab, s.vmLab = nil, nil
 	if s.labErr == nil {
 		s.labErr = fmt.Errorf("the lab is closed")
 	}
-	s.mu.Unlock()
-	if lab == nil {
-		return nil
+	if s.vmErr == nil {
+		s.vmErr = fmt.Errorf("the VM lab is closed")
 	}
-	return lab.Close()
+	s.mu.Unlock()
+	var errs []error
+	for _, l := range []*pool.Lab{lab, vmLab} {
+		if l != nil {
+			errs = append(errs, l.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // state returns the per-test state of t, making it (and registering its

@@ -266,17 +266,19 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		}
 		t.Skipf("lnsttest.Require: requirements cannot be met: %s", reason)
 	}
-	lab, err := s.labNow()
+	lab, vm, err := s.chooseLab(reqs)
 	if err != nil {
 		t.Fatalf("lnsttest.Require: %v", err)
 	}
-	if reason, err := s.kernelUnmet(reqs); err != nil {
-		t.Fatalf("lnsttest.Require: %v", err)
-	} else if reason != "" {
-		if cfg.strict {
-			t.Fatalf("lnsttest.Require: requirements cannot be met (-lnst.strict): %s", reason)
+	if !vm {
+		if reason, err := s.kernelUnmet(reqs); err != nil {
+			t.Fatalf("lnsttest.Require: %v", err)
+		} else if reason != "" {
+			if cfg.strict {
+				t.Fatalf("lnsttest.Require: requirements cannot be met (-lnst.strict): %s", reason)
+			}
+			t.Skipf("lnsttest.Require: requirements cannot be met: %s (-lnst.lab=vm or auto runs such recipes in VMs)", reason)
 		}
-		t.Skipf("lnsttest.Require: requirements cannot be met: %s", reason)
 	}
 	in, err := lab.Acquire(context.Background(), topology(reqs))
 	if err == nil && in.Fresh {
@@ -289,28 +291,72 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 	}
 	st := s.state(t)
 	t.Cleanup(func() {
+		if t.Failed() && vm {
+			for _, r := range reqs {
+				t.Logf("VM %s (%s), last console lines:\n%s", r.host.name, in.Hosts[r.host.name], in.Console(r.host.name, 30))
+			}
+		}
 		st.restore()
 		lab.Release(in)
 	})
 	m := &Match{hosts: map[string]*Host{}}
 	var desc []string
+	kernels := map[string]string{}
 	for _, r := range reqs {
 		h := &Host{s: s, client: lab.Client(), name: r.host.name, id: in.Hosts[r.host.name], ifaces: map[string]string{}}
+		hello, info := lab.Hello(), "lab:"+h.id
+		if c, gh := in.GuestClient(r.host.name); c != nil {
+			h.client, h.id, hello, info = c, "", gh, "vm:"+in.Hosts[r.host.name]
+			st.use(c)
+		}
 		for _, i := range r.host.ifaces {
 			h.ifaces[i.name] = i.name
 		}
 		m.hosts[h.name] = h
-		desc = append(desc, fmt.Sprintf("%s=lab:%s", h.name, h.id))
+		desc = append(desc, fmt.Sprintf("%s=%s", h.name, info))
+		s.addHostInfo(info, hello)
+		kernels[h.name] = hello.GetKernel()
 	}
+	sort.Strings(desc)
 	m.desc = strings.Join(desc, " ")
 	st.mu.Lock()
 	st.match = m.desc
 	st.mu.Unlock()
-	for _, h := range m.hosts {
-		s.addHostInfo(h.id, lab.Hello())
+	if vm {
+		for _, r := range reqs {
+			if missing := kernelMissing(m.hosts[r.host.name].client, r.host.kernel); len(missing) > 0 {
+				if cfg.strict {
+					t.Fatalf("lnsttest.Require: the VM lab's kernel lacks %s (-lnst.strict)", strings.Join(missing, ", "))
+				}
+				t.Skipf("lnsttest.Require: host %q needs kernel support for %s, which the VM lab's kernel (%s) lacks", r.host.name, strings.Join(missing, ", "), kernels[r.host.name])
+			}
+		}
 	}
 	st.logger().Info("hosts ready", "match", m.desc)
 	return m
+}
+
+// chooseLab picks the local lab for a recipe: the VM lab under
+// -lnst.lab=vm, and under -lnst.lab=auto when a host needs kernel kinds
+// this machine's kernel lacks; the namespace lab otherwise. vm tells which.
+func (s *session) chooseLab(reqs []Requirement) (lab *pool.Lab, vm bool, err error) {
+	switch cfg.lab {
+	case "vm":
+		lab, err = s.vmLabNow()
+		return lab, true, err
+	case "auto":
+		if lab, err = s.labNow(); err != nil {
+			return nil, false, err
+		}
+		reason, err := s.kernelUnmet(reqs)
+		if err != nil || reason == "" {
+			return lab, false, err
+		}
+		lab, err = s.vmLabNow()
+		return lab, true, err
+	}
+	lab, err = s.labNow()
+	return lab, false, err
 }
 
 // ForEachMatch runs f in a subtest for each distinct match of reqs, as LNST

@@ -74,7 +74,12 @@ func TestLoadConfig(t *testing.T) {
 		{"bad log level flag", []string{"-lnst.log-level=loud"}, nil, `-lnst.log-level: unknown log level "loud" (want trace, debug, info, warn or error)`},
 		{"bad log level env", nil, map[string]string{"LNST_LOG_LEVEL": "loud"}, `environment variable LNST_LOG_LEVEL: unknown log level "loud"`},
 		{"flag beats env", []string{"-lnst.log-level=debug"}, map[string]string{"LNST_LOG_LEVEL": "loud"}, ""},
-		{"bad lab", []string{"-lnst.lab=vm"}, nil, `-lnst.lab: unknown lab "vm" (want netns or rootless)`},
+		{"bad lab", []string{"-lnst.lab=qemu"}, nil, `-lnst.lab: unknown lab "qemu" (want netns, rootless, vm or auto)`},
+		{"vm lab", []string{"-lnst.lab=vm", "-lnst.vm.memory=256"}, nil, ""},
+		{"bad vm memory", nil, map[string]string{"LNST_VM_MEMORY": "lots"}, `environment variable LNST_VM_MEMORY: "lots" is not a memory size in MiB from 128 to 65536`},
+		{"vm memory too small", []string{"-lnst.vm.memory=64"}, nil, `-lnst.vm.memory: "64" is not a memory size`},
+		{"vm kernel missing", []string{"-lnst.vm.kernel=/nonexistent/bzImage"}, nil, `-lnst.vm.kernel: stat /nonexistent/bzImage: no such file or directory`},
+		{"vm modules without kernel", []string{"-lnst.vm.modules=/tmp"}, nil, `-lnst.vm.modules: a modules tree needs its kernel: give -lnst.vm.kernel too`},
 		{"bad agent log", nil, map[string]string{"LNST_AGENT_LOG": "x"}, `environment variable LNST_AGENT_LOG: unknown log level "x"`},
 	}
 	saved := cfg
@@ -89,6 +94,9 @@ func TestLoadConfig(t *testing.T) {
 			fs.StringVar(&cfg.logLevel, "lnst.log-level", "info", "")
 			fs.StringVar(&cfg.agentLog, "lnst.agent-log", "warn", "")
 			fs.BoolVar(&cfg.summary, "lnst.summary", true, "")
+			fs.StringVar(&cfg.vmMemory, "lnst.vm.memory", "512", "")
+			fs.StringVar(&cfg.vmKernel, "lnst.vm.kernel", "", "")
+			fs.StringVar(&cfg.vmModules, "lnst.vm.modules", "", "")
 			require.NoError(t, fs.Parse(c.args))
 			err := loadConfig(fs, func(k string) string { return c.env[k] })
 			if c.err == "" {

@@ -86,6 +86,9 @@ type Lab struct {
 	hello  *pb.HelloReply
 	exited chan struct{}
 
+	// vm makes this a VM lab (StartVMLab).
+	vm *vmLab
+
 	mu        sync.Mutex
 	instances map[string][]*Instance
 	nextID    int
@@ -103,6 +106,10 @@ type Instance struct {
 	// Fresh is set when Acquire built the instance rather than reused it.
 	Fresh bool
 	topo  Topology
+	// guests are the VM lab's guests by topology host name, and initrd
+	// the initramfs they booted.
+	guests map[string]*vmGuest
+	initrd string
 }
 
 // WaitUsable waits until every interface of a freshly built instance is
@@ -119,7 +126,11 @@ func (l *Lab) WaitUsable(ctx context.Context, in *Instance) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := l.client.SetLink(ctx, &pb.SetLinkRequest{Host: in.Hosts[h.Name], Group: in.group, Name: i.Name, Up: &up})
+				c, host := l.client, in.Hosts[h.Name]
+				if g := in.guests[h.Name]; g != nil {
+					c, host = g.client, ""
+				}
+				_, err := c.SetLink(ctx, &pb.SetLinkRequest{Host: host, Group: in.group, Name: i.Name, Up: &up})
 				if err != nil {
 					errs <- fmt.Errorf("lab: host %s interface %s: %w", h.Name, i.Name, err)
 				}
@@ -249,6 +260,12 @@ func (l *Lab) Acquire(ctx context.Context, t Topology) (*Instance, error) {
 }
 
 func (l *Lab) build(ctx context.Context, in *Instance, t Topology) error {
+	if l.vm != nil {
+		for _, h := range t.Hosts {
+			in.Hosts[h.Name] = fmt.Sprintf("%s.%d", h.Name, in.id)
+		}
+		return l.buildVMs(ctx, in, t)
+	}
 	for _, h := range t.Hosts {
 		name := fmt.Sprintf("%s.%d", h.Name, in.id)
 		if _, err := l.client.CreateHost(ctx, &pb.CreateHostRequest{Name: name, Group: in.group}); err != nil {
@@ -287,6 +304,7 @@ func (l *Lab) Destroy(in *Instance) error {
 }
 
 func (l *Lab) destroy(in *Instance) error {
+	defer in.closeGuests()
 	r, err := l.client.Restore(context.Background(), &pb.RestoreRequest{Group: in.group})
 	if err != nil {
 		return fmt.Errorf("lab: destroy hosts: %w", err)
@@ -303,7 +321,16 @@ func (l *Lab) destroy(in *Instance) error {
 func (l *Lab) Close() error {
 	l.mu.Lock()
 	l.closed = true
+	for _, list := range l.instances {
+		for _, in := range list {
+			in.closeGuests()
+		}
+	}
 	l.mu.Unlock()
+	if l.vm != nil {
+		// After the agent has exited: its QEMU processes are gone then.
+		defer os.RemoveAll(l.vm.dir)
+	}
 	if l.conn != nil {
 		l.conn.Close()
 	}

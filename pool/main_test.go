@@ -12,5 +12,8 @@ func TestMain(m *testing.M) {
 	if agent.IsLabAgent() {
 		os.Exit(agent.ServeLab())
 	}
+	if agent.IsVMAgent() {
+		os.Exit(agent.ServeVM())
+	}
 	os.Exit(m.Run())
 }

@@ -18,7 +18,7 @@ import (
 
 // builderVersion is part of the cache key: bump it when the image layout
 // or the init script changes.
-const builderVersion = "lnst-vmimage-2"
+const builderVersion = "lnst-vmimage-3"
 
 // kernelMeta is the Debian meta package of the default kernel.
 const kernelMeta = "linux-image-cloud-amd64"
@@ -27,7 +27,7 @@ const kernelMeta = "linux-image-cloud-amd64"
 // packages (libiperf0...) come from apt-cache depends. /bin/sh is dash:
 // Debian's busybox-static runs its own applets before PATH ("prefer
 // applets"), so with busybox as /bin/sh every "ip" would be busybox's.
-var toolPackages = []string{"dash", "iproute2", "iputils-ping", "iperf3", "ethtool", "tcpdump", "libteam-utils"}
+var toolPackages = []string{"dash", "iproute2", "iputils-ping", "iperf3", "ethtool", "tcpdump", "libteam-utils", "wireguard-tools"}
 
 // Options configure Build.
 type Options struct {
@@ -372,7 +372,7 @@ func bzImageRelease(path string) (string, error) {
 // /var/lib/apt/lists and /etc/apt, and Options.Kernel and Modules.
 func aptState(opts Options) (string, error) {
 	h := sha256.New()
-	fmt.Fprintln(h, builderVersion)
+	fmt.Fprintln(h, builderVersion, kernelMeta, strings.Join(toolPackages, " "))
 	for _, dir := range []string{"/var/lib/apt/lists", "/etc/apt"} {
 		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {

@@ -1,6 +1,6 @@
 // Package vmimage builds the VM image of the VM lab: a stock Debian
 // kernel and a base initramfs holding busybox, the tools recipes run
-// (iproute2, ping, iperf3, ethtool, tcpdump, teamd) with their shared
+// (iproute2, ping, iperf3, ethtool, tcpdump, teamd, wg) with their shared
 // libraries, the network kernel modules, and an /init that boots, runs
 // /lnst/run if present and powers off.
 //

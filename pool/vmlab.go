@@ -1,0 +1,352 @@
+package pool
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lnst-go/lnst/agent"
+	"github.com/lnst-go/lnst/devices"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/pool/vmimage"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// VMOptions make a Lab a VM lab: each host of a topology is a QEMU guest
+// booting the image's kernel, with the test binary as its agent.
+type VMOptions struct {
+	// Image is what the guests boot (vmimage.Build).
+	Image *vmimage.Image
+	// MemoryMiB is each guest's memory (default 512).
+	MemoryMiB int
+	// BootTimeout bounds a guest's boot to a serving agent (default 3 min:
+	// without KVM, QEMU emulates the CPU).
+	BootTimeout time.Duration
+	// AgentLogLevel is the guest agents' log level; their log goes to the
+	// guest's console file.
+	AgentLogLevel string
+	// Log receives progress lines ("booting 2 VMs"); nil discards them.
+	Log io.Writer
+}
+
+// vmPort is the name of the virtio-serial port a guest's agent serves on.
+const vmPort = "lnst.agent"
+
+// vmLab is the VM half of a Lab: the run directory with the guests'
+// initramfs, sockets and consoles.
+type vmLab struct {
+	opts VMOptions
+	dir  string
+	exe  string
+
+	mu sync.Mutex // serialises writing initramfs files
+}
+
+// vmGuest is one booted guest of an instance.
+type vmGuest struct {
+	name    string // agent-side name, "h1.3"
+	conn    *grpc.ClientConn
+	client  pb.AgentClient
+	hello   *pb.HelloReply
+	console string
+}
+
+// StartVMLab starts a VM lab: a lab agent whose namespace hosts run the
+// QEMU processes and switch their taps (nothing is created in the root
+// namespace), and a run directory for the guests' files, removed at Close.
+func StartVMLab(opts LabOptions, vm VMOptions) (*Lab, error) {
+	if vm.Image == nil {
+		return nil, errors.New("start VM lab: no image")
+	}
+	if err := vmimage.Check(); err != nil {
+		return nil, fmt.Errorf("start VM lab: %w", err)
+	}
+	if vm.MemoryMiB == 0 {
+		vm.MemoryMiB = 512
+	}
+	if vm.BootTimeout == 0 {
+		vm.BootTimeout = 3 * time.Minute
+	}
+	if vm.Log == nil {
+		vm.Log = io.Discard
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("start VM lab: find this executable: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "lnst-vmlab-")
+	if err != nil {
+		return nil, fmt.Errorf("start VM lab: %w", err)
+	}
+	l, err := StartLab(opts)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	l.vm = &vmLab{opts: vm, dir: dir, exe: exe}
+	return l, nil
+}
+
+// agentArchive writes the initramfs an instance's guests boot: the
+// image's base archive followed by one holding this test binary as
+// /lnst/agent, /lnst/run, which starts it with the guest's own config, and
+// the configs (the kernel unpacks concatenated archives in order).
+func (v *vmLab) agentArchive(configs []vmimage.File) (string, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	f, err := os.CreateTemp(v.dir, "initrd-*.cpio")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	base, err := os.Open(v.opts.Image.Initrd)
+	if err != nil {
+		return "", fmt.Errorf("VM image: %w", err)
+	}
+	defer base.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	if _, err := io.Copy(w, base); err != nil {
+		return "", err
+	}
+	run := "#!/bin/sh\n" +
+		"export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root\n" +
+		"exec env " + agent.VMConfigEnv + "=/lnst/vm-$(hostname).json /lnst/agent\n"
+	files := []vmimage.File{
+		{Path: "lnst", Mode: os.ModeDir | 0o755},
+		{Path: "lnst/agent", Mode: 0o755, Src: v.exe},
+		{Path: "lnst/run", Mode: 0o755, Data: []byte(run)},
+	}
+	if err := vmimage.WriteArchive(w, append(files, configs...)); err != nil {
+		return "", fmt.Errorf("VM initramfs: %w", err)
+	}
+	if err := w.Flush(); err != nil {
+		return "", err
+	}
+	return f.Name(), f.Close()
+}
+
+// vmMAC is the hardware address of interface k of host h of instance in:
+// locally administered (QEMU's 52:54:00 prefix), unique in the lab.
+func vmMAC(in, h, k int) string {
+	return fmt.Sprintf("52:54:%02x:%02x:%02x:%02x", (in>>8)&0xff, in&0xff, h&0xff, k&0xff)
+}
+
+// buildVMs boots one guest per topology host. A "vmm" namespace host of
+// the lab agent holds, per network, a bridge, and per guest interface a
+// tap on it; the guests' QEMU processes are that host's jobs, so the
+// instance's group undoes them all: QEMU killed, taps and bridges deleted,
+// the namespace gone. Guests boot in parallel.
+func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
+	v := l.vm
+	vmm := fmt.Sprintf("vmm.%d", in.id)
+	if _, err := l.client.CreateHost(ctx, &pb.CreateHostRequest{Name: vmm, Group: in.group}); err != nil {
+		return fmt.Errorf("VM lab: create the switch host: %w", err)
+	}
+	up := true
+	bridges := map[string]string{}
+	for _, h := range t.Hosts {
+		for _, i := range h.Ifaces {
+			if _, ok := bridges[i.Net]; ok {
+				continue
+			}
+			br := fmt.Sprintf("br%d", len(bridges))
+			if err := l.createLink(ctx, vmm, in.group, devices.Bridge{Name: br}); err != nil {
+				return fmt.Errorf("VM lab: network %s: %w", i.Net, err)
+			}
+			if _, err := l.client.SetLink(ctx, &pb.SetLinkRequest{Host: vmm, Group: in.group, Name: br, Up: &up}); err != nil {
+				return fmt.Errorf("VM lab: network %s: %w", i.Net, err)
+			}
+			bridges[i.Net] = br
+		}
+	}
+	var configs []vmimage.File
+	args := map[string][]string{}
+	guests := map[string]*vmGuest{}
+	for hi, h := range t.Hosts {
+		name := fmt.Sprintf("%s.%d", h.Name, in.id)
+		g := &vmGuest{name: name, console: filepath.Join(v.dir, name+".console")}
+		guests[h.Name] = g
+		sock := filepath.Join(v.dir, name+".sock")
+		cfg := agent.VMConfig{Hostname: hostLabel(hi, in.id), Port: vmPort, Ifaces: map[string]string{}, LogLevel: v.opts.AgentLogLevel}
+		a := []string{"qemu-system-x86_64", "-accel", "tcg", "-m", fmt.Sprint(v.opts.MemoryMiB), "-smp", "1",
+			"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+			"-kernel", v.opts.Image.Kernel,
+			"-append", "console=ttyS0 quiet panic=-1 lnst.hostname=" + cfg.Hostname,
+			"-chardev", "file,id=console,path=" + g.console, "-serial", "chardev:console",
+			"-device", "virtio-serial-pci",
+			"-chardev", "socket,id=agent,path=" + sock + ",server=on,wait=off",
+			"-device", "virtserialport,chardev=agent,name=" + vmPort,
+		}
+		for k, i := range h.Ifaces {
+			tap := fmt.Sprintf("t%d.%d.%d", in.id, hi, k)
+			if err := l.createLink(ctx, vmm, in.group, devices.Tuntap{Name: tap, Mode: "tap"}); err != nil {
+				return fmt.Errorf("VM lab: host %s interface %s: %w", h.Name, i.Name, err)
+			}
+			br := bridges[i.Net]
+			if _, err := l.client.SetLink(ctx, &pb.SetLinkRequest{Host: vmm, Group: in.group, Name: tap, Up: &up, Master: &br}); err != nil {
+				return fmt.Errorf("VM lab: host %s interface %s: %w", h.Name, i.Name, err)
+			}
+			mac := vmMAC(in.id, hi, k)
+			cfg.Ifaces[mac] = i.Name
+			a = append(a, "-netdev", fmt.Sprintf("tap,id=n%d,ifname=%s,script=no,downscript=no", k, tap),
+				"-device", fmt.Sprintf("virtio-net-pci,netdev=n%d,mac=%s", k, mac))
+		}
+		js, err := json.Marshal(cfg)
+		if err != nil {
+			return err
+		}
+		configs = append(configs, vmimage.File{Path: "lnst/vm-" + cfg.Hostname + ".json", Mode: 0o644, Data: js})
+		args[h.Name] = a
+	}
+	initrd, err := v.agentArchive(configs)
+	if err != nil {
+		return fmt.Errorf("VM lab: %w", err)
+	}
+	in.initrd = initrd
+	in.guests = guests
+	fmt.Fprintf(v.opts.Log, "VM lab: booting %d VMs (%s, %d MiB each)\n", len(t.Hosts), v.opts.Image.Release, v.opts.MemoryMiB)
+	start := time.Now()
+	errs := make(chan error, len(t.Hosts))
+	for _, h := range t.Hosts {
+		g := guests[h.Name]
+		a := append(args[h.Name], "-initrd", initrd)
+		go func() { errs <- l.bootGuest(ctx, vmm, in.group, g, a) }()
+	}
+	var first error
+	for range t.Hosts {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	fmt.Fprintf(v.opts.Log, "VM lab: %d VMs up in %.1fs\n", len(t.Hosts), time.Since(start).Seconds())
+	return nil
+}
+
+// hostLabel is a guest's hostname: unique in the lab, so each guest finds
+// its own config in the shared archive.
+func hostLabel(h, in int) string { return fmt.Sprintf("lnst-vm%d-%d", in, h) }
+
+func (l *Lab) createLink(ctx context.Context, host, group string, spec devices.Spec) error {
+	kind, data, err := devices.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	_, err = l.client.CreateLink(ctx, &pb.CreateLinkRequest{Host: host, Group: group,
+		Spec: &pb.CreateLinkRequest_Generic{Generic: &pb.GenericSpec{Kind: kind, Json: data}}})
+	if err != nil {
+		return fmt.Errorf("create %s %s: %w", spec.Kind(), spec.LinkName(), err)
+	}
+	return nil
+}
+
+// bootGuest starts a guest's QEMU as a job of the switch host and waits
+// until its agent answers on the virtio-serial socket.
+func (l *Lab) bootGuest(ctx context.Context, vmm, group string, g *vmGuest, argv []string) error {
+	v := l.vm
+	sock := filepath.Join(v.dir, g.name+".sock")
+	job, err := l.client.StartJob(ctx, &pb.StartJobRequest{Host: vmm, Group: group, Argv: argv, Desc: "VM " + g.name})
+	if err != nil {
+		return fmt.Errorf("VM lab: start QEMU for %s: %w", g.name, err)
+	}
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	g.conn, g.client = conn, pb.NewAgentClient(conn)
+	deadline := time.Now().Add(v.opts.BootTimeout)
+	for {
+		// QEMU makes the socket at start; the agent answers once booted.
+		if _, err := os.Stat(sock); err == nil {
+			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			g.hello, err = g.client.Hello(hctx, &pb.HelloRequest{}, grpc.WaitForReady(true))
+			cancel()
+			if err == nil {
+				return nil
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		r, err := l.client.WaitJob(wctx, &pb.JobRef{Host: vmm, Id: job.Id})
+		cancel()
+		if err == nil {
+			return fmt.Errorf("VM lab: QEMU for %s exited (%s) before its agent answered; %s", g.name, jobEnd(r), consoleTail(g.console, 20))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("VM lab: the agent of %s did not answer within %v; %s", g.name, v.opts.BootTimeout, consoleTail(g.console, 20))
+		}
+	}
+}
+
+func jobEnd(r *pb.JobResult) string {
+	s := fmt.Sprintf("exit %d", r.ExitCode)
+	if msg := strings.TrimSpace(string(r.Stderr)); msg != "" {
+		s += ": " + msg
+	}
+	return s
+}
+
+// consoleTail is the last n lines of a guest's console file, for errors.
+func consoleTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "no console output"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\r\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "console " + path + ":\n" + strings.Join(lines, "\n")
+}
+
+// GuestClient is the agent of a VM instance's host (by its topology name),
+// nil on a namespace lab. Its own namespace is host "".
+func (in *Instance) GuestClient(host string) (pb.AgentClient, *pb.HelloReply) {
+	g := in.guests[host]
+	if g == nil {
+		return nil, nil
+	}
+	return g.client, g.hello
+}
+
+// Console returns the last n lines of a VM host's serial console, "" on a
+// namespace lab.
+func (in *Instance) Console(host string, n int) string {
+	g := in.guests[host]
+	if g == nil {
+		return ""
+	}
+	return consoleTail(g.console, n)
+}
+
+// ConsolePath is the file a VM host's serial console is kept in.
+func (in *Instance) ConsolePath(host string) string {
+	if g := in.guests[host]; g != nil {
+		return g.console
+	}
+	return ""
+}
+
+// closeGuests drops the instance's agent connections and files; the
+// guests themselves end with the instance's group on the lab agent.
+func (in *Instance) closeGuests() {
+	for _, g := range in.guests {
+		if g.conn != nil {
+			g.conn.Close()
+		}
+		os.Remove(filepath.Join(filepath.Dir(g.console), g.name+".sock"))
+	}
+	if in.initrd != "" {
+		os.Remove(in.initrd)
+	}
+}
