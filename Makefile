@@ -72,14 +72,26 @@ test: deps
 	gotestsum --format testname --junitfile $(JUNIT) -- $(TEST_FLAGS) ./...
 
 # Every fuzz target for FUZZTIME each (needs root: some start an agent).
-# A crasher is kept in the package's testdata/fuzz/<target>/.
+# A crasher is kept in the package's testdata/fuzz/<target>/ and fails the
+# run. A failure that wrote no crasher is go1.26's fuzz coordinator
+# reporting its own -fuzztime deadline ("context deadline exceeded",
+# golang/go#75804, fixed in go1.27): it is reported and tolerated.
 FUZZTIME     ?= 30s
 FUZZ_TARGETS := agent:FuzzValuePath agent:FuzzCheckLinkName agent:FuzzParseCIDR agent:FuzzRouteArgs \
 	agent:FuzzStartJobArgv agent:FuzzDecodeJournal devices:FuzzUnmarshal pool:FuzzMap pool:FuzzParsePool
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		echo "== fuzz $${t%%:*} $${t#*:} for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) ./$${t%%:*}; \
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; dir=$$pkg/testdata/fuzz/$$name; \
+		echo "== fuzz $$pkg $$name for $(FUZZTIME)"; \
+		before=$$(ls $$dir 2>/dev/null | sort); \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg 2>&1 | tee /tmp/lnst-fuzz.out; \
+		rc=$${PIPESTATUS[0]}; after=$$(ls $$dir 2>/dev/null | sort); \
+		if [ $$rc -ne 0 ]; then \
+			if [ "$$before" != "$$after" ] || ! grep -q 'context deadline exceeded' /tmp/lnst-fuzz.out; then \
+				echo "fuzz: $$name failed (new input in $$dir)"; exit 1; \
+			fi; \
+			echo "fuzz: $$name: no crasher written; go1.26's -fuzztime deadline race (golang/go#75804), tolerated"; \
+		fi; \
 	done
 
 # Benchmarks; the RATIO lines compare lnst-go with its floor.
