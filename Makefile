@@ -62,10 +62,11 @@ recipes-rootless: apt-deps
 
 # The recipe suite with -lnst.lab=auto: recipes needing kernel kinds this
 # kernel lacks (bond, vlan, vrf, gre, wireguard...) run in VMs booting
-# Debian's cloud kernel, the others in namespaces; and TestPing in VMs.
+# Debian's cloud kernel, the others in namespaces; then TestPing in VMs,
+# and the README's VM lab table checked against the VM kernel.
 recipes-vm: apt-deps vm-image
 	$(GO) test ./recipes/... -v $(TEST_FLAGS) -lnst.lab=auto
-	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^TestPing$$' -lnst.lab=vm
+	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^(TestPing|TestREADMEDeviceTable)$$' -lnst.lab=vm
 
 # Every test, through gotestsum, with a JUnit report.
 test: deps

@@ -294,6 +294,7 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		if t.Failed() && vm {
 			for _, r := range reqs {
 				t.Logf("VM %s (%s), last console lines:\n%s", r.host.name, in.Hosts[r.host.name], in.Console(r.host.name, 30))
+				st.keepConsole(r.host.name, in.Console(r.host.name, 500))
 			}
 		}
 		st.restore()

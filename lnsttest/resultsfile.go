@@ -71,6 +71,9 @@ func (s *session) addRecipe(st *testState) {
 	for _, rec := range records {
 		r.Records = append(r.Records, results.NewRecord(rec.name, rec.value))
 	}
+	st.mu.Lock()
+	r.Consoles = st.consoles
+	st.mu.Unlock()
 	s.mu.Lock()
 	s.results.run.Recipes = append(s.results.run.Recipes, r)
 	s.mu.Unlock()
@@ -118,6 +121,28 @@ func (s *session) writeOutput(st *testState, j *Job, stream, out string) string 
 		return ""
 	}
 	return rel
+}
+
+// keepConsole writes the end of a VM host's console next to results.json
+// and attaches it to the recipe.
+func (st *testState) keepConsole(host, console string) {
+	if cfg.results == "" || console == "" {
+		return
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(st.t.Name())
+	rel := filepath.Join(name, strings.ReplaceAll(host, "/", "_")+".console")
+	path := filepath.Join(cfg.results, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		st.t.Errorf("lnsttest: -lnst.results: %v", err)
+		return
+	}
+	if err := os.WriteFile(path, []byte(console+"\n"), 0o644); err != nil {
+		st.t.Errorf("lnsttest: -lnst.results: %v", err)
+		return
+	}
+	st.mu.Lock()
+	st.consoles = append(st.consoles, results.Console{Host: host, File: rel})
+	st.mu.Unlock()
 }
 
 // writeResults writes results.json into the -lnst.results directory.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/results"
 )
 
 // testState is what lnsttest keeps per test: its journal group on the
@@ -26,7 +27,9 @@ type testState struct {
 	clients map[pb.AgentClient]bool
 	jobs    []*Job
 	records []record
-	log     hclog.Logger
+	// consoles are the consoles of failed VM hosts kept in -lnst.results.
+	consoles []results.Console
+	log      hclog.Logger
 }
 
 // record is a named value a recipe or module recorded with Record.

@@ -84,7 +84,9 @@ func StartVMLab(opts LabOptions, vm VMOptions) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start VM lab: find this executable: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "lnst-vmlab-")
+	// The controller's pid in the name tells whose VMs a QEMU process
+	// (its command line names the directory) belongs to.
+	dir, err := os.MkdirTemp("", fmt.Sprintf("lnst-vmlab-%d-", os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("start VM lab: %w", err)
 	}

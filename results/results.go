@@ -79,6 +79,18 @@ type Recipe struct {
 	// Records are the values the recipe and its modules recorded with
 	// lnsttest.Record, in order.
 	Records []Record `json:"records"`
+	// Consoles are the serial consoles of the recipe's VM hosts, kept
+	// when it failed.
+	Consoles []Console `json:"consoles,omitempty"`
+}
+
+// Console is the end of a VM host's serial console.
+type Console struct {
+	// Host is the host's name in the recipe ("h1").
+	Host string `json:"host"`
+	// File holds the console's last lines, relative to the results
+	// directory.
+	File string `json:"file"`
 }
 
 // Job is a command a recipe ran on a host.
