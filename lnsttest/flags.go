@@ -34,6 +34,17 @@ type config struct {
 // (LNST_BASELINES), "" for the default.
 func BaselinesFile() string { return cfg.baselines }
 
+// LabName names the local lab recipes of this run get hosts from, for
+// keys that must not mix figures of different machines (perf baselines):
+// "lab:vm" under -lnst.lab=vm, "lab" otherwise (the namespace lab; under
+// auto only recipes needing kernel kinds this kernel lacks get VMs).
+func LabName() string {
+	if cfg.lab == "vm" {
+		return "lab:vm"
+	}
+	return "lab"
+}
+
 // RecordBaselines reports whether -lnst.baseline-record
 // (LNST_BASELINE_RECORD) asks perf checks to record new baselines instead
 // of comparing with the stored ones.

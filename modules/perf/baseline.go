@@ -124,7 +124,8 @@ type BaselineOptions struct {
 	// BaselineKey(t.Name(), Match, m.Flow).
 	Key string
 	// Match names the machines measured, so that figures of different
-	// machines are not compared; "" means "lab". A recipe on a pool
+	// machines are not compared; "" means lnsttest.LabName() ("lab", or
+	// "lab:vm" on the VM lab). A recipe on a pool
 	// passes something stable that names its hosts.
 	Match string
 	// Record stores the mean as the baseline (replacing any) instead of
@@ -149,7 +150,7 @@ func CheckBaseline(t testing.TB, m *results.Measurement, opts BaselineOptions) {
 		opts.Tolerance = DefaultTolerance
 	}
 	if opts.Match == "" {
-		opts.Match = "lab"
+		opts.Match = lnsttest.LabName()
 	}
 	if opts.Key == "" {
 		opts.Key = BaselineKey(t.Name(), opts.Match, m.Flow)
