@@ -26,9 +26,12 @@ type host struct {
 	// host, whose functions run on any thread.
 	work chan func()
 
-	mu     sync.Mutex // guards jobs, nextID; serialises device changes
+	mu     sync.Mutex // guards jobs, nextID, teamds; serialises device changes
 	jobs   map[int64]*job
 	nextID int64
+	// teamds are the teamd processes making the host's team devices, by
+	// device name (see team.go).
+	teamds map[string]*teamd
 
 	// owner marks the processes of the host's jobs (see jobOwnerEnv).
 	owner string

@@ -74,6 +74,8 @@ const (
 	opDelRule        = "del-rule"
 	opMoveLink       = "move-link"
 	opRenameLink     = "rename-link"
+	// opStopTeamd stops the teamd that made team Link and deletes Link.
+	opStopTeamd = "stop-teamd"
 )
 
 func (u undo) String() string {
@@ -114,6 +116,8 @@ func (u undo) String() string {
 		return fmt.Sprintf("move link %s from host %q back to host %q", u.Link, u.Host, u.Netns)
 	case opRenameLink:
 		return fmt.Sprintf("rename link %s back to %s on host %q", u.Link, u.Rename, u.Host)
+	case opStopTeamd:
+		return fmt.Sprintf("stop teamd of team %s and delete it on host %q", u.Link, u.Host)
 	case opRemovePath:
 		if u.Backup != "" {
 			return fmt.Sprintf("put %s back from backup %s on host %q", u.Path, u.Backup, u.Host)

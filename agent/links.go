@@ -42,6 +42,9 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 	u := undo{Op: opDeleteLink, Link: spec.LinkName()}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if t, ok := spec.(devices.Team); ok {
+		return h.createTeam(t)
+	}
 	l, err := devices.NetlinkLink(spec, func(name string) (int, error) {
 		l, err := h.link(name)
 		if err != nil {

@@ -225,6 +225,7 @@ func (s *Server) destroyHost(name string) {
 		return
 	}
 	h.stopJobs()
+	h.stopTeamds()
 	h.close()
 	s.log.Debug("destroyed namespace host", "host", name)
 }
@@ -749,6 +750,8 @@ func (s *Server) apply(u undo) error {
 		return s.undoMoveLink(h, u)
 	case opRenameLink:
 		return h.undoRename(u)
+	case opStopTeamd:
+		return h.stopTeamd(u.Link)
 	}
 	return h.applyUndoLink(u)
 }
@@ -768,6 +771,7 @@ func (s *Server) Shutdown() []error {
 	s.mu.Unlock()
 	for _, h := range hosts {
 		h.stopJobs()
+		h.stopTeamds()
 		h.close()
 	}
 	for _, sw := range networks {

@@ -157,7 +157,7 @@ func (t Team) netlinkLink(resolver) (netlink.Link, error) {
 }
 
 // TeamdConfig validates t and returns the teamd JSON configuration that
-// creates it ("teamd -d -c CONFIG").
+// creates it (the agent runs "teamd -t NAME -c CONFIG" in the foreground).
 func (t Team) TeamdConfig() (string, error) {
 	if err := t.Validate(); err != nil {
 		return "", err

@@ -124,9 +124,9 @@ func TestBridgeOverBond(t *testing.T) {
 	enrtOverlay(t, h1, h2, ends, false)
 }
 
-// enrtAgentCreatesTeam says whether the agent can create team devices; it
-// cannot yet (CreateLink returns Unimplemented: teamd makes them).
-var enrtAgentCreatesTeam = false
+// enrtAgentCreatesTeam says whether the agent can create team devices (it
+// starts teamd for them).
+var enrtAgentCreatesTeam = true
 
 // TestTeam aggregates eth0 and eth1 in a team (activebackup runner) on both
 // hosts and pings and runs flows over it. It needs the team driver, teamd,

@@ -1,0 +1,268 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lnst-go/lnst/devices"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Bounds of teamd's life as the agent sees it.
+const (
+	// teamdStartTimeout bounds how long CreateLink waits for teamd to
+	// create its device.
+	teamdStartTimeout = 10 * time.Second
+	// teamdStopTimeout bounds how long an undo waits for teamd to exit
+	// after SIGTERM before it kills it.
+	teamdStopTimeout = 5 * time.Second
+	// teamdTailSize is how much of teamd's output an error quotes.
+	teamdTailSize = 2 << 10
+)
+
+// teamdRunDirs are where teamd keeps its control socket (and, by default,
+// its pid file). It makes the first itself; the agent makes them both, so
+// that a teamdctl run as a job finds the socket either way.
+var teamdRunDirs = []string{"/run/teamd", "/var/run/teamd"}
+
+// teamd is a teamd process the agent started to make a team device. It is
+// not a job: no recipe sees it, and only the undo of its CreateLink (or
+// the end of its host) stops it.
+//
+// On a namespace host teamd dies with the host's thread (Pdeathsig) and
+// its device with the namespace. On the root host, teamd dies with the
+// agent (Pdeathsig, SIGKILL), and a teamd killed leaves its device behind:
+// the journal on disk has the undo, which deletes the device with netlink.
+type teamd struct {
+	link string
+	// dir holds the pid file: two hosts of a namespace lab share /run, and
+	// teamd refuses to start over a pid file of a live process.
+	dir  string
+	cmd  *exec.Cmd
+	out  tail
+	done chan struct{}
+	err  error // of cmd.Wait, once done is closed
+}
+
+// teamdArgs validates t and returns teamd's command line: foreground, the
+// device and config given, the pid file at pidFile.
+func teamdArgs(t devices.Team, pidFile string) ([]string, error) {
+	cfg, err := t.TeamdConfig()
+	if err != nil {
+		return nil, err
+	}
+	if pidFile == "" {
+		return nil, errors.New("teamd needs a pid file path")
+	}
+	return []string{"teamd", "-t", t.Name, "-c", cfg, "-p", pidFile}, nil
+}
+
+// createTeam starts teamd for t on h and waits until its device exists.
+// The caller holds h.mu.
+func (h *host) createTeam(t devices.Team) (undo, error) {
+	u := undo{Op: opStopTeamd, Link: t.Name}
+	fail := func(format string, args ...any) (undo, error) {
+		return u, fmt.Errorf("create team %q on %s: %s", t.Name, h.label(), fmt.Sprintf(format, args...))
+	}
+	if _, err := h.nl.LinkByName(t.Name); err == nil {
+		return u, fmt.Errorf("create team %q on %s: %w", t.Name, h.label(), unix.EEXIST)
+	}
+	if d := h.teamds[t.Name]; d != nil {
+		return fail("a teamd of the agent (pid %d) still runs for it", d.cmd.Process.Pid)
+	}
+	path, err := exec.LookPath("teamd")
+	if err != nil {
+		return fail("team devices need teamd (Debian: apt-get install libteam-utils): %v", err)
+	}
+	for _, d := range teamdRunDirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fail("make teamd's run directory: %v", err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "lnst-teamd-")
+	if err != nil {
+		return fail("make teamd's pid file directory: %v", err)
+	}
+	argv, err := teamdArgs(t, dir+"/"+t.Name+".pid")
+	if err != nil {
+		os.RemoveAll(dir)
+		return u, badArg(err)
+	}
+	d := &teamd{link: t.Name, dir: dir, done: make(chan struct{})}
+	d.cmd = &exec.Cmd{
+		Path:   path,
+		Args:   argv,
+		Env:    jobEnv(),
+		Stdout: &d.out,
+		Stderr: &d.out,
+		// teamd forks nothing that would hold its output open; be safe.
+		WaitDelay: strayGrace,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:   true,
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	// Fork on the host's thread so that teamd runs in its namespaces.
+	// The clock is coarser than a file's times: allow for it.
+	start := time.Now().Add(-time.Second)
+	if err := h.do(d.cmd.Start); err != nil {
+		os.RemoveAll(dir)
+		return fail("start teamd: %v", err)
+	}
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.done)
+	}()
+	if h.teamds == nil {
+		h.teamds = map[string]*teamd{}
+	}
+	h.teamds[t.Name] = d
+	if err := h.waitTeam(d, start); err != nil {
+		h.stopTeamdLocked(t.Name)
+		return fail("%v", err)
+	}
+	return u, nil
+}
+
+// waitTeam waits until teamd is ready, teamd exits or teamdStartTimeout
+// passes. teamd makes the device first and sets its runner's mode after (a
+// port added in between makes it fail: "No ports can be present during
+// mode change"); it opens its control socket after the runner is set up,
+// so a socket newer than teamd's start says it is ready.
+func (h *host) waitTeam(d *teamd, start time.Time) error {
+	deadline := start.Add(teamdStartTimeout)
+	sock := teamdRunDirs[0] + "/" + d.link + ".sock"
+	for {
+		if _, err := h.nl.LinkByName(d.link); err == nil && newSocket(sock, start) {
+			return nil
+		}
+		select {
+		case <-d.done:
+			if _, err := h.nl.LinkByName(d.link); err == nil {
+				// Made, then lost; the caller deletes it.
+				return fmt.Errorf("teamd exited (%v) right after making the device: %s", d.err, d.out.String())
+			}
+			return fmt.Errorf("teamd exited (%v) before making the device: %s", d.err, d.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("teamd was not ready (device and %s) in %v: %s", sock, teamdStartTimeout, d.out.String())
+		}
+	}
+}
+
+// newSocket reports whether path is a socket made after start.
+func newSocket(path string, start time.Time) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode()&os.ModeSocket != 0 && !fi.ModTime().Before(start)
+}
+
+// stopTeamd takes back a CreateLink of a team: it stops the teamd the
+// agent started for it, which destroys the device on a clean exit, and
+// deletes the device if it is still there.
+func (h *host) stopTeamd(link string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stopTeamdLocked(link)
+}
+
+func (h *host) stopTeamdLocked(link string) error {
+	d := h.teamds[link]
+	delete(h.teamds, link)
+	var errs []error
+	if d != nil {
+		errs = append(errs, d.stop())
+	}
+	l, err := h.nl.LinkByName(link)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if !errors.As(err, &nf) {
+			return errors.Join(append(errs, fmt.Errorf("find %q: %w", link, err))...)
+		}
+		if d == nil {
+			return nothingToUndo("%s has no device %q nor a teamd for it", h.label(), link)
+		}
+		return errors.Join(errs...)
+	}
+	if err := h.nl.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		errs = append(errs, fmt.Errorf("delete team %q on %s: %w", link, h.label(), err))
+	}
+	return errors.Join(errs...)
+}
+
+// stop sends teamd SIGTERM, waits teamdStopTimeout for it to exit, and
+// then kills its process group.
+func (d *teamd) stop() error {
+	defer os.RemoveAll(d.dir)
+	pgid := d.cmd.Process.Pid
+	select {
+	case <-d.done:
+		return nil
+	default:
+	}
+	syscall.Kill(pgid, syscall.SIGTERM)
+	select {
+	case <-d.done:
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		return nil
+	case <-time.After(teamdStopTimeout):
+	}
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-d.done:
+		return fmt.Errorf("teamd of %q did not exit in %v of SIGTERM; killed it: %s", d.link, teamdStopTimeout, d.out.String())
+	case <-time.After(teamdStopTimeout):
+		return fmt.Errorf("teamd of %q (pid %d) survived SIGKILL", d.link, pgid)
+	}
+}
+
+// stopTeamds stops every teamd of the host (the host is going away).
+func (h *host) stopTeamds() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for link := range h.teamds {
+		h.stopTeamdLocked(link)
+	}
+}
+
+// tail keeps the last teamdTailSize bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if n := len(t.buf) - teamdTailSize; n > 0 {
+		t.buf = append(t.buf[:0], t.buf[n:]...)
+	}
+	return len(p), nil
+}
+
+// String returns the kept output on one line, or says there was none.
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.buf))
+	if s == "" {
+		return "(no output)"
+	}
+	return strings.ReplaceAll(s, "\n", "; ")
+}
+
+// createUndo is the undo a CreateLink of spec journals.
+func createUndo(spec devices.Spec) string {
+	if _, ok := spec.(devices.Team); ok {
+		return opStopTeamd
+	}
+	return opDeleteLink
+}
