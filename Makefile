@@ -51,13 +51,20 @@ $(BIN)/protoc-gen-go-grpc-%:
 recipes: apt-deps
 	$(GO) test ./recipes/... -v $(TEST_FLAGS)
 
-# The recipe suite as user nobody: the rootless lab (a user namespace).
+# The recipe suite as user nobody: the rootless lab (a user namespace);
+# then TestPing on the VM lab as nobody, with a copy of the image root
+# built (QEMU and its taps live in the lab agent's user namespace).
 ROOTLESS_USER ?= nobody
-recipes-rootless: apt-deps
+recipes-rootless: apt-deps vm-image
 	@dir=$$(mktemp -d /tmp/lnst-rootless-XXXXXX) && chmod 755 $$dir && \
-	$(GO) test -c -o $$dir/recipes.test ./recipes && chown -R $(ROOTLESS_USER) $$dir && \
+	$(GO) test -c -o $$dir/recipes.test ./recipes && \
+	cp -r $${XDG_CACHE_HOME:-$$HOME/.cache}/lnst/vm $$dir/vmcache && \
+	chown -R $(ROOTLESS_USER) $$dir && \
 	cd recipes && runuser -u $(ROOTLESS_USER) -- env HOME=$$dir XDG_CACHE_HOME=$$dir/cache \
-		$$dir/recipes.test -test.v -test.count=1 -test.timeout=20m; \
+		$$dir/recipes.test -test.v -test.count=1 -test.timeout=20m && \
+	runuser -u $(ROOTLESS_USER) -- env HOME=$$dir XDG_CACHE_HOME=$$dir/cache \
+		$$dir/recipes.test -test.v -test.count=1 -test.timeout=10m -test.run '^TestPing$$' \
+		-lnst.lab=vm -lnst.vm.cache=$$dir/vmcache; \
 	rc=$$?; rm -rf $$dir; exit $$rc
 
 # The recipe suite with -lnst.lab=auto: recipes needing kernel kinds this

@@ -378,8 +378,11 @@ func aptState(opts Options) (string, error) {
 			if err != nil {
 				return err
 			}
-			if d.Name() == "lock" || d.Name() == "partial" {
+			if d.Name() == "lock" {
 				return nil
+			}
+			if d.Name() == "partial" && d.IsDir() {
+				return fs.SkipDir // apt's downloads in progress; root-only
 			}
 			st, err := d.Info()
 			if err != nil {
