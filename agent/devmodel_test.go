@@ -331,3 +331,21 @@ func TestWaitLink(t *testing.T) {
 	testSh(t, c, "h1", "ip link del v0")
 	testCode(t, <-errc, codes.Aborted, "went away")
 }
+
+// TestDelAddrRestoredAsItWas removes lo's 127.0.0.1/8, which has scope
+// host and no broadcast, and checks that the restore puts it back with
+// both, not as a plain address of global scope.
+func TestDelAddrRestoredAsItWas(t *testing.T) {
+	_, c := testServer(t)
+	testHost(t, c, "h1")
+	ctx := testCtx(t)
+	before := testSh(t, c, "h1", "ip -o -4 addr show dev lo")
+	require.Contains(t, before, "scope host")
+	_, err := c.DelAddr(ctx, &pb.AddrRequest{Host: "h1", Group: "g", Name: "lo", Cidr: "127.0.0.1/8"})
+	require.NoError(t, err)
+	require.NotContains(t, testSh(t, c, "h1", "ip -o -4 addr show dev lo"), "127.0.0.1")
+	r, err := c.Restore(ctx, &pb.RestoreRequest{Group: "g"})
+	require.NoError(t, err)
+	require.Empty(t, r.Errors)
+	assert.Equal(t, before, testSh(t, c, "h1", "ip -o -4 addr show dev lo"))
+}

@@ -25,8 +25,11 @@ type undo struct {
 	Up     *bool
 	MTU    *int
 	Master *string
-	// CIDR is the address to add or remove.
+	// CIDR is the address to add or remove; Addr, when set, is how a
+	// removed address was (scope, broadcast, label, flags), to add it back
+	// as it was.
 	CIDR string
+	Addr *addrAttrs `json:",omitempty"`
 	// ValueKind, Key and Value are a sysctl or sysfs value to write back.
 	ValueKind, Key, Value string
 	// Job is a job to kill and reap.

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -336,21 +337,59 @@ func (h *host) addAddr(name, cidr string) error {
 	return h.waitDAD(l, p) // events.go
 }
 
-func (h *host) delAddr(name, cidr string) error {
+// addrAttrs are what the kernel keeps of an address besides the address:
+// 127.0.0.1/8 on lo has scope host and no broadcast, which an address
+// added back from its CIDR alone would not have.
+type addrAttrs struct {
+	Scope     int    `json:"scope"`
+	Broadcast string `json:"broadcast,omitempty"`
+	Label     string `json:"label,omitempty"`
+	Flags     int    `json:"flags,omitempty"`
+}
+
+// delAddr removes an address and returns how it was.
+func (h *host) delAddr(name, cidr string) (*addrAttrs, error) {
 	addr, _, err := parseCIDR(cidr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	l, err := h.link(name)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	var was *addrAttrs
+	if list, err := h.nl.AddrList(l, netlink.FAMILY_ALL); err == nil {
+		for _, a := range list {
+			if a.IPNet.String() == addr.IPNet.String() {
+				was = &addrAttrs{Scope: a.Scope, Label: a.Label, Flags: a.Flags}
+				if a.Broadcast != nil {
+					was.Broadcast = a.Broadcast.String()
+				}
+			}
+		}
 	}
 	if err := h.nl.AddrDel(l, addr); err != nil {
-		return fmt.Errorf("remove address %s from %q on %s: %w", cidr, name, h.label(), err)
+		return nil, fmt.Errorf("remove address %s from %q on %s: %w", cidr, name, h.label(), err)
 	}
-	return nil
+	return was, nil
+}
+
+// withAttrs gives addr the attributes it had.
+func withAttrs(addr *netlink.Addr, was *addrAttrs) {
+	if was == nil {
+		return
+	}
+	addr.Scope, addr.Label = was.Scope, was.Label
+	addr.Flags = was.Flags &^ (unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED | unix.IFA_F_DEPRECATED)
+	if b := net.ParseIP(was.Broadcast); b != nil {
+		addr.Broadcast = b
+	} else if addr.IP.To4() != nil {
+		// netlink computes a broadcast address when none is given; the
+		// kernel keeps 0.0.0.0 as none.
+		addr.Broadcast = net.IPv4zero
+	}
 }
 
 // linkInfo reads a device.
@@ -470,6 +509,7 @@ func (h *host) applyUndoLinkLocked(u undo) error {
 			return err
 		}
 		if u.Op == opAddAddr {
+			withAttrs(addr, u.Addr)
 			err = h.nl.AddrAdd(l, addr)
 			if errors.Is(err, unix.EEXIST) {
 				return nothingToUndo("%q on %s has address %s already", u.Link, h.label(), u.CIDR)

@@ -496,8 +496,8 @@ func (s *Server) DelAddr(_ context.Context, req *pb.AddrRequest) (*pb.ChangeRepl
 	if _, _, err := parseCIDR(req.Cidr); err != nil {
 		return nil, invalid(err)
 	}
-	err = h.delAddr(req.Name, req.Cidr)
-	return s.change(req.Group, undo{Op: opAddAddr, Host: req.Host, Link: req.Name, CIDR: req.Cidr}, err)
+	was, err := h.delAddr(req.Name, req.Cidr)
+	return s.change(req.Group, undo{Op: opAddAddr, Host: req.Host, Link: req.Name, CIDR: req.Cidr, Addr: was}, err)
 }
 
 // LinkInfo reads a device.

@@ -31,6 +31,7 @@ type session struct {
 	labErr  error
 	vmLab   *pool.Lab
 	vmErr   error
+	clean   cleanCheck
 	states  map[testing.TB]*testState
 	groups  int
 	probed  *pb.ProbeReply
@@ -107,7 +108,9 @@ func Main(m *testing.M) {
 	}()
 
 	code := m.Run()
-	for _, err := range []error{s.close(), s.writeResults()} {
+	// Every recipe has ended and restored: the lab's hosts must be as the
+	// lab made them (not checked after a signal: recipes were cut short).
+	for _, err := range []error{s.checkClean(), s.close(), s.writeResults()} {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
 			if code == 0 {
@@ -206,6 +209,7 @@ func (s *session) close() error {
 		s.pool.close()
 		return errors.Join(errs...)
 	}
+	var errs []error
 	s.mu.Lock()
 	lab, vmLab := s.lab, s.vmLab
 	s.lab, s.vmLab = nil, nil
@@ -216,7 +220,6 @@ func (s *session) close() error {
 		s.vmErr = fmt.Errorf("the VM lab is closed")
 	}
 	s.mu.Unlock()
-	var errs []error
 	for _, l := range []*pool.Lab{lab, vmLab} {
 		if l != nil {
 			errs = append(errs, l.Close())

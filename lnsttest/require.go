@@ -282,7 +282,10 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 	}
 	in, err := lab.Acquire(context.Background(), topology(reqs))
 	if err == nil && in.Fresh {
-		if err = lab.WaitUsable(context.Background(), in); err != nil {
+		if err = lab.WaitUsable(context.Background(), in); err == nil {
+			err = s.snapInstance(lab, in)
+		}
+		if err != nil {
 			lab.Release(in)
 		}
 	}

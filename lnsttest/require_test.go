@@ -111,3 +111,20 @@ func TestLoadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestLineDiff(t *testing.T) {
+	assert.Equal(t, "", lineDiff("a\nb\n", "a\nb\n"))
+	assert.Equal(t, "", lineDiff("a\nb\n", "b\na\n"), "order does not matter")
+	assert.Equal(t, "- b\n+ c", lineDiff("a\nb\n", "a\nc\n"))
+	assert.Equal(t, "+ a", lineDiff("a\n", "a\na\n"), "a repeated line counts")
+	assert.Equal(t, "- 1: lo    inet 127.0.0.1/8 scope host lo", lineDiff("1: lo    inet 127.0.0.1/8 scope host lo\n", "\n"))
+}
+
+func TestWithoutFallbacks(t *testing.T) {
+	snap := "1: lo: <LOOPBACK,UP> mtu 65536\n" +
+		"5: sit0@NONE: <NOARP> mtu 1480 link/sit\n" +
+		"/proc/sys/net/ipv6/conf/sit0/mtu:1480\n" +
+		"/proc/sys/net/ipv6/conf/lo/mtu:65536\n" +
+		"fe80::/64 dev sit0 proto kernel metric 256\n"
+	assert.Equal(t, "1: lo: <LOOPBACK,UP> mtu 65536\n/proc/sys/net/ipv6/conf/lo/mtu:65536\n", withoutFallbacks(snap))
+}
