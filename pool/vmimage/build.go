@@ -212,19 +212,8 @@ func cacheKey(opts Options, in *inputs) (string, error) {
 	for _, n := range names {
 		fmt.Fprintln(h, "deb", in.debs[n].File, in.debs[n].SHA256)
 	}
-	for _, p := range []string{opts.Kernel, opts.Modules} {
-		if p == "" {
-			continue
-		}
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return "", err
-		}
-		st, err := os.Stat(abs)
-		if err != nil {
-			return "", fmt.Errorf("vmimage: %w", err)
-		}
-		fmt.Fprintln(h, "file", abs, st.Size(), st.ModTime().UnixNano())
+	if err := hashUserFiles(h, opts); err != nil {
+		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil))[:24], nil
 }
@@ -395,20 +384,8 @@ func aptState(opts Options) (string, error) {
 			return "", err
 		}
 	}
-	for _, p := range []string{opts.Kernel, opts.Modules} {
-		if p == "" {
-			fmt.Fprintln(h, "-")
-			continue
-		}
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return "", err
-		}
-		st, err := os.Stat(abs)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintln(h, abs, st.Size(), st.ModTime().UnixNano())
+	if err := hashUserFiles(h, opts); err != nil {
+		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil))[:24], nil
 }
@@ -440,4 +417,25 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// hashUserFiles adds the user's kernel and modules tree (path, size and
+// modification time) to an image's hash.
+func hashUserFiles(h io.Writer, opts Options) error {
+	for _, p := range []string{opts.Kernel, opts.Modules} {
+		if p == "" {
+			fmt.Fprintln(h, "-")
+			continue
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return err
+		}
+		st, err := os.Stat(abs)
+		if err != nil {
+			return fmt.Errorf("vmimage: %w", err)
+		}
+		fmt.Fprintln(h, "file", abs, st.Size(), st.ModTime().UnixNano())
+	}
+	return nil
 }
