@@ -26,9 +26,11 @@ type host struct {
 	// host, whose functions run on any thread.
 	work chan func()
 
-	mu     sync.Mutex // guards jobs, nextID, teamds; serialises device changes
+	mu     sync.Mutex // guards jobs, job ids, teamds; serialises device changes
 	jobs   map[int64]*job
 	nextID int64
+	// nextInternalID numbers internal jobs: -1, -2, ...
+	nextInternalID int64
 	// teamds are the teamd processes making the host's team devices, by
 	// device name (see team.go).
 	teamds map[string]*teamd

@@ -116,8 +116,15 @@ func (h *host) startJob(req *pb.StartJobRequest) (*job, error) {
 		}
 	}
 	h.mu.Lock()
-	h.nextID++
-	j := &job{id: h.nextID, host: h, argv: req.Argv, desc: req.Desc, group: req.Group, done: make(chan struct{})}
+	var id int64
+	if req.Internal {
+		h.nextInternalID--
+		id = h.nextInternalID
+	} else {
+		h.nextID++
+		id = h.nextID
+	}
+	j := &job{id: id, host: h, argv: req.Argv, desc: req.Desc, group: req.Group, done: make(chan struct{})}
 	h.mu.Unlock()
 	// The job is findable only once started, so that a kill cannot come
 	// before its process group exists.

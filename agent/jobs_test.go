@@ -320,3 +320,17 @@ func TestRestoreStopsJobs(t *testing.T) {
 	_, err = c.WaitJob(ctx, &pb.JobRef{Host: "h1", Id: j.Id})
 	testCode(t, err, codes.NotFound, "no job")
 }
+
+// TestInternalJobIDs checks that a job the controller runs for itself
+// does not take a number from the recipe's jobs on the host.
+func TestInternalJobIDs(t *testing.T) {
+	_, c := testServer(t)
+	testHost(t, c, "h1")
+	ctx := testCtx(t)
+	in, err := c.RunJob(ctx, &pb.StartJobRequest{Host: "h1", Group: "g", Argv: []string{"true"}, Internal: true})
+	require.NoError(t, err)
+	r, err := c.StartJob(ctx, &pb.StartJobRequest{Host: "h1", Group: "g", Argv: []string{"true"}})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), r.Id, "the first recipe job is job 1")
+	assert.Equal(t, int64(-1), in.Id, "internal jobs count down from -1")
+}

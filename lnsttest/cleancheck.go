@@ -52,7 +52,7 @@ type snapHost struct {
 func snapshot(c pb.AgentClient, host string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r, err := c.RunJob(ctx, &pb.StartJobRequest{Host: host, Argv: []string{"sh", "-c", snapshotScript}, Desc: "clean check snapshot"})
+	r, err := c.RunJob(ctx, &pb.StartJobRequest{Host: host, Argv: []string{"sh", "-c", snapshotScript}, Desc: "clean check snapshot", Internal: true})
 	if err != nil {
 		return "", err
 	}

@@ -538,11 +538,16 @@ type StartJobRequest struct {
 	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
 	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
 	// argv[0] is looked up in PATH; no shell is involved.
-	Argv          []string             `protobuf:"bytes,3,rep,name=argv,proto3" json:"argv,omitempty"`
-	Dir           string               `protobuf:"bytes,4,opt,name=dir,proto3" json:"dir,omitempty"`
-	Env           []string             `protobuf:"bytes,5,rep,name=env,proto3" json:"env,omitempty"`
-	Timeout       *durationpb.Duration `protobuf:"bytes,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
-	Desc          string               `protobuf:"bytes,7,opt,name=desc,proto3" json:"desc,omitempty"`
+	Argv    []string             `protobuf:"bytes,3,rep,name=argv,proto3" json:"argv,omitempty"`
+	Dir     string               `protobuf:"bytes,4,opt,name=dir,proto3" json:"dir,omitempty"`
+	Env     []string             `protobuf:"bytes,5,rep,name=env,proto3" json:"env,omitempty"`
+	Timeout *durationpb.Duration `protobuf:"bytes,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Desc    string               `protobuf:"bytes,7,opt,name=desc,proto3" json:"desc,omitempty"`
+	// internal marks a job the controller runs for itself (the clean
+	// check's snapshots): it gets an id from a separate, negative sequence,
+	// so that a recipe's jobs on a host are numbered 1, 2, ... whatever
+	// else ran there.
+	Internal      bool `protobuf:"varint,8,opt,name=internal,proto3" json:"internal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -624,6 +629,13 @@ func (x *StartJobRequest) GetDesc() string {
 		return x.Desc
 	}
 	return ""
+}
+
+func (x *StartJobRequest) GetInternal() bool {
+	if x != nil {
+		return x.Internal
+	}
+	return false
 }
 
 type StartJobReply struct {
@@ -3870,7 +3882,7 @@ const file_agent_proto_rawDesc = "" +
 	"\anetwork\x18\x03 \x01(\tR\anetwork\x12\x14\n" +
 	"\x05group\x18\x04 \x01(\tR\x05group\"1\n" +
 	"\x15DestroyNetworkRequest\x12\x18\n" +
-	"\anetwork\x18\x01 \x01(\tR\anetwork\"\xbc\x01\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\"\xd8\x01\n" +
 	"\x0fStartJobRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
@@ -3878,7 +3890,8 @@ const file_agent_proto_rawDesc = "" +
 	"\x03dir\x18\x04 \x01(\tR\x03dir\x12\x10\n" +
 	"\x03env\x18\x05 \x03(\tR\x03env\x123\n" +
 	"\atimeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x12\n" +
-	"\x04desc\x18\a \x01(\tR\x04desc\"c\n" +
+	"\x04desc\x18\a \x01(\tR\x04desc\x12\x1a\n" +
+	"\binternal\x18\b \x01(\bR\binternal\"c\n" +
 	"\rStartJobReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x120\n" +
