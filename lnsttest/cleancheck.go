@@ -3,8 +3,9 @@ package lnsttest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,13 +89,8 @@ func (s *session) checkClean() error {
 	s.mu.Lock()
 	hosts := s.clean.hosts
 	s.mu.Unlock()
-	var ids []string
-	for id := range hosts {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
 	var problems []string
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(hosts)) {
 		h := hosts[id]
 		after, err := snapshot(h.client, h.id)
 		if err != nil {

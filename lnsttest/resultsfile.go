@@ -105,18 +105,26 @@ func (s *session) resultJob(st *testState, j *Job) results.Job {
 // writeOutput writes a job's output next to results.json and returns its
 // path relative to the results directory, "" for no output.
 func (s *session) writeOutput(st *testState, j *Job, stream, out string) string {
-	if cfg.results == "" || out == "" {
+	if out == "" {
 		return ""
 	}
-	name := strings.NewReplacer("/", "_", " ", "_").Replace(st.t.Name())
-	host := strings.ReplaceAll(j.host.name, "/", "_")
-	rel := filepath.Join(name, fmt.Sprintf("%s-%d.%s", host, j.id, stream))
+	return st.writeResultFile(fmt.Sprintf("%s-%d.%s", strings.ReplaceAll(j.host.name, "/", "_"), j.id, stream), out)
+}
+
+// writeResultFile writes data as file name in the test's directory next
+// to results.json and returns its path relative to the results directory;
+// "" without -lnst.results or when writing failed (the test is failed).
+func (st *testState) writeResultFile(name, data string) string {
+	if cfg.results == "" {
+		return ""
+	}
+	rel := filepath.Join(strings.NewReplacer("/", "_", " ", "_").Replace(st.t.Name()), name)
 	path := filepath.Join(cfg.results, rel)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		st.t.Errorf("lnsttest: -lnst.results: %v", err)
 		return ""
 	}
-	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		st.t.Errorf("lnsttest: -lnst.results: %v", err)
 		return ""
 	}
@@ -126,18 +134,11 @@ func (s *session) writeOutput(st *testState, j *Job, stream, out string) string 
 // keepConsole writes the end of a VM host's console next to results.json
 // and attaches it to the recipe.
 func (st *testState) keepConsole(host, console string) {
-	if cfg.results == "" || console == "" {
+	if console == "" {
 		return
 	}
-	name := strings.NewReplacer("/", "_", " ", "_").Replace(st.t.Name())
-	rel := filepath.Join(name, strings.ReplaceAll(host, "/", "_")+".console")
-	path := filepath.Join(cfg.results, rel)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		st.t.Errorf("lnsttest: -lnst.results: %v", err)
-		return
-	}
-	if err := os.WriteFile(path, []byte(console+"\n"), 0o644); err != nil {
-		st.t.Errorf("lnsttest: -lnst.results: %v", err)
+	rel := st.writeResultFile(strings.ReplaceAll(host, "/", "_")+".console", console+"\n")
+	if rel == "" {
 		return
 	}
 	st.mu.Lock()
