@@ -4,16 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
-	"path"
-	"path/filepath"
 	"testing"
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
-	"github.com/lnst-go/lnst/internal/filetree"
 	"google.golang.org/grpc"
 )
 
@@ -22,94 +17,6 @@ import (
 // their /sys is their own): a file put on one lab host is seen by every
 // lab host and by the machine, and TempDir is a directory of this
 // machine's $TMPDIR.
-
-// PutFile copies the file, symlink or directory tree local to remote on
-// the host: modes are kept, symlinks are copied as symlinks, each file is
-// written to a temporary name and renamed into place. remote must be an
-// absolute, clean path; when it is an existing directory, local goes into
-// it under its base name (as cp does). Existing directories are merged
-// into; an existing file or symlink is replaced. When the test ends,
-// everything the put created is removed and every file it replaced is put
-// back (the agent keeps a backup until then).
-func (h *Host) PutFile(t testing.TB, local, remote string) {
-	t.Helper()
-	if !path.IsAbs(remote) || path.Clean(remote) != remote {
-		t.Fatalf("%s: put %s to %s: the host path must be absolute and clean", h.name, local, remote)
-	}
-	abs, err := filepath.Abs(local)
-	if err == nil {
-		_, err = os.Lstat(abs)
-	}
-	if err != nil {
-		t.Fatalf("%s: put %s to %s: %v", h.name, local, remote, err)
-	}
-	st := h.s.state(t)
-	st.use(h.client) // a put cut short is still restored with the test
-	r, err := h.putFile(st.group, abs, remote)
-	if err != nil {
-		t.Fatalf("%s: put %s to %s: %v", h.name, local, remote, err)
-	}
-	st.logger().Debug("put file", "host", h.name, "local", local, "remote", r.Path, "files", r.Files, "bytes", r.Bytes)
-	if r.Seq != 0 {
-		st.undoAt(t, h.client, "files put at "+r.Path+" on "+h.name, r.Seq)
-	}
-}
-
-func (h *Host) putFile(group, local, remote string) (*pb.PutFileReply, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel() // on a local error, the agent sees the stream end and drops the file cut short
-	stream, err := h.client.PutFile(ctx)
-	if err != nil {
-		return nil, err
-	}
-	send := func(req *pb.PutFileRequest) error { return stream.Send(req) }
-	err = send(&pb.PutFileRequest{Host: h.id, Group: group, Path: remote, Name: filepath.Base(local)})
-	if err == nil {
-		err = filetree.Send(local, nil, func(c *pb.FileChunk) error { return send(&pb.PutFileRequest{Chunk: c}) })
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	// io.EOF: the agent ended the stream; its error comes with the reply.
-	return stream.CloseAndRecv()
-}
-
-// GetFile copies the file, symlink or tree remote of the host to local:
-// modes are kept and symlinks are copied as symlinks. When local is an
-// existing directory, remote goes into it under its base name.
-func (h *Host) GetFile(t testing.TB, remote, local string) {
-	t.Helper()
-	dest := local
-	if fi, err := os.Stat(local); err == nil && fi.IsDir() {
-		dest = filepath.Join(local, path.Base(remote))
-	}
-	if err := h.getFile(remote, dest); err != nil {
-		t.Fatalf("%s: get %s to %s: %v", h.name, remote, dest, err)
-	}
-}
-
-func (h *Host) getFile(remote, dest string) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stream, err := h.client.GetFile(ctx, &pb.GetFileRequest{Host: h.id, Path: remote})
-	if err != nil {
-		return err
-	}
-	r := &filetree.Receiver{Dest: dest}
-	for {
-		c, err := stream.Recv()
-		if err == io.EOF {
-			return r.Finish()
-		}
-		if err == nil {
-			err = r.Receive(c)
-		}
-		if err != nil {
-			r.Abort()
-			return err
-		}
-	}
-}
 
 // TempDir makes a new directory on the host, under its agent's temporary
 // directory, and removes it with everything in it when the test ends.
