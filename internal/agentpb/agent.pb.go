@@ -3854,6 +3854,150 @@ func (x *RebootRequest) GetHost() string {
 	return ""
 }
 
+type LoadKernelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	// kernel is the path of the bzImage on the host.
+	Kernel string `protobuf:"bytes,2,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	// modules is the path of the kernel's modules tree on the host (what
+	// goes to /lib/modules/<release>); "" adds none.
+	Modules string `protobuf:"bytes,3,opt,name=modules,proto3" json:"modules,omitempty"`
+	// release is the kernel's release (uname -r), e.g. 6.1.0-47-cloud-amd64.
+	Release string `protobuf:"bytes,4,opt,name=release,proto3" json:"release,omitempty"`
+	// cmdline is the new kernel's command line; "" reuses /proc/cmdline.
+	Cmdline string `protobuf:"bytes,5,opt,name=cmdline,proto3" json:"cmdline,omitempty"`
+	// unload drops the loaded kernel; the other fields are ignored.
+	Unload        bool `protobuf:"varint,6,opt,name=unload,proto3" json:"unload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadKernelRequest) Reset() {
+	*x = LoadKernelRequest{}
+	mi := &file_agent_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadKernelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadKernelRequest) ProtoMessage() {}
+
+func (x *LoadKernelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadKernelRequest.ProtoReflect.Descriptor instead.
+func (*LoadKernelRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *LoadKernelRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *LoadKernelRequest) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *LoadKernelRequest) GetModules() string {
+	if x != nil {
+		return x.Modules
+	}
+	return ""
+}
+
+func (x *LoadKernelRequest) GetRelease() string {
+	if x != nil {
+		return x.Release
+	}
+	return ""
+}
+
+func (x *LoadKernelRequest) GetCmdline() string {
+	if x != nil {
+		return x.Cmdline
+	}
+	return ""
+}
+
+func (x *LoadKernelRequest) GetUnload() bool {
+	if x != nil {
+		return x.Unload
+	}
+	return false
+}
+
+type LoadKernelReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// running is the release of the running kernel.
+	Running string `protobuf:"bytes,1,opt,name=running,proto3" json:"running,omitempty"`
+	// initrd_bytes is the size of the initramfs the agent built.
+	InitrdBytes   int64 `protobuf:"varint,2,opt,name=initrd_bytes,json=initrdBytes,proto3" json:"initrd_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadKernelReply) Reset() {
+	*x = LoadKernelReply{}
+	mi := &file_agent_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadKernelReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadKernelReply) ProtoMessage() {}
+
+func (x *LoadKernelReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadKernelReply.ProtoReflect.Descriptor instead.
+func (*LoadKernelReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *LoadKernelReply) GetRunning() string {
+	if x != nil {
+		return x.Running
+	}
+	return ""
+}
+
+func (x *LoadKernelReply) GetInitrdBytes() int64 {
+	if x != nil {
+		return x.InitrdBytes
+	}
+	return 0
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -4155,7 +4299,17 @@ const file_agent_proto_rawDesc = "" +
 	"\bhostname\x18\a \x01(\tR\bhostname\x12&\n" +
 	"\x04nics\x18\b \x03(\v2\x12.lnst.agent.v1.NicR\x04nics\"#\n" +
 	"\rRebootRequest\x12\x12\n" +
-	"\x04host\x18\x01 \x01(\tR\x04host2\x9f\x16\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\xa5\x01\n" +
+	"\x11LoadKernelRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x16\n" +
+	"\x06kernel\x18\x02 \x01(\tR\x06kernel\x12\x18\n" +
+	"\amodules\x18\x03 \x01(\tR\amodules\x12\x18\n" +
+	"\arelease\x18\x04 \x01(\tR\arelease\x12\x18\n" +
+	"\acmdline\x18\x05 \x01(\tR\acmdline\x12\x16\n" +
+	"\x06unload\x18\x06 \x01(\bR\x06unload\"N\n" +
+	"\x0fLoadKernelReply\x12\x18\n" +
+	"\arunning\x18\x01 \x01(\tR\arunning\x12!\n" +
+	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes2\xef\x16\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -4202,7 +4356,9 @@ const file_agent_proto_rawDesc = "" +
 	"\aGetFile\x12\x1d.lnst.agent.v1.GetFileRequest\x1a\x18.lnst.agent.v1.FileChunk0\x01\x12E\n" +
 	"\aTempDir\x12\x1d.lnst.agent.v1.TempDirRequest\x1a\x1b.lnst.agent.v1.TempDirReply\x12?\n" +
 	"\x05Facts\x12\x1b.lnst.agent.v1.FactsRequest\x1a\x19.lnst.agent.v1.FactsReply\x12<\n" +
-	"\x06Reboot\x12\x1c.lnst.agent.v1.RebootRequest\x1a\x14.lnst.agent.v1.EmptyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"\x06Reboot\x12\x1c.lnst.agent.v1.RebootRequest\x1a\x14.lnst.agent.v1.Empty\x12N\n" +
+	"\n" +
+	"LoadKernel\x12 .lnst.agent.v1.LoadKernelRequest\x1a\x1e.lnst.agent.v1.LoadKernelReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -4217,7 +4373,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),           // 1: lnst.agent.v1.FileEntry.Type
@@ -4277,32 +4433,34 @@ var file_agent_proto_goTypes = []any{
 	(*Nic)(nil),                   // 55: lnst.agent.v1.Nic
 	(*FactsReply)(nil),            // 56: lnst.agent.v1.FactsReply
 	(*RebootRequest)(nil),         // 57: lnst.agent.v1.RebootRequest
-	nil,                           // 58: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 59: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 60: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 61: lnst.agent.v1.ProbeReply.QdiscsEntry
-	(*durationpb.Duration)(nil),   // 62: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 63: google.protobuf.Timestamp
+	(*LoadKernelRequest)(nil),     // 58: lnst.agent.v1.LoadKernelRequest
+	(*LoadKernelReply)(nil),       // 59: lnst.agent.v1.LoadKernelReply
+	nil,                           // 60: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 61: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 62: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 63: lnst.agent.v1.ProbeReply.QdiscsEntry
+	(*durationpb.Duration)(nil),   // 64: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 65: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	62, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	63, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	63, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	62, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	64, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	65, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	65, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	64, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	0,  // 4: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
 	16, // 5: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
 	17, // 6: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
 	18, // 7: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	24, // 8: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	23, // 9: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	62, // 10: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	58, // 11: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	59, // 12: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	60, // 13: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	61, // 14: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	64, // 10: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	60, // 11: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	61, // 12: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	62, // 13: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	63, // 14: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
 	36, // 15: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	37, // 16: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	62, // 17: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	64, // 17: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
 	1,  // 18: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
 	47, // 19: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
 	48, // 20: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
@@ -4348,49 +4506,51 @@ var file_agent_proto_depIdxs = []int32{
 	52, // 60: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
 	54, // 61: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
 	57, // 62: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	4,  // 63: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 64: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 65: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 66: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 67: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 68: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 69: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 70: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	2,  // 71: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	15, // 72: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	42, // 73: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	42, // 74: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	42, // 75: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	42, // 76: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	42, // 77: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	37, // 78: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	38, // 79: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	40, // 80: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	42, // 81: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 82: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	42, // 83: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	42, // 84: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	42, // 85: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	42, // 86: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	42, // 87: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	42, // 88: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	42, // 89: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	42, // 90: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	42, // 91: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 92: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	42, // 93: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	32, // 94: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	34, // 95: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	44, // 96: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 97: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	46, // 98: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	50, // 99: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	48, // 100: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	53, // 101: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	56, // 102: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 103: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	63, // [63:104] is the sub-list for method output_type
-	22, // [22:63] is the sub-list for method input_type
+	58, // 63: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	4,  // 64: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 65: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 66: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 67: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 68: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 69: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 70: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 71: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	2,  // 72: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	15, // 73: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	42, // 74: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	42, // 75: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	42, // 76: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	42, // 77: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	42, // 78: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	37, // 79: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	38, // 80: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	40, // 81: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	42, // 82: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 83: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	42, // 84: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	42, // 85: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	42, // 86: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	42, // 87: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	42, // 88: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	42, // 89: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	42, // 90: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	42, // 91: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	42, // 92: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 93: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	42, // 94: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	32, // 95: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	34, // 96: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	44, // 97: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 98: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	46, // 99: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	50, // 100: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	48, // 101: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	53, // 102: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	56, // 103: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 104: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	59, // 105: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	64, // [64:106] is the sub-list for method output_type
+	22, // [22:64] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
 	22, // [22:22] is the sub-list for extension extendee
 	0,  // [0:22] is the sub-list for field type_name
@@ -4417,7 +4577,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   60,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -66,6 +66,7 @@ const (
 	Agent_TempDir_FullMethodName        = "/lnst.agent.v1.Agent/TempDir"
 	Agent_Facts_FullMethodName          = "/lnst.agent.v1.Agent/Facts"
 	Agent_Reboot_FullMethodName         = "/lnst.agent.v1.Agent/Reboot"
+	Agent_LoadKernel_FullMethodName     = "/lnst.agent.v1.Agent/LoadKernel"
 )
 
 // AgentClient is the client API for Agent service.
@@ -180,6 +181,12 @@ type AgentClient interface {
 	// it replies, then runs `systemctl reboot` (or `reboot`) a second
 	// later. It journals nothing.
 	Reboot(ctx context.Context, in *RebootRequest, opts ...grpc.CallOption) (*Empty, error)
+	// LoadKernel loads a kernel for kexec: the next Reboot boots it, once
+	// (the reboot after that boots the machine's own kernel again). On a
+	// host whose root is an initramfs (a VM lab guest) the agent builds the
+	// new kernel's initramfs from its own root, with the modules tree added
+	// as /usr/lib/modules/<release>. With unload it drops a loaded kernel.
+	LoadKernel(ctx context.Context, in *LoadKernelRequest, opts ...grpc.CallOption) (*LoadKernelReply, error)
 }
 
 type agentClient struct {
@@ -621,6 +628,16 @@ func (c *agentClient) Reboot(ctx context.Context, in *RebootRequest, opts ...grp
 	return out, nil
 }
 
+func (c *agentClient) LoadKernel(ctx context.Context, in *LoadKernelRequest, opts ...grpc.CallOption) (*LoadKernelReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LoadKernelReply)
+	err := c.cc.Invoke(ctx, Agent_LoadKernel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -733,6 +750,12 @@ type AgentServer interface {
 	// it replies, then runs `systemctl reboot` (or `reboot`) a second
 	// later. It journals nothing.
 	Reboot(context.Context, *RebootRequest) (*Empty, error)
+	// LoadKernel loads a kernel for kexec: the next Reboot boots it, once
+	// (the reboot after that boots the machine's own kernel again). On a
+	// host whose root is an initramfs (a VM lab guest) the agent builds the
+	// new kernel's initramfs from its own root, with the modules tree added
+	// as /usr/lib/modules/<release>. With unload it drops a loaded kernel.
+	LoadKernel(context.Context, *LoadKernelRequest) (*LoadKernelReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -865,6 +888,9 @@ func (UnimplementedAgentServer) Facts(context.Context, *FactsRequest) (*FactsRep
 }
 func (UnimplementedAgentServer) Reboot(context.Context, *RebootRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Reboot not implemented")
+}
+func (UnimplementedAgentServer) LoadKernel(context.Context, *LoadKernelRequest) (*LoadKernelReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method LoadKernel not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -1600,6 +1626,24 @@ func _Agent_Reboot_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_LoadKernel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LoadKernelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).LoadKernel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_LoadKernel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).LoadKernel(ctx, req.(*LoadKernelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1758,6 +1802,10 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Reboot",
 			Handler:    _Agent_Reboot_Handler,
+		},
+		{
+			MethodName: "LoadKernel",
+			Handler:    _Agent_LoadKernel_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
