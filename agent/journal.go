@@ -54,6 +54,10 @@ type undo struct {
 	// is the name to give device Link back.
 	Netns  string `json:",omitempty"`
 	Rename string `json:",omitempty"`
+	// L3mdev, on the undo of a VRF's creation, are the rule families
+	// (AF_INET...) that had no l3mdev rule before: once no VRF is left,
+	// their l3mdev rules go too (see vrf.go).
+	L3mdev []int `json:",omitempty"`
 }
 
 // The operations an undo entry can do.

@@ -59,8 +59,17 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 	if err != nil {
 		return u, badArg(err)
 	}
+	if u.L3mdev, err = h.l3mdevBefore(spec); err != nil {
+		return u, err
+	}
 	if err := h.linkAdd(l); err != nil {
 		return u, fmt.Errorf("create %s %q on %s: %w", spec.Kind(), spec.LinkName(), h.label(), err)
+	}
+	if _, ok := l.(*netlink.Vrf); ok {
+		if err := h.ensureL3mdev(); err != nil {
+			h.nl.LinkDel(l)
+			return u, fmt.Errorf("create vrf %q: %w", u.Link, errors.Join(err, h.dropL3mdev(u.L3mdev)))
+		}
 	}
 	if _, ok := l.(*netlink.Bridge); ok {
 		// Fix the bridge's random address: otherwise the kernel gives it the
@@ -463,6 +472,11 @@ func (h *host) applyUndoLink(u undo) error {
 	err := h.applyUndoLinkLocked(u)
 	if err == nil && u.Up != nil && *u.Up {
 		h.waitUsable(u.Link)
+	}
+	if u.Op == opDeleteLink && len(u.L3mdev) > 0 && (err == nil || errors.Is(err, errNothingToUndo)) {
+		if rerr := h.dropL3mdev(u.L3mdev); rerr != nil {
+			return fmt.Errorf("after deleting %q: %w", u.Link, rerr)
+		}
 	}
 	return err
 }

@@ -45,6 +45,9 @@ func (s *Server) createLinkAhead(h *host, req *pb.CreateLinkRequest) (r *pb.Chan
 	if _, err := h.nl.LinkByName(u.Link); err == nil {
 		return nil, false, nil
 	}
+	if u.L3mdev, err = h.l3mdevBefore(spec); err != nil {
+		return nil, true, failed(err)
+	}
 	u, err = s.journal.reserve(u)
 	if err != nil {
 		return nil, true, unjournaled(err)

@@ -49,6 +49,12 @@ type PoolHost struct {
 	Params map[string]string
 	Ifaces []PoolIface
 	Line   int // line of the host in the pool file
+	// Power resets the machine out of band (Host.HardReset); zero if the
+	// pool file names no power command.
+	Power Power
+	// Console is where the controller reads the machine's console; zero
+	// if the pool file names none.
+	Console Console
 }
 
 // TLSFiles are the PEM files of a TLS connection to an agent: the CA that
@@ -108,7 +114,7 @@ func ParsePool(name string, data []byte) (*Pool, error) {
 // Host field names, in the order the pool file documents them.
 var (
 	poolFields  = []string{"hosts"}
-	hostFields  = []string{"name", "agent", "tls", "insecure", "arch", "params", "interfaces"}
+	hostFields  = []string{"name", "agent", "tls", "insecure", "arch", "params", "interfaces", "power", "console"}
 	tlsFields   = []string{"ca", "cert", "key"}
 	ifaceFields = []string{"name", "hwaddr", "network", "driver", "speed", "params"}
 )
@@ -130,6 +136,8 @@ type strictSchema struct {
 			Speed  int               `yaml:"speed"`
 			Params map[string]string `yaml:"params"`
 		} `yaml:"interfaces"`
+		Power   map[string]string `yaml:"power"`
+		Console map[string]string `yaml:"console"`
 	} `yaml:"hosts"`
 }
 
@@ -362,6 +370,16 @@ func (ps *poolParser) host(i int, n *yaml.Node) (PoolHost, error) {
 			h.Ifaces = append(h.Ifaces, ifc)
 		}
 	}
+	if f, ok := fs["power"]; ok {
+		if h.Power, err = ps.power(f, what); err != nil {
+			return h, err
+		}
+	}
+	if f, ok := fs["console"]; ok {
+		if h.Console, err = ps.console(f, what); err != nil {
+			return h, err
+		}
+	}
 	// Check the fields with the lines of their values.
 	check := map[string]func() error{
 		"name":   func() error { return checkHostName(h.Name) },
@@ -556,6 +574,7 @@ func (h *PoolHost) checkFields(i int) (int, error) {
 		func() error { return checkTLS(*h) },
 		func() error { return checkArch(h.Arch) },
 		func() error { return checkHostParams(h.Params) },
+		func() error { return checkPowerConsole(*h) },
 	} {
 		if err := check(); err != nil {
 			return h.Line, fmt.Errorf("%s: %w", what, err)

@@ -12,6 +12,7 @@ import (
 // parsing it again gives the same pool.
 func FuzzParsePool(f *testing.F) {
 	f.Add([]byte(hostsYAML))
+	f.Add([]byte(powerYAML))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := ParsePool("/lab.yaml", data)
 		if err != nil {
@@ -72,6 +73,14 @@ func encodePool(p *Pool) any {
 		Speed  int               `yaml:"speed,omitempty"`
 		Params map[string]string `yaml:"params,omitempty"`
 	}
+	type power struct {
+		Reset   string `yaml:"reset"`
+		Timeout string `yaml:"timeout,omitempty"`
+	}
+	type console struct {
+		File    string `yaml:"file,omitempty"`
+		Command string `yaml:"command,omitempty"`
+	}
 	type host struct {
 		Name     string            `yaml:"name"`
 		Agent    string            `yaml:"agent"`
@@ -80,12 +89,23 @@ func encodePool(p *Pool) any {
 		Arch     string            `yaml:"arch,omitempty"`
 		Params   map[string]string `yaml:"params,omitempty"`
 		Ifaces   []iface           `yaml:"interfaces,omitempty"`
+		Power    *power            `yaml:"power,omitempty"`
+		Console  *console          `yaml:"console,omitempty"`
 	}
 	var hosts []host
 	for _, h := range p.Hosts {
 		e := host{Name: h.Name, Agent: h.Agent, Insecure: h.Insecure, Arch: h.Arch, Params: h.Params}
 		if h.TLS != (TLSFiles{}) {
 			e.TLS = &tls{h.TLS.CA, h.TLS.Cert, h.TLS.Key}
+		}
+		if h.Power != (Power{}) {
+			e.Power = &power{Reset: h.Power.Reset}
+			if h.Power.Timeout != 0 {
+				e.Power.Timeout = h.Power.Timeout.String()
+			}
+		}
+		if h.Console != (Console{}) {
+			e.Console = &console{h.Console.File, h.Console.Command}
 		}
 		for _, i := range h.Ifaces {
 			e.Ifaces = append(e.Ifaces, iface{i.Name, i.HWAddr, i.Net, i.Driver, i.Speed, i.Params})

@@ -60,7 +60,7 @@ func TestParsePoolErrors(t *testing.T) {
 		{"tab", "hosts:\n\t- name: x\n", "lab.yaml:2: yaml: "},
 		{"two documents", hostsYAML + "---\nhosts: []\n", "lab.yaml:4: a second YAML document"},
 		{"unknown top field", "networks: []\n" + strings.TrimPrefix(hostsYAML, ""), `lab.yaml:1: pool file: unknown field "networks" (known: hosts)`},
-		{"unknown host field", hostsYAML + "    color: red\n", `lab.yaml:4: host "m1": unknown field "color" (known: name, agent, tls, insecure, arch, params, interfaces)`},
+		{"unknown host field", hostsYAML + "    color: red\n", `lab.yaml:4: host "m1": unknown field "color" (known: name, agent, tls, insecure, arch, params, interfaces, power, console)`},
 		{"unknown iface field", hostsYAML + "    interfaces:\n      - {name: eth0, mtu: 9000}\n", `lab.yaml:5: host "m1": interface 1: unknown field "mtu"`},
 		{"unknown tls field", hostsYAML + "    tls: {ca: a, pem: b}\n", `lab.yaml:4: host "m1": tls: unknown field "pem" (known: ca, cert, key)`},
 		{"field twice", hostsYAML + "    arch: x86_64\n    arch: aarch64\n", `lab.yaml:5: host "m1": field "arch" given twice (first at line 4)`},
