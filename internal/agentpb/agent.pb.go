@@ -3152,7 +3152,15 @@ type FileEntry struct {
 	// mode holds the permission bits, setuid, setgid and sticky (07777).
 	Mode uint32 `protobuf:"varint,3,opt,name=mode,proto3" json:"mode,omitempty"`
 	// target is a symlink's target, as it is (not resolved).
-	Target        string `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	Target string `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	// source, when set on a FILE entry, is the path of the file on the
+	// receiver's own filesystem that holds the data: no data chunks follow.
+	// The sender sets it only where both ends share a filesystem (a host of
+	// the local lab), and source_dev and source_ino identify the file as
+	// the sender saw it: the receiver refuses a source that is another file.
+	Source        string `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
+	SourceDev     uint64 `protobuf:"varint,6,opt,name=source_dev,json=sourceDev,proto3" json:"source_dev,omitempty"`
+	SourceIno     uint64 `protobuf:"varint,7,opt,name=source_ino,json=sourceIno,proto3" json:"source_ino,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3213,6 +3221,27 @@ func (x *FileEntry) GetTarget() string {
 		return x.Target
 	}
 	return ""
+}
+
+func (x *FileEntry) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *FileEntry) GetSourceDev() uint64 {
+	if x != nil {
+		return x.SourceDev
+	}
+	return 0
+}
+
+func (x *FileEntry) GetSourceIno() uint64 {
+	if x != nil {
+		return x.SourceIno
+	}
+	return 0
 }
 
 // FileChunk is one message of a copy: an entry starts with the chunk that
@@ -4245,12 +4274,17 @@ const file_agent_proto_rawDesc = "" +
 	"\x05since\x18\x02 \x01(\x04R\x05since\">\n" +
 	"\fRestoreReply\x12\x16\n" +
 	"\x06undone\x18\x01 \x01(\x05R\x06undone\x12\x16\n" +
-	"\x06errors\x18\x02 \x03(\tR\x06errors\"\xa4\x01\n" +
+	"\x06errors\x18\x02 \x03(\tR\x06errors\"\xfa\x01\n" +
 	"\tFileEntry\x12\x10\n" +
 	"\x03rel\x18\x01 \x01(\tR\x03rel\x121\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1d.lnst.agent.v1.FileEntry.TypeR\x04type\x12\x12\n" +
 	"\x04mode\x18\x03 \x01(\rR\x04mode\x12\x16\n" +
-	"\x06target\x18\x04 \x01(\tR\x06target\"&\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x12\x16\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\x12\x1d\n" +
+	"\n" +
+	"source_dev\x18\x06 \x01(\x04R\tsourceDev\x12\x1d\n" +
+	"\n" +
+	"source_ino\x18\a \x01(\x04R\tsourceIno\"&\n" +
 	"\x04Type\x12\b\n" +
 	"\x04FILE\x10\x00\x12\a\n" +
 	"\x03DIR\x10\x01\x12\v\n" +
