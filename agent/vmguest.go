@@ -37,7 +37,16 @@ type VMConfig struct {
 	Ifaces map[string]string `json:"ifaces"`
 	// LogLevel is the agent's log level on the console ("" is info).
 	LogLevel string `json:"log_level"`
+	// StateDisk is the serial of a virtio-blk disk holding an ext4 file
+	// system that outlives the guest's boots (its root is an initramfs):
+	// the agent mounts it on VMStateDir and keeps its journal there, so
+	// that the agent started after a reboot takes back what the test
+	// changed before it, as after a crash. "" keeps the journal in memory.
+	StateDisk string `json:"state_disk"`
 }
+
+// VMStateDir is where a VM guest's agent mounts its state disk.
+const VMStateDir = "/var/lib/lnst"
 
 // vmWait bounds how long ServeVM waits for the NICs and the port to appear
 // (their drivers may still be probing).
@@ -82,11 +91,20 @@ func ServeVM() int {
 		log.Error("find port", "error", err)
 		return 1
 	}
-	srv, err := NewServer(Options{Logger: log})
+	opts := Options{Logger: log}
+	if cfg.StateDisk != "" {
+		if err := mountStateDisk(virtioBlockDir, cfg.StateDisk, VMStateDir, vmWait); err != nil {
+			log.Error("state disk", "error", err)
+			return 1
+		}
+		opts.JournalPath = filepath.Join(VMStateDir, "journal")
+	}
+	srv, err := NewServer(opts)
 	if err != nil {
 		log.Error("start", "error", err)
 		return 1
 	}
+	srv.files.reboot = guestReboot
 	lis := newPortListener(cfg.Port, openPortDevice(dev))
 	g := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(g)
@@ -104,6 +122,64 @@ func ServeVM() int {
 		code = 1
 	}
 	return max(code, srv.close(g))
+}
+
+// virtioBlockDir lists the block devices; a virtio-blk disk's serial is in
+// its serial file.
+const virtioBlockDir = "/sys/block"
+
+// mountStateDisk mounts the ext4 file system of the block device whose
+// serial is serial on dir, waiting up to wait for the device to appear.
+func mountStateDisk(blockDir, serial, dir string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	var dev string
+	for {
+		var err error
+		dev, err = diskBySerial(blockDir, serial)
+		if err == nil {
+			break
+		}
+		if !time.Now().Before(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("mount state disk %s: %w", dev, err)
+	}
+	if err := unix.Mount(dev, dir, "ext4", unix.MS_NOATIME, ""); err != nil {
+		return fmt.Errorf("mount state disk %s (serial %s) on %s: %w", dev, serial, dir, err)
+	}
+	return nil
+}
+
+// diskBySerial returns the device (/dev/vdb) of the disk under blockDir
+// whose serial file holds serial.
+func diskBySerial(blockDir, serial string) (string, error) {
+	files, _ := filepath.Glob(filepath.Join(blockDir, "*", "serial"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) == serial {
+			return "/dev/" + filepath.Base(filepath.Dir(f)), nil
+		}
+	}
+	return "", fmt.Errorf("no disk has serial %q (in %s)", serial, blockDir)
+}
+
+// guestReboot reboots the guest at once, as reboot -f does: the guest's
+// init is a shell script that would not pass a reboot request on. A
+// kernel loaded for kexec (LoadKernel) is booted, else the machine
+// resets and QEMU boots its -kernel again. The state disk's journal is
+// synced on every write; sync flushes the rest.
+func guestReboot() error {
+	unix.Sync()
+	cmd := unix.LINUX_REBOOT_CMD_RESTART
+	if kexecLoaded() {
+		cmd = unix.LINUX_REBOOT_CMD_KEXEC
+	}
+	if err := unix.Reboot(cmd); err != nil {
+		return fmt.Errorf("reboot(%#x): %w", cmd, err)
+	}
+	return nil
 }
 
 // loadVMConfig reads and checks the VMConfig at path; its hwaddrs come

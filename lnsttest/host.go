@@ -20,6 +20,7 @@ type Host struct {
 	name   string            // as the recipe calls it
 	id     string            // as its agent calls it
 	ifaces map[string]string // required interface name -> real name
+	vm     *vmHost           // set on a VM lab host
 }
 
 // Name is the host's name in the recipe ("h1").

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/pool"
 	"google.golang.org/grpc"
 )
 
@@ -90,7 +91,28 @@ func (h *Host) IsUp() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), isUpWithin)
 	defer cancel()
 	_, err := h.client.Hello(ctx, &pb.HelloRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		h.redialVM() // the next call asks the guest's agent afresh
+	}
 	return err == nil
+}
+
+// vmHost is what a VM lab host's handle knows of its guest: the lab and
+// instance it is in, and its name there.
+type vmHost struct {
+	lab  *pool.Lab
+	in   *pool.Instance
+	name string
+}
+
+// redialVM drops a VM lab host's connection to its agent for a new one:
+// once the guest rebooted, the old one leads nowhere (QEMU keeps the
+// socket, so nothing tells gRPC), and a handshake the rebooting guest lost
+// is started again.
+func (h *Host) redialVM() {
+	if h.vm != nil {
+		h.vm.in.RedialGuest(h.vm.name)
+	}
 }
 
 // WaitUp waits until the host's agent answers, and fails the test if it
@@ -111,15 +133,22 @@ func (h *Host) WaitDown(t testing.TB, timeout time.Duration) {
 	}
 }
 
-// Polling: the first retry after pollFirst, doubling up to pollMax.
+// Polling: the first retry after pollFirst, doubling up to pollMax
+// (pollMaxVM on a VM lab host, which boots in seconds).
 const (
 	pollFirst = 100 * time.Millisecond
 	pollMax   = 5 * time.Second
+	pollMaxVM = 500 * time.Millisecond
 )
 
 // poll calls check, with a context bounded by isUpWithin and deadline,
 // until it returns true; after deadline it returns check's last error.
 func poll(deadline time.Time, check func(ctx context.Context) (bool, error)) error {
+	return pollUpTo(deadline, pollMax, check)
+}
+
+// pollUpTo is poll with pollMax replaced by most.
+func pollUpTo(deadline time.Time, most time.Duration, check func(ctx context.Context) (bool, error)) error {
 	wait := pollFirst
 	for {
 		ctx, cancel := context.WithDeadline(context.Background(), minTime(deadline, time.Now().Add(isUpWithin)))
@@ -136,7 +165,7 @@ func poll(deadline time.Time, check func(ctx context.Context) (bool, error)) err
 			return err
 		}
 		time.Sleep(min(wait, left))
-		wait = min(2*wait, pollMax)
+		wait = min(2*wait, most)
 	}
 }
 
@@ -147,13 +176,18 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// waitUp polls the agent until it answers and returns its Hello.
+// waitUp polls the agent until it answers and returns its Hello. A VM lab
+// host's connection is made anew after each failed poll.
 func (h *Host) waitUp(deadline time.Time) (*pb.HelloReply, error) {
 	var hello *pb.HelloReply
-	err := poll(deadline, func(ctx context.Context) (bool, error) {
+	failed := false
+	err := pollUpTo(deadline, h.pollMax(), func(ctx context.Context) (bool, error) {
+		if failed {
+			h.redialVM()
+		}
 		h.resetBackoff()
 		r, err := h.client.Hello(ctx, &pb.HelloRequest{}, grpc.WaitForReady(true))
-		hello = r
+		hello, failed = r, err != nil
 		return err == nil, err
 	})
 	return hello, err
@@ -162,15 +196,25 @@ func (h *Host) waitUp(deadline time.Time) (*pb.HelloReply, error) {
 // waitDown polls the agent until it no longer answers or, with bootID,
 // answers from another boot (it rebooted between two polls).
 func (h *Host) waitDown(deadline time.Time, bootID string) error {
-	return poll(deadline, func(ctx context.Context) (bool, error) {
+	return pollUpTo(deadline, h.pollMax(), func(ctx context.Context) (bool, error) {
 		r, err := h.client.Hello(ctx, &pb.HelloRequest{})
 		return err != nil || (bootID != "" && r.BootId != "" && r.BootId != bootID), nil
 	})
 }
 
-// resetBackoff makes a pool host's connection try to reconnect now,
+func (h *Host) pollMax() time.Duration {
+	if h.vm != nil {
+		return pollMaxVM
+	}
+	return pollMax
+}
+
+// resetBackoff makes a pool or VM host's connection try to reconnect now,
 // rather than after gRPC's reconnect backoff (up to two minutes).
 func (h *Host) resetBackoff() {
+	if h.vm != nil {
+		h.vm.in.ResetGuestBackoff(h.vm.name)
+	}
 	if _, conn := h.poolConn(); conn != nil {
 		conn.ResetConnectBackoff()
 	}
@@ -224,15 +268,20 @@ func rebootOptions(opts []RebootOpt) (rebootOpts, error) {
 // (from another boot) and takes the test run's lease on it again. What the
 // test changed on the host before the reboot is gone after it (the agent
 // takes back what its journal holds when it starts, as after a crash).
-// Lab hosts are network namespaces: Reboot skips the test there.
+//
+// A VM lab host reboots in its QEMU process and its agent starts again
+// from the image; the journal is on the guest's state disk, so the new
+// agent replays it too. Reboot then sets the host's interfaces up again,
+// as the lab made them. Hosts of the namespace lab are network
+// namespaces: Reboot skips the test there.
 func (h *Host) Reboot(t testing.TB, opts ...RebootOpt) {
 	t.Helper()
 	o, err := rebootOptions(opts)
 	if err != nil {
 		t.Fatalf("%s: Reboot: %v", h.name, err)
 	}
-	if h.s.pool == nil {
-		t.Skipf("reboot requires a real machine or the VM lab; lab host %s is a network namespace", h.name)
+	if h.s.pool == nil && h.vm == nil {
+		t.Skipf("reboot requires a real machine or the VM lab (-lnst.lab=vm); lab host %s is a network namespace", h.name)
 	}
 	if h.id != "" {
 		t.Fatalf("%s: Reboot: this handle is a network namespace (Netns) of its host; reboot the host itself", h.name)
@@ -255,17 +304,33 @@ func (h *Host) Reboot(t testing.TB, opts ...RebootOpt) {
 		t.Fatalf("%s: Reboot: the host did not go down within %v", h.name, o.timeout)
 	}
 	st.logger().Info("host down", "host", h.name, "after", time.Since(start).Round(time.Millisecond))
+	h.redialVM()
 	after, err := h.waitUp(deadline)
 	if err != nil {
-		t.Fatalf("%s: Reboot: the host did not come back within %v: %v", h.name, o.timeout, err)
+		t.Fatalf("%s: Reboot: the host did not come back within %v: %v%s", h.name, o.timeout, err, h.vmConsole())
 	}
 	if before.BootId != "" && after.BootId == before.BootId {
 		t.Fatalf("%s: Reboot: the agent answers again but the machine did not reboot (same boot id %s)", h.name, after.BootId)
 	}
-	if err := h.retakeLease(); err != nil {
+	if h.vm != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err = h.vm.lab.GuestRebooted(ctx, h.vm.in, h.vm.name)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: Reboot: the host is back but %v", h.name, err)
+		}
+	} else if err := h.retakeLease(); err != nil {
 		t.Fatalf("%s: Reboot: the host is back but %v", h.name, err)
 	}
 	st.logger().Info("host back", "host", h.name, "after", time.Since(start).Round(time.Second), "kernel", after.Kernel)
+}
+
+// vmConsole is, for an error about a VM lab host, the end of its console.
+func (h *Host) vmConsole() string {
+	if h.vm == nil {
+		return ""
+	}
+	return "; " + h.vm.in.Console(h.vm.name, 30)
 }
 
 // retakeLease takes the test run's lease on a pool host's agent again at

@@ -311,6 +311,7 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		hello, info := lab.Hello(), "lab:"+h.id
 		if c, gh := in.GuestClient(r.host.name); c != nil {
 			h.client, h.id, hello, info = c, "", gh, "vm:"+in.Hosts[r.host.name]
+			h.vm = &vmHost{lab: lab, in: in, name: r.host.name}
 			st.use(c)
 		}
 		for _, i := range r.host.ifaces {

@@ -19,7 +19,6 @@ import (
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool/vmimage"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // VMOptions make a Lab a VM lab: each host of a topology is a QEMU guest
@@ -42,6 +41,14 @@ type VMOptions struct {
 // vmPort is the name of the virtio-serial port a guest's agent serves on.
 const vmPort = "lnst.agent"
 
+// vmStateSerial is the serial of each guest's state disk, by which its
+// agent finds it; vmStateSize is the disk's size (a sparse file: blocks
+// cost only once written).
+const (
+	vmStateSerial = "lnst-state"
+	vmStateSize   = 512 << 20
+)
+
 // vmLab is the VM half of a Lab: the run directory with the guests'
 // initramfs, sockets and consoles.
 type vmLab struct {
@@ -55,10 +62,11 @@ type vmLab struct {
 // vmGuest is one booted guest of an instance.
 type vmGuest struct {
 	name    string // agent-side name, "h1.3"
-	conn    *grpc.ClientConn
+	conn    *guestConn
 	client  pb.AgentClient
 	hello   *pb.HelloReply
 	console string
+	disk    string // the state disk's file
 }
 
 // StartVMLab starts a VM lab: a lab agent whose namespace hosts run the
@@ -186,16 +194,21 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 	guests := map[string]*vmGuest{}
 	for hi, h := range t.Hosts {
 		name := fmt.Sprintf("%s.%d", h.Name, in.id)
-		g := &vmGuest{name: name, console: filepath.Join(v.dir, name+".console")}
+		g := &vmGuest{name: name, console: filepath.Join(v.dir, name+".console"), disk: filepath.Join(v.dir, name+".disk")}
 		guests[h.Name] = g
+		if err := makeStateDisk(ctx, g.disk); err != nil {
+			return fmt.Errorf("VM lab: host %s: %w", h.Name, err)
+		}
 		sock := filepath.Join(v.dir, name+".sock")
-		cfg := agent.VMConfig{Hostname: hostLabel(hi, in.id), Port: vmPort, Ifaces: map[string]string{}, LogLevel: v.opts.AgentLogLevel}
+		cfg := agent.VMConfig{Hostname: hostLabel(hi, in.id), Port: vmPort, Ifaces: map[string]string{}, LogLevel: v.opts.AgentLogLevel, StateDisk: vmStateSerial}
 		a := qemuArgs(v.opts.Image, v.opts.MemoryMiB, "lnst.hostname="+cfg.Hostname)
 		a = append(a,
 			"-chardev", "file,id=console,path="+g.console, "-serial", "chardev:console",
 			"-device", "virtio-serial-pci",
 			"-chardev", "socket,id=agent,path="+sock+",server=on,wait=off",
 			"-device", "virtserialport,chardev=agent,name="+vmPort,
+			"-drive", "if=none,id=state,format=raw,file="+g.disk,
+			"-device", "virtio-blk-pci,drive=state,serial="+vmStateSerial,
 		)
 		for k, i := range h.Ifaces {
 			tap := fmt.Sprintf("t%d.%d.%d", in.id, hi, k)
@@ -256,10 +269,13 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 // guests with it too. TCG: KVM, where /dev/kvm exists on these machines,
 // hangs. "-cpu max" gives the guest RDRAND, so its kernel's random pool is
 // ready at boot: with QEMU's default CPU the agent's first read of
-// crypto/rand waited 1.5 s for it.
+// crypto/rand waited 1.5 s for it. A guest that reboots (Host.Reboot)
+// boots -kernel again in the same QEMU process, keeping its sockets and
+// disks; one that powers off ends QEMU. A kernel panic reboots too
+// (panic=-1): bootGuest fails on the panic message in the console.
 func qemuArgs(img *vmimage.Image, memMiB int, cmdline ...string) []string {
 	return []string{"qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", fmt.Sprint(memMiB), "-smp", "1",
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-nodefaults", "-no-user-config", "-display", "none",
 		"-kernel", img.Kernel, "-initrd", img.Initrd,
 		"-append", strings.Join(append([]string{"console=ttyS0", "quiet", "panic=-1"}, cmdline...), " "),
 	}
@@ -291,7 +307,7 @@ func (l *Lab) bootGuest(ctx context.Context, vmm, group string, g *vmGuest, argv
 	if err != nil {
 		return fmt.Errorf("VM lab: start QEMU for %s: %w", g.name, err)
 	}
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := newGuestConn(sock)
 	if err != nil {
 		return err
 	}
@@ -315,6 +331,9 @@ func (l *Lab) bootGuest(ctx context.Context, vmm, group string, g *vmGuest, argv
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("VM lab: the agent of %s did not answer within %v; %s", g.name, v.opts.BootTimeout, consoleTail(g.console, 20))
+		}
+		if consolePanicked(g.console) {
+			return fmt.Errorf("VM lab: the kernel of %s panicked before its agent answered; %s", g.name, consoleTail(g.console, 20))
 		}
 	}
 }
@@ -376,6 +395,7 @@ func (in *Instance) closeGuests() {
 			g.conn.Close()
 		}
 		os.Remove(filepath.Join(filepath.Dir(g.console), g.name+".sock"))
+		os.Remove(g.disk)
 	}
 	if in.initrd != "" {
 		os.Remove(in.initrd)

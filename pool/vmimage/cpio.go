@@ -22,6 +22,9 @@ type File struct {
 	// Src, used when Data is nil for a regular file, names a host file
 	// whose content is streamed into the archive.
 	Src string
+	// DevMajor and DevMinor are the device numbers of a character device
+	// (Mode has os.ModeDevice|os.ModeCharDevice), such as /dev/console.
+	DevMajor, DevMinor uint32
 }
 
 // entry is a File plus the device numbers WriteArchive has no use for
@@ -52,7 +55,7 @@ const (
 func WriteArchive(w io.Writer, files []File) error {
 	entries := make([]entry, len(files))
 	for i, f := range files {
-		entries[i] = entry{File: f}
+		entries[i] = entry{File: f, rdevMajor: f.DevMajor, rdevMinor: f.DevMinor}
 	}
 	return writeEntries(w, entries)
 }

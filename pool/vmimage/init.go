@@ -6,13 +6,16 @@ package vmimage
 //  1. mounts proc, sysfs, devtmpfs, devpts, tmpfs on /tmp and /run; sets
 //     the hostname from the kernel parameter lnst.hostname=;
 //  2. makes /sbin/modprobe the kernel's module loader, loads the virtio
-//     drivers and brings lo up;
+//     drivers (virtio_blk for the VM lab's state disk, which the agent
+//     mounts) and brings lo up;
 //  3. prints "lnst-vm: init done <uptime>" on the console;
 //  4. runs /lnst/run, if executable, with its output on the console,
 //     reaping re-parented orphans while it runs, then prints
 //     "lnst-vm: agent exited <status>";
 //
-// and powers off in all cases.
+// and powers off in all cases. A reboot the agent asks for (Reboot, or a
+// kexec into a kernel under test) is a reboot(2) call of its own: it does
+// not come back here.
 const initScript = `#!/bin/busybox sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
 mount -t proc proc /proc
@@ -35,7 +38,7 @@ for arg in $(cat /proc/cmdline); do
 	esac
 done
 echo /sbin/modprobe >/proc/sys/kernel/modprobe
-modprobe -a virtio_pci virtio_net virtio_console || echo "lnst-vm: modprobe virtio failed"
+modprobe -a virtio_pci virtio_net virtio_console virtio_blk || echo "lnst-vm: modprobe virtio failed"
 ip link set lo up
 read up idle </proc/uptime
 echo "lnst-vm: init done $up"
