@@ -28,10 +28,23 @@ import (
 //	    params: {rack: r1}
 //	    interfaces:
 //	      - {name: enp3s0f0, hwaddr: "52:54:00:00:01:01", network: lan1, driver: ixgbe, speed: 10000}
+//	provisioners:
+//	  - name: cloud
+//	    reserve: ./reserve.sh
+//	    release: ./release.sh
+//	    max: 4
+//	    insecure: true
+//	    interfaces:
+//	      - {name: eth0, network: lan1}
+//
+// A pool has hosts, provisioners (ExecSpec), or both.
 type Pool struct {
 	// Path is the file the pool came from, as given to LoadPool or ParsePool.
 	Path  string
 	Hosts []PoolHost
+	// Provisioners are the exec provisioners of the pool file: commands
+	// that reserve and release machines on demand.
+	Provisioners []ExecSpec
 }
 
 // PoolHost is one machine of a Pool.
@@ -113,7 +126,7 @@ func ParsePool(name string, data []byte) (*Pool, error) {
 
 // Host field names, in the order the pool file documents them.
 var (
-	poolFields  = []string{"hosts"}
+	poolFields  = []string{"hosts", "provisioners"}
 	hostFields  = []string{"name", "agent", "tls", "insecure", "arch", "params", "interfaces", "power", "console"}
 	tlsFields   = []string{"ca", "cert", "key"}
 	ifaceFields = []string{"name", "hwaddr", "network", "driver", "speed", "params"}
@@ -139,6 +152,27 @@ type strictSchema struct {
 		Power   map[string]string `yaml:"power"`
 		Console map[string]string `yaml:"console"`
 	} `yaml:"hosts"`
+	Provisioners []struct {
+		Name     string            `yaml:"name"`
+		Reserve  string            `yaml:"reserve"`
+		Release  string            `yaml:"release"`
+		Alive    string            `yaml:"alive"`
+		Max      int               `yaml:"max"`
+		Timeout  string            `yaml:"timeout"`
+		Idle     string            `yaml:"idle"`
+		TLS      map[string]string `yaml:"tls"`
+		Insecure bool              `yaml:"insecure"`
+		Arch     string            `yaml:"arch"`
+		Params   map[string]string `yaml:"params"`
+		Ifaces   []struct {
+			Name   string            `yaml:"name"`
+			HWAddr string            `yaml:"hwaddr"`
+			Net    string            `yaml:"network"`
+			Driver string            `yaml:"driver"`
+			Speed  int               `yaml:"speed"`
+			Params map[string]string `yaml:"params"`
+		} `yaml:"interfaces"`
+	} `yaml:"provisioners"`
 }
 
 // strictDecode decodes the file with yaml's own strict decoder
@@ -224,19 +258,29 @@ func (ps *poolParser) parse(data []byte) (*Pool, error) {
 		return nil, err
 	}
 	p := &Pool{Path: ps.file}
+	if f, ok := top["provisioners"]; ok {
+		if p.Provisioners, err = ps.provisioners(f); err != nil {
+			return nil, err
+		}
+	}
 	hosts, ok := top["hosts"]
-	if !ok {
-		return nil, ps.errorf(root.Line, "no hosts: the pool file needs a list of hosts")
+	if !ok && len(p.Provisioners) == 0 {
+		return nil, ps.errorf(root.Line, "no hosts: the pool file needs a list of hosts or provisioners")
 	}
-	hv := resolve(hosts.value)
-	if isNull(hv) {
-		return nil, ps.errorf(hosts.key.Line, "no hosts: the list of hosts is empty")
-	}
-	if hv.Kind != yaml.SequenceNode {
-		return nil, ps.errorf(hv.Line, "hosts: want a list of hosts, not %s", kindName(hv))
-	}
-	if len(hv.Content) == 0 {
-		return nil, ps.errorf(hv.Line, "no hosts: the list of hosts is empty")
+	var hv *yaml.Node
+	if ok {
+		hv = resolve(hosts.value)
+		if isNull(hv) && len(p.Provisioners) == 0 {
+			return nil, ps.errorf(hosts.key.Line, "no hosts: the list of hosts is empty")
+		}
+		if !isNull(hv) && hv.Kind != yaml.SequenceNode {
+			return nil, ps.errorf(hv.Line, "hosts: want a list of hosts, not %s", kindName(hv))
+		}
+		if len(hv.Content) == 0 && len(p.Provisioners) == 0 {
+			return nil, ps.errorf(hv.Line, "no hosts: the list of hosts is empty")
+		}
+	} else {
+		hv = &yaml.Node{}
 	}
 	for i, n := range hv.Content {
 		h, err := ps.host(i, resolve(n))
@@ -536,8 +580,8 @@ func (p *Pool) Validate() error {
 	errf := func(line int, format string, args ...any) error {
 		return &FileError{File: p.Path, Line: line, Msg: fmt.Sprintf(format, args...)}
 	}
-	if len(p.Hosts) == 0 {
-		return errf(1, "no hosts: the pool file needs a list of hosts")
+	if len(p.Hosts) == 0 && len(p.Provisioners) == 0 {
+		return errf(1, "no hosts: the pool file needs a list of hosts or provisioners")
 	}
 	first := map[string]int{}
 	for i := range p.Hosts {
@@ -549,6 +593,9 @@ func (p *Pool) Validate() error {
 		if line, err := h.check(i); err != nil {
 			return errf(line, "%v", err)
 		}
+	}
+	if line, err := p.checkProvisioners(first); err != nil {
+		return errf(line, "%v", err)
 	}
 	return nil
 }
@@ -580,6 +627,12 @@ func (h *PoolHost) checkFields(i int) (int, error) {
 			return h.Line, fmt.Errorf("%s: %w", what, err)
 		}
 	}
+	return h.checkIfaces(what)
+}
+
+// checkIfaces checks the interfaces of a host that what names; it
+// returns the line of the interface at fault.
+func (h *PoolHost) checkIfaces(what string) (int, error) {
 	names := map[string]int{}
 	macs := map[string]int{}
 	for j := range h.Ifaces {

@@ -13,6 +13,7 @@ import (
 func FuzzParsePool(f *testing.F) {
 	f.Add([]byte(hostsYAML))
 	f.Add([]byte(powerYAML))
+	f.Add([]byte(provYAML))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := ParsePool("/lab.yaml", data)
 		if err != nil {
@@ -52,6 +53,21 @@ func withoutLines(p *Pool) *Pool {
 			h.Ifaces[j].Line = 0
 			if len(h.Ifaces[j].Params) == 0 {
 				h.Ifaces[j].Params = nil
+			}
+		}
+	}
+	c.Provisioners = append([]ExecSpec(nil), p.Provisioners...)
+	for i := range c.Provisioners {
+		e := &c.Provisioners[i]
+		e.Line = 0
+		if len(e.Params) == 0 {
+			e.Params = nil
+		}
+		e.Ifaces = append([]PoolIface(nil), e.Ifaces...)
+		for j := range e.Ifaces {
+			e.Ifaces[j].Line = 0
+			if len(e.Ifaces[j].Params) == 0 {
+				e.Ifaces[j].Params = nil
 			}
 		}
 	}
@@ -112,5 +128,43 @@ func encodePool(p *Pool) any {
 		}
 		hosts = append(hosts, e)
 	}
-	return map[string]any{"hosts": hosts}
+	type prov struct {
+		Name     string            `yaml:"name"`
+		Reserve  string            `yaml:"reserve"`
+		Release  string            `yaml:"release"`
+		Alive    string            `yaml:"alive,omitempty"`
+		Max      int               `yaml:"max"`
+		Timeout  string            `yaml:"timeout,omitempty"`
+		Idle     string            `yaml:"idle,omitempty"`
+		TLS      *tls              `yaml:"tls,omitempty"`
+		Insecure bool              `yaml:"insecure,omitempty"`
+		Arch     string            `yaml:"arch,omitempty"`
+		Params   map[string]string `yaml:"params,omitempty"`
+		Ifaces   []iface           `yaml:"interfaces,omitempty"`
+	}
+	var provs []prov
+	for _, e := range p.Provisioners {
+		x := prov{Name: e.Name, Reserve: e.Reserve, Release: e.Release, Alive: e.Alive, Max: e.Max, Insecure: e.Insecure, Arch: e.Arch, Params: e.Params}
+		if e.Timeout != 0 {
+			x.Timeout = e.Timeout.String()
+		}
+		if e.Idle != 0 {
+			x.Idle = e.Idle.String()
+		}
+		if e.TLS != (TLSFiles{}) {
+			x.TLS = &tls{e.TLS.CA, e.TLS.Cert, e.TLS.Key}
+		}
+		for _, i := range e.Ifaces {
+			x.Ifaces = append(x.Ifaces, iface{i.Name, i.HWAddr, i.Net, i.Driver, i.Speed, i.Params})
+		}
+		provs = append(provs, x)
+	}
+	out := map[string]any{}
+	if len(hosts) > 0 {
+		out["hosts"] = hosts
+	}
+	if len(provs) > 0 {
+		out["provisioners"] = provs
+	}
+	return out
 }

@@ -59,7 +59,7 @@ func TestParsePoolErrors(t *testing.T) {
 		{"syntax", "hosts:\n  - name: [\n", "lab.yaml:2: yaml: did not find expected node content"},
 		{"tab", "hosts:\n\t- name: x\n", "lab.yaml:2: yaml: "},
 		{"two documents", hostsYAML + "---\nhosts: []\n", "lab.yaml:4: a second YAML document"},
-		{"unknown top field", "networks: []\n" + strings.TrimPrefix(hostsYAML, ""), `lab.yaml:1: pool file: unknown field "networks" (known: hosts)`},
+		{"unknown top field", "networks: []\n" + strings.TrimPrefix(hostsYAML, ""), `lab.yaml:1: pool file: unknown field "networks" (known: hosts, provisioners)`},
 		{"unknown host field", hostsYAML + "    color: red\n", `lab.yaml:4: host "m1": unknown field "color" (known: name, agent, tls, insecure, arch, params, interfaces, power, console)`},
 		{"unknown iface field", hostsYAML + "    interfaces:\n      - {name: eth0, mtu: 9000}\n", `lab.yaml:5: host "m1": interface 1: unknown field "mtu"`},
 		{"unknown tls field", hostsYAML + "    tls: {ca: a, pem: b}\n", `lab.yaml:4: host "m1": tls: unknown field "pem" (known: ca, cert, key)`},

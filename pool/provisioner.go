@@ -1,0 +1,233 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lnst-go/lnst/internal/agentconn"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+)
+
+// Provisioner is a source of machines running an agent: something that can
+// reserve a machine, say whether it is still alive, and release it. The
+// static pool (StaticProvisioner), the namespace and VM labs
+// (LabProvisioner) and external services driven by commands
+// (ExecProvisioner: Beaker, OpenStack, a cloud) are provisioners.
+//
+// Reserve blocks until the machine is ready or ctx ends; a Reserve cut
+// short by ctx gives back whatever it had reserved before it returns, so
+// cancelling every pending Reserve and releasing every Machine leaves
+// nothing held. Release and Alive are safe to call concurrently.
+type Provisioner interface {
+	// Name names the provisioner in messages and in the pool file.
+	Name() string
+	// Max is how many machines it holds at most at once, 0 for no limit.
+	Max() int
+	// Reserve reserves one machine for req.
+	Reserve(ctx context.Context, req Request) (*Machine, error)
+	// Alive says whether a reserved machine still serves: nil if it does.
+	Alive(ctx context.Context, m *Machine) error
+	// Release gives the machine back. Releasing it twice is not an error.
+	Release(ctx context.Context, m *Machine) error
+}
+
+// Request is what a Reserve asks for. Provisioners whose machines are all
+// alike (ExecProvisioner) ignore it.
+type Request struct {
+	// Host is the pool host the mapper chose: what StaticProvisioner leases.
+	Host string
+	// Topology is the hosts and networks a lab builds (LabProvisioner).
+	Topology Topology
+}
+
+// Machine is one reservation of a Provisioner.
+type Machine struct {
+	// Provisioner is the Name of the provisioner that reserved it.
+	Provisioner string
+	// ID is the reservation's id, opaque to everyone but its provisioner.
+	ID string
+	// Host is how to reach and map the machine: its agent address, TLS
+	// files, arch, params and interfaces, as a pool file host. A lab
+	// reservation leaves it empty: its hosts are in Instance.
+	Host PoolHost
+	// Instance is a lab reservation's topology instance, nil otherwise.
+	Instance *Instance
+
+	mu       sync.Mutex
+	released bool
+	lock     *os.File // StaticProvisioner's lease file
+}
+
+// markReleased reports whether m was still held, and marks it released.
+func (m *Machine) markReleased() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	was := !m.released
+	m.released = true
+	return was
+}
+
+// String names the machine in messages: "cloud/42 (198.18.0.5:7000)".
+func (m *Machine) String() string {
+	if m.Host.Agent == "" {
+		return m.Provisioner + "/" + m.ID
+	}
+	return fmt.Sprintf("%s/%s (%s)", m.Provisioner, m.ID, m.Host.Agent)
+}
+
+// AgentAlive dials the agent of h and asks it for a Hello: nil if it
+// answers before ctx ends. It is the default Alive check of machines.
+func AgentAlive(ctx context.Context, h PoolHost) error {
+	opts := agentconn.DialOptions{Insecure: h.Insecure}
+	if dl, ok := ctx.Deadline(); ok {
+		opts.Timeout = time.Until(dl)
+	}
+	if h.TLS.CA != "" {
+		conf, err := agentconn.ClientTLS(h.TLS.CA, h.TLS.Cert, h.TLS.Key)
+		if err != nil {
+			return fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		opts.TLS = conf
+	}
+	conn, err := agentconn.Dial(ctx, h.Agent, opts)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := pb.NewAgentClient(conn).Hello(ctx, &pb.HelloRequest{}); err != nil {
+		return fmt.Errorf("agent %s: %w", h.Agent, err)
+	}
+	return nil
+}
+
+// ErrBusy is returned by StaticProvisioner.Reserve for a host another
+// process holds.
+var ErrBusy = errors.New("the host is leased by another process")
+
+// StaticProvisioner is the machines of a pool file: reserving one takes
+// its lease file (an flock shared by every process on this machine, in
+// LeaseDir), releasing it gives the lease file back.
+type StaticProvisioner struct {
+	Pool *Pool
+	// LeaseDir holds the lease files, one per agent address ("" is
+	// lnst-go-leases in the temporary directory).
+	LeaseDir string
+}
+
+// Name is "static".
+func (sp *StaticProvisioner) Name() string { return "static" }
+
+// Max is the number of hosts in the pool.
+func (sp *StaticProvisioner) Max() int { return len(sp.Pool.Hosts) }
+
+// Reserve leases req.Host; ErrBusy if another process holds it. It does
+// not wait.
+func (sp *StaticProvisioner) Reserve(ctx context.Context, req Request) (*Machine, error) {
+	var h *PoolHost
+	for i := range sp.Pool.Hosts {
+		if sp.Pool.Hosts[i].Name == req.Host {
+			h = &sp.Pool.Hosts[i]
+		}
+	}
+	if h == nil {
+		return nil, fmt.Errorf("pool %s has no host %q", sp.Pool.Path, req.Host)
+	}
+	dir := sp.LeaseDir
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "lnst-go-leases")
+	}
+	if err := os.MkdirAll(dir, 0o1777); err != nil {
+		return nil, fmt.Errorf("lease pool host %s: %w", h.Name, err)
+	}
+	key := strings.NewReplacer("/", "_", ":", "_", "[", "", "]", "").Replace(h.Agent)
+	f, err := os.OpenFile(filepath.Join(dir, key+".lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("lease pool host %s: %w", h.Name, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("pool host %s: %w", h.Name, ErrBusy)
+		}
+		return nil, fmt.Errorf("lease pool host %s: %w", h.Name, err)
+	}
+	return &Machine{Provisioner: sp.Name(), ID: h.Name, Host: *h, lock: f}, nil
+}
+
+// Alive asks the machine's agent for a Hello.
+func (sp *StaticProvisioner) Alive(ctx context.Context, m *Machine) error {
+	return AgentAlive(ctx, m.Host)
+}
+
+// Release gives the host's lease file back.
+func (sp *StaticProvisioner) Release(ctx context.Context, m *Machine) error {
+	if !m.markReleased() || m.lock == nil {
+		return nil
+	}
+	return m.lock.Close() // releases the flock
+}
+
+// LabProvisioner is a local lab (StartLab, StartVMLab) as a provisioner: a
+// reservation is one instance of a topology, every host of it served by
+// the lab (Machine.Instance).
+type LabProvisioner struct {
+	Lab *Lab
+}
+
+// Name is "lab", or "vm" for the VM lab.
+func (lp *LabProvisioner) Name() string {
+	if lp.Lab.vm != nil {
+		return "vm"
+	}
+	return "lab"
+}
+
+// Max is 0: a lab builds as many instances as are asked for.
+func (lp *LabProvisioner) Max() int { return 0 }
+
+// Reserve acquires an instance of req.Topology, built and usable.
+func (lp *LabProvisioner) Reserve(ctx context.Context, req Request) (*Machine, error) {
+	in, err := lp.Lab.Acquire(ctx, req.Topology)
+	if err != nil {
+		return nil, err
+	}
+	if in.Fresh {
+		if err := lp.Lab.WaitUsable(ctx, in); err != nil {
+			lp.Lab.Release(in)
+			return nil, err
+		}
+	}
+	return &Machine{Provisioner: lp.Name(), ID: fmt.Sprint(in.id), Instance: in}, nil
+}
+
+// Alive asks the lab agent, and each VM guest agent of the instance, for
+// a Hello.
+func (lp *LabProvisioner) Alive(ctx context.Context, m *Machine) error {
+	if _, err := lp.Lab.Client().Hello(ctx, &pb.HelloRequest{}); err != nil {
+		return fmt.Errorf("lab agent: %w", err)
+	}
+	for name := range m.Instance.Hosts {
+		if c, _ := m.Instance.GuestClient(name); c != nil {
+			if _, err := c.Hello(ctx, &pb.HelloRequest{}); err != nil {
+				return fmt.Errorf("VM %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Release returns the instance to the lab for later reservations of its
+// topology; the caller has restored what it changed on it.
+func (lp *LabProvisioner) Release(ctx context.Context, m *Machine) error {
+	if m.markReleased() {
+		lp.Lab.Release(m.Instance)
+	}
+	return nil
+}
