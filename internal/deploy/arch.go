@@ -1,0 +1,89 @@
+package deploy
+
+import (
+	"debug/elf"
+	"fmt"
+	"strings"
+)
+
+// goarchOfUname is the GOARCH of a machine as `uname -m` names it.
+var goarchOfUname = map[string]string{
+	"x86_64":      "amd64",
+	"amd64":       "amd64",
+	"i386":        "386",
+	"i486":        "386",
+	"i586":        "386",
+	"i686":        "386",
+	"aarch64":     "arm64",
+	"arm64":       "arm64",
+	"armv6l":      "arm",
+	"armv7l":      "arm",
+	"armv8l":      "arm",
+	"ppc64le":     "ppc64le",
+	"ppc64":       "ppc64",
+	"s390x":       "s390x",
+	"riscv64":     "riscv64",
+	"loongarch64": "loong64",
+}
+
+// UnameGOARCH is the GOARCH that runs on a machine whose `uname -m` is
+// machine, or an error naming it when Go has none.
+func UnameGOARCH(machine string) (string, error) {
+	if a, ok := goarchOfUname[machine]; ok {
+		return a, nil
+	}
+	return "", fmt.Errorf("machine type %q (uname -m): no Go architecture known for it", machine)
+}
+
+// BinaryGOARCH is the GOARCH of the Linux ELF executable at path.
+func BinaryGOARCH(path string) (string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("agent binary %s: not a Linux executable: %w", path, err)
+	}
+	defer f.Close()
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		return "", fmt.Errorf("agent binary %s: an ELF %s, not an executable", path, f.Type)
+	}
+	le := f.Data == elf.ELFDATA2LSB
+	switch {
+	case f.Machine == elf.EM_X86_64:
+		return "amd64", nil
+	case f.Machine == elf.EM_386:
+		return "386", nil
+	case f.Machine == elf.EM_AARCH64:
+		return "arm64", nil
+	case f.Machine == elf.EM_ARM:
+		return "arm", nil
+	case f.Machine == elf.EM_PPC64 && le:
+		return "ppc64le", nil
+	case f.Machine == elf.EM_PPC64:
+		return "ppc64", nil
+	case f.Machine == elf.EM_S390:
+		return "s390x", nil
+	case f.Machine == elf.EM_RISCV && f.Class == elf.ELFCLASS64:
+		return "riscv64", nil
+	case f.Machine == elf.EM_LOONGARCH:
+		return "loong64", nil
+	}
+	return "", fmt.Errorf("agent binary %s: machine %s: no Go architecture known for it", path, strings.TrimPrefix(f.Machine.String(), "EM_"))
+}
+
+// checkArch checks that the agent binary at path runs on a host whose
+// `uname -m` is machine.
+func checkArch(host, machine, path string) error {
+	want, err := UnameGOARCH(machine)
+	if err != nil {
+		return fmt.Errorf("host %s: %w", host, err)
+	}
+	got, err := BinaryGOARCH(path)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("host %s is %s (GOARCH %s) but agent binary %s is for %s: build one for the host with "+
+			"`CGO_ENABLED=0 GOOS=linux GOARCH=%s go build -o lnst-agent.%s ./cmd/lnst-agent` and give it with --agent-binary",
+			host, machine, want, path, got, want, want)
+	}
+	return nil
+}
