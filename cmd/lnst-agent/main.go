@@ -5,7 +5,14 @@
 //	lnst-agent serve --listen unix:///run/lnst-agent.sock --journal /var/lib/lnst-agent/journal
 //	lnst-agent serve --listen 198.18.0.5:7000 --ca ca.pem --cert 198.18.0.5.pem --key 198.18.0.5-key.pem
 //	lnst-agent certs --dir certs --host 198.18.0.5,198.18.0.6 --client ctl
+//	lnst-agent install --pool lab.yaml root@198.18.0.5
+//	lnst-agent uninstall --pool lab.yaml root@198.18.0.5
 //	lnst-agent version
+//
+// install copies this binary (or --agent-binary) to a machine over SSH,
+// runs it there as the lnst-agent systemd unit with a certificate from the
+// pool's CA, and adds the machine to the pool file; uninstall removes all
+// of it (package internal/deploy).
 //
 // Over TCP the agent requires mutual TLS unless --insecure is given. On
 // SIGINT or SIGTERM it undoes every change it journaled, kills its jobs
@@ -45,6 +52,9 @@ const usage = `usage:
   lnst-agent serve --listen unix:///PATH | HOST:PORT [--ca F --cert F --key F] [--insecure] [--log-level L] [--lease-ttl D]
                    [--journal PATH | --journal ""] [--journal-skip-corrupt]
   lnst-agent certs --dir DIR --host NAME[,NAME...] [--client NAME[,NAME...]] [--days N]
+  lnst-agent install --pool FILE [--certs DIR] [--identity KEY] [--known-hosts FILE] [--accept-new-host-key]
+                     [--agent-binary PATH] [--port N] [--name NAME] [--client NAME] [--days N] user@host
+  lnst-agent uninstall --pool FILE [--certs DIR] [--identity KEY] [--known-hosts FILE] [--name NAME] user@host
   lnst-agent version`
 
 func main() {
@@ -83,6 +93,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "certs":
 		return certs(args[1:], stdout, stderr)
+	case "install":
+		return install(ctx, args[1:], stdout, stderr)
+	case "uninstall":
+		return uninstall(ctx, args[1:], stdout, stderr)
 	case "version":
 		if len(args) > 1 {
 			return usagef("version takes no arguments")
