@@ -50,6 +50,12 @@ func (h *Host) PutFile(t testing.TB, local, remote string) {
 }
 
 func (h *Host) putFile(group, local, remote string) (*pb.PutFileReply, error) {
+	return h.put(group, local, remote, h.sharesFS())
+}
+
+// put puts local at remote on the host; shared sends big files by path
+// (filetree.SendShared) rather than as data.
+func (h *Host) put(group, local, remote string, shared bool) (*pb.PutFileReply, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // on a local error, the agent sees the stream end and drops the file cut short
 	stream, err := h.client.PutFile(ctx)
@@ -59,13 +65,27 @@ func (h *Host) putFile(group, local, remote string) (*pb.PutFileReply, error) {
 	send := func(req *pb.PutFileRequest) error { return stream.Send(req) }
 	err = send(&pb.PutFileRequest{Host: h.id, Group: group, Path: remote, Name: filepath.Base(local)})
 	if err == nil {
-		err = filetree.Send(local, nil, func(c *pb.FileChunk) error { return send(&pb.PutFileRequest{Chunk: c}) })
+		chunk := func(c *pb.FileChunk) error { return send(&pb.PutFileRequest{Chunk: c}) }
+		if shared {
+			err = filetree.SendShared(local, chunk)
+		} else {
+			err = filetree.Send(local, nil, chunk)
+		}
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
 	// io.EOF: the agent ended the stream; its error comes with the reply.
 	return stream.CloseAndRecv()
+}
+
+// sharesFS reports whether h is a host of the local namespace lab, whose
+// agent shares this process's filesystem: a put there sends big files by
+// path and the agent copies them in the kernel, as cp does.
+func (h *Host) sharesFS() bool {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	return h.s.lab != nil && h.client == h.s.lab.Client()
 }
 
 // GetFile copies the file, symlink or tree remote of the host to local:

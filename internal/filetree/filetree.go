@@ -17,6 +17,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"syscall"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 )
@@ -82,9 +83,19 @@ func Send(root string, do Do, send func(*pb.FileChunk) error) error {
 	return s.entry(root, "")
 }
 
+// SendShared sends as Send does, to a receiver that shares this
+// process's filesystem (a host of the local lab): a file bigger than
+// ChunkSize goes as its path (FileEntry.Source) and the receiver copies
+// it in the kernel, as cp does, rather than as data chunks.
+func SendShared(root string, send func(*pb.FileChunk) error) error {
+	s := sender{send: send, shared: true}
+	return s.entry(root, "")
+}
+
 type sender struct {
-	do   Do
-	send func(*pb.FileChunk) error
+	do     Do
+	send   func(*pb.FileChunk) error
+	shared bool
 }
 
 func (s *sender) entry(p, rel string) error {
@@ -95,6 +106,14 @@ func (s *sender) entry(p, rel string) error {
 	e := &pb.FileEntry{Rel: rel, Mode: modeBits(fi.Mode())}
 	switch {
 	case fi.Mode().IsRegular():
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && s.shared && fi.Size() > ChunkSize {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return err
+			}
+			e.Source, e.SourceDev, e.SourceIno = abs, uint64(st.Dev), st.Ino
+			return s.send(&pb.FileChunk{Entry: e})
+		}
 		return s.file(p, e)
 	case fi.Mode()&fs.ModeSymlink != 0:
 		e.Type = pb.FileEntry_SYMLINK
@@ -182,6 +201,8 @@ type pending struct {
 	tmp, path          string
 	mode               uint32
 	existed, inCreated bool
+	// sourced: the data came from FileEntry.Source; no chunk may add to it.
+	sourced bool
 }
 
 type chmod struct {
@@ -204,6 +225,9 @@ func (r *Receiver) Receive(c *pb.FileChunk) error {
 	}
 	if r.cur == nil {
 		return badStream("data without a file entry")
+	}
+	if r.cur.sourced {
+		return badStream("data for %s, whose entry names its source", r.cur.path)
 	}
 	if _, err := r.cur.f.Write(c.Data); err != nil {
 		return fmt.Errorf("write %s: %w", r.cur.path, err)
@@ -321,9 +345,41 @@ func (r *Receiver) start(e *pb.FileEntry) error {
 			return fmt.Errorf("write %s: %w", p, err)
 		}
 		r.cur = &pending{f: f, tmp: f.Name(), path: p, mode: e.Mode, existed: existed, inCreated: inCreated}
+		if e.Source != "" {
+			r.cur.sourced = true
+			return r.copySource(e)
+		}
 		return nil
 	}
 	return badStream("entry %q has unknown type %v", e.Rel, e.Type)
+}
+
+// copySource copies the data of a file entry with a source into the
+// current file, in the kernel (copy_file_range), after checking that the
+// source is the file the sender saw.
+func (r *Receiver) copySource(e *pb.FileEntry) error {
+	if !filepath.IsAbs(e.Source) {
+		return badStream("entry %q: source %q is not an absolute path", e.Rel, e.Source)
+	}
+	var src *os.File
+	if err := r.Do.run(func() (err error) { src, err = os.Open(e.Source); return err }); err != nil {
+		return fmt.Errorf("copy %s from its source: %w", r.cur.path, err)
+	}
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return fmt.Errorf("copy %s from its source: %w", r.cur.path, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || uint64(st.Dev) != e.SourceDev || st.Ino != e.SourceIno || !fi.Mode().IsRegular() {
+		return fmt.Errorf("copy %s from its source: %s here is not the file the sender has (device and inode differ): the two ends do not share a filesystem", r.cur.path, e.Source)
+	}
+	n, err := r.cur.f.ReadFrom(src)
+	r.Bytes += n
+	if err != nil {
+		return fmt.Errorf("copy %s from %s: %w", r.cur.path, e.Source, err)
+	}
+	return nil
 }
 
 func typeName(t pb.FileEntry_Type) string {

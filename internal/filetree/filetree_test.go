@@ -90,3 +90,72 @@ func TestReceiverTypeConflicts(t *testing.T) {
 	r = &Receiver{Dest: filepath.Join(dir, "f")}
 	assert.ErrorIs(t, r.Finish(), ErrBadStream, "nothing received")
 }
+
+func TestSendSharedBySource(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	require.NoError(t, os.MkdirAll(src, 0o755))
+	big := make([]byte, 3*ChunkSize+17)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(src, "big"), big, 0o640))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "small"), []byte("small"), 0o600))
+
+	var chunks []*pb.FileChunk
+	require.NoError(t, SendShared(src, func(c *pb.FileChunk) error { chunks = append(chunks, c); return nil }))
+	var sourced, data int
+	for _, c := range chunks {
+		if c.Entry != nil && c.Entry.Source != "" {
+			sourced++
+			assert.Equal(t, filepath.Join(src, "big"), c.Entry.Source)
+		}
+		data += len(c.Data)
+	}
+	assert.Equal(t, 1, sourced, "the file bigger than a chunk goes by its path")
+	assert.Equal(t, len("small"), data, "only the small file's data is sent")
+
+	dst := filepath.Join(t.TempDir(), "dst")
+	r := &Receiver{Dest: dst}
+	for _, c := range chunks {
+		require.NoError(t, r.Receive(c))
+	}
+	require.NoError(t, r.Finish())
+	got, err := os.ReadFile(filepath.Join(dst, "big"))
+	require.NoError(t, err)
+	assert.Equal(t, big, got)
+	fi, err := os.Stat(filepath.Join(dst, "big"))
+	require.NoError(t, err)
+	assert.Equal(t, fs.FileMode(0o640), fi.Mode().Perm())
+	assert.Equal(t, int64(len(big)+len("small")), r.Bytes)
+}
+
+func TestReceiverRefusesAnotherSource(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	require.NoError(t, os.WriteFile(a, make([]byte, 2*ChunkSize), 0o644))
+	require.NoError(t, os.WriteFile(b, make([]byte, 2*ChunkSize), 0o644))
+	var entry *pb.FileEntry
+	require.NoError(t, SendShared(a, func(c *pb.FileChunk) error { entry = c.Entry; return nil }))
+	require.NotNil(t, entry)
+
+	// The receiver sees another file at the source path: it does not
+	// share the sender's filesystem.
+	require.NoError(t, os.Rename(b, a))
+	dst := filepath.Join(dir, "dst")
+	r := &Receiver{Dest: dst}
+	err := r.Receive(&pb.FileChunk{Entry: entry})
+	assert.ErrorContains(t, err, "is not the file the sender has")
+	r.Abort()
+	left, _ := filepath.Glob(filepath.Join(dir, ".lnst-put-*"))
+	assert.Empty(t, left, "no temporary file is left")
+
+	entry.Source = "relative/path"
+	r = &Receiver{Dest: dst}
+	assert.ErrorIs(t, r.Receive(&pb.FileChunk{Entry: entry}), ErrBadStream)
+	r.Abort()
+	r = &Receiver{Dest: dst}
+	entry.Source = a
+	_ = r.Receive(&pb.FileChunk{Entry: entry})
+	assert.ErrorIs(t, r.Receive(&pb.FileChunk{Data: []byte("x")}), ErrBadStream, "data for a file that has a source")
+	r.Abort()
+}
