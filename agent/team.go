@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +33,85 @@ const (
 // its pid file). It makes the first itself; the agent makes them both, so
 // that a teamdctl run as a job finds the socket either way.
 var teamdRunDirs = []string{"/run/teamd", "/var/run/teamd"}
+
+// teamdRunDir makes teamd's run directories. A namespace host with a mount
+// namespace of its own gets them private, a tmpfs mounted in its mount
+// namespace (teamd and the host's jobs see it, nothing else does): teamd's
+// control socket is /run/teamd/NAME.sock, and teamd removes the socket it
+// finds there, so two lab hosts making a team of one name would otherwise
+// take each other's (a teamdctl on one would talk to the other's teamd).
+func (h *host) teamdRunDir() error {
+	for _, d := range teamdRunDirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("make teamd's run directory: %w", err)
+		}
+	}
+	if h.work == nil {
+		return nil // the machine's own: one teamd per name
+	}
+	return h.do(func() error {
+		own, err := os.Readlink("/proc/thread-self/ns/mnt")
+		if err != nil {
+			return fmt.Errorf("find the mount namespace of %s: %w", h.label(), err)
+		}
+		if agent, err := os.Readlink("/proc/self/ns/mnt"); err != nil || agent == own {
+			return err // no mount namespace of its own (a lab network's switch)
+		}
+		mounted, err := mountPoints("/proc/thread-self/mountinfo")
+		if err != nil {
+			return err
+		}
+		for _, d := range teamdRunDirs {
+			real, err := filepath.EvalSymlinks(d)
+			if err != nil {
+				return fmt.Errorf("resolve teamd's run directory: %w", err)
+			}
+			if mounted[real] {
+				continue
+			}
+			if err := unix.Mount("tmpfs", real, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755"); err != nil {
+				return fmt.Errorf("mount a tmpfs of %s on %s: %w", h.label(), real, err)
+			}
+			mounted[real] = true
+		}
+		return nil
+	})
+}
+
+// mountPoints returns the mount points a mountinfo file lists.
+func mountPoints(mountinfo string) (map[string]bool, error) {
+	b, err := os.ReadFile(mountinfo)
+	if err != nil {
+		return nil, fmt.Errorf("list mounts: %w", err)
+	}
+	points := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		// ID PARENT MAJ:MIN ROOT POINT ...; POINT escapes spaces as \040.
+		if f := strings.Fields(l); len(f) > 4 {
+			points[unescapeMount(f[4])] = true
+		}
+	}
+	return points, nil
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space...).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
 
 // teamd is a teamd process the agent started to make a team device. It is
 // not a job: no recipe sees it, and only the undo of its CreateLink (or
@@ -81,10 +162,8 @@ func (h *host) createTeam(t devices.Team) (undo, error) {
 	if err != nil {
 		return fail("team devices need teamd (Debian: apt-get install libteam-utils): %v", err)
 	}
-	for _, d := range teamdRunDirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fail("make teamd's run directory: %v", err)
-		}
+	if err := h.teamdRunDir(); err != nil {
+		return fail("%v", err)
 	}
 	dir, err := os.MkdirTemp("", "lnst-teamd-")
 	if err != nil {
@@ -140,7 +219,7 @@ func (h *host) waitTeam(d *teamd, start time.Time) error {
 	deadline := start.Add(teamdStartTimeout)
 	sock := teamdRunDirs[0] + "/" + d.link + ".sock"
 	for {
-		if _, err := h.nl.LinkByName(d.link); err == nil && newSocket(sock, start) {
+		if _, err := h.nl.LinkByName(d.link); err == nil && h.newSocket(sock, start) {
 			return nil
 		}
 		select {
@@ -158,10 +237,16 @@ func (h *host) waitTeam(d *teamd, start time.Time) error {
 	}
 }
 
-// newSocket reports whether path is a socket made after start.
-func newSocket(path string, start time.Time) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode()&os.ModeSocket != 0 && !fi.ModTime().Before(start)
+// newSocket reports whether path, on the host, is a socket made after
+// start.
+func (h *host) newSocket(path string, start time.Time) bool {
+	return h.do(func() error {
+		fi, err := os.Stat(path)
+		if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.ModTime().Before(start) {
+			return os.ErrNotExist
+		}
+		return nil
+	}) == nil
 }
 
 // stopTeamd takes back a CreateLink of a team: it stops the teamd the

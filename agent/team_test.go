@@ -2,10 +2,17 @@ package agent
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lnst-go/lnst/devices"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 func TestTeamdArgs(t *testing.T) {
@@ -94,4 +101,82 @@ func TestTail(t *testing.T) {
 	if !strings.HasSuffix(got, "line one; end") || len(tl.buf) != teamdTailSize {
 		t.Errorf("tail keeps %d bytes ending %q", len(tl.buf), got[max(0, len(got)-20):])
 	}
+}
+
+// fakeTeamd stands in for teamd where the kernel lacks the team kind: it
+// makes a veth of the team's name, and serves its control socket as teamd
+// does (removing the socket it finds there), answering with its network
+// namespace.
+const fakeTeamd = `#!/usr/bin/env python3
+import os, signal, socket, subprocess, sys
+args = sys.argv[1:]
+name, pidfile = args[args.index("-t") + 1], args[args.index("-p") + 1]
+open(pidfile, "w").write(str(os.getpid()))
+subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"], check=True)
+path = "/run/teamd/" + name + ".sock"
+try:
+    os.unlink(path)
+except FileNotFoundError:
+    pass
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen()
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+me = os.readlink("/proc/self/ns/net").encode()
+while True:
+    c, _ = s.accept()
+    c.sendall(me)
+    c.close()
+`
+
+// TestTeamSameNameTwoHosts makes a team of one name on two namespace
+// hosts: each host's teamd control socket is its own (a private
+// /run/teamd), so a client on each host reaches its own teamd. The kernel
+// here lacks the team kind, so a fake teamd makes the device and the
+// socket; what is tested is where the socket lives.
+func TestTeamSameNameTwoHosts(t *testing.T) {
+	if unix.Geteuid() != 0 {
+		t.Skip("requires root: makes network and mount namespaces")
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("requires python3 for the fake teamd")
+	}
+	bin := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "teamd"), []byte(fakeTeamd), 0o755))
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	_, c := testServerOpts(t, Options{Lab: true})
+	ctx := testCtx(t)
+	kind, data, err := devices.Marshal(devices.Team{Name: "team0"})
+	require.NoError(t, err)
+	client := `python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect("/run/teamd/team0.sock"); print(s.recv(100).decode())'`
+	for _, h := range []string{"h1", "h2"} {
+		testHost(t, c, h)
+		_, err := c.CreateLink(ctx, &pb.CreateLinkRequest{Host: h, Group: "g", Spec: &pb.CreateLinkRequest_Generic{Generic: &pb.GenericSpec{Kind: kind, Json: data}}})
+		require.NoError(t, err, "team0 on %s", h)
+	}
+	for _, h := range []string{"h1", "h2"} {
+		own := testSh(t, c, h, "readlink /proc/self/ns/net")
+		assert.Equal(t, own, testSh(t, c, h, client), "the teamd %s's client reaches is its own", h)
+	}
+	_, err = os.Stat("/run/teamd/team0.sock")
+	assert.ErrorIs(t, err, os.ErrNotExist, "the agent's own /run/teamd is untouched")
+
+	_, err = c.Restore(ctx, &pb.RestoreRequest{Group: "g"})
+	require.NoError(t, err)
+	for _, h := range []string{"h1", "h2"} {
+		assert.NotContains(t, testLinkNames(t, c, h), "team0", "the undo stopped teamd and removed team0 on %s", h)
+	}
+}
+
+func TestMountPoints(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "mountinfo")
+	require.NoError(t, os.WriteFile(f, []byte(
+		"22 1 0:21 / /run rw,nosuid shared:5 - tmpfs tmpfs rw\n"+
+			"99 22 0:50 / /run/teamd rw - tmpfs tmpfs rw\n"+
+			"100 1 0:51 / /mnt/a\\040b rw - tmpfs tmpfs rw\n"), 0o644))
+	got, err := mountPoints(f)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{"/run": true, "/run/teamd": true, "/mnt/a b": true}, got)
+	_, err = mountPoints(filepath.Join(t.TempDir(), "none"))
+	assert.Error(t, err)
 }
