@@ -210,6 +210,7 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 			"-drive", "if=none,id=state,format=raw,file="+g.disk,
 			"-device", "virtio-blk-pci,drive=state,serial="+vmStateSerial,
 		)
+		a = append(a, qmpArgs(qmpSocket(v.dir, name))...) // ResetGuest
 		for k, i := range h.Ifaces {
 			tap := fmt.Sprintf("t%d.%d.%d", in.id, hi, k)
 			if err := l.createLink(ctx, vmm, in.group, devices.Tuntap{Name: tap, Mode: "tap"}); err != nil {
@@ -379,14 +380,6 @@ func (in *Instance) Console(host string, n int) string {
 	return consoleTail(g.console, n)
 }
 
-// ConsolePath is the file a VM host's serial console is kept in.
-func (in *Instance) ConsolePath(host string) string {
-	if g := in.guests[host]; g != nil {
-		return g.console
-	}
-	return ""
-}
-
 // closeGuests drops the instance's agent connections and files; the
 // guests themselves end with the instance's group on the lab agent.
 func (in *Instance) closeGuests() {
@@ -395,6 +388,7 @@ func (in *Instance) closeGuests() {
 			g.conn.Close()
 		}
 		os.Remove(filepath.Join(filepath.Dir(g.console), g.name+".sock"))
+		os.Remove(qmpSocket(filepath.Dir(g.console), g.name))
 		os.Remove(g.disk)
 	}
 	if in.initrd != "" {
