@@ -111,10 +111,19 @@ func (s *Server) kexecLoad(req *pb.LoadKernelRequest, cmdline string) (int64, er
 		return 0, failed(fmt.Errorf("load kernel: write initramfs %s: %w", f.Name(), err))
 	}
 	fi, err := f.Stat()
-	if err != nil {
-		return 0, failed(err)
+	if err == nil {
+		err = f.Close()
 	}
-	if err := unix.KexecFileLoad(int(kernel.Fd()), int(f.Fd()), cmdline, 0); err != nil {
+	if err != nil {
+		return 0, failed(fmt.Errorf("load kernel: write initramfs %s: %w", f.Name(), err))
+	}
+	// kexec_file_load refuses a file open for writing (ETXTBSY).
+	initrd, err := os.Open(f.Name())
+	if err != nil {
+		return 0, failed(fmt.Errorf("load kernel: %w", err))
+	}
+	defer initrd.Close()
+	if err := unix.KexecFileLoad(int(kernel.Fd()), int(initrd.Fd()), cmdline, 0); err != nil {
 		return 0, failed(fmt.Errorf("load kernel %s (kexec_file_load, initramfs of %d bytes): %w", req.Kernel, fi.Size(), err))
 	}
 	return fi.Size(), nil

@@ -1,0 +1,168 @@
+package lnsttest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/pool/vmimage"
+)
+
+// Kernels under test: Host.InstallKernel makes a kernel the one the host's
+// next Reboot boots, once, and puts the host back on its own kernel when
+// the test ends.
+
+// KernelOpt is an option of Host.InstallKernel.
+type KernelOpt func(*kernelOpts)
+
+type kernelOpts struct {
+	modules string
+	cmdline string
+}
+
+// KernelModules names the modules tree (the directory that is
+// /lib/modules/<release>) of a kernel given as a bzImage.
+func KernelModules(dir string) KernelOpt { return func(o *kernelOpts) { o.modules = dir } }
+
+// KernelCmdline is the new kernel's command line (default: the running
+// kernel's, /proc/cmdline).
+func KernelCmdline(cmdline string) KernelOpt { return func(o *kernelOpts) { o.cmdline = cmdline } }
+
+// InstallKernel makes the kernel pkg the one the host's next Reboot boots,
+// once, and returns its release (uname -r). pkg is a Debian kernel package
+// (.deb, unpacked here with dpkg-deb) or a bzImage, whose modules tree
+// KernelModules names. The kernel and its modules are copied to the host
+// and loaded with kexec; nothing on the host's boot configuration changes,
+// so any later reboot boots the host's own kernel again.
+//
+// On a VM lab host the new kernel boots with an initramfs the guest's
+// agent makes from its own root, plus the modules the lab's image carries
+// (virtio, link kinds, qdiscs) taken from the new kernel's tree. Hosts
+// whose root is not an initramfs are refused by their agent: a machine
+// boots a kernel under test through its own boot loader (see README).
+//
+// When the test ends, a host still running the new kernel is rebooted
+// into its own (a failure if it does not come back on it), and a kernel
+// loaded but not booted is unloaded. Namespace lab hosts share this
+// machine's kernel: InstallKernel skips the test there.
+func (h *Host) InstallKernel(t testing.TB, pkg string, opts ...KernelOpt) string {
+	t.Helper()
+	var o kernelOpts
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if h.s.pool == nil && h.vm == nil {
+		t.Skipf("InstallKernel requires a VM lab host (-lnst.lab=vm) or a machine; lab host %s is a network namespace sharing this machine's kernel", h.name)
+	}
+	if h.id != "" {
+		t.Fatalf("%s: InstallKernel: this handle is a network namespace (Netns) of its host; install the kernel on the host itself", h.name)
+	}
+	k := h.resolveKernel(t, pkg, o)
+	before, err := h.waitUp(time.Now().Add(isUpWithin))
+	if err != nil {
+		t.Fatalf("%s: InstallKernel %s: the agent does not answer: %v", h.name, pkg, err)
+	}
+	st := h.s.state(t)
+	dir := h.TempDir(t)
+	h.PutFile(t, k.Image, dir+"/vmlinuz")
+	modules := ""
+	if k.Modules != "" {
+		modules = dir + "/modules"
+		h.PutFile(t, k.Modules, modules)
+	}
+	t.Cleanup(func() { h.kernelBack(t, before.Kernel, k.Release) })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	r, err := h.client.LoadKernel(ctx, &pb.LoadKernelRequest{Host: h.id, Kernel: dir + "/vmlinuz", Modules: modules, Release: k.Release, Cmdline: o.cmdline})
+	if err != nil {
+		t.Fatalf("%s: InstallKernel %s: %v", h.name, pkg, err)
+	}
+	st.logger().Info("kernel loaded for the next reboot", "host", h.name, "release", k.Release, "running", r.Running, "initrd_bytes", r.InitrdBytes)
+	return k.Release
+}
+
+// resolveKernel finds the bzImage, release and modules of pkg on this
+// machine; on a VM lab host the modules are the lab's selection of them.
+func (h *Host) resolveKernel(t testing.TB, pkg string, o kernelOpts) vmimage.Kernel {
+	t.Helper()
+	if _, err := os.Stat(pkg); err != nil {
+		t.Fatalf("%s: InstallKernel: %v", h.name, err)
+	}
+	var k vmimage.Kernel
+	switch {
+	case strings.HasSuffix(pkg, ".deb"):
+		var err error
+		k, err = vmimage.UnpackKernelPackage(context.Background(), pkg, filepath.Join(t.TempDir(), "pkg"))
+		if err != nil {
+			t.Fatalf("%s: InstallKernel: %v", h.name, err)
+		}
+	case strings.HasSuffix(pkg, ".rpm"):
+		t.Fatalf("%s: InstallKernel %s: .rpm packages are not supported yet; give the bzImage and KernelModules", h.name, pkg)
+	default:
+		rel, err := vmimage.KernelRelease(pkg)
+		if err != nil {
+			t.Fatalf("%s: InstallKernel: %v", h.name, err)
+		}
+		k = vmimage.Kernel{Image: pkg, Release: rel}
+	}
+	if o.modules != "" {
+		k.Modules = o.modules
+	}
+	if k.Modules != "" && h.vm != nil {
+		sel := filepath.Join(t.TempDir(), k.Release)
+		n, err := vmimage.SelectModules(k.Modules, sel, nil)
+		if err != nil {
+			t.Fatalf("%s: InstallKernel %s: %v", h.name, pkg, err)
+		}
+		h.s.state(t).logger().Debug("modules for the VM guest", "host", h.name, "release", k.Release, "modules", n)
+		k.Modules = sel
+	}
+	return k
+}
+
+// kernelBack puts the host back on its own kernel at the end of a test
+// that installed release: a reboot when it runs another kernel than
+// before, else the loaded kernel is dropped.
+func (h *Host) kernelBack(t testing.TB, before, release string) {
+	t.Helper()
+	hello, err := h.waitUp(time.Now().Add(time.Minute))
+	if err != nil {
+		t.Errorf("%s: InstallKernel cleanup: the agent does not answer: %v", h.name, err)
+		return
+	}
+	if hello.Kernel == before {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := h.client.LoadKernel(ctx, &pb.LoadKernelRequest{Host: h.id, Unload: true}); err != nil {
+			t.Errorf("%s: InstallKernel cleanup: unload kernel %s: %v", h.name, release, err)
+		}
+		return
+	}
+	h.s.state(t).logger().Info("rebooting into the host's own kernel", "host", h.name, "running", hello.Kernel, "own", before)
+	h.Reboot(t)
+	if now, err := h.waitUp(time.Now().Add(time.Minute)); err != nil || now.Kernel != before {
+		t.Errorf("%s: InstallKernel cleanup: after the reboot the host runs kernel %q, not its own %s (%v)", h.name, now.GetKernel(), before, err)
+	}
+}
+
+// KernelPackage returns the path of the Debian package pkg (a kernel
+// package, say linux-image-6.1.0-47-cloud-amd64), downloading it with
+// apt-get download into the VM lab's cache (-lnst.vm.cache) unless it is
+// there already. It skips the test on a machine without apt.
+func KernelPackage(t testing.TB, pkg string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	p, err := vmimage.FetchPackage(ctx, cfg.vmCache, pkg)
+	if err != nil && strings.Contains(err.Error(), "not found: it needs") {
+		t.Skipf("KernelPackage requires apt: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("KernelPackage: %v", err)
+	}
+	return p
+}
