@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,8 +35,10 @@ func KernelCmdline(cmdline string) KernelOpt { return func(o *kernelOpts) { o.cm
 
 // InstallKernel makes the kernel pkg the one the host's next Reboot boots,
 // once, and returns its release (uname -r). pkg is a Debian kernel package
-// (.deb, unpacked here with dpkg-deb) or a bzImage, whose modules tree
-// KernelModules names. The kernel and its modules are copied to the host
+// file (.deb, unpacked here with dpkg-deb), the name of one
+// ("linux-image-6.1.0-47-cloud-amd64": apt-get download fetches it once
+// into the VM lab's cache, -lnst.vm.cache), or a bzImage, whose modules
+// tree KernelModules names. The kernel and its modules are copied to the host
 // and loaded with kexec; nothing on the host's boot configuration changes,
 // so any later reboot boots the host's own kernel again.
 //
@@ -90,7 +93,10 @@ func (h *Host) InstallKernel(t testing.TB, pkg string, opts ...KernelOpt) string
 func (h *Host) resolveKernel(t testing.TB, pkg string, o kernelOpts) vmimage.Kernel {
 	t.Helper()
 	if _, err := os.Stat(pkg); err != nil {
-		t.Fatalf("%s: InstallKernel: %v", h.name, err)
+		if !debianName.MatchString(pkg) {
+			t.Fatalf("%s: InstallKernel: %v", h.name, err)
+		}
+		pkg = fetchPackage(t, pkg)
 	}
 	var k vmimage.Kernel
 	switch {
@@ -149,20 +155,22 @@ func (h *Host) kernelBack(t testing.TB, before, release string) {
 	}
 }
 
-// KernelPackage returns the path of the Debian package pkg (a kernel
-// package, say linux-image-6.1.0-47-cloud-amd64), downloading it with
-// apt-get download into the VM lab's cache (-lnst.vm.cache) unless it is
-// there already. It skips the test on a machine without apt.
-func KernelPackage(t testing.TB, pkg string) string {
+// debianName is what a Debian package name looks like.
+var debianName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+
+// fetchPackage returns the path of the Debian package pkg, downloading it
+// with apt-get download into the VM lab's cache (-lnst.vm.cache) unless
+// it is there already. It skips the test on a machine without apt.
+func fetchPackage(t testing.TB, pkg string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	p, err := vmimage.FetchPackage(ctx, cfg.vmCache, pkg)
 	if err != nil && strings.Contains(err.Error(), "not found: it needs") {
-		t.Skipf("KernelPackage requires apt: %v", err)
+		t.Skipf("InstallKernel %s requires apt: %v", pkg, err)
 	}
 	if err != nil {
-		t.Fatalf("KernelPackage: %v", err)
+		t.Fatalf("InstallKernel: %v", err)
 	}
 	return p
 }
