@@ -30,7 +30,8 @@ type undo struct {
 	// as it was.
 	CIDR string
 	Addr *addrAttrs `json:",omitempty"`
-	// ValueKind, Key and Value are a sysctl or sysfs value to write back.
+	// ValueKind, Key and Value are a sysctl or sysfs value to write back
+	// (with opDeleteLink: after the device is gone; see netwideValue).
 	ValueKind, Key, Value string
 	// Job is a job to kill and reap.
 	Job int64

@@ -62,6 +62,9 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 	if u.L3mdev, err = h.l3mdevBefore(spec); err != nil {
 		return u, err
 	}
+	if u.ValueKind, u.Key, u.Value, err = h.netwideValue(spec); err != nil {
+		return u, err
+	}
 	if err := h.linkAdd(l); err != nil {
 		return u, fmt.Errorf("create %s %q on %s: %w", spec.Kind(), spec.LinkName(), h.label(), err)
 	}
@@ -473,12 +476,39 @@ func (h *host) applyUndoLink(u undo) error {
 	if err == nil && u.Up != nil && *u.Up {
 		h.waitUsable(u.Link)
 	}
-	if u.Op == opDeleteLink && len(u.L3mdev) > 0 && (err == nil || errors.Is(err, errNothingToUndo)) {
-		if rerr := h.dropL3mdev(u.L3mdev); rerr != nil {
-			return fmt.Errorf("after deleting %q: %w", u.Link, rerr)
+	if u.Op == opDeleteLink && (err == nil || errors.Is(err, errNothingToUndo)) {
+		if len(u.L3mdev) > 0 {
+			if rerr := h.dropL3mdev(u.L3mdev); rerr != nil {
+				return fmt.Errorf("after deleting %q: %w", u.Link, rerr)
+			}
+		}
+		if u.Key != "" {
+			if rerr := h.replaceValue(u.ValueKind, u.Key, u.Value); rerr != nil {
+				return fmt.Errorf("after deleting %q: %w", u.Link, rerr)
+			}
 		}
 	}
 	return err
+}
+
+// wgSendRedirects is the sysctl a WireGuard device clears when it comes
+// up (wg_open: so that the host sends no ICMP redirects for what it
+// tunnels), for the whole namespace, and never sets back.
+const wgSendRedirects = "net/ipv4/conf/all/send_redirects"
+
+// netwideValue returns, for a spec whose device changes a value of the
+// whole namespace (a WireGuard device coming up clears
+// wgSendRedirects), that value as it is now: the device's undo writes it
+// back once the device is gone, however it came up.
+func (h *host) netwideValue(spec devices.Spec) (kind, key, value string, err error) {
+	if _, ok := spec.(devices.Wireguard); !ok {
+		return "", "", "", nil
+	}
+	v, err := h.readValue(kindSysctl, wgSendRedirects)
+	if err != nil {
+		return "", "", "", err
+	}
+	return kindSysctl, wgSendRedirects, v, nil
 }
 
 func (h *host) applyUndoLinkLocked(u undo) error {

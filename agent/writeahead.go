@@ -48,6 +48,9 @@ func (s *Server) createLinkAhead(h *host, req *pb.CreateLinkRequest) (r *pb.Chan
 	if u.L3mdev, err = h.l3mdevBefore(spec); err != nil {
 		return nil, true, failed(err)
 	}
+	if u.ValueKind, u.Key, u.Value, err = h.netwideValue(spec); err != nil {
+		return nil, true, failed(err)
+	}
 	u, err = s.journal.reserve(u)
 	if err != nil {
 		return nil, true, unjournaled(err)
