@@ -570,6 +570,7 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 			t.Skipf("lnsttest.Require: host %q needs kernel support for %s, which pool host %s (kernel %s) lacks", r.host.name, strings.Join(missing, ", "), hm.Pool, hello.Kernel)
 		}
 		m.hosts[h.name] = h
+		st.watchConsole(t, h.name, sp.host(hm.Pool)) // poolconsole.go
 		desc = append(desc, h.name+"="+hm.Pool)
 		s.addHostInfo(hm.Pool, hello)
 	}
