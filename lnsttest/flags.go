@@ -28,6 +28,7 @@ type config struct {
 	vmKernel       string
 	vmModules      string
 	vmMemory       string
+	reruns         string
 }
 
 // BaselinesFile is the perf baseline file given with -lnst.baselines
@@ -63,6 +64,7 @@ func init() {
 	stringFlag(&cfg.vmModules, "vm.modules", "", "modules tree of -lnst.vm.kernel (its /lib/modules/RELEASE directory)")
 	stringFlag(&cfg.vmMemory, "vm.memory", "512", "memory of each VM lab guest, in MiB")
 	stringFlag(&cfg.pool, "pool", "", "pool file of machines running lnst-agent (default: the local lab)")
+	stringFlag(&cfg.reruns, "reruns", "0", "how many times a recipe that failed because its provisioned machine died is run again, on another machine")
 	stringFlag(&cfg.logLevel, "log-level", "info", "recipe log level (trace, debug, info, warn, error), logged with t.Log")
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
 	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
@@ -121,6 +123,9 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 	}
 	if m, err := strconv.Atoi(cfg.vmMemory); err != nil || m < 128 || m > 65536 {
 		return fmt.Errorf("%s: %q is not a memory size in MiB from 128 to 65536", source("lnst.vm.memory"), cfg.vmMemory)
+	}
+	if n, err := strconv.Atoi(cfg.reruns); err != nil || n < 0 || n > 100 {
+		return fmt.Errorf("%s: %q is not a number of reruns from 0 to 100", source("lnst.reruns"), cfg.reruns)
 	}
 	if cfg.vmModules != "" && cfg.vmKernel == "" {
 		return fmt.Errorf("%s: a modules tree needs its kernel: give -lnst.vm.kernel too", source("lnst.vm.modules"))

@@ -42,6 +42,11 @@ type session struct {
 	id string
 	// shipped are the test binaries shipped to pool hosts for modules.
 	shipped shippedBinaries
+	// rr tracks recipes to rerun on new machines (-lnst.reruns).
+	rr reruns
+	// interrupted is closed when SIGINT or SIGTERM came: the handler
+	// ends the process.
+	interrupted chan struct{}
 }
 
 var (
@@ -78,7 +83,7 @@ func Main(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
 		os.Exit(2)
 	}
-	s := &session{states: map[testing.TB]*testState{}, results: newRunResults(), id: sessionID()}
+	s := &session{states: map[testing.TB]*testState{}, results: newRunResults(), id: sessionID(), interrupted: make(chan struct{})}
 	if cfg.pool != "" {
 		p, err := pool.LoadPool(cfg.pool)
 		if err != nil {
@@ -96,6 +101,7 @@ func Main(m *testing.M) {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		sig := <-sigs
+		close(s.interrupted)
 		fmt.Fprintf(os.Stderr, "lnsttest: %v: restoring every host and removing the lab\n", sig)
 		if err := s.close(); err != nil {
 			fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
@@ -108,6 +114,8 @@ func Main(m *testing.M) {
 	}()
 
 	code := m.Run()
+	s.waitIfInterrupted()
+	code = s.rerun(m, code)
 	// Every recipe has ended and restored: the lab's hosts must be as the
 	// lab made them (not checked after a signal: recipes were cut short).
 	for _, err := range []error{s.checkClean(), s.close(), s.writeResults()} {
@@ -206,7 +214,7 @@ func (s *session) close() error {
 			errs = append(errs, st.restoreQuiet()...)
 		}
 		errs = append(errs, s.shipped.remove(s.id)...)
-		s.pool.close()
+		errs = append(errs, s.pool.close())
 		return errors.Join(errs...)
 	}
 	var errs []error
@@ -239,10 +247,12 @@ func (s *session) state(t testing.TB) *testState {
 	s.groups++
 	st := &testState{t: t, group: agent.SessionGroup(s.id, fmt.Sprintf("%s#%d", t.Name(), s.groups)), clients: map[pb.AgentClient]bool{}, start: time.Now()}
 	s.states[t] = st
+	s.recipeStarted(st)
 	t.Cleanup(func() {
 		st.restore()
 		st.printSummary()
 		s.addRecipe(st)
+		s.recipeEnded(t)
 		s.mu.Lock()
 		delete(s.states, t)
 		s.mu.Unlock()

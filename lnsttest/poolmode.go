@@ -54,12 +54,19 @@ type staticPool struct {
 	conns   map[string]*grpc.ClientConn
 	clients map[string]pb.AgentClient
 	hellos  map[string]*pb.HelloReply
+	stops   map[string]chan struct{} // closed to end a client's heartbeats
+
+	// prov holds the machines of the pool file's provisioners, nil
+	// without provisioners (provision.go).
+	prov *provisioning
 }
 
 func newStaticPool(p *pool.Pool, session string) *staticPool {
+	all, prov := withProvisioners(p)
 	return &staticPool{
-		p: p, session: session, stop: make(chan struct{}), busy: map[string]bool{}, starve: leaseStarve, leased: map[string]bool{}, locks: map[string]*os.File{},
-		conns: map[string]*grpc.ClientConn{}, clients: map[string]pb.AgentClient{}, hellos: map[string]*pb.HelloReply{},
+		p: all, session: session, stop: make(chan struct{}), busy: map[string]bool{}, starve: leaseStarve, leased: map[string]bool{}, locks: map[string]*os.File{},
+		conns: map[string]*grpc.ClientConn{}, clients: map[string]pb.AgentClient{}, hellos: map[string]*pb.HelloReply{}, stops: map[string]chan struct{}{},
+		prov: prov,
 	}
 }
 
@@ -79,7 +86,10 @@ func (sp *staticPool) client(name string) (pb.AgentClient, *pb.HelloReply, error
 	if c, ok := sp.clients[name]; ok {
 		return c, sp.hellos[name], nil
 	}
-	h := sp.host(name)
+	h, err := sp.machineHost(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
+	}
 	opts := agentconn.DialOptions{Insecure: h.Insecure}
 	if h.TLS.CA != "" {
 		tlsConf, err := agentconn.ClientTLS(h.TLS.CA, h.TLS.Cert, h.TLS.Key)
@@ -94,22 +104,38 @@ func (sp *staticPool) client(name string) (pb.AgentClient, *pb.HelloReply, error
 	}
 	c := pb.NewAgentClient(conn)
 	hello, err := c.Hello(context.Background(), &pb.HelloRequest{})
+	stop := make(chan struct{})
 	if err == nil {
-		err = sp.heartbeat(c)
+		err = sp.heartbeat(c, stop)
 	}
 	if err != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("pool host %s: agent %s: %w", name, h.Agent, err)
 	}
-	sp.conns[name], sp.clients[name], sp.hellos[name] = conn, c, hello
+	sp.conns[name], sp.clients[name], sp.hellos[name], sp.stops[name] = conn, c, hello, stop
 	return c, hello, nil
 }
 
+// forgetLocked ends the heartbeats to a pool host's agent and closes the
+// connection: its machine was released. Called with sp.mu held.
+func (sp *staticPool) forgetLocked(name string) {
+	if stop := sp.stops[name]; stop != nil {
+		close(stop)
+	}
+	if conn := sp.conns[name]; conn != nil {
+		conn.Close()
+	}
+	delete(sp.stops, name)
+	delete(sp.conns, name)
+	delete(sp.clients, name)
+	delete(sp.hellos, name)
+}
+
 // heartbeat takes this session's lease on an agent and keeps it, sending a
-// heartbeat every third of the agent's lease TTL until close. Should this
-// process die, the agent restores the session's changes itself once the
-// lease expires.
-func (sp *staticPool) heartbeat(c pb.AgentClient) error {
+// heartbeat every third of the agent's lease TTL until close (or until
+// stop is closed). Should this process die, the agent restores the
+// session's changes itself once the lease expires.
+func (sp *staticPool) heartbeat(c pb.AgentClient, stop <-chan struct{}) error {
 	req := &pb.HeartbeatRequest{Session: sp.session}
 	r, err := c.Heartbeat(context.Background(), req)
 	if err != nil {
@@ -124,6 +150,8 @@ func (sp *staticPool) heartbeat(c pb.AgentClient) error {
 		defer tick.Stop()
 		for {
 			select {
+			case <-stop:
+				return
 			case <-sp.stop:
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				c.Release(ctx, req)
@@ -195,6 +223,9 @@ func (sp *staticPool) lostSince(c pb.AgentClient, t time.Time) error {
 // lockHost takes a pool host's lease file, shared by every test process on
 // this machine; false if another process holds it.
 func (sp *staticPool) lockHost(name string) (bool, error) {
+	if sp.slot(name) != nil {
+		return true, nil // a provisioner's machine is this process's alone
+	}
 	dir := filepath.Join(os.TempDir(), "lnst-go-leases")
 	if err := os.MkdirAll(dir, 0o1777); err != nil {
 		return false, err
@@ -476,7 +507,8 @@ func (sp *staticPool) release(m pool.Mapping) {
 	sp.dispatch()
 }
 
-func (sp *staticPool) close() {
+func (sp *staticPool) close() error {
+	err := sp.abortProvisioning()
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	select {
@@ -493,6 +525,7 @@ func (sp *staticPool) close() {
 		all = append(all, h)
 	}
 	sp.unlock(all)
+	return err
 }
 
 // poolReqs turns requirements into the mapper's.
@@ -539,17 +572,24 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 	leased := time.Now()
 	t.Cleanup(func() {
 		st.restore()
+		s.hostsDied(t, st, sp.settle(mapping))
 		sp.release(mapping)
 		for _, hm := range mapping.Hosts {
 			sp.mu.Lock()
 			c := sp.clients[hm.Pool]
 			sp.mu.Unlock()
+			if c == nil {
+				continue // never reached, or released: its machine died
+			}
 			sp.verifyLease(c)
 			if err := sp.lostSince(c, leased); err != nil {
 				t.Errorf("pool host %s: this recipe's lease was lost: %v; its changes there were undone under it, so its results are not valid", hm.Pool, err)
 			}
 		}
 	})
+	if err := sp.provision(t, mapping); err != nil {
+		t.Fatalf("lnsttest.Require: %v", err)
+	}
 	m := &Match{hosts: map[string]*Host{}}
 	var desc []string
 	for _, r := range reqs {

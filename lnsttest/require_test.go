@@ -80,6 +80,9 @@ func TestLoadConfig(t *testing.T) {
 		{"vm memory too small", []string{"-lnst.vm.memory=64"}, nil, `-lnst.vm.memory: "64" is not a memory size`},
 		{"vm kernel missing", []string{"-lnst.vm.kernel=/nonexistent/bzImage"}, nil, `-lnst.vm.kernel: stat /nonexistent/bzImage: no such file or directory`},
 		{"vm modules without kernel", []string{"-lnst.vm.modules=/tmp"}, nil, `-lnst.vm.modules: a modules tree needs its kernel: give -lnst.vm.kernel too`},
+		{"reruns", []string{"-lnst.reruns=2"}, nil, ""},
+		{"bad reruns env", nil, map[string]string{"LNST_RERUNS": "twice"}, `environment variable LNST_RERUNS: "twice" is not a number of reruns from 0 to 100`},
+		{"negative reruns", []string{"-lnst.reruns=-1"}, nil, `-lnst.reruns: "-1" is not a number of reruns`},
 		{"bad agent log", nil, map[string]string{"LNST_AGENT_LOG": "x"}, `environment variable LNST_AGENT_LOG: unknown log level "x"`},
 	}
 	saved := cfg
@@ -97,6 +100,7 @@ func TestLoadConfig(t *testing.T) {
 			fs.StringVar(&cfg.vmMemory, "lnst.vm.memory", "512", "")
 			fs.StringVar(&cfg.vmKernel, "lnst.vm.kernel", "", "")
 			fs.StringVar(&cfg.vmModules, "lnst.vm.modules", "", "")
+			fs.StringVar(&cfg.reruns, "lnst.reruns", "0", "")
 			require.NoError(t, fs.Parse(c.args))
 			err := loadConfig(fs, func(k string) string { return c.env[k] })
 			if c.err == "" {
