@@ -1,0 +1,148 @@
+package lnsttest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/lnst-go/lnst/pool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// provPool is a pool file with one provisioner, "p", whose machines need
+// no agent: its alive command says a machine lives while alive/<id>
+// exists. Reservations are counted in n/, releases written to released/.
+func provPool(t *testing.T, max int, idle time.Duration) (*staticPool, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{"n", "released", "alive"} {
+		require.NoError(t, os.Mkdir(filepath.Join(dir, d), 0o755))
+	}
+	data := fmt.Sprintf(`provisioners:
+  - name: p
+    reserve: 'n=$(mktemp -p n); id=$(basename $n); touch alive/$id; echo id=$id; echo address=unix:///nonexistent/$id.sock'
+    release: 'touch released/$LNST_RESERVATION_ID'
+    alive: 'test -e alive/$LNST_RESERVATION_ID'
+    max: %d
+    idle: %v
+    interfaces:
+      - {name: eth0, network: n1}
+`, max, idle)
+	p, err := pool.ParsePool(filepath.Join(dir, "pool.yaml"), []byte(data))
+	require.NoError(t, err)
+	sp := newStaticPool(p, "test")
+	t.Cleanup(func() { sp.close() })
+	return sp, dir
+}
+
+func files(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names
+}
+
+// leaseSlots leases pool hosts as lease does, for a test.
+func leaseSlots(sp *staticPool, names ...string) pool.Mapping {
+	m := pool.Mapping{Hosts: map[string]pool.HostMatch{}}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	for i, n := range names {
+		sp.leased[n] = true
+		m.Hosts[fmt.Sprintf("h%d", i+1)] = pool.HostMatch{Pool: n}
+	}
+	return m
+}
+
+func TestProvisionerSlots(t *testing.T) {
+	sp, _ := provPool(t, 2, time.Minute)
+	var names []string
+	for _, h := range sp.p.Hosts {
+		names = append(names, h.Name)
+	}
+	assert.Equal(t, []string{"p#1", "p#2"}, names, "one pool host per machine the provisioner may hold")
+	m, err := pool.Map(sp.p, []pool.HostReq{{Name: "h1", Ifaces: []pool.IfaceReq{{Name: "eth0", Net: "n1"}}}}, nil)
+	require.NoError(t, err, "the mapper maps onto the provisioner's template")
+	assert.Regexp(t, `^p#[12]$`, m.Hosts["h1"].Pool)
+	_, err = sp.machineHost("p#1")
+	assert.ErrorContains(t, err, "no machine is reserved for p#1")
+}
+
+// TestProvisionReuseAndIdle: a recipe reserves; the next one, on another
+// slot of the provisioner, takes the idle machine instead of reserving;
+// once no recipe uses it for the idle time, it is released.
+func TestProvisionReuseAndIdle(t *testing.T) {
+	sp, dir := provPool(t, 2, 300*time.Millisecond)
+	m1 := leaseSlots(sp, "p#1")
+	require.NoError(t, sp.provision(t, m1))
+	assert.Len(t, files(t, filepath.Join(dir, "n")), 1)
+	h, err := sp.machineHost("p#1")
+	require.NoError(t, err)
+	assert.Regexp(t, `^unix:///nonexistent/tmp\.\w+\.sock$`, h.Agent)
+	assert.Empty(t, sp.settle(m1), "the machine is alive")
+	sp.release(m1)
+
+	m2 := leaseSlots(sp, "p#2")
+	require.NoError(t, sp.provision(t, m2))
+	assert.Len(t, files(t, filepath.Join(dir, "n")), 1, "the idle machine was taken, not a new one reserved")
+	h2, err := sp.machineHost("p#2")
+	require.NoError(t, err)
+	assert.Equal(t, h.Agent, h2.Agent)
+	assert.Empty(t, sp.settle(m2))
+	sp.release(m2)
+
+	released := func() bool { return len(files(t, filepath.Join(dir, "released"))) == 1 }
+	for deadline := time.Now().Add(10 * time.Second); !released(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle machine was not released within 10s of its 300ms idle time")
+		}
+	}
+	_, err = sp.machineHost("p#2")
+	assert.Error(t, err, "the slot holds no machine once it is released")
+}
+
+// TestProvisionDeadMachine: a machine dead at the end of a recipe is
+// released and reported; the next recipe on its slot gets a new one.
+func TestProvisionDeadMachine(t *testing.T) {
+	sp, dir := provPool(t, 1, time.Minute)
+	m := leaseSlots(sp, "p#1")
+	require.NoError(t, sp.provision(t, m))
+	reserved := files(t, filepath.Join(dir, "n"))
+	require.Len(t, reserved, 1)
+	require.NoError(t, os.Remove(filepath.Join(dir, "alive", reserved[0])))
+	dead := sp.settle(m)
+	require.Len(t, dead, 1)
+	assert.Regexp(t, `^pool host p#1 \(machine p/tmp\.\w+ \(unix://\S+\)\) died: provisioner p: machine tmp\.\w+: alive: .*exit status 1; it was released$`, dead[0])
+	assert.Equal(t, reserved, files(t, filepath.Join(dir, "released")))
+	sp.release(m)
+
+	m = leaseSlots(sp, "p#1")
+	require.NoError(t, sp.provision(t, m))
+	assert.Len(t, files(t, filepath.Join(dir, "n")), 2, "a new machine replaces the dead one")
+	require.NoError(t, sp.close())
+	assert.Len(t, files(t, filepath.Join(dir, "released")), 2, "close releases the machine held")
+}
+
+func TestRunPattern(t *testing.T) {
+	for name, want := range map[string]string{
+		"TestPing":             `^TestPing$`,
+		"TestBond/h1=m1,h2=m2": `^TestBond$/^h1=m1,h2=m2$`,
+		"TestX/a.b(c)":         `^TestX$/^a\.b\(c\)$`,
+	} {
+		got := runPattern(name)
+		assert.Equal(t, want, got)
+		for i, part := range regexp.MustCompile(`/`).Split(got, -1) {
+			assert.Regexp(t, part, regexp.MustCompile(`/`).Split(name, -1)[i])
+		}
+	}
+}
