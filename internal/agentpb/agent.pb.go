@@ -121,7 +121,7 @@ func (x FileEntry_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileEntry_Type.Descriptor instead.
 func (FileEntry_Type) EnumDescriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{45, 0}
+	return file_agent_proto_rawDescGZIP(), []int{47, 0}
 }
 
 type Empty struct {
@@ -2223,6 +2223,130 @@ func (x *SetFeaturesRequest) GetFeatures() map[string]bool {
 	return nil
 }
 
+// SetEthtoolRequest sets ethtool settings (ring sizes or coalescing) of
+// device name, by the names the ethtool command takes.
+type SetEthtoolRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Params        map[string]uint32      `protobuf:"bytes,4,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetEthtoolRequest) Reset() {
+	*x = SetEthtoolRequest{}
+	mi := &file_agent_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetEthtoolRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetEthtoolRequest) ProtoMessage() {}
+
+func (x *SetEthtoolRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetEthtoolRequest.ProtoReflect.Descriptor instead.
+func (*SetEthtoolRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SetEthtoolRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *SetEthtoolRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *SetEthtoolRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetEthtoolRequest) GetParams() map[string]uint32 {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+// EthtoolReply is a device's ethtool settings: those the driver has.
+type EthtoolReply struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Params map[string]uint32      `protobuf:"bytes,1,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// max holds the maximum of each ring size the driver reports.
+	Max           map[string]uint32 `protobuf:"bytes,2,rep,name=max,proto3" json:"max,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EthtoolReply) Reset() {
+	*x = EthtoolReply{}
+	mi := &file_agent_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EthtoolReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EthtoolReply) ProtoMessage() {}
+
+func (x *EthtoolReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EthtoolReply.ProtoReflect.Descriptor instead.
+func (*EthtoolReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *EthtoolReply) GetParams() map[string]uint32 {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *EthtoolReply) GetMax() map[string]uint32 {
+	if x != nil {
+		return x.Max
+	}
+	return nil
+}
+
 type FeaturesReply struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Active map[string]bool        `protobuf:"bytes,1,rep,name=active,proto3" json:"active,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
@@ -2234,7 +2358,7 @@ type FeaturesReply struct {
 
 func (x *FeaturesReply) Reset() {
 	*x = FeaturesReply{}
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2370,7 @@ func (x *FeaturesReply) String() string {
 func (*FeaturesReply) ProtoMessage() {}
 
 func (x *FeaturesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2383,7 @@ func (x *FeaturesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeaturesReply.ProtoReflect.Descriptor instead.
 func (*FeaturesReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{30}
+	return file_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *FeaturesReply) GetActive() map[string]bool {
@@ -2285,7 +2409,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2421,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2434,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{31}
+	return file_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ProbeRequest) GetHost() string {
@@ -2330,7 +2454,7 @@ type ProbeReply struct {
 
 func (x *ProbeReply) Reset() {
 	*x = ProbeReply{}
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2466,7 @@ func (x *ProbeReply) String() string {
 func (*ProbeReply) ProtoMessage() {}
 
 func (x *ProbeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2479,7 @@ func (x *ProbeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeReply.ProtoReflect.Descriptor instead.
 func (*ProbeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{32}
+	return file_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ProbeReply) GetLinkKinds() map[string]bool {
@@ -2384,7 +2508,7 @@ type AddrRequest struct {
 
 func (x *AddrRequest) Reset() {
 	*x = AddrRequest{}
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2396,7 +2520,7 @@ func (x *AddrRequest) String() string {
 func (*AddrRequest) ProtoMessage() {}
 
 func (x *AddrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2409,7 +2533,7 @@ func (x *AddrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddrRequest.ProtoReflect.Descriptor instead.
 func (*AddrRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{33}
+	return file_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AddrRequest) GetHost() string {
@@ -2456,7 +2580,7 @@ type LinkStats struct {
 
 func (x *LinkStats) Reset() {
 	*x = LinkStats{}
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2592,7 @@ func (x *LinkStats) String() string {
 func (*LinkStats) ProtoMessage() {}
 
 func (x *LinkStats) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2605,7 @@ func (x *LinkStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkStats.ProtoReflect.Descriptor instead.
 func (*LinkStats) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{34}
+	return file_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *LinkStats) GetRxPackets() uint64 {
@@ -2558,7 +2682,7 @@ type LinkInfoReply struct {
 
 func (x *LinkInfoReply) Reset() {
 	*x = LinkInfoReply{}
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2694,7 @@ func (x *LinkInfoReply) String() string {
 func (*LinkInfoReply) ProtoMessage() {}
 
 func (x *LinkInfoReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2707,7 @@ func (x *LinkInfoReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkInfoReply.ProtoReflect.Descriptor instead.
 func (*LinkInfoReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{35}
+	return file_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LinkInfoReply) GetIndex() int32 {
@@ -2665,7 +2789,7 @@ type LinksReply struct {
 
 func (x *LinksReply) Reset() {
 	*x = LinksReply{}
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2677,7 +2801,7 @@ func (x *LinksReply) String() string {
 func (*LinksReply) ProtoMessage() {}
 
 func (x *LinksReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2690,7 +2814,7 @@ func (x *LinksReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinksReply.ProtoReflect.Descriptor instead.
 func (*LinksReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{36}
+	return file_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *LinksReply) GetLinks() []*LinkInfoReply {
@@ -2713,7 +2837,7 @@ type ValueRef struct {
 
 func (x *ValueRef) Reset() {
 	*x = ValueRef{}
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2849,7 @@ func (x *ValueRef) String() string {
 func (*ValueRef) ProtoMessage() {}
 
 func (x *ValueRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +2862,7 @@ func (x *ValueRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueRef.ProtoReflect.Descriptor instead.
 func (*ValueRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{37}
+	return file_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ValueRef) GetHost() string {
@@ -2771,7 +2895,7 @@ type ValueReply struct {
 
 func (x *ValueReply) Reset() {
 	*x = ValueReply{}
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2783,7 +2907,7 @@ func (x *ValueReply) String() string {
 func (*ValueReply) ProtoMessage() {}
 
 func (x *ValueReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2796,7 +2920,7 @@ func (x *ValueReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueReply.ProtoReflect.Descriptor instead.
 func (*ValueReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{38}
+	return file_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ValueReply) GetValue() string {
@@ -2819,7 +2943,7 @@ type WriteValueRequest struct {
 
 func (x *WriteValueRequest) Reset() {
 	*x = WriteValueRequest{}
-	mi := &file_agent_proto_msgTypes[39]
+	mi := &file_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2831,7 +2955,7 @@ func (x *WriteValueRequest) String() string {
 func (*WriteValueRequest) ProtoMessage() {}
 
 func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[39]
+	mi := &file_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2844,7 +2968,7 @@ func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteValueRequest.ProtoReflect.Descriptor instead.
 func (*WriteValueRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{39}
+	return file_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WriteValueRequest) GetHost() string {
@@ -2895,7 +3019,7 @@ type ChangeReply struct {
 
 func (x *ChangeReply) Reset() {
 	*x = ChangeReply{}
-	mi := &file_agent_proto_msgTypes[40]
+	mi := &file_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2907,7 +3031,7 @@ func (x *ChangeReply) String() string {
 func (*ChangeReply) ProtoMessage() {}
 
 func (x *ChangeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[40]
+	mi := &file_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2920,7 +3044,7 @@ func (x *ChangeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReply.ProtoReflect.Descriptor instead.
 func (*ChangeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{40}
+	return file_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ChangeReply) GetSeq() uint64 {
@@ -2946,7 +3070,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_agent_proto_msgTypes[41]
+	mi := &file_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2958,7 +3082,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[41]
+	mi := &file_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2971,7 +3095,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{41}
+	return file_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *HeartbeatRequest) GetSession() string {
@@ -2994,7 +3118,7 @@ type HeartbeatReply struct {
 
 func (x *HeartbeatReply) Reset() {
 	*x = HeartbeatReply{}
-	mi := &file_agent_proto_msgTypes[42]
+	mi := &file_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3006,7 +3130,7 @@ func (x *HeartbeatReply) String() string {
 func (*HeartbeatReply) ProtoMessage() {}
 
 func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[42]
+	mi := &file_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3019,7 +3143,7 @@ func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatReply.ProtoReflect.Descriptor instead.
 func (*HeartbeatReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{42}
+	return file_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *HeartbeatReply) GetTtl() *durationpb.Duration {
@@ -3046,7 +3170,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_agent_proto_msgTypes[43]
+	mi := &file_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3058,7 +3182,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[43]
+	mi := &file_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3071,7 +3195,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{43}
+	return file_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RestoreRequest) GetGroup() string {
@@ -3099,7 +3223,7 @@ type RestoreReply struct {
 
 func (x *RestoreReply) Reset() {
 	*x = RestoreReply{}
-	mi := &file_agent_proto_msgTypes[44]
+	mi := &file_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3111,7 +3235,7 @@ func (x *RestoreReply) String() string {
 func (*RestoreReply) ProtoMessage() {}
 
 func (x *RestoreReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[44]
+	mi := &file_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3124,7 +3248,7 @@ func (x *RestoreReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreReply.ProtoReflect.Descriptor instead.
 func (*RestoreReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{44}
+	return file_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RestoreReply) GetUndone() int32 {
@@ -3167,7 +3291,7 @@ type FileEntry struct {
 
 func (x *FileEntry) Reset() {
 	*x = FileEntry{}
-	mi := &file_agent_proto_msgTypes[45]
+	mi := &file_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3179,7 +3303,7 @@ func (x *FileEntry) String() string {
 func (*FileEntry) ProtoMessage() {}
 
 func (x *FileEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[45]
+	mi := &file_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3192,7 +3316,7 @@ func (x *FileEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileEntry.ProtoReflect.Descriptor instead.
 func (*FileEntry) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{45}
+	return file_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *FileEntry) GetRel() string {
@@ -3257,7 +3381,7 @@ type FileChunk struct {
 
 func (x *FileChunk) Reset() {
 	*x = FileChunk{}
-	mi := &file_agent_proto_msgTypes[46]
+	mi := &file_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3269,7 +3393,7 @@ func (x *FileChunk) String() string {
 func (*FileChunk) ProtoMessage() {}
 
 func (x *FileChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[46]
+	mi := &file_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3282,7 +3406,7 @@ func (x *FileChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
 func (*FileChunk) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{46}
+	return file_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *FileChunk) GetEntry() *FileEntry {
@@ -3315,7 +3439,7 @@ type PutFileRequest struct {
 
 func (x *PutFileRequest) Reset() {
 	*x = PutFileRequest{}
-	mi := &file_agent_proto_msgTypes[47]
+	mi := &file_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3327,7 +3451,7 @@ func (x *PutFileRequest) String() string {
 func (*PutFileRequest) ProtoMessage() {}
 
 func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[47]
+	mi := &file_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3340,7 +3464,7 @@ func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFileRequest.ProtoReflect.Descriptor instead.
 func (*PutFileRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{47}
+	return file_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *PutFileRequest) GetHost() string {
@@ -3393,7 +3517,7 @@ type PutFileReply struct {
 
 func (x *PutFileReply) Reset() {
 	*x = PutFileReply{}
-	mi := &file_agent_proto_msgTypes[48]
+	mi := &file_agent_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3405,7 +3529,7 @@ func (x *PutFileReply) String() string {
 func (*PutFileReply) ProtoMessage() {}
 
 func (x *PutFileReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[48]
+	mi := &file_agent_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3418,7 +3542,7 @@ func (x *PutFileReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFileReply.ProtoReflect.Descriptor instead.
 func (*PutFileReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{48}
+	return file_agent_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PutFileReply) GetPath() string {
@@ -3460,7 +3584,7 @@ type GetFileRequest struct {
 
 func (x *GetFileRequest) Reset() {
 	*x = GetFileRequest{}
-	mi := &file_agent_proto_msgTypes[49]
+	mi := &file_agent_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3472,7 +3596,7 @@ func (x *GetFileRequest) String() string {
 func (*GetFileRequest) ProtoMessage() {}
 
 func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[49]
+	mi := &file_agent_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3485,7 +3609,7 @@ func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileRequest.ProtoReflect.Descriptor instead.
 func (*GetFileRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{49}
+	return file_agent_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetFileRequest) GetHost() string {
@@ -3512,7 +3636,7 @@ type TempDirRequest struct {
 
 func (x *TempDirRequest) Reset() {
 	*x = TempDirRequest{}
-	mi := &file_agent_proto_msgTypes[50]
+	mi := &file_agent_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3524,7 +3648,7 @@ func (x *TempDirRequest) String() string {
 func (*TempDirRequest) ProtoMessage() {}
 
 func (x *TempDirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[50]
+	mi := &file_agent_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3537,7 +3661,7 @@ func (x *TempDirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TempDirRequest.ProtoReflect.Descriptor instead.
 func (*TempDirRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{50}
+	return file_agent_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *TempDirRequest) GetHost() string {
@@ -3564,7 +3688,7 @@ type TempDirReply struct {
 
 func (x *TempDirReply) Reset() {
 	*x = TempDirReply{}
-	mi := &file_agent_proto_msgTypes[51]
+	mi := &file_agent_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3576,7 +3700,7 @@ func (x *TempDirReply) String() string {
 func (*TempDirReply) ProtoMessage() {}
 
 func (x *TempDirReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[51]
+	mi := &file_agent_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3589,7 +3713,7 @@ func (x *TempDirReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TempDirReply.ProtoReflect.Descriptor instead.
 func (*TempDirReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{51}
+	return file_agent_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *TempDirReply) GetPath() string {
@@ -3615,7 +3739,7 @@ type FactsRequest struct {
 
 func (x *FactsRequest) Reset() {
 	*x = FactsRequest{}
-	mi := &file_agent_proto_msgTypes[52]
+	mi := &file_agent_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3627,7 +3751,7 @@ func (x *FactsRequest) String() string {
 func (*FactsRequest) ProtoMessage() {}
 
 func (x *FactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[52]
+	mi := &file_agent_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3640,7 +3764,7 @@ func (x *FactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactsRequest.ProtoReflect.Descriptor instead.
 func (*FactsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{52}
+	return file_agent_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *FactsRequest) GetHost() string {
@@ -3666,7 +3790,7 @@ type Nic struct {
 
 func (x *Nic) Reset() {
 	*x = Nic{}
-	mi := &file_agent_proto_msgTypes[53]
+	mi := &file_agent_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3678,7 +3802,7 @@ func (x *Nic) String() string {
 func (*Nic) ProtoMessage() {}
 
 func (x *Nic) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[53]
+	mi := &file_agent_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3691,7 +3815,7 @@ func (x *Nic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nic.ProtoReflect.Descriptor instead.
 func (*Nic) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{53}
+	return file_agent_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Nic) GetName() string {
@@ -3755,7 +3879,7 @@ type FactsReply struct {
 
 func (x *FactsReply) Reset() {
 	*x = FactsReply{}
-	mi := &file_agent_proto_msgTypes[54]
+	mi := &file_agent_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3767,7 +3891,7 @@ func (x *FactsReply) String() string {
 func (*FactsReply) ProtoMessage() {}
 
 func (x *FactsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[54]
+	mi := &file_agent_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3780,7 +3904,7 @@ func (x *FactsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactsReply.ProtoReflect.Descriptor instead.
 func (*FactsReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{54}
+	return file_agent_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *FactsReply) GetKernel() string {
@@ -3848,7 +3972,7 @@ type RebootRequest struct {
 
 func (x *RebootRequest) Reset() {
 	*x = RebootRequest{}
-	mi := &file_agent_proto_msgTypes[55]
+	mi := &file_agent_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3860,7 +3984,7 @@ func (x *RebootRequest) String() string {
 func (*RebootRequest) ProtoMessage() {}
 
 func (x *RebootRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[55]
+	mi := &file_agent_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3873,7 +3997,7 @@ func (x *RebootRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
 func (*RebootRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{55}
+	return file_agent_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *RebootRequest) GetHost() string {
@@ -3903,7 +4027,7 @@ type LoadKernelRequest struct {
 
 func (x *LoadKernelRequest) Reset() {
 	*x = LoadKernelRequest{}
-	mi := &file_agent_proto_msgTypes[56]
+	mi := &file_agent_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3915,7 +4039,7 @@ func (x *LoadKernelRequest) String() string {
 func (*LoadKernelRequest) ProtoMessage() {}
 
 func (x *LoadKernelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[56]
+	mi := &file_agent_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3928,7 +4052,7 @@ func (x *LoadKernelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadKernelRequest.ProtoReflect.Descriptor instead.
 func (*LoadKernelRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{56}
+	return file_agent_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *LoadKernelRequest) GetHost() string {
@@ -3985,7 +4109,7 @@ type LoadKernelReply struct {
 
 func (x *LoadKernelReply) Reset() {
 	*x = LoadKernelReply{}
-	mi := &file_agent_proto_msgTypes[57]
+	mi := &file_agent_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3997,7 +4121,7 @@ func (x *LoadKernelReply) String() string {
 func (*LoadKernelReply) ProtoMessage() {}
 
 func (x *LoadKernelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[57]
+	mi := &file_agent_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4010,7 +4134,7 @@ func (x *LoadKernelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadKernelReply.ProtoReflect.Descriptor instead.
 func (*LoadKernelReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{57}
+	return file_agent_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *LoadKernelReply) GetRunning() string {
@@ -4195,7 +4319,24 @@ const file_agent_proto_rawDesc = "" +
 	"\bfeatures\x18\x04 \x03(\v2/.lnst.agent.v1.SetFeaturesRequest.FeaturesEntryR\bfeatures\x1a;\n" +
 	"\rFeaturesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\xa2\x01\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\xd2\x01\n" +
+	"\x11SetEthtoolRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12D\n" +
+	"\x06params\x18\x04 \x03(\v2,.lnst.agent.v1.SetEthtoolRequest.ParamsEntryR\x06params\x1a9\n" +
+	"\vParamsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xfa\x01\n" +
+	"\fEthtoolReply\x12?\n" +
+	"\x06params\x18\x01 \x03(\v2'.lnst.agent.v1.EthtoolReply.ParamsEntryR\x06params\x126\n" +
+	"\x03max\x18\x02 \x03(\v2$.lnst.agent.v1.EthtoolReply.MaxEntryR\x03max\x1a9\n" +
+	"\vParamsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\x1a6\n" +
+	"\bMaxEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xa2\x01\n" +
 	"\rFeaturesReply\x12@\n" +
 	"\x06active\x18\x01 \x03(\v2(.lnst.agent.v1.FeaturesReply.ActiveEntryR\x06active\x12\x14\n" +
 	"\x05fixed\x18\x02 \x03(\tR\x05fixed\x1a9\n" +
@@ -4343,7 +4484,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x06unload\x18\x06 \x01(\bR\x06unload\"N\n" +
 	"\x0fLoadKernelReply\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\tR\arunning\x12!\n" +
-	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes2\xef\x16\n" +
+	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes2\x83\x19\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -4381,7 +4522,11 @@ const file_agent_proto_rawDesc = "" +
 	"RenameLink\x12 .lnst.agent.v1.RenameLinkRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12@\n" +
 	"\bWaitLink\x12\x1e.lnst.agent.v1.WaitLinkRequest\x1a\x14.lnst.agent.v1.Empty\x12L\n" +
 	"\vSetFeatures\x12!.lnst.agent.v1.SetFeaturesRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12@\n" +
-	"\bFeatures\x12\x16.lnst.agent.v1.LinkRef\x1a\x1c.lnst.agent.v1.FeaturesReply\x12?\n" +
+	"\bFeatures\x12\x16.lnst.agent.v1.LinkRef\x1a\x1c.lnst.agent.v1.FeaturesReply\x12G\n" +
+	"\aSetRing\x12 .lnst.agent.v1.SetEthtoolRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12;\n" +
+	"\x04Ring\x12\x16.lnst.agent.v1.LinkRef\x1a\x1b.lnst.agent.v1.EthtoolReply\x12K\n" +
+	"\vSetCoalesce\x12 .lnst.agent.v1.SetEthtoolRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12?\n" +
+	"\bCoalesce\x12\x16.lnst.agent.v1.LinkRef\x1a\x1b.lnst.agent.v1.EthtoolReply\x12?\n" +
 	"\x05Probe\x12\x1b.lnst.agent.v1.ProbeRequest\x1a\x19.lnst.agent.v1.ProbeReply\x12K\n" +
 	"\tHeartbeat\x12\x1f.lnst.agent.v1.HeartbeatRequest\x1a\x1d.lnst.agent.v1.HeartbeatReply\x12@\n" +
 	"\aRelease\x12\x1f.lnst.agent.v1.HeartbeatRequest\x1a\x14.lnst.agent.v1.Empty\x12E\n" +
@@ -4407,7 +4552,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),           // 1: lnst.agent.v1.FileEntry.Type
@@ -4441,153 +4586,169 @@ var file_agent_proto_goTypes = []any{
 	(*RenameLinkRequest)(nil),     // 29: lnst.agent.v1.RenameLinkRequest
 	(*WaitLinkRequest)(nil),       // 30: lnst.agent.v1.WaitLinkRequest
 	(*SetFeaturesRequest)(nil),    // 31: lnst.agent.v1.SetFeaturesRequest
-	(*FeaturesReply)(nil),         // 32: lnst.agent.v1.FeaturesReply
-	(*ProbeRequest)(nil),          // 33: lnst.agent.v1.ProbeRequest
-	(*ProbeReply)(nil),            // 34: lnst.agent.v1.ProbeReply
-	(*AddrRequest)(nil),           // 35: lnst.agent.v1.AddrRequest
-	(*LinkStats)(nil),             // 36: lnst.agent.v1.LinkStats
-	(*LinkInfoReply)(nil),         // 37: lnst.agent.v1.LinkInfoReply
-	(*LinksReply)(nil),            // 38: lnst.agent.v1.LinksReply
-	(*ValueRef)(nil),              // 39: lnst.agent.v1.ValueRef
-	(*ValueReply)(nil),            // 40: lnst.agent.v1.ValueReply
-	(*WriteValueRequest)(nil),     // 41: lnst.agent.v1.WriteValueRequest
-	(*ChangeReply)(nil),           // 42: lnst.agent.v1.ChangeReply
-	(*HeartbeatRequest)(nil),      // 43: lnst.agent.v1.HeartbeatRequest
-	(*HeartbeatReply)(nil),        // 44: lnst.agent.v1.HeartbeatReply
-	(*RestoreRequest)(nil),        // 45: lnst.agent.v1.RestoreRequest
-	(*RestoreReply)(nil),          // 46: lnst.agent.v1.RestoreReply
-	(*FileEntry)(nil),             // 47: lnst.agent.v1.FileEntry
-	(*FileChunk)(nil),             // 48: lnst.agent.v1.FileChunk
-	(*PutFileRequest)(nil),        // 49: lnst.agent.v1.PutFileRequest
-	(*PutFileReply)(nil),          // 50: lnst.agent.v1.PutFileReply
-	(*GetFileRequest)(nil),        // 51: lnst.agent.v1.GetFileRequest
-	(*TempDirRequest)(nil),        // 52: lnst.agent.v1.TempDirRequest
-	(*TempDirReply)(nil),          // 53: lnst.agent.v1.TempDirReply
-	(*FactsRequest)(nil),          // 54: lnst.agent.v1.FactsRequest
-	(*Nic)(nil),                   // 55: lnst.agent.v1.Nic
-	(*FactsReply)(nil),            // 56: lnst.agent.v1.FactsReply
-	(*RebootRequest)(nil),         // 57: lnst.agent.v1.RebootRequest
-	(*LoadKernelRequest)(nil),     // 58: lnst.agent.v1.LoadKernelRequest
-	(*LoadKernelReply)(nil),       // 59: lnst.agent.v1.LoadKernelReply
-	nil,                           // 60: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 61: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 62: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 63: lnst.agent.v1.ProbeReply.QdiscsEntry
-	(*durationpb.Duration)(nil),   // 64: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 65: google.protobuf.Timestamp
+	(*SetEthtoolRequest)(nil),     // 32: lnst.agent.v1.SetEthtoolRequest
+	(*EthtoolReply)(nil),          // 33: lnst.agent.v1.EthtoolReply
+	(*FeaturesReply)(nil),         // 34: lnst.agent.v1.FeaturesReply
+	(*ProbeRequest)(nil),          // 35: lnst.agent.v1.ProbeRequest
+	(*ProbeReply)(nil),            // 36: lnst.agent.v1.ProbeReply
+	(*AddrRequest)(nil),           // 37: lnst.agent.v1.AddrRequest
+	(*LinkStats)(nil),             // 38: lnst.agent.v1.LinkStats
+	(*LinkInfoReply)(nil),         // 39: lnst.agent.v1.LinkInfoReply
+	(*LinksReply)(nil),            // 40: lnst.agent.v1.LinksReply
+	(*ValueRef)(nil),              // 41: lnst.agent.v1.ValueRef
+	(*ValueReply)(nil),            // 42: lnst.agent.v1.ValueReply
+	(*WriteValueRequest)(nil),     // 43: lnst.agent.v1.WriteValueRequest
+	(*ChangeReply)(nil),           // 44: lnst.agent.v1.ChangeReply
+	(*HeartbeatRequest)(nil),      // 45: lnst.agent.v1.HeartbeatRequest
+	(*HeartbeatReply)(nil),        // 46: lnst.agent.v1.HeartbeatReply
+	(*RestoreRequest)(nil),        // 47: lnst.agent.v1.RestoreRequest
+	(*RestoreReply)(nil),          // 48: lnst.agent.v1.RestoreReply
+	(*FileEntry)(nil),             // 49: lnst.agent.v1.FileEntry
+	(*FileChunk)(nil),             // 50: lnst.agent.v1.FileChunk
+	(*PutFileRequest)(nil),        // 51: lnst.agent.v1.PutFileRequest
+	(*PutFileReply)(nil),          // 52: lnst.agent.v1.PutFileReply
+	(*GetFileRequest)(nil),        // 53: lnst.agent.v1.GetFileRequest
+	(*TempDirRequest)(nil),        // 54: lnst.agent.v1.TempDirRequest
+	(*TempDirReply)(nil),          // 55: lnst.agent.v1.TempDirReply
+	(*FactsRequest)(nil),          // 56: lnst.agent.v1.FactsRequest
+	(*Nic)(nil),                   // 57: lnst.agent.v1.Nic
+	(*FactsReply)(nil),            // 58: lnst.agent.v1.FactsReply
+	(*RebootRequest)(nil),         // 59: lnst.agent.v1.RebootRequest
+	(*LoadKernelRequest)(nil),     // 60: lnst.agent.v1.LoadKernelRequest
+	(*LoadKernelReply)(nil),       // 61: lnst.agent.v1.LoadKernelReply
+	nil,                           // 62: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 63: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                           // 64: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                           // 65: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                           // 66: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 67: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 68: lnst.agent.v1.ProbeReply.QdiscsEntry
+	(*durationpb.Duration)(nil),   // 69: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 70: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	64, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	65, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	65, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	64, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	69, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	70, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	70, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	69, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	0,  // 4: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
 	16, // 5: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
 	17, // 6: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
 	18, // 7: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	24, // 8: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	23, // 9: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	64, // 10: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	60, // 11: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	61, // 12: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	62, // 13: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	63, // 14: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	36, // 15: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
-	37, // 16: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	64, // 17: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
-	1,  // 18: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
-	47, // 19: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
-	48, // 20: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
-	55, // 21: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
-	3,  // 22: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,  // 23: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,  // 24: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,  // 25: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,  // 26: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10, // 27: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 28: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10, // 29: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	13, // 30: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12, // 31: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	19, // 32: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	20, // 33: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	21, // 34: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	35, // 35: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	35, // 36: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	20, // 37: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,  // 38: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	39, // 39: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	41, // 40: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	22, // 41: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	23, // 42: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	23, // 43: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	25, // 44: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	26, // 45: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	26, // 46: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27, // 47: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	27, // 48: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	28, // 49: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	29, // 50: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	30, // 51: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	31, // 52: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	20, // 53: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33, // 54: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	43, // 55: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	43, // 56: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	45, // 57: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	49, // 58: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	51, // 59: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	52, // 60: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	54, // 61: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	57, // 62: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	58, // 63: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	4,  // 64: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 65: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 66: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 67: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 68: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 69: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 70: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 71: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	2,  // 72: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	15, // 73: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	42, // 74: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	42, // 75: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	42, // 76: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	42, // 77: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	42, // 78: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	37, // 79: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	38, // 80: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	40, // 81: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	42, // 82: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 83: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	42, // 84: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	42, // 85: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	42, // 86: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	42, // 87: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	42, // 88: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	42, // 89: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	42, // 90: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	42, // 91: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	42, // 92: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 93: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	42, // 94: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	32, // 95: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	34, // 96: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	44, // 97: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 98: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	46, // 99: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	50, // 100: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	48, // 101: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	53, // 102: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	56, // 103: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 104: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	59, // 105: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	64, // [64:106] is the sub-list for method output_type
-	22, // [22:64] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	69, // 10: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	62, // 11: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	63, // 12: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	64, // 13: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	65, // 14: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	66, // 15: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	67, // 16: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	68, // 17: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	38, // 18: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
+	39, // 19: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
+	69, // 20: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	1,  // 21: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
+	49, // 22: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
+	50, // 23: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
+	57, // 24: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
+	3,  // 25: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,  // 26: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,  // 27: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,  // 28: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,  // 29: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10, // 30: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 31: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10, // 32: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	13, // 33: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12, // 34: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	19, // 35: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	20, // 36: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	21, // 37: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	37, // 38: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	37, // 39: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	20, // 40: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,  // 41: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	41, // 42: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	43, // 43: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	22, // 44: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	23, // 45: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	23, // 46: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	25, // 47: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	26, // 48: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	26, // 49: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27, // 50: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	27, // 51: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	28, // 52: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	29, // 53: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	30, // 54: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	31, // 55: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	20, // 56: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	32, // 57: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	20, // 58: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	32, // 59: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	20, // 60: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	35, // 61: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	45, // 62: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	45, // 63: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	47, // 64: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	51, // 65: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	53, // 66: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	54, // 67: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	56, // 68: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	59, // 69: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	60, // 70: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	4,  // 71: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 72: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 73: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 74: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 75: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 76: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 77: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 78: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	2,  // 79: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	15, // 80: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	44, // 81: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	44, // 82: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	44, // 83: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	44, // 84: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	44, // 85: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	39, // 86: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	40, // 87: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	42, // 88: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	44, // 89: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 90: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	44, // 91: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	44, // 92: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	44, // 93: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	44, // 94: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	44, // 95: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	44, // 96: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	44, // 97: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	44, // 98: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	44, // 99: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 100: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	44, // 101: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	34, // 102: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	44, // 103: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	33, // 104: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	44, // 105: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	33, // 106: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	36, // 107: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	46, // 108: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 109: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	48, // 110: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	52, // 111: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	50, // 112: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	55, // 113: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	58, // 114: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 115: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	61, // 116: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	71, // [71:117] is the sub-list for method output_type
+	25, // [25:71] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -4611,7 +4772,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   62,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -57,6 +57,10 @@ const (
 	Agent_WaitLink_FullMethodName       = "/lnst.agent.v1.Agent/WaitLink"
 	Agent_SetFeatures_FullMethodName    = "/lnst.agent.v1.Agent/SetFeatures"
 	Agent_Features_FullMethodName       = "/lnst.agent.v1.Agent/Features"
+	Agent_SetRing_FullMethodName        = "/lnst.agent.v1.Agent/SetRing"
+	Agent_Ring_FullMethodName           = "/lnst.agent.v1.Agent/Ring"
+	Agent_SetCoalesce_FullMethodName    = "/lnst.agent.v1.Agent/SetCoalesce"
+	Agent_Coalesce_FullMethodName       = "/lnst.agent.v1.Agent/Coalesce"
 	Agent_Probe_FullMethodName          = "/lnst.agent.v1.Agent/Probe"
 	Agent_Heartbeat_FullMethodName      = "/lnst.agent.v1.Agent/Heartbeat"
 	Agent_Release_FullMethodName        = "/lnst.agent.v1.Agent/Release"
@@ -150,6 +154,17 @@ type AgentClient interface {
 	SetFeatures(ctx context.Context, in *SetFeaturesRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 	// Features reads a device's ethtool features.
 	Features(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*FeaturesReply, error)
+	// SetRing sets ring sizes of a device, by the names ethtool -G takes
+	// ("rx", "tx", ...); its undo sets back those it changed.
+	SetRing(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// Ring reads a device's ring sizes (params) and their maximums (max).
+	Ring(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error)
+	// SetCoalesce sets interrupt coalescing of a device, by the names
+	// ethtool -C takes ("rx-usecs", "adaptive-rx", ...; a flag is 0 or 1);
+	// its undo sets back those it changed.
+	SetCoalesce(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// Coalesce reads a device's interrupt coalescing settings.
+	Coalesce(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error)
 	// Probe reports which link kinds and qdiscs the host's kernel supports,
 	// found by trying them in a throwaway namespace.
 	Probe(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*ProbeReply, error)
@@ -526,6 +541,46 @@ func (c *agentClient) Features(ctx context.Context, in *LinkRef, opts ...grpc.Ca
 	return out, nil
 }
 
+func (c *agentClient) SetRing(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetRing_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Ring(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EthtoolReply)
+	err := c.cc.Invoke(ctx, Agent_Ring_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetCoalesce(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetCoalesce_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Coalesce(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EthtoolReply)
+	err := c.cc.Invoke(ctx, Agent_Coalesce_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *agentClient) Probe(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*ProbeReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ProbeReply)
@@ -719,6 +774,17 @@ type AgentServer interface {
 	SetFeatures(context.Context, *SetFeaturesRequest) (*ChangeReply, error)
 	// Features reads a device's ethtool features.
 	Features(context.Context, *LinkRef) (*FeaturesReply, error)
+	// SetRing sets ring sizes of a device, by the names ethtool -G takes
+	// ("rx", "tx", ...); its undo sets back those it changed.
+	SetRing(context.Context, *SetEthtoolRequest) (*ChangeReply, error)
+	// Ring reads a device's ring sizes (params) and their maximums (max).
+	Ring(context.Context, *LinkRef) (*EthtoolReply, error)
+	// SetCoalesce sets interrupt coalescing of a device, by the names
+	// ethtool -C takes ("rx-usecs", "adaptive-rx", ...; a flag is 0 or 1);
+	// its undo sets back those it changed.
+	SetCoalesce(context.Context, *SetEthtoolRequest) (*ChangeReply, error)
+	// Coalesce reads a device's interrupt coalescing settings.
+	Coalesce(context.Context, *LinkRef) (*EthtoolReply, error)
 	// Probe reports which link kinds and qdiscs the host's kernel supports,
 	// found by trying them in a throwaway namespace.
 	Probe(context.Context, *ProbeRequest) (*ProbeReply, error)
@@ -861,6 +927,18 @@ func (UnimplementedAgentServer) SetFeatures(context.Context, *SetFeaturesRequest
 }
 func (UnimplementedAgentServer) Features(context.Context, *LinkRef) (*FeaturesReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Features not implemented")
+}
+func (UnimplementedAgentServer) SetRing(context.Context, *SetEthtoolRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetRing not implemented")
+}
+func (UnimplementedAgentServer) Ring(context.Context, *LinkRef) (*EthtoolReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Ring not implemented")
+}
+func (UnimplementedAgentServer) SetCoalesce(context.Context, *SetEthtoolRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetCoalesce not implemented")
+}
+func (UnimplementedAgentServer) Coalesce(context.Context, *LinkRef) (*EthtoolReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Coalesce not implemented")
 }
 func (UnimplementedAgentServer) Probe(context.Context, *ProbeRequest) (*ProbeReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Probe not implemented")
@@ -1482,6 +1560,78 @@ func _Agent_Features_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_SetRing_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetEthtoolRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetRing(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetRing_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetRing(ctx, req.(*SetEthtoolRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Ring_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Ring(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Ring_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Ring(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetCoalesce_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetEthtoolRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetCoalesce(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetCoalesce_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetCoalesce(ctx, req.(*SetEthtoolRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Coalesce_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Coalesce(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Coalesce_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Coalesce(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Agent_Probe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ProbeRequest)
 	if err := dec(in); err != nil {
@@ -1774,6 +1924,22 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Features",
 			Handler:    _Agent_Features_Handler,
+		},
+		{
+			MethodName: "SetRing",
+			Handler:    _Agent_SetRing_Handler,
+		},
+		{
+			MethodName: "Ring",
+			Handler:    _Agent_Ring_Handler,
+		},
+		{
+			MethodName: "SetCoalesce",
+			Handler:    _Agent_SetCoalesce_Handler,
+		},
+		{
+			MethodName: "Coalesce",
+			Handler:    _Agent_Coalesce_Handler,
 		},
 		{
 			MethodName: "Probe",

@@ -3,7 +3,7 @@
 // Features go through the SIOCETHTOOL ioctl, the same
 // requests `ethtool -k` and `ethtool -K` make, without running the CLI.
 //
-// Every call takes a socket fd (AF_INET, SOCK_DGRAM) that the caller made in
+// Every feature call takes a socket fd (AF_INET, SOCK_DGRAM) that the caller made in
 // the device's network namespace; the kernel looks the device up in the
 // socket's namespace, so no thread has to be switched here.
 //
