@@ -12,6 +12,7 @@ import (
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool/vmimage"
+	"google.golang.org/grpc"
 )
 
 // vmImage builds (or finds cached) the VM lab image, or skips the test:
@@ -287,4 +288,106 @@ func qemuRSS(dir string) int64 {
 		}
 	}
 	return total
+}
+
+// TestVMLabReboot reboots a guest through its agent: QEMU keeps running,
+// the redialled connection reaches the new agent (another boot id), that
+// agent took back from the journal on its state disk the sysctl changed
+// before the reboot, and GuestRebooted sets the NICs up again.
+func TestVMLabReboot(t *testing.T) {
+	img := vmImage(t)
+	lab, err := StartVMLab(LabOptions{AgentLogLevel: "warn"}, VMOptions{Image: img, Log: testWriter{t}, AgentLogLevel: "info"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	ctx := context.Background()
+	topo := Topology{Hosts: []TopoHost{{Name: "h1", Ifaces: []TopoIface{{Name: "eth0", Net: "n1"}}}}}
+	in, err := lab.Acquire(ctx, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.WaitUsable(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	c, hello := in.GuestClient("h1")
+	if _, err := c.WriteValue(ctx, &pb.WriteValueRequest{Group: "test", Kind: "sysctl", Key: "net.ipv4.ip_forward", Value: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Reboot(ctx, &pb.RebootRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	var after *pb.HelloReply
+	for after == nil || after.BootId == hello.BootId {
+		if time.Now().After(deadline) {
+			t.Fatalf("the guest did not come back from another boot within 3 min; %s", in.Console("h1", 20))
+		}
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		after, err = c.Hello(hctx, &pb.HelloRequest{}, grpc.WaitForReady(true))
+		cancel()
+		if err != nil {
+			after = nil
+			in.RedialGuest("h1")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := qemuProcesses(t, lab.vm.dir); len(got) != 1 {
+		t.Errorf("%d QEMU processes after the reboot, want the same 1: %v", len(got), got)
+	}
+	if console := in.Console("h1", 50); !strings.Contains(console, "a previous agent left changes") {
+		t.Errorf("the new agent did not take back the journal's changes; %s", console)
+	}
+	if out := vmRun(t, c, "cat", "/proc/sys/net/ipv4/ip_forward"); strings.TrimSpace(string(out.Stdout)) != "0" {
+		t.Errorf("ip_forward after the reboot: %q, want 0", out.Stdout)
+	}
+	if err := lab.GuestRebooted(ctx, in, "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if out := vmRun(t, c, "ip", "-br", "link", "show", "eth0"); !strings.Contains(string(out.Stdout), "UP") {
+		t.Errorf("eth0 after GuestRebooted: %s", out.Stdout)
+	}
+}
+
+// TestMakeStateDisk checks a guest's state disk: a sparse file of
+// vmStateSize with an ext4 superblock (magic 0xEF53 at byte 1080).
+func TestMakeStateDisk(t *testing.T) {
+	if _, err := mkfsExt4(); err != nil {
+		t.Skipf("the state disk requires mkfs.ext4: %v", err)
+	}
+	p := filepath.Join(t.TempDir(), "h1.disk")
+	if err := makeStateDisk(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != vmStateSize {
+		t.Errorf("size %d, want %d", fi.Size(), vmStateSize)
+	}
+	b, _ := os.ReadFile(p)
+	if len(b) < 1082 || b[1080] != 0x53 || b[1081] != 0xef {
+		t.Errorf("no ext4 superblock magic at byte 1080")
+	}
+	if err := makeStateDisk(context.Background(), p); err == nil {
+		t.Errorf("a second makeStateDisk on %s did not fail", p)
+	}
+}
+
+// TestConsolePanicked checks that a panic at the end of a console is
+// seen, and one that scrolled out of the read tail is not.
+func TestConsolePanicked(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "h1.console")
+	os.WriteFile(p, []byte("lnst-vm: init done 2.1\n[    3.0] Kernel panic - not syncing: VFS: Unable to mount root\n"), 0o644)
+	if !consolePanicked(p) {
+		t.Error("panic not seen")
+	}
+	os.WriteFile(p, []byte("Kernel panic - not syncing: old\n"+strings.Repeat("lnst-vm: init done\n", 400)), 0o644)
+	if consolePanicked(p) {
+		t.Error("a panic of an earlier boot, far up the console, was seen")
+	}
+	if consolePanicked(filepath.Join(t.TempDir(), "none")) {
+		t.Error("a missing console panicked")
+	}
 }
