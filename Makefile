@@ -70,10 +70,12 @@ recipes-rootless: apt-deps vm-image
 # The recipe suite with -lnst.lab=auto: recipes needing kernel kinds this
 # kernel lacks (bond, vlan, vrf, gre, wireguard...) run in VMs booting
 # Debian's cloud kernel, the others in namespaces; then TestPing in VMs,
-# and the README's VM lab table checked against the VM kernel.
+# a VM reboot (TestReboot), a VM booted into another Debian kernel and
+# back (TestInstallKernel, which fetches that kernel once into the VM
+# cache), and the README's VM lab table checked against the VM kernel.
 recipes-vm: apt-deps vm-image
 	$(GO) test ./recipes/... -v $(TEST_FLAGS) -lnst.lab=auto
-	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^(TestPing|TestREADMEDeviceTable)$$' -lnst.lab=vm
+	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^(TestPing|TestReboot|TestInstallKernel|TestREADMEDeviceTable)$$' -lnst.lab=vm
 
 # Every test, through gotestsum, with a JUnit report.
 test: deps
