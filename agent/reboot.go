@@ -18,7 +18,9 @@ import (
 const rebootDelay = time.Second
 
 // Reboot reboots the agent's machine: it replies, then a second later runs
-// systemctl reboot (or reboot when that fails). It journals nothing: the
+// systemctl reboot (or reboot when that fails). The agent of a VM lab
+// guest calls reboot(2) itself instead (ServeVM), and boots by kexec a
+// kernel LoadKernel loaded. It journals nothing: the
 // agent that starts after the reboot takes back, from its on-disk journal,
 // what the controller changed before it, as after a crash. A lab agent
 // refuses: its hosts are network namespaces of one machine.
