@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -94,6 +95,117 @@ func (s *Server) Features(_ context.Context, req *pb.LinkRef) (*pb.FeaturesReply
 		if f.Fixed[k] {
 			r.Fixed = append(r.Fixed, k)
 		}
+	}
+	return r, nil
+}
+
+// ethtoolParams are a device's ring sizes or coalescing settings, as
+// SetRing and SetCoalesce change them.
+type ethtoolParams struct {
+	op    string // opSetRing or opSetCoalesce
+	what  string // in messages
+	names []string
+	set   func(ifname string, want map[string]uint32) (map[string]uint32, error)
+}
+
+var (
+	ringParams     = ethtoolParams{opSetRing, "ring sizes", ethtool.RingNames(), ethtool.SetRings}
+	coalesceParams = ethtoolParams{opSetCoalesce, "coalescing", ethtool.CoalesceNames(), ethtool.SetCoalesce}
+)
+
+// setParams changes ring sizes or coalescing of a device and returns the
+// undo that sets back what it changed.
+func (h *host) setParams(p ethtoolParams, name string, want map[string]uint32) (undo, error) {
+	if _, err := h.link(name); err != nil {
+		return undo{}, err
+	}
+	if len(want) == 0 {
+		return undo{}, badArg(fmt.Errorf("set %s of %q: none given", p.what, name))
+	}
+	for _, k := range sortedKeys(want) {
+		if !slices.Contains(p.names, k) {
+			return undo{}, badArg(fmt.Errorf("set %s of %q: %q is none of %s", p.what, name, k, strings.Join(p.names, ", ")))
+		}
+	}
+	var old map[string]uint32
+	err := h.do(func() error {
+		var err error
+		old, err = p.set(name, want)
+		return err
+	})
+	if err != nil {
+		return undo{}, fmt.Errorf("set %s of %q on %s: %w", p.what, name, h.label(), err)
+	}
+	return undo{Op: p.op, Link: name, Params: old}, nil
+}
+
+// undoParams sets back ring sizes or coalescing.
+func (h *host) undoParams(u undo) error {
+	if _, err := h.nl.LinkByName(u.Link); err != nil {
+		return nothingToUndo("%s has no device %q", h.label(), u.Link)
+	}
+	if len(u.Params) == 0 {
+		return nothingToUndo("nothing of %q on %s was changed", u.Link, h.label())
+	}
+	p := ringParams
+	if u.Op == opSetCoalesce {
+		p = coalesceParams
+	}
+	return h.do(func() error {
+		_, err := p.set(u.Link, u.Params)
+		return err
+	})
+}
+
+func (s *Server) setParams(p ethtoolParams, req *pb.SetEthtoolRequest) (*pb.ChangeReply, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	u, err := h.setParams(p, req.Name, req.Params)
+	u.Host = req.Host
+	return s.change(req.Group, u, err)
+}
+
+// SetRing sets ring sizes of a device.
+func (s *Server) SetRing(_ context.Context, req *pb.SetEthtoolRequest) (*pb.ChangeReply, error) {
+	return s.setParams(ringParams, req)
+}
+
+// SetCoalesce sets interrupt coalescing of a device.
+func (s *Server) SetCoalesce(_ context.Context, req *pb.SetEthtoolRequest) (*pb.ChangeReply, error) {
+	return s.setParams(coalesceParams, req)
+}
+
+// Ring reads the ring sizes of a device and their maximums.
+func (s *Server) Ring(_ context.Context, req *pb.LinkRef) (*pb.EthtoolReply, error) {
+	return s.readParams(req, "ring sizes", ethtool.Rings)
+}
+
+// Coalesce reads the interrupt coalescing settings of a device.
+func (s *Server) Coalesce(_ context.Context, req *pb.LinkRef) (*pb.EthtoolReply, error) {
+	return s.readParams(req, "coalescing", func(name string) (map[string]uint32, map[string]uint32, error) {
+		cur, err := ethtool.Coalesce(name)
+		return cur, nil, err
+	})
+}
+
+func (s *Server) readParams(req *pb.LinkRef, what string, read func(string) (cur, max map[string]uint32, err error)) (*pb.EthtoolReply, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.link(req.Name); err != nil {
+		return nil, failed(err)
+	}
+	r := &pb.EthtoolReply{}
+	err = h.do(func() error {
+		var err error
+		r.Params, r.Max, err = read(req.Name)
+		return err
+	})
+	if err != nil {
+		return nil, failed(fmt.Errorf("read %s of %q on %s: %w", what, req.Name, h.label(), err))
 	}
 	return r, nil
 }

@@ -43,6 +43,9 @@ type undo struct {
 	HWAddr []byte
 	// Features are a device's previous ethtool features.
 	Features map[string]bool
+	// Params are a device's previous ring sizes (opSetRing) or coalescing
+	// settings (opSetCoalesce), by ethtool's names.
+	Params map[string]uint32 `json:",omitempty"`
 	// Path is a file, symlink or directory to remove; with Backup, the
 	// file or symlink the agent saved there (see files.go) is put back.
 	Path   string `json:",omitempty"`
@@ -75,6 +78,8 @@ const (
 	opAddRoute       = "add-route"
 	opDelRoute       = "del-route"
 	opSetFeatures    = "set-features"
+	opSetRing        = "set-ring"
+	opSetCoalesce    = "set-coalesce"
 	opRemovePath     = "remove-path"
 	opAddNeigh       = "add-neigh"
 	opDelNeigh       = "del-neigh"
@@ -112,6 +117,10 @@ func (u undo) String() string {
 		return fmt.Sprintf("remove route %s on host %q", u.Route, u.Host)
 	case opSetFeatures:
 		return fmt.Sprintf("restore features of %s on host %q", u.Link, u.Host)
+	case opSetRing:
+		return fmt.Sprintf("restore ring sizes of %s on host %q", u.Link, u.Host)
+	case opSetCoalesce:
+		return fmt.Sprintf("restore coalescing of %s on host %q", u.Link, u.Host)
 	case opAddNeigh:
 		return fmt.Sprintf("add neighbour %s back on %s on host %q", u.Neigh, u.Link, u.Host)
 	case opDelNeigh:

@@ -738,6 +738,8 @@ func (s *Server) apply(u undo) error {
 			_, err := ethtool.Set(fd, u.Link, u.Features)
 			return err
 		})
+	case opSetRing, opSetCoalesce:
+		return h.undoParams(u)
 	case opDelRoute:
 		return h.delRoute(u.Route, true)
 	case opAddRoute:
