@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,7 +47,8 @@ type staticPool struct {
 	gather  *time.Timer     // dispatches to the waiters that came together
 	starve  time.Duration   // leaseStarve
 	leased  map[string]bool
-	locks   map[string]*os.File
+	locks   map[string]*pool.Machine // hosts whose lease file this process holds
+	static  *pool.StaticProvisioner
 	conns   map[string]*grpc.ClientConn
 	clients map[string]pb.AgentClient
 	hellos  map[string]*pb.HelloReply
@@ -64,9 +62,9 @@ type staticPool struct {
 func newStaticPool(p *pool.Pool, session string) *staticPool {
 	all, prov := withProvisioners(p)
 	return &staticPool{
-		p: all, session: session, stop: make(chan struct{}), busy: map[string]bool{}, starve: leaseStarve, leased: map[string]bool{}, locks: map[string]*os.File{},
+		p: all, session: session, stop: make(chan struct{}), busy: map[string]bool{}, starve: leaseStarve, leased: map[string]bool{}, locks: map[string]*pool.Machine{},
 		conns: map[string]*grpc.ClientConn{}, clients: map[string]pb.AgentClient{}, hellos: map[string]*pb.HelloReply{}, stops: map[string]chan struct{}{},
-		prov: prov,
+		prov: prov, static: &pool.StaticProvisioner{Pool: p},
 	}
 }
 
@@ -220,29 +218,21 @@ func (sp *staticPool) lostSince(c pb.AgentClient, t time.Time) error {
 	return nil
 }
 
-// lockHost takes a pool host's lease file, shared by every test process on
-// this machine; false if another process holds it.
+// lockHost takes a pool host's lease file (pool.StaticProvisioner), shared
+// by every test process on this machine; false if another process holds
+// it.
 func (sp *staticPool) lockHost(name string) (bool, error) {
 	if sp.slot(name) != nil {
 		return true, nil // a provisioner's machine is this process's alone
 	}
-	dir := filepath.Join(os.TempDir(), "lnst-go-leases")
-	if err := os.MkdirAll(dir, 0o1777); err != nil {
-		return false, err
+	m, err := sp.static.Reserve(context.Background(), pool.Request{Host: name})
+	if errors.Is(err, pool.ErrBusy) {
+		return false, nil
 	}
-	key := strings.NewReplacer("/", "_", ":", "_", "[", "", "]", "").Replace(sp.host(name).Agent)
-	f, err := os.OpenFile(filepath.Join(dir, key+".lock"), os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		return false, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return false, nil
-		}
-		return false, err
-	}
-	sp.locks[name] = f
+	sp.locks[name] = m
 	return true, nil
 }
 
@@ -465,7 +455,7 @@ func (sp *staticPool) tryLease(w *leaseWaiter, kept map[string]bool) (pool.Mappi
 			locked, err := sp.lockHost(hm.Pool)
 			if err != nil {
 				sp.unlock(got)
-				return m, fmt.Errorf("lease pool host %s: %w", hm.Pool, err)
+				return m, err // it names the host
 			}
 			if !locked {
 				sp.busy[hm.Pool] = true
@@ -486,8 +476,8 @@ func (sp *staticPool) tryLease(w *leaseWaiter, kept map[string]bool) (pool.Mappi
 
 func (sp *staticPool) unlock(hosts []string) {
 	for _, h := range hosts {
-		if f := sp.locks[h]; f != nil {
-			f.Close() // releases the flock
+		if m := sp.locks[h]; m != nil {
+			sp.static.Release(context.Background(), m) // closes the lease file: never fails
 			delete(sp.locks, h)
 		}
 	}
