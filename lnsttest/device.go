@@ -3,11 +3,15 @@ package lnsttest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lnst-go/lnst/devices"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"google.golang.org/grpc"
 )
 
 // Device is a network device on a host: one the recipe required (Iface)
@@ -147,4 +151,72 @@ func (d *Device) Info(t testing.TB) devices.Info {
 		}
 	}
 	return info
+}
+
+// SetRing sets ring sizes of the device, by the names ethtool -G takes
+// ("rx", "tx", "rx-mini", "rx-jumbo", "rx-buf-len", "cqe-size"). They
+// are set back when the test ends. A driver without ring settings fails
+// the test with "not supported": Ring probes for them.
+func (d *Device) SetRing(t testing.TB, sizes map[string]uint32) {
+	t.Helper()
+	d.setEthtool(t, "ring sizes", d.host.client.SetRing, sizes)
+}
+
+// Ring reads the device's ring sizes and their maximums, by ethtool -g's
+// names; ok is false when its driver has no ring settings.
+func (d *Device) Ring(t testing.TB) (sizes, max map[string]uint32, ok bool) {
+	t.Helper()
+	r, ok := d.readEthtool(t, "ring sizes", d.host.client.Ring)
+	return r.GetParams(), r.GetMax(), ok
+}
+
+// SetCoalesce sets interrupt coalescing of the device, by the names
+// ethtool -C takes ("rx-usecs", "rx-frames", "tx-usecs", "adaptive-rx",
+// ...; a flag is 0 or 1). They are set back when the test ends. A driver
+// without the setting fails the test with "not supported": Coalesce
+// lists those it has.
+func (d *Device) SetCoalesce(t testing.TB, settings map[string]uint32) {
+	t.Helper()
+	d.setEthtool(t, "coalescing", d.host.client.SetCoalesce, settings)
+}
+
+// Coalesce reads the device's interrupt coalescing settings, those its
+// driver has, by ethtool -c's names; ok is false when it has none.
+func (d *Device) Coalesce(t testing.TB) (settings map[string]uint32, ok bool) {
+	t.Helper()
+	r, ok := d.readEthtool(t, "coalescing", d.host.client.Coalesce)
+	return r.GetParams(), ok
+}
+
+func (d *Device) setEthtool(t testing.TB, what string, call func(context.Context, *pb.SetEthtoolRequest, ...grpc.CallOption) (*pb.ChangeReply, error), params map[string]uint32) {
+	t.Helper()
+	st := d.host.s.state(t)
+	r, err := call(context.Background(), &pb.SetEthtoolRequest{Host: d.host.id, Group: st.group, Name: d.name, Params: params})
+	if err != nil {
+		t.Fatalf("%s: set %s %s of %s: %v", d.host.name, what, ethtoolString(params), d.name, err)
+	}
+	st.logger().Debug("set "+what, "host", d.host.name, "dev", d.name, "params", ethtoolString(params))
+	st.undoAt(t, d.host.client, what+" of "+d.name+" on "+d.host.name, r.Seq)
+}
+
+// readEthtool reads ring sizes or coalescing; ok is false when the driver
+// does not have them.
+func (d *Device) readEthtool(t testing.TB, what string, call func(context.Context, *pb.LinkRef, ...grpc.CallOption) (*pb.EthtoolReply, error)) (*pb.EthtoolReply, bool) {
+	t.Helper()
+	r, err := call(context.Background(), &pb.LinkRef{Host: d.host.id, Name: d.name})
+	if err != nil {
+		if strings.Contains(err.Error(), "not supported by its driver") {
+			return nil, false
+		}
+		t.Fatalf("%s: read %s of %s: %v", d.host.name, what, d.name, err)
+	}
+	return r, true
+}
+
+func ethtoolString(m map[string]uint32) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, ",")
 }
