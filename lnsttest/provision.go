@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -331,4 +332,49 @@ func (sp *staticPool) abortProvisioning() error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// allMatches is pool.AllMatches for ForEachMatch, with every provisioner's
+// machines counted once: they are alike, so a mapping that differs from
+// another only in which slots of a provisioner it takes is the same match.
+// The mapper sees at most as many slots of a provisioner as reqs has
+// hosts.
+func (sp *staticPool) allMatches(reqs []pool.HostReq) ([]pool.Mapping, error) {
+	if sp.prov == nil {
+		return pool.AllMatches(sp.p, reqs, 0)
+	}
+	few := *sp.p
+	few.Hosts = nil
+	for _, h := range sp.p.Hosts {
+		if sl := sp.slot(h.Name); sl != nil && slotIndex(sl) > len(reqs) {
+			continue
+		}
+		few.Hosts = append(few.Hosts, h)
+	}
+	all, err := pool.AllMatches(&few, reqs, 0)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []pool.Mapping
+	for _, m := range all {
+		key := pool.Mapping{Hosts: map[string]pool.HostMatch{}}
+		for req, hm := range m.Hosts {
+			if sl := sp.slot(hm.Pool); sl != nil {
+				hm.Pool = sl.prov.Name() + "#"
+			}
+			key.Hosts[req] = hm
+		}
+		if k := fmt.Sprint(key.Hosts); !seen[k] {
+			seen[k] = true
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// slotIndex is n of a slot "<provisioner>#<n>".
+func slotIndex(sl *provSlot) int {
+	n, _ := strconv.Atoi(sl.name[len(sl.prov.Name())+1:])
+	return n
 }

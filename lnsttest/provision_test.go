@@ -146,3 +146,40 @@ func TestRunPattern(t *testing.T) {
 		}
 	}
 }
+
+// TestProvisionAllMatches: ForEachMatch runs once per distinct match, and
+// a provisioner's machines are alike, whichever slots a mapping takes.
+func TestProvisionAllMatches(t *testing.T) {
+	data := `hosts:
+  - name: m1
+    agent: unix:///nonexistent/m1.sock
+    interfaces:
+      - {name: eth0, network: n1}
+provisioners:
+  - name: p
+    reserve: 'false'
+    release: 'true'
+    max: 4
+    interfaces:
+      - {name: eth0, network: n1}
+`
+	p, err := pool.ParsePool(filepath.Join(t.TempDir(), "pool.yaml"), []byte(data))
+	require.NoError(t, err)
+	sp := newStaticPool(p, "test")
+	defer sp.close()
+	reqs := []pool.HostReq{
+		{Name: "h1", Ifaces: []pool.IfaceReq{{Name: "eth0", Net: "n1"}}},
+		{Name: "h2", Ifaces: []pool.IfaceReq{{Name: "eth0", Net: "n1"}}},
+	}
+	raw, err := pool.AllMatches(sp.p, reqs, 0)
+	require.NoError(t, err)
+	all, err := sp.allMatches(reqs)
+	require.NoError(t, err)
+	var names []string
+	for _, m := range all {
+		names = append(names, regexp.MustCompile(`p#\d`).ReplaceAllString(mappingName(m), "p#"))
+	}
+	sort.Strings(names)
+	assert.Equal(t, []string{"h1=m1,h2=p#", "h1=p#,h2=m1", "h1=p#,h2=p#"}, names, "of %d mappings onto hosts and slots", len(raw))
+	assert.Greater(t, len(raw), len(all))
+}

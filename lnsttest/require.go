@@ -377,7 +377,7 @@ func ForEachMatch(t *testing.T, reqs []Requirement, f func(t *testing.T, m *Matc
 	if err := validate(reqs); err != nil {
 		t.Fatalf("lnsttest.ForEachMatch: %v", err)
 	}
-	all, err := pool.AllMatches(s.pool.p, poolReqs(reqs), 0)
+	all, err := s.pool.allMatches(poolReqs(reqs))
 	if err != nil {
 		if cfg.strict {
 			t.Fatalf("lnsttest.ForEachMatch: requirements cannot be met by pool %s (-lnst.strict): %v", s.pool.p.Path, err)
