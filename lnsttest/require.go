@@ -280,18 +280,18 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 			t.Skipf("lnsttest.Require: requirements cannot be met: %s (-lnst.lab=vm or auto runs such recipes in VMs)", reason)
 		}
 	}
-	in, err := lab.Acquire(context.Background(), topology(reqs))
-	if err == nil && in.Fresh {
-		if err = lab.WaitUsable(context.Background(), in); err == nil {
-			err = s.snapInstance(lab, in)
-		}
-		if err != nil {
-			lab.Release(in)
+	// The lab is a provisioner whose reservation is a built instance.
+	lp := &pool.LabProvisioner{Lab: lab}
+	res, err := lp.Reserve(context.Background(), pool.Request{Topology: topology(reqs)})
+	if err == nil && res.Instance.Fresh {
+		if err = s.snapInstance(lab, res.Instance); err != nil {
+			lp.Release(context.Background(), res)
 		}
 	}
 	if err != nil {
 		t.Fatalf("lnsttest.Require: %v", err)
 	}
+	in := res.Instance
 	st := s.state(t)
 	t.Cleanup(func() {
 		if t.Failed() && vm {
@@ -301,7 +301,7 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 			}
 		}
 		st.restore()
-		lab.Release(in)
+		lp.Release(context.Background(), res)
 	})
 	m := &Match{hosts: map[string]*Host{}}
 	var desc []string
