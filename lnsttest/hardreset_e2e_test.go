@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lnst-go/lnst/lnsttest"
+	"github.com/lnst-go/lnst/pool/vmimage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -43,6 +44,17 @@ func TestHardResetFixture(t *testing.T) {
 		after := agentPid()
 		assert.NotEqual(t, before, after, "another agent serves the machine after its reset")
 		h.Run(t, "test ! -e "+dir, lnsttest.Desc("the new agent took the temporary directory back from its journal"))
+		fmt.Println("HARDRESET-DONE", before, after)
+	case "vmreset":
+		bootID := func() string {
+			return strings.TrimSpace(h.Run(t, "cat /proc/sys/kernel/random/boot_id", lnsttest.Desc("boot id")).Result().Stdout)
+		}
+		before := bootID()
+		h.Sysctl(t, "net.ipv4.ip_forward", "1")
+		h.HardReset(t, lnsttest.HardResetTimeout(5*time.Minute))
+		after := bootID()
+		assert.NotEqual(t, before, after, "the guest booted again")
+		assert.Equal(t, "0", h.ReadSysctl(t, "net.ipv4.ip_forward"), "a sysctl set before the reset is as the boot left it")
 		fmt.Println("HARDRESET-DONE", before, after)
 	case "nopower":
 		h.HardReset(t)
@@ -186,6 +198,26 @@ func consoleInResults(t *testing.T, dir string) string {
 	data, err := os.ReadFile(filepath.Join(dir, c.File))
 	require.NoError(t, err)
 	return string(data)
+}
+
+// TestE2EHardResetVM resets a VM lab guest through QEMU's QMP socket: it
+// boots again in its QEMU process and the controller reconnects.
+func TestE2EHardResetVM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a QEMU guest: not run with -short")
+	}
+	if err := vmimage.Check(); err != nil {
+		t.Skipf("the VM lab requires its tools: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the VM lab's taps require root")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHardResetFixture$", "-test.v", "-lnst.lab=vm")
+	cmd.Env = append(os.Environ(), hardResetEnv+"=vmreset")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "HARDRESET-DONE")
+	assert.Contains(t, string(out), "host back")
 }
 
 func TestHardResetLabSkips(t *testing.T) {
