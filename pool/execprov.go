@@ -36,7 +36,8 @@ import (
 //
 // The release command gets LNST_RESERVATION_ID and LNST_AGENT (the
 // address, "" if none was printed) and exits 0 once the machine is
-// released. The optional alive command gets the same variables and exits
+// released, also when the reservation is already gone (a reserve command
+// that undid itself on a SIGTERM just after printing its id). The optional alive command gets the same variables and exits
 // 0 if the machine still serves; without it a machine is alive while its
 // agent answers.
 type ExecProvisioner struct {

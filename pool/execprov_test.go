@@ -108,8 +108,8 @@ n=$(mkdir -p held released started; ls held released | wc -l)
 id="r$$"
 trap 'rm -f held/$id; exit 143' TERM
 touch held/$id
-trap - TERM
 echo "id=$id"
+trap - TERM
 case "$LNST_FAKE_MODE" in
 ok) ;;
 together) touch started/$id; i=0; while [ "$(ls started | wc -l)" -lt "$LNST_FAKE_N" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done ;;
@@ -123,8 +123,7 @@ echo "address=unix://$PWD/$id.sock"
 
 const fakeRelease = `#!/bin/sh
 [ -n "$LNST_RESERVATION_ID" ] || { echo "no id" >&2; exit 1; }
-[ -e "held/$LNST_RESERVATION_ID" ] || { echo "not held: $LNST_RESERVATION_ID" >&2; exit 1; }
-rm "held/$LNST_RESERVATION_ID"
+rm -f "held/$LNST_RESERVATION_ID"
 echo "$LNST_AGENT" > "released/$LNST_RESERVATION_ID"
 `
 
@@ -252,7 +251,14 @@ func TestExecProvisionerCancel(t *testing.T) {
 		done <- err
 	}()
 	waitFor(t, 10*time.Second, "the reservation to be held", func() bool { return len(f.ls(t, "held")) == 1 })
-	waitFor(t, 10*time.Second, "the reserve command to sleep", func() bool { return len(processesWithEnv(marker)) >= 2 })
+	waitFor(t, 10*time.Second, "the reserve command to sleep", func() bool {
+		for _, pid := range processesWithEnv(marker) {
+			if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); bytes.HasPrefix(cmd, []byte("sleep\x0030")) {
+				return true
+			}
+		}
+		return false
+	})
 	start := time.Now()
 	cancel()
 	var err error

@@ -19,8 +19,8 @@ id="r$n"
 # Until its id is printed, a cancelled reservation undoes itself.
 trap 'rm -f "$st/held/$id"; exit 143' TERM INT
 touch "$st/held/$id"
-trap - TERM INT
 echo "id=$id"
+trap - TERM INT
 sleep "0.$(($(rnd 1) % 4 + 1))"
 if [ "$(rnd 2)" -lt "${FAKE_FAIL:-0}" ]; then
 	echo "fake: no capacity left (attempt $n)" >&2
