@@ -34,10 +34,30 @@ func TestDummy(t *testing.T) {
 
 // TestVrf enslaves h1's eth0 to a VRF (table 10), routes in the VRF's
 // table to addresses behind h2, and pings them from inside the VRF; the
-// main table does not reach them.
+// main table does not reach them. It does so twice: the kernel adds the
+// l3mdev rules that steer a VRF's traffic to its table for a namespace's
+// first VRF only, so the second round shows that the agent puts them back
+// after the first round's restore took them away, and each restore leaves
+// the rules as they were.
 func TestVrf(t *testing.T) {
 	m := enrtTwoHosts(t, "vrf")
 	h1, h2 := m.Host("h1"), m.Host("h2")
+	rules := func(t *testing.T) string {
+		return h1.Run(t, "ip rule show; ip -6 rule show", lnsttest.Desc("rules of h1")).Result().Stdout
+	}
+	before := rules(t)
+	for _, round := range []string{"first", "again"} {
+		t.Run(round, func(t *testing.T) {
+			vrfPing(t, h1, h2)
+			require.Contains(t, rules(t), "lookup [l3mdev-table]", "h1 has the l3mdev rules while its VRF is there")
+		})
+		require.Equal(t, before, rules(t), "h1's rules after the %s VRF is gone", round)
+	}
+}
+
+// vrfPing makes VRF red on h1 with eth0 in it and pings h2 from inside it.
+func vrfPing(t *testing.T, h1, h2 *lnsttest.Host) {
+	t.Helper()
 	vrf := h1.Create(t, devices.Vrf{Name: "red", Table: 10})
 	vrf.Up(t)
 	h1.Iface("eth0").SetMaster(t, vrf)
