@@ -91,6 +91,7 @@ func Main(m *testing.M) {
 			os.Exit(2)
 		}
 		s.pool = newStaticPool(p, s.id)
+		s.pool.shipped = &s.shipped
 		s.pool.expect = history()
 	}
 	sessMu.Lock()

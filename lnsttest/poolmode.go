@@ -57,6 +57,9 @@ type staticPool struct {
 	// prov holds the machines of the pool file's provisioners, nil
 	// without provisioners (provision.go).
 	prov *provisioning
+	// shipped are the session's test binaries on pool hosts: a released
+	// machine's is forgotten with it.
+	shipped *shippedBinaries
 }
 
 func newStaticPool(p *pool.Pool, session string) *staticPool {
@@ -122,6 +125,9 @@ func (sp *staticPool) forgetLocked(name string) {
 	}
 	if conn := sp.conns[name]; conn != nil {
 		conn.Close()
+	}
+	if c := sp.clients[name]; c != nil && sp.shipped != nil {
+		sp.shipped.forget(c)
 	}
 	delete(sp.stops, name)
 	delete(sp.conns, name)
@@ -498,7 +504,15 @@ func (sp *staticPool) release(m pool.Mapping) {
 }
 
 func (sp *staticPool) close() error {
-	err := sp.abortProvisioning()
+	sp.cancelReservations()
+	sp.stopAgents()
+	return sp.releaseMachines()
+}
+
+// stopAgents ends the heartbeats, releasing this run's lease on every
+// agent (each undoes what the run left), closes the connections and
+// gives the lease files back.
+func (sp *staticPool) stopAgents() {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	select {
@@ -515,7 +529,6 @@ func (sp *staticPool) close() error {
 		all = append(all, h)
 	}
 	sp.unlock(all)
-	return err
 }
 
 // poolReqs turns requirements into the mapper's.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
 )
 
@@ -214,6 +215,10 @@ func (sp *staticPool) dropMachine(sl *provSlot, m *pool.Machine) error {
 		sl.machine = nil
 	}
 	sp.forgetLocked(sl.name)
+	if !sp.prov.closed { // after it, nothing is added to wg
+		sp.prov.wg.Add(1) // the end of the run waits for this release
+		defer sp.prov.wg.Done()
+	}
 	sp.prov.mu.Unlock()
 	sp.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
@@ -268,7 +273,20 @@ func (sp *staticPool) idleAfter(sl *provSlot, m *pool.Machine) {
 	}
 	sl.idle = time.AfterFunc(sl.prov.Spec().Idle, func() {
 		sp.mu.Lock()
-		leased := sp.leased[sl.name]
+		leased, c := sp.leased[sl.name], sp.clients[sl.name]
+		sp.mu.Unlock()
+		if leased {
+			return
+		}
+		if c != nil {
+			// The agent undoes what this run left there (a shipped test
+			// binary) before the machine goes back.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			c.Release(ctx, &pb.HeartbeatRequest{Session: sp.session})
+			cancel()
+		}
+		sp.mu.Lock()
+		leased = sp.leased[sl.name]
 		sp.prov.mu.Lock()
 		mine := sl.machine == m && !leased && !sp.prov.closed
 		if mine {
@@ -290,19 +308,28 @@ func (sp *staticPool) idleAfter(sl *provSlot, m *pool.Machine) {
 	})
 }
 
-// abort ends provisioning: pending reservations are cancelled (each
-// releases what it had reserved) and every machine held is released, in
-// parallel. Safe to call more than once.
-func (sp *staticPool) abortProvisioning() error {
+// cancelReservations ends provisioning: pending reservations are
+// cancelled, each releasing what it had reserved, and no new one starts.
+// Safe to call more than once.
+func (sp *staticPool) cancelReservations() {
 	pr := sp.prov
 	if pr == nil {
-		return nil
+		return
 	}
 	pr.mu.Lock()
 	pr.closed = true
 	pr.mu.Unlock()
 	pr.cancel()
 	pr.wg.Wait()
+}
+
+// releaseMachines releases every machine held, in parallel, after
+// cancelReservations.
+func (sp *staticPool) releaseMachines() error {
+	pr := sp.prov
+	if pr == nil {
+		return nil
+	}
 	pr.mu.Lock()
 	var held []*provSlot
 	for _, sl := range pr.slots {
@@ -331,6 +358,7 @@ func (sp *staticPool) abortProvisioning() error {
 		})
 	}
 	wg.Wait()
+	pr.wg.Wait() // releases of idle and dead machines under way
 	return errors.Join(errs...)
 }
 
@@ -377,4 +405,12 @@ func (sp *staticPool) allMatches(reqs []pool.HostReq) ([]pool.Mapping, error) {
 func slotIndex(sl *provSlot) int {
 	n, _ := strconv.Atoi(sl.name[len(sl.prov.Name())+1:])
 	return n
+}
+
+// forget drops the test binary shipped through c from those removed at
+// the end: its machine was released.
+func (sb *shippedBinaries) forget(c pb.AgentClient) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	delete(sb.hosts, c)
 }
