@@ -63,12 +63,12 @@ func (h *Host) HardReset(t testing.TB, opts ...HardResetOpt) {
 	if err != nil {
 		t.Fatalf("%s: HardReset: %v", h.name, err)
 	}
-	var power *pool.PoolHost
+	var ph *pool.PoolHost // a pool machine with a power command
 	switch {
 	case h.s.pool != nil:
 		name, _ := h.poolConn()
-		power = h.s.pool.host(name)
-		if power == nil || power.Power.Reset == "" {
+		ph = h.s.pool.host(name)
+		if ph == nil || ph.Power.Reset == "" {
 			t.Skipf("hard reset requires a power command: pool host %s of %s has no power: {reset: ...}", name, h.s.pool.p.Path)
 		}
 	case h.vm == nil:
@@ -85,11 +85,11 @@ func (h *Host) HardReset(t testing.TB, opts ...HardResetOpt) {
 		t.Fatalf("%s: HardReset: the agent does not answer: %v", h.name, err)
 	}
 	st.logger().Info("hard reset", "host", h.name, "kernel", before.Kernel, "timeout", o.timeout)
-	if power != nil {
-		out, err := runPower(power)
-		st.logger().Info("power command", "host", h.name, "pool host", power.Name, "command", power.Power.Reset, "output", out)
+	if ph != nil {
+		out, err := runPower(ph)
+		st.logger().Info("power command", "host", h.name, "pool host", ph.Name, "command", ph.Power.Reset, "output", out)
 		if err != nil {
-			t.Fatalf("%s: HardReset: pool host %s: %v; output:\n%s", h.name, power.Name, err, out)
+			t.Fatalf("%s: HardReset: pool host %s: %v; output:\n%s", h.name, ph.Name, err, out)
 		}
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
