@@ -103,3 +103,16 @@ func TestLoadKernelRefused(t *testing.T) {
 	require.Equal(t, codes.FailedPrecondition, status.Code(err), "root on disk: %v", err)
 	require.ErrorContains(t, err, "requires a host whose root is an initramfs")
 }
+
+// TestCountBoot counts a VM guest's boots on its state disk.
+func TestCountBoot(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "boots")
+	for want := range 3 {
+		n, err := countBoot(p)
+		require.NoError(t, err)
+		require.Equal(t, want, n)
+	}
+	require.NoError(t, os.WriteFile(p, []byte("x\n"), 0o600))
+	_, err := countBoot(p)
+	require.ErrorContains(t, err, "boot count "+p)
+}

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -105,6 +107,16 @@ func ServeVM() int {
 		return 1
 	}
 	srv.files.reboot = guestReboot
+	if cfg.StateDisk != "" {
+		boot, err := countBoot(filepath.Join(VMStateDir, "boots"))
+		if err != nil {
+			log.Error("state disk", "error", err)
+			return 1
+		}
+		// Job ids stay unique across the guest's reboots (results files
+		// are named by them): boot n numbers its jobs from n*jobsPerBoot.
+		srv.hosts[""].nextID = int64(boot) * jobsPerBoot
+	}
 	lis := newPortListener(cfg.Port, openPortDevice(dev))
 	g := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(g)
@@ -163,6 +175,28 @@ func diskBySerial(blockDir, serial string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no disk has serial %q (in %s)", serial, blockDir)
+}
+
+// jobsPerBoot is how many job ids each boot of a VM guest has.
+const jobsPerBoot = 100000
+
+// countBoot reads the number of earlier boots from the file at path (none
+// when it is missing), writes it back plus one and returns it.
+func countBoot(path string) (int, error) {
+	n := 0
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if n, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+			return 0, fmt.Errorf("boot count %s: %w", path, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return 0, fmt.Errorf("boot count: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(n+1)+"\n"), 0o600); err != nil {
+		return 0, fmt.Errorf("boot count: %w", err)
+	}
+	return n, nil
 }
 
 // guestReboot reboots the guest at once, as reboot -f does: the guest's

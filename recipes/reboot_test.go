@@ -26,13 +26,16 @@ func TestReboot(t *testing.T) {
 	}
 	h1.Sysctl(t, key, changed)
 	h1.Create(t, devices.Veth{Name: "rb0", PeerName: "rb1"})
-	before := strings.TrimSpace(h1.Run(t, "cat /proc/sys/kernel/random/boot_id").Result().Stdout)
+	jobBefore := h1.Run(t, "cat /proc/sys/kernel/random/boot_id")
+	before := strings.TrimSpace(jobBefore.Result().Stdout)
 
 	h1.Reboot(t, lnsttest.RebootTimeout(5*time.Minute))
 
 	require.True(t, h1.IsUp(), "the agent answers after Reboot")
-	after := strings.TrimSpace(h1.Run(t, "cat /proc/sys/kernel/random/boot_id").Result().Stdout)
+	jobAfter := h1.Run(t, "cat /proc/sys/kernel/random/boot_id")
+	after := strings.TrimSpace(jobAfter.Result().Stdout)
 	require.NotEqual(t, before, after, "the boot id changes with a reboot")
+	require.NotEqual(t, jobBefore.ID(), jobAfter.ID(), "job ids stay unique on the host across its reboot")
 	require.Equal(t, old, h1.ReadSysctl(t, key), "%s after the reboot", key)
 	h1.Run(t, "ip link show rb0", lnsttest.ExpectFail(), lnsttest.Desc("the veth made before the reboot is gone"))
 
