@@ -190,23 +190,30 @@ func pollFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// TestE2EProvisionInterrupted interrupts a run while one of its two
-// reservations is done and the other hangs: the pending one is cancelled
-// and released, the machine held is released, and no process is left.
+// TestE2EProvisionInterrupted interrupts a run (Ctrl-C, SIGTERM) while one
+// of its two reservations is done and the other hangs: the pending one is
+// cancelled and released, the machine held is released, and no process
+// is left.
 func TestE2EProvisionInterrupted(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { provisionInterrupted(t, sig) })
+	}
+}
+
+func provisionInterrupted(t *testing.T, sig syscall.Signal) {
 	f := newFakeProv(t, "two", 2, "FAKE_SEED=1", "FAKE_FAIL=0", "FAKE_HANG=2")
 	require.NoError(t, f.cmd.Start())
 	pollFor(t, 30*time.Second, "one machine reserved and one reservation pending", func() bool {
 		return strings.Contains(f.out.String(), "is machine fake/r1") && len(f.ls("held")) == 2 && len(f.ls("attempts")) == 2
 	})
 	require.Empty(t, f.ls("released"), "nothing is released before the interrupt")
-	require.NoError(t, syscall.Kill(f.cmd.Process.Pid, syscall.SIGINT))
+	require.NoError(t, syscall.Kill(f.cmd.Process.Pid, sig))
 	f.wait(t)
 	out := f.out.String()
 	ws, ok := f.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	require.True(t, ok)
-	assert.True(t, ws.Signaled() && ws.Signal() == syscall.SIGINT, "the child dies of SIGINT, not %v:\n%s", f.cmd.ProcessState, out)
-	assert.Contains(t, out, "lnsttest: interrupt: restoring every host")
+	assert.True(t, ws.Signaled() && ws.Signal() == sig, "the child dies of %v, not %v:\n%s", sig, f.cmd.ProcessState, out)
+	assert.Contains(t, out, "lnsttest: "+sig.String()+": restoring every host")
 	assert.Equal(t, []string{"r1.pid"}, f.ls("agents"), "r2 was cancelled while pending: it never got a machine")
 	assert.Empty(t, f.ls("held"), "reservations still held after SIGINT:\n%s", out)
 	assert.Equal(t, []string{"r1", "r2"}, f.ls("released"), "both reservations, held and pending, are released")
