@@ -43,7 +43,7 @@ type provSlot struct {
 
 // provisioning is the provisioner side of a staticPool.
 type provisioning struct {
-	ctx    context.Context // cancelled by abort: pending reservations end
+	ctx    context.Context // cancelled by cancelReservations: pending reservations end
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // reservations and releases in flight
 
