@@ -308,7 +308,7 @@ func TestExecProvisionerMax(t *testing.T) {
 	if err := e.Release(context.Background(), ms[0]); err != nil {
 		t.Fatal(err)
 	}
-	os.Setenv("LNST_FAKE_MODE", "ok")
+	t.Setenv("LNST_FAKE_MODE", "ok")
 	m, err := e.Reserve(context.Background(), Request{})
 	if err != nil {
 		t.Fatalf("Reserve after a Release: %v", err)

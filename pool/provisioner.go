@@ -115,6 +115,7 @@ var ErrBusy = errors.New("the host is leased by another process")
 // its lease file (an flock shared by every process on this machine, in
 // LeaseDir), releasing it gives the lease file back.
 type StaticProvisioner struct {
+	// Pool is the pool file whose hosts it leases.
 	Pool *Pool
 	// LeaseDir holds the lease files, one per agent address ("" is
 	// lnst-go-leases in the temporary directory).
@@ -178,6 +179,7 @@ func (sp *StaticProvisioner) Release(ctx context.Context, m *Machine) error {
 // reservation is one instance of a topology, every host of it served by
 // the lab (Machine.Instance).
 type LabProvisioner struct {
+	// Lab is the lab (StartLab or StartVMLab) that builds the instances.
 	Lab *Lab
 }
 
