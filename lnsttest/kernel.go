@@ -44,9 +44,13 @@ func KernelCmdline(cmdline string) KernelOpt { return func(o *kernelOpts) { o.cm
 //
 // On a VM lab host the new kernel boots with an initramfs the guest's
 // agent makes from its own root, plus the modules the lab's image carries
-// (virtio, link kinds, qdiscs) taken from the new kernel's tree. Hosts
-// whose root is not an initramfs are refused by their agent: a machine
-// boots a kernel under test through its own boot loader (see README).
+// (virtio, link kinds, qdiscs) taken from the new kernel's tree. A Debian
+// machine with grub gets a .deb installed with dpkg -i and made grub's
+// next entry once with grub-reboot (kernel_grub.go): the package stays in
+// grub's menu until cleanup purges it, and while it is there a kernel
+// newer than the machine's own is grub's default. Other machines load it
+// by kexec, which their agent refuses unless their root is an initramfs
+// (a machine's initramfs is its distribution's to build).
 //
 // When the test ends, a host still running the new kernel is rebooted
 // into its own (a failure if it does not come back on it), and a kernel
@@ -64,10 +68,14 @@ func (h *Host) InstallKernel(t testing.TB, pkg string, opts ...KernelOpt) string
 	if h.id != "" {
 		t.Fatalf("%s: InstallKernel: this handle is a network namespace (Netns) of its host; install the kernel on the host itself", h.name)
 	}
-	k := h.resolveKernel(t, pkg, o)
+	k, deb := h.resolveKernel(t, pkg, o)
 	before, err := h.waitUp(time.Now().Add(isUpWithin))
 	if err != nil {
 		t.Fatalf("%s: InstallKernel %s: the agent does not answer: %v", h.name, pkg, err)
+	}
+	if h.vm == nil && deb != "" && h.hasGrubDpkg(t) {
+		h.installKernelGrub(t, deb, k.Release, before.Kernel)
+		return k.Release
 	}
 	st := h.s.state(t)
 	dir := h.TempDir(t)
@@ -89,8 +97,9 @@ func (h *Host) InstallKernel(t testing.TB, pkg string, opts ...KernelOpt) string
 }
 
 // resolveKernel finds the bzImage, release and modules of pkg on this
-// machine; on a VM lab host the modules are the lab's selection of them.
-func (h *Host) resolveKernel(t testing.TB, pkg string, o kernelOpts) vmimage.Kernel {
+// machine, and the path of its .deb if it is one; on a VM lab host the
+// modules are the lab's selection of them.
+func (h *Host) resolveKernel(t testing.TB, pkg string, o kernelOpts) (k vmimage.Kernel, deb string) {
 	t.Helper()
 	if _, err := os.Stat(pkg); err != nil {
 		if !debianName.MatchString(pkg) {
@@ -98,9 +107,9 @@ func (h *Host) resolveKernel(t testing.TB, pkg string, o kernelOpts) vmimage.Ker
 		}
 		pkg = fetchPackage(t, pkg)
 	}
-	var k vmimage.Kernel
 	switch {
 	case strings.HasSuffix(pkg, ".deb"):
+		deb = pkg
 		var err error
 		k, err = vmimage.UnpackKernelPackage(context.Background(), pkg, filepath.Join(t.TempDir(), "pkg"))
 		if err != nil {
@@ -127,7 +136,7 @@ func (h *Host) resolveKernel(t testing.TB, pkg string, o kernelOpts) vmimage.Ker
 		h.s.state(t).logger().Debug("modules for the VM guest", "host", h.name, "release", k.Release, "modules", n)
 		k.Modules = sel
 	}
-	return k
+	return k, deb
 }
 
 // kernelBack puts the host back on its own kernel at the end of a test
