@@ -101,6 +101,8 @@ func (l Layout) detachedStart(port int) string {
 	for _, a := range l.ServeArgs(port) {
 		args = append(args, shellQuote(a))
 	}
-	inner := fmt.Sprintf("echo $$ > %s && exec setsid %s", shellQuote(l.PidFile), strings.Join(args, " "))
-	return fmt.Sprintf("cd / && nohup sh -c %s >> %s 2>&1 < /dev/null &", shellQuote(inner), shellQuote(l.LogFile))
+	inner := fmt.Sprintf("cd / && echo $$ > %s && exec setsid %s", shellQuote(l.PidFile), strings.Join(args, " "))
+	// A simple command in the background: the session's output pipes are
+	// all redirected, so the session ends while the agent runs.
+	return fmt.Sprintf("nohup sh -c %s >> %s 2>&1 < /dev/null &", shellQuote(inner), shellQuote(l.LogFile))
 }
