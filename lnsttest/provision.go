@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"sync"
 	"testing"
@@ -226,14 +227,25 @@ func (sp *staticPool) dropMachine(sl *provSlot, m *pool.Machine) error {
 	return sl.prov.Release(ctx, m)
 }
 
-// settle checks, when a recipe ends, the slots it leased: a dead machine
-// is released (the next recipe that leases the slot gets another), a
-// live one waits idle for the next recipe. It returns what died.
-func (sp *staticPool) settle(m pool.Mapping) []string {
+// deadHost is a provisioned machine found dead when a recipe ended.
+type deadHost struct {
+	why    string
+	client pb.AgentClient // the recipe's connection to it, nil if none
+}
+
+// settle checks, when a recipe ends, the slots it leased, in parallel: a
+// dead machine is released (the next recipe that leases the slot gets
+// another), a live one waits idle for the next recipe. It returns what
+// died.
+func (sp *staticPool) settle(m pool.Mapping) []deadHost {
 	if sp.prov == nil {
 		return nil
 	}
-	var dead []string
+	var (
+		mu   sync.Mutex
+		dead []deadHost
+		wg   sync.WaitGroup
+	)
 	for _, hm := range m.Hosts {
 		sl := sp.slot(hm.Pool)
 		if sl == nil {
@@ -245,21 +257,29 @@ func (sp *staticPool) settle(m pool.Mapping) []string {
 		if mach == nil {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), aliveTimeout)
-		err := sl.prov.Alive(ctx, mach)
-		cancel()
-		if err == nil {
-			sp.idleAfter(sl, mach)
-			continue
-		}
-		why := fmt.Sprintf("pool host %s (machine %s) died: %v", hm.Pool, mach, err)
-		if rerr := sp.dropMachine(sl, mach); rerr != nil {
-			why += fmt.Sprintf("; releasing it failed: %v", rerr)
-		} else {
-			why += "; it was released"
-		}
-		dead = append(dead, why)
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), aliveTimeout)
+			err := sl.prov.Alive(ctx, mach)
+			cancel()
+			if err == nil {
+				sp.idleAfter(sl, mach)
+				return
+			}
+			sp.mu.Lock()
+			d := deadHost{why: fmt.Sprintf("pool host %s (machine %s) died: %v", hm.Pool, mach, err), client: sp.clients[hm.Pool]}
+			sp.mu.Unlock()
+			if rerr := sp.dropMachine(sl, mach); rerr != nil {
+				d.why += fmt.Sprintf("; releasing it failed: %v", rerr)
+			} else {
+				d.why += "; it was released"
+			}
+			mu.Lock()
+			dead = append(dead, d)
+			mu.Unlock()
+		})
 	}
+	wg.Wait()
+	sort.Slice(dead, func(i, j int) bool { return dead[i].why < dead[j].why })
 	return dead
 }
 

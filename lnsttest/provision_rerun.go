@@ -42,11 +42,18 @@ type rerunOf struct {
 // hostsDied notes, when a recipe ends, the machines that died under it:
 // they were released (settle); the recipe's results and its RESULTS
 // SUMMARY say so, and a failed recipe is rerun if -lnst.reruns allows.
-func (s *session) hostsDied(t *testing.T, st *testState, dead []string) {
+func (s *session) hostsDied(t *testing.T, st *testState, dead []deadHost) {
 	if len(dead) == 0 {
 		return
 	}
-	why := strings.Join(dead, "; ")
+	var whys []string
+	st.mu.Lock()
+	for _, d := range dead {
+		whys = append(whys, d.why)
+		delete(st.clients, d.client) // nothing is left to restore there
+	}
+	st.mu.Unlock()
+	why := strings.Join(whys, "; ")
 	st.addRecord("lnst.host-died", why)
 	if !t.Failed() {
 		t.Logf("lnsttest: %s (after the recipe passed)", why)

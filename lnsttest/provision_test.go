@@ -122,7 +122,7 @@ func TestProvisionDeadMachine(t *testing.T) {
 	require.NoError(t, os.Remove(filepath.Join(dir, "alive", reserved[0])))
 	dead := sp.settle(m)
 	require.Len(t, dead, 1)
-	assert.Regexp(t, `^pool host p#1 \(machine p/tmp\.\w+ \(unix://\S+\)\) died: provisioner p: machine tmp\.\w+: alive: .*exit status 1; it was released$`, dead[0])
+	assert.Regexp(t, `^pool host p#1 \(machine p/tmp\.\w+ \(unix://\S+\)\) died: provisioner p: machine tmp\.\w+: alive: .*exit status 1; it was released$`, dead[0].why)
 	assert.Equal(t, reserved, files(t, filepath.Join(dir, "released")))
 	sp.release(m)
 
