@@ -13,10 +13,11 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
 # Debian packages: the commands recipes run, protoc for `make generate`,
-# and QEMU for the VM lab (its image comes from Debian packages fetched by
-# apt-get download: see `make vm-image`).
-APT_PACKAGES := iproute2 iputils-ping iperf3 ethtool tcpdump protobuf-compiler qemu-system-x86
-APT_COMMANDS := ip ping iperf3 ethtool tcpdump protoc qemu-system-x86_64
+# QEMU for the VM lab (its image comes from Debian packages fetched by
+# apt-get download: see `make vm-image`), and OpenSSH's server for the test
+# of `lnst-agent install` (it runs its own sshd in a lab namespace).
+APT_PACKAGES := iproute2 iputils-ping iperf3 ethtool tcpdump protobuf-compiler qemu-system-x86 openssh-server
+APT_COMMANDS := ip ping iperf3 ethtool tcpdump protoc qemu-system-x86_64 /usr/sbin/sshd
 
 TEST_FLAGS  ?= -count=1 -timeout 20m
 JUNIT       ?= report.xml
@@ -27,12 +28,24 @@ all: lint test
 
 deps: apt-deps go-tools
 
+# Installs the packages when a command is missing. Debian's maintainer
+# scripts must not start services here (policy-rc.d answering 101, made
+# for the install when the machine has none): in particular the system's
+# sshd, which nothing needs; the openssh-server this installs is also
+# disabled for later boots.
 apt-deps:
 	@missing=""; for c in $(APT_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: missing$$missing: installing $(APT_PACKAGES)"; \
+		had_sshd=$$(test -e /usr/sbin/sshd && echo yes); guard=""; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && guard=yes; \
+		fi; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+		rc=$$?; [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; \
+		if [ $$rc = 0 ] && [ -z "$$had_sshd" ]; then systemctl disable ssh.service >/dev/null 2>&1 || true; fi; \
+		exit $$rc; \
 	fi
 
 go-tools: $(BIN)/gotestsum-$(GOTESTSUM_VERSION) $(BIN)/staticcheck-$(STATICCHECK_VERSION) \
