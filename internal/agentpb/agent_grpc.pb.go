@@ -192,9 +192,10 @@ type AgentClient interface {
 	TempDir(ctx context.Context, in *TempDirRequest, opts ...grpc.CallOption) (*TempDirReply, error)
 	// Facts describes the host: kernel, distribution, CPUs, NICs.
 	Facts(ctx context.Context, in *FactsRequest, opts ...grpc.CallOption) (*FactsReply, error)
-	// Reboot reboots the agent's machine (agents of real machines only):
-	// it replies, then runs `systemctl reboot` (or `reboot`) a second
-	// later. It journals nothing.
+	// Reboot reboots the agent's machine (not a lab agent's): it replies,
+	// then runs `systemctl reboot` (or `reboot`) a second later; a VM lab
+	// guest's agent calls reboot(2) itself, or kexecs a kernel LoadKernel
+	// loaded. It journals nothing.
 	Reboot(ctx context.Context, in *RebootRequest, opts ...grpc.CallOption) (*Empty, error)
 	// LoadKernel loads a kernel for kexec: the next Reboot boots it, once
 	// (the reboot after that boots the machine's own kernel again). On a
@@ -812,9 +813,10 @@ type AgentServer interface {
 	TempDir(context.Context, *TempDirRequest) (*TempDirReply, error)
 	// Facts describes the host: kernel, distribution, CPUs, NICs.
 	Facts(context.Context, *FactsRequest) (*FactsReply, error)
-	// Reboot reboots the agent's machine (agents of real machines only):
-	// it replies, then runs `systemctl reboot` (or `reboot`) a second
-	// later. It journals nothing.
+	// Reboot reboots the agent's machine (not a lab agent's): it replies,
+	// then runs `systemctl reboot` (or `reboot`) a second later; a VM lab
+	// guest's agent calls reboot(2) itself, or kexecs a kernel LoadKernel
+	// loaded. It journals nothing.
 	Reboot(context.Context, *RebootRequest) (*Empty, error)
 	// LoadKernel loads a kernel for kexec: the next Reboot boots it, once
 	// (the reboot after that boots the machine's own kernel again). On a
