@@ -75,6 +75,7 @@ unit=$1
 file=/etc/systemd/system/$unit
 wants=/etc/systemd/system/multi-user.target.wants
 if [ $verb = enable ]; then
+	[ ! -e $state/fail-enable ] || { echo "Job for $unit failed (the test said so)." >&2; exit 1; }
 	[ -f "$file" ] || { echo "Failed to enable unit: Unit file $unit does not exist." >&2; exit 1; }
 	if grep -q '^WantedBy=multi-user.target' "$file"; then mkdir -p $wants && ln -sf "$file" $wants/$unit; fi
 	[ -n "$now" ] || exit 0
@@ -448,6 +449,21 @@ func TestInstallOverSSH(t *testing.T) {
 		assert.NoFileExists(t, filepath.Join(dir, "certs", sshLabHost+".pem"))
 		assert.NoFileExists(t, filepath.Join(dir, "certs", sshLabHost+"-key.pem"))
 		assert.FileExists(t, filepath.Join(dir, "certs", "ca.pem"), "the CA stays for other hosts")
+	})
+
+	t.Run("failed install undoes itself", func(t *testing.T) {
+		require.NoError(t, os.WriteFile(knownHosts, []byte(l.knownHostsLine()), 0o600))
+		failFile := filepath.Join(l.dir, "state", "fail-enable")
+		require.NoError(t, os.WriteFile(failFile, nil, 0o644))
+		t.Cleanup(func() { os.Remove(failFile) })
+		code, stdout, stderr := runCmd(installCtx(t), installArgs()...)
+		assert.Equal(t, 1, code, "install: %s%s", stdout, stderr)
+		assert.Contains(t, stderr, "systemctl enable --now 'lnst-agent.service'\": exit status 1: Job for lnst-agent.service failed (the test said so).")
+		assert.Contains(t, stdout, "install failed, removing what it made")
+		assert.Equal(t, []string{"daemon-reload", "enable --now lnst-agent.service", "disable --now lnst-agent.service", "daemon-reload", "reset-failed lnst-agent.service"}, l.systemctlLog(t))
+		l.assertClean(t)
+		assert.NoFileExists(t, poolFile)
+		assert.NoFileExists(t, filepath.Join(dir, "certs", sshLabHost+"-key.pem"))
 	})
 
 	t.Run("no systemd", func(t *testing.T) {

@@ -229,6 +229,10 @@ func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentA
 		Marker: fmt.Sprintf("lnst-agent install %s, %s", t, time.Now().UTC().Format(time.DateOnly)),
 		Notes:  ifaceNotes(f.ifaces),
 	}
+	// Read the pool file again: it may have changed while installing.
+	if poolData, err = readPool(o.Pool); err != nil {
+		return nil, err
+	}
 	out, err := AppendHost(o.Pool, poolData, e)
 	if err != nil {
 		return nil, err
