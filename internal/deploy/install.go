@@ -179,12 +179,15 @@ func Install(ctx context.Context, c *Conn, o InstallOptions) (*pool.PoolHost, er
 	if err := makeCerts(o.CertsDir, t.Host, o.Client, o.Validity); err != nil {
 		return nil, err
 	}
-	host, err := install(ctx, c, o, f, agentAddr, poolData)
+	host, err := install(ctx, c, o, f, agentAddr)
 	if err == nil {
 		return host, nil
 	}
 	fmt.Fprintf(o.Log, "%s: install failed, removing what it made: %v\n", t, err)
-	uerr := uninstallHost(ctx, c, l, o.Log)
+	// Undo even when ctx ended (Ctrl-C): that is what failed, most likely.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	uerr := uninstallHost(uctx, c, l, o.Log)
 	removeHostCerts(o.CertsDir, t.Host)
 	if uerr != nil {
 		return nil, errors.Join(err, fmt.Errorf("and undoing the install failed too: %w", uerr))
@@ -193,7 +196,7 @@ func Install(ctx context.Context, c *Conn, o InstallOptions) (*pool.PoolHost, er
 }
 
 // install does the steps that change the host.
-func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentAddr string, poolData []byte) (*pool.PoolHost, error) {
+func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentAddr string) (*pool.PoolHost, error) {
 	t, l := c.target, o.Layout
 	if _, err := c.Run(ctx, "umask 077 && mkdir -p "+shellQuote(l.ConfigDir)+" && chmod 0700 "+shellQuote(l.ConfigDir), nil); err != nil {
 		return nil, err
@@ -230,7 +233,8 @@ func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentA
 		Notes:  ifaceNotes(f.ifaces),
 	}
 	// Read the pool file again: it may have changed while installing.
-	if poolData, err = readPool(o.Pool); err != nil {
+	poolData, err := readPool(o.Pool)
+	if err != nil {
 		return nil, err
 	}
 	out, err := AppendHost(o.Pool, poolData, e)
