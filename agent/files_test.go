@@ -176,7 +176,7 @@ func TestPutGetTreeRoundTrip(t *testing.T) {
 	assert.Equal(t, "33\n", string(b))
 	testRestoreCount(t, c, "values")
 
-	assert.Equal(t, int32(1), testRestoreCount(t, c, "files"), "one entry: the new tree")
+	assert.Equal(t, int32(2), testRestoreCount(t, c, "files"), "two entries: the new tree, made under a temporary name and renamed into place")
 	_, err = os.Lstat(put)
 	assert.ErrorIs(t, err, fs.ErrNotExist, "restore removes the tree")
 	_, err = os.Stat(dst)

@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"golang.org/x/sys/unix"
 )
 
 // ChunkSize is the most data one chunk carries.
@@ -174,6 +175,11 @@ func (s *sender) file(p string, e *pb.FileEntry) error {
 // is merged into (its mode is left alone); a file or symlink that exists
 // is replaced; a directory is never replaced by a file, nor a file by a
 // directory. Missing parents of Dest are made (mode 0755).
+//
+// A new directory is made under a temporary name next to its place, its
+// whole subtree written in it under the final names, and it is renamed
+// into place by Finish: a reader sees all of a new subtree or nothing of
+// it, and its files cost one create each, not a create and a rename.
 type Receiver struct {
 	// Dest is where the root goes.
 	Dest string
@@ -182,8 +188,9 @@ type Receiver struct {
 	// Change, when set, makes each change of what was at Dest: apply
 	// creates path, where nothing was (existed false) or replacing the
 	// file or symlink there (existed true). Only the top of each new
-	// subtree is a change: what goes inside a directory the Receiver made
-	// is not. The agent journals the changes with it.
+	// subtree is a change, twice: made under its temporary name, then
+	// renamed into place by Finish; what goes inside a directory the
+	// Receiver made is not. The agent journals the changes with it.
 	Change func(path string, existed bool, apply func() error) error
 
 	// Files and Bytes count the files written and their data.
@@ -191,9 +198,29 @@ type Receiver struct {
 	Bytes int64
 
 	started bool
-	dirs    map[string]bool // rel of each directory received -> made by us
+	dirs    map[string]*dirState // by rel, each directory received
 	cur     *pending
 	chmods  []chmod
+	// tops are the new subtrees, under their temporary names until
+	// Finish renames them into place, in the order they came.
+	tops []top
+}
+
+// dirState is a directory of the stream as the Receiver has it.
+type dirState struct {
+	path string // where it is now: under a temporary name in a new subtree
+	made bool   // made by the Receiver, not merged into
+	// hidden: it is in a new subtree, not yet in place, where nothing
+	// else looks: entries go in it under their own names, unchecked.
+	hidden bool
+}
+
+// top is a new subtree: made at tmp, to be renamed to path. inCreated: it
+// is inside a directory the Receiver made in place (a parent of Dest), so
+// it is no change of its own.
+type top struct {
+	tmp, path string
+	inCreated bool
 }
 
 type pending struct {
@@ -203,6 +230,9 @@ type pending struct {
 	existed, inCreated bool
 	// sourced: the data came from FileEntry.Source; no chunk may add to it.
 	sourced bool
+	// direct: written under its own name in a new subtree (tmp is path),
+	// with nothing to rename.
+	direct bool
 }
 
 type chmod struct {
@@ -251,18 +281,46 @@ func (r *Receiver) Finish() error {
 			return fmt.Errorf("set mode %04o of %s: %w", c.mode, c.path, err)
 		}
 	}
+	for len(r.tops) > 0 {
+		t := r.tops[0]
+		if err := r.change(t.path, false, t.inCreated, func() error { return renameNoReplace(t.tmp, t.path) }); err != nil {
+			return fmt.Errorf("put %s in place: %w", t.path, err)
+		}
+		r.tops = r.tops[1:]
+	}
 	return nil
 }
 
-// Abort removes the temporary file of a file cut short. What was put in
-// place stays (the agent's journal takes it back).
-func (r *Receiver) Abort() {
-	if r.cur == nil {
-		return
+// renameNoReplace renames old to new, failing if new exists (rename(2)
+// would replace an empty directory there).
+func renameNoReplace(old, new string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, new, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		// A file system without RENAME_NOREPLACE: check, then rename.
+		if _, err := os.Lstat(new); err == nil {
+			return &os.LinkError{Op: "rename", Old: old, New: new, Err: fs.ErrExist}
+		}
+		return os.Rename(old, new)
 	}
-	r.cur.f.Close()
-	r.Do.run(func() error { return os.Remove(r.cur.tmp) })
-	r.cur = nil
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: old, New: new, Err: err}
+	}
+	return nil
+}
+
+// Abort removes the temporary file of a file cut short and the new
+// subtrees not yet in place. What was put in place stays (the agent's
+// journal takes it back).
+func (r *Receiver) Abort() {
+	if r.cur != nil {
+		r.cur.f.Close()
+		r.Do.run(func() error { return os.Remove(r.cur.tmp) })
+		r.cur = nil
+	}
+	for _, t := range r.tops {
+		r.Do.run(func() error { return os.RemoveAll(t.tmp) })
+	}
+	r.tops = nil
 }
 
 // checkRel checks an entry's relative path and returns its parent's.
@@ -280,7 +338,7 @@ func (r *Receiver) checkRel(rel string) (string, error) {
 	if parent == "." {
 		parent = ""
 	}
-	if _, ok := r.dirs[parent]; !ok {
+	if r.dirs[parent] == nil {
 		return "", badStream("entry %q comes before its directory", rel)
 	}
 	if _, dup := r.dirs[rel]; dup {
@@ -297,13 +355,20 @@ func (r *Receiver) start(e *pb.FileEntry) error {
 	first := !r.started
 	r.started = true
 	if r.dirs == nil {
-		r.dirs = map[string]bool{}
+		r.dirs = map[string]*dirState{}
 	}
-	p := filepath.Join(r.Dest, filepath.FromSlash(e.Rel))
-	inCreated := !first && r.dirs[parent]
+	p := r.Dest
+	inCreated := false
 	if first {
 		if inCreated, err = r.makeParents(); err != nil {
 			return err
+		}
+	} else {
+		pd := r.dirs[parent]
+		p = filepath.Join(pd.path, path.Base(e.Rel))
+		inCreated = pd.made
+		if pd.hidden {
+			return r.startHidden(e, p)
 		}
 	}
 	var fi fs.FileInfo
@@ -320,12 +385,24 @@ func (r *Receiver) start(e *pb.FileEntry) error {
 	}
 	switch e.Type {
 	case pb.FileEntry_DIR:
-		r.dirs[e.Rel] = !existed
 		if existed {
+			r.dirs[e.Rel] = &dirState{path: p}
 			return nil
 		}
-		r.chmods = append(r.chmods, chmod{p, e.Mode})
-		return r.change(p, false, inCreated, func() error { return os.Mkdir(p, 0o700) })
+		// A new subtree: made under a temporary name, put in place whole
+		// by Finish. The temporary directory is a change of its own, so
+		// that a put cut short leaves nothing behind.
+		tmp, err := r.tmpName(p)
+		if err != nil {
+			return err
+		}
+		if err := r.change(tmp, false, inCreated, func() error { return os.Mkdir(tmp, 0o700) }); err != nil {
+			return err
+		}
+		r.tops = append(r.tops, top{tmp: tmp, path: p, inCreated: inCreated})
+		r.dirs[e.Rel] = &dirState{path: tmp, made: true, hidden: true}
+		r.chmods = append(r.chmods, chmod{tmp, e.Mode})
+		return nil
 	case pb.FileEntry_SYMLINK:
 		tmp, err := r.tmpName(p)
 		if err != nil {
@@ -345,6 +422,41 @@ func (r *Receiver) start(e *pb.FileEntry) error {
 			return fmt.Errorf("write %s: %w", p, err)
 		}
 		r.cur = &pending{f: f, tmp: f.Name(), path: p, mode: e.Mode, existed: existed, inCreated: inCreated}
+		if e.Source != "" {
+			r.cur.sourced = true
+			return r.copySource(e)
+		}
+		return nil
+	}
+	return badStream("entry %q has unknown type %v", e.Rel, e.Type)
+}
+
+// startHidden starts an entry inside a new subtree, at p under its own
+// name: nothing is there, nor is replaced, and nothing is a change.
+func (r *Receiver) startHidden(e *pb.FileEntry, p string) error {
+	switch e.Type {
+	case pb.FileEntry_DIR:
+		if err := r.Do.run(func() error { return os.Mkdir(p, 0o700) }); err != nil {
+			return err
+		}
+		r.dirs[e.Rel] = &dirState{path: p, made: true, hidden: true}
+		r.chmods = append(r.chmods, chmod{p, e.Mode})
+		return nil
+	case pb.FileEntry_SYMLINK:
+		if err := r.Do.run(func() error { return os.Symlink(e.Target, p) }); err != nil {
+			return fmt.Errorf("make symlink %s: %w", p, err)
+		}
+		return nil
+	case pb.FileEntry_FILE:
+		var f *os.File
+		err := r.Do.run(func() (err error) {
+			f, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		r.cur = &pending{f: f, tmp: p, path: p, mode: e.Mode, direct: true}
 		if e.Source != "" {
 			r.cur.sourced = true
 			return r.copySource(e)
@@ -461,8 +573,10 @@ func (r *Receiver) finishFile() error {
 		r.Do.run(func() error { return os.Remove(c.tmp) })
 		return fmt.Errorf("write %s: %w", c.path, err)
 	}
-	if err := r.place(c.tmp, c.path, c.existed, c.inCreated); err != nil {
-		return err
+	if !c.direct {
+		if err := r.place(c.tmp, c.path, c.existed, c.inCreated); err != nil {
+			return err
+		}
 	}
 	r.Files++
 	return nil

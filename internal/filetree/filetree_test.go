@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"syscall"
 	"testing"
 
@@ -61,8 +62,13 @@ func TestMergeAndChanges(t *testing.T) {
 		return apply()
 	}}
 	require.NoError(t, copyTree(t, src, r))
-	assert.Equal(t, []change{{filepath.Join(dst, "old", "f"), true}, {filepath.Join(dst, "old", "new"), false}}, changes,
-		"a replaced file and the top of a new subtree; nothing inside it")
+	require.Len(t, changes, 3, "%v", changes)
+	assert.Equal(t, change{filepath.Join(dst, "old", "f"), true}, changes[0], "a replaced file")
+	assert.Regexp(t, `^`+regexp.QuoteMeta(filepath.Join(dst, "old", ".lnst-put-new-")), changes[1].path, "the new subtree's temporary directory")
+	assert.Equal(t, change{filepath.Join(dst, "old", "new"), false}, changes[2], "the top of the new subtree, put in place; nothing inside it")
+	left, err := filepath.Glob(filepath.Join(dst, "old", ".lnst-put-*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "no temporary name is left")
 	fi, err := os.Stat(filepath.Join(dst, "old"))
 	require.NoError(t, err)
 	assert.Equal(t, fs.FileMode(0o755), fi.Mode().Perm(), "a merged directory keeps its mode")
@@ -158,4 +164,54 @@ func TestReceiverRefusesAnotherSource(t *testing.T) {
 	_ = r.Receive(&pb.FileChunk{Entry: entry})
 	assert.ErrorIs(t, r.Receive(&pb.FileChunk{Data: []byte("x")}), ErrBadStream, "data for a file that has a source")
 	r.Abort()
+}
+
+// TestNewSubtreeAppearsWhole: a new directory is in place only after
+// Finish, with all of its tree; cut short, it leaves nothing.
+func TestNewSubtreeAppearsWhole(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "a", "b"), 0o750))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "a", "b", "f"), []byte("f"), 0o600))
+	require.NoError(t, os.Symlink("b/f", filepath.Join(src, "a", "l")))
+	var chunks []*pb.FileChunk
+	require.NoError(t, Send(src, nil, func(c *pb.FileChunk) error { chunks = append(chunks, c); return nil }))
+
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "dst")
+	r := &Receiver{Dest: dst}
+	for _, c := range chunks {
+		require.NoError(t, r.Receive(c))
+	}
+	_, err := os.Lstat(dst)
+	assert.ErrorIs(t, err, fs.ErrNotExist, "not in place before Finish")
+	require.NoError(t, r.Finish())
+	b, err := os.ReadFile(filepath.Join(dst, "a", "l"))
+	require.NoError(t, err)
+	assert.Equal(t, "f", string(b))
+	fi, err := os.Stat(filepath.Join(dst, "a", "b"))
+	require.NoError(t, err)
+	assert.Equal(t, fs.FileMode(0o750), fi.Mode().Perm())
+
+	// Cut short: Abort removes the temporary subtree.
+	cut := filepath.Join(dir, "cut")
+	r = &Receiver{Dest: cut}
+	for _, c := range chunks[:3] {
+		require.NoError(t, r.Receive(c))
+	}
+	r.Abort()
+	left, err := filepath.Glob(filepath.Join(dir, ".lnst-put-*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "nothing left of a put cut short")
+
+	// Something appeared at the place meanwhile: Finish does not replace it.
+	r = &Receiver{Dest: filepath.Join(dir, "raced")}
+	for _, c := range chunks {
+		require.NoError(t, r.Receive(c))
+	}
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "raced"), 0o755))
+	assert.ErrorIs(t, r.Finish(), fs.ErrExist)
+	r.Abort()
+	left, err = filepath.Glob(filepath.Join(dir, ".lnst-put-*"))
+	require.NoError(t, err)
+	assert.Empty(t, left)
 }
