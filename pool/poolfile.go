@@ -28,6 +28,8 @@ import (
 //	    params: {rack: r1}
 //	    interfaces:
 //	      - {name: enp3s0f0, hwaddr: "52:54:00:00:01:01", network: lan1, driver: ixgbe, speed: 10000}
+//	    power: {reset: "ipmitool -I lanplus -H m1-bmc -U lnst -f bmc.pw power reset", timeout: 2m}
+//	    console: {file: /var/log/conserver/m1.log}
 //	provisioners:
 //	  - name: cloud
 //	    reserve: ./reserve.sh
