@@ -26,6 +26,7 @@ func (s *sshFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.pool, "pool", "", "pool file the host is added to (created if missing) or removed from (required)")
 	fs.StringVar(&s.certs, "certs", "", "the controller's certificate directory: CA, client and host certificates (default: certs next to the pool file)")
 	fs.StringVar(&s.name, "name", "", "name of the host in the pool file (default: the host of user@host)")
+	fs.BoolVar(&s.acceptNew, "accept-new-host-key", false, "add the host's key to --known-hosts if it lists none for the host (a different key is refused all the same)")
 }
 
 // defaultKnownHosts is ~/.ssh/known_hosts.
@@ -94,7 +95,6 @@ func install(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var s sshFlags
 	fs := newFlags("install")
 	s.register(fs)
-	fs.BoolVar(&s.acceptNew, "accept-new-host-key", false, "add the host's key to --known-hosts if it lists none for the host (a different key is refused all the same)")
 	binary := fs.String("agent-binary", "", "lnst-agent binary to copy, built for the host's architecture (default: this executable)")
 	port := fs.Int("port", deploy.DefaultPort, "TCP port the agent listens on")
 	client := fs.String("client", "ctl", "name of the controller's client certificate in --certs, made if missing")

@@ -501,3 +501,46 @@ func TestInstallOverSSH(t *testing.T) {
 
 // describeTestKey is a key as install's messages name it.
 func describeTestKey(k ssh.PublicKey) string { return k.Type() + " " + ssh.FingerprintSHA256(k) }
+
+func TestInstallUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"install"}, "lnst-agent install needs user@host"},
+		{[]string{"uninstall", "--pool", "lab.yaml"}, "lnst-agent uninstall needs user@host"},
+		{[]string{"install", "root@198.18.0.5"}, "--pool is required"},
+		{[]string{"install", "--pool", "lab.yaml", "198.18.0.5"}, `target "198.18.0.5": want user@host`},
+		{[]string{"install", "--pool", "lab.yaml", "root@198.18.0.5", "extra"}, `unexpected argument "extra"`},
+		{[]string{"install", "--pool", "lab.yaml", "--days", "0", "root@198.18.0.5"}, "--days 0: must be positive"},
+		{[]string{"install", "root@198.18.0.5", "--pool", "lab.yaml", "--port", "70000"}, "--port 70000: want 1 to 65535"},
+		{[]string{"uninstall", "--pool", "lab.yaml", "--port", "7000", "root@198.18.0.5"}, "flag provided but not defined: -port"},
+	} {
+		code, stdout, stderr := runCmd(t.Context(), tc.args...)
+		assert.Equal(t, 2, code, "exit status of %q", tc.args)
+		assert.Empty(t, stdout, "stdout of %q", tc.args)
+		assert.Contains(t, stderr, "lnst-agent: "+tc.want, "stderr of %q", tc.args)
+	}
+}
+
+// TestInstallNeedsKeyAndKnownHosts checks install says what is missing
+// before it connects anywhere.
+func TestInstallNeedsKeyAndKnownHosts(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("SSH_AUTH_SOCK", "")
+	pool := filepath.Join(dir, "lab.yaml")
+	code, _, stderr := runCmd(t.Context(), "install", "--pool", pool, "--known-hosts", filepath.Join(dir, "kh"), "root@198.18.0.5")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "lnst-agent: ssh: no key: give --identity FILE, or run an SSH agent (SSH_AUTH_SOCK is not set)")
+
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	require.NoError(t, err)
+	key := filepath.Join(dir, "id")
+	require.NoError(t, os.WriteFile(key, pem.EncodeToMemory(block), 0o600))
+	code, _, stderr = runCmd(t.Context(), "uninstall", "--pool", pool, "--identity", key, "--known-hosts", filepath.Join(dir, "kh"), "root@198.18.0.5")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "lnst-agent: known_hosts file "+filepath.Join(dir, "kh")+": missing: give --known-hosts FILE, or --accept-new-host-key")
+	assert.NoFileExists(t, pool)
+}

@@ -54,7 +54,7 @@ const usage = `usage:
   lnst-agent certs --dir DIR --host NAME[,NAME...] [--client NAME[,NAME...]] [--days N]
   lnst-agent install --pool FILE [--certs DIR] [--identity KEY] [--known-hosts FILE] [--accept-new-host-key]
                      [--agent-binary PATH] [--port N] [--name NAME] [--client NAME] [--days N] user@host
-  lnst-agent uninstall --pool FILE [--certs DIR] [--identity KEY] [--known-hosts FILE] [--name NAME] user@host
+  lnst-agent uninstall --pool FILE [--certs DIR] [--identity KEY] [--known-hosts FILE] [--accept-new-host-key] [--name NAME] user@host
   lnst-agent version`
 
 func main() {
