@@ -418,6 +418,7 @@ func TestInstallOverSSH(t *testing.T) {
 		code, stdout, stderr := runCmd(installCtx(t), installArgs("--accept-new-host-key")...)
 		require.Equal(t, 0, code, "install: %s%s", stdout, stderr)
 		assert.Contains(t, stdout, "systemd unit lnst-agent.service")
+		assert.NotContains(t, stdout, "dynamically linked", "the agent binary is built with CGO_ENABLED=0")
 		kh, err := os.ReadFile(knownHosts)
 		require.NoError(t, err)
 		assert.Equal(t, l.knownHostsLine(), string(kh), "the host key --accept-new-host-key added")

@@ -87,3 +87,20 @@ func checkArch(host, machine, path string) error {
 	}
 	return nil
 }
+
+// dynamicallyLinked reports whether the executable at path needs a
+// dynamic loader (a Go binary built with cgo): then the host needs a C
+// library compatible with the one it was built against.
+func dynamicallyLinked(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return true
+		}
+	}
+	return false
+}

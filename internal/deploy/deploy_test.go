@@ -76,6 +76,11 @@ func TestArch(t *testing.T) {
 	assert.Contains(t, err.Error(), "--agent-binary")
 	assert.NoError(t, checkArch("m1", map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH], exe))
 
+	// A dynamically linked process has the dynamic loader mapped.
+	maps, err := os.ReadFile("/proc/self/maps")
+	require.NoError(t, err)
+	assert.Equal(t, strings.Contains(string(maps), "/ld-linux"), dynamicallyLinked(exe), "the test binary is dynamically linked")
+
 	script := filepath.Join(t.TempDir(), "lnst-agent")
 	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755))
 	_, err = BinaryGOARCH(script)

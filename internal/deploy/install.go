@@ -170,6 +170,10 @@ func Install(ctx context.Context, c *Conn, o InstallOptions) (*pool.PoolHost, er
 	if err := checkArch(t.Host, f.machine, o.AgentBinary); err != nil {
 		return nil, err
 	}
+	if dynamicallyLinked(o.AgentBinary) {
+		fmt.Fprintf(o.Log, "note: %s is dynamically linked (built with cgo): the host needs a C library as new as this machine's; "+
+			"`CGO_ENABLED=0 go build ./cmd/lnst-agent` builds one that runs anywhere\n", o.AgentBinary)
+	}
 	mode := "no systemd: a detached process with pid file " + l.PidFile
 	if f.systemd {
 		mode = "systemd unit " + l.UnitName()
