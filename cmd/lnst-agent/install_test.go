@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
@@ -410,6 +412,17 @@ func TestInstallOverSSH(t *testing.T) {
 		code, _, stderr := runCmd(installCtx(t), installArgs("--accept-new-host-key")...)
 		assert.Equal(t, 1, code)
 		assert.Contains(t, stderr, "HOST KEY MISMATCH: "+sshLabHost+":22 offers "+describeTestKey(l.hostKey)+", but known_hosts file "+knownHosts+" line 2 has "+describeTestKey(otherKey))
+
+		// A known key of another type: the server offers none of that type.
+		ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		ecKey, err := ssh.NewPublicKey(&ec.PublicKey)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(knownHosts, []byte(sshLabHost+" "+string(ssh.MarshalAuthorizedKey(ecKey))), 0o600))
+		code, _, stderr = runCmd(installCtx(t), installArgs("--accept-new-host-key")...)
+		assert.Equal(t, 1, code)
+		assert.Contains(t, stderr, "HOST KEY MISMATCH: known_hosts file "+knownHosts+" has only ecdsa-sha2-nistp256 keys for it, and the server offers none of them")
+
 		require.NoError(t, os.Remove(knownHosts))
 		assert.NoFileExists(t, poolFile)
 	})

@@ -120,11 +120,12 @@ func Dial(ctx context.Context, t Target, cfg SSHConfig) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: %w", t, err)
 	}
+	algos := hk.algorithms(t.Addr(), tcp.RemoteAddr())
 	conf := &ssh.ClientConfig{
 		User:              t.User,
 		Auth:              []ssh.AuthMethod{auth},
 		HostKeyCallback:   hk.callback,
-		HostKeyAlgorithms: hk.algorithms(t.Addr(), tcp.RemoteAddr()),
+		HostKeyAlgorithms: algos,
 		Timeout:           timeout,
 	}
 	// The handshake is bounded by ctx: closing the connection ends it.
@@ -138,6 +139,10 @@ func Dial(ctx context.Context, t Target, cfg SSHConfig) (*Conn, error) {
 	}
 	if err != nil {
 		tcp.Close()
+		if algos != nil && strings.Contains(err.Error(), "no common algorithm for host key") {
+			return nil, fmt.Errorf("ssh %s: HOST KEY MISMATCH: known_hosts file %s has only %s keys for it, and the server offers none of them: "+
+				"the host was reinstalled, or someone is intercepting the connection: %w", t, cfg.KnownHosts, strings.Join(algos, ", "), err)
+		}
 		return nil, explainDialError(t, cfg, hk, err)
 	}
 	return &Conn{target: t, client: ssh.NewClient(sc, chans, reqs)}, nil
