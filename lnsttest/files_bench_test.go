@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,16 +81,31 @@ func benchJob(b *testing.B, h *Host, argv ...string) time.Duration {
 	return time.Since(start)
 }
 
-// benchRatio reports the two sides' time per iteration and prints
+// benchRatio reports the median time of each side's rounds and prints
+// their ratio:
 //
 //	RATIO <name> <ours/theirs>
-func benchRatio(b *testing.B, name, ours, theirs string, o, th time.Duration, n int) {
-	if n == 0 || th == 0 {
+//
+// Medians, not means: on a machine shared with other work one round held
+// up by a neighbour (writeback, a scheduler stall) would otherwise decide
+// the ratio.
+func benchRatio(b *testing.B, name, ours, theirs string, o, th []time.Duration) {
+	if len(o) == 0 || len(th) == 0 {
 		return
 	}
-	b.ReportMetric(o.Seconds()/float64(n), ours+"-s/op")
-	b.ReportMetric(th.Seconds()/float64(n), theirs+"-s/op")
-	printRatio(name, float64(o)/float64(th))
+	mo, mt := median(o), median(th)
+	b.ReportMetric(mo.Seconds(), ours+"-s/op")
+	b.ReportMetric(mt.Seconds(), theirs+"-s/op")
+	printRatio(name, float64(mo)/float64(mt))
+}
+
+// median is the median of d (which it sorts).
+func median(d []time.Duration) time.Duration {
+	slices.Sort(d)
+	if len(d)%2 == 1 {
+		return d[len(d)/2]
+	}
+	return (d[len(d)/2-1] + d[len(d)/2]) / 2
 }
 
 // printRatio prints a RATIO line for make bench. With -test.count above
@@ -106,7 +122,7 @@ func printRatio(name string, x float64) {
 // benchRounds is how many times each side runs per benchmark iteration,
 // alternating (ABBA), so that neither always runs on a warmer cache and a
 // one-iteration run still measures more than once.
-const benchRounds = 4
+const benchRounds = 6
 
 // BenchmarkPutFile256MiB puts a 256 MiB file on a lab host and copies it
 // there with cp, and prints
@@ -135,27 +151,21 @@ func BenchmarkPutFile256MiB(b *testing.B) {
 	// later ones find in the page cache.
 	benchPut(b, h, src, dst)
 	cpOnce()
-	var put, stream, cp time.Duration
-	n := 0
+	var put, stream, cp []time.Duration
 	for b.Loop() {
 		for i := range benchRounds {
 			if i%2 == 0 {
-				put += benchPut(b, h, src, dst)
-				cp += cpOnce()
+				put = append(put, benchPut(b, h, src, dst))
+				cp = append(cp, cpOnce())
 			} else {
-				cp += cpOnce()
-				put += benchPut(b, h, src, dst)
+				cp = append(cp, cpOnce())
+				put = append(put, benchPut(b, h, src, dst))
 			}
-			n++
 		}
-		stream += benchPutHow(b, h, src, dst, false)
+		stream = append(stream, benchPutHow(b, h, src, dst, false))
 	}
-	benchRatio(b, "putfile/cp", "putfile", "cp", put, cp, n)
-	if n > 0 && cp > 0 {
-		perStream := stream / time.Duration(n/benchRounds)
-		b.ReportMetric(perStream.Seconds(), "putfile_stream-s/op")
-		printRatio("putfile_stream/cp", float64(perStream)/(float64(cp)/float64(n)))
-	}
+	benchRatio(b, "putfile/cp", "putfile", "cp", put, cp)
+	benchRatio(b, "putfile_stream/cp", "putfile_stream", "cp", stream, cp)
 }
 
 // writeBenchFile writes size bytes that do not compress, and syncs them:
@@ -223,19 +233,17 @@ func BenchmarkPutTree10k(b *testing.B) {
 	}
 	benchPut(b, h, src, dst) // warm up, as BenchmarkPutFile256MiB does
 	tarOnce()
-	var put, tar time.Duration
-	n := 0
+	var put, tar []time.Duration
 	for b.Loop() {
 		for i := range benchRounds / 2 {
 			if i%2 == 0 {
-				put += benchPut(b, h, src, dst)
-				tar += tarOnce()
+				put = append(put, benchPut(b, h, src, dst))
+				tar = append(tar, tarOnce())
 			} else {
-				tar += tarOnce()
-				put += benchPut(b, h, src, dst)
+				tar = append(tar, tarOnce())
+				put = append(put, benchPut(b, h, src, dst))
 			}
-			n++
 		}
 	}
-	benchRatio(b, "puttree/tar", "puttree", "tar", put, tar, n)
+	benchRatio(b, "puttree/tar", "puttree", "tar", put, tar)
 }
