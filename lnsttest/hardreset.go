@@ -100,7 +100,7 @@ func (h *Host) HardReset(t testing.TB, opts ...HardResetOpt) {
 		}
 	}
 	if err := h.waitReset(deadline, before); err != nil {
-		t.Fatalf("%s: HardReset: the agent still answers as before %v after the reset", h.name, o.timeout)
+		t.Fatalf("%s: HardReset: the agent still answers as before, %v after the reset", h.name, o.timeout)
 	}
 	st.logger().Info("host down", "host", h.name, "after", time.Since(start).Round(time.Millisecond))
 	h.redialVM()
