@@ -143,16 +143,9 @@ type strictSchema struct {
 		Insecure bool              `yaml:"insecure"`
 		Arch     string            `yaml:"arch"`
 		Params   map[string]string `yaml:"params"`
-		Ifaces   []struct {
-			Name   string            `yaml:"name"`
-			HWAddr string            `yaml:"hwaddr"`
-			Net    string            `yaml:"network"`
-			Driver string            `yaml:"driver"`
-			Speed  int               `yaml:"speed"`
-			Params map[string]string `yaml:"params"`
-		} `yaml:"interfaces"`
-		Power   map[string]string `yaml:"power"`
-		Console map[string]string `yaml:"console"`
+		Ifaces   []strictIface     `yaml:"interfaces"`
+		Power    map[string]string `yaml:"power"`
+		Console  map[string]string `yaml:"console"`
 	} `yaml:"hosts"`
 	Provisioners []struct {
 		Name     string            `yaml:"name"`
@@ -166,15 +159,18 @@ type strictSchema struct {
 		Insecure bool              `yaml:"insecure"`
 		Arch     string            `yaml:"arch"`
 		Params   map[string]string `yaml:"params"`
-		Ifaces   []struct {
-			Name   string            `yaml:"name"`
-			HWAddr string            `yaml:"hwaddr"`
-			Net    string            `yaml:"network"`
-			Driver string            `yaml:"driver"`
-			Speed  int               `yaml:"speed"`
-			Params map[string]string `yaml:"params"`
-		} `yaml:"interfaces"`
+		Ifaces   []strictIface     `yaml:"interfaces"`
 	} `yaml:"provisioners"`
+}
+
+// strictIface mirrors an interface of a host or provisioner.
+type strictIface struct {
+	Name   string            `yaml:"name"`
+	HWAddr string            `yaml:"hwaddr"`
+	Net    string            `yaml:"network"`
+	Driver string            `yaml:"driver"`
+	Speed  int               `yaml:"speed"`
+	Params map[string]string `yaml:"params"`
 }
 
 // strictDecode decodes the file with yaml's own strict decoder
