@@ -198,10 +198,32 @@ func (h *host) addRoute(r route) error {
 	if err != nil {
 		return err
 	}
-	if err := h.nl.RouteAdd(nr); err != nil {
+	if err := h.routeAdd(nr); err != nil {
 		return fmt.Errorf("add route %s on %s: %w", r, h.label(), err)
 	}
 	return nil
+}
+
+// routeAdd adds nr as h.nl.RouteAdd does, through h's routeSocket.
+func (h *host) routeAdd(nr *netlink.Route) error {
+	return h.withRouteSocket(func(rs *routeSocket) error {
+		var err error
+		if rs == nil || !rs.add(nr, &err) {
+			err = h.nl.RouteAdd(nr)
+		}
+		return err
+	})
+}
+
+// routeDel removes nr as h.nl.RouteDel does, through h's routeSocket.
+func (h *host) routeDel(nr *netlink.Route) error {
+	return h.withRouteSocket(func(rs *routeSocket) error {
+		var err error
+		if rs == nil || !rs.del(nr, &err) {
+			err = h.nl.RouteDel(nr)
+		}
+		return err
+	})
 }
 
 // undoAddRoute adds a route back; a route already there, or whose device
@@ -229,7 +251,7 @@ func (h *host) delRoute(r route, missingOK bool) error {
 		}
 		return err
 	}
-	err = h.nl.RouteDel(nr)
+	err = h.routeDel(nr)
 	if missingOK && errors.Is(err, unix.ESRCH) {
 		return nothingToUndo("%s has no route %s", h.label(), r)
 	}
