@@ -116,25 +116,60 @@ func (s *Server) PutFile(stream grpc.ClientStreamingServer[pb.PutFileRequest, pb
 	return stream.SendAndClose(&pb.PutFileReply{Path: dest, Seq: seq, Files: int32(r.Files), Bytes: r.Bytes})
 }
 
-// receive feeds the stream's chunks to r, starting with first's.
+// receive feeds the stream's chunks to r, starting with first's. A
+// goroutine receives the next chunks while r writes one: gRPC's copies of
+// a chunk (gathering its frames, unmarshaling it) overlap the write to
+// the file, and the peer gets its flow-control credit back sooner.
+// recvAhead chunks wait at most, each up to filetree.ChunkSize.
 func receive(stream grpc.ClientStreamingServer[pb.PutFileRequest, pb.PutFileReply], r *filetree.Receiver, first *pb.FileChunk) error {
-	c := first
-	for {
-		if c != nil {
-			if err := r.Receive(c); err != nil {
+	if first != nil {
+		if err := r.Receive(first); err != nil {
+			return err
+		}
+	}
+	type recvd struct {
+		c   *pb.FileChunk
+		err error
+	}
+	ch := make(chan recvd, recvAhead)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			var c *pb.FileChunk
+			if err == nil {
+				c = req.Chunk
+			}
+			select {
+			case ch <- recvd{c, err}:
+			case <-done:
+				// r failed: the handler returns, which ends the stream.
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for m := range ch {
+		switch {
+		case m.err == io.EOF:
+			return nil
+		case m.err != nil:
+			return m.err
+		case m.c != nil:
+			if err := r.Receive(m.c); err != nil {
 				return err
 			}
 		}
-		req, err := stream.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		c = req.Chunk
 	}
+	return nil
 }
+
+// recvAhead is how many chunks receive takes from the stream ahead of
+// the one being written.
+const recvAhead = 2
 
 // pathChange returns the Change function of a put or TempDir on host h:
 // it backs up what a change replaces, journals the change's undo ahead,

@@ -21,10 +21,29 @@ import (
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 )
 
-// ChunkSize is the most data one chunk carries.
-const ChunkSize = 64 << 10
+// ChunkSize is the most data one chunk carries: 1 MiB less room for the
+// messages that wrap it (a FileChunk in a PutFileRequest), so that a
+// chunk's message fills, without passing, the 1 MiB tier of gRPC's
+// buffer pool. gRPC marshals each message into a pooled buffer, and
+// gathers each one received into another, zeroing the whole buffer
+// first: a 64 KiB chunk cleared a 1 MiB buffer twice, which cost more
+// than the data's own copies; a chunk a little over 1 MiB would leave
+// the pool for a fresh allocation each time. It is well under gRPC's
+// default 4 MiB limit on a received message.
+const ChunkSize = 1<<20 - chunkRoom
+
+// chunkRoom is the room left in a 1 MiB message for what wraps a chunk's
+// data: two fields' tags and lengths, with margin.
+const chunkRoom = 64
+
+// minRead is the least a file's first read asks for.
+const minRead = 64 << 10
+
+// sharedMin is the size above which SendShared sends a file by its path.
+const sharedMin = 64 << 10
 
 // Do runs a function that resolves paths: the agent runs them on a host's
 // thread, where the host's mounts are. nil runs them directly.
@@ -78,7 +97,9 @@ func fileMode(b uint32) fs.FileMode {
 
 // Send reads the file, symlink or tree at root and sends it, parents
 // first and directory entries in lexical order. Anything else (a device,
-// a fifo, a socket) is an error naming it.
+// a fifo, a socket) is an error naming it. The chunks' data is one
+// buffer, reused: send must be done with a chunk when it returns, as a
+// gRPC stream's Send is (it marshals the message before it returns).
 func Send(root string, do Do, send func(*pb.FileChunk) error) error {
 	s := sender{do: do, send: send}
 	return s.entry(root, "")
@@ -86,7 +107,7 @@ func Send(root string, do Do, send func(*pb.FileChunk) error) error {
 
 // SendShared sends as Send does, to a receiver that shares this
 // process's filesystem (a host of the local lab): a file bigger than
-// ChunkSize goes as its path (FileEntry.Source) and the receiver copies
+// 64 KiB goes as its path (FileEntry.Source) and the receiver copies
 // it in the kernel, as cp does, rather than as data chunks.
 func SendShared(root string, send func(*pb.FileChunk) error) error {
 	s := sender{send: send, shared: true}
@@ -97,6 +118,9 @@ type sender struct {
 	do     Do
 	send   func(*pb.FileChunk) error
 	shared bool
+	// buf holds each chunk's data in turn: send is done with a chunk
+	// when it returns (gRPC has marshaled it).
+	buf []byte
 }
 
 func (s *sender) entry(p, rel string) error {
@@ -107,7 +131,7 @@ func (s *sender) entry(p, rel string) error {
 	e := &pb.FileEntry{Rel: rel, Mode: modeBits(fi.Mode())}
 	switch {
 	case fi.Mode().IsRegular():
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && s.shared && fi.Size() > ChunkSize {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && s.shared && fi.Size() > sharedMin {
 			abs, err := filepath.Abs(p)
 			if err != nil {
 				return err
@@ -115,7 +139,7 @@ func (s *sender) entry(p, rel string) error {
 			e.Source, e.SourceDev, e.SourceIno = abs, uint64(st.Dev), st.Ino
 			return s.send(&pb.FileChunk{Entry: e})
 		}
-		return s.file(p, e)
+		return s.file(p, e, fi.Size())
 	case fi.Mode()&fs.ModeSymlink != 0:
 		e.Type = pb.FileEntry_SYMLINK
 		if err := s.do.run(func() (err error) { e.Target, err = os.Readlink(p); return err }); err != nil {
@@ -141,16 +165,30 @@ func (s *sender) entry(p, rel string) error {
 	return fmt.Errorf("%s is a %v: only files, directories and symlinks are copied", p, fi.Mode().Type())
 }
 
-func (s *sender) file(p string, e *pb.FileEntry) error {
+// file sends a regular file of the given size (as Lstat saw it: it may
+// have changed since).
+func (s *sender) file(p string, e *pb.FileEntry, size int64) error {
 	var f *os.File
 	if err := s.do.run(func() (err error) { f, err = os.Open(p); return err }); err != nil {
 		return err
 	}
 	defer f.Close()
+	// The buffer grows to the biggest file sent, up to a chunk: a tree of
+	// small files does not clear a chunk's worth for each. One byte more
+	// than the size ends a file at its size in one read. At least
+	// minRead: a file of /proc/sys says its size is 0 and gives its value
+	// only to a read from its start, whole.
+	if need := int(min(max(size+1, minRead), ChunkSize)); len(s.buf) < need {
+		s.buf = make([]byte, max(need, min(2*len(s.buf), ChunkSize)))
+	}
 	first := true
 	for {
-		// A fresh buffer each time: gRPC may keep a message it sent.
-		buf := make([]byte, ChunkSize)
+		// The first chunk carries the entry too: its data is cut short by
+		// the entry's size, so that its message stays within 1 MiB.
+		buf := s.buf
+		if first {
+			buf = buf[:min(len(buf), max(ChunkSize-proto.Size(e), ChunkSize/2))]
+		}
 		n, err := io.ReadFull(f, buf)
 		if n > 0 || first {
 			c := &pb.FileChunk{Data: buf[:n]}
@@ -166,6 +204,10 @@ func (s *sender) file(p string, e *pb.FileEntry) error {
 			return nil
 		case err != nil:
 			return fmt.Errorf("read %s: %w", p, err)
+		}
+		if len(s.buf) < ChunkSize {
+			// The file grew since Lstat.
+			s.buf = make([]byte, min(2*len(s.buf), ChunkSize))
 		}
 	}
 }

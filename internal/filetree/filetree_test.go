@@ -1,16 +1,20 @@
 package filetree
 
 import (
+	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 )
 
 // copyTree sends src into a Receiver writing dst, chunk by chunk.
@@ -21,7 +25,10 @@ func copyTree(t *testing.T, src string, r *Receiver) error {
 		if len(c.Data) > ChunkSize {
 			t.Errorf("chunk of %d bytes", len(c.Data))
 		}
-		chunks = append(chunks, c)
+		if n := proto.Size(&pb.PutFileRequest{Chunk: c}); n > 1<<20 {
+			t.Errorf("chunk message of %d bytes: over gRPC's 1 MiB buffer tier", n)
+		}
+		chunks = append(chunks, keep(c))
 		return nil
 	})
 	if err != nil {
@@ -35,6 +42,10 @@ func copyTree(t *testing.T, src string, r *Receiver) error {
 	}
 	return r.Finish()
 }
+
+// keep copies a chunk to keep past send's return: Send reuses the data's
+// buffer.
+func keep(c *pb.FileChunk) *pb.FileChunk { return proto.Clone(c).(*pb.FileChunk) }
 
 func TestModeBits(t *testing.T) {
 	for _, b := range []uint32{0, 0o644, 0o755, 0o4755, 0o2750, 0o1777, 0o7777} {
@@ -108,7 +119,7 @@ func TestSendSharedBySource(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(src, "small"), []byte("small"), 0o600))
 
 	var chunks []*pb.FileChunk
-	require.NoError(t, SendShared(src, func(c *pb.FileChunk) error { chunks = append(chunks, c); return nil }))
+	require.NoError(t, SendShared(src, func(c *pb.FileChunk) error { chunks = append(chunks, keep(c)); return nil }))
 	var sourced, data int
 	for _, c := range chunks {
 		if c.Entry != nil && c.Entry.Source != "" {
@@ -174,7 +185,7 @@ func TestNewSubtreeAppearsWhole(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(src, "a", "b", "f"), []byte("f"), 0o600))
 	require.NoError(t, os.Symlink("b/f", filepath.Join(src, "a", "l")))
 	var chunks []*pb.FileChunk
-	require.NoError(t, Send(src, nil, func(c *pb.FileChunk) error { chunks = append(chunks, c); return nil }))
+	require.NoError(t, Send(src, nil, func(c *pb.FileChunk) error { chunks = append(chunks, keep(c)); return nil }))
 
 	dir := t.TempDir()
 	dst := filepath.Join(dir, "dst")
@@ -214,4 +225,48 @@ func TestNewSubtreeAppearsWhole(t *testing.T) {
 	left, err = filepath.Glob(filepath.Join(dir, ".lnst-put-*"))
 	require.NoError(t, err)
 	assert.Empty(t, left)
+}
+
+// TestSendChunks: files of several chunks and of a few bytes, one after
+// another through the one reused buffer (grown on the way), arrive whole,
+// each first chunk with its entry within a 1 MiB message however long the
+// entry's path.
+func TestSendChunks(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	long := filepath.Join(src, strings.Repeat("d", 200), strings.Repeat("e", 200))
+	require.NoError(t, os.MkdirAll(long, 0o755))
+	want := map[string][]byte{}
+	for i, size := range []int{1, 0, ChunkSize - 1, ChunkSize, 2*ChunkSize + 17, 5} {
+		data := make([]byte, size)
+		for k := range data {
+			data[k] = byte(k*7 + i)
+		}
+		rel := filepath.Join(strings.Repeat("d", 200), strings.Repeat("e", 200), fmt.Sprintf("%s%d", strings.Repeat("f", 200), i))
+		require.NoError(t, os.WriteFile(filepath.Join(src, rel), data, 0o640))
+		want[rel] = data
+	}
+	dst := filepath.Join(t.TempDir(), "dst")
+	r := &Receiver{Dest: dst}
+	require.NoError(t, copyTree(t, src, r))
+	assert.Equal(t, len(want), r.Files)
+	for rel, data := range want {
+		got, err := os.ReadFile(filepath.Join(dst, rel))
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(data, got), "%s: the data differs", rel)
+	}
+}
+
+// TestSendProcFile: a file of /proc/sys says its size is 0 and gives its
+// value only to one read from its start: it arrives whole.
+func TestSendProcFile(t *testing.T) {
+	const p = "/proc/sys/kernel/pid_max"
+	want, err := os.ReadFile(p)
+	if err != nil || len(want) < 2 {
+		t.Skipf("read %s: %v", p, err)
+	}
+	dst := filepath.Join(t.TempDir(), "pid_max")
+	require.NoError(t, copyTree(t, p, &Receiver{Dest: dst}))
+	got, err := os.ReadFile(dst)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got))
 }
