@@ -184,7 +184,10 @@ func fuzzCheckRoute(t *testing.T, r route, nr *netlink.Route) {
 	}
 	// netlink sends an IP with a 4-byte form as IPv4.
 	v4 := nr.Family == netlink.FAMILY_V4
-	if (r.Dst == "default") != (nr.Dst == nil) {
+	// "default" is no destination, or the zero-length prefix when there
+	// is no gateway either; anything else is a destination.
+	if r.Dst == "default" && nr.Dst != nil && (nr.Gw != nil || !net.IP(nr.Dst.Mask).IsUnspecified()) ||
+		r.Dst != "default" && nr.Dst == nil {
 		t.Fatalf("route %s: destination %v", r, nr.Dst)
 	}
 	if nr.Dst != nil {

@@ -141,6 +141,16 @@ func (h *host) netlinkRouteWith(r route, index func(string) (int, error)) (*netl
 		family = netlink.FAMILY_V4
 	}
 	nr.Family = family
+	if nr.Dst == nil && nr.Gw == nil {
+		// "default" with only a device (or nexthops): netlink needs a
+		// destination or a gateway to know the family, so the default
+		// route is spelled as the zero-length prefix of its family.
+		bits := 8 * net.IPv4len
+		if family == netlink.FAMILY_V6 {
+			bits = 8 * net.IPv6len
+		}
+		nr.Dst = &net.IPNet{IP: make(net.IP, bits/8), Mask: net.CIDRMask(0, bits)}
+	}
 	if r.Table < 0 || r.Metric < 0 {
 		return nil, badArg(fmt.Errorf("route %s: table and metric must not be negative", r))
 	}

@@ -48,6 +48,8 @@ func TestRouteSocketAsNetlink(t *testing.T) {
 		{Dst: "198.19.3.0/24", Via: "198.18.210.2", Dev: "v0", Table: 100, Metric: 50},
 		{Dst: "198.19.4.4/32", Via: "198.18.210.2", Table: 1000},
 		{Dst: "default", Via: "198.18.210.2", Table: 101},
+		{Dst: "default", Dev: "v0", Table: 102},
+		{Dst: "default", Dev: "v0", Family: 6, Table: 103},
 		{Dst: "2001:db8:20::/48", Via: "2001:db8:210::2", Metric: 7},
 		{Dst: "2001:db8:21::/64", Dev: "v0", Table: 300},
 	}
