@@ -46,6 +46,9 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 	if t, ok := spec.(devices.Team); ok {
 		return h.createTeam(t)
 	}
+	if b, ok := spec.(devices.OvsBridge); ok {
+		return h.createOvsBridge(b)
+	}
 	l, err := devices.NetlinkLink(spec, func(name string) (int, error) {
 		l, err := h.link(name)
 		if err != nil {
@@ -516,6 +519,9 @@ func (h *host) applyUndoLinkLocked(u undo) error {
 	defer h.mu.Unlock()
 	if u.Op == opCreateLink {
 		return h.recreate(u)
+	}
+	if u.Op == opDeleteLink && u.Kind == ovsKind {
+		return h.delOvsBridge(u.Link)
 	}
 	l, err := h.nl.LinkByName(u.Link)
 	if err != nil {

@@ -90,7 +90,15 @@ func probeQdiscAttrs(ifindex int) netlink.QdiscAttrs {
 	return netlink.QdiscAttrs{LinkIndex: ifindex, Parent: netlink.HANDLE_ROOT, Handle: netlink.MakeHandle(1, 0)}
 }
 
-// probeKernel tries every link kind and qdisc in a throwaway namespace.
+// probeUserspace lists the link kinds a userspace tool makes, and how to
+// probe each: ok is false when the tool cannot make one, and why says
+// what is missing.
+var probeUserspace = map[string]func() (ok bool, why string){
+	ovsKind: probeOvs,
+}
+
+// probeKernel tries every link kind and qdisc in a throwaway namespace,
+// and asks the tools of the kinds of probeUserspace whether they work.
 func probeKernel() (kinds, qdiscs map[string]bool, err error) {
 	h, err := newNamespaceHost("probe", false)
 	if err != nil {
@@ -113,6 +121,9 @@ func probeKernel() (kinds, qdiscs map[string]bool, err error) {
 		if kinds[kind] {
 			h.nl.LinkDel(l)
 		}
+	}
+	for _, kind := range sortedKeys(probeUserspace) {
+		kinds[kind], _ = probeUserspace[kind]()
 	}
 	qdiscs = map[string]bool{}
 	if parentIndex != 0 {
@@ -139,6 +150,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // KernelFeatures lists every link kind and qdisc Probe reports on.
 func KernelFeatures() []string {
 	f := append(sortedKeys(probeLinks), sortedKeys(probeQdiscs)...)
+	f = append(f, sortedKeys(probeUserspace)...)
 	sort.Strings(f)
 	return f
 }

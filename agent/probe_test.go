@@ -19,7 +19,7 @@ func TestProbe(t *testing.T) {
 	for _, kind := range []string{"veth", "bridge", "vxlan", "macvlan", "tun"} {
 		assert.True(t, r.LinkKinds[kind], "this kernel has %s", kind)
 	}
-	assert.Len(t, r.LinkKinds, len(probeLinks))
+	assert.Len(t, r.LinkKinds, len(probeLinks)+len(probeUserspace))
 	assert.Len(t, r.Qdiscs, len(probeQdiscs))
 	for _, name := range []string{"probe0", "probe1", "parent0", "parent1"} {
 		_, err := netlink.LinkByName(name)

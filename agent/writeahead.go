@@ -38,7 +38,7 @@ func (s *Server) createLinkAhead(h *host, req *pb.CreateLinkRequest) (r *pb.Chan
 	if err != nil {
 		return nil, false, nil
 	}
-	u := undo{Group: req.Group, Op: createUndo(spec), Host: req.Host, Link: spec.LinkName()}
+	u := undo{Group: req.Group, Op: createUndo(spec), Kind: createUndoKind(spec), Host: req.Host, Link: spec.LinkName()}
 	if !s.journal.writesAhead(u) {
 		return nil, false, nil
 	}

@@ -2,6 +2,7 @@ package devices
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 )
@@ -21,10 +22,16 @@ func (o OvsBridge) LinkName() string { return o.Name }
 // bridge's internal device.
 func (OvsBridge) Kind() string { return "openvswitch" }
 
-// Validate checks the name.
+// Validate checks the name; one that begins with "-" is refused too
+// (ovs-vsctl would read it as an option).
 func (o OvsBridge) Validate() error {
-	_, err := newCheck(o.Kind(), o.Name)
-	return err
+	if _, err := newCheck(o.Kind(), o.Name); err != nil {
+		return err
+	}
+	if strings.HasPrefix(o.Name, "-") {
+		return fmt.Errorf("openvswitch %q: a bridge name must not begin with \"-\" (ovs-vsctl would read it as an option)", o.Name)
+	}
+	return nil
 }
 
 func (o OvsBridge) netlinkLink(resolver) (netlink.Link, error) {
