@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -112,8 +114,11 @@ func (h *host) createOvsBridge(b devices.OvsBridge) (undo, error) {
 	if _, err := h.nl.LinkByName(b.Name); err == nil {
 		return fail(syscall.EEXIST)
 	}
-	if _, err := h.ovsVsctl(argv); err != nil {
+	if err := h.ensureOwnOvs(); err != nil {
 		return fail(err)
+	}
+	if _, err := h.ovsVsctl(argv); err != nil {
+		return fail(errors.Join(err, h.stopOwnOvsIfUnused()))
 	}
 	deadline := time.Now().Add(ovsLinkTimeout)
 	for {
@@ -130,7 +135,7 @@ func (h *host) createOvsBridge(b devices.OvsBridge) (undo, error) {
 	if _, derr := h.ovsVsctl(ovsDelBrArgs(b.Name)); derr != nil {
 		err = errors.Join(err, fmt.Errorf("take it back: %w", derr))
 	}
-	return fail(err)
+	return fail(errors.Join(err, h.stopOwnOvsIfUnused()))
 }
 
 // delOvsBridge is the undo of createOvsBridge: ovs-vsctl del-br. A bridge
@@ -155,6 +160,9 @@ func (h *host) delOvsBridge(name string) error {
 	deadline := time.Now().Add(ovsLinkTimeout)
 	for {
 		if _, err := h.nl.LinkByName(name); err != nil {
+			if err := h.stopOwnOvsIfUnused(); err != nil {
+				return fmt.Errorf("after deleting openvswitch bridge %q on %s: stop Open vSwitch: %w", name, h.label(), err)
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -166,11 +174,21 @@ func (h *host) delOvsBridge(name string) error {
 
 // probeOvs reports whether this machine can make Open vSwitch bridges:
 // ovs-vsctl is in the PATH and "ovs-vsctl show" answers (ovsdb-server
-// runs). If not, why says what is missing.
+// runs), or the agent may start Open vSwitch itself (EnableOwnOvs) and
+// has all it needs to. If not, why says what is missing.
 func probeOvs() (ok bool, why string) {
 	path, err := exec.LookPath("ovs-vsctl")
 	if err != nil {
 		return false, errNoOvsVsctl.Error()
+	}
+	ownOvs.mu.Lock()
+	own, running := ownOvs.enabled, ownOvs.d != nil
+	ownOvs.mu.Unlock()
+	if own && !running {
+		if why := ovsStartable(); why != "" {
+			return false, why
+		}
+		return true, ""
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -187,4 +205,244 @@ func probeOvs() (ok bool, why string) {
 		return false, fmt.Sprintf("ovs-vsctl show: %v: %s (are ovsdb-server and ovs-vswitchd running?)", err, s)
 	}
 	return true, ""
+}
+
+// The agent of a VM lab guest runs Open vSwitch itself: the image carries
+// its daemons but no init system starts them. The first OvsBridge starts
+// ovsdb-server, on a database made afresh in a temporary directory, and
+// ovs-vswitchd, in the guest's own namespaces; the undo that deletes the
+// last bridge stops them (ovs-vswitchd with exit --cleanup, which deletes
+// its datapath, ovs-system), and so does the agent's exit.
+
+// Paths of the Open vSwitch the agent runs.
+const (
+	// ovsRunDir is where ovs-vsctl looks for ovsdb-server's socket.
+	ovsRunDir = "/run/openvswitch"
+	// ovsSchema is the database schema ovsdb-tool makes the database of.
+	ovsSchema = "/usr/share/openvswitch/vswitch.ovsschema"
+	// ovsDatapath is the datapath ovs-vswitchd makes for its bridges.
+	ovsDatapath = "ovs-system"
+)
+
+// ownOvs holds the Open vSwitch daemons the agent started.
+var ownOvs struct {
+	mu sync.Mutex
+	// enabled lets the agent start them (a VM lab guest's agent).
+	enabled bool
+	d       *ovsDaemons
+}
+
+// EnableOwnOvs lets the agent start ovsdb-server and ovs-vswitchd for the
+// first Open vSwitch bridge made on its own host, and stop them when the
+// last one is deleted: for a VM lab guest, whose image carries Open
+// vSwitch but no init system to start it. StopOwnOvs stops them.
+func EnableOwnOvs() {
+	ownOvs.mu.Lock()
+	ownOvs.enabled = true
+	ownOvs.mu.Unlock()
+}
+
+// StopOwnOvs stops the Open vSwitch daemons the agent started, if any.
+func StopOwnOvs() error {
+	ownOvs.mu.Lock()
+	defer ownOvs.mu.Unlock()
+	d := ownOvs.d
+	ownOvs.d = nil
+	if d == nil {
+		return nil
+	}
+	return d.stop()
+}
+
+// ovsDaemons are ovsdb-server and ovs-vswitchd as the agent runs them.
+type ovsDaemons struct {
+	dir   string // the database and the control sockets
+	procs []*ovsProc
+}
+
+// ovsProc is one daemon.
+type ovsProc struct {
+	name string
+	cmd  *exec.Cmd
+	out  tail
+	done chan struct{}
+	err  error // of cmd.Wait, once done is closed
+}
+
+func (p *ovsProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ovsStartable says what this machine lacks to run Open vSwitch's daemons,
+// "" if nothing.
+func ovsStartable() string {
+	var missing []string
+	for _, c := range []string{"ovs-vsctl", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd"} {
+		if _, err := exec.LookPath(c); err != nil {
+			missing = append(missing, c)
+		}
+	}
+	if _, err := os.Stat(ovsSchema); err != nil {
+		missing = append(missing, ovsSchema)
+	}
+	if _, err := os.Stat("/sys/module/openvswitch"); err != nil {
+		if out, err := exec.Command("modprobe", "openvswitch").CombinedOutput(); err != nil {
+			missing = append(missing, fmt.Sprintf("the kernel module openvswitch (modprobe: %v: %s)", err, strings.TrimSpace(string(out))))
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return "requires " + strings.Join(missing, ", ")
+}
+
+// ensureOwnOvs starts Open vSwitch's daemons on h if the agent may and
+// has not yet. The caller holds h.mu.
+func (h *host) ensureOwnOvs() error {
+	ownOvs.mu.Lock()
+	defer ownOvs.mu.Unlock()
+	if !ownOvs.enabled || h.work != nil {
+		return nil
+	}
+	if d := ownOvs.d; d != nil {
+		for _, p := range d.procs {
+			if p.exited() {
+				ownOvs.d = nil
+				return fmt.Errorf("%s the agent started exited (%v): %s", p.name, p.err, p.out.String())
+			}
+		}
+		return nil
+	}
+	if why := ovsStartable(); why != "" {
+		return fmt.Errorf("start Open vSwitch: %s", why)
+	}
+	d, err := h.startOvs()
+	if err != nil {
+		return fmt.Errorf("start Open vSwitch: %w", err)
+	}
+	ownOvs.d = d
+	return nil
+}
+
+// startOvs makes a database and starts ovsdb-server and ovs-vswitchd on
+// it, in h's namespaces.
+func (h *host) startOvs() (d *ovsDaemons, err error) {
+	dir, err := os.MkdirTemp("", "lnst-ovs-")
+	if err != nil {
+		return nil, err
+	}
+	d = &ovsDaemons{dir: dir}
+	defer func() {
+		if err != nil {
+			d.stop()
+		}
+	}()
+	if err := os.MkdirAll(ovsRunDir, 0o755); err != nil {
+		return d, err
+	}
+	if out, err := exec.Command("ovsdb-tool", "create", dir+"/conf.db", ovsSchema).CombinedOutput(); err != nil {
+		return d, fmt.Errorf("ovsdb-tool create: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	sock := ovsRunDir + "/db.sock"
+	os.Remove(sock)
+	if err := h.startOvsProc(d, "ovsdb-server", dir+"/conf.db", "--remote=punix:"+sock, "--unixctl="+dir+"/ovsdb-server.ctl", "--log-file="+dir+"/ovsdb-server.log"); err != nil {
+		return d, err
+	}
+	deadline := time.Now().Add(ovsLinkTimeout)
+	for {
+		_, err := h.ovsVsctl(append([]string{"ovs-vsctl", "--timeout=2", "--no-wait"}, "init"))
+		if err == nil {
+			break
+		}
+		if p := d.procs[0]; p.exited() || time.Now().After(deadline) {
+			return d, fmt.Errorf("ovsdb-server does not answer: %v; its output: %s", err, p.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := h.startOvsProc(d, "ovs-vswitchd", "unix:"+sock, "--unixctl="+dir+"/ovs-vswitchd.ctl", "--log-file="+dir+"/ovs-vswitchd.log"); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+// startOvsProc starts daemon name with args on h's thread, in the
+// foreground: it dies with the agent.
+func (h *host) startOvsProc(d *ovsDaemons, name string, args ...string) error {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return err
+	}
+	p := &ovsProc{name: name, done: make(chan struct{})}
+	p.cmd = &exec.Cmd{
+		Path:        path,
+		Args:        append([]string{name}, args...),
+		Env:         jobEnv(),
+		Stdout:      &p.out,
+		Stderr:      &p.out,
+		WaitDelay:   strayGrace,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+	}
+	if err := h.do(p.cmd.Start); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	d.procs = append(d.procs, p)
+	return nil
+}
+
+// stop stops ovs-vswitchd (exit --cleanup: it deletes its datapath), then
+// ovsdb-server, and removes their files.
+func (d *ovsDaemons) stop() error {
+	defer os.RemoveAll(d.dir)
+	defer os.Remove(ovsRunDir + "/db.sock")
+	var errs []error
+	for i := len(d.procs) - 1; i >= 0; i-- {
+		p := d.procs[i]
+		if p.exited() {
+			continue
+		}
+		if p.name == "ovs-vswitchd" {
+			exec.Command("ovs-appctl", "-t", d.dir+"/ovs-vswitchd.ctl", "--timeout=5", "exit", "--cleanup").Run()
+		} else {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+		select {
+		case <-p.done:
+		case <-time.After(teamdStopTimeout):
+			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+			errs = append(errs, fmt.Errorf("%s did not exit in %v; killed it: %s", p.name, teamdStopTimeout, p.out.String()))
+		}
+	}
+	if _, err := netlink.LinkByName(ovsDatapath); err == nil {
+		if out, err := exec.Command("ovs-dpctl", "del-dp", ovsDatapath).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("ovs-dpctl del-dp %s: %v: %s", ovsDatapath, err, strings.TrimSpace(string(out))))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stopOwnOvsIfUnused stops the daemons the agent started once no bridge
+// is left. The caller holds h.mu.
+func (h *host) stopOwnOvsIfUnused() error {
+	ownOvs.mu.Lock()
+	defer ownOvs.mu.Unlock()
+	if ownOvs.d == nil || h.work != nil {
+		return nil
+	}
+	out, err := h.ovsVsctl(ovsVsctlArgs("list-br"))
+	if err != nil || strings.TrimSpace(out) != "" {
+		return nil
+	}
+	d := ownOvs.d
+	ownOvs.d = nil
+	return d.stop()
 }

@@ -166,3 +166,23 @@ func TestOvsBridgeFake(t *testing.T) {
 	err = testCreateOvs(t, c, "h1", "g", "ovsbr1")
 	testCode(t, err, codes.Aborted, `"ovsbr1"`, "requires ovs-vsctl")
 }
+
+// TestOvsStartable checks what the agent of a VM guest says it lacks to
+// run Open vSwitch itself.
+func TestOvsStartable(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	why := ovsStartable()
+	assert.Contains(t, why, "requires ovs-vsctl, ovsdb-tool, ovsdb-server, ovs-vswitchd")
+	ownOvs.mu.Lock()
+	ownOvs.enabled = true
+	ownOvs.mu.Unlock()
+	t.Cleanup(func() {
+		ownOvs.mu.Lock()
+		ownOvs.enabled = false
+		ownOvs.mu.Unlock()
+	})
+	ok, why := probeOvs()
+	assert.False(t, ok)
+	assert.Contains(t, why, "requires ovs-vsctl")
+	require.NoError(t, StopOwnOvs(), "nothing started, nothing to stop")
+}

@@ -95,6 +95,8 @@ func ServeVM() int {
 		return 1
 	}
 	opts := Options{Logger: log}
+	// The image carries Open vSwitch, which no init system starts.
+	EnableOwnOvs()
 	if cfg.StateDisk != "" {
 		if err := mountStateDisk(virtioBlockDir, cfg.StateDisk, VMStateDir, vmWait); err != nil {
 			log.Error("state disk", "error", err)
@@ -133,7 +135,12 @@ func ServeVM() int {
 		log.Error("serve", "port", cfg.Port, "error", err)
 		code = 1
 	}
-	return max(code, srv.close(g))
+	code = max(code, srv.close(g))
+	if err := StopOwnOvs(); err != nil {
+		log.Error("stop Open vSwitch", "error", err)
+		code = max(code, 1)
+	}
+	return code
 }
 
 // virtioBlockDir lists the block devices; a virtio-blk disk's serial is in
