@@ -28,6 +28,7 @@ type config struct {
 	vmKernel       string
 	vmModules      string
 	vmMemory       string
+	vmCPUs         string
 	reruns         string
 }
 
@@ -63,6 +64,7 @@ func init() {
 	stringFlag(&cfg.vmKernel, "vm.kernel", "", "bzImage the VM lab boots instead of Debian's cloud kernel: a kernel under test")
 	stringFlag(&cfg.vmModules, "vm.modules", "", "modules tree of -lnst.vm.kernel (its /lib/modules/RELEASE directory)")
 	stringFlag(&cfg.vmMemory, "vm.memory", "512", "memory of each VM lab guest, in MiB")
+	stringFlag(&cfg.vmCPUs, "vm.cpus", "1", "virtual CPUs of each VM lab guest (Open vSwitch needs 2)")
 	stringFlag(&cfg.pool, "pool", "", "pool file of machines running lnst-agent (default: the local lab)")
 	stringFlag(&cfg.reruns, "reruns", "0", "how many times a recipe that failed because its provisioned machine died is run again, on another machine")
 	stringFlag(&cfg.logLevel, "log-level", "info", "recipe log level (trace, debug, info, warn, error), logged with t.Log")
@@ -123,6 +125,9 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 	}
 	if m, err := strconv.Atoi(cfg.vmMemory); err != nil || m < 128 || m > 65536 {
 		return fmt.Errorf("%s: %q is not a memory size in MiB from 128 to 65536", source("lnst.vm.memory"), cfg.vmMemory)
+	}
+	if n, err := strconv.Atoi(cfg.vmCPUs); err != nil || n < 1 || n > 64 {
+		return fmt.Errorf("%s: %q is not a number of CPUs from 1 to 64", source("lnst.vm.cpus"), cfg.vmCPUs)
 	}
 	if n, err := strconv.Atoi(cfg.reruns); err != nil || n < 0 || n > 100 {
 		return fmt.Errorf("%s: %q is not a number of reruns from 0 to 100", source("lnst.reruns"), cfg.reruns)

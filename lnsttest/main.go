@@ -191,8 +191,9 @@ func startVMLab() (*pool.Lab, error) {
 		return nil, fmt.Errorf("VM lab image: %w", err)
 	}
 	mem, _ := strconv.Atoi(cfg.vmMemory) // checked by loadConfig
+	cpus, _ := strconv.Atoi(cfg.vmCPUs)  // checked by loadConfig
 	return pool.StartVMLab(pool.LabOptions{AgentLogLevel: cfg.agentLog, UserNS: rootless()},
-		pool.VMOptions{Image: img, MemoryMiB: mem, AgentLogLevel: cfg.agentLog, Log: os.Stderr})
+		pool.VMOptions{Image: img, MemoryMiB: mem, CPUs: cpus, AgentLogLevel: cfg.agentLog, Log: os.Stderr})
 }
 
 // rootless reports whether the lab runs in a user namespace: asked for

@@ -28,6 +28,11 @@ type VMOptions struct {
 	Image *vmimage.Image
 	// MemoryMiB is each guest's memory (default 512).
 	MemoryMiB int
+	// CPUs is each guest's number of virtual CPUs (default 1). Under TCG
+	// a second CPU is a second QEMU thread; Open vSwitch 3.1 needs two
+	// (on one, its per-CPU upcall dispatch starts no handler thread and
+	// loses every packet it must look at).
+	CPUs int
 	// BootTimeout bounds a guest's boot to a serving agent (default 3 min:
 	// without KVM, QEMU emulates the CPU).
 	BootTimeout time.Duration
@@ -78,6 +83,9 @@ func StartVMLab(opts LabOptions, vm VMOptions) (*Lab, error) {
 	}
 	if err := vmimage.Check(); err != nil {
 		return nil, fmt.Errorf("start VM lab: %w", err)
+	}
+	if vm.CPUs == 0 {
+		vm.CPUs = 1
 	}
 	if vm.MemoryMiB == 0 {
 		vm.MemoryMiB = 512
@@ -201,7 +209,7 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 		}
 		sock := filepath.Join(v.dir, name+".sock")
 		cfg := agent.VMConfig{Hostname: hostLabel(hi, in.id), Port: vmPort, Ifaces: map[string]string{}, LogLevel: v.opts.AgentLogLevel, StateDisk: vmStateSerial}
-		a := qemuArgs(v.opts.Image, v.opts.MemoryMiB, "lnst.hostname="+cfg.Hostname)
+		a := qemuArgs(v.opts.Image, v.opts.MemoryMiB, v.opts.CPUs, "lnst.hostname="+cfg.Hostname)
 		a = append(a,
 			"-chardev", "file,id=console,path="+g.console, "-serial", "chardev:console",
 			"-device", "virtio-serial-pci",
@@ -274,8 +282,8 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 // boots -kernel again in the same QEMU process, keeping its sockets and
 // disks; one that powers off ends QEMU. A kernel panic reboots too
 // (panic=-1): bootGuest fails on the panic message in the console.
-func qemuArgs(img *vmimage.Image, memMiB int, cmdline ...string) []string {
-	return []string{"qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", fmt.Sprint(memMiB), "-smp", "1",
+func qemuArgs(img *vmimage.Image, memMiB, cpus int, cmdline ...string) []string {
+	return []string{"qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", fmt.Sprint(memMiB), "-smp", fmt.Sprint(cpus),
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-kernel", img.Kernel, "-initrd", img.Initrd,
 		"-append", strings.Join(append([]string{"console=ttyS0", "quiet", "panic=-1"}, cmdline...), " "),

@@ -243,7 +243,7 @@ func BenchmarkVMLabTwoHosts(b *testing.B) {
 		errs := make(chan error, 2)
 		for range 2 {
 			go func() {
-				a := append(qemuArgs(img, 512), "-serial", "stdio")
+				a := append(qemuArgs(img, 512, 1), "-serial", "stdio")
 				out, err := exec.Command(a[0], a[1:]...).CombinedOutput()
 				if err == nil && !strings.Contains(string(out), "init done") {
 					err = fmt.Errorf("no init line in %q", out)
