@@ -29,6 +29,7 @@ type config struct {
 	vmModules      string
 	vmMemory       string
 	vmCPUs         string
+	vmOvs          string
 	reruns         string
 }
 
@@ -65,6 +66,7 @@ func init() {
 	stringFlag(&cfg.vmModules, "vm.modules", "", "modules tree of -lnst.vm.kernel (its /lib/modules/RELEASE directory)")
 	stringFlag(&cfg.vmMemory, "vm.memory", "512", "memory of each VM lab guest, in MiB")
 	stringFlag(&cfg.vmCPUs, "vm.cpus", "1", "virtual CPUs of each VM lab guest (Open vSwitch needs 2)")
+	stringFlag(&cfg.vmOvs, "vm.ovs", "false", "add Open vSwitch to the VM lab's image (true or false)")
 	stringFlag(&cfg.pool, "pool", "", "pool file of machines running lnst-agent (default: the local lab)")
 	stringFlag(&cfg.reruns, "reruns", "0", "how many times a recipe that failed because its provisioned machine died is run again, on another machine")
 	stringFlag(&cfg.logLevel, "log-level", "info", "recipe log level (trace, debug, info, warn, error), logged with t.Log")
@@ -125,6 +127,9 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 	}
 	if m, err := strconv.Atoi(cfg.vmMemory); err != nil || m < 128 || m > 65536 {
 		return fmt.Errorf("%s: %q is not a memory size in MiB from 128 to 65536", source("lnst.vm.memory"), cfg.vmMemory)
+	}
+	if _, err := strconv.ParseBool(cfg.vmOvs); err != nil {
+		return fmt.Errorf("%s: %q is neither true nor false", source("lnst.vm.ovs"), cfg.vmOvs)
 	}
 	if n, err := strconv.Atoi(cfg.vmCPUs); err != nil || n < 1 || n > 64 {
 		return fmt.Errorf("%s: %q is not a number of CPUs from 1 to 64", source("lnst.vm.cpus"), cfg.vmCPUs)

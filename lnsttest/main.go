@@ -186,7 +186,8 @@ func (s *session) vmLabNow() (*pool.Lab, error) {
 }
 
 func startVMLab() (*pool.Lab, error) {
-	img, err := vmimage.Build(context.Background(), vmimage.Options{Cache: cfg.vmCache, Kernel: cfg.vmKernel, Modules: cfg.vmModules, Log: os.Stderr})
+	ovs, _ := strconv.ParseBool(cfg.vmOvs) // checked by loadConfig
+	img, err := vmimage.Build(context.Background(), vmimage.Options{Cache: cfg.vmCache, Kernel: cfg.vmKernel, Modules: cfg.vmModules, OpenVSwitch: ovs, Log: os.Stderr})
 	if err != nil {
 		return nil, fmt.Errorf("VM lab image: %w", err)
 	}

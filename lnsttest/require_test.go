@@ -79,6 +79,8 @@ func TestLoadConfig(t *testing.T) {
 		{"bad vm memory", nil, map[string]string{"LNST_VM_MEMORY": "lots"}, `environment variable LNST_VM_MEMORY: "lots" is not a memory size in MiB from 128 to 65536`},
 		{"vm memory too small", []string{"-lnst.vm.memory=64"}, nil, `-lnst.vm.memory: "64" is not a memory size`},
 		{"vm cpus", []string{"-lnst.lab=vm", "-lnst.vm.cpus=2"}, nil, ""},
+		{"vm ovs", []string{"-lnst.lab=vm", "-lnst.vm.ovs=true"}, nil, ""},
+		{"bad vm ovs", []string{"-lnst.vm.ovs=yes please"}, nil, `-lnst.vm.ovs: "yes please" is neither true nor false`},
 		{"bad vm cpus", nil, map[string]string{"LNST_VM_CPUS": "0"}, `environment variable LNST_VM_CPUS: "0" is not a number of CPUs from 1 to 64`},
 		{"vm kernel missing", []string{"-lnst.vm.kernel=/nonexistent/bzImage"}, nil, `-lnst.vm.kernel: stat /nonexistent/bzImage: no such file or directory`},
 		{"vm modules without kernel", []string{"-lnst.vm.modules=/tmp"}, nil, `-lnst.vm.modules: a modules tree needs its kernel: give -lnst.vm.kernel too`},
@@ -101,6 +103,7 @@ func TestLoadConfig(t *testing.T) {
 			fs.BoolVar(&cfg.summary, "lnst.summary", true, "")
 			fs.StringVar(&cfg.vmMemory, "lnst.vm.memory", "512", "")
 			fs.StringVar(&cfg.vmCPUs, "lnst.vm.cpus", "1", "")
+			fs.StringVar(&cfg.vmOvs, "lnst.vm.ovs", "false", "")
 			fs.StringVar(&cfg.vmKernel, "lnst.vm.kernel", "", "")
 			fs.StringVar(&cfg.vmModules, "lnst.vm.modules", "", "")
 			fs.StringVar(&cfg.reruns, "lnst.reruns", "0", "")

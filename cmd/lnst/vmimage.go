@@ -20,6 +20,7 @@ func vmImageCmd(args []string, stdout, stderr io.Writer) int {
 	cache := fs.String("cache", vmimage.DefaultCache(), "cache directory")
 	kernel := fs.String("kernel", "", "boot this bzImage instead of Debian's kernel")
 	modules := fs.String("modules", "", "with -kernel: its modules tree (/lib/modules/<release>)")
+	ovs := fs.Bool("openvswitch", false, "add Open vSwitch to the image (-lnst.vm.ovs)")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		fmt.Fprint(stderr, use)
 		return 2
@@ -30,7 +31,7 @@ func vmImageCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	img, err := vmimage.Build(ctx, vmimage.Options{Cache: *cache, Kernel: *kernel, Modules: *modules, Log: stderr})
+	img, err := vmimage.Build(ctx, vmimage.Options{Cache: *cache, Kernel: *kernel, Modules: *modules, OpenVSwitch: *ovs, Log: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "lnst vm-image: %v\n", err)
 		return 1

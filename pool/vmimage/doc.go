@@ -2,7 +2,8 @@
 // kernel and a base initramfs holding busybox, the tools recipes run
 // (iproute2, ping, iperf3, ethtool, tcpdump, teamd, wg) with their shared
 // libraries, the network kernel modules, and an /init that boots, runs
-// /lnst/run if present and powers off.
+// /lnst/run if present and powers off. Options.OpenVSwitch adds Open
+// vSwitch, as another cached image.
 //
 // Everything comes from Debian packages, fetched with apt-get download and
 // unpacked with dpkg-deb -x; Build caches the result under

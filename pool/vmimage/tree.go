@@ -222,6 +222,11 @@ func assemble(ctx context.Context, t *tree, stage string, in *inputs, modDir, tm
 			}
 		}
 	}
+	if in.ovs {
+		if err := t.addOvs(stage, libRoot, done); err != nil {
+			return err
+		}
+	}
 	for _, lib := range extraLibs {
 		if !done[lib] {
 			done[lib] = true
