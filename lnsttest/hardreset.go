@@ -111,14 +111,7 @@ func (h *Host) HardReset(t testing.TB, opts ...HardResetOpt) {
 	if after.BootId == before.BootId && after.Pid == before.Pid {
 		t.Fatalf("%s: HardReset: the agent answers as the same process of the same boot (boot id %s, pid %d): the host was not reset", h.name, after.BootId, after.Pid)
 	}
-	if h.vm != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err = h.vm.lab.GuestRebooted(ctx, h.vm.in, h.vm.name)
-		cancel()
-	} else {
-		err = h.retakeLease()
-	}
-	if err != nil {
+	if err := h.rejoin(); err != nil {
 		t.Fatalf("%s: HardReset: the host is back but %v", h.name, err)
 	}
 	st.logger().Info("host back", "host", h.name, "after", time.Since(start).Round(time.Millisecond), "kernel", after.Kernel)

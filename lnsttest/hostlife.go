@@ -312,14 +312,7 @@ func (h *Host) Reboot(t testing.TB, opts ...RebootOpt) {
 	if before.BootId != "" && after.BootId == before.BootId {
 		t.Fatalf("%s: Reboot: the agent answers again but the machine did not reboot (same boot id %s)", h.name, after.BootId)
 	}
-	if h.vm != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err = h.vm.lab.GuestRebooted(ctx, h.vm.in, h.vm.name)
-		cancel()
-		if err != nil {
-			t.Fatalf("%s: Reboot: the host is back but %v", h.name, err)
-		}
-	} else if err := h.retakeLease(); err != nil {
+	if err := h.rejoin(); err != nil {
 		t.Fatalf("%s: Reboot: the host is back but %v", h.name, err)
 	}
 	st.logger().Info("host back", "host", h.name, "after", time.Since(start).Round(time.Second), "kernel", after.Kernel)
@@ -331,6 +324,18 @@ func (h *Host) vmConsole() string {
 		return ""
 	}
 	return "; " + h.vm.in.Console(h.vm.name, 30)
+}
+
+// rejoin takes a host that rebooted (Reboot, HardReset) back into the
+// test run: a VM lab host's interfaces are set up again as the lab made
+// them; a pool host's lease is taken again.
+func (h *Host) rejoin() error {
+	if h.vm != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return h.vm.lab.GuestRebooted(ctx, h.vm.in, h.vm.name)
+	}
+	return h.retakeLease()
 }
 
 // retakeLease takes the test run's lease on a pool host's agent again at
