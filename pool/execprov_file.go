@@ -91,15 +91,7 @@ func (ps *poolParser) provisioners(f field) ([]ExecSpec, error) {
 
 func (ps *poolParser) provisioner(i int, n *yaml.Node) (ExecSpec, error) {
 	p := ExecSpec{Line: n.Line, Dir: ps.dir}
-	what := fmt.Sprintf("provisioner %d", i+1)
-	if n.Kind == yaml.MappingNode {
-		for j := 0; j+1 < len(n.Content); j += 2 {
-			if k, v := resolve(n.Content[j]), resolve(n.Content[j+1]); k.Value == "name" && v.Kind == yaml.ScalarNode && !isNull(v) {
-				what = fmt.Sprintf("provisioner %q", v.Value)
-				break
-			}
-		}
-	}
+	what := itemName("provisioner", i, n)
 	fs, err := ps.mapping(n, what, provFields)
 	if err != nil {
 		return p, err
@@ -151,16 +143,8 @@ func (ps *poolParser) provisioner(i int, n *yaml.Node) (ExecSpec, error) {
 		}
 	}
 	if f, ok := fs["interfaces"]; ok {
-		v := resolve(f.value)
-		if !isNull(v) && v.Kind != yaml.SequenceNode {
-			return p, ps.errorf(v.Line, "%s: interfaces: want a list, not %s", what, kindName(v))
-		}
-		for j, in := range v.Content {
-			ifc, err := ps.iface(j, resolve(in), what)
-			if err != nil {
-				return p, err
-			}
-			p.Ifaces = append(p.Ifaces, ifc)
+		if p.Ifaces, err = ps.ifaces(f, what); err != nil {
+			return p, err
 		}
 	}
 	// Check the fields with the lines of their values.

@@ -360,18 +360,22 @@ func (ps *poolParser) params(f field, what string) (map[string]string, error) {
 	return m, nil
 }
 
-func (ps *poolParser) host(i int, n *yaml.Node) (PoolHost, error) {
-	h := PoolHost{Line: n.Line}
-	what := fmt.Sprintf("host %d", i+1)
+// itemName names the i'th item of a list (a host, a provisioner) in
+// messages: by its name when it has one, else by its position.
+func itemName(kind string, i int, n *yaml.Node) string {
 	if n.Kind == yaml.MappingNode {
-		// Name the host by its name in every message, when it has one.
 		for j := 0; j+1 < len(n.Content); j += 2 {
 			if k, v := resolve(n.Content[j]), resolve(n.Content[j+1]); k.Value == "name" && v.Kind == yaml.ScalarNode && !isNull(v) {
-				what = fmt.Sprintf("host %q", v.Value)
-				break
+				return fmt.Sprintf("%s %q", kind, v.Value)
 			}
 		}
 	}
+	return fmt.Sprintf("%s %d", kind, i+1)
+}
+
+func (ps *poolParser) host(i int, n *yaml.Node) (PoolHost, error) {
+	h := PoolHost{Line: n.Line}
+	what := itemName("host", i, n)
 	fs, err := ps.mapping(n, what, hostFields)
 	if err != nil {
 		return h, err
@@ -400,16 +404,8 @@ func (ps *poolParser) host(i int, n *yaml.Node) (PoolHost, error) {
 		}
 	}
 	if f, ok := fs["interfaces"]; ok {
-		v := resolve(f.value)
-		if !isNull(v) && v.Kind != yaml.SequenceNode {
-			return h, ps.errorf(v.Line, "%s: interfaces: want a list, not %s", what, kindName(v))
-		}
-		for j, in := range v.Content {
-			ifc, err := ps.iface(j, resolve(in), what)
-			if err != nil {
-				return h, err
-			}
-			h.Ifaces = append(h.Ifaces, ifc)
+		if h.Ifaces, err = ps.ifaces(f, what); err != nil {
+			return h, err
 		}
 	}
 	if f, ok := fs["power"]; ok {
@@ -477,6 +473,23 @@ func (ps *poolParser) tls(f field, what string) (TLSFiles, error) {
 		}
 	}
 	return t, nil
+}
+
+// ifaces parses the interfaces list of a host or provisioner.
+func (ps *poolParser) ifaces(f field, what string) ([]PoolIface, error) {
+	v := resolve(f.value)
+	if !isNull(v) && v.Kind != yaml.SequenceNode {
+		return nil, ps.errorf(v.Line, "%s: interfaces: want a list, not %s", what, kindName(v))
+	}
+	var out []PoolIface
+	for j, in := range v.Content {
+		ifc, err := ps.iface(j, resolve(in), what)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ifc)
+	}
+	return out, nil
 }
 
 func (ps *poolParser) iface(j int, n *yaml.Node, host string) (PoolIface, error) {
