@@ -158,10 +158,20 @@ func (h *Host) kernelBack(t testing.TB, before, release string) {
 		return
 	}
 	h.s.state(t).logger().Info("rebooting into the host's own kernel", "host", h.name, "running", hello.Kernel, "own", before)
+	h.rebootBack(t, before)
+}
+
+// rebootBack reboots the host at the end of an InstallKernel test and
+// reports whether it came back on its own kernel before; when it did not,
+// the test fails.
+func (h *Host) rebootBack(t testing.TB, before string) bool {
+	t.Helper()
 	h.Reboot(t)
 	if now, err := h.waitUp(time.Now().Add(time.Minute)); err != nil || now.Kernel != before {
 		t.Errorf("%s: InstallKernel cleanup: after the reboot the host runs kernel %q, not its own %s (%v)", h.name, now.GetKernel(), before, err)
+		return false
 	}
+	return true
 }
 
 // debianName is what a Debian package name looks like.
