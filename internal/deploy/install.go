@@ -286,7 +286,8 @@ func agentLog(ctx context.Context, c *Conn, l Layout, systemd bool) string {
 // waitAgent dials the agent with the controller's certificate until it
 // answers a Hello.
 func waitAgent(ctx context.Context, addr, certsDir, client string) (*pb.HelloReply, error) {
-	cfg, err := agentconn.ClientTLS(filepath.Join(certsDir, agentconn.CAFile), filepath.Join(certsDir, client+".pem"), filepath.Join(certsDir, client+"-key.pem"))
+	tf := tlsFiles(certsDir, client)
+	cfg, err := agentconn.ClientTLS(tf.CA, tf.Cert, tf.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -486,6 +487,12 @@ func poolTLS(poolFile, certsDir, client string) pool.TLSFiles {
 			dir = rel
 		}
 	}
+	return tlsFiles(dir, client)
+}
+
+// tlsFiles are the CA and the client's certificate and key in dir, as
+// agentconn.GenerateCerts names them.
+func tlsFiles(dir, client string) pool.TLSFiles {
 	return pool.TLSFiles{
 		CA:   filepath.Join(dir, agentconn.CAFile),
 		Cert: filepath.Join(dir, client+".pem"),
