@@ -263,19 +263,7 @@ type ovsDaemons struct {
 // ovsProc is one daemon.
 type ovsProc struct {
 	name string
-	cmd  *exec.Cmd
-	out  tail
-	done chan struct{}
-	err  error // of cmd.Wait, once done is closed
-}
-
-func (p *ovsProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	*daemon
 }
 
 // ovsStartable says what this machine lacks to run Open vSwitch's daemons,
@@ -377,24 +365,11 @@ func (h *host) startOvsProc(d *ovsDaemons, name string, args ...string) error {
 	if err != nil {
 		return err
 	}
-	p := &ovsProc{name: name, done: make(chan struct{})}
-	p.cmd = &exec.Cmd{
-		Path:        path,
-		Args:        append([]string{name}, args...),
-		Env:         jobEnv(),
-		Stdout:      &p.out,
-		Stderr:      &p.out,
-		WaitDelay:   strayGrace,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
-	}
-	if err := h.do(p.cmd.Start); err != nil {
+	p, err := h.startDaemon(path, append([]string{name}, args...))
+	if err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	d.procs = append(d.procs, p)
+	d.procs = append(d.procs, &ovsProc{name: name, daemon: p})
 	return nil
 }
 

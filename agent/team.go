@@ -125,11 +125,8 @@ type teamd struct {
 	link string
 	// dir holds the pid file: two hosts of a namespace lab share /run, and
 	// teamd refuses to start over a pid file of a live process.
-	dir  string
-	cmd  *exec.Cmd
-	out  tail
-	done chan struct{}
-	err  error // of cmd.Wait, once done is closed
+	dir string
+	*daemon
 }
 
 // teamdArgs validates t and returns teamd's command line: foreground, the
@@ -174,31 +171,14 @@ func (h *host) createTeam(t devices.Team) (undo, error) {
 		os.RemoveAll(dir)
 		return u, badArg(err)
 	}
-	d := &teamd{link: t.Name, dir: dir, done: make(chan struct{})}
-	d.cmd = &exec.Cmd{
-		Path:   path,
-		Args:   argv,
-		Env:    jobEnv(),
-		Stdout: &d.out,
-		Stderr: &d.out,
-		// teamd forks nothing that would hold its output open; be safe.
-		WaitDelay: strayGrace,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
-		},
-	}
-	// Fork on the host's thread so that teamd runs in its namespaces.
 	// The clock is coarser than a file's times: allow for it.
 	start := time.Now().Add(-time.Second)
-	if err := h.do(d.cmd.Start); err != nil {
+	p, err := h.startDaemon(path, argv)
+	if err != nil {
 		os.RemoveAll(dir)
 		return fail("start teamd: %v", err)
 	}
-	go func() {
-		d.err = d.cmd.Wait()
-		close(d.done)
-	}()
+	d := &teamd{link: t.Name, dir: dir, daemon: p}
 	if h.teamds == nil {
 		h.teamds = map[string]*teamd{}
 	}
