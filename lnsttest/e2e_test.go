@@ -181,16 +181,26 @@ func (c *child) run(t *testing.T) int {
 
 func (c *child) wait(t *testing.T) int {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+	if !endsWithin(c.cmd, 2*time.Minute) {
 		t.Fatalf("fixture did not end within 2m; output:\n%s", c.out)
 	}
 	return c.cmd.ProcessState.ExitCode()
+}
+
+// endsWithin waits for cmd, started in a process group of its own, to
+// end; when it has not after d, it kills the group, waits for it and
+// returns false.
+func endsWithin(cmd *exec.Cmd, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return false
+	}
 }
 
 func TestE2EPassLeavesNothing(t *testing.T) {

@@ -135,13 +135,7 @@ done`, filepath.Join(dir, "lnst-agent"), sock, filepath.Join(dir, "m1.journal"),
 		cmd.Stdout, cmd.Stderr = &out, &out
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		require.NoError(t, cmd.Start())
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(3 * time.Minute):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
+		if !endsWithin(cmd, 3*time.Minute) {
 			t.Fatalf("case %s did not end within 3m; output:\n%s", c, out.String())
 		}
 		return cmd.ProcessState.ExitCode(), out.String()

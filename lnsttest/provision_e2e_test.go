@@ -169,13 +169,7 @@ func (f *fakeProv) ls(sub string) []string {
 // wait waits, bounded, for the child to end.
 func (f *fakeProv) wait(t *testing.T) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- f.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(3 * time.Minute):
-		syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+	if !endsWithin(f.cmd, 3*time.Minute) {
 		t.Fatalf("the child did not end within 3m; output:\n%s", f.out)
 	}
 }
