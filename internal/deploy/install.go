@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -343,22 +344,15 @@ func uninstallHost(ctx context.Context, c *Conn, l Layout, log io.Writer) error 
 	if f.uid != "0" {
 		return fmt.Errorf("%s: logged in as uid %s: log in as root@%s to uninstall", t, f.uid, t.Host)
 	}
-	has := func(p string) bool {
-		for _, e := range f.existing {
-			if e == p {
-				return true
-			}
-		}
-		return false
-	}
-	if f.systemd && has(l.Unit) {
+	unit := f.systemd && slices.Contains(f.existing, l.Unit)
+	if unit {
 		// disable --now stops the agent; its journal is undone as it stops.
 		if _, err := c.Run(ctx, "systemctl disable --now "+shellQuote(l.UnitName()), nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(log, "%s: stopped and disabled %s\n", t, l.UnitName())
 	}
-	if has(l.PidFile) {
+	if slices.Contains(f.existing, l.PidFile) {
 		if err := stopDetached(ctx, c, l); err != nil {
 			return err
 		}
@@ -369,7 +363,7 @@ func uninstallHost(ctx context.Context, c *Conn, l Layout, log io.Writer) error 
 		rm = append(rm, shellQuote(p))
 	}
 	cmd := "rm -rf -- " + strings.Join(rm, " ")
-	if f.systemd && has(l.Unit) {
+	if unit {
 		cmd += " && systemctl daemon-reload && { systemctl reset-failed " + shellQuote(l.UnitName()) + " 2>/dev/null; true; }"
 	}
 	if _, err := c.Run(ctx, cmd, nil); err != nil {
