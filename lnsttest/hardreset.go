@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -134,9 +133,7 @@ func runPower(ph *pool.PoolHost) (string, error) {
 	timeout := ph.PowerTimeout()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", ph.Power.Reset)
-	cmd.Env = append(os.Environ(), "LNST_POOL_HOST="+ph.Name, "LNST_POOL_AGENT="+ph.Agent)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd := poolShell(ctx, ph, ph.Power.Reset)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer

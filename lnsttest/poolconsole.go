@@ -1,6 +1,7 @@
 package lnsttest
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -77,10 +78,8 @@ func startConsole(host string, ph *pool.PoolHost) (*poolConsole, error) {
 	}
 	defer f.Close()
 	c.path = f.Name()
-	cmd := exec.Command("/bin/sh", "-c", ph.Console.Command)
-	cmd.Env = append(os.Environ(), "LNST_POOL_HOST="+ph.Name, "LNST_POOL_AGENT="+ph.Agent)
+	cmd := poolShell(context.Background(), ph, ph.Console.Command)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		os.Remove(c.path)
 		return nil, fmt.Errorf("console command %q: %w", ph.Console.Command, err)
@@ -91,6 +90,17 @@ func startConsole(host string, ph *pool.PoolHost) (*poolConsole, error) {
 		close(c.done)
 	}()
 	return c, nil
+}
+
+// poolShell is a command of the pool file for machine ph (power,
+// console): script run with /bin/sh -c on the controller, in a process
+// group of its own, seeing the machine's name and agent address as
+// LNST_POOL_HOST and LNST_POOL_AGENT.
+func poolShell(ctx context.Context, ph *pool.PoolHost, script string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
+	cmd.Env = append(os.Environ(), "LNST_POOL_HOST="+ph.Name, "LNST_POOL_AGENT="+ph.Agent)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
 }
 
 // tail is the last n lines of the console output written since the
