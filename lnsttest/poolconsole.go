@@ -112,14 +112,16 @@ func (c *poolConsole) tail(n int) string {
 		return fmt.Sprintf("(console %s unreadable: %v)", c.path, err)
 	}
 	defer f.Close()
-	from := c.from
-	if fi, err := f.Stat(); err == nil && fi.Size() < from {
-		from = 0
-	}
 	// Enough for n long lines; a line cut at the start is dropped below.
 	const maxTail = 1 << 20
-	if fi, err := f.Stat(); err == nil && fi.Size()-from > maxTail {
-		from = fi.Size() - maxTail
+	from := c.from
+	if fi, err := f.Stat(); err == nil {
+		if fi.Size() < from {
+			from = 0
+		}
+		if fi.Size()-from > maxTail {
+			from = fi.Size() - maxTail
+		}
 	}
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
 		return fmt.Sprintf("(console %s unreadable: %v)", c.path, err)
