@@ -120,15 +120,8 @@ func (h *host) createOvsBridge(b devices.OvsBridge) (undo, error) {
 	if _, err := h.ovsVsctl(argv); err != nil {
 		return fail(errors.Join(err, h.stopOwnOvsIfUnused()))
 	}
-	deadline := time.Now().Add(ovsLinkTimeout)
-	for {
-		if _, err := h.nl.LinkByName(b.Name); err == nil {
-			return u, nil
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	if h.awaitOvsLink(b.Name, true) {
+		return u, nil
 	}
 	err = fmt.Errorf("%s returned, but no device %q appeared on %s in %v (ovs-vswitchd makes it in the network namespace it runs in; is it running there?)",
 		strings.Join(argv, " "), b.Name, h.label(), ovsLinkTimeout)
@@ -157,16 +150,26 @@ func (h *host) delOvsBridge(name string) error {
 	}
 	// ovs-vsctl returns once ovs-vswitchd has reconfigured: the device is
 	// gone by then, but do not trust a slow one.
+	if !h.awaitOvsLink(name, false) {
+		return fmt.Errorf("delete openvswitch bridge %q on %s: ovs-vsctl del-br returned, but the device is still there after %v", name, h.label(), ovsLinkTimeout)
+	}
+	if err := h.stopOwnOvsIfUnused(); err != nil {
+		return fmt.Errorf("after deleting openvswitch bridge %q on %s: stop Open vSwitch: %w", name, h.label(), err)
+	}
+	return nil
+}
+
+// awaitOvsLink polls, up to ovsLinkTimeout, until device name is on h
+// (present) or is not (!present), and reports whether it came to that:
+// ovs-vswitchd makes and deletes a bridge's device after ovs-vsctl.
+func (h *host) awaitOvsLink(name string, present bool) bool {
 	deadline := time.Now().Add(ovsLinkTimeout)
 	for {
-		if _, err := h.nl.LinkByName(name); err != nil {
-			if err := h.stopOwnOvsIfUnused(); err != nil {
-				return fmt.Errorf("after deleting openvswitch bridge %q on %s: stop Open vSwitch: %w", name, h.label(), err)
-			}
-			return nil
+		if _, err := h.nl.LinkByName(name); (err == nil) == present {
+			return true
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("delete openvswitch bridge %q on %s: ovs-vsctl del-br returned, but the device is still there after %v", name, h.label(), ovsLinkTimeout)
+			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
