@@ -42,6 +42,15 @@ type provSlot struct {
 	idle    *time.Timer
 }
 
+// stopIdle stops the slot's idle release, if one is pending. Called with
+// provisioning.mu held.
+func (sl *provSlot) stopIdle() {
+	if sl.idle != nil {
+		sl.idle.Stop()
+		sl.idle = nil
+	}
+}
+
 // provisioning is the provisioner side of a staticPool.
 type provisioning struct {
 	ctx    context.Context // cancelled by cancelReservations: pending reservations end
@@ -114,10 +123,7 @@ func (sp *staticPool) provision(t *testing.T, m pool.Mapping) error {
 		if sl == nil {
 			continue
 		}
-		if sl.idle != nil {
-			sl.idle.Stop()
-			sl.idle = nil
-		}
+		sl.stopIdle()
 		if sl.machine == nil {
 			sp.adoptIdle(sl)
 		}
@@ -143,10 +149,7 @@ func (sp *staticPool) adoptIdle(sl *provSlot) {
 		if o == sl || o.prov != sl.prov || o.machine == nil || sp.leased[o.name] {
 			continue
 		}
-		if o.idle != nil {
-			o.idle.Stop()
-			o.idle = nil
-		}
+		o.stopIdle()
 		sl.machine, o.machine = o.machine, nil
 		sp.forgetLocked(o.name)
 		return
@@ -288,9 +291,7 @@ func (sp *staticPool) settle(m pool.Mapping) []deadHost {
 func (sp *staticPool) idleAfter(sl *provSlot, m *pool.Machine) {
 	sp.prov.mu.Lock()
 	defer sp.prov.mu.Unlock()
-	if sl.idle != nil {
-		sl.idle.Stop()
-	}
+	sl.stopIdle()
 	sl.idle = time.AfterFunc(sl.prov.Spec().Idle, func() {
 		sp.mu.Lock()
 		leased, c := sp.leased[sl.name], sp.clients[sl.name]
@@ -353,10 +354,7 @@ func (sp *staticPool) releaseMachines() error {
 	pr.mu.Lock()
 	var held []*provSlot
 	for _, sl := range pr.slots {
-		if sl.idle != nil {
-			sl.idle.Stop()
-			sl.idle = nil
-		}
+		sl.stopIdle()
 		if sl.machine != nil {
 			held = append(held, sl)
 		}
