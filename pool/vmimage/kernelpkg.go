@@ -66,14 +66,9 @@ func SelectModules(modDir, dst string, log io.Writer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	sel, missing, err := mt.closure(wantModules, func(rel string) (modInfo, error) {
-		return parseModinfo(filepath.Join(modDir, rel))
-	})
+	sel, err := mt.wanted(modDir, log)
 	if err != nil {
 		return 0, err
-	}
-	if len(missing) > 0 {
-		fmt.Fprintf(log, "vmimage: warning: modules neither built in nor in %s: %s\n", modDir, strings.Join(missing, " "))
 	}
 	for _, mi := range sel {
 		d := filepath.Join(dst, mi.Path)

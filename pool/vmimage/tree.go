@@ -288,6 +288,21 @@ func (t *tree) addDir(root, dir string) error {
 	})
 }
 
+// wanted is the closure of wantModules in mt, the tree scanned from
+// modDir; it warns on log of the modules found nowhere.
+func (mt *moduleTree) wanted(modDir string, log io.Writer) (map[string]modInfo, error) {
+	sel, missing, err := mt.closure(wantModules, func(rel string) (modInfo, error) {
+		return parseModinfo(filepath.Join(modDir, rel))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(log, "vmimage: warning: modules neither built in nor in %s: %s\n", modDir, strings.Join(missing, " "))
+	}
+	return sel, nil
+}
+
 // addModules adds the closure of wantModules from modDir with the
 // modules.dep and modules.alias files of that selection.
 func addModules(t *tree, modDir, release, tmp string, log io.Writer) error {
@@ -298,14 +313,9 @@ func addModules(t *tree, modDir, release, tmp string, log io.Writer) error {
 	if len(mt.Skipped) > 0 {
 		fmt.Fprintf(log, "vmimage: warning: %d compressed modules skipped (only .ko is supported), e.g. %s\n", len(mt.Skipped), mt.Skipped[0])
 	}
-	sel, missing, err := mt.closure(wantModules, func(rel string) (modInfo, error) {
-		return parseModinfo(filepath.Join(modDir, rel))
-	})
+	sel, err := mt.wanted(modDir, log)
 	if err != nil {
 		return err
-	}
-	if len(missing) > 0 {
-		fmt.Fprintf(log, "vmimage: warning: modules neither built in nor in %s: %s\n", modDir, strings.Join(missing, " "))
 	}
 	dst := "/usr/lib/modules/" + release
 	for _, mi := range sel {
