@@ -2,10 +2,11 @@ package vmimage
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 )
 
 // ovsFiles are the files of Open vSwitch the image carries, by package:
@@ -23,14 +24,7 @@ var ovsFiles = map[string][]string{
 const ovsVswitchd = "/usr/lib/openvswitch-switch/ovs-vswitchd"
 
 // ovsPackages returns the packages of ovsFiles, sorted.
-func ovsPackages() []string {
-	var p []string
-	for pkg := range ovsFiles {
-		p = append(p, pkg)
-	}
-	sort.Strings(p)
-	return p
-}
+func ovsPackages() []string { return slices.Sorted(maps.Keys(ovsFiles)) }
 
 // addOvs adds ovsFiles, unpacked under stage/pkg/<package>, to the tree,
 // with the shared libraries of the programs, resolved in libRoot.
