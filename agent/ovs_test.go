@@ -83,11 +83,9 @@ esac
 // testFakeOvs puts the fake ovs-vsctl first in PATH and returns its log.
 func testFakeOvs(t *testing.T) string {
 	t.Helper()
-	bin := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "ovs-vsctl"), []byte(fakeOvsVsctl), 0o755))
+	testFakeTool(t, "ovs-vsctl", fakeOvsVsctl)
 	log := filepath.Join(t.TempDir(), "argv")
 	t.Setenv("FAKE_OVS_LOG", log)
-	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
 	return log
 }
 

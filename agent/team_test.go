@@ -129,6 +129,15 @@ while True:
     c.close()
 `
 
+// testFakeTool puts an executable script named name first in PATH, for
+// the rest of the test.
+func testFakeTool(t *testing.T, name, script string) {
+	t.Helper()
+	bin := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755))
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+}
+
 // TestTeamSameNameTwoHosts makes a team of one name on two namespace
 // hosts: each host's teamd control socket is its own (a private
 // /run/teamd), so a client on each host reaches its own teamd. The kernel
@@ -141,9 +150,7 @@ func TestTeamSameNameTwoHosts(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("requires python3 for the fake teamd")
 	}
-	bin := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "teamd"), []byte(fakeTeamd), 0o755))
-	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	testFakeTool(t, "teamd", fakeTeamd)
 	_, c := testServerOpts(t, Options{Lab: true})
 	ctx := testCtx(t)
 	kind, data, err := devices.Marshal(devices.Team{Name: "team0"})
