@@ -62,6 +62,9 @@ const DefaultIdle = time.Minute
 
 var provFields = []string{"name", "reserve", "release", "alive", "max", "timeout", "idle", "tls", "insecure", "arch", "params", "interfaces"}
 
+// provChecked are the fields checkField checks, in the order it does.
+var provChecked = []string{"name", "reserve", "release", "max", "timeout", "idle", "tls", "arch", "params"}
+
 // provNameRE is what a provisioner may be called: its machines are named
 // "<name>#<n>" in mappings and test names.
 var provNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
@@ -148,7 +151,7 @@ func (ps *poolParser) provisioner(i int, n *yaml.Node) (ExecSpec, error) {
 		}
 	}
 	// Check the fields with the lines of their values.
-	for _, name := range []string{"name", "reserve", "release", "max", "timeout", "idle", "tls", "arch", "params"} {
+	for _, name := range provChecked {
 		if f, ok := fs[name]; ok {
 			if err := p.checkField(name); err != nil {
 				return p, ps.errorf(resolve(f.value).Line, "%s: %v", what, err)
@@ -213,7 +216,7 @@ func (p *Pool) checkProvisioners(hosts map[string]int) (int, error) {
 		if e.Name == "" {
 			what = fmt.Sprintf("provisioner %d", i+1)
 		}
-		for _, f := range []string{"name", "reserve", "release", "max", "timeout", "idle", "tls", "arch", "params"} {
+		for _, f := range provChecked {
 			if err := e.checkField(f); err != nil {
 				return e.Line, fmt.Errorf("%s: %w", what, err)
 			}
