@@ -39,6 +39,15 @@ type rerunOf struct {
 	why string
 }
 
+// attemptOf is which attempt of the recipe called name runs or ran last:
+// 1 unless it is being rerun. Called with r.mu held.
+func (r *reruns) attemptOf(name string) int {
+	if n := r.attempt[name].n; n != 0 {
+		return n
+	}
+	return 1
+}
+
 // hostsDied notes, when a recipe ends, the machines that died under it:
 // they were released (settle); the recipe's results and its RESULTS
 // SUMMARY say so, and a failed recipe is rerun if -lnst.reruns allows.
@@ -65,10 +74,7 @@ func (s *session) hostsDied(t *testing.T, st *testState, dead []deadHost) {
 		s.rr.died = map[string]string{}
 	}
 	s.rr.died[t.Name()] = why
-	n := s.rr.attempt[t.Name()].n
-	if n == 0 {
-		n = 1
-	}
+	n := s.rr.attemptOf(t.Name())
 	if n <= rerunLimit() {
 		t.Logf("lnsttest: %s; the recipe runs again on another machine (attempt %d of %d, -lnst.reruns)", why, n+1, rerunLimit()+1)
 	} else {
@@ -125,10 +131,7 @@ func (s *session) rerun(m *testing.M, code int) int {
 		var again []string
 		for _, name := range names {
 			s.rr.mu.Lock()
-			n := s.rr.attempt[name].n
-			if n == 0 {
-				n = 1
-			}
+			n := s.rr.attemptOf(name)
 			if n > rerunLimit() {
 				s.rr.others = append(s.rr.others, name) // failed for good
 				s.rr.mu.Unlock()
