@@ -68,11 +68,7 @@ func TestRootFileMountPoint(t *testing.T) {
 
 // TestDiskBySerial finds a state disk by the serial QEMU gave it.
 func TestDiskBySerial(t *testing.T) {
-	sys := t.TempDir()
-	for dev, serial := range map[string]string{"vda": "other", "vdb": "lnst-state"} {
-		require.NoError(t, os.MkdirAll(filepath.Join(sys, dev), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(sys, dev, "serial"), []byte(serial+"\n"), 0o644))
-	}
+	sys := testSysfsDirs(t, "serial", map[string]string{"vda": "other", "vdb": "lnst-state"})
 	dev, err := diskBySerial(sys, "lnst-state")
 	require.NoError(t, err)
 	require.Equal(t, "/dev/vdb", dev)

@@ -263,12 +263,21 @@ func TestPortListenerOpenError(t *testing.T) {
 	assert.Contains(t, err.Error(), "lnst.agent")
 }
 
-func TestPortDevice(t *testing.T) {
+// testSysfsDirs makes a fake sysfs class directory: for each key of
+// values, a directory of that name whose file holds the value and a
+// newline. It returns the directory.
+func testSysfsDirs(t *testing.T, file string, values map[string]string) string {
+	t.Helper()
 	dir := t.TempDir()
-	for port, name := range map[string]string{"vport0p1": "org.qemu.guest_agent.0", "vport1p2": "lnst.agent"} {
-		require.NoError(t, os.MkdirAll(filepath.Join(dir, port), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, port, "name"), []byte(name+"\n"), 0o644))
+	for d, v := range values {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, d, file), []byte(v+"\n"), 0o644))
 	}
+	return dir
+}
+
+func TestPortDevice(t *testing.T) {
+	dir := testSysfsDirs(t, "name", map[string]string{"vport0p1": "org.qemu.guest_agent.0", "vport1p2": "lnst.agent"})
 	dev, err := portDevice(dir, "lnst.agent")
 	require.NoError(t, err)
 	assert.Equal(t, "/dev/vport1p2", dev)
