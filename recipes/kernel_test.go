@@ -28,11 +28,12 @@ func TestInstallKernel(t *testing.T) {
 	}
 	m := lnsttest.Require(t, lnsttest.HostReq("h1", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))))
 	h1 := m.Host("h1")
-	own := strings.TrimSpace(h1.Run(t, "uname -r").Result().Stdout)
+	uname := func(t *testing.T) string { return strings.TrimSpace(h1.Run(t, "uname -r").Result().Stdout) }
+	own := uname(t)
 	require.NotEmpty(t, own, "uname -r")
 	// Runs after InstallKernel's cleanup, which reboots the host.
 	t.Cleanup(func() {
-		require.Equal(t, own, strings.TrimSpace(h1.Run(t, "uname -r").Result().Stdout), "uname -r once the test is over")
+		require.Equal(t, own, uname(t), "uname -r once the test is over")
 	})
 	pkg := os.Getenv("LNST_TEST_KERNEL_PKG")
 	if pkg == "" {
@@ -42,11 +43,11 @@ func TestInstallKernel(t *testing.T) {
 	if release == own {
 		t.Fatalf("the kernel under test %s is the host's own kernel %s: pick another package with LNST_TEST_KERNEL_PKG", pkg, own)
 	}
-	require.Equal(t, own, strings.TrimSpace(h1.Run(t, "uname -r").Result().Stdout), "InstallKernel alone does not change the running kernel")
+	require.Equal(t, own, uname(t), "InstallKernel alone does not change the running kernel")
 
 	h1.Reboot(t, lnsttest.RebootTimeout(5*time.Minute))
 
-	require.Equal(t, release, strings.TrimSpace(h1.Run(t, "uname -r").Result().Stdout), "uname -r after the reboot into the kernel under test")
+	require.Equal(t, release, uname(t), "uname -r after the reboot into the kernel under test")
 	// The new kernel's modules load on demand: veth is a module.
 	h1.Create(t, devices.Veth{Name: "kt0", PeerName: "kt1"})
 	h1.Iface("eth0").Up(t)
