@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -50,13 +51,31 @@ type rawData []byte
 func (r rawData) Len() int          { return len(r) }
 func (r rawData) Serialize() []byte { return r }
 
+// familyID is the ethtool generic netlink family's id once found (0
+// before). The kernel gives a family one id in every network namespace,
+// so a change (a read, then a set) and later calls need not ask again.
+var familyID atomic.Uint32
+
+// family returns the id of the ethtool generic netlink family.
+func family() (uint16, error) {
+	if id := familyID.Load(); id != 0 {
+		return uint16(id), nil
+	}
+	fam, err := netlink.GenlFamilyGet(unix.ETHTOOL_GENL_NAME)
+	if err != nil {
+		return 0, err
+	}
+	familyID.Store(uint32(fam.ID))
+	return fam.ID, nil
+}
+
 // request sends one ethtool request and returns the reply payloads.
 func request(flags int, payload []byte) ([][]byte, error) {
-	fam, err := netlink.GenlFamilyGet(unix.ETHTOOL_GENL_NAME)
+	id, err := family()
 	if err != nil {
 		return nil, fmt.Errorf("find the ethtool netlink family: %w", err)
 	}
-	req := nl.NewNetlinkRequest(int(fam.ID), unix.NLM_F_REQUEST|flags)
+	req := nl.NewNetlinkRequest(int(id), unix.NLM_F_REQUEST|flags)
 	req.AddData(rawData(payload))
 	return req.Execute(unix.NETLINK_GENERIC, 0)
 }
