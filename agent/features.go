@@ -179,12 +179,12 @@ func (s *Server) SetCoalesce(_ context.Context, req *pb.SetEthtoolRequest) (*pb.
 
 // Ring reads the ring sizes of a device and their maximums.
 func (s *Server) Ring(_ context.Context, req *pb.LinkRef) (*pb.EthtoolReply, error) {
-	return s.readParams(req, "ring sizes", ethtool.Rings)
+	return s.readParams(req, ringParams.what, ethtool.Rings)
 }
 
 // Coalesce reads the interrupt coalescing settings of a device.
 func (s *Server) Coalesce(_ context.Context, req *pb.LinkRef) (*pb.EthtoolReply, error) {
-	return s.readParams(req, "coalescing", func(name string) (map[string]uint32, map[string]uint32, error) {
+	return s.readParams(req, coalesceParams.what, func(name string) (map[string]uint32, map[string]uint32, error) {
 		cur, err := ethtool.Coalesce(name)
 		return cur, nil, err
 	})
