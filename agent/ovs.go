@@ -346,7 +346,7 @@ func (h *host) startOvs() (d *ovsDaemons, err error) {
 	}
 	deadline := time.Now().Add(ovsLinkTimeout)
 	for {
-		_, err := h.ovsVsctl(append([]string{"ovs-vsctl", "--timeout=2", "--no-wait"}, "init"))
+		_, err := h.ovsVsctl([]string{"ovs-vsctl", "--timeout=2", "--no-wait", "init"})
 		if err == nil {
 			break
 		}

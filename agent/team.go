@@ -267,10 +267,8 @@ func (h *host) stopTeamdLocked(link string) error {
 func (d *teamd) stop() error {
 	defer os.RemoveAll(d.dir)
 	pgid := d.cmd.Process.Pid
-	select {
-	case <-d.done:
+	if d.exited() {
 		return nil
-	default:
 	}
 	syscall.Kill(pgid, syscall.SIGTERM)
 	select {
