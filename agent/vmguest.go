@@ -150,18 +150,9 @@ const virtioBlockDir = "/sys/block"
 // mountStateDisk mounts the ext4 file system of the block device whose
 // serial is serial on dir, waiting up to wait for the device to appear.
 func mountStateDisk(blockDir, serial, dir string, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	var dev string
-	for {
-		var err error
-		dev, err = diskBySerial(blockDir, serial)
-		if err == nil {
-			break
-		}
-		if !time.Now().Before(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
+	dev, err := pollFor(wait, func() (string, error) { return diskBySerial(blockDir, serial) })
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("mount state disk %s: %w", dev, err)
@@ -453,9 +444,16 @@ func applyRenames(nl *netlink.Handle, current map[string]string, index map[strin
 // waitPortDevice returns the device of the virtio-serial port named name,
 // waiting up to wait for it to appear under dir (virtioPortsDir).
 func waitPortDevice(dir, name string, wait time.Duration) (string, error) {
+	return pollFor(wait, func() (string, error) { return portDevice(dir, name) })
+}
+
+// pollFor calls find every 100ms until it succeeds or wait has passed,
+// and returns its last answer: a device of the guest that may not have
+// appeared yet.
+func pollFor(wait time.Duration, find func() (string, error)) (string, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		dev, err := portDevice(dir, name)
+		dev, err := find()
 		if err == nil || !time.Now().Before(deadline) {
 			return dev, err
 		}
