@@ -15,6 +15,7 @@ import (
 
 	"github.com/lnst-go/lnst/devices"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // An Open vSwitch bridge is made by ovs-vsctl, which asks ovsdb-server to
@@ -219,8 +220,12 @@ func probeOvs() (ok bool, why string) {
 
 // Paths of the Open vSwitch the agent runs.
 const (
-	// ovsRunDir is where ovs-vsctl looks for ovsdb-server's socket.
+	// ovsRunDir is where ovs-vsctl looks for ovsdb-server's socket and
+	// ovs-appctl for the daemons' pid files and control sockets.
 	ovsRunDir = "/run/openvswitch"
+	// ovsLogDir holds the daemons' logs, where Open vSwitch keeps them on
+	// any machine (a recipe may read them when it fails).
+	ovsLogDir = "/var/log/openvswitch"
 	// ovsSchema is the database schema ovsdb-tool makes the database of.
 	ovsSchema = "/usr/share/openvswitch/vswitch.ovsschema"
 	// ovsDatapath is the datapath ovs-vswitchd makes for its bridges.
@@ -267,6 +272,11 @@ type ovsDaemons struct {
 type ovsProc struct {
 	name string
 	*daemon
+}
+
+// ctl is the daemon's control socket, where ovs-appctl -t name looks.
+func (p *ovsProc) ctl() string {
+	return fmt.Sprintf("%s/%s.%d.ctl", ovsRunDir, p.name, p.cmd.Process.Pid)
 }
 
 // ovsStartable says what this machine lacks to run Open vSwitch's daemons,
@@ -333,15 +343,17 @@ func (h *host) startOvs() (d *ovsDaemons, err error) {
 			d.stop()
 		}
 	}()
-	if err := os.MkdirAll(ovsRunDir, 0o755); err != nil {
-		return d, err
+	for _, dir := range []string{ovsRunDir, ovsLogDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return d, err
+		}
 	}
 	if out, err := exec.Command("ovsdb-tool", "create", dir+"/conf.db", ovsSchema).CombinedOutput(); err != nil {
 		return d, fmt.Errorf("ovsdb-tool create: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	sock := ovsRunDir + "/db.sock"
 	os.Remove(sock)
-	if err := h.startOvsProc(d, "ovsdb-server", dir+"/conf.db", "--remote=punix:"+sock, "--unixctl="+dir+"/ovsdb-server.ctl", "--log-file="+dir+"/ovsdb-server.log"); err != nil {
+	if err := h.startOvsProc(d, "ovsdb-server", dir+"/conf.db", "--remote=punix:"+sock); err != nil {
 		return d, err
 	}
 	deadline := time.Now().Add(ovsLinkTimeout)
@@ -355,19 +367,46 @@ func (h *host) startOvs() (d *ovsDaemons, err error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := h.startOvsProc(d, "ovs-vswitchd", "unix:"+sock, "--unixctl="+dir+"/ovs-vswitchd.ctl", "--log-file="+dir+"/ovs-vswitchd.log"); err != nil {
+	waitOvsCPUCount()
+	if err := h.startOvsProc(d, "ovs-vswitchd", "unix:"+sock); err != nil {
 		return d, err
 	}
 	return d, nil
 }
 
+// ovsCountsCPUsAt is the monotonic clock's reading from which Open
+// vSwitch counts CPUs. Its count_cpu_cores (3.1.0, Debian 12) counts them
+// again when ten seconds have passed since it last did, starting from a
+// last time of zero: until CLOCK_MONOTONIC reads 10 s it answers 0 CPUs.
+// ovs-vswitchd started that early in a freshly booted guest makes no
+// upcall handler for the kernel's per-CPU dispatch, and the datapath
+// loses every upcall ("lost" in ovs-appctl dpctl/show) for as long as the
+// daemon runs: nothing is switched. The margin covers the daemon's start.
+const ovsCountsCPUsAt = 10*time.Second + 500*time.Millisecond
+
+// waitOvsCPUCount waits until Open vSwitch would count this machine's CPUs
+// (see ovsCountsCPUsAt): at most ten seconds, once, just after a VM lab
+// guest boots.
+func waitOvsCPUCount() {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return
+	}
+	if up := time.Duration(ts.Nano()); up < ovsCountsCPUsAt {
+		time.Sleep(ovsCountsCPUsAt - up)
+	}
+}
+
 // startOvsProc starts daemon name with args on h's thread, in the
-// foreground: it dies with the agent.
+// foreground: it dies with the agent. Its pid file, control socket and
+// log are where Open vSwitch keeps them by default (ovs-appctl -t name
+// finds it), and stop removes them.
 func (h *host) startOvsProc(d *ovsDaemons, name string, args ...string) error {
 	path, err := exec.LookPath(name)
 	if err != nil {
 		return err
 	}
+	args = append(args, "--pidfile="+ovsRunDir+"/"+name+".pid", "--log-file="+ovsLogDir+"/"+name+".log")
 	p, err := h.startDaemon(path, append([]string{name}, args...))
 	if err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
@@ -384,11 +423,16 @@ func (d *ovsDaemons) stop() error {
 	var errs []error
 	for i := len(d.procs) - 1; i >= 0; i-- {
 		p := d.procs[i]
+		// A daemon removes its pid file and control socket when it exits,
+		// but not when it is killed; the log is the agent's to remove.
+		defer os.Remove(ovsRunDir + "/" + p.name + ".pid")
+		defer os.Remove(p.ctl())
+		defer os.Remove(ovsLogDir + "/" + p.name + ".log")
 		if p.exited() {
 			continue
 		}
 		if p.name == "ovs-vswitchd" {
-			exec.Command("ovs-appctl", "-t", d.dir+"/ovs-vswitchd.ctl", "--timeout=5", "exit", "--cleanup").Run()
+			exec.Command("ovs-appctl", "-t", p.ctl(), "--timeout=5", "exit", "--cleanup").Run()
 		} else {
 			p.cmd.Process.Signal(syscall.SIGTERM)
 		}
