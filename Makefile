@@ -89,7 +89,7 @@ recipes-rootless: apt-deps vm-image
 recipes-vm: apt-deps vm-image
 	$(GO) test ./recipes/... -v $(TEST_FLAGS) -lnst.lab=auto
 	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^(TestPing|TestReboot|TestInstallKernel|TestREADMEDeviceTable)$$' -lnst.lab=vm
-	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^TestOvsBridge$$' -lnst.lab=vm -lnst.vm.ovs=true -lnst.vm.cpus=2
+	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^TestOvsBridge$$' -lnst.lab=vm -lnst.vm.ovs=true
 
 # Every test, through gotestsum, with a JUnit report.
 test: deps
