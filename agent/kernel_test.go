@@ -99,24 +99,3 @@ func TestLoadKernelRefused(t *testing.T) {
 	require.Equal(t, codes.FailedPrecondition, status.Code(err), "root on disk: %v", err)
 	require.ErrorContains(t, err, "requires a host whose root is an initramfs")
 }
-
-// TestCountBoot counts a VM guest's boots on its state disk.
-func TestCountBoot(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "boots")
-	for want := range 3 {
-		n, err := countBoot(p)
-		require.NoError(t, err)
-		require.Equal(t, want, n)
-	}
-	// What a reset in the middle of an unsynced write could leave: the
-	// count goes on from a number above any earlier one, with the error.
-	require.NoError(t, os.WriteFile(p, nil, 0o600))
-	n, err := countBoot(p)
-	require.ErrorContains(t, err, "boot count "+p)
-	require.GreaterOrEqual(t, n, 1000)
-	next, err := countBoot(p)
-	require.NoError(t, err)
-	require.Equal(t, n+1, next)
-	_, err = os.Stat(p + ".tmp")
-	require.ErrorIs(t, err, os.ErrNotExist)
-}

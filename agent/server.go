@@ -101,6 +101,11 @@ func NewServer(opts Options) (*Server, error) {
 			return nil, err
 		}
 		killOrphans(root.owner, log)
+		n, err := countStarts(startsFile(opts.JournalPath))
+		if err != nil {
+			log.Warn("job ids may repeat those of an earlier agent on this journal", "error", err)
+		}
+		root.nextID = int64(n) * jobsPerStart
 	}
 	s.leases.ttl, s.leases.stop, s.leases.instance = ttl, make(chan struct{}), newInstanceID()
 	go s.watchLeases()

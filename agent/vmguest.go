@@ -4,14 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -110,15 +107,6 @@ func ServeVM() int {
 		return 1
 	}
 	srv.files.reboot = guestReboot
-	if cfg.StateDisk != "" {
-		// Job ids stay unique across the guest's reboots (results files
-		// are named by them): boot n numbers its jobs from n*jobsPerBoot.
-		boot, err := countBoot(filepath.Join(VMStateDir, "boots"))
-		if err != nil {
-			log.Warn("state disk: job ids may repeat those of an earlier boot", "error", err)
-		}
-		srv.hosts[""].nextID = int64(boot) * jobsPerBoot
-	}
 	lis := newPortListener(cfg.Port, openPortDevice(dev))
 	g := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(g)
@@ -173,62 +161,6 @@ func diskBySerial(blockDir, serial string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no disk has serial %q (in %s)", serial, blockDir)
-}
-
-// jobsPerBoot is how many job ids each boot of a VM guest has.
-const jobsPerBoot = 100000
-
-// countBoot reads the number of earlier boots from the file at path (none
-// when it is missing), writes it back plus one and returns it. The file is
-// replaced by a synced rename, so a reset (HardReset) leaves the old count
-// or the new one. Should it be unreadable all the same, the count goes on
-// from a random one above any plausible count, with the error.
-func countBoot(path string) (int, error) {
-	n := 0
-	var bad error
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if n, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil || n < 0 {
-			n, bad = 1000+rand.IntN(9000), fmt.Errorf("boot count %s: %q is not a count", path, b)
-		}
-	case !errors.Is(err, fs.ErrNotExist):
-		n, bad = 1000+rand.IntN(9000), fmt.Errorf("boot count: %w", err)
-	}
-	if err := writeSynced(path, []byte(strconv.Itoa(n+1)+"\n")); err != nil {
-		return n, errors.Join(bad, fmt.Errorf("boot count: %w", err))
-	}
-	return n, bad
-}
-
-// writeSynced replaces the file at path with data: a synced temporary
-// file renamed over it, and the directory synced.
-func writeSynced(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // guestReboot reboots the guest at once, as reboot -f does: the guest's

@@ -10,8 +10,9 @@
 //	lnst-agent version
 //
 // install copies this binary (or --agent-binary) to a machine over SSH,
-// runs it there as the lnst-agent systemd unit with a certificate from the
-// pool's CA, and adds the machine to the pool file; uninstall removes all
+// runs it there with a certificate from the pool's CA (as the lnst-agent
+// systemd unit, or detached with a pid file where the machine has no
+// systemd), and adds the machine to the pool file; uninstall removes all
 // of it (package internal/deploy).
 //
 // Over TCP the agent requires mutual TLS unless --insecure is given. On
@@ -23,7 +24,10 @@
 // else /var/lib/lnst-agent/journal; --journal "" keeps it in memory only).
 // An agent killed before it could undo its changes leaves them there, and
 // the next agent started with that journal undoes them before it serves.
-// Two agents cannot share a journal: the second refuses to start. A
+// Each agent counts its starts beside the journal (<journal>.starts) and
+// numbers the jobs of start n from n*100000+1, so job ids stay unique
+// across reboots. Two agents cannot share a journal: the second refuses
+// to start. A
 // journal corrupt in its middle (not merely torn by a crash) stops the
 // agent from starting unless --journal-skip-corrupt is given.
 package main
