@@ -3,11 +3,21 @@ package agent
 import (
 	"context"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 )
+
+// KeepaliveMinTime is the shortest interval at which the agent lets a
+// controller ping it (gRPC keepalive): a controller pings an agent over
+// TCP to find a machine that went away without closing the connection
+// (powered off, cut off), so that its calls fail rather than wait for
+// TCP to give up. gRPC's default, 5 min, would end such a controller's
+// connection with "too many pings".
+const KeepaliveMinTime = 5 * time.Second
 
 // unguarded are the methods that change nothing (or only wait): they run
 // also while Shutdown restores, and Shutdown does not wait for them (a
@@ -18,7 +28,8 @@ var unguarded = map[string]bool{
 	"Heartbeat": true, "Release": true, "GetFile": true, "Facts": true,
 }
 
-// ServerOptions are the gRPC server options the agent needs: interceptors
+// ServerOptions are the gRPC server options the agent needs: keepalive
+// pings from controllers every KeepaliveMinTime allowed, and interceptors
 // that let Shutdown wait for every call that changes state, so that no
 // change is journaled after Shutdown took the journal (it would never be
 // undone), and refuse such calls once Shutdown has begun.
@@ -37,6 +48,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 			}
 			return h(ctx, req)
 		}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 			done, err := s.enter(info.FullMethod)
 			if err != nil {

@@ -66,7 +66,7 @@ func benchPutHow(b *testing.B, h *Host, local, remote string, shared bool) time.
 	if err != nil {
 		b.Fatalf("put %s at %s: %v", local, remote, err)
 	}
-	for _, err := range st.restoreErrs(h.client, r.Seq) {
+	for _, err := range st.restoreErrs(context.Background(), h.client, r.Seq) {
 		b.Fatalf("take back the put at %s: %v", remote, err)
 	}
 	return took

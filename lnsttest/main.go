@@ -204,6 +204,10 @@ func rootless() bool { return cfg.lab == "rootless" || os.Geteuid() != 0 }
 // close tears the lab down, or with a pool restores what running tests
 // changed on its machines (for an interrupted run); it is safe to call
 // more than once.
+// closeRestoreTimeout bounds how long closing the session waits for the
+// agents to restore what recipes cut short (by a signal) had changed.
+const closeRestoreTimeout = 2 * time.Minute
+
 func (s *session) close() error {
 	if s.pool != nil {
 		s.mu.Lock()
@@ -212,9 +216,14 @@ func (s *session) close() error {
 			live = append(live, st)
 		}
 		s.mu.Unlock()
+		// An agent that does not answer (its machine went away) restores
+		// on its own when the run's lease lapses; the others are not kept
+		// waiting for it.
+		ctx, cancel := context.WithTimeout(context.Background(), closeRestoreTimeout)
+		defer cancel()
 		var errs []error
 		for _, st := range live {
-			errs = append(errs, st.restoreQuiet()...)
+			errs = append(errs, st.restoreQuiet(ctx)...)
 		}
 		errs = append(errs, s.shipped.remove(s.id)...)
 		errs = append(errs, s.pool.close())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -79,15 +80,15 @@ func (st *testState) undoAt(t testing.TB, c pb.AgentClient, what string, seq uin
 }
 
 func (st *testState) restoreOn(t testing.TB, c pb.AgentClient, since uint64, what string) {
-	for _, err := range st.restoreErrs(c, since) {
+	for _, err := range st.restoreErrs(context.Background(), c, since) {
 		t.Errorf("restore %s: %v", what, err)
 	}
 }
 
 // restoreErrs asks c to undo the test's changes from since on and returns
 // every failure.
-func (st *testState) restoreErrs(c pb.AgentClient, since uint64) []error {
-	r, err := c.Restore(context.Background(), &pb.RestoreRequest{Group: st.group, Since: since})
+func (st *testState) restoreErrs(ctx context.Context, c pb.AgentClient, since uint64) []error {
+	r, err := c.Restore(ctx, &pb.RestoreRequest{Group: st.group, Since: since})
 	if err != nil {
 		return []error{err}
 	}
@@ -118,15 +119,21 @@ func (st *testState) restore() {
 
 // restoreQuiet undoes everything the test changed, without touching the
 // test itself (which may be running on another goroutine): for an
-// interrupted run. It returns the failures.
-func (st *testState) restoreQuiet() []error {
-	var errs []error
-	for _, c := range st.usedClients() {
-		for _, err := range st.restoreErrs(c, 0) {
-			errs = append(errs, fmt.Errorf("restore %s: %w", st.group, err))
-		}
+// interrupted run. It asks every agent at once, and gives up on those
+// that have not answered when ctx ends. It returns the failures.
+func (st *testState) restoreQuiet(ctx context.Context) []error {
+	clients := st.usedClients()
+	errs := make([][]error, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() {
+			for _, err := range st.restoreErrs(ctx, c, 0) {
+				errs[i] = append(errs[i], fmt.Errorf("restore %s: %w", st.group, err))
+			}
+		})
 	}
-	return errs
+	wg.Wait()
+	return slices.Concat(errs...)
 }
 
 func (st *testState) addJob(j *Job) {

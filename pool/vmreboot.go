@@ -10,10 +10,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lnst-go/lnst/internal/agentconn"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 )
 
 // A VM lab guest reboots in its QEMU process: the guest agent's Reboot
@@ -32,6 +34,16 @@ var guestConnect = grpc.ConnectParams{
 	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 	MinConnectTimeout: 3 * time.Second,
 }
+
+// guestKeepalive has the controller ping a guest's agent, also between
+// calls. The virtio-serial port is one byte stream under every connection
+// to it: when the guest's side of a connection ends (its gRPC server
+// dropped bytes it could not parse, say a handshake that reached it on an
+// older connection), QEMU keeps the socket open and the controller's
+// connection looks alive while nothing answers. Unanswered pings close it
+// and the next call connects anew. Seen once as a guest that printed
+// "lnst-agent ready" and answered no Hello for three minutes.
+var guestKeepalive = keepalive.ClientParameters{Time: agentconn.Keepalive.Time, Timeout: agentconn.Keepalive.Timeout, PermitWithoutStream: true}
 
 // guestConn is the controller's connection to a guest's agent, which
 // Redial replaces under its clients: the pb.AgentClient made on it stays
@@ -55,7 +67,8 @@ func newGuestConn(sock string) (*guestConn, error) {
 }
 
 func (g *guestConn) dial() (*grpc.ClientConn, error) {
-	cc, err := grpc.NewClient("unix://"+g.sock, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithConnectParams(guestConnect))
+	cc, err := grpc.NewClient("unix://"+g.sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(guestConnect), grpc.WithKeepaliveParams(guestKeepalive))
 	if err != nil {
 		return nil, fmt.Errorf("VM lab: dial %s: %w", g.sock, err)
 	}

@@ -48,7 +48,7 @@ func testAgent(t *testing.T, lis net.Listener, opts ...grpc.ServerOption) *atomi
 			calls.Add(1)
 			return h(s, ss)
 		}))
-	g := grpc.NewServer(opts...)
+	g := grpc.NewServer(append(opts, srv.ServerOptions()...)...)
 	srv.Register(g)
 	go g.Serve(lis)
 	t.Cleanup(func() {

@@ -11,11 +11,20 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 )
 
 // DefaultTimeout is how long Dial waits for an agent when DialOptions
 // gives no Timeout.
 const DefaultTimeout = 10 * time.Second
+
+// Keepalive is how a TCP connection to an agent finds that the machine
+// went away without closing it (powered off, cut off): while a call is
+// open, gRPC pings the agent after Time without traffic and closes the
+// connection when no answer comes within Timeout, and the call fails
+// Unavailable instead of waiting the quarter of an hour TCP takes to give
+// up. The agent allows pings this often (agent.KeepaliveMinTime).
+var Keepalive = keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}
 
 // DialOptions configure Dial.
 type DialOptions struct {
@@ -59,11 +68,16 @@ func Dial(ctx context.Context, target string, opts DialOptions) (*grpc.ClientCon
 		// by the dialer, and gRPC keeps HOST as the TLS server name.
 		grpcTarget = "passthrough:///" + target
 	}
-	conn, err := grpc.NewClient(grpcTarget, grpc.WithTransportCredentials(creds), grpc.WithConnectParams(grpc.ConnectParams{
+	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithConnectParams(grpc.ConnectParams{
 		// Retry sooner than gRPC's default 1s: an agent that is starting
 		// answers a fraction of a second later.
 		Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
-	}))
+	})}
+	if network == "tcp" {
+		// A unix socket's peer cannot vanish without the kernel closing it.
+		dialOpts = append(dialOpts, grpc.WithKeepaliveParams(Keepalive))
+	}
+	conn, err := grpc.NewClient(grpcTarget, dialOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: %w", target, err)
 	}
