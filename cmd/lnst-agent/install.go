@@ -134,17 +134,26 @@ func install(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// uninstall removes the agent from user@host over SSH.
+// uninstall removes the agent from user@host over SSH; with --forget, only
+// the host's pool entry and certificate here, without logging in.
 func uninstall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var s sshFlags
 	fs := newFlags("uninstall")
 	s.register(fs)
+	forget := fs.Bool("forget", false, "do not log in: only remove the host from --pool and its certificate from --certs, for a machine that is gone (what lnst-agent left on it stays)")
 	t, err := parseTarget(fs, args, stderr)
 	if err != nil {
 		return err
 	}
 	if err := s.check(); err != nil {
 		return err
+	}
+	if *forget {
+		if err := deploy.Forget(t, deploy.UninstallOptions{CertsDir: s.certs, Pool: s.pool, Name: s.name, Log: stdout}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "forgotten: %s is no longer in %s; nothing on the machine was touched\n", t, s.pool)
+		return nil
 	}
 	c, err := s.dial(ctx, t, stdout)
 	if err != nil {

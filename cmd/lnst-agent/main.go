@@ -13,7 +13,8 @@
 // runs it there with a certificate from the pool's CA (as the lnst-agent
 // systemd unit, or detached with a pid file where the machine has no
 // systemd), and adds the machine to the pool file; uninstall removes all
-// of it (package internal/deploy).
+// of it (package internal/deploy), and uninstall --forget only the pool
+// entry and certificate, without logging in, for a machine that is gone.
 //
 // Over TCP the agent requires mutual TLS unless --insecure is given. On
 // SIGINT or SIGTERM it undoes every change it journaled, kills its jobs
@@ -58,7 +59,7 @@ const usage = `usage:
   lnst-agent certs --dir DIR --host NAME[,NAME...] [--client NAME[,NAME...]] [--days N]
   lnst-agent install --pool FILE [--certs DIR] [--identity KEY] [--known-hosts FILE] [--accept-new-host-key]
                      [--agent-binary PATH] [--port N] [--name NAME] [--client NAME] [--days N] user@host
-  lnst-agent uninstall --pool FILE [--certs DIR] [--identity KEY] [--known-hosts FILE] [--accept-new-host-key] [--name NAME] user@host
+  lnst-agent uninstall --pool FILE [--certs DIR] [--identity KEY] [--known-hosts FILE] [--accept-new-host-key] [--name NAME] [--forget] user@host
   lnst-agent version`
 
 func main() {

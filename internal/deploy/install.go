@@ -331,7 +331,34 @@ func Uninstall(ctx context.Context, c *Conn, o UninstallOptions) error {
 	if o.Pool == "" {
 		return nil
 	}
-	return removeFromPool(o.Pool, o.Name, o.Log)
+	return removeFromPool(o.Pool, o.Name, false, o.Log)
+}
+
+// Forget removes what the controller's side holds of the host t: its entry
+// in o.Pool and its certificate in o.CertsDir. It does not log in, so it
+// works for a machine that is gone or cannot be reached; whatever
+// lnst-agent left on the machine itself stays there (Uninstall removes it).
+// A pool file without the host is an error: forgetting is all it does.
+func Forget(t Target, o UninstallOptions) error {
+	if o.Name == "" {
+		o.Name = t.Host
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.Pool == "" {
+		return fmt.Errorf("forget %s: no pool file given", t)
+	}
+	if err := removeFromPool(o.Pool, o.Name, true, o.Log); err != nil {
+		return err
+	}
+	if o.CertsDir != "" {
+		if err := removeHostCerts(o.CertsDir, t.Host); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.Log, "removed the certificate of %s from %s\n", t.Host, o.CertsDir)
+	}
+	return nil
 }
 
 // uninstallHost stops the agent and removes the layout's paths.
@@ -401,10 +428,11 @@ done`
 	return err
 }
 
-// removeFromPool removes the host named name from the pool file.
-func removeFromPool(file, name string, log io.Writer) error {
+// removeFromPool removes the host named name from the pool file. With
+// mustFind, a missing file or host is an error; else it is logged.
+func removeFromPool(file, name string, mustFind bool, log io.Writer) error {
 	data, err := os.ReadFile(file)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) && !mustFind {
 		return nil
 	}
 	if err != nil {
@@ -415,6 +443,9 @@ func removeFromPool(file, name string, log io.Writer) error {
 		return err
 	}
 	if !found {
+		if mustFind {
+			return fmt.Errorf("pool file %s has no host %q (give its name in the pool file with --name)", file, name)
+		}
 		fmt.Fprintf(log, "pool file %s has no host %q\n", file, name)
 		return nil
 	}
