@@ -85,7 +85,10 @@ func (h *host) ovsVsctl(argv []string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(ovsTimeout)*time.Second+5*time.Second)
 	defer cancel()
-	var stdout, stderr tail
+	// stdout is what callers parse (list-br): kept whole, not a tail,
+	// whose String stands in "(no output)" for none.
+	var stdout bytes.Buffer
+	var stderr tail
 	cmd := exec.CommandContext(ctx, path, argv[1:]...)
 	cmd.Args[0] = argv[0]
 	cmd.Env = jobEnv()

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/lnst-go/lnst/devices"
@@ -74,6 +75,8 @@ add-br)
 del-br)
 	ip link del "$2" 2>/dev/null
 	exit 0 ;;
+list-br)
+	[ -z "$FAKE_OVS_BRIDGES" ] || echo "$FAKE_OVS_BRIDGES" ;;
 *)
 	echo "ovs-vsctl: unknown command '$1'" >&2
 	exit 1 ;;
@@ -183,4 +186,43 @@ func TestOvsStartable(t *testing.T) {
 	assert.False(t, ok)
 	assert.Contains(t, why, "requires ovs-vsctl")
 	require.NoError(t, StopOwnOvs(), "nothing started, nothing to stop")
+}
+
+// TestStopOwnOvsWhenUnused checks that the Open vSwitch daemons the agent
+// started are stopped once ovs-vsctl list-br prints no bridge, and kept
+// while it prints one. A sleep stands in for the daemons.
+func TestStopOwnOvsWhenUnused(t *testing.T) {
+	if _, err := exec.LookPath("sleep"); err != nil {
+		t.Skip("requires sleep for the stand-in daemon")
+	}
+	testFakeOvs(t)
+	srv, err := NewServer(Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Shutdown() })
+	h := srv.hosts[""]
+	sleep, err := exec.LookPath("sleep")
+	require.NoError(t, err)
+	p, err := h.startDaemon(sleep, []string{"lnst-test-daemon", "600"})
+	require.NoError(t, err)
+	d := &ovsDaemons{dir: t.TempDir(), procs: []*ovsProc{{name: "lnst-test-daemon", daemon: p}}}
+	ownOvs.mu.Lock()
+	ownOvs.d = d
+	ownOvs.mu.Unlock()
+	t.Cleanup(func() {
+		ownOvs.mu.Lock()
+		ownOvs.d = nil
+		ownOvs.mu.Unlock()
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	})
+
+	t.Setenv("FAKE_OVS_BRIDGES", "ovsbr1")
+	require.NoError(t, h.stopOwnOvsIfUnused())
+	assert.False(t, p.exited(), "a bridge is left: the daemons run on")
+
+	t.Setenv("FAKE_OVS_BRIDGES", "")
+	require.NoError(t, h.stopOwnOvsIfUnused())
+	assert.True(t, p.exited(), "no bridge is left: the daemons are stopped")
+	ownOvs.mu.Lock()
+	assert.Nil(t, ownOvs.d)
+	ownOvs.mu.Unlock()
 }
