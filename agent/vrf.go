@@ -20,10 +20,6 @@ import (
 // removes, once no VRF is left on the host, the rules of the families that
 // had none before the VRF was made (undo.L3mdev).
 
-// fraL3mdev is FRA_L3MDEV, the rule attribute that makes a rule look up
-// the table of the packet's l3mdev (VRF) device.
-const fraL3mdev = 19
-
 // l3mdevPref is the priority the kernel gives its l3mdev rules.
 const l3mdevPref = 1000
 
@@ -50,7 +46,7 @@ func l3mdevRuleMsg(family int) []nl.NetlinkRequestData {
 	return []nl.NetlinkRequestData{
 		msg,
 		nl.NewRtAttr(nl.FRA_PRIORITY, nl.Uint32Attr(l3mdevPref)),
-		nl.NewRtAttr(fraL3mdev, nl.Uint8Attr(1)),
+		nl.NewRtAttr(nl.FRA_L3MDEV, nl.Uint8Attr(1)),
 	}
 }
 
@@ -93,7 +89,7 @@ func isL3mdevRule(m []byte) bool {
 		return false
 	}
 	for _, a := range attrs {
-		if a.Attr.Type == fraL3mdev && len(a.Value) > 0 && a.Value[0] != 0 {
+		if a.Attr.Type == nl.FRA_L3MDEV && len(a.Value) > 0 && a.Value[0] != 0 {
 			return true
 		}
 	}
