@@ -19,21 +19,8 @@ type daemon struct {
 // h's thread, in a process group of its own, and reaps it when it exits.
 func (h *host) startDaemon(path string, argv []string) (*daemon, error) {
 	d := &daemon{done: make(chan struct{})}
-	d.cmd = &exec.Cmd{
-		Path:   path,
-		Args:   argv,
-		Env:    jobEnv(),
-		Stdout: &d.out,
-		Stderr: &d.out,
-		// None forks anything that would hold its output open; be safe.
-		WaitDelay: strayGrace,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
-		},
-	}
-	// Fork on the host's thread so that it runs in its namespaces.
-	if err := h.do(d.cmd.Start); err != nil {
+	d.cmd = &exec.Cmd{Path: path, Args: argv, Stdout: &d.out, Stderr: &d.out}
+	if err := h.startOwn(d.cmd); err != nil {
 		return nil, err
 	}
 	go func() {
@@ -51,4 +38,15 @@ func (d *daemon) exited() bool {
 	default:
 		return false
 	}
+}
+
+// startOwn starts cmd, a program the agent runs for itself (a daemon,
+// ovs-vsctl), on h's thread so that it runs in h's namespaces: with the
+// jobs' environment, in a process group of its own, killed if the agent
+// dies, and with strayGrace for a child that holds its output open.
+func (h *host) startOwn(cmd *exec.Cmd) error {
+	cmd.Env = jobEnv()
+	cmd.WaitDelay = strayGrace
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return h.do(cmd.Start)
 }

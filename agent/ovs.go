@@ -91,11 +91,8 @@ func (h *host) ovsVsctl(argv []string) (string, error) {
 	var stderr tail
 	cmd := exec.CommandContext(ctx, path, argv[1:]...)
 	cmd.Args[0] = argv[0]
-	cmd.Env = jobEnv()
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = strayGrace
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := h.do(cmd.Start); err != nil {
+	if err := h.startOwn(cmd); err != nil {
 		return "", fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
 	}
 	if err := cmd.Wait(); err != nil {
