@@ -3,7 +3,12 @@ package agent
 import (
 	"os/exec"
 	"syscall"
+	"time"
 )
+
+// daemonStopTimeout bounds how long stopping a daemon waits for it to
+// exit when asked, and again after it was killed.
+const daemonStopTimeout = 5 * time.Second
 
 // daemon is a long-lived process the agent started on a host's thread (so
 // in its namespaces) for itself, not as a job: teamd, or the Open vSwitch
@@ -49,4 +54,37 @@ func (h *host) startOwn(cmd *exec.Cmd) error {
 	cmd.WaitDelay = strayGrace
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	return h.do(cmd.Start)
+}
+
+// stopResult is how a daemon ended when it was stopped.
+type stopResult int
+
+const (
+	stoppedAsked    stopResult = iota // it exited when asked (or had already)
+	stoppedKilled                     // it did not, and SIGKILL ended it
+	stoppedSurvived                   // not even SIGKILL ended it in time
+)
+
+// stop asks the daemon to exit with ask, waits daemonStopTimeout, then
+// kills its process group and waits as long again. The group is killed
+// also after a clean exit, for strays it left.
+func (d *daemon) stop(ask func()) stopResult {
+	if d.exited() {
+		return stoppedAsked
+	}
+	pgid := d.cmd.Process.Pid
+	ask()
+	select {
+	case <-d.done:
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		return stoppedAsked
+	case <-time.After(daemonStopTimeout):
+	}
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-d.done:
+		return stoppedKilled
+	case <-time.After(daemonStopTimeout):
+		return stoppedSurvived
+	}
 }

@@ -428,20 +428,15 @@ func (d *ovsDaemons) stop() error {
 		defer os.Remove(ovsRunDir + "/" + p.name + ".pid")
 		defer os.Remove(p.ctl())
 		defer os.Remove(ovsLogDir + "/" + p.name + ".log")
-		if p.exited() {
-			continue
-		}
+		ask := func() { p.cmd.Process.Signal(syscall.SIGTERM) }
 		if p.name == "ovs-vswitchd" {
-			exec.Command("ovs-appctl", "-t", p.ctl(), "--timeout=5", "exit", "--cleanup").Run()
-		} else {
-			p.cmd.Process.Signal(syscall.SIGTERM)
+			ask = func() { exec.Command("ovs-appctl", "-t", p.ctl(), "--timeout=5", "exit", "--cleanup").Run() }
 		}
-		select {
-		case <-p.done:
-		case <-time.After(teamdStopTimeout):
-			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-			errs = append(errs, fmt.Errorf("%s did not exit in %v; killed it: %s", p.name, teamdStopTimeout, p.out.String()))
+		switch p.stop(ask) {
+		case stoppedKilled:
+			errs = append(errs, fmt.Errorf("%s did not exit in %v; killed it: %s", p.name, daemonStopTimeout, p.out.String()))
+		case stoppedSurvived:
+			errs = append(errs, fmt.Errorf("%s (pid %d) survived SIGKILL", p.name, p.cmd.Process.Pid))
 		}
 	}
 	if _, err := netlink.LinkByName(ovsDatapath); err == nil {

@@ -22,9 +22,6 @@ const (
 	// teamdStartTimeout bounds how long CreateLink waits for teamd to
 	// create its device.
 	teamdStartTimeout = 10 * time.Second
-	// teamdStopTimeout bounds how long an undo waits for teamd to exit
-	// after SIGTERM before it kills it.
-	teamdStopTimeout = 5 * time.Second
 	// teamdTailSize is how much of teamd's output an error quotes.
 	teamdTailSize = 2 << 10
 )
@@ -262,28 +259,18 @@ func (h *host) stopTeamdLocked(link string) error {
 	return errors.Join(errs...)
 }
 
-// stop sends teamd SIGTERM, waits teamdStopTimeout for it to exit, and
-// then kills its process group.
+// stop sends teamd SIGTERM, waits for it to exit, and then kills its
+// process group (see daemon.stop).
 func (d *teamd) stop() error {
 	defer os.RemoveAll(d.dir)
-	pgid := d.cmd.Process.Pid
-	if d.exited() {
-		return nil
+	pid := d.cmd.Process.Pid
+	switch d.daemon.stop(func() { syscall.Kill(pid, syscall.SIGTERM) }) {
+	case stoppedKilled:
+		return fmt.Errorf("teamd of %q did not exit in %v of SIGTERM; killed it: %s", d.link, daemonStopTimeout, d.out.String())
+	case stoppedSurvived:
+		return fmt.Errorf("teamd of %q (pid %d) survived SIGKILL", d.link, pid)
 	}
-	syscall.Kill(pgid, syscall.SIGTERM)
-	select {
-	case <-d.done:
-		syscall.Kill(-pgid, syscall.SIGKILL)
-		return nil
-	case <-time.After(teamdStopTimeout):
-	}
-	syscall.Kill(-pgid, syscall.SIGKILL)
-	select {
-	case <-d.done:
-		return fmt.Errorf("teamd of %q did not exit in %v of SIGTERM; killed it: %s", d.link, teamdStopTimeout, d.out.String())
-	case <-time.After(teamdStopTimeout):
-		return fmt.Errorf("teamd of %q (pid %d) survived SIGKILL", d.link, pgid)
-	}
+	return nil
 }
 
 // stopTeamds stops every teamd of the host (the host is going away).
