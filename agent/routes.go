@@ -216,24 +216,25 @@ func (h *host) addRoute(r route) error {
 
 // routeAdd adds nr as h.nl.RouteAdd does, through h's routeSocket.
 func (h *host) routeAdd(nr *netlink.Route) error {
-	return h.withRouteSocket(func(rs *routeSocket) error {
-		var err error
-		if rs == nil || !rs.add(nr, &err) {
-			err = h.nl.RouteAdd(nr)
-		}
-		return err
-	})
+	return h.withRouteSocket(func(rs *routeSocket) error { return h.routeVia(rs, nr, false) })
 }
 
 // routeDel removes nr as h.nl.RouteDel does, through h's routeSocket.
 func (h *host) routeDel(nr *netlink.Route) error {
-	return h.withRouteSocket(func(rs *routeSocket) error {
-		var err error
-		if rs == nil || !rs.del(nr, &err) {
-			err = h.nl.RouteDel(nr)
-		}
-		return err
-	})
+	return h.withRouteSocket(func(rs *routeSocket) error { return h.routeVia(rs, nr, true) })
+}
+
+// routeVia adds (or with del removes) nr through rs, or through h.nl when
+// there is no rs or rs does not encode nr.
+func (h *host) routeVia(rs *routeSocket, nr *netlink.Route, del bool) error {
+	var err error
+	switch {
+	case del && (rs == nil || !rs.del(nr, &err)):
+		err = h.nl.RouteDel(nr)
+	case !del && (rs == nil || !rs.add(nr, &err)):
+		err = h.nl.RouteAdd(nr)
+	}
+	return err
 }
 
 // undoAddRoute adds a route back; a route already there, or whose device

@@ -73,10 +73,7 @@ func (h *host) addRoutes(reqs []*pb.RouteRequest, added func(route)) error {
 			r := routeOf(req)
 			nr, err := h.netlinkRouteWith(r, lookup)
 			if err == nil {
-				if rs == nil || !rs.add(nr, &err) {
-					err = h.nl.RouteAdd(nr)
-				}
-				if err != nil {
+				if err = h.routeVia(rs, nr, false); err != nil {
 					err = fmt.Errorf("add route %s on %s: %w", r, h.label(), err)
 				}
 			}
