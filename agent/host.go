@@ -38,6 +38,9 @@ type host struct {
 	// owner marks the processes of the host's jobs (see jobOwnerEnv).
 	owner string
 
+	// routes is the host's route socket while in use (routes_batch.go).
+	routes cachedRouteSocket
+
 	workMu sync.RWMutex // guards closed against do
 	closed bool
 }

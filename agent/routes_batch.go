@@ -106,12 +106,6 @@ type routeSocket struct {
 // host's namespace goes (nearly) when the host does.
 const routeSocketIdle = 5 * time.Millisecond
 
-// routeSockets are the open routeSockets, by host.
-var routeSockets struct {
-	mu sync.Mutex
-	m  map[*host]*cachedRouteSocket
-}
-
 // cachedRouteSocket is a host's routeSocket, closed once idle.
 type cachedRouteSocket struct {
 	mu   sync.Mutex // serialises the socket's requests
@@ -122,17 +116,7 @@ type cachedRouteSocket struct {
 // withRouteSocket calls f with h's routeSocket, opened if need be; f gets
 // nil when it cannot be opened, and then goes through h.nl.
 func (h *host) withRouteSocket(f func(rs *routeSocket) error) error {
-	routeSockets.mu.Lock()
-	c := routeSockets.m[h]
-	if c == nil {
-		if routeSockets.m == nil {
-			routeSockets.m = map[*host]*cachedRouteSocket{}
-		}
-		c = &cachedRouteSocket{}
-		c.idle = time.AfterFunc(routeSocketIdle, func() { c.close(h) })
-		routeSockets.m[h] = c
-	}
-	routeSockets.mu.Unlock()
+	c := &h.routes
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.rs == nil {
@@ -141,17 +125,16 @@ func (h *host) withRouteSocket(f func(rs *routeSocket) error) error {
 		}
 	}
 	err := f(c.rs)
-	c.idle.Reset(routeSocketIdle)
+	if c.idle == nil {
+		c.idle = time.AfterFunc(routeSocketIdle, c.close)
+	} else {
+		c.idle.Reset(routeSocketIdle)
+	}
 	return err
 }
 
-// close closes an idle routeSocket of h.
-func (c *cachedRouteSocket) close(h *host) {
-	routeSockets.mu.Lock()
-	if routeSockets.m[h] == c {
-		delete(routeSockets.m, h)
-	}
-	routeSockets.mu.Unlock()
+// close closes the routeSocket once idle.
+func (c *cachedRouteSocket) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.rs != nil {
