@@ -27,11 +27,10 @@ type File struct {
 	DevMajor, DevMinor uint32
 }
 
-// entry is a File plus the device numbers WriteArchive has no use for
-// but the base image needs for /dev/console.
+// entry is one archive entry as writeEntries takes it, both from
+// WriteArchive and from the base image tree.
 type entry struct {
 	File
-	rdevMajor, rdevMinor uint32
 }
 
 // newc mode bits.
@@ -55,7 +54,7 @@ const (
 func WriteArchive(w io.Writer, files []File) error {
 	entries := make([]entry, len(files))
 	for i, f := range files {
-		entries[i] = entry{File: f, rdevMajor: f.DevMajor, rdevMinor: f.DevMinor}
+		entries[i] = entry{File: f}
 	}
 	return writeEntries(w, entries)
 }
@@ -121,7 +120,7 @@ func (cw *cpioWriter) add(e entry) error {
 		}
 		return cw.body(e.Data)
 	case e.Mode&os.ModeCharDevice != 0:
-		return cw.header(name, cpioCharDev|orPerm(perm, 0o600), 1, 0, e.rdevMajor, e.rdevMinor)
+		return cw.header(name, cpioCharDev|orPerm(perm, 0o600), 1, 0, e.DevMajor, e.DevMinor)
 	case e.Mode&os.ModeType != 0:
 		return fmt.Errorf("cpio: %s: unsupported file type %v", name, e.Mode.Type())
 	}

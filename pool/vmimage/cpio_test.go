@@ -121,7 +121,7 @@ func names(es []cpioEntry) []string {
 
 func TestWriteArchiveDevice(t *testing.T) {
 	var buf bytes.Buffer
-	if err := writeEntries(&buf, []entry{{File: File{Path: "dev/console", Mode: os.ModeDevice | os.ModeCharDevice | 0o600}, rdevMajor: 5, rdevMinor: 1}}); err != nil {
+	if err := writeEntries(&buf, []entry{{File: File{Path: "dev/console", Mode: os.ModeDevice | os.ModeCharDevice | 0o600, DevMajor: 5, DevMinor: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	got := readCpio(t, buf.Bytes())

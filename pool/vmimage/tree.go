@@ -197,8 +197,8 @@ func assemble(ctx context.Context, t *tree, stage string, in *inputs, modDir, tm
 	for _, d := range []string{"bin", "sbin", "lib", "lib64"} {
 		t.entries["/"+d] = entry{File: File{Path: "/" + d, Mode: os.ModeSymlink | 0o777, Data: []byte("usr/" + d)}}
 	}
-	t.add(entry{File: File{Path: "/dev/console", Mode: os.ModeDevice | os.ModeCharDevice | 0o600}, rdevMajor: 5, rdevMinor: 1})
-	t.add(entry{File: File{Path: "/dev/null", Mode: os.ModeDevice | os.ModeCharDevice | 0o666}, rdevMajor: 1, rdevMinor: 3})
+	t.add(entry{File: File{Path: "/dev/console", Mode: os.ModeDevice | os.ModeCharDevice | 0o600, DevMajor: 5, DevMinor: 1}})
+	t.add(entry{File: File{Path: "/dev/null", Mode: os.ModeDevice | os.ModeCharDevice | 0o666, DevMajor: 1, DevMinor: 3}})
 
 	libRoot := filepath.Join(stage, "libs")
 	done := map[string]bool{}
