@@ -251,9 +251,9 @@ type Receiver struct {
 // dirState is a directory of the stream as the Receiver has it.
 type dirState struct {
 	path string // where it is now: under a temporary name in a new subtree
-	made bool   // made by the Receiver, not merged into
-	// hidden: it is in a new subtree, not yet in place, where nothing
-	// else looks: entries go in it under their own names, unchecked.
+	// hidden: it is in a new subtree, made by the Receiver and not yet in
+	// place, where nothing else looks: entries go in it under their own
+	// names, unchecked.
 	hidden bool
 }
 
@@ -408,7 +408,6 @@ func (r *Receiver) start(e *pb.FileEntry) error {
 	} else {
 		pd := r.dirs[parent]
 		p = filepath.Join(pd.path, path.Base(e.Rel))
-		inCreated = pd.made
 		if pd.hidden {
 			return r.startHidden(e, p)
 		}
@@ -442,7 +441,7 @@ func (r *Receiver) start(e *pb.FileEntry) error {
 			return err
 		}
 		r.tops = append(r.tops, top{tmp: tmp, path: p, inCreated: inCreated})
-		r.dirs[e.Rel] = &dirState{path: tmp, made: true, hidden: true}
+		r.dirs[e.Rel] = &dirState{path: tmp, hidden: true}
 		r.chmods = append(r.chmods, chmod{tmp, e.Mode})
 		return nil
 	case pb.FileEntry_SYMLINK:
@@ -481,7 +480,7 @@ func (r *Receiver) startHidden(e *pb.FileEntry, p string) error {
 		if err := r.Do.run(func() error { return os.Mkdir(p, 0o700) }); err != nil {
 			return err
 		}
-		r.dirs[e.Rel] = &dirState{path: p, made: true, hidden: true}
+		r.dirs[e.Rel] = &dirState{path: p, hidden: true}
 		r.chmods = append(r.chmods, chmod{p, e.Mode})
 		return nil
 	case pb.FileEntry_SYMLINK:
