@@ -206,10 +206,11 @@ func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentA
 	if _, err := c.Run(ctx, "umask 077 && mkdir -p "+shellQuote(l.ConfigDir)+" && chmod 0700 "+shellQuote(l.ConfigDir), nil); err != nil {
 		return nil, err
 	}
+	tf := tlsFiles(o.CertsDir, t.Host)
 	certFiles := []struct{ local, remote string }{
-		{filepath.Join(o.CertsDir, agentconn.CAFile), remoteCAFile},
-		{filepath.Join(o.CertsDir, t.Host+".pem"), remoteCertFile},
-		{filepath.Join(o.CertsDir, t.Host+"-key.pem"), remoteKeyFile},
+		{tf.CA, remoteCAFile},
+		{tf.Cert, remoteCertFile},
+		{tf.Key, remoteKeyFile},
 	}
 	for _, cf := range certFiles {
 		if err := copyFile(ctx, c, cf.local, path.Join(l.ConfigDir, cf.remote), 0o600); err != nil {
@@ -551,7 +552,7 @@ func makeCerts(dir, host, client string, validity time.Duration) error {
 	if err := agentconn.GenerateCerts(dir, []string{host}, nil, validity); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(dir, client+".pem")); err == nil {
+	if _, err := os.Stat(tlsFiles(dir, client).Cert); err == nil {
 		return nil
 	}
 	return agentconn.GenerateCerts(dir, nil, []string{client}, validity)
@@ -559,8 +560,9 @@ func makeCerts(dir, host, client string, validity time.Duration) error {
 
 // removeHostCerts removes the host's certificate and key from dir.
 func removeHostCerts(dir, host string) error {
-	for _, f := range []string{host + ".pem", host + "-key.pem"} {
-		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	tf := tlsFiles(dir, host)
+	for _, f := range []string{tf.Cert, tf.Key} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove the host's certificate: %w", err)
 		}
 	}
