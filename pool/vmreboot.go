@@ -151,16 +151,6 @@ func (l *Lab) GuestRebooted(ctx context.Context, in *Instance, host string) erro
 	return nil
 }
 
-// GuestPanicked reports whether a VM host's kernel panicked since its
-// console was last read, with the console's tail.
-func (in *Instance) GuestPanicked(host string) (bool, string) {
-	g := in.guests[host]
-	if g == nil || !consolePanicked(g.console) {
-		return false, ""
-	}
-	return true, consoleTail(g.console, 20)
-}
-
 // consolePanickedTail is how much of the console's end consolePanicked
 // reads: the panic message of the current boot is in it, and an earlier
 // boot's is soon out of it.
