@@ -3,14 +3,13 @@ package lnsttest
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/lnst-go/lnst/devices"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/ethtool"
 	"google.golang.org/grpc"
 )
 
@@ -193,9 +192,9 @@ func (d *Device) setEthtool(t testing.TB, what string, call func(context.Context
 	st := d.host.s.state(t)
 	r, err := call(context.Background(), &pb.SetEthtoolRequest{Host: d.host.id, Group: st.group, Name: d.name, Params: params})
 	if err != nil {
-		t.Fatalf("%s: set %s %s of %s: %v", d.host.name, what, ethtoolString(params), d.name, err)
+		t.Fatalf("%s: set %s %s of %s: %v", d.host.name, what, ethtool.Format(params), d.name, err)
 	}
-	st.logger().Debug("set "+what, "host", d.host.name, "dev", d.name, "params", ethtoolString(params))
+	st.logger().Debug("set "+what, "host", d.host.name, "dev", d.name, "params", ethtool.Format(params))
 	st.undoAt(t, d.host.client, what+" of "+d.name+" on "+d.host.name, r.Seq)
 }
 
@@ -211,12 +210,4 @@ func (d *Device) readEthtool(t testing.TB, what string, call func(context.Contex
 		t.Fatalf("%s: read %s of %s: %v", d.host.name, what, d.name, err)
 	}
 	return r, true
-}
-
-func ethtoolString(m map[string]uint32) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
-	}
-	return strings.Join(parts, ",")
 }

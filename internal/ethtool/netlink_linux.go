@@ -126,16 +126,7 @@ func (p *paramSet) change(ifname string, want map[string]uint32) (map[string]uin
 		return old, nil
 	}
 	if _, err := request(unix.NLM_F_ACK, p.setMsg(ifname, set)); err != nil {
-		return nil, fmt.Errorf("set %s %s of %s: %w", p.what, format(set), ifname, err)
+		return nil, fmt.Errorf("set %s %s of %s: %w", p.what, Format(set), ifname, err)
 	}
 	return old, nil
-}
-
-// format shows settings as name=value, sorted.
-func format(m map[string]uint32) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
-	}
-	return strings.Join(parts, ",")
 }
