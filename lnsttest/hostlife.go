@@ -276,6 +276,12 @@ func rebootOptions(opts []RebootOpt) (rebootOpts, error) {
 // namespaces: Reboot skips the test there.
 func (h *Host) Reboot(t testing.TB, opts ...RebootOpt) {
 	t.Helper()
+	h.reboot(t, opts...)
+}
+
+// reboot is Reboot, returning the agent's answer after it.
+func (h *Host) reboot(t testing.TB, opts ...RebootOpt) *pb.HelloReply {
+	t.Helper()
 	o, err := rebootOptions(opts)
 	if err != nil {
 		t.Fatalf("%s: Reboot: %v", h.name, err)
@@ -316,6 +322,7 @@ func (h *Host) Reboot(t testing.TB, opts ...RebootOpt) {
 		t.Fatalf("%s: Reboot: the host is back but %v", h.name, err)
 	}
 	st.logger().Info("host back", "host", h.name, "after", time.Since(start).Round(time.Second), "kernel", after.Kernel)
+	return after
 }
 
 // vmConsole is, for an error about a VM lab host, the end of its console.
