@@ -62,7 +62,7 @@ func TestRunPowerTimeout(t *testing.T) {
 func TestPoolConsoleFile(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "m1.log")
 	require.NoError(t, os.WriteFile(f, []byte("old boot\n"), 0o644))
-	c, err := startConsole("h1", &pool.PoolHost{Name: "m1", Console: pool.Console{File: f}})
+	c, err := startConsole(&pool.PoolHost{Name: "m1", Console: pool.Console{File: f}})
 	require.NoError(t, err)
 	assert.Equal(t, "(no console output)", c.tail(30))
 	require.NoError(t, appendTo(f, "line 1\r\nline 2\nline 3\n"))
@@ -77,14 +77,14 @@ func TestPoolConsoleFile(t *testing.T) {
 
 	// A file that does not exist yet is read once it does.
 	missing := filepath.Join(t.TempDir(), "later.log")
-	c, err = startConsole("h1", &pool.PoolHost{Name: "m1", Console: pool.Console{File: missing}})
+	c, err = startConsole(&pool.PoolHost{Name: "m1", Console: pool.Console{File: missing}})
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(missing, []byte("up\n"), 0o644))
 	assert.Equal(t, "up", c.tail(30))
 }
 
 func TestPoolConsoleCommand(t *testing.T) {
-	c, err := startConsole("h1", &pool.PoolHost{Name: "m1", Console: pool.Console{Command: "echo console of $LNST_POOL_HOST; exec sleep 300"}})
+	c, err := startConsole(&pool.PoolHost{Name: "m1", Console: pool.Console{Command: "echo console of $LNST_POOL_HOST; exec sleep 300"}})
 	require.NoError(t, err)
 	for deadline := time.Now().Add(10 * time.Second); c.tail(30) != "console of m1" && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)

@@ -24,7 +24,6 @@ import (
 
 // poolConsole is one pool machine's console while a recipe holds it.
 type poolConsole struct {
-	host, poolHost string
 	// path is the file the console output is in, and from the offset at
 	// which the recipe's part of it starts.
 	path string
@@ -44,7 +43,7 @@ func (st *testState) watchConsole(t testing.TB, host string, ph *pool.PoolHost) 
 	if ph == nil || ph.Console == (pool.Console{}) {
 		return
 	}
-	c, err := startConsole(host, ph)
+	c, err := startConsole(ph)
 	if err != nil {
 		st.logger().Warn("pool console", "host", host, "pool host", ph.Name, "error", err)
 		return
@@ -61,8 +60,8 @@ func (st *testState) watchConsole(t testing.TB, host string, ph *pool.PoolHost) 
 // startConsole opens a pool machine's console: it notes where a console
 // file ends now, or starts the console command with its output in a
 // temporary file.
-func startConsole(host string, ph *pool.PoolHost) (*poolConsole, error) {
-	c := &poolConsole{host: host, poolHost: ph.Name}
+func startConsole(ph *pool.PoolHost) (*poolConsole, error) {
+	c := &poolConsole{}
 	if ph.Console.File != "" {
 		c.path = ph.Console.File
 		if fi, err := os.Stat(c.path); err == nil {
