@@ -148,8 +148,9 @@ func uninstall(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := s.check(); err != nil {
 		return err
 	}
+	o := deploy.UninstallOptions{CertsDir: s.certs, Pool: s.pool, Name: s.name, Log: stdout}
 	if *forget {
-		if err := deploy.Forget(t, deploy.UninstallOptions{CertsDir: s.certs, Pool: s.pool, Name: s.name, Log: stdout}); err != nil {
+		if err := deploy.Forget(t, o); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "forgotten: %s is no longer in %s; nothing on the machine was touched\n", t, s.pool)
@@ -160,7 +161,7 @@ func uninstall(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer c.Close()
-	if err := deploy.Uninstall(ctx, c, deploy.UninstallOptions{CertsDir: s.certs, Pool: s.pool, Name: s.name, Log: stdout}); err != nil {
+	if err := deploy.Uninstall(ctx, c, o); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "uninstalled: nothing of lnst-agent is left on %s\n", t)

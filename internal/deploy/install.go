@@ -102,6 +102,15 @@ func (o *InstallOptions) defaults(t Target) error {
 	return o.Layout.check()
 }
 
+func (o *UninstallOptions) defaults(t Target) {
+	if o.Name == "" {
+		o.Name = t.Host
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
 // hostFacts is what Install learns of the host first.
 type hostFacts struct {
 	machine  string   // uname -m
@@ -309,14 +318,9 @@ func waitAgent(ctx context.Context, addr, certsDir, client string) (*pb.HelloRep
 // partly installed, and checks nothing is left.
 func Uninstall(ctx context.Context, c *Conn, o UninstallOptions) error {
 	t := c.target
+	o.defaults(t)
 	if o.Layout == (Layout{}) {
 		o.Layout = DefaultLayout
-	}
-	if o.Name == "" {
-		o.Name = t.Host
-	}
-	if o.Log == nil {
-		o.Log = io.Discard
 	}
 	if err := o.Layout.check(); err != nil {
 		return err
@@ -341,12 +345,7 @@ func Uninstall(ctx context.Context, c *Conn, o UninstallOptions) error {
 // lnst-agent left on the machine itself stays there (Uninstall removes it).
 // A pool file without the host is an error: forgetting is all it does.
 func Forget(t Target, o UninstallOptions) error {
-	if o.Name == "" {
-		o.Name = t.Host
-	}
-	if o.Log == nil {
-		o.Log = io.Discard
-	}
+	o.defaults(t)
 	if o.Pool == "" {
 		return fmt.Errorf("forget %s: no pool file given", t)
 	}
