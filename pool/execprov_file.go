@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -225,10 +226,8 @@ func (p *Pool) checkProvisioners(hosts map[string]int) (int, error) {
 			return e.Line, fmt.Errorf("provisioner name %q used twice (first at line %d)", e.Name, l)
 		}
 		first[e.Name] = e.Line
-		for n := 1; n <= e.Max; n++ {
-			if l, clash := hosts[SlotName(e.Name, n)]; clash {
-				return l, fmt.Errorf("host name %q is the name of a machine of provisioner %q (line %d): rename one", SlotName(e.Name, n), e.Name, e.Line)
-			}
+		if n, l := e.firstClash(hosts); n > 0 {
+			return l, fmt.Errorf("host name %q is the name of a machine of provisioner %q (line %d): rename one", SlotName(e.Name, n), e.Name, e.Line)
 		}
 		// Interfaces as a host's: a template host with the provisioner's.
 		h := e.Template(1)
@@ -237,6 +236,27 @@ func (p *Pool) checkProvisioners(hosts map[string]int) (int, error) {
 		}
 	}
 	return 0, nil
+}
+
+// firstClash returns the smallest n from 1 to e.Max for which a host of
+// hosts (names to lines) is named SlotName(e.Name, n), and that host's
+// line; 0 when there is none. It looks at each host once, so a large max
+// costs nothing.
+func (e *ExecSpec) firstClash(hosts map[string]int) (n, line int) {
+	for name, l := range hosts {
+		prov, num, ok := strings.Cut(name, "#")
+		if !ok || prov != e.Name {
+			continue
+		}
+		i, err := strconv.Atoi(num)
+		if err != nil || i < 1 || i > e.Max || SlotName(e.Name, i) != name {
+			continue
+		}
+		if n == 0 || i < n {
+			n, line = i, l
+		}
+	}
+	return n, line
 }
 
 // Template is the pool host of the provisioner's n-th machine, for the
