@@ -366,8 +366,15 @@ func TestMakeStateDisk(t *testing.T) {
 	if fi.Size() != vmStateSize {
 		t.Errorf("size %d, want %d", fi.Size(), vmStateSize)
 	}
-	b, _ := os.ReadFile(p)
-	if len(b) < 1082 || b[1080] != 0x53 || b[1081] != 0xef {
+	// Read only the magic: the disk is a sparse file of vmStateSize.
+	var b []byte
+	if f, err := os.Open(p); err == nil {
+		magic := make([]byte, 2)
+		n, _ := f.ReadAt(magic, 1080)
+		f.Close()
+		b = magic[:n]
+	}
+	if len(b) < 2 || b[0] != 0x53 || b[1] != 0xef {
 		t.Errorf("no ext4 superblock magic at byte 1080")
 	}
 	if err := makeStateDisk(context.Background(), p); err == nil {
