@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +36,9 @@ const releaseTimeout = 2 * time.Minute
 type provSlot struct {
 	name string
 	prov *pool.ExecProvisioner
+	// n is the slot's place among its provisioner's, from 1: name is
+	// "<provisioner>#<n>".
+	n int
 	// machine is the reservation the slot holds, nil if none.
 	machine *pool.Machine
 	idle    *time.Timer
@@ -77,7 +79,7 @@ func withProvisioners(p *pool.Pool) (*pool.Pool, *provisioning) {
 		for n := 1; n <= spec.Max; n++ {
 			h := spec.Template(n)
 			all.Hosts = append(all.Hosts, h)
-			pr.slots[h.Name] = &provSlot{name: h.Name, prov: prov}
+			pr.slots[h.Name] = &provSlot{name: h.Name, prov: prov, n: n}
 		}
 	}
 	return &all, pr
@@ -392,7 +394,7 @@ func (sp *staticPool) allMatches(reqs []pool.HostReq) ([]pool.Mapping, error) {
 	few := *sp.p
 	few.Hosts = nil
 	for _, h := range sp.p.Hosts {
-		if sl := sp.slot(h.Name); sl != nil && slotIndex(sl) > len(reqs) {
+		if sl := sp.slot(h.Name); sl != nil && sl.n > len(reqs) {
 			continue
 		}
 		few.Hosts = append(few.Hosts, h)
@@ -417,12 +419,6 @@ func (sp *staticPool) allMatches(reqs []pool.HostReq) ([]pool.Mapping, error) {
 		}
 	}
 	return out, nil
-}
-
-// slotIndex is n of a slot "<provisioner>#<n>".
-func slotIndex(sl *provSlot) int {
-	n, _ := strconv.Atoi(sl.name[len(sl.prov.Name())+1:])
-	return n
 }
 
 // forget drops the test binary shipped through c from those removed at
