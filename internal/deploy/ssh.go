@@ -88,9 +88,6 @@ type Conn struct {
 	client *ssh.Client
 }
 
-// Target is the machine c is connected to.
-func (c *Conn) Target() Target { return c.target }
-
 // Close closes the connection.
 func (c *Conn) Close() error { return c.client.Close() }
 
