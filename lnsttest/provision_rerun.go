@@ -3,9 +3,10 @@ package lnsttest
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,13 +124,8 @@ func (s *session) rerun(m *testing.M, code int) int {
 		died := s.rr.died
 		s.rr.died = nil
 		s.rr.mu.Unlock()
-		names := make([]string, 0, len(died))
-		for name := range died {
-			names = append(names, name)
-		}
-		sort.Strings(names)
 		var again []string
-		for _, name := range names {
+		for _, name := range slices.Sorted(maps.Keys(died)) {
 			s.rr.mu.Lock()
 			n := s.rr.attemptOf(name)
 			if n > rerunLimit() {
