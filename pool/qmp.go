@@ -96,7 +96,7 @@ func (in *Instance) ResetGuest(ctx context.Context, host string) error {
 	if g == nil {
 		return errors.New("VM lab: " + host + " is not a VM host of this instance")
 	}
-	if err := qmpRun(ctx, qmpSocket(filepath.Dir(g.console), g.name), "system_reset"); err != nil {
+	if err := qmpRun(ctx, g.qmp, "system_reset"); err != nil {
 		return fmt.Errorf("VM lab: reset %s: %w", host, err)
 	}
 	return nil

@@ -72,6 +72,7 @@ type vmGuest struct {
 	hello   *pb.HelloReply
 	console string
 	disk    string // the state disk's file
+	qmp     string // the QMP socket (ResetGuest)
 }
 
 // StartVMLab starts a VM lab: a lab agent whose namespace hosts run the
@@ -202,7 +203,7 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 	guests := map[string]*vmGuest{}
 	for hi, h := range t.Hosts {
 		name := fmt.Sprintf("%s.%d", h.Name, in.id)
-		g := &vmGuest{name: name, console: filepath.Join(v.dir, name+".console"), disk: filepath.Join(v.dir, name+".disk")}
+		g := &vmGuest{name: name, console: filepath.Join(v.dir, name+".console"), disk: filepath.Join(v.dir, name+".disk"), qmp: qmpSocket(v.dir, name)}
 		guests[h.Name] = g
 		if err := makeStateDisk(ctx, g.disk); err != nil {
 			return fmt.Errorf("VM lab: host %s: %w", h.Name, err)
@@ -218,7 +219,7 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 			"-drive", "if=none,id=state,format=raw,file="+g.disk,
 			"-device", "virtio-blk-pci,drive=state,serial="+vmStateSerial,
 		)
-		a = append(a, qmpArgs(qmpSocket(v.dir, name))...) // ResetGuest
+		a = append(a, qmpArgs(g.qmp)...) // ResetGuest
 		for k, i := range h.Ifaces {
 			tap := fmt.Sprintf("t%d.%d.%d", in.id, hi, k)
 			if err := l.createLink(ctx, vmm, in.group, devices.Tuntap{Name: tap, Mode: "tap"}); err != nil {
@@ -396,7 +397,7 @@ func (in *Instance) closeGuests() {
 			g.conn.Close()
 		}
 		os.Remove(filepath.Join(filepath.Dir(g.console), g.name+".sock"))
-		os.Remove(qmpSocket(filepath.Dir(g.console), g.name))
+		os.Remove(g.qmp)
 		os.Remove(g.disk)
 	}
 	if in.initrd != "" {
