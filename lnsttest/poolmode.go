@@ -91,13 +91,9 @@ func (sp *staticPool) client(name string) (pb.AgentClient, *pb.HelloReply, error
 	if err != nil {
 		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
 	}
-	opts := agentconn.DialOptions{Insecure: h.Insecure}
-	if h.TLS.CA != "" {
-		tlsConf, err := agentconn.ClientTLS(h.TLS.CA, h.TLS.Cert, h.TLS.Key)
-		if err != nil {
-			return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
-		}
-		opts.TLS = tlsConf
+	opts, err := h.DialOptions()
+	if err != nil {
+		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
 	}
 	conn, err := agentconn.Dial(context.Background(), h.Agent, opts)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lnst-go/lnst/devices"
+	"github.com/lnst-go/lnst/internal/agentconn"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -70,6 +71,21 @@ type PoolHost struct {
 	// Console is where the controller reads the machine's console; zero
 	// if the pool file names none.
 	Console Console
+}
+
+// DialOptions returns the options to dial h's agent: Insecure as given,
+// and TLS from h.TLS when it names a CA. Timeout is left to the caller,
+// and so is wrapping the error, ClientTLS's.
+func (h *PoolHost) DialOptions() (agentconn.DialOptions, error) {
+	opts := agentconn.DialOptions{Insecure: h.Insecure}
+	if h.TLS.CA != "" {
+		conf, err := agentconn.ClientTLS(h.TLS.CA, h.TLS.Cert, h.TLS.Key)
+		if err != nil {
+			return agentconn.DialOptions{}, err
+		}
+		opts.TLS = conf
+	}
+	return opts, nil
 }
 
 // TLSFiles are the PEM files of a TLS connection to an agent: the CA that

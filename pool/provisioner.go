@@ -85,16 +85,12 @@ func (m *Machine) String() string {
 // AgentAlive dials the agent of h and asks it for a Hello: nil if it
 // answers before ctx ends. It is the default Alive check of machines.
 func AgentAlive(ctx context.Context, h PoolHost) error {
-	opts := agentconn.DialOptions{Insecure: h.Insecure}
+	opts, err := h.DialOptions()
+	if err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		opts.Timeout = time.Until(dl)
-	}
-	if h.TLS.CA != "" {
-		conf, err := agentconn.ClientTLS(h.TLS.CA, h.TLS.Cert, h.TLS.Key)
-		if err != nil {
-			return fmt.Errorf("host %s: %w", h.Name, err)
-		}
-		opts.TLS = conf
 	}
 	conn, err := agentconn.Dial(ctx, h.Agent, opts)
 	if err != nil {

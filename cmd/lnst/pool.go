@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -75,15 +74,14 @@ type ifaceReport struct {
 
 func checkHost(h *pool.PoolHost, timeout time.Duration) hostReport {
 	r := hostReport{host: h}
-	var tlsConf *tls.Config
-	if h.TLS.CA != "" {
-		tlsConf, r.err = agentconn.ClientTLS(h.TLS.CA, h.TLS.Cert, h.TLS.Key)
-		if r.err != nil {
-			return r
-		}
+	opts, err := h.DialOptions()
+	if err != nil {
+		r.err = err
+		return r
 	}
+	opts.Timeout = timeout
 	ctx := context.Background()
-	conn, err := agentconn.Dial(ctx, h.Agent, agentconn.DialOptions{TLS: tlsConf, Insecure: h.Insecure, Timeout: timeout})
+	conn, err := agentconn.Dial(ctx, h.Agent, opts)
 	if err != nil {
 		r.err = err
 		return r
