@@ -24,6 +24,7 @@ const KeepaliveMinTime = 5 * time.Second
 // RunJob or WaitJob ends when Shutdown kills its job).
 var unguarded = map[string]bool{
 	"Hello": true, "WaitJob": true, "RunJob": true, "StreamJob": true, "KillJob": true,
+	"WaitJobStream": true, "RunJobStream": true,
 	"LinkInfo": true, "Links": true, "ReadValue": true, "Features": true, "Probe": true,
 	"Heartbeat": true, "Release": true, "GetFile": true, "Facts": true,
 }

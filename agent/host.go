@@ -37,6 +37,9 @@ type host struct {
 
 	// owner marks the processes of the host's jobs (see jobOwnerEnv).
 	owner string
+	// outputCap and budget bound the output its jobs keep (output.go).
+	outputCap int64
+	budget    *outputBudget
 
 	// routes is the host's route socket while in use (routes_batch.go).
 	routes cachedRouteSocket

@@ -18,9 +18,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// maxOutput bounds what the agent keeps of one stream of one job.
-const maxOutput = 64 << 20
-
 // strayGrace is how long the agent waits for a job's output pipes to close
 // after it killed what was left of the job's process group.
 const strayGrace = 2 * time.Second
@@ -44,67 +41,6 @@ type job struct {
 	result   *pb.JobResult
 }
 
-// output keeps a job's stdout and stderr in order, so that streams can be
-// replayed from the start to any number of followers.
-type output struct {
-	mu      sync.Mutex
-	chunks  []*pb.JobOutput
-	size    [2]int
-	changed chan struct{}
-	closed  bool
-}
-
-func (o *output) write(stream pb.JobOutput_Stream, p []byte) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.size[stream]+len(p) > maxOutput {
-		p = p[:max(0, maxOutput-o.size[stream])]
-	}
-	if len(p) == 0 {
-		return
-	}
-	o.size[stream] += len(p)
-	o.chunks = append(o.chunks, &pb.JobOutput{Stream: stream, Data: append([]byte(nil), p...)})
-	o.notify()
-}
-
-func (o *output) notify() {
-	if o.changed != nil {
-		close(o.changed)
-		o.changed = nil
-	}
-}
-
-func (o *output) close() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.closed = true
-	o.notify()
-}
-
-// from returns the chunks from index i on, whether the output is complete,
-// and a channel closed when more arrives.
-func (o *output) from(i int) ([]*pb.JobOutput, bool, <-chan struct{}) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.changed == nil {
-		o.changed = make(chan struct{})
-	}
-	return o.chunks[i:], o.closed, o.changed
-}
-
-func (o *output) bytes(stream pb.JobOutput_Stream) []byte {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var b []byte
-	for _, c := range o.chunks {
-		if c.Stream == stream {
-			b = append(b, c.Data...)
-		}
-	}
-	return b
-}
-
 // startJob starts req's command on host h.
 func (h *host) startJob(req *pb.StartJobRequest) (*job, error) {
 	if len(req.Argv) == 0 || req.Argv[0] == "" {
@@ -125,6 +61,7 @@ func (h *host) startJob(req *pb.StartJobRequest) (*job, error) {
 		id = h.nextID
 	}
 	j := &job{id: id, host: h, argv: req.Argv, desc: req.Desc, group: req.Group, done: make(chan struct{})}
+	j.out.limit, j.out.budget = h.outputCap, h.budget
 	h.mu.Unlock()
 	// The job is findable only once started, so that a kill cannot come
 	// before its process group exists.
@@ -218,7 +155,7 @@ func (j *job) run(path string, req *pb.StartJobRequest) error {
 
 func (j *job) copy(wg *sync.WaitGroup, stream pb.JobOutput_Stream, r io.ReadCloser) {
 	defer wg.Done()
-	buf := make([]byte, 8<<10)
+	buf := make([]byte, outputRead)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
@@ -282,7 +219,8 @@ func (j *job) finish(code, sig int, errMsg string) {
 	close(j.done)
 }
 
-// wait blocks until the job ends or ctx is done.
+// wait blocks until the job ends or ctx is done, and returns its result
+// without output.
 func (j *job) wait(ctx context.Context) (*pb.JobResult, error) {
 	select {
 	case <-j.done:
@@ -292,8 +230,23 @@ func (j *job) wait(ctx context.Context) (*pb.JobResult, error) {
 	j.mu.Lock()
 	r := proto.Clone(j.result).(*pb.JobResult)
 	j.mu.Unlock()
-	r.Stdout = j.out.bytes(pb.JobOutput_STDOUT)
-	r.Stderr = j.out.bytes(pb.JobOutput_STDERR)
+	r.StdoutSize, r.StdoutTruncated = j.out.size(pb.JobOutput_STDOUT)
+	r.StderrSize, r.StderrTruncated = j.out.size(pb.JobOutput_STDERR)
+	return r, nil
+}
+
+// waitWhole is wait with the output in the result, at most the last
+// resultOutputMax bytes of each stream.
+func (j *job) waitWhole(ctx context.Context) (*pb.JobResult, error) {
+	r, err := j.wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var cut bool
+	r.Stdout, cut = j.out.tail(pb.JobOutput_STDOUT, resultOutputMax)
+	r.StdoutTruncated = r.StdoutTruncated || cut
+	r.Stderr, cut = j.out.tail(pb.JobOutput_STDERR, resultOutputMax)
+	r.StderrTruncated = r.StderrTruncated || cut
 	return r, nil
 }
 
@@ -346,14 +299,19 @@ func (h *host) job(id int64) (*job, error) {
 	return j, nil
 }
 
-// forget drops a job the agent no longer needs to answer for.
+// forget drops a job the agent no longer needs to answer for, and gives
+// back its output's share of the agent's output budget.
 func (h *host) forget(id int64) {
 	h.mu.Lock()
+	j := h.jobs[id]
 	delete(h.jobs, id)
 	h.mu.Unlock()
+	if j != nil {
+		j.out.release()
+	}
 }
 
-// stopJobs kills and reaps every job of the host.
+// stopJobs kills, reaps and forgets every job of the host.
 func (h *host) stopJobs() {
 	h.mu.Lock()
 	var jobs []*job
@@ -363,5 +321,6 @@ func (h *host) stopJobs() {
 	h.mu.Unlock()
 	for _, j := range jobs {
 		j.stop()
+		h.forget(j.id)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
@@ -24,6 +25,11 @@ const LabSocketEnv = agentEnvPrefix + "SOCKET"
 
 // LabLogEnv names the variable holding the lab agent's log level.
 const LabLogEnv = agentEnvPrefix + "LOG"
+
+// LabOutputCapEnv names the variable holding the lab agent's
+// Options.OutputCap in bytes (unset or 0: DefaultOutputCap); tests set it
+// to see a job past the cap.
+const LabOutputCapEnv = agentEnvPrefix + "OUTPUT_CAP"
 
 // ReadyLine is what the lab agent writes to its stdout once it serves.
 const ReadyLine = "lnst-agent ready"
@@ -47,7 +53,16 @@ func ServeLab() int {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM, syscall.SIGHUP)
 
-	srv, err := NewServer(Options{Lab: true, Logger: log})
+	opts := Options{Lab: true, Logger: log}
+	if v := os.Getenv(LabOutputCapEnv); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			log.Error("start", "error", fmt.Sprintf("%s=%q: want a number of bytes", LabOutputCapEnv, v))
+			return 1
+		}
+		opts.OutputCap = n
+	}
+	srv, err := NewServer(opts)
 	if err != nil {
 		log.Error("start", "error", err)
 		return 1

@@ -39,6 +39,18 @@ type Options struct {
 	// LeaseTTL is how long a controller's session lives without a
 	// heartbeat (0: DefaultLeaseTTL).
 	LeaseTTL time.Duration
+	// OutputCap is how many bytes of each of a job's stdout and stderr the
+	// agent keeps (0: DefaultOutputCap). Of a job that writes more, the
+	// agent keeps the last OutputCap bytes and marks the stream truncated.
+	OutputCap int64
+	// OutputBudget bounds the output kept of all the jobs the agent still
+	// answers for, together (0: DefaultOutputBudget). While more is kept,
+	// a job that writes keeps only the last 1 MiB (or OutputCap, if
+	// smaller) of that stream and drops its older bytes, marking the
+	// stream truncated; the output of other jobs stays as it is. A job's
+	// output is given back when its result is collected (RunJob, and
+	// WaitJob of a job without a group) or its group restored.
+	OutputBudget int64
 }
 
 // Server implements the Agent gRPC service.
@@ -58,6 +70,9 @@ type Server struct {
 	leases leases
 	// owner marks the processes of this agent's jobs (see jobOwnerEnv).
 	owner string
+	// outputCap and budget bound the job output kept (output.go).
+	outputCap int64
+	budget    *outputBudget
 	// inflight is held (read) by each state-changing call, and taken by
 	// Shutdown to wait for them (see guard.go).
 	inflight     sync.RWMutex
@@ -94,7 +109,15 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	s := &Server{log: log, lab: opts.Lab, hosts: map[string]*host{"": root}, networks: map[string]*host{}}
 	s.owner = jobOwner(opts.JournalPath)
-	root.owner = s.owner
+	s.outputCap = opts.OutputCap
+	if s.outputCap <= 0 {
+		s.outputCap = DefaultOutputCap
+	}
+	s.budget = &outputBudget{limit: opts.OutputBudget}
+	if s.budget.limit <= 0 {
+		s.budget.limit = DefaultOutputBudget
+	}
+	root.owner, root.outputCap, root.budget = s.owner, s.outputCap, s.budget
 	if opts.JournalPath != "" {
 		if err := s.openJournal(opts); err != nil {
 			root.close()
@@ -116,7 +139,7 @@ func NewServer(opts Options) (*Server, error) {
 func (s *Server) newHost(name string, mounts bool) (*host, error) {
 	h, err := newNamespaceHost(name, mounts)
 	if err == nil {
-		h.owner = s.owner
+		h.owner, h.outputCap, h.budget = s.owner, s.outputCap, s.budget
 	}
 	return h, err
 }
@@ -310,11 +333,16 @@ func (s *Server) destroyNetwork(network string) {
 	}
 }
 
-// StartJob starts a job.
+// StartJob starts a job. A job in a group is stopped when its group is
+// restored; a job without one is forgotten once its result is collected.
 func (s *Server) StartJob(_ context.Context, req *pb.StartJobRequest) (*pb.StartJobReply, error) {
 	j, err := s.startJob(req)
 	if err != nil {
 		return nil, err
+	}
+	if req.Group == "" {
+		// No Restore can take an entry of no group: it would stay.
+		return &pb.StartJobReply{Id: j.id}, nil
 	}
 	seq, _ := s.journal.add(undo{Group: req.Group, Op: opStopJob, Host: req.Host, Job: j.id}) // never on disk
 	return &pb.StartJobReply{Id: j.id, Seq: seq}, nil
@@ -339,17 +367,32 @@ func (s *Server) RunJob(ctx context.Context, req *pb.StartJobRequest) (*pb.JobRe
 	if err != nil {
 		return nil, err
 	}
-	r, err := j.wait(ctx)
-	if err != nil {
-		j.stop()
-	}
-	// Its result is returned (or nobody waits any more): forget the job,
-	// and its output with it.
-	j.host.forget(j.id)
+	r, err := j.waitWhole(ctx)
+	s.forgetRun(j, err)
 	if err != nil {
 		return nil, status.FromContextError(err).Err()
 	}
 	return r, nil
+}
+
+// forgetRun forgets a job run by RunJob or RunJobStream: its result is
+// returned, or nobody waits any more (err), and then the job is stopped.
+func (s *Server) forgetRun(j *job, err error) {
+	if err != nil {
+		j.stop()
+	}
+	j.host.forget(j.id)
+}
+
+// RunJobStream runs a job to its end and streams its output and result.
+func (s *Server) RunJobStream(req *pb.StartJobRequest, stream grpc.ServerStreamingServer[pb.JobEvent]) error {
+	j, err := s.startJob(req)
+	if err != nil {
+		return err
+	}
+	err = s.sendJob(j, stream)
+	s.forgetRun(j, err)
+	return err
 }
 
 func (s *Server) job(ref *pb.JobRef) (*job, error) {
@@ -370,11 +413,51 @@ func (s *Server) WaitJob(ctx context.Context, ref *pb.JobRef) (*pb.JobResult, er
 	if err != nil {
 		return nil, err
 	}
-	r, err := j.wait(ctx)
+	r, err := j.waitWhole(ctx)
 	if err != nil {
 		return nil, status.FromContextError(err).Err()
 	}
+	s.collected(j)
 	return r, nil
+}
+
+// WaitJobStream waits for a job's end and streams its output and result.
+func (s *Server) WaitJobStream(ref *pb.JobRef, stream grpc.ServerStreamingServer[pb.JobEvent]) error {
+	j, err := s.job(ref)
+	if err != nil {
+		return err
+	}
+	if err := s.sendJob(j, stream); err != nil {
+		return err
+	}
+	s.collected(j)
+	return nil
+}
+
+// collected forgets a job without a group once its result went out: no
+// Restore would ever forget it.
+func (s *Server) collected(j *job) {
+	if j.group == "" {
+		j.host.forget(j.id)
+	}
+}
+
+// sendJob waits for j's end, then sends the output kept of it, a record a
+// message, and its result last.
+func (s *Server) sendJob(j *job, stream grpc.ServerStreamingServer[pb.JobEvent]) error {
+	ctx := stream.Context()
+	r, err := j.wait(ctx)
+	if err != nil {
+		return status.FromContextError(err).Err()
+	}
+	chunks, _, _ := j.out.from(0)
+	for _, c := range chunks {
+		o := &pb.JobOutput{Stream: c.stream, Data: c.data}
+		if err := stream.Send(&pb.JobEvent{Event: &pb.JobEvent_Output{Output: o}}); err != nil {
+			return err
+		}
+	}
+	return stream.Send(&pb.JobEvent{Event: &pb.JobEvent_Result{Result: r}})
 }
 
 // KillJob signals a job's process group.
@@ -392,21 +475,22 @@ func (s *Server) KillJob(_ context.Context, req *pb.KillJobRequest) (*pb.Empty, 
 	return &pb.Empty{}, nil
 }
 
-// StreamJob streams a job's output from its start.
+// StreamJob streams a job's output from its start (what the agent still
+// keeps of it) until it ends.
 func (s *Server) StreamJob(ref *pb.JobRef, stream grpc.ServerStreamingServer[pb.JobOutput]) error {
 	j, err := s.job(ref)
 	if err != nil {
 		return err
 	}
-	next := 0
+	var next uint64
 	for {
 		chunks, closed, changed := j.out.from(next)
 		for _, c := range chunks {
-			if err := stream.Send(c); err != nil {
+			if err := stream.Send(&pb.JobOutput{Stream: c.stream, Data: c.data}); err != nil {
 				return err
 			}
+			next = c.seq + 1
 		}
-		next += len(chunks)
 		if closed && len(chunks) == 0 {
 			return nil
 		}
@@ -681,6 +765,7 @@ func (s *Server) forgetJobs(group string) {
 			case <-j.done:
 				if j.group == group {
 					delete(h.jobs, id)
+					j.out.release()
 				}
 			default:
 			}

@@ -72,7 +72,7 @@ func (x JobOutput_Stream) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use JobOutput_Stream.Descriptor instead.
 func (JobOutput_Stream) EnumDescriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{13, 0}
+	return file_agent_proto_rawDescGZIP(), []int{14, 0}
 }
 
 type FileEntry_Type int32
@@ -121,7 +121,7 @@ func (x FileEntry_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileEntry_Type.Descriptor instead.
 func (FileEntry_Type) EnumDescriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{47, 0}
+	return file_agent_proto_rawDescGZIP(), []int{48, 0}
 }
 
 type Empty struct {
@@ -823,7 +823,18 @@ type JobResult struct {
 	// signal that ended the job, 0 if it exited.
 	Signal int32 `protobuf:"varint,9,opt,name=signal,proto3" json:"signal,omitempty"`
 	// error is set when the job could not be started at all.
-	Error         string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	// stdout_truncated is set when the output returned is not all the job
+	// wrote to stdout: the agent keeps the tail of each stream up to its
+	// per-job output cap (and less while its agent-wide output budget is
+	// spent), and WaitJob and RunJob return at most the last 2 MiB - 4 KiB.
+	StdoutTruncated bool `protobuf:"varint,11,opt,name=stdout_truncated,json=stdoutTruncated,proto3" json:"stdout_truncated,omitempty"`
+	// stderr_truncated is stdout_truncated for stderr.
+	StderrTruncated bool `protobuf:"varint,12,opt,name=stderr_truncated,json=stderrTruncated,proto3" json:"stderr_truncated,omitempty"`
+	// stdout_size is how many bytes the job wrote to stdout in all.
+	StdoutSize int64 `protobuf:"varint,13,opt,name=stdout_size,json=stdoutSize,proto3" json:"stdout_size,omitempty"`
+	// stderr_size is how many bytes the job wrote to stderr in all.
+	StderrSize    int64 `protobuf:"varint,14,opt,name=stderr_size,json=stderrSize,proto3" json:"stderr_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -928,6 +939,118 @@ func (x *JobResult) GetError() string {
 	return ""
 }
 
+func (x *JobResult) GetStdoutTruncated() bool {
+	if x != nil {
+		return x.StdoutTruncated
+	}
+	return false
+}
+
+func (x *JobResult) GetStderrTruncated() bool {
+	if x != nil {
+		return x.StderrTruncated
+	}
+	return false
+}
+
+func (x *JobResult) GetStdoutSize() int64 {
+	if x != nil {
+		return x.StdoutSize
+	}
+	return 0
+}
+
+func (x *JobResult) GetStderrSize() int64 {
+	if x != nil {
+		return x.StderrSize
+	}
+	return 0
+}
+
+// JobEvent is one message of WaitJobStream and RunJobStream: a chunk of
+// output, or, last, the job's result without its output.
+type JobEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*JobEvent_Output
+	//	*JobEvent_Result
+	Event         isJobEvent_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobEvent) Reset() {
+	*x = JobEvent{}
+	mi := &file_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobEvent) ProtoMessage() {}
+
+func (x *JobEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobEvent.ProtoReflect.Descriptor instead.
+func (*JobEvent) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *JobEvent) GetEvent() isJobEvent_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *JobEvent) GetOutput() *JobOutput {
+	if x != nil {
+		if x, ok := x.Event.(*JobEvent_Output); ok {
+			return x.Output
+		}
+	}
+	return nil
+}
+
+func (x *JobEvent) GetResult() *JobResult {
+	if x != nil {
+		if x, ok := x.Event.(*JobEvent_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+type isJobEvent_Event interface {
+	isJobEvent_Event()
+}
+
+type JobEvent_Output struct {
+	Output *JobOutput `protobuf:"bytes,1,opt,name=output,proto3,oneof"`
+}
+
+type JobEvent_Result struct {
+	Result *JobResult `protobuf:"bytes,2,opt,name=result,proto3,oneof"`
+}
+
+func (*JobEvent_Output) isJobEvent_Event() {}
+
+func (*JobEvent_Result) isJobEvent_Event() {}
+
 type JobOutput struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stream        JobOutput_Stream       `protobuf:"varint,1,opt,name=stream,proto3,enum=lnst.agent.v1.JobOutput_Stream" json:"stream,omitempty"`
@@ -938,7 +1061,7 @@ type JobOutput struct {
 
 func (x *JobOutput) Reset() {
 	*x = JobOutput{}
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1073,7 @@ func (x *JobOutput) String() string {
 func (*JobOutput) ProtoMessage() {}
 
 func (x *JobOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1086,7 @@ func (x *JobOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobOutput.ProtoReflect.Descriptor instead.
 func (*JobOutput) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{13}
+	return file_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *JobOutput) GetStream() JobOutput_Stream {
@@ -990,7 +1113,7 @@ type VethSpec struct {
 
 func (x *VethSpec) Reset() {
 	*x = VethSpec{}
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1125,7 @@ func (x *VethSpec) String() string {
 func (*VethSpec) ProtoMessage() {}
 
 func (x *VethSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1138,7 @@ func (x *VethSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VethSpec.ProtoReflect.Descriptor instead.
 func (*VethSpec) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{14}
+	return file_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *VethSpec) GetName() string {
@@ -1043,7 +1166,7 @@ type BridgeSpec struct {
 
 func (x *BridgeSpec) Reset() {
 	*x = BridgeSpec{}
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1055,7 +1178,7 @@ func (x *BridgeSpec) String() string {
 func (*BridgeSpec) ProtoMessage() {}
 
 func (x *BridgeSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1068,7 +1191,7 @@ func (x *BridgeSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BridgeSpec.ProtoReflect.Descriptor instead.
 func (*BridgeSpec) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{15}
+	return file_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BridgeSpec) GetName() string {
@@ -1104,7 +1227,7 @@ type GenericSpec struct {
 
 func (x *GenericSpec) Reset() {
 	*x = GenericSpec{}
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1239,7 @@ func (x *GenericSpec) String() string {
 func (*GenericSpec) ProtoMessage() {}
 
 func (x *GenericSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1252,7 @@ func (x *GenericSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenericSpec.ProtoReflect.Descriptor instead.
 func (*GenericSpec) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{16}
+	return file_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GenericSpec) GetKind() string {
@@ -1162,7 +1285,7 @@ type CreateLinkRequest struct {
 
 func (x *CreateLinkRequest) Reset() {
 	*x = CreateLinkRequest{}
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1297,7 @@ func (x *CreateLinkRequest) String() string {
 func (*CreateLinkRequest) ProtoMessage() {}
 
 func (x *CreateLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1310,7 @@ func (x *CreateLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLinkRequest.ProtoReflect.Descriptor instead.
 func (*CreateLinkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{17}
+	return file_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateLinkRequest) GetHost() string {
@@ -1271,7 +1394,7 @@ type LinkRef struct {
 
 func (x *LinkRef) Reset() {
 	*x = LinkRef{}
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1406,7 @@ func (x *LinkRef) String() string {
 func (*LinkRef) ProtoMessage() {}
 
 func (x *LinkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1419,7 @@ func (x *LinkRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRef.ProtoReflect.Descriptor instead.
 func (*LinkRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{18}
+	return file_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LinkRef) GetHost() string {
@@ -1337,7 +1460,7 @@ type SetLinkRequest struct {
 
 func (x *SetLinkRequest) Reset() {
 	*x = SetLinkRequest{}
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1472,7 @@ func (x *SetLinkRequest) String() string {
 func (*SetLinkRequest) ProtoMessage() {}
 
 func (x *SetLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1485,7 @@ func (x *SetLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLinkRequest.ProtoReflect.Descriptor instead.
 func (*SetLinkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{19}
+	return file_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SetLinkRequest) GetHost() string {
@@ -1425,7 +1548,7 @@ type CreateNetnsRequest struct {
 
 func (x *CreateNetnsRequest) Reset() {
 	*x = CreateNetnsRequest{}
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1560,7 @@ func (x *CreateNetnsRequest) String() string {
 func (*CreateNetnsRequest) ProtoMessage() {}
 
 func (x *CreateNetnsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1573,7 @@ func (x *CreateNetnsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateNetnsRequest.ProtoReflect.Descriptor instead.
 func (*CreateNetnsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{20}
+	return file_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateNetnsRequest) GetHost() string {
@@ -1494,7 +1617,7 @@ type RouteRequest struct {
 
 func (x *RouteRequest) Reset() {
 	*x = RouteRequest{}
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1629,7 @@ func (x *RouteRequest) String() string {
 func (*RouteRequest) ProtoMessage() {}
 
 func (x *RouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1642,7 @@ func (x *RouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteRequest.ProtoReflect.Descriptor instead.
 func (*RouteRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{21}
+	return file_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RouteRequest) GetHost() string {
@@ -1598,7 +1721,7 @@ type Nexthop struct {
 
 func (x *Nexthop) Reset() {
 	*x = Nexthop{}
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1733,7 @@ func (x *Nexthop) String() string {
 func (*Nexthop) ProtoMessage() {}
 
 func (x *Nexthop) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1746,7 @@ func (x *Nexthop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nexthop.ProtoReflect.Descriptor instead.
 func (*Nexthop) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{22}
+	return file_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Nexthop) GetVia() string {
@@ -1659,7 +1782,7 @@ type RoutesRequest struct {
 
 func (x *RoutesRequest) Reset() {
 	*x = RoutesRequest{}
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +1794,7 @@ func (x *RoutesRequest) String() string {
 func (*RoutesRequest) ProtoMessage() {}
 
 func (x *RoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +1807,7 @@ func (x *RoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutesRequest.ProtoReflect.Descriptor instead.
 func (*RoutesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{23}
+	return file_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RoutesRequest) GetHost() string {
@@ -1725,7 +1848,7 @@ type NeighRequest struct {
 
 func (x *NeighRequest) Reset() {
 	*x = NeighRequest{}
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1737,7 +1860,7 @@ func (x *NeighRequest) String() string {
 func (*NeighRequest) ProtoMessage() {}
 
 func (x *NeighRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1750,7 +1873,7 @@ func (x *NeighRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighRequest.ProtoReflect.Descriptor instead.
 func (*NeighRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{24}
+	return file_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *NeighRequest) GetHost() string {
@@ -1810,7 +1933,7 @@ type RuleRequest struct {
 
 func (x *RuleRequest) Reset() {
 	*x = RuleRequest{}
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1822,7 +1945,7 @@ func (x *RuleRequest) String() string {
 func (*RuleRequest) ProtoMessage() {}
 
 func (x *RuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1835,7 +1958,7 @@ func (x *RuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleRequest.ProtoReflect.Descriptor instead.
 func (*RuleRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{25}
+	return file_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RuleRequest) GetHost() string {
@@ -1921,7 +2044,7 @@ type SetLinkNetnsRequest struct {
 
 func (x *SetLinkNetnsRequest) Reset() {
 	*x = SetLinkNetnsRequest{}
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2056,7 @@ func (x *SetLinkNetnsRequest) String() string {
 func (*SetLinkNetnsRequest) ProtoMessage() {}
 
 func (x *SetLinkNetnsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2069,7 @@ func (x *SetLinkNetnsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLinkNetnsRequest.ProtoReflect.Descriptor instead.
 func (*SetLinkNetnsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{26}
+	return file_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetLinkNetnsRequest) GetHost() string {
@@ -1989,7 +2112,7 @@ type RenameLinkRequest struct {
 
 func (x *RenameLinkRequest) Reset() {
 	*x = RenameLinkRequest{}
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2124,7 @@ func (x *RenameLinkRequest) String() string {
 func (*RenameLinkRequest) ProtoMessage() {}
 
 func (x *RenameLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2137,7 @@ func (x *RenameLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameLinkRequest.ProtoReflect.Descriptor instead.
 func (*RenameLinkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{27}
+	return file_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RenameLinkRequest) GetHost() string {
@@ -2062,7 +2185,7 @@ type WaitLinkRequest struct {
 
 func (x *WaitLinkRequest) Reset() {
 	*x = WaitLinkRequest{}
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2197,7 @@ func (x *WaitLinkRequest) String() string {
 func (*WaitLinkRequest) ProtoMessage() {}
 
 func (x *WaitLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2210,7 @@ func (x *WaitLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitLinkRequest.ProtoReflect.Descriptor instead.
 func (*WaitLinkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{28}
+	return file_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WaitLinkRequest) GetHost() string {
@@ -2167,7 +2290,7 @@ type SetFeaturesRequest struct {
 
 func (x *SetFeaturesRequest) Reset() {
 	*x = SetFeaturesRequest{}
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2179,7 +2302,7 @@ func (x *SetFeaturesRequest) String() string {
 func (*SetFeaturesRequest) ProtoMessage() {}
 
 func (x *SetFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2192,7 +2315,7 @@ func (x *SetFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*SetFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{29}
+	return file_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetFeaturesRequest) GetHost() string {
@@ -2237,7 +2360,7 @@ type SetEthtoolRequest struct {
 
 func (x *SetEthtoolRequest) Reset() {
 	*x = SetEthtoolRequest{}
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2249,7 +2372,7 @@ func (x *SetEthtoolRequest) String() string {
 func (*SetEthtoolRequest) ProtoMessage() {}
 
 func (x *SetEthtoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2262,7 +2385,7 @@ func (x *SetEthtoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetEthtoolRequest.ProtoReflect.Descriptor instead.
 func (*SetEthtoolRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{30}
+	return file_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetEthtoolRequest) GetHost() string {
@@ -2305,7 +2428,7 @@ type EthtoolReply struct {
 
 func (x *EthtoolReply) Reset() {
 	*x = EthtoolReply{}
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2317,7 +2440,7 @@ func (x *EthtoolReply) String() string {
 func (*EthtoolReply) ProtoMessage() {}
 
 func (x *EthtoolReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2330,7 +2453,7 @@ func (x *EthtoolReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EthtoolReply.ProtoReflect.Descriptor instead.
 func (*EthtoolReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{31}
+	return file_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *EthtoolReply) GetParams() map[string]uint32 {
@@ -2358,7 +2481,7 @@ type FeaturesReply struct {
 
 func (x *FeaturesReply) Reset() {
 	*x = FeaturesReply{}
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2370,7 +2493,7 @@ func (x *FeaturesReply) String() string {
 func (*FeaturesReply) ProtoMessage() {}
 
 func (x *FeaturesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2383,7 +2506,7 @@ func (x *FeaturesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeaturesReply.ProtoReflect.Descriptor instead.
 func (*FeaturesReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{32}
+	return file_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *FeaturesReply) GetActive() map[string]bool {
@@ -2409,7 +2532,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2421,7 +2544,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2434,7 +2557,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{33}
+	return file_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ProbeRequest) GetHost() string {
@@ -2454,7 +2577,7 @@ type ProbeReply struct {
 
 func (x *ProbeReply) Reset() {
 	*x = ProbeReply{}
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2466,7 +2589,7 @@ func (x *ProbeReply) String() string {
 func (*ProbeReply) ProtoMessage() {}
 
 func (x *ProbeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2479,7 +2602,7 @@ func (x *ProbeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeReply.ProtoReflect.Descriptor instead.
 func (*ProbeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{34}
+	return file_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ProbeReply) GetLinkKinds() map[string]bool {
@@ -2508,7 +2631,7 @@ type AddrRequest struct {
 
 func (x *AddrRequest) Reset() {
 	*x = AddrRequest{}
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2520,7 +2643,7 @@ func (x *AddrRequest) String() string {
 func (*AddrRequest) ProtoMessage() {}
 
 func (x *AddrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2533,7 +2656,7 @@ func (x *AddrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddrRequest.ProtoReflect.Descriptor instead.
 func (*AddrRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{35}
+	return file_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AddrRequest) GetHost() string {
@@ -2580,7 +2703,7 @@ type LinkStats struct {
 
 func (x *LinkStats) Reset() {
 	*x = LinkStats{}
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2592,7 +2715,7 @@ func (x *LinkStats) String() string {
 func (*LinkStats) ProtoMessage() {}
 
 func (x *LinkStats) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2605,7 +2728,7 @@ func (x *LinkStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkStats.ProtoReflect.Descriptor instead.
 func (*LinkStats) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{36}
+	return file_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LinkStats) GetRxPackets() uint64 {
@@ -2682,7 +2805,7 @@ type LinkInfoReply struct {
 
 func (x *LinkInfoReply) Reset() {
 	*x = LinkInfoReply{}
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2694,7 +2817,7 @@ func (x *LinkInfoReply) String() string {
 func (*LinkInfoReply) ProtoMessage() {}
 
 func (x *LinkInfoReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2707,7 +2830,7 @@ func (x *LinkInfoReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkInfoReply.ProtoReflect.Descriptor instead.
 func (*LinkInfoReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{37}
+	return file_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *LinkInfoReply) GetIndex() int32 {
@@ -2789,7 +2912,7 @@ type LinksReply struct {
 
 func (x *LinksReply) Reset() {
 	*x = LinksReply{}
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2801,7 +2924,7 @@ func (x *LinksReply) String() string {
 func (*LinksReply) ProtoMessage() {}
 
 func (x *LinksReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2814,7 +2937,7 @@ func (x *LinksReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinksReply.ProtoReflect.Descriptor instead.
 func (*LinksReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{38}
+	return file_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *LinksReply) GetLinks() []*LinkInfoReply {
@@ -2837,7 +2960,7 @@ type ValueRef struct {
 
 func (x *ValueRef) Reset() {
 	*x = ValueRef{}
-	mi := &file_agent_proto_msgTypes[39]
+	mi := &file_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +2972,7 @@ func (x *ValueRef) String() string {
 func (*ValueRef) ProtoMessage() {}
 
 func (x *ValueRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[39]
+	mi := &file_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +2985,7 @@ func (x *ValueRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueRef.ProtoReflect.Descriptor instead.
 func (*ValueRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{39}
+	return file_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ValueRef) GetHost() string {
@@ -2895,7 +3018,7 @@ type ValueReply struct {
 
 func (x *ValueReply) Reset() {
 	*x = ValueReply{}
-	mi := &file_agent_proto_msgTypes[40]
+	mi := &file_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2907,7 +3030,7 @@ func (x *ValueReply) String() string {
 func (*ValueReply) ProtoMessage() {}
 
 func (x *ValueReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[40]
+	mi := &file_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2920,7 +3043,7 @@ func (x *ValueReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueReply.ProtoReflect.Descriptor instead.
 func (*ValueReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{40}
+	return file_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ValueReply) GetValue() string {
@@ -2943,7 +3066,7 @@ type WriteValueRequest struct {
 
 func (x *WriteValueRequest) Reset() {
 	*x = WriteValueRequest{}
-	mi := &file_agent_proto_msgTypes[41]
+	mi := &file_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2955,7 +3078,7 @@ func (x *WriteValueRequest) String() string {
 func (*WriteValueRequest) ProtoMessage() {}
 
 func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[41]
+	mi := &file_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2968,7 +3091,7 @@ func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteValueRequest.ProtoReflect.Descriptor instead.
 func (*WriteValueRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{41}
+	return file_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *WriteValueRequest) GetHost() string {
@@ -3019,7 +3142,7 @@ type ChangeReply struct {
 
 func (x *ChangeReply) Reset() {
 	*x = ChangeReply{}
-	mi := &file_agent_proto_msgTypes[42]
+	mi := &file_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3031,7 +3154,7 @@ func (x *ChangeReply) String() string {
 func (*ChangeReply) ProtoMessage() {}
 
 func (x *ChangeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[42]
+	mi := &file_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3044,7 +3167,7 @@ func (x *ChangeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReply.ProtoReflect.Descriptor instead.
 func (*ChangeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{42}
+	return file_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ChangeReply) GetSeq() uint64 {
@@ -3070,7 +3193,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_agent_proto_msgTypes[43]
+	mi := &file_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3082,7 +3205,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[43]
+	mi := &file_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3095,7 +3218,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{43}
+	return file_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *HeartbeatRequest) GetSession() string {
@@ -3118,7 +3241,7 @@ type HeartbeatReply struct {
 
 func (x *HeartbeatReply) Reset() {
 	*x = HeartbeatReply{}
-	mi := &file_agent_proto_msgTypes[44]
+	mi := &file_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3130,7 +3253,7 @@ func (x *HeartbeatReply) String() string {
 func (*HeartbeatReply) ProtoMessage() {}
 
 func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[44]
+	mi := &file_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3143,7 +3266,7 @@ func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatReply.ProtoReflect.Descriptor instead.
 func (*HeartbeatReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{44}
+	return file_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *HeartbeatReply) GetTtl() *durationpb.Duration {
@@ -3170,7 +3293,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_agent_proto_msgTypes[45]
+	mi := &file_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3182,7 +3305,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[45]
+	mi := &file_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3195,7 +3318,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{45}
+	return file_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RestoreRequest) GetGroup() string {
@@ -3223,7 +3346,7 @@ type RestoreReply struct {
 
 func (x *RestoreReply) Reset() {
 	*x = RestoreReply{}
-	mi := &file_agent_proto_msgTypes[46]
+	mi := &file_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3235,7 +3358,7 @@ func (x *RestoreReply) String() string {
 func (*RestoreReply) ProtoMessage() {}
 
 func (x *RestoreReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[46]
+	mi := &file_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3248,7 +3371,7 @@ func (x *RestoreReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreReply.ProtoReflect.Descriptor instead.
 func (*RestoreReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{46}
+	return file_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RestoreReply) GetUndone() int32 {
@@ -3291,7 +3414,7 @@ type FileEntry struct {
 
 func (x *FileEntry) Reset() {
 	*x = FileEntry{}
-	mi := &file_agent_proto_msgTypes[47]
+	mi := &file_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3303,7 +3426,7 @@ func (x *FileEntry) String() string {
 func (*FileEntry) ProtoMessage() {}
 
 func (x *FileEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[47]
+	mi := &file_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3316,7 +3439,7 @@ func (x *FileEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileEntry.ProtoReflect.Descriptor instead.
 func (*FileEntry) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{47}
+	return file_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *FileEntry) GetRel() string {
@@ -3381,7 +3504,7 @@ type FileChunk struct {
 
 func (x *FileChunk) Reset() {
 	*x = FileChunk{}
-	mi := &file_agent_proto_msgTypes[48]
+	mi := &file_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3393,7 +3516,7 @@ func (x *FileChunk) String() string {
 func (*FileChunk) ProtoMessage() {}
 
 func (x *FileChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[48]
+	mi := &file_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3406,7 +3529,7 @@ func (x *FileChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
 func (*FileChunk) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{48}
+	return file_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *FileChunk) GetEntry() *FileEntry {
@@ -3439,7 +3562,7 @@ type PutFileRequest struct {
 
 func (x *PutFileRequest) Reset() {
 	*x = PutFileRequest{}
-	mi := &file_agent_proto_msgTypes[49]
+	mi := &file_agent_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3451,7 +3574,7 @@ func (x *PutFileRequest) String() string {
 func (*PutFileRequest) ProtoMessage() {}
 
 func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[49]
+	mi := &file_agent_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3464,7 +3587,7 @@ func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFileRequest.ProtoReflect.Descriptor instead.
 func (*PutFileRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{49}
+	return file_agent_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PutFileRequest) GetHost() string {
@@ -3517,7 +3640,7 @@ type PutFileReply struct {
 
 func (x *PutFileReply) Reset() {
 	*x = PutFileReply{}
-	mi := &file_agent_proto_msgTypes[50]
+	mi := &file_agent_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3529,7 +3652,7 @@ func (x *PutFileReply) String() string {
 func (*PutFileReply) ProtoMessage() {}
 
 func (x *PutFileReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[50]
+	mi := &file_agent_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3542,7 +3665,7 @@ func (x *PutFileReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFileReply.ProtoReflect.Descriptor instead.
 func (*PutFileReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{50}
+	return file_agent_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PutFileReply) GetPath() string {
@@ -3584,7 +3707,7 @@ type GetFileRequest struct {
 
 func (x *GetFileRequest) Reset() {
 	*x = GetFileRequest{}
-	mi := &file_agent_proto_msgTypes[51]
+	mi := &file_agent_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3596,7 +3719,7 @@ func (x *GetFileRequest) String() string {
 func (*GetFileRequest) ProtoMessage() {}
 
 func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[51]
+	mi := &file_agent_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3609,7 +3732,7 @@ func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileRequest.ProtoReflect.Descriptor instead.
 func (*GetFileRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{51}
+	return file_agent_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetFileRequest) GetHost() string {
@@ -3636,7 +3759,7 @@ type TempDirRequest struct {
 
 func (x *TempDirRequest) Reset() {
 	*x = TempDirRequest{}
-	mi := &file_agent_proto_msgTypes[52]
+	mi := &file_agent_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3648,7 +3771,7 @@ func (x *TempDirRequest) String() string {
 func (*TempDirRequest) ProtoMessage() {}
 
 func (x *TempDirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[52]
+	mi := &file_agent_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3661,7 +3784,7 @@ func (x *TempDirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TempDirRequest.ProtoReflect.Descriptor instead.
 func (*TempDirRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{52}
+	return file_agent_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *TempDirRequest) GetHost() string {
@@ -3688,7 +3811,7 @@ type TempDirReply struct {
 
 func (x *TempDirReply) Reset() {
 	*x = TempDirReply{}
-	mi := &file_agent_proto_msgTypes[53]
+	mi := &file_agent_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3700,7 +3823,7 @@ func (x *TempDirReply) String() string {
 func (*TempDirReply) ProtoMessage() {}
 
 func (x *TempDirReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[53]
+	mi := &file_agent_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3713,7 +3836,7 @@ func (x *TempDirReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TempDirReply.ProtoReflect.Descriptor instead.
 func (*TempDirReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{53}
+	return file_agent_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *TempDirReply) GetPath() string {
@@ -3739,7 +3862,7 @@ type FactsRequest struct {
 
 func (x *FactsRequest) Reset() {
 	*x = FactsRequest{}
-	mi := &file_agent_proto_msgTypes[54]
+	mi := &file_agent_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3751,7 +3874,7 @@ func (x *FactsRequest) String() string {
 func (*FactsRequest) ProtoMessage() {}
 
 func (x *FactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[54]
+	mi := &file_agent_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3764,7 +3887,7 @@ func (x *FactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactsRequest.ProtoReflect.Descriptor instead.
 func (*FactsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{54}
+	return file_agent_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *FactsRequest) GetHost() string {
@@ -3790,7 +3913,7 @@ type Nic struct {
 
 func (x *Nic) Reset() {
 	*x = Nic{}
-	mi := &file_agent_proto_msgTypes[55]
+	mi := &file_agent_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3802,7 +3925,7 @@ func (x *Nic) String() string {
 func (*Nic) ProtoMessage() {}
 
 func (x *Nic) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[55]
+	mi := &file_agent_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3815,7 +3938,7 @@ func (x *Nic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nic.ProtoReflect.Descriptor instead.
 func (*Nic) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{55}
+	return file_agent_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Nic) GetName() string {
@@ -3879,7 +4002,7 @@ type FactsReply struct {
 
 func (x *FactsReply) Reset() {
 	*x = FactsReply{}
-	mi := &file_agent_proto_msgTypes[56]
+	mi := &file_agent_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3891,7 +4014,7 @@ func (x *FactsReply) String() string {
 func (*FactsReply) ProtoMessage() {}
 
 func (x *FactsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[56]
+	mi := &file_agent_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3904,7 +4027,7 @@ func (x *FactsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactsReply.ProtoReflect.Descriptor instead.
 func (*FactsReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{56}
+	return file_agent_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *FactsReply) GetKernel() string {
@@ -3972,7 +4095,7 @@ type RebootRequest struct {
 
 func (x *RebootRequest) Reset() {
 	*x = RebootRequest{}
-	mi := &file_agent_proto_msgTypes[57]
+	mi := &file_agent_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3984,7 +4107,7 @@ func (x *RebootRequest) String() string {
 func (*RebootRequest) ProtoMessage() {}
 
 func (x *RebootRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[57]
+	mi := &file_agent_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3997,7 +4120,7 @@ func (x *RebootRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
 func (*RebootRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{57}
+	return file_agent_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *RebootRequest) GetHost() string {
@@ -4027,7 +4150,7 @@ type LoadKernelRequest struct {
 
 func (x *LoadKernelRequest) Reset() {
 	*x = LoadKernelRequest{}
-	mi := &file_agent_proto_msgTypes[58]
+	mi := &file_agent_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4039,7 +4162,7 @@ func (x *LoadKernelRequest) String() string {
 func (*LoadKernelRequest) ProtoMessage() {}
 
 func (x *LoadKernelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[58]
+	mi := &file_agent_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4052,7 +4175,7 @@ func (x *LoadKernelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadKernelRequest.ProtoReflect.Descriptor instead.
 func (*LoadKernelRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{58}
+	return file_agent_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *LoadKernelRequest) GetHost() string {
@@ -4109,7 +4232,7 @@ type LoadKernelReply struct {
 
 func (x *LoadKernelReply) Reset() {
 	*x = LoadKernelReply{}
-	mi := &file_agent_proto_msgTypes[59]
+	mi := &file_agent_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4121,7 +4244,7 @@ func (x *LoadKernelReply) String() string {
 func (*LoadKernelReply) ProtoMessage() {}
 
 func (x *LoadKernelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[59]
+	mi := &file_agent_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4134,7 +4257,7 @@ func (x *LoadKernelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadKernelReply.ProtoReflect.Descriptor instead.
 func (*LoadKernelReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{59}
+	return file_agent_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *LoadKernelReply) GetRunning() string {
@@ -4199,7 +4322,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x0eKillJobRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x16\n" +
-	"\x06signal\x18\x03 \x01(\x05R\x06signal\"\xb4\x02\n" +
+	"\x06signal\x18\x03 \x01(\x05R\x06signal\"\xcc\x03\n" +
 	"\tJobResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1b\n" +
 	"\texit_code\x18\x02 \x01(\x05R\bexitCode\x12\x16\n" +
@@ -4211,7 +4334,17 @@ const file_agent_proto_rawDesc = "" +
 	"\ttimed_out\x18\b \x01(\bR\btimedOut\x12\x16\n" +
 	"\x06signal\x18\t \x01(\x05R\x06signal\x12\x14\n" +
 	"\x05error\x18\n" +
-	" \x01(\tR\x05error\"z\n" +
+	" \x01(\tR\x05error\x12)\n" +
+	"\x10stdout_truncated\x18\v \x01(\bR\x0fstdoutTruncated\x12)\n" +
+	"\x10stderr_truncated\x18\f \x01(\bR\x0fstderrTruncated\x12\x1f\n" +
+	"\vstdout_size\x18\r \x01(\x03R\n" +
+	"stdoutSize\x12\x1f\n" +
+	"\vstderr_size\x18\x0e \x01(\x03R\n" +
+	"stderrSize\"{\n" +
+	"\bJobEvent\x122\n" +
+	"\x06output\x18\x01 \x01(\v2\x18.lnst.agent.v1.JobOutputH\x00R\x06output\x122\n" +
+	"\x06result\x18\x02 \x01(\v2\x18.lnst.agent.v1.JobResultH\x00R\x06resultB\a\n" +
+	"\x05event\"z\n" +
 	"\tJobOutput\x127\n" +
 	"\x06stream\x18\x01 \x01(\x0e2\x1f.lnst.agent.v1.JobOutput.StreamR\x06stream\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\" \n" +
@@ -4484,7 +4617,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x06unload\x18\x06 \x01(\bR\x06unload\"N\n" +
 	"\x0fLoadKernelReply\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\tR\arunning\x12!\n" +
-	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes2\x83\x19\n" +
+	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes2\x91\x1a\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -4494,7 +4627,9 @@ const file_agent_proto_rawDesc = "" +
 	"\x0eDestroyNetwork\x12$.lnst.agent.v1.DestroyNetworkRequest\x1a\x14.lnst.agent.v1.Empty\x12H\n" +
 	"\bStartJob\x12\x1e.lnst.agent.v1.StartJobRequest\x1a\x1c.lnst.agent.v1.StartJobReply\x12:\n" +
 	"\aWaitJob\x12\x15.lnst.agent.v1.JobRef\x1a\x18.lnst.agent.v1.JobResult\x12B\n" +
-	"\x06RunJob\x12\x1e.lnst.agent.v1.StartJobRequest\x1a\x18.lnst.agent.v1.JobResult\x12>\n" +
+	"\x06RunJob\x12\x1e.lnst.agent.v1.StartJobRequest\x1a\x18.lnst.agent.v1.JobResult\x12A\n" +
+	"\rWaitJobStream\x12\x15.lnst.agent.v1.JobRef\x1a\x17.lnst.agent.v1.JobEvent0\x01\x12I\n" +
+	"\fRunJobStream\x12\x1e.lnst.agent.v1.StartJobRequest\x1a\x17.lnst.agent.v1.JobEvent0\x01\x12>\n" +
 	"\aKillJob\x12\x1d.lnst.agent.v1.KillJobRequest\x1a\x14.lnst.agent.v1.Empty\x12>\n" +
 	"\tStreamJob\x12\x15.lnst.agent.v1.JobRef\x1a\x18.lnst.agent.v1.JobOutput0\x01\x12J\n" +
 	"\n" +
@@ -4552,7 +4687,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),           // 1: lnst.agent.v1.FileEntry.Type
@@ -4569,186 +4704,193 @@ var file_agent_proto_goTypes = []any{
 	(*JobRef)(nil),                // 12: lnst.agent.v1.JobRef
 	(*KillJobRequest)(nil),        // 13: lnst.agent.v1.KillJobRequest
 	(*JobResult)(nil),             // 14: lnst.agent.v1.JobResult
-	(*JobOutput)(nil),             // 15: lnst.agent.v1.JobOutput
-	(*VethSpec)(nil),              // 16: lnst.agent.v1.VethSpec
-	(*BridgeSpec)(nil),            // 17: lnst.agent.v1.BridgeSpec
-	(*GenericSpec)(nil),           // 18: lnst.agent.v1.GenericSpec
-	(*CreateLinkRequest)(nil),     // 19: lnst.agent.v1.CreateLinkRequest
-	(*LinkRef)(nil),               // 20: lnst.agent.v1.LinkRef
-	(*SetLinkRequest)(nil),        // 21: lnst.agent.v1.SetLinkRequest
-	(*CreateNetnsRequest)(nil),    // 22: lnst.agent.v1.CreateNetnsRequest
-	(*RouteRequest)(nil),          // 23: lnst.agent.v1.RouteRequest
-	(*Nexthop)(nil),               // 24: lnst.agent.v1.Nexthop
-	(*RoutesRequest)(nil),         // 25: lnst.agent.v1.RoutesRequest
-	(*NeighRequest)(nil),          // 26: lnst.agent.v1.NeighRequest
-	(*RuleRequest)(nil),           // 27: lnst.agent.v1.RuleRequest
-	(*SetLinkNetnsRequest)(nil),   // 28: lnst.agent.v1.SetLinkNetnsRequest
-	(*RenameLinkRequest)(nil),     // 29: lnst.agent.v1.RenameLinkRequest
-	(*WaitLinkRequest)(nil),       // 30: lnst.agent.v1.WaitLinkRequest
-	(*SetFeaturesRequest)(nil),    // 31: lnst.agent.v1.SetFeaturesRequest
-	(*SetEthtoolRequest)(nil),     // 32: lnst.agent.v1.SetEthtoolRequest
-	(*EthtoolReply)(nil),          // 33: lnst.agent.v1.EthtoolReply
-	(*FeaturesReply)(nil),         // 34: lnst.agent.v1.FeaturesReply
-	(*ProbeRequest)(nil),          // 35: lnst.agent.v1.ProbeRequest
-	(*ProbeReply)(nil),            // 36: lnst.agent.v1.ProbeReply
-	(*AddrRequest)(nil),           // 37: lnst.agent.v1.AddrRequest
-	(*LinkStats)(nil),             // 38: lnst.agent.v1.LinkStats
-	(*LinkInfoReply)(nil),         // 39: lnst.agent.v1.LinkInfoReply
-	(*LinksReply)(nil),            // 40: lnst.agent.v1.LinksReply
-	(*ValueRef)(nil),              // 41: lnst.agent.v1.ValueRef
-	(*ValueReply)(nil),            // 42: lnst.agent.v1.ValueReply
-	(*WriteValueRequest)(nil),     // 43: lnst.agent.v1.WriteValueRequest
-	(*ChangeReply)(nil),           // 44: lnst.agent.v1.ChangeReply
-	(*HeartbeatRequest)(nil),      // 45: lnst.agent.v1.HeartbeatRequest
-	(*HeartbeatReply)(nil),        // 46: lnst.agent.v1.HeartbeatReply
-	(*RestoreRequest)(nil),        // 47: lnst.agent.v1.RestoreRequest
-	(*RestoreReply)(nil),          // 48: lnst.agent.v1.RestoreReply
-	(*FileEntry)(nil),             // 49: lnst.agent.v1.FileEntry
-	(*FileChunk)(nil),             // 50: lnst.agent.v1.FileChunk
-	(*PutFileRequest)(nil),        // 51: lnst.agent.v1.PutFileRequest
-	(*PutFileReply)(nil),          // 52: lnst.agent.v1.PutFileReply
-	(*GetFileRequest)(nil),        // 53: lnst.agent.v1.GetFileRequest
-	(*TempDirRequest)(nil),        // 54: lnst.agent.v1.TempDirRequest
-	(*TempDirReply)(nil),          // 55: lnst.agent.v1.TempDirReply
-	(*FactsRequest)(nil),          // 56: lnst.agent.v1.FactsRequest
-	(*Nic)(nil),                   // 57: lnst.agent.v1.Nic
-	(*FactsReply)(nil),            // 58: lnst.agent.v1.FactsReply
-	(*RebootRequest)(nil),         // 59: lnst.agent.v1.RebootRequest
-	(*LoadKernelRequest)(nil),     // 60: lnst.agent.v1.LoadKernelRequest
-	(*LoadKernelReply)(nil),       // 61: lnst.agent.v1.LoadKernelReply
-	nil,                           // 62: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 63: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                           // 64: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                           // 65: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                           // 66: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 67: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 68: lnst.agent.v1.ProbeReply.QdiscsEntry
-	(*durationpb.Duration)(nil),   // 69: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 70: google.protobuf.Timestamp
+	(*JobEvent)(nil),              // 15: lnst.agent.v1.JobEvent
+	(*JobOutput)(nil),             // 16: lnst.agent.v1.JobOutput
+	(*VethSpec)(nil),              // 17: lnst.agent.v1.VethSpec
+	(*BridgeSpec)(nil),            // 18: lnst.agent.v1.BridgeSpec
+	(*GenericSpec)(nil),           // 19: lnst.agent.v1.GenericSpec
+	(*CreateLinkRequest)(nil),     // 20: lnst.agent.v1.CreateLinkRequest
+	(*LinkRef)(nil),               // 21: lnst.agent.v1.LinkRef
+	(*SetLinkRequest)(nil),        // 22: lnst.agent.v1.SetLinkRequest
+	(*CreateNetnsRequest)(nil),    // 23: lnst.agent.v1.CreateNetnsRequest
+	(*RouteRequest)(nil),          // 24: lnst.agent.v1.RouteRequest
+	(*Nexthop)(nil),               // 25: lnst.agent.v1.Nexthop
+	(*RoutesRequest)(nil),         // 26: lnst.agent.v1.RoutesRequest
+	(*NeighRequest)(nil),          // 27: lnst.agent.v1.NeighRequest
+	(*RuleRequest)(nil),           // 28: lnst.agent.v1.RuleRequest
+	(*SetLinkNetnsRequest)(nil),   // 29: lnst.agent.v1.SetLinkNetnsRequest
+	(*RenameLinkRequest)(nil),     // 30: lnst.agent.v1.RenameLinkRequest
+	(*WaitLinkRequest)(nil),       // 31: lnst.agent.v1.WaitLinkRequest
+	(*SetFeaturesRequest)(nil),    // 32: lnst.agent.v1.SetFeaturesRequest
+	(*SetEthtoolRequest)(nil),     // 33: lnst.agent.v1.SetEthtoolRequest
+	(*EthtoolReply)(nil),          // 34: lnst.agent.v1.EthtoolReply
+	(*FeaturesReply)(nil),         // 35: lnst.agent.v1.FeaturesReply
+	(*ProbeRequest)(nil),          // 36: lnst.agent.v1.ProbeRequest
+	(*ProbeReply)(nil),            // 37: lnst.agent.v1.ProbeReply
+	(*AddrRequest)(nil),           // 38: lnst.agent.v1.AddrRequest
+	(*LinkStats)(nil),             // 39: lnst.agent.v1.LinkStats
+	(*LinkInfoReply)(nil),         // 40: lnst.agent.v1.LinkInfoReply
+	(*LinksReply)(nil),            // 41: lnst.agent.v1.LinksReply
+	(*ValueRef)(nil),              // 42: lnst.agent.v1.ValueRef
+	(*ValueReply)(nil),            // 43: lnst.agent.v1.ValueReply
+	(*WriteValueRequest)(nil),     // 44: lnst.agent.v1.WriteValueRequest
+	(*ChangeReply)(nil),           // 45: lnst.agent.v1.ChangeReply
+	(*HeartbeatRequest)(nil),      // 46: lnst.agent.v1.HeartbeatRequest
+	(*HeartbeatReply)(nil),        // 47: lnst.agent.v1.HeartbeatReply
+	(*RestoreRequest)(nil),        // 48: lnst.agent.v1.RestoreRequest
+	(*RestoreReply)(nil),          // 49: lnst.agent.v1.RestoreReply
+	(*FileEntry)(nil),             // 50: lnst.agent.v1.FileEntry
+	(*FileChunk)(nil),             // 51: lnst.agent.v1.FileChunk
+	(*PutFileRequest)(nil),        // 52: lnst.agent.v1.PutFileRequest
+	(*PutFileReply)(nil),          // 53: lnst.agent.v1.PutFileReply
+	(*GetFileRequest)(nil),        // 54: lnst.agent.v1.GetFileRequest
+	(*TempDirRequest)(nil),        // 55: lnst.agent.v1.TempDirRequest
+	(*TempDirReply)(nil),          // 56: lnst.agent.v1.TempDirReply
+	(*FactsRequest)(nil),          // 57: lnst.agent.v1.FactsRequest
+	(*Nic)(nil),                   // 58: lnst.agent.v1.Nic
+	(*FactsReply)(nil),            // 59: lnst.agent.v1.FactsReply
+	(*RebootRequest)(nil),         // 60: lnst.agent.v1.RebootRequest
+	(*LoadKernelRequest)(nil),     // 61: lnst.agent.v1.LoadKernelRequest
+	(*LoadKernelReply)(nil),       // 62: lnst.agent.v1.LoadKernelReply
+	nil,                           // 63: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 64: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                           // 65: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                           // 66: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                           // 67: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 68: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 69: lnst.agent.v1.ProbeReply.QdiscsEntry
+	(*durationpb.Duration)(nil),   // 70: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 71: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	69, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	70, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	70, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	69, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
-	0,  // 4: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
-	16, // 5: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
-	17, // 6: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
-	18, // 7: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
-	24, // 8: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
-	23, // 9: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	69, // 10: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	62, // 11: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	63, // 12: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	64, // 13: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	65, // 14: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	66, // 15: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	67, // 16: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	68, // 17: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	38, // 18: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
-	39, // 19: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	69, // 20: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
-	1,  // 21: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
-	49, // 22: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
-	50, // 23: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
-	57, // 24: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
-	3,  // 25: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,  // 26: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,  // 27: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,  // 28: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,  // 29: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10, // 30: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 31: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10, // 32: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	13, // 33: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12, // 34: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	19, // 35: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	20, // 36: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	21, // 37: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	37, // 38: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	37, // 39: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	20, // 40: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,  // 41: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	41, // 42: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	43, // 43: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	22, // 44: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	23, // 45: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	23, // 46: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	25, // 47: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	26, // 48: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	26, // 49: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27, // 50: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	27, // 51: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	28, // 52: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	29, // 53: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	30, // 54: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	31, // 55: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	20, // 56: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	32, // 57: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	20, // 58: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	32, // 59: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	20, // 60: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	35, // 61: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	45, // 62: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	45, // 63: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	47, // 64: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	51, // 65: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	53, // 66: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	54, // 67: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	56, // 68: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	59, // 69: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	60, // 70: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	4,  // 71: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 72: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 73: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 74: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 75: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 76: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 77: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 78: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	2,  // 79: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	15, // 80: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	44, // 81: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	44, // 82: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	44, // 83: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	44, // 84: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	44, // 85: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	39, // 86: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	40, // 87: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	42, // 88: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	44, // 89: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 90: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	44, // 91: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	44, // 92: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	44, // 93: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	44, // 94: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	44, // 95: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	44, // 96: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	44, // 97: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	44, // 98: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	44, // 99: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 100: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	44, // 101: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	34, // 102: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	44, // 103: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	33, // 104: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	44, // 105: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	33, // 106: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	36, // 107: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	46, // 108: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 109: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	48, // 110: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	52, // 111: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	50, // 112: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	55, // 113: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	58, // 114: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 115: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	61, // 116: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	71, // [71:117] is the sub-list for method output_type
-	25, // [25:71] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	70, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	71, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	71, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	70, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	16, // 4: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
+	14, // 5: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
+	0,  // 6: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
+	17, // 7: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
+	18, // 8: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
+	19, // 9: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
+	25, // 10: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
+	24, // 11: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
+	70, // 12: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	63, // 13: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	64, // 14: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	65, // 15: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	66, // 16: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	67, // 17: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	68, // 18: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	69, // 19: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	39, // 20: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
+	40, // 21: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
+	70, // 22: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	1,  // 23: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
+	50, // 24: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
+	51, // 25: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
+	58, // 26: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
+	3,  // 27: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,  // 28: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,  // 29: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,  // 30: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,  // 31: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10, // 32: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 33: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10, // 34: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 35: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10, // 36: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13, // 37: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12, // 38: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20, // 39: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21, // 40: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22, // 41: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38, // 42: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38, // 43: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21, // 44: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,  // 45: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42, // 46: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44, // 47: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23, // 48: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24, // 49: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24, // 50: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26, // 51: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27, // 52: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27, // 53: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28, // 54: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28, // 55: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29, // 56: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30, // 57: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31, // 58: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32, // 59: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21, // 60: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33, // 61: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 62: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33, // 63: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 64: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36, // 65: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46, // 66: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46, // 67: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48, // 68: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52, // 69: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54, // 70: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55, // 71: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57, // 72: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60, // 73: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61, // 74: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	4,  // 75: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 76: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 77: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 78: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 79: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 80: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 81: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 82: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15, // 83: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15, // 84: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,  // 85: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16, // 86: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45, // 87: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 88: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 89: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 90: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45, // 91: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40, // 92: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41, // 93: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43, // 94: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45, // 95: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 96: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45, // 97: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 98: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 99: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45, // 100: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 101: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 102: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 103: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 104: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45, // 105: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 106: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45, // 107: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35, // 108: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45, // 109: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34, // 110: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45, // 111: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34, // 112: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37, // 113: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47, // 114: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 115: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49, // 116: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53, // 117: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51, // 118: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56, // 119: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59, // 120: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 121: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62, // 122: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	75, // [75:123] is the sub-list for method output_type
+	27, // [27:75] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -4756,13 +4898,17 @@ func file_agent_proto_init() {
 	if File_agent_proto != nil {
 		return
 	}
-	file_agent_proto_msgTypes[17].OneofWrappers = []any{
+	file_agent_proto_msgTypes[13].OneofWrappers = []any{
+		(*JobEvent_Output)(nil),
+		(*JobEvent_Result)(nil),
+	}
+	file_agent_proto_msgTypes[18].OneofWrappers = []any{
 		(*CreateLinkRequest_Veth)(nil),
 		(*CreateLinkRequest_Bridge)(nil),
 		(*CreateLinkRequest_Generic)(nil),
 	}
-	file_agent_proto_msgTypes[19].OneofWrappers = []any{}
-	file_agent_proto_msgTypes[28].OneofWrappers = []any{
+	file_agent_proto_msgTypes[20].OneofWrappers = []any{}
+	file_agent_proto_msgTypes[29].OneofWrappers = []any{
 		(*WaitLinkRequest_OperState)(nil),
 		(*WaitLinkRequest_Carrier)(nil),
 	}
@@ -4772,7 +4918,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   67,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,6 +33,8 @@ const (
 	Agent_StartJob_FullMethodName       = "/lnst.agent.v1.Agent/StartJob"
 	Agent_WaitJob_FullMethodName        = "/lnst.agent.v1.Agent/WaitJob"
 	Agent_RunJob_FullMethodName         = "/lnst.agent.v1.Agent/RunJob"
+	Agent_WaitJobStream_FullMethodName  = "/lnst.agent.v1.Agent/WaitJobStream"
+	Agent_RunJobStream_FullMethodName   = "/lnst.agent.v1.Agent/RunJobStream"
 	Agent_KillJob_FullMethodName        = "/lnst.agent.v1.Agent/KillJob"
 	Agent_StreamJob_FullMethodName      = "/lnst.agent.v1.Agent/StreamJob"
 	Agent_CreateLink_FullMethodName     = "/lnst.agent.v1.Agent/CreateLink"
@@ -93,10 +95,23 @@ type AgentClient interface {
 	DestroyNetwork(ctx context.Context, in *DestroyNetworkRequest, opts ...grpc.CallOption) (*Empty, error)
 	// StartJob starts a command in its own process group.
 	StartJob(ctx context.Context, in *StartJobRequest, opts ...grpc.CallOption) (*StartJobReply, error)
-	// WaitJob blocks until the job ends and returns its result.
+	// WaitJob blocks until the job ends and returns its result. The result
+	// holds at most the last 2 MiB - 4 KiB of each stream (so that it fits
+	// gRPC's default 4 MiB message limit), marked truncated beyond that:
+	// WaitJobStream gets all the agent kept. A job started without a group
+	// is forgotten once its result is returned.
 	WaitJob(ctx context.Context, in *JobRef, opts ...grpc.CallOption) (*JobResult, error)
 	// RunJob starts a job and waits for it: StartJob and WaitJob in one call.
+	// Its output is limited as WaitJob's; RunJobStream gets all of it.
 	RunJob(ctx context.Context, in *StartJobRequest, opts ...grpc.CallOption) (*JobResult, error)
+	// WaitJobStream blocks until the job ends, then streams all the output
+	// the agent kept of it (see JobResult.stdout_truncated), in order, in
+	// messages of at most 1 MiB, and last the result, without output. A job
+	// started without a group is forgotten once its result is sent.
+	WaitJobStream(ctx context.Context, in *JobRef, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JobEvent], error)
+	// RunJobStream starts a job and waits for it: StartJob and WaitJobStream
+	// in one call. The job is forgotten once its result is sent.
+	RunJobStream(ctx context.Context, in *StartJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JobEvent], error)
 	// KillJob sends a signal to the job's whole process group.
 	KillJob(ctx context.Context, in *KillJobRequest, opts ...grpc.CallOption) (*Empty, error)
 	// StreamJob streams the job's output from its start until it ends.
@@ -293,6 +308,44 @@ func (c *agentClient) RunJob(ctx context.Context, in *StartJobRequest, opts ...g
 	return out, nil
 }
 
+func (c *agentClient) WaitJobStream(ctx context.Context, in *JobRef, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JobEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[0], Agent_WaitJobStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[JobRef, JobEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_WaitJobStreamClient = grpc.ServerStreamingClient[JobEvent]
+
+func (c *agentClient) RunJobStream(ctx context.Context, in *StartJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JobEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[1], Agent_RunJobStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StartJobRequest, JobEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_RunJobStreamClient = grpc.ServerStreamingClient[JobEvent]
+
 func (c *agentClient) KillJob(ctx context.Context, in *KillJobRequest, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
@@ -305,7 +358,7 @@ func (c *agentClient) KillJob(ctx context.Context, in *KillJobRequest, opts ...g
 
 func (c *agentClient) StreamJob(ctx context.Context, in *JobRef, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JobOutput], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[0], Agent_StreamJob_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[2], Agent_StreamJob_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -624,7 +677,7 @@ func (c *agentClient) Restore(ctx context.Context, in *RestoreRequest, opts ...g
 
 func (c *agentClient) PutFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutFileRequest, PutFileReply], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[1], Agent_PutFile_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[3], Agent_PutFile_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -637,7 +690,7 @@ type Agent_PutFileClient = grpc.ClientStreamingClient[PutFileRequest, PutFileRep
 
 func (c *agentClient) GetFile(ctx context.Context, in *GetFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FileChunk], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[2], Agent_GetFile_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[4], Agent_GetFile_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -714,10 +767,23 @@ type AgentServer interface {
 	DestroyNetwork(context.Context, *DestroyNetworkRequest) (*Empty, error)
 	// StartJob starts a command in its own process group.
 	StartJob(context.Context, *StartJobRequest) (*StartJobReply, error)
-	// WaitJob blocks until the job ends and returns its result.
+	// WaitJob blocks until the job ends and returns its result. The result
+	// holds at most the last 2 MiB - 4 KiB of each stream (so that it fits
+	// gRPC's default 4 MiB message limit), marked truncated beyond that:
+	// WaitJobStream gets all the agent kept. A job started without a group
+	// is forgotten once its result is returned.
 	WaitJob(context.Context, *JobRef) (*JobResult, error)
 	// RunJob starts a job and waits for it: StartJob and WaitJob in one call.
+	// Its output is limited as WaitJob's; RunJobStream gets all of it.
 	RunJob(context.Context, *StartJobRequest) (*JobResult, error)
+	// WaitJobStream blocks until the job ends, then streams all the output
+	// the agent kept of it (see JobResult.stdout_truncated), in order, in
+	// messages of at most 1 MiB, and last the result, without output. A job
+	// started without a group is forgotten once its result is sent.
+	WaitJobStream(*JobRef, grpc.ServerStreamingServer[JobEvent]) error
+	// RunJobStream starts a job and waits for it: StartJob and WaitJobStream
+	// in one call. The job is forgotten once its result is sent.
+	RunJobStream(*StartJobRequest, grpc.ServerStreamingServer[JobEvent]) error
 	// KillJob sends a signal to the job's whole process group.
 	KillJob(context.Context, *KillJobRequest) (*Empty, error)
 	// StreamJob streams the job's output from its start until it ends.
@@ -857,6 +923,12 @@ func (UnimplementedAgentServer) WaitJob(context.Context, *JobRef) (*JobResult, e
 }
 func (UnimplementedAgentServer) RunJob(context.Context, *StartJobRequest) (*JobResult, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RunJob not implemented")
+}
+func (UnimplementedAgentServer) WaitJobStream(*JobRef, grpc.ServerStreamingServer[JobEvent]) error {
+	return status.Errorf(codes.Unimplemented, "method WaitJobStream not implemented")
+}
+func (UnimplementedAgentServer) RunJobStream(*StartJobRequest, grpc.ServerStreamingServer[JobEvent]) error {
+	return status.Errorf(codes.Unimplemented, "method RunJobStream not implemented")
 }
 func (UnimplementedAgentServer) KillJob(context.Context, *KillJobRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method KillJob not implemented")
@@ -1136,6 +1208,28 @@ func _Agent_RunJob_Handler(srv interface{}, ctx context.Context, dec func(interf
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _Agent_WaitJobStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(JobRef)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AgentServer).WaitJobStream(m, &grpc.GenericServerStream[JobRef, JobEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_WaitJobStreamServer = grpc.ServerStreamingServer[JobEvent]
+
+func _Agent_RunJobStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StartJobRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AgentServer).RunJobStream(m, &grpc.GenericServerStream[StartJobRequest, JobEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_RunJobStreamServer = grpc.ServerStreamingServer[JobEvent]
 
 func _Agent_KillJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(KillJobRequest)
@@ -1977,6 +2071,16 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WaitJobStream",
+			Handler:       _Agent_WaitJobStream_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "RunJobStream",
+			Handler:       _Agent_RunJobStream_Handler,
+			ServerStreams: true,
+		},
 		{
 			StreamName:    "StreamJob",
 			Handler:       _Agent_StreamJob_Handler,
