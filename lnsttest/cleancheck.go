@@ -51,7 +51,7 @@ type snapHost struct {
 func snapshot(c pb.AgentClient, host string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r, err := c.RunJob(ctx, &pb.StartJobRequest{Host: host, Argv: []string{"sh", "-c", snapshotScript}, Desc: "clean check snapshot", Internal: true})
+	r, err := pb.RunJobWhole(ctx, c, &pb.StartJobRequest{Host: host, Argv: []string{"sh", "-c", snapshotScript}, Desc: "clean check snapshot", Internal: true})
 	if err != nil {
 		return "", err
 	}

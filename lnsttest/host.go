@@ -83,7 +83,7 @@ func (h *Host) run(t testing.TB, argv []string, display string, opts []RunOpt) *
 	if !j.opts.quiet {
 		st.logger().Info("run", "host", h.name, "cmd", j.what())
 	}
-	r, err := h.client.RunJob(context.Background(), req)
+	r, err := pb.RunJobWhole(context.Background(), h.client, req)
 	if r != nil {
 		j.id = r.Id
 	}
@@ -111,7 +111,7 @@ func (h *Host) start(t testing.TB, argv []string, display string, opts []RunOpt)
 	st.addJob(j)
 	st.logger().Info("started", "host", h.name, "job", j.id, "cmd", j.what())
 	go func() {
-		r, err := h.client.WaitJob(context.Background(), &pb.JobRef{Host: h.id, Id: j.id})
+		r, err := pb.WaitJobWhole(context.Background(), h.client, &pb.JobRef{Host: h.id, Id: j.id})
 		j.set(r, err)
 		close(j.done)
 	}()

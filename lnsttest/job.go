@@ -63,6 +63,13 @@ type Result struct {
 	TimedOut bool
 	// Signal is the signal that ended the job, 0 if it exited.
 	Signal syscall.Signal
+	// Truncated is set when Stdout or Stderr is not all the job wrote:
+	// the agent keeps the last bytes of each stream up to its per-job
+	// output cap (agent.DefaultOutputCap, 256 MiB, unless the agent is
+	// set otherwise), and only the last 1 MiB of a stream written while
+	// its agent-wide output budget (agent.DefaultOutputBudget) is spent.
+	// Stdout and Stderr then hold the tail of the output.
+	Truncated bool
 }
 
 // Job is a command running, or run, on a host.
@@ -77,7 +84,8 @@ type Job struct {
 
 	mu      sync.Mutex
 	res     Result
-	err     error // the agent could not be asked
+	sizes   [2]int64 // bytes the job wrote to stdout, stderr
+	err     error    // the agent could not be asked
 	sum     string
 	cleanup bool // killed because it still ran at cleanup
 }
@@ -119,16 +127,37 @@ func (j *Job) set(r *pb.JobResult, err error) {
 		return
 	}
 	j.res = Result{
-		Command:  j.cmd,
-		ExitCode: int(r.ExitCode),
-		Stdout:   string(r.Stdout),
-		Stderr:   string(r.Stderr),
-		Start:    r.Start.AsTime(),
-		Duration: r.Duration.AsDuration(),
-		Killed:   r.Killed,
-		TimedOut: r.TimedOut,
-		Signal:   syscall.Signal(r.Signal),
+		Command:   j.cmd,
+		ExitCode:  int(r.ExitCode),
+		Stdout:    string(r.Stdout),
+		Stderr:    string(r.Stderr),
+		Start:     r.Start.AsTime(),
+		Duration:  r.Duration.AsDuration(),
+		Killed:    r.Killed,
+		TimedOut:  r.TimedOut,
+		Signal:    syscall.Signal(r.Signal),
+		Truncated: r.StdoutTruncated || r.StderrTruncated,
 	}
+	j.sizes = [2]int64{r.StdoutSize, r.StderrSize}
+}
+
+// truncation says what of the job's output was left out, "" if nothing.
+func (j *Job) truncation() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.res.Truncated {
+		return ""
+	}
+	var parts []string
+	for i, s := range []string{j.res.Stdout, j.res.Stderr} {
+		if w := j.sizes[i]; w > int64(len(s)) {
+			parts = append(parts, fmt.Sprintf("%s: last %d of %d bytes", [2]string{"stdout", "stderr"}[i], len(s), w))
+		}
+	}
+	if len(parts) == 0 {
+		return "output truncated"
+	}
+	return "output truncated (" + strings.Join(parts, ", ") + ")"
 }
 
 // problem says what is wrong with how the job ended, "" if nothing.
@@ -168,6 +197,9 @@ func (j *Job) failure(problem string) string {
 	if j.opts.desc != "" {
 		msg = fmt.Sprintf("%s: job %d %q (%s): %s", j.host.name, j.id, j.opts.desc, j.cmd, problem)
 	}
+	if s := j.truncation(); s != "" {
+		msg += "\n" + s
+	}
 	if s := tail(r.Stdout); s != "" {
 		msg += "\nstdout:\n" + s
 	}
@@ -195,6 +227,7 @@ func (j *Job) verdict() (string, string) {
 		return "RUNNING", ""
 	}
 	p := j.problem()
+	trunc := j.truncation()
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	result := j.sum
@@ -206,6 +239,12 @@ func (j *Job) verdict() (string, string) {
 			result = fmt.Sprintf("killed after %v", j.res.Duration.Round(time.Millisecond))
 		default:
 			result = fmt.Sprintf("exit %d in %v", j.res.ExitCode, j.res.Duration.Round(time.Millisecond))
+		}
+	}
+	if trunc != "" {
+		result += "; " + trunc
+		if p != "" {
+			p += "; " + trunc
 		}
 	}
 	if p != "" {

@@ -300,7 +300,7 @@ func (h *Host) RunModule(t testing.TB, name string, args any, out any, opts ...R
 	if !j.opts.quiet {
 		st.logger().Info("run module", "host", h.name, "module", name)
 	}
-	r, err := h.client.RunJob(context.Background(), req)
+	r, err := pb.RunJobWhole(context.Background(), h.client, req)
 	if r != nil {
 		j.id = r.Id
 	}
