@@ -387,6 +387,20 @@ func TestE2EResultsJSON(t *testing.T) {
 			c.run(t)
 			run, err := results.Read(filepath.Join(dir, results.FileName))
 			require.NoError(t, err, c.out.String())
+			// Jobs' output may be a root job's secrets: owner only.
+			files := 0
+			require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				fi, err := d.Info()
+				if err == nil && fi.Mode().Perm() != 0o600 {
+					t.Errorf("%s has mode %v, want 0600", p, fi.Mode().Perm())
+				}
+				files++
+				return err
+			}))
+			assert.NotZero(t, files)
 			require.Len(t, run.Recipes, 1)
 			r := run.Recipes[0]
 			assert.Equal(t, "TestFixture", r.Name)

@@ -114,6 +114,8 @@ func (s *session) writeOutput(st *testState, j *Job, stream, out string) string 
 // writeResultFile writes data as file name in the test's directory next
 // to results.json and returns its path relative to the results directory;
 // "" without -lnst.results or when writing failed (the test is failed).
+// The file is readable by its owner only: a job's output may hold what
+// only root could read on its host.
 func (st *testState) writeResultFile(name, data string) string {
 	if cfg.results == "" {
 		return ""
@@ -124,7 +126,12 @@ func (st *testState) writeResultFile(name, data string) string {
 		st.t.Errorf("lnsttest: -lnst.results: %v", err)
 		return ""
 	}
-	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+	err := os.WriteFile(path, []byte(data), 0o600)
+	if err == nil {
+		// WriteFile keeps the mode of a file that was there.
+		err = os.Chmod(path, 0o600)
+	}
+	if err != nil {
 		st.t.Errorf("lnsttest: -lnst.results: %v", err)
 		return ""
 	}

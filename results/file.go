@@ -59,7 +59,8 @@ func Validate(data []byte) error {
 // Write writes r as dir/results.json, making dir if needed. The file is
 // replaced atomically: a reader sees the old file or the new one, never a
 // part of it. r is validated first, so Write never leaves a file Read
-// would refuse.
+// would refuse. The file is readable by its owner only (0600): it holds
+// what jobs printed, which may be a root job's secrets.
 func Write(dir string, r *Run) error {
 	data, err := json.MarshalIndent(normalized(r), "", "  ")
 	if err != nil {
@@ -85,7 +86,7 @@ func Write(dir string, r *Run) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp, 0o644)
+		err = os.Chmod(tmp, 0o600)
 	}
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(dir, FileName))

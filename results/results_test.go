@@ -84,6 +84,19 @@ func TestWriteEmptyRun(t *testing.T) {
 	assert.Nil(t, r.Recipes[0].Jobs, "Write does not change its argument")
 }
 
+// TestWriteOwnerOnly: results.json holds jobs' output, which may be a
+// root job's secrets: only its owner reads it, even where a file with a
+// wider mode was before.
+func TestWriteOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, FileName), []byte("{}"), 0o644))
+	r := &Run{Schema: SchemaVersion, Recipes: []Recipe{{Name: "TestX", Verdict: Skip}}}
+	require.NoError(t, Write(dir, r))
+	fi, err := os.Stat(filepath.Join(dir, FileName))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+}
+
 func TestWriteRefusesInvalid(t *testing.T) {
 	r := fullRun()
 	r.Recipes[0].Verdict = "ok"
