@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -306,8 +307,8 @@ func (h *host) forget(id int64) {
 	j := h.jobs[id]
 	delete(h.jobs, id)
 	h.mu.Unlock()
-	if j != nil {
-		j.out.release()
+	if j != nil && j.out.release() >= freeAfter {
+		debug.FreeOSMemory()
 	}
 }
 

@@ -23,6 +23,11 @@ const (
 	// outputRead is the most a job's pipe is read in one go: one record,
 	// and one message of WaitJobStream (a pipe holds 64 KiB).
 	outputRead = 64 << 10
+	// freeAfter is the size of output at whose release the agent returns
+	// the memory freed to the system at once, rather than whenever the Go
+	// runtime gets to it: an agent lives long, and should not stay at the
+	// size of the biggest output it ever held.
+	freeAfter = 16 << 20
 	// resultOutputMax is the most WaitJob and RunJob return of a stream,
 	// so that a whole result fits gRPC's default 4 MiB message limit.
 	resultOutputMax = 2<<20 - 4<<10
@@ -138,16 +143,22 @@ func (o *output) close() {
 	o.notify()
 }
 
-// release gives the output's bytes back to the budget: the agent no
-// longer answers for the job. What followers hold stays theirs.
-func (o *output) release() {
+// release drops the output and gives its bytes back to the budget: the
+// agent no longer answers for the job. What followers hold stays theirs.
+// It returns how many bytes it dropped.
+func (o *output) release() int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.released {
-		return
+		return 0
 	}
 	o.released = true
-	o.budget.add(-(o.streams[0].kept + o.streams[1].kept))
+	n := o.streams[0].kept + o.streams[1].kept
+	o.budget.add(-n)
+	for i := range o.streams {
+		o.streams[i].recs, o.streams[i].kept = nil, 0
+	}
+	return n
 }
 
 // chunk is a record of a stream.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -390,7 +391,9 @@ func (s *Server) RunJobStream(req *pb.StartJobRequest, stream grpc.ServerStreami
 	if err != nil {
 		return err
 	}
-	err = s.sendJob(j, stream)
+	// The job is forgotten before its result goes: the controller sees
+	// its end once the agent has let go of its output.
+	err = s.sendJob(j, stream, func() { j.host.forget(j.id) })
 	s.forgetRun(j, err)
 	return err
 }
@@ -427,11 +430,7 @@ func (s *Server) WaitJobStream(ref *pb.JobRef, stream grpc.ServerStreamingServer
 	if err != nil {
 		return err
 	}
-	if err := s.sendJob(j, stream); err != nil {
-		return err
-	}
-	s.collected(j)
-	return nil
+	return s.sendJob(j, stream, func() { s.collected(j) })
 }
 
 // collected forgets a job without a group once its result went out: no
@@ -443,8 +442,8 @@ func (s *Server) collected(j *job) {
 }
 
 // sendJob waits for j's end, then sends the output kept of it, a record a
-// message, and its result last.
-func (s *Server) sendJob(j *job, stream grpc.ServerStreamingServer[pb.JobEvent]) error {
+// message, calls sent, and sends its result last.
+func (s *Server) sendJob(j *job, stream grpc.ServerStreamingServer[pb.JobEvent], sent func()) error {
 	ctx := stream.Context()
 	r, err := j.wait(ctx)
 	if err != nil {
@@ -457,6 +456,7 @@ func (s *Server) sendJob(j *job, stream grpc.ServerStreamingServer[pb.JobEvent])
 			return err
 		}
 	}
+	sent()
 	return stream.Send(&pb.JobEvent{Event: &pb.JobEvent_Result{Result: r}})
 }
 
@@ -758,6 +758,7 @@ func (s *Server) forgetJobs(group string) {
 		hosts = append(hosts, h)
 	}
 	s.mu.Unlock()
+	var freed int64
 	for _, h := range hosts {
 		h.mu.Lock()
 		for id, j := range h.jobs {
@@ -765,12 +766,15 @@ func (s *Server) forgetJobs(group string) {
 			case <-j.done:
 				if j.group == group {
 					delete(h.jobs, id)
-					j.out.release()
+					freed += j.out.release()
 				}
 			default:
 			}
 		}
 		h.mu.Unlock()
+	}
+	if freed >= freeAfter {
+		debug.FreeOSMemory()
 	}
 }
 
