@@ -16,7 +16,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 # QEMU for the VM lab (its image comes from Debian packages fetched by
 # apt-get download: see `make vm-image`), and OpenSSH's server for the test
 # of `lnst-agent install` (it runs its own sshd in a lab namespace).
-APT_PACKAGES := iproute2 iputils-ping iperf3 ethtool tcpdump protobuf-compiler qemu-system-x86 openssh-server
+APT_PACKAGES := iproute2 iputils-ping iperf3 ethtool tcpdump protobuf-compiler libprotobuf-dev qemu-system-x86 openssh-server
 APT_COMMANDS := ip ping iperf3 ethtool tcpdump protoc qemu-system-x86_64 /usr/sbin/sshd
 
 TEST_FLAGS  ?= -count=1 -timeout 20m
@@ -138,6 +138,8 @@ vm-image:
 	$(GO) run ./cmd/lnst vm-image
 
 generate: go-tools apt-deps
+	@test -e /usr/include/google/protobuf/duration.proto || { echo "generate: installing libprotobuf-dev (protoc's well-known .proto files)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libprotobuf-dev >/dev/null; }
 	$(GO) generate ./internal/...
 
 lint: go-tools
