@@ -101,6 +101,9 @@ func TestCerts(t *testing.T) {
 	}
 	_, err := agentconn.ServerTLS(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "127.0.0.1.pem"), filepath.Join(dir, "127.0.0.1-key.pem"))
 	assert.NoError(t, err, "server TLS from the generated files")
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "mode of the certificates directory (it holds the CA's key)")
 }
 
 // TestServeTLS serves mutual TLS on loopback in this process: a controller
