@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/peercred"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -105,7 +106,9 @@ func fuzzServer(f *testing.F) (*Server, pb.AgentClient) {
 	}
 	g := grpc.NewServer()
 	srv.Register(g)
-	go g.Serve(lis)
+	// An abstract socket has no permissions and the agent runs as root:
+	// let only this process's user in.
+	go g.Serve(peercred.Restrict(lis, os.Geteuid(), nil))
 	conn, err := grpc.NewClient("unix-abstract:"+name, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		f.Fatalf("dial @%s: %v", name, err)

@@ -8,10 +8,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/lnst-go/lnst/internal/peercred"
 	"google.golang.org/grpc"
 )
 
@@ -20,7 +22,10 @@ import (
 const agentEnvPrefix = "LNST_AGENT_"
 
 // LabSocketEnv names the variable that turns a re-executed test binary into
-// the lab agent; its value is the abstract unix socket to listen on.
+// the lab agent; its value is the absolute path of the unix socket to
+// listen on, in a directory the controller made private to itself (mode
+// 0700). The agent removes the socket, and the directory if that leaves it
+// empty, when it exits.
 const LabSocketEnv = agentEnvPrefix + "SOCKET"
 
 // LabLogEnv names the variable holding the lab agent's log level.
@@ -38,8 +43,9 @@ const ReadyLine = "lnst-agent ready"
 func IsLabAgent() bool { return os.Getenv(LabSocketEnv) != "" }
 
 // ServeLab runs this process as the local lab's agent and returns its exit
-// code. It listens on the abstract unix socket named by LabSocketEnv and
-// serves until its stdin closes (the controller exited, however it died) or
+// code. It listens on the unix socket named by LabSocketEnv, accepting
+// connections from its own user only (SO_PEERCRED; in the rootless lab's
+// user namespace that is the invoking user), and serves until its stdin closes (the controller exited, however it died) or
 // SIGTERM arrives; then it undoes every change it journaled and removes its
 // namespace hosts. SIGINT is ignored: a Ctrl-C reaches the controller, and
 // the controller's exit closes the agent's stdin.
@@ -67,11 +73,22 @@ func ServeLab() int {
 		log.Error("start", "error", err)
 		return 1
 	}
-	lis, err := net.Listen("unix", "@"+os.Getenv(LabSocketEnv))
+	path := os.Getenv(LabSocketEnv)
+	if !filepath.IsAbs(path) {
+		log.Error("listen", "error", fmt.Sprintf("%s=%q: want the absolute path of a socket in a directory private to the controller", LabSocketEnv, path))
+		return 1
+	}
+	inner, err := net.Listen("unix", path)
 	if err != nil {
 		log.Error("listen", "error", err)
 		return 1
 	}
+	// The socket's directory keeps others out; the peer check holds even
+	// if its mode is loosened.
+	lis := peercred.Restrict(inner, os.Geteuid(), func(r peercred.Refusal) {
+		log.Warn("refused a connection from another user", "pid", r.PID, "uid", r.UID, "reason", r.Reason)
+	})
+	defer os.Remove(filepath.Dir(path)) // after the listener's Close removed the socket; only if empty
 	g := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(g)
 	go g.Serve(lis)

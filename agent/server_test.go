@@ -15,6 +15,7 @@ import (
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/peercred"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
@@ -44,7 +45,9 @@ func testServerOpts(t *testing.T, opts Options) (*Server, pb.AgentClient) {
 	require.NoError(t, err, "listen on @%s", name)
 	g := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(g)
-	go g.Serve(lis)
+	// An abstract socket has no permissions and the agent runs as root:
+	// let only this process's user in.
+	go g.Serve(peercred.Restrict(lis, os.Geteuid(), nil))
 	conn, err := grpc.NewClient("unix-abstract:"+name, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err, "dial @%s", name)
 	t.Cleanup(func() {

@@ -3,13 +3,12 @@ package pool
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -79,12 +78,15 @@ type LabOptions struct {
 // recipes that ask for the same topology; the caller restores them between
 // recipes.
 type Lab struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	conn   *grpc.ClientConn
-	client pb.AgentClient
-	hello  *pb.HelloReply
-	exited chan struct{}
+	// sockDir is the directory, private to this process's user, of the
+	// agent's socket.
+	sockDir string
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	conn    *grpc.ClientConn
+	client  pb.AgentClient
+	hello   *pb.HelloReply
+	exited  chan struct{}
 
 	// vm makes this a VM lab (StartVMLab).
 	vm *vmLab
@@ -146,14 +148,32 @@ func (l *Lab) WaitUsable(ctx context.Context, in *Instance) error {
 // agent.LabSocketEnv set. The agent lives in its own process group, so a
 // Ctrl-C reaches only this process; it restores everything when this
 // process exits, however that happens, because its stdin closes then.
+//
+// Only this process's user reaches the agent: its socket is in a
+// directory made for it, mode 0700, and the agent checks every peer's uid
+// (SO_PEERCRED).
 func StartLab(opts LabOptions) (*Lab, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("start lab agent: find this executable: %w", err)
 	}
-	var r [8]byte
-	rand.Read(r[:])
-	socket := fmt.Sprintf("lnst-lab-%d-%s", os.Getpid(), hex.EncodeToString(r[:]))
+	// MkdirTemp makes a new directory, mode 0700, or fails: nobody else
+	// can have made it, or can enter it.
+	dir, err := os.MkdirTemp("", fmt.Sprintf("lnst-lab-%d-", os.Getpid()))
+	if err != nil {
+		return nil, fmt.Errorf("start lab agent: make its socket directory: %w", err)
+	}
+	socket := filepath.Join(dir, "agent.sock")
+	if len(socket) >= len(syscall.RawSockaddrUnix{}.Path) {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start lab agent: socket path %s is too long for a unix socket (%d bytes at most); set TMPDIR to a shorter directory", socket, len(syscall.RawSockaddrUnix{}.Path)-1)
+	}
+	started := false
+	defer func() {
+		if !started {
+			os.RemoveAll(dir)
+		}
+	}()
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), agent.LabSocketEnv+"="+socket, agent.LabLogEnv+"="+opts.AgentLogLevel)
 	cmd.Stderr = os.Stderr
@@ -175,7 +195,8 @@ func StartLab(opts LabOptions) (*Lab, error) {
 		}
 		return nil, fmt.Errorf("start lab agent %s: %w", exe, err)
 	}
-	l := &Lab{cmd: cmd, stdin: stdin, exited: make(chan struct{}), instances: map[string][]*Instance{}}
+	started = true // l.Close removes dir from here on
+	l := &Lab{sockDir: dir, cmd: cmd, stdin: stdin, exited: make(chan struct{}), instances: map[string][]*Instance{}}
 	ready := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(stdout).ReadString('\n')
@@ -210,7 +231,7 @@ func StartLab(opts LabOptions) (*Lab, error) {
 }
 
 func (l *Lab) dial(socket string) error {
-	conn, err := grpc.NewClient("unix-abstract:"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("unix:"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
@@ -331,6 +352,9 @@ func (l *Lab) Close() error {
 		// After the agent has exited: its QEMU processes are gone then.
 		defer os.RemoveAll(l.vm.dir)
 	}
+	// After the agent has exited; it removes the directory itself when
+	// it can, this is for an agent that died.
+	defer os.RemoveAll(l.sockDir)
 	if l.conn != nil {
 		l.conn.Close()
 	}

@@ -72,6 +72,7 @@ type vmGuest struct {
 	hello   *pb.HelloReply
 	console string
 	disk    string // the state disk's file
+	sock    string // the agent's virtio-serial socket
 	qmp     string // the QMP socket (ResetGuest)
 }
 
@@ -101,9 +102,7 @@ func StartVMLab(opts LabOptions, vm VMOptions) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start VM lab: find this executable: %w", err)
 	}
-	// The controller's pid in the name tells whose VMs a QEMU process
-	// (its command line names the directory) belongs to.
-	dir, err := os.MkdirTemp("", fmt.Sprintf("lnst-vmlab-%d-", os.Getpid()))
+	dir, err := newRunDir()
 	if err != nil {
 		return nil, fmt.Errorf("start VM lab: %w", err)
 	}
@@ -114,6 +113,22 @@ func StartVMLab(opts LabOptions, vm VMOptions) (*Lab, error) {
 	}
 	l.vm = &vmLab{opts: vm, dir: dir, exe: exe}
 	return l, nil
+}
+
+// newRunDir makes the VM lab's run directory. It holds the guests'
+// consoles, disks and the QEMU sockets (each guest's agent and QMP
+// socket), none of which checks who connects: the directory, new and mode
+// 0700 (MkdirTemp), keeps every other user out. The controller's pid in
+// the name tells whose VMs a QEMU process (its command line names the
+// directory) belongs to.
+func newRunDir() (string, error) {
+	return os.MkdirTemp("", fmt.Sprintf("lnst-vmlab-%d-", os.Getpid()))
+}
+
+// guestFiles are the files of guest name (agent-side name) in the run
+// directory dir: its console, state disk, agent socket and QMP socket.
+func guestFiles(dir, name string) (console, disk, sock, qmp string) {
+	return filepath.Join(dir, name+".console"), filepath.Join(dir, name+".disk"), filepath.Join(dir, name+".sock"), qmpSocket(dir, name)
 }
 
 // agentArchive writes the initramfs an instance's guests boot: the
@@ -203,18 +218,18 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 	guests := map[string]*vmGuest{}
 	for hi, h := range t.Hosts {
 		name := fmt.Sprintf("%s.%d", h.Name, in.id)
-		g := &vmGuest{name: name, console: filepath.Join(v.dir, name+".console"), disk: filepath.Join(v.dir, name+".disk"), qmp: qmpSocket(v.dir, name)}
+		console, disk, sock, qmp := guestFiles(v.dir, name)
+		g := &vmGuest{name: name, console: console, disk: disk, sock: sock, qmp: qmp}
 		guests[h.Name] = g
 		if err := makeStateDisk(ctx, g.disk); err != nil {
 			return fmt.Errorf("VM lab: host %s: %w", h.Name, err)
 		}
-		sock := filepath.Join(v.dir, name+".sock")
 		cfg := agent.VMConfig{Hostname: hostLabel(hi, in.id), Port: vmPort, Ifaces: map[string]string{}, LogLevel: v.opts.AgentLogLevel, StateDisk: vmStateSerial}
 		a := qemuArgs(v.opts.Image, v.opts.MemoryMiB, v.opts.CPUs, "lnst.hostname="+cfg.Hostname)
 		a = append(a,
 			"-chardev", "file,id=console,path="+g.console, "-serial", "chardev:console",
 			"-device", "virtio-serial-pci",
-			"-chardev", "socket,id=agent,path="+sock+",server=on,wait=off",
+			"-chardev", "socket,id=agent,path="+g.sock+",server=on,wait=off",
 			"-device", "virtserialport,chardev=agent,name="+vmPort,
 			"-drive", "if=none,id=state,format=raw,file="+g.disk,
 			"-device", "virtio-blk-pci,drive=state,serial="+vmStateSerial,
@@ -312,7 +327,7 @@ func (l *Lab) createLink(ctx context.Context, host, group string, spec devices.S
 // until its agent answers on the virtio-serial socket.
 func (l *Lab) bootGuest(ctx context.Context, vmm, group string, g *vmGuest, argv []string) error {
 	v := l.vm
-	sock := filepath.Join(v.dir, g.name+".sock")
+	sock := g.sock
 	job, err := l.client.StartJob(ctx, &pb.StartJobRequest{Host: vmm, Group: group, Argv: argv, Desc: "VM " + g.name})
 	if err != nil {
 		return fmt.Errorf("VM lab: start QEMU for %s: %w", g.name, err)
@@ -396,7 +411,7 @@ func (in *Instance) closeGuests() {
 		if g.conn != nil {
 			g.conn.Close()
 		}
-		os.Remove(filepath.Join(filepath.Dir(g.console), g.name+".sock"))
+		os.Remove(g.sock)
 		os.Remove(g.qmp)
 		os.Remove(g.disk)
 	}

@@ -3,14 +3,17 @@ package pool
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/sockprobe"
 	"github.com/lnst-go/lnst/pool/vmimage"
 	"google.golang.org/grpc"
 )
@@ -122,6 +125,7 @@ func TestVMLabTwoHosts(t *testing.T) {
 	if got := qemuProcesses(t, dir); len(got) != 2 {
 		t.Errorf("%d QEMU processes for the lab, want 2: %v", len(got), got)
 	}
+	requireRunDirPrivate(t, dir, in)
 	closed = true
 	if err := lab.Close(); err != nil {
 		t.Errorf("close: %v", err)
@@ -396,5 +400,92 @@ func TestConsolePanicked(t *testing.T) {
 	}
 	if consolePanicked(filepath.Join(t.TempDir(), "none")) {
 		t.Error("a missing console panicked")
+	}
+}
+
+// requireRunDirPrivate checks that the VM lab's run directory is mode
+// 0700, this process's user's, and holds every guest's console, agent
+// socket and QMP socket; and that user nobody, who reads the sockets'
+// paths in /proc/net/unix, cannot connect to any.
+func requireRunDirPrivate(t *testing.T, dir string, in *Instance) {
+	t.Helper()
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode() != os.ModeDir|0o700 || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
+		t.Errorf("run directory %s: mode %v owner %d, want %v owner %d", dir, fi.Mode(), fi.Sys().(*syscall.Stat_t).Uid, os.ModeDir|0o700, os.Geteuid())
+	}
+	var socks []string
+	for name, g := range in.guests {
+		for _, f := range []string{g.console, g.sock, g.qmp} {
+			if filepath.Dir(f) != dir {
+				t.Errorf("guest %s: %s is not in the run directory %s", name, f, dir)
+			}
+		}
+		socks = append(socks, g.sock, g.qmp)
+	}
+	res := sockprobe.Probe(t, sockprobe.Nobody, sockprobe.Nobody, socks...)
+	probed := 0
+	for _, r := range res {
+		if filepath.Dir(r.Addr) != dir {
+			continue
+		}
+		probed++
+		if !strings.Contains(r.Connect, "permission denied") {
+			t.Errorf("user nobody connecting to %s: %q, want permission denied", r.Addr, r.Connect)
+		}
+	}
+	if probed != len(socks) {
+		t.Errorf("probed %d sockets in %s, want the guests' %d", probed, dir, len(socks))
+	}
+}
+
+// TestVMRunDirPrivate checks, without booting a guest, that the VM lab's
+// run directory is made mode 0700 and that a guest's files (console,
+// agent and QMP sockets, disk) are in it; a socket there, even one left
+// open to everyone, is out of user nobody's reach.
+func TestVMRunDirPrivate(t *testing.T) {
+	dir, err := newRunDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode() != os.ModeDir|0o700 {
+		t.Errorf("run directory %s: mode %v, want %v", dir, fi.Mode(), os.ModeDir|0o700)
+	}
+	console, disk, sock, qmp := guestFiles(dir, "h1.1")
+	for _, f := range []string{console, disk, sock, qmp} {
+		if filepath.Dir(f) != dir {
+			t.Errorf("guest file %s is not in the run directory %s", f, dir)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	lis, err := net.Listen("unix", qmp) // as QEMU makes it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	if err := os.Chmod(qmp, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	res := sockprobe.Probe(t, sockprobe.Nobody, sockprobe.Nobody, qmp)
+	found := false
+	for _, r := range res {
+		if r.Addr == qmp {
+			found = true
+			if !strings.Contains(r.Connect, "permission denied") {
+				t.Errorf("user nobody connecting to %s: %q, want permission denied", qmp, r.Connect)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("%s was not probed: %+v", qmp, res)
 	}
 }

@@ -16,7 +16,9 @@
 // of it (package internal/deploy), and uninstall --forget only the pool
 // entry and certificate, without logging in, for a machine that is gone.
 //
-// Over TCP the agent requires mutual TLS unless --insecure is given. On
+// Over TCP the agent requires mutual TLS unless --insecure is given. On a
+// unix socket it serves its own user only: the socket is made mode 0600
+// and every connection's peer uid (SO_PEERCRED) must be the agent's. On
 // SIGINT or SIGTERM it undoes every change it journaled, kills its jobs
 // and exits, non-zero if something could not be undone.
 //
@@ -49,6 +51,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/lnst-go/lnst/agent"
 	"github.com/lnst-go/lnst/internal/agentconn"
+	"github.com/lnst-go/lnst/internal/peercred"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 )
@@ -193,7 +196,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	tlsFlags := c.ca != "" || c.cert != "" || c.key != ""
 	switch {
 	case network == "unix" && (tlsFlags || c.insecure):
-		return c, usagef("--listen %s is a unix socket: its file permissions guard it; --ca, --cert, --key and --insecure are for TCP", c.listen)
+		return c, usagef("--listen %s is a unix socket: its file permissions and a check of each peer's uid guard it; --ca, --cert, --key and --insecure are for TCP", c.listen)
 	case network == "unix":
 		return c, nil
 	case c.insecure && tlsFlags:
@@ -236,6 +239,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		srv.Shutdown()
 		return err
+	}
+	if network, _, _ := agentconn.ParseAddr(c.listen); network == "unix" {
+		// The socket is 0600; the peer check holds even if its mode or
+		// owner is changed to let others reach the file.
+		lis = peercred.Restrict(lis, os.Geteuid(), func(r peercred.Refusal) {
+			log.Warn("refused a connection from another user", "pid", r.PID, "uid", r.UID, "reason", r.Reason)
+		})
 	}
 	g := grpc.NewServer(append(opts, srv.ServerOptions()...)...)
 	srv.Register(g)

@@ -14,6 +14,7 @@ import (
 	"github.com/lnst-go/lnst/agent"
 	"github.com/lnst-go/lnst/internal/agentconn"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/sockprobe"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -26,6 +27,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
 		main()
 	}
+	sockprobe.Main()
 	os.Exit(m.Run())
 }
 
@@ -99,6 +101,9 @@ func TestCerts(t *testing.T) {
 	}
 	_, err := agentconn.ServerTLS(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "127.0.0.1.pem"), filepath.Join(dir, "127.0.0.1-key.pem"))
 	assert.NoError(t, err, "server TLS from the generated files")
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "mode of the certificates directory (it holds the CA's key)")
 }
 
 // TestServeTLS serves mutual TLS on loopback in this process: a controller
@@ -189,4 +194,67 @@ func TestServeUnixSIGTERM(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "LNSTJRNL\x01\x00\x00\x00", string(b), "the journal, compacted to its header")
 	assert.Contains(t, stderr.String(), "stopping: restoring every change")
+}
+
+// TestServeUnixOtherUser serves a root agent on a unix socket in a
+// directory everyone may enter, and probes it as user nobody, who finds
+// it in /proc/net/unix: the socket is 0600, so nobody cannot connect; with
+// the socket chmodded 0666, nobody connects and the agent refuses it
+// (SO_PEERCRED), logging its pid and uid; root is still served.
+func TestServeUnixOtherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("probing as another user requires root")
+	}
+	// Not t.TempDir: its parent is private to root.
+	dir, err := os.MkdirTemp("", "lnst-agent-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	sock := filepath.Join(dir, "agent.sock")
+	cmd := exec.Command(os.Args[0], "serve", "--listen", "unix://"+sock, "--journal", "")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	conn, err := agentconn.Dial(testCtx(t), "unix://"+sock, agentconn.DialOptions{})
+	require.NoError(t, err, "dial the agent; its stderr: %s", &stderr)
+	defer conn.Close()
+	client := pb.NewAgentClient(conn)
+	_, err = client.Hello(testCtx(t), &pb.HelloRequest{})
+	require.NoError(t, err, "root's Hello")
+
+	socks, err := sockprobe.ListeningOf(cmd.Process.Pid)
+	require.NoError(t, err)
+	res := sockprobe.Probe(t, sockprobe.Nobody, sockprobe.Nobody, sock)
+	sockprobe.RequireRefused(t, res, socks)
+	for _, r := range res {
+		if r.Addr == sock {
+			assert.Contains(t, r.Connect, "permission denied", "nobody connecting to the 0600 socket")
+		}
+	}
+
+	require.NoError(t, os.Chmod(sock, 0o666))
+	res = sockprobe.Probe(t, sockprobe.Nobody, sockprobe.Nobody, sock)
+	sockprobe.RequireRefused(t, res, socks)
+	for _, r := range res {
+		if r.Addr == sock {
+			assert.Empty(t, r.Connect, "nobody connecting to the socket chmodded 0666")
+		}
+	}
+	assert.Contains(t, stderr.String(), "refused a connection from another user", "the agent's log")
+	assert.Contains(t, stderr.String(), "uid=65534", "the agent's log")
+
+	_, err = client.Hello(testCtx(t), &pb.HelloRequest{})
+	assert.NoError(t, err, "root's Hello after the refusals")
 }

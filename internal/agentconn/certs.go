@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net"
 	"os"
@@ -33,7 +34,8 @@ const (
 // SAN; nothing else is added, so "localhost" or "127.0.0.1" are in a
 // certificate only when asked for.
 //
-// Keys are ECDSA P-256, written mode 0600. When dir holds a CA already it
+// Keys are ECDSA P-256, written mode 0600; a dir GenerateCerts makes is
+// mode 0700. When dir holds a CA already it
 // is reused, so hosts can be added to a pool; certificates then end no
 // later than the CA does.
 func GenerateCerts(dir string, hosts []string, clients []string, validity time.Duration) error {
@@ -43,7 +45,13 @@ func GenerateCerts(dir string, hosts []string, clients []string, validity time.D
 	if err := checkNames(hosts, clients); err != nil {
 		return fmt.Errorf("generate certificates: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// The directory holds the CA's key: a new one is its owner's only
+	// (parents made on the way get the usual 0755). An existing one keeps
+	// its mode.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("generate certificates: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("generate certificates: %w", err)
 	}
 	ca, caKey, err := loadOrMakeCA(dir, validity)
