@@ -184,7 +184,7 @@ func TestPutGetTreeRoundTrip(t *testing.T) {
 }
 
 func TestPutFileOverwriteRestoresBackup(t *testing.T) {
-	_, c := testServer(t)
+	srv, c := testServer(t)
 	testHost(t, c, "h1")
 	dir := t.TempDir()
 	old := filepath.Join(dir, "conf")
@@ -220,7 +220,8 @@ func TestPutFileOverwriteRestoresBackup(t *testing.T) {
 	target, err := os.Readlink(oldLink)
 	require.NoError(t, err)
 	assert.Equal(t, "conf", target, "the symlink is back")
-	_, err = os.Stat(filepath.Join(os.TempDir(), fmt.Sprintf("lnst-agent-%d-backups", os.Getpid())))
+	require.NotEmpty(t, srv.files.tmpBackups)
+	_, err = os.Stat(srv.files.tmpBackups)
 	assert.ErrorIs(t, err, fs.ErrNotExist, "the emptied backup directory is removed")
 }
 
