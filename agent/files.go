@@ -106,7 +106,13 @@ func (s *Server) PutFile(stream grpc.ClientStreamingServer[pb.PutFileRequest, pb
 		dest = filepath.Join(dest, first.Name)
 	}
 	var seq uint64
-	r := &filetree.Receiver{Dest: dest, Do: h.do, Change: s.pathChange(h, first.Host, first.Group, &seq)}
+	// The stream comes from the agent's controller, which may run
+	// anything here as the agent's user: it may name a file of this
+	// machine as a file's data (a controller on the same machine sends
+	// big files so) and put setuid programs, and no limit applies but
+	// the filesystem's.
+	r := &filetree.Receiver{Dest: dest, Do: h.do, Change: s.pathChange(h, first.Host, first.Group, &seq),
+		AllowSource: true, KeepSetID: true, MaxBytes: -1}
 	err = receive(stream, r, first.Chunk)
 	if err == nil {
 		err = r.Finish()

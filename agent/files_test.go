@@ -57,7 +57,9 @@ func testGet(t *testing.T, c pb.AgentClient, host, path, dest string) error {
 	t.Helper()
 	stream, err := c.GetFile(testCtx(t), &pb.GetFileRequest{Host: host, Path: path})
 	require.NoError(t, err)
-	r := &filetree.Receiver{Dest: dest}
+	// KeepSetID: the tests compare the trees whole, setgid directory and
+	// all (lnsttest's GetFile clears setuid and setgid).
+	r := &filetree.Receiver{Dest: dest, KeepSetID: true}
 	for {
 		ch, err := stream.Recv()
 		if err == io.EOF {
