@@ -35,12 +35,22 @@ import (
 // as a backup (a hard link in its backup directory, or a copy when that is
 // on another filesystem) and puts back. Each entry is reserved, and so on
 // disk for the agent's own host, before its change is made.
+//
+// The backup directory is the agent's alone (owned by its user, mode 0700,
+// not a symlink; see backupDir), and a backup is put back only while it is
+// the file the agent saved: the entry records its device, inode and owner
+// (backupID) and undoPath refuses a backup that differs, leaving both it
+// and the file at the path as they are.
 
 // fileState is the Server's state for files and reboots.
 type fileState struct {
 	// backupMu serialises making backups with removing the emptied backup
 	// directory.
 	backupMu sync.Mutex
+	// tmpBackups is the backup directory of an agent without an on-disk
+	// journal: made by os.MkdirTemp (mode 0700, a name no one can guess)
+	// at the first backup, again when it was removed emptied.
+	tmpBackups string
 	// reboot reboots the machine; nil runs systemctl reboot or reboot.
 	// Tests replace it.
 	reboot func() error
@@ -96,7 +106,13 @@ func (s *Server) PutFile(stream grpc.ClientStreamingServer[pb.PutFileRequest, pb
 		dest = filepath.Join(dest, first.Name)
 	}
 	var seq uint64
-	r := &filetree.Receiver{Dest: dest, Do: h.do, Change: s.pathChange(h, first.Host, first.Group, &seq)}
+	// The stream comes from the agent's controller, which may run
+	// anything here as the agent's user: it may name a file of this
+	// machine as a file's data (a controller on the same machine sends
+	// big files so) and put setuid programs, and no limit applies but
+	// the filesystem's.
+	r := &filetree.Receiver{Dest: dest, Do: h.do, Change: s.pathChange(h, first.Host, first.Group, &seq),
+		AllowSource: true, KeepSetID: true, MaxBytes: -1}
 	err = receive(stream, r, first.Chunk)
 	if err == nil {
 		err = r.Finish()
@@ -178,11 +194,11 @@ func (s *Server) pathChange(h *host, hostName, group string, seq *uint64) func(s
 	return func(path string, existed bool, apply func() error) error {
 		u := undo{Group: group, Op: opRemovePath, Host: hostName, Path: path}
 		if existed {
-			b, err := s.backup(h, path)
+			b, id, err := s.backup(h, path)
 			if err != nil {
 				return fmt.Errorf("back up %s before replacing it: %w", path, err)
 			}
-			u.Backup = b
+			u.Backup, u.BackupID = b, &id
 		}
 		u, err := s.journal.reserve(u)
 		if err != nil {
@@ -202,17 +218,103 @@ func (s *Server) pathChange(h *host, hostName, group string, seq *uint64) func(s
 	}
 }
 
-// backupDir is where the agent keeps the files a put replaced: next to
-// its on-disk journal, so that they outlive the agent with it, or in its
-// temporary directory.
-func (s *Server) backupDir() string {
+// backupDir makes, or checks, the directory where the agent keeps the
+// files a put replaced, and returns it: next to its on-disk journal, so
+// that they outlive the agent with it, or a directory of its own made by
+// os.MkdirTemp. Either must be the agent's alone (checkBackupDir): a
+// backup is renamed back over a file as the agent's user, so whoever
+// could write in the directory would choose what that file becomes.
+// s.files.backupMu is held.
+func (s *Server) backupDir(h *host) (string, error) {
 	s.journal.mu.Lock()
 	f := s.journal.file
 	s.journal.mu.Unlock()
 	if f != nil {
-		return filepath.Join(filepath.Dir(f.path), "lnst-backups")
+		dir := filepath.Join(filepath.Dir(f.path), "lnst-backups")
+		err := h.do(func() error {
+			if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			return checkBackupDir(dir)
+		})
+		return dir, err
 	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("lnst-agent-%d-backups", os.Getpid()))
+	if dir := s.files.tmpBackups; dir != "" {
+		err := h.do(func() error { return checkBackupDir(dir) })
+		if !errors.Is(err, fs.ErrNotExist) {
+			return dir, err
+		}
+	}
+	var dir string
+	err := h.do(func() (err error) {
+		dir, err = os.MkdirTemp("", fmt.Sprintf("lnst-agent-%d-backups-", os.Getpid()))
+		if err == nil {
+			err = checkBackupDir(dir)
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	s.files.tmpBackups = dir
+	return dir, nil
+}
+
+// checkBackupDir checks that the backup directory dir is the agent's
+// alone: a directory (not a symlink to one), owned by the agent's
+// effective user, with no access for group or others.
+func checkBackupDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("backup directory: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	euid := os.Geteuid()
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("backup directory %s is a %v, not a directory", dir, fi.Mode().Type())
+	case !ok || int(st.Uid) != euid:
+		return fmt.Errorf("backup directory %s is not owned by the agent's user (uid %d): refusing to keep backups in it", dir, euid)
+	case fi.Mode().Perm()&0o077 != 0:
+		return fmt.Errorf("backup directory %s has mode %04o: refusing to keep backups in it while group or others have access (it must be 0700)", dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// backupID is how a backup was when the agent made it: its device,
+// inode and owner. It is journaled with the backup, and before the
+// backup is put back the file at its path must still be this one.
+type backupID struct {
+	Dev, Ino uint64
+	UID      uint32
+}
+
+// statBackupID returns the backupID of the file or symlink at p.
+func statBackupID(p string) (backupID, error) {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p, &st); err != nil {
+		return backupID{}, &fs.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	return backupID{Dev: uint64(st.Dev), Ino: st.Ino, UID: st.Uid}, nil
+}
+
+// checkBackup checks, before the backup b of path is put back, that it
+// is the file the agent saved: in a directory that is the agent's alone
+// and, when the journal has id (entries of agents before backupID have
+// not), with the device, inode and owner recorded.
+func checkBackup(path, b string, id *backupID) error {
+	if err := checkBackupDir(filepath.Dir(b)); err != nil {
+		return fmt.Errorf("refusing to put %s back from backup %s: %w", path, b, err)
+	}
+	got, err := statBackupID(b)
+	if err != nil {
+		return fmt.Errorf("the backup of %s is lost: %w", path, err)
+	}
+	if id != nil && got != *id {
+		return fmt.Errorf("refusing to put %s back from backup %s: it is not the file the agent saved (device %d, inode %d, owner uid %d; saved device %d, inode %d, owner uid %d); both are left as they are",
+			path, b, got.Dev, got.Ino, got.UID, id.Dev, id.Ino, id.UID)
+	}
+	return nil
 }
 
 // randomName is a fresh name with a prefix.
@@ -225,29 +327,39 @@ func randomName(prefix string) (string, error) {
 }
 
 // backup saves the file or symlink at path in the backup directory and
-// returns the backup's path.
-func (s *Server) backup(h *host, path string) (string, error) {
+// returns the backup's path and how it is (to check before putting it
+// back).
+func (s *Server) backup(h *host, path string) (string, backupID, error) {
 	s.files.backupMu.Lock()
 	defer s.files.backupMu.Unlock()
-	dir := s.backupDir()
+	dir, err := s.backupDir(h)
+	if err != nil {
+		return "", backupID{}, err
+	}
 	name, err := randomName("")
 	if err != nil {
-		return "", err
+		return "", backupID{}, err
 	}
 	b := filepath.Join(dir, name+"-"+filepath.Base(path))
+	var id backupID
 	err = h.do(func() error {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		err := os.Link(path, b)
+		if errors.Is(err, syscall.EXDEV) {
+			err = copyPath(path, b)
+		}
+		if err != nil {
 			return err
 		}
-		if err := os.Link(path, b); err == nil || !errors.Is(err, syscall.EXDEV) {
-			return err
+		id, err = statBackupID(b)
+		if err != nil {
+			os.Remove(b)
 		}
-		return copyPath(path, b)
+		return err
 	})
 	if err != nil {
-		return "", err
+		return "", backupID{}, err
 	}
-	return b, nil
+	return b, id, nil
 }
 
 // dropBackup removes a backup that is not needed.
@@ -334,8 +446,8 @@ func (s *Server) undoPath(u undo) error {
 	s.files.backupMu.Lock()
 	defer s.files.backupMu.Unlock()
 	return do(func() error {
-		if _, err := os.Lstat(u.Backup); err != nil {
-			return fmt.Errorf("the backup of %s is lost: %w", u.Path, err)
+		if err := checkBackup(u.Path, u.Backup, u.BackupID); err != nil {
+			return err
 		}
 		if fi, err := os.Lstat(u.Path); err == nil && fi.IsDir() {
 			if err := os.RemoveAll(u.Path); err != nil {

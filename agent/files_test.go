@@ -57,7 +57,9 @@ func testGet(t *testing.T, c pb.AgentClient, host, path, dest string) error {
 	t.Helper()
 	stream, err := c.GetFile(testCtx(t), &pb.GetFileRequest{Host: host, Path: path})
 	require.NoError(t, err)
-	r := &filetree.Receiver{Dest: dest}
+	// KeepSetID: the tests compare the trees whole, setgid directory and
+	// all (lnsttest's GetFile clears setuid and setgid).
+	r := &filetree.Receiver{Dest: dest, KeepSetID: true}
 	for {
 		ch, err := stream.Recv()
 		if err == io.EOF {
@@ -184,7 +186,7 @@ func TestPutGetTreeRoundTrip(t *testing.T) {
 }
 
 func TestPutFileOverwriteRestoresBackup(t *testing.T) {
-	_, c := testServer(t)
+	srv, c := testServer(t)
 	testHost(t, c, "h1")
 	dir := t.TempDir()
 	old := filepath.Join(dir, "conf")
@@ -220,7 +222,8 @@ func TestPutFileOverwriteRestoresBackup(t *testing.T) {
 	target, err := os.Readlink(oldLink)
 	require.NoError(t, err)
 	assert.Equal(t, "conf", target, "the symlink is back")
-	_, err = os.Stat(filepath.Join(os.TempDir(), fmt.Sprintf("lnst-agent-%d-backups", os.Getpid())))
+	require.NotEmpty(t, srv.files.tmpBackups)
+	_, err = os.Stat(srv.files.tmpBackups)
 	assert.ErrorIs(t, err, fs.ErrNotExist, "the emptied backup directory is removed")
 }
 

@@ -47,9 +47,13 @@ type undo struct {
 	// settings (opSetCoalesce), by ethtool's names.
 	Params map[string]uint32 `json:",omitempty"`
 	// Path is a file, symlink or directory to remove; with Backup, the
-	// file or symlink the agent saved there (see files.go) is put back.
-	Path   string `json:",omitempty"`
-	Backup string `json:",omitempty"`
+	// file or symlink the agent saved there (see files.go) is put back,
+	// only if it is still BackupID (its device, inode and owner when it
+	// was saved). Entries journaled before BackupID have none: their
+	// backup's directory is checked, not the backup itself.
+	Path     string    `json:",omitempty"`
+	Backup   string    `json:",omitempty"`
+	BackupID *backupID `json:",omitempty"`
 	// Neigh is a neighbour entry to add or remove on device Link.
 	Neigh *neighEntry `json:",omitempty"`
 	// Rule is a policy routing rule to add or remove.

@@ -89,8 +89,15 @@ func (h *Host) sharesFS() bool {
 }
 
 // GetFile copies the file, symlink or tree remote of the host to local:
-// modes are kept and symlinks are copied as symlinks. When local is an
-// existing directory, remote goes into it under its base name.
+// modes are kept, but for setuid and setgid, and symlinks are copied as
+// symlinks. When local is an existing directory, remote goes into it
+// under its base name.
+//
+// The controller does not trust the stream with its own machine: the
+// setuid and setgid bits it carries are cleared, an entry that names a
+// file of this machine as its data is refused, and it may bring at most
+// 1 GiB of data (filetree.DefaultMaxBytes); past that the test fails
+// naming the limit, and nothing of a new tree is left at local.
 func (h *Host) GetFile(t testing.TB, remote, local string) {
 	t.Helper()
 	dest := local
@@ -102,6 +109,9 @@ func (h *Host) GetFile(t testing.TB, remote, local string) {
 	}
 }
 
+// getFileMaxBytes is the most data a GetFile takes; tests lower it.
+var getFileMaxBytes int64 = filetree.DefaultMaxBytes
+
 func (h *Host) getFile(remote, dest string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -109,7 +119,8 @@ func (h *Host) getFile(remote, dest string) error {
 	if err != nil {
 		return err
 	}
-	r := &filetree.Receiver{Dest: dest}
+	// The zero options: no sources, setuid and setgid cleared.
+	r := &filetree.Receiver{Dest: dest, MaxBytes: getFileMaxBytes}
 	for {
 		c, err := stream.Recv()
 		if err == io.EOF {

@@ -95,6 +95,15 @@ func TestHostFilesE2E(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "hello\n", string(b))
 
+		// A setuid program of the host arrives without its setuid bit:
+		// the controller does not make the agent's files its programs.
+		suid := filepath.Join(dir, "suid")
+		h.Run(t, "printf '#!/bin/sh\\n' > "+suid+" && chmod 4755 "+suid)
+		h.GetFile(t, suid, back)
+		fi, err := os.Stat(filepath.Join(back, "suid"))
+		require.NoError(t, err)
+		assert.Equal(t, fs.FileMode(0o755), fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid), "mode %v", fi.Mode())
+
 		// Overwrite a file: it is put back when the subtest ends.
 		other := filepath.Join(t.TempDir(), "a.txt")
 		require.NoError(t, os.WriteFile(other, []byte("changed\n"), 0o600))

@@ -1,10 +1,17 @@
 // Package filetree copies a file or a whole tree as a stream of
 // agentpb.FileChunk messages: Send reads one, a Receiver writes one. Modes
-// (permission bits, setuid, setgid, sticky) are kept and symlinks are
-// copied as symlinks; each file and symlink is written to a temporary name
-// and renamed into place, so a reader never sees half of it. The agent
-// uses it for PutFile and GetFile on its hosts, the controller (lnsttest)
-// for the other end.
+// (permission bits, sticky, and setuid and setgid when the Receiver is
+// told to keep them) are kept and symlinks are copied as symlinks; each
+// file and symlink is written to a temporary name and renamed into place,
+// so a reader never sees half of it. The agent uses it for PutFile and
+// GetFile on its hosts, the controller (lnsttest) for the other end.
+//
+// A Receiver's zero options are for a stream from a peer it does not
+// trust with its own machine (the controller receiving GetFile from an
+// agent): no entry may name a local file as its data, setuid and setgid
+// bits are cleared, and the stream's data is limited to DefaultMaxBytes.
+// Only the agent's PutFile, whose stream comes from its controller, turns
+// AllowSource and KeepSetID on.
 package filetree
 
 import (
@@ -57,8 +64,16 @@ func (d Do) run(f func() error) error {
 }
 
 // ErrBadStream marks a stream that breaks the protocol: an entry out of
-// order, a path that leaves the root, data without a file.
+// order, a path that leaves the root, data without a file, a source the
+// Receiver does not allow.
 var ErrBadStream = errors.New("bad file stream")
+
+// ErrTooBig marks a stream whose data passes its Receiver's MaxBytes.
+var ErrTooBig = errors.New("file stream too big")
+
+// DefaultMaxBytes is the most data (files' data and what sources add) a
+// Receiver whose MaxBytes is 0 takes from one stream: 1 GiB.
+const DefaultMaxBytes = 1 << 30
 
 func badStream(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadStream, fmt.Sprintf(format, args...))
@@ -227,6 +242,25 @@ type Receiver struct {
 	Dest string
 	// Do runs the functions that resolve paths (nil: directly).
 	Do Do
+	// AllowSource lets a file entry name a file of this machine as its
+	// data (FileEntry.Source, sent by SendShared): the receiver copies it.
+	// Off, such an entry is refused (ErrBadStream): a sender could have
+	// any file the receiver can read copied to Dest. Only a receiver whose
+	// sender may read its files anyway (the agent's PutFile, from its
+	// controller) turns it on. A source must be a regular file, opened
+	// without following a symlink or blocking, whose device and inode are
+	// the ones the entry names.
+	AllowSource bool
+	// KeepSetID keeps the setuid and setgid bits of the modes received.
+	// Off, they are cleared: a file the sender marks setuid does not
+	// become a setuid program of the receiver's user.
+	KeepSetID bool
+	// MaxBytes is the most data the stream may bring: files' data and
+	// what sources add. 0 is DefaultMaxBytes; below 0, no limit. Past it,
+	// Receive fails with ErrTooBig naming the limit and the file, leaving
+	// the file cut short to Abort.
+	MaxBytes int64
+
 	// Change, when set, makes each change of what was at Dest: apply
 	// creates path, where nothing was (existed false) or replacing the
 	// file or symlink there (existed true). Only the top of each new
@@ -266,8 +300,11 @@ type top struct {
 }
 
 type pending struct {
-	f                  *os.File
-	tmp, path          string
+	f         *os.File
+	tmp, path string
+	// final is where the file goes, as errors name it: path, or where
+	// path will be once its new subtree is in place.
+	final              string
 	mode               uint32
 	existed, inCreated bool
 	// sourced: the data came from FileEntry.Source; no chunk may add to it.
@@ -280,6 +317,31 @@ type pending struct {
 type chmod struct {
 	path string
 	mode uint32
+}
+
+// mode is the mode an entry's file or directory gets: e's, without
+// setuid and setgid unless r keeps them.
+func (r *Receiver) mode(e *pb.FileEntry) uint32 {
+	if r.KeepSetID {
+		return e.Mode
+	}
+	return e.Mode &^ 0o6000
+}
+
+// limit is the most data r takes, -1 for no limit.
+func (r *Receiver) limit() int64 {
+	switch {
+	case r.MaxBytes == 0:
+		return DefaultMaxBytes
+	case r.MaxBytes < 0:
+		return -1
+	}
+	return r.MaxBytes
+}
+
+// tooBig is the error of data past the limit, in the file at path.
+func (r *Receiver) tooBig(path string) error {
+	return fmt.Errorf("%w: %s passes the limit of %d bytes on the stream's data", ErrTooBig, path, r.limit())
 }
 
 // Receive writes one chunk.
@@ -300,6 +362,9 @@ func (r *Receiver) Receive(c *pb.FileChunk) error {
 	}
 	if r.cur.sourced {
 		return badStream("data for %s, whose entry names its source", r.cur.path)
+	}
+	if l := r.limit(); l >= 0 && int64(len(c.Data)) > l-r.Bytes {
+		return r.tooBig(r.cur.final)
 	}
 	if _, err := r.cur.f.Write(c.Data); err != nil {
 		return fmt.Errorf("write %s: %w", r.cur.path, err)
@@ -394,6 +459,9 @@ func (r *Receiver) start(e *pb.FileEntry) error {
 	if err != nil {
 		return err
 	}
+	if e.Source != "" && !r.AllowSource {
+		return badStream("entry %q names a file of this machine, %q, as its data: this receiver takes data only in the stream", e.Rel, e.Source)
+	}
 	first := !r.started
 	r.started = true
 	if r.dirs == nil {
@@ -442,7 +510,7 @@ func (r *Receiver) start(e *pb.FileEntry) error {
 		}
 		r.tops = append(r.tops, top{tmp: tmp, path: p, inCreated: inCreated})
 		r.dirs[e.Rel] = &dirState{path: tmp, hidden: true}
-		r.chmods = append(r.chmods, chmod{tmp, e.Mode})
+		r.chmods = append(r.chmods, chmod{tmp, r.mode(e)})
 		return nil
 	case pb.FileEntry_SYMLINK:
 		tmp, err := r.tmpName(p)
@@ -462,7 +530,7 @@ func (r *Receiver) start(e *pb.FileEntry) error {
 		if err != nil {
 			return fmt.Errorf("write %s: %w", p, err)
 		}
-		r.cur = &pending{f: f, tmp: f.Name(), path: p, mode: e.Mode, existed: existed, inCreated: inCreated}
+		r.cur = &pending{f: f, tmp: f.Name(), path: p, final: p, mode: r.mode(e), existed: existed, inCreated: inCreated}
 		if e.Source != "" {
 			r.cur.sourced = true
 			return r.copySource(e)
@@ -481,7 +549,7 @@ func (r *Receiver) startHidden(e *pb.FileEntry, p string) error {
 			return err
 		}
 		r.dirs[e.Rel] = &dirState{path: p, hidden: true}
-		r.chmods = append(r.chmods, chmod{p, e.Mode})
+		r.chmods = append(r.chmods, chmod{p, r.mode(e)})
 		return nil
 	case pb.FileEntry_SYMLINK:
 		if err := r.Do.run(func() error { return os.Symlink(e.Target, p) }); err != nil {
@@ -497,7 +565,7 @@ func (r *Receiver) startHidden(e *pb.FileEntry, p string) error {
 		if err != nil {
 			return fmt.Errorf("write %s: %w", p, err)
 		}
-		r.cur = &pending{f: f, tmp: p, path: p, mode: e.Mode, direct: true}
+		r.cur = &pending{f: f, tmp: p, path: p, final: filepath.Join(r.Dest, filepath.FromSlash(e.Rel)), mode: r.mode(e), direct: true}
 		if e.Source != "" {
 			r.cur.sourced = true
 			return r.copySource(e)
@@ -509,28 +577,66 @@ func (r *Receiver) startHidden(e *pb.FileEntry, p string) error {
 
 // copySource copies the data of a file entry with a source into the
 // current file, in the kernel (copy_file_range), after checking that the
-// source is the file the sender saw.
+// source is the file the sender saw: a regular file (Lstat), opened
+// without following a symlink and without blocking (a FIFO put there
+// meanwhile does not hang the open), with the entry's device and inode,
+// which the opened file (fstat) must have too.
 func (r *Receiver) copySource(e *pb.FileEntry) error {
 	if !filepath.IsAbs(e.Source) {
 		return badStream("entry %q: source %q is not an absolute path", e.Rel, e.Source)
 	}
-	var src *os.File
-	if err := r.Do.run(func() (err error) { src, err = os.Open(e.Source); return err }); err != nil {
-		return fmt.Errorf("copy %s from its source: %w", r.cur.path, err)
+	notSame := func(what string) error {
+		return fmt.Errorf("copy %s from its source: %s here is not the file the sender has (%s): the two ends do not share a filesystem", r.cur.path, e.Source, what)
 	}
-	defer src.Close()
-	fi, err := src.Stat()
+	var src *os.File
+	var fi fs.FileInfo
+	err := r.Do.run(func() error {
+		lfi, err := os.Lstat(e.Source)
+		if err != nil {
+			return err
+		}
+		if !lfi.Mode().IsRegular() {
+			return notSame(fmt.Sprintf("it is a %v", lfi.Mode().Type()))
+		}
+		fd, err := unix.Open(e.Source, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &fs.PathError{Op: "open", Path: e.Source, Err: err}
+		}
+		src = os.NewFile(uintptr(fd), e.Source)
+		if fi, err = src.Stat(); err != nil {
+			return err
+		}
+		if !os.SameFile(lfi, fi) {
+			return notSame("it changed while it was opened")
+		}
+		return nil
+	})
+	if src != nil {
+		defer src.Close()
+	}
 	if err != nil {
 		return fmt.Errorf("copy %s from its source: %w", r.cur.path, err)
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok || uint64(st.Dev) != e.SourceDev || st.Ino != e.SourceIno || !fi.Mode().IsRegular() {
-		return fmt.Errorf("copy %s from its source: %s here is not the file the sender has (device and inode differ): the two ends do not share a filesystem", r.cur.path, e.Source)
+		return notSame("device and inode differ")
 	}
-	n, err := r.cur.f.ReadFrom(src)
+	var from io.Reader = src
+	if l := r.limit(); l >= 0 {
+		if fi.Size() > l-r.Bytes {
+			return r.tooBig(r.cur.final)
+		}
+		// The source may grow while it is copied: one byte past the limit
+		// tells.
+		from = &io.LimitedReader{R: src, N: l - r.Bytes + 1}
+	}
+	n, err := r.cur.f.ReadFrom(from)
 	r.Bytes += n
 	if err != nil {
 		return fmt.Errorf("copy %s from %s: %w", r.cur.path, e.Source, err)
+	}
+	if l := r.limit(); l >= 0 && r.Bytes > l {
+		return r.tooBig(r.cur.final)
 	}
 	return nil
 }

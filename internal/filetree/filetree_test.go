@@ -132,7 +132,7 @@ func TestSendSharedBySource(t *testing.T) {
 	assert.Equal(t, len("small"), data, "only the small file's data is sent")
 
 	dst := filepath.Join(t.TempDir(), "dst")
-	r := &Receiver{Dest: dst}
+	r := &Receiver{Dest: dst, AllowSource: true}
 	for _, c := range chunks {
 		require.NoError(t, r.Receive(c))
 	}
@@ -159,7 +159,7 @@ func TestReceiverRefusesAnotherSource(t *testing.T) {
 	// share the sender's filesystem.
 	require.NoError(t, os.Rename(b, a))
 	dst := filepath.Join(dir, "dst")
-	r := &Receiver{Dest: dst}
+	r := &Receiver{Dest: dst, AllowSource: true}
 	err := r.Receive(&pb.FileChunk{Entry: entry})
 	assert.ErrorContains(t, err, "is not the file the sender has")
 	r.Abort()
@@ -167,10 +167,10 @@ func TestReceiverRefusesAnotherSource(t *testing.T) {
 	assert.Empty(t, left, "no temporary file is left")
 
 	entry.Source = "relative/path"
-	r = &Receiver{Dest: dst}
+	r = &Receiver{Dest: dst, AllowSource: true}
 	assert.ErrorIs(t, r.Receive(&pb.FileChunk{Entry: entry}), ErrBadStream)
 	r.Abort()
-	r = &Receiver{Dest: dst}
+	r = &Receiver{Dest: dst, AllowSource: true}
 	entry.Source = a
 	_ = r.Receive(&pb.FileChunk{Entry: entry})
 	assert.ErrorIs(t, r.Receive(&pb.FileChunk{Data: []byte("x")}), ErrBadStream, "data for a file that has a source")
