@@ -102,13 +102,14 @@ test: deps
 # golang/go#75804, fixed in go1.27): it is reported and tolerated.
 FUZZTIME     ?= 30s
 FUZZ_TARGETS := agent:FuzzValuePath agent:FuzzCheckLinkName agent:FuzzParseCIDR agent:FuzzRouteArgs \
-	agent:FuzzStartJobArgv agent:FuzzDecodeJournal devices:FuzzUnmarshal pool:FuzzMap pool:FuzzParsePool
+	agent:FuzzStartJobArgv agent:FuzzDecodeJournal devices:FuzzUnmarshal pool:FuzzMap pool:FuzzParsePool \
+	internal/filetree:FuzzReceiver
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; dir=$$pkg/testdata/fuzz/$$name; \
 		echo "== fuzz $$pkg $$name for $(FUZZTIME)"; \
 		before=$$(ls $$dir 2>/dev/null | sort); \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg 2>&1 | tee /tmp/lnst-fuzz.out; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./$$pkg 2>&1 | tee /tmp/lnst-fuzz.out; \
 		rc=$${PIPESTATUS[0]}; after=$$(ls $$dir 2>/dev/null | sort); \
 		if [ $$rc -ne 0 ]; then \
 			if [ "$$before" != "$$after" ] || ! grep -q 'context deadline exceeded' /tmp/lnst-fuzz.out; then \
