@@ -70,6 +70,11 @@ func GenerateCerts(dir string, hosts []string, clients []string, validity time.D
 	return nil
 }
 
+// CheckCertName checks that name, a host or client whose certificate
+// and key are <name>.pem and <name>-key.pem in a certificates directory,
+// names files of its own: not the CA's, and not a path.
+func CheckCertName(name string) error { return checkNames([]string{name}, nil) }
+
 // checkNames checks host and client names are usable as file names and
 // distinct.
 func checkNames(hosts, clients []string) error {
