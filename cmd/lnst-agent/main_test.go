@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -72,6 +73,34 @@ func TestUsageErrors(t *testing.T) {
 		assert.Empty(t, stdout, "stdout of %q", tc.args)
 		assert.Contains(t, stderr, "lnst-agent: "+tc.want, "stderr of %q", tc.args)
 		assert.Contains(t, stderr, "usage:", "stderr of %q", tc.args)
+	}
+}
+
+// TestServeInsecureOnlyLoopback: --insecure serves plain TCP on loopback
+// addresses only; any other address exits 2 naming it, unless
+// --insecure-any-address asks for it by name.
+func TestServeInsecureOnlyLoopback(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:7000", ":7000", "[::]:7000", "198.18.0.5:7000", "[2001:db8::5]:7000", "agent1.lab:7000"} {
+		code, stdout, stderr := runCmd(t.Context(), "serve", "--insecure", "--listen", listen)
+		assert.Equal(t, 2, code, "exit status of --insecure --listen %s", listen)
+		assert.Empty(t, stdout)
+		assert.Contains(t, stderr, "lnst-agent: --insecure --listen "+listen+": "+listen+" is not a loopback address (127.0.0.0/8, ::1, localhost)")
+		assert.Contains(t, stderr, "--insecure-any-address")
+	}
+	for _, listen := range []string{"127.0.0.1:7000", "127.0.0.9:7000", "[::1]:7000", "localhost:7000"} {
+		c, err := parseServe([]string{"--insecure", "--listen", listen, "--journal", ""}, io.Discard)
+		require.NoError(t, err, listen)
+		assert.True(t, c.insecure, listen)
+	}
+	c, err := parseServe([]string{"--insecure-any-address", "--listen", "0.0.0.0:7000", "--journal", ""}, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, c.insecure && c.anyAddress)
+	for _, args := range [][]string{
+		{"--insecure-any-address", "--listen", "0.0.0.0:7000", "--ca", "ca.pem"},
+		{"--insecure-any-address", "--listen", "unix:///tmp/a.sock"},
+	} {
+		_, err := parseServe(args, io.Discard)
+		assert.Error(t, err, "%q", args)
 	}
 }
 
