@@ -26,7 +26,9 @@
 // (default $STATE_DIRECTORY/journal when systemd sets STATE_DIRECTORY,
 // else /var/lib/lnst-agent/journal; --journal "" keeps it in memory only).
 // An agent killed before it could undo its changes leaves them there, and
-// the next agent started with that journal undoes them before it serves.
+// the next agent started with that journal undoes them before it serves,
+// and before it loads its TLS files: an expired or broken certificate
+// stops it from serving, not from undoing.
 // Each agent counts its starts beside the journal (<journal>.starts) and
 // numbers the jobs of start n from n*100000+1, so job ids stay unique
 // across reboots. Two agents cannot share a journal: the second refuses
@@ -226,17 +228,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "lnst-agent", Level: c.level, Output: stderr})
+	// The server takes back what a previous agent left in the journal
+	// first: an agent whose certificate expired or broke must still
+	// undo it, and then fail.
+	srv, err := agent.NewServer(agent.Options{Logger: log, LeaseTTL: c.leaseTTL, JournalPath: c.journal, JournalSkipCorrupt: c.skipCorrupt})
+	if err != nil {
+		return err
+	}
 	var opts []grpc.ServerOption
 	if c.ca != "" {
 		cfg, err := agentconn.ServerTLS(c.ca, c.cert, c.key)
 		if err != nil {
+			srv.Shutdown()
 			return err
 		}
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
-	}
-	srv, err := agent.NewServer(agent.Options{Logger: log, LeaseTTL: c.leaseTTL, JournalPath: c.journal, JournalSkipCorrupt: c.skipCorrupt})
-	if err != nil {
-		return err
 	}
 	lis, err := agentconn.Listen(c.listen)
 	if err != nil {
@@ -301,8 +307,17 @@ func certs(args []string, stdout, stderr io.Writer) error {
 		return usagef("--days %d: must be positive", *days)
 	}
 	h, cl := splitList(*hosts), splitList(*clients)
-	if err := agentconn.GenerateCerts(*dir, h, cl, time.Duration(*days)*24*time.Hour); err != nil {
+	validity := time.Duration(*days) * 24 * time.Hour
+	end, cut, err := agentconn.CAEndsBefore(*dir, validity)
+	if err != nil {
 		return err
+	}
+	if err := agentconn.GenerateCerts(*dir, h, cl, validity); err != nil {
+		return err
+	}
+	if cut {
+		fmt.Fprintf(stderr, "lnst-agent: warning: the CA in %s ends %s, before the %d days asked: the new certificates end with it (remove %s and %s to make a new CA, then every certificate anew)\n",
+			*dir, end.UTC().Format(time.DateTime+" UTC"), *days, agentconn.CAFile, agentconn.CAKeyFile)
 	}
 	for _, name := range append(h, cl...) {
 		fmt.Fprintf(stdout, "%s %s\n", filepath.Join(*dir, name+".pem"), filepath.Join(*dir, name+"-key.pem"))

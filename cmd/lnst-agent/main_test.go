@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"os"
@@ -128,6 +129,19 @@ func TestCerts(t *testing.T) {
 	}
 	_, err := agentconn.ServerTLS(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "127.0.0.1.pem"), filepath.Join(dir, "127.0.0.1-key.pem"))
 	assert.NoError(t, err, "server TLS from the generated files")
+	assert.NotContains(t, stderr, "warning")
+
+	// The CA ends in 2 days: a host asked for 30 gets 2, and is told.
+	code, _, stderr = runCmd(t.Context(), "certs", "--dir", dir, "--host", "agent2.lab", "--days", "30")
+	require.Zero(t, code, "stderr: %s", stderr)
+	assert.Contains(t, stderr, "lnst-agent: warning: the CA in "+dir+" ends ")
+	assert.Contains(t, stderr, "before the 30 days asked: the new certificates end with it")
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "agent2.lab.pem"), filepath.Join(dir, "agent2.lab-key.pem"))
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now().Add(48*time.Hour), pair.Leaf.NotAfter, time.Hour, "cut to the CA's end")
+	code, _, stderr = runCmd(t.Context(), "certs", "--dir", dir, "--host", "agent3.lab", "--days", "1")
+	require.Zero(t, code, "stderr: %s", stderr)
+	assert.NotContains(t, stderr, "warning", "1 day is within the CA's")
 }
 
 // TestServeTLS serves mutual TLS on loopback in this process: a controller

@@ -95,6 +95,30 @@ func checkNames(hosts, clients []string) error {
 	return nil
 }
 
+// CAEndsBefore reports when the CA already in dir ends, and whether that
+// is before validity from now: certificates GenerateCerts makes with it
+// then end with the CA, sooner than asked, and callers say so (see
+// lnst-agent certs and install). No CA in dir gives before false.
+func CAEndsBefore(dir string, validity time.Duration) (end time.Time, before bool, err error) {
+	certFile := filepath.Join(dir, CAFile)
+	if _, err := os.Stat(certFile); err != nil {
+		return time.Time{}, false, nil
+	}
+	pair, err := os.ReadFile(certFile)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read CA: %w", err)
+	}
+	block, _ := pem.Decode(pair)
+	if block == nil {
+		return time.Time{}, false, fmt.Errorf("read CA: %s holds no PEM certificate", certFile)
+	}
+	ca, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read CA %s: %w", certFile, err)
+	}
+	return ca.NotAfter, ca.NotAfter.Before(time.Now().Add(validity)), nil
+}
+
 // loadOrMakeCA reads the CA in dir, or makes one if dir has none.
 func loadOrMakeCA(dir string, validity time.Duration) (*x509.Certificate, crypto.Signer, error) {
 	certFile, keyFile := filepath.Join(dir, CAFile), filepath.Join(dir, CAKeyFile)

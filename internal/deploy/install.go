@@ -190,7 +190,7 @@ func Install(ctx context.Context, c *Conn, o InstallOptions) (*pool.PoolHost, er
 	}
 	fmt.Fprintf(o.Log, "%s: %s, %s\n", t, f.machine, mode)
 
-	if err := makeCerts(o.CertsDir, t.Host, o.Client, o.Validity); err != nil {
+	if err := makeCerts(o.CertsDir, t.Host, o.Client, o.Validity, o.Log); err != nil {
 		return nil, err
 	}
 	host, err := install(ctx, c, o, f, agentAddr)
@@ -565,10 +565,19 @@ func ifaceNotes(ifaces []string) []string {
 }
 
 // makeCerts makes the host's certificate with the CA of dir (made if
-// missing), and the client's certificate if missing.
-func makeCerts(dir, host, client string, validity time.Duration) error {
+// missing), and the client's certificate if missing; it says on log when
+// the CA ends before validity from now (the certificate ends with it).
+func makeCerts(dir, host, client string, validity time.Duration, log io.Writer) error {
+	end, cut, err := agentconn.CAEndsBefore(dir, validity)
+	if err != nil {
+		return err
+	}
 	if err := agentconn.GenerateCerts(dir, []string{host}, nil, validity); err != nil {
 		return err
+	}
+	if cut {
+		fmt.Fprintf(log, "warning: the CA in %s ends %s, before the validity asked (%v): the certificate of %s ends with it\n",
+			dir, end.UTC().Format(time.DateTime+" UTC"), validity, host)
 	}
 	if _, err := os.Stat(tlsFiles(dir, client).Cert); err == nil {
 		return nil
