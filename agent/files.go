@@ -194,12 +194,30 @@ func (s *Server) pathChange(h *host, hostName, group string, seq *uint64) func(s
 			s.dropBackup(h, u.Backup)
 			return err
 		}
+		u = s.recordMade(h, u)
 		s.journal.commit(u)
 		if *seq == 0 {
 			*seq = u.Seq
 		}
 		return nil
 	}
+}
+
+// recordMade records in u what its change made at u.Path (see
+// undopath.go), in memory and, for an entry on disk, in the journal: the
+// undo removes nothing else. Without a record (the path cannot be read)
+// the undo leaves the path alone.
+func (s *Server) recordMade(h *host, u undo) undo {
+	var fi fs.FileInfo
+	if err := h.do(func() (err error) { fi, err = os.Lstat(u.Path); return err }); err != nil {
+		s.log.Error("journal: what a change made cannot be read; its undo will leave it alone", "path", u.Path, "error", err)
+		return u
+	}
+	u.Made = madeIDOf(fi)
+	if err := s.journal.amend(u); err != nil {
+		s.log.Error("journal: record what a change made; after a crash its undo would leave it alone", "path", u.Path, "seq", u.Seq, "error", err)
+	}
+	return u
 }
 
 // backupDir is where the agent keeps the files a put replaced: next to
@@ -309,8 +327,9 @@ func copyPath(src, dst string) error {
 	return err
 }
 
-// undoPath takes back a put or TempDir: it removes what is at u.Path and,
-// with a backup, puts the backup back. A namespace host that is gone left
+// undoPath takes back a put or TempDir: it removes what the agent made at
+// u.Path (only that: see undopath.go) and, with a backup, puts the backup
+// back. A namespace host that is gone left
 // its files on the machine's filesystem: they are removed all the same.
 func (s *Server) undoPath(u undo) error {
 	s.mu.Lock()
@@ -323,13 +342,11 @@ func (s *Server) undoPath(u undo) error {
 	if h != nil {
 		do = h.do
 	}
+	if err := s.checkUndoPath(u); err != nil {
+		return err
+	}
 	if u.Backup == "" {
-		return do(func() error {
-			if _, err := os.Lstat(u.Path); errors.Is(err, fs.ErrNotExist) {
-				return nothingToUndo("%s is gone", u.Path)
-			}
-			return os.RemoveAll(u.Path)
-		})
+		return do(func() error { return removeMade(u.Path, u.Made) })
 	}
 	s.files.backupMu.Lock()
 	defer s.files.backupMu.Unlock()
@@ -337,10 +354,8 @@ func (s *Server) undoPath(u undo) error {
 		if _, err := os.Lstat(u.Backup); err != nil {
 			return fmt.Errorf("the backup of %s is lost: %w", u.Path, err)
 		}
-		if fi, err := os.Lstat(u.Path); err == nil && fi.IsDir() {
-			if err := os.RemoveAll(u.Path); err != nil {
-				return err
-			}
+		if err := clearForBackup(u.Path, u.Made); err != nil {
+			return err
 		}
 		err := os.Rename(u.Backup, u.Path)
 		if errors.Is(err, syscall.EXDEV) {
