@@ -102,7 +102,7 @@ test: deps
 # golang/go#75804, fixed in go1.27): it is reported and tolerated.
 FUZZTIME     ?= 30s
 FUZZ_TARGETS := agent:FuzzValuePath agent:FuzzCheckLinkName agent:FuzzParseCIDR agent:FuzzRouteArgs \
-	agent:FuzzStartJobArgv agent:FuzzDecodeJournal devices:FuzzUnmarshal pool:FuzzMap pool:FuzzParsePool \
+	agent:FuzzStartJobArgv agent:FuzzDecodeJournal agent:FuzzReplayUndo devices:FuzzUnmarshal pool:FuzzMap pool:FuzzParsePool \
 	internal/filetree:FuzzReceiver
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

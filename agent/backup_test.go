@@ -238,9 +238,10 @@ func TestBackupIDJournaled(t *testing.T) {
 	assert.ErrorContains(t, err, "not the file the agent saved")
 }
 
-// TestBackupOldJournalEntry: an entry of an agent before backupID has no
-// recorded identity; its backup is put back when its directory is the
-// agent's alone, and refused when it is not.
+// TestBackupOldJournalEntry: an entry without backupID (but with what the
+// change made) has no recorded identity of its backup; its backup is put
+// back when its directory is the agent's alone, and refused when it is
+// not. An entry with neither (journaled before both) is left alone.
 func TestBackupOldJournalEntry(t *testing.T) {
 	srv, _ := testServer(t)
 	for _, open := range []bool{false, true} {
@@ -253,7 +254,12 @@ func TestBackupOldJournalEntry(t *testing.T) {
 		if open {
 			require.NoError(t, os.Chmod(dir, 0o777))
 		}
-		err := srv.undoPath(undo{Op: opRemovePath, Path: target, Backup: backup})
+		srv.files.backupMu.Lock()
+		srv.files.tmpBackups = dir // the agent's own backup directory
+		srv.files.backupMu.Unlock()
+		fi, err := os.Lstat(target)
+		require.NoError(t, err)
+		err = srv.undoPath(undo{Op: opRemovePath, Path: target, Backup: backup, Made: madeIDOf(fi)})
 		b, rerr := os.ReadFile(target)
 		require.NoError(t, rerr)
 		if open {
@@ -264,4 +270,21 @@ func TestBackupOldJournalEntry(t *testing.T) {
 			assert.Equal(t, "old", string(b))
 		}
 	}
+
+	dir := filepath.Join(t.TempDir(), "lnst-backups")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	target := filepath.Join(t.TempDir(), "conf")
+	require.NoError(t, os.WriteFile(target, []byte("new"), 0o600))
+	backup := filepath.Join(dir, "1-conf")
+	require.NoError(t, os.WriteFile(backup, []byte("old"), 0o600))
+	srv.files.backupMu.Lock()
+	srv.files.tmpBackups = dir
+	srv.files.backupMu.Unlock()
+	err := srv.undoPath(undo{Op: opRemovePath, Path: target, Backup: backup})
+	assert.ErrorContains(t, err, "left alone")
+	b, err := os.ReadFile(target)
+	require.NoError(t, err)
+	assert.Equal(t, "new", string(b), "an entry recording nothing the agent made changes nothing")
+	_, err = os.Lstat(backup)
+	assert.NoError(t, err, "its backup stays")
 }

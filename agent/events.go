@@ -87,16 +87,30 @@ func (s *Server) WaitLink(ctx context.Context, req *pb.WaitLinkRequest) (*pb.Emp
 	return &pb.Empty{}, nil
 }
 
-func (h *host) waitLink(ctx context.Context, name string, cond linkCond) error {
-	updates := make(chan netlink.LinkUpdate, 64)
+// unsubscribe ends a netlink subscription made with done and updates:
+// closing done closes its socket, and updates is drained until the
+// library's receiving goroutine closes it. Without the drain that
+// goroutine, blocked sending on a full updates, would never see the
+// socket closed and never end.
+func unsubscribe[T any](done chan struct{}, updates <-chan T) {
+	close(done)
+	go func() {
+		for range updates {
+		}
+	}()
+}
+
+// subscribeLinks subscribes to the link notifications of h's namespace.
+// lost gets a token when a notification is lost (with the error in
+// *subErr, set before). stop ends the subscription.
+func (h *host) subscribeLinks(subErr *error) (updates <-chan netlink.LinkUpdate, lost <-chan struct{}, stop func(), err error) {
+	ch := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
-	defer close(done)
-	var subErr error
 	errc := make(chan struct{}, 1)
-	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
+	err = netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
 		Namespace: h.nsOption(),
 		ErrorCallback: func(err error) {
-			subErr = err
+			*subErr = err
 			select {
 			case errc <- struct{}{}:
 			default:
@@ -104,8 +118,19 @@ func (h *host) waitLink(ctx context.Context, name string, cond linkCond) error {
 		},
 	})
 	if err != nil {
+		close(done)
+		return nil, nil, nil, err
+	}
+	return ch, errc, func() { unsubscribe(done, ch) }, nil
+}
+
+func (h *host) waitLink(ctx context.Context, name string, cond linkCond) error {
+	var subErr error
+	updates, errc, stop, err := h.subscribeLinks(&subErr)
+	if err != nil {
 		return status.Errorf(codes.Internal, "wait for %s of %q on %s: subscribe to link notifications: %v", cond.what, name, h.label(), err)
 	}
+	defer stop()
 	l, err := h.link(name)
 	if err != nil {
 		return status.Error(codes.NotFound, err.Error())
@@ -154,22 +179,11 @@ func (h *host) waitLink(ctx context.Context, name string, cond linkCond) error {
 // detection failed or after dadTimeout.
 func (h *host) waitDAD(l netlink.Link, p netip.Prefix) error {
 	name := l.Attrs().Name
-	updates := make(chan netlink.AddrUpdate, 64)
-	done := make(chan struct{})
-	defer close(done)
-	lost := make(chan struct{}, 1)
-	err := netlink.AddrSubscribeWithOptions(updates, done, netlink.AddrSubscribeOptions{
-		Namespace: h.nsOption(),
-		ErrorCallback: func(error) {
-			select {
-			case lost <- struct{}{}:
-			default:
-			}
-		},
-	})
+	updates, lost, stop, err := h.subscribeAddrs()
 	if err != nil {
 		return fmt.Errorf("address %s on %q: subscribe to address notifications: %w", p, name, err)
 	}
+	defer stop()
 	timer := time.NewTimer(dadTimeout)
 	defer timer.Stop()
 	var poll <-chan time.Time // reads the state again when notifications are lost
@@ -189,10 +203,33 @@ func (h *host) waitDAD(l netlink.Link, p netip.Prefix) error {
 	}
 }
 
+// subscribeAddrs subscribes to the address notifications of h's
+// namespace; lost gets a token when a notification is lost. stop ends the
+// subscription.
+func (h *host) subscribeAddrs() (updates <-chan netlink.AddrUpdate, lost <-chan struct{}, stop func(), err error) {
+	ch := make(chan netlink.AddrUpdate, 64)
+	done := make(chan struct{})
+	l := make(chan struct{}, 1)
+	err = netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{
+		Namespace: h.nsOption(),
+		ErrorCallback: func(error) {
+			select {
+			case l <- struct{}{}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		close(done)
+		return nil, nil, nil, err
+	}
+	return ch, l, func() { unsubscribe(done, ch) }, nil
+}
+
 // waitAddrUpdate returns when an update of address a on device index
 // comes, or it is time to read the state again; it fails when deadline
 // passes.
-func waitAddrUpdate(updates chan netlink.AddrUpdate, lost chan struct{}, poll *<-chan time.Time, deadline <-chan time.Time, index int, a netip.Addr) error {
+func waitAddrUpdate(updates <-chan netlink.AddrUpdate, lost <-chan struct{}, poll *<-chan time.Time, deadline <-chan time.Time, index int, a netip.Addr) error {
 	for {
 		select {
 		case u, ok := <-updates:

@@ -210,12 +210,30 @@ func (s *Server) pathChange(h *host, hostName, group string, seq *uint64) func(s
 			s.dropBackup(h, u.Backup)
 			return err
 		}
+		u = s.recordMade(h, u)
 		s.journal.commit(u)
 		if *seq == 0 {
 			*seq = u.Seq
 		}
 		return nil
 	}
+}
+
+// recordMade records in u what its change made at u.Path (see
+// undopath.go), in memory and, for an entry on disk, in the journal: the
+// undo removes nothing else. Without a record (the path cannot be read)
+// the undo leaves the path alone.
+func (s *Server) recordMade(h *host, u undo) undo {
+	var fi fs.FileInfo
+	if err := h.do(func() (err error) { fi, err = os.Lstat(u.Path); return err }); err != nil {
+		s.log.Error("journal: what a change made cannot be read; its undo will leave it alone", "path", u.Path, "error", err)
+		return u
+	}
+	u.Made = madeIDOf(fi)
+	if err := s.journal.amend(u); err != nil {
+		s.log.Error("journal: record what a change made; after a crash its undo would leave it alone", "path", u.Path, "seq", u.Seq, "error", err)
+	}
+	return u
 }
 
 // backupDir makes, or checks, the directory where the agent keeps the
@@ -258,6 +276,21 @@ func (s *Server) backupDir(h *host) (string, error) {
 	}
 	s.files.tmpBackups = dir
 	return dir, nil
+}
+
+// backupDirName is the directory backupDir keeps backups in, without
+// making or checking it: "" for an agent without an on-disk journal that
+// has made no backup yet.
+func (s *Server) backupDirName() string {
+	s.journal.mu.Lock()
+	f := s.journal.file
+	s.journal.mu.Unlock()
+	if f != nil {
+		return filepath.Join(filepath.Dir(f.path), "lnst-backups")
+	}
+	s.files.backupMu.Lock()
+	defer s.files.backupMu.Unlock()
+	return s.files.tmpBackups
 }
 
 // checkBackupDir checks that the backup directory dir is the agent's
@@ -421,8 +454,9 @@ func copyPath(src, dst string) error {
 	return err
 }
 
-// undoPath takes back a put or TempDir: it removes what is at u.Path and,
-// with a backup, puts the backup back. A namespace host that is gone left
+// undoPath takes back a put or TempDir: it removes what the agent made at
+// u.Path (only that: see undopath.go) and, with a backup, puts the backup
+// back. A namespace host that is gone left
 // its files on the machine's filesystem: they are removed all the same.
 func (s *Server) undoPath(u undo) error {
 	s.mu.Lock()
@@ -435,13 +469,11 @@ func (s *Server) undoPath(u undo) error {
 	if h != nil {
 		do = h.do
 	}
+	if err := s.checkUndoPath(u); err != nil {
+		return err
+	}
 	if u.Backup == "" {
-		return do(func() error {
-			if _, err := os.Lstat(u.Path); errors.Is(err, fs.ErrNotExist) {
-				return nothingToUndo("%s is gone", u.Path)
-			}
-			return os.RemoveAll(u.Path)
-		})
+		return do(func() error { return removeMade(u.Path, u.Made) })
 	}
 	s.files.backupMu.Lock()
 	defer s.files.backupMu.Unlock()
@@ -449,10 +481,8 @@ func (s *Server) undoPath(u undo) error {
 		if err := checkBackup(u.Path, u.Backup, u.BackupID); err != nil {
 			return err
 		}
-		if fi, err := os.Lstat(u.Path); err == nil && fi.IsDir() {
-			if err := os.RemoveAll(u.Path); err != nil {
-				return err
-			}
+		if err := clearForBackup(u.Path, u.Made); err != nil {
+			return err
 		}
 		err := os.Rename(u.Backup, u.Path)
 		if errors.Is(err, syscall.EXDEV) {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -30,13 +31,18 @@ var unguarded = map[string]bool{
 }
 
 // ServerOptions are the gRPC server options the agent needs: keepalive
-// pings from controllers every KeepaliveMinTime allowed, and interceptors
-// that let Shutdown wait for every call that changes state, so that no
-// change is journaled after Shutdown took the journal (it would never be
-// undone), and refuse such calls once Shutdown has begun.
+// pings from controllers every KeepaliveMinTime allowed, interceptors that
+// turn a panic in a call into a codes.Internal error (logged with its
+// stack) rather than the death of an agent holding undo state, and
+// interceptors that let Shutdown wait for every call that changes state,
+// so that no change is journaled after Shutdown took the journal (it
+// would never be undone), and refuse such calls once Shutdown has begun.
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (_ any, err error) {
+			defer s.recoverCall(info.FullMethod, &err)
+			return h(ctx, req)
+		}, func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			done, err := s.enter(info.FullMethod)
 			if err != nil {
 				return nil, err
@@ -50,7 +56,10 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 			return h(ctx, req)
 		}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
-		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+			defer s.recoverCall(info.FullMethod, &err)
+			return h(srv, ss)
+		}, func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 			done, err := s.enter(info.FullMethod)
 			if err != nil {
 				return err
@@ -59,6 +68,19 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 			return h(srv, ss)
 		}),
 	}
+}
+
+// recoverCall, deferred around a call, turns a panic in it into an
+// Internal error that names the method, and logs the panic's stack. The
+// agent goes on serving, and its journal stays, to be undone at the end
+// as ever. A panic in a goroutine a call started is not caught here.
+func (s *Server) recoverCall(method string, err *error) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	s.log.Error("a call panicked: it fails with Internal and the agent goes on", "method", method, "panic", p, "stack", string(debug.Stack()))
+	*err = status.Errorf(codes.Internal, "%s: the agent panicked: %v (its log has the stack)", method, p)
 }
 
 // enter admits a call: a state-changing one holds the in-flight lock

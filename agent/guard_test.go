@@ -1,12 +1,21 @@
 package agent
 
 import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
 	"testing"
 	"time"
 
+	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
 
@@ -39,5 +48,55 @@ func TestShutdownWaitsForChanges(t *testing.T) {
 		done, err := s.enter("/lnst.agent.v1.Agent/" + m)
 		require.NoError(t, err, m)
 		done()
+	}
+}
+
+// panicky is a gRPC health service whose calls panic, as a bug in a
+// handler would.
+type panicky struct {
+	healthpb.UnimplementedHealthServer
+}
+
+func (panicky) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	panic(fmt.Sprintf("check broke on %v", []int{1}))
+}
+
+func (panicky) Watch(*healthpb.HealthCheckRequest, grpc.ServerStreamingServer[healthpb.HealthCheckResponse]) error {
+	panic("watch broke")
+}
+
+// TestPanicRecovered serves the agent's options with a service whose
+// unary and streaming calls panic: each call fails with Internal naming
+// the method and the panic, and the agent (its process, and its undo
+// state) goes on serving.
+func TestPanicRecovered(t *testing.T) {
+	srv, err := NewServer(Options{Lab: true})
+	require.NoError(t, err)
+	name := fmt.Sprintf("lnst-test-%d-%016x", os.Getpid(), rand.Uint64())
+	lis, err := net.Listen("unix", "@"+name)
+	require.NoError(t, err)
+	g := grpc.NewServer(srv.ServerOptions()...)
+	srv.Register(g)
+	healthpb.RegisterHealthServer(g, panicky{})
+	go g.Serve(lis)
+	conn, err := grpc.NewClient("unix-abstract:"+name, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		conn.Close()
+		for _, err := range srv.Shutdown() {
+			t.Errorf("agent shutdown: %v", err)
+		}
+		g.Stop()
+	})
+	c, hc := pb.NewAgentClient(conn), healthpb.NewHealthClient(conn)
+	for range 2 {
+		_, err = hc.Check(testCtx(t), &healthpb.HealthCheckRequest{})
+		testCode(t, err, codes.Internal, "/grpc.health.v1.Health/Check", "the agent panicked", "check broke on [1]")
+		w, err := hc.Watch(testCtx(t), &healthpb.HealthCheckRequest{})
+		require.NoError(t, err)
+		_, err = w.Recv()
+		testCode(t, err, codes.Internal, "/grpc.health.v1.Health/Watch", "watch broke")
+		_, err = c.Hello(testCtx(t), &pb.HelloRequest{})
+		require.NoError(t, err, "the agent serves after a panic")
 	}
 }

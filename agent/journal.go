@@ -54,6 +54,9 @@ type undo struct {
 	Path     string    `json:",omitempty"`
 	Backup   string    `json:",omitempty"`
 	BackupID *backupID `json:",omitempty"`
+	// Made is what the change made at Path; the undo removes or
+	// replaces only that (see undopath.go).
+	Made *madeID `json:",omitempty"`
 	// Neigh is a neighbour entry to add or remove on device Link.
 	Neigh *neighEntry `json:",omitempty"`
 	// Rule is a policy routing rule to add or remove.
@@ -204,6 +207,21 @@ func (j *journal) reserve(u undo) (undo, error) {
 	j.seq++
 	u.Seq = j.seq
 	return u, j.write(u)
+}
+
+// amend writes u, a reserved entry not yet committed, to disk again with
+// what it now knows (see recordMade): the last add record of a sequence
+// number is the one replayed.
+func (j *journal) amend(u undo) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.file == nil || !durable(u) {
+		return nil
+	}
+	if _, ok := j.file.pending[u.Seq]; !ok {
+		return nil
+	}
+	return j.file.add(u)
 }
 
 // commit makes a reserved entry one that take returns.

@@ -3,7 +3,11 @@ package agent
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // FuzzDecodeJournal feeds arbitrary file contents to the journal decoder:
@@ -57,6 +61,121 @@ func FuzzDecodeJournal(f *testing.F) {
 			}
 			if !bytes.Equal(again, b[:d.valid]) {
 				t.Fatalf("kept bytes do not re-encode to themselves:\nkept %q\nagain %q", b[:d.valid], again)
+			}
+		}
+	})
+}
+
+// testSandbox is a tree FuzzReplayUndo replays entries in: what a
+// previous agent made (made/…, its backups) and what it did not (keep/…,
+// the directories around).
+type testSandbox struct {
+	root string
+	// made are the identities of what the agent made, the entries' Made
+	// to choose from; backups are the agent's backup files.
+	made    []*madeID
+	backups []string
+	// outside are the paths the agent did not make, with their identity
+	// and, for files, their content.
+	outside map[string]testOutside
+}
+
+type testOutside struct {
+	id      madeID
+	content string
+}
+
+func newTestSandbox(t *testing.T) *testSandbox {
+	root := t.TempDir()
+	sb := &testSandbox{root: root, outside: map[string]testOutside{}}
+	p := func(s string) string { return filepath.Join(root, s) }
+	for _, d := range []string{"state/lnst-backups", "made/dir/sub", "keep/dir"} {
+		if err := os.MkdirAll(p(d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := []string{"made/dir/sub/x", "made/dir/y", "made/file", "keep/file", "keep/dir/z", "state/lnst-backups/0-file", "state/lnst-backups/1-file", "state/lnst-backups/2-dir"}
+	for _, f := range files {
+		if err := os.WriteFile(p(f), []byte(f), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for old, new := range map[string]string{"../keep/file": "made/link", "../made": "keep/link"} {
+		if err := os.Symlink(old, p(new)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []string{"made/dir", "made/dir/sub", "made/dir/sub/x", "made/dir/y", "made/file", "made/link"} {
+		sb.made = append(sb.made, testMade(t, p(m)))
+	}
+	for _, b := range []string{"0-file", "1-file", "2-dir"} {
+		sb.backups = append(sb.backups, p("state/lnst-backups/"+b))
+	}
+	for _, o := range []string{"", "state", "made", "keep", "keep/file", "keep/dir", "keep/dir/z", "keep/link"} {
+		path := p(o)
+		b, _ := os.ReadFile(path) // "" for a directory
+		sb.outside[path] = testOutside{*testMade(t, path), string(b)}
+	}
+	return sb
+}
+
+// entries decodes ops, three bytes an entry (path, made, backup), into
+// remove-path entries on the sandbox; s is an arbitrary name in it.
+func (sb *testSandbox) entries(ops []byte, s string) []undo {
+	paths := []string{"/", s, sb.root + "/" + s, sb.root + "/made/" + s, sb.root + "/keep/" + s}
+	for _, rel := range []string{"", "state", "made", "keep", "made/dir", "made/dir/sub", "made/dir/sub/x", "made/dir/y", "made/file", "made/link",
+		"keep/file", "keep/dir", "keep/dir/z", "keep/link", "keep/link/file", "keep/link/dir", "keep/new", "state/lnst-backups", "state/lnst-backups/0-file"} {
+		paths = append(paths, filepath.Join(sb.root, rel))
+	}
+	backups := append([]string{"", s, sb.root + "/keep/file", sb.root + "/state/lnst-backups/../../keep/file",
+		sb.root + "/state/lnst-backups/" + s, sb.root + "/keep/link/file"}, sb.backups...)
+	var us []undo
+	for i := 0; i+3 <= len(ops); i += 3 {
+		u := undo{Seq: uint64(len(us) + 1), Group: "g", Op: opRemovePath, Path: paths[int(ops[i])%len(paths)], Backup: backups[int(ops[i+2])%len(backups)]}
+		switch m := int(ops[i+1]); {
+		case m == 0:
+		case m <= len(sb.made):
+			u.Made = sb.made[m-1]
+		default:
+			// Device 0 is no filesystem's: this identity is nothing's.
+			u.Made = &madeID{Dev: 0, Ino: uint64(m)}
+		}
+		us = append(us, u)
+	}
+	return us
+}
+
+// FuzzReplayUndo replays arbitrary remove-path entries (paths in and out
+// of what the agent made, "/", relative and unclean paths, backups in and
+// out of its backup directory, identities of what it made or of nothing)
+// in a sandbox: nothing the agent did not make is ever removed, renamed or
+// replaced. The entries never name the identity of something the agent
+// did not make: that is what the journal records, and the journal is the
+// agent's own file (checkJournalDir).
+func FuzzReplayUndo(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 1, 1, 0, 2, 1, 0}, "x")
+	f.Add([]byte{9, 1, 0, 13, 5, 6, 14, 5, 7, 15, 1, 2, 16, 200, 0, 19, 6, 8}, "../keep/file")
+	f.Add([]byte{5, 1, 0, 10, 1, 0, 8, 0, 0, 12, 3, 1}, "dir")
+	f.Add([]byte{20, 5, 6, 20, 5, 7, 20, 5, 8, 11, 2, 0}, "link/file")
+	f.Fuzz(func(t *testing.T, ops []byte, s string) {
+		if len(ops) > 3*32 {
+			ops = ops[:3*32]
+		}
+		sb := newTestSandbox(t)
+		srv := testReplayServer(filepath.Join(sb.root, "state", "journal"), hclog.NewNullLogger())
+		srv.recoverEntries("fuzz", sb.entries(ops, s))
+		for path, o := range sb.outside {
+			fi, err := os.Lstat(path)
+			if err != nil {
+				t.Fatalf("%s, which the agent did not make, is gone: %v", path, err)
+			}
+			if got := madeIDOf(fi); *got != o.id {
+				t.Fatalf("%s, which the agent did not make, was replaced: %v, was %v", path, got, &o.id)
+			}
+			if fi.Mode().IsRegular() {
+				if b, err := os.ReadFile(path); err != nil || string(b) != o.content {
+					t.Fatalf("%s, which the agent did not make, was changed: %q, %v", path, b, err)
+				}
 			}
 		}
 	})

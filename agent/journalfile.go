@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -227,9 +229,20 @@ type journalFile struct {
 	// size is the length of the file's good part: a failed append is cut
 	// back to it, so that a record half written never has records after it.
 	size int64
-	// pending are the sequence numbers added without a done record.
-	pending map[uint64]bool
+	// pending are the sequence numbers added without a done record, each
+	// with the length of its last add record.
+	pending map[uint64]int64
+	// live is the length of the pending entries' last add records: what
+	// a compaction keeps (see compactAt).
+	live int64
+	// minCompact is the garbage (bytes of done entries, done records and
+	// superseded add records) below which the file is not compacted while
+	// entries are pending; 0 is defaultMinCompact. Tests lower it.
+	minCompact int64
 }
+
+// defaultMinCompact is journalFile.minCompact's default.
+const defaultMinCompact = 1 << 20
 
 // openedJournal is what openJournalFile found in the file.
 type openedJournal struct {
@@ -249,24 +262,85 @@ func openJournalFile(path string, skipCorrupt bool) (*journalFile, openedJournal
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, o, fmt.Errorf("journal %s: make its directory: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err := checkJournalDir(path); err != nil {
+		return nil, o, err
+	}
+	f, err := openJournalAt(path, os.O_RDWR|os.O_CREATE|os.O_APPEND)
 	if err != nil {
-		return nil, o, fmt.Errorf("open journal: %w", err)
+		return nil, o, err
 	}
-	jf := &journalFile{path: path, f: f, pending: map[uint64]bool{}}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, o, fmt.Errorf("journal %s is in use by another agent (give each agent its own journal)", path)
-		}
-		return nil, o, fmt.Errorf("lock journal %s: %w", path, err)
-	}
+	jf := &journalFile{path: path, f: f, pending: map[uint64]int64{}}
 	o, err = jf.load(skipCorrupt)
 	if err != nil {
 		f.Close()
 		return nil, o, err
 	}
 	return jf, o, nil
+}
+
+// checkJournalDir checks the directory of the journal at path: the
+// journal says what the agent removes and writes back as root, so only
+// the agent's user may change what is in that directory. It must be a
+// directory (not a symlink to one) owned by the agent's effective user,
+// without write permission for group or others.
+func checkJournalDir(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", path, err)
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("journal %s: its directory %s is a symlink: give the journal's real directory", path, dir)
+	case !fi.IsDir():
+		return fmt.Errorf("journal %s: %s is not a directory", path, dir)
+	case st == nil || int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("journal %s: its directory %s is not owned by the agent's user (uid %d): another user could change what the agent undoes", path, dir, os.Geteuid())
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("journal %s: its directory %s is writable by group or others (mode %v): another user could change what the agent undoes; chmod go-w it", path, dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// openJournalAt opens and locks the journal file at path (flag adds to
+// O_NOFOLLOW: a symlink there is refused) and checks it is a regular file
+// of the agent's user with no other link.
+func openJournalAt(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("open journal %s: it is a symlink: the journal must be a file of its own", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.Mode().IsRegular():
+		err = fmt.Errorf("journal %s is a %v, not a regular file", path, fi.Mode().Type())
+	case st == nil || int(st.Uid) != os.Geteuid():
+		err = fmt.Errorf("journal %s is not owned by the agent's user (uid %d)", path, os.Geteuid())
+	case st.Nlink > 1:
+		err = fmt.Errorf("journal %s has %d hard links: the journal must be a file of its own", path, st.Nlink)
+	}
+	if err == nil {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			err = fmt.Errorf("journal %s is in use by another agent (give each agent its own journal)", path)
+		} else if err != nil {
+			err = fmt.Errorf("lock journal %s: %w", path, err)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func (jf *journalFile) load(skipCorrupt bool) (openedJournal, error) {
@@ -295,7 +369,12 @@ func (jf *journalFile) load(skipCorrupt bool) (openedJournal, error) {
 	jf.size = d.valid
 	o.left = pendingEntries(d.records)
 	for _, u := range o.left {
-		jf.pending[u.Seq] = true
+		b, err := encodeRecord(journalRecord{Op: recordAdd, Entry: &u})
+		if err != nil {
+			return o, err
+		}
+		jf.pending[u.Seq] = int64(len(b))
+		jf.live += int64(len(b))
 	}
 	return o, nil
 }
@@ -341,14 +420,17 @@ func (jf *journalFile) add(u undo) error {
 	if err := jf.append(b); err != nil {
 		return err
 	}
-	jf.pending[u.Seq] = true
+	jf.live += int64(len(b)) - jf.pending[u.Seq]
+	jf.pending[u.Seq] = int64(len(b))
 	return nil
 }
 
 // done appends a done record for seq, if seq is pending, and compacts the
-// file when nothing is left pending.
+// file: to its header when nothing is left pending, else when its garbage
+// is past minCompact and past what is live.
 func (jf *journalFile) done(seq uint64) error {
-	if !jf.pending[seq] {
+	n, ok := jf.pending[seq]
+	if !ok {
 		return nil
 	}
 	b, err := encodeRecord(journalRecord{Op: recordDone, Seq: seq})
@@ -359,11 +441,83 @@ func (jf *journalFile) done(seq uint64) error {
 		return err
 	}
 	delete(jf.pending, seq)
+	jf.live -= n
 	if len(jf.pending) == 0 {
 		if err := jf.truncate(int64(journalHeaderLen)); err != nil {
 			return fmt.Errorf("compact journal %s: %w", jf.path, err)
 		}
+		return nil
 	}
+	minCompact := jf.minCompact
+	if minCompact == 0 {
+		minCompact = defaultMinCompact
+	}
+	if garbage := jf.size - int64(journalHeaderLen) - jf.live; garbage >= minCompact && garbage >= jf.live {
+		if err := jf.compact(); err != nil {
+			// The file is whole as it was: only not compacted.
+			return fmt.Errorf("compact journal %s: %w", jf.path, err)
+		}
+	}
+	return nil
+}
+
+// compact rewrites the file with the pending entries only (the last add
+// record of each), while entries are pending: a long-lived entry (a pool
+// session's TempDir) otherwise kept every record after it on disk. The
+// new file is written and locked beside the old one, synced, and renamed
+// over it, so a crash leaves one whole journal or the other; the agent
+// then holds the new file and its lock.
+func (jf *journalFile) compact() error {
+	b, err := io.ReadAll(io.NewSectionReader(jf.f, 0, jf.size))
+	if err != nil {
+		return err
+	}
+	d, err := decodeJournal(jf.path, b, false)
+	if err != nil {
+		return err
+	}
+	out := journalHeader()
+	live := map[uint64]int64{}
+	var n int64
+	for _, u := range pendingEntries(d.records) {
+		if _, ok := jf.pending[u.Seq]; !ok {
+			continue
+		}
+		rec, err := encodeRecord(journalRecord{Op: recordAdd, Entry: &u})
+		if err != nil {
+			return err
+		}
+		out = append(out, rec...)
+		live[u.Seq] = int64(len(rec))
+		n += int64(len(rec))
+	}
+	if len(live) != len(jf.pending) {
+		return fmt.Errorf("%d entries pending, %d found in the file", len(jf.pending), len(live))
+	}
+	tmp := jf.path + ".compact"
+	os.Remove(tmp) // one a crash left
+	f, err := openJournalAt(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(out)
+	if err == nil {
+		err = unix.Fdatasync(int(f.Fd()))
+	}
+	if err == nil {
+		err = os.Rename(tmp, jf.path)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := syncDir(jf.path); err != nil {
+		f.Close()
+		return err
+	}
+	jf.f.Close()
+	jf.f, jf.size, jf.pending, jf.live = f, int64(len(out)), live, n
 	return nil
 }
 

@@ -2,8 +2,10 @@ package agent
 
 import (
 	"encoding/binary"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -195,11 +197,11 @@ func TestJournalWriteAhead(t *testing.T) {
 	r2, err := j.reserve(u)
 	require.NoError(t, err)
 	assert.Greater(t, r2.Seq, r1.Seq)
-	assert.Equal(t, map[uint64]bool{r1.Seq: true, r2.Seq: true}, jf.pending, "both on disk")
+	assert.ElementsMatch(t, []uint64{r1.Seq, r2.Seq}, slices.Collect(maps.Keys(jf.pending)), "both on disk")
 
 	j.commit(r1)
 	require.NoError(t, j.abandon(r2))
-	assert.Equal(t, map[uint64]bool{r1.Seq: true}, jf.pending)
+	assert.Equal(t, []uint64{r1.Seq}, slices.Collect(maps.Keys(jf.pending)))
 	taken := j.take("g", 0, false)
 	assert.Equal(t, []uint64{r1.Seq}, testSeqs(taken))
 	require.NoError(t, j.done(r1.Seq))

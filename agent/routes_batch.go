@@ -373,18 +373,21 @@ func (j *journal) addBatch(us []undo) (uint64, error) {
 // addMany appends an add record for each of us in one write.
 func (jf *journalFile) addMany(us []undo) error {
 	var b []byte
+	sizes := make([]int64, len(us))
 	for i := range us {
 		rec, err := encodeRecord(journalRecord{Op: recordAdd, Entry: &us[i]})
 		if err != nil {
 			return err
 		}
 		b = append(b, rec...)
+		sizes[i] = int64(len(rec))
 	}
 	if err := jf.append(b); err != nil {
 		return err
 	}
-	for _, u := range us {
-		jf.pending[u.Seq] = true
+	for i, u := range us {
+		jf.live += sizes[i] - jf.pending[u.Seq]
+		jf.pending[u.Seq] = sizes[i]
 	}
 	return nil
 }

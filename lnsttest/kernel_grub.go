@@ -41,6 +41,23 @@ func (g grubBoot) install() []string {
 	return []string{"dpkg", "-i", g.deb}
 }
 
+// query is the command that prints the package's dpkg status; it is
+// argv, never a shell line: the name comes from a .deb.
+func (g grubBoot) query() []string { return []string{"dpkg-query", "-W", "-f=${Status}", g.pkg} }
+
+// debPackageName is the form Debian policy (5.6.1) gives a package name.
+var debPackageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+
+// checkDebPackage checks that name, read from a .deb's Package field, is a
+// Debian package name: anything else is refused before it reaches a
+// command on the host.
+func checkDebPackage(deb, name string) error {
+	if !debPackageName.MatchString(name) {
+		return fmt.Errorf("%s: Package field %q is not a Debian package name (lower-case letters, digits, +, - and ., at least two, starting with a letter or digit)", deb, name)
+	}
+	return nil
+}
+
 // bootOnce is the command that makes entry grub's next boot entry, once.
 func (g grubBoot) bootOnce(entry string) []string { return []string{"grub-reboot", entry} }
 
@@ -124,11 +141,14 @@ func (h *Host) hasGrubDpkg(t testing.TB) bool {
 func (h *Host) installKernelGrub(t testing.TB, deb, release, before string) {
 	t.Helper()
 	pkg, err := debField(deb, "Package")
+	if err == nil {
+		err = checkDebPackage(deb, pkg)
+	}
 	if err != nil {
 		t.Fatalf("%s: InstallKernel: %v", h.name, err)
 	}
 	g := grubBoot{pkg: pkg, release: release}
-	status := h.Run(t, "dpkg-query -W -f='${Status}' "+pkg, ExitCodes(0, 1), Desc("is "+pkg+" installed"))
+	status := h.RunArgv(t, g.query(), ExitCodes(0, 1), Desc("is "+pkg+" installed"))
 	g.installed = strings.Contains(status.Result().Stdout, "install ok installed")
 	dir := h.TempDir(t)
 	g.deb = dir + "/kernel.deb"

@@ -68,7 +68,22 @@ func TestGrubBootPlan(t *testing.T) {
 		{"grub-editenv", "-", "unset", "next_entry"},
 		{"dpkg", "--purge", "linux-image-6.1.0-47-cloud-amd64"},
 	}, g.undo())
+	require.Equal(t, []string{"dpkg-query", "-W", "-f=${Status}", "linux-image-6.1.0-47-cloud-amd64"}, g.query())
 	g.installed = true
 	require.Nil(t, g.install())
 	require.Equal(t, [][]string{{"grub-editenv", "-", "unset", "next_entry"}}, g.undo())
+}
+
+// TestGrubPackageName refuses a .deb whose Package field is not a Debian
+// package name: it reaches commands on the host, and a name such as
+// "x; reboot" must never be a shell line there.
+func TestGrubPackageName(t *testing.T) {
+	for _, ok := range []string{"linux-image-6.1.0-47-cloud-amd64", "g++", "libc6.1", "0ad"} {
+		require.NoError(t, checkDebPackage("k.deb", ok), ok)
+	}
+	for _, bad := range []string{"", "a", "x; reboot", "x$(id)", "Linux-image", "-x", ".x", "a b", "a\nb", "a'b", "a/b"} {
+		err := checkDebPackage("k.deb", bad)
+		require.Error(t, err, "%q", bad)
+		require.Contains(t, err.Error(), "k.deb")
+	}
 }

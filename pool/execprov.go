@@ -104,8 +104,13 @@ func (e *ExecProvisioner) reserve(ctx context.Context) (*Machine, error) {
 	if err == nil {
 		err = checkAgent(addr)
 	}
-	if err == nil && !strings.HasPrefix(addr, "unix://") && e.spec.TLS.CA == "" && !e.spec.Insecure {
-		err = fmt.Errorf("agent %q is TCP: give the provisioner tls {ca, cert, key}, or insecure: true for plain TCP", addr)
+	if err == nil && !strings.HasPrefix(addr, "unix://") && e.spec.TLS.CA == "" && !e.spec.Insecure && !e.spec.InsecureAnyAddress {
+		err = fmt.Errorf("agent %q is TCP: give the provisioner tls {ca, cert, key}, or insecure: true for plain TCP on loopback", addr)
+	}
+	if err == nil && e.spec.TLS.CA == "" {
+		// The address comes from the reserve command: insecure is
+		// checked on it as on a pool host's.
+		err = checkInsecure(addr, e.spec.Insecure, e.spec.InsecureAnyAddress)
 	}
 	if id == "" {
 		id = addr

@@ -43,11 +43,14 @@ type ExecSpec struct {
 	Idle time.Duration
 	// TLS and Insecure say how to reach the agents of its machines, as
 	// for a pool host.
-	TLS      TLSFiles
-	Insecure bool
-	Arch     string
-	Params   map[string]string
-	Ifaces   []PoolIface
+	// Insecure is for agents at loopback addresses only, unless
+	// InsecureAnyAddress (which implies it) allows plain TCP to any.
+	TLS                TLSFiles
+	Insecure           bool
+	InsecureAnyAddress bool
+	Arch               string
+	Params             map[string]string
+	Ifaces             []PoolIface
 	// Dir is the directory the commands run in: the pool file's.
 	Dir  string
 	Line int // line of the provisioner in the pool file
@@ -61,7 +64,7 @@ const DefaultExecTimeout = 10 * time.Minute
 // is kept.
 const DefaultIdle = time.Minute
 
-var provFields = []string{"name", "reserve", "release", "alive", "max", "timeout", "idle", "tls", "insecure", "arch", "params", "interfaces"}
+var provFields = []string{"name", "reserve", "release", "alive", "max", "timeout", "idle", "tls", "insecure", "insecure_any_address", "arch", "params", "interfaces"}
 
 // provChecked are the fields checkField checks, in the order it does.
 var provChecked = []string{"name", "reserve", "release", "max", "timeout", "idle", "tls", "arch", "params"}
@@ -136,6 +139,11 @@ func (ps *poolParser) provisioner(i int, n *yaml.Node) (ExecSpec, error) {
 			return p, err
 		}
 	}
+	if f, ok := fs["insecure_any_address"]; ok {
+		if p.InsecureAnyAddress, err = ps.boolean(f, what); err != nil {
+			return p, err
+		}
+	}
 	if f, ok := fs["tls"]; ok {
 		if p.TLS, err = ps.tls(f, what); err != nil {
 			return p, err
@@ -196,7 +204,7 @@ func (p *ExecSpec) checkField(name string) error {
 			return errors.New("tls: missing ca: the CA that signed the agents' certificates")
 		case (t.Cert == "") != (t.Key == ""):
 			return errors.New("tls: give cert and key together")
-		case given && p.Insecure:
+		case given && (p.Insecure || p.InsecureAnyAddress):
 			return errors.New("tls and insecure: true contradict each other: choose one")
 		}
 	case "arch":
@@ -263,5 +271,5 @@ func (e *ExecSpec) firstClash(hosts map[string]int) (n, line int) {
 // mapper: named SlotName(e.Name, n), with no agent until a machine is
 // reserved for it.
 func (e *ExecSpec) Template(n int) PoolHost {
-	return PoolHost{Name: SlotName(e.Name, n), TLS: e.TLS, Insecure: e.Insecure, Arch: e.Arch, Params: e.Params, Ifaces: e.Ifaces, Line: e.Line}
+	return PoolHost{Name: SlotName(e.Name, n), TLS: e.TLS, Insecure: e.Insecure, InsecureAnyAddress: e.InsecureAnyAddress, Arch: e.Arch, Params: e.Params, Ifaces: e.Ifaces, Line: e.Line}
 }

@@ -63,7 +63,7 @@ func TestParseProvisionerErrors(t *testing.T) {
 	const cmds = "    reserve: r\n    release: x\n"
 	for _, tc := range []struct{ name, data, want string }{
 		{"not a list", "provisioners: {a: b}\n", "lab.yaml:1: provisioners: want a list of provisioners, not a mapping"},
-		{"unknown field", head + cmds + "    max: 1\n    colour: red\n", `lab.yaml:6: provisioner "c": unknown field "colour" (known: name, reserve, release, alive, max, timeout, idle, tls, insecure, arch, params, interfaces)`},
+		{"unknown field", head + cmds + "    max: 1\n    colour: red\n", `lab.yaml:6: provisioner "c": unknown field "colour" (known: name, reserve, release, alive, max, timeout, idle, tls, insecure, insecure_any_address, arch, params, interfaces)`},
 		{"missing name", "provisioners:\n  - reserve: r\n    release: x\n    max: 1\n", `lab.yaml:2: provisioner 1: missing name`},
 		{"bad name", "provisioners:\n  - name: a/b\n" + cmds + "    max: 1\n", `lab.yaml:2: provisioner "a/b": name "a/b": want letters`},
 		{"missing reserve", head + "    release: x\n    max: 1\n", `lab.yaml:2: provisioner "c": missing reserve: the command that reserves a machine`},
@@ -116,6 +116,7 @@ together) touch started/$id; i=0; while [ "$(ls started | wc -l)" -lt "$LNST_FAK
 hang) sleep 30 ;;
 fail) echo "no capacity in zone z1" >&2; exit 3 ;;
 noaddr) exit 0 ;;
+tcp) echo "address=$LNST_FAKE_ADDR"; exit 0 ;;
 esac
 echo "log line that is not a key"
 echo "address=unix://$PWD/$id.sock"
@@ -221,6 +222,40 @@ func TestExecProvisionerFailures(t *testing.T) {
 				t.Error("the failed reservation still takes one of Max places")
 			}
 		})
+	}
+}
+
+// TestExecProvisionerInsecure: insecure: true takes a reserved machine
+// whose agent address is loopback; any other address is refused (and the
+// reservation released) unless insecure_any_address says so.
+func TestExecProvisionerInsecure(t *testing.T) {
+	for _, tc := range []struct {
+		addr    string
+		anyAddr bool
+		want    string
+	}{
+		{"127.0.0.1:7000", false, ""},
+		{"[::1]:7000", false, ""},
+		{"198.18.0.7:7000", false, `provisioner fake: reserve: insecure: true is for agents on loopback addresses (127.0.0.0/8, ::1, localhost) and unix sockets; agent "198.18.0.7:7000" is not one`},
+		{"[2001:db8::7]:7000", false, `agent "[2001:db8::7]:7000" is not one`},
+		{"198.18.0.7:7000", true, ""},
+	} {
+		f := newFakeService(t, "tcp", 1)
+		t.Setenv("LNST_FAKE_ADDR", tc.addr)
+		f.spec.Insecure, f.spec.InsecureAnyAddress = !tc.anyAddr, tc.anyAddr
+		m, err := NewExecProvisioner(f.spec, nil).Reserve(context.Background(), Request{})
+		if tc.want == "" {
+			if err != nil || m.Host.Agent != tc.addr {
+				t.Errorf("%s: Reserve = %+v, %v; want the machine", tc.addr, m, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Reserve error = %v, want %q", tc.addr, err, tc.want)
+		}
+		if held := f.ls(t, "held"); len(held) != 0 {
+			t.Errorf("%s: the refused reservation is still held: %v", tc.addr, held)
+		}
 	}
 }
 

@@ -36,7 +36,7 @@ import (
 //	    reserve: ./reserve.sh
 //	    release: ./release.sh
 //	    max: 4
-//	    insecure: true
+//	    insecure: true    # plain TCP: loopback agents only (else insecure_any_address: true)
 //	    interfaces:
 //	      - {name: eth0, network: lan1}
 //
@@ -58,9 +58,14 @@ type PoolHost struct {
 	// TLS holds the files of a TLS connection to the agent, relative paths
 	// resolved against the pool file's directory.
 	TLS TLSFiles
-	// Insecure allows plain TCP to the agent, without TLS.
+	// Insecure allows plain TCP to the agent, without TLS, when Agent is
+	// a loopback address (127.0.0.0/8, ::1, localhost): anyone who
+	// reaches an agent runs commands on its machine.
 	Insecure bool
-	Arch     string // as uname -m prints it ("x86_64")
+	// InsecureAnyAddress allows plain TCP to an agent at any address
+	// (pool file: insecure_any_address: true); it implies Insecure.
+	InsecureAnyAddress bool
+	Arch               string // as uname -m prints it ("x86_64")
 	// Params are free labels a recipe can require (Param, Pattern).
 	Params map[string]string
 	Ifaces []PoolIface
@@ -77,7 +82,7 @@ type PoolHost struct {
 // and TLS from h.TLS when it names a CA. Timeout is left to the caller,
 // and so is wrapping the error, ClientTLS's.
 func (h *PoolHost) DialOptions() (agentconn.DialOptions, error) {
-	opts := agentconn.DialOptions{Insecure: h.Insecure}
+	opts := agentconn.DialOptions{Insecure: h.Insecure || h.InsecureAnyAddress}
 	if h.TLS.CA != "" {
 		conf, err := agentconn.ClientTLS(h.TLS.CA, h.TLS.Cert, h.TLS.Key)
 		if err != nil {
@@ -145,7 +150,7 @@ func ParsePool(name string, data []byte) (*Pool, error) {
 // Host field names, in the order the pool file documents them.
 var (
 	poolFields  = []string{"hosts", "provisioners"}
-	hostFields  = []string{"name", "agent", "tls", "insecure", "arch", "params", "interfaces", "power", "console"}
+	hostFields  = []string{"name", "agent", "tls", "insecure", "insecure_any_address", "arch", "params", "interfaces", "power", "console"}
 	tlsFields   = []string{"ca", "cert", "key"}
 	ifaceFields = []string{"name", "hwaddr", "network", "driver", "speed", "params"}
 )
@@ -157,6 +162,7 @@ type strictSchema struct {
 		Agent    string            `yaml:"agent"`
 		TLS      map[string]string `yaml:"tls"`
 		Insecure bool              `yaml:"insecure"`
+		AnyAddr  bool              `yaml:"insecure_any_address"`
 		Arch     string            `yaml:"arch"`
 		Params   map[string]string `yaml:"params"`
 		Ifaces   []strictIface     `yaml:"interfaces"`
@@ -173,6 +179,7 @@ type strictSchema struct {
 		Idle     string            `yaml:"idle"`
 		TLS      map[string]string `yaml:"tls"`
 		Insecure bool              `yaml:"insecure"`
+		AnyAddr  bool              `yaml:"insecure_any_address"`
 		Arch     string            `yaml:"arch"`
 		Params   map[string]string `yaml:"params"`
 		Ifaces   []strictIface     `yaml:"interfaces"`
@@ -409,6 +416,11 @@ func (ps *poolParser) host(i int, n *yaml.Node) (PoolHost, error) {
 			return h, err
 		}
 	}
+	if f, ok := fs["insecure_any_address"]; ok {
+		if h.InsecureAnyAddress, err = ps.boolean(f, what); err != nil {
+			return h, err
+		}
+	}
 	if f, ok := fs["tls"]; ok {
 		if h.TLS, err = ps.tls(f, what); err != nil {
 			return h, err
@@ -436,13 +448,14 @@ func (ps *poolParser) host(i int, n *yaml.Node) (PoolHost, error) {
 	}
 	// Check the fields with the lines of their values.
 	check := map[string]func() error{
-		"name":   func() error { return checkHostName(h.Name) },
-		"agent":  func() error { return checkAgent(h.Agent) },
-		"tls":    func() error { return checkTLS(h) },
-		"arch":   func() error { return checkArch(h.Arch) },
-		"params": func() error { return checkHostParams(h.Params) },
+		"name":     func() error { return checkHostName(h.Name) },
+		"agent":    func() error { return checkAgent(h.Agent) },
+		"tls":      func() error { return checkTLS(h) },
+		"insecure": func() error { return checkInsecure(h.Agent, h.Insecure, h.InsecureAnyAddress) },
+		"arch":     func() error { return checkArch(h.Arch) },
+		"params":   func() error { return checkHostParams(h.Params) },
 	}
-	for _, name := range []string{"name", "agent", "tls", "arch", "params"} {
+	for _, name := range []string{"name", "agent", "tls", "insecure", "arch", "params"} {
 		f, ok := fs[name]
 		if _, tls := fs["tls"]; name == "tls" && !tls {
 			f, ok = fs["agent"] // a TCP agent without tls
@@ -646,6 +659,7 @@ func (h *PoolHost) checkFields(i int) (int, error) {
 		func() error { return checkHostName(h.Name) },
 		func() error { return checkAgent(h.Agent) },
 		func() error { return checkTLS(*h) },
+		func() error { return checkInsecure(h.Agent, h.Insecure, h.InsecureAnyAddress) },
 		func() error { return checkArch(h.Arch) },
 		func() error { return checkHostParams(h.Params) },
 		func() error { return checkPowerConsole(*h) },
@@ -764,12 +778,22 @@ func checkTLS(h PoolHost) error {
 		return errors.New("tls: missing ca: the CA that signed the agent's certificate")
 	case (t.Cert == "") != (t.Key == ""):
 		return errors.New("tls: give cert and key together")
-	case given && h.Insecure:
+	case given && (h.Insecure || h.InsecureAnyAddress):
 		return errors.New("tls and insecure: true contradict each other: choose one")
-	case tcp && !given && !h.Insecure:
+	case tcp && !given && !h.Insecure && !h.InsecureAnyAddress:
 		return fmt.Errorf("agent %q is TCP without tls: give tls {ca, cert, key}, or insecure: true for plain TCP", h.Agent)
 	}
 	return nil
+}
+
+// checkInsecure checks that plain TCP (insecure) is asked for a loopback
+// agent only, or with anyAddress, by its loud name.
+func checkInsecure(agent string, insecure, anyAddress bool) error {
+	if !insecure || anyAddress || agentconn.LoopbackAddr(agent) {
+		return nil
+	}
+	return fmt.Errorf("insecure: true is for agents on loopback addresses (127.0.0.0/8, ::1, localhost) and unix sockets; agent %q is not one: "+
+		"whoever is on the path would run commands on it without TLS; give tls {ca, cert, key}, or insecure_any_address: true to allow plain TCP there anyway", agent)
 }
 
 // checkIfaceField checks one field of an interface, by its YAML name.

@@ -102,6 +102,7 @@ func encodePool(p *Pool) any {
 		Agent    string            `yaml:"agent"`
 		TLS      *tls              `yaml:"tls,omitempty"`
 		Insecure bool              `yaml:"insecure,omitempty"`
+		AnyAddr  bool              `yaml:"insecure_any_address,omitempty"`
 		Arch     string            `yaml:"arch,omitempty"`
 		Params   map[string]string `yaml:"params,omitempty"`
 		Ifaces   []iface           `yaml:"interfaces,omitempty"`
@@ -110,7 +111,7 @@ func encodePool(p *Pool) any {
 	}
 	var hosts []host
 	for _, h := range p.Hosts {
-		e := host{Name: h.Name, Agent: h.Agent, Insecure: h.Insecure, Arch: h.Arch, Params: h.Params}
+		e := host{Name: h.Name, Agent: h.Agent, Insecure: h.Insecure, AnyAddr: h.InsecureAnyAddress, Arch: h.Arch, Params: h.Params}
 		if h.TLS != (TLSFiles{}) {
 			e.TLS = &tls{h.TLS.CA, h.TLS.Cert, h.TLS.Key}
 		}
@@ -138,13 +139,14 @@ func encodePool(p *Pool) any {
 		Idle     string            `yaml:"idle,omitempty"`
 		TLS      *tls              `yaml:"tls,omitempty"`
 		Insecure bool              `yaml:"insecure,omitempty"`
+		AnyAddr  bool              `yaml:"insecure_any_address,omitempty"`
 		Arch     string            `yaml:"arch,omitempty"`
 		Params   map[string]string `yaml:"params,omitempty"`
 		Ifaces   []iface           `yaml:"interfaces,omitempty"`
 	}
 	var provs []prov
 	for _, e := range p.Provisioners {
-		x := prov{Name: e.Name, Reserve: e.Reserve, Release: e.Release, Alive: e.Alive, Max: e.Max, Insecure: e.Insecure, Arch: e.Arch, Params: e.Params}
+		x := prov{Name: e.Name, Reserve: e.Reserve, Release: e.Release, Alive: e.Alive, Max: e.Max, Insecure: e.Insecure, AnyAddr: e.InsecureAnyAddress, Arch: e.Arch, Params: e.Params}
 		if e.Timeout != 0 {
 			x.Timeout = e.Timeout.String()
 		}

@@ -25,7 +25,7 @@ func TestLoadPool(t *testing.T) {
 	if len(m1.Ifaces) != 2 || m1.Ifaces[1].Name != "enp3s0f1" || m1.Ifaces[1].Net != "lan2" || m1.Ifaces[1].Speed != 10000 || m1.Ifaces[1].Line != 10 {
 		t.Errorf("m1 interfaces = %+v", m1.Ifaces)
 	}
-	if !m2.Insecure || m2.Agent != "[2001:db8::2]:7777" || m2.Ifaces[0].HWAddr != "52:54:00:00:02:01" || m2.Ifaces[0].Params["sriov"] != "yes" {
+	if !m2.InsecureAnyAddress || m2.Agent != "[2001:db8::2]:7777" || m2.Ifaces[0].HWAddr != "52:54:00:00:02:01" || m2.Ifaces[0].Params["sriov"] != "yes" {
 		t.Errorf("m2 = %+v", m2)
 	}
 	if local.Agent != "unix:///run/lnst-agent.sock" || local.Ifaces[0].Driver != "virtio_net" {
@@ -33,6 +33,31 @@ func TestLoadPool(t *testing.T) {
 	}
 	if err := p.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
+	}
+}
+
+// TestPoolInsecureLoopback: insecure: true is taken for agents on
+// loopback addresses and unix sockets, and for any address with
+// insecure_any_address: true; Validate checks a pool built in code alike.
+func TestPoolInsecureLoopback(t *testing.T) {
+	for _, agent := range []string{"127.0.0.1:7777", "127.0.1.1:7777", "\"[::1]:7777\"", "localhost:7777"} {
+		if _, err := ParsePool("lab.yaml", []byte("hosts:\n  - name: m1\n    agent: "+agent+"\n    insecure: true\n")); err != nil {
+			t.Errorf("insecure on %s: %v", agent, err)
+		}
+	}
+	p, err := ParsePool("lab.yaml", []byte("hosts:\n  - name: m1\n    agent: 198.18.0.5:7777\n    insecure_any_address: true\n"))
+	if err != nil {
+		t.Fatalf("insecure_any_address: %v", err)
+	}
+	if h := p.Hosts[0]; !h.InsecureAnyAddress {
+		t.Errorf("host %+v: want InsecureAnyAddress", h)
+	}
+	if o, err := p.Hosts[0].DialOptions(); err != nil || !o.Insecure {
+		t.Errorf("DialOptions = %+v, %v: want Insecure", o, err)
+	}
+	p = &Pool{Path: "code", Hosts: []PoolHost{{Name: "m1", Agent: "198.18.0.5:7777", Insecure: true, Line: 1}}}
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), `insecure: true is for agents on loopback addresses`) {
+		t.Errorf("Validate = %v, want the insecure error", err)
 	}
 }
 
@@ -60,7 +85,7 @@ func TestParsePoolErrors(t *testing.T) {
 		{"tab", "hosts:\n\t- name: x\n", "lab.yaml:2: yaml: "},
 		{"two documents", hostsYAML + "---\nhosts: []\n", "lab.yaml:4: a second YAML document"},
 		{"unknown top field", "networks: []\n" + strings.TrimPrefix(hostsYAML, ""), `lab.yaml:1: pool file: unknown field "networks" (known: hosts, provisioners)`},
-		{"unknown host field", hostsYAML + "    color: red\n", `lab.yaml:4: host "m1": unknown field "color" (known: name, agent, tls, insecure, arch, params, interfaces, power, console)`},
+		{"unknown host field", hostsYAML + "    color: red\n", `lab.yaml:4: host "m1": unknown field "color" (known: name, agent, tls, insecure, insecure_any_address, arch, params, interfaces, power, console)`},
 		{"unknown iface field", hostsYAML + "    interfaces:\n      - {name: eth0, mtu: 9000}\n", `lab.yaml:5: host "m1": interface 1: unknown field "mtu"`},
 		{"unknown tls field", hostsYAML + "    tls: {ca: a, pem: b}\n", `lab.yaml:4: host "m1": tls: unknown field "pem" (known: ca, cert, key)`},
 		{"field twice", hostsYAML + "    arch: x86_64\n    arch: aarch64\n", `lab.yaml:5: host "m1": field "arch" given twice (first at line 4)`},
@@ -79,6 +104,11 @@ func TestParsePoolErrors(t *testing.T) {
 		{"tls without ca", "hosts:\n  - name: m1\n    agent: m1:7777\n    tls: {cert: c, key: k}\n", `lab.yaml:4: host "m1": tls: missing ca`},
 		{"tls cert without key", "hosts:\n  - name: m1\n    agent: m1:7777\n    tls: {ca: a, cert: c}\n", `lab.yaml:4: host "m1": tls: give cert and key together`},
 		{"tls and insecure", "hosts:\n  - name: m1\n    agent: m1:7777\n    insecure: true\n    tls: {ca: a}\n", `lab.yaml:5: host "m1": tls and insecure: true contradict`},
+		{"insecure not loopback", "hosts:\n  - name: m1\n    agent: 198.18.0.5:7777\n    insecure: true\n", `lab.yaml:4: host "m1": insecure: true is for agents on loopback addresses (127.0.0.0/8, ::1, localhost) and unix sockets; agent "198.18.0.5:7777" is not one`},
+		{"insecure any", "hosts:\n  - name: m1\n    agent: 0.0.0.0:7777\n    insecure: true\n", `lab.yaml:4: host "m1": insecure: true is for agents on loopback`},
+		{"insecure name", "hosts:\n  - name: m1\n    agent: m1.lab:7777\n    arch: x86_64\n    insecure: true\n", `lab.yaml:5: host "m1": insecure: true is for agents on loopback addresses (127.0.0.0/8, ::1, localhost) and unix sockets; agent "m1.lab:7777"`},
+		{"insecure any address not bool", hostsYAML + "    insecure_any_address: yes please\n", `lab.yaml:4: host "m1": insecure_any_address: want true or false`},
+		{"insecure any address and tls", "hosts:\n  - name: m1\n    agent: m1:7777\n    insecure_any_address: true\n    tls: {ca: a}\n", `lab.yaml:5: host "m1": tls and insecure: true contradict`},
 		{"insecure not bool", hostsYAML + "    insecure: maybe\n", `lab.yaml:4: host "m1": insecure: want true or false, not "maybe"`},
 		{"params not a mapping", hostsYAML + "    params: [a]\n", `lab.yaml:4: host "m1": params: want a mapping of names to values, not a list`},
 		{"param not a string", hostsYAML + "    params: {rack: {row: 1}}\n", `lab.yaml:4: host "m1": params: rack: want a string, not a mapping`},

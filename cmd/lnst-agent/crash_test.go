@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,4 +226,46 @@ func TestCrashRecovery(t *testing.T) {
 			assert.Equal(t, journalHeader, string(got), "the journal is empty after a clean exit")
 		})
 	}
+}
+
+// testJournalRecord frames one record of an on-disk journal (see
+// agent/journalfile.go): length, CRC32-C, JSON payload.
+func testJournalRecord(payload string) string {
+	var b [8]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum([]byte(payload), crc32.MakeTable(crc32.Castagnoli)))
+	return string(b[:]) + payload
+}
+
+// TestReplayBeforeTLS starts an agent on a journal a previous agent left
+// (ip_forward written to 1) with TLS files it cannot load, as when its
+// certificate expired or broke: it undoes the journal, then fails naming
+// the file.
+func TestReplayBeforeTLS(t *testing.T) {
+	ns := newTestNetns(t)
+	dir := t.TempDir()
+	journal := filepath.Join(dir, "journal")
+	ns.sh(t, "echo 1 > /proc/sys/net/ipv4/ip_forward")
+	require.NoError(t, os.WriteFile(journal, []byte(journalHeader+testJournalRecord(
+		`{"op":"add","entry":{"Seq":1,"Group":"g","Op":"write-value","ValueKind":"sysctl","Key":"net.ipv4.ip_forward","Value":"0"}}`)), 0o600))
+	certs := filepath.Join(dir, "certs")
+	require.NoError(t, agentconn.GenerateCerts(certs, []string{"127.0.0.1"}, nil, time.Hour))
+	broken := filepath.Join(certs, "127.0.0.1.pem")
+	require.NoError(t, os.WriteFile(broken, []byte("not a certificate"), 0o600))
+
+	cmd := ns.command(os.Args[0], "serve", "--listen", "127.0.0.1:7999", "--journal", journal,
+		"--ca", filepath.Join(certs, "ca.pem"), "--cert", broken, "--key", filepath.Join(certs, "127.0.0.1-key.pem"))
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "the agent must fail on its TLS files; stderr: %s", &stderr)
+	assert.Equal(t, 1, ee.ExitCode())
+	assert.Contains(t, stderr.String(), "127.0.0.1.pem")
+	assert.Contains(t, stderr.String(), `undone: undo="write sysctl net.ipv4.ip_forward = \"0\" back on host \"\""`)
+	assert.Equal(t, "0", strings.TrimSpace(ns.sh(t, "cat /proc/sys/net/ipv4/ip_forward")), "the journal was undone")
+	got, err := os.ReadFile(journal)
+	require.NoError(t, err)
+	assert.Equal(t, journalHeader, string(got), "the journal is compacted")
 }

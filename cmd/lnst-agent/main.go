@@ -16,9 +16,11 @@
 // of it (package internal/deploy), and uninstall --forget only the pool
 // entry and certificate, without logging in, for a machine that is gone.
 //
-// Over TCP the agent requires mutual TLS unless --insecure is given. On a
-// unix socket it serves its own user only: the socket is made mode 0600
-// and every connection's peer uid (SO_PEERCRED) must be the agent's. On
+// Over TCP the agent requires mutual TLS unless --insecure is given, which
+// is allowed on loopback addresses only (127.0.0.0/8, ::1, localhost);
+// plain TCP on any other address needs --insecure-any-address. On a unix
+// socket it serves its own user only: the socket is made mode 0600 and
+// every connection's peer uid (SO_PEERCRED) must be the agent's. On
 // SIGINT or SIGTERM it undoes every change it journaled, kills its jobs
 // and exits, non-zero if something could not be undone.
 //
@@ -26,7 +28,9 @@
 // (default $STATE_DIRECTORY/journal when systemd sets STATE_DIRECTORY,
 // else /var/lib/lnst-agent/journal; --journal "" keeps it in memory only).
 // An agent killed before it could undo its changes leaves them there, and
-// the next agent started with that journal undoes them before it serves.
+// the next agent started with that journal undoes them before it serves,
+// and before it loads its TLS files: an expired or broken certificate
+// stops it from serving, not from undoing.
 // Each agent counts its starts beside the journal (<journal>.starts) and
 // numbers the jobs of start n from n*100000+1, so job ids stay unique
 // across reboots. Two agents cannot share a journal: the second refuses
@@ -57,7 +61,7 @@ import (
 )
 
 const usage = `usage:
-  lnst-agent serve --listen unix:///PATH | HOST:PORT [--ca F --cert F --key F] [--insecure] [--log-level L] [--lease-ttl D]
+  lnst-agent serve --listen unix:///PATH | HOST:PORT [--ca F --cert F --key F] [--insecure | --insecure-any-address] [--log-level L] [--lease-ttl D]
                    [--journal PATH | --journal ""] [--journal-skip-corrupt]
   lnst-agent certs --dir DIR --host NAME[,NAME...] [--client NAME[,NAME...]] [--days N]
   lnst-agent install --pool FILE [--certs DIR] [--identity KEY] [--known-hosts FILE] [--accept-new-host-key]
@@ -147,7 +151,7 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 // serveConfig is what serve's flags ask for.
 type serveConfig struct {
 	listen, ca, cert, key string
-	insecure              bool
+	insecure, anyAddress  bool
 	level                 hclog.Level
 	leaseTTL              time.Duration
 	journal               string
@@ -172,7 +176,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.ca, "ca", "", "CA certificate that signed the controllers' certificates (TCP)")
 	fs.StringVar(&c.cert, "cert", "", "this agent's certificate (TCP)")
 	fs.StringVar(&c.key, "key", "", "this agent's private key (TCP)")
-	fs.BoolVar(&c.insecure, "insecure", false, "serve TCP without TLS: anyone who reaches the port runs commands as this user")
+	fs.BoolVar(&c.insecure, "insecure", false, "serve TCP without TLS on a loopback address (127.0.0.0/8, ::1, localhost): anyone on this machine who reaches the port runs commands as this user")
+	fs.BoolVar(&c.anyAddress, "insecure-any-address", false, "serve TCP without TLS on any address, not only loopback: anyone who reaches the port from anywhere runs commands as this user")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&c.journal, "journal", defaultJournal(), "file of the undo journal, taken back at start if a previous agent left changes in it; \"\" keeps it in memory only")
 	fs.BoolVar(&c.skipCorrupt, "journal-skip-corrupt", false, "start even if the journal is corrupt in its middle, skipping the bad records (their changes stay)")
@@ -180,6 +185,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if err := parse(fs, args, stderr); err != nil {
 		return c, err
 	}
+	c.insecure = c.insecure || c.anyAddress
 	if c.leaseTTL <= 0 {
 		return c, usagef("--lease-ttl %v: must be positive", c.leaseTTL)
 	}
@@ -201,6 +207,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, nil
 	case c.insecure && tlsFlags:
 		return c, usagef("--insecure turns TLS off: give it without --ca, --cert and --key")
+	case c.insecure && !c.anyAddress && !agentconn.LoopbackAddr(c.listen):
+		return c, usagef("--insecure --listen %s: %s is not a loopback address (127.0.0.0/8, ::1, localhost): whoever reaches it would run commands as this user without TLS; give --ca, --cert and --key, or --insecure-any-address to serve plain TCP there anyway", c.listen, c.listen)
 	case c.insecure:
 		return c, nil
 	}
@@ -223,17 +231,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "lnst-agent", Level: c.level, Output: stderr})
+	// The server takes back what a previous agent left in the journal
+	// first: an agent whose certificate expired or broke must still
+	// undo it, and then fail.
+	srv, err := agent.NewServer(agent.Options{Logger: log, LeaseTTL: c.leaseTTL, JournalPath: c.journal, JournalSkipCorrupt: c.skipCorrupt})
+	if err != nil {
+		return err
+	}
 	var opts []grpc.ServerOption
 	if c.ca != "" {
 		cfg, err := agentconn.ServerTLS(c.ca, c.cert, c.key)
 		if err != nil {
+			srv.Shutdown()
 			return err
 		}
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
-	}
-	srv, err := agent.NewServer(agent.Options{Logger: log, LeaseTTL: c.leaseTTL, JournalPath: c.journal, JournalSkipCorrupt: c.skipCorrupt})
-	if err != nil {
-		return err
 	}
 	lis, err := agentconn.Listen(c.listen)
 	if err != nil {
@@ -251,8 +263,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	srv.Register(g)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
-	if c.insecure {
-		log.Warn("serving TCP without TLS (--insecure): anyone who reaches the port runs commands here")
+	switch {
+	case c.anyAddress:
+		log.Warn("serving TCP without TLS on any address (--insecure-any-address): anyone who reaches the port, from any machine, runs commands here", "listen", c.listen)
+	case c.insecure:
+		log.Warn("serving TCP without TLS on a loopback address (--insecure): anyone on this machine who reaches the port runs commands here", "listen", c.listen)
 	}
 	log.Info("serving", "listen", c.listen, "tls", c.ca != "", "version", agent.Version)
 
@@ -302,8 +317,17 @@ func certs(args []string, stdout, stderr io.Writer) error {
 		return usagef("--days %d: must be positive", *days)
 	}
 	h, cl := splitList(*hosts), splitList(*clients)
-	if err := agentconn.GenerateCerts(*dir, h, cl, time.Duration(*days)*24*time.Hour); err != nil {
+	validity := time.Duration(*days) * 24 * time.Hour
+	end, cut, err := agentconn.CAEndsBefore(*dir, validity)
+	if err != nil {
 		return err
+	}
+	if err := agentconn.GenerateCerts(*dir, h, cl, validity); err != nil {
+		return err
+	}
+	if cut {
+		fmt.Fprintf(stderr, "lnst-agent: warning: the CA in %s ends %s, before the %d days asked: the new certificates end with it (remove %s and %s to make a new CA, then every certificate anew)\n",
+			*dir, end.UTC().Format(time.DateTime+" UTC"), *days, agentconn.CAFile, agentconn.CAKeyFile)
 	}
 	for _, name := range append(h, cl...) {
 		fmt.Fprintf(stdout, "%s %s\n", filepath.Join(*dir, name+".pem"), filepath.Join(*dir, name+"-key.pem"))

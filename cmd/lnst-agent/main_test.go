@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -77,6 +79,34 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestServeInsecureOnlyLoopback: --insecure serves plain TCP on loopback
+// addresses only; any other address exits 2 naming it, unless
+// --insecure-any-address asks for it by name.
+func TestServeInsecureOnlyLoopback(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:7000", ":7000", "[::]:7000", "198.18.0.5:7000", "[2001:db8::5]:7000", "agent1.lab:7000"} {
+		code, stdout, stderr := runCmd(t.Context(), "serve", "--insecure", "--listen", listen)
+		assert.Equal(t, 2, code, "exit status of --insecure --listen %s", listen)
+		assert.Empty(t, stdout)
+		assert.Contains(t, stderr, "lnst-agent: --insecure --listen "+listen+": "+listen+" is not a loopback address (127.0.0.0/8, ::1, localhost)")
+		assert.Contains(t, stderr, "--insecure-any-address")
+	}
+	for _, listen := range []string{"127.0.0.1:7000", "127.0.0.9:7000", "[::1]:7000", "localhost:7000"} {
+		c, err := parseServe([]string{"--insecure", "--listen", listen, "--journal", ""}, io.Discard)
+		require.NoError(t, err, listen)
+		assert.True(t, c.insecure, listen)
+	}
+	c, err := parseServe([]string{"--insecure-any-address", "--listen", "0.0.0.0:7000", "--journal", ""}, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, c.insecure && c.anyAddress)
+	for _, args := range [][]string{
+		{"--insecure-any-address", "--listen", "0.0.0.0:7000", "--ca", "ca.pem"},
+		{"--insecure-any-address", "--listen", "unix:///tmp/a.sock"},
+	} {
+		_, err := parseServe(args, io.Discard)
+		assert.Error(t, err, "%q", args)
+	}
+}
+
 func TestVersionAndHelp(t *testing.T) {
 	code, stdout, _ := runCmd(t.Context(), "version")
 	assert.Zero(t, code)
@@ -104,6 +134,19 @@ func TestCerts(t *testing.T) {
 	fi, err := os.Stat(dir)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "mode of the certificates directory (it holds the CA's key)")
+	assert.NotContains(t, stderr, "warning")
+
+	// The CA ends in 2 days: a host asked for 30 gets 2, and is told.
+	code, _, stderr = runCmd(t.Context(), "certs", "--dir", dir, "--host", "agent2.lab", "--days", "30")
+	require.Zero(t, code, "stderr: %s", stderr)
+	assert.Contains(t, stderr, "lnst-agent: warning: the CA in "+dir+" ends ")
+	assert.Contains(t, stderr, "before the 30 days asked: the new certificates end with it")
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "agent2.lab.pem"), filepath.Join(dir, "agent2.lab-key.pem"))
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now().Add(48*time.Hour), pair.Leaf.NotAfter, time.Hour, "cut to the CA's end")
+	code, _, stderr = runCmd(t.Context(), "certs", "--dir", dir, "--host", "agent3.lab", "--days", "1")
+	require.Zero(t, code, "stderr: %s", stderr)
+	assert.NotContains(t, stderr, "warning", "1 day is within the CA's")
 }
 
 // TestServeTLS serves mutual TLS on loopback in this process: a controller
@@ -149,7 +192,7 @@ func TestServeTLS(t *testing.T) {
 
 func TestServeBadCertFile(t *testing.T) {
 	dir := t.TempDir()
-	code, _, stderr := runCmd(t.Context(), "serve", "--listen", "127.0.0.1:0",
+	code, _, stderr := runCmd(t.Context(), "serve", "--listen", "127.0.0.1:0", "--journal", filepath.Join(dir, "journal"),
 		"--ca", filepath.Join(dir, "ca.pem"), "--cert", filepath.Join(dir, "a.pem"), "--key", filepath.Join(dir, "a-key.pem"))
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "CA file "+filepath.Join(dir, "ca.pem")+": missing")

@@ -315,3 +315,14 @@ func ipStrings(ips []net.IP) []string {
 	}
 	return s
 }
+
+// TestLoopbackAddr: plain TCP is allowed on unix sockets and loopback
+// addresses only; every address another machine may reach is not one.
+func TestLoopbackAddr(t *testing.T) {
+	for _, a := range []string{"unix:///run/a.sock", "127.0.0.1:7000", "127.1.2.3:7000", "[::1]:7000", "localhost:7000", "LOCALHOST:1", "[::ffff:127.0.0.1]:7000"} {
+		assert.True(t, LoopbackAddr(a), a)
+	}
+	for _, a := range []string{"0.0.0.0:7000", ":7000", "[::]:7000", "198.18.0.5:7000", "[2001:db8::1]:7000", "m1:7000", "localhost.example:7000", "[fe80::1%lo]:7000", "128.0.0.1:7000", "127.0.0.1", "", "tcp://127.0.0.1:7000"} {
+		assert.False(t, LoopbackAddr(a), a)
+	}
+}

@@ -78,6 +78,11 @@ func GenerateCerts(dir string, hosts []string, clients []string, validity time.D
 	return nil
 }
 
+// CheckCertName checks that name, a host or client whose certificate
+// and key are <name>.pem and <name>-key.pem in a certificates directory,
+// names files of its own: not the CA's, and not a path.
+func CheckCertName(name string) error { return checkNames([]string{name}, nil) }
+
 // checkNames checks host and client names are usable as file names and
 // distinct.
 func checkNames(hosts, clients []string) error {
@@ -96,6 +101,30 @@ func checkNames(hosts, clients []string) error {
 		seen[n] = true
 	}
 	return nil
+}
+
+// CAEndsBefore reports when the CA already in dir ends, and whether that
+// is before validity from now: certificates GenerateCerts makes with it
+// then end with the CA, sooner than asked, and callers say so (see
+// lnst-agent certs and install). No CA in dir gives before false.
+func CAEndsBefore(dir string, validity time.Duration) (end time.Time, before bool, err error) {
+	certFile := filepath.Join(dir, CAFile)
+	if _, err := os.Stat(certFile); err != nil {
+		return time.Time{}, false, nil
+	}
+	pair, err := os.ReadFile(certFile)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read CA: %w", err)
+	}
+	block, _ := pem.Decode(pair)
+	if block == nil {
+		return time.Time{}, false, fmt.Errorf("read CA: %s holds no PEM certificate", certFile)
+	}
+	ca, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read CA %s: %w", certFile, err)
+	}
+	return ca.NotAfter, ca.NotAfter.Before(time.Now().Add(validity)), nil
 }
 
 // loadOrMakeCA reads the CA in dir, or makes one if dir has none.

@@ -190,7 +190,7 @@ func Install(ctx context.Context, c *Conn, o InstallOptions) (*pool.PoolHost, er
 	}
 	fmt.Fprintf(o.Log, "%s: %s, %s\n", t, f.machine, mode)
 
-	if err := makeCerts(o.CertsDir, t.Host, o.Client, o.Validity); err != nil {
+	if err := makeCerts(o.CertsDir, t.Host, o.Client, o.Validity, o.Log); err != nil {
 		return nil, err
 	}
 	host, err := install(ctx, c, o, f, agentAddr)
@@ -325,6 +325,9 @@ func Uninstall(ctx context.Context, c *Conn, o UninstallOptions) error {
 	if err := o.Layout.check(); err != nil {
 		return err
 	}
+	if err := checkCertsHost(t, o.CertsDir); err != nil {
+		return err
+	}
 	if err := uninstallHost(ctx, c, o.Layout, o.Log); err != nil {
 		return err
 	}
@@ -349,6 +352,9 @@ func Forget(t Target, o UninstallOptions) error {
 	if o.Pool == "" {
 		return fmt.Errorf("forget %s: no pool file given", t)
 	}
+	if err := checkCertsHost(t, o.CertsDir); err != nil {
+		return err
+	}
 	if err := removeFromPool(o.Pool, o.Name, true, o.Log); err != nil {
 		return err
 	}
@@ -357,6 +363,19 @@ func Forget(t Target, o UninstallOptions) error {
 			return err
 		}
 		fmt.Fprintf(o.Log, "removed the certificate of %s from %s\n", t.Host, o.CertsDir)
+	}
+	return nil
+}
+
+// checkCertsHost checks, before anything is removed, that the host's
+// certificate in certs (when given) has a name of its own: uninstalling
+// root@ca must not remove the CA.
+func checkCertsHost(t Target, certs string) error {
+	if certs == "" {
+		return nil
+	}
+	if err := agentconn.CheckCertName(t.Host); err != nil {
+		return fmt.Errorf("%s: its certificate in %s: %w", t, certs, err)
 	}
 	return nil
 }
@@ -546,10 +565,19 @@ func ifaceNotes(ifaces []string) []string {
 }
 
 // makeCerts makes the host's certificate with the CA of dir (made if
-// missing), and the client's certificate if missing.
-func makeCerts(dir, host, client string, validity time.Duration) error {
+// missing), and the client's certificate if missing; it says on log when
+// the CA ends before validity from now (the certificate ends with it).
+func makeCerts(dir, host, client string, validity time.Duration, log io.Writer) error {
+	end, cut, err := agentconn.CAEndsBefore(dir, validity)
+	if err != nil {
+		return err
+	}
 	if err := agentconn.GenerateCerts(dir, []string{host}, nil, validity); err != nil {
 		return err
+	}
+	if cut {
+		fmt.Fprintf(log, "warning: the CA in %s ends %s, before the validity asked (%v): the certificate of %s ends with it\n",
+			dir, end.UTC().Format(time.DateTime+" UTC"), validity, host)
 	}
 	if _, err := os.Stat(tlsFiles(dir, client).Cert); err == nil {
 		return nil
@@ -557,8 +585,13 @@ func makeCerts(dir, host, client string, validity time.Duration) error {
 	return agentconn.GenerateCerts(dir, nil, []string{client}, validity)
 }
 
-// removeHostCerts removes the host's certificate and key from dir.
+// removeHostCerts removes the host's certificate and key from dir. A host
+// whose name is not a certificate's of its own (the CA's "ca", a path) is
+// refused: its files would be the CA's or outside dir.
 func removeHostCerts(dir, host string) error {
+	if err := agentconn.CheckCertName(host); err != nil {
+		return fmt.Errorf("remove the certificate of host %q from %s: %w", host, dir, err)
+	}
 	tf := tlsFiles(dir, host)
 	for _, f := range []string{tf.Cert, tf.Key} {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -132,4 +134,30 @@ func TestAppendHostNotes(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, p.Hosts[0].Ifaces, 2)
 	assert.Equal(t, "virtio_net", p.Hosts[0].Ifaces[0].Driver)
+}
+
+// TestForgetKeepsTheCA refuses to forget a host named "ca": its
+// certificate files would be the CA's (ca.pem, ca-key.pem), and the pool
+// entry and the CA stay as they were.
+func TestForgetKeepsTheCA(t *testing.T) {
+	dir := t.TempDir()
+	poolFile, certs := filepath.Join(dir, "lab.yaml"), filepath.Join(dir, "certs")
+	const entry = "hosts:\n  - name: ca\n    agent: ca:7000\n" +
+		"    tls: {ca: certs/ca.pem, cert: certs/ctl.pem, key: certs/ctl-key.pem}\n"
+	require.NoError(t, os.WriteFile(poolFile, []byte(entry), 0o644))
+	require.NoError(t, os.Mkdir(certs, 0o700))
+	for _, f := range []string{"ca.pem", "ca-key.pem", "ctl.pem", "ctl-key.pem"} {
+		require.NoError(t, os.WriteFile(filepath.Join(certs, f), []byte("x"), 0o600))
+	}
+	err := Forget(Target{User: "root", Host: "ca", Port: 22}, UninstallOptions{Pool: poolFile, CertsDir: certs})
+	require.ErrorContains(t, err, `root@ca: its certificate in `+certs+`: name "ca" is the CA's`)
+	for _, f := range []string{"ca.pem", "ca-key.pem"} {
+		require.FileExists(t, filepath.Join(certs, f))
+	}
+	b, err := os.ReadFile(poolFile)
+	require.NoError(t, err)
+	require.Equal(t, entry, string(b))
+	require.ErrorContains(t, removeHostCerts(certs, "ca"), `name "ca" is the CA's`)
+	require.ErrorContains(t, removeHostCerts(certs, "../x"), "slash")
+	require.FileExists(t, filepath.Join(certs, "ca.pem"))
 }
