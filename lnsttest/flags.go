@@ -8,12 +8,14 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/lnst-go/lnst/pool"
 )
 
 // config holds the -lnst.* flags, read once in Main.
 type config struct {
 	strict   bool
 	lab      string
+	ifnames  string
 	pool     string
 	logLevel string
 	agentLog string
@@ -61,6 +63,7 @@ var cfg config
 func init() {
 	boolFlag(&cfg.strict, "strict", false, "fail, instead of skip, a recipe whose requirements cannot be met")
 	stringFlag(&cfg.lab, "lab", "netns", "the local lab to use when no pool is given: netns (rootless when not run as root), rootless, vm (QEMU guests booting a Debian kernel) or auto (netns, and VMs for recipes needing kernel kinds this kernel lacks)")
+	stringFlag(&cfg.ifnames, "lab.ifnames", "same", "how the local lab names its hosts' interfaces: same (as the recipe requires them, eth0) or mapped (lnst1p0, lnst2p0...: unlike the requirement, as on real machines, so that a recipe using a required name where it needs the device's real Name() fails)")
 	stringFlag(&cfg.vmCache, "vm.cache", "", "directory the VM lab's image is built and cached in (default: lnst/vm in the user cache directory)")
 	stringFlag(&cfg.vmKernel, "vm.kernel", "", "bzImage the VM lab boots instead of Debian's cloud kernel: a kernel under test")
 	stringFlag(&cfg.vmModules, "vm.modules", "", "modules tree of -lnst.vm.kernel (its /lib/modules/RELEASE directory)")
@@ -124,6 +127,9 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 	case "netns", "rootless", "vm", "auto":
 	default:
 		return fmt.Errorf("%s: unknown lab %q (want netns, rootless, vm or auto)", source("lnst.lab"), cfg.lab)
+	}
+	if err := pool.CheckIfNaming(pool.IfNaming(cfg.ifnames)); err != nil {
+		return fmt.Errorf("%s: %v", source("lnst.lab.ifnames"), err)
 	}
 	if m, err := strconv.Atoi(cfg.vmMemory); err != nil || m < 128 || m > 65536 {
 		return fmt.Errorf("%s: %q is not a memory size in MiB from 128 to 65536", source("lnst.vm.memory"), cfg.vmMemory)

@@ -169,7 +169,7 @@ func (s *session) labNow() (*pool.Lab, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lab == nil && s.labErr == nil {
-		s.lab, s.labErr = pool.StartLab(pool.LabOptions{AgentLogLevel: cfg.agentLog, UserNS: rootless()})
+		s.lab, s.labErr = pool.StartLab(labOptions())
 	}
 	return s.lab, s.labErr
 }
@@ -193,8 +193,13 @@ func startVMLab() (*pool.Lab, error) {
 	}
 	mem, _ := strconv.Atoi(cfg.vmMemory) // checked by loadConfig
 	cpus, _ := strconv.Atoi(cfg.vmCPUs)  // checked by loadConfig
-	return pool.StartVMLab(pool.LabOptions{AgentLogLevel: cfg.agentLog, UserNS: rootless()},
+	return pool.StartVMLab(labOptions(),
 		pool.VMOptions{Image: img, MemoryMiB: mem, CPUs: cpus, AgentLogLevel: cfg.agentLog, Log: os.Stderr})
+}
+
+// labOptions are the options of the local labs, from the -lnst.* flags.
+func labOptions() pool.LabOptions {
+	return pool.LabOptions{AgentLogLevel: cfg.agentLog, UserNS: rootless(), IfNames: pool.IfNaming(cfg.ifnames)}
 }
 
 // rootless reports whether the lab runs in a user namespace: asked for
