@@ -70,7 +70,7 @@ func init() {
 	stringFlag(&cfg.vmMemory, "vm.memory", "512", "memory of each VM lab guest, in MiB")
 	stringFlag(&cfg.vmCPUs, "vm.cpus", "1", "virtual CPUs of each VM lab guest")
 	stringFlag(&cfg.vmOvs, "vm.ovs", "false", "add Open vSwitch to the VM lab's image (true or false)")
-	stringFlag(&cfg.pool, "pool", "", "pool file of machines running lnst-agent (default: the local lab)")
+	stringFlag(&cfg.pool, "pool", "", "pool file of machines running lnst-agent (default: the local lab); a relative path is resolved against the module root (the directory of go.mod), not the test package's directory go test runs the binary in")
 	stringFlag(&cfg.reruns, "reruns", "0", "how many times a recipe that failed because its provisioned machine died is run again, on another machine")
 	stringFlag(&cfg.logLevel, "log-level", "info", "recipe log level (trace, debug, info, warn, error), logged with t.Log")
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")

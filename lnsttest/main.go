@@ -85,7 +85,7 @@ func Main(m *testing.M) {
 	}
 	s := &session{states: map[testing.TB]*testState{}, results: newRunResults(), id: sessionID(), interrupted: make(chan struct{})}
 	if cfg.pool != "" {
-		p, err := pool.LoadPool(cfg.pool)
+		p, err := loadPool(cfg.pool)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "lnsttest: -lnst.pool: %v\n", err)
 			os.Exit(2)
