@@ -44,6 +44,9 @@ type session struct {
 	shipped shippedBinaries
 	// rr tracks recipes to rerun on new machines (-lnst.reruns).
 	rr reruns
+	// destructive maps a test's name to the kinds it declared with
+	// Destructive.
+	destructive map[string][]string
 	// interrupted is closed when SIGINT or SIGTERM came: the handler
 	// ends the process.
 	interrupted chan struct{}
