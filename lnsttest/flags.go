@@ -8,12 +8,14 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/lnst-go/lnst/pool"
 )
 
 // config holds the -lnst.* flags, read once in Main.
 type config struct {
 	strict   bool
 	lab      string
+	ifnames  string
 	pool     string
 	logLevel string
 	agentLog string
@@ -61,13 +63,14 @@ var cfg config
 func init() {
 	boolFlag(&cfg.strict, "strict", false, "fail, instead of skip, a recipe whose requirements cannot be met")
 	stringFlag(&cfg.lab, "lab", "netns", "the local lab to use when no pool is given: netns (rootless when not run as root), rootless, vm (QEMU guests booting a Debian kernel) or auto (netns, and VMs for recipes needing kernel kinds this kernel lacks)")
+	stringFlag(&cfg.ifnames, "lab.ifnames", "same", "how the local lab names its hosts' interfaces: same (as the recipe requires them, eth0) or mapped (lnst1p0, lnst2p0...: unlike the requirement, as on real machines, so that a recipe using a required name where it needs the device's real Name() fails)")
 	stringFlag(&cfg.vmCache, "vm.cache", "", "directory the VM lab's image is built and cached in (default: lnst/vm in the user cache directory)")
 	stringFlag(&cfg.vmKernel, "vm.kernel", "", "bzImage the VM lab boots instead of Debian's cloud kernel: a kernel under test")
 	stringFlag(&cfg.vmModules, "vm.modules", "", "modules tree of -lnst.vm.kernel (its /lib/modules/RELEASE directory)")
 	stringFlag(&cfg.vmMemory, "vm.memory", "512", "memory of each VM lab guest, in MiB")
 	stringFlag(&cfg.vmCPUs, "vm.cpus", "1", "virtual CPUs of each VM lab guest")
 	stringFlag(&cfg.vmOvs, "vm.ovs", "false", "add Open vSwitch to the VM lab's image (true or false)")
-	stringFlag(&cfg.pool, "pool", "", "pool file of machines running lnst-agent (default: the local lab)")
+	stringFlag(&cfg.pool, "pool", "", "pool file of machines running lnst-agent (default: the local lab); a relative path is resolved against the module root (the directory of go.mod), not the test package's directory go test runs the binary in")
 	stringFlag(&cfg.reruns, "reruns", "0", "how many times a recipe that failed because its provisioned machine died is run again, on another machine")
 	stringFlag(&cfg.logLevel, "log-level", "info", "recipe log level (trace, debug, info, warn, error), logged with t.Log")
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
@@ -124,6 +127,9 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 	case "netns", "rootless", "vm", "auto":
 	default:
 		return fmt.Errorf("%s: unknown lab %q (want netns, rootless, vm or auto)", source("lnst.lab"), cfg.lab)
+	}
+	if err := pool.CheckIfNaming(pool.IfNaming(cfg.ifnames)); err != nil {
+		return fmt.Errorf("%s: %v", source("lnst.lab.ifnames"), err)
 	}
 	if m, err := strconv.Atoi(cfg.vmMemory); err != nil || m < 128 || m > 65536 {
 		return fmt.Errorf("%s: %q is not a memory size in MiB from 128 to 65536", source("lnst.vm.memory"), cfg.vmMemory)

@@ -76,6 +76,7 @@ func (h *Host) HardReset(t testing.TB, opts ...HardResetOpt) {
 	if h.id != "" {
 		t.Fatalf("%s: HardReset: this handle is a network namespace (Netns) of its host; reset the host itself", h.name)
 	}
+	h.checkAllowed(t, pool.AllowReset, "HardReset")
 	st := h.s.state(t)
 	start := time.Now()
 	deadline := start.Add(o.timeout)

@@ -32,7 +32,15 @@ func TestHardResetFixture(t *testing.T) {
 	if c == "" {
 		t.Skip("fixture: runs only as a child of TestE2EHardResetPool (requires " + hardResetEnv + ")")
 	}
+	if c == "declared" {
+		lnsttest.Destructive(t, "reboot", "reset")
+	}
 	h := lnsttest.Require(t, lnsttest.HostReq("h1")).Host("h1")
+	if c == "declared" {
+		h.Run(t, "true", lnsttest.Desc("the declared destructive recipe runs"))
+		fmt.Println("DESTRUCTIVE-RAN")
+		return
+	}
 	agentPid := func() string {
 		return strings.TrimSpace(h.Run(t, "echo $PPID", lnsttest.Desc("the agent's pid")).Result().Stdout)
 	}
@@ -59,6 +67,9 @@ func TestHardResetFixture(t *testing.T) {
 	case "nopower":
 		h.HardReset(t)
 		t.Error("HardReset returned on a pool host without a power command")
+	case "notallowed":
+		h.HardReset(t, lnsttest.HardResetTimeout(time.Minute))
+		t.Error("HardReset returned on a pool host that does not allow reset")
 	case "console":
 		if f := os.Getenv(consoleEnv); f != "" {
 			// What a console server would log while the recipe runs.
@@ -124,7 +135,10 @@ done`, filepath.Join(dir, "lnst-agent"), sock, filepath.Join(dir, "m1.journal"),
 		require.NoError(t, os.WriteFile(p, []byte(fmt.Sprintf("hosts:\n  - name: m1\n    agent: unix://%s\n%s", sock, extra)), 0o644))
 		return p
 	}
-	powered := writePool("powered.yaml", fmt.Sprintf("    power: {reset: 'kill -KILL $(cat %s) && echo reset $LNST_POOL_HOST', timeout: 30s}\n    console: {file: m1.console}\n", pidFile))
+	power := fmt.Sprintf("    power: {reset: 'kill -KILL $(cat %s) && echo reset $LNST_POOL_HOST', timeout: 30s}\n    console: {file: m1.console}\n", pidFile)
+	powered := writePool("powered.yaml", power+"    allow: [reset, reboot]\n")
+	// A machine that may be reset, but whose entry lets no recipe do it.
+	forbidden := writePool("forbidden.yaml", power+"    allow: [reboot]\n")
 	unpowered := writePool("unpowered.yaml", "    console: {command: 'echo command-console-line; exec sleep 600'}\n")
 
 	run := func(c, poolFile string, args ...string) (int, string) {
@@ -153,6 +167,26 @@ done`, filepath.Join(dir, "lnst-agent"), sock, filepath.Join(dir, "m1.journal"),
 		require.Zero(t, code, out)
 		assert.Contains(t, out, "--- SKIP: TestHardResetFixture ")
 		assert.Contains(t, out, "hard reset requires a power command: pool host m1 of ")
+	})
+	t.Run("reset not allowed", func(t *testing.T) {
+		code, out := run("notallowed", forbidden)
+		require.Zero(t, code, out)
+		assert.Contains(t, out, "--- SKIP: TestHardResetFixture ")
+		assert.Contains(t, out, `h1: HardReset is destructive (reset), and pool host m1 (`+forbidden+`:2) does not allow it: add "allow: [reset]" to its entry`)
+		assert.NotContains(t, out, "power command", "no power command ran")
+	})
+	t.Run("declared, not allowed", func(t *testing.T) {
+		code, out := run("declared", forbidden)
+		require.Zero(t, code, out)
+		assert.Contains(t, out, "--- SKIP: TestHardResetFixture ")
+		assert.Contains(t, out, `lnsttest.Require: the recipe is destructive (reboot, reset), and pool host m1 (`+forbidden+`:2) does not allow reset: add "allow: [reset]" to its entry to run it there`)
+		assert.NotContains(t, out, "DESTRUCTIVE-RAN")
+	})
+	t.Run("declared, allowed", func(t *testing.T) {
+		code, out := run("declared", powered)
+		require.Zero(t, code, out)
+		assert.Contains(t, out, "--- PASS: TestHardResetFixture ")
+		assert.Contains(t, out, "DESTRUCTIVE-RAN")
 	})
 	t.Run("console file", func(t *testing.T) {
 		results := t.TempDir()

@@ -292,6 +292,7 @@ func (h *Host) reboot(t testing.TB, opts ...RebootOpt) *pb.HelloReply {
 	if h.id != "" {
 		t.Fatalf("%s: Reboot: this handle is a network namespace (Netns) of its host; reboot the host itself", h.name)
 	}
+	h.checkAllowed(t, pool.AllowReboot, "Reboot")
 	st := h.s.state(t)
 	start := time.Now()
 	deadline := start.Add(o.timeout)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/pool"
 	"github.com/lnst-go/lnst/pool/vmimage"
 )
 
@@ -68,6 +69,7 @@ func (h *Host) InstallKernel(t testing.TB, pkg string, opts ...KernelOpt) string
 	if h.id != "" {
 		t.Fatalf("%s: InstallKernel: this handle is a network namespace (Netns) of its host; install the kernel on the host itself", h.name)
 	}
+	h.checkAllowed(t, pool.AllowKernel, "InstallKernel")
 	k, deb := h.resolveKernel(t, pkg, o)
 	before, err := h.waitUp(time.Now().Add(isUpWithin))
 	if err != nil {

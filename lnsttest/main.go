@@ -44,6 +44,9 @@ type session struct {
 	shipped shippedBinaries
 	// rr tracks recipes to rerun on new machines (-lnst.reruns).
 	rr reruns
+	// destructive maps a test's name to the kinds it declared with
+	// Destructive.
+	destructive map[string][]string
 	// interrupted is closed when SIGINT or SIGTERM came: the handler
 	// ends the process.
 	interrupted chan struct{}
@@ -85,7 +88,7 @@ func Main(m *testing.M) {
 	}
 	s := &session{states: map[testing.TB]*testState{}, results: newRunResults(), id: sessionID(), interrupted: make(chan struct{})}
 	if cfg.pool != "" {
-		p, err := pool.LoadPool(cfg.pool)
+		p, err := loadPool(cfg.pool)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "lnsttest: -lnst.pool: %v\n", err)
 			os.Exit(2)
@@ -169,7 +172,7 @@ func (s *session) labNow() (*pool.Lab, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lab == nil && s.labErr == nil {
-		s.lab, s.labErr = pool.StartLab(pool.LabOptions{AgentLogLevel: cfg.agentLog, UserNS: rootless()})
+		s.lab, s.labErr = pool.StartLab(labOptions())
 	}
 	return s.lab, s.labErr
 }
@@ -193,8 +196,13 @@ func startVMLab() (*pool.Lab, error) {
 	}
 	mem, _ := strconv.Atoi(cfg.vmMemory) // checked by loadConfig
 	cpus, _ := strconv.Atoi(cfg.vmCPUs)  // checked by loadConfig
-	return pool.StartVMLab(pool.LabOptions{AgentLogLevel: cfg.agentLog, UserNS: rootless()},
+	return pool.StartVMLab(labOptions(),
 		pool.VMOptions{Image: img, MemoryMiB: mem, CPUs: cpus, AgentLogLevel: cfg.agentLog, Log: os.Stderr})
+}
+
+// labOptions are the options of the local labs, from the -lnst.* flags.
+func labOptions() pool.LabOptions {
+	return pool.LabOptions{AgentLogLevel: cfg.agentLog, UserNS: rootless(), IfNames: pool.IfNaming(cfg.ifnames)}
 }
 
 // rootless reports whether the lab runs in a user namespace: asked for

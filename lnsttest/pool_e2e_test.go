@@ -15,8 +15,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// poolRecipes are the recipes TestE2EPoolOverMutualTLS runs on a pool.
-var poolRecipes = []string{"TestPing", "TestIperf3TCP", "TestBridgeThreeHosts", "TestSysctlRestored", "TestRoutes", "TestHostBridge"}
+// poolRecipes are the recipes TestE2EPoolOverMutualTLS runs on a pool:
+// among them those that once wrote eth0 into sysctl keys, sysfs paths,
+// device parents and expected output, which the pool's NIC names
+// (machineNIC) catch.
+var poolRecipes = []string{"TestPing", "TestIperf3TCP", "TestBridgeThreeHosts", "TestSysctlRestored", "TestRoutes", "TestHostBridge",
+	"TestBridgeTwoHosts", "TestMTU", "TestVxlanUnicast"}
+
+// machineNIC is what the pool machines call their test NIC: as real
+// machines name theirs, unlike the recipes' requirements (eth0).
+const machineNIC = "enp1s0"
 
 // TestE2EPoolOverMutualTLS runs the foundation recipes, unchanged, against
 // a pool file of three "machines" that are lab hosts, each running
@@ -35,7 +43,7 @@ func TestE2EPoolOverMutualTLS(t *testing.T) {
 	for _, m := range machines {
 		reqs = append(reqs, lnsttest.HostReq(m,
 			lnsttest.IfaceReq("ctl0", lnsttest.Net("control")),
-			lnsttest.IfaceReq("eth0", lnsttest.Net("test"))))
+			lnsttest.IfaceReq(machineNIC, lnsttest.Net("test"))))
 	}
 	lab := lnsttest.Require(t, reqs...)
 
@@ -68,7 +76,7 @@ func TestE2EPoolOverMutualTLS(t *testing.T) {
 			"--ca", filepath.Join(dir, "ca.pem"), "--cert", filepath.Join(dir, hosts[i]+".pem"), "--key", filepath.Join(dir, hosts[i]+"-key.pem")}
 		p.agents[name] = h.StartArgv(t, p.agentArgv[name], lnsttest.Desc("lnst-agent on "+name), lnsttest.ExitCodes(0, 1))
 		waitListening(t, h, "7000", p.agents[name])
-		fmt.Fprintf(&poolFile, "  - name: %s\n    agent: %s:7000\n    tls: {ca: ca.pem, cert: ctl.pem, key: ctl-key.pem}\n    interfaces:\n      - {name: eth0, network: n1, driver: veth}\n", name, hosts[i])
+		fmt.Fprintf(&poolFile, "  - name: %s\n    agent: %s:7000\n    tls: {ca: ca.pem, cert: ctl.pem, key: ctl-key.pem}\n    interfaces:\n      - {name: %s, network: n1, driver: veth}\n", name, hosts[i], h.Iface(machineNIC).Name())
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "pool.yaml"), []byte(poolFile.String()), 0o644))
 

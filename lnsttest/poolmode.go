@@ -586,6 +586,18 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 			}
 		}
 	})
+	// Before anything is done on the hosts: a destructive recipe runs
+	// only where every host's pool entry allows what it declared.
+	var hosts []*pool.PoolHost
+	for _, r := range reqs {
+		hosts = append(hosts, sp.host(mapping.Hosts[r.host.name].Pool))
+	}
+	st.mu.Lock()
+	st.poolHosts = append(st.poolHosts, hosts...)
+	st.mu.Unlock()
+	if reason := destructiveDenied(s.declared(t.Name()), hosts, sp.p.Path); reason != "" {
+		t.Skipf("lnsttest.Require: %s", reason)
+	}
 	if err := sp.provision(t, mapping); err != nil {
 		t.Fatalf("lnsttest.Require: %v", err)
 	}

@@ -315,7 +315,7 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 			st.use(c)
 		}
 		for _, i := range r.host.ifaces {
-			h.ifaces[i.name] = i.name
+			h.ifaces[i.name] = in.Ifname(r.host.name, i.name)
 		}
 		m.hosts[h.name] = h
 		desc = append(desc, fmt.Sprintf("%s=%s", h.name, info))

@@ -87,6 +87,9 @@ func TestLoadConfig(t *testing.T) {
 		{"reruns", []string{"-lnst.reruns=2"}, nil, ""},
 		{"bad reruns env", nil, map[string]string{"LNST_RERUNS": "twice"}, `environment variable LNST_RERUNS: "twice" is not a number of reruns from 0 to 100`},
 		{"negative reruns", []string{"-lnst.reruns=-1"}, nil, `-lnst.reruns: "-1" is not a number of reruns`},
+		{"mapped ifnames", []string{"-lnst.lab.ifnames=mapped"}, nil, ""},
+		{"mapped ifnames env", nil, map[string]string{"LNST_LAB_IFNAMES": "mapped"}, ""},
+		{"bad ifnames env", nil, map[string]string{"LNST_LAB_IFNAMES": "enp"}, `environment variable LNST_LAB_IFNAMES: unknown interface naming "enp" (want same or mapped)`},
 		{"bad agent log", nil, map[string]string{"LNST_AGENT_LOG": "x"}, `environment variable LNST_AGENT_LOG: unknown log level "x"`},
 	}
 	saved := cfg
@@ -107,6 +110,7 @@ func TestLoadConfig(t *testing.T) {
 			fs.StringVar(&cfg.vmKernel, "lnst.vm.kernel", "", "")
 			fs.StringVar(&cfg.vmModules, "lnst.vm.modules", "", "")
 			fs.StringVar(&cfg.reruns, "lnst.reruns", "0", "")
+			fs.StringVar(&cfg.ifnames, "lnst.lab.ifnames", "same", "")
 			require.NoError(t, fs.Parse(c.args))
 			err := loadConfig(fs, func(k string) string { return c.env[k] })
 			if c.err == "" {

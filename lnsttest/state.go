@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/pool"
 	"github.com/lnst-go/lnst/results"
 )
 
@@ -23,6 +24,8 @@ type testState struct {
 	group string
 	start time.Time
 	match string // what Require gave, for results.json
+	// poolHosts are the pool hosts Require gave, for Destructive.
+	poolHosts []*pool.PoolHost
 
 	mu      sync.Mutex
 	clients map[pb.AgentClient]bool

@@ -29,6 +29,7 @@ import (
 //	    params: {cloud: yes}
 //	    interfaces:
 //	      - {name: eth0, network: lan1}
+//	    allow: [reboot]             # as a host's: destructive recipes
 type ExecSpec struct {
 	Name string
 	// Reserve, Release and Alive are shell commands (sh -c), run in Dir.
@@ -51,6 +52,8 @@ type ExecSpec struct {
 	Arch               string
 	Params             map[string]string
 	Ifaces             []PoolIface
+	// Allow is each machine's PoolHost.Allow.
+	Allow []string
 	// Dir is the directory the commands run in: the pool file's.
 	Dir  string
 	Line int // line of the provisioner in the pool file
@@ -64,10 +67,10 @@ const DefaultExecTimeout = 10 * time.Minute
 // is kept.
 const DefaultIdle = time.Minute
 
-var provFields = []string{"name", "reserve", "release", "alive", "max", "timeout", "idle", "tls", "insecure", "insecure_any_address", "arch", "params", "interfaces"}
+var provFields = []string{"name", "reserve", "release", "alive", "max", "timeout", "idle", "tls", "insecure", "insecure_any_address", "arch", "params", "interfaces", "allow"}
 
 // provChecked are the fields checkField checks, in the order it does.
-var provChecked = []string{"name", "reserve", "release", "max", "timeout", "idle", "tls", "arch", "params"}
+var provChecked = []string{"name", "reserve", "release", "max", "timeout", "idle", "tls", "arch", "params", "allow"}
 
 // provNameRE is what a provisioner may be called: its machines are named
 // "<name>#<n>" in mappings and test names.
@@ -159,6 +162,11 @@ func (ps *poolParser) provisioner(i int, n *yaml.Node) (ExecSpec, error) {
 			return p, err
 		}
 	}
+	if f, ok := fs["allow"]; ok {
+		if p.Allow, err = ps.allow(f, what); err != nil {
+			return p, err
+		}
+	}
 	// Check the fields with the lines of their values.
 	for _, name := range provChecked {
 		if f, ok := fs[name]; ok {
@@ -211,6 +219,8 @@ func (p *ExecSpec) checkField(name string) error {
 		return checkArch(p.Arch)
 	case "params":
 		return checkHostParams(p.Params)
+	case "allow":
+		return checkAllow(p.Allow)
 	}
 	return nil
 }
@@ -271,5 +281,5 @@ func (e *ExecSpec) firstClash(hosts map[string]int) (n, line int) {
 // mapper: named SlotName(e.Name, n), with no agent until a machine is
 // reserved for it.
 func (e *ExecSpec) Template(n int) PoolHost {
-	return PoolHost{Name: SlotName(e.Name, n), TLS: e.TLS, Insecure: e.Insecure, InsecureAnyAddress: e.InsecureAnyAddress, Arch: e.Arch, Params: e.Params, Ifaces: e.Ifaces, Line: e.Line}
+	return PoolHost{Name: SlotName(e.Name, n), TLS: e.TLS, Insecure: e.Insecure, InsecureAnyAddress: e.InsecureAnyAddress, Arch: e.Arch, Params: e.Params, Ifaces: e.Ifaces, Allow: e.Allow, Line: e.Line}
 }

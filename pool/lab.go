@@ -71,6 +71,33 @@ type LabOptions struct {
 	// namespace hosts are owned by that user namespace and need no
 	// privilege on the machine.
 	UserNS bool
+	// IfNames says how the lab names the interfaces of its hosts:
+	// IfNamesSame (the default, "") as the topology asks, IfNamesMapped
+	// otherwise.
+	IfNames IfNaming
+}
+
+// IfNaming says how a lab names its hosts' interfaces.
+type IfNaming string
+
+// The lab's interface namings. IfNamesSame names each interface as the
+// topology asks ("eth0"). IfNamesMapped names it unlike any requirement,
+// as a pool machine's NICs are named ("enp1s0"): the n-th host's k-th
+// interface (from 1 and 0, in topology order) is "lnst<n>p<k>"; a recipe
+// still finds it by its requirement's name, and runs there only if it
+// uses the real name the lab reports (Instance.Ifname) for it.
+const (
+	IfNamesSame   IfNaming = "same"
+	IfNamesMapped IfNaming = "mapped"
+)
+
+// CheckIfNaming reports an IfNaming this package does not know.
+func CheckIfNaming(n IfNaming) error {
+	switch n {
+	case "", IfNamesSame, IfNamesMapped:
+		return nil
+	}
+	return fmt.Errorf("unknown interface naming %q (want %s or %s)", n, IfNamesSame, IfNamesMapped)
 }
 
 // Lab is the local lab: an agent process serving namespace hosts, and the
@@ -90,6 +117,8 @@ type Lab struct {
 
 	// vm makes this a VM lab (StartVMLab).
 	vm *vmLab
+	// ifnames is LabOptions.IfNames.
+	ifnames IfNaming
 
 	mu        sync.Mutex
 	instances map[string][]*Instance
@@ -108,10 +137,39 @@ type Instance struct {
 	// Fresh is set when Acquire built the instance rather than reused it.
 	Fresh bool
 	topo  Topology
+	// ifnames maps a topology host name and an interface's name in the
+	// topology to the interface's name on the host (Ifname).
+	ifnames map[string]map[string]string
 	// guests are the VM lab's guests by topology host name, and initrd
 	// the initramfs they booted.
 	guests map[string]*vmGuest
 	initrd string
+}
+
+// Ifname is the real name, on topology host host, of the interface the
+// topology calls name: name itself unless the lab was started with
+// IfNamesMapped. A name the topology does not give host is returned as it
+// is (a device the recipe made, "lo").
+func (in *Instance) Ifname(host, name string) string {
+	if real, ok := in.ifnames[host][name]; ok {
+		return real
+	}
+	return name
+}
+
+// nameIfaces sets the real names of t's interfaces in in, as naming says.
+func (in *Instance) nameIfaces(t Topology, naming IfNaming) {
+	in.ifnames = map[string]map[string]string{}
+	for hi, h := range t.Hosts {
+		m := map[string]string{}
+		for k, i := range h.Ifaces {
+			m[i.Name] = i.Name
+			if naming == IfNamesMapped {
+				m[i.Name] = fmt.Sprintf("lnst%dp%d", hi+1, k)
+			}
+		}
+		in.ifnames[h.Name] = m
+	}
 }
 
 // WaitUsable waits until every interface of a freshly built instance is
@@ -132,7 +190,7 @@ func (l *Lab) WaitUsable(ctx context.Context, in *Instance) error {
 				if g := in.guests[h.Name]; g != nil {
 					c, host = g.client, ""
 				}
-				_, err := c.SetLink(ctx, &pb.SetLinkRequest{Host: host, Group: in.group, Name: i.Name, Up: &up})
+				_, err := c.SetLink(ctx, &pb.SetLinkRequest{Host: host, Group: in.group, Name: in.Ifname(h.Name, i.Name), Up: &up})
 				if err != nil {
 					errs <- fmt.Errorf("lab: host %s interface %s: %w", h.Name, i.Name, err)
 				}
@@ -196,7 +254,7 @@ func StartLab(opts LabOptions) (*Lab, error) {
 		return nil, fmt.Errorf("start lab agent %s: %w", exe, err)
 	}
 	started = true // l.Close removes dir from here on
-	l := &Lab{sockDir: dir, cmd: cmd, stdin: stdin, exited: make(chan struct{}), instances: map[string][]*Instance{}}
+	l := &Lab{sockDir: dir, cmd: cmd, stdin: stdin, exited: make(chan struct{}), instances: map[string][]*Instance{}, ifnames: opts.IfNames}
 	ready := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(stdout).ReadString('\n')
@@ -268,6 +326,7 @@ func (l *Lab) Acquire(ctx context.Context, t Topology) (*Instance, error) {
 	l.nextID++
 	in := &Instance{id: l.nextID, key: key, busy: true, Fresh: true, Hosts: map[string]string{}, topo: t}
 	in.group = fmt.Sprintf("lab/%d", in.id)
+	in.nameIfaces(t, l.ifnames)
 	l.mu.Unlock()
 
 	if err := l.build(ctx, in, t); err != nil {
@@ -294,7 +353,7 @@ func (l *Lab) build(ctx context.Context, in *Instance, t Topology) error {
 		}
 		in.Hosts[h.Name] = name
 		for _, i := range h.Ifaces {
-			req := &pb.ConnectRequest{Host: name, Ifname: i.Name, Network: fmt.Sprintf("%d/%s", in.id, i.Net), Group: in.group}
+			req := &pb.ConnectRequest{Host: name, Ifname: in.Ifname(h.Name, i.Name), Network: fmt.Sprintf("%d/%s", in.id, i.Net), Group: in.group}
 			if _, err := l.client.Connect(ctx, req); err != nil {
 				return fmt.Errorf("lab: give host %s interface %s on network %s: %w", h.Name, i.Name, i.Net, err)
 			}

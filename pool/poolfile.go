@@ -31,6 +31,7 @@ import (
 //	      - {name: enp3s0f0, hwaddr: "52:54:00:00:01:01", network: lan1, driver: ixgbe, speed: 10000}
 //	    power: {reset: "ipmitool -I lanplus -H m1-bmc -U lnst -f bmc.pw power reset", timeout: 2m}
 //	    console: {file: /var/log/conserver/m1.log}
+//	    allow: [reboot, kernel, reset]
 //	provisioners:
 //	  - name: cloud
 //	    reserve: ./reserve.sh
@@ -76,6 +77,10 @@ type PoolHost struct {
 	// Console is where the controller reads the machine's console; zero
 	// if the pool file names none.
 	Console Console
+	// Allow lists the destructive kinds (DestructiveKinds) recipes may do
+	// to the machine: a recipe declaring another (lnsttest.Destructive)
+	// skips there, and Reboot, InstallKernel and HardReset skip on it.
+	Allow []string
 }
 
 // DialOptions returns the options to dial h's agent: Insecure as given,
@@ -150,7 +155,7 @@ func ParsePool(name string, data []byte) (*Pool, error) {
 // Host field names, in the order the pool file documents them.
 var (
 	poolFields  = []string{"hosts", "provisioners"}
-	hostFields  = []string{"name", "agent", "tls", "insecure", "insecure_any_address", "arch", "params", "interfaces", "power", "console"}
+	hostFields  = []string{"name", "agent", "tls", "insecure", "insecure_any_address", "arch", "params", "interfaces", "power", "console", "allow"}
 	tlsFields   = []string{"ca", "cert", "key"}
 	ifaceFields = []string{"name", "hwaddr", "network", "driver", "speed", "params"}
 )
@@ -168,6 +173,7 @@ type strictSchema struct {
 		Ifaces   []strictIface     `yaml:"interfaces"`
 		Power    map[string]string `yaml:"power"`
 		Console  map[string]string `yaml:"console"`
+		Allow    []string          `yaml:"allow"`
 	} `yaml:"hosts"`
 	Provisioners []struct {
 		Name     string            `yaml:"name"`
@@ -183,6 +189,7 @@ type strictSchema struct {
 		Arch     string            `yaml:"arch"`
 		Params   map[string]string `yaml:"params"`
 		Ifaces   []strictIface     `yaml:"interfaces"`
+		Allow    []string          `yaml:"allow"`
 	} `yaml:"provisioners"`
 }
 
@@ -446,6 +453,11 @@ func (ps *poolParser) host(i int, n *yaml.Node) (PoolHost, error) {
 			return h, err
 		}
 	}
+	if f, ok := fs["allow"]; ok {
+		if h.Allow, err = ps.allow(f, what); err != nil {
+			return h, err
+		}
+	}
 	// Check the fields with the lines of their values.
 	check := map[string]func() error{
 		"name":     func() error { return checkHostName(h.Name) },
@@ -663,6 +675,7 @@ func (h *PoolHost) checkFields(i int) (int, error) {
 		func() error { return checkArch(h.Arch) },
 		func() error { return checkHostParams(h.Params) },
 		func() error { return checkPowerConsole(*h) },
+		func() error { return checkAllow(h.Allow) },
 	} {
 		if err := check(); err != nil {
 			return h.Line, fmt.Errorf("%s: %w", what, err)

@@ -14,6 +14,7 @@ func FuzzParsePool(f *testing.F) {
 	f.Add([]byte(hostsYAML))
 	f.Add([]byte(powerYAML))
 	f.Add([]byte(provYAML))
+	f.Add([]byte("hosts:\n  - {name: m1, agent: \"198.18.0.11:7000\", insecure: true, allow: [reboot, reset]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := ParsePool("/lab.yaml", data)
 		if err != nil {
@@ -108,10 +109,11 @@ func encodePool(p *Pool) any {
 		Ifaces   []iface           `yaml:"interfaces,omitempty"`
 		Power    *power            `yaml:"power,omitempty"`
 		Console  *console          `yaml:"console,omitempty"`
+		Allow    []string          `yaml:"allow,omitempty"`
 	}
 	var hosts []host
 	for _, h := range p.Hosts {
-		e := host{Name: h.Name, Agent: h.Agent, Insecure: h.Insecure, AnyAddr: h.InsecureAnyAddress, Arch: h.Arch, Params: h.Params}
+		e := host{Name: h.Name, Agent: h.Agent, Insecure: h.Insecure, AnyAddr: h.InsecureAnyAddress, Arch: h.Arch, Params: h.Params, Allow: h.Allow}
 		if h.TLS != (TLSFiles{}) {
 			e.TLS = &tls{h.TLS.CA, h.TLS.Cert, h.TLS.Key}
 		}
@@ -143,10 +145,11 @@ func encodePool(p *Pool) any {
 		Arch     string            `yaml:"arch,omitempty"`
 		Params   map[string]string `yaml:"params,omitempty"`
 		Ifaces   []iface           `yaml:"interfaces,omitempty"`
+		Allow    []string          `yaml:"allow,omitempty"`
 	}
 	var provs []prov
 	for _, e := range p.Provisioners {
-		x := prov{Name: e.Name, Reserve: e.Reserve, Release: e.Release, Alive: e.Alive, Max: e.Max, Insecure: e.Insecure, AnyAddr: e.InsecureAnyAddress, Arch: e.Arch, Params: e.Params}
+		x := prov{Name: e.Name, Reserve: e.Reserve, Release: e.Release, Alive: e.Alive, Max: e.Max, Insecure: e.Insecure, AnyAddr: e.InsecureAnyAddress, Arch: e.Arch, Params: e.Params, Allow: e.Allow}
 		if e.Timeout != 0 {
 			x.Timeout = e.Timeout.String()
 		}

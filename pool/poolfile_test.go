@@ -85,7 +85,13 @@ func TestParsePoolErrors(t *testing.T) {
 		{"tab", "hosts:\n\t- name: x\n", "lab.yaml:2: yaml: "},
 		{"two documents", hostsYAML + "---\nhosts: []\n", "lab.yaml:4: a second YAML document"},
 		{"unknown top field", "networks: []\n" + strings.TrimPrefix(hostsYAML, ""), `lab.yaml:1: pool file: unknown field "networks" (known: hosts, provisioners)`},
-		{"unknown host field", hostsYAML + "    color: red\n", `lab.yaml:4: host "m1": unknown field "color" (known: name, agent, tls, insecure, insecure_any_address, arch, params, interfaces, power, console)`},
+		{"unknown host field", hostsYAML + "    color: red\n", `lab.yaml:4: host "m1": unknown field "color" (known: name, agent, tls, insecure, insecure_any_address, arch, params, interfaces, power, console, allow)`},
+		{"unknown allow", hostsYAML + "    allow: [reboot, poweroff]\n", `lab.yaml:4: host "m1": allow: unknown destructive kind "poweroff" (known: reboot, kernel, reset)`},
+		{"allow block list", hostsYAML + "    allow:\n      - kernel\n      - reebot\n", `lab.yaml:6: host "m1": allow: unknown destructive kind "reebot"`},
+		{"allow twice", hostsYAML + "    allow: [reset, reset]\n", `lab.yaml:4: host "m1": allow: "reset" given twice (first at line 4)`},
+		{"allow not a list", hostsYAML + "    allow: reboot\n", `lab.yaml:4: host "m1": allow: want a list of reboot, kernel, reset, not "reboot"`},
+		{"allow item not a string", hostsYAML + "    allow: [[reboot]]\n", `lab.yaml:4: host "m1": allow: want one of reboot, kernel, reset, not a list`},
+		{"provisioner allow", provYAML + "    allow: [kexec]\n", `provisioner "cloud": allow: unknown destructive kind "kexec"`},
 		{"unknown iface field", hostsYAML + "    interfaces:\n      - {name: eth0, mtu: 9000}\n", `lab.yaml:5: host "m1": interface 1: unknown field "mtu"`},
 		{"unknown tls field", hostsYAML + "    tls: {ca: a, pem: b}\n", `lab.yaml:4: host "m1": tls: unknown field "pem" (known: ca, cert, key)`},
 		{"field twice", hostsYAML + "    arch: x86_64\n    arch: aarch64\n", `lab.yaml:5: host "m1": field "arch" given twice (first at line 4)`},
@@ -171,5 +177,39 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (&Pool{Path: "x.yaml"}).Validate(); err == nil {
 		t.Error("Validate of a pool without hosts passed")
+	}
+}
+
+func TestParsePoolAllow(t *testing.T) {
+	p, err := ParsePool("lab.yaml", []byte(hostsYAML+"    allow: [reboot, reset]\n  - name: m2\n    agent: unix:///run/b.sock\n"+
+		provYAML+"    allow:\n      - kernel\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, m2 := &p.Hosts[0], &p.Hosts[1]
+	for _, c := range []struct {
+		h    *PoolHost
+		kind string
+		want bool
+	}{
+		{m1, AllowReboot, true}, {m1, AllowReset, true}, {m1, AllowKernel, false},
+		{m2, AllowReboot, false}, {m2, AllowKernel, false}, {m2, AllowReset, false},
+	} {
+		if got := c.h.Allows(c.kind); got != c.want {
+			t.Errorf("%s allows %s = %v, want %v (allow %v)", c.h.Name, c.kind, got, c.want, c.h.Allow)
+		}
+	}
+	slot := p.Provisioners[0].Template(1)
+	if !slot.Allows(AllowKernel) || slot.Allows(AllowReboot) {
+		t.Errorf("a provisioner's machine has allow %v, want [kernel]", slot.Allow)
+	}
+	if w := m1.Where("lab.yaml"); w != "pool host m1 (lab.yaml:2)" {
+		t.Errorf("Where = %q", w)
+	}
+	bad := *p
+	bad.Hosts = append([]PoolHost(nil), p.Hosts...)
+	bad.Hosts[1].Allow = []string{"shutdown"}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `host "m2": allow: unknown destructive kind "shutdown"`) {
+		t.Errorf("Validate of a host allowing shutdown: %v", err)
 	}
 }

@@ -245,7 +245,7 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 				return fmt.Errorf("VM lab: host %s interface %s: %w", h.Name, i.Name, err)
 			}
 			mac := vmMAC(in.id, hi, k)
-			cfg.Ifaces[mac] = i.Name
+			cfg.Ifaces[mac] = in.Ifname(h.Name, i.Name)
 			// romfile= leaves out the NIC's iPXE option ROM: the guest
 			// boots from -kernel, and SeaBIOS initialising the ROM under
 			// TCG cost about a third of a second per guest.

@@ -143,7 +143,7 @@ func (l *Lab) GuestRebooted(ctx context.Context, in *Instance, host string) erro
 			continue
 		}
 		for _, i := range h.Ifaces {
-			if _, err := g.client.SetLink(ctx, &pb.SetLinkRequest{Group: in.group, Name: i.Name, Up: &up}); err != nil {
+			if _, err := g.client.SetLink(ctx, &pb.SetLinkRequest{Group: in.group, Name: in.Ifname(h.Name, i.Name), Up: &up}); err != nil {
 				return fmt.Errorf("VM lab: host %s interface %s after its reboot: %w", host, i.Name, err)
 			}
 		}

@@ -12,8 +12,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// enrtBondPorts are the ports the bonding recipes aggregate.
+// enrtBondPorts are the ports the bonding recipes aggregate, by the names
+// their requirements give them.
 var enrtBondPorts = []string{"eth0", "eth1"}
+
+// enrtBondPort is the required name of h's bond port whose real name is
+// real (as the bonding driver reports it), "" if none is.
+func enrtBondPort(h *lnsttest.Host, real string) string {
+	for _, p := range enrtBondPorts {
+		if h.Iface(p).Name() == real {
+			return p
+		}
+	}
+	return ""
+}
 
 // enrtBond makes spec on h with eth0 and eth1 as its ports (each set down
 // before it is enslaved, as the bonding driver wants) and brings it up.
@@ -34,10 +46,16 @@ func enrtBond(t *testing.T, h *lnsttest.Host, spec devices.Bond) *lnsttest.Devic
 	return bond
 }
 
-// enrtActiveSlave reads the active port of an active-backup bond.
+// enrtActiveSlave reads the active port of an active-backup bond and
+// returns its required name ("eth0"), or the real name the driver gave if
+// it is none of the ports.
 func enrtActiveSlave(t *testing.T, h *lnsttest.Host, bond string) string {
 	t.Helper()
-	return strings.TrimSpace(h.ReadSysfs(t, "/sys/class/net/"+bond+"/bonding/active_slave"))
+	real := strings.TrimSpace(h.Iface(bond).ReadSysfs(t, "bonding/active_slave"))
+	if p := enrtBondPort(h, real); p != "" {
+		return p
+	}
+	return real
 }
 
 // TestBondActiveBackup bonds eth0 (network n1) and eth1 (network n2) in

@@ -148,13 +148,17 @@ func enrtMoveTo(t *testing.T, from *lnsttest.Host, dev string, to *lnsttest.Host
 }
 
 // enrtNoDAD turns IPv6 duplicate address detection off on h (for devices
-// made from now on, and for ifaces), so that addresses and devices are
-// usable at once instead of after a second or two: the recipes' addresses
-// are unique by construction. Restored at cleanup.
+// made from now on, and for the required interfaces ifaces, through their
+// devices: their real names differ on a pool machine), so that addresses
+// and devices are usable at once instead of after a second or two: the
+// recipes' addresses are unique by construction. Restored at cleanup.
 func enrtNoDAD(t *testing.T, h *lnsttest.Host, ifaces ...string) {
 	t.Helper()
-	for _, k := range append([]string{"all", "default"}, ifaces...) {
+	for _, k := range []string{"all", "default"} {
 		h.Sysctl(t, "net.ipv6.conf."+k+".accept_dad", "0")
+	}
+	for _, i := range ifaces {
+		h.Iface(i).Sysctl(t, "ipv6.accept_dad", "0")
 	}
 }
 

@@ -21,11 +21,13 @@ const kernelUnderTest = "linux-image-6.1.0-47-cloud-amd64"
 // and Reboot, checks uname -r and that the new kernel loads modules and
 // makes devices, and that cleanup boots the host's own kernel again.
 // InstallKernel downloads the package once into the VM lab's cache.
-// Long: skipped under -short; it skips on the namespace lab.
+// Long: skipped under -short; it skips on the namespace lab, and on pool
+// machines whose entry does not allow: [kernel, reboot].
 func TestInstallKernel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("TestInstallKernel boots a VM twice more: skipped under -short")
 	}
+	lnsttest.Destructive(t, "kernel", "reboot")
 	m := lnsttest.Require(t, lnsttest.HostReq("h1", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))))
 	h1 := m.Host("h1")
 	uname := func(t *testing.T) string { return strings.TrimSpace(h1.Run(t, "uname -r").Result().Stdout) }

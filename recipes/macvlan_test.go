@@ -17,7 +17,7 @@ func TestMacvlan(t *testing.T) {
 	h1, h2 := m.Host("h1"), m.Host("h2")
 
 	t.Run("from-other-host", func(t *testing.T) {
-		mv := h1.Create(t, devices.Macvlan{Name: "mv0", Parent: "eth0", Mode: "bridge"})
+		mv := h1.Create(t, devices.Macvlan{Name: "mv0", Parent: h1.Iface("eth0").Name(), Mode: "bridge"})
 		mv.Up(t)
 		info := mv.Info(t)
 		require.Equal(t, "macvlan", info.Type)
@@ -29,8 +29,8 @@ func TestMacvlan(t *testing.T) {
 	t.Run("bridge-mode-same-parent", func(t *testing.T) {
 		inner := h1.Netns(t, "mvns")
 		enrtNoDAD(t, inner)
-		mv1 := h1.Create(t, devices.Macvlan{Name: "mv1", Parent: "eth0", Mode: "bridge"})
-		h1.Create(t, devices.Macvlan{Name: "mv2", Parent: "eth0", Mode: "bridge"})
+		mv1 := h1.Create(t, devices.Macvlan{Name: "mv1", Parent: h1.Iface("eth0").Name(), Mode: "bridge"})
+		h1.Create(t, devices.Macvlan{Name: "mv2", Parent: h1.Iface("eth0").Name(), Mode: "bridge"})
 		mv2 := enrtMoveTo(t, h1, "mv2", inner)
 		mv1.Up(t)
 		mv2.Up(t)

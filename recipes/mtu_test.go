@@ -84,8 +84,8 @@ func TestMTU(t *testing.T) {
 		u1, u2 := "198.18.82.1/24", "198.18.82.2/24"
 		h1.Iface("eth0").AddIP(t, u1)
 		h2.Iface("eth0").AddIP(t, u2)
-		v1 := h1.Create(t, devices.Vxlan{Name: "vxlan0", Parent: "eth0", ID: 42, Local: enrtAddr(u1), Remote: enrtAddr(u2)})
-		v2 := h2.Create(t, devices.Vxlan{Name: "vxlan0", Parent: "eth0", ID: 42, Local: enrtAddr(u2), Remote: enrtAddr(u1)})
+		v1 := h1.Create(t, devices.Vxlan{Name: "vxlan0", Parent: h1.Iface("eth0").Name(), ID: 42, Local: enrtAddr(u1), Remote: enrtAddr(u2)})
+		v2 := h2.Create(t, devices.Vxlan{Name: "vxlan0", Parent: h2.Iface("eth0").Name(), ID: 42, Local: enrtAddr(u2), Remote: enrtAddr(u1)})
 		v1.Up(t)
 		v2.Up(t)
 		mtu := v1.Info(t).MTU

@@ -14,8 +14,10 @@ import (
 // TestReboot reboots a host: its agent comes back, a device made before
 // the reboot is gone, a sysctl changed before it has its old value, and
 // jobs and traffic work afterwards. On the namespace lab it skips (its
-// hosts are namespaces); it runs on the VM lab and on real machines.
+// hosts are namespaces); it runs on the VM lab and on pool machines whose
+// entry allows it (allow: [reboot]).
 func TestReboot(t *testing.T) {
+	lnsttest.Destructive(t, "reboot")
 	m := twoHosts(t)
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	const key = "net.ipv4.ip_forward"

@@ -36,7 +36,12 @@ func snapshot(t *testing.T, h *lnsttest.Host) string {
 	for _, k := range sortedKeys(restoreSysctls) {
 		b.WriteString(k + " = " + h.ReadSysctl(t, k) + "\n")
 	}
-	b.WriteString("sysfs eth0 mtu = " + h.ReadSysfs(t, "/sys/class/net/eth0/mtu") + "\n")
+	// eth0's own values, through its device: on a pool machine (and
+	// under -lnst.lab.ifnames=mapped) its real name is another.
+	eth0 := h.Iface("eth0")
+	b.WriteString("sysfs eth0 mtu = " + eth0.ReadSysfs(t, "mtu") + "\n")
+	b.WriteString("eth0 ipv6.accept_dad = " + eth0.ReadSysctl(t, "ipv6.accept_dad") + "\n")
+	b.WriteString("eth0 ipv4.arp_ignore = " + eth0.ReadSysctl(t, "ipv4.arp_ignore") + "\n")
 	return b.String()
 }
 
@@ -62,8 +67,11 @@ func TestSysctlRestored(t *testing.T) {
 			h1.Sysctl(t, k, v)
 			require.Equal(t, v, h1.ReadSysctl(t, k))
 		}
-		h2.WriteSysfs(t, "/sys/class/net/eth0/mtu", "1280")
+		h2.Iface("eth0").WriteSysfs(t, "mtu", "1280")
 		eth0 := h1.Iface("eth0")
+		eth0.Sysctl(t, "ipv6.accept_dad", "0")
+		require.Equal(t, "0", h1.ReadSysctl(t, "net.ipv6.conf."+eth0.Name()+".accept_dad"), "Device.Sysctl sets the device's own key")
+		h2.Iface("eth0").Sysctl(t, "ipv4.arp_ignore", "1")
 		eth0.SetMTU(t, 9000)
 		eth0.AddIP(t, "198.18.4.1/24")
 		eth0.AddIP(t, "2001:db8:4::1/64")

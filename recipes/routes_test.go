@@ -31,7 +31,7 @@ func TestRoutes(t *testing.T) {
 
 	h1.AddRoute(t, "198.18.30.0/24", lnsttest.Dev(h1.Iface("eth0")), lnsttest.Table(100), lnsttest.Metric(10))
 	out := h1.Run(t, "ip route show table 100").Result().Stdout
-	require.Contains(t, out, "198.18.30.0/24 dev eth0")
+	require.Contains(t, out, "198.18.30.0/24 dev "+h1.Iface("eth0").Name())
 	require.Contains(t, out, "metric 10")
 }
 

@@ -23,12 +23,12 @@ func enrtUnderlay(t *testing.T, h1, h2 *lnsttest.Host, f enrtFamily, n int) (str
 	return enrtAddr(u1), enrtAddr(u2)
 }
 
-// enrtTunnel makes the two ends of a point-to-point tunnel (spec(local,
-// remote) on h1 and spec(remote, local) on h2), brings them up and returns
-// them.
-func enrtTunnel(t *testing.T, h1, h2 *lnsttest.Host, a1, a2 string, spec func(local, remote string) devices.Spec) [2]*lnsttest.Device {
+// enrtTunnel makes the two ends of a point-to-point tunnel (spec(parent,
+// local, remote) on h1 and spec(parent, remote, local) on h2, parent being
+// the real name of the host's eth0), brings them up and returns them.
+func enrtTunnel(t *testing.T, h1, h2 *lnsttest.Host, a1, a2 string, spec func(parent, local, remote string) devices.Spec) [2]*lnsttest.Device {
 	t.Helper()
-	d := [2]*lnsttest.Device{h1.Create(t, spec(a1, a2)), h2.Create(t, spec(a2, a1))}
+	d := [2]*lnsttest.Device{h1.Create(t, spec(h1.Iface("eth0").Name(), a1, a2)), h2.Create(t, spec(h2.Iface("eth0").Name(), a2, a1))}
 	for _, e := range d {
 		e.Up(t)
 	}
@@ -46,8 +46,8 @@ func TestGre(t *testing.T) {
 	m := enrtTwoHosts(t, "gre")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	a1, a2 := enrtUnderlay(t, h1, h2, enrtFamilies[0], 120)
-	d := enrtTunnel(t, h1, h2, a1, a2, func(l, r string) devices.Spec {
-		return devices.Gre{Name: "gre1", Local: l, Remote: r, Parent: "eth0"}
+	d := enrtTunnel(t, h1, h2, a1, a2, func(p, l, r string) devices.Spec {
+		return devices.Gre{Name: "gre1", Local: l, Remote: r, Parent: p}
 	})
 	require.Equal(t, "gre", d[0].Info(t).Type)
 	enrtOverlay(t, h1, h2, enrtAddrs(t, 121, d), true)
@@ -59,8 +59,8 @@ func TestIp6Gre(t *testing.T) {
 	m := enrtTwoHosts(t, "ip6gre")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	a1, a2 := enrtUnderlay(t, h1, h2, enrtFamilies[1], 122)
-	d := enrtTunnel(t, h1, h2, a1, a2, func(l, r string) devices.Spec {
-		return devices.Ip6gre{Name: "gre6", Local: l, Remote: r, Parent: "eth0"}
+	d := enrtTunnel(t, h1, h2, a1, a2, func(p, l, r string) devices.Spec {
+		return devices.Ip6gre{Name: "gre6", Local: l, Remote: r, Parent: p}
 	})
 	enrtOverlay(t, h1, h2, enrtAddrs(t, 123, d), false)
 }
@@ -71,8 +71,8 @@ func TestIpIp(t *testing.T) {
 	m := enrtTwoHosts(t, "ipip")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	a1, a2 := enrtUnderlay(t, h1, h2, enrtFamilies[0], 124)
-	d := enrtTunnel(t, h1, h2, a1, a2, func(l, r string) devices.Spec {
-		return devices.IpIp{Name: "ipip1", Local: l, Remote: r, Parent: "eth0"}
+	d := enrtTunnel(t, h1, h2, a1, a2, func(p, l, r string) devices.Spec {
+		return devices.IpIp{Name: "ipip1", Local: l, Remote: r, Parent: p}
 	})
 	require.Equal(t, "ipip", d[0].Info(t).Type)
 	ends := enrtAddrs(t, 125, d)
@@ -85,8 +85,8 @@ func TestSit(t *testing.T) {
 	m := enrtTwoHosts(t, "sit")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	a1, a2 := enrtUnderlay(t, h1, h2, enrtFamilies[0], 126)
-	d := enrtTunnel(t, h1, h2, a1, a2, func(l, r string) devices.Spec {
-		return devices.Sit{Name: "sit1", Local: l, Remote: r, Parent: "eth0"}
+	d := enrtTunnel(t, h1, h2, a1, a2, func(p, l, r string) devices.Spec {
+		return devices.Sit{Name: "sit1", Local: l, Remote: r, Parent: p}
 	})
 	ends := enrtAddrs(t, 127, d)
 	enrtOverlay(t, h1, h2, enrtFamilyOnly(ends, "ipv6"), false)
@@ -98,8 +98,8 @@ func TestIp6Tnl(t *testing.T) {
 	m := enrtTwoHosts(t, "ip6tnl")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	a1, a2 := enrtUnderlay(t, h1, h2, enrtFamilies[1], 128)
-	d := enrtTunnel(t, h1, h2, a1, a2, func(l, r string) devices.Spec {
-		return devices.Ip6Tnl{Name: "ip6tnl1", Local: l, Remote: r, Parent: "eth0", Proto: "any"}
+	d := enrtTunnel(t, h1, h2, a1, a2, func(p, l, r string) devices.Spec {
+		return devices.Ip6Tnl{Name: "ip6tnl1", Local: l, Remote: r, Parent: p, Proto: "any"}
 	})
 	enrtOverlay(t, h1, h2, enrtAddrs(t, 129, d), false)
 }
@@ -112,7 +112,7 @@ func TestGeneve(t *testing.T) {
 	for i, under := range enrtFamilies {
 		t.Run("underlay="+under.name, func(t *testing.T) {
 			a1, a2 := enrtUnderlay(t, h1, h2, under, 130+i)
-			d := enrtTunnel(t, h1, h2, a1, a2, func(_, r string) devices.Spec {
+			d := enrtTunnel(t, h1, h2, a1, a2, func(_, _, r string) devices.Spec {
 				return devices.Geneve{Name: "gnv0", ID: 42, Remote: r}
 			})
 			require.Equal(t, "geneve", d[0].Info(t).Type)
@@ -126,7 +126,7 @@ func TestGeneve(t *testing.T) {
 func TestIpvlan(t *testing.T) {
 	m := enrtTwoHosts(t, "ipvlan")
 	h1, h2 := m.Host("h1"), m.Host("h2")
-	iv := h1.Create(t, devices.Ipvlan{Name: "ipvl0", Parent: "eth0", Mode: "l2"})
+	iv := h1.Create(t, devices.Ipvlan{Name: "ipvl0", Parent: h1.Iface("eth0").Name(), Mode: "l2"})
 	iv.Up(t)
 	require.Equal(t, h1.Iface("eth0").Info(t).HWAddr.String(), iv.Info(t).HWAddr.String(), "an ipvlan shares its parent's MAC")
 	enrtOverlay(t, h1, h2, enrtAddrs(t, 134, [2]*lnsttest.Device{iv, h2.Iface("eth0")}), true)

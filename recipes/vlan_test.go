@@ -15,7 +15,7 @@ func TestVlan(t *testing.T) {
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	var vl [2]*lnsttest.Device
 	for i, h := range []*lnsttest.Host{h1, h2} {
-		vl[i] = h.Create(t, devices.Vlan{Name: "eth0.10", Parent: "eth0", ID: 10})
+		vl[i] = h.Create(t, devices.Vlan{Name: "vlan10", Parent: h.Iface("eth0").Name(), ID: 10})
 		vl[i].Up(t)
 	}
 	info := vl[0].Info(t)
@@ -24,7 +24,7 @@ func TestVlan(t *testing.T) {
 	enrtOverlay(t, h1, h2, ends, true)
 
 	t.Run("other-vlan-isolated", func(t *testing.T) {
-		v20 := h2.Create(t, devices.Vlan{Name: "eth0.20", Parent: "eth0", ID: 20})
+		v20 := h2.Create(t, devices.Vlan{Name: "vlan20", Parent: h2.Iface("eth0").Name(), ID: 20})
 		v20.Up(t)
 		v20.AddIP(t, "198.18.111.2/24")
 		vl[0].AddIP(t, "198.18.111.1/24")

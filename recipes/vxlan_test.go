@@ -19,8 +19,8 @@ func TestVxlanUnicast(t *testing.T) {
 			u1, u2 := under.net(60+i, 1), under.net(60+i, 2)
 			h1.Iface("eth0").AddIP(t, u1)
 			h2.Iface("eth0").AddIP(t, u2)
-			v1 := h1.Create(t, devices.Vxlan{Name: "vxlan0", Parent: "eth0", ID: 42, Local: enrtAddr(u1), Remote: enrtAddr(u2)})
-			v2 := h2.Create(t, devices.Vxlan{Name: "vxlan0", Parent: "eth0", ID: 42, Local: enrtAddr(u2), Remote: enrtAddr(u1)})
+			v1 := h1.Create(t, devices.Vxlan{Name: "vxlan0", Parent: h1.Iface("eth0").Name(), ID: 42, Local: enrtAddr(u1), Remote: enrtAddr(u2)})
+			v2 := h2.Create(t, devices.Vxlan{Name: "vxlan0", Parent: h2.Iface("eth0").Name(), ID: 42, Local: enrtAddr(u2), Remote: enrtAddr(u1)})
 			v1.Up(t)
 			v2.Up(t)
 			info := v1.Info(t)
@@ -45,8 +45,10 @@ func TestVxlanMulticast(t *testing.T) {
 		t.Run("underlay="+under.name, func(t *testing.T) {
 			h1.Iface("eth0").AddIP(t, under.net(64+i, 1))
 			h2.Iface("eth0").AddIP(t, under.net(64+i, 2))
-			spec := devices.Vxlan{Name: "vxlan0", Parent: "eth0", ID: 42, Group: groups[under.name]}
-			v1, v2 := h1.Create(t, spec), h2.Create(t, spec)
+			spec := func(h *lnsttest.Host) devices.Vxlan {
+				return devices.Vxlan{Name: "vxlan0", Parent: h.Iface("eth0").Name(), ID: 42, Group: groups[under.name]}
+			}
+			v1, v2 := h1.Create(t, spec(h1)), h2.Create(t, spec(h2))
 			v1.Up(t)
 			v2.Up(t)
 			ends := enrtAddrs(t, 66+i, [2]*lnsttest.Device{v1, v2})
