@@ -61,7 +61,7 @@ import (
 )
 
 const usage = `usage:
-  lnst-agent serve --listen unix:///PATH | HOST:PORT [--ca F --cert F --key F] [--insecure | --insecure-any-address] [--log-level L] [--lease-ttl D]
+  lnst-agent serve --listen unix:///PATH | HOST:PORT [--ca F --cert F --key F] [--insecure | --insecure-any-address] [--log-level L] [--lease-ttl D] [--output-cap BYTES] [--output-budget BYTES]
                    [--journal PATH | --journal ""] [--journal-skip-corrupt]
   lnst-agent certs --dir DIR --host NAME[,NAME...] [--client NAME[,NAME...]] [--days N]
   lnst-agent install --pool FILE [--certs DIR] [--identity KEY] [--known-hosts FILE] [--accept-new-host-key]
@@ -156,6 +156,7 @@ type serveConfig struct {
 	leaseTTL              time.Duration
 	journal               string
 	skipCorrupt           bool
+	outputCap, budget     int64
 }
 
 // defaultJournal is where the agent keeps its journal unless told: the
@@ -182,8 +183,16 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.journal, "journal", defaultJournal(), "file of the undo journal, taken back at start if a previous agent left changes in it; \"\" keeps it in memory only")
 	fs.BoolVar(&c.skipCorrupt, "journal-skip-corrupt", false, "start even if the journal is corrupt in its middle, skipping the bad records (their changes stay)")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", agent.DefaultLeaseTTL, "how long a controller's session lives without a heartbeat; then the agent kills its jobs and undoes its changes")
+	fs.Int64Var(&c.outputCap, "output-cap", agent.DefaultOutputCap, "bytes kept of each of a job's stdout and stderr; of a job that writes more, the last bytes are kept and the job's result says truncated")
+	fs.Int64Var(&c.budget, "output-budget", agent.DefaultOutputBudget, "bytes of job output the agent keeps of all its jobs together; past it, a job that writes keeps only its last MiB")
 	if err := parse(fs, args, stderr); err != nil {
 		return c, err
+	}
+	if c.outputCap <= 0 {
+		return c, usagef("--output-cap %d: must be a positive number of bytes", c.outputCap)
+	}
+	if c.budget < c.outputCap {
+		return c, usagef("--output-budget %d: must be at least --output-cap (%d)", c.budget, c.outputCap)
 	}
 	c.insecure = c.insecure || c.anyAddress
 	if c.leaseTTL <= 0 {
@@ -234,7 +243,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// The server takes back what a previous agent left in the journal
 	// first: an agent whose certificate expired or broke must still
 	// undo it, and then fail.
-	srv, err := agent.NewServer(agent.Options{Logger: log, LeaseTTL: c.leaseTTL, JournalPath: c.journal, JournalSkipCorrupt: c.skipCorrupt})
+	srv, err := agent.NewServer(agent.Options{Logger: log, LeaseTTL: c.leaseTTL, JournalPath: c.journal, JournalSkipCorrupt: c.skipCorrupt,
+		OutputCap: c.outputCap, OutputBudget: c.budget})
 	if err != nil {
 		return err
 	}

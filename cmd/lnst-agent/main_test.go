@@ -65,6 +65,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--listen", "unix:///tmp/a.sock", "--log-level", "loud"}, `--log-level: unknown level "loud"`},
 		{[]string{"serve", "--listne", "unix:///tmp/a.sock"}, "flag provided but not defined: -listne"},
 		{[]string{"serve", "--listen", "unix:///tmp/a.sock", "extra"}, `unexpected argument "extra"`},
+		{[]string{"serve", "--listen", "unix:///tmp/a.sock", "--output-cap", "0"}, "--output-cap 0: must be a positive number of bytes"},
+		{[]string{"serve", "--listen", "unix:///tmp/a.sock", "--output-cap", "2048", "--output-budget", "1024"}, "--output-budget 1024: must be at least --output-cap (2048)"},
 		{[]string{"certs", "--host", "a"}, "--dir is required"},
 		{[]string{"certs", "--dir", "d"}, "--host or --client is required"},
 		{[]string{"certs", "--dir", "d", "--host", "a", "--days", "0"}, "--days 0: must be positive"},
@@ -199,12 +201,14 @@ func TestServeBadCertFile(t *testing.T) {
 }
 
 // TestServeUnixSIGTERM runs the agent as a process on a unix socket: it
-// answers, and SIGTERM makes it exit 0 and remove its socket.
+// answers, keeps the tail of a job's output past --output-cap, and SIGTERM
+// makes it exit 0 and remove its socket.
 func TestServeUnixSIGTERM(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "agent.sock")
 	var stderr bytes.Buffer
 	journal := filepath.Join(filepath.Dir(sock), "journal")
-	cmd := exec.Command(os.Args[0], "serve", "--listen", "unix://"+sock, "--log-level", "debug", "--journal", journal)
+	cmd := exec.Command(os.Args[0], "serve", "--listen", "unix://"+sock, "--log-level", "debug", "--journal", journal,
+		"--output-cap", "1000", "--output-budget", "100000")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
@@ -224,6 +228,12 @@ func TestServeUnixSIGTERM(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int32(cmd.Process.Pid), hello.Pid, "the agent is the process started")
 	assert.False(t, hello.Lab)
+	res, err := pb.RunJobWhole(testCtx(t), pb.NewAgentClient(conn), &pb.StartJobRequest{Argv: []string{"seq", "10000"}})
+	require.NoError(t, err)
+	assert.True(t, res.StdoutTruncated, "48894 bytes past --output-cap 1000")
+	assert.Len(t, res.Stdout, 1000)
+	assert.Regexp(t, `\n9999\n10000\n$`, string(res.Stdout), "the tail is kept")
+	assert.Equal(t, int64(48894), res.StdoutSize)
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
