@@ -33,7 +33,8 @@ var unguarded = map[string]bool{
 // pings from controllers every KeepaliveMinTime allowed, and interceptors
 // that let Shutdown wait for every call that changes state, so that no
 // change is journaled after Shutdown took the journal (it would never be
-// undone), and refuse such calls once Shutdown has begun.
+// undone), and refuse such calls once Shutdown has begun; and that refuse
+// a call in a group of a session that may not change anything (checkGroup).
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -56,7 +57,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 				return err
 			}
 			defer done()
-			return h(srv, ss)
+			return h(srv, s.groupChecked(ss))
 		}),
 	}
 }
