@@ -66,7 +66,7 @@ const leaseHeldText = "this agent is leased to another controller"
 // the call may succeed once that lease is released or expires.
 func IsLeaseHeld(err error) bool {
 	st, ok := status.FromError(err)
-	return ok && st.Code() == LeaseHeldCode && strings.HasPrefix(st.Message(), leaseHeldText)
+	return ok && st.Code() == LeaseHeldCode && strings.Contains(st.Message(), leaseHeldText)
 }
 
 // heldErr is the refusal of session's call while another session holds
