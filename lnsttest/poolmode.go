@@ -127,6 +127,9 @@ func (sp *staticPool) clientLocked(name string) (pb.AgentClient, *pb.HelloReply,
 	if err != nil {
 		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
 	}
+	// A pool file's machine is up, or the recipe cannot run; a
+	// provisioned one's agent may be starting.
+	opts.FailFast = sp.slot(name) == nil
 	conn, err := agentconn.Dial(context.Background(), h.Agent, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
