@@ -1,6 +1,8 @@
 package lnsttest
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,4 +134,20 @@ func TestLeaseAgentRefusesOtherController(t *testing.T) {
 	}
 	b.release(mb)
 	leaseWithin(t, a, schedReqs(1), nil, 30*time.Second)
+}
+
+// TestSessionIDSaysWhat: a session id, which agents log and name in a
+// refused lease, says what kind of run holds the machine and from where.
+func TestSessionIDSaysWhat(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"pool", "lab"} {
+		id := sessionID(kind)
+		want := fmt.Sprintf("%s-%s-%d-", kind, host, os.Getpid())
+		if !strings.HasPrefix(id, want) || strings.Contains(id, "/") {
+			t.Errorf("sessionID(%q) = %q, want %q and a random part, no '/'", kind, id, want)
+		}
+	}
 }
