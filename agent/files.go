@@ -88,10 +88,10 @@ func (s *Server) PutFile(stream grpc.ClientStreamingServer[pb.PutFileRequest, pb
 		return err
 	}
 	if err := checkPutPath(first.Path); err != nil {
-		return invalid(fmt.Errorf("put file on host %q: %w", first.Host, err))
+		return invalid(fmt.Errorf("put file on %s: %w", hostLabel(first.Host), err))
 	}
 	if n := first.Name; n != "" && (strings.ContainsAny(n, "/\x00") || n == "." || n == "..") {
-		return invalid(fmt.Errorf("put %s on host %q: name %q is not a file name", first.Path, first.Host, n))
+		return invalid(fmt.Errorf("put %s on %s: name %q is not a file name", first.Path, hostLabel(first.Host), n))
 	}
 	h, err := s.host(first.Host)
 	if err != nil {
@@ -101,7 +101,7 @@ func (s *Server) PutFile(stream grpc.ClientStreamingServer[pb.PutFileRequest, pb
 	var fi fs.FileInfo
 	if h.do(func() (err error) { fi, err = os.Stat(dest); return err }) == nil && fi.IsDir() {
 		if first.Name == "" {
-			return invalid(fmt.Errorf("put %s on host %q: it is a directory and the request has no name to put into it", dest, first.Host))
+			return invalid(fmt.Errorf("put %s on %s: it is a directory and the request has no name to put into it", dest, hostLabel(first.Host)))
 		}
 		dest = filepath.Join(dest, first.Name)
 	}
@@ -119,7 +119,7 @@ func (s *Server) PutFile(stream grpc.ClientStreamingServer[pb.PutFileRequest, pb
 	}
 	if err != nil {
 		r.Abort()
-		err = fmt.Errorf("put %s on host %q: %w", dest, first.Host, err)
+		err = fmt.Errorf("put %s on %s: %w", dest, hostLabel(first.Host), err)
 		if errors.Is(err, filetree.ErrBadStream) {
 			return invalid(err)
 		}
@@ -558,9 +558,9 @@ func (s *Server) TempDir(_ context.Context, req *pb.TempDirRequest) (*pb.TempDir
 			if _, ok := status.FromError(err); ok {
 				return nil, err
 			}
-			return nil, failed(fmt.Errorf("make a temporary directory on host %q: %w", req.Host, err))
+			return nil, failed(fmt.Errorf("make a temporary directory on %s: %w", hostLabel(req.Host), err))
 		}
 		return &pb.TempDirReply{Path: p, Seq: seq}, nil
 	}
-	return nil, status.Errorf(codes.Aborted, "make a temporary directory on host %q: every name tried exists", req.Host)
+	return nil, status.Errorf(codes.Aborted, "make a temporary directory on %s: every name tried exists", hostLabel(req.Host))
 }

@@ -36,7 +36,9 @@ var unguarded = map[string]bool{
 // stack) rather than the death of an agent holding undo state, and
 // interceptors that let Shutdown wait for every call that changes state,
 // so that no change is journaled after Shutdown took the journal (it
-// would never be undone), and refuse such calls once Shutdown has begun.
+// would never be undone), refuse such calls once Shutdown has begun, and
+// refuse a call in a group of a session that may not change anything
+// (checkGroup).
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (_ any, err error) {
@@ -65,7 +67,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 				return err
 			}
 			defer done()
-			return h(srv, ss)
+			return h(srv, s.groupChecked(ss))
 		}),
 	}
 }

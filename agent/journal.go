@@ -98,55 +98,63 @@ const (
 	opStopTeamd = "stop-teamd"
 )
 
+// hostLabel names a host in messages: "" is the agent's own machine.
+func hostLabel(name string) string {
+	if name == "" {
+		return "the agent's own host"
+	}
+	return fmt.Sprintf("host %q", name)
+}
+
 func (u undo) String() string {
 	switch u.Op {
 	case opDeleteLink:
-		return fmt.Sprintf("delete link %s on host %q", u.Link, u.Host)
+		return fmt.Sprintf("delete link %s on %s", u.Link, hostLabel(u.Host))
 	case opCreateLink:
-		return fmt.Sprintf("recreate %s link %s on host %q", u.Kind, u.Link, u.Host)
+		return fmt.Sprintf("recreate %s link %s on %s", u.Kind, u.Link, hostLabel(u.Host))
 	case opSetLink:
-		return fmt.Sprintf("restore settings of link %s on host %q", u.Link, u.Host)
+		return fmt.Sprintf("restore settings of link %s on %s", u.Link, hostLabel(u.Host))
 	case opAddAddr:
-		return fmt.Sprintf("add address %s back to %s on host %q", u.CIDR, u.Link, u.Host)
+		return fmt.Sprintf("add address %s back to %s on %s", u.CIDR, u.Link, hostLabel(u.Host))
 	case opDelAddr:
-		return fmt.Sprintf("remove address %s from %s on host %q", u.CIDR, u.Link, u.Host)
+		return fmt.Sprintf("remove address %s from %s on %s", u.CIDR, u.Link, hostLabel(u.Host))
 	case opWriteValue:
-		return fmt.Sprintf("write %s %s = %q back on host %q", u.ValueKind, u.Key, u.Value, u.Host)
+		return fmt.Sprintf("write %s %s = %q back on %s", u.ValueKind, u.Key, u.Value, hostLabel(u.Host))
 	case opStopJob:
-		return fmt.Sprintf("stop job %d on host %q", u.Job, u.Host)
+		return fmt.Sprintf("stop job %d on %s", u.Job, hostLabel(u.Host))
 	case opDestroyHost:
 		return fmt.Sprintf("destroy host %q", u.Host)
 	case opDestroyNetwork:
 		return fmt.Sprintf("destroy network %q", u.Network)
 	case opAddRoute:
-		return fmt.Sprintf("add route %s back on host %q", u.Route, u.Host)
+		return fmt.Sprintf("add route %s back on %s", u.Route, hostLabel(u.Host))
 	case opDelRoute:
-		return fmt.Sprintf("remove route %s on host %q", u.Route, u.Host)
+		return fmt.Sprintf("remove route %s on %s", u.Route, hostLabel(u.Host))
 	case opSetFeatures:
-		return fmt.Sprintf("restore features of %s on host %q", u.Link, u.Host)
+		return fmt.Sprintf("restore features of %s on %s", u.Link, hostLabel(u.Host))
 	case opSetRing:
-		return fmt.Sprintf("restore ring sizes of %s on host %q", u.Link, u.Host)
+		return fmt.Sprintf("restore ring sizes of %s on %s", u.Link, hostLabel(u.Host))
 	case opSetCoalesce:
-		return fmt.Sprintf("restore coalescing of %s on host %q", u.Link, u.Host)
+		return fmt.Sprintf("restore coalescing of %s on %s", u.Link, hostLabel(u.Host))
 	case opAddNeigh:
-		return fmt.Sprintf("add neighbour %s back on %s on host %q", u.Neigh, u.Link, u.Host)
+		return fmt.Sprintf("add neighbour %s back on %s on %s", u.Neigh, u.Link, hostLabel(u.Host))
 	case opDelNeigh:
-		return fmt.Sprintf("remove neighbour %s on %s on host %q", u.Neigh, u.Link, u.Host)
+		return fmt.Sprintf("remove neighbour %s on %s on %s", u.Neigh, u.Link, hostLabel(u.Host))
 	case opAddRule:
-		return fmt.Sprintf("add rule %s back on host %q", u.Rule, u.Host)
+		return fmt.Sprintf("add rule %s back on %s", u.Rule, hostLabel(u.Host))
 	case opDelRule:
-		return fmt.Sprintf("remove rule %s on host %q", u.Rule, u.Host)
+		return fmt.Sprintf("remove rule %s on %s", u.Rule, hostLabel(u.Host))
 	case opMoveLink:
-		return fmt.Sprintf("move link %s from host %q back to host %q", u.Link, u.Host, u.Netns)
+		return fmt.Sprintf("move link %s from %s back to %s", u.Link, hostLabel(u.Host), hostLabel(u.Netns))
 	case opRenameLink:
-		return fmt.Sprintf("rename link %s back to %s on host %q", u.Link, u.Rename, u.Host)
+		return fmt.Sprintf("rename link %s back to %s on %s", u.Link, u.Rename, hostLabel(u.Host))
 	case opStopTeamd:
-		return fmt.Sprintf("stop teamd of team %s and delete it on host %q", u.Link, u.Host)
+		return fmt.Sprintf("stop teamd of team %s and delete it on %s", u.Link, hostLabel(u.Host))
 	case opRemovePath:
 		if u.Backup != "" {
-			return fmt.Sprintf("put %s back from backup %s on host %q", u.Path, u.Backup, u.Host)
+			return fmt.Sprintf("put %s back from backup %s on %s", u.Path, u.Backup, hostLabel(u.Host))
 		}
-		return fmt.Sprintf("remove %s on host %q", u.Path, u.Host)
+		return fmt.Sprintf("remove %s on %s", u.Path, hostLabel(u.Host))
 	}
 	return "unknown undo " + u.Op
 }

@@ -86,7 +86,7 @@ func TestUndoString(t *testing.T) {
 		{undo{Op: opSetLink, Link: "v0", Host: "h1", Up: &up, MTU: &mtu, Master: &master}, `restore settings of link v0 on host "h1"`},
 		{undo{Op: opAddAddr, CIDR: "198.18.0.1/24", Link: "eth0", Host: "h1"}, `add address 198.18.0.1/24 back to eth0 on host "h1"`},
 		{undo{Op: opDelAddr, CIDR: "2001:db8::1/64", Link: "eth0", Host: "h1"}, `remove address 2001:db8::1/64 from eth0 on host "h1"`},
-		{undo{Op: opWriteValue, ValueKind: kindSysctl, Key: "net.ipv4.ip_forward", Value: "0", Host: ""}, `write sysctl net.ipv4.ip_forward = "0" back on host ""`},
+		{undo{Op: opWriteValue, ValueKind: kindSysctl, Key: "net.ipv4.ip_forward", Value: "0", Host: ""}, `write sysctl net.ipv4.ip_forward = "0" back on the agent's own host`},
 		{undo{Op: opWriteValue, ValueKind: kindSysfs, Key: "/sys/class/net/lo/mtu", Value: "65536\n", Host: "h2"}, `write sysfs /sys/class/net/lo/mtu = "65536\n" back on host "h2"`},
 		{undo{Op: opStopJob, Job: 42, Host: "h1"}, `stop job 42 on host "h1"`},
 		{undo{Op: opDestroyHost, Host: "h1"}, `destroy host "h1"`},

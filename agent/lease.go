@@ -11,7 +11,10 @@ import (
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -21,10 +24,20 @@ import (
 const DefaultLeaseTTL = 15 * time.Second
 
 // leases tracks the controllers' sessions and when each was last heard.
+// One session at a time holds the agent's lease: while it does, the
+// heartbeats and the changes of every other session are refused (see
+// heldErr), so that two controllers, which do not see each other's lease
+// files, never use one machine at once.
 type leases struct {
 	mu   sync.Mutex
 	ttl  time.Duration
 	seen map[string]time.Time
+	// holder is the session holding the lease ("" when free), since when,
+	// and the controller it came from (peer address, and the subject of
+	// its client certificate under mutual TLS).
+	holder     string
+	since      time.Time
+	controller string
 	// gone are the sessions whose lease expired, and when: they may not
 	// come back, since their changes were undone under them.
 	gone map[string]time.Time
@@ -40,7 +53,34 @@ func (l *leases) expiredErr(session string, at time.Time) error {
 		session, at.Format(time.RFC3339), l.ttl)
 }
 
-// checkGroup refuses a change in a group of an expired session.
+// LeaseHeldCode is the gRPC code of a heartbeat or a change refused
+// because another session holds the agent's lease; IsLeaseHeld tells such
+// an error.
+const LeaseHeldCode = codes.ResourceExhausted
+
+// leaseHeldText starts the message of a refusal for a held lease.
+const leaseHeldText = "this agent is leased to another controller"
+
+// IsLeaseHeld reports whether err is an agent's refusal because another
+// session (another controller) holds its lease: the machine is busy, and
+// the call may succeed once that lease is released or expires.
+func IsLeaseHeld(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == LeaseHeldCode && strings.Contains(st.Message(), leaseHeldText)
+}
+
+// heldErr is the refusal of session's call while another session holds
+// the lease. Called with l.mu held.
+func (l *leases) heldErr(session string, now time.Time) error {
+	return status.Errorf(LeaseHeldCode,
+		"%s: session %s of controller %s holds the lease since %s (last heartbeat %v ago, lease TTL %v); session %s may go on once it is released or expires",
+		leaseHeldText, l.holder, l.controller, l.since.Format(time.RFC3339), now.Sub(l.seen[l.holder]).Round(time.Millisecond), l.ttl, session)
+}
+
+// checkGroup refuses a change in a group of an expired session, or of a
+// session other than the one holding the lease. A group without a
+// session (the local lab's, a job without a group) is not a controller's
+// session and is let through.
 func (s *Server) checkGroup(group string) error {
 	session, _, ok := strings.Cut(group, "/")
 	if !ok {
@@ -52,15 +92,57 @@ func (s *Server) checkGroup(group string) error {
 	if at, gone := l.gone[session]; gone {
 		return l.expiredErr(session, at)
 	}
+	if l.holder != "" && l.holder != session {
+		return l.heldErr(session, time.Now())
+	}
 	return nil
+}
+
+// groupChecked makes a stream's requests that name a group pass
+// checkGroup, as the unary interceptor makes single requests.
+func (s *Server) groupChecked(ss grpc.ServerStream) grpc.ServerStream {
+	return groupCheckedStream{ss, s}
+}
+
+type groupCheckedStream struct {
+	grpc.ServerStream
+	s *Server
+}
+
+func (g groupCheckedStream) RecvMsg(m any) error {
+	if err := g.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if r, ok := m.(interface{ GetGroup() string }); ok {
+		return g.s.checkGroup(r.GetGroup())
+	}
+	return nil
+}
+
+// controllerOf names the controller of a call: its address, and the
+// subject of its certificate when it showed one.
+func controllerOf(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "(unknown)"
+	}
+	name := p.Addr.String()
+	if name == "" || name == "@" {
+		name = p.Addr.Network()
+	}
+	if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.PeerCertificates) > 0 {
+		name += " (" + ti.State.PeerCertificates[0].Subject.String() + ")"
+	}
+	return name
 }
 
 // SessionGroup is the journal group name a controller uses for a group of
 // its session: the agent undoes it when the session's lease expires.
 func SessionGroup(session, group string) string { return session + "/" + group }
 
-// Heartbeat holds a session's lease.
-func (s *Server) Heartbeat(_ context.Context, req *pb.HeartbeatRequest) (*pb.HeartbeatReply, error) {
+// Heartbeat takes the agent's lease for a session, or keeps it; it is
+// refused while another session holds it.
+func (s *Server) Heartbeat(ctx context.Context, req *pb.HeartbeatRequest) (*pb.HeartbeatReply, error) {
 	if req.Session == "" || strings.Contains(req.Session, "/") {
 		return nil, invalid(errors.New("session id is empty or has '/'"))
 	}
@@ -70,22 +152,36 @@ func (s *Server) Heartbeat(_ context.Context, req *pb.HeartbeatRequest) (*pb.Hea
 	if at, gone := l.gone[req.Session]; gone {
 		return nil, l.expiredErr(req.Session, at)
 	}
+	now := time.Now()
+	if l.holder != "" && l.holder != req.Session {
+		err := l.heldErr(req.Session, now)
+		s.log.Info("lease refused", "session", req.Session, "controller", controllerOf(ctx), "holder", l.holder)
+		return nil, err
+	}
 	if l.seen == nil {
 		l.seen = map[string]time.Time{}
 	}
-	if _, ok := l.seen[req.Session]; !ok {
-		s.log.Info("lease taken", "session", req.Session, "ttl", l.ttl)
+	if l.holder == "" {
+		l.holder, l.since, l.controller = req.Session, now, controllerOf(ctx)
+		s.log.Info("lease taken", "session", req.Session, "controller", l.controller, "ttl", l.ttl)
 	}
-	l.seen[req.Session] = time.Now()
+	l.seen[req.Session] = now
 	return &pb.HeartbeatReply{Ttl: durationpb.New(l.ttl), Instance: l.instance}, nil
 }
 
 // Release ends a session's lease.
 func (s *Server) Release(_ context.Context, req *pb.HeartbeatRequest) (*pb.Empty, error) {
-	s.leases.mu.Lock()
-	delete(s.leases.seen, req.Session)
-	s.leases.mu.Unlock()
-	s.log.Info("lease released", "session", req.Session)
+	l := &s.leases
+	l.mu.Lock()
+	delete(l.seen, req.Session)
+	held := l.holder == req.Session
+	if held {
+		l.holder = ""
+	}
+	l.mu.Unlock()
+	if held {
+		s.log.Info("lease released", "session", req.Session)
+	}
 	return &pb.Empty{}, nil
 }
 
@@ -122,6 +218,9 @@ func (s *Server) expired(now time.Time) []string {
 		if now.Sub(seen) > l.ttl {
 			out = append(out, session)
 			delete(l.seen, session)
+			if l.holder == session {
+				l.holder = ""
+			}
 			if l.gone == nil {
 				l.gone = map[string]time.Time{}
 			}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -12,45 +13,36 @@ import (
 
 // TestLeaseExpiry: a session that stops sending heartbeats has its jobs
 // killed and its changes undone by the agent on its own, within the TTL
-// (plus the watchdog's tick); another session's changes stay.
+// (plus the watchdog's tick); the changes an earlier session left (it
+// released its lease) stay.
 func TestLeaseExpiry(t *testing.T) {
 	_, c := testServerOpts(t, Options{Lab: true, LeaseTTL: time.Second})
 	ctx := testCtx(t)
 	testHost(t, c, "h1")
+	_, err := c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "earlier"})
+	require.NoError(t, err)
+	_, err = c.WriteValue(ctx, &pb.WriteValueRequest{Host: "h1", Group: SessionGroup("earlier", "TestY#1"), Kind: kindSysctl, Key: "net.ipv4.ip_default_ttl", Value: "77"})
+	require.NoError(t, err)
+	_, err = c.Release(ctx, &pb.HeartbeatRequest{Session: "earlier"})
+	require.NoError(t, err)
+
 	r, err := c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "dead"})
 	require.NoError(t, err)
 	assert.Equal(t, time.Second, r.Ttl.AsDuration())
-	_, err = c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "alive"})
-	require.NoError(t, err)
-
 	group := SessionGroup("dead", "TestX#1")
 	_, err = c.WriteValue(ctx, &pb.WriteValueRequest{Host: "h1", Group: group, Kind: kindSysctl, Key: "net.ipv4.ip_forward", Value: "1"})
 	require.NoError(t, err)
 	j, err := c.StartJob(ctx, &pb.StartJobRequest{Host: "h1", Group: group, Argv: []string{"sleep", "100"}})
 	require.NoError(t, err)
-	waited := make(chan *pb.JobResult, 1)
-	go func() {
-		res, err := c.WaitJob(ctx, &pb.JobRef{Host: "h1", Id: j.Id})
-		assert.NoError(t, err)
-		waited <- res
-	}()
-	_, err = c.WriteValue(ctx, &pb.WriteValueRequest{Host: "h1", Group: SessionGroup("alive", "TestY#1"), Kind: kindSysctl, Key: "net.ipv4.conf.all.forwarding", Value: "1"})
+	res, err := c.WaitJob(ctx, &pb.JobRef{Host: "h1", Id: j.Id}) // "dead" sends nothing more
 	require.NoError(t, err)
-
-	// Keep "alive" alive past the TTL; "dead" sends nothing more.
-	start := time.Now()
-	for time.Since(start) < 2500*time.Millisecond {
-		_, err = c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "alive"})
-		require.NoError(t, err)
-		time.Sleep(100 * time.Millisecond)
-	}
-	res := <-waited
-	require.NotNil(t, res)
 	assert.True(t, res.Killed, "the expired session's job was killed")
-	assert.Equal(t, "0", testSh(t, c, "h1", "cat /proc/sys/net/ipv4/ip_forward")[:1], "the expired session's change was undone")
-	// ip_forward=0 also resets conf.all.forwarding; read the alive
-	// session's journal instead: its entry is still there.
-	assert.Equal(t, int32(1), testRestoreCount(t, c, SessionGroup("alive", "TestY#1")), "the live session's change was kept")
+	// The job is stopped first (newest first), the value written back next.
+	testWaitFor(t, "the expired session's change to be undone", 10*time.Second, func() bool {
+		return testSh(t, c, "h1", "cat /proc/sys/net/ipv4/ip_forward")[:1] == "0"
+	})
+	assert.Equal(t, "77", strings.TrimSpace(testSh(t, c, "h1", "cat /proc/sys/net/ipv4/ip_default_ttl")), "the released session's change stays")
+	assert.Equal(t, int32(1), testRestoreCount(t, c, SessionGroup("earlier", "TestY#1")), "the released session's change was kept")
 }
 
 // TestLeaseRelease: a released session is not restored by the agent (the
@@ -94,4 +86,83 @@ func TestLeaseExpiredStaysGone(t *testing.T) {
 	r2, err := c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "other"})
 	require.NoError(t, err)
 	assert.Equal(t, r.Instance, r2.Instance, "one agent process, one instance")
+}
+
+// TestLeaseHeldRefusesOtherSession: while session A holds the agent's
+// lease, session B's heartbeat and its changes (unary and streamed) are
+// refused naming A, while A's changes, calls without a session and
+// read-only calls go on; once A releases, B takes the lease and A is
+// refused in turn.
+func TestLeaseHeldRefusesOtherSession(t *testing.T) {
+	_, c := testServerOpts(t, Options{Lab: true, LeaseTTL: time.Minute})
+	ctx := testCtx(t)
+	testHost(t, c, "h1")
+	_, err := c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "A"})
+	require.NoError(t, err)
+
+	_, err = c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "B"})
+	testCode(t, err, LeaseHeldCode, "session A", "holds the lease since", "session B may go on")
+	assert.True(t, IsLeaseHeld(err), "IsLeaseHeld(%v)", err)
+	_, err = c.WriteValue(ctx, &pb.WriteValueRequest{Host: "h1", Group: SessionGroup("B", "T#1"), Kind: kindSysctl, Key: "net.ipv4.ip_forward", Value: "1"})
+	testCode(t, err, LeaseHeldCode, "session A")
+	_, err = c.StartJob(ctx, &pb.StartJobRequest{Host: "h1", Group: SessionGroup("B", "T#1"), Argv: []string{"true"}})
+	testCode(t, err, LeaseHeldCode, "session A")
+	_, err = c.Restore(ctx, &pb.RestoreRequest{Group: SessionGroup("B", "T#1")})
+	testCode(t, err, LeaseHeldCode, "session A")
+	stream, err := c.RunJobStream(ctx, &pb.StartJobRequest{Host: "h1", Group: SessionGroup("B", "T#1"), Argv: []string{"true"}})
+	require.NoError(t, err)
+	_, err = stream.Recv()
+	testCode(t, err, LeaseHeldCode, "session A")
+	assert.Equal(t, "0", testSh(t, c, "h1", "cat /proc/sys/net/ipv4/ip_forward")[:1], "B changed nothing")
+
+	_, err = c.Hello(ctx, &pb.HelloRequest{})
+	require.NoError(t, err, "Hello answers while A holds the lease")
+	_, err = c.Facts(ctx, &pb.FactsRequest{})
+	require.NoError(t, err, "Facts answers while A holds the lease")
+	_, err = c.ReadValue(ctx, &pb.ValueRef{Host: "h1", Kind: kindSysctl, Key: "net.ipv4.ip_forward"})
+	require.NoError(t, err, "ReadValue answers while A holds the lease")
+	_, err = c.WriteValue(ctx, &pb.WriteValueRequest{Host: "h1", Group: SessionGroup("A", "T#1"), Kind: kindSysctl, Key: "net.ipv4.ip_forward", Value: "1"})
+	require.NoError(t, err, "the holder's change")
+
+	_, err = c.Release(ctx, &pb.HeartbeatRequest{Session: "B"})
+	require.NoError(t, err, "releasing a lease one does not hold changes nothing")
+	_, err = c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "B"})
+	testCode(t, err, LeaseHeldCode, "session A")
+
+	_, err = c.Release(ctx, &pb.HeartbeatRequest{Session: "A"})
+	require.NoError(t, err)
+	_, err = c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "B"})
+	require.NoError(t, err, "B takes the lease A released")
+	_, err = c.WriteValue(ctx, &pb.WriteValueRequest{Host: "h1", Group: SessionGroup("B", "T#2"), Kind: kindSysctl, Key: "net.ipv4.ip_forward", Value: "0"})
+	require.NoError(t, err, "B's change once it holds the lease")
+	_, err = c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "A"})
+	testCode(t, err, LeaseHeldCode, "session B")
+	_, err = c.Restore(ctx, &pb.RestoreRequest{Group: SessionGroup("A", "T#1")})
+	testCode(t, err, LeaseHeldCode, "session B")
+}
+
+// TestLeaseHeldUntilExpiry: a lease whose holder stops sending heartbeats
+// is refused to others until it expires, then taken; Hello answers
+// throughout.
+func TestLeaseHeldUntilExpiry(t *testing.T) {
+	_, c := testServerOpts(t, Options{Lab: true, LeaseTTL: 300 * time.Millisecond})
+	ctx := testCtx(t)
+	testHost(t, c, "h1")
+	_, err := c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "A"})
+	require.NoError(t, err)
+	_, err = c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "B"})
+	testCode(t, err, LeaseHeldCode, "session A")
+	testWaitFor(t, "A's lease to expire", 10*time.Second, func() bool {
+		_, err := c.Hello(ctx, &pb.HelloRequest{})
+		require.NoError(t, err, "Hello answers while A holds the lease")
+		_, err = c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "B"})
+		if err != nil {
+			require.True(t, IsLeaseHeld(err), "B refused for another reason than A's lease: %v", err)
+		}
+		return err == nil
+	})
+	_, err = c.WriteValue(ctx, &pb.WriteValueRequest{Host: "h1", Group: SessionGroup("B", "T#1"), Kind: kindSysctl, Key: "net.ipv4.ip_forward", Value: "1"})
+	require.NoError(t, err, "B's change once A's lease expired")
+	_, err = c.Heartbeat(ctx, &pb.HeartbeatRequest{Session: "A"})
+	testCode(t, err, codes.FailedPrecondition, "lease of session A expired")
 }

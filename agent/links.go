@@ -332,10 +332,10 @@ func parseCIDR(cidr string) (*netlink.Addr, netip.Prefix, error) {
 
 // addAddr adds an address and waits until it is usable: an IPv6 address on
 // a device that is up has finished duplicate address detection.
-func (h *host) addAddr(name, cidr string) error {
+func (h *host) addAddr(name, cidr string) (added bool, err error) {
 	addr, p, err := parseCIDR(cidr)
 	if err != nil {
-		return err
+		return false, err
 	}
 	h.mu.Lock()
 	l, err := h.link(name)
@@ -347,9 +347,9 @@ func (h *host) addAddr(name, cidr string) error {
 	}
 	h.mu.Unlock()
 	if err != nil || !p.Addr().Is6() || l.Attrs().Flags&unix.IFF_UP == 0 {
-		return err
+		return err == nil, err
 	}
-	return h.waitDAD(l, p) // events.go
+	return true, h.waitDAD(l, p) // events.go
 }
 
 // addrAttrs are what the kernel keeps of an address besides the address:

@@ -567,11 +567,13 @@ func (s *Server) AddAddr(_ context.Context, req *pb.AddrRequest) (*pb.ChangeRepl
 	if _, _, err := parseCIDR(req.Cidr); err != nil {
 		return nil, invalid(err)
 	}
-	err = h.addAddr(req.Name, req.Cidr)
+	added, err := h.addAddr(req.Name, req.Cidr)
 	u := undo{Op: opDelAddr, Host: req.Host, Link: req.Name, CIDR: req.Cidr}
-	if err != nil && status.Code(err) != codes.InvalidArgument && !errors.Is(err, unix.EEXIST) {
-		// The address may be there, still tentative: take it back too.
-		s.journal.add(undo{Group: req.Group, Op: opDelAddr, Host: req.Host, Link: req.Name, CIDR: req.Cidr})
+	if err != nil && added {
+		// The address is there, but its duplicate address detection
+		// failed or did not end: take it back too.
+		u.Group = req.Group
+		s.journal.add(u)
 	}
 	return s.change(req.Group, u, err)
 }

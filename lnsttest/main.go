@@ -86,7 +86,11 @@ func Main(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
 		os.Exit(2)
 	}
-	s := &session{states: map[testing.TB]*testState{}, results: newRunResults(), id: sessionID(), interrupted: make(chan struct{})}
+	kind := "lab"
+	if cfg.pool != "" {
+		kind = "pool"
+	}
+	s := &session{states: map[testing.TB]*testState{}, results: newRunResults(), id: sessionID(kind), interrupted: make(chan struct{})}
 	if cfg.pool != "" {
 		p, err := loadPool(cfg.pool)
 		if err != nil {
@@ -159,12 +163,15 @@ func history() map[string]time.Duration {
 	return expect
 }
 
-// sessionID is a new id for this test process's session on agents.
-func sessionID() string {
+// sessionID is a new id for this test process's session on agents,
+// "<kind>-<this machine's host name>-<pid>-<random>": agents name it in
+// their logs and in a refused lease, so it says what holds the machine
+// (kind "pool" or "lab") and from where.
+func sessionID(kind string) string {
 	host, _ := os.Hostname()
 	var r [6]byte
 	rand.Read(r[:])
-	return fmt.Sprintf("%s-%d-%s", strings.ReplaceAll(host, "/", "_"), os.Getpid(), hex.EncodeToString(r[:]))
+	return fmt.Sprintf("%s-%s-%d-%s", kind, strings.ReplaceAll(host, "/", "_"), os.Getpid(), hex.EncodeToString(r[:]))
 }
 
 // labNow returns the local lab, starting it on first use.

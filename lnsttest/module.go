@@ -459,6 +459,29 @@ func (sb *shippedBinaries) remove(session string) []error {
 	return errs
 }
 
+// removeFrom removes the test binary shipped through c, if any: the
+// session is about to give back that agent's lease. Should that fail, the
+// binary is left to remove at the end (remove), which reports it.
+func (sb *shippedBinaries) removeFrom(c pb.AgentClient, session string) {
+	sb.mu.Lock()
+	b := sb.hosts[c]
+	sb.mu.Unlock()
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.path == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	r, err := c.Restore(ctx, &pb.RestoreRequest{Group: agent.SessionGroup(session, moduleGroup)})
+	cancel()
+	if err == nil && len(r.Errors) == 0 {
+		b.path = ""
+	}
+}
+
 // unameArch is the machine uname -m prints for each GOARCH.
 var unameArch = map[string]string{
 	"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "arm": "armv7l",

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/lnst-go/lnst/agent"
 	"github.com/lnst-go/lnst/internal/agentconn"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
@@ -25,7 +27,9 @@ const leaseRetry = 200 * time.Millisecond
 
 // staticPool is a pool of machines from a pool file: their agents, and
 // which hosts are leased. Hosts are leased to one recipe at a time, in
-// this process (leased) and across test processes (an flock per host).
+// this process (leased) and across controllers by the agent's own lease,
+// which one session at a time holds; an flock per host is a shortcut
+// between the test processes of this machine.
 type staticPool struct {
 	p *pool.Pool
 	// expect maps a recipe's name to how long it ran in a previous run
@@ -53,6 +57,19 @@ type staticPool struct {
 	clients map[string]pb.AgentClient
 	hellos  map[string]*pb.HelloReply
 	stops   map[string]chan struct{} // closed to end a client's heartbeats
+	// agentHeld are the hosts whose agent's lease this process holds, and
+	// beatDone is closed when a host's heartbeats ended.
+	agentHeld map[string]bool
+	beatDone  map[string]chan struct{}
+	// heldBy says, of the hosts another controller held when we asked
+	// their agents, who holds them (refreshed with busy).
+	heldBy map[string]error
+	// idle releases the agent lease of a host no recipe of this process
+	// used for agentIdle.
+	idle map[string]*time.Timer
+	// noAgentLease makes lease and release not talk to the agents (the
+	// scheduling tests' pools have none).
+	noAgentLease bool
 
 	// prov holds the machines of the pool file's provisioners, nil
 	// without provisioners (provision.go).
@@ -67,6 +84,7 @@ func newStaticPool(p *pool.Pool, session string) *staticPool {
 	return &staticPool{
 		p: all, session: session, stop: make(chan struct{}), busy: map[string]bool{}, starve: leaseStarve, leased: map[string]bool{}, locks: map[string]*pool.Machine{},
 		conns: map[string]*grpc.ClientConn{}, clients: map[string]pb.AgentClient{}, hellos: map[string]*pb.HelloReply{}, stops: map[string]chan struct{}{},
+		agentHeld: map[string]bool{}, beatDone: map[string]chan struct{}{}, heldBy: map[string]error{}, idle: map[string]*time.Timer{},
 		prov: prov, static: &pool.StaticProvisioner{Pool: p},
 	}
 }
@@ -80,10 +98,24 @@ func (sp *staticPool) host(name string) *pool.PoolHost {
 	return nil
 }
 
-// client returns the agent of a pool host, connecting on first use.
+// client returns the agent of a pool host, connecting on first use, with
+// this process's lease on it.
 func (sp *staticPool) client(name string) (pb.AgentClient, *pb.HelloReply, error) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	c, hello, err := sp.clientLocked(name)
+	if err == nil && !sp.agentHeld[name] {
+		err = sp.takeAgentLocked(name)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, hello, nil
+}
+
+// clientLocked returns the agent of a pool host, connecting on first use.
+// Called with sp.mu held.
+func (sp *staticPool) clientLocked(name string) (pb.AgentClient, *pb.HelloReply, error) {
 	if c, ok := sp.clients[name]; ok {
 		return c, sp.hellos[name], nil
 	}
@@ -95,22 +127,107 @@ func (sp *staticPool) client(name string) (pb.AgentClient, *pb.HelloReply, error
 	if err != nil {
 		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
 	}
+	// A pool file's machine is up, or the recipe cannot run; a
+	// provisioned one's agent may be starting.
+	opts.FailFast = sp.slot(name) == nil
 	conn, err := agentconn.Dial(context.Background(), h.Agent, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
 	}
 	c := pb.NewAgentClient(conn)
-	hello, err := c.Hello(context.Background(), &pb.HelloRequest{})
-	stop := make(chan struct{})
-	if err == nil {
-		err = sp.heartbeat(c, stop)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), agentCallTimeout)
+	hello, err := c.Hello(ctx, &pb.HelloRequest{})
+	cancel()
 	if err != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("pool host %s: agent %s: %w", name, h.Agent, err)
 	}
-	sp.conns[name], sp.clients[name], sp.hellos[name], sp.stops[name] = conn, c, hello, stop
+	sp.conns[name], sp.clients[name], sp.hellos[name] = conn, c, hello
 	return c, hello, nil
+}
+
+// agentCallTimeout bounds the calls that take and give back an agent's
+// lease, made while the pool's lock is held.
+const agentCallTimeout = 10 * time.Second
+
+// agentIdle is how long this process keeps the lease of an agent no
+// recipe of it uses: the next recipe here takes the host without asking
+// again (and finds the test binary shipped there), while other
+// controllers wait at most this long beyond the recipe's end.
+const agentIdle = 2 * time.Second
+
+// heldError is an agent's refusal of our lease: another controller holds
+// the machine.
+type heldError struct {
+	host string
+	err  error
+}
+
+func (e *heldError) Error() string { return fmt.Sprintf("pool host %s is busy: %v", e.host, e.err) }
+func (e *heldError) Unwrap() error { return e.err }
+
+// takeAgentLocked takes this session's lease on a pool host's agent and
+// keeps it with heartbeats; a *heldError if another controller holds it.
+// Called with sp.mu held.
+func (sp *staticPool) takeAgentLocked(name string) error {
+	c, _, err := sp.clientLocked(name)
+	if err != nil {
+		return err
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	if err := sp.heartbeat(c, stop, done); err != nil {
+		if agent.IsLeaseHeld(err) {
+			return &heldError{host: name, err: err}
+		}
+		return fmt.Errorf("pool host %s: agent %s: %w", name, sp.host(name).Agent, err)
+	}
+	sp.stops[name], sp.beatDone[name], sp.agentHeld[name] = stop, done, true
+	return nil
+}
+
+// releaseAgentLocked gives back this session's lease on a pool host's
+// agent, so that other controllers may use the machine: first the test
+// binary shipped there goes (the session may not change the machine
+// while it does not hold the lease). Called with sp.mu held.
+func (sp *staticPool) releaseAgentLocked(name string) {
+	if !sp.agentHeld[name] {
+		return
+	}
+	close(sp.stops[name])
+	<-sp.beatDone[name]
+	delete(sp.stops, name)
+	delete(sp.beatDone, name)
+	delete(sp.agentHeld, name)
+	c := sp.clients[name]
+	if sp.shipped != nil {
+		sp.shipped.removeFrom(c, sp.session)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), agentCallTimeout)
+	c.Release(ctx, &pb.HeartbeatRequest{Session: sp.session})
+	cancel()
+}
+
+// idleAgentLocked releases the lease of a host's agent once no recipe
+// of this process used the host for agentIdle. Called with sp.mu held.
+func (sp *staticPool) idleAgentLocked(name string) {
+	if !sp.agentHeld[name] || sp.slot(name) != nil {
+		return // a provisioner's machine has its own idle time
+	}
+	if t := sp.idle[name]; t != nil {
+		t.Stop()
+	}
+	sp.idle[name] = time.AfterFunc(agentIdle, func() {
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		select {
+		case <-sp.stop:
+			return // closing: the heartbeats release every lease
+		default:
+		}
+		if !sp.leased[name] {
+			sp.releaseAgentLocked(name)
+		}
+	})
 }
 
 // forgetLocked ends the heartbeats to a pool host's agent and closes the
@@ -126,6 +243,8 @@ func (sp *staticPool) forgetLocked(name string) {
 		sp.shipped.forget(c)
 	}
 	delete(sp.stops, name)
+	delete(sp.beatDone, name)
+	delete(sp.agentHeld, name)
 	delete(sp.conns, name)
 	delete(sp.clients, name)
 	delete(sp.hellos, name)
@@ -133,11 +252,13 @@ func (sp *staticPool) forgetLocked(name string) {
 
 // heartbeat takes this session's lease on an agent and keeps it, sending a
 // heartbeat every third of the agent's lease TTL until close (or until
-// stop is closed). Should this process die, the agent restores the
-// session's changes itself once the lease expires.
-func (sp *staticPool) heartbeat(c pb.AgentClient, stop <-chan struct{}) error {
+// stop is closed; done is closed when they end). Should this process die,
+// the agent restores the session's changes itself once the lease expires.
+func (sp *staticPool) heartbeat(c pb.AgentClient, stop <-chan struct{}, done chan<- struct{}) error {
 	req := &pb.HeartbeatRequest{Session: sp.session}
-	r, err := c.Heartbeat(context.Background(), req)
+	ctx, cancel := context.WithTimeout(context.Background(), agentCallTimeout)
+	r, err := c.Heartbeat(ctx, req)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("take a lease: %w", err)
 	}
@@ -146,6 +267,7 @@ func (sp *staticPool) heartbeat(c pb.AgentClient, stop <-chan struct{}) error {
 	sp.beats.Add(1)
 	go func() {
 		defer sp.beats.Done()
+		defer close(done)
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
@@ -269,10 +391,31 @@ func (sp *staticPool) lease(t testing.TB, reqs []pool.HostReq, want *pool.Mappin
 	sp.mu.Unlock()
 	tick := time.NewTicker(leaseLog)
 	defer tick.Stop()
+	var deadline <-chan time.Time
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if at, ok := d.Deadline(); ok {
+			left := time.Until(at)
+			timer := time.NewTimer(left - min(leaseDeadlineMargin, left/10))
+			defer timer.Stop()
+			deadline = timer.C
+		}
+	}
 	for {
 		select {
 		case <-w.done:
 			return w.m, w.err
+		case <-deadline:
+			sp.mu.Lock()
+			select {
+			case <-w.done:
+				sp.mu.Unlock()
+				return w.m, w.err
+			default:
+			}
+			sp.waiters = slices.DeleteFunc(sp.waiters, func(o *leaseWaiter) bool { return o == w })
+			why := w.why
+			sp.mu.Unlock()
+			return pool.Mapping{}, &waitedOutError{waited: time.Since(w.since), why: why}
 		case <-tick.C:
 			sp.mu.Lock()
 			why, ahead := w.why, sp.ahead(w)
@@ -280,6 +423,23 @@ func (sp *staticPool) lease(t testing.TB, reqs []pool.HostReq, want *pool.Mappin
 			t.Logf("lnsttest: waiting %v for pool hosts to free up, %d recipes first in line (%v)", time.Since(w.since).Round(time.Second), ahead, why)
 		}
 	}
+}
+
+// leaseDeadlineMargin is how long before the test binary's deadline
+// (-test.timeout) a recipe still waiting for pool hosts gives up (at most
+// a tenth of the time left when it began to wait), so that it skips
+// saying who holds them rather than the binary panicking.
+const leaseDeadlineMargin = time.Minute
+
+// waitedOutError is a recipe that waited for pool hosts until close to
+// the test binary's deadline.
+type waitedOutError struct {
+	waited time.Duration
+	why    error
+}
+
+func (e *waitedOutError) Error() string {
+	return fmt.Sprintf("no pool hosts for this recipe after waiting %v, close to the test binary's deadline (-test.timeout): %v", e.waited.Round(time.Second), e.why)
 }
 
 // leaseGather is how long a recipe that asks for hosts waits for the
@@ -377,7 +537,7 @@ func (sp *staticPool) dispatch() {
 			close(w.done)
 			continue
 		}
-		w.why = err
+		w.why = sp.withHolders(err)
 		waiting = append(waiting, w)
 		starving := now.Sub(w.since) >= sp.starve
 		if starving {
@@ -391,6 +551,7 @@ func (sp *staticPool) dispatch() {
 	sp.waiters = waiting
 	if len(sp.waiters) == 0 {
 		clear(sp.busy) // the next recipe to come looks afresh
+		clear(sp.heldBy)
 	}
 	if len(sp.waiters) > 0 && len(sp.busy) > 0 && sp.retry == nil {
 		sp.retry = time.AfterFunc(leaseRetry, func() {
@@ -398,9 +559,28 @@ func (sp *staticPool) dispatch() {
 			defer sp.mu.Unlock()
 			sp.retry = nil
 			clear(sp.busy)
+			clear(sp.heldBy)
 			sp.dispatch()
 		})
 	}
+}
+
+// withHolders adds to why a recipe waits the controllers that hold pool
+// hosts, as their agents said. Called with sp.mu held.
+func (sp *staticPool) withHolders(err error) error {
+	if len(sp.heldBy) == 0 {
+		return err
+	}
+	var hosts []string
+	for h := range sp.heldBy {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	errs := []error{err}
+	for _, h := range hosts {
+		errs = append(errs, sp.heldBy[h])
+	}
+	return errors.Join(errs...)
 }
 
 // freeHosts counts the hosts neither leased, nor busy, nor kept.
@@ -455,6 +635,16 @@ func (sp *staticPool) tryLease(w *leaseWaiter, kept map[string]bool) (pool.Mappi
 		ok := true
 		for _, hm := range m.Hosts {
 			locked, err := sp.lockHost(hm.Pool)
+			if err == nil && locked {
+				err = sp.takeAgentIfPooled(hm.Pool)
+				var held *heldError
+				if errors.As(err, &held) {
+					sp.heldBy[hm.Pool], locked, err = held, false, nil
+				}
+				if !locked || err != nil {
+					sp.unlock([]string{hm.Pool})
+				}
+			}
 			if err != nil {
 				sp.unlock(got)
 				return m, err // it names the host
@@ -474,6 +664,16 @@ func (sp *staticPool) tryLease(w *leaseWaiter, kept map[string]bool) (pool.Mappi
 		}
 		sp.unlock(got)
 	}
+}
+
+// takeAgentIfPooled takes the lease on the agent of a pool host of the
+// pool file (a provisioner's machine is this process's alone, and has no
+// agent before it is provisioned). Called with sp.mu held.
+func (sp *staticPool) takeAgentIfPooled(name string) error {
+	if sp.noAgentLease || sp.slot(name) != nil || sp.agentHeld[name] {
+		return nil
+	}
+	return sp.takeAgentLocked(name)
 }
 
 func (sp *staticPool) unlock(hosts []string) {
@@ -497,6 +697,11 @@ func (sp *staticPool) release(m pool.Mapping) {
 	}
 	sp.unlock(hosts)
 	sp.dispatch()
+	for _, h := range hosts {
+		if !sp.leased[h] {
+			sp.idleAgentLocked(h)
+		}
+	}
 }
 
 func (sp *staticPool) close() error {
@@ -517,6 +722,10 @@ func (sp *staticPool) stopAgents() {
 		close(sp.stop)
 	}
 	sp.beats.Wait()
+	for _, t := range sp.idle {
+		t.Stop()
+	}
+	clear(sp.agentHeld)
 	for _, c := range sp.conns {
 		c.Close()
 	}
@@ -558,6 +767,13 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 	sp := s.pool
 	mapping, err := sp.lease(t, poolReqs(reqs), want)
 	var unsat *pool.UnsatError
+	var waitedOut *waitedOutError
+	if errors.As(err, &waitedOut) {
+		if cfg.strict {
+			t.Fatalf("lnsttest.Require: %v (-lnst.strict)", err)
+		}
+		t.Skipf("lnsttest.Require: %v", err)
+	}
 	if errors.As(err, &unsat) {
 		if cfg.strict {
 			t.Fatalf("lnsttest.Require: requirements cannot be met by pool %s (-lnst.strict): %v", sp.p.Path, err)
@@ -572,7 +788,9 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 	t.Cleanup(func() {
 		st.restore()
 		s.hostsDied(t, st, sp.settle(mapping))
-		sp.release(mapping)
+		// Verified while this process still holds the leases: release
+		// may give them back.
+		defer sp.release(mapping)
 		for _, hm := range mapping.Hosts {
 			sp.mu.Lock()
 			c := sp.clients[hm.Pool]

@@ -71,7 +71,9 @@ func schedPool(t testing.TB, n int) *staticPool {
 			Ifaces: []pool.PoolIface{{Name: "eth0", Net: "n1"}, {Name: "eth1", Net: "n2"}},
 		})
 	}
-	return newStaticPool(p, "sched")
+	sp := newStaticPool(p, "sched")
+	sp.noAgentLease = true
+	return sp
 }
 
 // quietTB is the testing.TB handed to lease by the recipes' goroutines:
@@ -386,6 +388,7 @@ func leaseWithin(t *testing.T, sp *staticPool, reqs []pool.HostReq, want *pool.M
 func TestLeaseWaitsForOtherProcess(t *testing.T) {
 	sp := schedPool(t, 2)
 	other := newStaticPool(sp.p, "other") // another process: its own lease files
+	other.noAgentLease = true
 	want := &pool.Mapping{Hosts: map[string]pool.HostMatch{"h1": {Pool: "m1", Ifaces: map[string]string{"eth": "eth0"}}}}
 	held := leaseWithin(t, other, nil, want, time.Second)
 	if len(held.Hosts) != 1 {

@@ -144,18 +144,37 @@ func (sp *StaticProvisioner) Reserve(ctx context.Context, req Request) (*Machine
 		return nil, fmt.Errorf("lease pool host %s: %w", h.Name, err)
 	}
 	key := strings.NewReplacer("/", "_", ":", "_", "[", "", "]", "").Replace(h.Agent)
-	f, err := os.OpenFile(filepath.Join(dir, key+".lock"), os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		return nil, fmt.Errorf("lease pool host %s: %w", h.Name, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("pool host %s: %w", h.Name, ErrBusy)
+	path := filepath.Join(dir, key+".lock")
+	for {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			return nil, fmt.Errorf("lease pool host %s: %w", h.Name, err)
 		}
-		return nil, fmt.Errorf("lease pool host %s: %w", h.Name, err)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, fmt.Errorf("pool host %s: %w", h.Name, ErrBusy)
+			}
+			return nil, fmt.Errorf("lease pool host %s: %w", h.Name, err)
+		}
+		// Release removes the file before it lets go of it: a file we
+		// opened before that and locked after is no longer the lease
+		// file, and another process may hold the new one.
+		if sameFile(f, path) {
+			return &Machine{Provisioner: sp.Name(), ID: h.Name, Host: *h, lock: f}, nil
+		}
+		f.Close()
 	}
-	return &Machine{Provisioner: sp.Name(), ID: h.Name, Host: *h, lock: f}, nil
+}
+
+// sameFile reports whether the open file f is still the file at path.
+func sameFile(f *os.File, path string) bool {
+	open, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	now, err := os.Stat(path)
+	return err == nil && os.SameFile(open, now)
 }
 
 // Alive asks the machine's agent for a Hello.
@@ -163,12 +182,14 @@ func (sp *StaticProvisioner) Alive(ctx context.Context, m *Machine) error {
 	return AgentAlive(ctx, m.Host)
 }
 
-// Release gives the host's lease file back.
+// Release gives the host's lease file back, and removes it (while still
+// holding it: see Reserve), so that no file is left per host ever leased.
 func (sp *StaticProvisioner) Release(ctx context.Context, m *Machine) error {
 	if !m.markReleased() || m.lock == nil {
 		return nil
 	}
-	return m.lock.Close() // releases the flock
+	os.Remove(m.lock.Name()) // gone already: nothing to leave
+	return m.lock.Close()    // releases the flock
 }
 
 // LabProvisioner is a local lab (StartLab, StartVMLab) as a provisioner: a

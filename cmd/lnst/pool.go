@@ -80,6 +80,7 @@ func checkHost(h *pool.PoolHost, timeout time.Duration) hostReport {
 		return r
 	}
 	opts.Timeout = timeout
+	opts.FailFast = true // the pool's machines should be up
 	ctx := context.Background()
 	conn, err := agentconn.Dial(ctx, h.Agent, opts)
 	if err != nil {

@@ -136,12 +136,19 @@ func TestRefused(t *testing.T) {
 		})
 	}
 
+	// Dial gives up at once (not after its timeout), saying the agent
+	// may serve TLS.
 	t.Run("Dial", func(t *testing.T) {
-		start := time.Now()
-		_, err := Dial(testCtx(t), addr, DialOptions{Insecure: true, Timeout: time.Second})
+		_, err := Dial(testCtx(t), addr, DialOptions{Insecure: true, Timeout: time.Hour})
 		require.Error(t, err)
-		assert.Less(t, time.Since(start), 3*time.Second, "time to give up")
-		assert.Contains(t, err.Error(), "agent "+addr+": not reachable within 1s")
+		assert.Contains(t, err.Error(), "agent "+addr+": the agent closed the plain-TCP (insecure) connection: it may serve TLS")
+		assert.Zero(t, calls.Load(), "RPCs that reached a handler")
+	})
+	t.Run("Dial with another CA", func(t *testing.T) {
+		_, err := Dial(testCtx(t), addr, DialOptions{TLS: clientTLS(t, other, "ctl"), Timeout: time.Hour})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "agent "+addr+": the TLS handshake failed")
+		assert.Contains(t, err.Error(), "x509")
 		assert.Zero(t, calls.Load(), "RPCs that reached a handler")
 	})
 }
@@ -153,9 +160,9 @@ func TestServerName(t *testing.T) {
 	addr, calls := testTLSAgent(t, dir)
 	_, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
-	_, err = Dial(testCtx(t), "localhost:"+port, DialOptions{TLS: clientTLS(t, dir, "ctl"), Timeout: time.Second})
+	_, err = Dial(testCtx(t), "localhost:"+port, DialOptions{TLS: clientTLS(t, dir, "ctl"), Timeout: time.Hour})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "not reachable within 1s")
+	assert.Contains(t, err.Error(), "the TLS handshake failed", "given up at once, not after the timeout")
 	assert.Contains(t, err.Error(), "certificate")
 	assert.Zero(t, calls.Load(), "RPCs that reached a handler")
 }
@@ -173,6 +180,19 @@ func TestDialUnreachable(t *testing.T) {
 	assert.Less(t, elapsed, 3*time.Second, "time to give up")
 	assert.Contains(t, err.Error(), "agent "+addr+": not reachable within 1s: ")
 	assert.Contains(t, err.Error(), "connection refused")
+
+	// With FailFast, the refusal ends the wait at once.
+	_, err = Dial(testCtx(t), addr, DialOptions{Insecure: true, Timeout: time.Hour, FailFast: true})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "agent "+addr+": the connection was refused: no agent listens there")
+
+	// A TLS client dialling a plain agent is told so.
+	lis, err = Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	testAgent(t, lis)
+	_, err = Dial(testCtx(t), lis.Addr().String(), DialOptions{TLS: clientTLS(t, testCerts(t), "ctl"), Timeout: time.Hour})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the agent serves plain TCP (insecure), not TLS")
 }
 
 func TestDialBadTargets(t *testing.T) {

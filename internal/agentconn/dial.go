@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"strings"
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 )
 
 // DefaultTimeout is how long Dial waits for an agent when DialOptions
@@ -35,6 +38,12 @@ type DialOptions struct {
 	// Timeout bounds the wait for the agent's first answer; zero means
 	// DefaultTimeout.
 	Timeout time.Duration
+	// FailFast ends the wait at once when the connection is refused: for
+	// an agent that should be up already (a pool's machine), rather than
+	// one that is starting. A failed TLS handshake, or a plain connection
+	// an agent serving TLS closes, ends it at once in any case: waiting
+	// does not mend them.
+	FailFast bool
 }
 
 // Dial connects to the agent at target, unix:///PATH or HOST:PORT, and
@@ -83,15 +92,52 @@ func Dial(ctx context.Context, target string, opts DialOptions) (*grpc.ClientCon
 	}
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// WaitForReady retries a refused or failed connection until the
-	// deadline; the error then carries the latest connection error.
-	_, err = pb.NewAgentClient(conn).Hello(hctx, &pb.HelloRequest{}, grpc.WaitForReady(true))
-	if err != nil {
-		conn.Close()
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("agent %s: not reachable before the caller gave up (%v): %w", target, context.Cause(ctx), err)
+	client := pb.NewAgentClient(conn)
+	var last error // the latest connection error
+	for {
+		// Without WaitForReady a call fails at once, with the connection's
+		// error, while the connection is failing; it waits while
+		// connecting.
+		_, err = client.Hello(hctx, &pb.HelloRequest{})
+		if err == nil {
+			return conn, nil
 		}
-		return nil, fmt.Errorf("agent %s: not reachable within %s: %w", target, timeout, err)
+		if status.Code(err) != codes.Unavailable && hctx.Err() == nil {
+			conn.Close()
+			return nil, fmt.Errorf("agent %s: %w", target, err)
+		}
+		if hctx.Err() == nil || last == nil {
+			last = err
+		}
+		if why := permanent(err, opts); why != "" {
+			conn.Close()
+			return nil, fmt.Errorf("agent %s: %s: %w", target, why, err)
+		}
+		if hctx.Err() != nil {
+			break
+		}
+		conn.WaitForStateChange(hctx, conn.GetState()) // the next attempt
 	}
-	return conn, nil
+	conn.Close()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("agent %s: not reachable before the caller gave up (%v): %w", target, context.Cause(ctx), last)
+	}
+	return nil, fmt.Errorf("agent %s: not reachable within %s: %w", target, timeout, last)
+}
+
+// permanent says why a connection error will not go away by waiting, ""
+// if it may.
+func permanent(err error, opts DialOptions) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return "the TLS handshake failed: the agent serves plain TCP (insecure), not TLS"
+	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:") || strings.Contains(msg, "authentication handshake failed"):
+		return "the TLS handshake failed (are the CA, certificate and key the agent's and this controller's, and does the agent's certificate name the address dialled?)"
+	case opts.Insecure && strings.Contains(msg, "server preface"):
+		return "the agent closed the plain-TCP (insecure) connection: it may serve TLS; give the CA, certificate and key instead of insecure"
+	case opts.FailFast && strings.Contains(msg, "connection refused"):
+		return "the connection was refused: no agent listens there"
+	}
+	return ""
 }
