@@ -17,7 +17,7 @@ func TestLoadPoolRelative(t *testing.T) {
 	pkg := filepath.Join(root, "recipes")
 	require.NoError(t, os.MkdirAll(pkg, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(root, "go.mod"), []byte("module example.com/lab\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(root, "lab.yaml"), []byte("hosts:\n  - {name: m1, agent: \"198.18.0.11:7000\", insecure: true}\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "lab.yaml"), []byte("hosts:\n  - {name: m1, agent: \"127.0.0.1:7000\", insecure: true}\n"), 0o644))
 	t.Chdir(pkg)
 
 	p, err := loadPool("lab.yaml")
