@@ -228,8 +228,10 @@ func (s *Server) CreateHost(_ context.Context, req *pb.CreateHostRequest) (*pb.C
 	}
 	s.hosts[req.Name] = h
 	s.mu.Unlock()
-	s.journal.add(undo{Group: req.Group, Op: opDestroyHost, Host: req.Name})
 	s.log.Debug("created namespace host", "host", req.Name)
+	if _, err := s.record(req.Group, undo{Op: opDestroyHost, Host: req.Name}); err != nil {
+		return nil, err
+	}
 	return &pb.CreateHostReply{Host: req.Name}, nil
 }
 
@@ -314,7 +316,9 @@ func (s *Server) network(network, group string) (sw *host, port string, err erro
 		return nil, "", fmt.Errorf("create bridge for network %q: %w", network, err)
 	}
 	s.networks[network] = sw
-	s.journal.add(undo{Group: group, Op: opDestroyNetwork, Network: network})
+	if _, err := s.record(group, undo{Op: opDestroyNetwork, Network: network}); err != nil {
+		return nil, "", err
+	}
 	return sw, port, nil
 }
 
@@ -345,7 +349,10 @@ func (s *Server) StartJob(_ context.Context, req *pb.StartJobRequest) (*pb.Start
 		// No Restore can take an entry of no group: it would stay.
 		return &pb.StartJobReply{Id: j.id}, nil
 	}
-	seq, _ := s.journal.add(undo{Group: req.Group, Op: opStopJob, Host: req.Host, Job: j.id}) // never on disk
+	seq, err := s.record(req.Group, undo{Op: opStopJob, Host: req.Host, Job: j.id})
+	if err != nil {
+		return nil, err
+	}
 	return &pb.StartJobReply{Id: j.id, Seq: seq}, nil
 }
 
@@ -505,16 +512,39 @@ func (s *Server) StreamJob(ref *pb.JobRef, stream grpc.ServerStreamingServer[pb.
 	}
 }
 
+// change journals u, the undo of a change made in group, and answers the
+// call; with err the change failed and nothing is journaled.
 func (s *Server) change(group string, u undo, err error) (*pb.ChangeReply, error) {
 	if err != nil {
 		return nil, failed(err)
 	}
+	seq, err := s.record(group, u)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ChangeReply{Seq: seq}, nil
+}
+
+// partChange journals u, the undo of the part of a change in group that
+// was made before it failed with err, and answers the call with err.
+func (s *Server) partChange(group string, u undo, err error) (*pb.ChangeReply, error) {
+	if _, jerr := s.record(group, u); jerr != nil {
+		return nil, status.Errorf(codes.Internal, "%v; and of the part made: %v", err, status.Convert(jerr).Message())
+	}
+	return nil, failed(err)
+}
+
+// record journals u, the undo of a change made in group, and returns its
+// sequence number. The entry is kept even when writing it to disk fails:
+// then the error, Internal, says that Restore takes the change back but a
+// crash of the agent would leave it.
+func (s *Server) record(group string, u undo) (uint64, error) {
 	u.Group = group
 	seq, err := s.journal.add(u)
 	if err != nil {
-		return nil, status.Error(codes.Internal, fmt.Sprintf("the change is made and Restore of group %q takes it back, but its undo is not on disk (a crash of the agent would leave it): %v", group, err))
+		return seq, status.Error(codes.Internal, fmt.Sprintf("the change is made and Restore of group %q takes it back, but its undo is not on disk (a crash of the agent would leave it): %v", group, err))
 	}
-	return &pb.ChangeReply{Seq: seq}, nil
+	return seq, nil
 }
 
 // CreateLink creates a device.
@@ -552,8 +582,7 @@ func (s *Server) SetLink(_ context.Context, req *pb.SetLinkRequest) (*pb.ChangeR
 	u.Host = req.Host
 	if err != nil && (u.MTU != nil || u.Master != nil || u.Up != nil || u.HWAddr != nil) {
 		// Part of the change was made: its undo is kept.
-		u.Group = req.Group
-		s.journal.add(u)
+		return s.partChange(req.Group, u, err)
 	}
 	return s.change(req.Group, u, err)
 }
@@ -571,7 +600,7 @@ func (s *Server) AddAddr(_ context.Context, req *pb.AddrRequest) (*pb.ChangeRepl
 	u := undo{Op: opDelAddr, Host: req.Host, Link: req.Name, CIDR: req.Cidr}
 	if err != nil && status.Code(err) != codes.InvalidArgument && !errors.Is(err, unix.EEXIST) {
 		// The address may be there, still tentative: take it back too.
-		s.journal.add(undo{Group: req.Group, Op: opDelAddr, Host: req.Host, Link: req.Name, CIDR: req.Cidr})
+		return s.partChange(req.Group, u, err)
 	}
 	return s.change(req.Group, u, err)
 }
@@ -694,7 +723,9 @@ func (s *Server) CreateNetns(_ context.Context, req *pb.CreateNetnsRequest) (*pb
 	}
 	s.hosts[id] = h
 	s.mu.Unlock()
-	s.journal.add(undo{Group: req.Group, Op: opDestroyHost, Host: id})
+	if _, err := s.record(req.Group, undo{Op: opDestroyHost, Host: id}); err != nil {
+		return nil, err
+	}
 	return &pb.CreateHostReply{Host: id}, nil
 }
 
