@@ -24,28 +24,35 @@ func (s *Server) CreateHost(_ context.Context, req *pb.CreateHostRequest) (*pb.C
 	} else if status.Code(err) == codes.Unavailable {
 		return nil, err
 	}
-	h, err := s.newHost(req.Name, true)
-	if err != nil {
-		return nil, failed(err)
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		h.close()
-		return nil, status.Error(codes.Unavailable, "agent is shutting down")
-	}
-	if _, dup := s.hosts[req.Name]; dup {
-		s.mu.Unlock()
-		h.close()
-		return nil, status.Errorf(codes.AlreadyExists, "host %q exists", req.Name)
-	}
-	s.hosts[req.Name] = h
-	s.mu.Unlock()
-	s.log.Debug("created namespace host", "host", req.Name)
-	if _, err := s.record(req.Group, undo{Op: opDestroyHost, Host: req.Name}); err != nil {
+	if err := s.addHost(req.Group, req.Name, fmt.Sprintf("host %q exists", req.Name)); err != nil {
 		return nil, err
 	}
 	return &pb.CreateHostReply{Host: req.Name}, nil
+}
+
+// addHost makes the namespace host id and journals its removal in group;
+// exists is the message when a host id was added meanwhile.
+func (s *Server) addHost(group, id, exists string) error {
+	h, err := s.newHost(id, true)
+	if err != nil {
+		return failed(err)
+	}
+	s.mu.Lock()
+	_, dup := s.hosts[id]
+	closed := s.closed
+	if dup || closed {
+		s.mu.Unlock()
+		h.close()
+		if closed {
+			return status.Error(codes.Unavailable, "agent is shutting down")
+		}
+		return status.Error(codes.AlreadyExists, exists)
+	}
+	s.hosts[id] = h
+	s.mu.Unlock()
+	s.log.Debug("created namespace host", "host", id)
+	_, err = s.record(group, undo{Op: opDestroyHost, Host: id})
+	return err
 }
 
 // DestroyHost kills the host's jobs and removes it.
@@ -163,23 +170,7 @@ func (s *Server) CreateNetns(_ context.Context, req *pb.CreateNetnsRequest) (*pb
 	if req.Host != "" {
 		id = req.Host + "/" + req.Name
 	}
-	h, err := s.newHost(id, true)
-	if err != nil {
-		return nil, failed(err)
-	}
-	s.mu.Lock()
-	_, dup := s.hosts[id]
-	if dup || s.closed {
-		s.mu.Unlock()
-		h.close()
-		if dup {
-			return nil, status.Errorf(codes.AlreadyExists, "host %q already has a namespace %q", req.Host, req.Name)
-		}
-		return nil, status.Error(codes.Unavailable, "agent is shutting down")
-	}
-	s.hosts[id] = h
-	s.mu.Unlock()
-	if _, err := s.record(req.Group, undo{Op: opDestroyHost, Host: id}); err != nil {
+	if err := s.addHost(req.Group, id, fmt.Sprintf("host %q already has a namespace %q", req.Host, req.Name)); err != nil {
 		return nil, err
 	}
 	return &pb.CreateHostReply{Host: id}, nil
