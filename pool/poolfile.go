@@ -164,35 +164,36 @@ type poolSchema struct {
 
 // hostSchema is a host of poolSchema.
 type hostSchema struct {
-	Name     string            `yaml:"name"`
-	Agent    string            `yaml:"agent"`
-	TLS      tlsSchema         `yaml:"tls"`
-	Insecure bool              `yaml:"insecure"`
-	AnyAddr  bool              `yaml:"insecure_any_address"`
-	Arch     string            `yaml:"arch"`
-	Params   map[string]string `yaml:"params"`
-	Ifaces   []ifaceSchema     `yaml:"interfaces"`
-	Power    powerSchema       `yaml:"power"`
-	Console  consoleSchema     `yaml:"console"`
-	Allow    []string          `yaml:"allow"`
+	Name    string        `yaml:"name"`
+	Agent   string        `yaml:"agent"`
+	Machine machineSchema `yaml:",inline"`
+	Power   powerSchema   `yaml:"power"`
+	Console consoleSchema `yaml:"console"`
+	Allow   []string      `yaml:"allow"`
 }
 
 // provSchema is a provisioner of poolSchema (ExecSpec).
 type provSchema struct {
-	Name     string            `yaml:"name"`
-	Reserve  string            `yaml:"reserve"`
-	Release  string            `yaml:"release"`
-	Alive    string            `yaml:"alive"`
-	Max      int               `yaml:"max"`
-	Timeout  string            `yaml:"timeout"`
-	Idle     string            `yaml:"idle"`
+	Name    string        `yaml:"name"`
+	Reserve string        `yaml:"reserve"`
+	Release string        `yaml:"release"`
+	Alive   string        `yaml:"alive"`
+	Max     int           `yaml:"max"`
+	Timeout string        `yaml:"timeout"`
+	Idle    string        `yaml:"idle"`
+	Machine machineSchema `yaml:",inline"`
+	Allow   []string      `yaml:"allow"`
+}
+
+// machineSchema is what a host and a provisioner's machines share: how
+// to reach the agent and what the machine offers.
+type machineSchema struct {
 	TLS      tlsSchema         `yaml:"tls"`
 	Insecure bool              `yaml:"insecure"`
 	AnyAddr  bool              `yaml:"insecure_any_address"`
 	Arch     string            `yaml:"arch"`
 	Params   map[string]string `yaml:"params"`
 	Ifaces   []ifaceSchema     `yaml:"interfaces"`
-	Allow    []string          `yaml:"allow"`
 }
 
 // tlsSchema is the tls field of a host or provisioner.
@@ -235,12 +236,19 @@ var (
 	consoleFields = yamlFields[consoleSchema]()
 )
 
-// yamlFields lists the YAML names of the fields of struct T, in order.
-func yamlFields[T any]() []string {
-	t := reflect.TypeFor[T]()
-	names := make([]string, 0, t.NumField())
+// yamlFields lists the YAML names of the fields of struct T, in order,
+// those of an inline struct in its place.
+func yamlFields[T any]() []string { return structFields(reflect.TypeFor[T]()) }
+
+func structFields(t reflect.Type) []string {
+	var names []string
 	for f := range t.Fields() {
-		names = append(names, strings.Split(f.Tag.Get("yaml"), ",")[0])
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" {
+			names = append(names, structFields(f.Type)...)
+			continue
+		}
+		names = append(names, name)
 	}
 	return names
 }
