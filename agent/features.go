@@ -66,8 +66,7 @@ func (s *Server) SetFeatures(_ context.Context, req *pb.SetFeaturesRequest) (*pb
 	u.Host = req.Host
 	if err != nil && len(u.Features) > 0 {
 		// Some features changed before the error: keep their undo.
-		u.Group = req.Group
-		s.journal.add(u)
+		return s.partChange(req.Group, u, err)
 	}
 	return s.change(req.Group, u, err)
 }

@@ -20,15 +20,52 @@ import (
 // connection with "too many pings".
 const KeepaliveMinTime = 5 * time.Second
 
-// unguarded are the methods that change nothing (or only wait): they run
-// also while Shutdown restores, and Shutdown does not wait for them (a
-// RunJob or WaitJob ends when Shutdown kills its job).
-var unguarded = map[string]bool{
-	"Hello": true, "WaitJob": true, "RunJob": true, "StreamJob": true, "KillJob": true,
-	"WaitJobStream": true, "RunJobStream": true,
-	"LinkInfo": true, "Links": true, "ReadValue": true, "Features": true, "Probe": true,
-	"Heartbeat": true, "Release": true, "GetFile": true, "Facts": true,
+// callKind says how an RPC stands to Shutdown.
+type callKind int
+
+const (
+	// changes: the call changes state and journals its undo. Shutdown
+	// waits for it (its undo must be journaled before Shutdown takes
+	// the journal) and refuses it once begun.
+	changes callKind = iota + 1
+	// reads: the call changes nothing, or only waits (a RunJob or
+	// WaitJob ends when Shutdown kills its job, a WaitLink when the
+	// server stops). It runs also while Shutdown restores, and Shutdown
+	// does not wait for it.
+	reads
+)
+
+// callKinds classifies every method of the Agent service; a test checks
+// it against the service descriptor, so a new RPC must be classified
+// here before the agent serves it.
+var callKinds = map[string]callKind{
+	"Hello": reads,
+
+	"CreateHost": changes, "DestroyHost": changes, "Connect": changes, "DestroyNetwork": changes,
+	"CreateNetns": changes,
+
+	"StartJob": changes, "RunJob": reads, "RunJobStream": reads,
+	"WaitJob": reads, "WaitJobStream": reads, "StreamJob": reads, "KillJob": reads,
+
+	"CreateLink": changes, "DeleteLink": changes, "SetLink": changes, "SetLinkNetns": changes,
+	"RenameLink": changes, "LinkInfo": reads, "Links": reads, "WaitLink": reads,
+	"AddAddr": changes, "DelAddr": changes,
+	"AddRoute": changes, "DelRoute": changes, "AddRoutes": changes,
+	"AddNeigh": changes, "DelNeigh": changes, "AddRule": changes, "DelRule": changes,
+
+	"ReadValue": reads, "WriteValue": changes,
+	"SetFeatures": changes, "Features": reads,
+	"SetRing": changes, "Ring": reads, "SetCoalesce": changes, "Coalesce": reads,
+	"Probe": reads, "Facts": reads,
+
+	"Heartbeat": reads, "Release": reads, "Restore": changes,
+	"PutFile": changes, "GetFile": reads, "TempDir": changes,
+	"Reboot": changes, "LoadKernel": changes,
 }
+
+// unguarded reports whether a method runs past Shutdown's guard (see
+// reads). A method callKinds does not know is guarded.
+func unguarded(method string) bool { return callKinds[method] == reads }
 
 // ServerOptions are the gRPC server options the agent needs: keepalive
 // pings from controllers every KeepaliveMinTime allowed, interceptors that
@@ -88,7 +125,7 @@ func (s *Server) recoverCall(method string, err *error) {
 // enter admits a call: a state-changing one holds the in-flight lock
 // until done, and is refused once Shutdown has begun.
 func (s *Server) enter(fullMethod string) (done func(), err error) {
-	if unguarded[fullMethod[strings.LastIndex(fullMethod, "/")+1:]] {
+	if unguarded(fullMethod[strings.LastIndex(fullMethod, "/")+1:]) {
 		return func() {}, nil
 	}
 	s.inflight.RLock()

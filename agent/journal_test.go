@@ -1,7 +1,11 @@
 package agent
 
 import (
+	"os"
 	"testing"
+
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"google.golang.org/grpc/codes"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -97,4 +101,48 @@ func TestUndoString(t *testing.T) {
 	for _, c := range cases {
 		require.Equal(t, c.want, c.u.String(), "op %q", c.u.Op)
 	}
+}
+
+// TestPartChangeJournalFailureInternal: a change that failed after part
+// of it was made (here AddAddr, whose address may be there, tentative)
+// journals the undo of that part; when the journal cannot write it, the
+// call fails with Internal naming both failures, as a whole change whose
+// undo is not on disk does, and does not hide the journal's failure.
+func TestPartChangeJournalFailureInternal(t *testing.T) {
+	path := testJournalPath(t)
+	srv, c := testServerOpts(t, Options{JournalPath: path})
+	ro, err := os.Open(path)
+	require.NoError(t, err)
+	jf := srv.journal.file
+	rw := jf.f
+	jf.f = ro // writes fail: the fd is read-only
+	t.Cleanup(func() { jf.f = rw; ro.Close() })
+
+	const dev = "lnstnodev0"
+	_, err = c.AddAddr(testCtx(t), &pb.AddrRequest{Group: "g", Name: dev, Cidr: "198.18.0.1/24"})
+	testCode(t, err, codes.Internal, dev, "not on disk", `group "g"`)
+
+	jf.f = rw
+	assert.Equal(t, int32(1), testRestoreCount(t, c, "g"), "the undo of the part made is kept")
+}
+
+// TestRecordKeepsEntryWhenDiskFails: record returns Internal when the
+// undo cannot go to disk, and keeps the entry for Restore.
+func TestRecordKeepsEntryWhenDiskFails(t *testing.T) {
+	path := testJournalPath(t)
+	srv, err := NewServer(Options{JournalPath: path})
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Shutdown() })
+	ro, err := os.Open(path)
+	require.NoError(t, err)
+	defer ro.Close()
+	rw := srv.journal.file.f
+	srv.journal.file.f = ro
+	seq, err := srv.record("g", undo{Op: opWriteValue, ValueKind: "sysctl", Key: "net.ipv4.ip_forward", Value: "0"})
+	srv.journal.file.f = rw
+	testCode(t, err, codes.Internal, "not on disk")
+	taken := srv.journal.take("g", 0, false)
+	require.Len(t, taken, 1)
+	assert.Equal(t, seq, taken[0].Seq)
+	assert.Equal(t, "g", taken[0].Group)
 }

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -110,20 +109,28 @@ func ServeLab() int {
 
 // close stops serving, undoes everything and reports failures on stderr.
 func (s *Server) close(g *grpc.Server) int {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		g.GracefulStop()
-		cancel()
-	}()
-	errs := s.Shutdown()
-	g.Stop()
-	<-ctx.Done()
+	errs := s.Stop(g)
+	for _, err := range errs {
+		s.log.Error("restore failed", "error", err)
+	}
 	if len(errs) > 0 {
-		for _, err := range errs {
-			s.log.Error("restore failed", "error", err)
-		}
 		return 1
 	}
 	return 0
+}
+
+// Stop ends an agent served by g: it stops g taking calls, undoes every
+// change the agent journaled (Shutdown) while the calls in flight end
+// (those that wait on a job end as Shutdown kills it), then cuts whatever
+// still runs. It returns the undo failures.
+func (s *Server) Stop(g *grpc.Server) []error {
+	graceful := make(chan struct{})
+	go func() {
+		g.GracefulStop()
+		close(graceful)
+	}()
+	errs := s.Shutdown()
+	g.Stop()
+	<-graceful
+	return errs
 }

@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"runtime"
-	"runtime/debug"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
-	"github.com/lnst-go/lnst/internal/ethtool"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -198,142 +195,6 @@ func (s *Server) Hello(context.Context, *pb.HelloRequest) (*pb.HelloReply, error
 	}, nil
 }
 
-// CreateHost makes a namespace host.
-func (s *Server) CreateHost(_ context.Context, req *pb.CreateHostRequest) (*pb.CreateHostReply, error) {
-	if !s.lab {
-		return nil, status.Error(codes.FailedPrecondition, "this agent is not a lab agent: it serves only its own machine")
-	}
-	if req.Name == "" {
-		return nil, invalid(errors.New("host name is empty"))
-	}
-	if _, err := s.host(req.Name); err == nil {
-		return nil, status.Errorf(codes.AlreadyExists, "host %q exists", req.Name)
-	} else if status.Code(err) == codes.Unavailable {
-		return nil, err
-	}
-	h, err := s.newHost(req.Name, true)
-	if err != nil {
-		return nil, failed(err)
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		h.close()
-		return nil, status.Error(codes.Unavailable, "agent is shutting down")
-	}
-	if _, dup := s.hosts[req.Name]; dup {
-		s.mu.Unlock()
-		h.close()
-		return nil, status.Errorf(codes.AlreadyExists, "host %q exists", req.Name)
-	}
-	s.hosts[req.Name] = h
-	s.mu.Unlock()
-	s.journal.add(undo{Group: req.Group, Op: opDestroyHost, Host: req.Name})
-	s.log.Debug("created namespace host", "host", req.Name)
-	return &pb.CreateHostReply{Host: req.Name}, nil
-}
-
-// DestroyHost kills the host's jobs and removes it.
-func (s *Server) DestroyHost(_ context.Context, req *pb.HostRef) (*pb.Empty, error) {
-	if req.Host == "" {
-		return nil, invalid(errors.New("the agent's own host cannot be destroyed"))
-	}
-	if _, err := s.host(req.Host); err != nil {
-		return nil, err
-	}
-	s.destroyHost(req.Host)
-	return &pb.Empty{}, nil
-}
-
-func (s *Server) destroyHost(name string) {
-	s.mu.Lock()
-	h, ok := s.hosts[name]
-	delete(s.hosts, name)
-	s.mu.Unlock()
-	if !ok {
-		return
-	}
-	h.stopJobs()
-	h.stopTeamds()
-	h.close()
-	s.log.Debug("destroyed namespace host", "host", name)
-}
-
-// Connect gives a namespace host an interface on a lab network.
-func (s *Server) Connect(_ context.Context, req *pb.ConnectRequest) (*pb.Empty, error) {
-	if !s.lab {
-		return nil, status.Error(codes.FailedPrecondition, "this agent is not a lab agent")
-	}
-	if err := checkLinkName(req.Ifname); err != nil {
-		return nil, invalid(err)
-	}
-	if req.Network == "" {
-		return nil, invalid(errors.New("network name is empty"))
-	}
-	h, err := s.host(req.Host)
-	if err != nil {
-		return nil, err
-	}
-	sw, port, err := s.network(req.Network, req.Group)
-	if err != nil {
-		return nil, failed(err)
-	}
-	// The port is not journaled: it goes with the host's namespace or the
-	// network's, whichever is removed first.
-	if err := sw.connect(h, req.Ifname, labBridge, port); err != nil {
-		return nil, failed(fmt.Errorf("connect %s of host %q to network %q: %w", req.Ifname, req.Host, req.Network, err))
-	}
-	return &pb.Empty{}, nil
-}
-
-// labBridge is the name of the bridge in a lab network's namespace.
-const labBridge = "br0"
-
-// network returns the switch of a lab network, a namespace holding its
-// bridge, creating it on first use, and a fresh port name. Each network has
-// its own namespace so that removing it is one namespace release, which
-// the kernel batches, rather than one device deletion (and RCU barrier) per
-// port.
-func (s *Server) network(network, group string) (sw *host, port string, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, "", status.Error(codes.Unavailable, "agent is shutting down")
-	}
-	s.ports++
-	port = fmt.Sprintf("p%d", s.ports)
-	if sw, ok := s.networks[network]; ok {
-		return sw, port, nil
-	}
-	sw, err = newNamespaceHost("network "+network, false)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := sw.createBridge(labBridge); err != nil {
-		sw.close()
-		return nil, "", fmt.Errorf("create bridge for network %q: %w", network, err)
-	}
-	s.networks[network] = sw
-	s.journal.add(undo{Group: group, Op: opDestroyNetwork, Network: network})
-	return sw, port, nil
-}
-
-// DestroyNetwork removes a lab network: its namespace, bridge and ports.
-func (s *Server) DestroyNetwork(_ context.Context, req *pb.DestroyNetworkRequest) (*pb.Empty, error) {
-	s.destroyNetwork(req.Network)
-	return &pb.Empty{}, nil
-}
-
-func (s *Server) destroyNetwork(network string) {
-	s.mu.Lock()
-	sw, ok := s.networks[network]
-	delete(s.networks, network)
-	s.mu.Unlock()
-	if ok {
-		sw.close()
-	}
-}
-
 // StartJob starts a job. A job in a group is stopped when its group is
 // restored; a job without one is forgotten once its result is collected.
 func (s *Server) StartJob(_ context.Context, req *pb.StartJobRequest) (*pb.StartJobReply, error) {
@@ -345,7 +206,10 @@ func (s *Server) StartJob(_ context.Context, req *pb.StartJobRequest) (*pb.Start
 		// No Restore can take an entry of no group: it would stay.
 		return &pb.StartJobReply{Id: j.id}, nil
 	}
-	seq, _ := s.journal.add(undo{Group: req.Group, Op: opStopJob, Host: req.Host, Job: j.id}) // never on disk
+	seq, err := s.record(req.Group, undo{Op: opStopJob, Host: req.Host, Job: j.id})
+	if err != nil {
+		return nil, err
+	}
 	return &pb.StartJobReply{Id: j.id, Seq: seq}, nil
 }
 
@@ -505,18 +369,6 @@ func (s *Server) StreamJob(ref *pb.JobRef, stream grpc.ServerStreamingServer[pb.
 	}
 }
 
-func (s *Server) change(group string, u undo, err error) (*pb.ChangeReply, error) {
-	if err != nil {
-		return nil, failed(err)
-	}
-	u.Group = group
-	seq, err := s.journal.add(u)
-	if err != nil {
-		return nil, status.Error(codes.Internal, fmt.Sprintf("the change is made and Restore of group %q takes it back, but its undo is not on disk (a crash of the agent would leave it): %v", group, err))
-	}
-	return &pb.ChangeReply{Seq: seq}, nil
-}
-
 // CreateLink creates a device.
 func (s *Server) CreateLink(_ context.Context, req *pb.CreateLinkRequest) (*pb.ChangeReply, error) {
 	h, err := s.host(req.Host)
@@ -552,8 +404,7 @@ func (s *Server) SetLink(_ context.Context, req *pb.SetLinkRequest) (*pb.ChangeR
 	u.Host = req.Host
 	if err != nil && (u.MTU != nil || u.Master != nil || u.Up != nil || u.HWAddr != nil) {
 		// Part of the change was made: its undo is kept.
-		u.Group = req.Group
-		s.journal.add(u)
+		return s.partChange(req.Group, u, err)
 	}
 	return s.change(req.Group, u, err)
 }
@@ -572,8 +423,7 @@ func (s *Server) AddAddr(_ context.Context, req *pb.AddrRequest) (*pb.ChangeRepl
 	if err != nil && added {
 		// The address is there, but its duplicate address detection
 		// failed or did not end: take it back too.
-		u.Group = req.Group
-		s.journal.add(u)
+		return s.partChange(req.Group, u, err)
 	}
 	return s.change(req.Group, u, err)
 }
@@ -668,38 +518,6 @@ func (s *Server) WriteValue(_ context.Context, req *pb.WriteValueRequest) (*pb.C
 	return r, err
 }
 
-// CreateNetns makes a namespace host inside a host.
-func (s *Server) CreateNetns(_ context.Context, req *pb.CreateNetnsRequest) (*pb.CreateHostReply, error) {
-	if req.Name == "" || strings.ContainsAny(req.Name, "/\x00") {
-		return nil, invalid(fmt.Errorf("namespace name %q is empty or has '/'", req.Name))
-	}
-	if _, err := s.host(req.Host); err != nil {
-		return nil, err
-	}
-	id := req.Name
-	if req.Host != "" {
-		id = req.Host + "/" + req.Name
-	}
-	h, err := s.newHost(id, true)
-	if err != nil {
-		return nil, failed(err)
-	}
-	s.mu.Lock()
-	_, dup := s.hosts[id]
-	if dup || s.closed {
-		s.mu.Unlock()
-		h.close()
-		if dup {
-			return nil, status.Errorf(codes.AlreadyExists, "host %q already has a namespace %q", req.Host, req.Name)
-		}
-		return nil, status.Error(codes.Unavailable, "agent is shutting down")
-	}
-	s.hosts[id] = h
-	s.mu.Unlock()
-	s.journal.add(undo{Group: req.Group, Op: opDestroyHost, Host: id})
-	return &pb.CreateHostReply{Host: id}, nil
-}
-
 // AddRoute adds a route.
 func (s *Server) AddRoute(_ context.Context, req *pb.RouteRequest) (*pb.ChangeReply, error) {
 	h, err := s.host(req.Host)
@@ -733,128 +551,6 @@ func (s *Server) Probe(_ context.Context, req *pb.ProbeRequest) (*pb.ProbeReply,
 		return nil, failed(fmt.Errorf("probe the kernel: %w", s.probe.err))
 	}
 	return &pb.ProbeReply{LinkKinds: s.probe.kinds, Qdiscs: s.probe.qdiscs}, nil
-}
-
-// Restore undoes a group's changes, newest first.
-func (s *Server) Restore(_ context.Context, req *pb.RestoreRequest) (*pb.RestoreReply, error) {
-	if req.Group == "" {
-		return nil, invalid(errors.New("group is empty"))
-	}
-	undone, errs := s.restore(s.journal.take(req.Group, req.Since, false))
-	if req.Since == 0 {
-		// The group is over: forget its jobs, all ended by now.
-		s.forgetJobs(req.Group)
-	}
-	r := &pb.RestoreReply{Undone: int32(undone)}
-	for _, err := range errs {
-		r.Errors = append(r.Errors, err.Error())
-	}
-	return r, nil
-}
-
-// forgetJobs forgets the ended jobs of a group on every host.
-func (s *Server) forgetJobs(group string) {
-	s.mu.Lock()
-	hosts := make([]*host, 0, len(s.hosts))
-	for _, h := range s.hosts {
-		hosts = append(hosts, h)
-	}
-	s.mu.Unlock()
-	var freed int64
-	for _, h := range hosts {
-		h.mu.Lock()
-		for id, j := range h.jobs {
-			select {
-			case <-j.done:
-				if j.group == group {
-					delete(h.jobs, id)
-					freed += j.out.release()
-				}
-			default:
-			}
-		}
-		h.mu.Unlock()
-	}
-	if freed >= freeAfter {
-		debug.FreeOSMemory()
-	}
-}
-
-// restore applies undo entries in the order given. A failed entry does not
-// stop the rest; every failure is returned.
-func (s *Server) restore(entries []undo) (int, []error) {
-	var errs []error
-	for _, u := range entries {
-		if err := s.undoOne(u, hclog.Trace); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return len(entries), errs
-}
-
-func (s *Server) apply(u undo) error {
-	switch u.Op {
-	case opDestroyHost:
-		s.destroyHost(u.Host)
-		return nil
-	case opDestroyNetwork:
-		s.destroyNetwork(u.Network)
-		return nil
-	case opRemovePath:
-		return s.undoPath(u)
-	}
-	s.mu.Lock()
-	h := s.hosts[u.Host]
-	s.mu.Unlock()
-	if h == nil {
-		// The host is gone, and every change on it with it.
-		return nothingToUndo("host %q is gone", u.Host)
-	}
-	switch u.Op {
-	case opStopJob:
-		j, err := h.job(u.Job)
-		if err != nil {
-			return nil
-		}
-		// The job stays findable: its controller may still be waiting
-		// for its result. Restore of the whole group forgets it.
-		j.stop()
-		return nil
-	case opWriteValue:
-		p, err := valuePath(u.ValueKind, u.Key)
-		if err != nil {
-			return err
-		}
-		return goneIfMissing(h.writeFile(p, u.Value))
-	case opSetFeatures:
-		if _, err := h.nl.LinkByName(u.Link); err != nil {
-			return nothingToUndo("%s has no device %q", h.label(), u.Link)
-		}
-		// The closure gets copies: capturing u would move every undo
-		// applied to the heap (a Restore of 10,000 routes: 4.6 MB).
-		link, features := u.Link, u.Features
-		return h.ethtoolDo(func(fd int) error {
-			_, err := ethtool.Set(fd, link, features)
-			return err
-		})
-	case opSetRing, opSetCoalesce:
-		return h.undoParams(u)
-	case opDelRoute:
-		return h.delRoute(u.Route, true)
-	case opAddRoute:
-		return h.undoAddRoute(u.Route)
-	case opAddNeigh, opDelNeigh:
-		return h.undoNeigh(u)
-	case opAddRule, opDelRule:
-		return h.undoRule(u)
-	case opMoveLink:
-		return s.undoMoveLink(h, u)
-	case opRenameLink:
-		return h.undoRename(u)
-	case opStopTeamd:
-		return h.stopTeamd(u.Link)
-	}
-	return h.applyUndoLink(u)
 }
 
 // Shutdown undoes every change the agent journaled, newest first, kills

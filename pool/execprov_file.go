@@ -67,8 +67,6 @@ const DefaultExecTimeout = 10 * time.Minute
 // is kept.
 const DefaultIdle = time.Minute
 
-var provFields = []string{"name", "reserve", "release", "alive", "max", "timeout", "idle", "tls", "insecure", "insecure_any_address", "arch", "params", "interfaces", "allow"}
-
 // provChecked are the fields checkField checks, in the order it does.
 var provChecked = []string{"name", "reserve", "release", "max", "timeout", "idle", "tls", "arch", "params", "allow"}
 

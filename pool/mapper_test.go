@@ -59,8 +59,8 @@ func mappingError(p *Pool, reqs []HostReq, mp Mapping) error {
 			return fmt.Errorf("host %s: arch", r.Name)
 		}
 		for k, pat := range r.Params {
-			mt, _ := compile(map[string]Pattern{k: pat})
-			if !mt[0].match(hostParam(h, k)) {
+			pats, _ := compile(map[string]Pattern{k: pat})
+			if !pats[0].match(hostParam(h, k)) {
 				return fmt.Errorf("host %s: param %s", r.Name, k)
 			}
 		}
@@ -81,8 +81,8 @@ func mappingError(p *Pool, reqs []HostReq, mp Mapping) error {
 				return fmt.Errorf("host %s interface %s: driver", r.Name, ir.Name)
 			}
 			for k, pat := range ir.Params {
-				mt, _ := compile(map[string]Pattern{k: pat})
-				if !mt[0].match(ifaceParam(pi, k)) {
+				pats, _ := compile(map[string]Pattern{k: pat})
+				if !pats[0].match(ifaceParam(pi, k)) {
 					return fmt.Errorf("host %s interface %s: param %s", r.Name, ir.Name, k)
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -152,55 +153,104 @@ func ParsePool(name string, data []byte) (*Pool, error) {
 	return p, nil
 }
 
-// Host field names, in the order the pool file documents them.
-var (
-	poolFields  = []string{"hosts", "provisioners"}
-	hostFields  = []string{"name", "agent", "tls", "insecure", "insecure_any_address", "arch", "params", "interfaces", "power", "console", "allow"}
-	tlsFields   = []string{"ca", "cert", "key"}
-	ifaceFields = []string{"name", "hwaddr", "network", "driver", "speed", "params"}
-)
-
-// strictSchema mirrors the pool file's schema for strictDecode.
-type strictSchema struct {
-	Hosts []struct {
-		Name     string            `yaml:"name"`
-		Agent    string            `yaml:"agent"`
-		TLS      map[string]string `yaml:"tls"`
-		Insecure bool              `yaml:"insecure"`
-		AnyAddr  bool              `yaml:"insecure_any_address"`
-		Arch     string            `yaml:"arch"`
-		Params   map[string]string `yaml:"params"`
-		Ifaces   []strictIface     `yaml:"interfaces"`
-		Power    map[string]string `yaml:"power"`
-		Console  map[string]string `yaml:"console"`
-		Allow    []string          `yaml:"allow"`
-	} `yaml:"hosts"`
-	Provisioners []struct {
-		Name     string            `yaml:"name"`
-		Reserve  string            `yaml:"reserve"`
-		Release  string            `yaml:"release"`
-		Alive    string            `yaml:"alive"`
-		Max      int               `yaml:"max"`
-		Timeout  string            `yaml:"timeout"`
-		Idle     string            `yaml:"idle"`
-		TLS      map[string]string `yaml:"tls"`
-		Insecure bool              `yaml:"insecure"`
-		AnyAddr  bool              `yaml:"insecure_any_address"`
-		Arch     string            `yaml:"arch"`
-		Params   map[string]string `yaml:"params"`
-		Ifaces   []strictIface     `yaml:"interfaces"`
-		Allow    []string          `yaml:"allow"`
-	} `yaml:"provisioners"`
+// poolSchema is the pool file's schema: its fields, their YAML names and
+// their order. The field lists the node walk of poolParser accepts (and
+// names in "unknown field" messages) are read from its tags, and
+// strictDecode decodes into it, so a field is declared here once.
+type poolSchema struct {
+	Hosts        []hostSchema `yaml:"hosts"`
+	Provisioners []provSchema `yaml:"provisioners"`
 }
 
-// strictIface mirrors an interface of a host or provisioner.
-type strictIface struct {
+// hostSchema is a host of poolSchema.
+type hostSchema struct {
+	Name    string        `yaml:"name"`
+	Agent   string        `yaml:"agent"`
+	Machine machineSchema `yaml:",inline"`
+	Power   powerSchema   `yaml:"power"`
+	Console consoleSchema `yaml:"console"`
+	Allow   []string      `yaml:"allow"`
+}
+
+// provSchema is a provisioner of poolSchema (ExecSpec).
+type provSchema struct {
+	Name    string        `yaml:"name"`
+	Reserve string        `yaml:"reserve"`
+	Release string        `yaml:"release"`
+	Alive   string        `yaml:"alive"`
+	Max     int           `yaml:"max"`
+	Timeout string        `yaml:"timeout"`
+	Idle    string        `yaml:"idle"`
+	Machine machineSchema `yaml:",inline"`
+	Allow   []string      `yaml:"allow"`
+}
+
+// machineSchema is what a host and a provisioner's machines share: how
+// to reach the agent and what the machine offers.
+type machineSchema struct {
+	TLS      tlsSchema         `yaml:"tls"`
+	Insecure bool              `yaml:"insecure"`
+	AnyAddr  bool              `yaml:"insecure_any_address"`
+	Arch     string            `yaml:"arch"`
+	Params   map[string]string `yaml:"params"`
+	Ifaces   []ifaceSchema     `yaml:"interfaces"`
+}
+
+// tlsSchema is the tls field of a host or provisioner.
+type tlsSchema struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// ifaceSchema is an interface of a host or provisioner.
+type ifaceSchema struct {
 	Name   string            `yaml:"name"`
 	HWAddr string            `yaml:"hwaddr"`
 	Net    string            `yaml:"network"`
 	Driver string            `yaml:"driver"`
 	Speed  int               `yaml:"speed"`
 	Params map[string]string `yaml:"params"`
+}
+
+// powerSchema is the power field of a host.
+type powerSchema struct {
+	Reset   string `yaml:"reset"`
+	Timeout string `yaml:"timeout"`
+}
+
+// consoleSchema is the console field of a host.
+type consoleSchema struct {
+	File    string `yaml:"file"`
+	Command string `yaml:"command"`
+}
+
+// The field names of each mapping of a pool file, in schema order.
+var (
+	poolFields    = yamlFields[poolSchema]()
+	hostFields    = yamlFields[hostSchema]()
+	provFields    = yamlFields[provSchema]()
+	tlsFields     = yamlFields[tlsSchema]()
+	ifaceFields   = yamlFields[ifaceSchema]()
+	powerFields   = yamlFields[powerSchema]()
+	consoleFields = yamlFields[consoleSchema]()
+)
+
+// yamlFields lists the YAML names of the fields of struct T, in order,
+// those of an inline struct in its place.
+func yamlFields[T any]() []string { return structFields(reflect.TypeFor[T]()) }
+
+func structFields(t reflect.Type) []string {
+	var names []string
+	for f := range t.Fields() {
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" {
+			names = append(names, structFields(f.Type)...)
+			continue
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 // strictDecode decodes the file with yaml's own strict decoder
@@ -210,7 +260,7 @@ type strictIface struct {
 func strictDecode(name string, data []byte) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	var s strictSchema
+	var s poolSchema
 	if err := dec.Decode(&s); err != nil {
 		return yamlError(name, data, err)
 	}

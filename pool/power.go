@@ -42,11 +42,6 @@ type Console struct {
 	Command string
 }
 
-var (
-	powerFields   = []string{"reset", "timeout"}
-	consoleFields = []string{"file", "command"}
-)
-
 // power parses a host's power field.
 func (ps *poolParser) power(f field, what string) (Power, error) {
 	var p Power

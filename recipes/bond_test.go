@@ -142,13 +142,9 @@ func TestBridgeOverBond(t *testing.T) {
 	enrtOverlay(t, h1, h2, ends, false)
 }
 
-// enrtAgentCreatesTeam says whether the agent can create team devices (it
-// starts teamd for them).
-var enrtAgentCreatesTeam = true
-
 // TestTeam aggregates eth0 and eth1 in a team (activebackup runner) on both
-// hosts and pings and runs flows over it. It needs the team driver, teamd,
-// and an agent that starts teamd.
+// hosts and pings and runs flows over it. It needs the team driver and
+// teamd (the agent starts teamd for each team device).
 func TestTeam(t *testing.T) {
 	m := enrtTwoHostsTwoNets(t, "team")
 	h1, h2 := m.Host("h1"), m.Host("h2")
@@ -156,9 +152,6 @@ func TestTeam(t *testing.T) {
 		if !enrtHasTool(t, h, "teamd") {
 			t.Skipf("%s has no teamd: team devices require it (Debian: apt-get install libteam-utils)", h.Name())
 		}
-	}
-	if !enrtAgentCreatesTeam {
-		t.Skip("team devices are unavailable: the agent cannot create them yet (CreateLink returns Unimplemented for kind team; it must start teamd with Team.TeamdConfig)")
 	}
 	var teams [2]*lnsttest.Device
 	for i, h := range []*lnsttest.Host{h1, h2} {

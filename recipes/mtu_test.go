@@ -47,7 +47,8 @@ func TestMTU(t *testing.T) {
 		inner := h1.Netns(t, "jumbo")
 		enrtNoDAD(t, inner)
 		a := h1.Create(t, devices.Veth{Name: "vj0", PeerName: "vj1"})
-		b := enrtMoveTo(t, h1, "vj1", inner)
+		b := h1.Iface("vj1")
+		b.SetNetns(t, inner)
 		for _, d := range []*lnsttest.Device{a, b} {
 			d.SetMTU(t, 9000)
 			d.Up(t)

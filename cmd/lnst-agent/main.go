@@ -291,18 +291,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	return stop(g, srv, serveErr)
 }
 
-// stop stops serving and undoes everything: running RPCs end as Shutdown
-// kills their jobs, and whatever still runs after it is cut.
+// stop stops serving and undoes everything (agent.Server.Stop).
 func stop(g *grpc.Server, srv *agent.Server, serveErr error) error {
-	graceful := make(chan struct{})
-	go func() {
-		g.GracefulStop()
-		close(graceful)
-	}()
-	errs := srv.Shutdown()
-	g.Stop()
-	<-graceful
-	if len(errs) > 0 {
+	if errs := srv.Stop(g); len(errs) > 0 {
 		return fmt.Errorf("restore: %w", errors.Join(errs...))
 	}
 	return serveErr

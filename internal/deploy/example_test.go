@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/lnst-go/lnst/internal/deploy"
-	"github.com/lnst-go/lnst/pool"
 )
 
 func ExampleParseTarget() {
@@ -14,29 +13,4 @@ func ExampleParseTarget() {
 	}
 	fmt.Println(t.User, t.Host, t.Port, t.Addr())
 	// Output: root 2001:db8::11 2222 [2001:db8::11]:2222
-}
-
-func ExampleAppendHost() {
-	mine := "# my lab\nhosts:\n  - name: m1\n    agent: unix:///run/m1.sock\n"
-	out, err := deploy.AppendHost("lab.yaml", []byte(mine), deploy.PoolEntry{
-		Name:   "m2",
-		Agent:  "198.18.0.12:7000",
-		TLS:    pool.TLSFiles{CA: "certs/ca.pem", Cert: "certs/ctl.pem", Key: "certs/ctl-key.pem"},
-		Arch:   "x86_64",
-		Marker: "lnst-agent install root@198.18.0.12",
-	})
-	if err != nil {
-		panic(err)
-	}
-	fmt.Print(string(out))
-	// Output:
-	// # my lab
-	// hosts:
-	//   - name: m1
-	//     agent: unix:///run/m1.sock
-	//   # lnst-agent install root@198.18.0.12
-	//   - name: m2
-	//     agent: 198.18.0.12:7000
-	//     tls: {ca: certs/ca.pem, cert: certs/ctl.pem, key: certs/ctl-key.pem}
-	//     arch: x86_64
 }

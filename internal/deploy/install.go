@@ -239,20 +239,20 @@ func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentA
 	}
 	fmt.Fprintf(o.Log, "%s: agent %s answers on %s (kernel %s, %s)\n", t, hello.Version, agentAddr, hello.Kernel, hello.Arch)
 
-	e := PoolEntry{
-		Name:   o.Name,
-		Agent:  agentAddr,
-		TLS:    poolTLS(o.Pool, o.CertsDir, o.Client),
-		Arch:   hello.Arch,
-		Marker: fmt.Sprintf("lnst-agent install %s, %s", t, time.Now().UTC().Format(time.DateOnly)),
-		Notes:  ifaceNotes(f.ifaces),
+	e := pool.HostEntry{
+		Name:    o.Name,
+		Agent:   agentAddr,
+		TLS:     poolTLS(o.Pool, o.CertsDir, o.Client),
+		Arch:    hello.Arch,
+		Comment: fmt.Sprintf("%s %s, %s", marker, t, time.Now().UTC().Format(time.DateOnly)),
+		Notes:   ifaceNotes(f.ifaces),
 	}
 	// Read the pool file again: it may have changed while installing.
 	poolData, err := readPool(o.Pool)
 	if err != nil {
 		return nil, err
 	}
-	out, err := AppendHost(o.Pool, poolData, e)
+	out, err := appendHost(o.Pool, poolData, e)
 	if err != nil {
 		return nil, err
 	}
@@ -457,7 +457,7 @@ func removeFromPool(file, name string, mustFind bool, log io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("pool file: %w", err)
 	}
-	out, found, left, err := RemoveHost(file, data, name)
+	out, found, left, err := removeHost(file, data, name)
 	if err != nil {
 		return err
 	}

@@ -11,12 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var testEntry = PoolEntry{
-	Name:   "m2",
-	Agent:  "198.18.0.12:7000",
-	TLS:    pool.TLSFiles{CA: "certs/ca.pem", Cert: "certs/ctl.pem", Key: "certs/ctl-key.pem"},
-	Arch:   "x86_64",
-	Marker: "lnst-agent install root@198.18.0.12",
+var testEntry = pool.HostEntry{
+	Name:    "m2",
+	Agent:   "198.18.0.12:7000",
+	TLS:     pool.TLSFiles{CA: "certs/ca.pem", Cert: "certs/ctl.pem", Key: "certs/ctl-key.pem"},
+	Arch:    "x86_64",
+	Comment: "lnst-agent install root@198.18.0.12",
 }
 
 const testEntryText = `  # lnst-agent install root@198.18.0.12
@@ -51,11 +51,11 @@ func TestAppendAndRemoveHost(t *testing.T) {
 		after:  "hosts:\n  -\n    name: m1\n    agent: unix:///run/m1.sock\n" + testEntryText,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := AppendHost("lab.yaml", []byte(tc.before), testEntry)
+			out, err := appendHost("lab.yaml", []byte(tc.before), testEntry)
 			require.NoError(t, err)
 			assert.Equal(t, tc.after, string(out))
 
-			back, found, left, err := RemoveHost("lab.yaml", out, "m2")
+			back, found, left, err := removeHost("lab.yaml", out, "m2")
 			require.NoError(t, err)
 			assert.True(t, found)
 			if tc.before == "" {
@@ -76,13 +76,13 @@ func TestAppendAndRemoveHost(t *testing.T) {
 func TestRemoveHostInTheMiddle(t *testing.T) {
 	data := "hosts:\n  - name: m1\n    agent: unix:///run/m1.sock\n" + testEntryText +
 		"  # m3 is the last\n  - name: m3\n    agent: unix:///run/m3.sock\n"
-	out, found, left, err := RemoveHost("lab.yaml", []byte(data), "m2")
+	out, found, left, err := removeHost("lab.yaml", []byte(data), "m2")
 	require.NoError(t, err)
 	assert.True(t, found)
 	assert.True(t, left)
 	assert.Equal(t, "hosts:\n  - name: m1\n    agent: unix:///run/m1.sock\n  # m3 is the last\n  - name: m3\n    agent: unix:///run/m3.sock\n", string(out))
 
-	out, found, _, err = RemoveHost("lab.yaml", out, "nope")
+	out, found, _, err = removeHost("lab.yaml", out, "nope")
 	require.NoError(t, err)
 	assert.False(t, found)
 	assert.Contains(t, string(out), "name: m3")
@@ -90,7 +90,7 @@ func TestRemoveHostInTheMiddle(t *testing.T) {
 
 func TestRemoveOnlyHostKeepsUserText(t *testing.T) {
 	data := "# my own notes\nhosts:\n" + testEntryText
-	out, found, left, err := RemoveHost("lab.yaml", []byte(data), "m2")
+	out, found, left, err := removeHost("lab.yaml", []byte(data), "m2")
 	require.NoError(t, err)
 	assert.True(t, found)
 	assert.False(t, left)
@@ -104,14 +104,14 @@ func TestAppendHostErrors(t *testing.T) {
 		{"broken file", "hosts:\n  - name: m1\n", "fix it before adding a host"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := AppendHost("lab.yaml", []byte(tc.data), testEntry)
+			_, err := appendHost("lab.yaml", []byte(tc.data), testEntry)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
 	bad := testEntry
 	bad.Name = "two words"
-	_, err := AppendHost("lab.yaml", nil, bad)
+	_, err := appendHost("lab.yaml", nil, bad)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `the host to add is not valid`)
 	assert.Contains(t, err.Error(), `name "two words": has white space`)
@@ -120,7 +120,7 @@ func TestAppendHostErrors(t *testing.T) {
 func TestAppendHostNotes(t *testing.T) {
 	e := testEntry
 	e.Notes = ifaceNotes([]string{"enp3s0 52:54:00:12:34:56 virtio_net", "enp4s0 52:54:00:12:34:57"})
-	out, err := AppendHost("lab.yaml", nil, e)
+	out, err := appendHost("lab.yaml", nil, e)
 	require.NoError(t, err)
 	assert.Contains(t, string(out), "    arch: x86_64\n"+
 		"    # interfaces found on the host: uncomment those cabled for tests, with their network\n"+
