@@ -1,10 +1,10 @@
 package agent
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
-	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"google.golang.org/grpc/codes"
 
 	"github.com/stretchr/testify/assert"
@@ -118,8 +118,11 @@ func TestPartChangeJournalFailureInternal(t *testing.T) {
 	jf.f = ro // writes fail: the fd is read-only
 	t.Cleanup(func() { jf.f = rw; ro.Close() })
 
+	// A change that failed with part of it made (as AddAddr whose
+	// address stayed tentative, or SetLink that set the MTU and then
+	// failed).
 	const dev = "lnstnodev0"
-	_, err = c.AddAddr(testCtx(t), &pb.AddrRequest{Group: "g", Name: dev, Cidr: "198.18.0.1/24"})
+	_, err = srv.partChange("g", undo{Op: opDelAddr, Link: dev, CIDR: "198.18.0.1/24"}, fmt.Errorf("address on %s: DAD did not end", dev))
 	testCode(t, err, codes.Internal, dev, "not on disk", `group "g"`)
 
 	jf.f = rw
