@@ -214,10 +214,10 @@ func TestCrashRecovery(t *testing.T) {
 				assert.Contains(t, log, "cut away the torn tail a crash left")
 				assert.NotContains(t, log, "ip_forward")
 			} else {
-				assert.Contains(t, log, `undone: undo="write sysctl net.ipv4.ip_forward = \"0\" back on host \"\""`)
+				assert.Contains(t, log, `undone: undo="write sysctl net.ipv4.ip_forward = \"0\" back on the agent's own host"`)
 			}
 			assert.Contains(t, log, fmt.Sprintf("a previous agent left changes: taking them back: journal=%s entries=%d", journal, entries))
-			assert.Contains(t, log, `undone: undo="delete link v0 on host \"\""`)
+			assert.Contains(t, log, `undone: undo="delete link v0 on the agent's own host"`)
 			assert.Contains(t, log, `undone: undo="remove address 198.18.30.1/24 from v0`)
 			assert.Contains(t, log, `undone: undo="restore settings of link v0`)
 			assert.Less(t, strings.Index(log, "remove address"), strings.Index(log, "delete link v0"), "newest first")
@@ -263,7 +263,7 @@ func TestReplayBeforeTLS(t *testing.T) {
 	require.ErrorAs(t, err, &ee, "the agent must fail on its TLS files; stderr: %s", &stderr)
 	assert.Equal(t, 1, ee.ExitCode())
 	assert.Contains(t, stderr.String(), "127.0.0.1.pem")
-	assert.Contains(t, stderr.String(), `undone: undo="write sysctl net.ipv4.ip_forward = \"0\" back on host \"\""`)
+	assert.Contains(t, stderr.String(), `undone: undo="write sysctl net.ipv4.ip_forward = \"0\" back on the agent's own host"`)
 	assert.Equal(t, "0", strings.TrimSpace(ns.sh(t, "cat /proc/sys/net/ipv4/ip_forward")), "the journal was undone")
 	got, err := os.ReadFile(journal)
 	require.NoError(t, err)
