@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lnst-go/lnst/internal/cpio"
 )
 
 // builderVersion is part of the cache key: bump it when the image layout
@@ -295,7 +297,7 @@ func build(ctx context.Context, opts Options, in *inputs, key string, log io.Wri
 	if err := copyFile(kernel, filepath.Join(out, "vmlinuz")); err != nil {
 		return fmt.Errorf("copy kernel: %w", err)
 	}
-	t := &tree{entries: map[string]entry{}}
+	t := &tree{entries: map[string]cpio.File{}}
 	if err := assemble(ctx, t, stage, in, modDir, tmp, log); err != nil {
 		return err
 	}
