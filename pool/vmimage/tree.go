@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/lnst-go/lnst/internal/cpio"
+	"github.com/lnst-go/lnst/internal/kernelpkg"
 )
 
 // tree is the base initramfs being assembled, by canonical path.
@@ -290,44 +291,22 @@ func (t *tree) addDir(root, dir string) error {
 	})
 }
 
-// wanted is the closure of wantModules in mt, the tree scanned from
-// modDir; it warns on log of the modules found nowhere.
-func (mt *moduleTree) wanted(modDir string, log io.Writer) (map[string]modInfo, error) {
-	sel, missing, err := mt.closure(wantModules, func(rel string) (modInfo, error) {
-		return parseModinfo(filepath.Join(modDir, rel))
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(missing) > 0 {
-		fmt.Fprintf(log, "vmimage: warning: modules neither built in nor in %s: %s\n", modDir, strings.Join(missing, " "))
-	}
-	return sel, nil
-}
-
 // addModules adds the closure of wantModules from modDir with the
 // modules.dep and modules.alias files of that selection.
 func addModules(t *tree, modDir, release, tmp string, log io.Writer) error {
-	mt, err := scanModules(modDir)
-	if err != nil {
-		return err
-	}
-	if len(mt.Skipped) > 0 {
-		fmt.Fprintf(log, "vmimage: warning: %d compressed modules skipped (only .ko is supported), e.g. %s\n", len(mt.Skipped), mt.Skipped[0])
-	}
-	sel, err := mt.wanted(modDir, log)
+	sel, err := kernelpkg.Select(modDir, log)
 	if err != nil {
 		return err
 	}
 	dst := "/usr/lib/modules/" + release
-	for _, mi := range sel {
-		t.add(cpio.File{Path: dst + "/" + mi.Path, Mode: 0o644, Src: filepath.Join(modDir, mi.Path)})
+	for _, p := range sel.Paths() {
+		t.add(cpio.File{Path: dst + "/" + p, Mode: 0o644, Src: filepath.Join(modDir, p)})
 	}
 	gen := filepath.Join(tmp, "modules")
 	if err := os.MkdirAll(gen, 0o755); err != nil {
 		return err
 	}
-	if err := writeDepFiles(gen, sel); err != nil {
+	if err := sel.WriteDepFiles(gen); err != nil {
 		return err
 	}
 	for _, f := range []string{"modules.dep", "modules.alias"} {
@@ -338,6 +317,6 @@ func addModules(t *tree, modDir, release, tmp string, log io.Writer) error {
 			t.add(cpio.File{Path: dst + "/" + f, Mode: 0o644, Src: filepath.Join(modDir, f)})
 		}
 	}
-	fmt.Fprintf(log, "vmimage: %d kernel modules\n", len(sel))
+	fmt.Fprintf(log, "vmimage: %d kernel modules\n", sel.Len())
 	return nil
 }
