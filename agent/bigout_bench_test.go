@@ -17,6 +17,7 @@ import (
 
 	"github.com/lnst-go/lnst/agent"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/launch"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -110,7 +111,7 @@ func bigOutAgent(b *testing.B) (int, pb.AgentClient) {
 	rand.Read(r[:])
 	socket := fmt.Sprintf("lnst-bench-%d-%s", os.Getpid(), hex.EncodeToString(r[:]))
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), agent.LabSocketEnv+"="+socket)
+	cmd.Env = append(os.Environ(), launch.LabSocketEnv+"="+socket)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -128,8 +129,8 @@ func bigOutAgent(b *testing.B) (int, pb.AgentClient) {
 		cmd.Wait()
 	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != agent.ReadyLine {
-		b.Fatalf("the lab agent said %q, %v; want %q", line, err, agent.ReadyLine)
+	if err != nil || strings.TrimSpace(line) != launch.ReadyLine {
+		b.Fatalf("the lab agent said %q, %v; want %q", line, err, launch.ReadyLine)
 	}
 	go io.Copy(io.Discard, stdout)
 	conn, err := grpc.NewClient("unix-abstract:"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/launch"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -283,7 +284,7 @@ func (j *job) stop() {
 func jobEnv() []string {
 	var env []string
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, agentEnvPrefix) {
+		if !strings.HasPrefix(e, launch.EnvPrefix) {
 			env = append(env, e)
 		}
 	}

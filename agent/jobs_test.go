@@ -13,6 +13,7 @@ import (
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/launch"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -60,7 +61,7 @@ func TestRunJobExitCodeAndOutput(t *testing.T) {
 
 func TestRunJobEnvAndDir(t *testing.T) {
 	_, c := testServer(t)
-	t.Setenv(LabSocketEnv, "not-for-jobs")
+	t.Setenv(launch.LabSocketEnv, "not-for-jobs")
 	t.Setenv("LNST_TEST_PASSED", "yes")
 	dir := t.TempDir()
 	r, err := c.RunJob(testCtx(t), &pb.StartJobRequest{
@@ -74,7 +75,7 @@ func TestRunJobEnvAndDir(t *testing.T) {
 	assert.Equal(t, "bar baz", lines[0])
 	assert.Equal(t, dir, lines[1])
 	assert.Contains(t, lines, "LNST_TEST_PASSED=yes", "jobs get the agent's environment")
-	assert.NotContains(t, string(r.Stdout), LabSocketEnv, "jobs do not get the agent's own variables")
+	assert.NotContains(t, string(r.Stdout), launch.LabSocketEnv, "jobs do not get the agent's own variables")
 
 	r, err = c.RunJob(testCtx(t), &pb.StartJobRequest{Argv: []string{"true"}, Dir: filepath.Join(dir, "nosuch")})
 	require.NoError(t, err)

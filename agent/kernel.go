@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
-	"github.com/lnst-go/lnst/pool/vmimage"
+	"github.com/lnst-go/lnst/internal/cpio"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -104,7 +104,7 @@ func (s *Server) kexecLoad(req *pb.LoadKernelRequest, cmdline string) (int64, er
 		return 0, failed(fmt.Errorf("load kernel: read the root: %w", err))
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	if err := vmimage.WriteArchive(w, files); err != nil {
+	if err := cpio.Write(w, files); err != nil {
 		return 0, failed(fmt.Errorf("load kernel: write initramfs %s: %w", f.Name(), err))
 	}
 	if err := w.Flush(); err != nil {
@@ -166,12 +166,12 @@ func mounted(dir string) bool {
 // boot's to pass on); /dev/console and /dev/null are added, as the kernel
 // and init need them before devtmpfs is mounted; modules, if not "", goes
 // to /usr/lib/modules/<release>.
-func rootFiles(root, modules, release string) ([]vmimage.File, error) {
+func rootFiles(root, modules, release string) ([]cpio.File, error) {
 	var rootSt unix.Stat_t
 	if err := unix.Lstat(root, &rootSt); err != nil {
 		return nil, err
 	}
-	var files []vmimage.File
+	var files []cpio.File
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -196,9 +196,9 @@ func rootFiles(root, modules, release string) ([]vmimage.File, error) {
 		return nil, err
 	}
 	files = append(files,
-		vmimage.File{Path: "/dev", Mode: os.ModeDir | 0o755},
-		vmimage.File{Path: "/dev/console", Mode: os.ModeDevice | os.ModeCharDevice | 0o600, DevMajor: 5, DevMinor: 1},
-		vmimage.File{Path: "/dev/null", Mode: os.ModeDevice | os.ModeCharDevice | 0o666, DevMajor: 1, DevMinor: 3},
+		cpio.File{Path: "/dev", Mode: os.ModeDir | 0o755},
+		cpio.File{Path: "/dev/console", Mode: os.ModeDevice | os.ModeCharDevice | 0o600, DevMajor: 5, DevMinor: 1},
+		cpio.File{Path: "/dev/null", Mode: os.ModeDevice | os.ModeCharDevice | 0o666, DevMajor: 1, DevMinor: 3},
 	)
 	if modules == "" {
 		return files, nil
@@ -221,7 +221,7 @@ func rootFiles(root, modules, release string) ([]vmimage.File, error) {
 // rootFile is the archive entry of the file at p, named name. A directory
 // on another device than dev (0: any) is a mount point: it is kept empty
 // (skipDir). Sockets, fifos and devices are left out (no entry).
-func rootFile(p, name string, dev uint64) (f vmimage.File, skipDir bool, err error) {
+func rootFile(p, name string, dev uint64) (f cpio.File, skipDir bool, err error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(p, &st); err != nil {
 		return f, false, fmt.Errorf("stat %s: %w", p, err)
@@ -238,15 +238,15 @@ func rootFile(p, name string, dev uint64) (f vmimage.File, skipDir bool, err err
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
-		return vmimage.File{Path: name, Mode: os.ModeDir | perm}, dev != 0 && st.Dev != dev, nil
+		return cpio.File{Path: name, Mode: os.ModeDir | perm}, dev != 0 && st.Dev != dev, nil
 	case unix.S_IFLNK:
 		target, err := os.Readlink(p)
 		if err != nil {
 			return f, false, err
 		}
-		return vmimage.File{Path: name, Mode: os.ModeSymlink | perm, Data: []byte(target)}, false, nil
+		return cpio.File{Path: name, Mode: os.ModeSymlink | perm, Data: []byte(target)}, false, nil
 	case unix.S_IFREG:
-		return vmimage.File{Path: name, Mode: perm, Src: p}, false, nil
+		return cpio.File{Path: name, Mode: perm, Src: p}, false, nil
 	}
 	return f, false, nil
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
-	"github.com/lnst-go/lnst/pool/vmimage"
+	"github.com/lnst-go/lnst/internal/cpio"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
@@ -29,7 +29,7 @@ func TestRootFiles(t *testing.T) {
 
 	files, err := rootFiles(root, mods, "6.1.0-47-cloud-amd64")
 	require.NoError(t, err)
-	byPath := map[string]vmimage.File{}
+	byPath := map[string]cpio.File{}
 	for _, f := range files {
 		byPath[f.Path] = f
 	}

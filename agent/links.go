@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lnst-go/lnst/agent/internal/nlspec"
 	"github.com/lnst-go/lnst/devices"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/vishvananda/netlink"
@@ -49,14 +50,14 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 	if b, ok := spec.(devices.OvsBridge); ok {
 		return h.createOvsBridge(b)
 	}
-	l, err := devices.NetlinkLink(spec, func(name string) (int, error) {
+	l, err := nlspec.Link(spec, func(name string) (int, error) {
 		l, err := h.link(name)
 		if err != nil {
 			return 0, err
 		}
 		return l.Attrs().Index, nil
 	})
-	if errors.Is(err, devices.ErrNotNetlink) {
+	if errors.Is(err, nlspec.ErrNotNetlink) {
 		return u, status.Errorf(codes.Unimplemented, "create %s %q on %s: %v; this agent cannot create it yet", spec.Kind(), spec.LinkName(), h.label(), err)
 	}
 	if err != nil {
@@ -85,7 +86,7 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 			return u, fmt.Errorf("set address of bridge %q: %w", u.Link, err)
 		}
 	}
-	for _, set := range devices.SysfsSettings(spec) {
+	for _, set := range nlspec.SysfsSettings(spec) {
 		if err := h.writeFile("/sys/class/net/"+u.Link+"/"+set.Path, set.Value); err != nil {
 			h.nl.LinkDel(l)
 			return u, fmt.Errorf("create %s %q: write %s = %s: %w", spec.Kind(), u.Link, set.Path, set.Value, err)

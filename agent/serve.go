@@ -12,37 +12,16 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/lnst-go/lnst/internal/launch"
 	"github.com/lnst-go/lnst/internal/peercred"
 	"google.golang.org/grpc"
 )
 
-// agentEnvPrefix starts the variables that make a process an agent; jobs do
-// not inherit them.
-const agentEnvPrefix = "LNST_AGENT_"
-
-// LabSocketEnv names the variable that turns a re-executed test binary into
-// the lab agent; its value is the absolute path of the unix socket to
-// listen on, in a directory the controller made private to itself (mode
-// 0700). The agent removes the socket, and the directory if that leaves it
-// empty, when it exits.
-const LabSocketEnv = agentEnvPrefix + "SOCKET"
-
-// LabLogEnv names the variable holding the lab agent's log level.
-const LabLogEnv = agentEnvPrefix + "LOG"
-
-// LabOutputCapEnv names the variable holding the lab agent's
-// Options.OutputCap in bytes (unset or 0: DefaultOutputCap); tests set it
-// to see a job past the cap.
-const LabOutputCapEnv = agentEnvPrefix + "OUTPUT_CAP"
-
-// ReadyLine is what the lab agent writes to its stdout once it serves.
-const ReadyLine = "lnst-agent ready"
-
 // IsLabAgent reports whether this process was started to be the lab agent.
-func IsLabAgent() bool { return os.Getenv(LabSocketEnv) != "" }
+func IsLabAgent() bool { return os.Getenv(launch.LabSocketEnv) != "" }
 
 // ServeLab runs this process as the local lab's agent and returns its exit
-// code. It listens on the unix socket named by LabSocketEnv, accepting
+// code. It listens on the unix socket named by launch.LabSocketEnv, accepting
 // connections from its own user only (SO_PEERCRED; in the rootless lab's
 // user namespace that is the invoking user), and serves until its stdin closes (the controller exited, however it died) or
 // SIGTERM arrives; then it undoes every change it journaled and removes its
@@ -51,7 +30,7 @@ func IsLabAgent() bool { return os.Getenv(LabSocketEnv) != "" }
 func ServeLab() int {
 	log := hclog.New(&hclog.LoggerOptions{
 		Name:   fmt.Sprintf("lnst-agent[%d]", os.Getpid()),
-		Level:  hclog.LevelFromString(os.Getenv(LabLogEnv)),
+		Level:  hclog.LevelFromString(os.Getenv(launch.LabLogEnv)),
 		Output: os.Stderr,
 	})
 	signal.Ignore(syscall.SIGINT)
@@ -59,10 +38,10 @@ func ServeLab() int {
 	signal.Notify(term, syscall.SIGTERM, syscall.SIGHUP)
 
 	opts := Options{Lab: true, Logger: log}
-	if v := os.Getenv(LabOutputCapEnv); v != "" {
+	if v := os.Getenv(launch.LabOutputCapEnv); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			log.Error("start", "error", fmt.Sprintf("%s=%q: want a number of bytes", LabOutputCapEnv, v))
+			log.Error("start", "error", fmt.Sprintf("%s=%q: want a number of bytes", launch.LabOutputCapEnv, v))
 			return 1
 		}
 		opts.OutputCap = n
@@ -72,9 +51,9 @@ func ServeLab() int {
 		log.Error("start", "error", err)
 		return 1
 	}
-	path := os.Getenv(LabSocketEnv)
+	path := os.Getenv(launch.LabSocketEnv)
 	if !filepath.IsAbs(path) {
-		log.Error("listen", "error", fmt.Sprintf("%s=%q: want the absolute path of a socket in a directory private to the controller", LabSocketEnv, path))
+		log.Error("listen", "error", fmt.Sprintf("%s=%q: want the absolute path of a socket in a directory private to the controller", launch.LabSocketEnv, path))
 		return 1
 	}
 	inner, err := net.Listen("unix", path)
@@ -91,7 +70,7 @@ func ServeLab() int {
 	g := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(g)
 	go g.Serve(lis)
-	fmt.Println(ReadyLine)
+	fmt.Println(launch.ReadyLine)
 
 	eof := make(chan struct{})
 	go func() {

@@ -15,35 +15,11 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/lnst-go/lnst/internal/launch"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 )
-
-// VMConfigEnv names the variable that makes a test binary the agent of a
-// VM lab guest; its value is the path of its VMConfig (JSON).
-const VMConfigEnv = agentEnvPrefix + "VM"
-
-// VMConfig is what the agent of a VM lab guest needs to know, written by
-// the controller as JSON to the file VMConfigEnv names.
-type VMConfig struct {
-	// Hostname is set as the guest's hostname; "" keeps it.
-	Hostname string `json:"hostname"`
-	// Port is the name of the virtio-serial port to serve on, as given to
-	// QEMU's virtserialport (name=lnst.agent).
-	Port string `json:"port"`
-	// Ifaces maps the hwaddr of each NIC ("52:54:00:12:34:56") to the
-	// interface name it must get ("eth0").
-	Ifaces map[string]string `json:"ifaces"`
-	// LogLevel is the agent's log level on the console ("" is info).
-	LogLevel string `json:"log_level"`
-	// StateDisk is the serial of a virtio-blk disk holding an ext4 file
-	// system that outlives the guest's boots (its root is an initramfs):
-	// the agent mounts it on VMStateDir and keeps its journal there, so
-	// that the agent started after a reboot takes back what the test
-	// changed before it, as after a crash. "" keeps the journal in memory.
-	StateDisk string `json:"state_disk"`
-}
 
 // VMStateDir is where a VM guest's agent mounts its state disk.
 const VMStateDir = "/var/lib/lnst"
@@ -58,17 +34,17 @@ const virtioPortsDir = "/sys/class/virtio-ports"
 
 // IsVMAgent reports whether this process was started to be the agent of a
 // VM lab guest.
-func IsVMAgent() bool { return os.Getenv(VMConfigEnv) != "" }
+func IsVMAgent() bool { return os.Getenv(launch.VMConfigEnv) != "" }
 
 // ServeVM runs this process as the agent of a VM lab guest and returns its
-// exit code. It reads the VMConfig that VMConfigEnv names, names the NICs
+// exit code. It reads the launch.VMConfig that launch.VMConfigEnv names, names the NICs
 // by their hwaddrs (they stay down: the controller brings them up), sets
 // the hostname, and serves the guest's own host on the virtio-serial port,
 // one host connection at a time, logging to stderr (the console). Once it
-// serves it writes ReadyLine to stdout. It serves until SIGTERM or until
+// serves it writes launch.ReadyLine to stdout. It serves until SIGTERM or until
 // serving fails; then it undoes every change it journaled.
 func ServeVM() int {
-	cfg, err := loadVMConfig(os.Getenv(VMConfigEnv))
+	cfg, err := loadVMConfig(os.Getenv(launch.VMConfigEnv))
 	log := hclog.New(&hclog.LoggerOptions{
 		Name:   fmt.Sprintf("lnst-agent[%d]", os.Getpid()),
 		Level:  hclog.LevelFromString(cfg.LogLevel),
@@ -113,7 +89,7 @@ func ServeVM() int {
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
 	log.Info("serving", "port", cfg.Port, "device", dev)
-	fmt.Println(ReadyLine)
+	fmt.Println(launch.ReadyLine)
 
 	code := 0
 	select {
@@ -182,8 +158,8 @@ func guestReboot() error {
 
 // loadVMConfig reads and checks the VMConfig at path; its hwaddrs come
 // back in the canonical lower-case form.
-func loadVMConfig(path string) (VMConfig, error) {
-	var cfg VMConfig
+func loadVMConfig(path string) (launch.VMConfig, error) {
+	var cfg launch.VMConfig
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, fmt.Errorf("read VM config: %w", err)
@@ -191,14 +167,14 @@ func loadVMConfig(path string) (VMConfig, error) {
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return cfg, fmt.Errorf("parse VM config %s: %w", path, err)
 	}
-	if err := cfg.normalize(); err != nil {
+	if err := normalizeVMConfig(&cfg); err != nil {
 		return cfg, fmt.Errorf("VM config %s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-// normalize checks c and puts its hwaddrs in canonical form.
-func (c *VMConfig) normalize() error {
+// normalizeVMConfig checks c and puts its hwaddrs in canonical form.
+func normalizeVMConfig(c *launch.VMConfig) error {
 	if c.Port == "" {
 		return errors.New("port is empty")
 	}
@@ -226,7 +202,7 @@ func (c *VMConfig) normalize() error {
 }
 
 // setupGuest names the guest's NICs and sets its hostname.
-func setupGuest(cfg VMConfig, log hclog.Logger) error {
+func setupGuest(cfg launch.VMConfig, log hclog.Logger) error {
 	if cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 			return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)

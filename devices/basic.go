@@ -3,8 +3,6 @@ package devices
 import (
 	"math"
 	"time"
-
-	"github.com/vishvananda/netlink"
 )
 
 // Veth is a pair of virtual Ethernet devices connected to each other.
@@ -30,18 +28,12 @@ func (v Veth) Validate() error {
 	return c.device("PeerName", v.PeerName, true)
 }
 
-func (v Veth) netlinkLink(resolver) (netlink.Link, error) {
-	l := netlink.NewVeth(netlink.LinkAttrs{Name: v.Name})
-	l.PeerName = v.PeerName
-	return l, nil
-}
-
 // Bridge is a software Ethernet bridge. Zero values leave the kernel's
 // defaults.
 type Bridge struct {
 	Name string
 	// STP turns on the spanning tree protocol (written to sysfs after
-	// creation, see SysfsSettings).
+	// creation: netlink cannot set it).
 	STP bool
 	// VlanFiltering turns on 802.1Q VLAN filtering on the bridge's ports
 	// (the kernel needs CONFIG_BRIDGE_VLAN_FILTERING).
@@ -72,8 +64,6 @@ func (Bridge) Kind() string { return "bridge" }
 // maxCentis is the longest duration a uint32 of centiseconds holds.
 const maxCentis = time.Duration(math.MaxUint32) * 10 * time.Millisecond
 
-func centis(d time.Duration) int64 { return int64(d / (10 * time.Millisecond)) }
-
 // Validate checks the name, the timers and the default PVID.
 func (b Bridge) Validate() error {
 	c, err := newCheck(b.Kind(), b.Name)
@@ -102,28 +92,6 @@ func (b Bridge) Validate() error {
 	return nil
 }
 
-func (b Bridge) netlinkLink(resolver) (netlink.Link, error) {
-	l := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.Name}}
-	if b.VlanFiltering {
-		// Sent only when on: a kernel without CONFIG_BRIDGE_VLAN_FILTERING
-		// refuses the attribute even when it is off.
-		l.VlanFiltering = ptrTo(true)
-	}
-	if b.AgeingTime != 0 {
-		l.AgeingTime = ptrTo(uint32(centis(b.AgeingTime)))
-	}
-	if b.HelloTime != 0 {
-		l.HelloTime = ptrTo(uint32(centis(b.HelloTime)))
-	}
-	if b.MulticastSnooping != nil {
-		l.MulticastSnooping = ptrTo(*b.MulticastSnooping)
-	}
-	if b.VlanDefaultPVID != nil {
-		l.VlanDefaultPVID = ptrTo(uint16(*b.VlanDefaultPVID))
-	}
-	return l, nil
-}
-
 // Dummy is a device that drops everything sent to it.
 type Dummy struct {
 	Name string
@@ -139,10 +107,6 @@ func (Dummy) Kind() string { return "dummy" }
 func (d Dummy) Validate() error {
 	_, err := newCheck(d.Kind(), d.Name)
 	return err
-}
-
-func (d Dummy) netlinkLink(resolver) (netlink.Link, error) {
-	return &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: d.Name}}, nil
 }
 
 // Vrf is a virtual routing and forwarding domain: devices enslaved to it
@@ -169,10 +133,6 @@ func (v Vrf) Validate() error {
 		return c.fail("Table", "is required (not 0)")
 	}
 	return nil
-}
-
-func (v Vrf) netlinkLink(resolver) (netlink.Link, error) {
-	return &netlink.Vrf{LinkAttrs: netlink.LinkAttrs{Name: v.Name}, Table: v.Table}, nil
 }
 
 // Tuntap is a persistent TUN (layer 3) or TAP (layer 2) device. netlink
@@ -211,22 +171,4 @@ func (t Tuntap) Validate() error {
 		return err
 	}
 	return c.intRange("Group", t.Group, 0, math.MaxUint32-1)
-}
-
-func (t Tuntap) netlinkLink(resolver) (netlink.Link, error) {
-	l := &netlink.Tuntap{
-		LinkAttrs: netlink.LinkAttrs{Name: t.Name},
-		Mode:      netlink.TUNTAP_MODE_TAP,
-		Flags:     netlink.TUNTAP_DEFAULTS,
-		Queues:    1,
-		Owner:     uint32(t.Owner),
-		Group:     uint32(t.Group),
-	}
-	if t.Mode == "tun" {
-		l.Mode = netlink.TUNTAP_MODE_TUN
-	}
-	if t.Multiqueue {
-		l.Flags = netlink.TUNTAP_MULTI_QUEUE_DEFAULTS
-	}
-	return l, nil
 }

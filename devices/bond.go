@@ -2,11 +2,8 @@ package devices
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"time"
-
-	"github.com/vishvananda/netlink"
 )
 
 // Bond aggregates its enslaved devices (the bonding driver). Zero values
@@ -88,41 +85,8 @@ func (b Bond) Validate() error {
 	return c.intRange("MinLinks", b.MinLinks, 0, math.MaxInt32)
 }
 
-func (b Bond) netlinkLink(r resolver) (netlink.Link, error) {
-	l := netlink.NewLinkBond(netlink.LinkAttrs{Name: b.Name})
-	if b.Mode != "" {
-		l.Mode = netlink.StringToBondMode(b.Mode)
-	}
-	if b.Miimon != 0 {
-		l.Miimon = int(b.Miimon / time.Millisecond)
-	}
-	if b.UpDelay != 0 {
-		l.UpDelay = int(b.UpDelay / time.Millisecond)
-	}
-	if b.DownDelay != 0 {
-		l.DownDelay = int(b.DownDelay / time.Millisecond)
-	}
-	if b.LACPRate != "" {
-		l.LacpRate = netlink.StringToBondLacpRate(b.LACPRate)
-	}
-	if b.XmitHashPolicy != "" {
-		l.XmitHashPolicy = netlink.StringToBondXmitHashPolicy(b.XmitHashPolicy)
-	}
-	if b.MinLinks != 0 {
-		l.MinLinks = b.MinLinks
-	}
-	if b.Primary != "" {
-		i, err := r.ifindex("Primary", b.Primary)
-		if err != nil {
-			return nil, err
-		}
-		l.Primary = i
-	}
-	return l, nil
-}
-
 // Team aggregates its ports with the team driver, driven by the teamd
-// daemon. netlink cannot create it (NetlinkLink returns ErrNotNetlink): the
+// daemon. netlink cannot create it: the
 // agent starts teamd with TeamdConfig, which creates the device, and stops
 // it to remove the device.
 type Team struct {
@@ -150,10 +114,6 @@ func (t Team) Validate() error {
 		return err
 	}
 	return c.oneOf("LinkWatch", t.LinkWatch, "", "ethtool", "arp_ping", "nsna_ping")
-}
-
-func (t Team) netlinkLink(resolver) (netlink.Link, error) {
-	return nil, fmt.Errorf("team %s: %w (start teamd with TeamdConfig)", t.Name, ErrNotNetlink)
 }
 
 // TeamdConfig validates t and returns the teamd JSON configuration that

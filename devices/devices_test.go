@@ -216,3 +216,12 @@ func TestCheckName(t *testing.T) {
 		assert.Error(t, CheckName(bad), "%q", bad)
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }
+
+// foreign is a Spec from outside the package's kinds.
+type foreign struct{}
+
+func (foreign) LinkName() string { return "f0" }
+func (foreign) Kind() string     { return "foo" }
+func (foreign) Validate() error  { return nil }

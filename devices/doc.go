@@ -5,11 +5,11 @@
 // Each Spec is a plain struct with the kind's options as typed fields
 // (Bridge, Bond, Vlan, Vxlan, Macvlan, ...). Validate checks a spec and names
 // the kind, device and field in its error ([ValidationError]). The agent turns
-// a spec into the [netlink.Link] that netlink's LinkAdd creates with
-// [NetlinkLink]; a few options netlink cannot set at creation are written to
-// sysfs afterwards ([SysfsSettings]). Kinds netlink cannot create (Team,
-// OvsBridge) give [ErrNotNetlink] and are made by their own tools (teamd,
-// ovs-vsctl).
+// a spec into the link that netlink's LinkAdd creates (the package itself
+// does not link netlink, so the controller side need not); a few options
+// netlink cannot set at creation are written to sysfs afterwards. Kinds
+// netlink cannot create (Team, OvsBridge) are made by their own tools
+// (teamd, ovs-vsctl).
 //
 // Specs travel to the agent as a kind and JSON ([Marshal], [Unmarshal]);
 // [Kinds] lists every kind the package models.

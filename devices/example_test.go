@@ -5,31 +5,18 @@ import (
 	"time"
 
 	"github.com/lnst-go/lnst/devices"
-	"github.com/vishvananda/netlink"
 )
 
-// A Bond is validated and mapped to the netlink.Link the agent passes to
-// Handle.LinkAdd; index resolves device names on the host.
+// A Bond is validated before it travels to the agent; the error names the
+// kind, the device and the field.
 func Example() {
 	bond := devices.Bond{Name: "bond0", Mode: "802.3ad", Miimon: 100 * time.Millisecond, LACPRate: "fast"}
-	if err := bond.Validate(); err != nil {
-		fmt.Println(err)
-		return
-	}
-	link, err := devices.NetlinkLink(bond, func(name string) (int, error) {
-		return 0, fmt.Errorf("no device %q", name) // a bond has no parent to resolve
-	})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	nb := link.(*netlink.Bond)
-	fmt.Println(nb.Type(), nb.Name, nb.Mode, nb.Miimon, nb.LacpRate)
+	fmt.Println(bond.Kind(), bond.LinkName(), bond.Validate())
 
 	fmt.Println(devices.Bond{Name: "bond0", Mode: "lacp"}.Validate() != nil)
 	fmt.Println(devices.Bond{Name: "bond0", LACPRate: "fast"}.Validate())
 	// Output:
-	// bond bond0 802.3ad 100 fast
+	// bond bond0 <nil>
 	// true
 	// bond bond0 LACPRate: applies only to Mode 802.3ad, not ""
 }

@@ -3,12 +3,9 @@ package devices
 import (
 	"fmt"
 	"strings"
-
-	"github.com/vishvananda/netlink"
 )
 
-// OvsBridge is an Open vSwitch bridge. netlink cannot create it
-// (NetlinkLink returns ErrNotNetlink): the agent runs "ovs-vsctl add-br
+// OvsBridge is an Open vSwitch bridge. netlink cannot create it: the agent runs "ovs-vsctl add-br
 // NAME" to make it and "ovs-vsctl del-br NAME" to remove it; ovs-vswitchd
 // must be running.
 type OvsBridge struct {
@@ -32,8 +29,4 @@ func (o OvsBridge) Validate() error {
 		return fmt.Errorf("openvswitch %q: a bridge name must not begin with \"-\" (ovs-vsctl would read it as an option)", o.Name)
 	}
 	return nil
-}
-
-func (o OvsBridge) netlinkLink(resolver) (netlink.Link, error) {
-	return nil, fmt.Errorf("openvswitch %s: %w (run ovs-vsctl add-br)", o.Name, ErrNotNetlink)
 }

@@ -1,7 +1,5 @@
 package devices
 
-import "github.com/vishvananda/netlink"
-
 // Vlan is an 802.1Q (or 802.1ad) VLAN device on top of Parent.
 type Vlan struct {
 	Name, Parent string
@@ -30,27 +28,6 @@ func (v Vlan) Validate() error {
 		return err
 	}
 	return c.oneOf("Protocol", v.Protocol, "", "802.1Q", "802.1ad")
-}
-
-func (v Vlan) netlinkLink(r resolver) (netlink.Link, error) {
-	la, err := r.attrs(v.Parent)
-	if err != nil {
-		return nil, err
-	}
-	proto := netlink.VLAN_PROTOCOL_8021Q
-	if v.Protocol == "802.1ad" {
-		proto = netlink.VLAN_PROTOCOL_8021AD
-	}
-	return &netlink.Vlan{LinkAttrs: la, VlanId: v.ID, VlanProtocol: proto}, nil
-}
-
-var macvlanModes = map[string]netlink.MacvlanMode{
-	"":         netlink.MACVLAN_MODE_DEFAULT,
-	"private":  netlink.MACVLAN_MODE_PRIVATE,
-	"vepa":     netlink.MACVLAN_MODE_VEPA,
-	"bridge":   netlink.MACVLAN_MODE_BRIDGE,
-	"passthru": netlink.MACVLAN_MODE_PASSTHRU,
-	"source":   netlink.MACVLAN_MODE_SOURCE,
 }
 
 // checkMacvlan checks the fields Macvlan and Macvtap share.
@@ -82,14 +59,6 @@ func (Macvlan) Kind() string { return "macvlan" }
 // Validate checks the name, Parent and Mode.
 func (m Macvlan) Validate() error { return checkMacvlan(m.Kind(), m.Name, m.Parent, m.Mode) }
 
-func (m Macvlan) netlinkLink(r resolver) (netlink.Link, error) {
-	la, err := r.attrs(m.Parent)
-	if err != nil {
-		return nil, err
-	}
-	return &netlink.Macvlan{LinkAttrs: la, Mode: macvlanModes[m.Mode]}, nil
-}
-
 // Macvtap is a Macvlan with a character device (/dev/tapN) for user space,
 // as virtual machines use.
 type Macvtap struct {
@@ -106,14 +75,6 @@ func (Macvtap) Kind() string { return "macvtap" }
 
 // Validate checks the name, Parent and Mode.
 func (m Macvtap) Validate() error { return checkMacvlan(m.Kind(), m.Name, m.Parent, m.Mode) }
-
-func (m Macvtap) netlinkLink(r resolver) (netlink.Link, error) {
-	la, err := r.attrs(m.Parent)
-	if err != nil {
-		return nil, err
-	}
-	return &netlink.Macvtap{Macvlan: netlink.Macvlan{LinkAttrs: la, Mode: macvlanModes[m.Mode]}}, nil
-}
 
 // Ipvlan is a device sharing Parent's MAC address, switching on IP
 // addresses.
@@ -144,25 +105,4 @@ func (i Ipvlan) Validate() error {
 		return err
 	}
 	return c.oneOf("Flag", i.Flag, "", "bridge", "private", "vepa")
-}
-
-func (i Ipvlan) netlinkLink(r resolver) (netlink.Link, error) {
-	la, err := r.attrs(i.Parent)
-	if err != nil {
-		return nil, err
-	}
-	l := &netlink.IPVlan{LinkAttrs: la, Mode: netlink.IPVLAN_MODE_L3, Flag: netlink.IPVLAN_FLAG_BRIDGE}
-	switch i.Mode {
-	case "l2":
-		l.Mode = netlink.IPVLAN_MODE_L2
-	case "l3s":
-		l.Mode = netlink.IPVLAN_MODE_L3S
-	}
-	switch i.Flag {
-	case "private":
-		l.Flag = netlink.IPVLAN_FLAG_PRIVATE
-	case "vepa":
-		l.Flag = netlink.IPVLAN_FLAG_VEPA
-	}
-	return l, nil
 }

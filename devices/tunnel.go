@@ -1,9 +1,6 @@
 package devices
 
-import (
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-)
+import ()
 
 // Vxlan is a VXLAN tunnel endpoint: Ethernet over UDP. Give Remote for a
 // point-to-point tunnel or a multicast Group (usually with Parent), not
@@ -77,33 +74,6 @@ func (v Vxlan) Validate() error {
 	return c.intRange("Tos", v.Tos, 0, 255)
 }
 
-func (v Vxlan) netlinkLink(r resolver) (netlink.Link, error) {
-	parent, err := r.ifindex("Parent", v.Parent)
-	if err != nil {
-		return nil, err
-	}
-	l := &netlink.Vxlan{
-		LinkAttrs:    netlink.LinkAttrs{Name: v.Name},
-		VxlanId:      v.ID,
-		VtepDevIndex: parent,
-		SrcAddr:      ip(v.Local, false),
-		Group:        ip(v.Remote, false), // IFLA_VXLAN_GROUP carries a unicast remote too
-		TTL:          v.TTL,
-		TOS:          v.Tos,
-		Learning:     v.Learning == nil || *v.Learning,
-		L2miss:       v.L2miss,
-		L3miss:       v.L3miss,
-		Port:         v.Port,
-	}
-	if v.Group != "" {
-		l.Group = ip(v.Group, false)
-	}
-	if l.Port == 0 {
-		l.Port = 4789
-	}
-	return l, nil
-}
-
 // Geneve is a Geneve tunnel endpoint: Ethernet over UDP to Remote.
 type Geneve struct {
 	Name string
@@ -142,20 +112,6 @@ func (g Geneve) Validate() error {
 		return err
 	}
 	return c.intRange("TTL", g.TTL, 0, 255)
-}
-
-func (g Geneve) netlinkLink(resolver) (netlink.Link, error) {
-	l := &netlink.Geneve{
-		LinkAttrs: netlink.LinkAttrs{Name: g.Name},
-		ID:        uint32(g.ID),
-		Remote:    ip(g.Remote, false),
-		Ttl:       uint8(g.TTL),
-		Dport:     uint16(g.Port),
-	}
-	if l.Dport == 0 {
-		l.Dport = 6081
-	}
-	return l, nil
 }
 
 // checkTunnel checks the fields point-to-point IP tunnels share: Local and
@@ -197,23 +153,6 @@ func (g Gre) Validate() error {
 	return checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv4, "Ip6gre")
 }
 
-func (g Gre) netlinkLink(r resolver) (netlink.Link, error) {
-	parent, err := r.ifindex("Parent", g.Parent)
-	if err != nil {
-		return nil, err
-	}
-	return &netlink.Gretun{
-		LinkAttrs: netlink.LinkAttrs{Name: g.Name},
-		Link:      uint32(parent),
-		IKey:      g.IKey,
-		OKey:      g.OKey,
-		Local:     ip(g.Local, true),
-		Remote:    ip(g.Remote, false),
-		Ttl:       uint8(g.TTL),
-		PMtuDisc:  1,
-	}, nil
-}
-
 // Ip6gre is an IPv6 GRE tunnel carrying IP packets.
 type Ip6gre struct {
 	// Local and Remote are IPv6 addresses; Parent as for Gre.
@@ -233,22 +172,6 @@ func (Ip6gre) Kind() string { return "ip6gre" }
 // Validate checks the name, the addresses (IPv6), Parent and TTL.
 func (g Ip6gre) Validate() error {
 	return checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv6, "Gre")
-}
-
-func (g Ip6gre) netlinkLink(r resolver) (netlink.Link, error) {
-	parent, err := r.ifindex("Parent", g.Parent)
-	if err != nil {
-		return nil, err
-	}
-	return &netlink.Gretun{
-		LinkAttrs: netlink.LinkAttrs{Name: g.Name},
-		Link:      uint32(parent),
-		IKey:      g.IKey,
-		OKey:      g.OKey,
-		Local:     ip(g.Local, false),
-		Remote:    ip(g.Remote, false),
-		Ttl:       uint8(g.TTL),
-	}, nil
 }
 
 // Gretap is an IPv4 GRE tunnel carrying Ethernet frames.
@@ -272,23 +195,6 @@ func (g Gretap) Validate() error {
 	return checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv4, "Ip6gretap")
 }
 
-func (g Gretap) netlinkLink(r resolver) (netlink.Link, error) {
-	parent, err := r.ifindex("Parent", g.Parent)
-	if err != nil {
-		return nil, err
-	}
-	return &netlink.Gretap{
-		LinkAttrs: netlink.LinkAttrs{Name: g.Name},
-		Link:      uint32(parent),
-		IKey:      g.IKey,
-		OKey:      g.OKey,
-		Local:     ip(g.Local, true),
-		Remote:    ip(g.Remote, false),
-		Ttl:       uint8(g.TTL),
-		PMtuDisc:  1,
-	}, nil
-}
-
 // Ip6gretap is an IPv6 GRE tunnel carrying Ethernet frames.
 type Ip6gretap struct {
 	// Local, Remote and Parent are as for Ip6gre.
@@ -310,22 +216,6 @@ func (g Ip6gretap) Validate() error {
 	return checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv6, "Gretap")
 }
 
-func (g Ip6gretap) netlinkLink(r resolver) (netlink.Link, error) {
-	parent, err := r.ifindex("Parent", g.Parent)
-	if err != nil {
-		return nil, err
-	}
-	return &netlink.Gretap{
-		LinkAttrs: netlink.LinkAttrs{Name: g.Name},
-		Link:      uint32(parent),
-		IKey:      g.IKey,
-		OKey:      g.OKey,
-		Local:     ip(g.Local, false),
-		Remote:    ip(g.Remote, false),
-		Ttl:       uint8(g.TTL),
-	}, nil
-}
-
 // IpIp is an IPv4-in-IPv4 tunnel.
 type IpIp struct {
 	// Local and Remote are IPv4 addresses; Parent as for Gre.
@@ -345,22 +235,6 @@ func (t IpIp) Validate() error {
 	return checkTunnel(t.Kind(), t.Name, t.Local, t.Remote, t.Parent, t.TTL, ipv4, "Ip6Tnl")
 }
 
-func (t IpIp) netlinkLink(r resolver) (netlink.Link, error) {
-	parent, err := r.ifindex("Parent", t.Parent)
-	if err != nil {
-		return nil, err
-	}
-	return &netlink.Iptun{
-		LinkAttrs: netlink.LinkAttrs{Name: t.Name},
-		Link:      uint32(parent),
-		Local:     ip(t.Local, false),
-		Remote:    ip(t.Remote, false),
-		Ttl:       uint8(t.TTL),
-		PMtuDisc:  1,
-		Proto:     unix.IPPROTO_IPIP,
-	}, nil
-}
-
 // Sit is an IPv6-in-IPv4 tunnel (mode ip6ip, as "ip link add type sit").
 type Sit struct {
 	// Local and Remote are IPv4 addresses; Parent as for Gre.
@@ -378,22 +252,6 @@ func (Sit) Kind() string { return "sit" }
 // Validate checks the name, the addresses (IPv4), Parent and TTL.
 func (t Sit) Validate() error {
 	return checkTunnel(t.Kind(), t.Name, t.Local, t.Remote, t.Parent, t.TTL, ipv4, "Ip6Tnl")
-}
-
-func (t Sit) netlinkLink(r resolver) (netlink.Link, error) {
-	parent, err := r.ifindex("Parent", t.Parent)
-	if err != nil {
-		return nil, err
-	}
-	return &netlink.Sittun{
-		LinkAttrs: netlink.LinkAttrs{Name: t.Name},
-		Link:      uint32(parent),
-		Local:     ip(t.Local, false),
-		Remote:    ip(t.Remote, false),
-		Ttl:       uint8(t.TTL),
-		PMtuDisc:  1,
-		Proto:     unix.IPPROTO_IPV6,
-	}, nil
 }
 
 // Ip6Tnl is an IPv4- or IPv6-in-IPv6 tunnel.
@@ -421,31 +279,6 @@ func (t Ip6Tnl) Validate() error {
 	return check{t.Kind(), t.Name}.oneOf("Proto", t.Proto, "", "ip6ip6", "ipip6", "any")
 }
 
-// ip6tnlEncapLimit is iproute2's default tunnel encapsulation limit.
-const ip6tnlEncapLimit = 4
-
-func (t Ip6Tnl) netlinkLink(r resolver) (netlink.Link, error) {
-	parent, err := r.ifindex("Parent", t.Parent)
-	if err != nil {
-		return nil, err
-	}
-	l := &netlink.Ip6tnl{
-		LinkAttrs:  netlink.LinkAttrs{Name: t.Name},
-		Link:       uint32(parent),
-		Local:      ip(t.Local, false),
-		Remote:     ip(t.Remote, false),
-		Ttl:        uint8(t.TTL),
-		EncapLimit: ip6tnlEncapLimit,
-	}
-	switch t.Proto {
-	case "ip6ip6":
-		l.Proto = unix.IPPROTO_IPV6
-	case "ipip6":
-		l.Proto = unix.IPPROTO_IPIP
-	}
-	return l, nil
-}
-
 // Vti is an IPv4 virtual tunnel interface for IPsec: traffic routed to it
 // is matched by the xfrm policies with its keys as marks.
 type Vti struct {
@@ -466,21 +299,6 @@ func (v Vti) Validate() error {
 	return checkTunnel(v.Kind(), v.Name, v.Local, v.Remote, v.Parent, 0, ipv4, "Vti6")
 }
 
-func (v Vti) netlinkLink(r resolver) (netlink.Link, error) {
-	parent, err := r.ifindex("Parent", v.Parent)
-	if err != nil {
-		return nil, err
-	}
-	return &netlink.Vti{
-		LinkAttrs: netlink.LinkAttrs{Name: v.Name},
-		Link:      uint32(parent),
-		IKey:      v.IKey,
-		OKey:      v.OKey,
-		Local:     ip(v.Local, true),
-		Remote:    ip(v.Remote, false),
-	}, nil
-}
-
 // Vti6 is the IPv6 variant of Vti.
 type Vti6 struct {
 	// Local and Remote are IPv6 addresses; Parent as for Gre.
@@ -498,19 +316,4 @@ func (Vti6) Kind() string { return "vti6" }
 // Validate checks the name, the addresses (IPv6) and Parent.
 func (v Vti6) Validate() error {
 	return checkTunnel(v.Kind(), v.Name, v.Local, v.Remote, v.Parent, 0, ipv6, "Vti")
-}
-
-func (v Vti6) netlinkLink(r resolver) (netlink.Link, error) {
-	parent, err := r.ifindex("Parent", v.Parent)
-	if err != nil {
-		return nil, err
-	}
-	return &netlink.Vti{
-		LinkAttrs: netlink.LinkAttrs{Name: v.Name},
-		Link:      uint32(parent),
-		IKey:      v.IKey,
-		OKey:      v.OKey,
-		Local:     ip(v.Local, false),
-		Remote:    ip(v.Remote, false),
-	}, nil
 }

@@ -8,12 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/vishvananda/netlink"
 )
 
-// Wireguard is a WireGuard tunnel. NetlinkLink makes the link (kind
-// "wireguard"); its keys and peers are configured afterwards with
+// Wireguard is a WireGuard tunnel. The agent makes the link (kind
+// "wireguard") with netlink; its keys and peers are configured afterwards with
 // "wg setconf NAME FILE", FILE holding Config.
 type Wireguard struct {
 	Name string
@@ -107,10 +105,6 @@ func (p WireguardPeer) check(c check, prefix string) error {
 		}
 	}
 	return c.duration(prefix+"PersistentKeepalive", p.PersistentKeepalive, time.Second, 65535*time.Second)
-}
-
-func (w Wireguard) netlinkLink(resolver) (netlink.Link, error) {
-	return &netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: w.Name}}, nil
 }
 
 // Config returns the "wg setconf" configuration of w: its private key, port

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/lnst-go/lnst/agent"
+	"github.com/lnst-go/lnst/internal/launch"
 	"github.com/lnst-go/lnst/lnsttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,8 +45,8 @@ const outputCap = 256 << 10
 // whose lab agent keeps outputCap bytes of a stream: a job past it is
 // marked truncated and the recipe gets its tail.
 func TestJobOutputCapFixture(t *testing.T) {
-	if os.Getenv(agent.LabOutputCapEnv) == "" {
-		t.Skip("fixture: runs only as a child of TestJobOutputCapE2E (requires " + agent.LabOutputCapEnv + ")")
+	if os.Getenv(launch.LabOutputCapEnv) == "" {
+		t.Skip("fixture: runs only as a child of TestJobOutputCapE2E (requires " + launch.LabOutputCapEnv + ")")
 	}
 	h := lnsttest.Require(t, lnsttest.HostReq("h1")).Host("h1")
 	var want strings.Builder
@@ -73,7 +73,7 @@ func TestJobOutputCapE2E(t *testing.T) {
 		t.Skip("the local lab requires root")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestJobOutputCapFixture$", "-test.v")
-	cmd.Env = append(os.Environ(), agent.LabOutputCapEnv+"="+strconv.Itoa(outputCap))
+	cmd.Env = append(os.Environ(), launch.LabOutputCapEnv+"="+strconv.Itoa(outputCap))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

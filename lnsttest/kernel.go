@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/kernelpkg"
 	"github.com/lnst-go/lnst/pool"
 	"github.com/lnst-go/lnst/pool/vmimage"
 )
@@ -101,7 +102,7 @@ func (h *Host) InstallKernel(t testing.TB, pkg string, opts ...KernelOpt) string
 // resolveKernel finds the bzImage, release and modules of pkg on this
 // machine, and the path of its .deb if it is one; on a VM lab host the
 // modules are the lab's selection of them.
-func (h *Host) resolveKernel(t testing.TB, pkg string, o kernelOpts) (k vmimage.Kernel, deb string) {
+func (h *Host) resolveKernel(t testing.TB, pkg string, o kernelOpts) (k kernelpkg.Kernel, deb string) {
 	t.Helper()
 	if _, err := os.Stat(pkg); err != nil {
 		if !debianName.MatchString(pkg) {
@@ -113,25 +114,25 @@ func (h *Host) resolveKernel(t testing.TB, pkg string, o kernelOpts) (k vmimage.
 	case strings.HasSuffix(pkg, ".deb"):
 		deb = pkg
 		var err error
-		k, err = vmimage.UnpackKernelPackage(context.Background(), pkg, filepath.Join(t.TempDir(), "pkg"))
+		k, err = kernelpkg.UnpackKernelPackage(context.Background(), pkg, filepath.Join(t.TempDir(), "pkg"))
 		if err != nil {
 			t.Fatalf("%s: InstallKernel: %v", h.name, err)
 		}
 	case strings.HasSuffix(pkg, ".rpm"):
 		t.Fatalf("%s: InstallKernel %s: .rpm packages are not supported yet; give the bzImage and KernelModules", h.name, pkg)
 	default:
-		rel, err := vmimage.KernelRelease(pkg)
+		rel, err := kernelpkg.KernelRelease(pkg)
 		if err != nil {
 			t.Fatalf("%s: InstallKernel: %v", h.name, err)
 		}
-		k = vmimage.Kernel{Image: pkg, Release: rel}
+		k = kernelpkg.Kernel{Image: pkg, Release: rel}
 	}
 	if o.modules != "" {
 		k.Modules = o.modules
 	}
 	if k.Modules != "" && h.vm != nil {
 		sel := filepath.Join(t.TempDir(), k.Release)
-		n, err := vmimage.SelectModules(k.Modules, sel, nil)
+		n, err := kernelpkg.SelectModules(k.Modules, sel, nil)
 		if err != nil {
 			t.Fatalf("%s: InstallKernel %s: %v", h.name, pkg, err)
 		}
@@ -185,7 +186,11 @@ func fetchPackage(t testing.TB, pkg string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	p, err := vmimage.FetchPackage(ctx, cfg.vmCache, pkg)
+	cache := cfg.vmCache
+	if cache == "" {
+		cache = vmimage.DefaultCache()
+	}
+	p, err := kernelpkg.FetchPackage(ctx, cache, pkg)
 	if err != nil && strings.Contains(err.Error(), "not found: it needs") {
 		t.Skipf("InstallKernel %s requires apt: %v", pkg, err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/lnst-go/lnst/agent"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/archname"
 )
 
 // Custom modules: Go functions of a recipe's test package that run on a
@@ -482,43 +483,20 @@ func (sb *shippedBinaries) removeFrom(c pb.AgentClient, session string) {
 	}
 }
 
-// unameArch is the machine uname -m prints for each GOARCH.
-var unameArch = map[string]string{
-	"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "arm": "armv7l",
-	"ppc64le": "ppc64le", "ppc64": "ppc64", "s390x": "s390x", "riscv64": "riscv64",
-	"loong64": "loongarch64", "mips64le": "mips64", "mips64": "mips64", "mipsle": "mips", "mips": "mips",
-}
-
 // checkArch checks that a test binary for goos/goarch runs on a pool host
 // whose agent runs on machine (as uname -m prints it; agents run Linux).
 func checkArch(host, machine, goos, goarch string) error {
 	if goos != "linux" {
 		return fmt.Errorf("pool host %s runs Linux, this test binary is for %s: build it with GOOS=linux", host, goos)
 	}
-	ok := false
-	switch goarch {
-	case "386":
-		ok = machine == "x86_64" || (len(machine) == 4 && machine[0] == 'i' && strings.HasSuffix(machine, "86"))
-	case "arm":
-		ok = strings.HasPrefix(machine, "arm") && machine != "arm64"
-	case "arm64":
-		ok = machine == "aarch64" || machine == "arm64"
-	default:
-		ok = unameArch[goarch] == machine
-	}
-	if ok {
+	if archname.Runs(goarch, machine) {
 		return nil
 	}
-	mine := unameArch[goarch]
+	mine := archname.Machine(goarch)
 	if mine == "" {
 		mine = goarch
 	}
-	var fits []string
-	for ga, m := range unameArch {
-		if m == machine || (machine == "arm64" && ga == "arm64") {
-			fits = append(fits, ga)
-		}
-	}
+	fits := archname.GOARCHes(machine)
 	hint := ""
 	if len(fits) == 1 {
 		hint = " (GOARCH=" + fits[0] + ")"

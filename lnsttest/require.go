@@ -13,6 +13,7 @@ import (
 	"github.com/lnst-go/lnst/agent"
 	"github.com/lnst-go/lnst/devices"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/archname"
 	"github.com/lnst-go/lnst/pool"
 )
 
@@ -160,13 +161,8 @@ func validate(reqs []Requirement) error {
 
 // labArch is the architecture of lab hosts, as uname -m prints it.
 func labArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	case "386":
-		return "i686"
+	if m := archname.Machine(runtime.GOARCH); m != "" {
+		return m
 	}
 	return runtime.GOARCH
 }

@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lnst-go/lnst/agent"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/launch"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -203,7 +203,7 @@ func (l *Lab) WaitUsable(ctx context.Context, in *Instance) error {
 }
 
 // StartLab starts the lab's agent: this executable, re-executed with
-// agent.LabSocketEnv set. The agent lives in its own process group, so a
+// launch.LabSocketEnv set. The agent lives in its own process group, so a
 // Ctrl-C reaches only this process; it restores everything when this
 // process exits, however that happens, because its stdin closes then.
 //
@@ -233,7 +233,7 @@ func StartLab(opts LabOptions) (*Lab, error) {
 		}
 	}()
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), agent.LabSocketEnv+"="+socket, agent.LabLogEnv+"="+opts.AgentLogLevel)
+	cmd.Env = append(os.Environ(), launch.LabSocketEnv+"="+socket, launch.LabLogEnv+"="+opts.AgentLogLevel)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if opts.UserNS {
@@ -258,7 +258,7 @@ func StartLab(opts LabOptions) (*Lab, error) {
 	ready := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err == nil && strings.TrimSpace(line) != agent.ReadyLine {
+		if err == nil && strings.TrimSpace(line) != launch.ReadyLine {
 			err = fmt.Errorf("unexpected first line %q", line)
 		}
 		ready <- err

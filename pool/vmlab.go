@@ -14,9 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lnst-go/lnst/agent"
 	"github.com/lnst-go/lnst/devices"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/cpio"
+	"github.com/lnst-go/lnst/internal/launch"
 	"github.com/lnst-go/lnst/pool/vmimage"
 	"google.golang.org/grpc"
 )
@@ -135,7 +136,7 @@ func guestFiles(dir, name string) (console, disk, sock, qmp string) {
 // image's base archive followed by one holding this test binary as
 // /lnst/agent, /lnst/run, which starts it with the guest's own config, and
 // the configs (the kernel unpacks concatenated archives in order).
-func (v *vmLab) agentArchive(configs []vmimage.File) (string, error) {
+func (v *vmLab) agentArchive(configs []cpio.File) (string, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	f, err := os.CreateTemp(v.dir, "initrd-*.cpio")
@@ -154,13 +155,13 @@ func (v *vmLab) agentArchive(configs []vmimage.File) (string, error) {
 	}
 	run := "#!/bin/sh\n" +
 		"export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root\n" +
-		"exec env " + agent.VMConfigEnv + "=/lnst/vm-$(hostname).json /lnst/agent\n"
-	files := []vmimage.File{
+		"exec env " + launch.VMConfigEnv + "=/lnst/vm-$(hostname).json /lnst/agent\n"
+	files := []cpio.File{
 		{Path: "lnst", Mode: os.ModeDir | 0o755},
 		{Path: "lnst/agent", Mode: 0o755, Src: v.exe},
 		{Path: "lnst/run", Mode: 0o755, Data: []byte(run)},
 	}
-	if err := vmimage.WriteArchive(w, append(files, configs...)); err != nil {
+	if err := cpio.Write(w, append(files, configs...)); err != nil {
 		return "", fmt.Errorf("VM initramfs: %w", err)
 	}
 	if err := w.Flush(); err != nil {
@@ -213,7 +214,7 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 			bridges[i.Net] = br
 		}
 	}
-	var configs []vmimage.File
+	var configs []cpio.File
 	args := map[string][]string{}
 	guests := map[string]*vmGuest{}
 	for hi, h := range t.Hosts {
@@ -224,7 +225,7 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 		if err := makeStateDisk(ctx, g.disk); err != nil {
 			return fmt.Errorf("VM lab: host %s: %w", h.Name, err)
 		}
-		cfg := agent.VMConfig{Hostname: hostLabel(hi, in.id), Port: vmPort, Ifaces: map[string]string{}, LogLevel: v.opts.AgentLogLevel, StateDisk: vmStateSerial}
+		cfg := launch.VMConfig{Hostname: hostLabel(hi, in.id), Port: vmPort, Ifaces: map[string]string{}, LogLevel: v.opts.AgentLogLevel, StateDisk: vmStateSerial}
 		a := qemuArgs(v.opts.Image, v.opts.MemoryMiB, v.opts.CPUs, "lnst.hostname="+cfg.Hostname)
 		a = append(a,
 			"-chardev", "file,id=console,path="+g.console, "-serial", "chardev:console",
@@ -256,7 +257,7 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 		if err != nil {
 			return err
 		}
-		configs = append(configs, vmimage.File{Path: "lnst/vm-" + cfg.Hostname + ".json", Mode: 0o644, Data: js})
+		configs = append(configs, cpio.File{Path: "lnst/vm-" + cfg.Hostname + ".json", Mode: 0o644, Data: js})
 		args[h.Name] = a
 	}
 	prep := time.Since(prepStart)

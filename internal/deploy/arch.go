@@ -4,32 +4,14 @@ import (
 	"debug/elf"
 	"fmt"
 	"strings"
-)
 
-// goarchOfUname is the GOARCH of a machine as `uname -m` names it.
-var goarchOfUname = map[string]string{
-	"x86_64":      "amd64",
-	"amd64":       "amd64",
-	"i386":        "386",
-	"i486":        "386",
-	"i586":        "386",
-	"i686":        "386",
-	"aarch64":     "arm64",
-	"arm64":       "arm64",
-	"armv6l":      "arm",
-	"armv7l":      "arm",
-	"armv8l":      "arm",
-	"ppc64le":     "ppc64le",
-	"ppc64":       "ppc64",
-	"s390x":       "s390x",
-	"riscv64":     "riscv64",
-	"loongarch64": "loong64",
-}
+	"github.com/lnst-go/lnst/internal/archname"
+)
 
 // UnameGOARCH is the GOARCH that runs on a machine whose `uname -m` is
 // machine, or an error naming it when Go has none.
 func UnameGOARCH(machine string) (string, error) {
-	if a, ok := goarchOfUname[machine]; ok {
+	if a, ok := archname.GOARCH(machine); ok {
 		return a, nil
 	}
 	return "", fmt.Errorf("machine type %q (uname -m): no Go architecture known for it", machine)

@@ -4,56 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/lnst-go/lnst/internal/debpkg"
 )
-
-// debFile is one package as apt-get download --print-uris names it.
-type debFile struct {
-	Pkg    string
-	File   string // file name, e.g. libc6_2.36-9+deb12u10_amd64.deb
-	SHA256 string // hex
-}
-
-// command runs name args in dir and returns its stdout; the error names
-// the command and ends with the tail of its stderr.
-func command(ctx context.Context, dir, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		line := name + " " + strings.Join(args, " ")
-		if len(line) > 200 {
-			line = line[:200] + "..."
-		}
-		return out, fmt.Errorf("%s: %w: %s", line, err, tail(stderr.String(), 800))
-	}
-	return out, nil
-}
-
-func tail(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) > n {
-		s = "..." + s[len(s)-n:]
-	}
-	return s
-}
 
 // kernelPackage resolves the meta package (linux-image-cloud-amd64) to the
 // concrete linux-image-<release> package it depends on.
 func kernelPackage(ctx context.Context, meta string) (pkg, release string, err error) {
-	out, err := command(ctx, "", "apt-cache", "depends", meta)
+	out, err := debpkg.Command(ctx, "", "apt-cache", "depends", meta)
 	if err != nil {
 		return "", "", fmt.Errorf("resolve kernel package %s: %w", meta, err)
 	}
@@ -72,7 +36,7 @@ func kernelPackage(ctx context.Context, meta string) (pkg, release string, err e
 func libraryPackages(ctx context.Context, tools []string) ([]string, error) {
 	args := append([]string{"depends", "--recurse", "--no-recommends", "--no-suggests",
 		"--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances"}, tools...)
-	out, err := command(ctx, "", "apt-cache", args...)
+	out, err := debpkg.Command(ctx, "", "apt-cache", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list library packages: %w", err)
 	}
@@ -104,84 +68,8 @@ func filterLibraries(out string) []string {
 	return libs
 }
 
-// printURIs asks apt which file (and hash) each package's candidate is.
-func printURIs(ctx context.Context, pkgs []string) (map[string]debFile, error) {
-	out, err := command(ctx, "", "apt-get", append([]string{"download", "--print-uris"}, pkgs...)...)
-	if err != nil {
-		return nil, fmt.Errorf("resolve package versions: %w", err)
-	}
-	return parsePrintURIs(string(out), pkgs)
-}
-
-// parsePrintURIs parses lines "'URI' FILE SIZE SHA256:HEX".
-func parsePrintURIs(out string, pkgs []string) (map[string]debFile, error) {
-	debs := map[string]debFile{}
-	for _, l := range strings.Split(out, "\n") {
-		f := strings.Fields(l)
-		if len(f) < 4 {
-			continue
-		}
-		pkg, _, _ := strings.Cut(f[1], "_")
-		debs[pkg] = debFile{Pkg: pkg, File: f[1], SHA256: strings.TrimPrefix(f[3], "SHA256:")}
-	}
-	for _, p := range pkgs {
-		if _, ok := debs[p]; !ok {
-			return nil, fmt.Errorf("resolve package versions: apt-get download --print-uris gave no file for package %s", p)
-		}
-	}
-	return debs, nil
-}
-
-// fileSHA256 returns the hex sha256 of a file.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// download fetches into dir the debs not already there with the right
-// hash; the caller holds the cache lock.
-func download(ctx context.Context, dir string, debs []debFile, log io.Writer) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	var missing []string
-	for _, d := range debs {
-		if sum, err := fileSHA256(filepath.Join(dir, d.File)); err == nil && strings.EqualFold(sum, d.SHA256) {
-			continue
-		}
-		os.Remove(filepath.Join(dir, d.File))
-		missing = append(missing, d.Pkg)
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	fmt.Fprintf(log, "vmimage: fetching %d packages\n", len(missing))
-	if _, err := command(ctx, dir, "apt-get", append([]string{"download", "-q"}, missing...)...); err != nil {
-		return fmt.Errorf("download packages: %w", err)
-	}
-	for _, d := range debs {
-		sum, err := fileSHA256(filepath.Join(dir, d.File))
-		if err != nil {
-			return fmt.Errorf("download package %s: %w", d.Pkg, err)
-		}
-		if !strings.EqualFold(sum, d.SHA256) {
-			os.Remove(filepath.Join(dir, d.File))
-			return fmt.Errorf("download package %s: %s has sha256 %s, apt expects %s", d.Pkg, d.File, sum, d.SHA256)
-		}
-	}
-	return nil
-}
-
 // unpack extracts each deb (dpkg-deb -x) into dest(deb), a few at a time.
-func unpack(ctx context.Context, debDir string, debs []debFile, dest func(debFile) string) error {
+func unpack(ctx context.Context, debDir string, debs []debpkg.File, dest func(debpkg.File) string) error {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -196,7 +84,7 @@ func unpack(ctx context.Context, debDir string, debs []debFile, dest func(debFil
 			dir := dest(d)
 			err := os.MkdirAll(dir, 0o755)
 			if err == nil {
-				_, err = command(ctx, "", "dpkg-deb", "-x", filepath.Join(debDir, d.File), dir)
+				_, err = debpkg.Command(ctx, "", "dpkg-deb", "-x", filepath.Join(debDir, d.File), dir)
 			}
 			if err != nil {
 				mu.Lock()
@@ -215,7 +103,7 @@ func unpack(ctx context.Context, debDir string, debs []debFile, dest func(debFil
 // busyboxApplets lists the applets of the busybox binary at path, as
 // paths relative to / ("usr/bin/awk", "sbin/modprobe").
 func busyboxApplets(ctx context.Context, path string) ([]string, error) {
-	out, err := command(ctx, "", path, "--list-full")
+	out, err := debpkg.Command(ctx, "", path, "--list-full")
 	if err != nil {
 		return nil, fmt.Errorf("list busybox applets: %w", err)
 	}

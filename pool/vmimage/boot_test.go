@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lnst-go/lnst/internal/cpio"
 )
 
 // runScript is /lnst/run of TestBuildAndBoot: module loading by name and
@@ -85,7 +87,7 @@ func TestBuildAndBoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteArchive(f, []File{{Path: "/lnst/run", Mode: 0o755, Data: []byte(runScript)}}); err != nil {
+	if err := cpio.Write(f, []cpio.File{{Path: "/lnst/run", Mode: 0o755, Data: []byte(runScript)}}); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

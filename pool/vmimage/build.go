@@ -12,8 +12,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/lnst-go/lnst/internal/cpio"
+	"github.com/lnst-go/lnst/internal/debpkg"
+	"github.com/lnst-go/lnst/internal/kernelpkg"
 )
 
 // builderVersion is part of the cache key: bump it when the image layout
@@ -73,10 +76,10 @@ func DefaultCache() string {
 // inputs is everything the image is built from.
 type inputs struct {
 	release string
-	debs    map[string]debFile // every package, by name
-	libs    []string           // library package names
-	kernel  string             // the kernel package, "" with Options.Kernel
-	ovs     bool               // Options.OpenVSwitch
+	debs    map[string]debpkg.File // every package, by name
+	libs    []string               // library package names
+	kernel  string                 // the kernel package, "" with Options.Kernel
+	ovs     bool                   // Options.OpenVSwitch
 }
 
 // Build returns the image for opts, building it into the cache when no
@@ -136,7 +139,7 @@ func Build(ctx context.Context, opts Options) (*Image, error) {
 	if err := os.MkdirAll(opts.Cache, 0o755); err != nil {
 		return nil, fmt.Errorf("vmimage: create cache: %w", err)
 	}
-	unlock, err := lockCache(ctx, filepath.Join(opts.Cache, "lock"))
+	unlock, err := debpkg.Lock(ctx, filepath.Join(opts.Cache, "lock"))
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +170,7 @@ func resolveInputs(ctx context.Context, opts Options) (*inputs, error) {
 		}
 		in.kernel, in.release = pkg, rel
 	} else {
-		rel, err := bzImageRelease(opts.Kernel)
+		rel, err := kernelpkg.KernelRelease(opts.Kernel)
 		if err != nil && opts.Modules != "" {
 			rel, err = filepath.Base(filepath.Clean(opts.Modules)), nil
 		}
@@ -189,7 +192,7 @@ func resolveInputs(ctx context.Context, opts Options) (*inputs, error) {
 	if in.kernel != "" {
 		pkgs = append(pkgs, in.kernel)
 	}
-	in.debs, err = printURIs(ctx, dedup(pkgs))
+	in.debs, err = debpkg.Candidates(ctx, dedup(pkgs))
 	if err != nil {
 		return nil, fmt.Errorf("vmimage: %w", err)
 	}
@@ -228,40 +231,16 @@ func cacheKey(opts Options, in *inputs) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:24], nil
 }
 
-// lockCache takes an exclusive flock on path, waiting for ctx.
-func lockCache(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("vmimage: open cache lock: %w", err)
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("vmimage: lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("vmimage: waiting for lock %s: %w", path, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 // build makes the cache entry key: everything is written into a temporary
 // directory renamed into place at the end.
 func build(ctx context.Context, opts Options, in *inputs, key string, log io.Writer) error {
 	debDir := filepath.Join(opts.Cache, "debs")
-	all := make([]debFile, 0, len(in.debs))
+	all := make([]debpkg.File, 0, len(in.debs))
 	for _, d := range in.debs {
 		all = append(all, d)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Pkg < all[j].Pkg })
-	if err := download(ctx, debDir, all, log); err != nil {
+	if err := debpkg.Download(ctx, debDir, all, log); err != nil {
 		return err
 	}
 	tmp, err := os.MkdirTemp(opts.Cache, "tmp-"+key+"-")
@@ -271,7 +250,7 @@ func build(ctx context.Context, opts Options, in *inputs, key string, log io.Wri
 	defer os.RemoveAll(tmp)
 	stage := filepath.Join(tmp, "stage")
 	fmt.Fprintf(log, "vmimage: unpacking %d packages\n", len(all))
-	err = unpack(ctx, debDir, all, func(d debFile) string {
+	err = unpack(ctx, debDir, all, func(d debpkg.File) string {
 		if d.Pkg == in.kernel {
 			return filepath.Join(stage, "kernel")
 		}
@@ -295,7 +274,7 @@ func build(ctx context.Context, opts Options, in *inputs, key string, log io.Wri
 	if err := copyFile(kernel, filepath.Join(out, "vmlinuz")); err != nil {
 		return fmt.Errorf("copy kernel: %w", err)
 	}
-	t := &tree{entries: map[string]entry{}}
+	t := &tree{entries: map[string]cpio.File{}}
 	if err := assemble(ctx, t, stage, in, modDir, tmp, log); err != nil {
 		return err
 	}
@@ -337,33 +316,6 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
-}
-
-// bzImageRelease reads the kernel version string of a bzImage: its setup
-// header ("HdrS" at 0x202) points at it with the 16-bit kernel_version
-// field at 0x20E, relative to 0x200.
-func bzImageRelease(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("read kernel release: %w", err)
-	}
-	defer f.Close()
-	hdr := make([]byte, 0x210)
-	if _, err := io.ReadFull(f, hdr); err != nil {
-		return "", fmt.Errorf("read kernel release of %s: %w", path, err)
-	}
-	if string(hdr[0x202:0x206]) != "HdrS" {
-		return "", fmt.Errorf("read kernel release: %s is not a bzImage (no HdrS header)", path)
-	}
-	ptr := int64(hdr[0x20E]) | int64(hdr[0x20F])<<8
-	buf := make([]byte, 256)
-	n, _ := f.ReadAt(buf, ptr+0x200)
-	s, _, _ := strings.Cut(string(buf[:n]), "\x00")
-	f0 := strings.Fields(s)
-	if len(f0) == 0 {
-		return "", fmt.Errorf("read kernel release of %s: empty version string", path)
-	}
-	return f0[0], nil
 }
 
 // aptState hashes what apt's candidate versions and the user's files

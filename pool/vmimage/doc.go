@@ -9,12 +9,12 @@
 // unpacked with dpkg-deb -x; Build caches the result under
 // DefaultCache(), keyed by the package versions. A run appends its own
 // files (the agent, /lnst/run) as a second cpio archive, written with
-// WriteArchive, after the base initramfs:
+// internal/cpio's Write, after the base initramfs:
 //
 //	img, err := vmimage.Build(ctx, vmimage.Options{Log: os.Stderr})
 //	...
 //	f, _ := os.Create(initrd) // copy of img.Initrd, then:
-//	vmimage.WriteArchive(f, []vmimage.File{
+//	cpio.Write(f, []cpio.File{
 //		{Path: "/lnst/agent", Mode: 0o755, Src: agentBinary},
 //		{Path: "/lnst/run", Mode: 0o755, Data: []byte("#!/bin/sh\nexec /lnst/agent\n")},
 //	})

@@ -7,6 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+
+	"github.com/lnst-go/lnst/internal/cpio"
 )
 
 // ovsFiles are the files of Open vSwitch the image carries, by package:
@@ -44,6 +46,6 @@ func (t *tree) addOvs(stage, libRoot string, done map[string]bool) error {
 			}
 		}
 	}
-	t.add(entry{File: File{Path: "/usr/sbin/ovs-vswitchd", Mode: os.ModeSymlink | 0o777, Data: []byte(ovsVswitchd)}})
+	t.add(cpio.File{Path: "/usr/sbin/ovs-vswitchd", Mode: os.ModeSymlink | 0o777, Data: []byte(ovsVswitchd)})
 	return nil
 }

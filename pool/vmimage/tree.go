@@ -12,11 +12,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/lnst-go/lnst/internal/cpio"
+	"github.com/lnst-go/lnst/internal/kernelpkg"
 )
 
 // tree is the base initramfs being assembled, by canonical path.
 type tree struct {
-	entries map[string]entry
+	entries map[string]cpio.File
 }
 
 // canon maps a Debian package path to its place in the usrmerged image:
@@ -31,7 +34,7 @@ func canon(p string) string {
 	return p
 }
 
-func (t *tree) add(e entry) { t.entries[canon(e.Path)] = e }
+func (t *tree) add(e cpio.File) { t.entries[canon(e.Path)] = e }
 
 func (t *tree) has(p string) bool { _, ok := t.entries[canon(p)]; return ok }
 
@@ -42,7 +45,7 @@ func (t *tree) write(path string) error {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
-	es := make([]entry, 0, len(paths))
+	es := make([]cpio.File, 0, len(paths))
 	for _, p := range paths {
 		e := t.entries[p]
 		e.Path = p
@@ -52,7 +55,7 @@ func (t *tree) write(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeEntries(f, es); err != nil {
+	if err := cpio.Write(f, es); err != nil {
 		f.Close()
 		return err
 	}
@@ -94,13 +97,13 @@ func (t *tree) addStaged(root, p string, depth int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		t.add(entry{File: File{Path: sp, Mode: os.ModeSymlink | 0o777, Data: []byte(target)}})
+		t.add(cpio.File{Path: sp, Mode: os.ModeSymlink | 0o777, Data: []byte(target)})
 		if !path.IsAbs(target) {
 			target = path.Join(path.Dir(sp), target)
 		}
 		return t.addStaged(root, target, depth+1)
 	case st.Mode().IsRegular():
-		t.add(entry{File: File{Path: sp, Mode: st.Mode().Perm(), Src: host}})
+		t.add(cpio.File{Path: sp, Mode: st.Mode().Perm(), Src: host})
 		return host, nil
 	}
 	return "", fmt.Errorf("%s: unsupported file type %v", p, st.Mode().Type())
@@ -185,20 +188,20 @@ var etcFiles = map[string]string{
 // kernel modules and /init.
 func assemble(ctx context.Context, t *tree, stage string, in *inputs, modDir, tmp string, log io.Writer) error {
 	dir := func(p string, mode os.FileMode) {
-		t.add(entry{File: File{Path: p, Mode: os.ModeDir | mode}})
+		t.add(cpio.File{Path: p, Mode: os.ModeDir | mode})
 	}
 	for _, d := range []string{"/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib64", "/etc", "/proc",
 		"/sys", "/dev", "/run", "/root", "/var", "/lnst"} {
 		dir(d, 0o755)
 	}
 	dir("/tmp", 0o1777|os.ModeSticky)
-	t.entries["/var/run"] = entry{File: File{Path: "/var/run", Mode: os.ModeSymlink | 0o777, Data: []byte("../run")}}
-	t.entries["/var/tmp"] = entry{File: File{Path: "/var/tmp", Mode: os.ModeSymlink | 0o777, Data: []byte("../tmp")}}
+	t.entries["/var/run"] = cpio.File{Path: "/var/run", Mode: os.ModeSymlink | 0o777, Data: []byte("../run")}
+	t.entries["/var/tmp"] = cpio.File{Path: "/var/tmp", Mode: os.ModeSymlink | 0o777, Data: []byte("../tmp")}
 	for _, d := range []string{"bin", "sbin", "lib", "lib64"} {
-		t.entries["/"+d] = entry{File: File{Path: "/" + d, Mode: os.ModeSymlink | 0o777, Data: []byte("usr/" + d)}}
+		t.entries["/"+d] = cpio.File{Path: "/" + d, Mode: os.ModeSymlink | 0o777, Data: []byte("usr/" + d)}
 	}
-	t.add(entry{File: File{Path: "/dev/console", Mode: os.ModeDevice | os.ModeCharDevice | 0o600, DevMajor: 5, DevMinor: 1}})
-	t.add(entry{File: File{Path: "/dev/null", Mode: os.ModeDevice | os.ModeCharDevice | 0o666, DevMajor: 1, DevMinor: 3}})
+	t.add(cpio.File{Path: "/dev/console", Mode: os.ModeDevice | os.ModeCharDevice | 0o600, DevMajor: 5, DevMinor: 1})
+	t.add(cpio.File{Path: "/dev/null", Mode: os.ModeDevice | os.ModeCharDevice | 0o666, DevMajor: 1, DevMinor: 3})
 
 	libRoot := filepath.Join(stage, "libs")
 	done := map[string]bool{}
@@ -242,7 +245,7 @@ func assemble(ctx context.Context, t *tree, stage string, in *inputs, modDir, tm
 		}
 	}
 	for p, data := range etcFiles {
-		t.add(entry{File: File{Path: p, Mode: 0o644, Data: []byte(data)}})
+		t.add(cpio.File{Path: p, Mode: 0o644, Data: []byte(data)})
 	}
 
 	bbRoot := filepath.Join(stage, "pkg", "busybox-static")
@@ -258,12 +261,12 @@ func assemble(ctx context.Context, t *tree, stage string, in *inputs, modDir, tm
 		if a == "bin/busybox" || real[path.Base(a)] || t.has(a) {
 			continue
 		}
-		t.add(entry{File: File{Path: a, Mode: os.ModeSymlink | 0o777, Data: []byte("/bin/busybox")}})
+		t.add(cpio.File{Path: a, Mode: os.ModeSymlink | 0o777, Data: []byte("/bin/busybox")})
 	}
 	if !t.has("/sbin/modprobe") {
 		return errors.New("busybox has no modprobe applet")
 	}
-	t.add(entry{File: File{Path: "/init", Mode: 0o755, Data: []byte(initScript)}})
+	t.add(cpio.File{Path: "/init", Mode: 0o755, Data: []byte(initScript)})
 
 	if modDir == "" {
 		fmt.Fprintln(log, "vmimage: no kernel modules (Options.Modules is empty)")
@@ -288,54 +291,32 @@ func (t *tree) addDir(root, dir string) error {
 	})
 }
 
-// wanted is the closure of wantModules in mt, the tree scanned from
-// modDir; it warns on log of the modules found nowhere.
-func (mt *moduleTree) wanted(modDir string, log io.Writer) (map[string]modInfo, error) {
-	sel, missing, err := mt.closure(wantModules, func(rel string) (modInfo, error) {
-		return parseModinfo(filepath.Join(modDir, rel))
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(missing) > 0 {
-		fmt.Fprintf(log, "vmimage: warning: modules neither built in nor in %s: %s\n", modDir, strings.Join(missing, " "))
-	}
-	return sel, nil
-}
-
 // addModules adds the closure of wantModules from modDir with the
 // modules.dep and modules.alias files of that selection.
 func addModules(t *tree, modDir, release, tmp string, log io.Writer) error {
-	mt, err := scanModules(modDir)
-	if err != nil {
-		return err
-	}
-	if len(mt.Skipped) > 0 {
-		fmt.Fprintf(log, "vmimage: warning: %d compressed modules skipped (only .ko is supported), e.g. %s\n", len(mt.Skipped), mt.Skipped[0])
-	}
-	sel, err := mt.wanted(modDir, log)
+	sel, err := kernelpkg.Select(modDir, log)
 	if err != nil {
 		return err
 	}
 	dst := "/usr/lib/modules/" + release
-	for _, mi := range sel {
-		t.add(entry{File: File{Path: dst + "/" + mi.Path, Mode: 0o644, Src: filepath.Join(modDir, mi.Path)}})
+	for _, p := range sel.Paths() {
+		t.add(cpio.File{Path: dst + "/" + p, Mode: 0o644, Src: filepath.Join(modDir, p)})
 	}
 	gen := filepath.Join(tmp, "modules")
 	if err := os.MkdirAll(gen, 0o755); err != nil {
 		return err
 	}
-	if err := writeDepFiles(gen, sel); err != nil {
+	if err := sel.WriteDepFiles(gen); err != nil {
 		return err
 	}
 	for _, f := range []string{"modules.dep", "modules.alias"} {
-		t.add(entry{File: File{Path: dst + "/" + f, Mode: 0o644, Src: filepath.Join(gen, f)}})
+		t.add(cpio.File{Path: dst + "/" + f, Mode: 0o644, Src: filepath.Join(gen, f)})
 	}
 	for _, f := range []string{"modules.builtin", "modules.order", "modules.builtin.modinfo"} {
 		if _, err := os.Stat(filepath.Join(modDir, f)); err == nil {
-			t.add(entry{File: File{Path: dst + "/" + f, Mode: 0o644, Src: filepath.Join(modDir, f)}})
+			t.add(cpio.File{Path: dst + "/" + f, Mode: 0o644, Src: filepath.Join(modDir, f)})
 		}
 	}
-	fmt.Fprintf(log, "vmimage: %d kernel modules\n", len(sel))
+	fmt.Fprintf(log, "vmimage: %d kernel modules\n", sel.Len())
 	return nil
 }

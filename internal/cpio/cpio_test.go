@@ -1,4 +1,4 @@
-package vmimage
+package cpio
 
 import (
 	"bytes"
@@ -68,14 +68,14 @@ func readCpio(t *testing.T, b []byte) []cpioEntry {
 
 func align4(n int) int { return (n + 3) &^ 3 }
 
-func TestWriteArchiveRoundTrip(t *testing.T) {
+func TestWriteRoundTrip(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	srcData := bytes.Repeat([]byte("0123456789"), 1001) // 10010 bytes: needs padding
 	if err := os.WriteFile(src, srcData, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	err := WriteArchive(&buf, []File{
+	err := Write(&buf, []File{
 		{Path: "/lnst/run", Mode: 0o755, Data: []byte("#!/bin/sh\necho hi\n")},
 		{Path: "/lnst/agent", Mode: 0o755, Src: src},
 		{Path: "etc", Mode: os.ModeDir | 0o700},
@@ -119,9 +119,9 @@ func names(es []cpioEntry) []string {
 	return s
 }
 
-func TestWriteArchiveDevice(t *testing.T) {
+func TestWriteDevice(t *testing.T) {
 	var buf bytes.Buffer
-	if err := writeEntries(&buf, []entry{{File: File{Path: "dev/console", Mode: os.ModeDevice | os.ModeCharDevice | 0o600, DevMajor: 5, DevMinor: 1}}}); err != nil {
+	if err := Write(&buf, []File{{Path: "dev/console", Mode: os.ModeDevice | os.ModeCharDevice | 0o600, DevMajor: 5, DevMinor: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	got := readCpio(t, buf.Bytes())
@@ -130,25 +130,25 @@ func TestWriteArchiveDevice(t *testing.T) {
 	}
 }
 
-func TestWriteArchiveErrors(t *testing.T) {
+func TestWriteErrors(t *testing.T) {
 	for _, f := range []File{
 		{Path: "/"},
 		{Path: "x", Src: "/nonexistent/file"},
 		{Path: "p", Mode: os.ModeNamedPipe},
 	} {
-		if err := WriteArchive(io.Discard, []File{f}); err == nil {
-			t.Errorf("WriteArchive(%+v) succeeded, want an error", f)
+		if err := Write(io.Discard, []File{f}); err == nil {
+			t.Errorf("Write(%+v) succeeded, want an error", f)
 		}
 	}
 }
 
-// TestWriteArchiveCpioTool checks the archive against GNU cpio's listing.
-func TestWriteArchiveCpioTool(t *testing.T) {
+// TestWriteCpioTool checks the archive against GNU cpio's listing.
+func TestWriteCpioTool(t *testing.T) {
 	if _, err := exec.LookPath("cpio"); err != nil {
 		t.Skip("requires cpio(1)")
 	}
 	var buf bytes.Buffer
-	if err := WriteArchive(&buf, []File{
+	if err := Write(&buf, []File{
 		{Path: "a/b/file", Mode: 0o640, Data: []byte("abc")},
 		{Path: "a/l", Mode: os.ModeSymlink, Data: []byte("b/file")},
 	}); err != nil {

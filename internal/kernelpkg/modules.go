@@ -1,9 +1,10 @@
-package vmimage
+package kernelpkg
 
 import (
 	"bytes"
 	"debug/elf"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -242,4 +243,65 @@ func writeDepFiles(dir string, sel map[string]modInfo) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "modules.alias"), alias.Bytes(), 0o644)
+}
+
+// Selection is what a VM lab guest needs of one kernel's modules tree: the
+// modules the lab's image carries (virtio, the link kinds, qdiscs) with
+// everything they depend on.
+type Selection struct {
+	dir  string
+	mods map[string]modInfo
+}
+
+// Select scans the modules tree modDir and selects from it; it warns on
+// log of compressed modules it skipped and of wanted modules found nowhere.
+func Select(modDir string, log io.Writer) (*Selection, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	mt, err := scanModules(modDir)
+	if err != nil {
+		return nil, err
+	}
+	if len(mt.Skipped) > 0 {
+		fmt.Fprintf(log, "kernel modules: warning: %d compressed modules skipped (only .ko is supported), e.g. %s\n", len(mt.Skipped), mt.Skipped[0])
+	}
+	mods, err := mt.wanted(modDir, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Selection{dir: modDir, mods: mods}, nil
+}
+
+// Len is how many modules are selected.
+func (s *Selection) Len() int { return len(s.mods) }
+
+// Paths are the selected modules' paths relative to the tree
+// ("kernel/drivers/net/dummy.ko"), sorted.
+func (s *Selection) Paths() []string {
+	out := make([]string, 0, len(s.mods))
+	for _, mi := range s.mods {
+		out = append(out, mi.Path)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WriteDepFiles writes modules.dep and modules.alias of the selection into
+// dir.
+func (s *Selection) WriteDepFiles(dir string) error { return writeDepFiles(dir, s.mods) }
+
+// wanted is the closure of wantModules in mt, the tree scanned from
+// modDir; it warns on log of the modules found nowhere.
+func (mt *moduleTree) wanted(modDir string, log io.Writer) (map[string]modInfo, error) {
+	sel, missing, err := mt.closure(wantModules, func(rel string) (modInfo, error) {
+		return parseModinfo(filepath.Join(modDir, rel))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(log, "kernel modules: warning: neither built in nor in %s: %s\n", modDir, strings.Join(missing, " "))
+	}
+	return sel, nil
 }

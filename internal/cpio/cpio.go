@@ -1,4 +1,8 @@
-package vmimage
+// Package cpio writes cpio archives in the "newc" format the Linux kernel
+// unpacks as an initramfs. It is a leaf: the VM image builder writes the
+// base image with it, the controller appends a run's files, and a VM
+// guest's agent writes the initramfs of a kernel it loads with kexec.
+package cpio
 
 import (
 	"bufio"
@@ -9,7 +13,7 @@ import (
 	"strings"
 )
 
-// File is one entry of a cpio archive written by WriteArchive.
+// File is one entry of an archive written by Write.
 type File struct {
 	// Path is the path inside the archive; a leading "/" is dropped.
 	Path string
@@ -27,12 +31,6 @@ type File struct {
 	DevMajor, DevMinor uint32
 }
 
-// entry is one archive entry as writeEntries takes it, both from
-// WriteArchive and from the base image tree.
-type entry struct {
-	File
-}
-
 // newc mode bits.
 const (
 	cpioRegular = 0o100000
@@ -41,7 +39,7 @@ const (
 	cpioCharDev = 0o020000
 )
 
-// WriteArchive writes files as an uncompressed cpio archive in the "newc"
+// Write writes files as an uncompressed cpio archive in the "newc"
 // format the Linux kernel unpacks, ending with the TRAILER!!! entry. Parent
 // directories missing from files are added (mode 0755) before their first
 // child.
@@ -51,17 +49,9 @@ const (
 // one of another type: in the base image /bin, /sbin, /lib and /lib64 are
 // symbolic links to usr/..., so per-run files belong under /lnst or /usr,
 // never under those four.
-func WriteArchive(w io.Writer, files []File) error {
-	entries := make([]entry, len(files))
-	for i, f := range files {
-		entries[i] = entry{File: f}
-	}
-	return writeEntries(w, entries)
-}
-
-func writeEntries(w io.Writer, entries []entry) error {
+func Write(w io.Writer, files []File) error {
 	cw := &cpioWriter{w: bufio.NewWriterSize(w, 1<<16), ino: 1, seen: map[string]bool{}}
-	for _, e := range entries {
+	for _, e := range files {
 		if err := cw.add(e); err != nil {
 			return err
 		}
@@ -92,7 +82,7 @@ func cleanName(p string) (string, error) {
 	return name, nil
 }
 
-func (cw *cpioWriter) add(e entry) error {
+func (cw *cpioWriter) add(e File) error {
 	name, err := cleanName(e.Path)
 	if err != nil {
 		return err

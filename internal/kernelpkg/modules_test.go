@@ -1,9 +1,10 @@
-package vmimage
+package kernelpkg
 
 import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -94,27 +95,8 @@ func TestParseModinfoRealModules(t *testing.T) {
 	if _, ok := sel["udp_tunnel"]; !ok {
 		t.Errorf("vxlan's closure lacks udp_tunnel: %v", sel)
 	}
-	if !contains(sel["bonding"].Aliases, "rtnl-link-bond") {
+	if !slices.Contains(sel["bonding"].Aliases, "rtnl-link-bond") {
 		t.Errorf("bonding aliases %v lack rtnl-link-bond", sel["bonding"].Aliases)
-	}
-}
-
-func TestFilterLibraries(t *testing.T) {
-	out := "iproute2\n  Depends: libc6\nlibc6\n  Depends: libgcc-s1\n<debconf-2.0>\nlibperl5.36\nlibfile-find-rule-perl\nzlib1g\nlibelogind0\nperl\nlibmnl0\n"
-	got := filterLibraries(out)
-	if want := []string{"libc6", "libmnl0", "zlib1g"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
-}
-
-func TestParsePrintURIs(t *testing.T) {
-	out := "'http://x/busybox.deb' busybox-static_1%3a1.35.0-4_amd64.deb 928188 SHA256:3d3f\n"
-	debs, err := parsePrintURIs(out, []string{"busybox-static"})
-	if err != nil || debs["busybox-static"].File != "busybox-static_1%3a1.35.0-4_amd64.deb" || debs["busybox-static"].SHA256 != "3d3f" {
-		t.Errorf("got %+v, %v", debs, err)
-	}
-	if _, err := parsePrintURIs(out, []string{"busybox-static", "ip"}); err == nil {
-		t.Error("no error for a package without a file")
 	}
 }
 
@@ -134,14 +116,6 @@ func TestBzImageRelease(t *testing.T) {
 		rel, err := bzImageRelease(vm[0])
 		if want := strings.TrimPrefix(filepath.Base(vm[0]), "vmlinuz-"); err != nil || rel != want {
 			t.Errorf("%s: got %q, %v, want %q", vm[0], rel, err, want)
-		}
-	}
-}
-
-func TestCanon(t *testing.T) {
-	for in, want := range map[string]string{"/bin/ip": "/usr/bin/ip", "/lib64/ld.so": "/usr/lib64/ld.so", "sbin": "/usr/sbin", "/usr/bin/x": "/usr/bin/x", "/libexec": "/libexec"} {
-		if got := canon(in); got != want {
-			t.Errorf("canon(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,26 +1,28 @@
-package devices
+// Package nlspec maps the device model's specs (package devices) to the
+// netlink.Link values the agent passes to netlink's LinkAdd, with the
+// options netlink cannot set at creation as sysfs writes. It lives with the
+// agent so that the device model, which the controller and recipes import,
+// does not link netlink.
+package nlspec
 
 import (
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"strconv"
 
+	"github.com/lnst-go/lnst/devices"
 	"github.com/vishvananda/netlink"
 )
 
 // ErrNotNetlink is the error, wrapped with the kind and device, that
-// NetlinkLink returns for kinds netlink cannot create: Team (teamd makes it)
+// Link returns for kinds netlink cannot create: Team (teamd makes it)
 // and OvsBridge (ovs-vsctl makes it).
 var ErrNotNetlink = errors.New("the kind has no netlink create")
 
-// netlinker is implemented by the specs NetlinkLink can map.
-type netlinker interface {
-	netlinkLink(r resolver) (netlink.Link, error)
-}
-
-// NetlinkLink validates spec and builds the netlink.Link to pass to
+// Link validates spec and builds the netlink.Link to pass to
 // Handle.LinkAdd. index resolves the names of other devices (Parent, Bond
 // Primary) to their ifindex on the host where the link is made.
 //
@@ -31,18 +33,70 @@ type netlinker interface {
 // closes (see Tuntap). Bridge
 // options netlink cannot carry are in SysfsSettings. Kinds without a
 // netlink create give an error wrapping ErrNotNetlink.
-func NetlinkLink(spec Spec, index func(name string) (int, error)) (netlink.Link, error) {
+func Link(spec devices.Spec, index func(name string) (int, error)) (netlink.Link, error) {
 	if spec == nil {
 		return nil, errors.New("netlink link: nil spec")
 	}
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	n, ok := spec.(netlinker)
-	if !ok {
-		return nil, fmt.Errorf("%s %s: %T has no netlink mapping", spec.Kind(), spec.LinkName(), spec)
+	r := resolver{kind: spec.Kind(), name: spec.LinkName(), index: index}
+	if v := reflect.ValueOf(spec); v.Kind() == reflect.Pointer && !v.IsNil() {
+		if s, ok := v.Elem().Interface().(devices.Spec); ok {
+			spec = s // a *Bridge maps as its Bridge
+		}
 	}
-	return n.netlinkLink(resolver{kind: spec.Kind(), name: spec.LinkName(), index: index})
+	switch s := spec.(type) {
+	case devices.Veth:
+		return vethLink(s, r)
+	case devices.Bridge:
+		return bridgeLink(s, r)
+	case devices.Dummy:
+		return dummyLink(s, r)
+	case devices.Vrf:
+		return vrfLink(s, r)
+	case devices.Tuntap:
+		return tuntapLink(s, r)
+	case devices.Bond:
+		return bondLink(s, r)
+	case devices.Team:
+		return teamLink(s, r)
+	case devices.OvsBridge:
+		return ovsBridgeLink(s, r)
+	case devices.Vlan:
+		return vlanLink(s, r)
+	case devices.Macvlan:
+		return macvlanLink(s, r)
+	case devices.Macvtap:
+		return macvtapLink(s, r)
+	case devices.Ipvlan:
+		return ipvlanLink(s, r)
+	case devices.Vxlan:
+		return vxlanLink(s, r)
+	case devices.Geneve:
+		return geneveLink(s, r)
+	case devices.Gre:
+		return greLink(s, r)
+	case devices.Ip6gre:
+		return ip6greLink(s, r)
+	case devices.Gretap:
+		return gretapLink(s, r)
+	case devices.Ip6gretap:
+		return ip6gretapLink(s, r)
+	case devices.IpIp:
+		return ipIpLink(s, r)
+	case devices.Sit:
+		return sitLink(s, r)
+	case devices.Ip6Tnl:
+		return ip6TnlLink(s, r)
+	case devices.Vti:
+		return vtiLink(s, r)
+	case devices.Vti6:
+		return vti6Link(s, r)
+	case devices.Wireguard:
+		return wireguardLink(s, r)
+	}
+	return nil, fmt.Errorf("%s %s: %T has no netlink mapping", spec.Kind(), spec.LinkName(), spec)
 }
 
 // resolver resolves device names for one spec, naming it in errors.
@@ -102,12 +156,12 @@ type SysfsSetting struct {
 // SysfsSettings returns what the agent writes to sysfs, in order, after
 // LinkAdd of spec: for a Bridge, ForwardDelay and STP (netlink's Bridge has
 // no fields for them). Other kinds have none.
-func SysfsSettings(spec Spec) []SysfsSetting {
-	var b Bridge
+func SysfsSettings(spec devices.Spec) []SysfsSetting {
+	var b devices.Bridge
 	switch s := spec.(type) {
-	case Bridge:
+	case devices.Bridge:
 		b = s
-	case *Bridge:
+	case *devices.Bridge:
 		b = *s
 	default:
 		return nil

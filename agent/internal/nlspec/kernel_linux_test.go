@@ -1,4 +1,4 @@
-package devices
+package nlspec
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lnst-go/lnst/devices"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -83,42 +84,42 @@ func TestKernelCreate(t *testing.T) {
 		return l.Attrs().Index, nil
 	}
 	type kcase struct {
-		spec     Spec
+		spec     devices.Spec
 		required bool // the lab needs it: failing to create it fails the test
 	}
 	cases := []kcase{
-		{Veth{Name: "lt0", PeerName: "lt1"}, true}, // the parent of the stacked kinds
-		{Bridge{Name: "lbr0", STP: true, AgeingTime: time.Minute, HelloTime: time.Second, MulticastSnooping: ptrTo(false)}, true},
-		{Bridge{Name: "lbr1", VlanFiltering: true}, false},
-		{Vxlan{Name: "lvx0", ID: 42, Local: "198.18.0.1", Remote: "198.18.0.2", Parent: "lt0"}, true},
-		{Vxlan{Name: "lvx1", ID: 43, Local: "2001:db8::1", Group: "ff05::42", Parent: "lt0", Port: 8472}, true},
-		{Macvlan{Name: "lmv0", Parent: "lt0", Mode: "bridge"}, true},
-		{Macvtap{Name: "lmvt0", Parent: "lt1", Mode: "vepa"}, false},
-		{Ipvlan{Name: "lipv0", Parent: "lt1", Mode: "l2"}, false},
-		{Vlan{Name: "lt0.10", Parent: "lt0", ID: 10}, false},
-		{Bond{Name: "lbond0", Mode: "active-backup", Miimon: 100 * time.Millisecond}, false},
-		{Dummy{Name: "ldummy0"}, false},
-		{Vrf{Name: "lvrf0", Table: 100}, false},
-		{Tuntap{Name: "ltun0", Mode: "tun"}, false},
-		{Tuntap{Name: "ltap0", Mode: "tap", Multiqueue: true}, false},
-		{Geneve{Name: "lgnv0", ID: 7, Remote: "198.18.0.2"}, false},
-		{Gre{Name: "lgre0", Local: "198.18.0.1", Remote: "198.18.0.2", IKey: 1, OKey: 1}, false},
-		{Gretap{Name: "lgtap0", Local: "198.18.0.1", Remote: "198.18.0.3"}, false},
-		{Ip6gre{Name: "lip6gre0", Local: "2001:db8::1", Remote: "2001:db8::2"}, false},
-		{Ip6gretap{Name: "lip6gtap0", Local: "2001:db8::1", Remote: "2001:db8::3"}, false},
-		{IpIp{Name: "lipip0", Local: "198.18.0.1", Remote: "198.18.0.4", TTL: 64}, false},
-		{Sit{Name: "lsit0", Local: "198.18.0.1", Remote: "198.18.0.5", TTL: 64}, false},
-		{Ip6Tnl{Name: "lip6t0", Local: "2001:db8::1", Remote: "2001:db8::4", Proto: "ip6ip6"}, false},
-		{Vti{Name: "lvti0", Local: "198.18.0.1", Remote: "198.18.0.6", IKey: 1, OKey: 1}, false},
-		{Vti6{Name: "lvti60", Local: "2001:db8::1", Remote: "2001:db8::5", IKey: 1, OKey: 1}, false},
-		{Wireguard{Name: "lwg0"}, false},
-		{Team{Name: "lteam0"}, false},
-		{OvsBridge{Name: "lovs0"}, false},
+		{devices.Veth{Name: "lt0", PeerName: "lt1"}, true}, // the parent of the stacked kinds
+		{devices.Bridge{Name: "lbr0", STP: true, AgeingTime: time.Minute, HelloTime: time.Second, MulticastSnooping: ptrTo(false)}, true},
+		{devices.Bridge{Name: "lbr1", VlanFiltering: true}, false},
+		{devices.Vxlan{Name: "lvx0", ID: 42, Local: "198.18.0.1", Remote: "198.18.0.2", Parent: "lt0"}, true},
+		{devices.Vxlan{Name: "lvx1", ID: 43, Local: "2001:db8::1", Group: "ff05::42", Parent: "lt0", Port: 8472}, true},
+		{devices.Macvlan{Name: "lmv0", Parent: "lt0", Mode: "bridge"}, true},
+		{devices.Macvtap{Name: "lmvt0", Parent: "lt1", Mode: "vepa"}, false},
+		{devices.Ipvlan{Name: "lipv0", Parent: "lt1", Mode: "l2"}, false},
+		{devices.Vlan{Name: "lt0.10", Parent: "lt0", ID: 10}, false},
+		{devices.Bond{Name: "lbond0", Mode: "active-backup", Miimon: 100 * time.Millisecond}, false},
+		{devices.Dummy{Name: "ldummy0"}, false},
+		{devices.Vrf{Name: "lvrf0", Table: 100}, false},
+		{devices.Tuntap{Name: "ltun0", Mode: "tun"}, false},
+		{devices.Tuntap{Name: "ltap0", Mode: "tap", Multiqueue: true}, false},
+		{devices.Geneve{Name: "lgnv0", ID: 7, Remote: "198.18.0.2"}, false},
+		{devices.Gre{Name: "lgre0", Local: "198.18.0.1", Remote: "198.18.0.2", IKey: 1, OKey: 1}, false},
+		{devices.Gretap{Name: "lgtap0", Local: "198.18.0.1", Remote: "198.18.0.3"}, false},
+		{devices.Ip6gre{Name: "lip6gre0", Local: "2001:db8::1", Remote: "2001:db8::2"}, false},
+		{devices.Ip6gretap{Name: "lip6gtap0", Local: "2001:db8::1", Remote: "2001:db8::3"}, false},
+		{devices.IpIp{Name: "lipip0", Local: "198.18.0.1", Remote: "198.18.0.4", TTL: 64}, false},
+		{devices.Sit{Name: "lsit0", Local: "198.18.0.1", Remote: "198.18.0.5", TTL: 64}, false},
+		{devices.Ip6Tnl{Name: "lip6t0", Local: "2001:db8::1", Remote: "2001:db8::4", Proto: "ip6ip6"}, false},
+		{devices.Vti{Name: "lvti0", Local: "198.18.0.1", Remote: "198.18.0.6", IKey: 1, OKey: 1}, false},
+		{devices.Vti6{Name: "lvti60", Local: "2001:db8::1", Remote: "2001:db8::5", IKey: 1, OKey: 1}, false},
+		{devices.Wireguard{Name: "lwg0"}, false},
+		{devices.Team{Name: "lteam0"}, false},
+		{devices.OvsBridge{Name: "lovs0"}, false},
 	}
 	var created, lacking, other []string
 	for _, c := range cases {
 		spec := c.spec
-		link, err := NetlinkLink(spec, index)
+		link, err := Link(spec, index)
 		if errors.Is(err, ErrNotNetlink) {
 			t.Logf("%s: not made with netlink: %v", spec.Kind(), err)
 			other = append(other, spec.Kind())
