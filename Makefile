@@ -22,7 +22,7 @@ APT_COMMANDS := ip ping iperf3 ethtool tcpdump protoc qemu-system-x86_64 /usr/sb
 TEST_FLAGS  ?= -count=1 -timeout 20m
 JUNIT       ?= report.xml
 
-.PHONY: all deps apt-deps go-tools recipes recipes-rootless recipes-vm test bench screenshot generate lint clean vm-image
+.PHONY: all deps apt-deps go-tools binaries install recipes recipes-rootless recipes-vm test bench screenshot generate lint clean vm-image
 
 all: lint test
 
@@ -59,6 +59,18 @@ $(BIN)/protoc-gen-go-%:
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$* && touch $@
 $(BIN)/protoc-gen-go-grpc-%:
 	GOBIN=$(BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$* && touch $@
+
+# The lnst and lnst-agent commands: `make binaries` builds them into ./bin,
+# without cgo so that one lnst-agent runs on any Linux machine of its
+# architecture, whatever its libc; `make install` copies them to
+# $(DESTDIR)$(PREFIX)/bin. README's "On a pool of machines" starts here.
+PREFIX ?= /usr/local
+binaries:
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/lnst ./cmd/lnst-agent
+
+install: binaries
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/lnst $(BIN)/lnst-agent $(DESTDIR)$(PREFIX)/bin/
 
 # The recipe suite on the local lab (needs root).
 recipes: apt-deps

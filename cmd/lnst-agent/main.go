@@ -333,6 +333,11 @@ func certs(args []string, stdout, stderr io.Writer) error {
 	for _, name := range append(h, cl...) {
 		fmt.Fprintf(stdout, "%s %s\n", filepath.Join(*dir, name+".pem"), filepath.Join(*dir, name+"-key.pem"))
 	}
+	// The CA's key makes certificates every agent of the pool trusts: it
+	// is the one file no machine may get, and it sits in a directory
+	// users copy from.
+	fmt.Fprintf(stderr, "lnst-agent: %s is the CA's key: it stays on this controller; copy it to no machine (a machine gets %s and its own certificate and key)\n",
+		filepath.Join(*dir, agentconn.CAKeyFile), filepath.Join(*dir, agentconn.CAFile))
 	return nil
 }
 

@@ -137,6 +137,8 @@ func TestCerts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "mode of the certificates directory (it holds the CA's key)")
 	assert.NotContains(t, stderr, "warning")
+	assert.Contains(t, stderr, "lnst-agent: "+filepath.Join(dir, "ca-key.pem")+" is the CA's key: it stays on this controller; copy it to no machine",
+		"certs says the CA's key stays on the controller")
 
 	// The CA ends in 2 days: a host asked for 30 gets 2, and is told.
 	code, _, stderr = runCmd(t.Context(), "certs", "--dir", dir, "--host", "agent2.lab", "--days", "30")
