@@ -16,6 +16,9 @@ type UnsatError struct {
 	Need    string      // what it needs: "interface eth1 on network n2 with driver ixgbe"
 	Closest []Candidate // at most 3, closest first
 	More    int         // further candidates not listed
+	// Short, when set, says why no pool host can do, in place of
+	// Closest: the pool lacks something as a whole.
+	Short string
 }
 
 // Candidate is a pool host that came close, and what it lacks.
@@ -29,6 +32,10 @@ const maxClosest = 3
 func (e *UnsatError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "host %s needs %s", e.Host, e.Need)
+	if e.Short != "" {
+		b.WriteString("; " + e.Short)
+		return b.String()
+	}
 	if len(e.Closest) == 0 {
 		b.WriteString("; no pool host comes close")
 		return b.String()
@@ -103,6 +110,9 @@ func (c *reqIface) need() string {
 // required host, and its first interface, that cannot be added to those
 // before it.
 func (m *mapper) diagnose() error {
+	if err := m.tooFewNetworks(); err != nil {
+		return err
+	}
 	for i := range m.reqs {
 		if err := m.alone(&m.reqs[i]); err != nil {
 			return err
@@ -118,6 +128,39 @@ func (m *mapper) diagnose() error {
 		}
 	}
 	return errors.New("map: no mapping found (a bug: every requirement fits)")
+}
+
+// tooFewNetworks is an *UnsatError if the requirements label more
+// networks than the pool has: each label needs a pool network of its own,
+// so no choice of hosts can do. It names the first interface whose label
+// is one too many.
+func (m *mapper) tooFewNetworks() error {
+	if len(m.labels) <= len(m.nets) {
+		return nil
+	}
+	for _, r := range m.reqs {
+		for _, c := range r.ifaces {
+			if int(c.label) != len(m.nets) {
+				continue
+			}
+			have := "no network"
+			if len(m.nets) > 0 {
+				have = fmt.Sprintf("%d %s (%s)", len(m.nets), plural(len(m.nets), "network", "networks"), strings.Join(m.nets, ", "))
+			}
+			return &UnsatError{Host: r.name, Iface: c.name, Need: c.need(),
+				Short: fmt.Sprintf("the pool has %s, and the requirements label %d (%s): each label needs a pool network of its own",
+					have, len(m.labels), strings.Join(m.labels, ", "))}
+		}
+	}
+	return nil
+}
+
+// plural is one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // alone is an *UnsatError if r fits no usable pool host by itself.

@@ -263,6 +263,13 @@ func TestMapUnsatMessages(t *testing.T) {
 		{"interfaces together", smallPool(), []HostReq{{Name: "h1", Arch: "x86_64", Ifaces: []IfaceReq{
 			{Name: "e0", Net: "x", Driver: "i40e"}, {Name: "e1", Net: "x"}}}},
 			"host h1 needs interface e1 on network x; closest: pool host a (has matching interfaces, but not together with e0), b (has matching interfaces, but not together with e0)"},
+		{"too few networks", &Pool{Hosts: []PoolHost{
+			{Name: "m1", Ifaces: []PoolIface{{Name: "enp1s0", Net: "lan"}, {Name: "enp2s0", Net: "lan"}}},
+			{Name: "m2", Ifaces: []PoolIface{{Name: "enp1s0", Net: "lan"}, {Name: "enp2s0", Net: "lan"}}},
+		}}, []HostReq{
+			{Name: "h1", Ifaces: []IfaceReq{{Name: "eth0", Net: "n1"}, {Name: "eth1", Net: "n2"}}},
+			{Name: "h2", Ifaces: []IfaceReq{{Name: "eth0", Net: "n1"}, {Name: "eth1", Net: "n2"}}},
+		}, "host h1 needs interface eth1 on network n2; the pool has 1 network (lan), and the requirements label 2 (n1, n2): each label needs a pool network of its own"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Map(tc.pool, tc.reqs, nil)
