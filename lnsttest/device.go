@@ -14,10 +14,10 @@ import (
 )
 
 // Device is a network device on a host: one the recipe required (Iface)
-// or created (Create).
+// or created (Create). Every handle of one device shares its identity, so
+// a Rename or SetNetns through one is seen through all.
 type Device struct {
-	host *Host
-	name string
+	*devIdent
 }
 
 // Name is the device's real name on its host.
@@ -46,7 +46,7 @@ func (h *Host) Create(t testing.TB, spec devices.Spec) *Device {
 	}
 	st.logger().Info("created", "host", h.name, "kind", spec.Kind(), "name", spec.LinkName())
 	st.undoAt(t, h.client, fmt.Sprintf("%s %s on %s", spec.Kind(), spec.LinkName(), h.name), r.Seq)
-	return &Device{host: h, name: spec.LinkName()}
+	return h.device(spec.LinkName())
 }
 
 func (d *Device) set(t testing.TB, what string, req *pb.SetLinkRequest) {

@@ -21,6 +21,7 @@ type Host struct {
 	id     string            // as its agent calls it
 	ifaces map[string]string // required interface name -> real name
 	vm     *vmHost           // set on a VM lab host
+	devs   devRegistry       // its devices' identities
 }
 
 // Name is the host's name in the recipe ("h1").
@@ -28,11 +29,14 @@ func (h *Host) Name() string { return h.name }
 
 // Iface returns the host's device the recipe called name in its IfaceReq.
 // Any other name is taken as the name of a device on the host ("lo").
+// Handles of one device share it: a Rename or SetNetns through one is
+// seen through every other, and Iface of a renamed required interface is
+// the renamed device.
 func (h *Host) Iface(name string) *Device {
-	if real, ok := h.ifaces[name]; ok {
-		return &Device{host: h, name: real}
+	if real, ok := h.realIface(name); ok {
+		return h.device(real)
 	}
-	return &Device{host: h, name: name}
+	return h.device(name)
 }
 
 // Run runs cmd under /bin/sh -c on the host and waits for it. The test
