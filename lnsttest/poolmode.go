@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lnst-go/lnst/internal/agentconn"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
 	"google.golang.org/grpc"
@@ -91,11 +90,7 @@ func (sp *staticPool) client(name string) (pb.AgentClient, *pb.HelloReply, error
 	if err != nil {
 		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
 	}
-	opts, err := h.DialOptions()
-	if err != nil {
-		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
-	}
-	conn, err := agentconn.Dial(context.Background(), h.Agent, opts)
+	conn, err := h.Dial(context.Background(), 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
 	}

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,11 +12,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/lnst-go/lnst/devices"
 	"github.com/lnst-go/lnst/internal/agentconn"
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc"
 )
 
 // Pool is a pool file: the machines that run lnst-agent, how to reach
@@ -83,10 +86,22 @@ type PoolHost struct {
 	Allow []string
 }
 
-// DialOptions returns the options to dial h's agent: Insecure as given,
-// and TLS from h.TLS when it names a CA. Timeout is left to the caller,
-// and so is wrapping the error, ClientTLS's.
-func (h *PoolHost) DialOptions() (agentconn.DialOptions, error) {
+// Dial connects to h's agent and returns once it answered, or fails
+// within timeout (0 means 10 seconds) or when ctx ends. It
+// uses TLS from h.TLS when that names a CA, and plain TCP only as
+// Insecure allows. Errors name the agent.
+func (h *PoolHost) Dial(ctx context.Context, timeout time.Duration) (*grpc.ClientConn, error) {
+	opts, err := h.dialOptions()
+	if err != nil {
+		return nil, fmt.Errorf("agent %s: %w", h.Agent, err)
+	}
+	opts.Timeout = timeout
+	return agentconn.Dial(ctx, h.Agent, opts)
+}
+
+// dialOptions are the options to dial h's agent: Insecure as given, and
+// TLS from h.TLS when it names a CA.
+func (h *PoolHost) dialOptions() (agentconn.DialOptions, error) {
 	opts := agentconn.DialOptions{Insecure: h.Insecure || h.InsecureAnyAddress}
 	if h.TLS.CA != "" {
 		conf, err := agentconn.ClientTLS(h.TLS.CA, h.TLS.Cert, h.TLS.Key)

@@ -52,8 +52,8 @@ func TestPoolInsecureLoopback(t *testing.T) {
 	if h := p.Hosts[0]; !h.InsecureAnyAddress {
 		t.Errorf("host %+v: want InsecureAnyAddress", h)
 	}
-	if o, err := p.Hosts[0].DialOptions(); err != nil || !o.Insecure {
-		t.Errorf("DialOptions = %+v, %v: want Insecure", o, err)
+	if o, err := p.Hosts[0].dialOptions(); err != nil || !o.Insecure {
+		t.Errorf("dialOptions = %+v, %v: want Insecure", o, err)
 	}
 	p = &Pool{Path: "code", Hosts: []PoolHost{{Name: "m1", Agent: "198.18.0.5:7777", Insecure: true, Line: 1}}}
 	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), `insecure: true is for agents on loopback addresses`) {

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lnst-go/lnst/internal/agentconn"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 )
 
@@ -85,14 +84,11 @@ func (m *Machine) String() string {
 // AgentAlive dials the agent of h and asks it for a Hello: nil if it
 // answers before ctx ends. It is the default Alive check of machines.
 func AgentAlive(ctx context.Context, h PoolHost) error {
-	opts, err := h.DialOptions()
-	if err != nil {
-		return fmt.Errorf("host %s: %w", h.Name, err)
-	}
+	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
-		opts.Timeout = time.Until(dl)
+		timeout = time.Until(dl)
 	}
-	conn, err := agentconn.Dial(ctx, h.Agent, opts)
+	conn, err := h.Dial(ctx, timeout)
 	if err != nil {
 		return err
 	}

@@ -74,14 +74,8 @@ type ifaceReport struct {
 
 func checkHost(h *pool.PoolHost, timeout time.Duration) hostReport {
 	r := hostReport{host: h}
-	opts, err := h.DialOptions()
-	if err != nil {
-		r.err = err
-		return r
-	}
-	opts.Timeout = timeout
 	ctx := context.Background()
-	conn, err := agentconn.Dial(ctx, h.Agent, opts)
+	conn, err := h.Dial(ctx, timeout)
 	if err != nil {
 		r.err = err
 		return r
