@@ -84,7 +84,9 @@ func (d *Device) SetMTU(t testing.TB, mtu int) {
 }
 
 // SetMaster enslaves the device to master (a bridge, a bond); nil releases
-// it from its master.
+// it from its master. The bonding and team drivers take only ports that
+// are down: a port that is up is taken down, enslaved and set up again.
+// When the test ends the port is released and back in its earlier state.
 func (d *Device) SetMaster(t testing.TB, master *Device) {
 	t.Helper()
 	name := ""
