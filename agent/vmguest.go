@@ -39,14 +39,14 @@ type VMConfig struct {
 	LogLevel string `json:"log_level"`
 	// StateDisk is the serial of a virtio-blk disk holding an ext4 file
 	// system that outlives the guest's boots (its root is an initramfs):
-	// the agent mounts it on VMStateDir and keeps its journal there, so
+	// the agent mounts it on vmStateDir and keeps its journal there, so
 	// that the agent started after a reboot takes back what the test
 	// changed before it, as after a crash. "" keeps the journal in memory.
 	StateDisk string `json:"state_disk"`
 }
 
-// VMStateDir is where a VM guest's agent mounts its state disk.
-const VMStateDir = "/var/lib/lnst"
+// vmStateDir is where a VM guest's agent mounts its state disk.
+const vmStateDir = "/var/lib/lnst"
 
 // vmWait bounds how long ServeVM waits for the NICs and the port to appear
 // (their drivers may still be probing).
@@ -93,13 +93,13 @@ func ServeVM() int {
 	}
 	opts := Options{Logger: log}
 	// The image carries Open vSwitch, which no init system starts.
-	EnableOwnOvs()
+	enableOwnOvs()
 	if cfg.StateDisk != "" {
-		if err := mountStateDisk(virtioBlockDir, cfg.StateDisk, VMStateDir, vmWait); err != nil {
+		if err := mountStateDisk(virtioBlockDir, cfg.StateDisk, vmStateDir, vmWait); err != nil {
 			log.Error("state disk", "error", err)
 			return 1
 		}
-		opts.JournalPath = filepath.Join(VMStateDir, "journal")
+		opts.JournalPath = filepath.Join(vmStateDir, "journal")
 	}
 	srv, err := NewServer(opts)
 	if err != nil {
@@ -124,7 +124,7 @@ func ServeVM() int {
 		code = 1
 	}
 	code = max(code, srv.close(g))
-	if err := StopOwnOvs(); err != nil {
+	if err := stopOwnOvs(); err != nil {
 		log.Error("stop Open vSwitch", "error", err)
 		code = max(code, 1)
 	}

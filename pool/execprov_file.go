@@ -40,7 +40,7 @@ type ExecSpec struct {
 	// default, DefaultExecTimeout).
 	Timeout time.Duration
 	// Idle is how long a reserved machine no recipe uses is kept for the
-	// next recipe before it is released (0: DefaultIdle).
+	// next recipe before it is released (0: defaultIdle).
 	Idle time.Duration
 	// TLS and Insecure say how to reach the agents of its machines, as
 	// for a pool host.
@@ -63,9 +63,9 @@ type ExecSpec struct {
 // ExecSpec without a timeout.
 const DefaultExecTimeout = 10 * time.Minute
 
-// DefaultIdle is how long an unused machine of an ExecSpec without idle
+// defaultIdle is how long an unused machine of an ExecSpec without idle
 // is kept.
-const DefaultIdle = time.Minute
+const defaultIdle = time.Minute
 
 var provFields = []string{"name", "reserve", "release", "alive", "max", "timeout", "idle", "tls", "insecure", "insecure_any_address", "arch", "params", "interfaces", "allow"}
 

@@ -299,13 +299,13 @@ func TestExecProvisionerCancel(t *testing.T) {
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(ExecKillGrace + 10*time.Second):
+	case <-time.After(execKillGrace + 10*time.Second):
 		t.Fatal("Reserve did not return after its context was cancelled")
 	}
 	if err == nil || !strings.Contains(err.Error(), "context canceled") || !strings.Contains(err.Error(), "released)") {
 		t.Errorf("err = %v, want a cancelled reservation that was released", err)
 	}
-	if d := time.Since(start); d > ExecKillGrace+5*time.Second {
+	if d := time.Since(start); d > execKillGrace+5*time.Second {
 		t.Errorf("Reserve took %v to return after cancel", d)
 	}
 	if held := f.ls(t, "held"); len(held) != 0 {

@@ -81,9 +81,9 @@ func (m *Machine) String() string {
 	return fmt.Sprintf("%s/%s (%s)", m.Provisioner, m.ID, m.Host.Agent)
 }
 
-// AgentAlive dials the agent of h and asks it for a Hello: nil if it
+// agentAlive dials the agent of h and asks it for a Hello: nil if it
 // answers before ctx ends. It is the default Alive check of machines.
-func AgentAlive(ctx context.Context, h PoolHost) error {
+func agentAlive(ctx context.Context, h PoolHost) error {
 	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -156,7 +156,7 @@ func (sp *StaticProvisioner) Reserve(ctx context.Context, req Request) (*Machine
 
 // Alive asks the machine's agent for a Hello.
 func (sp *StaticProvisioner) Alive(ctx context.Context, m *Machine) error {
-	return AgentAlive(ctx, m.Host)
+	return agentAlive(ctx, m.Host)
 }
 
 // Release gives the host's lease file back.

@@ -151,9 +151,9 @@ func RemoveHost(file string, data []byte, name string) (out []byte, found, left 
 	return []byte(kept), true, true, nil
 }
 
-// OnlyHeader reports whether data, a pool file without hosts, holds
+// onlyHeader reports whether data, a pool file without hosts, holds
 // nothing but what Install writes in a new file: then the file can go.
-func OnlyHeader(data []byte) bool {
+func onlyHeader(data []byte) bool {
 	header := strings.TrimSpace(strings.TrimSuffix(newPoolHeader, "hosts:\n"))
 	rest := strings.TrimSpace(strings.Replace(string(data), header, "", 1))
 	return rest == "" || rest == "hosts:"

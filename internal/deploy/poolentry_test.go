@@ -60,7 +60,7 @@ func TestAppendAndRemoveHost(t *testing.T) {
 			assert.True(t, found)
 			if tc.before == "" {
 				assert.False(t, left)
-				assert.True(t, OnlyHeader(back), "what is left of a file install made: %q", back)
+				assert.True(t, onlyHeader(back), "what is left of a file install made: %q", back)
 				return
 			}
 			assert.True(t, left)
@@ -95,7 +95,7 @@ func TestRemoveOnlyHostKeepsUserText(t *testing.T) {
 	assert.True(t, found)
 	assert.False(t, left)
 	assert.Equal(t, "# my own notes\n", string(out))
-	assert.False(t, OnlyHeader(out), "the user's notes are not install's header")
+	assert.False(t, onlyHeader(out), "the user's notes are not install's header")
 }
 
 func TestAppendHostErrors(t *testing.T) {
