@@ -23,7 +23,7 @@ func (h *Host) Netns(t testing.TB, name string) *Host {
 	}
 	st.use(h.client)
 	st.logger().Info("created namespace", "host", h.name, "netns", name)
-	return &Host{s: h.s, client: h.client, name: h.name + "/" + name, id: r.Host, ifaces: map[string]string{}}
+	return &Host{s: h.s, client: h.client, name: h.name + "/" + name, id: r.Host, ifaces: map[string]string{}, outer: h}
 }
 
 // SetHWAddr sets the device's hardware address ("02:00:00:00:00:01").
