@@ -70,7 +70,7 @@ func newStaticPool(p *pool.Pool, session string) *staticPool {
 	}
 }
 
-func (sp *staticPool) host(name string) *pool.PoolHost {
+func (sp *staticPool) host(name string) *pool.Host {
 	for i := range sp.p.Hosts {
 		if sp.p.Hosts[i].Name == name {
 			return &sp.p.Hosts[i]
@@ -583,7 +583,7 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 	})
 	// Before anything is done on the hosts: a destructive recipe runs
 	// only where every host's pool entry allows what it declared.
-	var hosts []*pool.PoolHost
+	var hosts []*pool.Host
 	for _, r := range reqs {
 		hosts = append(hosts, sp.host(mapping.Hosts[r.host.name].Pool))
 	}
@@ -631,7 +631,7 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 
 // resolveIfaces finds the real names of a pool host's mapped interfaces:
 // one given by hwaddr only is looked up on the host.
-func resolveIfaces(h *Host, ph *pool.PoolHost, mapped map[string]string) error {
+func resolveIfaces(h *Host, ph *pool.Host, mapped map[string]string) error {
 	var links *pb.LinksReply
 	for req, id := range mapped {
 		if _, err := net.ParseMAC(id); err != nil {

@@ -51,8 +51,8 @@ type ExecSpec struct {
 	InsecureAnyAddress bool
 	Arch               string
 	Params             map[string]string
-	Ifaces             []PoolIface
-	// Allow is each machine's PoolHost.Allow.
+	Ifaces             []Iface
+	// Allow is each machine's Host.Allow.
 	Allow []string
 	// Dir is the directory the commands run in: the pool file's.
 	Dir  string
@@ -225,7 +225,7 @@ func (p *ExecSpec) checkField(name string) error {
 	return nil
 }
 
-// checkProvisioners checks the provisioners as ParsePool does; hosts maps
+// checkProvisioners checks the provisioners as Parse does; hosts maps
 // the pool's host names to their lines. It returns the line at fault.
 func (p *Pool) checkProvisioners(hosts map[string]int) (int, error) {
 	first := map[string]int{}
@@ -280,6 +280,6 @@ func (e *ExecSpec) firstClash(hosts map[string]int) (n, line int) {
 // Template is the pool host of the provisioner's n-th machine, for the
 // mapper: named SlotName(e.Name, n), with no agent until a machine is
 // reserved for it.
-func (e *ExecSpec) Template(n int) PoolHost {
-	return PoolHost{Name: SlotName(e.Name, n), TLS: e.TLS, Insecure: e.Insecure, InsecureAnyAddress: e.InsecureAnyAddress, Arch: e.Arch, Params: e.Params, Ifaces: e.Ifaces, Allow: e.Allow, Line: e.Line}
+func (e *ExecSpec) Template(n int) Host {
+	return Host{Name: SlotName(e.Name, n), TLS: e.TLS, Insecure: e.Insecure, InsecureAnyAddress: e.InsecureAnyAddress, Arch: e.Arch, Params: e.Params, Ifaces: e.Ifaces, Allow: e.Allow, Line: e.Line}
 }

@@ -251,7 +251,7 @@ func newMapper(p *Pool, reqs []HostReq, usable func(string) bool) (*mapper, erro
 
 func (m *mapper) all() []creq { return m.reqs }
 
-func hostParam(h *PoolHost, key string) (string, bool) {
+func hostParam(h *Host, key string) (string, bool) {
 	if key == "arch" {
 		return h.Arch, h.Arch != ""
 	}
@@ -259,7 +259,7 @@ func hostParam(h *PoolHost, key string) (string, bool) {
 	return v, ok
 }
 
-func ifaceParam(ifc *PoolIface, key string) (string, bool) {
+func ifaceParam(ifc *Iface, key string) (string, bool) {
 	if key == "speed" {
 		return strconv.Itoa(ifc.Speed), ifc.Speed > 0
 	}
@@ -268,7 +268,7 @@ func ifaceParam(ifc *PoolIface, key string) (string, bool) {
 }
 
 // hostMisses are the host requirements of r that pool host h misses.
-func hostMisses(r *creq, h *PoolHost) []matcher {
+func hostMisses(r *creq, h *Host) []matcher {
 	var miss []matcher
 	for _, mt := range r.host {
 		if !mt.match(hostParam(h, mt.key)) {
@@ -278,7 +278,7 @@ func hostMisses(r *creq, h *PoolHost) []matcher {
 	return miss
 }
 
-func hostMatches(r *creq, h *PoolHost) bool {
+func hostMatches(r *creq, h *Host) bool {
 	for _, mt := range r.host {
 		if !mt.match(hostParam(h, mt.key)) {
 			return false
@@ -289,7 +289,7 @@ func hostMatches(r *creq, h *PoolHost) bool {
 
 // ifaceMatches reports whether pool interface ifc meets requirement c,
 // network aside.
-func ifaceMatches(c *cifc, ifc *PoolIface) bool {
+func ifaceMatches(c *cifc, ifc *Iface) bool {
 	if c.driver != "" && ifc.Driver != c.driver {
 		return false
 	}
@@ -302,7 +302,7 @@ func ifaceMatches(c *cifc, ifc *PoolIface) bool {
 }
 
 // ifaceMisses describes what pool interface ifc misses of requirement c.
-func ifaceMisses(c *cifc, ifc *PoolIface) []string {
+func ifaceMisses(c *cifc, ifc *Iface) []string {
 	var miss []string
 	if c.driver != "" && ifc.Driver != c.driver {
 		if ifc.Driver == "" {

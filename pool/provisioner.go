@@ -55,7 +55,7 @@ type Machine struct {
 	// Host is how to reach and map the machine: its agent address, TLS
 	// files, arch, params and interfaces, as a pool file host. A lab
 	// reservation leaves it empty: its hosts are in Instance.
-	Host PoolHost
+	Host Host
 	// Instance is a lab reservation's topology instance, nil otherwise.
 	Instance *Instance
 
@@ -83,7 +83,7 @@ func (m *Machine) String() string {
 
 // agentAlive dials the agent of h and asks it for a Hello: nil if it
 // answers before ctx ends. It is the default Alive check of machines.
-func agentAlive(ctx context.Context, h PoolHost) error {
+func agentAlive(ctx context.Context, h Host) error {
 	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -123,7 +123,7 @@ func (sp *StaticProvisioner) Max() int { return len(sp.Pool.Hosts) }
 // Reserve leases req.Host; ErrBusy if another process holds it. It does
 // not wait.
 func (sp *StaticProvisioner) Reserve(ctx context.Context, req Request) (*Machine, error) {
-	var h *PoolHost
+	var h *Host
 	for i := range sp.Pool.Hosts {
 		if sp.Pool.Hosts[i].Name == req.Host {
 			h = &sp.Pool.Hosts[i]

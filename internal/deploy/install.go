@@ -152,7 +152,7 @@ func facts(ctx context.Context, c *Conn, l layout) (hostFacts, error) {
 // answers over mutual TLS, and appends the host to the pool file. On a
 // failure after it started changing the host, it undoes what it did
 // (as Uninstall does) and returns the error. It returns the pool host.
-func Install(ctx context.Context, c *Conn, o InstallOptions) (*pool.PoolHost, error) {
+func Install(ctx context.Context, c *Conn, o InstallOptions) (*pool.Host, error) {
 	t := c.target
 	if err := o.defaults(t); err != nil {
 		return nil, err
@@ -210,7 +210,7 @@ func Install(ctx context.Context, c *Conn, o InstallOptions) (*pool.PoolHost, er
 }
 
 // install does the steps that change the host.
-func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentAddr string) (*pool.PoolHost, error) {
+func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentAddr string) (*pool.Host, error) {
 	t, l := c.target, o.layout
 	if _, err := c.Run(ctx, "umask 077 && mkdir -p "+shellQuote(l.ConfigDir)+" && chmod 0700 "+shellQuote(l.ConfigDir), nil); err != nil {
 		return nil, err
@@ -259,7 +259,7 @@ func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentA
 	if err := writeFileAtomic(o.Pool, out); err != nil {
 		return nil, err
 	}
-	p, err := pool.ParsePool(o.Pool, out)
+	p, err := pool.Parse(o.Pool, out)
 	if err != nil {
 		return nil, err
 	}
@@ -504,7 +504,7 @@ func checkNotInPool(file string, data []byte, name, agent string) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	p, err := pool.ParsePool(file, data)
+	p, err := pool.Parse(file, data)
 	if err != nil {
 		return fmt.Errorf("pool file %s: %w: fix it before adding a host", file, err)
 	}

@@ -36,11 +36,11 @@ const markerPrefix = "# lnst-agent install"
 // AppendHost returns the pool file data (nil or empty: a new file) with
 // e added at the end of its list of hosts, keeping every other line,
 // comments included, as it was. The result is checked as a whole with
-// pool.ParsePool, under the name file.
+// pool.Parse, under the name file.
 func AppendHost(file string, data []byte, e PoolEntry) ([]byte, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		data = []byte(newPoolHeader)
-	} else if _, err := pool.ParsePool(file, data); err != nil {
+	} else if _, err := pool.Parse(file, data); err != nil {
 		return nil, fmt.Errorf("pool file %s: %w: fix it before adding a host", file, err)
 	}
 	data = withNewline(data)
@@ -62,7 +62,7 @@ func AppendHost(file string, data []byte, e PoolEntry) ([]byte, error) {
 	}
 	writeEntry(&entry, strings.Repeat(" ", indent), e)
 	out := strings.Join(r.lines[:at], "") + entry.String() + strings.Join(r.lines[at:], "")
-	p, err := pool.ParsePool(file, []byte(out))
+	p, err := pool.Parse(file, []byte(out))
 	if err != nil {
 		return nil, fmt.Errorf("pool file %s: the host to add is not valid: %w", file, err)
 	}
@@ -104,7 +104,7 @@ func yamlString(s string) string {
 // When it was the only host, the "hosts:" key goes too. found is false
 // when the file has no such host; left is false when no host remains.
 func RemoveHost(file string, data []byte, name string) (out []byte, found, left bool, err error) {
-	p, err := pool.ParsePool(file, data)
+	p, err := pool.Parse(file, data)
 	if err != nil {
 		return nil, false, false, fmt.Errorf("pool file %s: %w: fix it before removing a host", file, err)
 	}
@@ -145,7 +145,7 @@ func RemoveHost(file string, data []byte, name string) (out []byte, found, left 
 	if len(p.Hosts) == 1 {
 		return []byte(kept), true, false, nil
 	}
-	if _, err := pool.ParsePool(file, []byte(kept)); err != nil {
+	if _, err := pool.Parse(file, []byte(kept)); err != nil {
 		return nil, false, false, fmt.Errorf("pool file %s: without host %q it does not parse: %w", file, name, err)
 	}
 	return []byte(kept), true, true, nil

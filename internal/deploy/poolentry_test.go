@@ -130,7 +130,7 @@ func TestAppendHostNotes(t *testing.T) {
 	// Uncommented, with a network, the notes are a valid pool.
 	text := strings.ReplaceAll(string(out), "    #   -", "      -")
 	text = strings.ReplaceAll(text, "    # interfaces:", "    interfaces:")
-	p, err := pool.ParsePool("lab.yaml", []byte(text))
+	p, err := pool.Parse("lab.yaml", []byte(text))
 	require.NoError(t, err)
 	require.Len(t, p.Hosts[0].Ifaces, 2)
 	assert.Equal(t, "virtio_net", p.Hosts[0].Ifaces[0].Driver)
