@@ -121,7 +121,7 @@ test: deps
 FUZZTIME     ?= 30s
 FUZZ_TARGETS := agent:FuzzValuePath agent:FuzzCheckLinkName agent:FuzzParseCIDR agent:FuzzRouteArgs \
 	agent:FuzzStartJobArgv agent:FuzzDecodeJournal agent:FuzzReplayUndo devices:FuzzUnmarshal pool:FuzzMap pool:FuzzParsePool \
-	internal/filetree:FuzzReceiver
+	internal/filetree:FuzzReceiver agent/internal/nlspec:FuzzLink
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; dir=$$pkg/testdata/fuzz/$$name; \

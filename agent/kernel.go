@@ -90,8 +90,8 @@ func (s *Server) kexecLoad(req *pb.LoadKernelRequest, cmdline string) (int64, er
 	// The state disk, where there is one, keeps the archive out of RAM
 	// until the kernel reads it.
 	dir := os.TempDir()
-	if mounted(VMStateDir) {
-		dir = VMStateDir
+	if mounted(vmStateDir) {
+		dir = vmStateDir
 	}
 	f, err := os.CreateTemp(dir, "kexec-initrd-*.cpio")
 	if err != nil {

@@ -207,10 +207,13 @@ func (h *host) setLinkLocked(req *pb.SetLinkRequest) (undo, error) {
 		if err != nil {
 			return u, err
 		}
-		if err := h.setMaster(l, *req.Master); err != nil {
+		kind, err := h.masterKind(*req.Master)
+		if err != nil {
 			return u, err
 		}
-		u.Master = &old
+		if err := setMasterOf(h, l, *req.Master, kind, old, &u); err != nil {
+			return u, err
+		}
 	}
 	if req.Up != nil {
 		old := a.Flags&unix.IFF_UP != 0
@@ -540,20 +543,7 @@ func (h *host) applyUndoLinkLocked(u undo) error {
 		}
 		return err
 	case opSetLink:
-		var errs []error
-		if u.Master != nil {
-			errs = append(errs, h.setMaster(l, *u.Master))
-		}
-		if u.HWAddr != nil {
-			errs = append(errs, h.nl.LinkSetHardwareAddr(l, u.HWAddr))
-		}
-		if u.MTU != nil {
-			errs = append(errs, h.nl.LinkSetMTU(l, *u.MTU))
-		}
-		if u.Up != nil {
-			errs = append(errs, h.setUp(l, *u.Up))
-		}
-		return errors.Join(errs...)
+		return h.undoSetLink(h, l, u)
 	case opAddAddr, opDelAddr:
 		addr, _, err := parseCIDR(u.CIDR)
 		if err != nil {

@@ -178,7 +178,7 @@ func (h *host) awaitOvsLink(name string, present bool) bool {
 
 // probeOvs reports whether this machine can make Open vSwitch bridges:
 // ovs-vsctl is in the PATH and "ovs-vsctl show" answers (ovsdb-server
-// runs), or the agent may start Open vSwitch itself (EnableOwnOvs) and
+// runs), or the agent may start Open vSwitch itself (enableOwnOvs) and
 // has all it needs to. If not, why says what is missing.
 func probeOvs() (ok bool, why string) {
 	path, err := exec.LookPath("ovs-vsctl")
@@ -240,18 +240,18 @@ var ownOvs struct {
 	d       *ovsDaemons
 }
 
-// EnableOwnOvs lets the agent start ovsdb-server and ovs-vswitchd for the
+// enableOwnOvs lets the agent start ovsdb-server and ovs-vswitchd for the
 // first Open vSwitch bridge made on its own host, and stop them when the
 // last one is deleted: for a VM lab guest, whose image carries Open
-// vSwitch but no init system to start it. StopOwnOvs stops them.
-func EnableOwnOvs() {
+// vSwitch but no init system to start it. stopOwnOvs stops them.
+func enableOwnOvs() {
 	ownOvs.mu.Lock()
 	ownOvs.enabled = true
 	ownOvs.mu.Unlock()
 }
 
-// StopOwnOvs stops the Open vSwitch daemons the agent started, if any.
-func StopOwnOvs() error {
+// stopOwnOvs stops the Open vSwitch daemons the agent started, if any.
+func stopOwnOvs() error {
 	ownOvs.mu.Lock()
 	defer ownOvs.mu.Unlock()
 	d := ownOvs.d

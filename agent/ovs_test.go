@@ -185,7 +185,7 @@ func TestOvsStartable(t *testing.T) {
 	ok, why := probeOvs()
 	assert.False(t, ok)
 	assert.Contains(t, why, "requires ovs-vsctl")
-	require.NoError(t, StopOwnOvs(), "nothing started, nothing to stop")
+	require.NoError(t, stopOwnOvs(), "nothing started, nothing to stop")
 }
 
 // TestStopOwnOvsWhenUnused checks that the Open vSwitch daemons the agent

@@ -21,8 +21,8 @@ import (
 	"google.golang.org/grpc"
 )
 
-// VMStateDir is where a VM guest's agent mounts its state disk.
-const VMStateDir = "/var/lib/lnst"
+// vmStateDir is where a VM guest's agent mounts its state disk.
+const vmStateDir = "/var/lib/lnst"
 
 // vmWait bounds how long ServeVM waits for the NICs and the port to appear
 // (their drivers may still be probing).
@@ -69,13 +69,13 @@ func ServeVM() int {
 	}
 	opts := Options{Logger: log}
 	// The image carries Open vSwitch, which no init system starts.
-	EnableOwnOvs()
+	enableOwnOvs()
 	if cfg.StateDisk != "" {
-		if err := mountStateDisk(virtioBlockDir, cfg.StateDisk, VMStateDir, vmWait); err != nil {
+		if err := mountStateDisk(virtioBlockDir, cfg.StateDisk, vmStateDir, vmWait); err != nil {
 			log.Error("state disk", "error", err)
 			return 1
 		}
-		opts.JournalPath = filepath.Join(VMStateDir, "journal")
+		opts.JournalPath = filepath.Join(vmStateDir, "journal")
 	}
 	srv, err := NewServer(opts)
 	if err != nil {
@@ -100,7 +100,7 @@ func ServeVM() int {
 		code = 1
 	}
 	code = max(code, srv.close(g))
-	if err := StopOwnOvs(); err != nil {
+	if err := stopOwnOvs(); err != nil {
 		log.Error("stop Open vSwitch", "error", err)
 		code = max(code, 1)
 	}

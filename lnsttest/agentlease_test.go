@@ -34,9 +34,9 @@ func leaseAgentPool(t *testing.T) *pool.Pool {
 		srv.Shutdown()
 		g.Stop()
 	})
-	return &pool.Pool{Path: "agentlease_test.go", Hosts: []pool.PoolHost{{
+	return &pool.Pool{Path: "agentlease_test.go", Hosts: []pool.Host{{
 		Name: "m1", Agent: addr, Insecure: true, Arch: "x86_64",
-		Ifaces: []pool.PoolIface{{Name: "eth0", Net: "n1"}},
+		Ifaces: []pool.Iface{{Name: "eth0", Net: "n1"}},
 	}}}
 }
 

@@ -80,7 +80,7 @@ func (s *session) declared(name string) []string {
 // destructiveDenied says why a recipe doing kinds may not run on hosts
 // (pool hosts of the pool file called file), "" if every host allows
 // every kind.
-func destructiveDenied(kinds []string, hosts []*pool.PoolHost, file string) string {
+func destructiveDenied(kinds []string, hosts []*pool.Host, file string) string {
 	for _, h := range hosts {
 		for _, k := range kinds {
 			if !h.Allows(k) {

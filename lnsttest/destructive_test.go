@@ -8,14 +8,14 @@ import (
 )
 
 func TestDestructiveDenied(t *testing.T) {
-	m1 := &pool.PoolHost{Name: "m1", Line: 2, Allow: []string{"reboot", "kernel"}}
-	m2 := &pool.PoolHost{Name: "m2", Line: 5}
-	assert.Equal(t, "", destructiveDenied(nil, []*pool.PoolHost{m1, m2}, "lab.yaml"), "a recipe that declared nothing runs anywhere")
-	assert.Equal(t, "", destructiveDenied([]string{"reboot", "kernel"}, []*pool.PoolHost{m1}, "lab.yaml"))
+	m1 := &pool.Host{Name: "m1", Line: 2, Allow: []string{"reboot", "kernel"}}
+	m2 := &pool.Host{Name: "m2", Line: 5}
+	assert.Equal(t, "", destructiveDenied(nil, []*pool.Host{m1, m2}, "lab.yaml"), "a recipe that declared nothing runs anywhere")
+	assert.Equal(t, "", destructiveDenied([]string{"reboot", "kernel"}, []*pool.Host{m1}, "lab.yaml"))
 	assert.Equal(t, `the recipe is destructive (reboot), and pool host m2 (lab.yaml:5) does not allow reboot: add "allow: [reboot]" to its entry to run it there`,
-		destructiveDenied([]string{"reboot"}, []*pool.PoolHost{m1, m2}, "lab.yaml"))
+		destructiveDenied([]string{"reboot"}, []*pool.Host{m1, m2}, "lab.yaml"))
 	assert.Equal(t, `the recipe is destructive (reboot, reset), and pool host m1 (lab.yaml:2) does not allow reset: add "allow: [reset]" to its entry to run it there`,
-		destructiveDenied([]string{"reboot", "reset"}, []*pool.PoolHost{m1}, "lab.yaml"))
+		destructiveDenied([]string{"reboot", "reset"}, []*pool.Host{m1}, "lab.yaml"))
 }
 
 func TestDestructiveDeclaredBySubtests(t *testing.T) {

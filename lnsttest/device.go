@@ -14,10 +14,10 @@ import (
 )
 
 // Device is a network device on a host: one the recipe required (Iface)
-// or created (Create).
+// or created (Create). Every handle of one device shares its identity, so
+// a Rename or SetNetns through one is seen through all.
 type Device struct {
-	host *Host
-	name string
+	*devIdent
 }
 
 // Name is the device's real name on its host.
@@ -46,7 +46,7 @@ func (h *Host) Create(t testing.TB, spec devices.Spec) *Device {
 	}
 	st.logger().Info("created", "host", h.name, "kind", spec.Kind(), "name", spec.LinkName())
 	st.undoAt(t, h.client, fmt.Sprintf("%s %s on %s", spec.Kind(), spec.LinkName(), h.name), r.Seq)
-	return &Device{host: h, name: spec.LinkName()}
+	return h.device(spec.LinkName())
 }
 
 func (d *Device) set(t testing.TB, what string, req *pb.SetLinkRequest) {
@@ -84,7 +84,9 @@ func (d *Device) SetMTU(t testing.TB, mtu int) {
 }
 
 // SetMaster enslaves the device to master (a bridge, a bond); nil releases
-// it from its master.
+// it from its master. The bonding and team drivers take only ports that
+// are down: a port that is up is taken down, enslaved and set up again.
+// When the test ends the port is released and back in its earlier state.
 func (d *Device) SetMaster(t testing.TB, master *Device) {
 	t.Helper()
 	name := ""

@@ -8,7 +8,7 @@ import (
 )
 
 func TestDeviceSysctlKey(t *testing.T) {
-	d := &Device{host: &Host{name: "h1"}, name: "enp1s0.10"}
+	d := (&Host{name: "h1"}).device("enp1s0.10")
 	for key, want := range map[string]string{
 		"ipv6.accept_dad":          "net/ipv6/conf/enp1s0.10/accept_dad",
 		"ipv4.rp_filter":           "net/ipv4/conf/enp1s0.10/rp_filter",

@@ -33,6 +33,7 @@
 //	-lnst.summary     [LNST_SUMMARY]    print the RESULTS SUMMARY of each recipe (default true)
 //	-lnst.results     [LNST_RESULTS]    write results.json and job outputs into this directory
 //	-lnst.history     [LNST_HISTORY]    results.json of an earlier run: on a pool, the most host-time first
-//	-lnst.baselines   [LNST_BASELINES]  perf baseline file (default: the user cache directory)
-//	-lnst.baseline-record [LNST_BASELINE_RECORD]  record perf baselines instead of checking them
+//
+// modules/perf adds -lnst.baselines and -lnst.baseline-record to test
+// binaries that import it.
 package lnsttest

@@ -138,7 +138,7 @@ func TestREADMEFirstPool(t *testing.T) {
 
 	// The machines: README's pool file says which, at which addresses,
 	// with which interfaces on which networks.
-	p, err := pool.ParsePool(fileBlock.arg, []byte(fileBlock.text))
+	p, err := pool.Parse(fileBlock.arg, []byte(fileBlock.text))
 	require.NoError(t, err, "README.md:%d: the pool file", fileBlock.line)
 	require.GreaterOrEqual(t, len(p.Hosts), 2, "README's pool has the two machines TestPing needs")
 	addrs := map[string]string{} // pool host name -> agent host

@@ -13,47 +13,23 @@ import (
 
 // config holds the -lnst.* flags, read once in Main.
 type config struct {
-	strict   bool
-	lab      string
-	ifnames  string
-	pool     string
-	logLevel string
-	agentLog string
-	summary  bool
-	results  string
-	// baselines and baselineRecord are read by modules/perf through
-	// BaselinesFile and RecordBaselines.
-	baselines      string
-	baselineRecord bool
-	history        string
-	vmCache        string
-	vmKernel       string
-	vmModules      string
-	vmMemory       string
-	vmCPUs         string
-	vmOvs          string
-	reruns         string
+	strict    bool
+	lab       string
+	ifnames   string
+	pool      string
+	logLevel  string
+	agentLog  string
+	summary   bool
+	results   string
+	history   string
+	vmCache   string
+	vmKernel  string
+	vmModules string
+	vmMemory  string
+	vmCPUs    string
+	vmOvs     string
+	reruns    string
 }
-
-// BaselinesFile is the perf baseline file given with -lnst.baselines
-// (LNST_BASELINES), "" for the default.
-func BaselinesFile() string { return cfg.baselines }
-
-// LabName names the local lab recipes of this run get hosts from, for
-// keys that must not mix figures of different machines (perf baselines):
-// "lab:vm" under -lnst.lab=vm, "lab" otherwise (the namespace lab; under
-// auto only recipes needing kernel kinds this kernel lacks get VMs).
-func LabName() string {
-	if cfg.lab == "vm" {
-		return "lab:vm"
-	}
-	return "lab"
-}
-
-// RecordBaselines reports whether -lnst.baseline-record
-// (LNST_BASELINE_RECORD) asks perf checks to record new baselines instead
-// of comparing with the stored ones.
-func RecordBaselines() bool { return cfg.baselineRecord }
 
 // lnstFlags is every -lnst.* flag with its environment variable.
 var lnstFlags = map[string]string{}
@@ -77,8 +53,6 @@ func init() {
 	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
 	stringFlag(&cfg.results, "results", "", "write results.json (and job outputs) into this directory")
 	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, recipes with the most host-time then get hosts first (default: the one in -lnst.results)")
-	stringFlag(&cfg.baselines, "baselines", "", "perf baseline file (default: lnst-go/baselines.json in the user cache directory)")
-	boolFlag(&cfg.baselineRecord, "baseline-record", false, "record perf measurements as the new baselines instead of checking against them")
 }
 
 func envName(name string) string {

@@ -62,7 +62,7 @@ func (h *Host) HardReset(t testing.TB, opts ...HardResetOpt) {
 	if err != nil {
 		t.Fatalf("%s: HardReset: %v", h.name, err)
 	}
-	var ph *pool.PoolHost // a pool machine with a power command
+	var ph *pool.Host // a pool machine with a power command
 	switch {
 	case h.s.pool != nil:
 		name, _ := h.poolConn()
@@ -130,7 +130,7 @@ func (h *Host) waitReset(deadline time.Time, before *pb.HelloReply) error {
 // controller, bounded by its timeout, and returns its output. The command
 // sees the host's name and agent address as LNST_POOL_HOST and
 // LNST_POOL_AGENT; when it times out, its process group is killed.
-func runPower(ph *pool.PoolHost) (string, error) {
+func runPower(ph *pool.Host) (string, error) {
 	timeout := ph.PowerTimeout()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -26,7 +26,7 @@ func TestHardResetOptions(t *testing.T) {
 }
 
 func TestRunPower(t *testing.T) {
-	ph := &pool.PoolHost{Name: "m1", Agent: "unix:///run/a.sock", Power: pool.Power{Reset: `echo "reset $LNST_POOL_HOST at $LNST_POOL_AGENT"; echo to stderr >&2`}}
+	ph := &pool.Host{Name: "m1", Agent: "unix:///run/a.sock", Power: pool.Power{Reset: `echo "reset $LNST_POOL_HOST at $LNST_POOL_AGENT"; echo to stderr >&2`}}
 	out, err := runPower(ph)
 	require.NoError(t, err)
 	assert.Equal(t, "reset m1 at unix:///run/a.sock\nto stderr", out)
@@ -41,7 +41,7 @@ func TestRunPower(t *testing.T) {
 // killed with what it started.
 func TestRunPowerTimeout(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	ph := &pool.PoolHost{Name: "m1", Power: pool.Power{Reset: "sleep 300 & echo $! > " + pidFile + "; wait", Timeout: 300 * time.Millisecond}}
+	ph := &pool.Host{Name: "m1", Power: pool.Power{Reset: "sleep 300 & echo $! > " + pidFile + "; wait", Timeout: 300 * time.Millisecond}}
 	_, err := runPower(ph)
 	assert.ErrorContains(t, err, "did not finish within 300ms (the pool file's power timeout); killed it")
 	b, rerr := os.ReadFile(pidFile)
@@ -62,7 +62,7 @@ func TestRunPowerTimeout(t *testing.T) {
 func TestPoolConsoleFile(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "m1.log")
 	require.NoError(t, os.WriteFile(f, []byte("old boot\n"), 0o644))
-	c, err := startConsole(&pool.PoolHost{Name: "m1", Console: pool.Console{File: f}})
+	c, err := startConsole(&pool.Host{Name: "m1", Console: pool.Console{File: f}})
 	require.NoError(t, err)
 	assert.Equal(t, "(no console output)", c.tail(30))
 	require.NoError(t, appendTo(f, "line 1\r\nline 2\nline 3\n"))
@@ -77,14 +77,14 @@ func TestPoolConsoleFile(t *testing.T) {
 
 	// A file that does not exist yet is read once it does.
 	missing := filepath.Join(t.TempDir(), "later.log")
-	c, err = startConsole(&pool.PoolHost{Name: "m1", Console: pool.Console{File: missing}})
+	c, err = startConsole(&pool.Host{Name: "m1", Console: pool.Console{File: missing}})
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(missing, []byte("up\n"), 0o644))
 	assert.Equal(t, "up", c.tail(30))
 }
 
 func TestPoolConsoleCommand(t *testing.T) {
-	c, err := startConsole(&pool.PoolHost{Name: "m1", Console: pool.Console{Command: "echo console of $LNST_POOL_HOST; exec sleep 300"}})
+	c, err := startConsole(&pool.Host{Name: "m1", Console: pool.Console{Command: "echo console of $LNST_POOL_HOST; exec sleep 300"}})
 	require.NoError(t, err)
 	for deadline := time.Now().Add(10 * time.Second); c.tail(30) != "console of m1" && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)

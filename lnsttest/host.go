@@ -21,18 +21,41 @@ type Host struct {
 	id     string            // as its agent calls it
 	ifaces map[string]string // required interface name -> real name
 	vm     *vmHost           // set on a VM lab host
+	devs   devRegistry       // its devices' identities
+	outer  *Host             // the host a Netns handle is a namespace of
 }
 
 // Name is the host's name in the recipe ("h1").
 func (h *Host) Name() string { return h.name }
 
+// Lab is the kind of lab the host is in: "netns" (a network namespace of
+// the local lab), "rootless" (the same, in a user namespace), "vm" (a VM
+// of the local lab) or "pool" (a machine of -lnst.pool). Figures measured
+// on one kind are not comparable with another's.
+func (h *Host) Lab() string {
+	switch {
+	case h.outer != nil:
+		return h.outer.Lab()
+	case h.vm != nil:
+		return "vm"
+	case h.s != nil && h.s.pool != nil:
+		return "pool"
+	case rootless():
+		return "rootless"
+	}
+	return "netns"
+}
+
 // Iface returns the host's device the recipe called name in its IfaceReq.
 // Any other name is taken as the name of a device on the host ("lo").
+// Handles of one device share it: a Rename or SetNetns through one is
+// seen through every other, and Iface of a renamed required interface is
+// the renamed device.
 func (h *Host) Iface(name string) *Device {
-	if real, ok := h.ifaces[name]; ok {
-		return &Device{host: h, name: real}
+	if real, ok := h.realIface(name); ok {
+		return h.device(real)
 	}
-	return &Device{host: h, name: name}
+	return h.device(name)
 }
 
 // Run runs cmd under /bin/sh -c on the host and waits for it. The test

@@ -17,7 +17,7 @@ import (
 // d is the device in target; it is the device of its first host again
 // after the test. A target gone before the test ends took the device with
 // it (a veth is destroyed, a physical device goes back to the machine's
-// initial namespace).
+// initial namespace). Every handle of the device sees the move.
 func (d *Device) SetNetns(t testing.TB, target *Host) {
 	t.Helper()
 	from := d.host
@@ -30,16 +30,18 @@ func (d *Device) SetNetns(t testing.TB, target *Host) {
 		t.Fatalf("%s: move %s to %s: %v", from.name, d.name, target.name, err)
 	}
 	st.logger().Info("moved device", "dev", d.name, "from", from.name, "to", target.name)
-	t.Cleanup(func() { d.host = from })
+	id, name := d.devIdent, d.name
+	t.Cleanup(func() { id.rebind(from, name) })
 	st.undoAt(t, from.client, fmt.Sprintf("move of %s from %s to %s", d.name, from.name, target.name), r.Seq)
-	d.host = target
+	id.rebind(target, name)
 }
 
 // Rename renames the device. A device that is up is taken down, renamed
 // and set up again (the kernel renames only devices that are down); its
 // addresses stay. It gets its name back when the test ends. From the
-// call on, d names the device by its new name, and by its old one again
-// after the test.
+// call on, d and every other handle of the device (Iface of its required
+// name too) name it by its new name, and by its old one again after the
+// test.
 func (d *Device) Rename(t testing.TB, newName string) {
 	t.Helper()
 	st := d.host.s.state(t)
@@ -49,9 +51,10 @@ func (d *Device) Rename(t testing.TB, newName string) {
 		t.Fatalf("%s: rename %s to %s: %v", d.host.name, old, newName, err)
 	}
 	st.logger().Info("renamed device", "host", d.host.name, "dev", old, "to", newName)
-	t.Cleanup(func() { d.name = old })
+	id := d.devIdent
+	t.Cleanup(func() { id.rebind(id.host, old) })
 	st.undoAt(t, d.host.client, fmt.Sprintf("rename of %s to %s on %s", old, newName, d.host.name), r.Seq)
-	d.name = newName
+	id.rebind(id.host, newName)
 }
 
 // WaitState waits until the device's operational state is state ("up":

@@ -23,57 +23,7 @@ func (h *Host) Netns(t testing.TB, name string) *Host {
 	}
 	st.use(h.client)
 	st.logger().Info("created namespace", "host", h.name, "netns", name)
-	return &Host{s: h.s, client: h.client, name: h.name + "/" + name, id: r.Host, ifaces: map[string]string{}}
-}
-
-// RouteOpt is an option of Host.AddRoute.
-type RouteOpt func(*pb.RouteRequest)
-
-// Via routes through a gateway.
-func Via(gateway string) RouteOpt { return func(r *pb.RouteRequest) { r.Via = gateway } }
-
-// Dev routes out of a device.
-func Dev(d *Device) RouteOpt { return func(r *pb.RouteRequest) { r.Dev = d.name } }
-
-// Table puts the route in a routing table (default: main).
-func Table(id int) RouteOpt { return func(r *pb.RouteRequest) { r.Table = int32(id) } }
-
-// Metric sets the route's metric (priority).
-func Metric(m int) RouteOpt { return func(r *pb.RouteRequest) { r.Metric = int32(m) } }
-
-// AddRoute adds a route to dst ("198.18.20.0/24", "2001:db8:2::/64",
-// "default" for IPv4 or "::/0" for IPv6) and removes it when the test
-// ends.
-func (h *Host) AddRoute(t testing.TB, dst string, opts ...RouteOpt) {
-	t.Helper()
-	st := h.s.state(t)
-	req := &pb.RouteRequest{Host: h.id, Group: st.group, Dst: dst}
-	for _, o := range opts {
-		o(req)
-	}
-	r, err := h.client.AddRoute(context.Background(), req)
-	if err != nil {
-		t.Fatalf("%s: add route %s: %v", h.name, routeString(req), err)
-	}
-	st.logger().Debug("added route", "host", h.name, "route", routeString(req))
-	st.undoAt(t, h.client, "route "+routeString(req)+" on "+h.name, r.Seq)
-}
-
-func routeString(r *pb.RouteRequest) string {
-	s := r.Dst
-	if r.Via != "" {
-		s += " via " + r.Via
-	}
-	if r.Dev != "" {
-		s += " dev " + r.Dev
-	}
-	if r.Table != 0 {
-		s += fmt.Sprintf(" table %d", r.Table)
-	}
-	if r.Metric != 0 {
-		s += fmt.Sprintf(" metric %d", r.Metric)
-	}
-	return s
+	return &Host{s: h.s, client: h.client, name: h.name + "/" + name, id: r.Host, ifaces: map[string]string{}, outer: h}
 }
 
 // SetHWAddr sets the device's hardware address ("02:00:00:00:00:01").

@@ -39,7 +39,7 @@ type poolConsole struct {
 // the recipe ends: on failure its console output is logged and kept with
 // the results; the console command, if any, is stopped. A console that
 // cannot be followed is logged, not failed: the recipe is not about it.
-func (st *testState) watchConsole(t testing.TB, host string, ph *pool.PoolHost) {
+func (st *testState) watchConsole(t testing.TB, host string, ph *pool.Host) {
 	if ph == nil || ph.Console == (pool.Console{}) {
 		return
 	}
@@ -60,7 +60,7 @@ func (st *testState) watchConsole(t testing.TB, host string, ph *pool.PoolHost) 
 // startConsole opens a pool machine's console: it notes where a console
 // file ends now, or starts the console command with its output in a
 // temporary file.
-func startConsole(ph *pool.PoolHost) (*poolConsole, error) {
+func startConsole(ph *pool.Host) (*poolConsole, error) {
 	c := &poolConsole{}
 	if ph.Console.File != "" {
 		c.path = ph.Console.File
@@ -95,7 +95,7 @@ func startConsole(ph *pool.PoolHost) (*poolConsole, error) {
 // console): script run with /bin/sh -c on the controller, in a process
 // group of its own, seeing the machine's name and agent address as
 // LNST_POOL_HOST and LNST_POOL_AGENT.
-func poolShell(ctx context.Context, ph *pool.PoolHost, script string) *exec.Cmd {
+func poolShell(ctx context.Context, ph *pool.Host, script string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
 	cmd.Env = append(os.Environ(), "LNST_POOL_HOST="+ph.Name, "LNST_POOL_AGENT="+ph.Agent)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/lnst-go/lnst/agent"
-	"github.com/lnst-go/lnst/internal/agentconn"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
 	"google.golang.org/grpc"
@@ -89,7 +88,7 @@ func newStaticPool(p *pool.Pool, session string) *staticPool {
 	}
 }
 
-func (sp *staticPool) host(name string) *pool.PoolHost {
+func (sp *staticPool) host(name string) *pool.Host {
 	for i := range sp.p.Hosts {
 		if sp.p.Hosts[i].Name == name {
 			return &sp.p.Hosts[i]
@@ -123,14 +122,13 @@ func (sp *staticPool) clientLocked(name string) (pb.AgentClient, *pb.HelloReply,
 	if err != nil {
 		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
 	}
-	opts, err := h.DialOptions()
-	if err != nil {
-		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
-	}
 	// A pool file's machine is up, or the recipe cannot run; a
 	// provisioned one's agent may be starting.
-	opts.FailFast = sp.slot(name) == nil
-	conn, err := agentconn.Dial(context.Background(), h.Agent, opts)
+	dial := h.Dial
+	if sp.slot(name) != nil {
+		dial = h.DialStarting
+	}
+	conn, err := dial(context.Background(), 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pool host %s: %w", name, err)
 	}
@@ -806,7 +804,7 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 	})
 	// Before anything is done on the hosts: a destructive recipe runs
 	// only where every host's pool entry allows what it declared.
-	var hosts []*pool.PoolHost
+	var hosts []*pool.Host
 	for _, r := range reqs {
 		hosts = append(hosts, sp.host(mapping.Hosts[r.host.name].Pool))
 	}
@@ -854,7 +852,7 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 
 // resolveIfaces finds the real names of a pool host's mapped interfaces:
 // one given by hwaddr only is looked up on the host.
-func resolveIfaces(h *Host, ph *pool.PoolHost, mapped map[string]string) error {
+func resolveIfaces(h *Host, ph *pool.Host, mapped map[string]string) error {
 	var links *pb.LinksReply
 	for req, id := range mapped {
 		if _, err := net.ParseMAC(id); err != nil {

@@ -39,7 +39,7 @@ func loadPool(path string) (*pool.Pool, error) {
 		return nil, fmt.Errorf("%s: find the working directory to resolve it against: %w", path, err)
 	}
 	abs, how := poolPath(path, wd)
-	p, err := pool.LoadPool(abs)
+	p, err := pool.Load(abs)
 	if err != nil && how != "" {
 		return nil, fmt.Errorf("%w (the relative path %q is resolved against %s)", err, path, how)
 	}

@@ -71,7 +71,7 @@ func withProvisioners(p *pool.Pool) (*pool.Pool, *provisioning) {
 		return p, nil
 	}
 	all := *p
-	all.Hosts = append([]pool.PoolHost(nil), p.Hosts...)
+	all.Hosts = append([]pool.Host(nil), p.Hosts...)
 	pr := &provisioning{slots: map[string]*provSlot{}}
 	pr.ctx, pr.cancel = context.WithCancel(context.Background())
 	for _, spec := range p.Provisioners {
@@ -95,7 +95,7 @@ func (sp *staticPool) slot(name string) *provSlot {
 
 // machineHost is how to reach the pool host called name: for a slot, its
 // reserved machine.
-func (sp *staticPool) machineHost(name string) (*pool.PoolHost, error) {
+func (sp *staticPool) machineHost(name string) (*pool.Host, error) {
 	sl := sp.slot(name)
 	if sl == nil {
 		return sp.host(name), nil

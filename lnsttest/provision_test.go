@@ -33,7 +33,7 @@ func provPool(t *testing.T, max int, idle time.Duration) (*staticPool, string) {
     interfaces:
       - {name: eth0, network: n1}
 `, max, idle)
-	p, err := pool.ParsePool(filepath.Join(dir, "pool.yaml"), []byte(data))
+	p, err := pool.Parse(filepath.Join(dir, "pool.yaml"), []byte(data))
 	require.NoError(t, err)
 	sp := newStaticPool(p, "test")
 	t.Cleanup(func() { sp.close() })
@@ -163,7 +163,7 @@ provisioners:
     interfaces:
       - {name: eth0, network: n1}
 `
-	p, err := pool.ParsePool(filepath.Join(t.TempDir(), "pool.yaml"), []byte(data))
+	p, err := pool.Parse(filepath.Join(t.TempDir(), "pool.yaml"), []byte(data))
 	require.NoError(t, err)
 	sp := newStaticPool(p, "test")
 	defer sp.close()

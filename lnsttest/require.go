@@ -238,6 +238,15 @@ func (m *Match) names() []string {
 // String describes the match: which pool host each required host got.
 func (m *Match) String() string { return m.desc }
 
+// Lab is the kind of lab the recipe's hosts are in (see Host.Lab); every
+// host of a match is in the same kind.
+func (m *Match) Lab() string {
+	for _, h := range m.hosts {
+		return h.Lab()
+	}
+	return ""
+}
+
 // Require maps the requirements onto the pool (or builds them in the local
 // lab) and returns the hosts. Requirements that are wrong in themselves
 // (a host without a name, two hosts with one name, an interface without a

@@ -8,26 +8,123 @@ import (
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 )
 
+// Route is a route of Host.AddRoute (which fills one in from its
+// options) and Host.AddRoutes.
+type Route struct {
+	// Dst is "198.18.20.0/24", "2001:db8:2::/64", "default" for IPv4 or
+	// "::/0" for IPv6.
+	Dst string
+	// Via is the gateway, "" for none.
+	Via string
+	// Dev is the device the route goes out of, nil for any.
+	Dev *Device
+	// Table is the routing table, 0 for main.
+	Table int
+	// Metric is the route's metric (priority), 0 for the kernel's.
+	Metric int
+	// Nexthops make a multipath route; it then has no Via or Dev of its
+	// own.
+	Nexthops []Hop
+}
+
+// Hop is one path of a multipath Route: through gateway Via ("" for
+// none) out of Dev (nil for any), with Weight 1 to 256 (0 means 1).
+type Hop struct {
+	Via    string
+	Dev    *Device
+	Weight int
+}
+
+// RouteOpt is an option of Host.AddRoute: it sets a field of the Route.
+type RouteOpt func(*Route)
+
+// Via routes through a gateway.
+func Via(gateway string) RouteOpt { return func(r *Route) { r.Via = gateway } }
+
+// Dev routes out of a device.
+func Dev(d *Device) RouteOpt { return func(r *Route) { r.Dev = d } }
+
+// Table puts the route in a routing table (default: main).
+func Table(id int) RouteOpt { return func(r *Route) { r.Table = id } }
+
+// Metric sets the route's metric (priority).
+func Metric(m int) RouteOpt { return func(r *Route) { r.Metric = m } }
+
 // Nexthop adds a path to a multipath route: through gateway via (""
 // for none) out of dev (nil for any), with weight 1 to 256 (0 means 1).
 // Give it several times to AddRoute; the route then has no Via or Dev of
 // its own.
 func Nexthop(via string, dev *Device, weight int) RouteOpt {
-	return func(r *pb.RouteRequest) {
-		nh := &pb.Nexthop{Via: via, Weight: int32(weight)}
-		if dev != nil {
-			nh.Dev = dev.name
-		}
-		r.Nexthops = append(r.Nexthops, nh)
-	}
+	return func(r *Route) { r.Nexthops = append(r.Nexthops, Hop{Via: via, Dev: dev, Weight: weight}) }
 }
 
-// Route is one route of Host.AddRoutes. Dst is as AddRoute's dst; Dev
-// may be nil.
-type Route struct {
-	Dst, Via      string
-	Dev           *Device
-	Table, Metric int
+// request is the agent's form of r; its host and group are left to the
+// caller.
+func (r Route) request() *pb.RouteRequest {
+	req := &pb.RouteRequest{Dst: r.Dst, Via: r.Via, Dev: devName(r.Dev), Table: int32(r.Table), Metric: int32(r.Metric)}
+	for _, nh := range r.Nexthops {
+		req.Nexthops = append(req.Nexthops, &pb.Nexthop{Via: nh.Via, Dev: devName(nh.Dev), Weight: int32(nh.Weight)})
+	}
+	return req
+}
+
+// devName is d's real name, "" for nil.
+func devName(d *Device) string {
+	if d == nil {
+		return ""
+	}
+	return d.name
+}
+
+// String is r as ip route would print it: "198.18.20.0/24 via
+// 198.18.10.2 dev eth0 table 100 metric 10".
+func (r Route) String() string {
+	s := r.Dst
+	if r.Via != "" {
+		s += " via " + r.Via
+	}
+	if r.Dev != nil {
+		s += " dev " + r.Dev.name
+	}
+	if r.Table != 0 {
+		s += fmt.Sprintf(" table %d", r.Table)
+	}
+	if r.Metric != 0 {
+		s += fmt.Sprintf(" metric %d", r.Metric)
+	}
+	for _, nh := range r.Nexthops {
+		s += " nexthop"
+		if nh.Via != "" {
+			s += " via " + nh.Via
+		}
+		if nh.Dev != nil {
+			s += " dev " + nh.Dev.name
+		}
+		if nh.Weight != 0 {
+			s += fmt.Sprintf(" weight %d", nh.Weight)
+		}
+	}
+	return s
+}
+
+// AddRoute adds a route to dst ("198.18.20.0/24", "2001:db8:2::/64",
+// "default" for IPv4 or "::/0" for IPv6) and removes it when the test
+// ends.
+func (h *Host) AddRoute(t testing.TB, dst string, opts ...RouteOpt) {
+	t.Helper()
+	st := h.s.state(t)
+	route := Route{Dst: dst}
+	for _, o := range opts {
+		o(&route)
+	}
+	req := route.request()
+	req.Host, req.Group = h.id, st.group
+	r, err := h.client.AddRoute(context.Background(), req)
+	if err != nil {
+		t.Fatalf("%s: add route %s: %v", h.name, route, err)
+	}
+	st.logger().Debug("added route", "host", h.name, "route", route.String())
+	st.undoAt(t, h.client, "route "+route.String()+" on "+h.name, r.Seq)
 }
 
 // maxRoutesCall is how many routes AddRoutes sends in one call.
@@ -47,10 +144,7 @@ func (h *Host) AddRoutes(t testing.TB, routes []Route) {
 		batch := routes[start:min(start+maxRoutesCall, len(routes))]
 		req := &pb.RoutesRequest{Host: h.id, Group: st.group, Routes: make([]*pb.RouteRequest, len(batch))}
 		for i, r := range batch {
-			req.Routes[i] = &pb.RouteRequest{Dst: r.Dst, Via: r.Via, Table: int32(r.Table), Metric: int32(r.Metric)}
-			if r.Dev != nil {
-				req.Routes[i].Dev = r.Dev.name
-			}
+			req.Routes[i] = r.request()
 		}
 		rep, err := h.client.AddRoutes(context.Background(), req)
 		if err != nil {
@@ -79,59 +173,93 @@ func (h *Host) AddNeigh(t testing.TB, dev *Device, ip, mac string) {
 	st.undoAt(t, h.client, "neighbour "+ip+" on "+dev.name+" on "+h.name, r.Seq)
 }
 
-// RuleOpt is an option of Host.AddRule.
-type RuleOpt func(*pb.RuleRequest)
+// Rule is a policy routing rule (ip rule) of Host.AddRule, which fills
+// one in from its options.
+type Rule struct {
+	// From and To match packets from a source and to a destination prefix
+	// ("198.18.1.0/24"); "" matches any.
+	From, To string
+	// Table is the routing table the rule looks up (required).
+	Table int
+	// Priority is the rule's preference (lower first); 0 lets the kernel
+	// choose one.
+	Priority int
+	// Fwmark matches packets with a firewall mark; 0 matches any.
+	Fwmark uint32
+	// Iif and Oif match packets that came in on, or go out of, a device,
+	// by its real name (Device.Name()); "" matches any.
+	Iif, Oif string
+	// IPv6 makes a rule without From or To an IPv6 one.
+	IPv6 bool
+}
+
+// RuleOpt is an option of Host.AddRule: it sets a field of the Rule.
+type RuleOpt func(*Rule)
 
 // From matches packets from a source prefix ("198.18.1.0/24").
-func From(prefix string) RuleOpt { return func(r *pb.RuleRequest) { r.Src = prefix } }
+func From(prefix string) RuleOpt { return func(r *Rule) { r.From = prefix } }
 
 // To matches packets to a destination prefix.
-func To(prefix string) RuleOpt { return func(r *pb.RuleRequest) { r.Dst = prefix } }
+func To(prefix string) RuleOpt { return func(r *Rule) { r.To = prefix } }
 
 // RuleTable is the routing table a rule looks up (required).
-func RuleTable(id int) RuleOpt { return func(r *pb.RuleRequest) { r.Table = int32(id) } }
+func RuleTable(id int) RuleOpt { return func(r *Rule) { r.Table = id } }
 
 // Priority is a rule's preference (lower first); without it the kernel
 // chooses one.
-func Priority(n int) RuleOpt { return func(r *pb.RuleRequest) { r.Priority = int32(n) } }
+func Priority(n int) RuleOpt { return func(r *Rule) { r.Priority = n } }
 
 // Fwmark matches packets with a firewall mark.
-func Fwmark(n uint32) RuleOpt { return func(r *pb.RuleRequest) { r.Fwmark = n } }
+func Fwmark(n uint32) RuleOpt { return func(r *Rule) { r.Fwmark = n } }
 
 // IifName matches packets that came in on a device, by its real name
 // (Device.Name()).
-func IifName(name string) RuleOpt { return func(r *pb.RuleRequest) { r.Iif = name } }
+func IifName(name string) RuleOpt { return func(r *Rule) { r.Iif = name } }
 
 // OifName matches packets that go out of a device, by its real name.
-func OifName(name string) RuleOpt { return func(r *pb.RuleRequest) { r.Oif = name } }
+func OifName(name string) RuleOpt { return func(r *Rule) { r.Oif = name } }
 
 // RuleIPv6 makes a rule without From or To an IPv6 one.
-func RuleIPv6() RuleOpt { return func(r *pb.RuleRequest) { r.Family = 6 } }
+func RuleIPv6() RuleOpt { return func(r *Rule) { r.IPv6 = true } }
+
+// request is the agent's form of r; its host and group are left to the
+// caller.
+func (r Rule) request() *pb.RuleRequest {
+	req := &pb.RuleRequest{Src: r.From, Dst: r.To, Table: int32(r.Table), Priority: int32(r.Priority), Fwmark: r.Fwmark, Iif: r.Iif, Oif: r.Oif}
+	if r.IPv6 {
+		req.Family = 6
+	}
+	return req
+}
 
 // AddRule adds a policy routing rule (ip rule add) and removes it when
 // the test ends.
 func (h *Host) AddRule(t testing.TB, opts ...RuleOpt) {
 	t.Helper()
 	st := h.s.state(t)
-	req := &pb.RuleRequest{Host: h.id, Group: st.group}
+	var rule Rule
 	for _, o := range opts {
-		o(req)
+		o(&rule)
 	}
+	req := rule.request()
+	req.Host, req.Group = h.id, st.group
 	r, err := h.client.AddRule(context.Background(), req)
 	if err != nil {
-		t.Fatalf("%s: add rule %s: %v", h.name, ruleString(req), err)
+		t.Fatalf("%s: add rule %s: %v", h.name, rule, err)
 	}
-	st.logger().Debug("added rule", "host", h.name, "rule", ruleString(req))
-	st.undoAt(t, h.client, "rule "+ruleString(req)+" on "+h.name, r.Seq)
+	st.logger().Debug("added rule", "host", h.name, "rule", rule.String())
+	st.undoAt(t, h.client, "rule "+rule.String()+" on "+h.name, r.Seq)
 }
 
-func ruleString(r *pb.RuleRequest) string {
+// String is r as ip rule would print it: "from 198.18.1.0/24 lookup 100
+// pref 1000".
+func (r Rule) String() string {
 	s := "from all"
-	if r.Src != "" {
-		s = "from " + r.Src
+	if r.From != "" {
+		s = "from " + r.From
 	}
-	if r.Dst != "" {
-		s += " to " + r.Dst
+	if r.To != "" {
+		s += " to " + r.To
 	}
 	if r.Fwmark != 0 {
 		s += fmt.Sprintf(" fwmark %#x", r.Fwmark)

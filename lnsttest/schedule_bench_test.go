@@ -66,9 +66,9 @@ func schedPool(t testing.TB, n int) *staticPool {
 	p := &pool.Pool{Path: "schedule_bench_test.go"}
 	for i := range n {
 		name := fmt.Sprintf("m%d", i+1)
-		p.Hosts = append(p.Hosts, pool.PoolHost{
+		p.Hosts = append(p.Hosts, pool.Host{
 			Name: name, Agent: name + ".invalid:7000", Insecure: true, Arch: "x86_64",
-			Ifaces: []pool.PoolIface{{Name: "eth0", Net: "n1"}, {Name: "eth1", Net: "n2"}},
+			Ifaces: []pool.Iface{{Name: "eth0", Net: "n1"}, {Name: "eth1", Net: "n2"}},
 		})
 	}
 	sp := newStaticPool(p, "sched")

@@ -25,7 +25,7 @@ type testState struct {
 	start time.Time
 	match string // what Require gave, for results.json
 	// poolHosts are the pool hosts Require gave, for Destructive.
-	poolHosts []*pool.PoolHost
+	poolHosts []*pool.Host
 
 	mu      sync.Mutex
 	clients map[pb.AgentClient]bool

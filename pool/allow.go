@@ -35,11 +35,11 @@ func CheckDestructive(kind string) error {
 
 // Allows reports whether the pool entry of h lets recipes do kind to it
 // (allow: [reboot, kernel, reset]).
-func (h *PoolHost) Allows(kind string) bool { return slices.Contains(h.Allow, kind) }
+func (h *Host) Allows(kind string) bool { return slices.Contains(h.Allow, kind) }
 
 // Where names the pool entry of h for messages: "pool host m1
 // (lab.yaml:3)", a provisioner's machine by its provisioner's entry.
-func (h *PoolHost) Where(file string) string {
+func (h *Host) Where(file string) string {
 	if h.Line > 0 {
 		return fmt.Sprintf("pool host %s (%s:%d)", h.Name, file, h.Line)
 	}

@@ -11,7 +11,7 @@
 // network each is cabled to, how to power-reset it and read its console
 // (Power, Console), and the destructive kinds recipes may do to it
 // (allow:, DestructiveKinds). It may also list provisioners (ExecSpec).
-// LoadPool and ParsePool read and check one; every error is a *FileError
+// Load and Parse read and check one; every error is a *FileError
 // naming the file, the line and the field. The schema is declared once,
 // as the structs the strict YAML decoder checks against; a node walk gives
 // the messages. AppendHost and RemoveHost edit a pool file's text, keeping

@@ -27,7 +27,7 @@ import (
 //
 // and exits 0. Other lines are ignored. When the reservation is cancelled
 // (Ctrl-C, SIGTERM, the timeout), the command's process group gets
-// SIGTERM, and SIGKILL ExecKillGrace later; a reserve command that has
+// SIGTERM, and SIGKILL execKillGrace later; a reserve command that has
 // not printed its id= line yet must undo its reservation itself on
 // SIGTERM. Once id= is printed, the reservation is the controller's: a
 // reserve command that fails or is cancelled after it is followed by the
@@ -46,9 +46,9 @@ type ExecProvisioner struct {
 	held chan struct{} // one token per machine held or being reserved
 }
 
-// ExecKillGrace is how long a cancelled command has between SIGTERM and
+// execKillGrace is how long a cancelled command has between SIGTERM and
 // SIGKILL.
-const ExecKillGrace = 3 * time.Second
+const execKillGrace = 3 * time.Second
 
 // NewExecProvisioner makes the provisioner of spec; its commands' stderr
 // goes to log as well as into errors (nil: errors only).
@@ -57,7 +57,7 @@ func NewExecProvisioner(spec ExecSpec, log io.Writer) *ExecProvisioner {
 		spec.Timeout = DefaultExecTimeout
 	}
 	if spec.Idle <= 0 {
-		spec.Idle = DefaultIdle
+		spec.Idle = defaultIdle
 	}
 	if log == nil {
 		log = io.Discard
@@ -136,7 +136,7 @@ func (e *ExecProvisioner) reserve(ctx context.Context) (*Machine, error) {
 // Alive runs the alive command, or without one asks the machine's agent.
 func (e *ExecProvisioner) Alive(ctx context.Context, m *Machine) error {
 	if e.spec.Alive == "" {
-		return AgentAlive(ctx, m.Host)
+		return agentAlive(ctx, m.Host)
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.spec.Timeout)
 	defer cancel()
@@ -170,7 +170,7 @@ func machineEnv(m *Machine) []string {
 
 // run runs one command of the provisioner in a process group of its own
 // and waits for it. When ctx ends the group gets SIGTERM, then SIGKILL
-// ExecKillGrace later; a command that failed or was cut short leaves no
+// execKillGrace later; a command that failed or was cut short leaves no
 // process of its group behind.
 func (e *ExecProvisioner) run(ctx context.Context, what, command string, env []string, stdout io.Writer) error {
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
@@ -178,7 +178,7 @@ func (e *ExecProvisioner) run(ctx context.Context, what, command string, env []s
 	cmd.Env = append(append(os.Environ(), "LNST_PROVISIONER="+e.spec.Name), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = ExecKillGrace
+	cmd.WaitDelay = execKillGrace
 	if stdout == nil {
 		stdout = io.Discard
 	}

@@ -40,7 +40,7 @@ type ExecSpec struct {
 	// default, DefaultExecTimeout).
 	Timeout time.Duration
 	// Idle is how long a reserved machine no recipe uses is kept for the
-	// next recipe before it is released (0: DefaultIdle).
+	// next recipe before it is released (0: defaultIdle).
 	Idle time.Duration
 	// TLS and Insecure say how to reach the agents of its machines, as
 	// for a pool host.
@@ -51,8 +51,8 @@ type ExecSpec struct {
 	InsecureAnyAddress bool
 	Arch               string
 	Params             map[string]string
-	Ifaces             []PoolIface
-	// Allow is each machine's PoolHost.Allow.
+	Ifaces             []Iface
+	// Allow is each machine's Host.Allow.
 	Allow []string
 	// Dir is the directory the commands run in: the pool file's.
 	Dir  string
@@ -63,9 +63,9 @@ type ExecSpec struct {
 // ExecSpec without a timeout.
 const DefaultExecTimeout = 10 * time.Minute
 
-// DefaultIdle is how long an unused machine of an ExecSpec without idle
+// defaultIdle is how long an unused machine of an ExecSpec without idle
 // is kept.
-const DefaultIdle = time.Minute
+const defaultIdle = time.Minute
 
 // provChecked are the fields checkField checks, in the order it does.
 var provChecked = []string{"name", "reserve", "release", "max", "timeout", "idle", "tls", "arch", "params", "allow"}
@@ -223,7 +223,7 @@ func (p *ExecSpec) checkField(name string) error {
 	return nil
 }
 
-// checkProvisioners checks the provisioners as ParsePool does; hosts maps
+// checkProvisioners checks the provisioners as Parse does; hosts maps
 // the pool's host names to their lines. It returns the line at fault.
 func (p *Pool) checkProvisioners(hosts map[string]int) (int, error) {
 	first := map[string]int{}
@@ -278,6 +278,6 @@ func (e *ExecSpec) firstClash(hosts map[string]int) (n, line int) {
 // Template is the pool host of the provisioner's n-th machine, for the
 // mapper: named SlotName(e.Name, n), with no agent until a machine is
 // reserved for it.
-func (e *ExecSpec) Template(n int) PoolHost {
-	return PoolHost{Name: SlotName(e.Name, n), TLS: e.TLS, Insecure: e.Insecure, InsecureAnyAddress: e.InsecureAnyAddress, Arch: e.Arch, Params: e.Params, Ifaces: e.Ifaces, Allow: e.Allow, Line: e.Line}
+func (e *ExecSpec) Template(n int) Host {
+	return Host{Name: SlotName(e.Name, n), TLS: e.TLS, Insecure: e.Insecure, InsecureAnyAddress: e.InsecureAnyAddress, Arch: e.Arch, Params: e.Params, Ifaces: e.Ifaces, Allow: e.Allow, Line: e.Line}
 }

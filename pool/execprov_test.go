@@ -30,7 +30,7 @@ const provYAML = `provisioners:
 `
 
 func TestParseProvisioners(t *testing.T) {
-	p, err := ParsePool("/etc/lnst/lab.yaml", []byte(provYAML))
+	p, err := Parse("/etc/lnst/lab.yaml", []byte(provYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestParseProvisioners(t *testing.T) {
 	e := p.Provisioners[0]
 	want := ExecSpec{Name: "cloud", Reserve: "./reserve.sh", Release: "./release.sh", Max: 2, Timeout: 90 * time.Second, Idle: 5 * time.Second,
 		Insecure: true, Arch: "x86_64", Params: map[string]string{"zone": "z1"}, Dir: "/etc/lnst", Line: 2,
-		Ifaces: []PoolIface{{Name: "eth0", Net: "lan1", Driver: "virtio_net", Line: 12}}}
+		Ifaces: []Iface{{Name: "eth0", Net: "lan1", Driver: "virtio_net", Line: 12}}}
 	if fmt.Sprintf("%+v", e) != fmt.Sprintf("%+v", want) {
 		t.Errorf("provisioner\n%+v\nwant\n%+v", e, want)
 	}
@@ -49,7 +49,7 @@ func TestParseProvisioners(t *testing.T) {
 	}
 	// Beside hosts, with tls relative to the pool file.
 	both := hostsYAML + "provisioners:\n  - {name: c, reserve: r, release: x, max: 1, tls: {ca: ca.pem}}\n"
-	p, err = ParsePool("/etc/lnst/lab.yaml", []byte(both))
+	p, err = Parse("/etc/lnst/lab.yaml", []byte(both))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestParseProvisionerErrors(t *testing.T) {
 		{"no hosts nor provisioners", "provisioners: []\n", "lab.yaml:1: no hosts: the pool file needs a list of hosts or provisioners"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParsePool("lab.yaml", []byte(tc.data))
+			_, err := Parse("lab.yaml", []byte(tc.data))
 			var fe *FileError
 			if !errors.As(err, &fe) {
 				t.Fatalf("err = %v, want a *FileError", err)
@@ -299,13 +299,13 @@ func TestExecProvisionerCancel(t *testing.T) {
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(ExecKillGrace + 10*time.Second):
+	case <-time.After(execKillGrace + 10*time.Second):
 		t.Fatal("Reserve did not return after its context was cancelled")
 	}
 	if err == nil || !strings.Contains(err.Error(), "context canceled") || !strings.Contains(err.Error(), "released)") {
 		t.Errorf("err = %v, want a cancelled reservation that was released", err)
 	}
-	if d := time.Since(start); d > ExecKillGrace+5*time.Second {
+	if d := time.Since(start); d > execKillGrace+5*time.Second {
 		t.Errorf("Reserve took %v to return after cancel", d)
 	}
 	if held := f.ls(t, "held"); len(held) != 0 {
@@ -372,7 +372,7 @@ func TestExecProvisionerTimeout(t *testing.T) {
 }
 
 func TestStaticProvisioner(t *testing.T) {
-	p, err := ParsePool("/lab.yaml", []byte(hostsYAML))
+	p, err := Parse("/lab.yaml", []byte(hostsYAML))
 	if err != nil {
 		t.Fatal(err)
 	}

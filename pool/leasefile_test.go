@@ -10,7 +10,7 @@ import (
 // TestStaticProvisionerRemovesLeaseFiles: a released lease leaves no file
 // behind, and the host can be leased again, by this process or another.
 func TestStaticProvisionerRemovesLeaseFiles(t *testing.T) {
-	p, err := ParsePool("/lab.yaml", []byte(hostsYAML))
+	p, err := Parse("/lab.yaml", []byte(hostsYAML))
 	if err != nil {
 		t.Fatal(err)
 	}

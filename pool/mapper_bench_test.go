@@ -15,7 +15,7 @@ func genPool(n int) *Pool {
 	speeds := []int{1000, 10000, 25000, 100000}
 	p := &Pool{Path: "gen.yaml"}
 	for i := range n {
-		h := PoolHost{
+		h := Host{
 			Name:     fmt.Sprintf("m%04d", i),
 			Agent:    fmt.Sprintf("m%04d.lab.example:7777", i),
 			Insecure: true,
@@ -29,7 +29,7 @@ func genPool(n int) *Pool {
 			h.Arch = "aarch64"
 		}
 		for j := range 4 {
-			h.Ifaces = append(h.Ifaces, PoolIface{
+			h.Ifaces = append(h.Ifaces, Iface{
 				Name:   fmt.Sprintf("enp%ds0", j+1),
 				Net:    fmt.Sprintf("net%d", rng.IntN(10)),
 				Driver: drivers[rng.IntN(len(drivers))],

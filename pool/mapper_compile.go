@@ -168,7 +168,7 @@ func newMapper(p *Pool, reqs []HostReq, usable func(string) bool) (*mapper, erro
 
 func (m *mapper) all() []reqHost { return m.reqs }
 
-func hostParam(h *PoolHost, key string) (string, bool) {
+func hostParam(h *Host, key string) (string, bool) {
 	if key == "arch" {
 		return h.Arch, h.Arch != ""
 	}
@@ -176,7 +176,7 @@ func hostParam(h *PoolHost, key string) (string, bool) {
 	return v, ok
 }
 
-func ifaceParam(ifc *PoolIface, key string) (string, bool) {
+func ifaceParam(ifc *Iface, key string) (string, bool) {
 	if key == "speed" {
 		return strconv.Itoa(ifc.Speed), ifc.Speed > 0
 	}
@@ -185,7 +185,7 @@ func ifaceParam(ifc *PoolIface, key string) (string, bool) {
 }
 
 // hostMisses are the host requirements of r that pool host h misses.
-func hostMisses(r *reqHost, h *PoolHost) []matcher {
+func hostMisses(r *reqHost, h *Host) []matcher {
 	var miss []matcher
 	for _, pat := range r.host {
 		if !pat.match(hostParam(h, pat.key)) {
@@ -195,7 +195,7 @@ func hostMisses(r *reqHost, h *PoolHost) []matcher {
 	return miss
 }
 
-func hostMatches(r *reqHost, h *PoolHost) bool {
+func hostMatches(r *reqHost, h *Host) bool {
 	for _, pat := range r.host {
 		if !pat.match(hostParam(h, pat.key)) {
 			return false
@@ -206,7 +206,7 @@ func hostMatches(r *reqHost, h *PoolHost) bool {
 
 // ifaceMatches reports whether pool interface ifc meets requirement c,
 // network aside.
-func ifaceMatches(c *reqIface, ifc *PoolIface) bool {
+func ifaceMatches(c *reqIface, ifc *Iface) bool {
 	if c.driver != "" && ifc.Driver != c.driver {
 		return false
 	}
@@ -219,7 +219,7 @@ func ifaceMatches(c *reqIface, ifc *PoolIface) bool {
 }
 
 // ifaceMisses describes what pool interface ifc misses of requirement c.
-func ifaceMisses(c *reqIface, ifc *PoolIface) []string {
+func ifaceMisses(c *reqIface, ifc *Iface) []string {
 	var miss []string
 	if c.driver != "" && ifc.Driver != c.driver {
 		if ifc.Driver == "" {

@@ -101,13 +101,13 @@ func (d *fuzzBytes) pick(choices ...string) string { return choices[int(d.next()
 func fuzzPool(d *fuzzBytes) *Pool {
 	p := &Pool{Path: "/fuzz.yaml"}
 	for i := range 1 + int(d.next()%4) {
-		h := PoolHost{Name: fmt.Sprintf("m%d", i), Agent: "unix:///run/lnst.sock", Arch: d.pick("x86_64", "aarch64", "")}
+		h := Host{Name: fmt.Sprintf("m%d", i), Agent: "unix:///run/lnst.sock", Arch: d.pick("x86_64", "aarch64", "")}
 		if v := d.pick("", "a", "b"); v != "" {
 			h.Params = map[string]string{"k": v}
 		}
 		for j := range int(d.next() % 4) {
 			c := d.next()
-			ifc := PoolIface{
+			ifc := Iface{
 				Name:   fmt.Sprintf("e%d", j),
 				Net:    []string{"", "n0", "n1", "n2"}[c&3],
 				Driver: []string{"", "virtio", "ixgbe"}[(c>>2)%3],
@@ -200,7 +200,7 @@ func fuzzMatch(pt Pattern, v string, ok bool) bool {
 	return v == pt.Value
 }
 
-func fuzzHostParam(h *PoolHost, k string) (string, bool) {
+func fuzzHostParam(h *Host, k string) (string, bool) {
 	if k == "arch" {
 		return h.Arch, h.Arch != ""
 	}
@@ -208,7 +208,7 @@ func fuzzHostParam(h *PoolHost, k string) (string, bool) {
 	return v, ok
 }
 
-func fuzzIfaceParam(ifc *PoolIface, k string) (string, bool) {
+func fuzzIfaceParam(ifc *Iface, k string) (string, bool) {
 	if k == "speed" {
 		return strconv.Itoa(ifc.Speed), ifc.Speed > 0
 	}
@@ -225,7 +225,7 @@ func fuzzMappingError(p *Pool, reqs []HostReq, usable func(string) bool, mp Mapp
 	labelNet, netLabel := map[string]string{}, map[string]string{}
 	for _, r := range reqs {
 		hm, ok := mp.Hosts[r.Name]
-		var h *PoolHost
+		var h *Host
 		for i := range p.Hosts {
 			if p.Hosts[i].Name == hm.Pool {
 				h = &p.Hosts[i]
@@ -249,7 +249,7 @@ func fuzzMappingError(p *Pool, reqs []HostReq, usable func(string) bool, mp Mapp
 		usedIf := map[string]bool{}
 		for _, ir := range r.Ifaces {
 			id, ok := hm.Ifaces[ir.Name]
-			var pi *PoolIface
+			var pi *Iface
 			for j := range h.Ifaces {
 				if h.Ifaces[j].Name == id || (h.Ifaces[j].Name == "" && h.Ifaces[j].HWAddr == id) {
 					pi = &h.Ifaces[j]
@@ -290,7 +290,7 @@ func fuzzBruteForce(p *Pool, reqs []HostReq, usable func(string) bool) map[strin
 	usedHost := map[string]bool{}
 	usedIf := map[string]bool{}
 	var hostRec func(r int)
-	var ifRec func(r, k int, h *PoolHost)
+	var ifRec func(r, k int, h *Host)
 	hostRec = func(r int) {
 		if r == len(reqs) {
 			if fuzzMappingError(p, reqs, usable, mp) == nil {
@@ -309,7 +309,7 @@ func fuzzBruteForce(p *Pool, reqs []HostReq, usable func(string) bool) map[strin
 		}
 		delete(mp.Hosts, reqs[r].Name)
 	}
-	ifRec = func(r, k int, h *PoolHost) {
+	ifRec = func(r, k int, h *Host) {
 		if k == len(reqs[r].Ifaces) {
 			hostRec(r + 1)
 			return

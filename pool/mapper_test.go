@@ -14,16 +14,16 @@ import (
 //	b  x86_64  rack=r2  eth0 lan ixgbe 10000, eth1 lan ixgbe 10000
 //	c  aarch64 rack=r1  eth0 wan mlx5 25000
 func smallPool() *Pool {
-	ifc := func(name, net, driver string, speed int) PoolIface {
-		return PoolIface{Name: name, Net: net, Driver: driver, Speed: speed}
+	ifc := func(name, net, driver string, speed int) Iface {
+		return Iface{Name: name, Net: net, Driver: driver, Speed: speed}
 	}
-	return &Pool{Path: "small.yaml", Hosts: []PoolHost{
+	return &Pool{Path: "small.yaml", Hosts: []Host{
 		{Name: "a", Agent: "unix:///a", Arch: "x86_64", Params: map[string]string{"rack": "r1"},
-			Ifaces: []PoolIface{ifc("eth0", "lan", "ixgbe", 10000), ifc("eth1", "wan", "i40e", 1000)}},
+			Ifaces: []Iface{ifc("eth0", "lan", "ixgbe", 10000), ifc("eth1", "wan", "i40e", 1000)}},
 		{Name: "b", Agent: "unix:///b", Arch: "x86_64", Params: map[string]string{"rack": "r2"},
-			Ifaces: []PoolIface{ifc("eth0", "lan", "ixgbe", 10000), ifc("eth1", "lan", "ixgbe", 10000)}},
+			Ifaces: []Iface{ifc("eth0", "lan", "ixgbe", 10000), ifc("eth1", "lan", "ixgbe", 10000)}},
 		{Name: "c", Agent: "unix:///c", Arch: "aarch64", Params: map[string]string{"rack": "r1"},
-			Ifaces: []PoolIface{ifc("eth0", "wan", "mlx5", 25000)}},
+			Ifaces: []Iface{ifc("eth0", "wan", "mlx5", 25000)}},
 	}}
 }
 
@@ -38,7 +38,7 @@ func checkMapping(t testing.TB, p *Pool, reqs []HostReq, mp Mapping) {
 }
 
 func mappingError(p *Pool, reqs []HostReq, mp Mapping) error {
-	hosts := map[string]*PoolHost{}
+	hosts := map[string]*Host{}
 	for i := range p.Hosts {
 		hosts[p.Hosts[i].Name] = &p.Hosts[i]
 	}
@@ -67,7 +67,7 @@ func mappingError(p *Pool, reqs []HostReq, mp Mapping) error {
 		usedIf := map[string]bool{}
 		for _, ir := range r.Ifaces {
 			id := hm.Ifaces[ir.Name]
-			var pi *PoolIface
+			var pi *Iface
 			for j := range h.Ifaces {
 				if h.Ifaces[j].Name == id || (h.Ifaces[j].Name == "" && h.Ifaces[j].HWAddr == id) {
 					pi = &h.Ifaces[j]
@@ -237,10 +237,10 @@ func TestAllMatchesCount(t *testing.T) {
 func TestMapUnsatMessages(t *testing.T) {
 	// p1 is the only server; m7 has ixgbe on another network, m9 has
 	// lan1 with another driver.
-	conflictPool := &Pool{Hosts: []PoolHost{
-		{Name: "p1", Params: map[string]string{"role": "server"}, Ifaces: []PoolIface{{Name: "eth0", Net: "lan1", Driver: "ixgbe"}}},
-		{Name: "m7", Ifaces: []PoolIface{{Name: "eth0", Net: "lan2", Driver: "ixgbe"}}},
-		{Name: "m9", Ifaces: []PoolIface{{Name: "eth0", Net: "lan1", Driver: "i40e"}}},
+	conflictPool := &Pool{Hosts: []Host{
+		{Name: "p1", Params: map[string]string{"role": "server"}, Ifaces: []Iface{{Name: "eth0", Net: "lan1", Driver: "ixgbe"}}},
+		{Name: "m7", Ifaces: []Iface{{Name: "eth0", Net: "lan2", Driver: "ixgbe"}}},
+		{Name: "m9", Ifaces: []Iface{{Name: "eth0", Net: "lan1", Driver: "i40e"}}},
 	}}
 	for _, tc := range []struct {
 		name string
@@ -263,9 +263,9 @@ func TestMapUnsatMessages(t *testing.T) {
 		{"interfaces together", smallPool(), []HostReq{{Name: "h1", Arch: "x86_64", Ifaces: []IfaceReq{
 			{Name: "e0", Net: "x", Driver: "i40e"}, {Name: "e1", Net: "x"}}}},
 			"host h1 needs interface e1 on network x; closest: pool host a (has matching interfaces, but not together with e0), b (has matching interfaces, but not together with e0)"},
-		{"too few networks", &Pool{Hosts: []PoolHost{
-			{Name: "m1", Ifaces: []PoolIface{{Name: "enp1s0", Net: "lan"}, {Name: "enp2s0", Net: "lan"}}},
-			{Name: "m2", Ifaces: []PoolIface{{Name: "enp1s0", Net: "lan"}, {Name: "enp2s0", Net: "lan"}}},
+		{"too few networks", &Pool{Hosts: []Host{
+			{Name: "m1", Ifaces: []Iface{{Name: "enp1s0", Net: "lan"}, {Name: "enp2s0", Net: "lan"}}},
+			{Name: "m2", Ifaces: []Iface{{Name: "enp1s0", Net: "lan"}, {Name: "enp2s0", Net: "lan"}}},
 		}}, []HostReq{
 			{Name: "h1", Ifaces: []IfaceReq{{Name: "eth0", Net: "n1"}, {Name: "eth1", Net: "n2"}}},
 			{Name: "h2", Ifaces: []IfaceReq{{Name: "eth0", Net: "n1"}, {Name: "eth1", Net: "n2"}}},
@@ -304,7 +304,7 @@ func TestMapBadRequests(t *testing.T) {
 
 // TestMapUnnamedInterface: an interface without a name is given by hwaddr.
 func TestMapUnnamedInterface(t *testing.T) {
-	p := &Pool{Hosts: []PoolHost{{Name: "m", Ifaces: []PoolIface{{HWAddr: "52:54:00:00:00:01", Net: "n", Speed: 1000}}}}}
+	p := &Pool{Hosts: []Host{{Name: "m", Ifaces: []Iface{{HWAddr: "52:54:00:00:00:01", Net: "n", Speed: 1000}}}}}
 	mp, err := Map(p, []HostReq{{Name: "h", Ifaces: []IfaceReq{{Name: "e", Net: "x", Params: map[string]Pattern{"speed": exact(strconv.Itoa(1000))}}}}}, nil)
 	if err != nil || mp.Hosts["h"].Ifaces["e"] != "52:54:00:00:00:01" {
 		t.Errorf("got %v, %v", mp, err)
@@ -318,9 +318,9 @@ func TestMapAgainstBruteForce(t *testing.T) {
 	for iter := range 300 {
 		p := &Pool{}
 		for i := range 2 + rng.IntN(4) {
-			h := PoolHost{Name: fmt.Sprintf("m%d", i), Arch: []string{"x86_64", "aarch64"}[rng.IntN(2)]}
+			h := Host{Name: fmt.Sprintf("m%d", i), Arch: []string{"x86_64", "aarch64"}[rng.IntN(2)]}
 			for j := range rng.IntN(4) {
-				h.Ifaces = append(h.Ifaces, PoolIface{Name: fmt.Sprintf("e%d", j),
+				h.Ifaces = append(h.Ifaces, Iface{Name: fmt.Sprintf("e%d", j),
 					Net: []string{"", "n0", "n1", "n2"}[rng.IntN(4)], Driver: []string{"d0", "d1"}[rng.IntN(2)]})
 			}
 			p.Hosts = append(p.Hosts, h)

@@ -29,11 +29,11 @@ type HostEntry struct {
 // AppendHost returns the pool file data (nil or empty: a new file) with
 // e added at the end of its list of hosts, keeping every other line,
 // comments included, as it was. The result is checked as a whole with
-// ParsePool, under the name file.
+// Parse, under the name file.
 func AppendHost(file string, data []byte, e HostEntry) ([]byte, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		data = []byte("hosts:\n")
-	} else if _, err := ParsePool(file, data); err != nil {
+	} else if _, err := Parse(file, data); err != nil {
 		return nil, fmt.Errorf("pool file %s: %w: fix it before adding a host", file, err)
 	}
 	data = withNewline(data)
@@ -55,7 +55,7 @@ func AppendHost(file string, data []byte, e HostEntry) ([]byte, error) {
 	}
 	writeEntry(&entry, strings.Repeat(" ", indent), e)
 	out := strings.Join(r.lines[:at], "") + entry.String() + strings.Join(r.lines[at:], "")
-	p, err := ParsePool(file, []byte(out))
+	p, err := Parse(file, []byte(out))
 	if err != nil {
 		return nil, fmt.Errorf("pool file %s: the host to add is not valid: %w", file, err)
 	}
@@ -99,7 +99,7 @@ func yamlString(s string) string {
 // false when the file has no such host; left is false when no host
 // remains.
 func RemoveHost(file string, data []byte, name, comment string) (out []byte, found, left bool, err error) {
-	p, err := ParsePool(file, data)
+	p, err := Parse(file, data)
 	if err != nil {
 		return nil, false, false, fmt.Errorf("pool file %s: %w: fix it before removing a host", file, err)
 	}
@@ -140,7 +140,7 @@ func RemoveHost(file string, data []byte, name, comment string) (out []byte, fou
 	if len(p.Hosts) == 1 {
 		return []byte(kept), true, false, nil
 	}
-	if _, err := ParsePool(file, []byte(kept)); err != nil {
+	if _, err := Parse(file, []byte(kept)); err != nil {
 		return nil, false, false, fmt.Errorf("pool file %s: without host %q it does not parse: %w", file, name, err)
 	}
 	return []byte(kept), true, true, nil

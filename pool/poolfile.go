@@ -2,6 +2,7 @@ package pool
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,11 +13,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/lnst-go/lnst/devices"
 	"github.com/lnst-go/lnst/internal/agentconn"
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc"
 )
 
 // Pool is a pool file: the machines that run lnst-agent, how to reach
@@ -44,16 +47,16 @@ import (
 //
 // A pool has hosts, provisioners (ExecSpec), or both.
 type Pool struct {
-	// Path is the file the pool came from, as given to LoadPool or ParsePool.
+	// Path is the file the pool came from, as given to Load or Parse.
 	Path  string
-	Hosts []PoolHost
+	Hosts []Host
 	// Provisioners are the exec provisioners of the pool file: commands
 	// that reserve and release machines on demand.
 	Provisioners []ExecSpec
 }
 
-// PoolHost is one machine of a Pool.
-type PoolHost struct {
+// Host is one machine of a Pool.
+type Host struct {
 	Name string // unique in the pool
 	// Agent is the agent's address: "unix:///abs/path" or "host:port".
 	Agent string
@@ -70,7 +73,7 @@ type PoolHost struct {
 	Arch               string // as uname -m prints it ("x86_64")
 	// Params are free labels a recipe can require (Param, Pattern).
 	Params map[string]string
-	Ifaces []PoolIface
+	Ifaces []Iface
 	Line   int // line of the host in the pool file
 	// Power resets the machine out of band (Host.HardReset); zero if the
 	// pool file names no power command.
@@ -84,10 +87,36 @@ type PoolHost struct {
 	Allow []string
 }
 
-// DialOptions returns the options to dial h's agent: Insecure as given,
-// and TLS from h.TLS when it names a CA. Timeout is left to the caller,
-// and so is wrapping the error, ClientTLS's.
-func (h *PoolHost) DialOptions() (agentconn.DialOptions, error) {
+// Dial connects to h's agent and returns once it answered, or fails
+// within timeout (0 means 10 seconds) or when ctx ends. It uses TLS from
+// h.TLS when that names a CA, and plain TCP only as Insecure allows.
+// Errors name the agent. A machine of a pool file should be up: a
+// refused connection, a wrong CA or name fail at once (DialStarting
+// waits for an agent that may be starting).
+func (h *Host) Dial(ctx context.Context, timeout time.Duration) (*grpc.ClientConn, error) {
+	return h.dial(ctx, timeout, true)
+}
+
+// DialStarting is Dial for an agent that may still be starting, as on a
+// machine a provisioner just reserved: a refused connection is tried
+// again until timeout.
+func (h *Host) DialStarting(ctx context.Context, timeout time.Duration) (*grpc.ClientConn, error) {
+	return h.dial(ctx, timeout, false)
+}
+
+func (h *Host) dial(ctx context.Context, timeout time.Duration, failFast bool) (*grpc.ClientConn, error) {
+	opts, err := h.dialOptions()
+	if err != nil {
+		return nil, fmt.Errorf("agent %s: %w", h.Agent, err)
+	}
+	opts.Timeout = timeout
+	opts.FailFast = failFast
+	return agentconn.Dial(ctx, h.Agent, opts)
+}
+
+// dialOptions are the options to dial h's agent: Insecure as given, and
+// TLS from h.TLS when it names a CA.
+func (h *Host) dialOptions() (agentconn.DialOptions, error) {
 	opts := agentconn.DialOptions{Insecure: h.Insecure || h.InsecureAnyAddress}
 	if h.TLS.CA != "" {
 		conf, err := agentconn.ClientTLS(h.TLS.CA, h.TLS.Cert, h.TLS.Key)
@@ -103,9 +132,9 @@ func (h *PoolHost) DialOptions() (agentconn.DialOptions, error) {
 // signed the agent's certificate, and this client's certificate and key.
 type TLSFiles struct{ CA, Cert, Key string }
 
-// PoolIface is one interface of a PoolHost. Name or HWAddr identifies it
+// Iface is one interface of a Host. Name or HWAddr identifies it
 // on the host.
-type PoolIface struct {
+type Iface struct {
 	Name   string
 	HWAddr string // canonical form ("52:54:00:00:01:01"), "" if not given
 	Net    string // label of the pool network the interface is cabled to, "" if none
@@ -129,19 +158,19 @@ func (e *FileError) Error() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
 
-// LoadPool reads and checks the pool file at path.
-func LoadPool(path string) (*Pool, error) {
+// Load reads and checks the pool file at path.
+func Load(path string) (*Pool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load pool: %w", err)
 	}
-	return ParsePool(path, data)
+	return Parse(path, data)
 }
 
-// ParsePool parses and checks a pool file. name is the file's path: it
+// Parse parses and checks a pool file. name is the file's path: it
 // names the file in errors, and relative TLS paths are resolved against its
 // directory. Every error is a *FileError naming the line and the field.
-func ParsePool(name string, data []byte) (*Pool, error) {
+func Parse(name string, data []byte) (*Pool, error) {
 	ps := &poolParser{file: name, dir: filepath.Dir(name)}
 	p, err := ps.parse(data)
 	if err != nil {
@@ -453,8 +482,8 @@ func itemName(kind string, i int, n *yaml.Node) string {
 	return fmt.Sprintf("%s %d", kind, i+1)
 }
 
-func (ps *poolParser) host(i int, n *yaml.Node) (PoolHost, error) {
-	h := PoolHost{Line: n.Line}
+func (ps *poolParser) host(i int, n *yaml.Node) (Host, error) {
+	h := Host{Line: n.Line}
 	what := itemName("host", i, n)
 	fs, err := ps.mapping(n, what, hostFields)
 	if err != nil {
@@ -567,12 +596,12 @@ func (ps *poolParser) tls(f field, what string) (TLSFiles, error) {
 }
 
 // ifaces parses the interfaces list of a host or provisioner.
-func (ps *poolParser) ifaces(f field, what string) ([]PoolIface, error) {
+func (ps *poolParser) ifaces(f field, what string) ([]Iface, error) {
 	v := resolve(f.value)
 	if !isNull(v) && v.Kind != yaml.SequenceNode {
 		return nil, ps.errorf(v.Line, "%s: interfaces: want a list, not %s", what, kindName(v))
 	}
-	var out []PoolIface
+	var out []Iface
 	for j, in := range v.Content {
 		ifc, err := ps.iface(j, resolve(in), what)
 		if err != nil {
@@ -583,8 +612,8 @@ func (ps *poolParser) ifaces(f field, what string) ([]PoolIface, error) {
 	return out, nil
 }
 
-func (ps *poolParser) iface(j int, n *yaml.Node, host string) (PoolIface, error) {
-	ifc := PoolIface{Line: n.Line}
+func (ps *poolParser) iface(j int, n *yaml.Node, host string) (Iface, error) {
+	ifc := Iface{Line: n.Line}
 	what := fmt.Sprintf("%s: interface %d", host, j+1)
 	fs, err := ps.mapping(n, what, ifaceFields)
 	if err != nil {
@@ -675,7 +704,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Validate checks the pool as ParsePool does: unique host names, agent
+// Validate checks the pool as Parse does: unique host names, agent
 // addresses, TLS files, interfaces. Errors are *FileError at the line of
 // the host or interface.
 func (p *Pool) Validate() error {
@@ -704,7 +733,7 @@ func (p *Pool) Validate() error {
 
 // check checks one host: its fields, then its interfaces. It returns the
 // line of the host or interface at fault.
-func (h *PoolHost) check(i int) (int, error) {
+func (h *Host) check(i int) (int, error) {
 	line, err := h.checkFields(i)
 	if line == 0 {
 		line = h.Line
@@ -712,7 +741,7 @@ func (h *PoolHost) check(i int) (int, error) {
 	return line, err
 }
 
-func (h *PoolHost) checkFields(i int) (int, error) {
+func (h *Host) checkFields(i int) (int, error) {
 	what := fmt.Sprintf("host %q", h.Name)
 	if h.Name == "" {
 		what = fmt.Sprintf("host %d", i+1)
@@ -736,7 +765,7 @@ func (h *PoolHost) checkFields(i int) (int, error) {
 
 // checkIfaces checks the interfaces of a host that what names; it
 // returns the line of the interface at fault.
-func (h *PoolHost) checkIfaces(what string) (int, error) {
+func (h *Host) checkIfaces(what string) (int, error) {
 	names := map[string]int{}
 	macs := map[string]int{}
 	for j := range h.Ifaces {
@@ -832,7 +861,7 @@ func checkAgent(addr string) error {
 	return nil
 }
 
-func checkTLS(h PoolHost) error {
+func checkTLS(h Host) error {
 	t := h.TLS
 	given := t.CA != "" || t.Cert != "" || t.Key != ""
 	tcp := !strings.HasPrefix(h.Agent, "unix://")
@@ -860,7 +889,7 @@ func checkInsecure(agent string, insecure, anyAddress bool) error {
 }
 
 // checkIfaceField checks one field of an interface, by its YAML name.
-func checkIfaceField(ifc *PoolIface, field string) error {
+func checkIfaceField(ifc *Iface, field string) error {
 	switch field {
 	case "name":
 		if ifc.Name == "" {

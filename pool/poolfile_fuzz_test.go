@@ -7,7 +7,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// FuzzParsePool checks that ParsePool does not panic, that a pool it
+// FuzzParsePool checks that Parse does not panic, that a pool it
 // accepts passes Validate, and that writing the pool back as YAML and
 // parsing it again gives the same pool.
 func FuzzParsePool(f *testing.F) {
@@ -16,7 +16,7 @@ func FuzzParsePool(f *testing.F) {
 	f.Add([]byte(provYAML))
 	f.Add([]byte("hosts:\n  - {name: m1, agent: \"198.18.0.11:7000\", insecure: true, allow: [reboot, reset]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := ParsePool("/lab.yaml", data)
+		p, err := Parse("/lab.yaml", data)
 		if err != nil {
 			if _, ok := err.(*FileError); !ok {
 				t.Fatalf("error %T is not a *FileError: %v", err, err)
@@ -30,7 +30,7 @@ func FuzzParsePool(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := ParsePool("/lab.yaml", out)
+		q, err := Parse("/lab.yaml", out)
 		if err != nil {
 			t.Fatalf("written pool does not parse: %v\n%s", err, out)
 		}
@@ -42,14 +42,14 @@ func FuzzParsePool(f *testing.F) {
 
 func withoutLines(p *Pool) *Pool {
 	c := *p
-	c.Hosts = append([]PoolHost(nil), p.Hosts...)
+	c.Hosts = append([]Host(nil), p.Hosts...)
 	for i := range c.Hosts {
 		h := &c.Hosts[i]
 		h.Line = 0
 		if len(h.Params) == 0 {
 			h.Params = nil
 		}
-		h.Ifaces = append([]PoolIface(nil), h.Ifaces...)
+		h.Ifaces = append([]Iface(nil), h.Ifaces...)
 		for j := range h.Ifaces {
 			h.Ifaces[j].Line = 0
 			if len(h.Ifaces[j].Params) == 0 {
@@ -64,7 +64,7 @@ func withoutLines(p *Pool) *Pool {
 		if len(e.Params) == 0 {
 			e.Params = nil
 		}
-		e.Ifaces = append([]PoolIface(nil), e.Ifaces...)
+		e.Ifaces = append([]Iface(nil), e.Ifaces...)
 		for j := range e.Ifaces {
 			e.Ifaces[j].Line = 0
 			if len(e.Ifaces[j].Params) == 0 {

@@ -8,7 +8,7 @@ import (
 )
 
 func TestLoadPool(t *testing.T) {
-	p, err := LoadPool("testdata/lab.yaml")
+	p, err := Load("testdata/lab.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,28 +41,28 @@ func TestLoadPool(t *testing.T) {
 // insecure_any_address: true; Validate checks a pool built in code alike.
 func TestPoolInsecureLoopback(t *testing.T) {
 	for _, agent := range []string{"127.0.0.1:7777", "127.0.1.1:7777", "\"[::1]:7777\"", "localhost:7777"} {
-		if _, err := ParsePool("lab.yaml", []byte("hosts:\n  - name: m1\n    agent: "+agent+"\n    insecure: true\n")); err != nil {
+		if _, err := Parse("lab.yaml", []byte("hosts:\n  - name: m1\n    agent: "+agent+"\n    insecure: true\n")); err != nil {
 			t.Errorf("insecure on %s: %v", agent, err)
 		}
 	}
-	p, err := ParsePool("lab.yaml", []byte("hosts:\n  - name: m1\n    agent: 198.18.0.5:7777\n    insecure_any_address: true\n"))
+	p, err := Parse("lab.yaml", []byte("hosts:\n  - name: m1\n    agent: 198.18.0.5:7777\n    insecure_any_address: true\n"))
 	if err != nil {
 		t.Fatalf("insecure_any_address: %v", err)
 	}
 	if h := p.Hosts[0]; !h.InsecureAnyAddress {
 		t.Errorf("host %+v: want InsecureAnyAddress", h)
 	}
-	if o, err := p.Hosts[0].DialOptions(); err != nil || !o.Insecure {
-		t.Errorf("DialOptions = %+v, %v: want Insecure", o, err)
+	if o, err := p.Hosts[0].dialOptions(); err != nil || !o.Insecure {
+		t.Errorf("dialOptions = %+v, %v: want Insecure", o, err)
 	}
-	p = &Pool{Path: "code", Hosts: []PoolHost{{Name: "m1", Agent: "198.18.0.5:7777", Insecure: true, Line: 1}}}
+	p = &Pool{Path: "code", Hosts: []Host{{Name: "m1", Agent: "198.18.0.5:7777", Insecure: true, Line: 1}}}
 	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), `insecure: true is for agents on loopback addresses`) {
 		t.Errorf("Validate = %v, want the insecure error", err)
 	}
 }
 
 func TestLoadPoolMissingFile(t *testing.T) {
-	if _, err := LoadPool("testdata/no-such.yaml"); err == nil || !strings.Contains(err.Error(), "no-such.yaml") {
+	if _, err := Load("testdata/no-such.yaml"); err == nil || !strings.Contains(err.Error(), "no-such.yaml") {
 		t.Errorf("err = %v, want one naming the file", err)
 	}
 }
@@ -131,7 +131,7 @@ func TestParsePoolErrors(t *testing.T) {
 		{"bad utf-8", "hosts:\n  - name: \xff\n", "lab.yaml:2: yaml: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := ParsePool("lab.yaml", []byte(tc.data))
+			p, err := Parse("lab.yaml", []byte(tc.data))
 			if err == nil {
 				t.Fatalf("parsed %+v, want error %q", p, tc.want)
 			}
@@ -158,7 +158,7 @@ func TestParsePoolAliases(t *testing.T) {
     params: *p
     interfaces: [*eth]
 `
-	p, err := ParsePool("lab.yaml", []byte(data))
+	p, err := Parse("lab.yaml", []byte(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,8 +168,8 @@ func TestParsePoolAliases(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	p := &Pool{Path: "x.yaml", Hosts: []PoolHost{
-		{Name: "a", Agent: "unix:///a", Line: 2, Ifaces: []PoolIface{{Name: "eth0", Speed: -5, Line: 4}}},
+	p := &Pool{Path: "x.yaml", Hosts: []Host{
+		{Name: "a", Agent: "unix:///a", Line: 2, Ifaces: []Iface{{Name: "eth0", Speed: -5, Line: 4}}},
 	}}
 	err := p.Validate()
 	if err == nil || err.Error() != `x.yaml:4: host "a": interface "eth0": speed -5: must not be negative` {
@@ -181,14 +181,14 @@ func TestValidate(t *testing.T) {
 }
 
 func TestParsePoolAllow(t *testing.T) {
-	p, err := ParsePool("lab.yaml", []byte(hostsYAML+"    allow: [reboot, reset]\n  - name: m2\n    agent: unix:///run/b.sock\n"+
+	p, err := Parse("lab.yaml", []byte(hostsYAML+"    allow: [reboot, reset]\n  - name: m2\n    agent: unix:///run/b.sock\n"+
 		provYAML+"    allow:\n      - kernel\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m1, m2 := &p.Hosts[0], &p.Hosts[1]
 	for _, c := range []struct {
-		h    *PoolHost
+		h    *Host
 		kind string
 		want bool
 	}{
@@ -207,7 +207,7 @@ func TestParsePoolAllow(t *testing.T) {
 		t.Errorf("Where = %q", w)
 	}
 	bad := *p
-	bad.Hosts = append([]PoolHost(nil), p.Hosts...)
+	bad.Hosts = append([]Host(nil), p.Hosts...)
 	bad.Hosts[1].Allow = []string{"shutdown"}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `host "m2": allow: unknown destructive kind "shutdown"`) {
 		t.Errorf("Validate of a host allowing shutdown: %v", err)

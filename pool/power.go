@@ -125,7 +125,7 @@ func checkCommand(cmd string) error {
 }
 
 // checkPowerConsole checks a host's power and console as Validate does.
-func checkPowerConsole(h PoolHost) error {
+func checkPowerConsole(h Host) error {
 	if h.Power != (Power{}) {
 		if err := checkCommand(h.Power.Reset); err != nil {
 			return fmt.Errorf("power: reset: %w", err)
@@ -154,7 +154,7 @@ func checkConsole(c Console) error {
 }
 
 // PowerTimeout is how long the host's power command may run.
-func (h *PoolHost) PowerTimeout() time.Duration {
+func (h *Host) PowerTimeout() time.Duration {
 	if h.Power.Timeout > 0 {
 		return h.Power.Timeout
 	}

@@ -23,7 +23,7 @@ const powerYAML = `hosts:
 `
 
 func TestParsePoolPowerConsole(t *testing.T) {
-	p, err := ParsePool("/etc/lnst/lab.yaml", []byte(powerYAML))
+	p, err := Parse("/etc/lnst/lab.yaml", []byte(powerYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestParsePoolPowerConsoleErrors(t *testing.T) {
 		{"console unknown field", hostsYAML + "    console: {tty: /dev/ttyS0}\n", `lab.yaml:4: host "m1": console: unknown field "tty" (known: file, command)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := ParsePool("lab.yaml", []byte(tc.data))
+			p, err := Parse("lab.yaml", []byte(tc.data))
 			if err == nil {
 				t.Fatalf("parsed %+v, want error %q", p, tc.want)
 			}
@@ -86,20 +86,20 @@ func TestParsePoolPowerConsoleErrors(t *testing.T) {
 }
 
 func TestValidatePowerConsole(t *testing.T) {
-	h := PoolHost{Name: "m1", Agent: "unix:///run/a.sock", Line: 2}
+	h := Host{Name: "m1", Agent: "unix:///run/a.sock", Line: 2}
 	for _, tc := range []struct {
 		name string
-		set  func(*PoolHost)
+		set  func(*Host)
 		want string
 	}{
-		{"empty reset", func(h *PoolHost) { h.Power = Power{Timeout: time.Minute} }, `host "m1": power: reset: the command is empty`},
-		{"negative timeout", func(h *PoolHost) { h.Power = Power{Reset: "x", Timeout: -time.Second} }, `host "m1": power: timeout -1s is negative`},
-		{"console both", func(h *PoolHost) { h.Console = Console{File: "a", Command: "b"} }, `host "m1": console: give file or command, not both`},
+		{"empty reset", func(h *Host) { h.Power = Power{Timeout: time.Minute} }, `host "m1": power: reset: the command is empty`},
+		{"negative timeout", func(h *Host) { h.Power = Power{Reset: "x", Timeout: -time.Second} }, `host "m1": power: timeout -1s is negative`},
+		{"console both", func(h *Host) { h.Console = Console{File: "a", Command: "b"} }, `host "m1": console: give file or command, not both`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := h
 			tc.set(&h)
-			err := (&Pool{Path: "lab.yaml", Hosts: []PoolHost{h}}).Validate()
+			err := (&Pool{Path: "lab.yaml", Hosts: []Host{h}}).Validate()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Validate = %v, want %q", err, tc.want)
 			}

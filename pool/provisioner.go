@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lnst-go/lnst/internal/agentconn"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 )
 
@@ -56,7 +55,7 @@ type Machine struct {
 	// Host is how to reach and map the machine: its agent address, TLS
 	// files, arch, params and interfaces, as a pool file host. A lab
 	// reservation leaves it empty: its hosts are in Instance.
-	Host PoolHost
+	Host Host
 	// Instance is a lab reservation's topology instance, nil otherwise.
 	Instance *Instance
 
@@ -82,17 +81,14 @@ func (m *Machine) String() string {
 	return fmt.Sprintf("%s/%s (%s)", m.Provisioner, m.ID, m.Host.Agent)
 }
 
-// AgentAlive dials the agent of h and asks it for a Hello: nil if it
+// agentAlive dials the agent of h and asks it for a Hello: nil if it
 // answers before ctx ends. It is the default Alive check of machines.
-func AgentAlive(ctx context.Context, h PoolHost) error {
-	opts, err := h.DialOptions()
-	if err != nil {
-		return fmt.Errorf("host %s: %w", h.Name, err)
-	}
+func agentAlive(ctx context.Context, h Host) error {
+	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
-		opts.Timeout = time.Until(dl)
+		timeout = time.Until(dl)
 	}
-	conn, err := agentconn.Dial(ctx, h.Agent, opts)
+	conn, err := h.DialStarting(ctx, timeout)
 	if err != nil {
 		return err
 	}
@@ -127,7 +123,7 @@ func (sp *StaticProvisioner) Max() int { return len(sp.Pool.Hosts) }
 // Reserve leases req.Host; ErrBusy if another process holds it. It does
 // not wait.
 func (sp *StaticProvisioner) Reserve(ctx context.Context, req Request) (*Machine, error) {
-	var h *PoolHost
+	var h *Host
 	for i := range sp.Pool.Hosts {
 		if sp.Pool.Hosts[i].Name == req.Host {
 			h = &sp.Pool.Hosts[i]
@@ -179,7 +175,7 @@ func sameFile(f *os.File, path string) bool {
 
 // Alive asks the machine's agent for a Hello.
 func (sp *StaticProvisioner) Alive(ctx context.Context, m *Machine) error {
-	return AgentAlive(ctx, m.Host)
+	return agentAlive(ctx, m.Host)
 }
 
 // Release gives the host's lease file back, and removes it (while still

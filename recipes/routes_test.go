@@ -81,3 +81,30 @@ func TestHWAddr(t *testing.T) {
 	})
 	require.Equal(t, old, eth0.Info(t).HWAddr.String())
 }
+
+// TestAddRoutesMultipath adds multipath routes with Host.AddRoutes (as
+// Route values with Nexthops), checks the kernel has their paths and
+// weights, and that they are gone after the subtest.
+func TestAddRoutesMultipath(t *testing.T) {
+	m := twoHosts(t)
+	h1, h2 := m.Host("h1"), m.Host("h2")
+	eth0 := h1.Iface("eth0")
+	eth0.AddIP(t, "198.18.58.1/24")
+	h2.Iface("eth0").AddIP(t, "198.18.58.2/24")
+	h2.Iface("eth0").AddIP(t, "198.18.58.3/24")
+	h2.Iface("lo").AddIP(t, "198.18.59.1/32")
+	show := func() string { return h1.Run(t, "ip route show table 102").Result().Stdout }
+	t.Run("add", func(t *testing.T) {
+		hops := []lnsttest.Hop{{Via: "198.18.58.2", Dev: eth0, Weight: 2}, {Via: "198.18.58.3", Dev: eth0, Weight: 5}}
+		h1.AddRoutes(t, []lnsttest.Route{
+			{Dst: "198.18.59.0/24", Table: 102, Nexthops: hops},
+			{Dst: "198.18.60.0/24", Table: 102, Via: "198.18.58.2"},
+		})
+		out := show()
+		require.Contains(t, out, "198.18.59.0/24")
+		require.Contains(t, out, "nexthop via 198.18.58.2 dev "+eth0.Name()+" weight 2")
+		require.Contains(t, out, "nexthop via 198.18.58.3 dev "+eth0.Name()+" weight 5")
+		require.Contains(t, out, "198.18.60.0/24 via 198.18.58.2 dev "+eth0.Name())
+	})
+	require.Empty(t, show())
+}

@@ -31,7 +31,7 @@ func poolCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, use)
 		return 2
 	}
-	p, err := pool.LoadPool(fs.Arg(0))
+	p, err := pool.Load(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(stderr, "lnst pool check: %v\n", err)
 		return 2
@@ -60,29 +60,22 @@ func poolCmd(args []string, stdout, stderr io.Writer) int {
 
 // hostReport is what check found on one pool host.
 type hostReport struct {
-	host   *pool.PoolHost
+	host   *pool.Host
 	err    error
 	hello  *pb.HelloReply
 	ifaces []ifaceReport
 }
 
 type ifaceReport struct {
-	want                  pool.PoolIface
+	want                  pool.Iface
 	name, driver, speed   string
 	state, carrier, issue string
 }
 
-func checkHost(h *pool.PoolHost, timeout time.Duration) hostReport {
+func checkHost(h *pool.Host, timeout time.Duration) hostReport {
 	r := hostReport{host: h}
-	opts, err := h.DialOptions()
-	if err != nil {
-		r.err = err
-		return r
-	}
-	opts.Timeout = timeout
-	opts.FailFast = true // the pool's machines should be up
 	ctx := context.Background()
-	conn, err := agentconn.Dial(ctx, h.Agent, opts)
+	conn, err := h.Dial(ctx, timeout)
 	if err != nil {
 		r.err = err
 		return r
@@ -106,7 +99,7 @@ func checkHost(h *pool.PoolHost, timeout time.Duration) hostReport {
 	return r
 }
 
-func checkIface(ctx context.Context, c pb.AgentClient, links *pb.LinksReply, want pool.PoolIface) ifaceReport {
+func checkIface(ctx context.Context, c pb.AgentClient, links *pb.LinksReply, want pool.Iface) ifaceReport {
 	ir := ifaceReport{want: want, name: want.Name}
 	var found *pb.LinkInfoReply
 	for _, l := range links.Links {

@@ -8,17 +8,17 @@ import (
 	"github.com/lnst-go/lnst/internal/archname"
 )
 
-// UnameGOARCH is the GOARCH that runs on a machine whose `uname -m` is
+// unameGOARCH is the GOARCH that runs on a machine whose `uname -m` is
 // machine, or an error naming it when Go has none.
-func UnameGOARCH(machine string) (string, error) {
+func unameGOARCH(machine string) (string, error) {
 	if a, ok := archname.GOARCH(machine); ok {
 		return a, nil
 	}
 	return "", fmt.Errorf("machine type %q (uname -m): no Go architecture known for it", machine)
 }
 
-// BinaryGOARCH is the GOARCH of the Linux ELF executable at path.
-func BinaryGOARCH(path string) (string, error) {
+// binaryGOARCH is the GOARCH of the Linux ELF executable at path.
+func binaryGOARCH(path string) (string, error) {
 	f, err := elf.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("agent binary %s: not a Linux executable: %w", path, err)
@@ -54,11 +54,11 @@ func BinaryGOARCH(path string) (string, error) {
 // checkArch checks that the agent binary at path runs on a host whose
 // `uname -m` is machine.
 func checkArch(host, machine, path string) error {
-	want, err := UnameGOARCH(machine)
+	want, err := unameGOARCH(machine)
 	if err != nil {
 		return fmt.Errorf("host %s: %w", host, err)
 	}
-	got, err := BinaryGOARCH(path)
+	got, err := binaryGOARCH(path)
 	if err != nil {
 		return err
 	}

@@ -52,16 +52,16 @@ func TestParseTarget(t *testing.T) {
 
 func TestArch(t *testing.T) {
 	for machine, want := range map[string]string{"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"} {
-		got, err := UnameGOARCH(machine)
+		got, err := unameGOARCH(machine)
 		require.NoError(t, err)
 		assert.Equal(t, want, got, machine)
 	}
-	_, err := UnameGOARCH("pdp11")
+	_, err := unameGOARCH("pdp11")
 	assert.ErrorContains(t, err, `machine type "pdp11" (uname -m)`)
 
 	exe, err := os.Executable()
 	require.NoError(t, err)
-	got, err := BinaryGOARCH(exe)
+	got, err := binaryGOARCH(exe)
 	require.NoError(t, err)
 	assert.Equal(t, runtime.GOARCH, got, "the test binary's architecture")
 
@@ -83,21 +83,21 @@ func TestArch(t *testing.T) {
 
 	script := filepath.Join(t.TempDir(), "lnst-agent")
 	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755))
-	_, err = BinaryGOARCH(script)
+	_, err = binaryGOARCH(script)
 	assert.ErrorContains(t, err, "agent binary "+script+": not a Linux executable")
 }
 
 func TestLayout(t *testing.T) {
-	require.NoError(t, DefaultLayout.check())
-	assert.Equal(t, "/etc/systemd/system/multi-user.target.wants/lnst-agent.service", DefaultLayout.WantsLink())
-	unit := DefaultLayout.UnitText(7000)
+	require.NoError(t, defaultLayout.check())
+	assert.Equal(t, "/etc/systemd/system/multi-user.target.wants/lnst-agent.service", defaultLayout.WantsLink())
+	unit := defaultLayout.UnitText(7000)
 	assert.Contains(t, unit, "\nExecStart=/usr/local/bin/lnst-agent serve --listen :7000 --ca /etc/lnst-agent/ca.pem --cert /etc/lnst-agent/agent.pem --key /etc/lnst-agent/agent-key.pem --journal /var/lib/lnst-agent/journal\n")
 	assert.Contains(t, unit, "\nStateDirectory=lnst-agent\n")
 	assert.Contains(t, unit, "\nKillMode=mixed\n")
 	assert.Contains(t, unit, "\n[Install]\nWantedBy=multi-user.target\n")
 
 	for _, p := range []string{"relative/x", "/", "/x", "/usr/local/../bin/x", "/opt/with space/x", "/opt/$HOME/x"} {
-		l := DefaultLayout
+		l := defaultLayout
 		l.Binary = p
 		assert.ErrorContains(t, l.check(), "layout path "+`"`+p+`"`, p)
 	}

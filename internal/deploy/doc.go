@@ -16,8 +16,8 @@
 // waits until the agent answers over mutual TLS, and appends the host to a
 // pool file. Uninstall stops the agent (which undoes its journal), and
 // removes every file Install made, on the host and on the controller, and
-// the host's entry in the pool file. The files on the host are listed by
-// Layout.
+// the host's entry in the pool file. The files on the host are listed in
+// layout.go.
 //
 //	c, err := deploy.Dial(ctx, target, deploy.SSHConfig{KnownHosts: "/root/.ssh/known_hosts"})
 //	host, err := deploy.Install(ctx, c, deploy.InstallOptions{Pool: "lab.yaml", CertsDir: "certs"})

@@ -43,8 +43,8 @@ type InstallOptions struct {
 	Pool string
 	// Name of the host in the pool file; empty: the target's host.
 	Name string
-	// Layout of the files on the host; zero: DefaultLayout.
-	Layout Layout
+	// layout of the files on the host; zero: defaultLayout.
+	layout layout
 	// Log receives a line per step; nil discards them.
 	Log io.Writer
 }
@@ -59,8 +59,8 @@ type UninstallOptions struct {
 	Pool string
 	// Name of the host in the pool file; empty: the target's host.
 	Name string
-	// Layout of the files on the host; zero: DefaultLayout.
-	Layout Layout
+	// layout of the files on the host; zero: defaultLayout.
+	layout layout
 	// Log receives a line per step; nil discards them.
 	Log io.Writer
 }
@@ -78,8 +78,8 @@ func (o *InstallOptions) defaults(t Target) error {
 	if o.Name == "" {
 		o.Name = t.Host
 	}
-	if o.Layout == (Layout{}) {
-		o.Layout = DefaultLayout
+	if o.layout == (layout{}) {
+		o.layout = defaultLayout
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -99,7 +99,7 @@ func (o *InstallOptions) defaults(t Target) error {
 		}
 		o.AgentBinary = exe
 	}
-	return o.Layout.check()
+	return o.layout.check()
 }
 
 func (o *UninstallOptions) defaults(t Target) {
@@ -116,12 +116,12 @@ type hostFacts struct {
 	machine  string   // uname -m
 	uid      string   // id -u
 	systemd  bool     // systemd is the init system
-	existing []string // paths of Layout that exist
+	existing []string // paths of layout that exist
 	ifaces   []string // "name hwaddr driver" of each physical interface
 }
 
 // facts asks the host what Install needs to know, in one command.
-func facts(ctx context.Context, c *Conn, l Layout) (hostFacts, error) {
+func facts(ctx context.Context, c *Conn, l layout) (hostFacts, error) {
 	var cmd strings.Builder
 	cmd.WriteString(`uname -m; id -u; if [ -d /run/systemd/system ]; then echo systemd; else echo none; fi; `)
 	for _, p := range l.Paths() {
@@ -152,12 +152,12 @@ func facts(ctx context.Context, c *Conn, l Layout) (hostFacts, error) {
 // answers over mutual TLS, and appends the host to the pool file. On a
 // failure after it started changing the host, it undoes what it did
 // (as Uninstall does) and returns the error. It returns the pool host.
-func Install(ctx context.Context, c *Conn, o InstallOptions) (*pool.PoolHost, error) {
+func Install(ctx context.Context, c *Conn, o InstallOptions) (*pool.Host, error) {
 	t := c.target
 	if err := o.defaults(t); err != nil {
 		return nil, err
 	}
-	l := o.Layout
+	l := o.layout
 	agentAddr := net.JoinHostPort(t.Host, strconv.Itoa(o.Port))
 	// Check the pool file first: nothing is done for a host it cannot take.
 	poolData, err := readPool(o.Pool)
@@ -210,8 +210,8 @@ func Install(ctx context.Context, c *Conn, o InstallOptions) (*pool.PoolHost, er
 }
 
 // install does the steps that change the host.
-func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentAddr string) (*pool.PoolHost, error) {
-	t, l := c.target, o.Layout
+func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentAddr string) (*pool.Host, error) {
+	t, l := c.target, o.layout
 	if _, err := c.Run(ctx, "umask 077 && mkdir -p "+shellQuote(l.ConfigDir)+" && chmod 0700 "+shellQuote(l.ConfigDir), nil); err != nil {
 		return nil, err
 	}
@@ -259,7 +259,7 @@ func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentA
 	if err := writeFileAtomic(o.Pool, out); err != nil {
 		return nil, err
 	}
-	p, err := pool.ParsePool(o.Pool, out)
+	p, err := pool.Parse(o.Pool, out)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +269,7 @@ func install(ctx context.Context, c *Conn, o InstallOptions, f hostFacts, agentA
 }
 
 // start starts the agent: with systemd, or detached.
-func start(ctx context.Context, c *Conn, l Layout, port int, systemd bool) error {
+func start(ctx context.Context, c *Conn, l layout, port int, systemd bool) error {
 	if !systemd {
 		_, err := c.Run(ctx, l.detachedStart(port), nil)
 		return err
@@ -282,7 +282,7 @@ func start(ctx context.Context, c *Conn, l Layout, port int, systemd bool) error
 }
 
 // agentLog is the end of the agent's log, to explain a failure.
-func agentLog(ctx context.Context, c *Conn, l Layout, systemd bool) string {
+func agentLog(ctx context.Context, c *Conn, l layout, systemd bool) string {
 	cmd := "tail -n 20 " + shellQuote(l.LogFile)
 	if systemd {
 		cmd = "journalctl -q --no-pager -n 20 -u " + shellQuote(l.UnitName()) + " 2>&1 || systemctl status --no-pager " + shellQuote(l.UnitName())
@@ -319,16 +319,16 @@ func waitAgent(ctx context.Context, addr, certsDir, client string) (*pb.HelloRep
 func Uninstall(ctx context.Context, c *Conn, o UninstallOptions) error {
 	t := c.target
 	o.defaults(t)
-	if o.Layout == (Layout{}) {
-		o.Layout = DefaultLayout
+	if o.layout == (layout{}) {
+		o.layout = defaultLayout
 	}
-	if err := o.Layout.check(); err != nil {
+	if err := o.layout.check(); err != nil {
 		return err
 	}
 	if err := checkCertsHost(t, o.CertsDir); err != nil {
 		return err
 	}
-	if err := uninstallHost(ctx, c, o.Layout, o.Log); err != nil {
+	if err := uninstallHost(ctx, c, o.layout, o.Log); err != nil {
 		return err
 	}
 	if o.CertsDir != "" {
@@ -381,7 +381,7 @@ func checkCertsHost(t Target, certs string) error {
 }
 
 // uninstallHost stops the agent and removes the layout's paths.
-func uninstallHost(ctx context.Context, c *Conn, l Layout, log io.Writer) error {
+func uninstallHost(ctx context.Context, c *Conn, l layout, log io.Writer) error {
 	t := c.target
 	f, err := facts(ctx, c, l)
 	if err != nil {
@@ -431,7 +431,7 @@ func uninstallHost(ctx context.Context, c *Conn, l Layout, log io.Writer) error 
 // stopDetached stops the agent started without systemd: SIGTERM, and
 // SIGKILL if it has not exited after 60s. The pid is signalled only if it
 // runs the layout's binary, so a stale pid file kills nothing else.
-func stopDetached(ctx context.Context, c *Conn, l Layout) error {
+func stopDetached(ctx context.Context, c *Conn, l layout) error {
 	script := `pid=$(cat PIDFILE) || exit 1
 exe=$(readlink /proc/$pid/exe 2>/dev/null) || exit 0
 case "$exe" in BINARY|"BINARY (deleted)") ;; *) exit 0;; esac
@@ -468,7 +468,7 @@ func removeFromPool(file, name string, mustFind bool, log io.Writer) error {
 		fmt.Fprintf(log, "pool file %s has no host %q\n", file, name)
 		return nil
 	}
-	if !left && OnlyHeader(out) {
+	if !left && onlyHeader(out) {
 		if err := os.Remove(file); err != nil {
 			return fmt.Errorf("pool file: %w", err)
 		}
@@ -504,7 +504,7 @@ func checkNotInPool(file string, data []byte, name, agent string) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	p, err := pool.ParsePool(file, data)
+	p, err := pool.Parse(file, data)
 	if err != nil {
 		return fmt.Errorf("pool file %s: %w: fix it before adding a host", file, err)
 	}

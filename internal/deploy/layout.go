@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-// Layout is where Install puts the agent's files on a host. Uninstall
+// layout is where Install puts the agent's files on a host. Uninstall
 // removes each of them; nothing else is written on the host (besides what
 // the agent itself journals and undoes while it runs).
-type Layout struct {
+type layout struct {
 	Binary    string // the agent binary
 	ConfigDir string // the agent's ca.pem, agent.pem and agent-key.pem, mode 0700
 	Unit      string // the systemd unit
@@ -19,8 +19,8 @@ type Layout struct {
 	LogFile string
 }
 
-// DefaultLayout is the layout of a host, following the FHS and systemd.
-var DefaultLayout = Layout{
+// defaultLayout is the layout of a host, following the FHS and systemd.
+var defaultLayout = layout{
 	Binary:    "/usr/local/bin/lnst-agent",
 	ConfigDir: "/etc/lnst-agent",
 	Unit:      "/etc/systemd/system/lnst-agent.service",
@@ -37,25 +37,25 @@ const (
 )
 
 // UnitName is the systemd unit's name.
-func (l Layout) UnitName() string { return path.Base(l.Unit) }
+func (l layout) UnitName() string { return path.Base(l.Unit) }
 
 // WantsLink is the symlink `systemctl enable` makes for the unit.
-func (l Layout) WantsLink() string {
+func (l layout) WantsLink() string {
 	return path.Join(path.Dir(l.Unit), "multi-user.target.wants", l.UnitName())
 }
 
 // Paths are every path Install may create on the host: after Uninstall
 // none of them exists.
-func (l Layout) Paths() []string {
+func (l layout) Paths() []string {
 	return []string{l.Binary, l.ConfigDir, l.Unit, l.WantsLink(), l.StateDir, l.PidFile, l.LogFile}
 }
 
 // journal is the agent's journal file.
-func (l Layout) journal() string { return path.Join(l.StateDir, "journal") }
+func (l layout) journal() string { return path.Join(l.StateDir, "journal") }
 
 // check checks every path is absolute and clean: they are removed
 // recursively by Uninstall, and written in the unit and in shell commands.
-func (l Layout) check() error {
+func (l layout) check() error {
 	for _, p := range l.Paths() {
 		if !path.IsAbs(p) || path.Clean(p) != p || strings.Count(p, "/") < 2 || strings.ContainsAny(p, " \t\n\x00\"'\\%$") {
 			return fmt.Errorf("layout path %q: want an absolute, clean path at least two levels deep, without white space, quotes, %% or $", p)
@@ -65,7 +65,7 @@ func (l Layout) check() error {
 }
 
 // ServeArgs are the arguments of `lnst-agent serve` on the host.
-func (l Layout) ServeArgs(port int) []string {
+func (l layout) ServeArgs(port int) []string {
 	return []string{
 		"serve",
 		"--listen", fmt.Sprintf(":%d", port),
@@ -80,7 +80,7 @@ func (l Layout) ServeArgs(port int) []string {
 // systemd sends SIGTERM to the agent alone (KillMode=mixed): the agent
 // kills its own jobs and undoes its changes, and whatever is left after
 // it exited is killed.
-func (l Layout) UnitText(port int) string {
+func (l layout) UnitText(port int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Installed by lnst-agent install; lnst-agent uninstall removes it.\n")
 	fmt.Fprintf(&b, "[Unit]\nDescription=lnst-go agent\nWants=network-online.target\nAfter=network-online.target\n\n")
@@ -96,7 +96,7 @@ func (l Layout) UnitText(port int) string {
 // detachedStart is the shell command that starts the agent without
 // systemd: in a session of its own, its pid in PidFile, its output in
 // LogFile.
-func (l Layout) detachedStart(port int) string {
+func (l layout) detachedStart(port int) string {
 	args := []string{shellQuote(l.Binary)}
 	for _, a := range l.ServeArgs(port) {
 		args = append(args, shellQuote(a))

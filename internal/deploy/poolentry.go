@@ -33,9 +33,9 @@ func removeHost(file string, data []byte, name string) (out []byte, found, left 
 	return pool.RemoveHost(file, data, name, marker)
 }
 
-// OnlyHeader reports whether data, a pool file without hosts, holds
+// onlyHeader reports whether data, a pool file without hosts, holds
 // nothing but what Install writes in a new file: then the file can go.
-func OnlyHeader(data []byte) bool {
+func onlyHeader(data []byte) bool {
 	header := strings.TrimSpace(strings.TrimSuffix(newPoolHeader, "hosts:\n"))
 	rest := strings.TrimSpace(strings.Replace(string(data), header, "", 1))
 	return rest == "" || rest == "hosts:"

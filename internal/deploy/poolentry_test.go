@@ -60,7 +60,7 @@ func TestAppendAndRemoveHost(t *testing.T) {
 			assert.True(t, found)
 			if tc.before == "" {
 				assert.False(t, left)
-				assert.True(t, OnlyHeader(back), "what is left of a file install made: %q", back)
+				assert.True(t, onlyHeader(back), "what is left of a file install made: %q", back)
 				return
 			}
 			assert.True(t, left)
@@ -95,7 +95,7 @@ func TestRemoveOnlyHostKeepsUserText(t *testing.T) {
 	assert.True(t, found)
 	assert.False(t, left)
 	assert.Equal(t, "# my own notes\n", string(out))
-	assert.False(t, OnlyHeader(out), "the user's notes are not install's header")
+	assert.False(t, onlyHeader(out), "the user's notes are not install's header")
 }
 
 func TestAppendHostErrors(t *testing.T) {
@@ -130,7 +130,7 @@ func TestAppendHostNotes(t *testing.T) {
 	// Uncommented, with a network, the notes are a valid pool.
 	text := strings.ReplaceAll(string(out), "    #   -", "      -")
 	text = strings.ReplaceAll(text, "    # interfaces:", "    interfaces:")
-	p, err := pool.ParsePool("lab.yaml", []byte(text))
+	p, err := pool.Parse("lab.yaml", []byte(text))
 	require.NoError(t, err)
 	require.Len(t, p.Hosts[0].Ifaces, 2)
 	assert.Equal(t, "virtio_net", p.Hosts[0].Ifaces[0].Driver)

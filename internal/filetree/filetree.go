@@ -52,11 +52,11 @@ const minRead = 64 << 10
 // sharedMin is the size above which SendShared sends a file by its path.
 const sharedMin = 64 << 10
 
-// Do runs a function that resolves paths: the agent runs them on a host's
+// doFunc runs a function that resolves paths: the agent runs them on a host's
 // thread, where the host's mounts are. nil runs them directly.
-type Do func(f func() error) error
+type doFunc func(f func() error) error
 
-func (d Do) run(f func() error) error {
+func (d doFunc) run(f func() error) error {
 	if d == nil {
 		return f()
 	}
@@ -115,7 +115,7 @@ func fileMode(b uint32) fs.FileMode {
 // a fifo, a socket) is an error naming it. The chunks' data is one
 // buffer, reused: send must be done with a chunk when it returns, as a
 // gRPC stream's Send is (it marshals the message before it returns).
-func Send(root string, do Do, send func(*pb.FileChunk) error) error {
+func Send(root string, do doFunc, send func(*pb.FileChunk) error) error {
 	s := sender{do: do, send: send}
 	return s.entry(root, "")
 }
@@ -130,7 +130,7 @@ func SendShared(root string, send func(*pb.FileChunk) error) error {
 }
 
 type sender struct {
-	do     Do
+	do     doFunc
 	send   func(*pb.FileChunk) error
 	shared bool
 	// buf holds each chunk's data in turn: send is done with a chunk
@@ -241,7 +241,7 @@ type Receiver struct {
 	// Dest is where the root goes.
 	Dest string
 	// Do runs the functions that resolve paths (nil: directly).
-	Do Do
+	Do doFunc
 	// AllowSource lets a file entry name a file of this machine as its
 	// data (FileEntry.Source, sent by SendShared): the receiver copies it.
 	// Off, such an entry is refused (ErrBadStream): a sender could have

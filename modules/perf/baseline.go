@@ -3,16 +3,18 @@ package perf
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/lnst-go/lnst/lnsttest"
 	"github.com/lnst-go/lnst/results"
 )
 
@@ -95,12 +97,20 @@ const (
 	EnvBaselineRecord = "LNST_BASELINE_RECORD"
 )
 
+// Flags of test binaries that import perf, as lnsttest's -lnst.* flags
+// are: -lnst.baselines (EnvBaselines) and -lnst.baseline-record
+// (EnvBaselineRecord).
+var (
+	baselinesFlag      = flag.String("lnst.baselines", "", "perf baseline file (default: lnst-go/baselines.json in the user cache directory) (env "+EnvBaselines+")")
+	baselineRecordFlag = flag.Bool("lnst.baseline-record", false, "record perf measurements as the new baselines instead of checking against them (env "+EnvBaselineRecord+")")
+)
+
 // DefaultBaselineFile is -lnst.baselines ($LNST_BASELINES), or else
 // baselines.json in the user's cache directory
 // (~/.cache/lnst-go/baselines.json): baselines belong to a machine, not to
 // the repository.
 func DefaultBaselineFile() string {
-	if f := lnsttest.BaselinesFile(); f != "" {
+	if f := *baselinesFlag; f != "" {
 		return f
 	}
 	if f := os.Getenv(EnvBaselines); f != "" {
@@ -124,9 +134,9 @@ type BaselineOptions struct {
 	// BaselineKey(t.Name(), Match, m.Flow).
 	Key string
 	// Match names the machines measured, so that figures of different
-	// machines are not compared; "" means lnsttest.LabName() ("lab", or
-	// "lab:vm" on the VM lab). A recipe on a pool
-	// passes something stable that names its hosts.
+	// machines are not compared; "" means the local lab the measured
+	// hosts are in: "lab:vm" on the VM lab, "lab" otherwise (Host.Lab).
+	// A recipe on a pool passes something stable that names its hosts.
 	Match string
 	// Record stores the mean as the baseline (replacing any) instead of
 	// failing against it; LNST_BASELINE_RECORD=1 sets it too.
@@ -150,12 +160,12 @@ func CheckBaseline(t testing.TB, m *results.Measurement, opts BaselineOptions) {
 		opts.Tolerance = DefaultTolerance
 	}
 	if opts.Match == "" {
-		opts.Match = lnsttest.LabName()
+		opts.Match = labMatch(m)
 	}
 	if opts.Key == "" {
 		opts.Key = BaselineKey(t.Name(), opts.Match, m.Flow)
 	}
-	if lnsttest.RecordBaselines() || os.Getenv(EnvBaselineRecord) == "1" {
+	if record, _ := strconv.ParseBool(os.Getenv(EnvBaselineRecord)); record || *baselineRecordFlag {
 		opts.Record = true
 	}
 	if opts.Tolerance < 0 || opts.Tolerance >= 1 {
@@ -255,4 +265,17 @@ func ZeroThroughput(t testing.TB, m *results.Measurement) {
 		t.Errorf("perf %s: no throughput in %s %s of %d (%v)", m.Flow, plural(len(zero), "iteration", "iterations"),
 			strings.Join(zero, ", "), len(m.Iterations), m.Iterations)
 	}
+}
+
+// measuredLab maps each measurement Measure returned to the lab kind of
+// its hosts (lnsttest.Host.Lab), for CheckBaseline's default Match.
+var measuredLab sync.Map
+
+// labMatch is the default Match of m: "lab:vm" when Measure measured it on
+// VM lab hosts, "lab" otherwise (a measurement made elsewhere, too).
+func labMatch(m *results.Measurement) string {
+	if lab, _ := measuredLab.Load(m); lab == "vm" {
+		return "lab:vm"
+	}
+	return "lab"
 }

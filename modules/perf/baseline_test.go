@@ -1,6 +1,7 @@
 package perf
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -200,4 +201,54 @@ func TestZeroThroughput(t *testing.T) {
 	assert.Contains(t, f.errors[0], "no iteration")
 	f = run(t, "T", func(tb testing.TB) { ZeroThroughput(tb, meas(1, 1, 1)) })
 	assert.Empty(t, f.errors)
+}
+
+// TestCheckBaselineLabMatch checks the default Match: "lab:vm" for a
+// measurement Measure made on VM lab hosts, "lab" for any other, as the
+// keys were when lnsttest named the lab.
+func TestCheckBaselineLabMatch(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "baselines.json")
+	onVM, onNetns := meas(7e9), meas(3e9)
+	measuredLab.Store(onVM, "vm")
+	measuredLab.Store(onNetns, "netns")
+	for _, m := range []*results.Measurement{onVM, onNetns} {
+		f := run(t, "TestRecipe", func(tb testing.TB) { CheckBaseline(tb, m, BaselineOptions{File: file, RecordMissing: true}) })
+		require.Empty(t, f.errors)
+	}
+	b, err := ReadBaselines(file)
+	require.NoError(t, err)
+	assert.Equal(t, 7e9, b["TestRecipe|lab:vm|tcp"].Value)
+	assert.Equal(t, 3e9, b["TestRecipe|lab|tcp"].Value)
+	assert.Len(t, b, 2)
+
+	// A measurement Measure did not make is checked against "lab".
+	m := meas(3e9)
+	f := run(t, "TestRecipe", func(tb testing.TB) { CheckBaseline(tb, m, BaselineOptions{File: file}) })
+	require.Empty(t, f.errors)
+	require.NotNil(t, m.Baseline)
+	assert.False(t, m.Baseline.Recorded)
+	assert.Equal(t, 3e9, m.Baseline.Baseline)
+}
+
+// TestBaselineFlags checks perf's own flags: -lnst.baselines names the
+// file before $LNST_BASELINES, and -lnst.baseline-record records.
+func TestBaselineFlags(t *testing.T) {
+	for name, value := range map[string]string{"lnst.baselines": "/from/flag.json", "lnst.baseline-record": "true"} {
+		f := flag.Lookup(name)
+		require.NotNil(t, f, "perf registers -%s", name)
+		old := f.Value.String()
+		require.NoError(t, f.Value.Set(value))
+		t.Cleanup(func() { f.Value.Set(old) })
+	}
+	t.Setenv(EnvBaselines, "/from/env.json")
+	assert.Equal(t, "/from/flag.json", DefaultBaselineFile())
+
+	file := filepath.Join(t.TempDir(), "baselines.json")
+	require.NoError(t, Baselines{"k": {Value: 10e9, Unit: "bit/s"}}.Write(file))
+	m := meas(1e9)
+	f := run(t, "TestRecipe", func(tb testing.TB) { CheckBaseline(tb, m, BaselineOptions{File: file, Key: "k"}) })
+	assert.Empty(t, f.errors, "recorded, not checked")
+	b, err := ReadBaselines(file)
+	require.NoError(t, err)
+	assert.Equal(t, 1e9, b["k"].Value)
 }

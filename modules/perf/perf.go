@@ -153,6 +153,7 @@ func Measure(t testing.TB, f Flow, opts Options) *results.Measurement {
 		t.Fatalf("perf.Measure %q: %v", f.Name, err)
 	}
 	lnsttest.Record(t, "perf "+f.Name, m)
+	measuredLab.Store(m, f.Client.Lab())
 	t.Logf("perf %s: %v", f.Name, m)
 	return m
 }
