@@ -82,11 +82,10 @@ func TestFixture(t *testing.T) {
 		// Until the parent creates the file named by pokeEnv; then the
 		// recipe changes h1 again.
 		fmt.Println(readyLine)
-		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if _, err := os.Stat(os.Getenv(pokeEnv)); err == nil {
-				break
-			}
-		}
+		lnsttest.WaitFor(t, "the parent's poke file", 2*time.Minute, func() bool {
+			_, err := os.Stat(os.Getenv(pokeEnv))
+			return err == nil
+		})
 		h1.Iface("eth0").SetMTU(t, 1300)
 		h1.Run(t, "true")
 	default:
@@ -341,13 +340,17 @@ func TestE2EGoTestInterrupted(t *testing.T) {
 
 func waitFor(t *testing.T, c *child, line string) {
 	t.Helper()
-	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if strings.Contains(c.out.String(), line) {
-			return
+	printed := false
+	defer func() {
+		if !printed {
+			syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+			t.Logf("the child's output:\n%s", c.out)
 		}
-	}
-	syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-	t.Fatalf("child never printed %q; output:\n%s", line, c.out)
+	}()
+	lnsttest.WaitFor(t, fmt.Sprintf("the child to print %q", line), 90*time.Second, func() bool {
+		return strings.Contains(c.out.String(), line)
+	})
+	printed = true
 }
 
 // TestE2ERootless runs the fixture as user nobody: the lab runs in a user

@@ -43,6 +43,21 @@ func (h *Host) Run(t testing.TB, cmd string, opts ...RunOpt) *Job {
 	return h.run(t, []string{"/bin/sh", "-c", cmd}, cmd, opts)
 }
 
+// Output runs cmd as Run does and returns its standard output, as
+// exec.Cmd.Output does: the job must succeed (exit code 0, or one of
+// ExitCodes), else the test fails and stops.
+func (h *Host) Output(t testing.TB, cmd string, opts ...RunOpt) string {
+	t.Helper()
+	return h.Run(t, cmd, opts...).Result().Stdout
+}
+
+// OutputArgv runs argv on the host, with no shell, and returns its
+// standard output; it fails the test as Output does.
+func (h *Host) OutputArgv(t testing.TB, argv []string, opts ...RunOpt) string {
+	t.Helper()
+	return h.RunArgv(t, argv, opts...).Result().Stdout
+}
+
 // RunArgv runs argv on the host, with no shell, and waits for it; it
 // fails the test as Run does.
 func (h *Host) RunArgv(t testing.TB, argv []string, opts ...RunOpt) *Job {

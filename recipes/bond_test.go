@@ -3,6 +3,7 @@ package recipes
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,13 +78,20 @@ func TestBondActiveBackup(t *testing.T) {
 		dst := enrtAddr(ends["ipv4"][1])
 		// ping exits 0 when some replies came: the few lost while the bonds
 		// switch ports are allowed.
+		sent := func() int {
+			n, err := strconv.Atoi(strings.TrimSpace(h1.Iface(active).ReadSysfs(t, "statistics/tx_packets")))
+			require.NoError(t, err, "tx_packets of h1's %s", active)
+			return n
+		}
+		before := sent()
 		during := h1.Start(t, fmt.Sprintf("ping -4 -c 40 -i 0.05 %s", dst), lnsttest.Desc("ping during failover"))
-		time.Sleep(300 * time.Millisecond) // let the ping run over the first port
+		// Let the ping run over the first port before it fails.
+		lnsttest.WaitFor(t, "the ping to send over h1's "+active, 5*time.Second, func() bool { return sent() >= before+4 })
 		for _, h := range []*lnsttest.Host{h1, h2} {
 			h.Iface(active).Down(t)
 		}
 		for _, h := range []*lnsttest.Host{h1, h2} {
-			enrtWaitFor(t, h.Name()+"'s bond0 to leave "+active, 2*time.Second, func() bool {
+			lnsttest.WaitFor(t, h.Name()+"'s bond0 to leave "+active, 2*time.Second, func() bool {
 				now := enrtActiveSlave(t, h, "bond0")
 				return now != active && slices.Contains(enrtBondPorts, now)
 			})

@@ -43,7 +43,7 @@ func TestVrf(t *testing.T) {
 	m := enrtTwoHosts(t, "vrf")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	rules := func(t *testing.T) string {
-		return h1.Run(t, "ip rule show; ip -6 rule show", lnsttest.Desc("rules of h1")).Result().Stdout
+		return h1.Output(t, "ip rule show; ip -6 rule show", lnsttest.Desc("rules of h1"))
 	}
 	before := rules(t)
 	for _, round := range []string{"first", "again"} {

@@ -138,9 +138,9 @@ func enrtAddrs(t *testing.T, n int, devs [2]*lnsttest.Device) map[string][2]stri
 func enrtMoveTo(t *testing.T, from *lnsttest.Host, dev string, to *lnsttest.Host) *lnsttest.Device {
 	t.Helper()
 	holder := to.Start(t, "exec sleep 60", lnsttest.Desc("hold the namespace for ip link set netns"))
-	ns := strings.TrimSpace(to.Run(t, "readlink /proc/self/ns/net", lnsttest.Quiet()).Result().Stdout)
+	ns := strings.TrimSpace(to.Output(t, "readlink /proc/self/ns/net", lnsttest.Quiet()))
 	find := fmt.Sprintf(`for p in /proc/[0-9]*; do [ "$(readlink $p/ns/net 2>/dev/null)" = %q ] && [ "$(cat $p/comm 2>/dev/null)" = sleep ] && { echo ${p#/proc/}; exit 0; }; done; exit 1`, ns)
-	pid := strings.TrimSpace(from.Run(t, find, lnsttest.Desc("find a process in "+to.Name())).Result().Stdout)
+	pid := strings.TrimSpace(from.Output(t, find, lnsttest.Desc("find a process in "+to.Name())))
 	from.Run(t, fmt.Sprintf("ip link set %s netns %s", dev, pid))
 	holder.Kill(t, syscall.SIGKILL)
 	holder.Wait(t)
@@ -159,19 +159,6 @@ func enrtNoDAD(t *testing.T, h *lnsttest.Host, ifaces ...string) {
 	}
 	for _, i := range ifaces {
 		h.Iface(i).Sysctl(t, "ipv6.accept_dad", "0")
-	}
-}
-
-// enrtWaitFor polls cond every 50ms until it holds, and fails the test
-// naming what it waited for if it does not within timeout.
-func enrtWaitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

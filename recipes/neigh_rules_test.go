@@ -16,7 +16,7 @@ func TestNeighbours(t *testing.T) {
 	m := twoHosts(t)
 	h1 := m.Host("h1")
 	eth0 := h1.Iface("eth0")
-	show := func() string { return h1.Run(t, "ip neigh show dev "+eth0.Name()+" nud permanent").Result().Stdout }
+	show := func() string { return h1.Output(t, "ip neigh show dev "+eth0.Name()+" nud permanent") }
 	t.Run("add", func(t *testing.T) {
 		h1.AddNeigh(t, eth0, "198.18.50.9", "02:00:00:00:50:09")
 		h1.AddNeigh(t, eth0, "2001:db8:50::9", "02:00:00:00:50:0a")
@@ -40,7 +40,7 @@ func TestPolicyRouting(t *testing.T) {
 	h1.AddRoute(t, "198.18.52.0/24", lnsttest.Via("198.18.51.2"), lnsttest.Table(100))
 	h1.AddRule(t, lnsttest.From("198.18.51.11/32"), lnsttest.RuleTable(100), lnsttest.Priority(1000))
 
-	out := h1.Run(t, "ip route get 198.18.52.1 from 198.18.51.11").Result().Stdout
+	out := h1.Output(t, "ip route get 198.18.52.1 from 198.18.51.11")
 	require.Contains(t, out, "table 100")
 	res := modules.Ping{Dst: "198.18.52.1", Iface: "198.18.51.11", Count: 3, Interval: 50 * time.Millisecond}.Run(t, h1)
 	require.Zero(t, res.Lost, "from the source the rule matches")
@@ -59,7 +59,7 @@ func TestMultipath(t *testing.T) {
 	h2.Iface("lo").AddIP(t, "198.18.54.1/32")
 
 	h1.AddRoute(t, "198.18.54.0/24", lnsttest.Nexthop("198.18.53.2", eth0, 1), lnsttest.Nexthop("198.18.53.3", eth0, 3))
-	out := h1.Run(t, "ip route show 198.18.54.0/24").Result().Stdout
+	out := h1.Output(t, "ip route show 198.18.54.0/24")
 	require.Contains(t, out, "nexthop via 198.18.53.2 dev "+eth0.Name()+" weight 1")
 	require.Contains(t, out, "nexthop via 198.18.53.3 dev "+eth0.Name()+" weight 3")
 	res := modules.Ping{Dst: "198.18.54.1", Count: 3, Interval: 50 * time.Millisecond}.Run(t, h1)
@@ -78,13 +78,13 @@ func TestSetNetns(t *testing.T) {
 		inner := h1.Netns(t, "inner")
 		v1 := h1.Iface("ns1")
 		v1.SetNetns(t, inner)
-		require.NotContains(t, h1.Run(t, "ip -o link show").Result().Stdout, "ns1@")
+		require.NotContains(t, h1.Output(t, "ip -o link show"), "ns1@")
 		v1.Up(t)
 		v1.AddIP(t, "198.18.55.2/24")
 		res := modules.Ping{Dst: "198.18.55.1", Count: 3, Interval: 50 * time.Millisecond}.Run(t, inner)
 		require.Zero(t, res.Lost)
 	})
-	out := h1.Run(t, "ip -o link show ns1").Result().Stdout
+	out := h1.Output(t, "ip -o link show ns1")
 	require.Contains(t, out, "ns1@ns0", "ns1 is back on h1:\n%s", out)
 }
 

@@ -31,7 +31,7 @@ func snapshot(t *testing.T, h *lnsttest.Host) string {
 		"ip route show table all",
 		"ip -6 route show table all",
 	} {
-		b.WriteString("$ " + cmd + "\n" + h.Run(t, cmd, lnsttest.Desc("snapshot: "+cmd)).Result().Stdout)
+		b.WriteString("$ " + cmd + "\n" + h.Output(t, cmd, lnsttest.Desc("snapshot: "+cmd)))
 	}
 	for _, k := range sortedKeys(restoreSysctls) {
 		b.WriteString(k + " = " + h.ReadSysctl(t, k) + "\n")
