@@ -74,6 +74,9 @@ func TestFixture(t *testing.T) {
 		h1.Run(t, "sleep 30", lnsttest.Timeout(300*time.Millisecond))
 	case "expectfail":
 		h1.Run(t, "true", lnsttest.ExpectFail())
+	case "waitjob":
+		// A call to the agent still running when -test.timeout nears.
+		h1.Run(t, "sleep 600", lnsttest.Desc("a job outliving the test"))
 	case "wait":
 		// Until the parent interrupts or -test.timeout fires.
 		fmt.Println(readyLine)
@@ -306,6 +309,21 @@ func TestE2ETestTimeout(t *testing.T) {
 	before := machine(t, c.marker)
 	require.NotZero(t, c.run(t))
 	assert.Contains(t, c.out.String(), "test timed out after 4s")
+	requireClean(t, before, c.marker)
+}
+
+// TestE2ETestTimeoutInCall lets go test's -timeout near while the recipe
+// waits in a call to its agent: the call ends first, and the recipe fails
+// naming it, instead of the test binary panicking; its cleanup still
+// restores the hosts.
+func TestE2ETestTimeoutInCall(t *testing.T) {
+	c := fixture(t, "waitjob", "-test.timeout=10s")
+	before := machine(t, c.marker)
+	require.NotZero(t, c.run(t))
+	out := c.out.String()
+	assert.NotContains(t, out, "panic: test timed out", "the call ends before the binary's deadline")
+	assert.Regexp(t, `h1: job \d+ "a job outliving the test" \(sleep 600\): .*DeadlineExceeded.*\(the test binary's deadline \(-test.timeout\) is near\)`, out)
+	assert.Contains(t, out, "--- FAIL: TestFixture")
 	requireClean(t, before, c.marker)
 }
 

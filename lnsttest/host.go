@@ -1,7 +1,6 @@
 package lnsttest
 
 import (
-	"context"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,11 +97,12 @@ func (h *Host) run(t testing.TB, argv []string, display string, opts []RunOpt) *
 	if !j.opts.quiet {
 		st.logger().Info("run", "host", h.name, "cmd", j.what())
 	}
-	r, err := pb.RunJobWhole(context.Background(), h.client, req)
+	ctx := rpcCtx(t)
+	r, err := pb.RunJobWhole(ctx, h.client, req)
 	if r != nil {
 		j.id = r.Id
 	}
-	j.set(r, err)
+	j.set(r, callErr(ctx, err))
 	close(j.done)
 	p := j.problem()
 	if p != "" || !j.opts.quiet {
@@ -118,16 +118,18 @@ func (h *Host) start(t testing.TB, argv []string, display string, opts []RunOpt)
 	t.Helper()
 	j, req := h.newJob(t, argv, display, opts)
 	st := h.s.state(t)
-	r, err := h.client.StartJob(context.Background(), req)
+	ctx := rpcCtx(t)
+	r, err := h.client.StartJob(ctx, req)
 	if err != nil {
-		t.Fatalf("%s: start %q: %v", h.name, display, err)
+		t.Fatalf("%s: start %q: %v", h.name, display, callErr(ctx, err))
 	}
 	j.id, j.seq = r.Id, r.Seq
 	st.addJob(j)
 	st.logger().Info("started", "host", h.name, "job", j.id, "cmd", j.what())
+	wctx := waitCtx(t)
 	go func() {
-		r, err := pb.WaitJobWhole(context.Background(), h.client, &pb.JobRef{Host: h.id, Id: j.id})
-		j.set(r, err)
+		r, err := pb.WaitJobWhole(wctx, h.client, &pb.JobRef{Host: h.id, Id: j.id})
+		j.set(r, callErr(wctx, err))
 		close(j.done)
 	}()
 	st.use(h.client)
@@ -187,7 +189,7 @@ func (j *Job) Kill(t testing.TB, sig syscall.Signal) {
 		return // nothing left to signal
 	default:
 	}
-	_, err := j.host.client.KillJob(context.Background(), &pb.KillJobRequest{Host: j.host.id, Id: j.id, Signal: int32(sig)})
+	_, err := j.host.client.KillJob(rpcCtx(t), &pb.KillJobRequest{Host: j.host.id, Id: j.id, Signal: int32(sig)})
 	if err != nil {
 		t.Fatalf("%s: kill job %d (%s) with %v: %v", j.host.name, j.id, j.cmd, sig, err)
 	}
@@ -221,7 +223,7 @@ func (h *Host) ReadSysfs(t testing.TB, path string) string {
 
 func (h *Host) readValue(t testing.TB, kind, key string) string {
 	t.Helper()
-	r, err := h.client.ReadValue(context.Background(), &pb.ValueRef{Host: h.id, Kind: kind, Key: key})
+	r, err := h.client.ReadValue(rpcCtx(t), &pb.ValueRef{Host: h.id, Kind: kind, Key: key})
 	if err != nil {
 		t.Fatalf("%s: read %s %s: %v", h.name, kind, key, err)
 	}
@@ -231,7 +233,7 @@ func (h *Host) readValue(t testing.TB, kind, key string) string {
 func (h *Host) writeValue(t testing.TB, kind, key, value string) {
 	t.Helper()
 	st := h.s.state(t)
-	r, err := h.client.WriteValue(context.Background(), &pb.WriteValueRequest{Host: h.id, Group: st.group, Kind: kind, Key: key, Value: value})
+	r, err := h.client.WriteValue(rpcCtx(t), &pb.WriteValueRequest{Host: h.id, Group: st.group, Kind: kind, Key: key, Value: value})
 	if status.Code(err) == codes.PermissionDenied && rootless() {
 		t.Skipf("%s: %s %s cannot be set in the rootless lab (it is not owned by the lab's user namespace; run as root): %v", h.name, kind, key, err)
 	}

@@ -300,11 +300,12 @@ func (h *Host) RunModule(t testing.TB, name string, args any, out any, opts ...R
 	if !j.opts.quiet {
 		st.logger().Info("run module", "host", h.name, "module", name)
 	}
-	r, err := pb.RunJobWhole(context.Background(), h.client, req)
+	ctx := rpcCtx(t)
+	r, err := pb.RunJobWhole(ctx, h.client, req)
 	if r != nil {
 		j.id = r.Id
 	}
-	j.set(r, err)
+	j.set(r, callErr(ctx, err))
 	close(j.done)
 	p := j.problem()
 	if p != "" || !j.opts.quiet {

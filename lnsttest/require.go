@@ -282,10 +282,10 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 	}
 	// The lab is a provisioner whose reservation is a built instance.
 	lp := &pool.LabProvisioner{Lab: lab}
-	res, err := lp.Reserve(context.Background(), pool.Request{Topology: topology(reqs)})
+	res, err := lp.Reserve(rpcCtx(t), pool.Request{Topology: topology(reqs)})
 	if err == nil && res.Instance.Fresh {
 		if err = s.snapInstance(lab, res.Instance); err != nil {
-			lp.Release(context.Background(), res)
+			lp.Release(rpcCtx(t), res)
 		}
 	}
 	if err != nil {
@@ -301,7 +301,7 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 			}
 		}
 		st.restore()
-		lp.Release(context.Background(), res)
+		lp.Release(rpcCtx(t), res)
 	})
 	m := &Match{hosts: map[string]*Host{}}
 	var desc []string

@@ -1,7 +1,6 @@
 package lnsttest
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
@@ -52,7 +51,7 @@ func (h *Host) AddRoutes(t testing.TB, routes []Route) {
 				req.Routes[i].Dev = r.Dev.name
 			}
 		}
-		rep, err := h.client.AddRoutes(context.Background(), req)
+		rep, err := h.client.AddRoutes(rpcCtx(t), req)
 		if err != nil {
 			st.use(h.client) // the routes before a failed one stay
 			t.Fatalf("%s: add routes %d to %d of %d: %v", h.name, start+1, start+len(batch), len(routes), err)
@@ -71,7 +70,7 @@ func (h *Host) AddRoutes(t testing.TB, routes []Route) {
 func (h *Host) AddNeigh(t testing.TB, dev *Device, ip, mac string) {
 	t.Helper()
 	st := h.s.state(t)
-	r, err := h.client.AddNeigh(context.Background(), &pb.NeighRequest{Host: h.id, Group: st.group, Dev: dev.name, Ip: ip, Lladdr: mac})
+	r, err := h.client.AddNeigh(rpcCtx(t), &pb.NeighRequest{Host: h.id, Group: st.group, Dev: dev.name, Ip: ip, Lladdr: mac})
 	if err != nil {
 		t.Fatalf("%s: add neighbour %s lladdr %s on %s: %v", h.name, ip, mac, dev.name, err)
 	}
@@ -117,7 +116,7 @@ func (h *Host) AddRule(t testing.TB, opts ...RuleOpt) {
 	for _, o := range opts {
 		o(req)
 	}
-	r, err := h.client.AddRule(context.Background(), req)
+	r, err := h.client.AddRule(rpcCtx(t), req)
 	if err != nil {
 		t.Fatalf("%s: add rule %s: %v", h.name, ruleString(req), err)
 	}

@@ -83,7 +83,7 @@ func (st *testState) undoAt(t testing.TB, c pb.AgentClient, what string, seq uin
 }
 
 func (st *testState) restoreOn(t testing.TB, c pb.AgentClient, since uint64, what string) {
-	for _, err := range st.restoreErrs(context.Background(), c, since) {
+	for _, err := range st.restoreErrs(rpcCtx(t), c, since) {
 		t.Errorf("restore %s: %v", what, err)
 	}
 }
