@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -213,6 +214,21 @@ func TestE2EPassLeavesNothing(t *testing.T) {
 	assert.Contains(t, out, "RESULTS SUMMARY: TestFixture")
 	assert.Regexp(t, `h1\s+1\s+PASS\s+background sleeper\s+killed at cleanup`, out)
 	requireClean(t, before, c.marker)
+}
+
+// TestE2ELogLinesAtRecipe: in go test -v, every line lnsttest logs (and
+// the RESULTS SUMMARY) is tagged with the recipe's file and line, as an
+// IDE opens it, not with lnsttest's (hclog formats the lines).
+func TestE2ELogLinesAtRecipe(t *testing.T) {
+	c := fixture(t, "pass")
+	require.Zero(t, c.run(t), c.out.String())
+	// A log line, or the first line of the summary (empty after the tag).
+	tagged := regexp.MustCompile(`(?m)^\s+(\S+\.go):\d+: (\[INFO\]  lnst: .*|\s*)$`)
+	found := tagged.FindAllStringSubmatch(c.out.String(), -1)
+	require.Len(t, found, 6, "hosts ready, created twice, started, killing at cleanup, the summary:\n%s", c.out)
+	for _, m := range found {
+		assert.Equal(t, "e2e_test.go", m[1], "the line %q is tagged with the recipe's file", m[0])
+	}
 }
 
 func TestE2EFailingRecipeLeavesNothing(t *testing.T) {

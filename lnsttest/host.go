@@ -134,6 +134,7 @@ func (h *Host) start(t testing.TB, argv []string, display string, opts []RunOpt)
 	}()
 	st.use(h.client)
 	t.Cleanup(func() {
+		t.Helper()
 		select {
 		case <-j.done:
 			return

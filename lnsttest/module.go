@@ -388,6 +388,7 @@ type shippedBinary struct {
 // shipping it first when the host does not have it yet (or lost it: its
 // agent restarted, which undoes the session's changes).
 func (sb *shippedBinaries) binary(h *Host, poolName, exe string, st *testState) (string, error) {
+	st.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), isUpWithin)
 	hello, err := h.client.Hello(ctx, &pb.HelloRequest{})
 	cancel()
