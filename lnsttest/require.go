@@ -106,9 +106,16 @@ func Arch(arch string) HostOpt {
 	return hostOptFunc(func(h *hostReq) { h.arch = arch })
 }
 
-// Kernel requires the host's kernel to have these link kinds or qdiscs
-// ("bond", "vlan", "vrf", "netem"; see agent.KernelFeatures). Require
-// skips a recipe whose hosts lack one, naming what is missing.
+// Kernel requires the host's kernel to have these link kinds or qdiscs.
+// Require skips a recipe whose hosts lack one, naming what is missing
+// (and fails it under -lnst.strict). The names it knows (a test checks
+// this list against the agent's):
+//
+//	link kinds:  bond, bridge, dummy, geneve, gre, gretap, ifb, ip6gre,
+//	             ip6gretap, ip6tnl, ipip, ipvlan, macvlan, macvtap, sit,
+//	             team, tun, veth, vlan, vrf, vti, vxlan, wireguard
+//	qdiscs:      fq_codel, htb, ingress, netem, prio, tbf
+//	userspace:   openvswitch
 func Kernel(features ...string) HostOpt {
 	return hostOptFunc(func(h *hostReq) { h.kernel = append(h.kernel, features...) })
 }
