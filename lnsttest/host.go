@@ -78,6 +78,7 @@ func (h *Host) StartArgv(t testing.TB, argv []string, opts ...RunOpt) *Job {
 }
 
 func (h *Host) newJob(t testing.TB, argv []string, display string, opts []RunOpt) (*Job, *pb.StartJobRequest) {
+	t.Helper()
 	j := &Job{host: h, argv: argv, cmd: display, done: make(chan struct{})}
 	for _, o := range opts {
 		o(&j.opts)

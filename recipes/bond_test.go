@@ -106,6 +106,7 @@ func TestBondActiveBackup(t *testing.T) {
 // (packets go round-robin over both networks) and pings and runs flows
 // over the bonds.
 func TestBondBalanceRR(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHostsTwoNets(t, "bond")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	spec := devices.Bond{Name: "bond0", Mode: "balance-rr", Miimon: 100 * time.Millisecond}
@@ -120,6 +121,7 @@ func TestBondBalanceRR(t *testing.T) {
 // TestVlanOverBond puts VLAN 10 on an active-backup bond of eth0 and eth1
 // on both hosts and pings and runs flows over it.
 func TestVlanOverBond(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHostsTwoNets(t, "bond", "vlan")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	spec := devices.Bond{Name: "bond0", Mode: "active-backup", Miimon: 100 * time.Millisecond}
@@ -137,6 +139,7 @@ func TestVlanOverBond(t *testing.T) {
 // TestBridgeOverBond enslaves an active-backup bond of eth0 and eth1 to a
 // bridge on h1, addresses the bridge, and reaches h2's bond over it.
 func TestBridgeOverBond(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHostsTwoNets(t, "bond", "bridge")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	spec := devices.Bond{Name: "bond0", Mode: "active-backup", Miimon: 100 * time.Millisecond}
@@ -158,6 +161,7 @@ var enrtAgentCreatesTeam = true
 // hosts and pings and runs flows over it. It needs the team driver, teamd,
 // and an agent that starts teamd.
 func TestTeam(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHostsTwoNets(t, "team")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	for _, h := range []*lnsttest.Host{h1, h2} {

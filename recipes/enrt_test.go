@@ -3,8 +3,6 @@ package recipes
 import (
 	"fmt"
 	"net/netip"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -128,23 +126,6 @@ func enrtAddrs(t *testing.T, n int, devs [2]*lnsttest.Device) map[string][2]stri
 		ends[f.name] = a
 	}
 	return ends
-}
-
-// enrtMoveTo moves device dev of host from into the namespace host to (made
-// with from.Netns). lnsttest has no call for it: a process of to is found
-// by its network namespace and named to "ip link set netns". The device
-// goes with the namespace when the test ends; the undo of its creation
-// finds it gone, which is not an error.
-func enrtMoveTo(t *testing.T, from *lnsttest.Host, dev string, to *lnsttest.Host) *lnsttest.Device {
-	t.Helper()
-	holder := to.Start(t, "exec sleep 60", lnsttest.Desc("hold the namespace for ip link set netns"))
-	ns := strings.TrimSpace(to.Output(t, "readlink /proc/self/ns/net", lnsttest.Quiet()))
-	find := fmt.Sprintf(`for p in /proc/[0-9]*; do [ "$(readlink $p/ns/net 2>/dev/null)" = %q ] && [ "$(cat $p/comm 2>/dev/null)" = sleep ] && { echo ${p#/proc/}; exit 0; }; done; exit 1`, ns)
-	pid := strings.TrimSpace(from.Output(t, find, lnsttest.Desc("find a process in "+to.Name())))
-	from.Run(t, fmt.Sprintf("ip link set %s netns %s", dev, pid))
-	holder.Kill(t, syscall.SIGKILL)
-	holder.Wait(t)
-	return to.Iface(dev)
 }
 
 // enrtNoDAD turns IPv6 duplicate address detection off on h (for devices

@@ -38,6 +38,7 @@ var enrtHeaders = map[string]int{"ipv4": 20 + 8, "ipv6": 40 + 8}
 // a VXLAN tunnel (the overlay keeps its default MTU: DF pings up to it
 // pass, bigger ones fail, and a TCP flow passes).
 func TestMTU(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "vxlan")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 
@@ -47,7 +48,8 @@ func TestMTU(t *testing.T) {
 		inner := h1.Netns(t, "jumbo")
 		enrtNoDAD(t, inner)
 		a := h1.Create(t, devices.Veth{Name: "vj0", PeerName: "vj1"})
-		b := enrtMoveTo(t, h1, "vj1", inner)
+		b := h1.Iface("vj1")
+		b.SetNetns(t, inner)
 		for _, d := range []*lnsttest.Device{a, b} {
 			d.SetMTU(t, 9000)
 			d.Up(t)

@@ -13,6 +13,7 @@ import (
 // TestNeighbours adds permanent IPv4 and IPv6 neighbour entries and checks
 // they are gone after the subtest.
 func TestNeighbours(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1 := m.Host("h1")
 	eth0 := h1.Iface("eth0")
@@ -30,6 +31,7 @@ func TestNeighbours(t *testing.T) {
 // TestPolicyRouting sends traffic from one source address through table
 // 100, which alone has the route to a network behind h2.
 func TestPolicyRouting(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	h1.Iface("eth0").AddIP(t, "198.18.51.1/24")
@@ -50,6 +52,7 @@ func TestPolicyRouting(t *testing.T) {
 // TestMultipath spreads a route over two gateways on h2, one with three
 // times the weight of the other.
 func TestMultipath(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	eth0 := h1.Iface("eth0")
@@ -69,6 +72,7 @@ func TestMultipath(t *testing.T) {
 // TestSetNetns moves one end of a veth into a namespace of h1, pings
 // across it, and checks it is back on h1 after the subtest.
 func TestSetNetns(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1 := m.Host("h1")
 	v0 := h1.Create(t, devices.Veth{Name: "ns0", PeerName: "ns1"})
@@ -91,6 +95,7 @@ func TestSetNetns(t *testing.T) {
 // TestWaitState waits for the carrier and operational state of a veth as
 // its peer goes down and up.
 func TestWaitState(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1 := m.Host("h1")
 	v0 := h1.Create(t, devices.Veth{Name: "ws0", PeerName: "ws1"})

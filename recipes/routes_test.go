@@ -13,6 +13,7 @@ import (
 // TestRoutes routes h1 to a network behind h2, over IPv4 and IPv6, and
 // puts a route in another table with a metric.
 func TestRoutes(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	h1.Iface("eth0").AddIP(t, "198.18.10.1/24")
@@ -38,6 +39,7 @@ func TestRoutes(t *testing.T) {
 // TestRoutesRestored adds routes in a subtest and checks they are gone
 // after it.
 func TestRoutesRestored(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1 := m.Host("h1")
 	before := h1.Output(t, "ip route show table all")
@@ -52,6 +54,7 @@ func TestRoutesRestored(t *testing.T) {
 
 // TestNetns runs jobs in a namespace made inside a host.
 func TestNetns(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	inner := m.Host("h1").Netns(t, "inner")
 	out := inner.Output(t, "ip -o link show")
@@ -72,6 +75,7 @@ func TestNetns(t *testing.T) {
 
 // TestHWAddr changes a MAC address, restored after the subtest.
 func TestHWAddr(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	eth0 := m.Host("h1").Iface("eth0")
 	old := eth0.Info(t).HWAddr.String()
