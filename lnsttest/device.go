@@ -40,7 +40,7 @@ func (h *Host) Create(t testing.TB, spec devices.Spec) *Device {
 		t.Fatalf("%s: Create: %v", h.name, err)
 	}
 	req := &pb.CreateLinkRequest{Host: h.id, Group: st.group, Spec: &pb.CreateLinkRequest_Generic{Generic: &pb.GenericSpec{Kind: kind, Json: data}}}
-	r, err := h.client.CreateLink(context.Background(), req)
+	r, err := h.client.CreateLink(rpcCtx(t), req)
 	if err != nil {
 		t.Fatalf("%s: create %s %s: %v", h.name, spec.Kind(), spec.LinkName(), err)
 	}
@@ -53,7 +53,7 @@ func (d *Device) set(t testing.TB, what string, req *pb.SetLinkRequest) {
 	t.Helper()
 	st := d.host.s.state(t)
 	req.Host, req.Group, req.Name = d.host.id, st.group, d.name
-	r, err := d.host.client.SetLink(context.Background(), req)
+	r, err := d.host.client.SetLink(rpcCtx(t), req)
 	if err != nil {
 		st.use(d.host.client) // part of the change may have been made
 		t.Fatalf("%s: %s %s: %v", d.host.name, what, d.name, err)
@@ -118,7 +118,7 @@ func (d *Device) addr(t testing.TB, op, cidr string) {
 	if op == "remove" {
 		call = d.host.client.DelAddr
 	}
-	r, err := call(context.Background(), req)
+	r, err := call(rpcCtx(t), req)
 	if err != nil {
 		st.use(d.host.client)
 		t.Fatalf("%s: %s address %s on %s: %v", d.host.name, op, cidr, d.name, err)
@@ -130,7 +130,7 @@ func (d *Device) addr(t testing.TB, op, cidr string) {
 // Info reads the device.
 func (d *Device) Info(t testing.TB) devices.Info {
 	t.Helper()
-	r, err := d.host.client.LinkInfo(context.Background(), &pb.LinkRef{Host: d.host.id, Name: d.name})
+	r, err := d.host.client.LinkInfo(rpcCtx(t), &pb.LinkRef{Host: d.host.id, Name: d.name})
 	if err != nil {
 		t.Fatalf("%s: read device %s: %v", d.host.name, d.name, err)
 	}
@@ -192,7 +192,7 @@ func (d *Device) Coalesce(t testing.TB) (settings map[string]uint32, ok bool) {
 func (d *Device) setEthtool(t testing.TB, what string, call func(context.Context, *pb.SetEthtoolRequest, ...grpc.CallOption) (*pb.ChangeReply, error), params map[string]uint32) {
 	t.Helper()
 	st := d.host.s.state(t)
-	r, err := call(context.Background(), &pb.SetEthtoolRequest{Host: d.host.id, Group: st.group, Name: d.name, Params: params})
+	r, err := call(rpcCtx(t), &pb.SetEthtoolRequest{Host: d.host.id, Group: st.group, Name: d.name, Params: params})
 	if err != nil {
 		t.Fatalf("%s: set %s %s of %s: %v", d.host.name, what, ethtool.Format(params), d.name, err)
 	}
@@ -204,7 +204,7 @@ func (d *Device) setEthtool(t testing.TB, what string, call func(context.Context
 // does not have them.
 func (d *Device) readEthtool(t testing.TB, what string, call func(context.Context, *pb.LinkRef, ...grpc.CallOption) (*pb.EthtoolReply, error)) (*pb.EthtoolReply, bool) {
 	t.Helper()
-	r, err := call(context.Background(), &pb.LinkRef{Host: d.host.id, Name: d.name})
+	r, err := call(rpcCtx(t), &pb.LinkRef{Host: d.host.id, Name: d.name})
 	if err != nil {
 		if strings.Contains(err.Error(), "not supported by its driver") {
 			return nil, false

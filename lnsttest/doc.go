@@ -23,16 +23,26 @@
 // SUMMARY lists its jobs.
 //
 // Flags (each also read from the environment variable in brackets, so an
-// IDE can run one recipe with no flags):
+// IDE can run one recipe with no flags; go test -args -h lists them with
+// their defaults; a test checks this list against them):
 //
-//	-lnst.strict      [LNST_STRICT]     fail, instead of skip, a recipe whose requirements cannot be met
-//	-lnst.lab         [LNST_LAB]        which local lab to use: netns (the default; rootless when not root) or rootless
-//	-lnst.pool        [LNST_POOL]       a pool file of real machines (not supported yet)
-//	-lnst.log-level   [LNST_LOG_LEVEL]  trace, debug, info (default), warn, error: what recipes log via t.Log
-//	-lnst.agent-log   [LNST_AGENT_LOG]  log level of the lab agent (stderr), default warn
-//	-lnst.summary     [LNST_SUMMARY]    print the RESULTS SUMMARY of each recipe (default true)
-//	-lnst.results     [LNST_RESULTS]    write results.json and job outputs into this directory
-//	-lnst.history     [LNST_HISTORY]    results.json of an earlier run: on a pool, the most host-time first
+//	-lnst.strict           [LNST_STRICT]           fail, instead of skip, a recipe whose requirements cannot be met
+//	-lnst.lab              [LNST_LAB]              the local lab: netns (the default; rootless when not root), rootless,
+//	                                               vm (QEMU guests) or auto (netns, and VMs for recipes needing kernel kinds this kernel lacks)
+//	-lnst.lab.ifnames      [LNST_LAB_IFNAMES]      the lab's interface names: same (as required, eth0) or mapped (lnst1p0, as on real machines)
+//	-lnst.vm.cache         [LNST_VM_CACHE]         directory the VM lab's image is built and cached in
+//	-lnst.vm.kernel        [LNST_VM_KERNEL]        bzImage the VM lab boots instead of Debian's cloud kernel: a kernel under test
+//	-lnst.vm.modules       [LNST_VM_MODULES]       modules tree of -lnst.vm.kernel
+//	-lnst.vm.memory        [LNST_VM_MEMORY]        memory of each VM lab guest, in MiB (default 512)
+//	-lnst.vm.cpus          [LNST_VM_CPUS]          virtual CPUs of each VM lab guest (default 1)
+//	-lnst.vm.ovs           [LNST_VM_OVS]           add Open vSwitch to the VM lab's image
+//	-lnst.pool             [LNST_POOL]             pool file of machines running lnst-agent, instead of the local lab
+//	-lnst.reruns           [LNST_RERUNS]           how many times a recipe whose provisioned machine died is run again elsewhere
+//	-lnst.log-level        [LNST_LOG_LEVEL]        trace, debug, info (default), warn, error: what recipes log via t.Log
+//	-lnst.agent-log        [LNST_AGENT_LOG]        log level of the lab agent (stderr), default warn
+//	-lnst.summary          [LNST_SUMMARY]          print the RESULTS SUMMARY of each recipe (default true)
+//	-lnst.results          [LNST_RESULTS]          write results.json and job outputs into this directory
+//	-lnst.history          [LNST_HISTORY]          results.json of an earlier run: on a pool, the most host-time first
 //
 // modules/perf adds -lnst.baselines and -lnst.baseline-record to test
 // binaries that import it.

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -74,6 +75,9 @@ func TestFixture(t *testing.T) {
 		h1.Run(t, "sleep 30", lnsttest.Timeout(300*time.Millisecond))
 	case "expectfail":
 		h1.Run(t, "true", lnsttest.ExpectFail())
+	case "waitjob":
+		// A call to the agent still running when -test.timeout nears.
+		h1.Run(t, "sleep 600", lnsttest.Desc("a job outliving the test"))
 	case "wait":
 		// Until the parent interrupts or -test.timeout fires.
 		fmt.Println(readyLine)
@@ -82,11 +86,10 @@ func TestFixture(t *testing.T) {
 		// Until the parent creates the file named by pokeEnv; then the
 		// recipe changes h1 again.
 		fmt.Println(readyLine)
-		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if _, err := os.Stat(os.Getenv(pokeEnv)); err == nil {
-				break
-			}
-		}
+		lnsttest.WaitFor(t, "the parent's poke file", 2*time.Minute, func() bool {
+			_, err := os.Stat(os.Getenv(pokeEnv))
+			return err == nil
+		})
 		h1.Iface("eth0").SetMTU(t, 1300)
 		h1.Run(t, "true")
 	default:
@@ -213,6 +216,21 @@ func TestE2EPassLeavesNothing(t *testing.T) {
 	requireClean(t, before, c.marker)
 }
 
+// TestE2ELogLinesAtRecipe: in go test -v, every line lnsttest logs (and
+// the RESULTS SUMMARY) is tagged with the recipe's file and line, as an
+// IDE opens it, not with lnsttest's (hclog formats the lines).
+func TestE2ELogLinesAtRecipe(t *testing.T) {
+	c := fixture(t, "pass")
+	require.Zero(t, c.run(t), c.out.String())
+	// A log line, or the first line of the summary (empty after the tag).
+	tagged := regexp.MustCompile(`(?m)^\s+(\S+\.go):\d+: (\[INFO\]  lnst: .*|\s*)$`)
+	found := tagged.FindAllStringSubmatch(c.out.String(), -1)
+	require.Len(t, found, 6, "hosts ready, created twice, started, killing at cleanup, the summary:\n%s", c.out)
+	for _, m := range found {
+		assert.Equal(t, "e2e_test.go", m[1], "the line %q is tagged with the recipe's file", m[0])
+	}
+}
+
 func TestE2EFailingRecipeLeavesNothing(t *testing.T) {
 	for _, tc := range []struct{ name, want string }{
 		{"fail", "fails on purpose"},
@@ -310,6 +328,21 @@ func TestE2ETestTimeout(t *testing.T) {
 	requireClean(t, before, c.marker)
 }
 
+// TestE2ETestTimeoutInCall lets go test's -timeout near while the recipe
+// waits in a call to its agent: the call ends first, and the recipe fails
+// naming it, instead of the test binary panicking; its cleanup still
+// restores the hosts.
+func TestE2ETestTimeoutInCall(t *testing.T) {
+	c := fixture(t, "waitjob", "-test.timeout=10s")
+	before := machine(t, c.marker)
+	require.NotZero(t, c.run(t))
+	out := c.out.String()
+	assert.NotContains(t, out, "panic: test timed out", "the call ends before the binary's deadline")
+	assert.Regexp(t, `h1: job \d+ "a job outliving the test" \(sleep 600\): .*DeadlineExceeded.*\(the test binary's deadline \(-test.timeout\) is near\)`, out)
+	assert.Contains(t, out, "--- FAIL: TestFixture")
+	requireClean(t, before, c.marker)
+}
+
 // TestE2EGoTestInterrupted sends SIGINT (as Ctrl-C does) and SIGTERM to a
 // `go test` running a recipe.
 func TestE2EGoTestInterrupted(t *testing.T) {
@@ -341,13 +374,17 @@ func TestE2EGoTestInterrupted(t *testing.T) {
 
 func waitFor(t *testing.T, c *child, line string) {
 	t.Helper()
-	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if strings.Contains(c.out.String(), line) {
-			return
+	printed := false
+	defer func() {
+		if !printed {
+			syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+			t.Logf("the child's output:\n%s", c.out)
 		}
-	}
-	syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-	t.Fatalf("child never printed %q; output:\n%s", line, c.out)
+	}()
+	lnsttest.WaitFor(t, fmt.Sprintf("the child to print %q", line), 90*time.Second, func() bool {
+		return strings.Contains(c.out.String(), line)
+	})
+	printed = true
 }
 
 // TestE2ERootless runs the fixture as user nobody: the lab runs in a user

@@ -67,7 +67,7 @@ func snapshot(t *testing.T, marker string, hosts ...*lnsttest.Host) string {
 	require.NoError(t, err, "snapshot of the root namespace: %s", root)
 	lines = append(lines, namespaceState(t, "root", string(root))...)
 	for _, h := range hosts {
-		out := h.Run(t, snapshotScript(false), lnsttest.Quiet(), lnsttest.Desc("snapshot")).Result().Stdout
+		out := h.Output(t, snapshotScript(false), lnsttest.Quiet(), lnsttest.Desc("snapshot"))
 		lines = append(lines, namespaceState(t, h.Name(), out)...)
 	}
 	for _, pid := range processesWith(marker) {
@@ -232,12 +232,14 @@ func (p *poolLab) startFixture(t *testing.T, c, marker string, env ...string) *l
 // returns the machine whose agent started it (the fixture's h1).
 func (p *poolLab) waitSleeper(t *testing.T, marker string, fixture *lnsttest.Job) string {
 	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	var machine string
+	lnsttest.WaitFor(t, "the fixture's sleeper on the pool", 60*time.Second, func() bool {
 		for _, pid := range processesWith(marker + "-job") {
 			// The sleep itself, not only the shell that forks it.
 			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 			if m := p.agentOf(pid); m != "" && bytes.HasPrefix(cmdline, []byte("sleep\x00")) {
-				return m
+				machine = m
+				return true
 			}
 		}
 		select {
@@ -246,9 +248,9 @@ func (p *poolLab) waitSleeper(t *testing.T, marker string, fixture *lnsttest.Job
 			t.Fatalf("the fixture ended (code %d) before it started its sleeper:\n%s%s", r.ExitCode, r.Stdout, r.Stderr)
 		default:
 		}
-	}
-	t.Fatal("the fixture never started its sleeper on the pool")
-	return ""
+		return false
+	})
+	return machine
 }
 
 // agentOf returns the machine whose agent is an ancestor of pid, "" if

@@ -92,7 +92,7 @@ func (h *Host) HardReset(t testing.TB, opts ...HardResetOpt) {
 			t.Fatalf("%s: HardReset: pool host %s: %v; output:\n%s", h.name, ph.Name, err, out)
 		}
 	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(rpcCtx(t), 30*time.Second)
 		err := h.vm.in.ResetGuest(ctx, h.vm.name)
 		cancel()
 		if err != nil {

@@ -42,7 +42,7 @@ func TestHardResetFixture(t *testing.T) {
 		return
 	}
 	agentPid := func() string {
-		return strings.TrimSpace(h.Run(t, "echo $PPID", lnsttest.Desc("the agent's pid")).Result().Stdout)
+		return strings.TrimSpace(h.Output(t, "echo $PPID", lnsttest.Desc("the agent's pid")))
 	}
 	switch c {
 	case "reset":
@@ -55,7 +55,7 @@ func TestHardResetFixture(t *testing.T) {
 		fmt.Println("HARDRESET-DONE", before, after)
 	case "vmreset":
 		bootID := func() string {
-			return strings.TrimSpace(h.Run(t, "cat /proc/sys/kernel/random/boot_id", lnsttest.Desc("boot id")).Result().Stdout)
+			return strings.TrimSpace(h.Output(t, "cat /proc/sys/kernel/random/boot_id", lnsttest.Desc("boot id")))
 		}
 		before := bootID()
 		h.Sysctl(t, "net.ipv4.ip_forward", "1")
@@ -121,12 +121,10 @@ func TestE2EHardResetPool(t *testing.T) {
   wait $!
 done`, filepath.Join(dir, "lnst-agent"), sock, filepath.Join(dir, "m1.journal"), pidFile)
 	m1.Start(t, machine, lnsttest.Desc("machine m1: lnst-agent, started again when it dies"))
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "lnst-agent made no socket %s within 15s", sock)
-	}
+	lnsttest.WaitFor(t, "lnst-agent's socket "+sock, 15*time.Second, func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
 
 	consoleFile := filepath.Join(dir, "m1.console")
 	require.NoError(t, os.WriteFile(consoleFile, []byte("m1 boot: an earlier boot's line\n"), 0o644))

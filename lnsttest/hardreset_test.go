@@ -1,6 +1,7 @@
 package lnsttest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,15 +49,11 @@ func TestRunPowerTimeout(t *testing.T) {
 	require.NoError(t, rerr)
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	require.NotZero(t, pid)
-	gone := false
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err != nil || strings.Contains(string(stat), ") Z ") {
-			gone = true
-			break
-		}
-	}
-	assert.True(t, gone, "the command's background sleep %d was killed", pid)
-	syscall.Kill(pid, syscall.SIGKILL)
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	WaitFor(t, fmt.Sprintf("the command's background sleep %d to be killed", pid), 10*time.Second, func() bool {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		return err != nil || strings.Contains(string(stat), ") Z ")
+	})
 }
 
 func TestPoolConsoleFile(t *testing.T) {
@@ -86,10 +83,7 @@ func TestPoolConsoleFile(t *testing.T) {
 func TestPoolConsoleCommand(t *testing.T) {
 	c, err := startConsole(&pool.Host{Name: "m1", Console: pool.Console{Command: "echo console of $LNST_POOL_HOST; exec sleep 300"}})
 	require.NoError(t, err)
-	for deadline := time.Now().Add(10 * time.Second); c.tail(30) != "console of m1" && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
-	assert.Equal(t, "console of m1", c.tail(30))
+	WaitFor(t, "the console command's first line", 10*time.Second, func() bool { return c.tail(30) == "console of m1" })
 	c.stop()
 	select {
 	case <-c.done:

@@ -1,7 +1,6 @@
 package lnsttest
 
 import (
-	"context"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,6 +65,21 @@ func (h *Host) Run(t testing.TB, cmd string, opts ...RunOpt) *Job {
 	return h.run(t, []string{"/bin/sh", "-c", cmd}, cmd, opts)
 }
 
+// Output runs cmd as Run does and returns its standard output, as
+// exec.Cmd.Output does: the job must succeed (exit code 0, or one of
+// ExitCodes), else the test fails and stops.
+func (h *Host) Output(t testing.TB, cmd string, opts ...RunOpt) string {
+	t.Helper()
+	return h.Run(t, cmd, opts...).Result().Stdout
+}
+
+// OutputArgv runs argv on the host, with no shell, and returns its
+// standard output; it fails the test as Output does.
+func (h *Host) OutputArgv(t testing.TB, argv []string, opts ...RunOpt) string {
+	t.Helper()
+	return h.RunArgv(t, argv, opts...).Result().Stdout
+}
+
 // RunArgv runs argv on the host, with no shell, and waits for it; it
 // fails the test as Run does.
 func (h *Host) RunArgv(t testing.TB, argv []string, opts ...RunOpt) *Job {
@@ -87,6 +101,7 @@ func (h *Host) StartArgv(t testing.TB, argv []string, opts ...RunOpt) *Job {
 }
 
 func (h *Host) newJob(t testing.TB, argv []string, display string, opts []RunOpt) (*Job, *pb.StartJobRequest) {
+	t.Helper()
 	j := &Job{host: h, argv: argv, cmd: display, done: make(chan struct{})}
 	for _, o := range opts {
 		o(&j.opts)
@@ -106,11 +121,12 @@ func (h *Host) run(t testing.TB, argv []string, display string, opts []RunOpt) *
 	if !j.opts.quiet {
 		st.logger().Info("run", "host", h.name, "cmd", j.what())
 	}
-	r, err := pb.RunJobWhole(context.Background(), h.client, req)
+	ctx := rpcCtx(t)
+	r, err := pb.RunJobWhole(ctx, h.client, req)
 	if r != nil {
 		j.id = r.Id
 	}
-	j.set(r, err)
+	j.set(r, callErr(ctx, err))
 	close(j.done)
 	p := j.problem()
 	if p != "" || !j.opts.quiet {
@@ -126,20 +142,23 @@ func (h *Host) start(t testing.TB, argv []string, display string, opts []RunOpt)
 	t.Helper()
 	j, req := h.newJob(t, argv, display, opts)
 	st := h.s.state(t)
-	r, err := h.client.StartJob(context.Background(), req)
+	ctx := rpcCtx(t)
+	r, err := h.client.StartJob(ctx, req)
 	if err != nil {
-		t.Fatalf("%s: start %q: %v", h.name, display, err)
+		t.Fatalf("%s: start %q: %v", h.name, display, callErr(ctx, err))
 	}
 	j.id, j.seq = r.Id, r.Seq
 	st.addJob(j)
 	st.logger().Info("started", "host", h.name, "job", j.id, "cmd", j.what())
+	wctx := waitCtx(t)
 	go func() {
-		r, err := pb.WaitJobWhole(context.Background(), h.client, &pb.JobRef{Host: h.id, Id: j.id})
-		j.set(r, err)
+		r, err := pb.WaitJobWhole(wctx, h.client, &pb.JobRef{Host: h.id, Id: j.id})
+		j.set(r, callErr(wctx, err))
 		close(j.done)
 	}()
 	st.use(h.client)
 	t.Cleanup(func() {
+		t.Helper()
 		select {
 		case <-j.done:
 			return
@@ -195,7 +214,7 @@ func (j *Job) Kill(t testing.TB, sig syscall.Signal) {
 		return // nothing left to signal
 	default:
 	}
-	_, err := j.host.client.KillJob(context.Background(), &pb.KillJobRequest{Host: j.host.id, Id: j.id, Signal: int32(sig)})
+	_, err := j.host.client.KillJob(rpcCtx(t), &pb.KillJobRequest{Host: j.host.id, Id: j.id, Signal: int32(sig)})
 	if err != nil {
 		t.Fatalf("%s: kill job %d (%s) with %v: %v", j.host.name, j.id, j.cmd, sig, err)
 	}
@@ -229,7 +248,7 @@ func (h *Host) ReadSysfs(t testing.TB, path string) string {
 
 func (h *Host) readValue(t testing.TB, kind, key string) string {
 	t.Helper()
-	r, err := h.client.ReadValue(context.Background(), &pb.ValueRef{Host: h.id, Kind: kind, Key: key})
+	r, err := h.client.ReadValue(rpcCtx(t), &pb.ValueRef{Host: h.id, Kind: kind, Key: key})
 	if err != nil {
 		t.Fatalf("%s: read %s %s: %v", h.name, kind, key, err)
 	}
@@ -239,7 +258,7 @@ func (h *Host) readValue(t testing.TB, kind, key string) string {
 func (h *Host) writeValue(t testing.TB, kind, key, value string) {
 	t.Helper()
 	st := h.s.state(t)
-	r, err := h.client.WriteValue(context.Background(), &pb.WriteValueRequest{Host: h.id, Group: st.group, Kind: kind, Key: key, Value: value})
+	r, err := h.client.WriteValue(rpcCtx(t), &pb.WriteValueRequest{Host: h.id, Group: st.group, Kind: kind, Key: key, Value: value})
 	if status.Code(err) == codes.PermissionDenied && rootless() {
 		t.Skipf("%s: %s %s cannot be set in the rootless lab (it is not owned by the lab's user namespace; run as root): %v", h.name, kind, key, err)
 	}

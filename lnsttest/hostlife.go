@@ -24,7 +24,7 @@ import (
 func (h *Host) TempDir(t testing.TB) string {
 	t.Helper()
 	st := h.s.state(t)
-	r, err := h.client.TempDir(context.Background(), &pb.TempDirRequest{Host: h.id, Group: st.group})
+	r, err := h.client.TempDir(rpcCtx(t), &pb.TempDirRequest{Host: h.id, Group: st.group})
 	if err != nil {
 		t.Fatalf("%s: make a temporary directory: %v", h.name, err)
 	}
@@ -65,7 +65,7 @@ type NIC struct {
 // Lab hosts share this machine's kernel, distribution and CPUs.
 func (h *Host) Facts(t testing.TB) Facts {
 	t.Helper()
-	r, err := h.client.Facts(context.Background(), &pb.FactsRequest{Host: h.id})
+	r, err := h.client.Facts(rpcCtx(t), &pb.FactsRequest{Host: h.id})
 	if err != nil {
 		t.Fatalf("%s: read facts: %v", h.name, err)
 	}
@@ -301,7 +301,7 @@ func (h *Host) reboot(t testing.TB, opts ...RebootOpt) *pb.HelloReply {
 		t.Fatalf("%s: Reboot: the agent does not answer: %v", h.name, err)
 	}
 	st.logger().Info("rebooting", "host", h.name, "kernel", before.Kernel, "timeout", o.timeout)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(rpcCtx(t), 30*time.Second)
 	_, err = h.client.Reboot(ctx, &pb.RebootRequest{Host: h.id})
 	cancel()
 	if err != nil {

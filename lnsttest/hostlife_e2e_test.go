@@ -80,9 +80,9 @@ func TestHostFilesE2E(t *testing.T) {
 		h.PutFile(t, src, dir)
 		put := filepath.Join(dir, "tree")
 
-		find := h.Run(t, "cd "+put+" && find . | sort").Result().Stdout
+		find := h.Output(t, "cd "+put+" && find . | sort")
 		assert.Equal(t, ".\n./a.txt\n./link\n./sub\n./sub/run.sh\n", find)
-		stat := h.Run(t, "cd "+put+" && stat -c '%n %a %F' a.txt sub sub/run.sh link && readlink link").Result().Stdout
+		stat := h.Output(t, "cd "+put+" && stat -c '%n %a %F' a.txt sub sub/run.sh link && readlink link")
 		assert.Equal(t, "a.txt 640 regular file\nsub 750 directory\nsub/run.sh 755 regular file\nlink 777 symbolic link\nsub/run.sh\n", stat)
 		sum := h.Run(t, "cmp "+filepath.Join(src, "sub/run.sh")+" "+filepath.Join(put, "sub/run.sh")+" && echo same")
 		assert.Equal(t, "same\n", sum.Result().Stdout)
@@ -108,7 +108,7 @@ func TestHostFilesE2E(t *testing.T) {
 		other := filepath.Join(t.TempDir(), "a.txt")
 		require.NoError(t, os.WriteFile(other, []byte("changed\n"), 0o600))
 		h.PutFile(t, other, filepath.Join(put, "a.txt"))
-		assert.Equal(t, "changed\n", h.Run(t, "cat "+filepath.Join(put, "a.txt")).Result().Stdout)
+		assert.Equal(t, "changed\n", h.Output(t, "cat "+filepath.Join(put, "a.txt")))
 	})
 	require.NotEmpty(t, dir)
 	h.Run(t, "test ! -e "+dir, lnsttest.Desc("the temporary directory is gone"))

@@ -87,7 +87,8 @@ type Job struct {
 	sizes   [2]int64 // bytes the job wrote to stdout, stderr
 	err     error    // the agent could not be asked
 	sum     string
-	cleanup bool // killed because it still ran at cleanup
+	judged  string // the verdict SetVerdict gave
+	cleanup bool   // killed because it still ran at cleanup
 }
 
 // ID is the job's number, unique on its host.
@@ -108,6 +109,16 @@ func (j *Job) Result() Result {
 func (j *Job) SetSummary(s string) {
 	j.mu.Lock()
 	j.sum = s
+	j.mu.Unlock()
+}
+
+// SetVerdict sets the job's verdict and result in the RESULTS SUMMARY to
+// the module's own judgement of what it measured ("LOSS" for a ping that
+// lost packets), instead of PASS for a job that exited as allowed. A job
+// that failed (exit code, timeout, signal) still shows FAIL.
+func (j *Job) SetVerdict(verdict, summary string) {
+	j.mu.Lock()
+	j.judged, j.sum = verdict, summary
 	j.mu.Unlock()
 }
 
@@ -249,6 +260,9 @@ func (j *Job) verdict() (string, string) {
 	}
 	if p != "" {
 		return "FAIL", p
+	}
+	if j.judged != "" {
+		return j.judged, result
 	}
 	return "PASS", result
 }

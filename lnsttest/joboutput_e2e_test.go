@@ -83,3 +83,29 @@ func TestJobOutputCapE2E(t *testing.T) {
 	assert.Contains(t, out.String(), "--- PASS: TestJobOutputCapFixture")
 	assert.Contains(t, out.String(), fmt.Sprintf("output truncated (stdout: last %d of 588895 bytes)", outputCap))
 }
+
+// TestOutputE2E: Output returns a job's stdout (not its stderr), and
+// fails the test, as Run does, when the job fails.
+func TestOutputE2E(t *testing.T) {
+	h := lnsttest.Require(t, lnsttest.HostReq("h1")).Host("h1")
+	assert.Equal(t, "out\n", h.Output(t, "echo out; echo err >&2"))
+	assert.Equal(t, "a b\n", h.OutputArgv(t, []string{"echo", "a", "b"}))
+	assert.Equal(t, "x\n", h.Output(t, "echo x; exit 3", lnsttest.ExitCodes(3)), "ExitCodes says what succeeds")
+	t.Run("failing", func(t *testing.T) {
+		if os.Getenv("LNST_OUTPUT_FAIL") == "" {
+			t.Skip("run by TestOutputE2E in a child")
+		}
+		h := lnsttest.Require(t, lnsttest.HostReq("h1")).Host("h1")
+		h.Output(t, "echo partial; exit 2")
+		t.Error("Output returned after a failed job")
+	})
+	if os.Getenv("LNST_OUTPUT_FAIL") != "" {
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestOutputE2E$/^failing$", "-test.v")
+	cmd.Env = append(os.Environ(), "LNST_OUTPUT_FAIL=1")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "the child's recipe must fail:\n%s", out)
+	assert.Contains(t, string(out), "exit code 2, want 0", "the failure names the exit code")
+	assert.NotContains(t, string(out), "Output returned after a failed job")
+}

@@ -89,7 +89,7 @@ func (h *Host) InstallKernel(t testing.TB, pkg string, opts ...KernelOpt) string
 		h.PutFile(t, k.Modules, modules)
 	}
 	t.Cleanup(func() { h.kernelBack(t, before.Kernel, k.Release) })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(rpcCtx(t), 5*time.Minute)
 	defer cancel()
 	r, err := h.client.LoadKernel(ctx, &pb.LoadKernelRequest{Host: h.id, Kernel: dir + "/vmlinuz", Modules: modules, Release: k.Release, Cmdline: o.cmdline})
 	if err != nil {
@@ -114,7 +114,7 @@ func (h *Host) resolveKernel(t testing.TB, pkg string, o kernelOpts) (k kernelpk
 	case strings.HasSuffix(pkg, ".deb"):
 		deb = pkg
 		var err error
-		k, err = kernelpkg.UnpackKernelPackage(context.Background(), pkg, filepath.Join(t.TempDir(), "pkg"))
+		k, err = kernelpkg.UnpackKernelPackage(rpcCtx(t), pkg, filepath.Join(t.TempDir(), "pkg"))
 		if err != nil {
 			t.Fatalf("%s: InstallKernel: %v", h.name, err)
 		}
@@ -153,7 +153,7 @@ func (h *Host) kernelBack(t testing.TB, before, release string) {
 		return
 	}
 	if hello.Kernel == before {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(rpcCtx(t), 30*time.Second)
 		defer cancel()
 		if _, err := h.client.LoadKernel(ctx, &pb.LoadKernelRequest{Host: h.id, Unload: true}); err != nil {
 			t.Errorf("%s: InstallKernel cleanup: unload kernel %s: %v", h.name, release, err)
@@ -184,7 +184,7 @@ var debianName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 // it is there already. It skips the test on a machine without apt.
 func fetchPackage(t testing.TB, pkg string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(rpcCtx(t), 10*time.Minute)
 	defer cancel()
 	cache := cfg.vmCache
 	if cache == "" {

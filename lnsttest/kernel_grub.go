@@ -157,7 +157,7 @@ func (h *Host) installKernelGrub(t testing.TB, deb, release, before string) {
 	if cmd := g.install(); cmd != nil {
 		h.RunArgv(t, cmd, Env(dpkgEnv...), Timeout(15*time.Minute), Desc("install "+pkg))
 	}
-	entry, err := grubEntry(h.Run(t, "cat /boot/grub/grub.cfg", Desc("read grub.cfg")).Result().Stdout, release)
+	entry, err := grubEntry(h.Output(t, "cat /boot/grub/grub.cfg", Desc("read grub.cfg")), release)
 	if err != nil {
 		t.Fatalf("%s: InstallKernel %s: %v", h.name, pkg, err)
 	}
@@ -176,7 +176,7 @@ func (h *Host) kernelBackGrub(t testing.TB, g grubBoot, before string) {
 		return
 	}
 	if hello.Kernel != before {
-		entry, err := grubEntry(h.Run(t, "cat /boot/grub/grub.cfg", Desc("read grub.cfg")).Result().Stdout, before)
+		entry, err := grubEntry(h.Output(t, "cat /boot/grub/grub.cfg", Desc("read grub.cfg")), before)
 		if err != nil {
 			t.Errorf("%s: InstallKernel cleanup: %v", h.name, err)
 			return

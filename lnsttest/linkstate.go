@@ -25,7 +25,7 @@ func (d *Device) SetNetns(t testing.TB, target *Host) {
 		t.Fatalf("%s: SetNetns of %s: the target must be a host of the same agent (one made with Host.Netns)", from.name, d.name)
 	}
 	st := from.s.state(t)
-	r, err := from.client.SetLinkNetns(context.Background(), &pb.SetLinkNetnsRequest{Host: from.id, Group: st.group, Name: d.name, Target: target.id})
+	r, err := from.client.SetLinkNetns(rpcCtx(t), &pb.SetLinkNetnsRequest{Host: from.id, Group: st.group, Name: d.name, Target: target.id})
 	if err != nil {
 		t.Fatalf("%s: move %s to %s: %v", from.name, d.name, target.name, err)
 	}
@@ -46,7 +46,7 @@ func (d *Device) Rename(t testing.TB, newName string) {
 	t.Helper()
 	st := d.host.s.state(t)
 	old := d.name
-	r, err := d.host.client.RenameLink(context.Background(), &pb.RenameLinkRequest{Host: d.host.id, Group: st.group, Name: old, NewName: newName})
+	r, err := d.host.client.RenameLink(rpcCtx(t), &pb.RenameLinkRequest{Host: d.host.id, Group: st.group, Name: old, NewName: newName})
 	if err != nil {
 		t.Fatalf("%s: rename %s to %s: %v", d.host.name, old, newName, err)
 	}
@@ -80,7 +80,7 @@ func (d *Device) waitLink(t testing.TB, what string, req *pb.WaitLinkRequest, ti
 	}
 	req.Host, req.Name, req.Timeout = d.host.id, d.name, durationpb.New(timeout)
 	// The agent's own deadline, plus a margin for the call.
-	ctx, cancel := context.WithTimeout(context.Background(), timeout+10*time.Second)
+	ctx, cancel := context.WithTimeout(rpcCtx(t), timeout+10*time.Second)
 	defer cancel()
 	if _, err := d.host.client.WaitLink(ctx, req); err != nil {
 		t.Fatalf("%s: wait %v for %s of %s: %v", d.host.name, timeout, what, d.name, err)

@@ -266,6 +266,9 @@ func (s *session) close() error {
 // state returns the per-test state of t, making it (and registering its
 // restore and summary with t.Cleanup) on first use.
 func (s *session) state(t testing.TB) *testState {
+	// Helper: the summary logged at cleanup is shown at the recipe's line
+	// that first used its hosts.
+	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st, ok := s.states[t]; ok {
@@ -276,6 +279,7 @@ func (s *session) state(t testing.TB) *testState {
 	s.states[t] = st
 	s.recipeStarted(st)
 	t.Cleanup(func() {
+		t.Helper()
 		st.restore()
 		st.printSummary()
 		s.addRecipe(st)

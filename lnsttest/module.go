@@ -301,11 +301,12 @@ func (h *Host) RunModule(t testing.TB, name string, args any, out any, opts ...R
 	if !j.opts.quiet {
 		st.logger().Info("run module", "host", h.name, "module", name)
 	}
-	r, err := pb.RunJobWhole(context.Background(), h.client, req)
+	ctx := rpcCtx(t)
+	r, err := pb.RunJobWhole(ctx, h.client, req)
 	if r != nil {
 		j.id = r.Id
 	}
-	j.set(r, err)
+	j.set(r, callErr(ctx, err))
 	close(j.done)
 	p := j.problem()
 	if p != "" || !j.opts.quiet {
@@ -388,6 +389,7 @@ type shippedBinary struct {
 // shipping it first when the host does not have it yet (or lost it: its
 // agent restarted, which undoes the session's changes).
 func (sb *shippedBinaries) binary(h *Host, poolName, exe string, st *testState) (string, error) {
+	st.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), isUpWithin)
 	hello, err := h.client.Hello(ctx, &pb.HelloRequest{})
 	cancel()

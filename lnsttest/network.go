@@ -1,7 +1,6 @@
 package lnsttest
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"sort"
@@ -17,7 +16,7 @@ import (
 func (h *Host) Netns(t testing.TB, name string) *Host {
 	t.Helper()
 	st := h.s.state(t)
-	r, err := h.client.CreateNetns(context.Background(), &pb.CreateNetnsRequest{Host: h.id, Name: name, Group: st.group})
+	r, err := h.client.CreateNetns(rpcCtx(t), &pb.CreateNetnsRequest{Host: h.id, Name: name, Group: st.group})
 	if err != nil {
 		t.Fatalf("%s: create namespace %q: %v", h.name, name, err)
 	}
@@ -43,7 +42,7 @@ func (d *Device) SetHWAddr(t testing.TB, mac string) {
 func (d *Device) SetFeatures(t testing.TB, features map[string]bool) {
 	t.Helper()
 	st := d.host.s.state(t)
-	r, err := d.host.client.SetFeatures(context.Background(), &pb.SetFeaturesRequest{Host: d.host.id, Group: st.group, Name: d.name, Features: features})
+	r, err := d.host.client.SetFeatures(rpcCtx(t), &pb.SetFeaturesRequest{Host: d.host.id, Group: st.group, Name: d.name, Features: features})
 	if err != nil {
 		t.Fatalf("%s: set features %s of %s: %v", d.host.name, featureString(features), d.name, err)
 	}
@@ -54,7 +53,7 @@ func (d *Device) SetFeatures(t testing.TB, features map[string]bool) {
 // Features reads the device's ethtool features: kernel name -> on.
 func (d *Device) Features(t testing.TB) map[string]bool {
 	t.Helper()
-	r, err := d.host.client.Features(context.Background(), &pb.LinkRef{Host: d.host.id, Name: d.name})
+	r, err := d.host.client.Features(rpcCtx(t), &pb.LinkRef{Host: d.host.id, Name: d.name})
 	if err != nil {
 		t.Fatalf("%s: read features of %s: %v", d.host.name, d.name, err)
 	}

@@ -116,10 +116,9 @@ func build(t *testing.T, dir, gobin string, args ...string) {
 // at once, with the server's output, if the server job ends.
 func waitListening(t *testing.T, h *lnsttest.Host, port string, server *lnsttest.Job) {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		ss := h.RunArgv(t, []string{"ss", "-Hltn", "sport = :" + port}, lnsttest.Quiet())
-		if strings.TrimSpace(ss.Result().Stdout) != "" {
-			return
+	lnsttest.WaitFor(t, h.Name()+": a listener on port "+port, 15*time.Second, func() bool {
+		if strings.TrimSpace(h.OutputArgv(t, []string{"ss", "-Hltn", "sport = :" + port}, lnsttest.Quiet())) != "" {
+			return true
 		}
 		select {
 		case <-server.Done():
@@ -127,6 +126,6 @@ func waitListening(t *testing.T, h *lnsttest.Host, port string, server *lnsttest
 			t.Fatalf("%s: the server exited (code %d) before listening on port %s:\n%s%s", h.Name(), r.ExitCode, port, r.Stdout, r.Stderr)
 		default:
 		}
-	}
-	t.Fatalf("%s: nothing listens on port %s after 15s", h.Name(), port)
+		return false
+	})
 }

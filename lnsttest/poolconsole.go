@@ -40,6 +40,7 @@ type poolConsole struct {
 // the results; the console command, if any, is stopped. A console that
 // cannot be followed is logged, not failed: the recipe is not about it.
 func (st *testState) watchConsole(t testing.TB, host string, ph *pool.Host) {
+	t.Helper()
 	if ph == nil || ph.Console == (pool.Console{}) {
 		return
 	}

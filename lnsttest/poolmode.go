@@ -7,7 +7,6 @@ import (
 	"net"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -773,10 +772,7 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 		t.Skipf("lnsttest.Require: %v", err)
 	}
 	if errors.As(err, &unsat) {
-		if cfg.strict {
-			t.Fatalf("lnsttest.Require: requirements cannot be met by pool %s (-lnst.strict): %v", sp.p.Path, err)
-		}
-		t.Skipf("lnsttest.Require: requirements cannot be met by pool %s: %v", sp.p.Path, err)
+		unmet(t, "lnsttest.Require", fmt.Sprintf("pool %s: %v", sp.p.Path, err))
 	}
 	if err != nil {
 		t.Fatalf("lnsttest.Require: %v", err)
@@ -817,8 +813,7 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 	if err := sp.provision(t, mapping); err != nil {
 		t.Fatalf("lnsttest.Require: %v", err)
 	}
-	m := &Match{hosts: map[string]*Host{}}
-	var desc []string
+	var matched []matchHost
 	for _, r := range reqs {
 		hm := mapping.Hosts[r.host.name]
 		c, hello, err := sp.client(hm.Pool)
@@ -830,24 +825,11 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 		if err := resolveIfaces(h, sp.host(hm.Pool), hm.Ifaces); err != nil {
 			t.Fatalf("lnsttest.Require: pool host %s: %v", hm.Pool, err)
 		}
-		if missing := kernelMissing(c, r.host.kernel); len(missing) > 0 {
-			if cfg.strict {
-				t.Fatalf("lnsttest.Require: pool host %s lacks kernel support for %s (-lnst.strict)", hm.Pool, strings.Join(missing, ", "))
-			}
-			t.Skipf("lnsttest.Require: host %q needs kernel support for %s, which pool host %s (kernel %s) lacks", r.host.name, strings.Join(missing, ", "), hm.Pool, hello.Kernel)
-		}
-		m.hosts[h.name] = h
 		st.watchConsole(t, h.name, sp.host(hm.Pool)) // poolconsole.go
-		desc = append(desc, h.name+"="+hm.Pool)
 		s.addHostInfo(hm.Pool, hello)
+		matched = append(matched, matchHost{h: h, where: hm.Pool, kernel: hello.Kernel, need: r.host.kernel})
 	}
-	sort.Strings(desc)
-	m.desc = strings.Join(desc, " ")
-	st.mu.Lock()
-	st.match = m.desc
-	st.mu.Unlock()
-	st.logger().Info("hosts ready", "match", m.desc)
-	return m
+	return st.newMatch(t, matched)
 }
 
 // resolveIfaces finds the real names of a pool host's mapped interfaces:
@@ -876,22 +858,4 @@ func resolveIfaces(h *Host, ph *pool.Host, mapped map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// kernelMissing lists the kernel features an agent's kernel lacks.
-func kernelMissing(c pb.AgentClient, need []string) []string {
-	if len(need) == 0 {
-		return nil
-	}
-	p, err := c.Probe(context.Background(), &pb.ProbeRequest{})
-	if err != nil {
-		return need
-	}
-	var missing []string
-	for _, k := range need {
-		if !p.LinkKinds[k] && !p.Qdiscs[k] {
-			missing = append(missing, k)
-		}
-	}
-	return missing
 }

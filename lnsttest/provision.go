@@ -160,6 +160,7 @@ func (sp *staticPool) adoptIdle(sl *provSlot) {
 
 // ready makes sure sl holds a live machine, reserving one if needed.
 func (sp *staticPool) ready(t *testing.T, sl *provSlot) error {
+	t.Helper()
 	sp.prov.mu.Lock()
 	m := sl.machine
 	sp.prov.mu.Unlock()

@@ -174,16 +174,6 @@ func (f *fakeProv) wait(t *testing.T) {
 	}
 }
 
-// poll checks cond every 50ms until it holds; after d it fails with what.
-func pollFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", d, what)
-		}
-	}
-}
-
 // TestE2EProvisionInterrupted interrupts a run (Ctrl-C, SIGTERM) while one
 // of its two reservations is done and the other hangs: the pending one is
 // cancelled and released, the machine held is released, and no process
@@ -197,7 +187,7 @@ func TestE2EProvisionInterrupted(t *testing.T) {
 func provisionInterrupted(t *testing.T, sig syscall.Signal) {
 	f := newFakeProv(t, "two", 2, "FAKE_SEED=1", "FAKE_FAIL=0", "FAKE_HANG=2")
 	require.NoError(t, f.cmd.Start())
-	pollFor(t, 30*time.Second, "one machine reserved and one reservation pending", func() bool {
+	lnsttest.WaitFor(t, "one machine reserved and one reservation pending", 30*time.Second, func() bool {
 		return strings.Contains(f.out.String(), "is machine fake/r1") && len(f.ls("held")) == 2 && len(f.ls("attempts")) == 2
 	})
 	require.Empty(t, f.ls("released"), "nothing is released before the interrupt")
@@ -211,7 +201,7 @@ func provisionInterrupted(t *testing.T, sig syscall.Signal) {
 	assert.Equal(t, []string{"r1.pid"}, f.ls("agents"), "r2 was cancelled while pending: it never got a machine")
 	assert.Empty(t, f.ls("held"), "reservations still held after SIGINT:\n%s", out)
 	assert.Equal(t, []string{"r1", "r2"}, f.ls("released"), "both reservations, held and pending, are released")
-	pollFor(t, 10*time.Second, "every process of the child and its machines to end", func() bool { return len(processesWith(f.marker)) == 0 })
+	lnsttest.WaitFor(t, "every process of the child and its machines to end", 10*time.Second, func() bool { return len(processesWith(f.marker)) == 0 })
 }
 
 // TestE2EProvisionHostDies kills the agent of a recipe's machine in the
@@ -249,12 +239,12 @@ func TestE2EProvisionHostDies(t *testing.T) {
 
 	// Two machines served the recipe; the dead one was released at once,
 	// the other at the end; failed reservations were released too.
-	pollFor(t, 10*time.Second, "every reservation to be released", func() bool { return len(f.ls("held")) == 0 })
+	lnsttest.WaitFor(t, "every reservation to be released", 10*time.Second, func() bool { return len(f.ls("held")) == 0 })
 	released := f.ls("released")
 	attempts := f.ls("attempts")
 	assert.GreaterOrEqual(t, len(released), 2, "released %v", released)
 	assert.Len(t, released, len(attempts), "every reservation attempt printed its id and was released: %v of %v", released, attempts)
-	pollFor(t, 10*time.Second, "every process of the child and its machines to end", func() bool { return len(processesWith(f.marker)) == 0 })
+	lnsttest.WaitFor(t, "every process of the child and its machines to end", 10*time.Second, func() bool { return len(processesWith(f.marker)) == 0 })
 }
 
 // TestE2EProvisionBadReruns: a wrong -lnst.reruns stops the binary with

@@ -53,6 +53,7 @@ func (r *reruns) attemptOf(name string) int {
 // they were released (settle); the recipe's results and its RESULTS
 // SUMMARY say so, and a failed recipe is rerun if -lnst.reruns allows.
 func (s *session) hostsDied(t *testing.T, st *testState, dead []deadHost) {
+	t.Helper()
 	if len(dead) == 0 {
 		return
 	}

@@ -101,12 +101,9 @@ func TestProvisionReuseAndIdle(t *testing.T) {
 	assert.Empty(t, sp.settle(m2))
 	sp.release(m2)
 
-	released := func() bool { return len(files(t, filepath.Join(dir, "released"))) == 1 }
-	for deadline := time.Now().Add(10 * time.Second); !released(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the idle machine was not released within 10s of its 300ms idle time")
-		}
-	}
+	WaitFor(t, "the idle machine's release after its 300ms idle time", 10*time.Second, func() bool {
+		return len(files(t, filepath.Join(dir, "released"))) == 1
+	})
 	_, err = sp.machineHost("p#2")
 	assert.Error(t, err, "the slot holds no machine once it is released")
 }

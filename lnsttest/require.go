@@ -107,9 +107,16 @@ func Arch(arch string) HostOpt {
 	return hostOptFunc(func(h *hostReq) { h.arch = arch })
 }
 
-// Kernel requires the host's kernel to have these link kinds or qdiscs
-// ("bond", "vlan", "vrf", "netem"; see agent.KernelFeatures). Require
-// skips a recipe whose hosts lack one, naming what is missing.
+// Kernel requires the host's kernel to have these link kinds or qdiscs.
+// Require skips a recipe whose hosts lack one, naming what is missing
+// (and fails it under -lnst.strict). The names it knows (a test checks
+// this list against the agent's):
+//
+//	link kinds:  bond, bridge, dummy, geneve, gre, gretap, ifb, ip6gre,
+//	             ip6gretap, ip6tnl, ipip, ipvlan, macvlan, macvtap, sit,
+//	             team, tun, veth, vlan, vrf, vti, vxlan, wireguard
+//	qdiscs:      fq_codel, htb, ingress, netem, prio, tbf
+//	userspace:   openvswitch
 func Kernel(features ...string) HostOpt {
 	return hostOptFunc(func(h *hostReq) { h.kernel = append(h.kernel, features...) })
 }
@@ -266,10 +273,7 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		return s.matchPool(t, reqs, nil)
 	}
 	if reason := labUnmet(reqs); reason != "" {
-		if cfg.strict {
-			t.Fatalf("lnsttest.Require: requirements cannot be met (-lnst.strict): %s", reason)
-		}
-		t.Skipf("lnsttest.Require: requirements cannot be met: %s", reason)
+		unmet(t, "lnsttest.Require", reason)
 	}
 	lab, vm, err := s.chooseLab(reqs)
 	if err != nil {
@@ -279,18 +283,15 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		if reason, err := s.kernelUnmet(reqs); err != nil {
 			t.Fatalf("lnsttest.Require: %v", err)
 		} else if reason != "" {
-			if cfg.strict {
-				t.Fatalf("lnsttest.Require: requirements cannot be met (-lnst.strict): %s", reason)
-			}
-			t.Skipf("lnsttest.Require: requirements cannot be met: %s (-lnst.lab=vm or auto runs such recipes in VMs)", reason)
+			unmet(t, "lnsttest.Require", reason+" (-lnst.lab=vm or auto runs such recipes in VMs)")
 		}
 	}
 	// The lab is a provisioner whose reservation is a built instance.
 	lp := &pool.LabProvisioner{Lab: lab}
-	res, err := lp.Reserve(context.Background(), pool.Request{Topology: topology(reqs)})
+	res, err := lp.Reserve(rpcCtx(t), pool.Request{Topology: topology(reqs)})
 	if err == nil && res.Instance.Fresh {
 		if err = s.snapInstance(lab, res.Instance); err != nil {
-			lp.Release(context.Background(), res)
+			lp.Release(rpcCtx(t), res)
 		}
 	}
 	if err != nil {
@@ -306,11 +307,9 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 			}
 		}
 		st.restore()
-		lp.Release(context.Background(), res)
+		lp.Release(rpcCtx(t), res)
 	})
-	m := &Match{hosts: map[string]*Host{}}
-	var desc []string
-	kernels := map[string]string{}
+	var hosts []matchHost
 	for _, r := range reqs {
 		h := &Host{s: s, client: lab.Client(), name: r.host.name, id: in.Hosts[r.host.name], ifaces: map[string]string{}}
 		hello, info := lab.Hello(), "lab:"+h.id
@@ -322,28 +321,91 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		for _, i := range r.host.ifaces {
 			h.ifaces[i.name] = in.Ifname(r.host.name, i.name)
 		}
-		m.hosts[h.name] = h
-		desc = append(desc, fmt.Sprintf("%s=%s", h.name, info))
 		s.addHostInfo(info, hello)
-		kernels[h.name] = hello.GetKernel()
+		mh := matchHost{h: h, where: info, kernel: hello.GetKernel()}
+		if vm { // the namespace lab's kernel was checked above
+			mh.need = r.host.kernel
+		}
+		hosts = append(hosts, mh)
+	}
+	return st.newMatch(t, hosts)
+}
+
+// matchHost is a host of a Match being made.
+type matchHost struct {
+	h *Host
+	// where names the host's machine: "lab:h1.1", "vm:h1", "m1" (a pool
+	// host), kernel is its kernel release.
+	where, kernel string
+	// need are the kernel features to check it has (Kernel).
+	need []string
+}
+
+// newMatch makes the Match of hosts and records it as the test's, once
+// each host's kernel has the features it needs: a host lacking one skips
+// the test (or fails it under -lnst.strict); an agent that cannot tell
+// what its kernel has fails it, naming the host and the error.
+func (st *testState) newMatch(t testing.TB, hosts []matchHost) *Match {
+	t.Helper()
+	m := &Match{hosts: map[string]*Host{}}
+	var desc []string
+	for _, mh := range hosts {
+		reason, err := kernelUnmetOn(rpcCtx(t), mh)
+		if err != nil {
+			t.Fatalf("lnsttest.Require: %v", err)
+		}
+		if reason != "" {
+			unmet(t, "lnsttest.Require", reason)
+		}
+		m.hosts[mh.h.name] = mh.h
+		desc = append(desc, mh.h.name+"="+mh.where)
 	}
 	sort.Strings(desc)
 	m.desc = strings.Join(desc, " ")
 	st.mu.Lock()
 	st.match = m.desc
 	st.mu.Unlock()
-	if vm {
-		for _, r := range reqs {
-			if missing := kernelMissing(m.hosts[r.host.name].client, r.host.kernel); len(missing) > 0 {
-				if cfg.strict {
-					t.Fatalf("lnsttest.Require: the VM lab's kernel lacks %s (-lnst.strict)", strings.Join(missing, ", "))
-				}
-				t.Skipf("lnsttest.Require: host %q needs kernel support for %s, which the VM lab's kernel (%s) lacks", r.host.name, strings.Join(missing, ", "), kernels[r.host.name])
-			}
-		}
-	}
 	st.logger().Info("hosts ready", "match", m.desc)
 	return m
+}
+
+// unmet skips t, from call, because requirements cannot be met for
+// reason, or fails it under -lnst.strict.
+func unmet(t testing.TB, call, reason string) {
+	t.Helper()
+	if cfg.strict {
+		t.Fatalf("%s: requirements cannot be met (-lnst.strict): %s", call, reason)
+	}
+	t.Skipf("%s: requirements cannot be met: %s", call, reason)
+}
+
+// kernelUnmetOn asks the agent of mh which of the kernel features mh
+// needs its kernel lacks, and says so ("" if none); an error when the
+// agent cannot be asked.
+func kernelUnmetOn(ctx context.Context, mh matchHost) (string, error) {
+	if len(mh.need) == 0 {
+		return "", nil
+	}
+	p, err := mh.h.client.Probe(ctx, &pb.ProbeRequest{})
+	if err != nil {
+		return "", fmt.Errorf("host %q (%s): cannot tell whether its kernel has %s: probe: %w", mh.h.name, mh.where, strings.Join(mh.need, ", "), err)
+	}
+	return kernelReason(p, mh.h.name, mh.where, mh.kernel, mh.need), nil
+}
+
+// kernelReason says which of the kernel features host needs the probed
+// kernel (release kernel, on where) lacks, "" if none.
+func kernelReason(p *pb.ProbeReply, host, where, kernel string, need []string) string {
+	var missing []string
+	for _, k := range need {
+		if !p.LinkKinds[k] && !p.Qdiscs[k] && !slices.Contains(missing, k) {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("host %q needs kernel support for %s, which the kernel of %s (%s) lacks", host, strings.Join(missing, ", "), where, kernel)
 }
 
 // chooseLab picks the local lab for a recipe: the VM lab under
@@ -384,10 +446,7 @@ func ForEachMatch(t *testing.T, reqs []Requirement, f func(t *testing.T, m *Matc
 	}
 	all, err := s.pool.allMatches(poolReqs(reqs))
 	if err != nil {
-		if cfg.strict {
-			t.Fatalf("lnsttest.ForEachMatch: requirements cannot be met by pool %s (-lnst.strict): %v", s.pool.p.Path, err)
-		}
-		t.Skipf("lnsttest.ForEachMatch: requirements cannot be met by pool %s: %v", s.pool.p.Path, err)
+		unmet(t, "lnsttest.ForEachMatch", fmt.Sprintf("pool %s: %v", s.pool.p.Path, err))
 	}
 	for _, mapping := range all {
 		t.Run(mappingName(mapping), func(t *testing.T) {
@@ -420,14 +479,8 @@ func (s *session) kernelUnmet(reqs []Requirement) (string, error) {
 		return "", err
 	}
 	for _, r := range reqs {
-		var missing []string
-		for _, k := range r.host.kernel {
-			if !p.LinkKinds[k] && !p.Qdiscs[k] && !slices.Contains(missing, k) {
-				missing = append(missing, k)
-			}
-		}
-		if len(missing) > 0 {
-			return fmt.Sprintf("host %q needs kernel support for %s, which the local lab's kernel (%s) lacks", r.host.name, strings.Join(missing, ", "), s.lab.Hello().Kernel), nil
+		if reason := kernelReason(p, r.host.name, "the local lab", s.lab.Hello().Kernel, r.host.kernel); reason != "" {
+			return reason, nil
 		}
 	}
 	return "", nil

@@ -1,7 +1,6 @@
 package lnsttest
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
@@ -119,7 +118,7 @@ func (h *Host) AddRoute(t testing.TB, dst string, opts ...RouteOpt) {
 	}
 	req := route.request()
 	req.Host, req.Group = h.id, st.group
-	r, err := h.client.AddRoute(context.Background(), req)
+	r, err := h.client.AddRoute(rpcCtx(t), req)
 	if err != nil {
 		t.Fatalf("%s: add route %s: %v", h.name, route, err)
 	}
@@ -146,7 +145,7 @@ func (h *Host) AddRoutes(t testing.TB, routes []Route) {
 		for i, r := range batch {
 			req.Routes[i] = r.request()
 		}
-		rep, err := h.client.AddRoutes(context.Background(), req)
+		rep, err := h.client.AddRoutes(rpcCtx(t), req)
 		if err != nil {
 			st.use(h.client) // the routes before a failed one stay
 			t.Fatalf("%s: add routes %d to %d of %d: %v", h.name, start+1, start+len(batch), len(routes), err)
@@ -165,7 +164,7 @@ func (h *Host) AddRoutes(t testing.TB, routes []Route) {
 func (h *Host) AddNeigh(t testing.TB, dev *Device, ip, mac string) {
 	t.Helper()
 	st := h.s.state(t)
-	r, err := h.client.AddNeigh(context.Background(), &pb.NeighRequest{Host: h.id, Group: st.group, Dev: dev.name, Ip: ip, Lladdr: mac})
+	r, err := h.client.AddNeigh(rpcCtx(t), &pb.NeighRequest{Host: h.id, Group: st.group, Dev: dev.name, Ip: ip, Lladdr: mac})
 	if err != nil {
 		t.Fatalf("%s: add neighbour %s lladdr %s on %s: %v", h.name, ip, mac, dev.name, err)
 	}
@@ -243,7 +242,7 @@ func (h *Host) AddRule(t testing.TB, opts ...RuleOpt) {
 	}
 	req := rule.request()
 	req.Host, req.Group = h.id, st.group
-	r, err := h.client.AddRule(context.Background(), req)
+	r, err := h.client.AddRule(rpcCtx(t), req)
 	if err != nil {
 		t.Fatalf("%s: add rule %s: %v", h.name, rule, err)
 	}

@@ -34,6 +34,9 @@ type testState struct {
 	// consoles are the consoles of failed VM hosts kept in -lnst.results.
 	consoles []results.Console
 	log      hclog.Logger
+	// logMu holds logged while one line is formatted and written.
+	logMu  sync.Mutex
+	logged strings.Builder
 }
 
 // record is a named value a recipe or module recorded with Record.
@@ -43,26 +46,54 @@ type record struct {
 }
 
 // logger returns the test's logger, which writes with t.Log.
-func (st *testState) logger() hclog.Logger {
+func (st *testState) logger() testLogger {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.log == nil {
 		st.log = hclog.New(&hclog.LoggerOptions{
 			Name:        "lnst",
 			Level:       hclog.LevelFromString(cfg.logLevel),
-			Output:      tLogWriter{st.t},
+			Output:      &st.logged,
 			DisableTime: true,
 		})
 	}
-	return st.log
+	return testLogger{st}
 }
 
-// tLogWriter writes each line with t.Log.
-type tLogWriter struct{ t testing.TB }
+// testLogger logs with hclog's format and levels, and writes each line
+// with t.Log from its own helper-marked methods: so that the file:line
+// go test shows for it is the recipe's (the frames of hclog, which formats
+// the line, are not on the stack of t.Log, where t.Helper cannot mark
+// them).
+type testLogger struct{ st *testState }
 
-func (w tLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+// Trace, Debug, Info, Warn and Error log msg and its key-value pairs at
+// their level.
+func (l testLogger) Trace(msg string, args ...any) { l.st.t.Helper(); l.log(hclog.Trace, msg, args) }
+
+// Debug logs at level debug; see Trace.
+func (l testLogger) Debug(msg string, args ...any) { l.st.t.Helper(); l.log(hclog.Debug, msg, args) }
+
+// Info logs at level info; see Trace.
+func (l testLogger) Info(msg string, args ...any) { l.st.t.Helper(); l.log(hclog.Info, msg, args) }
+
+// Warn logs at level warn; see Trace.
+func (l testLogger) Warn(msg string, args ...any) { l.st.t.Helper(); l.log(hclog.Warn, msg, args) }
+
+// Error logs at level error; see Trace.
+func (l testLogger) Error(msg string, args ...any) { l.st.t.Helper(); l.log(hclog.Error, msg, args) }
+
+func (l testLogger) log(level hclog.Level, msg string, args []any) {
+	l.st.t.Helper()
+	st := l.st
+	st.logMu.Lock()
+	st.log.Log(level, msg, args...)
+	line := strings.TrimRight(st.logged.String(), "\n")
+	st.logged.Reset()
+	st.logMu.Unlock()
+	if line != "" {
+		st.t.Log(line)
+	}
 }
 
 // use records that the test changes state through client.
@@ -83,7 +114,7 @@ func (st *testState) undoAt(t testing.TB, c pb.AgentClient, what string, seq uin
 }
 
 func (st *testState) restoreOn(t testing.TB, c pb.AgentClient, since uint64, what string) {
-	for _, err := range st.restoreErrs(context.Background(), c, since) {
+	for _, err := range st.restoreErrs(rpcCtx(t), c, since) {
 		t.Errorf("restore %s: %v", what, err)
 	}
 }
@@ -115,6 +146,7 @@ func (st *testState) usedClients() []pb.AgentClient {
 
 // restore undoes everything the test changed on every agent it used.
 func (st *testState) restore() {
+	st.t.Helper()
 	for _, c := range st.usedClients() {
 		st.restoreOn(st.t, c, 0, "test "+st.t.Name())
 	}
@@ -153,6 +185,7 @@ func (st *testState) addRecord(name string, value any) {
 
 // printSummary logs the RESULTS SUMMARY of the test's jobs and records.
 func (st *testState) printSummary() {
+	st.t.Helper()
 	st.mu.Lock()
 	jobs, records := st.jobs, st.records
 	st.mu.Unlock()

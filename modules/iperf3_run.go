@@ -12,11 +12,8 @@ import (
 	"github.com/lnst-go/lnst/lnsttest"
 )
 
-// iperf3 server readiness: how long to wait for its listener, how often to look.
-const (
-	iperf3ListenTimeout = 10 * time.Second
-	iperf3ListenPoll    = 20 * time.Millisecond
-)
+// iperf3ListenTimeout is how long an iperf3 server is given to listen.
+const iperf3ListenTimeout = 10 * time.Second
 
 // Iperf3ServerJob is a running Iperf3Server.
 type Iperf3ServerJob struct {
@@ -54,29 +51,25 @@ func (s Iperf3Server) Start(t testing.TB, h *lnsttest.Host) *Iperf3ServerJob {
 }
 
 // waitListening polls ss on the server's host until a socket listens on
-// the server's port, the server exits, or iperf3ListenTimeout passes.
+// the server's port; it fails the test when the server exits first or
+// iperf3ListenTimeout passes.
 func (sj *Iperf3ServerJob) waitListening(t testing.TB, ssArgv []string) {
 	t.Helper()
-	deadline := time.Now().Add(iperf3ListenTimeout)
-	tick := time.NewTicker(iperf3ListenPoll)
-	defer tick.Stop()
-	for {
-		ss := sj.host.RunArgv(t, ssArgv, lnsttest.Desc("wait for iperf3 server to listen"), lnsttest.Timeout(5*time.Second), lnsttest.Quiet())
-		if strings.TrimSpace(ss.Result().Stdout) != "" {
-			return
+	what := fmt.Sprintf("host %s: %s to listen (%s shows it)", sj.host.Name(), strings.Join(sj.argv, " "), strings.Join(ssArgv, " "))
+	lnsttest.WaitFor(t, what, iperf3ListenTimeout, func() bool {
+		ss := sj.host.OutputArgv(t, ssArgv, lnsttest.Desc("wait for iperf3 server to listen"), lnsttest.Timeout(5*time.Second), lnsttest.Quiet())
+		if strings.TrimSpace(ss) != "" {
+			return true
 		}
 		select {
 		case <-sj.job.Done():
 			res := sj.job.Result()
 			t.Fatalf("host %s: %s exited with code %d before listening\nstdout:\n%s\nstderr:\n%s",
 				sj.host.Name(), strings.Join(sj.argv, " "), res.ExitCode, res.Stdout, res.Stderr)
-		case <-tick.C:
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("host %s: %s: no listener after %v (%s shows none)",
-				sj.host.Name(), strings.Join(sj.argv, " "), iperf3ListenTimeout, strings.Join(ssArgv, " "))
-		}
-	}
+		return false
+	})
 }
 
 // Job returns the server's background job.

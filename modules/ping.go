@@ -51,6 +51,18 @@ type PingResult struct {
 	RTTMin, RTTAvg, RTTMax time.Duration
 }
 
+// Verdict is how the RESULTS SUMMARY judges the ping: PASS when every
+// packet got its reply, LOSS when some were lost, NO REPLY when all were.
+func (r PingResult) Verdict() string {
+	switch {
+	case r.Sent > 0 && r.Received == 0:
+		return "NO REPLY"
+	case r.Lost > 0:
+		return "LOSS"
+	}
+	return "PASS"
+}
+
 // String formats r on one line, as shown in the RESULTS SUMMARY:
 // "sent 5 received 5 lost 0 rtt min/avg/max 0.040/0.052/0.071 ms".
 func (r PingResult) String() string {

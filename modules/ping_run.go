@@ -28,6 +28,6 @@ func (p Ping) Run(t testing.TB, h *lnsttest.Host) PingResult {
 		t.Fatalf("host %s: %s: %v\nstdout:\n%s\nstderr:\n%s",
 			h.Name(), strings.Join(argv, " "), err, out.Stdout, out.Stderr)
 	}
-	job.SetSummary(res.String())
+	job.SetVerdict(res.Verdict(), res.String())
 	return res
 }

@@ -132,3 +132,9 @@ func TestPingJobTimeout(t *testing.T) {
 	assert.Equal(t, 26*time.Second, Ping{Dst: "198.18.1.2", Count: 5, Interval: 200 * time.Millisecond}.jobTimeout())
 	assert.Equal(t, 18*time.Second, Ping{Dst: "198.18.1.2", Count: 100, Timeout: 2 * time.Second}.jobTimeout())
 }
+
+func TestPingVerdict(t *testing.T) {
+	assert.Equal(t, "PASS", PingResult{Sent: 3, Received: 3}.Verdict())
+	assert.Equal(t, "LOSS", PingResult{Sent: 3, Received: 1, Lost: 2}.Verdict())
+	assert.Equal(t, "NO REPLY", PingResult{Sent: 3, Lost: 3}.Verdict())
+}

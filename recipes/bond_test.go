@@ -3,6 +3,7 @@ package recipes
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,13 +78,20 @@ func TestBondActiveBackup(t *testing.T) {
 		dst := enrtAddr(ends["ipv4"][1])
 		// ping exits 0 when some replies came: the few lost while the bonds
 		// switch ports are allowed.
+		sent := func() int {
+			n, err := strconv.Atoi(strings.TrimSpace(h1.Iface(active).ReadSysfs(t, "statistics/tx_packets")))
+			require.NoError(t, err, "tx_packets of h1's %s", active)
+			return n
+		}
+		before := sent()
 		during := h1.Start(t, fmt.Sprintf("ping -4 -c 40 -i 0.05 %s", dst), lnsttest.Desc("ping during failover"))
-		time.Sleep(300 * time.Millisecond) // let the ping run over the first port
+		// Let the ping run over the first port before it fails.
+		lnsttest.WaitFor(t, "the ping to send over h1's "+active, 5*time.Second, func() bool { return sent() >= before+4 })
 		for _, h := range []*lnsttest.Host{h1, h2} {
 			h.Iface(active).Down(t)
 		}
 		for _, h := range []*lnsttest.Host{h1, h2} {
-			enrtWaitFor(t, h.Name()+"'s bond0 to leave "+active, 2*time.Second, func() bool {
+			lnsttest.WaitFor(t, h.Name()+"'s bond0 to leave "+active, 2*time.Second, func() bool {
 				now := enrtActiveSlave(t, h, "bond0")
 				return now != active && slices.Contains(enrtBondPorts, now)
 			})
@@ -98,6 +106,7 @@ func TestBondActiveBackup(t *testing.T) {
 // (packets go round-robin over both networks) and pings and runs flows
 // over the bonds.
 func TestBondBalanceRR(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHostsTwoNets(t, "bond")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	spec := devices.Bond{Name: "bond0", Mode: "balance-rr", Miimon: 100 * time.Millisecond}
@@ -112,6 +121,7 @@ func TestBondBalanceRR(t *testing.T) {
 // TestVlanOverBond puts VLAN 10 on an active-backup bond of eth0 and eth1
 // on both hosts and pings and runs flows over it.
 func TestVlanOverBond(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHostsTwoNets(t, "bond", "vlan")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	spec := devices.Bond{Name: "bond0", Mode: "active-backup", Miimon: 100 * time.Millisecond}
@@ -129,6 +139,7 @@ func TestVlanOverBond(t *testing.T) {
 // TestBridgeOverBond enslaves an active-backup bond of eth0 and eth1 to a
 // bridge on h1, addresses the bridge, and reaches h2's bond over it.
 func TestBridgeOverBond(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHostsTwoNets(t, "bond", "bridge")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	spec := devices.Bond{Name: "bond0", Mode: "active-backup", Miimon: 100 * time.Millisecond}
@@ -146,6 +157,7 @@ func TestBridgeOverBond(t *testing.T) {
 // hosts and pings and runs flows over it. It needs the team driver and
 // teamd (the agent starts teamd for each team device).
 func TestTeam(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHostsTwoNets(t, "team")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	for _, h := range []*lnsttest.Host{h1, h2} {

@@ -11,6 +11,7 @@ import (
 // TestBridgeTwoHosts makes a bridge on h1, enslaves h1's eth0 to it, puts
 // h1's addresses on the bridge and reaches h2 over it, IPv4 and IPv6.
 func TestBridgeTwoHosts(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "bridge")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	br := h1.Create(t, devices.Bridge{Name: "br0"})

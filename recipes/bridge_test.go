@@ -13,6 +13,7 @@ import (
 // TestBridgeThreeHosts puts three hosts on one network and pings every
 // pair, both ways.
 func TestBridgeThreeHosts(t *testing.T) {
+	t.Parallel()
 	names := []string{"h1", "h2", "h3"}
 	var reqs []lnsttest.Requirement
 	for _, n := range names {
@@ -38,6 +39,7 @@ func TestBridgeThreeHosts(t *testing.T) {
 // TestHostBridge builds a bridge inside a host, enslaves a veth to it and
 // checks the device model reports it.
 func TestHostBridge(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1 := m.Host("h1")
 	br := h1.Create(t, devicesBridge("br0"))

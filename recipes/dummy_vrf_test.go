@@ -13,6 +13,7 @@ import (
 // TestDummy gives a dummy device on h2 an address of each family, routes
 // h1 to them through h2, and pings and runs flows to them.
 func TestDummy(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "dummy")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	link := enrtAddrs(t, 140, [2]*lnsttest.Device{h1.Iface("eth0"), h2.Iface("eth0")})
@@ -40,10 +41,11 @@ func TestDummy(t *testing.T) {
 // after the first round's restore took them away, and each restore leaves
 // the rules as they were.
 func TestVrf(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "vrf")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	rules := func(t *testing.T) string {
-		return h1.Run(t, "ip rule show; ip -6 rule show", lnsttest.Desc("rules of h1")).Result().Stdout
+		return h1.Output(t, "ip rule show; ip -6 rule show", lnsttest.Desc("rules of h1"))
 	}
 	before := rules(t)
 	for _, round := range []string{"first", "again"} {

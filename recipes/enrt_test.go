@@ -143,19 +143,6 @@ func enrtNoDAD(t *testing.T, h *lnsttest.Host, ifaces ...string) {
 	}
 }
 
-// enrtWaitFor polls cond every 50ms until it holds, and fails the test
-// naming what it waited for if it does not within timeout.
-func enrtWaitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // enrtHasTool reports whether h has the command name on its PATH.
 func enrtHasTool(t *testing.T, h *lnsttest.Host, name string) bool {
 	t.Helper()

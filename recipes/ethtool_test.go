@@ -16,6 +16,7 @@ import (
 // device that is down. A driver without these settings (a veth: the
 // namespace lab) skips the subtest.
 func TestRingCoalesce(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t)
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	eth0 := h1.Iface("eth0")

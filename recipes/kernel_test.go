@@ -30,7 +30,7 @@ func TestInstallKernel(t *testing.T) {
 	lnsttest.Destructive(t, "kernel", "reboot")
 	m := lnsttest.Require(t, lnsttest.HostReq("h1", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))))
 	h1 := m.Host("h1")
-	uname := func(t *testing.T) string { return strings.TrimSpace(h1.Run(t, "uname -r").Result().Stdout) }
+	uname := func(t *testing.T) string { return strings.TrimSpace(h1.Output(t, "uname -r")) }
 	own := uname(t)
 	require.NotEmpty(t, own, "uname -r")
 	// Runs after InstallKernel's cleanup, which reboots the host.

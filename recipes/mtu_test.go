@@ -38,6 +38,7 @@ var enrtHeaders = map[string]int{"ipv4": 20 + 8, "ipv6": 40 + 8}
 // a VXLAN tunnel (the overlay keeps its default MTU: DF pings up to it
 // pass, bigger ones fail, and a TCP flow passes).
 func TestMTU(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "vxlan")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 

@@ -12,6 +12,7 @@ import (
 // gro, gso and tso and pings over each, IPv4 and IPv6; the features are
 // back as they were after each combination.
 func TestOffloads(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	h1.Iface("eth0").AddIP(t, "198.18.12.1/24")

@@ -29,7 +29,7 @@ func TestOvsBridge(t *testing.T) {
 	t.Cleanup(func() { dumpOvsOnFailure(t, h1) })
 	require.Equal(t, "openvswitch", br.Info(t).Type)
 	h1.RunArgv(t, []string{"ovs-vsctl", "--timeout=10", "add-port", "ovsbr0", h1.Iface("eth0").Name()}, lnsttest.Desc("eth0 into ovsbr0"))
-	ports := h1.RunArgv(t, []string{"ovs-vsctl", "--timeout=10", "list-ports", "ovsbr0"}).Result().Stdout
+	ports := h1.OutputArgv(t, []string{"ovs-vsctl", "--timeout=10", "list-ports", "ovsbr0"})
 	require.Equal(t, []string{h1.Iface("eth0").Name()}, strings.Fields(ports), "ports of ovsbr0")
 	h1.Iface("eth0").Up(t)
 	br.Up(t)
@@ -66,5 +66,5 @@ func dumpOvsOnFailure(t *testing.T, h *lnsttest.Host) {
 	if !t.Failed() {
 		return
 	}
-	t.Logf("Open vSwitch on %s:\n%s", h.Name(), h.Run(t, ovsDiagnostics, lnsttest.Quiet(), lnsttest.Desc("Open vSwitch state")).Result().Stdout)
+	t.Logf("Open vSwitch on %s:\n%s", h.Name(), h.Output(t, ovsDiagnostics, lnsttest.Quiet(), lnsttest.Desc("Open vSwitch state")))
 }

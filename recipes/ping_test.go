@@ -10,6 +10,7 @@ import (
 
 // TestPing pings over IPv4 and IPv6 between two hosts on one network.
 func TestPing(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	h1.Iface("eth0").AddIP(t, "198.18.1.1/24")

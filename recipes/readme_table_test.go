@@ -224,13 +224,13 @@ func tableProbe(t *testing.T, features []string) (have map[string]bool, kernel s
 			m := lnsttest.Require(t, lnsttest.HostReq("h1", lnsttest.Kernel(k), lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))))
 			have[k] = true
 			if kernel == "" {
-				kernel = strings.TrimSpace(m.Host("h1").Run(t, "uname -r", lnsttest.Quiet()).Result().Stdout)
+				kernel = strings.TrimSpace(m.Host("h1").Output(t, "uname -r", lnsttest.Quiet()))
 			}
 		})
 	}
 	if kernel == "" {
 		m := lnsttest.Require(t, lnsttest.HostReq("h1", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))))
-		kernel = strings.TrimSpace(m.Host("h1").Run(t, "uname -r", lnsttest.Quiet()).Result().Stdout)
+		kernel = strings.TrimSpace(m.Host("h1").Output(t, "uname -r", lnsttest.Quiet()))
 	}
 	return have, kernel
 }

@@ -31,7 +31,7 @@ func snapshot(t *testing.T, h *lnsttest.Host) string {
 		"ip route show table all",
 		"ip -6 route show table all",
 	} {
-		b.WriteString("$ " + cmd + "\n" + h.Run(t, cmd, lnsttest.Desc("snapshot: "+cmd)).Result().Stdout)
+		b.WriteString("$ " + cmd + "\n" + h.Output(t, cmd, lnsttest.Desc("snapshot: "+cmd)))
 	}
 	for _, k := range sortedKeys(restoreSysctls) {
 		b.WriteString(k + " = " + h.ReadSysctl(t, k) + "\n")
@@ -58,6 +58,7 @@ func sortedKeys(m map[string]string) []string {
 // devices in a subtest, and checks that once the subtest's cleanup ran the
 // hosts are exactly as before.
 func TestSysctlRestored(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	before1, before2 := snapshot(t, h1), snapshot(t, h2)

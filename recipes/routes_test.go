@@ -13,6 +13,7 @@ import (
 // TestRoutes routes h1 to a network behind h2, over IPv4 and IPv6, and
 // puts a route in another table with a metric.
 func TestRoutes(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	h1.Iface("eth0").AddIP(t, "198.18.10.1/24")
@@ -30,7 +31,7 @@ func TestRoutes(t *testing.T) {
 	}
 
 	h1.AddRoute(t, "198.18.30.0/24", lnsttest.Dev(h1.Iface("eth0")), lnsttest.Table(100), lnsttest.Metric(10))
-	out := h1.Run(t, "ip route show table 100").Result().Stdout
+	out := h1.Output(t, "ip route show table 100")
 	require.Contains(t, out, "198.18.30.0/24 dev "+h1.Iface("eth0").Name())
 	require.Contains(t, out, "metric 10")
 }
@@ -38,23 +39,25 @@ func TestRoutes(t *testing.T) {
 // TestRoutesRestored adds routes in a subtest and checks they are gone
 // after it.
 func TestRoutesRestored(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	h1 := m.Host("h1")
-	before := h1.Run(t, "ip route show table all").Result().Stdout
+	before := h1.Output(t, "ip route show table all")
 	t.Run("add", func(t *testing.T) {
 		h1.Iface("eth0").AddIP(t, "198.18.11.1/24")
 		h1.AddRoute(t, "198.18.21.0/24", lnsttest.Via("198.18.11.2"))
 		h1.AddRoute(t, "default", lnsttest.Via("198.18.11.254"), lnsttest.Table(7))
-		require.NotEqual(t, before, h1.Run(t, "ip route show table all").Result().Stdout)
+		require.NotEqual(t, before, h1.Output(t, "ip route show table all"))
 	})
-	require.Equal(t, before, h1.Run(t, "ip route show table all").Result().Stdout)
+	require.Equal(t, before, h1.Output(t, "ip route show table all"))
 }
 
 // TestNetns runs jobs in a namespace made inside a host.
 func TestNetns(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	inner := m.Host("h1").Netns(t, "inner")
-	out := inner.Run(t, "ip -o link show").Result().Stdout
+	out := inner.Output(t, "ip -o link show")
 	// A kernel with tunnel modules loaded (gre, ipip, sit...) gives every
 	// new namespace their fallback devices (gre0@NONE, tunl0@NONE...).
 	var links []string
@@ -72,6 +75,7 @@ func TestNetns(t *testing.T) {
 
 // TestHWAddr changes a MAC address, restored after the subtest.
 func TestHWAddr(t *testing.T) {
+	t.Parallel()
 	m := twoHosts(t)
 	eth0 := m.Host("h1").Iface("eth0")
 	old := eth0.Info(t).HWAddr.String()

@@ -21,7 +21,7 @@ func enrtCountRoutes(t *testing.T, h *lnsttest.Host, family string) int {
 	if family == "ipv6" {
 		flag = "-6"
 	}
-	out := h.Run(t, "ip "+flag+" route show | wc -l", lnsttest.Desc("count "+family+" routes")).Result().Stdout
+	out := h.Output(t, "ip "+flag+" route show | wc -l", lnsttest.Desc("count "+family+" routes"))
 	n, err := strconv.Atoi(strings.TrimSpace(out))
 	require.NoError(t, err, "wc -l printed %q", out)
 	return n

@@ -43,6 +43,7 @@ func enrtFamilyOnly(ends map[string][2]string, family string) map[string][2]stri
 // TestGre builds an IPv4 GRE tunnel between h1 and h2 and pings and runs
 // flows over it, IPv4 and IPv6 inside.
 func TestGre(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "gre")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	a1, a2 := enrtUnderlay(t, h1, h2, enrtFamilies[0], 120)
@@ -56,6 +57,7 @@ func TestGre(t *testing.T) {
 // TestIp6Gre builds an IPv6 GRE tunnel between h1 and h2 and pings and
 // runs flows over it, IPv4 and IPv6 inside.
 func TestIp6Gre(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "ip6gre")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	a1, a2 := enrtUnderlay(t, h1, h2, enrtFamilies[1], 122)
@@ -68,6 +70,7 @@ func TestIp6Gre(t *testing.T) {
 // TestIpIp builds an IPv4-in-IPv4 tunnel between h1 and h2 and pings and
 // runs flows over it.
 func TestIpIp(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "ipip")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	a1, a2 := enrtUnderlay(t, h1, h2, enrtFamilies[0], 124)
@@ -82,6 +85,7 @@ func TestIpIp(t *testing.T) {
 // TestSit builds an IPv6-in-IPv4 tunnel between h1 and h2 and pings and
 // runs a flow over it.
 func TestSit(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "sit")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	a1, a2 := enrtUnderlay(t, h1, h2, enrtFamilies[0], 126)
@@ -95,6 +99,7 @@ func TestSit(t *testing.T) {
 // TestIp6Tnl builds an IPv4-and-IPv6-in-IPv6 tunnel (ip6tnl, mode any)
 // between h1 and h2 and pings and runs flows over it, both families inside.
 func TestIp6Tnl(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "ip6tnl")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	a1, a2 := enrtUnderlay(t, h1, h2, enrtFamilies[1], 128)
@@ -107,6 +112,7 @@ func TestIp6Tnl(t *testing.T) {
 // TestGeneve builds a Geneve tunnel (VNI 42) between h1 and h2 over an
 // IPv4 and an IPv6 underlay and pings and runs flows over it.
 func TestGeneve(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "geneve")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	for i, under := range enrtFamilies {
@@ -124,6 +130,7 @@ func TestGeneve(t *testing.T) {
 // TestIpvlan puts an ipvlan (L2 mode) on h1's eth0, sharing its MAC, with
 // its own addresses, and reaches it from h2.
 func TestIpvlan(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "ipvlan")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	iv := h1.Create(t, devices.Ipvlan{Name: "ipvl0", Parent: h1.Iface("eth0").Name(), Mode: "l2"})
@@ -145,6 +152,7 @@ func enrtWgKey(t *testing.T) (private, public string) {
 // with keys made by the test and configured with wg, and pings and runs
 // flows over it, IPv4 and IPv6 inside.
 func TestWireguard(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "wireguard")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	for _, h := range []*lnsttest.Host{h1, h2} {

@@ -11,6 +11,7 @@ import (
 // TestVlan puts VLAN 10 on eth0 of both hosts and pings and runs flows over
 // it; a host on another VLAN id (20) does not hear it.
 func TestVlan(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "vlan")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	var vl [2]*lnsttest.Device

@@ -12,6 +12,7 @@ import (
 // over an IPv4 underlay and over an IPv6 one, and pings and runs TCP and
 // UDP flows over the overlay in both families.
 func TestVxlanUnicast(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "vxlan")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	for i, under := range enrtFamilies {
@@ -38,6 +39,7 @@ func TestVxlanUnicast(t *testing.T) {
 // through a multicast group on eth0, IPv4 (239.1.1.1) and IPv6 (ff05::42),
 // and pings over it.
 func TestVxlanMulticast(t *testing.T) {
+	t.Parallel()
 	m := enrtTwoHosts(t, "vxlan")
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	groups := map[string]string{"ipv4": "239.1.1.1", "ipv6": "ff05::42"}

@@ -115,15 +115,9 @@ func rawIperf3(t *testing.T, cli, srv *lnsttest.Host, addr string, dur time.Dura
 	t.Helper()
 	const port = "5299"
 	server := srv.StartArgv(t, []string{"iperf3", "-s", "-p", port, "-B", addr}, lnsttest.Desc("raw iperf3 server"))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ss := srv.RunArgv(t, []string{"ss", "-Hltn", "sport", "=", ":" + port}, lnsttest.Quiet())
-		if strings.TrimSpace(ss.Result().Stdout) != "" {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "raw iperf3 server does not listen")
-		time.Sleep(20 * time.Millisecond)
-	}
+	lnsttest.WaitFor(t, "the raw iperf3 server to listen", 10*time.Second, func() bool {
+		return strings.TrimSpace(srv.OutputArgv(t, []string{"ss", "-Hltn", "sport", "=", ":" + port}, lnsttest.Quiet())) != ""
+	})
 	var bps []float64
 	for range n {
 		j := cli.RunArgv(t, []string{"iperf3", "-c", addr, "-p", port, "-t", fmt.Sprint(int(dur.Seconds())), "--json"},
