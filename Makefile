@@ -22,7 +22,7 @@ APT_COMMANDS := ip ping iperf3 ethtool tcpdump protoc qemu-system-x86_64 /usr/sb
 TEST_FLAGS  ?= -count=1 -timeout 20m
 JUNIT       ?= report.xml
 
-.PHONY: all deps apt-deps go-tools binaries install recipes recipes-rootless recipes-vm test bench screenshot generate lint clean vm-image
+.PHONY: all deps apt-deps go-tools tun-dev binaries install recipes recipes-rootless recipes-vm test bench screenshot generate lint clean vm-image
 
 all: lint test
 
@@ -76,11 +76,20 @@ install: binaries
 recipes: apt-deps
 	$(GO) test ./recipes/... -v $(TEST_FLAGS)
 
+# The rootless VM lab's agent opens /dev/net/tun as the user outside its
+# user namespace: it must be 0666, as udev makes it on Debian. A machine
+# without udev has the kernel's 0600 (devtmpfs); this sets what udev would.
+tun-dev:
+	@if [ -c /dev/net/tun ] && [ "$$(stat -c %a /dev/net/tun)" != 666 ]; then \
+		echo "deps: /dev/net/tun is $$(stat -c %a /dev/net/tun) (no udev rule here): making it 0666, as udev does on Debian"; \
+		chmod 0666 /dev/net/tun; \
+	fi
+
 # The recipe suite as user nobody: the rootless lab (a user namespace);
 # then TestPing on the VM lab as nobody, with a copy of the image root
 # built (QEMU and its taps live in the lab agent's user namespace).
 ROOTLESS_USER ?= nobody
-recipes-rootless: apt-deps vm-image
+recipes-rootless: apt-deps vm-image tun-dev
 	@dir=$$(mktemp -d /tmp/lnst-rootless-XXXXXX) && chmod 755 $$dir && \
 	$(GO) test -c -o $$dir/recipes.test ./recipes && \
 	cp -r $${XDG_CACHE_HOME:-$$HOME/.cache}/lnst/vm $$dir/vmcache && \

@@ -3,8 +3,10 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/lnst-go/lnst/agent/internal/nlspec"
@@ -109,8 +111,24 @@ func (h *host) linkAdd(l netlink.Link) error {
 		for _, f := range t.Fds {
 			f.Close()
 		}
-		return err
+		return tunHint(err)
 	})
+}
+
+// tunHint adds to a tun/tap creation's permission error why it happens
+// when /dev/net/tun is not open to everyone: in a user namespace (the
+// rootless labs) the agent is root only there, and opens the device as
+// the user outside it. udev makes it 0666 on Debian; without udev the
+// kernel's devtmpfs makes it 0600.
+func tunHint(err error) error {
+	if !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	fi, serr := os.Stat("/dev/net/tun")
+	if serr != nil || fi.Mode().Perm()&0o006 == 0o006 {
+		return err
+	}
+	return fmt.Errorf("%w (/dev/net/tun is mode %04o: an agent in a user namespace, as the rootless labs', opens it as the user outside and needs it 0666, as udev makes it; as root, run: chmod 0666 /dev/net/tun)", err, fi.Mode().Perm())
 }
 
 // specOf decodes the device spec of a request.
