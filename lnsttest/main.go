@@ -97,9 +97,11 @@ func Main(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "lnsttest: -lnst.pool: %v\n", err)
 			os.Exit(2)
 		}
-		s.pool = newStaticPool(p, s.id)
+		if s.pool, err = newStaticPool(p, s.id, history()); err != nil {
+			fmt.Fprintf(os.Stderr, "lnsttest: -lnst.pool: %v\n", err)
+			os.Exit(2)
+		}
 		s.pool.shipped = &s.shipped
-		s.pool.expect = history()
 	}
 	sessMu.Lock()
 	sess = s

@@ -117,7 +117,7 @@ func rerunLimit() int {
 // died, and returns the exit code of the whole: 0 if every failure was a
 // dead machine's and its last rerun passed.
 func (s *session) rerun(m *testing.M, code int) int {
-	if code != 1 || rerunLimit() == 0 || s.pool == nil || s.pool.prov == nil {
+	if code != 1 || rerunLimit() == 0 || s.pool == nil || !s.pool.sched.HasSlots() {
 		return code
 	}
 	for {
