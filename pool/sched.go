@@ -87,8 +87,10 @@ type SchedulerOptions struct {
 
 // Scheduler leases hosts of provisioners to the leases that ask (recipes),
 // one lease at a time per host. Waiting leases queue, and whenever hosts
-// free up they are offered them in turn (see dispatch): a lease takes
-// hosts as soon as it fits. The hosts are those of its HostProvisioners
+// free up they are offered them in turn: one starving for longer than
+// SchedulerOptions.Starve first, then the most host-time known from
+// SchedulerOptions.Expect, then the widest, then first come. A lease
+// takes hosts as soon as it fits. The hosts are those of its HostProvisioners
 // and a slot per machine of its SlotProvisioners.
 type Scheduler struct {
 	p     *Pool                  // every host, slots included, for the mapper
