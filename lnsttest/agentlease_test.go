@@ -43,8 +43,11 @@ func leaseAgentPool(t *testing.T) *pool.Pool {
 // controllerPool is the pool of a controller of its own: its own session
 // and lease files (as another TMPDIR, or another machine, has).
 func controllerPool(t *testing.T, p *pool.Pool, session string) *staticPool {
-	sp := newStaticPool(p, session)
-	sp.static.LeaseDir = t.TempDir()
+	provs := []pool.Provisioner{&pool.StaticProvisioner{Pool: p, LeaseDir: t.TempDir()}}
+	sp, err := openPool(p.Path, provs, session, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { sp.close() })
 	return sp
 }
@@ -54,18 +57,59 @@ func controllerPool(t *testing.T, p *pool.Pool, session string) *staticPool {
 func waitWhy(t *testing.T, sp *staticPool) string {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		sp.mu.Lock()
-		var why error
-		if len(sp.waiters) == 1 {
-			why = sp.waiters[0].why
-		}
-		sp.mu.Unlock()
-		if why != nil {
-			return why.Error()
+		if w := sp.sched.Waiting(); len(w) == 1 && w[0].Why != nil {
+			return w[0].Why.Error()
 		}
 	}
 	t.Fatalf("no recipe waits in pool %s after 30s", sp.session)
 	return ""
+}
+
+// schedReqs requires n hosts, each with one interface on network n1.
+func schedReqs(n int) []pool.HostReq {
+	reqs := make([]pool.HostReq, n)
+	for i := range reqs {
+		reqs[i] = pool.HostReq{Name: fmt.Sprintf("h%d", i+1), Ifaces: []pool.IfaceReq{{Name: "eth", Net: "n1"}}}
+	}
+	return reqs
+}
+
+// quietTB is the testing.TB handed to lease by a test's goroutines: lease
+// only logs through it.
+type quietTB struct {
+	testing.TB
+	name string
+}
+
+func (quietTB) Helper()               {}
+func (quietTB) Logf(string, ...any)   {}
+func (quietTB) Log(...any)            {}
+func (q quietTB) Name() string        { return "lease/" + q.name }
+func (quietTB) Errorf(string, ...any) {}
+
+// leaseWithin leases reqs (or want) from sp in the background and fails
+// t unless the lease is done within d.
+func leaseWithin(t *testing.T, sp *staticPool, reqs []pool.HostReq, want *pool.Mapping, d time.Duration) pool.Mapping {
+	t.Helper()
+	type result struct {
+		m   pool.Mapping
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m, err := sp.lease(quietTB{}, reqs, want)
+		done <- result{m, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatalf("lease: %v", r.err)
+		}
+		return r.m
+	case <-time.After(d):
+		t.Fatalf("lease: not done after %v", d)
+	}
+	panic("unreachable")
 }
 
 // deadlineTB is a recipe whose test binary's deadline is at.
@@ -107,7 +151,7 @@ func TestLeaseAgentRefusesOtherController(t *testing.T) {
 		t.Fatalf("B leased %v (error %v) while A held m1", r.m, r.err)
 	default:
 	}
-	a.release(ma)
+	a.sched.Release(ma)
 	var mb pool.Mapping
 	select {
 	case r := <-got:
@@ -132,7 +176,7 @@ func TestLeaseAgentRefusesOtherController(t *testing.T) {
 			t.Errorf("A gave up with %q, want it to say %q", err, want)
 		}
 	}
-	b.release(mb)
+	b.sched.Release(mb)
 	leaseWithin(t, a, schedReqs(1), nil, 30*time.Second)
 }
 

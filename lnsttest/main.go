@@ -43,7 +43,7 @@ type session struct {
 	// shipped are the test binaries shipped to pool hosts for modules.
 	shipped shippedBinaries
 	// rr tracks recipes to rerun on new machines (-lnst.reruns).
-	rr reruns
+	rr pool.Reruns
 	// destructive maps a test's name to the kinds it declared with
 	// Destructive.
 	destructive map[string][]string
@@ -91,15 +91,18 @@ func Main(m *testing.M) {
 		kind = "pool"
 	}
 	s := &session{states: map[testing.TB]*testState{}, results: newRunResults(), id: sessionID(kind), interrupted: make(chan struct{})}
+	s.rr.Limit = rerunLimit()
 	if cfg.pool != "" {
 		p, err := loadPool(cfg.pool)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "lnsttest: -lnst.pool: %v\n", err)
 			os.Exit(2)
 		}
-		s.pool = newStaticPool(p, s.id)
+		if s.pool, err = newStaticPool(p, s.id, history()); err != nil {
+			fmt.Fprintf(os.Stderr, "lnsttest: -lnst.pool: %v\n", err)
+			os.Exit(2)
+		}
 		s.pool.shipped = &s.shipped
-		s.pool.expect = history()
 	}
 	sessMu.Lock()
 	sess = s

@@ -287,7 +287,7 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		}
 	}
 	// The lab is a provisioner whose reservation is a built instance.
-	lp := &pool.LabProvisioner{Lab: lab}
+	lp := lab.Provisioner()
 	res, err := lp.Reserve(rpcCtx(t), pool.Request{Topology: topology(reqs)})
 	if err == nil && res.Instance.Fresh {
 		if err = s.snapInstance(lab, res.Instance); err != nil {

@@ -63,4 +63,20 @@
 // and alive commands (Beaker, OpenStack, a cloud), at most Max machines at
 // once, each named SlotName(provisioner, n) in mappings. LabProvisioner
 // reserves topology instances of a local or VM lab.
+//
+// # Scheduling
+//
+// A Scheduler leases the hosts of provisioners to the recipes that ask
+// (Lease), one recipe at a time per host: the named hosts of
+// HostProvisioners (the pool file's) and a slot per machine of
+// SlotProvisioners, which Provision fills with a reserved machine, Settle
+// checks at the end, and an idle machine leaves after the provisioner's
+// idle time. Waiting recipes queue; whenever hosts free up, dispatch
+// offers them in order (a recipe starving for longer than
+// SchedulerOptions.Starve first, then the most host-time known from an
+// earlier run, then the widest, then first come), and every one that fits
+// takes its hosts. Claims is the hook for a lease beyond the provisioner's
+// reservation: lnsttest's is the agent's own lease, which keeps other
+// controllers off a machine. lnsttest keeps only the testing.TB side:
+// mapping a recipe's requirements, logging, cleanup.
 package pool

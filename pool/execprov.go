@@ -74,6 +74,12 @@ func (e *ExecProvisioner) Max() int { return cap(e.held) }
 // Spec is the provisioner's configuration, with defaults filled in.
 func (e *ExecProvisioner) Spec() ExecSpec { return e.spec }
 
+// Template is the pool host of the provisioner's n-th machine (ExecSpec.Template).
+func (e *ExecProvisioner) Template(n int) Host { return e.spec.Template(n) }
+
+// Idle is how long a machine no recipe uses is kept (the pool file's idle).
+func (e *ExecProvisioner) Idle() time.Duration { return e.spec.Idle }
+
 // Reserve runs the reserve command, after waiting for one of the Max
 // machines to be free, and returns the machine it printed. The request
 // is ignored: every machine is e.Spec()'s template. On failure or when

@@ -120,6 +120,9 @@ func (sp *StaticProvisioner) Name() string { return "static" }
 // Max is the number of hosts in the pool.
 func (sp *StaticProvisioner) Max() int { return len(sp.Pool.Hosts) }
 
+// Hosts are the pool file's hosts.
+func (sp *StaticProvisioner) Hosts() []Host { return sp.Pool.Hosts }
+
 // Reserve leases req.Host; ErrBusy if another process holds it. It does
 // not wait.
 func (sp *StaticProvisioner) Reserve(ctx context.Context, req Request) (*Machine, error) {
@@ -195,6 +198,9 @@ type LabProvisioner struct {
 	// Lab is the lab (StartLab or StartVMLab) that builds the instances.
 	Lab *Lab
 }
+
+// Provisioner is the lab as a provisioner (LabProvisioner).
+func (l *Lab) Provisioner() Provisioner { return &LabProvisioner{Lab: l} }
 
 // Name is "lab", or "vm" for the VM lab.
 func (lp *LabProvisioner) Name() string {

@@ -1,4 +1,4 @@
-package lnsttest
+package pool
 
 import (
 	"fmt"
@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/lnst-go/lnst/pool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -17,7 +17,7 @@ import (
 // provPool is a pool file with one provisioner, "p", whose machines need
 // no agent: its alive command says a machine lives while alive/<id>
 // exists. Reservations are counted in n/, releases written to released/.
-func provPool(t *testing.T, max int, idle time.Duration) (*staticPool, string) {
+func provPool(t *testing.T, max int, idle time.Duration) (*Scheduler, string) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, d := range []string{"n", "released", "alive"} {
@@ -33,10 +33,10 @@ func provPool(t *testing.T, max int, idle time.Duration) (*staticPool, string) {
     interfaces:
       - {name: eth0, network: n1}
 `, max, idle)
-	p, err := pool.Parse(filepath.Join(dir, "pool.yaml"), []byte(data))
+	p, err := Parse(filepath.Join(dir, "pool.yaml"), []byte(data))
 	require.NoError(t, err)
-	sp := newStaticPool(p, "test")
-	t.Cleanup(func() { sp.close() })
+	sp := newSched(t, p, SchedulerOptions{})
+	t.Cleanup(func() { sp.Close() })
 	return sp, dir
 }
 
@@ -52,14 +52,14 @@ func files(t *testing.T, dir string) []string {
 	return names
 }
 
-// leaseSlots leases pool hosts as lease does, for a test.
-func leaseSlots(sp *staticPool, names ...string) pool.Mapping {
-	m := pool.Mapping{Hosts: map[string]pool.HostMatch{}}
+// leaseSlots leases pool hosts as Lease does, for a test.
+func leaseSlots(sp *Scheduler, names ...string) Mapping {
+	m := Mapping{Hosts: map[string]HostMatch{}}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	for i, n := range names {
 		sp.leased[n] = true
-		m.Hosts[fmt.Sprintf("h%d", i+1)] = pool.HostMatch{Pool: n}
+		m.Hosts[fmt.Sprintf("h%d", i+1)] = HostMatch{Pool: n}
 	}
 	return m
 }
@@ -71,10 +71,10 @@ func TestProvisionerSlots(t *testing.T) {
 		names = append(names, h.Name)
 	}
 	assert.Equal(t, []string{"p#1", "p#2"}, names, "one pool host per machine the provisioner may hold")
-	m, err := pool.Map(sp.p, []pool.HostReq{{Name: "h1", Ifaces: []pool.IfaceReq{{Name: "eth0", Net: "n1"}}}}, nil)
+	m, err := Map(sp.p, []HostReq{{Name: "h1", Ifaces: []IfaceReq{{Name: "eth0", Net: "n1"}}}}, nil)
 	require.NoError(t, err, "the mapper maps onto the provisioner's template")
 	assert.Regexp(t, `^p#[12]$`, m.Hosts["h1"].Pool)
-	_, err = sp.machineHost("p#1")
+	_, err = sp.MachineHost("p#1")
 	assert.ErrorContains(t, err, "no machine is reserved for p#1")
 }
 
@@ -84,27 +84,27 @@ func TestProvisionerSlots(t *testing.T) {
 func TestProvisionReuseAndIdle(t *testing.T) {
 	sp, dir := provPool(t, 2, 300*time.Millisecond)
 	m1 := leaseSlots(sp, "p#1")
-	require.NoError(t, sp.provision(t, m1))
+	require.NoError(t, sp.Provision(t.Context(), m1, t.Logf))
 	assert.Len(t, files(t, filepath.Join(dir, "n")), 1)
-	h, err := sp.machineHost("p#1")
+	h, err := sp.MachineHost("p#1")
 	require.NoError(t, err)
 	assert.Regexp(t, `^unix:///nonexistent/tmp\.\w+\.sock$`, h.Agent)
-	assert.Empty(t, sp.settle(m1), "the machine is alive")
-	sp.release(m1)
+	assert.Empty(t, sp.Settle(m1), "the machine is alive")
+	sp.Release(m1)
 
 	m2 := leaseSlots(sp, "p#2")
-	require.NoError(t, sp.provision(t, m2))
+	require.NoError(t, sp.Provision(t.Context(), m2, t.Logf))
 	assert.Len(t, files(t, filepath.Join(dir, "n")), 1, "the idle machine was taken, not a new one reserved")
-	h2, err := sp.machineHost("p#2")
+	h2, err := sp.MachineHost("p#2")
 	require.NoError(t, err)
 	assert.Equal(t, h.Agent, h2.Agent)
-	assert.Empty(t, sp.settle(m2))
-	sp.release(m2)
+	assert.Empty(t, sp.Settle(m2))
+	sp.Release(m2)
 
-	WaitFor(t, "the idle machine's release after its 300ms idle time", 10*time.Second, func() bool {
+	waitFor(t, 10*time.Second, "the idle machine's release after its 300ms idle time", func() bool {
 		return len(files(t, filepath.Join(dir, "released"))) == 1
 	})
-	_, err = sp.machineHost("p#2")
+	_, err = sp.MachineHost("p#2")
 	assert.Error(t, err, "the slot holds no machine once it is released")
 }
 
@@ -113,35 +113,21 @@ func TestProvisionReuseAndIdle(t *testing.T) {
 func TestProvisionDeadMachine(t *testing.T) {
 	sp, dir := provPool(t, 1, time.Minute)
 	m := leaseSlots(sp, "p#1")
-	require.NoError(t, sp.provision(t, m))
+	require.NoError(t, sp.Provision(t.Context(), m, t.Logf))
 	reserved := files(t, filepath.Join(dir, "n"))
 	require.Len(t, reserved, 1)
 	require.NoError(t, os.Remove(filepath.Join(dir, "alive", reserved[0])))
-	dead := sp.settle(m)
+	dead := sp.Settle(m)
 	require.Len(t, dead, 1)
-	assert.Regexp(t, `^pool host p#1 \(machine p/tmp\.\w+ \(unix://\S+\)\) died: provisioner p: machine tmp\.\w+: alive: .*exit status 1; it was released$`, dead[0].why)
+	assert.Regexp(t, `^pool host p#1 \(machine p/tmp\.\w+ \(unix://\S+\)\) died: provisioner p: machine tmp\.\w+: alive: .*exit status 1; it was released$`, dead[0].Why)
 	assert.Equal(t, reserved, files(t, filepath.Join(dir, "released")))
-	sp.release(m)
+	sp.Release(m)
 
 	m = leaseSlots(sp, "p#1")
-	require.NoError(t, sp.provision(t, m))
+	require.NoError(t, sp.Provision(t.Context(), m, t.Logf))
 	assert.Len(t, files(t, filepath.Join(dir, "n")), 2, "a new machine replaces the dead one")
-	require.NoError(t, sp.close())
+	require.NoError(t, sp.Close())
 	assert.Len(t, files(t, filepath.Join(dir, "released")), 2, "close releases the machine held")
-}
-
-func TestRunPattern(t *testing.T) {
-	for name, want := range map[string]string{
-		"TestPing":             `^TestPing$`,
-		"TestBond/h1=m1,h2=m2": `^TestBond$/^h1=m1,h2=m2$`,
-		"TestX/a.b(c)":         `^TestX$/^a\.b\(c\)$`,
-	} {
-		got := runPattern(name)
-		assert.Equal(t, want, got)
-		for i, part := range regexp.MustCompile(`/`).Split(got, -1) {
-			assert.Regexp(t, part, regexp.MustCompile(`/`).Split(name, -1)[i])
-		}
-	}
 }
 
 // TestProvisionAllMatches: ForEachMatch runs once per distinct match, and
@@ -160,23 +146,34 @@ provisioners:
     interfaces:
       - {name: eth0, network: n1}
 `
-	p, err := pool.Parse(filepath.Join(t.TempDir(), "pool.yaml"), []byte(data))
+	p, err := Parse(filepath.Join(t.TempDir(), "pool.yaml"), []byte(data))
 	require.NoError(t, err)
-	sp := newStaticPool(p, "test")
-	defer sp.close()
-	reqs := []pool.HostReq{
-		{Name: "h1", Ifaces: []pool.IfaceReq{{Name: "eth0", Net: "n1"}}},
-		{Name: "h2", Ifaces: []pool.IfaceReq{{Name: "eth0", Net: "n1"}}},
+	sp := newSched(t, p, SchedulerOptions{})
+	defer sp.Close()
+	reqs := []HostReq{
+		{Name: "h1", Ifaces: []IfaceReq{{Name: "eth0", Net: "n1"}}},
+		{Name: "h2", Ifaces: []IfaceReq{{Name: "eth0", Net: "n1"}}},
 	}
-	raw, err := pool.AllMatches(sp.p, reqs, 0)
+	raw, err := AllMatches(sp.p, reqs, 0)
 	require.NoError(t, err)
-	all, err := sp.allMatches(reqs)
+	all, err := sp.AllMatches(reqs)
 	require.NoError(t, err)
 	var names []string
 	for _, m := range all {
-		names = append(names, regexp.MustCompile(`p#\d`).ReplaceAllString(mappingName(m), "p#"))
+		names = append(names, regexp.MustCompile(`p#\d`).ReplaceAllString(slotMappingName(m), "p#"))
 	}
 	sort.Strings(names)
 	assert.Equal(t, []string{"h1=m1,h2=p#", "h1=p#,h2=m1", "h1=p#,h2=p#"}, names, "of %d mappings onto hosts and slots", len(raw))
 	assert.Greater(t, len(raw), len(all))
+}
+
+// slotMappingName is "h1=m1,h2=p#1": a mapping's requirements and their
+// hosts, sorted.
+func slotMappingName(m Mapping) string {
+	var parts []string
+	for req, hm := range m.Hosts {
+		parts = append(parts, req+"="+hm.Pool)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
 }

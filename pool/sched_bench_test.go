@@ -1,6 +1,7 @@
-package lnsttest
+package pool
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/lnst-go/lnst/pool"
 )
 
 // The scheduling workload: recipes started all at once, as t.Parallel
@@ -51,43 +50,39 @@ func schedWorkload(seed uint64, n int, unit time.Duration) []schedRecipe {
 }
 
 // schedReqs requires n hosts, each with one interface on network n1.
-func schedReqs(n int) []pool.HostReq {
-	reqs := make([]pool.HostReq, n)
+func schedReqs(n int) []HostReq {
+	reqs := make([]HostReq, n)
 	for i := range reqs {
-		reqs[i] = pool.HostReq{Name: fmt.Sprintf("h%d", i+1), Ifaces: []pool.IfaceReq{{Name: "eth", Net: "n1"}}}
+		reqs[i] = HostReq{Name: fmt.Sprintf("h%d", i+1), Ifaces: []IfaceReq{{Name: "eth", Net: "n1"}}}
 	}
 	return reqs
 }
 
-// schedPool is an in-memory pool of n hosts with two interfaces each, on
-// networks n1 and n2. Its lease files go to a directory of t's.
-func schedPool(t testing.TB, n int) *staticPool {
+// schedPool is a scheduler of an in-memory pool of n hosts with two
+// interfaces each, on networks n1 and n2, and no claims. Its lease files
+// go to a directory of t's.
+func schedPool(t testing.TB, n int) *Scheduler {
 	t.Setenv("TMPDIR", t.TempDir())
-	p := &pool.Pool{Path: "schedule_bench_test.go"}
+	p := &Pool{Path: "sched_bench_test.go"}
 	for i := range n {
 		name := fmt.Sprintf("m%d", i+1)
-		p.Hosts = append(p.Hosts, pool.Host{
+		p.Hosts = append(p.Hosts, Host{
 			Name: name, Agent: name + ".invalid:7000", Insecure: true, Arch: "x86_64",
-			Ifaces: []pool.Iface{{Name: "eth0", Net: "n1"}, {Name: "eth1", Net: "n2"}},
+			Ifaces: []Iface{{Name: "eth0", Net: "n1"}, {Name: "eth1", Net: "n2"}},
 		})
 	}
-	sp := newStaticPool(p, "sched")
-	sp.noAgentLease = true
-	return sp
+	return newSched(t, p, SchedulerOptions{})
 }
 
-// quietTB is the testing.TB handed to lease by the recipes' goroutines:
-// lease only logs through it.
-type quietTB struct {
-	testing.TB
-	name string
+// newSched is the scheduler of the pool file p's provisioners.
+func newSched(t testing.TB, p *Pool, opts SchedulerOptions) *Scheduler {
+	t.Helper()
+	s, err := NewScheduler(p.Path, Provisioners(p, nil), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
-
-func (quietTB) Helper()               {}
-func (quietTB) Logf(string, ...any)   {}
-func (quietTB) Log(...any)            {}
-func (q quietTB) Name() string        { return "sched/" + q.name }
-func (quietTB) Errorf(string, ...any) {}
 
 // schedHold is what one recipe held: its pool hosts, from start to end.
 type schedHold struct {
@@ -99,7 +94,7 @@ type schedHold struct {
 // holding them and releasing them, and returns what each held and the
 // makespan. It fails if a host was leased to two recipes at once, by
 // ownership at lease time and by overlapping hold intervals.
-func runSchedule(sp *staticPool, recipes []schedRecipe) ([]schedHold, time.Duration, error) {
+func runSchedule(sp *Scheduler, recipes []schedRecipe) ([]schedHold, time.Duration, error) {
 	var (
 		mu     sync.Mutex
 		holder = map[string]int{} // pool host: index+1 of the recipe holding it
@@ -116,7 +111,7 @@ func runSchedule(sp *staticPool, recipes []schedRecipe) ([]schedHold, time.Durat
 	for i, r := range recipes {
 		wg.Go(func() {
 			<-start
-			m, err := sp.lease(quietTB{name: strconv.Itoa(i)}, schedReqs(r.hosts), nil)
+			m, err := sp.Lease(context.Background(), LeaseRequest{Name: "sched/" + strconv.Itoa(i), Hosts: schedReqs(r.hosts)})
 			if err != nil {
 				fail(fmt.Errorf("recipe %d: lease %d hosts: %w", i, r.hosts, err))
 				return
@@ -143,7 +138,7 @@ func runSchedule(sp *staticPool, recipes []schedRecipe) ([]schedHold, time.Durat
 			}
 			mu.Unlock()
 			holds[i] = h
-			sp.release(m)
+			sp.Release(m)
 		})
 	}
 	t0 := time.Now()
@@ -245,7 +240,7 @@ func listSchedule(recipes []schedRecipe, order []int, n int) time.Duration {
 	return makespan
 }
 
-// widestFirst is the order staticPool offers free hosts to waiting
+// widestFirst is the order Scheduler offers free hosts to waiting
 // recipes: widest first, then in the order they asked.
 func widestFirst(recipes []schedRecipe) []int {
 	order := make([]int, len(recipes))
@@ -257,7 +252,7 @@ func widestFirst(recipes []schedRecipe) []int {
 }
 
 // bestOffline is the shortest list schedule found knowing the durations
-// (which staticPool does not): longest first, largest host-time first, and
+// (which Scheduler does not): longest first, largest host-time first, and
 // shuffles. It bounds the optimal makespan from above.
 func bestOffline(recipes []schedRecipe, n int, seed uint64) time.Duration {
 	order := widestFirst(recipes)
@@ -329,9 +324,9 @@ func BenchmarkSchedule40On8(b *testing.B) {
 			}
 			first := float64(makespan) / float64(lowerBound(heldRecipes(recipes, holds), schedPoolHosts))
 			sp = schedPool(b, schedPoolHosts)
-			sp.expect = map[string]time.Duration{}
+			sp.opts.Expect = map[string]time.Duration{}
 			for i, h := range holds {
-				sp.expect["sched/"+strconv.Itoa(i)] = h.end.Sub(h.start)
+				sp.opts.Expect["sched/"+strconv.Itoa(i)] = h.end.Sub(h.start)
 			}
 			holds, makespan, err = runSchedule(sp, recipes)
 			if err != nil {
@@ -360,15 +355,15 @@ func BenchmarkSchedule40On8(b *testing.B) {
 
 // leaseWithin leases reqs (or want) from sp in the background and fails
 // t unless the lease is done within d.
-func leaseWithin(t *testing.T, sp *staticPool, reqs []pool.HostReq, want *pool.Mapping, d time.Duration) pool.Mapping {
+func leaseWithin(t *testing.T, sp *Scheduler, reqs []HostReq, want *Mapping, d time.Duration) Mapping {
 	t.Helper()
 	type result struct {
-		m   pool.Mapping
+		m   Mapping
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		m, err := sp.lease(quietTB{}, reqs, want)
+		m, err := sp.Lease(context.Background(), LeaseRequest{Hosts: reqs, Want: want})
 		done <- result{m, err}
 	}()
 	select {
@@ -387,23 +382,22 @@ func leaseWithin(t *testing.T, sp *staticPool, reqs []pool.HostReq, want *pool.M
 // leased, and is leased once that process lets it go.
 func TestLeaseWaitsForOtherProcess(t *testing.T) {
 	sp := schedPool(t, 2)
-	other := newStaticPool(sp.p, "other") // another process: its own lease files
-	other.noAgentLease = true
-	want := &pool.Mapping{Hosts: map[string]pool.HostMatch{"h1": {Pool: "m1", Ifaces: map[string]string{"eth": "eth0"}}}}
+	other := newSched(t, sp.p, SchedulerOptions{}) // another process: its own lease files
+	want := &Mapping{Hosts: map[string]HostMatch{"h1": {Pool: "m1", Ifaces: map[string]string{"eth": "eth0"}}}}
 	held := leaseWithin(t, other, nil, want, time.Second)
 	if len(held.Hosts) != 1 {
 		t.Fatalf("the other process leased %v, want m1", held)
 	}
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		other.release(held)
+		other.Release(held)
 	}()
 	begin := time.Now()
 	m := leaseWithin(t, sp, schedReqs(2), nil, 5*time.Second)
 	if waited := time.Since(begin); waited < 50*time.Millisecond {
 		t.Fatalf("leased %v after %v, while the other process held m1", m, waited)
 	}
-	sp.release(m)
+	sp.Release(m)
 }
 
 // TestLeaseStarvingRecipe: narrow recipes that keep leasing and releasing
@@ -411,7 +405,7 @@ func TestLeaseWaitsForOtherProcess(t *testing.T) {
 // bound and the narrow recipes' hold.
 func TestLeaseStarvingRecipe(t *testing.T) {
 	sp := schedPool(t, 4)
-	sp.starve = 30 * time.Millisecond
+	sp.opts.Starve = 30 * time.Millisecond
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 6 {
@@ -422,18 +416,18 @@ func TestLeaseStarvingRecipe(t *testing.T) {
 					return
 				default:
 				}
-				m, err := sp.lease(quietTB{}, schedReqs(1), nil)
+				m, err := sp.Lease(context.Background(), LeaseRequest{Hosts: schedReqs(1)})
 				if err != nil {
 					t.Errorf("narrow recipe: %v", err)
 					return
 				}
 				time.Sleep(2 * time.Millisecond)
-				sp.release(m)
+				sp.Release(m)
 			}
 		})
 	}
 	defer wg.Wait()
 	defer close(stop)
 	time.Sleep(10 * time.Millisecond) // the narrow recipes hold the pool
-	sp.release(leaseWithin(t, sp, schedReqs(4), nil, 2*time.Second))
+	sp.Release(leaseWithin(t, sp, schedReqs(4), nil, 2*time.Second))
 }
