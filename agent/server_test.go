@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -567,9 +569,10 @@ func TestConnectAndPing(t *testing.T) {
 }
 
 // TestConnectAfterDestroyNetwork checks that a network made after others
-// were destroyed gets a bridge of its own.
+// were destroyed gets a bridge of its own: a switch namespace apart from
+// the network still there, whose bridge has only its own port.
 func TestConnectAfterDestroyNetwork(t *testing.T) {
-	_, c := testServer(t)
+	srv, c := testServer(t)
 	ctx := testCtx(t)
 	testHost(t, c, "h1")
 	for i, n := range []string{"a", "b", "c"} {
@@ -582,6 +585,29 @@ func TestConnectAfterDestroyNetwork(t *testing.T) {
 	}
 	_, err := c.Connect(ctx, &pb.ConnectRequest{Host: "h1", Ifname: "eth3", Network: "d", Group: t.Name()})
 	require.NoError(t, err, "connect eth3 to d")
+	// eth2 and eth3 are each the one port of their own network's bridge
+	// (eth0 and eth1 go with their networks' namespaces, when the kernel
+	// gets to it).
+	assert.Subset(t, testLinkNames(t, c, "h1"), []string{"eth2", "eth3"})
+	srv.mu.Lock()
+	networks := maps.Clone(srv.networks)
+	srv.mu.Unlock()
+	require.ElementsMatch(t, []string{"c", "d"}, slices.Collect(maps.Keys(networks)))
+	require.False(t, networks["c"] == networks["d"], "networks c and d share a switch")
+	for _, n := range []string{"c", "d"} {
+		sw := networks[n]
+		br, err := sw.nl.LinkByName(labBridge)
+		require.NoError(t, err, "network %s's bridge", n)
+		links, err := sw.nl.LinkList()
+		require.NoError(t, err, "network %s's links", n)
+		var ports []string
+		for _, l := range links {
+			if l.Attrs().MasterIndex == br.Attrs().Index {
+				ports = append(ports, l.Attrs().Name)
+			}
+		}
+		assert.Len(t, ports, 1, "network %s's bridge has one port, h1's", n)
+	}
 	_, err = c.DestroyNetwork(ctx, &pb.DestroyNetworkRequest{Network: "unknown"})
 	assert.NoError(t, err, "an unknown network is already gone")
 }

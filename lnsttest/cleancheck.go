@@ -21,10 +21,13 @@ import (
 // snapshotScript prints what a recipe may change on a host and must have
 // put back: links (with master, MTU, state and addresses), addresses,
 // routes and rules of both families in every table, permanent neighbours,
-// and the per-device and forwarding sysctls. (Namespaces made with
+// each link's ethtool offload features, ring sizes and coalescing, and
+// every sysctl under /proc/sys/net the namespace shows (the per-device
+// ones, forwarding, and the others such as tcp_congestion_control). (Namespaces made with
 // Host.Netns are unnamed: they end with the recipe's restore.)
 // Counters, timers and dynamic neighbours are left out: traffic changes
-// them.
+// them; so are the sysctls that change on their own or list what modules
+// are loaded (snapshotVolatile). Files are checked apart (cleanFiles).
 const snapshotScript = `ip -d -o link show | sed 's/ \(qlen\|numtxqueues\|numrxqueues\|gso_max_size\|gso_max_segs\|tso_max_size\|tso_max_segs\|gro_max_size\|gso_ipv4_max_size\|gro_ipv4_max_size\) [0-9]*//g'
 ip -o addr show
 ip route show table all
@@ -32,12 +35,124 @@ ip -6 route show table all
 ip rule show
 ip -6 rule show
 ip neigh show nud permanent
-grep -r . /proc/sys/net/ipv4/conf /proc/sys/net/ipv6/conf /proc/sys/net/ipv4/ip_forward 2>/dev/null | grep -v '/stable_secret:'
+if command -v ethtool >/dev/null; then
+	for d in /sys/class/net/*; do
+		d=${d##*/}
+		for o in -k -g -c; do ethtool $o "$d" 2>/dev/null | sed "1d; s|^|ethtool$o $d |"; done
+	done
+fi
+grep -r . /proc/sys/net 2>/dev/null | grep -v -e '/stable_secret:' -e '/tcp_fastopen_key:' -e 'available_[a-z_]*:' -e '/nf_conntrack_count:'
 true`
 
 // cleanCheck holds the snapshots taken when lab hosts were made.
 type cleanCheck struct {
 	hosts map[string]snapHost // by agent-side name
+	// files are the paths PutFile and TempDir changed on lab hosts, with
+	// what was there before the first change (fileScript's output).
+	files map[cleanFile]string
+}
+
+// cleanFile is a path on a lab host.
+type cleanFile struct {
+	host string // the key of hosts
+	path string
+}
+
+// fileScript prints the path it is given (with the name appended when
+// the path is an existing directory, as PutFile puts into it) and, when
+// something is there, every entry under it with its type, mode, owner,
+// size or link target, and the checksums of its files. Nothing after the
+// path means nothing is there.
+const fileScript = `p=$1
+if [ -n "$2" ] && [ -d "$p" ]; then p="${p%/}/$2"; fi
+echo "$p"
+if [ -e "$p" ] || [ -L "$p" ]; then
+	{ find "$p" \( -type d -printf '%p d %m %U:%G\n' \) -o -printf '%p %y %m %U:%G %s %l\n'; find "$p" -type f -exec md5sum {} +; } | sort
+fi`
+
+// runFileScript runs fileScript on a host.
+func runFileScript(c pb.AgentClient, host, path, name string) (where, state string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := pb.RunJobWhole(ctx, c, &pb.StartJobRequest{Host: host, Argv: []string{"sh", "-c", fileScript, "sh", path, name}, Desc: "clean check of " + path, Internal: true})
+	if err != nil {
+		return "", "", err
+	}
+	if r.ExitCode != 0 {
+		return "", "", fmt.Errorf("clean check of %s exited %d: %s", path, r.ExitCode, r.Stderr)
+	}
+	where, state, _ = strings.Cut(string(r.Stdout), "\n")
+	return where, state, nil
+}
+
+// cleanHost returns the clean check's key of the lab host h is (or is a
+// namespace of: they share its filesystem); false when the clean check
+// does not cover it (a pool machine).
+func (s *session) cleanHost(h *Host) (string, snapHost, bool) {
+	for h.outer != nil {
+		h = h.outer
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, sh := range s.clean.hosts {
+		if sh.client == h.client && sh.id == h.id {
+			return k, sh, true
+		}
+	}
+	return "", snapHost{}, false
+}
+
+// noteFile records what is at path on h (in it under name, when it is a
+// directory), before PutFile changes it, for the clean check after the
+// run; absent says it is known to be new (TempDir) and need not be read.
+// A path inside one already recorded is not: that record holds what was
+// there before the run.
+func (s *session) noteFile(h *Host, path, name string, absent bool) error {
+	key, sh, ok := s.cleanHost(h)
+	if !ok {
+		return nil
+	}
+	where, state := path, ""
+	if !absent {
+		var err error
+		if where, state, err = runFileScript(sh.client, sh.id, path, name); err != nil {
+			return fmt.Errorf("clean check: read %s on %s before changing it: %w", path, h.name, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clean.files == nil {
+		s.clean.files = map[cleanFile]string{}
+	}
+	for g := range s.clean.files {
+		if g.host == key && within(where, g.path) {
+			return nil // what was there before is in g's record
+		}
+	}
+	s.clean.files[cleanFile{host: key, path: where}] = state
+	return nil
+}
+
+// within reports whether path is dir or under it.
+func within(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// withoutUnder drops the lines of fileScript's output about entries in
+// any of dirs (a find line starts with the entry's path, an md5sum line
+// ends with it).
+func withoutUnder(state string, dirs []string) string {
+	var keep []string
+	for _, l := range strings.Split(state, "\n") {
+		p, _, _ := strings.Cut(l, " ")
+		if _, sum, ok := strings.Cut(l, "  "); ok && len(p) == 32 {
+			p = sum
+		}
+		if !slices.ContainsFunc(dirs, func(d string) bool { return within(p, d) }) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 type snapHost struct {
@@ -97,8 +212,33 @@ func (s *session) checkClean() error {
 		}
 		// A VM guest is held to it too, though it is thrown away after
 		// the run: what is left on it would be left on a pool machine.
-		if d := lineDiff(withoutFallbacks(h.before), withoutFallbacks(after)); d != "" {
+		before := withoutFallbacks(h.before)
+		if d := lineDiff(before, withoutNewSysctls(before, withoutFallbacks(after))); d != "" {
 			problems = append(problems, fmt.Sprintf("lab host %s (%s) is not as the lab made it:\n%s", id, h.name, d))
+		}
+	}
+	s.mu.Lock()
+	files := maps.Clone(s.clean.files)
+	s.mu.Unlock()
+	for _, f := range slices.SortedFunc(maps.Keys(files), func(a, b cleanFile) int {
+		return strings.Compare(a.host+"\x00"+a.path, b.host+"\x00"+b.path)
+	}) {
+		h := hosts[f.host]
+		_, after, err := runFileScript(h.client, h.id, f.path, "")
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("lab host %s: %v", f.host, err))
+			continue
+		}
+		// A path recorded inside this one (put into it before this one
+		// was) is checked against its own record.
+		var inner []string
+		for g := range files {
+			if g.host == f.host && g.path != f.path && within(g.path, f.path) {
+				inner = append(inner, g.path)
+			}
+		}
+		if d := lineDiff(withoutUnder(files[f], inner), withoutUnder(after, inner)); d != "" {
+			problems = append(problems, fmt.Sprintf("lab host %s (%s): %s, changed by PutFile or TempDir, is not as before:\n%s", f.host, h.name, f.path, d))
 		}
 	}
 	if len(problems) > 0 {
@@ -107,8 +247,31 @@ func (s *session) checkClean() error {
 	return nil
 }
 
+// withoutNewSysctls drops from after the sysctls outside conf/ and
+// neigh/ (the per-device ones) that before lacks: a module a recipe
+// loaded (sctp, nf_conntrack...) adds its sysctls to every namespace, and
+// no restore can unload it.
+func withoutNewSysctls(before, after string) string {
+	const prefix = "/proc/sys/net/"
+	had := map[string]bool{}
+	for _, l := range strings.Split(before, "\n") {
+		if key, _, ok := strings.Cut(l, ":"); ok && strings.HasPrefix(key, prefix) {
+			had[key] = true
+		}
+	}
+	var out []string
+	for _, l := range strings.Split(after, "\n") {
+		key, _, ok := strings.Cut(l, ":")
+		if ok && strings.HasPrefix(key, prefix) && !had[key] && !strings.Contains(key, "/conf/") && !strings.Contains(key, "/neigh/") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
 // withoutFallbacks drops the lines about fallback tunnel devices (gre0,
-// tunl0, sit0, ip6tnl0...): the kernel makes them in every namespace when
+// tunl0, sit0, ip6tnl0...), their ethtool lines among them: the kernel makes them in every namespace when
 // a recipe's first tunnel loads the module, and no restore can take a
 // loaded module back.
 func withoutFallbacks(snap string) string {
@@ -124,7 +287,8 @@ func withoutFallbacks(snap string) string {
 	for _, l := range strings.Split(snap, "\n") {
 		keep := true
 		for _, n := range names {
-			if strings.Contains(l, ": "+n+"@NONE:") || strings.Contains(l, "/"+n+"/") || strings.HasSuffix(l, " dev "+n) || strings.Contains(l, " dev "+n+" ") {
+			if strings.HasPrefix(l, "ethtool-") && strings.HasPrefix(l[strings.Index(l, " ")+1:], n+" ") ||
+				strings.Contains(l, ": "+n+"@NONE:") || strings.Contains(l, "/"+n+"/") || strings.HasSuffix(l, " dev "+n) || strings.Contains(l, " dev "+n+" ") {
 				keep = false
 			}
 		}

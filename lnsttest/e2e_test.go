@@ -33,6 +33,13 @@ const (
 	markerEnv = "LNST_E2E_MARKER"
 	// pokeEnv names the file whose creation ends the "poke" case's wait.
 	pokeEnv = "LNST_E2E_POKE"
+	// dirEnv names the directory the fixture puts a file in; the child's
+	// TMPDIR is the same directory, so its lab agent's temporary
+	// directories (TempDir) and backups are made there too, and the
+	// snapshot (machine) sees them.
+	dirEnv = "LNST_E2E_DIR"
+	// putName is the file the fixture puts in dirEnv's directory.
+	putName = "e2e-put"
 	// globalSysctl is changed by the fixture through a lab host. It is not
 	// per network namespace, so only a restore takes it back.
 	globalSysctl = "kernel.msgmax"
@@ -61,6 +68,15 @@ func TestFixture(t *testing.T) {
 	h1.AddRoute(t, "198.18.10.0/24", lnsttest.Via("198.18.9.254"), lnsttest.Table(100))
 	br := h2.Create(t, devices.Bridge{Name: "e2ebr"})
 	h2.Create(t, devices.Veth{Name: "e2ev0", PeerName: "e2ev1"}).SetMaster(t, br)
+	if dir := os.Getenv(dirEnv); dir != "" && h1.Lab() != "vm" {
+		// Files on this machine, through the lab host (which shares its
+		// filesystem; a VM's is its own): a put and a temporary
+		// directory with a file put in it.
+		local := filepath.Join(t.TempDir(), "local")
+		require.NoError(t, os.WriteFile(local, []byte("put by the e2e fixture\n"), 0o644))
+		h1.PutFile(t, local, filepath.Join(dir, putName))
+		h1.PutFile(t, local, h1.TempDir(t))
+	}
 	// Its jobs are marked too: on a pool they do not inherit the marker.
 	h1.Start(t, "sleep 600", lnsttest.Desc("background sleeper"), lnsttest.Env(markerEnv+"="+os.Getenv(markerEnv)+"-job"))
 	switch c {
@@ -98,10 +114,75 @@ func TestFixture(t *testing.T) {
 }
 
 // machine is what must not change: the snapshot of this machine's root
-// namespace and of the processes the fixture started (faults_e2e_test.go).
-func machine(t *testing.T, marker string) string {
+// namespace and of the processes the fixture started (faults_e2e_test.go),
+// and the files in the child's directory (dirEnv) but those its own
+// process leaves when killed (its lab's socket directory, its TempDirs,
+// go test's build directory).
+func machine(t *testing.T, c *child) string {
 	t.Helper()
-	return snapshot(t, marker)
+	return snapshot(t, c.marker) + files(t, c.dir)
+}
+
+// files lists what is under dir, one line per entry, with the mode and
+// size of files, but the child's own leftovers (see machine).
+func files(t *testing.T, dir string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() && p != dir && filepath.Dir(p) == dir {
+			for _, own := range []string{"lnst-lab-", "TestFixture", "go-build"} {
+				if strings.HasPrefix(d.Name(), own) {
+					return filepath.SkipDir
+				}
+			}
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		size := ""
+		if fi.Mode().IsRegular() {
+			size = fmt.Sprint(fi.Size())
+		}
+		lines = append(lines, fmt.Sprintf("file %s %v %s", rel, fi.Mode(), size))
+		return nil
+	})
+	if err != nil && !os.IsNotExist(err) {
+		// An entry removed during the walk: the next snapshot sees it gone.
+		lines = append(lines, fmt.Sprintf("file walk: %v", err))
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// withoutProcesses drops the process lines of a snapshot: the child
+// itself is one, so they differ whenever it runs.
+func withoutProcesses(snap string) string {
+	var keep []string
+	for _, l := range strings.Split(snap, "\n") {
+		if !strings.HasPrefix(l, "process ") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// requireChanged checks, mid-recipe, that the snapshot sees what the
+// fixture changed beyond its processes: the file it put, and as root the
+// host-wide sysctl it changed through its lab host.
+func requireChanged(t *testing.T, before string, c *child) {
+	t.Helper()
+	during := machine(t, c)
+	d := snapshotDiff(withoutProcesses(before), withoutProcesses(during))
+	require.NotEmpty(t, d, "the fixture changed nothing the snapshot sees but processes")
+	require.Contains(t, d, "+ file "+putName+" ", "the snapshot sees the file the fixture put")
+	require.Regexp(t, `\+ file lnst-tmp-\S+/local `, d, "the snapshot sees the file the fixture put in its TempDir")
+	if c.cmd.SysProcAttr.Credential == nil {
+		require.Contains(t, d, "+ root sysctl "+globalSysctl+"=", "the snapshot sees the host-wide sysctl the fixture changed")
+	}
 }
 
 // processesWith lists the pids whose environment holds marker.
@@ -120,9 +201,9 @@ func processesWith(marker string) []int {
 
 // requireClean waits (bounded: the lab agent restores after its
 // controller is gone) until the machine is as before.
-func requireClean(t *testing.T, before, marker string) {
+func requireClean(t *testing.T, before string, c *child) {
 	t.Helper()
-	if _, ok := waitSame(t, "the machine", before, 20*time.Second, func() string { return machine(t, marker) }); !ok {
+	if _, ok := waitSame(t, "the machine", before, 20*time.Second, func() string { return machine(t, c) }); !ok {
 		t.FailNow()
 	}
 }
@@ -131,6 +212,9 @@ type child struct {
 	cmd    *exec.Cmd
 	out    *bytes.Buffer
 	marker string
+	// dir is the child's TMPDIR and the fixture's dirEnv; env sets both.
+	dir string
+	env []string
 }
 
 // fixture prepares a child running case c of TestFixture with extra
@@ -143,13 +227,20 @@ func fixture(t *testing.T, c string, args ...string) *child {
 	var r [8]byte
 	rand.Read(r[:])
 	marker := hex.EncodeToString(r[:])
+	// Not t.TempDir: its parent is private to root, and the rootless
+	// child runs as nobody.
+	dir, err := os.MkdirTemp("", "lnst-e2e-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o1777))
+	env := []string{caseEnv + "=" + c, markerEnv + "=" + marker, dirEnv + "=" + dir, "TMPDIR=" + dir}
 	argv := append([]string{"-test.run=^TestFixture$", "-test.v"}, args...)
 	cmd := exec.Command(os.Args[0], argv...)
-	cmd.Env = append(os.Environ(), caseEnv+"="+c, markerEnv+"="+marker)
+	cmd.Env = append(os.Environ(), env...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	return &child{cmd: cmd, out: out, marker: marker}
+	return &child{cmd: cmd, out: out, marker: marker, dir: dir, env: env}
 }
 
 // asNobody makes the child run as user nobody, from a copy of this test
@@ -208,12 +299,12 @@ func endsWithin(cmd *exec.Cmd, d time.Duration) bool {
 
 func TestE2EPassLeavesNothing(t *testing.T) {
 	c := fixture(t, "pass")
-	before := machine(t, c.marker)
+	before := machine(t, c)
 	require.Zero(t, c.run(t), c.out.String())
 	out := c.out.String()
 	assert.Contains(t, out, "RESULTS SUMMARY: TestFixture")
 	assert.Regexp(t, `h1\s+1\s+PASS\s+background sleeper\s+killed at cleanup`, out)
-	requireClean(t, before, c.marker)
+	requireClean(t, before, c)
 }
 
 // TestE2ELogLinesAtRecipe: in go test -v, every line lnsttest logs (and
@@ -238,10 +329,10 @@ func TestE2EFailingRecipeLeavesNothing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fixture(t, tc.name)
-			before := machine(t, c.marker)
+			before := machine(t, c)
 			require.NotZero(t, c.run(t), c.out.String())
 			assert.Contains(t, c.out.String(), tc.want)
-			requireClean(t, before, c.marker)
+			requireClean(t, before, c)
 		})
 	}
 }
@@ -254,7 +345,7 @@ func TestE2EJobErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fixture(t, tc.name)
-			before := machine(t, c.marker)
+			before := machine(t, c)
 			require.NotZero(t, c.run(t), c.out.String())
 			out := c.out.String()
 			assert.Contains(t, out, tc.want)
@@ -262,7 +353,7 @@ func TestE2EJobErrors(t *testing.T) {
 			if tc.name == "missing" {
 				assert.Contains(t, out, "not found", "stderr of the shell is in the message")
 			}
-			requireClean(t, before, c.marker)
+			requireClean(t, before, c)
 		})
 	}
 }
@@ -300,7 +391,7 @@ func TestE2ESignals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fixture(t, "wait")
-			before := machine(t, c.marker)
+			before := machine(t, c)
 			require.NoError(t, c.cmd.Start())
 			waitFor(t, c, readyLine)
 			pid := c.cmd.Process.Pid
@@ -312,7 +403,7 @@ func TestE2ESignals(t *testing.T) {
 			ws := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
 			assert.True(t, ws.Signaled() && ws.Signal() == tc.sig, "child ended by %v: %v", tc.sig, c.cmd.ProcessState)
 			assert.Contains(t, c.out.String(), "restoring every host and removing the lab")
-			requireClean(t, before, c.marker)
+			requireClean(t, before, c)
 		})
 	}
 }
@@ -322,10 +413,10 @@ func TestE2ESignals(t *testing.T) {
 // restores on its own.
 func TestE2ETestTimeout(t *testing.T) {
 	c := fixture(t, "wait", "-test.timeout=4s")
-	before := machine(t, c.marker)
+	before := machine(t, c)
 	require.NotZero(t, c.run(t))
 	assert.Contains(t, c.out.String(), "test timed out after 4s")
-	requireClean(t, before, c.marker)
+	requireClean(t, before, c)
 }
 
 // TestE2ETestTimeoutInCall lets go test's -timeout near while the recipe
@@ -334,13 +425,13 @@ func TestE2ETestTimeout(t *testing.T) {
 // restores the hosts.
 func TestE2ETestTimeoutInCall(t *testing.T) {
 	c := fixture(t, "waitjob", "-test.timeout=10s")
-	before := machine(t, c.marker)
+	before := machine(t, c)
 	require.NotZero(t, c.run(t))
 	out := c.out.String()
 	assert.NotContains(t, out, "panic: test timed out", "the call ends before the binary's deadline")
 	assert.Regexp(t, `h1: job \d+ "a job outliving the test" \(sleep 600\): .*DeadlineExceeded.*\(the test binary's deadline \(-test.timeout\) is near\)`, out)
 	assert.Contains(t, out, "--- FAIL: TestFixture")
-	requireClean(t, before, c.marker)
+	requireClean(t, before, c)
 }
 
 // TestE2EGoTestInterrupted sends SIGINT (as Ctrl-C does) and SIGTERM to a
@@ -357,17 +448,17 @@ func TestE2EGoTestInterrupted(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			c := fixture(t, "wait")
 			c.cmd = exec.CommandContext(context.Background(), gobin, "test", "-count=1", "-v", "-run=^TestFixture$", ".")
-			c.cmd.Env = append(os.Environ(), caseEnv+"=wait", markerEnv+"="+c.marker)
+			c.cmd.Env = append(os.Environ(), c.env...)
 			c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 			c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			before := machine(t, c.marker)
+			before := machine(t, c)
 			require.NoError(t, c.cmd.Start())
 			waitFor(t, c, readyLine)
 			// To go test's process group, as a terminal's Ctrl-C or a job
 			// scheduler's stop does.
 			require.NoError(t, syscall.Kill(-c.cmd.Process.Pid, sig))
 			assert.NotZero(t, c.wait(t))
-			requireClean(t, before, c.marker)
+			requireClean(t, before, c)
 		})
 	}
 }
@@ -388,13 +479,15 @@ func waitFor(t *testing.T, c *child, line string) {
 }
 
 // TestE2ERootless runs the fixture as user nobody: the lab runs in a user
-// namespace, and leaves nothing behind after a pass, a failure and SIGINT.
+// namespace, and leaves nothing behind after a pass, a failure and SIGINT:
+// no process, no file it put, no temporary directory (mid-recipe, the
+// snapshot is seen to hold them).
 func TestE2ERootless(t *testing.T) {
 	for _, tc := range []string{"pass", "fail", "wait"} {
 		t.Run(tc, func(t *testing.T) {
 			c := fixture(t, tc)
 			c.asNobody(t)
-			before := machine(t, c.marker)
+			before := machine(t, c)
 			require.NoError(t, c.cmd.Start())
 			switch tc {
 			case "pass":
@@ -405,11 +498,12 @@ func TestE2ERootless(t *testing.T) {
 				assert.Contains(t, c.out.String(), "fails on purpose")
 			case "wait":
 				waitFor(t, c, readyLine)
+				requireChanged(t, before, c)
 				require.NoError(t, syscall.Kill(-c.cmd.Process.Pid, syscall.SIGINT))
 				c.wait(t)
 				assert.Contains(t, c.out.String(), "restoring every host and removing the lab")
 			}
-			requireClean(t, before, c.marker)
+			requireClean(t, before, c)
 		})
 	}
 }

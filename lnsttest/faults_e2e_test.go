@@ -181,15 +181,15 @@ func waitSame(t *testing.T, what string, before string, timeout time.Duration, n
 // once.
 func TestE2EKilledLeavesNothing(t *testing.T) {
 	c := fixture(t, "wait")
-	before := machine(t, c.marker)
+	before := machine(t, c)
 	require.NoError(t, c.cmd.Start())
 	waitFor(t, c, readyLine)
-	require.NotEqual(t, before, machine(t, c.marker), "the fixture changed nothing the snapshot sees")
+	requireChanged(t, before, c)
 	require.NoError(t, syscall.Kill(c.cmd.Process.Pid, syscall.SIGKILL))
 	c.wait(t)
 	ws := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	require.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "child ended by SIGKILL: %v", c.cmd.ProcessState)
-	took, ok := waitSame(t, "the machine after the test binary was killed", before, 5*time.Second, func() string { return machine(t, c.marker) })
+	took, ok := waitSame(t, "the machine after the test binary was killed", before, 5*time.Second, func() string { return machine(t, c) })
 	require.True(t, ok)
 	t.Logf("the lab agent restored the machine %v after the test binary died", took.Round(10*time.Millisecond))
 }

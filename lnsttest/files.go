@@ -38,6 +38,9 @@ func (h *Host) PutFile(t testing.TB, local, remote string) {
 		t.Fatalf("%s: put %s to %s: %v", h.name, local, remote, err)
 	}
 	st := h.s.state(t)
+	if err := h.s.noteFile(h, remote, filepath.Base(abs), false); err != nil {
+		t.Fatalf("%s: put %s to %s: %v", h.name, local, remote, err)
+	}
 	st.use(h.client) // a put cut short is still restored with the test
 	r, err := h.putFile(st.group, abs, remote)
 	if err != nil {

@@ -29,6 +29,9 @@ func (h *Host) TempDir(t testing.TB) string {
 		t.Fatalf("%s: make a temporary directory: %v", h.name, err)
 	}
 	st.undoAt(t, h.client, "temporary directory "+r.Path+" on "+h.name, r.Seq)
+	if err := h.s.noteFile(h, r.Path, "", true); err != nil {
+		t.Fatalf("%s: make a temporary directory: %v", h.name, err)
+	}
 	return r.Path
 }
 

@@ -77,7 +77,14 @@ func TestSysctlRestored(t *testing.T) {
 		eth0.AddIP(t, "198.18.4.1/24")
 		eth0.AddIP(t, "2001:db8:4::1/64")
 		h2.Iface("eth0").AddIP(t, "198.18.4.2/24")
-		h1.Run(t, "ip route add 198.18.40.0/24 via 198.18.4.2")
+		// Through the agent, so that its restore removes them. The
+		// kernel flushes every IPv4 route through eth0 when its last IPv4
+		// address goes, restore or not; it keeps the IPv6 ones, which
+		// only the restore of AddRoute removes.
+		h1.AddRoute(t, "198.18.40.0/24", lnsttest.Via("198.18.4.2"))
+		h1.AddRoute(t, "2001:db8:40::/64", lnsttest.Via("2001:db8:4::2"))
+		h1.AddRoute(t, "2001:db8:41::/64", lnsttest.Dev(eth0), lnsttest.Table(140))
+		require.Contains(t, h1.Output(t, "ip -6 route show table all"), "2001:db8:41::/64 dev "+eth0.Name()+" table 140")
 		h2.Iface("eth0").Down(t)
 		br := h1.Create(t, devices.Bridge{Name: "br9"})
 		h1.Create(t, devices.Veth{Name: "v9a", PeerName: "v9b"}).SetMaster(t, br)
@@ -88,5 +95,9 @@ func TestSysctlRestored(t *testing.T) {
 	})
 
 	require.Equal(t, before1, snapshot(t, h1), "h1 after restore")
+	routes := h1.Output(t, "ip route show table all") + h1.Output(t, "ip -6 route show table all")
+	for _, dst := range []string{"198.18.40.0/24", "2001:db8:40::/64", "2001:db8:41::/64"} {
+		require.NotContains(t, routes, dst, "the route AddRoute added is gone after restore")
+	}
 	require.Equal(t, before2, snapshot(t, h2), "h2 after restore")
 }

@@ -57,56 +57,77 @@ func TestMeasureLab(t *testing.T) {
 }
 
 // TestPerfModuleVsRaw compares Measure with iperf3 run by hand between the
-// same two lab hosts, each block 1 warm-up and 3 runs of a 2s TCP flow,
-// in the order module, raw, raw, module so that a drift in the machine's
-// load (the lab shares it) weighs on both alike. It prints the ratio of
-// their mean throughputs (the module must not change what is measured:
-// ~1) and of their wall times (what the module's per-run server,
-// readiness poll and CPU sampling cost), as
+// same two lab hosts: after one warm-up run of each, pairs of 2s TCP runs,
+// one by the module and one raw, interleaved run by run (module first in
+// even pairs, raw first in odd ones) so that a drift in the machine's load
+// (the lab shares it) weighs on both alike. Each pair gives a ratio of
+// throughputs; their mean, with its 95% confidence interval, is printed,
+// and so is the ratio of the wall times (what the module's per-run server,
+// readiness poll and CPU sampling cost):
 //
-//	RATIO module/raw <x>        (throughput measured by the module / by raw iperf3)
-//	RATIO module/raw_wall <x>   (wall time)
+//	RATIO module/raw <x> [<low>, <high>]   (throughput measured by the module / by raw iperf3)
+//	RATIO module/raw_wall <x>              (wall time)
 //
-// It is a test rather than a benchmark because the lab needs a
-// *testing.T (lnsttest.Require); it runs only with LNST_BENCH_PERF=1.
+// The module must not change what is measured: the test fails when the
+// whole interval lies below 1, the module measuring less than raw iperf3
+// beyond the noise. It is a test rather than a benchmark because the lab
+// needs a *testing.T (lnsttest.Require); it runs only with LNST_BENCH_PERF=1.
 func TestPerfModuleVsRaw(t *testing.T) {
 	if os.Getenv("LNST_BENCH_PERF") != "1" {
-		t.Skip("a benchmark of about 35s, not a test: requires LNST_BENCH_PERF=1 (make bench sets it)")
+		t.Skip("a benchmark of about 40s, not a test: requires LNST_BENCH_PERF=1 (make bench sets it)")
 	}
-	const runs, warmup = 3, 1
+	const pairs = 8
 	const dur = 2 * time.Second
 	h1, h2, addr := labPair(t, 5)
 
-	var module, raw []float64
 	var moduleWall, rawWall time.Duration
-	measureModule := func(name string) {
+	measureModule := func(name string) float64 {
 		start := time.Now()
 		m := Measure(t, Flow{Name: name, Client: h1, Server: h2, ServerAddr: addr, Duration: dur},
-			Options{Iterations: runs, Warmup: warmup})
+			Options{Iterations: 1, Warmup: -1})
 		moduleWall += time.Since(start)
-		module = append(module, m.Iterations...)
+		return m.Iterations[0]
 	}
-	measureRaw := func() {
+	measureRaw := func() float64 {
 		start := time.Now()
-		raw = append(raw, rawIperf3(t, h1, h2, addr, dur, warmup+runs)[warmup:]...)
+		bps := rawIperf3(t, h1, h2, addr, dur, 1)[0]
 		rawWall += time.Since(start)
+		return bps
 	}
-	measureModule("tcp-a")
+	measureModule("warm-up")
 	measureRaw()
-	measureRaw()
-	measureModule("tcp-b")
+	moduleWall, rawWall = 0, 0
+
+	var module, raw, ratios []float64
+	for i := range pairs {
+		var m, r float64
+		if i%2 == 0 {
+			m = measureModule(fmt.Sprintf("tcp-%d", i))
+			r = measureRaw()
+		} else {
+			r = measureRaw()
+			m = measureModule(fmt.Sprintf("tcp-%d", i))
+		}
+		require.Positive(t, r, "raw iperf3 run %d measured nothing", i)
+		module, raw, ratios = append(module, m), append(raw, r), append(ratios, m/r)
+	}
 
 	ms, err := Compute(module, 0.95)
 	require.NoError(t, err)
 	rs, err := Compute(raw, 0.95)
+	require.NoError(t, err)
+	ratio, err := Compute(ratios, 0.95)
 	require.NoError(t, err)
 	unit := results.UnitBitsPerSecond
 	t.Logf("module: %s ± %s over %d runs in %v", results.FormatValue(ms.Mean, unit),
 		results.FormatValue(ms.StdDev, unit), ms.N, moduleWall.Round(time.Millisecond))
 	t.Logf("raw:    %s ± %s over %d runs in %v", results.FormatValue(rs.Mean, unit),
 		results.FormatValue(rs.StdDev, unit), rs.N, rawWall.Round(time.Millisecond))
-	fmt.Printf("RATIO module/raw %.3f\n", ms.Mean/rs.Mean)
+	t.Logf("ratios per pair: %.3f", ratios)
+	fmt.Printf("RATIO module/raw %.3f [%.3f, %.3f]\n", ratio.Mean, ratio.CILow, ratio.CIHigh)
 	fmt.Printf("RATIO module/raw_wall %.3f\n", moduleWall.Seconds()/rawWall.Seconds())
+	assert.GreaterOrEqual(t, ratio.CIHigh, 1.0,
+		"the module measures less than raw iperf3 beyond the noise: ratio %.3f, 95%% interval [%.3f, %.3f]", ratio.Mean, ratio.CILow, ratio.CIHigh)
 }
 
 // rawIperf3 runs one iperf3 server on srv and n iperf3 clients on cli one
