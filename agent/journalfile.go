@@ -25,9 +25,15 @@ import (
 // Integers are little-endian. A payload is the JSON of a journalRecord: an
 // "add" record carries an undo entry, a "done" record the sequence number
 // of an entry that was taken back (or tried: a failed undo was reported to
-// its caller and is not tried again). Every record is on disk (fdatasync)
-// before the call that wrote it returns. When no entry is left without its
-// "done" record the file is truncated to its header.
+// its caller and is not tried again). An "add" record is on disk
+// (fdatasync) before the call that wrote it returns. "Done" records are
+// group-committed: those of one Restore (or one recovery) go to disk in
+// one write and one fdatasync per restoreDoneBatch entries, after their
+// undos were applied. A crash before that sync replays those undos, which
+// then find nothing to undo (the route is gone, the value is in place):
+// never the other way round, a change left with its undo marked done.
+// When no entry is left without its "done" record the file is truncated
+// to its header.
 //
 // Reading tolerates a torn tail, what a crash in the middle of an append
 // leaves: a last record cut short, a last record whose CRC does not match,
@@ -425,29 +431,52 @@ func (jf *journalFile) add(u undo) error {
 	return nil
 }
 
-// done appends a done record for seq, if seq is pending, and compacts the
-// file: to its header when nothing is left pending, else when its garbage
-// is past minCompact and past what is live.
-func (jf *journalFile) done(seq uint64) error {
-	n, ok := jf.pending[seq]
-	if !ok {
+// done appends a done record for seq, if seq is pending; see doneMany.
+func (jf *journalFile) done(seq uint64) error { return jf.doneMany([]uint64{seq}) }
+
+// doneMany marks the pending ones of seqs done in one write and one
+// fdatasync (group commit), and compacts the file: to its header when
+// nothing is left pending (then the done records are not written: the
+// truncation, synced, says it all), else when its garbage is past
+// minCompact and past what is live.
+func (jf *journalFile) doneMany(seqs []uint64) error {
+	var b []byte
+	var freed int64
+	marked := make(map[uint64]bool, len(seqs))
+	for _, seq := range seqs {
+		n, ok := jf.pending[seq]
+		if !ok || marked[seq] {
+			continue
+		}
+		marked[seq] = true
+		freed += n
+		if len(marked) == len(jf.pending) {
+			continue // nothing left pending: truncated below
+		}
+		rec, err := encodeRecord(journalRecord{Op: recordDone, Seq: seq})
+		if err != nil {
+			return err
+		}
+		b = append(b, rec...)
+	}
+	if len(marked) == 0 {
 		return nil
 	}
-	b, err := encodeRecord(journalRecord{Op: recordDone, Seq: seq})
-	if err != nil {
-		return err
+	if len(marked) == len(jf.pending) {
+		if err := jf.truncate(int64(journalHeaderLen)); err != nil {
+			return fmt.Errorf("compact journal %s: %w", jf.path, err)
+		}
+		clear(jf.pending)
+		jf.live = 0
+		return nil
 	}
 	if err := jf.append(b); err != nil {
 		return err
 	}
-	delete(jf.pending, seq)
-	jf.live -= n
-	if len(jf.pending) == 0 {
-		if err := jf.truncate(int64(journalHeaderLen)); err != nil {
-			return fmt.Errorf("compact journal %s: %w", jf.path, err)
-		}
-		return nil
+	for seq := range marked {
+		delete(jf.pending, seq)
 	}
+	jf.live -= freed
 	minCompact := jf.minCompact
 	if minCompact == 0 {
 		minCompact = defaultMinCompact
