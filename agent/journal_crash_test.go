@@ -29,7 +29,7 @@ const (
 
 // The crash child's work: journalCrashBatches AddRoutes calls of
 // journalCrashBatch routes each on lo, then a Restore of all but the first
-// batch, whose done records span two group commits (restoreDoneBatch).
+// batch, whose done records go in one group commit.
 const (
 	journalCrashBatch   = 1000
 	journalCrashBatches = 3
