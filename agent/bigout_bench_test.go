@@ -17,6 +17,7 @@ import (
 
 	"github.com/lnst-go/lnst/agent"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/benchratio"
 	"github.com/lnst-go/lnst/internal/launch"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -27,6 +28,9 @@ import (
 func TestMain(m *testing.M) {
 	if agent.IsLabAgent() {
 		os.Exit(agent.ServeLab())
+	}
+	if os.Getenv(soakAgentEnv) != "" {
+		os.Exit(soakServe())
 	}
 	os.Exit(m.Run())
 }
@@ -43,7 +47,10 @@ const (
 // RunJobStream, and compares the agent's resident memory (VmRSS) after
 // all of them with that after the first, printed as
 //
-//	RATIO rss_bigout/rss_start <x>
+//	RATIO rss_bigout/rss_start <x> (min, max, n)
+//
+// (the value is the RSS after the last job over that after the first; min
+// and max are those of the RSS after each later job over it)
 //
 // It should stay at or below 1.10: the agent lets go of a job's output
 // once its result is collected, so its memory does not grow with the jobs
@@ -73,14 +80,16 @@ func BenchmarkBigOutput(b *testing.B) {
 	b.ResetTimer()
 	run()
 	rss0 := bigOutRSS(b, pid)
+	var after []float64 // RSS after each later job over rss0
 	for range bigOutJobs - 1 {
 		run()
+		after = append(after, float64(bigOutRSS(b, pid))/float64(rss0))
 	}
 	b.StopTimer()
 	rss1 := bigOutRSS(b, pid)
 	b.ReportMetric(float64(rss1)/1024, "rss_bigout_KiB")
 	b.Logf("agent RSS after 1 job %d KiB, after %d jobs %d KiB", rss0/1024, bigOutJobs, rss1/1024)
-	fmt.Printf("RATIO rss_bigout/rss_start %.2f\n", float64(rss1)/float64(rss0))
+	benchratio.PrintOf("rss_bigout/rss_start", float64(rss1)/float64(rss0), after)
 }
 
 // bigOutRSS reads the resident set size of process pid.
