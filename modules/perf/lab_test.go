@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lnst-go/lnst/internal/benchratio"
 	"github.com/lnst-go/lnst/lnsttest"
 	"github.com/lnst-go/lnst/results"
 	"github.com/stretchr/testify/assert"
@@ -57,56 +58,71 @@ func TestMeasureLab(t *testing.T) {
 }
 
 // TestPerfModuleVsRaw compares Measure with iperf3 run by hand between the
-// same two lab hosts, each block 1 warm-up and 3 runs of a 2s TCP flow,
-// in the order module, raw, raw, module so that a drift in the machine's
-// load (the lab shares it) weighs on both alike. It prints the ratio of
-// their mean throughputs (the module must not change what is measured:
-// ~1) and of their wall times (what the module's per-run server,
-// readiness poll and CPU sampling cost), as
+// same two lab hosts, one 2s TCP flow at a time, interleaved per run
+// (module, raw, then raw, module, ...) after one untimed warm-up run of
+// each, so that a drift in the machine's load (the lab shares it) weighs
+// on both alike. Each module run is one Measure (Iterations 1, Warmup -1:
+// no warm-up run; its server started, readiness polled, CPU sampled, the flow,
+// the result parsed); each raw run starts an iperf3 server and runs one
+// iperf3 client (rawIperf3). It prints the median of the per-pair ratios
+// of throughput (what the module measures over what raw iperf3 measures:
+// the module must not change what is measured, ~1) and of wall time (what
+// the module's per-run server, readiness poll and CPU sampling cost), with
+// their spread and the 95% confidence interval of their mean:
 //
-//	RATIO module/raw <x>        (throughput measured by the module / by raw iperf3)
-//	RATIO module/raw_wall <x>   (wall time)
+//	RATIO module/raw <x> (min, max, n) [mean, 95% CI]
+//	RATIO module/raw_wall <x> (min, max, n) [mean, 95% CI]
 //
 // It is a test rather than a benchmark because the lab needs a
 // *testing.T (lnsttest.Require); it runs only with LNST_BENCH_PERF=1.
 func TestPerfModuleVsRaw(t *testing.T) {
 	if os.Getenv("LNST_BENCH_PERF") != "1" {
-		t.Skip("a benchmark of about 35s, not a test: requires LNST_BENCH_PERF=1 (make bench sets it)")
+		t.Skip("a benchmark of about 40s, not a test: requires LNST_BENCH_PERF=1 (make bench sets it)")
 	}
-	const runs, warmup = 3, 1
+	const pairs = 8
 	const dur = 2 * time.Second
 	h1, h2, addr := labPair(t, 5)
 
-	var module, raw []float64
-	var moduleWall, rawWall time.Duration
-	measureModule := func(name string) {
+	moduleOnce := func(name string) (float64, time.Duration) {
 		start := time.Now()
 		m := Measure(t, Flow{Name: name, Client: h1, Server: h2, ServerAddr: addr, Duration: dur},
-			Options{Iterations: runs, Warmup: warmup})
-		moduleWall += time.Since(start)
-		module = append(module, m.Iterations...)
+			Options{Iterations: 1, Warmup: -1})
+		took := time.Since(start)
+		require.Len(t, m.Iterations, 1)
+		return m.Iterations[0], took
 	}
-	measureRaw := func() {
+	rawOnce := func() (float64, time.Duration) {
 		start := time.Now()
-		raw = append(raw, rawIperf3(t, h1, h2, addr, dur, warmup+runs)[warmup:]...)
-		rawWall += time.Since(start)
+		bps := rawIperf3(t, h1, h2, addr, dur, 1)
+		return bps[0], time.Since(start)
 	}
-	measureModule("tcp-a")
-	measureRaw()
-	measureRaw()
-	measureModule("tcp-b")
+	moduleOnce("tcp-warm")
+	rawOnce()
+	var module, raw, thr, wall []float64
+	for i := range pairs {
+		var mb, rb float64
+		var mw, rw time.Duration
+		if i%2 == 0 {
+			mb, mw = moduleOnce(fmt.Sprintf("tcp-%d", i))
+			rb, rw = rawOnce()
+		} else {
+			rb, rw = rawOnce()
+			mb, mw = moduleOnce(fmt.Sprintf("tcp-%d", i))
+		}
+		module, raw = append(module, mb), append(raw, rb)
+		thr = append(thr, mb/rb)
+		wall = append(wall, mw.Seconds()/rw.Seconds())
+	}
 
 	ms, err := Compute(module, 0.95)
 	require.NoError(t, err)
 	rs, err := Compute(raw, 0.95)
 	require.NoError(t, err)
 	unit := results.UnitBitsPerSecond
-	t.Logf("module: %s ± %s over %d runs in %v", results.FormatValue(ms.Mean, unit),
-		results.FormatValue(ms.StdDev, unit), ms.N, moduleWall.Round(time.Millisecond))
-	t.Logf("raw:    %s ± %s over %d runs in %v", results.FormatValue(rs.Mean, unit),
-		results.FormatValue(rs.StdDev, unit), rs.N, rawWall.Round(time.Millisecond))
-	fmt.Printf("RATIO module/raw %.3f\n", ms.Mean/rs.Mean)
-	fmt.Printf("RATIO module/raw_wall %.3f\n", moduleWall.Seconds()/rawWall.Seconds())
+	t.Logf("module: %s ± %s over %d runs", results.FormatValue(ms.Mean, unit), results.FormatValue(ms.StdDev, unit), ms.N)
+	t.Logf("raw:    %s ± %s over %d runs", results.FormatValue(rs.Mean, unit), results.FormatValue(rs.StdDev, unit), rs.N)
+	benchratio.PrintCI("module/raw", thr)
+	benchratio.PrintCI("module/raw_wall", wall)
 }
 
 // rawIperf3 runs one iperf3 server on srv and n iperf3 clients on cli one
