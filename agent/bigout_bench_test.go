@@ -3,12 +3,11 @@ package agent_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -116,9 +115,9 @@ func bigOutRSS(b *testing.B, pid int) int64 {
 // and a client of it; the agent ends with b (its stdin closes).
 func bigOutAgent(b *testing.B) (int, pb.AgentClient) {
 	b.Helper()
-	var r [8]byte
-	rand.Read(r[:])
-	socket := fmt.Sprintf("lnst-bench-%d-%s", os.Getpid(), hex.EncodeToString(r[:]))
+	// ServeLab takes the absolute path of a socket in a directory
+	// private to the controller (b.TempDir is mode 0700).
+	socket := filepath.Join(b.TempDir(), "agent.sock")
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), launch.LabSocketEnv+"="+socket)
 	cmd.Stderr = os.Stderr
@@ -142,9 +141,9 @@ func bigOutAgent(b *testing.B) (int, pb.AgentClient) {
 		b.Fatalf("the lab agent said %q, %v; want %q", line, err, launch.ReadyLine)
 	}
 	go io.Copy(io.Discard, stdout)
-	conn, err := grpc.NewClient("unix-abstract:"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("unix:"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		b.Fatalf("dial @%s: %v", socket, err)
+		b.Fatalf("dial %s: %v", socket, err)
 	}
 	b.Cleanup(func() { conn.Close() })
 	return cmd.Process.Pid, pb.NewAgentClient(conn)
