@@ -2,7 +2,6 @@ package agent_test
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -11,56 +10,75 @@ import (
 
 	"github.com/lnst-go/lnst/agent"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/benchratio"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
+// benchRunRound is how many runs of each side one round of
+// BenchmarkAgentRunVsForkExec holds.
+const benchRunRound = 25
+
 // BenchmarkAgentRunVsForkExec runs /bin/true through an in-process agent
-// over its unix socket (one RunJob per iteration) and with os/exec
-// directly, and prints the ratio of the two as
+// over its unix socket (agent_run: one RunJob RPC, timed from the request
+// to its reply) and with os/exec directly (fork_exec: exec.Command.Run),
+// one of each per iteration, alternating which goes first, and prints the
+// median over rounds of benchRunRound iterations of the ratio of the two,
+// with its spread:
 //
-//	RATIO agent_run/fork_exec <x>
+//	RATIO agent_run/fork_exec <x> (min, max, n)
 func BenchmarkAgentRunVsForkExec(b *testing.B) {
-	var forkExec, agentRun time.Duration
-
-	b.Run("fork_exec", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := exec.Command("/bin/true").Run(); err != nil {
-				b.Fatalf("run /bin/true: %v", err)
-			}
+	b.ReportAllocs()
+	client := benchAgentClient(b)
+	ctx := context.Background()
+	req := &pb.StartJobRequest{Argv: []string{"/bin/true"}, Host: ""}
+	forkOnce := func() time.Duration {
+		start := time.Now()
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			b.Fatalf("run /bin/true: %v", err)
 		}
-		forkExec = benchPerOp(b)
-	})
-
-	b.Run("agent_run", func(b *testing.B) {
-		b.ReportAllocs()
-		client := benchAgentClient(b)
-		ctx := context.Background()
-		req := &pb.StartJobRequest{Argv: []string{"/bin/true"}, Host: ""}
-		for b.Loop() {
-			r, err := client.RunJob(ctx, req)
-			if err != nil {
-				b.Fatalf("RunJob /bin/true: %v", err)
-			}
-			if r.ExitCode != 0 {
-				b.Fatalf("RunJob /bin/true: exit code %d, stderr %q", r.ExitCode, r.Stderr)
-			}
+		return time.Since(start)
+	}
+	agentOnce := func() time.Duration {
+		start := time.Now()
+		r, err := client.RunJob(ctx, req)
+		took := time.Since(start)
+		if err != nil {
+			b.Fatalf("RunJob /bin/true: %v", err)
 		}
-		agentRun = benchPerOp(b)
-	})
-
-	if forkExec > 0 && agentRun > 0 {
-		fmt.Printf("RATIO agent_run/fork_exec %.2f\n", float64(agentRun)/float64(forkExec))
+		if r.ExitCode != 0 {
+			b.Fatalf("RunJob /bin/true: exit code %d, stderr %q", r.ExitCode, r.Stderr)
+		}
+		return took
 	}
-}
-
-// benchPerOp is the time per iteration of the b.Loop just ended.
-func benchPerOp(b *testing.B) time.Duration {
-	if b.N == 0 {
-		return 0
+	var fork, run []time.Duration // per round
+	var f, a time.Duration
+	i := 0
+	for b.Loop() {
+		if i%2 == 0 {
+			f += forkOnce()
+			a += agentOnce()
+		} else {
+			a += agentOnce()
+			f += forkOnce()
+		}
+		if i++; i%benchRunRound == 0 {
+			fork, run = append(fork, f), append(run, a)
+			f, a = 0, 0
+		}
 	}
-	return b.Elapsed() / time.Duration(b.N)
+	if i < benchRunRound {
+		fork, run = append(fork, f), append(run, a)
+	}
+	if i > 0 {
+		var tf, ta time.Duration
+		for k := range fork {
+			tf, ta = tf+fork[k], ta+run[k]
+		}
+		b.ReportMetric(float64(tf.Nanoseconds())/float64(i), "fork_exec-ns/run")
+		b.ReportMetric(float64(ta.Nanoseconds())/float64(i), "agent_run-ns/run")
+	}
+	benchratio.Print("agent_run/fork_exec", benchratio.Ratios(run, fork))
 }
 
 // benchAgentClient serves an in-process agent on a unix socket in a

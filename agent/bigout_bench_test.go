@@ -3,12 +3,11 @@ package agent_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/lnst-go/lnst/agent"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/benchratio"
 	"github.com/lnst-go/lnst/internal/launch"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -27,6 +27,9 @@ import (
 func TestMain(m *testing.M) {
 	if agent.IsLabAgent() {
 		os.Exit(agent.ServeLab())
+	}
+	if os.Getenv(soakAgentEnv) != "" {
+		os.Exit(soakServe())
 	}
 	os.Exit(m.Run())
 }
@@ -43,7 +46,10 @@ const (
 // RunJobStream, and compares the agent's resident memory (VmRSS) after
 // all of them with that after the first, printed as
 //
-//	RATIO rss_bigout/rss_start <x>
+//	RATIO rss_bigout/rss_start <x> (min, max, n)
+//
+// (the value is the RSS after the last job over that after the first; min
+// and max are those of the RSS after each later job over it)
 //
 // It should stay at or below 1.10: the agent lets go of a job's output
 // once its result is collected, so its memory does not grow with the jobs
@@ -73,14 +79,16 @@ func BenchmarkBigOutput(b *testing.B) {
 	b.ResetTimer()
 	run()
 	rss0 := bigOutRSS(b, pid)
+	var after []float64 // RSS after each later job over rss0
 	for range bigOutJobs - 1 {
 		run()
+		after = append(after, float64(bigOutRSS(b, pid))/float64(rss0))
 	}
 	b.StopTimer()
 	rss1 := bigOutRSS(b, pid)
 	b.ReportMetric(float64(rss1)/1024, "rss_bigout_KiB")
 	b.Logf("agent RSS after 1 job %d KiB, after %d jobs %d KiB", rss0/1024, bigOutJobs, rss1/1024)
-	fmt.Printf("RATIO rss_bigout/rss_start %.2f\n", float64(rss1)/float64(rss0))
+	benchratio.PrintOf("rss_bigout/rss_start", float64(rss1)/float64(rss0), after)
 }
 
 // bigOutRSS reads the resident set size of process pid.
@@ -107,9 +115,9 @@ func bigOutRSS(b *testing.B, pid int) int64 {
 // and a client of it; the agent ends with b (its stdin closes).
 func bigOutAgent(b *testing.B) (int, pb.AgentClient) {
 	b.Helper()
-	var r [8]byte
-	rand.Read(r[:])
-	socket := fmt.Sprintf("lnst-bench-%d-%s", os.Getpid(), hex.EncodeToString(r[:]))
+	// ServeLab takes the absolute path of a socket in a directory
+	// private to the controller (b.TempDir is mode 0700).
+	socket := filepath.Join(b.TempDir(), "agent.sock")
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), launch.LabSocketEnv+"="+socket)
 	cmd.Stderr = os.Stderr
@@ -133,9 +141,9 @@ func bigOutAgent(b *testing.B) (int, pb.AgentClient) {
 		b.Fatalf("the lab agent said %q, %v; want %q", line, err, launch.ReadyLine)
 	}
 	go io.Copy(io.Discard, stdout)
-	conn, err := grpc.NewClient("unix-abstract:"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("unix:"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		b.Fatalf("dial @%s: %v", socket, err)
+		b.Fatalf("dial %s: %v", socket, err)
 	}
 	b.Cleanup(func() { conn.Close() })
 	return cmd.Process.Pid, pb.NewAgentClient(conn)

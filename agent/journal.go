@@ -13,32 +13,35 @@ import (
 type undo struct {
 	Seq   uint64
 	Group string
-	Host  string
+	Host  string `json:",omitempty"`
 	// Op is one of the op* constants.
 	Op string
 	// Link is the device the entry is about.
-	Link string
+	Link string `json:",omitempty"`
 	// Kind and Peer recreate a deleted device.
-	Kind, Peer string
+	Kind string `json:",omitempty"`
+	Peer string `json:",omitempty"`
 	// Up, MTU and Master are a device's previous settings; a nil pointer
 	// leaves the setting alone.
-	Up     *bool
-	MTU    *int
-	Master *string
+	Up     *bool   `json:",omitempty"`
+	MTU    *int    `json:",omitempty"`
+	Master *string `json:",omitempty"`
 	// CIDR is the address to add or remove; Addr, when set, is how a
 	// removed address was (scope, broadcast, label, flags), to add it back
 	// as it was.
-	CIDR string
+	CIDR string     `json:",omitempty"`
 	Addr *addrAttrs `json:",omitempty"`
 	// ValueKind, Key and Value are a sysctl or sysfs value to write back
 	// (with opDeleteLink: after the device is gone; see netwideValue).
-	ValueKind, Key, Value string
+	ValueKind string `json:",omitempty"`
+	Key       string `json:",omitempty"`
+	Value     string `json:",omitempty"`
 	// Job is a job to kill and reap.
-	Job int64
+	Job int64 `json:",omitempty"`
 	// Network is a lab network to remove.
-	Network string
+	Network string `json:",omitempty"`
 	// Route is a route to add or remove.
-	Route route
+	Route route `json:",omitzero"`
 	// HWAddr is a device's previous hardware address.
 	HWAddr []byte
 	// Features are a device's previous ethtool features.
@@ -252,6 +255,17 @@ func (j *journal) done(seq uint64) error {
 		return nil
 	}
 	return j.file.done(seq)
+}
+
+// doneMany marks on disk, as done does, every entry of seqs, in one
+// write and one fdatasync.
+func (j *journal) doneMany(seqs []uint64) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.file == nil || len(seqs) == 0 {
+		return nil
+	}
+	return j.file.doneMany(seqs)
 }
 
 // close closes the on-disk journal; the journal goes on in memory.

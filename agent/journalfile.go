@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -25,9 +26,15 @@ import (
 // Integers are little-endian. A payload is the JSON of a journalRecord: an
 // "add" record carries an undo entry, a "done" record the sequence number
 // of an entry that was taken back (or tried: a failed undo was reported to
-// its caller and is not tried again). Every record is on disk (fdatasync)
-// before the call that wrote it returns. When no entry is left without its
-// "done" record the file is truncated to its header.
+// its caller and is not tried again). An "add" record is on disk
+// (fdatasync) before the call that wrote it returns. "Done" records are
+// group-committed: those of one Restore (or one recovery) go to disk in
+// one write and one fdatasync per restoreDoneBatch (16384) entries, after their
+// undos were applied. A crash before that sync replays those undos, which
+// then find nothing to undo (the route is gone, the value is in place):
+// never the other way round, a change left with its undo marked done.
+// When no entry is left without its "done" record the file is truncated
+// to its header.
 //
 // Reading tolerates a torn tail, what a crash in the middle of an append
 // leaves: a last record cut short, a last record whose CRC does not match,
@@ -81,6 +88,21 @@ func encodeRecord(r journalRecord) ([]byte, error) {
 	return append(b, payload...), nil
 }
 
+// appendDoneRecord appends the done record of seq, framed, to b: what
+// encodeRecord makes of journalRecord{Op: recordDone, Seq: seq}, without
+// reflection (a Restore writes one per entry).
+func appendDoneRecord(b []byte, seq uint64) []byte {
+	start := len(b)
+	b = append(b, make([]byte, recordHeaderLen)...)
+	b = append(b, `{"op":"done","seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, '}')
+	payload := b[start+recordHeaderLen:]
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, crc32c))
+	return b
+}
+
 // JournalCorruptError reports a bad record in the middle of an on-disk
 // journal: records after it are intact, so it is not the torn tail of a
 // crash.
@@ -104,7 +126,13 @@ type decodedJournal struct {
 	torn string
 	// skipped are the corrupt records skipped (only when asked to).
 	skipped []*JournalCorruptError
+	// spans are where records[i] is in the file.
+	spans []recSpan
 }
+
+// recSpan is where a record is in the file: its offset and its length,
+// header included.
+type recSpan struct{ off, n int64 }
 
 // decodeJournal reads the bytes of the journal file path. An empty file, or
 // one cut short within its header, is an empty journal (valid 0). With
@@ -139,6 +167,7 @@ func decodeJournal(path string, b []byte, skipCorrupt bool) (decodedJournal, err
 		rec, next, reason := decodeRecord(b, off)
 		if reason == "" {
 			d.records = append(d.records, rec)
+			d.spans = append(d.spans, recSpan{off: off, n: next - off})
 			off, d.valid = next, next
 			continue
 		}
@@ -230,8 +259,8 @@ type journalFile struct {
 	// back to it, so that a record half written never has records after it.
 	size int64
 	// pending are the sequence numbers added without a done record, each
-	// with the length of its last add record.
-	pending map[uint64]int64
+	// with where its last add record is: a compaction copies those.
+	pending map[uint64]recSpan
 	// live is the length of the pending entries' last add records: what
 	// a compaction keeps (see compactAt).
 	live int64
@@ -269,7 +298,7 @@ func openJournalFile(path string, skipCorrupt bool) (*journalFile, openedJournal
 	if err != nil {
 		return nil, o, err
 	}
-	jf := &journalFile{path: path, f: f, pending: map[uint64]int64{}}
+	jf := &journalFile{path: path, f: f, pending: map[uint64]recSpan{}}
 	o, err = jf.load(skipCorrupt)
 	if err != nil {
 		f.Close()
@@ -368,13 +397,16 @@ func (jf *journalFile) load(skipCorrupt bool) (openedJournal, error) {
 	}
 	jf.size = d.valid
 	o.left = pendingEntries(d.records)
-	for _, u := range o.left {
-		b, err := encodeRecord(journalRecord{Op: recordAdd, Entry: &u})
-		if err != nil {
-			return o, err
+	for i, r := range d.records {
+		switch r.Op {
+		case recordAdd:
+			jf.pending[r.Entry.Seq] = d.spans[i]
+		case recordDone:
+			delete(jf.pending, r.Seq)
 		}
-		jf.pending[u.Seq] = int64(len(b))
-		jf.live += int64(len(b))
+	}
+	for _, sp := range jf.pending {
+		jf.live += sp.n
 	}
 	return o, nil
 }
@@ -417,37 +449,60 @@ func (jf *journalFile) add(u undo) error {
 	if err != nil {
 		return err
 	}
+	off := jf.size
 	if err := jf.append(b); err != nil {
 		return err
 	}
-	jf.live += int64(len(b)) - jf.pending[u.Seq]
-	jf.pending[u.Seq] = int64(len(b))
+	jf.live += int64(len(b)) - jf.pending[u.Seq].n
+	jf.pending[u.Seq] = recSpan{off: off, n: int64(len(b))}
 	return nil
 }
 
-// done appends a done record for seq, if seq is pending, and compacts the
-// file: to its header when nothing is left pending, else when its garbage
-// is past minCompact and past what is live.
-func (jf *journalFile) done(seq uint64) error {
-	n, ok := jf.pending[seq]
-	if !ok {
+// done appends a done record for seq, if seq is pending; see doneMany.
+func (jf *journalFile) done(seq uint64) error { return jf.doneMany([]uint64{seq}) }
+
+// doneMany marks the pending ones of seqs done in one write and one
+// fdatasync (group commit), and compacts the file: to its header when
+// nothing is left pending (then the done records are not written: the
+// truncation, synced, says it all), else when its garbage is past
+// minCompact and past what is live.
+func (jf *journalFile) doneMany(seqs []uint64) error {
+	var freed int64
+	marked := make(map[uint64]bool, len(seqs))
+	for _, seq := range seqs {
+		sp, ok := jf.pending[seq]
+		if !ok || marked[seq] {
+			continue
+		}
+		marked[seq] = true
+		freed += sp.n
+	}
+	if len(marked) == 0 {
 		return nil
 	}
-	b, err := encodeRecord(journalRecord{Op: recordDone, Seq: seq})
-	if err != nil {
-		return err
+	if len(marked) == len(jf.pending) {
+		if err := jf.truncate(int64(journalHeaderLen)); err != nil {
+			return fmt.Errorf("compact journal %s: %w", jf.path, err)
+		}
+		clear(jf.pending)
+		jf.live = 0
+		return nil
+	}
+	b := make([]byte, 0, len(marked)*(recordHeaderLen+32))
+	written := make(map[uint64]bool, len(marked))
+	for _, seq := range seqs {
+		if marked[seq] && !written[seq] {
+			written[seq] = true
+			b = appendDoneRecord(b, seq)
+		}
 	}
 	if err := jf.append(b); err != nil {
 		return err
 	}
-	delete(jf.pending, seq)
-	jf.live -= n
-	if len(jf.pending) == 0 {
-		if err := jf.truncate(int64(journalHeaderLen)); err != nil {
-			return fmt.Errorf("compact journal %s: %w", jf.path, err)
-		}
-		return nil
+	for seq := range marked {
+		delete(jf.pending, seq)
 	}
+	jf.live -= freed
 	minCompact := jf.minCompact
 	if minCompact == 0 {
 		minCompact = defaultMinCompact
@@ -462,37 +517,37 @@ func (jf *journalFile) done(seq uint64) error {
 }
 
 // compact rewrites the file with the pending entries only (the last add
-// record of each), while entries are pending: a long-lived entry (a pool
-// session's TempDir) otherwise kept every record after it on disk. The
-// new file is written and locked beside the old one, synced, and renamed
-// over it, so a crash leaves one whole journal or the other; the agent
-// then holds the new file and its lock.
+// record of each, copied as they are: nothing is decoded), while entries
+// are pending: a long-lived entry (a pool session's TempDir) otherwise
+// kept every record after it on disk. The new file is written and locked
+// beside the old one, synced, and renamed over it, so a crash leaves one
+// whole journal or the other; the agent then holds the new file and its
+// lock.
 func (jf *journalFile) compact() error {
 	b, err := io.ReadAll(io.NewSectionReader(jf.f, 0, jf.size))
 	if err != nil {
 		return err
 	}
-	d, err := decodeJournal(jf.path, b, false)
-	if err != nil {
-		return err
+	seqs := make([]uint64, 0, len(jf.pending))
+	for seq := range jf.pending {
+		seqs = append(seqs, seq)
 	}
+	sort.Slice(seqs, func(a, b int) bool { return seqs[a] < seqs[b] })
 	out := journalHeader()
-	live := map[uint64]int64{}
+	live := make(map[uint64]recSpan, len(seqs))
 	var n int64
-	for _, u := range pendingEntries(d.records) {
-		if _, ok := jf.pending[u.Seq]; !ok {
-			continue
+	for _, seq := range seqs {
+		sp := jf.pending[seq]
+		if sp.off < int64(journalHeaderLen) || sp.n < recordHeaderLen || sp.off+sp.n > int64(len(b)) {
+			return fmt.Errorf("the add record of entry %d (offset %d, %d bytes) is outside the file's %d bytes", seq, sp.off, sp.n, len(b))
 		}
-		rec, err := encodeRecord(journalRecord{Op: recordAdd, Entry: &u})
-		if err != nil {
-			return err
+		rec := b[sp.off : sp.off+sp.n]
+		if int64(binary.LittleEndian.Uint32(rec))+recordHeaderLen != sp.n || crc32.Checksum(rec[recordHeaderLen:], crc32c) != binary.LittleEndian.Uint32(rec[4:]) {
+			return fmt.Errorf("the add record of entry %d at offset %d is not whole", seq, sp.off)
 		}
+		live[seq] = recSpan{off: int64(len(out)), n: sp.n}
 		out = append(out, rec...)
-		live[u.Seq] = int64(len(rec))
-		n += int64(len(rec))
-	}
-	if len(live) != len(jf.pending) {
-		return fmt.Errorf("%d entries pending, %d found in the file", len(jf.pending), len(live))
+		n += sp.n
 	}
 	tmp := jf.path + ".compact"
 	os.Remove(tmp) // one a crash left

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/binary"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -211,4 +212,52 @@ func TestJournalWriteAhead(t *testing.T) {
 	_, err = j.add(undo{Group: "g", Op: opDestroyHost, Host: "h1"})
 	require.NoError(t, err)
 	assert.Empty(t, jf.pending)
+}
+
+// TestJournalDoneManyAfterReopen marks entries done in batches on a
+// journal reopened (its records' places read from the file), with
+// compaction at every batch, and checks the file then holds exactly the
+// entries left, and none once all are done.
+func TestJournalDoneManyAfterReopen(t *testing.T) {
+	path := testJournalPath(t)
+	jf, _ := testOpenJournal(t, path, false)
+	var us []undo
+	for i := range 100 {
+		us = append(us, undo{Seq: uint64(i + 1), Group: "g", Op: opDelRoute, Route: route{Dst: fmt.Sprintf("198.19.0.%d/32", i), Dev: "lo"}})
+	}
+	require.NoError(t, jf.addMany(us[:60]))
+	require.NoError(t, jf.close())
+	jf, o := testOpenJournal(t, path, false)
+	require.Len(t, o.left, 60)
+	jf.minCompact = 1
+	require.NoError(t, jf.addMany(us[60:]))
+	// Entries added since the reopen and a few of those read back: the
+	// compaction copies the records read back.
+	var seqs []uint64
+	for _, u := range append(slices.Clone(us[60:]), us[:10]...) {
+		seqs = append(seqs, u.Seq)
+	}
+	require.NoError(t, jf.doneMany(seqs[:20]))
+	before := testFileSize(t, path)
+	require.NoError(t, jf.doneMany(append(seqs[20:], seqs[:3]...)), "seqs done already are left alone")
+	require.Less(t, testFileSize(t, path), before, "compacted")
+	require.NoError(t, jf.close())
+	jf, o = testOpenJournal(t, path, false)
+	assert.Equal(t, us[10:60], o.left)
+	var rest []uint64
+	for _, u := range us[10:60] {
+		rest = append(rest, u.Seq)
+	}
+	require.NoError(t, jf.doneMany(rest))
+	assert.Equal(t, int64(journalHeaderLen), testFileSize(t, path))
+}
+
+// TestAppendDoneRecord checks the hand-framed done record against
+// encodeRecord's.
+func TestAppendDoneRecord(t *testing.T) {
+	for _, seq := range []uint64{1, 42, 1 << 40} {
+		want, err := encodeRecord(journalRecord{Op: recordDone, Seq: seq})
+		require.NoError(t, err)
+		assert.Equal(t, want, appendDoneRecord([]byte("x"), seq)[1:], "seq %d", seq)
+	}
 }

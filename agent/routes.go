@@ -13,8 +13,12 @@ import (
 
 // route is a route as requests and undo entries carry it.
 type route struct {
-	Dst, Via, Dev         string
-	Table, Metric, Family int
+	Dst    string
+	Via    string `json:",omitempty"`
+	Dev    string `json:",omitempty"`
+	Table  int    `json:",omitempty"`
+	Metric int    `json:",omitempty"`
+	Family int    `json:",omitempty"`
 	// Nexthops make a multipath route (Via and Dev are then empty).
 	Nexthops []nexthop `json:",omitempty"`
 }

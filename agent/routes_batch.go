@@ -382,12 +382,14 @@ func (jf *journalFile) addMany(us []undo) error {
 		b = append(b, rec...)
 		sizes[i] = int64(len(rec))
 	}
+	off := jf.size
 	if err := jf.append(b); err != nil {
 		return err
 	}
 	for i, u := range us {
-		jf.live += sizes[i] - jf.pending[u.Seq]
-		jf.pending[u.Seq] = sizes[i]
+		jf.live += sizes[i] - jf.pending[u.Seq].n
+		jf.pending[u.Seq] = recSpan{off: off, n: sizes[i]}
+		off += sizes[i]
 	}
 	return nil
 }

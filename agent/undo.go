@@ -94,14 +94,23 @@ func (s *Server) forgetJobs(group string) {
 }
 
 // restore applies undo entries in the order given. A failed entry does not
-// stop the rest; every failure is returned.
+// stop the rest; every failure is returned. Their done records are
+// group-committed, restoreDoneBatch at a time, each batch after its
+// undos were applied (see journalfile.go).
 func (s *Server) restore(entries []undo) (int, []error) {
 	var errs []error
+	done := make([]uint64, 0, min(len(entries), restoreDoneBatch))
 	for _, u := range entries {
-		if err := s.undoOne(u, hclog.Trace); err != nil {
+		if err := s.applyLogged(u, hclog.Trace); err != nil {
 			errs = append(errs, err)
 		}
+		done = append(done, u.Seq)
+		if len(done) == restoreDoneBatch {
+			s.markDone(done)
+			done = done[:0]
+		}
 	}
+	s.markDone(done)
 	return len(entries), errs
 }
 

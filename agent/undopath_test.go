@@ -24,7 +24,7 @@ func testMade(t testing.TB, path string) *madeID {
 // a log.
 func testReplayServer(journal string, log hclog.Logger) *Server {
 	s := &Server{log: log, hosts: map[string]*host{}}
-	s.journal.file = &journalFile{path: journal, pending: map[uint64]int64{}}
+	s.journal.file = &journalFile{path: journal, pending: map[uint64]recSpan{}}
 	return s
 }
 

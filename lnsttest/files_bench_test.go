@@ -2,14 +2,16 @@ package lnsttest
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"slices"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/lnst-go/lnst/internal/benchratio"
 	"github.com/lnst-go/lnst/pool"
 )
 
@@ -82,9 +84,9 @@ func benchJob(b *testing.B, h *Host, argv ...string) time.Duration {
 }
 
 // benchRatio reports the median time of each side's rounds and prints
-// their ratio:
+// the median of the per-round ratios ours[i]/theirs[i], with their spread:
 //
-//	RATIO <name> <ours/theirs>
+//	RATIO <name> <ours/theirs> (min <a> max <b>, n=<rounds>)
 //
 // Medians, not means: on a machine shared with other work one round held
 // up by a neighbour (writeback, a scheduler stall) would otherwise decide
@@ -93,30 +95,11 @@ func benchRatio(b *testing.B, name, ours, theirs string, o, th []time.Duration) 
 	if len(o) == 0 || len(th) == 0 {
 		return
 	}
-	mo, mt := median(o), median(th)
+	mo, _, _ := benchratio.Durations(o)
+	mt, _, _ := benchratio.Durations(th)
 	b.ReportMetric(mo.Seconds(), ours+"-s/op")
 	b.ReportMetric(mt.Seconds(), theirs+"-s/op")
-	printRatio(name, float64(mo)/float64(mt))
-}
-
-// median is the median of d (which it sorts).
-func median(d []time.Duration) time.Duration {
-	slices.Sort(d)
-	if len(d)%2 == 1 {
-		return d[len(d)/2]
-	}
-	return (d[len(d)/2-1] + d[len(d)/2]) / 2
-}
-
-// printRatio prints a RATIO line for make bench. With -test.count above
-// 1 the testing package prints a benchmark's name before it runs, so the
-// line starts on a line of its own.
-func printRatio(name string, x float64) {
-	nl := ""
-	if f := flag.Lookup("test.count"); f != nil && f.Value.String() != "1" {
-		nl = "\n"
-	}
-	fmt.Printf("%sRATIO %s %.2f\n", nl, name, x)
+	benchratio.Print(name, benchratio.Ratios(o, th))
 }
 
 // benchRounds is how many times each side runs per benchmark iteration,
@@ -125,15 +108,22 @@ func printRatio(name string, x float64) {
 const benchRounds = 6
 
 // BenchmarkPutFile256MiB puts a 256 MiB file on a lab host and copies it
-// there with cp, and prints
+// there with cp, and streams it, rounds interleaved (ABBA), and prints
 //
-//	RATIO putfile/cp <x>
-//	RATIO putfile_stream/cp <x>
+//	RATIO putfile/cp <x> (min, max, n)
+//	RATIO putfile_stream/cp <x> (min, max, n)
 //
-// The lab host shares this machine's filesystem, so PutFile sends the
-// file's path and the agent copies it in the kernel, as cp does; the
-// second ratio streams the data over gRPC instead, as a put to a VM guest
-// or a pool machine does (no target: it says what streaming costs).
+// putfile/cp: PutFile of the file (the code path of Host.PutFile) against
+// a cp job on the host, both timed from the request to the end. The lab
+// host shares this machine's filesystem, so PutFile sends the file's path
+// and the agent copies it in the kernel, as cp does.
+//
+// putfile_stream/cp: PutFile streaming the data over gRPC, as a put to a
+// VM guest or a pool machine does, against the floor of any stream: the
+// same bytes read from the file here and written, 1 MiB at a time,
+// through a plain unix stream socket (the kind the lab agent is reached
+// on) to a dd process that writes them to the same path. The name keeps
+// "cp" for make bench's history; the floor is the plain stream.
 func BenchmarkPutFile256MiB(b *testing.B) {
 	h := benchLabHost(b)
 	dir := b.TempDir()
@@ -147,29 +137,84 @@ func BenchmarkPutFile256MiB(b *testing.B) {
 		}
 		return took
 	}
+	plainOnce := func() time.Duration {
+		took := benchPlainStream(b, src, dst)
+		if err := os.Remove(dst); err != nil {
+			b.Fatal(err)
+		}
+		return took
+	}
+	streamOnce := func() time.Duration { return benchPutHow(b, h, src, dst, false) }
 	// Warm up: the first copy of each side pays for faulting in what
 	// later ones find in the page cache.
 	benchPut(b, h, src, dst)
 	cpOnce()
-	var put, stream, cp []time.Duration
+	streamOnce()
+	plainOnce()
+	var put, cp, stream, plain []time.Duration
 	for b.Loop() {
 		for i := range benchRounds {
 			if i%2 == 0 {
 				put = append(put, benchPut(b, h, src, dst))
 				cp = append(cp, cpOnce())
+				stream = append(stream, streamOnce())
+				plain = append(plain, plainOnce())
 			} else {
+				plain = append(plain, plainOnce())
+				stream = append(stream, streamOnce())
 				cp = append(cp, cpOnce())
 				put = append(put, benchPut(b, h, src, dst))
-			}
-			// Streaming every other round: a median of three, not one
-			// round alone, even in a one-iteration run.
-			if i%2 == 1 {
-				stream = append(stream, benchPutHow(b, h, src, dst, false))
 			}
 		}
 	}
 	benchRatio(b, "putfile/cp", "putfile", "cp", put, cp)
-	benchRatio(b, "putfile_stream/cp", "putfile_stream", "cp", stream, cp)
+	benchRatio(b, "putfile_stream/cp", "putfile_stream", "plain_stream", stream, plain)
+}
+
+// benchPlainStream sends the bytes of src through a unix stream socket to
+// a dd process that writes them to dst, with plain reads and writes of
+// 1 MiB on both ends, and returns how long it took, from starting dd to
+// its end.
+func benchPlainStream(b *testing.B, src, dst string) time.Duration {
+	b.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatalf("socketpair: %v", err)
+	}
+	local, remote := os.NewFile(uintptr(fds[0]), "stream"), os.NewFile(uintptr(fds[1]), "stream-dd")
+	defer local.Close()
+	in, err := os.Open(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	cmd := exec.Command("dd", "of="+dst, "bs=1M", "status=none")
+	cmd.Stdin = remote
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start dd: %v", err)
+	}
+	remote.Close()
+	buf := make([]byte, 1<<20)
+	for {
+		n, rerr := in.Read(buf)
+		if n > 0 {
+			if _, err := local.Write(buf[:n]); err != nil {
+				b.Fatalf("write to dd: %v", err)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			b.Fatalf("read %s: %v", src, rerr)
+		}
+	}
+	local.Close()
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("dd: %v", err)
+	}
+	return time.Since(start)
 }
 
 // writeBenchFile writes size bytes that do not compress, and syncs them:
@@ -205,9 +250,10 @@ func writeBenchFile(b *testing.B, path string, size int) {
 
 // BenchmarkPutTree10k puts a tree of 10,000 small files (100 directories
 // of 100 files of 1 to 4 KiB) on a lab host and copies it there with
-// `tar c | tar x`, and prints
+// `tar c | tar x` run as a job on the host, each timed from the request
+// to the end, rounds interleaved (ABBA), and prints
 //
-//	RATIO puttree/tar <x>
+//	RATIO puttree/tar <x> (min, max, n)
 func BenchmarkPutTree10k(b *testing.B) {
 	h := benchLabHost(b)
 	dir := b.TempDir()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
+	"github.com/lnst-go/lnst/internal/benchratio"
 	"github.com/lnst-go/lnst/internal/sockprobe"
 	"github.com/lnst-go/lnst/pool/vmimage"
 	"google.golang.org/grpc"
@@ -201,14 +202,29 @@ func TestVMLabKilledController(t *testing.T) {
 	os.RemoveAll(dir)
 }
 
-// BenchmarkVMLabTwoHosts boots benchTopo as two VMs (to a serving agent;
-// like BenchmarkLabTwoHosts it does not wait for IPv6 DAD, a kernel
-// timer), runs one job on each, and tears them down; then, in the same
-// run, boots the same kernel and base initramfs twice in parallel with
-// bare QEMU to power-off (the image's /init powers off at once without an
-// agent). It prints
+// benchVMRounds is how many rounds of each side BenchmarkVMLabTwoHosts
+// runs per iteration, interleaved (ABAB... the lab first in even rounds,
+// the bare boots first in odd ones).
+const benchVMRounds = 3
+
+// BenchmarkVMLabTwoHosts compares, round by round after one untimed
+// warm-up round of each side:
 //
-//	RATIO vmlab2/bareboot <x>
+//   - vmlab: Lab.Acquire of benchTopo as two VMs (the switch and taps, the
+//     initramfs with the agent, both guests booted until their agents
+//     answer), Lab.WaitUsable (each eth0 up with its link-local address
+//     past duplicate address detection, as Require waits; reported apart
+//     as waitusable-s), one job on each guest, and Lab.Destroy.
+//   - bareboot, the floor: the same kernel and base initramfs booted twice
+//     in parallel with bare QEMU, with the same -device set as a lab guest
+//     (console on a file, virtio-serial with a socket port, a virtio-blk
+//     state disk made as the lab makes it, QMP, one virtio-net NIC, on a
+//     hub port rather than a tap), to power-off: the image's /init powers
+//     off at once without an agent.
+//
+// It prints the median per-round ratio with its spread,
+//
+//	RATIO vmlab2/bareboot <x> (min, max, n)
 //
 // and reports each guest's resident memory once idle (QEMU's RSS).
 func BenchmarkVMLabTwoHosts(b *testing.B) {
@@ -219,38 +235,66 @@ func BenchmarkVMLabTwoHosts(b *testing.B) {
 	}
 	defer lab.Close()
 	ctx := context.Background()
-	var vmlab, bare, boot, teardown time.Duration
 	var rss int64
-	for i := 0; i < b.N; i++ {
+	type vmTimes struct{ total, boot, usable, teardown time.Duration }
+	labOnce := func() vmTimes {
+		var t vmTimes
 		start := time.Now()
 		in, err := lab.Acquire(ctx, benchTopo)
 		if err != nil {
 			b.Fatal(err)
 		}
-		boot += time.Since(start)
+		t.boot = time.Since(start)
+		t0 := time.Now()
+		if err := lab.WaitUsable(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+		t.usable = time.Since(t0)
 		for _, h := range []string{"h1", "h2"} {
 			c, _ := in.GuestClient(h)
 			vmRun(b, c, "true")
 		}
-		if i == 0 {
+		if rss == 0 {
 			rss = qemuRSS(lab.vm.dir)
 		}
-		t0 := time.Now()
+		t0 = time.Now()
 		if err := lab.Destroy(in); err != nil {
 			b.Fatal(err)
 		}
-		teardown += time.Since(t0)
-		vmlab += time.Since(start)
+		t.teardown = time.Since(t0)
+		t.total = time.Since(start)
+		return t
 	}
-	for i := 0; i < b.N; i++ {
+	dir := b.TempDir()
+	bareOnce := func() time.Duration {
 		start := time.Now()
 		errs := make(chan error, 2)
-		for range 2 {
+		for g := range 2 {
 			go func() {
-				a := append(qemuArgs(img, 512, 1), "-serial", "stdio")
+				name := fmt.Sprintf("bare%d", g)
+				console, disk, sock, qmp := guestFiles(dir, name)
+				defer os.Remove(disk)
+				defer os.Remove(console)
+				if err := makeStateDisk(ctx, disk); err != nil {
+					errs <- err
+					return
+				}
+				a := append(qemuArgs(img, lab.vm.opts.MemoryMiB, lab.vm.opts.CPUs),
+					"-chardev", "file,id=console,path="+console, "-serial", "chardev:console",
+					"-device", "virtio-serial-pci",
+					"-chardev", "socket,id=agent,path="+sock+",server=on,wait=off",
+					"-device", "virtserialport,chardev=agent,name="+vmPort,
+					"-drive", "if=none,id=state,format=raw,file="+disk,
+					"-device", "virtio-blk-pci,drive=state,serial="+vmStateSerial,
+				)
+				a = append(a, qmpArgs(qmp)...)
+				a = append(a, "-netdev", "hubport,id=n0,hubid=0",
+					"-device", fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,romfile=", vmMAC(99, g, 0)))
 				out, err := exec.Command(a[0], a[1:]...).CombinedOutput()
-				if err == nil && !strings.Contains(string(out), "init done") {
-					err = fmt.Errorf("no init line in %q", out)
+				if err != nil {
+					err = fmt.Errorf("%w: %s", err, out)
+				} else if c, _ := os.ReadFile(console); !strings.Contains(string(c), "init done") {
+					err = fmt.Errorf("no init line in the console: %q", c)
 				}
 				errs <- err
 			}()
@@ -260,14 +304,34 @@ func BenchmarkVMLabTwoHosts(b *testing.B) {
 				b.Fatalf("bare boot: %v", err)
 			}
 		}
-		bare += time.Since(start)
+		return time.Since(start)
 	}
-	b.ReportMetric(float64(vmlab.Nanoseconds())/float64(b.N), "vmlab-ns/op")
-	b.ReportMetric(float64(bare.Nanoseconds())/float64(b.N), "bareboot-ns/op")
-	b.ReportMetric(float64(boot.Nanoseconds())/float64(b.N), "boot-ns/op")
-	b.ReportMetric(float64(teardown.Nanoseconds())/float64(b.N), "teardown-ns/op")
+	labOnce()
+	bareOnce()
+	var vmlab, bare, boot, usable, teardown []time.Duration
+	round := 0
+	for b.Loop() {
+		for range benchVMRounds {
+			var t vmTimes
+			var d time.Duration
+			if round%2 == 0 {
+				t = labOnce()
+				d = bareOnce()
+			} else {
+				d = bareOnce()
+				t = labOnce()
+			}
+			vmlab, bare = append(vmlab, t.total), append(bare, d)
+			boot, usable, teardown = append(boot, t.boot), append(usable, t.usable), append(teardown, t.teardown)
+			round++
+		}
+	}
+	for name, d := range map[string][]time.Duration{"vmlab": vmlab, "bareboot": bare, "boot": boot, "waitusable": usable, "teardown": teardown} {
+		med, _, _ := benchratio.Durations(d)
+		b.ReportMetric(med.Seconds(), name+"-s")
+	}
 	b.ReportMetric(float64(rss)/2/(1<<20), "MiB-rss/vm")
-	fmt.Printf("RATIO vmlab2/bareboot %.2f\n", float64(vmlab)/float64(bare))
+	benchratio.Print("vmlab2/bareboot", benchratio.Ratios(vmlab, bare))
 	fmt.Printf("VM idle memory (QEMU RSS) %.0f MiB per guest\n", float64(rss)/2/(1<<20))
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lnst-go/lnst/internal/benchratio"
 	"github.com/lnst-go/lnst/lnsttest"
 	"github.com/lnst-go/lnst/results"
 	"github.com/stretchr/testify/assert"
@@ -57,16 +58,20 @@ func TestMeasureLab(t *testing.T) {
 }
 
 // TestPerfModuleVsRaw compares Measure with iperf3 run by hand between the
-// same two lab hosts: after one warm-up run of each, pairs of 2s TCP runs,
-// one by the module and one raw, interleaved run by run (module first in
-// even pairs, raw first in odd ones) so that a drift in the machine's load
-// (the lab shares it) weighs on both alike. Each pair gives a ratio of
-// throughputs; their mean, with its 95% confidence interval, is printed,
-// and so is the ratio of the wall times (what the module's per-run server,
-// readiness poll and CPU sampling cost):
+// same two lab hosts, one 2s TCP flow at a time, interleaved per run
+// (module, raw, then raw, module, ...) after one untimed warm-up run of
+// each, so that a drift in the machine's load (the lab shares it) weighs
+// on both alike. Each module run is one Measure (Iterations 1, Warmup -1:
+// no warm-up run; its server started, readiness polled, CPU sampled, the flow,
+// the result parsed); each raw run starts an iperf3 server and runs one
+// iperf3 client (rawIperf3). It prints the median of the per-pair ratios
+// of throughput (what the module measures over what raw iperf3 measures:
+// the module must not change what is measured, ~1) and of wall time (what
+// the module's per-run server, readiness poll and CPU sampling cost), with
+// their spread and the 95% confidence interval of their mean:
 //
-//	RATIO module/raw <x> [<low>, <high>]   (throughput measured by the module / by raw iperf3)
-//	RATIO module/raw_wall <x>              (wall time)
+//	RATIO module/raw <x> (min, max, n) [mean, 95% CI]
+//	RATIO module/raw_wall <x> (min, max, n) [mean, 95% CI]
 //
 // The module must not change what is measured: the test fails when the
 // whole interval lies below 1, the module measuring less than raw iperf3
@@ -80,52 +85,48 @@ func TestPerfModuleVsRaw(t *testing.T) {
 	const dur = 2 * time.Second
 	h1, h2, addr := labPair(t, 5)
 
-	var moduleWall, rawWall time.Duration
-	measureModule := func(name string) float64 {
+	moduleOnce := func(name string) (float64, time.Duration) {
 		start := time.Now()
 		m := Measure(t, Flow{Name: name, Client: h1, Server: h2, ServerAddr: addr, Duration: dur},
 			Options{Iterations: 1, Warmup: -1})
-		moduleWall += time.Since(start)
-		return m.Iterations[0]
+		took := time.Since(start)
+		require.Len(t, m.Iterations, 1)
+		return m.Iterations[0], took
 	}
-	measureRaw := func() float64 {
+	rawOnce := func() (float64, time.Duration) {
 		start := time.Now()
-		bps := rawIperf3(t, h1, h2, addr, dur, 1)[0]
-		rawWall += time.Since(start)
-		return bps
+		bps := rawIperf3(t, h1, h2, addr, dur, 1)
+		return bps[0], time.Since(start)
 	}
-	measureModule("warm-up")
-	measureRaw()
-	moduleWall, rawWall = 0, 0
-
-	var module, raw, ratios []float64
+	moduleOnce("tcp-warm")
+	rawOnce()
+	var module, raw, thr, wall []float64
 	for i := range pairs {
-		var m, r float64
+		var mb, rb float64
+		var mw, rw time.Duration
 		if i%2 == 0 {
-			m = measureModule(fmt.Sprintf("tcp-%d", i))
-			r = measureRaw()
+			mb, mw = moduleOnce(fmt.Sprintf("tcp-%d", i))
+			rb, rw = rawOnce()
 		} else {
-			r = measureRaw()
-			m = measureModule(fmt.Sprintf("tcp-%d", i))
+			rb, rw = rawOnce()
+			mb, mw = moduleOnce(fmt.Sprintf("tcp-%d", i))
 		}
-		require.Positive(t, r, "raw iperf3 run %d measured nothing", i)
-		module, raw, ratios = append(module, m), append(raw, r), append(ratios, m/r)
+		module, raw = append(module, mb), append(raw, rb)
+		thr = append(thr, mb/rb)
+		wall = append(wall, mw.Seconds()/rw.Seconds())
 	}
 
 	ms, err := Compute(module, 0.95)
 	require.NoError(t, err)
 	rs, err := Compute(raw, 0.95)
 	require.NoError(t, err)
-	ratio, err := Compute(ratios, 0.95)
-	require.NoError(t, err)
 	unit := results.UnitBitsPerSecond
-	t.Logf("module: %s ± %s over %d runs in %v", results.FormatValue(ms.Mean, unit),
-		results.FormatValue(ms.StdDev, unit), ms.N, moduleWall.Round(time.Millisecond))
-	t.Logf("raw:    %s ± %s over %d runs in %v", results.FormatValue(rs.Mean, unit),
-		results.FormatValue(rs.StdDev, unit), rs.N, rawWall.Round(time.Millisecond))
-	t.Logf("ratios per pair: %.3f", ratios)
-	fmt.Printf("RATIO module/raw %.3f [%.3f, %.3f]\n", ratio.Mean, ratio.CILow, ratio.CIHigh)
-	fmt.Printf("RATIO module/raw_wall %.3f\n", moduleWall.Seconds()/rawWall.Seconds())
+	t.Logf("module: %s ± %s over %d runs", results.FormatValue(ms.Mean, unit), results.FormatValue(ms.StdDev, unit), ms.N)
+	t.Logf("raw:    %s ± %s over %d runs", results.FormatValue(rs.Mean, unit), results.FormatValue(rs.StdDev, unit), rs.N)
+	benchratio.PrintCI("module/raw", thr)
+	benchratio.PrintCI("module/raw_wall", wall)
+	ratio, err := Compute(thr, 0.95)
+	require.NoError(t, err)
 	assert.GreaterOrEqual(t, ratio.CIHigh, 1.0,
 		"the module measures less than raw iperf3 beyond the noise: ratio %.3f, 95%% interval [%.3f, %.3f]", ratio.Mean, ratio.CILow, ratio.CIHigh)
 }
