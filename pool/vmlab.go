@@ -2,6 +2,7 @@ package pool
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -324,6 +325,21 @@ func (l *Lab) createLink(ctx context.Context, host, group string, spec devices.S
 	return nil
 }
 
+// guestRedialAfter is how long bootGuest waits for a guest whose console
+// says its agent serves to answer before it drops the connection and makes
+// a new one; guestRedialPause is the moment it leaves the guest to read
+// the old connection's end before the new one sends its handshake.
+const (
+	guestRedialAfter = 10 * time.Second
+	guestRedialPause = 500 * time.Millisecond
+)
+
+// consoleHas reports whether the console file holds line.
+func consoleHas(console, line string) bool {
+	b, err := os.ReadFile(console)
+	return err == nil && bytes.Contains(b, []byte(line))
+}
+
 // bootGuest starts a guest's QEMU as a job of the switch host and waits
 // until its agent answers on the virtio-serial socket.
 func (l *Lab) bootGuest(ctx context.Context, vmm, group string, g *vmGuest, argv []string) error {
@@ -339,6 +355,7 @@ func (l *Lab) bootGuest(ctx context.Context, vmm, group string, g *vmGuest, argv
 	}
 	g.conn, g.client = conn, pb.NewAgentClient(conn)
 	deadline := time.Now().Add(v.opts.BootTimeout)
+	var ready time.Time // when the console first said the agent serves
 	for {
 		// QEMU makes the socket at start; the agent answers once booted.
 		if _, err := os.Stat(sock); err == nil {
@@ -347,6 +364,22 @@ func (l *Lab) bootGuest(ctx context.Context, vmm, group string, g *vmGuest, argv
 			cancel()
 			if err == nil {
 				return nil
+			}
+			// The port is one byte stream under every connection: a
+			// handshake that reached the guest on an older connection is
+			// lost, and the connection can stay silent (seen under load:
+			// a guest that said it serves and answered no Hello for
+			// minutes). A guest that serves but has not answered for
+			// guestRedialAfter gets a new connection.
+			switch {
+			case ready.IsZero() && consoleHas(g.console, launch.ReadyLine):
+				ready = time.Now()
+			case !ready.IsZero() && time.Since(ready) > guestRedialAfter:
+				if err := conn.redial(); err != nil {
+					return fmt.Errorf("VM lab: redial the agent of %s: %w", g.name, err)
+				}
+				ready = time.Now()
+				time.Sleep(guestRedialPause)
 			}
 		}
 		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
