@@ -17,28 +17,25 @@ import (
 // RunJobStream is asked with RunJob (its output is then limited as
 // RunJob's).
 func RunJobWhole(ctx context.Context, c AgentClient, req *StartJobRequest) (*JobResult, error) {
-	stream, err := c.RunJobStream(ctx, req)
-	if err == nil {
-		var r *JobResult
-		r, err = CollectJob(stream)
-		if status.Code(err) != codes.Unimplemented {
-			return r, err
-		}
-	}
-	if status.Code(err) != codes.Unimplemented {
-		return nil, err
-	}
-	return c.RunJob(ctx, req)
+	return whole(func() (grpc.ServerStreamingClient[JobEvent], error) { return c.RunJobStream(ctx, req) },
+		func() (*JobResult, error) { return c.RunJob(ctx, req) })
 }
 
 // WaitJobWhole waits for a job as WaitJob does, but gets all the output
 // the agent kept of it through WaitJobStream. An agent without
 // WaitJobStream is asked with WaitJob.
 func WaitJobWhole(ctx context.Context, c AgentClient, ref *JobRef) (*JobResult, error) {
-	stream, err := c.WaitJobStream(ctx, ref)
+	return whole(func() (grpc.ServerStreamingClient[JobEvent], error) { return c.WaitJobStream(ctx, ref) },
+		func() (*JobResult, error) { return c.WaitJob(ctx, ref) })
+}
+
+// whole collects the job result of the streaming call stream, or asks
+// unary when the agent does not have the streaming call.
+func whole(stream func() (grpc.ServerStreamingClient[JobEvent], error), unary func() (*JobResult, error)) (*JobResult, error) {
+	st, err := stream()
 	if err == nil {
 		var r *JobResult
-		r, err = CollectJob(stream)
+		r, err = CollectJob(st)
 		if status.Code(err) != codes.Unimplemented {
 			return r, err
 		}
@@ -46,7 +43,7 @@ func WaitJobWhole(ctx context.Context, c AgentClient, ref *JobRef) (*JobResult, 
 	if status.Code(err) != codes.Unimplemented {
 		return nil, err
 	}
-	return c.WaitJob(ctx, ref)
+	return unary()
 }
 
 // MaxCollect is the most CollectJob takes of one stream of a job: more
