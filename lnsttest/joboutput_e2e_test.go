@@ -93,7 +93,7 @@ func TestOutputE2E(t *testing.T) {
 	assert.Equal(t, "x\n", h.Output(t, "echo x; exit 3", lnsttest.ExitCodes(3)), "ExitCodes says what succeeds")
 	t.Run("failing", func(t *testing.T) {
 		if os.Getenv("LNST_OUTPUT_FAIL") == "" {
-			t.Skip("run by TestOutputE2E in a child")
+			t.Skip("fixture: runs only in the child TestOutputE2E starts (requires LNST_OUTPUT_FAIL)")
 		}
 		h := lnsttest.Require(t, lnsttest.HostReq("h1")).Host("h1")
 		h.Output(t, "echo partial; exit 2")

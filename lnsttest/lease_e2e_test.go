@@ -31,7 +31,7 @@ const leaseFixtureRecipes = 4
 func TestLeaseFixture(t *testing.T) {
 	log := os.Getenv(leaseFixtureEnv)
 	if log == "" {
-		t.Skip("inner test of TestE2ELeaseAcrossControllers")
+		t.Skip("fixture: runs only in the children TestE2ELeaseAcrossControllers starts (requires " + leaseFixtureEnv + ")")
 	}
 	for i := range leaseFixtureRecipes {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
