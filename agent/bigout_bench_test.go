@@ -118,8 +118,16 @@ func bigOutAgent(b *testing.B) (int, pb.AgentClient) {
 	// ServeLab takes the absolute path of a socket in a directory
 	// private to the controller (b.TempDir is mode 0700).
 	socket := filepath.Join(b.TempDir(), "agent.sock")
+	return benchAgent(b, []string{launch.LabSocketEnv + "=" + socket}, socket, launch.ReadyLine)
+}
+
+// benchAgent starts this test binary with env added (it serves an agent
+// on socket), waits for its first line to be ready, and returns its pid
+// and a client of it; the agent ends with b (its stdin closes).
+func benchAgent(b *testing.B, env []string, socket, ready string) (int, pb.AgentClient) {
+	b.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), launch.LabSocketEnv+"="+socket)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -130,15 +138,15 @@ func bigOutAgent(b *testing.B) (int, pb.AgentClient) {
 		b.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		b.Fatalf("start the lab agent: %v", err)
+		b.Fatalf("start the agent: %v", err)
 	}
 	b.Cleanup(func() {
 		stdin.Close()
 		cmd.Wait()
 	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != launch.ReadyLine {
-		b.Fatalf("the lab agent said %q, %v; want %q", line, err, launch.ReadyLine)
+	if err != nil || strings.TrimSpace(line) != ready {
+		b.Fatalf("the agent said %q, %v; want %q", line, err, ready)
 	}
 	go io.Copy(io.Discard, stdout)
 	conn, err := grpc.NewClient("unix:"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -1,14 +1,12 @@
 package agent_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"math"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,9 +17,9 @@ import (
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/internal/benchratio"
 	"github.com/lnst-go/lnst/internal/filetree"
+	"github.com/lnst-go/lnst/internal/peercred"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // Work of one soak round: each is one operation; the round repeats them
@@ -301,7 +299,7 @@ func soakServe() int {
 	}
 	g := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(g)
-	go g.Serve(lis)
+	go g.Serve(peercred.Restrict(lis, os.Geteuid(), nil))
 	fmt.Println("READY")
 	io.Copy(io.Discard, os.Stdin)
 	for _, err := range srv.Stop(g) {
@@ -316,39 +314,11 @@ func soakAgent(b *testing.B) (int, pb.AgentClient) {
 	b.Helper()
 	dir := b.TempDir()
 	sock := filepath.Join(dir, "agent.sock")
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), soakAgentEnv+"="+sock, soakJournalEnv+"="+filepath.Join(dir, "journal", "agent.journal"))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start the soak agent: %v", err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "READY" {
-		b.Fatalf("the soak agent said %q, %v; want READY", line, err)
-	}
-	go io.Copy(io.Discard, stdout)
-	conn, err := grpc.NewClient("unix:"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatalf("dial %s: %v", sock, err)
-	}
-	b.Cleanup(func() { conn.Close() })
-	c := pb.NewAgentClient(conn)
+	pid, c := benchAgent(b, []string{soakAgentEnv + "=" + sock, soakJournalEnv + "=" + filepath.Join(dir, "journal", "agent.journal")}, sock, "READY")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := c.Hello(ctx, &pb.HelloRequest{}); err != nil {
 		b.Fatalf("hello: %v", err)
 	}
-	return cmd.Process.Pid, c
+	return pid, c
 }
