@@ -112,6 +112,9 @@ func (s *session) noteFile(h *Host, path, name string, absent bool) error {
 	if !ok {
 		return nil
 	}
+	if s.cleanCovered(key, path) {
+		return nil // what was there before is in an earlier record: no job to read it again
+	}
 	where, state := path, ""
 	if !absent {
 		var err error
@@ -124,13 +127,28 @@ func (s *session) noteFile(h *Host, path, name string, absent bool) error {
 	if s.clean.files == nil {
 		s.clean.files = map[cleanFile]string{}
 	}
-	for g := range s.clean.files {
-		if g.host == key && within(where, g.path) {
-			return nil // what was there before is in g's record
-		}
+	if s.coveredLocked(key, where) {
+		return nil // what was there before is in an earlier record
 	}
 	s.clean.files[cleanFile{host: key, path: where}] = state
 	return nil
+}
+
+// cleanCovered reports whether a record of host key already holds path.
+func (s *session) cleanCovered(key, path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.coveredLocked(key, path)
+}
+
+// coveredLocked is cleanCovered with s.mu held.
+func (s *session) coveredLocked(key, path string) bool {
+	for g := range s.clean.files {
+		if g.host == key && within(path, g.path) {
+			return true
+		}
+	}
+	return false
 }
 
 // within reports whether path is dir or under it.
