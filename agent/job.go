@@ -41,7 +41,14 @@ type job struct {
 	timedOut bool
 	done     chan struct{}
 	result   *pb.JobResult
+	// undoSeq is the journal entry of the job's undo command, 0 if none
+	// (undocmd.go).
+	undoSeq uint64
 }
+
+// started reports whether the job's process was started: a job that
+// could not start (fail) has no process group.
+func (j *job) started() bool { return j.pgid != 0 }
 
 // startJob starts req's command on host h.
 func (h *host) startJob(req *pb.StartJobRequest) (*job, error) {
@@ -231,6 +238,7 @@ func (j *job) wait(ctx context.Context) (*pb.JobResult, error) {
 	}
 	j.mu.Lock()
 	r := proto.Clone(j.result).(*pb.JobResult)
+	r.UndoSeq = j.undoSeq
 	j.mu.Unlock()
 	r.StdoutSize, r.StdoutTruncated = j.out.size(pb.JobOutput_STDOUT)
 	r.StderrSize, r.StderrTruncated = j.out.size(pb.JobOutput_STDERR)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // undo is one journal entry: what to do to take a change back. It is plain
@@ -72,6 +73,11 @@ type undo struct {
 	// (AF_INET...) that had no l3mdev rule before: once no VRF is left,
 	// their l3mdev rules go too (see vrf.go).
 	L3mdev []int `json:",omitempty"`
+	// Argv is the command an opRunCommand entry runs on Host (no shell),
+	// and Timeout its bound (0: defaultUndoTimeout); see undocmd.go.
+	// omitzero, not omitempty: an empty list must decode as it was.
+	Argv    []string      `json:",omitzero"`
+	Timeout time.Duration `json:",omitzero"`
 }
 
 // The operations an undo entry can do.
@@ -99,6 +105,9 @@ const (
 	opRenameLink     = "rename-link"
 	// opStopTeamd stops the teamd that made team Link and deletes Link.
 	opStopTeamd = "stop-teamd"
+	// opRunCommand runs Argv on Host: the undo a recipe gave a job as a
+	// command (lnsttest.Undo).
+	opRunCommand = "run-command"
 )
 
 // hostLabel names a host in messages: "" is the agent's own machine.
@@ -153,6 +162,8 @@ func (u undo) String() string {
 		return fmt.Sprintf("rename link %s back to %s on %s", u.Link, u.Rename, hostLabel(u.Host))
 	case opStopTeamd:
 		return fmt.Sprintf("stop teamd of team %s and delete it on %s", u.Link, hostLabel(u.Host))
+	case opRunCommand:
+		return fmt.Sprintf("run undo command %q on %s", commandLine(u.Argv), hostLabel(u.Host))
 	case opRemovePath:
 		if u.Backup != "" {
 			return fmt.Sprintf("put %s back from backup %s on %s", u.Path, u.Backup, hostLabel(u.Host))

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -25,6 +28,8 @@ func FuzzDecodeJournal(f *testing.F) {
 	for _, r := range []journalRecord{
 		{Op: "add", Entry: &undo{Seq: 1, Group: "s/T#1", Op: opWriteValue, ValueKind: kindSysctl, Key: "net.ipv4.ip_forward", Value: "0"}},
 		{Op: "add", Entry: &undo{Seq: 2, Group: "s/T#1", Op: opDeleteLink, Link: "v0"}},
+		{Op: "add", Entry: &undo{Seq: 3, Group: "s/T#1", Op: opRunCommand, Argv: []string{"/bin/sh", "-c", "ovs-vsctl del-br br9"}, Timeout: time.Minute}},
+		{Op: "add", Entry: &undo{Seq: 4, Group: "s/T#1", Op: opRunCommand, Argv: []string{}}},
 		{Op: "done", Seq: 1},
 	} {
 		b, err := encodeRecord(r)
@@ -140,7 +145,11 @@ func newTestSandbox(t *testing.T) *testSandbox {
 }
 
 // entries decodes ops, three bytes an entry (path, made, backup), into
-// remove-path entries on the sandbox; s is an arbitrary name in it.
+// remove-path entries on the sandbox; s is an arbitrary name in it. A made
+// byte of 255 makes a run-command entry instead: its command, the kind a
+// recipe gives (lnsttest.Undo), appends a line to made/ran-<seq>. Every
+// remove-path entry also carries, in Argv, a command that would remove
+// what the agent did not make: only a run-command entry may run its Argv.
 func (sb *testSandbox) entries(ops []byte, s string) []undo {
 	paths := []string{"/", s, sb.root + "/" + s, sb.root + "/made/" + s, sb.root + "/keep/" + s}
 	for _, rel := range []string{"", "state", "made", "keep", "made/dir", "made/dir/sub", "made/dir/sub/x", "made/dir/y", "made/file", "made/link",
@@ -151,7 +160,14 @@ func (sb *testSandbox) entries(ops []byte, s string) []undo {
 		sb.root + "/state/lnst-backups/" + s, sb.root + "/keep/link/file"}, sb.backups...)
 	var us []undo
 	for i := 0; i+3 <= len(ops); i += 3 {
-		u := undo{Seq: uint64(len(us) + 1), Group: "g", Op: opRemovePath, Path: paths[int(ops[i])%len(paths)], Backup: backups[int(ops[i+2])%len(backups)]}
+		seq := uint64(len(us) + 1)
+		if ops[i+1] == 255 {
+			us = append(us, undo{Seq: seq, Group: "g", Op: opRunCommand,
+				Argv: []string{"/bin/sh", "-c", `echo ran >> "$0"`, sb.ranFile(seq)}, Timeout: 30 * time.Second})
+			continue
+		}
+		u := undo{Seq: seq, Group: "g", Op: opRemovePath, Path: paths[int(ops[i])%len(paths)], Backup: backups[int(ops[i+2])%len(backups)],
+			Argv: []string{"/bin/rm", "-rf", sb.root + "/keep", sb.root + "/state"}}
 		switch m := int(ops[i+1]); {
 		case m == 0:
 		case m <= len(sb.made):
@@ -165,6 +181,11 @@ func (sb *testSandbox) entries(ops []byte, s string) []undo {
 	return us
 }
 
+// ranFile is where the run-command entry seq leaves its mark.
+func (sb *testSandbox) ranFile(seq uint64) string {
+	return filepath.Join(sb.root, "made", fmt.Sprintf("ran-%d", seq))
+}
+
 // FuzzReplayUndo replays arbitrary remove-path entries (paths in and out
 // of what the agent made, "/", relative and unclean paths, backups in and
 // out of its backup directory, identities of what it made or of nothing)
@@ -172,18 +193,35 @@ func (sb *testSandbox) entries(ops []byte, s string) []undo {
 // replaced. The entries never name the identity of something the agent
 // did not make: that is what the journal records, and the journal is the
 // agent's own file (checkJournalDir).
+//
+// Run-command entries (undocmd.go) are among them, on the agent's own
+// host: each runs its command once, and no other entry runs the command
+// it carries. What a run-command entry's command does is the recipe's:
+// the property is about what the agent removes on its own, so the
+// commands here are of the kind a recipe gives, touching only made/.
 func FuzzReplayUndo(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 1, 1, 0, 2, 1, 0}, "x")
 	f.Add([]byte{9, 1, 0, 13, 5, 6, 14, 5, 7, 15, 1, 2, 16, 200, 0, 19, 6, 8}, "../keep/file")
 	f.Add([]byte{5, 1, 0, 10, 1, 0, 8, 0, 0, 12, 3, 1}, "dir")
 	f.Add([]byte{20, 5, 6, 20, 5, 7, 20, 5, 8, 11, 2, 0}, "link/file")
+	f.Add([]byte{13, 255, 0, 13, 5, 6, 3, 255, 0, 16, 1, 2}, "ran-1")
 	f.Fuzz(func(t *testing.T, ops []byte, s string) {
 		if len(ops) > 3*32 {
 			ops = ops[:3*32]
 		}
 		sb := newTestSandbox(t)
 		srv := testReplayServer(filepath.Join(sb.root, "state", "journal"), hclog.NewNullLogger())
-		srv.recoverEntries("fuzz", sb.entries(ops, s))
+		srv.hosts[""] = &host{ns: -1, jobs: map[int64]*job{}}
+		entries := sb.entries(ops, s)
+		srv.recoverEntries("fuzz", slices.Clone(entries))
+		for _, u := range entries {
+			if u.Op != opRunCommand {
+				continue
+			}
+			if b, err := os.ReadFile(sb.ranFile(u.Seq)); err != nil || string(b) != "ran\n" {
+				t.Fatalf("run-command entry %d did not run once: %q, %v", u.Seq, b, err)
+			}
+		}
 		for path, o := range sb.outside {
 			fi, err := os.Lstat(path)
 			if err != nil {

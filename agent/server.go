@@ -198,10 +198,13 @@ func (s *Server) Hello(context.Context, *pb.HelloRequest) (*pb.HelloReply, error
 // StartJob starts a job. A job in a group is stopped when its group is
 // restored; a job without one is forgotten once its result is collected.
 func (s *Server) StartJob(_ context.Context, req *pb.StartJobRequest) (*pb.StartJobReply, error) {
-	j, err := s.startJob(req)
+	j, err := s.startJob(req, false)
 	if err != nil {
 		return nil, err
 	}
+	j.mu.Lock()
+	undoSeq := j.undoSeq
+	j.mu.Unlock()
 	if req.Group == "" {
 		// No Restore can take an entry of no group: it would stay.
 		return &pb.StartJobReply{Id: j.id}, nil
@@ -210,25 +213,33 @@ func (s *Server) StartJob(_ context.Context, req *pb.StartJobRequest) (*pb.Start
 	if err != nil {
 		return nil, err
 	}
-	return &pb.StartJobReply{Id: j.id, Seq: seq}, nil
+	return &pb.StartJobReply{Id: j.id, Seq: seq, UndoSeq: undoSeq}, nil
 }
 
-func (s *Server) startJob(req *pb.StartJobRequest) (*job, error) {
+// startJob starts req's job. A call Shutdown does not guard (RunJob,
+// RunJobStream: see callKinds) has unguarded set: a job with an undo
+// command is then guarded while its undo is journaled.
+func (s *Server) startJob(req *pb.StartJobRequest, unguarded bool) (*job, error) {
 	h, err := s.host(req.Host)
 	if err != nil {
 		return nil, err
 	}
-	j, err := h.startJob(req)
-	if err != nil {
-		return nil, invalid(err)
+	var j *job
+	if len(req.UndoArgv) > 0 {
+		j, err = s.startJobWithUndo(h, req, unguarded)
+	} else if j, err = h.startJob(req); err != nil {
+		err = invalid(err)
 	}
-	s.log.Debug("job started", "host", req.Host, "id", j.id, "argv", req.Argv)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Debug("job started", "host", req.Host, "id", j.id, "argv", req.Argv, "undo", req.UndoArgv)
 	return j, nil
 }
 
 // RunJob runs a job to its end.
 func (s *Server) RunJob(ctx context.Context, req *pb.StartJobRequest) (*pb.JobResult, error) {
-	j, err := s.startJob(req)
+	j, err := s.startJob(req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +262,7 @@ func (s *Server) forgetRun(j *job, err error) {
 
 // RunJobStream runs a job to its end and streams its output and result.
 func (s *Server) RunJobStream(req *pb.StartJobRequest, stream grpc.ServerStreamingServer[pb.JobEvent]) error {
-	j, err := s.startJob(req)
+	j, err := s.startJob(req, true)
 	if err != nil {
 		return err
 	}

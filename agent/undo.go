@@ -175,6 +175,8 @@ func (s *Server) apply(u undo) error {
 		return h.undoRename(u)
 	case opStopTeamd:
 		return h.stopTeamd(u.Link)
+	case opRunCommand:
+		return h.runUndoCommand(u)
 	}
 	return h.applyUndoLink(u)
 }

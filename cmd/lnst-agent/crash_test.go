@@ -228,6 +228,42 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
+// TestCrashRecoveryUndoCommand: a job's undo command (lnsttest.Undo) is
+// run by the agent started on the journal of one killed with SIGKILL, on
+// its own host, before that agent serves; the undo command of a job that
+// could not start is not.
+func TestCrashRecoveryUndoCommand(t *testing.T) {
+	ns := newTestNetns(t)
+	dir := t.TempDir()
+	sock, journal := filepath.Join(dir, "a.sock"), filepath.Join(dir, "journal")
+	links := func() string { return ns.sh(t, "ip -o link") }
+	a := ns.startAgent(t, sock, journal)
+	ctx := testCtx(t)
+	r, err := a.client.RunJob(ctx, &pb.StartJobRequest{Group: "g", Argv: []string{"/bin/sh", "-c", "ip link add crundo0 type bridge"},
+		UndoArgv: []string{"/bin/sh", "-c", "ip link del crundo0"}})
+	require.NoError(t, err)
+	require.Zero(t, r.ExitCode, "stderr: %s", r.Stderr)
+	require.NotZero(t, r.UndoSeq)
+	notRun := filepath.Join(dir, "not-run")
+	r, err = a.client.RunJob(ctx, &pb.StartJobRequest{Group: "g", Argv: []string{"no-such-command-lnst"},
+		UndoArgv: []string{"touch", notRun}})
+	require.NoError(t, err)
+	require.Equal(t, int32(127), r.ExitCode)
+
+	err = a.stop(t, syscall.SIGKILL)
+	require.ErrorContains(t, err, "killed")
+	require.Contains(t, links(), "crundo0: ", "the bridge outlives the killed agent")
+
+	b := ns.startAgent(t, sock, journal)
+	assert.NotContains(t, links(), "crundo0", "the undo command ran before the new agent served")
+	assert.NoFileExists(t, notRun)
+	got, err := os.ReadFile(journal)
+	require.NoError(t, err)
+	assert.Equal(t, journalHeader, string(got), "the journal is compacted")
+	require.NoError(t, b.stop(t, syscall.SIGTERM), "its stderr: %s", b.stderr)
+	assert.Contains(t, b.stderr.String(), `undone: undo="run undo command \"ip link del crundo0\" on the agent's own host"`)
+}
+
 // testJournalRecord frames one record of an on-disk journal (see
 // agent/journalfile.go): length, CRC32-C, JSON payload.
 func testJournalRecord(payload string) string {

@@ -547,7 +547,16 @@ type StartJobRequest struct {
 	// check's snapshots): it gets an id from a separate, negative sequence,
 	// so that a recipe's jobs on a host are numbered 1, 2, ... whatever
 	// else ran there.
-	Internal      bool `protobuf:"varint,8,opt,name=internal,proto3" json:"internal,omitempty"`
+	Internal bool `protobuf:"varint,8,opt,name=internal,proto3" json:"internal,omitempty"`
+	// Undo of the job (fields 20-29). undo_argv, when set, is a command
+	// journaled in group (which must be set) as the undo of what the job
+	// changes, before the job starts: Restore runs it on the same host,
+	// with the test's other undos in reverse order, as do lease expiry and
+	// the journal replay of a restarted agent. argv[0] is looked up in
+	// PATH; no shell is involved. A job that cannot start at all drops it.
+	UndoArgv []string `protobuf:"bytes,20,rep,name=undo_argv,json=undoArgv,proto3" json:"undo_argv,omitempty"`
+	// undo_timeout bounds the undo command; unset or 0: 60s, at most 10m.
+	UndoTimeout   *durationpb.Duration `protobuf:"bytes,21,opt,name=undo_timeout,json=undoTimeout,proto3" json:"undo_timeout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -638,11 +647,28 @@ func (x *StartJobRequest) GetInternal() bool {
 	return false
 }
 
+func (x *StartJobRequest) GetUndoArgv() []string {
+	if x != nil {
+		return x.UndoArgv
+	}
+	return nil
+}
+
+func (x *StartJobRequest) GetUndoTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.UndoTimeout
+	}
+	return nil
+}
+
 type StartJobReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
-	Start         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start,proto3" json:"start,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Seq   uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Start *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start,proto3" json:"start,omitempty"`
+	// undo_seq is the sequence number of the job's undo_argv entry, 0 if
+	// none was journaled: Restore since it runs the undo.
+	UndoSeq       uint64 `protobuf:"varint,20,opt,name=undo_seq,json=undoSeq,proto3" json:"undo_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -696,6 +722,13 @@ func (x *StartJobReply) GetStart() *timestamppb.Timestamp {
 		return x.Start
 	}
 	return nil
+}
+
+func (x *StartJobReply) GetUndoSeq() uint64 {
+	if x != nil {
+		return x.UndoSeq
+	}
+	return 0
 }
 
 type JobRef struct {
@@ -834,7 +867,9 @@ type JobResult struct {
 	// stdout_size is how many bytes the job wrote to stdout in all.
 	StdoutSize int64 `protobuf:"varint,13,opt,name=stdout_size,json=stdoutSize,proto3" json:"stdout_size,omitempty"`
 	// stderr_size is how many bytes the job wrote to stderr in all.
-	StderrSize    int64 `protobuf:"varint,14,opt,name=stderr_size,json=stderrSize,proto3" json:"stderr_size,omitempty"`
+	StderrSize int64 `protobuf:"varint,14,opt,name=stderr_size,json=stderrSize,proto3" json:"stderr_size,omitempty"`
+	// undo_seq is StartJobReply.undo_seq, for RunJob and RunJobStream.
+	UndoSeq       uint64 `protobuf:"varint,20,opt,name=undo_seq,json=undoSeq,proto3" json:"undo_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -963,6 +998,13 @@ func (x *JobResult) GetStdoutSize() int64 {
 func (x *JobResult) GetStderrSize() int64 {
 	if x != nil {
 		return x.StderrSize
+	}
+	return 0
+}
+
+func (x *JobResult) GetUndoSeq() uint64 {
+	if x != nil {
+		return x.UndoSeq
 	}
 	return 0
 }
@@ -4302,7 +4344,7 @@ const file_agent_proto_rawDesc = "" +
 	"\anetwork\x18\x03 \x01(\tR\anetwork\x12\x14\n" +
 	"\x05group\x18\x04 \x01(\tR\x05group\"1\n" +
 	"\x15DestroyNetworkRequest\x12\x18\n" +
-	"\anetwork\x18\x01 \x01(\tR\anetwork\"\xd8\x01\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\"\xb3\x02\n" +
 	"\x0fStartJobRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
@@ -4311,18 +4353,21 @@ const file_agent_proto_rawDesc = "" +
 	"\x03env\x18\x05 \x03(\tR\x03env\x123\n" +
 	"\atimeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x12\n" +
 	"\x04desc\x18\a \x01(\tR\x04desc\x12\x1a\n" +
-	"\binternal\x18\b \x01(\bR\binternal\"c\n" +
+	"\binternal\x18\b \x01(\bR\binternal\x12\x1b\n" +
+	"\tundo_argv\x18\x14 \x03(\tR\bundoArgv\x12<\n" +
+	"\fundo_timeout\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\vundoTimeout\"~\n" +
 	"\rStartJobReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x120\n" +
-	"\x05start\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\",\n" +
+	"\x05start\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12\x19\n" +
+	"\bundo_seq\x18\x14 \x01(\x04R\aundoSeq\",\n" +
 	"\x06JobRef\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\"L\n" +
 	"\x0eKillJobRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x16\n" +
-	"\x06signal\x18\x03 \x01(\x05R\x06signal\"\xcc\x03\n" +
+	"\x06signal\x18\x03 \x01(\x05R\x06signal\"\xe7\x03\n" +
 	"\tJobResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1b\n" +
 	"\texit_code\x18\x02 \x01(\x05R\bexitCode\x12\x16\n" +
@@ -4340,7 +4385,8 @@ const file_agent_proto_rawDesc = "" +
 	"\vstdout_size\x18\r \x01(\x03R\n" +
 	"stdoutSize\x12\x1f\n" +
 	"\vstderr_size\x18\x0e \x01(\x03R\n" +
-	"stderrSize\"{\n" +
+	"stderrSize\x12\x19\n" +
+	"\bundo_seq\x18\x14 \x01(\x04R\aundoSeq\"{\n" +
 	"\bJobEvent\x122\n" +
 	"\x06output\x18\x01 \x01(\v2\x18.lnst.agent.v1.JobOutputH\x00R\x06output\x122\n" +
 	"\x06result\x18\x02 \x01(\v2\x18.lnst.agent.v1.JobResultH\x00R\x06resultB\a\n" +
@@ -4764,133 +4810,134 @@ var file_agent_proto_goTypes = []any{
 }
 var file_agent_proto_depIdxs = []int32{
 	70, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	71, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	71, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	70, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
-	16, // 4: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
-	14, // 5: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
-	0,  // 6: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
-	17, // 7: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
-	18, // 8: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
-	19, // 9: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
-	25, // 10: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
-	24, // 11: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	70, // 12: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	63, // 13: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	64, // 14: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	65, // 15: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	66, // 16: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	67, // 17: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	68, // 18: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	69, // 19: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	39, // 20: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
-	40, // 21: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	70, // 22: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
-	1,  // 23: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
-	50, // 24: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
-	51, // 25: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
-	58, // 26: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
-	3,  // 27: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,  // 28: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,  // 29: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,  // 30: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,  // 31: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10, // 32: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 33: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10, // 34: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 35: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10, // 36: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13, // 37: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12, // 38: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20, // 39: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21, // 40: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22, // 41: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38, // 42: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38, // 43: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21, // 44: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,  // 45: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42, // 46: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44, // 47: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23, // 48: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24, // 49: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24, // 50: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26, // 51: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27, // 52: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27, // 53: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28, // 54: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28, // 55: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29, // 56: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30, // 57: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31, // 58: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32, // 59: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21, // 60: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33, // 61: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 62: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33, // 63: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 64: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36, // 65: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46, // 66: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46, // 67: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48, // 68: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52, // 69: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54, // 70: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55, // 71: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57, // 72: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60, // 73: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61, // 74: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	4,  // 75: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 76: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 77: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 78: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 79: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 80: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 81: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 82: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15, // 83: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15, // 84: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,  // 85: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16, // 86: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45, // 87: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 88: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 89: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 90: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45, // 91: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40, // 92: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41, // 93: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43, // 94: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45, // 95: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 96: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45, // 97: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 98: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 99: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45, // 100: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 101: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 102: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 103: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 104: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45, // 105: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 106: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45, // 107: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35, // 108: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45, // 109: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34, // 110: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45, // 111: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34, // 112: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37, // 113: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47, // 114: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 115: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49, // 116: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53, // 117: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51, // 118: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56, // 119: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59, // 120: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 121: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62, // 122: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	75, // [75:123] is the sub-list for method output_type
-	27, // [27:75] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	70, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	71, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	71, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	70, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	16, // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
+	14, // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
+	0,  // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
+	17, // 8: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
+	18, // 9: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
+	19, // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
+	25, // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
+	24, // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
+	70, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	63, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	64, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	65, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	66, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	67, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	68, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	69, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	39, // 21: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
+	40, // 22: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
+	70, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	1,  // 24: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
+	50, // 25: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
+	51, // 26: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
+	58, // 27: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
+	3,  // 28: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,  // 29: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,  // 30: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,  // 31: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,  // 32: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10, // 33: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 34: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10, // 35: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 36: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10, // 37: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13, // 38: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12, // 39: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20, // 40: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21, // 41: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22, // 42: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38, // 43: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38, // 44: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21, // 45: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,  // 46: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42, // 47: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44, // 48: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23, // 49: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24, // 50: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24, // 51: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26, // 52: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27, // 53: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27, // 54: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28, // 55: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28, // 56: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29, // 57: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30, // 58: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31, // 59: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32, // 60: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21, // 61: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33, // 62: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 63: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33, // 64: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 65: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36, // 66: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46, // 67: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46, // 68: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48, // 69: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52, // 70: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54, // 71: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55, // 72: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57, // 73: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60, // 74: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61, // 75: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	4,  // 76: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 77: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 78: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 79: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 80: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 81: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 82: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 83: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15, // 84: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15, // 85: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,  // 86: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16, // 87: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45, // 88: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 89: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 90: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 91: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45, // 92: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40, // 93: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41, // 94: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43, // 95: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45, // 96: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 97: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45, // 98: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 99: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 100: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45, // 101: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 102: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 103: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 104: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 105: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45, // 106: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 107: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45, // 108: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35, // 109: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45, // 110: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34, // 111: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45, // 112: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34, // 113: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37, // 114: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47, // 115: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 116: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49, // 117: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53, // 118: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51, // 119: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56, // 120: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59, // 121: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 122: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62, // 123: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	76, // [76:124] is the sub-list for method output_type
+	28, // [28:76] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
