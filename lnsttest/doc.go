@@ -22,6 +22,12 @@
 // of what it changed with t.Cleanup. At the end of each recipe a RESULTS
 // SUMMARY lists its jobs.
 //
+// What a recipe changes with a raw command, the agent cannot take back on
+// its own; Undo gives the command that does, journaled on the agent like
+// every other undo (at cleanup, on lease expiry, after an agent crash):
+//
+//	h.Run(t, "ovs-vsctl add-br br9", lnsttest.Undo("ovs-vsctl del-br br9"))
+//
 // Flags (each also read from the environment variable in brackets, so an
 // IDE can run one recipe with no flags; go test -args -h lists them with
 // their defaults; a test checks this list against them):

@@ -106,12 +106,21 @@ func (h *Host) newJob(t testing.TB, argv []string, display string, opts []RunOpt
 	for _, o := range opts {
 		o(&j.opts)
 	}
-	st := h.s.state(t)
-	req := &pb.StartJobRequest{Host: h.id, Group: st.group, Argv: argv, Dir: j.opts.dir, Env: j.opts.env, Desc: j.opts.desc}
-	if j.opts.timeout > 0 {
-		req.Timeout = durationpb.New(j.opts.timeout)
+	return j, j.opts.request(h.id, h.s.state(t).group, argv)
+}
+
+// request is the agent's request for a job of argv with these options, on
+// the agent's host id in group.
+func (o *runOpts) request(host, group string, argv []string) *pb.StartJobRequest {
+	req := &pb.StartJobRequest{Host: host, Group: group, Argv: argv, Dir: o.dir, Env: o.env, Desc: o.desc}
+	if o.timeout > 0 {
+		req.Timeout = durationpb.New(o.timeout)
 	}
-	return j, req
+	if o.undo != "" {
+		// As Run runs its command.
+		req.UndoArgv = []string{"/bin/sh", "-c", o.undo}
+	}
+	return req
 }
 
 func (h *Host) run(t testing.TB, argv []string, display string, opts []RunOpt) *Job {
@@ -128,6 +137,9 @@ func (h *Host) run(t testing.TB, argv []string, display string, opts []RunOpt) *
 	}
 	j.set(r, callErr(ctx, err))
 	close(j.done)
+	if r != nil {
+		h.undoCommand(t, j, r.UndoSeq)
+	}
 	p := j.problem()
 	if p != "" || !j.opts.quiet {
 		st.addJob(j)
@@ -148,6 +160,7 @@ func (h *Host) start(t testing.TB, argv []string, display string, opts []RunOpt)
 		t.Fatalf("%s: start %q: %v", h.name, display, callErr(ctx, err))
 	}
 	j.id, j.seq = r.Id, r.Seq
+	h.undoCommand(t, j, r.UndoSeq)
 	st.addJob(j)
 	st.logger().Info("started", "host", h.name, "job", j.id, "cmd", j.what())
 	wctx := waitCtx(t)

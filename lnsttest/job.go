@@ -22,6 +22,7 @@ type runOpts struct {
 	env        []string
 	desc       string
 	quiet      bool
+	undo       string
 }
 
 // Timeout kills the job (its whole process group) when it runs longer than
@@ -48,6 +49,20 @@ func Desc(desc string) RunOpt { return func(o *runOpts) { o.desc = desc } }
 // Quiet keeps the job out of the RESULTS SUMMARY unless it fails: for
 // helper jobs such as readiness polls.
 func Quiet() RunOpt { return func(o *runOpts) { o.quiet = true } }
+
+// Undo gives the job's undo as a command, run under /bin/sh -c on the
+// same host (the same namespace) as Run runs cmd: for a change the agent
+// does not know, made by a raw command ("ovs-vsctl add-br br9" undone by
+// "ovs-vsctl del-br br9"). The agent journals it in the test's group
+// before the job starts (the job may half-make its change), so it runs at
+// the test's cleanup in reverse order with the test's other undos, also
+// when the job failed; when the lease of a controller that died expires;
+// and, on a pool machine, when an agent that crashed starts again
+// (journal replay). A job that could not start at all drops it. The undo
+// command runs for at most a minute; an undo that fails (non-zero exit,
+// timeout) fails the test at cleanup with its host, command, exit code
+// and the tail of its output.
+func Undo(cmd string) RunOpt { return func(o *runOpts) { o.undo = cmd } }
 
 // Result is how a job ended.
 type Result struct {
@@ -89,6 +104,8 @@ type Job struct {
 	sum     string
 	judged  string // the verdict SetVerdict gave
 	cleanup bool   // killed because it still ran at cleanup
+	// unstarted is set when the agent could not start the job at all.
+	unstarted bool
 }
 
 // ID is the job's number, unique on its host.
@@ -150,6 +167,7 @@ func (j *Job) set(r *pb.JobResult, err error) {
 		Truncated: r.StdoutTruncated || r.StderrTruncated,
 	}
 	j.sizes = [2]int64{r.StdoutSize, r.StderrSize}
+	j.unstarted = r.Error != ""
 }
 
 // truncation says what of the job's output was left out, "" if nothing.
