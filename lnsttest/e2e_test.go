@@ -38,6 +38,11 @@ const (
 	// directories (TempDir) and backups are made there too, and the
 	// snapshot (machine) sees them.
 	dirEnv = "LNST_E2E_DIR"
+	// undoEnv, set, makes the fixture add the bridge undoBridge on h1
+	// with a raw command whose Undo deletes it (the fault suite's pool
+	// cases: the Undo runs on lease expiry and on journal replay).
+	undoEnv    = "LNST_E2E_UNDO"
+	undoBridge = "e2eundo0"
 	// putName is the file the fixture puts in dirEnv's directory.
 	putName = "e2e-put"
 	// globalSysctl is changed by the fixture through a lab host. It is not
@@ -76,6 +81,9 @@ func TestFixture(t *testing.T) {
 		require.NoError(t, os.WriteFile(local, []byte("put by the e2e fixture\n"), 0o644))
 		h1.PutFile(t, local, filepath.Join(dir, putName))
 		h1.PutFile(t, local, h1.TempDir(t))
+	}
+	if os.Getenv(undoEnv) != "" {
+		h1.Run(t, "ip link add "+undoBridge+" type bridge", lnsttest.Undo("ip link del "+undoBridge), lnsttest.Quiet())
 	}
 	// Its jobs are marked too: on a pool they do not inherit the marker.
 	h1.Start(t, "sleep 600", lnsttest.Desc("background sleeper"), lnsttest.Env(markerEnv+"="+os.Getenv(markerEnv)+"-job"))

@@ -295,13 +295,16 @@ func poolFaults(t *testing.T, p *poolLab) {
 
 // controllerKilled runs the e2e fixture on the pool from the controller
 // host, SIGKILLs it mid-recipe, and checks that the agents restore the
-// machines on their own once its lease expires.
+// machines on their own once its lease expires: a bridge the recipe made
+// with a raw command goes too, by its Undo command.
 func controllerKilled(t *testing.T, p *poolLab) {
 	marker := fmt.Sprintf("pool-kill-%d", time.Now().UnixNano())
 	before := snapshot(t, marker, p.hosts()...)
-	job := p.startFixture(t, "wait", marker)
+	job := p.startFixture(t, "wait", marker, undoEnv+"=1")
 	p.waitSleeper(t, marker, job)
-	require.NotEqual(t, before, snapshot(t, marker, p.hosts()...))
+	during := snapshot(t, marker, p.hosts()...)
+	require.NotEqual(t, before, during)
+	require.Contains(t, during, " links "+undoBridge+" ", "the fixture's raw command made its bridge; only its Undo takes it away")
 	killed := time.Now()
 	job.Kill(t, syscall.SIGKILL)
 	<-job.Done()
@@ -350,7 +353,8 @@ func agentUnreachable(t *testing.T, p *poolLab) {
 
 // agentKilled SIGKILLs the agent serving the recipe's h1 mid-recipe and
 // starts it again with the same --journal: the journal replay restores
-// that machine (the other machines stay the recipe's), and the recipe,
+// that machine (the other machines stay the recipe's), a bridge the
+// recipe made with a raw command there by its Undo command, and the recipe,
 // which then changes h1 again, fails with an error naming the host.
 func agentKilled(t *testing.T, p *poolLab) {
 	marker := fmt.Sprintf("pool-agent-%d", time.Now().UnixNano())
@@ -363,8 +367,10 @@ func agentKilled(t *testing.T, p *poolLab) {
 		}
 	})
 	poke := filepath.Join(p.dir, marker+".poke")
-	job := p.startFixture(t, "poke", marker, pokeEnv+"="+poke)
+	job := p.startFixture(t, "poke", marker, pokeEnv+"="+poke, undoEnv+"=1")
 	m := p.waitSleeper(t, marker, job)
+	require.Contains(t, snapshot(t, marker+"-job", p.lab.Host(m)), m+" links "+undoBridge+" ",
+		"the fixture's raw command made its bridge on %s; only its Undo, replayed from the journal, takes it away", m)
 
 	p.agents[m].Kill(t, syscall.SIGKILL)
 	<-p.agents[m].Done()
