@@ -14,9 +14,10 @@ import (
 // TestOvsBridge puts h1's eth0 into an Open vSwitch bridge, with h1's
 // addresses on the bridge, and pings h2 over IPv4 and IPv6 through it.
 // The agent makes the bridge with ovs-vsctl (on the VM lab, the guest's
-// agent starts ovsdb-server and ovs-vswitchd for it); its undo, del-br,
-// takes eth0 out of it. Where Open vSwitch is not running the probe does
-// not report the kind openvswitch, and the recipe skips.
+// agent starts ovsdb-server and ovs-vswitchd for it); eth0 goes in with
+// ovs-vsctl add-port, and out again by its Undo, del-port. Where Open
+// vSwitch is not running the probe does not report the kind openvswitch,
+// and the recipe skips.
 //
 // On the VM lab it needs an image with Open vSwitch (-lnst.vm.ovs=true).
 func TestOvsBridge(t *testing.T) {
@@ -28,9 +29,13 @@ func TestOvsBridge(t *testing.T) {
 	br := h1.Create(t, devices.OvsBridge{Name: "ovsbr0"})
 	t.Cleanup(func() { dumpOvsOnFailure(t, h1) })
 	require.Equal(t, "openvswitch", br.Info(t).Type)
-	h1.RunArgv(t, []string{"ovs-vsctl", "--timeout=10", "add-port", "ovsbr0", h1.Iface("eth0").Name()}, lnsttest.Desc("eth0 into ovsbr0"))
+	// The port goes with its Undo, newest first: before the bridge's own
+	// undo, at cleanup, on lease expiry and after an agent crash.
+	eth0 := h1.Iface("eth0").Name()
+	h1.RunArgv(t, []string{"ovs-vsctl", "--timeout=10", "add-port", "ovsbr0", eth0}, lnsttest.Desc("eth0 into ovsbr0"),
+		lnsttest.Undo("ovs-vsctl --timeout=10 --if-exists del-port ovsbr0 "+eth0))
 	ports := h1.OutputArgv(t, []string{"ovs-vsctl", "--timeout=10", "list-ports", "ovsbr0"})
-	require.Equal(t, []string{h1.Iface("eth0").Name()}, strings.Fields(ports), "ports of ovsbr0")
+	require.Equal(t, []string{eth0}, strings.Fields(ports), "ports of ovsbr0")
 	h1.Iface("eth0").Up(t)
 	br.Up(t)
 	br.AddIP(t, "198.18.9.1/24")

@@ -189,8 +189,12 @@ func TestWireguard(t *testing.T) {
 			}},
 		}
 		d[i] = h.Create(t, spec)
-		// The agent makes the link; keys and peers go in with wg.
-		h.Run(t, "wg setconf wg0 /dev/stdin <<'EOF'\n"+spec.Config()+"EOF", lnsttest.Desc("wg setconf wg0"))
+		// The agent makes the link; keys and peers go in with wg, and the
+		// peers out again by its Undo (an empty configuration replaces
+		// them), before the link's own undo deletes it. A link already
+		// gone has nothing to clear.
+		h.Run(t, "wg setconf wg0 /dev/stdin <<'EOF'\n"+spec.Config()+"EOF", lnsttest.Desc("wg setconf wg0"),
+			lnsttest.Undo("! ip link show wg0 >/dev/null 2>&1 || printf '[Interface]\\n' | wg setconf wg0 /dev/stdin"))
 		d[i].Up(t)
 	}
 	enrtOverlay(t, h1, h2, enrtAddrs(t, 137, d), true)
