@@ -346,3 +346,36 @@ func TestLoopbackAddr(t *testing.T) {
 		assert.False(t, LoopbackAddr(a), a)
 	}
 }
+
+// slowListener hands each connection over only after delay, as a loaded
+// machine's agent may start its side of the TLS handshake late.
+type slowListener struct {
+	net.Listener
+	delay time.Duration
+}
+
+func (l slowListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		time.Sleep(l.delay)
+	}
+	return c, err
+}
+
+// TestSlowHandshake checks that a TLS handshake the agent answers later
+// than gRPC's first backoff (100 ms) still connects: it is neither cut off
+// nor taken for wrong credentials.
+func TestSlowHandshake(t *testing.T) {
+	dir := testCerts(t)
+	cfg, err := ServerTLS(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "127.0.0.1.pem"), filepath.Join(dir, "127.0.0.1-key.pem"))
+	require.NoError(t, err, "server TLS")
+	lis, err := Listen("127.0.0.1:0")
+	require.NoError(t, err, "listen")
+	testAgent(t, slowListener{lis, 400 * time.Millisecond}, grpc.Creds(credentials.NewTLS(cfg)))
+
+	conn, err := Dial(testCtx(t), lis.Addr().String(), DialOptions{TLS: clientTLS(t, dir, "ctl")})
+	require.NoError(t, err, "dial an agent whose handshake starts 400 ms late")
+	conn.Close()
+	assert.Empty(t, permanent(status.Error(codes.Unavailable, "connection error: desc = \"transport: authentication handshake failed: context deadline exceeded\""), DialOptions{}),
+		"a handshake that timed out is not a credentials failure")
+}

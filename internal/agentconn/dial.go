@@ -81,6 +81,11 @@ func Dial(ctx context.Context, target string, opts DialOptions) (*grpc.ClientCon
 		// Retry sooner than gRPC's default 1s: an agent that is starting
 		// answers a fraction of a second later.
 		Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+		// gRPC gives each connection attempt max(MinConnectTimeout,
+		// backoff) to finish its handshake: left at zero that is the
+		// 100 ms backoff, which a TLS handshake on a loaded machine
+		// overruns, and the timeout then reads as a failed handshake.
+		MinConnectTimeout: 5 * time.Second,
 	})}
 	if network == "tcp" {
 		// A unix socket's peer cannot vanish without the kernel closing it.
@@ -129,6 +134,11 @@ func Dial(ctx context.Context, target string, opts DialOptions) (*grpc.ClientCon
 // if it may.
 func permanent(err error, opts DialOptions) string {
 	msg := err.Error()
+	if strings.Contains(msg, "context deadline exceeded") || strings.Contains(msg, "i/o timeout") {
+		// A handshake that ran out of time says nothing about the
+		// credentials: the next attempt may finish.
+		return ""
+	}
 	switch {
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return "the TLS handshake failed: the agent serves plain TCP (insecure), not TLS"
