@@ -145,12 +145,12 @@ func (b *MetricBaselines) tolerance(m Metric, stored MetricBaseline) float64 {
 	if stored.Tolerance > 0 {
 		return stored.Tolerance
 	}
-	for _, k := range []string{m.Name, m.family()} {
+	for _, k := range []string{m.Name, family(m)} {
 		if v, ok := b.Tolerance[k]; ok {
 			return v
 		}
 	}
-	if v, ok := DefaultTolerances[m.family()]; ok {
+	if v, ok := DefaultTolerances[family(m)]; ok {
 		return v
 	}
 	return DefaultTolerance

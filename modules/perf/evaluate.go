@@ -2,7 +2,6 @@ package perf
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -12,38 +11,16 @@ import (
 )
 
 // Metric is one figure of a measurement that evaluators judge: its
-// samples (one per measured iteration), unit and direction. Evaluators
+// samples (one per measured iteration), unit and direction
+// (results.Metric, which lnst results compare lines up too). Evaluators
 // know nothing else of a measurement, so a new kind of measurement
 // (latency percentiles, a transaction rate) is evaluated by giving its
 // Metrics.
-type Metric struct {
-	// Name names the figure within its subject: "throughput", "cpu h1",
-	// "cpu_per_gbit h1", "time", "latency p99".
-	Name string
-	// Unit is the unit of Samples ("bit/s", "%", "CPU-s/Gbit", "s").
-	Unit string
-	// HigherIsBetter is the direction: true for throughput and rates,
-	// false for CPU use, latency and time.
-	HigherIsBetter bool
-	// Samples are the figures of the measured iterations.
-	Samples []float64
-}
-
-// Mean is the mean of the samples, 0 when there are none.
-func (m Metric) Mean() float64 {
-	if len(m.Samples) == 0 {
-		return 0
-	}
-	var s float64
-	for _, v := range m.Samples {
-		s += v
-	}
-	return s / float64(len(m.Samples))
-}
+type Metric = results.Metric
 
 // family is the metric's name up to its first blank: "cpu" for "cpu h1",
 // the key of per-family tolerances.
-func (m Metric) family() string {
+func family(m Metric) string {
 	f, _, _ := strings.Cut(m.Name, " ")
 	return f
 }
@@ -56,15 +33,11 @@ type Subject struct {
 	Metrics []Metric
 }
 
-// SubjectOf gives the metrics of a Measurement: "throughput" (higher is
-// better) and "cpu HOST" for each host (lower is better).
+// SubjectOf gives the metrics of a Measurement (Measurement.Metrics):
+// "throughput" (higher is better) and "cpu HOST" for each host (lower is
+// better).
 func SubjectOf(m *results.Measurement) Subject {
-	s := Subject{Name: m.Flow}
-	s.Metrics = append(s.Metrics, Metric{Name: "throughput", Unit: m.Unit, HigherIsBetter: true, Samples: m.Iterations})
-	for _, h := range sortedHosts(m.CPU) {
-		s.Metrics = append(s.Metrics, Metric{Name: "cpu " + h, Unit: "%", Samples: m.CPU[h].Iterations})
-	}
-	return s
+	return Subject{Name: m.Flow, Metrics: m.Metrics()}
 }
 
 // With returns s with more metrics (a derived one, from CPUPerThroughput
@@ -72,15 +45,6 @@ func SubjectOf(m *results.Measurement) Subject {
 func (s Subject) With(ms ...Metric) Subject {
 	s.Metrics = append(append([]Metric(nil), s.Metrics...), ms...)
 	return s
-}
-
-func sortedHosts(cpu map[string]results.CPUStats) []string {
-	hs := make([]string, 0, len(cpu))
-	for h := range cpu {
-		hs = append(hs, h)
-	}
-	sort.Strings(hs)
-	return hs
 }
 
 // record records e as "eval EVALUATOR SUBJECT METRIC" (results.json and
