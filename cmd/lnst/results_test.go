@@ -67,7 +67,10 @@ func fixture(name string) *results.Run {
 					job("h1", 2, "iperf3 -c 198.18.3.2 -p 5201 -t 2 -P 1 --json", "iperf3 TCP to 198.18.3.2", 1.7, 2.01,
 						"TCP 17.22 Gbit/s, 1382 retransmits, 1 stream, 2s"),
 				},
-				Records: []results.Record{results.NewRecord("perf tcp", tcpM)}},
+				Records: []results.Record{results.NewRecord("perf tcp", tcpM), results.NewRecord("eval baseline tcp throughput", results.Evaluation{
+					Evaluator: "baseline", Subject: "tcp", Metric: "throughput", Unit: results.UnitBitsPerSecond, HigherIsBetter: true,
+					Value: tcpM.Mean, Reference: 16.99e9, Tolerance: 0.1, Delta: 100 * (tcpM.Mean - 16.99e9) / 16.99e9,
+					Verdict: results.EvalPass, Note: `key "TestPerfTCP|tcp|throughput" in testdata/baselines/amd-epyc_6.18.json`})}},
 			{Name: "TestPerfUDP", Match: "h1=lab:h1.1 h2=lab:h2.1", Verdict: udpVerdict, Start: at(9.7), Duration: secs(8.3),
 				Records: []results.Record{results.NewRecord("perf udp", udpM), results.NewRecord("note", "udp at 1G per stream")}},
 			{Name: "TestBond", Verdict: results.Skip, Start: at(18.1), Duration: secs(0.002)},
@@ -225,6 +228,8 @@ func TestResultsHTML(t *testing.T) {
 	assert.Contains(t, page, "tcp — TCP 1×2s, 3 runs")
 	assert.Contains(t, page, "mean 16.99", "the mean line's label")
 	assert.Contains(t, page, "baseline 16.99")
+	assert.Equal(t, 2, strings.Count(page, "baseline ±10%: 15.29–18.69 Gbit/s (pass)"), "the baseline evaluator's band, in both runs' tcp chart")
+	assert.Regexp(t, `<td>baseline</td><td>tcp</td><td>throughput</td><td class="num">15.53 Gbit/s</td><td class="num">16.99 Gbit/s</td><td class="num">-8.6%</td><td class="num">10.0%</td><td class="ev-pass">PASS</td>`, page)
 	assert.Contains(t, page, `<td class="fail">FAIL</td>`)
 	assert.NotContains(t, page, "<script")
 }
