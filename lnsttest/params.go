@@ -3,6 +3,7 @@ package lnsttest
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -316,8 +317,32 @@ func paramsCheck(stdout, stderr io.Writer, getenv func(string) string) (code int
 		return 2, true
 	}
 	if cfg.params {
-		printParams(stdout)
+		w, closeW := paramsOut(stdout)
+		printParams(w)
+		closeW()
 		return 0, true
 	}
 	return 0, false
+}
+
+// paramsOut is where -lnst.params writes its list: the terminal when
+// there is one and stdout is not it, else stdout. go test ./recipes
+// -args -lnst.params runs the binary in package list mode, where the go
+// command drops the output of a binary that exits 0 unless -v is given;
+// the terminal still shows the list. Without a terminal (CI), add -v.
+func paramsOut(stdout io.Writer) (io.Writer, func()) {
+	if f, ok := stdout.(*os.File); ok && isTerminal(f) {
+		return stdout, func() {}
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0)
+	if err != nil {
+		return stdout, func() {}
+	}
+	return tty, func() { tty.Close() }
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +38,8 @@ func runParamsChild(t *testing.T, env []string, args ...string) (int, string) {
 	argv := append([]string{"-test.run=^TestParamsChild$", "-test.v"}, args...)
 	cmd := exec.Command(os.Args[0], argv...)
 	cmd.Env = append(os.Environ(), append(env, paramsChildEnv+"=1")...)
+	// A session of its own has no terminal: -lnst.params writes to stdout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if _, ok := err.(*exec.ExitError); !ok {
