@@ -29,6 +29,8 @@ type config struct {
 	vmCPUs    string
 	vmOvs     string
 	reruns    string
+	sets      setFlag
+	params    bool
 }
 
 // lnstFlags is every -lnst.* flag with its environment variable.
@@ -52,6 +54,9 @@ func init() {
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
 	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
 	stringFlag(&cfg.results, "results", "", "write results.json (and job outputs) into this directory")
+	lnstFlags["lnst.set"] = "LNST_SET_*"
+	flag.Var(&cfg.sets, "lnst.set", "set a recipe parameter: NAME=VALUE, repeatable (env LNST_SET_NAME, NAME upper-cased with _ for . and -); -lnst.params lists them")
+	boolFlag(&cfg.params, "params", false, "list the recipe parameters of this test binary (type, default, doc) and exit")
 	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, recipes with the most host-time then get hosts first (default: the one in -lnst.results)")
 }
 

@@ -86,6 +86,9 @@ func Main(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
 		os.Exit(2)
 	}
+	if code, exit := paramsCheck(os.Stdout, os.Stderr, os.Getenv); exit {
+		os.Exit(code)
+	}
 	kind := "lab"
 	if cfg.pool != "" {
 		kind = "pool"

@@ -131,8 +131,8 @@ type Job struct {
 type Record struct {
 	// Name is the record's name ("perf tcp").
 	Name string `json:"name"`
-	// Kind says what Value holds: KindMeasurement for a Measurement, ""
-	// for any other value.
+	// Kind says what Value holds: KindMeasurement for a Measurement,
+	// KindEvaluation for an Evaluation, "" for any other value.
 	Kind string `json:"kind"`
 	// Value is the recorded value as JSON; null when it could not be
 	// marshalled (Text still shows it).
@@ -143,12 +143,15 @@ type Record struct {
 
 // NewRecord makes the Record of a value recorded under name: Value is its
 // JSON (null if it has none), Text its %v, and Kind KindMeasurement for a
-// Measurement or *Measurement.
+// Measurement or *Measurement, KindEvaluation for an Evaluation or
+// *Evaluation.
 func NewRecord(name string, value any) Record {
 	r := Record{Name: name, Text: fmt.Sprint(value), Value: json.RawMessage("null")}
 	switch value.(type) {
 	case Measurement, *Measurement:
 		r.Kind = KindMeasurement
+	case Evaluation, *Evaluation:
+		r.Kind = KindEvaluation
 	}
 	if b, err := json.Marshal(value); err == nil {
 		r.Value = b

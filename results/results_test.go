@@ -44,7 +44,10 @@ func fullRun() *Run {
 				StdoutFile: "TestPerfTCP/h1-3.stdout", StderrFile: "TestPerfTCP/h1-3.stderr",
 				Summary: "TCP 9.41 Gbit/s, 0 retransmits, 2 streams, 2s",
 			}},
-			Records: []Record{NewRecord("perf tcp", m), NewRecord("note", map[string]int{"x": 1})},
+			Records: []Record{NewRecord("perf tcp", m), NewRecord("note", map[string]int{"x": 1}),
+				NewRecord("eval baseline tcp throughput", Evaluation{Evaluator: "baseline", Subject: "tcp", Metric: "throughput",
+					Unit: UnitBitsPerSecond, HigherIsBetter: true, Value: 9.4e9, Reference: 9.8e9, Tolerance: 0.1, Delta: -4.08, Verdict: EvalPass,
+					Note: "key TestPerfTCP|tcp|throughput in testdata/baselines/amd-epyc_6.18.json"})},
 		}},
 	}
 }
@@ -200,6 +203,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"cpu":            reflect.TypeFor[CPUStats](),
 		"baseline_check": reflect.TypeFor[BaselineCheck](),
 		"console":        reflect.TypeFor[Console](),
+		"evaluation":     reflect.TypeFor[Evaluation](),
 	} {
 		d, ok := schema.Defs[def]
 		require.True(t, ok, "schema has no $defs/%s", def)
@@ -239,4 +243,28 @@ func TestNewRecord(t *testing.T) {
 	assert.NotEmpty(t, r.Text)
 	r = NewRecord("perf", &Measurement{Flow: "x"})
 	assert.Equal(t, KindMeasurement, r.Kind)
+}
+
+// TestEvaluationRecord: an Evaluation is recorded with its kind, reads
+// back, prints its numbers and verdict, and the schema refuses one
+// without a valid verdict.
+func TestEvaluationRecord(t *testing.T) {
+	e := Evaluation{Evaluator: "baseline", Subject: "tcp", Metric: "throughput", Unit: UnitBitsPerSecond,
+		HigherIsBetter: true, Value: 9.41e9, Reference: 9.8e9, Tolerance: 0.1, Delta: -3.98, Verdict: EvalPass}
+	rec := NewRecord("eval", &e)
+	assert.Equal(t, KindEvaluation, rec.Kind)
+	back, ok := rec.Evaluation()
+	require.True(t, ok)
+	assert.Equal(t, e, back)
+	assert.Equal(t, "baseline tcp throughput: 9.41 Gbit/s vs 9.80 Gbit/s (-4.0%, tolerance 10%): PASS", e.String())
+	_, ok = NewRecord("perf", Measurement{}).Evaluation()
+	assert.False(t, ok)
+
+	r := fullRun()
+	bad := NewRecord("eval", e)
+	bad.Value = json.RawMessage(strings.Replace(string(bad.Value), `"verdict":"pass"`, `"verdict":"fine"`, 1))
+	r.Recipes[0].Records = append(r.Recipes[0].Records, bad)
+	data, err := json.Marshal(r)
+	require.NoError(t, err)
+	assert.ErrorContains(t, Validate(data), "verdict")
 }

@@ -25,9 +25,21 @@ func writeHTML(w io.Writer, runs []namedRun) error {
 		}
 		for _, rc := range r.Recipes {
 			h := htmlRecipe{Recipe: rc, Duration: formatDuration(rc.Duration)}
+			bands := map[string]results.Evaluation{}
+			for _, e := range evaluations(rc) {
+				h.Evaluations = append(h.Evaluations, htmlEvaluation{Evaluation: e,
+					Value: results.FormatValue(e.Value, e.Unit), Reference: results.FormatValue(e.Reference, e.Unit)})
+				if e.Evaluator == "baseline" && e.Metric == "throughput" && e.Reference != 0 {
+					bands[e.Subject] = e
+				}
+			}
 			for _, m := range measurements(rc) {
+				c := chart(m)
+				if e, ok := bands[m.Flow]; ok {
+					c = withBand(c, m, e)
+				}
 				h.Measurements = append(h.Measurements, htmlMeasurement{
-					Measurement: m, Short: shortMeasurement(m), Text: m.String(), Chart: chart(m),
+					Measurement: m, Short: shortMeasurement(m), Text: m.String(), Chart: c,
 				})
 			}
 			hr.Counts[verdictIndex(rc.Verdict)]++
@@ -62,6 +74,12 @@ type htmlRecipe struct {
 	results.Recipe
 	Duration     string
 	Measurements []htmlMeasurement
+	Evaluations  []htmlEvaluation
+}
+
+type htmlEvaluation struct {
+	results.Evaluation
+	Value, Reference string
 }
 
 type htmlMeasurement struct {
@@ -81,6 +99,7 @@ type svgChart struct {
 	Mean             svgLine
 	CI               svgRect
 	Baseline         *svgLine
+	Band             *svgBand
 	Title, MeanLabel string
 	HasWarmup        bool
 }
@@ -104,13 +123,24 @@ type svgLine struct {
 
 type svgRect struct{ Y, H float64 }
 
+// svgBand is the baseline's tolerance band: the figures the baseline
+// evaluator accepts.
+type svgBand struct {
+	Y, H    float64
+	Label   string
+	Verdict string
+}
+
 // chart lays out the chart of m: warm-up bars (pale) then measured bars,
 // the y axis from 0 to a round number above every figure shown.
-func chart(m results.Measurement) svgChart {
+func chart(m results.Measurement) svgChart { return chartTo(m, 0) }
+
+// chartTo is chart with an axis reaching at least atLeast.
+func chartTo(m results.Measurement, atLeast float64) svgChart {
 	const width, height = 560.0, 260.0
 	c := svgChart{Width: width, Height: height, Left: 56, Top: 34}
 	c.PlotW, c.PlotH = width-c.Left-12, height-c.Top-40
-	top := max(m.Mean, m.CIHigh)
+	top := max(m.Mean, m.CIHigh, atLeast)
 	for _, v := range append(append([]float64(nil), m.Warmup...), m.Iterations...) {
 		top = max(top, v)
 	}
@@ -156,6 +186,42 @@ func chart(m results.Measurement) svgChart {
 	return c
 }
 
+// evaluations are the Evaluations a recipe recorded.
+func evaluations(rc results.Recipe) []results.Evaluation {
+	var es []results.Evaluation
+	for _, rec := range rc.Records {
+		if e, ok := rec.Evaluation(); ok {
+			es = append(es, e)
+		}
+	}
+	return es
+}
+
+// withBand lays c out again with the baseline evaluator's band of m's
+// throughput (e.Reference within e.Tolerance either way) and its
+// baseline line.
+func withBand(c svgChart, m results.Measurement, e results.Evaluation) svgChart {
+	lo, hi := e.Reference*(1-e.Tolerance), e.Reference*(1+e.Tolerance)
+	if m.Baseline == nil {
+		m.Baseline = &results.BaselineCheck{Baseline: e.Reference}
+	}
+	// Room for the band's top, but not beyond twice the figures shown.
+	top := max(m.Mean, m.CIHigh, e.Reference)
+	for _, v := range append(append([]float64(nil), m.Warmup...), m.Iterations...) {
+		top = max(top, v)
+	}
+	c = chartTo(m, max(top, min(hi, 2*top)))
+	axisMax, _ := niceAxis(max(top, min(hi, 2*top)))
+	y := func(v float64) float64 {
+		v = min(max(v, 0), axisMax)
+		return c.Top + c.PlotH*(1-v/axisMax)
+	}
+	scale, unit := results.ScaleUnit(axisMax, m.Unit)
+	c.Band = &svgBand{Y: y(hi), H: y(lo) - y(hi), Verdict: e.Verdict,
+		Label: fmt.Sprintf("baseline ±%s: %s–%s %s (%s)", trimFloat(100*e.Tolerance)+"%", trimFloat(lo/scale), trimFloat(hi/scale), unit, e.Verdict)}
+	return c
+}
+
 // niceAxis returns a round top for an axis showing 0..v and the step of
 // its ticks (4 to 8 of them): 9.4e9 gives 10e9 and 2e9.
 func niceAxis(v float64) (top, step float64) {
@@ -192,6 +258,7 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 	"add":   func(a, b float64) float64 { return a + b },
 	"sub":   func(a, b float64) float64 { return a - b },
 	"half":  func(a float64) float64 { return a / 2 },
+	"pct":   func(a float64) float64 { return 100 * a },
 }).Parse(reportHTML))
 
 const reportHTML = `<!DOCTYPE html>
@@ -212,6 +279,10 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .pass { color: #1a7f37; font-weight: 600; }
 .fail { color: #cf222e; font-weight: 600; }
 .skip { color: #9a6700; font-weight: 600; }
+.ev-pass { color: #1a7f37; font-weight: 600; }
+.ev-fail { color: #cf222e; font-weight: 600; }
+.ev-improved { color: #0969da; font-weight: 600; }
+.ev-unchecked { color: #6e7781; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; }
 .chart { border: 1px solid #ddd; border-radius: 6px; padding: 8px; background: #fff; }
 .chart p { margin: 4px 0 0; font-size: 12px; color: #444; max-width: 560px; }
@@ -235,11 +306,15 @@ Recipes: <span class="pass">{{index .Counts 0}} pass</span>, <span class="fail">
 {{range .Recipes}}<tr><td>{{.Name}}</td><td class="{{.Verdict}}">{{upper .Verdict}}</td><td class="num">{{.Duration}}</td><td class="num">{{len .Jobs}}</td>
 <td>{{range .Measurements}}{{.Short}}<br>{{end}}</td></tr>
 {{end}}</table>
-{{range .Recipes}}{{if or .Measurements .Jobs}}
+{{range .Recipes}}{{if or .Measurements .Jobs .Evaluations}}
 <h3>{{.Name}} <span class="{{.Verdict}}">{{upper .Verdict}}</span>{{if .Match}} <span class="meta">on {{.Match}}</span>{{end}}</h3>
 {{if .Measurements}}<div class="charts">
 {{range .Measurements}}<div class="chart">{{template "chart" .Chart}}<p>{{.Text}}</p></div>
 {{end}}</div>{{end}}
+{{if .Evaluations}}<table>
+<tr><th>Evaluator</th><th>Flow</th><th>Metric</th><th>Value</th><th>Reference</th><th>Delta</th><th>Tolerance</th><th>Verdict</th><th>Note</th></tr>
+{{range .Evaluations}}<tr><td>{{.Evaluator}}</td><td>{{.Subject}}</td><td>{{.Metric}}</td><td class="num">{{.Value}}</td><td class="num">{{if ne .Verdict "unchecked"}}{{.Reference}}{{end}}</td><td class="num">{{if .Reference}}{{f .Delta}}%{{end}}</td><td class="num">{{if .Tolerance}}{{f (pct .Tolerance)}}%{{end}}</td><td class="ev-{{.Verdict}}">{{upper .Verdict}}</td><td>{{.Note}}</td></tr>
+{{end}}</table>{{end}}
 {{if .Jobs}}<details><summary>{{len .Jobs}} {{if eq (len .Jobs) 1}}job{{else}}jobs{{end}}</summary>
 <table>
 <tr><th>Host</th><th>Job</th><th>Verdict</th><th>What</th><th>Result</th><th>Duration</th></tr>
@@ -255,7 +330,8 @@ Recipes: <span class="pass">{{index .Counts 0}} pass</span>, <span class="fail">
 {{range .Ticks}}<line x1="{{$.Left}}" x2="{{add $.Left $.PlotW}}" y1="{{f .Y}}" y2="{{f .Y}}" stroke="#e6e6e6"/>
 <text x="{{sub $.Left 6}}" y="{{f (add .Y 4)}}" font-size="11" text-anchor="end" fill="#555">{{.Label}}</text>
 {{end}}<text x="12" y="{{f (add .Top (half .PlotH))}}" font-size="11" fill="#555" transform="rotate(-90 12 {{f (add .Top (half .PlotH))}})" text-anchor="middle">{{.Unit}}</text>
-<rect x="{{.Left}}" y="{{f .CI.Y}}" width="{{.PlotW}}" height="{{f .CI.H}}" fill="#d1242f" fill-opacity="0.08"/>
+{{with .Band}}<rect x="{{$.Left}}" y="{{f .Y}}" width="{{$.PlotW}}" height="{{f .H}}" fill="#1a7f37" fill-opacity="0.10"><title>{{.Label}}</title></rect>
+{{end}}<rect x="{{.Left}}" y="{{f .CI.Y}}" width="{{.PlotW}}" height="{{f .CI.H}}" fill="#d1242f" fill-opacity="0.08"/>
 {{range .Bars}}<rect x="{{f .X}}" y="{{f .Y}}" width="{{f .W}}" height="{{f .H}}" fill="{{if .Warmup}}#c8d3e0{{else}}#3b73b9{{end}}"><title>{{.Label}}: {{.Value}} {{$.Unit}}</title></rect>
 <text x="{{f (add .X (half .W))}}" y="{{f (sub .Y 4)}}" font-size="10" text-anchor="middle" fill="#333">{{.Value}}</text>
 <text x="{{f (add .X (half .W))}}" y="{{f (add (add $.Top $.PlotH) 14)}}" font-size="11" text-anchor="middle" fill="#555">{{.Label}}</text>
@@ -263,5 +339,5 @@ Recipes: <span class="pass">{{index .Counts 0}} pass</span>, <span class="fail">
 {{with .Baseline}}<line x1="{{$.Left}}" x2="{{add $.Left $.PlotW}}" y1="{{f .Y}}" y2="{{f .Y}}" stroke="#1a7f37" stroke-width="2" stroke-dasharray="2 3"/>
 {{end}}<line x1="{{.Left}}" x2="{{.Left}}" y1="{{.Top}}" y2="{{add .Top .PlotH}}" stroke="#888"/>
 <line x1="{{.Left}}" x2="{{add .Left .PlotW}}" y1="{{add .Top .PlotH}}" y2="{{add .Top .PlotH}}" stroke="#888"/>
-<text x="{{.Left}}" y="{{sub .Height 4}}" font-size="10.5" fill="#555"><tspan fill="#d1242f">━ {{.Mean.Label}}</tspan>{{with .Baseline}}<tspan dx="10" fill="#1a7f37">┅ {{.Label}}</tspan>{{end}}<tspan dx="10" fill="#b0474f">▒ {{.MeanLabel}}</tspan>{{if .HasWarmup}}<tspan dx="10" fill="#8a9bb0">■ warm-up (left out)</tspan>{{end}}</text>
+<text x="{{.Left}}" y="{{sub .Height 4}}" font-size="10.5" fill="#555"><tspan fill="#d1242f">━ {{.Mean.Label}}</tspan>{{with .Baseline}}<tspan dx="10" fill="#1a7f37">┅ {{.Label}}</tspan>{{end}}{{with .Band}}<tspan dx="10" fill="#1a7f37">▒ ±band {{.Verdict}}</tspan>{{end}}<tspan dx="10" fill="#b0474f">▒ {{.MeanLabel}}</tspan>{{if .HasWarmup}}<tspan dx="10" fill="#8a9bb0">■ warm-up (left out)</tspan>{{end}}</text>
 </svg>{{end}}`

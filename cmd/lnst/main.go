@@ -1,7 +1,7 @@
 // Command lnst works with lnst-go runs from outside the test binary.
 //
 //	lnst results FILE...                  summary of each run: recipes, verdicts, measurements
-//	lnst results compare A B              measurement by measurement, B against A
+//	lnst results compare [-tolerance F] [-alpha P] A B  every metric of B against A, Welch t-test; exit 1 on a regression
 //	lnst results html FILE... -o OUT      an HTML report with throughput charts
 //	lnst pool check FILE                  connect to every agent of a pool file and check its interfaces
 //	lnst vm-image [-cache DIR] [-kernel PATH [-modules DIR]]  build the VM lab's kernel and initramfs
@@ -22,7 +22,9 @@ func main() {
 
 const usage = `usage:
   lnst results FILE...              summarize runs (results.json files or their directories)
-  lnst results compare A B          compare the measurements of run B with run A
+  lnst results compare [-tolerance F] [-alpha P] A B
+                                    compare every metric of run B with run A (Welch t-test);
+                                    exit 1 when one regressed
   lnst results html FILE... -o OUT  write an HTML report with throughput charts
   lnst pool check FILE              connect to every agent of a pool file, check its interfaces
   lnst vm-image [-cache DIR] [-kernel PATH [-modules DIR]]

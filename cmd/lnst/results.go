@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -113,96 +112,6 @@ func shortMeasurement(m results.Measurement) string {
 
 func formatDuration(d results.Duration) string {
 	return time.Duration(d).Round(time.Millisecond).String()
-}
-
-// compareCmd is "lnst results compare A B".
-func compareCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 2 {
-		fmt.Fprintf(stderr, "lnst results compare: want two runs, A and B; got %d\n%s", len(args), usage)
-		return 2
-	}
-	runs, ok := readRuns(args, stderr)
-	if !ok {
-		return 1
-	}
-	printCompare(stdout, runs[0], runs[1])
-	return 0
-}
-
-// measurementKey identifies a measurement across runs.
-type measurementKey struct{ recipe, record string }
-
-// printCompare prints each measurement of a and b with the change from a
-// to b, then the recipes whose verdict changed.
-func printCompare(w io.Writer, a, b namedRun) {
-	fmt.Fprintf(w, "A: %s (%s)\nB: %s (%s)\n", a.path, a.Start.UTC().Format(time.DateTime), b.path, b.Start.UTC().Format(time.DateTime))
-	ma, order := indexMeasurements(a.Run, nil)
-	mb, order := indexMeasurements(b.Run, order)
-	tw := newTable(w)
-	fmt.Fprintln(tw, "RECIPE\tMEASUREMENT\tA\tB\tDELTA\tDELTA %")
-	for _, k := range order {
-		x, inA := ma[k]
-		y, inB := mb[k]
-		cell := func(m results.Measurement, ok bool) string {
-			if !ok {
-				return "-"
-			}
-			return results.FormatValue(m.Mean, m.Unit)
-		}
-		delta, pct := "", ""
-		switch {
-		case inA && inB && x.Unit != y.Unit:
-			delta = "units differ"
-		case inA && inB:
-			d := y.Mean - x.Mean
-			delta = results.FormatValue(d, x.Unit)
-			if d >= 0 {
-				delta = "+" + delta
-			}
-			if x.Mean != 0 {
-				pct = strconv.FormatFloat(100*d/x.Mean, 'f', 1, 64) + "%"
-				if d >= 0 {
-					pct = "+" + pct
-				}
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.recipe, k.record, cell(x, inA), cell(y, inB), delta, pct)
-	}
-	tw.Flush()
-	verdicts := map[string]string{}
-	for _, rc := range a.Recipes {
-		verdicts[rc.Name] = rc.Verdict
-	}
-	for _, rc := range b.Recipes {
-		if v, ok := verdicts[rc.Name]; ok && v != rc.Verdict {
-			fmt.Fprintf(w, "%s: %s -> %s\n", rc.Name, strings.ToUpper(v), strings.ToUpper(rc.Verdict))
-		}
-	}
-}
-
-// indexMeasurements maps each measurement of r by recipe and record name,
-// and appends the keys not yet in order to it.
-func indexMeasurements(r *results.Run, order []measurementKey) (map[measurementKey]results.Measurement, []measurementKey) {
-	seen := map[measurementKey]bool{}
-	for _, k := range order {
-		seen[k] = true
-	}
-	idx := map[measurementKey]results.Measurement{}
-	for _, rc := range r.Recipes {
-		for _, rec := range rc.Records {
-			m, ok := rec.Measurement()
-			if !ok {
-				continue
-			}
-			k := measurementKey{rc.Name, rec.Name}
-			idx[k] = m
-			if !seen[k] {
-				seen[k] = true
-				order = append(order, k)
-			}
-		}
-	}
-	return idx, order
 }
 
 // htmlCmd is "lnst results html FILE... -o OUT"; -o may come anywhere.

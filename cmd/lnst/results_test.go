@@ -67,7 +67,10 @@ func fixture(name string) *results.Run {
 					job("h1", 2, "iperf3 -c 198.18.3.2 -p 5201 -t 2 -P 1 --json", "iperf3 TCP to 198.18.3.2", 1.7, 2.01,
 						"TCP 17.22 Gbit/s, 1382 retransmits, 1 stream, 2s"),
 				},
-				Records: []results.Record{results.NewRecord("perf tcp", tcpM)}},
+				Records: []results.Record{results.NewRecord("perf tcp", tcpM), results.NewRecord("eval baseline tcp throughput", results.Evaluation{
+					Evaluator: "baseline", Subject: "tcp", Metric: "throughput", Unit: results.UnitBitsPerSecond, HigherIsBetter: true,
+					Value: tcpM.Mean, Reference: 16.99e9, Tolerance: 0.1, Delta: 100 * (tcpM.Mean - 16.99e9) / 16.99e9,
+					Verdict: results.EvalPass, Note: `key "TestPerfTCP|tcp|throughput" in testdata/baselines/amd-epyc_6.18.json`})}},
 			{Name: "TestPerfUDP", Match: "h1=lab:h1.1 h2=lab:h2.1", Verdict: udpVerdict, Start: at(9.7), Duration: secs(8.3),
 				Records: []results.Record{results.NewRecord("perf udp", udpM), results.NewRecord("note", "udp at 1G per stream")}},
 			{Name: "TestBond", Verdict: results.Skip, Start: at(18.1), Duration: secs(0.002)},
@@ -139,13 +142,55 @@ func TestResultsSummary(t *testing.T) {
 	assert.Contains(t, out, "recipes: 3 pass, 1 fail, 1 skip")
 }
 
+// TestResultsCompare: every metric lined up with Welch's p and a
+// verdict; B's UDP fell by 58% over tight iterations: a regression, and
+// exit 1; TCP's -8.6% is within the default 10% tolerance, and a
+// regression at -tolerance 0.05 (p 0.02).
 func TestResultsCompare(t *testing.T) {
 	code, out, errOut := runCmd("results", "compare", "testdata/a", "testdata/b")
-	require.Equal(t, 0, code, errOut)
+	require.Equal(t, 1, code, "a regression fails the gate: %s", errOut)
 	golden(t, "compare.golden", out)
-	assert.Regexp(t, `TestPerfTCP +perf tcp +16.99 Gbit/s +15.53 Gbit/s +-1.46 Gbit/s +-8.6%`, out)
+	assert.Regexp(t, `TestPerfTCP +perf tcp +throughput +16.99 ± 0.51 Gbit/s \(3\) +15.53 ± 0.35 Gbit/s \(3\) +-8.6% +0.020 +no change`, out)
+	assert.Regexp(t, `TestPerfUDP +perf udp +throughput .* -58.2% +0.000 +REGRESSION`, out)
+	assert.Regexp(t, `TestPerfTCP +perf tcp +cpu h1 .* no change`, out)
 	assert.Contains(t, out, "TestPerfUDP: PASS -> FAIL")
-	assert.Regexp(t, `TestPerfTCP6 +perf tcp6 +- +15.10 Gbit/s`, out, "a measurement only in B")
+	assert.Regexp(t, `TestPerfTCP6 +perf tcp6 +throughput +- +15.10 ± 0.20 Gbit/s \(3\) +only in B`, out, "a measurement only in B")
+
+	code, out, _ = runCmd("results", "compare", "-tolerance", "0.05", "testdata/a", "testdata/b")
+	assert.Equal(t, 1, code)
+	assert.Regexp(t, `TestPerfTCP +perf tcp +throughput .* REGRESSION`, out)
+	code, out, _ = runCmd("results", "compare", "testdata/a", "testdata/a")
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "metrics: 0 regression, 0 improvement, 4 no change")
+	code, _, errOut = runCmd("results", "compare", "-alpha", "2", "testdata/a", "testdata/b")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "-alpha 2")
+}
+
+// TestCompareMetric: the verdict needs a change beyond the tolerance in
+// the metric's direction and, with iterations to test, significance.
+func TestCompareMetric(t *testing.T) {
+	o := compareOpts{tolerance: 0.1, alpha: 0.05}
+	tp := func(s ...float64) results.Metric {
+		return results.Metric{Name: "throughput", Unit: "bit/s", HigherIsBetter: true, Samples: s}
+	}
+	cpu := func(s ...float64) results.Metric { return results.Metric{Name: "cpu h1", Unit: "%", Samples: s} }
+	for _, c := range []struct {
+		name    string
+		a, b    results.Metric
+		verdict string
+	}{
+		{"within tolerance", tp(10, 10.1, 9.9), tp(9.5, 9.6, 9.4), verdictNoChange},
+		{"significant drop", tp(10, 10.1, 9.9), tp(5, 5.1, 4.9), verdictRegression},
+		{"significant rise", tp(10, 10.1, 9.9), tp(15, 15.1, 14.9), verdictImprovement},
+		{"drop lost in noise", tp(10, 2, 18), tp(5, 1, 9), verdictNoChange},
+		{"cpu up is worse", cpu(20, 21, 19), cpu(40, 41, 39), verdictRegression},
+		{"cpu down is better", cpu(40, 41, 39), cpu(20, 21, 19), verdictImprovement},
+		{"one iteration: tolerance alone", tp(10), tp(5), verdictRegression},
+		{"from zero", tp(0, 0), tp(1, 1), verdictImprovement},
+	} {
+		assert.Equal(t, c.verdict, compareMetric(c.a, c.b, o).verdict, c.name)
+	}
 }
 
 func TestResultsErrors(t *testing.T) {
@@ -183,6 +228,8 @@ func TestResultsHTML(t *testing.T) {
 	assert.Contains(t, page, "tcp — TCP 1×2s, 3 runs")
 	assert.Contains(t, page, "mean 16.99", "the mean line's label")
 	assert.Contains(t, page, "baseline 16.99")
+	assert.Equal(t, 2, strings.Count(page, "baseline ±10%: 15.29–18.69 Gbit/s (pass)"), "the baseline evaluator's band, in both runs' tcp chart")
+	assert.Regexp(t, `<td>baseline</td><td>tcp</td><td>throughput</td><td class="num">15.53 Gbit/s</td><td class="num">16.99 Gbit/s</td><td class="num">-8.6%</td><td class="num">10.0%</td><td class="ev-pass">PASS</td>`, page)
 	assert.Contains(t, page, `<td class="fail">FAIL</td>`)
 	assert.NotContains(t, page, "<script")
 }

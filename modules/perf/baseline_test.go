@@ -252,3 +252,17 @@ func TestBaselineFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1e9, b["k"].Value)
 }
+
+// TestCheckBaselineNoPlace: where no baseline file can be read or made (a
+// CI account without a home), CheckBaseline does not fail the test: it
+// says where it looked; asked to record, it fails.
+func TestCheckBaselineNoPlace(t *testing.T) {
+	file := "/proc/lnst-no-such-dir/baselines.json" // mkdir fails, root or not
+	f := run(t, "TestX", func(tb testing.TB) { CheckBaseline(tb, meas(5, 5), BaselineOptions{File: file, RecordMissing: true}) })
+	assert.Empty(t, f.errors)
+	require.NotEmpty(t, f.logs)
+	assert.Contains(t, f.logs[len(f.logs)-1], "baseline not checked")
+	assert.Contains(t, f.logs[len(f.logs)-1], file)
+	f = run(t, "TestX", func(tb testing.TB) { CheckBaseline(tb, meas(5, 5), BaselineOptions{File: file, Record: true}) })
+	assert.NotEmpty(t, f.errors)
+}

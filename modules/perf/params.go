@@ -1,0 +1,60 @@
+package perf
+
+import (
+	"time"
+
+	"github.com/lnst-go/lnst/lnsttest"
+)
+
+// Recipe parameters of every test binary that imports perf (go test
+// ./recipes -args -lnst.params lists them; -lnst.set NAME=VALUE or
+// LNST_SET_NAME sets them).
+var (
+	// ProfileParam is perf.profile: short (the default: make recipes
+	// stays fast) or full (LNST's depth: 5 iterations of 60 s, every
+	// sub-configuration).
+	ProfileParam = lnsttest.NewParam("perf.profile", "short",
+		"short (quick smoke measurements) or full (LNST depth: 5 iterations x 60s, every sub-configuration)",
+		lnsttest.Choices("short", "full"))
+	// DurationParam is perf.duration: how long each measured iteration
+	// runs; 0 leaves it to the profile.
+	DurationParam = lnsttest.NewParam("perf.duration", time.Duration(0),
+		"how long each measured iteration runs (0: the profile's, 60s under full, the recipe's own under short)")
+	// IterationsParam is perf.iterations: measured iterations; 0 leaves
+	// it to the profile.
+	IterationsParam = lnsttest.NewParam("perf.iterations", 0,
+		"measured iterations of each flow (0: the profile's, 5 under full, the recipe's own under short)")
+)
+
+// Profile is what the perf.* parameters ask of a measurement.
+type Profile struct {
+	// Name is "short" or "full".
+	Name string
+	// Duration and Iterations are those of each flow.
+	Duration   time.Duration
+	Iterations int
+	// AllSubConfigs is set under full: run every cell of a sub-config
+	// matrix, not just the recipe's short selection.
+	AllSubConfigs bool
+}
+
+// Full reports whether the profile is full.
+func (p Profile) Full() bool { return p.Name == "full" }
+
+// CurrentProfile is the profile the parameters select, with the
+// recipe's short figures (shortDuration, shortIterations) used under
+// short: full is 5 iterations of 60 s and all sub-configurations;
+// perf.duration and perf.iterations override either.
+func CurrentProfile(shortDuration time.Duration, shortIterations int) Profile {
+	p := Profile{Name: ProfileParam.Get(), Duration: shortDuration, Iterations: shortIterations}
+	if p.Full() {
+		p.Duration, p.Iterations, p.AllSubConfigs = 60*time.Second, 5, true
+	}
+	if d := DurationParam.Get(); d > 0 {
+		p.Duration = d
+	}
+	if n := IterationsParam.Get(); n > 0 {
+		p.Iterations = n
+	}
+	return p
+}
