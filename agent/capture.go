@@ -201,6 +201,10 @@ func newCapture(h *host, req *pb.CaptureStartRequest) (*capture, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(req.Filter) > 0 && int(req.FilterLinkType) != sock.linkType {
+		sock.close()
+		return nil, badArg(fmt.Errorf("the filter is compiled for link type %d, but the device's packets are of link type %d", req.FilterLinkType, sock.linkType))
+	}
 	return &capture{
 		sock: sock, maxBytes: maxBytes, queueBytes: queueBytes,
 		// A packet takes at least 64 bytes of the queue's budget, so

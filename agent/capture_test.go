@@ -66,7 +66,7 @@ func testCaptureRest(t *testing.T, st grpc.ServerStreamingClient[pb.CaptureEvent
 func TestCaptureFilterAndStop(t *testing.T) {
 	_, c := testServer(t)
 	testPair(t, c)
-	st, started := testCaptureStart(t, c, &pb.CaptureStartRequest{Host: "h1", Group: t.Name(), Device: "eth0", Filter: icmpFilter, Snaplen: 256})
+	st, started := testCaptureStart(t, c, &pb.CaptureStartRequest{Host: "h1", Group: t.Name(), Device: "eth0", Filter: icmpFilter, FilterLinkType: linkTypeEthernet, Snaplen: 256})
 	assert.EqualValues(t, linkTypeEthernet, started.LinkType)
 	assert.NotZero(t, started.Seq, "a capture in a group journals its stop")
 	// 3 echo requests of 1000 bytes and their replies; ARP is filtered out.
@@ -138,7 +138,8 @@ func TestCaptureBadRequest(t *testing.T) {
 	testPair(t, c)
 	for _, req := range []*pb.CaptureStartRequest{
 		{Host: "h1", Device: "nosuch0"},
-		{Host: "h1", Device: "eth0", Filter: []*pb.CaptureInstruction{{Op: 1 << 20}}},
+		{Host: "h1", Device: "eth0", Filter: []*pb.CaptureInstruction{{Op: 1 << 20}}, FilterLinkType: linkTypeEthernet},
+		{Host: "h1", Device: "eth0", Filter: icmpFilter, FilterLinkType: linkTypeRaw},
 	} {
 		st, err := c.CaptureStart(testCtx(t), req)
 		if err == nil {

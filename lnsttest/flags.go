@@ -29,6 +29,7 @@ type config struct {
 	vmCPUs    string
 	vmOvs     string
 	reruns    string
+	capture   string
 }
 
 // lnstFlags is every -lnst.* flag with its environment variable.
@@ -52,6 +53,7 @@ func init() {
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
 	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
 	stringFlag(&cfg.results, "results", "", "write results.json (and job outputs) into this directory")
+	stringFlag(&cfg.capture, "capture", "off", "capture packets on every matched interface of every host during each recipe, as pcapng files in the -lnst.results directory: off, failed (kept for failed recipes only) or all")
 	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, recipes with the most host-time then get hosts first (default: the one in -lnst.results)")
 }
 
@@ -116,6 +118,15 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 	}
 	if n, err := strconv.Atoi(cfg.reruns); err != nil || n < 0 || n > 100 {
 		return fmt.Errorf("%s: %q is not a number of reruns from 0 to 100", source("lnst.reruns"), cfg.reruns)
+	}
+	switch cfg.capture {
+	case "", "off":
+	case "failed", "all":
+		if cfg.results == "" {
+			return fmt.Errorf("%s: %q keeps pcapng files in the results directory: give -lnst.results DIR too", source("lnst.capture"), cfg.capture)
+		}
+	default:
+		return fmt.Errorf("%s: unknown capture mode %q (want off, failed or all)", source("lnst.capture"), cfg.capture)
 	}
 	if cfg.vmModules != "" && cfg.vmKernel == "" {
 		return fmt.Errorf("%s: a modules tree needs its kernel: give -lnst.vm.kernel too", source("lnst.vm.modules"))

@@ -4291,9 +4291,13 @@ type CaptureStartRequest struct {
 	// stops with truncated set. 0: 64 MiB.
 	MaxBytes int64 `protobuf:"varint,6,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
 	// queue_bytes bounds the packets waiting to be sent; 0: 4 MiB.
-	QueueBytes    int64 `protobuf:"varint,7,opt,name=queue_bytes,json=queueBytes,proto3" json:"queue_bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	QueueBytes int64 `protobuf:"varint,7,opt,name=queue_bytes,json=queueBytes,proto3" json:"queue_bytes,omitempty"`
+	// filter_link_type is the link type filter was compiled for; a device
+	// whose packets start otherwise is refused (the offsets would be
+	// wrong). 0 with an empty filter.
+	FilterLinkType int32 `protobuf:"varint,8,opt,name=filter_link_type,json=filterLinkType,proto3" json:"filter_link_type,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CaptureStartRequest) Reset() {
@@ -4371,6 +4375,13 @@ func (x *CaptureStartRequest) GetMaxBytes() int64 {
 func (x *CaptureStartRequest) GetQueueBytes() int64 {
 	if x != nil {
 		return x.QueueBytes
+	}
+	return 0
+}
+
+func (x *CaptureStartRequest) GetFilterLinkType() int32 {
+	if x != nil {
+		return x.FilterLinkType
 	}
 	return 0
 }
@@ -5209,7 +5220,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x06unload\x18\x06 \x01(\bR\x06unload\"N\n" +
 	"\x0fLoadKernelReply\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\tR\arunning\x12!\n" +
-	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes\"\xea\x01\n" +
+	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes\"\x94\x02\n" +
 	"\x13CaptureStartRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x16\n" +
@@ -5218,7 +5229,8 @@ const file_agent_proto_rawDesc = "" +
 	"\asnaplen\x18\x05 \x01(\x05R\asnaplen\x12\x1b\n" +
 	"\tmax_bytes\x18\x06 \x01(\x03R\bmaxBytes\x12\x1f\n" +
 	"\vqueue_bytes\x18\a \x01(\x03R\n" +
-	"queueBytes\"R\n" +
+	"queueBytes\x12(\n" +
+	"\x10filter_link_type\x18\b \x01(\x05R\x0efilterLinkType\"R\n" +
 	"\x12CaptureInstruction\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\rR\x02op\x12\x0e\n" +
 	"\x02jt\x18\x02 \x01(\rR\x02jt\x12\x0e\n" +
