@@ -3,6 +3,7 @@ module github.com/lnst-go/lnst
 go 1.26.0
 
 require (
+	github.com/gopacket/gopacket v1.8.0
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/stretchr/testify v1.12.1

@@ -61,6 +61,11 @@ var callKinds = map[string]callKind{
 	"Heartbeat": reads, "Release": reads, "Restore": changes,
 	"PutFile": changes, "GetFile": reads, "TempDir": changes,
 	"Reboot": changes, "LoadKernel": changes,
+
+	// A capture streams until it is stopped: Shutdown must not wait for
+	// it. Its undo, journaled even past Shutdown, has nothing left to do
+	// then: the capture ends with its stream when the server stops.
+	"CaptureStart": reads, "CaptureStop": reads,
 }
 
 // unguarded reports whether a method runs past Shutdown's guard (see

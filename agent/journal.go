@@ -108,6 +108,8 @@ const (
 	// opRunCommand runs Argv on Host: the undo a recipe gave a job as a
 	// command (lnsttest.Undo).
 	opRunCommand = "run-command"
+	// opStopCapture stops packet capture Job (its id) of Host.
+	opStopCapture = "stop-capture"
 )
 
 // hostLabel names a host in messages: "" is the agent's own machine.
@@ -160,6 +162,8 @@ func (u undo) String() string {
 		return fmt.Sprintf("move link %s from %s back to %s", u.Link, hostLabel(u.Host), hostLabel(u.Netns))
 	case opRenameLink:
 		return fmt.Sprintf("rename link %s back to %s on %s", u.Link, u.Rename, hostLabel(u.Host))
+	case opStopCapture:
+		return fmt.Sprintf("stop capture %d on %s", u.Job, hostLabel(u.Host))
 	case opStopTeamd:
 		return fmt.Sprintf("stop teamd of team %s and delete it on %s", u.Link, hostLabel(u.Host))
 	case opRunCommand:
@@ -189,7 +193,7 @@ type journal struct {
 // namespace hosts, lab networks and jobs end with the process that made
 // them, and every change inside a namespace host with it.
 func durable(u undo) bool {
-	return u.Host == "" && u.Op != opStopJob && u.Op != opDestroyNetwork && u.Op != opDestroyHost
+	return u.Host == "" && u.Op != opStopJob && u.Op != opStopCapture && u.Op != opDestroyNetwork && u.Op != opDestroyHost
 }
 
 // add records u and returns its sequence number. The entry is kept in

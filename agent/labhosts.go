@@ -77,6 +77,7 @@ func (s *Server) destroyHost(name string) {
 	}
 	h.stopJobs()
 	h.stopTeamds()
+	s.captures.stopHost(name)
 	h.close()
 	s.log.Debug("destroyed namespace host", "host", name)
 }

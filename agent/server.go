@@ -79,6 +79,8 @@ type Server struct {
 
 	// files holds PutFile's backups and Reboot's command (files.go).
 	files fileState
+	// captures are the running packet captures (capture.go).
+	captures captureSet
 
 	probeOnce sync.Once
 	probe     struct {

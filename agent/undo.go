@@ -124,6 +124,10 @@ func (s *Server) apply(u undo) error {
 		return nil
 	case opRemovePath:
 		return s.undoPath(u)
+	case opStopCapture:
+		// A capture ends with the agent process: nothing to find on disk.
+		s.stopCapture(u)
+		return nil
 	}
 	s.mu.Lock()
 	h := s.hosts[u.Host]

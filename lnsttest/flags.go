@@ -31,6 +31,7 @@ type config struct {
 	reruns    string
 	sets      setFlag
 	params    bool
+	capture   string
 }
 
 // lnstFlags is every -lnst.* flag with its environment variable.
@@ -57,6 +58,7 @@ func init() {
 	lnstFlags["lnst.set"] = "LNST_SET_*"
 	flag.Var(&cfg.sets, "lnst.set", "set a recipe parameter: NAME=VALUE, repeatable (env LNST_SET_NAME, NAME upper-cased with _ for . and -); -lnst.params lists them")
 	boolFlag(&cfg.params, "params", false, "list the recipe parameters of this test binary (type, default, doc) and exit")
+	stringFlag(&cfg.capture, "capture", "off", "capture packets on every matched interface of every host during each recipe, as pcapng files in the -lnst.results directory: off, failed (kept for failed recipes only) or all")
 	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, recipes with the most host-time then get hosts first (default: the one in -lnst.results)")
 }
 
@@ -121,6 +123,15 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 	}
 	if n, err := strconv.Atoi(cfg.reruns); err != nil || n < 0 || n > 100 {
 		return fmt.Errorf("%s: %q is not a number of reruns from 0 to 100", source("lnst.reruns"), cfg.reruns)
+	}
+	switch cfg.capture {
+	case "", "off":
+	case "failed", "all":
+		if cfg.results == "" {
+			return fmt.Errorf("%s: %q keeps pcapng files in the results directory: give -lnst.results DIR too", source("lnst.capture"), cfg.capture)
+		}
+	default:
+		return fmt.Errorf("%s: unknown capture mode %q (want off, failed or all)", source("lnst.capture"), cfg.capture)
 	}
 	if cfg.vmModules != "" && cfg.vmKernel == "" {
 		return fmt.Errorf("%s: a modules tree needs its kernel: give -lnst.vm.kernel too", source("lnst.vm.modules"))

@@ -366,6 +366,7 @@ func (st *testState) newMatch(t testing.TB, hosts []matchHost) *Match {
 	st.match = m.desc
 	st.mu.Unlock()
 	st.logger().Info("hosts ready", "match", m.desc)
+	st.captureRun(t, m)
 	return m
 }
 

@@ -91,6 +91,10 @@ func TestLoadConfig(t *testing.T) {
 		{"mapped ifnames env", nil, map[string]string{"LNST_LAB_IFNAMES": "mapped"}, ""},
 		{"bad ifnames env", nil, map[string]string{"LNST_LAB_IFNAMES": "enp"}, `environment variable LNST_LAB_IFNAMES: unknown interface naming "enp" (want same or mapped)`},
 		{"bad agent log", nil, map[string]string{"LNST_AGENT_LOG": "x"}, `environment variable LNST_AGENT_LOG: unknown log level "x"`},
+		{"capture all", []string{"-lnst.capture=all", "-lnst.results=/tmp/r"}, nil, ""},
+		{"capture failed env", nil, map[string]string{"LNST_CAPTURE": "failed", "LNST_RESULTS": "/tmp/r"}, ""},
+		{"capture without results", []string{"-lnst.capture=all"}, nil, `-lnst.capture: "all" keeps pcapng files in the results directory: give -lnst.results DIR too`},
+		{"bad capture", []string{"-lnst.capture=some", "-lnst.results=/tmp/r"}, nil, `-lnst.capture: unknown capture mode "some" (want off, failed or all)`},
 	}
 	saved := cfg
 	defer func() { cfg = saved }()
@@ -111,6 +115,8 @@ func TestLoadConfig(t *testing.T) {
 			fs.StringVar(&cfg.vmModules, "lnst.vm.modules", "", "")
 			fs.StringVar(&cfg.reruns, "lnst.reruns", "0", "")
 			fs.StringVar(&cfg.ifnames, "lnst.lab.ifnames", "same", "")
+			fs.StringVar(&cfg.capture, "lnst.capture", "off", "")
+			fs.StringVar(&cfg.results, "lnst.results", "", "")
 			require.NoError(t, fs.Parse(c.args))
 			err := loadConfig(fs, func(k string) string { return c.env[k] })
 			if c.err == "" {

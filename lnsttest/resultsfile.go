@@ -73,6 +73,7 @@ func (s *session) addRecipe(st *testState) {
 	}
 	st.mu.Lock()
 	r.Consoles = st.consoles
+	r.Captures = st.captures
 	st.mu.Unlock()
 	s.mu.Lock()
 	s.results.run.Recipes = append(s.results.run.Recipes, r)

@@ -33,6 +33,8 @@ type testState struct {
 	records []record
 	// consoles are the consoles of failed VM hosts kept in -lnst.results.
 	consoles []results.Console
+	// captures are the -lnst.capture files kept (capturerun.go).
+	captures []results.Capture
 	log      hclog.Logger
 	// logMu holds logged while one line is formatted and written.
 	logMu  sync.Mutex

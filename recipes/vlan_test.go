@@ -5,6 +5,7 @@ import (
 
 	"github.com/lnst-go/lnst/devices"
 	"github.com/lnst-go/lnst/lnsttest"
+	"github.com/lnst-go/lnst/packets"
 	"github.com/stretchr/testify/require"
 )
 
@@ -23,6 +24,10 @@ func TestVlan(t *testing.T) {
 	require.Equal(t, "vlan", info.Type)
 	ends := enrtAddrs(t, 110, vl)
 	enrtOverlay(t, h1, h2, ends, true)
+	// On eth0 the pings carry tag 10 (the capture puts back the tag the
+	// kernel keeps in the packet's metadata).
+	lnsttest.ExpectPackets(t, h1.Iface("eth0"), packets.Match{VLAN: 10, Proto: "icmp-echo"},
+		func() { enrtPing(t, h1, enrtAddr(ends["ipv4"][1])) }, lnsttest.AtLeast(3))
 
 	t.Run("other-vlan-isolated", func(t *testing.T) {
 		v20 := h2.Create(t, devices.Vlan{Name: "vlan20", Parent: h2.Iface("eth0").Name(), ID: 20})

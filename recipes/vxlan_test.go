@@ -1,10 +1,12 @@
 package recipes
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/lnst-go/lnst/devices"
 	"github.com/lnst-go/lnst/lnsttest"
+	"github.com/lnst-go/lnst/packets"
 	"github.com/stretchr/testify/require"
 )
 
@@ -31,6 +33,10 @@ func TestVxlanUnicast(t *testing.T) {
 			require.Equal(t, map[string]int{"ipv4": 1450, "ipv6": 1430}[under.name], info.MTU)
 			ends := enrtAddrs(t, 62+i, [2]*lnsttest.Device{v1, v2})
 			enrtOverlay(t, h1, h2, ends, under.name == "ipv4")
+			// On the underlay, the pings travel inside VNI 42.
+			dst := enrtAddr(ends["ipv4"][1])
+			lnsttest.ExpectPackets(t, h1.Iface("eth0"), packets.Match{VNI: 42, Proto: "icmp-echo", Dst: netip.MustParseAddr(dst)},
+				func() { enrtPing(t, h1, dst) }, lnsttest.AtLeast(3))
 		})
 	}
 }
@@ -59,6 +65,9 @@ func TestVxlanMulticast(t *testing.T) {
 				enrtPing(t, h2, enrtAddr(ends[f.name][0]))
 			}
 			enrtIperf(t, h1, h2, enrtAddr(ends["ipv4"][1]), false)
+			// The multicast VXLAN's unicast pings go inside VNI 42 too.
+			lnsttest.ExpectPackets(t, h2.Iface("eth0"), packets.Match{VNI: 42, Proto: "icmp-reply", Incoming: true},
+				func() { enrtPing(t, h2, enrtAddr(ends["ipv4"][0])) }, lnsttest.AtLeast(3))
 		})
 	}
 }

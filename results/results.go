@@ -82,6 +82,24 @@ type Recipe struct {
 	// Consoles are the serial consoles of the recipe's VM hosts, kept
 	// when it failed.
 	Consoles []Console `json:"consoles,omitempty"`
+	// Captures are the packet captures of -lnst.capture kept for the
+	// recipe.
+	Captures []Capture `json:"captures,omitempty"`
+}
+
+// Capture is a pcapng file of the packets of one interface during a
+// recipe (-lnst.capture).
+type Capture struct {
+	// Host is the host's name in the recipe ("h1"); Iface the device's
+	// real name there.
+	Host  string `json:"host"`
+	Iface string `json:"iface"`
+	// File is the pcapng file, relative to the results directory.
+	File string `json:"file"`
+	// Packets is how many packets the file holds.
+	Packets int64 `json:"packets"`
+	// Lost: the capture dropped packets or reached its size bound.
+	Lost bool `json:"lost"`
 }
 
 // Console is the end of a VM host's serial console.

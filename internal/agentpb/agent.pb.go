@@ -4316,6 +4316,609 @@ func (x *LoadKernelReply) GetInitrdBytes() int64 {
 	return 0
 }
 
+type CaptureStartRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	// group journals the capture's stop; "" stops it only with the stream.
+	Group string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// device is the device's name on the host.
+	Device string `protobuf:"bytes,3,opt,name=device,proto3" json:"device,omitempty"`
+	// filter is a classic BPF program (as tcpdump -ddd prints it) for the
+	// device's link type; its return value cuts the packet. Empty: every
+	// packet, cut to snaplen.
+	Filter []*CaptureInstruction `protobuf:"bytes,4,rep,name=filter,proto3" json:"filter,omitempty"`
+	// snaplen is the most bytes kept of a packet; 0: 262144.
+	Snaplen int32 `protobuf:"varint,5,opt,name=snaplen,proto3" json:"snaplen,omitempty"`
+	// max_bytes is the most captured bytes the capture sends; then it
+	// stops with truncated set. 0: 64 MiB.
+	MaxBytes int64 `protobuf:"varint,6,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// queue_bytes bounds the packets waiting to be sent; 0: 4 MiB.
+	QueueBytes int64 `protobuf:"varint,7,opt,name=queue_bytes,json=queueBytes,proto3" json:"queue_bytes,omitempty"`
+	// filter_link_type is the link type filter was compiled for; a device
+	// whose packets start otherwise is refused (the offsets would be
+	// wrong). 0 with an empty filter.
+	FilterLinkType int32 `protobuf:"varint,8,opt,name=filter_link_type,json=filterLinkType,proto3" json:"filter_link_type,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CaptureStartRequest) Reset() {
+	*x = CaptureStartRequest{}
+	mi := &file_agent_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaptureStartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaptureStartRequest) ProtoMessage() {}
+
+func (x *CaptureStartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaptureStartRequest.ProtoReflect.Descriptor instead.
+func (*CaptureStartRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *CaptureStartRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *CaptureStartRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CaptureStartRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *CaptureStartRequest) GetFilter() []*CaptureInstruction {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *CaptureStartRequest) GetSnaplen() int32 {
+	if x != nil {
+		return x.Snaplen
+	}
+	return 0
+}
+
+func (x *CaptureStartRequest) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *CaptureStartRequest) GetQueueBytes() int64 {
+	if x != nil {
+		return x.QueueBytes
+	}
+	return 0
+}
+
+func (x *CaptureStartRequest) GetFilterLinkType() int32 {
+	if x != nil {
+		return x.FilterLinkType
+	}
+	return 0
+}
+
+// CaptureInstruction is one classic BPF instruction (struct sock_filter).
+type CaptureInstruction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            uint32                 `protobuf:"varint,1,opt,name=op,proto3" json:"op,omitempty"`
+	Jt            uint32                 `protobuf:"varint,2,opt,name=jt,proto3" json:"jt,omitempty"`
+	Jf            uint32                 `protobuf:"varint,3,opt,name=jf,proto3" json:"jf,omitempty"`
+	K             uint32                 `protobuf:"varint,4,opt,name=k,proto3" json:"k,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaptureInstruction) Reset() {
+	*x = CaptureInstruction{}
+	mi := &file_agent_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaptureInstruction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaptureInstruction) ProtoMessage() {}
+
+func (x *CaptureInstruction) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaptureInstruction.ProtoReflect.Descriptor instead.
+func (*CaptureInstruction) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *CaptureInstruction) GetOp() uint32 {
+	if x != nil {
+		return x.Op
+	}
+	return 0
+}
+
+func (x *CaptureInstruction) GetJt() uint32 {
+	if x != nil {
+		return x.Jt
+	}
+	return 0
+}
+
+func (x *CaptureInstruction) GetJf() uint32 {
+	if x != nil {
+		return x.Jf
+	}
+	return 0
+}
+
+func (x *CaptureInstruction) GetK() uint32 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+type CaptureRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaptureRef) Reset() {
+	*x = CaptureRef{}
+	mi := &file_agent_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaptureRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaptureRef) ProtoMessage() {}
+
+func (x *CaptureRef) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaptureRef.ProtoReflect.Descriptor instead.
+func (*CaptureRef) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *CaptureRef) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *CaptureRef) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type CaptureEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*CaptureEvent_Started
+	//	*CaptureEvent_Packets
+	//	*CaptureEvent_End
+	Event         isCaptureEvent_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaptureEvent) Reset() {
+	*x = CaptureEvent{}
+	mi := &file_agent_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaptureEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaptureEvent) ProtoMessage() {}
+
+func (x *CaptureEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaptureEvent.ProtoReflect.Descriptor instead.
+func (*CaptureEvent) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *CaptureEvent) GetEvent() isCaptureEvent_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *CaptureEvent) GetStarted() *CaptureStarted {
+	if x != nil {
+		if x, ok := x.Event.(*CaptureEvent_Started); ok {
+			return x.Started
+		}
+	}
+	return nil
+}
+
+func (x *CaptureEvent) GetPackets() *CapturePackets {
+	if x != nil {
+		if x, ok := x.Event.(*CaptureEvent_Packets); ok {
+			return x.Packets
+		}
+	}
+	return nil
+}
+
+func (x *CaptureEvent) GetEnd() *CaptureEnd {
+	if x != nil {
+		if x, ok := x.Event.(*CaptureEvent_End); ok {
+			return x.End
+		}
+	}
+	return nil
+}
+
+type isCaptureEvent_Event interface {
+	isCaptureEvent_Event()
+}
+
+type CaptureEvent_Started struct {
+	Started *CaptureStarted `protobuf:"bytes,1,opt,name=started,proto3,oneof"`
+}
+
+type CaptureEvent_Packets struct {
+	Packets *CapturePackets `protobuf:"bytes,2,opt,name=packets,proto3,oneof"`
+}
+
+type CaptureEvent_End struct {
+	End *CaptureEnd `protobuf:"bytes,3,opt,name=end,proto3,oneof"`
+}
+
+func (*CaptureEvent_Started) isCaptureEvent_Event() {}
+
+func (*CaptureEvent_Packets) isCaptureEvent_Event() {}
+
+func (*CaptureEvent_End) isCaptureEvent_Event() {}
+
+type CaptureStarted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Seq   uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// link_type is the pcap LINKTYPE_* of the packets (1 Ethernet,
+	// 101 raw IP, 113 Linux cooked).
+	LinkType      int32 `protobuf:"varint,3,opt,name=link_type,json=linkType,proto3" json:"link_type,omitempty"`
+	Snaplen       int32 `protobuf:"varint,4,opt,name=snaplen,proto3" json:"snaplen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaptureStarted) Reset() {
+	*x = CaptureStarted{}
+	mi := &file_agent_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaptureStarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaptureStarted) ProtoMessage() {}
+
+func (x *CaptureStarted) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaptureStarted.ProtoReflect.Descriptor instead.
+func (*CaptureStarted) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *CaptureStarted) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *CaptureStarted) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *CaptureStarted) GetLinkType() int32 {
+	if x != nil {
+		return x.LinkType
+	}
+	return 0
+}
+
+func (x *CaptureStarted) GetSnaplen() int32 {
+	if x != nil {
+		return x.Snaplen
+	}
+	return 0
+}
+
+type CapturePackets struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Packets       []*CapturePacket       `protobuf:"bytes,1,rep,name=packets,proto3" json:"packets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CapturePackets) Reset() {
+	*x = CapturePackets{}
+	mi := &file_agent_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapturePackets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapturePackets) ProtoMessage() {}
+
+func (x *CapturePackets) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapturePackets.ProtoReflect.Descriptor instead.
+func (*CapturePackets) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *CapturePackets) GetPackets() []*CapturePacket {
+	if x != nil {
+		return x.Packets
+	}
+	return nil
+}
+
+type CapturePacket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// length is the packet's length on the wire; data is what was kept.
+	Length int32  `protobuf:"varint,2,opt,name=length,proto3" json:"length,omitempty"`
+	Data   []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// outgoing: the host sent it (PACKET_OUTGOING).
+	Outgoing      bool `protobuf:"varint,4,opt,name=outgoing,proto3" json:"outgoing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CapturePacket) Reset() {
+	*x = CapturePacket{}
+	mi := &file_agent_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapturePacket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapturePacket) ProtoMessage() {}
+
+func (x *CapturePacket) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapturePacket.ProtoReflect.Descriptor instead.
+func (*CapturePacket) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *CapturePacket) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *CapturePacket) GetLength() int32 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *CapturePacket) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *CapturePacket) GetOutgoing() bool {
+	if x != nil {
+		return x.Outgoing
+	}
+	return false
+}
+
+type CaptureEnd struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Packets int64                  `protobuf:"varint,1,opt,name=packets,proto3" json:"packets,omitempty"`
+	Bytes   int64                  `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// dropped counts packets lost: by the kernel (socket buffer full) and
+	// by the agent (send queue full).
+	KernelDropped int64 `protobuf:"varint,3,opt,name=kernel_dropped,json=kernelDropped,proto3" json:"kernel_dropped,omitempty"`
+	QueueDropped  int64 `protobuf:"varint,4,opt,name=queue_dropped,json=queueDropped,proto3" json:"queue_dropped,omitempty"`
+	// truncated: the capture reached max_bytes and stopped.
+	Truncated bool `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// error says why the capture ended other than by being stopped.
+	Error         string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaptureEnd) Reset() {
+	*x = CaptureEnd{}
+	mi := &file_agent_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaptureEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaptureEnd) ProtoMessage() {}
+
+func (x *CaptureEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaptureEnd.ProtoReflect.Descriptor instead.
+func (*CaptureEnd) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *CaptureEnd) GetPackets() int64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *CaptureEnd) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *CaptureEnd) GetKernelDropped() int64 {
+	if x != nil {
+		return x.KernelDropped
+	}
+	return 0
+}
+
+func (x *CaptureEnd) GetQueueDropped() int64 {
+	if x != nil {
+		return x.QueueDropped
+	}
+	return 0
+}
+
+func (x *CaptureEnd) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *CaptureEnd) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -4663,7 +5266,51 @@ const file_agent_proto_rawDesc = "" +
 	"\x06unload\x18\x06 \x01(\bR\x06unload\"N\n" +
 	"\x0fLoadKernelReply\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\tR\arunning\x12!\n" +
-	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes2\x91\x1a\n" +
+	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes\"\x94\x02\n" +
+	"\x13CaptureStartRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x16\n" +
+	"\x06device\x18\x03 \x01(\tR\x06device\x129\n" +
+	"\x06filter\x18\x04 \x03(\v2!.lnst.agent.v1.CaptureInstructionR\x06filter\x12\x18\n" +
+	"\asnaplen\x18\x05 \x01(\x05R\asnaplen\x12\x1b\n" +
+	"\tmax_bytes\x18\x06 \x01(\x03R\bmaxBytes\x12\x1f\n" +
+	"\vqueue_bytes\x18\a \x01(\x03R\n" +
+	"queueBytes\x12(\n" +
+	"\x10filter_link_type\x18\b \x01(\x05R\x0efilterLinkType\"R\n" +
+	"\x12CaptureInstruction\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\rR\x02op\x12\x0e\n" +
+	"\x02jt\x18\x02 \x01(\rR\x02jt\x12\x0e\n" +
+	"\x02jf\x18\x03 \x01(\rR\x02jf\x12\f\n" +
+	"\x01k\x18\x04 \x01(\rR\x01k\"0\n" +
+	"\n" +
+	"CaptureRef\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x03R\x02id\"\xbc\x01\n" +
+	"\fCaptureEvent\x129\n" +
+	"\astarted\x18\x01 \x01(\v2\x1d.lnst.agent.v1.CaptureStartedH\x00R\astarted\x129\n" +
+	"\apackets\x18\x02 \x01(\v2\x1d.lnst.agent.v1.CapturePacketsH\x00R\apackets\x12-\n" +
+	"\x03end\x18\x03 \x01(\v2\x19.lnst.agent.v1.CaptureEndH\x00R\x03endB\a\n" +
+	"\x05event\"i\n" +
+	"\x0eCaptureStarted\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1b\n" +
+	"\tlink_type\x18\x03 \x01(\x05R\blinkType\x12\x18\n" +
+	"\asnaplen\x18\x04 \x01(\x05R\asnaplen\"H\n" +
+	"\x0eCapturePackets\x126\n" +
+	"\apackets\x18\x01 \x03(\v2\x1c.lnst.agent.v1.CapturePacketR\apackets\"\x87\x01\n" +
+	"\rCapturePacket\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
+	"\x06length\x18\x02 \x01(\x05R\x06length\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x1a\n" +
+	"\boutgoing\x18\x04 \x01(\bR\boutgoing\"\xbc\x01\n" +
+	"\n" +
+	"CaptureEnd\x12\x18\n" +
+	"\apackets\x18\x01 \x01(\x03R\apackets\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12%\n" +
+	"\x0ekernel_dropped\x18\x03 \x01(\x03R\rkernelDropped\x12#\n" +
+	"\rqueue_dropped\x18\x04 \x01(\x03R\fqueueDropped\x12\x1c\n" +
+	"\ttruncated\x18\x05 \x01(\bR\ttruncated\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error2\xa4\x1b\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -4718,7 +5365,9 @@ const file_agent_proto_rawDesc = "" +
 	"\x05Facts\x12\x1b.lnst.agent.v1.FactsRequest\x1a\x19.lnst.agent.v1.FactsReply\x12<\n" +
 	"\x06Reboot\x12\x1c.lnst.agent.v1.RebootRequest\x1a\x14.lnst.agent.v1.Empty\x12N\n" +
 	"\n" +
-	"LoadKernel\x12 .lnst.agent.v1.LoadKernelRequest\x1a\x1e.lnst.agent.v1.LoadKernelReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"LoadKernel\x12 .lnst.agent.v1.LoadKernelRequest\x1a\x1e.lnst.agent.v1.LoadKernelReply\x12Q\n" +
+	"\fCaptureStart\x12\".lnst.agent.v1.CaptureStartRequest\x1a\x1b.lnst.agent.v1.CaptureEvent0\x01\x12>\n" +
+	"\vCaptureStop\x12\x19.lnst.agent.v1.CaptureRef\x1a\x14.lnst.agent.v1.EmptyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -4733,7 +5382,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),           // 1: lnst.agent.v1.FileEntry.Type
@@ -4798,22 +5447,30 @@ var file_agent_proto_goTypes = []any{
 	(*RebootRequest)(nil),         // 60: lnst.agent.v1.RebootRequest
 	(*LoadKernelRequest)(nil),     // 61: lnst.agent.v1.LoadKernelRequest
 	(*LoadKernelReply)(nil),       // 62: lnst.agent.v1.LoadKernelReply
-	nil,                           // 63: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 64: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                           // 65: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                           // 66: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                           // 67: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 68: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 69: lnst.agent.v1.ProbeReply.QdiscsEntry
-	(*durationpb.Duration)(nil),   // 70: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 71: google.protobuf.Timestamp
+	(*CaptureStartRequest)(nil),   // 63: lnst.agent.v1.CaptureStartRequest
+	(*CaptureInstruction)(nil),    // 64: lnst.agent.v1.CaptureInstruction
+	(*CaptureRef)(nil),            // 65: lnst.agent.v1.CaptureRef
+	(*CaptureEvent)(nil),          // 66: lnst.agent.v1.CaptureEvent
+	(*CaptureStarted)(nil),        // 67: lnst.agent.v1.CaptureStarted
+	(*CapturePackets)(nil),        // 68: lnst.agent.v1.CapturePackets
+	(*CapturePacket)(nil),         // 69: lnst.agent.v1.CapturePacket
+	(*CaptureEnd)(nil),            // 70: lnst.agent.v1.CaptureEnd
+	nil,                           // 71: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 72: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                           // 73: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                           // 74: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                           // 75: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 76: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 77: lnst.agent.v1.ProbeReply.QdiscsEntry
+	(*durationpb.Duration)(nil),   // 78: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 79: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	70, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	70, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
-	71, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	71, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	70, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	78, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	78, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	79, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	79, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	78, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16, // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14, // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,  // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
@@ -4822,122 +5479,132 @@ var file_agent_proto_depIdxs = []int32{
 	19, // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	25, // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	24, // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	70, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	63, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	64, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	65, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	66, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	67, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	68, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	69, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	78, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	71, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	72, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	73, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	74, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	75, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	76, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	77, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
 	39, // 21: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	40, // 22: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	70, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	78, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
 	1,  // 24: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
 	50, // 25: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
 	51, // 26: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
 	58, // 27: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
-	3,  // 28: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,  // 29: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,  // 30: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,  // 31: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,  // 32: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10, // 33: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 34: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10, // 35: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 36: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10, // 37: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13, // 38: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12, // 39: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20, // 40: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21, // 41: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22, // 42: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38, // 43: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38, // 44: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21, // 45: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,  // 46: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42, // 47: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44, // 48: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23, // 49: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24, // 50: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24, // 51: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26, // 52: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27, // 53: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27, // 54: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28, // 55: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28, // 56: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29, // 57: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30, // 58: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31, // 59: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32, // 60: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21, // 61: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33, // 62: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 63: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33, // 64: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 65: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36, // 66: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46, // 67: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46, // 68: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48, // 69: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52, // 70: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54, // 71: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55, // 72: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57, // 73: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60, // 74: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61, // 75: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	4,  // 76: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 77: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 78: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 79: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 80: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 81: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 82: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 83: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15, // 84: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15, // 85: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,  // 86: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16, // 87: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45, // 88: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 89: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 90: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 91: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45, // 92: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40, // 93: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41, // 94: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43, // 95: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45, // 96: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 97: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45, // 98: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 99: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 100: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45, // 101: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 102: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 103: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 104: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 105: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45, // 106: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 107: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45, // 108: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35, // 109: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45, // 110: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34, // 111: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45, // 112: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34, // 113: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37, // 114: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47, // 115: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 116: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49, // 117: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53, // 118: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51, // 119: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56, // 120: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59, // 121: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 122: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62, // 123: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	76, // [76:124] is the sub-list for method output_type
-	28, // [28:76] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	64, // 28: lnst.agent.v1.CaptureStartRequest.filter:type_name -> lnst.agent.v1.CaptureInstruction
+	67, // 29: lnst.agent.v1.CaptureEvent.started:type_name -> lnst.agent.v1.CaptureStarted
+	68, // 30: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
+	70, // 31: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
+	69, // 32: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
+	79, // 33: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
+	3,  // 34: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,  // 35: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,  // 36: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,  // 37: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,  // 38: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10, // 39: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 40: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10, // 41: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 42: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10, // 43: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13, // 44: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12, // 45: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20, // 46: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21, // 47: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22, // 48: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38, // 49: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38, // 50: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21, // 51: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,  // 52: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42, // 53: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44, // 54: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23, // 55: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24, // 56: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24, // 57: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26, // 58: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27, // 59: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27, // 60: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28, // 61: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28, // 62: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29, // 63: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30, // 64: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31, // 65: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32, // 66: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21, // 67: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33, // 68: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 69: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33, // 70: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 71: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36, // 72: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46, // 73: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46, // 74: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48, // 75: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52, // 76: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54, // 77: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55, // 78: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57, // 79: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60, // 80: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61, // 81: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	63, // 82: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
+	65, // 83: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
+	4,  // 84: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 85: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 86: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 87: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 88: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 89: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 90: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 91: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15, // 92: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15, // 93: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,  // 94: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16, // 95: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45, // 96: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 97: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 98: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 99: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45, // 100: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40, // 101: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41, // 102: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43, // 103: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45, // 104: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 105: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45, // 106: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 107: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 108: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45, // 109: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 110: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 111: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 112: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 113: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45, // 114: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 115: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45, // 116: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35, // 117: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45, // 118: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34, // 119: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45, // 120: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34, // 121: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37, // 122: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47, // 123: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 124: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49, // 125: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53, // 126: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51, // 127: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56, // 128: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59, // 129: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 130: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62, // 131: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	66, // 132: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
+	2,  // 133: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
+	84, // [84:134] is the sub-list for method output_type
+	34, // [34:84] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -4959,13 +5626,18 @@ func file_agent_proto_init() {
 		(*WaitLinkRequest_OperState)(nil),
 		(*WaitLinkRequest_Carrier)(nil),
 	}
+	file_agent_proto_msgTypes[64].OneofWrappers = []any{
+		(*CaptureEvent_Started)(nil),
+		(*CaptureEvent_Packets)(nil),
+		(*CaptureEvent_End)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   68,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

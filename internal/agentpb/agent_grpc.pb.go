@@ -73,6 +73,8 @@ const (
 	Agent_Facts_FullMethodName          = "/lnst.agent.v1.Agent/Facts"
 	Agent_Reboot_FullMethodName         = "/lnst.agent.v1.Agent/Reboot"
 	Agent_LoadKernel_FullMethodName     = "/lnst.agent.v1.Agent/LoadKernel"
+	Agent_CaptureStart_FullMethodName   = "/lnst.agent.v1.Agent/CaptureStart"
+	Agent_CaptureStop_FullMethodName    = "/lnst.agent.v1.Agent/CaptureStop"
 )
 
 // AgentClient is the client API for Agent service.
@@ -218,6 +220,19 @@ type AgentClient interface {
 	// new kernel's initramfs from its own root, with the modules tree added
 	// as /usr/lib/modules/<release>. With unload it drops a loaded kernel.
 	LoadKernel(ctx context.Context, in *LoadKernelRequest, opts ...grpc.CallOption) (*LoadKernelReply, error)
+	// Capture: packet capture on a device, with an AF_PACKET socket of the
+	// agent (no tcpdump on the host). CaptureStart starts a capture and
+	// streams it: first a started event (the capture's id and, with a
+	// group, the seq of its undo, which stops it), then batches of packets,
+	// last an end event with the counts. The capture is bounded: each packet
+	// is cut to snaplen by the kernel, the packets waiting to be sent are
+	// bounded in bytes (a full queue drops and counts), and after max_bytes
+	// it stops on its own. It stops when CaptureStop is called, its group is
+	// restored, or the stream's caller goes away.
+	CaptureStart(ctx context.Context, in *CaptureStartRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CaptureEvent], error)
+	// CaptureStop stops a capture: its stream sends the packets the socket
+	// still holds, then its end event.
+	CaptureStop(ctx context.Context, in *CaptureRef, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type agentClient struct {
@@ -747,6 +762,35 @@ func (c *agentClient) LoadKernel(ctx context.Context, in *LoadKernelRequest, opt
 	return out, nil
 }
 
+func (c *agentClient) CaptureStart(ctx context.Context, in *CaptureStartRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CaptureEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[5], Agent_CaptureStart_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CaptureStartRequest, CaptureEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_CaptureStartClient = grpc.ServerStreamingClient[CaptureEvent]
+
+func (c *agentClient) CaptureStop(ctx context.Context, in *CaptureRef, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Agent_CaptureStop_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -890,6 +934,19 @@ type AgentServer interface {
 	// new kernel's initramfs from its own root, with the modules tree added
 	// as /usr/lib/modules/<release>. With unload it drops a loaded kernel.
 	LoadKernel(context.Context, *LoadKernelRequest) (*LoadKernelReply, error)
+	// Capture: packet capture on a device, with an AF_PACKET socket of the
+	// agent (no tcpdump on the host). CaptureStart starts a capture and
+	// streams it: first a started event (the capture's id and, with a
+	// group, the seq of its undo, which stops it), then batches of packets,
+	// last an end event with the counts. The capture is bounded: each packet
+	// is cut to snaplen by the kernel, the packets waiting to be sent are
+	// bounded in bytes (a full queue drops and counts), and after max_bytes
+	// it stops on its own. It stops when CaptureStop is called, its group is
+	// restored, or the stream's caller goes away.
+	CaptureStart(*CaptureStartRequest, grpc.ServerStreamingServer[CaptureEvent]) error
+	// CaptureStop stops a capture: its stream sends the packets the socket
+	// still holds, then its end event.
+	CaptureStop(context.Context, *CaptureRef) (*Empty, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1043,6 +1100,12 @@ func (UnimplementedAgentServer) Reboot(context.Context, *RebootRequest) (*Empty,
 }
 func (UnimplementedAgentServer) LoadKernel(context.Context, *LoadKernelRequest) (*LoadKernelReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method LoadKernel not implemented")
+}
+func (UnimplementedAgentServer) CaptureStart(*CaptureStartRequest, grpc.ServerStreamingServer[CaptureEvent]) error {
+	return status.Errorf(codes.Unimplemented, "method CaptureStart not implemented")
+}
+func (UnimplementedAgentServer) CaptureStop(context.Context, *CaptureRef) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CaptureStop not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -1890,6 +1953,35 @@ func _Agent_LoadKernel_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_CaptureStart_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(CaptureStartRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AgentServer).CaptureStart(m, &grpc.GenericServerStream[CaptureStartRequest, CaptureEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_CaptureStartServer = grpc.ServerStreamingServer[CaptureEvent]
+
+func _Agent_CaptureStop_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CaptureRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).CaptureStop(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_CaptureStop_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).CaptureStop(ctx, req.(*CaptureRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2069,6 +2161,10 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "LoadKernel",
 			Handler:    _Agent_LoadKernel_Handler,
 		},
+		{
+			MethodName: "CaptureStop",
+			Handler:    _Agent_CaptureStop_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -2094,6 +2190,11 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "GetFile",
 			Handler:       _Agent_GetFile_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "CaptureStart",
+			Handler:       _Agent_CaptureStart_Handler,
 			ServerStreams: true,
 		},
 	},
