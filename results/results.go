@@ -131,8 +131,8 @@ type Job struct {
 type Record struct {
 	// Name is the record's name ("perf tcp").
 	Name string `json:"name"`
-	// Kind says what Value holds: KindMeasurement for a Measurement, ""
-	// for any other value.
+	// Kind says what Value holds: KindMeasurement for a Measurement,
+	// KindFlowSet for a FlowSet, "" for any other value.
 	Kind string `json:"kind"`
 	// Value is the recorded value as JSON; null when it could not be
 	// marshalled (Text still shows it).
@@ -149,6 +149,8 @@ func NewRecord(name string, value any) Record {
 	switch value.(type) {
 	case Measurement, *Measurement:
 		r.Kind = KindMeasurement
+	case FlowSet, *FlowSet:
+		r.Kind = KindFlowSet
 	}
 	if b, err := json.Marshal(value); err == nil {
 		r.Value = b
