@@ -46,7 +46,7 @@ func rrServerModule(ctx context.Context, raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rr server: %w", err)
 	}
-	return rrServe(ctx, c, l, pc), nil
+	return rrServe(ctx, c, l, pc)
 }
 
 func rrClientModule(ctx context.Context, raw json.RawMessage) (any, error) {

@@ -140,7 +140,7 @@ func rrListen(c RRConfig) (net.Listener, net.PacketConn, error) {
 // rrServe serves requests on l or pc until ctx ends: it answers each
 // request of MsgSize bytes with as many, and for tcp_crr closes the
 // connection after the response.
-func rrServe(ctx context.Context, c RRConfig, l net.Listener, pc net.PacketConn) RRServerResult {
+func rrServe(ctx context.Context, c RRConfig, l net.Listener, pc net.PacketConn) (RRServerResult, error) {
 	var mu sync.Mutex
 	var res RRServerResult
 	count := func(n uint64) {
@@ -151,24 +151,35 @@ func rrServe(ctx context.Context, c RRConfig, l net.Listener, pc net.PacketConn)
 	var wg sync.WaitGroup
 	size := c.msgSize()
 	if pc != nil {
+		b, err := connFD(pc.(net.Conn))
+		if err == nil {
+			err = b.setRecvTimeout(200 * time.Millisecond) // to see ctx end
+		}
+		if err != nil {
+			pc.Close()
+			return res, err
+		}
 		wg.Go(func() {
 			buf := make([]byte, 65536)
 			var n uint64
-			for {
-				k, from, err := pc.ReadFrom(buf)
-				if err != nil {
-					count(n)
+			defer func() { count(n) }()
+			for ctx.Err() == nil {
+				k, from, err := unix.Recvfrom(b.fd, buf, 0)
+				switch {
+				case errors.Is(err, unix.EINTR) || isTimeout(err):
+					continue
+				case err != nil:
 					return
 				}
-				if _, err := pc.WriteTo(buf[:k], from); err == nil {
+				if err := unix.Sendto(b.fd, buf[:k], 0, from); err == nil {
 					n++
 				}
 			}
 		})
-		<-ctx.Done()
-		pc.Close()
 		wg.Wait()
-		return res
+		b.close()
+		pc.Close()
+		return res, nil
 	}
 	var conns sync.Map
 	wg.Go(func() {
@@ -177,18 +188,24 @@ func rrServe(ctx context.Context, c RRConfig, l net.Listener, pc net.PacketConn)
 			if err != nil {
 				return
 			}
-			conns.Store(conn, true)
+			b, err := connFD(conn)
+			if err != nil {
+				conn.Close()
+				continue
+			}
+			conns.Store(b, true)
 			wg.Go(func() {
-				defer conns.Delete(conn)
+				defer conns.Delete(b)
 				defer conn.Close()
+				defer b.close()
 				buf := make([]byte, size)
 				var n uint64
 				defer func() { count(n) }()
 				for {
-					if _, err := io.ReadFull(conn, buf); err != nil {
+					if err := b.readFull(buf); err != nil {
 						return
 					}
-					if _, err := conn.Write(buf); err != nil {
+					if err := b.write(buf); err != nil {
 						return
 					}
 					n++
@@ -202,11 +219,11 @@ func rrServe(ctx context.Context, c RRConfig, l net.Listener, pc net.PacketConn)
 	<-ctx.Done()
 	l.Close()
 	conns.Range(func(k, _ any) bool {
-		k.(net.Conn).Close()
+		k.(*blockingFD).shutdown() // wakes its reader
 		return true
 	})
 	wg.Wait()
-	return res
+	return res, nil
 }
 
 // rrClient runs the client of c: it connects, waits for StartAt, runs
@@ -230,6 +247,12 @@ func rrClient(ctx context.Context, c RRConfig) (RRResult, error) {
 			conn.Close()
 		}
 	}()
+	var fds []*blockingFD
+	defer func() {
+		for _, b := range fds {
+			b.close()
+		}
+	}()
 	if c.Kind != TCPCRR {
 		for range streams {
 			conn, err := dial()
@@ -237,8 +260,28 @@ func rrClient(ctx context.Context, c RRConfig) (RRResult, error) {
 				return RRResult{}, fmt.Errorf("rr client: connect to %s: %w", c.hostPort(), err)
 			}
 			conns = append(conns, conn)
+			b, err := connFD(conn)
+			if err == nil {
+				// A lost UDP response, or a server gone silent, ends a
+				// wait: a UDP request is counted lost after 1s.
+				wait := 10 * time.Second
+				if c.Kind == UDPRR {
+					wait = time.Second
+				}
+				err = b.setRecvTimeout(wait)
+			}
+			if err != nil {
+				return RRResult{}, fmt.Errorf("rr client: %w", err)
+			}
+			fds = append(fds, b)
 		}
 	}
+	stopWatch := context.AfterFunc(ctx, func() {
+		for _, b := range fds {
+			b.shutdown()
+		}
+	})
+	defer stopWatch()
 	start := c.StartAt
 	if start.IsZero() {
 		start = time.Now()
@@ -271,9 +314,9 @@ func rrClient(ctx context.Context, c RRConfig) (RRResult, error) {
 		p.counts, p.hists = make([]uint64, n), make([]Histogram, n)
 		wg.Go(func() {
 			req, resp := make([]byte, size), make([]byte, max(size, 65536))
-			var conn net.Conn
+			var b *blockingFD
 			if c.Kind != TCPCRR {
-				conn = conns[s]
+				b = fds[s]
 			}
 			for ctx.Err() == nil {
 				t0 := time.Now()
@@ -283,8 +326,8 @@ func rrClient(ctx context.Context, c RRConfig) (RRResult, error) {
 				var err error
 				switch c.Kind {
 				case TCPRR:
-					if _, err = conn.Write(req); err == nil {
-						_, err = io.ReadFull(conn, resp[:size])
+					if err = b.write(req); err == nil {
+						err = b.readFull(resp[:size])
 					}
 				case TCPCRR:
 					var cc net.Conn
@@ -295,12 +338,10 @@ func rrClient(ctx context.Context, c RRConfig) (RRResult, error) {
 						cc.Close()
 					}
 				case UDPRR:
-					conn.SetReadDeadline(t0.Add(time.Second))
-					if _, err = conn.Write(req); err == nil {
-						_, err = conn.Read(resp)
+					if err = b.write(req); err == nil {
+						_, err = b.read(resp)
 					}
-					var ne net.Error
-					if errors.As(err, &ne) && ne.Timeout() {
+					if isTimeout(err) {
 						p.timeouts++
 						continue
 					}

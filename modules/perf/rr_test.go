@@ -28,7 +28,11 @@ func TestRRLoopback(t *testing.T) {
 			require.NoError(t, cfg.validate())
 			ctx, cancel := context.WithCancel(context.Background())
 			served := make(chan RRServerResult)
-			go func() { served <- rrServe(ctx, cfg, l, pc) }()
+			go func() {
+				r, err := rrServe(ctx, cfg, l, pc)
+				assert.NoError(t, err)
+				served <- r
+			}()
 			cfg.StartAt = time.Now().Add(50 * time.Millisecond)
 			res, err := rrClient(context.Background(), cfg)
 			require.NoError(t, err)
