@@ -11,7 +11,10 @@ import (
 // StartModule starts the module name on the host in the background, as
 // RunModule runs it, and returns its job: Wait or Kill it, then read its
 // result with ModuleResult. A module asked to stop (Kill with SIGTERM)
-// sees its context cancelled and still returns its result. Like every
+// sees its context cancelled and still returns its result; a signal that
+// comes before the process has reached the module (a few milliseconds
+// after the start) ends it with no result, so wait for a sign that the
+// module runs (it listens, it wrote a file) before stopping it. Like every
 // background job, one still running when the test ends is killed and
 // reported.
 func (h *Host) StartModule(t testing.TB, name string, args any, opts ...RunOpt) *Job {
