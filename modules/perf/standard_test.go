@@ -41,3 +41,26 @@ func withHosts(flows []Flow) []Flow {
 	}
 	return flows
 }
+
+func TestValidateSetErrors(t *testing.T) {
+	opts := Options{Iterations: 1, Confidence: 0.95, Interval: time.Second}
+	ok := withHosts([]Flow{{Name: "a", ServerAddr: "198.18.0.2"}})[0]
+	for _, c := range []struct {
+		name  string
+		opts  Options
+		flows []Flow
+		want  string
+	}{
+		{"", opts, []Flow{ok}, "no name"},
+		{"s", opts, nil, `set "s" has no flow`},
+		{"s", Options{Iterations: 1, Confidence: 0.95, Interval: time.Millisecond}, []Flow{ok}, "Options.Interval 1ms"},
+		{"s", opts, []Flow{ok, ok}, `two flows named "a"`},
+		{"s", opts, []Flow{func() Flow { f := ok; f.Kind = "tcp_bogus"; return f }()}, `Kind "tcp_bogus"`},
+		{"s", opts, []Flow{func() Flow { f := ok; f.Duration = 1500 * time.Millisecond; return f }()}, "whole number of seconds"},
+		{"s", opts, []Flow{func() Flow { f := ok; f.Processes = 17; return f }()}, "Processes 17"},
+		{"s", opts, []Flow{func() Flow { f := ok; f.ClientCPU = "x"; return f }()}, `CPU "x"`},
+		{"s", opts, []Flow{func() Flow { f := ok; f.Kind, f.MsgSize = TCPRR, 70000; return f }()}, "MsgSize 70000"},
+	} {
+		assert.ErrorContains(t, validateSet(c.name, c.opts, c.flows), c.want)
+	}
+}
