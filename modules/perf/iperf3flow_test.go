@@ -3,6 +3,7 @@ package perf
 import (
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,4 +50,14 @@ func TestIperf3FlowArgv(t *testing.T) {
 	assert.Equal(t, "iperf3 -s -1 -J -p 5300 -i 0.5 -B 198.18.0.2 -A 0", strings.Join(iperf3ServerArgv(f, 5300, 500*time.Millisecond), " "))
 	f = Flow{ServerAddr: "198.18.0.2", Kind: SCTPStream, Streams: 4}
 	assert.Equal(t, "iperf3 -c 198.18.0.2 -p 1 -t 10 -i 1 -P 4 --json --get-server-output --sctp", strings.Join(iperf3ClientArgv(f, 1, time.Second), " "))
+}
+
+func TestExecStart(t *testing.T) {
+	late := t0.Add(40 * time.Millisecond)
+	stderr := "some warning\n" + execAtStarted + strconv.FormatInt(late.UnixNano(), 10) + "\n"
+	assert.True(t, late.Equal(execStart(stderr, t0)), "a late start counts")
+	early := t0.Add(-time.Millisecond)
+	assert.Equal(t, t0, execStart(execAtStarted+strconv.FormatInt(early.UnixNano(), 10)+"\n", t0), "never before the start time")
+	assert.Equal(t, t0, execStart("", t0))
+	assert.Equal(t, t0, execStart(execAtStarted+"x\n", t0))
 }

@@ -355,7 +355,9 @@ func (r *streamRunner) finish(t testing.TB) (flowSamples, error) {
 	var perProc [][]sample
 	for _, j := range r.clients {
 		res := j.Wait(t)
-		s, err := parseIperf3Flow([]byte(res.Stdout), r.at)
+		// iperf3 times its intervals from its own start: a client that
+		// started late measured a later span.
+		s, err := parseIperf3Flow([]byte(res.Stdout), execStart(res.Stderr, r.at))
 		if err != nil {
 			return fs, fmt.Errorf("flow %s: host %s: job %d: %w", r.f.Name, r.f.Client.Name(), j.ID(), err)
 		}

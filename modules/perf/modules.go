@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lnst-go/lnst/lnsttest"
@@ -125,5 +127,27 @@ func execAtModule(ctx context.Context, raw json.RawMessage) (any, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	// When the tool really started (later than At if this process
+	// started late): the job's stderr tells MeasureFlows.
+	fmt.Fprintf(os.Stderr, "%s%d\n", execAtStarted, time.Now().UnixNano())
 	return nil, unix.Exec(path, a.Argv, os.Environ())
+}
+
+// execAtStarted starts the line of stderr where exec-at says when it
+// started its command, in Unix nanoseconds.
+const execAtStarted = "lnst-exec-at started "
+
+// execStart is when exec-at started its command according to its stderr,
+// or at when the line is missing or earlier.
+func execStart(stderr string, at time.Time) time.Time {
+	for line := range strings.Lines(stderr) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), execAtStarted); ok {
+			if n, err := strconv.ParseInt(rest, 10, 64); err == nil {
+				if t := time.Unix(0, n); t.After(at) {
+					return t
+				}
+			}
+		}
+	}
+	return at
 }

@@ -282,14 +282,16 @@ func rrClient(ctx context.Context, c RRConfig) (RRResult, error) {
 		}
 	})
 	defer stopWatch()
-	start := c.StartAt
-	if start.IsZero() {
-		start = time.Now()
-	}
 	select {
-	case <-time.After(time.Until(start)):
+	case <-time.After(time.Until(c.StartAt)):
 	case <-ctx.Done():
 		return RRResult{}, ctx.Err()
+	}
+	// A client that got here late (or was given no start) measures from
+	// now: its intervals say when it really ran.
+	start := c.StartAt
+	if now := time.Now(); start.IsZero() || now.Sub(start) > time.Millisecond {
+		start = now
 	}
 	dur := c.Duration
 	if dur == 0 {
