@@ -16,8 +16,8 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 # QEMU for the VM lab (its image comes from Debian packages fetched by
 # apt-get download: see `make vm-image`), and OpenSSH's server for the test
 # of `lnst-agent install` (it runs its own sshd in a lab namespace).
-APT_PACKAGES := iproute2 iputils-ping iperf3 ethtool tcpdump protobuf-compiler libprotobuf-dev qemu-system-x86 openssh-server
-APT_COMMANDS := ip ping iperf3 ethtool tcpdump protoc qemu-system-x86_64 /usr/sbin/sshd
+APT_PACKAGES := iproute2 iputils-ping iperf3 sockperf ethtool tcpdump protobuf-compiler libprotobuf-dev qemu-system-x86 openssh-server
+APT_COMMANDS := ip ping iperf3 sockperf ethtool tcpdump protoc qemu-system-x86_64 /usr/sbin/sshd
 
 TEST_FLAGS  ?= -count=1 -timeout 20m
 JUNIT       ?= report.xml
@@ -151,7 +151,7 @@ fuzz:
 # Benchmarks; the RATIO lines compare lnst-go with its floor.
 bench: apt-deps
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee bench.out
-	LNST_BENCH_PERF=1 $(GO) test ./modules/perf -run '^TestPerfModuleVsRaw$$' -v -count=1 | tee -a bench.out
+	LNST_BENCH_PERF=1 $(GO) test ./modules/perf -run '^(TestPerfModuleVsRaw|TestPerfFlowsVsRaw|TestRRVsSockperf)$$' -v -count=1 | tee -a bench.out
 	@echo; echo "== ratios"; grep '^RATIO' bench.out || true
 
 # Renders an HTML report (lnst results html) in headless chromium and checks

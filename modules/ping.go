@@ -34,6 +34,9 @@ type Ping struct {
 	// Timeout, ping keeps sending until Count replies arrive or the
 	// deadline passes, so Sent may exceed Count. 0 means no deadline.
 	Timeout time.Duration
+	// Flood sends as fast as replies come, or 100 a second, whichever
+	// is faster (ping -f, root only), as LNST's PingFlood does.
+	Flood bool
 }
 
 // DefaultPingCount is the number of requests Ping sends when Count is 0.
@@ -121,6 +124,9 @@ func (p Ping) argv() ([]string, error) {
 	}
 	if p.Size > 0 {
 		argv = append(argv, "-s", strconv.Itoa(p.Size))
+	}
+	if p.Flood {
+		argv = append(argv, "-f")
 	}
 	if addr.Is6() {
 		argv = append(argv, "-6")

@@ -91,6 +91,7 @@ func TestPingArgv(t *testing.T) {
 		{"all options", Ping{Dst: "198.18.1.2", Count: 5, Interval: 200 * time.Millisecond, Size: 1400,
 			Iface: "eth0", Timeout: 2500 * time.Millisecond},
 			[]string{"ping", "-c", "5", "-i", "0.2", "-s", "1400", "-4", "-I", "eth0", "-w", "3", "198.18.1.2"}},
+		{"flood", Ping{Dst: "198.18.1.2", Count: 1000, Flood: true}, []string{"ping", "-c", "1000", "-f", "-4", "198.18.1.2"}},
 		{"ipv6 detected", Ping{Dst: "2001:db8::2", Count: 1}, []string{"ping", "-c", "1", "-6", "2001:db8::2"}},
 		{"ipv6 explicit", Ping{Dst: "2001:db8::2", IPv6: true, Interval: 2 * time.Second},
 			[]string{"ping", "-c", "3", "-i", "2", "-6", "2001:db8::2"}},

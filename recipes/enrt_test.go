@@ -8,6 +8,7 @@ import (
 
 	"github.com/lnst-go/lnst/lnsttest"
 	"github.com/lnst-go/lnst/modules"
+	"github.com/lnst-go/lnst/modules/perf"
 	"github.com/stretchr/testify/require"
 )
 
@@ -92,9 +93,20 @@ func enrtIperf(t *testing.T, client, server *lnsttest.Host, dst string, udp bool
 	return res
 }
 
+// enrtPerf runs the standard ENRT measurement set (perf.StandardSet: TCP
+// streams, and UDP ones when udp, at two message sizes both ways, tcp_rr,
+// tcp_crr) from client to dst on server, all at once, once, and requires
+// that every flow carried something.
+func enrtPerf(t *testing.T, client, server *lnsttest.Host, dst string, udp bool) {
+	t.Helper()
+	flows := perf.StandardSet{Client: client, Server: server, Addr: dst, NoUDP: !udp}.Flows()
+	set := perf.MeasureFlows(t, "enrt "+dst, perf.Options{Iterations: 1, Warmup: -1}, flows...)
+	requireFlowFigures(t, set)
+}
+
 // enrtOverlay pings between two addressed ends both ways, in each family,
-// and runs a TCP flow over IPv4 and IPv6 (and a UDP one over IPv4 when
-// udp). ends
+// and runs the standard measurement set over IPv4 and IPv6 (its UDP
+// streams over IPv4 when udp). ends
 // holds, per family name, the addresses of h1 and h2.
 func enrtOverlay(t *testing.T, h1, h2 *lnsttest.Host, ends map[string][2]string, udp bool) {
 	t.Helper()
@@ -106,10 +118,7 @@ func enrtOverlay(t *testing.T, h1, h2 *lnsttest.Host, ends map[string][2]string,
 		t.Run(f.name, func(t *testing.T) {
 			enrtPing(t, h1, enrtAddr(a[1]))
 			enrtPing(t, h2, enrtAddr(a[0]))
-			enrtIperf(t, h1, h2, enrtAddr(a[1]), false)
-			if udp && f.name == "ipv4" {
-				enrtIperf(t, h1, h2, enrtAddr(a[1]), true)
-			}
+			enrtPerf(t, h1, h2, enrtAddr(a[1]), udp && f.name == "ipv4")
 		})
 	}
 }

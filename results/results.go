@@ -150,7 +150,8 @@ type Record struct {
 	// Name is the record's name ("perf tcp").
 	Name string `json:"name"`
 	// Kind says what Value holds: KindMeasurement for a Measurement,
-	// KindEvaluation for an Evaluation, "" for any other value.
+	// KindEvaluation for an Evaluation, KindFlowSet for a FlowSet, "" for
+	// any other value.
 	Kind string `json:"kind"`
 	// Value is the recorded value as JSON; null when it could not be
 	// marshalled (Text still shows it).
@@ -170,6 +171,8 @@ func NewRecord(name string, value any) Record {
 		r.Kind = KindMeasurement
 	case Evaluation, *Evaluation:
 		r.Kind = KindEvaluation
+	case FlowSet, *FlowSet:
+		r.Kind = KindFlowSet
 	}
 	if b, err := json.Marshal(value); err == nil {
 		r.Value = b

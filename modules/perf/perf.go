@@ -37,6 +37,20 @@ type Flow struct {
 	// ClientCPU and ServerCPU pin the client and the server to a CPU
 	// (iperf3 -A, "3"); "" leaves them free.
 	ClientCPU, ServerCPU string
+
+	// Kind is what MeasureFlows measures: a stream (iperf3) or a
+	// request/response kind (the RR tool of the test binary). "" is
+	// tcp_stream, or udp_stream when UDP is set. Measure runs stream
+	// kinds only.
+	Kind FlowKind
+	// MsgSize is the size in bytes of each write (iperf3 -l) or of each
+	// request and response; 0 is the tool's default (iperf3's, 1 byte
+	// for RR kinds).
+	MsgSize int
+	// Processes is the number of client processes MeasureFlows runs
+	// for the flow, each with Streams streams (iperf3: a server each, on
+	// consecutive ports); 0 means 1.
+	Processes int
 }
 
 func (f Flow) duration() time.Duration {
@@ -66,6 +80,9 @@ type Options struct {
 	// Progress is how often Measure logs its progress in -v mode while
 	// a flow runs; 0 means every 5s.
 	Progress time.Duration
+	// Interval is the length of the reporting intervals of MeasureFlows
+	// (its flow tools and CPU samples); 0 means 500ms.
+	Interval time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -122,6 +139,9 @@ func Measure(t testing.TB, f Flow, opts Options) *results.Measurement {
 	opts = opts.withDefaults()
 	if err := f.validate(); err != nil {
 		t.Fatalf("perf.Measure: %v", err)
+	}
+	if k := f.kind(); k != TCPStream && k != UDPStream {
+		t.Fatalf("perf.Measure %q: Measure runs tcp_stream and udp_stream flows, not %s: use MeasureFlows", f.Name, k)
 	}
 	if err := opts.validate(); err != nil {
 		t.Fatalf("perf.Measure %q: %v", f.Name, err)

@@ -1,0 +1,91 @@
+package perf
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lnst-go/lnst/results"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeFlow is a flow tool that reports, from the start time it is given,
+// intervals of 500ms after a delay of its own, of bytes each.
+type fakeFlow struct {
+	name     string
+	delay    time.Duration
+	bytes    []float64
+	prepared bool
+	at       time.Time
+}
+
+func (f *fakeFlow) prepare(testing.TB) { f.prepared = true }
+
+func (f *fakeFlow) start(t testing.TB, at time.Time) {
+	if !f.prepared {
+		t.Errorf("flow %s started before its servers", f.name)
+	}
+	f.at = at
+}
+
+func (f *fakeFlow) finish(testing.TB) (flowSamples, error) {
+	fs := flowSamples{Name: f.name}
+	for i, b := range f.bytes {
+		s := f.at.Add(f.delay + time.Duration(i)*500*time.Millisecond)
+		fs.Samples = append(fs.Samples, sample{Start: s, End: s.Add(500 * time.Millisecond), GenBytes: b, RecvBytes: b})
+	}
+	return fs, nil
+}
+
+// fakeCPU is a host whose two CPUs are 25% and 75% busy all the time.
+type fakeCPU struct {
+	at           time.Time
+	every        time.Duration
+	count, calls int
+}
+
+func (c *fakeCPU) start(_ testing.TB, at time.Time, every time.Duration, count int) {
+	c.at, c.every, c.count = at, every, count
+	c.calls++
+}
+
+func (c *fakeCPU) finish(testing.TB) ([]cpuSample, error) {
+	var out []cpuSample
+	for k := 0; k <= c.count; k++ {
+		j := uint64(k) * 100
+		out = append(out, cpuSample{At: c.at.Add(time.Duration(k) * c.every), Lines: []cpuLine{
+			{Name: "cpu", User: j, Idle: j}, {Name: "cpu0", User: j / 4, Idle: 3 * j / 4}, {Name: "cpu1", User: 3 * j / 4, Idle: j / 4}}})
+	}
+	return out, nil
+}
+
+// TestRunIterationStartsTogether checks with fake tools that every flow
+// and the CPU sampler get the same start time, after the servers, and
+// that the figures are over the intersection of the flows' spans.
+func TestRunIterationStartsTogether(t *testing.T) {
+	a := &fakeFlow{name: "a", delay: 10 * time.Millisecond, bytes: []float64{100, 100, 100, 100}}
+	b := &fakeFlow{name: "b", delay: 260 * time.Millisecond, bytes: []float64{50, 50, 50, 50}}
+	cpu := &fakeCPU{}
+	before := time.Now()
+	it, err := runIteration(t, []flowRunner{a, b}, map[string]cpuSampler{"h1": cpu}, 500*time.Millisecond, 2*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, a.at, b.at, "flows start together")
+	assert.Equal(t, a.at, cpu.at, "CPU sampled on the flows' clock")
+	assert.True(t, a.at.After(before), "the start is set ahead, for the jobs to be started")
+	assert.Equal(t, 1, cpu.calls)
+	assert.Equal(t, 5, cpu.count, "a sample at the start, every interval, one past the end")
+	// a spans 10..2010ms, b 260..2260ms: the window is 260..2010ms.
+	assert.InDelta(t, 0.26, it.WindowStart, 1e-9)
+	assert.InDelta(t, 2.01, it.WindowEnd, 1e-9)
+	// a over the window: half of its first interval (260..510 of
+	// 10..510) and all of the other three: 350 bytes in 1.75s; b: all
+	// but the last 250ms of its last interval: 175 bytes.
+	assert.InDelta(t, 350*8/1.75, it.Flows[0].Metrics[results.MetricRecvBits], 1e-9)
+	assert.InDelta(t, 175*8/1.75, it.Flows[1].Metrics[results.MetricRecvBits], 1e-9)
+	assert.InDelta(t, 525*8/1.75, it.Aggregate[results.MetricRecvBits], 1e-9)
+	c := it.CPU["h1"]
+	assert.InDelta(t, 50, c.Total.Busy, 1e-9)
+	require.Len(t, c.PerCPU, 2)
+	assert.InDelta(t, 25, c.PerCPU[0].Busy, 1e-9)
+	assert.InDelta(t, 75, c.PerCPU[1].User, 1e-9)
+}
