@@ -75,6 +75,14 @@ func TestPerfFlows(t *testing.T) {
 	flows := flowsOf(h1, h2, "198.18.71.2", time.Second, perf.TCPStream, perf.UDPStream, perf.TCPRR, perf.TCPCRR)
 	set := perf.MeasureFlows(t, "tcp_udp_both_ways_rr_crr", perf.Options{Iterations: 2, Interval: 250 * time.Millisecond}, flows...)
 	requireFlowFigures(t, set)
+	// Every flow's rates must be above zero in every iteration, and every
+	// metric is judged against this machine class's baseline where one
+	// is committed (unchecked, with a note saying where, otherwise).
+	base := perf.LoadBaselines(t, h1, h2)
+	for _, s := range perf.SubjectsOf(set) {
+		perf.NonZero(t, s)
+		base.Check(t, s)
+	}
 }
 
 // TestShortLivedConnections is LNST's ShortLivedConnectionsRecipe: the

@@ -101,3 +101,25 @@ func TestFlowSetRecordValidates(t *testing.T) {
   aggregate: recv 9.41 Gbit/s
   cpu: h1 40%`, s.String())
 }
+
+// TestFlowSetMetrics checks the names, subjects and directions a flow set
+// gives evaluators and lnst results compare: rates higher-is-better,
+// latency and CPU lower-is-better.
+func TestFlowSetMetrics(t *testing.T) {
+	type row struct {
+		subject, name, unit string
+		higher              bool
+		mean                float64
+	}
+	var got []row
+	for _, m := range sampleFlowSet().Metrics() {
+		got = append(got, row{m.Subject, m.Name, m.Unit, m.HigherIsBetter, m.Mean()})
+	}
+	assert.Equal(t, []row{
+		{"tcp", "tcp receiver_bits_per_second", UnitBitsPerSecond, true, 9.41e9},
+		{"rr", "rr latency_p50", UnitSeconds, false, 48e-6},
+		{"rr", "rr transactions_per_second", UnitTransactionsPerSecond, true, 20000},
+		{"aggregate", "aggregate receiver_bits_per_second", UnitBitsPerSecond, true, 9.41e9},
+		{"aggregate", "cpu h1", UnitPercent, false, 40},
+	}, got)
+}

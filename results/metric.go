@@ -45,3 +45,41 @@ func (m Measurement) Metrics() []Metric {
 	}
 	return ms
 }
+
+// FlowSetMetric is one metric of a FlowSet, named for evaluators and
+// comparison: the flow's name or "aggregate" as the subject, the metric
+// as "flow METRIC", "aggregate METRIC" or "cpu HOST".
+type FlowSetMetric struct {
+	// Subject is the flow's name, or "aggregate" for the sums over the
+	// flows and the hosts' CPU use.
+	Subject string
+	Metric
+}
+
+// Metrics are the metrics of every flow of s, then its aggregate and the
+// CPU use of each host: rates (bit/s, pkt/s, trans/s) are higher-is-better,
+// latencies and CPU use lower-is-better. Names are stable across runs, so
+// lnst results compare lines them up: "FLOW receiver_bits_per_second",
+// "aggregate transactions_per_second", "cpu h1".
+func (s FlowSet) Metrics() []FlowSetMetric {
+	var out []FlowSetMetric
+	add := func(subject, prefix string, ms map[string]MetricStats) {
+		names := make([]string, 0, len(ms))
+		for n := range ms {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			st := ms[n]
+			higher := st.Unit != UnitSeconds && st.Unit != UnitPercent
+			out = append(out, FlowSetMetric{Subject: subject, Metric: Metric{
+				Name: prefix + n, Unit: st.Unit, HigherIsBetter: higher, Samples: st.Iterations}})
+		}
+	}
+	for _, f := range s.Flows {
+		add(f.Name, f.Name+" ", f.Metrics)
+	}
+	add("aggregate", "aggregate ", s.Aggregate)
+	add("aggregate", "cpu ", s.CPU)
+	return out
+}

@@ -80,11 +80,7 @@ func indexMetrics(r *results.Run, order []metricKey) (map[metricKey]results.Metr
 	idx := map[metricKey]results.Metric{}
 	for _, rc := range r.Recipes {
 		for _, rec := range rc.Records {
-			m, ok := rec.Measurement()
-			if !ok {
-				continue
-			}
-			for _, mt := range m.Metrics() {
+			for _, mt := range recordMetrics(rec) {
 				k := metricKey{rc.Name, rec.Name, mt.Name}
 				idx[k] = mt
 				if !seen[k] {
@@ -95,6 +91,22 @@ func indexMetrics(r *results.Run, order []metricKey) (map[metricKey]results.Metr
 		}
 	}
 	return idx, order
+}
+
+// recordMetrics are the metrics of a measurement or flow-set record,
+// none for any other record.
+func recordMetrics(rec results.Record) []results.Metric {
+	if m, ok := rec.Measurement(); ok {
+		return m.Metrics()
+	}
+	if fs, ok := rec.FlowSet(); ok {
+		var out []results.Metric
+		for _, m := range fs.Metrics() {
+			out = append(out, m.Metric)
+		}
+		return out
+	}
+	return nil
 }
 
 // comparison is how one metric moved from run A to run B.

@@ -40,6 +40,25 @@ func SubjectOf(m *results.Measurement) Subject {
 	return Subject{Name: m.Flow, Metrics: m.Metrics()}
 }
 
+// SubjectsOf gives the subjects of a flow set (results.FlowSet.Metrics):
+// one per flow with its rates and latencies, then "aggregate" with the
+// sums over the flows and each host's CPU use ("cpu HOST"), so NonZero
+// and MetricBaselines.Check judge every flow of a MeasureFlows run.
+func SubjectsOf(set *results.FlowSet) []Subject {
+	var out []Subject
+	idx := map[string]int{}
+	for _, m := range set.Metrics() {
+		i, ok := idx[m.Subject]
+		if !ok {
+			i = len(out)
+			idx[m.Subject] = i
+			out = append(out, Subject{Name: m.Subject})
+		}
+		out[i].Metrics = append(out[i].Metrics, m.Metric)
+	}
+	return out
+}
+
 // With returns s with more metrics (a derived one, from CPUPerThroughput
 // or TimeTaken).
 func (s Subject) With(ms ...Metric) Subject {
