@@ -294,21 +294,31 @@ func (j *journal) take(group string, since uint64, all bool) []undo {
 	}
 	// Sized once: an undo is some 460 bytes, and a Restore of 10,000
 	// routes grown by append allocated 4 times what it keeps.
-	taken := make([]undo, 0, n)
-	kept := j.entries[:0]
-	for _, u := range j.entries {
-		if match(&u) {
-			taken = append(taken, u)
+	// Filled from the end: entries are mostly in Seq order already, so
+	// taken is mostly newest first without a pass to reverse it.
+	taken := make([]undo, n)
+	kept := 0
+	for i := range j.entries {
+		if u := &j.entries[i]; match(u) {
+			n--
+			taken[n] = *u
 		} else {
-			kept = append(kept, u)
+			if kept != i {
+				j.entries[kept] = *u
+			}
+			kept++
 		}
 	}
-	clear(j.entries[len(kept):])
-	j.entries = kept
-	// Mostly in Seq order already (a reserved entry may be committed
-	// late): pdqsort finds the reversed run.
-	slices.Reverse(taken)
-	slices.SortFunc(taken, func(a, b undo) int { return cmp.Compare(b.Seq, a.Seq) })
+	clear(j.entries[kept:])
+	j.entries = j.entries[:kept]
+	// A reserved entry may be committed late, out of Seq order. (The
+	// check goes by index: an undo is some 460 bytes to copy.)
+	for i := 1; i < len(taken); i++ {
+		if taken[i].Seq > taken[i-1].Seq {
+			slices.SortFunc(taken, func(a, b undo) int { return cmp.Compare(b.Seq, a.Seq) })
+			break
+		}
+	}
 	return taken
 }
 
