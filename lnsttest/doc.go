@@ -42,7 +42,7 @@
 //	-lnst.agent-log        [LNST_AGENT_LOG]        log level of the lab agent (stderr), default warn
 //	-lnst.summary          [LNST_SUMMARY]          print the RESULTS SUMMARY of each recipe (default true)
 //	-lnst.results          [LNST_RESULTS]          write results.json and job outputs into this directory
-//	-lnst.history          [LNST_HISTORY]          results.json of an earlier run: on a pool, the most host-time first
+//	-lnst.history          [LNST_HISTORY]          results.json of an earlier run: on a pool, the longest of a width first
 //
 // modules/perf adds -lnst.baselines and -lnst.baseline-record to test
 // binaries that import it.

@@ -52,7 +52,7 @@ func init() {
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
 	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
 	stringFlag(&cfg.results, "results", "", "write results.json (and job outputs) into this directory")
-	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, recipes with the most host-time then get hosts first (default: the one in -lnst.results)")
+	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, among recipes of one width the longest last time then gets hosts first (default: the one in -lnst.results)")
 }
 
 func envName(name string) string {
