@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"sync"
 )
 
@@ -170,6 +171,9 @@ type journal struct {
 	mu      sync.Mutex
 	seq     uint64
 	entries []undo
+	// unsorted says entries may not be in Seq order: a reserved entry
+	// was committed after a later one (take sorts them again).
+	unsorted bool
 	// file is the on-disk journal; nil keeps the journal in memory only.
 	file *journalFile
 }
@@ -239,6 +243,9 @@ func (j *journal) amend(u undo) error {
 func (j *journal) commit(u undo) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if n := len(j.entries); n > 0 && j.entries[n-1].Seq > u.Seq {
+		j.unsorted = true
+	}
 	j.entries = append(j.entries, u)
 }
 
@@ -286,19 +293,27 @@ func (j *journal) take(group string, since uint64, all bool) []undo {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	match := func(u *undo) bool { return (all || u.Group == group) && u.Seq >= since }
+	if j.unsorted {
+		slices.SortStableFunc(j.entries, func(a, b undo) int { return cmp.Compare(a.Seq, b.Seq) })
+		j.unsorted = false
+	}
+	// In Seq order, the entries from since on are a tail: a test's
+	// cleanup of one change (Restore since its seq) looks at the entries
+	// after it, not at all of them.
+	lo := sort.Search(len(j.entries), func(i int) bool { return j.entries[i].Seq >= since })
 	n := 0
-	for i := range j.entries {
+	for i := lo; i < len(j.entries); i++ {
 		if match(&j.entries[i]) {
 			n++
 		}
 	}
 	// Sized once: an undo is some 460 bytes, and a Restore of 10,000
 	// routes grown by append allocated 4 times what it keeps.
-	// Filled from the end: entries are mostly in Seq order already, so
-	// taken is mostly newest first without a pass to reverse it.
+	// Filled from the end: entries are in Seq order, so taken is newest
+	// first.
 	taken := make([]undo, n)
-	kept := 0
-	for i := range j.entries {
+	kept := lo
+	for i := lo; i < len(j.entries); i++ {
 		if u := &j.entries[i]; match(u) {
 			n--
 			taken[n] = *u
@@ -311,14 +326,6 @@ func (j *journal) take(group string, since uint64, all bool) []undo {
 	}
 	clear(j.entries[kept:])
 	j.entries = j.entries[:kept]
-	// A reserved entry may be committed late, out of Seq order. (The
-	// check goes by index: an undo is some 460 bytes to copy.)
-	for i := 1; i < len(taken); i++ {
-		if taken[i].Seq > taken[i-1].Seq {
-			slices.SortFunc(taken, func(a, b undo) int { return cmp.Compare(b.Seq, a.Seq) })
-			break
-		}
-	}
 	return taken
 }
 
