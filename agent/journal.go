@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 )
@@ -185,6 +186,9 @@ type journal struct {
 	mu      sync.Mutex
 	seq     uint64
 	entries []undo
+	// unsorted says entries may not be in Seq order: a reserved entry
+	// was committed after a later one (take sorts them again).
+	unsorted bool
 	// file is the on-disk journal; nil keeps the journal in memory only.
 	file *journalFile
 }
@@ -254,6 +258,9 @@ func (j *journal) amend(u undo) error {
 func (j *journal) commit(u undo) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if n := len(j.entries); n > 0 && j.entries[n-1].Seq > u.Seq {
+		j.unsorted = true
+	}
 	j.entries = append(j.entries, u)
 }
 
@@ -301,29 +308,39 @@ func (j *journal) take(group string, since uint64, all bool) []undo {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	match := func(u *undo) bool { return (all || u.Group == group) && u.Seq >= since }
+	if j.unsorted {
+		slices.SortStableFunc(j.entries, func(a, b undo) int { return cmp.Compare(a.Seq, b.Seq) })
+		j.unsorted = false
+	}
+	// In Seq order, the entries from since on are a tail: a test's
+	// cleanup of one change (Restore since its seq) looks at the entries
+	// after it, not at all of them.
+	lo := sort.Search(len(j.entries), func(i int) bool { return j.entries[i].Seq >= since })
 	n := 0
-	for i := range j.entries {
+	for i := lo; i < len(j.entries); i++ {
 		if match(&j.entries[i]) {
 			n++
 		}
 	}
 	// Sized once: an undo is some 460 bytes, and a Restore of 10,000
 	// routes grown by append allocated 4 times what it keeps.
-	taken := make([]undo, 0, n)
-	kept := j.entries[:0]
-	for _, u := range j.entries {
-		if match(&u) {
-			taken = append(taken, u)
+	// Filled from the end: entries are in Seq order, so taken is newest
+	// first.
+	taken := make([]undo, n)
+	kept := lo
+	for i := lo; i < len(j.entries); i++ {
+		if u := &j.entries[i]; match(u) {
+			n--
+			taken[n] = *u
 		} else {
-			kept = append(kept, u)
+			if kept != i {
+				j.entries[kept] = *u
+			}
+			kept++
 		}
 	}
-	clear(j.entries[len(kept):])
-	j.entries = kept
-	// Mostly in Seq order already (a reserved entry may be committed
-	// late): pdqsort finds the reversed run.
-	slices.Reverse(taken)
-	slices.SortFunc(taken, func(a, b undo) int { return cmp.Compare(b.Seq, a.Seq) })
+	clear(j.entries[kept:])
+	j.entries = j.entries[:kept]
 	return taken
 }
 

@@ -355,41 +355,54 @@ func nlmAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_AL
 func (j *journal) addBatch(us []undo) (uint64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	var disk []undo
 	for i := range us {
 		j.seq++
 		us[i].Seq = j.seq
-		if j.file != nil && durable(us[i]) {
-			disk = append(disk, us[i])
-		}
 	}
 	j.entries = append(j.entries, us...)
-	if len(disk) == 0 {
+	if j.file == nil {
 		return us[0].Seq, nil
 	}
-	return us[0].Seq, j.file.addMany(disk)
+	return us[0].Seq, j.file.addMany(us)
 }
 
-// addMany appends an add record for each of us in one write.
+// addMany appends an add record for each of us that is durable in one
+// write. A route's record is encoded by hand (appendRouteRecord).
 func (jf *journalFile) addMany(us []undo) error {
-	var b []byte
-	sizes := make([]int64, len(us))
+	// A route's record is some 130 bytes.
+	b := make([]byte, 0, len(us)*160)
+	type span struct {
+		seq uint64
+		n   int64
+	}
+	spans := make([]span, 0, len(us))
 	for i := range us {
-		rec, err := encodeRecord(journalRecord{Op: recordAdd, Entry: &us[i]})
-		if err != nil {
-			return err
+		u := &us[i]
+		if !durable(*u) {
+			continue
 		}
-		b = append(b, rec...)
-		sizes[i] = int64(len(rec))
+		start := len(b)
+		var ok bool
+		if b, ok = appendRouteRecord(b, u); !ok {
+			rec, err := encodeRecord(journalRecord{Op: recordAdd, Entry: u})
+			if err != nil {
+				return err
+			}
+			b = append(b, rec...)
+		}
+		spans = append(spans, span{u.Seq, int64(len(b) - start)})
+	}
+	if len(spans) == 0 {
+		return nil
 	}
 	off := jf.size
 	if err := jf.append(b); err != nil {
 		return err
 	}
-	for i, u := range us {
-		jf.live += sizes[i] - jf.pending[u.Seq].n
-		jf.pending[u.Seq] = recSpan{off: off, n: sizes[i]}
-		off += sizes[i]
+	for _, sp := range spans {
+		jf.live += sp.n - jf.pending[sp.seq].n
+		jf.pending[sp.seq] = recSpan{off: off, n: sp.n}
+		off += sp.n
 	}
 	return nil
 }

@@ -316,3 +316,97 @@ func benchRoutesJournalClient(b *testing.B) (pb.AgentClient, string) {
 	b.Cleanup(func() { conn.Close() })
 	return pb.NewAgentClient(conn), path
 }
+
+// benchRoutePerCallN is how many routes BenchmarkRoutePerCall adds and
+// removes per round, one call each: TestRouteScale's 2,000.
+const benchRoutePerCallN = 2000
+
+// BenchmarkRoutePerCall adds 2,000 routes one call at a time and removes
+// them one at a time, newest first, as a recipe calling Host.AddRoute per
+// route pays it (each call returns once its route exists; each route's
+// cleanup is a Restore since its sequence number, run in reverse order).
+// The sides, interleaved round by round (ABAB...):
+//
+//   - netlink_raw, the floor: the agent's hand-encoded route socket in a
+//     throwaway namespace, one RTM_NEWROUTE and its ack per route, then
+//     one RTM_DELROUTE and its ack per route, newest first; no agent.
+//   - agent_rpc: an in-process lab agent over gRPC on a unix socket, a
+//     namespace host, journal in memory: one AddRoute RPC per route, then
+//     one Restore RPC since each route's sequence number, newest first.
+//
+// It prints the median over rounds of the per-round ratio, with its
+// spread, and each side's time per route:
+//
+//	RATIO route_percall/netlink_raw <x> (min, max, n)  agent_rpc / netlink_raw
+//
+// The ratio is what a round trip per call costs (gRPC on both ends, the
+// journal entry and its undo) against the kernel's work; Host.AddRoutes,
+// a thousand routes per call, is routes10k's side.
+func BenchmarkRoutePerCall(b *testing.B) {
+	raw := benchRoutesNamespace(b)
+	rs, err := raw.openRouteSocket()
+	if err != nil {
+		b.Fatalf("route socket: %v", err)
+	}
+	b.Cleanup(rs.close)
+	gw := net.ParseIP(benchRoutesGateway).To4()
+	routes := make([]*netlink.Route, benchRoutePerCallN)
+	for i := range routes {
+		_, dst, _ := net.ParseCIDR(benchRoutesDst(i))
+		routes[i] = &netlink.Route{Dst: dst, Gw: gw}
+	}
+	rawOnce := func() time.Duration {
+		start := time.Now()
+		for _, r := range routes {
+			var err error
+			if !rs.add(r, &err) || err != nil {
+				b.Fatalf("add route %s: %v", r.Dst, err)
+			}
+		}
+		for i := len(routes) - 1; i >= 0; i-- {
+			var err error
+			if !rs.del(routes[i], &err) || err != nil {
+				b.Fatalf("remove route %s: %v", routes[i].Dst, err)
+			}
+		}
+		return time.Since(start)
+	}
+	_, client := benchRoutesClient(b)
+	ctx := context.Background()
+	seqs := make([]uint64, benchRoutePerCallN)
+	rpcOnce := func() time.Duration {
+		start := time.Now()
+		for i := range seqs {
+			r, err := client.AddRoute(ctx, &pb.RouteRequest{Host: "bench", Group: "routes", Dst: benchRoutesDst(i), Via: benchRoutesGateway})
+			if err != nil {
+				b.Fatalf("AddRoute %s: %v", benchRoutesDst(i), err)
+			}
+			seqs[i] = r.Seq
+		}
+		for i := len(seqs) - 1; i >= 0; i-- {
+			r, err := client.Restore(ctx, &pb.RestoreRequest{Group: "routes", Since: seqs[i]})
+			if err != nil || r.Undone != 1 || len(r.Errors) > 0 {
+				b.Fatalf("Restore since %d: %v, %v", seqs[i], err, r)
+			}
+		}
+		return time.Since(start)
+	}
+	// One untimed round of each: sockets and threads warm up.
+	rawOnce()
+	rpcOnce()
+	var raws, rpcs []time.Duration
+	for b.Loop() {
+		for round := range benchRoutesRounds {
+			if round%2 == 0 {
+				raws, rpcs = append(raws, rawOnce()), append(rpcs, rpcOnce())
+			} else {
+				rpcs, raws = append(rpcs, rpcOnce()), append(raws, rawOnce())
+			}
+		}
+	}
+	r, _, _ := benchratio.Durations(raws)
+	a, _, _ := benchratio.Durations(rpcs)
+	b.ReportMetric(float64(r.Nanoseconds())/benchRoutePerCallN, "netlink_raw-ns/route")
+	b.ReportMetric(float64(a.Nanoseconds())/benchRoutePerCallN, "agent_rpc-ns/route")
+	benchratio.Print("route_percall/netlink_raw", benchratio.Ratios(rpcs, raws))
+}

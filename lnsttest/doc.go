@@ -49,7 +49,7 @@
 //	-lnst.summary          [LNST_SUMMARY]          print the RESULTS SUMMARY of each recipe (default true)
 //	-lnst.results          [LNST_RESULTS]          write results.json and job outputs into this directory
 //	-lnst.capture          [LNST_CAPTURE]          off (default), failed, all: pcapng of every matched interface per recipe in -lnst.results
-//	-lnst.history          [LNST_HISTORY]          results.json of an earlier run: on a pool, the most host-time first
+//	-lnst.history          [LNST_HISTORY]          results.json of an earlier run: on a pool, the longest of a width first
 //	-lnst.set              [LNST_SET_*]            set a recipe parameter (NewParam): NAME=VALUE, repeatable; LNST_SET_PERF_DURATION sets perf.duration
 //	-lnst.params           [LNST_PARAMS]           list the recipe parameters with type, default and doc, and exit
 //

@@ -59,7 +59,7 @@ func init() {
 	flag.Var(&cfg.sets, "lnst.set", "set a recipe parameter: NAME=VALUE, repeatable (env LNST_SET_NAME, NAME upper-cased with _ for . and -); -lnst.params lists them")
 	boolFlag(&cfg.params, "params", false, "list the recipe parameters of this test binary (type, default, doc) and exit")
 	stringFlag(&cfg.capture, "capture", "off", "capture packets on every matched interface of every host during each recipe, as pcapng files in the -lnst.results directory: off, failed (kept for failed recipes only) or all")
-	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, recipes with the most host-time then get hosts first (default: the one in -lnst.results)")
+	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, among recipes of one width the longest last time then gets hosts first (default: the one in -lnst.results)")
 }
 
 func envName(name string) string {

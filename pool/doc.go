@@ -72,9 +72,10 @@
 // SlotProvisioners, which Provision fills with a reserved machine, Settle
 // checks at the end, and an idle machine leaves after the provisioner's
 // idle time. Waiting recipes queue; whenever hosts free up, dispatch
-// offers them in order (a recipe starving for longer than
-// SchedulerOptions.Starve first, then the most host-time known from an
-// earlier run, then the widest, then first come), and every one that fits
+// offers them in order (a recipe overtaken by a later one and waiting
+// for longer than SchedulerOptions.Starve first, then the widest, then
+// the longest known from an earlier run, then first come), and every one
+// that fits
 // takes its hosts. Claims is the hook for a lease beyond the provisioner's
 // reservation: lnsttest's is the agent's own lease, which keeps other
 // controllers off a machine. lnsttest keeps only the testing.TB side:

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lnst-go/lnst/internal/benchratio"
 )
 
 // The scheduling workload: recipes started all at once, as t.Parallel
@@ -24,13 +26,40 @@ const (
 	schedRecipes   = 40
 )
 
-// schedUnit is BenchmarkSchedule40On8's time unit: recipes hold their
-// hosts for 5 to 50 of them. The longer, the less the overheads of
-// leasing (and of a loaded machine) weigh against the scheduling.
-var schedUnit = flag.Duration("sched.unit", 4*time.Millisecond, "time unit of BenchmarkSchedule40On8's recipes")
+// schedUnit is BenchmarkSchedule40On8's time unit, a second of the
+// user's time scale: recipes hold their hosts for 5 to 50 of them, and
+// the anti-starvation rule's minute is 60 of them (schedStarve). The
+// longer, the less the overheads of leasing (and of a loaded machine)
+// weigh against the scheduling.
+var schedUnit = flag.Duration("sched.unit", 4*time.Millisecond, "time unit of BenchmarkSchedule40On8's recipes (a second at the user's scale)")
 
 // schedSeeds are the workloads BenchmarkSchedule40On8 runs.
-var schedSeeds = []uint64{1, 2, 3, 4, 5}
+var schedSeeds = []uint64{1, 2, 3, 4, 5, 6, 7, 8}
+
+// schedStarve is SchedulerOptions.Starve's default minute scaled to the
+// time unit, as if unit were a second.
+func schedStarve(unit time.Duration) time.Duration {
+	return time.Duration(float64(leaseStarve) * float64(unit) / float64(time.Second))
+}
+
+// schedPerturb is how far the history BenchmarkSchedule40On8 gives the
+// scheduler is off: each duration of the earlier run times a factor
+// between 1-schedPerturb and 1+schedPerturb, as recipes vary from run to
+// run.
+const schedPerturb = 0.5
+
+// perturbedHistory is the Expect of a run after the one that held holds:
+// each recipe's hold, perturbed by up to schedPerturb either way, from
+// seed.
+func perturbedHistory(holds []schedHold, seed uint64) map[string]time.Duration {
+	r := rand.New(rand.NewPCG(seed, 2))
+	out := map[string]time.Duration{}
+	for i, h := range holds {
+		f := 1 + schedPerturb*(2*r.Float64()-1)
+		out["sched/"+strconv.Itoa(i)] = time.Duration(float64(h.end.Sub(h.start)) * f)
+	}
+	return out
+}
 
 // schedRecipe is one recipe of the workload: it needs hosts pool hosts
 // and holds them for hold.
@@ -241,13 +270,26 @@ func listSchedule(recipes []schedRecipe, order []int, n int) time.Duration {
 }
 
 // widestFirst is the order Scheduler offers free hosts to waiting
-// recipes: widest first, then in the order they asked.
+// recipes without history: widest first, then in the order they asked.
 func widestFirst(recipes []schedRecipe) []int {
+	return schedOrder(recipes, nil)
+}
+
+// schedOrder is the order Scheduler offers free hosts to waiting recipes
+// with history expect (by recipe, nil: none): widest first, then the
+// longest expected, then in the order they asked.
+func schedOrder(recipes []schedRecipe, expect []time.Duration) []int {
 	order := make([]int, len(recipes))
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool { return recipes[order[a]].hosts > recipes[order[b]].hosts })
+	sort.SliceStable(order, func(a, b int) bool {
+		ra, rb := recipes[order[a]], recipes[order[b]]
+		if ra.hosts != rb.hosts || expect == nil {
+			return ra.hosts > rb.hosts
+		}
+		return expect[order[a]] > expect[order[b]]
+	})
 	return order
 }
 
@@ -301,53 +343,72 @@ func TestScheduleNoDoubleLease(t *testing.T) {
 }
 
 // BenchmarkSchedule40On8 runs 40 recipes of random host counts (1-4) and
-// durations (5-50 ms, see -sched.unit) at once on an 8-host pool, for each seed of
-// schedSeeds, and reports the makespan over its lower bound (target: at
-// most 1.05). For comparison it also gives the ratio of the
-// duration-blind widest-first list schedule without overheads (what the
-// pool's scheduling aims at) and of the best schedule found knowing the
-// durations (an upper bound of the optimum).
+// durations (5-50 units, see -sched.unit) at once on an 8-host pool, for
+// each seed of schedSeeds, at the user's time scale: the unit stands for
+// a second, and the anti-starvation rule's minute is scaled with it
+// (schedStarve). It reports the makespan over its lower bound (target: at
+// most 1.05).
 //
 // Each seed runs twice: first with no history (durations unknown: widest
-// recipe first), then with the durations of that first run as
-// -lnst.history gives them (most host-time first); the RATIO line is the
-// second, the suite's usual case of a run after a run.
+// recipe first), then with the durations of that first run perturbed by
+// up to +-50% (schedPerturb), as -lnst.history gives a run after a run
+// whose recipes took other times. The sides of each ratio:
+//
+//	RATIO makespan/lowerbound <mean> (min, max, n seeds)
+//	    the second run's makespan: from the moment every recipe asks for
+//	    hosts to the last one's release, leases and sleeps included;
+//	    over its lower bound: the longest hold, or the hosts' busy time
+//	    spread evenly over the pool (lowerBound), from the holds measured
+//	    in that run (a sleep overshoots)
+//	RATIO makespan_nohistory/lowerbound <mean> (min, max, n seeds)
+//	    the same for the first run, without history
+//
+// For comparison each seed's line gives, over the nominal lower bound,
+// the list schedule of the scheduler's order with the perturbed history
+// and without overheads (what the run aims at), the duration-blind
+// widest-first list schedule, and the best schedule found knowing the
+// durations (an upper bound of the optimum).
 func BenchmarkSchedule40On8(b *testing.B) {
+	unit := *schedUnit
 	for b.Loop() {
-		var sum, worst, sumSim, sumOff, sumFirst float64
+		var ratios, firsts []float64
+		var sumPlan, sumSim, sumOff float64
 		for _, seed := range schedSeeds {
-			recipes := schedWorkload(seed, schedRecipes, *schedUnit)
+			recipes := schedWorkload(seed, schedRecipes, unit)
 			sp := schedPool(b, schedPoolHosts)
+			sp.opts.Starve = schedStarve(unit)
 			holds, makespan, err := runSchedule(sp, recipes)
 			if err != nil {
 				b.Fatalf("seed %d: %v", seed, err)
 			}
 			first := float64(makespan) / float64(lowerBound(heldRecipes(recipes, holds), schedPoolHosts))
-			sp = schedPool(b, schedPoolHosts)
-			sp.opts.Expect = map[string]time.Duration{}
-			for i, h := range holds {
-				sp.opts.Expect["sched/"+strconv.Itoa(i)] = h.end.Sub(h.start)
-			}
+			history := perturbedHistory(holds, seed)
+			sp = newSched(b, sp.p, SchedulerOptions{Expect: history, Starve: schedStarve(unit)})
 			holds, makespan, err = runSchedule(sp, recipes)
 			if err != nil {
 				b.Fatalf("seed %d with history: %v", seed, err)
 			}
 			lb := lowerBound(heldRecipes(recipes, holds), schedPoolHosts)
 			ratio := float64(makespan) / float64(lb)
-			sumFirst += first
+			expect := make([]time.Duration, len(recipes))
+			for i := range recipes {
+				expect[i] = history["sched/"+strconv.Itoa(i)]
+			}
 			nominal := float64(lowerBound(recipes, schedPoolHosts))
+			plan := float64(listSchedule(recipes, schedOrder(recipes, expect), schedPoolHosts)) / nominal
 			sim := float64(listSchedule(recipes, widestFirst(recipes), schedPoolHosts)) / nominal
 			off := float64(bestOffline(recipes, schedPoolHosts, seed)) / nominal
-			fmt.Printf("seed %d: makespan %v, lower bound %v, ratio %.3f (without history %.3f; widest-first list schedule %.3f, best offline schedule %.3f)\n",
-				seed, makespan.Round(100*time.Microsecond), lb.Round(100*time.Microsecond), ratio, first, sim, off)
-			sum, sumSim, sumOff = sum+ratio, sumSim+sim, sumOff+off
-			worst = max(worst, ratio)
+			fmt.Printf("seed %d: makespan %v, lower bound %v, ratio %.3f (without history %.3f; list schedule of the order with that history %.3f, widest-first %.3f, best offline %.3f)\n",
+				seed, makespan.Round(100*time.Microsecond), lb.Round(100*time.Microsecond), ratio, first, plan, sim, off)
+			ratios, firsts = append(ratios, ratio), append(firsts, first)
+			sumPlan, sumSim, sumOff = sumPlan+plan, sumSim+sim, sumOff+off
 		}
 		n := float64(len(schedSeeds))
-		fmt.Printf("RATIO makespan/lowerbound %.3f (with history; mean of %d seeds, worst %.3f)\n", sum/n, len(schedSeeds), worst)
-		fmt.Printf("RATIO makespan_nohistory/lowerbound %.3f\n", sumFirst/n)
-		b.ReportMetric(sum/n, "makespan/lb")
-		b.ReportMetric(worst, "worst-makespan/lb")
+		benchratio.PrintOf("makespan/lowerbound", benchratio.Mean(ratios), ratios)
+		benchratio.PrintOf("makespan_nohistory/lowerbound", benchratio.Mean(firsts), firsts)
+		b.ReportMetric(benchratio.Mean(ratios), "makespan/lb")
+		b.ReportMetric(slices.Max(ratios), "worst-makespan/lb")
+		b.ReportMetric(sumPlan/n, "plan-sim/lb")
 		b.ReportMetric(sumSim/n, "list-sim/lb")
 		b.ReportMetric(sumOff/n, "offline/lb")
 	}
