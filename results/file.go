@@ -58,10 +58,40 @@ func Validate(data []byte) error {
 
 // Write writes r as dir/results.json, making dir if needed. The file is
 // replaced atomically: a reader sees the old file or the new one, never a
-// part of it. r is validated first, so Write never leaves a file Read
-// would refuse. The file is readable by its owner only (0600): it holds
-// what jobs printed, which may be a root job's secrets.
+// part of it, and once Write returns the new one stays after a power loss.
+// r is validated first, so Write never leaves a file Read would refuse.
+// The file is readable by its owner only (0600): it holds what jobs
+// printed, which may be a root job's secrets.
 func Write(dir string, r *Run) error {
+	return writeFile(dir, FileName, r)
+}
+
+// WriteRun writes r as dir/ResultsName(r.ID), atomically as Write does,
+// and makes dir/results.json another name of it: results.json is the
+// latest run's.
+func WriteRun(dir string, r *Run) error {
+	if r.ID == "" {
+		return fmt.Errorf("write results to %s: the run has no id", dir)
+	}
+	name := ResultsName(r.ID)
+	if err := writeFile(dir, name, r); err != nil {
+		return err
+	}
+	// A hard link, replaced atomically; where the file system has none,
+	// a copy.
+	tmp := filepath.Join(dir, ".results-link-"+r.ID)
+	os.Remove(tmp)
+	if err := os.Link(filepath.Join(dir, name), tmp); err != nil {
+		return writeFile(dir, FileName, r)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, FileName)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write results: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func writeFile(dir, name string, r *Run) error {
 	data, err := json.MarshalIndent(normalized(r), "", "  ")
 	if err != nil {
 		return fmt.Errorf("write results: %w", err)
@@ -89,13 +119,13 @@ func Write(dir string, r *Run) error {
 		err = os.Chmod(tmp, 0o600)
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, FileName))
+		err = os.Rename(tmp, filepath.Join(dir, name))
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write results: %w", err)
 	}
-	return nil
+	return syncDir(dir)
 }
 
 // Read reads and validates a results.json file. A directory is taken as
@@ -134,6 +164,13 @@ func normalized(r *Run) *Run {
 			}
 		}
 		n.Recipes[i] = rc
+	}
+	if r.Running != nil {
+		n.Running = make([]RunningRecipe, len(r.Running))
+		for i, rr := range r.Running {
+			rr.Jobs = orEmpty(rr.Jobs)
+			n.Running[i] = rr
+		}
 	}
 	return &n
 }

@@ -200,6 +200,8 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"cpu":            reflect.TypeFor[CPUStats](),
 		"baseline_check": reflect.TypeFor[BaselineCheck](),
 		"console":        reflect.TypeFor[Console](),
+		"running_recipe": reflect.TypeFor[RunningRecipe](),
+		"running_job":    reflect.TypeFor[RunningJob](),
 	} {
 		d, ok := schema.Defs[def]
 		require.True(t, ok, "schema has no $defs/%s", def)
