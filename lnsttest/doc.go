@@ -41,7 +41,7 @@
 //	-lnst.log-level        [LNST_LOG_LEVEL]        trace, debug, info (default), warn, error: what recipes log via t.Log
 //	-lnst.agent-log        [LNST_AGENT_LOG]        log level of the lab agent (stderr), default warn
 //	-lnst.summary          [LNST_SUMMARY]          print the RESULTS SUMMARY of each recipe (default true)
-//	-lnst.results          [LNST_RESULTS]          write results.json and job outputs into this directory
+//	-lnst.results          [LNST_RESULTS]          write results.json, the run's events and job outputs into this directory, as the run goes
 //	-lnst.history          [LNST_HISTORY]          results.json of an earlier run: on a pool, the most host-time first
 //
 // modules/perf adds -lnst.baselines and -lnst.baseline-record to test

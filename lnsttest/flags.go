@@ -51,7 +51,7 @@ func init() {
 	stringFlag(&cfg.logLevel, "log-level", "info", "recipe log level (trace, debug, info, warn, error), logged with t.Log")
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
 	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
-	stringFlag(&cfg.results, "results", "", "write results.json (and job outputs) into this directory")
+	stringFlag(&cfg.results, "results", "", "write results.json, the run's events file (lnst status DIR) and job outputs into this directory, as the run goes")
 	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, recipes with the most host-time then get hosts first (default: the one in -lnst.results)")
 }
 

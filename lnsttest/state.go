@@ -33,7 +33,9 @@ type testState struct {
 	records []record
 	// consoles are the consoles of failed VM hosts kept in -lnst.results.
 	consoles []results.Console
-	log      hclog.Logger
+	// live are the test's jobs that have not ended (live.go).
+	live map[*Job]liveJob
+	log  hclog.Logger
 	// logMu holds logged while one line is formatted and written.
 	logMu  sync.Mutex
 	logged strings.Builder
@@ -181,6 +183,10 @@ func (st *testState) addRecord(name string, value any) {
 	st.mu.Lock()
 	st.records = append(st.records, record{name, value})
 	st.mu.Unlock()
+	if s := current(); s != nil && s.live != nil {
+		rec := results.NewRecord(name, value)
+		st.event(results.Event{Type: results.EventRecord, Record: &rec})
+	}
 }
 
 // printSummary logs the RESULTS SUMMARY of the test's jobs and records.
