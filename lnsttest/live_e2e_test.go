@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -77,6 +78,19 @@ func suite(t *testing.T, c string, args ...string) (*child, string) {
 // lnstCmd builds cmd/lnst (once per test) and runs it with args.
 func lnstCmd(t *testing.T, args ...string) (string, int) {
 	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(lnstPath(t), args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if _, ok := err.(*exec.ExitError); !ok {
+		require.NoError(t, err)
+	}
+	return out.String(), cmd.ProcessState.ExitCode()
+}
+
+// lnstPath builds cmd/lnst, once per test, and returns its path.
+func lnstPath(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds cmd/lnst with go build; skipped with -short")
 	}
@@ -90,14 +104,7 @@ func lnstCmd(t *testing.T, args ...string) (string, int) {
 		require.NoError(t, err, "go build ../cmd/lnst: %s", out)
 		t.Cleanup(func() { os.Remove(bin) })
 	}
-	var out bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	if _, ok := err.(*exec.ExitError); !ok {
-		require.NoError(t, err)
-	}
-	return out.String(), cmd.ProcessState.ExitCode()
+	return bin
 }
 
 // recipeNames are the names of a run's recipes.
@@ -183,8 +190,25 @@ func TestE2EStatus(t *testing.T) {
 	assert.Regexp(t, `(?m)^RUNNING\n  TestFixtureSuite/r4 +\S+ +h1=lab:\S+ h2=lab:\S+\n    h1 job \d+ +\S+ +"the sleeper" \(echo sleeper-says-hi; sleep 600\)`, out)
 	assert.Regexp(t, `(?m)^LAST RESULTS\n  TestFixtureSuite/r1 +PASS .*\n  TestFixtureSuite/r2 +PASS .*\n  TestFixtureSuite/r3 +PASS`, out)
 
+	// lnst status -f follows the run from here to its end.
+	followed := &syncBuffer{}
+	follow := exec.Command(lnstPath(t), "status", "-f", "-every", "100ms", dir)
+	follow.Stdout, follow.Stderr = followed, followed
+	follow.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, follow.Start())
+	lnsttest.WaitFor(t, "lnst status -f to show the running recipe", time.Minute, func() bool {
+		return strings.Contains(followed.String(), "TestFixtureSuite/r4")
+	})
+
 	require.NoError(t, os.WriteFile(filepath.Join(c.dir, "poke"), nil, 0o644))
 	require.Zero(t, c.wait(t), c.out.String())
+	require.True(t, endsWithin(follow, time.Minute), "lnst status -f ends with the run:\n%s", followed.String())
+	assert.Zero(t, follow.ProcessState.ExitCode(), followed.String())
+	f := followed.String()
+	assert.Regexp(t, `(?s)^run \S+ .*: running for .*RUNNING\n  TestFixtureSuite/r4 .*\n---- \S+\n.*: ended after .*RESULTS SUMMARY\n`, f,
+		"it showed the running run, then the ended one")
+	assert.Equal(t, 1, strings.Count(f, "RESULTS SUMMARY"), f)
+
 	// The events go to their file only: go test's output (and so
 	// go test -json's) is as without -lnst.results.
 	assert.NotContains(t, c.out.String(), `"type":`)
@@ -258,4 +282,22 @@ func TestE2EResultsDirNotWritable(t *testing.T) {
 	assert.Contains(t, out, "lnsttest: -lnst.results "+ro+": cannot write the run's events there: ")
 	assert.Contains(t, out, "read-only file system")
 	assert.NotContains(t, out, "RESULTS SUMMARY", "no recipe ran")
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
