@@ -24,6 +24,8 @@ type liveRun struct {
 	dir string
 	id  string
 	log *results.EventLog
+	// file rewrites the run's results file, each recipe encoded once.
+	file *results.RunFile
 	// keys numbers the run's jobs for their events.
 	keys atomic.Int64
 	// writeMu orders the rewrites of results.json.
@@ -54,7 +56,7 @@ func (s *session) openResults() error {
 	if err != nil {
 		return fmt.Errorf("-lnst.results %s: cannot write the run's events there: %w", dir, err)
 	}
-	s.live = &liveRun{dir: dir, id: id, log: l}
+	s.live = &liveRun{dir: dir, id: id, log: l, file: results.NewRunFile(dir)}
 	s.mu.Lock()
 	s.results.run.ID = id
 	s.results.run.State = results.StateRunning
@@ -146,7 +148,7 @@ func (s *session) writeRun(state string, running []results.RunningRecipe) error 
 	}
 	s.live.writeMu.Lock()
 	defer s.live.writeMu.Unlock()
-	if err := results.WriteRun(s.live.dir, &run); err != nil {
+	if err := s.live.file.Write(&run); err != nil {
 		return fmt.Errorf("-lnst.results %s: %w", s.live.dir, err)
 	}
 	return nil

@@ -87,6 +87,9 @@ func (s *session) addRecipe(st *testState) {
 	// results file with it.
 	err := s.live.log.AppendSync(results.Event{Type: results.EventRecipeEnded, Recipe: r.Name, Result: &r})
 	if err == nil {
+		err = s.live.file.AddRecipe(r)
+	}
+	if err == nil {
 		err = s.writeResults(results.StateRunning)
 	}
 	if err != nil {

@@ -202,3 +202,35 @@ func TestWriteRunLinksResultsJSON(t *testing.T) {
 	r.ID = ""
 	assert.ErrorContains(t, WriteRun(dir, r), "the run has no id")
 }
+
+// TestRunFileWritesAsWriteRun: a RunFile's rewrite, made of recipes
+// encoded once, is byte for byte the file WriteRun writes.
+func TestRunFileWritesAsWriteRun(t *testing.T) {
+	r := fullRun()
+	r.ID = "20260301-120000-aaaaaa"
+	r.State = StateDeadline
+	r.Running = []RunningRecipe{{Name: "TestX", Start: r.Start, Jobs: []RunningJob{{Host: "h1", Command: "sleep 600", Start: r.Start}}}}
+	r.Recipes = append(r.Recipes, Recipe{Name: "TestEmpty", Verdict: Skip, Start: r.Start})
+	a, b := t.TempDir(), t.TempDir()
+	f := NewRunFile(b)
+	head := *r
+	head.Recipes = nil
+	require.NoError(t, f.Write(&head), "no recipe yet")
+	got, err := Read(b)
+	require.NoError(t, err)
+	assert.Empty(t, got.Recipes)
+	for _, rc := range r.Recipes {
+		require.NoError(t, f.AddRecipe(rc))
+	}
+	require.NoError(t, f.Write(&head))
+	require.NoError(t, WriteRun(a, r))
+	want, err := os.ReadFile(filepath.Join(a, ResultsName(r.ID)))
+	require.NoError(t, err)
+	have, err := os.ReadFile(filepath.Join(b, FileName))
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(have))
+
+	bad := r.Recipes[0]
+	bad.Verdict = "maybe"
+	assert.ErrorContains(t, f.AddRecipe(bad), "recipe TestPerfTCP does not match the results schema")
+}
