@@ -47,7 +47,7 @@
 //	-lnst.log-level        [LNST_LOG_LEVEL]        trace, debug, info (default), warn, error: what recipes log via t.Log
 //	-lnst.agent-log        [LNST_AGENT_LOG]        log level of the lab agent (stderr), default warn
 //	-lnst.summary          [LNST_SUMMARY]          print the RESULTS SUMMARY of each recipe (default true)
-//	-lnst.results          [LNST_RESULTS]          write results.json and job outputs into this directory
+//	-lnst.results          [LNST_RESULTS]          write results.json, the run's events and job outputs into this directory, as the run goes
 //	-lnst.capture          [LNST_CAPTURE]          off (default), failed, all: pcapng of every matched interface per recipe in -lnst.results
 //	-lnst.history          [LNST_HISTORY]          results.json of an earlier run: on a pool, the longest of a width first
 //	-lnst.set              [LNST_SET_*]            set a recipe parameter (NewParam): NAME=VALUE, repeatable; LNST_SET_PERF_DURATION sets perf.duration

@@ -54,7 +54,7 @@ func init() {
 	stringFlag(&cfg.logLevel, "log-level", "info", "recipe log level (trace, debug, info, warn, error), logged with t.Log")
 	stringFlag(&cfg.agentLog, "agent-log", "warn", "lab agent log level (trace, debug, info, warn, error), logged on stderr")
 	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
-	stringFlag(&cfg.results, "results", "", "write results.json (and job outputs) into this directory")
+	stringFlag(&cfg.results, "results", "", "write results.json, the run's events file (lnst status DIR) and job outputs into this directory, as the run goes")
 	lnstFlags["lnst.set"] = "LNST_SET_*"
 	flag.Var(&cfg.sets, "lnst.set", "set a recipe parameter: NAME=VALUE, repeatable (env LNST_SET_NAME, NAME upper-cased with _ for . and -); -lnst.params lists them")
 	boolFlag(&cfg.params, "params", false, "list the recipe parameters of this test binary (type, default, doc) and exit")

@@ -131,6 +131,7 @@ func (h *Host) run(t testing.TB, argv []string, display string, opts []RunOpt) *
 		st.logger().Info("run", "host", h.name, "cmd", j.what())
 	}
 	ctx := rpcCtx(t)
+	st.jobStarted(j, 0)
 	r, err := pb.RunJobWhole(ctx, h.client, req)
 	if r != nil {
 		j.id = r.Id
@@ -140,6 +141,7 @@ func (h *Host) run(t testing.TB, argv []string, display string, opts []RunOpt) *
 	if r != nil {
 		h.undoCommand(t, j, r.UndoSeq)
 	}
+	st.jobEnded(j)
 	p := j.problem()
 	if p != "" || !j.opts.quiet {
 		st.addJob(j)
@@ -162,12 +164,14 @@ func (h *Host) start(t testing.TB, argv []string, display string, opts []RunOpt)
 	j.id, j.seq = r.Id, r.Seq
 	h.undoCommand(t, j, r.UndoSeq)
 	st.addJob(j)
+	st.jobStarted(j, j.id)
 	st.logger().Info("started", "host", h.name, "job", j.id, "cmd", j.what())
 	wctx := waitCtx(t)
 	go func() {
 		r, err := pb.WaitJobWhole(wctx, h.client, &pb.JobRef{Host: h.id, Id: j.id})
 		j.set(r, callErr(wctx, err))
 		close(j.done)
+		st.jobEnded(j)
 	}()
 	st.use(h.client)
 	t.Cleanup(func() {

@@ -50,6 +50,9 @@ type session struct {
 	// interrupted is closed when SIGINT or SIGTERM came: the handler
 	// ends the process.
 	interrupted chan struct{}
+	// live writes the run's events and results as it goes (live.go); nil
+	// without -lnst.results.
+	live *liveRun
 }
 
 var (
@@ -107,6 +110,10 @@ func Main(m *testing.M) {
 		}
 		s.pool.shipped = &s.shipped
 	}
+	if err := s.openResults(); err != nil {
+		fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
+		os.Exit(2)
+	}
 	sessMu.Lock()
 	sess = s
 	sessMu.Unlock()
@@ -116,23 +123,29 @@ func Main(m *testing.M) {
 	go func() {
 		sig := <-sigs
 		close(s.interrupted)
+		// What ran when the signal came, before the restore ends it.
+		running := s.running(context.Background(), false)
 		fmt.Fprintf(os.Stderr, "lnsttest: %v: restoring every host and removing the lab\n", sig)
 		if err := s.close(); err != nil {
 			fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
 		}
-		if err := s.writeResults(); err != nil {
-			fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
+		for _, err := range []error{s.endRun(results.StateInterrupted), s.writeRun(results.StateInterrupted, running)} {
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
+			}
 		}
 		signal.Reset(sig)
 		syscall.Kill(os.Getpid(), sig.(syscall.Signal))
 	}()
 
+	stopWatch := s.watchDeadline()
 	code := m.Run()
+	stopWatch()
 	s.waitIfInterrupted()
 	code = s.rerun(m, code)
 	// Every recipe has ended and restored: the lab's hosts must be as the
 	// lab made them (not checked after a signal: recipes were cut short).
-	for _, err := range []error{s.checkClean(), s.close(), s.writeResults()} {
+	for _, err := range []error{s.checkClean(), s.close(), s.endRun(results.StateEnded), s.writeResults(results.StateEnded)} {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "lnsttest: %v\n", err)
 			if code == 0 {
@@ -284,6 +297,7 @@ func (s *session) state(t testing.TB) *testState {
 	st := &testState{t: t, group: agent.SessionGroup(s.id, fmt.Sprintf("%s#%d", t.Name(), s.groups)), clients: map[pb.AgentClient]bool{}, start: time.Now()}
 	s.states[t] = st
 	s.recipeStarted(st)
+	s.event(results.Event{Type: results.EventRecipeStarted, Recipe: t.Name(), Time: st.start})
 	t.Cleanup(func() {
 		t.Helper()
 		st.restore()

@@ -15,6 +15,7 @@ import (
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/internal/archname"
 	"github.com/lnst-go/lnst/pool"
+	"github.com/lnst-go/lnst/results"
 )
 
 // Requirement is one host a recipe needs, made by HostReq.
@@ -365,6 +366,7 @@ func (st *testState) newMatch(t testing.TB, hosts []matchHost) *Match {
 	st.mu.Lock()
 	st.match = m.desc
 	st.mu.Unlock()
+	st.event(results.Event{Type: results.EventMatch, Match: m.desc})
 	st.logger().Info("hosts ready", "match", m.desc)
 	st.captureRun(t, m)
 	return m

@@ -42,7 +42,10 @@ func (s *session) addHostInfo(name string, hello *pb.HelloReply) {
 		return
 	}
 	s.results.hosts[name] = true
-	s.results.run.Hosts = append(s.results.run.Hosts, results.HostInfo{Name: name, Kernel: hello.Kernel, Arch: hello.Arch, AgentVersion: hello.Version})
+	hi := results.HostInfo{Name: name, Kernel: hello.Kernel, Arch: hello.Arch, AgentVersion: hello.Version}
+	s.results.run.Hosts = append(s.results.run.Hosts, hi)
+	// Under s.mu: a recipe that uses the host starts after its event.
+	s.event(results.Event{Type: results.EventHost, Host: &hi})
 }
 
 // addRecipe records how a test that used lnsttest went.
@@ -78,9 +81,33 @@ func (s *session) addRecipe(st *testState) {
 	s.mu.Lock()
 	s.results.run.Recipes = append(s.results.run.Recipes, r)
 	s.mu.Unlock()
+	if s.live == nil {
+		return
+	}
+	// On disk before the next recipe starts: the event, then the
+	// results file with it.
+	err := s.live.log.AppendSync(results.Event{Type: results.EventRecipeEnded, Recipe: r.Name, Result: &r})
+	if err == nil {
+		err = s.live.file.AddRecipe(r)
+	}
+	if err == nil {
+		err = s.writeResults(results.StateRunning)
+	}
+	if err != nil {
+		st.t.Errorf("lnsttest: %v", err)
+	}
 }
 
 func (s *session) resultJob(st *testState, j *Job) results.Job {
+	rj := jobRecord(st, j)
+	res := j.Result()
+	rj.StdoutFile = s.writeOutput(st, j, "stdout", res.Stdout)
+	rj.StderrFile = s.writeOutput(st, j, "stderr", res.Stderr)
+	return rj
+}
+
+// jobRecord is j as results.json holds it, but for its output files.
+func jobRecord(st *testState, j *Job) results.Job {
 	verdict, summary := j.verdict()
 	res := j.Result()
 	j.mu.Lock()
@@ -100,8 +127,6 @@ func (s *session) resultJob(st *testState, j *Job) results.Job {
 	if rj.Start.IsZero() {
 		rj.Start = st.start
 	}
-	rj.StdoutFile = s.writeOutput(st, j, "stdout", res.Stdout)
-	rj.StderrFile = s.writeOutput(st, j, "stderr", res.Stderr)
 	return rj
 }
 
@@ -117,11 +142,16 @@ func (s *session) writeOutput(st *testState, j *Job, stream, out string) string 
 // writeResultFile writes data as file name in the test's directory next
 // to results.json and returns its path relative to the results directory;
 // "" without -lnst.results or when writing failed (the test is failed).
-// The file is readable by its owner only: a job's output may hold what
-// only root could read on its host.
+// The name is prefixed with the run's id, "<id>.<name>": runs into the
+// same directory do not overwrite each other's files. The file is
+// readable by its owner only: a job's output may hold what only root
+// could read on its host.
 func (st *testState) writeResultFile(name, data string) string {
 	if cfg.results == "" {
 		return ""
+	}
+	if s := current(); s != nil && s.live != nil {
+		name = s.live.id + "." + name
 	}
 	rel := filepath.Join(strings.NewReplacer("/", "_", " ", "_").Replace(st.t.Name()), name)
 	path := filepath.Join(cfg.results, rel)
@@ -154,19 +184,4 @@ func (st *testState) keepConsole(host, console string) {
 	st.mu.Lock()
 	st.consoles = append(st.consoles, results.Console{Host: host, File: rel})
 	st.mu.Unlock()
-}
-
-// writeResults writes results.json into the -lnst.results directory.
-func (s *session) writeResults() error {
-	if cfg.results == "" {
-		return nil
-	}
-	s.mu.Lock()
-	run := s.results.run
-	s.mu.Unlock()
-	run.End = time.Now()
-	if err := results.Write(cfg.results, &run); err != nil {
-		return fmt.Errorf("-lnst.results %s: %w", cfg.results, err)
-	}
-	return nil
 }

@@ -35,7 +35,9 @@ type testState struct {
 	consoles []results.Console
 	// captures are the -lnst.capture files kept (capturerun.go).
 	captures []results.Capture
-	log      hclog.Logger
+	// live are the test's jobs that have not ended (live.go).
+	live map[*Job]liveJob
+	log  hclog.Logger
 	// logMu holds logged while one line is formatted and written.
 	logMu  sync.Mutex
 	logged strings.Builder
@@ -183,6 +185,10 @@ func (st *testState) addRecord(name string, value any) {
 	st.mu.Lock()
 	st.records = append(st.records, record{name, value})
 	st.mu.Unlock()
+	if s := current(); s != nil && s.live != nil {
+		rec := results.NewRecord(name, value)
+		st.event(results.Event{Type: results.EventRecord, Record: &rec})
+	}
 }
 
 // printSummary logs the RESULTS SUMMARY of the test's jobs and records.

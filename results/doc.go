@@ -20,4 +20,13 @@
 //	r := &results.Run{Schema: results.SchemaVersion, Start: start, End: time.Now()}
 //	if err := results.Write(dir, r); err != nil { ... }
 //	r, err := results.Read(filepath.Join(dir, results.FileName))
+//
+// A run with an id (Run.ID) also writes, as it goes, its events file
+// (EventsName: one Event a JSON line, appended with an EventLog, which
+// holds an flock while the run lives) and its results file (ResultsName,
+// written with WriteRun after every recipe; results.json is another name
+// of the latest run's). ListRuns lists the runs of a directory, LoadRun
+// reads one (rebuilt from its events when the run died before writing
+// them all), Rebuild writes that back, and WriteStatus shows a run as
+// lnst status does.
 package results

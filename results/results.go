@@ -45,6 +45,61 @@ type Run struct {
 	// Recipes are the recipes (tests and subtests) that ran, in the order
 	// they ended.
 	Recipes []Recipe `json:"recipes"`
+	// ID names the run: its events file (EventsName) and every file it
+	// writes in the results directory carry it. "" in files written
+	// before runs had ids.
+	ID string `json:"id,omitempty"`
+	// State is how far the run had got when the file was written: one of
+	// the State* constants; "" in files written before runs had states.
+	State string `json:"state,omitempty"`
+	// Running are the recipes still running when the file was written
+	// (StateDeadline, StateInterrupted), with their running jobs.
+	Running []RunningRecipe `json:"running,omitempty"`
+}
+
+// States of a run (Run.State).
+const (
+	// StateRunning: written after a recipe ended, the run goes on.
+	StateRunning = "running"
+	// StateEnded: written by the run at its end.
+	StateEnded = "ended"
+	// StateInterrupted: written when SIGINT or SIGTERM ended the run.
+	StateInterrupted = "interrupted"
+	// StateDeadline: written shortly before the test binary's deadline
+	// (-test.timeout) fired.
+	StateDeadline = "deadline"
+	// StateDied: rebuilt from the events file of a run that died (SIGKILL,
+	// a power loss) before its end.
+	StateDied = "died"
+)
+
+// RunningRecipe is a recipe that had not ended when the file was written.
+type RunningRecipe struct {
+	// Name is the test's full name.
+	Name string `json:"name"`
+	// Match describes the hosts the recipe got, as Recipe.Match.
+	Match string `json:"match"`
+	// Start is when the recipe started.
+	Start time.Time `json:"start"`
+	// Jobs are the recipe's jobs that were running.
+	Jobs []RunningJob `json:"jobs"`
+}
+
+// RunningJob is a job that had not ended when the file was written.
+type RunningJob struct {
+	// Host is the host's name in the recipe ("h1").
+	Host string `json:"host"`
+	// ID is the job's number on its host; 0 for a job run in the
+	// foreground (Host.Run), whose agent tells its number at its end.
+	ID int `json:"id"`
+	// Command is the job's command line; Desc its description.
+	Command string `json:"command"`
+	Desc    string `json:"desc"`
+	// Start is when the job was started.
+	Start time.Time `json:"start"`
+	// Output is the last lines the job printed, when they were fetched
+	// (at the deadline, for a background job).
+	Output string `json:"output,omitempty"`
 }
 
 // HostInfo describes a machine a run used.

@@ -204,6 +204,8 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"baseline_check": reflect.TypeFor[BaselineCheck](),
 		"console":        reflect.TypeFor[Console](),
 		"evaluation":     reflect.TypeFor[Evaluation](),
+		"running_recipe": reflect.TypeFor[RunningRecipe](),
+		"running_job":    reflect.TypeFor[RunningJob](),
 	} {
 		d, ok := schema.Defs[def]
 		require.True(t, ok, "schema has no $defs/%s", def)

@@ -23,16 +23,18 @@ func resultsCmd(args []string, stdout, stderr io.Writer) int {
 		return compareCmd(args[1:], stdout, stderr)
 	case "html":
 		return htmlCmd(args[1:], stdout, stderr)
+	case "rebuild":
+		return rebuildCmd(args[1:], stdout, stderr)
 	}
-	runs, ok := readRuns(args, stderr)
-	if !ok {
-		return 1
-	}
+	runs, ok := summaryRuns(args, stdout, stderr)
 	for i, r := range runs {
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
 		printSummary(stdout, r)
+	}
+	if !ok {
+		return 1
 	}
 	return 0
 }
@@ -63,6 +65,9 @@ func readRuns(paths []string, stderr io.Writer) ([]namedRun, bool) {
 func printSummary(w io.Writer, r namedRun) {
 	fmt.Fprintf(w, "%s: %s, %s, pool %s\n", r.path, r.Start.UTC().Format("2006-01-02 15:04:05 MST"),
 		r.End.Sub(r.Start).Round(time.Second), r.Pool)
+	if r.ID != "" {
+		fmt.Fprintf(w, "  run %s: %s\n", r.ID, r.State)
+	}
 	for _, h := range r.Hosts {
 		fmt.Fprintf(w, "  host %s: kernel %s, %s, agent %s\n", h.Name, h.Kernel, h.Arch, h.AgentVersion)
 	}
@@ -84,6 +89,12 @@ func printSummary(w io.Writer, r namedRun) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "recipes: %d pass, %d fail, %d skip\n", counts[results.Pass], counts[results.Fail], counts[results.Skip])
+	for _, rr := range r.Running {
+		fmt.Fprintf(w, "not ended: %s (started %s, hosts %s)\n", rr.Name, rr.Start.UTC().Format("15:04:05"), rr.Match)
+		for _, j := range rr.Jobs {
+			fmt.Fprintf(w, "  %s job %s: %s\n", j.Host, results.JobNumber(j.ID), j.Command)
+		}
+	}
 }
 
 // measurements are the Measurements a recipe recorded.
