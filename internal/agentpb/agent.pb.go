@@ -4274,6 +4274,696 @@ func (x *LoadKernelReply) GetInitrdBytes() int64 {
 	return 0
 }
 
+type KmsgCursorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KmsgCursorRequest) Reset() {
+	*x = KmsgCursorRequest{}
+	mi := &file_agent_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KmsgCursorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KmsgCursorRequest) ProtoMessage() {}
+
+func (x *KmsgCursorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KmsgCursorRequest.ProtoReflect.Descriptor instead.
+func (*KmsgCursorRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{61}
+}
+
+type KmsgCursorReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// follower identifies the agent's kernel log follower: a cursor from
+	// another one (the agent restarted) is not comparable.
+	Follower string `protobuf:"bytes,1,opt,name=follower,proto3" json:"follower,omitempty"`
+	// next_seq is the kernel's sequence number of the next record.
+	NextSeq uint64 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"`
+	// boot_id is the kernel's boot id (a reboot restarts the sequence).
+	BootId        string `protobuf:"bytes,3,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KmsgCursorReply) Reset() {
+	*x = KmsgCursorReply{}
+	mi := &file_agent_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KmsgCursorReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KmsgCursorReply) ProtoMessage() {}
+
+func (x *KmsgCursorReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KmsgCursorReply.ProtoReflect.Descriptor instead.
+func (*KmsgCursorReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *KmsgCursorReply) GetFollower() string {
+	if x != nil {
+		return x.Follower
+	}
+	return ""
+}
+
+func (x *KmsgCursorReply) GetNextSeq() uint64 {
+	if x != nil {
+		return x.NextSeq
+	}
+	return 0
+}
+
+func (x *KmsgCursorReply) GetBootId() string {
+	if x != nil {
+		return x.BootId
+	}
+	return ""
+}
+
+type KmsgReadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Follower      string                 `protobuf:"bytes,1,opt,name=follower,proto3" json:"follower,omitempty"`
+	FromSeq       uint64                 `protobuf:"varint,2,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KmsgReadRequest) Reset() {
+	*x = KmsgReadRequest{}
+	mi := &file_agent_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KmsgReadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KmsgReadRequest) ProtoMessage() {}
+
+func (x *KmsgReadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KmsgReadRequest.ProtoReflect.Descriptor instead.
+func (*KmsgReadRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *KmsgReadRequest) GetFollower() string {
+	if x != nil {
+		return x.Follower
+	}
+	return ""
+}
+
+func (x *KmsgReadRequest) GetFromSeq() uint64 {
+	if x != nil {
+		return x.FromSeq
+	}
+	return 0
+}
+
+type KmsgRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// level is the record's log level, 0 (emerg) to 7 (debug).
+	Level int32 `protobuf:"varint,2,opt,name=level,proto3" json:"level,omitempty"`
+	// micros is when the kernel logged it, in microseconds since boot.
+	Micros        int64  `protobuf:"varint,3,opt,name=micros,proto3" json:"micros,omitempty"`
+	Text          string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KmsgRecord) Reset() {
+	*x = KmsgRecord{}
+	mi := &file_agent_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KmsgRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KmsgRecord) ProtoMessage() {}
+
+func (x *KmsgRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KmsgRecord.ProtoReflect.Descriptor instead.
+func (*KmsgRecord) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *KmsgRecord) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *KmsgRecord) GetLevel() int32 {
+	if x != nil {
+		return x.Level
+	}
+	return 0
+}
+
+func (x *KmsgRecord) GetMicros() int64 {
+	if x != nil {
+		return x.Micros
+	}
+	return 0
+}
+
+func (x *KmsgRecord) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+type KmsgReadReply struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records []*KmsgRecord          `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	NextSeq uint64                 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"`
+	// lost counts the records from from_seq on that the agent no longer has
+	// (the kernel's buffer or its own overflowed).
+	Lost uint64 `protobuf:"varint,3,opt,name=lost,proto3" json:"lost,omitempty"`
+	// restarted: the follower is not the cursor's (the agent restarted);
+	// records are those it has.
+	Restarted bool `protobuf:"varint,4,opt,name=restarted,proto3" json:"restarted,omitempty"`
+	// wall_unix_nano and micros_now are the same instant, on the wall clock
+	// and on the clock of the records' micros.
+	WallUnixNano  int64 `protobuf:"varint,5,opt,name=wall_unix_nano,json=wallUnixNano,proto3" json:"wall_unix_nano,omitempty"`
+	MicrosNow     int64 `protobuf:"varint,6,opt,name=micros_now,json=microsNow,proto3" json:"micros_now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KmsgReadReply) Reset() {
+	*x = KmsgReadReply{}
+	mi := &file_agent_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KmsgReadReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KmsgReadReply) ProtoMessage() {}
+
+func (x *KmsgReadReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KmsgReadReply.ProtoReflect.Descriptor instead.
+func (*KmsgReadReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *KmsgReadReply) GetRecords() []*KmsgRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *KmsgReadReply) GetNextSeq() uint64 {
+	if x != nil {
+		return x.NextSeq
+	}
+	return 0
+}
+
+func (x *KmsgReadReply) GetLost() uint64 {
+	if x != nil {
+		return x.Lost
+	}
+	return 0
+}
+
+func (x *KmsgReadReply) GetRestarted() bool {
+	if x != nil {
+		return x.Restarted
+	}
+	return false
+}
+
+func (x *KmsgReadReply) GetWallUnixNano() int64 {
+	if x != nil {
+		return x.WallUnixNano
+	}
+	return 0
+}
+
+func (x *KmsgReadReply) GetMicrosNow() int64 {
+	if x != nil {
+		return x.MicrosNow
+	}
+	return 0
+}
+
+type SysinfoRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	// ifaces are the interfaces whose counters are read (real names).
+	Ifaces []string `protobuf:"bytes,2,rep,name=ifaces,proto3" json:"ifaces,omitempty"`
+	// facts asks for SysinfoFacts too.
+	Facts         bool `protobuf:"varint,3,opt,name=facts,proto3" json:"facts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoRequest) Reset() {
+	*x = SysinfoRequest{}
+	mi := &file_agent_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoRequest) ProtoMessage() {}
+
+func (x *SysinfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoRequest.ProtoReflect.Descriptor instead.
+func (*SysinfoRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *SysinfoRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *SysinfoRequest) GetIfaces() []string {
+	if x != nil {
+		return x.Ifaces
+	}
+	return nil
+}
+
+func (x *SysinfoRequest) GetFacts() bool {
+	if x != nil {
+		return x.Facts
+	}
+	return false
+}
+
+type SysinfoNuma struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  int32                  `protobuf:"varint,1,opt,name=node,proto3" json:"node,omitempty"`
+	// cpus is the node's cpulist ("0-3,8-11").
+	Cpus          string `protobuf:"bytes,2,opt,name=cpus,proto3" json:"cpus,omitempty"`
+	MemTotalKib   int64  `protobuf:"varint,3,opt,name=mem_total_kib,json=memTotalKib,proto3" json:"mem_total_kib,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoNuma) Reset() {
+	*x = SysinfoNuma{}
+	mi := &file_agent_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoNuma) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoNuma) ProtoMessage() {}
+
+func (x *SysinfoNuma) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoNuma.ProtoReflect.Descriptor instead.
+func (*SysinfoNuma) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *SysinfoNuma) GetNode() int32 {
+	if x != nil {
+		return x.Node
+	}
+	return 0
+}
+
+func (x *SysinfoNuma) GetCpus() string {
+	if x != nil {
+		return x.Cpus
+	}
+	return ""
+}
+
+func (x *SysinfoNuma) GetMemTotalKib() int64 {
+	if x != nil {
+		return x.MemTotalKib
+	}
+	return 0
+}
+
+type SysinfoFacts struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Kernel  string                 `protobuf:"bytes,1,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Cmdline string                 `protobuf:"bytes,2,opt,name=cmdline,proto3" json:"cmdline,omitempty"`
+	// modules are the loaded modules' names.
+	Modules  []string       `protobuf:"bytes,3,rep,name=modules,proto3" json:"modules,omitempty"`
+	CpuModel string         `protobuf:"bytes,4,opt,name=cpu_model,json=cpuModel,proto3" json:"cpu_model,omitempty"`
+	Cpus     int32          `protobuf:"varint,5,opt,name=cpus,proto3" json:"cpus,omitempty"`
+	Numa     []*SysinfoNuma `protobuf:"bytes,6,rep,name=numa,proto3" json:"numa,omitempty"`
+	// nics are the named interfaces' drivers and firmware (ethtool -i).
+	Nics          []*Nic `protobuf:"bytes,7,rep,name=nics,proto3" json:"nics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoFacts) Reset() {
+	*x = SysinfoFacts{}
+	mi := &file_agent_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoFacts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoFacts) ProtoMessage() {}
+
+func (x *SysinfoFacts) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoFacts.ProtoReflect.Descriptor instead.
+func (*SysinfoFacts) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *SysinfoFacts) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *SysinfoFacts) GetCmdline() string {
+	if x != nil {
+		return x.Cmdline
+	}
+	return ""
+}
+
+func (x *SysinfoFacts) GetModules() []string {
+	if x != nil {
+		return x.Modules
+	}
+	return nil
+}
+
+func (x *SysinfoFacts) GetCpuModel() string {
+	if x != nil {
+		return x.CpuModel
+	}
+	return ""
+}
+
+func (x *SysinfoFacts) GetCpus() int32 {
+	if x != nil {
+		return x.Cpus
+	}
+	return 0
+}
+
+func (x *SysinfoFacts) GetNuma() []*SysinfoNuma {
+	if x != nil {
+		return x.Numa
+	}
+	return nil
+}
+
+func (x *SysinfoFacts) GetNics() []*Nic {
+	if x != nil {
+		return x.Nics
+	}
+	return nil
+}
+
+type SysinfoReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// counters are named "link/IFACE/NAME", "ethtool/IFACE/NAME",
+	// "snmp/Ip/NAME", "netstat/TcpExt/NAME", "softnet/cpuN/NAME".
+	Counters map[string]uint64 `protobuf:"bytes,1,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Facts    *SysinfoFacts     `protobuf:"bytes,2,opt,name=facts,proto3" json:"facts,omitempty"`
+	// errors name what could not be read; the rest was.
+	Errors        []string `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoReply) Reset() {
+	*x = SysinfoReply{}
+	mi := &file_agent_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoReply) ProtoMessage() {}
+
+func (x *SysinfoReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoReply.ProtoReflect.Descriptor instead.
+func (*SysinfoReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *SysinfoReply) GetCounters() map[string]uint64 {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
+func (x *SysinfoReply) GetFacts() *SysinfoFacts {
+	if x != nil {
+		return x.Facts
+	}
+	return nil
+}
+
+func (x *SysinfoReply) GetErrors() []string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+type SysinfoAgentLogRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// since_unix_nano: only lines logged from then on.
+	SinceUnixNano int64 `protobuf:"varint,1,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoAgentLogRequest) Reset() {
+	*x = SysinfoAgentLogRequest{}
+	mi := &file_agent_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoAgentLogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoAgentLogRequest) ProtoMessage() {}
+
+func (x *SysinfoAgentLogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoAgentLogRequest.ProtoReflect.Descriptor instead.
+func (*SysinfoAgentLogRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *SysinfoAgentLogRequest) GetSinceUnixNano() int64 {
+	if x != nil {
+		return x.SinceUnixNano
+	}
+	return 0
+}
+
+type SysinfoAgentLogReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Lines []string               `protobuf:"bytes,1,rep,name=lines,proto3" json:"lines,omitempty"`
+	// dropped: older lines of the window are no longer kept.
+	Dropped       bool `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoAgentLogReply) Reset() {
+	*x = SysinfoAgentLogReply{}
+	mi := &file_agent_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoAgentLogReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoAgentLogReply) ProtoMessage() {}
+
+func (x *SysinfoAgentLogReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoAgentLogReply.ProtoReflect.Descriptor instead.
+func (*SysinfoAgentLogReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *SysinfoAgentLogReply) GetLines() []string {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *SysinfoAgentLogReply) GetDropped() bool {
+	if x != nil {
+		return x.Dropped
+	}
+	return false
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -4617,7 +5307,57 @@ const file_agent_proto_rawDesc = "" +
 	"\x06unload\x18\x06 \x01(\bR\x06unload\"N\n" +
 	"\x0fLoadKernelReply\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\tR\arunning\x12!\n" +
-	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes2\x91\x1a\n" +
+	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes\"\x13\n" +
+	"\x11KmsgCursorRequest\"a\n" +
+	"\x0fKmsgCursorReply\x12\x1a\n" +
+	"\bfollower\x18\x01 \x01(\tR\bfollower\x12\x19\n" +
+	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq\x12\x17\n" +
+	"\aboot_id\x18\x03 \x01(\tR\x06bootId\"H\n" +
+	"\x0fKmsgReadRequest\x12\x1a\n" +
+	"\bfollower\x18\x01 \x01(\tR\bfollower\x12\x19\n" +
+	"\bfrom_seq\x18\x02 \x01(\x04R\afromSeq\"`\n" +
+	"\n" +
+	"KmsgRecord\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05level\x18\x02 \x01(\x05R\x05level\x12\x16\n" +
+	"\x06micros\x18\x03 \x01(\x03R\x06micros\x12\x12\n" +
+	"\x04text\x18\x04 \x01(\tR\x04text\"\xd6\x01\n" +
+	"\rKmsgReadReply\x123\n" +
+	"\arecords\x18\x01 \x03(\v2\x19.lnst.agent.v1.KmsgRecordR\arecords\x12\x19\n" +
+	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq\x12\x12\n" +
+	"\x04lost\x18\x03 \x01(\x04R\x04lost\x12\x1c\n" +
+	"\trestarted\x18\x04 \x01(\bR\trestarted\x12$\n" +
+	"\x0ewall_unix_nano\x18\x05 \x01(\x03R\fwallUnixNano\x12\x1d\n" +
+	"\n" +
+	"micros_now\x18\x06 \x01(\x03R\tmicrosNow\"R\n" +
+	"\x0eSysinfoRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x16\n" +
+	"\x06ifaces\x18\x02 \x03(\tR\x06ifaces\x12\x14\n" +
+	"\x05facts\x18\x03 \x01(\bR\x05facts\"Y\n" +
+	"\vSysinfoNuma\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\x05R\x04node\x12\x12\n" +
+	"\x04cpus\x18\x02 \x01(\tR\x04cpus\x12\"\n" +
+	"\rmem_total_kib\x18\x03 \x01(\x03R\vmemTotalKib\"\xe3\x01\n" +
+	"\fSysinfoFacts\x12\x16\n" +
+	"\x06kernel\x18\x01 \x01(\tR\x06kernel\x12\x18\n" +
+	"\acmdline\x18\x02 \x01(\tR\acmdline\x12\x18\n" +
+	"\amodules\x18\x03 \x03(\tR\amodules\x12\x1b\n" +
+	"\tcpu_model\x18\x04 \x01(\tR\bcpuModel\x12\x12\n" +
+	"\x04cpus\x18\x05 \x01(\x05R\x04cpus\x12.\n" +
+	"\x04numa\x18\x06 \x03(\v2\x1a.lnst.agent.v1.SysinfoNumaR\x04numa\x12&\n" +
+	"\x04nics\x18\a \x03(\v2\x12.lnst.agent.v1.NicR\x04nics\"\xdd\x01\n" +
+	"\fSysinfoReply\x12E\n" +
+	"\bcounters\x18\x01 \x03(\v2).lnst.agent.v1.SysinfoReply.CountersEntryR\bcounters\x121\n" +
+	"\x05facts\x18\x02 \x01(\v2\x1b.lnst.agent.v1.SysinfoFactsR\x05facts\x12\x16\n" +
+	"\x06errors\x18\x03 \x03(\tR\x06errors\x1a;\n" +
+	"\rCountersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"@\n" +
+	"\x16SysinfoAgentLogRequest\x12&\n" +
+	"\x0fsince_unix_nano\x18\x01 \x01(\x03R\rsinceUnixNano\"F\n" +
+	"\x14SysinfoAgentLogReply\x12\x14\n" +
+	"\x05lines\x18\x01 \x03(\tR\x05lines\x12\x18\n" +
+	"\adropped\x18\x02 \x01(\bR\adropped2\xd9\x1c\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -4672,7 +5412,12 @@ const file_agent_proto_rawDesc = "" +
 	"\x05Facts\x12\x1b.lnst.agent.v1.FactsRequest\x1a\x19.lnst.agent.v1.FactsReply\x12<\n" +
 	"\x06Reboot\x12\x1c.lnst.agent.v1.RebootRequest\x1a\x14.lnst.agent.v1.Empty\x12N\n" +
 	"\n" +
-	"LoadKernel\x12 .lnst.agent.v1.LoadKernelRequest\x1a\x1e.lnst.agent.v1.LoadKernelReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"LoadKernel\x12 .lnst.agent.v1.LoadKernelRequest\x1a\x1e.lnst.agent.v1.LoadKernelReply\x12N\n" +
+	"\n" +
+	"KmsgCursor\x12 .lnst.agent.v1.KmsgCursorRequest\x1a\x1e.lnst.agent.v1.KmsgCursorReply\x12H\n" +
+	"\bKmsgRead\x12\x1e.lnst.agent.v1.KmsgReadRequest\x1a\x1c.lnst.agent.v1.KmsgReadReply\x12M\n" +
+	"\x0fSysinfoSnapshot\x12\x1d.lnst.agent.v1.SysinfoRequest\x1a\x1b.lnst.agent.v1.SysinfoReply\x12]\n" +
+	"\x0fSysinfoAgentLog\x12%.lnst.agent.v1.SysinfoAgentLogRequest\x1a#.lnst.agent.v1.SysinfoAgentLogReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -4687,86 +5432,98 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
 var file_agent_proto_goTypes = []any{
-	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
-	(FileEntry_Type)(0),           // 1: lnst.agent.v1.FileEntry.Type
-	(*Empty)(nil),                 // 2: lnst.agent.v1.Empty
-	(*HelloRequest)(nil),          // 3: lnst.agent.v1.HelloRequest
-	(*HelloReply)(nil),            // 4: lnst.agent.v1.HelloReply
-	(*HostRef)(nil),               // 5: lnst.agent.v1.HostRef
-	(*CreateHostRequest)(nil),     // 6: lnst.agent.v1.CreateHostRequest
-	(*CreateHostReply)(nil),       // 7: lnst.agent.v1.CreateHostReply
-	(*ConnectRequest)(nil),        // 8: lnst.agent.v1.ConnectRequest
-	(*DestroyNetworkRequest)(nil), // 9: lnst.agent.v1.DestroyNetworkRequest
-	(*StartJobRequest)(nil),       // 10: lnst.agent.v1.StartJobRequest
-	(*StartJobReply)(nil),         // 11: lnst.agent.v1.StartJobReply
-	(*JobRef)(nil),                // 12: lnst.agent.v1.JobRef
-	(*KillJobRequest)(nil),        // 13: lnst.agent.v1.KillJobRequest
-	(*JobResult)(nil),             // 14: lnst.agent.v1.JobResult
-	(*JobEvent)(nil),              // 15: lnst.agent.v1.JobEvent
-	(*JobOutput)(nil),             // 16: lnst.agent.v1.JobOutput
-	(*VethSpec)(nil),              // 17: lnst.agent.v1.VethSpec
-	(*BridgeSpec)(nil),            // 18: lnst.agent.v1.BridgeSpec
-	(*GenericSpec)(nil),           // 19: lnst.agent.v1.GenericSpec
-	(*CreateLinkRequest)(nil),     // 20: lnst.agent.v1.CreateLinkRequest
-	(*LinkRef)(nil),               // 21: lnst.agent.v1.LinkRef
-	(*SetLinkRequest)(nil),        // 22: lnst.agent.v1.SetLinkRequest
-	(*CreateNetnsRequest)(nil),    // 23: lnst.agent.v1.CreateNetnsRequest
-	(*RouteRequest)(nil),          // 24: lnst.agent.v1.RouteRequest
-	(*Nexthop)(nil),               // 25: lnst.agent.v1.Nexthop
-	(*RoutesRequest)(nil),         // 26: lnst.agent.v1.RoutesRequest
-	(*NeighRequest)(nil),          // 27: lnst.agent.v1.NeighRequest
-	(*RuleRequest)(nil),           // 28: lnst.agent.v1.RuleRequest
-	(*SetLinkNetnsRequest)(nil),   // 29: lnst.agent.v1.SetLinkNetnsRequest
-	(*RenameLinkRequest)(nil),     // 30: lnst.agent.v1.RenameLinkRequest
-	(*WaitLinkRequest)(nil),       // 31: lnst.agent.v1.WaitLinkRequest
-	(*SetFeaturesRequest)(nil),    // 32: lnst.agent.v1.SetFeaturesRequest
-	(*SetEthtoolRequest)(nil),     // 33: lnst.agent.v1.SetEthtoolRequest
-	(*EthtoolReply)(nil),          // 34: lnst.agent.v1.EthtoolReply
-	(*FeaturesReply)(nil),         // 35: lnst.agent.v1.FeaturesReply
-	(*ProbeRequest)(nil),          // 36: lnst.agent.v1.ProbeRequest
-	(*ProbeReply)(nil),            // 37: lnst.agent.v1.ProbeReply
-	(*AddrRequest)(nil),           // 38: lnst.agent.v1.AddrRequest
-	(*LinkStats)(nil),             // 39: lnst.agent.v1.LinkStats
-	(*LinkInfoReply)(nil),         // 40: lnst.agent.v1.LinkInfoReply
-	(*LinksReply)(nil),            // 41: lnst.agent.v1.LinksReply
-	(*ValueRef)(nil),              // 42: lnst.agent.v1.ValueRef
-	(*ValueReply)(nil),            // 43: lnst.agent.v1.ValueReply
-	(*WriteValueRequest)(nil),     // 44: lnst.agent.v1.WriteValueRequest
-	(*ChangeReply)(nil),           // 45: lnst.agent.v1.ChangeReply
-	(*HeartbeatRequest)(nil),      // 46: lnst.agent.v1.HeartbeatRequest
-	(*HeartbeatReply)(nil),        // 47: lnst.agent.v1.HeartbeatReply
-	(*RestoreRequest)(nil),        // 48: lnst.agent.v1.RestoreRequest
-	(*RestoreReply)(nil),          // 49: lnst.agent.v1.RestoreReply
-	(*FileEntry)(nil),             // 50: lnst.agent.v1.FileEntry
-	(*FileChunk)(nil),             // 51: lnst.agent.v1.FileChunk
-	(*PutFileRequest)(nil),        // 52: lnst.agent.v1.PutFileRequest
-	(*PutFileReply)(nil),          // 53: lnst.agent.v1.PutFileReply
-	(*GetFileRequest)(nil),        // 54: lnst.agent.v1.GetFileRequest
-	(*TempDirRequest)(nil),        // 55: lnst.agent.v1.TempDirRequest
-	(*TempDirReply)(nil),          // 56: lnst.agent.v1.TempDirReply
-	(*FactsRequest)(nil),          // 57: lnst.agent.v1.FactsRequest
-	(*Nic)(nil),                   // 58: lnst.agent.v1.Nic
-	(*FactsReply)(nil),            // 59: lnst.agent.v1.FactsReply
-	(*RebootRequest)(nil),         // 60: lnst.agent.v1.RebootRequest
-	(*LoadKernelRequest)(nil),     // 61: lnst.agent.v1.LoadKernelRequest
-	(*LoadKernelReply)(nil),       // 62: lnst.agent.v1.LoadKernelReply
-	nil,                           // 63: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 64: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                           // 65: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                           // 66: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                           // 67: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 68: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 69: lnst.agent.v1.ProbeReply.QdiscsEntry
-	(*durationpb.Duration)(nil),   // 70: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 71: google.protobuf.Timestamp
+	(JobOutput_Stream)(0),          // 0: lnst.agent.v1.JobOutput.Stream
+	(FileEntry_Type)(0),            // 1: lnst.agent.v1.FileEntry.Type
+	(*Empty)(nil),                  // 2: lnst.agent.v1.Empty
+	(*HelloRequest)(nil),           // 3: lnst.agent.v1.HelloRequest
+	(*HelloReply)(nil),             // 4: lnst.agent.v1.HelloReply
+	(*HostRef)(nil),                // 5: lnst.agent.v1.HostRef
+	(*CreateHostRequest)(nil),      // 6: lnst.agent.v1.CreateHostRequest
+	(*CreateHostReply)(nil),        // 7: lnst.agent.v1.CreateHostReply
+	(*ConnectRequest)(nil),         // 8: lnst.agent.v1.ConnectRequest
+	(*DestroyNetworkRequest)(nil),  // 9: lnst.agent.v1.DestroyNetworkRequest
+	(*StartJobRequest)(nil),        // 10: lnst.agent.v1.StartJobRequest
+	(*StartJobReply)(nil),          // 11: lnst.agent.v1.StartJobReply
+	(*JobRef)(nil),                 // 12: lnst.agent.v1.JobRef
+	(*KillJobRequest)(nil),         // 13: lnst.agent.v1.KillJobRequest
+	(*JobResult)(nil),              // 14: lnst.agent.v1.JobResult
+	(*JobEvent)(nil),               // 15: lnst.agent.v1.JobEvent
+	(*JobOutput)(nil),              // 16: lnst.agent.v1.JobOutput
+	(*VethSpec)(nil),               // 17: lnst.agent.v1.VethSpec
+	(*BridgeSpec)(nil),             // 18: lnst.agent.v1.BridgeSpec
+	(*GenericSpec)(nil),            // 19: lnst.agent.v1.GenericSpec
+	(*CreateLinkRequest)(nil),      // 20: lnst.agent.v1.CreateLinkRequest
+	(*LinkRef)(nil),                // 21: lnst.agent.v1.LinkRef
+	(*SetLinkRequest)(nil),         // 22: lnst.agent.v1.SetLinkRequest
+	(*CreateNetnsRequest)(nil),     // 23: lnst.agent.v1.CreateNetnsRequest
+	(*RouteRequest)(nil),           // 24: lnst.agent.v1.RouteRequest
+	(*Nexthop)(nil),                // 25: lnst.agent.v1.Nexthop
+	(*RoutesRequest)(nil),          // 26: lnst.agent.v1.RoutesRequest
+	(*NeighRequest)(nil),           // 27: lnst.agent.v1.NeighRequest
+	(*RuleRequest)(nil),            // 28: lnst.agent.v1.RuleRequest
+	(*SetLinkNetnsRequest)(nil),    // 29: lnst.agent.v1.SetLinkNetnsRequest
+	(*RenameLinkRequest)(nil),      // 30: lnst.agent.v1.RenameLinkRequest
+	(*WaitLinkRequest)(nil),        // 31: lnst.agent.v1.WaitLinkRequest
+	(*SetFeaturesRequest)(nil),     // 32: lnst.agent.v1.SetFeaturesRequest
+	(*SetEthtoolRequest)(nil),      // 33: lnst.agent.v1.SetEthtoolRequest
+	(*EthtoolReply)(nil),           // 34: lnst.agent.v1.EthtoolReply
+	(*FeaturesReply)(nil),          // 35: lnst.agent.v1.FeaturesReply
+	(*ProbeRequest)(nil),           // 36: lnst.agent.v1.ProbeRequest
+	(*ProbeReply)(nil),             // 37: lnst.agent.v1.ProbeReply
+	(*AddrRequest)(nil),            // 38: lnst.agent.v1.AddrRequest
+	(*LinkStats)(nil),              // 39: lnst.agent.v1.LinkStats
+	(*LinkInfoReply)(nil),          // 40: lnst.agent.v1.LinkInfoReply
+	(*LinksReply)(nil),             // 41: lnst.agent.v1.LinksReply
+	(*ValueRef)(nil),               // 42: lnst.agent.v1.ValueRef
+	(*ValueReply)(nil),             // 43: lnst.agent.v1.ValueReply
+	(*WriteValueRequest)(nil),      // 44: lnst.agent.v1.WriteValueRequest
+	(*ChangeReply)(nil),            // 45: lnst.agent.v1.ChangeReply
+	(*HeartbeatRequest)(nil),       // 46: lnst.agent.v1.HeartbeatRequest
+	(*HeartbeatReply)(nil),         // 47: lnst.agent.v1.HeartbeatReply
+	(*RestoreRequest)(nil),         // 48: lnst.agent.v1.RestoreRequest
+	(*RestoreReply)(nil),           // 49: lnst.agent.v1.RestoreReply
+	(*FileEntry)(nil),              // 50: lnst.agent.v1.FileEntry
+	(*FileChunk)(nil),              // 51: lnst.agent.v1.FileChunk
+	(*PutFileRequest)(nil),         // 52: lnst.agent.v1.PutFileRequest
+	(*PutFileReply)(nil),           // 53: lnst.agent.v1.PutFileReply
+	(*GetFileRequest)(nil),         // 54: lnst.agent.v1.GetFileRequest
+	(*TempDirRequest)(nil),         // 55: lnst.agent.v1.TempDirRequest
+	(*TempDirReply)(nil),           // 56: lnst.agent.v1.TempDirReply
+	(*FactsRequest)(nil),           // 57: lnst.agent.v1.FactsRequest
+	(*Nic)(nil),                    // 58: lnst.agent.v1.Nic
+	(*FactsReply)(nil),             // 59: lnst.agent.v1.FactsReply
+	(*RebootRequest)(nil),          // 60: lnst.agent.v1.RebootRequest
+	(*LoadKernelRequest)(nil),      // 61: lnst.agent.v1.LoadKernelRequest
+	(*LoadKernelReply)(nil),        // 62: lnst.agent.v1.LoadKernelReply
+	(*KmsgCursorRequest)(nil),      // 63: lnst.agent.v1.KmsgCursorRequest
+	(*KmsgCursorReply)(nil),        // 64: lnst.agent.v1.KmsgCursorReply
+	(*KmsgReadRequest)(nil),        // 65: lnst.agent.v1.KmsgReadRequest
+	(*KmsgRecord)(nil),             // 66: lnst.agent.v1.KmsgRecord
+	(*KmsgReadReply)(nil),          // 67: lnst.agent.v1.KmsgReadReply
+	(*SysinfoRequest)(nil),         // 68: lnst.agent.v1.SysinfoRequest
+	(*SysinfoNuma)(nil),            // 69: lnst.agent.v1.SysinfoNuma
+	(*SysinfoFacts)(nil),           // 70: lnst.agent.v1.SysinfoFacts
+	(*SysinfoReply)(nil),           // 71: lnst.agent.v1.SysinfoReply
+	(*SysinfoAgentLogRequest)(nil), // 72: lnst.agent.v1.SysinfoAgentLogRequest
+	(*SysinfoAgentLogReply)(nil),   // 73: lnst.agent.v1.SysinfoAgentLogReply
+	nil,                            // 74: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                            // 75: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                            // 76: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                            // 77: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                            // 78: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                            // 79: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                            // 80: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                            // 81: lnst.agent.v1.SysinfoReply.CountersEntry
+	(*durationpb.Duration)(nil),    // 82: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 83: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	70, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	71, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	71, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	70, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	82, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	83, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	83, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	82, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16, // 4: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14, // 5: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,  // 6: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
@@ -4775,122 +5532,135 @@ var file_agent_proto_depIdxs = []int32{
 	19, // 9: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	25, // 10: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	24, // 11: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	70, // 12: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	63, // 13: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	64, // 14: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	65, // 15: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	66, // 16: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	67, // 17: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	68, // 18: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	69, // 19: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	82, // 12: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	74, // 13: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	75, // 14: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	76, // 15: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	77, // 16: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	78, // 17: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	79, // 18: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	80, // 19: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
 	39, // 20: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	40, // 21: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	70, // 22: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	82, // 22: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
 	1,  // 23: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
 	50, // 24: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
 	51, // 25: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
 	58, // 26: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
-	3,  // 27: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,  // 28: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,  // 29: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,  // 30: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,  // 31: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10, // 32: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 33: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10, // 34: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 35: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10, // 36: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13, // 37: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12, // 38: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20, // 39: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21, // 40: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22, // 41: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38, // 42: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38, // 43: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21, // 44: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,  // 45: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42, // 46: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44, // 47: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23, // 48: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24, // 49: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24, // 50: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26, // 51: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27, // 52: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27, // 53: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28, // 54: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28, // 55: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29, // 56: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30, // 57: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31, // 58: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32, // 59: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21, // 60: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33, // 61: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 62: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33, // 63: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 64: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36, // 65: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46, // 66: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46, // 67: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48, // 68: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52, // 69: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54, // 70: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55, // 71: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57, // 72: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60, // 73: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61, // 74: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	4,  // 75: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 76: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 77: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 78: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 79: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 80: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 81: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 82: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15, // 83: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15, // 84: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,  // 85: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16, // 86: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45, // 87: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 88: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 89: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 90: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45, // 91: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40, // 92: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41, // 93: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43, // 94: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45, // 95: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 96: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45, // 97: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 98: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 99: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45, // 100: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 101: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 102: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 103: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 104: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45, // 105: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 106: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45, // 107: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35, // 108: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45, // 109: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34, // 110: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45, // 111: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34, // 112: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37, // 113: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47, // 114: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 115: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49, // 116: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53, // 117: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51, // 118: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56, // 119: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59, // 120: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 121: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62, // 122: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	75, // [75:123] is the sub-list for method output_type
-	27, // [27:75] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	66, // 27: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
+	69, // 28: lnst.agent.v1.SysinfoFacts.numa:type_name -> lnst.agent.v1.SysinfoNuma
+	58, // 29: lnst.agent.v1.SysinfoFacts.nics:type_name -> lnst.agent.v1.Nic
+	81, // 30: lnst.agent.v1.SysinfoReply.counters:type_name -> lnst.agent.v1.SysinfoReply.CountersEntry
+	70, // 31: lnst.agent.v1.SysinfoReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
+	3,  // 32: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,  // 33: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,  // 34: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,  // 35: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,  // 36: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10, // 37: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 38: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10, // 39: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 40: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10, // 41: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13, // 42: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12, // 43: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20, // 44: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21, // 45: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22, // 46: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38, // 47: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38, // 48: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21, // 49: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,  // 50: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42, // 51: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44, // 52: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23, // 53: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24, // 54: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24, // 55: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26, // 56: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27, // 57: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27, // 58: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28, // 59: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28, // 60: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29, // 61: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30, // 62: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31, // 63: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32, // 64: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21, // 65: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33, // 66: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 67: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33, // 68: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 69: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36, // 70: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46, // 71: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46, // 72: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48, // 73: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52, // 74: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54, // 75: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55, // 76: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57, // 77: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60, // 78: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61, // 79: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	63, // 80: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
+	65, // 81: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
+	68, // 82: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
+	72, // 83: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
+	4,  // 84: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 85: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 86: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 87: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 88: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 89: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 90: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 91: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15, // 92: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15, // 93: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,  // 94: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16, // 95: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45, // 96: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 97: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 98: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 99: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45, // 100: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40, // 101: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41, // 102: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43, // 103: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45, // 104: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 105: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45, // 106: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 107: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 108: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45, // 109: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 110: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 111: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 112: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 113: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45, // 114: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 115: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45, // 116: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35, // 117: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45, // 118: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34, // 119: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45, // 120: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34, // 121: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37, // 122: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47, // 123: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 124: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49, // 125: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53, // 126: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51, // 127: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56, // 128: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59, // 129: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 130: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62, // 131: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	64, // 132: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
+	67, // 133: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
+	71, // 134: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
+	73, // 135: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
+	84, // [84:136] is the sub-list for method output_type
+	32, // [32:84] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -4918,7 +5688,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   68,
+			NumMessages:   80,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
