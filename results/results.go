@@ -57,6 +57,8 @@ type HostInfo struct {
 	Arch string `json:"arch"`
 	// AgentVersion is the version of the agent that served the host.
 	AgentVersion string `json:"agent_version"`
+	// System is what -lnst.sysinfo read of the machine once per run.
+	System *System `json:"system,omitempty"`
 }
 
 // Recipe is one recipe (a test or subtest) and what it did.
@@ -82,6 +84,12 @@ type Recipe struct {
 	// Consoles are the serial consoles of the recipe's VM hosts, kept
 	// when it failed.
 	Consoles []Console `json:"consoles,omitempty"`
+	// KernelLog are the kernel splats logged during the recipe (see
+	// KernelSplat), AgentLogs the agent logs of its pool and VM hosts
+	// kept when it failed, Sysinfo its hosts' counter deltas.
+	KernelLog []KernelSplat  `json:"kernel_log,omitempty"`
+	AgentLogs []Console      `json:"agent_logs,omitempty"`
+	Sysinfo   []SysinfoDelta `json:"sysinfo,omitempty"`
 }
 
 // Console is the end of a VM host's serial console.

@@ -200,6 +200,11 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"cpu":            reflect.TypeFor[CPUStats](),
 		"baseline_check": reflect.TypeFor[BaselineCheck](),
 		"console":        reflect.TypeFor[Console](),
+		"kernel_splat":   reflect.TypeFor[KernelSplat](),
+		"sysinfo_delta":  reflect.TypeFor[SysinfoDelta](),
+		"system":         reflect.TypeFor[System](),
+		"numa_node":      reflect.TypeFor[NUMANode](),
+		"nic":            reflect.TypeFor[NIC](),
 	} {
 		d, ok := schema.Defs[def]
 		require.True(t, ok, "schema has no $defs/%s", def)
