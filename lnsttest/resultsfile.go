@@ -74,6 +74,7 @@ func (s *session) addRecipe(st *testState) {
 	st.mu.Lock()
 	r.Consoles = st.consoles
 	st.mu.Unlock()
+	st.addWatchResults(&r) // sysinfo.go
 	s.mu.Lock()
 	s.results.run.Recipes = append(s.results.run.Recipes, r)
 	s.mu.Unlock()
