@@ -5,45 +5,132 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/internal/ethtool"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
-// SysinfoSnapshot reads a host's counters in one call: the link
-// statistics and ethtool -S of each named interface, the host's
-// /proc/net/snmp, snmp6 and netstat (its network namespace's) and the
-// machine's /proc/net/softnet_stat; with req.Facts also what does not
-// change while the agent runs. What cannot be read is named in Errors;
-// the rest is still returned.
+// SysinfoSnapshot reads the named hosts' counters in one call, each host
+// on its own thread: the link statistics and ethtool -S of each named
+// interface, the host's /proc/net/snmp, snmp6 and netstat (its network
+// namespace's) and the machine's /proc/net/softnet_stat; when asked also
+// what does not change while the agent runs, and the kernel log's cursor
+// or records. A snapshot kept as a baseline keeps the files as read; the
+// snapshot that names it parses only the lines that changed, and returns
+// only the counters that did. What cannot be read is named in a host's
+// Errors (or KmsgError); the rest is still returned.
 func (s *Server) SysinfoSnapshot(_ context.Context, req *pb.SysinfoRequest) (*pb.SysinfoReply, error) {
-	h, err := s.host(req.Host)
-	if err != nil {
-		return nil, err
+	hosts := make([]*host, len(req.Hosts))
+	bases := make([]*sysSnap, len(req.Hosts))
+	for i, hr := range req.Hosts {
+		h, err := s.host(hr.Host)
+		if err != nil {
+			return nil, err
+		}
+		hosts[i] = h
+		if hr.Since != "" {
+			if bases[i] = sysBaselines.take(hr.Since); bases[i] == nil {
+				return nil, status.Errorf(codes.NotFound, "sysinfo baseline %q of host %q: the agent has no such snapshot (it restarted, or it was used already)", hr.Since, hr.Host)
+			}
+		}
 	}
-	r := &pb.SysinfoReply{Counters: map[string]uint64{}}
-	fail := func(err error) { r.Errors = append(r.Errors, err.Error()) }
+	r := &pb.SysinfoReply{Hosts: make([]*pb.SysinfoHostReply, len(req.Hosts))}
+	var wg sync.WaitGroup
+	if req.KmsgCursor || req.KmsgRead != nil {
+		wg.Go(func() {
+			var err error
+			if req.KmsgRead != nil {
+				r.Kmsg, err = kmsg.read(req.KmsgRead.Follower, req.KmsgRead.FromSeq)
+			} else {
+				r.KmsgCursor, err = kmsg.cursor()
+			}
+			if err != nil {
+				r.KmsgError = err.Error()
+			}
+		})
+	}
+	for i, hr := range req.Hosts {
+		wg.Go(func() { r.Hosts[i] = hosts[i].sysinfo(hr, bases[i]) })
+	}
+	wg.Wait()
+	return r, nil
+}
+
+// sysinfo answers one host's part of a SysinfoSnapshot.
+func (h *host) sysinfo(req *pb.SysinfoHostRequest, base *sysSnap) *pb.SysinfoHostReply {
+	snap, links, errs := h.sysSnapshot(req.Ifaces)
+	r := &pb.SysinfoHostReply{Errors: errs}
+	if req.Counters {
+		r.Counters = snap.counters()
+	}
+	if base != nil {
+		r.Deltas = snap.deltas(base)
+	}
+	if req.Keep {
+		r.Baseline = sysBaselines.put(snap)
+	}
+	if req.Facts {
+		r.Facts = sysFacts()
+		for _, l := range links {
+			r.Facts.Nics = append(r.Facts.Nics, h.nic(l))
+		}
+	}
+	return r
+}
+
+// sysFiles are the /proc/net files a snapshot reads, with the parser of
+// their text.
+var sysFiles = []struct {
+	name  string
+	parse func(c map[string]uint64, b []byte)
+	// lines is how many lines make one unit its parser reads: 2 for the
+	// name and value lines of snmp and netstat.
+	lines int
+}{
+	{"snmp", func(c map[string]uint64, b []byte) { parseNetstat(c, "snmp", b) }, 2},
+	{"snmp6", parseSnmp6, 1},
+	{"netstat", func(c map[string]uint64, b []byte) { parseNetstat(c, "netstat", b) }, 2},
+	{"softnet_stat", parseSoftnet, 1},
+}
+
+// sysSnap is a snapshot: the interfaces' counters, parsed, and the
+// /proc/net files as read.
+type sysSnap struct {
+	ifaces map[string]uint64
+	files  [][]byte // as sysFiles
+}
+
+// sysSnapshot reads the host's counters and the named interfaces'; it
+// returns their links too, and what it could not read.
+func (h *host) sysSnapshot(ifaces []string) (*sysSnap, []netlink.Link, []string) {
+	snap := &sysSnap{ifaces: map[string]uint64{}, files: make([][]byte, len(sysFiles))}
+	var errs []string
+	fail := func(err error) { errs = append(errs, err.Error()) }
 	var links []netlink.Link
-	for _, name := range req.Ifaces {
+	for _, name := range ifaces {
 		l, err := h.nl.LinkByName(name)
 		if err != nil {
 			fail(fmt.Errorf("link %s on %s: %w", name, h.label(), err))
 			continue
 		}
 		links = append(links, l)
-		linkCounters(r.Counters, name, l.Attrs().Statistics)
+		linkCounters(snap.ifaces, name, l.Attrs().Statistics)
 	}
-	files := map[string][]byte{}
-	err = h.do(func() error {
-		if len(req.Ifaces) > 0 {
+	err := h.do(func() error {
+		if len(links) > 0 {
 			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 			if err != nil {
 				return fmt.Errorf("ethtool socket: %w", err)
@@ -57,36 +144,149 @@ func (s *Server) SysinfoSnapshot(_ context.Context, req *pb.SysinfoRequest) (*pb
 					continue
 				}
 				for k, v := range st {
-					r.Counters["ethtool/"+name+"/"+k] = v
+					snap.ifaces["ethtool/"+name+"/"+k] = v
 				}
 			}
 		}
 		// /proc/net is the namespace of the process's main thread;
 		// thread-self is this (the host's) thread's.
-		for _, f := range []string{"snmp", "snmp6", "netstat", "softnet_stat"} {
-			b, err := os.ReadFile("/proc/thread-self/net/" + f)
+		buf := make([]byte, 64<<10)
+		for i, f := range sysFiles {
+			b, err := readProc("/proc/thread-self/net/"+f.name, buf)
 			if err != nil {
 				fail(err)
 				continue
 			}
-			files[f] = b
+			snap.files[i] = b
+			buf = buf[len(b):]
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, failed(err)
+		fail(err)
 	}
-	parseNetstat(r.Counters, "snmp", files["snmp"])
-	parseNetstat(r.Counters, "netstat", files["netstat"])
-	parseSnmp6(r.Counters, files["snmp6"])
-	parseSoftnet(r.Counters, files["softnet_stat"])
-	if req.Facts {
-		r.Facts = sysFacts()
-		for _, l := range links {
-			r.Facts.Nics = append(r.Facts.Nics, h.nic(l))
+	return snap, links, errs
+}
+
+// counters is every counter of the snapshot.
+func (s *sysSnap) counters() map[string]uint64 {
+	c := make(map[string]uint64, len(s.ifaces)+512)
+	maps.Copy(c, s.ifaces)
+	for i, f := range sysFiles {
+		f.parse(c, s.files[i])
+	}
+	return c
+}
+
+// deltas are the counters that changed since base: now minus then. Of
+// the files, only the units of lines that differ are parsed.
+func (s *sysSnap) deltas(base *sysSnap) map[string]int64 {
+	d := map[string]int64{}
+	diffCounters(d, base.ifaces, s.ifaces)
+	for i, f := range sysFiles {
+		then, now := base.files[i], s.files[i]
+		if bytes.Equal(then, now) {
+			continue
+		}
+		tl, nl := bytes.SplitAfter(then, []byte("\n")), bytes.SplitAfter(now, []byte("\n"))
+		if len(tl) != len(nl) { // lines came or went: parse it all
+			a, b := map[string]uint64{}, map[string]uint64{}
+			f.parse(a, then)
+			f.parse(b, now)
+			diffCounters(d, a, b)
+			continue
+		}
+		for j := 0; j < len(nl); j += f.lines {
+			k := min(j+f.lines, len(nl))
+			tu, nu := bytes.Join(tl[j:k], nil), bytes.Join(nl[j:k], nil)
+			if bytes.Equal(tu, nu) {
+				continue
+			}
+			a, b := map[string]uint64{}, map[string]uint64{}
+			if f.name == "softnet_stat" {
+				// Its CPU is its line's number where the kernel does not
+				// print it: parse the lines in place.
+				parseSoftnetLine(a, j, tu)
+				parseSoftnetLine(b, j, nu)
+			} else {
+				f.parse(a, tu)
+				f.parse(b, nu)
+			}
+			diffCounters(d, a, b)
 		}
 	}
-	return r, nil
+	return d
+}
+
+// diffCounters adds to d each counter in both then and now that changed.
+func diffCounters(d map[string]int64, then, now map[string]uint64) {
+	for k, v := range now {
+		if old, ok := then[k]; ok && old != v {
+			d[k] = int64(v - old)
+		}
+	}
+}
+
+// sysBaselineKeep is how many baselines an agent keeps; the oldest goes
+// first (a controller that died never takes its own).
+const sysBaselineKeep = 1024
+
+// baselines are the snapshots kept for a later SysinfoSnapshot.
+type baselines struct {
+	mu    sync.Mutex
+	next  uint64
+	snaps map[string]*sysSnap
+	order []string
+}
+
+var sysBaselines = &baselines{snaps: map[string]*sysSnap{}}
+
+func (b *baselines) put(s *sysSnap) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.next++
+	id := strconv.FormatUint(b.next, 10)
+	b.snaps[id] = s
+	b.order = append(b.order, id)
+	for len(b.order) > sysBaselineKeep {
+		delete(b.snaps, b.order[0])
+		b.order = b.order[1:]
+	}
+	return id
+}
+
+func (b *baselines) take(id string) *sysSnap {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.snaps[id]
+	delete(b.snaps, id)
+	return s
+}
+
+// readProc reads a /proc file into buf, in as few reads as it can: a
+// seq_file generates its whole text again for each read that does not
+// take all of it (os.ReadFile's small first reads cost several). It
+// returns the part of buf read into.
+func readProc(path string, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n := 0
+	for {
+		if n == len(buf) {
+			buf = append(buf, make([]byte, len(buf)+4096)...)
+		}
+		m, err := f.Read(buf[n:])
+		n += m
+		if err == io.EOF || m == 0 && err == nil {
+			return buf[:n:n], nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // linkCounters adds a link's statistics as "link/NAME/FIELD".
@@ -149,21 +349,26 @@ var softnetColumns = map[int]string{0: "processed", 1: "dropped", 2: "time_squee
 // as "softnet/cpuN/NAME".
 func parseSoftnet(c map[string]uint64, b []byte) {
 	for i, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.Fields(l)
-		if len(f) == 0 {
-			continue
+		parseSoftnetLine(c, i, []byte(l))
+	}
+}
+
+// parseSoftnetLine parses line i of /proc/net/softnet_stat.
+func parseSoftnetLine(c map[string]uint64, i int, line []byte) {
+	f := strings.Fields(string(line))
+	if len(f) == 0 {
+		return
+	}
+	cpu := i
+	if len(f) > 12 {
+		if n, err := strconv.ParseUint(f[12], 16, 32); err == nil {
+			cpu = int(n)
 		}
-		cpu := i
-		if len(f) > 12 {
-			if n, err := strconv.ParseUint(f[12], 16, 32); err == nil {
-				cpu = int(n)
-			}
-		}
-		for col, name := range softnetColumns {
-			if col < len(f) {
-				if v, err := strconv.ParseUint(f[col], 16, 64); err == nil {
-					c[fmt.Sprintf("softnet/cpu%d/%s", cpu, name)] = v
-				}
+	}
+	for col, name := range softnetColumns {
+		if col < len(f) {
+			if v, err := strconv.ParseUint(f[col], 16, 64); err == nil {
+				c[fmt.Sprintf("softnet/cpu%d/%s", cpu, name)] = v
 			}
 		}
 	}

@@ -53,7 +53,15 @@ func TestSysinfoSnapshot(t *testing.T) {
 	ctx := testCtx(t)
 	_, err := c.CreateLink(ctx, &pb.CreateLinkRequest{Host: "h1", Group: t.Name(), Spec: &pb.CreateLinkRequest_Veth{Veth: &pb.VethSpec{Name: "sv0", PeerName: "sv1"}}})
 	require.NoError(t, err)
-	before, err := c.SysinfoSnapshot(ctx, &pb.SysinfoRequest{Host: "h1", Ifaces: []string{"sv0"}, Facts: true})
+	snap := func(req *pb.SysinfoHostRequest) (*pb.SysinfoHostReply, error) {
+		req.Host = "h1"
+		r, err := c.SysinfoSnapshot(ctx, &pb.SysinfoRequest{Hosts: []*pb.SysinfoHostRequest{req}})
+		if err != nil {
+			return nil, err
+		}
+		return r.Hosts[0], nil
+	}
+	before, err := snap(&pb.SysinfoHostRequest{Ifaces: []string{"sv0"}, Facts: true, Counters: true, Keep: true})
 	require.NoError(t, err)
 	assert.Empty(t, before.Errors)
 	assert.Contains(t, before.Counters, "link/sv0/tx_packets")
@@ -65,11 +73,52 @@ func TestSysinfoSnapshot(t *testing.T) {
 	assert.NotEmpty(t, before.Facts.Cmdline)
 	require.Len(t, before.Facts.Nics, 1)
 	assert.Equal(t, "veth", before.Facts.Nics[0].Driver)
+	require.NotEmpty(t, before.Baseline)
 	testRun(t, c, "h1", "ping", "-c", "2", "-i", "0.2", "127.0.0.1")
-	after, err := c.SysinfoSnapshot(ctx, &pb.SysinfoRequest{Host: "h1"})
+	after, err := snap(&pb.SysinfoHostRequest{Ifaces: []string{"sv0"}, Since: before.Baseline, Counters: true})
 	require.NoError(t, err)
 	assert.Nil(t, after.Facts, "facts only when asked")
+	assert.Empty(t, after.Baseline, "kept only when asked")
 	assert.GreaterOrEqual(t, after.Counters["snmp/Icmp/OutEchos"]-before.Counters["snmp/Icmp/OutEchos"], uint64(2))
+	// The deltas are exactly the counters that changed.
+	want := map[string]int64{}
+	for k, v := range after.Counters {
+		if old, ok := before.Counters[k]; ok && old != v {
+			want[k] = int64(v - old)
+		}
+	}
+	assert.Equal(t, want, after.Deltas)
+	assert.GreaterOrEqual(t, after.Deltas["snmp/Icmp/OutEchos"], int64(2))
+	assert.NotContains(t, after.Deltas, "link/sv0/tx_packets", "nothing went through sv0")
+	// A baseline is used once.
+	_, err = snap(&pb.SysinfoHostRequest{Since: before.Baseline})
+	assert.ErrorContains(t, err, "no such snapshot")
+	// Without Counters, only the deltas cross.
+	kept, err := snap(&pb.SysinfoHostRequest{Keep: true})
+	require.NoError(t, err)
+	assert.Empty(t, kept.Counters)
+}
+
+func TestSysSnapDeltasParseChangedUnits(t *testing.T) {
+	then := &sysSnap{ifaces: map[string]uint64{"link/e/rx_dropped": 1}, files: [][]byte{
+		[]byte("Ip: Forwarding OutDiscards\nIp: 1 5\nUdp: InDatagrams\nUdp: 3\n"),
+		[]byte("Ip6InReceives 4\n"),
+		nil,
+		[]byte("00000001 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000\n" +
+			"00000001 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000001\n"),
+	}}
+	now := &sysSnap{ifaces: map[string]uint64{"link/e/rx_dropped": 4}, files: [][]byte{
+		[]byte("Ip: Forwarding OutDiscards\nIp: 1 9\nUdp: InDatagrams\nUdp: 3\n"),
+		[]byte("Ip6InReceives 4\nIp6New 1\n"), // a line came: all parsed
+		nil,
+		[]byte("00000001 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000\n" +
+			"00000003 00000002 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000001\n"),
+	}}
+	assert.Equal(t, map[string]int64{
+		"link/e/rx_dropped": 3, "snmp/Ip/OutDiscards": 4,
+		"softnet/cpu1/processed": 2, "softnet/cpu1/dropped": 2,
+	}, now.deltas(then))
+	assert.Equal(t, now.counters()["snmp/Ip/OutDiscards"], uint64(9))
 }
 
 func TestSysinfoSnapshotErrors(t *testing.T) {
@@ -78,12 +127,13 @@ func TestSysinfoSnapshotErrors(t *testing.T) {
 	}
 	_, c := testServer(t)
 	testHost(t, c, "h1")
-	r, err := c.SysinfoSnapshot(testCtx(t), &pb.SysinfoRequest{Host: "h1", Ifaces: []string{"nosuch0"}})
+	rr, err := c.SysinfoSnapshot(testCtx(t), &pb.SysinfoRequest{Hosts: []*pb.SysinfoHostRequest{{Host: "h1", Ifaces: []string{"nosuch0"}, Counters: true}}})
 	require.NoError(t, err, "what cannot be read is named, the rest returned")
+	r := rr.Hosts[0]
 	require.Len(t, r.Errors, 1)
 	assert.Contains(t, r.Errors[0], "link nosuch0 on host h1")
 	assert.Contains(t, r.Counters, "snmp/Ip/OutRequests")
-	_, err = c.SysinfoSnapshot(testCtx(t), &pb.SysinfoRequest{Host: "nosuch"})
+	_, err = c.SysinfoSnapshot(testCtx(t), &pb.SysinfoRequest{Hosts: []*pb.SysinfoHostRequest{{Host: "nosuch"}}})
 	assert.ErrorContains(t, err, `agent serves no host "nosuch"`)
 }
 
@@ -120,6 +170,17 @@ func TestKmsgFollows(t *testing.T) {
 	r, err = c.KmsgRead(ctx, &pb.KmsgReadRequest{Follower: "other", FromSeq: cur.NextSeq})
 	require.NoError(t, err)
 	assert.True(t, r.Restarted)
+
+	// The same through SysinfoSnapshot, with no host.
+	sr, err := c.SysinfoSnapshot(ctx, &pb.SysinfoRequest{KmsgCursor: true})
+	require.NoError(t, err)
+	require.NotNil(t, sr.KmsgCursor, sr.KmsgError)
+	writeKmsg("lnst agent test via sysinfo " + tag)
+	sr, err = c.SysinfoSnapshot(ctx, &pb.SysinfoRequest{KmsgRead: &pb.KmsgReadRequest{Follower: sr.KmsgCursor.Follower, FromSeq: sr.KmsgCursor.NextSeq}})
+	require.NoError(t, err)
+	require.NotNil(t, sr.Kmsg, sr.KmsgError)
+	require.NotEmpty(t, sr.Kmsg.Records)
+	assert.Equal(t, "lnst agent test via sysinfo "+tag, sr.Kmsg.Records[len(sr.Kmsg.Records)-1].Text)
 }
 
 func TestAgentLogRing(t *testing.T) {

@@ -4588,11 +4588,13 @@ func (x *KmsgReadReply) GetMicrosNow() int64 {
 
 type SysinfoRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
-	// ifaces are the interfaces whose counters are read (real names).
-	Ifaces []string `protobuf:"bytes,2,rep,name=ifaces,proto3" json:"ifaces,omitempty"`
-	// facts asks for SysinfoFacts too.
-	Facts         bool `protobuf:"varint,3,opt,name=facts,proto3" json:"facts,omitempty"`
+	// hosts are the hosts whose counters are read, each on its own thread.
+	Hosts []*SysinfoHostRequest `protobuf:"bytes,1,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// kmsg_cursor asks for the kernel log's cursor too (as KmsgCursor);
+	// kmsg_read for its records from a cursor on (as KmsgRead). So one
+	// call per agent and snapshot serves a recipe's hosts there.
+	KmsgCursor    bool             `protobuf:"varint,2,opt,name=kmsg_cursor,json=kmsgCursor,proto3" json:"kmsg_cursor,omitempty"`
+	KmsgRead      *KmsgReadRequest `protobuf:"bytes,3,opt,name=kmsg_read,json=kmsgRead,proto3" json:"kmsg_read,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4627,23 +4629,114 @@ func (*SysinfoRequest) Descriptor() ([]byte, []int) {
 	return file_agent_proto_rawDescGZIP(), []int{66}
 }
 
-func (x *SysinfoRequest) GetHost() string {
+func (x *SysinfoRequest) GetHosts() []*SysinfoHostRequest {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *SysinfoRequest) GetKmsgCursor() bool {
+	if x != nil {
+		return x.KmsgCursor
+	}
+	return false
+}
+
+func (x *SysinfoRequest) GetKmsgRead() *KmsgReadRequest {
+	if x != nil {
+		return x.KmsgRead
+	}
+	return nil
+}
+
+type SysinfoHostRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	// ifaces are the interfaces whose counters are read (real names).
+	Ifaces []string `protobuf:"bytes,2,rep,name=ifaces,proto3" json:"ifaces,omitempty"`
+	// facts asks for SysinfoFacts too.
+	Facts bool `protobuf:"varint,3,opt,name=facts,proto3" json:"facts,omitempty"`
+	// keep keeps this snapshot on the agent as a baseline, named by the
+	// reply's baseline; since names a kept one: the reply's deltas are the
+	// counters that changed since, and that baseline is dropped. So only
+	// what changed crosses the wire.
+	Keep  bool   `protobuf:"varint,4,opt,name=keep,proto3" json:"keep,omitempty"`
+	Since string `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	// counters asks for every counter's value in the reply.
+	Counters      bool `protobuf:"varint,6,opt,name=counters,proto3" json:"counters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoHostRequest) Reset() {
+	*x = SysinfoHostRequest{}
+	mi := &file_agent_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoHostRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoHostRequest) ProtoMessage() {}
+
+func (x *SysinfoHostRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoHostRequest.ProtoReflect.Descriptor instead.
+func (*SysinfoHostRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *SysinfoHostRequest) GetHost() string {
 	if x != nil {
 		return x.Host
 	}
 	return ""
 }
 
-func (x *SysinfoRequest) GetIfaces() []string {
+func (x *SysinfoHostRequest) GetIfaces() []string {
 	if x != nil {
 		return x.Ifaces
 	}
 	return nil
 }
 
-func (x *SysinfoRequest) GetFacts() bool {
+func (x *SysinfoHostRequest) GetFacts() bool {
 	if x != nil {
 		return x.Facts
+	}
+	return false
+}
+
+func (x *SysinfoHostRequest) GetKeep() bool {
+	if x != nil {
+		return x.Keep
+	}
+	return false
+}
+
+func (x *SysinfoHostRequest) GetSince() string {
+	if x != nil {
+		return x.Since
+	}
+	return ""
+}
+
+func (x *SysinfoHostRequest) GetCounters() bool {
+	if x != nil {
+		return x.Counters
 	}
 	return false
 }
@@ -4660,7 +4753,7 @@ type SysinfoNuma struct {
 
 func (x *SysinfoNuma) Reset() {
 	*x = SysinfoNuma{}
-	mi := &file_agent_proto_msgTypes[67]
+	mi := &file_agent_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4672,7 +4765,7 @@ func (x *SysinfoNuma) String() string {
 func (*SysinfoNuma) ProtoMessage() {}
 
 func (x *SysinfoNuma) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[67]
+	mi := &file_agent_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4685,7 +4778,7 @@ func (x *SysinfoNuma) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoNuma.ProtoReflect.Descriptor instead.
 func (*SysinfoNuma) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{67}
+	return file_agent_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SysinfoNuma) GetNode() int32 {
@@ -4726,7 +4819,7 @@ type SysinfoFacts struct {
 
 func (x *SysinfoFacts) Reset() {
 	*x = SysinfoFacts{}
-	mi := &file_agent_proto_msgTypes[68]
+	mi := &file_agent_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4738,7 +4831,7 @@ func (x *SysinfoFacts) String() string {
 func (*SysinfoFacts) ProtoMessage() {}
 
 func (x *SysinfoFacts) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[68]
+	mi := &file_agent_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4751,7 +4844,7 @@ func (x *SysinfoFacts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoFacts.ProtoReflect.Descriptor instead.
 func (*SysinfoFacts) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{68}
+	return file_agent_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *SysinfoFacts) GetKernel() string {
@@ -4805,19 +4898,19 @@ func (x *SysinfoFacts) GetNics() []*Nic {
 
 type SysinfoReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// counters are named "link/IFACE/NAME", "ethtool/IFACE/NAME",
-	// "snmp/Ip/NAME", "netstat/TcpExt/NAME", "softnet/cpuN/NAME".
-	Counters map[string]uint64 `protobuf:"bytes,1,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	Facts    *SysinfoFacts     `protobuf:"bytes,2,opt,name=facts,proto3" json:"facts,omitempty"`
-	// errors name what could not be read; the rest was.
-	Errors        []string `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty"`
+	// hosts answer the request's hosts, in order.
+	Hosts      []*SysinfoHostReply `protobuf:"bytes,1,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	KmsgCursor *KmsgCursorReply    `protobuf:"bytes,2,opt,name=kmsg_cursor,json=kmsgCursor,proto3" json:"kmsg_cursor,omitempty"`
+	Kmsg       *KmsgReadReply      `protobuf:"bytes,3,opt,name=kmsg,proto3" json:"kmsg,omitempty"`
+	// kmsg_error says why the kernel log was not read, when asked.
+	KmsgError     string `protobuf:"bytes,4,opt,name=kmsg_error,json=kmsgError,proto3" json:"kmsg_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SysinfoReply) Reset() {
 	*x = SysinfoReply{}
-	mi := &file_agent_proto_msgTypes[69]
+	mi := &file_agent_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4829,7 +4922,7 @@ func (x *SysinfoReply) String() string {
 func (*SysinfoReply) ProtoMessage() {}
 
 func (x *SysinfoReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[69]
+	mi := &file_agent_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4842,26 +4935,115 @@ func (x *SysinfoReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoReply.ProtoReflect.Descriptor instead.
 func (*SysinfoReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{69}
+	return file_agent_proto_rawDescGZIP(), []int{70}
 }
 
-func (x *SysinfoReply) GetCounters() map[string]uint64 {
+func (x *SysinfoReply) GetHosts() []*SysinfoHostReply {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *SysinfoReply) GetKmsgCursor() *KmsgCursorReply {
+	if x != nil {
+		return x.KmsgCursor
+	}
+	return nil
+}
+
+func (x *SysinfoReply) GetKmsg() *KmsgReadReply {
+	if x != nil {
+		return x.Kmsg
+	}
+	return nil
+}
+
+func (x *SysinfoReply) GetKmsgError() string {
+	if x != nil {
+		return x.KmsgError
+	}
+	return ""
+}
+
+type SysinfoHostReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// counters (when asked) are named "link/IFACE/NAME",
+	// "ethtool/IFACE/NAME", "snmp/Ip/NAME", "snmp6/NAME",
+	// "netstat/TcpExt/NAME", "softnet/cpuN/NAME".
+	Counters map[string]uint64 `protobuf:"bytes,1,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Facts    *SysinfoFacts     `protobuf:"bytes,2,opt,name=facts,proto3" json:"facts,omitempty"`
+	// errors name what could not be read; the rest was.
+	Errors []string `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty"`
+	// baseline names this snapshot when kept.
+	Baseline string `protobuf:"bytes,4,opt,name=baseline,proto3" json:"baseline,omitempty"`
+	// deltas are, with since, each counter that changed: now minus then.
+	Deltas        map[string]int64 `protobuf:"bytes,5,rep,name=deltas,proto3" json:"deltas,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoHostReply) Reset() {
+	*x = SysinfoHostReply{}
+	mi := &file_agent_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoHostReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoHostReply) ProtoMessage() {}
+
+func (x *SysinfoHostReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoHostReply.ProtoReflect.Descriptor instead.
+func (*SysinfoHostReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *SysinfoHostReply) GetCounters() map[string]uint64 {
 	if x != nil {
 		return x.Counters
 	}
 	return nil
 }
 
-func (x *SysinfoReply) GetFacts() *SysinfoFacts {
+func (x *SysinfoHostReply) GetFacts() *SysinfoFacts {
 	if x != nil {
 		return x.Facts
 	}
 	return nil
 }
 
-func (x *SysinfoReply) GetErrors() []string {
+func (x *SysinfoHostReply) GetErrors() []string {
 	if x != nil {
 		return x.Errors
+	}
+	return nil
+}
+
+func (x *SysinfoHostReply) GetBaseline() string {
+	if x != nil {
+		return x.Baseline
+	}
+	return ""
+}
+
+func (x *SysinfoHostReply) GetDeltas() map[string]int64 {
+	if x != nil {
+		return x.Deltas
 	}
 	return nil
 }
@@ -4876,7 +5058,7 @@ type SysinfoAgentLogRequest struct {
 
 func (x *SysinfoAgentLogRequest) Reset() {
 	*x = SysinfoAgentLogRequest{}
-	mi := &file_agent_proto_msgTypes[70]
+	mi := &file_agent_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4888,7 +5070,7 @@ func (x *SysinfoAgentLogRequest) String() string {
 func (*SysinfoAgentLogRequest) ProtoMessage() {}
 
 func (x *SysinfoAgentLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[70]
+	mi := &file_agent_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4901,7 +5083,7 @@ func (x *SysinfoAgentLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoAgentLogRequest.ProtoReflect.Descriptor instead.
 func (*SysinfoAgentLogRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{70}
+	return file_agent_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *SysinfoAgentLogRequest) GetSinceUnixNano() int64 {
@@ -4922,7 +5104,7 @@ type SysinfoAgentLogReply struct {
 
 func (x *SysinfoAgentLogReply) Reset() {
 	*x = SysinfoAgentLogReply{}
-	mi := &file_agent_proto_msgTypes[71]
+	mi := &file_agent_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4934,7 +5116,7 @@ func (x *SysinfoAgentLogReply) String() string {
 func (*SysinfoAgentLogReply) ProtoMessage() {}
 
 func (x *SysinfoAgentLogReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[71]
+	mi := &file_agent_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4947,7 +5129,7 @@ func (x *SysinfoAgentLogReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoAgentLogReply.ProtoReflect.Descriptor instead.
 func (*SysinfoAgentLogReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{71}
+	return file_agent_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SysinfoAgentLogReply) GetLines() []string {
@@ -5329,11 +5511,19 @@ const file_agent_proto_rawDesc = "" +
 	"\trestarted\x18\x04 \x01(\bR\trestarted\x12$\n" +
 	"\x0ewall_unix_nano\x18\x05 \x01(\x03R\fwallUnixNano\x12\x1d\n" +
 	"\n" +
-	"micros_now\x18\x06 \x01(\x03R\tmicrosNow\"R\n" +
-	"\x0eSysinfoRequest\x12\x12\n" +
+	"micros_now\x18\x06 \x01(\x03R\tmicrosNow\"\xa7\x01\n" +
+	"\x0eSysinfoRequest\x127\n" +
+	"\x05hosts\x18\x01 \x03(\v2!.lnst.agent.v1.SysinfoHostRequestR\x05hosts\x12\x1f\n" +
+	"\vkmsg_cursor\x18\x02 \x01(\bR\n" +
+	"kmsgCursor\x12;\n" +
+	"\tkmsg_read\x18\x03 \x01(\v2\x1e.lnst.agent.v1.KmsgReadRequestR\bkmsgRead\"\x9c\x01\n" +
+	"\x12SysinfoHostRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x16\n" +
 	"\x06ifaces\x18\x02 \x03(\tR\x06ifaces\x12\x14\n" +
-	"\x05facts\x18\x03 \x01(\bR\x05facts\"Y\n" +
+	"\x05facts\x18\x03 \x01(\bR\x05facts\x12\x12\n" +
+	"\x04keep\x18\x04 \x01(\bR\x04keep\x12\x14\n" +
+	"\x05since\x18\x05 \x01(\tR\x05since\x12\x1a\n" +
+	"\bcounters\x18\x06 \x01(\bR\bcounters\"Y\n" +
 	"\vSysinfoNuma\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\x05R\x04node\x12\x12\n" +
 	"\x04cpus\x18\x02 \x01(\tR\x04cpus\x12\"\n" +
@@ -5345,14 +5535,26 @@ const file_agent_proto_rawDesc = "" +
 	"\tcpu_model\x18\x04 \x01(\tR\bcpuModel\x12\x12\n" +
 	"\x04cpus\x18\x05 \x01(\x05R\x04cpus\x12.\n" +
 	"\x04numa\x18\x06 \x03(\v2\x1a.lnst.agent.v1.SysinfoNumaR\x04numa\x12&\n" +
-	"\x04nics\x18\a \x03(\v2\x12.lnst.agent.v1.NicR\x04nics\"\xdd\x01\n" +
-	"\fSysinfoReply\x12E\n" +
-	"\bcounters\x18\x01 \x03(\v2).lnst.agent.v1.SysinfoReply.CountersEntryR\bcounters\x121\n" +
+	"\x04nics\x18\a \x03(\v2\x12.lnst.agent.v1.NicR\x04nics\"\xd7\x01\n" +
+	"\fSysinfoReply\x125\n" +
+	"\x05hosts\x18\x01 \x03(\v2\x1f.lnst.agent.v1.SysinfoHostReplyR\x05hosts\x12?\n" +
+	"\vkmsg_cursor\x18\x02 \x01(\v2\x1e.lnst.agent.v1.KmsgCursorReplyR\n" +
+	"kmsgCursor\x120\n" +
+	"\x04kmsg\x18\x03 \x01(\v2\x1c.lnst.agent.v1.KmsgReadReplyR\x04kmsg\x12\x1d\n" +
+	"\n" +
+	"kmsg_error\x18\x04 \x01(\tR\tkmsgError\"\x81\x03\n" +
+	"\x10SysinfoHostReply\x12I\n" +
+	"\bcounters\x18\x01 \x03(\v2-.lnst.agent.v1.SysinfoHostReply.CountersEntryR\bcounters\x121\n" +
 	"\x05facts\x18\x02 \x01(\v2\x1b.lnst.agent.v1.SysinfoFactsR\x05facts\x12\x16\n" +
-	"\x06errors\x18\x03 \x03(\tR\x06errors\x1a;\n" +
+	"\x06errors\x18\x03 \x03(\tR\x06errors\x12\x1a\n" +
+	"\bbaseline\x18\x04 \x01(\tR\bbaseline\x12C\n" +
+	"\x06deltas\x18\x05 \x03(\v2+.lnst.agent.v1.SysinfoHostReply.DeltasEntryR\x06deltas\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"@\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a9\n" +
+	"\vDeltasEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"@\n" +
 	"\x16SysinfoAgentLogRequest\x12&\n" +
 	"\x0fsince_unix_nano\x18\x01 \x01(\x03R\rsinceUnixNano\"F\n" +
 	"\x14SysinfoAgentLogReply\x12\x14\n" +
@@ -5432,7 +5634,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),          // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),            // 1: lnst.agent.v1.FileEntry.Type
@@ -5503,27 +5705,30 @@ var file_agent_proto_goTypes = []any{
 	(*KmsgRecord)(nil),             // 66: lnst.agent.v1.KmsgRecord
 	(*KmsgReadReply)(nil),          // 67: lnst.agent.v1.KmsgReadReply
 	(*SysinfoRequest)(nil),         // 68: lnst.agent.v1.SysinfoRequest
-	(*SysinfoNuma)(nil),            // 69: lnst.agent.v1.SysinfoNuma
-	(*SysinfoFacts)(nil),           // 70: lnst.agent.v1.SysinfoFacts
-	(*SysinfoReply)(nil),           // 71: lnst.agent.v1.SysinfoReply
-	(*SysinfoAgentLogRequest)(nil), // 72: lnst.agent.v1.SysinfoAgentLogRequest
-	(*SysinfoAgentLogReply)(nil),   // 73: lnst.agent.v1.SysinfoAgentLogReply
-	nil,                            // 74: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                            // 75: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                            // 76: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                            // 77: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                            // 78: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                            // 79: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                            // 80: lnst.agent.v1.ProbeReply.QdiscsEntry
-	nil,                            // 81: lnst.agent.v1.SysinfoReply.CountersEntry
-	(*durationpb.Duration)(nil),    // 82: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 83: google.protobuf.Timestamp
+	(*SysinfoHostRequest)(nil),     // 69: lnst.agent.v1.SysinfoHostRequest
+	(*SysinfoNuma)(nil),            // 70: lnst.agent.v1.SysinfoNuma
+	(*SysinfoFacts)(nil),           // 71: lnst.agent.v1.SysinfoFacts
+	(*SysinfoReply)(nil),           // 72: lnst.agent.v1.SysinfoReply
+	(*SysinfoHostReply)(nil),       // 73: lnst.agent.v1.SysinfoHostReply
+	(*SysinfoAgentLogRequest)(nil), // 74: lnst.agent.v1.SysinfoAgentLogRequest
+	(*SysinfoAgentLogReply)(nil),   // 75: lnst.agent.v1.SysinfoAgentLogReply
+	nil,                            // 76: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                            // 77: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                            // 78: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                            // 79: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                            // 80: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                            // 81: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                            // 82: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                            // 83: lnst.agent.v1.SysinfoHostReply.CountersEntry
+	nil,                            // 84: lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	(*durationpb.Duration)(nil),    // 85: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 86: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	82, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	83, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	83, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	82, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	85, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	86, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	86, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	85, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16, // 4: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14, // 5: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,  // 6: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
@@ -5532,135 +5737,141 @@ var file_agent_proto_depIdxs = []int32{
 	19, // 9: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	25, // 10: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	24, // 11: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	82, // 12: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	74, // 13: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	75, // 14: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	76, // 15: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	77, // 16: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	78, // 17: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	79, // 18: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	80, // 19: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	85, // 12: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	76, // 13: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	77, // 14: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	78, // 15: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	79, // 16: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	80, // 17: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	81, // 18: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	82, // 19: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
 	39, // 20: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	40, // 21: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	82, // 22: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	85, // 22: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
 	1,  // 23: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
 	50, // 24: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
 	51, // 25: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
 	58, // 26: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
 	66, // 27: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
-	69, // 28: lnst.agent.v1.SysinfoFacts.numa:type_name -> lnst.agent.v1.SysinfoNuma
-	58, // 29: lnst.agent.v1.SysinfoFacts.nics:type_name -> lnst.agent.v1.Nic
-	81, // 30: lnst.agent.v1.SysinfoReply.counters:type_name -> lnst.agent.v1.SysinfoReply.CountersEntry
-	70, // 31: lnst.agent.v1.SysinfoReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
-	3,  // 32: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,  // 33: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,  // 34: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,  // 35: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,  // 36: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10, // 37: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 38: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10, // 39: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 40: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10, // 41: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13, // 42: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12, // 43: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20, // 44: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21, // 45: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22, // 46: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38, // 47: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38, // 48: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21, // 49: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,  // 50: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42, // 51: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44, // 52: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23, // 53: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24, // 54: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24, // 55: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26, // 56: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27, // 57: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27, // 58: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28, // 59: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28, // 60: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29, // 61: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30, // 62: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31, // 63: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32, // 64: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21, // 65: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33, // 66: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 67: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33, // 68: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 69: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36, // 70: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46, // 71: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46, // 72: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48, // 73: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52, // 74: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54, // 75: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55, // 76: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57, // 77: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60, // 78: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61, // 79: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	63, // 80: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
-	65, // 81: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
-	68, // 82: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
-	72, // 83: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
-	4,  // 84: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 85: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 86: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 87: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 88: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 89: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 90: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 91: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15, // 92: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15, // 93: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,  // 94: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16, // 95: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45, // 96: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 97: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 98: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 99: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45, // 100: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40, // 101: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41, // 102: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43, // 103: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45, // 104: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 105: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45, // 106: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 107: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 108: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45, // 109: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 110: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 111: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 112: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 113: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45, // 114: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 115: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45, // 116: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35, // 117: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45, // 118: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34, // 119: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45, // 120: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34, // 121: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37, // 122: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47, // 123: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 124: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49, // 125: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53, // 126: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51, // 127: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56, // 128: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59, // 129: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 130: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62, // 131: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	64, // 132: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
-	67, // 133: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
-	71, // 134: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
-	73, // 135: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
-	84, // [84:136] is the sub-list for method output_type
-	32, // [32:84] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	69, // 28: lnst.agent.v1.SysinfoRequest.hosts:type_name -> lnst.agent.v1.SysinfoHostRequest
+	65, // 29: lnst.agent.v1.SysinfoRequest.kmsg_read:type_name -> lnst.agent.v1.KmsgReadRequest
+	70, // 30: lnst.agent.v1.SysinfoFacts.numa:type_name -> lnst.agent.v1.SysinfoNuma
+	58, // 31: lnst.agent.v1.SysinfoFacts.nics:type_name -> lnst.agent.v1.Nic
+	73, // 32: lnst.agent.v1.SysinfoReply.hosts:type_name -> lnst.agent.v1.SysinfoHostReply
+	64, // 33: lnst.agent.v1.SysinfoReply.kmsg_cursor:type_name -> lnst.agent.v1.KmsgCursorReply
+	67, // 34: lnst.agent.v1.SysinfoReply.kmsg:type_name -> lnst.agent.v1.KmsgReadReply
+	83, // 35: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
+	71, // 36: lnst.agent.v1.SysinfoHostReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
+	84, // 37: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	3,  // 38: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,  // 39: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,  // 40: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,  // 41: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,  // 42: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10, // 43: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 44: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10, // 45: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 46: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10, // 47: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13, // 48: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12, // 49: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20, // 50: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21, // 51: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22, // 52: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38, // 53: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38, // 54: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21, // 55: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,  // 56: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42, // 57: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44, // 58: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23, // 59: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24, // 60: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24, // 61: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26, // 62: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27, // 63: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27, // 64: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28, // 65: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28, // 66: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29, // 67: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30, // 68: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31, // 69: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32, // 70: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21, // 71: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33, // 72: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 73: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33, // 74: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 75: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36, // 76: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46, // 77: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46, // 78: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48, // 79: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52, // 80: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54, // 81: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55, // 82: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57, // 83: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60, // 84: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61, // 85: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	63, // 86: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
+	65, // 87: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
+	68, // 88: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
+	74, // 89: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
+	4,  // 90: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 91: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 92: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 93: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 94: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 95: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 96: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 97: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15, // 98: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15, // 99: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,  // 100: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16, // 101: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45, // 102: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 103: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 104: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 105: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45, // 106: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40, // 107: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41, // 108: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43, // 109: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45, // 110: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 111: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45, // 112: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 113: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 114: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45, // 115: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 116: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 117: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 118: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 119: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45, // 120: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 121: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45, // 122: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35, // 123: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45, // 124: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34, // 125: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45, // 126: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34, // 127: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37, // 128: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47, // 129: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 130: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49, // 131: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53, // 132: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51, // 133: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56, // 134: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59, // 135: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 136: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62, // 137: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	64, // 138: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
+	67, // 139: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
+	72, // 140: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
+	75, // 141: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
+	90, // [90:142] is the sub-list for method output_type
+	38, // [38:90] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -5688,7 +5899,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   80,
+			NumMessages:   83,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -229,10 +229,10 @@ type AgentClient interface {
 	KmsgCursor(ctx context.Context, in *KmsgCursorRequest, opts ...grpc.CallOption) (*KmsgCursorReply, error)
 	// KmsgRead returns the kernel log records from a cursor on.
 	KmsgRead(ctx context.Context, in *KmsgReadRequest, opts ...grpc.CallOption) (*KmsgReadReply, error)
-	// SysinfoSnapshot reads, at once, a host's counters (link statistics
-	// and ethtool -S of the named interfaces, /proc/net/snmp,
-	// /proc/net/netstat, /proc/net/softnet_stat) and, when asked, the
-	// facts that do not change while it runs.
+	// SysinfoSnapshot reads, at once, the named hosts' counters (link
+	// statistics and ethtool -S of the named interfaces, /proc/net/snmp,
+	// snmp6, netstat, softnet_stat) and, when asked, the facts that do not
+	// change while the agent runs, and the kernel log's cursor or records.
 	SysinfoSnapshot(ctx context.Context, in *SysinfoRequest, opts ...grpc.CallOption) (*SysinfoReply, error)
 	// SysinfoAgentLog returns the agent's own recent log lines.
 	SysinfoAgentLog(ctx context.Context, in *SysinfoAgentLogRequest, opts ...grpc.CallOption) (*SysinfoAgentLogReply, error)
@@ -955,10 +955,10 @@ type AgentServer interface {
 	KmsgCursor(context.Context, *KmsgCursorRequest) (*KmsgCursorReply, error)
 	// KmsgRead returns the kernel log records from a cursor on.
 	KmsgRead(context.Context, *KmsgReadRequest) (*KmsgReadReply, error)
-	// SysinfoSnapshot reads, at once, a host's counters (link statistics
-	// and ethtool -S of the named interfaces, /proc/net/snmp,
-	// /proc/net/netstat, /proc/net/softnet_stat) and, when asked, the
-	// facts that do not change while it runs.
+	// SysinfoSnapshot reads, at once, the named hosts' counters (link
+	// statistics and ethtool -S of the named interfaces, /proc/net/snmp,
+	// snmp6, netstat, softnet_stat) and, when asked, the facts that do not
+	// change while the agent runs, and the kernel log's cursor or records.
 	SysinfoSnapshot(context.Context, *SysinfoRequest) (*SysinfoReply, error)
 	// SysinfoAgentLog returns the agent's own recent log lines.
 	SysinfoAgentLog(context.Context, *SysinfoAgentLogRequest) (*SysinfoAgentLogReply, error)
