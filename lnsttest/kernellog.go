@@ -67,41 +67,12 @@ func kernelLogAllowed(name string, lines []string) *regexp.Regexp {
 
 // kmsgWatch is the kernel log of one machine of a recipe.
 type kmsgWatch struct {
-	client pb.AgentClient
 	// hosts are the recipe's hosts on the machine; shared is true when
 	// they share its kernel with whatever else runs there (the namespace
 	// lab).
 	hosts  []string
 	shared bool
 	cursor *pb.KmsgCursorReply
-}
-
-// startKmsg takes the cursor of the kernel log of the hosts' machines,
-// one call per agent. A machine whose log cannot be read is logged, not
-// failed: the recipe is not about it.
-func (st *testState) startKmsg(t testing.TB, hosts []matchHost) []*kmsgWatch {
-	byClient := map[pb.AgentClient]*kmsgWatch{}
-	var ws []*kmsgWatch
-	for _, mh := range hosts {
-		w := byClient[mh.h.client]
-		if w == nil {
-			lab := mh.h.Lab()
-			w = &kmsgWatch{client: mh.h.client, shared: lab == "netns" || lab == "rootless"}
-			byClient[mh.h.client] = w
-			ws = append(ws, w)
-		}
-		w.hosts = append(w.hosts, mh.h.name)
-	}
-	parallel(len(ws), func(i int) {
-		w := ws[i]
-		c, err := w.client.KmsgCursor(rpcCtx(t), &pb.KmsgCursorRequest{})
-		if err != nil {
-			st.logger().Warn("kernel log not watched", "hosts", strings.Join(w.hosts, ","), "error", kmsgErr(err))
-			return
-		}
-		w.cursor = c
-	})
-	return ws
 }
 
 // kmsgErr says why a kernel log could not be read.
@@ -112,17 +83,9 @@ func kmsgErr(err error) string {
 	return err.Error()
 }
 
-// check reads the machine's kernel log since the cursor and returns its
-// splats, each marked allowed or not.
-func (w *kmsgWatch) check(t testing.TB, st *testState) []results.KernelSplat {
-	if w.cursor == nil {
-		return nil
-	}
-	r, err := w.client.KmsgRead(rpcCtx(t), &pb.KmsgReadRequest{Follower: w.cursor.Follower, FromSeq: w.cursor.NextSeq})
-	if err != nil {
-		st.logger().Warn("kernel log not read", "hosts", strings.Join(w.hosts, ","), "error", kmsgErr(err))
-		return nil
-	}
+// splats returns the splats in the kernel log records r read from the
+// cursor on, each marked allowed or not.
+func (w *kmsgWatch) splats(st *testState, r *pb.KmsgReadReply) []results.KernelSplat {
 	if r.Restarted {
 		st.logger().Warn("kernel log: the agent restarted during the recipe; records from before are lost", "hosts", strings.Join(w.hosts, ","))
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -23,9 +24,8 @@ import (
 
 // recipeWatch is what is watched of a recipe's hosts.
 type recipeWatch struct {
-	mu   sync.Mutex
-	kmsg []*kmsgWatch
-	sys  []*sysWatch
+	mu     sync.Mutex
+	agents []*agentWatch
 	// agentHosts are the hosts whose agent log a failure keeps: pool and
 	// VM hosts (the namespace lab's agent logs on the test's stderr).
 	agentHosts []*Host
@@ -35,12 +35,20 @@ type recipeWatch struct {
 	agentLogs []results.Console
 }
 
+// agentWatch is what is watched through one agent: its machine's kernel
+// log and its hosts' counters, each snapshot in one call.
+type agentWatch struct {
+	client pb.AgentClient
+	kmsg   kmsgWatch
+	sys    []*sysWatch
+}
+
 // sysWatch is one host's counters.
 type sysWatch struct {
 	h      *Host
 	where  string
 	ifaces []string
-	before *pb.SysinfoReply
+	before *pb.SysinfoHostReply
 }
 
 var (
@@ -55,103 +63,91 @@ func (st *testState) watch() *recipeWatch {
 	return watches[st]
 }
 
-// startWatch starts watching the hosts Require gave t, at once on all of
-// them.
+// startWatch starts watching the hosts Require gave t: one call to each
+// of their agents (the namespace lab has one for all), at once.
 func (st *testState) startWatch(t testing.TB, hosts []matchHost) {
 	w := &recipeWatch{}
+	byClient := map[pb.AgentClient]*agentWatch{}
 	for _, mh := range hosts {
-		if lab := mh.h.Lab(); lab == "vm" || lab == "pool" {
+		lab := mh.h.Lab()
+		if lab == "vm" || lab == "pool" {
 			w.agentHosts = append(w.agentHosts, mh.h)
 		}
-	}
-	var wg sync.WaitGroup
-	if cfg.kernelLog {
-		wg.Go(func() { w.kmsg = st.startKmsg(t, hosts) })
-	}
-	if cfg.sysinfo != "off" {
-		for _, mh := range hosts {
+		a := byClient[mh.h.client]
+		if a == nil {
+			a = &agentWatch{client: mh.h.client, kmsg: kmsgWatch{shared: lab == "netns" || lab == "rootless"}}
+			byClient[mh.h.client] = a
+			w.agents = append(w.agents, a)
+		}
+		a.kmsg.hosts = append(a.kmsg.hosts, mh.h.name)
+		if cfg.sysinfo != "off" {
 			sw := &sysWatch{h: mh.h, where: mh.where}
 			for _, real := range mh.h.ifaces {
 				sw.ifaces = append(sw.ifaces, real)
 			}
 			sort.Strings(sw.ifaces)
-			w.sys = append(w.sys, sw)
+			a.sys = append(a.sys, sw)
 		}
-		wg.Go(func() {
-			parallel(len(w.sys), func(i int) {
-				sw := w.sys[i]
-				facts := !st.hasSystem(sw.where)
-				r, err := sw.snapshot(t, facts)
-				if err != nil {
-					st.logger().Warn("sysinfo: counters not read", "host", sw.h.name, "error", err)
-					return
-				}
-				sw.before = r
-				if facts && r.Facts != nil {
-					st.setSystem(sw.where, r.Facts)
-				}
-			})
-		})
 	}
-	wg.Wait()
+	if cfg.kernelLog || cfg.sysinfo != "off" {
+		parallel(len(w.agents), func(i int) { st.startAgent(t, w.agents[i]) })
+	}
 	watchMu.Lock()
 	watches[st] = w
 	watchMu.Unlock()
 }
 
-func (sw *sysWatch) snapshot(t testing.TB, facts bool) (*pb.SysinfoReply, error) {
-	r, err := sw.h.client.SysinfoSnapshot(rpcCtx(t), &pb.SysinfoRequest{Host: sw.h.id, Ifaces: sw.ifaces, Facts: facts})
-	if err != nil {
-		return nil, fmt.Errorf("host %s: %s", sw.h.name, kmsgErr(err))
+// startAgent takes the kernel log cursor and the counters of a's hosts.
+// What cannot be read is logged, not failed: the recipe is not about it.
+func (st *testState) startAgent(t testing.TB, a *agentWatch) {
+	req := &pb.SysinfoRequest{KmsgCursor: cfg.kernelLog}
+	facts := make([]bool, len(a.sys))
+	for i, sw := range a.sys {
+		facts[i] = !st.hasSystem(sw.where)
+		req.Hosts = append(req.Hosts, &pb.SysinfoHostRequest{Host: sw.h.id, Ifaces: sw.ifaces, Facts: facts[i], Keep: true, Counters: cfg.sysinfo == "full"})
 	}
-	return r, nil
+	r, err := a.client.SysinfoSnapshot(rpcCtx(t), req)
+	if err != nil {
+		st.logger().Warn("kernel log and counters not watched", "hosts", strings.Join(a.kmsg.hosts, ","), "error", kmsgErr(err))
+		return
+	}
+	if cfg.kernelLog {
+		if r.KmsgCursor == nil {
+			st.logger().Warn("kernel log not watched", "hosts", strings.Join(a.kmsg.hosts, ","), "error", r.KmsgError)
+		}
+		a.kmsg.cursor = r.KmsgCursor
+	}
+	for i, sw := range a.sys {
+		if i >= len(r.Hosts) {
+			break
+		}
+		hr := r.Hosts[i]
+		for _, e := range hr.Errors {
+			st.logger().Debug("sysinfo: not read", "host", sw.h.name, "error", e)
+		}
+		sw.before = hr
+		if facts[i] && hr.Facts != nil {
+			st.setSystem(sw.where, hr.Facts)
+		}
+	}
 }
 
 // finishWatch ends the watch of t's hosts: it reads their counters and
-// their kernel log, fails t for a splat, and, when t failed, keeps their
-// agents' logs. Require's cleanup calls it once the recipe's changes are
-// restored.
+// their kernel log (one call per agent), fails t for a splat, and, when t
+// failed, keeps their agents' logs. Require's cleanup calls it once the
+// recipe's changes are restored.
 func (st *testState) finishWatch(t testing.TB) {
 	t.Helper()
 	w := st.watch()
 	if w == nil {
 		return
 	}
-	var wg sync.WaitGroup
-	splats := make([][]results.KernelSplat, len(w.kmsg))
-	wg.Go(func() {
-		parallel(len(w.kmsg), func(i int) { splats[i] = w.kmsg[i].check(t, st) })
-	})
-	deltas := make([]*results.SysinfoDelta, len(w.sys))
-	wg.Go(func() {
-		parallel(len(w.sys), func(i int) {
-			sw := w.sys[i]
-			if sw.before == nil {
-				return
-			}
-			after, err := sw.snapshot(t, false)
-			if err != nil {
-				st.logger().Warn("sysinfo: counters not read after the recipe", "host", sw.h.name, "error", err)
-				return
-			}
-			d := &results.SysinfoDelta{Host: sw.h.name, Deltas: counterDeltas(sw.before.Counters, after.Counters)}
-			if cfg.sysinfo == "full" {
-				b, _ := json.MarshalIndent(map[string]any{"before": sw.before.Counters, "after": after.Counters, "errors": append(sw.before.Errors, after.Errors...)}, "", "  ")
-				d.File = st.writeResultFile(strings.ReplaceAll(sw.h.name, "/", "_")+".sysinfo.json", string(b)+"\n")
-			}
-			deltas[i] = d
-		})
-	})
-	wg.Wait()
+	splats := make([][]results.KernelSplat, len(w.agents))
+	deltas := make([][]results.SysinfoDelta, len(w.agents))
+	parallel(len(w.agents), func(i int) { splats[i], deltas[i] = st.finishAgent(t, w.agents[i]) })
 	w.mu.Lock()
-	for _, s := range splats {
-		w.splats = append(w.splats, s...)
-	}
-	for _, d := range deltas {
-		if d != nil {
-			w.deltas = append(w.deltas, *d)
-		}
-	}
+	w.splats = slices.Concat(splats...)
+	w.deltas = slices.Concat(deltas...)
 	w.mu.Unlock()
 	for _, sp := range w.splats {
 		reportSplat(t, sp)
@@ -159,6 +155,55 @@ func (st *testState) finishWatch(t testing.TB) {
 	if t.Failed() {
 		st.keepAgentLogs(t, w)
 	}
+}
+
+// finishAgent reads the kernel log since the cursor and the counters that
+// changed on a's hosts.
+func (st *testState) finishAgent(t testing.TB, a *agentWatch) ([]results.KernelSplat, []results.SysinfoDelta) {
+	req := &pb.SysinfoRequest{}
+	if c := a.kmsg.cursor; c != nil {
+		req.KmsgRead = &pb.KmsgReadRequest{Follower: c.Follower, FromSeq: c.NextSeq}
+	}
+	var sys []*sysWatch
+	for _, sw := range a.sys {
+		if sw.before != nil {
+			sys = append(sys, sw)
+			req.Hosts = append(req.Hosts, &pb.SysinfoHostRequest{Host: sw.h.id, Ifaces: sw.ifaces, Since: sw.before.Baseline, Counters: cfg.sysinfo == "full"})
+		}
+	}
+	if req.KmsgRead == nil && len(req.Hosts) == 0 {
+		return nil, nil
+	}
+	r, err := a.client.SysinfoSnapshot(rpcCtx(t), req)
+	if err != nil {
+		st.logger().Warn("kernel log and counters not read after the recipe", "hosts", strings.Join(a.kmsg.hosts, ","), "error", kmsgErr(err))
+		return nil, nil
+	}
+	var splats []results.KernelSplat
+	if req.KmsgRead != nil {
+		if r.Kmsg == nil {
+			st.logger().Warn("kernel log not read", "hosts", strings.Join(a.kmsg.hosts, ","), "error", r.KmsgError)
+		} else {
+			splats = a.kmsg.splats(st, r.Kmsg)
+		}
+	}
+	var deltas []results.SysinfoDelta
+	for i, sw := range sys {
+		if i >= len(r.Hosts) {
+			break
+		}
+		after := r.Hosts[i]
+		d := results.SysinfoDelta{Host: sw.h.name, Deltas: after.Deltas}
+		if d.Deltas == nil {
+			d.Deltas = map[string]int64{}
+		}
+		if cfg.sysinfo == "full" {
+			b, _ := json.MarshalIndent(map[string]any{"before": sw.before.Counters, "after": after.Counters, "errors": append(sw.before.Errors, after.Errors...)}, "", "  ")
+			d.File = st.writeResultFile(strings.ReplaceAll(sw.h.name, "/", "_")+".sysinfo.json", string(b)+"\n")
+		}
+		deltas = append(deltas, d)
+	}
+	return splats, deltas
 }
 
 // agentLogSlack is how much earlier than the recipe's start its agent
@@ -195,18 +240,6 @@ func (st *testState) keepAgentLogs(t testing.TB, w *recipeWatch) {
 		}
 	}
 	w.mu.Unlock()
-}
-
-// counterDeltas are after minus before of each counter in both that
-// changed.
-func counterDeltas(before, after map[string]uint64) map[string]int64 {
-	d := map[string]int64{}
-	for k, a := range after {
-		if b, ok := before[k]; ok && a != b {
-			d[k] = int64(a - b)
-		}
-	}
-	return d
 }
 
 // errorCounter matches the last part of a counter's name that counts

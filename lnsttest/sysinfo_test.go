@@ -43,11 +43,6 @@ func TestCounterSummary(t *testing.T) {
 		"  h2    softnet/cpu0/dropped  -1\n", got)
 }
 
-func TestCounterDeltas(t *testing.T) {
-	assert.Equal(t, map[string]int64{"a": 2, "c": -1},
-		counterDeltas(map[string]uint64{"a": 1, "b": 5, "c": 3, "gone": 1}, map[string]uint64{"a": 3, "b": 5, "c": 2, "new": 9}))
-}
-
 func TestKernelLogAllowedBy(t *testing.T) {
 	allowMu.Lock()
 	saved := allowedLogs
