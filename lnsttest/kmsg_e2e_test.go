@@ -14,6 +14,7 @@ import (
 
 	"github.com/lnst-go/lnst/lnsttest"
 	"github.com/lnst-go/lnst/modules"
+	"github.com/lnst-go/lnst/pool/vmimage"
 	"github.com/lnst-go/lnst/results"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -83,6 +84,12 @@ func TestKmsgFixture(t *testing.T) {
 // kmsgChild runs case c of TestKmsgFixture with -lnst.results in a new
 // directory and returns its exit code, output and results.
 func kmsgChild(t *testing.T, c string, args ...string) (int, string, *results.Run) {
+	code, out, run, _ := kmsgChildDir(t, c, args...)
+	return code, out, run
+}
+
+// kmsgChildDir is kmsgChild, also returning the results directory.
+func kmsgChildDir(t *testing.T, c string, args ...string) (int, string, *results.Run, string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the namespace lab and writing /dev/kmsg require root")
@@ -104,7 +111,7 @@ func kmsgChild(t *testing.T, c string, args ...string) (int, string, *results.Ru
 	if err != nil && code != 2 {
 		t.Fatalf("results.json: %v; output:\n%s", err, out)
 	}
-	return code, out.String(), run
+	return code, out.String(), run, dir
 }
 
 func markerFor(t *testing.T) string {
@@ -226,4 +233,49 @@ func TestSysinfoOffAndBadValue(t *testing.T) {
 	code, out, _ = kmsgChild(t, "clean", "-lnst.sysinfo=verbose")
 	assert.Equal(t, 2, code, out)
 	assert.Contains(t, out, `lnsttest: -lnst.sysinfo: unknown sysinfo level "verbose" (want off, summary or full)`)
+}
+
+// TestKernelLogVMLab: on the VM lab each host has its own kernel, which
+// the Debian cloud image's kernel gives no test module to make WARN
+// (no lkdtm, no test_* modules: see README): the guest's own /dev/kmsg
+// takes the WARNING line, as on the namespace lab. It fails the recipe,
+// naming only h1 (whose kernel logged it) without the shared-kernel
+// caveat, and the failed recipe keeps both guests' agent logs; allowed,
+// it passes; a clean recipe passes and has its guests' counter deltas.
+func TestKernelLogVMLab(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU guests: not run with -short")
+	}
+	if err := vmimage.Check(); err != nil {
+		t.Skipf("the VM lab requires its tools: %v", err)
+	}
+	code, out, run, dir := kmsgChildDir(t, "warn", "-lnst.lab=vm", "-lnst.agent-log=debug")
+	require.Equal(t, 1, code, out)
+	assert.Contains(t, out, "kernel log: warning in the kernel of h1 during the recipe")
+	r := fixtureRecipe(t, run)
+	require.Len(t, r.KernelLog, 1, out)
+	assert.Equal(t, []string{"h1"}, r.KernelLog[0].Hosts)
+	assert.False(t, r.KernelLog[0].SharedKernel)
+	assert.Regexp(t, `^WARNING: CPU: 0 PID: 1 at net/core/dev\.c:1234 lnst_fake_`, r.KernelLog[0].Lines[0])
+	require.Len(t, r.AgentLogs, 2, "each VM host's agent log: %s", out)
+	logs := map[string]string{}
+	for _, l := range r.AgentLogs {
+		b, err := os.ReadFile(filepath.Join(dir, l.File))
+		require.NoError(t, err)
+		logs[l.Host] = string(b)
+	}
+	// At level debug the agent logs each job it starts: h1 ran the one
+	// that wrote the line; h2 ran none.
+	assert.Regexp(t, `lnst-agent\[\d+\]: job started: .*argv=.*/dev/kmsg`, logs["h1"])
+	assert.Contains(t, logs, "h2")
+
+	code, out, _ = kmsgChild(t, "allowed", "-lnst.lab=vm")
+	assert.Equal(t, 0, code, out)
+
+	code, out, run = kmsgChild(t, "clean", "-lnst.lab=vm")
+	require.Equal(t, 0, code, out)
+	r = fixtureRecipe(t, run)
+	assert.Empty(t, r.KernelLog)
+	assert.Empty(t, r.AgentLogs, "kept only when the recipe failed")
+	require.Len(t, r.Sysinfo, 2, "a delta per guest")
 }

@@ -226,6 +226,9 @@ func (st *testState) keepAgentLogs(t testing.TB, w *recipeWatch) {
 			return
 		}
 		text := strings.Join(r.Lines, "\n")
+		if text == "" {
+			text = "(the agent logged nothing at its log level during the recipe)"
+		}
 		if r.Dropped {
 			text = "(older lines of the recipe's window were no longer kept by the agent)\n" + text
 		}
