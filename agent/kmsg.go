@@ -26,8 +26,8 @@ import (
 // kmsgKeep is how many records the follower keeps.
 const kmsgKeep = 8192
 
-// kmsgPath is the kernel log device; a variable for tests.
-var kmsgPath = "/dev/kmsg"
+// kmsgPath is the kernel log device.
+const kmsgPath = "/dev/kmsg"
 
 type kmsgFollower struct {
 	mu   sync.Mutex

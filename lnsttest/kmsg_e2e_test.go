@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,12 +225,30 @@ func TestSysinfoTbfDrops(t *testing.T) {
 	assert.True(t, found, "h1's Ip OutDiscards went up: %+v", r.Sysinfo)
 }
 
-// TestSysinfoOffAndBadValue: -lnst.sysinfo=off reads no counters; an
-// unknown value stops the binary with exit code 2, naming it.
-func TestSysinfoOffAndBadValue(t *testing.T) {
+// TestSysinfoLevels: -lnst.sysinfo=off reads no counters; full also
+// writes every counter before and after in a file per host; an unknown
+// value stops the binary with exit code 2, naming it.
+func TestSysinfoLevels(t *testing.T) {
 	code, out, run := kmsgChild(t, "clean", "-lnst.sysinfo=off")
 	require.Equal(t, 0, code, out)
 	assert.Empty(t, fixtureRecipe(t, run).Sysinfo)
+
+	code, out, run, dir := kmsgChildDir(t, "clean", "-lnst.sysinfo=full")
+	require.Equal(t, 0, code, out)
+	deltas := fixtureRecipe(t, run).Sysinfo
+	require.Len(t, deltas, 2)
+	for _, d := range deltas {
+		require.NotEmpty(t, d.File, d.Host)
+		b, err := os.ReadFile(filepath.Join(dir, d.File))
+		require.NoError(t, err)
+		var all struct{ Before, After map[string]uint64 }
+		require.NoError(t, json.Unmarshal(b, &all))
+		for k, v := range d.Deltas {
+			assert.Equal(t, v, int64(all.After[k]-all.Before[k]), "%s %s", d.Host, k)
+		}
+		assert.Contains(t, all.Before, "snmp/Ip/OutRequests")
+	}
+
 	code, out, _ = kmsgChild(t, "clean", "-lnst.sysinfo=verbose")
 	assert.Equal(t, 2, code, out)
 	assert.Contains(t, out, `lnsttest: -lnst.sysinfo: unknown sysinfo level "verbose" (want off, summary or full)`)
