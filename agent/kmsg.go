@@ -124,7 +124,7 @@ func (k *kmsgFollower) read(follower string, from uint64) (*pb.KmsgReadReply, er
 	}
 	for _, rec := range k.recs {
 		if rec.Seq >= from {
-			r.Records = append(r.Records, &pb.KmsgRecord{Seq: rec.Seq, Level: int32(rec.Level), Micros: rec.Micros, Text: rec.Text})
+			r.Records = append(r.Records, &pb.KmsgRecord{Seq: rec.Seq, Level: int32(rec.Level), Facility: int32(rec.Facility), Micros: rec.Micros, Text: rec.Text})
 		}
 	}
 	if !r.Restarted && k.next > from {

@@ -44,7 +44,7 @@
 //	-lnst.results          [LNST_RESULTS]          write results.json and job outputs into this directory
 //	-lnst.history          [LNST_HISTORY]          results.json of an earlier run: on a pool, the most host-time first
 //	-lnst.sysinfo          [LNST_SYSINFO]          off, summary (default) or full: hosts' counters before and after each recipe
-//	-lnst.kernel-log       [LNST_KERNEL_LOG]       fail a recipe whose hosts' kernel logs a WARNING, BUG, Oops... (default true)
+//	-lnst.kernel-log       [LNST_KERNEL_LOG]       on (default): fail a recipe whose hosts' kernel logs a WARNING, BUG, Oops...; all; off
 //
 // modules/perf adds -lnst.baselines and -lnst.baseline-record to test
 // binaries that import it.

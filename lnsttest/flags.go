@@ -30,7 +30,7 @@ type config struct {
 	vmOvs     string
 	reruns    string
 	sysinfo   string
-	kernelLog bool
+	kernelLog string
 }
 
 // lnstFlags is every -lnst.* flag with its environment variable.
@@ -55,7 +55,7 @@ func init() {
 	boolFlag(&cfg.summary, "summary", true, "print a RESULTS SUMMARY at the end of each recipe")
 	stringFlag(&cfg.results, "results", "", "write results.json (and job outputs) into this directory")
 	stringFlag(&cfg.sysinfo, "sysinfo", "summary", "what is read of each recipe's hosts before and after it: off; summary (ethtool -S and link statistics of matched interfaces, /proc/net/snmp, snmp6, netstat and softnet_stat: the counters that changed go to results.json, the error and drop counters that changed to the RESULTS SUMMARY; once per run per machine its kernel, command line, modules, CPU, NUMA layout and NIC drivers and firmware); or full (summary, and every counter before and after in a file per host next to results.json)")
-	boolFlag(&cfg.kernelLog, "kernel-log", true, "fail a recipe when the kernel of one of its hosts logs a WARNING, BUG, Oops, sanitizer report, lockdep splat, RCU stall, lockup or unregister_netdevice wait while it runs (see AllowKernelLog); namespace lab hosts share this machine's kernel, so there it is the recipe's time window that counts")
+	stringFlag(&cfg.kernelLog, "kernel-log", "on", "on: fail a recipe when the kernel of one of its hosts logs a WARNING, BUG, Oops, sanitizer report, lockdep splat, RCU stall, lockup or unregister_netdevice wait while it runs (see AllowKernelLog; namespace lab hosts share this machine's kernel, so there it is the recipe's time window that counts); all: also such a line a process wrote into /dev/kmsg; off")
 	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, recipes with the most host-time then get hosts first (default: the one in -lnst.results)")
 }
 
@@ -100,6 +100,11 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 		if hclog.LevelFromString(c.value) == hclog.NoLevel {
 			return fmt.Errorf("%s: unknown log level %q (want trace, debug, info, warn or error)", source(c.flag), c.value)
 		}
+	}
+	switch cfg.kernelLog {
+	case "on", "all", "off":
+	default:
+		return fmt.Errorf("%s: unknown kernel-log value %q (want on, all or off)", source("lnst.kernel-log"), cfg.kernelLog)
 	}
 	switch cfg.sysinfo {
 	case "off", "summary", "full":

@@ -92,9 +92,14 @@ func (w *kmsgWatch) splats(st *testState, r *pb.KmsgReadReply) []results.KernelS
 	if r.Lost > 0 {
 		st.logger().Warn("kernel log: records lost (the kernel's buffer overflowed)", "hosts", strings.Join(w.hosts, ","), "lost", r.Lost)
 	}
-	recs := make([]kernlog.Record, len(r.Records))
-	for i, rec := range r.Records {
-		recs[i] = kernlog.Record{Seq: rec.Seq, Level: int(rec.Level), Micros: rec.Micros, Text: rec.Text}
+	recs := make([]kernlog.Record, 0, len(r.Records))
+	for _, rec := range r.Records {
+		// A line a process wrote into /dev/kmsg is no kernel splat,
+		// unless -lnst.kernel-log=all (a test injecting one).
+		if rec.Facility != 0 && cfg.kernelLog != "all" {
+			continue
+		}
+		recs = append(recs, kernlog.Record{Seq: rec.Seq, Level: int(rec.Level), Facility: int(rec.Facility), Micros: rec.Micros, Text: rec.Text})
 	}
 	var out []results.KernelSplat
 	for _, sp := range kernlog.Find(recs) {

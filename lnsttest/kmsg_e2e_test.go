@@ -100,7 +100,8 @@ func kmsgChildDir(t *testing.T, c string, args ...string) (int, string, *results
 	}
 	dir := t.TempDir()
 	marker := markerFor(t)
-	argv := append([]string{"-test.run=^TestKmsgFixture$", "-test.v", "-lnst.results=" + dir}, args...)
+	// all: the fixture's line is written by a process, not the kernel.
+	argv := append([]string{"-test.run=^TestKmsgFixture$", "-test.v", "-lnst.results=" + dir, "-lnst.kernel-log=all"}, args...)
 	cmd := exec.Command(os.Args[0], argv...)
 	cmd.Env = append(os.Environ(), kmsgCaseEnv+"="+c, kmsgMarkerEnv+"="+marker)
 	out := &bytes.Buffer{}
@@ -199,6 +200,17 @@ func TestKernelLogCleanPasses(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, sys, "each host's system once: %+v", run.Hosts)
+}
+
+// TestKernelLogUserLinesIgnored: by default, a WARNING line a process
+// wrote into /dev/kmsg is not the kernel's and fails nothing.
+func TestKernelLogUserLinesIgnored(t *testing.T) {
+	code, out, run := kmsgChild(t, "warn", "-lnst.kernel-log=on")
+	require.Equal(t, 0, code, out)
+	assert.Empty(t, fixtureRecipe(t, run).KernelLog)
+	code, out, _ = kmsgChild(t, "clean", "-lnst.kernel-log=maybe")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, `lnsttest: -lnst.kernel-log: unknown kernel-log value "maybe" (want on, all or off)`)
 }
 
 // TestKernelLogBadRegexp: an invalid AllowKernelLog regexp fails the

@@ -89,7 +89,7 @@ func (st *testState) startWatch(t testing.TB, hosts []matchHost) {
 			a.sys = append(a.sys, sw)
 		}
 	}
-	if cfg.kernelLog || cfg.sysinfo != "off" {
+	if cfg.kernelLog != "off" || cfg.sysinfo != "off" {
 		parallel(len(w.agents), func(i int) { st.startAgent(t, w.agents[i]) })
 	}
 	watchMu.Lock()
@@ -100,7 +100,7 @@ func (st *testState) startWatch(t testing.TB, hosts []matchHost) {
 // startAgent takes the kernel log cursor and the counters of a's hosts.
 // What cannot be read is logged, not failed: the recipe is not about it.
 func (st *testState) startAgent(t testing.TB, a *agentWatch) {
-	req := &pb.SysinfoRequest{KmsgCursor: cfg.kernelLog}
+	req := &pb.SysinfoRequest{KmsgCursor: cfg.kernelLog != "off"}
 	facts := make([]bool, len(a.sys))
 	for i, sw := range a.sys {
 		facts[i] = !st.hasSystem(sw.where)
@@ -111,7 +111,7 @@ func (st *testState) startAgent(t testing.TB, a *agentWatch) {
 		st.logger().Warn("kernel log and counters not watched", "hosts", strings.Join(a.kmsg.hosts, ","), "error", kmsgErr(err))
 		return
 	}
-	if cfg.kernelLog {
+	if cfg.kernelLog != "off" {
 		if r.KmsgCursor == nil {
 			st.logger().Warn("kernel log not watched", "hosts", strings.Join(a.kmsg.hosts, ","), "error", r.KmsgError)
 		}

@@ -15,7 +15,7 @@ import (
 
 // BenchmarkRecipeSysinfo runs a two-host ping recipe on the namespace lab
 // with its hosts watched (-lnst.sysinfo=summary and the kernel log) and
-// without (-lnst.sysinfo=off, -lnst.kernel-log=false), rounds interleaved
+// without (-lnst.sysinfo=off, -lnst.kernel-log=off), rounds interleaved
 // (ABBA), and prints
 //
 //	RATIO recipe_sysinfo/recipe_bare <x> (min, max, n)
@@ -68,9 +68,9 @@ func BenchmarkRecipeSysinfo(b *testing.B) {
 	n := 0
 	recipe := func(watch bool) time.Duration {
 		n++
-		cfg.sysinfo, cfg.kernelLog = "off", false
+		cfg.sysinfo, cfg.kernelLog = "off", "off"
 		if watch {
-			cfg.sysinfo, cfg.kernelLog = "summary", true
+			cfg.sysinfo, cfg.kernelLog = "summary", "on"
 		}
 		start := time.Now()
 		st := &testState{t: b, group: agent.SessionGroup(s.id, fmt.Sprintf("bench#%d", n)), clients: map[pb.AgentClient]bool{}, start: start}

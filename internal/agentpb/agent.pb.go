@@ -4432,8 +4432,11 @@ type KmsgRecord struct {
 	// level is the record's log level, 0 (emerg) to 7 (debug).
 	Level int32 `protobuf:"varint,2,opt,name=level,proto3" json:"level,omitempty"`
 	// micros is when the kernel logged it, in microseconds since boot.
-	Micros        int64  `protobuf:"varint,3,opt,name=micros,proto3" json:"micros,omitempty"`
-	Text          string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
+	Micros int64  `protobuf:"varint,3,opt,name=micros,proto3" json:"micros,omitempty"`
+	Text   string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
+	// facility is its syslog facility: 0 (kern) for what the kernel
+	// logged, 1 (user) or more for a line a process wrote to /dev/kmsg.
+	Facility      int32 `protobuf:"varint,5,opt,name=facility,proto3" json:"facility,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4494,6 +4497,13 @@ func (x *KmsgRecord) GetText() string {
 		return x.Text
 	}
 	return ""
+}
+
+func (x *KmsgRecord) GetFacility() int32 {
+	if x != nil {
+		return x.Facility
+	}
+	return 0
 }
 
 type KmsgReadReply struct {
@@ -5497,13 +5507,14 @@ const file_agent_proto_rawDesc = "" +
 	"\aboot_id\x18\x03 \x01(\tR\x06bootId\"H\n" +
 	"\x0fKmsgReadRequest\x12\x1a\n" +
 	"\bfollower\x18\x01 \x01(\tR\bfollower\x12\x19\n" +
-	"\bfrom_seq\x18\x02 \x01(\x04R\afromSeq\"`\n" +
+	"\bfrom_seq\x18\x02 \x01(\x04R\afromSeq\"|\n" +
 	"\n" +
 	"KmsgRecord\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05level\x18\x02 \x01(\x05R\x05level\x12\x16\n" +
 	"\x06micros\x18\x03 \x01(\x03R\x06micros\x12\x12\n" +
-	"\x04text\x18\x04 \x01(\tR\x04text\"\xd6\x01\n" +
+	"\x04text\x18\x04 \x01(\tR\x04text\x12\x1a\n" +
+	"\bfacility\x18\x05 \x01(\x05R\bfacility\"\xd6\x01\n" +
 	"\rKmsgReadReply\x123\n" +
 	"\arecords\x18\x01 \x03(\v2\x19.lnst.agent.v1.KmsgRecordR\arecords\x12\x19\n" +
 	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq\x12\x12\n" +

@@ -17,8 +17,10 @@ import (
 type Record struct {
 	// Seq is the kernel's sequence number of the record.
 	Seq uint64
-	// Level is its log level (0 emerg ... 7 debug).
-	Level int
+	// Level is its log level (0 emerg ... 7 debug); Facility its syslog
+	// facility: 0 (kern) for what the kernel logged, 1 (user) or more for
+	// a line a process wrote into /dev/kmsg.
+	Level, Facility int
 	// Micros is when it was logged, in microseconds since boot
 	// (CLOCK_MONOTONIC).
 	Micros int64
@@ -50,7 +52,7 @@ func ParseKmsg(b []byte) (Record, error) {
 	if i := strings.Index(msg, "\n"); i >= 0 {
 		msg = msg[:i]
 	}
-	return Record{Seq: seq, Level: prio & 7, Micros: us, Text: msg}, nil
+	return Record{Seq: seq, Level: prio & 7, Facility: prio >> 3, Micros: us, Text: msg}, nil
 }
 
 func trim(s string) string {

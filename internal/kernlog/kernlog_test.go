@@ -151,10 +151,12 @@ func TestParseKmsg(t *testing.T) {
 	r, err := ParseKmsg([]byte("4,1234,5678901,-;WARNING: CPU: 0 PID: 1 at x\n SUBSYSTEM=net\n DEVICE=n2\n"))
 	require.NoError(t, err)
 	assert.Equal(t, Record{Seq: 1234, Level: 4, Micros: 5678901, Text: "WARNING: CPU: 0 PID: 1 at x"}, r)
+	assert.Zero(t, r.Facility, "the kernel's own")
 	// A facility above kern: the level is the low 3 bits.
 	r, err = ParseKmsg([]byte("14,7,8,c,more;user text\n"))
 	require.NoError(t, err)
 	assert.Equal(t, 6, r.Level)
+	assert.Equal(t, 1, r.Facility, "user")
 	assert.Equal(t, "user text", r.Text)
 	for _, bad := range []string{"", "no header", "4,x,5,-;m", "4,5;m"} {
 		_, err := ParseKmsg([]byte(bad))
