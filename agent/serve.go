@@ -31,7 +31,7 @@ func ServeLab() int {
 	log := hclog.New(&hclog.LoggerOptions{
 		Name:   fmt.Sprintf("lnst-agent[%d]", os.Getpid()),
 		Level:  hclog.LevelFromString(os.Getenv(launch.LabLogEnv)),
-		Output: os.Stderr,
+		Output: LogOutput(os.Stderr),
 	})
 	signal.Ignore(syscall.SIGINT)
 	term := make(chan os.Signal, 1)

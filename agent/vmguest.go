@@ -48,7 +48,7 @@ func ServeVM() int {
 	log := hclog.New(&hclog.LoggerOptions{
 		Name:   fmt.Sprintf("lnst-agent[%d]", os.Getpid()),
 		Level:  hclog.LevelFromString(cfg.LogLevel),
-		Output: os.Stderr,
+		Output: LogOutput(os.Stderr),
 	})
 	if err != nil {
 		log.Error("config", "error", err)

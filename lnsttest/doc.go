@@ -52,6 +52,8 @@
 //	-lnst.history          [LNST_HISTORY]          results.json of an earlier run: on a pool, the longest of a width first
 //	-lnst.set              [LNST_SET_*]            set a recipe parameter (NewParam): NAME=VALUE, repeatable; LNST_SET_PERF_DURATION sets perf.duration
 //	-lnst.params           [LNST_PARAMS]           list the recipe parameters with type, default and doc, and exit
+//	-lnst.sysinfo          [LNST_SYSINFO]          off, summary (default) or full: hosts' counters before and after each recipe
+//	-lnst.kernel-log       [LNST_KERNEL_LOG]       on (default): fail a recipe whose hosts' kernel logs a WARNING, BUG, Oops...; all; off
 //
 // modules/perf adds -lnst.baselines and -lnst.baseline-record to test
 // binaries that import it.

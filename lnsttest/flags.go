@@ -32,6 +32,8 @@ type config struct {
 	sets      setFlag
 	params    bool
 	capture   string
+	sysinfo   string
+	kernelLog string
 }
 
 // lnstFlags is every -lnst.* flag with its environment variable.
@@ -60,6 +62,8 @@ func init() {
 	boolFlag(&cfg.params, "params", false, "list the recipe parameters of this test binary (type, default, doc) and exit")
 	stringFlag(&cfg.capture, "capture", "off", "capture packets on every matched interface of every host during each recipe, as pcapng files in the -lnst.results directory: off, failed (kept for failed recipes only) or all")
 	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, among recipes of one width the longest last time then gets hosts first (default: the one in -lnst.results)")
+	stringFlag(&cfg.sysinfo, "sysinfo", "summary", "what is read of each recipe's hosts before and after it: off; summary (ethtool -S and link statistics of matched interfaces, /proc/net/snmp, snmp6, netstat and softnet_stat: the counters that changed go to results.json, the error and drop counters that changed to the RESULTS SUMMARY; once per run per machine its kernel, command line, modules, CPU, NUMA layout and NIC drivers and firmware); or full (summary, and every counter before and after in a file per host next to results.json)")
+	stringFlag(&cfg.kernelLog, "kernel-log", "on", "on: fail a recipe when the kernel of one of its hosts logs a WARNING, BUG, Oops, sanitizer report, lockdep splat, RCU stall, lockup or unregister_netdevice wait while it runs (see AllowKernelLog; namespace lab hosts share this machine's kernel, so there it is the recipe's time window that counts); all: also such a line a process wrote into /dev/kmsg; off")
 }
 
 func envName(name string) string {
@@ -103,6 +107,16 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 		if hclog.LevelFromString(c.value) == hclog.NoLevel {
 			return fmt.Errorf("%s: unknown log level %q (want trace, debug, info, warn or error)", source(c.flag), c.value)
 		}
+	}
+	switch cfg.kernelLog {
+	case "on", "all", "off":
+	default:
+		return fmt.Errorf("%s: unknown kernel-log value %q (want on, all or off)", source("lnst.kernel-log"), cfg.kernelLog)
+	}
+	switch cfg.sysinfo {
+	case "off", "summary", "full":
+	default:
+		return fmt.Errorf("%s: unknown sysinfo level %q (want off, summary or full)", source("lnst.sysinfo"), cfg.sysinfo)
 	}
 	switch cfg.lab {
 	case "netns", "rootless", "vm", "auto":

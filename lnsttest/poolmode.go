@@ -172,6 +172,7 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 	leased := time.Now()
 	t.Cleanup(func() {
 		st.restore()
+		st.finishWatch(t) // sysinfo.go: kernel log, counters, agent logs
 		s.hostsDied(t, st, sp.settle(mapping))
 		// Verified while this process still holds the leases: release
 		// may give them back.

@@ -301,13 +301,14 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 	in := res.Instance
 	st := s.state(t)
 	t.Cleanup(func() {
+		st.restore()
+		st.finishWatch(t) // sysinfo.go: kernel log, counters, agent logs
 		if t.Failed() && vm {
 			for _, r := range reqs {
 				t.Logf("VM %s (%s), last console lines:\n%s", r.host.name, in.Hosts[r.host.name], in.Console(r.host.name, 30))
 				st.keepConsole(r.host.name, in.Console(r.host.name, 500))
 			}
 		}
-		st.restore()
 		lp.Release(rpcCtx(t), res)
 	})
 	var hosts []matchHost
@@ -369,6 +370,7 @@ func (st *testState) newMatch(t testing.TB, hosts []matchHost) *Match {
 	st.event(results.Event{Type: results.EventMatch, Match: m.desc})
 	st.logger().Info("hosts ready", "match", m.desc)
 	st.captureRun(t, m)
+	st.startWatch(t, hosts) // sysinfo.go
 	return m
 }
 

@@ -78,6 +78,7 @@ func (s *session) addRecipe(st *testState) {
 	r.Consoles = st.consoles
 	r.Captures = st.captures
 	st.mu.Unlock()
+	st.addWatchResults(&r) // sysinfo.go
 	s.mu.Lock()
 	s.results.run.Recipes = append(s.results.run.Recipes, r)
 	s.mu.Unlock()

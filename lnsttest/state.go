@@ -197,10 +197,11 @@ func (st *testState) printSummary() {
 	st.mu.Lock()
 	jobs, records := st.jobs, st.records
 	st.mu.Unlock()
-	if !cfg.summary || len(jobs)+len(records) == 0 {
+	counters := st.summaryCounters() // sysinfo.go
+	if !cfg.summary || len(jobs)+len(records) == 0 && counters == "" {
 		return
 	}
-	st.t.Log(summary(st.t.Name(), jobs, records))
+	st.t.Log(summary(st.t.Name(), jobs, records) + counters)
 }
 
 func summary(name string, jobs []*Job, records []record) string {

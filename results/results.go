@@ -112,6 +112,8 @@ type HostInfo struct {
 	Arch string `json:"arch"`
 	// AgentVersion is the version of the agent that served the host.
 	AgentVersion string `json:"agent_version"`
+	// System is what -lnst.sysinfo read of the machine once per run.
+	System *System `json:"system,omitempty"`
 }
 
 // Recipe is one recipe (a test or subtest) and what it did.
@@ -140,6 +142,12 @@ type Recipe struct {
 	// Captures are the packet captures of -lnst.capture kept for the
 	// recipe.
 	Captures []Capture `json:"captures,omitempty"`
+	// KernelLog are the kernel splats logged during the recipe (see
+	// KernelSplat), AgentLogs the agent logs of its pool and VM hosts
+	// kept when it failed, Sysinfo its hosts' counter deltas.
+	KernelLog []KernelSplat  `json:"kernel_log,omitempty"`
+	AgentLogs []Console      `json:"agent_logs,omitempty"`
+	Sysinfo   []SysinfoDelta `json:"sysinfo,omitempty"`
 }
 
 // Capture is a pcapng file of the packets of one interface during a

@@ -206,6 +206,11 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"evaluation":     reflect.TypeFor[Evaluation](),
 		"running_recipe": reflect.TypeFor[RunningRecipe](),
 		"running_job":    reflect.TypeFor[RunningJob](),
+		"kernel_splat":   reflect.TypeFor[KernelSplat](),
+		"sysinfo_delta":  reflect.TypeFor[SysinfoDelta](),
+		"system":         reflect.TypeFor[System](),
+		"numa_node":      reflect.TypeFor[NUMANode](),
+		"nic":            reflect.TypeFor[NIC](),
 	} {
 		d, ok := schema.Defs[def]
 		require.True(t, ok, "schema has no $defs/%s", def)

@@ -239,7 +239,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "lnst-agent", Level: c.level, Output: stderr})
+	log := hclog.New(&hclog.LoggerOptions{Name: "lnst-agent", Level: c.level, Output: agent.LogOutput(stderr)})
 	// The server takes back what a previous agent left in the journal
 	// first: an agent whose certificate expired or broke must still
 	// undo it, and then fail.

@@ -4919,6 +4919,888 @@ func (x *CaptureEnd) GetError() string {
 	return ""
 }
 
+type KmsgCursorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KmsgCursorRequest) Reset() {
+	*x = KmsgCursorRequest{}
+	mi := &file_agent_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KmsgCursorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KmsgCursorRequest) ProtoMessage() {}
+
+func (x *KmsgCursorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KmsgCursorRequest.ProtoReflect.Descriptor instead.
+func (*KmsgCursorRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{69}
+}
+
+type KmsgCursorReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// follower identifies the agent's kernel log follower: a cursor from
+	// another one (the agent restarted) is not comparable.
+	Follower string `protobuf:"bytes,1,opt,name=follower,proto3" json:"follower,omitempty"`
+	// next_seq is the kernel's sequence number of the next record.
+	NextSeq uint64 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"`
+	// boot_id is the kernel's boot id (a reboot restarts the sequence).
+	BootId        string `protobuf:"bytes,3,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KmsgCursorReply) Reset() {
+	*x = KmsgCursorReply{}
+	mi := &file_agent_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KmsgCursorReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KmsgCursorReply) ProtoMessage() {}
+
+func (x *KmsgCursorReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KmsgCursorReply.ProtoReflect.Descriptor instead.
+func (*KmsgCursorReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *KmsgCursorReply) GetFollower() string {
+	if x != nil {
+		return x.Follower
+	}
+	return ""
+}
+
+func (x *KmsgCursorReply) GetNextSeq() uint64 {
+	if x != nil {
+		return x.NextSeq
+	}
+	return 0
+}
+
+func (x *KmsgCursorReply) GetBootId() string {
+	if x != nil {
+		return x.BootId
+	}
+	return ""
+}
+
+type KmsgReadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Follower      string                 `protobuf:"bytes,1,opt,name=follower,proto3" json:"follower,omitempty"`
+	FromSeq       uint64                 `protobuf:"varint,2,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KmsgReadRequest) Reset() {
+	*x = KmsgReadRequest{}
+	mi := &file_agent_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KmsgReadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KmsgReadRequest) ProtoMessage() {}
+
+func (x *KmsgReadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KmsgReadRequest.ProtoReflect.Descriptor instead.
+func (*KmsgReadRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *KmsgReadRequest) GetFollower() string {
+	if x != nil {
+		return x.Follower
+	}
+	return ""
+}
+
+func (x *KmsgReadRequest) GetFromSeq() uint64 {
+	if x != nil {
+		return x.FromSeq
+	}
+	return 0
+}
+
+type KmsgRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// level is the record's log level, 0 (emerg) to 7 (debug).
+	Level int32 `protobuf:"varint,2,opt,name=level,proto3" json:"level,omitempty"`
+	// micros is when the kernel logged it, in microseconds since boot.
+	Micros int64  `protobuf:"varint,3,opt,name=micros,proto3" json:"micros,omitempty"`
+	Text   string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
+	// facility is its syslog facility: 0 (kern) for what the kernel
+	// logged, 1 (user) or more for a line a process wrote to /dev/kmsg.
+	Facility      int32 `protobuf:"varint,5,opt,name=facility,proto3" json:"facility,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KmsgRecord) Reset() {
+	*x = KmsgRecord{}
+	mi := &file_agent_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KmsgRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KmsgRecord) ProtoMessage() {}
+
+func (x *KmsgRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KmsgRecord.ProtoReflect.Descriptor instead.
+func (*KmsgRecord) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *KmsgRecord) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *KmsgRecord) GetLevel() int32 {
+	if x != nil {
+		return x.Level
+	}
+	return 0
+}
+
+func (x *KmsgRecord) GetMicros() int64 {
+	if x != nil {
+		return x.Micros
+	}
+	return 0
+}
+
+func (x *KmsgRecord) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *KmsgRecord) GetFacility() int32 {
+	if x != nil {
+		return x.Facility
+	}
+	return 0
+}
+
+type KmsgReadReply struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records []*KmsgRecord          `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	NextSeq uint64                 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"`
+	// lost counts the records from from_seq on that the agent no longer has
+	// (the kernel's buffer or its own overflowed).
+	Lost uint64 `protobuf:"varint,3,opt,name=lost,proto3" json:"lost,omitempty"`
+	// restarted: the follower is not the cursor's (the agent restarted);
+	// records are those it has.
+	Restarted bool `protobuf:"varint,4,opt,name=restarted,proto3" json:"restarted,omitempty"`
+	// wall_unix_nano and micros_now are the same instant, on the wall clock
+	// and on the clock of the records' micros.
+	WallUnixNano  int64 `protobuf:"varint,5,opt,name=wall_unix_nano,json=wallUnixNano,proto3" json:"wall_unix_nano,omitempty"`
+	MicrosNow     int64 `protobuf:"varint,6,opt,name=micros_now,json=microsNow,proto3" json:"micros_now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KmsgReadReply) Reset() {
+	*x = KmsgReadReply{}
+	mi := &file_agent_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KmsgReadReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KmsgReadReply) ProtoMessage() {}
+
+func (x *KmsgReadReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KmsgReadReply.ProtoReflect.Descriptor instead.
+func (*KmsgReadReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *KmsgReadReply) GetRecords() []*KmsgRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *KmsgReadReply) GetNextSeq() uint64 {
+	if x != nil {
+		return x.NextSeq
+	}
+	return 0
+}
+
+func (x *KmsgReadReply) GetLost() uint64 {
+	if x != nil {
+		return x.Lost
+	}
+	return 0
+}
+
+func (x *KmsgReadReply) GetRestarted() bool {
+	if x != nil {
+		return x.Restarted
+	}
+	return false
+}
+
+func (x *KmsgReadReply) GetWallUnixNano() int64 {
+	if x != nil {
+		return x.WallUnixNano
+	}
+	return 0
+}
+
+func (x *KmsgReadReply) GetMicrosNow() int64 {
+	if x != nil {
+		return x.MicrosNow
+	}
+	return 0
+}
+
+type SysinfoRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// hosts are the hosts whose counters are read, each on its own thread.
+	Hosts []*SysinfoHostRequest `protobuf:"bytes,1,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// kmsg_cursor asks for the kernel log's cursor too (as KmsgCursor);
+	// kmsg_read for its records from a cursor on (as KmsgRead). So one
+	// call per agent and snapshot serves a recipe's hosts there.
+	KmsgCursor    bool             `protobuf:"varint,2,opt,name=kmsg_cursor,json=kmsgCursor,proto3" json:"kmsg_cursor,omitempty"`
+	KmsgRead      *KmsgReadRequest `protobuf:"bytes,3,opt,name=kmsg_read,json=kmsgRead,proto3" json:"kmsg_read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoRequest) Reset() {
+	*x = SysinfoRequest{}
+	mi := &file_agent_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoRequest) ProtoMessage() {}
+
+func (x *SysinfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoRequest.ProtoReflect.Descriptor instead.
+func (*SysinfoRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *SysinfoRequest) GetHosts() []*SysinfoHostRequest {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *SysinfoRequest) GetKmsgCursor() bool {
+	if x != nil {
+		return x.KmsgCursor
+	}
+	return false
+}
+
+func (x *SysinfoRequest) GetKmsgRead() *KmsgReadRequest {
+	if x != nil {
+		return x.KmsgRead
+	}
+	return nil
+}
+
+type SysinfoHostRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	// ifaces are the interfaces whose counters are read (real names).
+	Ifaces []string `protobuf:"bytes,2,rep,name=ifaces,proto3" json:"ifaces,omitempty"`
+	// facts asks for SysinfoFacts too.
+	Facts bool `protobuf:"varint,3,opt,name=facts,proto3" json:"facts,omitempty"`
+	// keep keeps this snapshot on the agent as a baseline, named by the
+	// reply's baseline; since names a kept one: the reply's deltas are the
+	// counters that changed since, and that baseline is dropped. So only
+	// what changed crosses the wire.
+	Keep  bool   `protobuf:"varint,4,opt,name=keep,proto3" json:"keep,omitempty"`
+	Since string `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	// counters asks for every counter's value in the reply.
+	Counters      bool `protobuf:"varint,6,opt,name=counters,proto3" json:"counters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoHostRequest) Reset() {
+	*x = SysinfoHostRequest{}
+	mi := &file_agent_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoHostRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoHostRequest) ProtoMessage() {}
+
+func (x *SysinfoHostRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoHostRequest.ProtoReflect.Descriptor instead.
+func (*SysinfoHostRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *SysinfoHostRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *SysinfoHostRequest) GetIfaces() []string {
+	if x != nil {
+		return x.Ifaces
+	}
+	return nil
+}
+
+func (x *SysinfoHostRequest) GetFacts() bool {
+	if x != nil {
+		return x.Facts
+	}
+	return false
+}
+
+func (x *SysinfoHostRequest) GetKeep() bool {
+	if x != nil {
+		return x.Keep
+	}
+	return false
+}
+
+func (x *SysinfoHostRequest) GetSince() string {
+	if x != nil {
+		return x.Since
+	}
+	return ""
+}
+
+func (x *SysinfoHostRequest) GetCounters() bool {
+	if x != nil {
+		return x.Counters
+	}
+	return false
+}
+
+type SysinfoNuma struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  int32                  `protobuf:"varint,1,opt,name=node,proto3" json:"node,omitempty"`
+	// cpus is the node's cpulist ("0-3,8-11").
+	Cpus          string `protobuf:"bytes,2,opt,name=cpus,proto3" json:"cpus,omitempty"`
+	MemTotalKib   int64  `protobuf:"varint,3,opt,name=mem_total_kib,json=memTotalKib,proto3" json:"mem_total_kib,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoNuma) Reset() {
+	*x = SysinfoNuma{}
+	mi := &file_agent_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoNuma) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoNuma) ProtoMessage() {}
+
+func (x *SysinfoNuma) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoNuma.ProtoReflect.Descriptor instead.
+func (*SysinfoNuma) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *SysinfoNuma) GetNode() int32 {
+	if x != nil {
+		return x.Node
+	}
+	return 0
+}
+
+func (x *SysinfoNuma) GetCpus() string {
+	if x != nil {
+		return x.Cpus
+	}
+	return ""
+}
+
+func (x *SysinfoNuma) GetMemTotalKib() int64 {
+	if x != nil {
+		return x.MemTotalKib
+	}
+	return 0
+}
+
+type SysinfoFacts struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Kernel  string                 `protobuf:"bytes,1,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Cmdline string                 `protobuf:"bytes,2,opt,name=cmdline,proto3" json:"cmdline,omitempty"`
+	// modules are the loaded modules' names.
+	Modules  []string       `protobuf:"bytes,3,rep,name=modules,proto3" json:"modules,omitempty"`
+	CpuModel string         `protobuf:"bytes,4,opt,name=cpu_model,json=cpuModel,proto3" json:"cpu_model,omitempty"`
+	Cpus     int32          `protobuf:"varint,5,opt,name=cpus,proto3" json:"cpus,omitempty"`
+	Numa     []*SysinfoNuma `protobuf:"bytes,6,rep,name=numa,proto3" json:"numa,omitempty"`
+	// nics are the named interfaces' drivers and firmware (ethtool -i).
+	Nics          []*Nic `protobuf:"bytes,7,rep,name=nics,proto3" json:"nics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoFacts) Reset() {
+	*x = SysinfoFacts{}
+	mi := &file_agent_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoFacts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoFacts) ProtoMessage() {}
+
+func (x *SysinfoFacts) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoFacts.ProtoReflect.Descriptor instead.
+func (*SysinfoFacts) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *SysinfoFacts) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *SysinfoFacts) GetCmdline() string {
+	if x != nil {
+		return x.Cmdline
+	}
+	return ""
+}
+
+func (x *SysinfoFacts) GetModules() []string {
+	if x != nil {
+		return x.Modules
+	}
+	return nil
+}
+
+func (x *SysinfoFacts) GetCpuModel() string {
+	if x != nil {
+		return x.CpuModel
+	}
+	return ""
+}
+
+func (x *SysinfoFacts) GetCpus() int32 {
+	if x != nil {
+		return x.Cpus
+	}
+	return 0
+}
+
+func (x *SysinfoFacts) GetNuma() []*SysinfoNuma {
+	if x != nil {
+		return x.Numa
+	}
+	return nil
+}
+
+func (x *SysinfoFacts) GetNics() []*Nic {
+	if x != nil {
+		return x.Nics
+	}
+	return nil
+}
+
+type SysinfoReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// hosts answer the request's hosts, in order.
+	Hosts      []*SysinfoHostReply `protobuf:"bytes,1,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	KmsgCursor *KmsgCursorReply    `protobuf:"bytes,2,opt,name=kmsg_cursor,json=kmsgCursor,proto3" json:"kmsg_cursor,omitempty"`
+	Kmsg       *KmsgReadReply      `protobuf:"bytes,3,opt,name=kmsg,proto3" json:"kmsg,omitempty"`
+	// kmsg_error says why the kernel log was not read, when asked.
+	KmsgError     string `protobuf:"bytes,4,opt,name=kmsg_error,json=kmsgError,proto3" json:"kmsg_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoReply) Reset() {
+	*x = SysinfoReply{}
+	mi := &file_agent_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoReply) ProtoMessage() {}
+
+func (x *SysinfoReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoReply.ProtoReflect.Descriptor instead.
+func (*SysinfoReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *SysinfoReply) GetHosts() []*SysinfoHostReply {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *SysinfoReply) GetKmsgCursor() *KmsgCursorReply {
+	if x != nil {
+		return x.KmsgCursor
+	}
+	return nil
+}
+
+func (x *SysinfoReply) GetKmsg() *KmsgReadReply {
+	if x != nil {
+		return x.Kmsg
+	}
+	return nil
+}
+
+func (x *SysinfoReply) GetKmsgError() string {
+	if x != nil {
+		return x.KmsgError
+	}
+	return ""
+}
+
+type SysinfoHostReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// counters (when asked) are named "link/IFACE/NAME",
+	// "ethtool/IFACE/NAME", "snmp/Ip/NAME", "snmp6/NAME",
+	// "netstat/TcpExt/NAME", "softnet/cpuN/NAME".
+	Counters map[string]uint64 `protobuf:"bytes,1,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Facts    *SysinfoFacts     `protobuf:"bytes,2,opt,name=facts,proto3" json:"facts,omitempty"`
+	// errors name what could not be read; the rest was.
+	Errors []string `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty"`
+	// baseline names this snapshot when kept.
+	Baseline string `protobuf:"bytes,4,opt,name=baseline,proto3" json:"baseline,omitempty"`
+	// deltas are, with since, each counter that changed: now minus then.
+	Deltas        map[string]int64 `protobuf:"bytes,5,rep,name=deltas,proto3" json:"deltas,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoHostReply) Reset() {
+	*x = SysinfoHostReply{}
+	mi := &file_agent_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoHostReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoHostReply) ProtoMessage() {}
+
+func (x *SysinfoHostReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoHostReply.ProtoReflect.Descriptor instead.
+func (*SysinfoHostReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *SysinfoHostReply) GetCounters() map[string]uint64 {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
+func (x *SysinfoHostReply) GetFacts() *SysinfoFacts {
+	if x != nil {
+		return x.Facts
+	}
+	return nil
+}
+
+func (x *SysinfoHostReply) GetErrors() []string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+func (x *SysinfoHostReply) GetBaseline() string {
+	if x != nil {
+		return x.Baseline
+	}
+	return ""
+}
+
+func (x *SysinfoHostReply) GetDeltas() map[string]int64 {
+	if x != nil {
+		return x.Deltas
+	}
+	return nil
+}
+
+type SysinfoAgentLogRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// since_unix_nano: only lines logged from then on.
+	SinceUnixNano int64 `protobuf:"varint,1,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoAgentLogRequest) Reset() {
+	*x = SysinfoAgentLogRequest{}
+	mi := &file_agent_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoAgentLogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoAgentLogRequest) ProtoMessage() {}
+
+func (x *SysinfoAgentLogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoAgentLogRequest.ProtoReflect.Descriptor instead.
+func (*SysinfoAgentLogRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *SysinfoAgentLogRequest) GetSinceUnixNano() int64 {
+	if x != nil {
+		return x.SinceUnixNano
+	}
+	return 0
+}
+
+type SysinfoAgentLogReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Lines []string               `protobuf:"bytes,1,rep,name=lines,proto3" json:"lines,omitempty"`
+	// dropped: older lines of the window are no longer kept.
+	Dropped       bool `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysinfoAgentLogReply) Reset() {
+	*x = SysinfoAgentLogReply{}
+	mi := &file_agent_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysinfoAgentLogReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysinfoAgentLogReply) ProtoMessage() {}
+
+func (x *SysinfoAgentLogReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysinfoAgentLogReply.ProtoReflect.Descriptor instead.
+func (*SysinfoAgentLogReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *SysinfoAgentLogReply) GetLines() []string {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *SysinfoAgentLogReply) GetDropped() bool {
+	if x != nil {
+		return x.Dropped
+	}
+	return false
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -5310,7 +6192,78 @@ const file_agent_proto_rawDesc = "" +
 	"\x0ekernel_dropped\x18\x03 \x01(\x03R\rkernelDropped\x12#\n" +
 	"\rqueue_dropped\x18\x04 \x01(\x03R\fqueueDropped\x12\x1c\n" +
 	"\ttruncated\x18\x05 \x01(\bR\ttruncated\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\tR\x05error2\xa4\x1b\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\x13\n" +
+	"\x11KmsgCursorRequest\"a\n" +
+	"\x0fKmsgCursorReply\x12\x1a\n" +
+	"\bfollower\x18\x01 \x01(\tR\bfollower\x12\x19\n" +
+	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq\x12\x17\n" +
+	"\aboot_id\x18\x03 \x01(\tR\x06bootId\"H\n" +
+	"\x0fKmsgReadRequest\x12\x1a\n" +
+	"\bfollower\x18\x01 \x01(\tR\bfollower\x12\x19\n" +
+	"\bfrom_seq\x18\x02 \x01(\x04R\afromSeq\"|\n" +
+	"\n" +
+	"KmsgRecord\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05level\x18\x02 \x01(\x05R\x05level\x12\x16\n" +
+	"\x06micros\x18\x03 \x01(\x03R\x06micros\x12\x12\n" +
+	"\x04text\x18\x04 \x01(\tR\x04text\x12\x1a\n" +
+	"\bfacility\x18\x05 \x01(\x05R\bfacility\"\xd6\x01\n" +
+	"\rKmsgReadReply\x123\n" +
+	"\arecords\x18\x01 \x03(\v2\x19.lnst.agent.v1.KmsgRecordR\arecords\x12\x19\n" +
+	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq\x12\x12\n" +
+	"\x04lost\x18\x03 \x01(\x04R\x04lost\x12\x1c\n" +
+	"\trestarted\x18\x04 \x01(\bR\trestarted\x12$\n" +
+	"\x0ewall_unix_nano\x18\x05 \x01(\x03R\fwallUnixNano\x12\x1d\n" +
+	"\n" +
+	"micros_now\x18\x06 \x01(\x03R\tmicrosNow\"\xa7\x01\n" +
+	"\x0eSysinfoRequest\x127\n" +
+	"\x05hosts\x18\x01 \x03(\v2!.lnst.agent.v1.SysinfoHostRequestR\x05hosts\x12\x1f\n" +
+	"\vkmsg_cursor\x18\x02 \x01(\bR\n" +
+	"kmsgCursor\x12;\n" +
+	"\tkmsg_read\x18\x03 \x01(\v2\x1e.lnst.agent.v1.KmsgReadRequestR\bkmsgRead\"\x9c\x01\n" +
+	"\x12SysinfoHostRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x16\n" +
+	"\x06ifaces\x18\x02 \x03(\tR\x06ifaces\x12\x14\n" +
+	"\x05facts\x18\x03 \x01(\bR\x05facts\x12\x12\n" +
+	"\x04keep\x18\x04 \x01(\bR\x04keep\x12\x14\n" +
+	"\x05since\x18\x05 \x01(\tR\x05since\x12\x1a\n" +
+	"\bcounters\x18\x06 \x01(\bR\bcounters\"Y\n" +
+	"\vSysinfoNuma\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\x05R\x04node\x12\x12\n" +
+	"\x04cpus\x18\x02 \x01(\tR\x04cpus\x12\"\n" +
+	"\rmem_total_kib\x18\x03 \x01(\x03R\vmemTotalKib\"\xe3\x01\n" +
+	"\fSysinfoFacts\x12\x16\n" +
+	"\x06kernel\x18\x01 \x01(\tR\x06kernel\x12\x18\n" +
+	"\acmdline\x18\x02 \x01(\tR\acmdline\x12\x18\n" +
+	"\amodules\x18\x03 \x03(\tR\amodules\x12\x1b\n" +
+	"\tcpu_model\x18\x04 \x01(\tR\bcpuModel\x12\x12\n" +
+	"\x04cpus\x18\x05 \x01(\x05R\x04cpus\x12.\n" +
+	"\x04numa\x18\x06 \x03(\v2\x1a.lnst.agent.v1.SysinfoNumaR\x04numa\x12&\n" +
+	"\x04nics\x18\a \x03(\v2\x12.lnst.agent.v1.NicR\x04nics\"\xd7\x01\n" +
+	"\fSysinfoReply\x125\n" +
+	"\x05hosts\x18\x01 \x03(\v2\x1f.lnst.agent.v1.SysinfoHostReplyR\x05hosts\x12?\n" +
+	"\vkmsg_cursor\x18\x02 \x01(\v2\x1e.lnst.agent.v1.KmsgCursorReplyR\n" +
+	"kmsgCursor\x120\n" +
+	"\x04kmsg\x18\x03 \x01(\v2\x1c.lnst.agent.v1.KmsgReadReplyR\x04kmsg\x12\x1d\n" +
+	"\n" +
+	"kmsg_error\x18\x04 \x01(\tR\tkmsgError\"\x81\x03\n" +
+	"\x10SysinfoHostReply\x12I\n" +
+	"\bcounters\x18\x01 \x03(\v2-.lnst.agent.v1.SysinfoHostReply.CountersEntryR\bcounters\x121\n" +
+	"\x05facts\x18\x02 \x01(\v2\x1b.lnst.agent.v1.SysinfoFactsR\x05facts\x12\x16\n" +
+	"\x06errors\x18\x03 \x03(\tR\x06errors\x12\x1a\n" +
+	"\bbaseline\x18\x04 \x01(\tR\bbaseline\x12C\n" +
+	"\x06deltas\x18\x05 \x03(\v2+.lnst.agent.v1.SysinfoHostReply.DeltasEntryR\x06deltas\x1a;\n" +
+	"\rCountersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a9\n" +
+	"\vDeltasEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"@\n" +
+	"\x16SysinfoAgentLogRequest\x12&\n" +
+	"\x0fsince_unix_nano\x18\x01 \x01(\x03R\rsinceUnixNano\"F\n" +
+	"\x14SysinfoAgentLogReply\x12\x14\n" +
+	"\x05lines\x18\x01 \x03(\tR\x05lines\x12\x18\n" +
+	"\adropped\x18\x02 \x01(\bR\adropped2\xec\x1d\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -5367,7 +6320,12 @@ const file_agent_proto_rawDesc = "" +
 	"\n" +
 	"LoadKernel\x12 .lnst.agent.v1.LoadKernelRequest\x1a\x1e.lnst.agent.v1.LoadKernelReply\x12Q\n" +
 	"\fCaptureStart\x12\".lnst.agent.v1.CaptureStartRequest\x1a\x1b.lnst.agent.v1.CaptureEvent0\x01\x12>\n" +
-	"\vCaptureStop\x12\x19.lnst.agent.v1.CaptureRef\x1a\x14.lnst.agent.v1.EmptyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"\vCaptureStop\x12\x19.lnst.agent.v1.CaptureRef\x1a\x14.lnst.agent.v1.Empty\x12N\n" +
+	"\n" +
+	"KmsgCursor\x12 .lnst.agent.v1.KmsgCursorRequest\x1a\x1e.lnst.agent.v1.KmsgCursorReply\x12H\n" +
+	"\bKmsgRead\x12\x1e.lnst.agent.v1.KmsgReadRequest\x1a\x1c.lnst.agent.v1.KmsgReadReply\x12M\n" +
+	"\x0fSysinfoSnapshot\x12\x1d.lnst.agent.v1.SysinfoRequest\x1a\x1b.lnst.agent.v1.SysinfoReply\x12]\n" +
+	"\x0fSysinfoAgentLog\x12%.lnst.agent.v1.SysinfoAgentLogRequest\x1a#.lnst.agent.v1.SysinfoAgentLogReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -5382,95 +6340,110 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
 var file_agent_proto_goTypes = []any{
-	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
-	(FileEntry_Type)(0),           // 1: lnst.agent.v1.FileEntry.Type
-	(*Empty)(nil),                 // 2: lnst.agent.v1.Empty
-	(*HelloRequest)(nil),          // 3: lnst.agent.v1.HelloRequest
-	(*HelloReply)(nil),            // 4: lnst.agent.v1.HelloReply
-	(*HostRef)(nil),               // 5: lnst.agent.v1.HostRef
-	(*CreateHostRequest)(nil),     // 6: lnst.agent.v1.CreateHostRequest
-	(*CreateHostReply)(nil),       // 7: lnst.agent.v1.CreateHostReply
-	(*ConnectRequest)(nil),        // 8: lnst.agent.v1.ConnectRequest
-	(*DestroyNetworkRequest)(nil), // 9: lnst.agent.v1.DestroyNetworkRequest
-	(*StartJobRequest)(nil),       // 10: lnst.agent.v1.StartJobRequest
-	(*StartJobReply)(nil),         // 11: lnst.agent.v1.StartJobReply
-	(*JobRef)(nil),                // 12: lnst.agent.v1.JobRef
-	(*KillJobRequest)(nil),        // 13: lnst.agent.v1.KillJobRequest
-	(*JobResult)(nil),             // 14: lnst.agent.v1.JobResult
-	(*JobEvent)(nil),              // 15: lnst.agent.v1.JobEvent
-	(*JobOutput)(nil),             // 16: lnst.agent.v1.JobOutput
-	(*VethSpec)(nil),              // 17: lnst.agent.v1.VethSpec
-	(*BridgeSpec)(nil),            // 18: lnst.agent.v1.BridgeSpec
-	(*GenericSpec)(nil),           // 19: lnst.agent.v1.GenericSpec
-	(*CreateLinkRequest)(nil),     // 20: lnst.agent.v1.CreateLinkRequest
-	(*LinkRef)(nil),               // 21: lnst.agent.v1.LinkRef
-	(*SetLinkRequest)(nil),        // 22: lnst.agent.v1.SetLinkRequest
-	(*CreateNetnsRequest)(nil),    // 23: lnst.agent.v1.CreateNetnsRequest
-	(*RouteRequest)(nil),          // 24: lnst.agent.v1.RouteRequest
-	(*Nexthop)(nil),               // 25: lnst.agent.v1.Nexthop
-	(*RoutesRequest)(nil),         // 26: lnst.agent.v1.RoutesRequest
-	(*NeighRequest)(nil),          // 27: lnst.agent.v1.NeighRequest
-	(*RuleRequest)(nil),           // 28: lnst.agent.v1.RuleRequest
-	(*SetLinkNetnsRequest)(nil),   // 29: lnst.agent.v1.SetLinkNetnsRequest
-	(*RenameLinkRequest)(nil),     // 30: lnst.agent.v1.RenameLinkRequest
-	(*WaitLinkRequest)(nil),       // 31: lnst.agent.v1.WaitLinkRequest
-	(*SetFeaturesRequest)(nil),    // 32: lnst.agent.v1.SetFeaturesRequest
-	(*SetEthtoolRequest)(nil),     // 33: lnst.agent.v1.SetEthtoolRequest
-	(*EthtoolReply)(nil),          // 34: lnst.agent.v1.EthtoolReply
-	(*FeaturesReply)(nil),         // 35: lnst.agent.v1.FeaturesReply
-	(*ProbeRequest)(nil),          // 36: lnst.agent.v1.ProbeRequest
-	(*ProbeReply)(nil),            // 37: lnst.agent.v1.ProbeReply
-	(*AddrRequest)(nil),           // 38: lnst.agent.v1.AddrRequest
-	(*LinkStats)(nil),             // 39: lnst.agent.v1.LinkStats
-	(*LinkInfoReply)(nil),         // 40: lnst.agent.v1.LinkInfoReply
-	(*LinksReply)(nil),            // 41: lnst.agent.v1.LinksReply
-	(*ValueRef)(nil),              // 42: lnst.agent.v1.ValueRef
-	(*ValueReply)(nil),            // 43: lnst.agent.v1.ValueReply
-	(*WriteValueRequest)(nil),     // 44: lnst.agent.v1.WriteValueRequest
-	(*ChangeReply)(nil),           // 45: lnst.agent.v1.ChangeReply
-	(*HeartbeatRequest)(nil),      // 46: lnst.agent.v1.HeartbeatRequest
-	(*HeartbeatReply)(nil),        // 47: lnst.agent.v1.HeartbeatReply
-	(*RestoreRequest)(nil),        // 48: lnst.agent.v1.RestoreRequest
-	(*RestoreReply)(nil),          // 49: lnst.agent.v1.RestoreReply
-	(*FileEntry)(nil),             // 50: lnst.agent.v1.FileEntry
-	(*FileChunk)(nil),             // 51: lnst.agent.v1.FileChunk
-	(*PutFileRequest)(nil),        // 52: lnst.agent.v1.PutFileRequest
-	(*PutFileReply)(nil),          // 53: lnst.agent.v1.PutFileReply
-	(*GetFileRequest)(nil),        // 54: lnst.agent.v1.GetFileRequest
-	(*TempDirRequest)(nil),        // 55: lnst.agent.v1.TempDirRequest
-	(*TempDirReply)(nil),          // 56: lnst.agent.v1.TempDirReply
-	(*FactsRequest)(nil),          // 57: lnst.agent.v1.FactsRequest
-	(*Nic)(nil),                   // 58: lnst.agent.v1.Nic
-	(*FactsReply)(nil),            // 59: lnst.agent.v1.FactsReply
-	(*RebootRequest)(nil),         // 60: lnst.agent.v1.RebootRequest
-	(*LoadKernelRequest)(nil),     // 61: lnst.agent.v1.LoadKernelRequest
-	(*LoadKernelReply)(nil),       // 62: lnst.agent.v1.LoadKernelReply
-	(*CaptureStartRequest)(nil),   // 63: lnst.agent.v1.CaptureStartRequest
-	(*CaptureInstruction)(nil),    // 64: lnst.agent.v1.CaptureInstruction
-	(*CaptureRef)(nil),            // 65: lnst.agent.v1.CaptureRef
-	(*CaptureEvent)(nil),          // 66: lnst.agent.v1.CaptureEvent
-	(*CaptureStarted)(nil),        // 67: lnst.agent.v1.CaptureStarted
-	(*CapturePackets)(nil),        // 68: lnst.agent.v1.CapturePackets
-	(*CapturePacket)(nil),         // 69: lnst.agent.v1.CapturePacket
-	(*CaptureEnd)(nil),            // 70: lnst.agent.v1.CaptureEnd
-	nil,                           // 71: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 72: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                           // 73: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                           // 74: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                           // 75: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 76: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 77: lnst.agent.v1.ProbeReply.QdiscsEntry
-	(*durationpb.Duration)(nil),   // 78: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 79: google.protobuf.Timestamp
+	(JobOutput_Stream)(0),          // 0: lnst.agent.v1.JobOutput.Stream
+	(FileEntry_Type)(0),            // 1: lnst.agent.v1.FileEntry.Type
+	(*Empty)(nil),                  // 2: lnst.agent.v1.Empty
+	(*HelloRequest)(nil),           // 3: lnst.agent.v1.HelloRequest
+	(*HelloReply)(nil),             // 4: lnst.agent.v1.HelloReply
+	(*HostRef)(nil),                // 5: lnst.agent.v1.HostRef
+	(*CreateHostRequest)(nil),      // 6: lnst.agent.v1.CreateHostRequest
+	(*CreateHostReply)(nil),        // 7: lnst.agent.v1.CreateHostReply
+	(*ConnectRequest)(nil),         // 8: lnst.agent.v1.ConnectRequest
+	(*DestroyNetworkRequest)(nil),  // 9: lnst.agent.v1.DestroyNetworkRequest
+	(*StartJobRequest)(nil),        // 10: lnst.agent.v1.StartJobRequest
+	(*StartJobReply)(nil),          // 11: lnst.agent.v1.StartJobReply
+	(*JobRef)(nil),                 // 12: lnst.agent.v1.JobRef
+	(*KillJobRequest)(nil),         // 13: lnst.agent.v1.KillJobRequest
+	(*JobResult)(nil),              // 14: lnst.agent.v1.JobResult
+	(*JobEvent)(nil),               // 15: lnst.agent.v1.JobEvent
+	(*JobOutput)(nil),              // 16: lnst.agent.v1.JobOutput
+	(*VethSpec)(nil),               // 17: lnst.agent.v1.VethSpec
+	(*BridgeSpec)(nil),             // 18: lnst.agent.v1.BridgeSpec
+	(*GenericSpec)(nil),            // 19: lnst.agent.v1.GenericSpec
+	(*CreateLinkRequest)(nil),      // 20: lnst.agent.v1.CreateLinkRequest
+	(*LinkRef)(nil),                // 21: lnst.agent.v1.LinkRef
+	(*SetLinkRequest)(nil),         // 22: lnst.agent.v1.SetLinkRequest
+	(*CreateNetnsRequest)(nil),     // 23: lnst.agent.v1.CreateNetnsRequest
+	(*RouteRequest)(nil),           // 24: lnst.agent.v1.RouteRequest
+	(*Nexthop)(nil),                // 25: lnst.agent.v1.Nexthop
+	(*RoutesRequest)(nil),          // 26: lnst.agent.v1.RoutesRequest
+	(*NeighRequest)(nil),           // 27: lnst.agent.v1.NeighRequest
+	(*RuleRequest)(nil),            // 28: lnst.agent.v1.RuleRequest
+	(*SetLinkNetnsRequest)(nil),    // 29: lnst.agent.v1.SetLinkNetnsRequest
+	(*RenameLinkRequest)(nil),      // 30: lnst.agent.v1.RenameLinkRequest
+	(*WaitLinkRequest)(nil),        // 31: lnst.agent.v1.WaitLinkRequest
+	(*SetFeaturesRequest)(nil),     // 32: lnst.agent.v1.SetFeaturesRequest
+	(*SetEthtoolRequest)(nil),      // 33: lnst.agent.v1.SetEthtoolRequest
+	(*EthtoolReply)(nil),           // 34: lnst.agent.v1.EthtoolReply
+	(*FeaturesReply)(nil),          // 35: lnst.agent.v1.FeaturesReply
+	(*ProbeRequest)(nil),           // 36: lnst.agent.v1.ProbeRequest
+	(*ProbeReply)(nil),             // 37: lnst.agent.v1.ProbeReply
+	(*AddrRequest)(nil),            // 38: lnst.agent.v1.AddrRequest
+	(*LinkStats)(nil),              // 39: lnst.agent.v1.LinkStats
+	(*LinkInfoReply)(nil),          // 40: lnst.agent.v1.LinkInfoReply
+	(*LinksReply)(nil),             // 41: lnst.agent.v1.LinksReply
+	(*ValueRef)(nil),               // 42: lnst.agent.v1.ValueRef
+	(*ValueReply)(nil),             // 43: lnst.agent.v1.ValueReply
+	(*WriteValueRequest)(nil),      // 44: lnst.agent.v1.WriteValueRequest
+	(*ChangeReply)(nil),            // 45: lnst.agent.v1.ChangeReply
+	(*HeartbeatRequest)(nil),       // 46: lnst.agent.v1.HeartbeatRequest
+	(*HeartbeatReply)(nil),         // 47: lnst.agent.v1.HeartbeatReply
+	(*RestoreRequest)(nil),         // 48: lnst.agent.v1.RestoreRequest
+	(*RestoreReply)(nil),           // 49: lnst.agent.v1.RestoreReply
+	(*FileEntry)(nil),              // 50: lnst.agent.v1.FileEntry
+	(*FileChunk)(nil),              // 51: lnst.agent.v1.FileChunk
+	(*PutFileRequest)(nil),         // 52: lnst.agent.v1.PutFileRequest
+	(*PutFileReply)(nil),           // 53: lnst.agent.v1.PutFileReply
+	(*GetFileRequest)(nil),         // 54: lnst.agent.v1.GetFileRequest
+	(*TempDirRequest)(nil),         // 55: lnst.agent.v1.TempDirRequest
+	(*TempDirReply)(nil),           // 56: lnst.agent.v1.TempDirReply
+	(*FactsRequest)(nil),           // 57: lnst.agent.v1.FactsRequest
+	(*Nic)(nil),                    // 58: lnst.agent.v1.Nic
+	(*FactsReply)(nil),             // 59: lnst.agent.v1.FactsReply
+	(*RebootRequest)(nil),          // 60: lnst.agent.v1.RebootRequest
+	(*LoadKernelRequest)(nil),      // 61: lnst.agent.v1.LoadKernelRequest
+	(*LoadKernelReply)(nil),        // 62: lnst.agent.v1.LoadKernelReply
+	(*CaptureStartRequest)(nil),    // 63: lnst.agent.v1.CaptureStartRequest
+	(*CaptureInstruction)(nil),     // 64: lnst.agent.v1.CaptureInstruction
+	(*CaptureRef)(nil),             // 65: lnst.agent.v1.CaptureRef
+	(*CaptureEvent)(nil),           // 66: lnst.agent.v1.CaptureEvent
+	(*CaptureStarted)(nil),         // 67: lnst.agent.v1.CaptureStarted
+	(*CapturePackets)(nil),         // 68: lnst.agent.v1.CapturePackets
+	(*CapturePacket)(nil),          // 69: lnst.agent.v1.CapturePacket
+	(*CaptureEnd)(nil),             // 70: lnst.agent.v1.CaptureEnd
+	(*KmsgCursorRequest)(nil),      // 71: lnst.agent.v1.KmsgCursorRequest
+	(*KmsgCursorReply)(nil),        // 72: lnst.agent.v1.KmsgCursorReply
+	(*KmsgReadRequest)(nil),        // 73: lnst.agent.v1.KmsgReadRequest
+	(*KmsgRecord)(nil),             // 74: lnst.agent.v1.KmsgRecord
+	(*KmsgReadReply)(nil),          // 75: lnst.agent.v1.KmsgReadReply
+	(*SysinfoRequest)(nil),         // 76: lnst.agent.v1.SysinfoRequest
+	(*SysinfoHostRequest)(nil),     // 77: lnst.agent.v1.SysinfoHostRequest
+	(*SysinfoNuma)(nil),            // 78: lnst.agent.v1.SysinfoNuma
+	(*SysinfoFacts)(nil),           // 79: lnst.agent.v1.SysinfoFacts
+	(*SysinfoReply)(nil),           // 80: lnst.agent.v1.SysinfoReply
+	(*SysinfoHostReply)(nil),       // 81: lnst.agent.v1.SysinfoHostReply
+	(*SysinfoAgentLogRequest)(nil), // 82: lnst.agent.v1.SysinfoAgentLogRequest
+	(*SysinfoAgentLogReply)(nil),   // 83: lnst.agent.v1.SysinfoAgentLogReply
+	nil,                            // 84: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                            // 85: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                            // 86: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                            // 87: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                            // 88: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                            // 89: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                            // 90: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                            // 91: lnst.agent.v1.SysinfoHostReply.CountersEntry
+	nil,                            // 92: lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	(*durationpb.Duration)(nil),    // 93: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 94: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	78, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	78, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
-	79, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	79, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	78, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	93, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	93, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	94, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	94, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	93, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16, // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14, // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,  // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
@@ -5479,17 +6452,17 @@ var file_agent_proto_depIdxs = []int32{
 	19, // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	25, // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	24, // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	78, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	71, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	72, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	73, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	74, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	75, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	76, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	77, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	93, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	84, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	85, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	86, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	87, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	88, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	89, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	90, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
 	39, // 21: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	40, // 22: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	78, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	93, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
 	1,  // 24: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
 	50, // 25: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
 	51, // 26: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
@@ -5499,112 +6472,131 @@ var file_agent_proto_depIdxs = []int32{
 	68, // 30: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
 	70, // 31: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
 	69, // 32: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
-	79, // 33: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
-	3,  // 34: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,  // 35: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,  // 36: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,  // 37: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,  // 38: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10, // 39: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 40: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10, // 41: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 42: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10, // 43: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13, // 44: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12, // 45: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20, // 46: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21, // 47: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22, // 48: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38, // 49: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38, // 50: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21, // 51: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,  // 52: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42, // 53: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44, // 54: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23, // 55: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24, // 56: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24, // 57: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26, // 58: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27, // 59: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27, // 60: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28, // 61: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28, // 62: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29, // 63: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30, // 64: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31, // 65: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32, // 66: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21, // 67: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33, // 68: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 69: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33, // 70: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 71: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36, // 72: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46, // 73: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46, // 74: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48, // 75: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52, // 76: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54, // 77: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55, // 78: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57, // 79: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60, // 80: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61, // 81: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	63, // 82: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
-	65, // 83: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
-	4,  // 84: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 85: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 86: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 87: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 88: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 89: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 90: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 91: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15, // 92: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15, // 93: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,  // 94: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16, // 95: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45, // 96: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 97: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 98: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 99: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45, // 100: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40, // 101: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41, // 102: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43, // 103: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45, // 104: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 105: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45, // 106: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 107: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 108: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45, // 109: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 110: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 111: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 112: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 113: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45, // 114: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 115: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45, // 116: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35, // 117: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45, // 118: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34, // 119: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45, // 120: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34, // 121: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37, // 122: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47, // 123: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 124: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49, // 125: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53, // 126: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51, // 127: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56, // 128: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59, // 129: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 130: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62, // 131: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	66, // 132: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
-	2,  // 133: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
-	84, // [84:134] is the sub-list for method output_type
-	34, // [34:84] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	94, // 33: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
+	74, // 34: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
+	77, // 35: lnst.agent.v1.SysinfoRequest.hosts:type_name -> lnst.agent.v1.SysinfoHostRequest
+	73, // 36: lnst.agent.v1.SysinfoRequest.kmsg_read:type_name -> lnst.agent.v1.KmsgReadRequest
+	78, // 37: lnst.agent.v1.SysinfoFacts.numa:type_name -> lnst.agent.v1.SysinfoNuma
+	58, // 38: lnst.agent.v1.SysinfoFacts.nics:type_name -> lnst.agent.v1.Nic
+	81, // 39: lnst.agent.v1.SysinfoReply.hosts:type_name -> lnst.agent.v1.SysinfoHostReply
+	72, // 40: lnst.agent.v1.SysinfoReply.kmsg_cursor:type_name -> lnst.agent.v1.KmsgCursorReply
+	75, // 41: lnst.agent.v1.SysinfoReply.kmsg:type_name -> lnst.agent.v1.KmsgReadReply
+	91, // 42: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
+	79, // 43: lnst.agent.v1.SysinfoHostReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
+	92, // 44: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	3,  // 45: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,  // 46: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,  // 47: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,  // 48: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,  // 49: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10, // 50: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 51: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10, // 52: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 53: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10, // 54: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13, // 55: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12, // 56: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20, // 57: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21, // 58: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22, // 59: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38, // 60: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38, // 61: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21, // 62: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,  // 63: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42, // 64: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44, // 65: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23, // 66: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24, // 67: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24, // 68: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26, // 69: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27, // 70: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27, // 71: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28, // 72: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28, // 73: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29, // 74: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30, // 75: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31, // 76: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32, // 77: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21, // 78: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33, // 79: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 80: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33, // 81: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 82: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36, // 83: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46, // 84: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46, // 85: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48, // 86: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52, // 87: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54, // 88: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55, // 89: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57, // 90: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60, // 91: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61, // 92: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	63, // 93: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
+	65, // 94: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
+	71, // 95: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
+	73, // 96: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
+	76, // 97: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
+	82, // 98: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
+	4,  // 99: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 100: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 101: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 102: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 103: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 104: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 105: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 106: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15, // 107: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15, // 108: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,  // 109: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16, // 110: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45, // 111: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 112: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 113: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 114: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45, // 115: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40, // 116: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41, // 117: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43, // 118: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45, // 119: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 120: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45, // 121: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 122: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 123: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45, // 124: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 125: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 126: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 127: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 128: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45, // 129: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 130: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45, // 131: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35, // 132: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45, // 133: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34, // 134: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45, // 135: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34, // 136: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37, // 137: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47, // 138: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 139: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49, // 140: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53, // 141: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51, // 142: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56, // 143: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59, // 144: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 145: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62, // 146: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	66, // 147: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
+	2,  // 148: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
+	72, // 149: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
+	75, // 150: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
+	80, // 151: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
+	83, // 152: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
+	99, // [99:153] is the sub-list for method output_type
+	45, // [45:99] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -5637,7 +6629,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   76,
+			NumMessages:   91,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,56 +25,60 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Agent_Hello_FullMethodName          = "/lnst.agent.v1.Agent/Hello"
-	Agent_CreateHost_FullMethodName     = "/lnst.agent.v1.Agent/CreateHost"
-	Agent_DestroyHost_FullMethodName    = "/lnst.agent.v1.Agent/DestroyHost"
-	Agent_Connect_FullMethodName        = "/lnst.agent.v1.Agent/Connect"
-	Agent_DestroyNetwork_FullMethodName = "/lnst.agent.v1.Agent/DestroyNetwork"
-	Agent_StartJob_FullMethodName       = "/lnst.agent.v1.Agent/StartJob"
-	Agent_WaitJob_FullMethodName        = "/lnst.agent.v1.Agent/WaitJob"
-	Agent_RunJob_FullMethodName         = "/lnst.agent.v1.Agent/RunJob"
-	Agent_WaitJobStream_FullMethodName  = "/lnst.agent.v1.Agent/WaitJobStream"
-	Agent_RunJobStream_FullMethodName   = "/lnst.agent.v1.Agent/RunJobStream"
-	Agent_KillJob_FullMethodName        = "/lnst.agent.v1.Agent/KillJob"
-	Agent_StreamJob_FullMethodName      = "/lnst.agent.v1.Agent/StreamJob"
-	Agent_CreateLink_FullMethodName     = "/lnst.agent.v1.Agent/CreateLink"
-	Agent_DeleteLink_FullMethodName     = "/lnst.agent.v1.Agent/DeleteLink"
-	Agent_SetLink_FullMethodName        = "/lnst.agent.v1.Agent/SetLink"
-	Agent_AddAddr_FullMethodName        = "/lnst.agent.v1.Agent/AddAddr"
-	Agent_DelAddr_FullMethodName        = "/lnst.agent.v1.Agent/DelAddr"
-	Agent_LinkInfo_FullMethodName       = "/lnst.agent.v1.Agent/LinkInfo"
-	Agent_Links_FullMethodName          = "/lnst.agent.v1.Agent/Links"
-	Agent_ReadValue_FullMethodName      = "/lnst.agent.v1.Agent/ReadValue"
-	Agent_WriteValue_FullMethodName     = "/lnst.agent.v1.Agent/WriteValue"
-	Agent_CreateNetns_FullMethodName    = "/lnst.agent.v1.Agent/CreateNetns"
-	Agent_AddRoute_FullMethodName       = "/lnst.agent.v1.Agent/AddRoute"
-	Agent_DelRoute_FullMethodName       = "/lnst.agent.v1.Agent/DelRoute"
-	Agent_AddRoutes_FullMethodName      = "/lnst.agent.v1.Agent/AddRoutes"
-	Agent_AddNeigh_FullMethodName       = "/lnst.agent.v1.Agent/AddNeigh"
-	Agent_DelNeigh_FullMethodName       = "/lnst.agent.v1.Agent/DelNeigh"
-	Agent_AddRule_FullMethodName        = "/lnst.agent.v1.Agent/AddRule"
-	Agent_DelRule_FullMethodName        = "/lnst.agent.v1.Agent/DelRule"
-	Agent_SetLinkNetns_FullMethodName   = "/lnst.agent.v1.Agent/SetLinkNetns"
-	Agent_RenameLink_FullMethodName     = "/lnst.agent.v1.Agent/RenameLink"
-	Agent_WaitLink_FullMethodName       = "/lnst.agent.v1.Agent/WaitLink"
-	Agent_SetFeatures_FullMethodName    = "/lnst.agent.v1.Agent/SetFeatures"
-	Agent_Features_FullMethodName       = "/lnst.agent.v1.Agent/Features"
-	Agent_SetRing_FullMethodName        = "/lnst.agent.v1.Agent/SetRing"
-	Agent_Ring_FullMethodName           = "/lnst.agent.v1.Agent/Ring"
-	Agent_SetCoalesce_FullMethodName    = "/lnst.agent.v1.Agent/SetCoalesce"
-	Agent_Coalesce_FullMethodName       = "/lnst.agent.v1.Agent/Coalesce"
-	Agent_Probe_FullMethodName          = "/lnst.agent.v1.Agent/Probe"
-	Agent_Heartbeat_FullMethodName      = "/lnst.agent.v1.Agent/Heartbeat"
-	Agent_Release_FullMethodName        = "/lnst.agent.v1.Agent/Release"
-	Agent_Restore_FullMethodName        = "/lnst.agent.v1.Agent/Restore"
-	Agent_PutFile_FullMethodName        = "/lnst.agent.v1.Agent/PutFile"
-	Agent_GetFile_FullMethodName        = "/lnst.agent.v1.Agent/GetFile"
-	Agent_TempDir_FullMethodName        = "/lnst.agent.v1.Agent/TempDir"
-	Agent_Facts_FullMethodName          = "/lnst.agent.v1.Agent/Facts"
-	Agent_Reboot_FullMethodName         = "/lnst.agent.v1.Agent/Reboot"
-	Agent_LoadKernel_FullMethodName     = "/lnst.agent.v1.Agent/LoadKernel"
-	Agent_CaptureStart_FullMethodName   = "/lnst.agent.v1.Agent/CaptureStart"
-	Agent_CaptureStop_FullMethodName    = "/lnst.agent.v1.Agent/CaptureStop"
+	Agent_Hello_FullMethodName           = "/lnst.agent.v1.Agent/Hello"
+	Agent_CreateHost_FullMethodName      = "/lnst.agent.v1.Agent/CreateHost"
+	Agent_DestroyHost_FullMethodName     = "/lnst.agent.v1.Agent/DestroyHost"
+	Agent_Connect_FullMethodName         = "/lnst.agent.v1.Agent/Connect"
+	Agent_DestroyNetwork_FullMethodName  = "/lnst.agent.v1.Agent/DestroyNetwork"
+	Agent_StartJob_FullMethodName        = "/lnst.agent.v1.Agent/StartJob"
+	Agent_WaitJob_FullMethodName         = "/lnst.agent.v1.Agent/WaitJob"
+	Agent_RunJob_FullMethodName          = "/lnst.agent.v1.Agent/RunJob"
+	Agent_WaitJobStream_FullMethodName   = "/lnst.agent.v1.Agent/WaitJobStream"
+	Agent_RunJobStream_FullMethodName    = "/lnst.agent.v1.Agent/RunJobStream"
+	Agent_KillJob_FullMethodName         = "/lnst.agent.v1.Agent/KillJob"
+	Agent_StreamJob_FullMethodName       = "/lnst.agent.v1.Agent/StreamJob"
+	Agent_CreateLink_FullMethodName      = "/lnst.agent.v1.Agent/CreateLink"
+	Agent_DeleteLink_FullMethodName      = "/lnst.agent.v1.Agent/DeleteLink"
+	Agent_SetLink_FullMethodName         = "/lnst.agent.v1.Agent/SetLink"
+	Agent_AddAddr_FullMethodName         = "/lnst.agent.v1.Agent/AddAddr"
+	Agent_DelAddr_FullMethodName         = "/lnst.agent.v1.Agent/DelAddr"
+	Agent_LinkInfo_FullMethodName        = "/lnst.agent.v1.Agent/LinkInfo"
+	Agent_Links_FullMethodName           = "/lnst.agent.v1.Agent/Links"
+	Agent_ReadValue_FullMethodName       = "/lnst.agent.v1.Agent/ReadValue"
+	Agent_WriteValue_FullMethodName      = "/lnst.agent.v1.Agent/WriteValue"
+	Agent_CreateNetns_FullMethodName     = "/lnst.agent.v1.Agent/CreateNetns"
+	Agent_AddRoute_FullMethodName        = "/lnst.agent.v1.Agent/AddRoute"
+	Agent_DelRoute_FullMethodName        = "/lnst.agent.v1.Agent/DelRoute"
+	Agent_AddRoutes_FullMethodName       = "/lnst.agent.v1.Agent/AddRoutes"
+	Agent_AddNeigh_FullMethodName        = "/lnst.agent.v1.Agent/AddNeigh"
+	Agent_DelNeigh_FullMethodName        = "/lnst.agent.v1.Agent/DelNeigh"
+	Agent_AddRule_FullMethodName         = "/lnst.agent.v1.Agent/AddRule"
+	Agent_DelRule_FullMethodName         = "/lnst.agent.v1.Agent/DelRule"
+	Agent_SetLinkNetns_FullMethodName    = "/lnst.agent.v1.Agent/SetLinkNetns"
+	Agent_RenameLink_FullMethodName      = "/lnst.agent.v1.Agent/RenameLink"
+	Agent_WaitLink_FullMethodName        = "/lnst.agent.v1.Agent/WaitLink"
+	Agent_SetFeatures_FullMethodName     = "/lnst.agent.v1.Agent/SetFeatures"
+	Agent_Features_FullMethodName        = "/lnst.agent.v1.Agent/Features"
+	Agent_SetRing_FullMethodName         = "/lnst.agent.v1.Agent/SetRing"
+	Agent_Ring_FullMethodName            = "/lnst.agent.v1.Agent/Ring"
+	Agent_SetCoalesce_FullMethodName     = "/lnst.agent.v1.Agent/SetCoalesce"
+	Agent_Coalesce_FullMethodName        = "/lnst.agent.v1.Agent/Coalesce"
+	Agent_Probe_FullMethodName           = "/lnst.agent.v1.Agent/Probe"
+	Agent_Heartbeat_FullMethodName       = "/lnst.agent.v1.Agent/Heartbeat"
+	Agent_Release_FullMethodName         = "/lnst.agent.v1.Agent/Release"
+	Agent_Restore_FullMethodName         = "/lnst.agent.v1.Agent/Restore"
+	Agent_PutFile_FullMethodName         = "/lnst.agent.v1.Agent/PutFile"
+	Agent_GetFile_FullMethodName         = "/lnst.agent.v1.Agent/GetFile"
+	Agent_TempDir_FullMethodName         = "/lnst.agent.v1.Agent/TempDir"
+	Agent_Facts_FullMethodName           = "/lnst.agent.v1.Agent/Facts"
+	Agent_Reboot_FullMethodName          = "/lnst.agent.v1.Agent/Reboot"
+	Agent_LoadKernel_FullMethodName      = "/lnst.agent.v1.Agent/LoadKernel"
+	Agent_CaptureStart_FullMethodName    = "/lnst.agent.v1.Agent/CaptureStart"
+	Agent_CaptureStop_FullMethodName     = "/lnst.agent.v1.Agent/CaptureStop"
+	Agent_KmsgCursor_FullMethodName      = "/lnst.agent.v1.Agent/KmsgCursor"
+	Agent_KmsgRead_FullMethodName        = "/lnst.agent.v1.Agent/KmsgRead"
+	Agent_SysinfoSnapshot_FullMethodName = "/lnst.agent.v1.Agent/SysinfoSnapshot"
+	Agent_SysinfoAgentLog_FullMethodName = "/lnst.agent.v1.Agent/SysinfoAgentLog"
 )
 
 // AgentClient is the client API for Agent service.
@@ -233,6 +237,20 @@ type AgentClient interface {
 	// CaptureStop stops a capture: its stream sends the packets the socket
 	// still holds, then its end event.
 	CaptureStop(ctx context.Context, in *CaptureRef, opts ...grpc.CallOption) (*Empty, error)
+	// --- Kernel log, system info and agent log (issue 24) ---
+	// KmsgCursor returns where the machine's kernel log (/dev/kmsg) ends
+	// now. The agent follows the log from its first Kmsg call on; every
+	// host it serves shares the one kernel (and its log) of its machine.
+	KmsgCursor(ctx context.Context, in *KmsgCursorRequest, opts ...grpc.CallOption) (*KmsgCursorReply, error)
+	// KmsgRead returns the kernel log records from a cursor on.
+	KmsgRead(ctx context.Context, in *KmsgReadRequest, opts ...grpc.CallOption) (*KmsgReadReply, error)
+	// SysinfoSnapshot reads, at once, the named hosts' counters (link
+	// statistics and ethtool -S of the named interfaces, /proc/net/snmp,
+	// snmp6, netstat, softnet_stat) and, when asked, the facts that do not
+	// change while the agent runs, and the kernel log's cursor or records.
+	SysinfoSnapshot(ctx context.Context, in *SysinfoRequest, opts ...grpc.CallOption) (*SysinfoReply, error)
+	// SysinfoAgentLog returns the agent's own recent log lines.
+	SysinfoAgentLog(ctx context.Context, in *SysinfoAgentLogRequest, opts ...grpc.CallOption) (*SysinfoAgentLogReply, error)
 }
 
 type agentClient struct {
@@ -791,6 +809,46 @@ func (c *agentClient) CaptureStop(ctx context.Context, in *CaptureRef, opts ...g
 	return out, nil
 }
 
+func (c *agentClient) KmsgCursor(ctx context.Context, in *KmsgCursorRequest, opts ...grpc.CallOption) (*KmsgCursorReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KmsgCursorReply)
+	err := c.cc.Invoke(ctx, Agent_KmsgCursor_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) KmsgRead(ctx context.Context, in *KmsgReadRequest, opts ...grpc.CallOption) (*KmsgReadReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KmsgReadReply)
+	err := c.cc.Invoke(ctx, Agent_KmsgRead_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SysinfoSnapshot(ctx context.Context, in *SysinfoRequest, opts ...grpc.CallOption) (*SysinfoReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SysinfoReply)
+	err := c.cc.Invoke(ctx, Agent_SysinfoSnapshot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SysinfoAgentLog(ctx context.Context, in *SysinfoAgentLogRequest, opts ...grpc.CallOption) (*SysinfoAgentLogReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SysinfoAgentLogReply)
+	err := c.cc.Invoke(ctx, Agent_SysinfoAgentLog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -947,6 +1005,20 @@ type AgentServer interface {
 	// CaptureStop stops a capture: its stream sends the packets the socket
 	// still holds, then its end event.
 	CaptureStop(context.Context, *CaptureRef) (*Empty, error)
+	// --- Kernel log, system info and agent log (issue 24) ---
+	// KmsgCursor returns where the machine's kernel log (/dev/kmsg) ends
+	// now. The agent follows the log from its first Kmsg call on; every
+	// host it serves shares the one kernel (and its log) of its machine.
+	KmsgCursor(context.Context, *KmsgCursorRequest) (*KmsgCursorReply, error)
+	// KmsgRead returns the kernel log records from a cursor on.
+	KmsgRead(context.Context, *KmsgReadRequest) (*KmsgReadReply, error)
+	// SysinfoSnapshot reads, at once, the named hosts' counters (link
+	// statistics and ethtool -S of the named interfaces, /proc/net/snmp,
+	// snmp6, netstat, softnet_stat) and, when asked, the facts that do not
+	// change while the agent runs, and the kernel log's cursor or records.
+	SysinfoSnapshot(context.Context, *SysinfoRequest) (*SysinfoReply, error)
+	// SysinfoAgentLog returns the agent's own recent log lines.
+	SysinfoAgentLog(context.Context, *SysinfoAgentLogRequest) (*SysinfoAgentLogReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1106,6 +1178,18 @@ func (UnimplementedAgentServer) CaptureStart(*CaptureStartRequest, grpc.ServerSt
 }
 func (UnimplementedAgentServer) CaptureStop(context.Context, *CaptureRef) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CaptureStop not implemented")
+}
+func (UnimplementedAgentServer) KmsgCursor(context.Context, *KmsgCursorRequest) (*KmsgCursorReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method KmsgCursor not implemented")
+}
+func (UnimplementedAgentServer) KmsgRead(context.Context, *KmsgReadRequest) (*KmsgReadReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method KmsgRead not implemented")
+}
+func (UnimplementedAgentServer) SysinfoSnapshot(context.Context, *SysinfoRequest) (*SysinfoReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SysinfoSnapshot not implemented")
+}
+func (UnimplementedAgentServer) SysinfoAgentLog(context.Context, *SysinfoAgentLogRequest) (*SysinfoAgentLogReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SysinfoAgentLog not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -1982,6 +2066,78 @@ func _Agent_CaptureStop_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_KmsgCursor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KmsgCursorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).KmsgCursor(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_KmsgCursor_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).KmsgCursor(ctx, req.(*KmsgCursorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_KmsgRead_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KmsgReadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).KmsgRead(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_KmsgRead_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).KmsgRead(ctx, req.(*KmsgReadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SysinfoSnapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SysinfoRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SysinfoSnapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SysinfoSnapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SysinfoSnapshot(ctx, req.(*SysinfoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SysinfoAgentLog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SysinfoAgentLogRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SysinfoAgentLog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SysinfoAgentLog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SysinfoAgentLog(ctx, req.(*SysinfoAgentLogRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2164,6 +2320,22 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CaptureStop",
 			Handler:    _Agent_CaptureStop_Handler,
+		},
+		{
+			MethodName: "KmsgCursor",
+			Handler:    _Agent_KmsgCursor_Handler,
+		},
+		{
+			MethodName: "KmsgRead",
+			Handler:    _Agent_KmsgRead_Handler,
+		},
+		{
+			MethodName: "SysinfoSnapshot",
+			Handler:    _Agent_SysinfoSnapshot_Handler,
+		},
+		{
+			MethodName: "SysinfoAgentLog",
+			Handler:    _Agent_SysinfoAgentLog_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
