@@ -61,6 +61,10 @@ var callKinds = map[string]callKind{
 	"Heartbeat": reads, "Release": reads, "Restore": changes,
 	"PutFile": changes, "GetFile": reads, "TempDir": changes,
 	"Reboot": changes, "LoadKernel": changes,
+
+	"TcAddQdisc": changes, "TcReplaceQdisc": changes, "TcDelQdisc": changes,
+	"TcAddClass": changes, "TcDelClass": changes, "TcAddFilter": changes, "TcDelFilter": changes,
+	"TcList": reads,
 }
 
 // unguarded reports whether a method runs past Shutdown's guard (see

@@ -72,6 +72,9 @@ type undo struct {
 	// (AF_INET...) that had no l3mdev rule before: once no VRF is left,
 	// their l3mdev rules go too (see vrf.go).
 	L3mdev []int `json:",omitempty"`
+	// Tc are the traffic control objects of an opTc* undo on device
+	// Link (see tc.go).
+	Tc []tcObject `json:",omitempty"`
 }
 
 // The operations an undo entry can do.
@@ -153,6 +156,8 @@ func (u undo) String() string {
 		return fmt.Sprintf("rename link %s back to %s on %s", u.Link, u.Rename, hostLabel(u.Host))
 	case opStopTeamd:
 		return fmt.Sprintf("stop teamd of team %s and delete it on %s", u.Link, hostLabel(u.Host))
+	case opTcDelQdisc, opTcPutQdisc, opTcDelClass, opTcPutClass, opTcDelFilter, opTcPutFilter:
+		return tcUndoString(u)
 	case opRemovePath:
 		if u.Backup != "" {
 			return fmt.Sprintf("put %s back from backup %s on %s", u.Path, u.Backup, hostLabel(u.Host))

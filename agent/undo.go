@@ -175,6 +175,8 @@ func (s *Server) apply(u undo) error {
 		return h.undoRename(u)
 	case opStopTeamd:
 		return h.stopTeamd(u.Link)
+	case opTcDelQdisc, opTcPutQdisc, opTcDelClass, opTcPutClass, opTcDelFilter, opTcPutFilter:
+		return h.undoTc(u)
 	}
 	return h.applyUndoLink(u)
 }

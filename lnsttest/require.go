@@ -115,10 +115,23 @@ func Arch(arch string) HostOpt {
 //	link kinds:  bond, bridge, dummy, geneve, gre, gretap, ifb, ip6gre,
 //	             ip6gretap, ip6tnl, ipip, ipvlan, macvlan, macvtap, sit,
 //	             team, tun, veth, vlan, vrf, vti, vxlan, wireguard
-//	qdiscs:      fq_codel, htb, ingress, netem, prio, tbf
+//	qdiscs:      clsact, fq, fq_codel, htb, ingress, netem, prio, tbf
+//	classifiers: cls_flower, cls_matchall, cls_u32
+//	actions:     act_gact, act_mirred, act_police, act_skbedit
 //	userspace:   openvswitch
+//
+// A qdisc may also be named by its module, "sch_netem".
 func Kernel(features ...string) HostOpt {
 	return hostOptFunc(func(h *hostReq) { h.kernel = append(h.kernel, features...) })
+}
+
+// kernelFeature is the name Probe reports feature k by: a qdisc's module
+// name "sch_netem" is "netem".
+func kernelFeature(k string) string {
+	if q, ok := strings.CutPrefix(k, "sch_"); ok {
+		return q
+	}
+	return k
 }
 
 // Param requires a host or interface parameter to have a value.
@@ -145,7 +158,7 @@ func validate(reqs []Requirement) error {
 		}
 		hosts[h.name] = true
 		for _, k := range h.kernel {
-			if !slices.Contains(agent.KernelFeatures(), k) {
+			if !slices.Contains(agent.KernelFeatures(), kernelFeature(k)) {
 				return fmt.Errorf("host %q: Kernel(%q): unknown kernel feature (known: %s)", h.name, k, strings.Join(agent.KernelFeatures(), ", "))
 			}
 		}
@@ -398,7 +411,8 @@ func kernelUnmetOn(ctx context.Context, mh matchHost) (string, error) {
 func kernelReason(p *pb.ProbeReply, host, where, kernel string, need []string) string {
 	var missing []string
 	for _, k := range need {
-		if !p.LinkKinds[k] && !p.Qdiscs[k] && !slices.Contains(missing, k) {
+		f := kernelFeature(k)
+		if !p.LinkKinds[f] && !p.Qdiscs[f] && !p.Tc[f] && !slices.Contains(missing, k) {
 			missing = append(missing, k)
 		}
 	}

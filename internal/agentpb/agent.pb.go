@@ -2568,9 +2568,12 @@ func (x *ProbeRequest) GetHost() string {
 }
 
 type ProbeReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LinkKinds     map[string]bool        `protobuf:"bytes,1,rep,name=link_kinds,json=linkKinds,proto3" json:"link_kinds,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	Qdiscs        map[string]bool        `protobuf:"bytes,2,rep,name=qdiscs,proto3" json:"qdiscs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	LinkKinds map[string]bool        `protobuf:"bytes,1,rep,name=link_kinds,json=linkKinds,proto3" json:"link_kinds,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Qdiscs    map[string]bool        `protobuf:"bytes,2,rep,name=qdiscs,proto3" json:"qdiscs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// tc holds traffic control classifiers ("cls_u32") and actions
+	// ("act_gact"), by their kernel module names.
+	Tc            map[string]bool `protobuf:"bytes,40,rep,name=tc,proto3" json:"tc,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2615,6 +2618,13 @@ func (x *ProbeReply) GetLinkKinds() map[string]bool {
 func (x *ProbeReply) GetQdiscs() map[string]bool {
 	if x != nil {
 		return x.Qdiscs
+	}
+	return nil
+}
+
+func (x *ProbeReply) GetTc() map[string]bool {
+	if x != nil {
+		return x.Tc
 	}
 	return nil
 }
@@ -4274,6 +4284,790 @@ func (x *LoadKernelReply) GetInitrdBytes() int64 {
 	return 0
 }
 
+// TcQdiscRequest adds or replaces the qdisc kind/spec (devices/tc JSON) on
+// device dev; TcDelQdisc deletes the one at parent ("root", "ingress", a
+// class "1:10").
+type TcQdiscRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Dev           string                 `protobuf:"bytes,3,opt,name=dev,proto3" json:"dev,omitempty"`
+	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Spec          []byte                 `protobuf:"bytes,5,opt,name=spec,proto3" json:"spec,omitempty"`
+	Parent        string                 `protobuf:"bytes,6,opt,name=parent,proto3" json:"parent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcQdiscRequest) Reset() {
+	*x = TcQdiscRequest{}
+	mi := &file_agent_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcQdiscRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcQdiscRequest) ProtoMessage() {}
+
+func (x *TcQdiscRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcQdiscRequest.ProtoReflect.Descriptor instead.
+func (*TcQdiscRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *TcQdiscRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *TcQdiscRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *TcQdiscRequest) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+func (x *TcQdiscRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcQdiscRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *TcQdiscRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+// TcClassRequest adds the class kind/spec on dev; TcDelClass deletes
+// class_id ("1:10").
+type TcClassRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Dev           string                 `protobuf:"bytes,3,opt,name=dev,proto3" json:"dev,omitempty"`
+	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Spec          []byte                 `protobuf:"bytes,5,opt,name=spec,proto3" json:"spec,omitempty"`
+	ClassId       string                 `protobuf:"bytes,6,opt,name=class_id,json=classId,proto3" json:"class_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcClassRequest) Reset() {
+	*x = TcClassRequest{}
+	mi := &file_agent_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcClassRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcClassRequest) ProtoMessage() {}
+
+func (x *TcClassRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcClassRequest.ProtoReflect.Descriptor instead.
+func (*TcClassRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *TcClassRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *TcClassRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *TcClassRequest) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+func (x *TcClassRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcClassRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *TcClassRequest) GetClassId() string {
+	if x != nil {
+		return x.ClassId
+	}
+	return ""
+}
+
+// TcFilterRequest adds the filter kind/spec on dev; TcDelFilter deletes
+// the filters of priority prio and protocol (tc's name, "" for all) on
+// parent.
+type TcFilterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Dev           string                 `protobuf:"bytes,3,opt,name=dev,proto3" json:"dev,omitempty"`
+	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Spec          []byte                 `protobuf:"bytes,5,opt,name=spec,proto3" json:"spec,omitempty"`
+	Parent        string                 `protobuf:"bytes,6,opt,name=parent,proto3" json:"parent,omitempty"`
+	Protocol      string                 `protobuf:"bytes,7,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Prio          uint32                 `protobuf:"varint,8,opt,name=prio,proto3" json:"prio,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcFilterRequest) Reset() {
+	*x = TcFilterRequest{}
+	mi := &file_agent_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcFilterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcFilterRequest) ProtoMessage() {}
+
+func (x *TcFilterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcFilterRequest.ProtoReflect.Descriptor instead.
+func (*TcFilterRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *TcFilterRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *TcFilterRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *TcFilterRequest) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+func (x *TcFilterRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcFilterRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *TcFilterRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *TcFilterRequest) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *TcFilterRequest) GetPrio() uint32 {
+	if x != nil {
+		return x.Prio
+	}
+	return 0
+}
+
+type TcListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Dev           string                 `protobuf:"bytes,2,opt,name=dev,proto3" json:"dev,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcListRequest) Reset() {
+	*x = TcListRequest{}
+	mi := &file_agent_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcListRequest) ProtoMessage() {}
+
+func (x *TcListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcListRequest.ProtoReflect.Descriptor instead.
+func (*TcListRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *TcListRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *TcListRequest) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+type TcStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bytes         uint64                 `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Packets       uint64                 `protobuf:"varint,2,opt,name=packets,proto3" json:"packets,omitempty"`
+	Drops         uint64                 `protobuf:"varint,3,opt,name=drops,proto3" json:"drops,omitempty"`
+	Overlimits    uint64                 `protobuf:"varint,4,opt,name=overlimits,proto3" json:"overlimits,omitempty"`
+	Requeues      uint64                 `protobuf:"varint,5,opt,name=requeues,proto3" json:"requeues,omitempty"`
+	Backlog       uint64                 `protobuf:"varint,6,opt,name=backlog,proto3" json:"backlog,omitempty"`
+	Qlen          uint64                 `protobuf:"varint,7,opt,name=qlen,proto3" json:"qlen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcStats) Reset() {
+	*x = TcStats{}
+	mi := &file_agent_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcStats) ProtoMessage() {}
+
+func (x *TcStats) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcStats.ProtoReflect.Descriptor instead.
+func (*TcStats) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *TcStats) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *TcStats) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *TcStats) GetDrops() uint64 {
+	if x != nil {
+		return x.Drops
+	}
+	return 0
+}
+
+func (x *TcStats) GetOverlimits() uint64 {
+	if x != nil {
+		return x.Overlimits
+	}
+	return 0
+}
+
+func (x *TcStats) GetRequeues() uint64 {
+	if x != nil {
+		return x.Requeues
+	}
+	return 0
+}
+
+func (x *TcStats) GetBacklog() uint64 {
+	if x != nil {
+		return x.Backlog
+	}
+	return 0
+}
+
+func (x *TcStats) GetQlen() uint64 {
+	if x != nil {
+		return x.Qlen
+	}
+	return 0
+}
+
+type TcQdisc struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Parent        string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	Handle        string                 `protobuf:"bytes,3,opt,name=handle,proto3" json:"handle,omitempty"`
+	Stats         *TcStats               `protobuf:"bytes,4,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcQdisc) Reset() {
+	*x = TcQdisc{}
+	mi := &file_agent_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcQdisc) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcQdisc) ProtoMessage() {}
+
+func (x *TcQdisc) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcQdisc.ProtoReflect.Descriptor instead.
+func (*TcQdisc) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *TcQdisc) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcQdisc) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *TcQdisc) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *TcQdisc) GetStats() *TcStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+type TcClass struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Parent        string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	ClassId       string                 `protobuf:"bytes,3,opt,name=class_id,json=classId,proto3" json:"class_id,omitempty"`
+	Leaf          string                 `protobuf:"bytes,4,opt,name=leaf,proto3" json:"leaf,omitempty"`
+	Rate          uint64                 `protobuf:"varint,5,opt,name=rate,proto3" json:"rate,omitempty"`
+	Ceil          uint64                 `protobuf:"varint,6,opt,name=ceil,proto3" json:"ceil,omitempty"`
+	Stats         *TcStats               `protobuf:"bytes,7,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcClass) Reset() {
+	*x = TcClass{}
+	mi := &file_agent_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcClass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcClass) ProtoMessage() {}
+
+func (x *TcClass) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcClass.ProtoReflect.Descriptor instead.
+func (*TcClass) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *TcClass) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcClass) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *TcClass) GetClassId() string {
+	if x != nil {
+		return x.ClassId
+	}
+	return ""
+}
+
+func (x *TcClass) GetLeaf() string {
+	if x != nil {
+		return x.Leaf
+	}
+	return ""
+}
+
+func (x *TcClass) GetRate() uint64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *TcClass) GetCeil() uint64 {
+	if x != nil {
+		return x.Ceil
+	}
+	return 0
+}
+
+func (x *TcClass) GetStats() *TcStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+type TcAction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Stats         *TcStats               `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcAction) Reset() {
+	*x = TcAction{}
+	mi := &file_agent_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcAction) ProtoMessage() {}
+
+func (x *TcAction) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcAction.ProtoReflect.Descriptor instead.
+func (*TcAction) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *TcAction) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcAction) GetStats() *TcStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+type TcFilter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Parent        string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	Protocol      uint32                 `protobuf:"varint,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Prio          uint32                 `protobuf:"varint,4,opt,name=prio,proto3" json:"prio,omitempty"`
+	Handle        string                 `protobuf:"bytes,5,opt,name=handle,proto3" json:"handle,omitempty"`
+	ClassId       string                 `protobuf:"bytes,6,opt,name=class_id,json=classId,proto3" json:"class_id,omitempty"`
+	Actions       []*TcAction            `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcFilter) Reset() {
+	*x = TcFilter{}
+	mi := &file_agent_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcFilter) ProtoMessage() {}
+
+func (x *TcFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcFilter.ProtoReflect.Descriptor instead.
+func (*TcFilter) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *TcFilter) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcFilter) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *TcFilter) GetProtocol() uint32 {
+	if x != nil {
+		return x.Protocol
+	}
+	return 0
+}
+
+func (x *TcFilter) GetPrio() uint32 {
+	if x != nil {
+		return x.Prio
+	}
+	return 0
+}
+
+func (x *TcFilter) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *TcFilter) GetClassId() string {
+	if x != nil {
+		return x.ClassId
+	}
+	return ""
+}
+
+func (x *TcFilter) GetActions() []*TcAction {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+type TcListReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Qdiscs        []*TcQdisc             `protobuf:"bytes,1,rep,name=qdiscs,proto3" json:"qdiscs,omitempty"`
+	Classes       []*TcClass             `protobuf:"bytes,2,rep,name=classes,proto3" json:"classes,omitempty"`
+	Filters       []*TcFilter            `protobuf:"bytes,3,rep,name=filters,proto3" json:"filters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcListReply) Reset() {
+	*x = TcListReply{}
+	mi := &file_agent_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcListReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcListReply) ProtoMessage() {}
+
+func (x *TcListReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcListReply.ProtoReflect.Descriptor instead.
+func (*TcListReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *TcListReply) GetQdiscs() []*TcQdisc {
+	if x != nil {
+		return x.Qdiscs
+	}
+	return nil
+}
+
+func (x *TcListReply) GetClasses() []*TcClass {
+	if x != nil {
+		return x.Classes
+	}
+	return nil
+}
+
+func (x *TcListReply) GetFilters() []*TcFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -4477,16 +5271,20 @@ const file_agent_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\"\n" +
 	"\fProbeRequest\x12\x12\n" +
-	"\x04host\x18\x01 \x01(\tR\x04host\"\x8d\x02\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\xf7\x02\n" +
 	"\n" +
 	"ProbeReply\x12G\n" +
 	"\n" +
 	"link_kinds\x18\x01 \x03(\v2(.lnst.agent.v1.ProbeReply.LinkKindsEntryR\tlinkKinds\x12=\n" +
-	"\x06qdiscs\x18\x02 \x03(\v2%.lnst.agent.v1.ProbeReply.QdiscsEntryR\x06qdiscs\x1a<\n" +
+	"\x06qdiscs\x18\x02 \x03(\v2%.lnst.agent.v1.ProbeReply.QdiscsEntryR\x06qdiscs\x121\n" +
+	"\x02tc\x18( \x03(\v2!.lnst.agent.v1.ProbeReply.TcEntryR\x02tc\x1a<\n" +
 	"\x0eLinkKindsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\x1a9\n" +
 	"\vQdiscsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\x1a5\n" +
+	"\aTcEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"_\n" +
 	"\vAddrRequest\x12\x12\n" +
@@ -4617,7 +5415,71 @@ const file_agent_proto_rawDesc = "" +
 	"\x06unload\x18\x06 \x01(\bR\x06unload\"N\n" +
 	"\x0fLoadKernelReply\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\tR\arunning\x12!\n" +
-	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes2\x91\x1a\n" +
+	"\finitrd_bytes\x18\x02 \x01(\x03R\vinitrdBytes\"\x8c\x01\n" +
+	"\x0eTcQdiscRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x10\n" +
+	"\x03dev\x18\x03 \x01(\tR\x03dev\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04spec\x18\x05 \x01(\fR\x04spec\x12\x16\n" +
+	"\x06parent\x18\x06 \x01(\tR\x06parent\"\x8f\x01\n" +
+	"\x0eTcClassRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x10\n" +
+	"\x03dev\x18\x03 \x01(\tR\x03dev\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04spec\x18\x05 \x01(\fR\x04spec\x12\x19\n" +
+	"\bclass_id\x18\x06 \x01(\tR\aclassId\"\xbd\x01\n" +
+	"\x0fTcFilterRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x10\n" +
+	"\x03dev\x18\x03 \x01(\tR\x03dev\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04spec\x18\x05 \x01(\fR\x04spec\x12\x16\n" +
+	"\x06parent\x18\x06 \x01(\tR\x06parent\x12\x1a\n" +
+	"\bprotocol\x18\a \x01(\tR\bprotocol\x12\x12\n" +
+	"\x04prio\x18\b \x01(\rR\x04prio\"5\n" +
+	"\rTcListRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x10\n" +
+	"\x03dev\x18\x02 \x01(\tR\x03dev\"\xb9\x01\n" +
+	"\aTcStats\x12\x14\n" +
+	"\x05bytes\x18\x01 \x01(\x04R\x05bytes\x12\x18\n" +
+	"\apackets\x18\x02 \x01(\x04R\apackets\x12\x14\n" +
+	"\x05drops\x18\x03 \x01(\x04R\x05drops\x12\x1e\n" +
+	"\n" +
+	"overlimits\x18\x04 \x01(\x04R\n" +
+	"overlimits\x12\x1a\n" +
+	"\brequeues\x18\x05 \x01(\x04R\brequeues\x12\x18\n" +
+	"\abacklog\x18\x06 \x01(\x04R\abacklog\x12\x12\n" +
+	"\x04qlen\x18\a \x01(\x04R\x04qlen\"{\n" +
+	"\aTcQdisc\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x16\n" +
+	"\x06handle\x18\x03 \x01(\tR\x06handle\x12,\n" +
+	"\x05stats\x18\x04 \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\"\xba\x01\n" +
+	"\aTcClass\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x19\n" +
+	"\bclass_id\x18\x03 \x01(\tR\aclassId\x12\x12\n" +
+	"\x04leaf\x18\x04 \x01(\tR\x04leaf\x12\x12\n" +
+	"\x04rate\x18\x05 \x01(\x04R\x04rate\x12\x12\n" +
+	"\x04ceil\x18\x06 \x01(\x04R\x04ceil\x12,\n" +
+	"\x05stats\x18\a \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\"L\n" +
+	"\bTcAction\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12,\n" +
+	"\x05stats\x18\x02 \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\"\xcc\x01\n" +
+	"\bTcFilter\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x1a\n" +
+	"\bprotocol\x18\x03 \x01(\rR\bprotocol\x12\x12\n" +
+	"\x04prio\x18\x04 \x01(\rR\x04prio\x12\x16\n" +
+	"\x06handle\x18\x05 \x01(\tR\x06handle\x12\x19\n" +
+	"\bclass_id\x18\x06 \x01(\tR\aclassId\x121\n" +
+	"\aactions\x18\a \x03(\v2\x17.lnst.agent.v1.TcActionR\aactions\"\xa2\x01\n" +
+	"\vTcListReply\x12.\n" +
+	"\x06qdiscs\x18\x01 \x03(\v2\x16.lnst.agent.v1.TcQdiscR\x06qdiscs\x120\n" +
+	"\aclasses\x18\x02 \x03(\v2\x16.lnst.agent.v1.TcClassR\aclasses\x121\n" +
+	"\afilters\x18\x03 \x03(\v2\x17.lnst.agent.v1.TcFilterR\afilters2\xdc\x1e\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -4672,7 +5534,19 @@ const file_agent_proto_rawDesc = "" +
 	"\x05Facts\x12\x1b.lnst.agent.v1.FactsRequest\x1a\x19.lnst.agent.v1.FactsReply\x12<\n" +
 	"\x06Reboot\x12\x1c.lnst.agent.v1.RebootRequest\x1a\x14.lnst.agent.v1.Empty\x12N\n" +
 	"\n" +
-	"LoadKernel\x12 .lnst.agent.v1.LoadKernelRequest\x1a\x1e.lnst.agent.v1.LoadKernelReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"LoadKernel\x12 .lnst.agent.v1.LoadKernelRequest\x1a\x1e.lnst.agent.v1.LoadKernelReply\x12G\n" +
+	"\n" +
+	"TcAddQdisc\x12\x1d.lnst.agent.v1.TcQdiscRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12K\n" +
+	"\x0eTcReplaceQdisc\x12\x1d.lnst.agent.v1.TcQdiscRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12G\n" +
+	"\n" +
+	"TcDelQdisc\x12\x1d.lnst.agent.v1.TcQdiscRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12G\n" +
+	"\n" +
+	"TcAddClass\x12\x1d.lnst.agent.v1.TcClassRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12G\n" +
+	"\n" +
+	"TcDelClass\x12\x1d.lnst.agent.v1.TcClassRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12I\n" +
+	"\vTcAddFilter\x12\x1e.lnst.agent.v1.TcFilterRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12I\n" +
+	"\vTcDelFilter\x12\x1e.lnst.agent.v1.TcFilterRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12B\n" +
+	"\x06TcList\x12\x1c.lnst.agent.v1.TcListRequest\x1a\x1a.lnst.agent.v1.TcListReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -4687,7 +5561,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),           // 1: lnst.agent.v1.FileEntry.Type
@@ -4752,21 +5626,32 @@ var file_agent_proto_goTypes = []any{
 	(*RebootRequest)(nil),         // 60: lnst.agent.v1.RebootRequest
 	(*LoadKernelRequest)(nil),     // 61: lnst.agent.v1.LoadKernelRequest
 	(*LoadKernelReply)(nil),       // 62: lnst.agent.v1.LoadKernelReply
-	nil,                           // 63: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 64: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                           // 65: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                           // 66: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                           // 67: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 68: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 69: lnst.agent.v1.ProbeReply.QdiscsEntry
-	(*durationpb.Duration)(nil),   // 70: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 71: google.protobuf.Timestamp
+	(*TcQdiscRequest)(nil),        // 63: lnst.agent.v1.TcQdiscRequest
+	(*TcClassRequest)(nil),        // 64: lnst.agent.v1.TcClassRequest
+	(*TcFilterRequest)(nil),       // 65: lnst.agent.v1.TcFilterRequest
+	(*TcListRequest)(nil),         // 66: lnst.agent.v1.TcListRequest
+	(*TcStats)(nil),               // 67: lnst.agent.v1.TcStats
+	(*TcQdisc)(nil),               // 68: lnst.agent.v1.TcQdisc
+	(*TcClass)(nil),               // 69: lnst.agent.v1.TcClass
+	(*TcAction)(nil),              // 70: lnst.agent.v1.TcAction
+	(*TcFilter)(nil),              // 71: lnst.agent.v1.TcFilter
+	(*TcListReply)(nil),           // 72: lnst.agent.v1.TcListReply
+	nil,                           // 73: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 74: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                           // 75: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                           // 76: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                           // 77: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 78: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 79: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                           // 80: lnst.agent.v1.ProbeReply.TcEntry
+	(*durationpb.Duration)(nil),   // 81: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 82: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	70, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	71, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	71, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	70, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	81, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	82, // 1: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	82, // 2: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	81, // 3: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16, // 4: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14, // 5: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,  // 6: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
@@ -4775,122 +5660,146 @@ var file_agent_proto_depIdxs = []int32{
 	19, // 9: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	25, // 10: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	24, // 11: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	70, // 12: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	63, // 13: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	64, // 14: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	65, // 15: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	66, // 16: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	67, // 17: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	68, // 18: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	69, // 19: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	39, // 20: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
-	40, // 21: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	70, // 22: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
-	1,  // 23: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
-	50, // 24: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
-	51, // 25: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
-	58, // 26: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
-	3,  // 27: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,  // 28: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,  // 29: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,  // 30: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,  // 31: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10, // 32: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 33: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10, // 34: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 35: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10, // 36: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13, // 37: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12, // 38: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20, // 39: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21, // 40: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22, // 41: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38, // 42: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38, // 43: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21, // 44: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,  // 45: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42, // 46: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44, // 47: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23, // 48: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24, // 49: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24, // 50: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26, // 51: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27, // 52: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27, // 53: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28, // 54: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28, // 55: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29, // 56: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30, // 57: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31, // 58: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32, // 59: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21, // 60: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33, // 61: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 62: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33, // 63: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 64: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36, // 65: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46, // 66: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46, // 67: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48, // 68: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52, // 69: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54, // 70: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55, // 71: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57, // 72: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60, // 73: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61, // 74: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	4,  // 75: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 76: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 77: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 78: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 79: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 80: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 81: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 82: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15, // 83: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15, // 84: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,  // 85: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16, // 86: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45, // 87: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 88: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 89: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 90: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45, // 91: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40, // 92: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41, // 93: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43, // 94: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45, // 95: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 96: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45, // 97: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 98: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 99: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45, // 100: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 101: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 102: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 103: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 104: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45, // 105: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 106: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45, // 107: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35, // 108: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45, // 109: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34, // 110: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45, // 111: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34, // 112: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37, // 113: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47, // 114: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 115: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49, // 116: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53, // 117: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51, // 118: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56, // 119: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59, // 120: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 121: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62, // 122: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	75, // [75:123] is the sub-list for method output_type
-	27, // [27:75] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	81, // 12: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	73, // 13: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	74, // 14: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	75, // 15: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	76, // 16: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	77, // 17: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	78, // 18: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	79, // 19: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	80, // 20: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
+	39, // 21: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
+	40, // 22: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
+	81, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	1,  // 24: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
+	50, // 25: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
+	51, // 26: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
+	58, // 27: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
+	67, // 28: lnst.agent.v1.TcQdisc.stats:type_name -> lnst.agent.v1.TcStats
+	67, // 29: lnst.agent.v1.TcClass.stats:type_name -> lnst.agent.v1.TcStats
+	67, // 30: lnst.agent.v1.TcAction.stats:type_name -> lnst.agent.v1.TcStats
+	70, // 31: lnst.agent.v1.TcFilter.actions:type_name -> lnst.agent.v1.TcAction
+	68, // 32: lnst.agent.v1.TcListReply.qdiscs:type_name -> lnst.agent.v1.TcQdisc
+	69, // 33: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
+	71, // 34: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
+	3,  // 35: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,  // 36: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,  // 37: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,  // 38: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,  // 39: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10, // 40: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 41: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10, // 42: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 43: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10, // 44: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13, // 45: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12, // 46: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20, // 47: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21, // 48: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22, // 49: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38, // 50: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38, // 51: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21, // 52: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,  // 53: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42, // 54: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44, // 55: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23, // 56: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24, // 57: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24, // 58: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26, // 59: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27, // 60: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27, // 61: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28, // 62: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28, // 63: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29, // 64: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30, // 65: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31, // 66: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32, // 67: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21, // 68: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33, // 69: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 70: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33, // 71: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 72: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36, // 73: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46, // 74: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46, // 75: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48, // 76: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52, // 77: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54, // 78: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55, // 79: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57, // 80: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60, // 81: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61, // 82: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	63, // 83: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	63, // 84: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	63, // 85: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	64, // 86: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
+	64, // 87: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
+	65, // 88: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	65, // 89: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	66, // 90: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
+	4,  // 91: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 92: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 93: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 94: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 95: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 96: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 97: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 98: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15, // 99: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15, // 100: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,  // 101: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16, // 102: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45, // 103: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 104: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 105: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 106: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45, // 107: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40, // 108: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41, // 109: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43, // 110: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45, // 111: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 112: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45, // 113: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 114: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 115: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45, // 116: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 117: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 118: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 119: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 120: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45, // 121: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 122: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45, // 123: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35, // 124: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45, // 125: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34, // 126: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45, // 127: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34, // 128: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37, // 129: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47, // 130: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 131: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49, // 132: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53, // 133: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51, // 134: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56, // 135: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59, // 136: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 137: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62, // 138: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	45, // 139: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45, // 140: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45, // 141: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45, // 142: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
+	45, // 143: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
+	45, // 144: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
+	45, // 145: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
+	72, // 146: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
+	91, // [91:147] is the sub-list for method output_type
+	35, // [35:91] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -4918,7 +5827,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   68,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -73,6 +73,14 @@ const (
 	Agent_Facts_FullMethodName          = "/lnst.agent.v1.Agent/Facts"
 	Agent_Reboot_FullMethodName         = "/lnst.agent.v1.Agent/Reboot"
 	Agent_LoadKernel_FullMethodName     = "/lnst.agent.v1.Agent/LoadKernel"
+	Agent_TcAddQdisc_FullMethodName     = "/lnst.agent.v1.Agent/TcAddQdisc"
+	Agent_TcReplaceQdisc_FullMethodName = "/lnst.agent.v1.Agent/TcReplaceQdisc"
+	Agent_TcDelQdisc_FullMethodName     = "/lnst.agent.v1.Agent/TcDelQdisc"
+	Agent_TcAddClass_FullMethodName     = "/lnst.agent.v1.Agent/TcAddClass"
+	Agent_TcDelClass_FullMethodName     = "/lnst.agent.v1.Agent/TcDelClass"
+	Agent_TcAddFilter_FullMethodName    = "/lnst.agent.v1.Agent/TcAddFilter"
+	Agent_TcDelFilter_FullMethodName    = "/lnst.agent.v1.Agent/TcDelFilter"
+	Agent_TcList_FullMethodName         = "/lnst.agent.v1.Agent/TcList"
 )
 
 // AgentClient is the client API for Agent service.
@@ -218,6 +226,20 @@ type AgentClient interface {
 	// new kernel's initramfs from its own root, with the modules tree added
 	// as /usr/lib/modules/<release>. With unload it drops a loaded kernel.
 	LoadKernel(ctx context.Context, in *LoadKernelRequest, opts ...grpc.CallOption) (*LoadKernelReply, error)
+	// Traffic control (agent/tc.go). Specs are package devices/tc's, as a
+	// kind and JSON. Each change is journaled with its undo: the qdisc the
+	// device had at that place before comes back; an added class or filter
+	// is removed, a deleted one put back as it was dumped.
+	TcAddQdisc(ctx context.Context, in *TcQdiscRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	TcReplaceQdisc(ctx context.Context, in *TcQdiscRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	TcDelQdisc(ctx context.Context, in *TcQdiscRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	TcAddClass(ctx context.Context, in *TcClassRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	TcDelClass(ctx context.Context, in *TcClassRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	TcAddFilter(ctx context.Context, in *TcFilterRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	TcDelFilter(ctx context.Context, in *TcFilterRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// TcList reads a device's qdiscs, classes and filters with their
+	// counters.
+	TcList(ctx context.Context, in *TcListRequest, opts ...grpc.CallOption) (*TcListReply, error)
 }
 
 type agentClient struct {
@@ -747,6 +769,86 @@ func (c *agentClient) LoadKernel(ctx context.Context, in *LoadKernelRequest, opt
 	return out, nil
 }
 
+func (c *agentClient) TcAddQdisc(ctx context.Context, in *TcQdiscRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcAddQdisc_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcReplaceQdisc(ctx context.Context, in *TcQdiscRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcReplaceQdisc_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcDelQdisc(ctx context.Context, in *TcQdiscRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcDelQdisc_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcAddClass(ctx context.Context, in *TcClassRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcAddClass_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcDelClass(ctx context.Context, in *TcClassRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcDelClass_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcAddFilter(ctx context.Context, in *TcFilterRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcAddFilter_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcDelFilter(ctx context.Context, in *TcFilterRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcDelFilter_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcList(ctx context.Context, in *TcListRequest, opts ...grpc.CallOption) (*TcListReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TcListReply)
+	err := c.cc.Invoke(ctx, Agent_TcList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -890,6 +992,20 @@ type AgentServer interface {
 	// new kernel's initramfs from its own root, with the modules tree added
 	// as /usr/lib/modules/<release>. With unload it drops a loaded kernel.
 	LoadKernel(context.Context, *LoadKernelRequest) (*LoadKernelReply, error)
+	// Traffic control (agent/tc.go). Specs are package devices/tc's, as a
+	// kind and JSON. Each change is journaled with its undo: the qdisc the
+	// device had at that place before comes back; an added class or filter
+	// is removed, a deleted one put back as it was dumped.
+	TcAddQdisc(context.Context, *TcQdiscRequest) (*ChangeReply, error)
+	TcReplaceQdisc(context.Context, *TcQdiscRequest) (*ChangeReply, error)
+	TcDelQdisc(context.Context, *TcQdiscRequest) (*ChangeReply, error)
+	TcAddClass(context.Context, *TcClassRequest) (*ChangeReply, error)
+	TcDelClass(context.Context, *TcClassRequest) (*ChangeReply, error)
+	TcAddFilter(context.Context, *TcFilterRequest) (*ChangeReply, error)
+	TcDelFilter(context.Context, *TcFilterRequest) (*ChangeReply, error)
+	// TcList reads a device's qdiscs, classes and filters with their
+	// counters.
+	TcList(context.Context, *TcListRequest) (*TcListReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1043,6 +1159,30 @@ func (UnimplementedAgentServer) Reboot(context.Context, *RebootRequest) (*Empty,
 }
 func (UnimplementedAgentServer) LoadKernel(context.Context, *LoadKernelRequest) (*LoadKernelReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method LoadKernel not implemented")
+}
+func (UnimplementedAgentServer) TcAddQdisc(context.Context, *TcQdiscRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcAddQdisc not implemented")
+}
+func (UnimplementedAgentServer) TcReplaceQdisc(context.Context, *TcQdiscRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcReplaceQdisc not implemented")
+}
+func (UnimplementedAgentServer) TcDelQdisc(context.Context, *TcQdiscRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcDelQdisc not implemented")
+}
+func (UnimplementedAgentServer) TcAddClass(context.Context, *TcClassRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcAddClass not implemented")
+}
+func (UnimplementedAgentServer) TcDelClass(context.Context, *TcClassRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcDelClass not implemented")
+}
+func (UnimplementedAgentServer) TcAddFilter(context.Context, *TcFilterRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcAddFilter not implemented")
+}
+func (UnimplementedAgentServer) TcDelFilter(context.Context, *TcFilterRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcDelFilter not implemented")
+}
+func (UnimplementedAgentServer) TcList(context.Context, *TcListRequest) (*TcListReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcList not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -1890,6 +2030,150 @@ func _Agent_LoadKernel_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_TcAddQdisc_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcQdiscRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcAddQdisc(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcAddQdisc_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcAddQdisc(ctx, req.(*TcQdiscRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcReplaceQdisc_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcQdiscRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcReplaceQdisc(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcReplaceQdisc_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcReplaceQdisc(ctx, req.(*TcQdiscRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcDelQdisc_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcQdiscRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcDelQdisc(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcDelQdisc_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcDelQdisc(ctx, req.(*TcQdiscRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcAddClass_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcClassRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcAddClass(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcAddClass_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcAddClass(ctx, req.(*TcClassRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcDelClass_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcClassRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcDelClass(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcDelClass_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcDelClass(ctx, req.(*TcClassRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcAddFilter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcFilterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcAddFilter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcAddFilter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcAddFilter(ctx, req.(*TcFilterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcDelFilter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcFilterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcDelFilter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcDelFilter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcDelFilter(ctx, req.(*TcFilterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcList(ctx, req.(*TcListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2068,6 +2352,38 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LoadKernel",
 			Handler:    _Agent_LoadKernel_Handler,
+		},
+		{
+			MethodName: "TcAddQdisc",
+			Handler:    _Agent_TcAddQdisc_Handler,
+		},
+		{
+			MethodName: "TcReplaceQdisc",
+			Handler:    _Agent_TcReplaceQdisc_Handler,
+		},
+		{
+			MethodName: "TcDelQdisc",
+			Handler:    _Agent_TcDelQdisc_Handler,
+		},
+		{
+			MethodName: "TcAddClass",
+			Handler:    _Agent_TcAddClass_Handler,
+		},
+		{
+			MethodName: "TcDelClass",
+			Handler:    _Agent_TcDelClass_Handler,
+		},
+		{
+			MethodName: "TcAddFilter",
+			Handler:    _Agent_TcAddFilter_Handler,
+		},
+		{
+			MethodName: "TcDelFilter",
+			Handler:    _Agent_TcDelFilter_Handler,
+		},
+		{
+			MethodName: "TcList",
+			Handler:    _Agent_TcList_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
