@@ -548,6 +548,9 @@ func (s *Server) TcList(_ context.Context, req *pb.TcListRequest) (*pb.TcListRep
 		}
 		for _, c := range cs {
 			pc := &pb.TcClass{Kind: c.Kind, Parent: tc.FormatHandle(c.Parent), ClassId: tc.FormatHandle(c.Handle), Stats: pbTcStats(c.stats)}
+			if c.Info != 0 {
+				pc.Leaf = tc.FormatHandle(c.Info) // a class's info is its leaf qdisc
+			}
 			if c.Kind == "htb" {
 				rate, ceil := htbRates(c)
 				pc.Rate, pc.Ceil = uint64(rate), uint64(ceil)
