@@ -75,6 +75,10 @@ type undo struct {
 	// Tc are the traffic control objects of an opTc* undo on device
 	// Link (see tc.go).
 	Tc []tcObject `json:",omitempty"`
+	// TxQLen is device Link's transmit queue length to set back after a
+	// traffic control undo: the kernel sets a length of 0 to 1000 when a
+	// qdisc is attached.
+	TxQLen *int `json:",omitempty"`
 }
 
 // The operations an undo entry can do.

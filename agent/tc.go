@@ -117,6 +117,7 @@ func (h *host) putQdisc(dev string, spec tc.Qdisc, replace bool) (undo, error) {
 	}
 	parent := q.Attrs().Parent
 	u := undo{Link: dev}
+	qlen := h.txQLen(dev)
 	err = h.do(func() error {
 		prev, err := qdiscAt(ifindex, parent)
 		if err != nil {
@@ -151,7 +152,20 @@ func (h *host) putQdisc(dev string, spec tc.Qdisc, replace bool) (undo, error) {
 	if err != nil {
 		return undo{}, fmt.Errorf("%s qdisc %s at %s on %q on %s: %w", verb, spec.Kind(), tc.FormatHandle(parent), dev, h.label(), err)
 	}
+	if now := h.txQLen(dev); qlen != nil && now != nil && *now != *qlen {
+		u.TxQLen = qlen
+	}
 	return u, nil
+}
+
+// txQLen reads dev's transmit queue length; nil if it cannot.
+func (h *host) txQLen(dev string) *int {
+	l, err := h.nl.LinkByName(dev)
+	if err != nil {
+		return nil
+	}
+	n := l.Attrs().TxQLen
+	return &n
 }
 
 // TcDelQdisc deletes the qdisc at req.Parent; its undo puts it back
@@ -444,7 +458,7 @@ func (h *host) undoTc(u undo) error {
 		return fmt.Errorf("find %q: %w", u.Link, err)
 	}
 	ifindex := int32(l.Attrs().Index)
-	return h.do(func() error {
+	err = h.do(func() error {
 		for _, o := range u.Tc {
 			var err error
 			if u.Op == opTcDelQdisc || u.Op == opTcDelClass || u.Op == opTcDelFilter {
@@ -492,6 +506,12 @@ func (h *host) undoTc(u undo) error {
 		}
 		return nil
 	})
+	if err == nil && u.TxQLen != nil && l.Attrs().TxQLen != *u.TxQLen {
+		if err := h.nl.LinkSetTxQLen(l, *u.TxQLen); err != nil {
+			return fmt.Errorf("%s: set the transmit queue length back to %d: %w", tcUndoString(u), *u.TxQLen, err)
+		}
+	}
+	return err
 }
 
 // tcThere reports whether the object a delete undo is about is still

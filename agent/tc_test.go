@@ -43,6 +43,10 @@ func TestTcQdiscRestored(t *testing.T) {
 	testHost(t, c, "h1")
 	testVeth(t, c, "h1", "base")
 	show := func() string { return testSh(t, c, "h1", "tc qdisc show dev v0") }
+	// The kernel sets a transmit queue length of 0 to 1000 when a qdisc
+	// is attached; the undo sets it back.
+	testSh(t, c, "h1", "ip link set v0 txqueuelen 0")
+	qlen := func() string { return testSh(t, c, "h1", "cat /sys/class/net/v0/tx_queue_len") }
 	before := show()
 	require.Contains(t, before, "noqueue")
 
@@ -68,8 +72,10 @@ func TestTcQdiscRestored(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"tbf root 1:", "ingress ingress ffff:"}, kinds)
 
+	assert.Equal(t, "1000\n", qlen())
 	testRestoreClean(t, c, &log, "g", 2)
 	assert.Equal(t, before, show())
+	assert.Equal(t, "0\n", qlen())
 
 	// By hand: a tbf 1: of 2mbit. Replacing it with an htb 1: and
 	// deleting that, then restoring, brings the tbf back as it was.
