@@ -64,7 +64,7 @@ var callKinds = map[string]callKind{
 
 	"TcAddQdisc": changes, "TcReplaceQdisc": changes, "TcDelQdisc": changes,
 	"TcAddClass": changes, "TcDelClass": changes, "TcAddFilter": changes, "TcDelFilter": changes,
-	"TcList": reads,
+	"TcList": reads, "TcSaveQdiscs": reads, "TcResetQdiscs": changes,
 }
 
 // unguarded reports whether a method runs past Shutdown's guard (see

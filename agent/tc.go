@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Traffic control. A change's undo carries the kernel's own dump of what
@@ -639,4 +642,127 @@ func filterParentName(p uint32) string {
 func pbTcStats(s tc.Stats) *pb.TcStats {
 	return &pb.TcStats{Bytes: s.Bytes, Packets: s.Packets, Drops: s.Drops, Overlimits: s.Overlimits,
 		Requeues: s.Requeues, Backlog: s.Backlog, Qlen: s.Qlen}
+}
+
+// tcSlots are the places of a device's qdiscs that TcSaveQdiscs saves.
+var tcSlots = []uint32{tc.HandleRoot, tc.HandleIngress}
+
+// tcState is what TcSaveQdiscs saves: the qdisc at each slot, or none
+// (the kernel's default, or no ingress qdisc).
+type tcState struct {
+	Qdiscs map[uint32]*tcObject
+	// TxQLen is the device's transmit queue length, which attaching a
+	// qdisc may change (0 becomes 1000).
+	TxQLen *int `json:",omitempty"`
+}
+
+// TcSaveQdiscs reads the device's root and ingress qdiscs.
+func (s *Server) TcSaveQdiscs(_ context.Context, req *pb.TcListRequest) (*pb.TcQdiscState, error) {
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	ifindex, err := h.tcLink(req.Dev)
+	if err != nil {
+		return nil, failed(err)
+	}
+	st := tcState{Qdiscs: map[uint32]*tcObject{}, TxQLen: h.txQLen(req.Dev)}
+	err = h.do(func() error {
+		for _, slot := range tcSlots {
+			q, err := qdiscAt(ifindex, slot)
+			if err != nil {
+				return err
+			}
+			if q != nil && !kernelQdisc(*q) {
+				st.Qdiscs[slot] = q
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, failed(fmt.Errorf("save the qdiscs of %q on %s: %w", req.Dev, h.label(), err))
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &pb.TcQdiscState{State: b}, nil
+}
+
+// sameQdisc reports whether a and b are the same qdisc by kind and handle
+// (both nil: the kernel's default). Options are not compared: some dump
+// counters among them (htb's direct_packets_stat), and putting back a
+// classful qdisc drops its classes.
+func sameQdisc(a, b *tcObject) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Kind == b.Kind && a.Handle == b.Handle
+}
+
+// TcResetQdiscs puts the device's root and ingress qdiscs back as
+// TcSaveQdiscs saved them, where they differ.
+func (s *Server) TcResetQdiscs(_ context.Context, req *pb.TcResetRequest) (*pb.TcResetReply, error) {
+	var want tcState
+	if err := json.Unmarshal(req.State, &want); err != nil {
+		return nil, invalid(fmt.Errorf("reset the qdiscs of %q: the saved state: %w", req.Dev, err))
+	}
+	h, err := s.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ifindex, err := h.tcLink(req.Dev)
+	if err != nil {
+		return nil, failed(err)
+	}
+	r := &pb.TcResetReply{}
+	err = h.do(func() error {
+		for _, slot := range tcSlots {
+			cur, err := qdiscAt(ifindex, slot)
+			if err != nil {
+				return err
+			}
+			if cur != nil && kernelQdisc(*cur) {
+				cur = nil
+			}
+			saved := want.Qdiscs[slot]
+			if sameQdisc(cur, saved) {
+				continue
+			}
+			name := func(o *tcObject) string {
+				if o == nil {
+					return "the kernel's default"
+				}
+				return o.Kind + " " + tc.FormatHandle(o.Handle)
+			}
+			r.Changed = append(r.Changed, fmt.Sprintf("%s: %s put back in place of %s", tc.FormatHandle(slot), name(saved), name(cur)))
+			if cur != nil {
+				if err := tcExec(tcDelMsg(unix.RTM_DELQDISC, ifindex, tcObject{Parent: cur.Parent, Handle: cur.Handle})); err != nil {
+					return fmt.Errorf("delete %s at %s: %w", name(cur), tc.FormatHandle(slot), err)
+				}
+			}
+			if saved != nil {
+				if err := tcExec(tcPutMsg(unix.RTM_NEWQDISC, unix.NLM_F_CREATE|unix.NLM_F_EXCL, ifindex, *saved)); err != nil {
+					return fmt.Errorf("put %s back at %s: %w", name(saved), tc.FormatHandle(slot), err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, failed(fmt.Errorf("reset the qdiscs of %q on %s: %w", req.Dev, h.label(), err))
+	}
+	if now := h.txQLen(req.Dev); want.TxQLen != nil && now != nil && *now != *want.TxQLen {
+		l, err := h.nl.LinkByName(req.Dev)
+		if err == nil {
+			err = h.nl.LinkSetTxQLen(l, *want.TxQLen)
+		}
+		if err != nil {
+			return nil, failed(fmt.Errorf("reset the transmit queue length of %q on %s to %d: %w", req.Dev, h.label(), *want.TxQLen, err))
+		}
+		r.Changed = append(r.Changed, fmt.Sprintf("transmit queue length %d put back in place of %d", *want.TxQLen, *now))
+	}
+	return r, nil
 }

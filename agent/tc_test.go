@@ -95,6 +95,16 @@ func TestTcQdiscRestored(t *testing.T) {
 	testRestoreClean(t, c, &log, "g3", 1)
 	assert.Equal(t, handMade, show())
 
+	// An ingress qdisc made by hand comes back after a clsact replaced it.
+	testSh(t, c, "h1", "tc qdisc add dev v0 ingress")
+	withIngress := show()
+	_, err = c.TcReplaceQdisc(ctx, tcQdiscReq(t, "g5", tc.Clsact{}))
+	require.NoError(t, err)
+	assert.Contains(t, show(), "qdisc clsact ffff:")
+	testRestoreClean(t, c, &log, "g5", 1)
+	assert.Equal(t, withIngress, show())
+	testSh(t, c, "h1", "tc qdisc del dev v0 ingress")
+
 	// A qdisc deleted by hand: its undo finds nothing to do.
 	_, err = c.TcAddQdisc(ctx, tcQdiscReq(t, "g4", tc.Clsact{}))
 	require.NoError(t, err)
@@ -236,4 +246,36 @@ func filterKey(show string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestTcSaveResetQdiscs saves a device's qdiscs, changes them by hand as a
+// recipe's raw tc command would, and resets them: the saved ones are back,
+// and a reset of a device as saved changes nothing.
+func TestTcSaveResetQdiscs(t *testing.T) {
+	testTcRoot(t)
+	_, c := testServer(t)
+	ctx := testCtx(t)
+	testHost(t, c, "h1")
+	testVeth(t, c, "h1", "base")
+	testSh(t, c, "h1", "ip link set v0 txqueuelen 0 && tc qdisc add dev v0 root handle 4: tbf rate 4mbit burst 4k latency 10ms && ip link set v0 txqueuelen 0")
+	saved := testSh(t, c, "h1", "tc qdisc show dev v0")
+	st, err := c.TcSaveQdiscs(ctx, &pb.TcListRequest{Host: "h1", Dev: "v0"})
+	require.NoError(t, err)
+
+	r, err := c.TcResetQdiscs(ctx, &pb.TcResetRequest{Host: "h1", Dev: "v0", State: st.State})
+	require.NoError(t, err)
+	assert.Empty(t, r.Changed, "the device is as saved")
+
+	testSh(t, c, "h1", "tc qdisc replace dev v0 root handle 5: htb && tc qdisc add dev v0 clsact")
+	r, err = c.TcResetQdiscs(ctx, &pb.TcResetRequest{Host: "h1", Dev: "v0", State: st.State})
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"root: tbf 4: put back in place of htb 5:",
+		"ingress: the kernel's default put back in place of clsact ffff:",
+		"transmit queue length 0 put back in place of 1000",
+	}, r.Changed)
+	assert.Equal(t, saved, testSh(t, c, "h1", "tc qdisc show dev v0"))
+
+	_, err = c.TcResetQdiscs(ctx, &pb.TcResetRequest{Host: "h1", Dev: "v0", State: []byte("{")})
+	testCode(t, err, codes.InvalidArgument, "the saved state")
 }

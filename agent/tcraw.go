@@ -170,7 +170,10 @@ func tcExec(req *nl.NetlinkRequest) error {
 // kernelQdisc reports whether q is a qdisc the kernel made by itself: a
 // device's default (handle 0) or a class's default leaf (a handle the
 // kernel picked, major 8000 and above; devices/tc refuses those majors).
-func kernelQdisc(q tcObject) bool { return q.Handle == 0 || q.Handle>>16 >= 0x8000 }
+// An ingress or clsact qdisc (handle ffff:) is never the kernel's.
+func kernelQdisc(q tcObject) bool {
+	return q.Parent != tc.HandleIngress && (q.Handle == 0 || q.Handle>>16 >= 0x8000)
+}
 
 // isNotFound reports whether err says the object is not there.
 func isNotFound(err error) bool {

@@ -50,6 +50,9 @@ type session struct {
 	// interrupted is closed when SIGINT or SIGTERM came: the handler
 	// ends the process.
 	interrupted chan struct{}
+	// tcBase are the qdiscs pool hosts' matched interfaces had when the
+	// run first used them (tcbaseline.go).
+	tcBase tcBaselines
 }
 
 var (

@@ -170,8 +170,10 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 	}
 	st := s.state(t)
 	leased := time.Now()
+	var tcDevs []tcDev
 	t.Cleanup(func() {
 		st.restore()
+		s.resetQdiscs(st, tcDevs)
 		s.hostsDied(t, st, sp.settle(mapping))
 		// Verified while this process still holds the leases: release
 		// may give them back.
@@ -216,6 +218,8 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 		if err := resolveIfaces(h, sp.host(hm.Pool), hm.Ifaces); err != nil {
 			t.Fatalf("lnsttest.Require: pool host %s: %v", hm.Pool, err)
 		}
+		// Its qdiscs as at the run's first use (tcbaseline.go).
+		tcDevs = append(tcDevs, s.saveQdiscs(t, hm.Pool, h)...)
 		st.watchConsole(t, h.name, sp.host(hm.Pool)) // poolconsole.go
 		s.addHostInfo(hm.Pool, hello)
 		matched = append(matched, matchHost{h: h, where: hm.Pool, kernel: hello.Kernel, need: r.host.kernel})

@@ -81,6 +81,8 @@ const (
 	Agent_TcAddFilter_FullMethodName    = "/lnst.agent.v1.Agent/TcAddFilter"
 	Agent_TcDelFilter_FullMethodName    = "/lnst.agent.v1.Agent/TcDelFilter"
 	Agent_TcList_FullMethodName         = "/lnst.agent.v1.Agent/TcList"
+	Agent_TcSaveQdiscs_FullMethodName   = "/lnst.agent.v1.Agent/TcSaveQdiscs"
+	Agent_TcResetQdiscs_FullMethodName  = "/lnst.agent.v1.Agent/TcResetQdiscs"
 )
 
 // AgentClient is the client API for Agent service.
@@ -240,6 +242,13 @@ type AgentClient interface {
 	// TcList reads a device's qdiscs, classes and filters with their
 	// counters.
 	TcList(ctx context.Context, in *TcListRequest, opts ...grpc.CallOption) (*TcListReply, error)
+	// TcSaveQdiscs reads a device's root and ingress qdiscs as a state that
+	// TcResetQdiscs puts back: the controller saves a pool host's matched
+	// interfaces when a run first uses them and resets them after each
+	// recipe, whatever the recipe did to them (a raw tc command too). The
+	// reset is not journaled: it is the clean up.
+	TcSaveQdiscs(ctx context.Context, in *TcListRequest, opts ...grpc.CallOption) (*TcQdiscState, error)
+	TcResetQdiscs(ctx context.Context, in *TcResetRequest, opts ...grpc.CallOption) (*TcResetReply, error)
 }
 
 type agentClient struct {
@@ -849,6 +858,26 @@ func (c *agentClient) TcList(ctx context.Context, in *TcListRequest, opts ...grp
 	return out, nil
 }
 
+func (c *agentClient) TcSaveQdiscs(ctx context.Context, in *TcListRequest, opts ...grpc.CallOption) (*TcQdiscState, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TcQdiscState)
+	err := c.cc.Invoke(ctx, Agent_TcSaveQdiscs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcResetQdiscs(ctx context.Context, in *TcResetRequest, opts ...grpc.CallOption) (*TcResetReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TcResetReply)
+	err := c.cc.Invoke(ctx, Agent_TcResetQdiscs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -1006,6 +1035,13 @@ type AgentServer interface {
 	// TcList reads a device's qdiscs, classes and filters with their
 	// counters.
 	TcList(context.Context, *TcListRequest) (*TcListReply, error)
+	// TcSaveQdiscs reads a device's root and ingress qdiscs as a state that
+	// TcResetQdiscs puts back: the controller saves a pool host's matched
+	// interfaces when a run first uses them and resets them after each
+	// recipe, whatever the recipe did to them (a raw tc command too). The
+	// reset is not journaled: it is the clean up.
+	TcSaveQdiscs(context.Context, *TcListRequest) (*TcQdiscState, error)
+	TcResetQdiscs(context.Context, *TcResetRequest) (*TcResetReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1183,6 +1219,12 @@ func (UnimplementedAgentServer) TcDelFilter(context.Context, *TcFilterRequest) (
 }
 func (UnimplementedAgentServer) TcList(context.Context, *TcListRequest) (*TcListReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method TcList not implemented")
+}
+func (UnimplementedAgentServer) TcSaveQdiscs(context.Context, *TcListRequest) (*TcQdiscState, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcSaveQdiscs not implemented")
+}
+func (UnimplementedAgentServer) TcResetQdiscs(context.Context, *TcResetRequest) (*TcResetReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcResetQdiscs not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -2174,6 +2216,42 @@ func _Agent_TcList_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_TcSaveQdiscs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcSaveQdiscs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcSaveQdiscs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcSaveQdiscs(ctx, req.(*TcListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcResetQdiscs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcResetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcResetQdiscs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcResetQdiscs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcResetQdiscs(ctx, req.(*TcResetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2384,6 +2462,14 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TcList",
 			Handler:    _Agent_TcList_Handler,
+		},
+		{
+			MethodName: "TcSaveQdiscs",
+			Handler:    _Agent_TcSaveQdiscs_Handler,
+		},
+		{
+			MethodName: "TcResetQdiscs",
+			Handler:    _Agent_TcResetQdiscs_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
