@@ -37,6 +37,7 @@ type ifaceReq struct {
 	driver  string
 	params  map[string]string
 	regexps map[string]bool
+	impair  *Impair // impair.go
 }
 
 // HostOpt is an option of HostReq: Arch, Param, IfaceReq.
@@ -174,6 +175,11 @@ func validate(reqs []Requirement) error {
 			if ifc.net == "" {
 				return fmt.Errorf("host %q: interface %q has no network: give it lnsttest.Net(label)", h.name, ifc.name)
 			}
+			if ifc.impair != nil {
+				if _, err := ifc.impair.check(h.name, ifc.name); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
@@ -223,7 +229,7 @@ func topology(reqs []Requirement) pool.Topology {
 	for _, r := range reqs {
 		h := pool.TopoHost{Name: r.host.name}
 		for _, i := range r.host.ifaces {
-			h.Ifaces = append(h.Ifaces, pool.TopoIface{Name: i.name, Net: i.net})
+			h.Ifaces = append(h.Ifaces, pool.TopoIface{Name: i.name, Net: i.net, Impair: topoImpair(i)})
 		}
 		t.Hosts = append(t.Hosts, h)
 	}
@@ -286,6 +292,11 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		return s.matchPool(t, reqs, nil)
 	}
 	if reason := labUnmet(reqs); reason != "" {
+		unmet(t, "lnsttest.Require", reason)
+	}
+	if reason, err := s.impairUnmet(reqs); err != nil {
+		t.Fatalf("lnsttest.Require: %v", err)
+	} else if reason != "" {
 		unmet(t, "lnsttest.Require", reason)
 	}
 	lab, vm, err := s.chooseLab(reqs)

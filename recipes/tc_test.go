@@ -202,3 +202,46 @@ func TestImpairedTCP(t *testing.T) {
 		}
 	}
 }
+
+// TestImpairedLinkRate declares h1's link slow in the topology: the lab
+// switch shapes what h1 receives to 20 Mbit/s, and TCP from h2 gets that
+// (within 10%) while TCP from h1 is not held to it.
+func TestImpairedLinkRate(t *testing.T) {
+	const rate = 20 * tc.Mbit
+	m := lnsttest.Require(t,
+		lnsttest.HostReq("h1", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"), lnsttest.Impair{Rate: rate})),
+		lnsttest.HostReq("h2", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))),
+	)
+	h1, h2 := m.Host("h1"), m.Host("h2")
+	h1.Iface("eth0").AddIP(t, "198.18.65.1/24")
+	h2.Iface("eth0").AddIP(t, "198.18.65.2/24")
+	srv := modules.Iperf3Server{Bind: "198.18.65.1"}.Start(t, h1)
+	in := modules.Iperf3Client{Server: "198.18.65.1", Duration: 4 * time.Second}.Run(t, h2)
+	srv.Stop(t)
+	srv = modules.Iperf3Server{Bind: "198.18.65.1", Port: 5202}.Start(t, h1)
+	out := modules.Iperf3Client{Server: "198.18.65.1", Port: 5202, Duration: 2 * time.Second, Reverse: true}.Run(t, h2)
+	srv.Stop(t)
+	within(t, "TCP to h1 over its impaired link", in.BitsPerSecond, float64(rate), 0.10)
+	assert.Greater(t, out.BitsPerSecond, 2*float64(rate), "what h1 sends is not shaped")
+	for _, q := range h1.Iface("eth0").Qdiscs(t) {
+		assert.NotEqual(t, "tbf", q.Kind, "the shaping is on the switch, not on h1")
+	}
+	t.Logf("to h1: %s, from h1: %s", modules.FormatBitrate(in.BitsPerSecond), modules.FormatBitrate(out.BitsPerSecond))
+}
+
+// TestImpairedLinkDelay declares h1's link with 20 ms of delay and 1%
+// loss: ping from h2 to h1 takes at least the delay each way it is
+// applied (what h1 receives).
+func TestImpairedLinkDelay(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	m := lnsttest.Require(t,
+		lnsttest.HostReq("h1", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"), lnsttest.Impair{Delay: delay, Loss: 1})),
+		lnsttest.HostReq("h2", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))),
+	)
+	h1, h2 := m.Host("h1"), m.Host("h2")
+	h1.Iface("eth0").AddIP(t, "198.18.66.1/24")
+	h2.Iface("eth0").AddIP(t, "198.18.66.2/24")
+	p := modules.Ping{Dst: "198.18.66.1", Count: 10, Interval: 200 * time.Millisecond}.Run(t, h2)
+	require.Positive(t, p.Received)
+	assert.GreaterOrEqual(t, p.RTTMin, delay, "every echo request to h1 is delayed")
+}

@@ -422,11 +422,15 @@ func (x *CreateHostReply) GetHost() string {
 }
 
 type ConnectRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
-	Ifname        string                 `protobuf:"bytes,2,opt,name=ifname,proto3" json:"ifname,omitempty"`
-	Network       string                 `protobuf:"bytes,3,opt,name=network,proto3" json:"network,omitempty"`
-	Group         string                 `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Host    string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Ifname  string                 `protobuf:"bytes,2,opt,name=ifname,proto3" json:"ifname,omitempty"`
+	Network string                 `protobuf:"bytes,3,opt,name=network,proto3" json:"network,omitempty"`
+	Group   string                 `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	// impair_kind and impair_spec are a devices/tc qdisc put on the
+	// switch's port towards the interface (lnsttest.Impair).
+	ImpairKind    string `protobuf:"bytes,40,opt,name=impair_kind,json=impairKind,proto3" json:"impair_kind,omitempty"`
+	ImpairSpec    []byte `protobuf:"bytes,41,opt,name=impair_spec,json=impairSpec,proto3" json:"impair_spec,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -487,6 +491,20 @@ func (x *ConnectRequest) GetGroup() string {
 		return x.Group
 	}
 	return ""
+}
+
+func (x *ConnectRequest) GetImpairKind() string {
+	if x != nil {
+		return x.ImpairKind
+	}
+	return ""
+}
+
+func (x *ConnectRequest) GetImpairSpec() []byte {
+	if x != nil {
+		return x.ImpairSpec
+	}
+	return nil
 }
 
 type DestroyNetworkRequest struct {
@@ -5241,12 +5259,16 @@ const file_agent_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\"%\n" +
 	"\x0fCreateHostReply\x12\x12\n" +
-	"\x04host\x18\x01 \x01(\tR\x04host\"l\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\xae\x01\n" +
 	"\x0eConnectRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x16\n" +
 	"\x06ifname\x18\x02 \x01(\tR\x06ifname\x12\x18\n" +
 	"\anetwork\x18\x03 \x01(\tR\anetwork\x12\x14\n" +
-	"\x05group\x18\x04 \x01(\tR\x05group\"1\n" +
+	"\x05group\x18\x04 \x01(\tR\x05group\x12\x1f\n" +
+	"\vimpair_kind\x18( \x01(\tR\n" +
+	"impairKind\x12\x1f\n" +
+	"\vimpair_spec\x18) \x01(\fR\n" +
+	"impairSpec\"1\n" +
 	"\x15DestroyNetworkRequest\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\"\xd8\x01\n" +
 	"\x0fStartJobRequest\x12\x12\n" +
