@@ -3,6 +3,7 @@ package lnsttest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,13 +102,22 @@ var impairKinds = []string{"ifb", "ingress", "cls_u32", "act_mirred"}
 
 // impairPool impairs, on a pool machine, what the interface d receives:
 // its ingress is redirected through an ifb device whose root qdisc is q.
+// An ingress or clsact qdisc the machine has already is used as it is,
+// the redirect taking the first priority free there (the ifb hands the
+// packets back past the machine's own ingress filters).
 func impairPool(t testing.TB, h *Host, d *Device, q tc.Qdisc) {
 	t.Helper()
 	ifb := h.Create(t, devices.Ifb{Name: impairIfbName(d.Name())})
 	ifb.Up(t)
 	ifb.AddQdisc(t, q)
-	d.AddQdisc(t, tc.Ingress{})
-	d.AddFilter(t, tc.U32{Parent: "ingress", Prio: 1, Actions: tc.ActionList{tc.Mirred{Dev: ifb.Name()}}})
+	if !slices.ContainsFunc(d.Qdiscs(t), func(q tc.QdiscInfo) bool { return q.Parent == "ingress" }) {
+		d.AddQdisc(t, tc.Ingress{})
+	}
+	prio := 1
+	for slices.ContainsFunc(d.Filters(t), func(f tc.FilterInfo) bool { return f.Parent == "ingress" && f.Prio == prio }) {
+		prio++
+	}
+	d.AddFilter(t, tc.U32{Parent: "ingress", Prio: prio, Actions: tc.ActionList{tc.Mirred{Dev: ifb.Name()}}})
 }
 
 // impairIfbName names the ifb of an impaired interface: "ifb-" and as

@@ -20,7 +20,8 @@ import (
 // device parents and expected output, which the pool's NIC names
 // (machineNIC) catch.
 var poolRecipes = []string{"TestPing", "TestIperf3TCP", "TestBridgeThreeHosts", "TestSysctlRestored", "TestRoutes", "TestHostBridge",
-	"TestBridgeTwoHosts", "TestMTU", "TestVxlanUnicast", "TestTrafficControl"}
+	"TestBridgeTwoHosts", "TestMTU", "TestVxlanUnicast", "TestTrafficControl",
+	"TestImpairedLinkRate"}
 
 // machineNIC is what the pool machines call their test NIC: as real
 // machines name theirs, unlike the recipes' requirements (eth0).
@@ -86,7 +87,12 @@ func TestE2EPoolOverMutualTLS(t *testing.T) {
 		})
 		p.agents[name] = h.StartArgv(t, p.agentArgv[name], lnsttest.Desc("lnst-agent on "+name), lnsttest.ExitCodes(0, 1))
 		waitListening(t, h, "7000", p.agents[name])
-		fmt.Fprintf(&poolFile, "  - name: %s\n    agent: %s:7000\n    tls: {ca: ca.pem, cert: ctl.pem, key: ctl-key.pem}\n    interfaces:\n      - {name: %s, network: n1, driver: veth}\n", name, hosts[i], h.Iface(machineNIC).Name())
+		// m1's NIC may be impaired (TestImpairedLinkRate).
+		params := ""
+		if i == 0 {
+			params = ", params: {" + lnsttest.ImpairParam + ": \"true\"}"
+		}
+		fmt.Fprintf(&poolFile, "  - name: %s\n    agent: %s:7000\n    tls: {ca: ca.pem, cert: ctl.pem, key: ctl-key.pem}\n    interfaces:\n      - {name: %s, network: n1, driver: veth%s}\n", name, hosts[i], h.Iface(machineNIC).Name(), params)
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "pool.yaml"), []byte(poolFile.String()), 0o644))
 
