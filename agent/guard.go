@@ -66,6 +66,9 @@ var callKinds = map[string]callKind{
 	// it. Its undo, journaled even past Shutdown, has nothing left to do
 	// then: the capture ends with its stream when the server stops.
 	"CaptureStart": reads, "CaptureStop": reads,
+	"TcAddQdisc": changes, "TcReplaceQdisc": changes, "TcDelQdisc": changes,
+	"TcAddClass": changes, "TcDelClass": changes, "TcAddFilter": changes, "TcDelFilter": changes,
+	"TcList": reads, "TcSaveQdiscs": reads, "TcResetQdiscs": changes,
 }
 
 // unguarded reports whether a method runs past Shutdown's guard (see

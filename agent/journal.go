@@ -79,6 +79,13 @@ type undo struct {
 	// omitzero, not omitempty: an empty list must decode as it was.
 	Argv    []string      `json:",omitzero"`
 	Timeout time.Duration `json:",omitzero"`
+	// Tc are the traffic control objects of an opTc* undo on device
+	// Link (see tc.go).
+	Tc []tcObject `json:",omitempty"`
+	// TxQLen is device Link's transmit queue length to set back after a
+	// traffic control undo: the kernel sets a length of 0 to 1000 when a
+	// qdisc is attached.
+	TxQLen *int `json:",omitempty"`
 }
 
 // The operations an undo entry can do.
@@ -169,6 +176,8 @@ func (u undo) String() string {
 		return fmt.Sprintf("stop teamd of team %s and delete it on %s", u.Link, hostLabel(u.Host))
 	case opRunCommand:
 		return fmt.Sprintf("run undo command %q on %s", commandLine(u.Argv), hostLabel(u.Host))
+	case opTcDelQdisc, opTcPutQdisc, opTcDelClass, opTcPutClass, opTcDelFilter, opTcPutFilter:
+		return tcUndoString(u)
 	case opRemovePath:
 		if u.Backup != "" {
 			return fmt.Sprintf("put %s back from backup %s on %s", u.Path, u.Backup, hostLabel(u.Host))

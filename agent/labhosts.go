@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lnst-go/lnst/devices/tc"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -93,6 +94,13 @@ func (s *Server) Connect(_ context.Context, req *pb.ConnectRequest) (*pb.Empty, 
 	if req.Network == "" {
 		return nil, invalid(errors.New("network name is empty"))
 	}
+	var impair tc.Qdisc
+	if req.ImpairKind != "" {
+		var err error
+		if impair, err = tc.UnmarshalQdisc(req.ImpairKind, req.ImpairSpec); err != nil {
+			return nil, invalid(fmt.Errorf("connect %s of host %q: impairment: %w", req.Ifname, req.Host, err))
+		}
+	}
 	h, err := s.host(req.Host)
 	if err != nil {
 		return nil, err
@@ -105,6 +113,12 @@ func (s *Server) Connect(_ context.Context, req *pb.ConnectRequest) (*pb.Empty, 
 	// network's, whichever is removed first.
 	if err := sw.connect(h, req.Ifname, labBridge, port); err != nil {
 		return nil, failed(fmt.Errorf("connect %s of host %q to network %q: %w", req.Ifname, req.Host, req.Network, err))
+	}
+	if impair != nil {
+		// Not journaled either: it goes with the port.
+		if err := sw.impairPort(port, impair); err != nil {
+			return nil, failed(fmt.Errorf("connect %s of host %q to network %q: impair the switch port %s: %w", req.Ifname, req.Host, req.Network, port, err))
+		}
 	}
 	return &pb.Empty{}, nil
 }

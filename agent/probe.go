@@ -84,6 +84,10 @@ var probeQdiscs = map[string]func(ifindex int) netlink.Qdisc{
 	"ingress": func(i int) netlink.Qdisc {
 		return &netlink.Ingress{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: i, Parent: netlink.HANDLE_INGRESS, Handle: netlink.MakeHandle(0xffff, 0)}}
 	},
+	"clsact": func(i int) netlink.Qdisc {
+		return &netlink.Clsact{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: i, Parent: netlink.HANDLE_INGRESS, Handle: netlink.MakeHandle(0xffff, 0)}}
+	},
+	"fq": func(i int) netlink.Qdisc { return netlink.NewFq(probeQdiscAttrs(i)) },
 }
 
 func probeQdiscAttrs(ifindex int) netlink.QdiscAttrs {
@@ -97,12 +101,13 @@ var probeUserspace = map[string]func() (ok bool, why string){
 	ovsKind: probeOvs,
 }
 
-// probeKernel tries every link kind and qdisc in a throwaway namespace,
-// and asks the tools of the kinds of probeUserspace whether they work.
-func probeKernel() (kinds, qdiscs map[string]bool, err error) {
+// probeKernel tries every link kind, qdisc, classifier and action in a
+// throwaway namespace, and asks the tools of the kinds of probeUserspace
+// whether they work.
+func probeKernel() (kinds, qdiscs, tcKinds map[string]bool, err error) {
 	h, err := newNamespaceHost("probe", false)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer h.close()
 	parent := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "parent0"}, PeerName: "parent1"}
@@ -134,8 +139,9 @@ func probeKernel() (kinds, qdiscs map[string]bool, err error) {
 				h.nl.QdiscDel(q)
 			}
 		}
+		tcKinds = probeTc(h, parentIndex)
 	}
-	return kinds, qdiscs, nil
+	return kinds, qdiscs, tcKinds, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -147,9 +153,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	return k
 }
 
-// KernelFeatures lists every link kind and qdisc Probe reports on.
+// KernelFeatures lists every link kind, qdisc, classifier and action
+// Probe reports on.
 func KernelFeatures() []string {
 	f := append(sortedKeys(probeLinks), sortedKeys(probeQdiscs)...)
+	f = append(f, probeTcNames()...)
 	f = append(f, sortedKeys(probeUserspace)...)
 	sort.Strings(f)
 	return f

@@ -21,6 +21,14 @@ func TestProbe(t *testing.T) {
 	}
 	assert.Len(t, r.LinkKinds, len(probeLinks)+len(probeUserspace))
 	assert.Len(t, r.Qdiscs, len(probeQdiscs))
+	for _, kind := range []string{"tbf", "htb", "ingress", "clsact"} {
+		assert.True(t, r.Qdiscs[kind], "this kernel has %s", kind)
+	}
+	assert.Len(t, r.Tc, len(probeClassifiers)+len(probeActions))
+	for _, kind := range []string{"cls_u32", "act_mirred"} {
+		assert.True(t, r.Tc[kind], "this kernel has %s", kind)
+	}
+	t.Logf("classifiers and actions: %v", r.Tc)
 	for _, name := range []string{"probe0", "probe1", "parent0", "parent1"} {
 		_, err := netlink.LinkByName(name)
 		assert.Error(t, err, "%s was left in the agent's namespace", name)

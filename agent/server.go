@@ -84,8 +84,8 @@ type Server struct {
 
 	probeOnce sync.Once
 	probe     struct {
-		kinds, qdiscs map[string]bool
-		err           error
+		kinds, qdiscs, tc map[string]bool
+		err               error
 	}
 }
 
@@ -558,12 +558,12 @@ func (s *Server) Probe(_ context.Context, req *pb.ProbeRequest) (*pb.ProbeReply,
 		return nil, err
 	}
 	s.probeOnce.Do(func() {
-		s.probe.kinds, s.probe.qdiscs, s.probe.err = probeKernel()
+		s.probe.kinds, s.probe.qdiscs, s.probe.tc, s.probe.err = probeKernel()
 	})
 	if s.probe.err != nil {
 		return nil, failed(fmt.Errorf("probe the kernel: %w", s.probe.err))
 	}
-	return &pb.ProbeReply{LinkKinds: s.probe.kinds, Qdiscs: s.probe.qdiscs}, nil
+	return &pb.ProbeReply{LinkKinds: s.probe.kinds, Qdiscs: s.probe.qdiscs, Tc: s.probe.tc}, nil
 }
 
 // Shutdown undoes every change the agent journaled, newest first, kills

@@ -3,6 +3,9 @@ package agent
 import (
 	"fmt"
 
+	"github.com/lnst-go/lnst/agent/internal/nltc"
+	"github.com/lnst-go/lnst/devices/tc"
+
 	"github.com/vishvananda/netlink"
 )
 
@@ -43,4 +46,20 @@ func (h *host) connect(t *host, ifname, br, port string) error {
 		return fmt.Errorf("find %s in host: %w", ifname, err)
 	}
 	return t.nl.LinkSetUp(l)
+}
+
+// impairPort puts qdisc q on port, a switch port: it impairs what the
+// host at the port's other end receives.
+func (h *host) impairPort(port string, q tc.Qdisc) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l, err := h.nl.LinkByName(port)
+	if err != nil {
+		return err
+	}
+	nq, err := nltc.Qdisc(q, l.Attrs().Index)
+	if err != nil {
+		return err
+	}
+	return h.nl.QdiscAdd(nq)
 }

@@ -181,6 +181,8 @@ func (s *Server) apply(u undo) error {
 		return h.stopTeamd(u.Link)
 	case opRunCommand:
 		return h.runUndoCommand(u)
+	case opTcDelQdisc, opTcPutQdisc, opTcDelClass, opTcPutClass, opTcDelFilter, opTcPutFilter:
+		return h.undoTc(u)
 	}
 	return h.applyUndoLink(u)
 }

@@ -42,6 +42,8 @@ var validateCases = []struct {
 	{Bridge{Name: "br0", VlanDefaultPVID: ptrTo(4095)}, "bridge br0 VlanDefaultPVID: 4095 is out of range 0..4094"},
 
 	{Dummy{Name: "d0"}, ""},
+	{Ifb{Name: "ifb0"}, ""},
+	{Ifb{Name: "a/b"}, `ifb Name: device name "a/b" has a character`},
 	{Dummy{Name: "a:b"}, `dummy Name: device name "a:b" has a character`},
 
 	{Vrf{Name: "vrf0", Table: 10}, ""},

@@ -19,7 +19,7 @@ var registry = newRegistry()
 func newRegistry() map[string]reflect.Type {
 	r := map[string]reflect.Type{}
 	for _, s := range []Spec{
-		Veth{}, Bridge{}, Dummy{}, Vrf{}, Tuntap{},
+		Veth{}, Bridge{}, Dummy{}, Vrf{}, Tuntap{}, Ifb{},
 		Bond{}, Team{},
 		Vlan{}, Macvlan{}, Macvtap{}, Ipvlan{},
 		Vxlan{}, Geneve{}, Gre{}, Ip6gre{}, Gretap{}, Ip6gretap{}, IpIp{}, Sit{}, Ip6Tnl{}, Vti{}, Vti6{},

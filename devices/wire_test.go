@@ -13,7 +13,7 @@ func TestKinds(t *testing.T) {
 	kinds := Kinds()
 	assert.True(t, slices.IsSorted(kinds))
 	assert.Equal(t, []string{
-		"bond", "bridge", "dummy", "geneve", "gre", "gretap", "ip6gre", "ip6gretap", "ip6tnl", "ipip", "ipvlan",
+		"bond", "bridge", "dummy", "geneve", "gre", "gretap", "ifb", "ip6gre", "ip6gretap", "ip6tnl", "ipip", "ipvlan",
 		"macvlan", "macvtap", "openvswitch", "sit", "team", "tun", "veth", "vlan", "vrf", "vti", "vti6", "vxlan", "wireguard",
 	}, kinds)
 }

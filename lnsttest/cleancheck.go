@@ -21,7 +21,8 @@ import (
 // snapshotScript prints what a recipe may change on a host and must have
 // put back: links (with master, MTU, state and addresses), addresses,
 // routes and rules of both families in every table, permanent neighbours,
-// each link's ethtool offload features, ring sizes and coalescing, and
+// each link's ethtool offload features, ring sizes and coalescing, its
+// qdiscs, classes and the filters on its qdiscs and ingress hooks, and
 // every sysctl under /proc/sys/net the namespace shows (the per-device
 // ones, forwarding, and the others such as tcp_congestion_control). (Namespaces made with
 // Host.Netns are unnamed: they end with the recipe's restore.)
@@ -39,6 +40,16 @@ if command -v ethtool >/dev/null; then
 	for d in /sys/class/net/*; do
 		d=${d##*/}
 		for o in -k -g -c; do ethtool $o "$d" 2>/dev/null | sed "1d; s|^|ethtool$o $d |"; done
+	done
+fi
+if command -v tc >/dev/null; then
+	tc qdisc show
+	for d in /sys/class/net/*; do
+		d=${d##*/}
+		tc class show dev "$d" | sed "s|^|tc-class dev $d |"
+		for p in $(tc qdisc show dev "$d" | awk '$3 != "0:" && $3 != "ffff:" {print "parent=" $3} $2 == "ingress" {print "ingress"} $2 == "clsact" {print "ingress egress"}'); do
+			tc filter show dev "$d" $(echo "$p" | tr = ' ') | sed "s|^|tc-filter $p dev $d |"
+		done
 	done
 fi
 grep -r . /proc/sys/net 2>/dev/null | grep -v -e '/stable_secret:' -e '/tcp_fastopen_key:' -e 'available_[a-z_]*:' -e '/nf_conntrack_count:'

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
@@ -38,6 +39,12 @@ func TestCleanCheckSees(t *testing.T) {
 		require.Zero(t, r.ExitCode, "%s: %s", cmd, r.Stderr)
 		return string(r.Stdout)
 	}
+	qlen := strings.TrimSpace(sh("cat /sys/class/net/" + eth0 + "/tx_queue_len"))
+	// A fresh lab host's link-local address may still be tentative: the
+	// snapshot is taken once it is not.
+	for i := 0; i < 100 && strings.Contains(sh("ip addr show"), "tentative"); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
 	check := &session{}
 	require.NoError(t, check.snapInstance(lab, in))
 	require.NoError(t, check.checkClean(), "the host is as the snapshot saw it")
@@ -50,6 +57,15 @@ func TestCleanCheckSees(t *testing.T) {
 			"/proc/sys/net/ipv4/tcp_congestion_control:reno"},
 		{"ethtool feature", "ethtool -K " + eth0 + " tso off", "ethtool -K " + eth0 + " tso on",
 			"ethtool-k " + eth0 + " tcp-segmentation-offload: off"},
+		// A qdisc attached sets a transmit queue length of 0 to 1000.
+		{"root qdisc", "tc qdisc add dev " + eth0 + " root handle 7: tbf rate 1mbit burst 4k latency 10ms",
+			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc tbf 7: dev " + eth0 + " root"},
+		{"htb class", "tc qdisc add dev " + eth0 + " root handle 7: htb && tc class add dev " + eth0 + " parent 7: classid 7:10 htb rate 1mbit",
+			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-class dev " + eth0 + " class htb 7:10"},
+		{"ingress qdisc", "tc qdisc add dev " + eth0 + " ingress",
+			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc ingress ffff: dev " + eth0},
+		{"ingress filter", "tc qdisc add dev " + eth0 + " ingress && tc filter add dev " + eth0 + " ingress protocol ip prio 3 u32 match ip dport 80 0xffff action mirred egress redirect dev lo",
+			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-filter ingress dev " + eth0 + " filter protocol ip pref 3 u32"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sh(tc.change)

@@ -53,6 +53,9 @@ type session struct {
 	// live writes the run's events and results as it goes (live.go); nil
 	// without -lnst.results.
 	live *liveRun
+	// tcBase are the qdiscs pool hosts' matched interfaces had when the
+	// run first used them (tcbaseline.go).
+	tcBase tcBaselines
 }
 
 var (

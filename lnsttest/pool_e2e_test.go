@@ -20,7 +20,8 @@ import (
 // device parents and expected output, which the pool's NIC names
 // (machineNIC) catch.
 var poolRecipes = []string{"TestPing", "TestIperf3TCP", "TestBridgeThreeHosts", "TestSysctlRestored", "TestRoutes", "TestHostBridge",
-	"TestBridgeTwoHosts", "TestMTU", "TestVxlanUnicast"}
+	"TestBridgeTwoHosts", "TestMTU", "TestVxlanUnicast", "TestTrafficControl",
+	"TestImpairedLinkRate"}
 
 // machineNIC is what the pool machines call their test NIC: as real
 // machines name theirs, unlike the recipes' requirements (eth0).
@@ -74,9 +75,24 @@ func TestE2EPoolOverMutualTLS(t *testing.T) {
 		p.agentArgv[name] = []string{filepath.Join(dir, "lnst-agent"), "serve", "--listen", hosts[i] + ":7000", "--lease-ttl", leaseTTL.String(),
 			"--journal", filepath.Join(dir, name+".journal"),
 			"--ca", filepath.Join(dir, "ca.pem"), "--cert", filepath.Join(dir, hosts[i]+".pem"), "--key", filepath.Join(dir, hosts[i]+"-key.pem")}
+		// A qdisc the machine has of its own, which the recipes leave
+		// there (tcbaseline.go would put it back).
+		// (Attaching it sets a transmit queue length of 0 to 1000.)
+		nic := h.Iface(machineNIC).Name()
+		qlen := strings.TrimSpace(h.Output(t, "cat /sys/class/net/"+nic+"/tx_queue_len"))
+		h.Run(t, "tc qdisc add dev "+nic+" clsact")
+		t.Cleanup(func() {
+			assert.Contains(t, h.Output(t, "tc qdisc show dev "+nic), "qdisc clsact ffff:", "%s keeps its own qdisc through the run", name)
+			h.Run(t, "tc qdisc del dev "+nic+" clsact && ip link set "+nic+" txqueuelen "+qlen)
+		})
 		p.agents[name] = h.StartArgv(t, p.agentArgv[name], lnsttest.Desc("lnst-agent on "+name), lnsttest.ExitCodes(0, 1))
 		waitListening(t, h, "7000", p.agents[name])
-		fmt.Fprintf(&poolFile, "  - name: %s\n    agent: %s:7000\n    tls: {ca: ca.pem, cert: ctl.pem, key: ctl-key.pem}\n    interfaces:\n      - {name: %s, network: n1, driver: veth}\n", name, hosts[i], h.Iface(machineNIC).Name())
+		// m1's NIC may be impaired (TestImpairedLinkRate).
+		params := ""
+		if i == 0 {
+			params = ", params: {" + lnsttest.ImpairParam + ": \"true\"}"
+		}
+		fmt.Fprintf(&poolFile, "  - name: %s\n    agent: %s:7000\n    tls: {ca: ca.pem, cert: ctl.pem, key: ctl-key.pem}\n    interfaces:\n      - {name: %s, network: n1, driver: veth%s}\n", name, hosts[i], h.Iface(machineNIC).Name(), params)
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "pool.yaml"), []byte(poolFile.String()), 0o644))
 

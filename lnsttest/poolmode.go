@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -130,7 +131,9 @@ func poolReqs(reqs []Requirement) []pool.HostReq {
 	for _, r := range reqs {
 		h := pool.HostReq{Name: r.host.name, Arch: r.host.arch, Params: patterns(r.host.params, r.host.regexps)}
 		for _, i := range r.host.ifaces {
-			h.Ifaces = append(h.Ifaces, pool.IfaceReq{Name: i.name, Net: i.net, Driver: i.driver, Params: patterns(i.params, i.regexps)})
+			req := pool.IfaceReq{Name: i.name, Net: i.net, Driver: i.driver, Params: patterns(i.params, i.regexps)}
+			impairPoolReqs(i, &req) // impair.go
+			h.Ifaces = append(h.Ifaces, req)
 		}
 		out = append(out, h)
 	}
@@ -170,8 +173,10 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 	}
 	st := s.state(t)
 	leased := time.Now()
+	var tcDevs []tcDev
 	t.Cleanup(func() {
 		st.restore()
+		s.resetQdiscs(st, tcDevs)
 		st.finishWatch(t) // sysinfo.go: kernel log, counters, agent logs
 		s.hostsDied(t, st, sp.settle(mapping))
 		// Verified while this process still holds the leases: release
@@ -217,11 +222,28 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 		if err := resolveIfaces(h, sp.host(hm.Pool), hm.Ifaces); err != nil {
 			t.Fatalf("lnsttest.Require: pool host %s: %v", hm.Pool, err)
 		}
+		// Its qdiscs as at the run's first use (tcbaseline.go).
+		tcDevs = append(tcDevs, s.saveQdiscs(t, hm.Pool, h)...)
 		st.watchConsole(t, h.name, sp.host(hm.Pool)) // poolconsole.go
 		s.addHostInfo(hm.Pool, hello)
-		matched = append(matched, matchHost{h: h, where: hm.Pool, kernel: hello.Kernel, need: r.host.kernel})
+		need := r.host.kernel
+		for _, i := range r.host.ifaces {
+			if q := topoImpair(i); q != nil {
+				need = append(append(slices.Clip(need), q.Kind()), impairKinds...)
+			}
+		}
+		matched = append(matched, matchHost{h: h, where: hm.Pool, kernel: hello.Kernel, need: need})
 	}
-	return st.newMatch(t, matched)
+	m := st.newMatch(t, matched)
+	for _, r := range reqs {
+		for _, i := range r.host.ifaces {
+			if q := topoImpair(i); q != nil {
+				h := m.Host(r.host.name)
+				impairPool(t, h, h.Iface(i.name), q) // impair.go
+			}
+		}
+	}
+	return m
 }
 
 // resolveIfaces finds the real names of a pool host's mapped interfaces:

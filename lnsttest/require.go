@@ -38,6 +38,7 @@ type ifaceReq struct {
 	driver  string
 	params  map[string]string
 	regexps map[string]bool
+	impair  *Impair // impair.go
 }
 
 // HostOpt is an option of HostReq: Arch, Param, IfaceReq.
@@ -116,10 +117,23 @@ func Arch(arch string) HostOpt {
 //	link kinds:  bond, bridge, dummy, geneve, gre, gretap, ifb, ip6gre,
 //	             ip6gretap, ip6tnl, ipip, ipvlan, macvlan, macvtap, sit,
 //	             team, tun, veth, vlan, vrf, vti, vxlan, wireguard
-//	qdiscs:      fq_codel, htb, ingress, netem, prio, tbf
+//	qdiscs:      clsact, fq, fq_codel, htb, ingress, netem, prio, tbf
+//	classifiers: cls_flower, cls_matchall, cls_u32
+//	actions:     act_gact, act_mirred, act_police, act_skbedit
 //	userspace:   openvswitch
+//
+// A qdisc may also be named by its module, "sch_netem".
 func Kernel(features ...string) HostOpt {
 	return hostOptFunc(func(h *hostReq) { h.kernel = append(h.kernel, features...) })
+}
+
+// kernelFeature is the name Probe reports feature k by: a qdisc's module
+// name "sch_netem" is "netem".
+func kernelFeature(k string) string {
+	if q, ok := strings.CutPrefix(k, "sch_"); ok {
+		return q
+	}
+	return k
 }
 
 // Param requires a host or interface parameter to have a value.
@@ -146,7 +160,7 @@ func validate(reqs []Requirement) error {
 		}
 		hosts[h.name] = true
 		for _, k := range h.kernel {
-			if !slices.Contains(agent.KernelFeatures(), k) {
+			if !slices.Contains(agent.KernelFeatures(), kernelFeature(k)) {
 				return fmt.Errorf("host %q: Kernel(%q): unknown kernel feature (known: %s)", h.name, k, strings.Join(agent.KernelFeatures(), ", "))
 			}
 		}
@@ -161,6 +175,11 @@ func validate(reqs []Requirement) error {
 			ifaces[ifc.name] = true
 			if ifc.net == "" {
 				return fmt.Errorf("host %q: interface %q has no network: give it lnsttest.Net(label)", h.name, ifc.name)
+			}
+			if ifc.impair != nil {
+				if _, err := ifc.impair.check(h.name, ifc.name); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -211,7 +230,7 @@ func topology(reqs []Requirement) pool.Topology {
 	for _, r := range reqs {
 		h := pool.TopoHost{Name: r.host.name}
 		for _, i := range r.host.ifaces {
-			h.Ifaces = append(h.Ifaces, pool.TopoIface{Name: i.name, Net: i.net})
+			h.Ifaces = append(h.Ifaces, pool.TopoIface{Name: i.name, Net: i.net, Impair: topoImpair(i)})
 		}
 		t.Hosts = append(t.Hosts, h)
 	}
@@ -274,6 +293,11 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		return s.matchPool(t, reqs, nil)
 	}
 	if reason := labUnmet(reqs); reason != "" {
+		unmet(t, "lnsttest.Require", reason)
+	}
+	if reason, err := s.impairUnmet(reqs); err != nil {
+		t.Fatalf("lnsttest.Require: %v", err)
+	} else if reason != "" {
 		unmet(t, "lnsttest.Require", reason)
 	}
 	lab, vm, err := s.chooseLab(reqs)
@@ -403,7 +427,8 @@ func kernelUnmetOn(ctx context.Context, mh matchHost) (string, error) {
 func kernelReason(p *pb.ProbeReply, host, where, kernel string, need []string) string {
 	var missing []string
 	for _, k := range need {
-		if !p.LinkKinds[k] && !p.Qdiscs[k] && !slices.Contains(missing, k) {
+		f := kernelFeature(k)
+		if !p.LinkKinds[f] && !p.Qdiscs[f] && !p.Tc[f] && !slices.Contains(missing, k) {
 			missing = append(missing, k)
 		}
 	}

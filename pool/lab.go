@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lnst-go/lnst/devices/tc"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/internal/launch"
 	"google.golang.org/grpc"
@@ -43,6 +44,21 @@ type TopoHost struct {
 // label of its network.
 type TopoIface struct {
 	Name, Net string
+	// Impair, if set, is the qdisc on the lab switch's port towards the
+	// interface: it impairs what the interface receives.
+	Impair tc.Qdisc
+}
+
+// impairKey is i's impairment in a topology key, "" for none.
+func (i TopoIface) impairKey() string {
+	if i.Impair == nil {
+		return ""
+	}
+	kind, data, err := tc.MarshalQdisc(i.Impair)
+	if err != nil {
+		return "~invalid"
+	}
+	return "~" + kind + string(data)
 }
 
 // key is the topology's canonical form: two topologies with one key can use
@@ -52,7 +68,7 @@ func (t Topology) key() string {
 	for _, h := range t.Hosts {
 		var ifs []string
 		for _, i := range h.Ifaces {
-			ifs = append(ifs, i.Name+"@"+i.Net)
+			ifs = append(ifs, i.Name+"@"+i.Net+i.impairKey())
 		}
 		sort.Strings(ifs)
 		hosts = append(hosts, h.Name+"("+strings.Join(ifs, ",")+")")
@@ -354,6 +370,12 @@ func (l *Lab) build(ctx context.Context, in *Instance, t Topology) error {
 		in.Hosts[h.Name] = name
 		for _, i := range h.Ifaces {
 			req := &pb.ConnectRequest{Host: name, Ifname: in.Ifname(h.Name, i.Name), Network: fmt.Sprintf("%d/%s", in.id, i.Net), Group: in.group}
+			if i.Impair != nil {
+				var err error
+				if req.ImpairKind, req.ImpairSpec, err = tc.MarshalQdisc(i.Impair); err != nil {
+					return fmt.Errorf("lab: host %s interface %s: impairment: %w", h.Name, i.Name, err)
+				}
+			}
 			if _, err := l.client.Connect(ctx, req); err != nil {
 				return fmt.Errorf("lab: give host %s interface %s on network %s: %w", h.Name, i.Name, i.Net, err)
 			}

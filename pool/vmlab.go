@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lnst-go/lnst/devices"
+	"github.com/lnst-go/lnst/devices/tc"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/internal/cpio"
 	"github.com/lnst-go/lnst/internal/launch"
@@ -245,6 +246,16 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 			br := bridges[i.Net]
 			if _, err := l.client.SetLink(ctx, &pb.SetLinkRequest{Host: vmm, Group: in.group, Name: tap, Up: &up, Master: &br}); err != nil {
 				return fmt.Errorf("VM lab: host %s interface %s: %w", h.Name, i.Name, err)
+			}
+			if i.Impair != nil {
+				// The tap's egress is what the guest receives.
+				kind, spec, err := tc.MarshalQdisc(i.Impair)
+				if err == nil {
+					_, err = l.client.TcAddQdisc(ctx, &pb.TcQdiscRequest{Host: vmm, Group: in.group, Dev: tap, Kind: kind, Spec: spec})
+				}
+				if err != nil {
+					return fmt.Errorf("VM lab: host %s interface %s: impairment: %w", h.Name, i.Name, err)
+				}
 			}
 			mac := vmMAC(in.id, hi, k)
 			cfg.Ifaces[mac] = in.Ifname(h.Name, i.Name)

@@ -59,7 +59,7 @@ func tableLabOf(t *testing.T) tableLab {
 // type of each kind. The test fails when devices.Kinds() and this list
 // differ.
 var tableSpecs = []devices.Spec{
-	devices.Veth{}, devices.Bridge{}, devices.Dummy{}, devices.Vrf{}, devices.Tuntap{},
+	devices.Veth{}, devices.Bridge{}, devices.Dummy{}, devices.Vrf{}, devices.Tuntap{}, devices.Ifb{},
 	devices.Bond{}, devices.Team{},
 	devices.Vlan{}, devices.Macvlan{}, devices.Macvtap{}, devices.Ipvlan{},
 	devices.Vxlan{}, devices.Geneve{}, devices.Gre{}, devices.Ip6gre{}, devices.Gretap{}, devices.Ip6gretap{},

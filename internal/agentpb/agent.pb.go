@@ -422,11 +422,15 @@ func (x *CreateHostReply) GetHost() string {
 }
 
 type ConnectRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
-	Ifname        string                 `protobuf:"bytes,2,opt,name=ifname,proto3" json:"ifname,omitempty"`
-	Network       string                 `protobuf:"bytes,3,opt,name=network,proto3" json:"network,omitempty"`
-	Group         string                 `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Host    string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Ifname  string                 `protobuf:"bytes,2,opt,name=ifname,proto3" json:"ifname,omitempty"`
+	Network string                 `protobuf:"bytes,3,opt,name=network,proto3" json:"network,omitempty"`
+	Group   string                 `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	// impair_kind and impair_spec are a devices/tc qdisc put on the
+	// switch's port towards the interface (lnsttest.Impair).
+	ImpairKind    string `protobuf:"bytes,40,opt,name=impair_kind,json=impairKind,proto3" json:"impair_kind,omitempty"`
+	ImpairSpec    []byte `protobuf:"bytes,41,opt,name=impair_spec,json=impairSpec,proto3" json:"impair_spec,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -487,6 +491,20 @@ func (x *ConnectRequest) GetGroup() string {
 		return x.Group
 	}
 	return ""
+}
+
+func (x *ConnectRequest) GetImpairKind() string {
+	if x != nil {
+		return x.ImpairKind
+	}
+	return ""
+}
+
+func (x *ConnectRequest) GetImpairSpec() []byte {
+	if x != nil {
+		return x.ImpairSpec
+	}
+	return nil
 }
 
 type DestroyNetworkRequest struct {
@@ -2610,9 +2628,12 @@ func (x *ProbeRequest) GetHost() string {
 }
 
 type ProbeReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LinkKinds     map[string]bool        `protobuf:"bytes,1,rep,name=link_kinds,json=linkKinds,proto3" json:"link_kinds,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	Qdiscs        map[string]bool        `protobuf:"bytes,2,rep,name=qdiscs,proto3" json:"qdiscs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	LinkKinds map[string]bool        `protobuf:"bytes,1,rep,name=link_kinds,json=linkKinds,proto3" json:"link_kinds,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Qdiscs    map[string]bool        `protobuf:"bytes,2,rep,name=qdiscs,proto3" json:"qdiscs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// tc holds traffic control classifiers ("cls_u32") and actions
+	// ("act_gact"), by their kernel module names.
+	Tc            map[string]bool `protobuf:"bytes,40,rep,name=tc,proto3" json:"tc,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2657,6 +2678,13 @@ func (x *ProbeReply) GetLinkKinds() map[string]bool {
 func (x *ProbeReply) GetQdiscs() map[string]bool {
 	if x != nil {
 		return x.Qdiscs
+	}
+	return nil
+}
+
+func (x *ProbeReply) GetTc() map[string]bool {
+	if x != nil {
+		return x.Tc
 	}
 	return nil
 }
@@ -5801,6 +5829,942 @@ func (x *SysinfoAgentLogReply) GetDropped() bool {
 	return false
 }
 
+// TcQdiscRequest adds or replaces the qdisc kind/spec (devices/tc JSON) on
+// device dev; TcDelQdisc deletes the one at parent ("root", "ingress", a
+// class "1:10").
+type TcQdiscRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Dev           string                 `protobuf:"bytes,3,opt,name=dev,proto3" json:"dev,omitempty"`
+	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Spec          []byte                 `protobuf:"bytes,5,opt,name=spec,proto3" json:"spec,omitempty"`
+	Parent        string                 `protobuf:"bytes,6,opt,name=parent,proto3" json:"parent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcQdiscRequest) Reset() {
+	*x = TcQdiscRequest{}
+	mi := &file_agent_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcQdiscRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcQdiscRequest) ProtoMessage() {}
+
+func (x *TcQdiscRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcQdiscRequest.ProtoReflect.Descriptor instead.
+func (*TcQdiscRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *TcQdiscRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *TcQdiscRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *TcQdiscRequest) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+func (x *TcQdiscRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcQdiscRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *TcQdiscRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+// TcClassRequest adds the class kind/spec on dev; TcDelClass deletes
+// class_id ("1:10").
+type TcClassRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Dev           string                 `protobuf:"bytes,3,opt,name=dev,proto3" json:"dev,omitempty"`
+	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Spec          []byte                 `protobuf:"bytes,5,opt,name=spec,proto3" json:"spec,omitempty"`
+	ClassId       string                 `protobuf:"bytes,6,opt,name=class_id,json=classId,proto3" json:"class_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcClassRequest) Reset() {
+	*x = TcClassRequest{}
+	mi := &file_agent_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcClassRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcClassRequest) ProtoMessage() {}
+
+func (x *TcClassRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcClassRequest.ProtoReflect.Descriptor instead.
+func (*TcClassRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *TcClassRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *TcClassRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *TcClassRequest) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+func (x *TcClassRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcClassRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *TcClassRequest) GetClassId() string {
+	if x != nil {
+		return x.ClassId
+	}
+	return ""
+}
+
+// TcFilterRequest adds the filter kind/spec on dev; TcDelFilter deletes
+// the filters of priority prio and protocol (tc's name, "" for all) on
+// parent.
+type TcFilterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Dev           string                 `protobuf:"bytes,3,opt,name=dev,proto3" json:"dev,omitempty"`
+	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Spec          []byte                 `protobuf:"bytes,5,opt,name=spec,proto3" json:"spec,omitempty"`
+	Parent        string                 `protobuf:"bytes,6,opt,name=parent,proto3" json:"parent,omitempty"`
+	Protocol      string                 `protobuf:"bytes,7,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Prio          uint32                 `protobuf:"varint,8,opt,name=prio,proto3" json:"prio,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcFilterRequest) Reset() {
+	*x = TcFilterRequest{}
+	mi := &file_agent_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcFilterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcFilterRequest) ProtoMessage() {}
+
+func (x *TcFilterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcFilterRequest.ProtoReflect.Descriptor instead.
+func (*TcFilterRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *TcFilterRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *TcFilterRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *TcFilterRequest) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+func (x *TcFilterRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcFilterRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *TcFilterRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *TcFilterRequest) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *TcFilterRequest) GetPrio() uint32 {
+	if x != nil {
+		return x.Prio
+	}
+	return 0
+}
+
+type TcListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Dev           string                 `protobuf:"bytes,2,opt,name=dev,proto3" json:"dev,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcListRequest) Reset() {
+	*x = TcListRequest{}
+	mi := &file_agent_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcListRequest) ProtoMessage() {}
+
+func (x *TcListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcListRequest.ProtoReflect.Descriptor instead.
+func (*TcListRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *TcListRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *TcListRequest) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+type TcStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bytes         uint64                 `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Packets       uint64                 `protobuf:"varint,2,opt,name=packets,proto3" json:"packets,omitempty"`
+	Drops         uint64                 `protobuf:"varint,3,opt,name=drops,proto3" json:"drops,omitempty"`
+	Overlimits    uint64                 `protobuf:"varint,4,opt,name=overlimits,proto3" json:"overlimits,omitempty"`
+	Requeues      uint64                 `protobuf:"varint,5,opt,name=requeues,proto3" json:"requeues,omitempty"`
+	Backlog       uint64                 `protobuf:"varint,6,opt,name=backlog,proto3" json:"backlog,omitempty"`
+	Qlen          uint64                 `protobuf:"varint,7,opt,name=qlen,proto3" json:"qlen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcStats) Reset() {
+	*x = TcStats{}
+	mi := &file_agent_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcStats) ProtoMessage() {}
+
+func (x *TcStats) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcStats.ProtoReflect.Descriptor instead.
+func (*TcStats) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *TcStats) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *TcStats) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *TcStats) GetDrops() uint64 {
+	if x != nil {
+		return x.Drops
+	}
+	return 0
+}
+
+func (x *TcStats) GetOverlimits() uint64 {
+	if x != nil {
+		return x.Overlimits
+	}
+	return 0
+}
+
+func (x *TcStats) GetRequeues() uint64 {
+	if x != nil {
+		return x.Requeues
+	}
+	return 0
+}
+
+func (x *TcStats) GetBacklog() uint64 {
+	if x != nil {
+		return x.Backlog
+	}
+	return 0
+}
+
+func (x *TcStats) GetQlen() uint64 {
+	if x != nil {
+		return x.Qlen
+	}
+	return 0
+}
+
+type TcQdisc struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Parent        string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	Handle        string                 `protobuf:"bytes,3,opt,name=handle,proto3" json:"handle,omitempty"`
+	Stats         *TcStats               `protobuf:"bytes,4,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcQdisc) Reset() {
+	*x = TcQdisc{}
+	mi := &file_agent_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcQdisc) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcQdisc) ProtoMessage() {}
+
+func (x *TcQdisc) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcQdisc.ProtoReflect.Descriptor instead.
+func (*TcQdisc) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *TcQdisc) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcQdisc) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *TcQdisc) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *TcQdisc) GetStats() *TcStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+type TcClass struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Parent        string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	ClassId       string                 `protobuf:"bytes,3,opt,name=class_id,json=classId,proto3" json:"class_id,omitempty"`
+	Leaf          string                 `protobuf:"bytes,4,opt,name=leaf,proto3" json:"leaf,omitempty"`
+	Rate          uint64                 `protobuf:"varint,5,opt,name=rate,proto3" json:"rate,omitempty"`
+	Ceil          uint64                 `protobuf:"varint,6,opt,name=ceil,proto3" json:"ceil,omitempty"`
+	Stats         *TcStats               `protobuf:"bytes,7,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcClass) Reset() {
+	*x = TcClass{}
+	mi := &file_agent_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcClass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcClass) ProtoMessage() {}
+
+func (x *TcClass) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcClass.ProtoReflect.Descriptor instead.
+func (*TcClass) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *TcClass) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcClass) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *TcClass) GetClassId() string {
+	if x != nil {
+		return x.ClassId
+	}
+	return ""
+}
+
+func (x *TcClass) GetLeaf() string {
+	if x != nil {
+		return x.Leaf
+	}
+	return ""
+}
+
+func (x *TcClass) GetRate() uint64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *TcClass) GetCeil() uint64 {
+	if x != nil {
+		return x.Ceil
+	}
+	return 0
+}
+
+func (x *TcClass) GetStats() *TcStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+type TcAction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Stats         *TcStats               `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcAction) Reset() {
+	*x = TcAction{}
+	mi := &file_agent_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcAction) ProtoMessage() {}
+
+func (x *TcAction) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcAction.ProtoReflect.Descriptor instead.
+func (*TcAction) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *TcAction) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcAction) GetStats() *TcStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+type TcFilter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Parent        string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	Protocol      uint32                 `protobuf:"varint,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Prio          uint32                 `protobuf:"varint,4,opt,name=prio,proto3" json:"prio,omitempty"`
+	Handle        string                 `protobuf:"bytes,5,opt,name=handle,proto3" json:"handle,omitempty"`
+	ClassId       string                 `protobuf:"bytes,6,opt,name=class_id,json=classId,proto3" json:"class_id,omitempty"`
+	Actions       []*TcAction            `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcFilter) Reset() {
+	*x = TcFilter{}
+	mi := &file_agent_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcFilter) ProtoMessage() {}
+
+func (x *TcFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcFilter.ProtoReflect.Descriptor instead.
+func (*TcFilter) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *TcFilter) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TcFilter) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *TcFilter) GetProtocol() uint32 {
+	if x != nil {
+		return x.Protocol
+	}
+	return 0
+}
+
+func (x *TcFilter) GetPrio() uint32 {
+	if x != nil {
+		return x.Prio
+	}
+	return 0
+}
+
+func (x *TcFilter) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *TcFilter) GetClassId() string {
+	if x != nil {
+		return x.ClassId
+	}
+	return ""
+}
+
+func (x *TcFilter) GetActions() []*TcAction {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+type TcListReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Qdiscs        []*TcQdisc             `protobuf:"bytes,1,rep,name=qdiscs,proto3" json:"qdiscs,omitempty"`
+	Classes       []*TcClass             `protobuf:"bytes,2,rep,name=classes,proto3" json:"classes,omitempty"`
+	Filters       []*TcFilter            `protobuf:"bytes,3,rep,name=filters,proto3" json:"filters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcListReply) Reset() {
+	*x = TcListReply{}
+	mi := &file_agent_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcListReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcListReply) ProtoMessage() {}
+
+func (x *TcListReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcListReply.ProtoReflect.Descriptor instead.
+func (*TcListReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *TcListReply) GetQdiscs() []*TcQdisc {
+	if x != nil {
+		return x.Qdiscs
+	}
+	return nil
+}
+
+func (x *TcListReply) GetClasses() []*TcClass {
+	if x != nil {
+		return x.Classes
+	}
+	return nil
+}
+
+func (x *TcListReply) GetFilters() []*TcFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+// TcQdiscState is a device's root and ingress qdiscs as the kernel dumps
+// them; the controller holds it without reading it.
+type TcQdiscState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         []byte                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcQdiscState) Reset() {
+	*x = TcQdiscState{}
+	mi := &file_agent_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcQdiscState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcQdiscState) ProtoMessage() {}
+
+func (x *TcQdiscState) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcQdiscState.ProtoReflect.Descriptor instead.
+func (*TcQdiscState) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *TcQdiscState) GetState() []byte {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+type TcResetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Dev           string                 `protobuf:"bytes,2,opt,name=dev,proto3" json:"dev,omitempty"`
+	State         []byte                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcResetRequest) Reset() {
+	*x = TcResetRequest{}
+	mi := &file_agent_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcResetRequest) ProtoMessage() {}
+
+func (x *TcResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcResetRequest.ProtoReflect.Descriptor instead.
+func (*TcResetRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *TcResetRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *TcResetRequest) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+func (x *TcResetRequest) GetState() []byte {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+// TcResetReply says what a reset changed ("root: tbf 1: replaced by the
+// saved noqueue"), nothing when the device was as saved.
+type TcResetReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Changed       []string               `protobuf:"bytes,1,rep,name=changed,proto3" json:"changed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TcResetReply) Reset() {
+	*x = TcResetReply{}
+	mi := &file_agent_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcResetReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcResetReply) ProtoMessage() {}
+
+func (x *TcResetReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcResetReply.ProtoReflect.Descriptor instead.
+func (*TcResetReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *TcResetReply) GetChanged() []string {
+	if x != nil {
+		return x.Changed
+	}
+	return nil
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -5822,12 +6786,16 @@ const file_agent_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\"%\n" +
 	"\x0fCreateHostReply\x12\x12\n" +
-	"\x04host\x18\x01 \x01(\tR\x04host\"l\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\xae\x01\n" +
 	"\x0eConnectRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x16\n" +
 	"\x06ifname\x18\x02 \x01(\tR\x06ifname\x12\x18\n" +
 	"\anetwork\x18\x03 \x01(\tR\anetwork\x12\x14\n" +
-	"\x05group\x18\x04 \x01(\tR\x05group\"1\n" +
+	"\x05group\x18\x04 \x01(\tR\x05group\x12\x1f\n" +
+	"\vimpair_kind\x18( \x01(\tR\n" +
+	"impairKind\x12\x1f\n" +
+	"\vimpair_spec\x18) \x01(\fR\n" +
+	"impairSpec\"1\n" +
 	"\x15DestroyNetworkRequest\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\"\xb3\x02\n" +
 	"\x0fStartJobRequest\x12\x12\n" +
@@ -6008,16 +6976,20 @@ const file_agent_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\"\n" +
 	"\fProbeRequest\x12\x12\n" +
-	"\x04host\x18\x01 \x01(\tR\x04host\"\x8d\x02\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\xf7\x02\n" +
 	"\n" +
 	"ProbeReply\x12G\n" +
 	"\n" +
 	"link_kinds\x18\x01 \x03(\v2(.lnst.agent.v1.ProbeReply.LinkKindsEntryR\tlinkKinds\x12=\n" +
-	"\x06qdiscs\x18\x02 \x03(\v2%.lnst.agent.v1.ProbeReply.QdiscsEntryR\x06qdiscs\x1a<\n" +
+	"\x06qdiscs\x18\x02 \x03(\v2%.lnst.agent.v1.ProbeReply.QdiscsEntryR\x06qdiscs\x121\n" +
+	"\x02tc\x18( \x03(\v2!.lnst.agent.v1.ProbeReply.TcEntryR\x02tc\x1a<\n" +
 	"\x0eLinkKindsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\x1a9\n" +
 	"\vQdiscsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\x1a5\n" +
+	"\aTcEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"_\n" +
 	"\vAddrRequest\x12\x12\n" +
@@ -6263,7 +7235,79 @@ const file_agent_proto_rawDesc = "" +
 	"\x0fsince_unix_nano\x18\x01 \x01(\x03R\rsinceUnixNano\"F\n" +
 	"\x14SysinfoAgentLogReply\x12\x14\n" +
 	"\x05lines\x18\x01 \x03(\tR\x05lines\x12\x18\n" +
-	"\adropped\x18\x02 \x01(\bR\adropped2\xec\x1d\n" +
+	"\adropped\x18\x02 \x01(\bR\adropped\"\x8c\x01\n" +
+	"\x0eTcQdiscRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x10\n" +
+	"\x03dev\x18\x03 \x01(\tR\x03dev\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04spec\x18\x05 \x01(\fR\x04spec\x12\x16\n" +
+	"\x06parent\x18\x06 \x01(\tR\x06parent\"\x8f\x01\n" +
+	"\x0eTcClassRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x10\n" +
+	"\x03dev\x18\x03 \x01(\tR\x03dev\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04spec\x18\x05 \x01(\fR\x04spec\x12\x19\n" +
+	"\bclass_id\x18\x06 \x01(\tR\aclassId\"\xbd\x01\n" +
+	"\x0fTcFilterRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x10\n" +
+	"\x03dev\x18\x03 \x01(\tR\x03dev\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04spec\x18\x05 \x01(\fR\x04spec\x12\x16\n" +
+	"\x06parent\x18\x06 \x01(\tR\x06parent\x12\x1a\n" +
+	"\bprotocol\x18\a \x01(\tR\bprotocol\x12\x12\n" +
+	"\x04prio\x18\b \x01(\rR\x04prio\"5\n" +
+	"\rTcListRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x10\n" +
+	"\x03dev\x18\x02 \x01(\tR\x03dev\"\xb9\x01\n" +
+	"\aTcStats\x12\x14\n" +
+	"\x05bytes\x18\x01 \x01(\x04R\x05bytes\x12\x18\n" +
+	"\apackets\x18\x02 \x01(\x04R\apackets\x12\x14\n" +
+	"\x05drops\x18\x03 \x01(\x04R\x05drops\x12\x1e\n" +
+	"\n" +
+	"overlimits\x18\x04 \x01(\x04R\n" +
+	"overlimits\x12\x1a\n" +
+	"\brequeues\x18\x05 \x01(\x04R\brequeues\x12\x18\n" +
+	"\abacklog\x18\x06 \x01(\x04R\abacklog\x12\x12\n" +
+	"\x04qlen\x18\a \x01(\x04R\x04qlen\"{\n" +
+	"\aTcQdisc\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x16\n" +
+	"\x06handle\x18\x03 \x01(\tR\x06handle\x12,\n" +
+	"\x05stats\x18\x04 \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\"\xba\x01\n" +
+	"\aTcClass\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x19\n" +
+	"\bclass_id\x18\x03 \x01(\tR\aclassId\x12\x12\n" +
+	"\x04leaf\x18\x04 \x01(\tR\x04leaf\x12\x12\n" +
+	"\x04rate\x18\x05 \x01(\x04R\x04rate\x12\x12\n" +
+	"\x04ceil\x18\x06 \x01(\x04R\x04ceil\x12,\n" +
+	"\x05stats\x18\a \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\"L\n" +
+	"\bTcAction\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12,\n" +
+	"\x05stats\x18\x02 \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\"\xcc\x01\n" +
+	"\bTcFilter\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x1a\n" +
+	"\bprotocol\x18\x03 \x01(\rR\bprotocol\x12\x12\n" +
+	"\x04prio\x18\x04 \x01(\rR\x04prio\x12\x16\n" +
+	"\x06handle\x18\x05 \x01(\tR\x06handle\x12\x19\n" +
+	"\bclass_id\x18\x06 \x01(\tR\aclassId\x121\n" +
+	"\aactions\x18\a \x03(\v2\x17.lnst.agent.v1.TcActionR\aactions\"\xa2\x01\n" +
+	"\vTcListReply\x12.\n" +
+	"\x06qdiscs\x18\x01 \x03(\v2\x16.lnst.agent.v1.TcQdiscR\x06qdiscs\x120\n" +
+	"\aclasses\x18\x02 \x03(\v2\x16.lnst.agent.v1.TcClassR\aclasses\x121\n" +
+	"\afilters\x18\x03 \x03(\v2\x17.lnst.agent.v1.TcFilterR\afilters\"$\n" +
+	"\fTcQdiscState\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\fR\x05state\"L\n" +
+	"\x0eTcResetRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x10\n" +
+	"\x03dev\x18\x02 \x01(\tR\x03dev\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\fR\x05state\"(\n" +
+	"\fTcResetReply\x12\x18\n" +
+	"\achanged\x18\x01 \x03(\tR\achanged2\xcf#\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -6325,7 +7369,21 @@ const file_agent_proto_rawDesc = "" +
 	"KmsgCursor\x12 .lnst.agent.v1.KmsgCursorRequest\x1a\x1e.lnst.agent.v1.KmsgCursorReply\x12H\n" +
 	"\bKmsgRead\x12\x1e.lnst.agent.v1.KmsgReadRequest\x1a\x1c.lnst.agent.v1.KmsgReadReply\x12M\n" +
 	"\x0fSysinfoSnapshot\x12\x1d.lnst.agent.v1.SysinfoRequest\x1a\x1b.lnst.agent.v1.SysinfoReply\x12]\n" +
-	"\x0fSysinfoAgentLog\x12%.lnst.agent.v1.SysinfoAgentLogRequest\x1a#.lnst.agent.v1.SysinfoAgentLogReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"\x0fSysinfoAgentLog\x12%.lnst.agent.v1.SysinfoAgentLogRequest\x1a#.lnst.agent.v1.SysinfoAgentLogReply\x12G\n" +
+	"\n" +
+	"TcAddQdisc\x12\x1d.lnst.agent.v1.TcQdiscRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12K\n" +
+	"\x0eTcReplaceQdisc\x12\x1d.lnst.agent.v1.TcQdiscRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12G\n" +
+	"\n" +
+	"TcDelQdisc\x12\x1d.lnst.agent.v1.TcQdiscRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12G\n" +
+	"\n" +
+	"TcAddClass\x12\x1d.lnst.agent.v1.TcClassRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12G\n" +
+	"\n" +
+	"TcDelClass\x12\x1d.lnst.agent.v1.TcClassRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12I\n" +
+	"\vTcAddFilter\x12\x1e.lnst.agent.v1.TcFilterRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12I\n" +
+	"\vTcDelFilter\x12\x1e.lnst.agent.v1.TcFilterRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12B\n" +
+	"\x06TcList\x12\x1c.lnst.agent.v1.TcListRequest\x1a\x1a.lnst.agent.v1.TcListReply\x12I\n" +
+	"\fTcSaveQdiscs\x12\x1c.lnst.agent.v1.TcListRequest\x1a\x1b.lnst.agent.v1.TcQdiscState\x12K\n" +
+	"\rTcResetQdiscs\x12\x1d.lnst.agent.v1.TcResetRequest\x1a\x1b.lnst.agent.v1.TcResetReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -6340,7 +7398,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),          // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),            // 1: lnst.agent.v1.FileEntry.Type
@@ -6426,177 +7484,219 @@ var file_agent_proto_goTypes = []any{
 	(*SysinfoHostReply)(nil),       // 81: lnst.agent.v1.SysinfoHostReply
 	(*SysinfoAgentLogRequest)(nil), // 82: lnst.agent.v1.SysinfoAgentLogRequest
 	(*SysinfoAgentLogReply)(nil),   // 83: lnst.agent.v1.SysinfoAgentLogReply
-	nil,                            // 84: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                            // 85: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                            // 86: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                            // 87: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                            // 88: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                            // 89: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                            // 90: lnst.agent.v1.ProbeReply.QdiscsEntry
-	nil,                            // 91: lnst.agent.v1.SysinfoHostReply.CountersEntry
-	nil,                            // 92: lnst.agent.v1.SysinfoHostReply.DeltasEntry
-	(*durationpb.Duration)(nil),    // 93: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 94: google.protobuf.Timestamp
+	(*TcQdiscRequest)(nil),         // 84: lnst.agent.v1.TcQdiscRequest
+	(*TcClassRequest)(nil),         // 85: lnst.agent.v1.TcClassRequest
+	(*TcFilterRequest)(nil),        // 86: lnst.agent.v1.TcFilterRequest
+	(*TcListRequest)(nil),          // 87: lnst.agent.v1.TcListRequest
+	(*TcStats)(nil),                // 88: lnst.agent.v1.TcStats
+	(*TcQdisc)(nil),                // 89: lnst.agent.v1.TcQdisc
+	(*TcClass)(nil),                // 90: lnst.agent.v1.TcClass
+	(*TcAction)(nil),               // 91: lnst.agent.v1.TcAction
+	(*TcFilter)(nil),               // 92: lnst.agent.v1.TcFilter
+	(*TcListReply)(nil),            // 93: lnst.agent.v1.TcListReply
+	(*TcQdiscState)(nil),           // 94: lnst.agent.v1.TcQdiscState
+	(*TcResetRequest)(nil),         // 95: lnst.agent.v1.TcResetRequest
+	(*TcResetReply)(nil),           // 96: lnst.agent.v1.TcResetReply
+	nil,                            // 97: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                            // 98: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                            // 99: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                            // 100: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                            // 101: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                            // 102: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                            // 103: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                            // 104: lnst.agent.v1.ProbeReply.TcEntry
+	nil,                            // 105: lnst.agent.v1.SysinfoHostReply.CountersEntry
+	nil,                            // 106: lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	(*durationpb.Duration)(nil),    // 107: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 108: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	93, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	93, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
-	94, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	94, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	93, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
-	16, // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
-	14, // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
-	0,  // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
-	17, // 8: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
-	18, // 9: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
-	19, // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
-	25, // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
-	24, // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	93, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	84, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	85, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	86, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	87, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	88, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	89, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	90, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	39, // 21: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
-	40, // 22: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	93, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
-	1,  // 24: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
-	50, // 25: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
-	51, // 26: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
-	58, // 27: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
-	64, // 28: lnst.agent.v1.CaptureStartRequest.filter:type_name -> lnst.agent.v1.CaptureInstruction
-	67, // 29: lnst.agent.v1.CaptureEvent.started:type_name -> lnst.agent.v1.CaptureStarted
-	68, // 30: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
-	70, // 31: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
-	69, // 32: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
-	94, // 33: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
-	74, // 34: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
-	77, // 35: lnst.agent.v1.SysinfoRequest.hosts:type_name -> lnst.agent.v1.SysinfoHostRequest
-	73, // 36: lnst.agent.v1.SysinfoRequest.kmsg_read:type_name -> lnst.agent.v1.KmsgReadRequest
-	78, // 37: lnst.agent.v1.SysinfoFacts.numa:type_name -> lnst.agent.v1.SysinfoNuma
-	58, // 38: lnst.agent.v1.SysinfoFacts.nics:type_name -> lnst.agent.v1.Nic
-	81, // 39: lnst.agent.v1.SysinfoReply.hosts:type_name -> lnst.agent.v1.SysinfoHostReply
-	72, // 40: lnst.agent.v1.SysinfoReply.kmsg_cursor:type_name -> lnst.agent.v1.KmsgCursorReply
-	75, // 41: lnst.agent.v1.SysinfoReply.kmsg:type_name -> lnst.agent.v1.KmsgReadReply
-	91, // 42: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
-	79, // 43: lnst.agent.v1.SysinfoHostReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
-	92, // 44: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
-	3,  // 45: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,  // 46: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,  // 47: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,  // 48: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,  // 49: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10, // 50: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 51: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10, // 52: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 53: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10, // 54: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13, // 55: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12, // 56: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20, // 57: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21, // 58: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22, // 59: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38, // 60: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38, // 61: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21, // 62: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,  // 63: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42, // 64: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44, // 65: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23, // 66: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24, // 67: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24, // 68: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26, // 69: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27, // 70: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27, // 71: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28, // 72: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28, // 73: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29, // 74: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30, // 75: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31, // 76: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32, // 77: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21, // 78: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33, // 79: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 80: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33, // 81: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 82: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36, // 83: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46, // 84: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46, // 85: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48, // 86: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52, // 87: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54, // 88: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55, // 89: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57, // 90: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60, // 91: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61, // 92: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	63, // 93: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
-	65, // 94: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
-	71, // 95: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
-	73, // 96: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
-	76, // 97: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
-	82, // 98: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
-	4,  // 99: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 100: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 101: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 102: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 103: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 104: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 105: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 106: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15, // 107: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15, // 108: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,  // 109: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16, // 110: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45, // 111: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 112: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 113: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 114: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45, // 115: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40, // 116: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41, // 117: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43, // 118: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45, // 119: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 120: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45, // 121: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 122: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 123: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45, // 124: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 125: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 126: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 127: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 128: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45, // 129: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 130: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45, // 131: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35, // 132: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45, // 133: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34, // 134: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45, // 135: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34, // 136: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37, // 137: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47, // 138: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 139: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49, // 140: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53, // 141: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51, // 142: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56, // 143: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59, // 144: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 145: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62, // 146: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	66, // 147: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
-	2,  // 148: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
-	72, // 149: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
-	75, // 150: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
-	80, // 151: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
-	83, // 152: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
-	99, // [99:153] is the sub-list for method output_type
-	45, // [45:99] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	107, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	107, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	108, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	108, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	107, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	16,  // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
+	14,  // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
+	0,   // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
+	17,  // 8: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
+	18,  // 9: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
+	19,  // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
+	25,  // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
+	24,  // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
+	107, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	97,  // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	98,  // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	99,  // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	100, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	101, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	102, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	103, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	104, // 21: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
+	39,  // 22: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
+	40,  // 23: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
+	107, // 24: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	1,   // 25: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
+	50,  // 26: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
+	51,  // 27: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
+	58,  // 28: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
+	64,  // 29: lnst.agent.v1.CaptureStartRequest.filter:type_name -> lnst.agent.v1.CaptureInstruction
+	67,  // 30: lnst.agent.v1.CaptureEvent.started:type_name -> lnst.agent.v1.CaptureStarted
+	68,  // 31: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
+	70,  // 32: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
+	69,  // 33: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
+	108, // 34: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
+	74,  // 35: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
+	77,  // 36: lnst.agent.v1.SysinfoRequest.hosts:type_name -> lnst.agent.v1.SysinfoHostRequest
+	73,  // 37: lnst.agent.v1.SysinfoRequest.kmsg_read:type_name -> lnst.agent.v1.KmsgReadRequest
+	78,  // 38: lnst.agent.v1.SysinfoFacts.numa:type_name -> lnst.agent.v1.SysinfoNuma
+	58,  // 39: lnst.agent.v1.SysinfoFacts.nics:type_name -> lnst.agent.v1.Nic
+	81,  // 40: lnst.agent.v1.SysinfoReply.hosts:type_name -> lnst.agent.v1.SysinfoHostReply
+	72,  // 41: lnst.agent.v1.SysinfoReply.kmsg_cursor:type_name -> lnst.agent.v1.KmsgCursorReply
+	75,  // 42: lnst.agent.v1.SysinfoReply.kmsg:type_name -> lnst.agent.v1.KmsgReadReply
+	105, // 43: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
+	79,  // 44: lnst.agent.v1.SysinfoHostReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
+	106, // 45: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	88,  // 46: lnst.agent.v1.TcQdisc.stats:type_name -> lnst.agent.v1.TcStats
+	88,  // 47: lnst.agent.v1.TcClass.stats:type_name -> lnst.agent.v1.TcStats
+	88,  // 48: lnst.agent.v1.TcAction.stats:type_name -> lnst.agent.v1.TcStats
+	91,  // 49: lnst.agent.v1.TcFilter.actions:type_name -> lnst.agent.v1.TcAction
+	89,  // 50: lnst.agent.v1.TcListReply.qdiscs:type_name -> lnst.agent.v1.TcQdisc
+	90,  // 51: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
+	92,  // 52: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
+	3,   // 53: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,   // 54: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,   // 55: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,   // 56: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,   // 57: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10,  // 58: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12,  // 59: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10,  // 60: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12,  // 61: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10,  // 62: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13,  // 63: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12,  // 64: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20,  // 65: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21,  // 66: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22,  // 67: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38,  // 68: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38,  // 69: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21,  // 70: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,   // 71: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42,  // 72: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44,  // 73: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23,  // 74: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24,  // 75: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24,  // 76: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26,  // 77: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27,  // 78: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27,  // 79: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28,  // 80: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28,  // 81: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29,  // 82: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30,  // 83: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31,  // 84: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32,  // 85: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21,  // 86: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33,  // 87: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 88: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33,  // 89: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 90: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36,  // 91: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46,  // 92: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46,  // 93: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48,  // 94: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52,  // 95: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54,  // 96: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55,  // 97: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57,  // 98: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60,  // 99: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61,  // 100: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	63,  // 101: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
+	65,  // 102: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
+	71,  // 103: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
+	73,  // 104: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
+	76,  // 105: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
+	82,  // 106: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
+	84,  // 107: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	84,  // 108: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	84,  // 109: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	85,  // 110: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
+	85,  // 111: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
+	86,  // 112: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	86,  // 113: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	87,  // 114: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
+	87,  // 115: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
+	95,  // 116: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
+	4,   // 117: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,   // 118: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,   // 119: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,   // 120: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,   // 121: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11,  // 122: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14,  // 123: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14,  // 124: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15,  // 125: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15,  // 126: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,   // 127: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16,  // 128: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45,  // 129: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 130: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 131: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 132: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 133: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40,  // 134: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41,  // 135: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43,  // 136: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45,  // 137: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,   // 138: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45,  // 139: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 140: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 141: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 142: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 143: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 144: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 145: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 146: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 147: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,   // 148: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45,  // 149: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35,  // 150: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45,  // 151: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 152: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45,  // 153: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 154: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37,  // 155: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47,  // 156: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,   // 157: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49,  // 158: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53,  // 159: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51,  // 160: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56,  // 161: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59,  // 162: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,   // 163: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62,  // 164: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	66,  // 165: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
+	2,   // 166: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
+	72,  // 167: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
+	75,  // 168: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
+	80,  // 169: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
+	83,  // 170: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
+	45,  // 171: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 172: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 173: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 174: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 175: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 176: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 177: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
+	93,  // 178: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
+	94,  // 179: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
+	96,  // 180: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
+	117, // [117:181] is the sub-list for method output_type
+	53,  // [53:117] is the sub-list for method input_type
+	53,  // [53:53] is the sub-list for extension type_name
+	53,  // [53:53] is the sub-list for extension extendee
+	0,   // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -6629,7 +7729,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   91,
+			NumMessages:   105,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

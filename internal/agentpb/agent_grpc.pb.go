@@ -79,6 +79,16 @@ const (
 	Agent_KmsgRead_FullMethodName        = "/lnst.agent.v1.Agent/KmsgRead"
 	Agent_SysinfoSnapshot_FullMethodName = "/lnst.agent.v1.Agent/SysinfoSnapshot"
 	Agent_SysinfoAgentLog_FullMethodName = "/lnst.agent.v1.Agent/SysinfoAgentLog"
+	Agent_TcAddQdisc_FullMethodName      = "/lnst.agent.v1.Agent/TcAddQdisc"
+	Agent_TcReplaceQdisc_FullMethodName  = "/lnst.agent.v1.Agent/TcReplaceQdisc"
+	Agent_TcDelQdisc_FullMethodName      = "/lnst.agent.v1.Agent/TcDelQdisc"
+	Agent_TcAddClass_FullMethodName      = "/lnst.agent.v1.Agent/TcAddClass"
+	Agent_TcDelClass_FullMethodName      = "/lnst.agent.v1.Agent/TcDelClass"
+	Agent_TcAddFilter_FullMethodName     = "/lnst.agent.v1.Agent/TcAddFilter"
+	Agent_TcDelFilter_FullMethodName     = "/lnst.agent.v1.Agent/TcDelFilter"
+	Agent_TcList_FullMethodName          = "/lnst.agent.v1.Agent/TcList"
+	Agent_TcSaveQdiscs_FullMethodName    = "/lnst.agent.v1.Agent/TcSaveQdiscs"
+	Agent_TcResetQdiscs_FullMethodName   = "/lnst.agent.v1.Agent/TcResetQdiscs"
 )
 
 // AgentClient is the client API for Agent service.
@@ -251,6 +261,27 @@ type AgentClient interface {
 	SysinfoSnapshot(ctx context.Context, in *SysinfoRequest, opts ...grpc.CallOption) (*SysinfoReply, error)
 	// SysinfoAgentLog returns the agent's own recent log lines.
 	SysinfoAgentLog(ctx context.Context, in *SysinfoAgentLogRequest, opts ...grpc.CallOption) (*SysinfoAgentLogReply, error)
+	// Traffic control (agent/tc.go). Specs are package devices/tc's, as a
+	// kind and JSON. Each change is journaled with its undo: the qdisc the
+	// device had at that place before comes back; an added class or filter
+	// is removed, a deleted one put back as it was dumped.
+	TcAddQdisc(ctx context.Context, in *TcQdiscRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	TcReplaceQdisc(ctx context.Context, in *TcQdiscRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	TcDelQdisc(ctx context.Context, in *TcQdiscRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	TcAddClass(ctx context.Context, in *TcClassRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	TcDelClass(ctx context.Context, in *TcClassRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	TcAddFilter(ctx context.Context, in *TcFilterRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	TcDelFilter(ctx context.Context, in *TcFilterRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// TcList reads a device's qdiscs, classes and filters with their
+	// counters.
+	TcList(ctx context.Context, in *TcListRequest, opts ...grpc.CallOption) (*TcListReply, error)
+	// TcSaveQdiscs reads a device's root and ingress qdiscs as a state that
+	// TcResetQdiscs puts back: the controller saves a pool host's matched
+	// interfaces when a run first uses them and resets them after each
+	// recipe, whatever the recipe did to them (a raw tc command too). The
+	// reset is not journaled: it is the clean up.
+	TcSaveQdiscs(ctx context.Context, in *TcListRequest, opts ...grpc.CallOption) (*TcQdiscState, error)
+	TcResetQdiscs(ctx context.Context, in *TcResetRequest, opts ...grpc.CallOption) (*TcResetReply, error)
 }
 
 type agentClient struct {
@@ -849,6 +880,106 @@ func (c *agentClient) SysinfoAgentLog(ctx context.Context, in *SysinfoAgentLogRe
 	return out, nil
 }
 
+func (c *agentClient) TcAddQdisc(ctx context.Context, in *TcQdiscRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcAddQdisc_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcReplaceQdisc(ctx context.Context, in *TcQdiscRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcReplaceQdisc_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcDelQdisc(ctx context.Context, in *TcQdiscRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcDelQdisc_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcAddClass(ctx context.Context, in *TcClassRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcAddClass_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcDelClass(ctx context.Context, in *TcClassRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcDelClass_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcAddFilter(ctx context.Context, in *TcFilterRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcAddFilter_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcDelFilter(ctx context.Context, in *TcFilterRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_TcDelFilter_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcList(ctx context.Context, in *TcListRequest, opts ...grpc.CallOption) (*TcListReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TcListReply)
+	err := c.cc.Invoke(ctx, Agent_TcList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcSaveQdiscs(ctx context.Context, in *TcListRequest, opts ...grpc.CallOption) (*TcQdiscState, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TcQdiscState)
+	err := c.cc.Invoke(ctx, Agent_TcSaveQdiscs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) TcResetQdiscs(ctx context.Context, in *TcResetRequest, opts ...grpc.CallOption) (*TcResetReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TcResetReply)
+	err := c.cc.Invoke(ctx, Agent_TcResetQdiscs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -1019,6 +1150,27 @@ type AgentServer interface {
 	SysinfoSnapshot(context.Context, *SysinfoRequest) (*SysinfoReply, error)
 	// SysinfoAgentLog returns the agent's own recent log lines.
 	SysinfoAgentLog(context.Context, *SysinfoAgentLogRequest) (*SysinfoAgentLogReply, error)
+	// Traffic control (agent/tc.go). Specs are package devices/tc's, as a
+	// kind and JSON. Each change is journaled with its undo: the qdisc the
+	// device had at that place before comes back; an added class or filter
+	// is removed, a deleted one put back as it was dumped.
+	TcAddQdisc(context.Context, *TcQdiscRequest) (*ChangeReply, error)
+	TcReplaceQdisc(context.Context, *TcQdiscRequest) (*ChangeReply, error)
+	TcDelQdisc(context.Context, *TcQdiscRequest) (*ChangeReply, error)
+	TcAddClass(context.Context, *TcClassRequest) (*ChangeReply, error)
+	TcDelClass(context.Context, *TcClassRequest) (*ChangeReply, error)
+	TcAddFilter(context.Context, *TcFilterRequest) (*ChangeReply, error)
+	TcDelFilter(context.Context, *TcFilterRequest) (*ChangeReply, error)
+	// TcList reads a device's qdiscs, classes and filters with their
+	// counters.
+	TcList(context.Context, *TcListRequest) (*TcListReply, error)
+	// TcSaveQdiscs reads a device's root and ingress qdiscs as a state that
+	// TcResetQdiscs puts back: the controller saves a pool host's matched
+	// interfaces when a run first uses them and resets them after each
+	// recipe, whatever the recipe did to them (a raw tc command too). The
+	// reset is not journaled: it is the clean up.
+	TcSaveQdiscs(context.Context, *TcListRequest) (*TcQdiscState, error)
+	TcResetQdiscs(context.Context, *TcResetRequest) (*TcResetReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1190,6 +1342,36 @@ func (UnimplementedAgentServer) SysinfoSnapshot(context.Context, *SysinfoRequest
 }
 func (UnimplementedAgentServer) SysinfoAgentLog(context.Context, *SysinfoAgentLogRequest) (*SysinfoAgentLogReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SysinfoAgentLog not implemented")
+}
+func (UnimplementedAgentServer) TcAddQdisc(context.Context, *TcQdiscRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcAddQdisc not implemented")
+}
+func (UnimplementedAgentServer) TcReplaceQdisc(context.Context, *TcQdiscRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcReplaceQdisc not implemented")
+}
+func (UnimplementedAgentServer) TcDelQdisc(context.Context, *TcQdiscRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcDelQdisc not implemented")
+}
+func (UnimplementedAgentServer) TcAddClass(context.Context, *TcClassRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcAddClass not implemented")
+}
+func (UnimplementedAgentServer) TcDelClass(context.Context, *TcClassRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcDelClass not implemented")
+}
+func (UnimplementedAgentServer) TcAddFilter(context.Context, *TcFilterRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcAddFilter not implemented")
+}
+func (UnimplementedAgentServer) TcDelFilter(context.Context, *TcFilterRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcDelFilter not implemented")
+}
+func (UnimplementedAgentServer) TcList(context.Context, *TcListRequest) (*TcListReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcList not implemented")
+}
+func (UnimplementedAgentServer) TcSaveQdiscs(context.Context, *TcListRequest) (*TcQdiscState, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcSaveQdiscs not implemented")
+}
+func (UnimplementedAgentServer) TcResetQdiscs(context.Context, *TcResetRequest) (*TcResetReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TcResetQdiscs not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -2138,6 +2320,186 @@ func _Agent_SysinfoAgentLog_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_TcAddQdisc_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcQdiscRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcAddQdisc(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcAddQdisc_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcAddQdisc(ctx, req.(*TcQdiscRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcReplaceQdisc_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcQdiscRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcReplaceQdisc(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcReplaceQdisc_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcReplaceQdisc(ctx, req.(*TcQdiscRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcDelQdisc_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcQdiscRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcDelQdisc(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcDelQdisc_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcDelQdisc(ctx, req.(*TcQdiscRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcAddClass_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcClassRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcAddClass(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcAddClass_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcAddClass(ctx, req.(*TcClassRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcDelClass_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcClassRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcDelClass(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcDelClass_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcDelClass(ctx, req.(*TcClassRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcAddFilter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcFilterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcAddFilter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcAddFilter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcAddFilter(ctx, req.(*TcFilterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcDelFilter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcFilterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcDelFilter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcDelFilter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcDelFilter(ctx, req.(*TcFilterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcList(ctx, req.(*TcListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcSaveQdiscs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcSaveQdiscs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcSaveQdiscs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcSaveQdiscs(ctx, req.(*TcListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_TcResetQdiscs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TcResetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).TcResetQdiscs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_TcResetQdiscs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).TcResetQdiscs(ctx, req.(*TcResetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2336,6 +2698,46 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SysinfoAgentLog",
 			Handler:    _Agent_SysinfoAgentLog_Handler,
+		},
+		{
+			MethodName: "TcAddQdisc",
+			Handler:    _Agent_TcAddQdisc_Handler,
+		},
+		{
+			MethodName: "TcReplaceQdisc",
+			Handler:    _Agent_TcReplaceQdisc_Handler,
+		},
+		{
+			MethodName: "TcDelQdisc",
+			Handler:    _Agent_TcDelQdisc_Handler,
+		},
+		{
+			MethodName: "TcAddClass",
+			Handler:    _Agent_TcAddClass_Handler,
+		},
+		{
+			MethodName: "TcDelClass",
+			Handler:    _Agent_TcDelClass_Handler,
+		},
+		{
+			MethodName: "TcAddFilter",
+			Handler:    _Agent_TcAddFilter_Handler,
+		},
+		{
+			MethodName: "TcDelFilter",
+			Handler:    _Agent_TcDelFilter_Handler,
+		},
+		{
+			MethodName: "TcList",
+			Handler:    _Agent_TcList_Handler,
+		},
+		{
+			MethodName: "TcSaveQdiscs",
+			Handler:    _Agent_TcSaveQdiscs_Handler,
+		},
+		{
+			MethodName: "TcResetQdiscs",
+			Handler:    _Agent_TcResetQdiscs_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

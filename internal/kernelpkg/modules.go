@@ -23,6 +23,8 @@ var wantModules = []string{
 	"gre", "ip_gre", "ip6_gre", "ipip", "sit", "ip6_tunnel", "ip_vti", "ip6_vti",
 	"geneve", "vxlan", "macvlan", "macvtap", "ipvlan", "ipvtap", "wireguard", "veth",
 	"bridge", "tun", "sch_netem", "sch_tbf", "sch_htb", "sch_prio", "sch_fq_codel",
+	"sch_fq", "sch_ingress", "cls_u32", "cls_flower", "cls_matchall",
+	"act_gact", "act_mirred", "act_police", "act_skbedit", "ifb",
 	"macsec", "esp4", "esp6", "xfrm_user", "xfrm_interface", "openvswitch",
 	"af_packet", "ipv6",
 }

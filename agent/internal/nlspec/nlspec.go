@@ -53,6 +53,8 @@ func Link(spec devices.Spec, index func(name string) (int, error)) (netlink.Link
 		return bridgeLink(s, r)
 	case devices.Dummy:
 		return dummyLink(s, r)
+	case devices.Ifb:
+		return &netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: s.Name}}, nil
 	case devices.Vrf:
 		return vrfLink(s, r)
 	case devices.Tuntap:

@@ -59,6 +59,7 @@ var netlinkCases = []struct {
 			HelloTime: ptrTo(uint32(200)), MulticastSnooping: ptrTo(false), VlanDefaultPVID: ptrTo(uint16(10))}},
 
 	{devices.Dummy{Name: "d0"}, &netlink.Dummy{LinkAttrs: attrs("d0")}},
+	{devices.Ifb{Name: "ifb0"}, &netlink.Ifb{LinkAttrs: attrs("ifb0")}},
 
 	{devices.Vrf{Name: "vrf0", Table: 10}, &netlink.Vrf{LinkAttrs: attrs("vrf0"), Table: 10}},
 

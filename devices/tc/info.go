@@ -1,0 +1,51 @@
+package tc
+
+// Stats are the counters of a qdisc, a class or an action.
+type Stats struct {
+	Bytes, Packets uint64
+	Drops          uint64
+	Overlimits     uint64
+	Requeues       uint64
+	// Backlog is the bytes queued now, Qlen the packets.
+	Backlog, Qlen uint64
+}
+
+// QdiscInfo is a qdisc as a host reports it.
+type QdiscInfo struct {
+	Dev    string
+	Kind   string
+	Parent string // "root", "ingress" or a class
+	Handle string // "1:"; "0:" for a default qdisc the kernel made
+	Stats  Stats
+}
+
+// ClassInfo is a class as a host reports it.
+type ClassInfo struct {
+	Dev     string
+	Kind    string
+	Parent  string
+	ClassID string
+	// Leaf is the qdisc under the class, "" if none.
+	Leaf string
+	// Rate and Ceil of an htb class.
+	Rate, Ceil Rate
+	Stats      Stats
+}
+
+// FilterInfo is a filter as a host reports it.
+type FilterInfo struct {
+	Dev      string
+	Kind     string
+	Parent   string
+	Protocol string // a name of Protocols, or the EtherType in hex
+	Prio     int
+	Handle   string // the kernel's handle of the filter, in hex
+	ClassID  string // "" if none
+	Actions  []ActionInfo
+}
+
+// ActionInfo is a filter's action as a host reports it.
+type ActionInfo struct {
+	Kind  string
+	Stats Stats
+}
