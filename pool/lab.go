@@ -346,20 +346,7 @@ func (l *Lab) build(ctx context.Context, in *Instance, t Topology) error {
 		}
 		return l.buildVMs(ctx, in, t)
 	}
-	for _, h := range t.Hosts {
-		name := fmt.Sprintf("%s.%d", h.Name, in.id)
-		if _, err := l.client.CreateHost(ctx, &pb.CreateHostRequest{Name: name, Group: in.group}); err != nil {
-			return fmt.Errorf("lab: create host %s: %w", h.Name, err)
-		}
-		in.Hosts[h.Name] = name
-		for _, i := range h.Ifaces {
-			req := &pb.ConnectRequest{Host: name, Ifname: in.Ifname(h.Name, i.Name), Network: fmt.Sprintf("%d/%s", in.id, i.Net), Group: in.group}
-			if _, err := l.client.Connect(ctx, req); err != nil {
-				return fmt.Errorf("lab: give host %s interface %s on network %s: %w", h.Name, i.Name, i.Net, err)
-			}
-		}
-	}
-	return nil
+	return l.buildHosts(ctx, in, t)
 }
 
 // Release returns an instance to the lab for later recipes. The caller has
