@@ -37,6 +37,11 @@ type Topology struct {
 type TopoHost struct {
 	Name   string
 	Ifaces []TopoIface
+	// Namespace makes the host, on a VM lab, a namespace host of the lab's
+	// agent on the same networks as the guests (a mixed lab: only the
+	// hosts that need another kernel are guests). The namespace lab
+	// ignores it: all its hosts are.
+	Namespace bool
 }
 
 // TopoIface is one interface of a TopoHost: its name in the host and the
@@ -55,7 +60,11 @@ func (t Topology) key() string {
 			ifs = append(ifs, i.Name+"@"+i.Net)
 		}
 		sort.Strings(ifs)
-		hosts = append(hosts, h.Name+"("+strings.Join(ifs, ",")+")")
+		name := h.Name
+		if h.Namespace {
+			name = "ns:" + name
+		}
+		hosts = append(hosts, name+"("+strings.Join(ifs, ",")+")")
 	}
 	sort.Strings(hosts)
 	return strings.Join(hosts, " ")

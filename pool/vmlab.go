@@ -227,7 +227,15 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 	var configs []cpio.File
 	args := map[string][]string{}
 	guests := map[string]*vmGuest{}
+	var nguests int
 	for hi, h := range t.Hosts {
+		if h.Namespace {
+			if err := l.joinNamespaceHost(ctx, in, vmm, hi, h, bridges); err != nil {
+				return err
+			}
+			continue
+		}
+		nguests++
 		name := fmt.Sprintf("%s.%d", h.Name, in.id)
 		console, disk, sock, qmp := guestFiles(v.dir, name)
 		g := &vmGuest{name: name, console: console, disk: disk, sock: sock, qmp: qmp}
@@ -278,17 +286,20 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 	in.initrd = initrd
 	in.guests = guests
 	fmt.Fprintf(v.opts.Log, "VM lab: booting %d VMs (%s, %s, %d MiB each; switch and taps made in %.2fs, initramfs written in %.2fs)\n",
-		len(t.Hosts), v.opts.Image.Release, v.opts.Accel, v.opts.MemoryMiB, prep.Seconds(), (time.Since(prepStart) - prep).Seconds())
+		nguests, v.opts.Image.Release, v.opts.Accel, v.opts.MemoryMiB, prep.Seconds(), (time.Since(prepStart) - prep).Seconds())
 	start := time.Now()
-	errs := make(chan error, len(t.Hosts))
+	errs := make(chan error, nguests)
 	for _, h := range t.Hosts {
+		if h.Namespace {
+			continue
+		}
 		g := guests[h.Name]
 		a := args[h.Name]
 		a[slices.Index(a, "-initrd")+1] = initrd
 		go func() { errs <- l.bootGuest(ctx, vmm, in.group, g, a) }()
 	}
 	var first error
-	for range t.Hosts {
+	for range nguests {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
@@ -296,7 +307,7 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 	if first != nil {
 		return first
 	}
-	fmt.Fprintf(v.opts.Log, "VM lab: %d VMs up in %.1fs\n", len(t.Hosts), time.Since(start).Seconds())
+	fmt.Fprintf(v.opts.Log, "VM lab: %d VMs up in %.1fs\n", nguests, time.Since(start).Seconds())
 	return nil
 }
 
