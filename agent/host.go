@@ -44,6 +44,10 @@ type host struct {
 	// routes is the host's route socket while in use (routes_batch.go).
 	routes cachedRouteSocket
 
+	// dadMu serialises Connect's switching of duplicate address
+	// detection (labdad.go).
+	dadMu sync.Mutex
+
 	workMu sync.RWMutex // guards closed against do
 	closed bool
 }

@@ -109,9 +109,18 @@ func (s *Server) Connect(_ context.Context, req *pb.ConnectRequest) (*pb.Empty, 
 	if err != nil {
 		return nil, failed(err)
 	}
+	// The link-local address comes without detection (labdad.go).
+	old, err := h.quietDAD()
+	if err != nil {
+		return nil, failed(err)
+	}
 	// The port is not journaled: it goes with the host's namespace or the
 	// network's, whichever is removed first.
-	if err := sw.connect(h, req.Ifname, labBridge, port); err != nil {
+	err = sw.connect(h, req.Ifname, labBridge, port)
+	if serr := h.settleDAD(req.Ifname, old); err == nil {
+		err = serr
+	}
+	if err != nil {
 		return nil, failed(fmt.Errorf("connect %s of host %q to network %q: %w", req.Ifname, req.Host, req.Network, err))
 	}
 	if impair != nil {

@@ -205,9 +205,10 @@ func snapshot(c pb.AgentClient, host string) (string, error) {
 	return string(r.Stdout), nil
 }
 
-// snapInstance records the state of a freshly made lab instance's hosts.
+// snapInstance records the state of a freshly made lab instance's hosts,
+// snapParallel at a time (snapinstance.go).
 func (s *session) snapInstance(lab *pool.Lab, in *pool.Instance) error {
-	for name, id := range in.Hosts {
+	return snapEach(in.Hosts, func(name, id string) error {
 		c, host := lab.Client(), id
 		if g, _ := in.GuestClient(name); g != nil {
 			c, host = g, ""
@@ -222,8 +223,8 @@ func (s *session) snapInstance(lab *pool.Lab, in *pool.Instance) error {
 		}
 		s.clean.hosts[id] = snapHost{name: name, client: c, id: host, before: out}
 		s.mu.Unlock()
-	}
-	return nil
+		return nil
+	})
 }
 
 // checkClean compares every lab host with its first snapshot.

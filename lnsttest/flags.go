@@ -28,6 +28,7 @@ type config struct {
 	vmMemory  string
 	vmCPUs    string
 	vmOvs     string
+	vmAccel   string
 	reruns    string
 	sets      setFlag
 	params    bool
@@ -50,6 +51,7 @@ func init() {
 	stringFlag(&cfg.vmModules, "vm.modules", "", "modules tree of -lnst.vm.kernel (its /lib/modules/RELEASE directory)")
 	stringFlag(&cfg.vmMemory, "vm.memory", "512", "memory of each VM lab guest, in MiB")
 	stringFlag(&cfg.vmCPUs, "vm.cpus", "1", "virtual CPUs of each VM lab guest")
+	stringFlag(&cfg.vmAccel, "vm.accel", "auto", "how QEMU runs the VM lab's guests: auto (KVM where a probe, cached per machine with the kernel and QEMU versions, finds it works; TCG otherwise, saying why), kvm (fail where KVM does not work) or tcg (emulate, works everywhere)")
 	stringFlag(&cfg.vmOvs, "vm.ovs", "false", "add Open vSwitch to the VM lab's image (true or false)")
 	stringFlag(&cfg.pool, "pool", "", "pool file of machines running lnst-agent (default: the local lab); a relative path is resolved against the module root (the directory of go.mod), not the test package's directory go test runs the binary in")
 	stringFlag(&cfg.reruns, "reruns", "0", "how many times a recipe that failed because its provisioned machine died is run again, on another machine")
@@ -128,6 +130,9 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 	}
 	if m, err := strconv.Atoi(cfg.vmMemory); err != nil || m < 128 || m > 65536 {
 		return fmt.Errorf("%s: %q is not a memory size in MiB from 128 to 65536", source("lnst.vm.memory"), cfg.vmMemory)
+	}
+	if _, err := pool.ParseAccel(cfg.vmAccel); err != nil {
+		return fmt.Errorf("%s: %v", source("lnst.vm.accel"), err)
 	}
 	if _, err := strconv.ParseBool(cfg.vmOvs); err != nil {
 		return fmt.Errorf("%s: %q is neither true nor false", source("lnst.vm.ovs"), cfg.vmOvs)

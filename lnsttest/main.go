@@ -225,8 +225,14 @@ func startVMLab() (*pool.Lab, error) {
 	}
 	mem, _ := strconv.Atoi(cfg.vmMemory) // checked by loadConfig
 	cpus, _ := strconv.Atoi(cfg.vmCPUs)  // checked by loadConfig
-	return pool.StartVMLab(labOptions(),
-		pool.VMOptions{Image: img, MemoryMiB: mem, CPUs: cpus, AgentLogLevel: cfg.agentLog, Log: os.Stderr})
+
+	accel, _ := pool.ParseAccel(cfg.vmAccel) // checked by loadConfig
+	l, err := pool.StartVMLab(labOptions(),
+		pool.VMOptions{Image: img, Accel: accel, MemoryMiB: mem, CPUs: cpus, AgentLogLevel: cfg.agentLog, Log: os.Stderr})
+	if err != nil && accel == pool.AccelKVM {
+		return nil, fmt.Errorf("-lnst.vm.accel=kvm: %w", err)
+	}
+	return l, err
 }
 
 // labOptions are the options of the local labs, from the -lnst.* flags.

@@ -265,13 +265,18 @@ func (m *Match) names() []string {
 // String describes the match: which pool host each required host got.
 func (m *Match) String() string { return m.desc }
 
-// Lab is the kind of lab the recipe's hosts are in (see Host.Lab); every
-// host of a match is in the same kind.
+// Lab is the kind of lab the recipe's hosts are in (see Host.Lab). Every
+// host of a match is in the same kind but in a mixed lab (-lnst.lab=auto:
+// guests for the hosts needing another kernel, namespace hosts for the
+// others), which is "vm".
 func (m *Match) Lab() string {
+	kind := ""
 	for _, h := range m.hosts {
-		return h.Lab()
+		if kind = h.Lab(); kind == "vm" {
+			return kind
+		}
 	}
-	return ""
+	return kind
 }
 
 // Require maps the requirements onto the pool (or builds them in the local
@@ -313,7 +318,11 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 	}
 	// The lab is a provisioner whose reservation is a built instance.
 	lp := lab.Provisioner()
-	res, err := lp.Reserve(rpcCtx(t), pool.Request{Topology: topology(reqs)})
+	topo, nsHosts, err := s.labTopology(reqs, vm)
+	if err != nil {
+		t.Fatalf("lnsttest.Require: %v", err)
+	}
+	res, err := lp.Reserve(rpcCtx(t), pool.Request{Topology: topo})
 	if err == nil && res.Instance.Fresh {
 		if err = s.snapInstance(lab, res.Instance); err != nil {
 			lp.Release(rpcCtx(t), res)
@@ -349,7 +358,7 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		}
 		s.addHostInfo(info, hello)
 		mh := matchHost{h: h, where: info, kernel: hello.GetKernel()}
-		if vm { // the namespace lab's kernel was checked above
+		if vm && !nsHosts[r.host.name] { // the namespace lab's kernel was checked above
 			mh.need = r.host.kernel
 		}
 		hosts = append(hosts, mh)

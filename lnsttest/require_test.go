@@ -80,6 +80,9 @@ func TestLoadConfig(t *testing.T) {
 		{"vm memory too small", []string{"-lnst.vm.memory=64"}, nil, `-lnst.vm.memory: "64" is not a memory size`},
 		{"vm cpus", []string{"-lnst.lab=vm", "-lnst.vm.cpus=2"}, nil, ""},
 		{"vm ovs", []string{"-lnst.lab=vm", "-lnst.vm.ovs=true"}, nil, ""},
+		{"vm accel kvm", []string{"-lnst.lab=vm", "-lnst.vm.accel=kvm"}, nil, ""},
+		{"vm accel env", nil, map[string]string{"LNST_VM_ACCEL": "tcg"}, ""},
+		{"bad vm accel", []string{"-lnst.vm.accel=hvf"}, nil, `-lnst.vm.accel: unknown accelerator "hvf" (want auto, kvm or tcg)`},
 		{"bad vm ovs", []string{"-lnst.vm.ovs=yes please"}, nil, `-lnst.vm.ovs: "yes please" is neither true nor false`},
 		{"bad vm cpus", nil, map[string]string{"LNST_VM_CPUS": "0"}, `environment variable LNST_VM_CPUS: "0" is not a number of CPUs from 1 to 64`},
 		{"vm kernel missing", []string{"-lnst.vm.kernel=/nonexistent/bzImage"}, nil, `-lnst.vm.kernel: stat /nonexistent/bzImage: no such file or directory`},
@@ -111,12 +114,15 @@ func TestLoadConfig(t *testing.T) {
 			fs.StringVar(&cfg.vmMemory, "lnst.vm.memory", "512", "")
 			fs.StringVar(&cfg.vmCPUs, "lnst.vm.cpus", "1", "")
 			fs.StringVar(&cfg.vmOvs, "lnst.vm.ovs", "false", "")
+			fs.StringVar(&cfg.vmAccel, "lnst.vm.accel", "auto", "")
 			fs.StringVar(&cfg.vmKernel, "lnst.vm.kernel", "", "")
 			fs.StringVar(&cfg.vmModules, "lnst.vm.modules", "", "")
 			fs.StringVar(&cfg.reruns, "lnst.reruns", "0", "")
 			fs.StringVar(&cfg.ifnames, "lnst.lab.ifnames", "same", "")
 			fs.StringVar(&cfg.capture, "lnst.capture", "off", "")
 			fs.StringVar(&cfg.results, "lnst.results", "", "")
+			fs.StringVar(&cfg.sysinfo, "lnst.sysinfo", "summary", "")
+			fs.StringVar(&cfg.kernelLog, "lnst.kernel-log", "on", "")
 			require.NoError(t, fs.Parse(c.args))
 			err := loadConfig(fs, func(k string) string { return c.env[k] })
 			if c.err == "" {

@@ -38,6 +38,11 @@ type Topology struct {
 type TopoHost struct {
 	Name   string
 	Ifaces []TopoIface
+	// Namespace makes the host, on a VM lab, a namespace host of the lab's
+	// agent on the same networks as the guests (a mixed lab: only the
+	// hosts that need another kernel are guests). The namespace lab
+	// ignores it: all its hosts are.
+	Namespace bool
 }
 
 // TopoIface is one interface of a TopoHost: its name in the host and the
@@ -71,7 +76,11 @@ func (t Topology) key() string {
 			ifs = append(ifs, i.Name+"@"+i.Net+i.impairKey())
 		}
 		sort.Strings(ifs)
-		hosts = append(hosts, h.Name+"("+strings.Join(ifs, ",")+")")
+		name := h.Name
+		if h.Namespace {
+			name = "ns:" + name
+		}
+		hosts = append(hosts, name+"("+strings.Join(ifs, ",")+")")
 	}
 	sort.Strings(hosts)
 	return strings.Join(hosts, " ")
@@ -362,26 +371,7 @@ func (l *Lab) build(ctx context.Context, in *Instance, t Topology) error {
 		}
 		return l.buildVMs(ctx, in, t)
 	}
-	for _, h := range t.Hosts {
-		name := fmt.Sprintf("%s.%d", h.Name, in.id)
-		if _, err := l.client.CreateHost(ctx, &pb.CreateHostRequest{Name: name, Group: in.group}); err != nil {
-			return fmt.Errorf("lab: create host %s: %w", h.Name, err)
-		}
-		in.Hosts[h.Name] = name
-		for _, i := range h.Ifaces {
-			req := &pb.ConnectRequest{Host: name, Ifname: in.Ifname(h.Name, i.Name), Network: fmt.Sprintf("%d/%s", in.id, i.Net), Group: in.group}
-			if i.Impair != nil {
-				var err error
-				if req.ImpairKind, req.ImpairSpec, err = tc.MarshalQdisc(i.Impair); err != nil {
-					return fmt.Errorf("lab: host %s interface %s: impairment: %w", h.Name, i.Name, err)
-				}
-			}
-			if _, err := l.client.Connect(ctx, req); err != nil {
-				return fmt.Errorf("lab: give host %s interface %s on network %s: %w", h.Name, i.Name, i.Net, err)
-			}
-		}
-	}
-	return nil
+	return l.buildHosts(ctx, in, t)
 }
 
 // Release returns an instance to the lab for later recipes. The caller has

@@ -39,6 +39,10 @@ type VMOptions struct {
 	// BootTimeout bounds a guest's boot to a serving agent (default 3 min:
 	// without KVM, QEMU emulates the CPU).
 	BootTimeout time.Duration
+	// Accel is how QEMU runs the guests: AccelAuto ("" too) uses KVM
+	// where DefaultAccelChooser finds it works, else TCG; AccelKVM fails
+	// StartVMLab where KVM does not work; AccelTCG always emulates.
+	Accel Accel
 	// AgentLogLevel is the guest agents' log level; their log goes to the
 	// guest's console file.
 	AgentLogLevel string
@@ -101,6 +105,11 @@ func StartVMLab(opts LabOptions, vm VMOptions) (*Lab, error) {
 	if vm.Log == nil {
 		vm.Log = io.Discard
 	}
+	accel, err := DefaultAccelChooser.Choose(context.Background(), vm.Accel)
+	if err != nil {
+		return nil, fmt.Errorf("start VM lab: %w", err)
+	}
+	vm.Accel = accel
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("start VM lab: find this executable: %w", err)
@@ -219,7 +228,15 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 	var configs []cpio.File
 	args := map[string][]string{}
 	guests := map[string]*vmGuest{}
+	var nguests int
 	for hi, h := range t.Hosts {
+		if h.Namespace {
+			if err := l.joinNamespaceHost(ctx, in, vmm, hi, h, bridges); err != nil {
+				return err
+			}
+			continue
+		}
+		nguests++
 		name := fmt.Sprintf("%s.%d", h.Name, in.id)
 		console, disk, sock, qmp := guestFiles(v.dir, name)
 		g := &vmGuest{name: name, console: console, disk: disk, sock: sock, qmp: qmp}
@@ -228,7 +245,7 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 			return fmt.Errorf("VM lab: host %s: %w", h.Name, err)
 		}
 		cfg := launch.VMConfig{Hostname: hostLabel(hi, in.id), Port: vmPort, Ifaces: map[string]string{}, LogLevel: v.opts.AgentLogLevel, StateDisk: vmStateSerial}
-		a := qemuArgs(v.opts.Image, v.opts.MemoryMiB, v.opts.CPUs, "lnst.hostname="+cfg.Hostname)
+		a := qemuArgs(v.opts.Image, v.opts.Accel, v.opts.MemoryMiB, v.opts.CPUs, "lnst.hostname="+cfg.Hostname)
 		a = append(a,
 			"-chardev", "file,id=console,path="+g.console, "-serial", "chardev:console",
 			"-device", "virtio-serial-pci",
@@ -279,18 +296,21 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 	}
 	in.initrd = initrd
 	in.guests = guests
-	fmt.Fprintf(v.opts.Log, "VM lab: booting %d VMs (%s, %d MiB each; switch and taps made in %.2fs, initramfs written in %.2fs)\n",
-		len(t.Hosts), v.opts.Image.Release, v.opts.MemoryMiB, prep.Seconds(), (time.Since(prepStart) - prep).Seconds())
+	fmt.Fprintf(v.opts.Log, "VM lab: booting %d VMs (%s, %s, %d MiB each; switch and taps made in %.2fs, initramfs written in %.2fs)\n",
+		nguests, v.opts.Image.Release, v.opts.Accel, v.opts.MemoryMiB, prep.Seconds(), (time.Since(prepStart) - prep).Seconds())
 	start := time.Now()
-	errs := make(chan error, len(t.Hosts))
+	errs := make(chan error, nguests)
 	for _, h := range t.Hosts {
+		if h.Namespace {
+			continue
+		}
 		g := guests[h.Name]
 		a := args[h.Name]
 		a[slices.Index(a, "-initrd")+1] = initrd
 		go func() { errs <- l.bootGuest(ctx, vmm, in.group, g, a) }()
 	}
 	var first error
-	for range t.Hosts {
+	for range nguests {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
@@ -298,25 +318,30 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 	if first != nil {
 		return first
 	}
-	fmt.Fprintf(v.opts.Log, "VM lab: %d VMs up in %.1fs\n", len(t.Hosts), time.Since(start).Seconds())
+	fmt.Fprintf(v.opts.Log, "VM lab: %d VMs up in %.1fs\n", nguests, time.Since(start).Seconds())
 	return nil
 }
 
 // qemuArgs is the QEMU command line of a guest booting img, without its
 // console, agent port and NICs; BenchmarkVMLabTwoHosts boots its bare
-// guests with it too. TCG: KVM, where /dev/kvm exists on these machines,
-// hangs. "-cpu max" gives the guest RDRAND, so its kernel's random pool is
-// ready at boot: with QEMU's default CPU the agent's first read of
-// crypto/rand waited 1.5 s for it. A guest that reboots (Host.Reboot)
-// boots -kernel again in the same QEMU process, keeping its sockets and
-// disks; one that powers off ends QEMU. A kernel panic reboots too
-// (panic=-1): bootGuest fails on the panic message in the console.
-func qemuArgs(img *vmimage.Image, memMiB, cpus int, cmdline ...string) []string {
-	return []string{"qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", fmt.Sprint(memMiB), "-smp", fmt.Sprint(cpus),
+// guests with it too. Under KVM the guest gets the host's CPU model
+// ("-cpu host") and its cpus as real vCPUs. Under TCG, "-cpu max" gives
+// the guest RDRAND, so its kernel's random pool is ready at boot: with
+// QEMU's default CPU the agent's first read of crypto/rand waited 1.5 s
+// for it. A guest that reboots (Host.Reboot) boots -kernel again in the
+// same QEMU process, keeping its sockets and disks; one that powers off
+// ends QEMU. A kernel panic reboots too (panic=-1): bootGuest fails on
+// the panic message in the console.
+func qemuArgs(img *vmimage.Image, accel Accel, memMiB, cpus int, cmdline ...string) []string {
+	a := []string{"qemu-system-x86_64", "-accel", "tcg", "-cpu", "max"}
+	if accel == AccelKVM {
+		a = []string{"qemu-system-x86_64", "-accel", "kvm", "-cpu", "host"}
+	}
+	return append(a, "-m", fmt.Sprint(memMiB), "-smp", fmt.Sprint(cpus),
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-kernel", img.Kernel, "-initrd", img.Initrd,
 		"-append", strings.Join(append([]string{"console=ttyS0", "quiet", "panic=-1"}, cmdline...), " "),
-	}
+	)
 }
 
 // hostLabel is a guest's hostname: unique in the lab, so each guest finds

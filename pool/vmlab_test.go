@@ -279,7 +279,7 @@ func BenchmarkVMLabTwoHosts(b *testing.B) {
 					errs <- err
 					return
 				}
-				a := append(qemuArgs(img, lab.vm.opts.MemoryMiB, lab.vm.opts.CPUs),
+				a := append(qemuArgs(img, lab.vm.opts.Accel, lab.vm.opts.MemoryMiB, lab.vm.opts.CPUs),
 					"-chardev", "file,id=console,path="+console, "-serial", "chardev:console",
 					"-device", "virtio-serial-pci",
 					"-chardev", "socket,id=agent,path="+sock+",server=on,wait=off",

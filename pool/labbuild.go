@@ -1,0 +1,79 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/lnst-go/lnst/devices/tc"
+	pb "github.com/lnst-go/lnst/internal/agentpb"
+)
+
+// labBuildParallel is how many hosts of a topology the lab builds at
+// once. Each host is a few calls to the agent (its namespace, then a veth
+// pair per interface), each a few netlink requests and a wait for the
+// link-local address; in flight together they overlap the round trips and
+// the agent's per-host threads, where one after another a 200-host lab
+// paid each in turn.
+const labBuildParallel = 8
+
+// buildHosts makes the namespace hosts of t and connects their interfaces
+// to the instance's networks, labBuildParallel hosts at a time; the first
+// error stops the hosts not yet started (the caller destroys the group).
+func (l *Lab) buildHosts(ctx context.Context, in *Instance, t Topology) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = err
+			cancel()
+		}
+	}
+	sem := make(chan struct{}, labBuildParallel)
+	for _, h := range t.Hosts {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			name := fmt.Sprintf("%s.%d", h.Name, in.id)
+			if _, err := l.client.CreateHost(ctx, &pb.CreateHostRequest{Name: name, Group: in.group}); err != nil {
+				fail(fmt.Errorf("lab: create host %s: %w", h.Name, err))
+				return
+			}
+			mu.Lock()
+			in.Hosts[h.Name] = name
+			mu.Unlock()
+			for _, i := range h.Ifaces {
+				req := &pb.ConnectRequest{Host: name, Ifname: in.Ifname(h.Name, i.Name), Network: fmt.Sprintf("%d/%s", in.id, i.Net), Group: in.group}
+				if i.Impair != nil {
+					var err error
+					if req.ImpairKind, req.ImpairSpec, err = tc.MarshalQdisc(i.Impair); err != nil {
+						fail(fmt.Errorf("lab: host %s interface %s: impairment: %w", h.Name, i.Name, err))
+						return
+					}
+				}
+				if _, err := l.client.Connect(ctx, req); err != nil {
+					fail(fmt.Errorf("lab: give host %s interface %s on network %s: %w", h.Name, i.Name, i.Net, err))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return first
+}
