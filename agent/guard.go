@@ -58,6 +58,8 @@ var callKinds = map[string]callKind{
 	"SetRing": changes, "Ring": reads, "SetCoalesce": changes, "Coalesce": reads,
 	"Probe": reads, "Facts": reads,
 
+	"SetChannels": changes, "Channels": reads, "NicIrqs": reads, "SetIrqAffinity": changes,
+
 	"Heartbeat": reads, "Release": reads, "Restore": changes,
 	"PutFile": changes, "GetFile": reads, "TempDir": changes,
 	"Reboot": changes, "LoadKernel": changes,

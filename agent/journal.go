@@ -47,8 +47,9 @@ type undo struct {
 	HWAddr []byte
 	// Features are a device's previous ethtool features.
 	Features map[string]bool
-	// Params are a device's previous ring sizes (opSetRing) or coalescing
-	// settings (opSetCoalesce), by ethtool's names.
+	// Params are a device's previous ring sizes (opSetRing), coalescing
+	// settings (opSetCoalesce) or queue counts (opSetChannels), by
+	// ethtool's names.
 	Params map[string]uint32 `json:",omitempty"`
 	// Path is a file, symlink or directory to remove; with Backup, the
 	// file or symlink the agent saved there (see files.go) is put back,
@@ -108,6 +109,11 @@ const (
 	// opRunCommand runs Argv on Host: the undo a recipe gave a job as a
 	// command (lnsttest.Undo).
 	opRunCommand = "run-command"
+	// opSetChannels sets back a device's queue counts (Params).
+	opSetChannels = "set-channels"
+	// opIrqAffinity writes back interrupt Key's CPU list Value
+	// (/proc/irq/Key/smp_affinity_list); see nic_irq.go.
+	opIrqAffinity = "irq-affinity"
 )
 
 // hostLabel names a host in messages: "" is the agent's own machine.
@@ -148,6 +154,10 @@ func (u undo) String() string {
 		return fmt.Sprintf("restore ring sizes of %s on %s", u.Link, hostLabel(u.Host))
 	case opSetCoalesce:
 		return fmt.Sprintf("restore coalescing of %s on %s", u.Link, hostLabel(u.Host))
+	case opSetChannels:
+		return fmt.Sprintf("restore channels of %s on %s", u.Link, hostLabel(u.Host))
+	case opIrqAffinity:
+		return fmt.Sprintf("write CPU list %q back to interrupt %s", u.Value, u.Key)
 	case opAddNeigh:
 		return fmt.Sprintf("add neighbour %s back on %s on %s", u.Neigh, u.Link, hostLabel(u.Host))
 	case opDelNeigh:

@@ -159,7 +159,7 @@ func (s *Server) apply(u undo) error {
 			_, err := ethtool.Set(fd, link, features)
 			return err
 		})
-	case opSetRing, opSetCoalesce:
+	case opSetRing, opSetCoalesce, opSetChannels:
 		return h.undoParams(u)
 	case opDelRoute:
 		return h.delRoute(u.Route, true)

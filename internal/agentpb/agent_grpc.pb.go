@@ -73,6 +73,10 @@ const (
 	Agent_Facts_FullMethodName          = "/lnst.agent.v1.Agent/Facts"
 	Agent_Reboot_FullMethodName         = "/lnst.agent.v1.Agent/Reboot"
 	Agent_LoadKernel_FullMethodName     = "/lnst.agent.v1.Agent/LoadKernel"
+	Agent_SetChannels_FullMethodName    = "/lnst.agent.v1.Agent/SetChannels"
+	Agent_Channels_FullMethodName       = "/lnst.agent.v1.Agent/Channels"
+	Agent_NicIrqs_FullMethodName        = "/lnst.agent.v1.Agent/NicIrqs"
+	Agent_SetIrqAffinity_FullMethodName = "/lnst.agent.v1.Agent/SetIrqAffinity"
 )
 
 // AgentClient is the client API for Agent service.
@@ -218,6 +222,21 @@ type AgentClient interface {
 	// new kernel's initramfs from its own root, with the modules tree added
 	// as /usr/lib/modules/<release>. With unload it drops a loaded kernel.
 	LoadKernel(ctx context.Context, in *LoadKernelRequest, opts ...grpc.CallOption) (*LoadKernelReply, error)
+	// --- NIC tuning (issue 19): channels, IRQ affinity. Fields and
+	// messages of this block are prefixed Nic or named for what they set.
+	// SetChannels sets a device's queue counts, by the names ethtool -L
+	// takes (rx, tx, other, combined); they are set back at Restore.
+	SetChannels(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// Channels reads a device's queue counts (params) and their maximums.
+	Channels(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error)
+	// NicIrqs lists the interrupts of a device (its MSI/MSI-X vectors), each
+	// with its name in /proc/interrupts, the queue it serves and its
+	// affinity.
+	NicIrqs(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicIrqsReply, error)
+	// SetIrqAffinity sets the CPU list of each interrupt given
+	// (/proc/irq/N/smp_affinity_list); each old list is set back at
+	// Restore. Interrupts are the machine's, whichever host asks.
+	SetIrqAffinity(ctx context.Context, in *NicIrqAffinityRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 }
 
 type agentClient struct {
@@ -747,6 +766,46 @@ func (c *agentClient) LoadKernel(ctx context.Context, in *LoadKernelRequest, opt
 	return out, nil
 }
 
+func (c *agentClient) SetChannels(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetChannels_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Channels(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EthtoolReply)
+	err := c.cc.Invoke(ctx, Agent_Channels_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NicIrqs(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicIrqsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NicIrqsReply)
+	err := c.cc.Invoke(ctx, Agent_NicIrqs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetIrqAffinity(ctx context.Context, in *NicIrqAffinityRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetIrqAffinity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -890,6 +949,21 @@ type AgentServer interface {
 	// new kernel's initramfs from its own root, with the modules tree added
 	// as /usr/lib/modules/<release>. With unload it drops a loaded kernel.
 	LoadKernel(context.Context, *LoadKernelRequest) (*LoadKernelReply, error)
+	// --- NIC tuning (issue 19): channels, IRQ affinity. Fields and
+	// messages of this block are prefixed Nic or named for what they set.
+	// SetChannels sets a device's queue counts, by the names ethtool -L
+	// takes (rx, tx, other, combined); they are set back at Restore.
+	SetChannels(context.Context, *SetEthtoolRequest) (*ChangeReply, error)
+	// Channels reads a device's queue counts (params) and their maximums.
+	Channels(context.Context, *LinkRef) (*EthtoolReply, error)
+	// NicIrqs lists the interrupts of a device (its MSI/MSI-X vectors), each
+	// with its name in /proc/interrupts, the queue it serves and its
+	// affinity.
+	NicIrqs(context.Context, *LinkRef) (*NicIrqsReply, error)
+	// SetIrqAffinity sets the CPU list of each interrupt given
+	// (/proc/irq/N/smp_affinity_list); each old list is set back at
+	// Restore. Interrupts are the machine's, whichever host asks.
+	SetIrqAffinity(context.Context, *NicIrqAffinityRequest) (*ChangeReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1043,6 +1117,18 @@ func (UnimplementedAgentServer) Reboot(context.Context, *RebootRequest) (*Empty,
 }
 func (UnimplementedAgentServer) LoadKernel(context.Context, *LoadKernelRequest) (*LoadKernelReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method LoadKernel not implemented")
+}
+func (UnimplementedAgentServer) SetChannels(context.Context, *SetEthtoolRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetChannels not implemented")
+}
+func (UnimplementedAgentServer) Channels(context.Context, *LinkRef) (*EthtoolReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Channels not implemented")
+}
+func (UnimplementedAgentServer) NicIrqs(context.Context, *LinkRef) (*NicIrqsReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NicIrqs not implemented")
+}
+func (UnimplementedAgentServer) SetIrqAffinity(context.Context, *NicIrqAffinityRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetIrqAffinity not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -1890,6 +1976,78 @@ func _Agent_LoadKernel_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_SetChannels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetEthtoolRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetChannels(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetChannels_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetChannels(ctx, req.(*SetEthtoolRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Channels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Channels(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Channels_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Channels(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NicIrqs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NicIrqs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NicIrqs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NicIrqs(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetIrqAffinity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicIrqAffinityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetIrqAffinity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetIrqAffinity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetIrqAffinity(ctx, req.(*NicIrqAffinityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2068,6 +2226,22 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LoadKernel",
 			Handler:    _Agent_LoadKernel_Handler,
+		},
+		{
+			MethodName: "SetChannels",
+			Handler:    _Agent_SetChannels_Handler,
+		},
+		{
+			MethodName: "Channels",
+			Handler:    _Agent_Channels_Handler,
+		},
+		{
+			MethodName: "NicIrqs",
+			Handler:    _Agent_NicIrqs_Handler,
+		},
+		{
+			MethodName: "SetIrqAffinity",
+			Handler:    _Agent_SetIrqAffinity_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
