@@ -79,6 +79,8 @@ type Server struct {
 
 	// files holds PutFile's backups and Reboot's command (files.go).
 	files fileState
+	// nic is where interrupts and CPUs are found (nic_irq.go).
+	nic nicPaths
 
 	probeOnce sync.Once
 	probe     struct {

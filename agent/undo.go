@@ -124,6 +124,9 @@ func (s *Server) apply(u undo) error {
 		return nil
 	case opRemovePath:
 		return s.undoPath(u)
+	case opIrqAffinity:
+		// The machine's, whichever host set it.
+		return s.undoIrqAffinity(u)
 	}
 	s.mu.Lock()
 	h := s.hosts[u.Host]
