@@ -59,6 +59,7 @@ var callKinds = map[string]callKind{
 	"Probe": reads, "Facts": reads,
 
 	"SetChannels": changes, "Channels": reads, "NicIrqs": reads, "SetIrqAffinity": changes,
+	"SetPause": changes, "Pause": reads, "SetLinkModes": changes, "LinkModes": reads,
 
 	"Heartbeat": reads, "Release": reads, "Restore": changes,
 	"PutFile": changes, "GetFile": reads, "TempDir": changes,

@@ -111,6 +111,10 @@ const (
 	opRunCommand = "run-command"
 	// opSetChannels sets back a device's queue counts (Params).
 	opSetChannels = "set-channels"
+	// opSetPause and opSetLinkModes set back a device's pause frame
+	// settings or speed, duplex and autoneg (Params).
+	opSetPause     = "set-pause"
+	opSetLinkModes = "set-link-modes"
 	// opIrqAffinity writes back interrupt Key's CPU list Value
 	// (/proc/irq/Key/smp_affinity_list); see nic_irq.go.
 	opIrqAffinity = "irq-affinity"
@@ -156,6 +160,10 @@ func (u undo) String() string {
 		return fmt.Sprintf("restore coalescing of %s on %s", u.Link, hostLabel(u.Host))
 	case opSetChannels:
 		return fmt.Sprintf("restore channels of %s on %s", u.Link, hostLabel(u.Host))
+	case opSetPause:
+		return fmt.Sprintf("restore pause settings of %s on %s", u.Link, hostLabel(u.Host))
+	case opSetLinkModes:
+		return fmt.Sprintf("restore link modes of %s on %s", u.Link, hostLabel(u.Host))
 	case opIrqAffinity:
 		return fmt.Sprintf("write CPU list %q back to interrupt %s", u.Value, u.Key)
 	case opAddNeigh:

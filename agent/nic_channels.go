@@ -12,8 +12,14 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// channelParams are a device's queue counts, as SetChannels changes them.
-var channelParams = ethtoolParams{opSetChannels, "channels", ethtool.ChannelNames(), ethtool.SetChannels}
+// channelParams are a device's queue counts, as SetChannels changes
+// them; pauseParams its pause frame settings, linkModeParams its speed,
+// duplex and autoneg.
+var (
+	channelParams  = ethtoolParams{opSetChannels, "channels", ethtool.ChannelNames(), ethtool.SetChannels}
+	pauseParams    = ethtoolParams{opSetPause, "pause settings", ethtool.PauseNames(), ethtool.SetPause}
+	linkModeParams = ethtoolParams{opSetLinkModes, "link modes", ethtool.LinkModeNames(), ethtool.SetLinkModes}
+)
 
 // paramsOfOp is the ethtool parameter set an undo entry of op sets back.
 func paramsOfOp(op string) ethtoolParams {
@@ -22,6 +28,10 @@ func paramsOfOp(op string) ethtoolParams {
 		return coalesceParams
 	case opSetChannels:
 		return channelParams
+	case opSetPause:
+		return pauseParams
+	case opSetLinkModes:
+		return linkModeParams
 	}
 	return ringParams
 }
@@ -38,11 +48,49 @@ func nicFailed(err error) error {
 
 // SetChannels sets the queue counts of a device.
 func (s *Server) SetChannels(_ context.Context, req *pb.SetEthtoolRequest) (*pb.ChangeReply, error) {
+	return s.setNicParams(channelParams, req)
+}
+
+// Channels reads the queue counts of a device and their maximums.
+func (s *Server) Channels(_ context.Context, req *pb.LinkRef) (*pb.EthtoolReply, error) {
+	return s.readNicParams(channelParams.what, ethtool.Channels, req)
+}
+
+// SetPause sets the pause frame settings of a device.
+func (s *Server) SetPause(_ context.Context, req *pb.SetEthtoolRequest) (*pb.ChangeReply, error) {
+	return s.setNicParams(pauseParams, req)
+}
+
+// Pause reads the pause frame settings of a device.
+func (s *Server) Pause(_ context.Context, req *pb.LinkRef) (*pb.EthtoolReply, error) {
+	return s.readNicParams(pauseParams.what, noMax(ethtool.Pause), req)
+}
+
+// SetLinkModes sets the speed, duplex or autoneg of a device.
+func (s *Server) SetLinkModes(_ context.Context, req *pb.SetEthtoolRequest) (*pb.ChangeReply, error) {
+	return s.setNicParams(linkModeParams, req)
+}
+
+// LinkModes reads the speed, duplex and autoneg of a device.
+func (s *Server) LinkModes(_ context.Context, req *pb.LinkRef) (*pb.EthtoolReply, error) {
+	return s.readNicParams(linkModeParams.what, noMax(ethtool.LinkModes), req)
+}
+
+func noMax(read func(string) (map[string]uint32, error)) func(string) (cur, max map[string]uint32, err error) {
+	return func(name string) (map[string]uint32, map[string]uint32, error) {
+		cur, err := read(name)
+		return cur, nil, err
+	}
+}
+
+// setNicParams changes settings of a device as setParams does; a driver
+// without them answers Unimplemented.
+func (s *Server) setNicParams(p ethtoolParams, req *pb.SetEthtoolRequest) (*pb.ChangeReply, error) {
 	h, err := s.host(req.Host)
 	if err != nil {
 		return nil, err
 	}
-	u, err := h.setParams(channelParams, req.Name, req.Params)
+	u, err := h.setParams(p, req.Name, req.Params)
 	if err != nil {
 		return nil, nicFailed(err)
 	}
@@ -50,8 +98,9 @@ func (s *Server) SetChannels(_ context.Context, req *pb.SetEthtoolRequest) (*pb.
 	return s.change(req.Group, u, nil)
 }
 
-// Channels reads the queue counts of a device and their maximums.
-func (s *Server) Channels(_ context.Context, req *pb.LinkRef) (*pb.EthtoolReply, error) {
+// readNicParams reads settings of a device; a driver without them
+// answers Unimplemented.
+func (s *Server) readNicParams(what string, read func(string) (cur, max map[string]uint32, err error), req *pb.LinkRef) (*pb.EthtoolReply, error) {
 	h, err := s.host(req.Host)
 	if err != nil {
 		return nil, err
@@ -62,11 +111,11 @@ func (s *Server) Channels(_ context.Context, req *pb.LinkRef) (*pb.EthtoolReply,
 	r := &pb.EthtoolReply{}
 	err = h.do(func() error {
 		var err error
-		r.Params, r.Max, err = ethtool.Channels(req.Name)
+		r.Params, r.Max, err = read(req.Name)
 		return err
 	})
 	if err != nil {
-		return nil, nicFailed(fmt.Errorf("read channels of %q on %s: %w", req.Name, h.label(), err))
+		return nil, nicFailed(fmt.Errorf("read %s of %q on %s: %w", what, req.Name, h.label(), err))
 	}
 	return r, nil
 }

@@ -50,3 +50,29 @@ func TestChannelsRestored(t *testing.T) {
 	_, err = c.Channels(ctx, &pb.LinkRef{Host: "h1", Name: "br0"})
 	testCode(t, err, codes.Unimplemented, `read channels of "br0" on host h1`, "not supported")
 }
+
+// TestPauseLinkModesVeth: a veth's link modes read as ethtool shows them;
+// setting them, and reading or setting pause frames, answer
+// Unimplemented (veth has neither set_link_ksettings nor pause), and
+// nothing is journaled.
+func TestPauseLinkModesVeth(t *testing.T) {
+	var log testLog
+	_, c := testServerOpts(t, Options{Lab: true, Logger: log.logger()})
+	ctx := testCtx(t)
+	testHost(t, c, "h1")
+	testSh(t, c, "h1", "ip link add veth0 type veth peer name veth1")
+	ref := &pb.LinkRef{Host: "h1", Name: "veth0"}
+	r, err := c.LinkModes(ctx, ref)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]uint32{"speed": 10000, "duplex": 1, "autoneg": 0}, r.Params)
+	assert.Contains(t, testSh(t, c, "h1", "ethtool veth0"), "Speed: 10000Mb/s")
+	_, err = c.SetLinkModes(ctx, &pb.SetEthtoolRequest{Host: "h1", Group: "g", Name: "veth0", Params: map[string]uint32{"speed": 1000}})
+	testCode(t, err, codes.Unimplemented, "link modes", "veth0")
+	_, err = c.Pause(ctx, ref)
+	testCode(t, err, codes.Unimplemented, `read pause settings of "veth0" on host h1`, "not supported")
+	_, err = c.SetPause(ctx, &pb.SetEthtoolRequest{Host: "h1", Group: "g", Name: "veth0", Params: map[string]uint32{"rx": 1}})
+	testCode(t, err, codes.Unimplemented, "veth0")
+	_, err = c.SetPause(ctx, &pb.SetEthtoolRequest{Host: "h1", Group: "g", Name: "veth0", Params: map[string]uint32{"rx": 2}})
+	testCode(t, err, codes.Aborted, "rx is a flag")
+	testRestoreClean(t, c, &log, "g", 0)
+}

@@ -162,7 +162,7 @@ func (s *Server) apply(u undo) error {
 			_, err := ethtool.Set(fd, link, features)
 			return err
 		})
-	case opSetRing, opSetCoalesce, opSetChannels:
+	case opSetRing, opSetCoalesce, opSetChannels, opSetPause, opSetLinkModes:
 		return h.undoParams(u)
 	case opDelRoute:
 		return h.delRoute(u.Route, true)

@@ -1,12 +1,14 @@
 package lnsttest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/internal/ethtool"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -61,17 +63,7 @@ func (d *Device) SetChannels(t testing.TB, counts map[string]uint32) {
 // Other errors fail the test.
 func (d *Device) TrySetChannels(t testing.TB, counts map[string]uint32) error {
 	t.Helper()
-	st := d.host.s.state(t)
-	r, err := d.host.client.SetChannels(rpcCtx(t), &pb.SetEthtoolRequest{Host: d.host.id, Group: st.group, Name: d.name, Params: counts})
-	if ns := d.notSupported("channels", err); ns != nil {
-		return ns
-	}
-	if err != nil {
-		t.Fatalf("%s: set channels %s of %s: %v", d.host.name, ethtool.Format(counts), d.name, err)
-	}
-	st.logger().Debug("set channels", "host", d.host.name, "dev", d.name, "counts", ethtool.Format(counts))
-	st.undoAt(t, d.host.client, "channels of "+d.name+" on "+d.host.name, r.Seq)
-	return nil
+	return d.trySetNic(t, "channels", d.host.client.SetChannels, counts)
 }
 
 // Channels reads the device's queue counts and their maximums, by
@@ -79,12 +71,84 @@ func (d *Device) TrySetChannels(t testing.TB, counts map[string]uint32) error {
 // ok is false when its driver has no channel settings.
 func (d *Device) Channels(t testing.TB) (counts, max map[string]uint32, ok bool) {
 	t.Helper()
-	r, err := d.host.client.Channels(rpcCtx(t), &pb.LinkRef{Host: d.host.id, Name: d.name})
-	if d.notSupported("channels", err) != nil {
-		return nil, nil, false
+	r, ok := d.readNic(t, "channels", d.host.client.Channels)
+	return r.GetParams(), r.GetMax(), ok
+}
+
+// SetPause sets the device's pause frame settings, by the names ethtool
+// -A takes ("autoneg", "rx", "tx"; each 0 or 1), and sets them back when
+// the test ends. A driver without them fails the test (see TrySetPause).
+func (d *Device) SetPause(t testing.TB, settings map[string]uint32) {
+	t.Helper()
+	if err := d.TrySetPause(t, settings); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TrySetPause is SetPause returning an error wrapping ErrNotSupported
+// when the driver has no pause frame settings.
+func (d *Device) TrySetPause(t testing.TB, settings map[string]uint32) error {
+	t.Helper()
+	return d.trySetNic(t, "pause settings", d.host.client.SetPause, settings)
+}
+
+// Pause reads the device's pause frame settings; ok is false when its
+// driver has none.
+func (d *Device) Pause(t testing.TB) (settings map[string]uint32, ok bool) {
+	t.Helper()
+	r, ok := d.readNic(t, "pause settings", d.host.client.Pause)
+	return r.GetParams(), ok
+}
+
+// SetLinkModes sets the device's "speed" (Mb/s), "duplex" (0 half, 1
+// full) or "autoneg" (0 or 1), as ethtool -s, and sets them back when
+// the test ends. A driver that cannot set them fails the test (see
+// TrySetLinkModes).
+func (d *Device) SetLinkModes(t testing.TB, modes map[string]uint32) {
+	t.Helper()
+	if err := d.TrySetLinkModes(t, modes); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TrySetLinkModes is SetLinkModes returning an error wrapping
+// ErrNotSupported when the driver cannot set them.
+func (d *Device) TrySetLinkModes(t testing.TB, modes map[string]uint32) error {
+	t.Helper()
+	return d.trySetNic(t, "link modes", d.host.client.SetLinkModes, modes)
+}
+
+// LinkModes reads the device's speed, duplex and autoneg; ok is false
+// when its driver has no link settings.
+func (d *Device) LinkModes(t testing.TB) (modes map[string]uint32, ok bool) {
+	t.Helper()
+	r, ok := d.readNic(t, "link modes", d.host.client.LinkModes)
+	return r.GetParams(), ok
+}
+
+func (d *Device) trySetNic(t testing.TB, what string, call func(context.Context, *pb.SetEthtoolRequest, ...grpc.CallOption) (*pb.ChangeReply, error), params map[string]uint32) error {
+	t.Helper()
+	st := d.host.s.state(t)
+	r, err := call(rpcCtx(t), &pb.SetEthtoolRequest{Host: d.host.id, Group: st.group, Name: d.name, Params: params})
+	if ns := d.notSupported(what, err); ns != nil {
+		return ns
 	}
 	if err != nil {
-		t.Fatalf("%s: read channels of %s: %v", d.host.name, d.name, err)
+		t.Fatalf("%s: set %s %s of %s: %v", d.host.name, what, ethtool.Format(params), d.name, err)
 	}
-	return r.Params, r.Max, true
+	st.logger().Debug("set "+what, "host", d.host.name, "dev", d.name, "params", ethtool.Format(params))
+	st.undoAt(t, d.host.client, what+" of "+d.name+" on "+d.host.name, r.Seq)
+	return nil
+}
+
+func (d *Device) readNic(t testing.TB, what string, call func(context.Context, *pb.LinkRef, ...grpc.CallOption) (*pb.EthtoolReply, error)) (*pb.EthtoolReply, bool) {
+	t.Helper()
+	r, err := call(rpcCtx(t), &pb.LinkRef{Host: d.host.id, Name: d.name})
+	if d.notSupported(what, err) != nil {
+		return nil, false
+	}
+	if err != nil {
+		t.Fatalf("%s: read %s of %s: %v", d.host.name, what, d.name, err)
+	}
+	return r, true
 }

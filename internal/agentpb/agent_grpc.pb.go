@@ -77,6 +77,10 @@ const (
 	Agent_Channels_FullMethodName       = "/lnst.agent.v1.Agent/Channels"
 	Agent_NicIrqs_FullMethodName        = "/lnst.agent.v1.Agent/NicIrqs"
 	Agent_SetIrqAffinity_FullMethodName = "/lnst.agent.v1.Agent/SetIrqAffinity"
+	Agent_SetPause_FullMethodName       = "/lnst.agent.v1.Agent/SetPause"
+	Agent_Pause_FullMethodName          = "/lnst.agent.v1.Agent/Pause"
+	Agent_SetLinkModes_FullMethodName   = "/lnst.agent.v1.Agent/SetLinkModes"
+	Agent_LinkModes_FullMethodName      = "/lnst.agent.v1.Agent/LinkModes"
 )
 
 // AgentClient is the client API for Agent service.
@@ -222,7 +226,7 @@ type AgentClient interface {
 	// new kernel's initramfs from its own root, with the modules tree added
 	// as /usr/lib/modules/<release>. With unload it drops a loaded kernel.
 	LoadKernel(ctx context.Context, in *LoadKernelRequest, opts ...grpc.CallOption) (*LoadKernelReply, error)
-	// --- NIC tuning (issue 19): channels, IRQ affinity. Fields and
+	// --- NIC tuning (issue 19): channels, IRQ affinity, pause, link modes, RSS. Fields and
 	// messages of this block are prefixed Nic or named for what they set.
 	// SetChannels sets a device's queue counts, by the names ethtool -L
 	// takes (rx, tx, other, combined); they are set back at Restore.
@@ -237,6 +241,14 @@ type AgentClient interface {
 	// (/proc/irq/N/smp_affinity_list); each old list is set back at
 	// Restore. Interrupts are the machine's, whichever host asks.
 	SetIrqAffinity(ctx context.Context, in *NicIrqAffinityRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// SetPause sets a device's pause frame settings (autoneg, rx, tx: 0 or
+	// 1), as ethtool -A; Pause reads them.
+	SetPause(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	Pause(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error)
+	// SetLinkModes sets a device's speed (Mb/s), duplex (0 half, 1 full)
+	// or autoneg (0 or 1), as ethtool -s; LinkModes reads them.
+	SetLinkModes(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	LinkModes(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error)
 }
 
 type agentClient struct {
@@ -806,6 +818,46 @@ func (c *agentClient) SetIrqAffinity(ctx context.Context, in *NicIrqAffinityRequ
 	return out, nil
 }
 
+func (c *agentClient) SetPause(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetPause_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Pause(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EthtoolReply)
+	err := c.cc.Invoke(ctx, Agent_Pause_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetLinkModes(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetLinkModes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) LinkModes(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EthtoolReply)
+	err := c.cc.Invoke(ctx, Agent_LinkModes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -949,7 +1001,7 @@ type AgentServer interface {
 	// new kernel's initramfs from its own root, with the modules tree added
 	// as /usr/lib/modules/<release>. With unload it drops a loaded kernel.
 	LoadKernel(context.Context, *LoadKernelRequest) (*LoadKernelReply, error)
-	// --- NIC tuning (issue 19): channels, IRQ affinity. Fields and
+	// --- NIC tuning (issue 19): channels, IRQ affinity, pause, link modes, RSS. Fields and
 	// messages of this block are prefixed Nic or named for what they set.
 	// SetChannels sets a device's queue counts, by the names ethtool -L
 	// takes (rx, tx, other, combined); they are set back at Restore.
@@ -964,6 +1016,14 @@ type AgentServer interface {
 	// (/proc/irq/N/smp_affinity_list); each old list is set back at
 	// Restore. Interrupts are the machine's, whichever host asks.
 	SetIrqAffinity(context.Context, *NicIrqAffinityRequest) (*ChangeReply, error)
+	// SetPause sets a device's pause frame settings (autoneg, rx, tx: 0 or
+	// 1), as ethtool -A; Pause reads them.
+	SetPause(context.Context, *SetEthtoolRequest) (*ChangeReply, error)
+	Pause(context.Context, *LinkRef) (*EthtoolReply, error)
+	// SetLinkModes sets a device's speed (Mb/s), duplex (0 half, 1 full)
+	// or autoneg (0 or 1), as ethtool -s; LinkModes reads them.
+	SetLinkModes(context.Context, *SetEthtoolRequest) (*ChangeReply, error)
+	LinkModes(context.Context, *LinkRef) (*EthtoolReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1129,6 +1189,18 @@ func (UnimplementedAgentServer) NicIrqs(context.Context, *LinkRef) (*NicIrqsRepl
 }
 func (UnimplementedAgentServer) SetIrqAffinity(context.Context, *NicIrqAffinityRequest) (*ChangeReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SetIrqAffinity not implemented")
+}
+func (UnimplementedAgentServer) SetPause(context.Context, *SetEthtoolRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetPause not implemented")
+}
+func (UnimplementedAgentServer) Pause(context.Context, *LinkRef) (*EthtoolReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Pause not implemented")
+}
+func (UnimplementedAgentServer) SetLinkModes(context.Context, *SetEthtoolRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetLinkModes not implemented")
+}
+func (UnimplementedAgentServer) LinkModes(context.Context, *LinkRef) (*EthtoolReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method LinkModes not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -2048,6 +2120,78 @@ func _Agent_SetIrqAffinity_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_SetPause_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetEthtoolRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetPause(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetPause_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetPause(ctx, req.(*SetEthtoolRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Pause_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Pause(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Pause_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Pause(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetLinkModes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetEthtoolRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetLinkModes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetLinkModes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetLinkModes(ctx, req.(*SetEthtoolRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_LinkModes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).LinkModes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_LinkModes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).LinkModes(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2242,6 +2386,22 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetIrqAffinity",
 			Handler:    _Agent_SetIrqAffinity_Handler,
+		},
+		{
+			MethodName: "SetPause",
+			Handler:    _Agent_SetPause_Handler,
+		},
+		{
+			MethodName: "Pause",
+			Handler:    _Agent_Pause_Handler,
+		},
+		{
+			MethodName: "SetLinkModes",
+			Handler:    _Agent_SetLinkModes_Handler,
+		},
+		{
+			MethodName: "LinkModes",
+			Handler:    _Agent_LinkModes_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
