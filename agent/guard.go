@@ -60,6 +60,7 @@ var callKinds = map[string]callKind{
 
 	"SetChannels": changes, "Channels": reads, "NicIrqs": reads, "SetIrqAffinity": changes,
 	"SetPause": changes, "Pause": reads, "SetLinkModes": changes, "LinkModes": reads,
+	"NicRss": reads, "SetNicRss": changes, "NicFlowHash": reads, "SetNicFlowHash": changes, "AddNicNtuple": changes,
 
 	"Heartbeat": reads, "Release": reads, "Restore": changes,
 	"PutFile": changes, "GetFile": reads, "TempDir": changes,

@@ -79,6 +79,9 @@ type undo struct {
 	// omitzero, not omitempty: an empty list must decode as it was.
 	Argv    []string      `json:",omitzero"`
 	Timeout time.Duration `json:",omitzero"`
+	// Nic is what an opSetRSS, opSetFlowHash or opDelNtuple entry sets
+	// back on device Link (see nic_rss.go).
+	Nic *nicUndo `json:",omitempty"`
 }
 
 // The operations an undo entry can do.
@@ -115,6 +118,11 @@ const (
 	// settings or speed, duplex and autoneg (Params).
 	opSetPause     = "set-pause"
 	opSetLinkModes = "set-link-modes"
+	// opSetRSS sets back a device's RSS, opSetFlowHash a flow type's hash
+	// fields, opDelNtuple deletes an ntuple filter (Nic).
+	opSetRSS      = "set-rss"
+	opSetFlowHash = "set-flow-hash"
+	opDelNtuple   = "del-ntuple"
 	// opIrqAffinity writes back interrupt Key's CPU list Value
 	// (/proc/irq/Key/smp_affinity_list); see nic_irq.go.
 	opIrqAffinity = "irq-affinity"
@@ -164,6 +172,12 @@ func (u undo) String() string {
 		return fmt.Sprintf("restore pause settings of %s on %s", u.Link, hostLabel(u.Host))
 	case opSetLinkModes:
 		return fmt.Sprintf("restore link modes of %s on %s", u.Link, hostLabel(u.Host))
+	case opSetRSS:
+		return fmt.Sprintf("restore RSS of %s on %s", u.Link, hostLabel(u.Host))
+	case opSetFlowHash:
+		return fmt.Sprintf("restore rx-flow-hash %s of %s on %s", u.Nic.flow(), u.Link, hostLabel(u.Host))
+	case opDelNtuple:
+		return fmt.Sprintf("delete ntuple filter %d of %s on %s", u.Nic.loc(), u.Link, hostLabel(u.Host))
 	case opIrqAffinity:
 		return fmt.Sprintf("write CPU list %q back to interrupt %s", u.Value, u.Key)
 	case opAddNeigh:

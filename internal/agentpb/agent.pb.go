@@ -4515,6 +4515,469 @@ func (x *NicIrqAffinityRequest) GetCpus() map[uint32]string {
 	return nil
 }
 
+// NicRssReply is a device's RSS.
+type NicRssReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// indir maps hash bucket i to rx queue indir[i].
+	Indir []uint32 `protobuf:"varint,1,rep,packed,name=indir,proto3" json:"indir,omitempty"`
+	Key   []byte   `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// hfunc is "toeplitz", "xor", "crc32" or "" when none is reported.
+	Hfunc         string `protobuf:"bytes,3,opt,name=hfunc,proto3" json:"hfunc,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicRssReply) Reset() {
+	*x = NicRssReply{}
+	mi := &file_agent_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicRssReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicRssReply) ProtoMessage() {}
+
+func (x *NicRssReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicRssReply.ProtoReflect.Descriptor instead.
+func (*NicRssReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *NicRssReply) GetIndir() []uint32 {
+	if x != nil {
+		return x.Indir
+	}
+	return nil
+}
+
+func (x *NicRssReply) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *NicRssReply) GetHfunc() string {
+	if x != nil {
+		return x.Hfunc
+	}
+	return ""
+}
+
+// NicRssRequest changes a device's RSS; what is empty stays.
+type NicRssRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name  string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// indir is the new table, as long as the device's.
+	Indir []uint32 `protobuf:"varint,4,rep,packed,name=indir,proto3" json:"indir,omitempty"`
+	// equal spreads the table over the first equal queues (ethtool -X
+	// equal N); default_indir resets it to the driver's default.
+	Equal        uint32 `protobuf:"varint,5,opt,name=equal,proto3" json:"equal,omitempty"`
+	DefaultIndir bool   `protobuf:"varint,6,opt,name=default_indir,json=defaultIndir,proto3" json:"default_indir,omitempty"`
+	// key is the new hash key, as long as the device's.
+	Key []byte `protobuf:"bytes,7,opt,name=key,proto3" json:"key,omitempty"`
+	// hfunc is the new hash function by name.
+	Hfunc         string `protobuf:"bytes,8,opt,name=hfunc,proto3" json:"hfunc,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicRssRequest) Reset() {
+	*x = NicRssRequest{}
+	mi := &file_agent_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicRssRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicRssRequest) ProtoMessage() {}
+
+func (x *NicRssRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicRssRequest.ProtoReflect.Descriptor instead.
+func (*NicRssRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *NicRssRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicRssRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicRssRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicRssRequest) GetIndir() []uint32 {
+	if x != nil {
+		return x.Indir
+	}
+	return nil
+}
+
+func (x *NicRssRequest) GetEqual() uint32 {
+	if x != nil {
+		return x.Equal
+	}
+	return 0
+}
+
+func (x *NicRssRequest) GetDefaultIndir() bool {
+	if x != nil {
+		return x.DefaultIndir
+	}
+	return false
+}
+
+func (x *NicRssRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *NicRssRequest) GetHfunc() string {
+	if x != nil {
+		return x.Hfunc
+	}
+	return ""
+}
+
+type NicFlowHashRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name  string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// flow_type as ethtool names it: tcp4, udp4, ip4, tcp6, ...
+	FlowType string `protobuf:"bytes,4,opt,name=flow_type,json=flowType,proto3" json:"flow_type,omitempty"`
+	// fields are ethtool -N's letters ("sdfn"); SetNicFlowHash only.
+	Fields        string `protobuf:"bytes,5,opt,name=fields,proto3" json:"fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicFlowHashRequest) Reset() {
+	*x = NicFlowHashRequest{}
+	mi := &file_agent_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicFlowHashRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicFlowHashRequest) ProtoMessage() {}
+
+func (x *NicFlowHashRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicFlowHashRequest.ProtoReflect.Descriptor instead.
+func (*NicFlowHashRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *NicFlowHashRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicFlowHashRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicFlowHashRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicFlowHashRequest) GetFlowType() string {
+	if x != nil {
+		return x.FlowType
+	}
+	return ""
+}
+
+func (x *NicFlowHashRequest) GetFields() string {
+	if x != nil {
+		return x.Fields
+	}
+	return ""
+}
+
+type NicFlowHashReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Fields        string                 `protobuf:"bytes,1,opt,name=fields,proto3" json:"fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicFlowHashReply) Reset() {
+	*x = NicFlowHashReply{}
+	mi := &file_agent_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicFlowHashReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicFlowHashReply) ProtoMessage() {}
+
+func (x *NicFlowHashReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicFlowHashReply.ProtoReflect.Descriptor instead.
+func (*NicFlowHashReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *NicFlowHashReply) GetFields() string {
+	if x != nil {
+		return x.Fields
+	}
+	return ""
+}
+
+// NicNtupleRequest adds an ntuple filter: packets of flow_type (tcp4 or
+// udp4) matching the addresses and ports given ("" and 0 match any) go to
+// rx queue queue, or are dropped with drop.
+type NicNtupleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	FlowType      string                 `protobuf:"bytes,4,opt,name=flow_type,json=flowType,proto3" json:"flow_type,omitempty"`
+	SrcIp         string                 `protobuf:"bytes,5,opt,name=src_ip,json=srcIp,proto3" json:"src_ip,omitempty"`
+	DstIp         string                 `protobuf:"bytes,6,opt,name=dst_ip,json=dstIp,proto3" json:"dst_ip,omitempty"`
+	SrcPort       uint32                 `protobuf:"varint,7,opt,name=src_port,json=srcPort,proto3" json:"src_port,omitempty"`
+	DstPort       uint32                 `protobuf:"varint,8,opt,name=dst_port,json=dstPort,proto3" json:"dst_port,omitempty"`
+	Queue         uint64                 `protobuf:"varint,9,opt,name=queue,proto3" json:"queue,omitempty"`
+	Drop          bool                   `protobuf:"varint,10,opt,name=drop,proto3" json:"drop,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicNtupleRequest) Reset() {
+	*x = NicNtupleRequest{}
+	mi := &file_agent_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicNtupleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicNtupleRequest) ProtoMessage() {}
+
+func (x *NicNtupleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicNtupleRequest.ProtoReflect.Descriptor instead.
+func (*NicNtupleRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *NicNtupleRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicNtupleRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicNtupleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicNtupleRequest) GetFlowType() string {
+	if x != nil {
+		return x.FlowType
+	}
+	return ""
+}
+
+func (x *NicNtupleRequest) GetSrcIp() string {
+	if x != nil {
+		return x.SrcIp
+	}
+	return ""
+}
+
+func (x *NicNtupleRequest) GetDstIp() string {
+	if x != nil {
+		return x.DstIp
+	}
+	return ""
+}
+
+func (x *NicNtupleRequest) GetSrcPort() uint32 {
+	if x != nil {
+		return x.SrcPort
+	}
+	return 0
+}
+
+func (x *NicNtupleRequest) GetDstPort() uint32 {
+	if x != nil {
+		return x.DstPort
+	}
+	return 0
+}
+
+func (x *NicNtupleRequest) GetQueue() uint64 {
+	if x != nil {
+		return x.Queue
+	}
+	return 0
+}
+
+func (x *NicNtupleRequest) GetDrop() bool {
+	if x != nil {
+		return x.Drop
+	}
+	return false
+}
+
+type NicNtupleReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// location is where the driver put the filter.
+	Location      uint32 `protobuf:"varint,2,opt,name=location,proto3" json:"location,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicNtupleReply) Reset() {
+	*x = NicNtupleReply{}
+	mi := &file_agent_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicNtupleReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicNtupleReply) ProtoMessage() {}
+
+func (x *NicNtupleReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicNtupleReply.ProtoReflect.Descriptor instead.
+func (*NicNtupleReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *NicNtupleReply) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *NicNtupleReply) GetLocation() uint32 {
+	if x != nil {
+		return x.Location
+	}
+	return 0
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -4878,7 +5341,43 @@ const file_agent_proto_rawDesc = "" +
 	"\x04cpus\x18\x03 \x03(\v2..lnst.agent.v1.NicIrqAffinityRequest.CpusEntryR\x04cpus\x1a7\n" +
 	"\tCpusEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\rR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xcb\x1e\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
+	"\vNicRssReply\x12\x14\n" +
+	"\x05indir\x18\x01 \x03(\rR\x05indir\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
+	"\x05hfunc\x18\x03 \x01(\tR\x05hfunc\"\xc6\x01\n" +
+	"\rNicRssRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
+	"\x05indir\x18\x04 \x03(\rR\x05indir\x12\x14\n" +
+	"\x05equal\x18\x05 \x01(\rR\x05equal\x12#\n" +
+	"\rdefault_indir\x18\x06 \x01(\bR\fdefaultIndir\x12\x10\n" +
+	"\x03key\x18\a \x01(\fR\x03key\x12\x14\n" +
+	"\x05hfunc\x18\b \x01(\tR\x05hfunc\"\x87\x01\n" +
+	"\x12NicFlowHashRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1b\n" +
+	"\tflow_type\x18\x04 \x01(\tR\bflowType\x12\x16\n" +
+	"\x06fields\x18\x05 \x01(\tR\x06fields\"*\n" +
+	"\x10NicFlowHashReply\x12\x16\n" +
+	"\x06fields\x18\x01 \x01(\tR\x06fields\"\xfb\x01\n" +
+	"\x10NicNtupleRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1b\n" +
+	"\tflow_type\x18\x04 \x01(\tR\bflowType\x12\x15\n" +
+	"\x06src_ip\x18\x05 \x01(\tR\x05srcIp\x12\x15\n" +
+	"\x06dst_ip\x18\x06 \x01(\tR\x05dstIp\x12\x19\n" +
+	"\bsrc_port\x18\a \x01(\rR\asrcPort\x12\x19\n" +
+	"\bdst_port\x18\b \x01(\rR\adstPort\x12\x14\n" +
+	"\x05queue\x18\t \x01(\x04R\x05queue\x12\x12\n" +
+	"\x04drop\x18\n" +
+	" \x01(\bR\x04drop\">\n" +
+	"\x0eNicNtupleReply\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1a\n" +
+	"\blocation\x18\x02 \x01(\rR\blocation2\xc4!\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -4941,7 +5440,12 @@ const file_agent_proto_rawDesc = "" +
 	"\bSetPause\x12 .lnst.agent.v1.SetEthtoolRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12<\n" +
 	"\x05Pause\x12\x16.lnst.agent.v1.LinkRef\x1a\x1b.lnst.agent.v1.EthtoolReply\x12L\n" +
 	"\fSetLinkModes\x12 .lnst.agent.v1.SetEthtoolRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12@\n" +
-	"\tLinkModes\x12\x16.lnst.agent.v1.LinkRef\x1a\x1b.lnst.agent.v1.EthtoolReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"\tLinkModes\x12\x16.lnst.agent.v1.LinkRef\x1a\x1b.lnst.agent.v1.EthtoolReply\x12<\n" +
+	"\x06NicRss\x12\x16.lnst.agent.v1.LinkRef\x1a\x1a.lnst.agent.v1.NicRssReply\x12E\n" +
+	"\tSetNicRss\x12\x1c.lnst.agent.v1.NicRssRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12Q\n" +
+	"\vNicFlowHash\x12!.lnst.agent.v1.NicFlowHashRequest\x1a\x1f.lnst.agent.v1.NicFlowHashReply\x12O\n" +
+	"\x0eSetNicFlowHash\x12!.lnst.agent.v1.NicFlowHashRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12N\n" +
+	"\fAddNicNtuple\x12\x1f.lnst.agent.v1.NicNtupleRequest\x1a\x1d.lnst.agent.v1.NicNtupleReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -4956,7 +5460,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),           // 1: lnst.agent.v1.FileEntry.Type
@@ -5024,23 +5528,29 @@ var file_agent_proto_goTypes = []any{
 	(*NicIrq)(nil),                // 63: lnst.agent.v1.NicIrq
 	(*NicIrqsReply)(nil),          // 64: lnst.agent.v1.NicIrqsReply
 	(*NicIrqAffinityRequest)(nil), // 65: lnst.agent.v1.NicIrqAffinityRequest
-	nil,                           // 66: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 67: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                           // 68: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                           // 69: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                           // 70: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 71: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 72: lnst.agent.v1.ProbeReply.QdiscsEntry
-	nil,                           // 73: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
-	(*durationpb.Duration)(nil),   // 74: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 75: google.protobuf.Timestamp
+	(*NicRssReply)(nil),           // 66: lnst.agent.v1.NicRssReply
+	(*NicRssRequest)(nil),         // 67: lnst.agent.v1.NicRssRequest
+	(*NicFlowHashRequest)(nil),    // 68: lnst.agent.v1.NicFlowHashRequest
+	(*NicFlowHashReply)(nil),      // 69: lnst.agent.v1.NicFlowHashReply
+	(*NicNtupleRequest)(nil),      // 70: lnst.agent.v1.NicNtupleRequest
+	(*NicNtupleReply)(nil),        // 71: lnst.agent.v1.NicNtupleReply
+	nil,                           // 72: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 73: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                           // 74: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                           // 75: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                           // 76: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 77: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 78: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                           // 79: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	(*durationpb.Duration)(nil),   // 80: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 81: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	74, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	74, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
-	75, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	75, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	74, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	80, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	80, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	81, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	81, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	80, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16, // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14, // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,  // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
@@ -5049,23 +5559,23 @@ var file_agent_proto_depIdxs = []int32{
 	19, // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	25, // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	24, // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	74, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	66, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	67, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	68, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	69, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	70, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	71, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	72, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	80, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	72, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	73, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	74, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	75, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	76, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	77, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	78, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
 	39, // 21: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	40, // 22: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	74, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	80, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
 	1,  // 24: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
 	50, // 25: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
 	51, // 26: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
 	58, // 27: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
 	63, // 28: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
-	73, // 29: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	79, // 29: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
 	3,  // 30: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
 	6,  // 31: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
 	5,  // 32: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
@@ -5122,64 +5632,74 @@ var file_agent_proto_depIdxs = []int32{
 	21, // 83: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
 	33, // 84: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
 	21, // 85: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
-	4,  // 86: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 87: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 88: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 89: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 90: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 91: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 92: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 93: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15, // 94: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15, // 95: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,  // 96: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16, // 97: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45, // 98: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 99: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 100: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 101: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45, // 102: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40, // 103: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41, // 104: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43, // 105: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45, // 106: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 107: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45, // 108: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 109: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 110: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45, // 111: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 112: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 113: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 114: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 115: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45, // 116: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 117: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45, // 118: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35, // 119: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45, // 120: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34, // 121: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45, // 122: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34, // 123: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37, // 124: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47, // 125: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 126: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49, // 127: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53, // 128: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51, // 129: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56, // 130: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59, // 131: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 132: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62, // 133: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	45, // 134: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
-	34, // 135: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
-	64, // 136: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
-	45, // 137: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
-	45, // 138: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
-	34, // 139: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
-	45, // 140: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
-	34, // 141: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
-	86, // [86:142] is the sub-list for method output_type
-	30, // [30:86] is the sub-list for method input_type
+	21, // 86: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
+	67, // 87: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
+	68, // 88: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	68, // 89: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	70, // 90: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
+	4,  // 91: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 92: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 93: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 94: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 95: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 96: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 97: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 98: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15, // 99: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15, // 100: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,  // 101: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16, // 102: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45, // 103: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 104: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 105: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 106: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45, // 107: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40, // 108: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41, // 109: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43, // 110: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45, // 111: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 112: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45, // 113: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 114: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 115: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45, // 116: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 117: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 118: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 119: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 120: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45, // 121: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 122: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45, // 123: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35, // 124: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45, // 125: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34, // 126: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45, // 127: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34, // 128: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37, // 129: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47, // 130: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 131: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49, // 132: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53, // 133: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51, // 134: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56, // 135: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59, // 136: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 137: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62, // 138: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	45, // 139: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
+	34, // 140: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
+	64, // 141: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
+	45, // 142: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
+	45, // 143: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
+	34, // 144: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
+	45, // 145: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
+	34, // 146: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
+	66, // 147: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
+	45, // 148: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
+	69, // 149: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
+	45, // 150: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
+	71, // 151: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
+	91, // [91:152] is the sub-list for method output_type
+	30, // [30:91] is the sub-list for method input_type
 	30, // [30:30] is the sub-list for extension type_name
 	30, // [30:30] is the sub-list for extension extendee
 	0,  // [0:30] is the sub-list for field type_name
@@ -5210,7 +5730,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   72,
+			NumMessages:   78,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -81,6 +81,11 @@ const (
 	Agent_Pause_FullMethodName          = "/lnst.agent.v1.Agent/Pause"
 	Agent_SetLinkModes_FullMethodName   = "/lnst.agent.v1.Agent/SetLinkModes"
 	Agent_LinkModes_FullMethodName      = "/lnst.agent.v1.Agent/LinkModes"
+	Agent_NicRss_FullMethodName         = "/lnst.agent.v1.Agent/NicRss"
+	Agent_SetNicRss_FullMethodName      = "/lnst.agent.v1.Agent/SetNicRss"
+	Agent_NicFlowHash_FullMethodName    = "/lnst.agent.v1.Agent/NicFlowHash"
+	Agent_SetNicFlowHash_FullMethodName = "/lnst.agent.v1.Agent/SetNicFlowHash"
+	Agent_AddNicNtuple_FullMethodName   = "/lnst.agent.v1.Agent/AddNicNtuple"
 )
 
 // AgentClient is the client API for Agent service.
@@ -249,6 +254,18 @@ type AgentClient interface {
 	// or autoneg (0 or 1), as ethtool -s; LinkModes reads them.
 	SetLinkModes(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 	LinkModes(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error)
+	// NicRss reads a device's RSS indirection table, hash key and hash
+	// function (ethtool -x); SetNicRss changes them (ethtool -X), set back
+	// at Restore.
+	NicRss(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicRssReply, error)
+	SetNicRss(ctx context.Context, in *NicRssRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// NicFlowHash reads the fields a device hashes a flow type on (ethtool
+	// -n rx-flow-hash); SetNicFlowHash sets them, set back at Restore.
+	NicFlowHash(ctx context.Context, in *NicFlowHashRequest, opts ...grpc.CallOption) (*NicFlowHashReply, error)
+	SetNicFlowHash(ctx context.Context, in *NicFlowHashRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// AddNicNtuple adds an ntuple filter (ethtool -N flow-type ...),
+	// deleted at Restore.
+	AddNicNtuple(ctx context.Context, in *NicNtupleRequest, opts ...grpc.CallOption) (*NicNtupleReply, error)
 }
 
 type agentClient struct {
@@ -858,6 +875,56 @@ func (c *agentClient) LinkModes(ctx context.Context, in *LinkRef, opts ...grpc.C
 	return out, nil
 }
 
+func (c *agentClient) NicRss(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicRssReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NicRssReply)
+	err := c.cc.Invoke(ctx, Agent_NicRss_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetNicRss(ctx context.Context, in *NicRssRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetNicRss_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NicFlowHash(ctx context.Context, in *NicFlowHashRequest, opts ...grpc.CallOption) (*NicFlowHashReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NicFlowHashReply)
+	err := c.cc.Invoke(ctx, Agent_NicFlowHash_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetNicFlowHash(ctx context.Context, in *NicFlowHashRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetNicFlowHash_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) AddNicNtuple(ctx context.Context, in *NicNtupleRequest, opts ...grpc.CallOption) (*NicNtupleReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NicNtupleReply)
+	err := c.cc.Invoke(ctx, Agent_AddNicNtuple_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -1024,6 +1091,18 @@ type AgentServer interface {
 	// or autoneg (0 or 1), as ethtool -s; LinkModes reads them.
 	SetLinkModes(context.Context, *SetEthtoolRequest) (*ChangeReply, error)
 	LinkModes(context.Context, *LinkRef) (*EthtoolReply, error)
+	// NicRss reads a device's RSS indirection table, hash key and hash
+	// function (ethtool -x); SetNicRss changes them (ethtool -X), set back
+	// at Restore.
+	NicRss(context.Context, *LinkRef) (*NicRssReply, error)
+	SetNicRss(context.Context, *NicRssRequest) (*ChangeReply, error)
+	// NicFlowHash reads the fields a device hashes a flow type on (ethtool
+	// -n rx-flow-hash); SetNicFlowHash sets them, set back at Restore.
+	NicFlowHash(context.Context, *NicFlowHashRequest) (*NicFlowHashReply, error)
+	SetNicFlowHash(context.Context, *NicFlowHashRequest) (*ChangeReply, error)
+	// AddNicNtuple adds an ntuple filter (ethtool -N flow-type ...),
+	// deleted at Restore.
+	AddNicNtuple(context.Context, *NicNtupleRequest) (*NicNtupleReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1201,6 +1280,21 @@ func (UnimplementedAgentServer) SetLinkModes(context.Context, *SetEthtoolRequest
 }
 func (UnimplementedAgentServer) LinkModes(context.Context, *LinkRef) (*EthtoolReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method LinkModes not implemented")
+}
+func (UnimplementedAgentServer) NicRss(context.Context, *LinkRef) (*NicRssReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NicRss not implemented")
+}
+func (UnimplementedAgentServer) SetNicRss(context.Context, *NicRssRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetNicRss not implemented")
+}
+func (UnimplementedAgentServer) NicFlowHash(context.Context, *NicFlowHashRequest) (*NicFlowHashReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NicFlowHash not implemented")
+}
+func (UnimplementedAgentServer) SetNicFlowHash(context.Context, *NicFlowHashRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetNicFlowHash not implemented")
+}
+func (UnimplementedAgentServer) AddNicNtuple(context.Context, *NicNtupleRequest) (*NicNtupleReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddNicNtuple not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -2192,6 +2286,96 @@ func _Agent_LinkModes_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_NicRss_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NicRss(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NicRss_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NicRss(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetNicRss_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicRssRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetNicRss(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetNicRss_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetNicRss(ctx, req.(*NicRssRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NicFlowHash_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicFlowHashRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NicFlowHash(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NicFlowHash_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NicFlowHash(ctx, req.(*NicFlowHashRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetNicFlowHash_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicFlowHashRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetNicFlowHash(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetNicFlowHash_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetNicFlowHash(ctx, req.(*NicFlowHashRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_AddNicNtuple_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicNtupleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).AddNicNtuple(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_AddNicNtuple_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).AddNicNtuple(ctx, req.(*NicNtupleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2402,6 +2586,26 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LinkModes",
 			Handler:    _Agent_LinkModes_Handler,
+		},
+		{
+			MethodName: "NicRss",
+			Handler:    _Agent_NicRss_Handler,
+		},
+		{
+			MethodName: "SetNicRss",
+			Handler:    _Agent_SetNicRss_Handler,
+		},
+		{
+			MethodName: "NicFlowHash",
+			Handler:    _Agent_NicFlowHash_Handler,
+		},
+		{
+			MethodName: "SetNicFlowHash",
+			Handler:    _Agent_SetNicFlowHash_Handler,
+		},
+		{
+			MethodName: "AddNicNtuple",
+			Handler:    _Agent_AddNicNtuple_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
