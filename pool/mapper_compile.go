@@ -177,8 +177,13 @@ func hostParam(h *Host, key string) (string, bool) {
 }
 
 func ifaceParam(ifc *Iface, key string) (string, bool) {
-	if key == "speed" {
+	switch key {
+	case "speed":
 		return strconv.Itoa(ifc.Speed), ifc.Speed > 0
+	case "sriov":
+		return strconv.Itoa(ifc.SRIOV), ifc.SRIOV > 0
+	case "switchdev":
+		return "true", ifc.Switchdev
 	}
 	v, ok := ifc.Params[key]
 	return v, ok
