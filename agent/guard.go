@@ -61,6 +61,7 @@ var callKinds = map[string]callKind{
 	"SetChannels": changes, "Channels": reads, "NicIrqs": reads, "SetIrqAffinity": changes,
 	"SetPause": changes, "Pause": reads, "SetLinkModes": changes, "LinkModes": reads,
 	"NicRss": reads, "SetNicRss": changes, "NicFlowHash": reads, "SetNicFlowHash": changes, "AddNicNtuple": changes,
+	"SetNicNumVfs": changes, "NicVfs": reads, "SetNicVf": changes, "SetNicEswitch": changes, "NicEswitch": reads,
 
 	"Heartbeat": reads, "Release": reads, "Restore": changes,
 	"PutFile": changes, "GetFile": reads, "TempDir": changes,

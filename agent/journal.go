@@ -123,6 +123,12 @@ const (
 	opSetRSS      = "set-rss"
 	opSetFlowHash = "set-flow-hash"
 	opDelNtuple   = "del-ntuple"
+	// opSetNumVfs writes PF Link's old VF count Value back; opSetVf
+	// sets back a VF's settings (Nic.VF); opSetEswitch writes back the
+	// eswitch mode Value of devlink device Key (see nic_sriov.go).
+	opSetNumVfs  = "set-num-vfs"
+	opSetVf      = "set-vf"
+	opSetEswitch = "set-eswitch"
 	// opIrqAffinity writes back interrupt Key's CPU list Value
 	// (/proc/irq/Key/smp_affinity_list); see nic_irq.go.
 	opIrqAffinity = "irq-affinity"
@@ -178,6 +184,12 @@ func (u undo) String() string {
 		return fmt.Sprintf("restore rx-flow-hash %s of %s on %s", u.Nic.flow(), u.Link, hostLabel(u.Host))
 	case opDelNtuple:
 		return fmt.Sprintf("delete ntuple filter %d of %s on %s", u.Nic.loc(), u.Link, hostLabel(u.Host))
+	case opSetNumVfs:
+		return fmt.Sprintf("set %s VFs of %s back on %s", u.Value, u.Link, hostLabel(u.Host))
+	case opSetVf:
+		return fmt.Sprintf("restore a VF of %s on %s", u.Link, hostLabel(u.Host))
+	case opSetEswitch:
+		return fmt.Sprintf("set eswitch mode of %s back to %s on %s", u.Key, u.Value, hostLabel(u.Host))
 	case opIrqAffinity:
 		return fmt.Sprintf("write CPU list %q back to interrupt %s", u.Value, u.Key)
 	case opAddNeigh:

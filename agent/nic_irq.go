@@ -32,6 +32,16 @@ const procIRQ = "/proc/irq"
 type nicPaths struct {
 	procIRQ   string // "" is /proc/irq
 	cpuOnline string // "" is /sys/devices/system/cpu/online
+	sysNet    string // "" is /sys/class/net (SR-IOV's sriov_numvfs)
+}
+
+// devDir is the bus device directory of network device name.
+func (p nicPaths) devDir(name string) string {
+	root := p.sysNet
+	if root == "" {
+		root = "/sys/class/net"
+	}
+	return filepath.Join(root, name, "device")
 }
 
 func (p nicPaths) irqDir() string {

@@ -7,11 +7,13 @@ import (
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/internal/ethtool"
+	"github.com/lnst-go/lnst/internal/sriov"
 )
 
 // nicUndo is what an RSS, flow hash or ntuple undo sets back.
 type nicUndo struct {
-	// RSS: the old table (or DefaultIndir), key and hash function; empty
+	// RSS: the old table (with DefaultIndir when it looked like the
+	// kernel's default spread: reset first), key and hash function; empty
 	// ones were not changed.
 	Indir        []uint32 `json:",omitempty"`
 	DefaultIndir bool     `json:",omitempty"`
@@ -22,6 +24,9 @@ type nicUndo struct {
 	Fields string `json:",omitempty"`
 	// Loc is the location of an ntuple filter to delete.
 	Loc uint32 `json:",omitempty"`
+	// VF is the index of a VF and VFSet what sets it back (opSetVf).
+	VF    int             `json:",omitempty"`
+	VFSet *sriov.VFChange `json:",omitempty"`
 }
 
 func (n *nicUndo) flow() string {
@@ -71,9 +76,9 @@ func (s *Server) NicRss(_ context.Context, req *pb.LinkRef) (*pb.NicRssReply, er
 		return nil, failed(err)
 	}
 	var r ethtool.RSS
-	err = h.do(func() error {
+	err = h.ethtoolDo(func(fd int) error {
 		var err error
-		r, err = ethtool.ReadRSS(req.Name)
+		r, err = ethtool.ReadRSS(fd, req.Name)
 		return err
 	})
 	if err != nil {
@@ -113,7 +118,7 @@ func (s *Server) SetNicRss(_ context.Context, req *pb.NicRssRequest) (*pb.Change
 	var old ethtool.RSSChange
 	err = h.ethtoolDo(func(fd int) error {
 		if req.Equal > 0 {
-			cur, err := ethtool.ReadRSS(req.Name)
+			cur, err := ethtool.ReadRSS(fd, req.Name)
 			if err != nil {
 				return err
 			}

@@ -162,6 +162,8 @@ func (s *Server) apply(u undo) error {
 			_, err := ethtool.Set(fd, link, features)
 			return err
 		})
+	case opSetNumVfs, opSetVf, opSetEswitch:
+		return s.undoSriov(h, u)
 	case opSetRSS, opSetFlowHash, opDelNtuple:
 		return h.undoNic(u)
 	case opSetRing, opSetCoalesce, opSetChannels, opSetPause, opSetLinkModes:

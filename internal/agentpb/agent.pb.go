@@ -4978,6 +4978,570 @@ func (x *NicNtupleReply) GetLocation() uint32 {
 	return 0
 }
 
+type NicNumVfsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	NumVfs        uint32                 `protobuf:"varint,4,opt,name=num_vfs,json=numVfs,proto3" json:"num_vfs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicNumVfsRequest) Reset() {
+	*x = NicNumVfsRequest{}
+	mi := &file_agent_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicNumVfsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicNumVfsRequest) ProtoMessage() {}
+
+func (x *NicNumVfsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicNumVfsRequest.ProtoReflect.Descriptor instead.
+func (*NicNumVfsRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *NicNumVfsRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicNumVfsRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicNumVfsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicNumVfsRequest) GetNumVfs() uint32 {
+	if x != nil {
+		return x.NumVfs
+	}
+	return 0
+}
+
+// NicVf is one VF's settings.
+type NicVf struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Mac   string                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
+	Vlan  uint32                 `protobuf:"varint,3,opt,name=vlan,proto3" json:"vlan,omitempty"`
+	Qos   uint32                 `protobuf:"varint,4,opt,name=qos,proto3" json:"qos,omitempty"`
+	// min_rate and max_rate are in Mb/s, 0 for no limit.
+	MinRate  uint32 `protobuf:"varint,5,opt,name=min_rate,json=minRate,proto3" json:"min_rate,omitempty"`
+	MaxRate  uint32 `protobuf:"varint,6,opt,name=max_rate,json=maxRate,proto3" json:"max_rate,omitempty"`
+	Spoofchk bool   `protobuf:"varint,7,opt,name=spoofchk,proto3" json:"spoofchk,omitempty"`
+	Trust    bool   `protobuf:"varint,8,opt,name=trust,proto3" json:"trust,omitempty"`
+	// link_state is "auto", "enable" or "disable".
+	LinkState     string `protobuf:"bytes,9,opt,name=link_state,json=linkState,proto3" json:"link_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicVf) Reset() {
+	*x = NicVf{}
+	mi := &file_agent_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicVf) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicVf) ProtoMessage() {}
+
+func (x *NicVf) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicVf.ProtoReflect.Descriptor instead.
+func (*NicVf) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *NicVf) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *NicVf) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+func (x *NicVf) GetVlan() uint32 {
+	if x != nil {
+		return x.Vlan
+	}
+	return 0
+}
+
+func (x *NicVf) GetQos() uint32 {
+	if x != nil {
+		return x.Qos
+	}
+	return 0
+}
+
+func (x *NicVf) GetMinRate() uint32 {
+	if x != nil {
+		return x.MinRate
+	}
+	return 0
+}
+
+func (x *NicVf) GetMaxRate() uint32 {
+	if x != nil {
+		return x.MaxRate
+	}
+	return 0
+}
+
+func (x *NicVf) GetSpoofchk() bool {
+	if x != nil {
+		return x.Spoofchk
+	}
+	return false
+}
+
+func (x *NicVf) GetTrust() bool {
+	if x != nil {
+		return x.Trust
+	}
+	return false
+}
+
+func (x *NicVf) GetLinkState() string {
+	if x != nil {
+		return x.LinkState
+	}
+	return ""
+}
+
+type NicVfsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NumVfs        uint32                 `protobuf:"varint,1,opt,name=num_vfs,json=numVfs,proto3" json:"num_vfs,omitempty"`
+	TotalVfs      uint32                 `protobuf:"varint,2,opt,name=total_vfs,json=totalVfs,proto3" json:"total_vfs,omitempty"`
+	Vfs           []*NicVf               `protobuf:"bytes,3,rep,name=vfs,proto3" json:"vfs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicVfsReply) Reset() {
+	*x = NicVfsReply{}
+	mi := &file_agent_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicVfsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicVfsReply) ProtoMessage() {}
+
+func (x *NicVfsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicVfsReply.ProtoReflect.Descriptor instead.
+func (*NicVfsReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *NicVfsReply) GetNumVfs() uint32 {
+	if x != nil {
+		return x.NumVfs
+	}
+	return 0
+}
+
+func (x *NicVfsReply) GetTotalVfs() uint32 {
+	if x != nil {
+		return x.TotalVfs
+	}
+	return 0
+}
+
+func (x *NicVfsReply) GetVfs() []*NicVf {
+	if x != nil {
+		return x.Vfs
+	}
+	return nil
+}
+
+// NicVfRequest changes VF vf of PF name; unset fields stay.
+type NicVfRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Vf            uint32                 `protobuf:"varint,4,opt,name=vf,proto3" json:"vf,omitempty"`
+	Mac           string                 `protobuf:"bytes,5,opt,name=mac,proto3" json:"mac,omitempty"`
+	Vlan          *uint32                `protobuf:"varint,6,opt,name=vlan,proto3,oneof" json:"vlan,omitempty"`
+	Qos           *uint32                `protobuf:"varint,7,opt,name=qos,proto3,oneof" json:"qos,omitempty"`
+	MinRate       *uint32                `protobuf:"varint,8,opt,name=min_rate,json=minRate,proto3,oneof" json:"min_rate,omitempty"`
+	MaxRate       *uint32                `protobuf:"varint,9,opt,name=max_rate,json=maxRate,proto3,oneof" json:"max_rate,omitempty"`
+	Spoofchk      *bool                  `protobuf:"varint,10,opt,name=spoofchk,proto3,oneof" json:"spoofchk,omitempty"`
+	Trust         *bool                  `protobuf:"varint,11,opt,name=trust,proto3,oneof" json:"trust,omitempty"`
+	LinkState     string                 `protobuf:"bytes,12,opt,name=link_state,json=linkState,proto3" json:"link_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicVfRequest) Reset() {
+	*x = NicVfRequest{}
+	mi := &file_agent_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicVfRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicVfRequest) ProtoMessage() {}
+
+func (x *NicVfRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicVfRequest.ProtoReflect.Descriptor instead.
+func (*NicVfRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *NicVfRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicVfRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicVfRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicVfRequest) GetVf() uint32 {
+	if x != nil {
+		return x.Vf
+	}
+	return 0
+}
+
+func (x *NicVfRequest) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+func (x *NicVfRequest) GetVlan() uint32 {
+	if x != nil && x.Vlan != nil {
+		return *x.Vlan
+	}
+	return 0
+}
+
+func (x *NicVfRequest) GetQos() uint32 {
+	if x != nil && x.Qos != nil {
+		return *x.Qos
+	}
+	return 0
+}
+
+func (x *NicVfRequest) GetMinRate() uint32 {
+	if x != nil && x.MinRate != nil {
+		return *x.MinRate
+	}
+	return 0
+}
+
+func (x *NicVfRequest) GetMaxRate() uint32 {
+	if x != nil && x.MaxRate != nil {
+		return *x.MaxRate
+	}
+	return 0
+}
+
+func (x *NicVfRequest) GetSpoofchk() bool {
+	if x != nil && x.Spoofchk != nil {
+		return *x.Spoofchk
+	}
+	return false
+}
+
+func (x *NicVfRequest) GetTrust() bool {
+	if x != nil && x.Trust != nil {
+		return *x.Trust
+	}
+	return false
+}
+
+func (x *NicVfRequest) GetLinkState() string {
+	if x != nil {
+		return x.LinkState
+	}
+	return ""
+}
+
+type NicEswitchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name  string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// mode is "legacy" or "switchdev".
+	Mode          string `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicEswitchRequest) Reset() {
+	*x = NicEswitchRequest{}
+	mi := &file_agent_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicEswitchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicEswitchRequest) ProtoMessage() {}
+
+func (x *NicEswitchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicEswitchRequest.ProtoReflect.Descriptor instead.
+func (*NicEswitchRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *NicEswitchRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicEswitchRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicEswitchRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicEswitchRequest) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+// NicPort is a devlink port.
+type NicPort struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Index  uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Netdev string                 `protobuf:"bytes,2,opt,name=netdev,proto3" json:"netdev,omitempty"`
+	// flavour is "physical", "pcipf", "pcivf", ...
+	Flavour string `protobuf:"bytes,3,opt,name=flavour,proto3" json:"flavour,omitempty"`
+	// vf is the VF of a "pcivf" port (its representor), -1 otherwise.
+	Vf            int32 `protobuf:"varint,4,opt,name=vf,proto3" json:"vf,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicPort) Reset() {
+	*x = NicPort{}
+	mi := &file_agent_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicPort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicPort) ProtoMessage() {}
+
+func (x *NicPort) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicPort.ProtoReflect.Descriptor instead.
+func (*NicPort) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *NicPort) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *NicPort) GetNetdev() string {
+	if x != nil {
+		return x.Netdev
+	}
+	return ""
+}
+
+func (x *NicPort) GetFlavour() string {
+	if x != nil {
+		return x.Flavour
+	}
+	return ""
+}
+
+func (x *NicPort) GetVf() int32 {
+	if x != nil {
+		return x.Vf
+	}
+	return 0
+}
+
+type NicEswitchReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mode          string                 `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	Ports         []*NicPort             `protobuf:"bytes,2,rep,name=ports,proto3" json:"ports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicEswitchReply) Reset() {
+	*x = NicEswitchReply{}
+	mi := &file_agent_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicEswitchReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicEswitchReply) ProtoMessage() {}
+
+func (x *NicEswitchReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicEswitchReply.ProtoReflect.Descriptor instead.
+func (*NicEswitchReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *NicEswitchReply) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *NicEswitchReply) GetPorts() []*NicPort {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -5377,7 +5941,61 @@ const file_agent_proto_rawDesc = "" +
 	" \x01(\bR\x04drop\">\n" +
 	"\x0eNicNtupleReply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1a\n" +
-	"\blocation\x18\x02 \x01(\rR\blocation2\xc4!\n" +
+	"\blocation\x18\x02 \x01(\rR\blocation\"i\n" +
+	"\x10NicNumVfsRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x17\n" +
+	"\anum_vfs\x18\x04 \x01(\rR\x06numVfs\"\xdc\x01\n" +
+	"\x05NicVf\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x10\n" +
+	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x12\n" +
+	"\x04vlan\x18\x03 \x01(\rR\x04vlan\x12\x10\n" +
+	"\x03qos\x18\x04 \x01(\rR\x03qos\x12\x19\n" +
+	"\bmin_rate\x18\x05 \x01(\rR\aminRate\x12\x19\n" +
+	"\bmax_rate\x18\x06 \x01(\rR\amaxRate\x12\x1a\n" +
+	"\bspoofchk\x18\a \x01(\bR\bspoofchk\x12\x14\n" +
+	"\x05trust\x18\b \x01(\bR\x05trust\x12\x1d\n" +
+	"\n" +
+	"link_state\x18\t \x01(\tR\tlinkState\"k\n" +
+	"\vNicVfsReply\x12\x17\n" +
+	"\anum_vfs\x18\x01 \x01(\rR\x06numVfs\x12\x1b\n" +
+	"\ttotal_vfs\x18\x02 \x01(\rR\btotalVfs\x12&\n" +
+	"\x03vfs\x18\x03 \x03(\v2\x14.lnst.agent.v1.NicVfR\x03vfs\"\xfb\x02\n" +
+	"\fNicVfRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02vf\x18\x04 \x01(\rR\x02vf\x12\x10\n" +
+	"\x03mac\x18\x05 \x01(\tR\x03mac\x12\x17\n" +
+	"\x04vlan\x18\x06 \x01(\rH\x00R\x04vlan\x88\x01\x01\x12\x15\n" +
+	"\x03qos\x18\a \x01(\rH\x01R\x03qos\x88\x01\x01\x12\x1e\n" +
+	"\bmin_rate\x18\b \x01(\rH\x02R\aminRate\x88\x01\x01\x12\x1e\n" +
+	"\bmax_rate\x18\t \x01(\rH\x03R\amaxRate\x88\x01\x01\x12\x1f\n" +
+	"\bspoofchk\x18\n" +
+	" \x01(\bH\x04R\bspoofchk\x88\x01\x01\x12\x19\n" +
+	"\x05trust\x18\v \x01(\bH\x05R\x05trust\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"link_state\x18\f \x01(\tR\tlinkStateB\a\n" +
+	"\x05_vlanB\x06\n" +
+	"\x04_qosB\v\n" +
+	"\t_min_rateB\v\n" +
+	"\t_max_rateB\v\n" +
+	"\t_spoofchkB\b\n" +
+	"\x06_trust\"e\n" +
+	"\x11NicEswitchRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\"a\n" +
+	"\aNicPort\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x16\n" +
+	"\x06netdev\x18\x02 \x01(\tR\x06netdev\x12\x18\n" +
+	"\aflavour\x18\x03 \x01(\tR\aflavour\x12\x0e\n" +
+	"\x02vf\x18\x04 \x01(\x05R\x02vf\"S\n" +
+	"\x0fNicEswitchReply\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12,\n" +
+	"\x05ports\x18\x02 \x03(\v2\x16.lnst.agent.v1.NicPortR\x05ports2\xa9$\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -5445,7 +6063,13 @@ const file_agent_proto_rawDesc = "" +
 	"\tSetNicRss\x12\x1c.lnst.agent.v1.NicRssRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12Q\n" +
 	"\vNicFlowHash\x12!.lnst.agent.v1.NicFlowHashRequest\x1a\x1f.lnst.agent.v1.NicFlowHashReply\x12O\n" +
 	"\x0eSetNicFlowHash\x12!.lnst.agent.v1.NicFlowHashRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12N\n" +
-	"\fAddNicNtuple\x12\x1f.lnst.agent.v1.NicNtupleRequest\x1a\x1d.lnst.agent.v1.NicNtupleReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"\fAddNicNtuple\x12\x1f.lnst.agent.v1.NicNtupleRequest\x1a\x1d.lnst.agent.v1.NicNtupleReply\x12K\n" +
+	"\fSetNicNumVfs\x12\x1f.lnst.agent.v1.NicNumVfsRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12<\n" +
+	"\x06NicVfs\x12\x16.lnst.agent.v1.LinkRef\x1a\x1a.lnst.agent.v1.NicVfsReply\x12C\n" +
+	"\bSetNicVf\x12\x1b.lnst.agent.v1.NicVfRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12M\n" +
+	"\rSetNicEswitch\x12 .lnst.agent.v1.NicEswitchRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
+	"\n" +
+	"NicEswitch\x12\x16.lnst.agent.v1.LinkRef\x1a\x1e.lnst.agent.v1.NicEswitchReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -5460,7 +6084,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),           // 1: lnst.agent.v1.FileEntry.Type
@@ -5534,23 +6158,30 @@ var file_agent_proto_goTypes = []any{
 	(*NicFlowHashReply)(nil),      // 69: lnst.agent.v1.NicFlowHashReply
 	(*NicNtupleRequest)(nil),      // 70: lnst.agent.v1.NicNtupleRequest
 	(*NicNtupleReply)(nil),        // 71: lnst.agent.v1.NicNtupleReply
-	nil,                           // 72: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 73: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                           // 74: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                           // 75: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                           // 76: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 77: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 78: lnst.agent.v1.ProbeReply.QdiscsEntry
-	nil,                           // 79: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
-	(*durationpb.Duration)(nil),   // 80: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 81: google.protobuf.Timestamp
+	(*NicNumVfsRequest)(nil),      // 72: lnst.agent.v1.NicNumVfsRequest
+	(*NicVf)(nil),                 // 73: lnst.agent.v1.NicVf
+	(*NicVfsReply)(nil),           // 74: lnst.agent.v1.NicVfsReply
+	(*NicVfRequest)(nil),          // 75: lnst.agent.v1.NicVfRequest
+	(*NicEswitchRequest)(nil),     // 76: lnst.agent.v1.NicEswitchRequest
+	(*NicPort)(nil),               // 77: lnst.agent.v1.NicPort
+	(*NicEswitchReply)(nil),       // 78: lnst.agent.v1.NicEswitchReply
+	nil,                           // 79: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 80: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                           // 81: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                           // 82: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                           // 83: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 84: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 85: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                           // 86: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	(*durationpb.Duration)(nil),   // 87: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 88: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	80, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	80, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
-	81, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	81, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	80, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	87, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	87, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	88, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	88, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	87, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16, // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14, // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,  // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
@@ -5559,150 +6190,162 @@ var file_agent_proto_depIdxs = []int32{
 	19, // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	25, // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	24, // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	80, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	72, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	73, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	74, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	75, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	76, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	77, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	78, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	87, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	79, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	80, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	81, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	82, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	83, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	84, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	85, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
 	39, // 21: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	40, // 22: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	80, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	87, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
 	1,  // 24: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
 	50, // 25: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
 	51, // 26: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
 	58, // 27: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
 	63, // 28: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
-	79, // 29: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
-	3,  // 30: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,  // 31: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,  // 32: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,  // 33: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,  // 34: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10, // 35: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 36: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10, // 37: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12, // 38: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10, // 39: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13, // 40: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12, // 41: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20, // 42: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21, // 43: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22, // 44: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38, // 45: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38, // 46: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21, // 47: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,  // 48: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42, // 49: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44, // 50: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23, // 51: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24, // 52: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24, // 53: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26, // 54: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27, // 55: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27, // 56: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28, // 57: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28, // 58: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29, // 59: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30, // 60: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31, // 61: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32, // 62: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21, // 63: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33, // 64: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 65: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33, // 66: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 67: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36, // 68: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46, // 69: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46, // 70: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48, // 71: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52, // 72: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54, // 73: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55, // 74: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57, // 75: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60, // 76: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61, // 77: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	33, // 78: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 79: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
-	21, // 80: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
-	65, // 81: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
-	33, // 82: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 83: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
-	33, // 84: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21, // 85: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
-	21, // 86: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
-	67, // 87: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
-	68, // 88: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	68, // 89: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	70, // 90: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
-	4,  // 91: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 92: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 93: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 94: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 95: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 96: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 97: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 98: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15, // 99: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15, // 100: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,  // 101: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16, // 102: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45, // 103: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 104: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 105: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 106: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45, // 107: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40, // 108: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41, // 109: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43, // 110: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45, // 111: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 112: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45, // 113: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 114: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 115: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45, // 116: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 117: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 118: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 119: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 120: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45, // 121: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 122: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45, // 123: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35, // 124: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45, // 125: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34, // 126: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45, // 127: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34, // 128: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37, // 129: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47, // 130: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 131: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49, // 132: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53, // 133: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51, // 134: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56, // 135: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59, // 136: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 137: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62, // 138: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	45, // 139: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
-	34, // 140: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
-	64, // 141: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
-	45, // 142: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
-	45, // 143: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
-	34, // 144: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
-	45, // 145: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
-	34, // 146: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
-	66, // 147: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
-	45, // 148: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
-	69, // 149: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
-	45, // 150: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
-	71, // 151: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
-	91, // [91:152] is the sub-list for method output_type
-	30, // [30:91] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	86, // 29: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	73, // 30: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
+	77, // 31: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
+	3,  // 32: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,  // 33: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,  // 34: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,  // 35: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,  // 36: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10, // 37: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 38: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10, // 39: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12, // 40: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10, // 41: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13, // 42: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12, // 43: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20, // 44: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21, // 45: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22, // 46: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38, // 47: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38, // 48: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21, // 49: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,  // 50: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42, // 51: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44, // 52: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23, // 53: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24, // 54: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24, // 55: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26, // 56: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27, // 57: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27, // 58: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28, // 59: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28, // 60: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29, // 61: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30, // 62: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31, // 63: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32, // 64: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21, // 65: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33, // 66: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 67: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33, // 68: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 69: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36, // 70: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46, // 71: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46, // 72: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48, // 73: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52, // 74: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54, // 75: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55, // 76: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57, // 77: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60, // 78: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61, // 79: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	33, // 80: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 81: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
+	21, // 82: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
+	65, // 83: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
+	33, // 84: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 85: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
+	33, // 86: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21, // 87: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
+	21, // 88: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
+	67, // 89: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
+	68, // 90: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	68, // 91: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	70, // 92: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
+	72, // 93: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
+	21, // 94: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
+	75, // 95: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
+	76, // 96: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
+	21, // 97: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
+	4,  // 98: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 99: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 100: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 101: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 102: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 103: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 104: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 105: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15, // 106: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15, // 107: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,  // 108: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16, // 109: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45, // 110: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 111: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 112: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 113: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45, // 114: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40, // 115: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41, // 116: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43, // 117: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45, // 118: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 119: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45, // 120: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 121: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 122: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45, // 123: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 124: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 125: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 126: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 127: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45, // 128: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 129: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45, // 130: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35, // 131: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45, // 132: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34, // 133: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45, // 134: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34, // 135: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37, // 136: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47, // 137: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 138: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49, // 139: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53, // 140: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51, // 141: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56, // 142: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59, // 143: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 144: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62, // 145: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	45, // 146: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
+	34, // 147: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
+	64, // 148: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
+	45, // 149: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
+	45, // 150: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
+	34, // 151: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
+	45, // 152: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
+	34, // 153: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
+	66, // 154: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
+	45, // 155: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
+	69, // 156: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
+	45, // 157: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
+	71, // 158: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
+	45, // 159: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
+	74, // 160: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
+	45, // 161: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
+	45, // 162: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
+	78, // 163: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
+	98, // [98:164] is the sub-list for method output_type
+	32, // [32:98] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -5724,13 +6367,14 @@ func file_agent_proto_init() {
 		(*WaitLinkRequest_OperState)(nil),
 		(*WaitLinkRequest_Carrier)(nil),
 	}
+	file_agent_proto_msgTypes[73].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   78,
+			NumMessages:   85,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -86,6 +86,11 @@ const (
 	Agent_NicFlowHash_FullMethodName    = "/lnst.agent.v1.Agent/NicFlowHash"
 	Agent_SetNicFlowHash_FullMethodName = "/lnst.agent.v1.Agent/SetNicFlowHash"
 	Agent_AddNicNtuple_FullMethodName   = "/lnst.agent.v1.Agent/AddNicNtuple"
+	Agent_SetNicNumVfs_FullMethodName   = "/lnst.agent.v1.Agent/SetNicNumVfs"
+	Agent_NicVfs_FullMethodName         = "/lnst.agent.v1.Agent/NicVfs"
+	Agent_SetNicVf_FullMethodName       = "/lnst.agent.v1.Agent/SetNicVf"
+	Agent_SetNicEswitch_FullMethodName  = "/lnst.agent.v1.Agent/SetNicEswitch"
+	Agent_NicEswitch_FullMethodName     = "/lnst.agent.v1.Agent/NicEswitch"
 )
 
 // AgentClient is the client API for Agent service.
@@ -266,6 +271,19 @@ type AgentClient interface {
 	// AddNicNtuple adds an ntuple filter (ethtool -N flow-type ...),
 	// deleted at Restore.
 	AddNicNtuple(ctx context.Context, in *NicNtupleRequest, opts ...grpc.CallOption) (*NicNtupleReply, error)
+	// SetNicNumVfs sets a PF's VF count (sriov_numvfs); Restore sets the
+	// old count back (0 removes the VFs). NicVfs reads the count, the most
+	// the PF may have and each VF's settings.
+	SetNicNumVfs(ctx context.Context, in *NicNumVfsRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	NicVfs(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicVfsReply, error)
+	// SetNicVf changes a VF's MAC, VLAN, rate, spoofchk, trust or link
+	// state (rtnetlink VF attributes), set back at Restore.
+	SetNicVf(ctx context.Context, in *NicVfRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// SetNicEswitch sets the eswitch mode (legacy, switchdev) of a PF's
+	// devlink device, set back at Restore; NicEswitch reads it and the
+	// device's devlink ports (a VF's representor among them).
+	SetNicEswitch(ctx context.Context, in *NicEswitchRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	NicEswitch(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicEswitchReply, error)
 }
 
 type agentClient struct {
@@ -925,6 +943,56 @@ func (c *agentClient) AddNicNtuple(ctx context.Context, in *NicNtupleRequest, op
 	return out, nil
 }
 
+func (c *agentClient) SetNicNumVfs(ctx context.Context, in *NicNumVfsRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetNicNumVfs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NicVfs(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicVfsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NicVfsReply)
+	err := c.cc.Invoke(ctx, Agent_NicVfs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetNicVf(ctx context.Context, in *NicVfRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetNicVf_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetNicEswitch(ctx context.Context, in *NicEswitchRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetNicEswitch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NicEswitch(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicEswitchReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NicEswitchReply)
+	err := c.cc.Invoke(ctx, Agent_NicEswitch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -1103,6 +1171,19 @@ type AgentServer interface {
 	// AddNicNtuple adds an ntuple filter (ethtool -N flow-type ...),
 	// deleted at Restore.
 	AddNicNtuple(context.Context, *NicNtupleRequest) (*NicNtupleReply, error)
+	// SetNicNumVfs sets a PF's VF count (sriov_numvfs); Restore sets the
+	// old count back (0 removes the VFs). NicVfs reads the count, the most
+	// the PF may have and each VF's settings.
+	SetNicNumVfs(context.Context, *NicNumVfsRequest) (*ChangeReply, error)
+	NicVfs(context.Context, *LinkRef) (*NicVfsReply, error)
+	// SetNicVf changes a VF's MAC, VLAN, rate, spoofchk, trust or link
+	// state (rtnetlink VF attributes), set back at Restore.
+	SetNicVf(context.Context, *NicVfRequest) (*ChangeReply, error)
+	// SetNicEswitch sets the eswitch mode (legacy, switchdev) of a PF's
+	// devlink device, set back at Restore; NicEswitch reads it and the
+	// device's devlink ports (a VF's representor among them).
+	SetNicEswitch(context.Context, *NicEswitchRequest) (*ChangeReply, error)
+	NicEswitch(context.Context, *LinkRef) (*NicEswitchReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1295,6 +1376,21 @@ func (UnimplementedAgentServer) SetNicFlowHash(context.Context, *NicFlowHashRequ
 }
 func (UnimplementedAgentServer) AddNicNtuple(context.Context, *NicNtupleRequest) (*NicNtupleReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AddNicNtuple not implemented")
+}
+func (UnimplementedAgentServer) SetNicNumVfs(context.Context, *NicNumVfsRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetNicNumVfs not implemented")
+}
+func (UnimplementedAgentServer) NicVfs(context.Context, *LinkRef) (*NicVfsReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NicVfs not implemented")
+}
+func (UnimplementedAgentServer) SetNicVf(context.Context, *NicVfRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetNicVf not implemented")
+}
+func (UnimplementedAgentServer) SetNicEswitch(context.Context, *NicEswitchRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetNicEswitch not implemented")
+}
+func (UnimplementedAgentServer) NicEswitch(context.Context, *LinkRef) (*NicEswitchReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NicEswitch not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -2376,6 +2472,96 @@ func _Agent_AddNicNtuple_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_SetNicNumVfs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicNumVfsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetNicNumVfs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetNicNumVfs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetNicNumVfs(ctx, req.(*NicNumVfsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NicVfs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NicVfs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NicVfs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NicVfs(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetNicVf_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicVfRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetNicVf(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetNicVf_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetNicVf(ctx, req.(*NicVfRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetNicEswitch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicEswitchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetNicEswitch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetNicEswitch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetNicEswitch(ctx, req.(*NicEswitchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NicEswitch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NicEswitch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NicEswitch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NicEswitch(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2606,6 +2792,26 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AddNicNtuple",
 			Handler:    _Agent_AddNicNtuple_Handler,
+		},
+		{
+			MethodName: "SetNicNumVfs",
+			Handler:    _Agent_SetNicNumVfs_Handler,
+		},
+		{
+			MethodName: "NicVfs",
+			Handler:    _Agent_NicVfs_Handler,
+		},
+		{
+			MethodName: "SetNicVf",
+			Handler:    _Agent_SetNicVf_Handler,
+		},
+		{
+			MethodName: "SetNicEswitch",
+			Handler:    _Agent_SetNicEswitch_Handler,
+		},
+		{
+			MethodName: "NicEswitch",
+			Handler:    _Agent_NicEswitch_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
