@@ -113,13 +113,16 @@ func rssGetMsg(ifname string) []byte {
 	return append([]byte{unix.ETHTOOL_MSG_RSS_GET, unix.ETHTOOL_GENL_VERSION, 0, 0}, appendAttr(nil, rssAHeader|nlaFNested, dev)...)
 }
 
-// ReadRSS reads the RSS of device ifname, in the calling thread's
-// network namespace. A device without RSS fails with an error that wraps
-// unix.EOPNOTSUPP.
-func ReadRSS(ifname string) (RSS, error) {
+// ReadRSS reads the RSS of device ifname: through ethtool netlink
+// (RSS_GET, Linux 6.1 and later) in the calling thread's network
+// namespace, or where the kernel has no RSS_GET, through fd (an AF_INET
+// socket in the device's namespace) with the ETHTOOL_GRSSH ioctl. A device
+// without RSS fails with an error that wraps unix.EOPNOTSUPP.
+func ReadRSS(fd int, ifname string) (RSS, error) {
 	msgs, err := request(0, rssGetMsg(ifname))
 	if errors.Is(err, unix.EOPNOTSUPP) {
-		return RSS{}, fmt.Errorf("read RSS of %s: not supported by its driver (ethtool -x): %w", ifname, err)
+		// The driver has no RSS, or the kernel no RSS_GET: ask the ioctl.
+		return readRSSIoctl(fd, ifname)
 	}
 	if err != nil {
 		return RSS{}, fmt.Errorf("read RSS of %s: %w", ifname, err)
@@ -133,6 +136,60 @@ func ReadRSS(ifname string) (RSS, error) {
 	}
 	if len(r.Indir) == 0 && len(r.Key) == 0 {
 		return RSS{}, fmt.Errorf("read RSS of %s: the driver reports no indirection table or key (ethtool -x): %w", ifname, unix.EOPNOTSUPP)
+	}
+	return r, nil
+}
+
+// grsshMsg is the struct ethtool_rxfh of an ETHTOOL_GRSSH request with
+// room for a table of indir entries and a key of key bytes (0 and 0 ask
+// for the sizes).
+func grsshMsg(indir, key uint32) []byte {
+	b := make([]byte, rxfhLen+4*int(indir)+int(key))
+	binary.NativeEndian.PutUint32(b[0:], unix.ETHTOOL_GRSSH)
+	binary.NativeEndian.PutUint32(b[8:], indir)
+	binary.NativeEndian.PutUint32(b[12:], key)
+	return b
+}
+
+// parseGrssh reads a filled struct ethtool_rxfh.
+func parseGrssh(b []byte) (RSS, error) {
+	if len(b) < rxfhLen {
+		return RSS{}, fmt.Errorf("ethtool_rxfh of %d bytes", len(b))
+	}
+	n, k := binary.NativeEndian.Uint32(b[8:]), binary.NativeEndian.Uint32(b[12:])
+	if len(b) != rxfhLen+4*int(n)+int(k) {
+		return RSS{}, fmt.Errorf("ethtool_rxfh of %d bytes for %d entries and a %d-byte key", len(b), n, k)
+	}
+	r := RSS{Hfunc: hfuncName(uint32(b[16])), Indir: make([]uint32, n)}
+	for i := range r.Indir {
+		r.Indir[i] = binary.NativeEndian.Uint32(b[rxfhLen+4*i:])
+	}
+	r.Key = slices.Clone(b[rxfhLen+4*int(n):])
+	return r, nil
+}
+
+func readRSSIoctl(fd int, ifname string) (RSS, error) {
+	sizes := grsshMsg(0, 0)
+	if _, err := ioctl(fd, ifname, sizes); err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			return RSS{}, fmt.Errorf("read RSS of %s: not supported by its driver (ethtool -x): %w", ifname, err)
+		}
+		return RSS{}, fmt.Errorf("read RSS of %s: %w", ifname, err)
+	}
+	n, k := binary.NativeEndian.Uint32(sizes[8:]), binary.NativeEndian.Uint32(sizes[12:])
+	if n == 0 && k == 0 {
+		return RSS{}, fmt.Errorf("read RSS of %s: the driver reports no indirection table or key (ethtool -x): %w", ifname, unix.EOPNOTSUPP)
+	}
+	if n > 1<<16 || k > 1<<10 {
+		return RSS{}, fmt.Errorf("read RSS of %s: a table of %d entries and a key of %d bytes is past belief", ifname, n, k)
+	}
+	b := grsshMsg(n, k)
+	if _, err := ioctl(fd, ifname, b); err != nil {
+		return RSS{}, fmt.Errorf("read RSS of %s: %w", ifname, err)
+	}
+	r, err := parseGrssh(b)
+	if err != nil {
+		return RSS{}, fmt.Errorf("read RSS of %s: %w", ifname, err)
 	}
 	return r, nil
 }
@@ -152,7 +209,10 @@ type RSSChange struct {
 	// Indir is the new table; its length must be the device's.
 	Indir []uint32
 	// DefaultIndir resets the table to the driver's default (ethtool -X
-	// default), which a later change of channels may change again.
+	// default), which a later change of channels may change again. With
+	// Indir too, the table is reset and then, when the driver's default
+	// is not Indir, set to Indir: what an undo does, so that the table is
+	// as it was and the driver still owns it where it owned it before.
 	DefaultIndir bool
 	// Key is the new key; its length must be the device's.
 	Key []byte
@@ -193,7 +253,7 @@ func srsshMsg(c RSSChange, xfrmKnown bool) ([]byte, error) {
 // in its namespace) and returns what it was, as a change that sets it
 // back. The table's entries must be below the device's rx queue count.
 func SetRSS(fd int, ifname string, c RSSChange) (old RSSChange, err error) {
-	cur, err := ReadRSS(ifname)
+	cur, err := ReadRSS(fd, ifname)
 	if err != nil {
 		return RSSChange{}, err
 	}
@@ -203,22 +263,27 @@ func SetRSS(fd int, ifname string, c RSSChange) (old RSSChange, err error) {
 	if c.Key != nil && len(c.Key) != len(cur.Key) {
 		return RSSChange{}, fmt.Errorf("set RSS of %s: key of %d bytes, the device's has %d", ifname, len(c.Key), len(cur.Key))
 	}
-	msg, err := srsshMsg(c, cur.xfrmKnown)
-	if err != nil {
-		return RSSChange{}, fmt.Errorf("set RSS of %s: %w", ifname, err)
+	first := c
+	if c.DefaultIndir {
+		first.Indir = nil
 	}
-	if _, err := ioctl(fd, ifname, msg); err != nil {
-		if errors.Is(err, unix.EOPNOTSUPP) {
-			return RSSChange{}, fmt.Errorf("set RSS of %s: not supported by its driver (ethtool -X): %w", ifname, err)
+	if err := srssh(fd, ifname, first, cur.xfrmKnown); err != nil {
+		return RSSChange{}, err
+	}
+	if c.DefaultIndir && c.Indir != nil {
+		now, err := ReadRSS(fd, ifname)
+		if err != nil {
+			return RSSChange{}, err
 		}
-		return RSSChange{}, fmt.Errorf("set RSS of %s: %w", ifname, err)
+		if !slices.Equal(now.Indir, c.Indir) {
+			if err := srssh(fd, ifname, RSSChange{Indir: c.Indir}, cur.xfrmKnown); err != nil {
+				return RSSChange{}, err
+			}
+		}
 	}
 	if c.Indir != nil || c.DefaultIndir {
-		if IsDefaultIndir(cur.Indir) {
-			old.DefaultIndir = true
-		} else {
-			old.Indir = cur.Indir
-		}
+		old.Indir = cur.Indir
+		old.DefaultIndir = IsDefaultIndir(cur.Indir)
 	}
 	if c.Key != nil {
 		old.Key = cur.Key
@@ -229,10 +294,26 @@ func SetRSS(fd int, ifname string, c RSSChange) (old RSSChange, err error) {
 	return old, nil
 }
 
+// srssh sends one ETHTOOL_SRSSH of c.
+func srssh(fd int, ifname string, c RSSChange, xfrmKnown bool) error {
+	msg, err := srsshMsg(c, xfrmKnown)
+	if err != nil {
+		return fmt.Errorf("set RSS of %s: %w", ifname, err)
+	}
+	if _, err := ioctl(fd, ifname, msg); err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			return fmt.Errorf("set RSS of %s: not supported by its driver (ethtool -X): %w", ifname, err)
+		}
+		return fmt.Errorf("set RSS of %s: %w", ifname, err)
+	}
+	return nil
+}
+
 // IsDefaultIndir reports whether a table is the kernel's default spread
 // (ethtool_rxfh_indir_default: bucket i to queue i mod n) over its n
-// queues. Such a table is set back as "the default" rather than entry by
-// entry, so that the driver may spread it again when channels change.
+// queues. Such a table is set back by resetting it to the driver's
+// default first (see RSSChange.DefaultIndir), so that the driver may
+// spread it again when channels change.
 func IsDefaultIndir(indir []uint32) bool {
 	if len(indir) == 0 {
 		return false

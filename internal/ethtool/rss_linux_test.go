@@ -132,19 +132,40 @@ func TestRSSVeth(t *testing.T) {
 			t.Errorf("create veth0: %v", err)
 			return
 		}
-		_, err := ReadRSS("veth0")
-		assert.ErrorIs(t, err, unix.EOPNOTSUPP)
-		assert.ErrorContains(t, err, "veth0")
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			t.Errorf("socket: %v", err)
 			return
 		}
 		defer unix.Close(fd)
+		_, err = ReadRSS(fd, "veth0")
+		assert.ErrorIs(t, err, unix.EOPNOTSUPP)
+		assert.ErrorContains(t, err, "read RSS of veth0: not supported by its driver")
 		_, err = FlowHash(fd, "veth0", "tcp4")
 		assert.ErrorIs(t, err, unix.EOPNOTSUPP)
 		assert.ErrorContains(t, err, "read rx-flow-hash tcp4 of veth0: not supported by its driver")
 		_, err = AddNtuple(fd, "veth0", Ntuple{Flow: "tcp4", DstPort: 5201, Queue: 1})
 		assert.ErrorIs(t, err, unix.EOPNOTSUPP)
 	})
+}
+
+// TestGrssh checks struct ethtool_rxfh of ETHTOOL_GRSSH both ways: the
+// sizes request, then a reply filled as the kernel does
+// (ethtool_get_rxfh: sizes, hfunc, the table, the key).
+func TestGrssh(t *testing.T) {
+	b := grsshMsg(0, 0)
+	require.Len(t, b, 24)
+	assert.Equal(t, uint32(unix.ETHTOOL_GRSSH), binary.NativeEndian.Uint32(b))
+	b = grsshMsg(4, 3)
+	require.Len(t, b, 24+16+3)
+	b[16] = 1
+	for i, q := range []uint32{0, 1, 0, 1} {
+		binary.NativeEndian.PutUint32(b[24+4*i:], q)
+	}
+	copy(b[40:], []byte{7, 8, 9})
+	r, err := parseGrssh(b)
+	require.NoError(t, err)
+	assert.Equal(t, RSS{Indir: []uint32{0, 1, 0, 1}, Key: []byte{7, 8, 9}, Hfunc: "toeplitz"}, r)
+	_, err = parseGrssh(b[:30])
+	assert.ErrorContains(t, err, "for 4 entries and a 3-byte key")
 }
