@@ -58,8 +58,13 @@ func (s *Server) NicVfs(_ context.Context, req *pb.LinkRef) (*pb.NicVfsReply, er
 	}
 	r := &pb.NicVfsReply{NumVfs: uint32(num), TotalVfs: uint32(total)}
 	for _, v := range sriov.FromLink(l) {
+		var netdev string
+		_ = h.do(func() error {
+			netdev = sriov.VFNetdev(s.nic.devDir(req.Name), v.Index)
+			return nil
+		})
 		r.Vfs = append(r.Vfs, &pb.NicVf{Index: uint32(v.Index), Mac: v.MAC.String(), Vlan: v.Vlan, Qos: v.Qos, MinRate: v.MinRate, MaxRate: v.MaxRate,
-			Spoofchk: v.Spoofchk, Trust: v.Trust, LinkState: v.LinkState})
+			Spoofchk: v.Spoofchk, Trust: v.Trust, LinkState: v.LinkState, Netdev: netdev})
 	}
 	return r, nil
 }

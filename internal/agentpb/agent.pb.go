@@ -5059,7 +5059,10 @@ type NicVf struct {
 	Spoofchk bool   `protobuf:"varint,7,opt,name=spoofchk,proto3" json:"spoofchk,omitempty"`
 	Trust    bool   `protobuf:"varint,8,opt,name=trust,proto3" json:"trust,omitempty"`
 	// link_state is "auto", "enable" or "disable".
-	LinkState     string `protobuf:"bytes,9,opt,name=link_state,json=linkState,proto3" json:"link_state,omitempty"`
+	LinkState string `protobuf:"bytes,9,opt,name=link_state,json=linkState,proto3" json:"link_state,omitempty"`
+	// netdev is the VF's network device on the PF's host (virtfnN/net),
+	// "" when it has none there (bound to no driver, or moved away).
+	Netdev        string `protobuf:"bytes,10,opt,name=netdev,proto3" json:"netdev,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5153,6 +5156,13 @@ func (x *NicVf) GetTrust() bool {
 func (x *NicVf) GetLinkState() string {
 	if x != nil {
 		return x.LinkState
+	}
+	return ""
+}
+
+func (x *NicVf) GetNetdev() string {
+	if x != nil {
+		return x.Netdev
 	}
 	return ""
 }
@@ -5946,7 +5956,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x17\n" +
-	"\anum_vfs\x18\x04 \x01(\rR\x06numVfs\"\xdc\x01\n" +
+	"\anum_vfs\x18\x04 \x01(\rR\x06numVfs\"\xf4\x01\n" +
 	"\x05NicVf\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x12\n" +
@@ -5957,7 +5967,9 @@ const file_agent_proto_rawDesc = "" +
 	"\bspoofchk\x18\a \x01(\bR\bspoofchk\x12\x14\n" +
 	"\x05trust\x18\b \x01(\bR\x05trust\x12\x1d\n" +
 	"\n" +
-	"link_state\x18\t \x01(\tR\tlinkState\"k\n" +
+	"link_state\x18\t \x01(\tR\tlinkState\x12\x16\n" +
+	"\x06netdev\x18\n" +
+	" \x01(\tR\x06netdev\"k\n" +
 	"\vNicVfsReply\x12\x17\n" +
 	"\anum_vfs\x18\x01 \x01(\rR\x06numVfs\x12\x1b\n" +
 	"\ttotal_vfs\x18\x02 \x01(\rR\btotalVfs\x12&\n" +

@@ -288,3 +288,13 @@ func FromLink(l netlink.Link) []VF {
 	}
 	return vfs
 }
+
+// VFNetdev is the network device of VF vf of the PF whose bus device is
+// devDir (its virtfn<vf>/net/<name>), "" when it has none.
+func VFNetdev(devDir string, vf int) string {
+	ents, err := os.ReadDir(filepath.Join(devDir, "virtfn"+strconv.Itoa(vf), "net"))
+	if err != nil || len(ents) == 0 {
+		return ""
+	}
+	return ents[0].Name()
+}

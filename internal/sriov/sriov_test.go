@@ -146,6 +146,10 @@ func TestSetNumVFs(t *testing.T) {
 	assert.Equal(t, 2, old)
 	assert.Equal(t, "6", readNum(t, dir))
 
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "virtfn1", "net", "enp1s0f0v1"), 0o755))
+	assert.Equal(t, "enp1s0f0v1", VFNetdev(dir, 1))
+	assert.Equal(t, "", VFNetdev(dir, 0))
+
 	_, _, err = NumVFs("veth0", t.TempDir())
 	assert.ErrorIs(t, err, unix.EOPNOTSUPP)
 	assert.ErrorContains(t, err, "veth0 has no SR-IOV")
