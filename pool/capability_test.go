@@ -50,6 +50,15 @@ func TestPoolCapabilities(t *testing.T) {
 		{Name: "h2", Ifaces: []IfaceReq{{Name: "eth0", Net: "n1", Params: both}}},
 	}, nil)
 	assert.ErrorContains(t, err, "switchdev", "only m1 has a switchdev interface")
+
+	// An older pool file's params: {sriov: "yes"} still matches a
+	// requirement of that param, but is no VF count for Capability.
+	old, err := Parse("lab.yaml", []byte(hostsYAML+"    interfaces:\n      - {name: eth0, network: lan, params: {sriov: \"yes\"}}\n"))
+	require.NoError(t, err)
+	_, err = Map(old, []HostReq{{Name: "h1", Ifaces: []IfaceReq{{Name: "eth0", Net: "n1", Params: map[string]Pattern{"sriov": {Value: "yes"}}}}}}, nil)
+	assert.NoError(t, err)
+	_, err = Map(old, []HostReq{{Name: "h1", Ifaces: []IfaceReq{{Name: "eth0", Net: "n1", Params: sriov}}}}, nil)
+	assert.Error(t, err)
 }
 
 func TestPoolCapabilityErrors(t *testing.T) {
@@ -62,7 +71,7 @@ func TestPoolCapabilityErrors(t *testing.T) {
 		{"sriov too many", iface("        sriov: 70000\n"), `lab.yaml:6: host "m1": interface "eth0": sriov 70000: want 0 to 65535 VFs`},
 		{"sriov quoted", iface("        sriov: \"8\"\n"), `lab.yaml:6: host "m1": interface "eth0": sriov: want the number of VFs`},
 		{"switchdev not a bool", iface("        switchdev: yes please\n"), `lab.yaml:6: host "m1": interface "eth0": switchdev: want true or false, not "yes please"`},
-		{"sriov in params", iface("        params: {sriov: \"8\"}\n"), `lab.yaml:6: host "m1": interface "eth0": params: "sriov" is the sriov field: give it as sriov`},
+		{"sriov twice", iface("        sriov: 8\n        params: {sriov: \"8\"}\n"), `lab.yaml:7: host "m1": interface "eth0": params: "sriov" is also the sriov field: give one`},
 	} {
 		_, err := Parse("lab.yaml", []byte(tc.data))
 		if assert.Error(t, err, tc.name) {

@@ -181,9 +181,13 @@ func ifaceParam(ifc *Iface, key string) (string, bool) {
 	case "speed":
 		return strconv.Itoa(ifc.Speed), ifc.Speed > 0
 	case "sriov":
-		return strconv.Itoa(ifc.SRIOV), ifc.SRIOV > 0
+		if ifc.SRIOV > 0 {
+			return strconv.Itoa(ifc.SRIOV), true
+		}
 	case "switchdev":
-		return "true", ifc.Switchdev
+		if ifc.Switchdev {
+			return "true", true
+		}
 	}
 	v, ok := ifc.Params[key]
 	return v, ok

@@ -143,7 +143,8 @@ type Iface struct {
 	// SRIOV is how many VFs the interface may have (sriov: N), 0 when
 	// it declares none; Switchdev that its eswitch has a switchdev mode.
 	// Requirements see them as the interface parameters "sriov" and
-	// "switchdev" (lnsttest.Capability).
+	// "switchdev" (lnsttest.Capability); without the field, a param of
+	// that name stands.
 	SRIOV     int
 	Switchdev bool
 	Params    map[string]string
@@ -950,10 +951,13 @@ func checkIfaceField(ifc *Iface, field string) error {
 		if err := checkParams(ifc.Params); err != nil {
 			return err
 		}
-		for _, k := range []string{"sriov", "switchdev"} {
-			if _, ok := ifc.Params[k]; ok {
-				return fmt.Errorf("params: %q is the %s field: give it as %s", k, k, k)
-			}
+		// A param of either name (older pool files have params: {sriov:
+		// "yes"}) stands when the field is not given.
+		if _, ok := ifc.Params["sriov"]; ok && ifc.SRIOV > 0 {
+			return errors.New(`params: "sriov" is also the sriov field: give one`)
+		}
+		if _, ok := ifc.Params["switchdev"]; ok && ifc.Switchdev {
+			return errors.New(`params: "switchdev" is also the switchdev field: give one`)
 		}
 		if _, ok := ifc.Params["speed"]; ok {
 			return errors.New(`params: "speed" is the speed field: give it as speed`)
