@@ -146,10 +146,7 @@ func (h *host) undoParams(u undo) error {
 	if len(u.Params) == 0 {
 		return nothingToUndo("nothing of %q on %s was changed", u.Link, h.label())
 	}
-	p := ringParams
-	if u.Op == opSetCoalesce {
-		p = coalesceParams
-	}
+	p := paramsOfOp(u.Op)
 	return h.do(func() error {
 		_, err := p.set(u.Link, u.Params)
 		return err

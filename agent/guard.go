@@ -58,6 +58,11 @@ var callKinds = map[string]callKind{
 	"SetRing": changes, "Ring": reads, "SetCoalesce": changes, "Coalesce": reads,
 	"Probe": reads, "Facts": reads,
 
+	"SetChannels": changes, "Channels": reads, "NicIrqs": reads, "SetIrqAffinity": changes,
+	"SetPause": changes, "Pause": reads, "SetLinkModes": changes, "LinkModes": reads,
+	"NicRss": reads, "SetNicRss": changes, "NicFlowHash": reads, "SetNicFlowHash": changes, "AddNicNtuple": changes,
+	"SetNicNumVfs": changes, "NicVfs": reads, "SetNicVf": changes, "SetNicEswitch": changes, "NicEswitch": reads,
+
 	"Heartbeat": reads, "Release": reads, "Restore": changes,
 	"PutFile": changes, "GetFile": reads, "TempDir": changes,
 	"Reboot": changes, "LoadKernel": changes,

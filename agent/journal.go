@@ -48,8 +48,9 @@ type undo struct {
 	HWAddr []byte
 	// Features are a device's previous ethtool features.
 	Features map[string]bool
-	// Params are a device's previous ring sizes (opSetRing) or coalescing
-	// settings (opSetCoalesce), by ethtool's names.
+	// Params are a device's previous ring sizes (opSetRing), coalescing
+	// settings (opSetCoalesce) or queue counts (opSetChannels), by
+	// ethtool's names.
 	Params map[string]uint32 `json:",omitempty"`
 	// Path is a file, symlink or directory to remove; with Backup, the
 	// file or symlink the agent saved there (see files.go) is put back,
@@ -86,6 +87,9 @@ type undo struct {
 	// traffic control undo: the kernel sets a length of 0 to 1000 when a
 	// qdisc is attached.
 	TxQLen *int `json:",omitempty"`
+	// Nic is what an opSetRSS, opSetFlowHash or opDelNtuple entry sets
+	// back on device Link (see nic_rss.go).
+	Nic *nicUndo `json:",omitempty"`
 }
 
 // The operations an undo entry can do.
@@ -118,6 +122,26 @@ const (
 	opRunCommand = "run-command"
 	// opStopCapture stops packet capture Job (its id) of Host.
 	opStopCapture = "stop-capture"
+	// opSetChannels sets back a device's queue counts (Params).
+	opSetChannels = "set-channels"
+	// opSetPause and opSetLinkModes set back a device's pause frame
+	// settings or speed, duplex and autoneg (Params).
+	opSetPause     = "set-pause"
+	opSetLinkModes = "set-link-modes"
+	// opSetRSS sets back a device's RSS, opSetFlowHash a flow type's hash
+	// fields, opDelNtuple deletes an ntuple filter (Nic).
+	opSetRSS      = "set-rss"
+	opSetFlowHash = "set-flow-hash"
+	opDelNtuple   = "del-ntuple"
+	// opSetNumVfs writes PF Link's old VF count Value back; opSetVf
+	// sets back a VF's settings (Nic.VF); opSetEswitch writes back the
+	// eswitch mode Value of devlink device Key (see nic_sriov.go).
+	opSetNumVfs  = "set-num-vfs"
+	opSetVf      = "set-vf"
+	opSetEswitch = "set-eswitch"
+	// opIrqAffinity writes back interrupt Key's CPU list Value
+	// (/proc/irq/Key/smp_affinity_list); see nic_irq.go.
+	opIrqAffinity = "irq-affinity"
 )
 
 // hostLabel names a host in messages: "" is the agent's own machine.
@@ -158,6 +182,26 @@ func (u undo) String() string {
 		return fmt.Sprintf("restore ring sizes of %s on %s", u.Link, hostLabel(u.Host))
 	case opSetCoalesce:
 		return fmt.Sprintf("restore coalescing of %s on %s", u.Link, hostLabel(u.Host))
+	case opSetChannels:
+		return fmt.Sprintf("restore channels of %s on %s", u.Link, hostLabel(u.Host))
+	case opSetPause:
+		return fmt.Sprintf("restore pause settings of %s on %s", u.Link, hostLabel(u.Host))
+	case opSetLinkModes:
+		return fmt.Sprintf("restore link modes of %s on %s", u.Link, hostLabel(u.Host))
+	case opSetRSS:
+		return fmt.Sprintf("restore RSS of %s on %s", u.Link, hostLabel(u.Host))
+	case opSetFlowHash:
+		return fmt.Sprintf("restore rx-flow-hash %s of %s on %s", u.Nic.flow(), u.Link, hostLabel(u.Host))
+	case opDelNtuple:
+		return fmt.Sprintf("delete ntuple filter %d of %s on %s", u.Nic.loc(), u.Link, hostLabel(u.Host))
+	case opSetNumVfs:
+		return fmt.Sprintf("set %s VFs of %s back on %s", u.Value, u.Link, hostLabel(u.Host))
+	case opSetVf:
+		return fmt.Sprintf("restore a VF of %s on %s", u.Link, hostLabel(u.Host))
+	case opSetEswitch:
+		return fmt.Sprintf("set eswitch mode of %s back to %s on %s", u.Key, u.Value, hostLabel(u.Host))
+	case opIrqAffinity:
+		return fmt.Sprintf("write CPU list %q back to interrupt %s", u.Value, u.Key)
 	case opAddNeigh:
 		return fmt.Sprintf("add neighbour %s back on %s on %s", u.Neigh, u.Link, hostLabel(u.Host))
 	case opDelNeigh:

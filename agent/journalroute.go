@@ -66,7 +66,8 @@ func routeOnly(u *undo) bool {
 		u.Path == "" && u.Backup == "" && u.BackupID == nil && u.Made == nil &&
 		u.Neigh == nil && u.Rule == nil &&
 		u.Netns == "" && u.Rename == "" && u.L3mdev == nil &&
-		u.Argv == nil && u.Timeout == 0 && u.Tc == nil && u.TxQLen == nil
+		u.Argv == nil && u.Timeout == 0 && u.Tc == nil && u.TxQLen == nil &&
+		u.Nic == nil
 }
 
 // jsonPlain reports whether encoding/json writes s as it is between

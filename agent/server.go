@@ -81,6 +81,8 @@ type Server struct {
 	files fileState
 	// captures are the running packet captures (capture.go).
 	captures captureSet
+	// nic is where interrupts and CPUs are found (nic_irq.go).
+	nic nicPaths
 
 	probeOnce sync.Once
 	probe     struct {

@@ -128,6 +128,9 @@ func (s *Server) apply(u undo) error {
 		// A capture ends with the agent process: nothing to find on disk.
 		s.stopCapture(u)
 		return nil
+	case opIrqAffinity:
+		// The machine's, whichever host set it.
+		return s.undoIrqAffinity(u)
 	}
 	s.mu.Lock()
 	h := s.hosts[u.Host]
@@ -163,7 +166,11 @@ func (s *Server) apply(u undo) error {
 			_, err := ethtool.Set(fd, link, features)
 			return err
 		})
-	case opSetRing, opSetCoalesce:
+	case opSetNumVfs, opSetVf, opSetEswitch:
+		return s.undoSriov(h, u)
+	case opSetRSS, opSetFlowHash, opDelNtuple:
+		return h.undoNic(u)
+	case opSetRing, opSetCoalesce, opSetChannels, opSetPause, opSetLinkModes:
 		return h.undoParams(u)
 	case opDelRoute:
 		return h.delRoute(u.Route, true)

@@ -12,10 +12,14 @@ import (
 const (
 	kindSysctl = "sysctl"
 	kindSysfs  = "sysfs"
+	// kindIrq is an interrupt's CPU list: the key is the interrupt's
+	// number, the file /proc/irq/<number>/smp_affinity_list.
+	kindIrq = "irq"
 )
 
-// valuePath turns a sysctl key or sysfs path into the file that holds it,
-// refusing anything outside /proc/sys and /sys.
+// valuePath turns a sysctl key, sysfs path or interrupt number into the
+// file that holds it, refusing anything outside /proc/sys and /sys but an
+// interrupt's /proc/irq/<number>/smp_affinity_list.
 func valuePath(kind, key string) (string, error) {
 	switch kind {
 	case kindSysctl:
@@ -37,8 +41,17 @@ func valuePath(kind, key string) (string, error) {
 			return "", fmt.Errorf("sysfs path %q is not a clean absolute path under /sys", key)
 		}
 		return p, nil
+	case kindIrq:
+		// Only the affinity list of a numbered interrupt: the key is
+		// digits and nothing else, so no other file under /proc is
+		// reachable.
+		n, err := irqNumber(key)
+		if err != nil {
+			return "", err
+		}
+		return irqAffinityPath(procIRQ, n), nil
 	}
-	return "", fmt.Errorf("value kind %q is neither %q nor %q", kind, kindSysctl, kindSysfs)
+	return "", fmt.Errorf("value kind %q is none of %q, %q, %q", kind, kindSysctl, kindSysfs, kindIrq)
 }
 
 // readValue reads a value on the host's thread, so that /proc/sys/net and

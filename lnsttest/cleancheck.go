@@ -21,8 +21,11 @@ import (
 // snapshotScript prints what a recipe may change on a host and must have
 // put back: links (with master, MTU, state and addresses), addresses,
 // routes and rules of both families in every table, permanent neighbours,
-// each link's ethtool offload features, ring sizes and coalescing, its
-// qdiscs, classes and the filters on its qdiscs and ingress hooks, and
+// each link's ethtool offload features, ring sizes, coalescing, channels
+// and RSS (indirection table, key, hash function), each queue's RPS and
+// XPS CPUs, every interrupt's CPU list (the machine's, shown to every
+// host), its qdiscs, classes and the filters on its qdiscs and ingress
+// hooks, and
 // every sysctl under /proc/sys/net the namespace shows (the per-device
 // ones, forwarding, and the others such as tcp_congestion_control). (Namespaces made with
 // Host.Netns are unnamed: they end with the recipe's restore.)
@@ -39,7 +42,7 @@ ip neigh show nud permanent
 if command -v ethtool >/dev/null; then
 	for d in /sys/class/net/*; do
 		d=${d##*/}
-		for o in -k -g -c; do ethtool $o "$d" 2>/dev/null | sed "1d; s|^|ethtool$o $d |"; done
+		for o in -k -g -c -l -x; do ethtool $o "$d" 2>/dev/null | sed "1d; s|^|ethtool$o $d |"; done
 	done
 fi
 if command -v tc >/dev/null; then
@@ -52,6 +55,7 @@ if command -v tc >/dev/null; then
 		done
 	done
 fi
+grep -s . /sys/class/net/*/queues/*/rps_cpus /sys/class/net/*/queues/*/xps_cpus /proc/irq/*/smp_affinity_list
 grep -r . /proc/sys/net 2>/dev/null | grep -v -e '/stable_secret:' -e '/tcp_fastopen_key:' -e 'available_[a-z_]*:' -e '/nf_conntrack_count:'
 true`
 

@@ -39,6 +39,8 @@ type ifaceReq struct {
 	params  map[string]string
 	regexps map[string]bool
 	impair  *Impair // impair.go
+	// caps are the capabilities required (Capability).
+	caps []string
 }
 
 // HostOpt is an option of HostReq: Arch, Param, IfaceReq.
@@ -181,6 +183,11 @@ func validate(reqs []Requirement) error {
 					return err
 				}
 			}
+			for _, c := range ifc.caps {
+				if _, ok := capabilities[c]; !ok {
+					return fmt.Errorf("host %q: interface %q: Capability(%q): unknown capability (known: %s)", h.name, ifc.name, c, capabilityNames())
+				}
+			}
 		}
 	}
 	return nil
@@ -205,6 +212,10 @@ func labUnmet(reqs []Requirement) string {
 			return fmt.Sprintf("host %q needs param %s=%q; local lab hosts have no params (use a pool)", h.name, k[0], h.params[k[0]])
 		}
 		for _, i := range h.ifaces {
+			if len(i.caps) > 0 {
+				c := i.caps[0]
+				return fmt.Sprintf("host %q interface %q needs capability %s; local lab interfaces have none (a pool interface declares it: %s)", h.name, i.name, c, capabilities[c].declare)
+			}
 			if i.driver != "" && i.driver != "veth" {
 				return fmt.Sprintf("host %q interface %q needs driver %s; local lab interfaces are veth", h.name, i.name, i.driver)
 			}

@@ -177,8 +177,17 @@ func hostParam(h *Host, key string) (string, bool) {
 }
 
 func ifaceParam(ifc *Iface, key string) (string, bool) {
-	if key == "speed" {
+	switch key {
+	case "speed":
 		return strconv.Itoa(ifc.Speed), ifc.Speed > 0
+	case "sriov":
+		if ifc.SRIOV > 0 {
+			return strconv.Itoa(ifc.SRIOV), true
+		}
+	case "switchdev":
+		if ifc.Switchdev {
+			return "true", true
+		}
 	}
 	v, ok := ifc.Params[key]
 	return v, ok

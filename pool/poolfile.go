@@ -140,8 +140,15 @@ type Iface struct {
 	Net    string // label of the pool network the interface is cabled to, "" if none
 	Driver string
 	Speed  int // Mbit/s, 0 if unknown
-	Params map[string]string
-	Line   int // line of the interface in the pool file
+	// SRIOV is how many VFs the interface may have (sriov: N), 0 when
+	// it declares none; Switchdev that its eswitch has a switchdev mode.
+	// Requirements see them as the interface parameters "sriov" and
+	// "switchdev" (lnsttest.Capability); without the field, a param of
+	// that name stands.
+	SRIOV     int
+	Switchdev bool
+	Params    map[string]string
+	Line      int // line of the interface in the pool file
 }
 
 // FileError is a problem in a pool file, at a line (0 if unknown).
@@ -234,12 +241,15 @@ type tlsSchema struct {
 
 // ifaceSchema is an interface of a host or provisioner.
 type ifaceSchema struct {
-	Name   string            `yaml:"name"`
-	HWAddr string            `yaml:"hwaddr"`
-	Net    string            `yaml:"network"`
-	Driver string            `yaml:"driver"`
-	Speed  int               `yaml:"speed"`
-	Params map[string]string `yaml:"params"`
+	Name   string `yaml:"name"`
+	HWAddr string `yaml:"hwaddr"`
+	Net    string `yaml:"network"`
+	Driver string `yaml:"driver"`
+	Speed  int    `yaml:"speed"`
+	// SRIOV and Switchdev declare what the NIC can do (see Iface).
+	SRIOV     int               `yaml:"sriov"`
+	Switchdev bool              `yaml:"switchdev"`
+	Params    map[string]string `yaml:"params"`
 }
 
 // powerSchema is the power field of a host.
@@ -641,6 +651,18 @@ func (ps *poolParser) iface(j int, n *yaml.Node, host string) (Iface, error) {
 			return ifc, ps.errorf(v.Line, "%s: speed: want a number of Mbit/s, not %s", what, valueName(v))
 		}
 	}
+	if f, ok := fs["sriov"]; ok {
+		v := resolve(f.value)
+		if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" || v.Decode(&ifc.SRIOV) != nil {
+			return ifc, ps.errorf(v.Line, "%s: sriov: want the number of VFs the NIC may have, not %s", what, valueName(v))
+		}
+	}
+	if f, ok := fs["switchdev"]; ok {
+		v := resolve(f.value)
+		if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool" || v.Decode(&ifc.Switchdev) != nil {
+			return ifc, ps.errorf(v.Line, "%s: switchdev: want true or false, not %s", what, valueName(v))
+		}
+	}
 	if f, ok := fs["params"]; ok {
 		if ifc.Params, err = ps.params(f, what); err != nil {
 			return ifc, err
@@ -888,6 +910,10 @@ func checkInsecure(agent string, insecure, anyAddress bool) error {
 		"whoever is on the path would run commands on it without TLS; give tls {ca, cert, key}, or insecure_any_address: true to allow plain TCP there anyway", agent)
 }
 
+// maxVFs bounds sriov: PCIe SR-IOV allows 65535 VFs per PF (a TotalVFs
+// of 16 bits).
+const maxVFs = 65535
+
 // checkIfaceField checks one field of an interface, by its YAML name.
 func checkIfaceField(ifc *Iface, field string) error {
 	switch field {
@@ -917,9 +943,21 @@ func checkIfaceField(ifc *Iface, field string) error {
 		if ifc.Speed < 0 {
 			return fmt.Errorf("speed %d: must not be negative", ifc.Speed)
 		}
+	case "sriov":
+		if ifc.SRIOV < 0 || ifc.SRIOV > maxVFs {
+			return fmt.Errorf("sriov %d: want 0 to %d VFs", ifc.SRIOV, maxVFs)
+		}
 	case "params":
 		if err := checkParams(ifc.Params); err != nil {
 			return err
+		}
+		// A param of either name (older pool files have params: {sriov:
+		// "yes"}) stands when the field is not given.
+		if _, ok := ifc.Params["sriov"]; ok && ifc.SRIOV > 0 {
+			return errors.New(`params: "sriov" is also the sriov field: give one`)
+		}
+		if _, ok := ifc.Params["switchdev"]; ok && ifc.Switchdev {
+			return errors.New(`params: "switchdev" is also the switchdev field: give one`)
 		}
 		if _, ok := ifc.Params["speed"]; ok {
 			return errors.New(`params: "speed" is the speed field: give it as speed`)

@@ -289,7 +289,8 @@ func BenchmarkVMLabTwoHosts(b *testing.B) {
 				)
 				a = append(a, qmpArgs(qmp)...)
 				a = append(a, "-netdev", "hubport,id=n0,hubid=0",
-					"-device", fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,romfile=", vmMAC(99, g, 0)))
+					// The lab's NIC options (vmNICArgs) but its tap.
+					"-device", fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,romfile=,mq=on,vectors=%d,rss=on", vmMAC(99, g, 0), 2*vmNICQueues+2))
 				out, err := exec.Command(a[0], a[1:]...).CombinedOutput()
 				if err != nil {
 					err = fmt.Errorf("%w: %s", err, out)

@@ -76,6 +76,7 @@ type tableRecipe struct {
 	name, file string
 	kernel     []string // kinds it requires with lnsttest.Kernel
 	types      []string // devices types it creates
+	caps       []string // interface capabilities it requires (lnsttest.Capability)
 }
 
 // tableFunc is what one function of the package's source uses.
@@ -87,6 +88,11 @@ type tableFunc struct {
 	// forwards is set when the function passes a parameter to
 	// lnsttest.Kernel: the string literals its callers give it are kinds.
 	forwards bool
+	// caps are string literals given to lnsttest.Capability;
+	// capForwards is set when it is given something else (a parameter):
+	// the string literals its callers give it are capabilities.
+	caps        []string
+	capForwards bool
 }
 
 // tableParse reads every _test.go file of the package and returns its
@@ -126,6 +132,7 @@ func tableParse(t *testing.T) []tableRecipe {
 			seen[fn] = true
 			r.kernel = append(r.kernel, f.kernel...)
 			r.types = append(r.types, f.types...)
+			r.caps = append(r.caps, f.caps...)
 			for _, c := range f.calls {
 				id, ok := c.Fun.(*ast.Ident)
 				if !ok {
@@ -133,6 +140,9 @@ func tableParse(t *testing.T) []tableRecipe {
 				}
 				if g := funcs[id.Name]; g != nil && g.forwards {
 					r.kernel = append(r.kernel, tableStrings(c.Args)...)
+				}
+				if g := funcs[id.Name]; g != nil && g.capForwards {
+					r.caps = append(r.caps, tableStrings(c.Args)...)
 				}
 				walk(id.Name)
 			}
@@ -142,6 +152,8 @@ func tableParse(t *testing.T) []tableRecipe {
 		r.kernel = slices.Compact(r.kernel)
 		slices.Sort(r.types)
 		r.types = slices.Compact(r.types)
+		slices.Sort(r.caps)
+		r.caps = slices.Compact(r.caps)
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b tableRecipe) int { return strings.Compare(a.name, b.name) })
@@ -177,6 +189,12 @@ func tableInspect(file string, fd *ast.FuncDecl) *tableFunc {
 				f.kernel = append(f.kernel, tableStrings(x.Args)...)
 				if x.Ellipsis.IsValid() {
 					f.forwards = true
+				}
+			} else if tableIsSel(x.Fun, "lnsttest", "Capability") {
+				lits := tableStrings(x.Args)
+				f.caps = append(f.caps, lits...)
+				if len(lits) < len(x.Args) {
+					f.capForwards = true
 				}
 			} else {
 				f.calls = append(f.calls, x)
@@ -279,6 +297,9 @@ func tableMarkdown(lab tableLab, kernel string, have map[string]bool, recipes []
 		verdict := "runs: the kernel has what it needs"
 		if len(lacks) > 0 {
 			verdict = "skips: kernel lacks " + strings.Join(lacks, ", ")
+		}
+		if len(r.caps) > 0 {
+			verdict = "skips: needs a pool interface with capability " + strings.Join(r.caps, ", ")
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", r.name, r.file, strings.Join(r.kernel, ", "), verdict)
 	}

@@ -6765,6 +6765,1242 @@ func (x *TcResetReply) GetChanged() []string {
 	return nil
 }
 
+// NicIrq is one interrupt of a device.
+type NicIrq struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Irq   uint32                 `protobuf:"varint,1,opt,name=irq,proto3" json:"irq,omitempty"`
+	// name is the interrupt's action name in /proc/interrupts
+	// ("virtio2-input.0", "mlx5_comp3@pci:0000:3b:00.0", "eth0-TxRx-3").
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// queue is the queue number the name ends in, -1 when it names none
+	// (a config or async interrupt).
+	Queue int32 `protobuf:"varint,3,opt,name=queue,proto3" json:"queue,omitempty"`
+	// kind is what the name says the queue does: "rx", "tx", "combined" or
+	// "" when it does not say.
+	Kind string `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	// affinity is the interrupt's smp_affinity_list ("0-3,8").
+	Affinity      string `protobuf:"bytes,5,opt,name=affinity,proto3" json:"affinity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicIrq) Reset() {
+	*x = NicIrq{}
+	mi := &file_agent_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicIrq) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicIrq) ProtoMessage() {}
+
+func (x *NicIrq) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicIrq.ProtoReflect.Descriptor instead.
+func (*NicIrq) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *NicIrq) GetIrq() uint32 {
+	if x != nil {
+		return x.Irq
+	}
+	return 0
+}
+
+func (x *NicIrq) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicIrq) GetQueue() int32 {
+	if x != nil {
+		return x.Queue
+	}
+	return 0
+}
+
+func (x *NicIrq) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *NicIrq) GetAffinity() string {
+	if x != nil {
+		return x.Affinity
+	}
+	return ""
+}
+
+type NicIrqsReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Irqs  []*NicIrq              `protobuf:"bytes,1,rep,name=irqs,proto3" json:"irqs,omitempty"`
+	// cpus is the host's online CPU list (/sys/devices/system/cpu/online).
+	Cpus          string `protobuf:"bytes,2,opt,name=cpus,proto3" json:"cpus,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicIrqsReply) Reset() {
+	*x = NicIrqsReply{}
+	mi := &file_agent_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicIrqsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicIrqsReply) ProtoMessage() {}
+
+func (x *NicIrqsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicIrqsReply.ProtoReflect.Descriptor instead.
+func (*NicIrqsReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *NicIrqsReply) GetIrqs() []*NicIrq {
+	if x != nil {
+		return x.Irqs
+	}
+	return nil
+}
+
+func (x *NicIrqsReply) GetCpus() string {
+	if x != nil {
+		return x.Cpus
+	}
+	return ""
+}
+
+// NicIrqAffinityRequest sets interrupts' CPU lists.
+type NicIrqAffinityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// cpus maps an interrupt number to its new CPU list ("3", "0-3,8").
+	Cpus          map[uint32]string `protobuf:"bytes,3,rep,name=cpus,proto3" json:"cpus,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicIrqAffinityRequest) Reset() {
+	*x = NicIrqAffinityRequest{}
+	mi := &file_agent_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicIrqAffinityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicIrqAffinityRequest) ProtoMessage() {}
+
+func (x *NicIrqAffinityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicIrqAffinityRequest.ProtoReflect.Descriptor instead.
+func (*NicIrqAffinityRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *NicIrqAffinityRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicIrqAffinityRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicIrqAffinityRequest) GetCpus() map[uint32]string {
+	if x != nil {
+		return x.Cpus
+	}
+	return nil
+}
+
+// NicRssReply is a device's RSS.
+type NicRssReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// indir maps hash bucket i to rx queue indir[i].
+	Indir []uint32 `protobuf:"varint,1,rep,packed,name=indir,proto3" json:"indir,omitempty"`
+	Key   []byte   `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// hfunc is "toeplitz", "xor", "crc32" or "" when none is reported.
+	Hfunc         string `protobuf:"bytes,3,opt,name=hfunc,proto3" json:"hfunc,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicRssReply) Reset() {
+	*x = NicRssReply{}
+	mi := &file_agent_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicRssReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicRssReply) ProtoMessage() {}
+
+func (x *NicRssReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicRssReply.ProtoReflect.Descriptor instead.
+func (*NicRssReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *NicRssReply) GetIndir() []uint32 {
+	if x != nil {
+		return x.Indir
+	}
+	return nil
+}
+
+func (x *NicRssReply) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *NicRssReply) GetHfunc() string {
+	if x != nil {
+		return x.Hfunc
+	}
+	return ""
+}
+
+// NicRssRequest changes a device's RSS; what is empty stays.
+type NicRssRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name  string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// indir is the new table, as long as the device's.
+	Indir []uint32 `protobuf:"varint,4,rep,packed,name=indir,proto3" json:"indir,omitempty"`
+	// equal spreads the table over the first equal queues (ethtool -X
+	// equal N); default_indir resets it to the driver's default.
+	Equal        uint32 `protobuf:"varint,5,opt,name=equal,proto3" json:"equal,omitempty"`
+	DefaultIndir bool   `protobuf:"varint,6,opt,name=default_indir,json=defaultIndir,proto3" json:"default_indir,omitempty"`
+	// key is the new hash key, as long as the device's.
+	Key []byte `protobuf:"bytes,7,opt,name=key,proto3" json:"key,omitempty"`
+	// hfunc is the new hash function by name.
+	Hfunc         string `protobuf:"bytes,8,opt,name=hfunc,proto3" json:"hfunc,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicRssRequest) Reset() {
+	*x = NicRssRequest{}
+	mi := &file_agent_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicRssRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicRssRequest) ProtoMessage() {}
+
+func (x *NicRssRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicRssRequest.ProtoReflect.Descriptor instead.
+func (*NicRssRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *NicRssRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicRssRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicRssRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicRssRequest) GetIndir() []uint32 {
+	if x != nil {
+		return x.Indir
+	}
+	return nil
+}
+
+func (x *NicRssRequest) GetEqual() uint32 {
+	if x != nil {
+		return x.Equal
+	}
+	return 0
+}
+
+func (x *NicRssRequest) GetDefaultIndir() bool {
+	if x != nil {
+		return x.DefaultIndir
+	}
+	return false
+}
+
+func (x *NicRssRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *NicRssRequest) GetHfunc() string {
+	if x != nil {
+		return x.Hfunc
+	}
+	return ""
+}
+
+type NicFlowHashRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name  string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// flow_type as ethtool names it: tcp4, udp4, ip4, tcp6, ...
+	FlowType string `protobuf:"bytes,4,opt,name=flow_type,json=flowType,proto3" json:"flow_type,omitempty"`
+	// fields are ethtool -N's letters ("sdfn"); SetNicFlowHash only.
+	Fields        string `protobuf:"bytes,5,opt,name=fields,proto3" json:"fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicFlowHashRequest) Reset() {
+	*x = NicFlowHashRequest{}
+	mi := &file_agent_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicFlowHashRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicFlowHashRequest) ProtoMessage() {}
+
+func (x *NicFlowHashRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicFlowHashRequest.ProtoReflect.Descriptor instead.
+func (*NicFlowHashRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *NicFlowHashRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicFlowHashRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicFlowHashRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicFlowHashRequest) GetFlowType() string {
+	if x != nil {
+		return x.FlowType
+	}
+	return ""
+}
+
+func (x *NicFlowHashRequest) GetFields() string {
+	if x != nil {
+		return x.Fields
+	}
+	return ""
+}
+
+type NicFlowHashReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Fields        string                 `protobuf:"bytes,1,opt,name=fields,proto3" json:"fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicFlowHashReply) Reset() {
+	*x = NicFlowHashReply{}
+	mi := &file_agent_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicFlowHashReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicFlowHashReply) ProtoMessage() {}
+
+func (x *NicFlowHashReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicFlowHashReply.ProtoReflect.Descriptor instead.
+func (*NicFlowHashReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *NicFlowHashReply) GetFields() string {
+	if x != nil {
+		return x.Fields
+	}
+	return ""
+}
+
+// NicNtupleRequest adds an ntuple filter: packets of flow_type (tcp4 or
+// udp4) matching the addresses and ports given ("" and 0 match any) go to
+// rx queue queue, or are dropped with drop.
+type NicNtupleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	FlowType      string                 `protobuf:"bytes,4,opt,name=flow_type,json=flowType,proto3" json:"flow_type,omitempty"`
+	SrcIp         string                 `protobuf:"bytes,5,opt,name=src_ip,json=srcIp,proto3" json:"src_ip,omitempty"`
+	DstIp         string                 `protobuf:"bytes,6,opt,name=dst_ip,json=dstIp,proto3" json:"dst_ip,omitempty"`
+	SrcPort       uint32                 `protobuf:"varint,7,opt,name=src_port,json=srcPort,proto3" json:"src_port,omitempty"`
+	DstPort       uint32                 `protobuf:"varint,8,opt,name=dst_port,json=dstPort,proto3" json:"dst_port,omitempty"`
+	Queue         uint64                 `protobuf:"varint,9,opt,name=queue,proto3" json:"queue,omitempty"`
+	Drop          bool                   `protobuf:"varint,10,opt,name=drop,proto3" json:"drop,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicNtupleRequest) Reset() {
+	*x = NicNtupleRequest{}
+	mi := &file_agent_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicNtupleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicNtupleRequest) ProtoMessage() {}
+
+func (x *NicNtupleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicNtupleRequest.ProtoReflect.Descriptor instead.
+func (*NicNtupleRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *NicNtupleRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicNtupleRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicNtupleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicNtupleRequest) GetFlowType() string {
+	if x != nil {
+		return x.FlowType
+	}
+	return ""
+}
+
+func (x *NicNtupleRequest) GetSrcIp() string {
+	if x != nil {
+		return x.SrcIp
+	}
+	return ""
+}
+
+func (x *NicNtupleRequest) GetDstIp() string {
+	if x != nil {
+		return x.DstIp
+	}
+	return ""
+}
+
+func (x *NicNtupleRequest) GetSrcPort() uint32 {
+	if x != nil {
+		return x.SrcPort
+	}
+	return 0
+}
+
+func (x *NicNtupleRequest) GetDstPort() uint32 {
+	if x != nil {
+		return x.DstPort
+	}
+	return 0
+}
+
+func (x *NicNtupleRequest) GetQueue() uint64 {
+	if x != nil {
+		return x.Queue
+	}
+	return 0
+}
+
+func (x *NicNtupleRequest) GetDrop() bool {
+	if x != nil {
+		return x.Drop
+	}
+	return false
+}
+
+type NicNtupleReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// location is where the driver put the filter.
+	Location      uint32 `protobuf:"varint,2,opt,name=location,proto3" json:"location,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicNtupleReply) Reset() {
+	*x = NicNtupleReply{}
+	mi := &file_agent_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicNtupleReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicNtupleReply) ProtoMessage() {}
+
+func (x *NicNtupleReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicNtupleReply.ProtoReflect.Descriptor instead.
+func (*NicNtupleReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *NicNtupleReply) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *NicNtupleReply) GetLocation() uint32 {
+	if x != nil {
+		return x.Location
+	}
+	return 0
+}
+
+type NicNumVfsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	NumVfs        uint32                 `protobuf:"varint,4,opt,name=num_vfs,json=numVfs,proto3" json:"num_vfs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicNumVfsRequest) Reset() {
+	*x = NicNumVfsRequest{}
+	mi := &file_agent_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicNumVfsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicNumVfsRequest) ProtoMessage() {}
+
+func (x *NicNumVfsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicNumVfsRequest.ProtoReflect.Descriptor instead.
+func (*NicNumVfsRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *NicNumVfsRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicNumVfsRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicNumVfsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicNumVfsRequest) GetNumVfs() uint32 {
+	if x != nil {
+		return x.NumVfs
+	}
+	return 0
+}
+
+// NicVf is one VF's settings.
+type NicVf struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Mac   string                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
+	Vlan  uint32                 `protobuf:"varint,3,opt,name=vlan,proto3" json:"vlan,omitempty"`
+	Qos   uint32                 `protobuf:"varint,4,opt,name=qos,proto3" json:"qos,omitempty"`
+	// min_rate and max_rate are in Mb/s, 0 for no limit.
+	MinRate  uint32 `protobuf:"varint,5,opt,name=min_rate,json=minRate,proto3" json:"min_rate,omitempty"`
+	MaxRate  uint32 `protobuf:"varint,6,opt,name=max_rate,json=maxRate,proto3" json:"max_rate,omitempty"`
+	Spoofchk bool   `protobuf:"varint,7,opt,name=spoofchk,proto3" json:"spoofchk,omitempty"`
+	Trust    bool   `protobuf:"varint,8,opt,name=trust,proto3" json:"trust,omitempty"`
+	// link_state is "auto", "enable" or "disable".
+	LinkState string `protobuf:"bytes,9,opt,name=link_state,json=linkState,proto3" json:"link_state,omitempty"`
+	// netdev is the VF's network device on the PF's host (virtfnN/net),
+	// "" when it has none there (bound to no driver, or moved away).
+	Netdev        string `protobuf:"bytes,10,opt,name=netdev,proto3" json:"netdev,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicVf) Reset() {
+	*x = NicVf{}
+	mi := &file_agent_proto_msgTypes[105]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicVf) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicVf) ProtoMessage() {}
+
+func (x *NicVf) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[105]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicVf.ProtoReflect.Descriptor instead.
+func (*NicVf) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{105}
+}
+
+func (x *NicVf) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *NicVf) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+func (x *NicVf) GetVlan() uint32 {
+	if x != nil {
+		return x.Vlan
+	}
+	return 0
+}
+
+func (x *NicVf) GetQos() uint32 {
+	if x != nil {
+		return x.Qos
+	}
+	return 0
+}
+
+func (x *NicVf) GetMinRate() uint32 {
+	if x != nil {
+		return x.MinRate
+	}
+	return 0
+}
+
+func (x *NicVf) GetMaxRate() uint32 {
+	if x != nil {
+		return x.MaxRate
+	}
+	return 0
+}
+
+func (x *NicVf) GetSpoofchk() bool {
+	if x != nil {
+		return x.Spoofchk
+	}
+	return false
+}
+
+func (x *NicVf) GetTrust() bool {
+	if x != nil {
+		return x.Trust
+	}
+	return false
+}
+
+func (x *NicVf) GetLinkState() string {
+	if x != nil {
+		return x.LinkState
+	}
+	return ""
+}
+
+func (x *NicVf) GetNetdev() string {
+	if x != nil {
+		return x.Netdev
+	}
+	return ""
+}
+
+type NicVfsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NumVfs        uint32                 `protobuf:"varint,1,opt,name=num_vfs,json=numVfs,proto3" json:"num_vfs,omitempty"`
+	TotalVfs      uint32                 `protobuf:"varint,2,opt,name=total_vfs,json=totalVfs,proto3" json:"total_vfs,omitempty"`
+	Vfs           []*NicVf               `protobuf:"bytes,3,rep,name=vfs,proto3" json:"vfs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicVfsReply) Reset() {
+	*x = NicVfsReply{}
+	mi := &file_agent_proto_msgTypes[106]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicVfsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicVfsReply) ProtoMessage() {}
+
+func (x *NicVfsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[106]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicVfsReply.ProtoReflect.Descriptor instead.
+func (*NicVfsReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{106}
+}
+
+func (x *NicVfsReply) GetNumVfs() uint32 {
+	if x != nil {
+		return x.NumVfs
+	}
+	return 0
+}
+
+func (x *NicVfsReply) GetTotalVfs() uint32 {
+	if x != nil {
+		return x.TotalVfs
+	}
+	return 0
+}
+
+func (x *NicVfsReply) GetVfs() []*NicVf {
+	if x != nil {
+		return x.Vfs
+	}
+	return nil
+}
+
+// NicVfRequest changes VF vf of PF name; unset fields stay.
+type NicVfRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Vf            uint32                 `protobuf:"varint,4,opt,name=vf,proto3" json:"vf,omitempty"`
+	Mac           string                 `protobuf:"bytes,5,opt,name=mac,proto3" json:"mac,omitempty"`
+	Vlan          *uint32                `protobuf:"varint,6,opt,name=vlan,proto3,oneof" json:"vlan,omitempty"`
+	Qos           *uint32                `protobuf:"varint,7,opt,name=qos,proto3,oneof" json:"qos,omitempty"`
+	MinRate       *uint32                `protobuf:"varint,8,opt,name=min_rate,json=minRate,proto3,oneof" json:"min_rate,omitempty"`
+	MaxRate       *uint32                `protobuf:"varint,9,opt,name=max_rate,json=maxRate,proto3,oneof" json:"max_rate,omitempty"`
+	Spoofchk      *bool                  `protobuf:"varint,10,opt,name=spoofchk,proto3,oneof" json:"spoofchk,omitempty"`
+	Trust         *bool                  `protobuf:"varint,11,opt,name=trust,proto3,oneof" json:"trust,omitempty"`
+	LinkState     string                 `protobuf:"bytes,12,opt,name=link_state,json=linkState,proto3" json:"link_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicVfRequest) Reset() {
+	*x = NicVfRequest{}
+	mi := &file_agent_proto_msgTypes[107]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicVfRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicVfRequest) ProtoMessage() {}
+
+func (x *NicVfRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[107]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicVfRequest.ProtoReflect.Descriptor instead.
+func (*NicVfRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{107}
+}
+
+func (x *NicVfRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicVfRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicVfRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicVfRequest) GetVf() uint32 {
+	if x != nil {
+		return x.Vf
+	}
+	return 0
+}
+
+func (x *NicVfRequest) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+func (x *NicVfRequest) GetVlan() uint32 {
+	if x != nil && x.Vlan != nil {
+		return *x.Vlan
+	}
+	return 0
+}
+
+func (x *NicVfRequest) GetQos() uint32 {
+	if x != nil && x.Qos != nil {
+		return *x.Qos
+	}
+	return 0
+}
+
+func (x *NicVfRequest) GetMinRate() uint32 {
+	if x != nil && x.MinRate != nil {
+		return *x.MinRate
+	}
+	return 0
+}
+
+func (x *NicVfRequest) GetMaxRate() uint32 {
+	if x != nil && x.MaxRate != nil {
+		return *x.MaxRate
+	}
+	return 0
+}
+
+func (x *NicVfRequest) GetSpoofchk() bool {
+	if x != nil && x.Spoofchk != nil {
+		return *x.Spoofchk
+	}
+	return false
+}
+
+func (x *NicVfRequest) GetTrust() bool {
+	if x != nil && x.Trust != nil {
+		return *x.Trust
+	}
+	return false
+}
+
+func (x *NicVfRequest) GetLinkState() string {
+	if x != nil {
+		return x.LinkState
+	}
+	return ""
+}
+
+type NicEswitchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Name  string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// mode is "legacy" or "switchdev".
+	Mode          string `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicEswitchRequest) Reset() {
+	*x = NicEswitchRequest{}
+	mi := &file_agent_proto_msgTypes[108]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicEswitchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicEswitchRequest) ProtoMessage() {}
+
+func (x *NicEswitchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[108]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicEswitchRequest.ProtoReflect.Descriptor instead.
+func (*NicEswitchRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{108}
+}
+
+func (x *NicEswitchRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NicEswitchRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NicEswitchRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NicEswitchRequest) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+// NicPort is a devlink port.
+type NicPort struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Index  uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Netdev string                 `protobuf:"bytes,2,opt,name=netdev,proto3" json:"netdev,omitempty"`
+	// flavour is "physical", "pcipf", "pcivf", ...
+	Flavour string `protobuf:"bytes,3,opt,name=flavour,proto3" json:"flavour,omitempty"`
+	// vf is the VF of a "pcivf" port (its representor), -1 otherwise.
+	Vf            int32 `protobuf:"varint,4,opt,name=vf,proto3" json:"vf,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicPort) Reset() {
+	*x = NicPort{}
+	mi := &file_agent_proto_msgTypes[109]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicPort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicPort) ProtoMessage() {}
+
+func (x *NicPort) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[109]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicPort.ProtoReflect.Descriptor instead.
+func (*NicPort) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{109}
+}
+
+func (x *NicPort) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *NicPort) GetNetdev() string {
+	if x != nil {
+		return x.Netdev
+	}
+	return ""
+}
+
+func (x *NicPort) GetFlavour() string {
+	if x != nil {
+		return x.Flavour
+	}
+	return ""
+}
+
+func (x *NicPort) GetVf() int32 {
+	if x != nil {
+		return x.Vf
+	}
+	return 0
+}
+
+type NicEswitchReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mode          string                 `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	Ports         []*NicPort             `protobuf:"bytes,2,rep,name=ports,proto3" json:"ports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NicEswitchReply) Reset() {
+	*x = NicEswitchReply{}
+	mi := &file_agent_proto_msgTypes[110]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NicEswitchReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NicEswitchReply) ProtoMessage() {}
+
+func (x *NicEswitchReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[110]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NicEswitchReply.ProtoReflect.Descriptor instead.
+func (*NicEswitchReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{110}
+}
+
+func (x *NicEswitchReply) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *NicEswitchReply) GetPorts() []*NicPort {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -7307,7 +8543,115 @@ const file_agent_proto_rawDesc = "" +
 	"\x03dev\x18\x02 \x01(\tR\x03dev\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\fR\x05state\"(\n" +
 	"\fTcResetReply\x12\x18\n" +
-	"\achanged\x18\x01 \x03(\tR\achanged2\xcf#\n" +
+	"\achanged\x18\x01 \x03(\tR\achanged\"t\n" +
+	"\x06NicIrq\x12\x10\n" +
+	"\x03irq\x18\x01 \x01(\rR\x03irq\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05queue\x18\x03 \x01(\x05R\x05queue\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x1a\n" +
+	"\baffinity\x18\x05 \x01(\tR\baffinity\"M\n" +
+	"\fNicIrqsReply\x12)\n" +
+	"\x04irqs\x18\x01 \x03(\v2\x15.lnst.agent.v1.NicIrqR\x04irqs\x12\x12\n" +
+	"\x04cpus\x18\x02 \x01(\tR\x04cpus\"\xbe\x01\n" +
+	"\x15NicIrqAffinityRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12B\n" +
+	"\x04cpus\x18\x03 \x03(\v2..lnst.agent.v1.NicIrqAffinityRequest.CpusEntryR\x04cpus\x1a7\n" +
+	"\tCpusEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\rR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
+	"\vNicRssReply\x12\x14\n" +
+	"\x05indir\x18\x01 \x03(\rR\x05indir\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
+	"\x05hfunc\x18\x03 \x01(\tR\x05hfunc\"\xc6\x01\n" +
+	"\rNicRssRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
+	"\x05indir\x18\x04 \x03(\rR\x05indir\x12\x14\n" +
+	"\x05equal\x18\x05 \x01(\rR\x05equal\x12#\n" +
+	"\rdefault_indir\x18\x06 \x01(\bR\fdefaultIndir\x12\x10\n" +
+	"\x03key\x18\a \x01(\fR\x03key\x12\x14\n" +
+	"\x05hfunc\x18\b \x01(\tR\x05hfunc\"\x87\x01\n" +
+	"\x12NicFlowHashRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1b\n" +
+	"\tflow_type\x18\x04 \x01(\tR\bflowType\x12\x16\n" +
+	"\x06fields\x18\x05 \x01(\tR\x06fields\"*\n" +
+	"\x10NicFlowHashReply\x12\x16\n" +
+	"\x06fields\x18\x01 \x01(\tR\x06fields\"\xfb\x01\n" +
+	"\x10NicNtupleRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1b\n" +
+	"\tflow_type\x18\x04 \x01(\tR\bflowType\x12\x15\n" +
+	"\x06src_ip\x18\x05 \x01(\tR\x05srcIp\x12\x15\n" +
+	"\x06dst_ip\x18\x06 \x01(\tR\x05dstIp\x12\x19\n" +
+	"\bsrc_port\x18\a \x01(\rR\asrcPort\x12\x19\n" +
+	"\bdst_port\x18\b \x01(\rR\adstPort\x12\x14\n" +
+	"\x05queue\x18\t \x01(\x04R\x05queue\x12\x12\n" +
+	"\x04drop\x18\n" +
+	" \x01(\bR\x04drop\">\n" +
+	"\x0eNicNtupleReply\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1a\n" +
+	"\blocation\x18\x02 \x01(\rR\blocation\"i\n" +
+	"\x10NicNumVfsRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x17\n" +
+	"\anum_vfs\x18\x04 \x01(\rR\x06numVfs\"\xf4\x01\n" +
+	"\x05NicVf\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x10\n" +
+	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x12\n" +
+	"\x04vlan\x18\x03 \x01(\rR\x04vlan\x12\x10\n" +
+	"\x03qos\x18\x04 \x01(\rR\x03qos\x12\x19\n" +
+	"\bmin_rate\x18\x05 \x01(\rR\aminRate\x12\x19\n" +
+	"\bmax_rate\x18\x06 \x01(\rR\amaxRate\x12\x1a\n" +
+	"\bspoofchk\x18\a \x01(\bR\bspoofchk\x12\x14\n" +
+	"\x05trust\x18\b \x01(\bR\x05trust\x12\x1d\n" +
+	"\n" +
+	"link_state\x18\t \x01(\tR\tlinkState\x12\x16\n" +
+	"\x06netdev\x18\n" +
+	" \x01(\tR\x06netdev\"k\n" +
+	"\vNicVfsReply\x12\x17\n" +
+	"\anum_vfs\x18\x01 \x01(\rR\x06numVfs\x12\x1b\n" +
+	"\ttotal_vfs\x18\x02 \x01(\rR\btotalVfs\x12&\n" +
+	"\x03vfs\x18\x03 \x03(\v2\x14.lnst.agent.v1.NicVfR\x03vfs\"\xfb\x02\n" +
+	"\fNicVfRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02vf\x18\x04 \x01(\rR\x02vf\x12\x10\n" +
+	"\x03mac\x18\x05 \x01(\tR\x03mac\x12\x17\n" +
+	"\x04vlan\x18\x06 \x01(\rH\x00R\x04vlan\x88\x01\x01\x12\x15\n" +
+	"\x03qos\x18\a \x01(\rH\x01R\x03qos\x88\x01\x01\x12\x1e\n" +
+	"\bmin_rate\x18\b \x01(\rH\x02R\aminRate\x88\x01\x01\x12\x1e\n" +
+	"\bmax_rate\x18\t \x01(\rH\x03R\amaxRate\x88\x01\x01\x12\x1f\n" +
+	"\bspoofchk\x18\n" +
+	" \x01(\bH\x04R\bspoofchk\x88\x01\x01\x12\x19\n" +
+	"\x05trust\x18\v \x01(\bH\x05R\x05trust\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"link_state\x18\f \x01(\tR\tlinkStateB\a\n" +
+	"\x05_vlanB\x06\n" +
+	"\x04_qosB\v\n" +
+	"\t_min_rateB\v\n" +
+	"\t_max_rateB\v\n" +
+	"\t_spoofchkB\b\n" +
+	"\x06_trust\"e\n" +
+	"\x11NicEswitchRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\"a\n" +
+	"\aNicPort\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x16\n" +
+	"\x06netdev\x18\x02 \x01(\tR\x06netdev\x12\x18\n" +
+	"\aflavour\x18\x03 \x01(\tR\aflavour\x12\x0e\n" +
+	"\x02vf\x18\x04 \x01(\x05R\x02vf\"S\n" +
+	"\x0fNicEswitchReply\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12,\n" +
+	"\x05ports\x18\x02 \x03(\v2\x16.lnst.agent.v1.NicPortR\x05ports2\xe7-\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -7383,7 +8727,26 @@ const file_agent_proto_rawDesc = "" +
 	"\vTcDelFilter\x12\x1e.lnst.agent.v1.TcFilterRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12B\n" +
 	"\x06TcList\x12\x1c.lnst.agent.v1.TcListRequest\x1a\x1a.lnst.agent.v1.TcListReply\x12I\n" +
 	"\fTcSaveQdiscs\x12\x1c.lnst.agent.v1.TcListRequest\x1a\x1b.lnst.agent.v1.TcQdiscState\x12K\n" +
-	"\rTcResetQdiscs\x12\x1d.lnst.agent.v1.TcResetRequest\x1a\x1b.lnst.agent.v1.TcResetReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"\rTcResetQdiscs\x12\x1d.lnst.agent.v1.TcResetRequest\x1a\x1b.lnst.agent.v1.TcResetReply\x12K\n" +
+	"\vSetChannels\x12 .lnst.agent.v1.SetEthtoolRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12?\n" +
+	"\bChannels\x12\x16.lnst.agent.v1.LinkRef\x1a\x1b.lnst.agent.v1.EthtoolReply\x12>\n" +
+	"\aNicIrqs\x12\x16.lnst.agent.v1.LinkRef\x1a\x1b.lnst.agent.v1.NicIrqsReply\x12R\n" +
+	"\x0eSetIrqAffinity\x12$.lnst.agent.v1.NicIrqAffinityRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12H\n" +
+	"\bSetPause\x12 .lnst.agent.v1.SetEthtoolRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12<\n" +
+	"\x05Pause\x12\x16.lnst.agent.v1.LinkRef\x1a\x1b.lnst.agent.v1.EthtoolReply\x12L\n" +
+	"\fSetLinkModes\x12 .lnst.agent.v1.SetEthtoolRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12@\n" +
+	"\tLinkModes\x12\x16.lnst.agent.v1.LinkRef\x1a\x1b.lnst.agent.v1.EthtoolReply\x12<\n" +
+	"\x06NicRss\x12\x16.lnst.agent.v1.LinkRef\x1a\x1a.lnst.agent.v1.NicRssReply\x12E\n" +
+	"\tSetNicRss\x12\x1c.lnst.agent.v1.NicRssRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12Q\n" +
+	"\vNicFlowHash\x12!.lnst.agent.v1.NicFlowHashRequest\x1a\x1f.lnst.agent.v1.NicFlowHashReply\x12O\n" +
+	"\x0eSetNicFlowHash\x12!.lnst.agent.v1.NicFlowHashRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12N\n" +
+	"\fAddNicNtuple\x12\x1f.lnst.agent.v1.NicNtupleRequest\x1a\x1d.lnst.agent.v1.NicNtupleReply\x12K\n" +
+	"\fSetNicNumVfs\x12\x1f.lnst.agent.v1.NicNumVfsRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12<\n" +
+	"\x06NicVfs\x12\x16.lnst.agent.v1.LinkRef\x1a\x1a.lnst.agent.v1.NicVfsReply\x12C\n" +
+	"\bSetNicVf\x12\x1b.lnst.agent.v1.NicVfRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12M\n" +
+	"\rSetNicEswitch\x12 .lnst.agent.v1.NicEswitchRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
+	"\n" +
+	"NicEswitch\x12\x16.lnst.agent.v1.LinkRef\x1a\x1e.lnst.agent.v1.NicEswitchReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -7398,7 +8761,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 122)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),          // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),            // 1: lnst.agent.v1.FileEntry.Type
@@ -7497,25 +8860,42 @@ var file_agent_proto_goTypes = []any{
 	(*TcQdiscState)(nil),           // 94: lnst.agent.v1.TcQdiscState
 	(*TcResetRequest)(nil),         // 95: lnst.agent.v1.TcResetRequest
 	(*TcResetReply)(nil),           // 96: lnst.agent.v1.TcResetReply
-	nil,                            // 97: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                            // 98: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                            // 99: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                            // 100: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                            // 101: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                            // 102: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                            // 103: lnst.agent.v1.ProbeReply.QdiscsEntry
-	nil,                            // 104: lnst.agent.v1.ProbeReply.TcEntry
-	nil,                            // 105: lnst.agent.v1.SysinfoHostReply.CountersEntry
-	nil,                            // 106: lnst.agent.v1.SysinfoHostReply.DeltasEntry
-	(*durationpb.Duration)(nil),    // 107: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 108: google.protobuf.Timestamp
+	(*NicIrq)(nil),                 // 97: lnst.agent.v1.NicIrq
+	(*NicIrqsReply)(nil),           // 98: lnst.agent.v1.NicIrqsReply
+	(*NicIrqAffinityRequest)(nil),  // 99: lnst.agent.v1.NicIrqAffinityRequest
+	(*NicRssReply)(nil),            // 100: lnst.agent.v1.NicRssReply
+	(*NicRssRequest)(nil),          // 101: lnst.agent.v1.NicRssRequest
+	(*NicFlowHashRequest)(nil),     // 102: lnst.agent.v1.NicFlowHashRequest
+	(*NicFlowHashReply)(nil),       // 103: lnst.agent.v1.NicFlowHashReply
+	(*NicNtupleRequest)(nil),       // 104: lnst.agent.v1.NicNtupleRequest
+	(*NicNtupleReply)(nil),         // 105: lnst.agent.v1.NicNtupleReply
+	(*NicNumVfsRequest)(nil),       // 106: lnst.agent.v1.NicNumVfsRequest
+	(*NicVf)(nil),                  // 107: lnst.agent.v1.NicVf
+	(*NicVfsReply)(nil),            // 108: lnst.agent.v1.NicVfsReply
+	(*NicVfRequest)(nil),           // 109: lnst.agent.v1.NicVfRequest
+	(*NicEswitchRequest)(nil),      // 110: lnst.agent.v1.NicEswitchRequest
+	(*NicPort)(nil),                // 111: lnst.agent.v1.NicPort
+	(*NicEswitchReply)(nil),        // 112: lnst.agent.v1.NicEswitchReply
+	nil,                            // 113: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                            // 114: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                            // 115: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                            // 116: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                            // 117: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                            // 118: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                            // 119: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                            // 120: lnst.agent.v1.ProbeReply.TcEntry
+	nil,                            // 121: lnst.agent.v1.SysinfoHostReply.CountersEntry
+	nil,                            // 122: lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	nil,                            // 123: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	(*durationpb.Duration)(nil),    // 124: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 125: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	107, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	107, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
-	108, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	108, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	107, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	124, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	124, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	125, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	125, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	124, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16,  // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14,  // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,   // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
@@ -7524,18 +8904,18 @@ var file_agent_proto_depIdxs = []int32{
 	19,  // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	25,  // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	24,  // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	107, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	97,  // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	98,  // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	99,  // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	100, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	101, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	102, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	103, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	104, // 21: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
+	124, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	113, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	114, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	115, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	116, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	117, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	118, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	119, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	120, // 21: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
 	39,  // 22: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	40,  // 23: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	107, // 24: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	124, // 24: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
 	1,   // 25: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
 	50,  // 26: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
 	51,  // 27: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
@@ -7545,7 +8925,7 @@ var file_agent_proto_depIdxs = []int32{
 	68,  // 31: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
 	70,  // 32: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
 	69,  // 33: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
-	108, // 34: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
+	125, // 34: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
 	74,  // 35: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
 	77,  // 36: lnst.agent.v1.SysinfoRequest.hosts:type_name -> lnst.agent.v1.SysinfoHostRequest
 	73,  // 37: lnst.agent.v1.SysinfoRequest.kmsg_read:type_name -> lnst.agent.v1.KmsgReadRequest
@@ -7554,9 +8934,9 @@ var file_agent_proto_depIdxs = []int32{
 	81,  // 40: lnst.agent.v1.SysinfoReply.hosts:type_name -> lnst.agent.v1.SysinfoHostReply
 	72,  // 41: lnst.agent.v1.SysinfoReply.kmsg_cursor:type_name -> lnst.agent.v1.KmsgCursorReply
 	75,  // 42: lnst.agent.v1.SysinfoReply.kmsg:type_name -> lnst.agent.v1.KmsgReadReply
-	105, // 43: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
+	121, // 43: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
 	79,  // 44: lnst.agent.v1.SysinfoHostReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
-	106, // 45: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	122, // 45: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
 	88,  // 46: lnst.agent.v1.TcQdisc.stats:type_name -> lnst.agent.v1.TcStats
 	88,  // 47: lnst.agent.v1.TcClass.stats:type_name -> lnst.agent.v1.TcStats
 	88,  // 48: lnst.agent.v1.TcAction.stats:type_name -> lnst.agent.v1.TcStats
@@ -7564,139 +8944,179 @@ var file_agent_proto_depIdxs = []int32{
 	89,  // 50: lnst.agent.v1.TcListReply.qdiscs:type_name -> lnst.agent.v1.TcQdisc
 	90,  // 51: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
 	92,  // 52: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
-	3,   // 53: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,   // 54: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,   // 55: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,   // 56: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,   // 57: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10,  // 58: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12,  // 59: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10,  // 60: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12,  // 61: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10,  // 62: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13,  // 63: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12,  // 64: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20,  // 65: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21,  // 66: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22,  // 67: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38,  // 68: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38,  // 69: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21,  // 70: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,   // 71: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42,  // 72: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44,  // 73: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23,  // 74: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24,  // 75: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24,  // 76: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26,  // 77: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27,  // 78: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27,  // 79: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28,  // 80: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28,  // 81: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29,  // 82: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30,  // 83: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31,  // 84: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32,  // 85: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21,  // 86: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33,  // 87: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 88: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33,  // 89: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 90: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36,  // 91: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46,  // 92: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46,  // 93: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48,  // 94: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52,  // 95: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54,  // 96: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55,  // 97: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57,  // 98: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60,  // 99: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61,  // 100: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	63,  // 101: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
-	65,  // 102: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
-	71,  // 103: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
-	73,  // 104: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
-	76,  // 105: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
-	82,  // 106: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
-	84,  // 107: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	84,  // 108: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	84,  // 109: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	85,  // 110: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
-	85,  // 111: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
-	86,  // 112: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	86,  // 113: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	87,  // 114: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
-	87,  // 115: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
-	95,  // 116: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
-	4,   // 117: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,   // 118: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,   // 119: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,   // 120: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,   // 121: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11,  // 122: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14,  // 123: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14,  // 124: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15,  // 125: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15,  // 126: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,   // 127: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16,  // 128: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45,  // 129: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 130: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 131: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 132: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 133: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40,  // 134: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41,  // 135: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43,  // 136: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45,  // 137: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,   // 138: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45,  // 139: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 140: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 141: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 142: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 143: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 144: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 145: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 146: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 147: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,   // 148: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45,  // 149: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35,  // 150: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45,  // 151: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 152: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45,  // 153: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 154: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37,  // 155: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47,  // 156: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,   // 157: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49,  // 158: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53,  // 159: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51,  // 160: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56,  // 161: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59,  // 162: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,   // 163: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62,  // 164: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	66,  // 165: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
-	2,   // 166: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
-	72,  // 167: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
-	75,  // 168: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
-	80,  // 169: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
-	83,  // 170: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
-	45,  // 171: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 172: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 173: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 174: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 175: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 176: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 177: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
-	93,  // 178: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
-	94,  // 179: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
-	96,  // 180: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
-	117, // [117:181] is the sub-list for method output_type
-	53,  // [53:117] is the sub-list for method input_type
-	53,  // [53:53] is the sub-list for extension type_name
-	53,  // [53:53] is the sub-list for extension extendee
-	0,   // [0:53] is the sub-list for field type_name
+	97,  // 53: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
+	123, // 54: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	107, // 55: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
+	111, // 56: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
+	3,   // 57: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,   // 58: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,   // 59: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,   // 60: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,   // 61: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10,  // 62: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12,  // 63: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10,  // 64: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12,  // 65: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10,  // 66: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13,  // 67: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12,  // 68: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20,  // 69: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21,  // 70: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22,  // 71: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38,  // 72: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38,  // 73: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21,  // 74: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,   // 75: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42,  // 76: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44,  // 77: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23,  // 78: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24,  // 79: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24,  // 80: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26,  // 81: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27,  // 82: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27,  // 83: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28,  // 84: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28,  // 85: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29,  // 86: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30,  // 87: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31,  // 88: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32,  // 89: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21,  // 90: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33,  // 91: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 92: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33,  // 93: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 94: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36,  // 95: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46,  // 96: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46,  // 97: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48,  // 98: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52,  // 99: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54,  // 100: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55,  // 101: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57,  // 102: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60,  // 103: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61,  // 104: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	63,  // 105: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
+	65,  // 106: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
+	71,  // 107: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
+	73,  // 108: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
+	76,  // 109: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
+	82,  // 110: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
+	84,  // 111: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	84,  // 112: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	84,  // 113: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	85,  // 114: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
+	85,  // 115: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
+	86,  // 116: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	86,  // 117: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	87,  // 118: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
+	87,  // 119: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
+	95,  // 120: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
+	33,  // 121: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 122: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
+	21,  // 123: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
+	99,  // 124: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
+	33,  // 125: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 126: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
+	33,  // 127: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 128: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
+	21,  // 129: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
+	101, // 130: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
+	102, // 131: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	102, // 132: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	104, // 133: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
+	106, // 134: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
+	21,  // 135: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
+	109, // 136: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
+	110, // 137: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
+	21,  // 138: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
+	4,   // 139: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,   // 140: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,   // 141: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,   // 142: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,   // 143: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11,  // 144: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14,  // 145: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14,  // 146: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15,  // 147: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15,  // 148: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,   // 149: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16,  // 150: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45,  // 151: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 152: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 153: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 154: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 155: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40,  // 156: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41,  // 157: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43,  // 158: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45,  // 159: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,   // 160: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45,  // 161: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 162: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 163: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 164: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 165: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 166: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 167: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 168: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 169: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,   // 170: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45,  // 171: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35,  // 172: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45,  // 173: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 174: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45,  // 175: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 176: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37,  // 177: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47,  // 178: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,   // 179: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49,  // 180: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53,  // 181: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51,  // 182: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56,  // 183: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59,  // 184: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,   // 185: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62,  // 186: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	66,  // 187: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
+	2,   // 188: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
+	72,  // 189: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
+	75,  // 190: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
+	80,  // 191: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
+	83,  // 192: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
+	45,  // 193: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 194: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 195: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 196: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 197: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 198: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 199: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
+	93,  // 200: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
+	94,  // 201: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
+	96,  // 202: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
+	45,  // 203: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 204: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
+	98,  // 205: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
+	45,  // 206: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 207: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 208: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
+	45,  // 209: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 210: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
+	100, // 211: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
+	45,  // 212: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
+	103, // 213: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
+	45,  // 214: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
+	105, // 215: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
+	45,  // 216: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
+	108, // 217: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
+	45,  // 218: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 219: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
+	112, // 220: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
+	139, // [139:221] is the sub-list for method output_type
+	57,  // [57:139] is the sub-list for method input_type
+	57,  // [57:57] is the sub-list for extension type_name
+	57,  // [57:57] is the sub-list for extension extendee
+	0,   // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -7723,13 +9143,14 @@ func file_agent_proto_init() {
 		(*CaptureEvent_Packets)(nil),
 		(*CaptureEvent_End)(nil),
 	}
+	file_agent_proto_msgTypes[107].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   105,
+			NumMessages:   122,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -89,6 +89,24 @@ const (
 	Agent_TcList_FullMethodName          = "/lnst.agent.v1.Agent/TcList"
 	Agent_TcSaveQdiscs_FullMethodName    = "/lnst.agent.v1.Agent/TcSaveQdiscs"
 	Agent_TcResetQdiscs_FullMethodName   = "/lnst.agent.v1.Agent/TcResetQdiscs"
+	Agent_SetChannels_FullMethodName     = "/lnst.agent.v1.Agent/SetChannels"
+	Agent_Channels_FullMethodName        = "/lnst.agent.v1.Agent/Channels"
+	Agent_NicIrqs_FullMethodName         = "/lnst.agent.v1.Agent/NicIrqs"
+	Agent_SetIrqAffinity_FullMethodName  = "/lnst.agent.v1.Agent/SetIrqAffinity"
+	Agent_SetPause_FullMethodName        = "/lnst.agent.v1.Agent/SetPause"
+	Agent_Pause_FullMethodName           = "/lnst.agent.v1.Agent/Pause"
+	Agent_SetLinkModes_FullMethodName    = "/lnst.agent.v1.Agent/SetLinkModes"
+	Agent_LinkModes_FullMethodName       = "/lnst.agent.v1.Agent/LinkModes"
+	Agent_NicRss_FullMethodName          = "/lnst.agent.v1.Agent/NicRss"
+	Agent_SetNicRss_FullMethodName       = "/lnst.agent.v1.Agent/SetNicRss"
+	Agent_NicFlowHash_FullMethodName     = "/lnst.agent.v1.Agent/NicFlowHash"
+	Agent_SetNicFlowHash_FullMethodName  = "/lnst.agent.v1.Agent/SetNicFlowHash"
+	Agent_AddNicNtuple_FullMethodName    = "/lnst.agent.v1.Agent/AddNicNtuple"
+	Agent_SetNicNumVfs_FullMethodName    = "/lnst.agent.v1.Agent/SetNicNumVfs"
+	Agent_NicVfs_FullMethodName          = "/lnst.agent.v1.Agent/NicVfs"
+	Agent_SetNicVf_FullMethodName        = "/lnst.agent.v1.Agent/SetNicVf"
+	Agent_SetNicEswitch_FullMethodName   = "/lnst.agent.v1.Agent/SetNicEswitch"
+	Agent_NicEswitch_FullMethodName      = "/lnst.agent.v1.Agent/NicEswitch"
 )
 
 // AgentClient is the client API for Agent service.
@@ -282,6 +300,54 @@ type AgentClient interface {
 	// reset is not journaled: it is the clean up.
 	TcSaveQdiscs(ctx context.Context, in *TcListRequest, opts ...grpc.CallOption) (*TcQdiscState, error)
 	TcResetQdiscs(ctx context.Context, in *TcResetRequest, opts ...grpc.CallOption) (*TcResetReply, error)
+	// --- NIC tuning (issue 19): channels, IRQ affinity, pause, link modes, RSS. Fields and
+	// messages of this block are prefixed Nic or named for what they set.
+	// SetChannels sets a device's queue counts, by the names ethtool -L
+	// takes (rx, tx, other, combined); they are set back at Restore.
+	SetChannels(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// Channels reads a device's queue counts (params) and their maximums.
+	Channels(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error)
+	// NicIrqs lists the interrupts of a device (its MSI/MSI-X vectors), each
+	// with its name in /proc/interrupts, the queue it serves and its
+	// affinity.
+	NicIrqs(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicIrqsReply, error)
+	// SetIrqAffinity sets the CPU list of each interrupt given
+	// (/proc/irq/N/smp_affinity_list); each old list is set back at
+	// Restore. Interrupts are the machine's, whichever host asks.
+	SetIrqAffinity(ctx context.Context, in *NicIrqAffinityRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// SetPause sets a device's pause frame settings (autoneg, rx, tx: 0 or
+	// 1), as ethtool -A; Pause reads them.
+	SetPause(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	Pause(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error)
+	// SetLinkModes sets a device's speed (Mb/s), duplex (0 half, 1 full)
+	// or autoneg (0 or 1), as ethtool -s; LinkModes reads them.
+	SetLinkModes(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	LinkModes(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error)
+	// NicRss reads a device's RSS indirection table, hash key and hash
+	// function (ethtool -x); SetNicRss changes them (ethtool -X), set back
+	// at Restore.
+	NicRss(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicRssReply, error)
+	SetNicRss(ctx context.Context, in *NicRssRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// NicFlowHash reads the fields a device hashes a flow type on (ethtool
+	// -n rx-flow-hash); SetNicFlowHash sets them, set back at Restore.
+	NicFlowHash(ctx context.Context, in *NicFlowHashRequest, opts ...grpc.CallOption) (*NicFlowHashReply, error)
+	SetNicFlowHash(ctx context.Context, in *NicFlowHashRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// AddNicNtuple adds an ntuple filter (ethtool -N flow-type ...),
+	// deleted at Restore.
+	AddNicNtuple(ctx context.Context, in *NicNtupleRequest, opts ...grpc.CallOption) (*NicNtupleReply, error)
+	// SetNicNumVfs sets a PF's VF count (sriov_numvfs); Restore sets the
+	// old count back (0 removes the VFs). NicVfs reads the count, the most
+	// the PF may have and each VF's settings.
+	SetNicNumVfs(ctx context.Context, in *NicNumVfsRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	NicVfs(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicVfsReply, error)
+	// SetNicVf changes a VF's MAC, VLAN, rate, spoofchk, trust or link
+	// state (rtnetlink VF attributes), set back at Restore.
+	SetNicVf(ctx context.Context, in *NicVfRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// SetNicEswitch sets the eswitch mode (legacy, switchdev) of a PF's
+	// devlink device, set back at Restore; NicEswitch reads it and the
+	// device's devlink ports (a VF's representor among them).
+	SetNicEswitch(ctx context.Context, in *NicEswitchRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	NicEswitch(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicEswitchReply, error)
 }
 
 type agentClient struct {
@@ -980,6 +1046,186 @@ func (c *agentClient) TcResetQdiscs(ctx context.Context, in *TcResetRequest, opt
 	return out, nil
 }
 
+func (c *agentClient) SetChannels(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetChannels_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Channels(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EthtoolReply)
+	err := c.cc.Invoke(ctx, Agent_Channels_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NicIrqs(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicIrqsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NicIrqsReply)
+	err := c.cc.Invoke(ctx, Agent_NicIrqs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetIrqAffinity(ctx context.Context, in *NicIrqAffinityRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetIrqAffinity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetPause(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetPause_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Pause(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EthtoolReply)
+	err := c.cc.Invoke(ctx, Agent_Pause_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetLinkModes(ctx context.Context, in *SetEthtoolRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetLinkModes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) LinkModes(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*EthtoolReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EthtoolReply)
+	err := c.cc.Invoke(ctx, Agent_LinkModes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NicRss(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicRssReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NicRssReply)
+	err := c.cc.Invoke(ctx, Agent_NicRss_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetNicRss(ctx context.Context, in *NicRssRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetNicRss_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NicFlowHash(ctx context.Context, in *NicFlowHashRequest, opts ...grpc.CallOption) (*NicFlowHashReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NicFlowHashReply)
+	err := c.cc.Invoke(ctx, Agent_NicFlowHash_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetNicFlowHash(ctx context.Context, in *NicFlowHashRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetNicFlowHash_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) AddNicNtuple(ctx context.Context, in *NicNtupleRequest, opts ...grpc.CallOption) (*NicNtupleReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NicNtupleReply)
+	err := c.cc.Invoke(ctx, Agent_AddNicNtuple_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetNicNumVfs(ctx context.Context, in *NicNumVfsRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetNicNumVfs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NicVfs(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicVfsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NicVfsReply)
+	err := c.cc.Invoke(ctx, Agent_NicVfs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetNicVf(ctx context.Context, in *NicVfRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetNicVf_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) SetNicEswitch(ctx context.Context, in *NicEswitchRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_SetNicEswitch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NicEswitch(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicEswitchReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NicEswitchReply)
+	err := c.cc.Invoke(ctx, Agent_NicEswitch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -1171,6 +1417,54 @@ type AgentServer interface {
 	// reset is not journaled: it is the clean up.
 	TcSaveQdiscs(context.Context, *TcListRequest) (*TcQdiscState, error)
 	TcResetQdiscs(context.Context, *TcResetRequest) (*TcResetReply, error)
+	// --- NIC tuning (issue 19): channels, IRQ affinity, pause, link modes, RSS. Fields and
+	// messages of this block are prefixed Nic or named for what they set.
+	// SetChannels sets a device's queue counts, by the names ethtool -L
+	// takes (rx, tx, other, combined); they are set back at Restore.
+	SetChannels(context.Context, *SetEthtoolRequest) (*ChangeReply, error)
+	// Channels reads a device's queue counts (params) and their maximums.
+	Channels(context.Context, *LinkRef) (*EthtoolReply, error)
+	// NicIrqs lists the interrupts of a device (its MSI/MSI-X vectors), each
+	// with its name in /proc/interrupts, the queue it serves and its
+	// affinity.
+	NicIrqs(context.Context, *LinkRef) (*NicIrqsReply, error)
+	// SetIrqAffinity sets the CPU list of each interrupt given
+	// (/proc/irq/N/smp_affinity_list); each old list is set back at
+	// Restore. Interrupts are the machine's, whichever host asks.
+	SetIrqAffinity(context.Context, *NicIrqAffinityRequest) (*ChangeReply, error)
+	// SetPause sets a device's pause frame settings (autoneg, rx, tx: 0 or
+	// 1), as ethtool -A; Pause reads them.
+	SetPause(context.Context, *SetEthtoolRequest) (*ChangeReply, error)
+	Pause(context.Context, *LinkRef) (*EthtoolReply, error)
+	// SetLinkModes sets a device's speed (Mb/s), duplex (0 half, 1 full)
+	// or autoneg (0 or 1), as ethtool -s; LinkModes reads them.
+	SetLinkModes(context.Context, *SetEthtoolRequest) (*ChangeReply, error)
+	LinkModes(context.Context, *LinkRef) (*EthtoolReply, error)
+	// NicRss reads a device's RSS indirection table, hash key and hash
+	// function (ethtool -x); SetNicRss changes them (ethtool -X), set back
+	// at Restore.
+	NicRss(context.Context, *LinkRef) (*NicRssReply, error)
+	SetNicRss(context.Context, *NicRssRequest) (*ChangeReply, error)
+	// NicFlowHash reads the fields a device hashes a flow type on (ethtool
+	// -n rx-flow-hash); SetNicFlowHash sets them, set back at Restore.
+	NicFlowHash(context.Context, *NicFlowHashRequest) (*NicFlowHashReply, error)
+	SetNicFlowHash(context.Context, *NicFlowHashRequest) (*ChangeReply, error)
+	// AddNicNtuple adds an ntuple filter (ethtool -N flow-type ...),
+	// deleted at Restore.
+	AddNicNtuple(context.Context, *NicNtupleRequest) (*NicNtupleReply, error)
+	// SetNicNumVfs sets a PF's VF count (sriov_numvfs); Restore sets the
+	// old count back (0 removes the VFs). NicVfs reads the count, the most
+	// the PF may have and each VF's settings.
+	SetNicNumVfs(context.Context, *NicNumVfsRequest) (*ChangeReply, error)
+	NicVfs(context.Context, *LinkRef) (*NicVfsReply, error)
+	// SetNicVf changes a VF's MAC, VLAN, rate, spoofchk, trust or link
+	// state (rtnetlink VF attributes), set back at Restore.
+	SetNicVf(context.Context, *NicVfRequest) (*ChangeReply, error)
+	// SetNicEswitch sets the eswitch mode (legacy, switchdev) of a PF's
+	// devlink device, set back at Restore; NicEswitch reads it and the
+	// device's devlink ports (a VF's representor among them).
+	SetNicEswitch(context.Context, *NicEswitchRequest) (*ChangeReply, error)
+	NicEswitch(context.Context, *LinkRef) (*NicEswitchReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1372,6 +1666,60 @@ func (UnimplementedAgentServer) TcSaveQdiscs(context.Context, *TcListRequest) (*
 }
 func (UnimplementedAgentServer) TcResetQdiscs(context.Context, *TcResetRequest) (*TcResetReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method TcResetQdiscs not implemented")
+}
+func (UnimplementedAgentServer) SetChannels(context.Context, *SetEthtoolRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetChannels not implemented")
+}
+func (UnimplementedAgentServer) Channels(context.Context, *LinkRef) (*EthtoolReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Channels not implemented")
+}
+func (UnimplementedAgentServer) NicIrqs(context.Context, *LinkRef) (*NicIrqsReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NicIrqs not implemented")
+}
+func (UnimplementedAgentServer) SetIrqAffinity(context.Context, *NicIrqAffinityRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetIrqAffinity not implemented")
+}
+func (UnimplementedAgentServer) SetPause(context.Context, *SetEthtoolRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetPause not implemented")
+}
+func (UnimplementedAgentServer) Pause(context.Context, *LinkRef) (*EthtoolReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Pause not implemented")
+}
+func (UnimplementedAgentServer) SetLinkModes(context.Context, *SetEthtoolRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetLinkModes not implemented")
+}
+func (UnimplementedAgentServer) LinkModes(context.Context, *LinkRef) (*EthtoolReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method LinkModes not implemented")
+}
+func (UnimplementedAgentServer) NicRss(context.Context, *LinkRef) (*NicRssReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NicRss not implemented")
+}
+func (UnimplementedAgentServer) SetNicRss(context.Context, *NicRssRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetNicRss not implemented")
+}
+func (UnimplementedAgentServer) NicFlowHash(context.Context, *NicFlowHashRequest) (*NicFlowHashReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NicFlowHash not implemented")
+}
+func (UnimplementedAgentServer) SetNicFlowHash(context.Context, *NicFlowHashRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetNicFlowHash not implemented")
+}
+func (UnimplementedAgentServer) AddNicNtuple(context.Context, *NicNtupleRequest) (*NicNtupleReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddNicNtuple not implemented")
+}
+func (UnimplementedAgentServer) SetNicNumVfs(context.Context, *NicNumVfsRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetNicNumVfs not implemented")
+}
+func (UnimplementedAgentServer) NicVfs(context.Context, *LinkRef) (*NicVfsReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NicVfs not implemented")
+}
+func (UnimplementedAgentServer) SetNicVf(context.Context, *NicVfRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetNicVf not implemented")
+}
+func (UnimplementedAgentServer) SetNicEswitch(context.Context, *NicEswitchRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetNicEswitch not implemented")
+}
+func (UnimplementedAgentServer) NicEswitch(context.Context, *LinkRef) (*NicEswitchReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NicEswitch not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -2500,6 +2848,330 @@ func _Agent_TcResetQdiscs_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_SetChannels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetEthtoolRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetChannels(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetChannels_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetChannels(ctx, req.(*SetEthtoolRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Channels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Channels(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Channels_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Channels(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NicIrqs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NicIrqs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NicIrqs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NicIrqs(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetIrqAffinity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicIrqAffinityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetIrqAffinity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetIrqAffinity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetIrqAffinity(ctx, req.(*NicIrqAffinityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetPause_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetEthtoolRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetPause(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetPause_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetPause(ctx, req.(*SetEthtoolRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Pause_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Pause(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Pause_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Pause(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetLinkModes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetEthtoolRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetLinkModes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetLinkModes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetLinkModes(ctx, req.(*SetEthtoolRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_LinkModes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).LinkModes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_LinkModes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).LinkModes(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NicRss_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NicRss(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NicRss_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NicRss(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetNicRss_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicRssRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetNicRss(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetNicRss_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetNicRss(ctx, req.(*NicRssRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NicFlowHash_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicFlowHashRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NicFlowHash(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NicFlowHash_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NicFlowHash(ctx, req.(*NicFlowHashRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetNicFlowHash_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicFlowHashRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetNicFlowHash(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetNicFlowHash_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetNicFlowHash(ctx, req.(*NicFlowHashRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_AddNicNtuple_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicNtupleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).AddNicNtuple(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_AddNicNtuple_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).AddNicNtuple(ctx, req.(*NicNtupleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetNicNumVfs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicNumVfsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetNicNumVfs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetNicNumVfs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetNicNumVfs(ctx, req.(*NicNumVfsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NicVfs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NicVfs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NicVfs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NicVfs(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetNicVf_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicVfRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetNicVf(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetNicVf_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetNicVf(ctx, req.(*NicVfRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_SetNicEswitch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NicEswitchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SetNicEswitch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SetNicEswitch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SetNicEswitch(ctx, req.(*NicEswitchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NicEswitch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NicEswitch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NicEswitch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NicEswitch(ctx, req.(*LinkRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2738,6 +3410,78 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TcResetQdiscs",
 			Handler:    _Agent_TcResetQdiscs_Handler,
+		},
+		{
+			MethodName: "SetChannels",
+			Handler:    _Agent_SetChannels_Handler,
+		},
+		{
+			MethodName: "Channels",
+			Handler:    _Agent_Channels_Handler,
+		},
+		{
+			MethodName: "NicIrqs",
+			Handler:    _Agent_NicIrqs_Handler,
+		},
+		{
+			MethodName: "SetIrqAffinity",
+			Handler:    _Agent_SetIrqAffinity_Handler,
+		},
+		{
+			MethodName: "SetPause",
+			Handler:    _Agent_SetPause_Handler,
+		},
+		{
+			MethodName: "Pause",
+			Handler:    _Agent_Pause_Handler,
+		},
+		{
+			MethodName: "SetLinkModes",
+			Handler:    _Agent_SetLinkModes_Handler,
+		},
+		{
+			MethodName: "LinkModes",
+			Handler:    _Agent_LinkModes_Handler,
+		},
+		{
+			MethodName: "NicRss",
+			Handler:    _Agent_NicRss_Handler,
+		},
+		{
+			MethodName: "SetNicRss",
+			Handler:    _Agent_SetNicRss_Handler,
+		},
+		{
+			MethodName: "NicFlowHash",
+			Handler:    _Agent_NicFlowHash_Handler,
+		},
+		{
+			MethodName: "SetNicFlowHash",
+			Handler:    _Agent_SetNicFlowHash_Handler,
+		},
+		{
+			MethodName: "AddNicNtuple",
+			Handler:    _Agent_AddNicNtuple_Handler,
+		},
+		{
+			MethodName: "SetNicNumVfs",
+			Handler:    _Agent_SetNicNumVfs_Handler,
+		},
+		{
+			MethodName: "NicVfs",
+			Handler:    _Agent_NicVfs_Handler,
+		},
+		{
+			MethodName: "SetNicVf",
+			Handler:    _Agent_SetNicVf_Handler,
+		},
+		{
+			MethodName: "SetNicEswitch",
+			Handler:    _Agent_SetNicEswitch_Handler,
+		},
+		{
+			MethodName: "NicEswitch",
+			Handler:    _Agent_NicEswitch_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

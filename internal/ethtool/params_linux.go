@@ -16,6 +16,8 @@ import (
 type param struct {
 	attr uint16
 	u8   bool
+	// wide marks a u8 that is a number (0-255), not a flag.
+	wide bool
 	max  uint16
 }
 
@@ -99,7 +101,10 @@ func (p *paramSet) check(ifname string, want map[string]uint32) error {
 		if !ok {
 			return fmt.Errorf("set %s of %s: %q is not a %s parameter (%s takes %s)", p.what, ifname, name, p.what, p.cli, strings.Join(slices.Sorted(maps.Keys(p.params)), ", "))
 		}
-		if pa.u8 && want[name] > 1 {
+		if pa.wide && want[name] > 255 {
+			return fmt.Errorf("set %s of %s: %s is one byte: 0 to 255, not %d", p.what, ifname, name, want[name])
+		}
+		if pa.u8 && !pa.wide && want[name] > 1 {
 			return fmt.Errorf("set %s of %s: %s is a flag: 0 or 1, not %d", p.what, ifname, name, want[name])
 		}
 	}
