@@ -90,6 +90,11 @@ type undo struct {
 	// Nic is what an opSetRSS, opSetFlowHash or opDelNtuple entry sets
 	// back on device Link (see nic_rss.go).
 	Nic *nicUndo `json:",omitempty"`
+	// Nft is the nftables table, chain or rules an opNft* undo deletes
+	// (see nft.go); Mptcp the endpoint or limits of an opMptcp* undo
+	// (mptcp.go).
+	Nft   *nftUndo   `json:",omitempty"`
+	Mptcp *mptcpUndo `json:",omitempty"`
 }
 
 // The operations an undo entry can do.
@@ -206,6 +211,12 @@ func (u undo) String() string {
 		return fmt.Sprintf("add neighbour %s back on %s on %s", u.Neigh, u.Link, hostLabel(u.Host))
 	case opDelNeigh:
 		return fmt.Sprintf("remove neighbour %s on %s on %s", u.Neigh, u.Link, hostLabel(u.Host))
+	case opNftDelTable, opNftDelChain, opNftDelRules:
+		return fmt.Sprintf("delete nft %s on %s", u.Nft, hostLabel(u.Host))
+	case opMptcpDelEndpoint:
+		return fmt.Sprintf("delete mptcp %s on %s", u.Mptcp, hostLabel(u.Host))
+	case opMptcpSetLimits:
+		return fmt.Sprintf("set mptcp %s back on %s", u.Mptcp, hostLabel(u.Host))
 	case opAddRule:
 		return fmt.Sprintf("add rule %s back on %s", u.Rule, hostLabel(u.Host))
 	case opDelRule:

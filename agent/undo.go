@@ -180,6 +180,10 @@ func (s *Server) apply(u undo) error {
 		return h.undoNeigh(u)
 	case opAddRule, opDelRule:
 		return h.undoRule(u)
+	case opNftDelTable, opNftDelChain, opNftDelRules:
+		return h.undoNft(u)
+	case opMptcpDelEndpoint, opMptcpSetLimits:
+		return h.undoMptcp(u)
 	case opMoveLink:
 		return s.undoMoveLink(h, u)
 	case opRenameLink:

@@ -230,3 +230,9 @@ func (r Rule) ipFamily(fam string) (int, error) {
 	}
 	return v, nil
 }
+
+// Rules are rules to append to a chain, as one request carries them.
+type Rules struct {
+	Chain Chain  `json:"chain"`
+	Rules []Rule `json:"rules"`
+}

@@ -8001,6 +8001,552 @@ func (x *NicEswitchReply) GetPorts() []*NicPort {
 	return nil
 }
 
+type NftRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// spec is the JSON of the devices/nft spec the call takes.
+	Spec          []byte `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NftRequest) Reset() {
+	*x = NftRequest{}
+	mi := &file_agent_proto_msgTypes[111]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NftRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NftRequest) ProtoMessage() {}
+
+func (x *NftRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[111]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NftRequest.ProtoReflect.Descriptor instead.
+func (*NftRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{111}
+}
+
+func (x *NftRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NftRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NftRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type NftRuleState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handle        uint64                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Counter       bool                   `protobuf:"varint,2,opt,name=counter,proto3" json:"counter,omitempty"`
+	Packets       uint64                 `protobuf:"varint,3,opt,name=packets,proto3" json:"packets,omitempty"`
+	Bytes         uint64                 `protobuf:"varint,4,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NftRuleState) Reset() {
+	*x = NftRuleState{}
+	mi := &file_agent_proto_msgTypes[112]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NftRuleState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NftRuleState) ProtoMessage() {}
+
+func (x *NftRuleState) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[112]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NftRuleState.ProtoReflect.Descriptor instead.
+func (*NftRuleState) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{112}
+}
+
+func (x *NftRuleState) GetHandle() uint64 {
+	if x != nil {
+		return x.Handle
+	}
+	return 0
+}
+
+func (x *NftRuleState) GetCounter() bool {
+	if x != nil {
+		return x.Counter
+	}
+	return false
+}
+
+func (x *NftRuleState) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *NftRuleState) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+type NftRulesReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rules         []*NftRuleState        `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NftRulesReply) Reset() {
+	*x = NftRulesReply{}
+	mi := &file_agent_proto_msgTypes[113]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NftRulesReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NftRulesReply) ProtoMessage() {}
+
+func (x *NftRulesReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[113]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NftRulesReply.ProtoReflect.Descriptor instead.
+func (*NftRulesReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{113}
+}
+
+func (x *NftRulesReply) GetRules() []*NftRuleState {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+type ConntrackStatsReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// count is nf_conntrack_count: the entries now.
+	Count uint64 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	// counters are the sums over CPUs of /proc/net/stat/nf_conntrack's
+	// columns but entries ("insert", "insert_failed", "drop", "new"...).
+	Counters      map[string]uint64 `protobuf:"bytes,2,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConntrackStatsReply) Reset() {
+	*x = ConntrackStatsReply{}
+	mi := &file_agent_proto_msgTypes[114]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConntrackStatsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConntrackStatsReply) ProtoMessage() {}
+
+func (x *ConntrackStatsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[114]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConntrackStatsReply.ProtoReflect.Descriptor instead.
+func (*ConntrackStatsReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{114}
+}
+
+func (x *ConntrackStatsReply) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ConntrackStatsReply) GetCounters() map[string]uint64 {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
+type MptcpEndpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Addr  string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
+	Port  uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	Flags []string               `protobuf:"bytes,4,rep,name=flags,proto3" json:"flags,omitempty"`
+	// dev is the device's name; "" is any.
+	Dev           string `protobuf:"bytes,5,opt,name=dev,proto3" json:"dev,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MptcpEndpoint) Reset() {
+	*x = MptcpEndpoint{}
+	mi := &file_agent_proto_msgTypes[115]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MptcpEndpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MptcpEndpoint) ProtoMessage() {}
+
+func (x *MptcpEndpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[115]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MptcpEndpoint.ProtoReflect.Descriptor instead.
+func (*MptcpEndpoint) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{115}
+}
+
+func (x *MptcpEndpoint) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *MptcpEndpoint) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *MptcpEndpoint) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *MptcpEndpoint) GetFlags() []string {
+	if x != nil {
+		return x.Flags
+	}
+	return nil
+}
+
+func (x *MptcpEndpoint) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+type MptcpEndpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Endpoint      *MptcpEndpoint         `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MptcpEndpointRequest) Reset() {
+	*x = MptcpEndpointRequest{}
+	mi := &file_agent_proto_msgTypes[116]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MptcpEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MptcpEndpointRequest) ProtoMessage() {}
+
+func (x *MptcpEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[116]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MptcpEndpointRequest.ProtoReflect.Descriptor instead.
+func (*MptcpEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{116}
+}
+
+func (x *MptcpEndpointRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *MptcpEndpointRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *MptcpEndpointRequest) GetEndpoint() *MptcpEndpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+type MptcpEndpointReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// endpoint is the endpoint as the kernel made it (with its id).
+	Endpoint      *MptcpEndpoint `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MptcpEndpointReply) Reset() {
+	*x = MptcpEndpointReply{}
+	mi := &file_agent_proto_msgTypes[117]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MptcpEndpointReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MptcpEndpointReply) ProtoMessage() {}
+
+func (x *MptcpEndpointReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[117]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MptcpEndpointReply.ProtoReflect.Descriptor instead.
+func (*MptcpEndpointReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{117}
+}
+
+func (x *MptcpEndpointReply) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *MptcpEndpointReply) GetEndpoint() *MptcpEndpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+type MptcpLimitsRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Host            string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group           string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Subflows        uint32                 `protobuf:"varint,3,opt,name=subflows,proto3" json:"subflows,omitempty"`
+	AddAddrAccepted uint32                 `protobuf:"varint,4,opt,name=add_addr_accepted,json=addAddrAccepted,proto3" json:"add_addr_accepted,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MptcpLimitsRequest) Reset() {
+	*x = MptcpLimitsRequest{}
+	mi := &file_agent_proto_msgTypes[118]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MptcpLimitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MptcpLimitsRequest) ProtoMessage() {}
+
+func (x *MptcpLimitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[118]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MptcpLimitsRequest.ProtoReflect.Descriptor instead.
+func (*MptcpLimitsRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{118}
+}
+
+func (x *MptcpLimitsRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *MptcpLimitsRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *MptcpLimitsRequest) GetSubflows() uint32 {
+	if x != nil {
+		return x.Subflows
+	}
+	return 0
+}
+
+func (x *MptcpLimitsRequest) GetAddAddrAccepted() uint32 {
+	if x != nil {
+		return x.AddAddrAccepted
+	}
+	return 0
+}
+
+type MptcpStateReply struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Endpoints       []*MptcpEndpoint       `protobuf:"bytes,1,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	Subflows        uint32                 `protobuf:"varint,2,opt,name=subflows,proto3" json:"subflows,omitempty"`
+	AddAddrAccepted uint32                 `protobuf:"varint,3,opt,name=add_addr_accepted,json=addAddrAccepted,proto3" json:"add_addr_accepted,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MptcpStateReply) Reset() {
+	*x = MptcpStateReply{}
+	mi := &file_agent_proto_msgTypes[119]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MptcpStateReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MptcpStateReply) ProtoMessage() {}
+
+func (x *MptcpStateReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[119]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MptcpStateReply.ProtoReflect.Descriptor instead.
+func (*MptcpStateReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{119}
+}
+
+func (x *MptcpStateReply) GetEndpoints() []*MptcpEndpoint {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *MptcpStateReply) GetSubflows() uint32 {
+	if x != nil {
+		return x.Subflows
+	}
+	return 0
+}
+
+func (x *MptcpStateReply) GetAddAddrAccepted() uint32 {
+	if x != nil {
+		return x.AddAddrAccepted
+	}
+	return 0
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -8651,7 +9197,47 @@ const file_agent_proto_rawDesc = "" +
 	"\x02vf\x18\x04 \x01(\x05R\x02vf\"S\n" +
 	"\x0fNicEswitchReply\x12\x12\n" +
 	"\x04mode\x18\x01 \x01(\tR\x04mode\x12,\n" +
-	"\x05ports\x18\x02 \x03(\v2\x16.lnst.agent.v1.NicPortR\x05ports2\xe7-\n" +
+	"\x05ports\x18\x02 \x03(\v2\x16.lnst.agent.v1.NicPortR\x05ports\"J\n" +
+	"\n" +
+	"NftRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04spec\x18\x03 \x01(\fR\x04spec\"p\n" +
+	"\fNftRuleState\x12\x16\n" +
+	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x18\n" +
+	"\acounter\x18\x02 \x01(\bR\acounter\x12\x18\n" +
+	"\apackets\x18\x03 \x01(\x04R\apackets\x12\x14\n" +
+	"\x05bytes\x18\x04 \x01(\x04R\x05bytes\"B\n" +
+	"\rNftRulesReply\x121\n" +
+	"\x05rules\x18\x01 \x03(\v2\x1b.lnst.agent.v1.NftRuleStateR\x05rules\"\xb6\x01\n" +
+	"\x13ConntrackStatsReply\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x04R\x05count\x12L\n" +
+	"\bcounters\x18\x02 \x03(\v20.lnst.agent.v1.ConntrackStatsReply.CountersEntryR\bcounters\x1a;\n" +
+	"\rCountersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"o\n" +
+	"\rMptcpEndpoint\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port\x12\x14\n" +
+	"\x05flags\x18\x04 \x03(\tR\x05flags\x12\x10\n" +
+	"\x03dev\x18\x05 \x01(\tR\x03dev\"z\n" +
+	"\x14MptcpEndpointRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x128\n" +
+	"\bendpoint\x18\x03 \x01(\v2\x1c.lnst.agent.v1.MptcpEndpointR\bendpoint\"`\n" +
+	"\x12MptcpEndpointReply\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x128\n" +
+	"\bendpoint\x18\x02 \x01(\v2\x1c.lnst.agent.v1.MptcpEndpointR\bendpoint\"\x86\x01\n" +
+	"\x12MptcpLimitsRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x1a\n" +
+	"\bsubflows\x18\x03 \x01(\rR\bsubflows\x12*\n" +
+	"\x11add_addr_accepted\x18\x04 \x01(\rR\x0faddAddrAccepted\"\x95\x01\n" +
+	"\x0fMptcpStateReply\x12:\n" +
+	"\tendpoints\x18\x01 \x03(\v2\x1c.lnst.agent.v1.MptcpEndpointR\tendpoints\x12\x1a\n" +
+	"\bsubflows\x18\x02 \x01(\rR\bsubflows\x12*\n" +
+	"\x11add_addr_accepted\x18\x03 \x01(\rR\x0faddAddrAccepted2\xbf2\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -8746,7 +9332,16 @@ const file_agent_proto_rawDesc = "" +
 	"\bSetNicVf\x12\x1b.lnst.agent.v1.NicVfRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12M\n" +
 	"\rSetNicEswitch\x12 .lnst.agent.v1.NicEswitchRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
 	"\n" +
-	"NicEswitch\x12\x16.lnst.agent.v1.LinkRef\x1a\x1e.lnst.agent.v1.NicEswitchReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"NicEswitch\x12\x16.lnst.agent.v1.LinkRef\x1a\x1e.lnst.agent.v1.NicEswitchReply\x12D\n" +
+	"\vNftAddTable\x12\x19.lnst.agent.v1.NftRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
+	"\vNftAddChain\x12\x19.lnst.agent.v1.NftRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
+	"\vNftAddRules\x12\x19.lnst.agent.v1.NftRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12C\n" +
+	"\bNftRules\x12\x19.lnst.agent.v1.NftRequest\x1a\x1c.lnst.agent.v1.NftRulesReply\x12L\n" +
+	"\x0eConntrackStats\x12\x16.lnst.agent.v1.HostRef\x1a\".lnst.agent.v1.ConntrackStatsReply\x12Z\n" +
+	"\x10MptcpAddEndpoint\x12#.lnst.agent.v1.MptcpEndpointRequest\x1a!.lnst.agent.v1.MptcpEndpointReply\x12O\n" +
+	"\x0eMptcpSetLimits\x12!.lnst.agent.v1.MptcpLimitsRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
+	"\n" +
+	"MptcpState\x12\x16.lnst.agent.v1.HostRef\x1a\x1e.lnst.agent.v1.MptcpStateReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -8761,7 +9356,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 122)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 132)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),          // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),            // 1: lnst.agent.v1.FileEntry.Type
@@ -8876,26 +9471,36 @@ var file_agent_proto_goTypes = []any{
 	(*NicEswitchRequest)(nil),      // 110: lnst.agent.v1.NicEswitchRequest
 	(*NicPort)(nil),                // 111: lnst.agent.v1.NicPort
 	(*NicEswitchReply)(nil),        // 112: lnst.agent.v1.NicEswitchReply
-	nil,                            // 113: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                            // 114: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                            // 115: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                            // 116: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                            // 117: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                            // 118: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                            // 119: lnst.agent.v1.ProbeReply.QdiscsEntry
-	nil,                            // 120: lnst.agent.v1.ProbeReply.TcEntry
-	nil,                            // 121: lnst.agent.v1.SysinfoHostReply.CountersEntry
-	nil,                            // 122: lnst.agent.v1.SysinfoHostReply.DeltasEntry
-	nil,                            // 123: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
-	(*durationpb.Duration)(nil),    // 124: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 125: google.protobuf.Timestamp
+	(*NftRequest)(nil),             // 113: lnst.agent.v1.NftRequest
+	(*NftRuleState)(nil),           // 114: lnst.agent.v1.NftRuleState
+	(*NftRulesReply)(nil),          // 115: lnst.agent.v1.NftRulesReply
+	(*ConntrackStatsReply)(nil),    // 116: lnst.agent.v1.ConntrackStatsReply
+	(*MptcpEndpoint)(nil),          // 117: lnst.agent.v1.MptcpEndpoint
+	(*MptcpEndpointRequest)(nil),   // 118: lnst.agent.v1.MptcpEndpointRequest
+	(*MptcpEndpointReply)(nil),     // 119: lnst.agent.v1.MptcpEndpointReply
+	(*MptcpLimitsRequest)(nil),     // 120: lnst.agent.v1.MptcpLimitsRequest
+	(*MptcpStateReply)(nil),        // 121: lnst.agent.v1.MptcpStateReply
+	nil,                            // 122: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                            // 123: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                            // 124: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                            // 125: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                            // 126: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                            // 127: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                            // 128: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                            // 129: lnst.agent.v1.ProbeReply.TcEntry
+	nil,                            // 130: lnst.agent.v1.SysinfoHostReply.CountersEntry
+	nil,                            // 131: lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	nil,                            // 132: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	nil,                            // 133: lnst.agent.v1.ConntrackStatsReply.CountersEntry
+	(*durationpb.Duration)(nil),    // 134: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 135: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	124, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	124, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
-	125, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	125, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	124, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	134, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	134, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	135, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	135, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	134, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16,  // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14,  // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,   // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
@@ -8904,18 +9509,18 @@ var file_agent_proto_depIdxs = []int32{
 	19,  // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	25,  // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	24,  // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	124, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	113, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	114, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	115, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	116, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	117, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	118, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	119, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	120, // 21: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
+	134, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	122, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	123, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	124, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	125, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	126, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	127, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	128, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	129, // 21: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
 	39,  // 22: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	40,  // 23: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	124, // 24: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	134, // 24: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
 	1,   // 25: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
 	50,  // 26: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
 	51,  // 27: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
@@ -8925,7 +9530,7 @@ var file_agent_proto_depIdxs = []int32{
 	68,  // 31: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
 	70,  // 32: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
 	69,  // 33: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
-	125, // 34: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
+	135, // 34: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
 	74,  // 35: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
 	77,  // 36: lnst.agent.v1.SysinfoRequest.hosts:type_name -> lnst.agent.v1.SysinfoHostRequest
 	73,  // 37: lnst.agent.v1.SysinfoRequest.kmsg_read:type_name -> lnst.agent.v1.KmsgReadRequest
@@ -8934,9 +9539,9 @@ var file_agent_proto_depIdxs = []int32{
 	81,  // 40: lnst.agent.v1.SysinfoReply.hosts:type_name -> lnst.agent.v1.SysinfoHostReply
 	72,  // 41: lnst.agent.v1.SysinfoReply.kmsg_cursor:type_name -> lnst.agent.v1.KmsgCursorReply
 	75,  // 42: lnst.agent.v1.SysinfoReply.kmsg:type_name -> lnst.agent.v1.KmsgReadReply
-	121, // 43: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
+	130, // 43: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
 	79,  // 44: lnst.agent.v1.SysinfoHostReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
-	122, // 45: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	131, // 45: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
 	88,  // 46: lnst.agent.v1.TcQdisc.stats:type_name -> lnst.agent.v1.TcStats
 	88,  // 47: lnst.agent.v1.TcClass.stats:type_name -> lnst.agent.v1.TcStats
 	88,  // 48: lnst.agent.v1.TcAction.stats:type_name -> lnst.agent.v1.TcStats
@@ -8945,178 +9550,199 @@ var file_agent_proto_depIdxs = []int32{
 	90,  // 51: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
 	92,  // 52: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
 	97,  // 53: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
-	123, // 54: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	132, // 54: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
 	107, // 55: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
 	111, // 56: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
-	3,   // 57: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,   // 58: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,   // 59: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,   // 60: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,   // 61: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10,  // 62: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12,  // 63: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10,  // 64: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12,  // 65: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10,  // 66: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13,  // 67: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12,  // 68: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20,  // 69: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21,  // 70: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22,  // 71: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38,  // 72: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38,  // 73: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21,  // 74: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,   // 75: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42,  // 76: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44,  // 77: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23,  // 78: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24,  // 79: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24,  // 80: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26,  // 81: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27,  // 82: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27,  // 83: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28,  // 84: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28,  // 85: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29,  // 86: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30,  // 87: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31,  // 88: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32,  // 89: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21,  // 90: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33,  // 91: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 92: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33,  // 93: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 94: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36,  // 95: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46,  // 96: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46,  // 97: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48,  // 98: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52,  // 99: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54,  // 100: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55,  // 101: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57,  // 102: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60,  // 103: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61,  // 104: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	63,  // 105: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
-	65,  // 106: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
-	71,  // 107: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
-	73,  // 108: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
-	76,  // 109: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
-	82,  // 110: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
-	84,  // 111: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	84,  // 112: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	84,  // 113: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	85,  // 114: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
-	85,  // 115: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
-	86,  // 116: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	86,  // 117: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	87,  // 118: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
-	87,  // 119: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
-	95,  // 120: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
-	33,  // 121: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 122: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
-	21,  // 123: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
-	99,  // 124: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
-	33,  // 125: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 126: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
-	33,  // 127: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 128: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
-	21,  // 129: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
-	101, // 130: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
-	102, // 131: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	102, // 132: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	104, // 133: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
-	106, // 134: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
-	21,  // 135: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
-	109, // 136: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
-	110, // 137: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
-	21,  // 138: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
-	4,   // 139: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,   // 140: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,   // 141: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,   // 142: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,   // 143: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11,  // 144: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14,  // 145: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14,  // 146: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15,  // 147: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15,  // 148: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,   // 149: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16,  // 150: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45,  // 151: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 152: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 153: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 154: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 155: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40,  // 156: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41,  // 157: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43,  // 158: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45,  // 159: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,   // 160: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45,  // 161: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 162: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 163: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 164: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 165: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 166: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 167: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 168: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 169: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,   // 170: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45,  // 171: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35,  // 172: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45,  // 173: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 174: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45,  // 175: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 176: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37,  // 177: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47,  // 178: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,   // 179: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49,  // 180: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53,  // 181: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51,  // 182: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56,  // 183: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59,  // 184: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,   // 185: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62,  // 186: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	66,  // 187: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
-	2,   // 188: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
-	72,  // 189: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
-	75,  // 190: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
-	80,  // 191: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
-	83,  // 192: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
-	45,  // 193: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 194: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 195: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 196: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 197: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 198: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 199: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
-	93,  // 200: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
-	94,  // 201: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
-	96,  // 202: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
-	45,  // 203: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 204: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
-	98,  // 205: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
-	45,  // 206: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 207: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 208: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
-	45,  // 209: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 210: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
-	100, // 211: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
-	45,  // 212: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
-	103, // 213: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
-	45,  // 214: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
-	105, // 215: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
-	45,  // 216: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
-	108, // 217: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
-	45,  // 218: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 219: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
-	112, // 220: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
-	139, // [139:221] is the sub-list for method output_type
-	57,  // [57:139] is the sub-list for method input_type
-	57,  // [57:57] is the sub-list for extension type_name
-	57,  // [57:57] is the sub-list for extension extendee
-	0,   // [0:57] is the sub-list for field type_name
+	114, // 57: lnst.agent.v1.NftRulesReply.rules:type_name -> lnst.agent.v1.NftRuleState
+	133, // 58: lnst.agent.v1.ConntrackStatsReply.counters:type_name -> lnst.agent.v1.ConntrackStatsReply.CountersEntry
+	117, // 59: lnst.agent.v1.MptcpEndpointRequest.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
+	117, // 60: lnst.agent.v1.MptcpEndpointReply.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
+	117, // 61: lnst.agent.v1.MptcpStateReply.endpoints:type_name -> lnst.agent.v1.MptcpEndpoint
+	3,   // 62: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,   // 63: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,   // 64: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,   // 65: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,   // 66: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10,  // 67: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12,  // 68: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10,  // 69: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12,  // 70: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10,  // 71: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13,  // 72: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12,  // 73: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20,  // 74: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21,  // 75: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22,  // 76: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38,  // 77: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38,  // 78: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21,  // 79: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,   // 80: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42,  // 81: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44,  // 82: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23,  // 83: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24,  // 84: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24,  // 85: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26,  // 86: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27,  // 87: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27,  // 88: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28,  // 89: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28,  // 90: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29,  // 91: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30,  // 92: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31,  // 93: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32,  // 94: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21,  // 95: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33,  // 96: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 97: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33,  // 98: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 99: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36,  // 100: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46,  // 101: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46,  // 102: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48,  // 103: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52,  // 104: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54,  // 105: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55,  // 106: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57,  // 107: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60,  // 108: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61,  // 109: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	63,  // 110: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
+	65,  // 111: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
+	71,  // 112: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
+	73,  // 113: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
+	76,  // 114: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
+	82,  // 115: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
+	84,  // 116: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	84,  // 117: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	84,  // 118: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	85,  // 119: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
+	85,  // 120: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
+	86,  // 121: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	86,  // 122: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	87,  // 123: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
+	87,  // 124: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
+	95,  // 125: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
+	33,  // 126: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 127: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
+	21,  // 128: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
+	99,  // 129: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
+	33,  // 130: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 131: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
+	33,  // 132: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 133: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
+	21,  // 134: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
+	101, // 135: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
+	102, // 136: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	102, // 137: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	104, // 138: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
+	106, // 139: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
+	21,  // 140: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
+	109, // 141: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
+	110, // 142: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
+	21,  // 143: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
+	113, // 144: lnst.agent.v1.Agent.NftAddTable:input_type -> lnst.agent.v1.NftRequest
+	113, // 145: lnst.agent.v1.Agent.NftAddChain:input_type -> lnst.agent.v1.NftRequest
+	113, // 146: lnst.agent.v1.Agent.NftAddRules:input_type -> lnst.agent.v1.NftRequest
+	113, // 147: lnst.agent.v1.Agent.NftRules:input_type -> lnst.agent.v1.NftRequest
+	5,   // 148: lnst.agent.v1.Agent.ConntrackStats:input_type -> lnst.agent.v1.HostRef
+	118, // 149: lnst.agent.v1.Agent.MptcpAddEndpoint:input_type -> lnst.agent.v1.MptcpEndpointRequest
+	120, // 150: lnst.agent.v1.Agent.MptcpSetLimits:input_type -> lnst.agent.v1.MptcpLimitsRequest
+	5,   // 151: lnst.agent.v1.Agent.MptcpState:input_type -> lnst.agent.v1.HostRef
+	4,   // 152: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,   // 153: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,   // 154: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,   // 155: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,   // 156: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11,  // 157: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14,  // 158: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14,  // 159: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15,  // 160: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15,  // 161: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,   // 162: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16,  // 163: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45,  // 164: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 165: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 166: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 167: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 168: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40,  // 169: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41,  // 170: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43,  // 171: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45,  // 172: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,   // 173: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45,  // 174: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 175: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 176: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 177: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 178: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 179: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 180: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 181: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 182: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,   // 183: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45,  // 184: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35,  // 185: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45,  // 186: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 187: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45,  // 188: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 189: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37,  // 190: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47,  // 191: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,   // 192: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49,  // 193: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53,  // 194: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51,  // 195: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56,  // 196: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59,  // 197: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,   // 198: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62,  // 199: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	66,  // 200: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
+	2,   // 201: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
+	72,  // 202: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
+	75,  // 203: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
+	80,  // 204: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
+	83,  // 205: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
+	45,  // 206: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 207: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 208: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 209: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 210: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 211: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 212: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
+	93,  // 213: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
+	94,  // 214: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
+	96,  // 215: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
+	45,  // 216: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 217: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
+	98,  // 218: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
+	45,  // 219: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 220: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 221: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
+	45,  // 222: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 223: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
+	100, // 224: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
+	45,  // 225: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
+	103, // 226: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
+	45,  // 227: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
+	105, // 228: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
+	45,  // 229: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
+	108, // 230: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
+	45,  // 231: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 232: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
+	112, // 233: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
+	45,  // 234: lnst.agent.v1.Agent.NftAddTable:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 235: lnst.agent.v1.Agent.NftAddChain:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 236: lnst.agent.v1.Agent.NftAddRules:output_type -> lnst.agent.v1.ChangeReply
+	115, // 237: lnst.agent.v1.Agent.NftRules:output_type -> lnst.agent.v1.NftRulesReply
+	116, // 238: lnst.agent.v1.Agent.ConntrackStats:output_type -> lnst.agent.v1.ConntrackStatsReply
+	119, // 239: lnst.agent.v1.Agent.MptcpAddEndpoint:output_type -> lnst.agent.v1.MptcpEndpointReply
+	45,  // 240: lnst.agent.v1.Agent.MptcpSetLimits:output_type -> lnst.agent.v1.ChangeReply
+	121, // 241: lnst.agent.v1.Agent.MptcpState:output_type -> lnst.agent.v1.MptcpStateReply
+	152, // [152:242] is the sub-list for method output_type
+	62,  // [62:152] is the sub-list for method input_type
+	62,  // [62:62] is the sub-list for extension type_name
+	62,  // [62:62] is the sub-list for extension extendee
+	0,   // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -9150,7 +9776,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   122,
+			NumMessages:   132,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

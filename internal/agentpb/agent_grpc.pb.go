@@ -25,88 +25,96 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Agent_Hello_FullMethodName           = "/lnst.agent.v1.Agent/Hello"
-	Agent_CreateHost_FullMethodName      = "/lnst.agent.v1.Agent/CreateHost"
-	Agent_DestroyHost_FullMethodName     = "/lnst.agent.v1.Agent/DestroyHost"
-	Agent_Connect_FullMethodName         = "/lnst.agent.v1.Agent/Connect"
-	Agent_DestroyNetwork_FullMethodName  = "/lnst.agent.v1.Agent/DestroyNetwork"
-	Agent_StartJob_FullMethodName        = "/lnst.agent.v1.Agent/StartJob"
-	Agent_WaitJob_FullMethodName         = "/lnst.agent.v1.Agent/WaitJob"
-	Agent_RunJob_FullMethodName          = "/lnst.agent.v1.Agent/RunJob"
-	Agent_WaitJobStream_FullMethodName   = "/lnst.agent.v1.Agent/WaitJobStream"
-	Agent_RunJobStream_FullMethodName    = "/lnst.agent.v1.Agent/RunJobStream"
-	Agent_KillJob_FullMethodName         = "/lnst.agent.v1.Agent/KillJob"
-	Agent_StreamJob_FullMethodName       = "/lnst.agent.v1.Agent/StreamJob"
-	Agent_CreateLink_FullMethodName      = "/lnst.agent.v1.Agent/CreateLink"
-	Agent_DeleteLink_FullMethodName      = "/lnst.agent.v1.Agent/DeleteLink"
-	Agent_SetLink_FullMethodName         = "/lnst.agent.v1.Agent/SetLink"
-	Agent_AddAddr_FullMethodName         = "/lnst.agent.v1.Agent/AddAddr"
-	Agent_DelAddr_FullMethodName         = "/lnst.agent.v1.Agent/DelAddr"
-	Agent_LinkInfo_FullMethodName        = "/lnst.agent.v1.Agent/LinkInfo"
-	Agent_Links_FullMethodName           = "/lnst.agent.v1.Agent/Links"
-	Agent_ReadValue_FullMethodName       = "/lnst.agent.v1.Agent/ReadValue"
-	Agent_WriteValue_FullMethodName      = "/lnst.agent.v1.Agent/WriteValue"
-	Agent_CreateNetns_FullMethodName     = "/lnst.agent.v1.Agent/CreateNetns"
-	Agent_AddRoute_FullMethodName        = "/lnst.agent.v1.Agent/AddRoute"
-	Agent_DelRoute_FullMethodName        = "/lnst.agent.v1.Agent/DelRoute"
-	Agent_AddRoutes_FullMethodName       = "/lnst.agent.v1.Agent/AddRoutes"
-	Agent_AddNeigh_FullMethodName        = "/lnst.agent.v1.Agent/AddNeigh"
-	Agent_DelNeigh_FullMethodName        = "/lnst.agent.v1.Agent/DelNeigh"
-	Agent_AddRule_FullMethodName         = "/lnst.agent.v1.Agent/AddRule"
-	Agent_DelRule_FullMethodName         = "/lnst.agent.v1.Agent/DelRule"
-	Agent_SetLinkNetns_FullMethodName    = "/lnst.agent.v1.Agent/SetLinkNetns"
-	Agent_RenameLink_FullMethodName      = "/lnst.agent.v1.Agent/RenameLink"
-	Agent_WaitLink_FullMethodName        = "/lnst.agent.v1.Agent/WaitLink"
-	Agent_SetFeatures_FullMethodName     = "/lnst.agent.v1.Agent/SetFeatures"
-	Agent_Features_FullMethodName        = "/lnst.agent.v1.Agent/Features"
-	Agent_SetRing_FullMethodName         = "/lnst.agent.v1.Agent/SetRing"
-	Agent_Ring_FullMethodName            = "/lnst.agent.v1.Agent/Ring"
-	Agent_SetCoalesce_FullMethodName     = "/lnst.agent.v1.Agent/SetCoalesce"
-	Agent_Coalesce_FullMethodName        = "/lnst.agent.v1.Agent/Coalesce"
-	Agent_Probe_FullMethodName           = "/lnst.agent.v1.Agent/Probe"
-	Agent_Heartbeat_FullMethodName       = "/lnst.agent.v1.Agent/Heartbeat"
-	Agent_Release_FullMethodName         = "/lnst.agent.v1.Agent/Release"
-	Agent_Restore_FullMethodName         = "/lnst.agent.v1.Agent/Restore"
-	Agent_PutFile_FullMethodName         = "/lnst.agent.v1.Agent/PutFile"
-	Agent_GetFile_FullMethodName         = "/lnst.agent.v1.Agent/GetFile"
-	Agent_TempDir_FullMethodName         = "/lnst.agent.v1.Agent/TempDir"
-	Agent_Facts_FullMethodName           = "/lnst.agent.v1.Agent/Facts"
-	Agent_Reboot_FullMethodName          = "/lnst.agent.v1.Agent/Reboot"
-	Agent_LoadKernel_FullMethodName      = "/lnst.agent.v1.Agent/LoadKernel"
-	Agent_CaptureStart_FullMethodName    = "/lnst.agent.v1.Agent/CaptureStart"
-	Agent_CaptureStop_FullMethodName     = "/lnst.agent.v1.Agent/CaptureStop"
-	Agent_KmsgCursor_FullMethodName      = "/lnst.agent.v1.Agent/KmsgCursor"
-	Agent_KmsgRead_FullMethodName        = "/lnst.agent.v1.Agent/KmsgRead"
-	Agent_SysinfoSnapshot_FullMethodName = "/lnst.agent.v1.Agent/SysinfoSnapshot"
-	Agent_SysinfoAgentLog_FullMethodName = "/lnst.agent.v1.Agent/SysinfoAgentLog"
-	Agent_TcAddQdisc_FullMethodName      = "/lnst.agent.v1.Agent/TcAddQdisc"
-	Agent_TcReplaceQdisc_FullMethodName  = "/lnst.agent.v1.Agent/TcReplaceQdisc"
-	Agent_TcDelQdisc_FullMethodName      = "/lnst.agent.v1.Agent/TcDelQdisc"
-	Agent_TcAddClass_FullMethodName      = "/lnst.agent.v1.Agent/TcAddClass"
-	Agent_TcDelClass_FullMethodName      = "/lnst.agent.v1.Agent/TcDelClass"
-	Agent_TcAddFilter_FullMethodName     = "/lnst.agent.v1.Agent/TcAddFilter"
-	Agent_TcDelFilter_FullMethodName     = "/lnst.agent.v1.Agent/TcDelFilter"
-	Agent_TcList_FullMethodName          = "/lnst.agent.v1.Agent/TcList"
-	Agent_TcSaveQdiscs_FullMethodName    = "/lnst.agent.v1.Agent/TcSaveQdiscs"
-	Agent_TcResetQdiscs_FullMethodName   = "/lnst.agent.v1.Agent/TcResetQdiscs"
-	Agent_SetChannels_FullMethodName     = "/lnst.agent.v1.Agent/SetChannels"
-	Agent_Channels_FullMethodName        = "/lnst.agent.v1.Agent/Channels"
-	Agent_NicIrqs_FullMethodName         = "/lnst.agent.v1.Agent/NicIrqs"
-	Agent_SetIrqAffinity_FullMethodName  = "/lnst.agent.v1.Agent/SetIrqAffinity"
-	Agent_SetPause_FullMethodName        = "/lnst.agent.v1.Agent/SetPause"
-	Agent_Pause_FullMethodName           = "/lnst.agent.v1.Agent/Pause"
-	Agent_SetLinkModes_FullMethodName    = "/lnst.agent.v1.Agent/SetLinkModes"
-	Agent_LinkModes_FullMethodName       = "/lnst.agent.v1.Agent/LinkModes"
-	Agent_NicRss_FullMethodName          = "/lnst.agent.v1.Agent/NicRss"
-	Agent_SetNicRss_FullMethodName       = "/lnst.agent.v1.Agent/SetNicRss"
-	Agent_NicFlowHash_FullMethodName     = "/lnst.agent.v1.Agent/NicFlowHash"
-	Agent_SetNicFlowHash_FullMethodName  = "/lnst.agent.v1.Agent/SetNicFlowHash"
-	Agent_AddNicNtuple_FullMethodName    = "/lnst.agent.v1.Agent/AddNicNtuple"
-	Agent_SetNicNumVfs_FullMethodName    = "/lnst.agent.v1.Agent/SetNicNumVfs"
-	Agent_NicVfs_FullMethodName          = "/lnst.agent.v1.Agent/NicVfs"
-	Agent_SetNicVf_FullMethodName        = "/lnst.agent.v1.Agent/SetNicVf"
-	Agent_SetNicEswitch_FullMethodName   = "/lnst.agent.v1.Agent/SetNicEswitch"
-	Agent_NicEswitch_FullMethodName      = "/lnst.agent.v1.Agent/NicEswitch"
+	Agent_Hello_FullMethodName            = "/lnst.agent.v1.Agent/Hello"
+	Agent_CreateHost_FullMethodName       = "/lnst.agent.v1.Agent/CreateHost"
+	Agent_DestroyHost_FullMethodName      = "/lnst.agent.v1.Agent/DestroyHost"
+	Agent_Connect_FullMethodName          = "/lnst.agent.v1.Agent/Connect"
+	Agent_DestroyNetwork_FullMethodName   = "/lnst.agent.v1.Agent/DestroyNetwork"
+	Agent_StartJob_FullMethodName         = "/lnst.agent.v1.Agent/StartJob"
+	Agent_WaitJob_FullMethodName          = "/lnst.agent.v1.Agent/WaitJob"
+	Agent_RunJob_FullMethodName           = "/lnst.agent.v1.Agent/RunJob"
+	Agent_WaitJobStream_FullMethodName    = "/lnst.agent.v1.Agent/WaitJobStream"
+	Agent_RunJobStream_FullMethodName     = "/lnst.agent.v1.Agent/RunJobStream"
+	Agent_KillJob_FullMethodName          = "/lnst.agent.v1.Agent/KillJob"
+	Agent_StreamJob_FullMethodName        = "/lnst.agent.v1.Agent/StreamJob"
+	Agent_CreateLink_FullMethodName       = "/lnst.agent.v1.Agent/CreateLink"
+	Agent_DeleteLink_FullMethodName       = "/lnst.agent.v1.Agent/DeleteLink"
+	Agent_SetLink_FullMethodName          = "/lnst.agent.v1.Agent/SetLink"
+	Agent_AddAddr_FullMethodName          = "/lnst.agent.v1.Agent/AddAddr"
+	Agent_DelAddr_FullMethodName          = "/lnst.agent.v1.Agent/DelAddr"
+	Agent_LinkInfo_FullMethodName         = "/lnst.agent.v1.Agent/LinkInfo"
+	Agent_Links_FullMethodName            = "/lnst.agent.v1.Agent/Links"
+	Agent_ReadValue_FullMethodName        = "/lnst.agent.v1.Agent/ReadValue"
+	Agent_WriteValue_FullMethodName       = "/lnst.agent.v1.Agent/WriteValue"
+	Agent_CreateNetns_FullMethodName      = "/lnst.agent.v1.Agent/CreateNetns"
+	Agent_AddRoute_FullMethodName         = "/lnst.agent.v1.Agent/AddRoute"
+	Agent_DelRoute_FullMethodName         = "/lnst.agent.v1.Agent/DelRoute"
+	Agent_AddRoutes_FullMethodName        = "/lnst.agent.v1.Agent/AddRoutes"
+	Agent_AddNeigh_FullMethodName         = "/lnst.agent.v1.Agent/AddNeigh"
+	Agent_DelNeigh_FullMethodName         = "/lnst.agent.v1.Agent/DelNeigh"
+	Agent_AddRule_FullMethodName          = "/lnst.agent.v1.Agent/AddRule"
+	Agent_DelRule_FullMethodName          = "/lnst.agent.v1.Agent/DelRule"
+	Agent_SetLinkNetns_FullMethodName     = "/lnst.agent.v1.Agent/SetLinkNetns"
+	Agent_RenameLink_FullMethodName       = "/lnst.agent.v1.Agent/RenameLink"
+	Agent_WaitLink_FullMethodName         = "/lnst.agent.v1.Agent/WaitLink"
+	Agent_SetFeatures_FullMethodName      = "/lnst.agent.v1.Agent/SetFeatures"
+	Agent_Features_FullMethodName         = "/lnst.agent.v1.Agent/Features"
+	Agent_SetRing_FullMethodName          = "/lnst.agent.v1.Agent/SetRing"
+	Agent_Ring_FullMethodName             = "/lnst.agent.v1.Agent/Ring"
+	Agent_SetCoalesce_FullMethodName      = "/lnst.agent.v1.Agent/SetCoalesce"
+	Agent_Coalesce_FullMethodName         = "/lnst.agent.v1.Agent/Coalesce"
+	Agent_Probe_FullMethodName            = "/lnst.agent.v1.Agent/Probe"
+	Agent_Heartbeat_FullMethodName        = "/lnst.agent.v1.Agent/Heartbeat"
+	Agent_Release_FullMethodName          = "/lnst.agent.v1.Agent/Release"
+	Agent_Restore_FullMethodName          = "/lnst.agent.v1.Agent/Restore"
+	Agent_PutFile_FullMethodName          = "/lnst.agent.v1.Agent/PutFile"
+	Agent_GetFile_FullMethodName          = "/lnst.agent.v1.Agent/GetFile"
+	Agent_TempDir_FullMethodName          = "/lnst.agent.v1.Agent/TempDir"
+	Agent_Facts_FullMethodName            = "/lnst.agent.v1.Agent/Facts"
+	Agent_Reboot_FullMethodName           = "/lnst.agent.v1.Agent/Reboot"
+	Agent_LoadKernel_FullMethodName       = "/lnst.agent.v1.Agent/LoadKernel"
+	Agent_CaptureStart_FullMethodName     = "/lnst.agent.v1.Agent/CaptureStart"
+	Agent_CaptureStop_FullMethodName      = "/lnst.agent.v1.Agent/CaptureStop"
+	Agent_KmsgCursor_FullMethodName       = "/lnst.agent.v1.Agent/KmsgCursor"
+	Agent_KmsgRead_FullMethodName         = "/lnst.agent.v1.Agent/KmsgRead"
+	Agent_SysinfoSnapshot_FullMethodName  = "/lnst.agent.v1.Agent/SysinfoSnapshot"
+	Agent_SysinfoAgentLog_FullMethodName  = "/lnst.agent.v1.Agent/SysinfoAgentLog"
+	Agent_TcAddQdisc_FullMethodName       = "/lnst.agent.v1.Agent/TcAddQdisc"
+	Agent_TcReplaceQdisc_FullMethodName   = "/lnst.agent.v1.Agent/TcReplaceQdisc"
+	Agent_TcDelQdisc_FullMethodName       = "/lnst.agent.v1.Agent/TcDelQdisc"
+	Agent_TcAddClass_FullMethodName       = "/lnst.agent.v1.Agent/TcAddClass"
+	Agent_TcDelClass_FullMethodName       = "/lnst.agent.v1.Agent/TcDelClass"
+	Agent_TcAddFilter_FullMethodName      = "/lnst.agent.v1.Agent/TcAddFilter"
+	Agent_TcDelFilter_FullMethodName      = "/lnst.agent.v1.Agent/TcDelFilter"
+	Agent_TcList_FullMethodName           = "/lnst.agent.v1.Agent/TcList"
+	Agent_TcSaveQdiscs_FullMethodName     = "/lnst.agent.v1.Agent/TcSaveQdiscs"
+	Agent_TcResetQdiscs_FullMethodName    = "/lnst.agent.v1.Agent/TcResetQdiscs"
+	Agent_SetChannels_FullMethodName      = "/lnst.agent.v1.Agent/SetChannels"
+	Agent_Channels_FullMethodName         = "/lnst.agent.v1.Agent/Channels"
+	Agent_NicIrqs_FullMethodName          = "/lnst.agent.v1.Agent/NicIrqs"
+	Agent_SetIrqAffinity_FullMethodName   = "/lnst.agent.v1.Agent/SetIrqAffinity"
+	Agent_SetPause_FullMethodName         = "/lnst.agent.v1.Agent/SetPause"
+	Agent_Pause_FullMethodName            = "/lnst.agent.v1.Agent/Pause"
+	Agent_SetLinkModes_FullMethodName     = "/lnst.agent.v1.Agent/SetLinkModes"
+	Agent_LinkModes_FullMethodName        = "/lnst.agent.v1.Agent/LinkModes"
+	Agent_NicRss_FullMethodName           = "/lnst.agent.v1.Agent/NicRss"
+	Agent_SetNicRss_FullMethodName        = "/lnst.agent.v1.Agent/SetNicRss"
+	Agent_NicFlowHash_FullMethodName      = "/lnst.agent.v1.Agent/NicFlowHash"
+	Agent_SetNicFlowHash_FullMethodName   = "/lnst.agent.v1.Agent/SetNicFlowHash"
+	Agent_AddNicNtuple_FullMethodName     = "/lnst.agent.v1.Agent/AddNicNtuple"
+	Agent_SetNicNumVfs_FullMethodName     = "/lnst.agent.v1.Agent/SetNicNumVfs"
+	Agent_NicVfs_FullMethodName           = "/lnst.agent.v1.Agent/NicVfs"
+	Agent_SetNicVf_FullMethodName         = "/lnst.agent.v1.Agent/SetNicVf"
+	Agent_SetNicEswitch_FullMethodName    = "/lnst.agent.v1.Agent/SetNicEswitch"
+	Agent_NicEswitch_FullMethodName       = "/lnst.agent.v1.Agent/NicEswitch"
+	Agent_NftAddTable_FullMethodName      = "/lnst.agent.v1.Agent/NftAddTable"
+	Agent_NftAddChain_FullMethodName      = "/lnst.agent.v1.Agent/NftAddChain"
+	Agent_NftAddRules_FullMethodName      = "/lnst.agent.v1.Agent/NftAddRules"
+	Agent_NftRules_FullMethodName         = "/lnst.agent.v1.Agent/NftRules"
+	Agent_ConntrackStats_FullMethodName   = "/lnst.agent.v1.Agent/ConntrackStats"
+	Agent_MptcpAddEndpoint_FullMethodName = "/lnst.agent.v1.Agent/MptcpAddEndpoint"
+	Agent_MptcpSetLimits_FullMethodName   = "/lnst.agent.v1.Agent/MptcpSetLimits"
+	Agent_MptcpState_FullMethodName       = "/lnst.agent.v1.Agent/MptcpState"
 )
 
 // AgentClient is the client API for Agent service.
@@ -348,6 +356,30 @@ type AgentClient interface {
 	// device's devlink ports (a VF's representor among them).
 	SetNicEswitch(ctx context.Context, in *NicEswitchRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 	NicEswitch(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicEswitchReply, error)
+	// --- nftables, conntrack and MPTCP (issue 18 items 6, 7) ---
+	// NftAddTable adds an nftables table (spec: JSON of nft.Table); its
+	// undo deletes the table with everything in it.
+	NftAddTable(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// NftAddChain adds a chain (spec: JSON of nft.Chain); its undo deletes
+	// the chain with its rules.
+	NftAddChain(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// NftAddRules appends rules to a chain in batches (spec: JSON of
+	// nft.Rules); its undo deletes them by handle.
+	NftAddRules(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// NftRules reads back a chain's rules with their counters (spec: JSON
+	// of nft.Chain).
+	NftRules(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*NftRulesReply, error)
+	// ConntrackStats reads the host's conntrack entry count and the sums
+	// of its per-CPU counters.
+	ConntrackStats(ctx context.Context, in *HostRef, opts ...grpc.CallOption) (*ConntrackStatsReply, error)
+	// MptcpAddEndpoint adds an MPTCP path manager endpoint; its undo
+	// deletes it.
+	MptcpAddEndpoint(ctx context.Context, in *MptcpEndpointRequest, opts ...grpc.CallOption) (*MptcpEndpointReply, error)
+	// MptcpSetLimits sets the path manager's limits; its undo sets the
+	// old ones back.
+	MptcpSetLimits(ctx context.Context, in *MptcpLimitsRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// MptcpState reads the endpoints and limits.
+	MptcpState(ctx context.Context, in *HostRef, opts ...grpc.CallOption) (*MptcpStateReply, error)
 }
 
 type agentClient struct {
@@ -1226,6 +1258,86 @@ func (c *agentClient) NicEswitch(ctx context.Context, in *LinkRef, opts ...grpc.
 	return out, nil
 }
 
+func (c *agentClient) NftAddTable(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_NftAddTable_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NftAddChain(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_NftAddChain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NftAddRules(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_NftAddRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NftRules(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*NftRulesReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NftRulesReply)
+	err := c.cc.Invoke(ctx, Agent_NftRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) ConntrackStats(ctx context.Context, in *HostRef, opts ...grpc.CallOption) (*ConntrackStatsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConntrackStatsReply)
+	err := c.cc.Invoke(ctx, Agent_ConntrackStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) MptcpAddEndpoint(ctx context.Context, in *MptcpEndpointRequest, opts ...grpc.CallOption) (*MptcpEndpointReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MptcpEndpointReply)
+	err := c.cc.Invoke(ctx, Agent_MptcpAddEndpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) MptcpSetLimits(ctx context.Context, in *MptcpLimitsRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_MptcpSetLimits_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) MptcpState(ctx context.Context, in *HostRef, opts ...grpc.CallOption) (*MptcpStateReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MptcpStateReply)
+	err := c.cc.Invoke(ctx, Agent_MptcpState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -1465,6 +1577,30 @@ type AgentServer interface {
 	// device's devlink ports (a VF's representor among them).
 	SetNicEswitch(context.Context, *NicEswitchRequest) (*ChangeReply, error)
 	NicEswitch(context.Context, *LinkRef) (*NicEswitchReply, error)
+	// --- nftables, conntrack and MPTCP (issue 18 items 6, 7) ---
+	// NftAddTable adds an nftables table (spec: JSON of nft.Table); its
+	// undo deletes the table with everything in it.
+	NftAddTable(context.Context, *NftRequest) (*ChangeReply, error)
+	// NftAddChain adds a chain (spec: JSON of nft.Chain); its undo deletes
+	// the chain with its rules.
+	NftAddChain(context.Context, *NftRequest) (*ChangeReply, error)
+	// NftAddRules appends rules to a chain in batches (spec: JSON of
+	// nft.Rules); its undo deletes them by handle.
+	NftAddRules(context.Context, *NftRequest) (*ChangeReply, error)
+	// NftRules reads back a chain's rules with their counters (spec: JSON
+	// of nft.Chain).
+	NftRules(context.Context, *NftRequest) (*NftRulesReply, error)
+	// ConntrackStats reads the host's conntrack entry count and the sums
+	// of its per-CPU counters.
+	ConntrackStats(context.Context, *HostRef) (*ConntrackStatsReply, error)
+	// MptcpAddEndpoint adds an MPTCP path manager endpoint; its undo
+	// deletes it.
+	MptcpAddEndpoint(context.Context, *MptcpEndpointRequest) (*MptcpEndpointReply, error)
+	// MptcpSetLimits sets the path manager's limits; its undo sets the
+	// old ones back.
+	MptcpSetLimits(context.Context, *MptcpLimitsRequest) (*ChangeReply, error)
+	// MptcpState reads the endpoints and limits.
+	MptcpState(context.Context, *HostRef) (*MptcpStateReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1720,6 +1856,30 @@ func (UnimplementedAgentServer) SetNicEswitch(context.Context, *NicEswitchReques
 }
 func (UnimplementedAgentServer) NicEswitch(context.Context, *LinkRef) (*NicEswitchReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method NicEswitch not implemented")
+}
+func (UnimplementedAgentServer) NftAddTable(context.Context, *NftRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NftAddTable not implemented")
+}
+func (UnimplementedAgentServer) NftAddChain(context.Context, *NftRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NftAddChain not implemented")
+}
+func (UnimplementedAgentServer) NftAddRules(context.Context, *NftRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NftAddRules not implemented")
+}
+func (UnimplementedAgentServer) NftRules(context.Context, *NftRequest) (*NftRulesReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NftRules not implemented")
+}
+func (UnimplementedAgentServer) ConntrackStats(context.Context, *HostRef) (*ConntrackStatsReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ConntrackStats not implemented")
+}
+func (UnimplementedAgentServer) MptcpAddEndpoint(context.Context, *MptcpEndpointRequest) (*MptcpEndpointReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method MptcpAddEndpoint not implemented")
+}
+func (UnimplementedAgentServer) MptcpSetLimits(context.Context, *MptcpLimitsRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method MptcpSetLimits not implemented")
+}
+func (UnimplementedAgentServer) MptcpState(context.Context, *HostRef) (*MptcpStateReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method MptcpState not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -3172,6 +3332,150 @@ func _Agent_NicEswitch_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_NftAddTable_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NftAddTable(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NftAddTable_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NftAddTable(ctx, req.(*NftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NftAddChain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NftAddChain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NftAddChain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NftAddChain(ctx, req.(*NftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NftAddRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NftAddRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NftAddRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NftAddRules(ctx, req.(*NftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NftRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NftRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NftRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NftRules(ctx, req.(*NftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_ConntrackStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HostRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).ConntrackStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_ConntrackStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).ConntrackStats(ctx, req.(*HostRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_MptcpAddEndpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MptcpEndpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).MptcpAddEndpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_MptcpAddEndpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).MptcpAddEndpoint(ctx, req.(*MptcpEndpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_MptcpSetLimits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MptcpLimitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).MptcpSetLimits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_MptcpSetLimits_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).MptcpSetLimits(ctx, req.(*MptcpLimitsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_MptcpState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HostRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).MptcpState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_MptcpState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).MptcpState(ctx, req.(*HostRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -3482,6 +3786,38 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NicEswitch",
 			Handler:    _Agent_NicEswitch_Handler,
+		},
+		{
+			MethodName: "NftAddTable",
+			Handler:    _Agent_NftAddTable_Handler,
+		},
+		{
+			MethodName: "NftAddChain",
+			Handler:    _Agent_NftAddChain_Handler,
+		},
+		{
+			MethodName: "NftAddRules",
+			Handler:    _Agent_NftAddRules_Handler,
+		},
+		{
+			MethodName: "NftRules",
+			Handler:    _Agent_NftRules_Handler,
+		},
+		{
+			MethodName: "ConntrackStats",
+			Handler:    _Agent_ConntrackStats_Handler,
+		},
+		{
+			MethodName: "MptcpAddEndpoint",
+			Handler:    _Agent_MptcpAddEndpoint_Handler,
+		},
+		{
+			MethodName: "MptcpSetLimits",
+			Handler:    _Agent_MptcpSetLimits_Handler,
+		},
+		{
+			MethodName: "MptcpState",
+			Handler:    _Agent_MptcpState_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
