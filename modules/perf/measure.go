@@ -428,7 +428,7 @@ type rrRunner struct {
 
 func (r *rrRunner) config() RRConfig {
 	return RRConfig{Kind: r.f.kind(), Addr: r.f.ServerAddr, Port: r.port, MsgSize: r.f.MsgSize,
-		Streams: r.f.Streams, Duration: r.f.duration(), Interval: r.interval}
+		Streams: r.f.Streams, Duration: r.f.duration(), Interval: r.interval, MPTCP: r.f.MPTCP}
 }
 
 func (r *rrRunner) prepare(t testing.TB) {

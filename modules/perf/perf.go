@@ -47,6 +47,10 @@ type Flow struct {
 	// request and response; 0 is the tool's default (iperf3's, 1 byte
 	// for RR kinds).
 	MsgSize int
+	// MPTCP runs a tcp_rr or tcp_crr flow over IPPROTO_MPTCP sockets
+	// (the built-in RR tool); a connection that falls back to TCP fails
+	// the flow.
+	MPTCP bool
 	// Processes is the number of client processes MeasureFlows runs
 	// for the flow, each with Streams streams (iperf3: a server each, on
 	// consecutive ports); 0 means 1.
@@ -122,6 +126,8 @@ func (f Flow) validate() error {
 		return fmt.Errorf("Flow %q needs a Client and a Server host", f.Name)
 	case f.ServerAddr == "":
 		return fmt.Errorf("Flow %q has no ServerAddr", f.Name)
+	case f.MPTCP && f.kind() != TCPRR && f.kind() != TCPCRR:
+		return fmt.Errorf("Flow %q: MPTCP runs tcp_rr and tcp_crr (the built-in RR tool), not %s", f.Name, f.kind())
 	}
 	return nil
 }

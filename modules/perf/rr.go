@@ -44,6 +44,9 @@ type RRConfig struct {
 	Interval time.Duration `json:"interval"`
 	// CPU pins the process to a CPU ("3"); "" leaves it free.
 	CPU string `json:"cpu"`
+	// MPTCP makes the TCP kinds' sockets IPPROTO_MPTCP (262): the client
+	// fails when a connection falls back to plain TCP.
+	MPTCP bool `json:"mptcp,omitempty"`
 }
 
 func (c RRConfig) msgSize() int { return max(c.MsgSize, 1) }
@@ -62,6 +65,8 @@ func (c RRConfig) validate() error {
 		return fmt.Errorf("rr: Streams %d is negative", c.Streams)
 	case c.Duration < 0 || c.Interval < 0:
 		return fmt.Errorf("rr: Duration %v or Interval %v is negative", c.Duration, c.Interval)
+	case c.MPTCP && c.Kind == UDPRR:
+		return fmt.Errorf("rr: MPTCP runs over the TCP kinds, not %s", c.Kind)
 	}
 	if _, err := parseCPU(c.CPU); err != nil {
 		return fmt.Errorf("rr: %w", err)
@@ -133,7 +138,9 @@ func rrListen(c RRConfig) (net.Listener, net.PacketConn, error) {
 		pc, err := net.ListenPacket("udp", c.hostPort())
 		return nil, pc, err
 	}
-	l, err := net.Listen("tcp", c.hostPort())
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(c.MPTCP)
+	l, err := lc.Listen(context.Background(), "tcp", c.hostPort())
 	return l, nil, err
 }
 
@@ -239,7 +246,12 @@ func rrClient(ctx context.Context, c RRConfig) (RRResult, error) {
 		if c.Kind == UDPRR {
 			proto = "udp"
 		}
-		return d.DialContext(ctx, proto, c.hostPort())
+		d.SetMultipathTCP(c.MPTCP)
+		conn, err := d.DialContext(ctx, proto, c.hostPort())
+		if err == nil && c.MPTCP {
+			err = checkMPTCP(conn)
+		}
+		return conn, err
 	}
 	var conns []net.Conn
 	defer func() {
@@ -385,4 +397,24 @@ func rrClient(ctx context.Context, c RRConfig) (RRResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// checkMPTCP fails, closing conn, when conn is not a multipath TCP
+// connection: the kernel has no MPTCP (Go then makes a TCP socket) or
+// the connection fell back to TCP (the server did not answer MP_CAPABLE).
+func checkMPTCP(conn net.Conn) error {
+	tc, ok := conn.(*net.TCPConn)
+	if !ok {
+		conn.Close()
+		return fmt.Errorf("rr: MPTCP: %T is not a TCP connection", conn)
+	}
+	mp, err := tc.MultipathTCP()
+	if err == nil && !mp {
+		err = errors.New("the connection is plain TCP (no MPTCP in the kernel, net.mptcp.enabled=0, or a fallback)")
+	}
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("rr: MPTCP to %s: %w", conn.RemoteAddr(), err)
+	}
+	return nil
 }

@@ -3,6 +3,8 @@ package perf
 import (
 	"context"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,9 +72,42 @@ func TestRRConfigErrors(t *testing.T) {
 		{func(c *RRConfig) { c.Port = 70000 }, "Port 70000"},
 		{func(c *RRConfig) { c.MsgSize = -1 }, "MsgSize -1"},
 		{func(c *RRConfig) { c.CPU = "x" }, `CPU "x"`},
+		{func(c *RRConfig) { c.Kind, c.MPTCP = UDPRR, true }, "MPTCP runs over the TCP kinds"},
 	} {
 		bad := ok
 		c.mod(&bad)
 		assert.ErrorContains(t, bad.validate(), c.want)
 	}
+}
+
+// TestRRMPTCP runs tcp_crr and tcp_rr over MPTCP on loopback, and checks
+// that a client asking for MPTCP of a plain TCP server fails: the
+// connection falls back to TCP.
+func TestRRMPTCP(t *testing.T) {
+	if b, err := os.ReadFile("/proc/sys/net/mptcp/enabled"); err != nil || strings.TrimSpace(string(b)) != "1" {
+		t.Skip("the kernel has no MPTCP, or net.mptcp.enabled is not 1")
+	}
+	run := func(serverMPTCP bool, kind FlowKind) (RRResult, error) {
+		cfg := RRConfig{Kind: kind, Addr: "127.0.0.1", MPTCP: serverMPTCP, Duration: 200 * time.Millisecond}
+		l, _, err := rrListen(cfg)
+		require.NoError(t, err)
+		cfg.Port = l.Addr().(*net.TCPAddr).Port
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			_, _ = rrServe(ctx, cfg, l, nil)
+			close(done)
+		}()
+		defer func() { cancel(); <-done }()
+		cfg.MPTCP = true
+		return rrClient(context.Background(), cfg)
+	}
+	for _, kind := range []FlowKind{TCPRR, TCPCRR} {
+		res, err := run(true, kind)
+		require.NoError(t, err, kind)
+		require.NotEmpty(t, res.Intervals)
+		assert.Positive(t, res.Intervals[0].Trans, kind)
+	}
+	_, err := run(false, TCPRR)
+	assert.ErrorContains(t, err, "plain TCP")
 }
