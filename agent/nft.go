@@ -51,8 +51,8 @@ func (n *nftUndo) String() string {
 
 // nftBatch is how many rules go in one netlink batch: each is echoed
 // back with its acknowledgement, and the replies of a batch must fit the
-// socket's receive buffer.
-const nftBatch = 256
+// socket's default receive buffer (256 overflowed it: ENOBUFS).
+const nftBatch = 64
 
 // nftConn opens an nftables connection in the host's namespace.
 func (h *host) nftConn() (*nftables.Conn, error) {

@@ -125,8 +125,8 @@ func validateSet(name string, opts Options, flows []Flow) error {
 			return fmt.Errorf("set %q: flow %q: Processes %d is not in 0..%d", name, f.Name, f.Processes, maxProcesses)
 		case f.Streams < 0 || f.MsgSize < 0:
 			return fmt.Errorf("set %q: flow %q: Streams %d and MsgSize %d must not be negative", name, f.Name, f.Streams, f.MsgSize)
-		case f.kind().rr() && f.MsgSize > 65000:
-			return fmt.Errorf("set %q: flow %q: MsgSize %d: an RR message is at most 65000 bytes", name, f.Name, f.MsgSize)
+		case f.kind().rr() && f.MsgSize > maxRRMsgSize(f.kind()):
+			return fmt.Errorf("set %q: flow %q: MsgSize %d: a %s message is at most %d bytes", name, f.Name, f.MsgSize, f.kind(), maxRRMsgSize(f.kind()))
 		}
 		for _, c := range []string{f.ClientCPU, f.ServerCPU} {
 			if _, err := parseCPU(c); err != nil {

@@ -49,6 +49,16 @@ type RRConfig struct {
 	MPTCP bool `json:"mptcp,omitempty"`
 }
 
+// maxRRMsgSize is the largest message of kind: a UDP datagram's 65000
+// bytes, or 16 MiB over TCP (messages of megabytes keep an MPTCP
+// connection's subflows busy enough that its scheduler uses them all).
+func maxRRMsgSize(k FlowKind) int {
+	if k == UDPRR {
+		return 65000
+	}
+	return 16 << 20
+}
+
 func (c RRConfig) msgSize() int { return max(c.MsgSize, 1) }
 
 func (c RRConfig) hostPort() string { return net.JoinHostPort(c.Addr, strconv.Itoa(c.Port)) }
@@ -59,8 +69,8 @@ func (c RRConfig) validate() error {
 		return fmt.Errorf("rr: Kind %q is not tcp_rr, udp_rr or tcp_crr", c.Kind)
 	case c.Port <= 0 || c.Port > 65535:
 		return fmt.Errorf("rr: Port %d is not in 1..65535", c.Port)
-	case c.MsgSize < 0 || c.MsgSize > 65000:
-		return fmt.Errorf("rr: MsgSize %d is not in 0..65000", c.MsgSize)
+	case c.MsgSize < 0 || c.MsgSize > maxRRMsgSize(c.Kind):
+		return fmt.Errorf("rr: MsgSize %d is not in 0..%d (%s)", c.MsgSize, maxRRMsgSize(c.Kind), c.Kind)
 	case c.Streams < 0:
 		return fmt.Errorf("rr: Streams %d is negative", c.Streams)
 	case c.Duration < 0 || c.Interval < 0:

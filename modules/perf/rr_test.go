@@ -71,6 +71,8 @@ func TestRRConfigErrors(t *testing.T) {
 		{func(c *RRConfig) { c.Kind = TCPStream }, `Kind "tcp_stream"`},
 		{func(c *RRConfig) { c.Port = 70000 }, "Port 70000"},
 		{func(c *RRConfig) { c.MsgSize = -1 }, "MsgSize -1"},
+		{func(c *RRConfig) { c.MsgSize = 16<<20 + 1 }, "MsgSize 16777217"},
+		{func(c *RRConfig) { c.Kind, c.MsgSize = UDPRR, 65001 }, "MsgSize 65001"},
 		{func(c *RRConfig) { c.CPU = "x" }, `CPU "x"`},
 		{func(c *RRConfig) { c.Kind, c.MPTCP = UDPRR, true }, "MPTCP runs over the TCP kinds"},
 	} {
