@@ -16,8 +16,8 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 # QEMU for the VM lab (its image comes from Debian packages fetched by
 # apt-get download: see `make vm-image`), and OpenSSH's server for the test
 # of `lnst-agent install` (it runs its own sshd in a lab namespace).
-APT_PACKAGES := iproute2 iputils-ping iperf3 sockperf ethtool tcpdump protobuf-compiler libprotobuf-dev qemu-system-x86 openssh-server
-APT_COMMANDS := ip ping iperf3 sockperf ethtool tcpdump protoc qemu-system-x86_64 /usr/sbin/sshd
+APT_PACKAGES := iproute2 iputils-ping iperf3 sockperf ethtool tcpdump protobuf-compiler libprotobuf-dev qemu-system-x86 openssh-server nftables
+APT_COMMANDS := ip ping iperf3 sockperf ethtool tcpdump protoc qemu-system-x86_64 /usr/sbin/sshd nft
 
 TEST_FLAGS  ?= -count=1 -timeout 20m
 JUNIT       ?= report.xml

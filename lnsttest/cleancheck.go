@@ -25,7 +25,8 @@ import (
 // and RSS (indirection table, key, hash function), each queue's RPS and
 // XPS CPUs, every interrupt's CPU list (the machine's, shown to every
 // host), its qdiscs, classes and the filters on its qdiscs and ingress
-// hooks, and
+// hooks, its nftables ruleset (without counter values: traffic changes
+// them), its MPTCP endpoints and limits, and
 // every sysctl under /proc/sys/net the namespace shows (the per-device
 // ones, forwarding, and the others such as tcp_congestion_control). (Namespaces made with
 // Host.Netns are unnamed: they end with the recipe's restore.)
@@ -55,6 +56,11 @@ if command -v tc >/dev/null; then
 		done
 	done
 fi
+if command -v nft >/dev/null; then
+	nft -s list ruleset | sed 's|^|nft |'
+fi
+ip mptcp endpoint show 2>/dev/null | sed 's|^|mptcp-endpoint |'
+ip mptcp limits show 2>/dev/null | sed 's|^|mptcp-limits |'
 grep -s . /sys/class/net/*/queues/*/rps_cpus /sys/class/net/*/queues/*/xps_cpus /proc/irq/*/smp_affinity_list
 grep -r . /proc/sys/net 2>/dev/null | grep -v -e '/stable_secret:' -e '/tcp_fastopen_key:' -e 'available_[a-z_]*:' -e '/nf_conntrack_count:'
 true`

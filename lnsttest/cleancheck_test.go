@@ -66,6 +66,13 @@ func TestCleanCheckSees(t *testing.T) {
 			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc ingress ffff: dev " + eth0},
 		{"ingress filter", "tc qdisc add dev " + eth0 + " ingress && tc filter add dev " + eth0 + " ingress protocol ip prio 3 u32 match ip dport 80 0xffff action mirred egress redirect dev lo",
 			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-filter ingress dev " + eth0 + " filter protocol ip pref 3 u32"},
+		{"nft table", "nft add table inet lnst_cc && nft add chain inet lnst_cc c && nft add rule inet lnst_cc c tcp dport 9 counter drop",
+			"nft delete table inet lnst_cc", "+ nft \t\ttcp dport 9 counter drop"},
+		{"mptcp endpoint", "ip mptcp endpoint add 198.18.99.1 id 9 signal", "ip mptcp endpoint delete id 9",
+			"+ mptcp-endpoint 198.18.99.1 id 9 signal"},
+		{"mptcp limits", "ip mptcp limits set subflows 7 add_addr_accepted 7",
+			"ip mptcp limits set " + strings.TrimSpace(sh("ip mptcp limits show")),
+			"+ mptcp-limits add_addr_accepted 7 subflows 7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sh(tc.change)
