@@ -152,6 +152,7 @@ fuzz:
 bench: apt-deps
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee bench.out
 	LNST_BENCH_PERF=1 $(GO) test ./modules/perf -run '^(TestPerfModuleVsRaw|TestPerfFlowsVsRaw|TestRRVsSockperf)$$' -v -count=1 | tee -a bench.out
+	LNST_BENCH_PERF=1 $(GO) test ./recipes -run '^TestNftRuleScaleBench$$' -v -count=1 | tee -a bench.out
 	@echo; echo "== ratios"; grep '^RATIO' bench.out || true
 
 # Renders an HTML report (lnst results html) in headless chromium and checks
