@@ -133,6 +133,10 @@ func TestCTInsertionRate(t *testing.T) {
 	tp.r.NftAddRules(t, chain,
 		nft.Rule{Proto: "tcp", CtState: []string{"new"}, Counter: true},
 		nft.Rule{CtState: []string{"established", "related"}, Counter: true, Verdict: "accept"})
+	// A conntrack sysctl of r's namespace (there once the ct rules load
+	// conntrack), restored at cleanup like any other.
+	tp.r.Sysctl(t, "net.netfilter.nf_conntrack_tcp_timeout_time_wait", "60")
+	require.Equal(t, "60", tp.r.ReadSysctl(t, "net.netfilter.nf_conntrack_tcp_timeout_time_wait"))
 	before := tp.r.ConntrackStats(t)
 	set := perf.MeasureFlows(t, "ct insertion", perf.Options{Iterations: prof.Iterations, Warmup: -1},
 		perf.Flow{Name: "tcp_crr", Kind: perf.TCPCRR, Client: tp.h1, Server: tp.h2, ServerAddr: tp.dst["ipv4"], Duration: prof.Duration})
