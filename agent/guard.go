@@ -74,6 +74,11 @@ var callKinds = map[string]callKind{
 	"TcAddQdisc": changes, "TcReplaceQdisc": changes, "TcDelQdisc": changes,
 	"TcAddClass": changes, "TcDelClass": changes, "TcAddFilter": changes, "TcDelFilter": changes,
 	"TcList": reads, "TcSaveQdiscs": reads, "TcResetQdiscs": changes,
+
+	// nftables, conntrack and MPTCP (nft.go, mptcp.go).
+	"NftAddTable": changes, "NftAddChain": changes, "NftAddRules": changes, "NftRules": reads,
+	"ConntrackStats":   reads,
+	"MptcpAddEndpoint": changes, "MptcpSetLimits": changes, "MptcpState": reads,
 }
 
 // unguarded reports whether a method runs past Shutdown's guard (see
