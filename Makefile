@@ -15,9 +15,10 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 # Debian packages: the commands recipes run, protoc for `make generate`,
 # QEMU for the VM lab (its image comes from Debian packages fetched by
 # apt-get download: see `make vm-image`), and OpenSSH's server for the test
-# of `lnst-agent install` (it runs its own sshd in a lab namespace).
-APT_PACKAGES := iproute2 iputils-ping iperf3 sockperf ethtool tcpdump protobuf-compiler libprotobuf-dev qemu-system-x86 openssh-server
-APT_COMMANDS := ip ping iperf3 sockperf ethtool tcpdump protoc qemu-system-x86_64 /usr/sbin/sshd
+# of `lnst-agent install` (it runs its own sshd in a lab namespace), and
+# linux-perf for -lnst.profile=perf (TestProfileLab records with it).
+APT_PACKAGES := iproute2 iputils-ping iperf3 sockperf ethtool tcpdump protobuf-compiler libprotobuf-dev qemu-system-x86 openssh-server linux-perf
+APT_COMMANDS := ip ping iperf3 sockperf ethtool tcpdump protoc qemu-system-x86_64 /usr/sbin/sshd perf
 
 TEST_FLAGS  ?= -count=1 -timeout 20m
 JUNIT       ?= report.xml

@@ -61,9 +61,16 @@ func MeasureFlows(t testing.TB, name string, opts Options, flows ...Flow) *resul
 	for n, h := range hosts {
 		cpus[n] = &hostSampler{h: h}
 	}
+	prof := newProfiler(t, name, hosts) // profile.go; nil unless -lnst.profile
 	var its []results.FlowSetIteration
 	for i := range opts.Warmup + opts.Iterations {
-		it, err := runIteration(t, runners, cpus, opts.Interval, dur)
+		var hook windowHook
+		if prof != nil && i >= opts.Warmup {
+			prof.iteration = i - opts.Warmup + 1
+			prof.label = fmt.Sprintf("iteration %d/%d", prof.iteration, opts.Iterations)
+			hook = prof
+		}
+		it, err := runIteration(t, runners, cpus, opts.Interval, dur, hook)
 		if err != nil {
 			t.Fatalf("perf.MeasureFlows %q: iteration %d: %v", name, i+1, err)
 		}
@@ -163,7 +170,9 @@ func startLead(jobs int) time.Duration {
 
 // runIteration runs every flow once, all started at the same time, with
 // the CPU samplers on the same clock, and aligns what they measured.
-func runIteration(t testing.TB, flows []flowRunner, cpus map[string]cpuSampler, every, dur time.Duration) (results.FlowSetIteration, error) {
+// hook, when not nil, is told the start time before any client starts
+// and the end once every flow has finished.
+func runIteration(t testing.TB, flows []flowRunner, cpus map[string]cpuSampler, every, dur time.Duration, hook windowHook) (results.FlowSetIteration, error) {
 	t.Helper()
 	for _, f := range flows {
 		f.prepare(t)
@@ -172,6 +181,9 @@ func runIteration(t testing.TB, flows []flowRunner, cpus map[string]cpuSampler, 
 	count := int(math.Ceil(float64(dur)/float64(every))) + 1 // one sample past the end
 	for _, h := range slices.Sorted(mapKeys(cpus)) {
 		cpus[h].start(t, at, every, count)
+	}
+	if hook != nil {
+		hook.begin(t, at)
 	}
 	for _, f := range flows {
 		f.start(t, at)
@@ -184,6 +196,9 @@ func runIteration(t testing.TB, flows []flowRunner, cpus map[string]cpuSampler, 
 			firstErr = err
 		}
 		fs = append(fs, s)
+	}
+	if hook != nil {
+		hook.end(t)
 	}
 	cpu := map[string][]cpuSample{}
 	for h, c := range cpus {
