@@ -38,10 +38,7 @@ const (
 // a flow or opts is invalid or a tool fails.
 func MeasureFlows(t testing.TB, name string, opts Options, flows ...Flow) *results.FlowSet {
 	t.Helper()
-	opts = opts.withDefaults()
-	if opts.Interval == 0 {
-		opts.Interval = 500 * time.Millisecond
-	}
+	opts = opts.forFlows()
 	if err := validateSet(name, opts, flows); err != nil {
 		t.Fatalf("perf.MeasureFlows: %v", err)
 	}
@@ -89,6 +86,16 @@ func MeasureFlows(t testing.TB, name string, opts Options, flows ...Flow) *resul
 	lnsttest.Record(t, "perf "+name, set)
 	t.Logf("perf %s: %v", name, set)
 	return set
+}
+
+// forFlows is o as MeasureFlows uses it: the defaults of Options, and
+// intervals of 500ms.
+func (o Options) forFlows() Options {
+	o = o.withDefaults()
+	if o.Interval == 0 {
+		o.Interval = 500 * time.Millisecond
+	}
+	return o
 }
 
 func flowPort(f Flow, i, base int) int {
