@@ -2,6 +2,7 @@ package agent
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -78,6 +79,9 @@ type undo struct {
 	// omitzero, not omitempty: an empty list must decode as it was.
 	Argv    []string      `json:",omitzero"`
 	Timeout time.Duration `json:",omitzero"`
+	// Spec is the object an xfrm, MACsec or L2TP entry removes, as the
+	// JSON of its devices type (keys left out); see xfrm.go, l2tp.go.
+	Spec json.RawMessage `json:",omitempty"`
 }
 
 // The operations an undo entry can do.
@@ -168,6 +172,8 @@ func (u undo) String() string {
 		return fmt.Sprintf("stop teamd of team %s and delete it on %s", u.Link, hostLabel(u.Host))
 	case opRunCommand:
 		return fmt.Sprintf("run undo command %q on %s", commandLine(u.Argv), hostLabel(u.Host))
+	case opDelXfrmState, opDelXfrmPolicy, opDelL2tpTunnel, opDelL2tpSession:
+		return issue18UndoString(u)
 	case opRemovePath:
 		if u.Backup != "" {
 			return fmt.Sprintf("put %s back from backup %s on %s", u.Path, u.Backup, hostLabel(u.Host))

@@ -75,6 +75,14 @@ const (
 	Agent_LoadKernel_FullMethodName     = "/lnst.agent.v1.Agent/LoadKernel"
 	Agent_CaptureStart_FullMethodName   = "/lnst.agent.v1.Agent/CaptureStart"
 	Agent_CaptureStop_FullMethodName    = "/lnst.agent.v1.Agent/CaptureStop"
+	Agent_XfrmAddState_FullMethodName   = "/lnst.agent.v1.Agent/XfrmAddState"
+	Agent_XfrmAddStates_FullMethodName  = "/lnst.agent.v1.Agent/XfrmAddStates"
+	Agent_XfrmAddPolicy_FullMethodName  = "/lnst.agent.v1.Agent/XfrmAddPolicy"
+	Agent_XfrmList_FullMethodName       = "/lnst.agent.v1.Agent/XfrmList"
+	Agent_XfrmProbe_FullMethodName      = "/lnst.agent.v1.Agent/XfrmProbe"
+	Agent_MacsecAdd_FullMethodName      = "/lnst.agent.v1.Agent/MacsecAdd"
+	Agent_L2TpAddTunnel_FullMethodName  = "/lnst.agent.v1.Agent/L2tpAddTunnel"
+	Agent_L2TpAddSession_FullMethodName = "/lnst.agent.v1.Agent/L2tpAddSession"
 )
 
 // AgentClient is the client API for Agent service.
@@ -233,6 +241,33 @@ type AgentClient interface {
 	// CaptureStop stops a capture: its stream sends the packets the socket
 	// still holds, then its end event.
 	CaptureStop(ctx context.Context, in *CaptureRef, opts ...grpc.CallOption) (*Empty, error)
+	// Xfrm, Macsec, L2tp (issue 18): IPsec states and policies, MACsec
+	// secure channels and associations, L2TP tunnels and sessions, each
+	// journaled with its undo. Specs travel as the JSON of the device
+	// model's types (devices.XfrmState, devices.XfrmPolicy, ...), which the
+	// agent validates again.
+	// XfrmAddState adds an xfrm state (SA); its undo deletes it.
+	XfrmAddState(ctx context.Context, in *XfrmRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// XfrmAddStates adds many states in one call (a batch of netlink
+	// messages), each journaled; on a failure the states added so far stay
+	// journaled and the error names the first that failed.
+	XfrmAddStates(ctx context.Context, in *XfrmBatchRequest, opts ...grpc.CallOption) (*XfrmBatchReply, error)
+	// XfrmAddPolicy adds an xfrm policy; its undo deletes it.
+	XfrmAddPolicy(ctx context.Context, in *XfrmRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// XfrmList reads the host's states (with counters, keys left out) and
+	// policies.
+	XfrmList(ctx context.Context, in *HostRef, opts ...grpc.CallOption) (*XfrmListReply, error)
+	// XfrmProbe tries a state in a throwaway namespace: ok when the
+	// kernel takes it (its protocol, mode and algorithms exist).
+	XfrmProbe(ctx context.Context, in *XfrmRequest, opts ...grpc.CallOption) (*XfrmProbeReply, error)
+	// MacsecAdd configures a MACsec device's secure channels and
+	// associations (the macsec generic netlink family); their undo is the
+	// device's deletion, journaled by CreateLink.
+	MacsecAdd(ctx context.Context, in *MacsecRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// L2tpAddTunnel and L2tpAddSession add an L2TP tunnel or session (the
+	// l2tp generic netlink family); their undo deletes it.
+	L2TpAddTunnel(ctx context.Context, in *L2TpRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	L2TpAddSession(ctx context.Context, in *L2TpRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 }
 
 type agentClient struct {
@@ -791,6 +826,86 @@ func (c *agentClient) CaptureStop(ctx context.Context, in *CaptureRef, opts ...g
 	return out, nil
 }
 
+func (c *agentClient) XfrmAddState(ctx context.Context, in *XfrmRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_XfrmAddState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) XfrmAddStates(ctx context.Context, in *XfrmBatchRequest, opts ...grpc.CallOption) (*XfrmBatchReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(XfrmBatchReply)
+	err := c.cc.Invoke(ctx, Agent_XfrmAddStates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) XfrmAddPolicy(ctx context.Context, in *XfrmRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_XfrmAddPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) XfrmList(ctx context.Context, in *HostRef, opts ...grpc.CallOption) (*XfrmListReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(XfrmListReply)
+	err := c.cc.Invoke(ctx, Agent_XfrmList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) XfrmProbe(ctx context.Context, in *XfrmRequest, opts ...grpc.CallOption) (*XfrmProbeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(XfrmProbeReply)
+	err := c.cc.Invoke(ctx, Agent_XfrmProbe_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) MacsecAdd(ctx context.Context, in *MacsecRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_MacsecAdd_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) L2TpAddTunnel(ctx context.Context, in *L2TpRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_L2TpAddTunnel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) L2TpAddSession(ctx context.Context, in *L2TpRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_L2TpAddSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -947,6 +1062,33 @@ type AgentServer interface {
 	// CaptureStop stops a capture: its stream sends the packets the socket
 	// still holds, then its end event.
 	CaptureStop(context.Context, *CaptureRef) (*Empty, error)
+	// Xfrm, Macsec, L2tp (issue 18): IPsec states and policies, MACsec
+	// secure channels and associations, L2TP tunnels and sessions, each
+	// journaled with its undo. Specs travel as the JSON of the device
+	// model's types (devices.XfrmState, devices.XfrmPolicy, ...), which the
+	// agent validates again.
+	// XfrmAddState adds an xfrm state (SA); its undo deletes it.
+	XfrmAddState(context.Context, *XfrmRequest) (*ChangeReply, error)
+	// XfrmAddStates adds many states in one call (a batch of netlink
+	// messages), each journaled; on a failure the states added so far stay
+	// journaled and the error names the first that failed.
+	XfrmAddStates(context.Context, *XfrmBatchRequest) (*XfrmBatchReply, error)
+	// XfrmAddPolicy adds an xfrm policy; its undo deletes it.
+	XfrmAddPolicy(context.Context, *XfrmRequest) (*ChangeReply, error)
+	// XfrmList reads the host's states (with counters, keys left out) and
+	// policies.
+	XfrmList(context.Context, *HostRef) (*XfrmListReply, error)
+	// XfrmProbe tries a state in a throwaway namespace: ok when the
+	// kernel takes it (its protocol, mode and algorithms exist).
+	XfrmProbe(context.Context, *XfrmRequest) (*XfrmProbeReply, error)
+	// MacsecAdd configures a MACsec device's secure channels and
+	// associations (the macsec generic netlink family); their undo is the
+	// device's deletion, journaled by CreateLink.
+	MacsecAdd(context.Context, *MacsecRequest) (*ChangeReply, error)
+	// L2tpAddTunnel and L2tpAddSession add an L2TP tunnel or session (the
+	// l2tp generic netlink family); their undo deletes it.
+	L2TpAddTunnel(context.Context, *L2TpRequest) (*ChangeReply, error)
+	L2TpAddSession(context.Context, *L2TpRequest) (*ChangeReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1106,6 +1248,30 @@ func (UnimplementedAgentServer) CaptureStart(*CaptureStartRequest, grpc.ServerSt
 }
 func (UnimplementedAgentServer) CaptureStop(context.Context, *CaptureRef) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CaptureStop not implemented")
+}
+func (UnimplementedAgentServer) XfrmAddState(context.Context, *XfrmRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method XfrmAddState not implemented")
+}
+func (UnimplementedAgentServer) XfrmAddStates(context.Context, *XfrmBatchRequest) (*XfrmBatchReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method XfrmAddStates not implemented")
+}
+func (UnimplementedAgentServer) XfrmAddPolicy(context.Context, *XfrmRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method XfrmAddPolicy not implemented")
+}
+func (UnimplementedAgentServer) XfrmList(context.Context, *HostRef) (*XfrmListReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method XfrmList not implemented")
+}
+func (UnimplementedAgentServer) XfrmProbe(context.Context, *XfrmRequest) (*XfrmProbeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method XfrmProbe not implemented")
+}
+func (UnimplementedAgentServer) MacsecAdd(context.Context, *MacsecRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method MacsecAdd not implemented")
+}
+func (UnimplementedAgentServer) L2TpAddTunnel(context.Context, *L2TpRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method L2TpAddTunnel not implemented")
+}
+func (UnimplementedAgentServer) L2TpAddSession(context.Context, *L2TpRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method L2TpAddSession not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -1982,6 +2148,150 @@ func _Agent_CaptureStop_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_XfrmAddState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(XfrmRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).XfrmAddState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_XfrmAddState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).XfrmAddState(ctx, req.(*XfrmRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_XfrmAddStates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(XfrmBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).XfrmAddStates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_XfrmAddStates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).XfrmAddStates(ctx, req.(*XfrmBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_XfrmAddPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(XfrmRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).XfrmAddPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_XfrmAddPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).XfrmAddPolicy(ctx, req.(*XfrmRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_XfrmList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HostRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).XfrmList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_XfrmList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).XfrmList(ctx, req.(*HostRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_XfrmProbe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(XfrmRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).XfrmProbe(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_XfrmProbe_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).XfrmProbe(ctx, req.(*XfrmRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_MacsecAdd_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MacsecRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).MacsecAdd(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_MacsecAdd_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).MacsecAdd(ctx, req.(*MacsecRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_L2TpAddTunnel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(L2TpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).L2TpAddTunnel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_L2TpAddTunnel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).L2TpAddTunnel(ctx, req.(*L2TpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_L2TpAddSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(L2TpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).L2TpAddSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_L2TpAddSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).L2TpAddSession(ctx, req.(*L2TpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2164,6 +2474,38 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CaptureStop",
 			Handler:    _Agent_CaptureStop_Handler,
+		},
+		{
+			MethodName: "XfrmAddState",
+			Handler:    _Agent_XfrmAddState_Handler,
+		},
+		{
+			MethodName: "XfrmAddStates",
+			Handler:    _Agent_XfrmAddStates_Handler,
+		},
+		{
+			MethodName: "XfrmAddPolicy",
+			Handler:    _Agent_XfrmAddPolicy_Handler,
+		},
+		{
+			MethodName: "XfrmList",
+			Handler:    _Agent_XfrmList_Handler,
+		},
+		{
+			MethodName: "XfrmProbe",
+			Handler:    _Agent_XfrmProbe_Handler,
+		},
+		{
+			MethodName: "MacsecAdd",
+			Handler:    _Agent_MacsecAdd_Handler,
+		},
+		{
+			MethodName: "L2tpAddTunnel",
+			Handler:    _Agent_L2TpAddTunnel_Handler,
+		},
+		{
+			MethodName: "L2tpAddSession",
+			Handler:    _Agent_L2TpAddSession_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -25,6 +25,15 @@ var wantModules = []string{
 	"bridge", "tun", "sch_netem", "sch_tbf", "sch_htb", "sch_prio", "sch_fq_codel",
 	"macsec", "esp4", "esp6", "xfrm_user", "xfrm_interface", "openvswitch",
 	"af_packet", "ipv6",
+	// IPsec (issue 18): AH, IPComp, tunnel mode and the crypto the
+	// recipes use (AES-CBC with HMAC-SHA256, AES-GCM, deflate); names a
+	// kernel lacks are only warned about.
+	"ah4", "ah6", "ipcomp", "ipcomp6", "xfrm_ipcomp", "xfrm4_tunnel", "xfrm6_tunnel",
+	"tunnel4", "tunnel6", "authenc", "authencesn", "echainiv", "seqiv",
+	"cbc", "ctr", "gcm", "ghash_generic", "aes_generic", "aesni_intel", "hmac",
+	"sha256_generic", "sha512_generic", "deflate", "crypto_null",
+	// L2TP: tunnels and sessions over IP and UDP, Ethernet pseudowires.
+	"l2tp_core", "l2tp_netlink", "l2tp_eth", "l2tp_ip", "l2tp_ip6",
 }
 
 // modName normalises a module name: '-' and '_' are interchangeable.

@@ -95,6 +95,8 @@ func Link(spec devices.Spec, index func(name string) (int, error)) (netlink.Link
 		return vti6Link(s, r)
 	case devices.Wireguard:
 		return wireguardLink(s, r)
+	case devices.Xfrm:
+		return xfrmLink(s, r)
 	}
 	return nil, fmt.Errorf("%s %s: %T has no netlink mapping", spec.Kind(), spec.LinkName(), spec)
 }
