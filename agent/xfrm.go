@@ -40,6 +40,9 @@ func init() {
 	}
 	callKinds["XfrmList"], callKinds["XfrmProbe"] = reads, reads
 	probeLinks["xfrm"] = func(int) netlink.Link { return &netlink.Xfrmi{LinkAttrs: probeAttrs(), Ifid: 1} }
+	for name := range xfrmProbeStates {
+		probeUserspace[name] = func() (bool, string) { return probeXfrm(name) }
+	}
 	probeLinks["vti6"] = func(int) netlink.Link {
 		return &netlink.Vti{LinkAttrs: probeAttrs(), Local: net.ParseIP("2001:db8::1"), Remote: net.ParseIP("2001:db8::2")}
 	}
@@ -312,4 +315,53 @@ func (s *Server) XfrmProbe(_ context.Context, req *pb.XfrmRequest) (*pb.XfrmProb
 		return &pb.XfrmProbeReply{Why: err.Error()}, nil
 	}
 	return &pb.XfrmProbeReply{Ok: true}, nil
+}
+
+// xfrmProbeStates are the IPsec kernel features Probe reports on (and
+// lnsttest.Kernel takes), each with a state that needs it: the modules
+// esp4, esp6, ah4, ah6, ipcomp, ipcomp6, and the AEAD rfc4106(gcm(aes))
+// in the kernel's crypto.
+var xfrmProbeStates = func() map[string]devices.XfrmState {
+	cbc := func(s devices.XfrmState) devices.XfrmState {
+		s.Crypt = &devices.XfrmAlgo{Name: "cbc(aes)", Key: make([]byte, 16)}
+		s.Auth = &devices.XfrmAlgo{Name: "hmac(sha256)", Key: make([]byte, 32)}
+		return s
+	}
+	ah := func(s devices.XfrmState) devices.XfrmState {
+		s.Auth = &devices.XfrmAlgo{Name: "hmac(sha256)", Key: make([]byte, 32)}
+		return s
+	}
+	comp := func(s devices.XfrmState) devices.XfrmState {
+		s.Comp = &devices.XfrmAlgo{Name: "deflate"}
+		return s
+	}
+	v4 := devices.XfrmState{Src: "198.18.0.1", Dst: "198.18.0.2", SPI: 0x100, Mode: "transport"}
+	v6 := devices.XfrmState{Src: "2001:db8::1", Dst: "2001:db8::2", SPI: 0x100, Mode: "transport"}
+	with := func(s devices.XfrmState, proto string) devices.XfrmState { s.Proto = proto; return s }
+	gcm := with(v4, "esp")
+	gcm.Aead = &devices.XfrmAlgo{Name: "rfc4106(gcm(aes))", Key: make([]byte, 20)}
+	return map[string]devices.XfrmState{
+		"esp4": cbc(with(v4, "esp")), "esp6": cbc(with(v6, "esp")),
+		"ah4": ah(with(v4, "ah")), "ah6": ah(with(v6, "ah")),
+		"ipcomp": comp(with(v4, "comp")), "ipcomp6": comp(with(v6, "comp")),
+		"rfc4106(gcm(aes))": gcm,
+	}
+}()
+
+// probeXfrm tries the state of feature name in a throwaway namespace.
+func probeXfrm(name string) (bool, string) {
+	s := xfrmProbeStates[name]
+	msg, err := nlspec.XfrmStateMsg(s)
+	if err != nil {
+		return false, err.Error()
+	}
+	h, err := newNamespaceHost("xfrmprobe", false)
+	if err != nil {
+		return false, fmt.Sprintf("make a namespace: %v", err)
+	}
+	defer h.close()
+	if err := h.addXfrmState(s, msg); err != nil {
+		return false, err.Error()
+	}
+	return true, ""
 }

@@ -32,9 +32,16 @@ var wantModules = []string{
 	"tunnel4", "tunnel6", "authenc", "authencesn", "echainiv", "seqiv",
 	"cbc", "ctr", "gcm", "ghash_generic", "aes_generic", "aesni_intel", "hmac",
 	"sha256_generic", "sha512_generic", "deflate", "crypto_null",
+	// cryptomgr instantiates templates (authenc(hmac(sha256),cbc(aes)));
+	// the IV generators take their randomness from drbg.
+	"cryptomgr", "drbg", "jitterentropy_rng", "ghash_clmulni_intel", "aead", "geniv",
 	// L2TP: tunnels and sessions over IP and UDP, Ethernet pseudowires.
 	"l2tp_core", "l2tp_netlink", "l2tp_eth", "l2tp_ip", "l2tp_ip6",
 }
+
+// Wanted returns the modules the base image carries (before their
+// dependencies are added): an image built for another list is stale.
+func Wanted() []string { return append([]string(nil), wantModules...) }
 
 // modName normalises a module name: '-' and '_' are interchangeable.
 func modName(s string) string { return strings.ReplaceAll(s, "-", "_") }
