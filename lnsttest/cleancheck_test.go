@@ -50,6 +50,9 @@ func TestCleanCheckSees(t *testing.T) {
 			"/proc/sys/net/ipv4/tcp_congestion_control:reno"},
 		{"ethtool feature", "ethtool -K " + eth0 + " tso off", "ethtool -K " + eth0 + " tso on",
 			"ethtool-k " + eth0 + " tcp-segmentation-offload: off"},
+		{"xfrm policy", "ip xfrm policy add src 198.18.99.0/24 dst 198.18.98.0/24 dir out tmpl src 198.18.97.1 dst 198.18.97.2 proto esp mode tunnel",
+			"ip xfrm policy del src 198.18.99.0/24 dst 198.18.98.0/24 dir out",
+			"xfrm-policy src 198.18.99.0/24 dst 198.18.98.0/24"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sh(tc.change)
