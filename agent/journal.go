@@ -172,7 +172,7 @@ func (u undo) String() string {
 		return fmt.Sprintf("stop teamd of team %s and delete it on %s", u.Link, hostLabel(u.Host))
 	case opRunCommand:
 		return fmt.Sprintf("run undo command %q on %s", commandLine(u.Argv), hostLabel(u.Host))
-	case opDelXfrmState, opDelXfrmPolicy, opDelL2tpTunnel, opDelL2tpSession:
+	case opDelXfrmState, opDelXfrmPolicy, opDelL2tpTunnel, opDelL2tpSession, opDelNftTable, opDelNftChain:
 		return issue18UndoString(u)
 	case opRemovePath:
 		if u.Backup != "" {

@@ -181,7 +181,7 @@ func (s *Server) apply(u undo) error {
 		return h.stopTeamd(u.Link)
 	case opRunCommand:
 		return h.runUndoCommand(u)
-	case opDelXfrmState, opDelXfrmPolicy, opDelL2tpTunnel, opDelL2tpSession:
+	case opDelXfrmState, opDelXfrmPolicy, opDelL2tpTunnel, opDelL2tpSession, opDelNftTable, opDelNftChain:
 		return h.undoIssue18(u)
 	}
 	return h.applyUndoLink(u)

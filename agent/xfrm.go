@@ -53,6 +53,7 @@ func issue18UndoString(u undo) string {
 	what := map[string]string{
 		opDelXfrmState: "xfrm state", opDelXfrmPolicy: "xfrm policy",
 		opDelL2tpTunnel: "l2tp tunnel", opDelL2tpSession: "l2tp session",
+		opDelNftTable: "nft table", opDelNftChain: "nft chain",
 	}[u.Op]
 	return fmt.Sprintf("remove %s %s on %s", what, u.Spec, hostLabel(u.Host))
 }
@@ -72,6 +73,8 @@ func (h *host) undoIssue18(u undo) error {
 			return fmt.Errorf("undo entry %d: xfrm policy %s: %w", u.Seq, u.Spec, err)
 		}
 		return h.delXfrmPolicy(p)
+	case opDelNftTable, opDelNftChain:
+		return h.undoNft(u)
 	}
 	return h.undoL2tp(u)
 }

@@ -23,7 +23,8 @@ import (
 // routes and rules of both families in every table, permanent neighbours,
 // each link's ethtool offload features, ring sizes and coalescing, xfrm
 // states (without keys or counters) and policies, L2TP tunnels and
-// sessions (where l2tp_netlink is loaded: the check loads no module), and
+// sessions (where l2tp_netlink is loaded: the check loads no module), the
+// nftables ruleset (stateless: without counters), and
 // every sysctl under /proc/sys/net the namespace shows (the per-device
 // ones, forwarding, and the others such as tcp_congestion_control). (Namespaces made with
 // Host.Netns are unnamed: they end with the recipe's restore.)
@@ -46,6 +47,7 @@ fi
 grep -r . /proc/sys/net 2>/dev/null | grep -v -e '/stable_secret:' -e '/tcp_fastopen_key:' -e 'available_[a-z_]*:' -e '/nf_conntrack_count:'
 ip xfrm state 2>/dev/null | grep -e '^src ' -e '^	proto ' -e '^	mark ' -e '^	if_id ' | sed 's/^/xfrm-state /'
 ip xfrm policy 2>/dev/null | grep -v -e '^	lastused' | sed 's/^/xfrm-policy /'
+if command -v nft >/dev/null; then nft -s list ruleset 2>/dev/null | sed 's/^/nft /'; fi
 if [ -d /sys/module/l2tp_netlink ]; then ip l2tp show tunnel 2>/dev/null | sed 's/^/l2tp /'; ip l2tp show session 2>/dev/null | sed 's/^/l2tp /'; fi
 true`
 

@@ -53,6 +53,7 @@ func TestCleanCheckSees(t *testing.T) {
 		{"xfrm policy", "ip xfrm policy add src 198.18.99.0/24 dst 198.18.98.0/24 dir out tmpl src 198.18.97.1 dst 198.18.97.2 proto esp mode tunnel",
 			"ip xfrm policy del src 198.18.99.0/24 dst 198.18.98.0/24 dir out",
 			"xfrm-policy src 198.18.99.0/24 dst 198.18.98.0/24"},
+		{"nft table", "nft add table inet lnstleft", "nft delete table inet lnstleft", "nft table inet lnstleft"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sh(tc.change)

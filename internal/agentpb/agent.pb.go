@@ -5408,6 +5408,68 @@ func (x *L2TpRequest) GetSpec() []byte {
 	return nil
 }
 
+type NftRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// spec is the JSON devices.NftTable, devices.NftChain or
+	// devices.NftRules.
+	Spec          []byte `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NftRequest) Reset() {
+	*x = NftRequest{}
+	mi := &file_agent_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NftRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NftRequest) ProtoMessage() {}
+
+func (x *NftRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NftRequest.ProtoReflect.Descriptor instead.
+func (*NftRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *NftRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NftRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NftRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -5831,7 +5893,12 @@ const file_agent_proto_rawDesc = "" +
 	"\vL2tpRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
-	"\x04spec\x18\x03 \x01(\fR\x04spec2\xea\x1f\n" +
+	"\x04spec\x18\x03 \x01(\fR\x04spec\"J\n" +
+	"\n" +
+	"NftRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04spec\x18\x03 \x01(\fR\x04spec2\xbc!\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -5896,7 +5963,10 @@ const file_agent_proto_rawDesc = "" +
 	"\tXfrmProbe\x12\x1a.lnst.agent.v1.XfrmRequest\x1a\x1d.lnst.agent.v1.XfrmProbeReply\x12E\n" +
 	"\tMacsecAdd\x12\x1c.lnst.agent.v1.MacsecRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12G\n" +
 	"\rL2tpAddTunnel\x12\x1a.lnst.agent.v1.L2tpRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12H\n" +
-	"\x0eL2tpAddSession\x12\x1a.lnst.agent.v1.L2tpRequest\x1a\x1a.lnst.agent.v1.ChangeReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"\x0eL2tpAddSession\x12\x1a.lnst.agent.v1.L2tpRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
+	"\vNftAddTable\x12\x19.lnst.agent.v1.NftRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
+	"\vNftAddChain\x12\x19.lnst.agent.v1.NftRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
+	"\vNftAddRules\x12\x19.lnst.agent.v1.NftRequest\x1a\x1a.lnst.agent.v1.ChangeReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -5911,7 +5981,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 84)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),         // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),           // 1: lnst.agent.v1.FileEntry.Type
@@ -5992,22 +6062,23 @@ var file_agent_proto_goTypes = []any{
 	(*XfrmProbeReply)(nil),        // 76: lnst.agent.v1.XfrmProbeReply
 	(*MacsecRequest)(nil),         // 77: lnst.agent.v1.MacsecRequest
 	(*L2TpRequest)(nil),           // 78: lnst.agent.v1.L2tpRequest
-	nil,                           // 79: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                           // 80: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                           // 81: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                           // 82: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                           // 83: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                           // 84: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                           // 85: lnst.agent.v1.ProbeReply.QdiscsEntry
-	(*durationpb.Duration)(nil),   // 86: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 87: google.protobuf.Timestamp
+	(*NftRequest)(nil),            // 79: lnst.agent.v1.NftRequest
+	nil,                           // 80: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                           // 81: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                           // 82: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                           // 83: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                           // 84: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                           // 85: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                           // 86: lnst.agent.v1.ProbeReply.QdiscsEntry
+	(*durationpb.Duration)(nil),   // 87: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 88: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	86, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	86, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
-	87, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	87, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	86, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	87, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	87, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	88, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	88, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	87, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16, // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14, // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,  // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
@@ -6016,17 +6087,17 @@ var file_agent_proto_depIdxs = []int32{
 	19, // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	25, // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	24, // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	86, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	79, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	80, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	81, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	82, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	83, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	84, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	85, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	87, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	80, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	81, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	82, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	83, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	84, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	85, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	86, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
 	39, // 21: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	40, // 22: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	86, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	87, // 23: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
 	1,  // 24: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
 	50, // 25: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
 	51, // 26: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
@@ -6036,7 +6107,7 @@ var file_agent_proto_depIdxs = []int32{
 	68, // 30: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
 	70, // 31: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
 	69, // 32: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
-	87, // 33: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
+	88, // 33: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
 	74, // 34: lnst.agent.v1.XfrmListReply.states:type_name -> lnst.agent.v1.XfrmStateInfo
 	3,  // 35: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
 	6,  // 36: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
@@ -6096,66 +6167,72 @@ var file_agent_proto_depIdxs = []int32{
 	77, // 90: lnst.agent.v1.Agent.MacsecAdd:input_type -> lnst.agent.v1.MacsecRequest
 	78, // 91: lnst.agent.v1.Agent.L2tpAddTunnel:input_type -> lnst.agent.v1.L2tpRequest
 	78, // 92: lnst.agent.v1.Agent.L2tpAddSession:input_type -> lnst.agent.v1.L2tpRequest
-	4,  // 93: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,  // 94: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,  // 95: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,  // 96: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,  // 97: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11, // 98: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14, // 99: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14, // 100: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15, // 101: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15, // 102: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,  // 103: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16, // 104: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45, // 105: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 106: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 107: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45, // 108: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45, // 109: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40, // 110: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41, // 111: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43, // 112: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45, // 113: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,  // 114: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45, // 115: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 116: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45, // 117: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45, // 118: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 119: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45, // 120: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 121: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45, // 122: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45, // 123: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,  // 124: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45, // 125: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35, // 126: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45, // 127: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34, // 128: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45, // 129: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34, // 130: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37, // 131: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47, // 132: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,  // 133: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49, // 134: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53, // 135: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51, // 136: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56, // 137: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59, // 138: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,  // 139: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62, // 140: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	66, // 141: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
-	2,  // 142: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
-	45, // 143: lnst.agent.v1.Agent.XfrmAddState:output_type -> lnst.agent.v1.ChangeReply
-	73, // 144: lnst.agent.v1.Agent.XfrmAddStates:output_type -> lnst.agent.v1.XfrmBatchReply
-	45, // 145: lnst.agent.v1.Agent.XfrmAddPolicy:output_type -> lnst.agent.v1.ChangeReply
-	75, // 146: lnst.agent.v1.Agent.XfrmList:output_type -> lnst.agent.v1.XfrmListReply
-	76, // 147: lnst.agent.v1.Agent.XfrmProbe:output_type -> lnst.agent.v1.XfrmProbeReply
-	45, // 148: lnst.agent.v1.Agent.MacsecAdd:output_type -> lnst.agent.v1.ChangeReply
-	45, // 149: lnst.agent.v1.Agent.L2tpAddTunnel:output_type -> lnst.agent.v1.ChangeReply
-	45, // 150: lnst.agent.v1.Agent.L2tpAddSession:output_type -> lnst.agent.v1.ChangeReply
-	93, // [93:151] is the sub-list for method output_type
-	35, // [35:93] is the sub-list for method input_type
+	79, // 93: lnst.agent.v1.Agent.NftAddTable:input_type -> lnst.agent.v1.NftRequest
+	79, // 94: lnst.agent.v1.Agent.NftAddChain:input_type -> lnst.agent.v1.NftRequest
+	79, // 95: lnst.agent.v1.Agent.NftAddRules:input_type -> lnst.agent.v1.NftRequest
+	4,  // 96: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,  // 97: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,  // 98: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,  // 99: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,  // 100: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11, // 101: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14, // 102: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14, // 103: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15, // 104: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15, // 105: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,  // 106: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16, // 107: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45, // 108: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 109: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 110: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45, // 111: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45, // 112: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40, // 113: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41, // 114: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43, // 115: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45, // 116: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,  // 117: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45, // 118: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 119: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45, // 120: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45, // 121: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 122: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45, // 123: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 124: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45, // 125: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45, // 126: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,  // 127: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45, // 128: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35, // 129: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45, // 130: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34, // 131: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45, // 132: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34, // 133: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37, // 134: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47, // 135: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,  // 136: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49, // 137: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53, // 138: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51, // 139: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56, // 140: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59, // 141: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,  // 142: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62, // 143: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	66, // 144: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
+	2,  // 145: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
+	45, // 146: lnst.agent.v1.Agent.XfrmAddState:output_type -> lnst.agent.v1.ChangeReply
+	73, // 147: lnst.agent.v1.Agent.XfrmAddStates:output_type -> lnst.agent.v1.XfrmBatchReply
+	45, // 148: lnst.agent.v1.Agent.XfrmAddPolicy:output_type -> lnst.agent.v1.ChangeReply
+	75, // 149: lnst.agent.v1.Agent.XfrmList:output_type -> lnst.agent.v1.XfrmListReply
+	76, // 150: lnst.agent.v1.Agent.XfrmProbe:output_type -> lnst.agent.v1.XfrmProbeReply
+	45, // 151: lnst.agent.v1.Agent.MacsecAdd:output_type -> lnst.agent.v1.ChangeReply
+	45, // 152: lnst.agent.v1.Agent.L2tpAddTunnel:output_type -> lnst.agent.v1.ChangeReply
+	45, // 153: lnst.agent.v1.Agent.L2tpAddSession:output_type -> lnst.agent.v1.ChangeReply
+	45, // 154: lnst.agent.v1.Agent.NftAddTable:output_type -> lnst.agent.v1.ChangeReply
+	45, // 155: lnst.agent.v1.Agent.NftAddChain:output_type -> lnst.agent.v1.ChangeReply
+	45, // 156: lnst.agent.v1.Agent.NftAddRules:output_type -> lnst.agent.v1.ChangeReply
+	96, // [96:157] is the sub-list for method output_type
+	35, // [35:96] is the sub-list for method input_type
 	35, // [35:35] is the sub-list for extension type_name
 	35, // [35:35] is the sub-list for extension extendee
 	0,  // [0:35] is the sub-list for field type_name
@@ -6191,7 +6268,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   84,
+			NumMessages:   85,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

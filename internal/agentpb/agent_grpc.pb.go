@@ -83,6 +83,9 @@ const (
 	Agent_MacsecAdd_FullMethodName      = "/lnst.agent.v1.Agent/MacsecAdd"
 	Agent_L2TpAddTunnel_FullMethodName  = "/lnst.agent.v1.Agent/L2tpAddTunnel"
 	Agent_L2TpAddSession_FullMethodName = "/lnst.agent.v1.Agent/L2tpAddSession"
+	Agent_NftAddTable_FullMethodName    = "/lnst.agent.v1.Agent/NftAddTable"
+	Agent_NftAddChain_FullMethodName    = "/lnst.agent.v1.Agent/NftAddChain"
+	Agent_NftAddRules_FullMethodName    = "/lnst.agent.v1.Agent/NftAddRules"
 )
 
 // AgentClient is the client API for Agent service.
@@ -241,9 +244,9 @@ type AgentClient interface {
 	// CaptureStop stops a capture: its stream sends the packets the socket
 	// still holds, then its end event.
 	CaptureStop(ctx context.Context, in *CaptureRef, opts ...grpc.CallOption) (*Empty, error)
-	// Xfrm, Macsec, L2tp (issue 18): IPsec states and policies, MACsec
-	// secure channels and associations, L2TP tunnels and sessions, each
-	// journaled with its undo. Specs travel as the JSON of the device
+	// Xfrm, Macsec, L2tp, Nft (issue 18): IPsec states and policies, MACsec
+	// secure channels and associations, L2TP tunnels and sessions,
+	// nftables tables, chains and rules, each journaled with its undo. Specs travel as the JSON of the device
 	// model's types (devices.XfrmState, devices.XfrmPolicy, ...), which the
 	// agent validates again.
 	// XfrmAddState adds an xfrm state (SA); its undo deletes it.
@@ -268,6 +271,12 @@ type AgentClient interface {
 	// l2tp generic netlink family); their undo deletes it.
 	L2TpAddTunnel(ctx context.Context, in *L2TpRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 	L2TpAddSession(ctx context.Context, in *L2TpRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// NftAddTable and NftAddChain add an nftables table or chain; their
+	// undo deletes it. NftAddRules appends rules to a chain of a table or
+	// chain the group made (they go with it, so they journal nothing).
+	NftAddTable(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	NftAddChain(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	NftAddRules(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 }
 
 type agentClient struct {
@@ -906,6 +915,36 @@ func (c *agentClient) L2TpAddSession(ctx context.Context, in *L2TpRequest, opts 
 	return out, nil
 }
 
+func (c *agentClient) NftAddTable(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_NftAddTable_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NftAddChain(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_NftAddChain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) NftAddRules(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_NftAddRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -1062,9 +1101,9 @@ type AgentServer interface {
 	// CaptureStop stops a capture: its stream sends the packets the socket
 	// still holds, then its end event.
 	CaptureStop(context.Context, *CaptureRef) (*Empty, error)
-	// Xfrm, Macsec, L2tp (issue 18): IPsec states and policies, MACsec
-	// secure channels and associations, L2TP tunnels and sessions, each
-	// journaled with its undo. Specs travel as the JSON of the device
+	// Xfrm, Macsec, L2tp, Nft (issue 18): IPsec states and policies, MACsec
+	// secure channels and associations, L2TP tunnels and sessions,
+	// nftables tables, chains and rules, each journaled with its undo. Specs travel as the JSON of the device
 	// model's types (devices.XfrmState, devices.XfrmPolicy, ...), which the
 	// agent validates again.
 	// XfrmAddState adds an xfrm state (SA); its undo deletes it.
@@ -1089,6 +1128,12 @@ type AgentServer interface {
 	// l2tp generic netlink family); their undo deletes it.
 	L2TpAddTunnel(context.Context, *L2TpRequest) (*ChangeReply, error)
 	L2TpAddSession(context.Context, *L2TpRequest) (*ChangeReply, error)
+	// NftAddTable and NftAddChain add an nftables table or chain; their
+	// undo deletes it. NftAddRules appends rules to a chain of a table or
+	// chain the group made (they go with it, so they journal nothing).
+	NftAddTable(context.Context, *NftRequest) (*ChangeReply, error)
+	NftAddChain(context.Context, *NftRequest) (*ChangeReply, error)
+	NftAddRules(context.Context, *NftRequest) (*ChangeReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1272,6 +1317,15 @@ func (UnimplementedAgentServer) L2TpAddTunnel(context.Context, *L2TpRequest) (*C
 }
 func (UnimplementedAgentServer) L2TpAddSession(context.Context, *L2TpRequest) (*ChangeReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method L2TpAddSession not implemented")
+}
+func (UnimplementedAgentServer) NftAddTable(context.Context, *NftRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NftAddTable not implemented")
+}
+func (UnimplementedAgentServer) NftAddChain(context.Context, *NftRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NftAddChain not implemented")
+}
+func (UnimplementedAgentServer) NftAddRules(context.Context, *NftRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NftAddRules not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -2292,6 +2346,60 @@ func _Agent_L2TpAddSession_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_NftAddTable_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NftAddTable(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NftAddTable_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NftAddTable(ctx, req.(*NftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NftAddChain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NftAddChain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NftAddChain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NftAddChain(ctx, req.(*NftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_NftAddRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).NftAddRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_NftAddRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).NftAddRules(ctx, req.(*NftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2506,6 +2614,18 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "L2tpAddSession",
 			Handler:    _Agent_L2TpAddSession_Handler,
+		},
+		{
+			MethodName: "NftAddTable",
+			Handler:    _Agent_NftAddTable_Handler,
+		},
+		{
+			MethodName: "NftAddChain",
+			Handler:    _Agent_NftAddChain_Handler,
+		},
+		{
+			MethodName: "NftAddRules",
+			Handler:    _Agent_NftAddRules_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
