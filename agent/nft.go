@@ -17,6 +17,9 @@ import (
 // chains journaled with their deletion; rules only into a table or chain
 // the same group made, so that they go with it.
 
+// nftRulesBatch is how many rules NftAddRules sends in one batch.
+const nftRulesBatch = 50
+
 // The undo operations of nftables objects.
 const (
 	opDelNftTable = "del-nft-table"
@@ -190,13 +193,20 @@ func (s *Server) NftAddRules(_ context.Context, req *pb.NftRequest) (*pb.ChangeR
 	}
 	table := &nftables.Table{Family: nlspec.NftFamily(rs.Family), Name: rs.Table}
 	chain := &nftables.Chain{Name: rs.Chain, Table: table}
-	err = h.nftDo(func(c *nftables.Conn) {
-		for _, r := range rs.Rules {
-			c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: nlspec.NftRuleExprs(rs.Family, r)})
+	// One batch per nftRulesBatch rules: a batch is one sendmsg (1,000
+	// rules are too long a message) and the kernel acks each rule (200
+	// overflow the socket's receive buffer). Rules of earlier batches
+	// stay when a later one fails; they go with their chain all the same.
+	for start := 0; start < len(rs.Rules); start += nftRulesBatch {
+		part := rs.Rules[start:min(start+nftRulesBatch, len(rs.Rules))]
+		err = h.nftDo(func(c *nftables.Conn) {
+			for _, r := range part {
+				c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: nlspec.NftRuleExprs(rs.Family, r)})
+			}
+		})
+		if err != nil {
+			return nil, failed(fmt.Errorf("add nft rules %d to %d to %s %s %s on %s: %w", start, start+len(part)-1, rs.Family, rs.Table, rs.Chain, h.label(), err))
 		}
-	})
-	if err != nil {
-		return nil, failed(fmt.Errorf("add %d nft rules to %s %s %s on %s: %w", len(rs.Rules), rs.Family, rs.Table, rs.Chain, h.label(), err))
 	}
 	return &pb.ChangeReply{}, nil
 }

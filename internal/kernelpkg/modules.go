@@ -37,6 +37,8 @@ var wantModules = []string{
 	"cryptomgr", "drbg", "jitterentropy_rng", "ghash_clmulni_intel", "aead", "geniv",
 	// L2TP: tunnels and sessions over IP and UDP, Ethernet pseudowires.
 	"l2tp_core", "l2tp_netlink", "l2tp_eth", "l2tp_ip", "l2tp_ip6",
+	// nftables (NftablesRuleScale).
+	"nfnetlink", "nf_tables",
 }
 
 // Wanted returns the modules the base image carries (before their
