@@ -44,8 +44,9 @@ const (
 	undoEnv    = "LNST_E2E_UNDO"
 	undoBridge = "e2eundo0"
 	// xfrmEnv, set, makes the fixture add IPsec policies on h1 (and, on
-	// a kernel with ESP, states), through the agent's journaled xfrm
-	// API: the fault suite checks that lease expiry takes them away.
+	// a kernel with ESP, states) and an nftables table with a chain and
+	// rules, through the agent's journaled APIs: the fault suite checks
+	// that lease expiry takes them away.
 	xfrmEnv = "LNST_E2E_XFRM"
 	// putName is the file the fixture puts in dirEnv's directory.
 	putName = "e2e-put"

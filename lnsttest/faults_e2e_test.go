@@ -49,6 +49,7 @@ sec bridge bridge -j link show
 echo "### xfrm"
 ip xfrm state 2>/dev/null | grep -e '^src ' -e '^	proto ' | sed 's/^/state /'
 ip xfrm policy 2>/dev/null | grep -v -e '^	lastused' | sed 's/^/policy /'
+if command -v nft >/dev/null; then nft -s list ruleset 2>/dev/null | sed 's/^/nft /'; fi
 echo "### sysctl"
 for k in ` + strings.Join(sysctls, " ") + `; do echo "$k=$(cat /proc/sys/$(echo $k | tr . /))"; done
 `
@@ -316,6 +317,9 @@ func controllerKilled(t *testing.T, p *poolLab) {
 	during := snapshot(t, marker, p.hosts()...)
 	require.NotEqual(t, before, during)
 	require.Contains(t, during, " xfrm policy src "+e2eXfrmSel, "the fixture's IPsec policies are on its h1")
+	if _, err := exec.LookPath("nft"); err == nil {
+		require.Contains(t, during, " xfrm nft table inet "+e2eNftTable, "the fixture's nftables table is on its h1")
+	}
 	require.Contains(t, during, " links "+undoBridge+" ", "the fixture's raw command made its bridge; only its Undo takes it away")
 	killed := time.Now()
 	job.Kill(t, syscall.SIGKILL)
