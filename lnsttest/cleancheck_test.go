@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
@@ -38,6 +39,13 @@ func TestCleanCheckSees(t *testing.T) {
 		require.Zero(t, r.ExitCode, "%s: %s", cmd, r.Stderr)
 		return string(r.Stdout)
 	}
+	// The snapshot must not see eth0 still settling (carrier coming up,
+	// its link-local address in duplicate address detection): it would
+	// differ from every later one.
+	WaitFor(t, "eth0 up with its link-local address out of DAD", 10*time.Second, func() bool {
+		out := sh("ip -6 addr show dev " + eth0 + " scope link; ip link show dev " + eth0)
+		return strings.Contains(out, "state UP") && strings.Contains(out, "inet6 fe80::") && !strings.Contains(out, "tentative")
+	})
 	check := &session{}
 	require.NoError(t, check.snapInstance(lab, in))
 	require.NoError(t, check.checkClean(), "the host is as the snapshot saw it")
