@@ -190,6 +190,8 @@ func (s *Server) apply(u undo) error {
 		return h.runUndoCommand(u)
 	case opTcDelQdisc, opTcPutQdisc, opTcDelClass, opTcPutClass, opTcDelFilter, opTcPutFilter:
 		return h.undoTc(u)
+	case opDelXfrmState, opDelXfrmPolicy, opDelL2tpTunnel, opDelL2tpSession, opDelNftTable, opDelNftChain:
+		return h.undoIssue18(u)
 	}
 	return h.applyUndoLink(u)
 }

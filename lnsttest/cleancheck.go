@@ -25,7 +25,9 @@ import (
 // and RSS (indirection table, key, hash function), each queue's RPS and
 // XPS CPUs, every interrupt's CPU list (the machine's, shown to every
 // host), its qdiscs, classes and the filters on its qdiscs and ingress
-// hooks, and
+// hooks, xfrm states (without keys or counters) and policies, L2TP
+// tunnels and sessions (where l2tp_netlink is loaded: the check loads no
+// module), the nftables ruleset (stateless: without counters), and
 // every sysctl under /proc/sys/net the namespace shows (the per-device
 // ones, forwarding, and the others such as tcp_congestion_control). (Namespaces made with
 // Host.Netns are unnamed: they end with the recipe's restore.)
@@ -57,6 +59,10 @@ if command -v tc >/dev/null; then
 fi
 grep -s . /sys/class/net/*/queues/*/rps_cpus /sys/class/net/*/queues/*/xps_cpus /proc/irq/*/smp_affinity_list
 grep -r . /proc/sys/net 2>/dev/null | grep -v -e '/stable_secret:' -e '/tcp_fastopen_key:' -e 'available_[a-z_]*:' -e '/nf_conntrack_count:'
+ip xfrm state 2>/dev/null | grep -e '^src ' -e '^	proto ' -e '^	mark ' -e '^	if_id ' | sed 's/^/xfrm-state /'
+ip xfrm policy 2>/dev/null | grep -v -e '^	lastused' | sed 's/^/xfrm-policy /'
+if command -v nft >/dev/null; then nft -s list ruleset 2>/dev/null | sed 's/^/nft /'; fi
+if [ -d /sys/module/l2tp_netlink ]; then ip l2tp show tunnel 2>/dev/null | sed 's/^/l2tp /'; ip l2tp show session 2>/dev/null | sed 's/^/l2tp /'; fi
 true`
 
 // cleanCheck holds the snapshots taken when lab hosts were made.

@@ -8001,6 +8001,557 @@ func (x *NicEswitchReply) GetPorts() []*NicPort {
 	return nil
 }
 
+type XfrmRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// kind is "state" or "policy"; spec the JSON of devices.XfrmState or
+	// devices.XfrmPolicy.
+	Kind          string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Spec          []byte `protobuf:"bytes,4,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XfrmRequest) Reset() {
+	*x = XfrmRequest{}
+	mi := &file_agent_proto_msgTypes[111]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XfrmRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XfrmRequest) ProtoMessage() {}
+
+func (x *XfrmRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[111]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XfrmRequest.ProtoReflect.Descriptor instead.
+func (*XfrmRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{111}
+}
+
+func (x *XfrmRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *XfrmRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *XfrmRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *XfrmRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type XfrmBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// states are JSON devices.XfrmState values.
+	States        [][]byte `protobuf:"bytes,3,rep,name=states,proto3" json:"states,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XfrmBatchRequest) Reset() {
+	*x = XfrmBatchRequest{}
+	mi := &file_agent_proto_msgTypes[112]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XfrmBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XfrmBatchRequest) ProtoMessage() {}
+
+func (x *XfrmBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[112]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XfrmBatchRequest.ProtoReflect.Descriptor instead.
+func (*XfrmBatchRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{112}
+}
+
+func (x *XfrmBatchRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *XfrmBatchRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *XfrmBatchRequest) GetStates() [][]byte {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+type XfrmBatchReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// seqs are the journal sequence numbers of the states' undos, in order.
+	Seqs          []uint64 `protobuf:"varint,1,rep,packed,name=seqs,proto3" json:"seqs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XfrmBatchReply) Reset() {
+	*x = XfrmBatchReply{}
+	mi := &file_agent_proto_msgTypes[113]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XfrmBatchReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XfrmBatchReply) ProtoMessage() {}
+
+func (x *XfrmBatchReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[113]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XfrmBatchReply.ProtoReflect.Descriptor instead.
+func (*XfrmBatchReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{113}
+}
+
+func (x *XfrmBatchReply) GetSeqs() []uint64 {
+	if x != nil {
+		return x.Seqs
+	}
+	return nil
+}
+
+type XfrmStateInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// spec is the JSON devices.XfrmState, keys left out.
+	Spec            []byte `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	Packets         uint64 `protobuf:"varint,2,opt,name=packets,proto3" json:"packets,omitempty"`
+	Bytes           uint64 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	ReplayWindow    uint32 `protobuf:"varint,4,opt,name=replay_window,json=replayWindow,proto3" json:"replay_window,omitempty"`
+	Replay          uint32 `protobuf:"varint,5,opt,name=replay,proto3" json:"replay,omitempty"`
+	IntegrityFailed uint32 `protobuf:"varint,6,opt,name=integrity_failed,json=integrityFailed,proto3" json:"integrity_failed,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *XfrmStateInfo) Reset() {
+	*x = XfrmStateInfo{}
+	mi := &file_agent_proto_msgTypes[114]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XfrmStateInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XfrmStateInfo) ProtoMessage() {}
+
+func (x *XfrmStateInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[114]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XfrmStateInfo.ProtoReflect.Descriptor instead.
+func (*XfrmStateInfo) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{114}
+}
+
+func (x *XfrmStateInfo) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *XfrmStateInfo) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *XfrmStateInfo) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *XfrmStateInfo) GetReplayWindow() uint32 {
+	if x != nil {
+		return x.ReplayWindow
+	}
+	return 0
+}
+
+func (x *XfrmStateInfo) GetReplay() uint32 {
+	if x != nil {
+		return x.Replay
+	}
+	return 0
+}
+
+func (x *XfrmStateInfo) GetIntegrityFailed() uint32 {
+	if x != nil {
+		return x.IntegrityFailed
+	}
+	return 0
+}
+
+type XfrmListReply struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	States []*XfrmStateInfo       `protobuf:"bytes,1,rep,name=states,proto3" json:"states,omitempty"`
+	// policies are JSON devices.XfrmPolicy values.
+	Policies      [][]byte `protobuf:"bytes,2,rep,name=policies,proto3" json:"policies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XfrmListReply) Reset() {
+	*x = XfrmListReply{}
+	mi := &file_agent_proto_msgTypes[115]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XfrmListReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XfrmListReply) ProtoMessage() {}
+
+func (x *XfrmListReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[115]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XfrmListReply.ProtoReflect.Descriptor instead.
+func (*XfrmListReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{115}
+}
+
+func (x *XfrmListReply) GetStates() []*XfrmStateInfo {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+func (x *XfrmListReply) GetPolicies() [][]byte {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+type XfrmProbeReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ok    bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	// why is the kernel's refusal when not ok.
+	Why           string `protobuf:"bytes,2,opt,name=why,proto3" json:"why,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XfrmProbeReply) Reset() {
+	*x = XfrmProbeReply{}
+	mi := &file_agent_proto_msgTypes[116]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XfrmProbeReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XfrmProbeReply) ProtoMessage() {}
+
+func (x *XfrmProbeReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[116]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XfrmProbeReply.ProtoReflect.Descriptor instead.
+func (*XfrmProbeReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{116}
+}
+
+func (x *XfrmProbeReply) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *XfrmProbeReply) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+type MacsecRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// spec is the JSON devices.MacsecConfig.
+	Spec          []byte `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MacsecRequest) Reset() {
+	*x = MacsecRequest{}
+	mi := &file_agent_proto_msgTypes[117]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MacsecRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MacsecRequest) ProtoMessage() {}
+
+func (x *MacsecRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[117]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MacsecRequest.ProtoReflect.Descriptor instead.
+func (*MacsecRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{117}
+}
+
+func (x *MacsecRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *MacsecRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *MacsecRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type L2TpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// spec is the JSON devices.L2tpTunnel or devices.L2tpSession.
+	Spec          []byte `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *L2TpRequest) Reset() {
+	*x = L2TpRequest{}
+	mi := &file_agent_proto_msgTypes[118]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *L2TpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*L2TpRequest) ProtoMessage() {}
+
+func (x *L2TpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[118]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use L2TpRequest.ProtoReflect.Descriptor instead.
+func (*L2TpRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{118}
+}
+
+func (x *L2TpRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *L2TpRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *L2TpRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type NftRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// spec is the JSON devices.NftTable, devices.NftChain or
+	// devices.NftRules.
+	Spec          []byte `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NftRequest) Reset() {
+	*x = NftRequest{}
+	mi := &file_agent_proto_msgTypes[119]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NftRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NftRequest) ProtoMessage() {}
+
+func (x *NftRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[119]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NftRequest.ProtoReflect.Descriptor instead.
+func (*NftRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{119}
+}
+
+func (x *NftRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NftRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *NftRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
@@ -8651,7 +9202,44 @@ const file_agent_proto_rawDesc = "" +
 	"\x02vf\x18\x04 \x01(\x05R\x02vf\"S\n" +
 	"\x0fNicEswitchReply\x12\x12\n" +
 	"\x04mode\x18\x01 \x01(\tR\x04mode\x12,\n" +
-	"\x05ports\x18\x02 \x03(\v2\x16.lnst.agent.v1.NicPortR\x05ports2\xe7-\n" +
+	"\x05ports\x18\x02 \x03(\v2\x16.lnst.agent.v1.NicPortR\x05ports\"_\n" +
+	"\vXfrmRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04spec\x18\x04 \x01(\fR\x04spec\"T\n" +
+	"\x10XfrmBatchRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x16\n" +
+	"\x06states\x18\x03 \x03(\fR\x06states\"$\n" +
+	"\x0eXfrmBatchReply\x12\x12\n" +
+	"\x04seqs\x18\x01 \x03(\x04R\x04seqs\"\xbb\x01\n" +
+	"\rXfrmStateInfo\x12\x12\n" +
+	"\x04spec\x18\x01 \x01(\fR\x04spec\x12\x18\n" +
+	"\apackets\x18\x02 \x01(\x04R\apackets\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12#\n" +
+	"\rreplay_window\x18\x04 \x01(\rR\freplayWindow\x12\x16\n" +
+	"\x06replay\x18\x05 \x01(\rR\x06replay\x12)\n" +
+	"\x10integrity_failed\x18\x06 \x01(\rR\x0fintegrityFailed\"a\n" +
+	"\rXfrmListReply\x124\n" +
+	"\x06states\x18\x01 \x03(\v2\x1c.lnst.agent.v1.XfrmStateInfoR\x06states\x12\x1a\n" +
+	"\bpolicies\x18\x02 \x03(\fR\bpolicies\"2\n" +
+	"\x0eXfrmProbeReply\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x10\n" +
+	"\x03why\x18\x02 \x01(\tR\x03why\"M\n" +
+	"\rMacsecRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04spec\x18\x03 \x01(\fR\x04spec\"K\n" +
+	"\vL2tpRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04spec\x18\x03 \x01(\fR\x04spec\"J\n" +
+	"\n" +
+	"NftRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04spec\x18\x03 \x01(\fR\x04spec2\xff3\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -8746,7 +9334,18 @@ const file_agent_proto_rawDesc = "" +
 	"\bSetNicVf\x12\x1b.lnst.agent.v1.NicVfRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12M\n" +
 	"\rSetNicEswitch\x12 .lnst.agent.v1.NicEswitchRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
 	"\n" +
-	"NicEswitch\x12\x16.lnst.agent.v1.LinkRef\x1a\x1e.lnst.agent.v1.NicEswitchReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
+	"NicEswitch\x12\x16.lnst.agent.v1.LinkRef\x1a\x1e.lnst.agent.v1.NicEswitchReply\x12F\n" +
+	"\fXfrmAddState\x12\x1a.lnst.agent.v1.XfrmRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12O\n" +
+	"\rXfrmAddStates\x12\x1f.lnst.agent.v1.XfrmBatchRequest\x1a\x1d.lnst.agent.v1.XfrmBatchReply\x12G\n" +
+	"\rXfrmAddPolicy\x12\x1a.lnst.agent.v1.XfrmRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12@\n" +
+	"\bXfrmList\x12\x16.lnst.agent.v1.HostRef\x1a\x1c.lnst.agent.v1.XfrmListReply\x12F\n" +
+	"\tXfrmProbe\x12\x1a.lnst.agent.v1.XfrmRequest\x1a\x1d.lnst.agent.v1.XfrmProbeReply\x12E\n" +
+	"\tMacsecAdd\x12\x1c.lnst.agent.v1.MacsecRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12G\n" +
+	"\rL2tpAddTunnel\x12\x1a.lnst.agent.v1.L2tpRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12H\n" +
+	"\x0eL2tpAddSession\x12\x1a.lnst.agent.v1.L2tpRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
+	"\vNftAddTable\x12\x19.lnst.agent.v1.NftRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
+	"\vNftAddChain\x12\x19.lnst.agent.v1.NftRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
+	"\vNftAddRules\x12\x19.lnst.agent.v1.NftRequest\x1a\x1a.lnst.agent.v1.ChangeReplyB*Z(github.com/lnst-go/lnst/internal/agentpbb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -8761,7 +9360,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 122)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 131)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),          // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),            // 1: lnst.agent.v1.FileEntry.Type
@@ -8876,26 +9475,35 @@ var file_agent_proto_goTypes = []any{
 	(*NicEswitchRequest)(nil),      // 110: lnst.agent.v1.NicEswitchRequest
 	(*NicPort)(nil),                // 111: lnst.agent.v1.NicPort
 	(*NicEswitchReply)(nil),        // 112: lnst.agent.v1.NicEswitchReply
-	nil,                            // 113: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                            // 114: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                            // 115: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                            // 116: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                            // 117: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                            // 118: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                            // 119: lnst.agent.v1.ProbeReply.QdiscsEntry
-	nil,                            // 120: lnst.agent.v1.ProbeReply.TcEntry
-	nil,                            // 121: lnst.agent.v1.SysinfoHostReply.CountersEntry
-	nil,                            // 122: lnst.agent.v1.SysinfoHostReply.DeltasEntry
-	nil,                            // 123: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
-	(*durationpb.Duration)(nil),    // 124: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 125: google.protobuf.Timestamp
+	(*XfrmRequest)(nil),            // 113: lnst.agent.v1.XfrmRequest
+	(*XfrmBatchRequest)(nil),       // 114: lnst.agent.v1.XfrmBatchRequest
+	(*XfrmBatchReply)(nil),         // 115: lnst.agent.v1.XfrmBatchReply
+	(*XfrmStateInfo)(nil),          // 116: lnst.agent.v1.XfrmStateInfo
+	(*XfrmListReply)(nil),          // 117: lnst.agent.v1.XfrmListReply
+	(*XfrmProbeReply)(nil),         // 118: lnst.agent.v1.XfrmProbeReply
+	(*MacsecRequest)(nil),          // 119: lnst.agent.v1.MacsecRequest
+	(*L2TpRequest)(nil),            // 120: lnst.agent.v1.L2tpRequest
+	(*NftRequest)(nil),             // 121: lnst.agent.v1.NftRequest
+	nil,                            // 122: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                            // 123: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                            // 124: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                            // 125: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                            // 126: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                            // 127: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                            // 128: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                            // 129: lnst.agent.v1.ProbeReply.TcEntry
+	nil,                            // 130: lnst.agent.v1.SysinfoHostReply.CountersEntry
+	nil,                            // 131: lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	nil,                            // 132: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	(*durationpb.Duration)(nil),    // 133: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 134: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	124, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	124, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
-	125, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	125, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	124, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	133, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	133, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	134, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	134, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	133, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16,  // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14,  // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,   // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
@@ -8904,18 +9512,18 @@ var file_agent_proto_depIdxs = []int32{
 	19,  // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	25,  // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	24,  // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	124, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	113, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	114, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	115, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	116, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	117, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	118, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	119, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	120, // 21: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
+	133, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	122, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	123, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	124, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	125, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	126, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	127, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	128, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	129, // 21: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
 	39,  // 22: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	40,  // 23: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	124, // 24: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	133, // 24: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
 	1,   // 25: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
 	50,  // 26: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
 	51,  // 27: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
@@ -8925,7 +9533,7 @@ var file_agent_proto_depIdxs = []int32{
 	68,  // 31: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
 	70,  // 32: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
 	69,  // 33: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
-	125, // 34: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
+	134, // 34: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
 	74,  // 35: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
 	77,  // 36: lnst.agent.v1.SysinfoRequest.hosts:type_name -> lnst.agent.v1.SysinfoHostRequest
 	73,  // 37: lnst.agent.v1.SysinfoRequest.kmsg_read:type_name -> lnst.agent.v1.KmsgReadRequest
@@ -8934,9 +9542,9 @@ var file_agent_proto_depIdxs = []int32{
 	81,  // 40: lnst.agent.v1.SysinfoReply.hosts:type_name -> lnst.agent.v1.SysinfoHostReply
 	72,  // 41: lnst.agent.v1.SysinfoReply.kmsg_cursor:type_name -> lnst.agent.v1.KmsgCursorReply
 	75,  // 42: lnst.agent.v1.SysinfoReply.kmsg:type_name -> lnst.agent.v1.KmsgReadReply
-	121, // 43: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
+	130, // 43: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
 	79,  // 44: lnst.agent.v1.SysinfoHostReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
-	122, // 45: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	131, // 45: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
 	88,  // 46: lnst.agent.v1.TcQdisc.stats:type_name -> lnst.agent.v1.TcStats
 	88,  // 47: lnst.agent.v1.TcClass.stats:type_name -> lnst.agent.v1.TcStats
 	88,  // 48: lnst.agent.v1.TcAction.stats:type_name -> lnst.agent.v1.TcStats
@@ -8945,178 +9553,201 @@ var file_agent_proto_depIdxs = []int32{
 	90,  // 51: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
 	92,  // 52: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
 	97,  // 53: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
-	123, // 54: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	132, // 54: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
 	107, // 55: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
 	111, // 56: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
-	3,   // 57: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,   // 58: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,   // 59: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,   // 60: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,   // 61: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10,  // 62: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12,  // 63: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10,  // 64: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12,  // 65: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10,  // 66: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13,  // 67: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12,  // 68: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20,  // 69: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21,  // 70: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22,  // 71: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38,  // 72: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38,  // 73: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21,  // 74: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,   // 75: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42,  // 76: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44,  // 77: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23,  // 78: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24,  // 79: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24,  // 80: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26,  // 81: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27,  // 82: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27,  // 83: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28,  // 84: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28,  // 85: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29,  // 86: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30,  // 87: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31,  // 88: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32,  // 89: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21,  // 90: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33,  // 91: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 92: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33,  // 93: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 94: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36,  // 95: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46,  // 96: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46,  // 97: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48,  // 98: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52,  // 99: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54,  // 100: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55,  // 101: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57,  // 102: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60,  // 103: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61,  // 104: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	63,  // 105: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
-	65,  // 106: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
-	71,  // 107: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
-	73,  // 108: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
-	76,  // 109: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
-	82,  // 110: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
-	84,  // 111: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	84,  // 112: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	84,  // 113: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	85,  // 114: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
-	85,  // 115: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
-	86,  // 116: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	86,  // 117: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	87,  // 118: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
-	87,  // 119: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
-	95,  // 120: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
-	33,  // 121: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 122: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
-	21,  // 123: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
-	99,  // 124: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
-	33,  // 125: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 126: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
-	33,  // 127: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 128: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
-	21,  // 129: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
-	101, // 130: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
-	102, // 131: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	102, // 132: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	104, // 133: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
-	106, // 134: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
-	21,  // 135: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
-	109, // 136: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
-	110, // 137: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
-	21,  // 138: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
-	4,   // 139: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,   // 140: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,   // 141: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,   // 142: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,   // 143: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11,  // 144: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14,  // 145: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14,  // 146: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15,  // 147: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15,  // 148: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,   // 149: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16,  // 150: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45,  // 151: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 152: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 153: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 154: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 155: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40,  // 156: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41,  // 157: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43,  // 158: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45,  // 159: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,   // 160: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45,  // 161: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 162: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 163: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 164: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 165: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 166: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 167: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 168: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 169: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,   // 170: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45,  // 171: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35,  // 172: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45,  // 173: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 174: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45,  // 175: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 176: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37,  // 177: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47,  // 178: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,   // 179: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49,  // 180: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53,  // 181: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51,  // 182: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56,  // 183: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59,  // 184: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,   // 185: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62,  // 186: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	66,  // 187: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
-	2,   // 188: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
-	72,  // 189: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
-	75,  // 190: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
-	80,  // 191: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
-	83,  // 192: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
-	45,  // 193: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 194: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 195: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 196: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 197: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 198: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 199: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
-	93,  // 200: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
-	94,  // 201: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
-	96,  // 202: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
-	45,  // 203: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 204: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
-	98,  // 205: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
-	45,  // 206: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 207: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 208: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
-	45,  // 209: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 210: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
-	100, // 211: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
-	45,  // 212: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
-	103, // 213: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
-	45,  // 214: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
-	105, // 215: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
-	45,  // 216: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
-	108, // 217: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
-	45,  // 218: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 219: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
-	112, // 220: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
-	139, // [139:221] is the sub-list for method output_type
-	57,  // [57:139] is the sub-list for method input_type
-	57,  // [57:57] is the sub-list for extension type_name
-	57,  // [57:57] is the sub-list for extension extendee
-	0,   // [0:57] is the sub-list for field type_name
+	116, // 57: lnst.agent.v1.XfrmListReply.states:type_name -> lnst.agent.v1.XfrmStateInfo
+	3,   // 58: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,   // 59: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,   // 60: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,   // 61: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,   // 62: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10,  // 63: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12,  // 64: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10,  // 65: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12,  // 66: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10,  // 67: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13,  // 68: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12,  // 69: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20,  // 70: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21,  // 71: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22,  // 72: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38,  // 73: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38,  // 74: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21,  // 75: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,   // 76: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42,  // 77: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44,  // 78: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23,  // 79: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24,  // 80: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24,  // 81: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26,  // 82: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27,  // 83: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27,  // 84: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28,  // 85: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28,  // 86: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29,  // 87: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30,  // 88: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31,  // 89: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32,  // 90: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21,  // 91: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33,  // 92: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 93: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33,  // 94: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 95: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36,  // 96: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46,  // 97: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46,  // 98: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48,  // 99: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52,  // 100: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54,  // 101: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55,  // 102: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57,  // 103: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60,  // 104: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61,  // 105: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	63,  // 106: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
+	65,  // 107: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
+	71,  // 108: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
+	73,  // 109: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
+	76,  // 110: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
+	82,  // 111: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
+	84,  // 112: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	84,  // 113: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	84,  // 114: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	85,  // 115: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
+	85,  // 116: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
+	86,  // 117: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	86,  // 118: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	87,  // 119: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
+	87,  // 120: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
+	95,  // 121: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
+	33,  // 122: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 123: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
+	21,  // 124: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
+	99,  // 125: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
+	33,  // 126: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 127: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
+	33,  // 128: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 129: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
+	21,  // 130: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
+	101, // 131: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
+	102, // 132: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	102, // 133: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	104, // 134: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
+	106, // 135: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
+	21,  // 136: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
+	109, // 137: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
+	110, // 138: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
+	21,  // 139: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
+	113, // 140: lnst.agent.v1.Agent.XfrmAddState:input_type -> lnst.agent.v1.XfrmRequest
+	114, // 141: lnst.agent.v1.Agent.XfrmAddStates:input_type -> lnst.agent.v1.XfrmBatchRequest
+	113, // 142: lnst.agent.v1.Agent.XfrmAddPolicy:input_type -> lnst.agent.v1.XfrmRequest
+	5,   // 143: lnst.agent.v1.Agent.XfrmList:input_type -> lnst.agent.v1.HostRef
+	113, // 144: lnst.agent.v1.Agent.XfrmProbe:input_type -> lnst.agent.v1.XfrmRequest
+	119, // 145: lnst.agent.v1.Agent.MacsecAdd:input_type -> lnst.agent.v1.MacsecRequest
+	120, // 146: lnst.agent.v1.Agent.L2tpAddTunnel:input_type -> lnst.agent.v1.L2tpRequest
+	120, // 147: lnst.agent.v1.Agent.L2tpAddSession:input_type -> lnst.agent.v1.L2tpRequest
+	121, // 148: lnst.agent.v1.Agent.NftAddTable:input_type -> lnst.agent.v1.NftRequest
+	121, // 149: lnst.agent.v1.Agent.NftAddChain:input_type -> lnst.agent.v1.NftRequest
+	121, // 150: lnst.agent.v1.Agent.NftAddRules:input_type -> lnst.agent.v1.NftRequest
+	4,   // 151: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,   // 152: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,   // 153: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,   // 154: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,   // 155: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11,  // 156: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14,  // 157: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14,  // 158: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15,  // 159: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15,  // 160: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,   // 161: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16,  // 162: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45,  // 163: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 164: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 165: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 166: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 167: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40,  // 168: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41,  // 169: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43,  // 170: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45,  // 171: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,   // 172: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45,  // 173: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 174: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 175: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 176: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 177: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 178: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 179: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 180: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 181: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,   // 182: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45,  // 183: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35,  // 184: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45,  // 185: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 186: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45,  // 187: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 188: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37,  // 189: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47,  // 190: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,   // 191: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49,  // 192: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53,  // 193: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51,  // 194: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56,  // 195: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59,  // 196: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,   // 197: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62,  // 198: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	66,  // 199: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
+	2,   // 200: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
+	72,  // 201: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
+	75,  // 202: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
+	80,  // 203: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
+	83,  // 204: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
+	45,  // 205: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 206: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 207: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 208: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 209: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 210: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 211: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
+	93,  // 212: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
+	94,  // 213: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
+	96,  // 214: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
+	45,  // 215: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 216: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
+	98,  // 217: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
+	45,  // 218: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 219: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 220: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
+	45,  // 221: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 222: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
+	100, // 223: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
+	45,  // 224: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
+	103, // 225: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
+	45,  // 226: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
+	105, // 227: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
+	45,  // 228: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
+	108, // 229: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
+	45,  // 230: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 231: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
+	112, // 232: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
+	45,  // 233: lnst.agent.v1.Agent.XfrmAddState:output_type -> lnst.agent.v1.ChangeReply
+	115, // 234: lnst.agent.v1.Agent.XfrmAddStates:output_type -> lnst.agent.v1.XfrmBatchReply
+	45,  // 235: lnst.agent.v1.Agent.XfrmAddPolicy:output_type -> lnst.agent.v1.ChangeReply
+	117, // 236: lnst.agent.v1.Agent.XfrmList:output_type -> lnst.agent.v1.XfrmListReply
+	118, // 237: lnst.agent.v1.Agent.XfrmProbe:output_type -> lnst.agent.v1.XfrmProbeReply
+	45,  // 238: lnst.agent.v1.Agent.MacsecAdd:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 239: lnst.agent.v1.Agent.L2tpAddTunnel:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 240: lnst.agent.v1.Agent.L2tpAddSession:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 241: lnst.agent.v1.Agent.NftAddTable:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 242: lnst.agent.v1.Agent.NftAddChain:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 243: lnst.agent.v1.Agent.NftAddRules:output_type -> lnst.agent.v1.ChangeReply
+	151, // [151:244] is the sub-list for method output_type
+	58,  // [58:151] is the sub-list for method input_type
+	58,  // [58:58] is the sub-list for extension type_name
+	58,  // [58:58] is the sub-list for extension extendee
+	0,   // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -9150,7 +9781,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   122,
+			NumMessages:   131,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -211,12 +211,14 @@ func dedup(s []string) []string {
 	return out
 }
 
-// cacheKey hashes the builder version, every package file (its name holds
+// cacheKey hashes the builder version, the modules wanted, every package file (its name holds
 // the version) with its hash, and the user's kernel and modules paths with
 // their size and mtime.
 func cacheKey(opts Options, in *inputs) (string, error) {
 	h := sha256.New()
 	fmt.Fprintln(h, builderVersion, in.release)
+	// The module list: adding a module must rebuild the image.
+	fmt.Fprintln(h, "modules", kernelpkg.Wanted())
 	names := make([]string, 0, len(in.debs))
 	for n := range in.debs {
 		names = append(names, n)
@@ -324,6 +326,7 @@ func copyFile(src, dst string) error {
 func aptState(opts Options) (string, error) {
 	h := sha256.New()
 	fmt.Fprintln(h, builderVersion, kernelMeta, strings.Join(toolPackages, " "))
+	fmt.Fprintln(h, "modules", kernelpkg.Wanted())
 	if opts.OpenVSwitch {
 		fmt.Fprintln(h, "openvswitch", strings.Join(ovsPackages(), " "))
 	}
