@@ -181,12 +181,15 @@ func TestIngressMirror(t *testing.T) {
 // delay 0, 20 and 50 ms, each a fresh iperf3 run of impairedTCPTime. Ping's
 // round trip shows the delay. TCP's throughput under random loss goes as
 // MSS/RTT/sqrt(loss) (Mathis et al.), so, with margins that hold under
-// emulation (the VM lab without KVM moves some 100 Mbit/s unimpaired):
-//   - 1% loss on a 50 ms path gets less than half what the same path
-//     gets without loss, and less than what 0.1% loss gets there;
-//   - under 1% loss, 50 ms gets less than half what 0 ms gets.
+// emulation:
+//   - 1% loss on 50 ms gets less than half of the unimpaired path;
+//   - under 1% loss, 50 ms gets less than half of 0 ms;
+//   - 1% loss makes TCP retransmit (10 or more over its three runs).
 //
-// A netem that did not delay or drop fails each of them.
+// Not asserted: the order of the lossless or 0.1% runs on a delayed
+// path. Under TCG the RTT samples jitter, HyStart leaves slow start
+// early, and 2 s on 50 ms gave anything from 11 to 164 Mbit/s without
+// loss. A netem that did not delay or drop fails the checks above.
 func TestImpairedTCP(t *testing.T) {
 	m := tcHosts(t, "netem")
 	h1, h2 := m.Host("h1"), m.Host("h2")
@@ -197,6 +200,7 @@ func TestImpairedTCP(t *testing.T) {
 		delay time.Duration
 	}
 	bps := map[cond]float64{}
+	retrans := 0 // under 1% loss
 	for _, loss := range []float64{0, 0.1, 1} {
 		for _, delay := range []time.Duration{0, 20 * time.Millisecond, 50 * time.Millisecond} {
 			h1.Iface("eth0").ReplaceQdisc(t, tc.Netem{Handle: "1:", Delay: delay, Loss: loss})
@@ -212,18 +216,21 @@ func TestImpairedTCP(t *testing.T) {
 			srv.Stop(t)
 			assert.Positive(t, res.BitsPerSecond, "TCP under loss %v%% delay %v", loss, delay)
 			bps[cond{loss, delay}] = res.BitsPerSecond
+			if loss == 1 {
+				retrans += res.Retransmits
+			}
 			t.Logf("loss %v%% delay %v: %s, %d retransmits", loss, delay, modules.FormatBitrate(res.BitsPerSecond), res.Retransmits)
 		}
 	}
-	less := func(a, b cond, factor float64) {
+	halves := func(a, b cond) {
 		t.Helper()
-		assert.Less(t, bps[a]*factor, bps[b], "TCP under loss %v%% delay %v (%s) is not below 1/%v of loss %v%% delay %v (%s)",
-			a.loss, a.delay, modules.FormatBitrate(bps[a]), factor, b.loss, b.delay, modules.FormatBitrate(bps[b]))
+		assert.Less(t, bps[a]*2, bps[b], "TCP under loss %v%% delay %v (%s) is not below half of loss %v%% delay %v (%s)",
+			a.loss, a.delay, modules.FormatBitrate(bps[a]), b.loss, b.delay, modules.FormatBitrate(bps[b]))
 	}
 	const ms50 = 50 * time.Millisecond
-	less(cond{1, ms50}, cond{0, ms50}, 2)
-	less(cond{1, ms50}, cond{0.1, ms50}, 1)
-	less(cond{1, ms50}, cond{1, 0}, 2)
+	halves(cond{1, ms50}, cond{0, 0})
+	halves(cond{1, ms50}, cond{1, 0})
+	assert.GreaterOrEqual(t, retrans, 10, "TCP retransmits under 1%% loss")
 }
 
 // impairedTCPTime is each of TestImpairedTCP's nine runs: short, as the
