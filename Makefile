@@ -109,10 +109,17 @@ recipes-rootless: apt-deps vm-image tun-dev
 # back (TestInstallKernel, which fetches that kernel once into the VM
 # cache), ring sizes and coalescing set and restored on virtio_net
 # (TestRingCoalesce: the namespace lab's veth has neither, so it skips
-# there), and the README's VM lab table checked against the VM kernel.
+# there), the README's VM lab table checked against the VM kernel, and
+# an ifb fed by mirred in a guest (TestIngressMirror: the module loads
+# there, so a stray ifb0 would show). The auto pass already sends the tc
+# recipes this kernel cannot run to VMs (FlowerDrop: cls_flower and
+# act_gact; ImpairedTCP: netem, ~1 min of TCG); TbfRate and
+# TrafficControl stay in namespaces there, and are not run in VMs: under
+# TCG on a loaded machine iperf3 measured 13-57% below the shaped rate
+# (a bigger bucket helped once and not the next time), past their 10%.
 recipes-vm: apt-deps vm-image
 	$(GO) test ./recipes/... -v $(TEST_FLAGS) -lnst.lab=auto
-	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^(TestPing|TestReboot|TestInstallKernel|TestRingCoalesce|TestREADMEDeviceTable)$$' -lnst.lab=vm
+	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^(TestPing|TestReboot|TestInstallKernel|TestRingCoalesce|TestREADMEDeviceTable|TestIngressMirror)$$' -lnst.lab=vm
 	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^TestOvsBridge$$' -lnst.lab=vm -lnst.vm.ovs=true
 
 # Every test, through gotestsum, with a JUnit report; then the portability

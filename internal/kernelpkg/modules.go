@@ -43,9 +43,10 @@ var wantModules = []string{
 	"nfnetlink", "nf_tables",
 }
 
-// Wanted returns the modules the base image carries (before their
-// dependencies are added): an image built for another list is stale.
-func Wanted() []string { return append([]string(nil), wantModules...) }
+// WantModules returns the names of the modules the base image carries
+// (before their dependencies are added), in order. The image cache key
+// hashes them, so that a changed list builds a new image.
+func WantModules() []string { return append([]string(nil), wantModules...) }
 
 // modName normalises a module name: '-' and '_' are interchangeable.
 func modName(s string) string { return strings.ReplaceAll(s, "-", "_") }
