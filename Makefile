@@ -15,9 +15,11 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 # Debian packages: the commands recipes run, protoc for `make generate`,
 # QEMU for the VM lab (its image comes from Debian packages fetched by
 # apt-get download: see `make vm-image`), and OpenSSH's server for the test
-# of `lnst-agent install` (it runs its own sshd in a lab namespace).
-APT_PACKAGES := iproute2 iputils-ping iperf3 sockperf ethtool tcpdump protobuf-compiler libprotobuf-dev qemu-system-x86 openssh-server nftables
-APT_COMMANDS := ip ping iperf3 sockperf ethtool tcpdump protoc qemu-system-x86_64 /usr/sbin/sshd nft
+# of `lnst-agent install` (it runs its own sshd in a lab namespace), the
+# nft command (the clean check lists the nftables ruleset with it), and
+# linux-perf for -lnst.profile=perf (TestProfileLab records with it).
+APT_PACKAGES := iproute2 iputils-ping iperf3 sockperf ethtool tcpdump protobuf-compiler libprotobuf-dev qemu-system-x86 openssh-server nftables linux-perf
+APT_COMMANDS := ip ping iperf3 sockperf ethtool tcpdump protoc qemu-system-x86_64 /usr/sbin/sshd nft perf
 
 TEST_FLAGS  ?= -count=1 -timeout 20m
 JUNIT       ?= report.xml
@@ -108,10 +110,17 @@ recipes-rootless: apt-deps vm-image tun-dev
 # back (TestInstallKernel, which fetches that kernel once into the VM
 # cache), ring sizes and coalescing set and restored on virtio_net
 # (TestRingCoalesce: the namespace lab's veth has neither, so it skips
-# there), and the README's VM lab table checked against the VM kernel.
+# there), the README's VM lab table checked against the VM kernel, and
+# an ifb fed by mirred in a guest (TestIngressMirror: the module loads
+# there, so a stray ifb0 would show). The auto pass already sends the tc
+# recipes this kernel cannot run to VMs (FlowerDrop: cls_flower and
+# act_gact; ImpairedTCP: netem, ~1 min of TCG); TbfRate and
+# TrafficControl stay in namespaces there, and are not run in VMs: under
+# TCG on a loaded machine iperf3 measured 13-57% below the shaped rate
+# (a bigger bucket helped once and not the next time), past their 10%.
 recipes-vm: apt-deps vm-image
 	$(GO) test ./recipes/... -v $(TEST_FLAGS) -lnst.lab=auto
-	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^(TestPing|TestReboot|TestInstallKernel|TestRingCoalesce|TestREADMEDeviceTable)$$' -lnst.lab=vm
+	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^(TestPing|TestReboot|TestInstallKernel|TestRingCoalesce|TestREADMEDeviceTable|TestIngressMirror)$$' -lnst.lab=vm
 	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^TestOvsBridge$$' -lnst.lab=vm -lnst.vm.ovs=true
 
 # Every test, through gotestsum, with a JUnit report; then the portability

@@ -71,6 +71,9 @@ var callKinds = map[string]callKind{
 	// it. Its undo, journaled even past Shutdown, has nothing left to do
 	// then: the capture ends with its stream when the server stops.
 	"CaptureStart": reads, "CaptureStop": reads,
+	// The kernel log and counters are read; a kept sysinfo baseline is
+	// the agent's own memory, not a change to the machine.
+	"KmsgCursor": reads, "KmsgRead": reads, "SysinfoSnapshot": reads, "SysinfoAgentLog": reads,
 	"TcAddQdisc": changes, "TcReplaceQdisc": changes, "TcDelQdisc": changes,
 	"TcAddClass": changes, "TcDelClass": changes, "TcAddFilter": changes, "TcDelFilter": changes,
 	"TcList": reads, "TcSaveQdiscs": reads, "TcResetQdiscs": changes,

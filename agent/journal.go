@@ -2,6 +2,7 @@ package agent
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -95,6 +96,9 @@ type undo struct {
 	// (mptcp.go).
 	Nft   *nftUndo   `json:",omitempty"`
 	Mptcp *mptcpUndo `json:",omitempty"`
+	// Spec is the object an xfrm, MACsec or L2TP entry removes, as the
+	// JSON of its devices type (keys left out); see xfrm.go, l2tp.go.
+	Spec json.RawMessage `json:",omitempty"`
 }
 
 // The operations an undo entry can do.
@@ -233,6 +237,8 @@ func (u undo) String() string {
 		return fmt.Sprintf("run undo command %q on %s", commandLine(u.Argv), hostLabel(u.Host))
 	case opTcDelQdisc, opTcPutQdisc, opTcDelClass, opTcPutClass, opTcDelFilter, opTcPutFilter:
 		return tcUndoString(u)
+	case opDelXfrmState, opDelXfrmPolicy, opDelL2tpTunnel, opDelL2tpSession:
+		return issue18UndoString(u)
 	case opRemovePath:
 		if u.Backup != "" {
 			return fmt.Sprintf("put %s back from backup %s on %s", u.Path, u.Backup, hostLabel(u.Host))

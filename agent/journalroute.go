@@ -67,7 +67,7 @@ func routeOnly(u *undo) bool {
 		u.Neigh == nil && u.Rule == nil &&
 		u.Netns == "" && u.Rename == "" && u.L3mdev == nil &&
 		u.Argv == nil && u.Timeout == 0 && u.Tc == nil && u.TxQLen == nil &&
-		u.Nic == nil && u.Nft == nil && u.Mptcp == nil
+		u.Nic == nil && u.Nft == nil && u.Mptcp == nil && u.Spec == nil
 }
 
 // jsonPlain reports whether encoding/json writes s as it is between

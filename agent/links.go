@@ -52,6 +52,9 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 	if b, ok := spec.(devices.OvsBridge); ok {
 		return h.createOvsBridge(b)
 	}
+	if m, ok := spec.(devices.Macsec); ok {
+		return h.createMacsec(m)
+	}
 	l, err := nlspec.Link(spec, func(name string) (int, error) {
 		l, err := h.link(name)
 		if err != nil {

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -19,6 +18,11 @@ import (
 // in the host's namespace; each is journaled with its undo: a table's or
 // a chain's deletion (with what is in it), or the deletion of the rules
 // added, by handle.
+//
+// A group alters only tables it made: chains and rules go only into a
+// table whose making the group's journal holds. The host's own rulesets
+// (a pool machine's firewall) and other groups' tables take nothing from
+// a recipe, and no undo ever deletes from them.
 
 // Undo operations of nftables changes (undo.Nft says what).
 const (
@@ -62,11 +66,33 @@ func (h *host) nftConn() (*nftables.Conn, error) {
 	return nftables.New()
 }
 
+// decodeSpec decodes a request's spec; a field the type lacks (a typo
+// in a hand-written spec) is an error, not a match left out.
 func decodeSpec(what string, b []byte, v any) error {
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := strictJSON(b, v); err != nil {
 		return fmt.Errorf("%s spec: %w", what, err)
 	}
 	return nil
+}
+
+// nftOwnsTable reports whether group's journal holds the making of the
+// table on host (NftAddTable), not yet undone.
+func (s *Server) nftOwnsTable(group, host string, t nft.Table) bool {
+	s.journal.mu.Lock()
+	defer s.journal.mu.Unlock()
+	for _, u := range s.journal.entries {
+		if u.Op == opNftDelTable && u.Group == group && u.Host == host && u.Nft != nil &&
+			(nft.Table{Family: u.Nft.Family, Name: u.Nft.Table}).String() == t.String() {
+			return true
+		}
+	}
+	return false
+}
+
+// nftNotOwned is the error of a chain or rules for a table the group did
+// not make.
+func nftNotOwned(what string, t nft.Table) error {
+	return invalid(fmt.Errorf("%s: table %s is not one this test made (NftAddTable): a recipe alters only its own tables", what, t))
 }
 
 // NftAddTable adds a table.
@@ -106,10 +132,15 @@ func (s *Server) NftAddChain(_ context.Context, req *pb.NftRequest) (*pb.ChangeR
 	if err != nil {
 		return nil, invalid(err)
 	}
+	if !s.nftOwnsTable(req.Group, req.Host, nft.Table{Family: ch.Family, Name: ch.Table}) {
+		return nil, nftNotOwned("add nft chain "+ch.String(), nft.Table{Family: ch.Family, Name: ch.Table})
+	}
 	h, err := s.host(req.Host)
 	if err != nil {
 		return nil, err
 	}
+	h.mu.Lock() // no other chain of that name between the look and the add
+	defer h.mu.Unlock()
 	c, err := h.nftConn()
 	if err == nil {
 		if _, lerr := c.ListChain(nc.Table, ch.Name); lerr == nil {
@@ -156,6 +187,9 @@ func (s *Server) NftAddRules(_ context.Context, req *pb.NftRequest) (*pb.ChangeR
 		if err := r.Validate(spec.Chain.Family); err != nil {
 			return nil, invalid(fmt.Errorf("nft rule %d of chain %s: %w", i, spec.Chain, err))
 		}
+	}
+	if t := (nft.Table{Family: spec.Chain.Family, Name: spec.Chain.Table}); !s.nftOwnsTable(req.Group, req.Host, t) {
+		return nil, nftNotOwned("add nft rules to "+spec.Chain.String(), t)
 	}
 	h, err := s.host(req.Host)
 	if err != nil {

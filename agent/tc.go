@@ -386,10 +386,8 @@ func (h *host) delFilter(dev string, parent uint32, proto, prio uint16) (undo, e
 				continue
 			}
 			kind = f.Kind
-			if f.Kind == "u32" {
-				if !hasAttr(f, nlU32Sel) {
-					continue // a hash table the kernel makes with the first key
-				}
+			if !userFilter(f) {
+				continue
 			}
 			f = filterPutBack(f)
 			u.Tc = append(u.Tc, f)
@@ -403,6 +401,17 @@ func (h *host) delFilter(dev string, parent uint32, proto, prio uint16) (undo, e
 		return undo{}, fmt.Errorf("delete filters prio %d at %s on %q on %s: %w", prio, tc.FormatHandle(parent), dev, h.label(), err)
 	}
 	return u, nil
+}
+
+// userFilter reports whether a dumped filter is one a filter add made,
+// not what the kernel dumps beside them: the head of each priority (no
+// handle, no options), dumped first for every classifier kind, and a u32
+// hash table (no selector), which the kernel makes with the first key.
+func userFilter(f tcObject) bool {
+	if f.Handle == 0 && f.Options == nil {
+		return false
+	}
+	return f.Kind != "u32" || hasAttr(f, nlU32Sel)
 }
 
 // filterFlagsAttr is each classifier's TCA_*_FLAGS attribute.
@@ -605,7 +614,7 @@ func (s *Server) TcList(_ context.Context, req *pb.TcListRequest) (*pb.TcListRep
 				return fmt.Errorf("list filters at %s: %w", tc.FormatHandle(p), err)
 			}
 			for _, f := range fs {
-				if f.Kind == "u32" && !hasAttr(f, nlU32Sel) {
+				if !userFilter(f) {
 					continue
 				}
 				classID, acts := filterActions(f)

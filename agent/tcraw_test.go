@@ -84,3 +84,33 @@ func TestTcParse(t *testing.T) {
 	_, err = parseTcMsg([]byte{1, 2})
 	assert.ErrorContains(t, err, "shorter than a tcmsg")
 }
+
+// TestUserFilter: of a filter dump, the per-priority head the kernel
+// dumps first for every classifier (no handle, no options: a flower
+// filter lists as two without this) and a u32 hash table are not filters
+// a recipe made; a flower filter and a u32 key are.
+func TestUserFilter(t *testing.T) {
+	parse := func(kind string, handle uint32, opts *nl.RtAttr) tcObject {
+		t.Helper()
+		b := (&nl.TcMsg{Family: unix.AF_UNSPEC, Ifindex: 3, Handle: handle, Parent: tc.HandleClsactIngress, Info: filterInfo(unix.ETH_P_IP, 1)}).Serialize()
+		b = append(b, nl.NewRtAttr(nl.TCA_KIND, nl.ZeroTerminated(kind)).Serialize()...)
+		if opts != nil {
+			b = append(b, opts.Serialize()...)
+		}
+		o, err := parseTcMsg(b)
+		require.NoError(t, err)
+		return o
+	}
+	flowerOpts := nl.NewRtAttr(nl.TCA_OPTIONS, nil)
+	flowerOpts.AddRtAttr(nl.TCA_FLOWER_KEY_ETH_TYPE, []byte{8, 0})
+	assert.False(t, userFilter(parse("flower", 0, nil)), "flower head")
+	assert.True(t, userFilter(parse("flower", 1, flowerOpts)), "flower filter 1")
+	assert.False(t, userFilter(parse("matchall", 0, nil)), "matchall head")
+	assert.False(t, userFilter(parse("u32", 0, nil)), "u32 head")
+	ht := nl.NewRtAttr(nl.TCA_OPTIONS, nil)
+	ht.AddRtAttr(4, u32b(1)) // divisor
+	assert.False(t, userFilter(parse("u32", 0x80000000, ht)), "u32 hash table 800:")
+	key := nl.NewRtAttr(nl.TCA_OPTIONS, nil)
+	key.AddRtAttr(nlU32Sel, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	assert.True(t, userFilter(parse("u32", 0x80000800, key)), "u32 key 800::800")
+}

@@ -194,6 +194,8 @@ func (s *Server) apply(u undo) error {
 		return h.runUndoCommand(u)
 	case opTcDelQdisc, opTcPutQdisc, opTcDelClass, opTcPutClass, opTcDelFilter, opTcPutFilter:
 		return h.undoTc(u)
+	case opDelXfrmState, opDelXfrmPolicy, opDelL2tpTunnel, opDelL2tpSession:
+		return h.undoIssue18(u)
 	}
 	return h.applyUndoLink(u)
 }

@@ -153,6 +153,13 @@ var validateCases = []struct {
 	{Vti6{Name: "vti61", Local: "2001:db8::1", Remote: "2001:db8::2"}, ""},
 	{Vti6{Name: "vti61", Remote: "198.18.0.2"}, "vti6 vti61 Remote: 198.18.0.2 is an IPv4 address; vti6 needs IPv6 (use Vti)"},
 
+	{Xfrm{Name: "ipsec0", Parent: "eth0", IfID: 42}, ""},
+	{Xfrm{Name: "ipsec0"}, "xfrm ipsec0 IfID: is 0; the kernel needs an interface id of 1 or more"},
+
+	{Macsec{Name: "macsec0", Parent: "eth0"}, ""},
+	{Macsec{Name: "macsec0", Parent: "eth0", Cipher: "gcm-aes-xpn-256", ICVLen: 8, Encrypt: ptrTo(false), Validation: "check", ReplayWindow: ptrTo(uint32(0))}, ""},
+	{Macsec{Name: "macsec0", Parent: "eth0", Cipher: "gcm-aes-512"}, `macsec macsec0 Cipher: "gcm-aes-512" is not one of`},
+
 	{Wireguard{Name: "wg0"}, ""},
 	{Wireguard{Name: "wg0", PrivateKey: key1, ListenPort: 51820, Peers: []WireguardPeer{{
 		PublicKey: key2, Endpoint: "198.18.0.2:51820", AllowedIPs: []string{"198.18.1.0/24", "2001:db8:1::/64"},

@@ -22,7 +22,7 @@ func newRegistry() map[string]reflect.Type {
 		Veth{}, Bridge{}, Dummy{}, Vrf{}, Tuntap{}, Ifb{},
 		Bond{}, Team{},
 		Vlan{}, Macvlan{}, Macvtap{}, Ipvlan{},
-		Vxlan{}, Geneve{}, Gre{}, Ip6gre{}, Gretap{}, Ip6gretap{}, IpIp{}, Sit{}, Ip6Tnl{}, Vti{}, Vti6{},
+		Vxlan{}, Geneve{}, Gre{}, Ip6gre{}, Gretap{}, Ip6gretap{}, IpIp{}, Sit{}, Ip6Tnl{}, Vti{}, Vti6{}, Xfrm{}, Macsec{},
 		Wireguard{}, OvsBridge{},
 	} {
 		r[s.Kind()] = reflect.TypeOf(s)

@@ -14,7 +14,8 @@ func TestKinds(t *testing.T) {
 	assert.True(t, slices.IsSorted(kinds))
 	assert.Equal(t, []string{
 		"bond", "bridge", "dummy", "geneve", "gre", "gretap", "ifb", "ip6gre", "ip6gretap", "ip6tnl", "ipip", "ipvlan",
-		"macvlan", "macvtap", "openvswitch", "sit", "team", "tun", "veth", "vlan", "vrf", "vti", "vti6", "vxlan", "wireguard",
+		"macsec", "macvlan", "macvtap", "openvswitch", "sit", "team", "tun", "veth", "vlan", "vrf", "vti", "vti6", "vxlan", "wireguard",
+		"xfrm",
 	}, kinds)
 }
 
@@ -58,7 +59,7 @@ func TestMarshalErrors(t *testing.T) {
 
 func TestUnmarshalErrors(t *testing.T) {
 	for _, c := range []struct{ kind, data, err string }{
-		{"macsec", `{}`, `unmarshal device spec: unknown kind "macsec"`},
+		{"ppp", `{}`, `unmarshal device spec: unknown kind "ppp"`},
 		{"bridge", `{"Name":"br0","Stp":true,"Color":1}`, `unmarshal bridge spec: unknown fields "Color", "Stp" for Bridge`},
 		{"wireguard", `{"Name":"wg0","Peers":[{"PublicKey":"","Key":1}]}`, `unmarshal wireguard spec: json: unknown field "Key"`},
 		{"bond", `{"Name":"bond0","Mode":7}`, "unmarshal bond spec: json: cannot unmarshal number into Go struct field Bond.Mode of type string"},

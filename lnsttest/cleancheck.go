@@ -25,7 +25,9 @@ import (
 // and RSS (indirection table, key, hash function), each queue's RPS and
 // XPS CPUs, every interrupt's CPU list (the machine's, shown to every
 // host), its qdiscs, classes and the filters on its qdiscs and ingress
-// hooks, its nftables ruleset (without counter values: traffic changes
+// hooks, xfrm states (without keys or counters) and policies, L2TP
+// tunnels and sessions (where l2tp_netlink is loaded: the check loads no
+// module), its nftables ruleset (without counter values: traffic changes
 // them), its MPTCP endpoints and limits, and
 // every sysctl under /proc/sys/net the namespace shows (the per-device
 // ones, forwarding, and the others such as tcp_congestion_control). (Namespaces made with
@@ -57,12 +59,15 @@ if command -v tc >/dev/null; then
 	done
 fi
 if command -v nft >/dev/null; then
-	nft -s list ruleset | sed 's|^|nft |'
+	nft -s list ruleset 2>/dev/null | sed 's|^|nft |'
 fi
 ip mptcp endpoint show 2>/dev/null | sed 's|^|mptcp-endpoint |'
 ip mptcp limits show 2>/dev/null | sed 's|^|mptcp-limits |'
 grep -s . /sys/class/net/*/queues/*/rps_cpus /sys/class/net/*/queues/*/xps_cpus /proc/irq/*/smp_affinity_list
 grep -r . /proc/sys/net 2>/dev/null | grep -v -e '/stable_secret:' -e '/tcp_fastopen_key:' -e 'available_[a-z_]*:' -e '/nf_conntrack_count:'
+ip xfrm state 2>/dev/null | grep -e '^src ' -e '^	proto ' -e '^	mark ' -e '^	if_id ' | sed 's/^/xfrm-state /'
+ip xfrm policy 2>/dev/null | grep -v -e '^	lastused' | sed 's/^/xfrm-policy /'
+if [ -d /sys/module/l2tp_netlink ]; then ip l2tp show tunnel 2>/dev/null | sed 's/^/l2tp /'; ip l2tp show session 2>/dev/null | sed 's/^/l2tp /'; fi
 true`
 
 // cleanCheck holds the snapshots taken when lab hosts were made.

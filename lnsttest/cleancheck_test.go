@@ -40,11 +40,13 @@ func TestCleanCheckSees(t *testing.T) {
 		return string(r.Stdout)
 	}
 	qlen := strings.TrimSpace(sh("cat /sys/class/net/" + eth0 + "/tx_queue_len"))
-	// A fresh lab host's link-local address may still be tentative: the
-	// snapshot is taken once it is not.
-	for i := 0; i < 100 && strings.Contains(sh("ip addr show"), "tentative"); i++ {
-		time.Sleep(50 * time.Millisecond)
-	}
+	// The snapshot must not see eth0 still settling (carrier coming up,
+	// its link-local address in duplicate address detection): it would
+	// differ from every later one.
+	WaitFor(t, "eth0 up with its link-local address out of DAD", 10*time.Second, func() bool {
+		out := sh("ip -6 addr show dev " + eth0 + " scope link; ip link show dev " + eth0)
+		return strings.Contains(out, "state UP") && strings.Contains(out, "inet6 fe80::") && !strings.Contains(out, "tentative")
+	})
 	check := &session{}
 	require.NoError(t, check.snapInstance(lab, in))
 	require.NoError(t, check.checkClean(), "the host is as the snapshot saw it")
@@ -73,6 +75,9 @@ func TestCleanCheckSees(t *testing.T) {
 		{"mptcp limits", "ip mptcp limits set subflows 7 add_addr_accepted 7",
 			"ip mptcp limits set " + strings.TrimSpace(sh("ip mptcp limits show")),
 			"+ mptcp-limits add_addr_accepted 7 subflows 7"},
+		{"xfrm policy", "ip xfrm policy add src 198.18.99.0/24 dst 198.18.98.0/24 dir out tmpl src 198.18.97.1 dst 198.18.97.2 proto esp mode tunnel",
+			"ip xfrm policy del src 198.18.99.0/24 dst 198.18.98.0/24 dir out",
+			"xfrm-policy src 198.18.99.0/24 dst 198.18.98.0/24"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sh(tc.change)

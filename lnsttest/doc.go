@@ -55,6 +55,8 @@
 //	-lnst.params           [LNST_PARAMS]           list the recipe parameters with type, default and doc, and exit
 //	-lnst.sysinfo          [LNST_SYSINFO]          off, summary (default) or full: hosts' counters before and after each recipe
 //	-lnst.kernel-log       [LNST_KERNEL_LOG]       on (default): fail a recipe whose hosts' kernel logs a WARNING, BUG, Oops...; all; off
+//	-lnst.profile          [LNST_PROFILE]          off (default) or perf: perf record -a -g on every host over each measured window, into -lnst.results
+//	-lnst.profile.run      [LNST_PROFILE_RUN]      regular expression of the recipes -lnst.profile profiles (default: all)
 //
 // modules/perf adds -lnst.baselines and -lnst.baseline-record to test
 // binaries that import it.

@@ -23,6 +23,18 @@ func TestDocFlags(t *testing.T) {
 		listed[m[1]] = m[2]
 	}
 	assert.Equal(t, lnstFlags, listed, "doc.go's flag list (- registered, + listed)")
+
+	// README's Flags table has a row for each, with its variable (and
+	// the flags of modules/perf, which this binary does not register).
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	rows := map[string]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `-(lnst\\.[^`]+)` \\| `([^`]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
+		rows[m[1]] = strings.Replace(m[2], "<NAME>", "*", 1)
+	}
+	for name, env := range lnstFlags {
+		assert.Equal(t, env, rows[name], "README's Flags table row of -%s", name)
+	}
 }
 
 // TestKernelDocNames: Kernel's doc comment lists every name Kernel

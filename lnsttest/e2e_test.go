@@ -43,6 +43,11 @@ const (
 	// cases: the Undo runs on lease expiry and on journal replay).
 	undoEnv    = "LNST_E2E_UNDO"
 	undoBridge = "e2eundo0"
+	// xfrmEnv, set, makes the fixture add IPsec policies on h1 (and, on
+	// a kernel with ESP, states) and an nftables table with a chain and
+	// rules, through the agent's journaled APIs: the fault suite checks
+	// that lease expiry takes them away.
+	xfrmEnv = "LNST_E2E_XFRM"
 	// putName is the file the fixture puts in dirEnv's directory.
 	putName = "e2e-put"
 	// globalSysctl is changed by the fixture through a lab host. It is not
@@ -84,6 +89,9 @@ func TestFixture(t *testing.T) {
 	}
 	if os.Getenv(undoEnv) != "" {
 		h1.Run(t, "ip link add "+undoBridge+" type bridge", lnsttest.Undo("ip link del "+undoBridge), lnsttest.Quiet())
+	}
+	if os.Getenv(xfrmEnv) != "" {
+		e2eXfrm(t, h1)
 	}
 	// Its jobs are marked too: on a pool they do not inherit the marker.
 	h1.Start(t, "sleep 600", lnsttest.Desc("background sleeper"), lnsttest.Env(markerEnv+"="+os.Getenv(markerEnv)+"-job"))

@@ -46,6 +46,10 @@ sec neigh ip -j neigh show nud permanent
 sec rules ip -j -4 rule show
 sec rules ip -j -6 rule show
 sec bridge bridge -j link show
+echo "### xfrm"
+ip xfrm state 2>/dev/null | grep -e '^src ' -e '^	proto ' | sed 's/^/state /'
+ip xfrm policy 2>/dev/null | grep -v -e '^	lastused' | sed 's/^/policy /'
+if command -v nft >/dev/null; then nft -s list ruleset 2>/dev/null | sed 's/^/nft /'; fi
 echo "### sysctl"
 for k in ` + strings.Join(sysctls, " ") + `; do echo "$k=$(cat /proc/sys/$(echo $k | tr . /))"; done
 `
@@ -89,6 +93,14 @@ func namespaceState(t *testing.T, ns, out string) []string {
 	for _, s := range sections[1:] {
 		name, body, _ := strings.Cut(s, "\n")
 		body = strings.TrimSpace(body)
+		if name == "xfrm" {
+			for _, l := range strings.Split(body, "\n") {
+				if l != "" {
+					lines = append(lines, ns+" xfrm "+strings.TrimSpace(l))
+				}
+			}
+			continue
+		}
 		if name == "sysctl" {
 			for _, l := range strings.Split(body, "\n") {
 				lines = append(lines, ns+" sysctl "+l)
@@ -300,10 +312,14 @@ func poolFaults(t *testing.T, p *poolLab) {
 func controllerKilled(t *testing.T, p *poolLab) {
 	marker := fmt.Sprintf("pool-kill-%d", time.Now().UnixNano())
 	before := snapshot(t, marker, p.hosts()...)
-	job := p.startFixture(t, "wait", marker, undoEnv+"=1")
+	job := p.startFixture(t, "wait", marker, undoEnv+"=1", xfrmEnv+"=1")
 	p.waitSleeper(t, marker, job)
 	during := snapshot(t, marker, p.hosts()...)
 	require.NotEqual(t, before, during)
+	require.Contains(t, during, " xfrm policy src "+e2eXfrmSel, "the fixture's IPsec policies are on its h1")
+	if _, err := exec.LookPath("nft"); err == nil {
+		require.Contains(t, during, " xfrm nft table inet "+e2eNftTable, "the fixture's nftables table is on its h1")
+	}
 	require.Contains(t, during, " links "+undoBridge+" ", "the fixture's raw command made its bridge; only its Undo takes it away")
 	killed := time.Now()
 	job.Kill(t, syscall.SIGKILL)

@@ -35,6 +35,8 @@ type config struct {
 	capture   string
 	sysinfo   string
 	kernelLog string
+	profile   string
+	profRun   string
 }
 
 // lnstFlags is every -lnst.* flag with its environment variable.
@@ -65,6 +67,8 @@ func init() {
 	stringFlag(&cfg.capture, "capture", "off", "capture packets on every matched interface of every host during each recipe, as pcapng files in the -lnst.results directory: off, failed (kept for failed recipes only) or all")
 	stringFlag(&cfg.history, "history", "", "results.json (or its directory) of an earlier run: on a pool, among recipes of one width the longest last time then gets hosts first (default: the one in -lnst.results)")
 	stringFlag(&cfg.sysinfo, "sysinfo", "summary", "what is read of each recipe's hosts before and after it: off; summary (ethtool -S and link statistics of matched interfaces, /proc/net/snmp, snmp6, netstat and softnet_stat: the counters that changed go to results.json, the error and drop counters that changed to the RESULTS SUMMARY; once per run per machine its kernel, command line, modules, CPU, NUMA layout and NIC drivers and firmware); or full (summary, and every counter before and after in a file per host next to results.json)")
+	stringFlag(&cfg.profile, "profile", "off", "off, or perf: record perf record -a -g on every host of the recipes -lnst.profile.run matches over each measured window of perf.MeasureFlows, and keep perf.data and a perf report --stdio summary in the -lnst.results directory (needs perf, Debian package linux-perf, on the hosts)")
+	stringFlag(&cfg.profRun, "profile.run", ".", "regular expression (Go syntax, as -test.run matches the full test name) of the recipes -lnst.profile profiles")
 	stringFlag(&cfg.kernelLog, "kernel-log", "on", "on: fail a recipe when the kernel of one of its hosts logs a WARNING, BUG, Oops, sanitizer report, lockdep splat, RCU stall, lockup or unregister_netdevice wait while it runs (see AllowKernelLog; namespace lab hosts share this machine's kernel, so there it is the recipe's time window that counts); all: also such a line a process wrote into /dev/kmsg; off")
 }
 
@@ -151,6 +155,9 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 		}
 	default:
 		return fmt.Errorf("%s: unknown capture mode %q (want off, failed or all)", source("lnst.capture"), cfg.capture)
+	}
+	if err := checkProfileFlags(source); err != nil {
+		return err
 	}
 	if cfg.vmModules != "" && cfg.vmKernel == "" {
 		return fmt.Errorf("%s: a modules tree needs its kernel: give -lnst.vm.kernel too", source("lnst.vm.modules"))

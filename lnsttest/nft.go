@@ -37,7 +37,9 @@ func (h *Host) NftAddTable(t testing.TB, table nft.Table) {
 	h.s.state(t).undoAt(t, h.client, "nft table "+table.String()+" on "+h.name, r.Seq)
 }
 
-// NftAddChain adds a chain to a table; cleanup deletes it with its rules.
+// NftAddChain adds a chain to a table this test made (NftAddTable; the
+// agent refuses any other table: a recipe alters only its own); cleanup
+// deletes it with its rules.
 func (h *Host) NftAddChain(t testing.TB, chain nft.Chain) {
 	t.Helper()
 	what := "add nft chain " + chain.String()
@@ -49,8 +51,8 @@ func (h *Host) NftAddChain(t testing.TB, chain nft.Chain) {
 	h.s.state(t).undoAt(t, h.client, "nft chain "+chain.String()+" on "+h.name, r.Seq)
 }
 
-// NftAddRules appends rules to a chain (in batches: thousands are fine);
-// cleanup deletes them.
+// NftAddRules appends rules to a chain of a table this test made (in
+// batches: thousands are fine); cleanup deletes them.
 func (h *Host) NftAddRules(t testing.TB, chain nft.Chain, rules ...nft.Rule) {
 	t.Helper()
 	what := fmt.Sprintf("add %d nft rules to %s", len(rules), chain)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"text/tabwriter"
 	"time"
 )
@@ -345,4 +346,24 @@ func paramsOut(stdout io.Writer) (io.Writer, func()) {
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// SetForTest sets the parameter to value, parsed and checked as
+// -lnst.set would (a bad value fails t naming both), for the rest of t,
+// and puts back the value it had when t ends: for unit tests of code that
+// reads parameters. Tests that read the parameter must not run in
+// parallel with t.
+func (p *Parameter[T]) SetForTest(t testing.TB, value string) {
+	t.Helper()
+	p.mu.Lock()
+	old, oldSet, oldSource := p.value, p.set, p.source
+	p.mu.Unlock()
+	if err := p.setString(value, "SetForTest"); err != nil {
+		t.Fatalf("parameter %s: bad value %q: %v", p.name, value, err)
+	}
+	t.Cleanup(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.value, p.set, p.source = old, oldSet, oldSource
+	})
 }

@@ -117,12 +117,15 @@ func Arch(arch string) HostOpt {
 // this list against the agent's):
 //
 //	link kinds:  bond, bridge, dummy, geneve, gre, gretap, ifb, ip6gre,
-//	             ip6gretap, ip6tnl, ipip, ipvlan, macvlan, macvtap, sit,
-//	             team, tun, veth, vlan, vrf, vti, vxlan, wireguard
+//	             ip6gretap, ip6tnl, ipip, ipvlan, macsec, macvlan, macvtap, sit,
+//	             team, tun, veth, vlan, vrf, vti, vti6, vxlan, wireguard,
+//	             xfrm
 //	qdiscs:      clsact, fq, fq_codel, htb, ingress, netem, prio, tbf
 //	classifiers: cls_flower, cls_matchall, cls_u32
 //	actions:     act_gact, act_mirred, act_police, act_skbedit
 //	userspace:   openvswitch
+//	ipsec:       esp4, esp6, ah4, ah6, ipcomp, ipcomp6, rfc4106(gcm(aes))
+//	l2tp:        l2tp_eth, l2tp_ip
 //
 // A qdisc may also be named by its module, "sch_netem".
 func Kernel(features ...string) HostOpt {

@@ -98,6 +98,11 @@ func TestLoadConfig(t *testing.T) {
 		{"capture failed env", nil, map[string]string{"LNST_CAPTURE": "failed", "LNST_RESULTS": "/tmp/r"}, ""},
 		{"capture without results", []string{"-lnst.capture=all"}, nil, `-lnst.capture: "all" keeps pcapng files in the results directory: give -lnst.results DIR too`},
 		{"bad capture", []string{"-lnst.capture=some", "-lnst.results=/tmp/r"}, nil, `-lnst.capture: unknown capture mode "some" (want off, failed or all)`},
+		{"profile perf", []string{"-lnst.profile=perf", "-lnst.profile.run=^TestPerfFlows$", "-lnst.results=/tmp/r"}, nil, ""},
+		{"profile perf env", nil, map[string]string{"LNST_PROFILE": "perf", "LNST_RESULTS": "/tmp/r"}, ""},
+		{"profile without results", []string{"-lnst.profile=perf"}, nil, `-lnst.profile: "perf" keeps perf.data files in the results directory: give -lnst.results DIR too`},
+		{"bad profile", []string{"-lnst.profile=oprofile", "-lnst.results=/tmp/r"}, nil, `-lnst.profile: unknown profiler "oprofile" (want off or perf)`},
+		{"bad profile run env", nil, map[string]string{"LNST_PROFILE_RUN": "Test(["}, `environment variable LNST_PROFILE_RUN: "Test([" is not a regular expression`},
 	}
 	saved := cfg
 	defer func() { cfg = saved }()
@@ -123,6 +128,8 @@ func TestLoadConfig(t *testing.T) {
 			fs.StringVar(&cfg.results, "lnst.results", "", "")
 			fs.StringVar(&cfg.sysinfo, "lnst.sysinfo", "summary", "")
 			fs.StringVar(&cfg.kernelLog, "lnst.kernel-log", "on", "")
+			fs.StringVar(&cfg.profile, "lnst.profile", "off", "")
+			fs.StringVar(&cfg.profRun, "lnst.profile.run", ".", "")
 			require.NoError(t, fs.Parse(c.args))
 			err := loadConfig(fs, func(k string) string { return c.env[k] })
 			if c.err == "" {

@@ -77,6 +77,7 @@ func (s *session) addRecipe(st *testState) {
 	st.mu.Lock()
 	r.Consoles = st.consoles
 	r.Captures = st.captures
+	r.Profiles = st.profiles
 	st.mu.Unlock()
 	st.addWatchResults(&r) // sysinfo.go
 	s.mu.Lock()

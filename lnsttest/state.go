@@ -35,6 +35,8 @@ type testState struct {
 	consoles []results.Console
 	// captures are the -lnst.capture files kept (capturerun.go).
 	captures []results.Capture
+	// profiles are the -lnst.profile recordings (profile.go).
+	profiles []results.Profile
 	// live are the test's jobs that have not ended (live.go).
 	live map[*Job]liveJob
 	log  hclog.Logger

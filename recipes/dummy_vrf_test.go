@@ -11,7 +11,8 @@ import (
 )
 
 // TestDummy gives a dummy device on h2 an address of each family, routes
-// h1 to them through h2, and pings and runs flows to them.
+// h1 to them through h2, and pings them and runs the standard measurement
+// set to them (enrtPerf).
 func TestDummy(t *testing.T) {
 	t.Parallel()
 	m := enrtTwoHosts(t, "dummy")
@@ -28,7 +29,7 @@ func TestDummy(t *testing.T) {
 	for _, f := range enrtFamilies {
 		t.Run(f.name, func(t *testing.T) {
 			enrtPing(t, h1, targets[f.name])
-			enrtIperf(t, h1, h2, targets[f.name], false)
+			enrtPerf(t, h1, h2, targets[f.name], f.name == "ipv4")
 		})
 	}
 }

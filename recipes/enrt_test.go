@@ -3,6 +3,8 @@ package recipes
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,13 +97,46 @@ func enrtIperf(t *testing.T, client, server *lnsttest.Host, dst string, udp bool
 
 // enrtPerf runs the standard ENRT measurement set (perf.StandardSet: TCP
 // streams, and UDP ones when udp, at two message sizes both ways, tcp_rr,
-// tcp_crr) from client to dst on server, all at once, once, and requires
-// that every flow carried something.
+// tcp_crr) from client to dst on server, all at once, and requires that
+// every flow carried something. Under the default perf.profile=short that
+// is one 1-second iteration; under -lnst.set perf.profile=full, LNST's
+// depth: 5 iterations of 60 s in every sub-configuration (the gro, gso
+// and tso combinations of the devices the flows cross, times CPU pinning
+// none and split), each cell a subtest.
 func enrtPerf(t *testing.T, client, server *lnsttest.Host, dst string, udp bool) {
 	t.Helper()
-	flows := perf.StandardSet{Client: client, Server: server, Addr: dst, NoUDP: !udp}.Flows()
-	set := perf.MeasureFlows(t, "enrt "+dst, perf.Options{Iterations: 1, Warmup: -1}, flows...)
-	requireFlowFigures(t, set)
+	prof := perf.CurrentProfile(time.Second, 1)
+	measure := func(t *testing.T, pin string) {
+		t.Helper()
+		flows, opts := prof.Standard(perf.StandardSet{Client: client, Server: server, Addr: dst, NoUDP: !udp})
+		for i := range flows {
+			flows[i] = flows[i].Pinned(t, pin)
+		}
+		set := perf.MeasureFlows(t, "enrt "+dst, opts, flows...)
+		requireFlowFigures(t, set)
+	}
+	if !prof.AllSubConfigs {
+		measure(t, "")
+		return
+	}
+	lnsttest.Matrix(t, prof.SubConfigs(enrtCarriers(t, client, server, dst)), func(t *testing.T, c lnsttest.Cell) {
+		measure(t, c.Value("pin"))
+	})
+}
+
+// enrtCarriers are the devices traffic from client to dst crosses at
+// each end: the one client routes dst through and the one holding dst
+// on server (the overlay device of an overlay recipe).
+func enrtCarriers(t *testing.T, client, server *lnsttest.Host, dst string) []*lnsttest.Device {
+	t.Helper()
+	// "198.18.1.2 dev eth0 src ...", "5: eth0    inet 198.18.1.2/24 ..."
+	route := strings.Fields(client.OutputArgv(t, []string{"ip", "-o", "route", "get", dst}, lnsttest.Quiet()))
+	addr := strings.Fields(server.OutputArgv(t, []string{"ip", "-o", "addr", "show", "to", dst}, lnsttest.Quiet()))
+	i := slices.Index(route, "dev")
+	if i < 0 || i+1 >= len(route) || len(addr) < 2 {
+		t.Fatalf("no device carrying %s: %s routes it %q, %s holds it %q", dst, client.Name(), route, server.Name(), addr)
+	}
+	return []*lnsttest.Device{client.Iface(route[i+1]), server.Iface(addr[1])}
 }
 
 // enrtOverlay pings between two addressed ends both ways, in each family,

@@ -63,7 +63,7 @@ var tableSpecs = []devices.Spec{
 	devices.Bond{}, devices.Team{},
 	devices.Vlan{}, devices.Macvlan{}, devices.Macvtap{}, devices.Ipvlan{},
 	devices.Vxlan{}, devices.Geneve{}, devices.Gre{}, devices.Ip6gre{}, devices.Gretap{}, devices.Ip6gretap{},
-	devices.IpIp{}, devices.Sit{}, devices.Ip6Tnl{}, devices.Vti{}, devices.Vti6{},
+	devices.IpIp{}, devices.Sit{}, devices.Ip6Tnl{}, devices.Vti{}, devices.Vti6{}, devices.Xfrm{}, devices.Macsec{},
 	devices.Wireguard{}, devices.OvsBridge{},
 }
 

@@ -148,6 +148,32 @@ type Recipe struct {
 	KernelLog []KernelSplat  `json:"kernel_log,omitempty"`
 	AgentLogs []Console      `json:"agent_logs,omitempty"`
 	Sysinfo   []SysinfoDelta `json:"sysinfo,omitempty"`
+	// Profiles are the -lnst.profile recordings of the recipe's
+	// measured windows.
+	Profiles []Profile `json:"profiles,omitempty"`
+}
+
+// Profile is a system-wide profile (perf record -a -g) of one host over
+// one measured window of a flow set (-lnst.profile=perf).
+type Profile struct {
+	// Host is the host that recorded ("h1"); Hosts all the recipe's
+	// hosts that share its kernel (namespace lab hosts share this
+	// machine's), which the recording covers as well.
+	Host  string   `json:"host"`
+	Hosts []string `json:"hosts"`
+	// Window names what was recorded: the flow set and the measured
+	// iteration ("perf enrt 198.18.1.2 iteration 1/1").
+	Window string `json:"window"`
+	// Start and Duration are the recording's span: from the set's
+	// aligned start to the end of its flows.
+	Start    time.Time `json:"start"`
+	Duration Duration  `json:"duration"`
+	// Data is the perf.data file, Report the perf report --stdio
+	// summary, relative to the results directory; "" when Error says
+	// why there is none.
+	Data   string `json:"data,omitempty"`
+	Report string `json:"report,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // Capture is a pcapng file of the packets of one interface during a

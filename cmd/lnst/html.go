@@ -42,6 +42,10 @@ func writeHTML(w io.Writer, runs []namedRun) error {
 					Measurement: m, Short: shortMeasurement(m), Text: m.String(), Chart: c,
 				})
 			}
+			for _, fs := range flowSets(rc) {
+				h.FlowSets = append(h.FlowSets, htmlFlowSet{Name: fs.Name, Text: fs.String(), Charts: flowCharts(fs, evaluations(rc))})
+				h.SetLines = append(h.SetLines, flowSetLine(fs))
+			}
 			hr.Counts[verdictIndex(rc.Verdict)]++
 			hr.Recipes = append(hr.Recipes, h)
 		}
@@ -75,6 +79,10 @@ type htmlRecipe struct {
 	Duration     string
 	Measurements []htmlMeasurement
 	Evaluations  []htmlEvaluation
+	// FlowSets are the recipe's flow_set records (htmlflows.go), SetLines
+	// their lines in the recipes table.
+	FlowSets []htmlFlowSet
+	SetLines []string
 }
 
 type htmlEvaluation struct {
@@ -288,6 +296,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .chart p { margin: 4px 0 0; font-size: 12px; color: #444; max-width: 560px; }
 code { font-size: 12px; }
 details { margin: 4px 0 10px; }
+h4 { font-size: 14px; margin: 14px 0 4px; }
+pre.set { font-size: 12px; background: #f6f8fa; padding: 6px 8px; border-radius: 4px; }
 </style>
 </head>
 <body>
@@ -304,13 +314,19 @@ Recipes: <span class="pass">{{index .Counts 0}} pass</span>, <span class="fail">
 <table>
 <tr><th>Recipe</th><th>Verdict</th><th>Duration</th><th>Jobs</th><th>Measurements</th></tr>
 {{range .Recipes}}<tr><td>{{.Name}}</td><td class="{{.Verdict}}">{{upper .Verdict}}</td><td class="num">{{.Duration}}</td><td class="num">{{len .Jobs}}</td>
-<td>{{range .Measurements}}{{.Short}}<br>{{end}}</td></tr>
+<td>{{range .Measurements}}{{.Short}}<br>{{end}}{{range .SetLines}}{{.}}<br>{{end}}</td></tr>
 {{end}}</table>
-{{range .Recipes}}{{if or .Measurements .Jobs .Evaluations}}
+{{range .Recipes}}{{if or .Measurements .Jobs .Evaluations .FlowSets}}
 <h3>{{.Name}} <span class="{{.Verdict}}">{{upper .Verdict}}</span>{{if .Match}} <span class="meta">on {{.Match}}</span>{{end}}</h3>
 {{if .Measurements}}<div class="charts">
 {{range .Measurements}}<div class="chart">{{template "chart" .Chart}}<p>{{.Text}}</p></div>
 {{end}}</div>{{end}}
+{{range .FlowSets}}<h4>flow set {{.Name}}</h4>
+<div class="charts">
+{{range .Charts}}<div class="chart flow">{{template "flowchart" .}}</div>
+{{end}}</div>
+<pre class="set">{{.Text}}</pre>
+{{end}}
 {{if .Evaluations}}<table>
 <tr><th>Evaluator</th><th>Flow</th><th>Metric</th><th>Value</th><th>Reference</th><th>Delta</th><th>Tolerance</th><th>Verdict</th><th>Note</th></tr>
 {{range .Evaluations}}<tr><td>{{.Evaluator}}</td><td>{{.Subject}}</td><td>{{.Metric}}</td><td class="num">{{.Value}}</td><td class="num">{{if ne .Verdict "unchecked"}}{{.Reference}}{{end}}</td><td class="num">{{if .Reference}}{{f .Delta}}%{{end}}</td><td class="num">{{if .Tolerance}}{{f (pct .Tolerance)}}%{{end}}</td><td class="ev-{{.Verdict}}">{{upper .Verdict}}</td><td>{{.Note}}</td></tr>
@@ -340,4 +356,20 @@ Recipes: <span class="pass">{{index .Counts 0}} pass</span>, <span class="fail">
 {{end}}<line x1="{{.Left}}" x2="{{.Left}}" y1="{{.Top}}" y2="{{add .Top .PlotH}}" stroke="#888"/>
 <line x1="{{.Left}}" x2="{{add .Left .PlotW}}" y1="{{add .Top .PlotH}}" y2="{{add .Top .PlotH}}" stroke="#888"/>
 <text x="{{.Left}}" y="{{sub .Height 4}}" font-size="10.5" fill="#555"><tspan fill="#d1242f">━ {{.Mean.Label}}</tspan>{{with .Baseline}}<tspan dx="10" fill="#1a7f37">┅ {{.Label}}</tspan>{{end}}{{with .Band}}<tspan dx="10" fill="#1a7f37">▒ ±band {{.Verdict}}</tspan>{{end}}<tspan dx="10" fill="#b0474f">▒ {{.MeanLabel}}</tspan>{{if .HasWarmup}}<tspan dx="10" fill="#8a9bb0">■ warm-up (left out)</tspan>{{end}}</text>
+</svg>{{end}}
+{{define "flowchart"}}<svg xmlns="http://www.w3.org/2000/svg" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="{{.Title}}" data-metric="{{.Metric}}">
+<text x="{{.Left}}" y="16" font-size="13" font-weight="600" fill="#222">{{.Title}}</text>
+{{range .Ticks}}<line x1="{{$.Left}}" x2="{{add $.Left $.PlotW}}" y1="{{f .Y}}" y2="{{f .Y}}" stroke="#e6e6e6"/>
+<text x="{{sub $.Left 6}}" y="{{f (add .Y 4)}}" font-size="11" text-anchor="end" fill="#555">{{.Label}}</text>
+{{end}}{{range .XTicks}}<text x="{{f .X}}" y="{{f (add (add $.Top $.PlotH) 14)}}" font-size="11" text-anchor="middle" fill="#555">{{.Label}}</text>
+{{end}}<text x="12" y="{{f (add .Top (half .PlotH))}}" font-size="11" fill="#555" transform="rotate(-90 12 {{f (add .Top (half .PlotH))}})" text-anchor="middle">{{.Unit}}</text>
+{{with .Window}}<rect class="window" x="{{f .X}}" y="{{$.Top}}" width="{{f .W}}" height="{{$.PlotH}}" fill="#8a9bb0" fill-opacity="0.12"><title>common window of the flows</title></rect>
+{{end}}{{with .Band}}<rect class="band" x="{{$.Left}}" y="{{f .Y}}" width="{{$.PlotW}}" height="{{f .H}}" fill="#1a7f37" fill-opacity="0.10"><title>{{.Label}}</title></rect>
+{{end}}{{range .Lines}}<polyline class="iteration" points="{{.Points}}" fill="none" stroke="{{.Color}}" stroke-width="1.5"><title>{{.Label}}</title></polyline>
+{{$c := .Color}}{{range .Dots}}<circle cx="{{f .X}}" cy="{{f .Y}}" r="2.5" fill="{{$c}}"><title>{{.Value}}</title></circle>
+{{end}}{{end}}<line x1="{{.Left}}" x2="{{add .Left .PlotW}}" y1="{{f .Mean.Y}}" y2="{{f .Mean.Y}}" stroke="#d1242f" stroke-width="2" stroke-dasharray="6 4"/>
+{{with .Baseline}}<line x1="{{$.Left}}" x2="{{add $.Left $.PlotW}}" y1="{{f .Y}}" y2="{{f .Y}}" stroke="#1a7f37" stroke-width="2" stroke-dasharray="2 3"/>
+{{end}}<line x1="{{.Left}}" x2="{{.Left}}" y1="{{.Top}}" y2="{{add .Top .PlotH}}" stroke="#888"/>
+<line x1="{{.Left}}" x2="{{add .Left .PlotW}}" y1="{{add .Top .PlotH}}" y2="{{add .Top .PlotH}}" stroke="#888"/>
+<text x="{{.Left}}" y="{{sub .Height 4}}" font-size="10.5" fill="#555"><tspan fill="#d1242f">━ {{.Mean.Label}}</tspan>{{with .Baseline}}<tspan dx="10" fill="#1a7f37">┅ {{.Label}}</tspan>{{end}}{{with .Band}}<tspan dx="10" fill="#1a7f37">▒ ±band {{.Verdict}}</tspan>{{end}}{{if .Window}}<tspan dx="10" fill="#8a9bb0">▒ common window</tspan>{{end}}</text>
 </svg>{{end}}`

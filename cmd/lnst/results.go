@@ -76,15 +76,23 @@ func printSummary(w io.Writer, r namedRun) {
 	counts := map[string]int{}
 	for _, rc := range r.Recipes {
 		counts[rc.Verdict]++
-		ms := measurements(rc)
+		// A line per measurement, then per flow set (flow_set records
+		// of perf.MeasureFlows).
+		var lines []string
+		for _, m := range measurements(rc) {
+			lines = append(lines, shortMeasurement(m))
+		}
+		for _, fs := range flowSets(rc) {
+			lines = append(lines, flowSetLine(fs))
+		}
 		first := ""
-		if len(ms) > 0 {
-			first = shortMeasurement(ms[0])
+		if len(lines) > 0 {
+			first = lines[0]
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", rc.Name, strings.ToUpper(rc.Verdict),
 			formatDuration(rc.Duration), len(rc.Jobs), first)
-		for _, m := range ms[min(1, len(ms)):] {
-			fmt.Fprintf(tw, "\t\t\t\t%s\n", shortMeasurement(m))
+		for _, l := range lines[min(1, len(lines)):] {
+			fmt.Fprintf(tw, "\t\t\t\t%s\n", l)
 		}
 	}
 	tw.Flush()

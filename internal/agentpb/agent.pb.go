@@ -8001,6 +8001,495 @@ func (x *NicEswitchReply) GetPorts() []*NicPort {
 	return nil
 }
 
+type XfrmRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// kind is "state" or "policy"; spec the JSON of devices.XfrmState or
+	// devices.XfrmPolicy.
+	Kind          string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Spec          []byte `protobuf:"bytes,4,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XfrmRequest) Reset() {
+	*x = XfrmRequest{}
+	mi := &file_agent_proto_msgTypes[111]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XfrmRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XfrmRequest) ProtoMessage() {}
+
+func (x *XfrmRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[111]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XfrmRequest.ProtoReflect.Descriptor instead.
+func (*XfrmRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{111}
+}
+
+func (x *XfrmRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *XfrmRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *XfrmRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *XfrmRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type XfrmBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// states are JSON devices.XfrmState values.
+	States        [][]byte `protobuf:"bytes,3,rep,name=states,proto3" json:"states,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XfrmBatchRequest) Reset() {
+	*x = XfrmBatchRequest{}
+	mi := &file_agent_proto_msgTypes[112]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XfrmBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XfrmBatchRequest) ProtoMessage() {}
+
+func (x *XfrmBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[112]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XfrmBatchRequest.ProtoReflect.Descriptor instead.
+func (*XfrmBatchRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{112}
+}
+
+func (x *XfrmBatchRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *XfrmBatchRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *XfrmBatchRequest) GetStates() [][]byte {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+type XfrmBatchReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// seqs are the journal sequence numbers of the states' undos, in order.
+	Seqs          []uint64 `protobuf:"varint,1,rep,packed,name=seqs,proto3" json:"seqs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XfrmBatchReply) Reset() {
+	*x = XfrmBatchReply{}
+	mi := &file_agent_proto_msgTypes[113]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XfrmBatchReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XfrmBatchReply) ProtoMessage() {}
+
+func (x *XfrmBatchReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[113]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XfrmBatchReply.ProtoReflect.Descriptor instead.
+func (*XfrmBatchReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{113}
+}
+
+func (x *XfrmBatchReply) GetSeqs() []uint64 {
+	if x != nil {
+		return x.Seqs
+	}
+	return nil
+}
+
+type XfrmStateInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// spec is the JSON devices.XfrmState, keys left out.
+	Spec            []byte `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	Packets         uint64 `protobuf:"varint,2,opt,name=packets,proto3" json:"packets,omitempty"`
+	Bytes           uint64 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	ReplayWindow    uint32 `protobuf:"varint,4,opt,name=replay_window,json=replayWindow,proto3" json:"replay_window,omitempty"`
+	Replay          uint32 `protobuf:"varint,5,opt,name=replay,proto3" json:"replay,omitempty"`
+	IntegrityFailed uint32 `protobuf:"varint,6,opt,name=integrity_failed,json=integrityFailed,proto3" json:"integrity_failed,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *XfrmStateInfo) Reset() {
+	*x = XfrmStateInfo{}
+	mi := &file_agent_proto_msgTypes[114]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XfrmStateInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XfrmStateInfo) ProtoMessage() {}
+
+func (x *XfrmStateInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[114]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XfrmStateInfo.ProtoReflect.Descriptor instead.
+func (*XfrmStateInfo) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{114}
+}
+
+func (x *XfrmStateInfo) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *XfrmStateInfo) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *XfrmStateInfo) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *XfrmStateInfo) GetReplayWindow() uint32 {
+	if x != nil {
+		return x.ReplayWindow
+	}
+	return 0
+}
+
+func (x *XfrmStateInfo) GetReplay() uint32 {
+	if x != nil {
+		return x.Replay
+	}
+	return 0
+}
+
+func (x *XfrmStateInfo) GetIntegrityFailed() uint32 {
+	if x != nil {
+		return x.IntegrityFailed
+	}
+	return 0
+}
+
+type XfrmListReply struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	States []*XfrmStateInfo       `protobuf:"bytes,1,rep,name=states,proto3" json:"states,omitempty"`
+	// policies are JSON devices.XfrmPolicy values.
+	Policies      [][]byte `protobuf:"bytes,2,rep,name=policies,proto3" json:"policies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XfrmListReply) Reset() {
+	*x = XfrmListReply{}
+	mi := &file_agent_proto_msgTypes[115]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XfrmListReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XfrmListReply) ProtoMessage() {}
+
+func (x *XfrmListReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[115]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XfrmListReply.ProtoReflect.Descriptor instead.
+func (*XfrmListReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{115}
+}
+
+func (x *XfrmListReply) GetStates() []*XfrmStateInfo {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+func (x *XfrmListReply) GetPolicies() [][]byte {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+type XfrmProbeReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ok    bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	// why is the kernel's refusal when not ok.
+	Why           string `protobuf:"bytes,2,opt,name=why,proto3" json:"why,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XfrmProbeReply) Reset() {
+	*x = XfrmProbeReply{}
+	mi := &file_agent_proto_msgTypes[116]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XfrmProbeReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XfrmProbeReply) ProtoMessage() {}
+
+func (x *XfrmProbeReply) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[116]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XfrmProbeReply.ProtoReflect.Descriptor instead.
+func (*XfrmProbeReply) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{116}
+}
+
+func (x *XfrmProbeReply) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *XfrmProbeReply) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+type MacsecRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// spec is the JSON devices.MacsecConfig.
+	Spec          []byte `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MacsecRequest) Reset() {
+	*x = MacsecRequest{}
+	mi := &file_agent_proto_msgTypes[117]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MacsecRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MacsecRequest) ProtoMessage() {}
+
+func (x *MacsecRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[117]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MacsecRequest.ProtoReflect.Descriptor instead.
+func (*MacsecRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{117}
+}
+
+func (x *MacsecRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *MacsecRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *MacsecRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type L2TpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Group string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// spec is the JSON devices.L2tpTunnel or devices.L2tpSession.
+	Spec          []byte `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *L2TpRequest) Reset() {
+	*x = L2TpRequest{}
+	mi := &file_agent_proto_msgTypes[118]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *L2TpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*L2TpRequest) ProtoMessage() {}
+
+func (x *L2TpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[118]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use L2TpRequest.ProtoReflect.Descriptor instead.
+func (*L2TpRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{118}
+}
+
+func (x *L2TpRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *L2TpRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *L2TpRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
 type NftRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Host  string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
@@ -8013,7 +8502,7 @@ type NftRequest struct {
 
 func (x *NftRequest) Reset() {
 	*x = NftRequest{}
-	mi := &file_agent_proto_msgTypes[111]
+	mi := &file_agent_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8025,7 +8514,7 @@ func (x *NftRequest) String() string {
 func (*NftRequest) ProtoMessage() {}
 
 func (x *NftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[111]
+	mi := &file_agent_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8038,7 +8527,7 @@ func (x *NftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NftRequest.ProtoReflect.Descriptor instead.
 func (*NftRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{111}
+	return file_agent_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *NftRequest) GetHost() string {
@@ -8074,7 +8563,7 @@ type NftRuleState struct {
 
 func (x *NftRuleState) Reset() {
 	*x = NftRuleState{}
-	mi := &file_agent_proto_msgTypes[112]
+	mi := &file_agent_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8086,7 +8575,7 @@ func (x *NftRuleState) String() string {
 func (*NftRuleState) ProtoMessage() {}
 
 func (x *NftRuleState) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[112]
+	mi := &file_agent_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8099,7 +8588,7 @@ func (x *NftRuleState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NftRuleState.ProtoReflect.Descriptor instead.
 func (*NftRuleState) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{112}
+	return file_agent_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *NftRuleState) GetHandle() uint64 {
@@ -8139,7 +8628,7 @@ type NftRulesReply struct {
 
 func (x *NftRulesReply) Reset() {
 	*x = NftRulesReply{}
-	mi := &file_agent_proto_msgTypes[113]
+	mi := &file_agent_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8151,7 +8640,7 @@ func (x *NftRulesReply) String() string {
 func (*NftRulesReply) ProtoMessage() {}
 
 func (x *NftRulesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[113]
+	mi := &file_agent_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8164,7 +8653,7 @@ func (x *NftRulesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NftRulesReply.ProtoReflect.Descriptor instead.
 func (*NftRulesReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{113}
+	return file_agent_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *NftRulesReply) GetRules() []*NftRuleState {
@@ -8187,7 +8676,7 @@ type ConntrackStatsReply struct {
 
 func (x *ConntrackStatsReply) Reset() {
 	*x = ConntrackStatsReply{}
-	mi := &file_agent_proto_msgTypes[114]
+	mi := &file_agent_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8199,7 +8688,7 @@ func (x *ConntrackStatsReply) String() string {
 func (*ConntrackStatsReply) ProtoMessage() {}
 
 func (x *ConntrackStatsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[114]
+	mi := &file_agent_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8212,7 +8701,7 @@ func (x *ConntrackStatsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConntrackStatsReply.ProtoReflect.Descriptor instead.
 func (*ConntrackStatsReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{114}
+	return file_agent_proto_rawDescGZIP(), []int{122}
 }
 
 func (x *ConntrackStatsReply) GetCount() uint64 {
@@ -8243,7 +8732,7 @@ type MptcpEndpoint struct {
 
 func (x *MptcpEndpoint) Reset() {
 	*x = MptcpEndpoint{}
-	mi := &file_agent_proto_msgTypes[115]
+	mi := &file_agent_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8255,7 +8744,7 @@ func (x *MptcpEndpoint) String() string {
 func (*MptcpEndpoint) ProtoMessage() {}
 
 func (x *MptcpEndpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[115]
+	mi := &file_agent_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8268,7 +8757,7 @@ func (x *MptcpEndpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MptcpEndpoint.ProtoReflect.Descriptor instead.
 func (*MptcpEndpoint) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{115}
+	return file_agent_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *MptcpEndpoint) GetId() uint32 {
@@ -8317,7 +8806,7 @@ type MptcpEndpointRequest struct {
 
 func (x *MptcpEndpointRequest) Reset() {
 	*x = MptcpEndpointRequest{}
-	mi := &file_agent_proto_msgTypes[116]
+	mi := &file_agent_proto_msgTypes[124]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8329,7 +8818,7 @@ func (x *MptcpEndpointRequest) String() string {
 func (*MptcpEndpointRequest) ProtoMessage() {}
 
 func (x *MptcpEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[116]
+	mi := &file_agent_proto_msgTypes[124]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8342,7 +8831,7 @@ func (x *MptcpEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MptcpEndpointRequest.ProtoReflect.Descriptor instead.
 func (*MptcpEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{116}
+	return file_agent_proto_rawDescGZIP(), []int{124}
 }
 
 func (x *MptcpEndpointRequest) GetHost() string {
@@ -8377,7 +8866,7 @@ type MptcpEndpointReply struct {
 
 func (x *MptcpEndpointReply) Reset() {
 	*x = MptcpEndpointReply{}
-	mi := &file_agent_proto_msgTypes[117]
+	mi := &file_agent_proto_msgTypes[125]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8389,7 +8878,7 @@ func (x *MptcpEndpointReply) String() string {
 func (*MptcpEndpointReply) ProtoMessage() {}
 
 func (x *MptcpEndpointReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[117]
+	mi := &file_agent_proto_msgTypes[125]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8402,7 +8891,7 @@ func (x *MptcpEndpointReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MptcpEndpointReply.ProtoReflect.Descriptor instead.
 func (*MptcpEndpointReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{117}
+	return file_agent_proto_rawDescGZIP(), []int{125}
 }
 
 func (x *MptcpEndpointReply) GetSeq() uint64 {
@@ -8431,7 +8920,7 @@ type MptcpLimitsRequest struct {
 
 func (x *MptcpLimitsRequest) Reset() {
 	*x = MptcpLimitsRequest{}
-	mi := &file_agent_proto_msgTypes[118]
+	mi := &file_agent_proto_msgTypes[126]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8443,7 +8932,7 @@ func (x *MptcpLimitsRequest) String() string {
 func (*MptcpLimitsRequest) ProtoMessage() {}
 
 func (x *MptcpLimitsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[118]
+	mi := &file_agent_proto_msgTypes[126]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8456,7 +8945,7 @@ func (x *MptcpLimitsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MptcpLimitsRequest.ProtoReflect.Descriptor instead.
 func (*MptcpLimitsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{118}
+	return file_agent_proto_rawDescGZIP(), []int{126}
 }
 
 func (x *MptcpLimitsRequest) GetHost() string {
@@ -8498,7 +8987,7 @@ type MptcpStateReply struct {
 
 func (x *MptcpStateReply) Reset() {
 	*x = MptcpStateReply{}
-	mi := &file_agent_proto_msgTypes[119]
+	mi := &file_agent_proto_msgTypes[127]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8510,7 +8999,7 @@ func (x *MptcpStateReply) String() string {
 func (*MptcpStateReply) ProtoMessage() {}
 
 func (x *MptcpStateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[119]
+	mi := &file_agent_proto_msgTypes[127]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8523,7 +9012,7 @@ func (x *MptcpStateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MptcpStateReply.ProtoReflect.Descriptor instead.
 func (*MptcpStateReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{119}
+	return file_agent_proto_rawDescGZIP(), []int{127}
 }
 
 func (x *MptcpStateReply) GetEndpoints() []*MptcpEndpoint {
@@ -9197,7 +9686,39 @@ const file_agent_proto_rawDesc = "" +
 	"\x02vf\x18\x04 \x01(\x05R\x02vf\"S\n" +
 	"\x0fNicEswitchReply\x12\x12\n" +
 	"\x04mode\x18\x01 \x01(\tR\x04mode\x12,\n" +
-	"\x05ports\x18\x02 \x03(\v2\x16.lnst.agent.v1.NicPortR\x05ports\"J\n" +
+	"\x05ports\x18\x02 \x03(\v2\x16.lnst.agent.v1.NicPortR\x05ports\"_\n" +
+	"\vXfrmRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04spec\x18\x04 \x01(\fR\x04spec\"T\n" +
+	"\x10XfrmBatchRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x16\n" +
+	"\x06states\x18\x03 \x03(\fR\x06states\"$\n" +
+	"\x0eXfrmBatchReply\x12\x12\n" +
+	"\x04seqs\x18\x01 \x03(\x04R\x04seqs\"\xbb\x01\n" +
+	"\rXfrmStateInfo\x12\x12\n" +
+	"\x04spec\x18\x01 \x01(\fR\x04spec\x12\x18\n" +
+	"\apackets\x18\x02 \x01(\x04R\apackets\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12#\n" +
+	"\rreplay_window\x18\x04 \x01(\rR\freplayWindow\x12\x16\n" +
+	"\x06replay\x18\x05 \x01(\rR\x06replay\x12)\n" +
+	"\x10integrity_failed\x18\x06 \x01(\rR\x0fintegrityFailed\"a\n" +
+	"\rXfrmListReply\x124\n" +
+	"\x06states\x18\x01 \x03(\v2\x1c.lnst.agent.v1.XfrmStateInfoR\x06states\x12\x1a\n" +
+	"\bpolicies\x18\x02 \x03(\fR\bpolicies\"2\n" +
+	"\x0eXfrmProbeReply\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x10\n" +
+	"\x03why\x18\x02 \x01(\tR\x03why\"M\n" +
+	"\rMacsecRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04spec\x18\x03 \x01(\fR\x04spec\"K\n" +
+	"\vL2tpRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04spec\x18\x03 \x01(\fR\x04spec\"J\n" +
 	"\n" +
 	"NftRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
@@ -9237,7 +9758,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x0fMptcpStateReply\x12:\n" +
 	"\tendpoints\x18\x01 \x03(\v2\x1c.lnst.agent.v1.MptcpEndpointR\tendpoints\x12\x1a\n" +
 	"\bsubflows\x18\x02 \x01(\rR\bsubflows\x12*\n" +
-	"\x11add_addr_accepted\x18\x03 \x01(\rR\x0faddAddrAccepted2\xbf2\n" +
+	"\x11add_addr_accepted\x18\x03 \x01(\rR\x0faddAddrAccepted2\x857\n" +
 	"\x05Agent\x12?\n" +
 	"\x05Hello\x12\x1b.lnst.agent.v1.HelloRequest\x1a\x19.lnst.agent.v1.HelloReply\x12N\n" +
 	"\n" +
@@ -9332,7 +9853,15 @@ const file_agent_proto_rawDesc = "" +
 	"\bSetNicVf\x12\x1b.lnst.agent.v1.NicVfRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12M\n" +
 	"\rSetNicEswitch\x12 .lnst.agent.v1.NicEswitchRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
 	"\n" +
-	"NicEswitch\x12\x16.lnst.agent.v1.LinkRef\x1a\x1e.lnst.agent.v1.NicEswitchReply\x12D\n" +
+	"NicEswitch\x12\x16.lnst.agent.v1.LinkRef\x1a\x1e.lnst.agent.v1.NicEswitchReply\x12F\n" +
+	"\fXfrmAddState\x12\x1a.lnst.agent.v1.XfrmRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12O\n" +
+	"\rXfrmAddStates\x12\x1f.lnst.agent.v1.XfrmBatchRequest\x1a\x1d.lnst.agent.v1.XfrmBatchReply\x12G\n" +
+	"\rXfrmAddPolicy\x12\x1a.lnst.agent.v1.XfrmRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12@\n" +
+	"\bXfrmList\x12\x16.lnst.agent.v1.HostRef\x1a\x1c.lnst.agent.v1.XfrmListReply\x12F\n" +
+	"\tXfrmProbe\x12\x1a.lnst.agent.v1.XfrmRequest\x1a\x1d.lnst.agent.v1.XfrmProbeReply\x12E\n" +
+	"\tMacsecAdd\x12\x1c.lnst.agent.v1.MacsecRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12G\n" +
+	"\rL2tpAddTunnel\x12\x1a.lnst.agent.v1.L2tpRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12H\n" +
+	"\x0eL2tpAddSession\x12\x1a.lnst.agent.v1.L2tpRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
 	"\vNftAddTable\x12\x19.lnst.agent.v1.NftRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
 	"\vNftAddChain\x12\x19.lnst.agent.v1.NftRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12D\n" +
 	"\vNftAddRules\x12\x19.lnst.agent.v1.NftRequest\x1a\x1a.lnst.agent.v1.ChangeReply\x12C\n" +
@@ -9356,7 +9885,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 132)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 140)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),          // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),            // 1: lnst.agent.v1.FileEntry.Type
@@ -9471,36 +10000,44 @@ var file_agent_proto_goTypes = []any{
 	(*NicEswitchRequest)(nil),      // 110: lnst.agent.v1.NicEswitchRequest
 	(*NicPort)(nil),                // 111: lnst.agent.v1.NicPort
 	(*NicEswitchReply)(nil),        // 112: lnst.agent.v1.NicEswitchReply
-	(*NftRequest)(nil),             // 113: lnst.agent.v1.NftRequest
-	(*NftRuleState)(nil),           // 114: lnst.agent.v1.NftRuleState
-	(*NftRulesReply)(nil),          // 115: lnst.agent.v1.NftRulesReply
-	(*ConntrackStatsReply)(nil),    // 116: lnst.agent.v1.ConntrackStatsReply
-	(*MptcpEndpoint)(nil),          // 117: lnst.agent.v1.MptcpEndpoint
-	(*MptcpEndpointRequest)(nil),   // 118: lnst.agent.v1.MptcpEndpointRequest
-	(*MptcpEndpointReply)(nil),     // 119: lnst.agent.v1.MptcpEndpointReply
-	(*MptcpLimitsRequest)(nil),     // 120: lnst.agent.v1.MptcpLimitsRequest
-	(*MptcpStateReply)(nil),        // 121: lnst.agent.v1.MptcpStateReply
-	nil,                            // 122: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                            // 123: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                            // 124: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                            // 125: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                            // 126: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                            // 127: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                            // 128: lnst.agent.v1.ProbeReply.QdiscsEntry
-	nil,                            // 129: lnst.agent.v1.ProbeReply.TcEntry
-	nil,                            // 130: lnst.agent.v1.SysinfoHostReply.CountersEntry
-	nil,                            // 131: lnst.agent.v1.SysinfoHostReply.DeltasEntry
-	nil,                            // 132: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
-	nil,                            // 133: lnst.agent.v1.ConntrackStatsReply.CountersEntry
-	(*durationpb.Duration)(nil),    // 134: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 135: google.protobuf.Timestamp
+	(*XfrmRequest)(nil),            // 113: lnst.agent.v1.XfrmRequest
+	(*XfrmBatchRequest)(nil),       // 114: lnst.agent.v1.XfrmBatchRequest
+	(*XfrmBatchReply)(nil),         // 115: lnst.agent.v1.XfrmBatchReply
+	(*XfrmStateInfo)(nil),          // 116: lnst.agent.v1.XfrmStateInfo
+	(*XfrmListReply)(nil),          // 117: lnst.agent.v1.XfrmListReply
+	(*XfrmProbeReply)(nil),         // 118: lnst.agent.v1.XfrmProbeReply
+	(*MacsecRequest)(nil),          // 119: lnst.agent.v1.MacsecRequest
+	(*L2TpRequest)(nil),            // 120: lnst.agent.v1.L2tpRequest
+	(*NftRequest)(nil),             // 121: lnst.agent.v1.NftRequest
+	(*NftRuleState)(nil),           // 122: lnst.agent.v1.NftRuleState
+	(*NftRulesReply)(nil),          // 123: lnst.agent.v1.NftRulesReply
+	(*ConntrackStatsReply)(nil),    // 124: lnst.agent.v1.ConntrackStatsReply
+	(*MptcpEndpoint)(nil),          // 125: lnst.agent.v1.MptcpEndpoint
+	(*MptcpEndpointRequest)(nil),   // 126: lnst.agent.v1.MptcpEndpointRequest
+	(*MptcpEndpointReply)(nil),     // 127: lnst.agent.v1.MptcpEndpointReply
+	(*MptcpLimitsRequest)(nil),     // 128: lnst.agent.v1.MptcpLimitsRequest
+	(*MptcpStateReply)(nil),        // 129: lnst.agent.v1.MptcpStateReply
+	nil,                            // 130: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                            // 131: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                            // 132: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                            // 133: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                            // 134: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                            // 135: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                            // 136: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                            // 137: lnst.agent.v1.ProbeReply.TcEntry
+	nil,                            // 138: lnst.agent.v1.SysinfoHostReply.CountersEntry
+	nil,                            // 139: lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	nil,                            // 140: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	nil,                            // 141: lnst.agent.v1.ConntrackStatsReply.CountersEntry
+	(*durationpb.Duration)(nil),    // 142: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 143: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	134, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	134, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
-	135, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	135, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	134, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	142, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	142, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	143, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	143, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	142, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16,  // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14,  // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,   // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
@@ -9509,18 +10046,18 @@ var file_agent_proto_depIdxs = []int32{
 	19,  // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
 	25,  // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
 	24,  // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	134, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	122, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	123, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	124, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	125, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	126, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	127, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	128, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	129, // 21: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
+	142, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	130, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	131, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	132, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	133, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	134, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	135, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	136, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	137, // 21: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
 	39,  // 22: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
 	40,  // 23: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	134, // 24: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	142, // 24: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
 	1,   // 25: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
 	50,  // 26: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
 	51,  // 27: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
@@ -9530,7 +10067,7 @@ var file_agent_proto_depIdxs = []int32{
 	68,  // 31: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
 	70,  // 32: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
 	69,  // 33: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
-	135, // 34: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
+	143, // 34: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
 	74,  // 35: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
 	77,  // 36: lnst.agent.v1.SysinfoRequest.hosts:type_name -> lnst.agent.v1.SysinfoHostRequest
 	73,  // 37: lnst.agent.v1.SysinfoRequest.kmsg_read:type_name -> lnst.agent.v1.KmsgReadRequest
@@ -9539,9 +10076,9 @@ var file_agent_proto_depIdxs = []int32{
 	81,  // 40: lnst.agent.v1.SysinfoReply.hosts:type_name -> lnst.agent.v1.SysinfoHostReply
 	72,  // 41: lnst.agent.v1.SysinfoReply.kmsg_cursor:type_name -> lnst.agent.v1.KmsgCursorReply
 	75,  // 42: lnst.agent.v1.SysinfoReply.kmsg:type_name -> lnst.agent.v1.KmsgReadReply
-	130, // 43: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
+	138, // 43: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
 	79,  // 44: lnst.agent.v1.SysinfoHostReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
-	131, // 45: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	139, // 45: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
 	88,  // 46: lnst.agent.v1.TcQdisc.stats:type_name -> lnst.agent.v1.TcStats
 	88,  // 47: lnst.agent.v1.TcClass.stats:type_name -> lnst.agent.v1.TcStats
 	88,  // 48: lnst.agent.v1.TcAction.stats:type_name -> lnst.agent.v1.TcStats
@@ -9550,199 +10087,216 @@ var file_agent_proto_depIdxs = []int32{
 	90,  // 51: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
 	92,  // 52: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
 	97,  // 53: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
-	132, // 54: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	140, // 54: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
 	107, // 55: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
 	111, // 56: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
-	114, // 57: lnst.agent.v1.NftRulesReply.rules:type_name -> lnst.agent.v1.NftRuleState
-	133, // 58: lnst.agent.v1.ConntrackStatsReply.counters:type_name -> lnst.agent.v1.ConntrackStatsReply.CountersEntry
-	117, // 59: lnst.agent.v1.MptcpEndpointRequest.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
-	117, // 60: lnst.agent.v1.MptcpEndpointReply.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
-	117, // 61: lnst.agent.v1.MptcpStateReply.endpoints:type_name -> lnst.agent.v1.MptcpEndpoint
-	3,   // 62: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,   // 63: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,   // 64: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,   // 65: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,   // 66: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10,  // 67: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12,  // 68: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10,  // 69: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12,  // 70: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10,  // 71: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13,  // 72: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12,  // 73: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20,  // 74: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21,  // 75: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22,  // 76: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38,  // 77: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38,  // 78: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21,  // 79: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,   // 80: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42,  // 81: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44,  // 82: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23,  // 83: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24,  // 84: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24,  // 85: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26,  // 86: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27,  // 87: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27,  // 88: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28,  // 89: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28,  // 90: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29,  // 91: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30,  // 92: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31,  // 93: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32,  // 94: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21,  // 95: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33,  // 96: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 97: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33,  // 98: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 99: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36,  // 100: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46,  // 101: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46,  // 102: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48,  // 103: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52,  // 104: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54,  // 105: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55,  // 106: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57,  // 107: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60,  // 108: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61,  // 109: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	63,  // 110: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
-	65,  // 111: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
-	71,  // 112: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
-	73,  // 113: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
-	76,  // 114: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
-	82,  // 115: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
-	84,  // 116: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	84,  // 117: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	84,  // 118: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	85,  // 119: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
-	85,  // 120: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
-	86,  // 121: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	86,  // 122: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	87,  // 123: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
-	87,  // 124: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
-	95,  // 125: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
-	33,  // 126: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 127: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
-	21,  // 128: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
-	99,  // 129: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
-	33,  // 130: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 131: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
-	33,  // 132: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 133: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
-	21,  // 134: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
-	101, // 135: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
-	102, // 136: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	102, // 137: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	104, // 138: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
-	106, // 139: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
-	21,  // 140: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
-	109, // 141: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
-	110, // 142: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
-	21,  // 143: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
-	113, // 144: lnst.agent.v1.Agent.NftAddTable:input_type -> lnst.agent.v1.NftRequest
-	113, // 145: lnst.agent.v1.Agent.NftAddChain:input_type -> lnst.agent.v1.NftRequest
-	113, // 146: lnst.agent.v1.Agent.NftAddRules:input_type -> lnst.agent.v1.NftRequest
-	113, // 147: lnst.agent.v1.Agent.NftRules:input_type -> lnst.agent.v1.NftRequest
-	5,   // 148: lnst.agent.v1.Agent.ConntrackStats:input_type -> lnst.agent.v1.HostRef
-	118, // 149: lnst.agent.v1.Agent.MptcpAddEndpoint:input_type -> lnst.agent.v1.MptcpEndpointRequest
-	120, // 150: lnst.agent.v1.Agent.MptcpSetLimits:input_type -> lnst.agent.v1.MptcpLimitsRequest
-	5,   // 151: lnst.agent.v1.Agent.MptcpState:input_type -> lnst.agent.v1.HostRef
-	4,   // 152: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,   // 153: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,   // 154: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,   // 155: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,   // 156: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11,  // 157: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14,  // 158: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14,  // 159: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15,  // 160: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15,  // 161: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,   // 162: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16,  // 163: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45,  // 164: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 165: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 166: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 167: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 168: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40,  // 169: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41,  // 170: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43,  // 171: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45,  // 172: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,   // 173: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45,  // 174: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 175: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 176: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 177: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 178: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 179: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 180: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 181: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 182: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,   // 183: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45,  // 184: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35,  // 185: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45,  // 186: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 187: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45,  // 188: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 189: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37,  // 190: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47,  // 191: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,   // 192: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49,  // 193: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53,  // 194: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51,  // 195: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56,  // 196: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59,  // 197: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,   // 198: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62,  // 199: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	66,  // 200: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
-	2,   // 201: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
-	72,  // 202: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
-	75,  // 203: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
-	80,  // 204: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
-	83,  // 205: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
-	45,  // 206: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 207: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 208: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 209: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 210: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 211: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 212: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
-	93,  // 213: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
-	94,  // 214: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
-	96,  // 215: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
-	45,  // 216: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 217: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
-	98,  // 218: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
-	45,  // 219: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 220: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 221: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
-	45,  // 222: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 223: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
-	100, // 224: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
-	45,  // 225: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
-	103, // 226: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
-	45,  // 227: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
-	105, // 228: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
-	45,  // 229: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
-	108, // 230: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
-	45,  // 231: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 232: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
-	112, // 233: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
-	45,  // 234: lnst.agent.v1.Agent.NftAddTable:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 235: lnst.agent.v1.Agent.NftAddChain:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 236: lnst.agent.v1.Agent.NftAddRules:output_type -> lnst.agent.v1.ChangeReply
-	115, // 237: lnst.agent.v1.Agent.NftRules:output_type -> lnst.agent.v1.NftRulesReply
-	116, // 238: lnst.agent.v1.Agent.ConntrackStats:output_type -> lnst.agent.v1.ConntrackStatsReply
-	119, // 239: lnst.agent.v1.Agent.MptcpAddEndpoint:output_type -> lnst.agent.v1.MptcpEndpointReply
-	45,  // 240: lnst.agent.v1.Agent.MptcpSetLimits:output_type -> lnst.agent.v1.ChangeReply
-	121, // 241: lnst.agent.v1.Agent.MptcpState:output_type -> lnst.agent.v1.MptcpStateReply
-	152, // [152:242] is the sub-list for method output_type
-	62,  // [62:152] is the sub-list for method input_type
-	62,  // [62:62] is the sub-list for extension type_name
-	62,  // [62:62] is the sub-list for extension extendee
-	0,   // [0:62] is the sub-list for field type_name
+	116, // 57: lnst.agent.v1.XfrmListReply.states:type_name -> lnst.agent.v1.XfrmStateInfo
+	122, // 58: lnst.agent.v1.NftRulesReply.rules:type_name -> lnst.agent.v1.NftRuleState
+	141, // 59: lnst.agent.v1.ConntrackStatsReply.counters:type_name -> lnst.agent.v1.ConntrackStatsReply.CountersEntry
+	125, // 60: lnst.agent.v1.MptcpEndpointRequest.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
+	125, // 61: lnst.agent.v1.MptcpEndpointReply.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
+	125, // 62: lnst.agent.v1.MptcpStateReply.endpoints:type_name -> lnst.agent.v1.MptcpEndpoint
+	3,   // 63: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,   // 64: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,   // 65: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,   // 66: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,   // 67: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10,  // 68: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12,  // 69: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10,  // 70: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12,  // 71: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10,  // 72: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13,  // 73: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12,  // 74: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20,  // 75: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21,  // 76: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22,  // 77: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	38,  // 78: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	38,  // 79: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21,  // 80: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,   // 81: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	42,  // 82: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	44,  // 83: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23,  // 84: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24,  // 85: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24,  // 86: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	26,  // 87: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	27,  // 88: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	27,  // 89: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28,  // 90: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	28,  // 91: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	29,  // 92: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	30,  // 93: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	31,  // 94: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	32,  // 95: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21,  // 96: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	33,  // 97: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 98: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	33,  // 99: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 100: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	36,  // 101: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	46,  // 102: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	46,  // 103: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	48,  // 104: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	52,  // 105: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	54,  // 106: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	55,  // 107: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	57,  // 108: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	60,  // 109: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	61,  // 110: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	63,  // 111: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
+	65,  // 112: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
+	71,  // 113: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
+	73,  // 114: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
+	76,  // 115: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
+	82,  // 116: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
+	84,  // 117: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	84,  // 118: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	84,  // 119: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	85,  // 120: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
+	85,  // 121: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
+	86,  // 122: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	86,  // 123: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	87,  // 124: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
+	87,  // 125: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
+	95,  // 126: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
+	33,  // 127: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 128: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
+	21,  // 129: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
+	99,  // 130: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
+	33,  // 131: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 132: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
+	33,  // 133: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 134: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
+	21,  // 135: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
+	101, // 136: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
+	102, // 137: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	102, // 138: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	104, // 139: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
+	106, // 140: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
+	21,  // 141: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
+	109, // 142: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
+	110, // 143: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
+	21,  // 144: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
+	113, // 145: lnst.agent.v1.Agent.XfrmAddState:input_type -> lnst.agent.v1.XfrmRequest
+	114, // 146: lnst.agent.v1.Agent.XfrmAddStates:input_type -> lnst.agent.v1.XfrmBatchRequest
+	113, // 147: lnst.agent.v1.Agent.XfrmAddPolicy:input_type -> lnst.agent.v1.XfrmRequest
+	5,   // 148: lnst.agent.v1.Agent.XfrmList:input_type -> lnst.agent.v1.HostRef
+	113, // 149: lnst.agent.v1.Agent.XfrmProbe:input_type -> lnst.agent.v1.XfrmRequest
+	119, // 150: lnst.agent.v1.Agent.MacsecAdd:input_type -> lnst.agent.v1.MacsecRequest
+	120, // 151: lnst.agent.v1.Agent.L2tpAddTunnel:input_type -> lnst.agent.v1.L2tpRequest
+	120, // 152: lnst.agent.v1.Agent.L2tpAddSession:input_type -> lnst.agent.v1.L2tpRequest
+	121, // 153: lnst.agent.v1.Agent.NftAddTable:input_type -> lnst.agent.v1.NftRequest
+	121, // 154: lnst.agent.v1.Agent.NftAddChain:input_type -> lnst.agent.v1.NftRequest
+	121, // 155: lnst.agent.v1.Agent.NftAddRules:input_type -> lnst.agent.v1.NftRequest
+	121, // 156: lnst.agent.v1.Agent.NftRules:input_type -> lnst.agent.v1.NftRequest
+	5,   // 157: lnst.agent.v1.Agent.ConntrackStats:input_type -> lnst.agent.v1.HostRef
+	126, // 158: lnst.agent.v1.Agent.MptcpAddEndpoint:input_type -> lnst.agent.v1.MptcpEndpointRequest
+	128, // 159: lnst.agent.v1.Agent.MptcpSetLimits:input_type -> lnst.agent.v1.MptcpLimitsRequest
+	5,   // 160: lnst.agent.v1.Agent.MptcpState:input_type -> lnst.agent.v1.HostRef
+	4,   // 161: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,   // 162: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,   // 163: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,   // 164: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,   // 165: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11,  // 166: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14,  // 167: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14,  // 168: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15,  // 169: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15,  // 170: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,   // 171: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16,  // 172: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	45,  // 173: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 174: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 175: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 176: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 177: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	40,  // 178: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	41,  // 179: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	43,  // 180: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	45,  // 181: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,   // 182: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	45,  // 183: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 184: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 185: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 186: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 187: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 188: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 189: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 190: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 191: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,   // 192: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	45,  // 193: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	35,  // 194: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	45,  // 195: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 196: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	45,  // 197: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 198: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	37,  // 199: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	47,  // 200: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,   // 201: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	49,  // 202: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	53,  // 203: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	51,  // 204: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	56,  // 205: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	59,  // 206: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,   // 207: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	62,  // 208: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	66,  // 209: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
+	2,   // 210: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
+	72,  // 211: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
+	75,  // 212: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
+	80,  // 213: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
+	83,  // 214: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
+	45,  // 215: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 216: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 217: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 218: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 219: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 220: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 221: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
+	93,  // 222: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
+	94,  // 223: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
+	96,  // 224: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
+	45,  // 225: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 226: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
+	98,  // 227: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
+	45,  // 228: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 229: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 230: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
+	45,  // 231: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
+	34,  // 232: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
+	100, // 233: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
+	45,  // 234: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
+	103, // 235: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
+	45,  // 236: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
+	105, // 237: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
+	45,  // 238: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
+	108, // 239: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
+	45,  // 240: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 241: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
+	112, // 242: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
+	45,  // 243: lnst.agent.v1.Agent.XfrmAddState:output_type -> lnst.agent.v1.ChangeReply
+	115, // 244: lnst.agent.v1.Agent.XfrmAddStates:output_type -> lnst.agent.v1.XfrmBatchReply
+	45,  // 245: lnst.agent.v1.Agent.XfrmAddPolicy:output_type -> lnst.agent.v1.ChangeReply
+	117, // 246: lnst.agent.v1.Agent.XfrmList:output_type -> lnst.agent.v1.XfrmListReply
+	118, // 247: lnst.agent.v1.Agent.XfrmProbe:output_type -> lnst.agent.v1.XfrmProbeReply
+	45,  // 248: lnst.agent.v1.Agent.MacsecAdd:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 249: lnst.agent.v1.Agent.L2tpAddTunnel:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 250: lnst.agent.v1.Agent.L2tpAddSession:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 251: lnst.agent.v1.Agent.NftAddTable:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 252: lnst.agent.v1.Agent.NftAddChain:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 253: lnst.agent.v1.Agent.NftAddRules:output_type -> lnst.agent.v1.ChangeReply
+	123, // 254: lnst.agent.v1.Agent.NftRules:output_type -> lnst.agent.v1.NftRulesReply
+	124, // 255: lnst.agent.v1.Agent.ConntrackStats:output_type -> lnst.agent.v1.ConntrackStatsReply
+	127, // 256: lnst.agent.v1.Agent.MptcpAddEndpoint:output_type -> lnst.agent.v1.MptcpEndpointReply
+	45,  // 257: lnst.agent.v1.Agent.MptcpSetLimits:output_type -> lnst.agent.v1.ChangeReply
+	129, // 258: lnst.agent.v1.Agent.MptcpState:output_type -> lnst.agent.v1.MptcpStateReply
+	161, // [161:259] is the sub-list for method output_type
+	63,  // [63:161] is the sub-list for method input_type
+	63,  // [63:63] is the sub-list for extension type_name
+	63,  // [63:63] is the sub-list for extension extendee
+	0,   // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -9776,7 +10330,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   132,
+			NumMessages:   140,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

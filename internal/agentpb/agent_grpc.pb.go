@@ -107,6 +107,14 @@ const (
 	Agent_SetNicVf_FullMethodName         = "/lnst.agent.v1.Agent/SetNicVf"
 	Agent_SetNicEswitch_FullMethodName    = "/lnst.agent.v1.Agent/SetNicEswitch"
 	Agent_NicEswitch_FullMethodName       = "/lnst.agent.v1.Agent/NicEswitch"
+	Agent_XfrmAddState_FullMethodName     = "/lnst.agent.v1.Agent/XfrmAddState"
+	Agent_XfrmAddStates_FullMethodName    = "/lnst.agent.v1.Agent/XfrmAddStates"
+	Agent_XfrmAddPolicy_FullMethodName    = "/lnst.agent.v1.Agent/XfrmAddPolicy"
+	Agent_XfrmList_FullMethodName         = "/lnst.agent.v1.Agent/XfrmList"
+	Agent_XfrmProbe_FullMethodName        = "/lnst.agent.v1.Agent/XfrmProbe"
+	Agent_MacsecAdd_FullMethodName        = "/lnst.agent.v1.Agent/MacsecAdd"
+	Agent_L2TpAddTunnel_FullMethodName    = "/lnst.agent.v1.Agent/L2tpAddTunnel"
+	Agent_L2TpAddSession_FullMethodName   = "/lnst.agent.v1.Agent/L2tpAddSession"
 	Agent_NftAddTable_FullMethodName      = "/lnst.agent.v1.Agent/NftAddTable"
 	Agent_NftAddChain_FullMethodName      = "/lnst.agent.v1.Agent/NftAddChain"
 	Agent_NftAddRules_FullMethodName      = "/lnst.agent.v1.Agent/NftAddRules"
@@ -356,15 +364,42 @@ type AgentClient interface {
 	// device's devlink ports (a VF's representor among them).
 	SetNicEswitch(ctx context.Context, in *NicEswitchRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 	NicEswitch(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicEswitchReply, error)
+	// Xfrm, Macsec, L2tp (issue 18): IPsec states and policies, MACsec
+	// secure channels and associations, L2TP tunnels and sessions, each
+	// journaled with its undo. Specs travel as the JSON of the device
+	// model's types (devices.XfrmState, devices.XfrmPolicy, ...), which the
+	// agent validates again.
+	// XfrmAddState adds an xfrm state (SA); its undo deletes it.
+	XfrmAddState(ctx context.Context, in *XfrmRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// XfrmAddStates adds many states in one call (a batch of netlink
+	// messages), each journaled; on a failure the states added so far stay
+	// journaled and the error names the first that failed.
+	XfrmAddStates(ctx context.Context, in *XfrmBatchRequest, opts ...grpc.CallOption) (*XfrmBatchReply, error)
+	// XfrmAddPolicy adds an xfrm policy; its undo deletes it.
+	XfrmAddPolicy(ctx context.Context, in *XfrmRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// XfrmList reads the host's states (with counters, keys left out) and
+	// policies.
+	XfrmList(ctx context.Context, in *HostRef, opts ...grpc.CallOption) (*XfrmListReply, error)
+	// XfrmProbe tries a state in a throwaway namespace: ok when the
+	// kernel takes it (its protocol, mode and algorithms exist).
+	XfrmProbe(ctx context.Context, in *XfrmRequest, opts ...grpc.CallOption) (*XfrmProbeReply, error)
+	// MacsecAdd configures a MACsec device's secure channels and
+	// associations (the macsec generic netlink family); their undo is the
+	// device's deletion, journaled by CreateLink.
+	MacsecAdd(ctx context.Context, in *MacsecRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	// L2tpAddTunnel and L2tpAddSession add an L2TP tunnel or session (the
+	// l2tp generic netlink family); their undo deletes it.
+	L2TpAddTunnel(ctx context.Context, in *L2TpRequest, opts ...grpc.CallOption) (*ChangeReply, error)
+	L2TpAddSession(ctx context.Context, in *L2TpRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 	// --- nftables, conntrack and MPTCP (issue 18 items 6, 7) ---
 	// NftAddTable adds an nftables table (spec: JSON of nft.Table); its
 	// undo deletes the table with everything in it.
 	NftAddTable(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error)
-	// NftAddChain adds a chain (spec: JSON of nft.Chain); its undo deletes
-	// the chain with its rules.
+	// NftAddChain adds a chain (spec: JSON of nft.Chain) to a table the
+	// group made (NftAddTable); its undo deletes the chain with its rules.
 	NftAddChain(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error)
-	// NftAddRules appends rules to a chain in batches (spec: JSON of
-	// nft.Rules); its undo deletes them by handle.
+	// NftAddRules appends rules to a chain of a table the group made, in
+	// batches (spec: JSON of nft.Rules); its undo deletes them by handle.
 	NftAddRules(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 	// NftRules reads back a chain's rules with their counters (spec: JSON
 	// of nft.Chain).
@@ -1258,6 +1293,86 @@ func (c *agentClient) NicEswitch(ctx context.Context, in *LinkRef, opts ...grpc.
 	return out, nil
 }
 
+func (c *agentClient) XfrmAddState(ctx context.Context, in *XfrmRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_XfrmAddState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) XfrmAddStates(ctx context.Context, in *XfrmBatchRequest, opts ...grpc.CallOption) (*XfrmBatchReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(XfrmBatchReply)
+	err := c.cc.Invoke(ctx, Agent_XfrmAddStates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) XfrmAddPolicy(ctx context.Context, in *XfrmRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_XfrmAddPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) XfrmList(ctx context.Context, in *HostRef, opts ...grpc.CallOption) (*XfrmListReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(XfrmListReply)
+	err := c.cc.Invoke(ctx, Agent_XfrmList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) XfrmProbe(ctx context.Context, in *XfrmRequest, opts ...grpc.CallOption) (*XfrmProbeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(XfrmProbeReply)
+	err := c.cc.Invoke(ctx, Agent_XfrmProbe_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) MacsecAdd(ctx context.Context, in *MacsecRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_MacsecAdd_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) L2TpAddTunnel(ctx context.Context, in *L2TpRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_L2TpAddTunnel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) L2TpAddSession(ctx context.Context, in *L2TpRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeReply)
+	err := c.cc.Invoke(ctx, Agent_L2TpAddSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *agentClient) NftAddTable(ctx context.Context, in *NftRequest, opts ...grpc.CallOption) (*ChangeReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ChangeReply)
@@ -1577,15 +1692,42 @@ type AgentServer interface {
 	// device's devlink ports (a VF's representor among them).
 	SetNicEswitch(context.Context, *NicEswitchRequest) (*ChangeReply, error)
 	NicEswitch(context.Context, *LinkRef) (*NicEswitchReply, error)
+	// Xfrm, Macsec, L2tp (issue 18): IPsec states and policies, MACsec
+	// secure channels and associations, L2TP tunnels and sessions, each
+	// journaled with its undo. Specs travel as the JSON of the device
+	// model's types (devices.XfrmState, devices.XfrmPolicy, ...), which the
+	// agent validates again.
+	// XfrmAddState adds an xfrm state (SA); its undo deletes it.
+	XfrmAddState(context.Context, *XfrmRequest) (*ChangeReply, error)
+	// XfrmAddStates adds many states in one call (a batch of netlink
+	// messages), each journaled; on a failure the states added so far stay
+	// journaled and the error names the first that failed.
+	XfrmAddStates(context.Context, *XfrmBatchRequest) (*XfrmBatchReply, error)
+	// XfrmAddPolicy adds an xfrm policy; its undo deletes it.
+	XfrmAddPolicy(context.Context, *XfrmRequest) (*ChangeReply, error)
+	// XfrmList reads the host's states (with counters, keys left out) and
+	// policies.
+	XfrmList(context.Context, *HostRef) (*XfrmListReply, error)
+	// XfrmProbe tries a state in a throwaway namespace: ok when the
+	// kernel takes it (its protocol, mode and algorithms exist).
+	XfrmProbe(context.Context, *XfrmRequest) (*XfrmProbeReply, error)
+	// MacsecAdd configures a MACsec device's secure channels and
+	// associations (the macsec generic netlink family); their undo is the
+	// device's deletion, journaled by CreateLink.
+	MacsecAdd(context.Context, *MacsecRequest) (*ChangeReply, error)
+	// L2tpAddTunnel and L2tpAddSession add an L2TP tunnel or session (the
+	// l2tp generic netlink family); their undo deletes it.
+	L2TpAddTunnel(context.Context, *L2TpRequest) (*ChangeReply, error)
+	L2TpAddSession(context.Context, *L2TpRequest) (*ChangeReply, error)
 	// --- nftables, conntrack and MPTCP (issue 18 items 6, 7) ---
 	// NftAddTable adds an nftables table (spec: JSON of nft.Table); its
 	// undo deletes the table with everything in it.
 	NftAddTable(context.Context, *NftRequest) (*ChangeReply, error)
-	// NftAddChain adds a chain (spec: JSON of nft.Chain); its undo deletes
-	// the chain with its rules.
+	// NftAddChain adds a chain (spec: JSON of nft.Chain) to a table the
+	// group made (NftAddTable); its undo deletes the chain with its rules.
 	NftAddChain(context.Context, *NftRequest) (*ChangeReply, error)
-	// NftAddRules appends rules to a chain in batches (spec: JSON of
-	// nft.Rules); its undo deletes them by handle.
+	// NftAddRules appends rules to a chain of a table the group made, in
+	// batches (spec: JSON of nft.Rules); its undo deletes them by handle.
 	NftAddRules(context.Context, *NftRequest) (*ChangeReply, error)
 	// NftRules reads back a chain's rules with their counters (spec: JSON
 	// of nft.Chain).
@@ -1856,6 +1998,30 @@ func (UnimplementedAgentServer) SetNicEswitch(context.Context, *NicEswitchReques
 }
 func (UnimplementedAgentServer) NicEswitch(context.Context, *LinkRef) (*NicEswitchReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method NicEswitch not implemented")
+}
+func (UnimplementedAgentServer) XfrmAddState(context.Context, *XfrmRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method XfrmAddState not implemented")
+}
+func (UnimplementedAgentServer) XfrmAddStates(context.Context, *XfrmBatchRequest) (*XfrmBatchReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method XfrmAddStates not implemented")
+}
+func (UnimplementedAgentServer) XfrmAddPolicy(context.Context, *XfrmRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method XfrmAddPolicy not implemented")
+}
+func (UnimplementedAgentServer) XfrmList(context.Context, *HostRef) (*XfrmListReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method XfrmList not implemented")
+}
+func (UnimplementedAgentServer) XfrmProbe(context.Context, *XfrmRequest) (*XfrmProbeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method XfrmProbe not implemented")
+}
+func (UnimplementedAgentServer) MacsecAdd(context.Context, *MacsecRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method MacsecAdd not implemented")
+}
+func (UnimplementedAgentServer) L2TpAddTunnel(context.Context, *L2TpRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method L2TpAddTunnel not implemented")
+}
+func (UnimplementedAgentServer) L2TpAddSession(context.Context, *L2TpRequest) (*ChangeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method L2TpAddSession not implemented")
 }
 func (UnimplementedAgentServer) NftAddTable(context.Context, *NftRequest) (*ChangeReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method NftAddTable not implemented")
@@ -3332,6 +3498,150 @@ func _Agent_NicEswitch_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_XfrmAddState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(XfrmRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).XfrmAddState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_XfrmAddState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).XfrmAddState(ctx, req.(*XfrmRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_XfrmAddStates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(XfrmBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).XfrmAddStates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_XfrmAddStates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).XfrmAddStates(ctx, req.(*XfrmBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_XfrmAddPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(XfrmRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).XfrmAddPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_XfrmAddPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).XfrmAddPolicy(ctx, req.(*XfrmRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_XfrmList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HostRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).XfrmList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_XfrmList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).XfrmList(ctx, req.(*HostRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_XfrmProbe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(XfrmRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).XfrmProbe(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_XfrmProbe_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).XfrmProbe(ctx, req.(*XfrmRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_MacsecAdd_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MacsecRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).MacsecAdd(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_MacsecAdd_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).MacsecAdd(ctx, req.(*MacsecRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_L2TpAddTunnel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(L2TpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).L2TpAddTunnel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_L2TpAddTunnel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).L2TpAddTunnel(ctx, req.(*L2TpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_L2TpAddSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(L2TpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).L2TpAddSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_L2TpAddSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).L2TpAddSession(ctx, req.(*L2TpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Agent_NftAddTable_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(NftRequest)
 	if err := dec(in); err != nil {
@@ -3786,6 +4096,38 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NicEswitch",
 			Handler:    _Agent_NicEswitch_Handler,
+		},
+		{
+			MethodName: "XfrmAddState",
+			Handler:    _Agent_XfrmAddState_Handler,
+		},
+		{
+			MethodName: "XfrmAddStates",
+			Handler:    _Agent_XfrmAddStates_Handler,
+		},
+		{
+			MethodName: "XfrmAddPolicy",
+			Handler:    _Agent_XfrmAddPolicy_Handler,
+		},
+		{
+			MethodName: "XfrmList",
+			Handler:    _Agent_XfrmList_Handler,
+		},
+		{
+			MethodName: "XfrmProbe",
+			Handler:    _Agent_XfrmProbe_Handler,
+		},
+		{
+			MethodName: "MacsecAdd",
+			Handler:    _Agent_MacsecAdd_Handler,
+		},
+		{
+			MethodName: "L2tpAddTunnel",
+			Handler:    _Agent_L2TpAddTunnel_Handler,
+		},
+		{
+			MethodName: "L2tpAddSession",
+			Handler:    _Agent_L2TpAddSession_Handler,
 		},
 		{
 			MethodName: "NftAddTable",

@@ -27,7 +27,26 @@ var wantModules = []string{
 	"act_gact", "act_mirred", "act_police", "act_skbedit", "ifb",
 	"macsec", "esp4", "esp6", "xfrm_user", "xfrm_interface", "openvswitch",
 	"af_packet", "ipv6",
+	// IPsec (issue 18): AH, IPComp, tunnel mode and the crypto the
+	// recipes use (AES-CBC with HMAC-SHA256, AES-GCM, deflate); names a
+	// kernel lacks are only warned about.
+	"ah4", "ah6", "ipcomp", "ipcomp6", "xfrm_ipcomp", "xfrm4_tunnel", "xfrm6_tunnel",
+	"tunnel4", "tunnel6", "authenc", "authencesn", "echainiv", "seqiv",
+	"cbc", "ctr", "gcm", "ghash_generic", "aes_generic", "aesni_intel", "hmac",
+	"sha256_generic", "sha512_generic", "deflate", "crypto_null",
+	// cryptomgr instantiates templates (authenc(hmac(sha256),cbc(aes)));
+	// the IV generators take their randomness from drbg.
+	"cryptomgr", "drbg", "jitterentropy_rng", "ghash_clmulni_intel", "aead", "geniv",
+	// L2TP: tunnels and sessions over IP and UDP, Ethernet pseudowires.
+	"l2tp_core", "l2tp_netlink", "l2tp_eth", "l2tp_ip", "l2tp_ip6",
+	// nftables (NftablesRuleScale).
+	"nfnetlink", "nf_tables",
 }
+
+// WantModules returns the names of the modules the base image carries
+// (before their dependencies are added), in order. The image cache key
+// hashes them, so that a changed list builds a new image.
+func WantModules() []string { return append([]string(nil), wantModules...) }
 
 // modName normalises a module name: '-' and '_' are interchangeable.
 func modName(s string) string { return strings.ReplaceAll(s, "-", "_") }

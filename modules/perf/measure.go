@@ -38,10 +38,7 @@ const (
 // a flow or opts is invalid or a tool fails.
 func MeasureFlows(t testing.TB, name string, opts Options, flows ...Flow) *results.FlowSet {
 	t.Helper()
-	opts = opts.withDefaults()
-	if opts.Interval == 0 {
-		opts.Interval = 500 * time.Millisecond
-	}
+	opts = opts.forFlows()
 	if err := validateSet(name, opts, flows); err != nil {
 		t.Fatalf("perf.MeasureFlows: %v", err)
 	}
@@ -61,9 +58,16 @@ func MeasureFlows(t testing.TB, name string, opts Options, flows ...Flow) *resul
 	for n, h := range hosts {
 		cpus[n] = &hostSampler{h: h}
 	}
+	prof := newProfiler(t, name, hosts) // profile.go; nil unless -lnst.profile
 	var its []results.FlowSetIteration
 	for i := range opts.Warmup + opts.Iterations {
-		it, err := runIteration(t, runners, cpus, opts.Interval, dur)
+		var hook windowHook
+		if prof != nil && i >= opts.Warmup {
+			prof.iteration = i - opts.Warmup + 1
+			prof.label = fmt.Sprintf("iteration %d/%d", prof.iteration, opts.Iterations)
+			hook = prof
+		}
+		it, err := runIteration(t, runners, cpus, opts.Interval, dur, hook)
 		if err != nil {
 			t.Fatalf("perf.MeasureFlows %q: iteration %d: %v", name, i+1, err)
 		}
@@ -82,6 +86,16 @@ func MeasureFlows(t testing.TB, name string, opts Options, flows ...Flow) *resul
 	lnsttest.Record(t, "perf "+name, set)
 	t.Logf("perf %s: %v", name, set)
 	return set
+}
+
+// forFlows is o as MeasureFlows uses it: the defaults of Options, and
+// intervals of 500ms.
+func (o Options) forFlows() Options {
+	o = o.withDefaults()
+	if o.Interval == 0 {
+		o.Interval = 500 * time.Millisecond
+	}
+	return o
 }
 
 func flowPort(f Flow, i, base int) int {
@@ -163,7 +177,9 @@ func startLead(jobs int) time.Duration {
 
 // runIteration runs every flow once, all started at the same time, with
 // the CPU samplers on the same clock, and aligns what they measured.
-func runIteration(t testing.TB, flows []flowRunner, cpus map[string]cpuSampler, every, dur time.Duration) (results.FlowSetIteration, error) {
+// hook, when not nil, is told the start time before any client starts
+// and the end once every flow has finished.
+func runIteration(t testing.TB, flows []flowRunner, cpus map[string]cpuSampler, every, dur time.Duration, hook windowHook) (results.FlowSetIteration, error) {
 	t.Helper()
 	for _, f := range flows {
 		f.prepare(t)
@@ -172,6 +188,9 @@ func runIteration(t testing.TB, flows []flowRunner, cpus map[string]cpuSampler, 
 	count := int(math.Ceil(float64(dur)/float64(every))) + 1 // one sample past the end
 	for _, h := range slices.Sorted(mapKeys(cpus)) {
 		cpus[h].start(t, at, every, count)
+	}
+	if hook != nil {
+		hook.begin(t, at)
 	}
 	for _, f := range flows {
 		f.start(t, at)
@@ -184,6 +203,9 @@ func runIteration(t testing.TB, flows []flowRunner, cpus map[string]cpuSampler, 
 			firstErr = err
 		}
 		fs = append(fs, s)
+	}
+	if hook != nil {
+		hook.end(t)
 	}
 	cpu := map[string][]cpuSample{}
 	for h, c := range cpus {

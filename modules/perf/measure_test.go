@@ -16,6 +16,7 @@ type fakeFlow struct {
 	delay    time.Duration
 	bytes    []float64
 	prepared bool
+	finished bool
 	at       time.Time
 }
 
@@ -29,6 +30,7 @@ func (f *fakeFlow) start(t testing.TB, at time.Time) {
 }
 
 func (f *fakeFlow) finish(testing.TB) (flowSamples, error) {
+	f.finished = true
 	fs := flowSamples{Name: f.name}
 	for i, b := range f.bytes {
 		s := f.at.Add(f.delay + time.Duration(i)*500*time.Millisecond)
@@ -59,6 +61,29 @@ func (c *fakeCPU) finish(testing.TB) ([]cpuSample, error) {
 	return out, nil
 }
 
+// fakeHook is a profiler that notes when it was told the window began
+// and ended, and what the flows had done by then.
+type fakeHook struct {
+	flows              []*fakeFlow
+	at                 time.Time
+	startedBefore      bool // a flow had its start time before begin
+	ended, allFinished bool
+}
+
+func (h *fakeHook) begin(_ testing.TB, at time.Time) {
+	h.at = at
+	for _, f := range h.flows {
+		h.startedBefore = h.startedBefore || !f.at.IsZero()
+	}
+}
+
+func (h *fakeHook) end(testing.TB) {
+	h.ended, h.allFinished = true, true
+	for _, f := range h.flows {
+		h.allFinished = h.allFinished && f.finished
+	}
+}
+
 // TestRunIterationStartsTogether checks with fake tools that every flow
 // and the CPU sampler get the same start time, after the servers, and
 // that the figures are over the intersection of the flows' spans.
@@ -66,9 +91,13 @@ func TestRunIterationStartsTogether(t *testing.T) {
 	a := &fakeFlow{name: "a", delay: 10 * time.Millisecond, bytes: []float64{100, 100, 100, 100}}
 	b := &fakeFlow{name: "b", delay: 260 * time.Millisecond, bytes: []float64{50, 50, 50, 50}}
 	cpu := &fakeCPU{}
+	hook := &fakeHook{flows: []*fakeFlow{a, b}}
 	before := time.Now()
-	it, err := runIteration(t, []flowRunner{a, b}, map[string]cpuSampler{"h1": cpu}, 500*time.Millisecond, 2*time.Second)
+	it, err := runIteration(t, []flowRunner{a, b}, map[string]cpuSampler{"h1": cpu}, 500*time.Millisecond, 2*time.Second, hook)
 	require.NoError(t, err)
+	assert.Equal(t, a.at, hook.at, "the profiler starts at the flows' start time")
+	assert.False(t, hook.startedBefore, "the profiler is started before any flow client")
+	assert.True(t, hook.ended && hook.allFinished, "the profiler is stopped once every flow has finished")
 	assert.Equal(t, a.at, b.at, "flows start together")
 	assert.Equal(t, a.at, cpu.at, "CPU sampled on the flows' clock")
 	assert.True(t, a.at.After(before), "the start is set ahead, for the jobs to be started")

@@ -58,3 +58,30 @@ func CurrentProfile(shortDuration time.Duration, shortIterations int) Profile {
 	}
 	return p
 }
+
+// Options are the measurement options of the profile: its iterations
+// and, as LNST's ENRT recipes by default, no warm-up.
+func (p Profile) Options() Options {
+	return Options{Iterations: p.Iterations, Warmup: -1}
+}
+
+// Standard is s under the profile: its flows, each of the profile's
+// duration, and the options to measure them with, as an ENRT recipe
+// hands them to MeasureFlows. Under full that is 5 iterations of 60 s.
+func (p Profile) Standard(s StandardSet) ([]Flow, Options) {
+	s.Duration = p.Duration
+	return s.Flows(), p.Options()
+}
+
+// SubConfigs are the sub-configuration axes of an ENRT recipe's
+// standard measurement under the profile, for lnsttest.Matrix: none
+// under short (one measurement, no matrix); under full every
+// combination of gro, gso and tso on devs (the devices the flows cross
+// on each end) and the CPU pinning policies none and split (the body
+// pins its flows by Cell.Value("pin"), Flow.Pinned).
+func (p Profile) SubConfigs(devs []*lnsttest.Device) []lnsttest.Axis {
+	if !p.AllSubConfigs {
+		return nil
+	}
+	return []lnsttest.Axis{lnsttest.Offloads(devs, "gro", "gso", "tso"), lnsttest.CPUPinning(lnsttest.PinNone, lnsttest.PinSplit)}
+}

@@ -21,7 +21,11 @@ import (
 
 // builderVersion is part of the cache key: bump it when the image layout
 // or the init script changes.
-const builderVersion = "lnst-vmimage-4"
+const builderVersion = "lnst-vmimage-5"
+
+// imageModules names the kernel modules the image carries; a variable so
+// that a test can change the list.
+var imageModules = kernelpkg.WantModules
 
 // kernelMeta is the Debian meta package of the default kernel.
 const kernelMeta = "linux-image-cloud-amd64"
@@ -211,12 +215,13 @@ func dedup(s []string) []string {
 	return out
 }
 
-// cacheKey hashes the builder version, every package file (its name holds
-// the version) with its hash, and the user's kernel and modules paths with
-// their size and mtime.
+// cacheKey hashes the builder version, the wanted kernel modules, every
+// package file (its name holds the version) with its hash, and the user's
+// kernel and modules paths with their size and mtime.
 func cacheKey(opts Options, in *inputs) (string, error) {
 	h := sha256.New()
 	fmt.Fprintln(h, builderVersion, in.release)
+	fmt.Fprintln(h, "modules", strings.Join(imageModules(), " "))
 	names := make([]string, 0, len(in.debs))
 	for n := range in.debs {
 		names = append(names, n)
@@ -319,11 +324,13 @@ func copyFile(src, dst string) error {
 }
 
 // aptState hashes what apt's candidate versions and the user's files
-// depend on: the builder version, the mtimes and sizes of the files under
+// depend on, and what the key depends on beside them: the builder
+// version, the wanted kernel modules, the mtimes and sizes of the files under
 // /var/lib/apt/lists and /etc/apt, and Options.Kernel and Modules.
 func aptState(opts Options) (string, error) {
 	h := sha256.New()
 	fmt.Fprintln(h, builderVersion, kernelMeta, strings.Join(toolPackages, " "))
+	fmt.Fprintln(h, "modules", strings.Join(imageModules(), " "))
 	if opts.OpenVSwitch {
 		fmt.Fprintln(h, "openvswitch", strings.Join(ovsPackages(), " "))
 	}

@@ -18,8 +18,9 @@ import (
 )
 
 // ErrNotNetlink is the error, wrapped with the kind and device, that
-// Link returns for kinds netlink cannot create: Team (teamd makes it)
-// and OvsBridge (ovs-vsctl makes it).
+// Link returns for kinds netlink cannot create: Team (teamd makes it),
+// OvsBridge (ovs-vsctl makes it) and Macsec (netlink has no type for it:
+// internal/macsec builds its request).
 var ErrNotNetlink = errors.New("the kind has no netlink create")
 
 // Link validates spec and builds the netlink.Link to pass to
@@ -97,6 +98,10 @@ func Link(spec devices.Spec, index func(name string) (int, error)) (netlink.Link
 		return vti6Link(s, r)
 	case devices.Wireguard:
 		return wireguardLink(s, r)
+	case devices.Xfrm:
+		return xfrmLink(s, r)
+	case devices.Macsec:
+		return nil, fmt.Errorf("macsec %s: %w (internal/macsec builds its RTM_NEWLINK)", s.Name, ErrNotNetlink)
 	}
 	return nil, fmt.Errorf("%s %s: %T has no netlink mapping", spec.Kind(), spec.LinkName(), spec)
 }

@@ -169,6 +169,8 @@ var netlinkCases = []struct {
 	{devices.Vti6{Name: "vti61", Local: "2001:db8::1", Remote: "2001:db8::2", IKey: 5},
 		&netlink.Vti{LinkAttrs: attrs("vti61"), IKey: 5, Local: ip6("2001:db8::1"), Remote: ip6("2001:db8::2")}},
 
+	{devices.Xfrm{Name: "ipsec0", Parent: "eth0", IfID: 42}, &netlink.Xfrmi{LinkAttrs: netlink.LinkAttrs{Name: "ipsec0", ParentIndex: 2}, Ifid: 42}},
+
 	{devices.Wireguard{Name: "wg0", PrivateKey: "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=", ListenPort: 51820}, &netlink.Wireguard{LinkAttrs: attrs("wg0")}},
 }
 
@@ -191,7 +193,7 @@ func TestNetlinkLink(t *testing.T) {
 // TestNetlinkLinkCoversEveryKind checks that every kind is mapped above or
 // has no netlink create.
 func TestNetlinkLinkCoversEveryKind(t *testing.T) {
-	mapped := map[string]bool{"team": true, "openvswitch": true} // ErrNotNetlink, tested below
+	mapped := map[string]bool{"team": true, "openvswitch": true, "macsec": true} // ErrNotNetlink, tested below
 	for _, c := range netlinkCases {
 		mapped[c.spec.Kind()] = true
 	}
@@ -201,7 +203,7 @@ func TestNetlinkLinkCoversEveryKind(t *testing.T) {
 }
 
 func TestNetlinkLinkNotNetlink(t *testing.T) {
-	for _, spec := range []devices.Spec{devices.Team{Name: "team0", Runner: "lacp"}, devices.OvsBridge{Name: "ovsbr0"}} {
+	for _, spec := range []devices.Spec{devices.Team{Name: "team0", Runner: "lacp"}, devices.OvsBridge{Name: "ovsbr0"}, devices.Macsec{Name: "macsec0", Parent: "eth0"}} {
 		l, err := Link(spec, testIndex)
 		assert.Nil(t, l)
 		assert.ErrorIs(t, err, ErrNotNetlink, "%#v", spec)

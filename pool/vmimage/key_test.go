@@ -1,0 +1,43 @@
+package vmimage
+
+import (
+	"testing"
+
+	"github.com/lnst-go/lnst/internal/debpkg"
+)
+
+// TestKeyFollowsModules: a module added to the image's list gives another
+// cache key and apt state, so the next Build makes a new image instead of
+// returning the cached one without the module.
+func TestKeyFollowsModules(t *testing.T) {
+	in := &inputs{release: "6.1.0-57-cloud-amd64", debs: map[string]debpkg.File{
+		"busybox-static": {Pkg: "busybox-static", File: "busybox-static_1_amd64.deb", SHA256: "00"},
+	}}
+	key := func() string {
+		k, err := cacheKey(Options{}, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	state := func() string {
+		s, err := aptState(Options{})
+		if err != nil {
+			t.Skipf("apt state unreadable here: %v", err)
+		}
+		return s
+	}
+	k1, s1 := key(), state()
+	if k2 := key(); k2 != k1 {
+		t.Fatalf("same inputs, keys %s and %s", k1, k2)
+	}
+	orig := imageModules
+	t.Cleanup(func() { imageModules = orig })
+	imageModules = func() []string { return append(orig(), "sch_cake") }
+	if k2 := key(); k2 == k1 {
+		t.Errorf("cache key %s did not change when sch_cake was added to the modules", k1)
+	}
+	if s2 := state(); s2 == s1 {
+		t.Errorf("apt state %s did not change when sch_cake was added to the modules", s1)
+	}
+}
