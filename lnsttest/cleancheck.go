@@ -2,6 +2,7 @@ package lnsttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -10,6 +11,8 @@ import (
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The lab's hosts are reused by every recipe whose topology fits, and the
@@ -195,8 +198,52 @@ type snapHost struct {
 	before string
 }
 
-// snapshot runs snapshotScript on a host.
+// snapshot takes a host's snapshot: with the agent's SnapshotHosts, or
+// with snapshotScript run as a job on an agent that lacks it (an older
+// one). The two write different lines: a host's snapshots must all come
+// from the same agent, as they do (a lab host's agent lives as long as
+// the run).
 func snapshot(c pb.AgentClient, host string) (string, error) {
+	out, err := snapshotHosts(c, []string{host})
+	if err != nil {
+		return "", err
+	}
+	return out[0], nil
+}
+
+// snapshotHosts takes the snapshots of hosts of one agent, in one call
+// where the agent has SnapshotHosts; in the order given.
+func snapshotHosts(c pb.AgentClient, hosts []string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := c.SnapshotHosts(ctx, &pb.SnapshotRequest{Hosts: hosts})
+	if status.Code(err) == codes.Unimplemented {
+		out := make([]string, len(hosts))
+		for i, h := range hosts {
+			if out[i], err = snapshotByScript(c, h); err != nil {
+				return nil, fmt.Errorf("host %q: %w", h, err)
+			}
+		}
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Hosts) != len(hosts) {
+		return nil, fmt.Errorf("the agent answered %d snapshots for %d hosts", len(r.Hosts), len(hosts))
+	}
+	out := make([]string, len(hosts))
+	for i, h := range r.Hosts {
+		if len(h.Errors) > 0 {
+			return nil, fmt.Errorf("snapshot of host %q is incomplete: %s", hosts[i], strings.Join(h.Errors, "; "))
+		}
+		out[i] = h.Text
+	}
+	return out, nil
+}
+
+// snapshotByScript runs snapshotScript on a host.
+func snapshotByScript(c pb.AgentClient, host string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r, err := pb.RunJobWhole(ctx, c, &pb.StartJobRequest{Host: host, Argv: []string{"sh", "-c", snapshotScript}, Desc: "clean check snapshot", Internal: true})
@@ -209,26 +256,48 @@ func snapshot(c pb.AgentClient, host string) (string, error) {
 	return string(r.Stdout), nil
 }
 
-// snapInstance records the state of a freshly made lab instance's hosts,
-// snapParallel at a time (snapinstance.go).
+// snapInstance records the state of a freshly made lab instance's hosts:
+// the namespace hosts in one call to the lab's agent, each VM guest by
+// its own agent (snapinstance.go).
 func (s *session) snapInstance(lab *pool.Lab, in *pool.Instance) error {
-	return snapEach(in.Hosts, func(name, id string) error {
-		c, host := lab.Client(), id
+	var names, ids []string
+	guests := map[string]string{}
+	for name, id := range in.Hosts {
 		if g, _ := in.GuestClient(name); g != nil {
-			c, host = g, ""
+			guests[name] = id
+			continue
 		}
-		out, err := snapshot(c, host)
-		if err != nil {
-			return fmt.Errorf("clean check: snapshot of lab host %s: %w", id, err)
-		}
+		names, ids = append(names, name), append(ids, id)
+	}
+	record := func(name, id string, c pb.AgentClient, host, out string) {
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		if s.clean.hosts == nil {
 			s.clean.hosts = map[string]snapHost{}
 		}
 		s.clean.hosts[id] = snapHost{name: name, client: c, id: host, before: out}
-		s.mu.Unlock()
+	}
+	var errs []error
+	if len(ids) > 0 {
+		outs, err := snapshotHosts(lab.Client(), ids)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("clean check: snapshot of lab hosts %s: %w", strings.Join(ids, ", "), err))
+		} else {
+			for i, id := range ids {
+				record(names[i], id, lab.Client(), id, outs[i])
+			}
+		}
+	}
+	errs = append(errs, snapEach(guests, func(name, id string) error {
+		g, _ := in.GuestClient(name)
+		out, err := snapshot(g, "")
+		if err != nil {
+			return fmt.Errorf("clean check: snapshot of lab host %s: %w", id, err)
+		}
+		record(name, id, g, "", out)
 		return nil
-	})
+	}))
+	return errors.Join(errs...)
 }
 
 // checkClean compares every lab host with its first snapshot.

@@ -51,30 +51,78 @@ func TestCleanCheckSees(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, change, undo, want string
+		// re, when set, is what the error must match instead of want.
+		re string
 	}{
 		{"sysctl outside conf/", "echo reno > /proc/sys/net/ipv4/tcp_congestion_control",
 			"echo " + strings.TrimSpace(sh("cat /proc/sys/net/ipv4/tcp_congestion_control")) + " > /proc/sys/net/ipv4/tcp_congestion_control",
-			"/proc/sys/net/ipv4/tcp_congestion_control:reno"},
+			"/proc/sys/net/ipv4/tcp_congestion_control:reno", ""},
 		{"ethtool feature", "ethtool -K " + eth0 + " tso off", "ethtool -K " + eth0 + " tso on",
-			"ethtool-k " + eth0 + " tcp-segmentation-offload: off"},
+			"ethtool-k " + eth0 + " tx-tcp-segmentation: off", ""},
 		// A qdisc attached sets a transmit queue length of 0 to 1000.
 		{"root qdisc", "tc qdisc add dev " + eth0 + " root handle 7: tbf rate 1mbit burst 4k latency 10ms",
-			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc tbf 7: dev " + eth0 + " root"},
+			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc tbf 7: dev " + eth0 + " root", ""},
 		{"htb class", "tc qdisc add dev " + eth0 + " root handle 7: htb && tc class add dev " + eth0 + " parent 7: classid 7:10 htb rate 1mbit",
-			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-class dev " + eth0 + " class htb 7:10"},
+			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-class dev " + eth0 + " class htb 7:10", ""},
 		{"ingress qdisc", "tc qdisc add dev " + eth0 + " ingress",
-			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc ingress ffff: dev " + eth0},
+			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc ingress ffff: dev " + eth0, ""},
 		{"ingress filter", "tc qdisc add dev " + eth0 + " ingress && tc filter add dev " + eth0 + " ingress protocol ip prio 3 u32 match ip dport 80 0xffff action mirred egress redirect dev lo",
-			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-filter ingress dev " + eth0 + " filter protocol ip pref 3 u32"},
+			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-filter ingress dev " + eth0 + " filter protocol ip pref 3 u32", ""},
+		// Each kind of state the snapshot covers, changed as a recipe's
+		// broken restore would leave it: the test fails if the snapshot
+		// drops one.
+		{name: "link MTU", change: "ip link set " + eth0 + " mtu 1400", undo: "ip link set " + eth0 + " mtu 1500",
+			re: `\+ link: ` + eth0 + `: .* mtu 1400`},
+		{name: "link flags", change: "ip link set " + eth0 + " promisc on", undo: "ip link set " + eth0 + " promisc off",
+			re: `\+ link: ` + eth0 + `: .* promiscuity 1`},
+		{name: "link master", change: "ip link add snapbr type bridge && ip link set " + eth0 + " master snapbr", undo: "ip link del snapbr",
+			re: `\+ link: ` + eth0 + `: .* master snapbr`},
+		{name: "IPv4 address", change: "ip addr add 198.18.7.1/24 dev " + eth0, undo: "ip addr del 198.18.7.1/24 dev " + eth0,
+			re: `\+ addr dev ` + eth0 + ` inet plen 24 .*198\.18\.7\.1`},
+		{name: "IPv6 address", change: "ip -6 addr add 2001:db8:7::1/64 dev " + eth0 + " nodad", undo: "ip -6 addr del 2001:db8:7::1/64 dev " + eth0,
+			re: `\+ addr dev ` + eth0 + ` inet6 plen 64 .*2001:db8:7::1`},
+		{name: "IPv4 route in another table", change: "ip route add 198.18.8.0/24 dev " + eth0 + " table 100", undo: "ip route del 198.18.8.0/24 dev " + eth0 + " table 100",
+			re: `\+ route inet table 100 .*198\.18\.8\.0 .*dev ` + eth0},
+		{name: "IPv6 route in another table", change: "ip -6 route add 2001:db8:8::/64 dev " + eth0 + " table 101", undo: "ip -6 route del 2001:db8:8::/64 dev " + eth0 + " table 101",
+			re: `\+ route inet6 table 101 .*2001:db8:8:: .*dev ` + eth0},
+		{name: "IPv4 rule", change: "ip rule add pref 1234 table 100", undo: "ip rule del pref 1234", re: `\+ rule inet .* table 100 .*pref 1234`},
+		{name: "IPv6 rule", change: "ip -6 rule add pref 1235 table 101", undo: "ip -6 rule del pref 1235", re: `\+ rule inet6 .* table 101 .*pref 1235`},
+		{name: "permanent neighbour", change: "ip neigh add 198.18.7.2 lladdr 02:00:00:00:00:01 dev " + eth0 + " nud permanent",
+			undo: "ip neigh del 198.18.7.2 dev " + eth0, re: `\+ neigh inet dev ` + eth0 + ` .*dst 198\.18\.7\.2 lladdr 02:00:00:00:00:01`},
+		{name: "per-device sysctl", change: "echo 0 > /proc/sys/net/ipv6/conf/" + eth0 + "/autoconf", undo: "echo 1 > /proc/sys/net/ipv6/conf/" + eth0 + "/autoconf",
+			want: "+ /proc/sys/net/ipv6/conf/" + eth0 + "/autoconf:0"},
+		{name: "RPS", change: "echo 1 > /sys/class/net/" + eth0 + "/queues/rx-0/rps_cpus", undo: "echo 0 > /sys/class/net/" + eth0 + "/queues/rx-0/rps_cpus",
+			want: "+ /sys/class/net/" + eth0 + "/queues/rx-0/rps_cpus:1"},
+		{name: "XPS", change: "echo 1 > /sys/class/net/" + eth0 + "/queues/tx-0/xps_cpus", undo: "echo 0 > /sys/class/net/" + eth0 + "/queues/tx-0/xps_cpus",
+			want: "+ /sys/class/net/" + eth0 + "/queues/tx-0/xps_cpus:1"},
+		{name: "ethtool channels", change: "ethtool -L " + eth0 + " rx 2", undo: "ethtool -L " + eth0 + " rx 1", want: "+ ethtool-l " + eth0 + " rx: 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sh(tc.change)
 			err := check.checkClean()
 			sh(tc.undo)
-			require.ErrorContains(t, err, tc.want)
+			require.Error(t, err)
+			if tc.re != "" {
+				require.Regexp(t, tc.re, err.Error())
+			} else {
+				require.ErrorContains(t, err, tc.want)
+			}
 			require.NoError(t, check.checkClean(), "once taken back")
 		})
 	}
+
+	// Interrupt affinities are the machine's: one is changed and put back
+	// here only if some interrupt takes another CPU list.
+	t.Run("IRQ affinity", func(t *testing.T) {
+		found := strings.Fields(sh(`for f in /proc/irq/*/smp_affinity_list; do v=$(cat $f); [ "$v" = 0 ] && continue; if echo 0 > $f 2>/dev/null; then echo $f $v; break; fi; done`))
+		if len(found) != 2 {
+			t.Skip("no interrupt on this machine takes another CPU list (or it has one CPU)")
+		}
+		err := check.checkClean()
+		sh("echo " + found[1] + " > " + found[0])
+		require.ErrorContains(t, err, "+ "+found[0]+":0")
+		require.NoError(t, check.checkClean(), "once taken back")
+	})
 
 	t.Run("files", func(t *testing.T) {
 		h := &Host{client: lab.Client(), name: "h1", id: id}

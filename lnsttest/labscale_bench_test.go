@@ -227,8 +227,8 @@ func BenchmarkLabScale200(b *testing.B) { benchLabScale(b, 200) }
 //   - lab: what Require does for a recipe on a fresh instance of the
 //     namespace lab: LabProvisioner.Reserve (Lab.Acquire, which builds
 //     the hosts in parallel, and WaitUsable) and the clean check's
-//     snapshot of every host (snapInstance, in parallel as Require runs
-//     it); then Lab.Destroy.
+//     snapshot of every host (snapInstance, as Require takes it: one
+//     SnapshotHosts call to the lab agent); then Lab.Destroy.
 //   - netlink, the floor: the same topology built to the same usable state
 //     with raw netlink calls in this process (benchBuildRawN, as many
 //     hosts at a time as the lab), torn down by closing the namespaces.
@@ -271,11 +271,7 @@ func benchLabScale(b *testing.B, n int) {
 			return 0, errors.Join(errors.New("the lab reused an instance"), lab.Destroy(in))
 		}
 		reserve = append(reserve, time.Since(t0))
-		err = snapEach(in.Hosts, func(name, id string) error {
-			_, err := snapshot(lab.Client(), id)
-			return err
-		})
-		if err != nil {
+		if err := (&session{}).snapInstance(lab, in); err != nil {
 			return 0, errors.Join(err, lab.Destroy(in))
 		}
 		memKiB = append(memKiB, float64(benchMemUsedKiB()-before)/float64(n))

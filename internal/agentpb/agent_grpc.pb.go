@@ -107,6 +107,7 @@ const (
 	Agent_SetNicVf_FullMethodName        = "/lnst.agent.v1.Agent/SetNicVf"
 	Agent_SetNicEswitch_FullMethodName   = "/lnst.agent.v1.Agent/SetNicEswitch"
 	Agent_NicEswitch_FullMethodName      = "/lnst.agent.v1.Agent/NicEswitch"
+	Agent_SnapshotHosts_FullMethodName   = "/lnst.agent.v1.Agent/SnapshotHosts"
 )
 
 // AgentClient is the client API for Agent service.
@@ -348,6 +349,10 @@ type AgentClient interface {
 	// device's devlink ports (a VF's representor among them).
 	SetNicEswitch(ctx context.Context, in *NicEswitchRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 	NicEswitch(ctx context.Context, in *LinkRef, opts ...grpc.CallOption) (*NicEswitchReply, error)
+	// --- Clean-check snapshot (issue 25): SnapshotHosts reads what a recipe
+	// may change on each named host and must put back, as canonical text
+	// lines, the hosts in parallel, without a process per command.
+	SnapshotHosts(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotReply, error)
 }
 
 type agentClient struct {
@@ -1226,6 +1231,16 @@ func (c *agentClient) NicEswitch(ctx context.Context, in *LinkRef, opts ...grpc.
 	return out, nil
 }
 
+func (c *agentClient) SnapshotHosts(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SnapshotReply)
+	err := c.cc.Invoke(ctx, Agent_SnapshotHosts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -1465,6 +1480,10 @@ type AgentServer interface {
 	// device's devlink ports (a VF's representor among them).
 	SetNicEswitch(context.Context, *NicEswitchRequest) (*ChangeReply, error)
 	NicEswitch(context.Context, *LinkRef) (*NicEswitchReply, error)
+	// --- Clean-check snapshot (issue 25): SnapshotHosts reads what a recipe
+	// may change on each named host and must put back, as canonical text
+	// lines, the hosts in parallel, without a process per command.
+	SnapshotHosts(context.Context, *SnapshotRequest) (*SnapshotReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -1720,6 +1739,9 @@ func (UnimplementedAgentServer) SetNicEswitch(context.Context, *NicEswitchReques
 }
 func (UnimplementedAgentServer) NicEswitch(context.Context, *LinkRef) (*NicEswitchReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method NicEswitch not implemented")
+}
+func (UnimplementedAgentServer) SnapshotHosts(context.Context, *SnapshotRequest) (*SnapshotReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SnapshotHosts not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -3172,6 +3194,24 @@ func _Agent_NicEswitch_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_SnapshotHosts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SnapshotHosts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SnapshotHosts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SnapshotHosts(ctx, req.(*SnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -3482,6 +3522,10 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NicEswitch",
 			Handler:    _Agent_NicEswitch_Handler,
+		},
+		{
+			MethodName: "SnapshotHosts",
+			Handler:    _Agent_SnapshotHosts_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
