@@ -154,3 +154,28 @@ func TestCleanCheckSees(t *testing.T) {
 		require.NoError(t, check.checkClean(), "the tree gone, as it was before")
 	})
 }
+
+// TestCleanCheckFallbacks checks that the lines SnapshotHosts writes about
+// a fallback tunnel device (made in every namespace when a module loads)
+// are dropped, and no others.
+func TestCleanCheckFallbacks(t *testing.T) {
+	snap := strings.Join([]string{
+		"link: lo: index 1 type 772 flags 0x10049 mtu 65536",
+		"link: gre0@NONE: index 3 type 778 flags 0x80 mtu 1476 kind gre",
+		"link: eth0: index 2 type 1 flags 0x11043 mtu 1500 kind veth link 3",
+		"addr dev gre0 inet6 plen 64 scope 253 ifa1 fe80::1 lft forever flags 0x80",
+		"route inet6 table 255 type 5 proto 2 scope 0 dstlen 8 srclen 0 tos 0 flags 0x0 rta1 ff00:: metric 256 rta4 dev gre0 rta20=00",
+		"ethtool-k gre0 rx-gro: on",
+		"ethtool-k eth0 rx-gro: on",
+		"qdisc noqueue 0: dev gre0 root opts ",
+		"/sys/class/net/gre0/queues/rx-0/rps_cpus:0",
+		"/proc/sys/net/ipv6/conf/gre0/mtu:1476",
+		"/proc/sys/net/ipv6/conf/eth0/mtu:1500",
+	}, "\n")
+	require.Equal(t, strings.Join([]string{
+		"link: lo: index 1 type 772 flags 0x10049 mtu 65536",
+		"link: eth0: index 2 type 1 flags 0x11043 mtu 1500 kind veth link 3",
+		"ethtool-k eth0 rx-gro: on",
+		"/proc/sys/net/ipv6/conf/eth0/mtu:1500",
+	}, "\n"), withoutFallbacks(snap))
+}
