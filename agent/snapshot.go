@@ -602,7 +602,9 @@ func (w *snapWriter) tc(devs []string) {
 		for i, p := range handles {
 			fs, err := tcDump(unix.RTM_GETTFILTER, ifindex, p)
 			if err != nil {
-				if !errors.Is(err, unix.EINVAL) && !isNotFound(err) {
+				// A qdisc or class that takes no filters (mq and its
+				// classes) answers EOPNOTSUPP, as tc filter show finds.
+				if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EOPNOTSUPP) && !isNotFound(err) {
 					w.fail("list filters of "+d+" at "+parents[i], err)
 				}
 				continue

@@ -95,6 +95,10 @@ func TestCleanCheckSees(t *testing.T) {
 			want: "+ /sys/class/net/" + eth0 + "/queues/rx-0/rps_cpus:1"},
 		{name: "XPS", change: "echo 1 > /sys/class/net/" + eth0 + "/queues/tx-0/xps_cpus", undo: "echo 0 > /sys/class/net/" + eth0 + "/queues/tx-0/xps_cpus",
 			want: "+ /sys/class/net/" + eth0 + "/queues/tx-0/xps_cpus:1"},
+		// mq and its classes take no filters: the kernel says so, and the
+		// snapshot goes on (a VM guest's multiqueue NIC has mq).
+		{name: "mq qdisc", change: "ip link add snapa numtxqueues 2 type veth peer snapb numtxqueues 2 && ip link set snapa txqueuelen 1000 && tc qdisc add dev snapa root handle 9: mq",
+			undo: "ip link del snapa", want: "+ qdisc mq 9: dev snapa root"},
 		{name: "ethtool channels", change: "ethtool -L " + eth0 + " rx 2", undo: "ethtool -L " + eth0 + " rx 1", want: "+ ethtool-l " + eth0 + " rx: 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
