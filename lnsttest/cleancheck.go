@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
@@ -211,9 +212,45 @@ func snapshot(c pb.AgentClient, host string) (string, error) {
 	return out[0], nil
 }
 
-// snapshotHosts takes the snapshots of hosts of one agent, in one call
-// where the agent has SnapshotHosts; in the order given.
+// snapBatch is how many hosts one SnapshotHosts call asks for: a host's
+// snapshot is ~50 KB, and a reply must stay under gRPC's 4 MiB.
+const snapBatch = 32
+
+// snapshotHosts takes the snapshots of hosts of one agent, snapBatch
+// hosts a call where the agent has SnapshotHosts, the calls in parallel;
+// in the order given.
 func snapshotHosts(c pb.AgentClient, hosts []string) ([]string, error) {
+	if len(hosts) <= snapBatch {
+		return snapshotBatch(c, hosts)
+	}
+	out := make([]string, len(hosts))
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for i := 0; i < len(hosts); i += snapBatch {
+		batch := hosts[i:min(i+snapBatch, len(hosts))]
+		wg.Go(func() {
+			o, err := snapshotBatch(c, batch)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				return
+			}
+			copy(out[i:], o)
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// snapshotBatch is one call of snapshotHosts.
+func snapshotBatch(c pb.AgentClient, hosts []string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r, err := c.SnapshotHosts(ctx, &pb.SnapshotRequest{Hosts: hosts})
@@ -281,7 +318,7 @@ func (s *session) snapInstance(lab *pool.Lab, in *pool.Instance) error {
 	if len(ids) > 0 {
 		outs, err := snapshotHosts(lab.Client(), ids)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("clean check: snapshot of lab hosts %s: %w", strings.Join(ids, ", "), err))
+			errs = append(errs, fmt.Errorf("clean check: snapshot of %d lab hosts (%s...): %w", len(ids), ids[0], err))
 		} else {
 			for i, id := range ids {
 				record(names[i], id, lab.Client(), id, outs[i])

@@ -183,3 +183,35 @@ func TestCleanCheckFallbacks(t *testing.T) {
 		"/proc/sys/net/ipv6/conf/eth0/mtu:1500",
 	}, "\n"), withoutFallbacks(snap))
 }
+
+// TestCleanCheckManyHosts snapshots a 100-host instance as Require does:
+// the agent's replies for all its hosts do not fit one gRPC message, and
+// each host's snapshot must be its own, in the order asked.
+func TestCleanCheckManyHosts(t *testing.T) {
+	s := current()
+	if s == nil || s.pool != nil {
+		t.Skip("requires the local lab: run under lnsttest.Main without -lnst.pool")
+	}
+	if testing.Short() {
+		t.Skip("builds 100 lab hosts; skipped under -short")
+	}
+	lab, err := s.labNow()
+	if err != nil {
+		t.Skipf("the lab is unavailable here: %v", err)
+	}
+	in, err := lab.Acquire(context.Background(), benchScaleTopo(100))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, lab.Destroy(in)) })
+	var ids []string
+	for _, id := range in.Hosts {
+		ids = append(ids, id)
+	}
+	all, err := snapshotHosts(lab.Client(), ids)
+	require.NoError(t, err)
+	require.Len(t, all, len(ids))
+	for _, j := range []int{0, snapBatch, len(ids) - 1} {
+		one, err := snapshot(lab.Client(), ids[j])
+		require.NoError(t, err)
+		require.Empty(t, lineDiff(one, all[j]), "host %s", ids[j])
+	}
+}
