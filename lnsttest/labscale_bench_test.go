@@ -257,7 +257,7 @@ func benchLabScale(b *testing.B, n int) {
 	ctx := context.Background()
 	topo := benchScaleTopo(n)
 	var memKiB []float64
-	var reserve []time.Duration
+	var reserve, snaps []time.Duration
 	labOnce := func() (time.Duration, error) {
 		t0 := time.Now()
 		before := benchMemUsedKiB()
@@ -271,9 +271,11 @@ func benchLabScale(b *testing.B, n int) {
 			return 0, errors.Join(errors.New("the lab reused an instance"), lab.Destroy(in))
 		}
 		reserve = append(reserve, time.Since(t0))
+		t1 := time.Now()
 		if err := (&session{}).snapInstance(lab, in); err != nil {
 			return 0, errors.Join(err, lab.Destroy(in))
 		}
+		snaps = append(snaps, time.Since(t1))
 		memKiB = append(memKiB, float64(benchMemUsedKiB()-before)/float64(n))
 		err = lab.Destroy(in)
 		return time.Since(t0), err
@@ -298,7 +300,7 @@ func benchLabScale(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 	}
-	memKiB, reserve, rawBuild = nil, nil, nil
+	memKiB, reserve, rawBuild, snaps = nil, nil, nil, nil
 	total := make([][]time.Duration, len(sides))
 	round := 0
 	for b.Loop() {
@@ -329,5 +331,8 @@ func benchLabScale(b *testing.B, n int) {
 	b.ReportMetric(mem, "ns_host_kib")
 	fmt.Printf("ns_host_kib %.0f (machine memory in use per namespace host of lab%d, median of %d builds)\n", mem, n, len(memKiB))
 	benchratio.Print(fmt.Sprintf("lab%d/netlink%d", n, n), benchratio.Ratios(total[0], total[1]))
+	med, lo, hi := benchratio.Durations(snaps)
+	b.ReportMetric(float64(med.Microseconds())/1000, "snapshot-ms")
+	fmt.Printf("lab%d snapshot of the new instance (snapInstance): median %v (min %v, max %v, n %d)\n", n, med.Round(time.Millisecond), lo.Round(time.Millisecond), hi.Round(time.Millisecond), len(snaps))
 	fmt.Printf("lab%d/netlink%d build only (Reserve, without the clean check's snapshots and the teardown, against the raw build): %s\n", n, n, benchratio.Spread(benchratio.Ratios(reserve, rawBuild)))
 }
