@@ -343,9 +343,31 @@ func (s *session) checkClean() error {
 	hosts := s.clean.hosts
 	s.mu.Unlock()
 	var problems []string
+	// The namespace hosts of one agent are snapshotted together, as
+	// snapInstance took them.
+	afters, errs := map[string]string{}, map[string]error{}
+	byClient := map[pb.AgentClient][]string{}
+	for id, h := range hosts {
+		if h.id != "" {
+			byClient[h.client] = append(byClient[h.client], id)
+		}
+	}
+	for c, ids := range byClient {
+		outs, err := snapshotHosts(c, ids)
+		for i, id := range ids {
+			if err != nil {
+				errs[id] = err
+			} else {
+				afters[id] = outs[i]
+			}
+		}
+	}
 	for _, id := range slices.Sorted(maps.Keys(hosts)) {
 		h := hosts[id]
-		after, err := snapshot(h.client, h.id)
+		after, err := afters[id], errs[id]
+		if h.id == "" {
+			after, err = snapshot(h.client, h.id)
+		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("lab host %s: %v", id, err))
 			continue
