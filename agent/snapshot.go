@@ -76,6 +76,9 @@ type snapWriter struct {
 	lines []string
 	errs  []string
 	names map[int32]string // link names by index
+	// covered are, by sysctl directory, the files whose values came by
+	// netlink (snapconf.go).
+	covered map[string]map[string]bool
 }
 
 func (w *snapWriter) add(format string, args ...any) {
@@ -100,7 +103,7 @@ func (h *host) snapshot(w *snapWriter) error {
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)
 	}
-	w.names = map[int32]string{}
+	w.names, w.covered = map[int32]string{}, map[string]map[string]bool{}
 	var devs []string
 	for _, m := range links {
 		if len(m) < unix.SizeofIfInfomsg {
@@ -132,6 +135,7 @@ func (h *host) snapshot(w *snapWriter) error {
 	snapEthtool(w, devs)
 	w.tc(devs)
 	snapQueues(w, devs)
+	w.neighParms()
 	snapSysctls(w)
 	return nil
 }
@@ -238,6 +242,7 @@ func (w *snapWriter) link(m []byte) {
 			w.linkInfo(&b, a.Value)
 		case t == unix.IFLA_AF_SPEC:
 			linkAfSpec(&b, a.Value)
+			w.linkConf(w.name(ifi.Index), a.Value)
 		case linkSkip[t]:
 		case linkNames[t] != "" && len(a.Value) == 4:
 			fmt.Fprintf(&b, " %s %d", linkNames[t], int32(u32(a.Value)))
@@ -765,7 +770,7 @@ func snapSysctls(w *snapWriter) {
 			switch {
 			case e.IsDir():
 				walk(p)
-			case snapSysctlSkip(e.Name()):
+			case snapSysctlSkip(e.Name()) || w.covered[dir][e.Name()]:
 			default:
 				snapFileAt(w, int(d.Fd()), e.Name(), p, buf)
 			}

@@ -2,8 +2,11 @@ package lnsttest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +93,7 @@ func TestCleanCheckSees(t *testing.T) {
 		{name: "permanent neighbour", change: "ip neigh add 198.18.7.2 lladdr 02:00:00:00:00:01 dev " + eth0 + " nud permanent",
 			undo: "ip neigh del 198.18.7.2 dev " + eth0, re: `\+ neigh inet dev ` + eth0 + ` .*dst 198\.18\.7\.2 lladdr 02:00:00:00:00:01`},
 		{name: "per-device sysctl", change: "echo 0 > /proc/sys/net/ipv6/conf/" + eth0 + "/autoconf", undo: "echo 1 > /proc/sys/net/ipv6/conf/" + eth0 + "/autoconf",
-			want: "+ /proc/sys/net/ipv6/conf/" + eth0 + "/autoconf:0"},
+			want: "+ conf inet6 dev " + eth0 + " autoconf: 0"},
 		{name: "RPS", change: "echo 1 > /sys/class/net/" + eth0 + "/queues/rx-0/rps_cpus", undo: "echo 0 > /sys/class/net/" + eth0 + "/queues/rx-0/rps_cpus",
 			want: "+ /sys/class/net/" + eth0 + "/queues/rx-0/rps_cpus:1"},
 		{name: "XPS", change: "echo 1 > /sys/class/net/" + eth0 + "/queues/tx-0/xps_cpus", undo: "echo 0 > /sys/class/net/" + eth0 + "/queues/tx-0/xps_cpus",
@@ -114,6 +117,43 @@ func TestCleanCheckSees(t *testing.T) {
 			require.NoError(t, check.checkClean(), "once taken back")
 		})
 	}
+
+	// A lab interface's per-device sysctls come by netlink, not as files
+	// (agent/snapconf.go): every one of them a write can change must show
+	// in the diff, as a conf or neigh-parms line of the device or its file.
+	t.Run("every per-device sysctl", func(t *testing.T) {
+		var seen, refused []string
+		for _, l := range strings.Split(strings.TrimSpace(sh("for f in /proc/sys/net/ipv4/conf/"+eth0+"/* /proc/sys/net/ipv6/conf/"+eth0+"/* /proc/sys/net/ipv4/neigh/"+eth0+"/* /proc/sys/net/ipv6/neigh/"+eth0+"/*; do echo \"$f $(cat $f 2>/dev/null)\"; done")), "\n") {
+			f, v, _ := strings.Cut(l, " ")
+			n, err := strconv.Atoi(v)
+			// disable_ipv6 takes the link-local address away: its
+			// return goes through detection, and the check sees the
+			// address, not only the sysctl. stable_secret is left out.
+			if err != nil || strings.HasSuffix(f, "/disable_ipv6") {
+				refused = append(refused, f)
+				continue
+			}
+			to := n + 1
+			if n == 1 {
+				to = 0
+			}
+			// A value at its top (an MTU, an id) takes one less.
+			r, err := pb.RunJobWhole(context.Background(), lab.Client(), &pb.StartJobRequest{Host: id, Argv: []string{"sh", "-c", fmt.Sprintf("echo %d > %s || echo %d > %s", to, f, n-1, f)}, Internal: true})
+			require.NoError(t, err)
+			if r.ExitCode != 0 {
+				refused = append(refused, f)
+				continue
+			}
+			err = check.checkClean()
+			sh(fmt.Sprintf("echo %d > %s", n, f))
+			require.Error(t, err, f)
+			require.Regexp(t, `(?m)^[+-] ((conf|neigh-parms) inet6? dev `+eth0+` |`+regexp.QuoteMeta(f)+`:)`, err.Error(), f)
+			seen = append(seen, f)
+		}
+		t.Logf("%d per-device sysctls changed and seen; not changed: %v", len(seen), refused)
+		require.Greater(t, len(seen), 100, "the lab interface has a hundred and more per-device sysctls")
+		require.NoError(t, check.checkClean(), "once all are taken back")
+	})
 
 	// Interrupt affinities are the machine's: one is changed and put back
 	// here only if some interrupt takes another CPU list.
