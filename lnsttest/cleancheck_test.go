@@ -215,12 +215,16 @@ func TestCleanCheckFallbacks(t *testing.T) {
 		"/sys/class/net/gre0/queues/rx-0/rps_cpus:0",
 		"/proc/sys/net/ipv6/conf/gre0/mtu:1476",
 		"/proc/sys/net/ipv6/conf/eth0/mtu:1500",
+		"conf inet6 dev gre0 accept_dad: 1",
+		"neigh-parms inet dev gre0 app_solicit: 0",
+		"conf inet6 dev eth0 accept_dad: 1",
 	}, "\n")
 	require.Equal(t, strings.Join([]string{
 		"link: lo: index 1 type 772 flags 0x10049 mtu 65536",
 		"link: eth0: index 2 type 1 flags 0x11043 mtu 1500 kind veth link 3",
 		"ethtool-k eth0 rx-gro: on",
 		"/proc/sys/net/ipv6/conf/eth0/mtu:1500",
+		"conf inet6 dev eth0 accept_dad: 1",
 	}, "\n"), withoutFallbacks(snap))
 }
 
