@@ -14,6 +14,9 @@ import (
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TestCleanCheckSees leaves on a lab host, one at a time, each kind of
@@ -258,4 +261,42 @@ func TestCleanCheckManyHosts(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, lineDiff(one, all[j]), "host %s", ids[j])
 	}
+}
+
+// noSnapshotAgent is an agent from before SnapshotHosts.
+type noSnapshotAgent struct{ pb.AgentClient }
+
+func (noSnapshotAgent) SnapshotHosts(context.Context, *pb.SnapshotRequest, ...grpc.CallOption) (*pb.SnapshotReply, error) {
+	return nil, status.Error(codes.Unimplemented, "unknown method SnapshotHosts")
+}
+
+// TestCleanCheckOlderAgent checks that an agent without SnapshotHosts
+// gets the snapshot script, and that its snapshots still show a change.
+func TestCleanCheckOlderAgent(t *testing.T) {
+	s := current()
+	if s == nil || s.pool != nil {
+		t.Skip("requires the local lab: run under lnsttest.Main without -lnst.pool")
+	}
+	lab, err := s.labNow()
+	if err != nil {
+		t.Skipf("the lab is unavailable here: %v", err)
+	}
+	in, err := lab.Acquire(context.Background(), pool.Topology{Hosts: []pool.TopoHost{{Name: "h1", Ifaces: []pool.TopoIface{{Name: "eth0", Net: "n1"}}}}})
+	require.NoError(t, err)
+	t.Cleanup(func() { lab.Release(in) })
+	id, eth0 := in.Hosts["h1"], in.Ifname("h1", "eth0")
+	old := noSnapshotAgent{lab.Client()}
+	before, err := snapshotHosts(old, []string{id})
+	require.NoError(t, err)
+	require.Contains(t, before[0], ": "+eth0+"@", "ip -o link's line of the interface: the script ran")
+	sh := func(cmd string) {
+		r, err := pb.RunJobWhole(context.Background(), lab.Client(), &pb.StartJobRequest{Host: id, Argv: []string{"sh", "-c", cmd}, Internal: true})
+		require.NoError(t, err)
+		require.Zero(t, r.ExitCode, "%s: %s", cmd, r.Stderr)
+	}
+	sh("ip route add 198.18.9.0/24 dev " + eth0 + " table 102")
+	after, err := snapshotHosts(old, []string{id})
+	sh("ip route del 198.18.9.0/24 dev " + eth0 + " table 102")
+	require.NoError(t, err)
+	require.Contains(t, lineDiff(before[0], after[0]), "+ 198.18.9.0/24 dev "+eth0+" table 102")
 }
