@@ -73,7 +73,8 @@ var callKinds = map[string]callKind{
 	"CaptureStart": reads, "CaptureStop": reads,
 	// The kernel log and counters are read; a kept sysinfo baseline is
 	// the agent's own memory, not a change to the machine.
-	"KmsgCursor": reads, "KmsgRead": reads, "SysinfoSnapshot": reads, "SysinfoAgentLog": reads,
+	"SnapshotHosts": reads,
+	"KmsgCursor":    reads, "KmsgRead": reads, "SysinfoSnapshot": reads, "SysinfoAgentLog": reads,
 	"TcAddQdisc": changes, "TcReplaceQdisc": changes, "TcDelQdisc": changes,
 	"TcAddClass": changes, "TcDelClass": changes, "TcAddFilter": changes, "TcDelFilter": changes,
 	"TcList": reads, "TcSaveQdiscs": reads, "TcResetQdiscs": changes,

@@ -2,14 +2,18 @@ package lnsttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The lab's hosts are reused by every recipe whose topology fits, and the
@@ -58,17 +62,24 @@ if command -v tc >/dev/null; then
 		done
 	done
 fi
-if command -v nft >/dev/null; then
+grep -s . /sys/class/net/*/queues/*/rps_cpus /sys/class/net/*/queues/*/xps_cpus /proc/irq/*/smp_affinity_list
+grep -r . /proc/sys/net 2>/dev/null | grep -v -e '/stable_secret:' -e '/tcp_fastopen_key:' -e 'available_[a-z_]*:' -e '/nf_conntrack_count:'
+` + snapshotExtraScript
+
+// snapshotExtraScript prints the state the agent's SnapshotHosts does not
+// read itself (yet): nftables rulesets, MPTCP endpoints and limits, xfrm
+// states and policies, L2TP tunnels and sessions. It is part of
+// snapshotScript, and runs as a job beside SnapshotHosts.
+const snapshotExtraScript = `if command -v nft >/dev/null; then
 	nft -s list ruleset 2>/dev/null | sed 's|^|nft |'
 fi
 ip mptcp endpoint show 2>/dev/null | sed 's|^|mptcp-endpoint |'
 ip mptcp limits show 2>/dev/null | sed 's|^|mptcp-limits |'
-grep -s . /sys/class/net/*/queues/*/rps_cpus /sys/class/net/*/queues/*/xps_cpus /proc/irq/*/smp_affinity_list
-grep -r . /proc/sys/net 2>/dev/null | grep -v -e '/stable_secret:' -e '/tcp_fastopen_key:' -e 'available_[a-z_]*:' -e '/nf_conntrack_count:'
 ip xfrm state 2>/dev/null | grep -e '^src ' -e '^	proto ' -e '^	mark ' -e '^	if_id ' | sed 's/^/xfrm-state /'
 ip xfrm policy 2>/dev/null | grep -v -e '^	lastused' | sed 's/^/xfrm-policy /'
 if [ -d /sys/module/l2tp_netlink ]; then ip l2tp show tunnel 2>/dev/null | sed 's/^/l2tp /'; ip l2tp show session 2>/dev/null | sed 's/^/l2tp /'; fi
-true`
+true
+`
 
 // cleanCheck holds the snapshots taken when lab hosts were made.
 type cleanCheck struct {
@@ -206,11 +217,121 @@ type snapHost struct {
 	before string
 }
 
-// snapshot runs snapshotScript on a host.
+// snapshot takes a host's snapshot: with the agent's SnapshotHosts, or
+// with snapshotScript run as a job on an agent that lacks it (an older
+// one). The two write different lines: a host's snapshots must all come
+// from the same agent, as they do (a lab host's agent lives as long as
+// the run).
 func snapshot(c pb.AgentClient, host string) (string, error) {
+	out, err := snapshotHosts(c, []string{host})
+	if err != nil {
+		return "", err
+	}
+	return out[0], nil
+}
+
+// snapBatch is how many hosts one SnapshotHosts call asks for: a host's
+// snapshot is ~50 KB, and a reply must stay under gRPC's 4 MiB.
+const snapBatch = 32
+
+// snapshotHosts takes the snapshots of hosts of one agent, snapBatch
+// hosts a call where the agent has SnapshotHosts, the calls in parallel;
+// in the order given.
+func snapshotHosts(c pb.AgentClient, hosts []string) ([]string, error) {
+	if len(hosts) <= snapBatch {
+		return snapshotBatch(c, hosts)
+	}
+	out := make([]string, len(hosts))
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for i := 0; i < len(hosts); i += snapBatch {
+		batch := hosts[i:min(i+snapBatch, len(hosts))]
+		wg.Go(func() {
+			o, err := snapshotBatch(c, batch)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				return
+			}
+			copy(out[i:], o)
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// snapshotBatch is one call of snapshotHosts.
+func snapshotBatch(c pb.AgentClient, hosts []string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r, err := pb.RunJobWhole(ctx, c, &pb.StartJobRequest{Host: host, Argv: []string{"sh", "-c", snapshotScript}, Desc: "clean check snapshot", Internal: true})
+	r, err := c.SnapshotHosts(ctx, &pb.SnapshotRequest{Hosts: hosts})
+	if status.Code(err) == codes.Unimplemented {
+		out := make([]string, len(hosts))
+		for i, h := range hosts {
+			if out[i], err = snapshotByScript(c, h); err != nil {
+				return nil, fmt.Errorf("host %q: %w", h, err)
+			}
+		}
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Hosts) != len(hosts) {
+		return nil, fmt.Errorf("the agent answered %d snapshots for %d hosts", len(r.Hosts), len(hosts))
+	}
+	out := make([]string, len(hosts))
+	for i, h := range r.Hosts {
+		if len(h.Errors) > 0 {
+			return nil, fmt.Errorf("snapshot of host %q is incomplete: %s", hosts[i], strings.Join(h.Errors, "; "))
+		}
+		out[i] = h.Text
+	}
+	// What SnapshotHosts does not read, by script, the hosts in parallel.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, 8)
+	)
+	for i, h := range hosts {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			extra, err := runSnapshotScript(c, h, snapshotExtraScript)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("host %q: %w", h, err))
+				return
+			}
+			out[i] += "\n" + extra
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// snapshotByScript runs snapshotScript on a host.
+func snapshotByScript(c pb.AgentClient, host string) (string, error) {
+	return runSnapshotScript(c, host, snapshotScript)
+}
+
+// runSnapshotScript runs script on a host and returns what it printed.
+func runSnapshotScript(c pb.AgentClient, host, script string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := pb.RunJobWhole(ctx, c, &pb.StartJobRequest{Host: host, Argv: []string{"sh", "-c", script}, Desc: "clean check snapshot", Internal: true})
 	if err != nil {
 		return "", err
 	}
@@ -220,26 +341,48 @@ func snapshot(c pb.AgentClient, host string) (string, error) {
 	return string(r.Stdout), nil
 }
 
-// snapInstance records the state of a freshly made lab instance's hosts,
-// snapParallel at a time (snapinstance.go).
+// snapInstance records the state of a freshly made lab instance's hosts:
+// the namespace hosts in one call to the lab's agent, each VM guest by
+// its own agent (snapinstance.go).
 func (s *session) snapInstance(lab *pool.Lab, in *pool.Instance) error {
-	return snapEach(in.Hosts, func(name, id string) error {
-		c, host := lab.Client(), id
+	var names, ids []string
+	guests := map[string]string{}
+	for name, id := range in.Hosts {
 		if g, _ := in.GuestClient(name); g != nil {
-			c, host = g, ""
+			guests[name] = id
+			continue
 		}
-		out, err := snapshot(c, host)
-		if err != nil {
-			return fmt.Errorf("clean check: snapshot of lab host %s: %w", id, err)
-		}
+		names, ids = append(names, name), append(ids, id)
+	}
+	record := func(name, id string, c pb.AgentClient, host, out string) {
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		if s.clean.hosts == nil {
 			s.clean.hosts = map[string]snapHost{}
 		}
 		s.clean.hosts[id] = snapHost{name: name, client: c, id: host, before: out}
-		s.mu.Unlock()
+	}
+	var errs []error
+	if len(ids) > 0 {
+		outs, err := snapshotHosts(lab.Client(), ids)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("clean check: snapshot of %d lab hosts (%s...): %w", len(ids), ids[0], err))
+		} else {
+			for i, id := range ids {
+				record(names[i], id, lab.Client(), id, outs[i])
+			}
+		}
+	}
+	errs = append(errs, snapEach(guests, func(name, id string) error {
+		g, _ := in.GuestClient(name)
+		out, err := snapshot(g, "")
+		if err != nil {
+			return fmt.Errorf("clean check: snapshot of lab host %s: %w", id, err)
+		}
+		record(name, id, g, "", out)
 		return nil
-	})
+	}))
+	return errors.Join(errs...)
 }
 
 // checkClean compares every lab host with its first snapshot.
@@ -248,9 +391,31 @@ func (s *session) checkClean() error {
 	hosts := s.clean.hosts
 	s.mu.Unlock()
 	var problems []string
+	// The namespace hosts of one agent are snapshotted together, as
+	// snapInstance took them.
+	afters, errs := map[string]string{}, map[string]error{}
+	byClient := map[pb.AgentClient][]string{}
+	for id, h := range hosts {
+		if h.id != "" {
+			byClient[h.client] = append(byClient[h.client], id)
+		}
+	}
+	for c, ids := range byClient {
+		outs, err := snapshotHosts(c, ids)
+		for i, id := range ids {
+			if err != nil {
+				errs[id] = err
+			} else {
+				afters[id] = outs[i]
+			}
+		}
+	}
 	for _, id := range slices.Sorted(maps.Keys(hosts)) {
 		h := hosts[id]
-		after, err := snapshot(h.client, h.id)
+		after, err := afters[id], errs[id]
+		if h.id == "" {
+			after, err = snapshot(h.client, h.id)
+		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("lab host %s: %v", id, err))
 			continue

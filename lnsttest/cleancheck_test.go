@@ -2,8 +2,11 @@ package lnsttest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,9 @@ import (
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/pool"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TestCleanCheckSees leaves on a lab host, one at a time, each kind of
@@ -53,40 +59,129 @@ func TestCleanCheckSees(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, change, undo, want string
+		// re, when set, is what the error must match instead of want.
+		re string
 	}{
 		{"sysctl outside conf/", "echo reno > /proc/sys/net/ipv4/tcp_congestion_control",
 			"echo " + strings.TrimSpace(sh("cat /proc/sys/net/ipv4/tcp_congestion_control")) + " > /proc/sys/net/ipv4/tcp_congestion_control",
-			"/proc/sys/net/ipv4/tcp_congestion_control:reno"},
+			"/proc/sys/net/ipv4/tcp_congestion_control:reno", ""},
 		{"ethtool feature", "ethtool -K " + eth0 + " tso off", "ethtool -K " + eth0 + " tso on",
-			"ethtool-k " + eth0 + " tcp-segmentation-offload: off"},
+			"ethtool-k " + eth0 + " tx-tcp-segmentation: off", ""},
 		// A qdisc attached sets a transmit queue length of 0 to 1000.
 		{"root qdisc", "tc qdisc add dev " + eth0 + " root handle 7: tbf rate 1mbit burst 4k latency 10ms",
-			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc tbf 7: dev " + eth0 + " root"},
+			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc tbf 7: dev " + eth0 + " root", ""},
 		{"htb class", "tc qdisc add dev " + eth0 + " root handle 7: htb && tc class add dev " + eth0 + " parent 7: classid 7:10 htb rate 1mbit",
-			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-class dev " + eth0 + " class htb 7:10"},
+			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-class dev " + eth0 + " class htb 7:10", ""},
 		{"ingress qdisc", "tc qdisc add dev " + eth0 + " ingress",
-			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc ingress ffff: dev " + eth0},
+			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc ingress ffff: dev " + eth0, ""},
 		{"ingress filter", "tc qdisc add dev " + eth0 + " ingress && tc filter add dev " + eth0 + " ingress protocol ip prio 3 u32 match ip dport 80 0xffff action mirred egress redirect dev lo",
-			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-filter ingress dev " + eth0 + " filter protocol ip pref 3 u32"},
+			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-filter ingress dev " + eth0 + " filter protocol ip pref 3 u32", ""},
+		// Each kind of state the snapshot covers, changed as a recipe's
+		// broken restore would leave it: the test fails if the snapshot
+		// drops one.
+		{name: "link MTU", change: "ip link set " + eth0 + " mtu 1400", undo: "ip link set " + eth0 + " mtu 1500",
+			re: `\+ link: ` + eth0 + `: .* mtu 1400`},
+		{name: "link flags", change: "ip link set " + eth0 + " promisc on", undo: "ip link set " + eth0 + " promisc off",
+			re: `\+ link: ` + eth0 + `: .* promiscuity 1`},
+		{name: "link master", change: "ip link add snapbr type bridge && ip link set " + eth0 + " master snapbr", undo: "ip link del snapbr",
+			re: `\+ link: ` + eth0 + `: .* master snapbr`},
+		{name: "IPv4 address", change: "ip addr add 198.18.7.1/24 dev " + eth0, undo: "ip addr del 198.18.7.1/24 dev " + eth0,
+			re: `\+ addr dev ` + eth0 + ` inet plen 24 .*198\.18\.7\.1`},
+		{name: "IPv6 address", change: "ip -6 addr add 2001:db8:7::1/64 dev " + eth0 + " nodad", undo: "ip -6 addr del 2001:db8:7::1/64 dev " + eth0,
+			re: `\+ addr dev ` + eth0 + ` inet6 plen 64 .*2001:db8:7::1`},
+		{name: "IPv4 route in another table", change: "ip route add 198.18.8.0/24 dev " + eth0 + " table 100", undo: "ip route del 198.18.8.0/24 dev " + eth0 + " table 100",
+			re: `\+ route inet table 100 .*198\.18\.8\.0 .*dev ` + eth0},
+		{name: "IPv6 route in another table", change: "ip -6 route add 2001:db8:8::/64 dev " + eth0 + " table 101", undo: "ip -6 route del 2001:db8:8::/64 dev " + eth0 + " table 101",
+			re: `\+ route inet6 table 101 .*2001:db8:8:: .*dev ` + eth0},
+		{name: "IPv4 rule", change: "ip rule add pref 1234 table 100", undo: "ip rule del pref 1234", re: `\+ rule inet .* table 100 .*pref 1234`},
+		{name: "IPv6 rule", change: "ip -6 rule add pref 1235 table 101", undo: "ip -6 rule del pref 1235", re: `\+ rule inet6 .* table 101 .*pref 1235`},
+		{name: "permanent neighbour", change: "ip neigh add 198.18.7.2 lladdr 02:00:00:00:00:01 dev " + eth0 + " nud permanent",
+			undo: "ip neigh del 198.18.7.2 dev " + eth0, re: `\+ neigh inet dev ` + eth0 + ` .*dst 198\.18\.7\.2 lladdr 02:00:00:00:00:01`},
+		{name: "per-device sysctl", change: "echo 0 > /proc/sys/net/ipv6/conf/" + eth0 + "/autoconf", undo: "echo 1 > /proc/sys/net/ipv6/conf/" + eth0 + "/autoconf",
+			want: "+ conf inet6 dev " + eth0 + " autoconf: 0"},
+		{name: "RPS", change: "echo 1 > /sys/class/net/" + eth0 + "/queues/rx-0/rps_cpus", undo: "echo 0 > /sys/class/net/" + eth0 + "/queues/rx-0/rps_cpus",
+			want: "+ /sys/class/net/" + eth0 + "/queues/rx-0/rps_cpus:1"},
+		{name: "XPS", change: "echo 1 > /sys/class/net/" + eth0 + "/queues/tx-0/xps_cpus", undo: "echo 0 > /sys/class/net/" + eth0 + "/queues/tx-0/xps_cpus",
+			want: "+ /sys/class/net/" + eth0 + "/queues/tx-0/xps_cpus:1"},
+		// mq and its classes take no filters: the kernel says so, and the
+		// snapshot goes on (a VM guest's multiqueue NIC has mq).
+		{name: "mq qdisc", change: "ip link add snapa numtxqueues 2 type veth peer snapb numtxqueues 2 && ip link set snapa txqueuelen 1000 && tc qdisc add dev snapa root handle 9: mq",
+			undo: "ip link del snapa", want: "+ qdisc mq 9: dev snapa root"},
+		{name: "ethtool channels", change: "ethtool -L " + eth0 + " rx 2", undo: "ethtool -L " + eth0 + " rx 1", want: "+ ethtool-l " + eth0 + " rx: 2"},
 		{"nft table", "nft add table inet lnst_cc && nft add chain inet lnst_cc c && nft add rule inet lnst_cc c tcp dport 9 counter drop",
-			"nft delete table inet lnst_cc", "+ nft \t\ttcp dport 9 counter drop"},
+			"nft delete table inet lnst_cc", "+ nft \t\ttcp dport 9 counter drop", ""},
 		{"mptcp endpoint", "ip mptcp endpoint add 198.18.99.1 id 9 signal", "ip mptcp endpoint delete id 9",
-			"+ mptcp-endpoint 198.18.99.1 id 9 signal"},
+			"+ mptcp-endpoint 198.18.99.1 id 9 signal", ""},
 		{"mptcp limits", "ip mptcp limits set subflows 7 add_addr_accepted 7",
 			"ip mptcp limits set " + strings.TrimSpace(sh("ip mptcp limits show")),
-			"+ mptcp-limits add_addr_accepted 7 subflows 7"},
+			"+ mptcp-limits add_addr_accepted 7 subflows 7", ""},
 		{"xfrm policy", "ip xfrm policy add src 198.18.99.0/24 dst 198.18.98.0/24 dir out tmpl src 198.18.97.1 dst 198.18.97.2 proto esp mode tunnel",
 			"ip xfrm policy del src 198.18.99.0/24 dst 198.18.98.0/24 dir out",
-			"xfrm-policy src 198.18.99.0/24 dst 198.18.98.0/24"},
+			"xfrm-policy src 198.18.99.0/24 dst 198.18.98.0/24", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sh(tc.change)
 			err := check.checkClean()
 			sh(tc.undo)
-			require.ErrorContains(t, err, tc.want)
+			require.Error(t, err)
+			if tc.re != "" {
+				require.Regexp(t, tc.re, err.Error())
+			} else {
+				require.ErrorContains(t, err, tc.want)
+			}
 			require.NoError(t, check.checkClean(), "once taken back")
 		})
 	}
+
+	// A lab interface's per-device sysctls come by netlink, not as files
+	// (agent/snapconf.go): every one of them a write can change must show
+	// in the diff, as a conf or neigh-parms line of the device or its file.
+	t.Run("every per-device sysctl", func(t *testing.T) {
+		var seen, refused []string
+		for _, l := range strings.Split(strings.TrimSpace(sh("for f in /proc/sys/net/ipv4/conf/"+eth0+"/* /proc/sys/net/ipv6/conf/"+eth0+"/* /proc/sys/net/ipv4/neigh/"+eth0+"/* /proc/sys/net/ipv6/neigh/"+eth0+"/*; do echo \"$f $(cat $f 2>/dev/null)\"; done")), "\n") {
+			f, v, _ := strings.Cut(l, " ")
+			n, err := strconv.Atoi(v)
+			// disable_ipv6 takes the link-local address away: its
+			// return goes through detection, and the check sees the
+			// address, not only the sysctl. stable_secret is left out.
+			if err != nil || strings.HasSuffix(f, "/disable_ipv6") {
+				refused = append(refused, f)
+				continue
+			}
+			to := n + 1
+			if n == 1 {
+				to = 0
+			}
+			// A value at its top (an MTU, an id) takes one less.
+			r, err := pb.RunJobWhole(context.Background(), lab.Client(), &pb.StartJobRequest{Host: id, Argv: []string{"sh", "-c", fmt.Sprintf("echo %d > %s || echo %d > %s", to, f, n-1, f)}, Internal: true})
+			require.NoError(t, err)
+			if r.ExitCode != 0 {
+				refused = append(refused, f)
+				continue
+			}
+			err = check.checkClean()
+			sh(fmt.Sprintf("echo %d > %s", n, f))
+			require.Error(t, err, f)
+			require.Regexp(t, `(?m)^[+-] ((conf|neigh-parms) inet6? dev `+eth0+` |`+regexp.QuoteMeta(f)+`:)`, err.Error(), f)
+			seen = append(seen, f)
+		}
+		t.Logf("%d per-device sysctls changed and seen; not changed: %v", len(seen), refused)
+		require.Greater(t, len(seen), 100, "the lab interface has a hundred and more per-device sysctls")
+		require.NoError(t, check.checkClean(), "once all are taken back")
+	})
+
+	// Interrupt affinities are the machine's: one is changed and put back
+	// here only if some interrupt takes another CPU list.
+	t.Run("IRQ affinity", func(t *testing.T) {
+		found := strings.Fields(sh(`for f in /proc/irq/*/smp_affinity_list; do v=$(cat $f); [ "$v" = 0 ] && continue; if echo 0 > $f 2>/dev/null; then echo $f $v; break; fi; done`))
+		if len(found) != 2 {
+			t.Skip("no interrupt on this machine takes another CPU list (or it has one CPU)")
+		}
+		err := check.checkClean()
+		sh("echo " + found[1] + " > " + found[0])
+		require.ErrorContains(t, err, "+ "+found[0]+":0")
+		require.NoError(t, check.checkClean(), "once taken back")
+	})
 
 	t.Run("files", func(t *testing.T) {
 		h := &Host{client: lab.Client(), name: "h1", id: id}
@@ -117,4 +212,103 @@ func TestCleanCheckSees(t *testing.T) {
 		require.NoError(t, os.RemoveAll(tree))
 		require.NoError(t, check.checkClean(), "the tree gone, as it was before")
 	})
+}
+
+// TestCleanCheckFallbacks checks that the lines SnapshotHosts writes about
+// a fallback tunnel device (made in every namespace when a module loads)
+// are dropped, and no others.
+func TestCleanCheckFallbacks(t *testing.T) {
+	snap := strings.Join([]string{
+		"link: lo: index 1 type 772 flags 0x10049 mtu 65536",
+		"link: gre0@NONE: index 3 type 778 flags 0x80 mtu 1476 kind gre",
+		"link: eth0: index 2 type 1 flags 0x11043 mtu 1500 kind veth link 3",
+		"addr dev gre0 inet6 plen 64 scope 253 ifa1 fe80::1 lft forever flags 0x80",
+		"route inet6 table 255 type 5 proto 2 scope 0 dstlen 8 srclen 0 tos 0 flags 0x0 rta1 ff00:: metric 256 rta4 dev gre0 rta20=00",
+		"ethtool-k gre0 rx-gro: on",
+		"ethtool-k eth0 rx-gro: on",
+		"qdisc noqueue 0: dev gre0 root opts ",
+		"/sys/class/net/gre0/queues/rx-0/rps_cpus:0",
+		"/proc/sys/net/ipv6/conf/gre0/mtu:1476",
+		"/proc/sys/net/ipv6/conf/eth0/mtu:1500",
+		"conf inet6 dev gre0 accept_dad: 1",
+		"neigh-parms inet dev gre0 app_solicit: 0",
+		"conf inet6 dev eth0 accept_dad: 1",
+	}, "\n")
+	require.Equal(t, strings.Join([]string{
+		"link: lo: index 1 type 772 flags 0x10049 mtu 65536",
+		"link: eth0: index 2 type 1 flags 0x11043 mtu 1500 kind veth link 3",
+		"ethtool-k eth0 rx-gro: on",
+		"/proc/sys/net/ipv6/conf/eth0/mtu:1500",
+		"conf inet6 dev eth0 accept_dad: 1",
+	}, "\n"), withoutFallbacks(snap))
+}
+
+// TestCleanCheckManyHosts snapshots a 100-host instance as Require does:
+// the agent's replies for all its hosts do not fit one gRPC message, and
+// each host's snapshot must be its own, in the order asked.
+func TestCleanCheckManyHosts(t *testing.T) {
+	s := current()
+	if s == nil || s.pool != nil {
+		t.Skip("requires the local lab: run under lnsttest.Main without -lnst.pool")
+	}
+	if testing.Short() {
+		t.Skip("builds 100 lab hosts; skipped under -short")
+	}
+	lab, err := s.labNow()
+	if err != nil {
+		t.Skipf("the lab is unavailable here: %v", err)
+	}
+	in, err := lab.Acquire(context.Background(), benchScaleTopo(100))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, lab.Destroy(in)) })
+	var ids []string
+	for _, id := range in.Hosts {
+		ids = append(ids, id)
+	}
+	all, err := snapshotHosts(lab.Client(), ids)
+	require.NoError(t, err)
+	require.Len(t, all, len(ids))
+	for _, j := range []int{0, snapBatch, len(ids) - 1} {
+		one, err := snapshot(lab.Client(), ids[j])
+		require.NoError(t, err)
+		require.Empty(t, lineDiff(one, all[j]), "host %s", ids[j])
+	}
+}
+
+// noSnapshotAgent is an agent from before SnapshotHosts.
+type noSnapshotAgent struct{ pb.AgentClient }
+
+func (noSnapshotAgent) SnapshotHosts(context.Context, *pb.SnapshotRequest, ...grpc.CallOption) (*pb.SnapshotReply, error) {
+	return nil, status.Error(codes.Unimplemented, "unknown method SnapshotHosts")
+}
+
+// TestCleanCheckOlderAgent checks that an agent without SnapshotHosts
+// gets the snapshot script, and that its snapshots still show a change.
+func TestCleanCheckOlderAgent(t *testing.T) {
+	s := current()
+	if s == nil || s.pool != nil {
+		t.Skip("requires the local lab: run under lnsttest.Main without -lnst.pool")
+	}
+	lab, err := s.labNow()
+	if err != nil {
+		t.Skipf("the lab is unavailable here: %v", err)
+	}
+	in, err := lab.Acquire(context.Background(), pool.Topology{Hosts: []pool.TopoHost{{Name: "h1", Ifaces: []pool.TopoIface{{Name: "eth0", Net: "n1"}}}}})
+	require.NoError(t, err)
+	t.Cleanup(func() { lab.Release(in) })
+	id, eth0 := in.Hosts["h1"], in.Ifname("h1", "eth0")
+	old := noSnapshotAgent{lab.Client()}
+	before, err := snapshotHosts(old, []string{id})
+	require.NoError(t, err)
+	require.Contains(t, before[0], ": "+eth0+"@", "ip -o link's line of the interface: the script ran")
+	sh := func(cmd string) {
+		r, err := pb.RunJobWhole(context.Background(), lab.Client(), &pb.StartJobRequest{Host: id, Argv: []string{"sh", "-c", cmd}, Internal: true})
+		require.NoError(t, err)
+		require.Zero(t, r.ExitCode, "%s: %s", cmd, r.Stderr)
+	}
+	sh("ip route add 198.18.9.0/24 dev " + eth0 + " table 102")
+	after, err := snapshotHosts(old, []string{id})
+	sh("ip route del 198.18.9.0/24 dev " + eth0 + " table 102")
+	require.NoError(t, err)
+	require.Contains(t, lineDiff(before[0], after[0]), "+ 198.18.9.0/24 dev "+eth0+" table 102")
 }

@@ -41,8 +41,9 @@ const benchLabRounds = 6
 //     namespace lab (the session's lab agent, another process):
 //     LabProvisioner.Reserve, which is Lab.Acquire and Lab.WaitUsable
 //     (every interface up with its IPv6 link-local address past duplicate
-//     address detection), and the clean check's snapshot script run as a
-//     job on each host; then Lab.Destroy, so that the next round builds
+//     address detection), and the clean check's snapshot of the new
+//     instance as Require takes it (snapInstance: one SnapshotHosts call
+//     to the lab agent for all its hosts); then Lab.Destroy, so that the next round builds
 //     again. It times the Require part and the Destroy.
 //   - rootless: the same with a lab agent in a user namespace
 //     (-lnst.lab=rootless).
@@ -111,10 +112,8 @@ func BenchmarkLabTwoHosts(b *testing.B) {
 			// One an earlier benchmark released: not what is timed.
 			return t, errors.Join(errors.New("the lab reused an instance"), lab.Destroy(in))
 		}
-		for name, id := range in.Hosts {
-			if _, err := snapshot(lab.Client(), id); err != nil {
-				return t, errors.Join(fmt.Errorf("snapshot of %s: %w", name, err), lab.Destroy(in))
-			}
+		if err := (&session{}).snapInstance(lab, in); err != nil {
+			return t, errors.Join(err, lab.Destroy(in))
 		}
 		t1 := time.Now()
 		if check {

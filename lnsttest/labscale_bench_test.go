@@ -227,8 +227,8 @@ func BenchmarkLabScale200(b *testing.B) { benchLabScale(b, 200) }
 //   - lab: what Require does for a recipe on a fresh instance of the
 //     namespace lab: LabProvisioner.Reserve (Lab.Acquire, which builds
 //     the hosts in parallel, and WaitUsable) and the clean check's
-//     snapshot of every host (snapInstance, in parallel as Require runs
-//     it); then Lab.Destroy.
+//     snapshot of every host (snapInstance, as Require takes it: one
+//     SnapshotHosts call to the lab agent); then Lab.Destroy.
 //   - netlink, the floor: the same topology built to the same usable state
 //     with raw netlink calls in this process (benchBuildRawN, as many
 //     hosts at a time as the lab), torn down by closing the namespaces.
@@ -257,7 +257,7 @@ func benchLabScale(b *testing.B, n int) {
 	ctx := context.Background()
 	topo := benchScaleTopo(n)
 	var memKiB []float64
-	var reserve []time.Duration
+	var reserve, snaps []time.Duration
 	labOnce := func() (time.Duration, error) {
 		t0 := time.Now()
 		before := benchMemUsedKiB()
@@ -271,13 +271,11 @@ func benchLabScale(b *testing.B, n int) {
 			return 0, errors.Join(errors.New("the lab reused an instance"), lab.Destroy(in))
 		}
 		reserve = append(reserve, time.Since(t0))
-		err = snapEach(in.Hosts, func(name, id string) error {
-			_, err := snapshot(lab.Client(), id)
-			return err
-		})
-		if err != nil {
+		t1 := time.Now()
+		if err := (&session{}).snapInstance(lab, in); err != nil {
 			return 0, errors.Join(err, lab.Destroy(in))
 		}
+		snaps = append(snaps, time.Since(t1))
 		memKiB = append(memKiB, float64(benchMemUsedKiB()-before)/float64(n))
 		err = lab.Destroy(in)
 		return time.Since(t0), err
@@ -302,7 +300,7 @@ func benchLabScale(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 	}
-	memKiB, reserve, rawBuild = nil, nil, nil
+	memKiB, reserve, rawBuild, snaps = nil, nil, nil, nil
 	total := make([][]time.Duration, len(sides))
 	round := 0
 	for b.Loop() {
@@ -333,5 +331,8 @@ func benchLabScale(b *testing.B, n int) {
 	b.ReportMetric(mem, "ns_host_kib")
 	fmt.Printf("ns_host_kib %.0f (machine memory in use per namespace host of lab%d, median of %d builds)\n", mem, n, len(memKiB))
 	benchratio.Print(fmt.Sprintf("lab%d/netlink%d", n, n), benchratio.Ratios(total[0], total[1]))
+	med, lo, hi := benchratio.Durations(snaps)
+	b.ReportMetric(float64(med.Microseconds())/1000, "snapshot-ms")
+	fmt.Printf("lab%d snapshot of the new instance (snapInstance): median %v (min %v, max %v, n %d)\n", n, med.Round(time.Millisecond), lo.Round(time.Millisecond), hi.Round(time.Millisecond), len(snaps))
 	fmt.Printf("lab%d/netlink%d build only (Reserve, without the clean check's snapshots and the teardown, against the raw build): %s\n", n, n, benchratio.Spread(benchratio.Ratios(reserve, rawBuild)))
 }

@@ -123,6 +123,7 @@ const (
 	Agent_MptcpAddEndpoint_FullMethodName = "/lnst.agent.v1.Agent/MptcpAddEndpoint"
 	Agent_MptcpSetLimits_FullMethodName   = "/lnst.agent.v1.Agent/MptcpSetLimits"
 	Agent_MptcpState_FullMethodName       = "/lnst.agent.v1.Agent/MptcpState"
+	Agent_SnapshotHosts_FullMethodName    = "/lnst.agent.v1.Agent/SnapshotHosts"
 )
 
 // AgentClient is the client API for Agent service.
@@ -415,6 +416,11 @@ type AgentClient interface {
 	MptcpSetLimits(ctx context.Context, in *MptcpLimitsRequest, opts ...grpc.CallOption) (*ChangeReply, error)
 	// MptcpState reads the endpoints and limits.
 	MptcpState(ctx context.Context, in *HostRef, opts ...grpc.CallOption) (*MptcpStateReply, error)
+	// --- end of nftables, conntrack and MPTCP ---
+	// --- Clean-check snapshot (issue 25): SnapshotHosts reads what a recipe
+	// may change on each named host and must put back, as canonical text
+	// lines, the hosts in parallel, without a process per command.
+	SnapshotHosts(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotReply, error)
 }
 
 type agentClient struct {
@@ -1453,6 +1459,16 @@ func (c *agentClient) MptcpState(ctx context.Context, in *HostRef, opts ...grpc.
 	return out, nil
 }
 
+func (c *agentClient) SnapshotHosts(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SnapshotReply)
+	err := c.cc.Invoke(ctx, Agent_SnapshotHosts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -1743,6 +1759,11 @@ type AgentServer interface {
 	MptcpSetLimits(context.Context, *MptcpLimitsRequest) (*ChangeReply, error)
 	// MptcpState reads the endpoints and limits.
 	MptcpState(context.Context, *HostRef) (*MptcpStateReply, error)
+	// --- end of nftables, conntrack and MPTCP ---
+	// --- Clean-check snapshot (issue 25): SnapshotHosts reads what a recipe
+	// may change on each named host and must put back, as canonical text
+	// lines, the hosts in parallel, without a process per command.
+	SnapshotHosts(context.Context, *SnapshotRequest) (*SnapshotReply, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -2046,6 +2067,9 @@ func (UnimplementedAgentServer) MptcpSetLimits(context.Context, *MptcpLimitsRequ
 }
 func (UnimplementedAgentServer) MptcpState(context.Context, *HostRef) (*MptcpStateReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method MptcpState not implemented")
+}
+func (UnimplementedAgentServer) SnapshotHosts(context.Context, *SnapshotRequest) (*SnapshotReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SnapshotHosts not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -3786,6 +3810,24 @@ func _Agent_MptcpState_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_SnapshotHosts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).SnapshotHosts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_SnapshotHosts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).SnapshotHosts(ctx, req.(*SnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -4160,6 +4202,10 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MptcpState",
 			Handler:    _Agent_MptcpState_Handler,
+		},
+		{
+			MethodName: "SnapshotHosts",
+			Handler:    _Agent_SnapshotHosts_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
