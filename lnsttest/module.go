@@ -364,11 +364,20 @@ func (h *Host) moduleBinary(st *testState) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("find this test binary: %w", err)
 	}
+	machine := h
+	if h.outer != nil {
+		machine = h.outer
+	}
+	if machine.vm != nil {
+		// A VM guest has its own filesystem: it gets a copy, which goes
+		// with the guest (its files live in the guest's memory).
+		return h.s.shipped.binary(h, machine.name, exe, st, false)
+	}
 	if h.s.pool == nil {
-		return exe, nil // lab hosts share this machine's filesystem
+		return exe, nil // namespace hosts share this machine's filesystem
 	}
 	poolName, _ := h.poolConn()
-	return h.s.shipped.binary(h, poolName, exe, st)
+	return h.s.shipped.binary(h, poolName, exe, st, true)
 }
 
 // shippedBinaries are the copies of the test binary on pool hosts, one per
@@ -376,6 +385,9 @@ func (h *Host) moduleBinary(st *testState) (string, error) {
 type shippedBinaries struct {
 	mu    sync.Mutex
 	hosts map[pb.AgentClient]*shippedBinary
+	// guests are the copies on VM lab guests: not removed at the end,
+	// since they go with their guest.
+	guests map[pb.AgentClient]*shippedBinary
 }
 
 // shippedBinary is the test binary on one pool host.
@@ -388,7 +400,7 @@ type shippedBinary struct {
 // binary returns the path of the test binary exe on the pool host of h,
 // shipping it first when the host does not have it yet (or lost it: its
 // agent restarted, which undoes the session's changes).
-func (sb *shippedBinaries) binary(h *Host, poolName, exe string, st *testState) (string, error) {
+func (sb *shippedBinaries) binary(h *Host, poolName, exe string, st *testState, removeAtEnd bool) (string, error) {
 	st.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), isUpWithin)
 	hello, err := h.client.Hello(ctx, &pb.HelloRequest{})
@@ -402,11 +414,16 @@ func (sb *shippedBinaries) binary(h *Host, poolName, exe string, st *testState) 
 	sb.mu.Lock()
 	if sb.hosts == nil {
 		sb.hosts = map[pb.AgentClient]*shippedBinary{}
+		sb.guests = map[pb.AgentClient]*shippedBinary{}
 	}
-	b := sb.hosts[h.client]
+	copies := sb.hosts
+	if !removeAtEnd {
+		copies = sb.guests
+	}
+	b := copies[h.client]
 	if b == nil {
 		b = &shippedBinary{}
-		sb.hosts[h.client] = b
+		copies[h.client] = b
 	}
 	sb.mu.Unlock()
 
