@@ -121,7 +121,7 @@ func (x FileEntry_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileEntry_Type.Descriptor instead.
 func (FileEntry_Type) EnumDescriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{48, 0}
+	return file_agent_proto_rawDescGZIP(), []int{49, 0}
 }
 
 type Empty struct {
@@ -1670,7 +1670,10 @@ type RouteRequest struct {
 	Metric int32  `protobuf:"varint,7,opt,name=metric,proto3" json:"metric,omitempty"`
 	Family int32  `protobuf:"varint,8,opt,name=family,proto3" json:"family,omitempty"`
 	// nexthops make a multipath route; via and dev are then empty.
-	Nexthops      []*Nexthop `protobuf:"bytes,9,rep,name=nexthops,proto3" json:"nexthops,omitempty"`
+	Nexthops []*Nexthop `protobuf:"bytes,9,rep,name=nexthops,proto3" json:"nexthops,omitempty"`
+	// encap makes a lightweight-tunnel route: packets it routes carry this
+	// tunnel metadata out of dev, an external (collect-metadata) tunnel.
+	Encap         *RouteEncap `protobuf:"bytes,40,opt,name=encap,proto3" json:"encap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1768,6 +1771,121 @@ func (x *RouteRequest) GetNexthops() []*Nexthop {
 	return nil
 }
 
+func (x *RouteRequest) GetEncap() *RouteEncap {
+	if x != nil {
+		return x.Encap
+	}
+	return nil
+}
+
+// RouteEncap is a route's lightweight-tunnel encapsulation
+// (LWTUNNEL_ENCAP_IP for an IPv4 dst, LWTUNNEL_ENCAP_IP6 for an IPv6 one).
+type RouteEncap struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the tunnel key (the VNI of vxlan and geneve, the GRE key).
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// dst is the outer destination, src the outer source ("" for the
+	// kernel's choice), both of one family.
+	Dst string `protobuf:"bytes,2,opt,name=dst,proto3" json:"dst,omitempty"`
+	Src string `protobuf:"bytes,3,opt,name=src,proto3" json:"src,omitempty"`
+	// ttl (hop limit) and tos (traffic class) of the outer header, 0..255.
+	Ttl int32 `protobuf:"varint,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	Tos int32 `protobuf:"varint,5,opt,name=tos,proto3" json:"tos,omitempty"`
+	// csum, key and seq are the tunnel flags TUNNEL_CSUM, TUNNEL_KEY and
+	// TUNNEL_SEQ.
+	Csum          bool `protobuf:"varint,6,opt,name=csum,proto3" json:"csum,omitempty"`
+	Key           bool `protobuf:"varint,7,opt,name=key,proto3" json:"key,omitempty"`
+	Seq           bool `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteEncap) Reset() {
+	*x = RouteEncap{}
+	mi := &file_agent_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteEncap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteEncap) ProtoMessage() {}
+
+func (x *RouteEncap) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteEncap.ProtoReflect.Descriptor instead.
+func (*RouteEncap) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RouteEncap) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *RouteEncap) GetDst() string {
+	if x != nil {
+		return x.Dst
+	}
+	return ""
+}
+
+func (x *RouteEncap) GetSrc() string {
+	if x != nil {
+		return x.Src
+	}
+	return ""
+}
+
+func (x *RouteEncap) GetTtl() int32 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+func (x *RouteEncap) GetTos() int32 {
+	if x != nil {
+		return x.Tos
+	}
+	return 0
+}
+
+func (x *RouteEncap) GetCsum() bool {
+	if x != nil {
+		return x.Csum
+	}
+	return false
+}
+
+func (x *RouteEncap) GetKey() bool {
+	if x != nil {
+		return x.Key
+	}
+	return false
+}
+
+func (x *RouteEncap) GetSeq() bool {
+	if x != nil {
+		return x.Seq
+	}
+	return false
+}
+
 // Nexthop is one path of a multipath route.
 type Nexthop struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1781,7 +1899,7 @@ type Nexthop struct {
 
 func (x *Nexthop) Reset() {
 	*x = Nexthop{}
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +1911,7 @@ func (x *Nexthop) String() string {
 func (*Nexthop) ProtoMessage() {}
 
 func (x *Nexthop) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +1924,7 @@ func (x *Nexthop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nexthop.ProtoReflect.Descriptor instead.
 func (*Nexthop) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{23}
+	return file_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Nexthop) GetVia() string {
@@ -1842,7 +1960,7 @@ type RoutesRequest struct {
 
 func (x *RoutesRequest) Reset() {
 	*x = RoutesRequest{}
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +1972,7 @@ func (x *RoutesRequest) String() string {
 func (*RoutesRequest) ProtoMessage() {}
 
 func (x *RoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +1985,7 @@ func (x *RoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutesRequest.ProtoReflect.Descriptor instead.
 func (*RoutesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{24}
+	return file_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RoutesRequest) GetHost() string {
@@ -1908,7 +2026,7 @@ type NeighRequest struct {
 
 func (x *NeighRequest) Reset() {
 	*x = NeighRequest{}
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2038,7 @@ func (x *NeighRequest) String() string {
 func (*NeighRequest) ProtoMessage() {}
 
 func (x *NeighRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2051,7 @@ func (x *NeighRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighRequest.ProtoReflect.Descriptor instead.
 func (*NeighRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{25}
+	return file_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *NeighRequest) GetHost() string {
@@ -1993,7 +2111,7 @@ type RuleRequest struct {
 
 func (x *RuleRequest) Reset() {
 	*x = RuleRequest{}
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2123,7 @@ func (x *RuleRequest) String() string {
 func (*RuleRequest) ProtoMessage() {}
 
 func (x *RuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2136,7 @@ func (x *RuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleRequest.ProtoReflect.Descriptor instead.
 func (*RuleRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{26}
+	return file_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RuleRequest) GetHost() string {
@@ -2104,7 +2222,7 @@ type SetLinkNetnsRequest struct {
 
 func (x *SetLinkNetnsRequest) Reset() {
 	*x = SetLinkNetnsRequest{}
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2234,7 @@ func (x *SetLinkNetnsRequest) String() string {
 func (*SetLinkNetnsRequest) ProtoMessage() {}
 
 func (x *SetLinkNetnsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2247,7 @@ func (x *SetLinkNetnsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLinkNetnsRequest.ProtoReflect.Descriptor instead.
 func (*SetLinkNetnsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{27}
+	return file_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetLinkNetnsRequest) GetHost() string {
@@ -2172,7 +2290,7 @@ type RenameLinkRequest struct {
 
 func (x *RenameLinkRequest) Reset() {
 	*x = RenameLinkRequest{}
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2184,7 +2302,7 @@ func (x *RenameLinkRequest) String() string {
 func (*RenameLinkRequest) ProtoMessage() {}
 
 func (x *RenameLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2197,7 +2315,7 @@ func (x *RenameLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameLinkRequest.ProtoReflect.Descriptor instead.
 func (*RenameLinkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{28}
+	return file_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RenameLinkRequest) GetHost() string {
@@ -2245,7 +2363,7 @@ type WaitLinkRequest struct {
 
 func (x *WaitLinkRequest) Reset() {
 	*x = WaitLinkRequest{}
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2375,7 @@ func (x *WaitLinkRequest) String() string {
 func (*WaitLinkRequest) ProtoMessage() {}
 
 func (x *WaitLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2388,7 @@ func (x *WaitLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitLinkRequest.ProtoReflect.Descriptor instead.
 func (*WaitLinkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{29}
+	return file_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WaitLinkRequest) GetHost() string {
@@ -2350,7 +2468,7 @@ type SetFeaturesRequest struct {
 
 func (x *SetFeaturesRequest) Reset() {
 	*x = SetFeaturesRequest{}
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +2480,7 @@ func (x *SetFeaturesRequest) String() string {
 func (*SetFeaturesRequest) ProtoMessage() {}
 
 func (x *SetFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +2493,7 @@ func (x *SetFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*SetFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{30}
+	return file_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetFeaturesRequest) GetHost() string {
@@ -2420,7 +2538,7 @@ type SetEthtoolRequest struct {
 
 func (x *SetEthtoolRequest) Reset() {
 	*x = SetEthtoolRequest{}
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2550,7 @@ func (x *SetEthtoolRequest) String() string {
 func (*SetEthtoolRequest) ProtoMessage() {}
 
 func (x *SetEthtoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2563,7 @@ func (x *SetEthtoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetEthtoolRequest.ProtoReflect.Descriptor instead.
 func (*SetEthtoolRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{31}
+	return file_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetEthtoolRequest) GetHost() string {
@@ -2488,7 +2606,7 @@ type EthtoolReply struct {
 
 func (x *EthtoolReply) Reset() {
 	*x = EthtoolReply{}
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2618,7 @@ func (x *EthtoolReply) String() string {
 func (*EthtoolReply) ProtoMessage() {}
 
 func (x *EthtoolReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2631,7 @@ func (x *EthtoolReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EthtoolReply.ProtoReflect.Descriptor instead.
 func (*EthtoolReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{32}
+	return file_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *EthtoolReply) GetParams() map[string]uint32 {
@@ -2541,7 +2659,7 @@ type FeaturesReply struct {
 
 func (x *FeaturesReply) Reset() {
 	*x = FeaturesReply{}
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2553,7 +2671,7 @@ func (x *FeaturesReply) String() string {
 func (*FeaturesReply) ProtoMessage() {}
 
 func (x *FeaturesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2566,7 +2684,7 @@ func (x *FeaturesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeaturesReply.ProtoReflect.Descriptor instead.
 func (*FeaturesReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{33}
+	return file_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *FeaturesReply) GetActive() map[string]bool {
@@ -2592,7 +2710,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2604,7 +2722,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2617,7 +2735,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{34}
+	return file_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ProbeRequest) GetHost() string {
@@ -2640,7 +2758,7 @@ type ProbeReply struct {
 
 func (x *ProbeReply) Reset() {
 	*x = ProbeReply{}
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2652,7 +2770,7 @@ func (x *ProbeReply) String() string {
 func (*ProbeReply) ProtoMessage() {}
 
 func (x *ProbeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2665,7 +2783,7 @@ func (x *ProbeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeReply.ProtoReflect.Descriptor instead.
 func (*ProbeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{35}
+	return file_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ProbeReply) GetLinkKinds() map[string]bool {
@@ -2701,7 +2819,7 @@ type AddrRequest struct {
 
 func (x *AddrRequest) Reset() {
 	*x = AddrRequest{}
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2713,7 +2831,7 @@ func (x *AddrRequest) String() string {
 func (*AddrRequest) ProtoMessage() {}
 
 func (x *AddrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2726,7 +2844,7 @@ func (x *AddrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddrRequest.ProtoReflect.Descriptor instead.
 func (*AddrRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{36}
+	return file_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AddrRequest) GetHost() string {
@@ -2773,7 +2891,7 @@ type LinkStats struct {
 
 func (x *LinkStats) Reset() {
 	*x = LinkStats{}
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2785,7 +2903,7 @@ func (x *LinkStats) String() string {
 func (*LinkStats) ProtoMessage() {}
 
 func (x *LinkStats) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2798,7 +2916,7 @@ func (x *LinkStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkStats.ProtoReflect.Descriptor instead.
 func (*LinkStats) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{37}
+	return file_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *LinkStats) GetRxPackets() uint64 {
@@ -2875,7 +2993,7 @@ type LinkInfoReply struct {
 
 func (x *LinkInfoReply) Reset() {
 	*x = LinkInfoReply{}
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2887,7 +3005,7 @@ func (x *LinkInfoReply) String() string {
 func (*LinkInfoReply) ProtoMessage() {}
 
 func (x *LinkInfoReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2900,7 +3018,7 @@ func (x *LinkInfoReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkInfoReply.ProtoReflect.Descriptor instead.
 func (*LinkInfoReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{38}
+	return file_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *LinkInfoReply) GetIndex() int32 {
@@ -2982,7 +3100,7 @@ type LinksReply struct {
 
 func (x *LinksReply) Reset() {
 	*x = LinksReply{}
-	mi := &file_agent_proto_msgTypes[39]
+	mi := &file_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3112,7 @@ func (x *LinksReply) String() string {
 func (*LinksReply) ProtoMessage() {}
 
 func (x *LinksReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[39]
+	mi := &file_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3125,7 @@ func (x *LinksReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinksReply.ProtoReflect.Descriptor instead.
 func (*LinksReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{39}
+	return file_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *LinksReply) GetLinks() []*LinkInfoReply {
@@ -3030,7 +3148,7 @@ type ValueRef struct {
 
 func (x *ValueRef) Reset() {
 	*x = ValueRef{}
-	mi := &file_agent_proto_msgTypes[40]
+	mi := &file_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3042,7 +3160,7 @@ func (x *ValueRef) String() string {
 func (*ValueRef) ProtoMessage() {}
 
 func (x *ValueRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[40]
+	mi := &file_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3055,7 +3173,7 @@ func (x *ValueRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueRef.ProtoReflect.Descriptor instead.
 func (*ValueRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{40}
+	return file_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ValueRef) GetHost() string {
@@ -3088,7 +3206,7 @@ type ValueReply struct {
 
 func (x *ValueReply) Reset() {
 	*x = ValueReply{}
-	mi := &file_agent_proto_msgTypes[41]
+	mi := &file_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3100,7 +3218,7 @@ func (x *ValueReply) String() string {
 func (*ValueReply) ProtoMessage() {}
 
 func (x *ValueReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[41]
+	mi := &file_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3113,7 +3231,7 @@ func (x *ValueReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueReply.ProtoReflect.Descriptor instead.
 func (*ValueReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{41}
+	return file_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ValueReply) GetValue() string {
@@ -3136,7 +3254,7 @@ type WriteValueRequest struct {
 
 func (x *WriteValueRequest) Reset() {
 	*x = WriteValueRequest{}
-	mi := &file_agent_proto_msgTypes[42]
+	mi := &file_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3148,7 +3266,7 @@ func (x *WriteValueRequest) String() string {
 func (*WriteValueRequest) ProtoMessage() {}
 
 func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[42]
+	mi := &file_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3161,7 +3279,7 @@ func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteValueRequest.ProtoReflect.Descriptor instead.
 func (*WriteValueRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{42}
+	return file_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *WriteValueRequest) GetHost() string {
@@ -3212,7 +3330,7 @@ type ChangeReply struct {
 
 func (x *ChangeReply) Reset() {
 	*x = ChangeReply{}
-	mi := &file_agent_proto_msgTypes[43]
+	mi := &file_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3224,7 +3342,7 @@ func (x *ChangeReply) String() string {
 func (*ChangeReply) ProtoMessage() {}
 
 func (x *ChangeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[43]
+	mi := &file_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3237,7 +3355,7 @@ func (x *ChangeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReply.ProtoReflect.Descriptor instead.
 func (*ChangeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{43}
+	return file_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ChangeReply) GetSeq() uint64 {
@@ -3263,7 +3381,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_agent_proto_msgTypes[44]
+	mi := &file_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3275,7 +3393,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[44]
+	mi := &file_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3288,7 +3406,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{44}
+	return file_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *HeartbeatRequest) GetSession() string {
@@ -3311,7 +3429,7 @@ type HeartbeatReply struct {
 
 func (x *HeartbeatReply) Reset() {
 	*x = HeartbeatReply{}
-	mi := &file_agent_proto_msgTypes[45]
+	mi := &file_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3323,7 +3441,7 @@ func (x *HeartbeatReply) String() string {
 func (*HeartbeatReply) ProtoMessage() {}
 
 func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[45]
+	mi := &file_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3336,7 +3454,7 @@ func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatReply.ProtoReflect.Descriptor instead.
 func (*HeartbeatReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{45}
+	return file_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *HeartbeatReply) GetTtl() *durationpb.Duration {
@@ -3363,7 +3481,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_agent_proto_msgTypes[46]
+	mi := &file_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3375,7 +3493,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[46]
+	mi := &file_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3388,7 +3506,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{46}
+	return file_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RestoreRequest) GetGroup() string {
@@ -3416,7 +3534,7 @@ type RestoreReply struct {
 
 func (x *RestoreReply) Reset() {
 	*x = RestoreReply{}
-	mi := &file_agent_proto_msgTypes[47]
+	mi := &file_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3428,7 +3546,7 @@ func (x *RestoreReply) String() string {
 func (*RestoreReply) ProtoMessage() {}
 
 func (x *RestoreReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[47]
+	mi := &file_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3441,7 +3559,7 @@ func (x *RestoreReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreReply.ProtoReflect.Descriptor instead.
 func (*RestoreReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{47}
+	return file_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RestoreReply) GetUndone() int32 {
@@ -3484,7 +3602,7 @@ type FileEntry struct {
 
 func (x *FileEntry) Reset() {
 	*x = FileEntry{}
-	mi := &file_agent_proto_msgTypes[48]
+	mi := &file_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3496,7 +3614,7 @@ func (x *FileEntry) String() string {
 func (*FileEntry) ProtoMessage() {}
 
 func (x *FileEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[48]
+	mi := &file_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3509,7 +3627,7 @@ func (x *FileEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileEntry.ProtoReflect.Descriptor instead.
 func (*FileEntry) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{48}
+	return file_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *FileEntry) GetRel() string {
@@ -3574,7 +3692,7 @@ type FileChunk struct {
 
 func (x *FileChunk) Reset() {
 	*x = FileChunk{}
-	mi := &file_agent_proto_msgTypes[49]
+	mi := &file_agent_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3586,7 +3704,7 @@ func (x *FileChunk) String() string {
 func (*FileChunk) ProtoMessage() {}
 
 func (x *FileChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[49]
+	mi := &file_agent_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3599,7 +3717,7 @@ func (x *FileChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
 func (*FileChunk) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{49}
+	return file_agent_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *FileChunk) GetEntry() *FileEntry {
@@ -3632,7 +3750,7 @@ type PutFileRequest struct {
 
 func (x *PutFileRequest) Reset() {
 	*x = PutFileRequest{}
-	mi := &file_agent_proto_msgTypes[50]
+	mi := &file_agent_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3644,7 +3762,7 @@ func (x *PutFileRequest) String() string {
 func (*PutFileRequest) ProtoMessage() {}
 
 func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[50]
+	mi := &file_agent_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3657,7 +3775,7 @@ func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFileRequest.ProtoReflect.Descriptor instead.
 func (*PutFileRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{50}
+	return file_agent_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PutFileRequest) GetHost() string {
@@ -3710,7 +3828,7 @@ type PutFileReply struct {
 
 func (x *PutFileReply) Reset() {
 	*x = PutFileReply{}
-	mi := &file_agent_proto_msgTypes[51]
+	mi := &file_agent_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3722,7 +3840,7 @@ func (x *PutFileReply) String() string {
 func (*PutFileReply) ProtoMessage() {}
 
 func (x *PutFileReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[51]
+	mi := &file_agent_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3735,7 +3853,7 @@ func (x *PutFileReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFileReply.ProtoReflect.Descriptor instead.
 func (*PutFileReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{51}
+	return file_agent_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PutFileReply) GetPath() string {
@@ -3777,7 +3895,7 @@ type GetFileRequest struct {
 
 func (x *GetFileRequest) Reset() {
 	*x = GetFileRequest{}
-	mi := &file_agent_proto_msgTypes[52]
+	mi := &file_agent_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3789,7 +3907,7 @@ func (x *GetFileRequest) String() string {
 func (*GetFileRequest) ProtoMessage() {}
 
 func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[52]
+	mi := &file_agent_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3802,7 +3920,7 @@ func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileRequest.ProtoReflect.Descriptor instead.
 func (*GetFileRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{52}
+	return file_agent_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GetFileRequest) GetHost() string {
@@ -3829,7 +3947,7 @@ type TempDirRequest struct {
 
 func (x *TempDirRequest) Reset() {
 	*x = TempDirRequest{}
-	mi := &file_agent_proto_msgTypes[53]
+	mi := &file_agent_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3841,7 +3959,7 @@ func (x *TempDirRequest) String() string {
 func (*TempDirRequest) ProtoMessage() {}
 
 func (x *TempDirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[53]
+	mi := &file_agent_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3854,7 +3972,7 @@ func (x *TempDirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TempDirRequest.ProtoReflect.Descriptor instead.
 func (*TempDirRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{53}
+	return file_agent_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *TempDirRequest) GetHost() string {
@@ -3881,7 +3999,7 @@ type TempDirReply struct {
 
 func (x *TempDirReply) Reset() {
 	*x = TempDirReply{}
-	mi := &file_agent_proto_msgTypes[54]
+	mi := &file_agent_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3893,7 +4011,7 @@ func (x *TempDirReply) String() string {
 func (*TempDirReply) ProtoMessage() {}
 
 func (x *TempDirReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[54]
+	mi := &file_agent_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3906,7 +4024,7 @@ func (x *TempDirReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TempDirReply.ProtoReflect.Descriptor instead.
 func (*TempDirReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{54}
+	return file_agent_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *TempDirReply) GetPath() string {
@@ -3932,7 +4050,7 @@ type FactsRequest struct {
 
 func (x *FactsRequest) Reset() {
 	*x = FactsRequest{}
-	mi := &file_agent_proto_msgTypes[55]
+	mi := &file_agent_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3944,7 +4062,7 @@ func (x *FactsRequest) String() string {
 func (*FactsRequest) ProtoMessage() {}
 
 func (x *FactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[55]
+	mi := &file_agent_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3957,7 +4075,7 @@ func (x *FactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactsRequest.ProtoReflect.Descriptor instead.
 func (*FactsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{55}
+	return file_agent_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *FactsRequest) GetHost() string {
@@ -3983,7 +4101,7 @@ type Nic struct {
 
 func (x *Nic) Reset() {
 	*x = Nic{}
-	mi := &file_agent_proto_msgTypes[56]
+	mi := &file_agent_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3995,7 +4113,7 @@ func (x *Nic) String() string {
 func (*Nic) ProtoMessage() {}
 
 func (x *Nic) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[56]
+	mi := &file_agent_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4008,7 +4126,7 @@ func (x *Nic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nic.ProtoReflect.Descriptor instead.
 func (*Nic) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{56}
+	return file_agent_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Nic) GetName() string {
@@ -4072,7 +4190,7 @@ type FactsReply struct {
 
 func (x *FactsReply) Reset() {
 	*x = FactsReply{}
-	mi := &file_agent_proto_msgTypes[57]
+	mi := &file_agent_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4084,7 +4202,7 @@ func (x *FactsReply) String() string {
 func (*FactsReply) ProtoMessage() {}
 
 func (x *FactsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[57]
+	mi := &file_agent_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4097,7 +4215,7 @@ func (x *FactsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactsReply.ProtoReflect.Descriptor instead.
 func (*FactsReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{57}
+	return file_agent_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *FactsReply) GetKernel() string {
@@ -4165,7 +4283,7 @@ type RebootRequest struct {
 
 func (x *RebootRequest) Reset() {
 	*x = RebootRequest{}
-	mi := &file_agent_proto_msgTypes[58]
+	mi := &file_agent_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4177,7 +4295,7 @@ func (x *RebootRequest) String() string {
 func (*RebootRequest) ProtoMessage() {}
 
 func (x *RebootRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[58]
+	mi := &file_agent_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4190,7 +4308,7 @@ func (x *RebootRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
 func (*RebootRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{58}
+	return file_agent_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RebootRequest) GetHost() string {
@@ -4220,7 +4338,7 @@ type LoadKernelRequest struct {
 
 func (x *LoadKernelRequest) Reset() {
 	*x = LoadKernelRequest{}
-	mi := &file_agent_proto_msgTypes[59]
+	mi := &file_agent_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4232,7 +4350,7 @@ func (x *LoadKernelRequest) String() string {
 func (*LoadKernelRequest) ProtoMessage() {}
 
 func (x *LoadKernelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[59]
+	mi := &file_agent_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4245,7 +4363,7 @@ func (x *LoadKernelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadKernelRequest.ProtoReflect.Descriptor instead.
 func (*LoadKernelRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{59}
+	return file_agent_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *LoadKernelRequest) GetHost() string {
@@ -4302,7 +4420,7 @@ type LoadKernelReply struct {
 
 func (x *LoadKernelReply) Reset() {
 	*x = LoadKernelReply{}
-	mi := &file_agent_proto_msgTypes[60]
+	mi := &file_agent_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4314,7 +4432,7 @@ func (x *LoadKernelReply) String() string {
 func (*LoadKernelReply) ProtoMessage() {}
 
 func (x *LoadKernelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[60]
+	mi := &file_agent_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4327,7 +4445,7 @@ func (x *LoadKernelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadKernelReply.ProtoReflect.Descriptor instead.
 func (*LoadKernelReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{60}
+	return file_agent_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *LoadKernelReply) GetRunning() string {
@@ -4372,7 +4490,7 @@ type CaptureStartRequest struct {
 
 func (x *CaptureStartRequest) Reset() {
 	*x = CaptureStartRequest{}
-	mi := &file_agent_proto_msgTypes[61]
+	mi := &file_agent_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4384,7 +4502,7 @@ func (x *CaptureStartRequest) String() string {
 func (*CaptureStartRequest) ProtoMessage() {}
 
 func (x *CaptureStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[61]
+	mi := &file_agent_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4397,7 +4515,7 @@ func (x *CaptureStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureStartRequest.ProtoReflect.Descriptor instead.
 func (*CaptureStartRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{61}
+	return file_agent_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *CaptureStartRequest) GetHost() string {
@@ -4469,7 +4587,7 @@ type CaptureInstruction struct {
 
 func (x *CaptureInstruction) Reset() {
 	*x = CaptureInstruction{}
-	mi := &file_agent_proto_msgTypes[62]
+	mi := &file_agent_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4481,7 +4599,7 @@ func (x *CaptureInstruction) String() string {
 func (*CaptureInstruction) ProtoMessage() {}
 
 func (x *CaptureInstruction) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[62]
+	mi := &file_agent_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4494,7 +4612,7 @@ func (x *CaptureInstruction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureInstruction.ProtoReflect.Descriptor instead.
 func (*CaptureInstruction) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{62}
+	return file_agent_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CaptureInstruction) GetOp() uint32 {
@@ -4535,7 +4653,7 @@ type CaptureRef struct {
 
 func (x *CaptureRef) Reset() {
 	*x = CaptureRef{}
-	mi := &file_agent_proto_msgTypes[63]
+	mi := &file_agent_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4547,7 +4665,7 @@ func (x *CaptureRef) String() string {
 func (*CaptureRef) ProtoMessage() {}
 
 func (x *CaptureRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[63]
+	mi := &file_agent_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4560,7 +4678,7 @@ func (x *CaptureRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureRef.ProtoReflect.Descriptor instead.
 func (*CaptureRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{63}
+	return file_agent_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *CaptureRef) GetHost() string {
@@ -4591,7 +4709,7 @@ type CaptureEvent struct {
 
 func (x *CaptureEvent) Reset() {
 	*x = CaptureEvent{}
-	mi := &file_agent_proto_msgTypes[64]
+	mi := &file_agent_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4603,7 +4721,7 @@ func (x *CaptureEvent) String() string {
 func (*CaptureEvent) ProtoMessage() {}
 
 func (x *CaptureEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[64]
+	mi := &file_agent_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4616,7 +4734,7 @@ func (x *CaptureEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureEvent.ProtoReflect.Descriptor instead.
 func (*CaptureEvent) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{64}
+	return file_agent_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CaptureEvent) GetEvent() isCaptureEvent_Event {
@@ -4689,7 +4807,7 @@ type CaptureStarted struct {
 
 func (x *CaptureStarted) Reset() {
 	*x = CaptureStarted{}
-	mi := &file_agent_proto_msgTypes[65]
+	mi := &file_agent_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4701,7 +4819,7 @@ func (x *CaptureStarted) String() string {
 func (*CaptureStarted) ProtoMessage() {}
 
 func (x *CaptureStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[65]
+	mi := &file_agent_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4714,7 +4832,7 @@ func (x *CaptureStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureStarted.ProtoReflect.Descriptor instead.
 func (*CaptureStarted) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{65}
+	return file_agent_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CaptureStarted) GetId() int64 {
@@ -4754,7 +4872,7 @@ type CapturePackets struct {
 
 func (x *CapturePackets) Reset() {
 	*x = CapturePackets{}
-	mi := &file_agent_proto_msgTypes[66]
+	mi := &file_agent_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4766,7 +4884,7 @@ func (x *CapturePackets) String() string {
 func (*CapturePackets) ProtoMessage() {}
 
 func (x *CapturePackets) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[66]
+	mi := &file_agent_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4779,7 +4897,7 @@ func (x *CapturePackets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapturePackets.ProtoReflect.Descriptor instead.
 func (*CapturePackets) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{66}
+	return file_agent_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *CapturePackets) GetPackets() []*CapturePacket {
@@ -4803,7 +4921,7 @@ type CapturePacket struct {
 
 func (x *CapturePacket) Reset() {
 	*x = CapturePacket{}
-	mi := &file_agent_proto_msgTypes[67]
+	mi := &file_agent_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4815,7 +4933,7 @@ func (x *CapturePacket) String() string {
 func (*CapturePacket) ProtoMessage() {}
 
 func (x *CapturePacket) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[67]
+	mi := &file_agent_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4828,7 +4946,7 @@ func (x *CapturePacket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapturePacket.ProtoReflect.Descriptor instead.
 func (*CapturePacket) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{67}
+	return file_agent_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *CapturePacket) GetTime() *timestamppb.Timestamp {
@@ -4877,7 +4995,7 @@ type CaptureEnd struct {
 
 func (x *CaptureEnd) Reset() {
 	*x = CaptureEnd{}
-	mi := &file_agent_proto_msgTypes[68]
+	mi := &file_agent_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4889,7 +5007,7 @@ func (x *CaptureEnd) String() string {
 func (*CaptureEnd) ProtoMessage() {}
 
 func (x *CaptureEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[68]
+	mi := &file_agent_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4902,7 +5020,7 @@ func (x *CaptureEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureEnd.ProtoReflect.Descriptor instead.
 func (*CaptureEnd) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{68}
+	return file_agent_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CaptureEnd) GetPackets() int64 {
@@ -4955,7 +5073,7 @@ type KmsgCursorRequest struct {
 
 func (x *KmsgCursorRequest) Reset() {
 	*x = KmsgCursorRequest{}
-	mi := &file_agent_proto_msgTypes[69]
+	mi := &file_agent_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4967,7 +5085,7 @@ func (x *KmsgCursorRequest) String() string {
 func (*KmsgCursorRequest) ProtoMessage() {}
 
 func (x *KmsgCursorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[69]
+	mi := &file_agent_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4980,7 +5098,7 @@ func (x *KmsgCursorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KmsgCursorRequest.ProtoReflect.Descriptor instead.
 func (*KmsgCursorRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{69}
+	return file_agent_proto_rawDescGZIP(), []int{70}
 }
 
 type KmsgCursorReply struct {
@@ -4998,7 +5116,7 @@ type KmsgCursorReply struct {
 
 func (x *KmsgCursorReply) Reset() {
 	*x = KmsgCursorReply{}
-	mi := &file_agent_proto_msgTypes[70]
+	mi := &file_agent_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5010,7 +5128,7 @@ func (x *KmsgCursorReply) String() string {
 func (*KmsgCursorReply) ProtoMessage() {}
 
 func (x *KmsgCursorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[70]
+	mi := &file_agent_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5023,7 +5141,7 @@ func (x *KmsgCursorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KmsgCursorReply.ProtoReflect.Descriptor instead.
 func (*KmsgCursorReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{70}
+	return file_agent_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *KmsgCursorReply) GetFollower() string {
@@ -5057,7 +5175,7 @@ type KmsgReadRequest struct {
 
 func (x *KmsgReadRequest) Reset() {
 	*x = KmsgReadRequest{}
-	mi := &file_agent_proto_msgTypes[71]
+	mi := &file_agent_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5069,7 +5187,7 @@ func (x *KmsgReadRequest) String() string {
 func (*KmsgReadRequest) ProtoMessage() {}
 
 func (x *KmsgReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[71]
+	mi := &file_agent_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5082,7 +5200,7 @@ func (x *KmsgReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KmsgReadRequest.ProtoReflect.Descriptor instead.
 func (*KmsgReadRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{71}
+	return file_agent_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *KmsgReadRequest) GetFollower() string {
@@ -5116,7 +5234,7 @@ type KmsgRecord struct {
 
 func (x *KmsgRecord) Reset() {
 	*x = KmsgRecord{}
-	mi := &file_agent_proto_msgTypes[72]
+	mi := &file_agent_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5128,7 +5246,7 @@ func (x *KmsgRecord) String() string {
 func (*KmsgRecord) ProtoMessage() {}
 
 func (x *KmsgRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[72]
+	mi := &file_agent_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5141,7 +5259,7 @@ func (x *KmsgRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KmsgRecord.ProtoReflect.Descriptor instead.
 func (*KmsgRecord) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{72}
+	return file_agent_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *KmsgRecord) GetSeq() uint64 {
@@ -5199,7 +5317,7 @@ type KmsgReadReply struct {
 
 func (x *KmsgReadReply) Reset() {
 	*x = KmsgReadReply{}
-	mi := &file_agent_proto_msgTypes[73]
+	mi := &file_agent_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5211,7 +5329,7 @@ func (x *KmsgReadReply) String() string {
 func (*KmsgReadReply) ProtoMessage() {}
 
 func (x *KmsgReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[73]
+	mi := &file_agent_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5224,7 +5342,7 @@ func (x *KmsgReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KmsgReadReply.ProtoReflect.Descriptor instead.
 func (*KmsgReadReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{73}
+	return file_agent_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *KmsgReadReply) GetRecords() []*KmsgRecord {
@@ -5284,7 +5402,7 @@ type SysinfoRequest struct {
 
 func (x *SysinfoRequest) Reset() {
 	*x = SysinfoRequest{}
-	mi := &file_agent_proto_msgTypes[74]
+	mi := &file_agent_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5296,7 +5414,7 @@ func (x *SysinfoRequest) String() string {
 func (*SysinfoRequest) ProtoMessage() {}
 
 func (x *SysinfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[74]
+	mi := &file_agent_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5309,7 +5427,7 @@ func (x *SysinfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoRequest.ProtoReflect.Descriptor instead.
 func (*SysinfoRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{74}
+	return file_agent_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SysinfoRequest) GetHosts() []*SysinfoHostRequest {
@@ -5354,7 +5472,7 @@ type SysinfoHostRequest struct {
 
 func (x *SysinfoHostRequest) Reset() {
 	*x = SysinfoHostRequest{}
-	mi := &file_agent_proto_msgTypes[75]
+	mi := &file_agent_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5366,7 +5484,7 @@ func (x *SysinfoHostRequest) String() string {
 func (*SysinfoHostRequest) ProtoMessage() {}
 
 func (x *SysinfoHostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[75]
+	mi := &file_agent_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5379,7 +5497,7 @@ func (x *SysinfoHostRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoHostRequest.ProtoReflect.Descriptor instead.
 func (*SysinfoHostRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{75}
+	return file_agent_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *SysinfoHostRequest) GetHost() string {
@@ -5436,7 +5554,7 @@ type SysinfoNuma struct {
 
 func (x *SysinfoNuma) Reset() {
 	*x = SysinfoNuma{}
-	mi := &file_agent_proto_msgTypes[76]
+	mi := &file_agent_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5448,7 +5566,7 @@ func (x *SysinfoNuma) String() string {
 func (*SysinfoNuma) ProtoMessage() {}
 
 func (x *SysinfoNuma) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[76]
+	mi := &file_agent_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5461,7 +5579,7 @@ func (x *SysinfoNuma) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoNuma.ProtoReflect.Descriptor instead.
 func (*SysinfoNuma) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{76}
+	return file_agent_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *SysinfoNuma) GetNode() int32 {
@@ -5502,7 +5620,7 @@ type SysinfoFacts struct {
 
 func (x *SysinfoFacts) Reset() {
 	*x = SysinfoFacts{}
-	mi := &file_agent_proto_msgTypes[77]
+	mi := &file_agent_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5514,7 +5632,7 @@ func (x *SysinfoFacts) String() string {
 func (*SysinfoFacts) ProtoMessage() {}
 
 func (x *SysinfoFacts) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[77]
+	mi := &file_agent_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5527,7 +5645,7 @@ func (x *SysinfoFacts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoFacts.ProtoReflect.Descriptor instead.
 func (*SysinfoFacts) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{77}
+	return file_agent_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *SysinfoFacts) GetKernel() string {
@@ -5593,7 +5711,7 @@ type SysinfoReply struct {
 
 func (x *SysinfoReply) Reset() {
 	*x = SysinfoReply{}
-	mi := &file_agent_proto_msgTypes[78]
+	mi := &file_agent_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5605,7 +5723,7 @@ func (x *SysinfoReply) String() string {
 func (*SysinfoReply) ProtoMessage() {}
 
 func (x *SysinfoReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[78]
+	mi := &file_agent_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5618,7 +5736,7 @@ func (x *SysinfoReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoReply.ProtoReflect.Descriptor instead.
 func (*SysinfoReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{78}
+	return file_agent_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *SysinfoReply) GetHosts() []*SysinfoHostReply {
@@ -5668,7 +5786,7 @@ type SysinfoHostReply struct {
 
 func (x *SysinfoHostReply) Reset() {
 	*x = SysinfoHostReply{}
-	mi := &file_agent_proto_msgTypes[79]
+	mi := &file_agent_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5680,7 +5798,7 @@ func (x *SysinfoHostReply) String() string {
 func (*SysinfoHostReply) ProtoMessage() {}
 
 func (x *SysinfoHostReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[79]
+	mi := &file_agent_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5693,7 +5811,7 @@ func (x *SysinfoHostReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoHostReply.ProtoReflect.Descriptor instead.
 func (*SysinfoHostReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{79}
+	return file_agent_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SysinfoHostReply) GetCounters() map[string]uint64 {
@@ -5741,7 +5859,7 @@ type SysinfoAgentLogRequest struct {
 
 func (x *SysinfoAgentLogRequest) Reset() {
 	*x = SysinfoAgentLogRequest{}
-	mi := &file_agent_proto_msgTypes[80]
+	mi := &file_agent_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5753,7 +5871,7 @@ func (x *SysinfoAgentLogRequest) String() string {
 func (*SysinfoAgentLogRequest) ProtoMessage() {}
 
 func (x *SysinfoAgentLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[80]
+	mi := &file_agent_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5766,7 +5884,7 @@ func (x *SysinfoAgentLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoAgentLogRequest.ProtoReflect.Descriptor instead.
 func (*SysinfoAgentLogRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{80}
+	return file_agent_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SysinfoAgentLogRequest) GetSinceUnixNano() int64 {
@@ -5787,7 +5905,7 @@ type SysinfoAgentLogReply struct {
 
 func (x *SysinfoAgentLogReply) Reset() {
 	*x = SysinfoAgentLogReply{}
-	mi := &file_agent_proto_msgTypes[81]
+	mi := &file_agent_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5799,7 +5917,7 @@ func (x *SysinfoAgentLogReply) String() string {
 func (*SysinfoAgentLogReply) ProtoMessage() {}
 
 func (x *SysinfoAgentLogReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[81]
+	mi := &file_agent_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5812,7 +5930,7 @@ func (x *SysinfoAgentLogReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoAgentLogReply.ProtoReflect.Descriptor instead.
 func (*SysinfoAgentLogReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{81}
+	return file_agent_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SysinfoAgentLogReply) GetLines() []string {
@@ -5846,7 +5964,7 @@ type TcQdiscRequest struct {
 
 func (x *TcQdiscRequest) Reset() {
 	*x = TcQdiscRequest{}
-	mi := &file_agent_proto_msgTypes[82]
+	mi := &file_agent_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5858,7 +5976,7 @@ func (x *TcQdiscRequest) String() string {
 func (*TcQdiscRequest) ProtoMessage() {}
 
 func (x *TcQdiscRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[82]
+	mi := &file_agent_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5871,7 +5989,7 @@ func (x *TcQdiscRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcQdiscRequest.ProtoReflect.Descriptor instead.
 func (*TcQdiscRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{82}
+	return file_agent_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *TcQdiscRequest) GetHost() string {
@@ -5932,7 +6050,7 @@ type TcClassRequest struct {
 
 func (x *TcClassRequest) Reset() {
 	*x = TcClassRequest{}
-	mi := &file_agent_proto_msgTypes[83]
+	mi := &file_agent_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5944,7 +6062,7 @@ func (x *TcClassRequest) String() string {
 func (*TcClassRequest) ProtoMessage() {}
 
 func (x *TcClassRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[83]
+	mi := &file_agent_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5957,7 +6075,7 @@ func (x *TcClassRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcClassRequest.ProtoReflect.Descriptor instead.
 func (*TcClassRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{83}
+	return file_agent_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *TcClassRequest) GetHost() string {
@@ -6021,7 +6139,7 @@ type TcFilterRequest struct {
 
 func (x *TcFilterRequest) Reset() {
 	*x = TcFilterRequest{}
-	mi := &file_agent_proto_msgTypes[84]
+	mi := &file_agent_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6033,7 +6151,7 @@ func (x *TcFilterRequest) String() string {
 func (*TcFilterRequest) ProtoMessage() {}
 
 func (x *TcFilterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[84]
+	mi := &file_agent_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6046,7 +6164,7 @@ func (x *TcFilterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcFilterRequest.ProtoReflect.Descriptor instead.
 func (*TcFilterRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{84}
+	return file_agent_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *TcFilterRequest) GetHost() string {
@@ -6115,7 +6233,7 @@ type TcListRequest struct {
 
 func (x *TcListRequest) Reset() {
 	*x = TcListRequest{}
-	mi := &file_agent_proto_msgTypes[85]
+	mi := &file_agent_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6127,7 +6245,7 @@ func (x *TcListRequest) String() string {
 func (*TcListRequest) ProtoMessage() {}
 
 func (x *TcListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[85]
+	mi := &file_agent_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6140,7 +6258,7 @@ func (x *TcListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcListRequest.ProtoReflect.Descriptor instead.
 func (*TcListRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{85}
+	return file_agent_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *TcListRequest) GetHost() string {
@@ -6172,7 +6290,7 @@ type TcStats struct {
 
 func (x *TcStats) Reset() {
 	*x = TcStats{}
-	mi := &file_agent_proto_msgTypes[86]
+	mi := &file_agent_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6184,7 +6302,7 @@ func (x *TcStats) String() string {
 func (*TcStats) ProtoMessage() {}
 
 func (x *TcStats) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[86]
+	mi := &file_agent_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6197,7 +6315,7 @@ func (x *TcStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcStats.ProtoReflect.Descriptor instead.
 func (*TcStats) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{86}
+	return file_agent_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *TcStats) GetBytes() uint64 {
@@ -6261,7 +6379,7 @@ type TcQdisc struct {
 
 func (x *TcQdisc) Reset() {
 	*x = TcQdisc{}
-	mi := &file_agent_proto_msgTypes[87]
+	mi := &file_agent_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6273,7 +6391,7 @@ func (x *TcQdisc) String() string {
 func (*TcQdisc) ProtoMessage() {}
 
 func (x *TcQdisc) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[87]
+	mi := &file_agent_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6286,7 +6404,7 @@ func (x *TcQdisc) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcQdisc.ProtoReflect.Descriptor instead.
 func (*TcQdisc) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{87}
+	return file_agent_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *TcQdisc) GetKind() string {
@@ -6332,7 +6450,7 @@ type TcClass struct {
 
 func (x *TcClass) Reset() {
 	*x = TcClass{}
-	mi := &file_agent_proto_msgTypes[88]
+	mi := &file_agent_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6344,7 +6462,7 @@ func (x *TcClass) String() string {
 func (*TcClass) ProtoMessage() {}
 
 func (x *TcClass) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[88]
+	mi := &file_agent_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6357,7 +6475,7 @@ func (x *TcClass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcClass.ProtoReflect.Descriptor instead.
 func (*TcClass) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{88}
+	return file_agent_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *TcClass) GetKind() string {
@@ -6419,7 +6537,7 @@ type TcAction struct {
 
 func (x *TcAction) Reset() {
 	*x = TcAction{}
-	mi := &file_agent_proto_msgTypes[89]
+	mi := &file_agent_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6431,7 +6549,7 @@ func (x *TcAction) String() string {
 func (*TcAction) ProtoMessage() {}
 
 func (x *TcAction) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[89]
+	mi := &file_agent_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6444,7 +6562,7 @@ func (x *TcAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcAction.ProtoReflect.Descriptor instead.
 func (*TcAction) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{89}
+	return file_agent_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *TcAction) GetKind() string {
@@ -6476,7 +6594,7 @@ type TcFilter struct {
 
 func (x *TcFilter) Reset() {
 	*x = TcFilter{}
-	mi := &file_agent_proto_msgTypes[90]
+	mi := &file_agent_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6488,7 +6606,7 @@ func (x *TcFilter) String() string {
 func (*TcFilter) ProtoMessage() {}
 
 func (x *TcFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[90]
+	mi := &file_agent_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6501,7 +6619,7 @@ func (x *TcFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcFilter.ProtoReflect.Descriptor instead.
 func (*TcFilter) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{90}
+	return file_agent_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *TcFilter) GetKind() string {
@@ -6564,7 +6682,7 @@ type TcListReply struct {
 
 func (x *TcListReply) Reset() {
 	*x = TcListReply{}
-	mi := &file_agent_proto_msgTypes[91]
+	mi := &file_agent_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6576,7 +6694,7 @@ func (x *TcListReply) String() string {
 func (*TcListReply) ProtoMessage() {}
 
 func (x *TcListReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[91]
+	mi := &file_agent_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6589,7 +6707,7 @@ func (x *TcListReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcListReply.ProtoReflect.Descriptor instead.
 func (*TcListReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{91}
+	return file_agent_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *TcListReply) GetQdiscs() []*TcQdisc {
@@ -6624,7 +6742,7 @@ type TcQdiscState struct {
 
 func (x *TcQdiscState) Reset() {
 	*x = TcQdiscState{}
-	mi := &file_agent_proto_msgTypes[92]
+	mi := &file_agent_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6636,7 +6754,7 @@ func (x *TcQdiscState) String() string {
 func (*TcQdiscState) ProtoMessage() {}
 
 func (x *TcQdiscState) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[92]
+	mi := &file_agent_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6649,7 +6767,7 @@ func (x *TcQdiscState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcQdiscState.ProtoReflect.Descriptor instead.
 func (*TcQdiscState) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{92}
+	return file_agent_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *TcQdiscState) GetState() []byte {
@@ -6670,7 +6788,7 @@ type TcResetRequest struct {
 
 func (x *TcResetRequest) Reset() {
 	*x = TcResetRequest{}
-	mi := &file_agent_proto_msgTypes[93]
+	mi := &file_agent_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6682,7 +6800,7 @@ func (x *TcResetRequest) String() string {
 func (*TcResetRequest) ProtoMessage() {}
 
 func (x *TcResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[93]
+	mi := &file_agent_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6695,7 +6813,7 @@ func (x *TcResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcResetRequest.ProtoReflect.Descriptor instead.
 func (*TcResetRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{93}
+	return file_agent_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *TcResetRequest) GetHost() string {
@@ -6730,7 +6848,7 @@ type TcResetReply struct {
 
 func (x *TcResetReply) Reset() {
 	*x = TcResetReply{}
-	mi := &file_agent_proto_msgTypes[94]
+	mi := &file_agent_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6742,7 +6860,7 @@ func (x *TcResetReply) String() string {
 func (*TcResetReply) ProtoMessage() {}
 
 func (x *TcResetReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[94]
+	mi := &file_agent_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6755,7 +6873,7 @@ func (x *TcResetReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcResetReply.ProtoReflect.Descriptor instead.
 func (*TcResetReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{94}
+	return file_agent_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *TcResetReply) GetChanged() []string {
@@ -6786,7 +6904,7 @@ type NicIrq struct {
 
 func (x *NicIrq) Reset() {
 	*x = NicIrq{}
-	mi := &file_agent_proto_msgTypes[95]
+	mi := &file_agent_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6798,7 +6916,7 @@ func (x *NicIrq) String() string {
 func (*NicIrq) ProtoMessage() {}
 
 func (x *NicIrq) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[95]
+	mi := &file_agent_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6811,7 +6929,7 @@ func (x *NicIrq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicIrq.ProtoReflect.Descriptor instead.
 func (*NicIrq) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{95}
+	return file_agent_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *NicIrq) GetIrq() uint32 {
@@ -6860,7 +6978,7 @@ type NicIrqsReply struct {
 
 func (x *NicIrqsReply) Reset() {
 	*x = NicIrqsReply{}
-	mi := &file_agent_proto_msgTypes[96]
+	mi := &file_agent_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6872,7 +6990,7 @@ func (x *NicIrqsReply) String() string {
 func (*NicIrqsReply) ProtoMessage() {}
 
 func (x *NicIrqsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[96]
+	mi := &file_agent_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6885,7 +7003,7 @@ func (x *NicIrqsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicIrqsReply.ProtoReflect.Descriptor instead.
 func (*NicIrqsReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{96}
+	return file_agent_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *NicIrqsReply) GetIrqs() []*NicIrq {
@@ -6915,7 +7033,7 @@ type NicIrqAffinityRequest struct {
 
 func (x *NicIrqAffinityRequest) Reset() {
 	*x = NicIrqAffinityRequest{}
-	mi := &file_agent_proto_msgTypes[97]
+	mi := &file_agent_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6927,7 +7045,7 @@ func (x *NicIrqAffinityRequest) String() string {
 func (*NicIrqAffinityRequest) ProtoMessage() {}
 
 func (x *NicIrqAffinityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[97]
+	mi := &file_agent_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6940,7 +7058,7 @@ func (x *NicIrqAffinityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicIrqAffinityRequest.ProtoReflect.Descriptor instead.
 func (*NicIrqAffinityRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{97}
+	return file_agent_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *NicIrqAffinityRequest) GetHost() string {
@@ -6978,7 +7096,7 @@ type NicRssReply struct {
 
 func (x *NicRssReply) Reset() {
 	*x = NicRssReply{}
-	mi := &file_agent_proto_msgTypes[98]
+	mi := &file_agent_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6990,7 +7108,7 @@ func (x *NicRssReply) String() string {
 func (*NicRssReply) ProtoMessage() {}
 
 func (x *NicRssReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[98]
+	mi := &file_agent_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7003,7 +7121,7 @@ func (x *NicRssReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicRssReply.ProtoReflect.Descriptor instead.
 func (*NicRssReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{98}
+	return file_agent_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *NicRssReply) GetIndir() []uint32 {
@@ -7049,7 +7167,7 @@ type NicRssRequest struct {
 
 func (x *NicRssRequest) Reset() {
 	*x = NicRssRequest{}
-	mi := &file_agent_proto_msgTypes[99]
+	mi := &file_agent_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7061,7 +7179,7 @@ func (x *NicRssRequest) String() string {
 func (*NicRssRequest) ProtoMessage() {}
 
 func (x *NicRssRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[99]
+	mi := &file_agent_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7074,7 +7192,7 @@ func (x *NicRssRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicRssRequest.ProtoReflect.Descriptor instead.
 func (*NicRssRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{99}
+	return file_agent_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *NicRssRequest) GetHost() string {
@@ -7148,7 +7266,7 @@ type NicFlowHashRequest struct {
 
 func (x *NicFlowHashRequest) Reset() {
 	*x = NicFlowHashRequest{}
-	mi := &file_agent_proto_msgTypes[100]
+	mi := &file_agent_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7160,7 +7278,7 @@ func (x *NicFlowHashRequest) String() string {
 func (*NicFlowHashRequest) ProtoMessage() {}
 
 func (x *NicFlowHashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[100]
+	mi := &file_agent_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7173,7 +7291,7 @@ func (x *NicFlowHashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicFlowHashRequest.ProtoReflect.Descriptor instead.
 func (*NicFlowHashRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{100}
+	return file_agent_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *NicFlowHashRequest) GetHost() string {
@@ -7220,7 +7338,7 @@ type NicFlowHashReply struct {
 
 func (x *NicFlowHashReply) Reset() {
 	*x = NicFlowHashReply{}
-	mi := &file_agent_proto_msgTypes[101]
+	mi := &file_agent_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7232,7 +7350,7 @@ func (x *NicFlowHashReply) String() string {
 func (*NicFlowHashReply) ProtoMessage() {}
 
 func (x *NicFlowHashReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[101]
+	mi := &file_agent_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7245,7 +7363,7 @@ func (x *NicFlowHashReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicFlowHashReply.ProtoReflect.Descriptor instead.
 func (*NicFlowHashReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{101}
+	return file_agent_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *NicFlowHashReply) GetFields() string {
@@ -7276,7 +7394,7 @@ type NicNtupleRequest struct {
 
 func (x *NicNtupleRequest) Reset() {
 	*x = NicNtupleRequest{}
-	mi := &file_agent_proto_msgTypes[102]
+	mi := &file_agent_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7288,7 +7406,7 @@ func (x *NicNtupleRequest) String() string {
 func (*NicNtupleRequest) ProtoMessage() {}
 
 func (x *NicNtupleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[102]
+	mi := &file_agent_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7301,7 +7419,7 @@ func (x *NicNtupleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicNtupleRequest.ProtoReflect.Descriptor instead.
 func (*NicNtupleRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{102}
+	return file_agent_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *NicNtupleRequest) GetHost() string {
@@ -7385,7 +7503,7 @@ type NicNtupleReply struct {
 
 func (x *NicNtupleReply) Reset() {
 	*x = NicNtupleReply{}
-	mi := &file_agent_proto_msgTypes[103]
+	mi := &file_agent_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7397,7 +7515,7 @@ func (x *NicNtupleReply) String() string {
 func (*NicNtupleReply) ProtoMessage() {}
 
 func (x *NicNtupleReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[103]
+	mi := &file_agent_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7410,7 +7528,7 @@ func (x *NicNtupleReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicNtupleReply.ProtoReflect.Descriptor instead.
 func (*NicNtupleReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{103}
+	return file_agent_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *NicNtupleReply) GetSeq() uint64 {
@@ -7439,7 +7557,7 @@ type NicNumVfsRequest struct {
 
 func (x *NicNumVfsRequest) Reset() {
 	*x = NicNumVfsRequest{}
-	mi := &file_agent_proto_msgTypes[104]
+	mi := &file_agent_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7451,7 +7569,7 @@ func (x *NicNumVfsRequest) String() string {
 func (*NicNumVfsRequest) ProtoMessage() {}
 
 func (x *NicNumVfsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[104]
+	mi := &file_agent_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7464,7 +7582,7 @@ func (x *NicNumVfsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicNumVfsRequest.ProtoReflect.Descriptor instead.
 func (*NicNumVfsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{104}
+	return file_agent_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *NicNumVfsRequest) GetHost() string {
@@ -7518,7 +7636,7 @@ type NicVf struct {
 
 func (x *NicVf) Reset() {
 	*x = NicVf{}
-	mi := &file_agent_proto_msgTypes[105]
+	mi := &file_agent_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7530,7 +7648,7 @@ func (x *NicVf) String() string {
 func (*NicVf) ProtoMessage() {}
 
 func (x *NicVf) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[105]
+	mi := &file_agent_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7543,7 +7661,7 @@ func (x *NicVf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicVf.ProtoReflect.Descriptor instead.
 func (*NicVf) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{105}
+	return file_agent_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *NicVf) GetIndex() uint32 {
@@ -7627,7 +7745,7 @@ type NicVfsReply struct {
 
 func (x *NicVfsReply) Reset() {
 	*x = NicVfsReply{}
-	mi := &file_agent_proto_msgTypes[106]
+	mi := &file_agent_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7639,7 +7757,7 @@ func (x *NicVfsReply) String() string {
 func (*NicVfsReply) ProtoMessage() {}
 
 func (x *NicVfsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[106]
+	mi := &file_agent_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7652,7 +7770,7 @@ func (x *NicVfsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicVfsReply.ProtoReflect.Descriptor instead.
 func (*NicVfsReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{106}
+	return file_agent_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *NicVfsReply) GetNumVfs() uint32 {
@@ -7697,7 +7815,7 @@ type NicVfRequest struct {
 
 func (x *NicVfRequest) Reset() {
 	*x = NicVfRequest{}
-	mi := &file_agent_proto_msgTypes[107]
+	mi := &file_agent_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7709,7 +7827,7 @@ func (x *NicVfRequest) String() string {
 func (*NicVfRequest) ProtoMessage() {}
 
 func (x *NicVfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[107]
+	mi := &file_agent_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7722,7 +7840,7 @@ func (x *NicVfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicVfRequest.ProtoReflect.Descriptor instead.
 func (*NicVfRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{107}
+	return file_agent_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *NicVfRequest) GetHost() string {
@@ -7822,7 +7940,7 @@ type NicEswitchRequest struct {
 
 func (x *NicEswitchRequest) Reset() {
 	*x = NicEswitchRequest{}
-	mi := &file_agent_proto_msgTypes[108]
+	mi := &file_agent_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7834,7 +7952,7 @@ func (x *NicEswitchRequest) String() string {
 func (*NicEswitchRequest) ProtoMessage() {}
 
 func (x *NicEswitchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[108]
+	mi := &file_agent_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7847,7 +7965,7 @@ func (x *NicEswitchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicEswitchRequest.ProtoReflect.Descriptor instead.
 func (*NicEswitchRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{108}
+	return file_agent_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *NicEswitchRequest) GetHost() string {
@@ -7893,7 +8011,7 @@ type NicPort struct {
 
 func (x *NicPort) Reset() {
 	*x = NicPort{}
-	mi := &file_agent_proto_msgTypes[109]
+	mi := &file_agent_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7905,7 +8023,7 @@ func (x *NicPort) String() string {
 func (*NicPort) ProtoMessage() {}
 
 func (x *NicPort) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[109]
+	mi := &file_agent_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7918,7 +8036,7 @@ func (x *NicPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicPort.ProtoReflect.Descriptor instead.
 func (*NicPort) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{109}
+	return file_agent_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *NicPort) GetIndex() uint32 {
@@ -7959,7 +8077,7 @@ type NicEswitchReply struct {
 
 func (x *NicEswitchReply) Reset() {
 	*x = NicEswitchReply{}
-	mi := &file_agent_proto_msgTypes[110]
+	mi := &file_agent_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7971,7 +8089,7 @@ func (x *NicEswitchReply) String() string {
 func (*NicEswitchReply) ProtoMessage() {}
 
 func (x *NicEswitchReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[110]
+	mi := &file_agent_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7984,7 +8102,7 @@ func (x *NicEswitchReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicEswitchReply.ProtoReflect.Descriptor instead.
 func (*NicEswitchReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{110}
+	return file_agent_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *NicEswitchReply) GetMode() string {
@@ -8125,7 +8243,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x12CreateNetnsRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
-	"\x05group\x18\x03 \x01(\tR\x05group\"\xe8\x01\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\"\x99\x02\n" +
 	"\fRouteRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x10\n" +
@@ -8135,7 +8253,18 @@ const file_agent_proto_rawDesc = "" +
 	"\x05table\x18\x06 \x01(\x05R\x05table\x12\x16\n" +
 	"\x06metric\x18\a \x01(\x05R\x06metric\x12\x16\n" +
 	"\x06family\x18\b \x01(\x05R\x06family\x122\n" +
-	"\bnexthops\x18\t \x03(\v2\x16.lnst.agent.v1.NexthopR\bnexthops\"E\n" +
+	"\bnexthops\x18\t \x03(\v2\x16.lnst.agent.v1.NexthopR\bnexthops\x12/\n" +
+	"\x05encap\x18( \x01(\v2\x19.lnst.agent.v1.RouteEncapR\x05encap\"\x9c\x01\n" +
+	"\n" +
+	"RouteEncap\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
+	"\x03dst\x18\x02 \x01(\tR\x03dst\x12\x10\n" +
+	"\x03src\x18\x03 \x01(\tR\x03src\x12\x10\n" +
+	"\x03ttl\x18\x04 \x01(\x05R\x03ttl\x12\x10\n" +
+	"\x03tos\x18\x05 \x01(\x05R\x03tos\x12\x12\n" +
+	"\x04csum\x18\x06 \x01(\bR\x04csum\x12\x10\n" +
+	"\x03key\x18\a \x01(\bR\x03key\x12\x10\n" +
+	"\x03seq\x18\b \x01(\bR\x03seq\"E\n" +
 	"\aNexthop\x12\x10\n" +
 	"\x03via\x18\x01 \x01(\tR\x03via\x12\x10\n" +
 	"\x03dev\x18\x02 \x01(\tR\x03dev\x12\x16\n" +
@@ -8761,7 +8890,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 122)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 123)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),          // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),            // 1: lnst.agent.v1.FileEntry.Type
@@ -8788,335 +8917,337 @@ var file_agent_proto_goTypes = []any{
 	(*SetLinkRequest)(nil),         // 22: lnst.agent.v1.SetLinkRequest
 	(*CreateNetnsRequest)(nil),     // 23: lnst.agent.v1.CreateNetnsRequest
 	(*RouteRequest)(nil),           // 24: lnst.agent.v1.RouteRequest
-	(*Nexthop)(nil),                // 25: lnst.agent.v1.Nexthop
-	(*RoutesRequest)(nil),          // 26: lnst.agent.v1.RoutesRequest
-	(*NeighRequest)(nil),           // 27: lnst.agent.v1.NeighRequest
-	(*RuleRequest)(nil),            // 28: lnst.agent.v1.RuleRequest
-	(*SetLinkNetnsRequest)(nil),    // 29: lnst.agent.v1.SetLinkNetnsRequest
-	(*RenameLinkRequest)(nil),      // 30: lnst.agent.v1.RenameLinkRequest
-	(*WaitLinkRequest)(nil),        // 31: lnst.agent.v1.WaitLinkRequest
-	(*SetFeaturesRequest)(nil),     // 32: lnst.agent.v1.SetFeaturesRequest
-	(*SetEthtoolRequest)(nil),      // 33: lnst.agent.v1.SetEthtoolRequest
-	(*EthtoolReply)(nil),           // 34: lnst.agent.v1.EthtoolReply
-	(*FeaturesReply)(nil),          // 35: lnst.agent.v1.FeaturesReply
-	(*ProbeRequest)(nil),           // 36: lnst.agent.v1.ProbeRequest
-	(*ProbeReply)(nil),             // 37: lnst.agent.v1.ProbeReply
-	(*AddrRequest)(nil),            // 38: lnst.agent.v1.AddrRequest
-	(*LinkStats)(nil),              // 39: lnst.agent.v1.LinkStats
-	(*LinkInfoReply)(nil),          // 40: lnst.agent.v1.LinkInfoReply
-	(*LinksReply)(nil),             // 41: lnst.agent.v1.LinksReply
-	(*ValueRef)(nil),               // 42: lnst.agent.v1.ValueRef
-	(*ValueReply)(nil),             // 43: lnst.agent.v1.ValueReply
-	(*WriteValueRequest)(nil),      // 44: lnst.agent.v1.WriteValueRequest
-	(*ChangeReply)(nil),            // 45: lnst.agent.v1.ChangeReply
-	(*HeartbeatRequest)(nil),       // 46: lnst.agent.v1.HeartbeatRequest
-	(*HeartbeatReply)(nil),         // 47: lnst.agent.v1.HeartbeatReply
-	(*RestoreRequest)(nil),         // 48: lnst.agent.v1.RestoreRequest
-	(*RestoreReply)(nil),           // 49: lnst.agent.v1.RestoreReply
-	(*FileEntry)(nil),              // 50: lnst.agent.v1.FileEntry
-	(*FileChunk)(nil),              // 51: lnst.agent.v1.FileChunk
-	(*PutFileRequest)(nil),         // 52: lnst.agent.v1.PutFileRequest
-	(*PutFileReply)(nil),           // 53: lnst.agent.v1.PutFileReply
-	(*GetFileRequest)(nil),         // 54: lnst.agent.v1.GetFileRequest
-	(*TempDirRequest)(nil),         // 55: lnst.agent.v1.TempDirRequest
-	(*TempDirReply)(nil),           // 56: lnst.agent.v1.TempDirReply
-	(*FactsRequest)(nil),           // 57: lnst.agent.v1.FactsRequest
-	(*Nic)(nil),                    // 58: lnst.agent.v1.Nic
-	(*FactsReply)(nil),             // 59: lnst.agent.v1.FactsReply
-	(*RebootRequest)(nil),          // 60: lnst.agent.v1.RebootRequest
-	(*LoadKernelRequest)(nil),      // 61: lnst.agent.v1.LoadKernelRequest
-	(*LoadKernelReply)(nil),        // 62: lnst.agent.v1.LoadKernelReply
-	(*CaptureStartRequest)(nil),    // 63: lnst.agent.v1.CaptureStartRequest
-	(*CaptureInstruction)(nil),     // 64: lnst.agent.v1.CaptureInstruction
-	(*CaptureRef)(nil),             // 65: lnst.agent.v1.CaptureRef
-	(*CaptureEvent)(nil),           // 66: lnst.agent.v1.CaptureEvent
-	(*CaptureStarted)(nil),         // 67: lnst.agent.v1.CaptureStarted
-	(*CapturePackets)(nil),         // 68: lnst.agent.v1.CapturePackets
-	(*CapturePacket)(nil),          // 69: lnst.agent.v1.CapturePacket
-	(*CaptureEnd)(nil),             // 70: lnst.agent.v1.CaptureEnd
-	(*KmsgCursorRequest)(nil),      // 71: lnst.agent.v1.KmsgCursorRequest
-	(*KmsgCursorReply)(nil),        // 72: lnst.agent.v1.KmsgCursorReply
-	(*KmsgReadRequest)(nil),        // 73: lnst.agent.v1.KmsgReadRequest
-	(*KmsgRecord)(nil),             // 74: lnst.agent.v1.KmsgRecord
-	(*KmsgReadReply)(nil),          // 75: lnst.agent.v1.KmsgReadReply
-	(*SysinfoRequest)(nil),         // 76: lnst.agent.v1.SysinfoRequest
-	(*SysinfoHostRequest)(nil),     // 77: lnst.agent.v1.SysinfoHostRequest
-	(*SysinfoNuma)(nil),            // 78: lnst.agent.v1.SysinfoNuma
-	(*SysinfoFacts)(nil),           // 79: lnst.agent.v1.SysinfoFacts
-	(*SysinfoReply)(nil),           // 80: lnst.agent.v1.SysinfoReply
-	(*SysinfoHostReply)(nil),       // 81: lnst.agent.v1.SysinfoHostReply
-	(*SysinfoAgentLogRequest)(nil), // 82: lnst.agent.v1.SysinfoAgentLogRequest
-	(*SysinfoAgentLogReply)(nil),   // 83: lnst.agent.v1.SysinfoAgentLogReply
-	(*TcQdiscRequest)(nil),         // 84: lnst.agent.v1.TcQdiscRequest
-	(*TcClassRequest)(nil),         // 85: lnst.agent.v1.TcClassRequest
-	(*TcFilterRequest)(nil),        // 86: lnst.agent.v1.TcFilterRequest
-	(*TcListRequest)(nil),          // 87: lnst.agent.v1.TcListRequest
-	(*TcStats)(nil),                // 88: lnst.agent.v1.TcStats
-	(*TcQdisc)(nil),                // 89: lnst.agent.v1.TcQdisc
-	(*TcClass)(nil),                // 90: lnst.agent.v1.TcClass
-	(*TcAction)(nil),               // 91: lnst.agent.v1.TcAction
-	(*TcFilter)(nil),               // 92: lnst.agent.v1.TcFilter
-	(*TcListReply)(nil),            // 93: lnst.agent.v1.TcListReply
-	(*TcQdiscState)(nil),           // 94: lnst.agent.v1.TcQdiscState
-	(*TcResetRequest)(nil),         // 95: lnst.agent.v1.TcResetRequest
-	(*TcResetReply)(nil),           // 96: lnst.agent.v1.TcResetReply
-	(*NicIrq)(nil),                 // 97: lnst.agent.v1.NicIrq
-	(*NicIrqsReply)(nil),           // 98: lnst.agent.v1.NicIrqsReply
-	(*NicIrqAffinityRequest)(nil),  // 99: lnst.agent.v1.NicIrqAffinityRequest
-	(*NicRssReply)(nil),            // 100: lnst.agent.v1.NicRssReply
-	(*NicRssRequest)(nil),          // 101: lnst.agent.v1.NicRssRequest
-	(*NicFlowHashRequest)(nil),     // 102: lnst.agent.v1.NicFlowHashRequest
-	(*NicFlowHashReply)(nil),       // 103: lnst.agent.v1.NicFlowHashReply
-	(*NicNtupleRequest)(nil),       // 104: lnst.agent.v1.NicNtupleRequest
-	(*NicNtupleReply)(nil),         // 105: lnst.agent.v1.NicNtupleReply
-	(*NicNumVfsRequest)(nil),       // 106: lnst.agent.v1.NicNumVfsRequest
-	(*NicVf)(nil),                  // 107: lnst.agent.v1.NicVf
-	(*NicVfsReply)(nil),            // 108: lnst.agent.v1.NicVfsReply
-	(*NicVfRequest)(nil),           // 109: lnst.agent.v1.NicVfRequest
-	(*NicEswitchRequest)(nil),      // 110: lnst.agent.v1.NicEswitchRequest
-	(*NicPort)(nil),                // 111: lnst.agent.v1.NicPort
-	(*NicEswitchReply)(nil),        // 112: lnst.agent.v1.NicEswitchReply
-	nil,                            // 113: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                            // 114: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                            // 115: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                            // 116: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                            // 117: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                            // 118: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                            // 119: lnst.agent.v1.ProbeReply.QdiscsEntry
-	nil,                            // 120: lnst.agent.v1.ProbeReply.TcEntry
-	nil,                            // 121: lnst.agent.v1.SysinfoHostReply.CountersEntry
-	nil,                            // 122: lnst.agent.v1.SysinfoHostReply.DeltasEntry
-	nil,                            // 123: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
-	(*durationpb.Duration)(nil),    // 124: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 125: google.protobuf.Timestamp
+	(*RouteEncap)(nil),             // 25: lnst.agent.v1.RouteEncap
+	(*Nexthop)(nil),                // 26: lnst.agent.v1.Nexthop
+	(*RoutesRequest)(nil),          // 27: lnst.agent.v1.RoutesRequest
+	(*NeighRequest)(nil),           // 28: lnst.agent.v1.NeighRequest
+	(*RuleRequest)(nil),            // 29: lnst.agent.v1.RuleRequest
+	(*SetLinkNetnsRequest)(nil),    // 30: lnst.agent.v1.SetLinkNetnsRequest
+	(*RenameLinkRequest)(nil),      // 31: lnst.agent.v1.RenameLinkRequest
+	(*WaitLinkRequest)(nil),        // 32: lnst.agent.v1.WaitLinkRequest
+	(*SetFeaturesRequest)(nil),     // 33: lnst.agent.v1.SetFeaturesRequest
+	(*SetEthtoolRequest)(nil),      // 34: lnst.agent.v1.SetEthtoolRequest
+	(*EthtoolReply)(nil),           // 35: lnst.agent.v1.EthtoolReply
+	(*FeaturesReply)(nil),          // 36: lnst.agent.v1.FeaturesReply
+	(*ProbeRequest)(nil),           // 37: lnst.agent.v1.ProbeRequest
+	(*ProbeReply)(nil),             // 38: lnst.agent.v1.ProbeReply
+	(*AddrRequest)(nil),            // 39: lnst.agent.v1.AddrRequest
+	(*LinkStats)(nil),              // 40: lnst.agent.v1.LinkStats
+	(*LinkInfoReply)(nil),          // 41: lnst.agent.v1.LinkInfoReply
+	(*LinksReply)(nil),             // 42: lnst.agent.v1.LinksReply
+	(*ValueRef)(nil),               // 43: lnst.agent.v1.ValueRef
+	(*ValueReply)(nil),             // 44: lnst.agent.v1.ValueReply
+	(*WriteValueRequest)(nil),      // 45: lnst.agent.v1.WriteValueRequest
+	(*ChangeReply)(nil),            // 46: lnst.agent.v1.ChangeReply
+	(*HeartbeatRequest)(nil),       // 47: lnst.agent.v1.HeartbeatRequest
+	(*HeartbeatReply)(nil),         // 48: lnst.agent.v1.HeartbeatReply
+	(*RestoreRequest)(nil),         // 49: lnst.agent.v1.RestoreRequest
+	(*RestoreReply)(nil),           // 50: lnst.agent.v1.RestoreReply
+	(*FileEntry)(nil),              // 51: lnst.agent.v1.FileEntry
+	(*FileChunk)(nil),              // 52: lnst.agent.v1.FileChunk
+	(*PutFileRequest)(nil),         // 53: lnst.agent.v1.PutFileRequest
+	(*PutFileReply)(nil),           // 54: lnst.agent.v1.PutFileReply
+	(*GetFileRequest)(nil),         // 55: lnst.agent.v1.GetFileRequest
+	(*TempDirRequest)(nil),         // 56: lnst.agent.v1.TempDirRequest
+	(*TempDirReply)(nil),           // 57: lnst.agent.v1.TempDirReply
+	(*FactsRequest)(nil),           // 58: lnst.agent.v1.FactsRequest
+	(*Nic)(nil),                    // 59: lnst.agent.v1.Nic
+	(*FactsReply)(nil),             // 60: lnst.agent.v1.FactsReply
+	(*RebootRequest)(nil),          // 61: lnst.agent.v1.RebootRequest
+	(*LoadKernelRequest)(nil),      // 62: lnst.agent.v1.LoadKernelRequest
+	(*LoadKernelReply)(nil),        // 63: lnst.agent.v1.LoadKernelReply
+	(*CaptureStartRequest)(nil),    // 64: lnst.agent.v1.CaptureStartRequest
+	(*CaptureInstruction)(nil),     // 65: lnst.agent.v1.CaptureInstruction
+	(*CaptureRef)(nil),             // 66: lnst.agent.v1.CaptureRef
+	(*CaptureEvent)(nil),           // 67: lnst.agent.v1.CaptureEvent
+	(*CaptureStarted)(nil),         // 68: lnst.agent.v1.CaptureStarted
+	(*CapturePackets)(nil),         // 69: lnst.agent.v1.CapturePackets
+	(*CapturePacket)(nil),          // 70: lnst.agent.v1.CapturePacket
+	(*CaptureEnd)(nil),             // 71: lnst.agent.v1.CaptureEnd
+	(*KmsgCursorRequest)(nil),      // 72: lnst.agent.v1.KmsgCursorRequest
+	(*KmsgCursorReply)(nil),        // 73: lnst.agent.v1.KmsgCursorReply
+	(*KmsgReadRequest)(nil),        // 74: lnst.agent.v1.KmsgReadRequest
+	(*KmsgRecord)(nil),             // 75: lnst.agent.v1.KmsgRecord
+	(*KmsgReadReply)(nil),          // 76: lnst.agent.v1.KmsgReadReply
+	(*SysinfoRequest)(nil),         // 77: lnst.agent.v1.SysinfoRequest
+	(*SysinfoHostRequest)(nil),     // 78: lnst.agent.v1.SysinfoHostRequest
+	(*SysinfoNuma)(nil),            // 79: lnst.agent.v1.SysinfoNuma
+	(*SysinfoFacts)(nil),           // 80: lnst.agent.v1.SysinfoFacts
+	(*SysinfoReply)(nil),           // 81: lnst.agent.v1.SysinfoReply
+	(*SysinfoHostReply)(nil),       // 82: lnst.agent.v1.SysinfoHostReply
+	(*SysinfoAgentLogRequest)(nil), // 83: lnst.agent.v1.SysinfoAgentLogRequest
+	(*SysinfoAgentLogReply)(nil),   // 84: lnst.agent.v1.SysinfoAgentLogReply
+	(*TcQdiscRequest)(nil),         // 85: lnst.agent.v1.TcQdiscRequest
+	(*TcClassRequest)(nil),         // 86: lnst.agent.v1.TcClassRequest
+	(*TcFilterRequest)(nil),        // 87: lnst.agent.v1.TcFilterRequest
+	(*TcListRequest)(nil),          // 88: lnst.agent.v1.TcListRequest
+	(*TcStats)(nil),                // 89: lnst.agent.v1.TcStats
+	(*TcQdisc)(nil),                // 90: lnst.agent.v1.TcQdisc
+	(*TcClass)(nil),                // 91: lnst.agent.v1.TcClass
+	(*TcAction)(nil),               // 92: lnst.agent.v1.TcAction
+	(*TcFilter)(nil),               // 93: lnst.agent.v1.TcFilter
+	(*TcListReply)(nil),            // 94: lnst.agent.v1.TcListReply
+	(*TcQdiscState)(nil),           // 95: lnst.agent.v1.TcQdiscState
+	(*TcResetRequest)(nil),         // 96: lnst.agent.v1.TcResetRequest
+	(*TcResetReply)(nil),           // 97: lnst.agent.v1.TcResetReply
+	(*NicIrq)(nil),                 // 98: lnst.agent.v1.NicIrq
+	(*NicIrqsReply)(nil),           // 99: lnst.agent.v1.NicIrqsReply
+	(*NicIrqAffinityRequest)(nil),  // 100: lnst.agent.v1.NicIrqAffinityRequest
+	(*NicRssReply)(nil),            // 101: lnst.agent.v1.NicRssReply
+	(*NicRssRequest)(nil),          // 102: lnst.agent.v1.NicRssRequest
+	(*NicFlowHashRequest)(nil),     // 103: lnst.agent.v1.NicFlowHashRequest
+	(*NicFlowHashReply)(nil),       // 104: lnst.agent.v1.NicFlowHashReply
+	(*NicNtupleRequest)(nil),       // 105: lnst.agent.v1.NicNtupleRequest
+	(*NicNtupleReply)(nil),         // 106: lnst.agent.v1.NicNtupleReply
+	(*NicNumVfsRequest)(nil),       // 107: lnst.agent.v1.NicNumVfsRequest
+	(*NicVf)(nil),                  // 108: lnst.agent.v1.NicVf
+	(*NicVfsReply)(nil),            // 109: lnst.agent.v1.NicVfsReply
+	(*NicVfRequest)(nil),           // 110: lnst.agent.v1.NicVfRequest
+	(*NicEswitchRequest)(nil),      // 111: lnst.agent.v1.NicEswitchRequest
+	(*NicPort)(nil),                // 112: lnst.agent.v1.NicPort
+	(*NicEswitchReply)(nil),        // 113: lnst.agent.v1.NicEswitchReply
+	nil,                            // 114: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                            // 115: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                            // 116: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                            // 117: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                            // 118: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                            // 119: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                            // 120: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                            // 121: lnst.agent.v1.ProbeReply.TcEntry
+	nil,                            // 122: lnst.agent.v1.SysinfoHostReply.CountersEntry
+	nil,                            // 123: lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	nil,                            // 124: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	(*durationpb.Duration)(nil),    // 125: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 126: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
-	124, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	124, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
-	125, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	125, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	124, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	125, // 0: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	125, // 1: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	126, // 2: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	126, // 3: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	125, // 4: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
 	16,  // 5: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	14,  // 6: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
 	0,   // 7: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
 	17,  // 8: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
 	18,  // 9: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
 	19,  // 10: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
-	25,  // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
-	24,  // 12: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	124, // 13: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	113, // 14: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	114, // 15: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	115, // 16: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	116, // 17: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	117, // 18: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	118, // 19: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	119, // 20: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	120, // 21: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
-	39,  // 22: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
-	40,  // 23: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	124, // 24: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
-	1,   // 25: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
-	50,  // 26: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
-	51,  // 27: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
-	58,  // 28: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
-	64,  // 29: lnst.agent.v1.CaptureStartRequest.filter:type_name -> lnst.agent.v1.CaptureInstruction
-	67,  // 30: lnst.agent.v1.CaptureEvent.started:type_name -> lnst.agent.v1.CaptureStarted
-	68,  // 31: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
-	70,  // 32: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
-	69,  // 33: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
-	125, // 34: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
-	74,  // 35: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
-	77,  // 36: lnst.agent.v1.SysinfoRequest.hosts:type_name -> lnst.agent.v1.SysinfoHostRequest
-	73,  // 37: lnst.agent.v1.SysinfoRequest.kmsg_read:type_name -> lnst.agent.v1.KmsgReadRequest
-	78,  // 38: lnst.agent.v1.SysinfoFacts.numa:type_name -> lnst.agent.v1.SysinfoNuma
-	58,  // 39: lnst.agent.v1.SysinfoFacts.nics:type_name -> lnst.agent.v1.Nic
-	81,  // 40: lnst.agent.v1.SysinfoReply.hosts:type_name -> lnst.agent.v1.SysinfoHostReply
-	72,  // 41: lnst.agent.v1.SysinfoReply.kmsg_cursor:type_name -> lnst.agent.v1.KmsgCursorReply
-	75,  // 42: lnst.agent.v1.SysinfoReply.kmsg:type_name -> lnst.agent.v1.KmsgReadReply
-	121, // 43: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
-	79,  // 44: lnst.agent.v1.SysinfoHostReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
-	122, // 45: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
-	88,  // 46: lnst.agent.v1.TcQdisc.stats:type_name -> lnst.agent.v1.TcStats
-	88,  // 47: lnst.agent.v1.TcClass.stats:type_name -> lnst.agent.v1.TcStats
-	88,  // 48: lnst.agent.v1.TcAction.stats:type_name -> lnst.agent.v1.TcStats
-	91,  // 49: lnst.agent.v1.TcFilter.actions:type_name -> lnst.agent.v1.TcAction
-	89,  // 50: lnst.agent.v1.TcListReply.qdiscs:type_name -> lnst.agent.v1.TcQdisc
-	90,  // 51: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
-	92,  // 52: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
-	97,  // 53: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
-	123, // 54: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
-	107, // 55: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
-	111, // 56: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
-	3,   // 57: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	6,   // 58: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	5,   // 59: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	8,   // 60: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	9,   // 61: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	10,  // 62: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	12,  // 63: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	10,  // 64: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	12,  // 65: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	10,  // 66: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	13,  // 67: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	12,  // 68: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	20,  // 69: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	21,  // 70: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	22,  // 71: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	38,  // 72: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	38,  // 73: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	21,  // 74: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	5,   // 75: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	42,  // 76: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	44,  // 77: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	23,  // 78: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	24,  // 79: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	24,  // 80: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	26,  // 81: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	27,  // 82: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	27,  // 83: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	28,  // 84: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	28,  // 85: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	29,  // 86: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	30,  // 87: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	31,  // 88: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	32,  // 89: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	21,  // 90: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	33,  // 91: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 92: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	33,  // 93: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 94: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	36,  // 95: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	46,  // 96: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	46,  // 97: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	48,  // 98: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	52,  // 99: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	54,  // 100: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	55,  // 101: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	57,  // 102: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	60,  // 103: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	61,  // 104: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	63,  // 105: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
-	65,  // 106: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
-	71,  // 107: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
-	73,  // 108: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
-	76,  // 109: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
-	82,  // 110: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
-	84,  // 111: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	84,  // 112: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	84,  // 113: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	85,  // 114: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
-	85,  // 115: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
-	86,  // 116: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	86,  // 117: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	87,  // 118: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
-	87,  // 119: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
-	95,  // 120: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
-	33,  // 121: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 122: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
-	21,  // 123: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
-	99,  // 124: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
-	33,  // 125: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 126: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
-	33,  // 127: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
-	21,  // 128: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
-	21,  // 129: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
-	101, // 130: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
-	102, // 131: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	102, // 132: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	104, // 133: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
-	106, // 134: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
-	21,  // 135: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
-	109, // 136: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
-	110, // 137: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
-	21,  // 138: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
-	4,   // 139: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	7,   // 140: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	2,   // 141: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	2,   // 142: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	2,   // 143: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	11,  // 144: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	14,  // 145: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	14,  // 146: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	15,  // 147: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	15,  // 148: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	2,   // 149: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	16,  // 150: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	45,  // 151: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 152: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 153: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 154: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 155: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	40,  // 156: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	41,  // 157: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	43,  // 158: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	45,  // 159: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	7,   // 160: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	45,  // 161: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 162: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 163: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 164: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 165: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 166: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 167: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 168: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 169: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	2,   // 170: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	45,  // 171: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	35,  // 172: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	45,  // 173: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 174: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	45,  // 175: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 176: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	37,  // 177: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	47,  // 178: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	2,   // 179: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	49,  // 180: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	53,  // 181: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	51,  // 182: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	56,  // 183: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	59,  // 184: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	2,   // 185: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	62,  // 186: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	66,  // 187: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
-	2,   // 188: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
-	72,  // 189: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
-	75,  // 190: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
-	80,  // 191: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
-	83,  // 192: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
-	45,  // 193: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 194: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 195: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 196: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 197: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 198: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 199: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
-	93,  // 200: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
-	94,  // 201: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
-	96,  // 202: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
-	45,  // 203: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 204: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
-	98,  // 205: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
-	45,  // 206: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 207: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 208: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
-	45,  // 209: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
-	34,  // 210: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
-	100, // 211: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
-	45,  // 212: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
-	103, // 213: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
-	45,  // 214: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
-	105, // 215: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
-	45,  // 216: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
-	108, // 217: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
-	45,  // 218: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
-	45,  // 219: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
-	112, // 220: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
-	139, // [139:221] is the sub-list for method output_type
-	57,  // [57:139] is the sub-list for method input_type
-	57,  // [57:57] is the sub-list for extension type_name
-	57,  // [57:57] is the sub-list for extension extendee
-	0,   // [0:57] is the sub-list for field type_name
+	26,  // 11: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
+	25,  // 12: lnst.agent.v1.RouteRequest.encap:type_name -> lnst.agent.v1.RouteEncap
+	24,  // 13: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
+	125, // 14: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	114, // 15: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	115, // 16: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	116, // 17: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	117, // 18: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	118, // 19: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	119, // 20: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	120, // 21: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	121, // 22: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
+	40,  // 23: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
+	41,  // 24: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
+	125, // 25: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	1,   // 26: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
+	51,  // 27: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
+	52,  // 28: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
+	59,  // 29: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
+	65,  // 30: lnst.agent.v1.CaptureStartRequest.filter:type_name -> lnst.agent.v1.CaptureInstruction
+	68,  // 31: lnst.agent.v1.CaptureEvent.started:type_name -> lnst.agent.v1.CaptureStarted
+	69,  // 32: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
+	71,  // 33: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
+	70,  // 34: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
+	126, // 35: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
+	75,  // 36: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
+	78,  // 37: lnst.agent.v1.SysinfoRequest.hosts:type_name -> lnst.agent.v1.SysinfoHostRequest
+	74,  // 38: lnst.agent.v1.SysinfoRequest.kmsg_read:type_name -> lnst.agent.v1.KmsgReadRequest
+	79,  // 39: lnst.agent.v1.SysinfoFacts.numa:type_name -> lnst.agent.v1.SysinfoNuma
+	59,  // 40: lnst.agent.v1.SysinfoFacts.nics:type_name -> lnst.agent.v1.Nic
+	82,  // 41: lnst.agent.v1.SysinfoReply.hosts:type_name -> lnst.agent.v1.SysinfoHostReply
+	73,  // 42: lnst.agent.v1.SysinfoReply.kmsg_cursor:type_name -> lnst.agent.v1.KmsgCursorReply
+	76,  // 43: lnst.agent.v1.SysinfoReply.kmsg:type_name -> lnst.agent.v1.KmsgReadReply
+	122, // 44: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
+	80,  // 45: lnst.agent.v1.SysinfoHostReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
+	123, // 46: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	89,  // 47: lnst.agent.v1.TcQdisc.stats:type_name -> lnst.agent.v1.TcStats
+	89,  // 48: lnst.agent.v1.TcClass.stats:type_name -> lnst.agent.v1.TcStats
+	89,  // 49: lnst.agent.v1.TcAction.stats:type_name -> lnst.agent.v1.TcStats
+	92,  // 50: lnst.agent.v1.TcFilter.actions:type_name -> lnst.agent.v1.TcAction
+	90,  // 51: lnst.agent.v1.TcListReply.qdiscs:type_name -> lnst.agent.v1.TcQdisc
+	91,  // 52: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
+	93,  // 53: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
+	98,  // 54: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
+	124, // 55: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	108, // 56: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
+	112, // 57: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
+	3,   // 58: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	6,   // 59: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	5,   // 60: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	8,   // 61: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	9,   // 62: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	10,  // 63: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	12,  // 64: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	10,  // 65: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	12,  // 66: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	10,  // 67: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	13,  // 68: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	12,  // 69: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	20,  // 70: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	21,  // 71: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	22,  // 72: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	39,  // 73: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	39,  // 74: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	21,  // 75: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	5,   // 76: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	43,  // 77: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	45,  // 78: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	23,  // 79: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	24,  // 80: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	24,  // 81: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	27,  // 82: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	28,  // 83: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	28,  // 84: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	29,  // 85: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	29,  // 86: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	30,  // 87: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	31,  // 88: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	32,  // 89: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	33,  // 90: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	21,  // 91: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	34,  // 92: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 93: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	34,  // 94: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 95: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	37,  // 96: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	47,  // 97: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	47,  // 98: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	49,  // 99: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	53,  // 100: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	55,  // 101: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	56,  // 102: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	58,  // 103: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	61,  // 104: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	62,  // 105: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	64,  // 106: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
+	66,  // 107: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
+	72,  // 108: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
+	74,  // 109: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
+	77,  // 110: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
+	83,  // 111: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
+	85,  // 112: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	85,  // 113: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	85,  // 114: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	86,  // 115: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
+	86,  // 116: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
+	87,  // 117: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	87,  // 118: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	88,  // 119: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
+	88,  // 120: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
+	96,  // 121: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
+	34,  // 122: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 123: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
+	21,  // 124: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
+	100, // 125: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
+	34,  // 126: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 127: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
+	34,  // 128: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
+	21,  // 129: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
+	21,  // 130: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
+	102, // 131: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
+	103, // 132: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	103, // 133: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	105, // 134: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
+	107, // 135: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
+	21,  // 136: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
+	110, // 137: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
+	111, // 138: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
+	21,  // 139: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
+	4,   // 140: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	7,   // 141: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	2,   // 142: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	2,   // 143: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	2,   // 144: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	11,  // 145: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	14,  // 146: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	14,  // 147: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	15,  // 148: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	15,  // 149: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	2,   // 150: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	16,  // 151: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	46,  // 152: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 153: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 154: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 155: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 156: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	41,  // 157: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	42,  // 158: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	44,  // 159: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	46,  // 160: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	7,   // 161: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	46,  // 162: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 163: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 164: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 165: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 166: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 167: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 168: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 169: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 170: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	2,   // 171: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	46,  // 172: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	36,  // 173: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	46,  // 174: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	35,  // 175: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	46,  // 176: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	35,  // 177: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	38,  // 178: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	48,  // 179: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	2,   // 180: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	50,  // 181: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	54,  // 182: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	52,  // 183: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	57,  // 184: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	60,  // 185: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	2,   // 186: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	63,  // 187: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	67,  // 188: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
+	2,   // 189: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
+	73,  // 190: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
+	76,  // 191: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
+	81,  // 192: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
+	84,  // 193: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
+	46,  // 194: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 195: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 196: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 197: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 198: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 199: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 200: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
+	94,  // 201: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
+	95,  // 202: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
+	97,  // 203: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
+	46,  // 204: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
+	35,  // 205: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
+	99,  // 206: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
+	46,  // 207: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 208: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
+	35,  // 209: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
+	46,  // 210: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
+	35,  // 211: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
+	101, // 212: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
+	46,  // 213: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
+	104, // 214: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
+	46,  // 215: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
+	106, // 216: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
+	46,  // 217: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
+	109, // 218: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
+	46,  // 219: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
+	46,  // 220: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
+	113, // 221: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
+	140, // [140:222] is the sub-list for method output_type
+	58,  // [58:140] is the sub-list for method input_type
+	58,  // [58:58] is the sub-list for extension type_name
+	58,  // [58:58] is the sub-list for extension extendee
+	0,   // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -9134,23 +9265,23 @@ func file_agent_proto_init() {
 		(*CreateLinkRequest_Generic)(nil),
 	}
 	file_agent_proto_msgTypes[20].OneofWrappers = []any{}
-	file_agent_proto_msgTypes[29].OneofWrappers = []any{
+	file_agent_proto_msgTypes[30].OneofWrappers = []any{
 		(*WaitLinkRequest_OperState)(nil),
 		(*WaitLinkRequest_Carrier)(nil),
 	}
-	file_agent_proto_msgTypes[64].OneofWrappers = []any{
+	file_agent_proto_msgTypes[65].OneofWrappers = []any{
 		(*CaptureEvent_Started)(nil),
 		(*CaptureEvent_Packets)(nil),
 		(*CaptureEvent_End)(nil),
 	}
-	file_agent_proto_msgTypes[107].OneofWrappers = []any{}
+	file_agent_proto_msgTypes[108].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   122,
+			NumMessages:   123,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
