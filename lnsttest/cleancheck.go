@@ -25,8 +25,8 @@ import (
 // and RSS (indirection table, key, hash function), each queue's RPS and
 // XPS CPUs, every interrupt's CPU list (the machine's, shown to every
 // host), its qdiscs, classes and the filters on its qdiscs and ingress
-// hooks, and
-// every sysctl under /proc/sys/net the namespace shows (the per-device
+// hooks, the ports and flows of every Open vSwitch bridge (where
+// ovsdb-server answers), and every sysctl under /proc/sys/net the namespace shows (the per-device
 // ones, forwarding, and the others such as tcp_congestion_control). (Namespaces made with
 // Host.Netns are unnamed: they end with the recipe's restore.)
 // Counters, timers and dynamic neighbours are left out: traffic changes
@@ -53,6 +53,12 @@ if command -v tc >/dev/null; then
 		for p in $(tc qdisc show dev "$d" | awk '$3 != "0:" && $3 != "ffff:" {print "parent=" $3} $2 == "ingress" {print "ingress"} $2 == "clsact" {print "ingress egress"}'); do
 			tc filter show dev "$d" $(echo "$p" | tr = ' ') | sed "s|^|tc-filter $p dev $d |"
 		done
+	done
+fi
+if command -v ovs-vsctl >/dev/null && ovs-vsctl --timeout=5 show >/dev/null 2>&1; then
+	for b in $(ovs-vsctl --timeout=5 list-br); do
+		ovs-vsctl --timeout=5 list-ports "$b" | sed "s|^|ovs-port $b |"
+		ovs-ofctl --no-stats dump-flows "$b" 2>/dev/null | sed "s|^|ovs-flow $b |"
 	done
 fi
 grep -s . /sys/class/net/*/queues/*/rps_cpus /sys/class/net/*/queues/*/xps_cpus /proc/irq/*/smp_affinity_list
