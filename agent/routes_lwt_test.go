@@ -7,11 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lnst-go/lnst/devices"
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 )
 
 // attr is a netlink attribute as the kernel lays it out: length, type,
@@ -190,4 +193,47 @@ func TestRouteSocketEncap(t *testing.T) {
 		assert.Contains(t, got[0], c.want, "through the route socket")
 		assert.Equal(t, got[0], got[1], "through the route socket and through netlink.Handle")
 	}
+}
+
+// TestEncapRoutesRestored makes an external vxlan and a VXLAN-GPE device
+// through CreateLink (the GPE one by the agent's own RTM_NEWLINK), adds
+// encap routes out of them with AddRoute and AddRoutes, and checks that
+// the kernel holds them and that Restore takes every one back.
+func TestEncapRoutesRestored(t *testing.T) {
+	_, c := testServerOpts(t, Options{Lab: true})
+	ctx := testCtx(t)
+	testHost(t, c, "h1")
+	for _, spec := range []devices.Spec{
+		devices.Vxlan{Name: "vx0", External: true},
+		devices.Vxlan{Name: "gpe0", External: true, GPE: true},
+	} {
+		kind, data, err := devices.Marshal(spec)
+		require.NoError(t, err)
+		_, err = c.CreateLink(ctx, &pb.CreateLinkRequest{Host: "h1", Group: "base", Spec: &pb.CreateLinkRequest_Generic{Generic: &pb.GenericSpec{Kind: kind, Json: data}}})
+		require.NoError(t, err, "%s", spec.LinkName())
+		_, err = c.SetLink(ctx, &pb.SetLinkRequest{Host: "h1", Group: "base", Name: spec.LinkName(), Up: proto.Bool(true)})
+		require.NoError(t, err)
+	}
+	assert.Contains(t, testSh(t, c, "h1", "ip -d link show gpe0"), " gpe ", "the device is VXLAN-GPE")
+	assert.Contains(t, testSh(t, c, "h1", "ip -d link show vx0"), "vxlan external ")
+
+	_, err := c.AddRoute(ctx, &pb.RouteRequest{Host: "h1", Group: "g", Dst: "198.18.44.2/32", Dev: "vx0", Encap: &pb.RouteEncap{Id: 1234, Dst: "198.18.45.2", Csum: true}})
+	require.NoError(t, err)
+	_, err = c.AddRoutes(ctx, &pb.RoutesRequest{Host: "h1", Group: "g", Routes: []*pb.RouteRequest{
+		{Dst: "2001:db8:44::2/128", Dev: "vx0", Encap: &pb.RouteEncap{Id: 1234, Dst: "2001:db8:45::2", Ttl: 7}},
+		{Dst: "198.18.46.0/24", Dev: "gpe0", Encap: &pb.RouteEncap{Id: 99, Dst: "198.18.45.3"}},
+	}})
+	require.NoError(t, err)
+	_, err = c.AddRoute(ctx, &pb.RouteRequest{Host: "h1", Group: "g", Dst: "198.18.47.0/24", Dev: "vx0", Encap: &pb.RouteEncap{Dst: "vx0"}})
+	testCode(t, err, codes.InvalidArgument, `encap dst "vx0" is not`)
+	routes := strings.Join(strings.Fields(testSh(t, c, "h1", "ip route; ip -6 route")), " ")
+	for _, want := range []string{
+		"198.18.44.2 encap ip id 1234 src 0.0.0.0 dst 198.18.45.2 ttl 0 tos 0 csum dev vx0",
+		"2001:db8:44::2 encap ip6 id 1234 src :: dst 2001:db8:45::2 hoplimit 7 tc 0 dev vx0",
+		"198.18.46.0/24 encap ip id 99 src 0.0.0.0 dst 198.18.45.3 ttl 0 tos 0 dev gpe0",
+	} {
+		assert.Contains(t, routes, want)
+	}
+	assert.Equal(t, int32(3), testRestoreCount(t, c, "g"))
+	assert.NotContains(t, testSh(t, c, "h1", "ip route; ip -6 route"), "encap", "Restore took the encap routes back")
 }
