@@ -52,8 +52,10 @@ func lwtTunnel(t *testing.T, h1, h2 *lnsttest.Host, under enrtFamily, n int, id 
 		for i, h := range hosts {
 			peer := 1 - i
 			// Csum: the outer UDP checksum, which a receiver over IPv6
-			// requires (a zero one it drops as a checksum error).
-			h.AddRoute(t, o[peer], lnsttest.Dev(d[i]), lnsttest.Encap(lnsttest.RouteEncap{ID: id, Dst: under2[peer], TTL: 64, Csum: true}))
+			// requires (a zero one it drops as a checksum error). Key:
+			// GRE sends the id as its key only with the flag (vxlan and
+			// geneve always send theirs).
+			h.AddRoute(t, o[peer], lnsttest.Dev(d[i]), lnsttest.Encap(lnsttest.RouteEncap{ID: id, Dst: under2[peer], TTL: 64, Csum: true, Key: true}))
 			if l2 {
 				h.AddNeigh(t, d[i], enrtAddr(o[peer]), d[peer].Info(t).HWAddr.String())
 			}
