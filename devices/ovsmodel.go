@@ -244,6 +244,11 @@ type OvsBond struct {
 	Mode string
 	// LACP is "active", "passive" or "off" ("" leaves the default, off).
 	LACP string
+	// LACPFallback makes an LACP bond with no LACP partner fall back to
+	// active-backup (other_config:lacp-fallback-ab) instead of carrying
+	// nothing: for networks that do not carry LACPDUs (a Linux bridge
+	// never forwards 01:80:c2:00:00:02).
+	LACPFallback bool
 	// Tag and Trunks are as for OvsPort.
 	Tag    int
 	Trunks []int
@@ -293,11 +298,15 @@ func (b OvsBond) Validate() error {
 	if b.Mode == "balance-tcp" && (b.LACP == "" || b.LACP == "off") {
 		return fmt.Errorf("%s: balance-tcp needs LACP active or passive", w)
 	}
+	if b.LACPFallback && (b.LACP == "" || b.LACP == "off") {
+		return fmt.Errorf("%s: LACPFallback needs LACP active or passive", w)
+	}
 	return ovsVlan(w, b.Tag, b.Trunks)
 }
 
 // AddArgv is "ovs-vsctl add-bond BRIDGE NAME IFACE... [bond_mode=M]
-// [lacp=L] [tag=N] [trunks=..]".
+// [lacp=L] [tag=N] [trunks=..] [-- set Port NAME
+// other_config:lacp-fallback-ab=true]".
 func (b OvsBond) AddArgv() ([]string, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
@@ -309,7 +318,11 @@ func (b OvsBond) AddArgv() ([]string, error) {
 	if b.LACP != "" {
 		args = append(args, "lacp="+b.LACP)
 	}
-	return ovsVsctl(append(args, ovsVlanArgs(b.Tag, b.Trunks)...)...), nil
+	args = append(args, ovsVlanArgs(b.Tag, b.Trunks)...)
+	if b.LACPFallback {
+		args = append(args, "--", "set", "Port", b.Name, "other_config:lacp-fallback-ab=true")
+	}
+	return ovsVsctl(args...), nil
 }
 
 // UndoArgv is "ovs-vsctl --if-exists del-port BRIDGE NAME".

@@ -61,7 +61,28 @@ func lwtTunnel(t *testing.T, h1, h2 *lnsttest.Host, under enrtFamily, n int, id 
 			}
 		}
 	}
+	for _, h := range hosts {
+		// Registered last: it runs first at cleanup, before the undos.
+		t.Cleanup(func() { lwtDumpOnFailure(t, h) })
+	}
 	return ends
+}
+
+// lwtDiagnostics is what lwtDumpOnFailure prints: the tunnel devices in
+// detail, the routes with their encap, and the counters that say where
+// packets went (devices, IP, UDP, GRE).
+const lwtDiagnostics = `ip -d link show; ip -s link show; ip addr
+echo "== routes"; ip route; ip -6 route
+echo "== nstat"; nstat -az 2>/dev/null | grep -v ' 0 ' || true
+true`
+
+// lwtDumpOnFailure logs h's tunnel state when t has failed, before the
+// cleanup takes it away.
+func lwtDumpOnFailure(t *testing.T, h *lnsttest.Host) {
+	if !t.Failed() {
+		return
+	}
+	t.Logf("tunnel state on %s:\n%s", h.Name(), h.Output(t, lwtDiagnostics, lnsttest.Quiet(), lnsttest.Desc("tunnel state")))
 }
 
 // lwtPingBoth pings the overlay ends both ways in each family.
