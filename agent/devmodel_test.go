@@ -209,6 +209,7 @@ func TestAddRoutesBatchJournalOnDisk(t *testing.T) {
 	us := []undo{
 		{Group: "g", Op: opDelRoute, Route: route{Dst: "198.18.39.0/24", Dev: "lo"}},
 		{Group: "g", Op: opDelRoute, Route: route{Dst: "198.18.40.0/24", Nexthops: []nexthop{{Via: "198.18.39.1", Weight: 2}}}},
+		{Group: "g", Op: opDelRoute, Route: route{Dst: "198.18.41.0/24", Dev: "vx0", Encap: &encap{ID: 7, Dst: "198.18.39.2", TTL: 3, Key: true}}},
 	}
 	first, err := srv.journal.addBatch(us)
 	require.NoError(t, err)
@@ -217,9 +218,10 @@ func TestAddRoutesBatchJournalOnDisk(t *testing.T) {
 	d, err := decodeJournal(path, b, false)
 	require.NoError(t, err)
 	left := pendingEntries(d.records)
-	require.Len(t, left, 2)
+	require.Len(t, left, 3)
 	assert.Equal(t, first, left[0].Seq)
 	assert.Equal(t, us[1].Route, left[1].Route, "a multipath route survives the journal file")
+	assert.Equal(t, us[2].Route, left[2].Route, "an encap route survives the journal file")
 	for _, u := range srv.journal.take("g", 0, false) {
 		require.NoError(t, srv.journal.done(u.Seq))
 	}

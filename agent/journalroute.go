@@ -53,7 +53,8 @@ func appendRouteRecord(b []byte, u *undo) ([]byte, bool) {
 }
 
 // routeOnly reports whether u sets no field but Seq, Group, Host, Op and
-// Route, and no multipath route: the entries appendRouteRecord encodes.
+// Route, and no multipath or encap route: the entries appendRouteRecord
+// encodes.
 // TestRouteOnlyFields keeps it in step with undo's fields.
 func routeOnly(u *undo) bool {
 	return u.Link == "" && u.Kind == "" && u.Peer == "" &&
@@ -61,7 +62,7 @@ func routeOnly(u *undo) bool {
 		u.CIDR == "" && u.Addr == nil &&
 		u.ValueKind == "" && u.Key == "" && u.Value == "" &&
 		u.Job == 0 && u.Network == "" &&
-		len(u.Route.Nexthops) == 0 && u.Route.Nexthops == nil &&
+		len(u.Route.Nexthops) == 0 && u.Route.Nexthops == nil && u.Route.Encap == nil &&
 		u.HWAddr == nil && u.Features == nil && u.Params == nil &&
 		u.Path == "" && u.Backup == "" && u.BackupID == nil && u.Made == nil &&
 		u.Neigh == nil && u.Rule == nil &&

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -35,6 +36,7 @@ func TestAppendRouteRecord(t *testing.T) {
 		{Seq: 9, Group: "g", Op: opDelRoute, Route: route{Via: "198.18.0.1"}},
 		{Seq: 10, Group: "g", Op: opSetLink, Link: "v0", MTU: &mtu},
 		{Seq: 11, Group: "g", Op: opDelRoute, Route: route{Dst: "198.19.0.1/32"}, HWAddr: []byte{}},
+		{Seq: 12, Group: "g", Op: opDelRoute, Route: route{Dst: "198.19.0.1/32", Dev: "vx0", Encap: &encap{ID: 42, Dst: "198.18.1.2"}}},
 	}
 	for _, u := range left {
 		got, ok := appendRouteRecord([]byte("x"), &u)
@@ -61,6 +63,32 @@ func TestRouteOnlyFields(t *testing.T) {
 	}
 	u := undo{Seq: 1, Group: "g", Op: opDelRoute, Route: route{Dst: "198.19.0.1/32", Nexthops: []nexthop{}}}
 	assert.False(t, routeOnly(&u), "an empty, non-nil Nexthops encodes as []")
+
+	// The same for route's own fields: appendRouteRecord writes these.
+	routeWritten := map[string]bool{"Dst": true, "Via": true, "Dev": true, "Table": true, "Metric": true, "Family": true}
+	rtyp := reflect.TypeFor[route]()
+	for i := range rtyp.NumField() {
+		f := rtyp.Field(i)
+		u := undo{Seq: 1, Group: "g", Op: opDelRoute, Route: route{Dst: "198.19.0.1/32"}}
+		if f.Name != "Dst" {
+			setNonZero(t, reflect.ValueOf(&u.Route).Elem().Field(i))
+		}
+		assert.Equal(t, routeWritten[f.Name], routeOnly(&u), "route with %s set", f.Name)
+	}
+}
+
+// TestEncapRouteRecord checks that an encap route's undo, which
+// appendRouteRecord leaves to encodeRecord, comes back from the journal
+// file with its encap whole.
+func TestEncapRouteRecord(t *testing.T) {
+	u := undo{Seq: 12, Group: "g", Op: opDelRoute, Route: route{Dst: "2001:db8:77::/64", Dev: "vx0",
+		Encap: &encap{ID: 1 << 40, Dst: "198.18.1.2", Src: "198.18.1.1", TTL: 64, Tos: 4, Csum: true, Key: true, Seq: true}}}
+	rec, err := encodeRecord(journalRecord{Op: recordAdd, Entry: &u})
+	require.NoError(t, err)
+	var back journalRecord
+	require.NoError(t, json.Unmarshal(rec[recordHeaderLen:], &back))
+	require.NotNil(t, back.Entry)
+	assert.Equal(t, u.Route, back.Entry.Route)
 }
 
 // setNonZero gives v a value that is not its type's zero.

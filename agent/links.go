@@ -105,6 +105,14 @@ func (h *host) createLink(req *pb.CreateLinkRequest) (undo, error) {
 // host's thread, and the file descriptors netlink keeps open are closed
 // (the device is persistent).
 func (h *host) linkAdd(l netlink.Link) error {
+	if g, ok := l.(*nlspec.VxlanGPE); ok {
+		// netlink.Handle cannot send IFLA_VXLAN_GPE: the request goes
+		// from the host's thread, in its namespace.
+		return h.do(func() error {
+			_, err := nlspec.GPERequest(g).Execute(unix.NETLINK_ROUTE, 0)
+			return err
+		})
+	}
 	t, ok := l.(*netlink.Tuntap)
 	if !ok {
 		return h.nl.LinkAdd(l)

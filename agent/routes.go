@@ -21,6 +21,8 @@ type route struct {
 	Family int    `json:",omitempty"`
 	// Nexthops make a multipath route (Via and Dev are then empty).
 	Nexthops []nexthop `json:",omitempty"`
+	// Encap makes a lightweight-tunnel route (see routes_lwt.go).
+	Encap *encap `json:",omitempty"`
 }
 
 // nexthop is one path of a multipath route.
@@ -30,7 +32,7 @@ type nexthop struct {
 }
 
 func routeOf(r *pb.RouteRequest) route {
-	rt := route{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Table: int(r.Table), Metric: int(r.Metric), Family: int(r.Family)}
+	rt := route{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Table: int(r.Table), Metric: int(r.Metric), Family: int(r.Family), Encap: encapOf(r.Encap)}
 	for _, nh := range r.Nexthops {
 		rt.Nexthops = append(rt.Nexthops, nexthop{Via: nh.Via, Dev: nh.Dev, Weight: int(nh.Weight)})
 	}
@@ -39,6 +41,9 @@ func routeOf(r *pb.RouteRequest) route {
 
 func (r route) String() string {
 	s := r.Dst
+	if r.Encap != nil {
+		s += " " + r.Encap.String()
+	}
 	if r.Via != "" {
 		s += " via " + r.Via
 	}
@@ -154,6 +159,16 @@ func (h *host) netlinkRouteWith(r route, index func(string) (int, error)) (*netl
 			bits = 8 * net.IPv6len
 		}
 		nr.Dst = &net.IPNet{IP: make(net.IP, bits/8), Mask: net.CIDRMask(0, bits)}
+	}
+	if r.Encap != nil {
+		if len(r.Nexthops) > 0 {
+			return nil, badArg(fmt.Errorf("route %s: an encap route has no nexthops", r))
+		}
+		e, err := r.Encap.lwt(r)
+		if err != nil {
+			return nil, err
+		}
+		nr.Encap = e
 	}
 	if r.Table < 0 || r.Metric < 0 {
 		return nil, badArg(fmt.Errorf("route %s: table and metric must not be negative", r))

@@ -218,14 +218,18 @@ func (rs *routeSocket) del(nr *netlink.Route, err *error) bool {
 // encode puts the request for nr in rs.req, byte for byte what
 // netlink.Handle's RouteAdd (RTM_NEWROUTE) or RouteDel (RTM_DELROUTE)
 // sends for a route with a destination or a gateway, and any of link
-// index, table and priority: every field netlinkRouteWith sets but
-// MultiPath (Family netlink.Handle does not send either). It returns false
-// for a multipath route, for one with neither destination nor gateway and
-// for one whose addresses are of two families: netlink.Handle refuses the
-// last two with its own words.
+// index, table, priority and an lwtEncap: every field netlinkRouteWith
+// sets but MultiPath (Family netlink.Handle does not send either). It
+// returns false for a multipath route, for an Encap of another type, for
+// one with neither destination nor gateway and for one whose addresses
+// are of two families: netlink.Handle refuses the last two with its own
+// words.
 func (rs *routeSocket) encode(typ, flags uint16, nr *netlink.Route) bool {
 	if nr.Dst == nil && nr.Gw == nil || nr.Dst != nil && nr.Dst.IP == nil ||
 		len(nr.MultiPath) > 0 || nr.Table < 0 || nr.Priority < 0 {
+		return false
+	}
+	if e, ok := nr.Encap.(*lwtEncap); nr.Encap != nil && (!ok || e == nil) {
 		return false
 	}
 	family := -1
@@ -272,6 +276,9 @@ func (rs *routeSocket) encode(typ, flags uint16, nr *netlink.Route) bool {
 	}
 	if nr.Dst != nil {
 		b = appendAttr(b, unix.RTA_DST, ip(nr.Dst.IP))
+	}
+	if e, ok := nr.Encap.(*lwtEncap); ok {
+		b = appendEncap(b, e)
 	}
 	if nr.Gw != nil {
 		b = appendAttr(b, unix.RTA_GATEWAY, ip(nr.Gw))

@@ -29,5 +29,5 @@ func ExampleMarshal() {
 	fmt.Printf("%+v %v\n", spec, err)
 	// Output:
 	// vxlan
-	// {Name:vx0 Parent: ID:42 Remote:198.18.0.2 Local: Group: Port:0 Learning:<nil> TTL:0 Tos:0 L2miss:false L3miss:false} <nil>
+	// {Name:vx0 Parent: ID:42 Remote:198.18.0.2 Local: Group: Port:0 Learning:<nil> TTL:0 Tos:0 L2miss:false L3miss:false External:false GPE:false} <nil>
 }

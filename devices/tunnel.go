@@ -13,9 +13,11 @@ type Vxlan struct {
 	// Remote is the unicast address of the other end, Local the source
 	// address, Group a multicast group; all of one IP family.
 	Remote, Local, Group string
-	// Port is the UDP destination port, 0..65535; 0 means 4789 (IANA).
+	// Port is the UDP destination port, 0..65535; 0 means 4789 (IANA),
+	// or 4790 with GPE.
 	Port int
-	// Learning of remote MAC addresses; nil means on (as "ip link").
+	// Learning of remote MAC addresses; nil means on (as "ip link"),
+	// off with GPE (which refuses it).
 	Learning *bool
 	// TTL and Tos of the outer header, 0..255; 0 leaves the kernel's
 	// choice (TTL 1 with a multicast group, inherited Tos).
@@ -23,6 +25,17 @@ type Vxlan struct {
 	// L2miss and L3miss turn on netlink notifications of fdb and neighbour
 	// misses.
 	L2miss, L3miss bool
+	// External is collect-metadata mode ("ip link add ... type vxlan
+	// external"): one device for every VNI and remote, each packet's
+	// taken from its route's encap (lnsttest.Encap) or a tc tunnel_key
+	// action. ID, Remote and Group are then unset.
+	External bool
+	// GPE is VXLAN Generic Protocol Extension (RFC draft
+	// ietf-nvo3-vxlan-gpe): the header's next-protocol field says what
+	// it carries, so the device carries IP packets with no Ethernet
+	// header. The kernel takes it only with External, and without
+	// Learning, L2miss and L3miss.
+	GPE bool
 }
 
 // LinkName returns the device's name.
@@ -71,7 +84,30 @@ func (v Vxlan) Validate() error {
 	if err := c.intRange("TTL", v.TTL, 0, 255); err != nil {
 		return err
 	}
-	return c.intRange("Tos", v.Tos, 0, 255)
+	if err := c.intRange("Tos", v.Tos, 0, 255); err != nil {
+		return err
+	}
+	if v.External {
+		switch {
+		case v.ID != 0:
+			return c.fail("ID", "%d set with External: the route's encap gives the VNI", v.ID)
+		case remote.IsValid():
+			return c.fail("Remote", "%s set with External: the route's encap gives the remote", remote)
+		case group.IsValid():
+			return c.fail("Group", "%s set with External, which has no multicast group", group)
+		}
+	}
+	if v.GPE {
+		switch {
+		case !v.External:
+			return c.fail("GPE", "needs External (the kernel has VXLAN-GPE in collect-metadata mode only)")
+		case v.Learning != nil && *v.Learning:
+			return c.fail("Learning", "on with GPE, which carries no Ethernet header to learn from")
+		case v.L2miss || v.L3miss:
+			return c.fail("L2miss", "L2miss and L3miss are not for GPE, which has no Ethernet header")
+		}
+	}
+	return nil
 }
 
 // Geneve is a Geneve tunnel endpoint: Ethernet over UDP to Remote.
@@ -79,12 +115,17 @@ type Geneve struct {
 	Name string
 	// ID is the virtual network identifier (VNI), 0..16777215.
 	ID int
-	// Remote is the address of the other end, required.
+	// Remote is the address of the other end, required but with
+	// External.
 	Remote string
 	// Port is the UDP destination port, 0..65535; 0 means 6081 (IANA).
 	Port int
 	// TTL of the outer header, 0..255; 0 leaves the kernel's choice.
 	TTL int
+	// External is collect-metadata mode: each packet's VNI and remote
+	// come from its route's encap (lnsttest.Encap); ID and Remote are
+	// then unset.
+	External bool
 }
 
 // LinkName returns the device's name.
@@ -102,8 +143,13 @@ func (g Geneve) Validate() error {
 	if err := c.intRange("ID", g.ID, 0, 1<<24-1); err != nil {
 		return err
 	}
-	if g.Remote == "" {
-		return c.fail("Remote", "is required")
+	switch {
+	case g.External && g.ID != 0:
+		return c.fail("ID", "%d set with External: the route's encap gives the VNI", g.ID)
+	case g.External && g.Remote != "":
+		return c.fail("Remote", "%s set with External: the route's encap gives the remote", g.Remote)
+	case !g.External && g.Remote == "":
+		return c.fail("Remote", "is required (or External)")
 	}
 	if _, err := c.addr("Remote", g.Remote, anyFamily, ""); err != nil {
 		return err
@@ -112,6 +158,21 @@ func (g Geneve) Validate() error {
 		return err
 	}
 	return c.intRange("TTL", g.TTL, 0, 255)
+}
+
+// checkExternal checks a GRE tunnel's External: it takes no Remote, nor
+// keys (the route's encap gives them).
+func checkExternal(kind, name, remote string, ikey, okey uint32, external bool) error {
+	c := check{kind, name}
+	switch {
+	case !external:
+		return nil
+	case remote != "":
+		return c.fail("Remote", "%s set with External: the route's encap gives the remote", remote)
+	case ikey != 0 || okey != 0:
+		return c.fail("IKey", "IKey %d and OKey %d set with External: the route's encap gives the key", ikey, okey)
+	}
+	return nil
 }
 
 // checkTunnel checks the fields point-to-point IP tunnels share: Local and
@@ -140,6 +201,10 @@ type Gre struct {
 	IKey, OKey uint32
 	// TTL of the outer header, 0..255; 0 inherits the inner one.
 	TTL int
+	// External is collect-metadata mode ("external"): each packet's key
+	// and remote come from its route's encap (lnsttest.Encap); Remote,
+	// IKey and OKey are then unset.
+	External bool
 }
 
 // LinkName returns the device's name.
@@ -148,9 +213,13 @@ func (g Gre) LinkName() string { return g.Name }
 // Kind returns "gre".
 func (Gre) Kind() string { return "gre" }
 
-// Validate checks the name, the addresses (IPv4), Parent and TTL.
+// Validate checks the name, the addresses (IPv4), Parent, TTL and
+// External.
 func (g Gre) Validate() error {
-	return checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv4, "Ip6gre")
+	if err := checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv4, "Ip6gre"); err != nil {
+		return err
+	}
+	return checkExternal(g.Kind(), g.Name, g.Remote, g.IKey, g.OKey, g.External)
 }
 
 // Ip6gre is an IPv6 GRE tunnel carrying IP packets.
@@ -161,6 +230,10 @@ type Ip6gre struct {
 	IKey, OKey uint32
 	// TTL is the outer hop limit, 0..255.
 	TTL int
+	// External is collect-metadata mode ("external"): each packet's key
+	// and remote come from its route's encap (lnsttest.Encap); Remote,
+	// IKey and OKey are then unset.
+	External bool
 }
 
 // LinkName returns the device's name.
@@ -169,9 +242,13 @@ func (g Ip6gre) LinkName() string { return g.Name }
 // Kind returns "ip6gre".
 func (Ip6gre) Kind() string { return "ip6gre" }
 
-// Validate checks the name, the addresses (IPv6), Parent and TTL.
+// Validate checks the name, the addresses (IPv6), Parent, TTL and
+// External.
 func (g Ip6gre) Validate() error {
-	return checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv6, "Gre")
+	if err := checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv6, "Gre"); err != nil {
+		return err
+	}
+	return checkExternal(g.Kind(), g.Name, g.Remote, g.IKey, g.OKey, g.External)
 }
 
 // Gretap is an IPv4 GRE tunnel carrying Ethernet frames.
@@ -182,6 +259,10 @@ type Gretap struct {
 	IKey, OKey uint32
 	// TTL is as for Gre.
 	TTL int
+	// External is collect-metadata mode ("external"): each packet's key
+	// and remote come from its route's encap (lnsttest.Encap); Remote,
+	// IKey and OKey are then unset.
+	External bool
 }
 
 // LinkName returns the device's name.
@@ -190,9 +271,13 @@ func (g Gretap) LinkName() string { return g.Name }
 // Kind returns "gretap".
 func (Gretap) Kind() string { return "gretap" }
 
-// Validate checks the name, the addresses (IPv4), Parent and TTL.
+// Validate checks the name, the addresses (IPv4), Parent, TTL and
+// External.
 func (g Gretap) Validate() error {
-	return checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv4, "Ip6gretap")
+	if err := checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv4, "Ip6gretap"); err != nil {
+		return err
+	}
+	return checkExternal(g.Kind(), g.Name, g.Remote, g.IKey, g.OKey, g.External)
 }
 
 // Ip6gretap is an IPv6 GRE tunnel carrying Ethernet frames.
@@ -203,6 +288,10 @@ type Ip6gretap struct {
 	IKey, OKey uint32
 	// TTL is the outer hop limit, 0..255.
 	TTL int
+	// External is collect-metadata mode ("external"): each packet's key
+	// and remote come from its route's encap (lnsttest.Encap); Remote,
+	// IKey and OKey are then unset.
+	External bool
 }
 
 // LinkName returns the device's name.
@@ -211,9 +300,13 @@ func (g Ip6gretap) LinkName() string { return g.Name }
 // Kind returns "ip6gretap".
 func (Ip6gretap) Kind() string { return "ip6gretap" }
 
-// Validate checks the name, the addresses (IPv6), Parent and TTL.
+// Validate checks the name, the addresses (IPv6), Parent, TTL and
+// External.
 func (g Ip6gretap) Validate() error {
-	return checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv6, "Gretap")
+	if err := checkTunnel(g.Kind(), g.Name, g.Local, g.Remote, g.Parent, g.TTL, ipv6, "Gretap"); err != nil {
+		return err
+	}
+	return checkExternal(g.Kind(), g.Name, g.Remote, g.IKey, g.OKey, g.External)
 }
 
 // IpIp is an IPv4-in-IPv4 tunnel.

@@ -32,7 +32,8 @@ import (
 // hooks, xfrm states (without keys or counters) and policies, L2TP
 // tunnels and sessions (where l2tp_netlink is loaded: the check loads no
 // module), its nftables ruleset (without counter values: traffic changes
-// them), its MPTCP endpoints and limits, and
+// them), its MPTCP endpoints and limits, the ports and flows of every Open
+// vSwitch bridge (where ovsdb-server answers), and
 // every sysctl under /proc/sys/net the namespace shows (the per-device
 // ones, forwarding, and the others such as tcp_congestion_control). (Namespaces made with
 // Host.Netns are unnamed: they end with the recipe's restore.)
@@ -68,9 +69,16 @@ grep -r . /proc/sys/net 2>/dev/null | grep -v -e '/stable_secret:' -e '/tcp_fast
 
 // snapshotExtraScript prints the state the agent's SnapshotHosts does not
 // read itself (yet): nftables rulesets, MPTCP endpoints and limits, xfrm
-// states and policies, L2TP tunnels and sessions. It is part of
+// states and policies, L2TP tunnels and sessions, Open vSwitch ports and
+// flows (through ovs-vsctl and ovs-ofctl, which talk to ovsdb). It is part of
 // snapshotScript, and runs as a job beside SnapshotHosts.
-const snapshotExtraScript = `if command -v nft >/dev/null; then
+const snapshotExtraScript = `if command -v ovs-vsctl >/dev/null && ovs-vsctl --timeout=5 show >/dev/null 2>&1; then
+	for b in $(ovs-vsctl --timeout=5 list-br); do
+		ovs-vsctl --timeout=5 list-ports "$b" | sed "s|^|ovs-port $b |"
+		ovs-ofctl --no-stats dump-flows "$b" 2>/dev/null | sed "s|^|ovs-flow $b |"
+	done
+fi
+if command -v nft >/dev/null; then
 	nft -s list ruleset 2>/dev/null | sed 's|^|nft |'
 fi
 ip mptcp endpoint show 2>/dev/null | sed 's|^|mptcp-endpoint |'

@@ -120,6 +120,9 @@ func (o *runOpts) request(host, group string, argv []string) *pb.StartJobRequest
 		// As Run runs its command.
 		req.UndoArgv = []string{"/bin/sh", "-c", o.undo}
 	}
+	if len(o.undoArgv) > 0 {
+		req.UndoArgv = o.undoArgv
+	}
 	return req
 }
 

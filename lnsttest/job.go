@@ -23,6 +23,7 @@ type runOpts struct {
 	desc       string
 	quiet      bool
 	undo       string
+	undoArgv   []string
 }
 
 // Timeout kills the job (its whole process group) when it runs longer than
@@ -62,7 +63,14 @@ func Quiet() RunOpt { return func(o *runOpts) { o.quiet = true } }
 // command runs for at most a minute; an undo that fails (non-zero exit,
 // timeout) fails the test at cleanup with its host, command, exit code
 // and the tail of its output.
-func Undo(cmd string) RunOpt { return func(o *runOpts) { o.undo = cmd } }
+func Undo(cmd string) RunOpt { return func(o *runOpts) { o.undo, o.undoArgv = cmd, nil } }
+
+// UndoArgv is Undo with the command given as argv, run with no shell:
+// for an undo built from values a shell must not read (names, addresses,
+// flow matches). Given with Undo, the last one given counts.
+func UndoArgv(argv ...string) RunOpt {
+	return func(o *runOpts) { o.undo, o.undoArgv = "", append([]string(nil), argv...) }
+}
 
 // Result is how a job ended.
 type Result struct {

@@ -2,6 +2,7 @@ package lnsttest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
@@ -24,7 +25,62 @@ type Route struct {
 	// Nexthops make a multipath route; it then has no Via or Dev of its
 	// own.
 	Nexthops []Hop
+	// Encap makes a lightweight-tunnel route (nil for none): the packets
+	// it routes go out of Dev, an External tunnel device, with this
+	// tunnel metadata.
+	Encap *RouteEncap
 }
+
+// RouteEncap is the lightweight-tunnel encapsulation of a Route ("ip
+// route add ... encap ip id 42 dst 198.18.1.2 dev vxlan0"): an IPv4 Dst
+// makes it an "encap ip", an IPv6 one an "encap ip6". The route's device
+// is an external (collect-metadata) vxlan, geneve or gre device, which
+// takes the key, addresses, TTL and TOS of each packet from it.
+type RouteEncap struct {
+	// ID is the tunnel key: the VNI of vxlan and geneve, the GRE key.
+	ID uint64
+	// Dst is the outer destination (the other tunnel end); Src the outer
+	// source, "" for the kernel's choice. Both of one family.
+	Dst, Src string
+	// TTL (hop limit) and Tos (traffic class) of the outer header, 0 to
+	// 255; 0 leaves the device's.
+	TTL, Tos int
+	// Csum, Key and Seq set the tunnel flags of those names (GRE
+	// checksum, key and sequence numbers).
+	Csum, Key, Seq bool
+}
+
+// String is e as ip route prints it: "encap ip id 42 dst 198.18.1.2".
+func (e RouteEncap) String() string {
+	s := "encap ip"
+	if strings.Contains(e.Dst, ":") {
+		s = "encap ip6"
+	}
+	s += fmt.Sprintf(" id %d", e.ID)
+	if e.Src != "" {
+		s += " src " + e.Src
+	}
+	s += " dst " + e.Dst
+	if e.TTL != 0 {
+		s += fmt.Sprintf(" ttl %d", e.TTL)
+	}
+	if e.Tos != 0 {
+		s += fmt.Sprintf(" tos %d", e.Tos)
+	}
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{e.Csum, "csum"}, {e.Key, "key"}, {e.Seq, "seq"}} {
+		if f.on {
+			s += " " + f.name
+		}
+	}
+	return s
+}
+
+// Encap makes a lightweight-tunnel route: give it with Dev of an External
+// tunnel device.
+func Encap(e RouteEncap) RouteOpt { return func(r *Route) { r.Encap = &e } }
 
 // Hop is one path of a multipath Route: through gateway Via ("" for
 // none) out of Dev (nil for any), with Weight 1 to 256 (0 means 1).
@@ -64,6 +120,9 @@ func (r Route) request() *pb.RouteRequest {
 	for _, nh := range r.Nexthops {
 		req.Nexthops = append(req.Nexthops, &pb.Nexthop{Via: nh.Via, Dev: devName(nh.Dev), Weight: int32(nh.Weight)})
 	}
+	if e := r.Encap; e != nil {
+		req.Encap = &pb.RouteEncap{Id: e.ID, Dst: e.Dst, Src: e.Src, Ttl: int32(e.TTL), Tos: int32(e.Tos), Csum: e.Csum, Key: e.Key, Seq: e.Seq}
+	}
 	return req
 }
 
@@ -79,6 +138,9 @@ func devName(d *Device) string {
 // 198.18.10.2 dev eth0 table 100 metric 10".
 func (r Route) String() string {
 	s := r.Dst
+	if r.Encap != nil {
+		s += " " + r.Encap.String()
+	}
 	if r.Via != "" {
 		s += " via " + r.Via
 	}

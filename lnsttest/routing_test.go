@@ -52,3 +52,19 @@ func TestRuleRequest(t *testing.T) {
 	assert.True(t, proto.Equal(&pb.RuleRequest{Table: 7, Family: 6}, v6.request()))
 	assert.Equal(t, "from all lookup 7", v6.String())
 }
+
+// TestEncapRouteRequest checks that Encap reaches the agent with every
+// field of the encapsulation, and how the route prints.
+func TestEncapRouteRequest(t *testing.T) {
+	h := &Host{name: "h1"}
+	vx := h.device("vx0")
+	r := Route{Dst: "198.18.30.0/24"}
+	for _, o := range []RouteOpt{Dev(vx), Encap(RouteEncap{ID: 42, Dst: "198.18.1.2", Src: "198.18.1.1", TTL: 64, Tos: 8, Csum: true, Key: true, Seq: true})} {
+		o(&r)
+	}
+	want := &pb.RouteRequest{Dst: "198.18.30.0/24", Dev: "vx0", Encap: &pb.RouteEncap{Id: 42, Dst: "198.18.1.2", Src: "198.18.1.1", Ttl: 64, Tos: 8, Csum: true, Key: true, Seq: true}}
+	assert.True(t, proto.Equal(want, r.request()), "request = %v, want %v", r.request(), want)
+	assert.Equal(t, "198.18.30.0/24 encap ip id 42 src 198.18.1.1 dst 198.18.1.2 ttl 64 tos 8 csum key seq dev vx0", r.String())
+	six := Route{Dst: "2001:db8:30::/64", Dev: vx, Encap: &RouteEncap{ID: 7, Dst: "2001:db8:1::2"}}
+	assert.Equal(t, "2001:db8:30::/64 encap ip6 id 7 dst 2001:db8:1::2 dev vx0", six.String())
+}

@@ -120,3 +120,18 @@ func TestE2EUndoCommand(t *testing.T) {
 	assert.NotContains(t, links(), "undobr3", "the failed job's Undo ran")
 	assert.Equal(t, "fine\nundobr3\n", h.Output(t, "cat "+log), "the Undo of a job that could not start did not run")
 }
+
+// TestE2EUndoArgv: an UndoArgv runs at cleanup as given, with no shell:
+// a file whose name a shell would split at its blank and semicolon is
+// removed by it.
+func TestE2EUndoArgv(t *testing.T) {
+	m := lnsttest.Require(t, lnsttest.HostReq("h1"))
+	h := m.Host("h1")
+	dir := h.TempDir(t)
+	name := dir + "/a b;$(true)"
+	t.Run("at cleanup", func(t *testing.T) {
+		h.RunArgv(t, []string{"touch", name}, lnsttest.UndoArgv("rm", name))
+		require.Equal(t, "yes\n", h.OutputArgv(t, []string{"sh", "-c", `test -e "$1" && echo yes`, "sh", name}))
+	})
+	assert.Equal(t, "gone\n", h.OutputArgv(t, []string{"sh", "-c", `test -e "$1" || echo gone`, "sh", name}), "the undo removed the file")
+}

@@ -14,10 +14,13 @@ import (
 // still cleaned, but not after a crash of this process or of the agent.
 func (h *Host) undoCommand(t testing.TB, j *Job, seq uint64) {
 	t.Helper()
-	if j.opts.undo == "" {
+	if j.opts.undo == "" && len(j.opts.undoArgv) == 0 {
 		return
 	}
 	what := fmt.Sprintf("Undo %q of job %d on %s", j.opts.undo, j.id, h.name)
+	if len(j.opts.undoArgv) > 0 {
+		what = fmt.Sprintf("UndoArgv %q of job %d on %s", j.opts.undoArgv, j.id, h.name)
+	}
 	if seq != 0 {
 		h.s.state(t).undoAt(t, h.client, what, seq)
 		return
@@ -34,6 +37,10 @@ func (h *Host) undoCommand(t testing.TB, j *Job, seq uint64) {
 			return
 		}
 		t.Errorf("%s: the agent did not journal it (an lnst-agent older than Undo?): it runs now, but would not after a crash of this test or of the agent", what)
+		if len(j.opts.undoArgv) > 0 {
+			h.RunArgv(t, j.opts.undoArgv, Desc(fmt.Sprintf("undo of job %d", j.id)))
+			return
+		}
 		h.Run(t, j.opts.undo, Desc(fmt.Sprintf("undo of job %d", j.id)))
 	})
 }

@@ -25,3 +25,17 @@ func TestUndoOptionRequest(t *testing.T) {
 	var none runOpts
 	assert.Empty(t, none.request("h1", "g", []string{"true"}).UndoArgv, "no Undo, no undo command")
 }
+
+// TestUndoArgvRequest: UndoArgv journals its argv as it is, with no
+// shell; the last of Undo and UndoArgv given counts.
+func TestUndoArgvRequest(t *testing.T) {
+	var o runOpts
+	for _, opt := range []RunOpt{Undo("echo shell"), UndoArgv("ovs-vsctl", "--if-exists", "del-port", "br0", "a b;$(x)")} {
+		opt(&o)
+	}
+	got := o.request("h1", "g", []string{"true"})
+	assert.Equal(t, []string{"ovs-vsctl", "--if-exists", "del-port", "br0", "a b;$(x)"}, got.UndoArgv)
+	UndoArgv("x")(&o)
+	Undo("echo again")(&o)
+	assert.Equal(t, []string{"/bin/sh", "-c", "echo again"}, o.request("h1", "g", []string{"true"}).UndoArgv)
+}

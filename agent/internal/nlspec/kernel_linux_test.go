@@ -93,6 +93,8 @@ func TestKernelCreate(t *testing.T) {
 		{devices.Bridge{Name: "lbr1", VlanFiltering: true}, false},
 		{devices.Vxlan{Name: "lvx0", ID: 42, Local: "198.18.0.1", Remote: "198.18.0.2", Parent: "lt0"}, true},
 		{devices.Vxlan{Name: "lvx1", ID: 43, Local: "2001:db8::1", Group: "ff05::42", Parent: "lt0", Port: 8472}, true},
+		{devices.Vxlan{Name: "lvx2", External: true, Port: 4791}, true},
+		{devices.Vxlan{Name: "lvxgpe0", External: true, GPE: true, Local: "198.18.0.1"}, true},
 		{devices.Macvlan{Name: "lmv0", Parent: "lt0", Mode: "bridge"}, true},
 		{devices.Macvtap{Name: "lmvt0", Parent: "lt1", Mode: "vepa"}, false},
 		{devices.Ipvlan{Name: "lipv0", Parent: "lt1", Mode: "l2"}, false},
@@ -104,6 +106,8 @@ func TestKernelCreate(t *testing.T) {
 		{devices.Tuntap{Name: "ltap0", Mode: "tap", Multiqueue: true}, false},
 		{devices.Geneve{Name: "lgnv0", ID: 7, Remote: "198.18.0.2"}, false},
 		{devices.Gre{Name: "lgre0", Local: "198.18.0.1", Remote: "198.18.0.2", IKey: 1, OKey: 1}, false},
+		{devices.Geneve{Name: "lgnv1", External: true}, false},
+		{devices.Gretap{Name: "lgtap1", External: true}, false},
 		{devices.Gretap{Name: "lgtap0", Local: "198.18.0.1", Remote: "198.18.0.3"}, false},
 		{devices.Ip6gre{Name: "lip6gre0", Local: "2001:db8::1", Remote: "2001:db8::2"}, false},
 		{devices.Ip6gretap{Name: "lip6gtap0", Local: "2001:db8::1", Remote: "2001:db8::3"}, false},
@@ -126,7 +130,12 @@ func TestKernelCreate(t *testing.T) {
 			continue
 		}
 		require.NoError(t, err, "%#v", spec)
-		if tun, ok := link.(*netlink.Tuntap); ok {
+		if gpe, ok := link.(*VxlanGPE); ok {
+			err = inNetns(ns, func() error {
+				_, err := GPERequest(gpe).Execute(unix.NETLINK_ROUTE, 0)
+				return err
+			})
+		} else if tun, ok := link.(*netlink.Tuntap); ok {
 			err = inNetns(ns, func() error { return h.LinkAdd(link) })
 			for _, f := range tun.Fds {
 				f.Close()
@@ -157,6 +166,17 @@ func TestKernelCreate(t *testing.T) {
 		if got.Type() != link.Type() {
 			t.Errorf("%s %s: created with type %q, want %q", spec.Kind(), name, got.Type(), link.Type())
 			continue
+		}
+		if v, ok := spec.(devices.Vxlan); ok && v.External {
+			// The kernel holds collect-metadata mode (and GPE: a device
+			// with no Ethernet header, "link/none").
+			vx, _ := got.(*netlink.Vxlan)
+			if vx == nil || !vx.FlowBased {
+				t.Errorf("%s: made without collect-metadata mode: %+v", name, got)
+			}
+			if wantNone := v.GPE; wantNone != (got.Attrs().EncapType == "none") {
+				t.Errorf("%s: link type %q with GPE %v", name, got.Attrs().EncapType, v.GPE)
+			}
 		}
 		created = append(created, spec.Kind())
 	}

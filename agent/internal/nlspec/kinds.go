@@ -203,6 +203,14 @@ func vxlanLink(v devices.Vxlan, r resolver) (netlink.Link, error) {
 	if v.Group != "" {
 		l.Group = ip(v.Group, false)
 	}
+	l.FlowBased = v.External
+	if v.GPE {
+		l.Learning = false
+		if l.Port == 0 {
+			l.Port = 4790
+		}
+		return &VxlanGPE{Vxlan: *l}, nil
+	}
 	if l.Port == 0 {
 		l.Port = 4789
 	}
@@ -217,6 +225,7 @@ func geneveLink(g devices.Geneve, _ resolver) (netlink.Link, error) {
 		Remote:    ip(g.Remote, false),
 		Ttl:       uint8(g.TTL),
 		Dport:     uint16(g.Port),
+		FlowBased: g.External,
 	}
 	if l.Dport == 0 {
 		l.Dport = 6081
@@ -239,6 +248,7 @@ func greLink(g devices.Gre, r resolver) (netlink.Link, error) {
 		Remote:    ip(g.Remote, false),
 		Ttl:       uint8(g.TTL),
 		PMtuDisc:  1,
+		FlowBased: g.External,
 	}, nil
 }
 
@@ -256,6 +266,7 @@ func ip6greLink(g devices.Ip6gre, r resolver) (netlink.Link, error) {
 		Local:     ip(g.Local, false),
 		Remote:    ip(g.Remote, false),
 		Ttl:       uint8(g.TTL),
+		FlowBased: g.External,
 	}, nil
 }
 
@@ -274,6 +285,7 @@ func gretapLink(g devices.Gretap, r resolver) (netlink.Link, error) {
 		Remote:    ip(g.Remote, false),
 		Ttl:       uint8(g.TTL),
 		PMtuDisc:  1,
+		FlowBased: g.External,
 	}, nil
 }
 
@@ -291,6 +303,7 @@ func ip6gretapLink(g devices.Ip6gretap, r resolver) (netlink.Link, error) {
 		Local:     ip(g.Local, false),
 		Remote:    ip(g.Remote, false),
 		Ttl:       uint8(g.TTL),
+		FlowBased: g.External,
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package nlspec
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -123,6 +125,16 @@ var netlinkCases = []struct {
 			TTL: 5, TOS: 1, L2miss: true, L3miss: true, Port: 8472}},
 	{devices.Vxlan{Name: "vx0", ID: 8, Learning: ptrTo(true)}, &netlink.Vxlan{LinkAttrs: attrs("vx0"), VxlanId: 8, Learning: true, Port: 4789}},
 
+	{devices.Vxlan{Name: "vx0", External: true},
+		&netlink.Vxlan{LinkAttrs: attrs("vx0"), FlowBased: true, Learning: true, Port: 4789}},
+	{devices.Vxlan{Name: "vx0", External: true, GPE: true, Local: "198.18.0.1"},
+		&VxlanGPE{Vxlan: netlink.Vxlan{LinkAttrs: attrs("vx0"), FlowBased: true, SrcAddr: ip4("198.18.0.1"), Port: 4790}}},
+	{devices.Geneve{Name: "gnv0", External: true},
+		&netlink.Geneve{LinkAttrs: attrs("gnv0"), FlowBased: true, Dport: 6081}},
+	{devices.Gre{Name: "gre9", External: true},
+		&netlink.Gretun{LinkAttrs: attrs("gre9"), Local: ip4("0.0.0.0"), PMtuDisc: 1, FlowBased: true}},
+	{devices.Ip6gretap{Name: "gt9", External: true, Local: "2001:db8::1"},
+		&netlink.Gretap{LinkAttrs: attrs("gt9"), Local: ip6("2001:db8::1"), FlowBased: true}},
 	{devices.Geneve{Name: "gnv0", ID: 7, Remote: "2001:db8::2"},
 		&netlink.Geneve{LinkAttrs: attrs("gnv0"), ID: 7, Remote: ip6("2001:db8::2"), Dport: 6081}},
 	{devices.Geneve{Name: "gnv0", ID: 1<<24 - 1, Remote: "198.18.0.2", Port: 6082, TTL: 64},
@@ -285,4 +297,42 @@ func FuzzLink(f *testing.F) {
 		}
 		_ = SysfsSettings(spec)
 	})
+}
+
+// TestGPERequest checks the RTM_NEWLINK of a VXLAN-GPE device at the
+// attribute level: kind vxlan, collect metadata on, learning off, the UDP
+// port big-endian, and the IFLA_VXLAN_GPE flag netlink cannot send.
+func TestGPERequest(t *testing.T) {
+	l, err := Link(devices.Vxlan{Name: "gpe0", External: true, GPE: true, Local: "2001:db8::1", TTL: 9}, nil)
+	require.NoError(t, err)
+	gpe, ok := l.(*VxlanGPE)
+	require.True(t, ok, "a GPE Vxlan maps to %T", l)
+	req := GPERequest(gpe)
+	msg := req.Serialize()
+	assert.Equal(t, uint16(unix.RTM_NEWLINK), binary.NativeEndian.Uint16(msg[4:]))
+	assert.Equal(t, uint16(unix.NLM_F_REQUEST|unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK), binary.NativeEndian.Uint16(msg[6:]))
+	attrs, err := nl.ParseRouteAttr(msg[unix.SizeofNlMsghdr+unix.SizeofIfInfomsg:])
+	require.NoError(t, err)
+	got := map[uint16][]byte{}
+	for _, a := range attrs {
+		got[a.Attr.Type] = a.Value
+	}
+	assert.Equal(t, "gpe0\x00", string(got[unix.IFLA_IFNAME]))
+	info, err := nl.ParseRouteAttr(got[unix.IFLA_LINKINFO])
+	require.NoError(t, err)
+	require.Len(t, info, 2)
+	assert.Equal(t, "vxlan", string(info[0].Value))
+	data, err := nl.ParseRouteAttr(info[1].Value)
+	require.NoError(t, err)
+	vx := map[uint16][]byte{}
+	for _, a := range data {
+		vx[a.Attr.Type] = a.Value
+	}
+	assert.Equal(t, []byte{}, vx[iflaVxlanGPE], "IFLA_VXLAN_GPE, an empty flag")
+	assert.Equal(t, []byte{1}, vx[nl.IFLA_VXLAN_FLOWBASED], "collect metadata")
+	assert.Equal(t, []byte{0}, vx[nl.IFLA_VXLAN_LEARNING], "learning")
+	assert.Equal(t, []byte{0x12, 0xb6}, vx[nl.IFLA_VXLAN_PORT], "port 4790, big-endian")
+	assert.Equal(t, []byte{9}, vx[nl.IFLA_VXLAN_TTL])
+	assert.Equal(t, []byte(ip6("2001:db8::1")), vx[nl.IFLA_VXLAN_LOCAL6])
+	assert.NotContains(t, vx, uint16(nl.IFLA_VXLAN_LOCAL))
 }
