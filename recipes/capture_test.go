@@ -82,11 +82,25 @@ func TestSegmentsOnTheWire(t *testing.T) {
 
 	t.Run("tso-off", func(t *testing.T) {
 		h1.Iface("eth0").SetFeatures(t, map[string]bool{"tso": false, "gso": false})
-		c := h1.Iface("eth0").Capture(t, "tcp port 5201", lnsttest.CaptureSnaplen(128))
-		write64K(t)
-		c.Expect(t, packets.Match{LargerThan: mtu}, lnsttest.NoPackets())
-		segs := c.Expect(t, data, lnsttest.AtLeast(65536/mtu))
-		require.GreaterOrEqual(t, onWire(segs), 65536, "the segments carry the 64 KiB written")
+		// No packet is ever larger than the MTU. That the segments carry
+		// the whole 64 KiB holds when every segment was seen: on a
+		// loaded machine the capture may drop some, or iperf3 end the
+		// test with data unsent; an attempt that saw less is logged and
+		// made again, up to three times.
+		var got []int
+		for attempt := 1; attempt <= 3; attempt++ {
+			c := h1.Iface("eth0").Capture(t, "tcp port 5201", lnsttest.CaptureSnaplen(128))
+			write64K(t)
+			c.Expect(t, packets.Match{LargerThan: mtu}, lnsttest.NoPackets())
+			segs := c.Expect(t, data, lnsttest.AtLeast(1))
+			got = append(got, onWire(segs))
+			if got[len(got)-1] >= 65536 {
+				require.GreaterOrEqual(t, len(segs), 65536/mtu, "segments of at most MTU %d carrying 64 KiB", mtu)
+				return
+			}
+			t.Logf("attempt %d: the segments seen carry %d bytes (capture: %+v)", attempt, got[len(got)-1], c.Stats(t))
+		}
+		t.Fatalf("in 3 attempts the segments seen never carried the 64 KiB written: %v bytes", got)
 	})
 	t.Run("tso-on", func(t *testing.T) {
 		h1.Iface("eth0").SetFeatures(t, map[string]bool{"tso": true, "gso": true})

@@ -1,7 +1,6 @@
 package recipes
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -22,11 +21,32 @@ func tcHosts(t *testing.T, features ...string) *lnsttest.Match {
 	)
 }
 
-// within asserts that got is within tol (a fraction) of want.
-func within(t *testing.T, what string, got, want, tol float64) {
+// shaped runs measure, which returns the rates of flows under shapers
+// of rates want, until each is within tol (a fraction) of its want, up to
+// three times. A rate above its shaper's fails at once: the shaper let
+// more through. A rate below it may be the machine's load starving the
+// flow rather than the shaper: that attempt is logged and made again, and
+// three such attempts fail.
+func shaped(t *testing.T, what string, want []float64, tol float64, measure func() []float64) {
 	t.Helper()
-	assert.InDelta(t, want, got, want*tol, "%s: %s, want %s ± %.0f%%", what,
-		modules.FormatBitrate(got), modules.FormatBitrate(want), tol*100)
+	var tries [][]float64
+	for attempt := 1; attempt <= 3; attempt++ {
+		got := measure()
+		tries = append(tries, got)
+		low := false
+		for i := range want {
+			if got[i] > want[i]*(1+tol) {
+				t.Fatalf("%s: %s above the shaped %s + %.0f%% (attempts so far: %v)", what,
+					modules.FormatBitrate(got[i]), modules.FormatBitrate(want[i]), tol*100, tries)
+			}
+			low = low || got[i] < want[i]*(1-tol)
+		}
+		if !low {
+			return
+		}
+		t.Logf("%s: attempt %d measured %v, want %v ± %.0f%%: below, measuring again", what, attempt, got, want, tol*100)
+	}
+	t.Fatalf("%s: in 3 attempts never within %.0f%% of %v: %v", what, tol*100, want, tries)
 }
 
 func tcClass(t *testing.T, d *lnsttest.Device, id string) tc.ClassInfo {
@@ -55,10 +75,13 @@ func TestTbfRate(t *testing.T) {
 	eth0 := h1.Iface("eth0")
 	eth0.AddQdisc(t, tc.Tbf{Handle: "1:", Rate: rate, Burst: 32 << 10, Latency: 50 * time.Millisecond})
 
-	srv := modules.Iperf3Server{Bind: "198.18.60.2"}.Start(t, h2)
-	res := modules.Iperf3Client{Server: "198.18.60.2", Duration: 4 * time.Second}.Run(t, h1)
-	srv.Stop(t)
-	within(t, "TCP under tbf", res.BitsPerSecond, float64(rate), 0.10)
+	var res modules.Iperf3Result
+	shaped(t, "TCP under tbf", []float64{float64(rate)}, 0.10, func() []float64 {
+		srv := modules.Iperf3Server{Bind: "198.18.60.2"}.Start(t, h2)
+		res = modules.Iperf3Client{Server: "198.18.60.2", Duration: 4 * time.Second}.Run(t, h1)
+		srv.Stop(t)
+		return []float64{res.BitsPerSecond}
+	})
 
 	qs := eth0.Qdiscs(t)
 	require.Len(t, qs, 1, "%+v", qs)
@@ -90,15 +113,22 @@ func TestTrafficControl(t *testing.T) {
 		eth0.AddFilter(t, tc.U32{Parent: "1:", Protocol: "ip", Prio: i + 1, ClassID: classOf[port],
 			Dst: "198.18.61.2", IPProto: "tcp", DstPort: uint16(port)})
 	}
-	var flows []*modules.Iperf3ClientJob
-	for _, port := range []int{5201, 5202} {
-		srv := modules.Iperf3Server{Bind: "198.18.61.2", Port: port}.Start(t, h2)
-		defer srv.Stop(t)
-		flows = append(flows, modules.Iperf3Client{Server: "198.18.61.2", Port: port, Duration: 5 * time.Second}.Start(t, h1))
-	}
+	results := make([]modules.Iperf3Result, 2)
+	shaped(t, "flows to ports 5201 and 5202 in classes 1:10 and 1:20", []float64{float64(rates[5201]), float64(rates[5202])}, 0.10, func() []float64 {
+		var flows []*modules.Iperf3ClientJob
+		var srvs []*modules.Iperf3ServerJob
+		for _, port := range []int{5201, 5202} {
+			srvs = append(srvs, modules.Iperf3Server{Bind: "198.18.61.2", Port: port}.Start(t, h2))
+			flows = append(flows, modules.Iperf3Client{Server: "198.18.61.2", Port: port, Duration: 5 * time.Second}.Start(t, h1))
+		}
+		for i := range flows {
+			results[i] = flows[i].Wait(t)
+			srvs[i].Stop(t)
+		}
+		return []float64{results[0].BitsPerSecond, results[1].BitsPerSecond}
+	})
 	for i, port := range []int{5201, 5202} {
-		res := flows[i].Wait(t)
-		within(t, fmt.Sprintf("flow to port %d in class %s", port, classOf[port]), res.BitsPerSecond, float64(rates[port]), 0.10)
+		res := results[i]
 		c := tcClass(t, eth0, classOf[port])
 		assert.Equal(t, rates[port], c.Rate)
 		assert.Positive(t, c.Stats.Packets, "class %s carried the flow", c.ClassID)
@@ -249,13 +279,16 @@ func TestImpairedLinkRate(t *testing.T) {
 	h1, h2 := m.Host("h1"), m.Host("h2")
 	h1.Iface("eth0").AddIP(t, "198.18.65.1/24")
 	h2.Iface("eth0").AddIP(t, "198.18.65.2/24")
-	srv := modules.Iperf3Server{Bind: "198.18.65.1"}.Start(t, h1)
-	in := modules.Iperf3Client{Server: "198.18.65.1", Duration: 4 * time.Second}.Run(t, h2)
-	srv.Stop(t)
-	srv = modules.Iperf3Server{Bind: "198.18.65.1", Port: 5202}.Start(t, h1)
+	var in modules.Iperf3Result
+	shaped(t, "TCP to h1 over its impaired link", []float64{float64(rate)}, 0.10, func() []float64 {
+		srv := modules.Iperf3Server{Bind: "198.18.65.1"}.Start(t, h1)
+		in = modules.Iperf3Client{Server: "198.18.65.1", Duration: 4 * time.Second}.Run(t, h2)
+		srv.Stop(t)
+		return []float64{in.BitsPerSecond}
+	})
+	srv := modules.Iperf3Server{Bind: "198.18.65.1", Port: 5202}.Start(t, h1)
 	out := modules.Iperf3Client{Server: "198.18.65.1", Port: 5202, Duration: 2 * time.Second, Reverse: true}.Run(t, h2)
 	srv.Stop(t)
-	within(t, "TCP to h1 over its impaired link", in.BitsPerSecond, float64(rate), 0.10)
 	assert.Greater(t, out.BitsPerSecond, 2*float64(rate), "what h1 sends is not shaped")
 	for _, q := range h1.Iface("eth0").Qdiscs(t) {
 		assert.NotEqual(t, "tbf", q.Kind, "the shaping is on the switch, not on h1")
