@@ -65,4 +65,8 @@ type ActionInfo struct {
 	// InHwCount is how many drivers hold the action in hardware, where the
 	// kernel reports it (TCA_ACT_IN_HW_COUNT).
 	InHwCount int
+	// UsedHwStats is the kind of hardware counters the driver keeps for
+	// the action (TCA_ACT_USED_HW_STATS): "immediate", "delayed", both
+	// ("immediate,delayed") or "" when it reports none.
+	UsedHwStats string
 }

@@ -6563,9 +6563,16 @@ func (x *TcClass) GetStats() *TcStats {
 }
 
 type TcAction struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Stats         *TcStats               `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Stats *TcStats               `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	// Hardware offload read-back (issue 19 item 5): fields 40-49.
+	// hw_stats: the part of stats the hardware counted (TCA_STATS_BASIC_HW).
+	HwStats *TcStats `protobuf:"bytes,40,opt,name=hw_stats,json=hwStats,proto3" json:"hw_stats,omitempty"`
+	// in_hw_count: drivers holding the action (TCA_ACT_IN_HW_COUNT).
+	InHwCount uint32 `protobuf:"varint,41,opt,name=in_hw_count,json=inHwCount,proto3" json:"in_hw_count,omitempty"`
+	// used_hw_stats: TCA_ACT_USED_HW_STATS's bits (1 immediate, 2 delayed).
+	UsedHwStats   uint32 `protobuf:"varint,42,opt,name=used_hw_stats,json=usedHwStats,proto3" json:"used_hw_stats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6614,15 +6621,42 @@ func (x *TcAction) GetStats() *TcStats {
 	return nil
 }
 
+func (x *TcAction) GetHwStats() *TcStats {
+	if x != nil {
+		return x.HwStats
+	}
+	return nil
+}
+
+func (x *TcAction) GetInHwCount() uint32 {
+	if x != nil {
+		return x.InHwCount
+	}
+	return 0
+}
+
+func (x *TcAction) GetUsedHwStats() uint32 {
+	if x != nil {
+		return x.UsedHwStats
+	}
+	return 0
+}
+
 type TcFilter struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Parent        string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
-	Protocol      uint32                 `protobuf:"varint,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	Prio          uint32                 `protobuf:"varint,4,opt,name=prio,proto3" json:"prio,omitempty"`
-	Handle        string                 `protobuf:"bytes,5,opt,name=handle,proto3" json:"handle,omitempty"`
-	ClassId       string                 `protobuf:"bytes,6,opt,name=class_id,json=classId,proto3" json:"class_id,omitempty"`
-	Actions       []*TcAction            `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Kind     string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Parent   string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	Protocol uint32                 `protobuf:"varint,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Prio     uint32                 `protobuf:"varint,4,opt,name=prio,proto3" json:"prio,omitempty"`
+	Handle   string                 `protobuf:"bytes,5,opt,name=handle,proto3" json:"handle,omitempty"`
+	ClassId  string                 `protobuf:"bytes,6,opt,name=class_id,json=classId,proto3" json:"class_id,omitempty"`
+	Actions  []*TcAction            `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
+	// Hardware offload read-back (issue 19 item 5): fields 40-49.
+	// cls_flags: the classifier's TCA_CLS_FLAGS_* (skip_hw 1, skip_sw 2,
+	// in_hw 4, not_in_hw 8) as dumped.
+	ClsFlags uint32 `protobuf:"varint,40,opt,name=cls_flags,json=clsFlags,proto3" json:"cls_flags,omitempty"`
+	// in_hw_count: drivers holding the filter (TCA_FLOWER_IN_HW_COUNT).
+	InHwCount     uint32 `protobuf:"varint,41,opt,name=in_hw_count,json=inHwCount,proto3" json:"in_hw_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6704,6 +6738,20 @@ func (x *TcFilter) GetActions() []*TcAction {
 		return x.Actions
 	}
 	return nil
+}
+
+func (x *TcFilter) GetClsFlags() uint32 {
+	if x != nil {
+		return x.ClsFlags
+	}
+	return 0
+}
+
+func (x *TcFilter) GetInHwCount() uint32 {
+	if x != nil {
+		return x.InHwCount
+	}
+	return 0
 }
 
 type TcListReply struct {
@@ -9716,10 +9764,13 @@ const file_agent_proto_rawDesc = "" +
 	"\x04leaf\x18\x04 \x01(\tR\x04leaf\x12\x12\n" +
 	"\x04rate\x18\x05 \x01(\x04R\x04rate\x12\x12\n" +
 	"\x04ceil\x18\x06 \x01(\x04R\x04ceil\x12,\n" +
-	"\x05stats\x18\a \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\"L\n" +
+	"\x05stats\x18\a \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\"\xc3\x01\n" +
 	"\bTcAction\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12,\n" +
-	"\x05stats\x18\x02 \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\"\xcc\x01\n" +
+	"\x05stats\x18\x02 \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\x121\n" +
+	"\bhw_stats\x18( \x01(\v2\x16.lnst.agent.v1.TcStatsR\ahwStats\x12\x1e\n" +
+	"\vin_hw_count\x18) \x01(\rR\tinHwCount\x12\"\n" +
+	"\rused_hw_stats\x18* \x01(\rR\vusedHwStats\"\x89\x02\n" +
 	"\bTcFilter\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x1a\n" +
@@ -9727,7 +9778,9 @@ const file_agent_proto_rawDesc = "" +
 	"\x04prio\x18\x04 \x01(\rR\x04prio\x12\x16\n" +
 	"\x06handle\x18\x05 \x01(\tR\x06handle\x12\x19\n" +
 	"\bclass_id\x18\x06 \x01(\tR\aclassId\x121\n" +
-	"\aactions\x18\a \x03(\v2\x17.lnst.agent.v1.TcActionR\aactions\"\xa2\x01\n" +
+	"\aactions\x18\a \x03(\v2\x17.lnst.agent.v1.TcActionR\aactions\x12\x1b\n" +
+	"\tcls_flags\x18( \x01(\rR\bclsFlags\x12\x1e\n" +
+	"\vin_hw_count\x18) \x01(\rR\tinHwCount\"\xa2\x01\n" +
 	"\vTcListReply\x12.\n" +
 	"\x06qdiscs\x18\x01 \x03(\v2\x16.lnst.agent.v1.TcQdiscR\x06qdiscs\x120\n" +
 	"\aclasses\x18\x02 \x03(\v2\x16.lnst.agent.v1.TcClassR\aclasses\x121\n" +
@@ -10248,223 +10301,224 @@ var file_agent_proto_depIdxs = []int32{
 	91,  // 47: lnst.agent.v1.TcQdisc.stats:type_name -> lnst.agent.v1.TcStats
 	91,  // 48: lnst.agent.v1.TcClass.stats:type_name -> lnst.agent.v1.TcStats
 	91,  // 49: lnst.agent.v1.TcAction.stats:type_name -> lnst.agent.v1.TcStats
-	94,  // 50: lnst.agent.v1.TcFilter.actions:type_name -> lnst.agent.v1.TcAction
-	92,  // 51: lnst.agent.v1.TcListReply.qdiscs:type_name -> lnst.agent.v1.TcQdisc
-	93,  // 52: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
-	95,  // 53: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
-	100, // 54: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
-	143, // 55: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
-	110, // 56: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
-	114, // 57: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
-	119, // 58: lnst.agent.v1.XfrmListReply.states:type_name -> lnst.agent.v1.XfrmStateInfo
-	125, // 59: lnst.agent.v1.NftRulesReply.rules:type_name -> lnst.agent.v1.NftRuleState
-	144, // 60: lnst.agent.v1.ConntrackStatsReply.counters:type_name -> lnst.agent.v1.ConntrackStatsReply.CountersEntry
-	128, // 61: lnst.agent.v1.MptcpEndpointRequest.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
-	128, // 62: lnst.agent.v1.MptcpEndpointReply.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
-	128, // 63: lnst.agent.v1.MptcpStateReply.endpoints:type_name -> lnst.agent.v1.MptcpEndpoint
-	6,   // 64: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	9,   // 65: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	8,   // 66: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	11,  // 67: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	12,  // 68: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	13,  // 69: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	15,  // 70: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	13,  // 71: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	15,  // 72: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	13,  // 73: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	16,  // 74: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	15,  // 75: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	23,  // 76: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	24,  // 77: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	25,  // 78: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	41,  // 79: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	41,  // 80: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	24,  // 81: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	8,   // 82: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	45,  // 83: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	47,  // 84: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	26,  // 85: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	27,  // 86: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	27,  // 87: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	29,  // 88: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	30,  // 89: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	30,  // 90: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	31,  // 91: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	31,  // 92: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	32,  // 93: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	33,  // 94: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	34,  // 95: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	35,  // 96: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	24,  // 97: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	36,  // 98: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 99: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	36,  // 100: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 101: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	39,  // 102: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	49,  // 103: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	49,  // 104: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	51,  // 105: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	55,  // 106: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	57,  // 107: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	58,  // 108: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	60,  // 109: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	63,  // 110: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	64,  // 111: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	66,  // 112: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
-	68,  // 113: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
-	74,  // 114: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
-	76,  // 115: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
-	79,  // 116: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
-	85,  // 117: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
-	87,  // 118: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	87,  // 119: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	87,  // 120: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	88,  // 121: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
-	88,  // 122: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
-	89,  // 123: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	89,  // 124: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	90,  // 125: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
-	90,  // 126: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
-	98,  // 127: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
-	36,  // 128: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 129: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
-	24,  // 130: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
-	102, // 131: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
-	36,  // 132: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 133: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
-	36,  // 134: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 135: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
-	24,  // 136: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
-	104, // 137: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
-	105, // 138: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	105, // 139: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	107, // 140: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
-	109, // 141: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
-	24,  // 142: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
-	112, // 143: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
-	113, // 144: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
-	24,  // 145: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
-	116, // 146: lnst.agent.v1.Agent.XfrmAddState:input_type -> lnst.agent.v1.XfrmRequest
-	117, // 147: lnst.agent.v1.Agent.XfrmAddStates:input_type -> lnst.agent.v1.XfrmBatchRequest
-	116, // 148: lnst.agent.v1.Agent.XfrmAddPolicy:input_type -> lnst.agent.v1.XfrmRequest
-	8,   // 149: lnst.agent.v1.Agent.XfrmList:input_type -> lnst.agent.v1.HostRef
-	116, // 150: lnst.agent.v1.Agent.XfrmProbe:input_type -> lnst.agent.v1.XfrmRequest
-	122, // 151: lnst.agent.v1.Agent.MacsecAdd:input_type -> lnst.agent.v1.MacsecRequest
-	123, // 152: lnst.agent.v1.Agent.L2tpAddTunnel:input_type -> lnst.agent.v1.L2tpRequest
-	123, // 153: lnst.agent.v1.Agent.L2tpAddSession:input_type -> lnst.agent.v1.L2tpRequest
-	124, // 154: lnst.agent.v1.Agent.NftAddTable:input_type -> lnst.agent.v1.NftRequest
-	124, // 155: lnst.agent.v1.Agent.NftAddChain:input_type -> lnst.agent.v1.NftRequest
-	124, // 156: lnst.agent.v1.Agent.NftAddRules:input_type -> lnst.agent.v1.NftRequest
-	124, // 157: lnst.agent.v1.Agent.NftRules:input_type -> lnst.agent.v1.NftRequest
-	8,   // 158: lnst.agent.v1.Agent.ConntrackStats:input_type -> lnst.agent.v1.HostRef
-	129, // 159: lnst.agent.v1.Agent.MptcpAddEndpoint:input_type -> lnst.agent.v1.MptcpEndpointRequest
-	131, // 160: lnst.agent.v1.Agent.MptcpSetLimits:input_type -> lnst.agent.v1.MptcpLimitsRequest
-	8,   // 161: lnst.agent.v1.Agent.MptcpState:input_type -> lnst.agent.v1.HostRef
-	2,   // 162: lnst.agent.v1.Agent.SnapshotHosts:input_type -> lnst.agent.v1.SnapshotRequest
-	7,   // 163: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	10,  // 164: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	5,   // 165: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	5,   // 166: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	5,   // 167: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	14,  // 168: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	17,  // 169: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	17,  // 170: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	18,  // 171: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	18,  // 172: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	5,   // 173: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	19,  // 174: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	48,  // 175: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 176: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 177: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 178: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 179: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	43,  // 180: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	44,  // 181: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	46,  // 182: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	48,  // 183: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	10,  // 184: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	48,  // 185: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 186: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 187: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 188: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 189: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 190: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 191: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 192: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 193: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	5,   // 194: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	48,  // 195: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	38,  // 196: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	48,  // 197: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	37,  // 198: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	48,  // 199: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	37,  // 200: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	40,  // 201: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	50,  // 202: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	5,   // 203: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	52,  // 204: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	56,  // 205: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	54,  // 206: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	59,  // 207: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	62,  // 208: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	5,   // 209: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	65,  // 210: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	69,  // 211: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
-	5,   // 212: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
-	75,  // 213: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
-	78,  // 214: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
-	83,  // 215: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
-	86,  // 216: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
-	48,  // 217: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 218: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 219: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 220: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 221: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 222: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 223: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
-	96,  // 224: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
-	97,  // 225: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
-	99,  // 226: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
-	48,  // 227: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
-	37,  // 228: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
-	101, // 229: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
-	48,  // 230: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 231: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
-	37,  // 232: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
-	48,  // 233: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
-	37,  // 234: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
-	103, // 235: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
-	48,  // 236: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
-	106, // 237: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
-	48,  // 238: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
-	108, // 239: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
-	48,  // 240: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
-	111, // 241: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
-	48,  // 242: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 243: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
-	115, // 244: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
-	48,  // 245: lnst.agent.v1.Agent.XfrmAddState:output_type -> lnst.agent.v1.ChangeReply
-	118, // 246: lnst.agent.v1.Agent.XfrmAddStates:output_type -> lnst.agent.v1.XfrmBatchReply
-	48,  // 247: lnst.agent.v1.Agent.XfrmAddPolicy:output_type -> lnst.agent.v1.ChangeReply
-	120, // 248: lnst.agent.v1.Agent.XfrmList:output_type -> lnst.agent.v1.XfrmListReply
-	121, // 249: lnst.agent.v1.Agent.XfrmProbe:output_type -> lnst.agent.v1.XfrmProbeReply
-	48,  // 250: lnst.agent.v1.Agent.MacsecAdd:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 251: lnst.agent.v1.Agent.L2tpAddTunnel:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 252: lnst.agent.v1.Agent.L2tpAddSession:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 253: lnst.agent.v1.Agent.NftAddTable:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 254: lnst.agent.v1.Agent.NftAddChain:output_type -> lnst.agent.v1.ChangeReply
-	48,  // 255: lnst.agent.v1.Agent.NftAddRules:output_type -> lnst.agent.v1.ChangeReply
-	126, // 256: lnst.agent.v1.Agent.NftRules:output_type -> lnst.agent.v1.NftRulesReply
-	127, // 257: lnst.agent.v1.Agent.ConntrackStats:output_type -> lnst.agent.v1.ConntrackStatsReply
-	130, // 258: lnst.agent.v1.Agent.MptcpAddEndpoint:output_type -> lnst.agent.v1.MptcpEndpointReply
-	48,  // 259: lnst.agent.v1.Agent.MptcpSetLimits:output_type -> lnst.agent.v1.ChangeReply
-	132, // 260: lnst.agent.v1.Agent.MptcpState:output_type -> lnst.agent.v1.MptcpStateReply
-	3,   // 261: lnst.agent.v1.Agent.SnapshotHosts:output_type -> lnst.agent.v1.SnapshotReply
-	163, // [163:262] is the sub-list for method output_type
-	64,  // [64:163] is the sub-list for method input_type
-	64,  // [64:64] is the sub-list for extension type_name
-	64,  // [64:64] is the sub-list for extension extendee
-	0,   // [0:64] is the sub-list for field type_name
+	91,  // 50: lnst.agent.v1.TcAction.hw_stats:type_name -> lnst.agent.v1.TcStats
+	94,  // 51: lnst.agent.v1.TcFilter.actions:type_name -> lnst.agent.v1.TcAction
+	92,  // 52: lnst.agent.v1.TcListReply.qdiscs:type_name -> lnst.agent.v1.TcQdisc
+	93,  // 53: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
+	95,  // 54: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
+	100, // 55: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
+	143, // 56: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	110, // 57: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
+	114, // 58: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
+	119, // 59: lnst.agent.v1.XfrmListReply.states:type_name -> lnst.agent.v1.XfrmStateInfo
+	125, // 60: lnst.agent.v1.NftRulesReply.rules:type_name -> lnst.agent.v1.NftRuleState
+	144, // 61: lnst.agent.v1.ConntrackStatsReply.counters:type_name -> lnst.agent.v1.ConntrackStatsReply.CountersEntry
+	128, // 62: lnst.agent.v1.MptcpEndpointRequest.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
+	128, // 63: lnst.agent.v1.MptcpEndpointReply.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
+	128, // 64: lnst.agent.v1.MptcpStateReply.endpoints:type_name -> lnst.agent.v1.MptcpEndpoint
+	6,   // 65: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	9,   // 66: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	8,   // 67: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	11,  // 68: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	12,  // 69: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	13,  // 70: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	15,  // 71: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	13,  // 72: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	15,  // 73: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	13,  // 74: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	16,  // 75: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	15,  // 76: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	23,  // 77: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	24,  // 78: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	25,  // 79: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	41,  // 80: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	41,  // 81: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	24,  // 82: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	8,   // 83: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	45,  // 84: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	47,  // 85: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	26,  // 86: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	27,  // 87: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	27,  // 88: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	29,  // 89: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	30,  // 90: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	30,  // 91: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	31,  // 92: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	31,  // 93: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	32,  // 94: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	33,  // 95: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	34,  // 96: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	35,  // 97: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	24,  // 98: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	36,  // 99: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	24,  // 100: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	36,  // 101: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	24,  // 102: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	39,  // 103: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	49,  // 104: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	49,  // 105: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	51,  // 106: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	55,  // 107: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	57,  // 108: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	58,  // 109: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	60,  // 110: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	63,  // 111: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	64,  // 112: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	66,  // 113: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
+	68,  // 114: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
+	74,  // 115: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
+	76,  // 116: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
+	79,  // 117: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
+	85,  // 118: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
+	87,  // 119: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	87,  // 120: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	87,  // 121: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	88,  // 122: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
+	88,  // 123: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
+	89,  // 124: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	89,  // 125: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	90,  // 126: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
+	90,  // 127: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
+	98,  // 128: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
+	36,  // 129: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
+	24,  // 130: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
+	24,  // 131: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
+	102, // 132: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
+	36,  // 133: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
+	24,  // 134: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
+	36,  // 135: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
+	24,  // 136: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
+	24,  // 137: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
+	104, // 138: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
+	105, // 139: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	105, // 140: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	107, // 141: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
+	109, // 142: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
+	24,  // 143: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
+	112, // 144: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
+	113, // 145: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
+	24,  // 146: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
+	116, // 147: lnst.agent.v1.Agent.XfrmAddState:input_type -> lnst.agent.v1.XfrmRequest
+	117, // 148: lnst.agent.v1.Agent.XfrmAddStates:input_type -> lnst.agent.v1.XfrmBatchRequest
+	116, // 149: lnst.agent.v1.Agent.XfrmAddPolicy:input_type -> lnst.agent.v1.XfrmRequest
+	8,   // 150: lnst.agent.v1.Agent.XfrmList:input_type -> lnst.agent.v1.HostRef
+	116, // 151: lnst.agent.v1.Agent.XfrmProbe:input_type -> lnst.agent.v1.XfrmRequest
+	122, // 152: lnst.agent.v1.Agent.MacsecAdd:input_type -> lnst.agent.v1.MacsecRequest
+	123, // 153: lnst.agent.v1.Agent.L2tpAddTunnel:input_type -> lnst.agent.v1.L2tpRequest
+	123, // 154: lnst.agent.v1.Agent.L2tpAddSession:input_type -> lnst.agent.v1.L2tpRequest
+	124, // 155: lnst.agent.v1.Agent.NftAddTable:input_type -> lnst.agent.v1.NftRequest
+	124, // 156: lnst.agent.v1.Agent.NftAddChain:input_type -> lnst.agent.v1.NftRequest
+	124, // 157: lnst.agent.v1.Agent.NftAddRules:input_type -> lnst.agent.v1.NftRequest
+	124, // 158: lnst.agent.v1.Agent.NftRules:input_type -> lnst.agent.v1.NftRequest
+	8,   // 159: lnst.agent.v1.Agent.ConntrackStats:input_type -> lnst.agent.v1.HostRef
+	129, // 160: lnst.agent.v1.Agent.MptcpAddEndpoint:input_type -> lnst.agent.v1.MptcpEndpointRequest
+	131, // 161: lnst.agent.v1.Agent.MptcpSetLimits:input_type -> lnst.agent.v1.MptcpLimitsRequest
+	8,   // 162: lnst.agent.v1.Agent.MptcpState:input_type -> lnst.agent.v1.HostRef
+	2,   // 163: lnst.agent.v1.Agent.SnapshotHosts:input_type -> lnst.agent.v1.SnapshotRequest
+	7,   // 164: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	10,  // 165: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	5,   // 166: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	5,   // 167: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	5,   // 168: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	14,  // 169: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	17,  // 170: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	17,  // 171: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	18,  // 172: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	18,  // 173: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	5,   // 174: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	19,  // 175: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	48,  // 176: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 177: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 178: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 179: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 180: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	43,  // 181: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	44,  // 182: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	46,  // 183: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	48,  // 184: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	10,  // 185: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	48,  // 186: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 187: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 188: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 189: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 190: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 191: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 192: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 193: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 194: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	5,   // 195: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	48,  // 196: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	38,  // 197: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	48,  // 198: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	37,  // 199: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	48,  // 200: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	37,  // 201: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	40,  // 202: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	50,  // 203: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	5,   // 204: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	52,  // 205: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	56,  // 206: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	54,  // 207: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	59,  // 208: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	62,  // 209: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	5,   // 210: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	65,  // 211: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	69,  // 212: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
+	5,   // 213: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
+	75,  // 214: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
+	78,  // 215: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
+	83,  // 216: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
+	86,  // 217: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
+	48,  // 218: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 219: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 220: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 221: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 222: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 223: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 224: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
+	96,  // 225: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
+	97,  // 226: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
+	99,  // 227: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
+	48,  // 228: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
+	37,  // 229: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
+	101, // 230: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
+	48,  // 231: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 232: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
+	37,  // 233: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
+	48,  // 234: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
+	37,  // 235: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
+	103, // 236: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
+	48,  // 237: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
+	106, // 238: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
+	48,  // 239: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
+	108, // 240: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
+	48,  // 241: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
+	111, // 242: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
+	48,  // 243: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 244: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
+	115, // 245: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
+	48,  // 246: lnst.agent.v1.Agent.XfrmAddState:output_type -> lnst.agent.v1.ChangeReply
+	118, // 247: lnst.agent.v1.Agent.XfrmAddStates:output_type -> lnst.agent.v1.XfrmBatchReply
+	48,  // 248: lnst.agent.v1.Agent.XfrmAddPolicy:output_type -> lnst.agent.v1.ChangeReply
+	120, // 249: lnst.agent.v1.Agent.XfrmList:output_type -> lnst.agent.v1.XfrmListReply
+	121, // 250: lnst.agent.v1.Agent.XfrmProbe:output_type -> lnst.agent.v1.XfrmProbeReply
+	48,  // 251: lnst.agent.v1.Agent.MacsecAdd:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 252: lnst.agent.v1.Agent.L2tpAddTunnel:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 253: lnst.agent.v1.Agent.L2tpAddSession:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 254: lnst.agent.v1.Agent.NftAddTable:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 255: lnst.agent.v1.Agent.NftAddChain:output_type -> lnst.agent.v1.ChangeReply
+	48,  // 256: lnst.agent.v1.Agent.NftAddRules:output_type -> lnst.agent.v1.ChangeReply
+	126, // 257: lnst.agent.v1.Agent.NftRules:output_type -> lnst.agent.v1.NftRulesReply
+	127, // 258: lnst.agent.v1.Agent.ConntrackStats:output_type -> lnst.agent.v1.ConntrackStatsReply
+	130, // 259: lnst.agent.v1.Agent.MptcpAddEndpoint:output_type -> lnst.agent.v1.MptcpEndpointReply
+	48,  // 260: lnst.agent.v1.Agent.MptcpSetLimits:output_type -> lnst.agent.v1.ChangeReply
+	132, // 261: lnst.agent.v1.Agent.MptcpState:output_type -> lnst.agent.v1.MptcpStateReply
+	3,   // 262: lnst.agent.v1.Agent.SnapshotHosts:output_type -> lnst.agent.v1.SnapshotReply
+	164, // [164:263] is the sub-list for method output_type
+	65,  // [65:164] is the sub-list for method input_type
+	65,  // [65:65] is the sub-list for extension type_name
+	65,  // [65:65] is the sub-list for extension extendee
+	0,   // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
