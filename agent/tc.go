@@ -331,6 +331,11 @@ func (h *host) addFilter(dev string, spec tc.Filter) (undo, error) {
 		if slices.ContainsFunc(fs, func(x tcObject) bool { return x.prio() == a.Priority }) {
 			return badArg(fmt.Errorf("there are filters of priority %d already; give the filter another Prio", a.Priority))
 		}
+		if r, ok := f.(*nltc.Raw); ok {
+			// A u32 or matchall with skip flags: its options as nltc
+			// built them, in this thread's namespace.
+			return tcExec(tcPutMsg(unix.RTM_NEWTFILTER, unix.NLM_F_CREATE|unix.NLM_F_EXCL, ifindex, tcObject{Parent: a.Parent, Info: o.Info, Kind: r.Kind, Options: r.Options}))
+		}
 		return h.nl.FilterAdd(f)
 	})
 	if err != nil {
@@ -626,6 +631,7 @@ func (s *Server) TcList(_ context.Context, req *pb.TcListRequest) (*pb.TcListRep
 				for _, a := range acts {
 					pf.Actions = append(pf.Actions, &pb.TcAction{Kind: a.Kind, Stats: pbTcStats(a.Stats)})
 				}
+				pbTcFilterHw(pf, f, acts)
 				r.Filters = append(r.Filters, pf)
 			}
 		}

@@ -194,6 +194,13 @@ func filterActions(o tcObject) (classID uint32, acts []tc.ActionInfo) {
 						ai.Kind = string(trimNul(x.Value))
 					case nl.TCA_ACT_STATS:
 						ai.Stats = parseStats2(x.Value)
+						ai.HwStats = parseBasicHw(x.Value)
+					case nlActInHwCount:
+						if len(x.Value) >= 4 {
+							ai.InHwCount = int(binary.NativeEndian.Uint32(x.Value))
+						}
+					case nlActUsedHwStats:
+						ai.UsedHwStats = hwStatsName(x.Value)
 					}
 				}
 				acts = append(acts, ai)

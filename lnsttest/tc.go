@@ -189,13 +189,29 @@ func (d *Device) Filters(t testing.TB) []tc.FilterInfo {
 	var out []tc.FilterInfo
 	for _, f := range d.tcList(t).Filters {
 		fi := tc.FilterInfo{Dev: d.name, Kind: f.Kind, Parent: f.Parent, Protocol: protocolName(uint16(f.Protocol)), Prio: int(f.Prio),
-			Handle: f.Handle, ClassID: f.ClassId}
+			Handle: f.Handle, ClassID: f.ClassId,
+			SkipHw: f.ClsFlags&tc.ClsFlagSkipHw != 0, SkipSw: f.ClsFlags&tc.ClsFlagSkipSw != 0,
+			InHw: f.ClsFlags&tc.ClsFlagInHw != 0, NotInHw: f.ClsFlags&tc.ClsFlagNotInHw != 0, InHwCount: int(f.InHwCount)}
 		for _, a := range f.Actions {
-			fi.Actions = append(fi.Actions, tc.ActionInfo{Kind: a.Kind, Stats: tcStats(a.Stats)})
+			fi.Actions = append(fi.Actions, tc.ActionInfo{Kind: a.Kind, Stats: tcStats(a.Stats), HwStats: tcStats(a.HwStats),
+				InHwCount: int(a.InHwCount), UsedHwStats: usedHwStats(a.UsedHwStats)})
 		}
 		out = append(out, fi)
 	}
 	return out
+}
+
+// usedHwStats names TCA_ACT_USED_HW_STATS's bits as tc.ActionInfo does.
+func usedHwStats(bits uint32) string {
+	switch bits & 3 {
+	case 1:
+		return "immediate"
+	case 2:
+		return "delayed"
+	case 3:
+		return "immediate,delayed"
+	}
+	return ""
 }
 
 // protocolName names an EtherType as devices/tc's Protocols do, or in hex.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lnst-go/lnst/devices/tc"
 	"github.com/lnst-go/lnst/lnsttest"
 	"github.com/lnst-go/lnst/modules"
 	"github.com/stretchr/testify/require"
@@ -252,14 +253,77 @@ func TestSRIOVNetns(t *testing.T) {
 }
 
 // TestSRIOVSwitchdevTc puts h1's eth0 eswitch in switchdev mode with one
-// VF and finds the VF's representor; tc flower with skip_sw on it comes
-// with the tc issue's Host.Tc (not here yet).
+// VF, moves the VF into a namespace and, on the VF's representor's
+// ingress (what the VF sends), adds a flower rule with skip_sw that drops
+// ICMP to 198.18.45.2: only the NIC can run it. The rule must be in
+// hardware (in_hw), the VF's pings must all be lost, and the action's
+// hardware counters must count them. At the subtest's end the rule and
+// the ingress qdisc go again; at the test's end the eswitch mode and the
+// VFs.
+//
+// It needs a pool interface that declares sriov and switchdev (a NIC
+// such as mlx5 or ice); every lab skips, naming the capability.
 func TestSRIOVSwitchdevTc(t *testing.T) {
-	m := sriovHosts(t, "sriov", "switchdev")
-	pf := m.Host("h1").Iface("eth0")
+	m := lnsttest.Require(t,
+		lnsttest.HostReq("h1", lnsttest.Kernel("ingress", "cls_flower", "act_gact"),
+			lnsttest.IfaceReq("eth0", lnsttest.Net("n1"), lnsttest.Capability("sriov"), lnsttest.Capability("switchdev"))),
+		lnsttest.HostReq("h2", lnsttest.IfaceReq("eth0", lnsttest.Net("n1"))),
+	)
+	h1 := m.Host("h1")
+	pf := h1.Iface("eth0")
+	pf.Up(t)
 	pf.SetNumVFs(t, 1)
 	pf.SetEswitch(t, "switchdev")
 	rep := pf.Representor(t, 0)
 	rep.Up(t)
-	t.Skipf("representor %s of VF 0 found; tc flower skip_sw offload and its hardware counters need the tc issue's API", rep.Name())
+	vfs, _, _ := pf.VFs(t)
+	require.Len(t, vfs, 1, "VFs of %s", pf.Name())
+	require.NotEmpty(t, vfs[0].Netdev, "VF 0 of %s has a network device", pf.Name())
+	ns := h1.Netns(t, "vf0")
+	vf := h1.Iface(vfs[0].Netdev)
+	vf.SetNetns(t, ns)
+	vf.AddIP(t, "198.18.45.1/24")
+	vf.Up(t)
+	// Nobody has 198.18.45.2: a static neighbour lets the VF send the
+	// echo requests without ARP (which the rule does not match anyway).
+	ns.AddNeigh(t, vf, "198.18.45.2", "02:00:00:00:45:02")
+
+	t.Run("offload", func(t *testing.T) {
+		rep.AddQdisc(t, tc.Ingress{})
+		rep.AddFilter(t, tc.Flower{Parent: "ingress", Protocol: "ip", Prio: 1, IPProto: "icmp", Dst: "198.18.45.2",
+			SkipSw: true, Actions: tc.ActionList{tc.Gact{Verdict: "drop"}}})
+		fs := rep.Filters(t)
+		require.Len(t, fs, 1, "filters on %s", rep.Name())
+		f := fs[0]
+		require.True(t, f.SkipSw, "the rule on %s keeps skip_sw", rep.Name())
+		require.True(t, f.InHw, "the rule on %s is in hardware (in_hw); not_in_hw is %v", rep.Name(), f.NotInHw)
+		t.Logf("rule on %s: in_hw, in_hw_count %d", rep.Name(), f.InHwCount)
+
+		ping := modules.Ping{Dst: "198.18.45.2", Count: 5, Interval: 200 * time.Millisecond, Timeout: 2 * time.Second}.Run(t, ns)
+		require.Zero(t, ping.Received, "nothing answers 198.18.45.2")
+		require.Positive(t, ping.Sent)
+		// Drivers keep hardware counters "delayed" (TCA_ACT_USED_HW_STATS):
+		// mlx5 reads them from the NIC about once a second, so a dump
+		// may lag. Read until they count every echo request, at most 10
+		// times a second apart; the assertion is on the count.
+		var act tc.ActionInfo
+		for range 10 {
+			fs = rep.Filters(t)
+			require.Len(t, fs, 1)
+			require.Len(t, fs[0].Actions, 1)
+			act = fs[0].Actions[0]
+			if act.HwStats.Packets >= uint64(ping.Sent) {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		t.Logf("gact on %s: %+v, of them in hardware %+v (%s counters, in %d drivers)", rep.Name(), act.Stats, act.HwStats, act.UsedHwStats, act.InHwCount)
+		require.Equal(t, "gact", act.Kind)
+		require.GreaterOrEqual(t, act.HwStats.Packets, uint64(ping.Sent), "the NIC dropped every echo request the VF sent and counted it")
+		require.GreaterOrEqual(t, act.Stats.Packets, act.HwStats.Packets, "the action's total counts the hardware's part")
+	})
+	require.Empty(t, rep.Filters(t), "the rule on %s is removed at the subtest's end", rep.Name())
+	for _, q := range rep.Qdiscs(t) {
+		require.NotEqual(t, "ingress", q.Kind, "the ingress qdisc on %s is removed at the subtest's end", rep.Name())
+	}
 }

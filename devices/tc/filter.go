@@ -95,6 +95,46 @@ func (c check) ipFields(protocol, ipProto, src, dst string, sport, dport uint16)
 	return v6, err
 }
 
+// skip checks a classifier's SkipHw and SkipSw: one of them at most.
+func (c check) skip(skipHw, skipSw bool) error {
+	if skipHw && skipSw {
+		return c.fail("SkipSw", "is given with SkipHw: the filter would be in neither software nor hardware; give one at most")
+	}
+	return nil
+}
+
+// ClsFlags are the kernel's TCA_CLS_FLAGS_* bits of a classifier's flags
+// attribute (TCA_FLOWER_FLAGS, TCA_U32_FLAGS, TCA_MATCHALL_FLAGS): the
+// first two a filter is added with, the next two the kernel reports back.
+const (
+	ClsFlagSkipHw  = 1 << 0 // TCA_CLS_FLAGS_SKIP_HW
+	ClsFlagSkipSw  = 1 << 1 // TCA_CLS_FLAGS_SKIP_SW
+	ClsFlagInHw    = 1 << 2 // TCA_CLS_FLAGS_IN_HW: a driver offloaded it
+	ClsFlagNotInHw = 1 << 3 // TCA_CLS_FLAGS_NOT_IN_HW
+)
+
+// SkipFlags returns the TCA_CLS_FLAGS_SKIP_* bits of a U32, Flower or
+// MatchAll (0 for other filters).
+func SkipFlags(f Filter) uint32 {
+	var hw, sw bool
+	switch s := f.(type) {
+	case U32:
+		hw, sw = s.SkipHw, s.SkipSw
+	case Flower:
+		hw, sw = s.SkipHw, s.SkipSw
+	case MatchAll:
+		hw, sw = s.SkipHw, s.SkipSw
+	}
+	var flags uint32
+	if hw {
+		flags |= ClsFlagSkipHw
+	}
+	if sw {
+		flags |= ClsFlagSkipSw
+	}
+	return flags
+}
+
 // U32 is the universal 32-bit classifier: it matches 32-bit words of the
 // packet under masks. Src, Dst, IPProto and the ports are the usual words
 // of an IPv4 header without options (as tc's "match ip dport" assumes);
@@ -111,8 +151,11 @@ type U32 struct {
 	// SrcPort and DstPort need IPProto "tcp", "udp" or "sctp".
 	SrcPort, DstPort uint16
 	// Keys are more words to match.
-	Keys    []U32Key
-	Actions ActionList
+	Keys []U32Key
+	// SkipHw keeps the filter out of hardware, SkipSw out of software
+	// (the kernel then refuses it unless a driver offloads it).
+	SkipHw, SkipSw bool
+	Actions        ActionList
 }
 
 // U32Key matches the 32-bit word at Off bytes into the network header
@@ -152,6 +195,9 @@ func (f U32) Validate() error {
 	}
 	if len(f.U32Keys()) > 128 {
 		return c.fail("Keys", "%d keys are more than the 128 a selector holds", len(f.U32Keys()))
+	}
+	if err := c.skip(f.SkipHw, f.SkipSw); err != nil {
+		return err
 	}
 	return checkActions(f.Kind(), f.Actions)
 }
@@ -214,7 +260,9 @@ type Flower struct {
 	SrcMAC, DstMAC string
 	// VlanID matches the VLAN tag's id, with Protocol "802.1q".
 	VlanID int
-	// SkipHw keeps the filter out of hardware, SkipSw out of software.
+	// SkipHw keeps the filter out of hardware, SkipSw out of software
+	// (the kernel then refuses it unless a driver offloads it, as on a
+	// switchdev representor).
 	SkipHw, SkipSw bool
 	Actions        ActionList
 }
@@ -253,8 +301,8 @@ func (f Flower) Validate() error {
 			return c.fail("VlanID", "%d is out of range 1..4094", f.VlanID)
 		}
 	}
-	if f.SkipHw && f.SkipSw {
-		return c.fail("SkipSw", "with SkipHw the filter would be nowhere")
+	if err := c.skip(f.SkipHw, f.SkipSw); err != nil {
+		return err
 	}
 	return checkActions(f.Kind(), f.Actions)
 }
@@ -272,7 +320,8 @@ type MatchAll struct {
 	Parent, Protocol string
 	Prio             int
 	// ClassID is the class packets go to ("1:10"), if any.
-	ClassID        string
+	ClassID string
+	// SkipHw keeps the filter out of hardware, SkipSw out of software.
 	SkipHw, SkipSw bool
 	Actions        ActionList
 }
@@ -292,8 +341,8 @@ func (f MatchAll) Validate() error {
 	if err := c.classID(f.ClassID); err != nil {
 		return err
 	}
-	if f.SkipHw && f.SkipSw {
-		return c.fail("SkipSw", "with SkipHw the filter would be nowhere")
+	if err := c.skip(f.SkipHw, f.SkipSw); err != nil {
+		return err
 	}
 	return checkActions(f.Kind(), f.Actions)
 }

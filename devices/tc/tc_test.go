@@ -38,6 +38,8 @@ var validSpecs = []spec{
 	HtbClass{Parent: "1:1", ClassID: "1:10", Rate: 10 * Mbit, Ceil: 20 * Mbit, Burst: 15000, Cburst: 15000, Prio: 7, Quantum: 1500},
 	U32{Parent: "1:", Protocol: "ip", Prio: 1, ClassID: "1:10", IPProto: "tcp", DstPort: 5201, Dst: "198.18.1.0/24"},
 	U32{Parent: "ingress", Prio: 1, Actions: ActionList{Mirred{Dev: "ifb0"}}},
+	U32{Parent: "ingress", Protocol: "ip", Prio: 2, Dst: "198.18.1.1", SkipSw: true, Actions: ActionList{Gact{Verdict: "drop"}}},
+	MatchAll{Parent: "ingress", Prio: 2, SkipSw: true, Actions: ActionList{Gact{Verdict: "drop"}}},
 	U32{Parent: "1:", Protocol: "ipv6", Prio: 2, Keys: []U32Key{{Val: 6 << 8, Mask: 0xff00, Off: 4}}},
 	Flower{Parent: "ingress", Protocol: "ip", Prio: 1, IPProto: "udp", DstPort: 53, Src: "198.18.0.0/15", Actions: ActionList{Gact{Verdict: "drop"}}},
 	Flower{Parent: "egress", Protocol: "ipv6", Prio: 3, Dst: "2001:db8::1", SrcMAC: "02:00:00:00:00:01", SkipHw: true},
@@ -110,7 +112,9 @@ var invalid = []struct {
 	{Flower{Parent: "ingress", Protocol: "ip", Prio: 1, SrcMAC: "zz"}, "SrcMAC", "\"zz\""},
 	{Flower{Parent: "ingress", Protocol: "ip", Prio: 1, VlanID: 10}, "VlanID", "802.1q"},
 	{Flower{Parent: "ingress", Protocol: "802.1q", Prio: 1, VlanID: 5000}, "VlanID", "5000"},
-	{Flower{Parent: "ingress", Prio: 1, SkipHw: true, SkipSw: true}, "SkipSw", "nowhere"},
+	{Flower{Parent: "ingress", Prio: 1, SkipHw: true, SkipSw: true}, "SkipSw", "neither software nor hardware"},
+	{U32{Parent: "ingress", Prio: 1, SkipHw: true, SkipSw: true}, "SkipSw", "given with SkipHw"},
+	{MatchAll{Parent: "ingress", Prio: 1, SkipHw: true, SkipSw: true}, "SkipSw", "given with SkipHw"},
 	{Flower{Parent: "ingress", Protocol: "ip", Prio: 1, Actions: ActionList{Gact{Verdict: "shoot"}}}, "Actions[0]", "\"shoot\""},
 	{MatchAll{Parent: "ingress", Prio: 70000}, "Prio", "70000"},
 	{MatchAll{Parent: "ingress", Prio: 1, Actions: ActionList{Police{Burst: 10}}}, "Actions[0]", "police Rate"},
@@ -266,4 +270,17 @@ func TestKinds(t *testing.T) {
 	assert.Equal(t, []string{"clsact", "fq", "fq_codel", "htb", "ingress", "netem", "prio", "tbf"}, q)
 	assert.Equal(t, []string{"flower", "matchall", "u32"}, f)
 	assert.Equal(t, []string{"gact", "mirred", "police", "skbedit"}, a)
+}
+
+func TestSkipFlags(t *testing.T) {
+	assert.Equal(t, uint32(0), SkipFlags(Flower{}))
+	assert.Equal(t, uint32(2), SkipFlags(Flower{SkipSw: true}))
+	assert.Equal(t, uint32(1), SkipFlags(U32{SkipHw: true}))
+	assert.Equal(t, uint32(2), SkipFlags(MatchAll{SkipSw: true}))
+	// Across the wire the flags stay.
+	kind, data, err := MarshalFilter(U32{Parent: "ingress", Prio: 1, SkipSw: true})
+	require.NoError(t, err)
+	f, err := UnmarshalFilter(kind, data)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(ClsFlagSkipSw), SkipFlags(f))
 }

@@ -6681,9 +6681,16 @@ func (x *TcClass) GetStats() *TcStats {
 }
 
 type TcAction struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Stats         *TcStats               `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Stats *TcStats               `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	// Hardware offload read-back (issue 19 item 5): fields 40-49.
+	// hw_stats: the part of stats the hardware counted (TCA_STATS_BASIC_HW).
+	HwStats *TcStats `protobuf:"bytes,40,opt,name=hw_stats,json=hwStats,proto3" json:"hw_stats,omitempty"`
+	// in_hw_count: drivers holding the action (TCA_ACT_IN_HW_COUNT).
+	InHwCount uint32 `protobuf:"varint,41,opt,name=in_hw_count,json=inHwCount,proto3" json:"in_hw_count,omitempty"`
+	// used_hw_stats: TCA_ACT_USED_HW_STATS's bits (1 immediate, 2 delayed).
+	UsedHwStats   uint32 `protobuf:"varint,42,opt,name=used_hw_stats,json=usedHwStats,proto3" json:"used_hw_stats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6732,15 +6739,42 @@ func (x *TcAction) GetStats() *TcStats {
 	return nil
 }
 
+func (x *TcAction) GetHwStats() *TcStats {
+	if x != nil {
+		return x.HwStats
+	}
+	return nil
+}
+
+func (x *TcAction) GetInHwCount() uint32 {
+	if x != nil {
+		return x.InHwCount
+	}
+	return 0
+}
+
+func (x *TcAction) GetUsedHwStats() uint32 {
+	if x != nil {
+		return x.UsedHwStats
+	}
+	return 0
+}
+
 type TcFilter struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Parent        string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
-	Protocol      uint32                 `protobuf:"varint,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	Prio          uint32                 `protobuf:"varint,4,opt,name=prio,proto3" json:"prio,omitempty"`
-	Handle        string                 `protobuf:"bytes,5,opt,name=handle,proto3" json:"handle,omitempty"`
-	ClassId       string                 `protobuf:"bytes,6,opt,name=class_id,json=classId,proto3" json:"class_id,omitempty"`
-	Actions       []*TcAction            `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Kind     string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Parent   string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	Protocol uint32                 `protobuf:"varint,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Prio     uint32                 `protobuf:"varint,4,opt,name=prio,proto3" json:"prio,omitempty"`
+	Handle   string                 `protobuf:"bytes,5,opt,name=handle,proto3" json:"handle,omitempty"`
+	ClassId  string                 `protobuf:"bytes,6,opt,name=class_id,json=classId,proto3" json:"class_id,omitempty"`
+	Actions  []*TcAction            `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
+	// Hardware offload read-back (issue 19 item 5): fields 40-49.
+	// cls_flags: the classifier's TCA_CLS_FLAGS_* (skip_hw 1, skip_sw 2,
+	// in_hw 4, not_in_hw 8) as dumped.
+	ClsFlags uint32 `protobuf:"varint,40,opt,name=cls_flags,json=clsFlags,proto3" json:"cls_flags,omitempty"`
+	// in_hw_count: drivers holding the filter (TCA_FLOWER_IN_HW_COUNT).
+	InHwCount     uint32 `protobuf:"varint,41,opt,name=in_hw_count,json=inHwCount,proto3" json:"in_hw_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6822,6 +6856,20 @@ func (x *TcFilter) GetActions() []*TcAction {
 		return x.Actions
 	}
 	return nil
+}
+
+func (x *TcFilter) GetClsFlags() uint32 {
+	if x != nil {
+		return x.ClsFlags
+	}
+	return 0
+}
+
+func (x *TcFilter) GetInHwCount() uint32 {
+	if x != nil {
+		return x.InHwCount
+	}
+	return 0
 }
 
 type TcListReply struct {
@@ -9845,10 +9893,13 @@ const file_agent_proto_rawDesc = "" +
 	"\x04leaf\x18\x04 \x01(\tR\x04leaf\x12\x12\n" +
 	"\x04rate\x18\x05 \x01(\x04R\x04rate\x12\x12\n" +
 	"\x04ceil\x18\x06 \x01(\x04R\x04ceil\x12,\n" +
-	"\x05stats\x18\a \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\"L\n" +
+	"\x05stats\x18\a \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\"\xc3\x01\n" +
 	"\bTcAction\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12,\n" +
-	"\x05stats\x18\x02 \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\"\xcc\x01\n" +
+	"\x05stats\x18\x02 \x01(\v2\x16.lnst.agent.v1.TcStatsR\x05stats\x121\n" +
+	"\bhw_stats\x18( \x01(\v2\x16.lnst.agent.v1.TcStatsR\ahwStats\x12\x1e\n" +
+	"\vin_hw_count\x18) \x01(\rR\tinHwCount\x12\"\n" +
+	"\rused_hw_stats\x18* \x01(\rR\vusedHwStats\"\x89\x02\n" +
 	"\bTcFilter\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x1a\n" +
@@ -9856,7 +9907,9 @@ const file_agent_proto_rawDesc = "" +
 	"\x04prio\x18\x04 \x01(\rR\x04prio\x12\x16\n" +
 	"\x06handle\x18\x05 \x01(\tR\x06handle\x12\x19\n" +
 	"\bclass_id\x18\x06 \x01(\tR\aclassId\x121\n" +
-	"\aactions\x18\a \x03(\v2\x17.lnst.agent.v1.TcActionR\aactions\"\xa2\x01\n" +
+	"\aactions\x18\a \x03(\v2\x17.lnst.agent.v1.TcActionR\aactions\x12\x1b\n" +
+	"\tcls_flags\x18( \x01(\rR\bclsFlags\x12\x1e\n" +
+	"\vin_hw_count\x18) \x01(\rR\tinHwCount\"\xa2\x01\n" +
 	"\vTcListReply\x12.\n" +
 	"\x06qdiscs\x18\x01 \x03(\v2\x16.lnst.agent.v1.TcQdiscR\x06qdiscs\x120\n" +
 	"\aclasses\x18\x02 \x03(\v2\x16.lnst.agent.v1.TcClassR\aclasses\x121\n" +
@@ -10379,223 +10432,224 @@ var file_agent_proto_depIdxs = []int32{
 	92,  // 48: lnst.agent.v1.TcQdisc.stats:type_name -> lnst.agent.v1.TcStats
 	92,  // 49: lnst.agent.v1.TcClass.stats:type_name -> lnst.agent.v1.TcStats
 	92,  // 50: lnst.agent.v1.TcAction.stats:type_name -> lnst.agent.v1.TcStats
-	95,  // 51: lnst.agent.v1.TcFilter.actions:type_name -> lnst.agent.v1.TcAction
-	93,  // 52: lnst.agent.v1.TcListReply.qdiscs:type_name -> lnst.agent.v1.TcQdisc
-	94,  // 53: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
-	96,  // 54: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
-	101, // 55: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
-	144, // 56: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
-	111, // 57: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
-	115, // 58: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
-	120, // 59: lnst.agent.v1.XfrmListReply.states:type_name -> lnst.agent.v1.XfrmStateInfo
-	126, // 60: lnst.agent.v1.NftRulesReply.rules:type_name -> lnst.agent.v1.NftRuleState
-	145, // 61: lnst.agent.v1.ConntrackStatsReply.counters:type_name -> lnst.agent.v1.ConntrackStatsReply.CountersEntry
-	129, // 62: lnst.agent.v1.MptcpEndpointRequest.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
-	129, // 63: lnst.agent.v1.MptcpEndpointReply.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
-	129, // 64: lnst.agent.v1.MptcpStateReply.endpoints:type_name -> lnst.agent.v1.MptcpEndpoint
-	6,   // 65: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	9,   // 66: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	8,   // 67: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	11,  // 68: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	12,  // 69: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	13,  // 70: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	15,  // 71: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	13,  // 72: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	15,  // 73: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	13,  // 74: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	16,  // 75: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	15,  // 76: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	23,  // 77: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	24,  // 78: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	25,  // 79: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	42,  // 80: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	42,  // 81: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	24,  // 82: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	8,   // 83: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	46,  // 84: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	48,  // 85: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	26,  // 86: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	27,  // 87: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	27,  // 88: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	30,  // 89: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	31,  // 90: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	31,  // 91: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	32,  // 92: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	32,  // 93: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	33,  // 94: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	34,  // 95: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	35,  // 96: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	36,  // 97: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	24,  // 98: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	37,  // 99: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 100: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	37,  // 101: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 102: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	40,  // 103: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	50,  // 104: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	50,  // 105: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	52,  // 106: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	56,  // 107: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	58,  // 108: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	59,  // 109: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	61,  // 110: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	64,  // 111: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	65,  // 112: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	67,  // 113: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
-	69,  // 114: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
-	75,  // 115: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
-	77,  // 116: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
-	80,  // 117: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
-	86,  // 118: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
-	88,  // 119: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	88,  // 120: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	88,  // 121: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	89,  // 122: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
-	89,  // 123: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
-	90,  // 124: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	90,  // 125: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	91,  // 126: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
-	91,  // 127: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
-	99,  // 128: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
-	37,  // 129: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 130: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
-	24,  // 131: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
-	103, // 132: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
-	37,  // 133: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 134: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
-	37,  // 135: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 136: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
-	24,  // 137: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
-	105, // 138: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
-	106, // 139: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	106, // 140: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	108, // 141: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
-	110, // 142: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
-	24,  // 143: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
-	113, // 144: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
-	114, // 145: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
-	24,  // 146: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
-	117, // 147: lnst.agent.v1.Agent.XfrmAddState:input_type -> lnst.agent.v1.XfrmRequest
-	118, // 148: lnst.agent.v1.Agent.XfrmAddStates:input_type -> lnst.agent.v1.XfrmBatchRequest
-	117, // 149: lnst.agent.v1.Agent.XfrmAddPolicy:input_type -> lnst.agent.v1.XfrmRequest
-	8,   // 150: lnst.agent.v1.Agent.XfrmList:input_type -> lnst.agent.v1.HostRef
-	117, // 151: lnst.agent.v1.Agent.XfrmProbe:input_type -> lnst.agent.v1.XfrmRequest
-	123, // 152: lnst.agent.v1.Agent.MacsecAdd:input_type -> lnst.agent.v1.MacsecRequest
-	124, // 153: lnst.agent.v1.Agent.L2tpAddTunnel:input_type -> lnst.agent.v1.L2tpRequest
-	124, // 154: lnst.agent.v1.Agent.L2tpAddSession:input_type -> lnst.agent.v1.L2tpRequest
-	125, // 155: lnst.agent.v1.Agent.NftAddTable:input_type -> lnst.agent.v1.NftRequest
-	125, // 156: lnst.agent.v1.Agent.NftAddChain:input_type -> lnst.agent.v1.NftRequest
-	125, // 157: lnst.agent.v1.Agent.NftAddRules:input_type -> lnst.agent.v1.NftRequest
-	125, // 158: lnst.agent.v1.Agent.NftRules:input_type -> lnst.agent.v1.NftRequest
-	8,   // 159: lnst.agent.v1.Agent.ConntrackStats:input_type -> lnst.agent.v1.HostRef
-	130, // 160: lnst.agent.v1.Agent.MptcpAddEndpoint:input_type -> lnst.agent.v1.MptcpEndpointRequest
-	132, // 161: lnst.agent.v1.Agent.MptcpSetLimits:input_type -> lnst.agent.v1.MptcpLimitsRequest
-	8,   // 162: lnst.agent.v1.Agent.MptcpState:input_type -> lnst.agent.v1.HostRef
-	2,   // 163: lnst.agent.v1.Agent.SnapshotHosts:input_type -> lnst.agent.v1.SnapshotRequest
-	7,   // 164: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	10,  // 165: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	5,   // 166: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	5,   // 167: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	5,   // 168: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	14,  // 169: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	17,  // 170: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	17,  // 171: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	18,  // 172: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	18,  // 173: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	5,   // 174: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	19,  // 175: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	49,  // 176: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 177: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 178: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 179: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 180: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	44,  // 181: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	45,  // 182: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	47,  // 183: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	49,  // 184: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	10,  // 185: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	49,  // 186: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 187: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 188: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 189: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 190: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 191: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 192: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 193: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 194: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	5,   // 195: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	49,  // 196: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	39,  // 197: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	49,  // 198: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	38,  // 199: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	49,  // 200: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	38,  // 201: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	41,  // 202: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	51,  // 203: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	5,   // 204: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	53,  // 205: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	57,  // 206: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	55,  // 207: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	60,  // 208: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	63,  // 209: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	5,   // 210: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	66,  // 211: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	70,  // 212: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
-	5,   // 213: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
-	76,  // 214: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
-	79,  // 215: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
-	84,  // 216: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
-	87,  // 217: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
-	49,  // 218: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 219: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 220: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 221: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 222: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 223: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 224: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
-	97,  // 225: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
-	98,  // 226: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
-	100, // 227: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
-	49,  // 228: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
-	38,  // 229: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
-	102, // 230: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
-	49,  // 231: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 232: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
-	38,  // 233: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
-	49,  // 234: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
-	38,  // 235: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
-	104, // 236: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
-	49,  // 237: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
-	107, // 238: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
-	49,  // 239: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
-	109, // 240: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
-	49,  // 241: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
-	112, // 242: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
-	49,  // 243: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 244: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
-	116, // 245: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
-	49,  // 246: lnst.agent.v1.Agent.XfrmAddState:output_type -> lnst.agent.v1.ChangeReply
-	119, // 247: lnst.agent.v1.Agent.XfrmAddStates:output_type -> lnst.agent.v1.XfrmBatchReply
-	49,  // 248: lnst.agent.v1.Agent.XfrmAddPolicy:output_type -> lnst.agent.v1.ChangeReply
-	121, // 249: lnst.agent.v1.Agent.XfrmList:output_type -> lnst.agent.v1.XfrmListReply
-	122, // 250: lnst.agent.v1.Agent.XfrmProbe:output_type -> lnst.agent.v1.XfrmProbeReply
-	49,  // 251: lnst.agent.v1.Agent.MacsecAdd:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 252: lnst.agent.v1.Agent.L2tpAddTunnel:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 253: lnst.agent.v1.Agent.L2tpAddSession:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 254: lnst.agent.v1.Agent.NftAddTable:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 255: lnst.agent.v1.Agent.NftAddChain:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 256: lnst.agent.v1.Agent.NftAddRules:output_type -> lnst.agent.v1.ChangeReply
-	127, // 257: lnst.agent.v1.Agent.NftRules:output_type -> lnst.agent.v1.NftRulesReply
-	128, // 258: lnst.agent.v1.Agent.ConntrackStats:output_type -> lnst.agent.v1.ConntrackStatsReply
-	131, // 259: lnst.agent.v1.Agent.MptcpAddEndpoint:output_type -> lnst.agent.v1.MptcpEndpointReply
-	49,  // 260: lnst.agent.v1.Agent.MptcpSetLimits:output_type -> lnst.agent.v1.ChangeReply
-	133, // 261: lnst.agent.v1.Agent.MptcpState:output_type -> lnst.agent.v1.MptcpStateReply
-	3,   // 262: lnst.agent.v1.Agent.SnapshotHosts:output_type -> lnst.agent.v1.SnapshotReply
-	164, // [164:263] is the sub-list for method output_type
-	65,  // [65:164] is the sub-list for method input_type
-	65,  // [65:65] is the sub-list for extension type_name
-	65,  // [65:65] is the sub-list for extension extendee
-	0,   // [0:65] is the sub-list for field type_name
+	92,  // 51: lnst.agent.v1.TcAction.hw_stats:type_name -> lnst.agent.v1.TcStats
+	95,  // 52: lnst.agent.v1.TcFilter.actions:type_name -> lnst.agent.v1.TcAction
+	93,  // 53: lnst.agent.v1.TcListReply.qdiscs:type_name -> lnst.agent.v1.TcQdisc
+	94,  // 54: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
+	96,  // 55: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
+	101, // 56: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
+	144, // 57: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	111, // 58: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
+	115, // 59: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
+	120, // 60: lnst.agent.v1.XfrmListReply.states:type_name -> lnst.agent.v1.XfrmStateInfo
+	126, // 61: lnst.agent.v1.NftRulesReply.rules:type_name -> lnst.agent.v1.NftRuleState
+	145, // 62: lnst.agent.v1.ConntrackStatsReply.counters:type_name -> lnst.agent.v1.ConntrackStatsReply.CountersEntry
+	129, // 63: lnst.agent.v1.MptcpEndpointRequest.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
+	129, // 64: lnst.agent.v1.MptcpEndpointReply.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
+	129, // 65: lnst.agent.v1.MptcpStateReply.endpoints:type_name -> lnst.agent.v1.MptcpEndpoint
+	6,   // 66: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	9,   // 67: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	8,   // 68: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	11,  // 69: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	12,  // 70: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	13,  // 71: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	15,  // 72: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	13,  // 73: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	15,  // 74: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	13,  // 75: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	16,  // 76: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	15,  // 77: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	23,  // 78: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	24,  // 79: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	25,  // 80: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	42,  // 81: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	42,  // 82: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	24,  // 83: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	8,   // 84: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	46,  // 85: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	48,  // 86: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	26,  // 87: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	27,  // 88: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	27,  // 89: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	30,  // 90: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	31,  // 91: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	31,  // 92: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	32,  // 93: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	32,  // 94: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	33,  // 95: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	34,  // 96: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	35,  // 97: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	36,  // 98: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	24,  // 99: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	37,  // 100: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	24,  // 101: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	37,  // 102: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	24,  // 103: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	40,  // 104: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	50,  // 105: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	50,  // 106: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	52,  // 107: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	56,  // 108: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	58,  // 109: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	59,  // 110: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	61,  // 111: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	64,  // 112: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	65,  // 113: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	67,  // 114: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
+	69,  // 115: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
+	75,  // 116: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
+	77,  // 117: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
+	80,  // 118: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
+	86,  // 119: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
+	88,  // 120: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	88,  // 121: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	88,  // 122: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	89,  // 123: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
+	89,  // 124: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
+	90,  // 125: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	90,  // 126: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	91,  // 127: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
+	91,  // 128: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
+	99,  // 129: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
+	37,  // 130: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
+	24,  // 131: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
+	24,  // 132: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
+	103, // 133: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
+	37,  // 134: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
+	24,  // 135: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
+	37,  // 136: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
+	24,  // 137: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
+	24,  // 138: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
+	105, // 139: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
+	106, // 140: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	106, // 141: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	108, // 142: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
+	110, // 143: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
+	24,  // 144: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
+	113, // 145: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
+	114, // 146: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
+	24,  // 147: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
+	117, // 148: lnst.agent.v1.Agent.XfrmAddState:input_type -> lnst.agent.v1.XfrmRequest
+	118, // 149: lnst.agent.v1.Agent.XfrmAddStates:input_type -> lnst.agent.v1.XfrmBatchRequest
+	117, // 150: lnst.agent.v1.Agent.XfrmAddPolicy:input_type -> lnst.agent.v1.XfrmRequest
+	8,   // 151: lnst.agent.v1.Agent.XfrmList:input_type -> lnst.agent.v1.HostRef
+	117, // 152: lnst.agent.v1.Agent.XfrmProbe:input_type -> lnst.agent.v1.XfrmRequest
+	123, // 153: lnst.agent.v1.Agent.MacsecAdd:input_type -> lnst.agent.v1.MacsecRequest
+	124, // 154: lnst.agent.v1.Agent.L2tpAddTunnel:input_type -> lnst.agent.v1.L2tpRequest
+	124, // 155: lnst.agent.v1.Agent.L2tpAddSession:input_type -> lnst.agent.v1.L2tpRequest
+	125, // 156: lnst.agent.v1.Agent.NftAddTable:input_type -> lnst.agent.v1.NftRequest
+	125, // 157: lnst.agent.v1.Agent.NftAddChain:input_type -> lnst.agent.v1.NftRequest
+	125, // 158: lnst.agent.v1.Agent.NftAddRules:input_type -> lnst.agent.v1.NftRequest
+	125, // 159: lnst.agent.v1.Agent.NftRules:input_type -> lnst.agent.v1.NftRequest
+	8,   // 160: lnst.agent.v1.Agent.ConntrackStats:input_type -> lnst.agent.v1.HostRef
+	130, // 161: lnst.agent.v1.Agent.MptcpAddEndpoint:input_type -> lnst.agent.v1.MptcpEndpointRequest
+	132, // 162: lnst.agent.v1.Agent.MptcpSetLimits:input_type -> lnst.agent.v1.MptcpLimitsRequest
+	8,   // 163: lnst.agent.v1.Agent.MptcpState:input_type -> lnst.agent.v1.HostRef
+	2,   // 164: lnst.agent.v1.Agent.SnapshotHosts:input_type -> lnst.agent.v1.SnapshotRequest
+	7,   // 165: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	10,  // 166: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	5,   // 167: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	5,   // 168: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	5,   // 169: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	14,  // 170: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	17,  // 171: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	17,  // 172: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	18,  // 173: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	18,  // 174: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	5,   // 175: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	19,  // 176: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	49,  // 177: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 178: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 179: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 180: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 181: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	44,  // 182: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	45,  // 183: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	47,  // 184: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	49,  // 185: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	10,  // 186: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	49,  // 187: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 188: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 189: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 190: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 191: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 192: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 193: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 194: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 195: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	5,   // 196: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	49,  // 197: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	39,  // 198: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	49,  // 199: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	38,  // 200: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	49,  // 201: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	38,  // 202: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	41,  // 203: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	51,  // 204: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	5,   // 205: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	53,  // 206: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	57,  // 207: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	55,  // 208: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	60,  // 209: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	63,  // 210: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	5,   // 211: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	66,  // 212: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	70,  // 213: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
+	5,   // 214: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
+	76,  // 215: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
+	79,  // 216: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
+	84,  // 217: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
+	87,  // 218: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
+	49,  // 219: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 220: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 221: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 222: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 223: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 224: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 225: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
+	97,  // 226: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
+	98,  // 227: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
+	100, // 228: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
+	49,  // 229: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
+	38,  // 230: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
+	102, // 231: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
+	49,  // 232: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 233: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
+	38,  // 234: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
+	49,  // 235: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
+	38,  // 236: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
+	104, // 237: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
+	49,  // 238: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
+	107, // 239: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
+	49,  // 240: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
+	109, // 241: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
+	49,  // 242: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
+	112, // 243: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
+	49,  // 244: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 245: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
+	116, // 246: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
+	49,  // 247: lnst.agent.v1.Agent.XfrmAddState:output_type -> lnst.agent.v1.ChangeReply
+	119, // 248: lnst.agent.v1.Agent.XfrmAddStates:output_type -> lnst.agent.v1.XfrmBatchReply
+	49,  // 249: lnst.agent.v1.Agent.XfrmAddPolicy:output_type -> lnst.agent.v1.ChangeReply
+	121, // 250: lnst.agent.v1.Agent.XfrmList:output_type -> lnst.agent.v1.XfrmListReply
+	122, // 251: lnst.agent.v1.Agent.XfrmProbe:output_type -> lnst.agent.v1.XfrmProbeReply
+	49,  // 252: lnst.agent.v1.Agent.MacsecAdd:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 253: lnst.agent.v1.Agent.L2tpAddTunnel:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 254: lnst.agent.v1.Agent.L2tpAddSession:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 255: lnst.agent.v1.Agent.NftAddTable:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 256: lnst.agent.v1.Agent.NftAddChain:output_type -> lnst.agent.v1.ChangeReply
+	49,  // 257: lnst.agent.v1.Agent.NftAddRules:output_type -> lnst.agent.v1.ChangeReply
+	127, // 258: lnst.agent.v1.Agent.NftRules:output_type -> lnst.agent.v1.NftRulesReply
+	128, // 259: lnst.agent.v1.Agent.ConntrackStats:output_type -> lnst.agent.v1.ConntrackStatsReply
+	131, // 260: lnst.agent.v1.Agent.MptcpAddEndpoint:output_type -> lnst.agent.v1.MptcpEndpointReply
+	49,  // 261: lnst.agent.v1.Agent.MptcpSetLimits:output_type -> lnst.agent.v1.ChangeReply
+	133, // 262: lnst.agent.v1.Agent.MptcpState:output_type -> lnst.agent.v1.MptcpStateReply
+	3,   // 263: lnst.agent.v1.Agent.SnapshotHosts:output_type -> lnst.agent.v1.SnapshotReply
+	165, // [165:264] is the sub-list for method output_type
+	66,  // [66:165] is the sub-list for method input_type
+	66,  // [66:66] is the sub-list for extension type_name
+	66,  // [66:66] is the sub-list for extension extendee
+	0,   // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }

@@ -173,7 +173,9 @@ func FilterAttrs(a tc.FilterAttrs, ifindex int) netlink.FilterAttrs {
 }
 
 // Filter validates f and builds the netlink filter to add on the device
-// with index ifindex; index resolves the devices its actions name.
+// with index ifindex; index resolves the devices its actions name. A U32
+// or MatchAll with SkipHw or SkipSw comes back as a *Raw (netlink's types
+// of those have no flags); a Flower carries them in netlink's Flower.
 func Filter(f tc.Filter, ifindex int, index Index) (netlink.Filter, error) {
 	if f == nil {
 		return nil, errors.New("netlink filter: nil spec")
@@ -203,7 +205,7 @@ func Filter(f tc.Filter, ifindex int, index Index) (netlink.Filter, error) {
 			}
 			u.Sel = sel
 		}
-		return u, nil
+		return withFlags(s, u)
 	case tc.Flower:
 		return flower(s, attrs, classID(s.ClassID), index)
 	case tc.MatchAll:
@@ -211,10 +213,7 @@ func Filter(f tc.Filter, ifindex int, index Index) (netlink.Filter, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s.SkipHw || s.SkipSw {
-			return nil, fmt.Errorf("matchall SkipHw, SkipSw: netlink's MatchAll cannot carry them")
-		}
-		return &netlink.MatchAll{FilterAttrs: attrs, ClassId: classID(s.ClassID), Actions: acts}, nil
+		return withFlags(s, &netlink.MatchAll{FilterAttrs: attrs, ClassId: classID(s.ClassID), Actions: acts})
 	}
 	return nil, fmt.Errorf("%s: %T has no netlink mapping", f.Kind(), f)
 }
