@@ -30,13 +30,16 @@ import (
 // addresses, routes of both families in every table, rules, permanent
 // neighbours, each link's ethtool features, rings, coalescing, channels
 // and RSS, its qdiscs, classes and filters, each queue's RPS and XPS CPUs,
-// every interrupt's CPU list (the machine's), and every sysctl under
-// /proc/sys/net the host's namespace shows. It reads them with netlink
+// every interrupt's CPU list (the machine's), its nftables ruleset,
+// MPTCP endpoints and limits, xfrm states and policies and L2TP tunnels
+// and sessions (snapextra.go), and every sysctl under /proc/sys/net the
+// host's namespace shows. It reads them with netlink
 // dumps, ioctls and file reads on the host's thread, as the shell script
 // it replaces read them with a dozen processes; the hosts are read in
 // parallel, at most as many at once as the machine has CPUs. Each line
 // starts with what it is about (link:, addr, route, rule, neigh,
-// ethtool-X, qdisc, tc-class, tc-filter, or a file path and its value
+// ethtool-X, qdisc, tc-class, tc-filter, nft, mptcp-endpoint,
+// mptcp-limits, xfrm-state, xfrm-policy, l2tp, or a file path and its value
 // after ':'), so that a diff of two snapshots names what changed.
 func (s *Server) SnapshotHosts(_ context.Context, req *pb.SnapshotRequest) (*pb.SnapshotReply, error) {
 	hosts := make([]*host, len(req.Hosts))
@@ -48,6 +51,7 @@ func (s *Server) SnapshotHosts(_ context.Context, req *pb.SnapshotRequest) (*pb.
 		hosts[i] = h
 	}
 	irqs, irqErr := snapIRQs()
+	genl, genlErr := snapGenl()
 	r := &pb.SnapshotReply{Hosts: make([]*pb.SnapshotHost, len(hosts))}
 	sem := make(chan struct{}, max(1, runtime.NumCPU()))
 	var wg sync.WaitGroup
@@ -55,7 +59,10 @@ func (s *Server) SnapshotHosts(_ context.Context, req *pb.SnapshotRequest) (*pb.
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			sn := &snapWriter{}
+			sn := &snapWriter{genl: genl}
+			if genlErr != nil {
+				sn.errs = append(sn.errs, genlErr.Error())
+			}
 			err := h.do(func() error { return h.snapshot(sn) })
 			if err != nil {
 				sn.errs = append(sn.errs, err.Error())
@@ -76,6 +83,9 @@ type snapWriter struct {
 	lines []string
 	errs  []string
 	names map[int32]string // link names by index
+	// genl are the ids of the generic netlink families the snapshot
+	// reads (snapGenl), by name.
+	genl map[string]uint16
 	// covered are, by sysctl directory, the files whose values came by
 	// netlink (snapconf.go).
 	covered map[string]map[string]bool
@@ -136,6 +146,7 @@ func (h *host) snapshot(w *snapWriter) error {
 	w.tc(devs)
 	snapQueues(w, devs)
 	w.neighParms()
+	w.snapExtra()
 	snapSysctls(w)
 	return nil
 }

@@ -40,6 +40,8 @@ import (
 // Counters, timers and dynamic neighbours are left out: traffic changes
 // them; so are the sysctls that change on their own or list what modules
 // are loaded (snapshotVolatile). Files are checked apart (cleanFiles).
+// It is the fallback for an agent that lacks SnapshotHosts, which reads
+// all of this itself, in Go.
 const snapshotScript = `ip -d -o link show | sed 's/ \(qlen\|numtxqueues\|numrxqueues\|gso_max_size\|gso_max_segs\|tso_max_size\|tso_max_segs\|gro_max_size\|gso_ipv4_max_size\|gro_ipv4_max_size\) [0-9]*//g'
 ip -o addr show
 ip route show table all
@@ -65,14 +67,7 @@ if command -v tc >/dev/null; then
 fi
 grep -s . /sys/class/net/*/queues/*/rps_cpus /sys/class/net/*/queues/*/xps_cpus /proc/irq/*/smp_affinity_list
 grep -r . /proc/sys/net 2>/dev/null | grep -v -e '/stable_secret:' -e '/tcp_fastopen_key:' -e 'available_[a-z_]*:' -e '/nf_conntrack_count:'
-` + snapshotExtraScript
-
-// snapshotExtraScript prints the state the agent's SnapshotHosts does not
-// read itself (yet): nftables rulesets, MPTCP endpoints and limits, xfrm
-// states and policies, L2TP tunnels and sessions, Open vSwitch ports and
-// flows (through ovs-vsctl and ovs-ofctl, which talk to ovsdb). It is part of
-// snapshotScript, and runs as a job beside SnapshotHosts.
-const snapshotExtraScript = `if command -v ovs-vsctl >/dev/null && ovs-vsctl --timeout=5 show >/dev/null 2>&1; then
+if command -v ovs-vsctl >/dev/null && ovs-vsctl --timeout=5 show >/dev/null 2>&1; then
 	for b in $(ovs-vsctl --timeout=5 list-br); do
 		ovs-vsctl --timeout=5 list-ports "$b" | sed "s|^|ovs-port $b |"
 		ovs-ofctl --no-stats dump-flows "$b" 2>/dev/null | sed "s|^|ovs-flow $b |"
@@ -301,31 +296,6 @@ func snapshotBatch(c pb.AgentClient, hosts []string) ([]string, error) {
 			return nil, fmt.Errorf("snapshot of host %q is incomplete: %s", hosts[i], strings.Join(h.Errors, "; "))
 		}
 		out[i] = h.Text
-	}
-	// What SnapshotHosts does not read, by script, the hosts in parallel.
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, 8)
-	)
-	for i, h := range hosts {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			extra, err := runSnapshotScript(c, h, snapshotExtraScript)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("host %q: %w", h, err))
-				return
-			}
-			out[i] += "\n" + extra
-		})
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }

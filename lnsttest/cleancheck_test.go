@@ -61,21 +61,26 @@ func TestCleanCheckSees(t *testing.T) {
 		name, change, undo, want string
 		// re, when set, is what the error must match instead of want.
 		re string
+		// check, when set, is a change made after the snapshot of
+		// change (taken as the clean state): the diff must show it alone.
+		check string
+		// skip, when set, is why the case is skipped if change fails.
+		skip string
 	}{
 		{"sysctl outside conf/", "echo reno > /proc/sys/net/ipv4/tcp_congestion_control",
 			"echo " + strings.TrimSpace(sh("cat /proc/sys/net/ipv4/tcp_congestion_control")) + " > /proc/sys/net/ipv4/tcp_congestion_control",
-			"/proc/sys/net/ipv4/tcp_congestion_control:reno", ""},
+			"/proc/sys/net/ipv4/tcp_congestion_control:reno", "", "", ""},
 		{"ethtool feature", "ethtool -K " + eth0 + " tso off", "ethtool -K " + eth0 + " tso on",
-			"ethtool-k " + eth0 + " tx-tcp-segmentation: off", ""},
+			"ethtool-k " + eth0 + " tx-tcp-segmentation: off", "", "", ""},
 		// A qdisc attached sets a transmit queue length of 0 to 1000.
 		{"root qdisc", "tc qdisc add dev " + eth0 + " root handle 7: tbf rate 1mbit burst 4k latency 10ms",
-			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc tbf 7: dev " + eth0 + " root", ""},
+			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc tbf 7: dev " + eth0 + " root", "", "", ""},
 		{"htb class", "tc qdisc add dev " + eth0 + " root handle 7: htb && tc class add dev " + eth0 + " parent 7: classid 7:10 htb rate 1mbit",
-			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-class dev " + eth0 + " class htb 7:10", ""},
+			"tc qdisc del dev " + eth0 + " root && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-class dev " + eth0 + " class htb 7:10", "", "", ""},
 		{"ingress qdisc", "tc qdisc add dev " + eth0 + " ingress",
-			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc ingress ffff: dev " + eth0, ""},
+			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ qdisc ingress ffff: dev " + eth0, "", "", ""},
 		{"ingress filter", "tc qdisc add dev " + eth0 + " ingress && tc filter add dev " + eth0 + " ingress protocol ip prio 3 u32 match ip dport 80 0xffff action mirred egress redirect dev lo",
-			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-filter ingress dev " + eth0 + " filter protocol ip pref 3 u32", ""},
+			"tc qdisc del dev " + eth0 + " ingress && ip link set " + eth0 + " txqueuelen " + qlen, "+ tc-filter ingress dev " + eth0 + " filter protocol ip pref 3 u32", "", "", ""},
 		// Each kind of state the snapshot covers, changed as a recipe's
 		// broken restore would leave it: the test fails if the snapshot
 		// drops one.
@@ -108,20 +113,50 @@ func TestCleanCheckSees(t *testing.T) {
 		{name: "mq qdisc", change: "ip link add snapa numtxqueues 2 type veth peer snapb numtxqueues 2 && ip link set snapa txqueuelen 1000 && tc qdisc add dev snapa root handle 9: mq",
 			undo: "ip link del snapa", want: "+ qdisc mq 9: dev snapa root"},
 		{name: "ethtool channels", change: "ethtool -L " + eth0 + " rx 2", undo: "ethtool -L " + eth0 + " rx 1", want: "+ ethtool-l " + eth0 + " rx: 2"},
-		{"nft table", "nft add table inet lnst_cc && nft add chain inet lnst_cc c && nft add rule inet lnst_cc c tcp dport 9 counter drop",
-			"nft delete table inet lnst_cc", "+ nft \t\ttcp dport 9 counter drop", ""},
-		{"mptcp endpoint", "ip mptcp endpoint add 198.18.99.1 id 9 signal", "ip mptcp endpoint delete id 9",
-			"+ mptcp-endpoint 198.18.99.1 id 9 signal", ""},
-		{"mptcp limits", "ip mptcp limits set subflows 7 add_addr_accepted 7",
-			"ip mptcp limits set " + strings.TrimSpace(sh("ip mptcp limits show")),
-			"+ mptcp-limits add_addr_accepted 7 subflows 7", ""},
-		{"xfrm policy", "ip xfrm policy add src 198.18.99.0/24 dst 198.18.98.0/24 dir out tmpl src 198.18.97.1 dst 198.18.97.2 proto esp mode tunnel",
-			"ip xfrm policy del src 198.18.99.0/24 dst 198.18.98.0/24 dir out",
-			"xfrm-policy src 198.18.99.0/24 dst 198.18.98.0/24", ""},
+		// The nftables, MPTCP and xfrm lines, each with what it holds.
+		{name: "nft table", change: "nft add table inet lnst_cc && nft add chain inet lnst_cc c '{ type filter hook input priority 3; }' && nft add rule inet lnst_cc c tcp dport 9 counter drop",
+			undo: "nft delete table inet lnst_cc",
+			re:   `(?s)\+ nft table inet lnst_cc .*\+ nft chain inet lnst_cc c type filter hook 1 prio 3 .*\+ nft rule inet lnst_cc c: .*payload\{.*counter verdict\{"Kind":0`},
+		// A rule added shows alone: the table's and chain's lines are as
+		// they were, and so is a counter's line though traffic moved it.
+		{name: "nft rule", change: "nft add table inet lnst_cc && nft add chain inet lnst_cc c '{ type filter hook output priority 0; }' && nft add rule inet lnst_cc c counter",
+			undo:  "nft delete table inet lnst_cc",
+			check: "ping -c 1 -W 1 127.0.0.1 >/dev/null && nft list chain inet lnst_cc c | grep -q 'counter packets [1-9]' && nft add rule inet lnst_cc c udp dport 7 accept",
+			re:    `is not as the lab made it:\n\+ nft rule inet lnst_cc c: [^\n]*payload\{[^\n]*verdict\{"Kind":1[^\n]*$`},
+		{name: "mptcp endpoint", change: "ip mptcp endpoint add 198.18.99.1 id 9 signal", undo: "ip mptcp endpoint delete id 9",
+			want: "+ mptcp-endpoint 198.18.99.1 id 9 signal"},
+		{name: "mptcp limits", change: "ip mptcp limits set subflows 7 add_addr_accepted 7",
+			undo: "ip mptcp limits set " + strings.TrimSpace(sh("ip mptcp limits show")),
+			want: "+ mptcp-limits add_addr_accepted 7 subflows 7"},
+		{name: "xfrm policy", change: "ip xfrm policy add src 198.18.99.0/24 dst 198.18.98.0/24 dir out tmpl src 198.18.97.1 dst 198.18.97.2 proto esp mode tunnel",
+			undo: "ip xfrm policy del src 198.18.99.0/24 dst 198.18.98.0/24 dir out",
+			re:   `\+ xfrm-policy dir out src 198\.18\.99\.0/24 dst 198\.18\.98\.0/24 .*tmpl src 198\.18\.97\.1 dst 198\.18\.97\.2 proto 50 mode 1`},
+		{name: "xfrm state", change: "ip xfrm state add src 198.18.97.1 dst 198.18.97.2 proto esp spi 0x1234 mode tunnel enc 'cbc(aes)' 0x000102030405060708090a0b0c0d0e0f auth 'hmac(sha256)' 0x000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f",
+			undo: "ip xfrm state del src 198.18.97.1 dst 198.18.97.2 proto esp spi 0x1234",
+			re:   `\+ xfrm-state src 198\.18\.97\.1 dst 198\.18\.97\.2 proto 50 spi 0x1234 mode 1 .*auth hmac\(sha256\) keylen 32 .*crypt cbc\(aes\) keylen 16`,
+			skip: "the kernel makes no xfrm state here (no ESP, AH or IPComp: ip xfrm state add says \"Requested type not found\")"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sh(tc.change)
-			err := check.checkClean()
+			if tc.skip != "" {
+				r, err := pb.RunJobWhole(context.Background(), lab.Client(), &pb.StartJobRequest{Host: id, Argv: []string{"sh", "-c", tc.change}, Internal: true})
+				require.NoError(t, err)
+				if r.ExitCode != 0 {
+					t.Skipf("%s: %s", tc.skip, r.Stderr)
+				}
+			} else {
+				sh(tc.change)
+			}
+			c := check
+			if tc.check != "" {
+				// The change is the clean state of a check of its own.
+				c = &session{}
+				if err := c.snapInstance(lab, in); err != nil {
+					sh(tc.undo)
+					require.NoError(t, err)
+				}
+				sh(tc.check)
+			}
+			err := c.checkClean()
 			sh(tc.undo)
 			require.Error(t, err)
 			if tc.re != "" {
