@@ -101,6 +101,17 @@ func rawParallel(t *testing.T, cli, srv *lnsttest.Host, addr string, dur time.Du
 //
 //	RATIO rr_p50/sockperf_p50 <x> (min, max, n) [mean, 95% CI]
 //
+// What each side times, for 2 seconds, one message in flight, neither
+// pinned nor busy-polling: the RR client (perf.rr-client, a process of
+// the test binary) every transaction, from the monotonic clock read just
+// before it writes the request to just after it has read the whole
+// response, its median taken from the histogram (bucket middles, within
+// 0.8%); sockperf every message, from its send to the receipt of its
+// reply (sockperf's own clock), its median the "percentile 50.000" line.
+// The servers echo each message: perf.rr-server with blocking reads on a
+// thread per connection, started each round; the sockperf server with
+// its defaults, started once for all rounds.
+//
 // Target: <= 1.2. It runs only with LNST_BENCH_PERF=1 and sockperf.
 func TestRRVsSockperf(t *testing.T) {
 	if os.Getenv("LNST_BENCH_PERF") != "1" {

@@ -17,7 +17,8 @@ import (
 // The request/response tool, like neper's tcp_rr, udp_rr and tcp_crr:
 // a client sends a request of MsgSize bytes and waits for a response of
 // the same size from the server, over Streams connections at once (each
-// its own goroutine: the Go runtime waits on their sockets with epoll),
+// its own goroutine doing blocking system calls on a socket kept out of
+// the runtime's netpoller, see rrfd.go),
 // counting transactions and their latency in fixed reporting intervals;
 // tcp_crr opens a new connection for each transaction. It runs in the
 // test binary on the hosts (modules perf.rr-server and perf.rr-client,
@@ -169,11 +170,11 @@ func rrServe(ctx context.Context, c RRConfig, l net.Listener, pc net.PacketConn)
 	size := c.msgSize()
 	if pc != nil {
 		b, err := connFD(pc.(net.Conn))
-		if err == nil {
-			err = b.setRecvTimeout(200 * time.Millisecond) // to see ctx end
-		}
 		if err != nil {
-			pc.Close()
+			return res, err
+		}
+		if err := b.setRecvTimeout(200 * time.Millisecond); err != nil { // to see ctx end
+			b.close()
 			return res, err
 		}
 		wg.Go(func() {
@@ -195,7 +196,6 @@ func rrServe(ctx context.Context, c RRConfig, l net.Listener, pc net.PacketConn)
 		})
 		wg.Wait()
 		b.close()
-		pc.Close()
 		return res, nil
 	}
 	var conns sync.Map
@@ -207,13 +207,11 @@ func rrServe(ctx context.Context, c RRConfig, l net.Listener, pc net.PacketConn)
 			}
 			b, err := connFD(conn)
 			if err != nil {
-				conn.Close()
 				continue
 			}
 			conns.Store(b, true)
 			wg.Go(func() {
 				defer conns.Delete(b)
-				defer conn.Close()
 				defer b.close()
 				buf := make([]byte, size)
 				var n uint64
@@ -263,12 +261,6 @@ func rrClient(ctx context.Context, c RRConfig) (RRResult, error) {
 		}
 		return conn, err
 	}
-	var conns []net.Conn
-	defer func() {
-		for _, conn := range conns {
-			conn.Close()
-		}
-	}()
 	var fds []*blockingFD
 	defer func() {
 		for _, b := range fds {
@@ -281,7 +273,6 @@ func rrClient(ctx context.Context, c RRConfig) (RRResult, error) {
 			if err != nil {
 				return RRResult{}, fmt.Errorf("rr client: connect to %s: %w", c.hostPort(), err)
 			}
-			conns = append(conns, conn)
 			b, err := connFD(conn)
 			if err == nil {
 				// A lost UDP response, or a server gone silent, ends a
