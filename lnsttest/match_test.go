@@ -10,6 +10,8 @@ import (
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/stretchr/testify/assert"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // probeAgent is an agent whose Probe answers kinds, or fails with err.
@@ -24,6 +26,12 @@ func (a probeAgent) Probe(context.Context, *pb.ProbeRequest, ...grpc.CallOption)
 		return nil, a.err
 	}
 	return &pb.ProbeReply{LinkKinds: a.kinds}, nil
+}
+
+// SysinfoSnapshot answers as an agent from before the kernel log watch:
+// newMatch goes on to watch the hosts it matched.
+func (a probeAgent) SysinfoSnapshot(context.Context, *pb.SysinfoRequest, ...grpc.CallOption) (*pb.SysinfoReply, error) {
+	return nil, status.Error(codes.Unimplemented, "unknown method SysinfoSnapshot")
 }
 
 // endTB is a testing.TB whose Fatalf and Skipf record how the test ended
@@ -63,7 +71,7 @@ func TestNewMatchProbeFails(t *testing.T) {
 	saved := cfg
 	defer func() { cfg = saved }()
 	cfg = config{logLevel: "off"}
-	et := newMatchOf(t, probeAgent{err: errors.New("rpc error: the agent broke")})
+	et := newMatchOf(t, &probeAgent{err: errors.New("rpc error: the agent broke")})
 	assert.Equal(t, "fail", et.ended, et.msg)
 	assert.Contains(t, et.msg, `host "h1" (m1)`)
 	assert.Contains(t, et.msg, "the agent broke")
@@ -75,13 +83,13 @@ func TestNewMatchKernelLacks(t *testing.T) {
 	saved := cfg
 	defer func() { cfg = saved }()
 	cfg = config{logLevel: "off"}
-	et := newMatchOf(t, probeAgent{kinds: map[string]bool{"bond": true}})
+	et := newMatchOf(t, &probeAgent{kinds: map[string]bool{"bond": true}})
 	assert.Equal(t, "skip", et.ended)
 	assert.Equal(t, `lnsttest.Require: requirements cannot be met: host "h1" needs kernel support for vlan, which the kernel of m1 (6.1.0) lacks`, et.msg)
 	cfg.strict = true
-	et = newMatchOf(t, probeAgent{kinds: map[string]bool{"bond": true}})
+	et = newMatchOf(t, &probeAgent{kinds: map[string]bool{"bond": true}})
 	assert.Equal(t, "fail", et.ended)
 	assert.Contains(t, et.msg, "(-lnst.strict): host \"h1\" needs kernel support for vlan")
-	et = newMatchOf(t, probeAgent{kinds: map[string]bool{"vlan": true}})
+	et = newMatchOf(t, &probeAgent{kinds: map[string]bool{"vlan": true}})
 	assert.Equal(t, "match", et.ended, et.msg)
 }

@@ -59,7 +59,8 @@ func TestValidateSetErrors(t *testing.T) {
 		{"s", opts, []Flow{func() Flow { f := ok; f.Duration = 1500 * time.Millisecond; return f }()}, "whole number of seconds"},
 		{"s", opts, []Flow{func() Flow { f := ok; f.Processes = 17; return f }()}, "Processes 17"},
 		{"s", opts, []Flow{func() Flow { f := ok; f.ClientCPU = "x"; return f }()}, `CPU "x"`},
-		{"s", opts, []Flow{func() Flow { f := ok; f.Kind, f.MsgSize = TCPRR, 70000; return f }()}, "MsgSize 70000"},
+		{"s", opts, []Flow{func() Flow { f := ok; f.Kind, f.MsgSize = UDPRR, 70000; return f }()}, "MsgSize 70000"},
+		{"s", opts, []Flow{func() Flow { f := ok; f.Kind, f.MsgSize = TCPRR, 16<<20+1; return f }()}, "MsgSize 16777217"},
 	} {
 		assert.ErrorContains(t, validateSet(c.name, c.opts, c.flows), c.want)
 	}
