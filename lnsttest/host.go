@@ -132,7 +132,7 @@ func (h *Host) run(t testing.TB, argv []string, display string, opts []RunOpt) *
 	}
 	ctx := rpcCtx(t)
 	st.jobStarted(j, 0)
-	r, err := pb.RunJobWhole(ctx, h.client, req)
+	r, err := pb.RunJobWholeStarted(ctx, h.client, req, func(s *pb.JobStarted) { st.jobNamed(j, s.Id) })
 	if r != nil {
 		j.id = r.Id
 	}
