@@ -250,6 +250,7 @@ func TestE2EDeadlineNamesTheJobs(t *testing.T) {
 		`      last output:\n`+
 		`      \| fg-says-hi\n`, out)
 	assert.Regexp(t, `lnsttest: results so far written to \S+/results-\S+\.json`, out)
+	assert.Regexp(t, `h2: job [1-9]\d* \(echo fg-says-hi; sleep 600\): rpc error`, out, "the cut-short foreground job's failure names it")
 
 	run, err := results.Read(dir)
 	require.NoError(t, err, out)
