@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Version is the agent's version, reported by Hello.
@@ -269,6 +270,16 @@ func (s *Server) RunJobStream(req *pb.StartJobRequest, stream grpc.ServerStreami
 	j, err := s.startJob(req, true)
 	if err != nil {
 		return err
+	}
+	// The job's id goes first, so that the controller can name it while
+	// it runs; an empty output chunk carries it, as no output to a client
+	// that does not know JobEvent.started.
+	if j.started() {
+		ev := &pb.JobEvent{Event: &pb.JobEvent_Output{Output: &pb.JobOutput{}}, Started: &pb.JobStarted{Id: j.id, Start: timestamppb.New(j.start)}}
+		if err := stream.Send(ev); err != nil {
+			s.forgetRun(j, err)
+			return err
+		}
 	}
 	// The job is forgotten before its result goes: the controller sees
 	// its end once the agent has let go of its output.

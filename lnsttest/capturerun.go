@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/lnst-go/lnst/packets"
@@ -85,7 +84,8 @@ func (st *testState) captureRun(t testing.TB, m *Match) {
 
 func (st *testState) startRunCapture(t testing.TB, h *Host, real string) (*runCapture, error) {
 	t.Helper()
-	rel := filepath.Join(strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()), strings.ReplaceAll(h.name, "/", "_")+"-"+real+".pcapng")
+	// "<test>/<run id>.<host>-<iface>.pcapng", as job outputs.
+	rel := resultRel(t.Name(), h.name+"-"+real+".pcapng")
 	path := filepath.Join(cfg.results, rel)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err

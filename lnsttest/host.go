@@ -135,7 +135,12 @@ func (h *Host) run(t testing.TB, argv []string, display string, opts []RunOpt) *
 	}
 	ctx := rpcCtx(t)
 	st.jobStarted(j, 0)
-	r, err := pb.RunJobWhole(ctx, h.client, req)
+	// Called in this goroutine, while the job runs: a call cut short
+	// (the test binary's deadline) still names the job by its id.
+	r, err := pb.RunJobWholeStarted(ctx, h.client, req, func(s *pb.JobStarted) {
+		j.id = s.Id
+		st.jobNamed(j, s.Id)
+	})
 	if r != nil {
 		j.id = r.Id
 	}

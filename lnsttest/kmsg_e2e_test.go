@@ -253,6 +253,7 @@ func TestSysinfoLevels(t *testing.T) {
 	require.Len(t, deltas, 2)
 	for _, d := range deltas {
 		require.NotEmpty(t, d.File, d.Host)
+		assert.Equal(t, run.ID+"."+d.Host+".sysinfo.json", filepath.Base(d.File), "the file carries the run's id")
 		b, err := os.ReadFile(filepath.Join(dir, d.File))
 		require.NoError(t, err)
 		var all struct{ Before, After map[string]uint64 }
@@ -293,6 +294,7 @@ func TestKernelLogVMLab(t *testing.T) {
 	require.Len(t, r.AgentLogs, 2, "each VM host's agent log: %s", out)
 	logs := map[string]string{}
 	for _, l := range r.AgentLogs {
+		assert.Equal(t, run.ID+"."+l.Host+".agent.log", filepath.Base(l.File), "the file carries the run's id")
 		b, err := os.ReadFile(filepath.Join(dir, l.File))
 		require.NoError(t, err)
 		logs[l.Host] = string(b)

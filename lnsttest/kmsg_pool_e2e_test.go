@@ -87,6 +87,7 @@ func TestE2EPoolKernelLogAgentLogs(t *testing.T) {
 	require.Len(t, r.AgentLogs, 2, out)
 	logs := map[string]string{}
 	for _, l := range r.AgentLogs {
+		assert.Equal(t, res.ID+"."+l.Host+".agent.log", filepath.Base(l.File), "the file carries the run's id")
 		b, err := os.ReadFile(filepath.Join(resDir, l.File))
 		require.NoError(t, err)
 		logs[l.Host] = string(b)

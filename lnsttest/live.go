@@ -89,7 +89,8 @@ func (st *testState) event(e results.Event) {
 }
 
 // jobStarted notes that j started in st (id 0: a foreground job, whose
-// number its agent tells at its end).
+// number its agent tells at its start, jobNamed, or, if older, at its
+// end).
 func (st *testState) jobStarted(j *Job, id int64) {
 	s := j.host.s
 	lj := liveJob{rj: results.RunningJob{Host: j.host.name, ID: int(id), Command: j.cmd, Desc: j.opts.desc, Start: time.Now()}}
@@ -103,6 +104,24 @@ func (st *testState) jobStarted(j *Job, id int64) {
 	st.live[j] = lj
 	st.mu.Unlock()
 	if lj.key != 0 {
+		rj := lj.rj
+		st.event(results.Event{Type: results.EventJobStarted, Job: &results.EventJob{Key: lj.key, Job: results.Job{
+			Host: rj.Host, ID: rj.ID, Command: rj.Command, Desc: rj.Desc, Start: rj.Start}}})
+	}
+}
+
+// jobNamed notes id, the id j's agent told at j's start, for j, a
+// foreground job started with jobStarted(j, 0): the running job is then
+// named, and its last output read, as a background job's.
+func (st *testState) jobNamed(j *Job, id int64) {
+	st.mu.Lock()
+	lj, ok := st.live[j]
+	if ok {
+		lj.rj.ID = int(id)
+		st.live[j] = lj
+	}
+	st.mu.Unlock()
+	if ok && lj.key != 0 {
 		rj := lj.rj
 		st.event(results.Event{Type: results.EventJobStarted, Job: &results.EventJob{Key: lj.key, Job: results.Job{
 			Host: rj.Host, ID: rj.ID, Command: rj.Command, Desc: rj.Desc, Start: rj.Start}}})
@@ -206,7 +225,7 @@ func (s *session) running(ctx context.Context, fetch bool) []results.RunningReci
 	if fetch {
 		var wg sync.WaitGroup
 		for _, f := range fetches {
-			wg.Go(func() { f.rj.Output = lastOutput(ctx, f.job) })
+			wg.Go(func() { f.rj.Output = lastOutput(ctx, f.job.host, int64(f.rj.ID)) })
 		}
 		wg.Wait()
 	}
@@ -216,11 +235,11 @@ func (s *session) running(ctx context.Context, fetch bool) []results.RunningReci
 // outputTail is how much of a running job's output lastOutput keeps.
 const outputTail = 4096
 
-// lastOutput asks j's agent for what j printed so far and returns its
-// last lines: the agent sends all it kept, and what came by the end of
-// ctx is what there is.
-func lastOutput(ctx context.Context, j *Job) string {
-	stream, err := j.host.client.StreamJob(ctx, &pb.JobRef{Host: j.host.id, Id: j.id})
+// lastOutput asks h's agent for what its job id printed so far and
+// returns its last lines: the agent sends all it kept, and what came by
+// the end of ctx is what there is.
+func lastOutput(ctx context.Context, h *Host, id int64) string {
+	stream, err := h.client.StreamJob(ctx, &pb.JobRef{Host: h.id, Id: id})
 	if err != nil {
 		return ""
 	}
@@ -300,7 +319,7 @@ func (s *session) nearDeadline(w io.Writer, timeout, lead time.Duration) {
 			fmt.Fprintf(&b, "    %s: job %s %s: running %v\n", j.Host, results.JobNumber(j.ID), what, now.Sub(j.Start).Round(100*time.Millisecond))
 			switch {
 			case j.ID == 0:
-				b.WriteString("      (a foreground job: its number and output come at its end)\n")
+				b.WriteString("      (a foreground job whose agent tells its number and output only at its end)\n")
 			case j.Output == "":
 				b.WriteString("      no output so far\n")
 			default:

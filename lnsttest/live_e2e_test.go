@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,8 +27,8 @@ const suiteEnv = "LNST_E2E_SUITE"
 // TestFixtureSuite runs only as a child of the live-results tests: its
 // subtests r1, r2 and r3 are recipes that pass; then r4 starts
 // "sleep 600" on h1 and, by case,
-//   - "poke": prints readyLine and waits for the parent's poke file
-//     (pokeEnv), then ends;
+//   - "poke": prints readyLine and waits in a foreground job on h2 (a
+//     sleep loop) for the parent's poke file (pokeEnv), then ends;
 //   - "hang": prints readyLine and hangs in a foreground "sleep 600" on
 //     h2 until -test.timeout comes near.
 func TestFixtureSuite(t *testing.T) {
@@ -52,12 +53,10 @@ func TestFixtureSuite(t *testing.T) {
 		fmt.Println(readyLine)
 		switch c {
 		case "poke":
-			lnsttest.WaitFor(t, "the parent's poke file", 2*time.Minute, func() bool {
-				_, err := os.Stat(os.Getenv(pokeEnv))
-				return err == nil
-			})
+			m.Host("h2").Run(t, `echo fg-says-hi; while [ ! -e "$POKE" ]; do sleep 0.1; done`,
+				lnsttest.Env("POKE="+os.Getenv(pokeEnv)), lnsttest.Timeout(2*time.Minute))
 		case "hang":
-			m.Host("h2").Run(t, "sleep 600")
+			m.Host("h2").Run(t, "echo fg-says-hi; sleep 600")
 		default:
 			t.Fatalf("unknown suite case %q", c)
 		}
@@ -189,6 +188,14 @@ func TestE2EStatus(t *testing.T) {
 	assert.Regexp(t, `(?m)^run \S+ \(pid \d+, lab:netns\): running for`, out)
 	assert.Regexp(t, `(?m)^RUNNING\n  TestFixtureSuite/r4 +\S+ +h1=lab:\S+ h2=lab:\S+\n    h1 job \d+ +\S+ +"the sleeper" \(echo sleeper-says-hi; sleep 600\)`, out)
 	assert.Regexp(t, `(?m)^LAST RESULTS\n  TestFixtureSuite/r1 +PASS .*\n  TestFixtureSuite/r2 +PASS .*\n  TestFixtureSuite/r3 +PASS`, out)
+	// The foreground job on h2 shows with its id while it runs (its
+	// agent tells it at the job's start), not as "job ?".
+	fg := regexp.MustCompile(`(?m)^    h2 job (\d+) +\S+ +echo fg-says-hi; while`)
+	lnsttest.WaitFor(t, "lnst status to show the foreground job on h2 with its id", time.Minute, func() bool {
+		out, _ = lnstCmd(t, "status", dir)
+		return fg.MatchString(out)
+	})
+	assert.NotContains(t, out, "job ?", out)
 
 	// lnst status -f follows the run from here to its end.
 	followed := &syncBuffer{}
@@ -239,8 +246,11 @@ func TestE2EDeadlineNamesTheJobs(t *testing.T) {
 		`    h1: job \d+ "the sleeper" \(echo sleeper-says-hi; sleep 600\): running \S+\n`+
 		`      last output:\n`+
 		`      \| sleeper-says-hi\n`+
-		`    h2: job \? sleep 600: running \S+\n`, out)
+		`    h2: job \d+ echo fg-says-hi; sleep 600: running \S+\n`+
+		`      last output:\n`+
+		`      \| fg-says-hi\n`, out)
 	assert.Regexp(t, `lnsttest: results so far written to \S+/results-\S+\.json`, out)
+	assert.Regexp(t, `h2: job [1-9]\d* \(echo fg-says-hi; sleep 600\): rpc error`, out, "the cut-short foreground job's failure names it")
 
 	run, err := results.Read(dir)
 	require.NoError(t, err, out)
@@ -262,7 +272,9 @@ func TestE2EDeadlineNamesTheJobs(t *testing.T) {
 	assert.Equal(t, "TestFixtureSuite/r4", r4.Name)
 	require.Len(t, r4.Jobs, 2)
 	assert.Equal(t, "sleeper-says-hi", r4.Jobs[0].Output)
-	assert.Equal(t, "sleep 600", r4.Jobs[1].Command)
+	assert.Equal(t, "echo fg-says-hi; sleep 600", r4.Jobs[1].Command)
+	assert.NotZero(t, r4.Jobs[1].ID, "the foreground job's id, told at its start")
+	assert.Equal(t, "fg-says-hi", r4.Jobs[1].Output)
 }
 
 // TestE2EResultsDirNotWritable: a results directory the run cannot write

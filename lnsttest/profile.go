@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/lnst-go/lnst/results"
@@ -56,10 +55,7 @@ func ResultPath(t testing.TB, name string) (path, rel string, ok bool) {
 	if cfg.results == "" {
 		return "", "", false
 	}
-	if s := current(); s != nil && s.live != nil {
-		name = s.live.id + "." + name
-	}
-	rel = filepath.Join(strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()), strings.NewReplacer("/", "_", " ", "_").Replace(name))
+	rel = resultRel(t.Name(), name)
 	path = filepath.Join(cfg.results, rel)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Errorf("lnsttest: -lnst.results: %v", err)

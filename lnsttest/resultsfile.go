@@ -141,6 +141,21 @@ func (s *session) writeOutput(st *testState, j *Job, stream, out string) string 
 	return st.writeResultFile(fmt.Sprintf("%s-%d.%s", strings.ReplaceAll(j.host.name, "/", "_"), j.id, stream), out)
 }
 
+// fileSafe is s as one file name: no "/", no " ".
+var fileSafe = strings.NewReplacer("/", "_", " ", "_").Replace
+
+// resultRel is the path, relative to the -lnst.results directory, of the
+// file name of the test named test: the test's directory, the file
+// prefixed with the run's id, "<id>.<name>", so that every file a run
+// makes carries its id and runs into the same directory do not overwrite
+// each other's files.
+func resultRel(test, name string) string {
+	if s := current(); s != nil && s.live != nil {
+		name = s.live.id + "." + name
+	}
+	return filepath.Join(fileSafe(test), fileSafe(name))
+}
+
 // writeResultFile writes data as file name in the test's directory next
 // to results.json and returns its path relative to the results directory;
 // "" without -lnst.results or when writing failed (the test is failed).
@@ -152,10 +167,7 @@ func (st *testState) writeResultFile(name, data string) string {
 	if cfg.results == "" {
 		return ""
 	}
-	if s := current(); s != nil && s.live != nil {
-		name = s.live.id + "." + name
-	}
-	rel := filepath.Join(strings.NewReplacer("/", "_", " ", "_").Replace(st.t.Name()), name)
+	rel := resultRel(st.t.Name(), name)
 	path := filepath.Join(cfg.results, rel)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		st.t.Errorf("lnsttest: -lnst.results: %v", err)

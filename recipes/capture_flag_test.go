@@ -80,7 +80,10 @@ func TestCaptureFlagE2E(t *testing.T) {
 
 	dir, out, err := runRecipeChild(t, "all", "TestPing")
 	require.NoError(t, err, "TestPing with -lnst.capture=all:\n%s", out)
-	want := []string{"TestPing/h1-eth0.pcapng", "TestPing/h2-eth0.pcapng"}
+	run, err := results.Read(filepath.Join(dir, "results.json"))
+	require.NoError(t, err)
+	// The files carry the run's id, as job outputs.
+	want := []string{"TestPing/" + run.ID + ".h1-eth0.pcapng", "TestPing/" + run.ID + ".h2-eth0.pcapng"}
 	require.Equal(t, want, pcapngs(t, dir))
 	for _, f := range want {
 		r, err := exec.Command(tcpdump, "-nn", "-r", filepath.Join(dir, f)).CombinedOutput()
@@ -88,8 +91,6 @@ func TestCaptureFlagE2E(t *testing.T) {
 		assert.Contains(t, string(r), "ICMP echo request", f)
 		assert.Contains(t, string(r), "ICMP6, echo request", f)
 	}
-	run, err := results.Read(filepath.Join(dir, "results.json"))
-	require.NoError(t, err)
 	require.Len(t, run.Recipes, 1)
 	var files []string
 	for _, c := range run.Recipes[0].Captures {
@@ -105,8 +106,10 @@ func TestCaptureFlagE2E(t *testing.T) {
 	dir, out, err = runRecipeChild(t, "failed", "TestCaptureFailFixture")
 	require.Error(t, err, "the fixture fails:\n%s", out)
 	require.Contains(t, out, "this fixture fails on purpose")
+	run, err = results.Read(filepath.Join(dir, "results.json"))
+	require.NoError(t, err)
 	files = pcapngs(t, dir)
-	require.Equal(t, []string{"TestCaptureFailFixture/h1-eth0.pcapng", "TestCaptureFailFixture/h2-eth0.pcapng"}, files)
+	require.Equal(t, []string{"TestCaptureFailFixture/" + run.ID + ".h1-eth0.pcapng", "TestCaptureFailFixture/" + run.ID + ".h2-eth0.pcapng"}, files)
 	r, err := exec.Command(tcpdump, "-nn", "-r", filepath.Join(dir, files[0])).CombinedOutput()
 	require.NoError(t, err, "tcpdump -r:\n%s", r)
 	assert.Contains(t, string(r), "198.18.71.1 > 198.18.71.2: ICMP echo request")

@@ -34,8 +34,9 @@ const (
 	// EventMatch: Recipe got the hosts Match describes.
 	EventMatch = "match"
 	// EventJobStarted: Job (Key, Host, ID, Command, Desc, Start) started
-	// in Recipe. ID is 0 for a foreground job: its agent tells the number
-	// at its end.
+	// in Recipe. ID is 0 for a foreground job; when its agent tells the
+	// job's number at its start, a second job_started of the same Key
+	// has it (an older agent tells it only at the end).
 	EventJobStarted = "job_started"
 	// EventJobEnded: the job of the same Key ended; Job is the whole
 	// results.json job.
@@ -75,7 +76,8 @@ type Event struct {
 // EventJob is the job of a job_started or job_ended event.
 type EventJob struct {
 	// Key pairs a job's started and ended events: unique in the run
-	// (job ids are per host, and a foreground job's is known at its end).
+	// (job ids are per host, and a foreground job's is not known when it
+	// starts).
 	Key int `json:"key"`
 	Job
 }

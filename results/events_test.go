@@ -234,3 +234,23 @@ func TestRunFileWritesAsWriteRun(t *testing.T) {
 	bad.Verdict = "maybe"
 	assert.ErrorContains(t, f.AddRecipe(bad), "recipe TestPerfTCP does not match the results schema")
 }
+
+// TestFoldForegroundJobNamed: a foreground job's job_started comes
+// again, with the same key and the id its agent told at its start; the
+// running job is then listed once, with that id.
+func TestFoldForegroundJobNamed(t *testing.T) {
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	j := Job{Host: "h2", Command: "sleep 600", Start: start.Add(time.Second)}
+	named := j
+	named.ID = 7
+	run, _, _, _ := Fold([]Event{
+		{Time: start, Type: EventRunStarted, Run: &Run{ID: "x", Start: start}},
+		{Time: start, Type: EventRecipeStarted, Recipe: "r"},
+		{Time: j.Start, Type: EventJobStarted, Recipe: "r", Job: &EventJob{Key: 1, Job: j}},
+		{Time: j.Start, Type: EventJobStarted, Recipe: "r", Job: &EventJob{Key: 1, Job: named}},
+	})
+	require.Len(t, run.Running, 1)
+	require.Len(t, run.Running[0].Jobs, 1)
+	assert.Equal(t, 7, run.Running[0].Jobs[0].ID)
+	assert.Equal(t, "sleep 600", run.Running[0].Jobs[0].Command)
+}

@@ -90,7 +90,8 @@ type RunningJob struct {
 	// Host is the host's name in the recipe ("h1").
 	Host string `json:"host"`
 	// ID is the job's number on its host; 0 for a job run in the
-	// foreground (Host.Run), whose agent tells its number at its end.
+	// foreground (Host.Run) until its agent tells its number (at its
+	// start; an older agent at its end).
 	ID int `json:"id"`
 	// Command is the job's command line; Desc its description.
 	Command string `json:"command"`

@@ -190,8 +190,11 @@ func Fold(events []Event) (run *Run, state string, pid int, last time.Time) {
 		case EventJobStarted:
 			if o := opened[e.Recipe]; o != nil && e.Job != nil {
 				j := e.Job.Job
+				if !slices.Contains(o.keys, e.Job.Key) {
+					o.keys = append(o.keys, e.Job.Key)
+				}
+				// Again for a foreground job, with the id its agent told.
 				jobs[e.Job.Key] = RunningJob{Host: j.Host, ID: j.ID, Command: j.Command, Desc: j.Desc, Start: j.Start}
-				o.keys = append(o.keys, e.Job.Key)
 			}
 		case EventJobEnded:
 			if e.Job != nil {

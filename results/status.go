@@ -81,7 +81,7 @@ func writeStatus(w io.Writer, lr *LoadedRun, now time.Time) {
 }
 
 // JobNumber formats a running job's id: "?" for 0, a foreground job's
-// whose number its agent tells at its end.
+// whose number its agent has not told yet.
 func JobNumber(id int) string {
 	if id == 0 {
 		return "?"

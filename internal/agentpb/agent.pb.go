@@ -72,7 +72,7 @@ func (x JobOutput_Stream) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use JobOutput_Stream.Descriptor instead.
 func (JobOutput_Stream) EnumDescriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{17, 0}
+	return file_agent_proto_rawDescGZIP(), []int{18, 0}
 }
 
 type FileEntry_Type int32
@@ -121,7 +121,7 @@ func (x FileEntry_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileEntry_Type.Descriptor instead.
 func (FileEntry_Type) EnumDescriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{52, 0}
+	return file_agent_proto_rawDescGZIP(), []int{53, 0}
 }
 
 // SnapshotRequest names the hosts to snapshot.
@@ -1188,7 +1188,15 @@ type JobEvent struct {
 	//
 	//	*JobEvent_Output
 	//	*JobEvent_Result
-	Event         isJobEvent_Event `protobuf_oneof:"event"`
+	Event isJobEvent_Event `protobuf_oneof:"event"`
+	// 30-39: the job's start, told before its end.
+	// started is set on RunJobStream's first message, sent once the job's
+	// process started and before any of its output: the job's id and start,
+	// so that the controller can name the job while it runs and read its
+	// output so far (StreamJob). That message's event is an empty output
+	// chunk, which a client that does not know started takes as no output.
+	// A job that could not start has no such message.
+	Started       *JobStarted `protobuf:"bytes,30,opt,name=started,proto3" json:"started,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1248,6 +1256,13 @@ func (x *JobEvent) GetResult() *JobResult {
 	return nil
 }
 
+func (x *JobEvent) GetStarted() *JobStarted {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
 type isJobEvent_Event interface {
 	isJobEvent_Event()
 }
@@ -1264,6 +1279,60 @@ func (*JobEvent_Output) isJobEvent_Event() {}
 
 func (*JobEvent_Result) isJobEvent_Event() {}
 
+// JobStarted is a job that started: JobResult's id and start, told when
+// the job starts.
+type JobStarted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Start         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobStarted) Reset() {
+	*x = JobStarted{}
+	mi := &file_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobStarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobStarted) ProtoMessage() {}
+
+func (x *JobStarted) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobStarted.ProtoReflect.Descriptor instead.
+func (*JobStarted) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *JobStarted) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *JobStarted) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
 type JobOutput struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stream        JobOutput_Stream       `protobuf:"varint,1,opt,name=stream,proto3,enum=lnst.agent.v1.JobOutput_Stream" json:"stream,omitempty"`
@@ -1274,7 +1343,7 @@ type JobOutput struct {
 
 func (x *JobOutput) Reset() {
 	*x = JobOutput{}
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1355,7 @@ func (x *JobOutput) String() string {
 func (*JobOutput) ProtoMessage() {}
 
 func (x *JobOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1368,7 @@ func (x *JobOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobOutput.ProtoReflect.Descriptor instead.
 func (*JobOutput) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{17}
+	return file_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *JobOutput) GetStream() JobOutput_Stream {
@@ -1326,7 +1395,7 @@ type VethSpec struct {
 
 func (x *VethSpec) Reset() {
 	*x = VethSpec{}
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1407,7 @@ func (x *VethSpec) String() string {
 func (*VethSpec) ProtoMessage() {}
 
 func (x *VethSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1420,7 @@ func (x *VethSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VethSpec.ProtoReflect.Descriptor instead.
 func (*VethSpec) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{18}
+	return file_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *VethSpec) GetName() string {
@@ -1379,7 +1448,7 @@ type BridgeSpec struct {
 
 func (x *BridgeSpec) Reset() {
 	*x = BridgeSpec{}
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1460,7 @@ func (x *BridgeSpec) String() string {
 func (*BridgeSpec) ProtoMessage() {}
 
 func (x *BridgeSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1473,7 @@ func (x *BridgeSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BridgeSpec.ProtoReflect.Descriptor instead.
 func (*BridgeSpec) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{19}
+	return file_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *BridgeSpec) GetName() string {
@@ -1440,7 +1509,7 @@ type GenericSpec struct {
 
 func (x *GenericSpec) Reset() {
 	*x = GenericSpec{}
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1521,7 @@ func (x *GenericSpec) String() string {
 func (*GenericSpec) ProtoMessage() {}
 
 func (x *GenericSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[20]
+	mi := &file_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1534,7 @@ func (x *GenericSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenericSpec.ProtoReflect.Descriptor instead.
 func (*GenericSpec) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{20}
+	return file_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GenericSpec) GetKind() string {
@@ -1498,7 +1567,7 @@ type CreateLinkRequest struct {
 
 func (x *CreateLinkRequest) Reset() {
 	*x = CreateLinkRequest{}
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1579,7 @@ func (x *CreateLinkRequest) String() string {
 func (*CreateLinkRequest) ProtoMessage() {}
 
 func (x *CreateLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[21]
+	mi := &file_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1592,7 @@ func (x *CreateLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLinkRequest.ProtoReflect.Descriptor instead.
 func (*CreateLinkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{21}
+	return file_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateLinkRequest) GetHost() string {
@@ -1607,7 +1676,7 @@ type LinkRef struct {
 
 func (x *LinkRef) Reset() {
 	*x = LinkRef{}
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1688,7 @@ func (x *LinkRef) String() string {
 func (*LinkRef) ProtoMessage() {}
 
 func (x *LinkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[22]
+	mi := &file_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1701,7 @@ func (x *LinkRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRef.ProtoReflect.Descriptor instead.
 func (*LinkRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{22}
+	return file_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LinkRef) GetHost() string {
@@ -1673,7 +1742,7 @@ type SetLinkRequest struct {
 
 func (x *SetLinkRequest) Reset() {
 	*x = SetLinkRequest{}
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +1754,7 @@ func (x *SetLinkRequest) String() string {
 func (*SetLinkRequest) ProtoMessage() {}
 
 func (x *SetLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[23]
+	mi := &file_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +1767,7 @@ func (x *SetLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLinkRequest.ProtoReflect.Descriptor instead.
 func (*SetLinkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{23}
+	return file_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetLinkRequest) GetHost() string {
@@ -1761,7 +1830,7 @@ type CreateNetnsRequest struct {
 
 func (x *CreateNetnsRequest) Reset() {
 	*x = CreateNetnsRequest{}
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +1842,7 @@ func (x *CreateNetnsRequest) String() string {
 func (*CreateNetnsRequest) ProtoMessage() {}
 
 func (x *CreateNetnsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[24]
+	mi := &file_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +1855,7 @@ func (x *CreateNetnsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateNetnsRequest.ProtoReflect.Descriptor instead.
 func (*CreateNetnsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{24}
+	return file_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateNetnsRequest) GetHost() string {
@@ -1833,7 +1902,7 @@ type RouteRequest struct {
 
 func (x *RouteRequest) Reset() {
 	*x = RouteRequest{}
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1914,7 @@ func (x *RouteRequest) String() string {
 func (*RouteRequest) ProtoMessage() {}
 
 func (x *RouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[25]
+	mi := &file_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1927,7 @@ func (x *RouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteRequest.ProtoReflect.Descriptor instead.
 func (*RouteRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{25}
+	return file_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RouteRequest) GetHost() string {
@@ -1955,7 +2024,7 @@ type RouteEncap struct {
 
 func (x *RouteEncap) Reset() {
 	*x = RouteEncap{}
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1967,7 +2036,7 @@ func (x *RouteEncap) String() string {
 func (*RouteEncap) ProtoMessage() {}
 
 func (x *RouteEncap) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[26]
+	mi := &file_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1980,7 +2049,7 @@ func (x *RouteEncap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteEncap.ProtoReflect.Descriptor instead.
 func (*RouteEncap) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{26}
+	return file_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RouteEncap) GetId() uint64 {
@@ -2052,7 +2121,7 @@ type Nexthop struct {
 
 func (x *Nexthop) Reset() {
 	*x = Nexthop{}
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2064,7 +2133,7 @@ func (x *Nexthop) String() string {
 func (*Nexthop) ProtoMessage() {}
 
 func (x *Nexthop) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[27]
+	mi := &file_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2077,7 +2146,7 @@ func (x *Nexthop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nexthop.ProtoReflect.Descriptor instead.
 func (*Nexthop) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{27}
+	return file_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Nexthop) GetVia() string {
@@ -2113,7 +2182,7 @@ type RoutesRequest struct {
 
 func (x *RoutesRequest) Reset() {
 	*x = RoutesRequest{}
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2125,7 +2194,7 @@ func (x *RoutesRequest) String() string {
 func (*RoutesRequest) ProtoMessage() {}
 
 func (x *RoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[28]
+	mi := &file_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2138,7 +2207,7 @@ func (x *RoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutesRequest.ProtoReflect.Descriptor instead.
 func (*RoutesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{28}
+	return file_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RoutesRequest) GetHost() string {
@@ -2179,7 +2248,7 @@ type NeighRequest struct {
 
 func (x *NeighRequest) Reset() {
 	*x = NeighRequest{}
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2260,7 @@ func (x *NeighRequest) String() string {
 func (*NeighRequest) ProtoMessage() {}
 
 func (x *NeighRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[29]
+	mi := &file_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2273,7 @@ func (x *NeighRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighRequest.ProtoReflect.Descriptor instead.
 func (*NeighRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{29}
+	return file_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *NeighRequest) GetHost() string {
@@ -2264,7 +2333,7 @@ type RuleRequest struct {
 
 func (x *RuleRequest) Reset() {
 	*x = RuleRequest{}
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2276,7 +2345,7 @@ func (x *RuleRequest) String() string {
 func (*RuleRequest) ProtoMessage() {}
 
 func (x *RuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[30]
+	mi := &file_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2289,7 +2358,7 @@ func (x *RuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleRequest.ProtoReflect.Descriptor instead.
 func (*RuleRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{30}
+	return file_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RuleRequest) GetHost() string {
@@ -2375,7 +2444,7 @@ type SetLinkNetnsRequest struct {
 
 func (x *SetLinkNetnsRequest) Reset() {
 	*x = SetLinkNetnsRequest{}
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2456,7 @@ func (x *SetLinkNetnsRequest) String() string {
 func (*SetLinkNetnsRequest) ProtoMessage() {}
 
 func (x *SetLinkNetnsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[31]
+	mi := &file_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2469,7 @@ func (x *SetLinkNetnsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLinkNetnsRequest.ProtoReflect.Descriptor instead.
 func (*SetLinkNetnsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{31}
+	return file_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetLinkNetnsRequest) GetHost() string {
@@ -2443,7 +2512,7 @@ type RenameLinkRequest struct {
 
 func (x *RenameLinkRequest) Reset() {
 	*x = RenameLinkRequest{}
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2455,7 +2524,7 @@ func (x *RenameLinkRequest) String() string {
 func (*RenameLinkRequest) ProtoMessage() {}
 
 func (x *RenameLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[32]
+	mi := &file_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2468,7 +2537,7 @@ func (x *RenameLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameLinkRequest.ProtoReflect.Descriptor instead.
 func (*RenameLinkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{32}
+	return file_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RenameLinkRequest) GetHost() string {
@@ -2516,7 +2585,7 @@ type WaitLinkRequest struct {
 
 func (x *WaitLinkRequest) Reset() {
 	*x = WaitLinkRequest{}
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +2597,7 @@ func (x *WaitLinkRequest) String() string {
 func (*WaitLinkRequest) ProtoMessage() {}
 
 func (x *WaitLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[33]
+	mi := &file_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +2610,7 @@ func (x *WaitLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitLinkRequest.ProtoReflect.Descriptor instead.
 func (*WaitLinkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{33}
+	return file_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WaitLinkRequest) GetHost() string {
@@ -2621,7 +2690,7 @@ type SetFeaturesRequest struct {
 
 func (x *SetFeaturesRequest) Reset() {
 	*x = SetFeaturesRequest{}
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +2702,7 @@ func (x *SetFeaturesRequest) String() string {
 func (*SetFeaturesRequest) ProtoMessage() {}
 
 func (x *SetFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[34]
+	mi := &file_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +2715,7 @@ func (x *SetFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*SetFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{34}
+	return file_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetFeaturesRequest) GetHost() string {
@@ -2691,7 +2760,7 @@ type SetEthtoolRequest struct {
 
 func (x *SetEthtoolRequest) Reset() {
 	*x = SetEthtoolRequest{}
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2703,7 +2772,7 @@ func (x *SetEthtoolRequest) String() string {
 func (*SetEthtoolRequest) ProtoMessage() {}
 
 func (x *SetEthtoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[35]
+	mi := &file_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2716,7 +2785,7 @@ func (x *SetEthtoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetEthtoolRequest.ProtoReflect.Descriptor instead.
 func (*SetEthtoolRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{35}
+	return file_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetEthtoolRequest) GetHost() string {
@@ -2759,7 +2828,7 @@ type EthtoolReply struct {
 
 func (x *EthtoolReply) Reset() {
 	*x = EthtoolReply{}
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2771,7 +2840,7 @@ func (x *EthtoolReply) String() string {
 func (*EthtoolReply) ProtoMessage() {}
 
 func (x *EthtoolReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[36]
+	mi := &file_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2784,7 +2853,7 @@ func (x *EthtoolReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EthtoolReply.ProtoReflect.Descriptor instead.
 func (*EthtoolReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{36}
+	return file_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *EthtoolReply) GetParams() map[string]uint32 {
@@ -2812,7 +2881,7 @@ type FeaturesReply struct {
 
 func (x *FeaturesReply) Reset() {
 	*x = FeaturesReply{}
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2824,7 +2893,7 @@ func (x *FeaturesReply) String() string {
 func (*FeaturesReply) ProtoMessage() {}
 
 func (x *FeaturesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[37]
+	mi := &file_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2837,7 +2906,7 @@ func (x *FeaturesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeaturesReply.ProtoReflect.Descriptor instead.
 func (*FeaturesReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{37}
+	return file_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FeaturesReply) GetActive() map[string]bool {
@@ -2863,7 +2932,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2875,7 +2944,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[38]
+	mi := &file_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2888,7 +2957,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{38}
+	return file_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ProbeRequest) GetHost() string {
@@ -2911,7 +2980,7 @@ type ProbeReply struct {
 
 func (x *ProbeReply) Reset() {
 	*x = ProbeReply{}
-	mi := &file_agent_proto_msgTypes[39]
+	mi := &file_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2923,7 +2992,7 @@ func (x *ProbeReply) String() string {
 func (*ProbeReply) ProtoMessage() {}
 
 func (x *ProbeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[39]
+	mi := &file_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2936,7 +3005,7 @@ func (x *ProbeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeReply.ProtoReflect.Descriptor instead.
 func (*ProbeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{39}
+	return file_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ProbeReply) GetLinkKinds() map[string]bool {
@@ -2972,7 +3041,7 @@ type AddrRequest struct {
 
 func (x *AddrRequest) Reset() {
 	*x = AddrRequest{}
-	mi := &file_agent_proto_msgTypes[40]
+	mi := &file_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2984,7 +3053,7 @@ func (x *AddrRequest) String() string {
 func (*AddrRequest) ProtoMessage() {}
 
 func (x *AddrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[40]
+	mi := &file_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2997,7 +3066,7 @@ func (x *AddrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddrRequest.ProtoReflect.Descriptor instead.
 func (*AddrRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{40}
+	return file_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *AddrRequest) GetHost() string {
@@ -3044,7 +3113,7 @@ type LinkStats struct {
 
 func (x *LinkStats) Reset() {
 	*x = LinkStats{}
-	mi := &file_agent_proto_msgTypes[41]
+	mi := &file_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +3125,7 @@ func (x *LinkStats) String() string {
 func (*LinkStats) ProtoMessage() {}
 
 func (x *LinkStats) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[41]
+	mi := &file_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +3138,7 @@ func (x *LinkStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkStats.ProtoReflect.Descriptor instead.
 func (*LinkStats) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{41}
+	return file_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *LinkStats) GetRxPackets() uint64 {
@@ -3146,7 +3215,7 @@ type LinkInfoReply struct {
 
 func (x *LinkInfoReply) Reset() {
 	*x = LinkInfoReply{}
-	mi := &file_agent_proto_msgTypes[42]
+	mi := &file_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3158,7 +3227,7 @@ func (x *LinkInfoReply) String() string {
 func (*LinkInfoReply) ProtoMessage() {}
 
 func (x *LinkInfoReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[42]
+	mi := &file_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3171,7 +3240,7 @@ func (x *LinkInfoReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkInfoReply.ProtoReflect.Descriptor instead.
 func (*LinkInfoReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{42}
+	return file_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *LinkInfoReply) GetIndex() int32 {
@@ -3253,7 +3322,7 @@ type LinksReply struct {
 
 func (x *LinksReply) Reset() {
 	*x = LinksReply{}
-	mi := &file_agent_proto_msgTypes[43]
+	mi := &file_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3265,7 +3334,7 @@ func (x *LinksReply) String() string {
 func (*LinksReply) ProtoMessage() {}
 
 func (x *LinksReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[43]
+	mi := &file_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3278,7 +3347,7 @@ func (x *LinksReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinksReply.ProtoReflect.Descriptor instead.
 func (*LinksReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{43}
+	return file_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *LinksReply) GetLinks() []*LinkInfoReply {
@@ -3301,7 +3370,7 @@ type ValueRef struct {
 
 func (x *ValueRef) Reset() {
 	*x = ValueRef{}
-	mi := &file_agent_proto_msgTypes[44]
+	mi := &file_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3313,7 +3382,7 @@ func (x *ValueRef) String() string {
 func (*ValueRef) ProtoMessage() {}
 
 func (x *ValueRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[44]
+	mi := &file_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3326,7 +3395,7 @@ func (x *ValueRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueRef.ProtoReflect.Descriptor instead.
 func (*ValueRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{44}
+	return file_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ValueRef) GetHost() string {
@@ -3359,7 +3428,7 @@ type ValueReply struct {
 
 func (x *ValueReply) Reset() {
 	*x = ValueReply{}
-	mi := &file_agent_proto_msgTypes[45]
+	mi := &file_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3371,7 +3440,7 @@ func (x *ValueReply) String() string {
 func (*ValueReply) ProtoMessage() {}
 
 func (x *ValueReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[45]
+	mi := &file_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3384,7 +3453,7 @@ func (x *ValueReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueReply.ProtoReflect.Descriptor instead.
 func (*ValueReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{45}
+	return file_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ValueReply) GetValue() string {
@@ -3407,7 +3476,7 @@ type WriteValueRequest struct {
 
 func (x *WriteValueRequest) Reset() {
 	*x = WriteValueRequest{}
-	mi := &file_agent_proto_msgTypes[46]
+	mi := &file_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3419,7 +3488,7 @@ func (x *WriteValueRequest) String() string {
 func (*WriteValueRequest) ProtoMessage() {}
 
 func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[46]
+	mi := &file_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3432,7 +3501,7 @@ func (x *WriteValueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteValueRequest.ProtoReflect.Descriptor instead.
 func (*WriteValueRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{46}
+	return file_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WriteValueRequest) GetHost() string {
@@ -3483,7 +3552,7 @@ type ChangeReply struct {
 
 func (x *ChangeReply) Reset() {
 	*x = ChangeReply{}
-	mi := &file_agent_proto_msgTypes[47]
+	mi := &file_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3495,7 +3564,7 @@ func (x *ChangeReply) String() string {
 func (*ChangeReply) ProtoMessage() {}
 
 func (x *ChangeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[47]
+	mi := &file_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3508,7 +3577,7 @@ func (x *ChangeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReply.ProtoReflect.Descriptor instead.
 func (*ChangeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{47}
+	return file_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ChangeReply) GetSeq() uint64 {
@@ -3534,7 +3603,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_agent_proto_msgTypes[48]
+	mi := &file_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3546,7 +3615,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[48]
+	mi := &file_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3559,7 +3628,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{48}
+	return file_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *HeartbeatRequest) GetSession() string {
@@ -3582,7 +3651,7 @@ type HeartbeatReply struct {
 
 func (x *HeartbeatReply) Reset() {
 	*x = HeartbeatReply{}
-	mi := &file_agent_proto_msgTypes[49]
+	mi := &file_agent_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3594,7 +3663,7 @@ func (x *HeartbeatReply) String() string {
 func (*HeartbeatReply) ProtoMessage() {}
 
 func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[49]
+	mi := &file_agent_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3607,7 +3676,7 @@ func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatReply.ProtoReflect.Descriptor instead.
 func (*HeartbeatReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{49}
+	return file_agent_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *HeartbeatReply) GetTtl() *durationpb.Duration {
@@ -3634,7 +3703,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_agent_proto_msgTypes[50]
+	mi := &file_agent_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3646,7 +3715,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[50]
+	mi := &file_agent_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3659,7 +3728,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{50}
+	return file_agent_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RestoreRequest) GetGroup() string {
@@ -3687,7 +3756,7 @@ type RestoreReply struct {
 
 func (x *RestoreReply) Reset() {
 	*x = RestoreReply{}
-	mi := &file_agent_proto_msgTypes[51]
+	mi := &file_agent_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3699,7 +3768,7 @@ func (x *RestoreReply) String() string {
 func (*RestoreReply) ProtoMessage() {}
 
 func (x *RestoreReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[51]
+	mi := &file_agent_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3712,7 +3781,7 @@ func (x *RestoreReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreReply.ProtoReflect.Descriptor instead.
 func (*RestoreReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{51}
+	return file_agent_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RestoreReply) GetUndone() int32 {
@@ -3755,7 +3824,7 @@ type FileEntry struct {
 
 func (x *FileEntry) Reset() {
 	*x = FileEntry{}
-	mi := &file_agent_proto_msgTypes[52]
+	mi := &file_agent_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3767,7 +3836,7 @@ func (x *FileEntry) String() string {
 func (*FileEntry) ProtoMessage() {}
 
 func (x *FileEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[52]
+	mi := &file_agent_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3780,7 +3849,7 @@ func (x *FileEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileEntry.ProtoReflect.Descriptor instead.
 func (*FileEntry) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{52}
+	return file_agent_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *FileEntry) GetRel() string {
@@ -3845,7 +3914,7 @@ type FileChunk struct {
 
 func (x *FileChunk) Reset() {
 	*x = FileChunk{}
-	mi := &file_agent_proto_msgTypes[53]
+	mi := &file_agent_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3857,7 +3926,7 @@ func (x *FileChunk) String() string {
 func (*FileChunk) ProtoMessage() {}
 
 func (x *FileChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[53]
+	mi := &file_agent_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3870,7 +3939,7 @@ func (x *FileChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
 func (*FileChunk) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{53}
+	return file_agent_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *FileChunk) GetEntry() *FileEntry {
@@ -3903,7 +3972,7 @@ type PutFileRequest struct {
 
 func (x *PutFileRequest) Reset() {
 	*x = PutFileRequest{}
-	mi := &file_agent_proto_msgTypes[54]
+	mi := &file_agent_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3915,7 +3984,7 @@ func (x *PutFileRequest) String() string {
 func (*PutFileRequest) ProtoMessage() {}
 
 func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[54]
+	mi := &file_agent_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3928,7 +3997,7 @@ func (x *PutFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFileRequest.ProtoReflect.Descriptor instead.
 func (*PutFileRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{54}
+	return file_agent_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *PutFileRequest) GetHost() string {
@@ -3981,7 +4050,7 @@ type PutFileReply struct {
 
 func (x *PutFileReply) Reset() {
 	*x = PutFileReply{}
-	mi := &file_agent_proto_msgTypes[55]
+	mi := &file_agent_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3993,7 +4062,7 @@ func (x *PutFileReply) String() string {
 func (*PutFileReply) ProtoMessage() {}
 
 func (x *PutFileReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[55]
+	mi := &file_agent_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4006,7 +4075,7 @@ func (x *PutFileReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFileReply.ProtoReflect.Descriptor instead.
 func (*PutFileReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{55}
+	return file_agent_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PutFileReply) GetPath() string {
@@ -4048,7 +4117,7 @@ type GetFileRequest struct {
 
 func (x *GetFileRequest) Reset() {
 	*x = GetFileRequest{}
-	mi := &file_agent_proto_msgTypes[56]
+	mi := &file_agent_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4060,7 +4129,7 @@ func (x *GetFileRequest) String() string {
 func (*GetFileRequest) ProtoMessage() {}
 
 func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[56]
+	mi := &file_agent_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4073,7 +4142,7 @@ func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileRequest.ProtoReflect.Descriptor instead.
 func (*GetFileRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{56}
+	return file_agent_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetFileRequest) GetHost() string {
@@ -4100,7 +4169,7 @@ type TempDirRequest struct {
 
 func (x *TempDirRequest) Reset() {
 	*x = TempDirRequest{}
-	mi := &file_agent_proto_msgTypes[57]
+	mi := &file_agent_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4112,7 +4181,7 @@ func (x *TempDirRequest) String() string {
 func (*TempDirRequest) ProtoMessage() {}
 
 func (x *TempDirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[57]
+	mi := &file_agent_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4125,7 +4194,7 @@ func (x *TempDirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TempDirRequest.ProtoReflect.Descriptor instead.
 func (*TempDirRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{57}
+	return file_agent_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *TempDirRequest) GetHost() string {
@@ -4152,7 +4221,7 @@ type TempDirReply struct {
 
 func (x *TempDirReply) Reset() {
 	*x = TempDirReply{}
-	mi := &file_agent_proto_msgTypes[58]
+	mi := &file_agent_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4164,7 +4233,7 @@ func (x *TempDirReply) String() string {
 func (*TempDirReply) ProtoMessage() {}
 
 func (x *TempDirReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[58]
+	mi := &file_agent_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4177,7 +4246,7 @@ func (x *TempDirReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TempDirReply.ProtoReflect.Descriptor instead.
 func (*TempDirReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{58}
+	return file_agent_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *TempDirReply) GetPath() string {
@@ -4203,7 +4272,7 @@ type FactsRequest struct {
 
 func (x *FactsRequest) Reset() {
 	*x = FactsRequest{}
-	mi := &file_agent_proto_msgTypes[59]
+	mi := &file_agent_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4215,7 +4284,7 @@ func (x *FactsRequest) String() string {
 func (*FactsRequest) ProtoMessage() {}
 
 func (x *FactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[59]
+	mi := &file_agent_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4228,7 +4297,7 @@ func (x *FactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactsRequest.ProtoReflect.Descriptor instead.
 func (*FactsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{59}
+	return file_agent_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *FactsRequest) GetHost() string {
@@ -4254,7 +4323,7 @@ type Nic struct {
 
 func (x *Nic) Reset() {
 	*x = Nic{}
-	mi := &file_agent_proto_msgTypes[60]
+	mi := &file_agent_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4266,7 +4335,7 @@ func (x *Nic) String() string {
 func (*Nic) ProtoMessage() {}
 
 func (x *Nic) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[60]
+	mi := &file_agent_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4279,7 +4348,7 @@ func (x *Nic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nic.ProtoReflect.Descriptor instead.
 func (*Nic) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{60}
+	return file_agent_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Nic) GetName() string {
@@ -4343,7 +4412,7 @@ type FactsReply struct {
 
 func (x *FactsReply) Reset() {
 	*x = FactsReply{}
-	mi := &file_agent_proto_msgTypes[61]
+	mi := &file_agent_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4355,7 +4424,7 @@ func (x *FactsReply) String() string {
 func (*FactsReply) ProtoMessage() {}
 
 func (x *FactsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[61]
+	mi := &file_agent_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4368,7 +4437,7 @@ func (x *FactsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FactsReply.ProtoReflect.Descriptor instead.
 func (*FactsReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{61}
+	return file_agent_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *FactsReply) GetKernel() string {
@@ -4436,7 +4505,7 @@ type RebootRequest struct {
 
 func (x *RebootRequest) Reset() {
 	*x = RebootRequest{}
-	mi := &file_agent_proto_msgTypes[62]
+	mi := &file_agent_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4448,7 +4517,7 @@ func (x *RebootRequest) String() string {
 func (*RebootRequest) ProtoMessage() {}
 
 func (x *RebootRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[62]
+	mi := &file_agent_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4461,7 +4530,7 @@ func (x *RebootRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
 func (*RebootRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{62}
+	return file_agent_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *RebootRequest) GetHost() string {
@@ -4491,7 +4560,7 @@ type LoadKernelRequest struct {
 
 func (x *LoadKernelRequest) Reset() {
 	*x = LoadKernelRequest{}
-	mi := &file_agent_proto_msgTypes[63]
+	mi := &file_agent_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4503,7 +4572,7 @@ func (x *LoadKernelRequest) String() string {
 func (*LoadKernelRequest) ProtoMessage() {}
 
 func (x *LoadKernelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[63]
+	mi := &file_agent_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4516,7 +4585,7 @@ func (x *LoadKernelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadKernelRequest.ProtoReflect.Descriptor instead.
 func (*LoadKernelRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{63}
+	return file_agent_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *LoadKernelRequest) GetHost() string {
@@ -4573,7 +4642,7 @@ type LoadKernelReply struct {
 
 func (x *LoadKernelReply) Reset() {
 	*x = LoadKernelReply{}
-	mi := &file_agent_proto_msgTypes[64]
+	mi := &file_agent_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4585,7 +4654,7 @@ func (x *LoadKernelReply) String() string {
 func (*LoadKernelReply) ProtoMessage() {}
 
 func (x *LoadKernelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[64]
+	mi := &file_agent_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4598,7 +4667,7 @@ func (x *LoadKernelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadKernelReply.ProtoReflect.Descriptor instead.
 func (*LoadKernelReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{64}
+	return file_agent_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *LoadKernelReply) GetRunning() string {
@@ -4643,7 +4712,7 @@ type CaptureStartRequest struct {
 
 func (x *CaptureStartRequest) Reset() {
 	*x = CaptureStartRequest{}
-	mi := &file_agent_proto_msgTypes[65]
+	mi := &file_agent_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4655,7 +4724,7 @@ func (x *CaptureStartRequest) String() string {
 func (*CaptureStartRequest) ProtoMessage() {}
 
 func (x *CaptureStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[65]
+	mi := &file_agent_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4668,7 +4737,7 @@ func (x *CaptureStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureStartRequest.ProtoReflect.Descriptor instead.
 func (*CaptureStartRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{65}
+	return file_agent_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CaptureStartRequest) GetHost() string {
@@ -4740,7 +4809,7 @@ type CaptureInstruction struct {
 
 func (x *CaptureInstruction) Reset() {
 	*x = CaptureInstruction{}
-	mi := &file_agent_proto_msgTypes[66]
+	mi := &file_agent_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4752,7 +4821,7 @@ func (x *CaptureInstruction) String() string {
 func (*CaptureInstruction) ProtoMessage() {}
 
 func (x *CaptureInstruction) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[66]
+	mi := &file_agent_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4765,7 +4834,7 @@ func (x *CaptureInstruction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureInstruction.ProtoReflect.Descriptor instead.
 func (*CaptureInstruction) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{66}
+	return file_agent_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *CaptureInstruction) GetOp() uint32 {
@@ -4806,7 +4875,7 @@ type CaptureRef struct {
 
 func (x *CaptureRef) Reset() {
 	*x = CaptureRef{}
-	mi := &file_agent_proto_msgTypes[67]
+	mi := &file_agent_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4818,7 +4887,7 @@ func (x *CaptureRef) String() string {
 func (*CaptureRef) ProtoMessage() {}
 
 func (x *CaptureRef) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[67]
+	mi := &file_agent_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4831,7 +4900,7 @@ func (x *CaptureRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureRef.ProtoReflect.Descriptor instead.
 func (*CaptureRef) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{67}
+	return file_agent_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *CaptureRef) GetHost() string {
@@ -4862,7 +4931,7 @@ type CaptureEvent struct {
 
 func (x *CaptureEvent) Reset() {
 	*x = CaptureEvent{}
-	mi := &file_agent_proto_msgTypes[68]
+	mi := &file_agent_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4874,7 +4943,7 @@ func (x *CaptureEvent) String() string {
 func (*CaptureEvent) ProtoMessage() {}
 
 func (x *CaptureEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[68]
+	mi := &file_agent_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4887,7 +4956,7 @@ func (x *CaptureEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureEvent.ProtoReflect.Descriptor instead.
 func (*CaptureEvent) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{68}
+	return file_agent_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CaptureEvent) GetEvent() isCaptureEvent_Event {
@@ -4960,7 +5029,7 @@ type CaptureStarted struct {
 
 func (x *CaptureStarted) Reset() {
 	*x = CaptureStarted{}
-	mi := &file_agent_proto_msgTypes[69]
+	mi := &file_agent_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4972,7 +5041,7 @@ func (x *CaptureStarted) String() string {
 func (*CaptureStarted) ProtoMessage() {}
 
 func (x *CaptureStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[69]
+	mi := &file_agent_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4985,7 +5054,7 @@ func (x *CaptureStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureStarted.ProtoReflect.Descriptor instead.
 func (*CaptureStarted) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{69}
+	return file_agent_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *CaptureStarted) GetId() int64 {
@@ -5025,7 +5094,7 @@ type CapturePackets struct {
 
 func (x *CapturePackets) Reset() {
 	*x = CapturePackets{}
-	mi := &file_agent_proto_msgTypes[70]
+	mi := &file_agent_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5037,7 +5106,7 @@ func (x *CapturePackets) String() string {
 func (*CapturePackets) ProtoMessage() {}
 
 func (x *CapturePackets) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[70]
+	mi := &file_agent_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5050,7 +5119,7 @@ func (x *CapturePackets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapturePackets.ProtoReflect.Descriptor instead.
 func (*CapturePackets) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{70}
+	return file_agent_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CapturePackets) GetPackets() []*CapturePacket {
@@ -5074,7 +5143,7 @@ type CapturePacket struct {
 
 func (x *CapturePacket) Reset() {
 	*x = CapturePacket{}
-	mi := &file_agent_proto_msgTypes[71]
+	mi := &file_agent_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5086,7 +5155,7 @@ func (x *CapturePacket) String() string {
 func (*CapturePacket) ProtoMessage() {}
 
 func (x *CapturePacket) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[71]
+	mi := &file_agent_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5099,7 +5168,7 @@ func (x *CapturePacket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapturePacket.ProtoReflect.Descriptor instead.
 func (*CapturePacket) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{71}
+	return file_agent_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *CapturePacket) GetTime() *timestamppb.Timestamp {
@@ -5148,7 +5217,7 @@ type CaptureEnd struct {
 
 func (x *CaptureEnd) Reset() {
 	*x = CaptureEnd{}
-	mi := &file_agent_proto_msgTypes[72]
+	mi := &file_agent_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5160,7 +5229,7 @@ func (x *CaptureEnd) String() string {
 func (*CaptureEnd) ProtoMessage() {}
 
 func (x *CaptureEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[72]
+	mi := &file_agent_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5173,7 +5242,7 @@ func (x *CaptureEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureEnd.ProtoReflect.Descriptor instead.
 func (*CaptureEnd) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{72}
+	return file_agent_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *CaptureEnd) GetPackets() int64 {
@@ -5226,7 +5295,7 @@ type KmsgCursorRequest struct {
 
 func (x *KmsgCursorRequest) Reset() {
 	*x = KmsgCursorRequest{}
-	mi := &file_agent_proto_msgTypes[73]
+	mi := &file_agent_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5238,7 +5307,7 @@ func (x *KmsgCursorRequest) String() string {
 func (*KmsgCursorRequest) ProtoMessage() {}
 
 func (x *KmsgCursorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[73]
+	mi := &file_agent_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5251,7 +5320,7 @@ func (x *KmsgCursorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KmsgCursorRequest.ProtoReflect.Descriptor instead.
 func (*KmsgCursorRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{73}
+	return file_agent_proto_rawDescGZIP(), []int{74}
 }
 
 type KmsgCursorReply struct {
@@ -5269,7 +5338,7 @@ type KmsgCursorReply struct {
 
 func (x *KmsgCursorReply) Reset() {
 	*x = KmsgCursorReply{}
-	mi := &file_agent_proto_msgTypes[74]
+	mi := &file_agent_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5281,7 +5350,7 @@ func (x *KmsgCursorReply) String() string {
 func (*KmsgCursorReply) ProtoMessage() {}
 
 func (x *KmsgCursorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[74]
+	mi := &file_agent_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5294,7 +5363,7 @@ func (x *KmsgCursorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KmsgCursorReply.ProtoReflect.Descriptor instead.
 func (*KmsgCursorReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{74}
+	return file_agent_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *KmsgCursorReply) GetFollower() string {
@@ -5328,7 +5397,7 @@ type KmsgReadRequest struct {
 
 func (x *KmsgReadRequest) Reset() {
 	*x = KmsgReadRequest{}
-	mi := &file_agent_proto_msgTypes[75]
+	mi := &file_agent_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5340,7 +5409,7 @@ func (x *KmsgReadRequest) String() string {
 func (*KmsgReadRequest) ProtoMessage() {}
 
 func (x *KmsgReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[75]
+	mi := &file_agent_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5353,7 +5422,7 @@ func (x *KmsgReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KmsgReadRequest.ProtoReflect.Descriptor instead.
 func (*KmsgReadRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{75}
+	return file_agent_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *KmsgReadRequest) GetFollower() string {
@@ -5387,7 +5456,7 @@ type KmsgRecord struct {
 
 func (x *KmsgRecord) Reset() {
 	*x = KmsgRecord{}
-	mi := &file_agent_proto_msgTypes[76]
+	mi := &file_agent_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5399,7 +5468,7 @@ func (x *KmsgRecord) String() string {
 func (*KmsgRecord) ProtoMessage() {}
 
 func (x *KmsgRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[76]
+	mi := &file_agent_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5412,7 +5481,7 @@ func (x *KmsgRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KmsgRecord.ProtoReflect.Descriptor instead.
 func (*KmsgRecord) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{76}
+	return file_agent_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *KmsgRecord) GetSeq() uint64 {
@@ -5470,7 +5539,7 @@ type KmsgReadReply struct {
 
 func (x *KmsgReadReply) Reset() {
 	*x = KmsgReadReply{}
-	mi := &file_agent_proto_msgTypes[77]
+	mi := &file_agent_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5482,7 +5551,7 @@ func (x *KmsgReadReply) String() string {
 func (*KmsgReadReply) ProtoMessage() {}
 
 func (x *KmsgReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[77]
+	mi := &file_agent_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5495,7 +5564,7 @@ func (x *KmsgReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KmsgReadReply.ProtoReflect.Descriptor instead.
 func (*KmsgReadReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{77}
+	return file_agent_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *KmsgReadReply) GetRecords() []*KmsgRecord {
@@ -5555,7 +5624,7 @@ type SysinfoRequest struct {
 
 func (x *SysinfoRequest) Reset() {
 	*x = SysinfoRequest{}
-	mi := &file_agent_proto_msgTypes[78]
+	mi := &file_agent_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5567,7 +5636,7 @@ func (x *SysinfoRequest) String() string {
 func (*SysinfoRequest) ProtoMessage() {}
 
 func (x *SysinfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[78]
+	mi := &file_agent_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5580,7 +5649,7 @@ func (x *SysinfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoRequest.ProtoReflect.Descriptor instead.
 func (*SysinfoRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{78}
+	return file_agent_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *SysinfoRequest) GetHosts() []*SysinfoHostRequest {
@@ -5625,7 +5694,7 @@ type SysinfoHostRequest struct {
 
 func (x *SysinfoHostRequest) Reset() {
 	*x = SysinfoHostRequest{}
-	mi := &file_agent_proto_msgTypes[79]
+	mi := &file_agent_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5637,7 +5706,7 @@ func (x *SysinfoHostRequest) String() string {
 func (*SysinfoHostRequest) ProtoMessage() {}
 
 func (x *SysinfoHostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[79]
+	mi := &file_agent_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5650,7 +5719,7 @@ func (x *SysinfoHostRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoHostRequest.ProtoReflect.Descriptor instead.
 func (*SysinfoHostRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{79}
+	return file_agent_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SysinfoHostRequest) GetHost() string {
@@ -5707,7 +5776,7 @@ type SysinfoNuma struct {
 
 func (x *SysinfoNuma) Reset() {
 	*x = SysinfoNuma{}
-	mi := &file_agent_proto_msgTypes[80]
+	mi := &file_agent_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5719,7 +5788,7 @@ func (x *SysinfoNuma) String() string {
 func (*SysinfoNuma) ProtoMessage() {}
 
 func (x *SysinfoNuma) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[80]
+	mi := &file_agent_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5732,7 +5801,7 @@ func (x *SysinfoNuma) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoNuma.ProtoReflect.Descriptor instead.
 func (*SysinfoNuma) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{80}
+	return file_agent_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SysinfoNuma) GetNode() int32 {
@@ -5773,7 +5842,7 @@ type SysinfoFacts struct {
 
 func (x *SysinfoFacts) Reset() {
 	*x = SysinfoFacts{}
-	mi := &file_agent_proto_msgTypes[81]
+	mi := &file_agent_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5785,7 +5854,7 @@ func (x *SysinfoFacts) String() string {
 func (*SysinfoFacts) ProtoMessage() {}
 
 func (x *SysinfoFacts) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[81]
+	mi := &file_agent_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5798,7 +5867,7 @@ func (x *SysinfoFacts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoFacts.ProtoReflect.Descriptor instead.
 func (*SysinfoFacts) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{81}
+	return file_agent_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SysinfoFacts) GetKernel() string {
@@ -5864,7 +5933,7 @@ type SysinfoReply struct {
 
 func (x *SysinfoReply) Reset() {
 	*x = SysinfoReply{}
-	mi := &file_agent_proto_msgTypes[82]
+	mi := &file_agent_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5876,7 +5945,7 @@ func (x *SysinfoReply) String() string {
 func (*SysinfoReply) ProtoMessage() {}
 
 func (x *SysinfoReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[82]
+	mi := &file_agent_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5889,7 +5958,7 @@ func (x *SysinfoReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoReply.ProtoReflect.Descriptor instead.
 func (*SysinfoReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{82}
+	return file_agent_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SysinfoReply) GetHosts() []*SysinfoHostReply {
@@ -5939,7 +6008,7 @@ type SysinfoHostReply struct {
 
 func (x *SysinfoHostReply) Reset() {
 	*x = SysinfoHostReply{}
-	mi := &file_agent_proto_msgTypes[83]
+	mi := &file_agent_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5951,7 +6020,7 @@ func (x *SysinfoHostReply) String() string {
 func (*SysinfoHostReply) ProtoMessage() {}
 
 func (x *SysinfoHostReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[83]
+	mi := &file_agent_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5964,7 +6033,7 @@ func (x *SysinfoHostReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoHostReply.ProtoReflect.Descriptor instead.
 func (*SysinfoHostReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{83}
+	return file_agent_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *SysinfoHostReply) GetCounters() map[string]uint64 {
@@ -6012,7 +6081,7 @@ type SysinfoAgentLogRequest struct {
 
 func (x *SysinfoAgentLogRequest) Reset() {
 	*x = SysinfoAgentLogRequest{}
-	mi := &file_agent_proto_msgTypes[84]
+	mi := &file_agent_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6024,7 +6093,7 @@ func (x *SysinfoAgentLogRequest) String() string {
 func (*SysinfoAgentLogRequest) ProtoMessage() {}
 
 func (x *SysinfoAgentLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[84]
+	mi := &file_agent_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6037,7 +6106,7 @@ func (x *SysinfoAgentLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoAgentLogRequest.ProtoReflect.Descriptor instead.
 func (*SysinfoAgentLogRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{84}
+	return file_agent_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *SysinfoAgentLogRequest) GetSinceUnixNano() int64 {
@@ -6058,7 +6127,7 @@ type SysinfoAgentLogReply struct {
 
 func (x *SysinfoAgentLogReply) Reset() {
 	*x = SysinfoAgentLogReply{}
-	mi := &file_agent_proto_msgTypes[85]
+	mi := &file_agent_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6070,7 +6139,7 @@ func (x *SysinfoAgentLogReply) String() string {
 func (*SysinfoAgentLogReply) ProtoMessage() {}
 
 func (x *SysinfoAgentLogReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[85]
+	mi := &file_agent_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6083,7 +6152,7 @@ func (x *SysinfoAgentLogReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysinfoAgentLogReply.ProtoReflect.Descriptor instead.
 func (*SysinfoAgentLogReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{85}
+	return file_agent_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SysinfoAgentLogReply) GetLines() []string {
@@ -6117,7 +6186,7 @@ type TcQdiscRequest struct {
 
 func (x *TcQdiscRequest) Reset() {
 	*x = TcQdiscRequest{}
-	mi := &file_agent_proto_msgTypes[86]
+	mi := &file_agent_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6129,7 +6198,7 @@ func (x *TcQdiscRequest) String() string {
 func (*TcQdiscRequest) ProtoMessage() {}
 
 func (x *TcQdiscRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[86]
+	mi := &file_agent_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6142,7 +6211,7 @@ func (x *TcQdiscRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcQdiscRequest.ProtoReflect.Descriptor instead.
 func (*TcQdiscRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{86}
+	return file_agent_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *TcQdiscRequest) GetHost() string {
@@ -6203,7 +6272,7 @@ type TcClassRequest struct {
 
 func (x *TcClassRequest) Reset() {
 	*x = TcClassRequest{}
-	mi := &file_agent_proto_msgTypes[87]
+	mi := &file_agent_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6215,7 +6284,7 @@ func (x *TcClassRequest) String() string {
 func (*TcClassRequest) ProtoMessage() {}
 
 func (x *TcClassRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[87]
+	mi := &file_agent_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6228,7 +6297,7 @@ func (x *TcClassRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcClassRequest.ProtoReflect.Descriptor instead.
 func (*TcClassRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{87}
+	return file_agent_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *TcClassRequest) GetHost() string {
@@ -6292,7 +6361,7 @@ type TcFilterRequest struct {
 
 func (x *TcFilterRequest) Reset() {
 	*x = TcFilterRequest{}
-	mi := &file_agent_proto_msgTypes[88]
+	mi := &file_agent_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6304,7 +6373,7 @@ func (x *TcFilterRequest) String() string {
 func (*TcFilterRequest) ProtoMessage() {}
 
 func (x *TcFilterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[88]
+	mi := &file_agent_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6317,7 +6386,7 @@ func (x *TcFilterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcFilterRequest.ProtoReflect.Descriptor instead.
 func (*TcFilterRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{88}
+	return file_agent_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *TcFilterRequest) GetHost() string {
@@ -6386,7 +6455,7 @@ type TcListRequest struct {
 
 func (x *TcListRequest) Reset() {
 	*x = TcListRequest{}
-	mi := &file_agent_proto_msgTypes[89]
+	mi := &file_agent_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6398,7 +6467,7 @@ func (x *TcListRequest) String() string {
 func (*TcListRequest) ProtoMessage() {}
 
 func (x *TcListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[89]
+	mi := &file_agent_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6411,7 +6480,7 @@ func (x *TcListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcListRequest.ProtoReflect.Descriptor instead.
 func (*TcListRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{89}
+	return file_agent_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *TcListRequest) GetHost() string {
@@ -6443,7 +6512,7 @@ type TcStats struct {
 
 func (x *TcStats) Reset() {
 	*x = TcStats{}
-	mi := &file_agent_proto_msgTypes[90]
+	mi := &file_agent_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6455,7 +6524,7 @@ func (x *TcStats) String() string {
 func (*TcStats) ProtoMessage() {}
 
 func (x *TcStats) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[90]
+	mi := &file_agent_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6468,7 +6537,7 @@ func (x *TcStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcStats.ProtoReflect.Descriptor instead.
 func (*TcStats) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{90}
+	return file_agent_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *TcStats) GetBytes() uint64 {
@@ -6532,7 +6601,7 @@ type TcQdisc struct {
 
 func (x *TcQdisc) Reset() {
 	*x = TcQdisc{}
-	mi := &file_agent_proto_msgTypes[91]
+	mi := &file_agent_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6544,7 +6613,7 @@ func (x *TcQdisc) String() string {
 func (*TcQdisc) ProtoMessage() {}
 
 func (x *TcQdisc) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[91]
+	mi := &file_agent_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6557,7 +6626,7 @@ func (x *TcQdisc) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcQdisc.ProtoReflect.Descriptor instead.
 func (*TcQdisc) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{91}
+	return file_agent_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *TcQdisc) GetKind() string {
@@ -6603,7 +6672,7 @@ type TcClass struct {
 
 func (x *TcClass) Reset() {
 	*x = TcClass{}
-	mi := &file_agent_proto_msgTypes[92]
+	mi := &file_agent_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6615,7 +6684,7 @@ func (x *TcClass) String() string {
 func (*TcClass) ProtoMessage() {}
 
 func (x *TcClass) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[92]
+	mi := &file_agent_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6628,7 +6697,7 @@ func (x *TcClass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcClass.ProtoReflect.Descriptor instead.
 func (*TcClass) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{92}
+	return file_agent_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *TcClass) GetKind() string {
@@ -6697,7 +6766,7 @@ type TcAction struct {
 
 func (x *TcAction) Reset() {
 	*x = TcAction{}
-	mi := &file_agent_proto_msgTypes[93]
+	mi := &file_agent_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6709,7 +6778,7 @@ func (x *TcAction) String() string {
 func (*TcAction) ProtoMessage() {}
 
 func (x *TcAction) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[93]
+	mi := &file_agent_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6722,7 +6791,7 @@ func (x *TcAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcAction.ProtoReflect.Descriptor instead.
 func (*TcAction) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{93}
+	return file_agent_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *TcAction) GetKind() string {
@@ -6781,7 +6850,7 @@ type TcFilter struct {
 
 func (x *TcFilter) Reset() {
 	*x = TcFilter{}
-	mi := &file_agent_proto_msgTypes[94]
+	mi := &file_agent_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6793,7 +6862,7 @@ func (x *TcFilter) String() string {
 func (*TcFilter) ProtoMessage() {}
 
 func (x *TcFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[94]
+	mi := &file_agent_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6806,7 +6875,7 @@ func (x *TcFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcFilter.ProtoReflect.Descriptor instead.
 func (*TcFilter) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{94}
+	return file_agent_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *TcFilter) GetKind() string {
@@ -6883,7 +6952,7 @@ type TcListReply struct {
 
 func (x *TcListReply) Reset() {
 	*x = TcListReply{}
-	mi := &file_agent_proto_msgTypes[95]
+	mi := &file_agent_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6895,7 +6964,7 @@ func (x *TcListReply) String() string {
 func (*TcListReply) ProtoMessage() {}
 
 func (x *TcListReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[95]
+	mi := &file_agent_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6908,7 +6977,7 @@ func (x *TcListReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcListReply.ProtoReflect.Descriptor instead.
 func (*TcListReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{95}
+	return file_agent_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *TcListReply) GetQdiscs() []*TcQdisc {
@@ -6943,7 +7012,7 @@ type TcQdiscState struct {
 
 func (x *TcQdiscState) Reset() {
 	*x = TcQdiscState{}
-	mi := &file_agent_proto_msgTypes[96]
+	mi := &file_agent_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6955,7 +7024,7 @@ func (x *TcQdiscState) String() string {
 func (*TcQdiscState) ProtoMessage() {}
 
 func (x *TcQdiscState) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[96]
+	mi := &file_agent_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6968,7 +7037,7 @@ func (x *TcQdiscState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcQdiscState.ProtoReflect.Descriptor instead.
 func (*TcQdiscState) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{96}
+	return file_agent_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *TcQdiscState) GetState() []byte {
@@ -6989,7 +7058,7 @@ type TcResetRequest struct {
 
 func (x *TcResetRequest) Reset() {
 	*x = TcResetRequest{}
-	mi := &file_agent_proto_msgTypes[97]
+	mi := &file_agent_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7001,7 +7070,7 @@ func (x *TcResetRequest) String() string {
 func (*TcResetRequest) ProtoMessage() {}
 
 func (x *TcResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[97]
+	mi := &file_agent_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7014,7 +7083,7 @@ func (x *TcResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcResetRequest.ProtoReflect.Descriptor instead.
 func (*TcResetRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{97}
+	return file_agent_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *TcResetRequest) GetHost() string {
@@ -7049,7 +7118,7 @@ type TcResetReply struct {
 
 func (x *TcResetReply) Reset() {
 	*x = TcResetReply{}
-	mi := &file_agent_proto_msgTypes[98]
+	mi := &file_agent_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7061,7 +7130,7 @@ func (x *TcResetReply) String() string {
 func (*TcResetReply) ProtoMessage() {}
 
 func (x *TcResetReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[98]
+	mi := &file_agent_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7074,7 +7143,7 @@ func (x *TcResetReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcResetReply.ProtoReflect.Descriptor instead.
 func (*TcResetReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{98}
+	return file_agent_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *TcResetReply) GetChanged() []string {
@@ -7105,7 +7174,7 @@ type NicIrq struct {
 
 func (x *NicIrq) Reset() {
 	*x = NicIrq{}
-	mi := &file_agent_proto_msgTypes[99]
+	mi := &file_agent_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7117,7 +7186,7 @@ func (x *NicIrq) String() string {
 func (*NicIrq) ProtoMessage() {}
 
 func (x *NicIrq) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[99]
+	mi := &file_agent_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7130,7 +7199,7 @@ func (x *NicIrq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicIrq.ProtoReflect.Descriptor instead.
 func (*NicIrq) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{99}
+	return file_agent_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *NicIrq) GetIrq() uint32 {
@@ -7179,7 +7248,7 @@ type NicIrqsReply struct {
 
 func (x *NicIrqsReply) Reset() {
 	*x = NicIrqsReply{}
-	mi := &file_agent_proto_msgTypes[100]
+	mi := &file_agent_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7191,7 +7260,7 @@ func (x *NicIrqsReply) String() string {
 func (*NicIrqsReply) ProtoMessage() {}
 
 func (x *NicIrqsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[100]
+	mi := &file_agent_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7204,7 +7273,7 @@ func (x *NicIrqsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicIrqsReply.ProtoReflect.Descriptor instead.
 func (*NicIrqsReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{100}
+	return file_agent_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *NicIrqsReply) GetIrqs() []*NicIrq {
@@ -7234,7 +7303,7 @@ type NicIrqAffinityRequest struct {
 
 func (x *NicIrqAffinityRequest) Reset() {
 	*x = NicIrqAffinityRequest{}
-	mi := &file_agent_proto_msgTypes[101]
+	mi := &file_agent_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7246,7 +7315,7 @@ func (x *NicIrqAffinityRequest) String() string {
 func (*NicIrqAffinityRequest) ProtoMessage() {}
 
 func (x *NicIrqAffinityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[101]
+	mi := &file_agent_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7259,7 +7328,7 @@ func (x *NicIrqAffinityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicIrqAffinityRequest.ProtoReflect.Descriptor instead.
 func (*NicIrqAffinityRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{101}
+	return file_agent_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *NicIrqAffinityRequest) GetHost() string {
@@ -7297,7 +7366,7 @@ type NicRssReply struct {
 
 func (x *NicRssReply) Reset() {
 	*x = NicRssReply{}
-	mi := &file_agent_proto_msgTypes[102]
+	mi := &file_agent_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7309,7 +7378,7 @@ func (x *NicRssReply) String() string {
 func (*NicRssReply) ProtoMessage() {}
 
 func (x *NicRssReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[102]
+	mi := &file_agent_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7322,7 +7391,7 @@ func (x *NicRssReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicRssReply.ProtoReflect.Descriptor instead.
 func (*NicRssReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{102}
+	return file_agent_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *NicRssReply) GetIndir() []uint32 {
@@ -7368,7 +7437,7 @@ type NicRssRequest struct {
 
 func (x *NicRssRequest) Reset() {
 	*x = NicRssRequest{}
-	mi := &file_agent_proto_msgTypes[103]
+	mi := &file_agent_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7380,7 +7449,7 @@ func (x *NicRssRequest) String() string {
 func (*NicRssRequest) ProtoMessage() {}
 
 func (x *NicRssRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[103]
+	mi := &file_agent_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7393,7 +7462,7 @@ func (x *NicRssRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicRssRequest.ProtoReflect.Descriptor instead.
 func (*NicRssRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{103}
+	return file_agent_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *NicRssRequest) GetHost() string {
@@ -7467,7 +7536,7 @@ type NicFlowHashRequest struct {
 
 func (x *NicFlowHashRequest) Reset() {
 	*x = NicFlowHashRequest{}
-	mi := &file_agent_proto_msgTypes[104]
+	mi := &file_agent_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7479,7 +7548,7 @@ func (x *NicFlowHashRequest) String() string {
 func (*NicFlowHashRequest) ProtoMessage() {}
 
 func (x *NicFlowHashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[104]
+	mi := &file_agent_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7492,7 +7561,7 @@ func (x *NicFlowHashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicFlowHashRequest.ProtoReflect.Descriptor instead.
 func (*NicFlowHashRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{104}
+	return file_agent_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *NicFlowHashRequest) GetHost() string {
@@ -7539,7 +7608,7 @@ type NicFlowHashReply struct {
 
 func (x *NicFlowHashReply) Reset() {
 	*x = NicFlowHashReply{}
-	mi := &file_agent_proto_msgTypes[105]
+	mi := &file_agent_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7551,7 +7620,7 @@ func (x *NicFlowHashReply) String() string {
 func (*NicFlowHashReply) ProtoMessage() {}
 
 func (x *NicFlowHashReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[105]
+	mi := &file_agent_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7564,7 +7633,7 @@ func (x *NicFlowHashReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicFlowHashReply.ProtoReflect.Descriptor instead.
 func (*NicFlowHashReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{105}
+	return file_agent_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *NicFlowHashReply) GetFields() string {
@@ -7595,7 +7664,7 @@ type NicNtupleRequest struct {
 
 func (x *NicNtupleRequest) Reset() {
 	*x = NicNtupleRequest{}
-	mi := &file_agent_proto_msgTypes[106]
+	mi := &file_agent_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7607,7 +7676,7 @@ func (x *NicNtupleRequest) String() string {
 func (*NicNtupleRequest) ProtoMessage() {}
 
 func (x *NicNtupleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[106]
+	mi := &file_agent_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7620,7 +7689,7 @@ func (x *NicNtupleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicNtupleRequest.ProtoReflect.Descriptor instead.
 func (*NicNtupleRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{106}
+	return file_agent_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *NicNtupleRequest) GetHost() string {
@@ -7704,7 +7773,7 @@ type NicNtupleReply struct {
 
 func (x *NicNtupleReply) Reset() {
 	*x = NicNtupleReply{}
-	mi := &file_agent_proto_msgTypes[107]
+	mi := &file_agent_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7716,7 +7785,7 @@ func (x *NicNtupleReply) String() string {
 func (*NicNtupleReply) ProtoMessage() {}
 
 func (x *NicNtupleReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[107]
+	mi := &file_agent_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7729,7 +7798,7 @@ func (x *NicNtupleReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicNtupleReply.ProtoReflect.Descriptor instead.
 func (*NicNtupleReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{107}
+	return file_agent_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *NicNtupleReply) GetSeq() uint64 {
@@ -7758,7 +7827,7 @@ type NicNumVfsRequest struct {
 
 func (x *NicNumVfsRequest) Reset() {
 	*x = NicNumVfsRequest{}
-	mi := &file_agent_proto_msgTypes[108]
+	mi := &file_agent_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7770,7 +7839,7 @@ func (x *NicNumVfsRequest) String() string {
 func (*NicNumVfsRequest) ProtoMessage() {}
 
 func (x *NicNumVfsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[108]
+	mi := &file_agent_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7783,7 +7852,7 @@ func (x *NicNumVfsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicNumVfsRequest.ProtoReflect.Descriptor instead.
 func (*NicNumVfsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{108}
+	return file_agent_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *NicNumVfsRequest) GetHost() string {
@@ -7837,7 +7906,7 @@ type NicVf struct {
 
 func (x *NicVf) Reset() {
 	*x = NicVf{}
-	mi := &file_agent_proto_msgTypes[109]
+	mi := &file_agent_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7849,7 +7918,7 @@ func (x *NicVf) String() string {
 func (*NicVf) ProtoMessage() {}
 
 func (x *NicVf) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[109]
+	mi := &file_agent_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7862,7 +7931,7 @@ func (x *NicVf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicVf.ProtoReflect.Descriptor instead.
 func (*NicVf) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{109}
+	return file_agent_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *NicVf) GetIndex() uint32 {
@@ -7946,7 +8015,7 @@ type NicVfsReply struct {
 
 func (x *NicVfsReply) Reset() {
 	*x = NicVfsReply{}
-	mi := &file_agent_proto_msgTypes[110]
+	mi := &file_agent_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7958,7 +8027,7 @@ func (x *NicVfsReply) String() string {
 func (*NicVfsReply) ProtoMessage() {}
 
 func (x *NicVfsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[110]
+	mi := &file_agent_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7971,7 +8040,7 @@ func (x *NicVfsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicVfsReply.ProtoReflect.Descriptor instead.
 func (*NicVfsReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{110}
+	return file_agent_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *NicVfsReply) GetNumVfs() uint32 {
@@ -8016,7 +8085,7 @@ type NicVfRequest struct {
 
 func (x *NicVfRequest) Reset() {
 	*x = NicVfRequest{}
-	mi := &file_agent_proto_msgTypes[111]
+	mi := &file_agent_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8028,7 +8097,7 @@ func (x *NicVfRequest) String() string {
 func (*NicVfRequest) ProtoMessage() {}
 
 func (x *NicVfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[111]
+	mi := &file_agent_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8041,7 +8110,7 @@ func (x *NicVfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicVfRequest.ProtoReflect.Descriptor instead.
 func (*NicVfRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{111}
+	return file_agent_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *NicVfRequest) GetHost() string {
@@ -8141,7 +8210,7 @@ type NicEswitchRequest struct {
 
 func (x *NicEswitchRequest) Reset() {
 	*x = NicEswitchRequest{}
-	mi := &file_agent_proto_msgTypes[112]
+	mi := &file_agent_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8153,7 +8222,7 @@ func (x *NicEswitchRequest) String() string {
 func (*NicEswitchRequest) ProtoMessage() {}
 
 func (x *NicEswitchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[112]
+	mi := &file_agent_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8166,7 +8235,7 @@ func (x *NicEswitchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicEswitchRequest.ProtoReflect.Descriptor instead.
 func (*NicEswitchRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{112}
+	return file_agent_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *NicEswitchRequest) GetHost() string {
@@ -8212,7 +8281,7 @@ type NicPort struct {
 
 func (x *NicPort) Reset() {
 	*x = NicPort{}
-	mi := &file_agent_proto_msgTypes[113]
+	mi := &file_agent_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8224,7 +8293,7 @@ func (x *NicPort) String() string {
 func (*NicPort) ProtoMessage() {}
 
 func (x *NicPort) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[113]
+	mi := &file_agent_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8237,7 +8306,7 @@ func (x *NicPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicPort.ProtoReflect.Descriptor instead.
 func (*NicPort) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{113}
+	return file_agent_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *NicPort) GetIndex() uint32 {
@@ -8278,7 +8347,7 @@ type NicEswitchReply struct {
 
 func (x *NicEswitchReply) Reset() {
 	*x = NicEswitchReply{}
-	mi := &file_agent_proto_msgTypes[114]
+	mi := &file_agent_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8290,7 +8359,7 @@ func (x *NicEswitchReply) String() string {
 func (*NicEswitchReply) ProtoMessage() {}
 
 func (x *NicEswitchReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[114]
+	mi := &file_agent_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8303,7 +8372,7 @@ func (x *NicEswitchReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NicEswitchReply.ProtoReflect.Descriptor instead.
 func (*NicEswitchReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{114}
+	return file_agent_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *NicEswitchReply) GetMode() string {
@@ -8334,7 +8403,7 @@ type XfrmRequest struct {
 
 func (x *XfrmRequest) Reset() {
 	*x = XfrmRequest{}
-	mi := &file_agent_proto_msgTypes[115]
+	mi := &file_agent_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8346,7 +8415,7 @@ func (x *XfrmRequest) String() string {
 func (*XfrmRequest) ProtoMessage() {}
 
 func (x *XfrmRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[115]
+	mi := &file_agent_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8359,7 +8428,7 @@ func (x *XfrmRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XfrmRequest.ProtoReflect.Descriptor instead.
 func (*XfrmRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{115}
+	return file_agent_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *XfrmRequest) GetHost() string {
@@ -8402,7 +8471,7 @@ type XfrmBatchRequest struct {
 
 func (x *XfrmBatchRequest) Reset() {
 	*x = XfrmBatchRequest{}
-	mi := &file_agent_proto_msgTypes[116]
+	mi := &file_agent_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8414,7 +8483,7 @@ func (x *XfrmBatchRequest) String() string {
 func (*XfrmBatchRequest) ProtoMessage() {}
 
 func (x *XfrmBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[116]
+	mi := &file_agent_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8427,7 +8496,7 @@ func (x *XfrmBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XfrmBatchRequest.ProtoReflect.Descriptor instead.
 func (*XfrmBatchRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{116}
+	return file_agent_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *XfrmBatchRequest) GetHost() string {
@@ -8461,7 +8530,7 @@ type XfrmBatchReply struct {
 
 func (x *XfrmBatchReply) Reset() {
 	*x = XfrmBatchReply{}
-	mi := &file_agent_proto_msgTypes[117]
+	mi := &file_agent_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8473,7 +8542,7 @@ func (x *XfrmBatchReply) String() string {
 func (*XfrmBatchReply) ProtoMessage() {}
 
 func (x *XfrmBatchReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[117]
+	mi := &file_agent_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8486,7 +8555,7 @@ func (x *XfrmBatchReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XfrmBatchReply.ProtoReflect.Descriptor instead.
 func (*XfrmBatchReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{117}
+	return file_agent_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *XfrmBatchReply) GetSeqs() []uint64 {
@@ -8511,7 +8580,7 @@ type XfrmStateInfo struct {
 
 func (x *XfrmStateInfo) Reset() {
 	*x = XfrmStateInfo{}
-	mi := &file_agent_proto_msgTypes[118]
+	mi := &file_agent_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8523,7 +8592,7 @@ func (x *XfrmStateInfo) String() string {
 func (*XfrmStateInfo) ProtoMessage() {}
 
 func (x *XfrmStateInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[118]
+	mi := &file_agent_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8536,7 +8605,7 @@ func (x *XfrmStateInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XfrmStateInfo.ProtoReflect.Descriptor instead.
 func (*XfrmStateInfo) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{118}
+	return file_agent_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *XfrmStateInfo) GetSpec() []byte {
@@ -8592,7 +8661,7 @@ type XfrmListReply struct {
 
 func (x *XfrmListReply) Reset() {
 	*x = XfrmListReply{}
-	mi := &file_agent_proto_msgTypes[119]
+	mi := &file_agent_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8604,7 +8673,7 @@ func (x *XfrmListReply) String() string {
 func (*XfrmListReply) ProtoMessage() {}
 
 func (x *XfrmListReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[119]
+	mi := &file_agent_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8617,7 +8686,7 @@ func (x *XfrmListReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XfrmListReply.ProtoReflect.Descriptor instead.
 func (*XfrmListReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{119}
+	return file_agent_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *XfrmListReply) GetStates() []*XfrmStateInfo {
@@ -8645,7 +8714,7 @@ type XfrmProbeReply struct {
 
 func (x *XfrmProbeReply) Reset() {
 	*x = XfrmProbeReply{}
-	mi := &file_agent_proto_msgTypes[120]
+	mi := &file_agent_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8657,7 +8726,7 @@ func (x *XfrmProbeReply) String() string {
 func (*XfrmProbeReply) ProtoMessage() {}
 
 func (x *XfrmProbeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[120]
+	mi := &file_agent_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8670,7 +8739,7 @@ func (x *XfrmProbeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XfrmProbeReply.ProtoReflect.Descriptor instead.
 func (*XfrmProbeReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{120}
+	return file_agent_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *XfrmProbeReply) GetOk() bool {
@@ -8699,7 +8768,7 @@ type MacsecRequest struct {
 
 func (x *MacsecRequest) Reset() {
 	*x = MacsecRequest{}
-	mi := &file_agent_proto_msgTypes[121]
+	mi := &file_agent_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8711,7 +8780,7 @@ func (x *MacsecRequest) String() string {
 func (*MacsecRequest) ProtoMessage() {}
 
 func (x *MacsecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[121]
+	mi := &file_agent_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8724,7 +8793,7 @@ func (x *MacsecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MacsecRequest.ProtoReflect.Descriptor instead.
 func (*MacsecRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{121}
+	return file_agent_proto_rawDescGZIP(), []int{122}
 }
 
 func (x *MacsecRequest) GetHost() string {
@@ -8760,7 +8829,7 @@ type L2TpRequest struct {
 
 func (x *L2TpRequest) Reset() {
 	*x = L2TpRequest{}
-	mi := &file_agent_proto_msgTypes[122]
+	mi := &file_agent_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8772,7 +8841,7 @@ func (x *L2TpRequest) String() string {
 func (*L2TpRequest) ProtoMessage() {}
 
 func (x *L2TpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[122]
+	mi := &file_agent_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8785,7 +8854,7 @@ func (x *L2TpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use L2TpRequest.ProtoReflect.Descriptor instead.
 func (*L2TpRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{122}
+	return file_agent_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *L2TpRequest) GetHost() string {
@@ -8821,7 +8890,7 @@ type NftRequest struct {
 
 func (x *NftRequest) Reset() {
 	*x = NftRequest{}
-	mi := &file_agent_proto_msgTypes[123]
+	mi := &file_agent_proto_msgTypes[124]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8833,7 +8902,7 @@ func (x *NftRequest) String() string {
 func (*NftRequest) ProtoMessage() {}
 
 func (x *NftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[123]
+	mi := &file_agent_proto_msgTypes[124]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8846,7 +8915,7 @@ func (x *NftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NftRequest.ProtoReflect.Descriptor instead.
 func (*NftRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{123}
+	return file_agent_proto_rawDescGZIP(), []int{124}
 }
 
 func (x *NftRequest) GetHost() string {
@@ -8882,7 +8951,7 @@ type NftRuleState struct {
 
 func (x *NftRuleState) Reset() {
 	*x = NftRuleState{}
-	mi := &file_agent_proto_msgTypes[124]
+	mi := &file_agent_proto_msgTypes[125]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8894,7 +8963,7 @@ func (x *NftRuleState) String() string {
 func (*NftRuleState) ProtoMessage() {}
 
 func (x *NftRuleState) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[124]
+	mi := &file_agent_proto_msgTypes[125]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8907,7 +8976,7 @@ func (x *NftRuleState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NftRuleState.ProtoReflect.Descriptor instead.
 func (*NftRuleState) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{124}
+	return file_agent_proto_rawDescGZIP(), []int{125}
 }
 
 func (x *NftRuleState) GetHandle() uint64 {
@@ -8947,7 +9016,7 @@ type NftRulesReply struct {
 
 func (x *NftRulesReply) Reset() {
 	*x = NftRulesReply{}
-	mi := &file_agent_proto_msgTypes[125]
+	mi := &file_agent_proto_msgTypes[126]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8959,7 +9028,7 @@ func (x *NftRulesReply) String() string {
 func (*NftRulesReply) ProtoMessage() {}
 
 func (x *NftRulesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[125]
+	mi := &file_agent_proto_msgTypes[126]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8972,7 +9041,7 @@ func (x *NftRulesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NftRulesReply.ProtoReflect.Descriptor instead.
 func (*NftRulesReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{125}
+	return file_agent_proto_rawDescGZIP(), []int{126}
 }
 
 func (x *NftRulesReply) GetRules() []*NftRuleState {
@@ -8995,7 +9064,7 @@ type ConntrackStatsReply struct {
 
 func (x *ConntrackStatsReply) Reset() {
 	*x = ConntrackStatsReply{}
-	mi := &file_agent_proto_msgTypes[126]
+	mi := &file_agent_proto_msgTypes[127]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9007,7 +9076,7 @@ func (x *ConntrackStatsReply) String() string {
 func (*ConntrackStatsReply) ProtoMessage() {}
 
 func (x *ConntrackStatsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[126]
+	mi := &file_agent_proto_msgTypes[127]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9020,7 +9089,7 @@ func (x *ConntrackStatsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConntrackStatsReply.ProtoReflect.Descriptor instead.
 func (*ConntrackStatsReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{126}
+	return file_agent_proto_rawDescGZIP(), []int{127}
 }
 
 func (x *ConntrackStatsReply) GetCount() uint64 {
@@ -9051,7 +9120,7 @@ type MptcpEndpoint struct {
 
 func (x *MptcpEndpoint) Reset() {
 	*x = MptcpEndpoint{}
-	mi := &file_agent_proto_msgTypes[127]
+	mi := &file_agent_proto_msgTypes[128]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9063,7 +9132,7 @@ func (x *MptcpEndpoint) String() string {
 func (*MptcpEndpoint) ProtoMessage() {}
 
 func (x *MptcpEndpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[127]
+	mi := &file_agent_proto_msgTypes[128]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9076,7 +9145,7 @@ func (x *MptcpEndpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MptcpEndpoint.ProtoReflect.Descriptor instead.
 func (*MptcpEndpoint) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{127}
+	return file_agent_proto_rawDescGZIP(), []int{128}
 }
 
 func (x *MptcpEndpoint) GetId() uint32 {
@@ -9125,7 +9194,7 @@ type MptcpEndpointRequest struct {
 
 func (x *MptcpEndpointRequest) Reset() {
 	*x = MptcpEndpointRequest{}
-	mi := &file_agent_proto_msgTypes[128]
+	mi := &file_agent_proto_msgTypes[129]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9137,7 +9206,7 @@ func (x *MptcpEndpointRequest) String() string {
 func (*MptcpEndpointRequest) ProtoMessage() {}
 
 func (x *MptcpEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[128]
+	mi := &file_agent_proto_msgTypes[129]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9150,7 +9219,7 @@ func (x *MptcpEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MptcpEndpointRequest.ProtoReflect.Descriptor instead.
 func (*MptcpEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{128}
+	return file_agent_proto_rawDescGZIP(), []int{129}
 }
 
 func (x *MptcpEndpointRequest) GetHost() string {
@@ -9185,7 +9254,7 @@ type MptcpEndpointReply struct {
 
 func (x *MptcpEndpointReply) Reset() {
 	*x = MptcpEndpointReply{}
-	mi := &file_agent_proto_msgTypes[129]
+	mi := &file_agent_proto_msgTypes[130]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9197,7 +9266,7 @@ func (x *MptcpEndpointReply) String() string {
 func (*MptcpEndpointReply) ProtoMessage() {}
 
 func (x *MptcpEndpointReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[129]
+	mi := &file_agent_proto_msgTypes[130]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9210,7 +9279,7 @@ func (x *MptcpEndpointReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MptcpEndpointReply.ProtoReflect.Descriptor instead.
 func (*MptcpEndpointReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{129}
+	return file_agent_proto_rawDescGZIP(), []int{130}
 }
 
 func (x *MptcpEndpointReply) GetSeq() uint64 {
@@ -9239,7 +9308,7 @@ type MptcpLimitsRequest struct {
 
 func (x *MptcpLimitsRequest) Reset() {
 	*x = MptcpLimitsRequest{}
-	mi := &file_agent_proto_msgTypes[130]
+	mi := &file_agent_proto_msgTypes[131]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9251,7 +9320,7 @@ func (x *MptcpLimitsRequest) String() string {
 func (*MptcpLimitsRequest) ProtoMessage() {}
 
 func (x *MptcpLimitsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[130]
+	mi := &file_agent_proto_msgTypes[131]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9264,7 +9333,7 @@ func (x *MptcpLimitsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MptcpLimitsRequest.ProtoReflect.Descriptor instead.
 func (*MptcpLimitsRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{130}
+	return file_agent_proto_rawDescGZIP(), []int{131}
 }
 
 func (x *MptcpLimitsRequest) GetHost() string {
@@ -9306,7 +9375,7 @@ type MptcpStateReply struct {
 
 func (x *MptcpStateReply) Reset() {
 	*x = MptcpStateReply{}
-	mi := &file_agent_proto_msgTypes[131]
+	mi := &file_agent_proto_msgTypes[132]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9318,7 +9387,7 @@ func (x *MptcpStateReply) String() string {
 func (*MptcpStateReply) ProtoMessage() {}
 
 func (x *MptcpStateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[131]
+	mi := &file_agent_proto_msgTypes[132]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9331,7 +9400,7 @@ func (x *MptcpStateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MptcpStateReply.ProtoReflect.Descriptor instead.
 func (*MptcpStateReply) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{131}
+	return file_agent_proto_rawDescGZIP(), []int{132}
 }
 
 func (x *MptcpStateReply) GetEndpoints() []*MptcpEndpoint {
@@ -9437,11 +9506,16 @@ const file_agent_proto_rawDesc = "" +
 	"stdoutSize\x12\x1f\n" +
 	"\vstderr_size\x18\x0e \x01(\x03R\n" +
 	"stderrSize\x12\x19\n" +
-	"\bundo_seq\x18\x14 \x01(\x04R\aundoSeq\"{\n" +
+	"\bundo_seq\x18\x14 \x01(\x04R\aundoSeq\"\xb0\x01\n" +
 	"\bJobEvent\x122\n" +
 	"\x06output\x18\x01 \x01(\v2\x18.lnst.agent.v1.JobOutputH\x00R\x06output\x122\n" +
-	"\x06result\x18\x02 \x01(\v2\x18.lnst.agent.v1.JobResultH\x00R\x06resultB\a\n" +
-	"\x05event\"z\n" +
+	"\x06result\x18\x02 \x01(\v2\x18.lnst.agent.v1.JobResultH\x00R\x06result\x123\n" +
+	"\astarted\x18\x1e \x01(\v2\x19.lnst.agent.v1.JobStartedR\astartedB\a\n" +
+	"\x05event\"N\n" +
+	"\n" +
+	"JobStarted\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x120\n" +
+	"\x05start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\"z\n" +
 	"\tJobOutput\x127\n" +
 	"\x06stream\x18\x01 \x01(\x0e2\x1f.lnst.agent.v1.JobOutput.StreamR\x06stream\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\" \n" +
@@ -10229,7 +10303,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 144)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 145)
 var file_agent_proto_goTypes = []any{
 	(JobOutput_Stream)(0),          // 0: lnst.agent.v1.JobOutput.Stream
 	(FileEntry_Type)(0),            // 1: lnst.agent.v1.FileEntry.Type
@@ -10250,406 +10324,409 @@ var file_agent_proto_goTypes = []any{
 	(*KillJobRequest)(nil),         // 16: lnst.agent.v1.KillJobRequest
 	(*JobResult)(nil),              // 17: lnst.agent.v1.JobResult
 	(*JobEvent)(nil),               // 18: lnst.agent.v1.JobEvent
-	(*JobOutput)(nil),              // 19: lnst.agent.v1.JobOutput
-	(*VethSpec)(nil),               // 20: lnst.agent.v1.VethSpec
-	(*BridgeSpec)(nil),             // 21: lnst.agent.v1.BridgeSpec
-	(*GenericSpec)(nil),            // 22: lnst.agent.v1.GenericSpec
-	(*CreateLinkRequest)(nil),      // 23: lnst.agent.v1.CreateLinkRequest
-	(*LinkRef)(nil),                // 24: lnst.agent.v1.LinkRef
-	(*SetLinkRequest)(nil),         // 25: lnst.agent.v1.SetLinkRequest
-	(*CreateNetnsRequest)(nil),     // 26: lnst.agent.v1.CreateNetnsRequest
-	(*RouteRequest)(nil),           // 27: lnst.agent.v1.RouteRequest
-	(*RouteEncap)(nil),             // 28: lnst.agent.v1.RouteEncap
-	(*Nexthop)(nil),                // 29: lnst.agent.v1.Nexthop
-	(*RoutesRequest)(nil),          // 30: lnst.agent.v1.RoutesRequest
-	(*NeighRequest)(nil),           // 31: lnst.agent.v1.NeighRequest
-	(*RuleRequest)(nil),            // 32: lnst.agent.v1.RuleRequest
-	(*SetLinkNetnsRequest)(nil),    // 33: lnst.agent.v1.SetLinkNetnsRequest
-	(*RenameLinkRequest)(nil),      // 34: lnst.agent.v1.RenameLinkRequest
-	(*WaitLinkRequest)(nil),        // 35: lnst.agent.v1.WaitLinkRequest
-	(*SetFeaturesRequest)(nil),     // 36: lnst.agent.v1.SetFeaturesRequest
-	(*SetEthtoolRequest)(nil),      // 37: lnst.agent.v1.SetEthtoolRequest
-	(*EthtoolReply)(nil),           // 38: lnst.agent.v1.EthtoolReply
-	(*FeaturesReply)(nil),          // 39: lnst.agent.v1.FeaturesReply
-	(*ProbeRequest)(nil),           // 40: lnst.agent.v1.ProbeRequest
-	(*ProbeReply)(nil),             // 41: lnst.agent.v1.ProbeReply
-	(*AddrRequest)(nil),            // 42: lnst.agent.v1.AddrRequest
-	(*LinkStats)(nil),              // 43: lnst.agent.v1.LinkStats
-	(*LinkInfoReply)(nil),          // 44: lnst.agent.v1.LinkInfoReply
-	(*LinksReply)(nil),             // 45: lnst.agent.v1.LinksReply
-	(*ValueRef)(nil),               // 46: lnst.agent.v1.ValueRef
-	(*ValueReply)(nil),             // 47: lnst.agent.v1.ValueReply
-	(*WriteValueRequest)(nil),      // 48: lnst.agent.v1.WriteValueRequest
-	(*ChangeReply)(nil),            // 49: lnst.agent.v1.ChangeReply
-	(*HeartbeatRequest)(nil),       // 50: lnst.agent.v1.HeartbeatRequest
-	(*HeartbeatReply)(nil),         // 51: lnst.agent.v1.HeartbeatReply
-	(*RestoreRequest)(nil),         // 52: lnst.agent.v1.RestoreRequest
-	(*RestoreReply)(nil),           // 53: lnst.agent.v1.RestoreReply
-	(*FileEntry)(nil),              // 54: lnst.agent.v1.FileEntry
-	(*FileChunk)(nil),              // 55: lnst.agent.v1.FileChunk
-	(*PutFileRequest)(nil),         // 56: lnst.agent.v1.PutFileRequest
-	(*PutFileReply)(nil),           // 57: lnst.agent.v1.PutFileReply
-	(*GetFileRequest)(nil),         // 58: lnst.agent.v1.GetFileRequest
-	(*TempDirRequest)(nil),         // 59: lnst.agent.v1.TempDirRequest
-	(*TempDirReply)(nil),           // 60: lnst.agent.v1.TempDirReply
-	(*FactsRequest)(nil),           // 61: lnst.agent.v1.FactsRequest
-	(*Nic)(nil),                    // 62: lnst.agent.v1.Nic
-	(*FactsReply)(nil),             // 63: lnst.agent.v1.FactsReply
-	(*RebootRequest)(nil),          // 64: lnst.agent.v1.RebootRequest
-	(*LoadKernelRequest)(nil),      // 65: lnst.agent.v1.LoadKernelRequest
-	(*LoadKernelReply)(nil),        // 66: lnst.agent.v1.LoadKernelReply
-	(*CaptureStartRequest)(nil),    // 67: lnst.agent.v1.CaptureStartRequest
-	(*CaptureInstruction)(nil),     // 68: lnst.agent.v1.CaptureInstruction
-	(*CaptureRef)(nil),             // 69: lnst.agent.v1.CaptureRef
-	(*CaptureEvent)(nil),           // 70: lnst.agent.v1.CaptureEvent
-	(*CaptureStarted)(nil),         // 71: lnst.agent.v1.CaptureStarted
-	(*CapturePackets)(nil),         // 72: lnst.agent.v1.CapturePackets
-	(*CapturePacket)(nil),          // 73: lnst.agent.v1.CapturePacket
-	(*CaptureEnd)(nil),             // 74: lnst.agent.v1.CaptureEnd
-	(*KmsgCursorRequest)(nil),      // 75: lnst.agent.v1.KmsgCursorRequest
-	(*KmsgCursorReply)(nil),        // 76: lnst.agent.v1.KmsgCursorReply
-	(*KmsgReadRequest)(nil),        // 77: lnst.agent.v1.KmsgReadRequest
-	(*KmsgRecord)(nil),             // 78: lnst.agent.v1.KmsgRecord
-	(*KmsgReadReply)(nil),          // 79: lnst.agent.v1.KmsgReadReply
-	(*SysinfoRequest)(nil),         // 80: lnst.agent.v1.SysinfoRequest
-	(*SysinfoHostRequest)(nil),     // 81: lnst.agent.v1.SysinfoHostRequest
-	(*SysinfoNuma)(nil),            // 82: lnst.agent.v1.SysinfoNuma
-	(*SysinfoFacts)(nil),           // 83: lnst.agent.v1.SysinfoFacts
-	(*SysinfoReply)(nil),           // 84: lnst.agent.v1.SysinfoReply
-	(*SysinfoHostReply)(nil),       // 85: lnst.agent.v1.SysinfoHostReply
-	(*SysinfoAgentLogRequest)(nil), // 86: lnst.agent.v1.SysinfoAgentLogRequest
-	(*SysinfoAgentLogReply)(nil),   // 87: lnst.agent.v1.SysinfoAgentLogReply
-	(*TcQdiscRequest)(nil),         // 88: lnst.agent.v1.TcQdiscRequest
-	(*TcClassRequest)(nil),         // 89: lnst.agent.v1.TcClassRequest
-	(*TcFilterRequest)(nil),        // 90: lnst.agent.v1.TcFilterRequest
-	(*TcListRequest)(nil),          // 91: lnst.agent.v1.TcListRequest
-	(*TcStats)(nil),                // 92: lnst.agent.v1.TcStats
-	(*TcQdisc)(nil),                // 93: lnst.agent.v1.TcQdisc
-	(*TcClass)(nil),                // 94: lnst.agent.v1.TcClass
-	(*TcAction)(nil),               // 95: lnst.agent.v1.TcAction
-	(*TcFilter)(nil),               // 96: lnst.agent.v1.TcFilter
-	(*TcListReply)(nil),            // 97: lnst.agent.v1.TcListReply
-	(*TcQdiscState)(nil),           // 98: lnst.agent.v1.TcQdiscState
-	(*TcResetRequest)(nil),         // 99: lnst.agent.v1.TcResetRequest
-	(*TcResetReply)(nil),           // 100: lnst.agent.v1.TcResetReply
-	(*NicIrq)(nil),                 // 101: lnst.agent.v1.NicIrq
-	(*NicIrqsReply)(nil),           // 102: lnst.agent.v1.NicIrqsReply
-	(*NicIrqAffinityRequest)(nil),  // 103: lnst.agent.v1.NicIrqAffinityRequest
-	(*NicRssReply)(nil),            // 104: lnst.agent.v1.NicRssReply
-	(*NicRssRequest)(nil),          // 105: lnst.agent.v1.NicRssRequest
-	(*NicFlowHashRequest)(nil),     // 106: lnst.agent.v1.NicFlowHashRequest
-	(*NicFlowHashReply)(nil),       // 107: lnst.agent.v1.NicFlowHashReply
-	(*NicNtupleRequest)(nil),       // 108: lnst.agent.v1.NicNtupleRequest
-	(*NicNtupleReply)(nil),         // 109: lnst.agent.v1.NicNtupleReply
-	(*NicNumVfsRequest)(nil),       // 110: lnst.agent.v1.NicNumVfsRequest
-	(*NicVf)(nil),                  // 111: lnst.agent.v1.NicVf
-	(*NicVfsReply)(nil),            // 112: lnst.agent.v1.NicVfsReply
-	(*NicVfRequest)(nil),           // 113: lnst.agent.v1.NicVfRequest
-	(*NicEswitchRequest)(nil),      // 114: lnst.agent.v1.NicEswitchRequest
-	(*NicPort)(nil),                // 115: lnst.agent.v1.NicPort
-	(*NicEswitchReply)(nil),        // 116: lnst.agent.v1.NicEswitchReply
-	(*XfrmRequest)(nil),            // 117: lnst.agent.v1.XfrmRequest
-	(*XfrmBatchRequest)(nil),       // 118: lnst.agent.v1.XfrmBatchRequest
-	(*XfrmBatchReply)(nil),         // 119: lnst.agent.v1.XfrmBatchReply
-	(*XfrmStateInfo)(nil),          // 120: lnst.agent.v1.XfrmStateInfo
-	(*XfrmListReply)(nil),          // 121: lnst.agent.v1.XfrmListReply
-	(*XfrmProbeReply)(nil),         // 122: lnst.agent.v1.XfrmProbeReply
-	(*MacsecRequest)(nil),          // 123: lnst.agent.v1.MacsecRequest
-	(*L2TpRequest)(nil),            // 124: lnst.agent.v1.L2tpRequest
-	(*NftRequest)(nil),             // 125: lnst.agent.v1.NftRequest
-	(*NftRuleState)(nil),           // 126: lnst.agent.v1.NftRuleState
-	(*NftRulesReply)(nil),          // 127: lnst.agent.v1.NftRulesReply
-	(*ConntrackStatsReply)(nil),    // 128: lnst.agent.v1.ConntrackStatsReply
-	(*MptcpEndpoint)(nil),          // 129: lnst.agent.v1.MptcpEndpoint
-	(*MptcpEndpointRequest)(nil),   // 130: lnst.agent.v1.MptcpEndpointRequest
-	(*MptcpEndpointReply)(nil),     // 131: lnst.agent.v1.MptcpEndpointReply
-	(*MptcpLimitsRequest)(nil),     // 132: lnst.agent.v1.MptcpLimitsRequest
-	(*MptcpStateReply)(nil),        // 133: lnst.agent.v1.MptcpStateReply
-	nil,                            // 134: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	nil,                            // 135: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	nil,                            // 136: lnst.agent.v1.EthtoolReply.ParamsEntry
-	nil,                            // 137: lnst.agent.v1.EthtoolReply.MaxEntry
-	nil,                            // 138: lnst.agent.v1.FeaturesReply.ActiveEntry
-	nil,                            // 139: lnst.agent.v1.ProbeReply.LinkKindsEntry
-	nil,                            // 140: lnst.agent.v1.ProbeReply.QdiscsEntry
-	nil,                            // 141: lnst.agent.v1.ProbeReply.TcEntry
-	nil,                            // 142: lnst.agent.v1.SysinfoHostReply.CountersEntry
-	nil,                            // 143: lnst.agent.v1.SysinfoHostReply.DeltasEntry
-	nil,                            // 144: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
-	nil,                            // 145: lnst.agent.v1.ConntrackStatsReply.CountersEntry
-	(*durationpb.Duration)(nil),    // 146: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 147: google.protobuf.Timestamp
+	(*JobStarted)(nil),             // 19: lnst.agent.v1.JobStarted
+	(*JobOutput)(nil),              // 20: lnst.agent.v1.JobOutput
+	(*VethSpec)(nil),               // 21: lnst.agent.v1.VethSpec
+	(*BridgeSpec)(nil),             // 22: lnst.agent.v1.BridgeSpec
+	(*GenericSpec)(nil),            // 23: lnst.agent.v1.GenericSpec
+	(*CreateLinkRequest)(nil),      // 24: lnst.agent.v1.CreateLinkRequest
+	(*LinkRef)(nil),                // 25: lnst.agent.v1.LinkRef
+	(*SetLinkRequest)(nil),         // 26: lnst.agent.v1.SetLinkRequest
+	(*CreateNetnsRequest)(nil),     // 27: lnst.agent.v1.CreateNetnsRequest
+	(*RouteRequest)(nil),           // 28: lnst.agent.v1.RouteRequest
+	(*RouteEncap)(nil),             // 29: lnst.agent.v1.RouteEncap
+	(*Nexthop)(nil),                // 30: lnst.agent.v1.Nexthop
+	(*RoutesRequest)(nil),          // 31: lnst.agent.v1.RoutesRequest
+	(*NeighRequest)(nil),           // 32: lnst.agent.v1.NeighRequest
+	(*RuleRequest)(nil),            // 33: lnst.agent.v1.RuleRequest
+	(*SetLinkNetnsRequest)(nil),    // 34: lnst.agent.v1.SetLinkNetnsRequest
+	(*RenameLinkRequest)(nil),      // 35: lnst.agent.v1.RenameLinkRequest
+	(*WaitLinkRequest)(nil),        // 36: lnst.agent.v1.WaitLinkRequest
+	(*SetFeaturesRequest)(nil),     // 37: lnst.agent.v1.SetFeaturesRequest
+	(*SetEthtoolRequest)(nil),      // 38: lnst.agent.v1.SetEthtoolRequest
+	(*EthtoolReply)(nil),           // 39: lnst.agent.v1.EthtoolReply
+	(*FeaturesReply)(nil),          // 40: lnst.agent.v1.FeaturesReply
+	(*ProbeRequest)(nil),           // 41: lnst.agent.v1.ProbeRequest
+	(*ProbeReply)(nil),             // 42: lnst.agent.v1.ProbeReply
+	(*AddrRequest)(nil),            // 43: lnst.agent.v1.AddrRequest
+	(*LinkStats)(nil),              // 44: lnst.agent.v1.LinkStats
+	(*LinkInfoReply)(nil),          // 45: lnst.agent.v1.LinkInfoReply
+	(*LinksReply)(nil),             // 46: lnst.agent.v1.LinksReply
+	(*ValueRef)(nil),               // 47: lnst.agent.v1.ValueRef
+	(*ValueReply)(nil),             // 48: lnst.agent.v1.ValueReply
+	(*WriteValueRequest)(nil),      // 49: lnst.agent.v1.WriteValueRequest
+	(*ChangeReply)(nil),            // 50: lnst.agent.v1.ChangeReply
+	(*HeartbeatRequest)(nil),       // 51: lnst.agent.v1.HeartbeatRequest
+	(*HeartbeatReply)(nil),         // 52: lnst.agent.v1.HeartbeatReply
+	(*RestoreRequest)(nil),         // 53: lnst.agent.v1.RestoreRequest
+	(*RestoreReply)(nil),           // 54: lnst.agent.v1.RestoreReply
+	(*FileEntry)(nil),              // 55: lnst.agent.v1.FileEntry
+	(*FileChunk)(nil),              // 56: lnst.agent.v1.FileChunk
+	(*PutFileRequest)(nil),         // 57: lnst.agent.v1.PutFileRequest
+	(*PutFileReply)(nil),           // 58: lnst.agent.v1.PutFileReply
+	(*GetFileRequest)(nil),         // 59: lnst.agent.v1.GetFileRequest
+	(*TempDirRequest)(nil),         // 60: lnst.agent.v1.TempDirRequest
+	(*TempDirReply)(nil),           // 61: lnst.agent.v1.TempDirReply
+	(*FactsRequest)(nil),           // 62: lnst.agent.v1.FactsRequest
+	(*Nic)(nil),                    // 63: lnst.agent.v1.Nic
+	(*FactsReply)(nil),             // 64: lnst.agent.v1.FactsReply
+	(*RebootRequest)(nil),          // 65: lnst.agent.v1.RebootRequest
+	(*LoadKernelRequest)(nil),      // 66: lnst.agent.v1.LoadKernelRequest
+	(*LoadKernelReply)(nil),        // 67: lnst.agent.v1.LoadKernelReply
+	(*CaptureStartRequest)(nil),    // 68: lnst.agent.v1.CaptureStartRequest
+	(*CaptureInstruction)(nil),     // 69: lnst.agent.v1.CaptureInstruction
+	(*CaptureRef)(nil),             // 70: lnst.agent.v1.CaptureRef
+	(*CaptureEvent)(nil),           // 71: lnst.agent.v1.CaptureEvent
+	(*CaptureStarted)(nil),         // 72: lnst.agent.v1.CaptureStarted
+	(*CapturePackets)(nil),         // 73: lnst.agent.v1.CapturePackets
+	(*CapturePacket)(nil),          // 74: lnst.agent.v1.CapturePacket
+	(*CaptureEnd)(nil),             // 75: lnst.agent.v1.CaptureEnd
+	(*KmsgCursorRequest)(nil),      // 76: lnst.agent.v1.KmsgCursorRequest
+	(*KmsgCursorReply)(nil),        // 77: lnst.agent.v1.KmsgCursorReply
+	(*KmsgReadRequest)(nil),        // 78: lnst.agent.v1.KmsgReadRequest
+	(*KmsgRecord)(nil),             // 79: lnst.agent.v1.KmsgRecord
+	(*KmsgReadReply)(nil),          // 80: lnst.agent.v1.KmsgReadReply
+	(*SysinfoRequest)(nil),         // 81: lnst.agent.v1.SysinfoRequest
+	(*SysinfoHostRequest)(nil),     // 82: lnst.agent.v1.SysinfoHostRequest
+	(*SysinfoNuma)(nil),            // 83: lnst.agent.v1.SysinfoNuma
+	(*SysinfoFacts)(nil),           // 84: lnst.agent.v1.SysinfoFacts
+	(*SysinfoReply)(nil),           // 85: lnst.agent.v1.SysinfoReply
+	(*SysinfoHostReply)(nil),       // 86: lnst.agent.v1.SysinfoHostReply
+	(*SysinfoAgentLogRequest)(nil), // 87: lnst.agent.v1.SysinfoAgentLogRequest
+	(*SysinfoAgentLogReply)(nil),   // 88: lnst.agent.v1.SysinfoAgentLogReply
+	(*TcQdiscRequest)(nil),         // 89: lnst.agent.v1.TcQdiscRequest
+	(*TcClassRequest)(nil),         // 90: lnst.agent.v1.TcClassRequest
+	(*TcFilterRequest)(nil),        // 91: lnst.agent.v1.TcFilterRequest
+	(*TcListRequest)(nil),          // 92: lnst.agent.v1.TcListRequest
+	(*TcStats)(nil),                // 93: lnst.agent.v1.TcStats
+	(*TcQdisc)(nil),                // 94: lnst.agent.v1.TcQdisc
+	(*TcClass)(nil),                // 95: lnst.agent.v1.TcClass
+	(*TcAction)(nil),               // 96: lnst.agent.v1.TcAction
+	(*TcFilter)(nil),               // 97: lnst.agent.v1.TcFilter
+	(*TcListReply)(nil),            // 98: lnst.agent.v1.TcListReply
+	(*TcQdiscState)(nil),           // 99: lnst.agent.v1.TcQdiscState
+	(*TcResetRequest)(nil),         // 100: lnst.agent.v1.TcResetRequest
+	(*TcResetReply)(nil),           // 101: lnst.agent.v1.TcResetReply
+	(*NicIrq)(nil),                 // 102: lnst.agent.v1.NicIrq
+	(*NicIrqsReply)(nil),           // 103: lnst.agent.v1.NicIrqsReply
+	(*NicIrqAffinityRequest)(nil),  // 104: lnst.agent.v1.NicIrqAffinityRequest
+	(*NicRssReply)(nil),            // 105: lnst.agent.v1.NicRssReply
+	(*NicRssRequest)(nil),          // 106: lnst.agent.v1.NicRssRequest
+	(*NicFlowHashRequest)(nil),     // 107: lnst.agent.v1.NicFlowHashRequest
+	(*NicFlowHashReply)(nil),       // 108: lnst.agent.v1.NicFlowHashReply
+	(*NicNtupleRequest)(nil),       // 109: lnst.agent.v1.NicNtupleRequest
+	(*NicNtupleReply)(nil),         // 110: lnst.agent.v1.NicNtupleReply
+	(*NicNumVfsRequest)(nil),       // 111: lnst.agent.v1.NicNumVfsRequest
+	(*NicVf)(nil),                  // 112: lnst.agent.v1.NicVf
+	(*NicVfsReply)(nil),            // 113: lnst.agent.v1.NicVfsReply
+	(*NicVfRequest)(nil),           // 114: lnst.agent.v1.NicVfRequest
+	(*NicEswitchRequest)(nil),      // 115: lnst.agent.v1.NicEswitchRequest
+	(*NicPort)(nil),                // 116: lnst.agent.v1.NicPort
+	(*NicEswitchReply)(nil),        // 117: lnst.agent.v1.NicEswitchReply
+	(*XfrmRequest)(nil),            // 118: lnst.agent.v1.XfrmRequest
+	(*XfrmBatchRequest)(nil),       // 119: lnst.agent.v1.XfrmBatchRequest
+	(*XfrmBatchReply)(nil),         // 120: lnst.agent.v1.XfrmBatchReply
+	(*XfrmStateInfo)(nil),          // 121: lnst.agent.v1.XfrmStateInfo
+	(*XfrmListReply)(nil),          // 122: lnst.agent.v1.XfrmListReply
+	(*XfrmProbeReply)(nil),         // 123: lnst.agent.v1.XfrmProbeReply
+	(*MacsecRequest)(nil),          // 124: lnst.agent.v1.MacsecRequest
+	(*L2TpRequest)(nil),            // 125: lnst.agent.v1.L2tpRequest
+	(*NftRequest)(nil),             // 126: lnst.agent.v1.NftRequest
+	(*NftRuleState)(nil),           // 127: lnst.agent.v1.NftRuleState
+	(*NftRulesReply)(nil),          // 128: lnst.agent.v1.NftRulesReply
+	(*ConntrackStatsReply)(nil),    // 129: lnst.agent.v1.ConntrackStatsReply
+	(*MptcpEndpoint)(nil),          // 130: lnst.agent.v1.MptcpEndpoint
+	(*MptcpEndpointRequest)(nil),   // 131: lnst.agent.v1.MptcpEndpointRequest
+	(*MptcpEndpointReply)(nil),     // 132: lnst.agent.v1.MptcpEndpointReply
+	(*MptcpLimitsRequest)(nil),     // 133: lnst.agent.v1.MptcpLimitsRequest
+	(*MptcpStateReply)(nil),        // 134: lnst.agent.v1.MptcpStateReply
+	nil,                            // 135: lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	nil,                            // 136: lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	nil,                            // 137: lnst.agent.v1.EthtoolReply.ParamsEntry
+	nil,                            // 138: lnst.agent.v1.EthtoolReply.MaxEntry
+	nil,                            // 139: lnst.agent.v1.FeaturesReply.ActiveEntry
+	nil,                            // 140: lnst.agent.v1.ProbeReply.LinkKindsEntry
+	nil,                            // 141: lnst.agent.v1.ProbeReply.QdiscsEntry
+	nil,                            // 142: lnst.agent.v1.ProbeReply.TcEntry
+	nil,                            // 143: lnst.agent.v1.SysinfoHostReply.CountersEntry
+	nil,                            // 144: lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	nil,                            // 145: lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	nil,                            // 146: lnst.agent.v1.ConntrackStatsReply.CountersEntry
+	(*durationpb.Duration)(nil),    // 147: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 148: google.protobuf.Timestamp
 }
 var file_agent_proto_depIdxs = []int32{
 	4,   // 0: lnst.agent.v1.SnapshotReply.hosts:type_name -> lnst.agent.v1.SnapshotHost
-	146, // 1: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
-	146, // 2: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
-	147, // 3: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
-	147, // 4: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
-	146, // 5: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
-	19,  // 6: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
+	147, // 1: lnst.agent.v1.StartJobRequest.timeout:type_name -> google.protobuf.Duration
+	147, // 2: lnst.agent.v1.StartJobRequest.undo_timeout:type_name -> google.protobuf.Duration
+	148, // 3: lnst.agent.v1.StartJobReply.start:type_name -> google.protobuf.Timestamp
+	148, // 4: lnst.agent.v1.JobResult.start:type_name -> google.protobuf.Timestamp
+	147, // 5: lnst.agent.v1.JobResult.duration:type_name -> google.protobuf.Duration
+	20,  // 6: lnst.agent.v1.JobEvent.output:type_name -> lnst.agent.v1.JobOutput
 	17,  // 7: lnst.agent.v1.JobEvent.result:type_name -> lnst.agent.v1.JobResult
-	0,   // 8: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
-	20,  // 9: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
-	21,  // 10: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
-	22,  // 11: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
-	29,  // 12: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
-	28,  // 13: lnst.agent.v1.RouteRequest.encap:type_name -> lnst.agent.v1.RouteEncap
-	27,  // 14: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
-	146, // 15: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
-	134, // 16: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
-	135, // 17: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
-	136, // 18: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
-	137, // 19: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
-	138, // 20: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
-	139, // 21: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
-	140, // 22: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
-	141, // 23: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
-	43,  // 24: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
-	44,  // 25: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
-	146, // 26: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
-	1,   // 27: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
-	54,  // 28: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
-	55,  // 29: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
-	62,  // 30: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
-	68,  // 31: lnst.agent.v1.CaptureStartRequest.filter:type_name -> lnst.agent.v1.CaptureInstruction
-	71,  // 32: lnst.agent.v1.CaptureEvent.started:type_name -> lnst.agent.v1.CaptureStarted
-	72,  // 33: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
-	74,  // 34: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
-	73,  // 35: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
-	147, // 36: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
-	78,  // 37: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
-	81,  // 38: lnst.agent.v1.SysinfoRequest.hosts:type_name -> lnst.agent.v1.SysinfoHostRequest
-	77,  // 39: lnst.agent.v1.SysinfoRequest.kmsg_read:type_name -> lnst.agent.v1.KmsgReadRequest
-	82,  // 40: lnst.agent.v1.SysinfoFacts.numa:type_name -> lnst.agent.v1.SysinfoNuma
-	62,  // 41: lnst.agent.v1.SysinfoFacts.nics:type_name -> lnst.agent.v1.Nic
-	85,  // 42: lnst.agent.v1.SysinfoReply.hosts:type_name -> lnst.agent.v1.SysinfoHostReply
-	76,  // 43: lnst.agent.v1.SysinfoReply.kmsg_cursor:type_name -> lnst.agent.v1.KmsgCursorReply
-	79,  // 44: lnst.agent.v1.SysinfoReply.kmsg:type_name -> lnst.agent.v1.KmsgReadReply
-	142, // 45: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
-	83,  // 46: lnst.agent.v1.SysinfoHostReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
-	143, // 47: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
-	92,  // 48: lnst.agent.v1.TcQdisc.stats:type_name -> lnst.agent.v1.TcStats
-	92,  // 49: lnst.agent.v1.TcClass.stats:type_name -> lnst.agent.v1.TcStats
-	92,  // 50: lnst.agent.v1.TcAction.stats:type_name -> lnst.agent.v1.TcStats
-	92,  // 51: lnst.agent.v1.TcAction.hw_stats:type_name -> lnst.agent.v1.TcStats
-	95,  // 52: lnst.agent.v1.TcFilter.actions:type_name -> lnst.agent.v1.TcAction
-	93,  // 53: lnst.agent.v1.TcListReply.qdiscs:type_name -> lnst.agent.v1.TcQdisc
-	94,  // 54: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
-	96,  // 55: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
-	101, // 56: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
-	144, // 57: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
-	111, // 58: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
-	115, // 59: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
-	120, // 60: lnst.agent.v1.XfrmListReply.states:type_name -> lnst.agent.v1.XfrmStateInfo
-	126, // 61: lnst.agent.v1.NftRulesReply.rules:type_name -> lnst.agent.v1.NftRuleState
-	145, // 62: lnst.agent.v1.ConntrackStatsReply.counters:type_name -> lnst.agent.v1.ConntrackStatsReply.CountersEntry
-	129, // 63: lnst.agent.v1.MptcpEndpointRequest.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
-	129, // 64: lnst.agent.v1.MptcpEndpointReply.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
-	129, // 65: lnst.agent.v1.MptcpStateReply.endpoints:type_name -> lnst.agent.v1.MptcpEndpoint
-	6,   // 66: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
-	9,   // 67: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
-	8,   // 68: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
-	11,  // 69: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
-	12,  // 70: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
-	13,  // 71: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
-	15,  // 72: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
-	13,  // 73: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
-	15,  // 74: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
-	13,  // 75: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
-	16,  // 76: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
-	15,  // 77: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
-	23,  // 78: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
-	24,  // 79: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
-	25,  // 80: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
-	42,  // 81: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
-	42,  // 82: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
-	24,  // 83: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
-	8,   // 84: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
-	46,  // 85: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
-	48,  // 86: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
-	26,  // 87: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
-	27,  // 88: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
-	27,  // 89: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
-	30,  // 90: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
-	31,  // 91: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
-	31,  // 92: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
-	32,  // 93: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
-	32,  // 94: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
-	33,  // 95: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
-	34,  // 96: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
-	35,  // 97: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
-	36,  // 98: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
-	24,  // 99: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
-	37,  // 100: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 101: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
-	37,  // 102: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 103: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
-	40,  // 104: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
-	50,  // 105: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
-	50,  // 106: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
-	52,  // 107: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
-	56,  // 108: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
-	58,  // 109: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
-	59,  // 110: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
-	61,  // 111: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
-	64,  // 112: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
-	65,  // 113: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
-	67,  // 114: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
-	69,  // 115: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
-	75,  // 116: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
-	77,  // 117: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
-	80,  // 118: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
-	86,  // 119: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
-	88,  // 120: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	88,  // 121: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	88,  // 122: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
-	89,  // 123: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
-	89,  // 124: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
-	90,  // 125: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	90,  // 126: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
-	91,  // 127: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
-	91,  // 128: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
-	99,  // 129: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
-	37,  // 130: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 131: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
-	24,  // 132: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
-	103, // 133: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
-	37,  // 134: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 135: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
-	37,  // 136: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
-	24,  // 137: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
-	24,  // 138: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
-	105, // 139: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
-	106, // 140: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	106, // 141: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
-	108, // 142: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
-	110, // 143: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
-	24,  // 144: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
-	113, // 145: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
-	114, // 146: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
-	24,  // 147: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
-	117, // 148: lnst.agent.v1.Agent.XfrmAddState:input_type -> lnst.agent.v1.XfrmRequest
-	118, // 149: lnst.agent.v1.Agent.XfrmAddStates:input_type -> lnst.agent.v1.XfrmBatchRequest
-	117, // 150: lnst.agent.v1.Agent.XfrmAddPolicy:input_type -> lnst.agent.v1.XfrmRequest
-	8,   // 151: lnst.agent.v1.Agent.XfrmList:input_type -> lnst.agent.v1.HostRef
-	117, // 152: lnst.agent.v1.Agent.XfrmProbe:input_type -> lnst.agent.v1.XfrmRequest
-	123, // 153: lnst.agent.v1.Agent.MacsecAdd:input_type -> lnst.agent.v1.MacsecRequest
-	124, // 154: lnst.agent.v1.Agent.L2tpAddTunnel:input_type -> lnst.agent.v1.L2tpRequest
-	124, // 155: lnst.agent.v1.Agent.L2tpAddSession:input_type -> lnst.agent.v1.L2tpRequest
-	125, // 156: lnst.agent.v1.Agent.NftAddTable:input_type -> lnst.agent.v1.NftRequest
-	125, // 157: lnst.agent.v1.Agent.NftAddChain:input_type -> lnst.agent.v1.NftRequest
-	125, // 158: lnst.agent.v1.Agent.NftAddRules:input_type -> lnst.agent.v1.NftRequest
-	125, // 159: lnst.agent.v1.Agent.NftRules:input_type -> lnst.agent.v1.NftRequest
-	8,   // 160: lnst.agent.v1.Agent.ConntrackStats:input_type -> lnst.agent.v1.HostRef
-	130, // 161: lnst.agent.v1.Agent.MptcpAddEndpoint:input_type -> lnst.agent.v1.MptcpEndpointRequest
-	132, // 162: lnst.agent.v1.Agent.MptcpSetLimits:input_type -> lnst.agent.v1.MptcpLimitsRequest
-	8,   // 163: lnst.agent.v1.Agent.MptcpState:input_type -> lnst.agent.v1.HostRef
-	2,   // 164: lnst.agent.v1.Agent.SnapshotHosts:input_type -> lnst.agent.v1.SnapshotRequest
-	7,   // 165: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
-	10,  // 166: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
-	5,   // 167: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
-	5,   // 168: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
-	5,   // 169: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
-	14,  // 170: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
-	17,  // 171: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
-	17,  // 172: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
-	18,  // 173: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
-	18,  // 174: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
-	5,   // 175: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
-	19,  // 176: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
-	49,  // 177: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 178: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 179: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 180: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 181: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
-	44,  // 182: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
-	45,  // 183: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
-	47,  // 184: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
-	49,  // 185: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
-	10,  // 186: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
-	49,  // 187: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 188: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 189: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 190: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 191: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 192: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 193: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 194: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 195: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
-	5,   // 196: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
-	49,  // 197: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
-	39,  // 198: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
-	49,  // 199: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
-	38,  // 200: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
-	49,  // 201: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
-	38,  // 202: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
-	41,  // 203: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
-	51,  // 204: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
-	5,   // 205: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
-	53,  // 206: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
-	57,  // 207: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
-	55,  // 208: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
-	60,  // 209: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
-	63,  // 210: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
-	5,   // 211: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
-	66,  // 212: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
-	70,  // 213: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
-	5,   // 214: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
-	76,  // 215: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
-	79,  // 216: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
-	84,  // 217: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
-	87,  // 218: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
-	49,  // 219: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 220: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 221: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 222: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 223: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 224: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 225: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
-	97,  // 226: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
-	98,  // 227: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
-	100, // 228: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
-	49,  // 229: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
-	38,  // 230: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
-	102, // 231: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
-	49,  // 232: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 233: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
-	38,  // 234: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
-	49,  // 235: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
-	38,  // 236: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
-	104, // 237: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
-	49,  // 238: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
-	107, // 239: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
-	49,  // 240: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
-	109, // 241: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
-	49,  // 242: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
-	112, // 243: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
-	49,  // 244: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 245: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
-	116, // 246: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
-	49,  // 247: lnst.agent.v1.Agent.XfrmAddState:output_type -> lnst.agent.v1.ChangeReply
-	119, // 248: lnst.agent.v1.Agent.XfrmAddStates:output_type -> lnst.agent.v1.XfrmBatchReply
-	49,  // 249: lnst.agent.v1.Agent.XfrmAddPolicy:output_type -> lnst.agent.v1.ChangeReply
-	121, // 250: lnst.agent.v1.Agent.XfrmList:output_type -> lnst.agent.v1.XfrmListReply
-	122, // 251: lnst.agent.v1.Agent.XfrmProbe:output_type -> lnst.agent.v1.XfrmProbeReply
-	49,  // 252: lnst.agent.v1.Agent.MacsecAdd:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 253: lnst.agent.v1.Agent.L2tpAddTunnel:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 254: lnst.agent.v1.Agent.L2tpAddSession:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 255: lnst.agent.v1.Agent.NftAddTable:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 256: lnst.agent.v1.Agent.NftAddChain:output_type -> lnst.agent.v1.ChangeReply
-	49,  // 257: lnst.agent.v1.Agent.NftAddRules:output_type -> lnst.agent.v1.ChangeReply
-	127, // 258: lnst.agent.v1.Agent.NftRules:output_type -> lnst.agent.v1.NftRulesReply
-	128, // 259: lnst.agent.v1.Agent.ConntrackStats:output_type -> lnst.agent.v1.ConntrackStatsReply
-	131, // 260: lnst.agent.v1.Agent.MptcpAddEndpoint:output_type -> lnst.agent.v1.MptcpEndpointReply
-	49,  // 261: lnst.agent.v1.Agent.MptcpSetLimits:output_type -> lnst.agent.v1.ChangeReply
-	133, // 262: lnst.agent.v1.Agent.MptcpState:output_type -> lnst.agent.v1.MptcpStateReply
-	3,   // 263: lnst.agent.v1.Agent.SnapshotHosts:output_type -> lnst.agent.v1.SnapshotReply
-	165, // [165:264] is the sub-list for method output_type
-	66,  // [66:165] is the sub-list for method input_type
-	66,  // [66:66] is the sub-list for extension type_name
-	66,  // [66:66] is the sub-list for extension extendee
-	0,   // [0:66] is the sub-list for field type_name
+	19,  // 8: lnst.agent.v1.JobEvent.started:type_name -> lnst.agent.v1.JobStarted
+	148, // 9: lnst.agent.v1.JobStarted.start:type_name -> google.protobuf.Timestamp
+	0,   // 10: lnst.agent.v1.JobOutput.stream:type_name -> lnst.agent.v1.JobOutput.Stream
+	21,  // 11: lnst.agent.v1.CreateLinkRequest.veth:type_name -> lnst.agent.v1.VethSpec
+	22,  // 12: lnst.agent.v1.CreateLinkRequest.bridge:type_name -> lnst.agent.v1.BridgeSpec
+	23,  // 13: lnst.agent.v1.CreateLinkRequest.generic:type_name -> lnst.agent.v1.GenericSpec
+	30,  // 14: lnst.agent.v1.RouteRequest.nexthops:type_name -> lnst.agent.v1.Nexthop
+	29,  // 15: lnst.agent.v1.RouteRequest.encap:type_name -> lnst.agent.v1.RouteEncap
+	28,  // 16: lnst.agent.v1.RoutesRequest.routes:type_name -> lnst.agent.v1.RouteRequest
+	147, // 17: lnst.agent.v1.WaitLinkRequest.timeout:type_name -> google.protobuf.Duration
+	135, // 18: lnst.agent.v1.SetFeaturesRequest.features:type_name -> lnst.agent.v1.SetFeaturesRequest.FeaturesEntry
+	136, // 19: lnst.agent.v1.SetEthtoolRequest.params:type_name -> lnst.agent.v1.SetEthtoolRequest.ParamsEntry
+	137, // 20: lnst.agent.v1.EthtoolReply.params:type_name -> lnst.agent.v1.EthtoolReply.ParamsEntry
+	138, // 21: lnst.agent.v1.EthtoolReply.max:type_name -> lnst.agent.v1.EthtoolReply.MaxEntry
+	139, // 22: lnst.agent.v1.FeaturesReply.active:type_name -> lnst.agent.v1.FeaturesReply.ActiveEntry
+	140, // 23: lnst.agent.v1.ProbeReply.link_kinds:type_name -> lnst.agent.v1.ProbeReply.LinkKindsEntry
+	141, // 24: lnst.agent.v1.ProbeReply.qdiscs:type_name -> lnst.agent.v1.ProbeReply.QdiscsEntry
+	142, // 25: lnst.agent.v1.ProbeReply.tc:type_name -> lnst.agent.v1.ProbeReply.TcEntry
+	44,  // 26: lnst.agent.v1.LinkInfoReply.stats:type_name -> lnst.agent.v1.LinkStats
+	45,  // 27: lnst.agent.v1.LinksReply.links:type_name -> lnst.agent.v1.LinkInfoReply
+	147, // 28: lnst.agent.v1.HeartbeatReply.ttl:type_name -> google.protobuf.Duration
+	1,   // 29: lnst.agent.v1.FileEntry.type:type_name -> lnst.agent.v1.FileEntry.Type
+	55,  // 30: lnst.agent.v1.FileChunk.entry:type_name -> lnst.agent.v1.FileEntry
+	56,  // 31: lnst.agent.v1.PutFileRequest.chunk:type_name -> lnst.agent.v1.FileChunk
+	63,  // 32: lnst.agent.v1.FactsReply.nics:type_name -> lnst.agent.v1.Nic
+	69,  // 33: lnst.agent.v1.CaptureStartRequest.filter:type_name -> lnst.agent.v1.CaptureInstruction
+	72,  // 34: lnst.agent.v1.CaptureEvent.started:type_name -> lnst.agent.v1.CaptureStarted
+	73,  // 35: lnst.agent.v1.CaptureEvent.packets:type_name -> lnst.agent.v1.CapturePackets
+	75,  // 36: lnst.agent.v1.CaptureEvent.end:type_name -> lnst.agent.v1.CaptureEnd
+	74,  // 37: lnst.agent.v1.CapturePackets.packets:type_name -> lnst.agent.v1.CapturePacket
+	148, // 38: lnst.agent.v1.CapturePacket.time:type_name -> google.protobuf.Timestamp
+	79,  // 39: lnst.agent.v1.KmsgReadReply.records:type_name -> lnst.agent.v1.KmsgRecord
+	82,  // 40: lnst.agent.v1.SysinfoRequest.hosts:type_name -> lnst.agent.v1.SysinfoHostRequest
+	78,  // 41: lnst.agent.v1.SysinfoRequest.kmsg_read:type_name -> lnst.agent.v1.KmsgReadRequest
+	83,  // 42: lnst.agent.v1.SysinfoFacts.numa:type_name -> lnst.agent.v1.SysinfoNuma
+	63,  // 43: lnst.agent.v1.SysinfoFacts.nics:type_name -> lnst.agent.v1.Nic
+	86,  // 44: lnst.agent.v1.SysinfoReply.hosts:type_name -> lnst.agent.v1.SysinfoHostReply
+	77,  // 45: lnst.agent.v1.SysinfoReply.kmsg_cursor:type_name -> lnst.agent.v1.KmsgCursorReply
+	80,  // 46: lnst.agent.v1.SysinfoReply.kmsg:type_name -> lnst.agent.v1.KmsgReadReply
+	143, // 47: lnst.agent.v1.SysinfoHostReply.counters:type_name -> lnst.agent.v1.SysinfoHostReply.CountersEntry
+	84,  // 48: lnst.agent.v1.SysinfoHostReply.facts:type_name -> lnst.agent.v1.SysinfoFacts
+	144, // 49: lnst.agent.v1.SysinfoHostReply.deltas:type_name -> lnst.agent.v1.SysinfoHostReply.DeltasEntry
+	93,  // 50: lnst.agent.v1.TcQdisc.stats:type_name -> lnst.agent.v1.TcStats
+	93,  // 51: lnst.agent.v1.TcClass.stats:type_name -> lnst.agent.v1.TcStats
+	93,  // 52: lnst.agent.v1.TcAction.stats:type_name -> lnst.agent.v1.TcStats
+	93,  // 53: lnst.agent.v1.TcAction.hw_stats:type_name -> lnst.agent.v1.TcStats
+	96,  // 54: lnst.agent.v1.TcFilter.actions:type_name -> lnst.agent.v1.TcAction
+	94,  // 55: lnst.agent.v1.TcListReply.qdiscs:type_name -> lnst.agent.v1.TcQdisc
+	95,  // 56: lnst.agent.v1.TcListReply.classes:type_name -> lnst.agent.v1.TcClass
+	97,  // 57: lnst.agent.v1.TcListReply.filters:type_name -> lnst.agent.v1.TcFilter
+	102, // 58: lnst.agent.v1.NicIrqsReply.irqs:type_name -> lnst.agent.v1.NicIrq
+	145, // 59: lnst.agent.v1.NicIrqAffinityRequest.cpus:type_name -> lnst.agent.v1.NicIrqAffinityRequest.CpusEntry
+	112, // 60: lnst.agent.v1.NicVfsReply.vfs:type_name -> lnst.agent.v1.NicVf
+	116, // 61: lnst.agent.v1.NicEswitchReply.ports:type_name -> lnst.agent.v1.NicPort
+	121, // 62: lnst.agent.v1.XfrmListReply.states:type_name -> lnst.agent.v1.XfrmStateInfo
+	127, // 63: lnst.agent.v1.NftRulesReply.rules:type_name -> lnst.agent.v1.NftRuleState
+	146, // 64: lnst.agent.v1.ConntrackStatsReply.counters:type_name -> lnst.agent.v1.ConntrackStatsReply.CountersEntry
+	130, // 65: lnst.agent.v1.MptcpEndpointRequest.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
+	130, // 66: lnst.agent.v1.MptcpEndpointReply.endpoint:type_name -> lnst.agent.v1.MptcpEndpoint
+	130, // 67: lnst.agent.v1.MptcpStateReply.endpoints:type_name -> lnst.agent.v1.MptcpEndpoint
+	6,   // 68: lnst.agent.v1.Agent.Hello:input_type -> lnst.agent.v1.HelloRequest
+	9,   // 69: lnst.agent.v1.Agent.CreateHost:input_type -> lnst.agent.v1.CreateHostRequest
+	8,   // 70: lnst.agent.v1.Agent.DestroyHost:input_type -> lnst.agent.v1.HostRef
+	11,  // 71: lnst.agent.v1.Agent.Connect:input_type -> lnst.agent.v1.ConnectRequest
+	12,  // 72: lnst.agent.v1.Agent.DestroyNetwork:input_type -> lnst.agent.v1.DestroyNetworkRequest
+	13,  // 73: lnst.agent.v1.Agent.StartJob:input_type -> lnst.agent.v1.StartJobRequest
+	15,  // 74: lnst.agent.v1.Agent.WaitJob:input_type -> lnst.agent.v1.JobRef
+	13,  // 75: lnst.agent.v1.Agent.RunJob:input_type -> lnst.agent.v1.StartJobRequest
+	15,  // 76: lnst.agent.v1.Agent.WaitJobStream:input_type -> lnst.agent.v1.JobRef
+	13,  // 77: lnst.agent.v1.Agent.RunJobStream:input_type -> lnst.agent.v1.StartJobRequest
+	16,  // 78: lnst.agent.v1.Agent.KillJob:input_type -> lnst.agent.v1.KillJobRequest
+	15,  // 79: lnst.agent.v1.Agent.StreamJob:input_type -> lnst.agent.v1.JobRef
+	24,  // 80: lnst.agent.v1.Agent.CreateLink:input_type -> lnst.agent.v1.CreateLinkRequest
+	25,  // 81: lnst.agent.v1.Agent.DeleteLink:input_type -> lnst.agent.v1.LinkRef
+	26,  // 82: lnst.agent.v1.Agent.SetLink:input_type -> lnst.agent.v1.SetLinkRequest
+	43,  // 83: lnst.agent.v1.Agent.AddAddr:input_type -> lnst.agent.v1.AddrRequest
+	43,  // 84: lnst.agent.v1.Agent.DelAddr:input_type -> lnst.agent.v1.AddrRequest
+	25,  // 85: lnst.agent.v1.Agent.LinkInfo:input_type -> lnst.agent.v1.LinkRef
+	8,   // 86: lnst.agent.v1.Agent.Links:input_type -> lnst.agent.v1.HostRef
+	47,  // 87: lnst.agent.v1.Agent.ReadValue:input_type -> lnst.agent.v1.ValueRef
+	49,  // 88: lnst.agent.v1.Agent.WriteValue:input_type -> lnst.agent.v1.WriteValueRequest
+	27,  // 89: lnst.agent.v1.Agent.CreateNetns:input_type -> lnst.agent.v1.CreateNetnsRequest
+	28,  // 90: lnst.agent.v1.Agent.AddRoute:input_type -> lnst.agent.v1.RouteRequest
+	28,  // 91: lnst.agent.v1.Agent.DelRoute:input_type -> lnst.agent.v1.RouteRequest
+	31,  // 92: lnst.agent.v1.Agent.AddRoutes:input_type -> lnst.agent.v1.RoutesRequest
+	32,  // 93: lnst.agent.v1.Agent.AddNeigh:input_type -> lnst.agent.v1.NeighRequest
+	32,  // 94: lnst.agent.v1.Agent.DelNeigh:input_type -> lnst.agent.v1.NeighRequest
+	33,  // 95: lnst.agent.v1.Agent.AddRule:input_type -> lnst.agent.v1.RuleRequest
+	33,  // 96: lnst.agent.v1.Agent.DelRule:input_type -> lnst.agent.v1.RuleRequest
+	34,  // 97: lnst.agent.v1.Agent.SetLinkNetns:input_type -> lnst.agent.v1.SetLinkNetnsRequest
+	35,  // 98: lnst.agent.v1.Agent.RenameLink:input_type -> lnst.agent.v1.RenameLinkRequest
+	36,  // 99: lnst.agent.v1.Agent.WaitLink:input_type -> lnst.agent.v1.WaitLinkRequest
+	37,  // 100: lnst.agent.v1.Agent.SetFeatures:input_type -> lnst.agent.v1.SetFeaturesRequest
+	25,  // 101: lnst.agent.v1.Agent.Features:input_type -> lnst.agent.v1.LinkRef
+	38,  // 102: lnst.agent.v1.Agent.SetRing:input_type -> lnst.agent.v1.SetEthtoolRequest
+	25,  // 103: lnst.agent.v1.Agent.Ring:input_type -> lnst.agent.v1.LinkRef
+	38,  // 104: lnst.agent.v1.Agent.SetCoalesce:input_type -> lnst.agent.v1.SetEthtoolRequest
+	25,  // 105: lnst.agent.v1.Agent.Coalesce:input_type -> lnst.agent.v1.LinkRef
+	41,  // 106: lnst.agent.v1.Agent.Probe:input_type -> lnst.agent.v1.ProbeRequest
+	51,  // 107: lnst.agent.v1.Agent.Heartbeat:input_type -> lnst.agent.v1.HeartbeatRequest
+	51,  // 108: lnst.agent.v1.Agent.Release:input_type -> lnst.agent.v1.HeartbeatRequest
+	53,  // 109: lnst.agent.v1.Agent.Restore:input_type -> lnst.agent.v1.RestoreRequest
+	57,  // 110: lnst.agent.v1.Agent.PutFile:input_type -> lnst.agent.v1.PutFileRequest
+	59,  // 111: lnst.agent.v1.Agent.GetFile:input_type -> lnst.agent.v1.GetFileRequest
+	60,  // 112: lnst.agent.v1.Agent.TempDir:input_type -> lnst.agent.v1.TempDirRequest
+	62,  // 113: lnst.agent.v1.Agent.Facts:input_type -> lnst.agent.v1.FactsRequest
+	65,  // 114: lnst.agent.v1.Agent.Reboot:input_type -> lnst.agent.v1.RebootRequest
+	66,  // 115: lnst.agent.v1.Agent.LoadKernel:input_type -> lnst.agent.v1.LoadKernelRequest
+	68,  // 116: lnst.agent.v1.Agent.CaptureStart:input_type -> lnst.agent.v1.CaptureStartRequest
+	70,  // 117: lnst.agent.v1.Agent.CaptureStop:input_type -> lnst.agent.v1.CaptureRef
+	76,  // 118: lnst.agent.v1.Agent.KmsgCursor:input_type -> lnst.agent.v1.KmsgCursorRequest
+	78,  // 119: lnst.agent.v1.Agent.KmsgRead:input_type -> lnst.agent.v1.KmsgReadRequest
+	81,  // 120: lnst.agent.v1.Agent.SysinfoSnapshot:input_type -> lnst.agent.v1.SysinfoRequest
+	87,  // 121: lnst.agent.v1.Agent.SysinfoAgentLog:input_type -> lnst.agent.v1.SysinfoAgentLogRequest
+	89,  // 122: lnst.agent.v1.Agent.TcAddQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	89,  // 123: lnst.agent.v1.Agent.TcReplaceQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	89,  // 124: lnst.agent.v1.Agent.TcDelQdisc:input_type -> lnst.agent.v1.TcQdiscRequest
+	90,  // 125: lnst.agent.v1.Agent.TcAddClass:input_type -> lnst.agent.v1.TcClassRequest
+	90,  // 126: lnst.agent.v1.Agent.TcDelClass:input_type -> lnst.agent.v1.TcClassRequest
+	91,  // 127: lnst.agent.v1.Agent.TcAddFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	91,  // 128: lnst.agent.v1.Agent.TcDelFilter:input_type -> lnst.agent.v1.TcFilterRequest
+	92,  // 129: lnst.agent.v1.Agent.TcList:input_type -> lnst.agent.v1.TcListRequest
+	92,  // 130: lnst.agent.v1.Agent.TcSaveQdiscs:input_type -> lnst.agent.v1.TcListRequest
+	100, // 131: lnst.agent.v1.Agent.TcResetQdiscs:input_type -> lnst.agent.v1.TcResetRequest
+	38,  // 132: lnst.agent.v1.Agent.SetChannels:input_type -> lnst.agent.v1.SetEthtoolRequest
+	25,  // 133: lnst.agent.v1.Agent.Channels:input_type -> lnst.agent.v1.LinkRef
+	25,  // 134: lnst.agent.v1.Agent.NicIrqs:input_type -> lnst.agent.v1.LinkRef
+	104, // 135: lnst.agent.v1.Agent.SetIrqAffinity:input_type -> lnst.agent.v1.NicIrqAffinityRequest
+	38,  // 136: lnst.agent.v1.Agent.SetPause:input_type -> lnst.agent.v1.SetEthtoolRequest
+	25,  // 137: lnst.agent.v1.Agent.Pause:input_type -> lnst.agent.v1.LinkRef
+	38,  // 138: lnst.agent.v1.Agent.SetLinkModes:input_type -> lnst.agent.v1.SetEthtoolRequest
+	25,  // 139: lnst.agent.v1.Agent.LinkModes:input_type -> lnst.agent.v1.LinkRef
+	25,  // 140: lnst.agent.v1.Agent.NicRss:input_type -> lnst.agent.v1.LinkRef
+	106, // 141: lnst.agent.v1.Agent.SetNicRss:input_type -> lnst.agent.v1.NicRssRequest
+	107, // 142: lnst.agent.v1.Agent.NicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	107, // 143: lnst.agent.v1.Agent.SetNicFlowHash:input_type -> lnst.agent.v1.NicFlowHashRequest
+	109, // 144: lnst.agent.v1.Agent.AddNicNtuple:input_type -> lnst.agent.v1.NicNtupleRequest
+	111, // 145: lnst.agent.v1.Agent.SetNicNumVfs:input_type -> lnst.agent.v1.NicNumVfsRequest
+	25,  // 146: lnst.agent.v1.Agent.NicVfs:input_type -> lnst.agent.v1.LinkRef
+	114, // 147: lnst.agent.v1.Agent.SetNicVf:input_type -> lnst.agent.v1.NicVfRequest
+	115, // 148: lnst.agent.v1.Agent.SetNicEswitch:input_type -> lnst.agent.v1.NicEswitchRequest
+	25,  // 149: lnst.agent.v1.Agent.NicEswitch:input_type -> lnst.agent.v1.LinkRef
+	118, // 150: lnst.agent.v1.Agent.XfrmAddState:input_type -> lnst.agent.v1.XfrmRequest
+	119, // 151: lnst.agent.v1.Agent.XfrmAddStates:input_type -> lnst.agent.v1.XfrmBatchRequest
+	118, // 152: lnst.agent.v1.Agent.XfrmAddPolicy:input_type -> lnst.agent.v1.XfrmRequest
+	8,   // 153: lnst.agent.v1.Agent.XfrmList:input_type -> lnst.agent.v1.HostRef
+	118, // 154: lnst.agent.v1.Agent.XfrmProbe:input_type -> lnst.agent.v1.XfrmRequest
+	124, // 155: lnst.agent.v1.Agent.MacsecAdd:input_type -> lnst.agent.v1.MacsecRequest
+	125, // 156: lnst.agent.v1.Agent.L2tpAddTunnel:input_type -> lnst.agent.v1.L2tpRequest
+	125, // 157: lnst.agent.v1.Agent.L2tpAddSession:input_type -> lnst.agent.v1.L2tpRequest
+	126, // 158: lnst.agent.v1.Agent.NftAddTable:input_type -> lnst.agent.v1.NftRequest
+	126, // 159: lnst.agent.v1.Agent.NftAddChain:input_type -> lnst.agent.v1.NftRequest
+	126, // 160: lnst.agent.v1.Agent.NftAddRules:input_type -> lnst.agent.v1.NftRequest
+	126, // 161: lnst.agent.v1.Agent.NftRules:input_type -> lnst.agent.v1.NftRequest
+	8,   // 162: lnst.agent.v1.Agent.ConntrackStats:input_type -> lnst.agent.v1.HostRef
+	131, // 163: lnst.agent.v1.Agent.MptcpAddEndpoint:input_type -> lnst.agent.v1.MptcpEndpointRequest
+	133, // 164: lnst.agent.v1.Agent.MptcpSetLimits:input_type -> lnst.agent.v1.MptcpLimitsRequest
+	8,   // 165: lnst.agent.v1.Agent.MptcpState:input_type -> lnst.agent.v1.HostRef
+	2,   // 166: lnst.agent.v1.Agent.SnapshotHosts:input_type -> lnst.agent.v1.SnapshotRequest
+	7,   // 167: lnst.agent.v1.Agent.Hello:output_type -> lnst.agent.v1.HelloReply
+	10,  // 168: lnst.agent.v1.Agent.CreateHost:output_type -> lnst.agent.v1.CreateHostReply
+	5,   // 169: lnst.agent.v1.Agent.DestroyHost:output_type -> lnst.agent.v1.Empty
+	5,   // 170: lnst.agent.v1.Agent.Connect:output_type -> lnst.agent.v1.Empty
+	5,   // 171: lnst.agent.v1.Agent.DestroyNetwork:output_type -> lnst.agent.v1.Empty
+	14,  // 172: lnst.agent.v1.Agent.StartJob:output_type -> lnst.agent.v1.StartJobReply
+	17,  // 173: lnst.agent.v1.Agent.WaitJob:output_type -> lnst.agent.v1.JobResult
+	17,  // 174: lnst.agent.v1.Agent.RunJob:output_type -> lnst.agent.v1.JobResult
+	18,  // 175: lnst.agent.v1.Agent.WaitJobStream:output_type -> lnst.agent.v1.JobEvent
+	18,  // 176: lnst.agent.v1.Agent.RunJobStream:output_type -> lnst.agent.v1.JobEvent
+	5,   // 177: lnst.agent.v1.Agent.KillJob:output_type -> lnst.agent.v1.Empty
+	20,  // 178: lnst.agent.v1.Agent.StreamJob:output_type -> lnst.agent.v1.JobOutput
+	50,  // 179: lnst.agent.v1.Agent.CreateLink:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 180: lnst.agent.v1.Agent.DeleteLink:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 181: lnst.agent.v1.Agent.SetLink:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 182: lnst.agent.v1.Agent.AddAddr:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 183: lnst.agent.v1.Agent.DelAddr:output_type -> lnst.agent.v1.ChangeReply
+	45,  // 184: lnst.agent.v1.Agent.LinkInfo:output_type -> lnst.agent.v1.LinkInfoReply
+	46,  // 185: lnst.agent.v1.Agent.Links:output_type -> lnst.agent.v1.LinksReply
+	48,  // 186: lnst.agent.v1.Agent.ReadValue:output_type -> lnst.agent.v1.ValueReply
+	50,  // 187: lnst.agent.v1.Agent.WriteValue:output_type -> lnst.agent.v1.ChangeReply
+	10,  // 188: lnst.agent.v1.Agent.CreateNetns:output_type -> lnst.agent.v1.CreateHostReply
+	50,  // 189: lnst.agent.v1.Agent.AddRoute:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 190: lnst.agent.v1.Agent.DelRoute:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 191: lnst.agent.v1.Agent.AddRoutes:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 192: lnst.agent.v1.Agent.AddNeigh:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 193: lnst.agent.v1.Agent.DelNeigh:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 194: lnst.agent.v1.Agent.AddRule:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 195: lnst.agent.v1.Agent.DelRule:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 196: lnst.agent.v1.Agent.SetLinkNetns:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 197: lnst.agent.v1.Agent.RenameLink:output_type -> lnst.agent.v1.ChangeReply
+	5,   // 198: lnst.agent.v1.Agent.WaitLink:output_type -> lnst.agent.v1.Empty
+	50,  // 199: lnst.agent.v1.Agent.SetFeatures:output_type -> lnst.agent.v1.ChangeReply
+	40,  // 200: lnst.agent.v1.Agent.Features:output_type -> lnst.agent.v1.FeaturesReply
+	50,  // 201: lnst.agent.v1.Agent.SetRing:output_type -> lnst.agent.v1.ChangeReply
+	39,  // 202: lnst.agent.v1.Agent.Ring:output_type -> lnst.agent.v1.EthtoolReply
+	50,  // 203: lnst.agent.v1.Agent.SetCoalesce:output_type -> lnst.agent.v1.ChangeReply
+	39,  // 204: lnst.agent.v1.Agent.Coalesce:output_type -> lnst.agent.v1.EthtoolReply
+	42,  // 205: lnst.agent.v1.Agent.Probe:output_type -> lnst.agent.v1.ProbeReply
+	52,  // 206: lnst.agent.v1.Agent.Heartbeat:output_type -> lnst.agent.v1.HeartbeatReply
+	5,   // 207: lnst.agent.v1.Agent.Release:output_type -> lnst.agent.v1.Empty
+	54,  // 208: lnst.agent.v1.Agent.Restore:output_type -> lnst.agent.v1.RestoreReply
+	58,  // 209: lnst.agent.v1.Agent.PutFile:output_type -> lnst.agent.v1.PutFileReply
+	56,  // 210: lnst.agent.v1.Agent.GetFile:output_type -> lnst.agent.v1.FileChunk
+	61,  // 211: lnst.agent.v1.Agent.TempDir:output_type -> lnst.agent.v1.TempDirReply
+	64,  // 212: lnst.agent.v1.Agent.Facts:output_type -> lnst.agent.v1.FactsReply
+	5,   // 213: lnst.agent.v1.Agent.Reboot:output_type -> lnst.agent.v1.Empty
+	67,  // 214: lnst.agent.v1.Agent.LoadKernel:output_type -> lnst.agent.v1.LoadKernelReply
+	71,  // 215: lnst.agent.v1.Agent.CaptureStart:output_type -> lnst.agent.v1.CaptureEvent
+	5,   // 216: lnst.agent.v1.Agent.CaptureStop:output_type -> lnst.agent.v1.Empty
+	77,  // 217: lnst.agent.v1.Agent.KmsgCursor:output_type -> lnst.agent.v1.KmsgCursorReply
+	80,  // 218: lnst.agent.v1.Agent.KmsgRead:output_type -> lnst.agent.v1.KmsgReadReply
+	85,  // 219: lnst.agent.v1.Agent.SysinfoSnapshot:output_type -> lnst.agent.v1.SysinfoReply
+	88,  // 220: lnst.agent.v1.Agent.SysinfoAgentLog:output_type -> lnst.agent.v1.SysinfoAgentLogReply
+	50,  // 221: lnst.agent.v1.Agent.TcAddQdisc:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 222: lnst.agent.v1.Agent.TcReplaceQdisc:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 223: lnst.agent.v1.Agent.TcDelQdisc:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 224: lnst.agent.v1.Agent.TcAddClass:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 225: lnst.agent.v1.Agent.TcDelClass:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 226: lnst.agent.v1.Agent.TcAddFilter:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 227: lnst.agent.v1.Agent.TcDelFilter:output_type -> lnst.agent.v1.ChangeReply
+	98,  // 228: lnst.agent.v1.Agent.TcList:output_type -> lnst.agent.v1.TcListReply
+	99,  // 229: lnst.agent.v1.Agent.TcSaveQdiscs:output_type -> lnst.agent.v1.TcQdiscState
+	101, // 230: lnst.agent.v1.Agent.TcResetQdiscs:output_type -> lnst.agent.v1.TcResetReply
+	50,  // 231: lnst.agent.v1.Agent.SetChannels:output_type -> lnst.agent.v1.ChangeReply
+	39,  // 232: lnst.agent.v1.Agent.Channels:output_type -> lnst.agent.v1.EthtoolReply
+	103, // 233: lnst.agent.v1.Agent.NicIrqs:output_type -> lnst.agent.v1.NicIrqsReply
+	50,  // 234: lnst.agent.v1.Agent.SetIrqAffinity:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 235: lnst.agent.v1.Agent.SetPause:output_type -> lnst.agent.v1.ChangeReply
+	39,  // 236: lnst.agent.v1.Agent.Pause:output_type -> lnst.agent.v1.EthtoolReply
+	50,  // 237: lnst.agent.v1.Agent.SetLinkModes:output_type -> lnst.agent.v1.ChangeReply
+	39,  // 238: lnst.agent.v1.Agent.LinkModes:output_type -> lnst.agent.v1.EthtoolReply
+	105, // 239: lnst.agent.v1.Agent.NicRss:output_type -> lnst.agent.v1.NicRssReply
+	50,  // 240: lnst.agent.v1.Agent.SetNicRss:output_type -> lnst.agent.v1.ChangeReply
+	108, // 241: lnst.agent.v1.Agent.NicFlowHash:output_type -> lnst.agent.v1.NicFlowHashReply
+	50,  // 242: lnst.agent.v1.Agent.SetNicFlowHash:output_type -> lnst.agent.v1.ChangeReply
+	110, // 243: lnst.agent.v1.Agent.AddNicNtuple:output_type -> lnst.agent.v1.NicNtupleReply
+	50,  // 244: lnst.agent.v1.Agent.SetNicNumVfs:output_type -> lnst.agent.v1.ChangeReply
+	113, // 245: lnst.agent.v1.Agent.NicVfs:output_type -> lnst.agent.v1.NicVfsReply
+	50,  // 246: lnst.agent.v1.Agent.SetNicVf:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 247: lnst.agent.v1.Agent.SetNicEswitch:output_type -> lnst.agent.v1.ChangeReply
+	117, // 248: lnst.agent.v1.Agent.NicEswitch:output_type -> lnst.agent.v1.NicEswitchReply
+	50,  // 249: lnst.agent.v1.Agent.XfrmAddState:output_type -> lnst.agent.v1.ChangeReply
+	120, // 250: lnst.agent.v1.Agent.XfrmAddStates:output_type -> lnst.agent.v1.XfrmBatchReply
+	50,  // 251: lnst.agent.v1.Agent.XfrmAddPolicy:output_type -> lnst.agent.v1.ChangeReply
+	122, // 252: lnst.agent.v1.Agent.XfrmList:output_type -> lnst.agent.v1.XfrmListReply
+	123, // 253: lnst.agent.v1.Agent.XfrmProbe:output_type -> lnst.agent.v1.XfrmProbeReply
+	50,  // 254: lnst.agent.v1.Agent.MacsecAdd:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 255: lnst.agent.v1.Agent.L2tpAddTunnel:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 256: lnst.agent.v1.Agent.L2tpAddSession:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 257: lnst.agent.v1.Agent.NftAddTable:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 258: lnst.agent.v1.Agent.NftAddChain:output_type -> lnst.agent.v1.ChangeReply
+	50,  // 259: lnst.agent.v1.Agent.NftAddRules:output_type -> lnst.agent.v1.ChangeReply
+	128, // 260: lnst.agent.v1.Agent.NftRules:output_type -> lnst.agent.v1.NftRulesReply
+	129, // 261: lnst.agent.v1.Agent.ConntrackStats:output_type -> lnst.agent.v1.ConntrackStatsReply
+	132, // 262: lnst.agent.v1.Agent.MptcpAddEndpoint:output_type -> lnst.agent.v1.MptcpEndpointReply
+	50,  // 263: lnst.agent.v1.Agent.MptcpSetLimits:output_type -> lnst.agent.v1.ChangeReply
+	134, // 264: lnst.agent.v1.Agent.MptcpState:output_type -> lnst.agent.v1.MptcpStateReply
+	3,   // 265: lnst.agent.v1.Agent.SnapshotHosts:output_type -> lnst.agent.v1.SnapshotReply
+	167, // [167:266] is the sub-list for method output_type
+	68,  // [68:167] is the sub-list for method input_type
+	68,  // [68:68] is the sub-list for extension type_name
+	68,  // [68:68] is the sub-list for extension extendee
+	0,   // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -10661,29 +10738,29 @@ func file_agent_proto_init() {
 		(*JobEvent_Output)(nil),
 		(*JobEvent_Result)(nil),
 	}
-	file_agent_proto_msgTypes[21].OneofWrappers = []any{
+	file_agent_proto_msgTypes[22].OneofWrappers = []any{
 		(*CreateLinkRequest_Veth)(nil),
 		(*CreateLinkRequest_Bridge)(nil),
 		(*CreateLinkRequest_Generic)(nil),
 	}
-	file_agent_proto_msgTypes[23].OneofWrappers = []any{}
-	file_agent_proto_msgTypes[33].OneofWrappers = []any{
+	file_agent_proto_msgTypes[24].OneofWrappers = []any{}
+	file_agent_proto_msgTypes[34].OneofWrappers = []any{
 		(*WaitLinkRequest_OperState)(nil),
 		(*WaitLinkRequest_Carrier)(nil),
 	}
-	file_agent_proto_msgTypes[68].OneofWrappers = []any{
+	file_agent_proto_msgTypes[69].OneofWrappers = []any{
 		(*CaptureEvent_Started)(nil),
 		(*CaptureEvent_Packets)(nil),
 		(*CaptureEvent_End)(nil),
 	}
-	file_agent_proto_msgTypes[111].OneofWrappers = []any{}
+	file_agent_proto_msgTypes[112].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   144,
+			NumMessages:   145,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -17,8 +17,17 @@ import (
 // RunJobStream is asked with RunJob (its output is then limited as
 // RunJob's).
 func RunJobWhole(ctx context.Context, c AgentClient, req *StartJobRequest) (*JobResult, error) {
+	return RunJobWholeStarted(ctx, c, req, nil)
+}
+
+// RunJobWholeStarted is RunJobWhole that calls started, unless nil, with
+// the job's id and start as soon as the agent tells them: when the job
+// has started, before its end. An agent that does not tell them (one
+// older than JobEvent.started, or without RunJobStream) never calls it;
+// neither does a job that could not start.
+func RunJobWholeStarted(ctx context.Context, c AgentClient, req *StartJobRequest, started func(*JobStarted)) (*JobResult, error) {
 	return whole(func() (grpc.ServerStreamingClient[JobEvent], error) { return c.RunJobStream(ctx, req) },
-		func() (*JobResult, error) { return c.RunJob(ctx, req) })
+		func() (*JobResult, error) { return c.RunJob(ctx, req) }, started)
 }
 
 // WaitJobWhole waits for a job as WaitJob does, but gets all the output
@@ -26,16 +35,17 @@ func RunJobWhole(ctx context.Context, c AgentClient, req *StartJobRequest) (*Job
 // WaitJobStream is asked with WaitJob.
 func WaitJobWhole(ctx context.Context, c AgentClient, ref *JobRef) (*JobResult, error) {
 	return whole(func() (grpc.ServerStreamingClient[JobEvent], error) { return c.WaitJobStream(ctx, ref) },
-		func() (*JobResult, error) { return c.WaitJob(ctx, ref) })
+		func() (*JobResult, error) { return c.WaitJob(ctx, ref) }, nil)
 }
 
 // whole collects the job result of the streaming call stream, or asks
-// unary when the agent does not have the streaming call.
-func whole(stream func() (grpc.ServerStreamingClient[JobEvent], error), unary func() (*JobResult, error)) (*JobResult, error) {
+// unary when the agent does not have the streaming call; started is
+// collectJob's.
+func whole(stream func() (grpc.ServerStreamingClient[JobEvent], error), unary func() (*JobResult, error), started func(*JobStarted)) (*JobResult, error) {
 	st, err := stream()
 	if err == nil {
 		var r *JobResult
-		r, err = CollectJob(st)
+		r, err = collectJob(st, started)
 		if status.Code(err) != codes.Unimplemented {
 			return r, err
 		}
@@ -55,6 +65,13 @@ const MaxCollect = 1 << 30
 // output chunks and its result, with the output put in the result's
 // Stdout and Stderr.
 func CollectJob(stream grpc.ServerStreamingClient[JobEvent]) (*JobResult, error) {
+	return collectJob(stream, nil)
+}
+
+// collectJob is CollectJob that calls started, unless nil, with the
+// job's start when a message tells it (JobEvent.started: RunJobStream's
+// first).
+func collectJob(stream grpc.ServerStreamingClient[JobEvent], started func(*JobStarted)) (*JobResult, error) {
 	var out [2]bytes.Buffer
 	for {
 		ev, err := stream.Recv()
@@ -63,6 +80,9 @@ func CollectJob(stream grpc.ServerStreamingClient[JobEvent]) (*JobResult, error)
 		}
 		if err != nil {
 			return nil, err
+		}
+		if ev.Started != nil && started != nil {
+			started(ev.Started)
 		}
 		switch e := ev.Event.(type) {
 		case *JobEvent_Output:

@@ -71,6 +71,9 @@ func TestProfileLab(t *testing.T) {
 	assert.Equal(t, []string{"h1", "h2"}, p.Hosts)
 	assert.Equal(t, "perf profiled iteration 1/1", p.Window)
 	assert.GreaterOrEqual(t, time.Duration(p.Duration), time.Second, "the recording spans the 1s flow")
+	for _, f := range []string{p.Data, p.Report} {
+		assert.True(t, strings.HasPrefix(filepath.Base(f), run.ID+"."), "%s carries the run's id %s", f, run.ID)
+	}
 	fi, err := os.Stat(filepath.Join(dir, p.Data))
 	require.NoError(t, err)
 	assert.Positive(t, fi.Size())
