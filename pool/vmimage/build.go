@@ -21,7 +21,7 @@ import (
 
 // builderVersion is part of the cache key: bump it when the image layout
 // or the init script changes.
-const builderVersion = "lnst-vmimage-5"
+const builderVersion = "lnst-vmimage-6"
 
 // kernelMeta is the Debian meta package of the default kernel.
 const kernelMeta = "linux-image-cloud-amd64"

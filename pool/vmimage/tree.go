@@ -179,8 +179,9 @@ var etcFiles = map[string]string{
 	"/etc/group":         "root:x:0:\ntcpdump:x:109:\nnogroup:x:65534:\n",
 	"/etc/hosts":         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
 	"/etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n",
-	// No stray bond0 and dummy0 when the modules load.
-	"/etc/modprobe.d/lnst.conf": "options bonding max_bonds=0\noptions dummy numdummies=0\n",
+	// No stray bond0, dummy0 or ifb0/ifb1 when the modules load (a kind
+	// probe loads them).
+	"/etc/modprobe.d/lnst.conf": "options bonding max_bonds=0\noptions dummy numdummies=0\noptions ifb numifbs=0\n",
 	"/etc/protocols":            "ip\t0\tIP\nicmp\t1\tICMP\ntcp\t6\tTCP\nudp\t17\tUDP\nipv6-icmp\t58\tIPv6-ICMP\n",
 }
 
