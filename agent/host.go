@@ -47,6 +47,9 @@ type host struct {
 	// dadMu serialises Connect's switching of duplicate address
 	// detection (labdad.go).
 	dadMu sync.Mutex
+	// firstUp holds, per interface quietFirstUp turned detection off for
+	// until its first up, the setting to put back (vmdad.go); under dadMu.
+	firstUp map[string]string
 
 	workMu sync.RWMutex // guards closed against do
 	closed bool

@@ -198,6 +198,7 @@ func (h *host) setLink(req *pb.SetLinkRequest) (undo, error) {
 	u, err := h.setLinkLocked(req)
 	if err == nil && req.Up != nil && *req.Up {
 		h.waitUsable(req.Name)
+		err = h.settleFirstUp(req.Name)
 	}
 	return u, err
 }

@@ -83,6 +83,16 @@ func ServeVM() int {
 		return 1
 	}
 	srv.files.reboot = guestReboot
+	if h, err := srv.host(""); err == nil {
+		var nics []string
+		for _, name := range cfg.Ifaces {
+			nics = append(nics, name)
+		}
+		// The link-local addresses come without detection (vmdad.go).
+		if err := h.quietFirstUp(nics); err != nil {
+			log.Warn("NICs keep duplicate address detection on their first up", "error", err)
+		}
+	}
 	lis := newPortListener(cfg.Port, openPortDevice(dev))
 	g := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(g)

@@ -41,6 +41,7 @@
 //	-lnst.vm.modules       [LNST_VM_MODULES]       modules tree of -lnst.vm.kernel
 //	-lnst.vm.memory        [LNST_VM_MEMORY]        memory of each VM lab guest, in MiB (default 512)
 //	-lnst.vm.cpus          [LNST_VM_CPUS]          virtual CPUs of each VM lab guest (default 1)
+//	-lnst.vm.maxboot       [LNST_VM_MAXBOOT]       how many guests boot at once (default 0: one per host CPU)
 //	-lnst.vm.accel         [LNST_VM_ACCEL]         how QEMU runs the guests: auto (KVM where it works, else TCG), kvm or tcg
 //	-lnst.vm.ovs           [LNST_VM_OVS]           add Open vSwitch to the VM lab's image
 //	-lnst.pool             [LNST_POOL]             pool file of machines running lnst-agent, instead of the local lab

@@ -27,6 +27,7 @@ type config struct {
 	vmModules string
 	vmMemory  string
 	vmCPUs    string
+	vmMaxBoot string
 	vmOvs     string
 	vmAccel   string
 	reruns    string
@@ -53,6 +54,7 @@ func init() {
 	stringFlag(&cfg.vmModules, "vm.modules", "", "modules tree of -lnst.vm.kernel (its /lib/modules/RELEASE directory)")
 	stringFlag(&cfg.vmMemory, "vm.memory", "512", "memory of each VM lab guest, in MiB")
 	stringFlag(&cfg.vmCPUs, "vm.cpus", "1", "virtual CPUs of each VM lab guest")
+	stringFlag(&cfg.vmMaxBoot, "vm.maxboot", "0", "how many VM lab guests boot at once (0: one per host CPU for each guest CPU); the others wait their turn")
 	stringFlag(&cfg.vmAccel, "vm.accel", "auto", "how QEMU runs the VM lab's guests: auto (KVM where a probe, cached per machine with the kernel and QEMU versions, finds it works; TCG otherwise, saying why), kvm (fail where KVM does not work) or tcg (emulate, works everywhere)")
 	stringFlag(&cfg.vmOvs, "vm.ovs", "false", "add Open vSwitch to the VM lab's image (true or false)")
 	stringFlag(&cfg.pool, "pool", "", "pool file of machines running lnst-agent (default: the local lab); a relative path is resolved against the module root (the directory of go.mod), not the test package's directory go test runs the binary in")
@@ -143,6 +145,9 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string) error {
 	}
 	if n, err := strconv.Atoi(cfg.vmCPUs); err != nil || n < 1 || n > 64 {
 		return fmt.Errorf("%s: %q is not a number of CPUs from 1 to 64", source("lnst.vm.cpus"), cfg.vmCPUs)
+	}
+	if n, err := strconv.Atoi(cfg.vmMaxBoot); err != nil || n < 0 || n > 1024 {
+		return fmt.Errorf("%s: %q is not a number of guests from 0 (one per CPU) to 1024", source("lnst.vm.maxboot"), cfg.vmMaxBoot)
 	}
 	if n, err := strconv.Atoi(cfg.reruns); err != nil || n < 0 || n > 100 {
 		return fmt.Errorf("%s: %q is not a number of reruns from 0 to 100", source("lnst.reruns"), cfg.reruns)

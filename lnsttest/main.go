@@ -223,12 +223,13 @@ func startVMLab() (*pool.Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("VM lab image: %w", err)
 	}
-	mem, _ := strconv.Atoi(cfg.vmMemory) // checked by loadConfig
-	cpus, _ := strconv.Atoi(cfg.vmCPUs)  // checked by loadConfig
+	mem, _ := strconv.Atoi(cfg.vmMemory)      // checked by loadConfig
+	cpus, _ := strconv.Atoi(cfg.vmCPUs)       // checked by loadConfig
+	maxBoot, _ := strconv.Atoi(cfg.vmMaxBoot) // checked by loadConfig
 
 	accel, _ := pool.ParseAccel(cfg.vmAccel) // checked by loadConfig
 	l, err := pool.StartVMLab(labOptions(),
-		pool.VMOptions{Image: img, Accel: accel, MemoryMiB: mem, CPUs: cpus, AgentLogLevel: cfg.agentLog, Log: os.Stderr})
+		pool.VMOptions{Image: img, Accel: accel, MemoryMiB: mem, CPUs: cpus, MaxBooting: maxBoot, AgentLogLevel: cfg.agentLog, Log: os.Stderr})
 	if err != nil && accel == pool.AccelKVM {
 		return nil, fmt.Errorf("-lnst.vm.accel=kvm: %w", err)
 	}

@@ -80,6 +80,8 @@ func TestLoadConfig(t *testing.T) {
 		{"vm memory too small", []string{"-lnst.vm.memory=64"}, nil, `-lnst.vm.memory: "64" is not a memory size`},
 		{"vm cpus", []string{"-lnst.lab=vm", "-lnst.vm.cpus=2"}, nil, ""},
 		{"vm ovs", []string{"-lnst.lab=vm", "-lnst.vm.ovs=true"}, nil, ""},
+		{"vm maxboot", []string{"-lnst.lab=vm", "-lnst.vm.maxboot=4"}, nil, ""},
+		{"bad vm maxboot", nil, map[string]string{"LNST_VM_MAXBOOT": "-1"}, `environment variable LNST_VM_MAXBOOT: "-1" is not a number of guests from 0 (one per CPU) to 1024`},
 		{"vm accel kvm", []string{"-lnst.lab=vm", "-lnst.vm.accel=kvm"}, nil, ""},
 		{"vm accel env", nil, map[string]string{"LNST_VM_ACCEL": "tcg"}, ""},
 		{"bad vm accel", []string{"-lnst.vm.accel=hvf"}, nil, `-lnst.vm.accel: unknown accelerator "hvf" (want auto, kvm or tcg)`},
@@ -118,6 +120,7 @@ func TestLoadConfig(t *testing.T) {
 			fs.BoolVar(&cfg.summary, "lnst.summary", true, "")
 			fs.StringVar(&cfg.vmMemory, "lnst.vm.memory", "512", "")
 			fs.StringVar(&cfg.vmCPUs, "lnst.vm.cpus", "1", "")
+			fs.StringVar(&cfg.vmMaxBoot, "lnst.vm.maxboot", "0", "")
 			fs.StringVar(&cfg.vmOvs, "lnst.vm.ovs", "false", "")
 			fs.StringVar(&cfg.vmAccel, "lnst.vm.accel", "auto", "")
 			fs.StringVar(&cfg.vmKernel, "lnst.vm.kernel", "", "")

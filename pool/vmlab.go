@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -37,8 +39,17 @@ type VMOptions struct {
 	// loses every packet it must look at).
 	CPUs int
 	// BootTimeout bounds a guest's boot to a serving agent (default 3 min:
-	// without KVM, QEMU emulates the CPU).
+	// without KVM, QEMU emulates the CPU). It counts from the guest's
+	// QEMU start, not from the wait for a boot slot (MaxBooting).
 	BootTimeout time.Duration
+	// MaxBooting is how many guests of the lab boot at once (default:
+	// one per host CPU for each guest CPU, at least one). A guest holds
+	// its slot from QEMU's start until its agent answers; the others
+	// wait. Booting is CPU-bound (under TCG the whole boot is emulated),
+	// so more at once only share the same cores, each guest's boot
+	// stretches towards its BootTimeout, and every guest's memory is
+	// touched at the same time.
+	MaxBooting int
 	// Accel is how QEMU runs the guests: AccelAuto ("" too) uses KVM
 	// where DefaultAccelChooser finds it works, else TCG; AccelKVM fails
 	// StartVMLab where KVM does not work; AccelTCG always emulates.
@@ -69,6 +80,10 @@ type vmLab struct {
 	exe  string
 
 	mu sync.Mutex // serialises writing initramfs files
+
+	// booting holds a token per guest between its QEMU start and its
+	// agent's first answer (VMOptions.MaxBooting), across instances.
+	booting chan struct{}
 }
 
 // vmGuest is one booted guest of an instance.
@@ -102,6 +117,9 @@ func StartVMLab(opts LabOptions, vm VMOptions) (*Lab, error) {
 	if vm.BootTimeout == 0 {
 		vm.BootTimeout = 3 * time.Minute
 	}
+	if vm.MaxBooting <= 0 {
+		vm.MaxBooting = max(1, runtime.NumCPU()/vm.CPUs)
+	}
 	if vm.Log == nil {
 		vm.Log = io.Discard
 	}
@@ -118,12 +136,13 @@ func StartVMLab(opts LabOptions, vm VMOptions) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start VM lab: %w", err)
 	}
+	exe = guestAgentBinary(exe, dir, vm.Log)
 	l, err := StartLab(opts)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	l.vm = &vmLab{opts: vm, dir: dir, exe: exe}
+	l.vm = &vmLab{opts: vm, dir: dir, exe: exe, booting: make(chan struct{}, vm.MaxBooting)}
 	return l, nil
 }
 
@@ -135,6 +154,24 @@ func StartVMLab(opts LabOptions, vm VMOptions) (*Lab, error) {
 // directory) belongs to.
 func newRunDir() (string, error) {
 	return os.MkdirTemp("", fmt.Sprintf("lnst-vmlab-%d-", os.Getpid()))
+}
+
+// guestAgentBinary is the binary the guests run as their agent: a copy
+// of this executable, exe, without its symbol table and debug sections
+// (binutils' strip, into the run directory dir), or exe itself where strip
+// is missing or fails (said on log). Go's tracebacks do not need what strip
+// removes. Every guest unpacks its agent into its RAM and QEMU maps the
+// whole initramfs: a 26 MB test binary stripped to 18 MB took 8 MiB off
+// each, twice, of an idle guest's resident memory, and a third of a
+// second off its boot under TCG.
+func guestAgentBinary(exe, dir string, log io.Writer) string {
+	out := filepath.Join(dir, "agent")
+	if b, err := exec.Command("strip", "-o", out, exe).CombinedOutput(); err != nil {
+		fmt.Fprintf(log, "VM lab: guests run the unstripped %s (strip: %v %s)\n", exe, err, bytes.TrimSpace(b))
+		os.Remove(out)
+		return exe
+	}
+	return out
 }
 
 // guestFiles are the files of guest name (agent-side name) in the run
@@ -292,8 +329,8 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 	}
 	in.initrd = initrd
 	in.guests = guests
-	fmt.Fprintf(v.opts.Log, "VM lab: booting %d VMs (%s, %s, %d MiB each; switch and taps made in %.2fs, initramfs written in %.2fs)\n",
-		nguests, v.opts.Image.Release, v.opts.Accel, v.opts.MemoryMiB, prep.Seconds(), (time.Since(prepStart) - prep).Seconds())
+	fmt.Fprintf(v.opts.Log, "VM lab: booting %d VMs, %d at once (%s, %s, %d MiB each; switch and taps made in %.2fs, initramfs written in %.2fs)\n",
+		nguests, min(nguests, cap(v.booting)), v.opts.Image.Release, v.opts.Accel, v.opts.MemoryMiB, prep.Seconds(), (time.Since(prepStart) - prep).Seconds())
 	start := time.Now()
 	errs := make(chan error, nguests)
 	for _, h := range t.Hosts {
@@ -327,18 +364,42 @@ func (l *Lab) buildVMs(ctx context.Context, in *Instance, t Topology) error {
 // for it. A guest that reboots (Host.Reboot) boots -kernel again in the
 // same QEMU process, keeping its sockets and disks; one that powers off
 // ends QEMU. A kernel panic reboots too (panic=-1): bootGuest fails on
-// the panic message in the console.
+// the panic message in the console. no_timer_check skips the kernel's
+// check that the emulated timer interrupt arrives in time: on a loaded
+// host a TCG guest failed it ("IO-APIC + timer doesn't work!") and
+// panicked at boot.
+//
+// What an idle guest costs the host (QEMU's RSS; measured under TCG with
+// the default image, BenchmarkVMLabTwoHosts prints it) is mostly guest
+// memory the guest once touched, the translated code and the mapped
+// initramfs. Two options keep it small:
+//
+//   - tb-size caps TCG's translation cache (vmTBSizeMiB): QEMU's default
+//     on a 64-bit host is up to 1 GiB, and a guest's boot alone filled
+//     80 MiB of it with code that runs once; a full cache is flushed and
+//     refilled with what still runs.
+//   - a virtio balloon with free page reporting: the guest's
+//     virtio_balloon driver (loaded by the image's /init) reports free
+//     memory in 2 MiB blocks and QEMU gives it back to the host. Without
+//     it, memory the guest freed (the initramfs's own copy after it is
+//     unpacked, boot-time allocations) stays resident in QEMU.
 func qemuArgs(img *vmimage.Image, accel Accel, memMiB, cpus int, cmdline ...string) []string {
-	a := []string{"qemu-system-x86_64", "-accel", "tcg", "-cpu", "max"}
+	a := []string{"qemu-system-x86_64", "-accel", fmt.Sprintf("tcg,tb-size=%d", vmTBSizeMiB), "-cpu", "max"}
 	if accel == AccelKVM {
 		a = []string{"qemu-system-x86_64", "-accel", "kvm", "-cpu", "host"}
 	}
 	return append(a, "-m", fmt.Sprint(memMiB), "-smp", fmt.Sprint(cpus),
 		"-nodefaults", "-no-user-config", "-display", "none",
+		"-device", "virtio-balloon-pci,free-page-reporting=on",
 		"-kernel", img.Kernel, "-initrd", img.Initrd,
-		"-append", strings.Join(append([]string{"console=ttyS0", "quiet", "panic=-1"}, cmdline...), " "),
+		"-append", strings.Join(append([]string{"console=ttyS0", "quiet", "panic=-1", "no_timer_check"}, cmdline...), " "),
 	)
 }
+
+// vmTBSizeMiB is the TCG translation cache of each guest, in MiB. Boot
+// times with 32 and with QEMU's default (1 GiB, of which boot filled 80
+// MiB) were the same within this machine's noise.
+const vmTBSizeMiB = 32
 
 // hostLabel is a guest's hostname: unique in the lab, so each guest finds
 // its own config in the shared archive.
@@ -373,9 +434,16 @@ func consoleHas(console, line string) bool {
 }
 
 // bootGuest starts a guest's QEMU as a job of the switch host and waits
-// until its agent answers on the virtio-serial socket.
+// until its agent answers on the virtio-serial socket. It first waits for
+// a boot slot (VMOptions.MaxBooting), held until the agent answers.
 func (l *Lab) bootGuest(ctx context.Context, vmm, group string, g *vmGuest, argv []string) error {
 	v := l.vm
+	select {
+	case v.booting <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("VM lab: %s waited for a boot slot: %w", g.name, ctx.Err())
+	}
+	defer func() { <-v.booting }()
 	sock := g.sock
 	job, err := l.client.StartJob(ctx, &pb.StartJobRequest{Host: vmm, Group: group, Argv: argv, Desc: "VM " + g.name})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/lnst-go/lnst/internal/benchratio"
+	"github.com/lnst-go/lnst/internal/launch"
 	"github.com/lnst-go/lnst/internal/sockprobe"
 	"github.com/lnst-go/lnst/pool/vmimage"
 	"google.golang.org/grpc"
@@ -204,8 +206,17 @@ func TestVMLabKilledController(t *testing.T) {
 
 // benchVMRounds is how many rounds of each side BenchmarkVMLabTwoHosts
 // runs per iteration, interleaved (ABAB... the lab first in even rounds,
-// the bare boots first in odd ones).
-const benchVMRounds = 3
+// the bare boots first in odd ones); BenchmarkVMLabEightHosts, whose
+// rounds take minutes on two cores, runs benchVM8Rounds.
+const (
+	benchVMRounds  = 3
+	benchVM8Rounds = 2
+)
+
+// vmIdleSettle is how long the benchmarks leave the guests idle before
+// reading their memory: free page reporting gives memory back after the
+// guest has had it free for 2 s.
+const vmIdleSettle = 3 * time.Second
 
 // BenchmarkVMLabTwoHosts compares, round by round after one untimed
 // warm-up round of each side:
@@ -217,17 +228,49 @@ const benchVMRounds = 3
 //     as waitusable-s), one job on each guest, and Lab.Destroy.
 //   - bareboot, the floor: the same kernel and base initramfs booted twice
 //     in parallel with bare QEMU, with the same -device set as a lab guest
-//     (console on a file, virtio-serial with a socket port, a virtio-blk
-//     state disk made as the lab makes it, QMP, one virtio-net NIC, on a
-//     hub port rather than a tap), to power-off: the image's /init powers
-//     off at once without an agent.
+//     (qemuArgs: TCG's cache size and the balloon; console on a file,
+//     virtio-serial with a socket port, a virtio-blk state disk made as
+//     the lab makes it, QMP, one multiqueue virtio-net NIC with the lab's
+//     options, on a hub port rather than a tap), to power-off: the image's
+//     /init powers off at once without an agent.
 //
 // It prints the median per-round ratio with its spread,
 //
 //	RATIO vmlab2/bareboot <x> (min, max, n)
 //
-// and reports each guest's resident memory once idle (QEMU's RSS).
+// and each guest's memory once booted and idle (after the warm-up round),
+// a line per guest: QEMU's resident set and its proportional share (the
+// initramfs, mapped by every guest of an instance, counted once in all).
+//
+//	vm_idle_rss_mib <guest> <MiB>
+//	vm_idle_pss_mib <guest> <MiB>
 func BenchmarkVMLabTwoHosts(b *testing.B) {
+	benchVMLab(b, 2, benchVMRounds, "vmlab2/bareboot")
+}
+
+// BenchmarkVMLabEightHosts is BenchmarkVMLabTwoHosts with eight guests
+// on one network, booted together, on both sides:
+//
+//   - vmlab: Lab.Acquire of eight VMs (the lab boots VMOptions.MaxBooting
+//     of them at once, one per CPU by default), Lab.WaitUsable, one job
+//     on each guest, Lab.Destroy.
+//   - bareboot8, the floor: eight bare boots (the same -device set as a
+//     lab guest, as in BenchmarkVMLabTwoHosts) started together, to the
+//     last one's power-off: what starting eight QEMU processes by hand
+//     costs.
+//
+// It prints
+//
+//	RATIO vmlab8/bareboot8 <x> (min, max, n)
+//
+// and the per-guest memory lines.
+func BenchmarkVMLabEightHosts(b *testing.B) {
+	benchVMLab(b, 8, benchVM8Rounds, "vmlab8/bareboot8")
+}
+
+// benchVMLab runs the VM lab benchmarks: n guests on one network against
+// n bare boots, rounds interleaved rounds per iteration.
+func benchVMLab(b *testing.B, n, rounds int, ratio string) {
 	img := vmImage(b)
 	lab, err := StartVMLab(LabOptions{AgentLogLevel: "warn"}, VMOptions{Image: img})
 	if err != nil {
@@ -235,12 +278,16 @@ func BenchmarkVMLabTwoHosts(b *testing.B) {
 	}
 	defer lab.Close()
 	ctx := context.Background()
-	var rss int64
+	var topo Topology
+	for i := range n {
+		topo.Hosts = append(topo.Hosts, TopoHost{Name: fmt.Sprintf("h%d", i+1), Ifaces: []TopoIface{{Name: "eth0", Net: "n1"}}})
+	}
 	type vmTimes struct{ total, boot, usable, teardown time.Duration }
-	labOnce := func() vmTimes {
+	var mem []guestMem
+	labOnce := func(measure bool) vmTimes {
 		var t vmTimes
 		start := time.Now()
-		in, err := lab.Acquire(ctx, benchTopo)
+		in, err := lab.Acquire(ctx, topo)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -250,12 +297,13 @@ func BenchmarkVMLabTwoHosts(b *testing.B) {
 			b.Fatal(err)
 		}
 		t.usable = time.Since(t0)
-		for _, h := range []string{"h1", "h2"} {
-			c, _ := in.GuestClient(h)
+		for _, h := range topo.Hosts {
+			c, _ := in.GuestClient(h.Name)
 			vmRun(b, c, "true")
 		}
-		if rss == 0 {
-			rss = qemuRSS(lab.vm.dir)
+		if measure {
+			time.Sleep(vmIdleSettle)
+			mem = qemuMemory(lab.vm.dir)
 		}
 		t0 = time.Now()
 		if err := lab.Destroy(in); err != nil {
@@ -268,8 +316,8 @@ func BenchmarkVMLabTwoHosts(b *testing.B) {
 	dir := b.TempDir()
 	bareOnce := func() time.Duration {
 		start := time.Now()
-		errs := make(chan error, 2)
-		for g := range 2 {
+		errs := make(chan error, n)
+		for g := range n {
 			go func() {
 				name := fmt.Sprintf("bare%d", g)
 				console, disk, sock, qmp := guestFiles(dir, name)
@@ -288,9 +336,9 @@ func BenchmarkVMLabTwoHosts(b *testing.B) {
 					"-device", "virtio-blk-pci,drive=state,serial="+vmStateSerial,
 				)
 				a = append(a, qmpArgs(qmp)...)
-				a = append(a, "-netdev", "hubport,id=n0,hubid=0",
-					// The lab's NIC options (vmNICArgs) but its tap.
-					"-device", fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,romfile=,mq=on,vectors=%d,rss=on", vmMAC(99, g, 0), 2*vmNICQueues+2))
+				// The lab's NIC (vmNICArgs) on a hub port instead of its tap.
+				nic := vmNICArgs(0, "unused", vmMAC(99, g, 0))
+				a = append(a, "-netdev", "hubport,id=n0,hubid=0", nic[2], nic[3])
 				out, err := exec.Command(a[0], a[1:]...).CombinedOutput()
 				if err != nil {
 					err = fmt.Errorf("%w: %s", err, out)
@@ -300,27 +348,27 @@ func BenchmarkVMLabTwoHosts(b *testing.B) {
 				errs <- err
 			}()
 		}
-		for range 2 {
+		for range n {
 			if err := <-errs; err != nil {
 				b.Fatalf("bare boot: %v", err)
 			}
 		}
 		return time.Since(start)
 	}
-	labOnce()
+	labOnce(true)
 	bareOnce()
 	var vmlab, bare, boot, usable, teardown []time.Duration
 	round := 0
 	for b.Loop() {
-		for range benchVMRounds {
+		for range rounds {
 			var t vmTimes
 			var d time.Duration
 			if round%2 == 0 {
-				t = labOnce()
+				t = labOnce(false)
 				d = bareOnce()
 			} else {
 				d = bareOnce()
-				t = labOnce()
+				t = labOnce(false)
 			}
 			vmlab, bare = append(vmlab, t.total), append(bare, d)
 			boot, usable, teardown = append(boot, t.boot), append(usable, t.usable), append(teardown, t.teardown)
@@ -331,32 +379,59 @@ func BenchmarkVMLabTwoHosts(b *testing.B) {
 		med, _, _ := benchratio.Durations(d)
 		b.ReportMetric(med.Seconds(), name+"-s")
 	}
-	b.ReportMetric(float64(rss)/2/(1<<20), "MiB-rss/vm")
-	benchratio.Print("vmlab2/bareboot", benchratio.Ratios(vmlab, bare))
-	fmt.Printf("VM idle memory (QEMU RSS) %.0f MiB per guest\n", float64(rss)/2/(1<<20))
+	var maxRSS int64
+	for _, m := range mem {
+		fmt.Printf("vm_idle_rss_mib %s %.0f\n", m.guest, float64(m.rss)/(1<<20))
+		fmt.Printf("vm_idle_pss_mib %s %.0f\n", m.guest, float64(m.pss)/(1<<20))
+		maxRSS = max(maxRSS, m.rss)
+	}
+	if len(mem) != n {
+		b.Errorf("memory read of %d QEMU processes, want %d", len(mem), n)
+	}
+	b.ReportMetric(float64(maxRSS)/(1<<20), "MiB-rss/vm")
+	benchratio.Print(ratio, benchratio.Ratios(vmlab, bare))
 }
 
-// qemuRSS sums the resident memory of the QEMU processes of a lab.
-func qemuRSS(dir string) int64 {
-	var total int64
+// guestMem is one QEMU process's memory: its resident set and its
+// proportional set size (shared pages divided among their mappers).
+type guestMem struct {
+	guest    string // the agent-side name, from the console file's name
+	rss, pss int64
+}
+
+// qemuMemory reads the memory of each QEMU process of a lab (run
+// directory dir), sorted by guest.
+func qemuMemory(dir string) []guestMem {
+	var out []guestMem
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
 		if err != nil || !strings.HasPrefix(string(b), "qemu-system") || !strings.Contains(string(b), dir) {
 			continue
 		}
-		status, err := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))
+		m := guestMem{guest: "?"}
+		for _, arg := range strings.Split(string(b), "\x00") {
+			if i := strings.Index(arg, "path="+dir+"/"); i >= 0 && strings.HasSuffix(arg, ".console") {
+				m.guest = strings.TrimSuffix(filepath.Base(arg), ".console")
+			}
+		}
+		rollup, err := os.ReadFile(filepath.Join(filepath.Dir(p), "smaps_rollup"))
 		if err != nil {
 			continue
 		}
-		for _, line := range strings.Split(string(status), "\n") {
+		for _, line := range strings.Split(string(rollup), "\n") {
 			var kb int64
-			if _, err := fmt.Sscanf(line, "VmRSS: %d kB", &kb); err == nil {
-				total += kb << 10
+			if _, err := fmt.Sscanf(line, "Rss: %d kB", &kb); err == nil {
+				m.rss = kb << 10
+			}
+			if _, err := fmt.Sscanf(line, "Pss: %d kB", &kb); err == nil {
+				m.pss = kb << 10
 			}
 		}
+		out = append(out, m)
 	}
-	return total
+	slices.SortFunc(out, func(a, b guestMem) int { return strings.Compare(a.guest, b.guest) })
+	return out
 }
 
 // TestVMLabReboot reboots a guest through its agent: QEMU keeps running,
@@ -552,5 +627,61 @@ func TestVMRunDirPrivate(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("%s was not probed: %+v", qmp, res)
+	}
+}
+
+// TestVMLabBootSlots boots two guests with MaxBooting 1 and watches the
+// lab's QEMU processes while it does: at no time are two of them booting
+// (started, their agent not yet serving), and both boot. Each guest has
+// the balloon driver bound, which gives its free memory back to the host
+// (free page reporting).
+func TestVMLabBootSlots(t *testing.T) {
+	img := vmImage(t)
+	lab, err := StartVMLab(LabOptions{AgentLogLevel: "warn"}, VMOptions{Image: img, MaxBooting: 1, Log: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	dir := lab.vm.dir
+	stop := make(chan struct{})
+	most := make(chan int, 1)
+	go func() {
+		seen := 0
+		for {
+			select {
+			case <-stop:
+				most <- seen
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			booting := 0
+			for _, p := range qemuProcesses(t, dir) {
+				console := ""
+				for _, f := range strings.Fields(p) {
+					if i := strings.Index(f, "path="); i >= 0 && strings.HasSuffix(f, ".console") {
+						console = f[i+len("path="):]
+					}
+				}
+				if !consoleHas(console, launch.ReadyLine) {
+					booting++
+				}
+			}
+			seen = max(seen, booting)
+		}
+	}()
+	in, err := lab.Acquire(context.Background(), benchTopo)
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-most; got != 1 {
+		t.Errorf("at most %d guests booting at once, want 1 (MaxBooting)", got)
+	}
+	for _, h := range []string{"h1", "h2"} {
+		c, _ := in.GuestClient(h)
+		out := vmRun(t, c, "ls", "/sys/bus/virtio/drivers/virtio_balloon")
+		if !strings.Contains(string(out.Stdout), "virtio") {
+			t.Errorf("%s: no device bound to virtio_balloon: %q", h, out.Stdout)
+		}
 	}
 }

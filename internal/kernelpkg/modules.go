@@ -16,7 +16,7 @@ import (
 // dependencies. Names the kernel has built in are skipped.
 var wantModules = []string{
 	"virtio", "virtio_ring", "virtio_pci", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
-	"virtio_net", "net_failover", "failover", "virtio_console", "virtio_blk",
+	"virtio_net", "net_failover", "failover", "virtio_console", "virtio_blk", "virtio_balloon",
 	"bonding", "8021q", "dummy", "vrf",
 	"team", "team_mode_activebackup", "team_mode_roundrobin", "team_mode_loadbalance",
 	"team_mode_broadcast", "team_mode_random",

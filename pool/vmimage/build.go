@@ -21,7 +21,7 @@ import (
 
 // builderVersion is part of the cache key: bump it when the image layout
 // or the init script changes.
-const builderVersion = "lnst-vmimage-5"
+const builderVersion = "lnst-vmimage-6"
 
 // imageModules names the kernel modules the image carries; a variable so
 // that a test can change the list.

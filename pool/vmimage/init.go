@@ -38,7 +38,7 @@ for arg in $(cat /proc/cmdline); do
 	esac
 done
 echo /sbin/modprobe >/proc/sys/kernel/modprobe
-modprobe -a virtio_pci virtio_net virtio_console virtio_blk || echo "lnst-vm: modprobe virtio failed"
+modprobe -a virtio_pci virtio_net virtio_console virtio_blk virtio_balloon || echo "lnst-vm: modprobe virtio failed"
 ip link set lo up
 read up idle </proc/uptime
 echo "lnst-vm: init done $up"
