@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 )
 
 // TestPerfCompareTbf runs TestPerfTCP three times in child test binaries
-// on the namespace lab, the third with a tbf rate limit on the sender
+// on the namespace lab, the first two at once, the third with a tbf rate limit on the sender
 // (-lnst.set perf.shape=200mbit), and compares their results.json with
 // lnst results compare: two plain runs show no regression at the default
 // tolerance (exit 0); the shaped run is flagged as a throughput
@@ -35,8 +36,9 @@ func TestPerfCompareTbf(t *testing.T) {
 	out, err := exec.Command(gocmd, "build", "-o", lnst, "github.com/lnst-go/lnst/cmd/lnst").CombinedOutput()
 	require.NoError(t, err, "go build cmd/lnst: %s", out)
 
-	runPerf := func(name string, args ...string) string {
-		t.Helper()
+	// perf runs TestPerfTCP in a child test binary writing results to
+	// dir/name, and says how it went.
+	perf := func(name string, args ...string) (string, string, error) {
 		res := filepath.Join(dir, name)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
@@ -46,10 +48,19 @@ func TestPerfCompareTbf(t *testing.T) {
 			"-lnst.set", "perf.iterations=5", "-lnst.set", "perf.duration=1s"}, args...)
 		out, err := exec.CommandContext(ctx, os.Args[0], argv...).CombinedOutput()
 		t.Logf("run %s: %v (exit: %v)", name, argv, err)
+		return res, string(out), err
+	}
+	check := func(name, res, out string) string {
+		t.Helper()
 		r, rerr := results.Read(res)
 		require.NoError(t, rerr, "results.json of run %s:\n%s", name, out)
 		require.NotEmpty(t, r.Recipes, "run %s:\n%s", name, out)
 		return res
+	}
+	runPerf := func(name string, args ...string) string {
+		t.Helper()
+		res, out, _ := perf(name, args...)
+		return check(name, res, out)
 	}
 	compare := func(a, b string) (int, string) {
 		t.Helper()
@@ -61,8 +72,15 @@ func TestPerfCompareTbf(t *testing.T) {
 		return cmd.ProcessState.ExitCode(), string(out)
 	}
 
-	a := runPerf("a")
-	b := runPerf("b")
+	// The two plain runs run at the same time, each on its own lab
+	// instance: whatever else loads the machine (other packages' tests in
+	// CI) loads both alike, as it would not two runs one after the other.
+	var resA, outA, resB, outB string
+	var wg sync.WaitGroup
+	wg.Go(func() { resA, outA, _ = perf("a") })
+	wg.Go(func() { resB, outB, _ = perf("b") })
+	wg.Wait()
+	a, b := check("a", resA, outA), check("b", resB, outB)
 	shaped := runPerf("shaped", "-lnst.set", "perf.shape=200mbit")
 
 	code, cmp := compare(a, b)
