@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lnst-go/lnst/internal/kernelpkg"
 	"github.com/lnst-go/lnst/lnsttest"
 	"github.com/lnst-go/lnst/modules"
 	"github.com/lnst-go/lnst/pool/vmimage"
@@ -55,6 +56,11 @@ func TestKmsgFixture(t *testing.T) {
 		h1.RunArgv(t, []string{"/bin/sh", "-c", `printf '<4>%s\n' "$1" > /dev/kmsg`, "sh", fakeWarning(marker)}, lnsttest.Desc("fake kernel WARNING"))
 	}
 	switch c {
+	case "kwarn":
+		kernelWarn(t, h1)
+	case "kwarn-allowed":
+		lnsttest.AllowKernelLog(t, `^WARNING: .* at .*lnst_warn\.c:\d+ lnst_warn_set`)
+		kernelWarn(t, h1)
 	case "clean":
 		modules.Ping{Dst: "198.18.31.2", Count: 2, Interval: 200 * time.Millisecond}.Run(t, h1)
 	case "warn":
@@ -82,6 +88,14 @@ func TestKmsgFixture(t *testing.T) {
 	default:
 		t.Fatalf("unknown fixture case %q", c)
 	}
+}
+
+// kernelWarn makes the VM guest h's kernel WARN with the image's
+// lnst_warn.ko (see pool/vmimage/warnmod.go), or fails naming why the
+// image has none.
+func kernelWarn(t *testing.T, h *lnsttest.Host) {
+	h.Run(t, `d=/lib/modules/$(uname -r); if [ ! -e $d/`+vmimage.WarnModulePath+` ]; then echo "the VM image has no lnst_warn.ko: $(cat $d/`+vmimage.WarnModuleMissing+`)" >&2; exit 1; fi; modprobe lnst_warn`, lnsttest.Desc("load lnst_warn"))
+	h.Run(t, "echo 1 > "+kernelpkg.WarnTrigger, lnsttest.Desc("kernel WARNING on purpose"))
 }
 
 // kmsgChild runs case c of TestKmsgFixture with -lnst.results in a new
@@ -269,13 +283,14 @@ func TestSysinfoLevels(t *testing.T) {
 	assert.Contains(t, out, `lnsttest: -lnst.sysinfo: unknown sysinfo level "verbose" (want off, summary or full)`)
 }
 
-// TestKernelLogVMLab: on the VM lab each host has its own kernel, which
-// the Debian cloud image's kernel gives no test module to make WARN
-// (no lkdtm, no test_* modules: see README): the guest's own /dev/kmsg
-// takes the WARNING line, as on the namespace lab. It fails the recipe,
-// naming only h1 (whose kernel logged it) without the shared-kernel
-// caveat, and the failed recipe keeps both guests' agent logs; allowed,
-// it passes; a clean recipe passes and has its guests' counter deltas.
+// TestKernelLogVMLab: on the VM lab each host has its own kernel. The
+// image carries lnst_warn.ko (Debian's cloud kernel has no lkdtm: see
+// README), which makes h1's kernel WARN for real, watched with the
+// default -lnst.kernel-log=on (the kernel's own lines only). It fails the
+// recipe with the WARNING's first line, naming only h1 (whose kernel
+// logged it) without the shared-kernel caveat, and the failed recipe
+// keeps both guests' agent logs; allowed, it passes; a clean recipe
+// passes and has its guests' counter deltas.
 func TestKernelLogVMLab(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots QEMU guests: not run with -short")
@@ -283,14 +298,17 @@ func TestKernelLogVMLab(t *testing.T) {
 	if err := vmimage.Check(); err != nil {
 		t.Skipf("the VM lab requires its tools: %v", err)
 	}
-	code, out, run, dir := kmsgChildDir(t, "warn", "-lnst.lab=vm", "-lnst.agent-log=debug")
+	code, out, run, dir := kmsgChildDir(t, "kwarn", "-lnst.lab=vm", "-lnst.agent-log=debug", "-lnst.kernel-log=on")
 	require.Equal(t, 1, code, out)
-	assert.Contains(t, out, "kernel log: warning in the kernel of h1 during the recipe")
+	require.NotRegexp(t, `the VM image has no lnst_warn\.ko: [^$]`, out, "see the image build's vmimage: WARNING line")
+	first := `WARNING: CPU: \d+ PID: \d+ at \S*lnst_warn\.c:\d+ lnst_warn_set\+0x[0-9a-f]+/0x[0-9a-f]+ \[lnst_warn\]`
+	assert.Regexp(t, `kernel log: warning in the kernel of h1 during the recipe(.|\n)*`+first, out)
 	r := fixtureRecipe(t, run)
 	require.Len(t, r.KernelLog, 1, out)
 	assert.Equal(t, []string{"h1"}, r.KernelLog[0].Hosts)
 	assert.False(t, r.KernelLog[0].SharedKernel)
-	assert.Regexp(t, `^WARNING: CPU: 0 PID: 1 at net/core/dev\.c:1234 lnst_fake_`, r.KernelLog[0].Lines[0])
+	assert.Equal(t, "warning", r.KernelLog[0].Kind)
+	assert.Regexp(t, "^"+first, r.KernelLog[0].Lines[0])
 	require.Len(t, r.AgentLogs, 2, "each VM host's agent log: %s", out)
 	logs := map[string]string{}
 	for _, l := range r.AgentLogs {
@@ -300,14 +318,18 @@ func TestKernelLogVMLab(t *testing.T) {
 		logs[l.Host] = string(b)
 	}
 	// At level debug the agent logs each job it starts: h1 ran the one
-	// that wrote the line; h2 ran none.
-	assert.Regexp(t, `lnst-agent\[\d+\]: job started: .*argv=.*/dev/kmsg`, logs["h1"])
+	// that triggered the warning; h2 ran none.
+	assert.Regexp(t, `lnst-agent\[\d+\]: job started: .*argv=.*lnst_warn/parameters/trigger`, logs["h1"])
 	assert.Contains(t, logs, "h2")
 
-	code, out, _ = kmsgChild(t, "allowed", "-lnst.lab=vm")
+	code, out, run = kmsgChild(t, "kwarn-allowed", "-lnst.lab=vm", "-lnst.kernel-log=on")
 	assert.Equal(t, 0, code, out)
+	if r := fixtureRecipe(t, run); assert.Len(t, r.KernelLog, 1, out) {
+		assert.True(t, r.KernelLog[0].Allowed)
+		assert.Regexp(t, "^"+first, r.KernelLog[0].Lines[0])
+	}
 
-	code, out, run = kmsgChild(t, "clean", "-lnst.lab=vm")
+	code, out, run = kmsgChild(t, "clean", "-lnst.lab=vm", "-lnst.kernel-log=on")
 	require.Equal(t, 0, code, out)
 	r = fixtureRecipe(t, run)
 	assert.Empty(t, r.KernelLog)

@@ -84,6 +84,11 @@ type inputs struct {
 	libs    []string               // library package names
 	kernel  string                 // the kernel package, "" with Options.Kernel
 	ovs     bool                   // Options.OpenVSwitch
+	// headers are the Debian kernel's header packages, to build
+	// lnst_warn.ko (see warnmod.go); empty when they did not resolve,
+	// and warnErr says why.
+	headers map[string]debpkg.File
+	warnErr string
 }
 
 // Build returns the image for opts, building it into the cache when no
@@ -200,6 +205,7 @@ func resolveInputs(ctx context.Context, opts Options) (*inputs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vmimage: %w", err)
 	}
+	resolveHeaders(ctx, in)
 	return in, nil
 }
 
@@ -216,7 +222,8 @@ func dedup(s []string) []string {
 }
 
 // cacheKey hashes the builder version, the wanted kernel modules, every
-// package file (its name holds the version) with its hash, and the user's
+// package file (its name holds the version) with its hash, lnst_warn's
+// source, header packages and toolchain (warnmod.go), and the user's
 // kernel and modules paths with their size and mtime.
 func cacheKey(opts Options, in *inputs) (string, error) {
 	h := sha256.New()
@@ -230,6 +237,7 @@ func cacheKey(opts Options, in *inputs) (string, error) {
 	for _, n := range names {
 		fmt.Fprintln(h, "deb", in.debs[n].File, in.debs[n].SHA256)
 	}
+	hashWarnModule(h, in)
 	if err := hashUserFiles(h, opts); err != nil {
 		return "", err
 	}
@@ -283,6 +291,11 @@ func build(ctx context.Context, opts Options, in *inputs, key string, log io.Wri
 	if err := assemble(ctx, t, stage, in, modDir, tmp, log); err != nil {
 		return err
 	}
+	if in.kernel != "" {
+		if err := addWarnModule(ctx, t, in, debDir, tmp, log); err != nil {
+			return err
+		}
+	}
 	if err := t.write(filepath.Join(out, "initrd.cpio")); err != nil {
 		return fmt.Errorf("write initramfs: %w", err)
 	}
@@ -325,12 +338,13 @@ func copyFile(src, dst string) error {
 
 // aptState hashes what apt's candidate versions and the user's files
 // depend on, and what the key depends on beside them: the builder
-// version, the wanted kernel modules, the mtimes and sizes of the files under
+// version, the wanted kernel modules, lnst_warn's source and toolchain, the mtimes and sizes of the files under
 // /var/lib/apt/lists and /etc/apt, and Options.Kernel and Modules.
 func aptState(opts Options) (string, error) {
 	h := sha256.New()
 	fmt.Fprintln(h, builderVersion, kernelMeta, strings.Join(toolPackages, " "))
 	fmt.Fprintln(h, "modules", strings.Join(imageModules(), " "))
+	fmt.Fprintln(h, "warnmod", kernelpkg.WarnModuleHash(), warnToolchain())
 	if opts.OpenVSwitch {
 		fmt.Fprintln(h, "openvswitch", strings.Join(ovsPackages(), " "))
 	}

@@ -3,7 +3,9 @@
 // (iproute2, ping, iperf3, ethtool, tcpdump, teamd, wg) with their shared
 // libraries, the network kernel modules, and an /init that boots, runs
 // /lnst/run if present and powers off. Options.OpenVSwitch adds Open
-// vSwitch, as another cached image.
+// vSwitch, as another cached image. On Debian's kernel it also carries
+// lnst_warn.ko, built from the kernel's header packages, which makes the
+// kernel WARN on demand (see WarnModulePath).
 //
 // Everything comes from Debian packages, fetched with apt-get download and
 // unpacked with dpkg-deb -x; Build caches the result under
