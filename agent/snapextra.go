@@ -163,8 +163,8 @@ func (w *snapWriter) mptcp() {
 // L2TP's get commands and the attributes left out of its lines: the
 // statistics (counters) and padding (include/uapi/linux/l2tp.h).
 const (
-	l2tpCmdTunnelGet  = 4
-	l2tpCmdSessionGet = 7
+	l2tpCmdTunnelGet  = l2tp.CmdTunnelGet
+	l2tpCmdSessionGet = l2tp.CmdSessionGet
 	l2tpAttrStats     = 30
 	l2tpAttrPad       = 35
 )

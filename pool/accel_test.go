@@ -87,7 +87,7 @@ func TestAccelFakeProbeOK(t *testing.T) {
 	args := strings.Join(qemuArgs(&vmimage.Image{Kernel: "k", Initrd: "i"}, a, 256, 4), " ")
 	assert.Contains(t, args, "-accel kvm -cpu host -m 256 -smp 4")
 	args = strings.Join(qemuArgs(&vmimage.Image{Kernel: "k", Initrd: "i"}, AccelTCG, 256, 1), " ")
-	assert.Contains(t, args, "-accel tcg -cpu max")
+	assert.Contains(t, args, "-accel tcg,tb-size=32 -cpu max", "TCG with its translation cache capped (an idle guest's RSS)")
 }
 
 // TestAccelFakeProbeFails: a failing probe makes auto fall back to TCG

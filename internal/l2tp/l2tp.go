@@ -23,6 +23,9 @@ const (
 	CmdTunnelDelete  = 2
 	CmdSessionCreate = 5
 	CmdSessionDelete = 6
+	// CmdTunnelGet and CmdSessionGet read (dump) tunnels and sessions.
+	CmdTunnelGet  = 4
+	CmdSessionGet = 8
 )
 
 // Attributes.

@@ -115,3 +115,17 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestCmdNumbers pins the commands to linux/l2tp.h's enum: a dump of
+// sessions sent as 7 (L2TP_CMD_SESSION_MODIFY, which has no dump) fails
+// with EOPNOTSUPP, as the clean check's did in a VM guest.
+func TestCmdNumbers(t *testing.T) {
+	for name, c := range map[string][2]int{
+		"TUNNEL_CREATE": {CmdTunnelCreate, 1}, "TUNNEL_DELETE": {CmdTunnelDelete, 2}, "TUNNEL_GET": {CmdTunnelGet, 4},
+		"SESSION_CREATE": {CmdSessionCreate, 5}, "SESSION_DELETE": {CmdSessionDelete, 6}, "SESSION_GET": {CmdSessionGet, 8},
+	} {
+		if c[0] != c[1] {
+			t.Errorf("L2TP_CMD_%s is %d in linux/l2tp.h, %d here", name, c[1], c[0])
+		}
+	}
+}
