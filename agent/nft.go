@@ -58,12 +58,19 @@ func (n *nftUndo) String() string {
 // socket's default receive buffer (256 overflowed it: ENOBUFS).
 const nftBatch = 64
 
-// nftConn opens an nftables connection in the host's namespace.
+// nftConn opens an nftables connection in the host's namespace: its
+// socket is made on the host's thread, as the snapshot's is, and stays
+// in that namespace. (nftables.WithNetNSFd makes each request setns on a
+// thread of its own, which the rootless lab's agent may not: EPERM.) The
+// caller closes it with CloseLasting.
 func (h *host) nftConn() (*nftables.Conn, error) {
-	if h.ns >= 0 {
-		return nftables.New(nftables.WithNetNSFd(int(h.ns)))
-	}
-	return nftables.New()
+	var c *nftables.Conn
+	err := h.do(func() error {
+		var err error
+		c, err = nftables.New(nftables.AsLasting())
+		return err
+	})
+	return c, err
 }
 
 // decodeSpec decodes a request's spec; a field the type lacks (a typo
@@ -111,6 +118,9 @@ func (s *Server) NftAddTable(_ context.Context, req *pb.NftRequest) (*pb.ChangeR
 	}
 	c, err := h.nftConn()
 	if err == nil {
+		defer c.CloseLasting()
+	}
+	if err == nil {
 		// Create, not add: a table already there is an error, not one
 		// to take over (and delete at cleanup).
 		c.CreateTable(nt)
@@ -142,6 +152,9 @@ func (s *Server) NftAddChain(_ context.Context, req *pb.NftRequest) (*pb.ChangeR
 	h.mu.Lock() // no other chain of that name between the look and the add
 	defer h.mu.Unlock()
 	c, err := h.nftConn()
+	if err == nil {
+		defer c.CloseLasting()
+	}
 	if err == nil {
 		if _, lerr := c.ListChain(nc.Table, ch.Name); lerr == nil {
 			err = fmt.Errorf("it exists already")
@@ -198,6 +211,9 @@ func (s *Server) NftAddRules(_ context.Context, req *pb.NftRequest) (*pb.ChangeR
 	h.mu.Lock() // no other change of the host's rules between the reads
 	defer h.mu.Unlock()
 	c, err := h.nftConn()
+	if err == nil {
+		defer c.CloseLasting()
+	}
 	if err != nil {
 		return nil, failed(fmt.Errorf("add nft rules to %s on %s: %w", spec.Chain, h.label(), err))
 	}
@@ -249,6 +265,9 @@ func (s *Server) NftRules(_ context.Context, req *pb.NftRequest) (*pb.NftRulesRe
 		return nil, err
 	}
 	c, err := h.nftConn()
+	if err == nil {
+		defer c.CloseLasting()
+	}
 	if err != nil {
 		return nil, failed(err)
 	}
@@ -271,6 +290,9 @@ func (h *host) undoNft(u undo) error {
 		return fmt.Errorf("undo %s: no nftables object", u.Op)
 	}
 	c, err := h.nftConn()
+	if err == nil {
+		defer c.CloseLasting()
+	}
 	if err != nil {
 		return err
 	}
