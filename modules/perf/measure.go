@@ -59,6 +59,15 @@ func MeasureFlows(t testing.TB, name string, opts Options, flows ...Flow) *resul
 		cpus[n] = &hostSampler{h: h}
 	}
 	prof := newProfiler(t, name, hosts) // profile.go; nil unless -lnst.profile
+	perJob := 40 * time.Millisecond
+	for _, h := range hosts {
+		if h.Lab() == "vm" {
+			// A VM lab guest under TCG takes a second or more to start
+			// a process (a module runs a 20 MB test binary).
+			perJob = 1500 * time.Millisecond
+		}
+	}
+	lead := startLead(len(runners)+len(cpus), perJob)
 	var its []results.FlowSetIteration
 	for i := range opts.Warmup + opts.Iterations {
 		var hook windowHook
@@ -67,7 +76,7 @@ func MeasureFlows(t testing.TB, name string, opts Options, flows ...Flow) *resul
 			prof.label = fmt.Sprintf("iteration %d/%d", prof.iteration, opts.Iterations)
 			hook = prof
 		}
-		it, err := runIteration(t, runners, cpus, opts.Interval, dur, hook)
+		it, err := runIteration(t, runners, cpus, opts.Interval, dur, lead, hook)
 		if err != nil {
 			t.Fatalf("perf.MeasureFlows %q: iteration %d: %v", name, i+1, err)
 		}
@@ -168,23 +177,24 @@ type cpuSampler interface {
 }
 
 // startLead is how far ahead of now an iteration's start is set, for
-// each job to be started before it: a Go process starts in ~15 ms here,
-// more on a loaded machine. A client that starts late only narrows the
-// common window.
-func startLead(jobs int) time.Duration {
-	return 200*time.Millisecond + time.Duration(jobs)*40*time.Millisecond
+// each job to be started before it: a Go process starts in ~15 ms here
+// (perJob 40 ms), more on a loaded machine, seconds in a TCG guest. A
+// client that starts late only narrows the common window; one that starts
+// after another flow ended leaves none.
+func startLead(jobs int, perJob time.Duration) time.Duration {
+	return 200*time.Millisecond + time.Duration(jobs)*perJob
 }
 
 // runIteration runs every flow once, all started at the same time, with
 // the CPU samplers on the same clock, and aligns what they measured.
 // hook, when not nil, is told the start time before any client starts
 // and the end once every flow has finished.
-func runIteration(t testing.TB, flows []flowRunner, cpus map[string]cpuSampler, every, dur time.Duration, hook windowHook) (results.FlowSetIteration, error) {
+func runIteration(t testing.TB, flows []flowRunner, cpus map[string]cpuSampler, every, dur, lead time.Duration, hook windowHook) (results.FlowSetIteration, error) {
 	t.Helper()
 	for _, f := range flows {
 		f.prepare(t)
 	}
-	at := time.Now().Add(startLead(len(flows) + len(cpus))).Round(0)
+	at := time.Now().Add(lead).Round(0)
 	count := int(math.Ceil(float64(dur)/float64(every))) + 1 // one sample past the end
 	for _, h := range slices.Sorted(mapKeys(cpus)) {
 		cpus[h].start(t, at, every, count)

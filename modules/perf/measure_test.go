@@ -93,7 +93,7 @@ func TestRunIterationStartsTogether(t *testing.T) {
 	cpu := &fakeCPU{}
 	hook := &fakeHook{flows: []*fakeFlow{a, b}}
 	before := time.Now()
-	it, err := runIteration(t, []flowRunner{a, b}, map[string]cpuSampler{"h1": cpu}, 500*time.Millisecond, 2*time.Second, hook)
+	it, err := runIteration(t, []flowRunner{a, b}, map[string]cpuSampler{"h1": cpu}, 500*time.Millisecond, 2*time.Second, startLead(3, 40*time.Millisecond), hook)
 	require.NoError(t, err)
 	assert.Equal(t, a.at, hook.at, "the profiler starts at the flows' start time")
 	assert.False(t, hook.startedBefore, "the profiler is started before any flow client")
