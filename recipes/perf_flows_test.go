@@ -43,8 +43,14 @@ func requireFlowFigures(t *testing.T, set *results.FlowSet) {
 	for _, f := range set.Flows {
 		switch perf.FlowKind(f.Kind) {
 		case perf.TCPRR, perf.UDPRR, perf.TCPCRR:
-			if f.Metrics[results.MetricRate].Mean <= 0 || f.Metrics[results.MetricLatP50].Mean <= 0 {
+			switch {
+			case f.Metrics[results.MetricRate].Mean <= 0:
 				t.Errorf("flow %s: no transaction measured: %v", f.Name, f.Metrics)
+			case f.Metrics[results.MetricLatP50].Mean <= 0:
+				// Percentiles come from the intervals at least half inside
+				// the common window: a TCG guest's late starts can leave
+				// none, while transactions were counted.
+				t.Logf("flow %s: transactions but no latency percentile (no interval in the common window): %v", f.Name, f.Metrics)
 			}
 		default:
 			if f.Metrics[results.MetricRecvBits].Mean <= 0 {
