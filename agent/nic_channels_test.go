@@ -26,7 +26,7 @@ func TestChannelsRestored(t *testing.T) {
 	assert.Equal(t, map[string]uint32{"rx": 1, "tx": 1}, r.Params)
 	max := r.Max["rx"]
 	if max < 2 {
-		t.Skipf("veth0 has at most %d rx queue on this %d-CPU machine: needs 2 CPUs to change it", max, max)
+		t.Skipf("needs a machine with 2 or more CPUs: veth allows one rx queue per CPU, here %d, and the test sets 2", max)
 	}
 	_, err = c.SetChannels(ctx, &pb.SetEthtoolRequest{Host: "h1", Group: "g", Name: "veth0", Params: map[string]uint32{"rx": 2, "tx": 2}})
 	require.NoError(t, err)
