@@ -73,6 +73,17 @@ func (h *host) nftConn() (*nftables.Conn, error) {
 	return c, err
 }
 
+// withNft runs f with an nftables connection in the host's namespace
+// (nftConn) and closes it.
+func (h *host) withNft(f func(c *nftables.Conn) error) error {
+	c, err := h.nftConn()
+	if err != nil {
+		return err
+	}
+	defer c.CloseLasting()
+	return f(c)
+}
+
 // decodeSpec decodes a request's spec; a field the type lacks (a typo
 // in a hand-written spec) is an error, not a match left out.
 func decodeSpec(what string, b []byte, v any) error {
@@ -116,16 +127,12 @@ func (s *Server) NftAddTable(_ context.Context, req *pb.NftRequest) (*pb.ChangeR
 	if err != nil {
 		return nil, err
 	}
-	c, err := h.nftConn()
-	if err == nil {
-		defer c.CloseLasting()
-	}
-	if err == nil {
+	err = h.withNft(func(c *nftables.Conn) error {
 		// Create, not add: a table already there is an error, not one
 		// to take over (and delete at cleanup).
 		c.CreateTable(nt)
-		err = c.Flush()
-	}
+		return c.Flush()
+	})
 	if err != nil {
 		err = fmt.Errorf("add nft table %s on %s: %w", t, h.label(), err)
 	}
@@ -151,18 +158,13 @@ func (s *Server) NftAddChain(_ context.Context, req *pb.NftRequest) (*pb.ChangeR
 	}
 	h.mu.Lock() // no other chain of that name between the look and the add
 	defer h.mu.Unlock()
-	c, err := h.nftConn()
-	if err == nil {
-		defer c.CloseLasting()
-	}
-	if err == nil {
+	err = h.withNft(func(c *nftables.Conn) error {
 		if _, lerr := c.ListChain(nc.Table, ch.Name); lerr == nil {
-			err = fmt.Errorf("it exists already")
-		} else {
-			c.AddChain(nc)
-			err = c.Flush()
+			return fmt.Errorf("it exists already")
 		}
-	}
+		c.AddChain(nc)
+		return c.Flush()
+	})
 	if err != nil {
 		err = fmt.Errorf("add nft chain %s on %s: %w", ch, h.label(), err)
 	}
@@ -211,12 +213,10 @@ func (s *Server) NftAddRules(_ context.Context, req *pb.NftRequest) (*pb.ChangeR
 	h.mu.Lock() // no other change of the host's rules between the reads
 	defer h.mu.Unlock()
 	c, err := h.nftConn()
-	if err == nil {
-		defer c.CloseLasting()
-	}
 	if err != nil {
 		return nil, failed(fmt.Errorf("add nft rules to %s on %s: %w", spec.Chain, h.label(), err))
 	}
+	defer c.CloseLasting()
 	before, err := nftHandles(c, nc)
 	if err != nil {
 		return nil, failed(fmt.Errorf("add nft rules to %s on %s: read its rules: %w", spec.Chain, h.label(), err))
@@ -265,12 +265,10 @@ func (s *Server) NftRules(_ context.Context, req *pb.NftRequest) (*pb.NftRulesRe
 		return nil, err
 	}
 	c, err := h.nftConn()
-	if err == nil {
-		defer c.CloseLasting()
-	}
 	if err != nil {
 		return nil, failed(err)
 	}
+	defer c.CloseLasting()
 	rules, err := c.GetRules(nc.Table, nc)
 	if err != nil {
 		return nil, failed(fmt.Errorf("read nft rules of %s on %s: %w", ch, h.label(), err))
@@ -290,12 +288,10 @@ func (h *host) undoNft(u undo) error {
 		return fmt.Errorf("undo %s: no nftables object", u.Op)
 	}
 	c, err := h.nftConn()
-	if err == nil {
-		defer c.CloseLasting()
-	}
 	if err != nil {
 		return err
 	}
+	defer c.CloseLasting()
 	t := &nftables.Table{Name: u.Nft.Table, Family: mustTable(u.Nft.Family)}
 	tables, err := c.ListTablesOfFamily(t.Family)
 	if err != nil {
