@@ -1,10 +1,12 @@
 package perf
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -76,7 +78,9 @@ func MeasureFlows(t testing.TB, name string, opts Options, flows ...Flow) *resul
 			prof.label = fmt.Sprintf("iteration %d/%d", prof.iteration, opts.Iterations)
 			hook = prof
 		}
-		it, err := runIteration(t, runners, cpus, opts.Interval, dur, lead, hook)
+		it, err := retryTransient(t, fmt.Sprintf("perf %s: iteration %d", name, i+1), func() (results.FlowSetIteration, error) {
+			return runIteration(t, runners, cpus, opts.Interval, dur, lead, hook)
+		})
 		if err != nil {
 			t.Fatalf("perf.MeasureFlows %q: iteration %d: %v", name, i+1, err)
 		}
@@ -163,6 +167,35 @@ func validateSet(name string, opts Options, flows []Flow) error {
 // flowRunner runs one flow of a set for an iteration: prepare starts its
 // servers; start starts its clients, to begin at at; finish waits for
 // them, stops the servers and returns what the flow measured.
+// iperf3UDPSetupLost is how iperf3 reports that the datagram setting up
+// a UDP stream, or its answer, was lost: iperf3 does not resend it
+// (esnet/iperf#862), so a loaded host (full socket buffers, the other
+// flows of the set at full rate) fails the whole flow at its start.
+const iperf3UDPSetupLost = "unable to read from stream socket"
+
+// transientRetries is how many more times MeasureFlows measures an
+// iteration that failed with a transientError.
+const transientRetries = 2
+
+// transientError is a flow failure that says nothing about the network
+// under test (a lost iperf3 UDP setup datagram): the iteration is
+// measured again, and the retry is logged.
+type transientError struct{ error }
+
+func (e transientError) Unwrap() error { return e.error }
+
+// retryTransient runs run again while it fails with a transientError, at
+// most transientRetries more times, logging each retry under what.
+func retryTransient(t testing.TB, what string, run func() (results.FlowSetIteration, error)) (results.FlowSetIteration, error) {
+	t.Helper()
+	it, err := run()
+	for try := 1; err != nil && errors.As(err, new(transientError)) && try <= transientRetries; try++ {
+		t.Logf("%s: %v: measuring it again (retry %d of %d)", what, err, try, transientRetries)
+		it, err = run()
+	}
+	return it, err
+}
+
 type flowRunner interface {
 	prepare(t testing.TB)
 	start(t testing.TB, at time.Time)
@@ -391,7 +424,18 @@ func (r *streamRunner) finish(t testing.TB) (flowSamples, error) {
 		// started late measured a later span.
 		s, err := parseIperf3Flow([]byte(res.Stdout), execStart(res.Stderr, r.at))
 		if err != nil {
-			return fs, fmt.Errorf("flow %s: host %s: job %d: %w", r.f.Name, r.f.Client.Name(), j.ID(), err)
+			// The other processes' clients and this one's server may
+			// still run (a one-off server whose client never came):
+			// end them so that the ports are free for another try.
+			for _, j := range slices.Concat(r.clients, r.servers) {
+				j.Kill(t, syscall.SIGTERM)
+				<-j.Done()
+			}
+			err = fmt.Errorf("flow %s: host %s: job %d: %w", r.f.Name, r.f.Client.Name(), j.ID(), err)
+			if r.f.kind() == UDPStream && strings.Contains(err.Error(), iperf3UDPSetupLost) {
+				err = transientError{err}
+			}
+			return fs, err
 		}
 		perProc = append(perProc, s)
 	}

@@ -1,6 +1,8 @@
 package perf
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -117,4 +119,38 @@ func TestRunIterationStartsTogether(t *testing.T) {
 	require.Len(t, c.PerCPU, 2)
 	assert.InDelta(t, 25, c.PerCPU[0].Busy, 1e-9)
 	assert.InDelta(t, 75, c.PerCPU[1].User, 1e-9)
+}
+
+func TestRetryTransient(t *testing.T) {
+	lost := transientError{fmt.Errorf("flow udp_stream_1400: iperf3: %s: Resource temporarily unavailable", iperf3UDPSetupLost)}
+	for _, tc := range []struct {
+		name      string
+		errs      []error // what each call returns, nil for success
+		wantCalls int
+		wantErr   bool
+	}{
+		{"first try", []error{nil}, 1, false},
+		{"lost setup then measured", []error{lost, lost, nil}, 3, false},
+		{"lost every time", []error{lost, lost, lost, nil}, 1 + transientRetries, true},
+		{"a real failure is not retried", []error{errors.New("iperf3: unable to connect to server: Connection refused"), nil}, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			it, err := retryTransient(t, "perf x: iteration 1", func() (results.FlowSetIteration, error) {
+				e := tc.errs[calls]
+				calls++
+				if e != nil {
+					return results.FlowSetIteration{}, e
+				}
+				return results.FlowSetIteration{WindowEnd: 1}, nil
+			})
+			assert.Equal(t, tc.wantCalls, calls, "calls")
+			if tc.wantErr {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, 1.0, it.WindowEnd, "the successful try's iteration is returned")
+		})
+	}
 }
