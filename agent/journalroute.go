@@ -3,13 +3,15 @@ package agent
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"reflect"
+	"slices"
 	"strconv"
 )
 
 // appendRouteRecord appends the add record of u, framed, to b, and
 // reports whether it did: what encodeRecord makes of
 // journalRecord{Op: recordAdd, Entry: &u}, byte for byte, without
-// reflection (AddRoutes writes one per route). It does so only for an
+// encoding/json (AddRoutes writes one per route). It does so only for an
 // entry about one route and nothing else (see routeOnly) whose strings
 // JSON carries as they are; for any other it appends nothing and returns
 // false, and encodeRecord is the way.
@@ -52,23 +54,59 @@ func appendRouteRecord(b []byte, u *undo) ([]byte, bool) {
 	return b, true
 }
 
-// routeOnly reports whether u sets no field but Seq, Group, Host, Op and
-// Route, and no multipath or encap route: the entries appendRouteRecord
-// encodes.
-// TestRouteOnlyFields keeps it in step with undo's fields.
+// routeRecordFields are the fields appendRouteRecord writes: of undo,
+// and of its Route. An entry that sets any other is not one it encodes.
+var routeRecordFields = struct{ undo, route []string }{
+	undo:  []string{"Seq", "Group", "Host", "Op", "Route"},
+	route: []string{"Dst", "Via", "Dev", "Table", "Metric", "Family"},
+}
+
+// routeUnwritten are the indexes of the fields of undo and of route that
+// routeRecordFields does not name, and Route's index in undo: found once,
+// by reflection over the types, so a field added to either is one
+// routeOnly checks without an edit here.
+var routeUnwritten = func() (w struct{ undo, route, routeField []int }) {
+	others := func(t reflect.Type, written []string) []int {
+		var idx []int
+		for _, name := range written {
+			if _, ok := t.FieldByName(name); !ok {
+				panic("routeRecordFields: " + t.Name() + " has no field " + name)
+			}
+		}
+		for i := range t.NumField() {
+			if !slices.Contains(written, t.Field(i).Name) {
+				idx = append(idx, i)
+			}
+		}
+		return idx
+	}
+	ut := reflect.TypeFor[undo]()
+	w.undo = others(ut, routeRecordFields.undo)
+	w.route = others(reflect.TypeFor[route](), routeRecordFields.route)
+	f, _ := ut.FieldByName("Route")
+	w.routeField = f.Index
+	return w
+}()
+
+// routeOnly reports whether u sets no field but those appendRouteRecord
+// writes (routeRecordFields): every other field of undo and of its
+// Route, now or added later, is zero (a nil slice, map or pointer, so an
+// empty Nexthops, which encodes as [], is not). TestRouteOnlyFields sets
+// each field in turn.
 func routeOnly(u *undo) bool {
-	return u.Link == "" && u.Kind == "" && u.Peer == "" &&
-		u.Up == nil && u.MTU == nil && u.Master == nil &&
-		u.CIDR == "" && u.Addr == nil &&
-		u.ValueKind == "" && u.Key == "" && u.Value == "" &&
-		u.Job == 0 && u.Network == "" &&
-		len(u.Route.Nexthops) == 0 && u.Route.Nexthops == nil && u.Route.Encap == nil &&
-		u.HWAddr == nil && u.Features == nil && u.Params == nil &&
-		u.Path == "" && u.Backup == "" && u.BackupID == nil && u.Made == nil &&
-		u.Neigh == nil && u.Rule == nil &&
-		u.Netns == "" && u.Rename == "" && u.L3mdev == nil &&
-		u.Argv == nil && u.Timeout == 0 && u.Tc == nil && u.TxQLen == nil &&
-		u.Nic == nil && u.Nft == nil && u.Mptcp == nil && u.Spec == nil
+	v := reflect.ValueOf(u).Elem()
+	for _, i := range routeUnwritten.undo {
+		if !v.Field(i).IsZero() {
+			return false
+		}
+	}
+	r := v.FieldByIndex(routeUnwritten.routeField)
+	for _, i := range routeUnwritten.route {
+		if !r.Field(i).IsZero() {
+			return false
+		}
+	}
+	return true
 }
 
 // jsonPlain reports whether encoding/json writes s as it is between

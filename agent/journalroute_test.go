@@ -60,6 +60,7 @@ func TestRouteOnlyFields(t *testing.T) {
 			setNonZero(t, v)
 		}
 		assert.Equal(t, written[f.Name], routeOnly(&u), "undo with %s set", f.Name)
+		sameRecord(t, &u, "undo with %s set", f.Name)
 	}
 	u := undo{Seq: 1, Group: "g", Op: opDelRoute, Route: route{Dst: "198.19.0.1/32", Nexthops: []nexthop{}}}
 	assert.False(t, routeOnly(&u), "an empty, non-nil Nexthops encodes as []")
@@ -74,7 +75,22 @@ func TestRouteOnlyFields(t *testing.T) {
 			setNonZero(t, reflect.ValueOf(&u.Route).Elem().Field(i))
 		}
 		assert.Equal(t, routeWritten[f.Name], routeOnly(&u), "route with %s set", f.Name)
+		sameRecord(t, &u, "route with %s set", f.Name)
 	}
+}
+
+// sameRecord checks that appendRouteRecord either leaves u to
+// encodeRecord or writes what encodeRecord writes, byte for byte: a field
+// routeOnly lets through is one appendRouteRecord writes.
+func sameRecord(t *testing.T, u *undo, msg string, args ...any) {
+	t.Helper()
+	got, ok := appendRouteRecord(nil, u)
+	if !ok {
+		return
+	}
+	want, err := encodeRecord(journalRecord{Op: recordAdd, Entry: u})
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got), append([]any{msg}, args...)...)
 }
 
 // TestEncapRouteRecord checks that an encap route's undo, which
@@ -97,10 +113,14 @@ func setNonZero(t *testing.T, v reflect.Value) {
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString("x")
-	case reflect.Int, reflect.Int64:
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		v.SetInt(1)
-	case reflect.Uint64:
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		v.SetUint(1)
+	case reflect.Float32, reflect.Float64:
+		v.SetFloat(1)
 	case reflect.Pointer:
 		v.Set(reflect.New(v.Type().Elem()))
 	case reflect.Slice:
@@ -108,6 +128,6 @@ func setNonZero(t *testing.T, v reflect.Value) {
 	case reflect.Map:
 		v.Set(reflect.MakeMap(v.Type()))
 	default:
-		t.Fatalf("undo field of kind %v: teach setNonZero (and routeOnly) about it", v.Kind())
+		t.Fatalf("undo field of kind %v: teach setNonZero about it", v.Kind())
 	}
 }

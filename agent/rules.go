@@ -123,23 +123,17 @@ func (r *ruleEntry) netlinkRule() (*netlink.Rule, error) {
 
 // AddRule adds a policy routing rule.
 func (s *Server) AddRule(_ context.Context, req *pb.RuleRequest) (*pb.ChangeReply, error) {
-	r := ruleOf(req)
-	nr, err := r.netlinkRule()
-	if err != nil {
-		return nil, invalid(err)
-	}
-	h, err := s.host(req.Host)
-	if err != nil {
-		return nil, err
-	}
-	if err = h.nl.RuleAdd(nr); err != nil {
-		err = fmt.Errorf("add rule %s on %s: %w", r, h.label(), err)
-	}
-	return s.change(req.Group, undo{Op: opDelRule, Host: req.Host, Rule: r}, err)
+	return s.ruleChange(req, true)
 }
 
 // DelRule removes a policy routing rule; its undo adds it back.
 func (s *Server) DelRule(_ context.Context, req *pb.RuleRequest) (*pb.ChangeReply, error) {
+	return s.ruleChange(req, false)
+}
+
+// ruleChange adds (add) or removes the rule of req, and journals the
+// undo that does the other.
+func (s *Server) ruleChange(req *pb.RuleRequest, add bool) (*pb.ChangeReply, error) {
 	r := ruleOf(req)
 	nr, err := r.netlinkRule()
 	if err != nil {
@@ -149,10 +143,14 @@ func (s *Server) DelRule(_ context.Context, req *pb.RuleRequest) (*pb.ChangeRepl
 	if err != nil {
 		return nil, err
 	}
-	if err = h.nl.RuleDel(nr); err != nil {
-		err = fmt.Errorf("remove rule %s on %s: %w", r, h.label(), err)
+	do, verb, op := h.nl.RuleDel, "remove", opAddRule
+	if add {
+		do, verb, op = h.nl.RuleAdd, "add", opDelRule
 	}
-	return s.change(req.Group, undo{Op: opAddRule, Host: req.Host, Rule: r}, err)
+	if err = do(nr); err != nil {
+		err = fmt.Errorf("%s rule %s on %s: %w", verb, r, h.label(), err)
+	}
+	return s.change(req.Group, undo{Op: op, Host: req.Host, Rule: r}, err)
 }
 
 // undoRule adds back or removes a rule; one already there (to add) or

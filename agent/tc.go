@@ -77,6 +77,64 @@ func qdiscAt(ifindex int32, parent uint32) (*tcObject, error) {
 	return nil, nil
 }
 
+// tcRequest is what the traffic control change requests share.
+type tcRequest interface {
+	GetHost() string
+	GetGroup() string
+	GetDev() string
+}
+
+// tcChange makes a traffic control change on req's device and journals
+// its undo in req's group. change runs with the host's lock held and is
+// given the device's index; the undo it returns is about req's device
+// and host.
+func (s *Server) tcChange(req tcRequest, change func(h *host, ifindex int32) (undo, error)) (*pb.ChangeReply, error) {
+	h, err := s.host(req.GetHost())
+	if err != nil {
+		return nil, err
+	}
+	u, err := h.tcChange(req.GetDev(), func(ifindex int32) (undo, error) { return change(h, ifindex) })
+	u.Host = req.GetHost()
+	return s.change(req.GetGroup(), u, err)
+}
+
+// tcChange runs change with h's lock held and dev's index; the undo it
+// returns is about dev.
+func (h *host) tcChange(dev string, change func(ifindex int32) (undo, error)) (undo, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ifindex, err := h.tcLink(dev)
+	if err != nil {
+		return undo{}, err
+	}
+	u, err := change(ifindex)
+	if err != nil {
+		return undo{}, err
+	}
+	u.Link = dev
+	return u, nil
+}
+
+// tcDelete deletes what (as its error names it) on dev, as find picks it
+// from the kernel's dumps on the host's thread: find returns the objects
+// as dumped, which the undo (op) puts back, and the object the delete
+// message of delType names.
+func (h *host) tcDelete(dev string, ifindex int32, what string, delType int, op string, find func() (put []tcObject, del tcObject, err error)) (undo, error) {
+	u := undo{Op: op}
+	err := h.do(func() error {
+		put, del, err := find()
+		if err != nil {
+			return err
+		}
+		u.Tc = put
+		return tcExec(tcDelMsg(delType, ifindex, del))
+	})
+	if err != nil {
+		return undo{}, fmt.Errorf("delete %s on %q on %s: %w", what, dev, h.label(), err)
+	}
+	return u, nil
+}
+
 // TcAddQdisc adds a qdisc; its undo deletes it (the kernel's default
 // comes back).
 func (s *Server) TcAddQdisc(_ context.Context, req *pb.TcQdiscRequest) (*pb.ChangeReply, error) {
@@ -94,22 +152,12 @@ func (s *Server) putQdisc(req *pb.TcQdiscRequest, replace bool) (*pb.ChangeReply
 	if err != nil {
 		return nil, invalid(err)
 	}
-	h, err := s.host(req.Host)
-	if err != nil {
-		return nil, err
-	}
-	u, err := h.putQdisc(req.Dev, spec, replace)
-	u.Host = req.Host
-	return s.change(req.Group, u, err)
+	return s.tcChange(req, func(h *host, ifindex int32) (undo, error) {
+		return h.putQdisc(req.Dev, ifindex, spec, replace)
+	})
 }
 
-func (h *host) putQdisc(dev string, spec tc.Qdisc, replace bool) (undo, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	ifindex, err := h.tcLink(dev)
-	if err != nil {
-		return undo{}, err
-	}
+func (h *host) putQdisc(dev string, ifindex int32, spec tc.Qdisc, replace bool) (undo, error) {
 	q, err := nltc.Qdisc(spec, int(ifindex))
 	if err != nil {
 		return undo{}, badArg(err)
@@ -119,7 +167,7 @@ func (h *host) putQdisc(dev string, spec tc.Qdisc, replace bool) (undo, error) {
 		verb = "replace"
 	}
 	parent := q.Attrs().Parent
-	u := undo{Link: dev}
+	var u undo
 	qlen := h.txQLen(dev)
 	err = h.do(func() error {
 		prev, err := qdiscAt(ifindex, parent)
@@ -178,38 +226,22 @@ func (s *Server) TcDelQdisc(_ context.Context, req *pb.TcQdiscRequest) (*pb.Chan
 	if err != nil {
 		return nil, invalid(fmt.Errorf("delete qdisc on %q: parent: %w", req.Dev, err))
 	}
-	h, err := s.host(req.Host)
-	if err != nil {
-		return nil, err
-	}
-	u, err := h.delQdisc(req.Dev, parent)
-	u.Host = req.Host
-	return s.change(req.Group, u, err)
+	return s.tcChange(req, func(h *host, ifindex int32) (undo, error) {
+		return h.delQdisc(req.Dev, ifindex, parent)
+	})
 }
 
-func (h *host) delQdisc(dev string, parent uint32) (undo, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	ifindex, err := h.tcLink(dev)
-	if err != nil {
-		return undo{}, err
-	}
-	u := undo{Link: dev, Op: opTcPutQdisc}
-	err = h.do(func() error {
+func (h *host) delQdisc(dev string, ifindex int32, parent uint32) (undo, error) {
+	return h.tcDelete(dev, ifindex, fmt.Sprintf("qdisc at %s", tc.FormatHandle(parent)), unix.RTM_DELQDISC, opTcPutQdisc, func() ([]tcObject, tcObject, error) {
 		prev, err := qdiscAt(ifindex, parent)
 		if err != nil {
-			return err
+			return nil, tcObject{}, err
 		}
 		if prev == nil || kernelQdisc(*prev) {
-			return badArg(errors.New("there is no qdisc there but the kernel's default"))
+			return nil, tcObject{}, badArg(errors.New("there is no qdisc there but the kernel's default"))
 		}
-		u.Tc = []tcObject{*prev}
-		return tcExec(tcDelMsg(unix.RTM_DELQDISC, ifindex, tcObject{Parent: prev.Parent, Handle: prev.Handle}))
+		return []tcObject{*prev}, tcObject{Parent: prev.Parent, Handle: prev.Handle}, nil
 	})
-	if err != nil {
-		return undo{}, fmt.Errorf("delete qdisc at %s on %q on %s: %w", tc.FormatHandle(parent), dev, h.label(), err)
-	}
-	return u, nil
 }
 
 // TcAddClass adds a class; its undo deletes it.
@@ -218,22 +250,12 @@ func (s *Server) TcAddClass(_ context.Context, req *pb.TcClassRequest) (*pb.Chan
 	if err != nil {
 		return nil, invalid(err)
 	}
-	h, err := s.host(req.Host)
-	if err != nil {
-		return nil, err
-	}
-	u, err := h.addClass(req.Dev, spec)
-	u.Host = req.Host
-	return s.change(req.Group, u, err)
+	return s.tcChange(req, func(h *host, ifindex int32) (undo, error) {
+		return h.addClass(req.Dev, ifindex, spec)
+	})
 }
 
-func (h *host) addClass(dev string, spec tc.Class) (undo, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	ifindex, err := h.tcLink(dev)
-	if err != nil {
-		return undo{}, err
-	}
+func (h *host) addClass(dev string, ifindex int32, spec tc.Class) (undo, error) {
 	c, err := nltc.Class(spec, int(ifindex))
 	if err != nil {
 		return undo{}, badArg(err)
@@ -243,7 +265,7 @@ func (h *host) addClass(dev string, spec tc.Class) (undo, error) {
 		return undo{}, fmt.Errorf("add %s class %s on %q on %s: %w", spec.Kind(), id, dev, h.label(), err)
 	}
 	a := c.Attrs()
-	return undo{Link: dev, Op: opTcDelClass, Tc: []tcObject{{Parent: a.Parent, Handle: a.Handle, Kind: spec.Kind()}}}, nil
+	return undo{Op: opTcDelClass, Tc: []tcObject{{Parent: a.Parent, Handle: a.Handle, Kind: spec.Kind()}}}, nil
 }
 
 // TcDelClass deletes a class; its undo puts it back as it was dumped.
@@ -252,39 +274,23 @@ func (s *Server) TcDelClass(_ context.Context, req *pb.TcClassRequest) (*pb.Chan
 	if err != nil || id&0xffff == 0 {
 		return nil, invalid(fmt.Errorf("delete class on %q: class id %q is not a class like \"1:10\"", req.Dev, req.ClassId))
 	}
-	h, err := s.host(req.Host)
-	if err != nil {
-		return nil, err
-	}
-	u, err := h.delClass(req.Dev, id)
-	u.Host = req.Host
-	return s.change(req.Group, u, err)
+	return s.tcChange(req, func(h *host, ifindex int32) (undo, error) {
+		return h.delClass(req.Dev, ifindex, id)
+	})
 }
 
-func (h *host) delClass(dev string, id uint32) (undo, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	ifindex, err := h.tcLink(dev)
-	if err != nil {
-		return undo{}, err
-	}
-	u := undo{Link: dev, Op: opTcPutClass}
-	err = h.do(func() error {
+func (h *host) delClass(dev string, ifindex int32, id uint32) (undo, error) {
+	return h.tcDelete(dev, ifindex, fmt.Sprintf("class %s", tc.FormatHandle(id)), unix.RTM_DELTCLASS, opTcPutClass, func() ([]tcObject, tcObject, error) {
 		cs, err := tcDump(unix.RTM_GETTCLASS, ifindex, 0)
 		if err != nil {
-			return err
+			return nil, tcObject{}, err
 		}
 		i := slices.IndexFunc(cs, func(c tcObject) bool { return c.Handle == id })
 		if i < 0 {
-			return badArg(errors.New("there is no such class"))
+			return nil, tcObject{}, badArg(errors.New("there is no such class"))
 		}
-		u.Tc = []tcObject{cs[i]}
-		return tcExec(tcDelMsg(unix.RTM_DELTCLASS, ifindex, tcObject{Parent: cs[i].Parent, Handle: id}))
+		return []tcObject{cs[i]}, tcObject{Parent: cs[i].Parent, Handle: id}, nil
 	})
-	if err != nil {
-		return undo{}, fmt.Errorf("delete class %s on %q on %s: %w", tc.FormatHandle(id), dev, h.label(), err)
-	}
-	return u, nil
 }
 
 // TcAddFilter adds a filter; its undo deletes the filters of its
@@ -295,22 +301,12 @@ func (s *Server) TcAddFilter(_ context.Context, req *pb.TcFilterRequest) (*pb.Ch
 	if err != nil {
 		return nil, invalid(err)
 	}
-	h, err := s.host(req.Host)
-	if err != nil {
-		return nil, err
-	}
-	u, err := h.addFilter(req.Dev, spec)
-	u.Host = req.Host
-	return s.change(req.Group, u, err)
+	return s.tcChange(req, func(h *host, ifindex int32) (undo, error) {
+		return h.addFilter(req.Dev, ifindex, spec)
+	})
 }
 
-func (h *host) addFilter(dev string, spec tc.Filter) (undo, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	ifindex, err := h.tcLink(dev)
-	if err != nil {
-		return undo{}, err
-	}
+func (h *host) addFilter(dev string, ifindex int32, spec tc.Filter) (undo, error) {
 	f, err := nltc.Filter(spec, int(ifindex), func(name string) (int, error) {
 		l, err := h.nl.LinkByName(name)
 		if err != nil {
@@ -341,7 +337,7 @@ func (h *host) addFilter(dev string, spec tc.Filter) (undo, error) {
 	if err != nil {
 		return undo{}, fmt.Errorf("add %s filter prio %d at %s on %q on %s: %w", spec.Kind(), a.Priority, spec.Attrs().Parent, dev, h.label(), err)
 	}
-	return undo{Link: dev, Op: opTcDelFilter, Tc: []tcObject{o}}, nil
+	return undo{Op: opTcDelFilter, Tc: []tcObject{o}}, nil
 }
 
 // tcFilterParent resolves a filter's parent as FilterAttrs does.
@@ -363,49 +359,33 @@ func (s *Server) TcDelFilter(_ context.Context, req *pb.TcFilterRequest) (*pb.Ch
 	if !ok || req.Prio < 1 || req.Prio > 0xffff {
 		return nil, invalid(fmt.Errorf("delete filters on %q: protocol %q or priority %d is not valid", req.Dev, req.Protocol, req.Prio))
 	}
-	h, err := s.host(req.Host)
-	if err != nil {
-		return nil, err
-	}
-	u, err := h.delFilter(req.Dev, parent, proto, uint16(req.Prio))
-	u.Host = req.Host
-	return s.change(req.Group, u, err)
+	return s.tcChange(req, func(h *host, ifindex int32) (undo, error) {
+		return h.delFilter(req.Dev, ifindex, parent, proto, uint16(req.Prio))
+	})
 }
 
-func (h *host) delFilter(dev string, parent uint32, proto, prio uint16) (undo, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	ifindex, err := h.tcLink(dev)
-	if err != nil {
-		return undo{}, err
-	}
-	u := undo{Link: dev, Op: opTcPutFilter}
-	err = h.do(func() error {
+func (h *host) delFilter(dev string, ifindex int32, parent uint32, proto, prio uint16) (undo, error) {
+	return h.tcDelete(dev, ifindex, fmt.Sprintf("filters prio %d at %s", prio, tc.FormatHandle(parent)), unix.RTM_DELTFILTER, opTcPutFilter, func() ([]tcObject, tcObject, error) {
 		fs, err := tcDump(unix.RTM_GETTFILTER, ifindex, parent)
 		if err != nil {
-			return err
+			return nil, tcObject{}, err
 		}
 		var kind string
+		var put []tcObject
 		for _, f := range fs {
 			if f.prio() != prio || f.Info != filterInfo(proto, prio) {
 				continue
 			}
 			kind = f.Kind
-			if !userFilter(f) {
-				continue
+			if userFilter(f) {
+				put = append(put, filterPutBack(f))
 			}
-			f = filterPutBack(f)
-			u.Tc = append(u.Tc, f)
 		}
 		if kind == "" {
-			return badArg(errors.New("there are no such filters"))
+			return nil, tcObject{}, badArg(errors.New("there are no such filters"))
 		}
-		return tcExec(tcDelMsg(unix.RTM_DELTFILTER, ifindex, tcObject{Parent: parent, Info: filterInfo(proto, prio), Kind: kind}))
+		return put, tcObject{Parent: parent, Info: filterInfo(proto, prio), Kind: kind}, nil
 	})
-	if err != nil {
-		return undo{}, fmt.Errorf("delete filters prio %d at %s on %q on %s: %w", prio, tc.FormatHandle(parent), dev, h.label(), err)
-	}
-	return u, nil
 }
 
 // userFilter reports whether a dumped filter is one a filter add made,
@@ -475,10 +455,11 @@ func (h *host) undoTc(u undo) error {
 		return fmt.Errorf("find %q: %w", u.Link, err)
 	}
 	ifindex := int32(l.Attrs().Index)
+	deletes := u.Op == opTcDelQdisc || u.Op == opTcDelClass || u.Op == opTcDelFilter
 	err = h.do(func() error {
 		for _, o := range u.Tc {
 			var err error
-			if u.Op == opTcDelQdisc || u.Op == opTcDelClass || u.Op == opTcDelFilter {
+			if deletes {
 				there, err := tcThere(ifindex, u.Op, o)
 				if err != nil {
 					return err
@@ -514,7 +495,7 @@ func (h *host) undoTc(u undo) error {
 			default:
 				return fmt.Errorf("undo %s: not a traffic control undo", u.Op)
 			}
-			if err != nil && isNotFound(err) && (u.Op == opTcDelQdisc || u.Op == opTcDelClass || u.Op == opTcDelFilter) {
+			if err != nil && isNotFound(err) && deletes {
 				return nothingToUndo("%q on %s has no %s %s any more", u.Link, h.label(), o.Kind, tc.FormatHandle(o.Handle))
 			}
 			if err != nil {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
-	"github.com/lnst-go/lnst/pool"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,26 +24,9 @@ import (
 // the change is taken back. It uses a clean check of its own, over this
 // one host, so that the run's is not disturbed.
 func TestCleanCheckSees(t *testing.T) {
-	s := current()
-	if s == nil || s.pool != nil {
-		t.Skip("requires the local lab: run under lnsttest.Main without -lnst.pool")
-	}
-	lab, err := s.labNow()
-	if err != nil {
-		t.Skipf("the lab is unavailable here: %v", err)
-	}
-	in, err := lab.Acquire(context.Background(), pool.Topology{Hosts: []pool.TopoHost{{Name: "h1", Ifaces: []pool.TopoIface{{Name: "eth0", Net: "n1"}}}}})
-	require.NoError(t, err)
-	t.Cleanup(func() { lab.Release(in) })
-	id := in.Hosts["h1"]
-	eth0 := in.Ifname("h1", "eth0")
-	sh := func(cmd string) string {
-		t.Helper()
-		r, err := pb.RunJobWhole(context.Background(), lab.Client(), &pb.StartJobRequest{Host: id, Argv: []string{"sh", "-c", cmd}, Internal: true})
-		require.NoError(t, err, cmd)
-		require.Zero(t, r.ExitCode, "%s: %s", cmd, r.Stderr)
-		return string(r.Stdout)
-	}
+	lh := localLabHost(t)
+	lab, in, id, eth0 := lh.lab, lh.in, lh.id, lh.eth0
+	sh := func(cmd string) string { t.Helper(); return lh.sh(t, cmd) }
 	qlen := strings.TrimSpace(sh("cat /sys/class/net/" + eth0 + "/tx_queue_len"))
 	// The snapshot must not see eth0 still settling (carrier coming up,
 	// its link-local address in duplicate address detection): it would
@@ -320,30 +302,15 @@ func (noSnapshotAgent) SnapshotHosts(context.Context, *pb.SnapshotRequest, ...gr
 // TestCleanCheckOlderAgent checks that an agent without SnapshotHosts
 // gets the snapshot script, and that its snapshots still show a change.
 func TestCleanCheckOlderAgent(t *testing.T) {
-	s := current()
-	if s == nil || s.pool != nil {
-		t.Skip("requires the local lab: run under lnsttest.Main without -lnst.pool")
-	}
-	lab, err := s.labNow()
-	if err != nil {
-		t.Skipf("the lab is unavailable here: %v", err)
-	}
-	in, err := lab.Acquire(context.Background(), pool.Topology{Hosts: []pool.TopoHost{{Name: "h1", Ifaces: []pool.TopoIface{{Name: "eth0", Net: "n1"}}}}})
-	require.NoError(t, err)
-	t.Cleanup(func() { lab.Release(in) })
-	id, eth0 := in.Hosts["h1"], in.Ifname("h1", "eth0")
-	old := noSnapshotAgent{lab.Client()}
+	lh := localLabHost(t)
+	id, eth0 := lh.id, lh.eth0
+	old := noSnapshotAgent{lh.lab.Client()}
 	before, err := snapshotHosts(old, []string{id})
 	require.NoError(t, err)
 	require.Contains(t, before[0], ": "+eth0+"@", "ip -o link's line of the interface: the script ran")
-	sh := func(cmd string) {
-		r, err := pb.RunJobWhole(context.Background(), lab.Client(), &pb.StartJobRequest{Host: id, Argv: []string{"sh", "-c", cmd}, Internal: true})
-		require.NoError(t, err)
-		require.Zero(t, r.ExitCode, "%s: %s", cmd, r.Stderr)
-	}
-	sh("ip route add 198.18.9.0/24 dev " + eth0 + " table 102")
+	lh.sh(t, "ip route add 198.18.9.0/24 dev "+eth0+" table 102")
 	after, err := snapshotHosts(old, []string{id})
-	sh("ip route del 198.18.9.0/24 dev " + eth0 + " table 102")
+	lh.sh(t, "ip route del 198.18.9.0/24 dev "+eth0+" table 102")
 	require.NoError(t, err)
 	require.Contains(t, lineDiff(before[0], after[0]), "+ 198.18.9.0/24 dev "+eth0+" table 102")
 }

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -225,8 +226,10 @@ func requireClean(t *testing.T, before string, c *child) {
 }
 
 type child struct {
-	cmd    *exec.Cmd
-	out    *bytes.Buffer
+	cmd *exec.Cmd
+	// out is the child's output, written by exec's copying goroutine
+	// while the test reads it (waitFor).
+	out    *lockedBuffer
 	marker string
 	// dir is the child's TMPDIR and the fixture's dirEnv; env sets both.
 	dir string
@@ -253,7 +256,7 @@ func fixture(t *testing.T, c string, args ...string) *child {
 	argv := append([]string{"-test.run=^TestFixture$", "-test.v"}, args...)
 	cmd := exec.Command(os.Args[0], argv...)
 	cmd.Env = append(os.Environ(), env...)
-	out := &bytes.Buffer{}
+	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return &child{cmd: cmd, out: out, marker: marker, dir: dir, env: env}
@@ -477,6 +480,24 @@ func TestE2EGoTestInterrupted(t *testing.T) {
 			requireClean(t, before, c)
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a child writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func waitFor(t *testing.T, c *child, line string) {

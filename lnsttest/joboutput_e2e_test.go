@@ -1,7 +1,6 @@
 package lnsttest_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -74,7 +73,7 @@ func TestJobOutputCapE2E(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestJobOutputCapFixture$", "-test.v")
 	cmd.Env = append(os.Environ(), launch.LabOutputCapEnv+"="+strconv.Itoa(outputCap))
-	var out bytes.Buffer
+	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, cmd.Start())

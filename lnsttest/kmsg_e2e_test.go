@@ -1,7 +1,6 @@
 package lnsttest_test
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -120,7 +119,7 @@ func kmsgChildDir(t *testing.T, c string, args ...string) (int, string, *results
 	argv := append([]string{"-test.run=^TestKmsgFixture$", "-test.v", "-lnst.results=" + dir, "-lnst.kernel-log=all"}, args...)
 	cmd := exec.Command(os.Args[0], argv...)
 	cmd.Env = append(os.Environ(), kmsgCaseEnv+"="+c, kmsgMarkerEnv+"="+marker)
-	out := &bytes.Buffer{}
+	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	ch := &child{cmd: cmd, out: out, marker: marker}

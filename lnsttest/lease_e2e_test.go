@@ -3,7 +3,6 @@ package lnsttest_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lnst-go/lnst/internal/agentconn"
 	"github.com/lnst-go/lnst/lnsttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,47 +53,8 @@ func TestLeaseFixture(t *testing.T) {
 // on one pool of two machines; the machines' agents keep them from ever
 // holding one machine at once.
 func TestE2ELeaseAcrossControllers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds lnst-agent and this test binary; skipped with -short")
-	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("requires the go command to build lnst-agent and this test binary")
-	}
-	machines := []string{"m1", "m2"}
-	reqs := []lnsttest.Requirement{lnsttest.HostReq("ctl", lnsttest.IfaceReq("ctl0", lnsttest.Net("control")))}
-	for _, m := range machines {
-		reqs = append(reqs, lnsttest.HostReq(m, lnsttest.IfaceReq("ctl0", lnsttest.Net("control")), lnsttest.IfaceReq("eth0", lnsttest.Net("test"))))
-	}
-	lab := lnsttest.Require(t, reqs...)
-	dir, err := os.MkdirTemp("", "lnst-lease-e2e-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o755))
-	root := moduleRoot(t, gobin)
-	build(t, root, gobin, "build", "-o", filepath.Join(dir, "lnst-agent"), "./cmd/lnst-agent")
-	build(t, root, gobin, "test", "-c", "-o", filepath.Join(dir, "lnsttest.test"), "./lnsttest")
-
-	var addrs []string
-	for i := range machines {
-		addrs = append(addrs, fmt.Sprintf("198.18.102.%d", 11+i))
-	}
-	require.NoError(t, agentconn.GenerateCerts(dir, addrs, []string{"ctl"}, time.Hour))
-	ctl := lab.Host("ctl")
-	ctl.Iface("ctl0").AddIP(t, "198.18.102.1/24")
-	var poolFile strings.Builder
-	poolFile.WriteString("hosts:\n")
-	for i, name := range machines {
-		h := lab.Host(name)
-		h.Iface("ctl0").AddIP(t, addrs[i]+"/24")
-		job := h.StartArgv(t, []string{filepath.Join(dir, "lnst-agent"), "serve", "--listen", addrs[i] + ":7000", "--lease-ttl", leaseTTL.String(),
-			"--journal", filepath.Join(dir, name+".journal"),
-			"--ca", filepath.Join(dir, "ca.pem"), "--cert", filepath.Join(dir, addrs[i]+".pem"), "--key", filepath.Join(dir, addrs[i]+"-key.pem")},
-			lnsttest.Desc("lnst-agent on "+name), lnsttest.ExitCodes(0, 1))
-		waitListening(t, h, "7000", job)
-		fmt.Fprintf(&poolFile, "  - name: %s\n    agent: %s:7000\n    tls: {ca: ca.pem, cert: ctl.pem, key: ctl-key.pem}\n    interfaces:\n      - {name: eth0, network: n1, driver: veth}\n", name, addrs[i])
-	}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "pool.yaml"), []byte(poolFile.String()), 0o644))
+	p := newAgentPool(t, "lease", 102, "--lease-ttl", leaseTTL.String())
+	dir, ctl := p.Dir, p.Ctl
 
 	log := filepath.Join(dir, "held.log")
 	var controllers []*lnsttest.Job
@@ -103,7 +62,7 @@ func TestE2ELeaseAcrossControllers(t *testing.T) {
 		tmp := filepath.Join(dir, "tmp-"+c)
 		require.NoError(t, os.Mkdir(tmp, 0o755))
 		controllers = append(controllers, ctl.StartArgv(t, []string{filepath.Join(dir, "lnsttest.test"), "-test.v", "-test.count=1", "-test.run=^TestLeaseFixture$",
-			"-lnst.pool=" + filepath.Join(dir, "pool.yaml")},
+			"-lnst.pool=" + p.PoolFile},
 			lnsttest.Env(leaseFixtureEnv+"="+log, "TMPDIR="+tmp), lnsttest.Dir(dir), lnsttest.Desc("controller "+c),
 			lnsttest.ExitCodes(0, 1)))
 	}
@@ -136,7 +95,7 @@ func TestE2ELeaseAcrossControllers(t *testing.T) {
 		pids[f[1]] = true
 	}
 	require.Len(t, pids, 2, "both controllers ran recipes:\n%s", data)
-	require.LessOrEqual(t, len(byMachine), len(machines), "recipes ran on the pool's machines:\n%s", data)
+	require.LessOrEqual(t, len(byMachine), len(p.Machines), "recipes ran on the pool's machines:\n%s", data)
 	for machine, holds := range byMachine {
 		sort.Slice(holds, func(i, j int) bool { return holds[i].start < holds[j].start })
 		for i := 1; i < len(holds); i++ {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -198,7 +197,7 @@ func TestE2EStatus(t *testing.T) {
 	assert.NotContains(t, out, "job ?", out)
 
 	// lnst status -f follows the run from here to its end.
-	followed := &syncBuffer{}
+	followed := &lockedBuffer{}
 	follow := exec.Command(lnstPath(t), "status", "-f", "-every", "100ms", dir)
 	follow.Stdout, follow.Stderr = followed, followed
 	follow.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -294,22 +293,4 @@ func TestE2EResultsDirNotWritable(t *testing.T) {
 	assert.Contains(t, out, "lnsttest: -lnst.results "+ro+": cannot write the run's events there: ")
 	assert.Contains(t, out, "read-only file system")
 	assert.NotContains(t, out, "RESULTS SUMMARY", "no recipe ran")
-}
-
-// syncBuffer is a bytes.Buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -1,7 +1,6 @@
 package lnsttest_test
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,24 +81,6 @@ type fakeProv struct {
 	cmd            *exec.Cmd
 	out            *lockedBuffer
 	marker         string
-}
-
-// lockedBuffer is a bytes.Buffer safe to read while a child writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // newFakeProv writes a pool file whose provisioner "fake" (max machines)

@@ -1,6 +1,7 @@
 package lnsttest
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -28,6 +29,34 @@ func (d *Device) ReplaceQdisc(t testing.TB, q tc.Qdisc) {
 	d.putQdisc(t, q, true)
 }
 
+// tcChange makes a traffic control change by call, which is given the
+// request's context and the test's group, and has it undone at cleanup;
+// what names the change in the failure and the undo.
+func (d *Device) tcChange(t testing.TB, what string, call func(ctx context.Context, group string) (*pb.ChangeReply, error)) {
+	t.Helper()
+	st := d.host.s.state(t)
+	r, err := call(rpcCtx(t), st.group)
+	if err != nil {
+		st.use(d.host.client)
+		t.Fatalf("%s: %s: %v", d.host.name, what, err)
+	}
+	st.undoAt(t, d.host.client, what, r.Seq)
+}
+
+// tcSpec fails t unless spec is valid and encodes it by marshal for the
+// agent; what names the change in the failure.
+func tcSpec[T interface{ Validate() error }](t testing.TB, d *Device, what string, spec T, marshal func(T) (string, []byte, error)) (kind string, data []byte) {
+	t.Helper()
+	err := spec.Validate()
+	if err == nil {
+		kind, data, err = marshal(spec)
+	}
+	if err != nil {
+		t.Fatalf("%s: %s: %v", d.host.name, what, err)
+	}
+	return kind, data
+}
+
 func (d *Device) putQdisc(t testing.TB, q tc.Qdisc, replace bool) {
 	t.Helper()
 	verb, call := "add", d.host.client.TcAddQdisc
@@ -37,23 +66,13 @@ func (d *Device) putQdisc(t testing.TB, q tc.Qdisc, replace bool) {
 	if q == nil {
 		t.Fatalf("%s: %s qdisc on %s: nil spec", d.host.name, verb, d.name)
 	}
-	if err := q.Validate(); err != nil {
-		t.Fatalf("%s: %s qdisc on %s: %v", d.host.name, verb, d.name, err)
-	}
-	kind, data, err := tc.MarshalQdisc(q)
-	if err != nil {
-		t.Fatalf("%s: %s qdisc on %s: %v", d.host.name, verb, d.name, err)
-	}
-	st := d.host.s.state(t)
-	r, err := call(rpcCtx(t), &pb.TcQdiscRequest{Host: d.host.id, Group: st.group, Dev: d.name, Kind: kind, Spec: data})
+	kind, data := tcSpec(t, d, fmt.Sprintf("%s qdisc on %s", verb, d.name), q, tc.MarshalQdisc)
 	parent, handle := q.Place()
 	what := fmt.Sprintf("%s qdisc %s %s at %s on %s", verb, kind, handle, parent, d.name)
-	if err != nil {
-		st.use(d.host.client)
-		t.Fatalf("%s: %s: %v", d.host.name, what, err)
-	}
-	st.logger().Debug(what, "host", d.host.name)
-	st.undoAt(t, d.host.client, what, r.Seq)
+	d.tcChange(t, what, func(ctx context.Context, group string) (*pb.ChangeReply, error) {
+		return call(ctx, &pb.TcQdiscRequest{Host: d.host.id, Group: group, Dev: d.name, Kind: kind, Spec: data})
+	})
+	d.host.s.state(t).logger().Debug(what, "host", d.host.name)
 }
 
 // DelQdisc deletes the qdisc at parent ("root", "ingress" for an ingress
@@ -61,14 +80,9 @@ func (d *Device) putQdisc(t testing.TB, q tc.Qdisc, replace bool) {
 // and filters, at cleanup.
 func (d *Device) DelQdisc(t testing.TB, parent string) {
 	t.Helper()
-	st := d.host.s.state(t)
-	r, err := d.host.client.TcDelQdisc(rpcCtx(t), &pb.TcQdiscRequest{Host: d.host.id, Group: st.group, Dev: d.name, Parent: parent})
-	what := fmt.Sprintf("delete qdisc at %s on %s", parent, d.name)
-	if err != nil {
-		st.use(d.host.client)
-		t.Fatalf("%s: %s: %v", d.host.name, what, err)
-	}
-	st.undoAt(t, d.host.client, what, r.Seq)
+	d.tcChange(t, fmt.Sprintf("delete qdisc at %s on %s", parent, d.name), func(ctx context.Context, group string) (*pb.ChangeReply, error) {
+		return d.host.client.TcDelQdisc(ctx, &pb.TcQdiscRequest{Host: d.host.id, Group: group, Dev: d.name, Parent: parent})
+	})
 }
 
 // AddClass adds a class to a classful qdisc of the device.
@@ -77,35 +91,20 @@ func (d *Device) AddClass(t testing.TB, c tc.Class) {
 	if c == nil {
 		t.Fatalf("%s: add class on %s: nil spec", d.host.name, d.name)
 	}
-	kind, data, err := tc.MarshalClass(c)
-	if err == nil {
-		err = c.Validate()
-	}
 	_, id := c.IDs()
 	what := fmt.Sprintf("add %s class %s on %s", c.Kind(), id, d.name)
-	if err != nil {
-		t.Fatalf("%s: %s: %v", d.host.name, what, err)
-	}
-	st := d.host.s.state(t)
-	r, err := d.host.client.TcAddClass(rpcCtx(t), &pb.TcClassRequest{Host: d.host.id, Group: st.group, Dev: d.name, Kind: kind, Spec: data})
-	if err != nil {
-		st.use(d.host.client)
-		t.Fatalf("%s: %s: %v", d.host.name, what, err)
-	}
-	st.undoAt(t, d.host.client, what, r.Seq)
+	kind, data := tcSpec(t, d, what, c, tc.MarshalClass)
+	d.tcChange(t, what, func(ctx context.Context, group string) (*pb.ChangeReply, error) {
+		return d.host.client.TcAddClass(ctx, &pb.TcClassRequest{Host: d.host.id, Group: group, Dev: d.name, Kind: kind, Spec: data})
+	})
 }
 
 // DelClass deletes a class ("1:10"); it comes back at cleanup.
 func (d *Device) DelClass(t testing.TB, classID string) {
 	t.Helper()
-	st := d.host.s.state(t)
-	r, err := d.host.client.TcDelClass(rpcCtx(t), &pb.TcClassRequest{Host: d.host.id, Group: st.group, Dev: d.name, ClassId: classID})
-	what := fmt.Sprintf("delete class %s on %s", classID, d.name)
-	if err != nil {
-		st.use(d.host.client)
-		t.Fatalf("%s: %s: %v", d.host.name, what, err)
-	}
-	st.undoAt(t, d.host.client, what, r.Seq)
+	d.tcChange(t, fmt.Sprintf("delete class %s on %s", classID, d.name), func(ctx context.Context, group string) (*pb.ChangeReply, error) {
+		return d.host.client.TcDelClass(ctx, &pb.TcClassRequest{Host: d.host.id, Group: group, Dev: d.name, ClassId: classID})
+	})
 }
 
 // AddFilter adds a filter to the device. Each filter of a test needs its
@@ -117,35 +116,20 @@ func (d *Device) AddFilter(t testing.TB, f tc.Filter) {
 	}
 	a := f.Attrs()
 	what := fmt.Sprintf("add %s filter prio %d at %s on %s", f.Kind(), a.Prio, a.Parent, d.name)
-	if err := f.Validate(); err != nil {
-		t.Fatalf("%s: %s: %v", d.host.name, what, err)
-	}
-	kind, data, err := tc.MarshalFilter(f)
-	if err != nil {
-		t.Fatalf("%s: %s: %v", d.host.name, what, err)
-	}
-	st := d.host.s.state(t)
-	r, err := d.host.client.TcAddFilter(rpcCtx(t), &pb.TcFilterRequest{Host: d.host.id, Group: st.group, Dev: d.name, Kind: kind, Spec: data})
-	if err != nil {
-		st.use(d.host.client)
-		t.Fatalf("%s: %s: %v", d.host.name, what, err)
-	}
-	st.undoAt(t, d.host.client, what, r.Seq)
+	kind, data := tcSpec(t, d, what, f, tc.MarshalFilter)
+	d.tcChange(t, what, func(ctx context.Context, group string) (*pb.ChangeReply, error) {
+		return d.host.client.TcAddFilter(ctx, &pb.TcFilterRequest{Host: d.host.id, Group: group, Dev: d.name, Kind: kind, Spec: data})
+	})
 }
 
 // DelFilter deletes the filters of priority prio and protocol ("ip", ""
 // for all) at parent; they come back at cleanup.
 func (d *Device) DelFilter(t testing.TB, parent, protocol string, prio int) {
 	t.Helper()
-	st := d.host.s.state(t)
-	r, err := d.host.client.TcDelFilter(rpcCtx(t), &pb.TcFilterRequest{Host: d.host.id, Group: st.group, Dev: d.name,
-		Parent: parent, Protocol: protocol, Prio: uint32(prio)})
-	what := fmt.Sprintf("delete filters prio %d at %s on %s", prio, parent, d.name)
-	if err != nil {
-		st.use(d.host.client)
-		t.Fatalf("%s: %s: %v", d.host.name, what, err)
-	}
-	st.undoAt(t, d.host.client, what, r.Seq)
+	d.tcChange(t, fmt.Sprintf("delete filters prio %d at %s on %s", prio, parent, d.name), func(ctx context.Context, group string) (*pb.ChangeReply, error) {
+		return d.host.client.TcDelFilter(ctx, &pb.TcFilterRequest{Host: d.host.id, Group: group, Dev: d.name,
+			Parent: parent, Protocol: protocol, Prio: uint32(prio)})
+	})
 }
 
 func (d *Device) tcList(t testing.TB) *pb.TcListReply {

@@ -1,11 +1,8 @@
 package lnsttest
 
 import (
-	"context"
 	"testing"
 
-	pb "github.com/lnst-go/lnst/internal/agentpb"
-	"github.com/lnst-go/lnst/pool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -15,28 +12,12 @@ import (
 // might, and resets: the qdisc it had comes back; a second use keeps the
 // first save.
 func TestTcBaseline(t *testing.T) {
-	s := current()
-	if s == nil || s.pool != nil {
-		t.Skip("requires the local lab: run under lnsttest.Main without -lnst.pool")
-	}
-	lab, err := s.labNow()
-	if err != nil {
-		t.Skipf("the lab is unavailable here: %v", err)
-	}
-	in, err := lab.Acquire(context.Background(), pool.Topology{Hosts: []pool.TopoHost{{Name: "h1", Ifaces: []pool.TopoIface{{Name: "eth0", Net: "n1"}}}}})
-	require.NoError(t, err)
-	t.Cleanup(func() { lab.Release(in) })
-	id, eth0 := in.Hosts["h1"], in.Ifname("h1", "eth0")
-	sh := func(cmd string) string {
-		t.Helper()
-		r, err := pb.RunJobWhole(context.Background(), lab.Client(), &pb.StartJobRequest{Host: id, Argv: []string{"sh", "-c", cmd}, Internal: true})
-		require.NoError(t, err, cmd)
-		require.Zero(t, r.ExitCode, "%s: %s", cmd, r.Stderr)
-		return string(r.Stdout)
-	}
-	h := &Host{client: lab.Client(), name: "h1", id: id, ifaces: map[string]string{"eth0": eth0}}
+	lh := localLabHost(t)
+	eth0 := lh.eth0
+	sh := func(cmd string) string { t.Helper(); return lh.sh(t, cmd) }
+	h := &Host{client: lh.lab.Client(), name: "h1", id: lh.id, ifaces: map[string]string{"eth0": eth0}}
 	sess := &session{}
-	st := s.state(t)
+	st := current().state(t)
 
 	sh("tc qdisc add dev " + eth0 + " ingress")
 	t.Cleanup(func() {

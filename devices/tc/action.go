@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lnst-go/lnst/devices"
+	"github.com/lnst-go/lnst/devices/internal/specwire"
 )
 
 // Action is what a filter does with a packet it matches.
@@ -155,7 +156,7 @@ func (l ActionList) MarshalJSON() ([]byte, error) {
 		if a == nil {
 			return nil, fmt.Errorf("action %d is nil", i)
 		}
-		kind, data, err := marshal(actionKinds, a)
+		kind, data, err := actionKinds.Marshal(a)
 		if err != nil {
 			return nil, err
 		}
@@ -172,11 +173,11 @@ func (l *ActionList) UnmarshalJSON(data []byte) error {
 	}
 	*l = nil
 	for i, w := range in {
-		v, err := unmarshal(actionKinds, w.Kind, w.Spec)
+		a, err := specwire.Unmarshal[Action](actionKinds, w.Kind, w.Spec)
 		if err != nil {
 			return fmt.Errorf("action %d: %w", i, err)
 		}
-		*l = append(*l, v.(Action))
+		*l = append(*l, a)
 	}
 	return nil
 }

@@ -103,6 +103,27 @@ func (c check) skip(skipHw, skipSw bool) error {
 	return nil
 }
 
+// filter checks what every classifier has, in this order: its
+// attributes, its ClassID, then own (the kind's own fields; nil for
+// none), its skip flags and its actions.
+func (c check) filter(a FilterAttrs, classID string, skipHw, skipSw bool, actions ActionList, own func() error) error {
+	if err := c.attrs(a); err != nil {
+		return err
+	}
+	if err := c.classID(classID); err != nil {
+		return err
+	}
+	if own != nil {
+		if err := own(); err != nil {
+			return err
+		}
+	}
+	if err := c.skip(skipHw, skipSw); err != nil {
+		return err
+	}
+	return checkActions(c.kind, actions)
+}
+
 // ClsFlags are the kernel's TCA_CLS_FLAGS_* bits of a classifier's flags
 // attribute (TCA_FLOWER_FLAGS, TCA_U32_FLAGS, TCA_MATCHALL_FLAGS): the
 // first two a filter is added with, the next two the kernel reports back.
@@ -175,31 +196,24 @@ func (f U32) Attrs() FilterAttrs { return FilterAttrs{f.Parent, f.Protocol, f.Pr
 // and the actions.
 func (f U32) Validate() error {
 	c := check{f.Kind()}
-	if err := c.attrs(f.Attrs()); err != nil {
-		return err
-	}
-	if err := c.classID(f.ClassID); err != nil {
-		return err
-	}
-	v6, err := c.ipFields(f.Protocol, f.IPProto, f.Src, f.Dst, f.SrcPort, f.DstPort)
-	if err != nil {
-		return err
-	}
-	if v6 && (f.Src != "" || f.Dst != "" || f.IPProto != "" || f.SrcPort != 0 || f.DstPort != 0) {
-		return c.fail("Protocol", "U32's Src, Dst, IPProto and ports are IPv4 header words; for IPv6 give Keys or use Flower")
-	}
-	for i, k := range f.Keys {
-		if k.Off%4 != 0 || k.Off < -(1<<15) || k.Off >= 1<<15 {
-			return c.fail("Keys", "key %d: offset %d is not a multiple of 4 within -32768..32767", i, k.Off)
+	return c.filter(f.Attrs(), f.ClassID, f.SkipHw, f.SkipSw, f.Actions, func() error {
+		v6, err := c.ipFields(f.Protocol, f.IPProto, f.Src, f.Dst, f.SrcPort, f.DstPort)
+		if err != nil {
+			return err
 		}
-	}
-	if len(f.U32Keys()) > 128 {
-		return c.fail("Keys", "%d keys are more than the 128 a selector holds", len(f.U32Keys()))
-	}
-	if err := c.skip(f.SkipHw, f.SkipSw); err != nil {
-		return err
-	}
-	return checkActions(f.Kind(), f.Actions)
+		if v6 && (f.Src != "" || f.Dst != "" || f.IPProto != "" || f.SrcPort != 0 || f.DstPort != 0) {
+			return c.fail("Protocol", "U32's Src, Dst, IPProto and ports are IPv4 header words; for IPv6 give Keys or use Flower")
+		}
+		for i, k := range f.Keys {
+			if k.Off%4 != 0 || k.Off < -(1<<15) || k.Off >= 1<<15 {
+				return c.fail("Keys", "key %d: offset %d is not a multiple of 4 within -32768..32767", i, k.Off)
+			}
+		}
+		if len(f.U32Keys()) > 128 {
+			return c.fail("Keys", "%d keys are more than the 128 a selector holds", len(f.U32Keys()))
+		}
+		return nil
+	})
 }
 
 // U32Keys returns every key the filter matches: those of Src, Dst,
@@ -276,35 +290,28 @@ func (f Flower) Attrs() FilterAttrs { return FilterAttrs{f.Parent, f.Protocol, f
 // Validate checks the attributes, every match field and the actions.
 func (f Flower) Validate() error {
 	c := check{f.Kind()}
-	if err := c.attrs(f.Attrs()); err != nil {
-		return err
-	}
-	if err := c.classID(f.ClassID); err != nil {
-		return err
-	}
-	if _, err := c.ipFields(f.Protocol, f.IPProto, f.Src, f.Dst, f.SrcPort, f.DstPort); err != nil {
-		return err
-	}
-	for _, m := range []struct{ field, v string }{{"SrcMAC", f.SrcMAC}, {"DstMAC", f.DstMAC}} {
-		if m.v == "" {
-			continue
+	return c.filter(f.Attrs(), f.ClassID, f.SkipHw, f.SkipSw, f.Actions, func() error {
+		if _, err := c.ipFields(f.Protocol, f.IPProto, f.Src, f.Dst, f.SrcPort, f.DstPort); err != nil {
+			return err
 		}
-		if hw, err := net.ParseMAC(m.v); err != nil || len(hw) != 6 {
-			return c.fail(m.field, "%q is not an Ethernet address like 02:00:00:00:00:09", m.v)
+		for _, m := range []struct{ field, v string }{{"SrcMAC", f.SrcMAC}, {"DstMAC", f.DstMAC}} {
+			if m.v == "" {
+				continue
+			}
+			if hw, err := net.ParseMAC(m.v); err != nil || len(hw) != 6 {
+				return c.fail(m.field, "%q is not an Ethernet address like 02:00:00:00:00:09", m.v)
+			}
 		}
-	}
-	if f.VlanID != 0 {
-		if f.Protocol != "802.1q" && f.Protocol != "802.1ad" {
-			return c.fail("VlanID", "needs Protocol \"802.1q\" (or \"802.1ad\"), not %q", f.Protocol)
+		if f.VlanID != 0 {
+			if f.Protocol != "802.1q" && f.Protocol != "802.1ad" {
+				return c.fail("VlanID", "needs Protocol \"802.1q\" (or \"802.1ad\"), not %q", f.Protocol)
+			}
+			if f.VlanID < 0 || f.VlanID > 4094 {
+				return c.fail("VlanID", "%d is out of range 1..4094", f.VlanID)
+			}
 		}
-		if f.VlanID < 0 || f.VlanID > 4094 {
-			return c.fail("VlanID", "%d is out of range 1..4094", f.VlanID)
-		}
-	}
-	if err := c.skip(f.SkipHw, f.SkipSw); err != nil {
-		return err
-	}
-	return checkActions(f.Kind(), f.Actions)
+		return nil
+	})
 }
 
 // Prefixes returns Src and Dst parsed; the spec must be valid.
@@ -334,15 +341,5 @@ func (f MatchAll) Attrs() FilterAttrs { return FilterAttrs{f.Parent, f.Protocol,
 
 // Validate checks the attributes, ClassID and the actions.
 func (f MatchAll) Validate() error {
-	c := check{f.Kind()}
-	if err := c.attrs(f.Attrs()); err != nil {
-		return err
-	}
-	if err := c.classID(f.ClassID); err != nil {
-		return err
-	}
-	if err := c.skip(f.SkipHw, f.SkipSw); err != nil {
-		return err
-	}
-	return checkActions(f.Kind(), f.Actions)
+	return check{f.Kind()}.filter(f.Attrs(), f.ClassID, f.SkipHw, f.SkipSw, f.Actions, nil)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lnst-go/lnst/devices"
+	"github.com/lnst-go/lnst/devices/internal/specwire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -156,8 +157,8 @@ func TestValidateCoversEveryKind(t *testing.T) {
 	for _, c := range invalid {
 		bad[reflect.TypeOf(c.spec)] = true
 	}
-	for _, r := range []registry{qdiscKinds, classKinds, filterKinds, actionKinds} {
-		for kind, typ := range r {
+	for _, r := range []specwire.Registry{qdiscKinds, classKinds, filterKinds, actionKinds} {
+		for kind, typ := range r.Types {
 			assert.True(t, good[typ], "%s has no valid case", kind)
 			if typ.NumField() > 0 {
 				assert.True(t, bad[typ], "%s has no invalid case", kind)
@@ -248,7 +249,7 @@ func TestWireRefuses(t *testing.T) {
 	_, err := UnmarshalQdisc("cake", []byte(`{}`))
 	assert.ErrorContains(t, err, `unknown kind "cake"`)
 	_, err = UnmarshalQdisc("tbf", []byte(`{"rate":1}`))
-	assert.ErrorContains(t, err, `unknown fields "rate"`)
+	assert.ErrorContains(t, err, `unknown field "rate" for Tbf`)
 	_, err = UnmarshalQdisc("tbf", []byte(`{"Rate":1000,"Burst":1600,"Limit":1} {}`))
 	assert.ErrorContains(t, err, "data after")
 	_, err = UnmarshalQdisc("tbf", []byte(`{"Rate":1000}`))
