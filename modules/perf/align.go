@@ -56,8 +56,10 @@ func commonWindow(flows []flowSamples) (time.Time, time.Time, error) {
 		return from, to, fmt.Errorf("no flow")
 	}
 	if !to.After(from) {
-		return from, to, fmt.Errorf("the flows' spans do not overlap (latest start %v after earliest end %v)",
-			from.Format(time.StampMicro), to.Format(time.StampMicro))
+		// A flow that started after another had ended started late:
+		// the host took longer than the start lead to start it.
+		return from, to, transientError{fmt.Errorf("the flows' spans do not overlap (latest start %v after earliest end %v)",
+			from.Format(time.StampMicro), to.Format(time.StampMicro))}
 	}
 	return from, to, nil
 }

@@ -122,6 +122,7 @@ func TestAlignIterationErrors(t *testing.T) {
 		{Name: "late", Samples: streamSamples(1000, 1)},
 	}, nil)
 	assert.ErrorContains(t, err, "do not overlap")
+	assert.ErrorAs(t, err, new(transientError), "a late start is measured again, with a longer lead")
 	_, err = alignIteration(t0, []flowSamples{{Name: "none"}}, nil)
 	assert.ErrorContains(t, err, `flow "none" reported no interval`)
 	_, err = alignIteration(t0, []flowSamples{{Name: "a", Samples: streamSamples(0, 1)}},

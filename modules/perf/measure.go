@@ -78,8 +78,10 @@ func MeasureFlows(t testing.TB, name string, opts Options, flows ...Flow) *resul
 			prof.label = fmt.Sprintf("iteration %d/%d", prof.iteration, opts.Iterations)
 			hook = prof
 		}
-		it, err := retryTransient(t, fmt.Sprintf("perf %s: iteration %d", name, i+1), func() (results.FlowSetIteration, error) {
-			return runIteration(t, runners, cpus, opts.Interval, dur, lead, hook)
+		it, err := retryTransient(t, fmt.Sprintf("perf %s: iteration %d", name, i+1), func(try int) (results.FlowSetIteration, error) {
+			// Each retry doubles the start lead: a loaded host may
+			// have started a flow after the others had ended.
+			return runIteration(t, runners, cpus, opts.Interval, dur, lead<<try, hook)
 		})
 		if err != nil {
 			t.Fatalf("perf.MeasureFlows %q: iteration %d: %v", name, i+1, err)
@@ -177,21 +179,23 @@ const iperf3UDPSetupLost = "unable to read from stream socket"
 // iteration that failed with a transientError.
 const transientRetries = 2
 
-// transientError is a flow failure that says nothing about the network
-// under test (a lost iperf3 UDP setup datagram): the iteration is
-// measured again, and the retry is logged.
+// transientError is a failure that says nothing about the network under
+// test (a lost iperf3 UDP setup datagram, a flow started after another
+// had ended on a loaded host): the iteration is measured again, with a
+// longer start lead, and the retry is logged.
 type transientError struct{ error }
 
 func (e transientError) Unwrap() error { return e.error }
 
-// retryTransient runs run again while it fails with a transientError, at
-// most transientRetries more times, logging each retry under what.
-func retryTransient(t testing.TB, what string, run func() (results.FlowSetIteration, error)) (results.FlowSetIteration, error) {
+// retryTransient runs run (try 0) and again while it fails with a
+// transientError, at most transientRetries more times (try 1, 2...),
+// logging each retry under what.
+func retryTransient(t testing.TB, what string, run func(try int) (results.FlowSetIteration, error)) (results.FlowSetIteration, error) {
 	t.Helper()
-	it, err := run()
+	it, err := run(0)
 	for try := 1; err != nil && errors.As(err, new(transientError)) && try <= transientRetries; try++ {
 		t.Logf("%s: %v: measuring it again (retry %d of %d)", what, err, try, transientRetries)
-		it, err = run()
+		it, err = run(try)
 	}
 	return it, err
 }

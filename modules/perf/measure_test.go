@@ -136,7 +136,8 @@ func TestRetryTransient(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls := 0
-			it, err := retryTransient(t, "perf x: iteration 1", func() (results.FlowSetIteration, error) {
+			it, err := retryTransient(t, "perf x: iteration 1", func(try int) (results.FlowSetIteration, error) {
+				assert.Equal(t, calls, try, "try number")
 				e := tc.errs[calls]
 				calls++
 				if e != nil {
