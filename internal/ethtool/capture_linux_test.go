@@ -136,7 +136,7 @@ func captureDev(t *testing.T, dir, dev, driver string) {
 		require.NoError(t, err, msg)
 		writeAnswer(msg, b)
 	}
-	// The ioctl answers (RSS before Linux 6.3, rx-flow-hash): the struct
+	// The ioctl answers (features, RSS before Linux 6.3, rx-flow-hash): the struct
 	// as the kernel filled it. A device without them has no file.
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	require.NoError(t, err)
@@ -150,6 +150,16 @@ func captureDev(t *testing.T, dir, dev, driver string) {
 		require.NoError(t, err, "ETHTOOL_GRSSH of %s", dev)
 		write("grssh_"+driver, b)
 	}
+	// Features: the GSSET_INFO, GSTRINGS and GFEATURES structs one read
+	// takes, one after the other.
+	var feats []byte
+	_, err = readVia(dev, func(buf []byte) error {
+		_, err := ioctl(fd, dev, buf)
+		feats = append(feats, buf...)
+		return err
+	})
+	require.NoError(t, err, "features of %s", dev)
+	write("features_"+driver, feats)
 	for _, flow := range []string{"tcp4", "udp6"} {
 		b := rxfhMsg(unix.ETHTOOL_GRXFH, flowTypes[flow], 0)
 		if _, err := ioctl(fd, dev, b); err != nil {

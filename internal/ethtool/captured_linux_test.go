@@ -3,6 +3,7 @@ package ethtool
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -166,4 +167,60 @@ func TestCapturedFlowHash(t *testing.T) {
 		assert.Equal(t, flowTypes[flow], binary.NativeEndian.Uint32(b[4:]), file)
 		assert.Equal(t, "sdfn", formatHashFields(binary.NativeEndian.Uint64(b[rxnfcData:])), file)
 	}
+}
+
+// replayIoctls is a SIOCETHTOOL sender that answers each request from a
+// captured file of the structs the kernel filled, in order: each must be
+// the request's command and length.
+func replayIoctls(t *testing.T, file string) func(buf []byte) error {
+	t.Helper()
+	b := readIoctlAnswer(t, file)
+	return func(buf []byte) error {
+		cmd := binary.NativeEndian.Uint32(buf)
+		if len(b) < len(buf) || binary.NativeEndian.Uint32(b) != cmd {
+			return fmt.Errorf("%s: no captured answer of %d bytes to ethtool command %#x here", file, len(buf), cmd)
+		}
+		copy(buf, b)
+		b = b[len(buf):]
+		return nil
+	}
+}
+
+// TestCapturedFeatures reads features as virtio-net (6.1) and veth (6.18)
+// reported them through GSSET_INFO, GSTRINGS and GFEATURES: 64 names
+// each; virtio-net's rx-checksum is on and fixed (the host offers
+// VIRTIO_NET_F_GUEST_CSUM), its rx-gro-hw on and changeable; a veth has
+// no GRO by default and may turn it on.
+func TestCapturedFeatures(t *testing.T) {
+	d, err := readVia("eth0", replayIoctls(t, "features_virtio.bin"))
+	require.NoError(t, err)
+	require.Len(t, d.names, 64)
+	f := d.features()
+	var on []string
+	for _, n := range sortedNames(f) {
+		if f.Active[n] {
+			on = append(on, n)
+		}
+	}
+	assert.Equal(t, []string{"highdma", "rx-checksum", "rx-gro", "rx-gro-hw", "rx-vlan-filter", "tx-checksum-ip-generic",
+		"tx-generic-segmentation", "tx-gso-robust", "tx-scatter-gather", "tx-tcp-ecn-segmentation", "tx-tcp-segmentation",
+		"tx-tcp6-segmentation"}, on)
+	assert.True(t, f.Fixed["rx-checksum"])
+	assert.False(t, f.Fixed["rx-gro-hw"])
+	_, err = d.plan(map[string]bool{"rx-checksum": false})
+	assert.EqualError(t, err, "rx-checksum is fixed on eth0")
+	changes, err := d.plan(map[string]bool{"lro": false, "rx-gro-hw": false})
+	require.NoError(t, err, "lro is already off")
+	assert.Equal(t, "rx-gro-hw off", d.describe(changes))
+
+	d, err = readVia("veth0", replayIoctls(t, "features_veth.bin"))
+	require.NoError(t, err)
+	require.Len(t, d.names, 64)
+	f = d.features()
+	assert.False(t, f.Active["rx-gro"])
+	assert.False(t, f.Fixed["rx-gro"])
+	assert.True(t, f.Active["tx-udp-segmentation"])
+	changes, err = d.plan(map[string]bool{"gro": true})
+	require.NoError(t, err)
+	assert.Equal(t, "rx-gro on", d.describe(changes))
 }
