@@ -2,7 +2,6 @@ package ethtool
 
 import (
 	"encoding/binary"
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,18 +24,8 @@ func TestChannelsSetMsg(t *testing.T) {
 	assert.ErrorContains(t, channels.check("eth0", map[string]uint32{"rx-ring": 1}), `"rx-ring" is not a channels parameter (ethtool -L takes combined, other, rx, tx)`)
 }
 
-// TestChannelsParseReply reads the reply Linux 6.18 gave for a veth on a
-// 2-CPU machine (testdata/channels_veth.bin, captured by
-// TestCaptureChannels): rx and tx with their maximums, no combined or
-// other queues.
-func TestChannelsParseReply(t *testing.T) {
-	b, err := os.ReadFile("testdata/channels_veth.bin")
-	require.NoError(t, err)
-	cur, max, err := channels.parseReply(b)
-	require.NoError(t, err)
-	assert.Equal(t, map[string]uint32{"rx": 1, "tx": 1}, cur)
-	assert.Equal(t, map[string]uint32{"rx": 2, "tx": 2}, max)
-}
+// The reply of a real veth and a real virtio-net to a channels get is
+// parsed by TestCapturedChannels (captured_linux_test.go).
 
 // TestChannelsVeth sets a veth's rx and tx queue counts (veth has them
 // since Linux 5.14) and takes them back; a count above the maximum fails
@@ -74,21 +63,5 @@ func TestChannelsVeth(t *testing.T) {
 		_, err = SetChannels("veth0", map[string]uint32{"combined": 2})
 		assert.ErrorIs(t, err, unix.EOPNOTSUPP)
 		assert.ErrorContains(t, err, "no channels setting combined (it has rx, tx)")
-	})
-}
-
-// TestCaptureChannels writes the kernel's channels reply for a fresh veth
-// to testdata when LNST_CAPTURE=1: the reply TestChannelsParseReply reads.
-func TestCaptureChannels(t *testing.T) {
-	if os.Getenv("LNST_CAPTURE") != "1" {
-		t.Skip("captures testdata only with LNST_CAPTURE=1")
-	}
-	inThrowawayNetns(t, func() {
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "veth0"}, PeerName: "veth1"}
-		require.NoError(t, netlink.LinkAdd(veth))
-		msgs, err := request(0, channels.getMsg("veth0"))
-		require.NoError(t, err)
-		require.Len(t, msgs, 1)
-		require.NoError(t, os.WriteFile("testdata/channels_veth.bin", msgs[0], 0o644))
 	})
 }

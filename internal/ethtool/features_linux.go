@@ -53,8 +53,18 @@ func (d *device) features() Features {
 }
 
 func read(fd int, ifname string) (*device, error) {
+	return readVia(ifname, func(buf []byte) error {
+		_, err := ioctl(fd, ifname, buf)
+		return err
+	})
+}
+
+// readVia reads the features of ifname through do, which sends one
+// SIOCETHTOOL request (its struct buf, filled in place) for the device:
+// the ioctl, or in tests a captured answer.
+func readVia(ifname string, do func(buf []byte) error) (*device, error) {
 	buf := encodeSSetInfo()
-	if _, err := ioctl(fd, ifname, buf); err != nil {
+	if err := do(buf); err != nil {
 		return nil, fmt.Errorf("count ethtool features of %s: %w", ifname, err)
 	}
 	n, err := decodeSSetInfo(buf)
@@ -62,7 +72,7 @@ func read(fd int, ifname string) (*device, error) {
 		return nil, fmt.Errorf("count ethtool features of %s: %w", ifname, err)
 	}
 	buf = encodeGStrings(n)
-	if _, err := ioctl(fd, ifname, buf); err != nil {
+	if err := do(buf); err != nil {
 		return nil, fmt.Errorf("read ethtool feature names of %s: %w", ifname, err)
 	}
 	names, err := decodeGStrings(buf)
@@ -70,7 +80,7 @@ func read(fd int, ifname string) (*device, error) {
 		return nil, fmt.Errorf("read ethtool feature names of %s: %w", ifname, err)
 	}
 	buf = encodeGFeatures(blockCount(len(names)))
-	if _, err := ioctl(fd, ifname, buf); err != nil {
+	if err := do(buf); err != nil {
 		return nil, fmt.Errorf("read ethtool features of %s: %w", ifname, err)
 	}
 	b, size := decodeGFeatures(buf)

@@ -83,6 +83,13 @@ func request(flags int, payload []byte) ([][]byte, error) {
 // read gets the device's parameters and maximums.
 func (p *paramSet) read(ifname string) (cur, max map[string]uint32, err error) {
 	msgs, err := request(0, p.getMsg(ifname))
+	return p.answer(ifname, msgs, err)
+}
+
+// answer reads the kernel's answer to a get request of ifname: its reply
+// payloads, or the error it answered with (an EOPNOTSUPP is the driver's
+// "not supported").
+func (p *paramSet) answer(ifname string, msgs [][]byte, err error) (cur, max map[string]uint32, _ error) {
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		return nil, nil, fmt.Errorf("read %s settings of %s: not supported by its driver (%s): %w", p.what, ifname, p.cli, err)
 	}

@@ -27,7 +27,8 @@ func TestPauseSetMsg(t *testing.T) {
 // TestPauseParseReply reads a reply as a NIC with pause frames gives it
 // (mlx5, ice: ETHTOOL_A_PAUSE_AUTONEG, _RX, _TX as u8, and a nested
 // stats attribute when asked for, left out here). No device here has
-// pause frames: the reply is built by the kernel's layout
+// pause frames (virtio-net and veth answer EOPNOTSUPP, captured in
+// TestCapturedNotSupported): the reply is built by the kernel's layout
 // (net/ethtool/pause.c pause_fill_reply), not captured.
 func TestPauseParseReply(t *testing.T) {
 	cur, _, err := pause.parseReply(testReply(

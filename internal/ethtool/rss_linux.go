@@ -120,9 +120,15 @@ func rssGetMsg(ifname string) []byte {
 // without RSS fails with an error that wraps unix.EOPNOTSUPP.
 func ReadRSS(fd int, ifname string) (RSS, error) {
 	msgs, err := request(0, rssGetMsg(ifname))
+	return rssAnswer(ifname, msgs, err, func() (RSS, error) { return readRSSIoctl(fd, ifname) })
+}
+
+// rssAnswer reads the kernel's answer to an RSS_GET request of ifname:
+// its reply, or on EOPNOTSUPP (the driver has no RSS, or the kernel no
+// RSS_GET, as before 6.3) what the ioctl reads.
+func rssAnswer(ifname string, msgs [][]byte, err error, viaIoctl func() (RSS, error)) (RSS, error) {
 	if errors.Is(err, unix.EOPNOTSUPP) {
-		// The driver has no RSS, or the kernel no RSS_GET: ask the ioctl.
-		return readRSSIoctl(fd, ifname)
+		return viaIoctl()
 	}
 	if err != nil {
 		return RSS{}, fmt.Errorf("read RSS of %s: %w", ifname, err)

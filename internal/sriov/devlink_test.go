@@ -40,7 +40,9 @@ func devlinkReply(cmd uint8, as ...*nl.RtAttr) []byte {
 // TestParseEswitchPorts reads an eswitch reply (mode, inline mode,
 // encap mode) and a port dump of a PF in switchdev mode with one VF
 // representor, laid out as the kernel fills them. No device here has
-// devlink ports: the layout is the kernel's, not a capture.
+// devlink ports (virtio-net and veth have no devlink instance; Debian's
+// kernels here lack netdevsim): the layout is the kernel's (uapi
+// devlink.h, net/devlink), not a capture.
 func TestParseEswitchPorts(t *testing.T) {
 	mode, err := parseEswitch(devlinkReply(unix.DEVLINK_CMD_ESWITCH_GET,
 		nl.NewRtAttr(unix.DEVLINK_ATTR_ESWITCH_MODE, nl.Uint16Attr(1)),

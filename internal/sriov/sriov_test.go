@@ -75,7 +75,9 @@ func TestSetVFMsg(t *testing.T) {
 // fills it for a PF with 2 VFs (rtnl_fill_vfinfo: IFLA_NUM_VF, then
 // IFLA_VFINFO_LIST with each VF's mac, vlan, rate, spoofchk, link state,
 // trust), through the netlink library the agent reads links with. No
-// device here has VFs: the layout is the kernel's, not a capture.
+// device here has VFs (QEMU here has no SR-IOV NIC): the layout is the
+// kernel's, not a capture. Real answers of devices without VFs are
+// parsed by TestCapturedGetlink.
 func TestParseVFInfo(t *testing.T) {
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 	msg.Index = 7
