@@ -46,7 +46,11 @@ type RouteEncap struct {
 	// 255; 0 leaves the device's.
 	TTL, Tos int
 	// Csum, Key and Seq set the tunnel flags of those names (GRE
-	// checksum, key and sequence numbers).
+	// checksum, key and sequence numbers; Csum is also the outer UDP
+	// checksum of vxlan and geneve). A GRE receiver drops a packet whose
+	// checksum flag differs from its device's (an external gre device
+	// made without icsum counts each as a crc receive error), and one
+	// without sequence numbers when its device expects them.
 	Csum, Key, Seq bool
 }
 

@@ -3,7 +3,6 @@ package recipes
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -30,12 +29,13 @@ func lwtOverlay(f enrtFamily, n, i int) string {
 // lwtTunnel makes spec (an External tunnel device) on h1 and h2, over an
 // underlay of family under in network n, and gives each end an overlay
 // address of each family in network n+1 with an encap route to the
-// other's: key id, outer destination the peer's underlay address. An
+// other's: enc (key, TTL, flags) with the peer's underlay address as the
+// outer destination. An
 // Ethernet tunnel (l2) gets permanent neighbours for the peer's overlay
 // addresses: a neighbour solicitation is not routed, so it has no tunnel
 // metadata and an external device drops it. It returns the overlay ends as
 // enrtOverlay takes them.
-func lwtTunnel(t *testing.T, h1, h2 *lnsttest.Host, under enrtFamily, n int, id uint64, spec devices.Spec, l2 bool) map[string][2]string {
+func lwtTunnel(t *testing.T, h1, h2 *lnsttest.Host, under enrtFamily, n int, enc lnsttest.RouteEncap, spec devices.Spec, l2 bool) map[string][2]string {
 	t.Helper()
 	a1, a2 := enrtUnderlay(t, h1, h2, under, n)
 	d := [2]*lnsttest.Device{h1.Create(t, spec), h2.Create(t, spec)}
@@ -52,11 +52,9 @@ func lwtTunnel(t *testing.T, h1, h2 *lnsttest.Host, under enrtFamily, n int, id 
 		}
 		for i, h := range hosts {
 			peer := 1 - i
-			// Csum: the outer UDP checksum, which a receiver over IPv6
-			// requires (a zero one it drops as a checksum error). Key:
-			// GRE sends the id as its key only with the flag (vxlan and
-			// geneve always send theirs).
-			h.AddRoute(t, o[peer], lnsttest.Dev(d[i]), lnsttest.Encap(lnsttest.RouteEncap{ID: id, Dst: under2[peer], TTL: 64, Csum: true, Key: true}))
+			e := enc
+			e.Dst = under2[peer]
+			h.AddRoute(t, o[peer], lnsttest.Dev(d[i]), lnsttest.Encap(e))
 			if l2 {
 				h.AddNeigh(t, d[i], enrtAddr(o[peer]), d[peer].Info(t).HWAddr.String())
 			}
@@ -70,10 +68,12 @@ func lwtTunnel(t *testing.T, h1, h2 *lnsttest.Host, under enrtFamily, n int, id 
 }
 
 // lwtDiagnostics is what lwtDumpOnFailure prints: the tunnel devices in
-// detail, the routes with their encap, and the counters that say where
-// packets went (devices, IP, UDP, GRE).
-const lwtDiagnostics = `ip -d link show; ip -s link show; ip addr
-echo "== routes"; ip route; ip -6 route
+// detail with their receive-error breakdown (a GRE device counts a
+// checksum-flag mismatch as crc, a sequence-number one as fifo), the
+// routes with their encap flags, and the counters that say where packets
+// went (devices, IP, UDP, GRE).
+const lwtDiagnostics = `ip -s -s -d link show; ip addr
+echo "== routes"; ip -d route; ip -d -6 route
 echo "== nstat"; nstat -az 2>/dev/null | grep -v ' 0 ' || true
 true`
 
@@ -108,7 +108,7 @@ func TestVxlanLwtTunnel(t *testing.T) {
 		t.Run("underlay="+under.name, func(t *testing.T) {
 			const vni = 1234
 			n := 186 + 2*i
-			ends := lwtTunnel(t, h1, h2, under, n, vni, devices.Vxlan{Name: "vxlan0", External: true}, true)
+			ends := lwtTunnel(t, h1, h2, under, n, udpLwtEncap(vni), devices.Vxlan{Name: "vxlan0", External: true}, true)
 			c := h1.Iface("eth0").Capture(t, "udp port 4789")
 			lwtPingBoth(t, h1, h2, ends)
 			for _, f := range enrtFamilies {
@@ -127,7 +127,7 @@ func TestGeneveLwtTunnel(t *testing.T) {
 	t.Parallel()
 	m := enrtTwoHosts(t, "geneve")
 	h1, h2 := m.Host("h1"), m.Host("h2")
-	ends := lwtTunnel(t, h1, h2, enrtFamilies[0], 190, 4321, devices.Geneve{Name: "gnv0", External: true}, true)
+	ends := lwtTunnel(t, h1, h2, enrtFamilies[0], 190, udpLwtEncap(4321), devices.Geneve{Name: "gnv0", External: true}, true)
 	c := h1.Iface("eth0").Capture(t, "udp port 6081")
 	lwtPingBoth(t, h1, h2, ends)
 	geneve := packets.Func("geneve vni 4321", func(p *packets.Packet) bool {
@@ -138,25 +138,34 @@ func TestGeneveLwtTunnel(t *testing.T) {
 	enrtOverlay(t, h1, h2, ends, true)
 }
 
+// udpLwtEncap is the encap of the UDP tunnels' (vxlan, geneve) routes:
+// VNI id, TTL 64, and Csum, the outer UDP checksum, which a receiver over
+// IPv6 requires (a zero one it drops as a checksum error). Key is what
+// "ip route ... encap ip id N ... key" sets; vxlan and geneve send their
+// VNI with or without it.
+func udpLwtEncap(id uint64) lnsttest.RouteEncap {
+	return lnsttest.RouteEncap{ID: id, TTL: 64, Csum: true, Key: true}
+}
+
 // TestGreLwtTunnel is TestVxlanLwtTunnel with an external GRE device (IP
 // in GRE, the route's id as the GRE key) over an IPv4 underlay.
+//
+// The routes set Key (GRE sends the id as its key only with the flag)
+// and not Csum: an external gre device made without "icsum" (as "ip link
+// add ... type gre external" makes it) drops every packet whose GRE
+// checksum flag differs from its own, counting it as a crc receive error
+// (ip_tunnel_rcv), so a checksummed GRE packet never reaches it. On the
+// wire every echo request carries key 77 and no checksum.
 func TestGreLwtTunnel(t *testing.T) {
 	t.Parallel()
 	m := enrtTwoHosts(t, "gre")
 	h1, h2 := m.Host("h1"), m.Host("h2")
-	if h1.Lab() == "vm" && os.Getenv("LNST_GRE_LWT_VM") == "" {
-		// Open problem, not a pass: on the VM lab's Debian 6.1 guests the
-		// receiving external gre device counts every packet as a receive
-		// error and delivers none (seen in CI; cause not found). Set
-		// LNST_GRE_LWT_VM=1 to run it there.
-		t.Skip("known failure on the VM lab (Debian 6.1 guest): an external gre device drops what it receives; LNST_GRE_LWT_VM=1 runs it")
-	}
-	ends := lwtTunnel(t, h1, h2, enrtFamilies[0], 192, 77, devices.Gre{Name: "gre1", External: true}, false)
+	ends := lwtTunnel(t, h1, h2, enrtFamilies[0], 192, lnsttest.RouteEncap{ID: 77, TTL: 64, Key: true}, devices.Gre{Name: "gre1", External: true}, false)
 	c := h1.Iface("eth0").Capture(t, "proto gre")
 	lwtPingBoth(t, h1, h2, ends)
-	keyed := packets.Func("gre key 77", func(p *packets.Packet) bool {
+	keyed := packets.Func("gre key 77 without checksum", func(p *packets.Packet) bool {
 		g, _ := p.Decode().Layer(layers.LayerTypeGRE).(*layers.GRE)
-		return g != nil && g.KeyPresent && g.Key == 77
+		return g != nil && g.KeyPresent && g.Key == 77 && !g.ChecksumPresent
 	})
 	c.Expect(t, keyed, lnsttest.AtLeast(6))
 	enrtOverlay(t, h1, h2, ends, true)
@@ -194,7 +203,7 @@ func TestVxlanGpeTunnel(t *testing.T) {
 		t.Skipf("%s: the kernel (or ip) has no VXLAN-GPE: %s", h1.Name(), strings.TrimSpace(r.Stderr))
 	}
 	const vni = 4242
-	ends := lwtTunnel(t, h1, h2, enrtFamilies[0], 194, vni, devices.Vxlan{Name: "gpe0", External: true, GPE: true}, false)
+	ends := lwtTunnel(t, h1, h2, enrtFamilies[0], 194, udpLwtEncap(vni), devices.Vxlan{Name: "gpe0", External: true, GPE: true}, false)
 	c := h1.Iface("eth0").Capture(t, "udp port 4790")
 	lwtPingBoth(t, h1, h2, ends)
 	for next, family := range map[byte]string{1: "IPv4", 2: "IPv6"} {
