@@ -19,9 +19,11 @@ import (
 //
 // In the local lab it is a qdisc on the lab switch's port towards the
 // interface: netem for Delay, Jitter or Loss (with Rate), tbf for a Rate
-// alone. The switch runs on this machine's kernel, also under the VM lab,
-// so a recipe whose impairment needs a qdisc this kernel lacks skips,
-// naming it. A pool machine's interface is impaired only where its pool
+// alone. The switch runs on this machine's kernel, also under the VM lab:
+// where that kernel lacks the qdisc, under -lnst.lab=vm each guest
+// impairs what its own interface receives, as a pool machine does
+// (below), and on the namespace lab (and -lnst.lab=auto) the recipe
+// skips, naming the qdisc. A pool machine's interface is impaired only where its pool
 // entry says so (interface param impairable: "true"; the mapper picks only
 // such interfaces): there the qdisc is put on an ifb device that the
 // interface's received traffic is redirected through, all undone at
@@ -88,7 +90,7 @@ func (s *session) impairUnmet(reqs []Requirement) (string, error) {
 				return "", err
 			}
 			if !p.Qdiscs[q.Kind()] {
-				return fmt.Sprintf("host %q interface %q: Impair needs the %s qdisc on the lab switch, which runs on this machine's kernel (%s, also under the VM lab), and it lacks %s",
+				return fmt.Sprintf("host %q interface %q: Impair needs the %s qdisc on the lab switch, which runs on this machine's kernel (%s), and it lacks %s",
 					r.host.name, i.name, q.Kind(), lab.Hello().Kernel, q.Kind()), nil
 			}
 		}

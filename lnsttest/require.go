@@ -314,10 +314,16 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 	if reason := labUnmet(reqs); reason != "" {
 		unmet(t, "lnsttest.Require", reason)
 	}
-	if reason, err := s.impairUnmet(reqs); err != nil {
+	// An impairment the lab switch's kernel cannot make is made inside
+	// the guests under -lnst.lab=vm, where every host is one
+	// (impairPool, as on a pool machine); elsewhere the recipe skips.
+	impairReason, err := s.impairUnmet(reqs)
+	if err != nil {
 		t.Fatalf("lnsttest.Require: %v", err)
-	} else if reason != "" {
-		unmet(t, "lnsttest.Require", reason)
+	}
+	guestImpair := impairReason != ""
+	if guestImpair && cfg.lab != "vm" {
+		unmet(t, "lnsttest.Require", impairReason+" (-lnst.lab=vm impairs inside the VM guests instead)")
 	}
 	lab, vm, err := s.chooseLab(reqs)
 	if err != nil {
@@ -335,6 +341,13 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 	topo, nsHosts, err := s.labTopology(reqs, vm)
 	if err != nil {
 		t.Fatalf("lnsttest.Require: %v", err)
+	}
+	if guestImpair {
+		for i := range topo.Hosts {
+			for k := range topo.Hosts[i].Ifaces {
+				topo.Hosts[i].Ifaces[k].Impair = nil // made in the guest below
+			}
+		}
 	}
 	res, err := lp.Reserve(rpcCtx(t), pool.Request{Topology: topo})
 	if err == nil && res.Instance.Fresh {
@@ -374,10 +387,28 @@ func Require(t *testing.T, reqs ...Requirement) *Match {
 		mh := matchHost{h: h, where: info, kernel: hello.GetKernel()}
 		if vm && !nsHosts[r.host.name] { // the namespace lab's kernel was checked above
 			mh.need = r.host.kernel
+			if guestImpair {
+				for _, i := range r.host.ifaces {
+					if q := topoImpair(i); q != nil {
+						mh.need = append(append(slices.Clip(mh.need), q.Kind()), impairKinds...)
+					}
+				}
+			}
 		}
 		hosts = append(hosts, mh)
 	}
-	return st.newMatch(t, hosts)
+	m := st.newMatch(t, hosts)
+	if guestImpair {
+		for _, r := range reqs {
+			for _, i := range r.host.ifaces {
+				if q := topoImpair(i); q != nil {
+					h := m.Host(r.host.name)
+					impairPool(t, h, h.Iface(i.name), q) // impair.go
+				}
+			}
+		}
+	}
+	return m
 }
 
 // matchHost is a host of a Match being made.
