@@ -412,3 +412,69 @@ func TestLibvirtBadHypervisor(t *testing.T) {
 		}
 	})
 }
+
+// TestLibvirtGC: gc removes the domains, networks and guest volumes of a
+// dead run, keeps a live run's, the shared kernel and what lnst did not
+// make.
+func TestLibvirtGC(t *testing.T) {
+	fake := newFakeLibvirt()
+	dead := newTestLibvirt(t, fake, 2, nil)
+	dead.run = libvirtRun{ID: "dead0001", Controller: "ctl", PID: 41, Start: 7}
+	live := newTestLibvirt(t, fake, 1, nil)
+	live.spec.Name = "hv2"
+	live.run = libvirtRun{ID: "11ve0002", Controller: "ctl", PID: 42, Start: 8}
+	ctx := testCtx(t)
+	for range 2 {
+		if _, err := dead.Reserve(ctx, Request{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { os.RemoveAll(dead.dir) }) // a killed run's, on the controller
+	lm, err := live.Reserve(ctx, Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.nets["default"] = "<network><name>default</name></network>"
+	fake.domains["lnst-handmade"] = "<domain type='qemu'><name>lnst-handmade</name></domain>"
+
+	rep, err := libvirtGC(fake, func(r libvirtRun) (bool, string) {
+		return r.ID == live.run.ID, "run " + r.ID
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fake.names("domain"), []string{"lnst-11ve0002-hv2-1", "lnst-handmade"}; !slices.Equal(got, want) {
+		t.Errorf("domains after gc %v, want %v", got, want)
+	}
+	if got, want := fake.names("network"), []string{"default", "lnst-11ve0002-hv2-mgmt", "lnst-11ve0002-hv2-net-net1", "lnst-11ve0002-hv2-net-net2"}; !slices.Equal(got, want) {
+		t.Errorf("networks after gc %v, want %v", got, want)
+	}
+	vols := fake.names("volume")
+	if len(vols) != 2 || vols[0] != "lnst-11ve0002-hv2-1-initrd" || !strings.HasPrefix(vols[1], "lnst-kernel-") {
+		t.Errorf("volumes after gc %v", vols)
+	}
+	// 2 domains, 3 networks, 2 volumes.
+	if len(rep.Removed) != 7 || len(rep.Kept) != 4 {
+		t.Errorf("report: removed %q, kept %q", rep.Removed, rep.Kept)
+	}
+	if err := live.Release(ctx, lm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunAlive: a run is alive while a process of its pid with its start
+// time lives on its controller's machine; one of another machine is kept.
+func TestRunAlive(t *testing.T) {
+	me := thisRun()
+	if ok, why := runAlive(me, me.Controller); !ok {
+		t.Errorf("this run: %s", why)
+	}
+	gone := me
+	gone.Start++
+	if ok, why := runAlive(gone, me.Controller); ok || !strings.Contains(why, "is gone") {
+		t.Errorf("a run whose pid was reused: alive %v, %s", ok, why)
+	}
+	if ok, why := runAlive(gone, "elsewhere"); !ok || !strings.Contains(why, "cannot tell") {
+		t.Errorf("a run of another machine: alive %v, %s", ok, why)
+	}
+}
