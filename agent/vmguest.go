@@ -86,7 +86,15 @@ func ServeVM() int {
 		return 1
 	}
 	srv.files.reboot = guestReboot
-	if h, err := srv.host(""); err == nil {
+	if cfg.Mgmt != nil {
+		// A machine of a pool, not a lab's: its NICs are up from boot,
+		// as a real machine's are (their link-local addresses go through
+		// detection while the agent starts).
+		if err := upLinks(cfg.Ifaces); err != nil {
+			log.Error("test NICs", "error", err)
+			return 1
+		}
+	} else if h, err := srv.host(""); err == nil {
 		var nics []string
 		for _, name := range cfg.Ifaces {
 			nics = append(nics, name)

@@ -51,3 +51,22 @@ func mgmtListener(m launch.VMMgmt) (net.Listener, grpc.ServerOption, error) {
 	}
 	return lis, grpc.Creds(credentials.NewTLS(tc)), nil
 }
+
+// upLinks sets up the links named by the values of ifaces.
+func upLinks(ifaces map[string]string) error {
+	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("open netlink: %w", err)
+	}
+	defer nl.Close()
+	for _, name := range ifaces {
+		link, err := nl.LinkByName(name)
+		if err == nil {
+			err = nl.LinkSetUp(link)
+		}
+		if err != nil {
+			return fmt.Errorf("set %s up: %w", name, err)
+		}
+	}
+	return nil
+}

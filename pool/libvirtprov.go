@@ -51,6 +51,11 @@ type LibvirtSpec struct {
 	StoragePool string
 	// BootTimeout bounds a guest's boot to a serving agent (0: 3 min).
 	BootTimeout time.Duration
+	// Accel is "kvm", "tcg" (QEMU emulates the CPU: libvirt domain type
+	// qemu), or "auto"/"": KVM where the hypervisor's capabilities offer
+	// it. A hypervisor may offer KVM that does not work (nested, a
+	// container): give tcg then.
+	Accel string
 }
 
 // libvirtMaxGuests bounds LibvirtSpec.Max: each guest takes an address of
@@ -470,9 +475,12 @@ func (p *LibvirtProvisioner) connect(ctx context.Context) error {
 	}
 	p.domType = "qemu"
 	for _, t := range types {
-		if t == "kvm" {
+		if t == "kvm" && p.lv.Accel != "tcg" {
 			p.domType = "kvm"
 		}
+	}
+	if p.lv.Accel == "kvm" && p.domType != "kvm" {
+		return fail(p.errorf("accel kvm: the hypervisor offers no KVM for %s guests (domain types: %s)", libvirtArch, strings.Join(types, ", ")))
 	}
 	pool, err := c.StoragePoolLookupByName(p.lv.StoragePool)
 	if err != nil {

@@ -22,8 +22,8 @@ func (ps *poolParser) libvirt(f field, what string) (*LibvirtSpec, error) {
 		return nil, err
 	}
 	lv := &LibvirtSpec{}
-	strs := map[string]*string{"uri": &lv.URI, "image": &lv.Image, "storage_pool": &lv.StoragePool}
-	for _, name := range []string{"uri", "image", "storage_pool"} {
+	strs := map[string]*string{"uri": &lv.URI, "image": &lv.Image, "storage_pool": &lv.StoragePool, "accel": &lv.Accel}
+	for _, name := range []string{"uri", "image", "storage_pool", "accel"} {
 		if f, ok := fs[name]; ok {
 			if *strs[name], err = ps.str(f, what); err != nil {
 				return nil, err
@@ -50,11 +50,11 @@ func (ps *poolParser) libvirt(f field, what string) (*LibvirtSpec, error) {
 		}
 	}
 	// Each field's error at its own line; a missing one at the field's.
-	for _, name := range []string{"uri", "max", "memory", "cpus"} {
+	for _, name := range []string{"uri", "max", "memory", "cpus", "accel"} {
 		line := f.key.Line
 		if g, ok := fs[name]; ok {
 			line = resolve(g.value).Line
-		} else if name == "memory" || name == "cpus" {
+		} else if name != "uri" && name != "max" {
 			continue
 		}
 		if err := lv.check(name); err != nil {
@@ -96,6 +96,12 @@ func (lv *LibvirtSpec) check(name string) error {
 		if lv.CPUs < 0 || lv.CPUs > 64 {
 			return fmt.Errorf("cpus %d: want 1 to 64", lv.CPUs)
 		}
+	case "accel":
+		switch lv.Accel {
+		case "", "auto", "kvm", "tcg":
+		default:
+			return fmt.Errorf("accel %q: want kvm, tcg or auto", lv.Accel)
+		}
 	}
 	return nil
 }
@@ -107,7 +113,7 @@ func (p *ExecSpec) checkLibvirt() error {
 	if lv == nil {
 		return nil
 	}
-	for _, f := range []string{"uri", "max", "memory", "cpus"} {
+	for _, f := range []string{"uri", "max", "memory", "cpus", "accel"} {
 		if err := lv.check(f); err != nil {
 			return fmt.Errorf("libvirt: %w", err)
 		}

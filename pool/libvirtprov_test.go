@@ -31,6 +31,7 @@ const libvirtYAML = `provisioners:
       cpus: 2
       storage_pool: lnst
       boot_timeout: 5m
+      accel: tcg
     interfaces:
       - {name: eth0, network: net1}
 `
@@ -47,7 +48,7 @@ func TestParseLibvirtProvisioners(t *testing.T) {
 	if hv1.Libvirt == nil || *hv1.Libvirt != (LibvirtSpec{URI: "qemu+ssh://root@hv1/system", Max: 2, MemoryMiB: 384, Image: "default"}) || hv1.Max != 2 {
 		t.Errorf("hv1 = %+v, libvirt %+v", hv1, hv1.Libvirt)
 	}
-	if hv2.Libvirt == nil || *hv2.Libvirt != (LibvirtSpec{URI: "qemu:///system", Max: 3, CPUs: 2, StoragePool: "lnst", BootTimeout: 5 * time.Minute}) {
+	if hv2.Libvirt == nil || *hv2.Libvirt != (LibvirtSpec{URI: "qemu:///system", Max: 3, CPUs: 2, StoragePool: "lnst", BootTimeout: 5 * time.Minute, Accel: "tcg"}) {
 		t.Errorf("hv2 libvirt = %+v", hv2.Libvirt)
 	}
 	provs := Provisioners(p, nil)
@@ -81,6 +82,7 @@ func TestParseLibvirtErrors(t *testing.T) {
 		{"provisioners:\n  - name: hv\n    libvirt: {uri: qemu:///system, max: 1}\n    reserve: ./r.sh\n", `lab.yaml:3: provisioner "hv": libvirt and reserve`},
 		{"provisioners:\n  - name: hv\n    libvirt: {uri: qemu:///system, max: 1}\n    insecure: true\n", `lab.yaml:3: provisioner "hv": libvirt and tls or insecure`},
 		{"provisioners:\n  - name: hv\n    libvirt: {uri: qemu:///system, max: 1}\n    arch: aarch64\n", `lab.yaml:3: provisioner "hv": libvirt and arch "aarch64"`},
+		{"provisioners:\n  - name: hv\n    libvirt:\n      uri: qemu:///system\n      max: 1\n      accel: hvf\n", `lab.yaml:6: provisioner "hv": libvirt: accel "hvf": want kvm, tcg or auto`},
 		{"provisioners:\n  - name: hv\n    libvirt:\n", `lab.yaml:3: provisioner "hv": libvirt: want {uri: ..., max: N}`},
 	} {
 		_, err := Parse("lab.yaml", []byte(tc.yaml))
@@ -125,7 +127,7 @@ func TestLibvirtDomainXML(t *testing.T) {
 	if !slices.Equal(nics, want) {
 		t.Errorf("NICs %v, want %v", nics, want)
 	}
-	if len(d.Devices.Disks) != 0 || len(d.Devices.Serials) != 1 || d.Devices.MemBalloon.FreePageReporting != "on" {
+	if len(d.Devices.Disks) != 0 || len(d.Devices.Serials) != 1 || d.Devices.MemBalloon.FreePageReporting != "on" || d.Features.ACPI == nil || len(d.Devices.Controllers) != 1 || d.Devices.Controllers[0].Model != "none" {
 		t.Errorf("devices: %s", x)
 	}
 	if got, ok := parseRunMetadata(d.Metadata.XML); !ok || got != run {
@@ -387,6 +389,15 @@ func TestLibvirtBadHypervisor(t *testing.T) {
 		}
 		if len(fake.calls) != 0 || !fake.closed {
 			t.Errorf("calls %v, closed %v: want none made, the connection closed", fake.calls, fake.closed)
+		}
+	})
+	t.Run("no kvm", func(t *testing.T) {
+		fake := newFakeLibvirt()
+		p := newTestLibvirt(t, fake, 1, nil)
+		p.lv.Accel = "kvm"
+		_, err := p.Reserve(testCtx(t), Request{})
+		if err == nil || !strings.Contains(err.Error(), "provisioner hv1 (libvirt qemu+ssh://root@hv1/system): accel kvm: the hypervisor offers no KVM for x86_64 guests (domain types: qemu)") {
+			t.Errorf("Reserve = %v", err)
 		}
 	})
 	t.Run("full", func(t *testing.T) {

@@ -82,7 +82,8 @@ type libvirtDomainSpec struct {
 }
 
 // domainXML is the XML of a transient domain for s: direct kernel boot,
-// a serial console on a pty (virDomainOpenConsole reads it), one virtio
+// ACPI, no USB, a serial console on a pty (virDomainOpenConsole reads
+// it), one virtio
 // NIC without option ROM per network, and a balloon with free page
 // reporting, which gives memory the guest freed back to the hypervisor
 // (as the VM lab's guests do, see qemuArgs). Under TCG the CPU model is
@@ -107,6 +108,9 @@ func domainXML(s libvirtDomainSpec) (string, error) {
 			Initrd:  s.Initrd,
 			Cmdline: s.Cmdline,
 		},
+		// ACPI and the APIC as QEMU gives them by default (the VM lab's
+		// guests): libvirt leaves them out unless asked.
+		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},
 		OnPoweroff: "destroy",
 		OnReboot:   "restart",
 		OnCrash:    "destroy",
@@ -120,6 +124,9 @@ func domainXML(s libvirtDomainSpec) (string, error) {
 				Target: &libvirtxml.DomainConsoleTarget{Type: "serial", Port: &port},
 			}},
 			MemBalloon: &libvirtxml.DomainMemBalloon{Model: "virtio", FreePageReporting: "on"},
+			// No USB controller, which libvirt adds by default: the guest
+			// has no use for one, and its driver would probe it at boot.
+			Controllers: []libvirtxml.DomainController{{Type: "usb", Model: "none"}},
 		},
 	}
 	for _, n := range append([]libvirtNIC{s.Mgmt}, s.NICs...) {

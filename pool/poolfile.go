@@ -231,6 +231,7 @@ type libvirtSchema struct {
 	Image       string `yaml:"image"`
 	StoragePool string `yaml:"storage_pool"`
 	BootTimeout string `yaml:"boot_timeout"`
+	Accel       string `yaml:"accel"`
 }
 
 // machineSchema is what a host and a provisioner's machines share: how
