@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -57,6 +58,11 @@ type LibvirtSpec struct {
 	// container): give tcg then.
 	Accel string
 }
+
+// EmulatedParam is the host param that says a pool machine's CPU is
+// emulated ("true"): a libvirt provisioner with accel: tcg sets it on its
+// machines, and lnsttest's Host.Emulated reads it.
+const EmulatedParam = "emulated"
 
 // libvirtMaxGuests bounds LibvirtSpec.Max: each guest takes an address of
 // its hypervisor's /24 management network.
@@ -289,6 +295,13 @@ func (p *LibvirtProvisioner) Idle() time.Duration { return p.spec.Idle }
 func (p *LibvirtProvisioner) Template(n int) Host {
 	h := p.spec.Template(n)
 	h.Arch = libvirtArch
+	if p.lv.Accel == "tcg" {
+		h.Params = maps.Clone(h.Params)
+		if h.Params == nil {
+			h.Params = map[string]string{}
+		}
+		h.Params[EmulatedParam] = "true"
+	}
 	h.Ifaces = make([]Iface, len(p.spec.Ifaces))
 	for i, f := range p.spec.Ifaces {
 		if f.Net != "" {

@@ -65,6 +65,13 @@ func TestParseLibvirtProvisioners(t *testing.T) {
 	if lp.Max() != 2 {
 		t.Errorf("Max() = %d, want 2", lp.Max())
 	}
+	// Guests under TCG say so (lnsttest's Host.Emulated), others not.
+	if h.Params[EmulatedParam] != "" {
+		t.Errorf("hv1 (accel auto) machines have param %s=%q", EmulatedParam, h.Params[EmulatedParam])
+	}
+	if h := provs[2].(*LibvirtProvisioner).Template(1); h.Params[EmulatedParam] != "true" {
+		t.Errorf("hv2 (accel tcg) machines: params %v, want %s=true", h.Params, EmulatedParam)
+	}
 }
 
 func TestParseLibvirtErrors(t *testing.T) {
