@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	libvirt "github.com/digitalocean/go-libvirt"
@@ -16,6 +17,8 @@ import (
 type LibvirtGCReport struct {
 	Removed []string // "domain lnst-0a1b2c3d-hv1-1 (run 0a1b2c3d: controller pid 42 on ctl is gone)"
 	Kept    []string
+
+	dead map[string]string // ids of the dead runs found, to why
 }
 
 // LibvirtGC removes from the hypervisor at uri the domains, networks and
@@ -25,7 +28,8 @@ type LibvirtGCReport struct {
 // A run whose controller ran on another machine cannot be checked from
 // here: its objects are kept, and the report says so; run gc on that
 // machine. The kernel volumes (lnst-kernel-<hash>) are shared by every
-// run and kept.
+// run and kept. The dead runs' directories on this machine (their CA)
+// are removed too.
 func LibvirtGC(ctx context.Context, uri string) (LibvirtGCReport, error) {
 	c, err := dialLibvirt(ctx, uri)
 	if err != nil {
@@ -33,7 +37,25 @@ func LibvirtGC(ctx context.Context, uri string) (LibvirtGCReport, error) {
 	}
 	defer c.Disconnect()
 	host, _ := os.Hostname()
-	return libvirtGC(c, func(r libvirtRun) (bool, string) { return runAlive(r, host) })
+	rep, err := libvirtGC(c, func(r libvirtRun) (bool, string) { return runAlive(r, host) })
+	return rep, errors.Join(err, rep.removeRunDirs(os.TempDir()))
+}
+
+// removeRunDirs removes the directories in tmp of the dead runs gc found
+// (a dead run is one of this machine's: its directory is here).
+func (rep *LibvirtGCReport) removeRunDirs(tmp string) error {
+	var errs []error
+	for id := range rep.dead {
+		dirs, _ := filepath.Glob(filepath.Join(tmp, libvirtRunDirPrefix(id)+"*"))
+		for _, d := range dirs {
+			if err := os.RemoveAll(d); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			rep.Removed = append(rep.Removed, fmt.Sprintf("directory %s (run %s)", d, id))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // runAlive says whether run r's controller lives, seen from machine
@@ -51,9 +73,9 @@ func runAlive(r libvirtRun, host string) (bool, string) {
 
 // libvirtGC is LibvirtGC on connection c, alive telling live runs.
 func libvirtGC(c libvirtConn, alive func(libvirtRun) (bool, string)) (LibvirtGCReport, error) {
-	var rep LibvirtGCReport
+	rep := LibvirtGCReport{dead: map[string]string{}}
 	var errs []error
-	dead := map[string]string{} // run id -> why
+	dead := rep.dead
 	judge := func(kind, name, inner string) (bool, string) {
 		r, ok := parseRunMetadata(inner)
 		if !ok || !strings.HasPrefix(name, libvirtPrefix+r.ID+"-") {

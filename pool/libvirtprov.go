@@ -627,7 +627,7 @@ func (p *LibvirtProvisioner) uploadInitrd(ctx context.Context, g *libvirtGuest, 
 // files and the guest's, as initramfs files. Called with p.mu held.
 func (p *LibvirtProvisioner) guestCerts(ip string) (TLSFiles, []cpio.File, error) {
 	if p.dir == "" {
-		dir, err := os.MkdirTemp("", "lnst-libvirt-"+p.spec.Name+"-")
+		dir, err := os.MkdirTemp("", libvirtRunDirPrefix(p.run.ID)+p.spec.Name+"-")
 		if err != nil {
 			return TLSFiles{}, nil, p.errorf("%w", err)
 		}
@@ -649,6 +649,11 @@ func (p *LibvirtProvisioner) guestCerts(ip string) (TLSFiles, []cpio.File, error
 	tf := TLSFiles{CA: filepath.Join(certs, agentconn.CAFile), Cert: filepath.Join(certs, "controller.pem"), Key: filepath.Join(certs, "controller-key.pem")}
 	return tf, files, nil
 }
+
+// libvirtRunDirPrefix is how the directories of run id on the controller
+// (its CA and key, the guests' initramfs files) are named, in
+// os.TempDir(): lnst gc removes a dead run's.
+func libvirtRunDirPrefix(id string) string { return "lnst-libvirt-" + id + "-" }
 
 // objName is the name of one of the run's objects on the hypervisor:
 // "lnst-<run>-<provisioner>-<what>".

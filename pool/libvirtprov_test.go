@@ -475,6 +475,17 @@ func TestLibvirtGC(t *testing.T) {
 	if len(rep.Removed) != 7 || len(rep.Kept) != 4 {
 		t.Errorf("report: removed %q, kept %q", rep.Removed, rep.Kept)
 	}
+	// The dead run's directory on the controller (its CA) goes too, the
+	// live run's stays.
+	if err := rep.removeRunDirs(filepath.Dir(dead.dir)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead.dir); !os.IsNotExist(err) {
+		t.Errorf("the dead run's directory %s: %v", dead.dir, err)
+	}
+	if _, err := os.Stat(live.dir); err != nil {
+		t.Errorf("the live run's directory: %v", err)
+	}
 	if err := live.Release(ctx, lm); err != nil {
 		t.Fatal(err)
 	}
