@@ -195,6 +195,12 @@ type LibvirtProvisioner struct {
 	agentExe  func(dir string) (string, error)
 	waitAgent func(ctx context.Context, h Host, timeout time.Duration) error
 
+	// booting holds a token per guest between its start and its agent's
+	// first answer: one per hypervisor CPU for each guest CPU, as the VM
+	// lab's MaxBooting. Boots are CPU-bound (all of it under TCG): more
+	// at once only stretch every one of them. Made at connect.
+	booting chan struct{}
+
 	mu       sync.Mutex // guards what follows
 	conn     libvirtConn
 	domType  string // "kvm" or "qemu", from the capabilities
@@ -412,6 +418,15 @@ func (p *LibvirtProvisioner) reserve(ctx context.Context, req Request) (_ *Machi
 	if err != nil {
 		return nil, err
 	}
+	p.mu.Lock()
+	booting := p.booting
+	p.mu.Unlock()
+	select {
+	case booting <- struct{}{}:
+	case <-ctx.Done():
+		return nil, p.errorf("guest %s waited for a boot slot (%d at once): %w", spec.Name, cap(booting), context.Cause(ctx))
+	}
+	defer func() { <-booting }()
 	if err := ctx.Err(); err != nil {
 		return nil, p.errorf("start guest %s: %w", spec.Name, context.Cause(ctx))
 	}
@@ -495,6 +510,7 @@ func (p *LibvirtProvisioner) connect(ctx context.Context) error {
 	if p.lv.Accel == "kvm" && p.domType != "kvm" {
 		return fail(p.errorf("accel kvm: the hypervisor offers no KVM for %s guests (domain types: %s)", libvirtArch, strings.Join(types, ", ")))
 	}
+	p.booting = make(chan struct{}, max(1, hostCPUs(caps)/p.lv.CPUs))
 	pool, err := c.StoragePoolLookupByName(p.lv.StoragePool)
 	if err != nil {
 		return fail(p.errorf("storage pool %q: %w (make one: virsh pool-define-as %s dir --target /var/lib/libvirt/images && virsh pool-start %s)", p.lv.StoragePool, err, p.lv.StoragePool, p.lv.StoragePool))

@@ -140,6 +140,12 @@ func TestLibvirtDomainXML(t *testing.T) {
 	if got, ok := parseRunMetadata(d.Metadata.XML); !ok || got != run {
 		t.Errorf("metadata %q gives run %+v, %v; want %+v", d.Metadata.XML, got, ok, run)
 	}
+	if n := hostCPUs(fakeCaps); n != 1 {
+		t.Errorf("hostCPUs of capabilities without topology = %d, want 1", n)
+	}
+	if n := hostCPUs(`<capabilities><host><topology><cells num="2"><cell id="0"><cpus num="4"/></cell><cell id="1"><cpus num="4"/></cell></cells></topology></host></capabilities>`); n != 8 {
+		t.Errorf("hostCPUs of two cells of 4 = %d, want 8", n)
+	}
 	kvm, _ := domainXML(libvirtDomainSpec{Name: "k", Type: "kvm", Arch: "x86_64", MemoryMiB: 512, CPUs: 1})
 	if !strings.Contains(kvm, `<cpu mode="host-passthrough">`) {
 		t.Errorf("a KVM guest: %s", kvm)
@@ -505,5 +511,49 @@ func TestRunAlive(t *testing.T) {
 	}
 	if ok, why := runAlive(gone, "elsewhere"); !ok || !strings.Contains(why, "cannot tell") {
 		t.Errorf("a run of another machine: alive %v, %s", ok, why)
+	}
+}
+
+// TestLibvirtBootSlots: guests boot one per hypervisor CPU at once (the
+// fake's capabilities list none: one), the next starting once the first's
+// agent answered.
+func TestLibvirtBootSlots(t *testing.T) {
+	fake := newFakeLibvirt()
+	p := newTestLibvirt(t, fake, 2, nil)
+	booting := make(chan string)
+	answer := make(chan struct{})
+	p.waitAgent = func(ctx context.Context, h Host, _ time.Duration) error {
+		booting <- h.Name
+		<-answer
+		return nil
+	}
+	ctx := testCtx(t)
+	ms := make(chan *Machine, 2)
+	for range 2 {
+		go func() {
+			m, err := p.Reserve(ctx, Request{})
+			if err != nil {
+				t.Error(err)
+			}
+			ms <- m
+		}()
+	}
+	<-booting
+	// The other guest waits for the slot: it is not started.
+	select {
+	case name := <-booting:
+		t.Fatalf("%s boots while the other does", name)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if n := len(fake.names("domain")); n != 1 {
+		t.Errorf("%d domains while the first boots, want 1", n)
+	}
+	answer <- struct{}{}
+	<-booting
+	answer <- struct{}{}
+	for range 2 {
+		if m := <-ms; m != nil {
+			p.Release(ctx, m)
+		}
 	}
 }

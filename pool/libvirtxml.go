@@ -197,3 +197,19 @@ func guestArchs(caps string) (map[string][]string, error) {
 	}
 	return out, nil
 }
+
+// hostCPUs is the number of CPUs a hypervisor's capabilities list (its
+// NUMA cells'), at least 1.
+func hostCPUs(caps string) int {
+	var c libvirtxml.Caps
+	if c.Unmarshal(caps) != nil || c.Host.NUMA == nil || c.Host.NUMA.Cells == nil {
+		return 1
+	}
+	n := 0
+	for _, cell := range c.Host.NUMA.Cells.Cells {
+		if cell.CPUS != nil {
+			n += int(cell.CPUS.Num)
+		}
+	}
+	return max(n, 1)
+}
