@@ -124,6 +124,19 @@ func (f *fakeLibvirt) DomainDestroy(d libvirt.Domain) error {
 	return nil
 }
 
+func (f *fakeLibvirt) DomainResume(d libvirt.Domain) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("DomainResume " + d.Name)
+	return nil
+}
+
+// DomainOpenConsole writes the console the fake's guests print.
+func (f *fakeLibvirt) DomainOpenConsole(d libvirt.Domain, _ libvirt.OptString, w io.Writer, _ uint32) error {
+	_, err := io.WriteString(w, "Linux version 6.1.0\r\nlnst: no agent yet\r\n")
+	return err
+}
+
 func (f *fakeLibvirt) StoragePoolLookupByName(name string) (libvirt.StoragePool, error) {
 	if name != "default" {
 		return libvirt.StoragePool{}, fmt.Errorf("Storage pool not found: no storage pool with matching name '%s'", name)

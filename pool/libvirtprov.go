@@ -83,6 +83,8 @@ type libvirtConn interface {
 	NetworkDestroy(n libvirt.Network) error
 	DomainCreateXML(xml string, flags libvirt.DomainCreateFlags) (libvirt.Domain, error)
 	DomainDestroy(d libvirt.Domain) error
+	DomainResume(d libvirt.Domain) error
+	DomainOpenConsole(d libvirt.Domain, dev libvirt.OptString, w io.Writer, flags uint32) error
 	StoragePoolLookupByName(name string) (libvirt.StoragePool, error)
 	StoragePoolGetInfo(p libvirt.StoragePool) (state uint8, capacity, allocation, available uint64, err error)
 	StorageVolLookupByName(p libvirt.StoragePool, name string) (libvirt.StorageVol, error)
@@ -431,17 +433,32 @@ func (p *LibvirtProvisioner) reserve(ctx context.Context, req Request) (_ *Machi
 		return nil, p.errorf("start guest %s: %w", spec.Name, context.Cause(ctx))
 	}
 	start := time.Now()
-	dom, err := p.conn.DomainCreateXML(xml, 0)
+	// Paused until its console is open: the console has the whole boot.
+	dom, err := p.conn.DomainCreateXML(xml, libvirt.DomainStartPaused)
 	if err != nil {
 		return nil, p.errorf("start guest %s: %w", spec.Name, err)
 	}
 	g.dom, g.hasDom = dom, true
+	console := &tailBuffer{max: 16 << 10}
+	var w io.Writer = console
+	if os.Getenv("LNST_LIBVIRT_CONSOLE") != "" {
+		// Each console write to the log, with the time since the start.
+		w = io.MultiWriter(console, writerFunc(func(b []byte) (int, error) {
+			fmt.Fprintf(p.log, "%s +%.1fs: %q\n", spec.Name, time.Since(start).Seconds(), b)
+			return len(b), nil
+		}))
+	}
+	// It ends with the domain.
+	go p.conn.DomainOpenConsole(dom, nil, w, 0)
+	if err := p.conn.DomainResume(dom); err != nil {
+		return nil, p.errorf("start guest %s: %w", spec.Name, err)
+	}
 	host.Agent = fmt.Sprintf("%s:%d", ip, libvirtAgentPort)
 	host.TLS = certs
 	id := strconv.Itoa(g.slot)
 	host.Name = p.spec.Name + "/" + id
 	if err := p.waitAgent(ctx, host, p.lv.BootTimeout); err != nil {
-		return nil, p.errorf("guest %s: %w", spec.Name, err)
+		return nil, p.errorf("guest %s: %w; console:\n%s", spec.Name, err, consoleLines(console, 20))
 	}
 	fmt.Fprintf(p.log, "libvirt %s: guest %s up in %.1fs\n", p.spec.Name, spec.Name, time.Since(start).Seconds())
 	p.mu.Lock()
@@ -527,6 +544,22 @@ func (p *LibvirtProvisioner) connect(ctx context.Context) error {
 	}
 	p.subnet = 200 + int(hash32(p.run.ID+"/"+p.spec.Name)%50)
 	return nil
+}
+
+// writerFunc is a function as an io.Writer.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// consoleLines is the last n lines of a guest's console.
+func consoleLines(t *tailBuffer, n int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(string(t.b), "\r\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func hash32(s string) uint32 {
