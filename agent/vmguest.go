@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
@@ -62,10 +63,12 @@ func ServeVM() int {
 		log.Error("set up guest", "error", err)
 		return 1
 	}
-	dev, err := waitPortDevice(virtioPortsDir, cfg.Port, vmWait)
-	if err != nil {
-		log.Error("find port", "error", err)
-		return 1
+	var dev string
+	if cfg.Mgmt == nil {
+		if dev, err = waitPortDevice(virtioPortsDir, cfg.Port, vmWait); err != nil {
+			log.Error("find port", "error", err)
+			return 1
+		}
 	}
 	opts := Options{Logger: log}
 	// The image carries Open vSwitch, which no init system starts.
@@ -83,7 +86,15 @@ func ServeVM() int {
 		return 1
 	}
 	srv.files.reboot = guestReboot
-	if h, err := srv.host(""); err == nil {
+	if cfg.Mgmt != nil {
+		// A machine of a pool, not a lab's: its NICs are up from boot,
+		// as a real machine's are (their link-local addresses go through
+		// detection while the agent starts).
+		if err := upLinks(cfg.Ifaces); err != nil {
+			log.Error("test NICs", "error", err)
+			return 1
+		}
+	} else if h, err := srv.host(""); err == nil {
 		var nics []string
 		for _, name := range cfg.Ifaces {
 			nics = append(nics, name)
@@ -93,8 +104,20 @@ func ServeVM() int {
 			log.Warn("NICs keep duplicate address detection on their first up", "error", err)
 		}
 	}
-	lis := newPortListener(cfg.Port, openPortDevice(dev))
-	g := grpc.NewServer(srv.ServerOptions()...)
+	sopts := srv.ServerOptions()
+	var lis net.Listener
+	if cfg.Mgmt != nil {
+		var creds grpc.ServerOption
+		if lis, creds, err = mgmtListener(*cfg.Mgmt); err != nil {
+			log.Error("management NIC", "error", err)
+			return 1
+		}
+		sopts = append(sopts, creds)
+		dev = lis.Addr().String()
+	} else {
+		lis = newPortListener(cfg.Port, openPortDevice(dev))
+	}
+	g := grpc.NewServer(sopts...)
 	srv.Register(g)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
@@ -185,8 +208,15 @@ func loadVMConfig(path string) (launch.VMConfig, error) {
 
 // normalizeVMConfig checks c and puts its hwaddrs in canonical form.
 func normalizeVMConfig(c *launch.VMConfig) error {
-	if c.Port == "" {
-		return errors.New("port is empty")
+	if c.Port == "" && c.Mgmt == nil {
+		return errors.New("port is empty and there is no management NIC")
+	}
+	if c.Mgmt != nil {
+		mac, err := net.ParseMAC(c.Mgmt.HWAddr)
+		if err != nil {
+			return fmt.Errorf("management NIC: %w", err)
+		}
+		c.Mgmt.HWAddr = mac.String()
 	}
 	ifaces := make(map[string]string, len(c.Ifaces))
 	names := map[string]string{}
@@ -218,7 +248,15 @@ func setupGuest(cfg launch.VMConfig, log hclog.Logger) error {
 			return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)
 		}
 	}
-	if len(cfg.Ifaces) == 0 {
+	want := cfg.Ifaces
+	if cfg.Mgmt != nil {
+		want = maps.Clone(want)
+		if want == nil {
+			want = map[string]string{}
+		}
+		want[cfg.Mgmt.HWAddr] = cfg.Mgmt.Name
+	}
+	if len(want) == 0 {
 		return nil
 	}
 	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
@@ -226,7 +264,7 @@ func setupGuest(cfg launch.VMConfig, log hclog.Logger) error {
 		return fmt.Errorf("open netlink: %w", err)
 	}
 	defer nl.Close()
-	return nameLinks(nl, cfg.Ifaces, vmWait, log)
+	return nameLinks(nl, want, vmWait, log)
 }
 
 // rename is one step of renaming links: the link named from gets to.

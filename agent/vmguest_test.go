@@ -321,6 +321,23 @@ func TestVMConfig(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
+// TestVMConfigMgmt: a guest with a management NIC (the libvirt
+// provisioner's) needs no virtio-serial port, and its NIC's hwaddr comes
+// back canonical, as the renames compare them.
+func TestVMConfigMgmt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vm.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{"hostname":"h1","mgmt":{"hwaddr":"52:54:00:AA:00:09","name":"lnstmgmt","addr":"198.19.201.11/24","port":7000,"ca":"/lnst/tls/ca.pem","cert":"/lnst/tls/agent.pem","key":"/lnst/tls/agent-key.pem"}}`), 0o644))
+	cfg, err := loadVMConfig(path)
+	require.NoError(t, err)
+	require.NotNil(t, cfg.Mgmt)
+	assert.Equal(t, "52:54:00:aa:00:09", cfg.Mgmt.HWAddr)
+	assert.Equal(t, 7000, cfg.Mgmt.Port)
+
+	require.NoError(t, os.WriteFile(path, []byte(`{"mgmt":{"hwaddr":"52:54","name":"m"}}`), 0o644))
+	_, err = loadVMConfig(path)
+	require.ErrorContains(t, err, "management NIC")
+}
+
 // testApplyRenames runs plan on links (name -> hwaddr), failing on a
 // rename of a missing link or onto a taken name, and returns the result.
 func testApplyRenames(t *testing.T, links map[string]string, plan []rename) map[string]string {

@@ -22,6 +22,9 @@ type Host struct {
 	vm     *vmHost           // set on a VM lab host
 	devs   devRegistry       // its devices' identities
 	outer  *Host             // the host a Netns handle is a namespace of
+	// emulated is set on a pool machine whose pool entry has param
+	// emulated: "true" (a libvirt provisioner's TCG guests).
+	emulated bool
 }
 
 // Name is the host's name in the recipe ("h1").
@@ -43,6 +46,18 @@ func (h *Host) Lab() string {
 		return "rootless"
 	}
 	return "netns"
+}
+
+// Emulated reports whether the host's CPU is emulated (QEMU's TCG): a VM
+// lab guest, or a pool machine whose pool entry has param
+// emulated: "true", as a libvirt provisioner with accel: tcg gives its
+// guests. Starting a process there takes a second or more, which what
+// schedules jobs ahead of time (perf's flows) allows for.
+func (h *Host) Emulated() bool {
+	if h.outer != nil {
+		return h.outer.Emulated()
+	}
+	return h.vm != nil || h.emulated
 }
 
 // Iface returns the host's device the recipe called name in its IfaceReq.

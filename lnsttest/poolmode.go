@@ -219,6 +219,7 @@ func (s *session) matchPool(t *testing.T, reqs []Requirement, want *pool.Mapping
 		}
 		st.use(c)
 		h := &Host{s: s, client: c, name: r.host.name, id: "", ifaces: map[string]string{}}
+		h.emulated = sp.host(hm.Pool).Params[pool.EmulatedParam] == "true"
 		if err := resolveIfaces(h, sp.host(hm.Pool), hm.Ifaces); err != nil {
 			t.Fatalf("lnsttest.Require: pool host %s: %v", hm.Pool, err)
 		}

@@ -54,6 +54,10 @@ type ExecSpec struct {
 	Ifaces             []Iface
 	// Allow is each machine's Host.Allow.
 	Allow []string
+	// Libvirt, when set, makes this a libvirt provisioner
+	// (LibvirtProvisioner): no commands, the machines are guests of a
+	// hypervisor; Max is Libvirt.Max.
+	Libvirt *LibvirtSpec
 	// Dir is the directory the commands run in: the pool file's.
 	Dir  string
 	Line int // line of the provisioner in the pool file
@@ -68,7 +72,7 @@ const DefaultExecTimeout = 10 * time.Minute
 const defaultIdle = time.Minute
 
 // provChecked are the fields checkField checks, in the order it does.
-var provChecked = []string{"name", "reserve", "release", "max", "timeout", "idle", "tls", "arch", "params", "allow"}
+var provChecked = []string{"name", "libvirt", "reserve", "release", "max", "timeout", "idle", "tls", "arch", "params", "allow"}
 
 // provNameRE is what a provisioner may be called: its machines are named
 // "<name>#<n>" in mappings and test names.
@@ -112,8 +116,17 @@ func (ps *poolParser) provisioner(i int, n *yaml.Node) (ExecSpec, error) {
 			}
 		}
 	}
+	if f, ok := fs["libvirt"]; ok {
+		if p.Libvirt, err = ps.libvirt(f, what); err != nil {
+			return p, err
+		}
+		p.Max = p.Libvirt.Max
+	}
 	if f, ok := fs["max"]; ok {
 		v := resolve(f.value)
+		if p.Libvirt != nil {
+			return p, ps.errorf(f.key.Line, "%s: max: a libvirt provisioner's max is in its libvirt field (libvirt: {uri: ..., max: N})", what)
+		}
 		if v.Kind != yaml.ScalarNode || v.Decode(&p.Max) != nil {
 			return p, ps.errorf(v.Line, "%s: max: want a number of machines, not %s", what, valueName(v))
 		}
@@ -186,7 +199,12 @@ func (p *ExecSpec) checkField(name string) error {
 		if !provNameRE.MatchString(p.Name) {
 			return fmt.Errorf("name %q: want letters, digits, '_', '.' and '-', starting with a letter or digit", p.Name)
 		}
+	case "libvirt":
+		return p.checkLibvirt()
 	case "reserve", "release":
+		if p.Libvirt != nil {
+			return nil // checked with libvirt
+		}
 		cmd := map[string]string{"reserve": p.Reserve, "release": p.Release}[name]
 		if strings.TrimSpace(cmd) == "" {
 			return fmt.Errorf("missing %s: the command that %ss a machine", name, name)

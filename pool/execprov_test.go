@@ -64,7 +64,7 @@ func TestParseProvisionerErrors(t *testing.T) {
 	const cmds = "    reserve: r\n    release: x\n"
 	for _, tc := range []struct{ name, data, want string }{
 		{"not a list", "provisioners: {a: b}\n", "lab.yaml:1: provisioners: want a list of provisioners, not a mapping"},
-		{"unknown field", head + cmds + "    max: 1\n    colour: red\n", `lab.yaml:6: provisioner "c": unknown field "colour" (known: name, reserve, release, alive, max, timeout, idle, tls, insecure, insecure_any_address, arch, params, interfaces, allow)`},
+		{"unknown field", head + cmds + "    max: 1\n    colour: red\n", `lab.yaml:6: provisioner "c": unknown field "colour" (known: name, reserve, release, alive, max, timeout, idle, libvirt, tls, insecure, insecure_any_address, arch, params, interfaces, allow)`},
 		{"missing name", "provisioners:\n  - reserve: r\n    release: x\n    max: 1\n", `lab.yaml:2: provisioner 1: missing name`},
 		{"bad name", "provisioners:\n  - name: a/b\n" + cmds + "    max: 1\n", `lab.yaml:2: provisioner "a/b": name "a/b": want letters`},
 		{"missing reserve", head + "    release: x\n    max: 1\n", `lab.yaml:2: provisioner "c": missing reserve: the command that reserves a machine`},

@@ -217,8 +217,21 @@ type provSchema struct {
 	Max     int           `yaml:"max"`
 	Timeout string        `yaml:"timeout"`
 	Idle    string        `yaml:"idle"`
+	Libvirt libvirtSchema `yaml:"libvirt"`
 	Machine machineSchema `yaml:",inline"`
 	Allow   []string      `yaml:"allow"`
+}
+
+// libvirtSchema is the libvirt field of a provisioner (LibvirtSpec).
+type libvirtSchema struct {
+	URI         string `yaml:"uri"`
+	Max         int    `yaml:"max"`
+	Memory      int    `yaml:"memory"`
+	CPUs        int    `yaml:"cpus"`
+	Image       string `yaml:"image"`
+	StoragePool string `yaml:"storage_pool"`
+	BootTimeout string `yaml:"boot_timeout"`
+	Accel       string `yaml:"accel"`
 }
 
 // machineSchema is what a host and a provisioner's machines share: how
@@ -269,6 +282,7 @@ var (
 	poolFields    = yamlFields[poolSchema]()
 	hostFields    = yamlFields[hostSchema]()
 	provFields    = yamlFields[provSchema]()
+	libvirtFields = yamlFields[libvirtSchema]()
 	tlsFields     = yamlFields[tlsSchema]()
 	ifaceFields   = yamlFields[ifaceSchema]()
 	powerFields   = yamlFields[powerSchema]()

@@ -36,11 +36,16 @@ type SlotProvisioner interface {
 }
 
 // Provisioners are the provisioners of a pool file: a StaticProvisioner of
-// its hosts and an ExecProvisioner per ExecSpec, whose commands' stderr
+// its hosts and an ExecProvisioner per ExecSpec (a LibvirtProvisioner
+// per libvirt one), whose commands' stderr
 // goes to log (nil: into errors only).
 func Provisioners(p *Pool, log io.Writer) []Provisioner {
 	out := []Provisioner{&StaticProvisioner{Pool: p}}
 	for _, spec := range p.Provisioners {
+		if spec.Libvirt != nil {
+			out = append(out, NewLibvirtProvisioner(spec, log))
+			continue
+		}
 		out = append(out, NewExecProvisioner(spec, log))
 	}
 	return out

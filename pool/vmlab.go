@@ -192,30 +192,39 @@ func (v *vmLab) agentArchive(configs []cpio.File) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	base, err := os.Open(v.opts.Image.Initrd)
+	if err := writeAgentInitrd(f, v.opts.Image.Initrd, v.exe, configs); err != nil {
+		return "", err
+	}
+	return f.Name(), f.Close()
+}
+
+// writeAgentInitrd writes to dst the initramfs a guest boots: the image's
+// base archive baseInitrd followed by one holding exe as /lnst/agent,
+// /lnst/run, which starts it with the guest's own config
+// (/lnst/vm-<hostname>.json), and extra (the kernel unpacks concatenated
+// archives in order). The VM lab and the libvirt provisioner both boot it.
+func writeAgentInitrd(dst io.Writer, baseInitrd, exe string, extra []cpio.File) error {
+	base, err := os.Open(baseInitrd)
 	if err != nil {
-		return "", fmt.Errorf("VM image: %w", err)
+		return fmt.Errorf("VM image: %w", err)
 	}
 	defer base.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
+	w := bufio.NewWriterSize(dst, 1<<20)
 	if _, err := io.Copy(w, base); err != nil {
-		return "", err
+		return err
 	}
 	run := "#!/bin/sh\n" +
 		"export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root\n" +
 		"exec env " + launch.VMConfigEnv + "=/lnst/vm-$(hostname).json /lnst/agent\n"
 	files := []cpio.File{
 		{Path: "lnst", Mode: os.ModeDir | 0o755},
-		{Path: "lnst/agent", Mode: 0o755, Src: v.exe},
+		{Path: "lnst/agent", Mode: 0o755, Src: exe},
 		{Path: "lnst/run", Mode: 0o755, Data: []byte(run)},
 	}
-	if err := cpio.Write(w, append(files, configs...)); err != nil {
-		return "", fmt.Errorf("VM initramfs: %w", err)
+	if err := cpio.Write(w, append(files, extra...)); err != nil {
+		return fmt.Errorf("VM initramfs: %w", err)
 	}
-	if err := w.Flush(); err != nil {
-		return "", err
-	}
-	return f.Name(), f.Close()
+	return w.Flush()
 }
 
 // vmMAC is the hardware address of interface k of host h of instance in:
@@ -392,9 +401,13 @@ func qemuArgs(img *vmimage.Image, accel Accel, memMiB, cpus int, cmdline ...stri
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-device", "virtio-balloon-pci,free-page-reporting=on",
 		"-kernel", img.Kernel, "-initrd", img.Initrd,
-		"-append", strings.Join(append([]string{"console=ttyS0", "quiet", "panic=-1", "no_timer_check"}, cmdline...), " "),
+		"-append", strings.Join(append(slices.Clone(guestCmdline), cmdline...), " "),
 	)
 }
+
+// guestCmdline is the start of a guest's kernel command line (see
+// qemuArgs), in the VM lab and on libvirt.
+var guestCmdline = []string{"console=ttyS0", "quiet", "panic=-1", "no_timer_check"}
 
 // vmTBSizeMiB is the TCG translation cache of each guest, in MiB. Boot
 // times with 32 and with QEMU's default (1 GiB, of which boot filled 80

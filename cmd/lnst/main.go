@@ -7,6 +7,7 @@
 //	lnst results html FILE... -o OUT      an HTML report with throughput charts
 //	lnst pool check FILE                  connect to every agent of a pool file and check its interfaces
 //	lnst vm-image [-cache DIR] [-kernel PATH [-modules DIR]]  build the VM lab's kernel and initramfs
+//	lnst gc --libvirt URI                 remove what dead runs left on a libvirt hypervisor
 //
 // A FILE is a results.json, or a directory holding one (the
 // -lnst.results=DIR of a run). A DIR's runs are listed, each with its
@@ -39,6 +40,8 @@ const usage = `usage:
   lnst pool check FILE              connect to every agent of a pool file, check its interfaces
   lnst vm-image [-cache DIR] [-kernel PATH [-modules DIR]]
                                     build the VM lab's kernel and initramfs, print their paths
+  lnst gc --libvirt URI             remove the domains, networks and volumes that runs whose
+                                    controller is gone left on a libvirt hypervisor
 `
 
 // run runs the command with args and returns its exit code: 0, 1 when it
@@ -60,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return poolCmd(args[1:], stdout, stderr)
 	case "vm-image":
 		return vmImageCmd(args[1:], stdout, stderr)
+	case "gc":
+		return gcCmd(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "lnst: unknown command %q\n%s", args[0], usage)
 		return 2

@@ -53,4 +53,25 @@ type VMConfig struct {
 	// test changed before it, as after a crash. "" keeps the journal in
 	// memory.
 	StateDisk string `json:"state_disk"`
+	// Mgmt, when set, makes the agent serve on a management NIC over
+	// mutual TLS instead of on the virtio-serial Port (the libvirt
+	// provisioner's guests, whose controller may be on another machine).
+	Mgmt *VMMgmt `json:"mgmt,omitempty"`
+}
+
+// VMMgmt is the management NIC of a guest whose agent serves over TCP
+// with mutual TLS, and the files of that TLS inside the guest.
+type VMMgmt struct {
+	// HWAddr is the NIC's hardware address; Name the name it gets.
+	HWAddr string `json:"hwaddr"`
+	Name   string `json:"name"`
+	// Addr is the NIC's address with its prefix ("198.19.250.2/24").
+	Addr string `json:"addr"`
+	// Port is the TCP port the agent serves on at Addr.
+	Port int `json:"port"`
+	// CA is the CA a client's certificate must chain to; Cert and Key
+	// are the agent's own (paths in the guest).
+	CA   string `json:"ca"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
 }

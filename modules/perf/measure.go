@@ -63,9 +63,10 @@ func MeasureFlows(t testing.TB, name string, opts Options, flows ...Flow) *resul
 	prof := newProfiler(t, name, hosts) // profile.go; nil unless -lnst.profile
 	perJob := 40 * time.Millisecond
 	for _, h := range hosts {
-		if h.Lab() == "vm" {
-			// A VM lab guest under TCG takes a second or more to start
-			// a process (a module runs a 20 MB test binary).
+		if h.Emulated() {
+			// A guest under TCG (the VM lab's, a libvirt pool's) takes a
+			// second or more to start a process (a module runs a 20 MB
+			// test binary).
 			perJob = 1500 * time.Millisecond
 		}
 	}
