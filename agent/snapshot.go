@@ -53,25 +53,38 @@ func (s *Server) SnapshotHosts(_ context.Context, req *pb.SnapshotRequest) (*pb.
 	irqs, irqErr := snapIRQs()
 	genl, genlErr := snapGenl()
 	r := &pb.SnapshotReply{Hosts: make([]*pb.SnapshotHost, len(hosts))}
+	one := func(i int, tmpl, out *snapSysTree) bool {
+		h := hosts[i]
+		sn := &snapWriter{genl: genl, sysTmpl: tmpl, sysOut: out}
+		if genlErr != nil {
+			sn.errs = append(sn.errs, genlErr.Error())
+		}
+		err := h.do(func() error { return h.snapshot(sn) })
+		if err != nil {
+			sn.errs = append(sn.errs, err.Error())
+		}
+		sn.lines = append(sn.lines, irqs...)
+		if irqErr != nil {
+			sn.errs = append(sn.errs, irqErr.Error())
+		}
+		r.Hosts[i] = &pb.SnapshotHost{Host: req.Hosts[i], Text: strings.Join(sn.lines, "\n") + "\n", Errors: sn.errs}
+		return len(sn.errs) == 0
+	}
 	sem := make(chan struct{}, max(1, runtime.NumCPU()))
 	var wg sync.WaitGroup
-	for i, h := range hosts {
+	todo := make([]int, len(hosts))
+	for i := range todo {
+		todo[i] = i
+	}
+	var tmpl *snapSysTree
+	if req.Fresh && len(hosts) >= 3 {
+		tmpl, todo = s.freshTemplate(hosts, one)
+	}
+	for _, i := range todo {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			sn := &snapWriter{genl: genl}
-			if genlErr != nil {
-				sn.errs = append(sn.errs, genlErr.Error())
-			}
-			err := h.do(func() error { return h.snapshot(sn) })
-			if err != nil {
-				sn.errs = append(sn.errs, err.Error())
-			}
-			sn.lines = append(sn.lines, irqs...)
-			if irqErr != nil {
-				sn.errs = append(sn.errs, irqErr.Error())
-			}
-			r.Hosts[i] = &pb.SnapshotHost{Host: req.Hosts[i], Text: strings.Join(sn.lines, "\n") + "\n", Errors: sn.errs}
+			one(i, tmpl, nil)
 		})
 	}
 	wg.Wait()
@@ -89,6 +102,9 @@ type snapWriter struct {
 	// covered are, by sysctl directory, the files whose values came by
 	// netlink (snapconf.go).
 	covered map[string]map[string]bool
+	// sysTmpl, if set, gives the namespace-wide sysctls; sysOut, if set,
+	// records them as read (snapfresh.go).
+	sysTmpl, sysOut *snapSysTree
 }
 
 func (w *snapWriter) add(format string, args ...any) {
@@ -761,11 +777,25 @@ func snapSysctlSkip(name string) bool {
 
 // snapSysctls renders every readable sysctl under /proc/sys/net, each
 // line of its value as "PATH:LINE". /proc/sys/net shows the namespace of
-// the thread that opens it: the host's.
+// the thread that opens it: the host's. With w.sysTmpl set, the
+// namespace-wide files are not read but taken from it (snapfresh.go);
+// with w.sysOut set, what is read of them is recorded there.
 func snapSysctls(w *snapWriter) {
 	buf := make([]byte, 4096)
-	var walk func(dir string)
-	walk = func(dir string) {
+	var walk func(dir string, wide bool)
+	walk = func(dir string, wide bool) {
+		if wide && w.sysTmpl != nil {
+			if d := w.sysTmpl.dirs[dir]; d != nil && !d.devs {
+				for _, e := range d.entries {
+					if e.dir {
+						walk(dir+"/"+e.name, true)
+					} else {
+						w.lines = append(w.lines, e.lines...)
+					}
+				}
+				return
+			}
+		}
 		d, err := os.Open(dir)
 		if err != nil {
 			return
@@ -776,18 +806,33 @@ func snapSysctls(w *snapWriter) {
 			return
 		}
 		slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+		devs := snapDevDirs(w, ents)
+		var rec *snapSysDir
+		if wide && w.sysOut != nil {
+			rec = &snapSysDir{devs: devs}
+			w.sysOut.dirs[dir] = rec
+		}
 		for _, e := range ents {
 			p := dir + "/" + e.Name()
 			switch {
 			case e.IsDir():
-				walk(p)
+				if rec != nil {
+					rec.entries = append(rec.entries, snapSysEntry{name: e.Name(), dir: true})
+				}
+				walk(p, wide && (!devs || e.Name() == "all" || e.Name() == "default"))
 			case snapSysctlSkip(e.Name()) || w.covered[dir][e.Name()]:
 			default:
+				n := len(w.lines)
 				snapFileAt(w, int(d.Fd()), e.Name(), p, buf)
+				if rec != nil {
+					lines := slices.Clone(w.lines[n:])
+					rec.entries = append(rec.entries, snapSysEntry{name: e.Name(), lines: lines})
+					w.sysOut.lines = append(w.sysOut.lines, lines...)
+				}
 			}
 		}
 	}
-	walk("/proc/sys/net")
+	walk("/proc/sys/net", true)
 }
 
 // snapIRQs reads every interrupt's CPU list, the machine's, once for all
