@@ -21,6 +21,11 @@ func testFreshHosts(t *testing.T, c pb.AgentClient, n int) []string {
 		testHost(t, c, name)
 		_, err := c.Connect(testCtx(t), &pb.ConnectRequest{Host: name, Ifname: "eth0", Network: t.Name() + "/n1", Group: t.Name()})
 		require.NoError(t, err, "connect %s", name)
+		if i == 1 {
+			// A device the first host has not.
+			_, err := c.Connect(testCtx(t), &pb.ConnectRequest{Host: name, Ifname: "eth1", Network: t.Name() + "/n2", Group: t.Name()})
+			require.NoError(t, err, "connect %s", name)
+		}
 		hosts = append(hosts, name)
 	}
 	return hosts
@@ -54,7 +59,9 @@ func TestSnapshotFreshSame(t *testing.T) {
 		assert.Equal(t, full[i], fresh[i], "host %s", h)
 		assert.Contains(t, fresh[i], "/proc/sys/net/ipv4/ip_default_ttl:64\n", "host %s: a namespace-wide sysctl", h)
 		assert.Contains(t, fresh[i], "/proc/sys/net/ipv6/conf/default/accept_dad:", "host %s: all and default are there", h)
+		assert.Contains(t, fresh[i], "/proc/sys/net/ipv6/conf/eth0/hop_limit:", "host %s: a device's sysctl", h)
 	}
+	assert.Contains(t, fresh[1], "/proc/sys/net/ipv6/conf/eth1/hop_limit:", "a device only a middle host has")
 }
 
 // TestSnapshotFreshTemplate: a namespace-wide sysctl of a middle host is
@@ -65,12 +72,21 @@ func TestSnapshotFreshTemplate(t *testing.T) {
 	_, c := testServerOpts(t, Options{Lab: true})
 	hosts := testFreshHosts(t, c, 4)
 	const ttl = "/proc/sys/net/ipv4/ip_default_ttl:"
-	testSh(t, c, "h2", "sysctl -qw net.ipv4.ip_default_ttl=77 net.ipv6.conf.eth0.hop_limit=33")
+	testSh(t, c, "h2", "sysctl -qw net.ipv4.ip_default_ttl=77 net.ipv6.conf.eth0.hop_limit=33 && nft add table inet lnstfresh")
 	fresh := testSnaps(t, c, hosts, true)
 	assert.Contains(t, fresh[1], ttl+"64\n", "a middle host's namespace-wide sysctl comes from the first host")
+	assert.NotContains(t, fresh[1], "lnstfresh", "so does its nftables ruleset")
 	assert.Contains(t, fresh[1], "/proc/sys/net/ipv6/conf/eth0/hop_limit:33\n", "a device's sysctl is read on every host")
 	full := testSnaps(t, c, hosts, false)
 	assert.Contains(t, full[1], ttl+"77\n")
+	assert.Contains(t, full[1], "nft table inet lnstfresh")
+	testSh(t, c, "h2", "nft delete table inet lnstfresh")
+
+	testSh(t, c, "h4", "nft add table inet lnstfresh")
+	fresh = testSnaps(t, c, hosts, true)
+	assert.Equal(t, testSnaps(t, c, hosts, false), fresh, "the last host has a ruleset: every host is read")
+	assert.Contains(t, fresh[3], "nft table inet lnstfresh")
+	testSh(t, c, "h4", "nft delete table inet lnstfresh")
 
 	testSh(t, c, "h2", "sysctl -qw net.ipv4.ip_default_ttl=64")
 	testSh(t, c, "h4", "sysctl -qw net.ipv4.ip_default_ttl=78")

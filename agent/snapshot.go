@@ -70,7 +70,11 @@ func (s *Server) SnapshotHosts(_ context.Context, req *pb.SnapshotRequest) (*pb.
 		r.Hosts[i] = &pb.SnapshotHost{Host: req.Hosts[i], Text: strings.Join(sn.lines, "\n") + "\n", Errors: sn.errs}
 		return len(sn.errs) == 0
 	}
-	sem := make(chan struct{}, max(1, runtime.NumCPU()))
+	par := max(1, runtime.NumCPU())
+	if req.Fresh {
+		par = max(par, 8)
+	}
+	sem := make(chan struct{}, par)
 	var wg sync.WaitGroup
 	todo := make([]int, len(hosts))
 	for i := range todo {
@@ -162,7 +166,7 @@ func (h *host) snapshot(w *snapWriter) error {
 	w.tc(devs)
 	snapQueues(w, devs)
 	w.neighParms()
-	w.snapExtra()
+	w.extra()
 	snapSysctls(w)
 	return nil
 }
@@ -782,13 +786,14 @@ func snapSysctlSkip(name string) bool {
 // with w.sysOut set, what is read of them is recorded there.
 func snapSysctls(w *snapWriter) {
 	buf := make([]byte, 4096)
-	var walk func(dir string, wide bool)
-	walk = func(dir string, wide bool) {
+	// devDir marks a device's directory (conf/eth0) in a devs directory.
+	var walk func(dir string, wide, devDir bool)
+	walk = func(dir string, wide, devDir bool) {
 		if wide && w.sysTmpl != nil {
 			if d := w.sysTmpl.dirs[dir]; d != nil && !d.devs {
 				for _, e := range d.entries {
 					if e.dir {
-						walk(dir+"/"+e.name, true)
+						walk(dir+"/"+e.name, true, false)
 					} else {
 						w.lines = append(w.lines, e.lines...)
 					}
@@ -796,43 +801,44 @@ func snapSysctls(w *snapWriter) {
 				return
 			}
 		}
-		d, err := os.Open(dir)
-		if err != nil {
+		ents, dirfd, done := snapListDir(w, dir, devDir)
+		defer done()
+		if ents == nil {
 			return
 		}
-		defer d.Close()
-		ents, err := d.ReadDir(-1)
-		if err != nil {
-			return
-		}
-		slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 		devs := snapDevDirs(w, ents)
 		var rec *snapSysDir
 		if wide && w.sysOut != nil {
 			rec = &snapSysDir{devs: devs}
 			w.sysOut.dirs[dir] = rec
 		}
+		if devDir && w.sysOut != nil {
+			w.sysOut.noteDevDir(dir, ents)
+		}
 		for _, e := range ents {
-			p := dir + "/" + e.Name()
+			p := dir + "/" + e.name
 			switch {
-			case e.IsDir():
+			case e.dir:
 				if rec != nil {
-					rec.entries = append(rec.entries, snapSysEntry{name: e.Name(), dir: true})
+					rec.entries = append(rec.entries, snapSysEntry{name: e.name, dir: true})
 				}
-				walk(p, wide && (!devs || e.Name() == "all" || e.Name() == "default"))
-			case snapSysctlSkip(e.Name()) || w.covered[dir][e.Name()]:
+				ad := e.name == "all" || e.name == "default"
+				walk(p, wide && (!devs || ad), devs && !ad)
+			case snapSysctlSkip(e.name) || w.covered[dir][e.name]:
+			case dirfd < 0:
+				snapFile(w, p, buf)
 			default:
 				n := len(w.lines)
-				snapFileAt(w, int(d.Fd()), e.Name(), p, buf)
+				snapFileAt(w, dirfd, e.name, p, buf)
 				if rec != nil {
 					lines := slices.Clone(w.lines[n:])
-					rec.entries = append(rec.entries, snapSysEntry{name: e.Name(), lines: lines})
+					rec.entries = append(rec.entries, snapSysEntry{name: e.name, lines: lines})
 					w.sysOut.lines = append(w.sysOut.lines, lines...)
 				}
 			}
 		}
 	}
-	walk("/proc/sys/net", true)
+	walk("/proc/sys/net", true, false)
 }
 
 // snapIRQs reads every interrupt's CPU list, the machine's, once for all

@@ -132,9 +132,10 @@ type SnapshotRequest struct {
 	// and connected, touched by nothing else since, hosts[0] made before
 	// all the others and the last one after all the others: the agent
 	// then reads the namespace-wide sysctls (outside the devices'
-	// directories) of the first and the last and, if they are the same,
-	// gives the others those lines without reading them again
-	// (agent/snapfresh.go). Fewer than three hosts are all read.
+	// directories) and nftables, MPTCP, xfrm and L2TP state of the first
+	// and the last and, if they are the same, gives the others those lines
+	// without reading them again (agent/snapfresh.go). Fewer than three
+	// hosts are all read.
 	Fresh         bool `protobuf:"varint,21,opt,name=fresh,proto3" json:"fresh,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
