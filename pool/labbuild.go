@@ -61,17 +61,17 @@ func (l *Lab) buildHosts(ctx context.Context, in *Instance, t Topology) error {
 			}
 		}
 	}
-	// The first host is made before all the others and the last after
-	// them all, as the fresh snapshot needs (snapFresh).
-	hosts := t.Hosts
-	if len(hosts) > 0 {
+	// For the fresh snapshot (snapFresh) of three hosts or more, the
+	// first host is made before all the others and the last after them
+	// all; otherwise all are made alike.
+	hosts, mid := t.Hosts, t.Hosts
+	ordered := l.snapFresh && len(hosts) >= 3
+	if ordered {
 		build(hosts[0])
+		mid = hosts[1 : len(hosts)-1]
 	}
 	sem := make(chan struct{}, labBuildParallel)
-	for k, h := range hosts {
-		if k == 0 || k == len(hosts)-1 {
-			continue
-		}
+	for _, h := range mid {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -85,7 +85,7 @@ func (l *Lab) buildHosts(ctx context.Context, in *Instance, t Topology) error {
 		})
 	}
 	wg.Wait()
-	if len(hosts) > 1 && ctx.Err() == nil {
+	if ordered && ctx.Err() == nil {
 		build(hosts[len(hosts)-1])
 	}
 	if first == nil && ctx.Err() == nil && l.snapFresh {
