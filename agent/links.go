@@ -340,6 +340,9 @@ func (h *host) aggregated(l netlink.Link) bool {
 // ipv6On reports whether the kernel makes a link-local address for the
 // device.
 func (h *host) ipv6On(name string) bool {
+	if on, err := h.ipv6OnByNetlink(name); err == nil {
+		return on
+	}
 	if v, err := h.readValue(kindSysctl, "net/ipv6/conf/"+name+"/disable_ipv6"); err != nil || v != "0" {
 		return false
 	}

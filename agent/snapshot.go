@@ -53,25 +53,42 @@ func (s *Server) SnapshotHosts(_ context.Context, req *pb.SnapshotRequest) (*pb.
 	irqs, irqErr := snapIRQs()
 	genl, genlErr := snapGenl()
 	r := &pb.SnapshotReply{Hosts: make([]*pb.SnapshotHost, len(hosts))}
-	sem := make(chan struct{}, max(1, runtime.NumCPU()))
+	one := func(i int, tmpl, out *snapSysTree) bool {
+		h := hosts[i]
+		sn := &snapWriter{genl: genl, sysTmpl: tmpl, sysOut: out}
+		if genlErr != nil {
+			sn.errs = append(sn.errs, genlErr.Error())
+		}
+		err := h.do(func() error { return h.snapshot(sn) })
+		if err != nil {
+			sn.errs = append(sn.errs, err.Error())
+		}
+		sn.lines = append(sn.lines, irqs...)
+		if irqErr != nil {
+			sn.errs = append(sn.errs, irqErr.Error())
+		}
+		r.Hosts[i] = &pb.SnapshotHost{Host: req.Hosts[i], Text: strings.Join(sn.lines, "\n") + "\n", Errors: sn.errs}
+		return len(sn.errs) == 0
+	}
+	par := max(1, runtime.NumCPU())
+	if req.Fresh {
+		par = max(par, 8)
+	}
+	sem := make(chan struct{}, par)
 	var wg sync.WaitGroup
-	for i, h := range hosts {
+	todo := make([]int, len(hosts))
+	for i := range todo {
+		todo[i] = i
+	}
+	var tmpl *snapSysTree
+	if req.Fresh && len(hosts) >= 3 {
+		tmpl, todo = s.freshTemplate(hosts, one)
+	}
+	for _, i := range todo {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			sn := &snapWriter{genl: genl}
-			if genlErr != nil {
-				sn.errs = append(sn.errs, genlErr.Error())
-			}
-			err := h.do(func() error { return h.snapshot(sn) })
-			if err != nil {
-				sn.errs = append(sn.errs, err.Error())
-			}
-			sn.lines = append(sn.lines, irqs...)
-			if irqErr != nil {
-				sn.errs = append(sn.errs, irqErr.Error())
-			}
-			r.Hosts[i] = &pb.SnapshotHost{Host: req.Hosts[i], Text: strings.Join(sn.lines, "\n") + "\n", Errors: sn.errs}
+			one(i, tmpl, nil)
 		})
 	}
 	wg.Wait()
@@ -89,6 +106,9 @@ type snapWriter struct {
 	// covered are, by sysctl directory, the files whose values came by
 	// netlink (snapconf.go).
 	covered map[string]map[string]bool
+	// sysTmpl, if set, gives the namespace-wide sysctls; sysOut, if set,
+	// records them as read (snapfresh.go).
+	sysTmpl, sysOut *snapSysTree
 }
 
 func (w *snapWriter) add(format string, args ...any) {
@@ -146,7 +166,7 @@ func (h *host) snapshot(w *snapWriter) error {
 	w.tc(devs)
 	snapQueues(w, devs)
 	w.neighParms()
-	w.snapExtra()
+	w.extra()
 	snapSysctls(w)
 	return nil
 }
@@ -761,33 +781,64 @@ func snapSysctlSkip(name string) bool {
 
 // snapSysctls renders every readable sysctl under /proc/sys/net, each
 // line of its value as "PATH:LINE". /proc/sys/net shows the namespace of
-// the thread that opens it: the host's.
+// the thread that opens it: the host's. With w.sysTmpl set, the
+// namespace-wide files are not read but taken from it (snapfresh.go);
+// with w.sysOut set, what is read of them is recorded there.
 func snapSysctls(w *snapWriter) {
 	buf := make([]byte, 4096)
-	var walk func(dir string)
-	walk = func(dir string) {
-		d, err := os.Open(dir)
-		if err != nil {
+	// devDir marks a device's directory (conf/eth0) in a devs directory.
+	var walk func(dir string, wide, devDir bool)
+	walk = func(dir string, wide, devDir bool) {
+		if wide && w.sysTmpl != nil {
+			if d := w.sysTmpl.dirs[dir]; d != nil && !d.devs {
+				for _, e := range d.entries {
+					if e.dir {
+						walk(dir+"/"+e.name, true, false)
+					} else {
+						w.lines = append(w.lines, e.lines...)
+					}
+				}
+				return
+			}
+		}
+		ents, dirfd, done := snapListDir(w, dir, devDir)
+		defer done()
+		if ents == nil {
 			return
 		}
-		defer d.Close()
-		ents, err := d.ReadDir(-1)
-		if err != nil {
-			return
+		devs := snapDevDirs(w, ents)
+		var rec *snapSysDir
+		if wide && w.sysOut != nil {
+			rec = &snapSysDir{devs: devs}
+			w.sysOut.dirs[dir] = rec
 		}
-		slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+		if devDir && w.sysOut != nil {
+			w.sysOut.noteDevDir(dir, ents)
+		}
 		for _, e := range ents {
-			p := dir + "/" + e.Name()
+			p := dir + "/" + e.name
 			switch {
-			case e.IsDir():
-				walk(p)
-			case snapSysctlSkip(e.Name()) || w.covered[dir][e.Name()]:
+			case e.dir:
+				if rec != nil {
+					rec.entries = append(rec.entries, snapSysEntry{name: e.name, dir: true})
+				}
+				ad := e.name == "all" || e.name == "default"
+				walk(p, wide && (!devs || ad), devs && !ad)
+			case snapSysctlSkip(e.name) || w.covered[dir][e.name]:
+			case dirfd < 0:
+				snapFile(w, p, buf)
 			default:
-				snapFileAt(w, int(d.Fd()), e.Name(), p, buf)
+				n := len(w.lines)
+				snapFileAt(w, dirfd, e.name, p, buf)
+				if rec != nil {
+					lines := slices.Clone(w.lines[n:])
+					rec.entries = append(rec.entries, snapSysEntry{name: e.name, lines: lines})
+					w.sysOut.lines = append(w.sysOut.lines, lines...)
+				}
 			}
 		}
 	}
-	walk("/proc/sys/net")
+	walk("/proc/sys/net", true, false)
 }
 
 // snapIRQs reads every interrupt's CPU list, the machine's, once for all

@@ -325,13 +325,6 @@ func runSnapshotScript(c pb.AgentClient, host, script string) (string, error) {
 func (s *session) snapInstance(lab *pool.Lab, in *pool.Instance) error {
 	var names, ids []string
 	guests := map[string]string{}
-	for name, id := range in.Hosts {
-		if g, _ := in.GuestClient(name); g != nil {
-			guests[name] = id
-			continue
-		}
-		names, ids = append(names, name), append(ids, id)
-	}
 	record := func(name, id string, c pb.AgentClient, host, out string) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -339,6 +332,22 @@ func (s *session) snapInstance(lab *pool.Lab, in *pool.Instance) error {
 			s.clean.hosts = map[string]snapHost{}
 		}
 		s.clean.hosts[id] = snapHost{name: name, client: c, id: host, before: out}
+	}
+	// The lab took each namespace host's snapshot as it built it
+	// (pool.LabOptions.SnapshotFresh), overlapping the other hosts'
+	// builds; only those it has none of, or an incomplete one, are
+	// taken here.
+	defer in.DropFreshSnapshots()
+	for name, id := range in.Hosts {
+		if g, _ := in.GuestClient(name); g != nil {
+			guests[name] = id
+			continue
+		}
+		if sn := in.FreshSnapshot(name); sn != nil && sn.Host == id && len(sn.Errors) == 0 {
+			record(name, id, lab.Client(), id, sn.Text)
+			continue
+		}
+		names, ids = append(names, name), append(ids, id)
 	}
 	var errs []error
 	if len(ids) > 0 {

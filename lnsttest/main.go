@@ -238,7 +238,9 @@ func startVMLab() (*pool.Lab, error) {
 
 // labOptions are the options of the local labs, from the -lnst.* flags.
 func labOptions() pool.LabOptions {
-	return pool.LabOptions{AgentLogLevel: cfg.agentLog, UserNS: rootless(), IfNames: pool.IfNaming(cfg.ifnames)}
+	// Require takes the clean check's snapshot of every fresh instance
+	// (snapInstance): the lab takes it as it builds each host.
+	return pool.LabOptions{AgentLogLevel: cfg.agentLog, UserNS: rootless(), IfNames: pool.IfNaming(cfg.ifnames), SnapshotFresh: true}
 }
 
 // rootless reports whether the lab runs in a user namespace: asked for

@@ -100,6 +100,14 @@ type LabOptions struct {
 	// IfNamesSame (the default, "") as the topology asks, IfNamesMapped
 	// otherwise.
 	IfNames IfNaming
+	// SnapshotFresh makes Acquire take, for the namespace hosts of an
+	// instance it builds, the agent's snapshot of what a recipe may change
+	// (SnapshotHosts, what a clean check compares), once they are built and
+	// usable; Instance.FreshSnapshot returns it. Nothing but the build
+	// touches a host before Acquire returns, so it is the host's state
+	// then, and the agent, told the hosts are fresh, reads their
+	// namespace-wide sysctls once rather than per host (agent/snapfresh.go).
+	SnapshotFresh bool
 }
 
 // IfNaming says how a lab names its hosts' interfaces.
@@ -144,6 +152,8 @@ type Lab struct {
 	vm *vmLab
 	// ifnames is LabOptions.IfNames.
 	ifnames IfNaming
+	// snapFresh is LabOptions.SnapshotFresh.
+	snapFresh bool
 
 	mu        sync.Mutex
 	instances map[string][]*Instance
@@ -169,6 +179,28 @@ type Instance struct {
 	// the initramfs they booted.
 	guests map[string]*vmGuest
 	initrd string
+	// snaps are the snapshots of the namespace hosts Acquire built, by
+	// topology host name (LabOptions.SnapshotFresh); under snapMu.
+	snapMu sync.Mutex
+	snaps  map[string]*pb.SnapshotHost
+}
+
+// FreshSnapshot is the snapshot Acquire took of namespace host host (its
+// topology name) when it built the instance (LabOptions.SnapshotFresh),
+// with the parts the agent could not read in its Errors; nil if it took
+// none. Only a fresh instance has them, and only until its first use.
+func (in *Instance) FreshSnapshot(host string) *pb.SnapshotHost {
+	in.snapMu.Lock()
+	defer in.snapMu.Unlock()
+	return in.snaps[host]
+}
+
+// DropFreshSnapshots forgets the snapshots Acquire took: the caller has
+// recorded them, or the instance has been used since.
+func (in *Instance) DropFreshSnapshots() {
+	in.snapMu.Lock()
+	defer in.snapMu.Unlock()
+	in.snaps = nil
 }
 
 // Ifname is the real name, on topology host host, of the interface the
@@ -201,8 +233,13 @@ func (in *Instance) nameIfaces(t Topology, naming IfNaming) {
 // usable as on a machine that has been up a while: the kernel has given it
 // an IPv6 link-local address and that address has finished duplicate
 // address detection (about a second after the link came up). The waits
-// run in parallel.
+// run in parallel. A namespace lab's interfaces are usable when Acquire
+// returns (the agent's Connect waits for the address, agent/labdad.go):
+// WaitUsable has nothing to do there.
 func (l *Lab) WaitUsable(ctx context.Context, in *Instance) error {
+	if l.vm == nil {
+		return nil
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	up := true
@@ -279,7 +316,7 @@ func StartLab(opts LabOptions) (*Lab, error) {
 		return nil, fmt.Errorf("start lab agent %s: %w", exe, err)
 	}
 	started = true // l.Close removes dir from here on
-	l := &Lab{sockDir: dir, cmd: cmd, stdin: stdin, exited: make(chan struct{}), instances: map[string][]*Instance{}, ifnames: opts.IfNames}
+	l := &Lab{sockDir: dir, cmd: cmd, stdin: stdin, exited: make(chan struct{}), instances: map[string][]*Instance{}, ifnames: opts.IfNames, snapFresh: opts.SnapshotFresh}
 	ready := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(stdout).ReadString('\n')
@@ -397,6 +434,7 @@ func (l *Lab) Destroy(in *Instance) error {
 
 func (l *Lab) destroy(in *Instance) error {
 	defer in.closeGuests()
+
 	r, err := l.client.Restore(context.Background(), &pb.RestoreRequest{Group: in.group})
 	if err != nil {
 		return fmt.Errorf("lab: destroy hosts: %w", err)

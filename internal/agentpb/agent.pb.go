@@ -126,8 +126,17 @@ func (FileEntry_Type) EnumDescriptor() ([]byte, []int) {
 
 // SnapshotRequest names the hosts to snapshot.
 type SnapshotRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hosts         []string               `protobuf:"bytes,1,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Hosts []string               `protobuf:"bytes,1,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// fresh says the hosts are namespace hosts the lab agent has just made
+	// and connected, touched by nothing else since, hosts[0] made before
+	// all the others and the last one after all the others: the agent
+	// then reads the namespace-wide sysctls (outside the devices'
+	// directories) and nftables, MPTCP, xfrm and L2TP state of the first
+	// and the last and, if they are the same, gives the others those lines
+	// without reading them again (agent/snapfresh.go). Fewer than three
+	// hosts are all read.
+	Fresh         bool `protobuf:"varint,21,opt,name=fresh,proto3" json:"fresh,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -167,6 +176,13 @@ func (x *SnapshotRequest) GetHosts() []string {
 		return x.Hosts
 	}
 	return nil
+}
+
+func (x *SnapshotRequest) GetFresh() bool {
+	if x != nil {
+		return x.Fresh
+	}
+	return false
 }
 
 // SnapshotReply has one SnapshotHost per requested host, in order.
@@ -9428,9 +9444,10 @@ var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
 	"\n" +
-	"\vagent.proto\x12\rlnst.agent.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"'\n" +
+	"\vagent.proto\x12\rlnst.agent.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"=\n" +
 	"\x0fSnapshotRequest\x12\x14\n" +
-	"\x05hosts\x18\x01 \x03(\tR\x05hosts\"B\n" +
+	"\x05hosts\x18\x01 \x03(\tR\x05hosts\x12\x14\n" +
+	"\x05fresh\x18\x15 \x01(\bR\x05fresh\"B\n" +
 	"\rSnapshotReply\x121\n" +
 	"\x05hosts\x18\x01 \x03(\v2\x1b.lnst.agent.v1.SnapshotHostR\x05hosts\"N\n" +
 	"\fSnapshotHost\x12\x12\n" +
