@@ -67,14 +67,23 @@ func enrtTwoHostsTwoNets(t *testing.T, kinds ...string) *lnsttest.Match {
 	return m
 }
 
-// enrtPing pings dst from h and requires every reply.
+// enrtPing waits until dst answers h (at most enrtReachWait), then pings
+// it 3 times and requires every reply. The wait takes what a path just
+// made needs before it carries packets (a bond choosing its active port
+// at its next link check, neighbour resolution through a tunnel), which
+// a TCG guest under load can stretch past the 3 pings' 100 ms.
 func enrtPing(t *testing.T, h *lnsttest.Host, dst string) modules.PingResult {
 	t.Helper()
+	first := modules.Ping{Dst: dst, Count: 1, Interval: 100 * time.Millisecond, Timeout: enrtReachWait}.Run(t, h)
+	require.Positive(t, first.Received, "%s -> %s: no reply within %v: %v", h.Name(), dst, enrtReachWait, first)
 	res := modules.Ping{Dst: dst, Count: 3, Interval: 50 * time.Millisecond}.Run(t, h)
 	require.Equal(t, 3, res.Sent, "%s -> %s", h.Name(), dst)
 	require.Zero(t, res.Lost, "%s -> %s: %v", h.Name(), dst, res)
 	return res
 }
+
+// enrtReachWait bounds how long enrtPing waits for a first reply.
+const enrtReachWait = 10 * time.Second
 
 // enrtIperf runs a 1s iperf3 flow (TCP, or UDP at 100 Mbit/s) from client
 // to the server at dst on server and requires that it carried data.
