@@ -254,7 +254,7 @@ func waitAddrUpdate(updates <-chan netlink.AddrUpdate, lost <-chan struct{}, pol
 // addrState reports whether address a on l is tentative, or failed
 // duplicate address detection.
 func (h *host) addrState(l netlink.Link, a netip.Addr) (tentative, failed bool, err error) {
-	addrs, err := h.nl.AddrList(l, unix.AF_INET6)
+	addrs, err := h.addrList(l, unix.AF_INET6)
 	if err != nil {
 		return false, false, err
 	}

@@ -37,7 +37,7 @@ func (s *Server) Facts(_ context.Context, req *pb.FactsRequest) (*pb.FactsReply,
 	if r.Distribution == "" {
 		r.Distribution = osr["NAME"]
 	}
-	links, err := h.nl.LinkList()
+	links, err := h.linkList()
 	if err != nil {
 		return nil, failed(fmt.Errorf("list devices of %s: %w", h.label(), err))
 	}

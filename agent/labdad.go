@@ -72,7 +72,7 @@ func (h *host) waitLinkLocal(ifname string) error {
 		if err != nil {
 			return fmt.Errorf("find %s on %s: %w", ifname, h.label(), err)
 		}
-		addrs, err := h.nl.AddrList(l, unix.AF_INET6)
+		addrs, err := h.addrList(l, unix.AF_INET6)
 		if err != nil {
 			return fmt.Errorf("list addresses of %s on %s: %w", ifname, h.label(), err)
 		}

@@ -310,7 +310,7 @@ func (h *host) waitUsable(name string) {
 		if err != nil || l.Attrs().RawFlags&unix.IFF_LOWER_UP == 0 || h.aggregated(l) || !h.ipv6On(name) {
 			return
 		}
-		addrs, err := h.nl.AddrList(l, unix.AF_INET6)
+		addrs, err := h.addrList(l, unix.AF_INET6)
 		if err != nil {
 			return
 		}
@@ -412,7 +412,7 @@ func (h *host) delAddr(name, cidr string) (*addrAttrs, error) {
 		return nil, err
 	}
 	var was *addrAttrs
-	if list, err := h.nl.AddrList(l, netlink.FAMILY_ALL); err == nil {
+	if list, err := h.addrList(l, netlink.FAMILY_ALL); err == nil {
 		for _, a := range list {
 			if a.IPNet.String() == addr.IPNet.String() {
 				was = &addrAttrs{Scope: a.Scope, Label: a.Label, Flags: a.Flags}
@@ -455,7 +455,7 @@ func (h *host) linkInfo(name string) (*pb.LinkInfoReply, error) {
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := h.nl.AddrList(l, netlink.FAMILY_ALL)
+	addrs, err := h.addrList(l, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("list addresses of %q on %s: %w", name, h.label(), err)
 	}

@@ -123,7 +123,7 @@ func (h *host) delNeigh(dev string, ip netip.Addr) (net.HardwareAddr, error) {
 }
 
 func (h *host) findNeigh(index int, ip netip.Addr) (*netlink.Neigh, error) {
-	ns, err := h.nl.NeighList(index, familyOf(ip))
+	ns, err := h.neighList(index, familyOf(ip))
 	if err != nil {
 		return nil, err
 	}

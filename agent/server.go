@@ -490,7 +490,7 @@ func (s *Server) Links(_ context.Context, req *pb.HostRef) (*pb.LinksReply, erro
 	if err != nil {
 		return nil, err
 	}
-	links, err := h.nl.LinkList()
+	links, err := h.linkList()
 	if err != nil {
 		return nil, failed(fmt.Errorf("list devices of %s: %w", h.label(), err))
 	}

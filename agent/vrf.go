@@ -166,7 +166,7 @@ func (h *host) ensureL3mdev() error {
 // dropL3mdev removes the l3mdev rules of families, unless a VRF is still
 // on the host (it needs them).
 func (h *host) dropL3mdev(families []int) error {
-	links, err := h.nl.LinkList()
+	links, err := h.linkList()
 	if err != nil {
 		return fmt.Errorf("list devices on %s: %w", h.label(), err)
 	}
