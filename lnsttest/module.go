@@ -380,6 +380,10 @@ func (h *Host) moduleBinary(st *testState) (string, error) {
 	return h.s.shipped.binary(h, poolName, exe, st, true)
 }
 
+// moduleHelloWithin bounds the Hello that tells whether a host still has
+// the copy of the test binary shipped to it.
+const moduleHelloWithin = 30 * time.Second
+
 // shippedBinaries are the copies of the test binary on pool hosts, one per
 // agent, made under the session's journal group moduleGroup.
 type shippedBinaries struct {
@@ -402,7 +406,9 @@ type shippedBinary struct {
 // agent restarted, which undoes the session's changes).
 func (sb *shippedBinaries) binary(h *Host, poolName, exe string, st *testState, removeAtEnd bool) (string, error) {
 	st.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), isUpWithin)
+	// Not isUpWithin: this Hello comes before every module start, and a
+	// TCG guest whose one CPU runs a flow set answers in seconds.
+	ctx, cancel := context.WithTimeout(context.Background(), moduleHelloWithin)
 	hello, err := h.client.Hello(ctx, &pb.HelloRequest{})
 	cancel()
 	if err != nil {
