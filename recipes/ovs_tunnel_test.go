@@ -119,11 +119,20 @@ const lacpWait = 45 * time.Second
 // families and runs flows over it; the bond's mode is read back. The LACP
 // bond falls back to active-backup where LACP cannot negotiate: the labs'
 // networks are Linux bridges, which never forward LACPDUs; on switches
-// that do, it runs balance-tcp.
+// that do, it runs balance-tcp. Both ports of each host are on one
+// network, as LNST's bonding recipes wire them (a bond's ports go to one
+// switch): on two networks each host's bond picks its own active port
+// or hashes its own MAC to one, and h1 on n1 does not reach h2 on n2.
 func TestOvsBond(t *testing.T) {
 	t.Parallel()
-	m := enrtTwoHostsTwoNets(t, "openvswitch")
+	host := func(name string) lnsttest.Requirement {
+		return lnsttest.HostReq(name, lnsttest.Kernel("openvswitch"),
+			lnsttest.IfaceReq("eth0", lnsttest.Net("n1")), lnsttest.IfaceReq("eth1", lnsttest.Net("n1")))
+	}
+	m := lnsttest.Require(t, host("h1"), host("h2"))
 	h1, h2 := m.Host("h1"), m.Host("h2")
+	enrtNoDAD(t, h1, "eth0", "eth1")
+	enrtNoDAD(t, h2, "eth0", "eth1")
 	for i, mode := range []struct{ mode, lacp string }{{"active-backup", ""}, {"balance-slb", ""}, {"balance-tcp", "active"}} {
 		t.Run(mode.mode, func(t *testing.T) {
 			var ints [2]*lnsttest.Device
