@@ -5,8 +5,8 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/lnst-go/lnst/internal/agentconn"
 	"github.com/lnst-go/lnst/internal/launch"
+	"github.com/lnst-go/lnst/internal/mtls"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
@@ -20,7 +20,7 @@ import (
 // files in the guest's initramfs). Only the management address is
 // listened on: the test NICs carry the recipes' traffic alone.
 func mgmtListener(m launch.VMMgmt) (net.Listener, grpc.ServerOption, error) {
-	tc, err := agentconn.ServerTLS(m.CA, m.Cert, m.Key)
+	tc, err := mtls.ServerTLS(m.CA, m.Cert, m.Key)
 	if err != nil {
 		return nil, nil, err
 	}
