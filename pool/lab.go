@@ -185,14 +185,25 @@ type Instance struct {
 	snaps  map[string]*pb.SnapshotHost
 }
 
+// Snapshot is a clean-check snapshot of one lab host, as the agent took
+// it: the host's id, its text, and the parts it could not read.
+type Snapshot struct {
+	Host, Text string
+	Errors     []string
+}
+
 // FreshSnapshot is the snapshot Acquire took of namespace host host (its
 // topology name) when it built the instance (LabOptions.SnapshotFresh),
 // with the parts the agent could not read in its Errors; nil if it took
 // none. Only a fresh instance has them, and only until its first use.
-func (in *Instance) FreshSnapshot(host string) *pb.SnapshotHost {
+func (in *Instance) FreshSnapshot(host string) *Snapshot {
 	in.snapMu.Lock()
 	defer in.snapMu.Unlock()
-	return in.snaps[host]
+	sn := in.snaps[host]
+	if sn == nil {
+		return nil
+	}
+	return &Snapshot{Host: sn.Host, Text: sn.Text, Errors: sn.Errors}
 }
 
 // DropFreshSnapshots forgets the snapshots Acquire took: the caller has
