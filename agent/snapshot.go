@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -578,10 +579,24 @@ func snapEthtool(w *snapWriter, devs []string) {
 		}
 		if r, err := ethtool.ReadRSS(fd, d); err == nil {
 			w.add("ethtool-x %s indir: %v", d, r.Indir)
-			w.add("ethtool-x %s key: %x", d, r.Key)
+			w.add("ethtool-x %s key: %s", d, rssKeyText(r.Key))
 			w.add("ethtool-x %s hfunc: %s", d, r.Hfunc)
 		}
 	}
+}
+
+// rssKeyText shows an RSS hash key as hex, or as "boot default" when it
+// is the start of the kernel's netdev_rss_key: drivers take their default
+// key from it, and it is drawn again at every boot, so a rebooted guest
+// would otherwise show a changed key that no recipe set.
+func rssKeyText(key []byte) string {
+	if b, err := os.ReadFile("/proc/sys/net/core/netdev_rss_key"); err == nil && len(key) > 0 {
+		boot, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(string(b)), ":", ""))
+		if err == nil && len(boot) >= len(key) && bytes.Equal(boot[:len(key)], key) {
+			return "boot default"
+		}
+	}
+	return fmt.Sprintf("%x", key)
 }
 
 func onOff(on bool) string {
@@ -776,7 +791,9 @@ func snapFileAt(w *snapWriter, dirfd int, name, path string, buf []byte) {
 // snapSysctlSkip says which sysctls are left out: those that change on
 // their own or are secrets, and those that list what modules are loaded.
 func snapSysctlSkip(name string) bool {
-	return name == "stable_secret" || name == "tcp_fastopen_key" || name == "nf_conntrack_count" || strings.Contains(name, "available_")
+	// netdev_rss_key is read-only and drawn at random at every boot: a
+	// guest rebooted by its recipe (TestReboot) shows a new one.
+	return name == "stable_secret" || name == "tcp_fastopen_key" || name == "nf_conntrack_count" || name == "netdev_rss_key" || strings.Contains(name, "available_")
 }
 
 // snapSysctls renders every readable sysctl under /proc/sys/net, each
