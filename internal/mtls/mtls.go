@@ -18,20 +18,12 @@ import (
 // certificate from certFile and keyFile, and only clients presenting a
 // certificate that the CA in caFile signed are accepted.
 func ServerTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
-	pool, err := loadCA(caFile)
+	cfg, pool, err := base(caFile, certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := LoadKeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, err
-	}
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{cert},
-		ClientCAs:    pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-	}, nil
+	cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	return cfg, nil
 }
 
 // ClientTLS returns a controller's TLS configuration: TLS 1.3, the client
@@ -40,19 +32,26 @@ func ServerTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 // for an IP address, a DNS SAN for a name). The server name is left empty:
 // gRPC takes it from the host of the dialed address.
 func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
-	pool, err := loadCA(caFile)
+	cfg, pool, err := base(caFile, certFile, keyFile)
 	if err != nil {
 		return nil, err
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
+}
+
+// base is what both sides' configurations share: TLS 1.3 and the
+// certificate from certFile and keyFile; with it the CAs in caFile.
+func base(caFile, certFile, keyFile string) (*tls.Config, *x509.CertPool, error) {
+	pool, err := loadCA(caFile)
+	if err != nil {
+		return nil, nil, err
 	}
 	cert, err := LoadKeyPair(certFile, keyFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{cert},
-		RootCAs:      pool,
-	}, nil
+	return &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}, pool, nil
 }
 
 // loadCA reads the CA certificates in file.
