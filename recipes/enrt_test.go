@@ -109,27 +109,18 @@ func enrtIperf(t *testing.T, client, server *lnsttest.Host, dst string, udp bool
 // tcp_crr) from client to dst on server, the streams together and then
 // the request-response flows together, and requires that every flow
 // carried something. Under the default perf.profile=short that
-// is one 1-second iteration (3 seconds when a host is a VM lab guest);
+// is one 1-second iteration (3 seconds when a host is emulated, as
+// perf.Profile.Standard says);
 // under -lnst.set perf.profile=full, LNST's depth: 5 iterations of 60 s
 // in every sub-configuration (the gro, gso and tso combinations of the
 // devices the flows cross, times CPU pinning none and split), each cell
 // a subtest.
 func enrtPerf(t *testing.T, client, server *lnsttest.Host, dst string, udp bool) {
 	t.Helper()
-	short, udpRate := time.Second, ""
-	if client.Lab() == "vm" || server.Lab() == "vm" {
-		// A VM lab guest under TCG runs the set's flows on one
-		// emulated CPU: a connection whose SYN is dropped waits out a
-		// 1 s retransmission timeout, which would leave a 1 s window
-		// empty for it (tcp_crr: no transaction) on a loaded machine;
-		// and four UDP streams at the default 200 Mbit/s each, past
-		// what such a guest carries in all, starve the TCP flows.
-		short, udpRate = vmShortFlow, vmUDPRate
-	}
-	prof := perf.CurrentProfile(short, 1)
+	prof := perf.CurrentProfile(time.Second, 1)
 	measure := func(t *testing.T, pin string) {
 		t.Helper()
-		flows, opts := prof.Standard(perf.StandardSet{Client: client, Server: server, Addr: dst, NoUDP: !udp, UDPBitrate: udpRate})
+		flows, opts := prof.Standard(perf.StandardSet{Client: client, Server: server, Addr: dst, NoUDP: !udp})
 		var streams, rr []perf.Flow
 		for _, f := range flows {
 			f = f.Pinned(t, pin)
@@ -156,15 +147,6 @@ func enrtPerf(t *testing.T, client, server *lnsttest.Host, dst string, udp bool)
 		measure(t, c.Value("pin"))
 	})
 }
-
-// vmShortFlow is how long each flow of the short profile runs when a
-// host is a VM lab guest: long enough that a flow's connection that
-// needed a SYN retransmission still carries data within the window.
-const vmShortFlow = 3 * time.Second
-
-// vmUDPRate caps each UDP stream of the set when a host is a VM lab
-// guest (iperf3 -b): a TCG guest carries some 100-300 Mbit/s in all.
-const vmUDPRate = "25M"
 
 // enrtCarriers are the devices traffic from client to dst crosses at
 // each end: the one client routes dst through and the one holding dst

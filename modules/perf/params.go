@@ -36,6 +36,9 @@ type Profile struct {
 	// AllSubConfigs is set under full: run every cell of a sub-config
 	// matrix, not just the recipe's short selection.
 	AllSubConfigs bool
+	// durationSet is set when the duration is not the recipe's short
+	// figure: under full, or set by perf.duration.
+	durationSet bool
 }
 
 // Full reports whether the profile is full.
@@ -48,10 +51,10 @@ func (p Profile) Full() bool { return p.Name == "full" }
 func CurrentProfile(shortDuration time.Duration, shortIterations int) Profile {
 	p := Profile{Name: ProfileParam.Get(), Duration: shortDuration, Iterations: shortIterations}
 	if p.Full() {
-		p.Duration, p.Iterations, p.AllSubConfigs = 60*time.Second, 5, true
+		p.Duration, p.Iterations, p.AllSubConfigs, p.durationSet = 60*time.Second, 5, true, true
 	}
 	if d := DurationParam.Get(); d > 0 {
-		p.Duration = d
+		p.Duration, p.durationSet = d, true
 	}
 	if n := IterationsParam.Get(); n > 0 {
 		p.Iterations = n
@@ -68,10 +71,44 @@ func (p Profile) Options() Options {
 // Standard is s under the profile: its flows, each of the profile's
 // duration, and the options to measure them with, as an ENRT recipe
 // hands them to MeasureFlows. Under full that is 5 iterations of 60 s.
+//
+// When s.Client or s.Server is emulated (lnsttest.Host.Emulated: a VM
+// lab guest, a libvirt pool's TCG guest), the short profile's flows run
+// at least EmulatedMinDuration and each UDP stream whose rate s leaves
+// to the default is capped at EmulatedUDPBitrate: such a guest runs the
+// set's flows on one emulated CPU, where a connection whose SYN was
+// dropped waits out a 1 s retransmission timeout (which would leave a
+// 1 s window empty for it: tcp_crr with no transaction), and four UDP
+// streams at the default 200 Mbit/s each, past the 100-300 Mbit/s such
+// a guest carries in all, starve the TCP flows. A duration set by
+// perf.duration or the full profile is kept as it is.
 func (p Profile) Standard(s StandardSet) ([]Flow, Options) {
+	return p.standard(s, s.emulated())
+}
+
+// standard is Standard with whether a host is emulated given.
+func (p Profile) standard(s StandardSet, emulated bool) ([]Flow, Options) {
 	s.Duration = p.Duration
+	if emulated {
+		if !p.durationSet {
+			s.Duration = max(s.Duration, EmulatedMinDuration)
+		}
+		if s.UDPBitrate == "" {
+			s.UDPBitrate = EmulatedUDPBitrate
+		}
+	}
 	return s.Flows(), p.Options()
 }
+
+// EmulatedMinDuration is the shortest flow of Profile.Standard's short
+// profile when a host is emulated: long enough that a connection that
+// needed a SYN retransmission still carries data within the window.
+const EmulatedMinDuration = 3 * time.Second
+
+// EmulatedUDPBitrate caps each UDP stream of Profile.Standard (iperf3
+// -b) when a host is emulated: a TCG guest carries some 100-300 Mbit/s
+// in all.
+const EmulatedUDPBitrate = "25M"
 
 // SubConfigs are the sub-configuration axes of an ENRT recipe's
 // standard measurement under the profile, for lnsttest.Matrix: none

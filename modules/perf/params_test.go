@@ -1,6 +1,7 @@
 package perf
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -61,6 +62,30 @@ func TestProfileStandardWiring(t *testing.T) {
 		flows, opts := CurrentProfile(time.Second, 1).Standard(set)
 		assert.Equal(t, 3, opts.Iterations)
 		assert.Equal(t, 10*time.Second, flows[0].Duration)
+	})
+	t.Run("emulated", func(t *testing.T) {
+		// A TCG guest among the hosts: the short profile's flows run
+		// 3 s, UDP streams at 25 Mbit/s unless the set says otherwise.
+		flows, _ := CurrentProfile(time.Second, 1).standard(set, true)
+		for _, f := range flows {
+			assert.Equal(t, EmulatedMinDuration, f.Duration, f.Name)
+			if f.Kind == UDPStream {
+				assert.Equal(t, "25M", f.Bitrate, f.Name)
+			}
+		}
+		own := set
+		own.UDPBitrate = "50M"
+		flows, _ = CurrentProfile(time.Second, 1).standard(own, true)
+		udp := slices.IndexFunc(flows, func(f Flow) bool { return f.Kind == UDPStream })
+		require.Positive(t, udp)
+		assert.Equal(t, "50M", flows[udp].Bitrate, "%s: the set's own rate is kept", flows[udp].Name)
+		flows, _ = CurrentProfile(5*time.Second, 1).standard(set, true)
+		assert.Equal(t, 5*time.Second, flows[0].Duration, "a recipe's longer short figure is kept")
+		DurationParam.SetForTest(t, "1s")
+		flows, _ = CurrentProfile(time.Second, 1).standard(set, true)
+		assert.Equal(t, time.Second, flows[0].Duration, "perf.duration is kept as it is")
+		flows, _ = CurrentProfile(time.Second, 1).standard(set, false)
+		assert.Equal(t, "200M", flows[udp].Bitrate, "%s: not emulated", flows[udp].Name)
 	})
 	t.Run("restored", func(t *testing.T) {
 		assert.Equal(t, "short", ProfileParam.Get(), "SetForTest puts the value back")

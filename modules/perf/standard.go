@@ -32,6 +32,11 @@ type StandardSet struct {
 	UDPBitrate string
 }
 
+// emulated reports whether the set's client or server is emulated.
+func (s StandardSet) emulated() bool {
+	return s.Client != nil && s.Client.Emulated() || s.Server != nil && s.Server.Emulated()
+}
+
 // Flows returns the set's flows, named kind_size (_rev for the reverse
 // direction): "tcp_stream_1400", "udp_stream_16000_rev", "tcp_rr",
 // "tcp_crr".
