@@ -1,12 +1,14 @@
 package agent
 
 import (
+	"os"
 	"testing"
 
 	pb "github.com/lnst-go/lnst/internal/agentpb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // TestProbe probes the kernel in a throwaway namespace: the kinds this
@@ -33,4 +35,18 @@ func TestProbe(t *testing.T) {
 		_, err := netlink.LinkByName(name)
 		assert.Error(t, err, "%s was left in the agent's namespace", name)
 	}
+}
+
+// TestProbeSocket: a protocol the kernel has opens; one it lacks is
+// reported with the call and the kernel's answer (this kernel has no
+// sctp; a kernel that has it reports it in LinkKinds).
+func TestProbeSocket(t *testing.T) {
+	ok, why := probeSocket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_TCP, "tcp")
+	assert.True(t, ok, why)
+	ok, why = probeSocket(unix.AF_INET, unix.SOCK_STREAM, 253, "socket(AF_INET, SOCK_STREAM, 253)")
+	assert.False(t, ok)
+	assert.Contains(t, why, "socket(AF_INET, SOCK_STREAM, 253): ")
+	ok, why = probeUserspace["sctp"]()
+	_, statErr := os.Stat("/proc/sys/net/sctp")
+	assert.Equal(t, statErr == nil, ok, "sctp probe (%s) against /proc/sys/net/sctp (%v)", why, statErr)
 }

@@ -111,7 +111,8 @@ func Arch(arch string) HostOpt {
 	return hostOptFunc(func(h *hostReq) { h.arch = arch })
 }
 
-// Kernel requires the host's kernel to have these link kinds or qdiscs.
+// Kernel requires the host's kernel to have these link kinds, qdiscs,
+// tc classifiers and actions, tools or protocols.
 // Require skips a recipe whose hosts lack one, naming what is missing
 // (and fails it under -lnst.strict). The names it knows (a test checks
 // this list against the agent's):
@@ -126,6 +127,7 @@ func Arch(arch string) HostOpt {
 //	userspace:   openvswitch
 //	ipsec:       esp4, esp6, ah4, ah6, ipcomp, ipcomp6, rfc4106(gcm(aes))
 //	l2tp:        l2tp_eth, l2tp_ip
+//	protocols:   sctp
 //
 // A qdisc may also be named by its module, "sch_netem".
 func Kernel(features ...string) HostOpt {

@@ -41,6 +41,8 @@ var wantModules = []string{
 	"l2tp_core", "l2tp_netlink", "l2tp_eth", "l2tp_ip", "l2tp_ip6",
 	// nftables (NftablesRuleScale).
 	"nfnetlink", "nf_tables",
+	// SCTP streams (perf's sctp_stream, TestPerfSCTP).
+	"sctp",
 }
 
 // WantModules returns the names of the modules the base image carries
