@@ -17,5 +17,5 @@ func ExampleMatch() {
 	// Output:
 	// icmp-echo dst 198.18.42.2 in vxlan vni 42
 	// <nil>
-	// packet match icmpp: unknown protocol "icmpp" (want one of ip, ip6, arp, tcp, udp, icmp, icmp-echo, icmp-reply, icmp6, icmp6-echo, icmp6-reply, vxlan)
+	// packet match icmpp: unknown protocol "icmpp" (want one of ip, ip6, arp, tcp, udp, icmp, icmp-echo, icmp-reply, icmp6, icmp6-echo, icmp6-reply, vxlan, sctp, sctp-data)
 }

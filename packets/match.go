@@ -21,6 +21,7 @@ var protos = map[string]bool{
 	"ip": true, "ip6": true, "arp": true, "tcp": true, "udp": true,
 	"icmp": true, "icmp-echo": true, "icmp-reply": true,
 	"icmp6": true, "icmp6-echo": true, "icmp6-reply": true, "vxlan": true,
+	"sctp": true, "sctp-data": true,
 }
 
 // Match is a typed packet filter: a packet matches when it meets every
@@ -33,12 +34,14 @@ var protos = map[string]bool{
 type Match struct {
 	// Proto is a protocol the packet carries: ip, ip6, arp, tcp, udp,
 	// icmp, icmp-echo (echo request), icmp-reply, icmp6, icmp6-echo,
-	// icmp6-reply, vxlan.
+	// icmp6-reply, vxlan, sctp, sctp-data (an SCTP packet with a DATA
+	// chunk, found from the chunk headers: it matches packets cut by a
+	// capture's snap length too).
 	Proto string
 	// Host is the source or destination address; Src and Dst the one or
 	// the other (of the first IP header in scope).
 	Host, Src, Dst netip.Addr
-	// Port is the TCP or UDP source or destination port.
+	// Port is the TCP, UDP or SCTP source or destination port.
 	Port int
 	// VLAN is an 802.1Q tag's VLAN id the packet carries.
 	VLAN int
@@ -55,7 +58,7 @@ type Match struct {
 // Proto, an out-of-range VLAN, VNI or port).
 func (m Match) Check() error {
 	if m.Proto != "" && !protos[m.Proto] {
-		return fmt.Errorf("packet match %v: unknown protocol %q (want one of ip, ip6, arp, tcp, udp, icmp, icmp-echo, icmp-reply, icmp6, icmp6-echo, icmp6-reply, vxlan)", m, m.Proto)
+		return fmt.Errorf("packet match %v: unknown protocol %q (want one of ip, ip6, arp, tcp, udp, icmp, icmp-echo, icmp-reply, icmp6, icmp6-echo, icmp6-reply, vxlan, sctp, sctp-data)", m, m.Proto)
 	}
 	switch {
 	case m.VLAN < 0 || m.VLAN > 4095:
@@ -161,6 +164,10 @@ func hasProto(ls []gopacket.Layer, proto string) bool {
 			if proto == "vxlan" {
 				return true
 			}
+		case *layers.SCTP:
+			if proto == "sctp" || proto == "sctp-data" && sctpHasData(l.Payload) {
+				return true
+			}
 		case *layers.ICMPv4:
 			t := l.TypeCode.Type()
 			if proto == "icmp" || proto == "icmp-echo" && t == layers.ICMPv4TypeEchoRequest || proto == "icmp-reply" && t == layers.ICMPv4TypeEchoReply {
@@ -199,7 +206,26 @@ func hasPort(ls []gopacket.Layer, port int) bool {
 			return int(l.SrcPort) == port || int(l.DstPort) == port
 		case *layers.UDP:
 			return int(l.SrcPort) == port || int(l.DstPort) == port
+		case *layers.SCTP:
+			return int(l.SrcPort) == port || int(l.DstPort) == port
 		}
+	}
+	return false
+}
+
+// sctpHasData reports whether chunks, an SCTP packet's chunks, hold a
+// DATA chunk, reading the chunk headers alone: gopacket decodes no chunk
+// that a capture's snap length cut, as it cuts every full DATA chunk.
+func sctpHasData(chunks []byte) bool {
+	for c := chunks; len(c) >= 4; {
+		if layers.SCTPChunkType(c[0]) == layers.SCTPChunkTypeData {
+			return true
+		}
+		n := (int(c[2])<<8 | int(c[3]) + 3) &^ 3
+		if n < 4 || n >= len(c) {
+			return false
+		}
+		c = c[n:]
 	}
 	return false
 }

@@ -105,8 +105,8 @@ func enrtIperf(t *testing.T, client, server *lnsttest.Host, dst string, udp bool
 }
 
 // enrtPerf runs the standard ENRT measurement set (perf.StandardSet: TCP
-// streams, and UDP ones when udp, at two message sizes both ways, tcp_rr,
-// tcp_crr) from client to dst on server, the streams together and then
+// streams, UDP ones when udp and SCTP ones where both kernels have sctp,
+// at two message sizes both ways, tcp_rr, tcp_crr) from client to dst on server, the streams together and then
 // the request-response flows together, and requires that every flow
 // carried something. Under the default perf.profile=short that
 // is one 1-second iteration (3 seconds when a host is emulated, as
@@ -118,9 +118,15 @@ func enrtIperf(t *testing.T, client, server *lnsttest.Host, dst string, udp bool
 func enrtPerf(t *testing.T, client, server *lnsttest.Host, dst string, udp bool) {
 	t.Helper()
 	prof := perf.CurrentProfile(time.Second, 1)
+	// SCTP streams where both kernels have sctp, as LNST's ENRT recipes
+	// measure them; not under the short profile with an emulated host,
+	// whose one emulated CPU the eight streams already fill
+	// (TestPerfSCTP measures SCTP there).
+	sctp := (prof.Full() || !client.Emulated() && !server.Emulated()) &&
+		client.HasKernel(t, "sctp") && server.HasKernel(t, "sctp")
 	measure := func(t *testing.T, pin string) {
 		t.Helper()
-		flows, opts := prof.Standard(perf.StandardSet{Client: client, Server: server, Addr: dst, NoUDP: !udp})
+		flows, opts := prof.Standard(perf.StandardSet{Client: client, Server: server, Addr: dst, NoUDP: !udp, SCTP: sctp})
 		var streams, rr []perf.Flow
 		for _, f := range flows {
 			f = f.Pinned(t, pin)
