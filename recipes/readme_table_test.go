@@ -203,10 +203,27 @@ func tableInspect(file string, fd *ast.FuncDecl) *tableFunc {
 			if sel, ok := x.Type.(*ast.SelectorExpr); ok && tableIsSel(sel, "devices", sel.Sel.Name) {
 				f.types = append(f.types, sel.Sel.Name)
 			}
+			if tableIsSel(x.Type, "lnsttest", "Impair") {
+				f.kernel = append(f.kernel, tableImpairQdisc(x))
+			}
 		}
 		return true
 	})
 	return f
+}
+
+// tableImpairQdisc is the qdisc an lnsttest.Impair literal needs on the
+// lab's switch, as lnsttest.Impair says: netem for Delay, Jitter or
+// Loss, tbf for a Rate alone.
+func tableImpairQdisc(lit *ast.CompositeLit) string {
+	for _, e := range lit.Elts {
+		if kv, ok := e.(*ast.KeyValueExpr); ok {
+			if k, ok := kv.Key.(*ast.Ident); ok && k.Name != "Rate" {
+				return "netem"
+			}
+		}
+	}
+	return "tbf"
 }
 
 func tableIsSel(e ast.Expr, pkg, name string) bool {
