@@ -302,12 +302,19 @@ func (h *Host) RunModule(t testing.TB, name string, args any, out any, opts ...R
 		st.logger().Info("run module", "host", h.name, "module", name)
 	}
 	ctx := rpcCtx(t)
-	r, err := pb.RunJobWhole(ctx, h.client, req)
+	// A running job of the recipe, as Run's are: lnst status shows it
+	// with its id while it runs.
+	st.jobStarted(j, 0)
+	r, err := pb.RunJobWholeStarted(ctx, h.client, req, func(s *pb.JobStarted) {
+		j.id = s.Id
+		st.jobNamed(j, s.Id)
+	})
 	if r != nil {
 		j.id = r.Id
 	}
 	j.set(r, callErr(ctx, err))
 	close(j.done)
+	st.jobEnded(j)
 	p := j.problem()
 	if p != "" || !j.opts.quiet {
 		st.addJob(j)
