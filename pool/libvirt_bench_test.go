@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -136,43 +135,19 @@ func BenchmarkLibvirtTwoHosts(b *testing.B) {
 	benchratio.Print("libvirt2/vmlab2", benchratio.Ratios(lv, vm))
 }
 
-// libvirtQemuMemory reads the resident set of each QEMU process of a
-// libvirt domain whose name starts with prefix (on this machine).
+// libvirtQemuMemory reads the memory of each QEMU process of a libvirt
+// domain whose name starts with prefix (on this machine).
 func libvirtQemuMemory(prefix string) []guestMem {
-	var out []guestMem
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), "qemu-system") {
-			continue
-		}
-		name := libvirtGuestName(string(b))
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
-		rollup, err := os.ReadFile(filepath.Join(filepath.Dir(p), "smaps_rollup"))
-		if err != nil {
-			continue
-		}
-		m := guestMem{guest: name}
-		for _, line := range strings.Split(string(rollup), "\n") {
-			var kb int64
-			if _, err := fmt.Sscanf(line, "Rss: %d kB", &kb); err == nil {
-				m.rss = kb << 10
-			}
-			if _, err := fmt.Sscanf(line, "Pss: %d kB", &kb); err == nil {
-				m.pss = kb << 10
-			}
-		}
-		out = append(out, m)
-	}
-	return out
+	return qemuProcessMemory(func(args []string) (string, bool) {
+		name := libvirtGuestName(args)
+		return name, strings.HasPrefix(name, prefix)
+	})
 }
 
-// libvirtGuestName is the domain name in a libvirt QEMU's command line
+// libvirtGuestName is the domain name in the arguments of a libvirt QEMU
 // ("guest=lnst-...,debug-threads=on"), "?" if none.
-func libvirtGuestName(cmdline string) string {
-	for _, arg := range strings.Split(cmdline, "\x00") {
+func libvirtGuestName(args []string) string {
+	for _, arg := range args {
 		if name, ok := strings.CutPrefix(arg, "guest="); ok {
 			name, _, _ = strings.Cut(name, ",")
 			return name
