@@ -85,11 +85,13 @@ func BenchmarkLibvirtTwoHosts(b *testing.B) {
 			time.Sleep(vmIdleSettle)
 			mem = libvirtQemuMemory(libvirtPrefix + prov.run.ID + "-bench-")
 		}
+		up := time.Since(start)
 		for _, m := range ms {
 			if err := prov.Release(ctx, m); err != nil {
 				b.Fatal(err)
 			}
 		}
+		b.Logf("libvirt2: reserved in %.1fs, released in %.1fs", up.Seconds(), (time.Since(start) - up).Seconds())
 		return time.Since(start)
 	}
 	vmlabOnce := func() time.Duration {
@@ -101,9 +103,11 @@ func BenchmarkLibvirtTwoHosts(b *testing.B) {
 		if err := lab.WaitUsable(ctx, in); err != nil {
 			b.Fatal(err)
 		}
+		up := time.Since(start)
 		if err := lab.Destroy(in); err != nil {
 			b.Fatal(err)
 		}
+		b.Logf("vmlab2: up in %.1fs, destroyed in %.1fs", up.Seconds(), (time.Since(start) - up).Seconds())
 		return time.Since(start)
 	}
 	libvirtOnce(true)
