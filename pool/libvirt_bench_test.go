@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -86,10 +87,14 @@ func BenchmarkLibvirtTwoHosts(b *testing.B) {
 			mem = libvirtQemuMemory(libvirtPrefix + prov.run.ID + "-bench-")
 		}
 		up := time.Since(start)
-		for _, m := range ms {
-			if err := prov.Release(ctx, m); err != nil {
-				b.Fatal(err)
-			}
+		// Released together, as the scheduler releases a run's machines
+		// (and as the VM lab destroys its guests).
+		for i, m := range ms {
+			wg.Go(func() { errs[i] = prov.Release(ctx, m) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			b.Fatal(err)
 		}
 		b.Logf("libvirt2: reserved in %.1fs, released in %.1fs", up.Seconds(), (time.Since(start) - up).Seconds())
 		return time.Since(start)
