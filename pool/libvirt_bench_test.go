@@ -2,9 +2,9 @@ package pool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -86,11 +86,17 @@ func BenchmarkLibvirtTwoHosts(b *testing.B) {
 			time.Sleep(vmIdleSettle)
 			mem = libvirtQemuMemory(libvirtPrefix + prov.run.ID + "-bench-")
 		}
-		for _, m := range ms {
-			if err := prov.Release(ctx, m); err != nil {
-				b.Fatal(err)
-			}
+		up := time.Since(start)
+		// Released together, as the scheduler releases a run's machines
+		// (and as the VM lab destroys its guests).
+		for i, m := range ms {
+			wg.Go(func() { errs[i] = prov.Release(ctx, m) })
 		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("libvirt2: reserved in %.1fs, released in %.1fs", up.Seconds(), (time.Since(start) - up).Seconds())
 		return time.Since(start)
 	}
 	vmlabOnce := func() time.Duration {
@@ -102,9 +108,11 @@ func BenchmarkLibvirtTwoHosts(b *testing.B) {
 		if err := lab.WaitUsable(ctx, in); err != nil {
 			b.Fatal(err)
 		}
+		up := time.Since(start)
 		if err := lab.Destroy(in); err != nil {
 			b.Fatal(err)
 		}
+		b.Logf("vmlab2: up in %.1fs, destroyed in %.1fs", up.Seconds(), (time.Since(start) - up).Seconds())
 		return time.Since(start)
 	}
 	libvirtOnce(true)
@@ -136,43 +144,19 @@ func BenchmarkLibvirtTwoHosts(b *testing.B) {
 	benchratio.Print("libvirt2/vmlab2", benchratio.Ratios(lv, vm))
 }
 
-// libvirtQemuMemory reads the resident set of each QEMU process of a
-// libvirt domain whose name starts with prefix (on this machine).
+// libvirtQemuMemory reads the memory of each QEMU process of a libvirt
+// domain whose name starts with prefix (on this machine).
 func libvirtQemuMemory(prefix string) []guestMem {
-	var out []guestMem
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), "qemu-system") {
-			continue
-		}
-		name := libvirtGuestName(string(b))
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
-		rollup, err := os.ReadFile(filepath.Join(filepath.Dir(p), "smaps_rollup"))
-		if err != nil {
-			continue
-		}
-		m := guestMem{guest: name}
-		for _, line := range strings.Split(string(rollup), "\n") {
-			var kb int64
-			if _, err := fmt.Sscanf(line, "Rss: %d kB", &kb); err == nil {
-				m.rss = kb << 10
-			}
-			if _, err := fmt.Sscanf(line, "Pss: %d kB", &kb); err == nil {
-				m.pss = kb << 10
-			}
-		}
-		out = append(out, m)
-	}
-	return out
+	return qemuProcessMemory(func(args []string) (string, bool) {
+		name := libvirtGuestName(args)
+		return name, strings.HasPrefix(name, prefix)
+	})
 }
 
-// libvirtGuestName is the domain name in a libvirt QEMU's command line
+// libvirtGuestName is the domain name in the arguments of a libvirt QEMU
 // ("guest=lnst-...,debug-threads=on"), "?" if none.
-func libvirtGuestName(cmdline string) string {
-	for _, arg := range strings.Split(cmdline, "\x00") {
+func libvirtGuestName(args []string) string {
+	for _, arg := range args {
 		if name, ok := strings.CutPrefix(arg, "guest="); ok {
 			name, _, _ = strings.Cut(name, ",")
 			return name

@@ -40,8 +40,12 @@ func newFakeLibvirt() *fakeLibvirt {
 	return &fakeLibvirt{caps: fakeCaps, avail: 1 << 30, domains: map[string]string{}, nets: map[string]string{}, vols: map[string][]byte{}, failNetwork: map[string]error{}}
 }
 
-func (f *fakeLibvirt) call(c string) {
+// record locks f for one call of the provisioner's, notes the call as c
+// (its method and object) and returns the unlock.
+func (f *fakeLibvirt) record(c string) (unlock func()) {
+	f.mu.Lock()
 	f.calls = append(f.calls, c)
+	return f.mu.Unlock
 }
 
 // names lists the names of one kind of object, sorted.
@@ -65,13 +69,11 @@ func (f *fakeLibvirt) names(kind string) []string {
 func (f *fakeLibvirt) ConnectGetCapabilities() (string, error) { return f.caps, nil }
 
 func (f *fakeLibvirt) NetworkCreateXML(x string) (libvirt.Network, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var n libvirtxml.Network
 	if err := n.Unmarshal(x); err != nil {
 		return libvirt.Network{}, err
 	}
-	f.call("NetworkCreateXML " + n.Name)
+	defer f.record("NetworkCreateXML " + n.Name)()
 	if err := f.failNetwork[n.Name]; err != nil {
 		return libvirt.Network{}, err
 	}
@@ -83,9 +85,7 @@ func (f *fakeLibvirt) NetworkCreateXML(x string) (libvirt.Network, error) {
 }
 
 func (f *fakeLibvirt) NetworkDestroy(n libvirt.Network) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("NetworkDestroy " + n.Name)
+	defer f.record("NetworkDestroy " + n.Name)()
 	if _, ok := f.nets[n.Name]; !ok {
 		return fmt.Errorf("no network %s", n.Name)
 	}
@@ -94,13 +94,11 @@ func (f *fakeLibvirt) NetworkDestroy(n libvirt.Network) error {
 }
 
 func (f *fakeLibvirt) DomainCreateXML(x string, _ libvirt.DomainCreateFlags) (libvirt.Domain, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var d libvirtxml.Domain
 	if err := d.Unmarshal(x); err != nil {
 		return libvirt.Domain{}, err
 	}
-	f.call("DomainCreateXML " + d.Name)
+	defer f.record("DomainCreateXML " + d.Name)()
 	if f.failDomain != nil {
 		return libvirt.Domain{}, f.failDomain
 	}
@@ -114,9 +112,7 @@ func (f *fakeLibvirt) DomainCreateXML(x string, _ libvirt.DomainCreateFlags) (li
 }
 
 func (f *fakeLibvirt) DomainDestroy(d libvirt.Domain) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("DomainDestroy " + d.Name)
+	defer f.record("DomainDestroy " + d.Name)()
 	if _, ok := f.domains[d.Name]; !ok {
 		return fmt.Errorf("no domain %s", d.Name)
 	}
@@ -125,9 +121,7 @@ func (f *fakeLibvirt) DomainDestroy(d libvirt.Domain) error {
 }
 
 func (f *fakeLibvirt) DomainResume(d libvirt.Domain) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("DomainResume " + d.Name)
+	defer f.record("DomainResume " + d.Name)()
 	return nil
 }
 
@@ -160,13 +154,11 @@ func (f *fakeLibvirt) StorageVolLookupByName(p libvirt.StoragePool, name string)
 }
 
 func (f *fakeLibvirt) StorageVolCreateXML(p libvirt.StoragePool, x string, _ libvirt.StorageVolCreateFlags) (libvirt.StorageVol, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var v libvirtxml.StorageVolume
 	if err := v.Unmarshal(x); err != nil {
 		return libvirt.StorageVol{}, err
 	}
-	f.call("StorageVolCreateXML " + v.Name)
+	defer f.record("StorageVolCreateXML " + v.Name)()
 	if v.Capacity.Value > f.avail {
 		return libvirt.StorageVol{}, errors.New("not enough space")
 	}
@@ -194,9 +186,7 @@ func (f *fakeLibvirt) StorageVolGetPath(v libvirt.StorageVol) (string, error) {
 }
 
 func (f *fakeLibvirt) StorageVolDelete(v libvirt.StorageVol, _ libvirt.StorageVolDeleteFlags) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("StorageVolDelete " + v.Name)
+	defer f.record("StorageVolDelete " + v.Name)()
 	if _, ok := f.vols[v.Name]; !ok {
 		return fmt.Errorf("no volume %s", v.Name)
 	}

@@ -413,9 +413,11 @@ func (p *LibvirtProvisioner) reserve(ctx context.Context, req Request) (_ *Machi
 		return nil, err
 	}
 	files = append(files, cpio.File{Path: "lnst/vm-" + cfg.Hostname + ".json", Mode: 0o644, Data: js})
+	tUp := time.Now()
 	if spec.Initrd, err = p.uploadInitrd(ctx, g, files); err != nil {
 		return nil, err
 	}
+	upload := time.Since(tUp)
 	xml, err := domainXML(spec)
 	if err != nil {
 		return nil, err
@@ -438,6 +440,7 @@ func (p *LibvirtProvisioner) reserve(ctx context.Context, req Request) (_ *Machi
 	if err != nil {
 		return nil, p.errorf("start guest %s: %w", spec.Name, err)
 	}
+	created := time.Since(start)
 	g.dom, g.hasDom = dom, true
 	console := &tailBuffer{max: 16 << 10}
 	var w io.Writer = console
@@ -460,7 +463,11 @@ func (p *LibvirtProvisioner) reserve(ctx context.Context, req Request) (_ *Machi
 	if err := p.waitAgent(ctx, host, p.lv.BootTimeout); err != nil {
 		return nil, p.errorf("guest %s: %w; console:\n%s", spec.Name, err, consoleLines(console, 20))
 	}
-	fmt.Fprintf(p.log, "libvirt %s: guest %s up in %.1fs\n", p.spec.Name, spec.Name, time.Since(start).Seconds())
+	// The steps' times: a start (DomainCreateXML) of a minute or more is
+	// libvirtd probing QEMU again (see the README's "On a libvirt
+	// cluster": /dev/kvm).
+	fmt.Fprintf(p.log, "libvirt %s: guest %s up in %.1fs (initramfs written and uploaded in %.1fs; domain started in %.1fs, then booted to its agent in %.1fs)\n",
+		p.spec.Name, spec.Name, time.Since(start).Seconds(), upload.Seconds(), created.Seconds(), (time.Since(start) - created).Seconds())
 	p.mu.Lock()
 	p.machines[id] = g
 	p.mu.Unlock()

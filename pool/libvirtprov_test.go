@@ -123,6 +123,9 @@ func TestLibvirtDomainXML(t *testing.T) {
 	if d.CPU == nil || d.CPU.Mode != "maximum" {
 		t.Errorf("a TCG guest's CPU is %+v, want mode maximum", d.CPU)
 	}
+	if d.Features.TCG == nil || d.Features.TCG.TBCache == nil || d.Features.TCG.TBCache.Size != vmTBSizeMiB || d.Features.TCG.TBCache.Unit != "MiB" {
+		t.Errorf("a TCG guest's translation cache: %s, want %d MiB as the VM lab's", x, vmTBSizeMiB)
+	}
 	var nics []string
 	for _, i := range d.Devices.Interfaces {
 		if i.Model.Type != "virtio" || i.ROM == nil || i.ROM.Enabled != "no" {
@@ -147,7 +150,7 @@ func TestLibvirtDomainXML(t *testing.T) {
 		t.Errorf("hostCPUs of two cells of 4 = %d, want 8", n)
 	}
 	kvm, _ := domainXML(libvirtDomainSpec{Name: "k", Type: "kvm", Arch: "x86_64", MemoryMiB: 512, CPUs: 1})
-	if !strings.Contains(kvm, `<cpu mode="host-passthrough">`) {
+	if !strings.Contains(kvm, `<cpu mode="host-passthrough">`) || strings.Contains(kvm, "tb-cache") {
 		t.Errorf("a KVM guest: %s", kvm)
 	}
 }

@@ -88,11 +88,16 @@ type libvirtDomainSpec struct {
 // reporting, which gives memory the guest freed back to the hypervisor
 // (as the VM lab's guests do, see qemuArgs). Under TCG the CPU model is
 // "maximum" (QEMU's -cpu max: RDRAND, so the guest's random pool is ready
-// at boot); under KVM the host's CPU is passed through.
+// at boot) and its translation cache is capped at vmTBSizeMiB, as the VM
+// lab's guests' (QEMU's default is up to 1 GiB, which a guest fills with
+// code that runs once); under KVM the host's CPU is passed through.
 func domainXML(s libvirtDomainSpec) (string, error) {
 	cpu := &libvirtxml.DomainCPU{Mode: "maximum", Match: "exact"}
+	var tcg *libvirtxml.DomainFeatureTCG
 	if s.Type == "kvm" {
 		cpu = &libvirtxml.DomainCPU{Mode: "host-passthrough"}
+	} else {
+		tcg = &libvirtxml.DomainFeatureTCG{TBCache: &libvirtxml.DomainFeatureTCGTBCache{Unit: "MiB", Size: vmTBSizeMiB}}
 	}
 	port := uint(0)
 	d := &libvirtxml.Domain{
@@ -110,7 +115,7 @@ func domainXML(s libvirtDomainSpec) (string, error) {
 		},
 		// ACPI and the APIC as QEMU gives them by default (the VM lab's
 		// guests): libvirt leaves them out unless asked.
-		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},
+		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}, TCG: tcg},
 		OnPoweroff: "destroy",
 		OnReboot:   "restart",
 		OnCrash:    "destroy",

@@ -402,23 +402,43 @@ type guestMem struct {
 // qemuMemory reads the memory of each QEMU process of a lab (run
 // directory dir), sorted by guest.
 func qemuMemory(dir string) []guestMem {
+	return qemuProcessMemory(func(args []string) (string, bool) {
+		if !slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, dir) }) {
+			return "", false
+		}
+		for _, arg := range args {
+			if strings.Contains(arg, "path="+dir+"/") && strings.HasSuffix(arg, ".console") {
+				return strings.TrimSuffix(filepath.Base(arg), ".console"), true
+			}
+		}
+		return "?", true
+	})
+}
+
+// qemuProcessMemory reads the memory of each QEMU process on this machine
+// that guest names (from its command line; false: not one to read),
+// sorted by guest name.
+func qemuProcessMemory(guest func(args []string) (name string, ok bool)) []guestMem {
 	var out []guestMem
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
-		if err != nil || !strings.HasPrefix(string(b), "qemu-system") || !strings.Contains(string(b), dir) {
+		if err != nil {
 			continue
 		}
-		m := guestMem{guest: "?"}
-		for _, arg := range strings.Split(string(b), "\x00") {
-			if i := strings.Index(arg, "path="+dir+"/"); i >= 0 && strings.HasSuffix(arg, ".console") {
-				m.guest = strings.TrimSuffix(filepath.Base(arg), ".console")
-			}
+		args := strings.Split(string(b), "\x00")
+		if !strings.HasPrefix(filepath.Base(args[0]), "qemu-system") {
+			continue
+		}
+		name, ok := guest(args)
+		if !ok {
+			continue
 		}
 		rollup, err := os.ReadFile(filepath.Join(filepath.Dir(p), "smaps_rollup"))
 		if err != nil {
 			continue
 		}
+		m := guestMem{guest: name}
 		for _, line := range strings.Split(string(rollup), "\n") {
 			var kb int64
 			if _, err := fmt.Sscanf(line, "Rss: %d kB", &kb); err == nil {
