@@ -147,7 +147,9 @@ libvirt-deps: apt-deps
 	fi
 
 # Recipes on the libvirt provisioner: TestPing, TestBridgeThreeHosts and
-# TestBondActiveBackup on guests of the local libvirt daemon
+# TestBondActiveBackup, and TestLibvirtGuestRefusesStrangers (a guest's
+# agent refuses callers without the run's certificate), on guests of the
+# local libvirt daemon
 # (recipes/testdata/libvirt-local.yaml, TCG), which .ci/libvirtd starts
 # for the run (no systemd needed) and stops after it. No domain or network
 # of the run may be left (.ci/libvirtd check); what is, fails the target
@@ -157,6 +159,7 @@ LIBVIRT_RECIPES := ^(TestPing|TestBridgeThreeHosts|TestBondActiveBackup)$$
 recipes-libvirt: libvirt-deps vm-image
 	.ci/libvirtd up
 	@rc=0; $(GO) test ./recipes -v $(TEST_FLAGS) -run '$(LIBVIRT_RECIPES)' -lnst.pool=recipes/testdata/libvirt-local.yaml || rc=1; \
+	LNST_LIBVIRT_URI=qemu:///system $(GO) test ./pool -v $(TEST_FLAGS) -run '^TestLibvirtGuestRefusesStrangers$$' || rc=1; \
 	.ci/libvirtd check || { rc=1; $(GO) run ./cmd/lnst gc --libvirt qemu:///system; }; \
 	.ci/libvirtd down || rc=1; \
 	exit $$rc
