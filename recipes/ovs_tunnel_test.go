@@ -57,13 +57,15 @@ func ovsTunnel(t *testing.T, h1, h2 *lnsttest.Host, typ string, key int, n int) 
 	var ints [2]*lnsttest.Device
 	for i, h := range hosts {
 		br := h.Create(t, devices.OvsBridge{Name: "br0"})
-		t.Cleanup(func() { dumpOvsOnFailure(t, h) })
 		br.Up(t)
 		mtu := h.Iface("eth0").Info(t).MTU - ovsTunnelOverhead[typ]
 		h.OvsAdd(t, devices.OvsPort{Bridge: "br0", Name: "tun0", Type: typ, Remote: under[1-i], Local: under[i], Key: strconv.Itoa(key)})
 		h.OvsAdd(t, devices.OvsPort{Bridge: "br0", Name: "int0", Type: "internal", MTU: mtu})
 		h.OvsAdd(t, devices.OvsFlow{Bridge: "br0", Priority: 100, Cookie: 0x1a, Match: "ip", Actions: "normal"})
 		h.OvsAdd(t, devices.OvsFlow{Bridge: "br0", Priority: 100, Cookie: 0x1b, Match: "ipv6", Actions: "normal"})
+		// After the ports and flows: cleanups run newest first, and the
+		// state is worth showing only before their undos.
+		t.Cleanup(func() { dumpOvsOnFailure(t, h) })
 		ints[i] = h.Iface("int0")
 		ints[i].Up(t)
 		require.Equal(t, mtu, ints[i].Info(t).MTU, "%s: MTU of int0 (mtu_request)", h.Name())
@@ -114,7 +116,10 @@ func ovsTunnelRecipe(t *testing.T, kind, typ, filter string, key, n int, onWire 
 
 // ovsPingFragmented pings the overlay ends both ways in each family with
 // 4000-byte echoes, which the sender fragments at int0's MTU, and
-// requires every reply.
+// requires every reply: first one, waited for at most enrtReachWait (the
+// fragments match no datapath flow yet, and each goes up to
+// ovs-vswitchd, which a TCG guest under load answers in hundreds of
+// milliseconds, past what ping -c waits for a last reply), then 3.
 func ovsPingFragmented(t *testing.T, h1, h2 *lnsttest.Host, ends map[string][2]string) {
 	t.Helper()
 	for _, f := range enrtFamilies {
@@ -122,6 +127,8 @@ func ovsPingFragmented(t *testing.T, h1, h2 *lnsttest.Host, ends map[string][2]s
 			h   *lnsttest.Host
 			dst string
 		}{{h1, enrtAddr(ends[f.name][1])}, {h2, enrtAddr(ends[f.name][0])}} {
+			first := modules.Ping{Dst: p.dst, Count: 1, Interval: 100 * time.Millisecond, Size: 4000, Timeout: enrtReachWait}.Run(t, p.h)
+			require.Positive(t, first.Received, "%s -> %s: no reply to a 4000-byte echo, fragmented at int0's MTU, within %v: %v", p.h.Name(), p.dst, enrtReachWait, first)
 			res := modules.Ping{Dst: p.dst, Count: 3, Interval: 50 * time.Millisecond, Size: 4000}.Run(t, p.h)
 			require.Equal(t, 3, res.Sent, "%s -> %s: 4000-byte echoes", p.h.Name(), p.dst)
 			require.Zero(t, res.Lost, "%s -> %s: 4000-byte echoes, fragmented at int0's MTU: %v", p.h.Name(), p.dst, res)
@@ -186,11 +193,11 @@ func TestOvsBond(t *testing.T) {
 			var ints [2]*lnsttest.Device
 			for j, h := range []*lnsttest.Host{h1, h2} {
 				br := h.Create(t, devices.OvsBridge{Name: "br0"})
-				t.Cleanup(func() { dumpOvsOnFailure(t, h) })
 				br.Up(t)
 				h.OvsAdd(t, devices.OvsBond{Bridge: "br0", Name: "bond0", Ifaces: []string{h.Iface("eth0").Name(), h.Iface("eth1").Name()},
 					Mode: mode.mode, LACP: mode.lacp, LACPFallback: mode.lacp != ""})
 				h.OvsAdd(t, devices.OvsPort{Bridge: "br0", Name: "int0", Type: "internal"})
+				t.Cleanup(func() { dumpOvsOnFailure(t, h) }) // before the ports' undos
 				for _, p := range []string{"eth0", "eth1"} {
 					h.Iface(p).Up(t)
 				}
