@@ -122,11 +122,11 @@ recipes-rootless: apt-deps vm-image tun-dev
 # (a bigger bucket helped once and not the next time), past their 10%.
 # Last, the Open vSwitch recipes in guests of the image with Open vSwitch:
 # a bridge, vxlan, gre and geneve tunnel ports, and bonds (~5.5 min under
-# TCG on 2 cores).
+# TCG on 2 cores), with the README's table of that image checked.
 recipes-vm: apt-deps vm-image
 	$(GO) test ./recipes/... -v $(TEST_FLAGS) -lnst.lab=auto
 	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^(TestPing|TestReboot|TestInstallKernel|TestRingCoalesce|TestREADMEDeviceTable|TestIngressMirror|TestImpairedLinkDelay)$$' -lnst.lab=vm
-	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^(TestOvsBridge|TestVxlanOvsTunnel|TestGreOvsTunnel|TestGeneveOvsTunnel|TestOvsBond)$$' -lnst.lab=vm -lnst.vm.ovs=true
+	$(GO) test ./recipes/... -v $(TEST_FLAGS) -run '^(TestOvsBridge|TestVxlanOvsTunnel|TestGreOvsTunnel|TestGeneveOvsTunnel|TestOvsBond|TestREADMEDeviceTable)$$' -lnst.lab=vm -lnst.vm.ovs=true
 
 # Every test, through gotestsum, with a JUnit report; then the portability
 # pass: the namespace-lab recipe suite again with the lab naming every
