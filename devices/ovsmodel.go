@@ -111,6 +111,14 @@ type OvsPort struct {
 	// OfPort asks for this OpenFlow port number (ofport_request), 0 for
 	// Open vSwitch's choice.
 	OfPort int
+	// MTU asks for this MTU of the interface (mtu_request: Open vSwitch
+	// sets it, and keeps it when the bridge changes), 0 for Open
+	// vSwitch's choice. The internal port of a tunnel's overlay needs
+	// the underlay's MTU less the encapsulation: at 1500 over a
+	// 1500-byte underlay, the IP fragments of a large datagram do not
+	// fit once encapsulated and, being no DF packets, draw no
+	// fragmentation-needed from the tunnel, only a drop.
+	MTU int
 }
 
 // ovsTunnels are the tunnel interface types OvsPort knows.
@@ -177,6 +185,9 @@ func (p OvsPort) Validate() error {
 	if p.OfPort < 0 || p.OfPort > 65279 {
 		return fmt.Errorf("%s: OfPort %d is out of range 0..65279", w, p.OfPort)
 	}
+	if p.MTU != 0 && (p.MTU < 68 || p.MTU > 65535) {
+		return fmt.Errorf("%s: MTU %d is neither 0 (Open vSwitch's choice) nor in 68..65535", w, p.MTU)
+	}
 	return ovsVlan(w, p.Tag, p.Trunks)
 }
 
@@ -193,7 +204,8 @@ func ovsAddrOrFlow(what, field, s string) error {
 }
 
 // AddArgv is "ovs-vsctl add-port BRIDGE NAME [tag=N] [trunks=..] --
-// set Interface NAME type=T options:...=... [ofport_request=N]".
+// set Interface NAME type=T options:...=... [ofport_request=N]
+// [mtu_request=N]".
 func (p OvsPort) AddArgv() ([]string, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -220,6 +232,9 @@ func (p OvsPort) AddArgv() ([]string, error) {
 	}
 	if p.OfPort != 0 {
 		iface = append(iface, "ofport_request="+strconv.Itoa(p.OfPort))
+	}
+	if p.MTU != 0 {
+		iface = append(iface, "mtu_request="+strconv.Itoa(p.MTU))
 	}
 	if len(iface) > 0 {
 		argv = append(append(argv, "--", "set", "Interface", p.Name), iface...)

@@ -53,11 +53,15 @@ func TestOvsBridge(t *testing.T) {
 }
 
 // ovsDiagnostics is what dumpOvsOnFailure prints: the datapath's ports
-// and counters (lost upcalls among them), the upcall handlers, the MAC
-// table and the kernel flows, the neighbours, and the tails of
-// ovs-vswitchd's log and of the kernel's.
-const ovsDiagnostics = `for c in "dpctl/show -s" "upcall/show" "fdb/show ovsbr0" "dpctl/dump-flows" "coverage/show"; do
+// and counters (lost upcalls among them), the upcall handlers, the kernel
+// flows, each bridge's MAC table and OpenFlow flows, the neighbours, and
+// the tails of ovs-vswitchd's log and of the kernel's.
+const ovsDiagnostics = `for c in "dpctl/show -s" "upcall/show" "dpctl/dump-flows" "coverage/show"; do
 	echo "== ovs-appctl $c"; ovs-appctl -t ovs-vswitchd --timeout=5 $c 2>&1
+done
+for b in $(ovs-vsctl --timeout=5 list-br); do
+	echo "== ovs-appctl fdb/show $b"; ovs-appctl -t ovs-vswitchd --timeout=5 fdb/show $b 2>&1
+	echo "== ovs-ofctl dump-flows $b"; ovs-ofctl --timeout=5 dump-flows $b 2>&1
 done
 echo "== ip neigh"; ip neigh
 echo "== ip -s link"; ip -s link

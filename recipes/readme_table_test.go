@@ -36,18 +36,28 @@ type tableLab struct {
 var tableLabs = map[string]tableLab{
 	"netns": {"<!-- device-table -->", "<!-- /device-table -->", "the namespace lab", "Devices and recipes", ""},
 	"vm":    {"<!-- device-table-vm -->", "<!-- /device-table-vm -->", "the VM lab", "Devices and recipes on the VM lab", " -lnst.lab=vm"},
+	"vm-ovs": {"<!-- device-table-vm-ovs -->", "<!-- /device-table-vm-ovs -->", "the VM lab with Open vSwitch",
+		"Devices and recipes on the VM lab with Open vSwitch", " -lnst.lab=vm -lnst.vm.ovs=true"},
 }
 
 // tableLabOf picks the table of the lab this run uses (-lnst.lab or
 // LNST_LAB): the rootless lab runs on the namespace lab's kernel; under
 // auto, recipes move between labs, so no single table describes the run.
+// The VM lab's image with Open vSwitch (-lnst.vm.ovs or LNST_VM_OVS) has
+// a table of its own: there the Open vSwitch recipes run.
 func tableLabOf(t *testing.T) tableLab {
-	lab := os.Getenv("LNST_LAB")
-	if f := flag.Lookup("lnst.lab"); f != nil && f.Value.String() != f.DefValue {
-		lab = f.Value.String()
+	setting := func(name, env string) string {
+		v := os.Getenv(env)
+		if f := flag.Lookup(name); f != nil && f.Value.String() != f.DefValue {
+			v = f.Value.String()
+		}
+		return v
 	}
-	switch lab {
+	switch setting("lnst.lab", "LNST_LAB") {
 	case "vm":
+		if setting("lnst.vm.ovs", "LNST_VM_OVS") == "true" {
+			return tableLabs["vm-ovs"]
+		}
 		return tableLabs["vm"]
 	case "auto":
 		t.Skip("the device table is made per lab: it requires -lnst.lab=netns (the default) or -lnst.lab=vm")
