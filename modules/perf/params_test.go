@@ -65,12 +65,12 @@ func TestProfileStandardWiring(t *testing.T) {
 	})
 	t.Run("emulated", func(t *testing.T) {
 		// A TCG guest among the hosts: the short profile's flows run
-		// 3 s, UDP streams at 25 Mbit/s unless the set says otherwise.
+		// 3 s, UDP streams at 10 Mbit/s unless the set says otherwise.
 		flows, _ := CurrentProfile(time.Second, 1).standard(set, true)
 		for _, f := range flows {
 			assert.Equal(t, EmulatedMinDuration, f.Duration, f.Name)
 			if f.Kind == UDPStream {
-				assert.Equal(t, "25M", f.Bitrate, f.Name)
+				assert.Equal(t, "10M", f.Bitrate, f.Name)
 			}
 		}
 		own := set
