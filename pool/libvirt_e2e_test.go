@@ -2,10 +2,7 @@ package pool
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,8 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -52,21 +47,9 @@ func TestLibvirtGuestRefusesStrangers(t *testing.T) {
 	require.NoError(t, err, "Hello with the run's certificate")
 	conn.Close()
 
-	caPEM, err := os.ReadFile(m.Host.TLS.CA)
+	strangers, err := agentconn.StrangerCredentials(m.Host.TLS.CA, t.TempDir())
 	require.NoError(t, err)
-	ca := x509.NewCertPool()
-	require.True(t, ca.AppendCertsFromPEM(caPEM))
-	other := t.TempDir()
-	require.NoError(t, agentconn.GenerateCerts(other, nil, []string{"ctl"}, time.Hour), "generate another CA")
-	otherCert, err := tls.LoadX509KeyPair(filepath.Join(other, "ctl.pem"), filepath.Join(other, "ctl-key.pem"))
-	require.NoError(t, err)
-	for name, creds := range map[string]credentials.TransportCredentials{
-		"no client certificate": credentials.NewTLS(&tls.Config{RootCAs: ca, MinVersion: tls.VersionTLS13}),
-		"certificate from another CA": credentials.NewTLS(&tls.Config{
-			RootCAs: ca, MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{otherCert},
-		}),
-		"plain TCP": insecure.NewCredentials(),
-	} {
+	for name, creds := range strangers {
 		t.Run(name, func(t *testing.T) {
 			conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(creds))
 			require.NoError(t, err)

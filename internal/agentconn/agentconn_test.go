@@ -19,7 +19,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -108,23 +107,10 @@ func TestMutualTLS(t *testing.T) {
 func TestRefused(t *testing.T) {
 	dir := testCerts(t)
 	addr, calls := testTLSAgent(t, dir)
-	ca := x509.NewCertPool()
-	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	require.NoError(t, err)
-	require.True(t, ca.AppendCertsFromPEM(caPEM))
-
 	other := t.TempDir()
-	require.NoError(t, GenerateCerts(other, nil, []string{"ctl"}, time.Hour), "generate another CA")
-	otherCert, err := tls.LoadX509KeyPair(filepath.Join(other, "ctl.pem"), filepath.Join(other, "ctl-key.pem"))
+	strangers, err := StrangerCredentials(filepath.Join(dir, "ca.pem"), other)
 	require.NoError(t, err)
-
-	for name, creds := range map[string]credentials.TransportCredentials{
-		"no client certificate": credentials.NewTLS(&tls.Config{RootCAs: ca, MinVersion: tls.VersionTLS13}),
-		"certificate from another CA": credentials.NewTLS(&tls.Config{
-			RootCAs: ca, MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{otherCert},
-		}),
-		"plain TCP": insecure.NewCredentials(),
-	} {
+	for name, creds := range strangers {
 		t.Run(name, func(t *testing.T) {
 			conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(creds))
 			require.NoError(t, err)
