@@ -83,14 +83,19 @@ func enrtPing(t *testing.T, h *lnsttest.Host, dst string) modules.PingResult {
 	// would have it counted lost. An emulated host gets 500 ms. (A
 	// deadline, -w, would not do: with one, ping sends past -c until
 	// it has that many replies.)
-	interval := 50 * time.Millisecond
-	if h.Emulated() {
-		interval = 500 * time.Millisecond
-	}
-	res := modules.Ping{Dst: dst, Count: 3, Interval: interval}.Run(t, h)
+	res := modules.Ping{Dst: dst, Count: 3, Interval: enrtPingInterval(h)}.Run(t, h)
 	require.Equal(t, 3, res.Sent, "%s -> %s", h.Name(), dst)
 	require.Zero(t, res.Lost, "%s -> %s: %v", h.Name(), dst, res)
 	return res
+}
+
+// enrtPingInterval is the interval of the pings that must all be
+// answered: 50 ms, 500 ms from an emulated host (see enrtPing).
+func enrtPingInterval(h *lnsttest.Host) time.Duration {
+	if h.Emulated() {
+		return 500 * time.Millisecond
+	}
+	return 50 * time.Millisecond
 }
 
 // enrtReachWait bounds how long enrtPing waits for a first reply.

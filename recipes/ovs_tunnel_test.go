@@ -129,7 +129,7 @@ func ovsPingFragmented(t *testing.T, h1, h2 *lnsttest.Host, ends map[string][2]s
 		}{{h1, enrtAddr(ends[f.name][1])}, {h2, enrtAddr(ends[f.name][0])}} {
 			first := modules.Ping{Dst: p.dst, Count: 1, Interval: 100 * time.Millisecond, Size: 4000, Timeout: enrtReachWait}.Run(t, p.h)
 			require.Positive(t, first.Received, "%s -> %s: no reply to a 4000-byte echo, fragmented at int0's MTU, within %v: %v", p.h.Name(), p.dst, enrtReachWait, first)
-			res := modules.Ping{Dst: p.dst, Count: 3, Interval: 50 * time.Millisecond, Size: 4000}.Run(t, p.h)
+			res := modules.Ping{Dst: p.dst, Count: 3, Interval: enrtPingInterval(p.h), Size: 4000}.Run(t, p.h)
 			require.Equal(t, 3, res.Sent, "%s -> %s: 4000-byte echoes", p.h.Name(), p.dst)
 			require.Zero(t, res.Lost, "%s -> %s: 4000-byte echoes, fragmented at int0's MTU: %v", p.h.Name(), p.dst, res)
 		}
